@@ -1,0 +1,201 @@
+/*
+ * common.c — error strings, bounded buffers, clocks and the logger.
+ * Invariants: an xv_buf never holds more than `max` bytes; xv_log never
+ * allocates, never changes errno and never calls a hooked libc function.
+ */
+#include "xv_common.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *xv_strerror(int code)
+{
+    switch (code) {
+#define XV_ERR_CASE(name, value, text) case name: return text;
+        XV_ERRORS(XV_ERR_CASE)
+#undef XV_ERR_CASE
+    default:
+        break;
+    }
+    if (code < 0 && code > -4096)
+        return strerror(-code); /* glibc: thread-safe for known codes */
+    return "unknown error";
+}
+
+void xv_buf_init(struct xv_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+static int buf_reserve(struct xv_buf *b, size_t need)
+{
+    if (need > b->max)
+        return XV_E_LIMIT;
+    if (need <= b->cap && b->data)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap > b->max)
+        cap = b->max;
+    char *p = realloc(b->data, cap + 1);
+    if (!p)
+        return XV_E_NOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int xv_buf_append(struct xv_buf *b, const void *p, size_t n)
+{
+    if (n > b->max - b->len)
+        return XV_E_LIMIT;
+    int rc = buf_reserve(b, b->len + n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int xv_buf_appendf(struct xv_buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return XV_E_PARSE;
+    if ((size_t)n < sizeof small)
+        return xv_buf_append(b, small, (size_t)n);
+    if ((size_t)n > b->max - b->len)
+        return XV_E_LIMIT;
+    int rc = buf_reserve(b, b->len + (size_t)n);
+    if (rc)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void xv_buf_consume(struct xv_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+    } else {
+        memmove(b->data, b->data + n, b->len - n);
+        b->len -= n;
+    }
+    if (b->data)
+        b->data[b->len] = '\0';
+}
+
+void xv_buf_reset(struct xv_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void xv_buf_free(struct xv_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+char *xv_buf_steal(struct xv_buf *b, size_t *len)
+{
+    char *p = b->data;
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+uint64_t xv_now_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t xv_now_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Logger state: written by xv_log_set_level (config) and the rate limiter. */
+static struct {
+    atomic_int level;          /* lines above this level are dropped */
+    atomic_uint_fast64_t sec;  /* current rate-limit window (seconds) */
+    atomic_int count;          /* lines written in that window */
+} g_log = { XV_LOG_WARN, 0, 0 };
+
+void xv_log_set_level(int level)
+{
+    atomic_store(&g_log.level, level);
+}
+
+void xv_vlog(int level, const char *fmt, va_list ap)
+{
+    if (level > atomic_load(&g_log.level))
+        return;
+    int saved = errno;
+    uint64_t now = xv_now_mono_ns() / 1000000000u;
+    if (atomic_exchange(&g_log.sec, now) != now)
+        atomic_store(&g_log.count, 0);
+    if (atomic_fetch_add(&g_log.count, 1) >= 20) {
+        errno = saved;
+        return;
+    }
+    char line[1024];
+    size_t off = (size_t)snprintf(line, sizeof line, "xenovia: ");
+    int n = vsnprintf(line + off, sizeof line - off - 1, fmt, ap);
+    if (n < 0)
+        n = 0;
+    off += (size_t)n;
+    if (off > sizeof line - 2)
+        off = sizeof line - 2;
+    line[off++] = '\n';
+    size_t done = 0;
+    while (done < off) {
+        long w = syscall(SYS_write, 2, line + done, off - done);
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    errno = saved;
+}
+
+void xv_log(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    xv_vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+/* Reentrancy depth of the current thread (see xv_guard_enter). */
+static __thread int g_guard_depth __attribute__((tls_model("initial-exec")));
+
+void xv_guard_enter(void) { g_guard_depth++; }
+void xv_guard_leave(void) { g_guard_depth--; }
+int xv_guard_active(void) { return g_guard_depth > 0; }

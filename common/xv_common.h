@@ -1,0 +1,80 @@
+/*
+ * common — the few things every module shares: the project's error codes,
+ * a bounded growable byte buffer, monotonic/wall clocks, and the agent's own
+ * rate-limited, prefixed stderr logger.
+ *
+ * Thread safety: everything here is safe from any thread. Nothing here
+ * allocates except xv_buf_*; xv_log never allocates and writes with a raw
+ * write(2) syscall, so it never re-enters the preload's hooks.
+ */
+#ifndef XV_COMMON_H
+#define XV_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Project error codes, all negative; -errno values are used alongside them.
+ * X(name, value, text) */
+#define XV_ERRORS(X)                                              \
+    X(XV_E_NOMEM, -1001, "out of memory")                         \
+    X(XV_E_LIMIT, -1002, "size limit reached")                    \
+    X(XV_E_PARSE, -1003, "malformed input")                       \
+    X(XV_E_STATE, -1004, "call not valid in this state")          \
+    X(XV_E_CONFIG, -1005, "invalid configuration")                \
+    X(XV_E_IO, -1006, "input/output error")                       \
+    X(XV_E_UNSUPPORTED, -1007, "not supported")
+
+enum xv_error {
+#define XV_ERR_ENUM(name, value, text) name = value,
+    XV_ERRORS(XV_ERR_ENUM)
+#undef XV_ERR_ENUM
+};
+
+/* Text for a project code or a -errno value. Never NULL; static storage. */
+const char *xv_strerror(int code);
+
+/*
+ * struct xv_buf — growable byte buffer with a hard limit (curl's dynbuf).
+ * Always NUL-terminated after the data when data != NULL, so text can be
+ * handed to parsers expecting C strings. Appending past `max` fails with
+ * XV_E_LIMIT and leaves the buffer unchanged.
+ */
+struct xv_buf {
+    char *data;   /* owned; NULL until the first append */
+    size_t len;   /* bytes in use */
+    size_t cap;   /* bytes allocated (excluding the NUL) */
+    size_t max;   /* hard limit on len */
+};
+
+void xv_buf_init(struct xv_buf *b, size_t max);
+int xv_buf_append(struct xv_buf *b, const void *p, size_t n);
+int xv_buf_appendf(struct xv_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Drop the first n bytes (n <= len), keeping the allocation. */
+void xv_buf_consume(struct xv_buf *b, size_t n);
+void xv_buf_reset(struct xv_buf *b);   /* len = 0, keeps memory */
+void xv_buf_free(struct xv_buf *b);    /* frees; buffer reusable after init */
+/* Hand the data to the caller (who frees it with free()); buffer becomes empty. */
+char *xv_buf_steal(struct xv_buf *b, size_t *len);
+
+/* Clocks, in nanoseconds. Async-signal-safe. */
+uint64_t xv_now_mono_ns(void);
+uint64_t xv_now_wall_ns(void);
+
+/* Logging: "xenovia: <message>\n" on stderr via a raw write(2) syscall.
+ * Rate-limited per call site class (at most 20 lines per second overall),
+ * never allocates, errno preserved. Level below the configured one is dropped. */
+enum xv_log_level { XV_LOG_ERROR = 0, XV_LOG_WARN = 1, XV_LOG_INFO = 2, XV_LOG_DEBUG = 3 };
+void xv_log_set_level(int level);
+void xv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void xv_vlog(int level, const char *fmt, va_list ap);
+
+/* Per-thread reentrancy guard. While > 0 on a thread (the agent's own
+ * exporter thread, or a hook already running agent logic), hooks pass
+ * straight through to the real functions. */
+void xv_guard_enter(void);
+void xv_guard_leave(void);
+int xv_guard_active(void);
+
+#endif

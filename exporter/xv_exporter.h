@@ -1,0 +1,69 @@
+/*
+ * exporter — gets trace records out of the host process without losing any.
+ *
+ * Application threads only enqueue (xv_exp_push never blocks on I/O and
+ * never waits for the exporter thread); one exporter thread, started lazily
+ * on the first push, batches records and appends them as JSON Lines to the
+ * trace file (SPEC §7: mode 0600, O_APPEND + flock so many processes can
+ * append at once, each line written whole). When the queue is full the
+ * pushing thread appends its record to the file itself rather than drop it.
+ * At exit the queue is flushed within the export timeout.
+ * After fork() the child starts with an empty queue and its own thread:
+ * the parent's pending records are the parent's to write, never written twice.
+ *
+ * The exporter thread runs with xv_guard_enter() active so the preload's
+ * hooks never inspect its own I/O.
+ *
+ * Thread safety: every function may be called from any thread after
+ * xv_exp_init. None may be called from a signal handler.
+ */
+#ifndef XV_EXPORTER_H
+#define XV_EXPORTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct xv_exp_config {
+    const char *trace_file;  /* JSON Lines path; copied. NULL: $XENOVIA_TRACE_FILE or
+                                $XDG_STATE_HOME/xenovia/traces.jsonl or
+                                ~/.local/state/xenovia/traces.jsonl (dirs made 0700) */
+    uint64_t timeout_ms;     /* longest xv_exp_shutdown may block (default 2000) */
+    size_t queue_max;        /* records queued before pushers write directly (default 4096) */
+};
+
+/* Configure. May be called again only after xv_exp_shutdown. Returns 0 or
+ * a negative code; never starts a thread (that happens on first push). */
+int xv_exp_init(const struct xv_exp_config *cfg);
+
+/* Enqueue one record; takes ownership of `record` (freed with cJSON_Delete
+ * once written). Never blocks on I/O. Returns 0, or a negative code when the
+ * record could not be written at all (it is freed anyway). */
+int xv_exp_push(cJSON *record);
+
+/* Block until every record pushed so far is written, or timeout_ms passes.
+ * Returns 0 when all were written, XV_E_IO on timeout. */
+int xv_exp_flush(uint64_t timeout_ms);
+
+/* Flush within the configured timeout, stop the thread. Idempotent. */
+void xv_exp_shutdown(void);
+
+/* pthread_atfork handlers, registered by the preload. */
+void xv_exp_atfork_prepare(void);
+void xv_exp_atfork_parent(void);
+void xv_exp_atfork_child(void);
+
+/* Counters since init (for tests and `xenovia doctor`). */
+struct xv_exp_stats {
+    uint64_t pushed;      /* records accepted by xv_exp_push */
+    uint64_t written;     /* records appended to the file */
+    uint64_t direct;      /* written by the pushing thread because the queue was full */
+    uint64_t failed;      /* records that could not be written */
+};
+void xv_exp_get_stats(struct xv_exp_stats *out);
+
+/* The path records go to (borrowed; valid until the next init). */
+const char *xv_exp_trace_path(void);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * http — incremental HTTP/1.x message parser (one direction of one
+ * connection) and Server-Sent-Events parser.
+ *
+ * The parser never buffers body bytes and never needs the whole message:
+ * feed it any slice of the byte stream, as it arrives, split at any byte.
+ * It reports the header block (with the exact offset where it ends, so a
+ * caller can splice bytes into the stream there), decoded body bytes
+ * (chunk framing removed, gzip/deflate inflated with zlib) and the end of
+ * each message; keep-alive streams carry any number of messages.
+ * Malformed input moves the parser to XV_HTTP_S_ERROR; it then ignores
+ * everything (callers pass such bytes through untouched and record why).
+ *
+ * Thread safety: a parser is owned by one connection; no global state.
+ * Allocation: xv_http_parser_new allocates; feeding allocates only to grow
+ * the head buffer (bounded by head_max) and zlib state for compressed bodies.
+ */
+#ifndef XV_HTTP_H
+#define XV_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum xv_http_kind { XV_HTTP_REQUEST = 0, XV_HTTP_RESPONSE = 1 };
+
+enum xv_http_encoding {
+    XV_HTTP_CE_IDENTITY = 0,
+    XV_HTTP_CE_GZIP = 1,
+    XV_HTTP_CE_DEFLATE = 2,
+    XV_HTTP_CE_OTHER = 3, /* br, zstd, ...: body reported raw, on_body not called */
+};
+
+enum xv_http_state {
+    XV_HTTP_S_HEAD = 0,   /* reading a header block (or idle between messages) */
+    XV_HTTP_S_BODY = 1,   /* reading a body */
+    XV_HTTP_S_TUNNEL = 2, /* after a 101/CONNECT: opaque bytes, ignored */
+    XV_HTTP_S_ERROR = 3,  /* malformed input seen: everything ignored */
+};
+
+/* One header line. Pointers borrowed; valid only during on_head. */
+struct xv_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value; /* leading/trailing whitespace trimmed */
+    size_t value_len;
+};
+
+/* A complete header block. Borrowed; valid only during on_head. */
+struct xv_http_head {
+    int kind;                  /* enum xv_http_kind */
+    const char *method;        /* requests: "POST" ...; NULL for responses */
+    size_t method_len;
+    const char *target;        /* requests: request-target as sent */
+    size_t target_len;
+    int status;                /* responses: 100..599; 0 for requests */
+    int version_minor;         /* HTTP/1.<n>: 0 or 1 */
+    const struct xv_http_header *headers; /* in wire order */
+    size_t nheaders;
+    const char *raw;           /* the whole block, start line through the blank line */
+    size_t raw_len;
+    int64_t content_length;    /* -1 when absent */
+    int chunked;               /* Transfer-Encoding ends in chunked */
+    int keep_alive;            /* connection persists after this message */
+    int expect_continue;       /* request sent Expect: 100-continue */
+    int content_encoding;      /* enum xv_http_encoding of Content-Encoding */
+    int no_body;               /* message has no body (1xx/204/304, HEAD reply, ...) */
+};
+
+/* Return values of callbacks. */
+#define XV_HTTP_OK 0
+#define XV_HTTP_PAUSE 1 /* on_head only: make feed return right after the head */
+
+struct xv_http_callbacks {
+    /* Header block complete. Return XV_HTTP_OK or XV_HTTP_PAUSE. For
+     * responses, a 1xx head is reported too and is followed by another head. */
+    int (*on_head)(void *ud, const struct xv_http_head *head);
+    /* Decoded body bytes (de-chunked and inflated). Any size, any split. */
+    void (*on_body)(void *ud, const char *p, size_t n);
+    /* Message complete (body fully read, or no body). */
+    void (*on_end)(void *ud);
+    /* Parser entered XV_HTTP_S_ERROR; `why` is a short static string. */
+    void (*on_error)(void *ud, const char *why);
+};
+
+struct xv_http_parser;
+
+/* New parser for one direction. head_max bounds one header block (bytes);
+ * a larger block is an error. Caller owns the result; free with
+ * xv_http_parser_free. NULL on allocation failure. */
+struct xv_http_parser *xv_http_parser_new(int kind, size_t head_max,
+                                          const struct xv_http_callbacks *cb, void *ud);
+void xv_http_parser_free(struct xv_http_parser *p);
+
+/* Feed bytes. Returns how many were consumed: all of them, except when
+ * on_head returned XV_HTTP_PAUSE, in which case it returns the offset just
+ * past the head's blank line and the caller feeds the rest afterwards.
+ * Never fails: errors are reported through on_error and the state. */
+size_t xv_http_parser_feed(struct xv_http_parser *p, const char *data, size_t len);
+
+/* The connection closed. Ends a close-delimited body (on_end) or reports
+ * a truncated message (on_error "connection closed mid-message"). */
+void xv_http_parser_eof(struct xv_http_parser *p);
+
+/* Response parsers only: the next unanswered request on this connection was
+ * a HEAD request (its response has no body) or CONNECT. Queue of up to 64
+ * pipelined requests; call once per request, in order, for every request. */
+void xv_http_parser_note_request(struct xv_http_parser *p, int is_head, int is_connect);
+
+int xv_http_parser_state(const struct xv_http_parser *p);
+
+/* Helpers on a head. Case-insensitive name match; first occurrence. */
+const struct xv_http_header *xv_http_head_find(const struct xv_http_head *h, const char *name);
+
+/*
+ * SSE (text/event-stream) parser, per the WHATWG rules: lines end in CR,
+ * LF or CRLF (a CRLF split across feeds is one line end); "data" lines are
+ * joined with "\n"; an event is dispatched at a blank line; comments and
+ * unknown fields are ignored; one optional space after the colon is
+ * dropped; a leading UTF-8 BOM is skipped. Events whose data exceeds
+ * max_event are delivered truncated with `truncated` set.
+ */
+struct xv_sse_event {
+    const char *event; /* "" when no event field */
+    size_t event_len;
+    const char *data;  /* joined data lines */
+    size_t data_len;
+    const char *id;    /* "" when none */
+    size_t id_len;
+    int truncated;
+};
+
+typedef void (*xv_sse_cb)(void *ud, const struct xv_sse_event *ev);
+
+struct xv_sse_parser;
+/* Caller owns the result; free with xv_sse_parser_free. */
+struct xv_sse_parser *xv_sse_parser_new(size_t max_event, xv_sse_cb cb, void *ud);
+void xv_sse_parser_free(struct xv_sse_parser *s);
+void xv_sse_parser_feed(struct xv_sse_parser *s, const char *data, size_t len);
+/* End of stream: a pending event without its blank line is dropped, as
+ * browsers do. */
+void xv_sse_parser_finish(struct xv_sse_parser *s);
+
+#endif

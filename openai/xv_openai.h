@@ -1,0 +1,91 @@
+/*
+ * openai — what an OpenAI-compatible call means: which paths are API calls,
+ * what the request asks for (type, model, stream, messages, tools, tool
+ * calls in the history), and what the response says (id, model, content,
+ * finish reasons, usage, tool calls with streamed argument deltas
+ * reassembled per index, time to first token).
+ *
+ * A struct xv_openai_call follows one call: the request body once it is
+ * complete, then the response head, then response body bytes as they
+ * arrive (already de-chunked and inflated by http/), then the end. SSE
+ * bodies are parsed internally with http/'s xv_sse parser. Malformed JSON
+ * never fails a call: it is noted and shows up as the record's `error`.
+ *
+ * Thread safety: a call is used by one thread at a time (its connection's).
+ * Memory: every accumulation is bounded by the limits in xv_openai_limits.
+ */
+#ifndef XV_OPENAI_H
+#define XV_OPENAI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+enum xv_openai_type {
+    XV_OPENAI_NONE = 0,
+    XV_OPENAI_CHAT = 1,        /* .../chat/completions */
+    XV_OPENAI_RESPONSES = 2,   /* .../responses */
+    XV_OPENAI_EMBEDDINGS = 3,  /* .../embeddings */
+    XV_OPENAI_COMPLETIONS = 4, /* .../completions (legacy) */
+};
+
+/* Classify a request: POST to a path (query string ignored) ending in one
+ * of the four API suffixes, under any prefix. Returns XV_OPENAI_NONE for
+ * anything else. No allocation; safe on the hot path. */
+int xv_openai_classify(const char *method, size_t method_len,
+                       const char *target, size_t target_len);
+
+/* "chat_completions" | "responses" | "embeddings" | "completions" | "unknown". Static. */
+const char *xv_openai_type_name(int type);
+
+struct xv_openai_limits {
+    size_t body_max;    /* bytes of request/response body kept for parsing; past it the
+                           body is not parsed and `error` says so (default 32 MiB) */
+    size_t capture_max; /* bytes per captured text field in the record (default 16384) */
+    int capture_content;/* 0: drop messages/response_content/tool args from records */
+};
+
+struct xv_openai_call;
+
+/* Caller owns the result; free with xv_openai_call_free. NULL on OOM. */
+struct xv_openai_call *xv_openai_call_new(int type, const struct xv_openai_limits *lim);
+void xv_openai_call_free(struct xv_openai_call *c);
+
+/* Request body bytes (decoded), any split; then request_end once. */
+void xv_openai_call_request_body(struct xv_openai_call *c, const char *p, size_t n);
+void xv_openai_call_request_end(struct xv_openai_call *c);
+
+/* Parsed request (valid after request_end; borrowed, owned by the call;
+ * NULL when the body was not JSON or over the limit). */
+const cJSON *xv_openai_call_request_json(const struct xv_openai_call *c);
+
+/* Response head: status, and the Content-Type value (may be NULL). */
+void xv_openai_call_response_head(struct xv_openai_call *c, int status,
+                                  const char *content_type, size_t ct_len,
+                                  uint64_t now_mono_ns);
+/* Decoded response body bytes as they arrive; now_mono_ns is when they were read. */
+void xv_openai_call_response_body(struct xv_openai_call *c, const char *p, size_t n,
+                                  uint64_t now_mono_ns);
+/* Response complete (or connection ended: error != NULL, e.g.
+ * "connection closed mid-stream"). */
+void xv_openai_call_response_end(struct xv_openai_call *c, const char *error,
+                                 uint64_t now_mono_ns);
+
+/* Note an error seen by the transport (malformed HTTP, body over limit...). First one wins. */
+void xv_openai_call_set_error(struct xv_openai_call *c, const char *error);
+
+/*
+ * Add what the call knows to a trace record (SPEC §6):
+ *   request_type, model, stream, messages, tools, response_model,
+ *   response_id, response_content, tool_calls [{id,name,arguments}],
+ *   finish_reasons, tokens_in, tokens_out (only when the upstream sent usage),
+ *   status_code, ttft_ms (streams; from request_start_mono_ns to the first
+ *   content or tool-call delta), error (when any).
+ * request_start_mono_ns is when the request's first byte was written.
+ * Returns 0 or XV_E_NOMEM.
+ */
+int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
+                               uint64_t request_start_mono_ns);
+
+#endif
