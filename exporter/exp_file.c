@@ -1,0 +1,271 @@
+/*
+ * exp_file.c — the JSON Lines trace file: path rule, directory creation and
+ * the flock'd batch append.
+ *
+ * Invariant: every byte this file writes belongs to a whole line written
+ * while holding flock(LOCK_EX) on the file, so lines from many threads and
+ * processes never interleave; when a write fails part-way the file is cut
+ * back to the last complete line we wrote.
+ *
+ * Each append opens its own descriptor (O_CLOEXEC) and closes it again:
+ * no agent fd lives across batches for the application to close or dup2
+ * over, a rotated/deleted file is followed at the next batch, and a fork
+ * child never inherits a long-lived descriptor. The lock is released with
+ * an explicit LOCK_UN before close(): a fork child holding a copy of the
+ * descriptor would otherwise keep the lock alive (flock locks belong to
+ * the open file description, not the process).
+ *
+ * Thread safety: all functions may be called from any thread; the only
+ * shared state is the once-per-kind "already logged" flags (atomics).
+ */
+#include "exp_internal.h"
+
+#include "xv_common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One flag per failure kind: the first failure of each is logged, later
+ * ones are only counted (by the caller's stats). */
+static struct {
+    atomic_int open_logged;   /* open/mkdir failure already logged */
+    atomic_int lock_logged;   /* flock failure already logged */
+    atomic_int write_logged;  /* write failure already logged */
+    atomic_int json_logged;   /* serialisation failure already logged */
+} g_file;
+
+static char *join3(const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *p = malloc(la + lb + lc + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, a, la);
+    memcpy(p + la, b, lb);
+    memcpy(p + la + lb, c, lc + 1);
+    return p;
+}
+
+char *xv_exp_file_default_path(const char *explicit_path)
+{
+    if (explicit_path && *explicit_path)
+        return strdup(explicit_path);
+    /* secure_getenv: in a setuid process the environment is not trusted
+     * to pick which file we append to (the preload is inert there anyway). */
+    const char *env = secure_getenv("XENOVIA_TRACE_FILE");
+    if (env && *env)
+        return strdup(env);
+    /* The XDG base-dir spec says relative values are invalid: ignore them. */
+    const char *xdg = secure_getenv("XDG_STATE_HOME");
+    if (xdg && xdg[0] == '/')
+        return join3(xdg, "", "/xenovia/traces.jsonl");
+    const char *home = secure_getenv("HOME");
+    if (home && home[0] == '/')
+        return join3(home, "", "/.local/state/xenovia/traces.jsonl");
+    /* No HOME (daemons, some CI runners): ask the passwd database. */
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res && res->pw_dir &&
+        res->pw_dir[0] == '/')
+        return join3(res->pw_dir, "", "/.local/state/xenovia/traces.jsonl");
+    return NULL;
+}
+
+int xv_exp_file_mkdirs(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir)
+        return -ENOMEM;
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) {   /* relative file in cwd, or in "/" */
+        free(dir);
+        return 0;
+    }
+    *slash = '\0';
+    int rc = 0;
+    /* Walk the components left to right; an existing one is left alone
+     * (its mode is the user's business), a new one gets exactly 0700. */
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(dir, 0700) == 0) {
+            /* A umask such as 0277 would have removed owner bits. */
+            chmod(dir, 0700);
+        } else if (errno != EEXIST) {
+            rc = -errno;
+            *p = saved;
+            break;
+        }
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    free(dir);
+    return rc;
+}
+
+/* Open for appending; creates the file (0600) and its directories when
+ * missing. Returns the fd or -errno. */
+static int open_trace(const char *path)
+{
+    int err = ENOENT;
+    /* O_NONBLOCK only for the open itself: a FIFO without a reader would
+     * otherwise block here forever (it fails with ENXIO instead). */
+    const int base = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int fd = open(path, base | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0) {
+            /* We created it: make the mode exactly 0600 whatever the umask. */
+            fchmod(fd, 0600);
+            return fd;
+        }
+        err = errno;
+        if (err == ENOENT) {          /* a directory is missing */
+            int rc = xv_exp_file_mkdirs(path);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (err != EEXIST)
+            return -err;
+        fd = open(path, base);
+        if (fd >= 0)
+            return fd;
+        err = errno;
+        if (err != ENOENT)            /* ENOENT: removed in between, retry */
+            return -err;
+    }
+    return -err;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (w == 0)
+            return -EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void log_once(atomic_int *flag, const char *what, const char *path, int rc)
+{
+    if (atomic_exchange(flag, 1) == 0)
+        xv_log(XV_LOG_ERROR, "trace file %s: %s failed: %s (records are counted as failed; "
+               "set XENOVIA_TRACE_FILE to a writable path)", path, what, xv_strerror(rc));
+}
+
+int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t *written)
+{
+    *written = 0;
+    if (!n)
+        return 0;
+    if (!path)
+        return XV_E_CONFIG;
+    int fd = open_trace(path);
+    if (fd < 0) {
+        log_once(&g_file.open_logged, "open", path, fd);
+        return fd;
+    }
+    /* Back to blocking writes (see open_trace). */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+
+    int locked = 1;
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno == EINTR)
+            continue;
+        /* Some network filesystems refuse flock (ENOLCK): write anyway,
+         * O_APPEND still keeps each write(2) at the end of the file. */
+        log_once(&g_file.lock_logged, "flock", path, -errno);
+        locked = 0;
+        break;
+    }
+
+    /* Where our first byte lands: O_APPEND writes go to the end, and with
+     * the lock held nobody else moves it. Used to cut back on failure. */
+    struct stat st;
+    off_t good = -1;
+    if (locked && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        good = st.st_size;
+
+    struct xv_buf buf;
+    xv_buf_init(&buf, XV_EXP_CHUNK_BYTES);
+    int io_rc = 0;           /* first write error; stops the batch */
+    int json_rc = 0;         /* a record could not be serialised; others go on */
+    size_t pending = 0;      /* records in buf not yet written */
+    for (size_t i = 0; i < n && io_rc == 0; i++) {
+        char *line = cJSON_PrintUnformatted(records[i]);
+        if (!line) {
+            if (atomic_exchange(&g_file.json_logged, 1) == 0)
+                xv_log(XV_LOG_ERROR, "trace record could not be serialised (out of memory)");
+            json_rc = XV_E_NOMEM;
+            continue;
+        }
+        size_t len = strlen(line);
+        /* Flush the chunk when this line would not fit behind it. */
+        if (buf.len && len + 1 > buf.max - buf.len) {
+            io_rc = write_all(fd, buf.data, buf.len);
+            if (io_rc == 0) {
+                if (good >= 0)
+                    good += (off_t)buf.len;
+                *written += pending;
+            }
+            pending = 0;
+            xv_buf_reset(&buf);
+        }
+        if (io_rc == 0 && len + 1 > buf.max) {
+            /* A record bigger than a chunk goes out on its own. */
+            io_rc = write_all(fd, line, len);
+            if (io_rc == 0)
+                io_rc = write_all(fd, "\n", 1);
+            if (io_rc == 0) {
+                if (good >= 0)
+                    good += (off_t)len + 1;
+                *written += 1;
+            }
+        } else if (io_rc == 0) {
+            if (xv_buf_append(&buf, line, len) < 0 || xv_buf_append(&buf, "\n", 1) < 0)
+                json_rc = XV_E_NOMEM;   /* cannot happen below max; be safe */
+            else
+                pending++;
+        }
+        free(line);
+    }
+    if (io_rc == 0 && buf.len) {
+        io_rc = write_all(fd, buf.data, buf.len);
+        if (io_rc == 0)
+            *written += pending;
+    }
+    xv_buf_free(&buf);
+    if (io_rc < 0) {
+        /* Disk full or similar: drop the partial line so the file stays
+         * valid JSON Lines for every reader (only safe while we hold the
+         * lock: nobody else has appended behind us). */
+        if (good >= 0)
+            while (ftruncate(fd, good) < 0 && errno == EINTR) {
+            }
+        log_once(&g_file.write_logged, "write", path, io_rc);
+    }
+    if (locked)
+        flock(fd, LOCK_UN);
+    close(fd);
+    return io_rc < 0 ? io_rc : json_rc;
+}

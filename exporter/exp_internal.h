@@ -1,0 +1,44 @@
+/*
+ * exp_internal.h — what the exporter's own files share (not public).
+ *
+ * exp_file.c owns the trace file: where it lives and how a batch of records
+ * is appended to it (flock'd, whole lines, truncated back on a failed
+ * write). exporter.c owns the queue, the thread and the counters.
+ *
+ * Thread safety: xv_exp_file_append may run on several threads at once
+ * (the exporter thread and pushers on the direct path); each call opens
+ * its own descriptor and the flock serialises them, in-process and
+ * across processes alike.
+ */
+#ifndef XV_EXP_INTERNAL_H
+#define XV_EXP_INTERNAL_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+/* Largest serialised batch written with one write loop; a batch above it
+ * is written in several chunks, each one whole lines, under the same lock. */
+#define XV_EXP_CHUNK_BYTES ((size_t)1 << 20)
+
+/* The trace file's path by the documented rule: `explicit_path` when not
+ * NULL/empty, else $XENOVIA_TRACE_FILE, else $XDG_STATE_HOME/xenovia/
+ * traces.jsonl (XDG_STATE_HOME must be absolute), else
+ * $HOME/.local/state/xenovia/traces.jsonl (HOME from the passwd entry
+ * when unset). Caller owns the result; free with free(). NULL when no
+ * home directory can be found or on allocation failure. */
+char *xv_exp_file_default_path(const char *explicit_path);
+
+/* Create the missing directories of `path`'s parent, each mode 0700.
+ * Returns 0 or -errno. errno is not preserved (callers do that). */
+int xv_exp_file_mkdirs(const char *path);
+
+/* Append records[0..n) to `path`, one cJSON_PrintUnformatted line each,
+ * holding flock(LOCK_EX) for the whole batch. Records are borrowed (not
+ * freed). *written gets the number of records now in the file; the rest
+ * failed (serialisation, open or write error). Returns 0 when all were
+ * written, else a negative code. The first failure of each kind (open,
+ * lock, write) is logged once per process. */
+int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t *written);
+
+#endif

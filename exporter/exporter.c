@@ -1,0 +1,378 @@
+/*
+ * exporter.c — the bounded queue, the exporter thread, flush/shutdown and
+ * the fork handlers (see xv_exporter.h for the contract).
+ *
+ * Invariants:
+ * - Nothing is dropped: a record is either in the ring, in the thread's
+ *   current batch, being written directly by its pusher, or counted as
+ *   written/failed in the stats.
+ * - The queue lock is never held across I/O or a call into cJSON's printer,
+ *   so a pusher, flush() or fork() never waits for the disk behind it
+ *   (fork's prepare handler takes this lock).
+ * - `done` counts records the thread has finished (written or failed);
+ *   the thread finishes records in queue order, so "done >= enqueued at
+ *   time T" means everything queued before T is finished.
+ * - A record written on the direct path is finished when xv_exp_push
+ *   returns, so flush only has to wait for the queued ones.
+ *
+ * Thread safety: all state lives in `g`, guarded by g.lock except the
+ * counters (atomics, read without the lock by xv_exp_get_stats).
+ */
+#include "xv_exporter.h"
+
+#include "exp_internal.h"
+#include "xv_common.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define XV_EXP_DEFAULT_TIMEOUT_MS 2000u
+#define XV_EXP_DEFAULT_QUEUE_MAX 4096u
+#define XV_EXP_QUEUE_CAP ((size_t)1 << 20)   /* hard cap on queue_max */
+#define XV_EXP_BATCH_MAX 256u                 /* records per file append */
+#define XV_EXP_STACK_BYTES ((size_t)1 << 20)  /* exporter thread stack */
+
+/* Thread lifecycle. */
+enum exp_thread_state {
+    EXP_T_NONE = 0,    /* not started (never, or not in this fork child yet) */
+    EXP_T_RUNNING,     /* running; joinable */
+    EXP_T_EXITED,      /* returned from its loop; join pending */
+    EXP_T_ABANDONED,   /* stuck at shutdown and detached; never touched again */
+};
+
+/* The exporter's state. Written by: init/shutdown (config fields, under
+ * lock), pushers and the thread (queue fields, under lock), the fork
+ * child handler (everything, single-threaded). */
+static struct {
+    pthread_mutex_t lock;          /* guards everything below but the stats */
+    pthread_cond_t work;           /* thread waits: records queued or stop */
+    pthread_cond_t progress;       /* flush/shutdown wait: done advanced, thread exited */
+    int configured;                /* init ran (explicitly or lazily on first push) */
+    int stopped;                   /* shutdown ran: pushers write directly */
+    char *path;                    /* trace file path, owned; NULL if none resolvable */
+    uint64_t timeout_ms;           /* shutdown flush budget */
+    size_t queue_max;              /* capacity of `ring` */
+    cJSON **ring;                  /* queued records, owned; FIFO of `count` from `head` */
+    size_t head;                   /* index of the oldest queued record */
+    size_t count;                  /* records in the ring */
+    uint64_t enqueued;             /* records ever put in the ring (this process) */
+    uint64_t done;                 /* records the thread has finished (this process) */
+    int stop;                      /* asks the thread to exit once the ring is empty */
+    enum exp_thread_state tstate;  /* see enum */
+    pthread_t thread;              /* valid when tstate is RUNNING or EXITED */
+    /* Counters (struct xv_exp_stats), atomics so stats never take the lock. */
+    atomic_uint_fast64_t pushed, written, direct, failed;
+} g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/* Condition variables wait on CLOCK_MONOTONIC so a wall-clock jump cannot
+ * stretch a flush deadline. */
+static void sync_init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g.work, &ca);
+    pthread_cond_init(&g.progress, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void deadline_after(struct timespec *ts, uint64_t ms)
+{
+    uint64_t ns = xv_now_mono_ns() + ms * 1000000u;
+    ts->tv_sec = (time_t)(ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+/* Apply a config; caller holds g.lock and has checked the state. */
+static int configure_locked(const struct xv_exp_config *cfg)
+{
+    char *path = xv_exp_file_default_path(cfg ? cfg->trace_file : NULL);
+    size_t qmax = cfg && cfg->queue_max ? cfg->queue_max : XV_EXP_DEFAULT_QUEUE_MAX;
+    if (qmax > XV_EXP_QUEUE_CAP)
+        qmax = XV_EXP_QUEUE_CAP;
+    cJSON **ring = calloc(qmax, sizeof *ring);
+    if (!ring) {
+        free(path);
+        return XV_E_NOMEM;
+    }
+    free(g.path);
+    free(g.ring);
+    g.path = path;
+    g.ring = ring;
+    g.queue_max = qmax;
+    g.head = g.count = 0;
+    g.timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : XV_EXP_DEFAULT_TIMEOUT_MS;
+    g.configured = 1;
+    g.stopped = 0;
+    g.stop = 0;
+    g.enqueued = g.done = 0;
+    atomic_store(&g.pushed, 0);
+    atomic_store(&g.written, 0);
+    atomic_store(&g.direct, 0);
+    atomic_store(&g.failed, 0);
+    if (!path)
+        xv_log(XV_LOG_ERROR, "no trace file: HOME is unknown; set XENOVIA_TRACE_FILE");
+    return 0;
+}
+
+int xv_exp_init(const struct xv_exp_config *cfg)
+{
+    int saved = errno;
+    pthread_once(&g_once, sync_init);
+    pthread_mutex_lock(&g.lock);
+    int rc;
+    /* Re-init is allowed only once no thread can touch the old state. */
+    if (g.tstate == EXP_T_RUNNING || g.tstate == EXP_T_ABANDONED || (g.configured && !g.stopped))
+        rc = XV_E_STATE;
+    else
+        rc = configure_locked(cfg);
+    pthread_mutex_unlock(&g.lock);
+    errno = saved;
+    return rc;
+}
+
+/* Write records on the calling thread and account for them. The caller
+ * does not hold g.lock. Records are freed. */
+static int write_now(const char *path, cJSON **recs, size_t n)
+{
+    size_t written = 0;
+    /* The preload's hooks must pass our own file I/O straight through. */
+    xv_guard_enter();
+    int rc = xv_exp_file_append(path, recs, n, &written);
+    xv_guard_leave();
+    atomic_fetch_add(&g.written, written);
+    atomic_fetch_add(&g.failed, n - written);
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(recs[i]);
+    return written == n ? 0 : (rc < 0 ? rc : XV_E_IO);
+}
+
+static void *exporter_main(void *arg)
+{
+    (void)arg;
+    xv_guard_enter();                  /* for the thread's whole life */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);  /* signals are the app's */
+
+    cJSON *batch[XV_EXP_BATCH_MAX];
+    pthread_mutex_lock(&g.lock);
+    for (;;) {
+        while (g.count == 0 && !g.stop)
+            pthread_cond_wait(&g.work, &g.lock);
+        if (g.count == 0)              /* stop requested and drained */
+            break;
+        size_t n = 0;
+        while (n < XV_EXP_BATCH_MAX && g.count) {
+            batch[n++] = g.ring[g.head];
+            g.ring[g.head] = NULL;
+            g.head = (g.head + 1) % g.queue_max;
+            g.count--;
+        }
+        /* The path cannot change while we run (init refuses), so borrowing
+         * it outside the lock is safe. */
+        const char *path = g.path;
+        pthread_mutex_unlock(&g.lock);
+        write_now(path, batch, n);
+        pthread_mutex_lock(&g.lock);
+        g.done += n;
+        pthread_cond_broadcast(&g.progress);
+    }
+    g.tstate = EXP_T_EXITED;
+    pthread_cond_broadcast(&g.progress);
+    pthread_mutex_unlock(&g.lock);
+    xv_guard_leave();
+    return NULL;
+}
+
+/* Start the thread; caller holds g.lock. Returns 0 or a negative code
+ * (then the caller writes directly). */
+static int start_thread_locked(void)
+{
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return XV_E_NOMEM;
+    pthread_attr_setstacksize(&attr, XV_EXP_STACK_BYTES);
+    /* Created with every signal blocked, so no signal can land on it
+     * between creation and its own pthread_sigmask. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&g.thread, &attr, exporter_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        xv_log(XV_LOG_WARN, "exporter thread not started (%s); writing traces synchronously",
+               xv_strerror(-rc));
+        return -rc;
+    }
+    pthread_setname_np(g.thread, "xenovia-export");
+    g.tstate = EXP_T_RUNNING;
+    g.stop = 0;
+    return 0;
+}
+
+int xv_exp_push(cJSON *record)
+{
+    int saved = errno;
+    if (!record) {
+        errno = saved;
+        return XV_E_STATE;
+    }
+    pthread_once(&g_once, sync_init);
+    pthread_mutex_lock(&g.lock);
+    if (!g.configured && configure_locked(NULL) < 0) {
+        pthread_mutex_unlock(&g.lock);
+        atomic_fetch_add(&g.failed, 1);
+        cJSON_Delete(record);
+        errno = saved;
+        return XV_E_NOMEM;
+    }
+    atomic_fetch_add(&g.pushed, 1);
+    /* An exited-but-unjoined thread (only possible between shutdown's
+     * wait and its join) counts as not running. */
+    if (!g.stopped && g.tstate == EXP_T_NONE)
+        start_thread_locked();
+    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.count < g.queue_max) {
+        g.ring[(g.head + g.count) % g.queue_max] = record;
+        g.count++;
+        g.enqueued++;
+        pthread_cond_signal(&g.work);
+        pthread_mutex_unlock(&g.lock);
+        errno = saved;
+        return 0;
+    }
+    /* Queue full, no thread, or shut down: never drop, write it here. */
+    const char *path = g.path;
+    pthread_mutex_unlock(&g.lock);
+    atomic_fetch_add(&g.direct, 1);
+    int rc = write_now(path, &record, 1);
+    errno = saved;
+    return rc;
+}
+
+int xv_exp_flush(uint64_t timeout_ms)
+{
+    int saved = errno;
+    pthread_once(&g_once, sync_init);
+    struct timespec dl;
+    deadline_after(&dl, timeout_ms);
+    uint64_t failed_before = atomic_load(&g.failed);
+    int rc = 0;
+    pthread_mutex_lock(&g.lock);
+    uint64_t target = g.enqueued;
+    while (g.done < target) {
+        /* No live thread to drain the ring: waiting cannot succeed. */
+        if (g.tstate != EXP_T_RUNNING) {
+            rc = XV_E_IO;
+            break;
+        }
+        if (pthread_cond_timedwait(&g.progress, &g.lock, &dl) == ETIMEDOUT && g.done < target) {
+            rc = XV_E_IO;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g.lock);
+    if (rc == 0 && atomic_load(&g.failed) != failed_before)
+        rc = XV_E_IO;
+    errno = saved;
+    return rc;
+}
+
+void xv_exp_shutdown(void)
+{
+    int saved = errno;
+    pthread_once(&g_once, sync_init);
+    struct timespec dl;
+    pthread_mutex_lock(&g.lock);
+    if (!g.configured || g.stopped) {
+        pthread_mutex_unlock(&g.lock);
+        errno = saved;
+        return;
+    }
+    deadline_after(&dl, g.timeout_ms);
+    g.stopped = 1;                     /* new pushes go direct from here on */
+    if (g.tstate == EXP_T_RUNNING || g.tstate == EXP_T_EXITED) {
+        g.stop = 1;
+        pthread_cond_signal(&g.work);
+        int timed_out = 0;
+        while (g.tstate == EXP_T_RUNNING && !timed_out)
+            timed_out = pthread_cond_timedwait(&g.progress, &g.lock, &dl) == ETIMEDOUT;
+        if (g.tstate == EXP_T_EXITED) {
+            pthread_t t = g.thread;
+            g.tstate = EXP_T_NONE;
+            pthread_mutex_unlock(&g.lock);
+            pthread_join(t, NULL);     /* it has left its loop: returns at once */
+            pthread_mutex_lock(&g.lock);
+        } else {
+            /* Stuck in I/O (hung NFS, a full pipe): exit must not wait for
+             * it. It keeps the ring and path, so nothing is freed. */
+            g.tstate = EXP_T_ABANDONED;
+            pthread_detach(g.thread);
+            xv_log(XV_LOG_WARN, "trace export did not finish within %llu ms; %zu record(s) "
+                   "left unwritten", (unsigned long long)g.timeout_ms, g.count);
+        }
+    }
+    pthread_mutex_unlock(&g.lock);
+    errno = saved;
+}
+
+void xv_exp_atfork_prepare(void)
+{
+    pthread_once(&g_once, sync_init);
+    pthread_mutex_lock(&g.lock);
+}
+
+void xv_exp_atfork_parent(void)
+{
+    pthread_mutex_unlock(&g.lock);
+}
+
+void xv_exp_atfork_child(void)
+{
+    /* Only this thread exists now. The lock was taken by prepare in the
+     * parent; a fresh init is the portable way to get a usable one. */
+    pthread_mutex_init(&g.lock, NULL);
+    sync_init();
+    /* The queued records are the parent's to write: free our copies
+     * without writing them. A batch the parent's thread held at the fork
+     * is unreachable here and simply leaks in the child. */
+    for (size_t i = 0; i < g.count; i++) {
+        size_t at = (g.head + i) % g.queue_max;
+        cJSON_Delete(g.ring[at]);
+        g.ring[at] = NULL;
+    }
+    g.head = g.count = 0;
+    g.enqueued = g.done = 0;
+    g.stop = 0;
+    /* The thread does not exist in the child; start one on the next push.
+     * An abandoned thread's state is unusable too, so we drop it here. */
+    g.tstate = EXP_T_NONE;
+    atomic_store(&g.pushed, 0);
+    atomic_store(&g.written, 0);
+    atomic_store(&g.direct, 0);
+    atomic_store(&g.failed, 0);
+}
+
+void xv_exp_get_stats(struct xv_exp_stats *out)
+{
+    out->pushed = atomic_load(&g.pushed);
+    out->written = atomic_load(&g.written);
+    out->direct = atomic_load(&g.direct);
+    out->failed = atomic_load(&g.failed);
+}
+
+const char *xv_exp_trace_path(void)
+{
+    pthread_mutex_lock(&g.lock);
+    const char *p = g.path;
+    pthread_mutex_unlock(&g.lock);
+    return p;
+}

@@ -1,0 +1,430 @@
+/*
+ * test_exporter.c — unit tests for the exporter (queue, thread, JSONL file,
+ * flush/shutdown, fork). Each test configures the exporter afresh on a
+ * file in its own temporary directory and shuts it down again; scenarios
+ * that leave the exporter unusable (a thread detached at shutdown) run in
+ * a forked child and report through the exit status.
+ *
+ * A test "holds the lock" by taking flock(LOCK_EX) on the trace file
+ * itself: the exporter thread then blocks in its own flock with a batch in
+ * hand, which is how pending records and a stuck thread are produced
+ * without any fault-injection hook.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "xv_common.h"
+#include "xv_exporter.h"
+
+static char g_dir[256];    /* this test's temporary directory */
+static char g_path[512];   /* trace file inside it */
+
+static void make_dir(const char *sub)
+{
+    snprintf(g_dir, sizeof g_dir, "%s/xvexp-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(g_dir));
+    snprintf(g_path, sizeof g_path, "%s/%s", g_dir, sub);
+}
+
+static void rm_rf(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void init_with(const char *path, size_t queue_max, uint64_t timeout_ms)
+{
+    struct xv_exp_config cfg = { .trace_file = path, .timeout_ms = timeout_ms,
+                                 .queue_max = queue_max };
+    assert_int_equal(xv_exp_init(&cfg), 0);
+    assert_string_equal(xv_exp_trace_path(), path);
+}
+
+static cJSON *rec(int a, int b, size_t pad)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "a", a);
+    cJSON_AddNumberToObject(o, "b", b);
+    /* A newline inside a value must not split the line. */
+    cJSON_AddStringToObject(o, "text", "two\nlines \"quoted\"");
+    if (pad) {
+        char *p = malloc(pad + 1);
+        memset(p, 'x', pad);
+        p[pad] = '\0';
+        cJSON_AddStringToObject(o, "pad", p);
+        free(p);
+    }
+    return o;
+}
+
+/*
+ * Read the trace file: every line must be valid JSON with integer a/b;
+ * seen[a * stride + b] counts occurrences. Returns the number of lines.
+ * Fails the test on any malformed line.
+ */
+static size_t read_records(const char *path, int *seen, int na, int stride)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0, lines = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        assert_true(line[n - 1] == '\n');
+        cJSON *o = cJSON_Parse(line);
+        if (!o)
+            fail_msg("malformed line %zu: %.80s", lines + 1, line);
+        cJSON *a = cJSON_GetObjectItem(o, "a"), *b = cJSON_GetObjectItem(o, "b");
+        assert_true(cJSON_IsNumber(a) && cJSON_IsNumber(b));
+        assert_string_equal(cJSON_GetObjectItem(o, "text")->valuestring, "two\nlines \"quoted\"");
+        assert_true(a->valueint >= 0 && a->valueint < na);
+        assert_true(b->valueint >= 0 && b->valueint < stride);
+        seen[a->valueint * stride + b->valueint]++;
+        cJSON_Delete(o);
+        lines++;
+    }
+    free(line);
+    fclose(f);
+    return lines;
+}
+
+static void assert_all_once(const int *seen, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (seen[i] != 1)
+            fail_msg("record %zu seen %d times", i, seen[i]);
+}
+
+/* Take flock(LOCK_EX) on the trace file, as another process would. */
+static int hold_lock(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    return fd;
+}
+
+static void release_lock(int fd)
+{
+    flock(fd, LOCK_UN);
+    close(fd);
+}
+
+/* ---- tests ---- */
+
+static void test_jsonl_count_and_modes(void **state)
+{
+    (void)state;
+    /* A umask that strips owner bits: the exporter must still get exactly
+     * 0700 directories and a 0600 file. */
+    mode_t old = umask(0277);
+    make_dir("a/b/traces.jsonl");
+    init_with(g_path, 0, 0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(xv_exp_push(rec(0, i, 0)), 0);
+    assert_int_equal(xv_exp_flush(10000), 0);
+    xv_exp_shutdown();
+    umask(old);
+
+    int seen[100] = { 0 };
+    assert_int_equal(read_records(g_path, seen, 1, 100), 100);
+    assert_all_once(seen, 100);
+
+    struct stat st;
+    assert_int_equal(stat(g_path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    char d[600];
+    snprintf(d, sizeof d, "%s/a", g_dir);
+    assert_int_equal(stat(d, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    snprintf(d, sizeof d, "%s/a/b", g_dir);
+    assert_int_equal(stat(d, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+
+    struct xv_exp_stats s;
+    xv_exp_get_stats(&s);
+    assert_int_equal(s.pushed, 100);
+    assert_int_equal(s.written, 100);
+    assert_int_equal(s.failed, 0);
+    rm_rf(g_dir);
+}
+
+#define NTHREADS 16
+#define NPUSH 200
+
+static void *pusher(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < NPUSH; i++)
+        if (xv_exp_push(rec(t, i, (size_t)(i % 7) * 300)) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+static void run_pushers(int nthreads)
+{
+    pthread_t th[NTHREADS];
+    for (int t = 0; t < nthreads; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, pusher, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < nthreads; t++) {
+        void *r;
+        pthread_join(th[t], &r);
+        assert_null(r);
+    }
+}
+
+static void test_threads_all_once(void **state)
+{
+    (void)state;
+    make_dir("traces.jsonl");
+    init_with(g_path, 0, 0);
+    run_pushers(NTHREADS);
+    assert_int_equal(xv_exp_flush(20000), 0);
+    xv_exp_shutdown();
+    static int seen[NTHREADS * NPUSH];
+    memset(seen, 0, sizeof seen);
+    assert_int_equal(read_records(g_path, seen, NTHREADS, NPUSH), NTHREADS * NPUSH);
+    assert_all_once(seen, NTHREADS * NPUSH);
+    struct xv_exp_stats s;
+    xv_exp_get_stats(&s);
+    assert_int_equal(s.pushed, NTHREADS * NPUSH);
+    assert_int_equal(s.written, NTHREADS * NPUSH);
+    rm_rf(g_dir);
+}
+
+static void test_tiny_queue_direct_path(void **state)
+{
+    (void)state;
+    make_dir("traces.jsonl");
+    init_with(g_path, 1, 0);
+    run_pushers(NTHREADS);
+    assert_int_equal(xv_exp_flush(20000), 0);
+    xv_exp_shutdown();
+    static int seen[NTHREADS * NPUSH];
+    memset(seen, 0, sizeof seen);
+    assert_int_equal(read_records(g_path, seen, NTHREADS, NPUSH), NTHREADS * NPUSH);
+    assert_all_once(seen, NTHREADS * NPUSH);
+    struct xv_exp_stats s;
+    xv_exp_get_stats(&s);
+    assert_int_equal(s.written, NTHREADS * NPUSH);
+    assert_true(s.direct > 0);     /* the direct path was really taken */
+    assert_int_equal(s.failed, 0);
+    rm_rf(g_dir);
+}
+
+#define NPROC 8
+#define PROC_RECS 400
+
+static void test_many_processes_one_file(void **state)
+{
+    (void)state;
+    make_dir("traces.jsonl");
+    init_with(g_path, 64, 5000);
+    /* The parent's thread is running when the children fork. */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(xv_exp_push(rec(NPROC, i, 0)), 0);
+    assert_int_equal(xv_exp_flush(10000), 0);
+
+    pid_t pids[NPROC];
+    for (int k = 0; k < NPROC; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            /* Records of 0.5–12 KiB: well past PIPE_BUF, and batches past
+             * the 1 MiB chunk size, so only the flock keeps lines whole. */
+            int bad = 0;
+            for (int i = 0; i < PROC_RECS; i++)
+                bad |= xv_exp_push(rec(k, i, 512 + (size_t)(i % 24) * 512)) != 0;
+            bad |= xv_exp_flush(30000) != 0;
+            xv_exp_shutdown();
+            struct xv_exp_stats s;
+            xv_exp_get_stats(&s);
+            bad |= s.pushed != PROC_RECS || s.written != PROC_RECS;
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int k = 0; k < NPROC; k++) {
+        int st;
+        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    xv_exp_shutdown();
+    static int seen[(NPROC + 1) * PROC_RECS];
+    memset(seen, 0, sizeof seen);
+    assert_int_equal(read_records(g_path, seen, NPROC + 1, PROC_RECS), NPROC * PROC_RECS + 10);
+    for (int k = 0; k < NPROC; k++)
+        assert_all_once(seen + k * PROC_RECS, PROC_RECS);
+    assert_all_once(seen + NPROC * PROC_RECS, 10);
+    rm_rf(g_dir);
+}
+
+static void test_fork_child_skips_parent_records(void **state)
+{
+    (void)state;
+    make_dir("traces.jsonl");
+    init_with(g_path, 0, 5000);
+    int lk = hold_lock(g_path);
+    /* The thread takes the first batch and blocks in flock; the rest wait
+     * in the queue. */
+    assert_int_equal(xv_exp_push(rec(0, 0, 0)), 0);
+    usleep(100 * 1000);
+    for (int i = 1; i < 20; i++)
+        assert_int_equal(xv_exp_push(rec(0, i, 0)), 0);
+    assert_int_equal(xv_exp_flush(50), XV_E_IO);   /* really pending */
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int bad = 0;
+        struct xv_exp_stats s;
+        xv_exp_get_stats(&s);
+        bad |= s.pushed != 0;
+        bad |= xv_exp_flush(0) != 0;          /* nothing of ours pending */
+        /* The child's own record goes out through its own thread (once
+         * the parent lets go of the lock). */
+        bad |= xv_exp_push(rec(1, 0, 0)) != 0;
+        bad |= xv_exp_flush(30000) != 0;
+        xv_exp_shutdown();
+        xv_exp_get_stats(&s);
+        bad |= s.pushed != 1 || s.written != 1;
+        _exit(bad ? 1 : 0);
+    }
+    usleep(100 * 1000);
+    release_lock(lk);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(xv_exp_flush(10000), 0);
+    xv_exp_shutdown();
+
+    int seen[2 * 20] = { 0 };
+    assert_int_equal(read_records(g_path, seen, 2, 20), 21);
+    assert_all_once(seen, 20);                 /* the parent's, once each */
+    assert_int_equal(seen[20], 1);             /* the child's own one */
+    rm_rf(g_dir);
+}
+
+static void test_flush_timeout_and_stuck_shutdown(void **state)
+{
+    (void)state;
+    make_dir("traces.jsonl");
+    int lk = hold_lock(g_path);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int bad = 0;
+        struct xv_exp_config cfg = { .trace_file = g_path, .timeout_ms = 300 };
+        bad |= xv_exp_init(&cfg) != 0;
+        for (int i = 0; i < 5; i++)
+            bad |= xv_exp_push(rec(0, i, 0)) != 0;
+        uint64_t t0 = xv_now_mono_ns();
+        bad |= (xv_exp_flush(200) != XV_E_IO) << 1;
+        uint64_t ms = (xv_now_mono_ns() - t0) / 1000000u;
+        bad |= (ms < 150 || ms > 3000) << 2;
+        /* Shutdown with the thread stuck in flock: returns within the
+         * configured timeout (it detaches the thread). */
+        t0 = xv_now_mono_ns();
+        xv_exp_shutdown();
+        ms = (xv_now_mono_ns() - t0) / 1000000u;
+        bad |= (ms > 3000) << 3;
+        xv_exp_shutdown();                     /* idempotent */
+        /* Re-init is refused while the detached thread may still run. */
+        bad |= (xv_exp_init(&cfg) != XV_E_STATE) << 4;
+        _exit(bad);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    release_lock(lk);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    rm_rf(g_dir);
+}
+
+static void test_errno_preserved(void **state)
+{
+    (void)state;
+    make_dir("traces.jsonl");
+    init_with(g_path, 1, 0);
+    for (int i = 0; i < 50; i++) {     /* queue path and direct path */
+        errno = EDOM;
+        assert_int_equal(xv_exp_push(rec(0, i, 0)), 0);
+        assert_int_equal(errno, EDOM);
+    }
+    errno = ERANGE;
+    assert_int_equal(xv_exp_flush(10000), 0);
+    assert_int_equal(errno, ERANGE);
+    xv_exp_shutdown();
+    assert_int_equal(errno, ERANGE);
+
+    /* A path that cannot be opened: the record fails (counted), errno
+     * still untouched, nothing crashes. After shutdown the push is direct. */
+    init_with("/proc/self/no/such/dir/traces.jsonl", 0, 0);
+    xv_exp_shutdown();
+    errno = EDOM;
+    assert_true(xv_exp_push(rec(0, 0, 0)) < 0);
+    assert_int_equal(errno, EDOM);
+    struct xv_exp_stats s;
+    xv_exp_get_stats(&s);
+    assert_int_equal(s.pushed, 1);
+    assert_int_equal(s.failed, 1);
+    assert_int_equal(s.direct, 1);
+    rm_rf(g_dir);
+}
+
+static void test_default_path_rule(void **state)
+{
+    (void)state;
+    setenv("XENOVIA_TRACE_FILE", "/tmp/xv-env/t.jsonl", 1);
+    assert_int_equal(xv_exp_init(NULL), 0);
+    assert_string_equal(xv_exp_trace_path(), "/tmp/xv-env/t.jsonl");
+    xv_exp_shutdown();
+    unsetenv("XENOVIA_TRACE_FILE");
+    setenv("XDG_STATE_HOME", "/tmp/xv-state", 1);
+    assert_int_equal(xv_exp_init(NULL), 0);
+    assert_string_equal(xv_exp_trace_path(), "/tmp/xv-state/xenovia/traces.jsonl");
+    xv_exp_shutdown();
+    setenv("XDG_STATE_HOME", "relative/ignored", 1);
+    setenv("HOME", "/tmp/xv-home", 1);
+    assert_int_equal(xv_exp_init(NULL), 0);
+    assert_string_equal(xv_exp_trace_path(), "/tmp/xv-home/.local/state/xenovia/traces.jsonl");
+    xv_exp_shutdown();
+    /* init twice without shutdown is refused */
+    assert_int_equal(xv_exp_init(NULL), 0);
+    assert_int_equal(xv_exp_init(NULL), XV_E_STATE);
+    xv_exp_shutdown();
+}
+
+int main(void)
+{
+    /* What the preload does at load time. */
+    pthread_atfork(xv_exp_atfork_prepare, xv_exp_atfork_parent, xv_exp_atfork_child);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jsonl_count_and_modes),
+        cmocka_unit_test(test_threads_all_once),
+        cmocka_unit_test(test_tiny_queue_direct_path),
+        cmocka_unit_test(test_many_processes_one_file),
+        cmocka_unit_test(test_fork_child_skips_parent_records),
+        cmocka_unit_test(test_flush_timeout_and_stuck_shutdown),
+        cmocka_unit_test(test_errno_preserved),
+        cmocka_unit_test(test_default_path_rule),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
