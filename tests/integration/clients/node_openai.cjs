@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+/*
+ * node_openai.cjs — integration client using the `openai` npm package (6.x).
+ *
+ * Usage: node node_openai.cjs BASE_URL CA_FILE|- SCENARIO
+ * The SDK comes from ../node/node_modules (installed by scripts/test.sh with
+ * `npm ci`). One OpenAI client per run, so calls reuse one keep-alive
+ * connection of Node's fetch; maxRetries 0 so an error status is one request.
+ * Every call is made with .withResponse() so the raw Response's headers can be
+ * printed: X-Xenovia-* headers as `XV-HEADER name: value` lines, which
+ * run_matrix.py takes out before comparing runs. The transcript format
+ * mirrors xvclient.py (canonical JSON with sorted keys). Plain HTTP is the
+ * intended transport (Node links OpenSSL statically; the agent cannot hook it).
+ */
+'use strict';
+const path = require('path');
+const { createRequire } = require('module');
+
+const [, , baseArg, ca, scenario] = process.argv;
+if (!baseArg || !ca || !scenario) {
+  console.error('usage: node_openai.cjs BASE_URL CA_FILE|- SCENARIO');
+  process.exit(2);
+}
+const base = baseArg.replace(/\/+$/, '');
+for (const v of ['SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE',
+                 'NODE_EXTRA_CA_CERTS', 'http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY']) {
+  delete process.env[v];
+}
+if (ca !== '-') {
+  process.env.SSL_CERT_FILE = ca;   // (Node reads CAs at start; TLS is not this client's transport)
+}
+const nodeDir = path.join(__dirname, '..', 'node');
+const { OpenAI } = createRequire(path.join(nodeDir, 'package.json'))('openai');
+
+const API_KEY = 'sk-test-XENOVIA-SECRET-123';
+const MODEL = 'gpt-4o-mini';
+const TOOLS = [
+  { type: 'function', function: { name: 'get_weather', description: 'Weather for a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+  { type: 'function', function: { name: 'get_time', description: 'Local time in a timezone',
+    parameters: { type: 'object', properties: { tz: { type: 'string' } }, required: ['tz'] } } },
+];
+const PRINTED = ['content-type', 'content-encoding', 'transfer-encoding', 'x-request-id'];
+
+function canon(v) {
+  if (Array.isArray(v)) return '[' + v.map(canon).join(',') + ']';
+  if (v && typeof v === 'object') {
+    return '{' + Object.keys(v).sort().filter((k) => v[k] !== undefined)
+      .map((k) => JSON.stringify(k) + ':' + canon(v[k])).join(',') + '}';
+  }
+  return JSON.stringify(v === undefined ? null : v);
+}
+
+function chat(model, text, extra = {}) {
+  return { model, messages: [{ role: 'system', content: 'You are a terse test assistant.' },
+                             { role: 'user', content: text }], ...extra };
+}
+
+function bigText() {
+  const unit = 'The quick brown fox jumps over the lazy dog 0123456789. ';
+  const n = 1024 * 1024 + 333;
+  return unit.repeat(Math.ceil(n / unit.length) + 1).slice(0, n);
+}
+
+let callNo = 0;
+function head(label, response) {
+  callNo += 1;
+  const out = [`== call ${callNo} ${label}`, `status: ${response.status}`];
+  for (const name of PRINTED) {
+    const v = response.headers.get(name);
+    if (v !== null) out.push(`${name}: ${v}`);
+  }
+  const xv = [];
+  response.headers.forEach((v, k) => { if (k.toLowerCase().startsWith('x-xenovia-')) xv.push([k.toLowerCase(), v]); });
+  xv.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [k, v] of xv) out.push(`XV-HEADER ${k}: ${v}`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+async function plain(label, promise) {
+  try {
+    const { data, response } = await promise.withResponse();
+    head(label, response);
+    process.stdout.write('body: ' + canon(data) + '\n');
+  } catch (e) {
+    if (e instanceof OpenAI.APIError && e.status) {
+      callNo += 1;
+      process.stdout.write(`== call ${callNo} ${label}\nstatus: ${e.status}\n`);
+      const xv = [];
+      if (e.headers) e.headers.forEach((v, k) => { if (k.toLowerCase().startsWith('x-xenovia-')) xv.push([k.toLowerCase(), v]); });
+      xv.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      for (const [k, v] of xv) process.stdout.write(`XV-HEADER ${k}: ${v}\n`);
+      process.stdout.write(`error: ${e.constructor.name} ${canon(e.error)}\n`);
+    } else {
+      throw e;
+    }
+  }
+}
+
+async function streamed(label, promise) {
+  const { data, response } = await promise.withResponse();
+  head(label, response);
+  let text = '';
+  let usage = null;
+  const calls = new Map();
+  for await (const ev of data) {
+    process.stdout.write('sse: ' + canon(ev) + '\n');
+    for (const ch of ev.choices || []) {
+      const d = ch.delta || {};
+      if (typeof d.content === 'string') text += d.content;
+      if (typeof ch.text === 'string') text += ch.text;
+      for (const tc of d.tool_calls || []) {
+        const slot = calls.get(tc.index) || { id: null, name: '', arguments: '' };
+        if (tc.id) slot.id = tc.id;
+        if (tc.function && tc.function.name) slot.name += tc.function.name;
+        if (tc.function && tc.function.arguments) slot.arguments += tc.function.arguments;
+        calls.set(tc.index, slot);
+      }
+    }
+    if (ev.usage) usage = ev.usage;
+    if (ev.type === 'response.output_text.delta') text += ev.delta;
+    if (ev.type === 'response.completed' && ev.response) usage = ev.response.usage || usage;
+  }
+  process.stdout.write('stream-text: ' + JSON.stringify(text) + '\n');
+  for (const idx of [...calls.keys()].sort((a, b) => a - b)) {
+    const c = calls.get(idx);
+    process.stdout.write(`stream-tool-call ${idx}: id=${c.id} name=${c.name} arguments=${c.arguments}\n`);
+  }
+  process.stdout.write('stream-usage: ' + (usage ? canon(usage) : 'none') + '\n');
+}
+
+async function main() {
+  const opts = { apiKey: API_KEY, baseURL: base + '/v1', maxRetries: 0, timeout: 60000 };
+  const client = new OpenAI(opts);
+  const cc = client.chat.completions;
+  switch (scenario) {
+    case 'chat':
+      await plain('chat', cc.create(chat(MODEL, 'Say hello to the integration test.')));
+      break;
+    case 'stream':
+      await streamed('chat stream', cc.create(chat(MODEL, 'Stream a greeting, please.',
+        { stream: true, stream_options: { include_usage: true } })));
+      break;
+    case 'tools':
+      await plain('chat tools', cc.create(chat(MODEL, 'What is the weather in Paris and the time there?',
+        { tools: TOOLS })));
+      await streamed('chat tools stream', cc.create(chat(MODEL, 'Same question, streamed: weather and time in Oslo?',
+        { tools: TOOLS, stream: true })));
+      break;
+    case 'gzip':
+      // Node's fetch sends Accept-Encoding: gzip, deflate by itself and inflates.
+      await plain('chat gzip', cc.create(chat(MODEL + '-gzip', 'Compressed reply, please.')));
+      await streamed('chat gzip stream', cc.create(chat(MODEL + '-gzip', 'Compressed stream, please.',
+        { stream: true, stream_options: { include_usage: true } })));
+      break;
+    case 'big':
+      await plain('chat big', cc.create(chat(MODEL, bigText())));
+      break;
+    case 'keepalive':
+      await plain('chat 1', cc.create(chat(MODEL, 'First call on this connection.')));
+      await streamed('chat 2 stream', cc.create(chat(MODEL, 'Second call, streamed without usage.', { stream: true })));
+      await plain('chat 3', cc.create(chat(MODEL + '-chunked-nousage', 'Third call: chunked reply, no usage.')));
+      break;
+    case 'endpoints': {
+      await plain('responses', client.responses.create({ model: 'gpt-4.1-mini', input: 'Responses API, plain.' }));
+      await streamed('responses stream', client.responses.create({ model: 'gpt-4.1-mini', input: 'Responses API, streamed.', stream: true }));
+      await plain('embeddings', client.embeddings.create({ model: 'text-embedding-3-small', input: ['alpha', 'beta'], encoding_format: 'float' }));
+      await plain('completions', client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Legacy completion:', max_tokens: 16 }));
+      const prefixed = new OpenAI({ ...opts, baseURL: base + '/openai/v1' });
+      await plain('prefixed chat', prefixed.chat.completions.create(chat(MODEL, 'Under another prefix.')));
+      await plain('chat error', cc.create(chat(MODEL + '-status400', 'Please fail.')));
+      break;
+    }
+    default:
+      console.error(`node_openai.cjs: scenario ${scenario} not supported`);
+      process.exit(3);
+  }
+}
+
+main().catch((e) => { console.error('node client failed:', e && e.stack ? e.stack : e); process.exit(1); });

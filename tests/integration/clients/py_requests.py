@@ -1,0 +1,29 @@
+#!/usr/bin/python3
+"""py_requests.py — integration client using Python `requests` (one Session per run).
+
+Usage: py_requests.py BASE_URL CA_FILE|- SCENARIO. Prints a deterministic
+transcript (see xvclient.py). All calls of a scenario share one Session, so
+they reuse one keep-alive connection. TLS is verified against the test CA only.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xvclient  # noqa: E402
+
+base, ca, scenario = xvclient.parse_args(sys.argv)
+import requests  # noqa: E402  (after the CA environment is set)
+
+s = requests.Session()
+s.trust_env = False
+for i, call in enumerate(xvclient.calls_for(scenario), 1):
+    t = xvclient.Transcript(i, call)
+    r = s.request(call["method"], base + call["path"], data=xvclient.body_bytes(call),
+                  headers=xvclient.request_headers(call), stream=True,
+                  verify=ca if ca else True, timeout=60)
+    t.head(r.status_code, r.headers.items())
+    for chunk in r.iter_content(chunk_size=None):   # decoded (gzip) as it arrives
+        t.data(chunk)
+    r.close()
+    t.end()
+s.close()

@@ -1,0 +1,300 @@
+"""xvclient.py — scenarios and transcripts shared by the Python (and curl) test clients.
+
+What it is: the single definition of what each integration scenario sends
+(`calls_for`) and of how a client prints what it got (`Transcript`), so every
+client prints the same kind of deterministic transcript: no clocks, no random
+ids, headers limited to a fixed list. Response headers named `x-xenovia-*`
+(stamped by the agent) are printed on separate `XV-HEADER name: value` lines,
+which run_matrix.py takes out before comparing a run without the agent with a
+run under it, and uses to check the trace ids.
+
+Also a tiny CLI for the curl client: `xvclient.py manifest SCENARIO DIR` writes
+each call's body to DIR/body-<i>.json and prints one tab-separated line per
+call: index, method, path, stream (0/1), gzip (0/1), body file or "-".
+
+Thread safety: none needed (each client is one process, one thread or one
+event loop).
+"""
+
+import hashlib
+import json
+import os
+import sys
+import zlib
+
+API_KEY = "sk-test-XENOVIA-SECRET-123"   # distinctive: must never appear in a trace or log
+MODEL = "gpt-4o-mini"
+
+SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api")
+DOWNLOAD_BYTES = 100 * 1024 * 1024   # the non-API download (100 MiB)
+BIG_BODY_TEXT_BYTES = 1024 * 1024 + 333   # > 1 MiB: curl sends Expect: 100-continue
+
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}},
+    {"type": "function", "function": {
+        "name": "get_time", "description": "Local time in a timezone",
+        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}},
+                       "required": ["tz"]}}},
+]
+
+
+def _chat(model, text, **extra):
+    body = {"model": model, "messages": [
+        {"role": "system", "content": "You are a terse test assistant."},
+        {"role": "user", "content": text}]}
+    body.update(extra)
+    return body
+
+
+def big_text():
+    unit = "The quick brown fox jumps over the lazy dog 0123456789. "
+    n = BIG_BODY_TEXT_BYTES
+    return (unit * (n // len(unit) + 1))[:n]
+
+
+def calls_for(scenario):
+    """List of calls: dict(method, path, body (dict|None), stream, gzip)."""
+    def post(path, body, gz=False):
+        return {"method": "POST", "path": path, "body": body,
+                "stream": bool(body.get("stream")), "gzip": gz}
+
+    if scenario == "chat":
+        return [post("/v1/chat/completions", _chat(MODEL, "Say hello to the integration test."))]
+    if scenario == "stream":
+        return [post("/v1/chat/completions",
+                     _chat(MODEL, "Stream a greeting, please.", stream=True,
+                           stream_options={"include_usage": True}))]
+    if scenario == "tools":
+        return [post("/v1/chat/completions",
+                     _chat(MODEL, "What is the weather in Paris and the time there?",
+                           tools=TOOLS)),
+                post("/v1/chat/completions",
+                     _chat(MODEL, "Same question, streamed: weather and time in Oslo?",
+                           tools=TOOLS, stream=True))]
+    if scenario == "gzip":
+        return [post("/v1/chat/completions", _chat(MODEL + "-gzip", "Compressed reply, please."),
+                     gz=True),
+                post("/v1/chat/completions",
+                     _chat(MODEL + "-gzip", "Compressed stream, please.", stream=True,
+                           stream_options={"include_usage": True}), gz=True)]
+    if scenario == "big":
+        return [post("/v1/chat/completions", _chat(MODEL, big_text()))]
+    if scenario == "keepalive":
+        return [post("/v1/chat/completions", _chat(MODEL, "First call on this connection.")),
+                post("/v1/chat/completions",
+                     _chat(MODEL, "Second call, streamed without usage.", stream=True)),
+                post("/v1/chat/completions",
+                     _chat(MODEL + "-chunked-nousage", "Third call: chunked reply, no usage."))]
+    if scenario == "endpoints":
+        return [post("/v1/responses", {"model": "gpt-4.1-mini", "input": "Responses API, plain."}),
+                post("/v1/responses", {"model": "gpt-4.1-mini", "input": "Responses API, streamed.",
+                                       "stream": True}),
+                post("/v1/embeddings", {"model": "text-embedding-3-small",
+                                        "input": ["alpha", "beta"]}),
+                post("/v1/completions", {"model": "gpt-3.5-turbo-instruct",
+                                         "prompt": "Legacy completion:", "max_tokens": 16}),
+                post("/openai/v1/chat/completions", _chat(MODEL, "Under another prefix.")),
+                post("/v1/chat/completions", _chat(MODEL + "-status400", "Please fail."))]
+    if scenario == "non_api":
+        return [{"method": "GET", "path": "/plain", "body": None, "stream": False, "gzip": False},
+                {"method": "GET", "path": "/download/%d" % DOWNLOAD_BYTES, "body": None,
+                 "stream": False, "gzip": False, "download": True}]
+    raise SystemExit("unknown scenario %r (known: %s)" % (scenario, ", ".join(SCENARIOS)))
+
+
+def body_bytes(call):
+    if call["body"] is None:
+        return None
+    return json.dumps(call["body"], separators=(",", ":")).encode("utf-8")
+
+
+def request_headers(call):
+    """Headers every client sends (besides its own defaults)."""
+    h = {"Authorization": "Bearer " + API_KEY}
+    if call["body"] is not None:
+        h["Content-Type"] = "application/json"
+    if call["gzip"]:
+        h["Accept-Encoding"] = "gzip"
+    return h
+
+
+def setup_env(ca):
+    """Make the process's CA settings point at the test CA (TLS) or at nothing (plain).
+
+    This machine exports SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE
+    globally; a client must not depend on them.
+    """
+    for v in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+              "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+              "all_proxy"):
+        os.environ.pop(v, None)
+    if ca:
+        for v in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            os.environ[v] = ca
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+
+def parse_args(argv):
+    """client BASE_URL CA_FILE|- SCENARIO → (base, ca or None, scenario)."""
+    if len(argv) != 4:
+        raise SystemExit("usage: %s BASE_URL CA_FILE|- SCENARIO" % argv[0])
+    base, ca, scenario = argv[1].rstrip("/"), argv[2], argv[3]
+    ca = None if ca == "-" else ca
+    setup_env(ca)
+    return base, ca, scenario
+
+
+PRINTED_HEADERS = ("content-type", "content-encoding", "transfer-encoding", "x-request-id")
+
+
+class Transcript:
+    """Accumulates one call's response and prints it deterministically."""
+
+    def __init__(self, index, call):
+        self.call = call
+        self.out = sys.stdout
+        self.out.write("== call %d %s %s\n" % (index, call["method"], call["path"]))
+        self.body = bytearray()
+        self.status = None
+        self.headers = []
+        self.download = call.get("download", False)
+        self.hasher = hashlib.sha256()
+        self.nbytes = 0
+
+    def head(self, status, headers):
+        """headers: iterable of (name, value) as the client library reports them."""
+        self.status = status
+        self.headers = [(k.lower(), v) for k, v in headers]
+        self.out.write("status: %d\n" % status)
+        for name in PRINTED_HEADERS:
+            for k, v in self.headers:
+                if k == name:
+                    self.out.write("%s: %s\n" % (k, v))
+        for k, v in sorted(self.headers):
+            if k.startswith("x-xenovia-"):
+                self.out.write("XV-HEADER %s: %s\n" % (k, v))
+
+    def data(self, chunk):
+        """Decoded body bytes, in whatever pieces the client got them."""
+        if self.download:
+            self.hasher.update(chunk)
+            self.nbytes += len(chunk)
+        else:
+            self.body += chunk
+
+    def end(self):
+        if self.download:
+            self.out.write("bytes: %d sha256: %s\n" % (self.nbytes, self.hasher.hexdigest()))
+            return
+        ctype = dict(self.headers).get("content-type", "")
+        if ctype.startswith("text/event-stream"):
+            print_sse(bytes(self.body), self.out)
+        else:
+            try:
+                obj = json.loads(self.body.decode("utf-8"))
+                self.out.write("body: %s\n" % canon(obj))
+            except (UnicodeDecodeError, ValueError):
+                self.out.write("raw: %r\n" % bytes(self.body))
+        self.out.flush()
+
+
+def canon(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def print_sse(raw, out):
+    """Print each SSE event, then what the stream adds up to."""
+    text, tool_calls, usage, ndone = [], {}, None, 0
+    for block in raw.decode("utf-8").replace("\r\n", "\n").split("\n\n"):
+        if not block.strip():
+            continue
+        event, datas = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                datas.append(line[5:].lstrip())
+        data = "\n".join(datas)
+        if data == "[DONE]":
+            ndone += 1
+            out.write("sse: [DONE]\n")
+            continue
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            out.write("sse-raw: %r\n" % data)
+            continue
+        out.write("sse%s: %s\n" % ("" if event is None else "(" + event + ")", canon(obj)))
+        # Chat chunks.
+        for ch in obj.get("choices") or []:
+            d = ch.get("delta") or {}
+            if isinstance(d.get("content"), str):
+                text.append(d["content"])
+            if isinstance(ch.get("text"), str):
+                text.append(ch["text"])
+            for tc in d.get("tool_calls") or []:
+                slot = tool_calls.setdefault(tc.get("index", 0), {"id": None, "name": "", "arguments": ""})
+                if tc.get("id"):
+                    slot["id"] = tc["id"]
+                fn = tc.get("function") or {}
+                slot["name"] += fn.get("name") or ""
+                slot["arguments"] += fn.get("arguments") or ""
+        if obj.get("usage"):
+            usage = obj["usage"]
+        # Responses API events.
+        t = obj.get("type", "")
+        if t == "response.output_text.delta":
+            text.append(obj.get("delta", ""))
+        elif t == "response.output_item.added" and obj.get("item", {}).get("type") == "function_call":
+            it = obj["item"]
+            tool_calls[obj.get("output_index", 0)] = {"id": it.get("call_id"), "name": it.get("name", ""),
+                                                      "arguments": ""}
+        elif t == "response.function_call_arguments.delta":
+            tool_calls.setdefault(obj.get("output_index", 0), {"id": None, "name": "", "arguments": ""})
+            tool_calls[obj.get("output_index", 0)]["arguments"] += obj.get("delta", "")
+        elif t == "response.completed":
+            usage = (obj.get("response") or {}).get("usage")
+    out.write("stream-text: %s\n" % json.dumps("".join(text)))
+    for idx in sorted(tool_calls):
+        tc = tool_calls[idx]
+        out.write("stream-tool-call %d: id=%s name=%s arguments=%s\n"
+                  % (idx, tc["id"], tc["name"], tc["arguments"]))
+    out.write("stream-usage: %s\n" % (canon(usage) if usage else "none"))
+    out.write("stream-done-markers: %d\n" % ndone)
+
+
+class GzipDecoder:
+    """Incremental gzip decoding for clients that do not decode (urllib, http.client)."""
+
+    def __init__(self, enabled):
+        self.d = zlib.decompressobj(31) if enabled else None
+
+    def feed(self, chunk):
+        return self.d.decompress(chunk) if self.d else chunk
+
+    def end(self):
+        return self.d.flush() if self.d else b""
+
+
+def manifest(scenario, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    for i, call in enumerate(calls_for(scenario), 1):
+        fname = "-"
+        b = body_bytes(call)
+        if b is not None:
+            fname = os.path.join(outdir, "body-%d.json" % i)
+            with open(fname, "wb") as f:
+                f.write(b)
+        sys.stdout.write("%d\t%s\t%s\t%d\t%d\t%s\n" % (i, call["method"], call["path"],
+                                                      int(call["stream"]), int(call["gzip"]),
+                                                      fname))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "manifest":
+        manifest(sys.argv[2], sys.argv[3])
+    else:
+        raise SystemExit("usage: xvclient.py manifest SCENARIO DIR")
