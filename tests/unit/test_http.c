@@ -47,7 +47,7 @@ static void log_str(struct log *l, const char *s)
     log_add(l, s, strlen(s));
 }
 
-static __attribute__((format(printf, 2, 3), unused)) void log_fmt(struct log *l, const char *fmt, ...)
+static __attribute__((format(printf, 2, 3))) void log_fmt(struct log *l, const char *fmt, ...)
 {
     char tmp[512];
     va_list ap;
@@ -220,6 +220,407 @@ static void test_sse_finish_drops_pending(void **st)
     free(c.log.s);
 }
 
+/* ---------------------------------------------------------------- HTTP */
+
+struct note {
+    int is_head, is_connect;
+};
+
+struct http_opts {
+    int kind;
+    size_t head_max;
+    int eof;                  /* call xv_http_parser_eof after the last feed */
+    int pause;                /* on_head returns XV_HTTP_PAUSE */
+    const struct note *notes; /* response side: requests to note first */
+    size_t nnotes;
+};
+
+struct http_ctx {
+    struct log log;
+    int in_body;
+    int pause;
+    int errors;
+    int paused;              /* on_head returned PAUSE; feed must stop right there */
+    size_t max_body_call;
+};
+
+static void http_close_body(struct http_ctx *c)
+{
+    if (c->in_body) {
+        log_str(&c->log, "\n");
+        c->in_body = 0;
+    }
+}
+
+static int h_head(void *ud, const struct xv_http_head *h)
+{
+    struct http_ctx *c = ud;
+    http_close_body(c);
+    /* raw spans the block through the blank line; headers point inside it. */
+    assert_true(h->raw_len >= 2 && h->raw[h->raw_len - 1] == '\n');
+    assert_true(h->raw[h->raw_len - 2] == '\n' ||
+                (h->raw_len >= 4 && memcmp(h->raw + h->raw_len - 4, "\r\n\r\n", 4) == 0));
+    for (size_t i = 0; i < h->nheaders; i++) {
+        assert_true(h->headers[i].name >= h->raw &&
+                    h->headers[i].name + h->headers[i].name_len <= h->raw + h->raw_len);
+        assert_true(h->headers[i].value >= h->raw &&
+                    h->headers[i].value + h->headers[i].value_len <= h->raw + h->raw_len);
+    }
+    if (h->kind == XV_HTTP_REQUEST) {
+        log_str(&c->log, "H:");
+        log_add(&c->log, h->method, h->method_len);
+        log_str(&c->log, " ");
+        log_add(&c->log, h->target, h->target_len);
+    } else {
+        assert_null(h->method);
+        log_fmt(&c->log, "H:%d", h->status);
+    }
+    log_fmt(&c->log, " 1.%d cl=%lld ch=%d ka=%d ec=%d ce=%d nb=%d raw=%zu [", h->version_minor,
+            (long long)h->content_length, h->chunked, h->keep_alive, h->expect_continue,
+            h->content_encoding, h->no_body, h->raw_len);
+    for (size_t i = 0; i < h->nheaders; i++) {
+        log_add(&c->log, h->headers[i].name, h->headers[i].name_len);
+        log_str(&c->log, "=");
+        log_add(&c->log, h->headers[i].value, h->headers[i].value_len);
+        log_str(&c->log, ";");
+    }
+    log_str(&c->log, "]\n");
+    if (c->pause)
+        c->paused = 1;
+    return c->pause ? XV_HTTP_PAUSE : XV_HTTP_OK;
+}
+
+static void h_body(void *ud, const char *p, size_t n)
+{
+    struct http_ctx *c = ud;
+    assert_true(n > 0);
+    if (n > c->max_body_call)
+        c->max_body_call = n;
+    if (!c->in_body) {
+        log_str(&c->log, "B:");
+        c->in_body = 1;
+    }
+    log_add(&c->log, p, n);
+}
+
+static void h_end(void *ud)
+{
+    struct http_ctx *c = ud;
+    http_close_body(c);
+    log_str(&c->log, "E\n");
+}
+
+static void h_error(void *ud, const char *why)
+{
+    struct http_ctx *c = ud;
+    http_close_body(c);
+    c->errors++;
+    log_fmt(&c->log, "X:%s\n", why);
+}
+
+static const struct xv_http_callbacks h_cbs = {h_head, h_body, h_end, h_error};
+
+/* One feeding plan; returns the log (caller frees). */
+static char *http_run(const struct http_opts *o, const char *in, size_t n, const size_t *cuts,
+                      size_t ncuts, size_t *max_body_call)
+{
+    struct http_ctx c = {0};
+    c.pause = o->pause;
+    struct xv_http_parser *p =
+        xv_http_parser_new(o->kind, o->head_max ? o->head_max : 8192, &h_cbs, &c);
+    assert_non_null(p);
+    for (size_t i = 0; i < o->nnotes; i++)
+        xv_http_parser_note_request(p, o->notes[i].is_head, o->notes[i].is_connect);
+    size_t at = 0;
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : n;
+        while (at < to) {
+            size_t r = xv_http_parser_feed(p, in + at, to - at);
+            assert_true(r <= to - at);
+            if (r < to - at)
+                assert_true(c.paused);
+            if (c.paused) {
+                /* Logged from the returned offset: it must be just past the head. */
+                http_close_body(&c);
+                log_fmt(&c.log, "P@%zu\n", at + r);
+                c.paused = 0;
+            }
+            at += r;
+            if (!o->pause)
+                assert_true(at == to);
+        }
+    }
+    if (o->eof)
+        xv_http_parser_eof(p);
+    http_close_body(&c);
+    log_fmt(&c.log, "S%d\n", xv_http_parser_state(p));
+    assert_true(c.errors <= 1);
+    xv_http_parser_free(p);
+    if (max_body_call)
+        *max_body_call = c.max_body_call;
+    if (!c.log.s)
+        log_str(&c.log, "");
+    return c.log.s;
+}
+
+static void http_expect(const struct http_opts *o, const char *in, size_t n, const size_t *cuts,
+                        size_t ncuts, const char *want)
+{
+    char *got = http_run(o, in, n, cuts, ncuts, NULL);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "HTTP mismatch (%zu cuts, first %zu)\n--- want:\n%s--- got:\n%s", ncuts,
+                ncuts ? cuts[0] : 0, want, got);
+    }
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* Whole, split in two at every position, and one byte at a time. */
+static void http_check(const struct http_opts *o, const char *in, size_t n, const char *want)
+{
+    http_expect(o, in, n, NULL, 0, want);
+    for (size_t i = 0; i <= n; i++) {
+        size_t cuts[1] = {i};
+        http_expect(o, in, n, cuts, 1, want);
+    }
+    size_t *cuts = malloc((n ? n : 1) * sizeof *cuts);
+    assert_non_null(cuts);
+    for (size_t i = 0; i < n; i++)
+        cuts[i] = i;
+    http_expect(o, in, n, cuts, n, want);
+    free(cuts);
+}
+
+#define REQ(...) (&(struct http_opts){.kind = XV_HTTP_REQUEST, __VA_ARGS__})
+#define RESP(...) (&(struct http_opts){.kind = XV_HTTP_RESPONSE, __VA_ARGS__})
+#define HTTP_CHECK(opts, lit, want) http_check(opts, lit, sizeof(lit) - 1, want)
+
+static void test_http_content_length(void **st)
+{
+    (void)st;
+    HTTP_CHECK(REQ(0),
+               "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+               "Content-Type:application/json \r\nContent-Length: 11\r\n\r\n{\"a\":\"bcd\"}",
+               "H:POST /v1/chat/completions 1.1 cl=11 ch=0 ka=1 ec=0 ce=0 nb=0 raw=112 "
+               "[Host=api.openai.com;Content-Type=application/json;Content-Length=11;]\n"
+               "B:{\"a\":\"bcd\"}\nE\nS0\n");
+    HTTP_CHECK(RESP(0),
+               "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+               "H:200 1.1 cl=5 ch=0 ka=0 ec=0 ce=0 nb=0 raw=57 "
+               "[Content-Length=5;Connection=close;]\nB:hello\nE\nS0\n");
+    /* HTTP/1.0 with keep-alive; bare LF line ends; "5, 5" list form. */
+    HTTP_CHECK(RESP(0),
+               "HTTP/1.0 200 OK\nConnection: Keep-Alive\nContent-Length: 5, 5\n\nhello",
+               "H:200 1.0 cl=5 ch=0 ka=1 ec=0 ce=0 nb=0 raw=61 "
+               "[Connection=Keep-Alive;Content-Length=5, 5;]\nB:hello\nE\nS0\n");
+    /* Content-Length: 0 ends the message at its head. */
+    HTTP_CHECK(RESP(0), "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+               "H:200 1.1 cl=0 ch=0 ka=1 ec=0 ce=0 nb=1 raw=35 [Content-Length=0;]\nE\nS0\n");
+}
+
+static void test_http_chunked(void **st)
+{
+    (void)st;
+    HTTP_CHECK(RESP(0),
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "5;foo=bar\r\nhello\r\n6 ; a=\"b;c\"\r\n world\r\n"
+               "000\r\nX-Trailer: t\r\nY: z\r\n\r\n",
+               "H:200 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=47 [Transfer-Encoding=chunked;]\n"
+               "B:hello world\nE\nS0\n");
+    /* Uppercase hex, a big chunk, no trailers; chunked wins over Content-Length. */
+    HTTP_CHECK(REQ(0),
+               "PUT /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, chunked\r\n"
+               "Content-Encoding: identity\r\n\r\n"
+               "A\r\n0123456789\r\n0\r\n\r\n",
+               "H:PUT /x 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=100 "
+               "[Content-Length=3;Transfer-Encoding=gzip, chunked;Content-Encoding=identity;]\n"
+               "E\nS0\n");
+    HTTP_CHECK(REQ(0),
+               "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n",
+               "H:POST /c 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=48 [Transfer-Encoding=chunked;]\n"
+               "B:abcdefghijklmnopqrstuvwxyz\nE\nS0\n");
+}
+
+static void test_http_keep_alive(void **st)
+{
+    (void)st;
+    HTTP_CHECK(REQ(0),
+               "POST /v1/embeddings HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+               "GET /v1/models HTTP/1.1\r\nHost: h\r\n\r\n"
+               "\r\n" /* stray CRLF between messages is tolerated */
+               "POST /v1/responses HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "2\r\nxy\r\n0\r\n\r\n",
+               "H:POST /v1/embeddings 1.1 cl=3 ch=0 ka=1 ec=0 ce=0 nb=0 raw=51 "
+               "[Content-Length=3;]\nB:abc\nE\n"
+               "H:GET /v1/models 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=36 [Host=h;]\nE\n"
+               "H:POST /v1/responses 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=59 "
+               "[Transfer-Encoding=chunked;]\nB:xy\nE\nS0\n");
+}
+
+static void test_http_continue(void **st)
+{
+    (void)st;
+    HTTP_CHECK(REQ(0),
+               "POST /v1/chat/completions HTTP/1.1\r\nExpect: 100-Continue\r\n"
+               "Content-Length: 4\r\n\r\nabcd",
+               "H:POST /v1/chat/completions 1.1 cl=4 ch=0 ka=1 ec=1 ce=0 nb=0 raw=79 "
+               "[Expect=100-Continue;Content-Length=4;]\nB:abcd\nE\nS0\n");
+    static const struct note n1[] = {{0, 0}};
+    HTTP_CHECK(RESP(.notes = n1, .nnotes = 1),
+               "HTTP/1.1 100 Continue\r\n\r\n"
+               "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+               "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+               "H:100 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=25 []\n"
+               "H:103 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=53 [Link=</a>; rel=preload;]\n"
+               "H:200 1.1 cl=2 ch=0 ka=1 ec=0 ce=0 nb=0 raw=38 [Content-Length=2;]\n"
+               "B:ok\nE\nS0\n");
+}
+
+static void test_http_no_body_responses(void **st)
+{
+    (void)st;
+    static const struct note n2[] = {{1, 0}, {0, 0}, {0, 0}, {0, 0}};
+    HTTP_CHECK(RESP(.notes = n2, .nnotes = 4),
+               "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+               "HTTP/1.1 204 No Content\r\n\r\n"
+               "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"
+               "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+               "H:200 1.1 cl=1234 ch=0 ka=1 ec=0 ce=0 nb=1 raw=41 [Content-Length=1234;]\nE\n"
+               "H:204 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=27 []\nE\n"
+               "H:304 1.1 cl=10 ch=0 ka=1 ec=0 ce=0 nb=1 raw=49 [Content-Length=10;]\nE\n"
+               "H:200 1.1 cl=1 ch=0 ka=1 ec=0 ce=0 nb=0 raw=38 [Content-Length=1;]\nB:x\nE\nS0\n");
+}
+
+static void test_http_tunnels(void **st)
+{
+    (void)st;
+    static const struct note nc[] = {{0, 1}};
+    HTTP_CHECK(RESP(.notes = nc, .nnotes = 1),
+               "HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01 garbage",
+               "H:200 1.1 cl=-1 ch=0 ka=0 ec=0 ce=0 nb=1 raw=39 []\nE\nS2\n");
+    HTTP_CHECK(RESP(0),
+               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+               "H:101 1.1 cl=-1 ch=0 ka=0 ec=0 ce=0 nb=1 raw=56 [Upgrade=websocket;]\nE\nS2\n");
+    HTTP_CHECK(REQ(0),
+               "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n\x16\x03",
+               "H:CONNECT api.openai.com:443 1.1 cl=-1 ch=0 ka=0 ec=0 ce=0 nb=1 raw=65 "
+               "[Host=api.openai.com:443;]\nE\nS2\n");
+    /* A refused CONNECT is an ordinary response. */
+    HTTP_CHECK(RESP(.notes = nc, .nnotes = 1),
+               "HTTP/1.1 407 Proxy Auth\r\nContent-Length: 2\r\n\r\nno",
+               "H:407 1.1 cl=2 ch=0 ka=1 ec=0 ce=0 nb=0 raw=46 [Content-Length=2;]\nB:no\nE\nS0\n");
+}
+
+static void test_http_close_delimited(void **st)
+{
+    (void)st;
+    HTTP_CHECK(RESP(.eof = 1),
+               "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+               "data: a\n\ndata: b\n\n",
+               "H:200 1.1 cl=-1 ch=0 ka=0 ec=0 ce=0 nb=0 raw=52 "
+               "[Content-Type=text/event-stream;]\nB:data: a\n\ndata: b\n\n\nE\nS0\n");
+    /* Transfer-Encoding not ending in chunked: close-delimited for responses. */
+    HTTP_CHECK(RESP(.eof = 1), "HTTP/1.0 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzz",
+               "H:200 1.0 cl=-1 ch=0 ka=0 ec=0 ce=0 nb=0 raw=44 [Transfer-Encoding=gzip;]\nE\nS0\n");
+    /* Without eof the message is still open. */
+    HTTP_CHECK(RESP(0), "HTTP/1.1 200 OK\r\n\r\nabc",
+               "H:200 1.1 cl=-1 ch=0 ka=0 ec=0 ce=0 nb=0 raw=19 []\nB:abc\nS1\n");
+    /* eof between messages is fine. */
+    HTTP_CHECK(REQ(.eof = 1), "GET / HTTP/1.1\r\n\r\n",
+               "H:GET / 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=18 []\nE\nS0\n");
+}
+
+static void test_http_truncated(void **st)
+{
+    (void)st;
+    HTTP_CHECK(RESP(.eof = 1), "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+               "H:200 1.1 cl=10 ch=0 ka=1 ec=0 ce=0 nb=0 raw=39 [Content-Length=10;]\n"
+               "B:abc\nX:connection closed mid-message\nS3\n");
+    HTTP_CHECK(RESP(.eof = 1), "HTTP/1.1 200 OK\r\nContent-Le",
+               "X:connection closed mid-message\nS3\n");
+    HTTP_CHECK(RESP(.eof = 1),
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+               "H:200 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=47 [Transfer-Encoding=chunked;]\n"
+               "B:abc\nX:connection closed mid-message\nS3\n");
+}
+
+static void test_http_malformed(void **st)
+{
+    (void)st;
+    /* After the error nothing else is reported, valid or not. */
+    HTTP_CHECK(REQ(0), "GARBAGE\r\n\r\nGET / HTTP/1.1\r\n\r\n", "X:bad request line\nS3\n");
+    HTTP_CHECK(REQ(0), "GET  / HTTP/1.1\r\n\r\n", "X:bad request line\nS3\n");
+    HTTP_CHECK(REQ(0), "GET / HTTP/2.0\r\n\r\n", "X:bad request line\nS3\n");
+    HTTP_CHECK(RESP(0), "HTTP/1.1 2x0 OK\r\n\r\n", "X:bad status line\nS3\n");
+    HTTP_CHECK(RESP(0), "SSH-2.0-OpenSSH_9.2\r\n\r\n", "X:bad status line\nS3\n");
+    HTTP_CHECK(REQ(0), "GET / HTTP/1.1\r\nHost x\r\n\r\n", "X:bad header line\nS3\n");
+    HTTP_CHECK(REQ(0), "GET / HTTP/1.1\r\nHost : x\r\n\r\n", "X:bad header name\nS3\n");
+    HTTP_CHECK(REQ(0), "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+               "X:obsolete header line folding\nS3\n");
+    HTTP_CHECK(REQ(0), "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", "X:bad header line\nS3\n");
+    HTTP_CHECK(REQ(0), "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+               "X:bad content-length\nS3\n");
+    HTTP_CHECK(REQ(0), "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+               "X:bad content-length\nS3\n");
+    HTTP_CHECK(REQ(0), "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+               "X:bad transfer-encoding\nS3\n");
+    HTTP_CHECK(RESP(0),
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+               "H:200 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=47 [Transfer-Encoding=chunked;]\n"
+               "X:bad chunk size\nS3\n");
+    HTTP_CHECK(RESP(0),
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n",
+               "H:200 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=47 [Transfer-Encoding=chunked;]\n"
+               "B:abc\nX:missing CRLF after chunk data\nS3\n");
+    HTTP_CHECK(RESP(0),
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "fffffffffffffffffff\r\n",
+               "H:200 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=47 [Transfer-Encoding=chunked;]\n"
+               "X:chunk size too large\nS3\n");
+}
+
+static void test_http_head_limit(void **st)
+{
+    (void)st;
+    /* 40-byte block: fits a 40-byte limit, not a 39-byte one. */
+    static const char blk[] = "GET /abc HTTP/1.1\r\nHost: example.org\r\n\r\n";
+    assert_int_equal(sizeof blk - 1, 40);
+    HTTP_CHECK(REQ(.head_max = 40), "GET /abc HTTP/1.1\r\nHost: example.org\r\n\r\n",
+               "H:GET /abc 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=40 [Host=example.org;]\nE\nS0\n");
+    HTTP_CHECK(REQ(.head_max = 39), "GET /abc HTTP/1.1\r\nHost: example.org\r\n\r\n",
+               "X:header block too large\nS3\n");
+    /* The limit applies per message, not per connection. */
+    HTTP_CHECK(REQ(.head_max = 40),
+               "GET /abc HTTP/1.1\r\nHost: example.org\r\n\r\n"
+               "GET /abc HTTP/1.1\r\nHost: example.org\r\n\r\n",
+               "H:GET /abc 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=40 [Host=example.org;]\nE\n"
+               "H:GET /abc 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=40 [Host=example.org;]\nE\nS0\n");
+    /* Trailers are bounded by head_max too. */
+    HTTP_CHECK(RESP(.head_max = 40),
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+               "X-Long-Trailer: 0123456789012345678901234567890123456789\r\n\r\n",
+               "X:header block too large\nS3\n");
+}
+
+static void test_http_pause(void **st)
+{
+    (void)st;
+    /* feed returns the offset just past each head; the caller feeds the rest. */
+    HTTP_CHECK(REQ(.pause = 1),
+               "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"
+               "GET / HTTP/1.1\r\n\r\n",
+               "H:POST /v1/chat/completions 1.1 cl=2 ch=0 ka=1 ec=0 ce=0 nb=0 raw=57 "
+               "[Content-Length=2;]\nP@57\nB:hi\nE\n"
+               "H:GET / 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=18 []\nE\nP@77\nS0\n");
+    static const struct note n1[] = {{0, 0}};
+    HTTP_CHECK(RESP(.pause = 1, .notes = n1, .nnotes = 1),
+               "\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+               "H:100 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=25 []\nP@27\n"
+               "H:200 1.1 cl=1 ch=0 ka=1 ec=0 ce=0 nb=0 raw=38 [Content-Length=1;]\nP@65\n"
+               "B:z\nE\nS0\n");
+}
+
 /* --------------------------------------------------------------- main */
 
 int main(void)
@@ -231,6 +632,17 @@ int main(void)
         cmocka_unit_test(test_sse_bom),
         cmocka_unit_test(test_sse_truncated),
         cmocka_unit_test(test_sse_finish_drops_pending),
+        cmocka_unit_test(test_http_content_length),
+        cmocka_unit_test(test_http_chunked),
+        cmocka_unit_test(test_http_keep_alive),
+        cmocka_unit_test(test_http_continue),
+        cmocka_unit_test(test_http_no_body_responses),
+        cmocka_unit_test(test_http_tunnels),
+        cmocka_unit_test(test_http_close_delimited),
+        cmocka_unit_test(test_http_truncated),
+        cmocka_unit_test(test_http_malformed),
+        cmocka_unit_test(test_http_head_limit),
+        cmocka_unit_test(test_http_pause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
