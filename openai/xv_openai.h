@@ -88,4 +88,60 @@ void xv_openai_call_set_error(struct xv_openai_call *c, const char *error);
 int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
                                uint64_t request_start_mono_ns);
 
+/*
+ * Views for the session and policy layers. All valid after request_end
+ * (request side) or response_end (response side) until xv_openai_call_free;
+ * pointers are borrowed from the call. Strings are NUL-terminated.
+ */
+
+/* A tool call: in the request history (an assistant message) or in the
+ * response. Borrowed; valid until the call is freed. */
+struct xv_openai_tool_call {
+    const char *id;          /* tool_call id / call_id; "" when not sent */
+    const char *name;        /* function name; "" when not sent */
+    const char *arguments;   /* arguments text as sent (normally JSON); "" when none */
+    size_t arguments_len;
+};
+
+/* One message of the request, normalised over the four APIs: chat
+ * messages; responses `instructions` (as role "system") and `input`
+ * (string, messages, function_call and function_call_output items);
+ * completions `prompt` and embeddings `input` strings (role "user").
+ * Borrowed; valid until the call is freed. */
+struct xv_openai_message {
+    const char *role;        /* "system", "developer", "user", "assistant", "tool", ...; never NULL */
+    const char *content;     /* text; array parts joined with "\n", non-text parts as
+                                "[image]", "[audio]", "[file]", "[<type>]"; NULL when none */
+    size_t content_len;
+    const char *name;        /* participant / legacy function name; NULL when none */
+    const char *tool_call_id;/* role "tool": the call this result answers; NULL otherwise */
+    const struct xv_openai_tool_call *tool_calls; /* calls an assistant message made */
+    size_t ntool_calls;
+};
+
+/* Request model, NULL when not sent. */
+const char *xv_openai_call_model(const struct xv_openai_call *c);
+/* Request `stream` flag (0 when absent or not a boolean). */
+int xv_openai_call_stream(const struct xv_openai_call *c);
+/* The normalised request history. */
+size_t xv_openai_call_message_count(const struct xv_openai_call *c);
+const struct xv_openai_message *xv_openai_call_message(const struct xv_openai_call *c, size_t i);
+/* Names of the tools the request offers: function names, or the tool type
+ * for built-in tools ("web_search", ...); legacy `functions` included. */
+size_t xv_openai_call_tool_count(const struct xv_openai_call *c);
+const char *xv_openai_call_tool_name(const struct xv_openai_call *c, size_t i);
+
+/* Response status (0 before the head). */
+int xv_openai_call_status(const struct xv_openai_call *c);
+/* Assembled response text (chat: choice 0; responses: all output_text;
+ * completions: choice 0 text). NULL when none; *len gets its length. */
+const char *xv_openai_call_response_content(const struct xv_openai_call *c, size_t *len);
+/* Tool calls of the response, in choice then index order. Returns 0 and
+ * fills *out, or XV_E_LIMIT when i is out of range. */
+size_t xv_openai_call_response_tool_call_count(const struct xv_openai_call *c);
+int xv_openai_call_response_tool_call(const struct xv_openai_call *c, size_t i,
+                                      struct xv_openai_tool_call *out);
+/* The first error noted on the call, or NULL. */
+const char *xv_openai_call_error(const struct xv_openai_call *c);
+
 #endif

@@ -1,0 +1,525 @@
+/*
+ * call.c — lifecycle of a struct xv_openai_call and its request side: the
+ * body is accumulated (bounded by lim.body_max), parsed once at
+ * request_end, and normalised into a message list and a tool-name list
+ * that look the same for all four APIs.
+ *
+ * Invariants: the request JSON, messages and tool names are either all
+ * built or all absent (NULL/0); an over-limit body is dropped as soon as it
+ * passes the limit, so a huge upload never costs more than body_max.
+ * Errors never fail the call: the first one is kept as text for the record.
+ *
+ * Thread safety: a call belongs to one thread at a time; no global state.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "openai_int.h"
+
+struct xv_openai_call *xv_openai_call_new(int type, const struct xv_openai_limits *lim)
+{
+    struct xv_openai_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->type = type;
+    if (lim)
+        c->lim = *lim;
+    else
+        c->lim.capture_content = 1;
+    /* 0 means "default": a zero body limit would make every call useless. */
+    if (c->lim.body_max == 0)
+        c->lim.body_max = XV_OAI_DEFAULT_BODY_MAX;
+    if (c->lim.capture_max == 0)
+        c->lim.capture_max = XV_OAI_DEFAULT_CAPTURE_MAX;
+    xv_buf_init(&c->req_body, c->lim.body_max);
+    xv_buf_init(&c->resp_body, c->lim.body_max);
+    return c;
+}
+
+static void free_tool_calls(struct xv_openai_tool_call *tc, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)tc[i].id);
+        free((char *)tc[i].name);
+        free((char *)tc[i].arguments);
+    }
+    free(tc);
+}
+
+static void free_request(struct xv_openai_call *c)
+{
+    for (size_t i = 0; i < c->nmsgs; i++) {
+        struct xv_openai_message *m = &c->msgs[i];
+        free((char *)m->role);
+        free((char *)m->content);
+        free((char *)m->name);
+        free((char *)m->tool_call_id);
+        free_tool_calls((struct xv_openai_tool_call *)m->tool_calls, m->ntool_calls);
+    }
+    free(c->msgs);
+    c->msgs = NULL;
+    c->nmsgs = 0;
+    for (size_t i = 0; i < c->ntool_names; i++)
+        free(c->tool_names[i]);
+    free(c->tool_names);
+    c->tool_names = NULL;
+    c->ntool_names = 0;
+    cJSON_Delete(c->req);
+    c->req = NULL;
+}
+
+void xv_openai_call_free(struct xv_openai_call *c)
+{
+    if (!c)
+        return;
+    free_request(c);
+    xv_buf_free(&c->req_body);
+    xv_oai_resp_free(c);
+    free(c->error);
+    free(c);
+}
+
+void xv_oai_errorf(struct xv_openai_call *c, const char *fmt, ...)
+{
+    if (c->error)
+        return;
+    char tmp[XV_OAI_ERROR_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    c->error = xv_oai_scrub(tmp, XV_OAI_ERROR_MAX + 63);
+}
+
+void xv_openai_call_set_error(struct xv_openai_call *c, const char *error)
+{
+    if (c && error && *error)
+        xv_oai_errorf(c, "%s", error);
+}
+
+/* ---- request body ---- */
+
+void xv_openai_call_request_body(struct xv_openai_call *c, const char *p, size_t n)
+{
+    if (!c || c->req_ended || n == 0)
+        return;
+    c->req_seen += n;
+    if (c->req_over)
+        return;
+    int rc = xv_buf_append(&c->req_body, p, n);
+    if (rc == XV_E_LIMIT) {
+        c->req_over = 1;
+        xv_buf_free(&c->req_body); /* nothing of it will be parsed */
+    } else if (rc) {
+        c->req_over = 1;
+        xv_buf_free(&c->req_body);
+        xv_oai_errorf(c, "request body not inspected: %s", xv_strerror(rc));
+    }
+}
+
+/* ---- normalisation ---- */
+
+/* A growable string for joining content parts; bounded by the request body
+ * it comes from, so no extra limit is needed. */
+struct join {
+    struct xv_buf b;
+    int n;   /* pieces so far */
+    int oom; /* an append failed */
+};
+
+static void join_add(struct join *j, const char *s, size_t len)
+{
+    if (j->n++ > 0 && xv_buf_append(&j->b, "\n", 1) != 0)
+        j->oom = 1;
+    if (xv_buf_append(&j->b, s, len) != 0)
+        j->oom = 1;
+}
+
+/* Text of one content part, or a placeholder naming what it was. */
+static void join_part(struct join *j, const cJSON *part)
+{
+    if (cJSON_IsString(part)) {
+        join_add(j, part->valuestring, strlen(part->valuestring));
+        return;
+    }
+    if (!cJSON_IsObject(part))
+        return;
+    const char *type = xv_oai_get_str(part, "type");
+    const char *text = xv_oai_get_str(part, "text");
+    if (!text)
+        text = xv_oai_get_str(part, "refusal");
+    if (text && (!type || strcmp(type, "text") == 0 || strcmp(type, "input_text") == 0 ||
+                 strcmp(type, "output_text") == 0 || strcmp(type, "refusal") == 0)) {
+        join_add(j, text, strlen(text));
+        return;
+    }
+    /* Images and files are often inline base64: never captured, only named. */
+    char ph[80];
+    if (!type)
+        type = "part";
+    if (strstr(type, "image"))
+        snprintf(ph, sizeof ph, "[image]");
+    else if (strstr(type, "audio"))
+        snprintf(ph, sizeof ph, "[audio]");
+    else if (strstr(type, "file"))
+        snprintf(ph, sizeof ph, "[file]");
+    else
+        snprintf(ph, sizeof ph, "[%.64s]", type);
+    join_add(j, ph, strlen(ph));
+}
+
+/* Normalise a `content` value (string, array of parts, null) into an owned
+ * string; *out NULL when there is none. Returns 0 or XV_E_NOMEM. */
+static int content_text(const cJSON *content, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (cJSON_IsString(content)) {
+        *out = xv_oai_strdup(content->valuestring);
+        if (!*out)
+            return XV_E_NOMEM;
+        *len = strlen(*out);
+        return 0;
+    }
+    if (!cJSON_IsArray(content))
+        return 0;
+    struct join j = {.n = 0, .oom = 0};
+    xv_buf_init(&j.b, (size_t)-1);
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content)
+        join_part(&j, part);
+    if (j.oom) {
+        xv_buf_free(&j.b);
+        return XV_E_NOMEM;
+    }
+    if (j.n == 0)
+        return 0;
+    if (!j.b.data && xv_buf_append(&j.b, "", 0) != 0)
+        return XV_E_NOMEM;
+    *out = xv_buf_steal(&j.b, len);
+    return *out ? 0 : XV_E_NOMEM;
+}
+
+/* Append one message slot (zeroed) to c->msgs. NULL on OOM. */
+static struct xv_openai_message *msg_push(struct xv_openai_call *c, size_t *cap, const char *role)
+{
+    if (c->nmsgs == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        struct xv_openai_message *m = realloc(c->msgs, ncap * sizeof *m);
+        if (!m)
+            return NULL;
+        c->msgs = m;
+        *cap = ncap;
+    }
+    struct xv_openai_message *m = &c->msgs[c->nmsgs];
+    memset(m, 0, sizeof *m);
+    m->role = xv_oai_strdup(role ? role : "user");
+    if (!m->role)
+        return NULL;
+    c->nmsgs++;
+    return m;
+}
+
+/* "" for absent strings keeps the public view free of NULL checks. */
+static char *dup_or_empty(const char *s)
+{
+    return xv_oai_strdup(s ? s : "");
+}
+
+/* Fill one tool call from id/name/arguments (any may be NULL). */
+static int tool_call_set(struct xv_openai_tool_call *t, const char *id, const char *name,
+                         const cJSON *args)
+{
+    t->id = dup_or_empty(id);
+    t->name = dup_or_empty(name);
+    if (cJSON_IsString(args))
+        t->arguments = xv_oai_strdup(args->valuestring);
+    else if (args && !cJSON_IsNull(args))
+        t->arguments = cJSON_PrintUnformatted(args); /* some servers send an object */
+    else
+        t->arguments = xv_oai_strdup("");
+    if (!t->id || !t->name || !t->arguments)
+        return XV_E_NOMEM;
+    t->arguments_len = strlen(t->arguments);
+    return 0;
+}
+
+/* Chat: message.tool_calls[] and the legacy message.function_call. */
+static int chat_tool_calls(struct xv_openai_message *m, const cJSON *msg)
+{
+    const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    const cJSON *fc = cJSON_GetObjectItemCaseSensitive(msg, "function_call");
+    size_t n = cJSON_IsArray(tcs) ? (size_t)cJSON_GetArraySize(tcs) : 0;
+    if (cJSON_IsObject(fc))
+        n++;
+    if (n == 0)
+        return 0;
+    struct xv_openai_tool_call *tc = calloc(n, sizeof *tc);
+    if (!tc)
+        return XV_E_NOMEM;
+    m->tool_calls = tc;
+    size_t k = 0;
+    const cJSON *t;
+    if (cJSON_IsArray(tcs)) {
+        cJSON_ArrayForEach(t, tcs) {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+            m->ntool_calls = k + 1;
+            if (tool_call_set(&tc[k++], xv_oai_get_str(t, "id"), xv_oai_get_str(f, "name"),
+                              cJSON_GetObjectItemCaseSensitive(f, "arguments")) != 0)
+                return XV_E_NOMEM;
+        }
+    }
+    if (cJSON_IsObject(fc)) {
+        m->ntool_calls = k + 1;
+        if (tool_call_set(&tc[k++], NULL, xv_oai_get_str(fc, "name"),
+                          cJSON_GetObjectItemCaseSensitive(fc, "arguments")) != 0)
+            return XV_E_NOMEM;
+    }
+    return 0;
+}
+
+/* A message-shaped object: chat messages and responses `message` items. */
+static int add_message(struct xv_openai_call *c, size_t *cap, const cJSON *msg)
+{
+    const char *role = xv_oai_get_str(msg, "role");
+    struct xv_openai_message *m = msg_push(c, cap, role ? role : "unknown");
+    if (!m)
+        return XV_E_NOMEM;
+    char *text;
+    size_t len;
+    if (content_text(cJSON_GetObjectItemCaseSensitive(msg, "content"), &text, &len) != 0)
+        return XV_E_NOMEM;
+    m->content = text;
+    m->content_len = len;
+    const char *name = xv_oai_get_str(msg, "name");
+    const char *tcid = xv_oai_get_str(msg, "tool_call_id");
+    if (name && !(m->name = xv_oai_strdup(name)))
+        return XV_E_NOMEM;
+    if (tcid && !(m->tool_call_id = xv_oai_strdup(tcid)))
+        return XV_E_NOMEM;
+    return chat_tool_calls(m, msg);
+}
+
+/* A plain string as one message of `role`. */
+static int add_text(struct xv_openai_call *c, size_t *cap, const char *role, const char *s)
+{
+    struct xv_openai_message *m = msg_push(c, cap, role);
+    if (!m)
+        return XV_E_NOMEM;
+    if (!(m->content = xv_oai_strdup(s)))
+        return XV_E_NOMEM;
+    m->content_len = strlen(s);
+    return 0;
+}
+
+/* Responses API `input` items. */
+static int add_item(struct xv_openai_call *c, size_t *cap, const cJSON *it)
+{
+    if (cJSON_IsString(it))
+        return add_text(c, cap, "user", it->valuestring);
+    if (!cJSON_IsObject(it))
+        return 0;
+    const char *type = xv_oai_get_str(it, "type");
+    if (!type || strcmp(type, "message") == 0)
+        return xv_oai_get_str(it, "role") ? add_message(c, cap, it) : 0;
+    if (strcmp(type, "function_call") == 0 || strcmp(type, "custom_tool_call") == 0) {
+        struct xv_openai_message *m = msg_push(c, cap, "assistant");
+        if (!m)
+            return XV_E_NOMEM;
+        struct xv_openai_tool_call *tc = calloc(1, sizeof *tc);
+        if (!tc)
+            return XV_E_NOMEM;
+        m->tool_calls = tc;
+        m->ntool_calls = 1;
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(it, "arguments");
+        if (!args)
+            args = cJSON_GetObjectItemCaseSensitive(it, "input");
+        return tool_call_set(tc, xv_oai_get_str(it, "call_id"), xv_oai_get_str(it, "name"), args);
+    }
+    if (strcmp(type, "function_call_output") == 0 || strcmp(type, "custom_tool_call_output") == 0) {
+        struct xv_openai_message *m = msg_push(c, cap, "tool");
+        if (!m)
+            return XV_E_NOMEM;
+        const char *id = xv_oai_get_str(it, "call_id");
+        if (id && !(m->tool_call_id = xv_oai_strdup(id)))
+            return XV_E_NOMEM;
+        char *text;
+        size_t len;
+        if (content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), &text, &len) != 0)
+            return XV_E_NOMEM;
+        m->content = text;
+        m->content_len = len;
+        return 0;
+    }
+    /* reasoning, item_reference, built-in tool calls: nothing readable. */
+    return 0;
+}
+
+/* `prompt` / `input` of completions and embeddings: string or strings. */
+static int add_strings(struct xv_openai_call *c, size_t *cap, const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return add_text(c, cap, "user", v->valuestring);
+    const cJSON *s;
+    if (cJSON_IsArray(v)) {
+        cJSON_ArrayForEach(s, v) {
+            /* Token-id arrays are not text; skip them. */
+            if (cJSON_IsString(s) && add_text(c, cap, "user", s->valuestring) != 0)
+                return XV_E_NOMEM;
+        }
+    }
+    return 0;
+}
+
+static int build_messages(struct xv_openai_call *c)
+{
+    size_t cap = 0;
+    const cJSON *r = c->req, *v;
+    switch (c->type) {
+    case XV_OPENAI_RESPONSES: {
+        const char *ins = xv_oai_get_str(r, "instructions");
+        if (ins && add_text(c, &cap, "system", ins) != 0)
+            return XV_E_NOMEM;
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(r, "input");
+        if (cJSON_IsString(in))
+            return add_text(c, &cap, "user", in->valuestring);
+        cJSON_ArrayForEach(v, xv_oai_array(in)) {
+            if (add_item(c, &cap, v) != 0)
+                return XV_E_NOMEM;
+        }
+        return 0;
+    }
+    case XV_OPENAI_COMPLETIONS:
+        return add_strings(c, &cap, cJSON_GetObjectItemCaseSensitive(r, "prompt"));
+    case XV_OPENAI_EMBEDDINGS:
+        return add_strings(c, &cap, cJSON_GetObjectItemCaseSensitive(r, "input"));
+    default: {
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r, "messages");
+        cJSON_ArrayForEach(v, xv_oai_array(msgs)) {
+            if (cJSON_IsObject(v) && add_message(c, &cap, v) != 0)
+                return XV_E_NOMEM;
+        }
+        return 0;
+    }
+    }
+}
+
+/* Tool names: chat {type, function:{name}}, responses {type, name},
+ * built-ins by type, legacy functions[{name}]. */
+static int build_tool_names(struct xv_openai_call *c)
+{
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(c->req, "tools");
+    const cJSON *fns = cJSON_GetObjectItemCaseSensitive(c->req, "functions");
+    size_t n = (cJSON_IsArray(tools) ? (size_t)cJSON_GetArraySize(tools) : 0) +
+               (cJSON_IsArray(fns) ? (size_t)cJSON_GetArraySize(fns) : 0);
+    if (n == 0)
+        return 0;
+    c->tool_names = calloc(n, sizeof *c->tool_names);
+    if (!c->tool_names)
+        return XV_E_NOMEM;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, xv_oai_array(tools)) {
+        const char *name = xv_oai_get_str(cJSON_GetObjectItemCaseSensitive(t, "function"), "name");
+        if (!name)
+            name = xv_oai_get_str(t, "name");
+        if (!name)
+            name = xv_oai_get_str(t, "type");
+        if (!name)
+            continue;
+        if (!(c->tool_names[c->ntool_names] = xv_oai_strdup(name)))
+            return XV_E_NOMEM;
+        c->ntool_names++;
+    }
+    cJSON_ArrayForEach(t, xv_oai_array(fns)) {
+        const char *name = xv_oai_get_str(t, "name");
+        if (!name)
+            continue;
+        if (!(c->tool_names[c->ntool_names] = xv_oai_strdup(name)))
+            return XV_E_NOMEM;
+        c->ntool_names++;
+    }
+    return 0;
+}
+
+void xv_openai_call_request_end(struct xv_openai_call *c)
+{
+    if (!c || c->req_ended)
+        return;
+    c->req_ended = 1;
+    if (c->req_over) {
+        xv_oai_errorf(c, "request body over limit (%zu bytes); not inspected", c->lim.body_max);
+        return;
+    }
+    const char *end = NULL;
+    const char *body = c->req_body.data ? c->req_body.data : "";
+    cJSON *j = cJSON_ParseWithLengthOpts(body, c->req_body.len, &end, 0);
+    if (!j) {
+        size_t at = end && end >= body ? (size_t)(end - body) : 0;
+        if (c->req_body.len == 0)
+            xv_oai_errorf(c, "request body is empty; not inspected");
+        else
+            xv_oai_errorf(c, "malformed JSON in request body at byte %zu; not inspected", at);
+    } else if (!cJSON_IsObject(j)) {
+        xv_oai_errorf(c, "request body is not a JSON object; not inspected");
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    /* The text is no longer needed: the parse holds everything. */
+    xv_buf_free(&c->req_body);
+    if (!j)
+        return;
+    c->req = j;
+    if (build_messages(c) != 0 || build_tool_names(c) != 0) {
+        free_request(c);
+        xv_oai_errorf(c, "request not inspected: %s", xv_strerror(XV_E_NOMEM));
+    }
+}
+
+/* ---- accessors ---- */
+
+const cJSON *xv_openai_call_request_json(const struct xv_openai_call *c)
+{
+    return c ? c->req : NULL;
+}
+
+const char *xv_openai_call_model(const struct xv_openai_call *c)
+{
+    return c ? xv_oai_get_str(c->req, "model") : NULL;
+}
+
+int xv_openai_call_stream(const struct xv_openai_call *c)
+{
+    return c && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->req, "stream"));
+}
+
+size_t xv_openai_call_message_count(const struct xv_openai_call *c)
+{
+    return c ? c->nmsgs : 0;
+}
+
+const struct xv_openai_message *xv_openai_call_message(const struct xv_openai_call *c, size_t i)
+{
+    return c && i < c->nmsgs ? &c->msgs[i] : NULL;
+}
+
+size_t xv_openai_call_tool_count(const struct xv_openai_call *c)
+{
+    return c ? c->ntool_names : 0;
+}
+
+const char *xv_openai_call_tool_name(const struct xv_openai_call *c, size_t i)
+{
+    return c && i < c->ntool_names ? c->tool_names[i] : NULL;
+}
+
+int xv_openai_call_status(const struct xv_openai_call *c)
+{
+    return c ? c->status : 0;
+}
+
+const char *xv_openai_call_error(const struct xv_openai_call *c)
+{
+    return c ? c->error : NULL;
+}
