@@ -148,7 +148,12 @@ static void sse_line(struct xv_sse_parser *s, const char *l, size_t n, int over)
 static void sse_line_carried(struct xv_sse_parser *s, const char *p, size_t n)
 {
     if (s->line.len == 0 && !s->line_over) {
-        sse_line(s, p, n, 0);
+        /* Cut exactly as a carried line would be, so the result never
+         * depends on where the feeds were split. */
+        if (n > s->line.max)
+            sse_line(s, p, s->line.max, 1);
+        else
+            sse_line(s, p, n, 0);
         return;
     }
     if (buf_append_cut(&s->line, p, n))
