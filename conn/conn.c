@@ -1,0 +1,673 @@
+/*
+ * conn.c — the connection state machine (see xv_conn.h for the model).
+ *
+ * Invariant kept here: the bytes the app reads are exactly the bytes read
+ * from the transport, in order, except for one stamped header line inserted
+ * before the blank line of an inspected response's header block. Whenever
+ * something goes wrong (parse error, allocation failure) the connection
+ * turns passthrough, whatever was held is released unchanged, and open
+ * calls are recorded with `error`.
+ *
+ * Thread safety: every entry point takes c->mu; the real read callback is
+ * invoked with c->mu released, so a blocking read never blocks another
+ * thread writing on the same connection.
+ */
+#include "xv_conn_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/uio.h>
+
+#include "xv_exporter.h"
+
+/* Room kept free in the app's buffer while a held head may be completed, so
+ * the stamped head plus what follows it fits without a leftover queue. */
+#define STAMP_RESERVE 256
+/* Upper bound of the RX output queue: a stamped head plus one read. */
+#define OUT_MAX (1u << 20)
+
+/* Registry of live connections (for xv_conn_end_all at exit).
+ * Written under g_reg.mu by new/unref; read at exit. */
+static struct {
+    pthread_mutex_t mu;
+    struct xv_conn *head;
+} g_reg = { PTHREAD_MUTEX_INITIALIZER, NULL };
+
+/* Configuration; written once by xv_conn_configure before any connection. */
+static struct xv_conn_config g_cfg = {
+    .body_max = 32u << 20, .capture_max = 16384, .capture_content = 1, .head_max = 65536,
+};
+
+/* Counters; atomics so any thread may bump them. */
+static atomic_uint_fast64_t g_stats[4];
+
+void xv_conn_stat_add(int which)
+{
+    atomic_fetch_add(&g_stats[which], 1);
+}
+
+void xv_conn_get_stats(struct xv_conn_stats *out)
+{
+    out->calls = atomic_load(&g_stats[XV_STAT_CALLS]);
+    out->records = atomic_load(&g_stats[XV_STAT_RECORDS]);
+    out->stamped = atomic_load(&g_stats[XV_STAT_STAMPED]);
+    out->pass = atomic_load(&g_stats[XV_STAT_PASS]);
+}
+
+void xv_conn_configure(const struct xv_conn_config *cfg)
+{
+    g_cfg = *cfg;
+}
+
+const struct xv_conn_config *xv_conn_get_config(void)
+{
+    return &g_cfg;
+}
+
+/* ---- parser callbacks: requests (TX) ---------------------------------- */
+
+static void copy_host(char *dst, size_t cap, const char *p, size_t n)
+{
+    /* Host header "name[:port]" or "[v6]:port" -> name */
+    if (n && p[0] == '[') {
+        const char *e = memchr(p, ']', n);
+        if (e) {
+            p++;
+            n = (size_t)(e - p);
+        }
+    } else {
+        const char *colon = memchr(p, ':', n);
+        if (colon)
+            n = (size_t)(colon - p);
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+static int req_on_head(void *ud, const struct xv_http_head *h)
+{
+    struct xv_conn *c = ud;
+    struct xv_call *call = calloc(1, sizeof *call);
+    int is_head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
+    int is_connect = h->method_len == 7 && memcmp(h->method, "CONNECT", 7) == 0;
+    /* The response parser must see every request, even one we cannot track. */
+    xv_http_parser_note_request(c->resp, is_head, is_connect);
+    if (!call)
+        return XV_HTTP_OK;
+    call->start_mono_ns = xv_now_mono_ns();
+    call->start_wall_ns = xv_now_wall_ns();
+    const struct xv_http_header *hh = xv_http_head_find(h, "host");
+    if (hh)
+        copy_host(call->host, sizeof call->host, hh->value, hh->value_len);
+    if (!c->peer.host[0] && call->host[0])
+        snprintf(c->peer.host, sizeof c->peer.host, "%s", call->host);
+    const char *host = c->peer.host[0] ? c->peer.host : call->host;
+    int type = xv_openai_classify(h->method, h->method_len, h->target, h->target_len);
+    if (type != XV_OPENAI_NONE && xv_conn_host_allowed(g_cfg.hosts, host, c->peer.port)) {
+        struct xv_openai_limits lim = {
+            .body_max = g_cfg.body_max,
+            .capture_max = g_cfg.capture_max,
+            .capture_content = g_cfg.capture_content,
+        };
+        call->api = xv_openai_call_new(type, &lim);
+        if (call->api) {
+            xv_conn_new_trace_id(call->trace_id);
+            xv_conn_stat_add(XV_STAT_CALLS);
+        }
+    }
+    struct xv_call **tail = &c->calls;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = call;
+    c->tx_call = call;
+    return XV_HTTP_OK;
+}
+
+static void req_on_body(void *ud, const char *p, size_t n)
+{
+    struct xv_conn *c = ud;
+    if (c->tx_call && c->tx_call->api)
+        xv_openai_call_request_body(c->tx_call->api, p, n);
+}
+
+static void req_on_end(void *ud)
+{
+    struct xv_conn *c = ud;
+    if (!c->tx_call)
+        return;
+    if (c->tx_call->api)
+        xv_openai_call_request_end(c->tx_call->api);
+    c->tx_call->request_done = 1;
+    c->tx_call = NULL;
+}
+
+static void conn_to_pass(struct xv_conn *c, const char *why);
+
+static void req_on_error(void *ud, const char *why)
+{
+    struct xv_conn *c = ud;
+    conn_to_pass(c, why);
+}
+
+static const struct xv_http_callbacks req_cb = {
+    .on_head = req_on_head, .on_body = req_on_body, .on_end = req_on_end, .on_error = req_on_error,
+};
+
+/* ---- parser callbacks: responses (RX) --------------------------------- */
+
+/* The call the next response answers (oldest without a finished response). */
+static struct xv_call *front_call(struct xv_conn *c)
+{
+    return c->calls;
+}
+
+static void call_free(struct xv_call *call)
+{
+    if (call->api)
+        xv_openai_call_free(call->api);
+    free(call);
+}
+
+/* Remove the oldest call, record it if inspected, free it. */
+static void pop_call(struct xv_conn *c, const char *error)
+{
+    struct xv_call *call = c->calls;
+    if (!call)
+        return;
+    c->calls = call->next;
+    if (c->tx_call == call)
+        c->tx_call = NULL; /* answered before its request was fully written */
+    if (call->api) {
+        uint64_t now = xv_now_mono_ns();
+        if (error)
+            xv_openai_call_response_end(call->api, error, now);
+        xv_conn_record_emit(c, call, error);
+    }
+    call_free(call);
+}
+
+static int resp_on_head(void *ud, const struct xv_http_head *h)
+{
+    struct xv_conn *c = ud;
+    struct xv_call *call = front_call(c);
+    c->rx_head_status = h->status;
+    c->rx_head_has_trace = xv_http_head_find(h, "x-xenovia-trace-id") != NULL;
+    if (h->status >= 100 && h->status < 200 && h->status != 101) {
+        /* Interim response: handed over as is; the real head follows. */
+        c->rx_head_done = 1;
+        return c->rx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
+    }
+    if (call) {
+        call->response_started = 1;
+        if (call->api) {
+            const struct xv_http_header *ct = xv_http_head_find(h, "content-type");
+            xv_openai_call_response_head(call->api, h->status, ct ? ct->value : NULL,
+                                         ct ? ct->value_len : 0, xv_now_mono_ns());
+            const struct xv_http_header *ut = xv_http_head_find(h, "x-xenovia-trace-id");
+            if (ut) {
+                size_t n = ut->value_len < sizeof call->upstream_trace_id - 1
+                               ? ut->value_len : sizeof call->upstream_trace_id - 1;
+                memcpy(call->upstream_trace_id, ut->value, n);
+                call->upstream_trace_id[n] = '\0';
+            }
+            if (h->content_encoding == XV_HTTP_CE_OTHER)
+                xv_openai_call_set_error(call->api, "response content-encoding not supported; body not inspected");
+        }
+    }
+    c->rx_head_done = 1;
+    return c->rx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
+}
+
+static void resp_on_body(void *ud, const char *p, size_t n)
+{
+    struct xv_conn *c = ud;
+    struct xv_call *call = front_call(c);
+    if (call && call->response_started && call->api)
+        xv_openai_call_response_body(call->api, p, n, xv_now_mono_ns());
+}
+
+static void resp_on_end(void *ud)
+{
+    struct xv_conn *c = ud;
+    struct xv_call *call = front_call(c);
+    if (!call || !call->response_started)
+        return; /* end of an interim (1xx) response */
+    if (call->api)
+        xv_openai_call_response_end(call->api, NULL, xv_now_mono_ns());
+    pop_call(c, NULL);
+}
+
+static void resp_on_error(void *ud, const char *why)
+{
+    struct xv_conn *c = ud;
+    conn_to_pass(c, why);
+}
+
+static const struct xv_http_callbacks resp_cb = {
+    .on_head = resp_on_head, .on_body = resp_on_body, .on_end = resp_on_end, .on_error = resp_on_error,
+};
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer)
+{
+    struct xv_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->mu, NULL);
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->mode, XV_CONN_UNDECIDED);
+    c->kind = kind;
+    if (peer)
+        c->peer = *peer;
+    xv_buf_init(&c->out, OUT_MAX);
+    xv_buf_init(&c->hold, g_cfg.head_max + 1024);
+    pthread_mutex_lock(&g_reg.mu);
+    c->reg_next = g_reg.head;
+    if (g_reg.head)
+        g_reg.head->reg_prev = c;
+    g_reg.head = c;
+    pthread_mutex_unlock(&g_reg.mu);
+    return c;
+}
+
+void xv_conn_ref(struct xv_conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+static void end_locked(struct xv_conn *c, const char *why)
+{
+    if (c->ended)
+        return;
+    c->ended = 1;
+    if (c->resp && c->calls) {
+        /* A close-delimited body ends here legitimately; the parser knows. */
+        xv_http_parser_eof(c->resp);
+    }
+    while (c->calls)
+        pop_call(c, why);
+}
+
+void xv_conn_unref(struct xv_conn *c)
+{
+    if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    pthread_mutex_lock(&g_reg.mu);
+    if (c->reg_prev)
+        c->reg_prev->reg_next = c->reg_next;
+    else
+        g_reg.head = c->reg_next;
+    if (c->reg_next)
+        c->reg_next->reg_prev = c->reg_prev;
+    pthread_mutex_unlock(&g_reg.mu);
+    pthread_mutex_lock(&c->mu);
+    end_locked(c, "connection closed before the response completed");
+    pthread_mutex_unlock(&c->mu);
+    if (c->req)
+        xv_http_parser_free(c->req);
+    if (c->resp)
+        xv_http_parser_free(c->resp);
+    xv_buf_free(&c->out);
+    xv_buf_free(&c->hold);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void xv_conn_end(struct xv_conn *c, const char *why)
+{
+    pthread_mutex_lock(&c->mu);
+    end_locked(c, why);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void xv_conn_end_all(const char *why)
+{
+    /* At exit: other threads may still run, so take each connection's lock;
+     * trylock on the registry so a thread killed while holding it cannot
+     * block exit. */
+    if (pthread_mutex_trylock(&g_reg.mu) != 0)
+        return;
+    for (struct xv_conn *c = g_reg.head; c; c = c->reg_next) {
+        if (pthread_mutex_trylock(&c->mu) != 0)
+            continue;
+        end_locked(c, why);
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&g_reg.mu);
+}
+
+void xv_conn_atfork_child(void)
+{
+    pthread_mutex_init(&g_reg.mu, NULL);
+}
+
+int xv_conn_is_pass(const struct xv_conn *c)
+{
+    int m = atomic_load_explicit(&((struct xv_conn *)c)->mode, memory_order_relaxed);
+    return m == XV_CONN_PASS || m == XV_CONN_TLSWIRE;
+}
+
+int xv_conn_mode(const struct xv_conn *c)
+{
+    return atomic_load(&((struct xv_conn *)c)->mode);
+}
+
+void xv_conn_set_host(struct xv_conn *c, const char *host)
+{
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->peer.host, sizeof c->peer.host, "%s", host);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void xv_conn_set_peer(struct xv_conn *c, const struct xv_conn_peer *peer)
+{
+    pthread_mutex_lock(&c->mu);
+    char host[sizeof c->peer.host];
+    memcpy(host, c->peer.host, sizeof host);
+    c->peer = *peer;
+    if (host[0]) /* a name learned from SNI beats one from DNS */
+        memcpy(c->peer.host, host, sizeof host);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void xv_conn_get_peer(struct xv_conn *c, struct xv_conn_peer *out)
+{
+    pthread_mutex_lock(&c->mu);
+    *out = c->peer;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Give up on a connection: release held bytes unchanged, record open calls. */
+static void conn_to_pass(struct xv_conn *c, const char *why)
+{
+    if (atomic_load(&c->mode) == XV_CONN_PASS)
+        return;
+    atomic_store(&c->mode, XV_CONN_PASS);
+    xv_conn_stat_add(XV_STAT_PASS);
+    if (c->hold.len) {
+        if (xv_buf_append(&c->out, c->hold.data, c->hold.len) != 0)
+            xv_log(XV_LOG_ERROR, "internal: could not release held bytes");
+        xv_buf_reset(&c->hold);
+    }
+    c->rx_in_head = 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
+    while (c->calls)
+        pop_call(c, msg);
+}
+
+/* ---- TX ----------------------------------------------------------------- */
+
+/* Does a connection's first data look like an HTTP/1.x request line? */
+static int decide_mode(struct xv_conn *c, const unsigned char *p, size_t n)
+{
+    if (n == 0)
+        return XV_CONN_UNDECIDED;
+    if (p[0] == 0x16)
+        return XV_CONN_TLSWIRE;
+    if (n >= 3 && memcmp(p, "PRI", 3) == 0) {
+        static atomic_int once;
+        if (!atomic_exchange(&once, 1))
+            xv_log(XV_LOG_INFO, "HTTP/2 connection to %s passes through uninspected",
+                   c->peer.host[0] ? c->peer.host : c->peer.addr);
+        return XV_CONN_PASS;
+    }
+    size_t i = 0;
+    while (i < n && i < 16 && p[i] >= 'A' && p[i] <= 'Z')
+        i++;
+    if (i == n && i < 16)
+        return XV_CONN_UNDECIDED; /* a method split across writes: rare; */
+    return (i > 0 && i < 16 && p[i] == ' ') ? XV_CONN_HTTP : XV_CONN_PASS;
+}
+
+void xv_conn_tx(struct xv_conn *c, const void *p, size_t n)
+{
+    if (n == 0 || xv_conn_is_pass(c))
+        return;
+    pthread_mutex_lock(&c->mu);
+    int mode = atomic_load(&c->mode);
+    if (mode == XV_CONN_UNDECIDED) {
+        mode = decide_mode(c, p, n);
+        if (mode == XV_CONN_UNDECIDED)
+            mode = XV_CONN_PASS; /* do not guess on a fragment: stay out of the way */
+        if (mode == XV_CONN_HTTP) {
+            c->req = xv_http_parser_new(XV_HTTP_REQUEST, g_cfg.head_max, &req_cb, c);
+            c->resp = xv_http_parser_new(XV_HTTP_RESPONSE, g_cfg.head_max, &resp_cb, c);
+            if (!c->req || !c->resp)
+                mode = XV_CONN_PASS;
+        }
+        if (mode != XV_CONN_HTTP)
+            xv_conn_stat_add(XV_STAT_PASS);
+        atomic_store(&c->mode, mode);
+    }
+    if (mode == XV_CONN_HTTP) {
+        size_t off = 0;
+        while (off < n && atomic_load(&c->mode) == XV_CONN_HTTP) {
+            size_t k = xv_http_parser_feed(c->req, (const char *)p + off, n - off);
+            if (k == 0)
+                break;
+            off += k;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void xv_conn_txv(struct xv_conn *c, const struct iovec *iov, int iovcnt, size_t n)
+{
+    for (int i = 0; i < iovcnt && n > 0; i++) {
+        size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+        xv_conn_tx(c, iov[i].iov_base, k);
+        n -= k;
+    }
+}
+
+/* ---- RX ----------------------------------------------------------------- */
+
+/* Will the next response bytes start a header block we must hold? */
+static int want_hold(struct xv_conn *c)
+{
+    if (atomic_load(&c->mode) != XV_CONN_HTTP || g_cfg.disabled_stamp)
+        return 0;
+    if (c->hold.len)
+        return 1;
+    if (xv_http_parser_state(c->resp) != XV_HTTP_S_HEAD)
+        return 0;
+    struct xv_call *call = front_call(c);
+    return call && call->api && !call->response_started;
+}
+
+/* Insert our header line before the blank line that ends `hold`. */
+static int stamp_head(struct xv_conn *c, struct xv_call *call)
+{
+    struct xv_buf *h = &c->hold;
+    size_t blank = (h->len >= 2 && h->data[h->len - 2] == '\r') ? 2 : 1;
+    const char *eol = blank == 2 ? "\r\n" : "\n";
+    char line[128];
+    int n = snprintf(line, sizeof line, "X-Xenovia-Trace-Id: %s%s", call->trace_id, eol);
+    if (h->len < blank)
+        return XV_E_PARSE;
+    int rc = xv_buf_append(&c->out, h->data, h->len - blank);
+    if (!rc)
+        rc = xv_buf_append(&c->out, line, (size_t)n);
+    if (!rc)
+        rc = xv_buf_append(&c->out, h->data + h->len - blank, blank);
+    return rc;
+}
+
+/* Parse one read's worth of bytes. Returns 0 when the bytes go to the app
+ * unchanged (zero-copy), 1 when the app's bytes are now in c->out. */
+static int rx_process(struct xv_conn *c, const char *data, size_t n)
+{
+    int copying = 0;
+    size_t pos = 0;
+    while (pos < n) {
+        if (atomic_load(&c->mode) != XV_CONN_HTTP) {
+            if (copying && xv_buf_append(&c->out, data + pos, n - pos) != 0)
+                xv_log(XV_LOG_ERROR, "internal: output queue full");
+            break;
+        }
+        c->rx_in_head = want_hold(c);
+        c->rx_head_done = 0;
+        size_t k = xv_http_parser_feed(c->resp, data + pos, n - pos);
+        if (k == 0 || k > n - pos)
+            k = n - pos;
+        if (c->rx_in_head && atomic_load(&c->mode) == XV_CONN_HTTP) {
+            if (!copying) {
+                if (xv_buf_append(&c->out, data, pos) != 0)
+                    goto fail;
+                copying = 1;
+            }
+            if (xv_buf_append(&c->hold, data + pos, k) != 0)
+                goto fail;
+            if (c->rx_head_done) {
+                struct xv_call *call = front_call(c);
+                int interim = c->rx_head_status < 200 && c->rx_head_status != 101;
+                if (!interim && call && call->api && !c->rx_head_has_trace) {
+                    if (stamp_head(c, call) != 0)
+                        goto fail;
+                    call->stamped = 1;
+                    xv_conn_stat_add(XV_STAT_STAMPED);
+                } else if (xv_buf_append(&c->out, c->hold.data, c->hold.len) != 0) {
+                    goto fail;
+                }
+                xv_buf_reset(&c->hold);
+            }
+        } else if (copying) {
+            if (xv_buf_append(&c->out, data + pos, k) != 0)
+                goto fail;
+        } else if (c->rx_in_head) {
+            /* the parser failed inside a held head: conn_to_pass moved the
+             * hold into out; what follows in this read goes after it */
+            if (xv_buf_append(&c->out, data, pos + k) != 0)
+                goto fail;
+            copying = 1;
+        }
+        c->rx_in_head = 0;
+        pos += k;
+    }
+    c->rx_in_head = 0;
+    return copying || c->out.len > 0;
+fail:
+    /* Cannot build the output: nothing may be lost. The bytes already in
+     * out/hold precede data[pos..]; keep order by queueing the rest too if
+     * possible, else give up stamping and fail open at the connection level. */
+    xv_log(XV_LOG_ERROR, "internal: out of memory while holding a response head; passing through");
+    conn_to_pass(c, "agent out of memory");
+    xv_buf_append(&c->out, data + pos, n - pos);
+    return 1;
+}
+
+static size_t serve_out(struct xv_conn *c, char *buf, size_t len, int consume)
+{
+    size_t k = c->out.len < len ? c->out.len : len;
+    memcpy(buf, c->out.data, k);
+    if (consume)
+        xv_buf_consume(&c->out, k);
+    return k;
+}
+
+long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->out.len && len) {
+        size_t k = serve_out(c, buf, len, 1);
+        pthread_mutex_unlock(&c->mu);
+        return (long)k;
+    }
+    for (;;) {
+        size_t cap = len;
+        if (want_hold(c) && len > 2 * STAMP_RESERVE + c->hold.len)
+            cap = len - STAMP_RESERVE - c->hold.len;
+        int http = atomic_load(&c->mode) == XV_CONN_HTTP;
+        pthread_mutex_unlock(&c->mu);
+        long r = rd(ctx, buf, cap);
+        pthread_mutex_lock(&c->mu);
+        if (r <= 0) {
+            if (r == 0 && c->resp && http) {
+                /* End of stream: a close-delimited body ends, open calls end. */
+                xv_http_parser_eof(c->resp);
+                if (c->hold.len) {
+                    xv_buf_append(&c->out, c->hold.data, c->hold.len);
+                    xv_buf_reset(&c->hold);
+                }
+                while (c->calls)
+                    pop_call(c, "connection closed before the response completed");
+                if (c->out.len && len) {
+                    size_t k = serve_out(c, buf, len, 1);
+                    pthread_mutex_unlock(&c->mu);
+                    return (long)k;
+                }
+            }
+            pthread_mutex_unlock(&c->mu);
+            return r;
+        }
+        if (!http && !c->out.len) {
+            pthread_mutex_unlock(&c->mu);
+            return r;
+        }
+        if (!rx_process(c, buf, (size_t)r)) {
+            pthread_mutex_unlock(&c->mu);
+            return r;
+        }
+        if (c->out.len) {
+            size_t k = serve_out(c, buf, len, 1);
+            pthread_mutex_unlock(&c->mu);
+            return (long)k;
+        }
+        /* Everything read so far belongs to an incomplete held head: read
+         * on. A non-blocking transport returns would-block from rd and the
+         * app comes back when more bytes arrive. */
+    }
+}
+
+long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!c->out.len && !want_hold(c)) {
+        pthread_mutex_unlock(&c->mu);
+        return XV_E_STATE; /* caller uses the real peek: bytes would pass unchanged */
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!c->out.len) {
+        /* Run a real read through the state machine into the queue. */
+        char *tmp = malloc(len ? len : 1);
+        if (!tmp)
+            return XV_E_STATE;
+        long r = xv_conn_rx(c, tmp, len, rd, ctx);
+        if (r > 0) {
+            pthread_mutex_lock(&c->mu);
+            /* put the bytes back in front of whatever is still queued */
+            struct xv_buf nb;
+            xv_buf_init(&nb, OUT_MAX);
+            if (xv_buf_append(&nb, tmp, (size_t)r) == 0 &&
+                xv_buf_append(&nb, c->out.data, c->out.len) == 0) {
+                xv_buf_free(&c->out);
+                c->out = nb;
+            } else {
+                xv_buf_free(&nb);
+            }
+            pthread_mutex_unlock(&c->mu);
+        }
+        free(tmp);
+        if (r <= 0)
+            return r;
+    }
+    pthread_mutex_lock(&c->mu);
+    size_t k = serve_out(c, buf, len, 0);
+    pthread_mutex_unlock(&c->mu);
+    return (long)k;
+}
+
+size_t xv_conn_rx_pending(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->out.len;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}

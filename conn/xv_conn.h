@@ -1,0 +1,141 @@
+/*
+ * conn — the per-connection HTTP state machine that sits between a hook and
+ * the real transport. One struct xv_conn follows one byte stream (a TCP
+ * socket or one SSL object) in both directions:
+ *
+ *   TX (app -> network): bytes the transport accepted are fed to a request
+ *   parser; each request head opens a struct xv_call (queued FIFO, so
+ *   keep-alive and pipelining line up with responses), API calls get an
+ *   openai/ interpreter.
+ *
+ *   RX (network -> app): xv_conn_rx() performs the real read through a
+ *   callback and decides what the app gets. For a response to an inspected
+ *   call the header block is held until complete, then handed over with
+ *   `X-Xenovia-Trace-Id` added before its blank line; everything else is
+ *   handed over zero-copy, exactly as read. When the stamped head no longer
+ *   fits the app's buffer, the rest waits in an output queue that the next
+ *   read (and SSL_pending) serves first.
+ *
+ * The first bytes a connection sends decide its fate: an HTTP/1.x request
+ * line keeps it under watch; anything else (TLS records, HTTP/2 preface,
+ * other protocols) makes it passthrough for good, and a passthrough
+ * connection costs the hooks one flag test.
+ *
+ * Invariants: the app never receives a byte the upstream did not send other
+ * than the stamped header line; on any internal failure the bytes pass
+ * through unchanged and the call's record carries `error`.
+ *
+ * Thread safety: a connection has its own mutex, taken by every entry point
+ * except the fast passthrough test; it is never held across a real I/O call.
+ * Connections are reference counted (the fd table and SSL table each hold a
+ * reference; a hook holds one while it runs).
+ */
+#ifndef XV_CONN_H
+#define XV_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum xv_conn_kind { XV_CONN_PLAIN = 0, XV_CONN_TLS = 1 };
+
+enum xv_conn_mode {
+    XV_CONN_UNDECIDED = 0, /* no byte sent yet */
+    XV_CONN_HTTP = 1,      /* HTTP/1.x: parsed in both directions */
+    XV_CONN_PASS = 2,      /* not ours: every byte passes untouched */
+    XV_CONN_TLSWIRE = 3,   /* plain fd carrying TLS records (its SSL is watched instead) */
+};
+
+/* Agent-wide settings the state machine needs; set once by the preload
+ * before any connection exists (xv_conn_configure copies nothing: the
+ * strings must stay valid for the life of the process). */
+struct xv_conn_config {
+    const char *hosts;        /* XENOVIA_HOSTS (comma list, *.wildcards, :port) or NULL */
+    size_t body_max;          /* bytes of a body kept for parsing */
+    size_t capture_max;       /* bytes per captured text field */
+    int capture_content;      /* 0 drops message/response text from records */
+    size_t head_max;          /* largest header block parsed */
+    const char *process;      /* argv[0] */
+    const char *agent_id;     /* XENOVIA_AGENT_ID or NULL */
+    const char *org_id;       /* XENOVIA_ORG_ID or NULL */
+    int disabled_stamp;       /* 1: never add response headers (XENOVIA_STAMP=off) */
+};
+void xv_conn_configure(const struct xv_conn_config *cfg);
+const struct xv_conn_config *xv_conn_get_config(void);
+
+/* Where a connection goes. host: SNI, Host header or getaddrinfo name (may be
+ * empty); addr: numeric peer address; port: peer port (0 when unknown). */
+struct xv_conn_peer {
+    char host[256];
+    char addr[64];
+    int port;
+};
+
+struct xv_conn;
+
+/* New connection with one reference. Caller owns it; drop with xv_conn_unref.
+ * NULL on allocation failure (the hook then passes everything through). */
+struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer);
+void xv_conn_ref(struct xv_conn *c);
+void xv_conn_unref(struct xv_conn *c);
+
+/* The stream ended (close, SSL_free, process exit): every call still open
+ * is finished with `why` as its error and recorded. Idempotent. */
+void xv_conn_end(struct xv_conn *c, const char *why);
+
+/* Lock-free, for the hot path: 1 when every byte passes untouched. */
+int xv_conn_is_pass(const struct xv_conn *c);
+int xv_conn_mode(const struct xv_conn *c);
+
+/* Fill in what was learned later (SNI, socket of an SSL, Host header). */
+void xv_conn_set_host(struct xv_conn *c, const char *host);
+void xv_conn_set_peer(struct xv_conn *c, const struct xv_conn_peer *peer);
+void xv_conn_get_peer(struct xv_conn *c, struct xv_conn_peer *out);
+
+/* TX: the transport accepted these bytes (call after the real write, with
+ * what it reports as written). Never fails. */
+void xv_conn_tx(struct xv_conn *c, const void *p, size_t n);
+/* TX through an iovec array, `n` bytes in total across it. */
+struct iovec;
+void xv_conn_txv(struct xv_conn *c, const struct iovec *iov, int iovcnt, size_t n);
+
+/*
+ * RX. `rd` performs one real read into (buf, len) and returns > 0 bytes,
+ * 0 at end of stream, or < 0 for would-block/error; it must save whatever
+ * the caller needs to reproduce that result (errno, SSL error) in `ctx`.
+ * Returns > 0 bytes placed in buf, or the last value `rd` returned (<= 0),
+ * in which case the caller returns the real call's result unchanged.
+ * May call `rd` several times while a header block is incomplete
+ * (blocking transports block in rd as they would have anyway).
+ */
+typedef long (*xv_conn_read_fn)(void *ctx, char *buf, size_t len);
+long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx);
+
+/* Like xv_conn_rx, but leaves the bytes for the next read (SSL_peek,
+ * MSG_PEEK). Returns 0 bytes-ready hint via < 0 when nothing is queued and
+ * the caller should use the real peek instead (no head is being held). */
+long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx);
+
+/* Bytes waiting in the output queue (served before any real read). */
+size_t xv_conn_rx_pending(struct xv_conn *c);
+
+/* XENOVIA_HOSTS matching (comma list, "*." wildcards, optional ":port"):
+ * 1 when host:port is listed, or when the list is NULL/empty. */
+int xv_conn_host_allowed(const char *list, const char *host, int port);
+
+/* Counters for tests and the doctor. */
+struct xv_conn_stats {
+    uint64_t calls;      /* inspected calls opened */
+    uint64_t records;    /* records handed to the exporter */
+    uint64_t stamped;    /* response heads stamped */
+    uint64_t pass;       /* connections decided passthrough */
+};
+void xv_conn_get_stats(struct xv_conn_stats *out);
+
+/* Process is exiting: end every live connection's open calls. */
+void xv_conn_end_all(const char *why);
+
+/* After fork(), in the child: reset the registry lock. */
+void xv_conn_atfork_child(void);
+
+#endif

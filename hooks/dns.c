@@ -1,0 +1,84 @@
+/*
+ * dns.c — getaddrinfo hook: remembers which name each numeric address came
+ * from, so a later connect() can tell which host a socket talks to.
+ *
+ * A fixed ring of XV_DNS_SLOTS entries (oldest overwritten): bounded memory
+ * whatever the process resolves. Thread safety: one mutex around the ring,
+ * never held across the real resolver.
+ */
+#include "xv_hooks.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+
+#define XV_DNS_SLOTS 256
+
+/* Ring of address -> name; written under g_dns.mu. */
+static struct {
+    pthread_mutex_t mu;
+    unsigned next;                       /* slot to overwrite next */
+    struct {
+        char addr[64];                   /* numeric address, "" when free */
+        char host[256];                  /* the name it was resolved from */
+    } slot[XV_DNS_SLOTS];
+} g_dns = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void remember(const char *host, const struct addrinfo *res)
+{
+    pthread_mutex_lock(&g_dns.mu);
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        char addr[64];
+        const void *src;
+        if (ai->ai_family == AF_INET)
+            src = &((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_addr;
+        else if (ai->ai_family == AF_INET6)
+            src = &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+        else
+            continue;
+        if (!inet_ntop(ai->ai_family, src, addr, sizeof addr) || strcmp(addr, host) == 0)
+            continue;
+        unsigned i = g_dns.next++ % XV_DNS_SLOTS;
+        snprintf(g_dns.slot[i].addr, sizeof g_dns.slot[i].addr, "%s", addr);
+        snprintf(g_dns.slot[i].host, sizeof g_dns.slot[i].host, "%s", host);
+    }
+    pthread_mutex_unlock(&g_dns.mu);
+}
+
+int xv_dns_lookup(const char *addr, char *host, size_t cap)
+{
+    int found = -1;
+    pthread_mutex_lock(&g_dns.mu);
+    /* newest first: the latest resolution of an address wins */
+    for (unsigned k = 1; k <= XV_DNS_SLOTS; k++) {
+        unsigned i = (g_dns.next - k) % XV_DNS_SLOTS;
+        if (g_dns.slot[i].addr[0] && strcmp(g_dns.slot[i].addr, addr) == 0) {
+            snprintf(host, cap, "%s", g_dns.slot[i].host);
+            found = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_dns.mu);
+    return found;
+}
+
+void xv_dns_atfork_child(void)
+{
+    pthread_mutex_init(&g_dns.mu, NULL);
+}
+
+XV_HOOK int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                        struct addrinfo **res)
+{
+    xv_real_init();
+    int rc = xv_real.getaddrinfo(node, service, hints, res);
+    if (rc == 0 && node && res && *res && xv_hooks_active()) {
+        int saved = errno;
+        remember(node, *res);
+        errno = saved;
+    }
+    return rc;
+}

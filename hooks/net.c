@@ -1,0 +1,471 @@
+/*
+ * net.c — socket hooks: connect, the plain read/write family, close and the
+ * dup family. Hook bodies stay short: fast exit when the fd is not ours,
+ * otherwise call the real function and hand bytes to the connection.
+ *
+ * The fd table maps socket fds (below XV_FD_MAX) to connections; an empty
+ * slot costs one relaxed atomic load. Slots are replaced under a striped
+ * lock; a hook holds its own reference while it runs, so a concurrent
+ * close cannot free a connection in use.
+ *
+ * errno: hooks return exactly what the real call returned with the errno
+ * it set; on success errno is what it was on entry.
+ */
+#include "xv_hooks.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xv_common.h"
+
+#define XV_FD_MAX 65536
+#define XV_FD_LOCKS 64
+
+/* fd -> connection (one reference held by the table). */
+static struct xv_conn *_Atomic g_fds[XV_FD_MAX];
+static pthread_mutex_t g_fd_mu[XV_FD_LOCKS];
+static atomic_int g_ready; /* 1: agent active; 0: not yet or inert */
+
+__thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
+
+void xv_hooks_set_ready(int active)
+{
+    atomic_store(&g_ready, active);
+}
+
+int xv_hooks_active(void)
+{
+    return atomic_load_explicit(&g_ready, memory_order_relaxed) && !xv_guard_active();
+}
+
+static void fd_locks_init(void)
+{
+    for (int i = 0; i < XV_FD_LOCKS; i++)
+        pthread_mutex_init(&g_fd_mu[i], NULL);
+}
+
+__attribute__((constructor(101))) static void net_locks_ctor(void)
+{
+    fd_locks_init();
+}
+
+void xv_net_atfork_child(void)
+{
+    fd_locks_init();
+}
+
+struct xv_conn *xv_net_conn_get(int fd)
+{
+    if (fd < 0 || fd >= XV_FD_MAX)
+        return NULL;
+    if (!atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+        return NULL;
+    pthread_mutex_t *mu = &g_fd_mu[fd % XV_FD_LOCKS];
+    pthread_mutex_lock(mu);
+    struct xv_conn *c = atomic_load(&g_fds[fd]);
+    if (c)
+        xv_conn_ref(c);
+    pthread_mutex_unlock(mu);
+    return c;
+}
+
+/* Install c (taking a new reference) or clear the slot; drops the old one. */
+static void fd_slot_set(int fd, struct xv_conn *c)
+{
+    if (fd < 0 || fd >= XV_FD_MAX)
+        return;
+    if (!c && !atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+        return;
+    if (c)
+        xv_conn_ref(c);
+    pthread_mutex_t *mu = &g_fd_mu[fd % XV_FD_LOCKS];
+    pthread_mutex_lock(mu);
+    struct xv_conn *old = atomic_exchange(&g_fds[fd], c);
+    pthread_mutex_unlock(mu);
+    if (old)
+        xv_conn_unref(old); /* may record open calls: outside the lock */
+}
+
+int xv_net_peer(int fd, struct xv_conn_peer *out)
+{
+    struct xv_conn *c = xv_net_conn_get(fd);
+    if (!c)
+        return -1;
+    xv_conn_get_peer(c, out);
+    xv_conn_unref(c);
+    return 0;
+}
+
+/* ---- connect ------------------------------------------------------------ */
+
+static void track_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct xv_conn_peer peer;
+    memset(&peer, 0, sizeof peer);
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, peer.addr, sizeof peer.addr);
+        peer.port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, peer.addr, sizeof peer.addr);
+        peer.port = ntohs(in6->sin6_port);
+    } else {
+        return;
+    }
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+        return;
+    xv_dns_lookup(peer.addr, peer.host, sizeof peer.host);
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, &peer);
+    if (!c)
+        return;
+    fd_slot_set(fd, c);
+    xv_conn_unref(c);
+}
+
+XV_HOOK int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    xv_real_init();
+    int rc = xv_real.connect(fd, sa, len);
+    if (!xv_hooks_active() || !sa)
+        return rc;
+    int saved = errno;
+    fd_slot_set(fd, NULL); /* whatever this fd was before, it is a new stream now */
+    if (rc == 0 || saved == EINPROGRESS || saved == EINTR)
+        track_connect(fd, sa, len);
+    errno = saved;
+    return rc;
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+/* The connection to observe for a socket write, or NULL for passthrough. */
+static struct xv_conn *tx_conn(int fd)
+{
+    if (xv_tls_cur.active) {
+        /* OpenSSL's record layer writing ciphertext: learn its fd, pass. */
+        if (xv_tls_cur.fd < 0)
+            xv_tls_cur.fd = fd;
+        return NULL;
+    }
+    if (!xv_hooks_active())
+        return NULL;
+    struct xv_conn *c = xv_net_conn_get(fd);
+    if (c && xv_conn_is_pass(c)) {
+        /* Not HTTP: get out of the way for good (TLS carriers stay known
+         * so their SSL can learn the peer). */
+        int drop = xv_conn_mode(c) == XV_CONN_PASS && xv_conn_rx_pending(c) == 0;
+        xv_conn_unref(c);
+        if (drop) {
+            int saved = errno;
+            fd_slot_set(fd, NULL);
+            errno = saved;
+        }
+        return NULL;
+    }
+    return c;
+}
+
+static ssize_t tx_done(struct xv_conn *c, const void *buf, ssize_t rc)
+{
+    if (rc > 0) {
+        int saved = errno;
+        xv_conn_tx(c, buf, (size_t)rc);
+        errno = saved;
+    }
+    xv_conn_unref(c);
+    return rc;
+}
+
+static ssize_t txv_done(struct xv_conn *c, const struct iovec *iov, int n, ssize_t rc)
+{
+    if (rc > 0) {
+        int saved = errno;
+        xv_conn_txv(c, iov, n, (size_t)rc);
+        errno = saved;
+    }
+    xv_conn_unref(c);
+    return rc;
+}
+
+XV_HOOK ssize_t write(int fd, const void *buf, size_t n)
+{
+    xv_real_init();
+    struct xv_conn *c = tx_conn(fd);
+    if (!c)
+        return xv_real.write(fd, buf, n);
+    return tx_done(c, buf, xv_real.write(fd, buf, n));
+}
+
+XV_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    xv_real_init();
+    struct xv_conn *c = tx_conn(fd);
+    if (!c)
+        return xv_real.send(fd, buf, n, flags);
+    return tx_done(c, buf, xv_real.send(fd, buf, n, flags));
+}
+
+XV_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+                       const struct sockaddr *sa, socklen_t len)
+{
+    xv_real_init();
+    struct xv_conn *c = tx_conn(fd);
+    if (!c)
+        return xv_real.sendto(fd, buf, n, flags, sa, len);
+    return tx_done(c, buf, xv_real.sendto(fd, buf, n, flags, sa, len));
+}
+
+XV_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    xv_real_init();
+    struct xv_conn *c = tx_conn(fd);
+    if (!c)
+        return xv_real.writev(fd, iov, iovcnt);
+    return txv_done(c, iov, iovcnt, xv_real.writev(fd, iov, iovcnt));
+}
+
+XV_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    xv_real_init();
+    struct xv_conn *c = tx_conn(fd);
+    if (!c)
+        return xv_real.sendmsg(fd, msg, flags);
+    return txv_done(c, msg->msg_iov, (int)msg->msg_iovlen, xv_real.sendmsg(fd, msg, flags));
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+static struct xv_conn *rx_conn(int fd)
+{
+    if (xv_tls_cur.active) {
+        if (xv_tls_cur.fd < 0)
+            xv_tls_cur.fd = fd;
+        return NULL;
+    }
+    if (!xv_hooks_active())
+        return NULL;
+    struct xv_conn *c = xv_net_conn_get(fd);
+    if (c && xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0) {
+        xv_conn_unref(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* One real read for xv_conn_rx; remembers errno for the hook to restore. */
+struct rd_ctx {
+    int fd;
+    int kind;   /* 0 read, 1 recv, 2 recvfrom */
+    int flags;
+    struct sockaddr *sa;
+    socklen_t *salen;
+    int err;    /* errno after the real call */
+};
+
+static long rd_sock(void *vctx, char *buf, size_t len)
+{
+    struct rd_ctx *x = vctx;
+    ssize_t r;
+    if (x->kind == 0)
+        r = xv_real.read(x->fd, buf, len);
+    else if (x->kind == 1)
+        r = xv_real.recv(x->fd, buf, len, x->flags);
+    else
+        r = xv_real.recvfrom(x->fd, buf, len, x->flags, x->sa, x->salen);
+    x->err = errno;
+    return (long)r;
+}
+
+static ssize_t rx_run(struct xv_conn *c, struct rd_ctx *x, void *buf, size_t n)
+{
+    int saved = errno;
+    x->err = saved;
+    long r = xv_conn_rx(c, buf, n, rd_sock, x);
+    xv_conn_unref(c);
+    errno = r > 0 ? saved : x->err;
+    return (ssize_t)r;
+}
+
+XV_HOOK ssize_t read(int fd, void *buf, size_t n)
+{
+    xv_real_init();
+    struct xv_conn *c = rx_conn(fd);
+    if (!c)
+        return xv_real.read(fd, buf, n);
+    struct rd_ctx x = { .fd = fd, .kind = 0 };
+    return rx_run(c, &x, buf, n);
+}
+
+XV_HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    xv_real_init();
+    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : rx_conn(fd);
+    if (!c)
+        return xv_real.recv(fd, buf, n, flags);
+    struct rd_ctx x = { .fd = fd, .kind = 1, .flags = flags };
+    return rx_run(c, &x, buf, n);
+}
+
+XV_HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
+                         socklen_t *salen)
+{
+    xv_real_init();
+    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : rx_conn(fd);
+    if (!c)
+        return xv_real.recvfrom(fd, buf, n, flags, sa, salen);
+    struct rd_ctx x = { .fd = fd, .kind = 2, .flags = flags, .sa = sa, .salen = salen };
+    return rx_run(c, &x, buf, n);
+}
+
+/* Vectored reads on a watched connection: fill the first non-empty buffer
+ * only (a short read is always allowed), so the state machine sees one
+ * contiguous range. */
+static int first_iov(const struct iovec *iov, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (iov[i].iov_len)
+            return i;
+    return -1;
+}
+
+XV_HOOK ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    xv_real_init();
+    struct xv_conn *c = rx_conn(fd);
+    int i = c ? first_iov(iov, iovcnt) : -1;
+    if (i < 0) {
+        if (c)
+            xv_conn_unref(c);
+        return xv_real.readv(fd, iov, iovcnt);
+    }
+    struct rd_ctx x = { .fd = fd, .kind = 0 };
+    return rx_run(c, &x, iov[i].iov_base, iov[i].iov_len);
+}
+
+XV_HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    xv_real_init();
+    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : rx_conn(fd);
+    int i = c ? first_iov(msg->msg_iov, (int)msg->msg_iovlen) : -1;
+    if (i < 0 || msg->msg_controllen) {
+        /* ancillary data (fd passing) is not HTTP: leave it alone */
+        if (c)
+            xv_conn_unref(c);
+        return xv_real.recvmsg(fd, msg, flags);
+    }
+    struct rd_ctx x = { .fd = fd, .kind = 1, .flags = flags };
+    ssize_t r = rx_run(c, &x, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+    if (r >= 0)
+        msg->msg_flags = 0;
+    return r;
+}
+
+/* ---- close and dup ------------------------------------------------------ */
+
+XV_HOOK int close(int fd)
+{
+    xv_real_init();
+    if (fd >= 0 && fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed)) {
+        int saved = errno;
+        fd_slot_set(fd, NULL);
+        errno = saved;
+    }
+    return xv_real.close(fd);
+}
+
+/* A duplicate refers to the same socket: share the connection. */
+static void dup_track(int oldfd, int newfd)
+{
+    int saved = errno;
+    fd_slot_set(newfd, NULL);
+    struct xv_conn *c = xv_net_conn_get(oldfd);
+    if (c) {
+        fd_slot_set(newfd, c);
+        xv_conn_unref(c);
+    }
+    errno = saved;
+}
+
+XV_HOOK int dup(int fd)
+{
+    xv_real_init();
+    int r = xv_real.dup(fd);
+    if (r >= 0)
+        dup_track(fd, r);
+    return r;
+}
+
+XV_HOOK int dup2(int oldfd, int newfd)
+{
+    xv_real_init();
+    int r = xv_real.dup2(oldfd, newfd);
+    if (r >= 0 && oldfd != newfd)
+        dup_track(oldfd, r);
+    return r;
+}
+
+XV_HOOK int dup3(int oldfd, int newfd, int flags)
+{
+    xv_real_init();
+    int r = xv_real.dup3(oldfd, newfd, flags);
+    if (r >= 0)
+        dup_track(oldfd, r);
+    return r;
+}
+
+XV_HOOK int close_range(unsigned first, unsigned last, int flags)
+{
+    xv_real_init();
+    int r = xv_real.close_range ? xv_real.close_range(first, last, flags) : (errno = ENOSYS, -1);
+    /* CLOSE_RANGE_CLOEXEC (4) only marks fds; they stay open */
+    if (r == 0 && !(flags & 4)) {
+        int saved = errno;
+        for (unsigned fd = first; fd <= last && fd < XV_FD_MAX; fd++)
+            fd_slot_set((int)fd, NULL);
+        errno = saved;
+    }
+    return r;
+}
+
+/* fcntl: only F_DUPFD/F_DUPFD_CLOEXEC change which fds name a socket. The
+ * third argument is passed on as the machine word it arrived in (int or
+ * pointer; both travel in the same register class on the ABIs we build). */
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
+{
+    void *arg = va_arg(ap, void *);
+    int r = real(fd, cmd, arg);
+    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+        dup_track(fd, r);
+    return r;
+}
+
+XV_HOOK int fcntl(int fd, int cmd, ...)
+{
+    xv_real_init();
+    va_list ap;
+    va_start(ap, cmd);
+    int r = fcntl_common(xv_real.fcntl, fd, cmd, ap);
+    va_end(ap);
+    return r;
+}
+
+XV_HOOK int fcntl64(int fd, int cmd, ...)
+{
+    xv_real_init();
+    va_list ap;
+    va_start(ap, cmd);
+    int r = fcntl_common(xv_real.fcntl64 ? xv_real.fcntl64 : xv_real.fcntl, fd, cmd, ap);
+    va_end(ap);
+    return r;
+}

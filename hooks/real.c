@@ -1,0 +1,126 @@
+/*
+ * real.c — resolution of the real functions behind the hooks (see
+ * xv_hooks.h). Invariant: no entry ever points into this library.
+ * Thread safety: entries are published with atomic stores; a race between
+ * two threads resolving the same entry writes the same value twice.
+ */
+#include "xv_hooks.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "xv_common.h"
+
+struct xv_real_table xv_real;
+
+/* Base address of this library, to recognise our own hooks. */
+static void *g_self_base;
+
+static int is_self(void *p)
+{
+    if (!p)
+        return 0;
+    Dl_info info;
+    if (!g_self_base) {
+        if (dladdr((void *)&is_self, &info))
+            g_self_base = info.dli_fbase;
+    }
+    return dladdr(p, &info) && info.dli_fbase == g_self_base;
+}
+
+static void *next_sym(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    return is_self(p) ? NULL : p;
+}
+
+void xv_real_init(void)
+{
+    /* Written once; later calls are cheap no-ops. */
+    static atomic_int done;
+    if (atomic_load_explicit(&done, memory_order_acquire))
+        return;
+#define R(name) __atomic_store_n((void **)&xv_real.name, next_sym(#name), __ATOMIC_RELEASE)
+    R(connect);
+    R(getaddrinfo);
+    R(write);
+    R(writev);
+    R(send);
+    R(sendto);
+    R(sendmsg);
+    R(read);
+    R(readv);
+    R(recv);
+    R(recvfrom);
+    R(recvmsg);
+    R(close);
+    R(dup);
+    R(dup2);
+    R(dup3);
+    R(close_range);
+    R(fcntl);
+    R(fcntl64);
+#undef R
+    atomic_store_explicit(&done, 1, memory_order_release);
+}
+
+static const char *const g_ssl_names[XV_SSL_FN_COUNT] = {
+    "SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_peek",
+    "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
+    "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
+    "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX",
+};
+
+/* Resolved OpenSSL entries; NULL until found. */
+static void *_Atomic g_ssl[XV_SSL_FN_COUNT];
+
+/* dl_iterate_phdr callback: find a loaded object whose name has "libssl". */
+struct find_ssl {
+    char path[512];
+};
+
+static int find_ssl_cb(struct dl_phdr_info *info, size_t size, void *ud)
+{
+    struct find_ssl *f = ud;
+    const char *name = info->dlpi_name;
+    if (name && strstr(name, "/libssl.so")) {
+        size_t n = strlen(name);
+        if (n < sizeof f->path) {
+            memcpy(f->path, name, n + 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void *xv_real_ssl(int idx)
+{
+    void *p = atomic_load_explicit(&g_ssl[idx], memory_order_acquire);
+    if (p)
+        return p;
+    const char *name = g_ssl_names[idx];
+    p = next_sym(name);
+    if (!p) {
+        /* libssl arrived by dlopen after us: RTLD_NEXT may not see it. */
+        struct find_ssl f = { { 0 } };
+        const char *cands[] = { NULL, "libssl.so.3", "libssl.so" };
+        if (dl_iterate_phdr(find_ssl_cb, &f))
+            cands[0] = f.path;
+        for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !p; i++) {
+            if (!cands[i])
+                continue;
+            void *h = dlopen(cands[i], RTLD_NOLOAD | RTLD_LAZY);
+            if (!h)
+                continue;
+            p = dlsym(h, name);
+            if (is_self(p))
+                p = NULL;
+            dlclose(h); /* NOLOAD took a reference; the library stays loaded */
+        }
+    }
+    if (p)
+        atomic_store_explicit(&g_ssl[idx], p, memory_order_release);
+    return p;
+}

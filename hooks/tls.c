@@ -1,0 +1,556 @@
+/*
+ * tls.c — OpenSSL hooks. Each SSL object that carries HTTP gets a
+ * connection (conn/) keyed by the SSL pointer; plaintext goes through the
+ * same state machine as plain sockets.
+ *
+ * While a hook runs the real SSL function, xv_tls_cur.active is set on the
+ * thread so the socket hooks pass the record layer's ciphertext straight
+ * through and report which fd it used (curl's own BIO hides it from
+ * SSL_get_fd). ALPN: for hosts we must inspect, an offer of h2 is narrowed
+ * to http/1.1 when the SNI name is set (SPEC §2).
+ *
+ * Thread safety: the SSL table is a chained hash with striped locks; a
+ * hook takes its own reference to the connection.
+ */
+#include "xv_hooks.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xv_common.h"
+
+#define SSL_BUCKETS 1024
+#define SSL_LOCKS 64
+#define SSL_CTRL_SET_TLSEXT_HOSTNAME 55 /* OpenSSL's SSL_ctrl command number */
+#define SSL_ERROR_WANT_READ 2
+#define SSL_ERROR_WANT_WRITE 3
+
+/* SSL* -> connection entries; chain heads guarded by g_ssl.mu[bucket % SSL_LOCKS]. */
+struct ssl_ent {
+    struct ssl_ent *next;
+    const SSL *ssl;
+    struct xv_conn *c;   /* one reference held by the table */
+    int peer_known;      /* peer copied from the socket's connection */
+};
+
+static struct {
+    pthread_mutex_t mu[SSL_LOCKS];
+    struct ssl_ent *bucket[SSL_BUCKETS];
+} g_ssl;
+
+/* SSL_CTX ALPN offers we saw (so SNI time can narrow a context-level offer).
+ * Small fixed table, guarded by g_alpn.mu; oldest entry overwritten. */
+#define ALPN_CTX_MAX 32
+static struct {
+    pthread_mutex_t mu;
+    unsigned next;
+    struct {
+        const SSL_CTX *ctx;
+        unsigned len;
+        unsigned char protos[64];
+    } e[ALPN_CTX_MAX];
+} g_alpn = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void ssl_locks_init(void)
+{
+    for (int i = 0; i < SSL_LOCKS; i++)
+        pthread_mutex_init(&g_ssl.mu[i], NULL);
+    pthread_mutex_init(&g_alpn.mu, NULL);
+}
+
+__attribute__((constructor(101))) static void tls_locks_ctor(void)
+{
+    ssl_locks_init();
+}
+
+void xv_tls_atfork_child(void)
+{
+    ssl_locks_init();
+}
+
+static unsigned ssl_hash(const SSL *s)
+{
+    uintptr_t v = (uintptr_t)s;
+    v ^= v >> 17;
+    v *= 0x9E3779B97F4A7C15ull;
+    return (unsigned)(v >> 40) % SSL_BUCKETS;
+}
+
+#define REAL(name) xv_real_ssl(XV_##name)
+
+/* Look up (and with `create`, make) the connection of an SSL. New ref or NULL. */
+static struct xv_conn *ssl_conn(const SSL *s, int create)
+{
+    unsigned b = ssl_hash(s);
+    pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
+    pthread_mutex_lock(mu);
+    struct ssl_ent *e = g_ssl.bucket[b];
+    while (e && e->ssl != s)
+        e = e->next;
+    if (!e && create) {
+        e = calloc(1, sizeof *e);
+        if (e) {
+            e->ssl = s;
+            e->c = xv_conn_new(XV_CONN_TLS, NULL);
+            if (!e->c) {
+                free(e);
+                e = NULL;
+            } else {
+                e->next = g_ssl.bucket[b];
+                g_ssl.bucket[b] = e;
+            }
+        }
+    }
+    struct xv_conn *c = e ? e->c : NULL;
+    if (c)
+        xv_conn_ref(c);
+    pthread_mutex_unlock(mu);
+    return c;
+}
+
+static struct xv_conn *ssl_conn_remove(const SSL *s)
+{
+    unsigned b = ssl_hash(s);
+    pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
+    pthread_mutex_lock(mu);
+    struct ssl_ent **pp = &g_ssl.bucket[b];
+    while (*pp && (*pp)->ssl != s)
+        pp = &(*pp)->next;
+    struct ssl_ent *e = *pp;
+    if (e)
+        *pp = e->next;
+    pthread_mutex_unlock(mu);
+    struct xv_conn *c = e ? e->c : NULL;
+    free(e);
+    return c;
+}
+
+/* Copy the socket's peer (address, port, DNS name) into an SSL connection. */
+static void learn_peer(struct xv_conn *c, int fd)
+{
+    struct xv_conn_peer cur, sock;
+    xv_conn_get_peer(c, &cur);
+    if (cur.port || fd < 0)
+        return;
+    if (xv_net_peer(fd, &sock) == 0)
+        xv_conn_set_peer(c, &sock);
+}
+
+/* Enter/leave an SSL call: socket hooks pass through meanwhile. Nested
+ * SSL calls (an SSL_read inside a BIO callback) keep the outer state. */
+struct tls_scope {
+    struct xv_tls_current saved;
+};
+
+static void scope_enter(struct tls_scope *sc)
+{
+    sc->saved = xv_tls_cur;
+    xv_tls_cur.active = 1;
+    xv_tls_cur.fd = -1;
+}
+
+static int scope_leave(struct tls_scope *sc)
+{
+    int fd = xv_tls_cur.fd;
+    xv_tls_cur = sc->saved;
+    return fd;
+}
+
+/* The connection to use for an SSL I/O call, or NULL to pass through. */
+static struct xv_conn *io_conn(const SSL *s)
+{
+    if (!xv_hooks_active() || xv_tls_cur.active)
+        return NULL;
+    return ssl_conn(s, 1);
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
+{
+    int (*real)(SSL *, const void *, int) = REAL(SSL_write);
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    struct xv_conn *c = io_conn(s);
+    if (!c)
+        return real(s, buf, num);
+    struct tls_scope sc;
+    scope_enter(&sc);
+    int r = real(s, buf, num);
+    int fd = scope_leave(&sc);
+    int saved = errno;
+    learn_peer(c, fd);
+    if (r > 0)
+        xv_conn_tx(c, buf, (size_t)r);
+    xv_conn_unref(c);
+    errno = saved;
+    return r;
+}
+
+XV_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
+{
+    int (*real)(SSL *, const void *, size_t, size_t *) = REAL(SSL_write_ex);
+    if (!real) {
+        errno = ENOSYS;
+        return 0;
+    }
+    struct xv_conn *c = io_conn(s);
+    if (!c)
+        return real(s, buf, num, written);
+    size_t w = 0;
+    struct tls_scope sc;
+    scope_enter(&sc);
+    int r = real(s, buf, num, &w);
+    int fd = scope_leave(&sc);
+    int saved = errno;
+    learn_peer(c, fd);
+    if (r == 1 && w > 0)
+        xv_conn_tx(c, buf, w);
+    if (written)
+        *written = w;
+    xv_conn_unref(c);
+    errno = saved;
+    return r;
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+/* One real SSL read for xv_conn_rx. */
+struct ssl_rd {
+    SSL *s;
+    int ex;        /* _ex variant */
+    int peek;      /* SSL_peek(_ex) */
+    int ret;       /* what the real call returned */
+    int err;       /* errno after it */
+    int fd;        /* socket seen during the call */
+};
+
+static long rd_ssl(void *vctx, char *buf, size_t len)
+{
+    struct ssl_rd *x = vctx;
+    struct tls_scope sc;
+    long out;
+    scope_enter(&sc);
+    if (x->ex) {
+        size_t got = 0;
+        int (*real)(SSL *, void *, size_t, size_t *) =
+            x->peek ? REAL(SSL_peek_ex) : REAL(SSL_read_ex);
+        x->ret = real(x->s, buf, len, &got);
+        x->err = errno;
+        if (x->ret == 1) {
+            out = (long)got;
+        } else {
+            /* _ex returns 0 for every failure: would-block is not the end */
+            int (*gerr)(const SSL *, int) = REAL(SSL_get_error);
+            int e = gerr ? gerr(x->s, 0) : 0;
+            out = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? -1 : 0;
+        }
+    } else {
+        int (*real)(SSL *, void *, int) = x->peek ? REAL(SSL_peek) : REAL(SSL_read);
+        int n = len > INT32_MAX ? INT32_MAX : (int)len;
+        x->ret = real(x->s, buf, n);
+        x->err = errno;
+        if (x->ret > 0) {
+            out = x->ret;
+        } else {
+            int (*gerr)(const SSL *, int) = REAL(SSL_get_error);
+            int e = gerr ? gerr(x->s, x->ret) : 0;
+            out = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? -1 : 0;
+        }
+    }
+    int fd = scope_leave(&sc);
+    if (fd >= 0)
+        x->fd = fd;
+    errno = x->err;
+    return out;
+}
+
+/* Shared body of the four read hooks. Returns the number of bytes (> 0) or
+ * -1 meaning "return the real call's result as is" (in x->ret / x->err). */
+static long ssl_rx(struct xv_conn *c, struct ssl_rd *x, void *buf, size_t num)
+{
+    int saved = errno;
+    x->fd = -1;
+    x->err = saved;
+    long r;
+    if (x->peek) {
+        r = xv_conn_rx_peek(c, buf, num, rd_ssl, x);
+        if (r == XV_E_STATE) {
+            r = rd_ssl(x, buf, num); /* nothing held: the real peek is exact */
+            if (r > 0) {
+                learn_peer(c, x->fd);
+                xv_conn_unref(c);
+                errno = saved;
+                return r;
+            }
+            r = -1;
+        }
+    } else {
+        r = xv_conn_rx(c, buf, num, rd_ssl, x);
+    }
+    learn_peer(c, x->fd);
+    xv_conn_unref(c);
+    errno = r > 0 ? saved : x->err;
+    return r > 0 ? r : -1;
+}
+
+static int ssl_read_common(SSL *s, void *buf, int num, int peek)
+{
+    int (*real)(SSL *, void *, int) = peek ? REAL(SSL_peek) : REAL(SSL_read);
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    struct xv_conn *c = io_conn(s);
+    if (!c || num <= 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0)) {
+        if (c)
+            xv_conn_unref(c);
+        return real(s, buf, num);
+    }
+    struct ssl_rd x = { .s = s, .ex = 0, .peek = peek };
+    long r = ssl_rx(c, &x, buf, (size_t)num);
+    return r > 0 ? (int)r : x.ret;
+}
+
+static int ssl_read_ex_common(SSL *s, void *buf, size_t num, size_t *got, int peek)
+{
+    int (*real)(SSL *, void *, size_t, size_t *) = peek ? REAL(SSL_peek_ex) : REAL(SSL_read_ex);
+    if (!real) {
+        errno = ENOSYS;
+        return 0;
+    }
+    struct xv_conn *c = io_conn(s);
+    if (!c || num == 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0)) {
+        if (c)
+            xv_conn_unref(c);
+        return real(s, buf, num, got);
+    }
+    struct ssl_rd x = { .s = s, .ex = 1, .peek = peek };
+    long r = ssl_rx(c, &x, buf, num);
+    if (r > 0) {
+        if (got)
+            *got = (size_t)r;
+        return 1;
+    }
+    if (got)
+        *got = 0;
+    return x.ret;
+}
+
+XV_HOOK int SSL_read(SSL *s, void *buf, int num)
+{
+    return ssl_read_common(s, buf, num, 0);
+}
+
+XV_HOOK int SSL_peek(SSL *s, void *buf, int num)
+{
+    return ssl_read_common(s, buf, num, 1);
+}
+
+XV_HOOK int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *got)
+{
+    return ssl_read_ex_common(s, buf, num, got, 0);
+}
+
+XV_HOOK int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *got)
+{
+    return ssl_read_ex_common(s, buf, num, got, 1);
+}
+
+/* Bytes we hold for the app count as pending plaintext. */
+static size_t held(const SSL *s)
+{
+    if (!xv_hooks_active())
+        return 0;
+    struct xv_conn *c = ssl_conn(s, 0);
+    if (!c)
+        return 0;
+    size_t n = xv_conn_rx_pending(c);
+    xv_conn_unref(c);
+    return n;
+}
+
+XV_HOOK int SSL_pending(const SSL *s)
+{
+    int (*real)(const SSL *) = REAL(SSL_pending);
+    int r = real ? real(s) : 0;
+    size_t h = held(s);
+    return h ? (int)(h + (size_t)r > INT32_MAX ? INT32_MAX : h + (size_t)r) : r;
+}
+
+XV_HOOK int SSL_has_pending(const SSL *s)
+{
+    int (*real)(const SSL *) = REAL(SSL_has_pending);
+    if (held(s))
+        return 1;
+    return real ? real(s) : 0;
+}
+
+/* Results we return always come from a real call (or are > 0), so the
+ * real SSL_get_error is right; the hook exists so synthetic results can
+ * be explained later (SPEC §5). */
+XV_HOOK int SSL_get_error(const SSL *s, int ret)
+{
+    int (*real)(const SSL *, int) = REAL(SSL_get_error);
+    return real ? real(s, ret) : 1 /* SSL_ERROR_SSL */;
+}
+
+XV_HOOK int SSL_shutdown(SSL *s)
+{
+    int (*real)(SSL *) = REAL(SSL_shutdown);
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!xv_hooks_active())
+        return real(s);
+    struct tls_scope sc;
+    scope_enter(&sc);
+    int r = real(s);
+    scope_leave(&sc);
+    return r;
+}
+
+XV_HOOK void SSL_free(SSL *s)
+{
+    void (*real)(SSL *) = REAL(SSL_free);
+    if (s && xv_hooks_active()) {
+        int saved = errno;
+        struct xv_conn *c = ssl_conn_remove(s);
+        if (c) {
+            xv_conn_end(c, "SSL_free before the response completed");
+            xv_conn_unref(c);
+        }
+        errno = saved;
+    }
+    if (real)
+        real(s);
+}
+
+/* ---- SNI and ALPN --------------------------------------------------------- */
+
+/* Hosts whose h2 offers are narrowed: XENOVIA_HOSTS, else the defaults. */
+static int narrow_host(const char *host)
+{
+    const char *list = xv_conn_get_config()->hosts;
+    if (!list || !*list)
+        list = "api.openai.com,*.openai.azure.com,runtime.xenovia.io";
+    return xv_conn_host_allowed(list, host, 443) || xv_conn_host_allowed(list, host, 0);
+}
+
+/* Copy an ALPN wire list without "h2"; 0 when nothing to change (no h2, or
+ * no http/1.1 to fall back to). */
+static unsigned alpn_filter(const unsigned char *in, unsigned len, unsigned char *out, unsigned cap)
+{
+    unsigned o = 0, i = 0;
+    int had_h2 = 0, has_h1 = 0;
+    while (i < len) {
+        unsigned l = in[i];
+        if (i + 1 + l > len)
+            return 0; /* malformed: leave it alone */
+        const unsigned char *p = in + i + 1;
+        if (l == 2 && memcmp(p, "h2", 2) == 0) {
+            had_h2 = 1;
+        } else {
+            if (l == 8 && memcmp(p, "http/1.1", 8) == 0)
+                has_h1 = 1;
+            if (o + 1 + l > cap)
+                return 0;
+            out[o++] = (unsigned char)l;
+            memcpy(out + o, p, l);
+            o += l;
+        }
+        i += 1 + l;
+    }
+    return (had_h2 && has_h1) ? o : 0;
+}
+
+static void narrow_ssl(SSL *s, const unsigned char *protos, unsigned len)
+{
+    unsigned char f[256];
+    unsigned n = alpn_filter(protos, len, f, sizeof f);
+    int (*set)(SSL *, const unsigned char *, unsigned) = REAL(SSL_set_alpn_protos);
+    if (n && set && set(s, f, n) == 0)
+        xv_log(XV_LOG_DEBUG, "ALPN narrowed to http/1.1 for inspection");
+}
+
+XV_HOOK long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
+{
+    long (*real)(SSL *, int, long, void *) = REAL(SSL_ctrl);
+    if (!real)
+        return 0;
+    long r = real(s, cmd, larg, parg);
+    if (cmd != SSL_CTRL_SET_TLSEXT_HOSTNAME || r != 1 || !parg || !xv_hooks_active())
+        return r;
+    int saved = errno;
+    struct xv_conn *c = ssl_conn(s, 1);
+    if (c) {
+        xv_conn_set_host(c, (const char *)parg);
+        xv_conn_unref(c);
+    }
+    if (narrow_host((const char *)parg)) {
+        SSL_CTX *(*getctx)(const SSL *) = REAL(SSL_get_SSL_CTX);
+        const SSL_CTX *ctx = getctx ? getctx(s) : NULL;
+        unsigned char protos[64];
+        unsigned len = 0;
+        pthread_mutex_lock(&g_alpn.mu);
+        for (int i = 0; i < ALPN_CTX_MAX; i++)
+            if (ctx && g_alpn.e[i].ctx == ctx) {
+                len = g_alpn.e[i].len;
+                memcpy(protos, g_alpn.e[i].protos, len);
+            }
+        pthread_mutex_unlock(&g_alpn.mu);
+        if (len)
+            narrow_ssl(s, protos, len);
+    }
+    errno = saved;
+    return r;
+}
+
+XV_HOOK int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, unsigned len)
+{
+    int (*real)(SSL_CTX *, const unsigned char *, unsigned) = REAL(SSL_CTX_set_alpn_protos);
+    if (!real)
+        return 1;
+    int r = real(ctx, protos, len);
+    if (r == 0 && xv_hooks_active() && protos && len <= 64) {
+        pthread_mutex_lock(&g_alpn.mu);
+        int slot = -1;
+        for (int i = 0; i < ALPN_CTX_MAX; i++)
+            if (g_alpn.e[i].ctx == ctx)
+                slot = i;
+        if (slot < 0)
+            slot = (int)(g_alpn.next++ % ALPN_CTX_MAX);
+        g_alpn.e[slot].ctx = ctx;
+        g_alpn.e[slot].len = len;
+        memcpy(g_alpn.e[slot].protos, protos, len);
+        pthread_mutex_unlock(&g_alpn.mu);
+    }
+    return r;
+}
+
+XV_HOOK int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned len)
+{
+    int (*real)(SSL *, const unsigned char *, unsigned) = REAL(SSL_set_alpn_protos);
+    if (!real)
+        return 1;
+    if (xv_hooks_active() && protos) {
+        struct xv_conn *c = ssl_conn(s, 0);
+        if (c) {
+            struct xv_conn_peer p;
+            xv_conn_get_peer(c, &p);
+            xv_conn_unref(c);
+            unsigned char f[256];
+            unsigned n = p.host[0] && narrow_host(p.host) ? alpn_filter(protos, len, f, sizeof f) : 0;
+            if (n)
+                return real(s, f, n);
+        }
+    }
+    return real(s, protos, len);
+}

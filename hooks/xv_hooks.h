@@ -1,0 +1,102 @@
+/*
+ * hooks — the real-function table and the shared state of the hook
+ * families (net.c: sockets, dns.c: getaddrinfo, tls.c: OpenSSL).
+ *
+ * Inside the library a hooked function is only ever called through
+ * xv_real (SQLite's syscall table). libc entries are resolved at the first
+ * hook call or in the constructor, whichever comes first; OpenSSL entries
+ * lazily, because libssl may be dlopen()ed long after start (CPython's
+ * _ssl), and there dlsym(RTLD_NEXT, ...) can return NULL although our
+ * wrappers are the ones being called (FACTS.md): then the real function is
+ * found through dlopen(<loaded libssl>, RTLD_NOLOAD). A lookup never
+ * returns one of our own hooks.
+ *
+ * Thread safety: table entries are written once (atomically) and read
+ * lock-free.
+ */
+#ifndef XV_HOOKS_H
+#define XV_HOOKS_H
+
+#include <netdb.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "xv_conn.h"
+
+#define XV_HOOK __attribute__((visibility("default")))
+
+/* OpenSSL types stay opaque: the library never includes OpenSSL headers
+ * and never links libssl (a process without TLS must not load it). */
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+struct xv_real_table {
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    ssize_t (*send)(int, const void *, size_t, int);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*recv)(int, void *, size_t, int);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    int (*close)(int);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*close_range)(unsigned, unsigned, int);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
+};
+
+/* libc part, resolved by xv_real_init (idempotent, safe before init). */
+extern struct xv_real_table xv_real;
+void xv_real_init(void);
+
+/* OpenSSL functions, looked up lazily by name; NULL when libssl is not
+ * (yet) loaded. `self` is our own hook of that name (never returned). */
+void *xv_real_ssl(int idx);
+enum xv_ssl_fn {
+    XV_SSL_write, XV_SSL_write_ex, XV_SSL_read, XV_SSL_read_ex, XV_SSL_peek,
+    XV_SSL_peek_ex, XV_SSL_pending, XV_SSL_has_pending, XV_SSL_get_error,
+    XV_SSL_shutdown, XV_SSL_free, XV_SSL_ctrl, XV_SSL_set_alpn_protos,
+    XV_SSL_CTX_set_alpn_protos, XV_SSL_get_fd, XV_SSL_get_SSL_CTX,
+    XV_SSL_FN_COUNT
+};
+
+/* Is the agent active on this thread right now? 0 before init finished,
+ * while the agent does its own I/O (xv_guard), in inert processes. */
+int xv_hooks_active(void);
+
+/* preload/ calls this once init is done (active=1) or decided inert (0). */
+void xv_hooks_set_ready(int active);
+
+/* net.c: the connection of a socket fd (a new reference) or NULL. */
+struct xv_conn *xv_net_conn_get(int fd);
+/* Peer of a socket fd if we saw its connect (0), else -1. */
+int xv_net_peer(int fd, struct xv_conn_peer *out);
+/* Drop every fd entry (after fork in the child nothing is dropped: fds are
+ * inherited); used by tests. */
+
+/* dns.c: the name a numeric address was resolved from, if we saw it. */
+int xv_dns_lookup(const char *addr, char *host, size_t cap);
+
+/* tls.c: set while the current thread is inside an SSL_* call, so the
+ * socket hooks pass the record layer's own I/O straight through and tell
+ * the SSL which fd it uses (curl's own BIO hides it from SSL_get_fd). */
+struct xv_tls_current {
+    int active;     /* inside an SSL call */
+    int fd;         /* socket the record layer used, -1 unknown */
+};
+extern __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
+
+void xv_tls_atfork_child(void);
+void xv_net_atfork_child(void);
+void xv_dns_atfork_child(void);
+
+#endif

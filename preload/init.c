@@ -1,0 +1,135 @@
+/*
+ * init.c — constructor, once-init, fork handlers and the exit path of
+ * libxenovia.so.
+ *
+ * Order: the constructor (or the first hook, whichever runs first) resolves
+ * the real libc functions, then once-init reads the configuration, sets up
+ * the exporter and the connection layer, registers fork handlers, checks
+ * coverage, and only then turns the hooks on. A hook that runs before that
+ * (another library's constructor, a second thread during init, or our own
+ * init doing I/O) goes straight to the real function.
+ *
+ * Inert processes: secure-execution (setuid, AT_SECURE) and
+ * XENOVIA_DISABLE=1 — hooks stay off for the life of the process.
+ */
+#include "xv_preload.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "xv_common.h"
+#include "xv_conn.h"
+#include "xv_exporter.h"
+#include "xv_hooks.h"
+
+/* Process-wide agent state; written only by once-init. */
+static struct {
+    pthread_once_t once;
+    struct xv_config cfg;
+    char process[256];        /* argv[0] as the program was started */
+    int active;               /* hooks were turned on */
+} g = { .once = PTHREAD_ONCE_INIT };
+
+static void on_fork_prepare(void)
+{
+    xv_exp_atfork_prepare();
+}
+
+static void on_fork_parent(void)
+{
+    xv_exp_atfork_parent();
+}
+
+static void on_fork_child(void)
+{
+    /* Locks may have been held by threads that do not exist here. */
+    xv_conn_atfork_child();
+    xv_net_atfork_child();
+    xv_tls_atfork_child();
+    xv_dns_atfork_child();
+    xv_exp_atfork_child();
+}
+
+static void read_process_name(int argc, char **argv)
+{
+    if (argc > 0 && argv && argv[0]) {
+        snprintf(g.process, sizeof g.process, "%s", argv[0]);
+        return;
+    }
+    /* Fallback: /proc/self/cmdline (first NUL-terminated field). */
+    ssize_t n = readlink("/proc/self/exe", g.process, sizeof g.process - 1);
+    g.process[n > 0 ? n : 0] = '\0';
+}
+
+static void do_init(void)
+{
+    xv_real_init();
+    if (getauxval(AT_SECURE))
+        return; /* setuid/setgid/capabilities: stay inert */
+    int saved = errno;
+    xv_config_load(&g.cfg);
+    if (g.cfg.disabled) {
+        errno = saved;
+        return;
+    }
+    struct xv_exp_config ec = {
+        .trace_file = g.cfg.trace_file,
+        .timeout_ms = g.cfg.export_timeout_ms,
+        .queue_max = 4096,
+    };
+    if (xv_exp_init(&ec) != 0) {
+        xv_log(XV_LOG_ERROR, "exporter could not start; traces are not recorded");
+    }
+    struct xv_conn_config cc = {
+        .hosts = g.cfg.hosts,
+        .body_max = g.cfg.body_max,
+        .capture_max = g.cfg.capture_max,
+        .capture_content = g.cfg.capture_content,
+        .head_max = 65536,
+        .process = g.process,
+        .agent_id = g.cfg.agent_id,
+        .org_id = g.cfg.org_id,
+        .disabled_stamp = !g.cfg.stamp,
+    };
+    xv_conn_configure(&cc);
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+
+    char exe[512], why[768];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    if (n > 0 && xv_coverage_check(exe, why, sizeof why))
+        xv_log(XV_LOG_ERROR, "not covered: %s", why);
+
+    g.active = 1;
+    xv_hooks_set_ready(1);
+    errno = saved;
+}
+
+/* glibc passes argc/argv/envp to ELF constructors. */
+__attribute__((constructor(200))) static void xv_preload_ctor(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    xv_real_init();
+    read_process_name(argc, argv);
+    int saved = errno;
+    xv_guard_enter(); /* our own init I/O is never inspected */
+    pthread_once(&g.once, do_init);
+    xv_guard_leave();
+    errno = saved;
+}
+
+__attribute__((destructor)) static void xv_preload_dtor(void)
+{
+    if (!g.active)
+        return;
+    int saved = errno;
+    xv_hooks_set_ready(0);
+    xv_conn_end_all("process exited before the response completed");
+    xv_exp_shutdown();
+    errno = saved;
+}

@@ -1,0 +1,37 @@
+/*
+ * preload — the shared object's life: constructor and once-init, the
+ * configuration read from the environment (SPEC §10: every bad value gets
+ * one stderr line naming the variable and the fix, the host runs on),
+ * coverage detection, fork handlers and the exit path.
+ */
+#ifndef XV_PRELOAD_H
+#define XV_PRELOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Everything the agent reads from the environment, parsed once. Strings
+ * are private copies that live as long as the process. */
+struct xv_config {
+    int disabled;              /* XENOVIA_DISABLE=1 */
+    const char *trace_file;    /* XENOVIA_TRACE_FILE (NULL: exporter default) */
+    const char *hosts;         /* XENOVIA_HOSTS */
+    size_t capture_max;        /* XENOVIA_CAPTURE_MAX_BYTES (16384) */
+    int capture_content;       /* XENOVIA_CAPTURE_CONTENT on|off (on) */
+    size_t body_max;           /* XENOVIA_BODY_MAX_BYTES (33554432) */
+    uint64_t export_timeout_ms;/* XENOVIA_EXPORT_TIMEOUT_MS (2000) */
+    int log_level;             /* XENOVIA_LOG_LEVEL error|warn|info|debug (warn) */
+    const char *agent_id;      /* XENOVIA_AGENT_ID */
+    const char *org_id;        /* XENOVIA_ORG_ID */
+    int stamp;                 /* XENOVIA_STAMP on|off (on) */
+};
+
+/* Parse the environment into cfg (defaults first). Reports every bad value
+ * on stderr and keeps the default for it. Returns the number of bad values. */
+int xv_config_load(struct xv_config *cfg);
+
+/* Is the main program's TLS out of our reach? Writes a reason into why
+ * and returns 1 when not covered (statically linked OpenSSL, Go ...). */
+int xv_coverage_check(const char *exe_path, char *why, size_t cap);
+
+#endif
