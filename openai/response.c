@@ -212,7 +212,7 @@ static void take_usage(struct xv_openai_call *c, const cJSON *u)
 
 /* An upstream error: {"error": {"message", "type", "code"}} (or the same
  * fields at top level, as the responses API's `error` event sends them). */
-static void take_error(struct xv_openai_call *c, const cJSON *e)
+static void take_error(struct xv_openai_call *c, const cJSON *e, int skip_type)
 {
     if (cJSON_IsString(e)) {
         xv_oai_errorf(c, "upstream error: %.*s", XV_OAI_ERROR_MAX, e->valuestring);
@@ -221,7 +221,7 @@ static void take_error(struct xv_openai_call *c, const cJSON *e)
     if (!cJSON_IsObject(e))
         return;
     const char *msg = xv_oai_get_str(e, "message");
-    const char *type = xv_oai_get_str(e, "type");
+    const char *type = skip_type ? NULL : xv_oai_get_str(e, "type");
     const char *code = xv_oai_get_str(e, "code");
     char num[32] = "";
     const cJSON *cn = cJSON_GetObjectItemCaseSensitive(e, "code");
@@ -317,7 +317,7 @@ static void chat_object(struct xv_openai_call *c, const cJSON *o, int stream)
 {
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
     if (err && !cJSON_IsNull(err))
-        take_error(c, err);
+        take_error(c, err, 0);
     set_once(&c->resp_id, xv_oai_get_str(o, "id"));
     set_once(&c->resp_model, xv_oai_get_str(o, "model"));
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
@@ -387,7 +387,7 @@ static void responses_object(struct xv_openai_call *c, const cJSON *r, int final
         return;
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
     if (err && !cJSON_IsNull(err))
-        take_error(c, err);
+        take_error(c, err, 0);
     set_once(&c->resp_id, xv_oai_get_str(r, "id"));
     set_once(&c->resp_model, xv_oai_get_str(r, "model"));
     set_replace(&c->resp_status, xv_oai_get_str(r, "status"));
@@ -416,8 +416,9 @@ static void responses_event(struct xv_openai_call *c, const cJSON *o, const char
         type = evname;
     if (strncmp(type, "response.", 9) != 0) {
         if (strcmp(type, "error") == 0) {
+            /* Fields at top level, where `type` is the event's ("error"). */
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
-            take_error(c, cJSON_IsObject(e) ? e : o);
+            take_error(c, cJSON_IsObject(e) ? e : o, cJSON_IsObject(e) ? 0 : 1);
         }
         return;
     }
