@@ -659,18 +659,23 @@ class Server:
             comp = zlib.compressobj(6, zlib.DEFLATED, 31)   # gzip wrapper, mtime 0
         hdrs.append("Connection: %s" % ("keep-alive" if keep else "close"))
         sock.sendall(("\r\n".join(hdrs) + "\r\n\r\n").encode())
-        for ev in render_sse(plan):
+        events = render_sse(plan)
+        for i, ev in enumerate(events):
             data = ev.encode("utf-8")
             if comp is not None:
                 data = comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH)
-            if data:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
-            time.sleep(STREAM_PAUSE_S)
-        if comp is not None:
-            tail = comp.flush(zlib.Z_FINISH)
-            if tail:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(tail), tail))
-        sock.sendall(b"0\r\n\r\n")
+            frame = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+            if i < len(events) - 1:
+                sock.sendall(frame)
+                time.sleep(STREAM_PAUSE_S)
+                continue
+            # The last event goes out together with the end of the body, so a
+            # client that stops at [DONE] finds the connection idle and reuses it.
+            if comp is not None:
+                tail = comp.flush(zlib.Z_FINISH)
+                if tail:
+                    frame += b"%x\r\n%s\r\n" % (len(tail), tail)
+            sock.sendall(frame + b"0\r\n\r\n")
 
 
 def _listen():

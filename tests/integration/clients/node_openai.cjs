@@ -129,6 +129,8 @@ async function streamed(label, promise) {
   process.stdout.write('stream-usage: ' + (usage ? canon(usage) : 'none') + '\n');
 }
 
+function settle() { return new Promise((resolve) => setTimeout(resolve, 50)); }
+
 async function main() {
   const opts = { apiKey: API_KEY, baseURL: base + '/v1', maxRetries: 0, timeout: 60000 };
   const client = new OpenAI(opts);
@@ -157,8 +159,12 @@ async function main() {
       await plain('chat big', cc.create(chat(MODEL, bigText())));
       break;
     case 'keepalive':
+      // Short pauses let undici put the socket back into its pool before the
+      // next call (otherwise it may open a second connection).
       await plain('chat 1', cc.create(chat(MODEL, 'First call on this connection.')));
+      await settle();
       await streamed('chat 2 stream', cc.create(chat(MODEL, 'Second call, streamed without usage.', { stream: true })));
+      await settle();
       await plain('chat 3', cc.create(chat(MODEL + '-chunked-nousage', 'Third call: chunked reply, no usage.')));
       break;
     case 'endpoints': {

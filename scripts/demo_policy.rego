@@ -1,0 +1,12 @@
+# demo_policy.rego — sample policy for scripts/demo.sh (SPEC §5.1, first generation).
+# Denies any call that offers the model a `drop_database` tool. Until policy
+# enforcement lands in the agent this file is accepted and has no effect.
+package xenovia.policy
+
+default allow = true
+
+deny[msg] {
+    some t in input.tool_names
+    t == "drop_database"
+    msg := "drop_database is not allowed"
+}

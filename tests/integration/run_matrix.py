@@ -1,0 +1,572 @@
+#!/usr/bin/python3
+"""run_matrix.py — libxenovia's acceptance bench: every client × scenario, with and without the agent.
+
+What it does, per case (client:scenario):
+  1. starts mock_upstream.py (plain HTTP and TLS listeners, test CA from certs.sh),
+  2. runs the client once WITHOUT the agent (run A) and once with
+     LD_PRELOAD=<lib> and XENOVIA_TRACE_FILE=<tmp> (run B), same mock, same port,
+  3. asserts: both runs exit 0; stdout identical once the `XV-HEADER` lines are
+     taken out; the upstream saw identical requests (method, target, headers in
+     order, body, framing, connection reuse); run B wrote exactly one trace record
+     per API call with the right model, request_type, stream, status_code,
+     tokens_in/tokens_out (absent when the upstream sent no usage),
+     response_content, tool calls, latency_ms, ttft_ms (streams); the client saw
+     `X-Xenovia-Trace-Id` headers equal to the records' trace_ids (and none on
+     non-API responses); the API key appears in no record, no agent file and no
+     stderr line of the client.
+  4. kills the mock by pid (finally), removes the temp dir unless --keep.
+
+Expected record values come from mock_upstream.plan_reply(): the same pure
+function that produced the upstream's answers.
+
+Exit codes: 0 all passed; 1 something failed (with diffs); 77 when nothing could
+run because libxenovia.so does not exist yet, or node_modules is missing for a
+node case (ctest SKIP_RETURN_CODE). `--no-agent` runs A and B both without the
+agent: a self-check of the bench's determinism that needs no library.
+`--allow-injected-headers` tolerates X-Xenovia-* request headers that only the
+agent's run sent (SPEC §3 injection; off by default while nothing is injected).
+
+Thread safety: single-threaded; every child process is bounded by a timeout and
+every server is killed by pid.
+"""
+
+import argparse
+import base64
+import difflib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "clients"))
+import mock_upstream  # noqa: E402
+import xvclient  # noqa: E402
+
+PY = "/usr/bin/python3"   # Debian's python3-requests/-httpx serve only this interpreter
+NODE = shutil.which("node") or "/usr/bin/node"
+SKIP = 77
+CLIENT_TIMEOUT_S = 120
+
+# client name -> (argv prefix, transport, scenarios it runs)
+ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints")
+CLIENTS = {
+    "curl":        (["bash", os.path.join(HERE, "clients", "curl.sh")], "tls", ALL_SCEN + ("non_api",)),
+    "curl_plain":  (["bash", os.path.join(HERE, "clients", "curl.sh")], "plain", ALL_SCEN + ("non_api",)),
+    "requests":    ([PY, os.path.join(HERE, "clients", "py_requests.py")], "tls", ALL_SCEN + ("non_api",)),
+    "urllib":      ([PY, os.path.join(HERE, "clients", "py_urllib.py")], "tls", ALL_SCEN + ("non_api",)),
+    "httpx":       ([PY, os.path.join(HERE, "clients", "py_httpx_sync.py")], "tls", ALL_SCEN + ("non_api",)),
+    "httpx_async": ([PY, os.path.join(HERE, "clients", "py_httpx_async.py")], "tls", ALL_SCEN),
+    "node":        ([NODE, os.path.join(HERE, "clients", "node_openai.cjs")], "plain", ALL_SCEN),
+}
+NODE_MODULES = os.path.join(HERE, "node", "node_modules", "openai")
+
+
+def all_cases():
+    return ["%s:%s" % (c, s) for c, (_a, _t, scen) in CLIENTS.items() for s in scen]
+
+
+class Skip(Exception):
+    pass
+
+
+class Failure(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------
+
+def clean_env():
+    """The environment both runs start from: no agent, no CA overrides, no proxies."""
+    env = {}
+    for k, v in os.environ.items():
+        if k.startswith(("XENOVIA_", "OTEL_")) or k in ("LD_PRELOAD", "LD_AUDIT"):
+            continue
+        if k.lower().endswith("_proxy"):
+            continue
+        env[k] = v
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env["LC_ALL"] = "C.UTF-8"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["NODE_OPTIONS"] = ""
+    return env
+
+
+class Mock:
+    """mock_upstream.py started by pid, stopped by pid."""
+
+    def __init__(self, tmp, certs):
+        self.log = os.path.join(tmp, "upstream.jsonl")
+        self.pfile = os.path.join(tmp, "port")
+        self.tfile = os.path.join(tmp, "tport")
+        self.errfile = open(os.path.join(tmp, "mock.stderr"), "wb")
+        self.proc = subprocess.Popen(
+            [PY, os.path.join(HERE, "mock_upstream.py"), "--port-file", self.pfile,
+             "--tls-port-file", self.tfile, "--cert", certs["cert"], "--key", certs["key"],
+             "--log", self.log, "--max-seconds", "290"],
+            stdout=subprocess.DEVNULL, stderr=self.errfile, env=clean_env(),
+            start_new_session=True)
+        deadline = time.monotonic() + 15
+        while not (os.path.exists(self.pfile) and os.path.exists(self.tfile)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise Failure("mock upstream did not start (see mock.stderr)")
+            time.sleep(0.02)
+        self.port = int(open(self.pfile).read())
+        self.tport = int(open(self.tfile).read())
+
+    def entries(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+        self.errfile.close()
+
+
+def make_certs(tmp):
+    d = os.path.join(tmp, "certs")
+    subprocess.run(["bash", os.path.join(HERE, "certs.sh"), d], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL)
+    return {"ca": os.path.join(d, "ca.pem"), "cert": os.path.join(d, "server.pem"),
+            "key": os.path.join(d, "server.key")}
+
+
+def run_client(argv, env, tmp, tag):
+    """Run one client; return (rc, stdout bytes, stderr bytes, seconds)."""
+    out_path = os.path.join(tmp, "%s.stdout" % tag)
+    err_path = os.path.join(tmp, "%s.stderr" % tag)
+    t0 = time.monotonic()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                             env=env, cwd=tmp, start_new_session=True)
+        try:
+            rc = p.wait(timeout=CLIENT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)     # its own session: the client and its children
+            p.wait(timeout=10)
+            rc = "timeout after %ds" % CLIENT_TIMEOUT_S
+    dt = time.monotonic() - t0
+    with open(out_path, "rb") as f:
+        so = f.read()
+    with open(err_path, "rb") as f:
+        se = f.read()
+    return rc, so, se, dt
+
+
+# --------------------------------------------------------------------------
+# Comparisons
+# --------------------------------------------------------------------------
+
+def split_xv(stdout):
+    """(stdout without XV-HEADER lines, [(name, value)] of those lines, in order)."""
+    keep, xv = [], []
+    for line in stdout.decode("utf-8", "replace").split("\n"):
+        if line.startswith("XV-HEADER "):
+            name, _, value = line[len("XV-HEADER "):].partition(":")
+            xv.append((name.strip().lower(), value.strip()))
+        else:
+            keep.append(line)
+    return "\n".join(keep), xv
+
+
+def diff_text(a, b, la="without agent", lb="with agent", limit=80):
+    d = list(difflib.unified_diff(a.splitlines(), b.splitlines(), la, lb, lineterm="", n=2))
+    if len(d) > limit:
+        d = d[:limit] + ["... (%d more diff lines)" % (len(d) - limit)]
+    return "\n".join(line[:400] for line in d)
+
+
+def normalise_upstream(entries, allow_injected):
+    """Comparable view of the upstream log: connection ids renumbered by first use."""
+    ids, out = {}, []
+    for e in entries:
+        cid = ids.setdefault(e["conn"], len(ids) + 1)
+        headers = e["headers"]
+        if allow_injected:
+            headers = [h for h in headers if not h[0].lower().startswith("x-xenovia-")]
+        out.append({"conn": cid, "seq": e["seq"], "tls": e["tls"], "method": e["method"],
+                    "target": e["target"], "version": e["version"], "headers": headers,
+                    "body_len": e["body_len"], "body_sha": mock_upstream._hash(
+                        base64.b64decode(e["body_b64"]), 32),
+                    "chunked_request": e["chunked_request"],
+                    "expect_continue_sent": e["expect_continue_sent"]})
+    return out
+
+
+def upstream_text(norm):
+    return "\n".join(json.dumps(e, sort_keys=True) for e in norm)
+
+
+def read_records(path):
+    recs, bad = [], []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    recs.append(json.loads(line))
+                except ValueError:
+                    bad.append("trace file line %d is not JSON: %r" % (n, line[:200]))
+    return recs, bad
+
+
+def _num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _args_equal(got, want):
+    """Tool-call arguments: compare as JSON values when both parse."""
+    if isinstance(got, str):
+        try:
+            got = json.loads(got)
+        except ValueError:
+            return got == want
+    try:
+        return got == json.loads(want)
+    except ValueError:
+        return False
+
+
+def check_record(rec, plan, problems, label):
+    def bad(msg):
+        problems.append("%s: %s" % (label, msg))
+
+    if rec.get("model") != plan["model"]:
+        bad("model %r, want %r" % (rec.get("model"), plan["model"]))
+    if rec.get("request_type") != plan["api"]:
+        bad("request_type %r, want %r" % (rec.get("request_type"), plan["api"]))
+    if rec.get("stream") is not plan["stream"]:
+        bad("stream %r, want %r" % (rec.get("stream"), plan["stream"]))
+    if rec.get("status_code") != plan["status"]:
+        bad("status_code %r, want %r" % (rec.get("status_code"), plan["status"]))
+    usage = plan["usage"]
+    if usage is None:
+        for k in ("tokens_in", "tokens_out"):
+            if k in rec:
+                bad("%s present (%r) but the upstream sent no usage: must be absent" % (k, rec[k]))
+    else:
+        if rec.get("tokens_in") != usage[0]:
+            bad("tokens_in %r, want %r" % (rec.get("tokens_in"), usage[0]))
+        if usage[1] is None:        # embeddings: no output tokens
+            if rec.get("tokens_out") not in (None, 0):
+                bad("tokens_out %r for an embeddings call" % rec.get("tokens_out"))
+        elif rec.get("tokens_out") != usage[1]:
+            bad("tokens_out %r, want %r" % (rec.get("tokens_out"), usage[1]))
+    content = plan["content"] if plan["status"] == 200 else None
+    got = rec.get("response_content")
+    if content:
+        cap = 16384
+        if not isinstance(got, str):
+            bad("response_content %r, want %r" % (got, content))
+        elif len(content) <= cap and got != content:
+            bad("response_content %r, want %r" % (got, content))
+        elif len(content) > cap and not content.startswith(got):
+            bad("response_content is not a prefix of the reply")
+    elif got not in (None, ""):
+        bad("response_content %r where the reply had no text" % (got,))
+    want_calls = plan["tool_calls"]
+    got_calls = rec.get("tool_calls")
+    if want_calls:
+        if not isinstance(got_calls, list) or len(got_calls) != len(want_calls):
+            bad("tool_calls %r, want %d calls %r" % (got_calls, len(want_calls),
+                                                       [(n, a) for _i, n, a in want_calls]))
+        else:
+            for g, (cid, name, args) in zip(got_calls, want_calls):
+                if not isinstance(g, dict):
+                    bad("tool_calls entry %r is not an object" % (g,))
+                    continue
+                if g.get("name") != name:
+                    bad("tool call name %r, want %r" % (g.get("name"), name))
+                if not _args_equal(g.get("arguments"), args):
+                    bad("tool call %s arguments %r, want %r" % (name, g.get("arguments"), args))
+                if g.get("id") not in (None, cid):
+                    bad("tool call id %r, want %r" % (g.get("id"), cid))
+    elif got_calls not in (None, []):
+        bad("tool_calls %r where the reply had none" % (got_calls,))
+    lat = rec.get("latency_ms")
+    if not _num(lat) or lat < 0 or lat > 120000:
+        bad("latency_ms %r is not a plausible number" % (lat,))
+    if plan["stream"] and plan["status"] == 200:
+        tt = rec.get("ttft_ms")
+        if not _num(tt) or tt < 0:
+            bad("ttft_ms %r missing or not a number on a stream" % (tt,))
+        elif _num(lat) and tt > lat + 1:
+            bad("ttft_ms %r > latency_ms %r" % (tt, lat))
+    tid = rec.get("trace_id")
+    if not isinstance(tid, str) or not tid:
+        bad("trace_id %r missing" % (tid,))
+
+
+def match_records(records, plans):
+    """Pair each API call (in upstream order) with a record: same model, type, stream."""
+    used, pairs = set(), []
+    for plan in plans:
+        pick = None
+        for i, r in enumerate(records):
+            if i in used:
+                continue
+            if (r.get("model"), r.get("request_type"), r.get("stream")) == \
+               (plan["model"], plan["api"], plan["stream"]):
+                pick = i
+                break
+        if pick is None:
+            for i in range(len(records)):
+                if i not in used:
+                    pick = i
+                    break
+        if pick is not None:
+            used.add(pick)
+        pairs.append((plan, None if pick is None else records[pick]))
+    return pairs
+
+
+def scan_secret(tmp, skip_paths, stderr_b):
+    """Places (outside the upstream's own log and the client transcripts) holding the key."""
+    key = xvclient.API_KEY.encode()
+    found = []
+    for root, _dirs, files in os.walk(tmp):
+        for fn in files:
+            p = os.path.join(root, fn)
+            if p in skip_paths or os.path.islink(p):
+                continue
+            try:
+                with open(p, "rb") as f:
+                    if key in f.read():
+                        found.append(os.path.relpath(p, tmp))
+            except OSError:
+                pass
+    if key in stderr_b:
+        found.append("client stderr")
+    return found
+
+
+# --------------------------------------------------------------------------
+# One case
+# --------------------------------------------------------------------------
+
+def run_case(case, lib, args, certs_cache):
+    client, _, scenario = case.partition(":")
+    if client not in CLIENTS:
+        raise Failure("unknown client %r (known: %s)" % (client, ", ".join(CLIENTS)))
+    argv0, transport, scens = CLIENTS[client]
+    if scenario not in scens:
+        raise Failure("client %s does not run scenario %r" % (client, scenario))
+    if client == "node" and not os.path.isdir(NODE_MODULES):
+        raise Skip("node_modules missing (%s): run `npm ci` in tests/integration/node "
+                   "(scripts/test.sh does)" % NODE_MODULES)
+    use_agent = not args.no_agent
+    if use_agent and not os.path.isfile(lib):
+        raise Skip("agent not built yet: %s does not exist" % lib)
+
+    tmp = tempfile.mkdtemp(prefix="xv-integ-%s-%s-" % (client, scenario))
+    mock = None
+    problems = []
+    try:
+        if "certs" not in certs_cache:
+            certs_cache["certs_dir"] = tempfile.mkdtemp(prefix="xv-integ-certs-")
+            certs_cache["certs"] = make_certs(certs_cache["certs_dir"])
+        certs = certs_cache["certs"]
+        mock = Mock(tmp, certs)
+        if transport == "tls":
+            base, ca = "https://127.0.0.1:%d" % mock.tport, certs["ca"]
+        else:
+            base, ca = "http://127.0.0.1:%d" % mock.port, "-"
+        argv = argv0 + [base, ca, scenario]
+
+        env_a = clean_env()
+        state_a = os.path.join(tmp, "state-a")
+        env_a["XDG_STATE_HOME"] = state_a
+        rc_a, out_a, err_a, dt_a = run_client(argv, env_a, tmp, "run-a")
+        n_a = len(mock.entries())
+
+        env_b = clean_env()
+        trace = os.path.join(tmp, "trace.jsonl")
+        env_b["XDG_STATE_HOME"] = os.path.join(tmp, "state-b")
+        if use_agent:
+            env_b["LD_PRELOAD"] = lib
+            env_b["XENOVIA_TRACE_FILE"] = trace
+            env_b["XENOVIA_SPOOL_DIR"] = os.path.join(tmp, "spool")
+        rc_b, out_b, err_b, dt_b = run_client(argv, env_b, tmp, "run-b")
+        time.sleep(0.05)
+        entries = mock.entries()
+        up_a, up_b = entries[:n_a], entries[n_a:]
+
+        # 1. Both runs succeeded.
+        if rc_a != 0:
+            problems.append("run without agent exited %s; stderr:\n%s"
+                            % (rc_a, err_a.decode("utf-8", "replace")[-3000:]))
+        if rc_b != 0:
+            problems.append("run %s exited %s; stderr:\n%s"
+                            % ("with agent" if use_agent else "B", rc_b,
+                               err_b.decode("utf-8", "replace")[-3000:]))
+        # 2. Same transcript apart from the XV-HEADER lines.
+        text_a, xv_a = split_xv(out_a)
+        text_b, xv_b = split_xv(out_b)
+        if text_a != text_b:
+            problems.append("client stdout differs:\n" + diff_text(text_a, text_b))
+        if xv_a:
+            problems.append("run without agent printed X-Xenovia headers: %r" % xv_a[:5])
+        # 3. The upstream saw the same requests.
+        na = upstream_text(normalise_upstream(up_a, args.allow_injected_headers))
+        nb = upstream_text(normalise_upstream(up_b, args.allow_injected_headers))
+        if na != nb:
+            problems.append("upstream requests differ:\n" + diff_text(na, nb))
+        expected_calls = len(xvclient.calls_for(scenario))
+        if len(up_a) != expected_calls:
+            problems.append("upstream logged %d requests without the agent, expected %d"
+                            % (len(up_a), expected_calls))
+        if scenario == "keepalive" and len({e["conn"] for e in up_a}) != 1:
+            problems.append("bench: the keepalive scenario used %d connections without the "
+                            "agent (client does not keep connections alive)"
+                            % len({e["conn"] for e in up_a}))
+        if scenario == "big" and up_a and up_a[0]["body_len"] <= 1024 * 1024:
+            problems.append("bench: the big request body is only %d bytes" % up_a[0]["body_len"])
+        # 4. Trace records (run B with the agent).
+        plans = [mock_upstream.plan_reply(e["method"], e["target"], e["headers"],
+                                          base64.b64decode(e["body_b64"])) for e in up_b]
+        api_plans = [p for p in plans if p["api"] is not None]
+        records, bad_lines = read_records(trace)
+        problems.extend(bad_lines)
+        if use_agent:
+            calls = [r for r in records if "step_type" not in r]
+            if len(calls) != len(api_plans):
+                problems.append("trace file has %d call records for %d API calls"
+                                % (len(calls), len(api_plans)))
+            for n, (plan, rec) in enumerate(match_records(calls, api_plans), 1):
+                label = "record for API call %d (%s %s)" % (n, plan["api"], plan["model"])
+                if rec is None:
+                    problems.append(label + ": missing")
+                    continue
+                check_record(rec, plan, problems, label)
+            tids = [r.get("trace_id") for r in calls]
+            if len(set(tids)) != len(tids):
+                problems.append("trace_ids are not unique: %r" % tids)
+            seen = [v for k, v in xv_b if k == "x-xenovia-trace-id"]
+            if sorted(seen) != sorted(t for t in tids if isinstance(t, str)):
+                problems.append("X-Xenovia-Trace-Id headers seen by the client %r != record "
+                                "trace_ids %r" % (seen, tids))
+            if len(seen) != len(api_plans):
+                problems.append("client saw %d X-Xenovia-Trace-Id headers for %d API calls "
+                                "(non-API responses must not be stamped)"
+                                % (len(seen), len(api_plans)))
+            if os.path.exists(trace):
+                mode = os.stat(trace).st_mode & 0o777
+                if mode != 0o600:
+                    problems.append("trace file mode %o, want 600" % mode)
+            # Non-API traffic must not be visibly slowed (generous bound; info printed).
+            if scenario == "non_api":
+                print("  timing %s: without agent %.2fs, with agent %.2fs" % (case, dt_a, dt_b))
+                if dt_b > 4 * dt_a + 3:
+                    problems.append("non-API download with the agent took %.2fs vs %.2fs "
+                                    "without" % (dt_b, dt_a))
+        elif records:
+            problems.append("a trace file was written without the agent")
+        # 5. No secret anywhere the agent writes, nor on stderr.
+        skip = {mock.log, os.path.join(tmp, "run-a.stdout"), os.path.join(tmp, "run-b.stdout")}
+        leaks = scan_secret(tmp, skip, err_b)
+        if leaks:
+            problems.append("API key found in: %s" % ", ".join(leaks))
+        for line in err_b.decode("utf-8", "replace").splitlines():
+            if line.startswith("xenovia") and args.verbose:
+                print("  agent stderr: " + line[:300])
+
+        if problems:
+            if use_agent and records:
+                problems.append("trace records:\n" + "\n".join(
+                    json.dumps(r, sort_keys=True)[:1500] for r in records))
+            if err_b.strip():
+                problems.append("stderr of run B (last 2000 bytes):\n"
+                                + err_b.decode("utf-8", "replace")[-2000:])
+            raise Failure("\n".join(problems))
+    finally:
+        if mock is not None:
+            mock.stop()
+        if args.keep or problems:
+            print("  (kept %s)" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="libxenovia integration matrix")
+    ap.add_argument("--lib", help="path to libxenovia.so")
+    ap.add_argument("--build-dir", help="build directory (lib = BUILD/preload/libxenovia.so)")
+    ap.add_argument("--case", action="append", default=[],
+                    help="client:scenario (repeatable); client:* or *:scenario allowed")
+    ap.add_argument("--list-cases", action="store_true", help="print the case names and exit")
+    ap.add_argument("--no-agent", action="store_true",
+                    help="run both runs without the agent (bench self-check)")
+    ap.add_argument("--allow-injected-headers", action="store_true",
+                    help="ignore X-Xenovia-* request headers sent only under the agent")
+    ap.add_argument("--keep", action="store_true", help="keep temp dirs")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+
+    if args.list_cases:
+        print("\n".join(all_cases()))
+        return 0
+    lib = args.lib
+    if not lib:
+        bd = args.build_dir or os.path.join(HERE, "..", "..", "build")
+        lib = os.path.join(bd, "preload", "libxenovia.so")
+    lib = os.path.abspath(lib)
+
+    cases = []
+    for pat in args.case or ["*:*"]:
+        c, _, s = pat.partition(":")
+        hits = [x for x in all_cases()
+                if (c in ("*", x.split(":")[0])) and (s in ("*", "", x.split(":")[1]))]
+        if not hits:
+            print("no case matches %r" % pat)
+            return 1
+        cases.extend(h for h in hits if h not in cases)
+
+    passed, failed, skipped = 0, 0, 0
+    certs_cache = {}
+    try:
+        for case in cases:
+            t0 = time.monotonic()
+            try:
+                run_case(case, lib, args, certs_cache)
+                passed += 1
+                print("PASS %s (%.1fs)" % (case, time.monotonic() - t0))
+            except Skip as e:
+                skipped += 1
+                print("SKIP %s: %s" % (case, e))
+            except Failure as e:
+                failed += 1
+                print("FAIL %s (%.1fs)\n%s" % (case, time.monotonic() - t0,
+                                               "\n".join("  " + l for l in str(e).splitlines())))
+            sys.stdout.flush()
+    finally:
+        if "certs_dir" in certs_cache:
+            shutil.rmtree(certs_cache["certs_dir"], ignore_errors=True)
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    if failed:
+        return 1
+    if skipped and not passed:
+        return SKIP
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
