@@ -1,0 +1,3 @@
+/* builtins_schema.c — placeholder until written. */
+#include "builtins_int.h"
+const struct xv_builtin_def xv_policy_bi_schema[] = {{NULL, 0, NULL, 0}};

@@ -1,0 +1,20 @@
+/*
+ * builtins_table.c — the list of builtin families outside the evaluator's
+ * core set, one table per policy/builtins_<family>.c file.
+ * Invariant: NULL-terminated; each table ends with a NULL-name entry.
+ * Thread safety: constant data.
+ */
+#include "builtins_int.h"
+
+#include <stddef.h>
+
+const struct xv_builtin_def *const xv_policy_builtin_families[] = {
+    xv_policy_bi_strings,
+    xv_policy_bi_regex,
+    xv_policy_bi_json,
+    xv_policy_bi_objects,
+    xv_policy_bi_encoding,
+    xv_policy_bi_time,
+    xv_policy_bi_schema,
+    NULL,
+};

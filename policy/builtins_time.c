@@ -1,0 +1,3 @@
+/* builtins_time.c — placeholder until written. */
+#include "builtins_int.h"
+const struct xv_builtin_def xv_policy_bi_time[] = {{NULL, 0, NULL, 0}};
