@@ -369,6 +369,14 @@ void xv_exp_get_stats(struct xv_exp_stats *out)
     out->failed = atomic_load(&g.failed);
 }
 
+char *xv_exp_default_path(const char *explicit_path)
+{
+    int saved = errno;
+    char *p = xv_exp_file_default_path(explicit_path);
+    errno = saved;
+    return p;
+}
+
 const char *xv_exp_trace_path(void)
 {
     pthread_mutex_lock(&g.lock);

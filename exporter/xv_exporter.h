@@ -66,4 +66,12 @@ void xv_exp_get_stats(struct xv_exp_stats *out);
 /* The path records go to (borrowed; valid until the next init). */
 const char *xv_exp_trace_path(void);
 
+/* The trace file path by the rule of struct xv_exp_config.trace_file,
+ * without configuring anything (for `xenovia traces`): `explicit_path`
+ * when non-empty, else $XENOVIA_TRACE_FILE, $XDG_STATE_HOME/xenovia/
+ * traces.jsonl (absolute XDG_STATE_HOME only), ~/.local/state/xenovia/
+ * traces.jsonl. Caller owns the result; free with free(). NULL when no
+ * home directory is known or on allocation failure. Added for tools/. */
+char *xv_exp_default_path(const char *explicit_path);
+
 #endif

@@ -1,0 +1,659 @@
+/*
+ * cmd_doctor.c — `xenovia doctor [-- CMD … | BINARY]`: can libxenovia see
+ * a program's OpenAI traffic, and if not, why not. Without arguments it
+ * checks the agent's own setup (library found, trace file writable, knob
+ * values valid).
+ *
+ * The verdict comes from reading the program's ELF file (doctor_elf.c),
+ * never from running it: the dynamic loader must be involved (no static
+ * binaries), the program must not do its own system calls (Go), and its
+ * TLS must go through the libssl.so.3 the agent hooks — found among the
+ * DT_NEEDED libraries, followed transitively the way ld.so searches
+ * (RPATH/RUNPATH with $ORIGIN, LD_LIBRARY_PATH, /etc/ld.so.conf, default
+ * dirs). Interpreters that load TLS later are special-cased where the file
+ * layout says how (CPython's _ssl extension module).
+ *
+ * Exit status: 0 covered (HTTPS and plain HTTP), 1 partly (plain HTTP
+ * only, or cannot tell), 3 not covered, 2 usage error / unreadable file.
+ * Single-threaded.
+ */
+#include "doctor_int.h"
+#include "xv_tools.h"
+
+#include "xv_exporter.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+enum verdict { V_COVERED = 0, V_PARTIAL = 1, V_NOT = 3 };
+
+#define DOC_MAX_LIBS 256      /* libraries visited per program */
+#define DOC_MAX_DIRS 64       /* library search directories */
+
+/* TLS implementations we recognise by soname prefix. */
+static const struct {
+    const char *prefix;   /* soname starts with this */
+    const char *name;     /* for humans */
+    int hooked;           /* the agent hooks it */
+} tls_libs[] = {
+    { "libssl.so.3", "OpenSSL 3", 1 },
+    { "libssl.so.", "OpenSSL 1.x (the agent hooks OpenSSL 3 only)", 0 },
+    { "libgnutls.so.", "GnuTLS", 0 },
+    { "libssl3.so", "NSS", 0 },
+    { "libnss3.so", "NSS", 0 },
+    { "libmbedtls.so.", "mbed TLS", 0 },
+    { "libwolfssl.so.", "wolfSSL", 0 },
+};
+#define N_TLS (sizeof tls_libs / sizeof tls_libs[0])
+
+/* What one analysis found. */
+struct report {
+    int tls_found[N_TLS];             /* index into tls_libs: found */
+    char tls_via[N_TLS][128];         /* which object needed it first */
+    char tls_path[N_TLS][PATH_MAX];   /* where it was found ("" if not on disk) */
+    char tls_soname[N_TLS][64];       /* the DT_NEEDED name that matched */
+    int static_openssl;               /* SSL_write & co. defined in the program itself */
+    int static_boringssl;             /* BORINGSSL_* symbols or marker */
+    int static_other;                 /* GnuTLS/mbed TLS/wolfSSL compiled in */
+    int openssl_string_only;          /* stripped: only an "OpenSSL x.y" string */
+    int go;                           /* Go runtime */
+    int rustls;                       /* rustls compiled in */
+    char missing[512];                /* needed libraries not found on disk */
+    char python_ssl[PATH_MAX];        /* CPython _ssl module examined */
+};
+
+/* ---- library search ---- */
+
+struct search {
+    char *dirs[DOC_MAX_DIRS];   /* owned */
+    size_t ndirs;
+    char *seen[DOC_MAX_LIBS];   /* sonames visited, owned */
+    size_t nseen;
+    uint16_t machine;           /* the program's, to skip foreign libraries */
+    int is64;
+};
+
+static void add_dir(struct search *s, const char *d, size_t n)
+{
+    if (!n || s->ndirs >= DOC_MAX_DIRS)
+        return;
+    for (size_t i = 0; i < s->ndirs; i++)
+        if (strlen(s->dirs[i]) == n && !strncmp(s->dirs[i], d, n))
+            return;
+    s->dirs[s->ndirs] = strndup(d, n);
+    if (s->dirs[s->ndirs])
+        s->ndirs++;
+}
+
+/* "a:b:c" with $ORIGIN (or ${ORIGIN}) replaced by `origin`. */
+static void add_path_list(struct search *s, const char *list, const char *origin)
+{
+    if (!list)
+        return;
+    char buf[PATH_MAX];
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ":;");
+        if (n) {
+            char item[PATH_MAX];
+            snprintf(item, sizeof item, "%.*s", (int)n, p);
+            char *o = strstr(item, "$ORIGIN");
+            size_t olen = 7;
+            if (!o && (o = strstr(item, "${ORIGIN}")))
+                olen = 9;
+            if (o && origin) {
+                snprintf(buf, sizeof buf, "%.*s%s%s", (int)(o - item), item, origin, o + olen);
+                add_dir(s, buf, strlen(buf));
+            } else if (!o) {
+                add_dir(s, item, strlen(item));
+            }
+        }
+        p += n;
+        if (*p)
+            p++;
+    }
+}
+
+static void read_ld_conf(struct search *s, const char *file, int depth)
+{
+    if (depth > 4)
+        return;
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return;
+    char line[PATH_MAX];
+    while (fgets(line, sizeof line, f)) {
+        char *p = line;
+        p[strcspn(p, "#\n")] = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t n = strlen(p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            p[--n] = '\0';
+        if (!n)
+            continue;
+        if (!strncmp(p, "include", 7) && (p[7] == ' ' || p[7] == '\t')) {
+            p += 8;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            glob_t g;
+            if (glob(p, 0, NULL, &g) == 0) {
+                for (size_t i = 0; i < g.gl_pathc; i++)
+                    read_ld_conf(s, g.gl_pathv[i], depth + 1);
+                globfree(&g);
+            }
+        } else if (p[0] == '/') {
+            add_dir(s, p, n);
+        }
+    }
+    fclose(f);
+}
+
+static int seen_before(struct search *s, const char *soname)
+{
+    for (size_t i = 0; i < s->nseen; i++)
+        if (!strcmp(s->seen[i], soname))
+            return 1;
+    if (s->nseen < DOC_MAX_LIBS && (s->seen[s->nseen] = strdup(soname)))
+        s->nseen++;
+    return 0;
+}
+
+/* Where ld.so would find `soname` for an object whose own dirs come first. */
+static int find_lib(const struct search *s, const char *const *first, size_t nfirst,
+                    const char *soname, char *out, size_t outn)
+{
+    if (strchr(soname, '/')) {
+        snprintf(out, outn, "%s", soname);
+        return access(out, R_OK) == 0 ? 0 : -1;
+    }
+    for (size_t pass = 0; pass < 2; pass++) {
+        size_t n = pass ? s->ndirs : nfirst;
+        for (size_t i = 0; i < n; i++) {
+            const char *d = pass ? s->dirs[i] : first[i];
+            snprintf(out, outn, "%s/%s", d, soname);
+            struct xv_elf e;
+            if (xv_tool_elf_open(out, &e) != 0)
+                continue;
+            int match = e.machine == s->machine && e.is64 == s->is64;
+            xv_tool_elf_close(&e);
+            if (match)
+                return 0;
+        }
+    }
+    return -1;
+}
+
+static void dirname_of(const char *path, char *out, size_t n)
+{
+    snprintf(out, n, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out)
+        *slash = '\0';
+    else if (slash)
+        slash[1] = '\0';
+    else
+        snprintf(out, n, ".");
+}
+
+static void append_list(char *list, size_t n, const char *item)
+{
+    size_t len = strlen(list);
+    snprintf(list + len, n - len, "%s%s", len ? ", " : "", item);
+}
+
+/* Note the TLS library `soname` (needed by `via`) if it is one. */
+static void note_tls(struct report *r, const char *soname, const char *via, const char *path)
+{
+    for (size_t t = 0; t < N_TLS; t++) {
+        if (strncmp(soname, tls_libs[t].prefix, strlen(tls_libs[t].prefix)) != 0)
+            continue;
+        if (!r->tls_found[t]) {
+            r->tls_found[t] = 1;
+            snprintf(r->tls_via[t], sizeof r->tls_via[t], "%s", via);
+            snprintf(r->tls_soname[t], sizeof r->tls_soname[t], "%s", soname);
+            snprintf(r->tls_path[t], sizeof r->tls_path[t], "%s", path ? path : "");
+        }
+        return;   /* first matching prefix only: libssl.so.3 before libssl.so. */
+    }
+}
+
+/* Breadth-first over DT_NEEDED from the object at `root_path`. */
+static void walk_needed(struct search *s, struct report *r, const char *root_path,
+                        const char *root_label)
+{
+    struct item {
+        char path[PATH_MAX];
+        char label[128];
+    };
+    struct item *q = calloc(DOC_MAX_LIBS + 1, sizeof *q);
+    if (!q)
+        return;
+    size_t head = 0, tail = 0;
+    snprintf(q[tail].path, sizeof q[0].path, "%s", root_path);
+    snprintf(q[tail++].label, sizeof q[0].label, "%s", root_label);
+    while (head < tail) {
+        struct item *it = &q[head++];
+        struct xv_elf e;
+        if (xv_tool_elf_open(it->path, &e) != 0)
+            continue;
+        char origin[PATH_MAX];
+        char real[PATH_MAX];
+        dirname_of(realpath(it->path, real) ? real : it->path, origin, sizeof origin);
+        /* ld.so order: DT_RPATH (only without DT_RUNPATH), LD_LIBRARY_PATH,
+         * DT_RUNPATH, then the cache/default dirs (s->dirs). */
+        struct search own = { .machine = s->machine, .is64 = s->is64 };
+        if (e.rpath && !e.runpath)
+            add_path_list(&own, e.rpath, origin);
+        add_path_list(&own, getenv("LD_LIBRARY_PATH"), NULL);
+        if (e.runpath)
+            add_path_list(&own, e.runpath, origin);
+        for (size_t i = 0; i < e.nneeded; i++) {
+            const char *so = e.needed[i];
+            if (seen_before(s, so))
+                continue;
+            char found[PATH_MAX];
+            int ok = find_lib(s, (const char *const *)own.dirs, own.ndirs, so, found, sizeof found);
+            note_tls(r, so, it->label, ok == 0 ? found : NULL);
+            if (ok != 0) {
+                append_list(r->missing, sizeof r->missing, so);
+                continue;
+            }
+            if (tail < DOC_MAX_LIBS) {
+                snprintf(q[tail].path, sizeof q[0].path, "%s", found);
+                snprintf(q[tail++].label, sizeof q[0].label, "%s", so);
+            }
+        }
+        for (size_t i = 0; i < own.ndirs; i++)
+            free(own.dirs[i]);
+        xv_tool_elf_close(&e);
+    }
+    free(q);
+}
+
+/* ---- symbols of the program itself ---- */
+
+static int sym_cb(void *ctx, const char *name, int defined)
+{
+    struct report *r = ctx;
+    if (!defined)
+        return 0;
+    if (!strcmp(name, "SSL_write") || !strcmp(name, "SSL_write_ex") ||
+        !strcmp(name, "SSL_read") || !strcmp(name, "OPENSSL_init_ssl") ||
+        !strcmp(name, "SSL_CTX_new"))
+        r->static_openssl = 1;
+    else if (!strncmp(name, "BORINGSSL_", 10))
+        r->static_boringssl = 1;
+    else if (!strcmp(name, "gnutls_record_send") || !strcmp(name, "mbedtls_ssl_write") ||
+             !strcmp(name, "wolfSSL_write"))
+        r->static_other = 1;
+    else if (!strcmp(name, "runtime.main") || !strcmp(name, "runtime.goexit"))
+        r->go = 1;
+    else if (strstr(name, "rustls"))
+        r->rustls = 1;
+    return 0;
+}
+
+static void scan_program(const struct xv_elf *e, struct report *r)
+{
+    xv_tool_elf_symbols(e, sym_cb, r);
+    if (xv_tool_elf_has_section(e, ".go.buildinfo") || xv_tool_elf_has_section(e, ".gopclntab") ||
+        xv_tool_elf_has_section(e, ".note.go.buildid") ||
+        xv_tool_elf_contains(e, "\xff Go buildinf:", 14))
+        r->go = 1;
+    if (!r->static_openssl && xv_tool_elf_contains(e, "BoringSSL", 9) &&
+        xv_tool_elf_contains(e, "SSL_write", 9))
+        r->static_boringssl = 1;
+    if (!r->rustls && xv_tool_elf_contains(e, "/rustls-", 8))
+        r->rustls = 1;
+    /* A stripped static build has no symbol names left; libssl's version
+     * string is the remaining hint (weak: only reported as "probably"). */
+    if (!r->static_openssl && !r->static_boringssl && !e->has_symtab &&
+        (xv_tool_elf_contains(e, "OpenSSL 3.", 10) || xv_tool_elf_contains(e, "OpenSSL 1.", 10)) &&
+        xv_tool_elf_contains(e, "SSL_write", 9))
+        r->openssl_string_only = 1;
+}
+
+/* ---- CPython: TLS arrives with the _ssl extension at `import ssl` ---- */
+
+static void python_ssl_module(const char *real, char *out, size_t n)
+{
+    out[0] = '\0';
+    const char *base = strrchr(real, '/');
+    base = base ? base + 1 : real;
+    if (strncmp(base, "python", 6) != 0)
+        return;
+    char ver[32] = "3*";
+    if (!strncmp(base, "python3.", 8))
+        snprintf(ver, sizeof ver, "%s", base + 6);
+    char prefix[PATH_MAX], bindir[PATH_MAX];
+    dirname_of(real, bindir, sizeof bindir);
+    dirname_of(bindir, prefix, sizeof prefix);
+    const char *prefixes[] = { prefix, "/usr", "/usr/local" };
+    for (size_t i = 0; i < 3; i++) {
+        char pat[PATH_MAX];
+        snprintf(pat, sizeof pat, "%s/lib/python%s/lib-dynload/_ssl*.so", prefixes[i], ver);
+        glob_t g;
+        if (glob(pat, 0, NULL, &g) == 0) {
+            if (g.gl_pathc)
+                snprintf(out, n, "%s", g.gl_pathv[0]);
+            globfree(&g);
+            if (out[0])
+                return;
+        }
+    }
+}
+
+/* ---- resolving what to examine ---- */
+
+/* `name` through PATH as execvp would; a name with '/' is taken as is.
+ * Caller frees. */
+static char *resolve_cmd(const char *name)
+{
+    if (strchr(name, '/'))
+        return strdup(name);
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    char buf[PATH_MAX];
+    for (const char *p = path;;) {
+        size_t n = strcspn(p, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, n ? p : ".", name);
+        struct stat st;
+        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+            return strdup(buf);
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+    /* Not on PATH: a file of that name here (xenovia doctor ./tool). */
+    if (access(name, R_OK) == 0)
+        return strdup(name);
+    return NULL;
+}
+
+/* For "#!interp [arg]" scripts, the program that really runs (following
+ * `/usr/bin/env NAME`). Caller frees; NULL if not a script. */
+static char *shebang_target(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    char line[512];
+    char *got = fgets(line, sizeof line, f);
+    fclose(f);
+    if (!got || strncmp(line, "#!", 2) != 0)
+        return NULL;
+    char *save = NULL;
+    char *interp = strtok_r(line + 2, " \t\r\n", &save);
+    if (!interp)
+        return NULL;
+    const char *base = strrchr(interp, '/');
+    base = base ? base + 1 : interp;
+    if (!strcmp(base, "env")) {
+        char *arg;
+        while ((arg = strtok_r(NULL, " \t\r\n", &save)))
+            if (arg[0] != '-' && !strchr(arg, '='))
+                return resolve_cmd(arg);
+        return NULL;
+    }
+    return strdup(interp);
+}
+
+static void print_verdict(enum verdict v, const char *why)
+{
+    static const char *const word[] = { "covered", "partly covered", "", "NOT covered" };
+    printf("  verdict: %s — %s\n", word[v], why);
+}
+
+/* Examine one program file; prints the report and returns the verdict. */
+static int examine(const char *what)
+{
+    char *path = resolve_cmd(what);
+    if (!path) {
+        fprintf(stderr, "xenovia doctor: %s: not found (not a file, not on PATH)\n", what);
+        return 2;
+    }
+    printf("%s", what);
+    if (strcmp(path, what))
+        printf(" (%s)", path);
+    putchar('\n');
+    /* Scripts: the interpreter is what the agent lives in. */
+    for (int depth = 0; depth < 4; depth++) {
+        char *next = shebang_target(path);
+        if (!next)
+            break;
+        printf("  script: runs %s\n", next);
+        free(path);
+        path = next;
+    }
+
+    struct xv_elf e;
+    int rc = xv_tool_elf_open(path, &e);
+    if (rc == -ENOEXEC) {
+        printf("  not an ELF program\n");
+        print_verdict(V_PARTIAL, "cannot tell: doctor reads ELF executables and #! scripts only");
+        free(path);
+        return V_PARTIAL;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "xenovia doctor: %s: %s\n", path, strerror(-rc));
+        free(path);
+        return 2;
+    }
+    char mbuf[32], hbuf[32];
+    printf("  ELF %d-bit %s %s, %s\n", e.is64 ? 64 : 32,
+           xv_tool_elf_machine_name(e.machine, mbuf, sizeof mbuf),
+           e.type == 2 ? "executable" : e.has_interp || e.pie ? "PIE executable" : "shared object",
+           e.has_interp ? "dynamically linked" : e.has_dynamic ? "static-pie / no loader" : "statically linked");
+
+    struct report r;
+    memset(&r, 0, sizeof r);
+    scan_program(&e, &r);
+    enum verdict v;
+    char why[600];
+
+    /* The agent's own architecture (it is built like this binary). */
+    struct xv_elf self;
+    int self_ok = xv_tool_elf_open("/proc/self/exe", &self) == 0;
+    int arch_ok = !self_ok || (self.machine == e.machine && self.is64 == e.is64);
+    if (self_ok) {
+        snprintf(hbuf, sizeof hbuf, "%s", xv_tool_elf_machine_name(self.machine, hbuf, sizeof hbuf));
+        xv_tool_elf_close(&self);
+    }
+    struct stat st;
+    int secure = stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
+    int fcaps = getxattr(path, "security.capability", NULL, 0) > 0;
+
+    if (!arch_ok) {
+        v = V_NOT;
+        snprintf(why, sizeof why, "built for %d-bit %s; libxenovia.so is %s (ld.so will ignore it)",
+                 e.is64 ? 64 : 32, mbuf, hbuf);
+    } else if (secure || fcaps) {
+        v = V_NOT;
+        snprintf(why, sizeof why, "%s: the loader runs it in secure-execution mode and the agent "
+                 "stays inert (by design)", fcaps ? "has file capabilities" : "setuid/setgid");
+    } else if (r.go) {
+        v = V_NOT;
+        snprintf(why, sizeof why, "Go program: Go makes its own system calls and uses its own "
+                 "crypto/tls, so LD_PRELOAD sees none of its network traffic");
+    } else if (!e.has_interp && e.type == 2) {
+        v = V_NOT;
+        snprintf(why, sizeof why, "statically linked: no dynamic loader runs, so LD_PRELOAD is "
+                 "ignored entirely%s", r.static_openssl || r.openssl_string_only
+                     ? " (it also carries its own OpenSSL)" : "");
+    } else if (!e.has_interp && !e.has_dynamic) {
+        v = V_NOT;
+        snprintf(why, sizeof why, "statically linked: LD_PRELOAD is ignored entirely");
+    } else if (!e.has_interp && e.pie) {
+        v = V_NOT;
+        snprintf(why, sizeof why, "static-pie: no dynamic loader runs, so LD_PRELOAD is ignored");
+    } else {
+        struct search s = { .machine = e.machine, .is64 = e.is64 };
+        read_ld_conf(&s, "/etc/ld.so.conf", 0);
+        static const char *const defaults[] = { "/lib64", "/usr/lib64", "/lib", "/usr/lib" };
+        for (size_t i = 0; i < 4; i++)
+            add_dir(&s, defaults[i], strlen(defaults[i]));
+        walk_needed(&s, &r, path, "the program");
+        char real[PATH_MAX];
+        python_ssl_module(realpath(path, real) ? real : path, r.python_ssl, sizeof r.python_ssl);
+        if (r.python_ssl[0] && !r.tls_found[0])
+            walk_needed(&s, &r, r.python_ssl, "CPython's _ssl module (loaded at `import ssl`)");
+        for (size_t i = 0; i < s.ndirs; i++)
+            free(s.dirs[i]);
+        for (size_t i = 0; i < s.nseen; i++)
+            free(s.seen[i]);
+
+        for (size_t t = 0; t < N_TLS; t++)
+            if (r.tls_found[t])
+                printf("  TLS: %s — %s, needed by %s%s%s\n", r.tls_soname[t], tls_libs[t].name,
+                       r.tls_via[t], r.tls_path[t][0] ? ", at " : " (not found on disk)",
+                       r.tls_path[t]);
+        if (r.missing[0])
+            printf("  libraries not found on disk: %s\n", r.missing);
+
+        int statically = r.static_openssl || r.static_boringssl || r.static_other ||
+                         r.openssl_string_only || r.rustls;
+        if (statically) {
+            v = V_PARTIAL;
+            snprintf(why, sizeof why, "its TLS library is compiled into the program (%s); HTTPS "
+                     "is not covered, plain-HTTP calls through libc sockets are",
+                     r.static_boringssl ? "BoringSSL" : r.rustls ? "rustls"
+                     : r.static_other ? "GnuTLS/mbed TLS/wolfSSL"
+                     : r.openssl_string_only ? "probably OpenSSL: stripped, found by its version string"
+                     : "OpenSSL");
+        } else if (r.tls_found[0]) {
+            v = V_COVERED;
+            snprintf(why, sizeof why, "HTTPS through libssl.so.3 (OpenSSL 3) and plain HTTP%s",
+                     r.tls_found[2] || r.tls_found[3] || r.tls_found[4] || r.tls_found[5] ||
+                     r.tls_found[6] || r.tls_found[1]
+                         ? "; calls made through the other TLS library listed are not" : "");
+        } else {
+            int other = 0;
+            for (size_t t = 1; t < N_TLS; t++)
+                other |= r.tls_found[t];
+            v = V_PARTIAL;
+            snprintf(why, sizeof why, "%s",
+                     other ? "it uses a TLS library the agent does not hook: plain HTTP only"
+                           : "no TLS library linked: plain HTTP is covered; HTTPS only if the "
+                             "program loads libssl.so.3 at run time (dlopen)");
+        }
+    }
+    print_verdict(v, why);
+    xv_tool_elf_close(&e);
+    free(path);
+    return v;
+}
+
+/* ---- without arguments: the agent's own setup ---- */
+
+static int check_setup(void)
+{
+    int bad = 0;
+    const char *why = NULL;
+    char *lib = xv_tool_find_lib(NULL, &why);
+    if (lib)
+        printf("library:     %s\n", lib);
+    else
+        printf("library:     NOT FOUND — %s\n", why);
+    bad |= !lib;
+    free(lib);
+
+    char *trace = xv_exp_default_path(NULL);
+    if (!trace) {
+        printf("trace file:  NONE — HOME is unknown; set XENOVIA_TRACE_FILE\n");
+        bad = 1;
+    } else {
+        char dir[PATH_MAX];
+        dirname_of(trace, dir, sizeof dir);
+        /* Nearest existing ancestor decides whether the dirs can be made. */
+        char probe[PATH_MAX];
+        snprintf(probe, sizeof probe, "%s", dir);
+        while (access(probe, F_OK) != 0 && strcmp(probe, "/") && strcmp(probe, ".")) {
+            char up[PATH_MAX];
+            dirname_of(probe, up, sizeof up);
+            snprintf(probe, sizeof probe, "%s", up);
+        }
+        if (access(trace, F_OK) == 0)
+            printf("trace file:  %s (%s)\n", trace, access(trace, W_OK) == 0 ? "writable" : "NOT writable");
+        else if (access(probe, W_OK) == 0)
+            printf("trace file:  %s (will be created, directories mode 0700)\n", trace);
+        else
+            printf("trace file:  %s (NOT creatable: %s is not writable)\n", trace, probe);
+        bad |= access(trace, F_OK) == 0 ? access(trace, W_OK) != 0 : access(probe, W_OK) != 0;
+        free(trace);
+    }
+    const char *otlp = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if (!otlp || !*otlp)
+        otlp = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+    printf("OTLP export: %s\n", otlp && *otlp ? otlp : "off (no OTEL_EXPORTER_OTLP_ENDPOINT)");
+    const char *pol = getenv("XENOVIA_POLICY");
+    if (pol && *pol) {
+        struct stat st;
+        int ok = stat(pol, &st) == 0;
+        printf("policy:      %s%s\n", pol, ok ? "" : " (NOT FOUND)");
+        bad |= !ok;
+    } else {
+        printf("policy:      none (XENOVIA_POLICY unset)\n");
+    }
+    printf("settings:\n");
+    int any = 0;
+    for (const struct xv_tool_knob *k = xv_tool_knobs; k->flag; k++) {
+        const char *v = getenv(k->env);
+        if (!v)
+            continue;
+        any = 1;
+        int secret = !strcmp(k->env, "XENOVIA_API_KEY") || !strcmp(k->env, "OTEL_EXPORTER_OTLP_HEADERS");
+        printf("  %s=%s\n", k->env, secret ? "(set, hidden)" : v);
+        if (xv_tool_knob_check(k, v, "doctor") < 0)
+            bad = 1;
+    }
+    if (!any)
+        printf("  (no XENOVIA_* or OTEL_* variables set)\n");
+    return bad ? 1 : 0;
+}
+
+int xv_tool_doctor(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: xenovia doctor [-- CMD [ARGS...] | BINARY...]\n"
+               "Says whether libxenovia can see a program's OpenAI traffic, and why not.\n"
+               "Without arguments, checks the agent's own setup.\n"
+               "Exit: 0 covered, 1 partly (plain HTTP only / cannot tell), 3 not covered,\n"
+               "2 usage error or unreadable file.\n");
+        return 0;
+    }
+    if (argc < 2)
+        return check_setup();
+    if (!strcmp(argv[1], "--")) {
+        if (argc < 3)
+            return xv_tool_usage_error("doctor", "nothing after --: xenovia doctor -- CMD [ARGS...]");
+        /* `env VAR=x prog`: the program env runs is the one that matters. */
+        int i = 2;
+        const char *base = strrchr(argv[i], '/');
+        if (!strcmp(base ? base + 1 : argv[i], "env"))
+            for (i++; i < argc && (argv[i][0] == '-' || strchr(argv[i], '=')); i++) {
+            }
+        if (i >= argc)
+            return xv_tool_usage_error("doctor", "no program after env");
+        return examine(argv[i]);
+    }
+    int worst = 0;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-')
+            return xv_tool_usage_error("doctor", "unknown flag \"%s\" (see xenovia doctor --help)", argv[i]);
+        int v = examine(argv[i]);
+        if (v > worst)
+            worst = v;
+        if (i + 1 < argc)
+            putchar('\n');
+    }
+    return worst;
+}

@@ -1,0 +1,250 @@
+/*
+ * main.c — the `xenovia` CLI: command dispatch, `--help` (which lists
+ * every knob: variable, flag, accepted values) and the helpers shared by
+ * the commands (knob table and checks, locating libxenovia.so).
+ *
+ * The knob table below is the one place a knob is named for the CLI; when
+ * the agent gains a knob, add a row and both `run` and `--help` know it.
+ * Single-threaded; nothing here is used by the preloaded library.
+ */
+#include "xv_tools.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XV_TOOL_VERSION "0.1.0"
+
+const struct xv_tool_knob xv_tool_knobs[] = {
+    /* Policy (SPEC §5) */
+    { "policy", "XENOVIA_POLICY", "PATH", NULL, 0,
+      ".rego file, or directory of .rego files (+ optional data.json)" },
+    { "policy-mode", "XENOVIA_POLICY_MODE", "MODE", "enforce|monitor", 0,
+      "monitor records decisions without applying them (default enforce)" },
+    { "stream-policy", "XENOVIA_STREAM_POLICY", "MODE", "observe|buffer", 0,
+      "response stage on streams: evaluate at the end, or hold the stream (default observe)" },
+    { "fail-mode", "XENOVIA_FAIL_MODE", "MODE", "closed|open", 0,
+      "request stage when the policy fails: 403 policy_error, or let the call through (default closed)" },
+    { "policy-timeout-ms", "XENOVIA_POLICY_TIMEOUT_MS", "MS", NULL, 1,
+      "bound on one policy evaluation (default 200)" },
+    /* Sessions and metadata (SPEC §3, §4) */
+    { "session", "XENOVIA_SESSION_ID", "UUID", NULL, 0,
+      "session id for every call (must be a UUID)" },
+    { "session-path", "XENOVIA_SESSION_PATH", "PATH", NULL, 0,
+      "sent as X-Xenovia-Session-Path" },
+    { "property", "XENOVIA_PROPERTIES", "K=V", NULL, 0,
+      "custom property, repeatable; joined as k=v,k2=v2 with values percent-encoded" },
+    { "flow-id", "XENOVIA_FLOW_ID", "ID", NULL, 0,
+      "sent as X-Xenovia-Trace-Flow-Id (e.g. one per CI job)" },
+    { "parent-trace-id", "XENOVIA_PARENT_TRACE_ID", "ID", NULL, 0,
+      "sent as X-Xenovia-Parent-Trace-Id" },
+    { "agent-id", "XENOVIA_AGENT_ID", "ID", NULL, 0, "input.agent_id for policies; on traces" },
+    { "org-id", "XENOVIA_ORG_ID", "ID", NULL, 0, "input.org_id for policies; on traces" },
+    /* Which traffic (SPEC §2, §8) */
+    { "hosts", "XENOVIA_HOSTS", "LIST", NULL, 0,
+      "comma list of hosts to inspect (*.wildcards, optional :port); default: any host" },
+    { "route", "XENOVIA_ROUTE", "RULES", NULL, 0,
+      "host[:port]=URL[,...]: send inspected calls for host to URL instead" },
+    { "api-key", "XENOVIA_API_KEY", "KEY", NULL, 0,
+      "replaces the app's bearer token on rerouted calls (prefer the variable: flags show in ps)" },
+    { "ca-file", "XENOVIA_CA_FILE", "PATH", NULL, 0,
+      "CA bundle for verifying rerouted TLS (default: system CAs)" },
+    /* Traces and export (SPEC §6, §7) */
+    { "trace-file", "XENOVIA_TRACE_FILE", "PATH", NULL, 0,
+      "JSON Lines trace file (default $XDG_STATE_HOME/xenovia/traces.jsonl)" },
+    { "capture-content", "XENOVIA_CAPTURE_CONTENT", "on|off", "on|off", 0,
+      "off drops messages and response content from traces (default on)" },
+    { "capture-max-bytes", "XENOVIA_CAPTURE_MAX_BYTES", "N", NULL, 1,
+      "truncate captured content per field (default 16384)" },
+    { "export-timeout-ms", "XENOVIA_EXPORT_TIMEOUT_MS", "MS", NULL, 1,
+      "longest the exit flush may block the process (default 2000)" },
+    { "spool-dir", "XENOVIA_SPOOL_DIR", "DIR", NULL, 0,
+      "where records that cannot be exported wait for the next process" },
+    { "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT", "URL", NULL, 0,
+      "export spans over OTLP/HTTP to this collector" },
+    { "otlp-traces-endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "URL", NULL, 0,
+      "full URL for traces (overrides --otlp for traces)" },
+    { "otlp-protocol", "OTEL_EXPORTER_OTLP_PROTOCOL", "P", "http/protobuf|http/json", 0,
+      "OTLP encoding (default http/protobuf)" },
+    { "otlp-headers", "OTEL_EXPORTER_OTLP_HEADERS", "K=V,...", NULL, 0,
+      "extra headers on OTLP requests" },
+    { "otlp-compression", "OTEL_EXPORTER_OTLP_COMPRESSION", "C", "gzip|none", 0,
+      "OTLP request compression" },
+    { "otlp-timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", "MS", NULL, 1, "OTLP request timeout" },
+    { "service-name", "OTEL_SERVICE_NAME", "NAME", NULL, 0, "service.name resource attribute" },
+    { "resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", "K=V,...", NULL, 0,
+      "extra OTLP resource attributes" },
+    /* The CLI itself */
+    { "lib", "XENOVIA_LIB", "PATH", NULL, 0,
+      "libxenovia.so to preload (default: found next to this binary)" },
+    { NULL, NULL, NULL, NULL, 0, NULL },
+};
+
+int xv_tool_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "xenovia %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+int xv_tool_knob_check(const struct xv_tool_knob *k, const char *value, const char *cmd)
+{
+    if (k->numeric) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        (void)v;
+        if (!*value || *end || errno || value[0] == '-') {
+            fprintf(stderr, "xenovia %s: --%s (%s) wants a non-negative integer, got \"%s\"\n",
+                    cmd, k->flag, k->env, value);
+            return -1;
+        }
+    }
+    if (k->choices) {
+        const char *p = k->choices;
+        size_t vl = strlen(value);
+        while (*p) {
+            const char *bar = strchr(p, '|');
+            size_t n = bar ? (size_t)(bar - p) : strlen(p);
+            if (n == vl && strncmp(p, value, n) == 0)
+                return 0;
+            if (!bar)
+                break;
+            p = bar + 1;
+        }
+        fprintf(stderr, "xenovia %s: --%s (%s) must be one of %s, got \"%s\"\n", cmd,
+                k->flag, k->env, k->choices, value);
+        return -1;
+    }
+    return 0;
+}
+
+char *xv_tool_self_dir(void)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    return strdup(buf[0] ? buf : "/");
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *xv_tool_find_lib(const char *override, const char **why)
+{
+    static char tried[2 * PATH_MAX + 128];
+    *why = NULL;
+    const char *env = override && *override ? override : getenv("XENOVIA_LIB");
+    if (env && *env) {
+        char *abs = realpath(env, NULL);
+        if (abs && is_file(abs))
+            return abs;
+        free(abs);
+        snprintf(tried, sizeof tried, "%s=%s does not name a file", override ? "--lib" : "XENOVIA_LIB", env);
+        *why = tried;
+        return NULL;
+    }
+    char *dir = xv_tool_self_dir();
+    if (!dir) {
+        *why = "cannot read /proc/self/exe; set XENOVIA_LIB";
+        return NULL;
+    }
+    /* Build tree first (build/tools/xenovia next to build/preload/), then
+     * the installed layout (prefix/bin/xenovia, prefix/lib/). */
+    static const char *const rel[] = { "/../preload/libxenovia.so", "/../lib/libxenovia.so" };
+    char cand[PATH_MAX + 64];
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        snprintf(cand, sizeof cand, "%s%s", dir, rel[i]);
+        char *abs = realpath(cand, NULL);
+        if (abs && is_file(abs)) {
+            free(dir);
+            return abs;
+        }
+        free(abs);
+    }
+    snprintf(tried, sizeof tried,
+             "libxenovia.so not found (tried %s/../preload/ and %s/../lib/); set XENOVIA_LIB or --lib",
+             dir, dir);
+    free(dir);
+    *why = tried;
+    return NULL;
+}
+
+static void print_help(FILE *out)
+{
+    fprintf(out,
+            "xenovia " XV_TOOL_VERSION " — govern and trace OpenAI API calls of unmodified programs\n"
+            "\n"
+            "Usage:\n"
+            "  xenovia run [FLAGS] -- CMD [ARGS...]   run CMD with libxenovia.so preloaded\n"
+            "  xenovia traces [FILE] [--session ID] [--follow] [--json]\n"
+            "                                         show recorded calls by session and turn\n"
+            "  xenovia doctor [-- CMD | BINARY]       can a program be covered, and why not\n"
+            "  xenovia policy check|eval|test ...     compile, evaluate and test Rego policies\n"
+            "  xenovia help | --help | --version\n"
+            "\n"
+            "Knobs. Each is an environment variable read by the agent and a flag of\n"
+            "`xenovia run` that sets it for CMD (a flag wins over the variable):\n\n");
+    for (const struct xv_tool_knob *k = xv_tool_knobs; k->flag; k++) {
+        char left[96];
+        snprintf(left, sizeof left, "--%s %s", k->flag, k->arg);
+        fprintf(out, "  %-34s %s\n  %-34s   %s\n", left, k->env, "", k->help);
+    }
+    fprintf(out,
+            "\n"
+            "Without --trace-file/--otlp, traces go to $XENOVIA_TRACE_FILE, else\n"
+            "$XDG_STATE_HOME/xenovia/traces.jsonl, else ~/.local/state/xenovia/traces.jsonl.\n"
+            "Run `xenovia <command> --help` for a command's own options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        print_help(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("xenovia " XV_TOOL_VERSION "\n");
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return xv_tool_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "traces"))
+        return xv_tool_traces(argc - 1, argv + 1);
+    if (!strcmp(cmd, "doctor"))
+        return xv_tool_doctor(argc - 1, argv + 1);
+    if (!strcmp(cmd, "policy")) {
+#ifdef XV_HAVE_POLICY
+        return xv_tool_policy(argc - 1, argv + 1);
+#else
+        fprintf(stderr, "xenovia policy: not built into this xenovia (the policy module was "
+                        "missing at build time)\n");
+        return 1;
+#endif
+    }
+    fprintf(stderr, "xenovia: unknown command \"%s\" (try `xenovia --help`)\n", cmd);
+    return 2;
+}

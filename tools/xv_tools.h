@@ -1,0 +1,58 @@
+/*
+ * xv_tools.h — the `xenovia` CLI: one entry point per command plus the few
+ * helpers the commands share (the knob table, locating libxenovia.so).
+ *
+ * Every command is `int xv_tool_<cmd>(int argc, char **argv)` where argv[0]
+ * is the command's own name ("run", "traces", …); it returns the process
+ * exit status. Conventions: 0 success, 1 the operation failed, 2 usage
+ * error (bad flag or value, one clear line on stderr naming the fix);
+ * `run` also uses 126/127 as shells do. The CLI is single-threaded.
+ */
+#ifndef XV_TOOLS_H
+#define XV_TOOLS_H
+
+#include <stddef.h>
+
+/* A configuration knob of the agent: an environment variable and the
+ * `xenovia run` flag that sets it (SPEC §9: every knob is both). */
+struct xv_tool_knob {
+    const char *flag;     /* long option without the leading "--" */
+    const char *env;      /* variable the flag sets */
+    const char *arg;      /* metavariable shown in --help */
+    const char *choices;  /* "a|b|c" when the value is enumerated, else NULL */
+    int numeric;          /* 1: value must be a non-negative integer */
+    const char *help;     /* one line for --help */
+};
+
+/* The table, terminated by an entry with flag == NULL. Static storage. */
+extern const struct xv_tool_knob xv_tool_knobs[];
+
+/* Check `value` against the knob's choices/numeric rule. Returns 0, or -1
+ * after printing one line ("xenovia <cmd>: …") naming the flag, the
+ * variable and the fix. */
+int xv_tool_knob_check(const struct xv_tool_knob *k, const char *value, const char *cmd);
+
+/* Directory holding the running xenovia binary (from /proc/self/exe).
+ * Caller owns the result; free with free(). NULL if unknown. */
+char *xv_tool_self_dir(void);
+
+/* Absolute path of libxenovia.so: `override` (flag) or $XENOVIA_LIB when
+ * set, else <self>/../preload/libxenovia.so (build tree), else
+ * <self>/../lib/libxenovia.so (installed). Caller owns the result; free
+ * with free(). NULL when none exists; then *why (static storage) says
+ * what was tried. */
+char *xv_tool_find_lib(const char *override, const char **why);
+
+/* Print a usage error ("xenovia <cmd>: <message>") and return 2. */
+int xv_tool_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Commands. */
+int xv_tool_run(int argc, char **argv);
+int xv_tool_traces(int argc, char **argv);
+int xv_tool_doctor(int argc, char **argv);
+/* Provided by tools/cmd_policy.c (policy helper) when built with
+ * XV_HAVE_POLICY: `xenovia policy check|eval|test`. */
+int xv_tool_policy(int argc, char **argv);
+
+#endif
