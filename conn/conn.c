@@ -426,6 +426,17 @@ static int decide_mode(struct xv_conn *c, const unsigned char *p, size_t n)
     return (i > 0 && i < 16 && p[i] == ' ') ? XV_CONN_HTTP : XV_CONN_PASS;
 }
 
+static void tx_feed(struct xv_conn *c, const char *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n && atomic_load(&c->mode) == XV_CONN_HTTP) {
+        size_t k = xv_http_parser_feed(c->req, p + off, n - off);
+        if (k == 0)
+            break;
+        off += k;
+    }
+}
+
 void xv_conn_tx(struct xv_conn *c, const void *p, size_t n)
 {
     if (n == 0 || xv_conn_is_pass(c))
@@ -433,9 +444,22 @@ void xv_conn_tx(struct xv_conn *c, const void *p, size_t n)
     pthread_mutex_lock(&c->mu);
     int mode = atomic_load(&c->mode);
     if (mode == XV_CONN_UNDECIDED) {
-        mode = decide_mode(c, p, n);
-        if (mode == XV_CONN_UNDECIDED)
-            mode = XV_CONN_PASS; /* do not guess on a fragment: stay out of the way */
+        /* Decide on the first bytes; a method split across writes (rare)
+         * is kept in c->pre until the request line shows. */
+        unsigned char tmp[sizeof c->pre];
+        size_t take = sizeof tmp - c->pre_len < n ? sizeof tmp - c->pre_len : n;
+        memcpy(tmp, c->pre, c->pre_len);
+        memcpy(tmp + c->pre_len, p, take);
+        mode = decide_mode(c, tmp, c->pre_len + take);
+        if (mode == XV_CONN_UNDECIDED) {
+            if (c->pre_len + n < sizeof c->pre) {
+                memcpy(c->pre + c->pre_len, p, n);
+                c->pre_len += n;
+                pthread_mutex_unlock(&c->mu);
+                return;
+            }
+            mode = XV_CONN_PASS;
+        }
         if (mode == XV_CONN_HTTP) {
             c->req = xv_http_parser_new(XV_HTTP_REQUEST, g_cfg.head_max, &req_cb, c);
             c->resp = xv_http_parser_new(XV_HTTP_RESPONSE, g_cfg.head_max, &resp_cb, c);
@@ -445,16 +469,12 @@ void xv_conn_tx(struct xv_conn *c, const void *p, size_t n)
         if (mode != XV_CONN_HTTP)
             xv_conn_stat_add(XV_STAT_PASS);
         atomic_store(&c->mode, mode);
+        if (mode == XV_CONN_HTTP && c->pre_len)
+            tx_feed(c, c->pre, c->pre_len);
+        c->pre_len = 0;
     }
-    if (mode == XV_CONN_HTTP) {
-        size_t off = 0;
-        while (off < n && atomic_load(&c->mode) == XV_CONN_HTTP) {
-            size_t k = xv_http_parser_feed(c->req, (const char *)p + off, n - off);
-            if (k == 0)
-                break;
-            off += k;
-        }
-    }
+    if (atomic_load(&c->mode) == XV_CONN_HTTP)
+        tx_feed(c, p, n);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -509,15 +529,18 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
     while (pos < n) {
         if (atomic_load(&c->mode) != XV_CONN_HTTP) {
             if (copying && xv_buf_append(&c->out, data + pos, n - pos) != 0)
-                xv_log(XV_LOG_ERROR, "internal: output queue full");
+                goto fail;
             break;
         }
-        c->rx_in_head = want_hold(c);
+        /* Local copy: a parse error inside the feed resets the conn state. */
+        int in_head = want_hold(c);
+        c->rx_in_head = in_head;
         c->rx_head_done = 0;
         size_t k = xv_http_parser_feed(c->resp, data + pos, n - pos);
         if (k == 0 || k > n - pos)
             k = n - pos;
-        if (c->rx_in_head && atomic_load(&c->mode) == XV_CONN_HTTP) {
+        int still_http = atomic_load(&c->mode) == XV_CONN_HTTP;
+        if (in_head && still_http) {
             if (!copying) {
                 if (xv_buf_append(&c->out, data, pos) != 0)
                     goto fail;
@@ -538,15 +561,15 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
                 }
                 xv_buf_reset(&c->hold);
             }
-        } else if (copying) {
-            if (xv_buf_append(&c->out, data + pos, k) != 0)
-                goto fail;
-        } else if (c->rx_in_head) {
-            /* the parser failed inside a held head: conn_to_pass moved the
-             * hold into out; what follows in this read goes after it */
+        } else if (in_head && !copying) {
+            /* The parser failed inside a held head: conn_to_pass queued the
+             * held bytes; this read's bytes so far follow them. */
             if (xv_buf_append(&c->out, data, pos + k) != 0)
                 goto fail;
             copying = 1;
+        } else if (copying) {
+            if (xv_buf_append(&c->out, data + pos, k) != 0)
+                goto fail;
         }
         c->rx_in_head = 0;
         pos += k;
@@ -554,12 +577,14 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
     c->rx_in_head = 0;
     return copying || c->out.len > 0;
 fail:
-    /* Cannot build the output: nothing may be lost. The bytes already in
-     * out/hold precede data[pos..]; keep order by queueing the rest too if
-     * possible, else give up stamping and fail open at the connection level. */
+    /* Cannot build the output. Bytes already queued precede data[pos..];
+     * queue the rest behind them and stop touching this connection. */
     xv_log(XV_LOG_ERROR, "internal: out of memory while holding a response head; passing through");
     conn_to_pass(c, "agent out of memory");
+    if (!copying)
+        xv_buf_append(&c->out, data, pos);
     xv_buf_append(&c->out, data + pos, n - pos);
+    c->rx_in_head = 0;
     return 1;
 }
 

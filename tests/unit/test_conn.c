@@ -1,0 +1,412 @@
+/*
+ * Unit tests for conn/: the connection state machine driven with a fake
+ * transport. Every response is delivered split at every byte position and
+ * read through app buffers of several sizes; the bytes the app gets must be
+ * the upstream's bytes with exactly one `X-Xenovia-Trace-Id` line added to
+ * inspected responses (and nothing added anywhere else), and each inspected
+ * call must yield one record whose trace_id equals the stamped one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xv_conn.h"
+#include "xv_exporter.h"
+
+static char g_trace_path[256];
+
+/* ---- fake transport ------------------------------------------------------ */
+
+struct fake {
+    const char *data;
+    size_t len;
+    size_t pos;
+    size_t split;     /* first read returns at most this many bytes (0: none) */
+    size_t step;      /* later reads return at most this many (0: unlimited) */
+    int eof_errno;    /* 0: return 0 at the end; else return -1 (would block) */
+    int calls;
+};
+
+static long fake_read(void *ctx, char *buf, size_t len)
+{
+    struct fake *f = ctx;
+    f->calls++;
+    if (f->pos >= f->len)
+        return f->eof_errno ? -1 : 0;
+    size_t n = f->len - f->pos;
+    size_t lim = (f->calls == 1 && f->split) ? f->split : f->step;
+    if (lim && n > lim)
+        n = lim;
+    if (n > len)
+        n = len;
+    memcpy(buf, f->data + f->pos, n);
+    f->pos += n;
+    return (long)n;
+}
+
+/* Read everything the app would read, with an app buffer of `bufsz`. */
+static char *read_all(struct xv_conn *c, struct fake *f, size_t bufsz, size_t *outlen)
+{
+    size_t cap = f->len + 4096, n = 0;
+    char *out = malloc(cap);
+    char *buf = malloc(bufsz);
+    for (int guard = 0; guard < 100000; guard++) {
+        long r = xv_conn_rx(c, buf, bufsz, fake_read, f);
+        if (r <= 0)
+            break;
+        assert_true(n + (size_t)r <= cap);
+        memcpy(out + n, buf, (size_t)r);
+        n += (size_t)r;
+    }
+    free(buf);
+    *outlen = n;
+    return out;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static const char *REQ_BODY =
+    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+static const char *RESP_BODY =
+    "{\"id\":\"chatcmpl-1\",\"model\":\"gpt-4o-mini-2024\",\"choices\":[{\"index\":0,"
+    "\"message\":{\"role\":\"assistant\",\"content\":\"hello there\"},\"finish_reason\":\"stop\"}],"
+    "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}";
+
+static void send_request(struct xv_conn *c, const char *path, size_t split)
+{
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: api.example.test\r\nAuthorization: Bearer sk-SECRET\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     path, strlen(REQ_BODY), REQ_BODY);
+    if (split && split < (size_t)n) {
+        xv_conn_tx(c, req, split);
+        xv_conn_tx(c, req + split, (size_t)n - split);
+    } else {
+        xv_conn_tx(c, req, (size_t)n);
+    }
+}
+
+static char *make_response(const char *extra_headers)
+{
+    char *r = malloc(4096);
+    snprintf(r, 4096,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
+             extra_headers, strlen(RESP_BODY), RESP_BODY);
+    return r;
+}
+
+/* Count trace records written so far (flushes the exporter). */
+static int count_records(char ids[][33], int max)
+{
+    xv_exp_flush(2000);
+    FILE *f = fopen(g_trace_path, "r");
+    if (!f)
+        return 0;
+    char line[1 << 16];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        assert_null(strstr(line, "sk-SECRET"));
+        const char *t = strstr(line, "\"trace_id\":\"");
+        if (t && n < max) {
+            memcpy(ids[n], t + 12, 32);
+            ids[n][32] = '\0';
+        }
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void reset_trace_file(void)
+{
+    xv_exp_flush(2000);
+    truncate(g_trace_path, 0);
+}
+
+/* Expected app view: upstream response with our line before the blank line. */
+static void check_stamped(const char *resp, const char *got, size_t gotlen, char id_out[33])
+{
+    const char *blank = strstr(resp, "\r\n\r\n");
+    size_t head = (size_t)(blank - resp) + 2; /* through the last header's CRLF */
+    size_t line = strlen("X-Xenovia-Trace-Id: ") + 32 + 2;
+    assert_int_equal(gotlen, strlen(resp) + line);
+    assert_memory_equal(got, resp, head);
+    assert_memory_equal(got + head, "X-Xenovia-Trace-Id: ", 20);
+    memcpy(id_out, got + head + 20, 32);
+    id_out[32] = '\0';
+    assert_memory_equal(got + head + line, resp + head, strlen(resp) - head);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_stamp_every_split(void **state)
+{
+    (void)state;
+    char *resp = make_response("");
+    size_t rl = strlen(resp);
+    size_t bufs[] = { 65536, 400, 64, 7 };
+    for (size_t b = 0; b < sizeof bufs / sizeof bufs[0]; b++) {
+        for (size_t split = 1; split <= rl; split++) {
+            reset_trace_file();
+            struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+            send_request(c, "/v1/chat/completions", split % 97);
+            struct fake f = { .data = resp, .len = rl, .split = split, .step = 0, .eof_errno = 1 };
+            size_t n;
+            char *got = read_all(c, &f, bufs[b], &n);
+            char id[33];
+            check_stamped(resp, got, n, id);
+            free(got);
+            char ids[4][33];
+            assert_int_equal(count_records(ids, 4), 1);
+            assert_string_equal(ids[0], id);
+            xv_conn_unref(c);
+        }
+    }
+    free(resp);
+}
+
+static void test_byte_at_a_time(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    char *resp = make_response("X-Other: 1\r\n");
+    struct xv_conn *c = xv_conn_new(XV_CONN_TLS, NULL);
+    send_request(c, "/openai/deployments/d1/chat/completions?api-version=1", 0);
+    struct fake f = { .data = resp, .len = strlen(resp), .step = 1, .eof_errno = 1 };
+    size_t n;
+    char *got = read_all(c, &f, 4096, &n);
+    char id[33];
+    check_stamped(resp, got, n, id);
+    free(got);
+    free(resp);
+    xv_conn_unref(c);
+    char ids[2][33];
+    assert_int_equal(count_records(ids, 2), 1);
+    assert_string_equal(ids[0], id);
+}
+
+static void test_non_api_untouched(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    char *resp = make_response("");
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    send_request(c, "/v1/models", 0);
+    struct fake f = { .data = resp, .len = strlen(resp), .split = 10, .eof_errno = 1 };
+    size_t n;
+    char *got = read_all(c, &f, 4096, &n);
+    assert_int_equal(n, strlen(resp));
+    assert_memory_equal(got, resp, n);
+    free(got);
+    free(resp);
+    xv_conn_unref(c);
+    char ids[1][33];
+    assert_int_equal(count_records(ids, 1), 0);
+}
+
+static void test_not_http_is_pass(void **state)
+{
+    (void)state;
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    const char hello[] = "\x16\x03\x01\x00\x05hello";
+    xv_conn_tx(c, hello, sizeof hello - 1);
+    assert_true(xv_conn_is_pass(c));
+    struct xv_conn *d = xv_conn_new(XV_CONN_PLAIN, NULL);
+    xv_conn_tx(d, "SSH-2.0-OpenSSH\r\n", 17);
+    assert_true(xv_conn_is_pass(d));
+    struct xv_conn *e = xv_conn_new(XV_CONN_PLAIN, NULL);
+    xv_conn_tx(e, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    assert_true(xv_conn_is_pass(e));
+    xv_conn_unref(c);
+    xv_conn_unref(d);
+    xv_conn_unref(e);
+}
+
+static void test_upstream_trace_kept(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    char *resp = make_response("X-Xenovia-Trace-Id: 0123456789abcdef0123456789abcdef\r\n");
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    send_request(c, "/v1/chat/completions", 0);
+    struct fake f = { .data = resp, .len = strlen(resp), .step = 5, .eof_errno = 1 };
+    size_t n;
+    char *got = read_all(c, &f, 4096, &n);
+    assert_int_equal(n, strlen(resp));
+    assert_memory_equal(got, resp, n);
+    free(got);
+    free(resp);
+    xv_conn_unref(c);
+    xv_exp_flush(2000);
+    FILE *fp = fopen(g_trace_path, "r");
+    char line[8192] = "";
+    assert_non_null(fgets(line, sizeof line, fp));
+    fclose(fp);
+    assert_non_null(strstr(line, "\"upstream_trace_id\":\"0123456789abcdef0123456789abcdef\""));
+}
+
+static void test_continue_then_final(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    char *final = make_response("");
+    char resp[8192];
+    snprintf(resp, sizeof resp, "HTTP/1.1 100 Continue\r\n\r\n%s", final);
+    for (size_t split = 1; split < strlen(resp); split += 3) {
+        reset_trace_file();
+        struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+        send_request(c, "/v1/chat/completions", 0);
+        struct fake f = { .data = resp, .len = strlen(resp), .split = split, .eof_errno = 1 };
+        size_t n;
+        char *got = read_all(c, &f, 65536, &n);
+        size_t interim = strlen("HTTP/1.1 100 Continue\r\n\r\n");
+        assert_memory_equal(got, resp, interim);
+        char id[33];
+        check_stamped(final, got + interim, n - interim, id);
+        free(got);
+        xv_conn_unref(c);
+        char ids[1][33];
+        assert_int_equal(count_records(ids, 1), 1);
+        assert_string_equal(ids[0], id);
+    }
+    free(final);
+}
+
+static void test_keep_alive_three_calls(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    char *resp = make_response("");
+    struct xv_conn *c = xv_conn_new(XV_CONN_TLS, NULL);
+    char seen[3][33];
+    for (int i = 0; i < 3; i++) {
+        send_request(c, "/v1/chat/completions", 0);
+        struct fake f = { .data = resp, .len = strlen(resp), .step = 33, .eof_errno = 1 };
+        size_t n;
+        char *got = read_all(c, &f, 1024, &n);
+        check_stamped(resp, got, n, seen[i]);
+        free(got);
+    }
+    xv_conn_unref(c);
+    free(resp);
+    char ids[3][33];
+    assert_int_equal(count_records(ids, 3), 3);
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(ids[i], seen[i]);
+    assert_string_not_equal(seen[0], seen[1]);
+}
+
+static void test_eof_mid_head_released(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    const char *partial = "HTTP/1.1 200 OK\r\nContent-Type: appl";
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    send_request(c, "/v1/chat/completions", 0);
+    struct fake f = { .data = partial, .len = strlen(partial), .step = 4, .eof_errno = 0 };
+    size_t n;
+    char *got = read_all(c, &f, 4096, &n);
+    assert_int_equal(n, strlen(partial));
+    assert_memory_equal(got, partial, n);
+    free(got);
+    xv_conn_unref(c);
+    xv_exp_flush(2000);
+    FILE *fp = fopen(g_trace_path, "r");
+    char line[8192] = "";
+    assert_non_null(fgets(line, sizeof line, fp));
+    fclose(fp);
+    assert_non_null(strstr(line, "\"error\""));
+}
+
+static void test_malformed_response_passes(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    const char *bad = "HTTP/1.1 2x0 Weird\r\nContent-Length: zz\r\n\r\nbody bytes";
+    for (size_t split = 1; split < strlen(bad); split++) {
+        struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+        send_request(c, "/v1/chat/completions", 0);
+        struct fake f = { .data = bad, .len = strlen(bad), .split = split, .eof_errno = 1 };
+        size_t n;
+        char *got = read_all(c, &f, 4096, &n);
+        assert_int_equal(n, strlen(bad));
+        assert_memory_equal(got, bad, n);
+        free(got);
+        xv_conn_unref(c);
+    }
+}
+
+static void test_would_block_keeps_hold(void **state)
+{
+    (void)state;
+    /* Non-blocking transport: the head arrives in two bursts with a
+     * would-block in between; the app sees nothing, then the stamped head. */
+    reset_trace_file();
+    char *resp = make_response("");
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    send_request(c, "/v1/chat/completions", 0);
+    char buf[8192];
+    struct fake f1 = { .data = resp, .len = 20, .eof_errno = 1 };
+    assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &f1), -1);
+    struct fake f2 = { .data = resp + 20, .len = strlen(resp) - 20, .eof_errno = 1 };
+    size_t n;
+    char *got = read_all(c, &f2, sizeof buf, &n);
+    char id[33];
+    check_stamped(resp, got, n, id);
+    free(got);
+    free(resp);
+    xv_conn_unref(c);
+}
+
+static void test_hosts_match(void **state)
+{
+    (void)state;
+    assert_true(xv_conn_host_allowed(NULL, "x", 1));
+    assert_true(xv_conn_host_allowed("api.openai.com", "API.OpenAI.com", 443));
+    assert_false(xv_conn_host_allowed("api.openai.com", "evil.com", 443));
+    assert_true(xv_conn_host_allowed("*.openai.azure.com", "me.openai.azure.com", 443));
+    assert_false(xv_conn_host_allowed("*.openai.azure.com", "openai.azure.com", 443));
+    assert_true(xv_conn_host_allowed("a.com, 127.0.0.1:8080", "127.0.0.1", 8080));
+    assert_false(xv_conn_host_allowed("127.0.0.1:8080", "127.0.0.1", 8081));
+    assert_true(xv_conn_host_allowed("[::1]:99", "::1", 99));
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/xv-test-conn-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    snprintf(g_trace_path, sizeof g_trace_path, "%s/traces.jsonl", dir);
+    struct xv_exp_config ec = { .trace_file = g_trace_path, .timeout_ms = 2000, .queue_max = 4096 };
+    xv_exp_init(&ec);
+    struct xv_conn_config cc = {
+        .body_max = 1 << 20, .capture_max = 16384, .capture_content = 1, .head_max = 65536,
+        .process = "test_conn",
+    };
+    xv_conn_configure(&cc);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stamp_every_split),
+        cmocka_unit_test(test_byte_at_a_time),
+        cmocka_unit_test(test_non_api_untouched),
+        cmocka_unit_test(test_not_http_is_pass),
+        cmocka_unit_test(test_upstream_trace_kept),
+        cmocka_unit_test(test_continue_then_final),
+        cmocka_unit_test(test_keep_alive_three_calls),
+        cmocka_unit_test(test_eof_mid_head_released),
+        cmocka_unit_test(test_malformed_response_passes),
+        cmocka_unit_test(test_would_block_keeps_hold),
+        cmocka_unit_test(test_hosts_match),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    xv_exp_shutdown();
+    unlink(g_trace_path);
+    rmdir(dir);
+    return rc;
+}
