@@ -237,13 +237,15 @@ void xv_sse_parser_finish(struct xv_sse_parser *s)
 {
     if (!s)
         return;
-    /* A partial BOM alone is content without a line end: nothing to do.
-     * A pending line or event without its blank line is dropped. */
+    /* A pending line or event without its blank line is dropped; the next
+     * feed starts a new stream (BOM check and last event ID included). */
     xv_buf_reset(&s->line);
     s->line_over = 0;
     s->cr_seen = 0;
     xv_buf_reset(&s->data);
     xv_buf_reset(&s->event);
+    xv_buf_reset(&s->id);
     s->has_data = 0;
     s->truncated = 0;
+    s->bom_pos = 0;
 }

@@ -13,7 +13,9 @@
  *
  * Thread safety: a parser is owned by one connection; no global state.
  * Allocation: xv_http_parser_new allocates; feeding allocates only to grow
- * the head buffer (bounded by head_max) and zlib state for compressed bodies.
+ * the head buffer (bounded by head_max), the header array (reused across
+ * messages) and zlib state for compressed bodies (once per parser, reset
+ * per message). Limits and choices: docs/http.md.
  */
 #ifndef XV_HTTP_H
 #define XV_HTTP_H
@@ -58,12 +60,17 @@ struct xv_http_head {
     size_t nheaders;
     const char *raw;           /* the whole block, start line through the blank line */
     size_t raw_len;
-    int64_t content_length;    /* -1 when absent */
+    int64_t content_length;    /* -1 when absent, or when Transfer-Encoding
+                                  overrides it (RFC 9112 §6.3) */
     int chunked;               /* Transfer-Encoding ends in chunked */
     int keep_alive;            /* connection persists after this message */
     int expect_continue;       /* request sent Expect: 100-continue */
     int content_encoding;      /* enum xv_http_encoding of Content-Encoding */
-    int no_body;               /* message has no body (1xx/204/304, HEAD reply, ...) */
+    int no_body;               /* the message ends with its head: on_end follows
+                                  on_head at once (1xx/204/304, HEAD reply,
+                                  Content-Length: 0, request without a length,
+                                  101/CONNECT tunnels). 1xx interim responses
+                                  other than 101 get no on_end at all. */
 };
 
 /* Return values of callbacks. */
@@ -72,13 +79,19 @@ struct xv_http_head {
 
 struct xv_http_callbacks {
     /* Header block complete. Return XV_HTTP_OK or XV_HTTP_PAUSE. For
-     * responses, a 1xx head is reported too and is followed by another head. */
+     * responses, a 1xx head is reported too and is followed by another head
+     * (no on_end in between; 101 is final: on_end, then TUNNEL). A CONNECT
+     * request, a 101 and a 2xx answer to a noted CONNECT end in TUNNEL. */
     int (*on_head)(void *ud, const struct xv_http_head *head);
-    /* Decoded body bytes (de-chunked and inflated). Any size, any split. */
+    /* Decoded body bytes (de-chunked and inflated). Any split; never empty,
+     * at most 16 KiB per call when inflating. Not called for encodings the
+     * parser cannot decode (XV_HTTP_CE_OTHER, or a Transfer-Encoding coding
+     * besides chunked). */
     void (*on_body)(void *ud, const char *p, size_t n);
     /* Message complete (body fully read, or no body). */
     void (*on_end)(void *ud);
-    /* Parser entered XV_HTTP_S_ERROR; `why` is a short static string. */
+    /* Parser entered XV_HTTP_S_ERROR; `why` is a short static string.
+     * Called at most once per parser; a corrupt gzip/deflate body is an error. */
     void (*on_error)(void *ud, const char *why);
 };
 
@@ -93,7 +106,8 @@ void xv_http_parser_free(struct xv_http_parser *p);
 
 /* Feed bytes. Returns how many were consumed: all of them, except when
  * on_head returned XV_HTTP_PAUSE, in which case it returns the offset just
- * past the head's blank line and the caller feeds the rest afterwards.
+ * past the head's blank line and the caller feeds the rest afterwards
+ * (when that message has no body, its on_end has already been called).
  * Never fails: errors are reported through on_error and the state. */
 size_t xv_http_parser_feed(struct xv_http_parser *p, const char *data, size_t len);
 
@@ -118,13 +132,15 @@ const struct xv_http_header *xv_http_head_find(const struct xv_http_head *h, con
  * unknown fields are ignored; one optional space after the colon is
  * dropped; a leading UTF-8 BOM is skipped. Events whose data exceeds
  * max_event are delivered truncated with `truncated` set.
+ * An event is borrowed: its pointers are valid only during the callback.
  */
 struct xv_sse_event {
     const char *event; /* "" when no event field */
     size_t event_len;
     const char *data;  /* joined data lines */
     size_t data_len;
-    const char *id;    /* "" when none */
+    const char *id;    /* last event ID of the stream (persists across
+                          events, per WHATWG); "" when none */
     size_t id_len;
     int truncated;
 };
@@ -137,7 +153,7 @@ struct xv_sse_parser *xv_sse_parser_new(size_t max_event, xv_sse_cb cb, void *ud
 void xv_sse_parser_free(struct xv_sse_parser *s);
 void xv_sse_parser_feed(struct xv_sse_parser *s, const char *data, size_t len);
 /* End of stream: a pending event without its blank line is dropped, as
- * browsers do. */
+ * browsers do. The parser is then as new, ready for another stream. */
 void xv_sse_parser_finish(struct xv_sse_parser *s);
 
 #endif

@@ -211,9 +211,9 @@ static void test_sse_finish_drops_pending(void **st)
     /* After finish the parser is reusable for a new stream. */
     struct sse_ctx c = {0};
     struct xv_sse_parser *s = xv_sse_parser_new(64, sse_cb, &c);
-    xv_sse_parser_feed(s, "data: x", 7);
+    xv_sse_parser_feed(s, "id: 1\ndata: x", 14);
     xv_sse_parser_finish(s);
-    xv_sse_parser_feed(s, "data: y\n\n", 9);
+    xv_sse_parser_feed(s, "\xEF\xBB\xBF" "data: y\n\n", 12);
     assert_string_equal(log_get(&c.log), "[|||y]");
     log_reset(&c.log);
     xv_sse_parser_free(s);
@@ -597,10 +597,16 @@ static void test_http_head_limit(void **st)
                "H:GET /abc 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=40 [Host=example.org;]\nE\n"
                "H:GET /abc 1.1 cl=-1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=40 [Host=example.org;]\nE\nS0\n");
     /* Trailers are bounded by head_max too. */
-    HTTP_CHECK(RESP(.head_max = 40),
+    HTTP_CHECK(RESP(.head_max = 50),
                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
                "X-Long-Trailer: 0123456789012345678901234567890123456789\r\n\r\n",
-               "X:header block too large\nS3\n");
+               "H:200 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=47 [Transfer-Encoding=chunked;]\n"
+               "X:trailer section too large\nS3\n");
+    HTTP_CHECK(RESP(.head_max = 50),
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+               "X-Short-Trailer: 0123456789\r\n\r\n",
+               "H:200 1.1 cl=-1 ch=1 ka=1 ec=0 ce=0 nb=0 raw=47 [Transfer-Encoding=chunked;]\n"
+               "E\nS0\n");
 }
 
 static void test_http_pause(void **st)
