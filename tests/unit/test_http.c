@@ -627,6 +627,68 @@ static void test_http_pause(void **st)
                "B:z\nE\nS0\n");
 }
 
+/* xv_http_head_find, and that the head can be inspected during on_head. */
+static int find_head_cb(void *ud, const struct xv_http_head *h)
+{
+    int *calls = ud;
+    const struct xv_http_header *ct = xv_http_head_find(h, "content-TYPE");
+    assert_non_null(ct);
+    assert_int_equal(ct->value_len, 17);
+    assert_memory_equal(ct->value, "text/event-stream", 17);
+    /* First occurrence wins. */
+    const struct xv_http_header *x = xv_http_head_find(h, "x-dup");
+    assert_non_null(x);
+    assert_memory_equal(x->value, "1", 1);
+    assert_null(xv_http_head_find(h, "content-length"));
+    assert_null(xv_http_head_find(h, "x-du"));
+    (*calls)++;
+    return XV_HTTP_OK;
+}
+
+static void test_http_head_find(void **st)
+{
+    (void)st;
+    static const char msg[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                              "X-Dup: 1\r\nx-dup: 2\r\n\r\n";
+    struct xv_http_callbacks cb = {.on_head = find_head_cb};
+    int calls = 0;
+    struct xv_http_parser *p = xv_http_parser_new(XV_HTTP_RESPONSE, 1024, &cb, &calls);
+    assert_non_null(p);
+    assert_int_equal(xv_http_parser_feed(p, msg, sizeof msg - 1), sizeof msg - 1);
+    assert_int_equal(calls, 1);
+    assert_int_equal(xv_http_parser_state(p), XV_HTTP_S_BODY);
+    xv_http_parser_eof(p);
+    assert_int_equal(xv_http_parser_state(p), XV_HTTP_S_HEAD);
+    xv_http_parser_free(p);
+}
+
+/* The response side's request queue: more than 64 noted requests. */
+static void test_http_request_queue(void **st)
+{
+    (void)st;
+    struct note notes[70];
+    for (int i = 0; i < 70; i++) {
+        notes[i].is_head = 1;
+        notes[i].is_connect = 0;
+    }
+    char msg[70 * 64];
+    size_t len = 0;
+    for (int i = 0; i < 65; i++)
+        len += (size_t)snprintf(msg + len, sizeof msg - len,
+                                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n");
+    /* Responses 1..64 answer noted HEADs (no body); the 65th request was not
+     * recorded, so its response is framed as an ordinary one. */
+    char *got = http_run(RESP(.notes = notes, .nnotes = 70), msg, len, NULL, 0, NULL);
+    const char *h = "H:200 1.1 cl=1 ch=0 ka=1 ec=0 ce=0 nb=1 raw=38 [Content-Length=1;]\nE\n";
+    size_t hl = strlen(h);
+    for (int i = 0; i < 64; i++)
+        assert_memory_equal(got + (size_t)i * hl, h, hl);
+    assert_string_equal(got + 64 * hl,
+                        "H:200 1.1 cl=1 ch=0 ka=1 ec=0 ce=0 nb=0 raw=38 [Content-Length=1;]\n"
+                        "S1\n"); /* waiting for its one body byte */
+    free(got);
+}
+
 /* ------------------------------------------------------ compressed bodies */
 
 /* Compress with zlib: wbits 31 = gzip, 15 = zlib, -15 = raw deflate. */
@@ -878,6 +940,8 @@ int main(void)
         cmocka_unit_test(test_http_malformed),
         cmocka_unit_test(test_http_head_limit),
         cmocka_unit_test(test_http_pause),
+        cmocka_unit_test(test_http_head_find),
+        cmocka_unit_test(test_http_request_queue),
         cmocka_unit_test(test_http_gzip_deflate),
         cmocka_unit_test(test_http_gzip_members_and_reuse),
         cmocka_unit_test(test_http_other_and_corrupt_encodings),
