@@ -163,6 +163,7 @@ def plan_reply(method, target, headers, body):
         return plan
     model = req.get("model") if isinstance(req.get("model"), str) else "unknown"
     flags = _flags(model, headers)
+    plan["request"] = req
     plan.update(model=model, flags=flags, stream=req.get("stream") is True,
                 gzip=("gzip" in flags and _accepts_gzip(headers)),
                 id=_hash(body))

@@ -246,7 +246,8 @@ def _args_equal(got, want):
         return False
 
 
-def check_record(rec, plan, problems, label):
+def check_record(rec, plan, problems, label, ctx=None):
+    """ctx: {port, request (parsed body)} of the call, when known."""
     def bad(msg):
         problems.append("%s: %s" % (label, msg))
 
@@ -314,6 +315,44 @@ def check_record(rec, plan, problems, label):
     tid = rec.get("trace_id")
     if not isinstance(tid, str) or not tid:
         bad("trace_id %r missing" % (tid,))
+    # SPEC §6 identity and response fields the mock determines.
+    if plan["status"] == 200:
+        prefix = {"chat_completions": "chatcmpl-", "responses": "resp_",
+                  "completions": "cmpl-"}.get(plan["api"])
+        if prefix and rec.get("response_id") != prefix + plan["id"]:
+            bad("response_id %r, want %r" % (rec.get("response_id"), prefix + plan["id"]))
+        if rec.get("response_model") != plan["model"]:
+            bad("response_model %r, want %r" % (rec.get("response_model"), plan["model"]))
+        if plan["api"] in ("chat_completions", "completions"):
+            want_fr = [plan["finish_reason"] if plan["api"] == "chat_completions" else "stop"]
+            if rec.get("finish_reasons") != want_fr:
+                bad("finish_reasons %r, want %r" % (rec.get("finish_reasons"), want_fr))
+    if ctx:
+        if rec.get("server_address") not in ("127.0.0.1", "localhost"):
+            bad("server_address %r, want 127.0.0.1" % (rec.get("server_address"),))
+        if rec.get("server_port") != ctx["port"]:
+            bad("server_port %r, want %r" % (rec.get("server_port"), ctx["port"]))
+        req = ctx.get("request")
+        if plan["api"] == "chat_completions" and isinstance(req, dict):
+            want_msgs = [(m.get("role"), m.get("content")) for m in req.get("messages", [])]
+            got_msgs = rec.get("messages")
+            if not isinstance(got_msgs, list):
+                bad("messages %r missing" % (got_msgs,))
+            elif sum(len(c or "") for _r, c in want_msgs) < 16384:
+                got = [(m.get("role"), m.get("content")) if isinstance(m, dict) else m
+                       for m in got_msgs]
+                if got != want_msgs:
+                    bad("messages %r, want %r" % (got, want_msgs))
+            elif not got_msgs or "messages" not in (rec.get("truncated") or []):
+                # Over XENOVIA_CAPTURE_MAX_BYTES: how to cut is the agent's choice,
+                # but the record must say it was cut.
+                bad("messages over the capture limit but not marked truncated "
+                    "(truncated=%r, %d entries)" % (rec.get("truncated"), len(got_msgs)))
+        for k in ("start_time", "end_time", "session_id", "process"):
+            if not isinstance(rec.get(k), str) or not rec.get(k):
+                bad("%s %r missing" % (k, rec.get(k)))
+        if not isinstance(rec.get("pid"), int):
+            bad("pid %r missing" % (rec.get("pid"),))
 
 
 def match_records(records, plans):
@@ -451,12 +490,14 @@ def run_case(case, lib, args, certs_cache):
             if len(calls) != len(api_plans):
                 problems.append("trace file has %d call records for %d API calls"
                                 % (len(calls), len(api_plans)))
+            port = mock.tport if transport == "tls" else mock.port
             for n, (plan, rec) in enumerate(match_records(calls, api_plans), 1):
                 label = "record for API call %d (%s %s)" % (n, plan["api"], plan["model"])
                 if rec is None:
                     problems.append(label + ": missing")
                     continue
-                check_record(rec, plan, problems, label)
+                check_record(rec, plan, problems, label,
+                             {"port": port, "request": plan.get("request")})
             tids = [r.get("trace_id") for r in calls]
             if len(set(tids)) != len(tids):
                 problems.append("trace_ids are not unique: %r" % tids)
@@ -464,6 +505,14 @@ def run_case(case, lib, args, certs_cache):
             if sorted(seen) != sorted(t for t in tids if isinstance(t, str)):
                 problems.append("X-Xenovia-Trace-Id headers seen by the client %r != record "
                                 "trace_ids %r" % (seen, tids))
+            sess_seen = [v for k, v in xv_b if k == "x-xenovia-session-id"]
+            if sess_seen and sorted(sess_seen) != sorted(
+                    r.get("session_id") for r in calls if isinstance(r.get("session_id"), str)):
+                problems.append("X-Xenovia-Session-Id headers seen by the client %r != record "
+                                "session_ids %r" % (sess_seen, [r.get("session_id") for r in calls]))
+            if args.require_session_header and len(sess_seen) != len(api_plans):
+                problems.append("client saw %d X-Xenovia-Session-Id headers for %d API calls"
+                                % (len(sess_seen), len(api_plans)))
             if len(seen) != len(api_plans):
                 problems.append("client saw %d X-Xenovia-Trace-Id headers for %d API calls "
                                 "(non-API responses must not be stamped)"
@@ -517,6 +566,8 @@ def main():
                     help="run both runs without the agent (bench self-check)")
     ap.add_argument("--allow-injected-headers", action="store_true",
                     help="ignore X-Xenovia-* request headers sent only under the agent")
+    ap.add_argument("--require-session-header", action="store_true",
+                    help="also require X-Xenovia-Session-Id on every API response (SPEC §3)")
     ap.add_argument("--keep", action="store_true", help="keep temp dirs")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
