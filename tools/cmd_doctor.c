@@ -203,10 +203,19 @@ static void dirname_of(const char *path, char *out, size_t n)
         snprintf(out, n, ".");
 }
 
+/* Names read from a file may hold any byte: keep them printable. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            *s = '?';
+}
+
 static void append_list(char *list, size_t n, const char *item)
 {
     size_t len = strlen(list);
     snprintf(list + len, n - len, "%s%s", len ? ", " : "", item);
+    printable(list + len);
 }
 
 /* Note the TLS library `soname` (needed by `via`) if it is one. */
@@ -219,7 +228,10 @@ static void note_tls(struct report *r, const char *soname, const char *via, cons
             r->tls_found[t] = 1;
             snprintf(r->tls_via[t], sizeof r->tls_via[t], "%s", via);
             snprintf(r->tls_soname[t], sizeof r->tls_soname[t], "%s", soname);
+            printable(r->tls_soname[t]);
+            printable(r->tls_via[t]);
             snprintf(r->tls_path[t], sizeof r->tls_path[t], "%s", path ? path : "");
+            printable(r->tls_path[t]);
         }
         return;   /* first matching prefix only: libssl.so.3 before libssl.so. */
     }
@@ -313,11 +325,11 @@ static void scan_program(const struct xv_elf *e, struct report *r)
         r->static_boringssl = 1;
     if (!r->rustls && xv_tool_elf_contains(e, "/rustls-", 8))
         r->rustls = 1;
-    /* A stripped static build has no symbol names left; libssl's version
-     * string is the remaining hint (weak: only reported as "probably"). */
-    if (!r->static_openssl && !r->static_boringssl && !e->has_symtab &&
-        (xv_tool_elf_contains(e, "OpenSSL 3.", 10) || xv_tool_elf_contains(e, "OpenSSL 1.", 10)) &&
-        xv_tool_elf_contains(e, "SSL_write", 9))
+    /* A stripped build has no symbol names left; libssl's own source file
+     * names (kept for its error queue, OPENSSL_FILE) are the remaining hint
+     * (weaker: reported as "probably"). */
+    if (!r->static_openssl && !r->static_boringssl &&
+        (xv_tool_elf_contains(e, "ssl/ssl_lib.c", 13) || xv_tool_elf_contains(e, "ssl/s3_lib.c", 12)))
         r->openssl_string_only = 1;
 }
 
@@ -358,7 +370,7 @@ static void python_ssl_module(const char *real, char *out, size_t n)
 static char *resolve_cmd(const char *name)
 {
     if (strchr(name, '/'))
-        return strdup(name);
+        return access(name, F_OK) == 0 ? strdup(name) : NULL;
     const char *path = getenv("PATH");
     if (!path || !*path)
         path = "/usr/local/bin:/usr/bin:/bin";

@@ -288,7 +288,7 @@ int xv_tool_run(int argc, char **argv)
         const char *val;
         if (eq) {
             val = eq + 1;
-        } else if (i + 1 < argc) {
+        } else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0) {
             val = argv[++i];
         } else {
             rc = xv_tool_usage_error("run", "--%s needs a value (%s)", k->flag, k->arg);

@@ -61,7 +61,7 @@ struct line_reader {
 /* Next complete line (NUL-terminated, newline stripped) or NULL when no
  * complete line is buffered and nothing more can be read now. *too_long
  * is set when an over-long line was dropped. Borrowed until the next call. */
-static char *lr_next(struct line_reader *r, int at_eof_final, int *too_long)
+static char *lr_next(struct line_reader *r, int at_eof_final, int *too_long, size_t *len)
 {
     for (;;) {
         char *nl = memchr(r->buf + r->start, '\n', r->len - r->start);
@@ -73,6 +73,7 @@ static char *lr_next(struct line_reader *r, int at_eof_final, int *too_long)
                 r->skipping = 0;
                 continue;
             }
+            *len = (size_t)(nl - line);
             return line;
         }
         /* Compact, then read more. */
@@ -103,7 +104,7 @@ static char *lr_next(struct line_reader *r, int at_eof_final, int *too_long)
              * nobody can still be writing it (not following). */
             if (at_eof_final && r->len && !r->skipping) {
                 r->buf[r->len] = '\0';
-                r->start = r->len;
+                *len = r->len;
                 r->len = 0;
                 r->start = 0;
                 return r->buf;
@@ -312,10 +313,15 @@ static int by_group_turn_seq(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Parse one line: the record (caller deletes) or NULL; *malformed is
- * bumped for non-blank lines that are not a JSON object. */
-static cJSON *parse_line(const char *line, size_t *malformed)
+/* Parse one line of `len` bytes: the record (caller deletes) or NULL;
+ * *malformed is bumped for non-blank lines that are not a JSON object
+ * (a NUL byte inside the line makes it malformed too). */
+static cJSON *parse_line(const char *line, size_t len, size_t *malformed)
 {
+    if (strlen(line) != len) {
+        (*malformed)++;
+        return NULL;
+    }
     const char *p = line;
     while (*p == ' ' || *p == '\t' || *p == '\r')
         p++;
@@ -358,15 +364,16 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
     struct entry *ents = NULL;
     size_t n = 0, cap = 0, malformed = 0, seq = 0;
     char *line;
+    size_t llen = 0;
     int too_long = 0;
-    while ((line = lr_next(lr, 1, &too_long)) || too_long) {
+    while ((line = lr_next(lr, 1, &too_long, &llen)) || too_long) {
         if (too_long) {
             malformed++;
             too_long = 0;
             if (!line)
                 continue;
         }
-        cJSON *rec = parse_line(line, &malformed);
+        cJSON *rec = parse_line(line, llen, &malformed);
         seq++;
         if (!rec)
             continue;
@@ -445,8 +452,14 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
                 size_t count = 0;
                 for (size_t j = i; j < n && ents[j].group == ents[i].group; j++)
                     count++;
-                const cJSON *r = ents[i].rec;
-                const char *path = str_of(r, "session_path"), *flow = str_of(r, "flow_id");
+                /* Path and flow: from whichever record of the session has them. */
+                const char *path = NULL, *flow = NULL;
+                for (size_t j = i; j < i + count; j++) {
+                    if (!path)
+                        path = str_of(ents[j].rec, "session_path");
+                    if (!flow)
+                        flow = str_of(ents[j].rec, "flow_id");
+                }
                 printf("%ssession %s  (%zu call%s%s%s%s%s)\n", i ? "\n" : "",
                        ents[i].session[0] ? ents[i].session : "(none)", count,
                        count == 1 ? "" : "s", path ? ", path " : "", path ? path : "",
@@ -499,18 +512,18 @@ static int show_follow(const char *path, struct line_reader *lr, struct stat *st
     static const int fixed[C_COUNT] = { 8, 4, 19, 18, 16, 6, 6, 6, 6, 7, 7, 12, 20, 8 };
     if (!json)
         print_title(fixed, C_SESSION);
-    size_t calls = 0, malformed = 0;
+    size_t calls = 0, malformed = 0, llen = 0;
     int too_long = 0;
     while (!g_stop) {
         char *line;
-        while (!g_stop && ((line = lr_next(lr, 0, &too_long)) || too_long)) {
+        while (!g_stop && ((line = lr_next(lr, 0, &too_long, &llen)) || too_long)) {
             if (too_long) {
                 malformed++;
                 too_long = 0;
                 if (!line)
                     continue;
             }
-            cJSON *rec = parse_line(line, &malformed);
+            cJSON *rec = parse_line(line, llen, &malformed);
             if (!rec || !session_matches(rec, want)) {
                 cJSON_Delete(rec);
                 continue;

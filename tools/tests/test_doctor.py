@@ -1,0 +1,140 @@
+"""`xenovia doctor`: verdicts for a dynamic binary without TLS (/bin/ls), one using
+libssl.so.3 through libcurl (/usr/bin/curl), a fully static binary, a dynamic binary
+with OpenSSL compiled in, a (fake) Go binary, a #! script, truncated/corrupt ELF
+files (no crash), and the no-argument setup check."""
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from xvtest import check, cc, finish, tmpdir, xv  # noqa: E402
+
+d = tmpdir()
+
+r = xv("doctor", "/bin/ls")
+check(r.returncode == 1 and "no TLS library linked" in r.stdout and "dynamically linked" in r.stdout,
+      "/bin/ls: partly covered, plain HTTP only (rc=%d)\n%s" % (r.returncode, r.stdout))
+
+if os.path.exists("/usr/bin/curl"):
+    r = xv("doctor", "/usr/bin/curl")
+    check(r.returncode == 0 and "libssl.so.3" in r.stdout and "needed by libcurl.so.4" in r.stdout,
+          "/usr/bin/curl: covered through libcurl -> libssl.so.3 (rc=%d)\n%s" % (r.returncode, r.stdout))
+    r = xv("doctor", "--", "env", "FOO=1", "-i", "curl", "-s", "http://127.0.0.1:1/")
+    check(r.returncode == 0 and "curl" in r.stdout, "doctor -- env VAR=x curl ...: examines curl")
+else:
+    print("skip /usr/bin/curl (not installed)")
+
+r = xv("doctor", "ls")
+check(r.returncode == 1 and "(/" in r.stdout, "a bare name is looked up on PATH")
+r = xv("doctor", "/nonexistent/prog")
+check(r.returncode == 2 and "not found" in r.stderr, "missing program: 2")
+r = xv("doctor", "--")
+check(r.returncode == 2, "nothing after --: 2")
+
+# -- binaries built for the test ------------------------------------------------------
+c = cc()
+src = os.path.join(d, "hello.c")
+with open(src, "w") as f:
+    f.write('#include <stdio.h>\nint main(void){puts("hi");return 0;}\n')
+if c and subprocess.run([c, "-static", "-o", os.path.join(d, "static"), src],
+                        capture_output=True).returncode == 0:
+    r = xv("doctor", os.path.join(d, "static"))
+    check(r.returncode == 3 and "statically linked" in r.stdout and "LD_PRELOAD is ignored" in r.stdout,
+          "static binary: not covered (rc=%d)\n%s" % (r.returncode, r.stdout))
+else:
+    print("skip static binary (no static libc)")
+
+ssl_src = os.path.join(d, "sslstatic.c")
+with open(ssl_src, "w") as f:
+    f.write('#include <openssl/ssl.h>\n'
+            'int main(int argc,char**argv){(void)argv; if(argc>5){SSL*s=SSL_new(SSL_CTX_new(TLS_client_method()));'
+            'SSL_write(s,"x",1);} OPENSSL_init_ssl(0,NULL); return 0;}\n')
+if c and subprocess.run([c, "-o", os.path.join(d, "sslstatic"), ssl_src, "-Wl,-Bstatic", "-lssl",
+                         "-lcrypto", "-Wl,-Bdynamic", "-ldl", "-lpthread"],
+                        capture_output=True).returncode == 0:
+    r = xv("doctor", os.path.join(d, "sslstatic"))
+    check(r.returncode == 1 and "compiled into the program (OpenSSL)" in r.stdout,
+          "OpenSSL linked statically into a dynamic binary: HTTPS not covered (rc=%d)\n%s"
+          % (r.returncode, r.stdout))
+    # Stripped: symbols gone, the version string remains.
+    stripped = os.path.join(d, "sslstripped")
+    shutil.copy(os.path.join(d, "sslstatic"), stripped)
+    if subprocess.run(["strip", "-s", stripped], capture_output=True).returncode == 0:
+        r = xv("doctor", stripped)
+        check(r.returncode == 1 and "compiled into the program" in r.stdout,
+              "stripped static OpenSSL still detected (rc=%d)\n%s" % (r.returncode, r.stdout))
+else:
+    print("skip static OpenSSL (no libssl.a)")
+
+# A Go binary is recognised by its .go.buildinfo section (or buildinfo magic).
+if c and shutil.which("objcopy"):
+    dyn = os.path.join(d, "dyn")
+    subprocess.run([c, "-o", dyn, src], check=True)
+    blob = os.path.join(d, "bi")
+    with open(blob, "wb") as f:
+        f.write(b"\xff Go buildinf:" + b"\0" * 18)
+    gobin = os.path.join(d, "gobin")
+    if subprocess.run(["objcopy", "--add-section", ".go.buildinfo=" + blob, dyn, gobin],
+                      capture_output=True).returncode == 0:
+        r = xv("doctor", gobin)
+        check(r.returncode == 3 and "Go program" in r.stdout, "Go binary: not covered\n" + r.stdout)
+
+# A script: the interpreter is examined.
+script = os.path.join(d, "tool.sh")
+with open(script, "w") as f:
+    f.write("#!/bin/sh\necho hi\n")
+os.chmod(script, 0o755)
+r = xv("doctor", script)
+check("script: runs /bin/sh" in r.stdout and r.returncode == 1, "#! script follows the interpreter")
+script2 = os.path.join(d, "tool2")
+with open(script2, "w") as f:
+    f.write("#!/usr/bin/env -S sh -e\necho hi\n")
+r = xv("doctor", script2)
+check("script: runs /" in r.stdout and r.returncode == 1, "#!/usr/bin/env NAME resolved on PATH")
+
+# Not ELF, not a script.
+txt = os.path.join(d, "notes.txt")
+with open(txt, "w") as f:
+    f.write("hello\n" * 20)
+r = xv("doctor", txt)
+check(r.returncode == 1 and "not an ELF" in r.stdout, "plain text: cannot tell (1)")
+
+# Truncated and corrupted ELF files: any verdict, never a crash.
+data = open("/bin/ls", "rb").read()
+rnd = random.Random(1234)
+crashed = 0
+cases = [data[:n] for n in (4, 16, 52, 63, 64, 100, 500, 4096, 20000)]
+for _ in range(40):
+    b = bytearray(data[:rnd.choice([64, 1000, 8192, len(data)])])
+    for _ in range(rnd.randint(1, 50)):
+        b[rnd.randrange(min(len(b), 8192))] = rnd.randrange(256)
+    b[:4] = b"\x7fELF"
+    cases.append(bytes(b))
+for i, blob in enumerate(cases):
+    p = os.path.join(d, "bad%d" % i)
+    with open(p, "wb") as f:
+        f.write(blob)
+    r = xv("doctor", p)
+    if r.returncode < 0 or r.returncode not in (0, 1, 2, 3):
+        crashed += 1
+        print("  bad%d: rc=%d %s" % (i, r.returncode, r.stderr[-300:]))
+check(crashed == 0, "%d corrupt ELF files: no crash" % len(cases))
+
+# -- no arguments: the agent's own setup -------------------------------------------------
+fake = os.path.join(d, "libxenovia.so")
+open(fake, "w").close()
+r = xv("doctor", env={"XENOVIA_LIB": fake, "XENOVIA_TRACE_FILE": os.path.join(d, "t", "x.jsonl")})
+check(r.returncode == 0 and fake in r.stdout and "will be created" in r.stdout,
+      "setup check: library and trace file (rc=%d)\n%s%s" % (r.returncode, r.stdout, r.stderr))
+r = xv("doctor", env={"XENOVIA_LIB": fake, "XENOVIA_CAPTURE_CONTENT": "maybe",
+                      "XENOVIA_API_KEY": "sk-secret-value"})
+check(r.returncode == 1 and "XENOVIA_CAPTURE_CONTENT" in r.stderr and "on|off" in r.stderr,
+      "setup check: bad knob value named with the fix")
+check("sk-secret-value" not in r.stdout + r.stderr, "setup check never prints the API key")
+r = xv("doctor", env={"XENOVIA_LIB": os.path.join(d, "missing.so")})
+check(r.returncode == 1 and "NOT FOUND" in r.stdout, "setup check: missing library")
+
+shutil.rmtree(d)
+finish()

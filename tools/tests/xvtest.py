@@ -1,0 +1,62 @@
+"""Shared helpers for the xenovia CLI tests (run by ctest with /usr/bin/python3).
+
+Each test script takes the path of the built `xenovia` binary as argv[1]
+and exits non-zero on the first failed check (with a message saying what).
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+XENOVIA = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "xenovia"
+FIXTURES = os.environ.get("XV_TOOLS_FIXTURES",
+                          os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if cond:
+        print("ok   " + what)
+    else:
+        failures += 1
+        print("FAIL " + what)
+
+
+def xv(*args, env=None, input=None, timeout=60):
+    """Run xenovia; returns CompletedProcess with text stdout/stderr."""
+    e = dict(os.environ)
+    # A test must not pick up the developer's own configuration.
+    for k in list(e):
+        if k.startswith("XENOVIA_") or k.startswith("OTEL_"):
+            del e[k]
+    if env:
+        for k, v in env.items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
+    return subprocess.run([XENOVIA] + list(args), env=e, input=input, capture_output=True,
+                          text=True, errors="replace", timeout=timeout)
+
+
+def tmpdir():
+    d = tempfile.mkdtemp(prefix="xvtools-")
+    return d
+
+
+def cc():
+    for c in ("cc", "gcc", "clang"):
+        p = shutil.which(c)
+        if p:
+            return p
+    return None
+
+
+def finish():
+    if failures:
+        print("%d check(s) failed" % failures)
+        sys.exit(1)
+    print("all checks passed")
+    sys.exit(0)
