@@ -32,6 +32,9 @@ def main():
     print("chat   [%d] trace=%s: %s" % (r.status, r.headers.get("X-Xenovia-Trace-Id", "-"),
                                          body["choices"][0]["message"]["content"]))
 
+    # Second turn of the same conversation (the agent keeps it in one session).
+    msgs = msgs + [{"role": "assistant", "content": body["choices"][0]["message"]["content"]},
+                   {"role": "user", "content": "Now say it again, streamed."}]
     r = post({"model": "gpt-4o-mini", "messages": msgs, "stream": True,
               "stream_options": {"include_usage": True}})
     text = []
