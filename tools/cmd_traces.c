@@ -64,7 +64,7 @@ struct line_reader {
 static char *lr_next(struct line_reader *r, int at_eof_final, int *too_long, size_t *len)
 {
     for (;;) {
-        char *nl = memchr(r->buf + r->start, '\n', r->len - r->start);
+        char *nl = r->buf ? memchr(r->buf + r->start, '\n', r->len - r->start) : NULL;
         if (nl) {
             char *line = r->buf + r->start;
             *nl = '\0';
@@ -419,7 +419,8 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
     } else {
         /* Group: first sort by session to find each one's first record,
          * then by (that first record, turn, file order). */
-        qsort(ents, n, sizeof *ents, by_session_then_seq);
+        if (n)   /* ents may be NULL: qsort's pointer must not be */
+            qsort(ents, n, sizeof *ents, by_session_then_seq);
         size_t sessions = 0;
         for (size_t i = 0; i < n; i++) {
             if (i == 0 || strcmp(ents[i].session, ents[i - 1].session) != 0) {
@@ -429,7 +430,8 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
                 ents[i].group = ents[i - 1].group;
             }
         }
-        qsort(ents, n, sizeof *ents, by_group_turn_seq);
+        if (n)
+            qsort(ents, n, sizeof *ents, by_group_turn_seq);
 
         struct row *rows = calloc(n ? n : 1, sizeof *rows);
         if (!rows) {
