@@ -33,6 +33,8 @@
 #define XV_OAI_MAX_CHOICES 128
 /* Parallel tool calls per response, over all choices. */
 #define XV_OAI_MAX_TOOL_CALLS 256
+/* Identifiers (model, ids, names, roles) are kept to this many bytes. */
+#define XV_OAI_IDENT_MAX 512
 /* Upstream error messages are kept to this many bytes. */
 #define XV_OAI_ERROR_MAX 1024
 
@@ -123,6 +125,14 @@ const char *xv_oai_get_str(const cJSON *obj, const char *key);
 /* Length of the longest prefix of s[0..len) that is at most max bytes and
  * does not end inside a UTF-8 sequence. */
 size_t xv_oai_utf8_cut(const char *s, size_t len, size_t max);
+/* Copy of s[0..len) cut to max bytes at a UTF-8 boundary, invalid UTF-8
+ * replaced by U+FFFD (counted in the budget); *cut set to 1 when bytes were
+ * dropped (left alone otherwise). Caller owns the result; free(). NULL on OOM. */
+char *xv_oai_utf8_fix(const char *s, size_t len, size_t max, int *cut);
+int xv_oai_utf8_valid(const char *s, size_t len);
+/* Make every key and string value in v, its siblings after it and their
+ * children valid UTF-8, in place. */
+void xv_oai_sanitize_tree(cJSON *v);
 /* A cJSON string holding s[0..len) cut to max bytes at a UTF-8 boundary,
  * invalid UTF-8 replaced by U+FFFD (counted in the budget). *cut is set to
  * 1 when bytes were dropped (left alone otherwise). NULL on OOM. */

@@ -24,6 +24,9 @@ static int put(cJSON *record, const char *key, cJSON *item)
 {
     if (!item)
         return XV_E_NOMEM;
+    /* Whatever the app or upstream sent, the record is valid UTF-8: JSON
+     * Lines readers and OTLP (protobuf strings) both require it. */
+    xv_oai_sanitize_tree(item);
     cJSON_DeleteItemFromObjectCaseSensitive(record, key);
     if (!cJSON_AddItemToObject(record, key, item)) {
         cJSON_Delete(item);
@@ -32,9 +35,28 @@ static int put(cJSON *record, const char *key, cJSON *item)
     return 0;
 }
 
+/* An identifier-like string (model, ids, names, roles), capped at
+ * XV_OAI_IDENT_MAX bytes: a hostile upstream cannot bloat every record. */
+static cJSON *ident(const char *s)
+{
+    int cut = 0;
+    return xv_oai_capture_string(s, strlen(s), XV_OAI_IDENT_MAX, &cut);
+}
+
 static int put_str(cJSON *record, const char *key, const char *s)
 {
-    return s ? put(record, key, cJSON_CreateString(s)) : 0;
+    return s ? put(record, key, ident(s)) : 0;
+}
+
+/* obj[key] = ident(s); 0 or XV_E_NOMEM. */
+static int add_ident(cJSON *obj, const char *key, const char *s)
+{
+    cJSON *v = ident(s);
+    if (!v || !cJSON_AddItemToObject(obj, key, v)) {
+        cJSON_Delete(v);
+        return XV_E_NOMEM;
+    }
+    return 0;
 }
 
 /* Add `field` to the record's `truncated` list (created when missing). */
@@ -131,14 +153,13 @@ static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut
             rc = XV_E_NOMEM;
             break;
         }
-        if (!cJSON_AddStringToObject(o, "role", m->role))
-            rc = XV_E_NOMEM;
-        if (rc == 0 && m->name && !cJSON_AddStringToObject(o, "name", m->name))
-            rc = XV_E_NOMEM;
+        rc = add_ident(o, "role", m->role);
+        if (rc == 0 && m->name)
+            rc = add_ident(o, "name", m->name);
         if (rc == 0 && m->content)
             rc = add_text(o, "content", m->content, m->content_len, bud[2 * i], cut);
-        if (rc == 0 && m->tool_call_id && !cJSON_AddStringToObject(o, "tool_call_id", m->tool_call_id))
-            rc = XV_E_NOMEM;
+        if (rc == 0 && m->tool_call_id)
+            rc = add_ident(o, "tool_call_id", m->tool_call_id);
         if (rc == 0 && m->ntool_calls) {
             cJSON *tcs = cJSON_AddArrayToObject(o, "tool_calls");
             size_t ab = bud[2 * i + 1];
@@ -150,9 +171,9 @@ static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut
                     rc = XV_E_NOMEM;
                     break;
                 }
-                if (!cJSON_AddStringToObject(to, "id", t->id) ||
-                    !cJSON_AddStringToObject(to, "name", t->name))
-                    rc = XV_E_NOMEM;
+                rc = add_ident(to, "id", t->id);
+                if (rc == 0)
+                    rc = add_ident(to, "name", t->name);
                 if (rc == 0)
                     rc = add_text(to, "arguments", t->arguments, t->arguments_len,
                                   take(&ab, t->arguments_len), cut);
@@ -206,8 +227,8 @@ static int fill_tools(const struct xv_openai_call *c, cJSON *record, int *cut)
             cJSON_Delete(arr);
             return XV_E_NOMEM;
         }
-        if ((type && !cJSON_AddStringToObject(o, "type", type)) ||
-            (name && !cJSON_AddStringToObject(o, "name", name))) {
+        if ((type && add_ident(o, "type", type) != 0) ||
+            (name && add_ident(o, "name", name) != 0)) {
             cJSON_Delete(arr); /* o goes with it */
             return XV_E_NOMEM;
         }
@@ -232,9 +253,9 @@ static int fill_tool_calls(const struct xv_openai_call *c, cJSON *record, int *c
             rc = XV_E_NOMEM;
             break;
         }
-        if (!cJSON_AddStringToObject(o, "id", t->id ? t->id : "") ||
-            !cJSON_AddStringToObject(o, "name", t->name ? t->name : ""))
-            rc = XV_E_NOMEM;
+        rc = add_ident(o, "id", t->id ? t->id : "");
+        if (rc == 0)
+            rc = add_ident(o, "name", t->name ? t->name : "");
         if (rc == 0 && c->lim.capture_content)
             rc = add_text(o, "arguments", t->args.data, t->args.len, take(&remain, t->args.len),
                           cut);
@@ -252,7 +273,7 @@ static int fill_finish_reasons(const struct xv_openai_call *c, cJSON *record)
     if (!arr)
         return XV_E_NOMEM;
     if (c->type == XV_OPENAI_RESPONSES) {
-        if (c->resp_status && !cJSON_AddItemToArray(arr, cJSON_CreateString(c->resp_status))) {
+        if (c->resp_status && !cJSON_AddItemToArray(arr, ident(c->resp_status))) {
             cJSON_Delete(arr);
             return XV_E_NOMEM;
         }
@@ -260,7 +281,7 @@ static int fill_finish_reasons(const struct xv_openai_call *c, cJSON *record)
         for (size_t i = 0; i < c->nchoices; i++) {
             if (!c->choices[i].finish)
                 continue;
-            if (!cJSON_AddItemToArray(arr, cJSON_CreateString(c->choices[i].finish))) {
+            if (!cJSON_AddItemToArray(arr, ident(c->choices[i].finish))) {
                 cJSON_Delete(arr);
                 return XV_E_NOMEM;
             }

@@ -80,38 +80,17 @@ size_t xv_oai_utf8_cut(const char *s, size_t len, size_t max)
     return cut;
 }
 
-cJSON *xv_oai_capture_string(const char *s, size_t len, size_t max, int *cut)
+char *xv_oai_utf8_fix(const char *s, size_t len, size_t max, int *cut)
 {
     static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
     if (!s)
         s = "", len = 0;
-    /* Fast path: the common case is already valid and within budget. */
-    size_t i = 0;
-    while (i < len && i < max) {
-        size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
-        if (n == 0 || i + n > max)
-            break;
-        i += n;
-    }
-    if (i == len) {
-        char *t = malloc(len + 1);
-        if (!t)
-            return NULL;
-        memcpy(t, s, len);
-        t[len] = '\0';
-        cJSON *v = cJSON_CreateString(t);
-        free(t);
-        return v;
-    }
-    /* Slow path: copy sequence by sequence, replacing invalid bytes, until
-     * the budget runs out. */
     /* Each input byte yields at most 3 output bytes (one U+FFFD). */
     size_t cap = len > max / 3 ? max : 3 * len;
     char *t = malloc(cap + 1);
     if (!t)
         return NULL;
-    size_t o = 0;
-    i = 0;
+    size_t o = 0, i = 0;
     while (i < len) {
         size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
         const char *src = n ? s + i : repl;
@@ -125,9 +104,59 @@ cJSON *xv_oai_capture_string(const char *s, size_t len, size_t max, int *cut)
     if (i < len)
         *cut = 1;
     t[o] = '\0';
+    return t;
+}
+
+int xv_oai_utf8_valid(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
+        if (n == 0)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+cJSON *xv_oai_capture_string(const char *s, size_t len, size_t max, int *cut)
+{
+    char *t = xv_oai_utf8_fix(s, len, max, cut);
+    if (!t)
+        return NULL;
     cJSON *v = cJSON_CreateString(t);
     free(t);
     return v;
+}
+
+/* Replace *p (owned by cJSON) with a valid copy when it is not valid UTF-8. */
+static void fix_owned(char **p)
+{
+    if (!*p)
+        return;
+    size_t len = strlen(*p);
+    if (xv_oai_utf8_valid(*p, len))
+        return;
+    int cut = 0;
+    char *t = xv_oai_utf8_fix(*p, len, 3 * len, &cut);
+    if (!t)
+        t = xv_oai_strdup("");
+    if (!t)
+        return; /* OOM twice: leave it; the exporter copes with bytes */
+    free(*p);
+    *p = t;
+}
+
+void xv_oai_sanitize_tree(cJSON *v)
+{
+    /* Depth is bounded by cJSON's parse nesting limit (1000). */
+    for (; v; v = v->next) {
+        if (v->string && !(v->type & cJSON_StringIsConst))
+            fix_owned(&v->string);
+        if (cJSON_IsString(v) && !(v->type & cJSON_IsReference))
+            fix_owned(&v->valuestring);
+        if (v->child)
+            xv_oai_sanitize_tree(v->child);
+    }
 }
 
 /* Bytes that can appear in an API key or bearer token. */

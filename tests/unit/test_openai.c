@@ -960,6 +960,38 @@ static void test_truncation_utf8(void **state)
     cJSON_Delete(r);
 }
 
+static void test_record_always_valid_utf8(void **state)
+{
+    (void)state;
+    /* Invalid bytes in identifiers, roles, tool definitions and keys. */
+    const char *req = "{\"model\":\"gpt\xff\",\"messages\":[{\"role\":\"us\xc0r\","
+                      "\"content\":\"ok\"}],\"tools\":[{\"type\":\"function\",\"function\":"
+                      "{\"name\":\"t\xed\xa0\x80\",\"k\xfe\":1}}]}";
+    const char *body = "{\"id\":\"i\xf8\",\"model\":\"m\x80\",\"choices\":[{\"index\":0,"
+                       "\"message\":{\"content\":\"c\",\"tool_calls\":[{\"id\":\"x\xff\","
+                       "\"function\":{\"name\":\"n\xff\",\"arguments\":\"{}\"}}]},"
+                       "\"finish_reason\":\"st\xffop\"}]}";
+    cJSON *r = run(XV_OPENAI_CHAT, NULL, req, 200, "application/json", body, 0, 0, NULL);
+    char *p = printed(r);
+    assert_true(valid_utf8(p));
+    free(p);
+    assert_string_equal(str_of(r, "model"), "gpt\xef\xbf\xbd");
+    assert_string_equal(str_of(r, "response_model"), "m\xef\xbf\xbd");
+    cJSON_Delete(r);
+
+    /* Identifiers are capped. */
+    struct xv_buf b;
+    xv_buf_init(&b, 1 << 20);
+    assert_int_equal(xv_buf_appendf(&b, "{\"model\":\""), 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(xv_buf_append(&b, "abcdefghij", 10), 0);
+    assert_int_equal(xv_buf_appendf(&b, "\"}"), 0);
+    r = run(XV_OPENAI_CHAT, NULL, b.data, 200, "application/json", "{}", 0, 0, NULL);
+    assert_int_equal(strlen(str_of(r, "model")), 512);
+    cJSON_Delete(r);
+    xv_buf_free(&b);
+}
+
 static void test_truncation_messages_newest_first(void **state)
 {
     (void)state;
@@ -1095,6 +1127,7 @@ int main(void)
         cmocka_unit_test(test_stream_ttft_timing),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_truncation_utf8),
+        cmocka_unit_test(test_record_always_valid_utf8),
         cmocka_unit_test(test_truncation_messages_newest_first),
         cmocka_unit_test(test_capture_off),
         cmocka_unit_test(test_record_replaces_fields),
