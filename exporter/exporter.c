@@ -24,6 +24,7 @@
 #include "xv_common.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -36,6 +37,7 @@
 #define XV_EXP_QUEUE_CAP ((size_t)1 << 20)   /* hard cap on queue_max */
 #define XV_EXP_BATCH_MAX 256u                 /* records per file append */
 #define XV_EXP_STACK_BYTES ((size_t)1 << 20)  /* exporter thread stack */
+#define XV_EXP_RETRY_NS 1000000000u           /* pthread_create retry interval */
 
 /* Thread lifecycle. */
 enum exp_thread_state {
@@ -65,6 +67,8 @@ static struct {
     int stop;                      /* asks the thread to exit once the ring is empty */
     enum exp_thread_state tstate;  /* see enum */
     pthread_t thread;              /* valid when tstate is RUNNING or EXITED */
+    uint64_t start_failed_ns;      /* last failed pthread_create (mono), 0 if none */
+    int start_fail_logged;         /* that failure was logged (once per process) */
     /* Counters (struct xv_exp_stats), atomics so stats never take the lock. */
     atomic_uint_fast64_t pushed, written, direct, failed;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -154,6 +158,35 @@ static int write_now(const char *path, cJSON **recs, size_t n)
     return written == n ? 0 : (rc < 0 ? rc : XV_E_IO);
 }
 
+/*
+ * The direct path runs on an application thread. If the trace file is a
+ * FIFO whose reader went away, write(2) raises SIGPIPE, whose default
+ * action would kill the host: block it for the write, and swallow one
+ * that we caused (but not one that was already pending for the app).
+ */
+static int write_direct(const char *path, cJSON **recs, size_t n)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    int rc = write_now(path, recs, n);
+    if (!was_pending) {
+        sigemptyset(&pending);
+        sigpending(&pending);
+        if (sigismember(&pending, SIGPIPE)) {
+            struct timespec zero = { 0, 0 };
+            while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+            }
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 static void *exporter_main(void *arg)
 {
     (void)arg;
@@ -209,10 +242,17 @@ static int start_thread_locked(void)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        xv_log(XV_LOG_WARN, "exporter thread not started (%s); writing traces synchronously",
-               xv_strerror(-rc));
+        /* EAGAIN under RLIMIT_NPROC and the like: write directly, retry
+         * at most once a second, say so once. */
+        g.start_failed_ns = xv_now_mono_ns();
+        if (!g.start_fail_logged) {
+            g.start_fail_logged = 1;
+            xv_log(XV_LOG_WARN, "exporter thread not started (%s); writing traces synchronously",
+                   xv_strerror(-rc));
+        }
         return -rc;
     }
+    g.start_failed_ns = 0;
     pthread_setname_np(g.thread, "xenovia-export");
     g.tstate = EXP_T_RUNNING;
     g.stop = 0;
@@ -238,7 +278,8 @@ int xv_exp_push(cJSON *record)
     atomic_fetch_add(&g.pushed, 1);
     /* An exited-but-unjoined thread (only possible between shutdown's
      * wait and its join) counts as not running. */
-    if (!g.stopped && g.tstate == EXP_T_NONE)
+    if (!g.stopped && g.tstate == EXP_T_NONE &&
+        (!g.start_failed_ns || xv_now_mono_ns() - g.start_failed_ns >= XV_EXP_RETRY_NS))
         start_thread_locked();
     if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.count < g.queue_max) {
         g.ring[(g.head + g.count) % g.queue_max] = record;
@@ -249,11 +290,16 @@ int xv_exp_push(cJSON *record)
         errno = saved;
         return 0;
     }
-    /* Queue full, no thread, or shut down: never drop, write it here. */
-    const char *path = g.path;
+    /* Queue full, no thread, or shut down: never drop, write it here.
+     * The path is copied: a re-init after shutdown may free g.path while
+     * this write is still going on. */
+    char path[PATH_MAX];
+    int have_path = g.path && strlen(g.path) < sizeof path;
+    if (have_path)
+        strcpy(path, g.path);
     pthread_mutex_unlock(&g.lock);
     atomic_fetch_add(&g.direct, 1);
-    int rc = write_now(path, &record, 1);
+    int rc = write_direct(have_path ? path : NULL, &record, 1);
     errno = saved;
     return rc;
 }
@@ -355,6 +401,7 @@ void xv_exp_atfork_child(void)
     /* The thread does not exist in the child; start one on the next push.
      * An abandoned thread's state is unusable too, so we drop it here. */
     g.tstate = EXP_T_NONE;
+    g.start_failed_ns = 0;
     atomic_store(&g.pushed, 0);
     atomic_store(&g.written, 0);
     atomic_store(&g.direct, 0);

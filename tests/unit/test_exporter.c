@@ -389,6 +389,28 @@ static void test_errno_preserved(void **state)
     rm_rf(g_dir);
 }
 
+static void test_fifo_without_reader_never_blocks(void **state)
+{
+    (void)state;
+    /* A FIFO nobody reads: opening it for writing would block forever;
+     * the exporter must fail the record instead, on the direct path too. */
+    make_dir("fifo");
+    assert_int_equal(mkfifo(g_path, 0600), 0);
+    init_with(g_path, 1, 500);
+    uint64_t t0 = xv_now_mono_ns();
+    for (int i = 0; i < 5; i++)
+        xv_exp_push(rec(0, i, 0));
+    assert_int_equal(xv_exp_flush(5000), XV_E_IO);   /* written: none */
+    xv_exp_shutdown();
+    assert_true((xv_now_mono_ns() - t0) / 1000000u < 3000);
+    struct xv_exp_stats s;
+    xv_exp_get_stats(&s);
+    assert_int_equal(s.pushed, 5);
+    assert_int_equal(s.failed, 5);
+    assert_int_equal(s.written, 0);
+    rm_rf(g_dir);
+}
+
 static void test_default_path_rule(void **state)
 {
     (void)state;
@@ -424,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_fork_child_skips_parent_records),
         cmocka_unit_test(test_flush_timeout_and_stuck_shutdown),
         cmocka_unit_test(test_errno_preserved),
+        cmocka_unit_test(test_fifo_without_reader_never_blocks),
         cmocka_unit_test(test_default_path_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
