@@ -4,7 +4,8 @@
  * call.c owns the lifecycle and the request side (body accumulation, the
  * parse at request_end, the normalised message/tool lists); response.c owns
  * the response side (non-stream body, SSE events, the per-choice and
- * per-tool-call assembly); record.c turns both into trace-record fields;
+ * per-tool-call assembly); skim.c parses only chosen top-level members of
+ * large bodies (embeddings); record.c turns both into trace-record fields;
  * text.c holds the bounded, UTF-8-aware string helpers they all use.
  *
  * Invariants: every byte the call keeps is bounded — request and response
@@ -116,6 +117,14 @@ void xv_oai_errorf(struct xv_openai_call *c, const char *fmt, ...)
 
 /* ---- response.c ---- */
 void xv_oai_resp_free(struct xv_openai_call *c);
+
+/* ---- skim.c ---- */
+/* An object holding only the top-level members of the JSON object in
+ * text[0..len) whose names are in `keys` (NULL-terminated), parsed; other
+ * values are stepped over unparsed. NULL when the text is not an object by
+ * the skimmer's rules, a wanted value is malformed, or on OOM: parse it
+ * whole instead. Caller owns the result; free with cJSON_Delete. */
+cJSON *xv_oai_json_skim(const char *text, size_t len, const char *const *keys);
 
 /* ---- text.c ---- */
 /* strdup of a NUL-terminated string; NULL in, NULL out. */

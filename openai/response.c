@@ -564,7 +564,14 @@ static void parse_body(struct xv_openai_call *c)
         return;
     }
     const char *end = NULL;
-    cJSON *o = cJSON_ParseWithLengthOpts(c->resp_body.data, c->resp_body.len, &end, 0);
+    cJSON *o = NULL;
+    if (c->type == XV_OPENAI_EMBEDDINGS) {
+        /* `data` is nearly all of it and never recorded: step over it. */
+        static const char *const keys[] = {"id", "model", "usage", "error", NULL};
+        o = xv_oai_json_skim(c->resp_body.data, c->resp_body.len, keys);
+    }
+    if (!o)
+        o = cJSON_ParseWithLengthOpts(c->resp_body.data, c->resp_body.len, &end, 0);
     if (!o) {
         size_t at = end && end >= c->resp_body.data ? (size_t)(end - c->resp_body.data) : 0;
         if (c->status >= 400) /* an HTML page from a proxy, typically */

@@ -15,7 +15,9 @@
  * Besides memory errors (ASan/UBSan), the target checks the module's
  * invariants: the record is the same whether the bodies arrive whole or
  * in slices (sizes from the input itself), every record is valid UTF-8,
- * and no captured text field exceeds capture_max. A violation aborts.
+ * no captured text field exceeds capture_max, and the embeddings skimmer
+ * (skim.c) returns exactly what a full cJSON parse has for the members it
+ * keeps. A violation aborts.
  *
  * Thread safety: single-threaded, as libFuzzer calls it.
  */
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "openai_int.h" /* xv_oai_json_skim */
 #include "xv_openai.h"
 
 static int valid_utf8(const unsigned char *p, size_t n)
@@ -140,6 +143,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         req_len = (size_t)(nul - body);
         resp = nul + 1;
         resp_len = n - req_len - 1;
+    }
+    /* The skimmer agrees with a full parse on every member it returns. */
+    static const char *const keys[] = {"id", "model", "usage", "error", NULL};
+    cJSON *sk = xv_oai_json_skim((const char *)resp, resp_len, keys);
+    if (sk) {
+        cJSON *full = cJSON_ParseWithLength((const char *)resp, resp_len);
+        if (!cJSON_IsObject(sk) || (full && !cJSON_IsObject(full)))
+            abort();
+        for (const char *const *k = keys; full && *k; k++) {
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(sk, *k);
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(full, *k);
+            if (!a != !b || (a && !cJSON_Compare(a, b, 1))) {
+                fprintf(stderr, "skim differs on %s\n", *k);
+                abort();
+            }
+        }
+        cJSON_Delete(full);
+        cJSON_Delete(sk);
     }
     size_t cap;
     char *whole = run(ctl, req, req_len, resp, resp_len, NULL, 0, &cap);

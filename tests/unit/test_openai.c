@@ -20,6 +20,7 @@
 
 #include "xv_common.h"
 #include "xv_openai.h"
+#include "openai_int.h" /* xv_oai_json_skim, tested directly */
 
 #define MS ((uint64_t)1000000)
 
@@ -374,6 +375,8 @@ static void test_request_malformed_and_over_limit(void **state)
 
 /* ---- non-stream responses ---- */
 
+static const char stream_req_n2[] = "{\"model\":\"gpt-4o\",\"stream\":true,\"n\":2,\"messages\":[]}";
+
 static void test_chat_json(void **state)
 {
     (void)state;
@@ -487,6 +490,122 @@ static void test_embeddings_json(void **state)
     assert_int_equal(arr_size(r, "messages"), 2);
     assert_string_equal(str_of(arr_item(r, "messages", 1), "content"), "beta");
     assert_false(has(r, "error"));
+    cJSON_Delete(r);
+}
+
+static void test_embeddings_large_and_tricky(void **state)
+{
+    (void)state;
+    /* A big `data` member with strings that contain brackets, quotes and
+     * escapes, and keys named like the ones wanted, nested. */
+    struct xv_buf b;
+    xv_buf_init(&b, 1 << 24);
+    assert_int_equal(xv_buf_appendf(&b, " {\"object\":\"list\",\"data\":["), 0);
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(xv_buf_appendf(&b, "%s{\"object\":\"embedding\",\"index\":%d,"
+                                            "\"model\":\"nested\",\"embedding\":"
+                                            "[0.0123,-1e-3,%d.5,0.25,-0.75]}",
+                                        i ? "," : "", i, i), 0);
+    assert_int_equal(xv_buf_appendf(&b, ",\"s\\\"}]{\",{\"usage\":{\"prompt_tokens\":1}}],"
+                                        "\"model\" : \"text-embedding-3-large\" ,"
+                                        "\"usage\":{\"prompt_tokens\":8000,\"total_tokens\":8000}}\n"), 0);
+    cJSON *r = run(XV_OPENAI_EMBEDDINGS, NULL, "{\"model\":\"e\",\"input\":\"x\"}", 200,
+                   "application/json", b.data, 0, 0, NULL);
+    assert_string_equal(str_of(r, "response_model"), "text-embedding-3-large");
+    assert_int_equal((int)num_of(r, "tokens_in"), 8000);
+    assert_false(has(r, "tokens_out"));
+    assert_false(has(r, "error"));
+    cJSON_Delete(r);
+    xv_buf_free(&b);
+
+    /* Not skimmable (truncated): the full parse reports it. */
+    r = run(XV_OPENAI_EMBEDDINGS, NULL, "{\"model\":\"e\",\"input\":\"x\"}", 200,
+            "application/json", "{\"data\":[[1,2],\"model\":\"m\"", 0, 0, NULL);
+    assert_non_null(strstr(str_of(r, "error"), "malformed JSON in response body"));
+    assert_false(has(r, "response_model"));
+    cJSON_Delete(r);
+
+    /* An error body. */
+    r = run(XV_OPENAI_EMBEDDINGS, NULL, "{\"model\":\"e\",\"input\":\"x\"}", 400,
+            "application/json", "{\"error\":{\"message\":\"too many inputs\",\"type\":"
+            "\"invalid_request_error\",\"code\":null}}", 0, 0, NULL);
+    assert_string_equal(str_of(r, "error"), "upstream error: too many inputs (invalid_request_error)");
+    cJSON_Delete(r);
+}
+
+static void test_skim(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"model", "usage", NULL};
+    static const struct {
+        const char *text;
+        const char *want; /* printed result, NULL for "parse it whole" */
+    } t[] = {
+        {"{}", "{}"},
+        {" {\"data\":[1,[2,{\"model\":3}],\"]}\\\"{\"],\"model\":\"m\",\"usage\":{\"a\":[1]}} ",
+         "{\"model\":\"m\",\"usage\":{\"a\":[1]}}"},
+        {"{\"model\":\"first\",\"model\":\"second\"}", "{\"model\":\"first\"}"},
+        {"{\"x\":1,\"model\":null}", "{\"model\":null}"},
+        {"{\"model\":\"m\"", NULL},              /* unterminated */
+        {"{\"model\":\"m\"} x", NULL},           /* trailing bytes */
+        {"{\"model\":tru}", NULL},                /* wanted value malformed */
+        {"{\"model\" \"m\"}", NULL},              /* missing colon */
+        {"{\"data\":]}", NULL},
+        {"{\"data\":}", NULL},
+        {"{\"data\":\"\\", NULL},
+        {"[1]", NULL},
+        {"", NULL},
+        {"{\"model\":\"m\",}", NULL},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        cJSON *o = xv_oai_json_skim(t[i].text, strlen(t[i].text), keys);
+        if (!t[i].want) {
+            if (o)
+                fail_msg("case %zu: skimmed %s", i, t[i].text);
+            continue;
+        }
+        if (!o)
+            fail_msg("case %zu: not skimmed %s", i, t[i].text);
+        char *p = printed(o);
+        assert_string_equal(p, t[i].want);
+        free(p);
+        cJSON_Delete(o);
+    }
+}
+
+static void test_chat_variants(void **state)
+{
+    (void)state;
+    /* Legacy functions API, refusal, and n = 2 streamed with interleaved choices. */
+    const char *body =
+        "{\"id\":\"c\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+        "\"content\":null,\"function_call\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}},"
+        "\"finish_reason\":\"function_call\"}]}";
+    cJSON *r = run(XV_OPENAI_CHAT, NULL, "{\"model\":\"m\",\"functions\":[{\"name\":\"f\"}]}",
+                   200, "application/json", body, 0, 0, NULL);
+    assert_string_equal(str_of(arr_item(r, "tool_calls", 0), "name"), "f");
+    assert_string_equal(str_of(arr_item(r, "tool_calls", 0), "id"), "");
+    assert_string_equal(str_of(arr_item(r, "tool_calls", 0), "arguments"), "{\"a\":1}");
+    assert_string_equal(str_of(arr_item(r, "tools", 0), "name"), "f");
+    cJSON_Delete(r);
+
+    body = "{\"id\":\"c\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+           "\"content\":null,\"refusal\":\"I can't help with that.\"},\"finish_reason\":\"stop\"}]}";
+    r = run(XV_OPENAI_CHAT, NULL, chat_req, 200, "application/json", body, 0, 0, NULL);
+    assert_string_equal(str_of(r, "response_content"), "I can't help with that.");
+    cJSON_Delete(r);
+
+    body = "data: {\"id\":\"n2\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B1\"}}]}\n\n"
+           "data: {\"id\":\"n2\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A1\"}}]}\n\n"
+           "data: {\"id\":\"n2\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B2\"},"
+           "\"finish_reason\":\"length\"},{\"index\":0,\"delta\":{\"content\":\"A2\"},"
+           "\"finish_reason\":\"stop\"}]}\n\n"
+           "data: [DONE]\n\n";
+    r = run(XV_OPENAI_CHAT, NULL, stream_req_n2, 200, "text/event-stream", body, 0, 0, NULL);
+    assert_string_equal(str_of(r, "response_content"), "A1A2");
+    assert_int_equal(arr_size(r, "finish_reasons"), 2);
+    assert_string_equal(arr_item(r, "finish_reasons", 0)->valuestring, "stop");
+    assert_string_equal(arr_item(r, "finish_reasons", 1)->valuestring, "length");
     cJSON_Delete(r);
 }
 
@@ -1115,6 +1234,9 @@ int main(void)
         cmocka_unit_test(test_chat_json_tool_calls),
         cmocka_unit_test(test_responses_json),
         cmocka_unit_test(test_embeddings_json),
+        cmocka_unit_test(test_embeddings_large_and_tricky),
+        cmocka_unit_test(test_skim),
+        cmocka_unit_test(test_chat_variants),
         cmocka_unit_test(test_completions_json),
         cmocka_unit_test(test_upstream_errors),
         cmocka_unit_test(test_malformed_response_json),
