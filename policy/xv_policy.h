@@ -1,0 +1,108 @@
+/*
+ * xv_policy.h — the policy module's public API: load and compile Rego
+ * modules (+ optional data.json), run queries, and make the SPEC §5
+ * decision for an input document.
+ *
+ * Two decision contracts, detected from the packages present:
+ *   - `package xenovia.policy`: `deny` (a set of reason strings, or a
+ *     boolean) and `redact_fields` (a set of labels);
+ *   - `package xenovia`: one object `decision = {"action", "rule",
+ *     "redact_fields"}` with actions allow, block, redact, block_response,
+ *     redact_response.
+ *   When both are present the strongest outcome wins (block > redact > allow).
+ *
+ * Ownership: a struct xv_policy is immutable after xv_policy_compile and may
+ * be shared by any number of threads evaluating concurrently (decisions and
+ * queries allocate only per call). Values follow xv_value.h's rule.
+ * Nothing here prints or exits; errors are returned as text.
+ */
+#ifndef XV_POLICY_H
+#define XV_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xv_value.h"
+
+struct xv_policy;
+
+/* Rego syntax selection for xv_policy_add_module. */
+enum xv_rego_version {
+    XV_REGO_VERSION_AUTO = 0, /* v1; a module that only parses as v0 is taken as v0 */
+    XV_REGO_VERSION_V1 = 1,
+    XV_REGO_VERSION_V0 = 2,   /* v0, with in/every/contains/if always available */
+};
+
+/* Caller owns the result; free with xv_policy_free. NULL on OOM. */
+struct xv_policy *xv_policy_new(void);
+void xv_policy_free(struct xv_policy *p);
+
+/* Add one module (file name used in messages). On a syntax error returns
+ * XV_E_PARSE and writes "file:line:col: rego_parse_error: message" to err. */
+int xv_policy_add_module(struct xv_policy *p, const char *file, const char *src, size_t len,
+                         int version, char *err, size_t errlen);
+/* Base document (borrowed; the policy keeps a frozen copy). Must be an object. */
+int xv_policy_set_data(struct xv_policy *p, struct xv_value *data);
+/* Compile everything added. XV_E_PARSE with "file:line:col: code: message". */
+int xv_policy_compile(struct xv_policy *p, char *err, size_t errlen);
+
+/* Load a .rego file or a directory of .rego files (non-recursive, sorted)
+ * plus `data.json` beside them (or data_path when given), and compile.
+ * On failure *out is NULL and err holds the file:line:col message. */
+int xv_policy_load(const char *path, const char *data_path, int version,
+                   struct xv_policy **out, char *err, size_t errlen);
+
+/* Evaluation options. */
+struct xv_policy_opts {
+    int strict;          /* raise builtin errors (OPA strict mode) */
+    uint64_t max_steps;  /* step budget; 0 = default (10 million) */
+};
+
+/* Run a query (Rego body, e.g. "data.x.allow = a"). *rows receives an
+ * array of objects (variable -> value); [] when undefined. input may be
+ * NULL (undefined). On evaluation errors returns XV_E_STATE and writes
+ * "file:row: code: message"; compile errors of the query give XV_E_PARSE.
+ * Not thread-safe with other calls on p (the query is compiled into p);
+ * use xv_policy_decide for concurrent evaluation. */
+int xv_policy_query(struct xv_policy *p, const char *query, struct xv_value *input,
+                    const struct xv_policy_opts *opts, struct xv_value **rows, char *err,
+                    size_t errlen);
+
+/* Parse a Rego term holding no variables (e.g. `{"x": {1, 2}, "y": set()}`),
+ * as OPA's input_term. Caller owns *out. XV_E_PARSE with a message in err. */
+int xv_policy_parse_term(const char *src, size_t len, struct xv_value **out, char *err,
+                         size_t errlen);
+
+/* ---- decisions (SPEC §5) ---- */
+enum xv_outcome {
+    XV_OUTCOME_ALLOW = 0,
+    XV_OUTCOME_REDACT = 1,
+    XV_OUTCOME_REDACT_RESPONSE = 2,
+    XV_OUTCOME_BLOCK = 3,
+    XV_OUTCOME_BLOCK_RESPONSE = 4,
+};
+
+struct xv_decision {
+    enum xv_outcome outcome; /* strongest action */
+    char *rule_id;           /* owned; rule/contract that decided, or NULL */
+    char *reason;            /* owned; first deny reason, or NULL */
+    char **redact_fields;    /* owned array of owned labels */
+    size_t nredact;          /* count */
+};
+
+/* "allow", "block", "redact", "block_response", "redact_response". */
+const char *xv_outcome_name(enum xv_outcome o);
+
+/* Decide for input (borrowed). Thread-safe. Returns 0, or XV_E_STATE with
+ * the evaluation error in err (the caller applies its fail mode). The
+ * decision is filled (ALLOW) even on error so it can be freed. */
+int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
+                     const struct xv_policy_opts *opts, struct xv_decision *out, char *err,
+                     size_t errlen);
+void xv_decision_free(struct xv_decision *d);
+
+/* The decision as JSON {"outcome","rule_id","reason","redact_fields"}.
+ * Caller frees with free(). */
+char *xv_decision_json(const struct xv_decision *d);
+
+#endif
