@@ -534,9 +534,17 @@ def run_case(case, lib, args, certs_cache):
         leaks = scan_secret(tmp, skip, err_b)
         if leaks:
             problems.append("API key found in: %s" % ", ".join(leaks))
+        # The agent prints only its own prefixed lines (STYLE: no other printing
+        # from inside the host): every stderr line new in run B must be one.
+        lines_a = set(err_a.decode("utf-8", "replace").splitlines())
         for line in err_b.decode("utf-8", "replace").splitlines():
-            if line.startswith("xenovia") and args.verbose:
-                print("  agent stderr: " + line[:300])
+            if line in lines_a:
+                continue
+            if line.startswith("xenovia"):
+                if args.verbose:
+                    print("  agent stderr: " + line[:300])
+            elif use_agent and rc_b == 0:
+                problems.append("unexpected stderr line with the agent: %r" % line[:300])
 
         if problems:
             if use_agent and records:
