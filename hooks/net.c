@@ -35,6 +35,7 @@ static pthread_mutex_t g_fd_mu[XV_FD_LOCKS];
 static atomic_int g_ready; /* 1: agent active; 0: not yet or inert */
 
 __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
+__thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec"))) = -1;
 
 void xv_hooks_set_ready(int active)
 {
@@ -164,7 +165,10 @@ static struct xv_conn *tx_conn(int fd)
     if (c && xv_conn_is_pass(c)) {
         /* Not HTTP: get out of the way for good (TLS carriers stay known
          * so their SSL can learn the peer). */
-        int drop = xv_conn_mode(c) == XV_CONN_PASS && xv_conn_rx_pending(c) == 0;
+        int mode = xv_conn_mode(c);
+        int drop = mode == XV_CONN_PASS && xv_conn_rx_pending(c) == 0;
+        if (mode == XV_CONN_TLSWIRE)
+            xv_tls_last_wire_fd = fd;
         xv_conn_unref(c);
         if (drop) {
             int saved = errno;
@@ -257,6 +261,8 @@ static struct xv_conn *rx_conn(int fd)
         return NULL;
     struct xv_conn *c = xv_net_conn_get(fd);
     if (c && xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0) {
+        if (xv_conn_mode(c) == XV_CONN_TLSWIRE)
+            xv_tls_last_wire_fd = fd;
         xv_conn_unref(c);
         return NULL;
     }

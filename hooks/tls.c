@@ -134,7 +134,11 @@ static void learn_peer(struct xv_conn *c, int fd)
 {
     struct xv_conn_peer cur, sock;
     xv_conn_get_peer(c, &cur);
-    if (cur.port || fd < 0)
+    if (cur.port)
+        return;
+    if (fd < 0)
+        fd = xv_tls_last_wire_fd; /* memory-BIO SSL: see xv_hooks.h */
+    if (fd < 0)
         return;
     if (xv_net_peer(fd, &sock) == 0)
         xv_conn_set_peer(c, &sock);

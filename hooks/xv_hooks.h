@@ -95,6 +95,12 @@ struct xv_tls_current {
 };
 extern __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
 
+/* The socket fd carrying TLS records that this thread touched last. For an
+ * SSL on memory BIOs (asyncio, anyio) no socket I/O happens inside the SSL
+ * call; the event loop moved the ciphertext on the same thread just before
+ * (reads) or just after (writes), so this is the best hint of its peer. */
+extern __thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec")));
+
 void xv_tls_atfork_child(void);
 void xv_net_atfork_child(void);
 void xv_dns_atfork_child(void);
