@@ -1147,7 +1147,7 @@ static void link_refs_term(struct cctx *x, struct term *t)
         t->rconsumed = 1;
     }
     for (int i = 0; i < t->n; i++)
-        if (t->items && t->items[i])
+        if (t->items && t->items[i] && !(i == 0 && t->kind == T_REF && t->items[0]->kind == T_VAR))
             link_refs_term(x, t->items[i]);
     if (t->head) link_refs_term(x, t->head);
     if (t->key) link_refs_term(x, t->key);
@@ -1201,10 +1201,14 @@ static void dep_term(struct cctx *x, struct term *t, struct node *from)
     if (!t)
         return;
     if (t->rnode) {
-        if (t->rnode->nrules || t->rnode->dflt)
+        if (t->rnode->nrules || t->rnode->dflt) {
             dep_edge(x, t->rnode, from, t->loc);
-        else
+        } else if (t->kind != T_REF || t->rconsumed >= t->n ||
+                   t->items[t->rconsumed]->kind != T_VALUE) {
+            /* the ref can reach anything below the node */
             dep_all(x, t->rnode, from, t->loc);
+        }
+        /* else: a ground key with no rule below it reaches base data only */
     }
     if (t->kind == T_CALL && t->fnode)
         dep_edge(x, t->fnode, from, t->loc);
