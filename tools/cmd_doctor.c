@@ -425,26 +425,121 @@ static void print_verdict(enum verdict v, const char *why)
     printf("  verdict: %s — %s\n", word[v], why);
 }
 
+/*
+ * The verdicts that need only the program file itself (no library walk):
+ * wrong architecture, secure-execution, Go, no dynamic loader, TLS compiled
+ * in. Returns the verdict with `why` filled, or -1 when the dependencies
+ * have to decide.
+ */
+static int decide_from_program(const char *path, const struct xv_elf *e, const struct report *r,
+                               char *why, size_t n)
+{
+    char mbuf[32], hbuf[32];
+    const char *mine = xv_tool_elf_machine_name(e->machine, mbuf, sizeof mbuf);
+    /* The agent's own architecture: it is built like this binary. */
+    struct xv_elf self;
+    int self_ok = xv_tool_elf_open("/proc/self/exe", &self) == 0;
+    int arch_ok = !self_ok || (self.machine == e->machine && self.is64 == e->is64);
+    const char *host = self_ok ? xv_tool_elf_machine_name(self.machine, hbuf, sizeof hbuf) : "?";
+    int host64 = self_ok ? self.is64 : 1;
+    if (self_ok)
+        xv_tool_elf_close(&self);
+    struct stat st;
+    int secure = stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
+    int fcaps = getxattr(path, "security.capability", NULL, 0) > 0;
+
+    if (!arch_ok) {
+        snprintf(why, n, "built for %d-bit %s; libxenovia.so is %d-bit %s (ld.so will ignore it)",
+                 e->is64 ? 64 : 32, mine, host64 ? 64 : 32, host);
+        return V_NOT;
+    }
+    if (secure || fcaps) {
+        snprintf(why, n, "%s: the loader runs it in secure-execution mode and the agent "
+                 "stays inert (by design)", fcaps ? "has file capabilities" : "setuid/setgid");
+        return V_NOT;
+    }
+    if (r->go) {
+        snprintf(why, n, "Go program: Go makes its own system calls and uses its own "
+                 "crypto/tls, so LD_PRELOAD sees none of its network traffic");
+        return V_NOT;
+    }
+    if (!e->has_interp && (e->type == 2 || !e->has_dynamic)) {
+        snprintf(why, n, "statically linked: no dynamic loader runs, so LD_PRELOAD is "
+                 "ignored entirely%s", r->static_openssl || r->openssl_string_only
+                     ? " (it also carries its own OpenSSL)" : "");
+        return V_NOT;
+    }
+    if (!e->has_interp && e->pie) {
+        snprintf(why, n, "static-pie: no dynamic loader runs, so LD_PRELOAD is ignored");
+        return V_NOT;
+    }
+    if (r->static_openssl || r->static_boringssl || r->static_other || r->openssl_string_only ||
+        r->rustls) {
+        snprintf(why, n, "its TLS library is compiled into the program (%s); HTTPS "
+                 "is not covered, plain-HTTP calls through libc sockets are",
+                 r->static_boringssl ? "BoringSSL" : r->rustls ? "rustls"
+                 : r->static_other ? "GnuTLS/mbed TLS/wolfSSL"
+                 : r->static_openssl ? "OpenSSL"
+                 : "probably OpenSSL: stripped, found by its source file names");
+        return V_PARTIAL;
+    }
+    return -1;
+}
+
+/* The program a command name runs: resolved on PATH, #! followed (each
+ * hop printed when `show`). Caller frees; NULL when not found. */
+static char *program_of(const char *what, int show)
+{
+    char *path = resolve_cmd(what);
+    for (int depth = 0; path && depth < 4; depth++) {
+        char *next = shebang_target(path);
+        if (!next)
+            break;
+        if (show)
+            printf("  script: runs %s\n", next);
+        free(path);
+        path = next;
+    }
+    return path;
+}
+
+int xv_tool_doctor_quick(const char *cmd, char *why, size_t n)
+{
+    char *path = program_of(cmd, 0);
+    if (!path)
+        return 0;
+    struct xv_elf e;
+    int v = -1;
+    if (xv_tool_elf_open(path, &e) == 0) {
+        struct report r;
+        memset(&r, 0, sizeof r);
+        scan_program(&e, &r);
+        v = decide_from_program(path, &e, &r, why, n);
+        xv_tool_elf_close(&e);
+    }
+    free(path);
+    return v < 0 ? 0 : v;
+}
+
 /* Examine one program file; prints the report and returns the verdict. */
 static int examine(const char *what)
 {
-    char *path = resolve_cmd(what);
-    if (!path) {
+    char *resolved = resolve_cmd(what);
+    if (!resolved) {
         fprintf(stderr, "xenovia doctor: %s: not found (not a file, not on PATH)\n", what);
         return 2;
     }
     printf("%s", what);
-    if (strcmp(path, what))
-        printf(" (%s)", path);
+    if (strcmp(resolved, what))
+        printf(" (%s)", resolved);
     putchar('\n');
+    free(resolved);
     /* Scripts: the interpreter is what the agent lives in. */
-    for (int depth = 0; depth < 4; depth++) {
-        char *next = shebang_target(path);
-        if (!next)
-            break;
-        printf("  script: runs %s\n", next);
-        free(path);
-        path = next;
+    char *path = program_of(what, 1);
+    if (!path) {
+        printf("  interpreter not found\n");
+        print_verdict(V_PARTIAL, "cannot tell: the #! interpreter is not on PATH");
+        return V_PARTIAL;
     }
 
     struct xv_elf e;
@@ -460,7 +555,7 @@ static int examine(const char *what)
         free(path);
         return 2;
     }
-    char mbuf[32], hbuf[32];
+    char mbuf[32];
     printf("  ELF %d-bit %s %s, %s\n", e.is64 ? 64 : 32,
            xv_tool_elf_machine_name(e.machine, mbuf, sizeof mbuf),
            e.type == 2 ? "executable" : e.has_interp || e.pie ? "PIE executable" : "shared object",
@@ -469,44 +564,11 @@ static int examine(const char *what)
     struct report r;
     memset(&r, 0, sizeof r);
     scan_program(&e, &r);
-    enum verdict v;
     char why[600];
-
-    /* The agent's own architecture (it is built like this binary). */
-    struct xv_elf self;
-    int self_ok = xv_tool_elf_open("/proc/self/exe", &self) == 0;
-    int arch_ok = !self_ok || (self.machine == e.machine && self.is64 == e.is64);
-    if (self_ok) {
-        snprintf(hbuf, sizeof hbuf, "%s", xv_tool_elf_machine_name(self.machine, hbuf, sizeof hbuf));
-        xv_tool_elf_close(&self);
-    }
-    struct stat st;
-    int secure = stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
-    int fcaps = getxattr(path, "security.capability", NULL, 0) > 0;
-
-    if (!arch_ok) {
+    int early = decide_from_program(path, &e, &r, why, sizeof why);
+    enum verdict v;
+    if (early == V_NOT) {
         v = V_NOT;
-        snprintf(why, sizeof why, "built for %d-bit %s; libxenovia.so is %s (ld.so will ignore it)",
-                 e.is64 ? 64 : 32, mbuf, hbuf);
-    } else if (secure || fcaps) {
-        v = V_NOT;
-        snprintf(why, sizeof why, "%s: the loader runs it in secure-execution mode and the agent "
-                 "stays inert (by design)", fcaps ? "has file capabilities" : "setuid/setgid");
-    } else if (r.go) {
-        v = V_NOT;
-        snprintf(why, sizeof why, "Go program: Go makes its own system calls and uses its own "
-                 "crypto/tls, so LD_PRELOAD sees none of its network traffic");
-    } else if (!e.has_interp && e.type == 2) {
-        v = V_NOT;
-        snprintf(why, sizeof why, "statically linked: no dynamic loader runs, so LD_PRELOAD is "
-                 "ignored entirely%s", r.static_openssl || r.openssl_string_only
-                     ? " (it also carries its own OpenSSL)" : "");
-    } else if (!e.has_interp && !e.has_dynamic) {
-        v = V_NOT;
-        snprintf(why, sizeof why, "statically linked: LD_PRELOAD is ignored entirely");
-    } else if (!e.has_interp && e.pie) {
-        v = V_NOT;
-        snprintf(why, sizeof why, "static-pie: no dynamic loader runs, so LD_PRELOAD is ignored");
     } else {
         struct search s = { .machine = e.machine, .is64 = e.is64 };
         read_ld_conf(&s, "/etc/ld.so.conf", 0);
@@ -531,26 +593,16 @@ static int examine(const char *what)
         if (r.missing[0])
             printf("  libraries not found on disk: %s\n", r.missing);
 
-        int statically = r.static_openssl || r.static_boringssl || r.static_other ||
-                         r.openssl_string_only || r.rustls;
-        if (statically) {
-            v = V_PARTIAL;
-            snprintf(why, sizeof why, "its TLS library is compiled into the program (%s); HTTPS "
-                     "is not covered, plain-HTTP calls through libc sockets are",
-                     r.static_boringssl ? "BoringSSL" : r.rustls ? "rustls"
-                     : r.static_other ? "GnuTLS/mbed TLS/wolfSSL"
-                     : r.openssl_string_only ? "probably OpenSSL: stripped, found by its version string"
-                     : "OpenSSL");
+        int other = 0;
+        for (size_t t = 1; t < N_TLS; t++)
+            other |= r.tls_found[t];
+        if (early == V_PARTIAL) {
+            v = V_PARTIAL;   /* TLS compiled in: `why` already says so */
         } else if (r.tls_found[0]) {
             v = V_COVERED;
             snprintf(why, sizeof why, "HTTPS through libssl.so.3 (OpenSSL 3) and plain HTTP%s",
-                     r.tls_found[2] || r.tls_found[3] || r.tls_found[4] || r.tls_found[5] ||
-                     r.tls_found[6] || r.tls_found[1]
-                         ? "; calls made through the other TLS library listed are not" : "");
+                     other ? "; calls made through the other TLS library listed are not" : "");
         } else {
-            int other = 0;
-            for (size_t t = 1; t < N_TLS; t++)
-                other |= r.tls_found[t];
             v = V_PARTIAL;
             snprintf(why, sizeof why, "%s",
                      other ? "it uses a TLS library the agent does not hook: plain HTTP only"

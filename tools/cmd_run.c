@@ -346,6 +346,16 @@ int xv_tool_run(int argc, char **argv)
     setenv("LD_PRELOAD", preload, 1);
     free(preload);
 
+    /* The agent cannot speak for programs it never gets loaded into or
+     * whose traffic it never sees (static, Go, setuid, other arch): say it
+     * here, once, and run anyway. A program it is loaded into but whose
+     * TLS it cannot hook (node's built-in OpenSSL) is reported by the
+     * agent itself (SPEC §2), so not here: no duplicate line. */
+    char reason[600];
+    if (xv_tool_doctor_quick(argv[i], reason, sizeof reason) == 3)
+        fprintf(stderr, "xenovia: not covered: %s: %s (see `xenovia doctor %s`)\n", argv[i],
+                reason, argv[i]);
+
     execvp(argv[i], argv + i);
     int err = errno;
     if (err == ENOENT || err == ENOTDIR) {

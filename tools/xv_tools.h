@@ -47,6 +47,12 @@ char *xv_tool_find_lib(const char *override, const char **why);
 int xv_tool_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* For `xenovia run`: the verdict `xenovia doctor` would give from the
+ * program file alone (no library walk): 3 not covered at all, 1 HTTPS
+ * not covered, 0 nothing certain is wrong (or the file is unreadable);
+ * `why` gets one line. cmd is resolved on PATH; #! is followed. */
+int xv_tool_doctor_quick(const char *cmd, char *why, size_t n);
+
 /* Commands. */
 int xv_tool_run(int argc, char **argv);
 int xv_tool_traces(int argc, char **argv);

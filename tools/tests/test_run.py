@@ -117,6 +117,21 @@ os.chmod(noexec, 0o644)
 r = xv("run", "--", noexec, env={"XENOVIA_LIB": lib})
 check(r.returncode == 126, "not executable: 126 (rc=%d)" % r.returncode)
 
+# -- a program the agent can never see is reported, and still runs -----------------
+c = cc()
+if c:
+    hello = os.path.join(d, "hello.c")
+    with open(hello, "w") as f:
+        f.write('#include <stdio.h>\nint main(void){puts("static-ran");return 3;}\n')
+    static = os.path.join(d, "static-hello")
+    if subprocess.run([c, "-static", "-o", static, hello], capture_output=True).returncode == 0:
+        r = xv("run", "--", static, env={"XENOVIA_LIB": lib})
+        check(r.returncode == 3 and "static-ran" in r.stdout
+              and "xenovia: not covered: " in r.stderr and "statically linked" in r.stderr,
+              "static CMD: one 'not covered' line, then it runs (%r)" % r.stderr.strip())
+    r = xv("run", "--", "true", env={"XENOVIA_LIB": lib})
+    check("not covered" not in r.stderr, "no note for a coverable program")
+
 # -- exit status of CMD passes through --------------------------------------------
 r = xv("run", "--", "sh", "-c", "exit 7", env={"XENOVIA_LIB": lib})
 check(r.returncode == 7, "CMD's exit status is xenovia's")
