@@ -44,7 +44,8 @@ enum exp_thread_state {
     EXP_T_NONE = 0,    /* not started (never, or not in this fork child yet) */
     EXP_T_RUNNING,     /* running; joinable */
     EXP_T_EXITED,      /* returned from its loop; join pending */
-    EXP_T_ABANDONED,   /* stuck at shutdown and detached; never touched again */
+    EXP_T_ABANDONED,   /* stuck at shutdown and detached; becomes NONE if it ever
+                          finishes (it then drains the ring first) */
 };
 
 /* The exporter's state. Written by: init/shutdown (config fields, under
@@ -218,7 +219,9 @@ static void *exporter_main(void *arg)
         g.done += n;
         pthread_cond_broadcast(&g.progress);
     }
-    g.tstate = EXP_T_EXITED;
+    /* A thread shutdown gave up on and detached must not be joined:
+     * it leaves the state "not running" instead of "exited". */
+    g.tstate = g.tstate == EXP_T_ABANDONED ? EXP_T_NONE : EXP_T_EXITED;
     pthread_cond_broadcast(&g.progress);
     pthread_mutex_unlock(&g.lock);
     xv_guard_leave();

@@ -327,6 +327,8 @@ static void test_flush_timeout_and_stuck_shutdown(void **state)
     (void)state;
     make_dir("traces.jsonl");
     int lk = hold_lock(g_path);
+    int go[2];
+    assert_int_equal(pipe(go), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -348,13 +350,30 @@ static void test_flush_timeout_and_stuck_shutdown(void **state)
         xv_exp_shutdown();                     /* idempotent */
         /* Re-init is refused while the detached thread may still run. */
         bad |= (xv_exp_init(&cfg) != XV_E_STATE) << 4;
+        /* Let the parent release the lock: the detached thread finishes
+         * its records and exits, after which re-init works again. */
+        bad |= (write(go[1], "x", 1) != 1) << 5;
+        int reinit = -1;
+        for (int i = 0; i < 100 && reinit != 0; i++) {
+            usleep(50 * 1000);
+            reinit = xv_exp_init(&cfg);
+        }
+        bad |= (reinit != 0) << 6;
+        xv_exp_shutdown();
         _exit(bad);
     }
+    char c;
+    assert_int_equal(read(go[0], &c, 1), 1);
+    release_lock(lk);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
-    release_lock(lk);
+    close(go[0]);
+    close(go[1]);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
+    int seen[5] = { 0 };
+    assert_int_equal(read_records(g_path, seen, 1, 5), 5);   /* late, but all written */
+    assert_all_once(seen, 5);
     rm_rf(g_dir);
 }
 
