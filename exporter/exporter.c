@@ -98,7 +98,11 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
 /* Apply a config; caller holds g.lock and has checked the state. */
 static int configure_locked(const struct xv_exp_config *cfg)
 {
+    /* getpwuid_r may talk to nscd/sssd over a socket: keep the preload's
+     * hooks out of it (they must never re-enter us while g.lock is held). */
+    xv_guard_enter();
     char *path = xv_exp_file_default_path(cfg ? cfg->trace_file : NULL);
+    xv_guard_leave();
     size_t qmax = cfg && cfg->queue_max ? cfg->queue_max : XV_EXP_DEFAULT_QUEUE_MAX;
     if (qmax > XV_EXP_QUEUE_CAP)
         qmax = XV_EXP_QUEUE_CAP;
