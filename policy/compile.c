@@ -22,6 +22,7 @@ struct sname {
     const char *name; /* variable name */
     int slot;         /* frame slot */
     int declared;     /* declared by some / := / args */
+    int order;        /* index of the declaring expression (-1: implicit/args) */
 };
 
 struct scope {
@@ -29,12 +30,17 @@ struct scope {
     struct sname *v;      /* names */
     int n, cap;           /* count, allocated */
     int depth;            /* 0 for a rule's scope */
+    int cur;              /* index of the expression being resolved */
+    int limit;            /* while resolving a nested body found at expression
+                           * `limit`, declarations from later expressions are
+                           * invisible to it */
 };
 
 /* A comprehension or every body waiting for its own scope. */
 struct pend {
     struct term *t; /* comprehension (or NULL) */
     struct expr *e; /* every (or NULL) */
+    int at;         /* index of the expression it appears in */
 };
 
 struct cctx {
@@ -221,6 +227,7 @@ static int scope_add(struct cctx *x, struct scope *s, const char *name, int decl
     s->v[s->n].name = name;
     s->v[s->n].slot = slot;
     s->v[s->n].declared = declared;
+    s->v[s->n].order = declared ? s->cur : -1;
     s->n++;
     return slot;
 }
@@ -229,6 +236,15 @@ static struct sname *scope_find1(struct scope *s, const char *name)
 {
     for (int i = s->n - 1; i >= 0; i--)
         if (!strcmp(s->v[i].name, name))
+            return &s->v[i];
+    return NULL;
+}
+
+/* Lookup from a nested body: skip declarations made after it. */
+static struct sname *scope_find_outer(struct scope *s, const char *name)
+{
+    for (int i = s->n - 1; i >= 0; i--)
+        if (!strcmp(s->v[i].name, name) && !(s->v[i].declared && s->v[i].order >= s->limit))
             return &s->v[i];
     return NULL;
 }
@@ -321,7 +337,7 @@ static void resolve_var(struct cctx *x, struct term *t, struct scope *s)
         return;
     }
     for (struct scope *sc = s; sc; sc = sc->parent) {
-        struct sname *sn = scope_find1(sc, t->name);
+        struct sname *sn = sc == s ? scope_find1(sc, t->name) : scope_find_outer(sc, t->name);
         if (sn) {
             t->slot = sn->slot;
             if (sc != s)
@@ -378,6 +394,7 @@ static void push_pend(struct cctx *x, struct pend **pend, int *npend, struct ter
     }
     np[*npend].t = t;
     np[*npend].e = e;
+    np[*npend].at = 0;
     *pend = np;
     (*npend)++;
 }
@@ -690,7 +707,8 @@ static void pop_free(struct cctx *x, int **out, int *nout)
 static void resolve_pending(struct cctx *x, struct pend *pd, int np, struct scope *s)
 {
     for (int i = 0; i < np; i++) {
-        struct scope child = {s, NULL, 0, 0, s->depth + 1};
+        struct scope child = {s, NULL, 0, 0, s->depth + 1, 0, 0};
+        s->limit = pd[i].at;
         push_free(x, child.depth);
         if (pd[i].t) {
             struct term *t = pd[i].t;
@@ -720,8 +738,14 @@ static void resolve_body(struct cctx *x, struct body *b, struct scope *s)
 {
     struct pend *pd = NULL;
     int np = 0;
-    for (int i = 0; i < b->n; i++)
+    for (int i = 0; i < b->n; i++) {
+        int before = np;
+        s->cur = i;
         resolve_expr(x, b->exprs[i], s, &pd, &np);
+        for (int j = before; j < np; j++)
+            pd[j].at = i;
+    }
+    s->cur = b->n;
     resolve_pending(x, pd, np, s);
     free(pd);
 }
@@ -767,7 +791,7 @@ static int check_term(struct term *t, uint8_t *B, int mode, struct term **bad)
                 B[k->slot] = 1; /* enumerated */
                 continue;
             }
-            if (check_term(k, B, k->kind == T_ARRAY ? M_PATTERN : M_VALUE, bad))
+            if (check_term(k, B, (k->kind == T_ARRAY || k->kind == T_OBJECT) ? M_PATTERN : M_VALUE, bad))
                 return -1;
         }
         return 0;
@@ -1064,6 +1088,8 @@ static void compile_rule(struct cctx *x, struct rule *r)
         resolve_term(x, r->key, &s, &pd, &np);
     for (int i = 0; i < r->nrest; i++)
         resolve_term(x, r->rest[i], &s, &pd, &np);
+    for (int j = 0; j < np; j++)
+        pd[j].at = 1 << 30;
     resolve_pending(x, pd, np, &s);
     free(pd);
     /* safety */
@@ -1280,9 +1306,11 @@ int xv_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
         c->root->path = "data";
         c->root->id = c->nnodes++;
     }
-    for (struct module *m = c->mods; m; m = m->next)
+    for (struct module *m = c->mods; m; m = m->next) {
+        pkg_node(&x, m); /* empty packages still exist as {} */
         for (int i = 0; i < m->nrules; i++)
             add_rule(&x, m, m->rules[i]);
+    }
     for (struct module *m = c->mods; m; m = m->next) {
         x.m = m;
         for (int i = 0; i < m->nrules; i++)

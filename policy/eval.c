@@ -529,6 +529,14 @@ static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, stru
                       struct k *k)
 {
     V cb = lookup(base, key);
+    if (!cb && base && base->type == XV_T_OBJECT && key->type == XV_T_NUMBER) {
+        /* the store keys everything by string: data[2] reads "2" */
+        struct xv_buf b;
+        xv_buf_init(&b, 256);
+        xv_number_write(&b, key);
+        cb = lookup_str(base, b.data ? b.data : "", b.len);
+        xv_buf_free(&b);
+    }
     struct node *c = NULL;
     if (key->type == XV_T_STRING)
         c = xv_node_child(n, XV_STR(key), XV_STRLEN(key));
@@ -555,6 +563,8 @@ static int kdata_bound_fn(struct ev *ev, struct k *self, V unused)
 static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
                      struct k *k)
 {
+    if ((n->nrules || n->dflt) && base)
+        return walk_val(ev, env, base, t, i, k); /* base documents win */
     if (n->nrules || n->dflt || i >= t->n) {
         V v = NULL;
         if (node_value(ev, n, base, &v))
@@ -765,7 +775,7 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
         }
         for (int c = 0; c < n->nkids; c++) {
             struct node *ch = n->kids[c];
-            if (ch->is_func)
+            if (ch->is_func || ((ch->nrules || ch->dflt) && lookup(base, ch->key)))
                 continue;
             V cv = NULL;
             if (node_value(ev, ch, lookup(base, ch->key), &cv)) {
@@ -1353,6 +1363,8 @@ static int every_iter(struct ev *ev, void *ctx, V key, V val)
 static int kevery_coll(struct ev *ev, struct k *self, V coll)
 {
     struct ksome *ks = (struct ksome *)self;
+    if (coll->type != XV_T_ARRAY && coll->type != XV_T_SET && coll->type != XV_T_OBJECT)
+        return R_OK; /* every over a non-collection is undefined */
     struct ectx c = {ks->env, ks->e};
     int rc = iterate(ev, coll, every_iter, &c);
     if (rc < 0)

@@ -485,6 +485,7 @@ static struct term *make_call(struct parser *p, const char *op, struct token *at
 }
 
 static struct term *parse_in(struct parser *p);
+static struct term *parse_in_kv(struct parser *p);
 static struct term *parse_term(struct parser *p);
 static struct body *parse_body(struct parser *p, int closer);
 static struct expr *parse_expr(struct parser *p);
@@ -749,9 +750,8 @@ static struct term *parse_term(struct parser *p)
             next(p);
             t = value_term(p, xv_set_new(0), tk);
         } else {
-            if (is_keyword(p, tk) && !(is_kw(p, tk, "contains") || is_kw(p, tk, "if")) )
-                unexpected(p, tk);
-            if (is_keyword(p, tk))
+            /* `contains(...)` is the builtin, not the keyword */
+            if (is_keyword(p, tk) && !(is_kw(p, tk, "contains") && peek(p)->t == TK_LPAREN))
                 unexpected(p, tk);
             t = var_term(p, p->src + tk->off, tk->len, tk);
             if (!strcmp(t->name, "data"))
@@ -786,7 +786,7 @@ static struct term *parse_term(struct parser *p)
     case TK_LPAREN: {
         int saved = p->no_bar;
         p->no_bar = 0;
-        t = parse_in(p);
+        t = parse_in_kv(p);
         p->no_bar = saved;
         expect(p, TK_RPAREN);
         break;
@@ -882,6 +882,47 @@ static struct term *parse_rel(struct parser *p)
         next(p);
         l = make_call(p, op, tk, l, parse_or(p));
     }
+}
+
+static struct term *make_member3(struct parser *p, struct token *at, struct term *k,
+                                 struct term *v, struct term *coll)
+{
+    struct term *c = new_term(p, T_CALL, at);
+    c->name = "internal.member_3";
+    c->n = 4;
+    c->items = palloc(p, 4 * sizeof(struct term *));
+    c->items[0] = var_term(p, c->name, strlen(c->name), at);
+    c->items[1] = k;
+    c->items[2] = v;
+    c->items[3] = coll;
+    c->loc = k->loc;
+    return c;
+}
+
+/* `k, v in coll` where allowed (parenthesised or a whole expression). */
+static struct term *parse_in_kv(struct parser *p)
+{
+    enter(p);
+    struct term *l = parse_rel(p);
+    if (peek(p)->t == TK_COMMA) {
+        size_t save = p->pos;
+        int wild = p->wild;
+        next(p);
+        struct term *v = parse_rel(p);
+        if (is_kw(p, peek(p), "in")) {
+            struct token *intk = next(p);
+            l = make_member3(p, intk, l, v, parse_rel(p));
+        } else {
+            p->pos = save;
+            p->wild = wild;
+        }
+    }
+    while (is_kw(p, peek(p), "in")) {
+        struct token *tk = next(p);
+        l = make_call(p, "internal.member_2", tk, l, parse_rel(p));
+    }
+    p->depth--;
+    return l;
 }
 
 static struct term *parse_in(struct parser *p)
@@ -987,7 +1028,7 @@ static struct expr *parse_expr(struct parser *p)
         p->depth--;
         return e;
     } else {
-        struct term *a = parse_in(p);
+        struct term *a = parse_in_kv(p);
         struct token *op = peek(p);
         if (op->t == TK_EQ || op->t == TK_ASSIGN) {
             next(p);
