@@ -475,7 +475,8 @@ static int seg_index(const struct xv_value *k, size_t len, bool allow_end, size_
             *idx = len;
             return 0;
         }
-        if (SL(k) == 0 || SL(k) > 18)
+        /* RFC 6901: no leading zeros */
+        if (SL(k) == 0 || SL(k) > 18 || (SL(k) > 1 && S(k)[0] == '0'))
             return -1;
         v = 0;
         for (size_t i = 0; i < SL(k); i++) {
@@ -637,6 +638,11 @@ static struct xv_value *patch_at(const struct xv_value *doc, const struct xv_val
         }
         if ((op == P_REMOVE || op == P_REPLACE) && at < 0) {
             *err = "path not found";
+            return NULL;
+        }
+        /* a set member is its own key: the value added must be the key */
+        if (op == P_ADD && !xv_equal(k, val)) {
+            *err = "set key and value must match";
             return NULL;
         }
         struct xv_value *r = xv_set_new(XV_SET_LEN(doc) + 1);

@@ -677,7 +677,7 @@ static int range_common(struct xv_bctx *ctx, int64_t lo, int64_t hi, int64_t ste
     struct xv_value *arr = xv_array_new((size_t)(span / (uint64_t)step) + 1);
     if (!arr)
         return xv_bi_error(ctx, "out of memory");
-    for (uint64_t k = 0; k <= span; k += (uint64_t)step) {
+    for (uint64_t k = 0;; k += (uint64_t)step) {
         int64_t v = lo <= hi ? lo + (int64_t)k : lo - (int64_t)k;
         struct xv_value *e = xv_int(v);
         if (!e || xv_array_push(arr, e)) {
@@ -686,6 +686,8 @@ static int range_common(struct xv_bctx *ctx, int64_t lo, int64_t hi, int64_t ste
             return xv_bi_error(ctx, "out of memory");
         }
         xv_decref(e);
+        if (span - k < (uint64_t)step)
+            break;   /* the next step would pass hi (or wrap) */
     }
     *out = arr;
     return XV_BI_OK;
@@ -702,9 +704,22 @@ BI_FN(bi_numbers_range)
 BI_FN(bi_numbers_range_step)
 {
     int64_t lo, hi, step;
-    if (xv_policy_bi_int_arg(ctx, a, 1, &lo) || xv_policy_bi_int_arg(ctx, a, 2, &hi) ||
-        xv_policy_bi_int_arg(ctx, a, 3, &step))
+    if (xv_policy_bi_int_arg(ctx, a, 1, &lo) || xv_policy_bi_int_arg(ctx, a, 2, &hi))
         return XV_BI_ERROR;
+    /* a step beyond int64 is legal (OPA uses big integers): one element */
+    if (XV_IS(a[2], XV_T_NUMBER) && xv_number_is_int(a[2]) &&
+        xv_number_get_int64(a[2], &step) != 0) {
+        mpz_t z;
+        mpz_init(z);
+        xv_number_get_mpz(a[2], z);
+        int sign = mpz_sgn(z);
+        mpz_clear(z);
+        if (sign <= 0)
+            return xv_bi_error(ctx, "step must be a positive integer");
+        step = INT64_MAX;
+    } else if (xv_policy_bi_int_arg(ctx, a, 3, &step)) {
+        return XV_BI_ERROR;
+    }
     if (step <= 0)
         return xv_bi_error(ctx, "step must be a positive integer");
     return range_common(ctx, lo, hi, step, out);

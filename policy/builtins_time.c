@@ -125,7 +125,8 @@ BI_FN(bi_parse_ns)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
         return XV_BI_ERROR;
-    return parse_common(ctx, S(a[0]), SL(a[0]), a[1], out);
+    const char *layout = xv_policy_bi_layout_name(S(a[0]));
+    return parse_common(ctx, layout, strlen(layout), a[1], out);
 }
 
 BI_FN(bi_parse_rfc3339_ns)
