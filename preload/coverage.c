@@ -115,15 +115,28 @@ int xv_coverage_check(const char *exe_path, char *why, size_t cap)
         !in_range(&v, v.eh->e_shoff, (uint64_t)v.eh->e_shnum * sizeof(Elf64_Shdr)))
         goto out;
     v.sh = (const void *)(v.base + v.eh->e_shoff);
-    int has_ssl = 0, needs = 0, go = 0;
+    int has_ssl = 0, needs = 0, go = 0, symtab = 0;
     for (unsigned i = 0; i < v.eh->e_shnum; i++) {
         const Elf64_Shdr *s = &v.sh[i];
+        symtab |= s->sh_type == SHT_SYMTAB;
         if (s->sh_type == SHT_DYNSYM || s->sh_type == SHT_SYMTAB)
             has_ssl |= defines_ssl(&v, s);
         else if (s->sh_type == SHT_DYNAMIC)
             needs |= needs_libssl(&v, s);
         if (strcmp(sec_name(&v, s), ".go.buildinfo") == 0)
             go = 1;
+    }
+    if (!has_ssl && !needs && !symtab) {
+        /* Stripped: look for libssl's own source paths, which OpenSSL 3
+         * keeps in .rodata for its error queue ("../ssl/statem/statem_clnt.c"). */
+        static const char marker[] = "ssl/statem/statem_clnt.c";
+        for (unsigned i = 0; i < v.eh->e_shnum && !has_ssl; i++) {
+            const Elf64_Shdr *s = &v.sh[i];
+            if (s->sh_type != SHT_PROGBITS || strcmp(sec_name(&v, s), ".rodata") != 0 ||
+                !in_range(&v, s->sh_offset, s->sh_size))
+                continue;
+            has_ssl = memmem(v.base + s->sh_offset, s->sh_size, marker, sizeof marker - 1) != NULL;
+        }
     }
     if (go) {
         snprintf(why, cap, "%s is a Go program (its crypto/tls cannot be hooked; plain HTTP is inspected)",
