@@ -16,5 +16,6 @@ const struct xv_builtin_def *const xv_policy_builtin_families[] = {
     xv_policy_bi_encoding,
     xv_policy_bi_time,
     xv_policy_bi_schema,
+    xv_policy_bi_units,
     NULL,
 };
