@@ -15,75 +15,96 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define XV_TOOL_VERSION "0.1.0"
 
+/* Kinds, ranges and accepted spellings follow what the agent itself
+ * accepts (preload/config.c), so `run` refuses exactly what the agent
+ * would have reported and replaced by its default. */
+#define T XV_KNOB_TEXT
+#define U XV_KNOB_UINT
+#define B XV_KNOB_BOOL
+#define C XV_KNOB_CHOICE
 const struct xv_tool_knob xv_tool_knobs[] = {
+    /* flag, variable, metavariable, kind, choices, min, max, help */
     /* Policy (SPEC §5) */
-    { "policy", "XENOVIA_POLICY", "PATH", NULL, 0,
+    { "policy", "XENOVIA_POLICY", "PATH", T, NULL, 0, 0,
       ".rego file, or directory of .rego files (+ optional data.json)" },
-    { "policy-mode", "XENOVIA_POLICY_MODE", "MODE", "enforce|monitor", 0,
+    { "policy-mode", "XENOVIA_POLICY_MODE", "MODE", C, "enforce|monitor", 0, 0,
       "monitor records decisions without applying them (default enforce)" },
-    { "stream-policy", "XENOVIA_STREAM_POLICY", "MODE", "observe|buffer", 0,
+    { "stream-policy", "XENOVIA_STREAM_POLICY", "MODE", C, "observe|buffer", 0, 0,
       "response stage on streams: evaluate at the end, or hold the stream (default observe)" },
-    { "fail-mode", "XENOVIA_FAIL_MODE", "MODE", "closed|open", 0,
+    { "fail-mode", "XENOVIA_FAIL_MODE", "MODE", C, "closed|open", 0, 0,
       "request stage when the policy fails: 403 policy_error, or let the call through (default closed)" },
-    { "policy-timeout-ms", "XENOVIA_POLICY_TIMEOUT_MS", "MS", NULL, 1,
+    { "policy-timeout-ms", "XENOVIA_POLICY_TIMEOUT_MS", "MS", U, NULL, 0, 0,
       "bound on one policy evaluation (default 200)" },
     /* Sessions and metadata (SPEC §3, §4) */
-    { "session", "XENOVIA_SESSION_ID", "UUID", NULL, 0,
+    { "session", "XENOVIA_SESSION_ID", "UUID", T, NULL, 0, 0,
       "session id for every call (must be a UUID)" },
-    { "session-path", "XENOVIA_SESSION_PATH", "PATH", NULL, 0,
+    { "session-path", "XENOVIA_SESSION_PATH", "PATH", T, NULL, 0, 0,
       "sent as X-Xenovia-Session-Path" },
-    { "property", "XENOVIA_PROPERTIES", "K=V", NULL, 0,
+    { "property", "XENOVIA_PROPERTIES", "K=V", T, NULL, 0, 0,
       "custom property, repeatable; joined as k=v,k2=v2 with values percent-encoded" },
-    { "flow-id", "XENOVIA_FLOW_ID", "ID", NULL, 0,
+    { "flow-id", "XENOVIA_FLOW_ID", "ID", T, NULL, 0, 0,
       "sent as X-Xenovia-Trace-Flow-Id (e.g. one per CI job)" },
-    { "parent-trace-id", "XENOVIA_PARENT_TRACE_ID", "ID", NULL, 0,
+    { "parent-trace-id", "XENOVIA_PARENT_TRACE_ID", "ID", T, NULL, 0, 0,
       "sent as X-Xenovia-Parent-Trace-Id" },
-    { "agent-id", "XENOVIA_AGENT_ID", "ID", NULL, 0, "input.agent_id for policies; on traces" },
-    { "org-id", "XENOVIA_ORG_ID", "ID", NULL, 0, "input.org_id for policies; on traces" },
-    /* Which traffic (SPEC §2, §8) */
-    { "hosts", "XENOVIA_HOSTS", "LIST", NULL, 0,
+    { "agent-id", "XENOVIA_AGENT_ID", "ID", T, NULL, 0, 0, "input.agent_id for policies; on traces" },
+    { "org-id", "XENOVIA_ORG_ID", "ID", T, NULL, 0, 0, "input.org_id for policies; on traces" },
+    /* Which traffic and how (SPEC §2, §3, §8) */
+    { "hosts", "XENOVIA_HOSTS", "LIST", T, NULL, 0, 0,
       "comma list of hosts to inspect (*.wildcards, optional :port); default: any host" },
-    { "route", "XENOVIA_ROUTE", "RULES", NULL, 0,
+    { "route", "XENOVIA_ROUTE", "RULES", T, NULL, 0, 0,
       "host[:port]=URL[,...]: send inspected calls for host to URL instead" },
-    { "api-key", "XENOVIA_API_KEY", "KEY", NULL, 0,
+    { "api-key", "XENOVIA_API_KEY", "KEY", T, NULL, 0, 0,
       "replaces the app's bearer token on rerouted calls (prefer the variable: flags show in ps)" },
-    { "ca-file", "XENOVIA_CA_FILE", "PATH", NULL, 0,
+    { "ca-file", "XENOVIA_CA_FILE", "PATH", T, NULL, 0, 0,
       "CA bundle for verifying rerouted TLS (default: system CAs)" },
+    { "stamp", "XENOVIA_STAMP", "on|off", B, NULL, 0, 0,
+      "off: never add X-Xenovia-* headers to responses (default on)" },
+    { "body-max-bytes", "XENOVIA_BODY_MAX_BYTES", "N", U, NULL, 4096, 1u << 30,
+      "bodies kept for parsing; a larger one passes through uninspected (default 33554432)" },
     /* Traces and export (SPEC §6, §7) */
-    { "trace-file", "XENOVIA_TRACE_FILE", "PATH", NULL, 0,
+    { "trace-file", "XENOVIA_TRACE_FILE", "PATH", T, NULL, 0, 0,
       "JSON Lines trace file (default $XDG_STATE_HOME/xenovia/traces.jsonl)" },
-    { "capture-content", "XENOVIA_CAPTURE_CONTENT", "on|off", "on|off", 0,
-      "off drops messages and response content from traces (default on)" },
-    { "capture-max-bytes", "XENOVIA_CAPTURE_MAX_BYTES", "N", NULL, 1,
-      "truncate captured content per field (default 16384)" },
-    { "export-timeout-ms", "XENOVIA_EXPORT_TIMEOUT_MS", "MS", NULL, 1,
+    { "capture-content", "XENOVIA_CAPTURE_CONTENT", "on|off", B, NULL, 0, 0,
+      "off drops messages, response content and tool arguments from traces (default on)" },
+    { "capture-max-bytes", "XENOVIA_CAPTURE_MAX_BYTES", "N", U, NULL, 0, 1u << 30,
+      "truncate captured text per field (default 16384)" },
+    { "export-timeout-ms", "XENOVIA_EXPORT_TIMEOUT_MS", "MS", U, NULL, 0, 600000,
       "longest the exit flush may block the process (default 2000)" },
-    { "spool-dir", "XENOVIA_SPOOL_DIR", "DIR", NULL, 0,
+    { "spool-dir", "XENOVIA_SPOOL_DIR", "DIR", T, NULL, 0, 0,
       "where records that cannot be exported wait for the next process" },
-    { "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT", "URL", NULL, 0,
+    { "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT", "URL", T, NULL, 0, 0,
       "export spans over OTLP/HTTP to this collector" },
-    { "otlp-traces-endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "URL", NULL, 0,
+    { "otlp-traces-endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "URL", T, NULL, 0, 0,
       "full URL for traces (overrides --otlp for traces)" },
-    { "otlp-protocol", "OTEL_EXPORTER_OTLP_PROTOCOL", "P", "http/protobuf|http/json", 0,
+    { "otlp-protocol", "OTEL_EXPORTER_OTLP_PROTOCOL", "P", C, "http/protobuf|http/json", 0, 0,
       "OTLP encoding (default http/protobuf)" },
-    { "otlp-headers", "OTEL_EXPORTER_OTLP_HEADERS", "K=V,...", NULL, 0,
+    { "otlp-headers", "OTEL_EXPORTER_OTLP_HEADERS", "K=V,...", T, NULL, 0, 0,
       "extra headers on OTLP requests" },
-    { "otlp-compression", "OTEL_EXPORTER_OTLP_COMPRESSION", "C", "gzip|none", 0,
+    { "otlp-compression", "OTEL_EXPORTER_OTLP_COMPRESSION", "C", C, "gzip|none", 0, 0,
       "OTLP request compression" },
-    { "otlp-timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", "MS", NULL, 1, "OTLP request timeout" },
-    { "service-name", "OTEL_SERVICE_NAME", "NAME", NULL, 0, "service.name resource attribute" },
-    { "resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", "K=V,...", NULL, 0,
+    { "otlp-timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", "MS", U, NULL, 0, 0, "OTLP request timeout" },
+    { "service-name", "OTEL_SERVICE_NAME", "NAME", T, NULL, 0, 0, "service.name resource attribute" },
+    { "resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", "K=V,...", T, NULL, 0, 0,
       "extra OTLP resource attributes" },
-    /* The CLI itself */
-    { "lib", "XENOVIA_LIB", "PATH", NULL, 0,
+    /* The agent itself */
+    { "log-level", "XENOVIA_LOG_LEVEL", "LEVEL", C, "error|warn|info|debug", 0, 0,
+      "agent lines on stderr, prefixed xenovia: (default warn)" },
+    { "disable", "XENOVIA_DISABLE", "on|off", B, NULL, 0, 0,
+      "on: the library stays inert (default off)" },
+    { "lib", "XENOVIA_LIB", "PATH", T, NULL, 0, 0,
       "libxenovia.so to preload (default: found next to this binary)" },
-    { NULL, NULL, NULL, NULL, 0, NULL },
+    { NULL, NULL, NULL, T, NULL, 0, 0, NULL },
 };
+#undef T
+#undef U
+#undef B
+#undef C
 
 int xv_tool_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -96,34 +117,56 @@ int xv_tool_usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
+/* Does `value` equal one of the '|'-separated words (case-insensitive)? */
+static int one_of(const char *words, const char *value)
+{
+    size_t vl = strlen(value);
+    for (const char *p = words; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == vl && strncasecmp(p, value, n) == 0)
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
 int xv_tool_knob_check(const struct xv_tool_knob *k, const char *value, const char *cmd)
 {
-    if (k->numeric) {
+    switch (k->kind) {
+    case XV_KNOB_UINT: {
         char *end = NULL;
         errno = 0;
         unsigned long long v = strtoull(value, &end, 10);
-        (void)v;
-        if (!*value || *end || errno || value[0] == '-') {
-            fprintf(stderr, "xenovia %s: --%s (%s) wants a non-negative integer, got \"%s\"\n",
-                    cmd, k->flag, k->env, value);
+        if (!*value || *end || errno || value[0] == '-' || v < k->min || (k->max && v > k->max)) {
+            if (k->max)
+                fprintf(stderr, "xenovia %s: --%s (%s) wants a whole number from %llu to %llu, "
+                        "got \"%s\"\n", cmd, k->flag, k->env, (unsigned long long)k->min,
+                        (unsigned long long)k->max, value);
+            else
+                fprintf(stderr, "xenovia %s: --%s (%s) wants a non-negative whole number, "
+                        "got \"%s\"\n", cmd, k->flag, k->env, value);
             return -1;
         }
+        return 0;
     }
-    if (k->choices) {
-        const char *p = k->choices;
-        size_t vl = strlen(value);
-        while (*p) {
-            const char *bar = strchr(p, '|');
-            size_t n = bar ? (size_t)(bar - p) : strlen(p);
-            if (n == vl && strncmp(p, value, n) == 0)
-                return 0;
-            if (!bar)
-                break;
-            p = bar + 1;
-        }
-        fprintf(stderr, "xenovia %s: --%s (%s) must be one of %s, got \"%s\"\n", cmd,
-                k->flag, k->env, k->choices, value);
+    case XV_KNOB_BOOL:
+        /* The agent's spellings (preload/config.c env_bool). */
+        if (one_of("on|off|1|0|true|false|yes|no", value))
+            return 0;
+        fprintf(stderr, "xenovia %s: --%s (%s) must be on or off, got \"%s\"\n", cmd, k->flag,
+                k->env, value);
         return -1;
+    case XV_KNOB_CHOICE:
+        if (one_of(k->choices, value))
+            return 0;
+        fprintf(stderr, "xenovia %s: --%s (%s) must be one of %s, got \"%s\"\n", cmd, k->flag,
+                k->env, k->choices, value);
+        return -1;
+    case XV_KNOB_TEXT:
+        break;
     }
     return 0;
 }
@@ -205,7 +248,8 @@ static void print_help(FILE *out)
             "`xenovia run` that sets it for CMD (a flag wins over the variable):\n\n");
     for (const struct xv_tool_knob *k = xv_tool_knobs; k->flag; k++) {
         char left[96];
-        snprintf(left, sizeof left, "--%s %s", k->flag, k->arg);
+        snprintf(left, sizeof left, "--%s %s", k->flag,
+                 k->kind == XV_KNOB_CHOICE ? k->choices : k->arg);
         fprintf(out, "  %-34s %s\n  %-34s   %s\n", left, k->env, "", k->help);
     }
     fprintf(out,

@@ -13,15 +13,24 @@
 
 #include <stddef.h>
 
+/* What a knob's value must look like. */
+enum xv_tool_knob_kind {
+    XV_KNOB_TEXT,     /* anything (checked by the agent, if at all) */
+    XV_KNOB_UINT,     /* whole number in [min, max] (max 0: no upper bound) */
+    XV_KNOB_BOOL,     /* on|off (also 1/0, true/false, yes/no, any case) */
+    XV_KNOB_CHOICE,   /* one of `choices`, any case */
+};
+
 /* A configuration knob of the agent: an environment variable and the
  * `xenovia run` flag that sets it (SPEC §9: every knob is both). */
 struct xv_tool_knob {
-    const char *flag;     /* long option without the leading "--" */
-    const char *env;      /* variable the flag sets */
-    const char *arg;      /* metavariable shown in --help */
-    const char *choices;  /* "a|b|c" when the value is enumerated, else NULL */
-    int numeric;          /* 1: value must be a non-negative integer */
-    const char *help;     /* one line for --help */
+    const char *flag;               /* long option without the leading "--" */
+    const char *env;                /* variable the flag sets */
+    const char *arg;                /* metavariable shown in --help */
+    enum xv_tool_knob_kind kind;    /* how values are checked */
+    const char *choices;            /* XV_KNOB_CHOICE: "a|b|c"; else NULL */
+    unsigned long long min, max;    /* XV_KNOB_UINT range, inclusive */
+    const char *help;               /* one line for --help */
 };
 
 /* The table, terminated by an entry with flag == NULL. Static storage. */

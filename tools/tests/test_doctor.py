@@ -130,7 +130,7 @@ check(r.returncode == 0 and fake in r.stdout and "will be created" in r.stdout,
       "setup check: library and trace file (rc=%d)\n%s%s" % (r.returncode, r.stdout, r.stderr))
 r = xv("doctor", env={"XENOVIA_LIB": fake, "XENOVIA_CAPTURE_CONTENT": "maybe",
                       "XENOVIA_API_KEY": "sk-secret-value"})
-check(r.returncode == 1 and "XENOVIA_CAPTURE_CONTENT" in r.stderr and "on|off" in r.stderr,
+check(r.returncode == 1 and "XENOVIA_CAPTURE_CONTENT" in r.stderr and "on or off" in r.stderr,
       "setup check: bad knob value named with the fix")
 check("sk-secret-value" not in r.stdout + r.stderr, "setup check never prints the API key")
 r = xv("doctor", env={"XENOVIA_LIB": os.path.join(d, "missing.so")})

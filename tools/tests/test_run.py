@@ -70,12 +70,15 @@ check(old_agent not in pre, "another libxenovia.so is removed from LD_PRELOAD")
 # -- the other knobs of the table are flags too --------------------------------------
 r = xv("run", "--policy-mode", "monitor", "--stream-policy", "buffer", "--fail-mode", "open",
        "--export-timeout-ms", "500", "--otlp-protocol", "http/json", "--agent-id", "a1",
+       "--log-level", "DEBUG", "--disable", "yes", "--stamp=off", "--body-max-bytes", "4096",
        "env", env={"XENOVIA_LIB": lib})
 e = env_of(r.stdout)
 check(r.returncode == 0 and e.get("XENOVIA_POLICY_MODE") == "monitor"
       and e.get("XENOVIA_STREAM_POLICY") == "buffer" and e.get("XENOVIA_FAIL_MODE") == "open"
       and e.get("XENOVIA_EXPORT_TIMEOUT_MS") == "500"
-      and e.get("OTEL_EXPORTER_OTLP_PROTOCOL") == "http/json" and e.get("XENOVIA_AGENT_ID") == "a1",
+      and e.get("OTEL_EXPORTER_OTLP_PROTOCOL") == "http/json" and e.get("XENOVIA_AGENT_ID") == "a1"
+      and e.get("XENOVIA_LOG_LEVEL") == "DEBUG" and e.get("XENOVIA_DISABLE") == "yes"
+      and e.get("XENOVIA_STAMP") == "off" and e.get("XENOVIA_BODY_MAX_BYTES") == "4096",
       "more knobs; CMD may start without --")
 
 # -- properties merge with the inherited variable ---------------------------------
@@ -93,6 +96,10 @@ for args, what in [
     (["--property", "novalue"], "property without ="),
     (["--property", "k=" + "v" * 513], "property value over 512"),
     (["--export-timeout-ms", "soon"], "non-numeric number"),
+    (["--export-timeout-ms", "600001"], "number over the agent's maximum"),
+    (["--body-max-bytes", "100"], "number under the agent's minimum"),
+    (["--log-level", "loud"], "unknown log level"),
+    (["--stamp", "maybe"], "not a boolean"),
     (["--bogus", "1"], "unknown flag"),
     (["--policy"], "flag without value"),
 ]:
@@ -173,7 +180,8 @@ for var in ["XENOVIA_POLICY", "XENOVIA_SESSION_ID", "XENOVIA_PROPERTIES", "XENOV
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
             "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_COMPRESSION",
             "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
-            "XENOVIA_LIB"]:
+            "XENOVIA_LIB", "XENOVIA_LOG_LEVEL", "XENOVIA_DISABLE", "XENOVIA_STAMP",
+            "XENOVIA_BODY_MAX_BYTES"]:
     check(var in r.stdout, "--help lists " + var)
 check(r.returncode == 0, "--help exits 0")
 r = xv("frobnicate")
