@@ -114,7 +114,7 @@ static void perr(struct parser *p, int line, int col, const char *fmt, ...)
     longjmp(p->jb, 1);
 }
 
-static void *palloc(struct parser *p, size_t n)
+static __attribute__((noinline)) void *palloc(struct parser *p, size_t n)
 {
     void *r = xv_arena_alloc(p->ar, n);
     if (!r)
@@ -546,13 +546,14 @@ static struct term *parse_template(struct parser *p, struct token *tk)
                 xv_buf_reset(&lit);
             }
             /* Sub-parse the embedded expression with its own token array. */
+            volatile size_t jend = j;
             struct parser sub = *p;
             sub.src = s + i + 1;
             sub.len = j - i - 1;
             sub.toks = NULL;
             sub.ntok = sub.cap = sub.pos = 0;
             sub.no_bar = 0;
-            struct term *e = NULL;
+            struct term *volatile e = NULL;
             if (setjmp(sub.jb) == 0) {
                 lex(&sub);
                 e = parse_in(&sub);
@@ -567,7 +568,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
                 longjmp(p->jb, 1);
             }
             tl_push(p, &parts, e);
-            i = j + 1;
+            i = jend + 1;
             continue;
         }
         xv_buf_append(&lit, &c, 1);
@@ -1250,6 +1251,7 @@ static struct rule *parse_rule(struct parser *p, struct module *m)
                     r->key = items[g];
                     r->rest = NULL;
                     r->nrest = 0;
+                    r->href = items[0];
                 } else {
                     r->kind = R_OBJECT;
                 }
@@ -1500,7 +1502,7 @@ int xv_parse_value_term(const char *src, size_t len, struct xv_value **out, stru
     p.src = src;
     p.len = len;
     p.err = err;
-    int rc = -1;
+    volatile int rc = -1;
     *out = NULL;
     if (setjmp(p.jb) == 0) {
         lex(&p);

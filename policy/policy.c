@@ -476,3 +476,37 @@ int xv_policy_parse_term(const char *src, size_t len, struct xv_value **out, cha
     }
     return 0;
 }
+
+static int run_tests(struct xv_policy *p, struct node *n, const struct xv_eval_opts *eo,
+                     void (*cb)(void *, const char *, int, const char *), void *ud)
+{
+    int failed = 0;
+    if ((n->nrules || n->dflt) && !n->is_func && !strncmp(n->name, "test_", 5)) {
+        struct xv_value *v = NULL;
+        struct xv_eval_error ee;
+        char err[800];
+        if (xv_eval_node(&p->c, n, NULL, p->data, eo, &v, &ee)) {
+            format_eval_error(&ee, err, sizeof err);
+            cb(ud, n->path, 0, err);
+            failed++;
+        } else {
+            int pass = v && !(v->type == XV_T_BOOL && !XV_BOOLV(v));
+            cb(ud, n->path, pass, NULL);
+            failed += !pass;
+        }
+        xv_decref(v);
+    }
+    for (int i = 0; i < n->nkids; i++)
+        failed += run_tests(p, n->kids[i], eo, cb, ud);
+    return failed;
+}
+
+int xv_policy_test(struct xv_policy *p, const struct xv_policy_opts *opts,
+                   void (*cb)(void *ud, const char *name, int passed, const char *err),
+                   void *ud)
+{
+    if (!p->compiled)
+        return -1;
+    struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0};
+    return run_tests(p, p->c.root, &eo, cb, ud);
+}

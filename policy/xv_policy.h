@@ -68,6 +68,14 @@ int xv_policy_query(struct xv_policy *p, const char *query, struct xv_value *inp
                     const struct xv_policy_opts *opts, struct xv_value **rows, char *err,
                     size_t errlen);
 
+/* Run every rule whose name starts with "test_" (as `opa test` does):
+ * a test passes when its value is defined and not false. cb is called once
+ * per test in data-path order with the full name (data.pkg.test_x), the
+ * verdict and an error text or NULL. Returns the number of failures. */
+int xv_policy_test(struct xv_policy *p, const struct xv_policy_opts *opts,
+                   void (*cb)(void *ud, const char *name, int passed, const char *err),
+                   void *ud);
+
 /* Parse a Rego term holding no variables (e.g. `{"x": {1, 2}, "y": set()}`),
  * as OPA's input_term. Caller owns *out. XV_E_PARSE with a message in err. */
 int xv_policy_parse_term(const char *src, size_t len, struct xv_value **out, char *err,
