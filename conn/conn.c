@@ -197,6 +197,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
     struct xv_call *call = front_call(c);
     c->rx_head_status = h->status;
     c->rx_head_has_trace = xv_http_head_find(h, "x-xenovia-trace-id") != NULL;
+    c->rx_stamp = 0;
     if (h->status >= 100 && h->status < 200 && h->status != 101) {
         /* Interim response: handed over as is; the real head follows. */
         c->rx_head_done = 1;
@@ -217,6 +218,13 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             }
             if (h->content_encoding == XV_HTTP_CE_OTHER)
                 xv_openai_call_set_error(call->api, "response content-encoding not supported; body not inspected");
+            /* Decide the stamp now: a message without body is recorded
+             * (on_end) before feed returns to the caller that splices. */
+            if (c->rx_in_head && !c->rx_head_has_trace) {
+                c->rx_stamp = 1;
+                memcpy(c->rx_stamp_id, call->trace_id, sizeof c->rx_stamp_id);
+                call->stamped = 1;
+            }
         }
     }
     c->rx_head_done = 1;
@@ -503,13 +511,13 @@ static int want_hold(struct xv_conn *c)
 }
 
 /* Insert our header line before the blank line that ends `hold`. */
-static int stamp_head(struct xv_conn *c, struct xv_call *call)
+static int stamp_head(struct xv_conn *c)
 {
     struct xv_buf *h = &c->hold;
     size_t blank = (h->len >= 2 && h->data[h->len - 2] == '\r') ? 2 : 1;
     const char *eol = blank == 2 ? "\r\n" : "\n";
     char line[128];
-    int n = snprintf(line, sizeof line, "X-Xenovia-Trace-Id: %s%s", call->trace_id, eol);
+    int n = snprintf(line, sizeof line, "X-Xenovia-Trace-Id: %s%s", c->rx_stamp_id, eol);
     if (h->len < blank)
         return XV_E_PARSE;
     int rc = xv_buf_append(&c->out, h->data, h->len - blank);
@@ -549,12 +557,10 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
             if (xv_buf_append(&c->hold, data + pos, k) != 0)
                 goto fail;
             if (c->rx_head_done) {
-                struct xv_call *call = front_call(c);
-                int interim = c->rx_head_status < 200 && c->rx_head_status != 101;
-                if (!interim && call && call->api && !c->rx_head_has_trace) {
-                    if (stamp_head(c, call) != 0)
+                if (c->rx_stamp) {
+                    c->rx_stamp = 0;
+                    if (stamp_head(c) != 0)
                         goto fail;
-                    call->stamped = 1;
                     xv_conn_stat_add(XV_STAT_STAMPED);
                 } else if (xv_buf_append(&c->out, c->hold.data, c->hold.len) != 0) {
                     goto fail;

@@ -46,6 +46,9 @@ struct xv_conn {
     int rx_head_done;              /* on_head paused the parser at a held head's end */
     int rx_head_status;            /* status of that head */
     int rx_head_has_trace;         /* that head already carries X-Xenovia-Trace-Id */
+    int rx_stamp;                  /* that head gets our trace line */
+    char rx_stamp_id[XV_TRACE_ID_LEN + 1]; /* ... with this id (the call may already be
+                                      recorded when the message has no body) */
     char pre[16];                  /* first TX bytes while the mode is undecided */
     size_t pre_len;
     struct xv_conn *reg_prev, *reg_next; /* registry of live connections */

@@ -366,6 +366,29 @@ static void test_would_block_keeps_hold(void **state)
     xv_conn_unref(c);
 }
 
+static void test_no_body_response_stamped(void **state)
+{
+    (void)state;
+    /* The parser ends a body-less message inside the same feed that
+     * completes its head: the stamp must still carry that call's id. */
+    const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    for (size_t split = 1; split <= strlen(resp); split++) {
+        reset_trace_file();
+        struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+        send_request(c, "/v1/embeddings", 0);
+        struct fake f = { .data = resp, .len = strlen(resp), .split = split, .eof_errno = 1 };
+        size_t n;
+        char *got = read_all(c, &f, 4096, &n);
+        char id[33];
+        check_stamped(resp, got, n, id);
+        free(got);
+        xv_conn_unref(c);
+        char ids[1][33];
+        assert_int_equal(count_records(ids, 1), 1);
+        assert_string_equal(ids[0], id);
+    }
+}
+
 static void test_hosts_match(void **state)
 {
     (void)state;
@@ -402,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_eof_mid_head_released),
         cmocka_unit_test(test_malformed_response_passes),
         cmocka_unit_test(test_would_block_keeps_hold),
+        cmocka_unit_test(test_no_body_response_stamped),
         cmocka_unit_test(test_hosts_match),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
