@@ -54,14 +54,22 @@ SKIP = 77
 CLIENT_TIMEOUT_S = 120
 
 # client name -> (argv prefix, transport, scenarios it runs)
-ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints")
+ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints",
+            "excluded", "nocapture")
+FULL_SCEN = ALL_SCEN + ("chunked_req", "non_api")
+# Agent configuration that differs from the defaults, per scenario (run B only).
+AGENT_ENV = {
+    "excluded": {"XENOVIA_HOSTS": "api.openai.com,*.example.com:8443"},  # not 127.0.0.1: pass through
+    "nocapture": {"XENOVIA_CAPTURE_CONTENT": "off"},
+}
 CLIENTS = {
-    "curl":        (["bash", os.path.join(HERE, "clients", "curl.sh")], "tls", ALL_SCEN + ("non_api",)),
-    "curl_plain":  (["bash", os.path.join(HERE, "clients", "curl.sh")], "plain", ALL_SCEN + ("non_api",)),
-    "requests":    ([PY, os.path.join(HERE, "clients", "py_requests.py")], "tls", ALL_SCEN + ("non_api",)),
-    "urllib":      ([PY, os.path.join(HERE, "clients", "py_urllib.py")], "tls", ALL_SCEN + ("non_api",)),
-    "httpx":       ([PY, os.path.join(HERE, "clients", "py_httpx_sync.py")], "tls", ALL_SCEN + ("non_api",)),
-    "httpx_async": ([PY, os.path.join(HERE, "clients", "py_httpx_async.py")], "tls", ALL_SCEN),
+    "curl":        (["bash", os.path.join(HERE, "clients", "curl.sh")], "tls", FULL_SCEN),
+    "curl_plain":  (["bash", os.path.join(HERE, "clients", "curl.sh")], "plain", FULL_SCEN),
+    "requests":    ([PY, os.path.join(HERE, "clients", "py_requests.py")], "tls", FULL_SCEN),
+    "urllib":      ([PY, os.path.join(HERE, "clients", "py_urllib.py")], "tls", FULL_SCEN),
+    "httpx":       ([PY, os.path.join(HERE, "clients", "py_httpx_sync.py")], "tls", FULL_SCEN),
+    "httpx_async": ([PY, os.path.join(HERE, "clients", "py_httpx_async.py")], "tls",
+                    ALL_SCEN + ("chunked_req",)),
     "node":        ([NODE, os.path.join(HERE, "clients", "node_openai.cjs")], "plain", ALL_SCEN),
 }
 NODE_MODULES = os.path.join(HERE, "node", "node_modules", "openai")
@@ -272,9 +280,18 @@ def check_record(rec, plan, problems, label, ctx=None):
                 bad("tokens_out %r for an embeddings call" % rec.get("tokens_out"))
         elif rec.get("tokens_out") != usage[1]:
             bad("tokens_out %r, want %r" % (rec.get("tokens_out"), usage[1]))
+    capture = ctx is None or ctx.get("capture", True)
     content = plan["content"] if plan["status"] == 200 else None
     got = rec.get("response_content")
-    if content:
+    if not capture:
+        for k in ("messages", "response_content"):
+            if rec.get(k) not in (None, "", []):
+                bad("%s present with XENOVIA_CAPTURE_CONTENT=off: %r" % (k, rec.get(k)))
+        for g in rec.get("tool_calls") or []:
+            if isinstance(g, dict) and g.get("arguments") not in (None, "", {}):
+                bad("tool call arguments present with XENOVIA_CAPTURE_CONTENT=off: %r"
+                    % (g.get("arguments"),))
+    elif content:
         cap = 16384
         if not isinstance(got, str):
             bad("response_content %r, want %r" % (got, content))
@@ -297,7 +314,7 @@ def check_record(rec, plan, problems, label, ctx=None):
                     continue
                 if g.get("name") != name:
                     bad("tool call name %r, want %r" % (g.get("name"), name))
-                if not _args_equal(g.get("arguments"), args):
+                if capture and not _args_equal(g.get("arguments"), args):
                     bad("tool call %s arguments %r, want %r" % (name, g.get("arguments"), args))
                 if g.get("id") not in (None, cid):
                     bad("tool call id %r, want %r" % (g.get("id"), cid))
@@ -333,7 +350,7 @@ def check_record(rec, plan, problems, label, ctx=None):
         if rec.get("server_port") != ctx["port"]:
             bad("server_port %r, want %r" % (rec.get("server_port"), ctx["port"]))
         req = ctx.get("request")
-        if plan["api"] == "chat_completions" and isinstance(req, dict):
+        if plan["api"] == "chat_completions" and isinstance(req, dict) and capture:
             want_msgs = [(m.get("role"), m.get("content")) for m in req.get("messages", [])]
             got_msgs = rec.get("messages")
             if not isinstance(got_msgs, list):
@@ -441,6 +458,7 @@ def run_case(case, lib, args, certs_cache):
         trace = os.path.join(tmp, "trace.jsonl")
         env_b["XDG_STATE_HOME"] = os.path.join(tmp, "state-b")
         if use_agent:
+            env_b.update(AGENT_ENV.get(scenario, {}))
             env_b["LD_PRELOAD"] = lib
             env_b["XENOVIA_TRACE_FILE"] = trace
             env_b["XENOVIA_SPOOL_DIR"] = os.path.join(tmp, "spool")
@@ -477,6 +495,8 @@ def run_case(case, lib, args, certs_cache):
             problems.append("bench: the keepalive scenario used %d connections without the "
                             "agent (client does not keep connections alive)"
                             % len({e["conn"] for e in up_a}))
+        if scenario == "chunked_req" and not all(e["chunked_request"] for e in up_a):
+            problems.append("bench: the chunked_req scenario sent a body without chunked framing")
         if scenario == "big" and up_a and up_a[0]["body_len"] <= 1024 * 1024:
             problems.append("bench: the big request body is only %d bytes" % up_a[0]["body_len"])
         # 4. Trace records (run B with the agent).
@@ -485,7 +505,15 @@ def run_case(case, lib, args, certs_cache):
         api_plans = [p for p in plans if p["api"] is not None]
         records, bad_lines = read_records(trace)
         problems.extend(bad_lines)
-        if use_agent:
+        if use_agent and scenario == "excluded":
+            # XENOVIA_HOSTS names other hosts: this traffic passes through untouched.
+            if records:
+                problems.append("XENOVIA_HOSTS excludes 127.0.0.1 but %d records were written"
+                                % len(records))
+            if xv_b:
+                problems.append("XENOVIA_HOSTS excludes 127.0.0.1 but responses were stamped: %r"
+                                % xv_b[:4])
+        elif use_agent:
             calls = [r for r in records if "step_type" not in r]
             if len(calls) != len(api_plans):
                 problems.append("trace file has %d call records for %d API calls"
@@ -497,7 +525,8 @@ def run_case(case, lib, args, certs_cache):
                     problems.append(label + ": missing")
                     continue
                 check_record(rec, plan, problems, label,
-                             {"port": port, "request": plan.get("request")})
+                             {"port": port, "request": plan.get("request"),
+                              "capture": scenario != "nocapture"})
             tids = [r.get("trace_id") for r in calls]
             if len(set(tids)) != len(tids):
                 problems.append("trace_ids are not unique: %r" % tids)

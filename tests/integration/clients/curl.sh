@@ -29,7 +29,7 @@ auth="Authorization: Bearer sk-test-XENOVIA-SECRET-123"
 
 args=()
 first=1
-while IFS=$'\t' read -r idx method path stream gz body; do
+while IFS=$'\t' read -r idx method path stream gz chunked body; do
     [ $first -eq 1 ] || args+=(--next)
     first=0
     args+=(-sS -i --noproxy '*' "${tls[@]}" -H "$auth" -X "$method"
@@ -39,6 +39,7 @@ while IFS=$'\t' read -r idx method path stream gz body; do
     fi
     [ "$stream" = 1 ] && args+=(-N)
     [ "$gz" = 1 ] && args+=(--compressed)
+    [ "$chunked" = 1 ] && args+=(-H "Transfer-Encoding: chunked")
     if [[ "$path" == /download/* ]]; then
         # Body to a file so the transcript stays small; -i headers go there too.
         args+=(-o "$work/download" -w "download bytes: %{size_download}\n")

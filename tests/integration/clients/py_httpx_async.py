@@ -17,13 +17,20 @@ base, ca, scenario = xvclient.parse_args(sys.argv)
 import httpx  # noqa: E402
 
 
+async def agen(pieces):
+    for p in pieces:
+        yield p
+
+
 async def main():
     async with httpx.AsyncClient(verify=ca if ca else True, trust_env=False,
                                  timeout=60.0) as client:
         for i, call in enumerate(xvclient.calls_for(scenario), 1):
             t = xvclient.Transcript(i, call)
-            async with client.stream(call["method"], base + call["path"],
-                                     content=xvclient.body_bytes(call),
+            content = xvclient.body_bytes(call)
+            if call.get("chunked"):
+                content = agen(xvclient.body_pieces(call))   # async iterator: sent chunked
+            async with client.stream(call["method"], base + call["path"], content=content,
                                      headers=xvclient.request_headers(call)) as r:
                 t.head(r.status_code, r.headers.multi_items())
                 async for chunk in r.aiter_bytes():

@@ -17,8 +17,10 @@ import httpx  # noqa: E402
 with httpx.Client(verify=ca if ca else True, trust_env=False, timeout=60.0) as client:
     for i, call in enumerate(xvclient.calls_for(scenario), 1):
         t = xvclient.Transcript(i, call)
-        with client.stream(call["method"], base + call["path"],
-                           content=xvclient.body_bytes(call),
+        content = xvclient.body_bytes(call)
+        if call.get("chunked"):
+            content = iter(xvclient.body_pieces(call))   # iterator: sent chunked
+        with client.stream(call["method"], base + call["path"], content=content,
                            headers=xvclient.request_headers(call)) as r:
             t.head(r.status_code, r.headers.multi_items())
             for chunk in r.iter_bytes():

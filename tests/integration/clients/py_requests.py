@@ -18,7 +18,10 @@ s = requests.Session()
 s.trust_env = False
 for i, call in enumerate(xvclient.calls_for(scenario), 1):
     t = xvclient.Transcript(i, call)
-    r = s.request(call["method"], base + call["path"], data=xvclient.body_bytes(call),
+    data = xvclient.body_bytes(call)
+    if call.get("chunked"):
+        data = iter(xvclient.body_pieces(call))   # a generator body: requests sends it chunked
+    r = s.request(call["method"], base + call["path"], data=data,
                   headers=xvclient.request_headers(call), stream=True,
                   verify=ca if ca else True, timeout=60)
     t.head(r.status_code, r.headers.items())

@@ -3,8 +3,9 @@
 
 Usage: py_urllib.py BASE_URL CA_FILE|- SCENARIO. Single calls go through
 urllib.request (a new connection each, `Connection: close`); the `keepalive`
-scenario uses http.client (which urllib is built on) with one persistent
-connection, since urllib.request never reuses connections. Neither decodes
+and `chunked_req` scenarios use http.client (which urllib is built on) with one
+persistent connection, since urllib.request never reuses connections and cannot
+send a chunked body. Neither decodes
 gzip, so the client inflates it itself, incrementally.
 """
 import http.client
@@ -32,7 +33,7 @@ def read_all(resp, t):
     t.data(dec.end())
 
 
-if scenario == "keepalive":
+if scenario in ("keepalive", "chunked_req"):
     u = urllib.parse.urlsplit(base)
     if u.scheme == "https":
         conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=60)
@@ -40,8 +41,15 @@ if scenario == "keepalive":
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     for i, call in enumerate(calls, 1):
         t = xvclient.Transcript(i, call)
-        conn.request(call["method"], u.path + call["path"], body=xvclient.body_bytes(call),
-                     headers=xvclient.request_headers(call))
+        if call.get("chunked"):
+            # An iterable body with encode_chunked: http.client sends it chunked.
+            hdrs = dict(xvclient.request_headers(call), **{"Transfer-Encoding": "chunked"})
+            conn.request(call["method"], u.path + call["path"],
+                         body=iter(xvclient.body_pieces(call)), headers=hdrs,
+                         encode_chunked=True)
+        else:
+            conn.request(call["method"], u.path + call["path"],
+                         body=xvclient.body_bytes(call), headers=xvclient.request_headers(call))
         resp = conn.getresponse()
         t.head(resp.status, resp.getheaders())
         read_all(resp, t)

@@ -10,7 +10,8 @@ run under it, and uses to check the trace ids.
 
 Also a tiny CLI for the curl client: `xvclient.py manifest SCENARIO DIR` writes
 each call's body to DIR/body-<i>.json and prints one tab-separated line per
-call: index, method, path, stream (0/1), gzip (0/1), body file or "-".
+call: index, method, path, stream (0/1), gzip (0/1), chunked request (0/1),
+body file or "-".
 
 Thread safety: none needed (each client is one process, one thread or one
 event loop).
@@ -25,7 +26,11 @@ import zlib
 API_KEY = "sk-test-XENOVIA-SECRET-123"   # distinctive: must never appear in a trace or log
 MODEL = "gpt-4o-mini"
 
-SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api")
+SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api",
+             "chunked_req", "excluded", "nocapture")
+# Scenarios that send the same calls as another one; run_matrix.py changes the
+# agent's configuration for them (XENOVIA_HOSTS, XENOVIA_CAPTURE_CONTENT).
+ALIASES = {"excluded": "chat", "nocapture": "tools"}
 DOWNLOAD_BYTES = 100 * 1024 * 1024   # the non-API download (100 MiB)
 BIG_BODY_TEXT_BYTES = 1024 * 1024 + 333   # > 1 MiB: curl sends Expect: 100-continue
 
@@ -57,9 +62,11 @@ def big_text():
 
 def calls_for(scenario):
     """List of calls: dict(method, path, body (dict|None), stream, gzip)."""
-    def post(path, body, gz=False):
+    scenario = ALIASES.get(scenario, scenario)
+
+    def post(path, body, gz=False, chunked=False):
         return {"method": "POST", "path": path, "body": body,
-                "stream": bool(body.get("stream")), "gzip": gz}
+                "stream": bool(body.get("stream")), "gzip": gz, "chunked": chunked}
 
     if scenario == "chat":
         return [post("/v1/chat/completions", _chat(MODEL, "Say hello to the integration test."))]
@@ -98,6 +105,13 @@ def calls_for(scenario):
                                          "prompt": "Legacy completion:", "max_tokens": 16}),
                 post("/openai/v1/chat/completions", _chat(MODEL, "Under another prefix.")),
                 post("/v1/chat/completions", _chat(MODEL + "-status400", "Please fail."))]
+    if scenario == "chunked_req":
+        # Request bodies sent with Transfer-Encoding: chunked (in 3 pieces).
+        return [post("/v1/chat/completions",
+                     _chat(MODEL, "A chunked request body. " * 40), chunked=True),
+                post("/v1/chat/completions",
+                     _chat(MODEL, "Chunked request, streamed reply.", stream=True,
+                           stream_options={"include_usage": True}), chunked=True)]
     if scenario == "non_api":
         return [{"method": "GET", "path": "/plain", "body": None, "stream": False, "gzip": False},
                 {"method": "GET", "path": "/download/%d" % DOWNLOAD_BYTES, "body": None,
@@ -109,6 +123,13 @@ def body_bytes(call):
     if call["body"] is None:
         return None
     return json.dumps(call["body"], separators=(",", ":")).encode("utf-8")
+
+
+def body_pieces(call):
+    """The body in 3 pieces, for clients that send it chunked."""
+    b = body_bytes(call)
+    n = len(b)
+    return [b[:n // 3], b[n // 3:2 * n // 3], b[2 * n // 3:]]
 
 
 def request_headers(call):
@@ -288,9 +309,9 @@ def manifest(scenario, outdir):
             fname = os.path.join(outdir, "body-%d.json" % i)
             with open(fname, "wb") as f:
                 f.write(b)
-        sys.stdout.write("%d\t%s\t%s\t%d\t%d\t%s\n" % (i, call["method"], call["path"],
-                                                      int(call["stream"]), int(call["gzip"]),
-                                                      fname))
+        sys.stdout.write("%d\t%s\t%s\t%d\t%d\t%d\t%s\n"
+                         % (i, call["method"], call["path"], int(call["stream"]),
+                            int(call["gzip"]), int(call.get("chunked", False)), fname))
 
 
 if __name__ == "__main__":
