@@ -136,6 +136,8 @@ static void num_cell(char *out, size_t n, const cJSON *rec, const char *name)
     double d = v->valuedouble;
     if (d == (double)(long long)d)
         snprintf(out, n, "%lld", (long long)d);
+    else if (d < 10 && d > -10)
+        snprintf(out, n, "%.2f", d);   /* loopback latencies are sub-ms */
     else
         snprintf(out, n, "%.1f", d);
 }
