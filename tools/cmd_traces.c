@@ -124,7 +124,7 @@ static const char *str_of(const cJSON *rec, const char *name)
     return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
-/* A number as text: integers without decimals, others with one; "-" when
+/* A number as text: integers without decimals, others with one (two below 10); "-" when
  * absent or not a number (absent tokens are not zero: SPEC §6). */
 static void num_cell(char *out, size_t n, const cJSON *rec, const char *name)
 {
