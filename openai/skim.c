@@ -95,8 +95,9 @@ cJSON *xv_oai_json_skim(const char *text, size_t len, const char *const *keys)
         if (!ve || ve == v)
             goto fail;
         /* Keys we look for have no escapes, so a raw compare is exact once
-         * escaped keys (which could spell one of them) go to the full parse. */
-        if (memchr(k, '\\', klen))
+         * keys that cJSON would read differently — escaped, or cut at a NUL
+         * byte — go to the full parse. */
+        if (memchr(k, '\\', klen) || memchr(k, '\0', klen))
             goto fail;
         for (const char *const *w = keys; *w; w++) {
             if (strlen(*w) != klen || memcmp(*w, k, klen) != 0)
