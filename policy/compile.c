@@ -723,6 +723,7 @@ static void resolve_pending(struct cctx *x, struct pend *pd, int np, struct scop
             pop_free(x, &t->free, &t->nfree);
         } else {
             struct expr *e = pd[i].e;
+            child.cur = -1; /* binders are visible to everything inside */
             if (e->key)
                 declare_pattern(x, e->key, &child, 0);
             declare_pattern(x, e->a, &child, 0);
@@ -759,7 +760,6 @@ struct bset {
     int n;      /* slots */
 };
 
-static struct term *g_badvar; /* set by check_term on failure (compile is single-threaded per call chain) */
 
 /* Check that t can be evaluated (M_VALUE) or matched (M_PATTERN) with the
  * bound set; on success marks the vars it binds. Returns 0 or -1. */
@@ -1070,6 +1070,7 @@ static void __attribute__((noreturn)) unsafe(struct cctx *x, struct term *bad, s
 static void compile_rule(struct cctx *x, struct rule *r)
 {
     struct scope s = {0};
+    s.cur = -1; /* arguments are visible everywhere */
     x->nslots = 0;
     struct pend *pd = NULL;
     int np = 0;

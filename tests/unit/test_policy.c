@@ -1,0 +1,325 @@
+/*
+ * Unit tests for policy/: the value model (exact numbers, ordering, JSON
+ * round trip, code points), parser and compiler errors with file:line:col,
+ * the SPEC §5.1 example policies in v0 and v1 syntax through the decision
+ * API, conflict errors at evaluation, and the step budget.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xv_policy.h"
+#include "xv_value.h"
+
+static struct xv_value *json(const char *s)
+{
+    struct xv_value *v = NULL;
+    char err[128];
+    assert_int_equal(xv_json_parse(s, strlen(s), &v, err, sizeof err), 0);
+    return v;
+}
+
+static char *dump(struct xv_value *v)
+{
+    char *s = xv_json_dump(v, 0);
+    assert_non_null(s);
+    return s;
+}
+
+/* ---- values ---- */
+
+static void test_numbers_exact(void **state)
+{
+    (void)state;
+    struct xv_value *a = xv_number_parse("28857836529306024611913", 23);
+    struct xv_value *b = xv_number_parse("28857836529306024611912", 23);
+    assert_true(xv_compare(a, b) > 0);
+    struct xv_value *one = xv_int(1);
+    struct xv_value *s = xv_num_add(b, one);
+    assert_int_equal(xv_compare(s, a), 0);
+    struct xv_value *four = xv_int(4);
+    struct xv_value *q = xv_num_div(one, four);
+    char *t = dump(q);
+    assert_string_equal(t, "0.25");
+    free(t);
+    struct xv_value *p1 = xv_number_parse("0.1", 3), *p2 = xv_number_parse("0.2", 3);
+    struct xv_value *p3 = xv_number_parse("0.3", 3);
+    struct xv_value *sum = xv_num_add(p1, p2);
+    assert_int_equal(xv_compare(sum, p3), 0);
+    struct xv_value *f1 = xv_number_parse("1.0", 3);
+    assert_int_equal(xv_compare(f1, one), 0);
+    t = dump(f1);
+    assert_string_equal(t, "1.0"); /* original text kept */
+    free(t);
+    struct xv_value *zero = xv_int(0);
+    assert_null(xv_num_div(one, zero));
+    assert_null(xv_num_rem(p1, one));
+    struct xv_value *r = xv_num_round(xv_number_parse("-2.5", 4));
+    int64_t iv = 0;
+    assert_int_equal(xv_number_get_int64(r, &iv), 0);
+    assert_int_equal(iv, -3);
+    xv_decref(r);
+    xv_decref(a), xv_decref(b), xv_decref(one), xv_decref(s), xv_decref(four), xv_decref(q);
+    xv_decref(p1), xv_decref(p2), xv_decref(p3), xv_decref(sum), xv_decref(f1), xv_decref(zero);
+}
+
+static void test_ordering_and_sets(void **state)
+{
+    (void)state;
+    /* null < boolean < number < string < array < object < set */
+    struct xv_value *arr = json("[{}, [], \"s\", 1, true, null]");
+    struct xv_value *set = xv_set_from_array(arr);
+    struct xv_value *e = xv_set_new(0);
+    xv_set_add(set, e);
+    char *t = dump(set);
+    assert_string_equal(t, "[null,true,1,\"s\",[],{},[]]");
+    free(t);
+    assert_int_equal(XV_SET_ITEM(set, 6)->type, XV_T_SET);
+    struct xv_value *o = json("{\"b\":1,\"a\":{\"y\":[1,2.50]}}");
+    t = dump(o);
+    assert_string_equal(t, "{\"a\":{\"y\":[1,2.50]},\"b\":1}");
+    free(t);
+    struct xv_buf b;
+    xv_buf_init(&b, 1024);
+    xv_rego_write(&b, e);
+    assert_string_equal(b.data, "set()");
+    xv_buf_free(&b);
+    xv_decref(arr), xv_decref(set), xv_decref(e), xv_decref(o);
+}
+
+static void test_strings_codepoints(void **state)
+{
+    (void)state;
+    struct xv_value *s = xv_cstring("h\xc3\xa9llo \xe2\x82\xac");
+    assert_int_equal(xv_string_cp_count(s), 7);
+    struct xv_value *bad = xv_string("a\xff" "b", 3);
+    assert_int_equal(xv_string_cp_count(bad), 3);
+    char *t = dump(bad);
+    assert_string_equal(t, "\"a\\ufffdb\"");
+    free(t);
+    struct xv_value *u = json("\"\\ud83d\\ude00<\"");
+    assert_int_equal(xv_string_cp_count(u), 2);
+    t = xv_json_dump(u, XV_JSON_HTML_ESCAPE);
+    assert_string_equal(t, "\"\xf0\x9f\x98\x80\\u003c\"");
+    free(t);
+    xv_decref(s), xv_decref(bad), xv_decref(u);
+}
+
+/* ---- compile errors ---- */
+
+static void expect_error(const char *src, const char *want)
+{
+    struct xv_policy *p = xv_policy_new();
+    char err[512] = "";
+    int rc = xv_policy_add_module(p, "bad.rego", src, strlen(src), XV_REGO_VERSION_AUTO, err,
+                                  sizeof err);
+    if (rc == 0)
+        rc = xv_policy_compile(p, err, sizeof err);
+    assert_int_not_equal(rc, 0);
+    if (!strstr(err, want))
+        fail_msg("error \"%s\" lacks \"%s\"", err, want);
+    xv_policy_free(p);
+}
+
+static void test_compile_errors(void **state)
+{
+    (void)state;
+    expect_error("package x\n\np if {\n\t1 +\n}\n", "bad.rego:5:1: rego_parse_error");
+    expect_error("package x\np if { z > 1 }\n", "bad.rego:2:8: rego_unsafe_var_error: var z is unsafe");
+    expect_error("package x\np if { q }\nq if { p }\n", "rego_recursion_error");
+    expect_error("package x\np if { nosuch.fn(1) }\n", "bad.rego:2:8: rego_type_error: undefined function nosuch.fn");
+    expect_error("package x\np if { count(1, 2, 3) }\n", "bad.rego:2:8: rego_type_error: count: arity mismatch");
+    expect_error("package x\np := \"unterminated\n", "bad.rego:2:6: rego_parse_error");
+}
+
+/* ---- SPEC §5.1 policies ---- */
+
+static const char *k_v0 =
+    "package xenovia.policy\n"
+    "default allow = true\n"
+    "deny[msg] {\n"
+    "    some t in input.tool_names\n"
+    "    t == \"drop_database\"\n"
+    "    msg := \"drop_database is not allowed\"\n"
+    "}\n"
+    "deny[msg] {\n"
+    "    input.request_type == \"chat_completions\"\n"
+    "    some t in input.tool_names\n"
+    "    startswith(t, \"write_\")\n"
+    "    msg := sprintf(\"tool %s may not write\", [t])\n"
+    "}\n"
+    "allowed[m] { m := data.models[_] }\n"
+    "deny[msg] {\n"
+    "    not allowed[input.model]\n"
+    "    msg := sprintf(\"model %s is not allowed\", [input.model])\n"
+    "}\n"
+    "deny[msg] {\n"
+    "    input.stage == \"response\"\n"
+    "    contains(input.output.content, \"I can't help with that\")\n"
+    "    msg := \"refusal\"\n"
+    "}\n"
+    "redact_fields := {\"email\", \"ssn\"} { input.stage == \"request\"; input.redact }\n";
+
+static const char *k_v1 =
+    "package xenovia.policy\n"
+    "import rego.v1\n"
+    "default allow := true\n"
+    "deny contains msg if {\n"
+    "    some t in input.tool_names\n"
+    "    t == \"drop_database\"\n"
+    "    msg := \"drop_database is not allowed\"\n"
+    "}\n"
+    "deny contains msg if {\n"
+    "    input.request_type == \"chat_completions\"\n"
+    "    some t in input.tool_names\n"
+    "    startswith(t, \"write_\")\n"
+    "    msg := sprintf(\"tool %s may not write\", [t])\n"
+    "}\n"
+    "allowed contains m if some m in data.models\n"
+    "deny contains msg if {\n"
+    "    not allowed[input.model]\n"
+    "    msg := sprintf(\"model %s is not allowed\", [input.model])\n"
+    "}\n"
+    "deny contains msg if {\n"
+    "    input.stage == \"response\"\n"
+    "    contains(input.output.content, \"I can't help with that\")\n"
+    "    msg := \"refusal\"\n"
+    "}\n"
+    "redact_fields := {\"email\", \"ssn\"} if { input.stage == \"request\"; input.redact }\n";
+
+static struct xv_policy *load(const char *src, int version)
+{
+    struct xv_policy *p = xv_policy_new();
+    char err[512] = "";
+    if (xv_policy_add_module(p, "p.rego", src, strlen(src), version, err, sizeof err))
+        fail_msg("%s", err);
+    struct xv_value *d = json("{\"models\": [\"gpt-4o\", \"gpt-4o-mini\"]}");
+    xv_policy_set_data(p, d);
+    xv_decref(d);
+    if (xv_policy_compile(p, err, sizeof err))
+        fail_msg("%s", err);
+    return p;
+}
+
+static void decide(struct xv_policy *p, const char *input, const char *want)
+{
+    struct xv_value *in = json(input);
+    struct xv_decision d;
+    char err[512] = "";
+    if (xv_policy_decide(p, in, NULL, &d, err, sizeof err))
+        fail_msg("%s", err);
+    char *js = xv_decision_json(&d);
+    if (strcmp(js, want))
+        fail_msg("input %s\n got  %s\n want %s", input, js, want);
+    free(js);
+    xv_decision_free(&d);
+    xv_decref(in);
+}
+
+static void check_first_generation(struct xv_policy *p)
+{
+    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"tool_names\":[\"drop_database\"]}",
+           "{\"outcome\":\"block\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":\"drop_database is not allowed\",\"redact_fields\":[]}");
+    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"request_type\":\"chat_completions\",\"tool_names\":[\"write_file\"]}",
+           "{\"outcome\":\"block\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":\"tool write_file may not write\",\"redact_fields\":[]}");
+    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"request_type\":\"responses\",\"tool_names\":[\"write_file\"]}",
+           "{\"outcome\":\"allow\",\"rule_id\":null,\"reason\":null,\"redact_fields\":[]}");
+    decide(p, "{\"stage\":\"request\",\"model\":\"llama\",\"tool_names\":[]}",
+           "{\"outcome\":\"block\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":\"model llama is not allowed\",\"redact_fields\":[]}");
+    decide(p, "{\"stage\":\"response\",\"model\":\"gpt-4o\",\"output\":{\"content\":\"Sorry, I can't help with that.\"}}",
+           "{\"outcome\":\"block_response\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":\"refusal\",\"redact_fields\":[]}");
+    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"redact\":true}",
+           "{\"outcome\":\"redact\",\"rule_id\":\"xenovia.policy.redact_fields\",\"reason\":null,\"redact_fields\":[\"email\",\"ssn\"]}");
+}
+
+static void test_spec_v0(void **state)
+{
+    (void)state;
+    struct xv_policy *p = load(k_v0, XV_REGO_VERSION_AUTO); /* v0 detected */
+    check_first_generation(p);
+    xv_policy_free(p);
+    p = load(k_v0, XV_REGO_VERSION_V0);
+    check_first_generation(p);
+    xv_policy_free(p);
+}
+
+static void test_spec_v1(void **state)
+{
+    (void)state;
+    struct xv_policy *p = load(k_v1, XV_REGO_VERSION_V1);
+    check_first_generation(p);
+    xv_policy_free(p);
+}
+
+static void test_spec_boolean_deny_and_decision(void **state)
+{
+    (void)state;
+    struct xv_policy *p = load("package xenovia.policy\ndeny { input.model == \"x\" }\n", 0);
+    decide(p, "{\"model\":\"x\"}", "{\"outcome\":\"block\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":null,\"redact_fields\":[]}");
+    decide(p, "{\"model\":\"y\"}", "{\"outcome\":\"allow\",\"rule_id\":null,\"reason\":null,\"redact_fields\":[]}");
+    xv_policy_free(p);
+    p = load("package xenovia\nimport rego.v1\n"
+             "default decision := {\"action\": \"allow\"}\n"
+             "decision := {\"action\": \"block\", \"rule\": \"no-drop\"} if \"drop_database\" in input.tool_names\n",
+             XV_REGO_VERSION_V1);
+    decide(p, "{\"tool_names\":[\"drop_database\"]}", "{\"outcome\":\"block\",\"rule_id\":\"no-drop\",\"reason\":null,\"redact_fields\":[]}");
+    decide(p, "{\"tool_names\":[\"ls\"]}", "{\"outcome\":\"allow\",\"rule_id\":null,\"reason\":null,\"redact_fields\":[]}");
+    xv_policy_free(p);
+}
+
+/* ---- runtime errors ---- */
+
+static void query_error(const char *src, const char *q, uint64_t steps, const char *want)
+{
+    struct xv_policy *p = load(src, XV_REGO_VERSION_V1);
+    struct xv_value *rows = NULL;
+    char err[512] = "";
+    struct xv_policy_opts o = {0, steps};
+    assert_int_equal(xv_policy_query(p, q, NULL, &o, &rows, err, sizeof err), XV_E_STATE);
+    assert_null(rows);
+    if (!strstr(err, want))
+        fail_msg("error \"%s\" lacks \"%s\"", err, want);
+    xv_policy_free(p);
+}
+
+static void test_conflicts_and_budget(void **state)
+{
+    (void)state;
+    query_error("package t\n\np := 1\np := 2\n", "data.t.p = x", 0,
+                "p.rego:4: eval_conflict_error: complete rules must not produce multiple outputs");
+    query_error("package t\nf(x) := 1\nf(x) := 2\n", "data.t.f(1) = x", 0,
+                "eval_conflict_error: functions must not produce multiple outputs");
+    query_error("package t\np[k] := v if { some k in [\"a\"]; v := [1, 2][_] }\n", "data.t.p = x",
+                0, "eval_conflict_error: object keys must be unique");
+    query_error("package t\nn := numbers.range(1, 100000)\np if { every a in n { every b in n { a != b - 100000 } } }\n",
+                "data.t.p = x", 100000, "step budget");
+    /* undefined is not an error */
+    struct xv_policy *p = load("package t\np if false\n", XV_REGO_VERSION_V1);
+    struct xv_value *rows = NULL;
+    char err[256];
+    assert_int_equal(xv_policy_query(p, "data.t.p = x", NULL, NULL, &rows, err, sizeof err), 0);
+    assert_int_equal(XV_ARR_LEN(rows), 0);
+    xv_decref(rows);
+    xv_policy_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_numbers_exact),
+        cmocka_unit_test(test_ordering_and_sets),
+        cmocka_unit_test(test_strings_codepoints),
+        cmocka_unit_test(test_compile_errors),
+        cmocka_unit_test(test_spec_v0),
+        cmocka_unit_test(test_spec_v1),
+        cmocka_unit_test(test_spec_boolean_deny_and_decision),
+        cmocka_unit_test(test_conflicts_and_budget),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
