@@ -1154,6 +1154,49 @@ static void test_truncation_messages_newest_first(void **state)
     xv_openai_call_free(c);
 }
 
+static void test_stream_bounds(void **state)
+{
+    (void)state;
+    /* Assembled text over body_max: kept up to it, marked truncated. */
+    struct xv_openai_limits lim = {.body_max = 200, .capture_max = 1000, .capture_content = 1};
+    struct xv_openai_call *c = call_with_request(XV_OPENAI_CHAT, &lim, "{\"model\":\"m\"}");
+    xv_openai_call_response_head(c, 200, "text/event-stream", 17, 0);
+    const char *ev = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+                     "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}}]}\n\n";
+    for (int i = 0; i < 30; i++)
+        xv_openai_call_response_body(c, ev, strlen(ev), 0);
+    xv_openai_call_response_end(c, NULL, 0);
+    size_t len = 0;
+    const char *content = xv_openai_call_response_content(c, &len);
+    assert_non_null(content);
+    assert_true(len <= 200 && len >= 198);
+    assert_true(valid_utf8(content));
+    cJSON *r = record_of(c, 0);
+    assert_true(truncated_has(r, "response_content"));
+    assert_false(has(r, "error"));
+    cJSON_Delete(r);
+    xv_openai_call_free(c);
+
+    /* Hostile indexes: bounded lists, no allocation sized by an index. */
+    c = call_with_request(XV_OPENAI_CHAT, NULL, "{\"model\":\"m\"}");
+    xv_openai_call_response_head(c, 200, "text/event-stream", 17, 0);
+    char buf[256];
+    for (int i = 0; i < 400; i++) {
+        snprintf(buf, sizeof buf,
+                 "data: {\"choices\":[{\"index\":%d,\"delta\":{\"content\":\"x\",\"tool_calls\":"
+                 "[{\"index\":%d,\"id\":\"c%d\",\"function\":{\"name\":\"f\"}}]}}]}\n\n",
+                 i * 7919 % 1000000, 2000000000 - i, i);
+        xv_openai_call_response_body(c, buf, strlen(buf), 0);
+    }
+    xv_openai_call_response_end(c, NULL, 0);
+    assert_true(xv_openai_call_response_tool_call_count(c) <= 256);
+    r = record_of(c, 0);
+    assert_true(arr_size(r, "tool_calls") <= 256);
+    assert_string_equal(str_of(r, "response_content"), "x"); /* choice 0 */
+    cJSON_Delete(r);
+    xv_openai_call_free(c);
+}
+
 static void test_capture_off(void **state)
 {
     (void)state;
@@ -1251,6 +1294,7 @@ int main(void)
         cmocka_unit_test(test_truncation_utf8),
         cmocka_unit_test(test_record_always_valid_utf8),
         cmocka_unit_test(test_truncation_messages_newest_first),
+        cmocka_unit_test(test_stream_bounds),
         cmocka_unit_test(test_capture_off),
         cmocka_unit_test(test_record_replaces_fields),
     };
