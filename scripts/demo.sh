@@ -7,6 +7,8 @@
 # (or, while `xenovia run` is not built, with LD_PRELOAD=build/preload/libxenovia.so
 # directly), then prints `build/tools/xenovia traces T` (or the raw JSON lines).
 # The mock is started by pid and stopped by pid on exit. Nothing leaves 127.0.0.1.
+# XV_BUILD_DIR (default build) picks the build tree; XV_DEMO_NO_BUILD=1 never builds
+# (ctest's integ_demo uses both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -15,7 +17,7 @@ lib="$bdir/preload/libxenovia.so"
 cli="$bdir/tools/xenovia"
 py=/usr/bin/python3
 
-if [ ! -f "$lib" ] || [ ! -x "$cli" ]; then
+if { [ ! -f "$lib" ] || [ ! -x "$cli" ]; } && [ "${XV_DEMO_NO_BUILD:-0}" != 1 ]; then
     echo "==> building $bdir/ (cmake + make)"
     cmake -S . -B "$bdir" >/dev/null
     cmake --build "$bdir" -j2 -- -k >/dev/null 2>&1 || echo "==> (build had errors; using what was built)"

@@ -24,6 +24,9 @@ tokens of the request's `model`, plus the comma-separated tokens of an
              SSE streams are always chunked.
   nousage    omit `usage` from non-stream replies.
   status<N>  answer with HTTP status N (400..599) and an OpenAI-style error body.
+  trickle    write the whole response (head and body) 7 bytes at a time with
+             short pauses, so the client reads it in tiny pieces.
+  long       a ~6,000-word reply (streamed without pauses between events).
 Request-driven behaviour:
   * `stream: true` → SSE (chat chunks / responses API events / completions chunks).
     Chat streams carry a final usage chunk only when stream_options.include_usage.
@@ -239,6 +242,8 @@ def plan_reply(method, target, headers, body):
         else:
             text = ("Hello from %s. Your last message had %d characters and the "
                     "conversation has %d messages." % (model, len(last_text), nmsgs))
+        if "long" in flags:
+            text += "".join(" w%d" % i for i in range(6000))
         plan["content"] = text
         out_tokens = len(text.split())
     # Usage: always in non-stream replies (unless `nousage`), in responses API
@@ -458,6 +463,21 @@ class BadRequest(Exception):
     pass
 
 
+class Writer:
+    """sendall, or — for `trickle` — 7 bytes at a time with short pauses."""
+
+    def __init__(self, sock, trickle):
+        self.sock, self.trickle = sock, trickle
+
+    def sendall(self, data):
+        if not self.trickle:
+            self.sock.sendall(data)
+            return
+        for i in range(0, len(data), 7):
+            self.sock.sendall(data[i:i + 7])
+            time.sleep(0.0005)
+
+
 class Server:
     def __init__(self, log_path):
         self.log_path = log_path
@@ -604,11 +624,12 @@ class Server:
                 plan["embedding_b64"] = req.get("encoding_format") == "base64"
             except ValueError:
                 pass
+        out = Writer(sock, "trickle" in plan["flags"])
         if plan["stream"] and plan["status"] == 200:
-            self.send_stream(sock, plan, keep)
+            self.send_stream(out, plan, keep)
         else:
             data = _j(render_json(plan)).encode()
-            self.send_api_json(sock, plan, data, keep, head_only)
+            self.send_api_json(out, plan, data, keep, head_only)
         return keep
 
     @staticmethod
@@ -668,7 +689,8 @@ class Server:
             frame = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
             if i < len(events) - 1:
                 sock.sendall(frame)
-                time.sleep(STREAM_PAUSE_S)
+                if "long" not in plan["flags"]:
+                    time.sleep(STREAM_PAUSE_S)
                 continue
             # The last event goes out together with the end of the body, so a
             # client that stops at [DONE] finds the connection idle and reuses it.

@@ -55,7 +55,7 @@ CLIENT_TIMEOUT_S = 120
 
 # client name -> (argv prefix, transport, scenarios it runs)
 ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints",
-            "excluded", "nocapture")
+            "excluded", "nocapture", "trickle", "long")
 FULL_SCEN = ALL_SCEN + ("chunked_req", "non_api")
 # Agent configuration that differs from the defaults, per scenario (run B only).
 AGENT_ENV = {

@@ -158,6 +158,16 @@ async function main() {
       await streamed('chat gzip stream', cc.create(chat(MODEL + '-gzip', 'Compressed stream, please.',
         { stream: true, stream_options: { include_usage: true } })));
       break;
+    case 'trickle':
+      await plain('chat trickle', cc.create(chat(MODEL + '-trickle', 'Reply slowly, please.')));
+      await streamed('chat trickle tools stream', cc.create(chat(MODEL + '-trickle', 'Slow tool calls, streamed.',
+        { tools: TOOLS, stream: true, stream_options: { include_usage: true } })));
+      break;
+    case 'long':
+      await plain('chat long gzip', cc.create(chat(MODEL + '-long', 'A long reply, gzipped.')));
+      await streamed('chat long stream', cc.create(chat(MODEL + '-long', 'A long streamed reply.',
+        { stream: true, stream_options: { include_usage: true } })));
+      break;
     case 'big':
       await plain('chat big', cc.create(chat(MODEL, bigText())));
       break;

@@ -27,7 +27,7 @@ API_KEY = "sk-test-XENOVIA-SECRET-123"   # distinctive: must never appear in a t
 MODEL = "gpt-4o-mini"
 
 SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api",
-             "chunked_req", "excluded", "nocapture")
+             "chunked_req", "excluded", "nocapture", "trickle", "long")
 # Scenarios that send the same calls as another one; run_matrix.py changes the
 # agent's configuration for them (XENOVIA_HOSTS, XENOVIA_CAPTURE_CONTENT).
 ALIASES = {"excluded": "chat", "nocapture": "tools"}
@@ -87,6 +87,19 @@ def calls_for(scenario):
                 post("/v1/chat/completions",
                      _chat(MODEL + "-gzip", "Compressed stream, please.", stream=True,
                            stream_options={"include_usage": True}), gz=True)]
+    if scenario == "trickle":
+        # The mock writes these replies 7 bytes at a time.
+        return [post("/v1/chat/completions", _chat(MODEL + "-trickle", "Reply slowly, please.")),
+                post("/v1/chat/completions",
+                     _chat(MODEL + "-trickle", "Slow tool calls, streamed.", tools=TOOLS,
+                           stream=True, stream_options={"include_usage": True}))]
+    if scenario == "long":
+        # ~40 KB replies: over the 16 KiB capture limit; the stream has ~6,000 events.
+        return [post("/v1/chat/completions", _chat(MODEL + "-long", "A long reply, gzipped."),
+                     gz=True),
+                post("/v1/chat/completions",
+                     _chat(MODEL + "-long", "A long streamed reply.", stream=True,
+                           stream_options={"include_usage": True}))]
     if scenario == "big":
         return [post("/v1/chat/completions", _chat(MODEL, big_text()))]
     if scenario == "keepalive":
