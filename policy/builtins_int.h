@@ -24,6 +24,7 @@ extern const struct xv_builtin_def xv_policy_bi_encoding[];
 extern const struct xv_builtin_def xv_policy_bi_time[];
 extern const struct xv_builtin_def xv_policy_bi_schema[];
 extern const struct xv_builtin_def xv_policy_bi_units[];
+extern const struct xv_builtin_def xv_policy_bi_misc[];
 
 /* The signature every builtin has. */
 #define BI_FN(name) \
