@@ -1,0 +1,255 @@
+/*
+ * bench_client.c — the benchmark's client: OpenSSL linked dynamically (as
+ * curl and CPython use it), so under LD_PRELOAD=libxenovia.so every call goes
+ * through the agent's SSL_write/SSL_read hooks. Two modes:
+ *
+ *   bench_client chat tls|plain PORT CA CALLS WARMUP
+ *     One connection to 127.0.0.1:PORT, WARMUP + CALLS keep-alive
+ *     POST /v1/chat/completions calls, one after the other. For each measured
+ *     call prints its latency in nanoseconds (from just before the request is
+ *     written to the last byte of the response) on its own line. On stderr:
+ *     "calls=N stamped=K cpu_us=C" (K = responses carrying X-Xenovia-Trace-Id,
+ *     i.e. calls the agent inspected; C = CPU time of the whole process, all
+ *     threads, spent during the measured calls).
+ *
+ *   bench_client download tls|plain PORT CA BYTES
+ *     GET /download/BYTES on a new connection; prints "BYTES SECONDS" where
+ *     SECONDS runs from the request write to the last body byte (the TLS
+ *     handshake is excluded).
+ *
+ * CA is the PEM file the server certificate is verified against ("-" for
+ * plain). Exit 0 on success, 1 on any protocol or I/O error (message on
+ * stderr), 2 on bad usage.
+ *
+ * Thread safety: single-threaded program.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "bench_common.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BUF_CAP (256u * 1024u)
+
+struct io {
+    SSL_CTX *ctx;  /* NULL on plain TCP */
+    SSL *ssl;      /* NULL on plain TCP */
+    int fd;
+};
+
+static int io_open(struct io *io, int tls, int port, const char *ca)
+{
+    memset(io, 0, sizeof *io);
+    io->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (io->fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(io->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(io->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        perror("connect");
+        return -1;
+    }
+    if (!tls)
+        return 0;
+    io->ctx = SSL_CTX_new(TLS_client_method());
+    if (!io->ctx || SSL_CTX_load_verify_locations(io->ctx, ca, NULL) != 1) {
+        ERR_print_errors_fp(stderr);
+        return -1;
+    }
+    SSL_CTX_set_verify(io->ctx, SSL_VERIFY_PEER, NULL);
+    io->ssl = SSL_new(io->ctx);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(io->ssl), "127.0.0.1");
+    SSL_set_fd(io->ssl, io->fd);
+    if (SSL_connect(io->ssl) != 1) {
+        fprintf(stderr, "TLS handshake failed\n");
+        ERR_print_errors_fp(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static void io_close(struct io *io)
+{
+    if (io->ssl) {
+        SSL_shutdown(io->ssl);
+        SSL_free(io->ssl);
+    }
+    if (io->ctx)
+        SSL_CTX_free(io->ctx);
+    if (io->fd >= 0)
+        close(io->fd);
+}
+
+static long io_read(struct io *io, char *buf, size_t n)
+{
+    if (io->ssl) {
+        int r = SSL_read(io->ssl, buf, (int)n);
+        return r > 0 ? r : -1;
+    }
+    for (;;) {
+        ssize_t r = read(io->fd, buf, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r > 0 ? (long)r : -1;
+    }
+}
+
+static int io_write_all(struct io *io, const char *p, size_t n)
+{
+    while (n > 0) {
+        long w;
+        if (io->ssl) {
+            w = SSL_write(io->ssl, p, (int)n);
+        } else {
+            w = write(io->fd, p, n);
+            if (w < 0 && errno == EINTR)
+                continue;
+        }
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read one response with Content-Length. Returns the body length, -1 on error;
+ * *stamped is set when the head carries X-Xenovia-Trace-Id. The whole
+ * response is left in buf when it fits (the body is discarded otherwise). */
+static long long read_response(struct io *io, char *buf, int *stamped, int *status)
+{
+    size_t have = 0, head;
+    while ((head = bench_head_len(buf, have)) == 0) {
+        if (have == BUF_CAP)
+            return -1;
+        long r = io_read(io, buf + have, BUF_CAP - have);
+        if (r <= 0)
+            return -1;
+        have += (size_t)r;
+    }
+    *status = atoi(buf + 9);
+    *stamped = bench_has_header(buf, head, "X-Xenovia-Trace-Id");
+    long long clen = bench_header_num(buf, head, "Content-Length");
+    if (clen < 0)
+        return -1;
+    long long body = (long long)(have - head);
+    while (body < clen) {
+        long r = io_read(io, buf, BUF_CAP);
+        if (r <= 0)
+            return -1;
+        body += r;
+    }
+    return body == clen ? clen : -1;   /* no pipelining: nothing may follow */
+}
+
+/* CPU time (user + system, all threads of the process) in microseconds. */
+static uint64_t cpu_us(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static int run_chat(int tls, int port, const char *ca, long calls, long warm)
+{
+    static const char body[] = BENCH_CHAT_BODY;
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                     "User-Agent: xv-bench/1\r\nAuthorization: Bearer sk-bench-not-a-key\r\n"
+                     "Content-Type: application/json\r\nAccept: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     port, sizeof body - 1, body);
+    struct io io;
+    char *buf = malloc(BUF_CAP);
+    uint64_t *lat = calloc((size_t)calls, sizeof *lat);
+    if (!buf || !lat || io_open(&io, tls, port, ca) != 0)
+        return 1;
+    long stamped_total = 0;
+    uint64_t cpu0 = 0;
+    for (long i = 0; i < warm + calls; i++) {
+        int stamped = 0, status = 0;
+        if (i == warm)
+            cpu0 = cpu_us();
+        uint64_t t0 = bench_now_ns();
+        if (io_write_all(&io, req, (size_t)n) != 0 ||
+            read_response(&io, buf, &stamped, &status) < 0 || status != 200) {
+            fprintf(stderr, "call %ld failed (status %d)\n", i, status);
+            return 1;
+        }
+        uint64_t t1 = bench_now_ns();
+        if (i >= warm) {
+            lat[i - warm] = t1 - t0;
+            stamped_total += stamped;
+        }
+    }
+    uint64_t cpu1 = cpu_us();
+    io_close(&io);
+    /* Printed after the loop: no stdio work between calls. */
+    for (long i = 0; i < calls; i++)
+        printf("%llu\n", (unsigned long long)lat[i]);
+    fprintf(stderr, "calls=%ld stamped=%ld cpu_us=%llu\n", calls, stamped_total,
+            (unsigned long long)(cpu1 - cpu0));
+    free(lat);
+    free(buf);
+    return 0;
+}
+
+static int run_download(int tls, int port, const char *ca, long long bytes)
+{
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET /download/%lld HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                     "User-Agent: xv-bench/1\r\nAccept: */*\r\n\r\n",
+                     bytes, port);
+    struct io io;
+    char *buf = malloc(BUF_CAP);
+    if (!buf || io_open(&io, tls, port, ca) != 0)
+        return 1;
+    int stamped = 0, status = 0;
+    uint64_t t0 = bench_now_ns();
+    if (io_write_all(&io, req, (size_t)n) != 0)
+        return 1;
+    long long got = read_response(&io, buf, &stamped, &status);
+    uint64_t t1 = bench_now_ns();
+    if (got != bytes || status != 200 || stamped) {
+        fprintf(stderr, "download failed: got %lld of %lld bytes, status %d, stamped %d\n",
+                got, bytes, status, stamped);
+        return 1;
+    }
+    io_close(&io);
+    printf("%lld %.6f\n", got, (double)(t1 - t0) / 1e9);
+    free(buf);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 7 && strcmp(argv[1], "chat") == 0)
+        return run_chat(strcmp(argv[2], "tls") == 0, atoi(argv[3]), argv[4], atol(argv[5]),
+                        atol(argv[6]));
+    if (argc >= 6 && strcmp(argv[1], "download") == 0)
+        return run_download(strcmp(argv[2], "tls") == 0, atoi(argv[3]), argv[4],
+                            atoll(argv[5]));
+    fprintf(stderr,
+            "usage: %s chat tls|plain PORT CA CALLS WARMUP\n"
+            "       %s download tls|plain PORT CA BYTES\n",
+            argv[0], argv[0]);
+    return 2;
+}

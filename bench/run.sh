@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# bench/run.sh — libxenovia's first benchmark, one command (see bench/README.md).
+#
+# Measures, in one run, with and without LD_PRELOAD=libxenovia.so:
+#   1. the latency a keep-alive chat call gains under the agent (p50/p99, µs):
+#      bench_client makes CALLS calls per mode over TLS (and plain TCP) to
+#      bench_server on 127.0.0.1, in BLOCKS blocks whose order alternates
+#      (none, agent), (agent, none), ... so slow drift of the machine cancels;
+#   2. the throughput ratio of a non-OpenAI bulk TLS download (BULK MiB of
+#      GET /download/N, ROUNDS rounds per mode, alternating) with bench_client
+#      and with curl.
+# It prints the numbers next to the targets (<= 20 µs added per call, >= 99 %
+# bulk throughput). Targets are reported, not asserted: the exit status is 0
+# whenever the measurement itself worked. Not part of ctest.
+#
+# Usage: bench/run.sh [--lib PATH] [--build-dir DIR] [--bin-dir DIR] [--calls N]
+#                     [--blocks N] [--bulk-mib N] [--rounds N] [--no-plain]
+#                     [--no-curl] [--keep]
+#   --lib        libxenovia.so to measure (default: build one, see --build-dir)
+#   --build-dir  where to build the library when --lib is not given
+#                (default: <repo>/build-bench; configured with CMake's default build type)
+#   --bin-dir    prebuilt bench_server/bench_client (the CMake target `bench` passes its own)
+#   --keep       keep the work directory (raw latencies, traces) and print its path
+# Invariants: everything runs on 127.0.0.1 with a throwaway CA; the server is
+# killed by pid on exit; no client inherits the machine's CA variables.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LIB="" BUILD_DIR="$ROOT/build-bench" BIN_DIR=""
+CALLS=2000 BLOCKS=20 WARM=100 BULK_MIB=200 ROUNDS=7 PLAIN=1 CURL=1 KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --lib) LIB=$2; shift 2 ;;
+        --build-dir) BUILD_DIR=$2; shift 2 ;;
+        --bin-dir) BIN_DIR=$2; shift 2 ;;
+        --calls) CALLS=$2; shift 2 ;;
+        --blocks) BLOCKS=$2; shift 2 ;;
+        --bulk-mib) BULK_MIB=$2; shift 2 ;;
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --no-plain) PLAIN=0; shift ;;
+        --no-curl) CURL=0; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+if [ $((CALLS % BLOCKS)) -ne 0 ]; then
+    echo "bench/run.sh: --calls must be a multiple of --blocks" >&2; exit 2
+fi
+PER_BLOCK=$((CALLS / BLOCKS))
+PYTHON=$(command -v python3 || echo /usr/bin/python3)
+
+# Nothing of the caller's environment may leak into the measured processes.
+unset LD_PRELOAD SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE \
+      http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+for v in $(env | sed -n 's/^\(XENOVIA_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+
+WORK=$(mktemp -d /tmp/xv-bench.XXXXXX)
+SRV_PID=""
+cleanup() {
+    if [ -n "$SRV_PID" ]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; fi
+    if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# --- the library ------------------------------------------------------------
+if [ -z "$LIB" ]; then
+    echo "building libxenovia.so in $BUILD_DIR ..."
+    cmake -S "$ROOT" -B "$BUILD_DIR" >"$WORK/cmake.log" 2>&1 || { cat "$WORK/cmake.log"; exit 1; }
+    cmake --build "$BUILD_DIR" --target xenovia_preload -j"$(nproc)" >>"$WORK/cmake.log" 2>&1 \
+        || { tail -30 "$WORK/cmake.log"; exit 1; }
+    LIB="$BUILD_DIR/preload/libxenovia.so"
+fi
+LIB=$(cd "$(dirname "$LIB")" && pwd)/$(basename "$LIB")
+[ -f "$LIB" ] || { echo "bench/run.sh: $LIB not found" >&2; exit 1; }
+
+# --- the bench programs -----------------------------------------------------
+if [ -z "$BIN_DIR" ]; then
+    BIN_DIR="$WORK/bin"
+    mkdir -p "$BIN_DIR"
+    cc -std=c11 -O2 -Wall -o "$BIN_DIR/bench_server" "$ROOT/bench/bench_server.c" -lssl -lcrypto -lpthread
+    cc -std=c11 -O2 -Wall -o "$BIN_DIR/bench_client" "$ROOT/bench/bench_client.c" -lssl -lcrypto
+fi
+SERVER="$BIN_DIR/bench_server" CLIENT="$BIN_DIR/bench_client"
+
+# --- CA, server -------------------------------------------------------------
+bash "$ROOT/tests/integration/certs.sh" "$WORK/certs"
+CA="$WORK/certs/ca.pem"
+"$SERVER" --cert "$WORK/certs/server.pem" --key "$WORK/certs/server.key" \
+    --port-file "$WORK/tls_port" --plain-port-file "$WORK/plain_port" --max-seconds 1800 &
+SRV_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/tls_port" ] && [ -s "$WORK/plain_port" ] && break; sleep 0.05; done
+[ -s "$WORK/tls_port" ] || { echo "bench/run.sh: server did not start" >&2; exit 1; }
+TLS_PORT=$(cat "$WORK/tls_port") PLAIN_PORT=$(cat "$WORK/plain_port")
+TRACES="$WORK/traces.jsonl"
+
+# Run a command without or with the agent.
+as() {
+    local mode=$1; shift
+    if [ "$mode" = agent ]; then
+        LD_PRELOAD="$LIB" XENOVIA_TRACE_FILE="$TRACES" "$@"
+    else
+        "$@"
+    fi
+}
+
+# --- 1. keep-alive chat latency ----------------------------------------------
+transports="tls"
+[ "$PLAIN" = 1 ] && transports="tls plain"
+expected_records=0
+for t in $transports; do
+    port=$TLS_PORT; [ "$t" = plain ] && port=$PLAIN_PORT
+    echo "latency over $t: $BLOCKS blocks x $PER_BLOCK calls per mode (+$WARM warm-up calls each) ..."
+    for b in $(seq 1 "$BLOCKS"); do
+        order="none agent"; [ $((b % 2)) -eq 0 ] && order="agent none"
+        for mode in $order; do
+            as "$mode" "$CLIENT" chat "$t" "$port" "$CA" "$PER_BLOCK" "$WARM" \
+                >"$WORK/lat-$t-$mode-$b.txt" 2>"$WORK/err.txt" \
+                || { cat "$WORK/err.txt" >&2; echo "bench/run.sh: chat client failed ($t, $mode)" >&2; exit 1; }
+            stamped=$(sed -n 's/.*stamped=\([0-9]*\).*/\1/p' "$WORK/err.txt")
+            cpu=$(sed -n 's/.*cpu_us=\([0-9]*\).*/\1/p' "$WORK/err.txt")
+            echo "$PER_BLOCK $cpu" >>"$WORK/cpu-$t-$mode.txt"
+            want=0; [ "$mode" = agent ] && want=$PER_BLOCK
+            if [ "$stamped" != "$want" ]; then
+                echo "bench/run.sh: $mode run over $t: $stamped of $PER_BLOCK responses stamped (want $want)" >&2
+                exit 1
+            fi
+            [ "$mode" = agent ] && expected_records=$((expected_records + PER_BLOCK + WARM))
+        done
+    done
+done
+
+# --- 2. bulk throughput -----------------------------------------------------
+BYTES=$((BULK_MIB * 1024 * 1024))
+echo "bulk: $ROUNDS rounds x $BULK_MIB MiB per mode ..."
+for r in $(seq 1 "$ROUNDS"); do
+    order="none agent"; [ $((r % 2)) -eq 0 ] && order="agent none"
+    for mode in $order; do
+        as "$mode" "$CLIENT" download tls "$TLS_PORT" "$CA" "$BYTES" >>"$WORK/bulk-bench_client-$mode.txt"
+        if [ "$CURL" = 1 ]; then
+            # time_total - time_appconnect: the transfer without connect and handshake
+            as "$mode" curl -sS --fail --cacert "$CA" -o /dev/null \
+                -w '%{size_download} %{time_appconnect} %{time_total}\n' \
+                "https://127.0.0.1:$TLS_PORT/download/$BYTES" \
+                | awk '{ printf "%d %.6f\n", $1, $3 - $2 }' >>"$WORK/bulk-curl-$mode.txt"
+        fi
+    done
+done
+
+sleep 0.2
+records=0; [ -f "$TRACES" ] && records=$(wc -l <"$TRACES")
+{
+    echo "lib=$LIB"
+    echo "uname=$(uname -sr)"
+    echo "bulk_mib=$BULK_MIB"
+    echo "records=$records"
+    echo "records_expected=$expected_records"
+} >"$WORK/meta.txt"
+echo
+"$PYTHON" "$ROOT/bench/stats.py" "$WORK"
