@@ -102,7 +102,9 @@ static size_t take(size_t *remain, size_t len)
 }
 
 /* Bytes a message costs beyond its text: role, ids, names and JSON
- * punctuation, so a history of thousands of short messages is bounded too. */
+ * punctuation. Charged to a second budget of capture_max, so a history of
+ * thousands of short messages is bounded too, while the text budget stays
+ * exactly capture_max. */
 static size_t msg_overhead(const struct xv_openai_message *m)
 {
     size_t n = 32 + strlen(m->role);
@@ -116,14 +118,16 @@ static size_t msg_overhead(const struct xv_openai_message *m)
 }
 
 /*
- * messages: the normalised history, chronological. The budget goes to
- * the newest messages first — the last user turn and tool results are
- * what explain a call — so a long system prompt is what gets cut, and
- * the oldest messages are left out once even their roles do not fit.
+ * messages: the normalised history, chronological. The text budget
+ * (capture_max bytes of content and tool arguments together) goes to the
+ * newest messages first — the last user turn and tool results are what
+ * explain a call — so a long system prompt is what gets cut; the oldest
+ * messages are left out once their roles and ids no longer fit the
+ * structure budget.
  */
 static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut)
 {
-    size_t n = c->nmsgs, remain = c->lim.capture_max;
+    size_t n = c->nmsgs, remain = c->lim.capture_max, remain_struct = c->lim.capture_max;
     size_t *bud = calloc(n ? n * 2 : 1, sizeof *bud); /* content, args per message */
     if (!bud)
         return XV_E_NOMEM;
@@ -131,11 +135,11 @@ static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut
     for (size_t i = n; i-- > 0;) {
         const struct xv_openai_message *m = &c->msgs[i];
         size_t oh = msg_overhead(m);
-        if (oh > remain && first < n) {
+        if (oh > remain_struct && first < n) {
             *cut = 1; /* this one and everything older is left out */
             break;
         }
-        take(&remain, oh);
+        take(&remain_struct, oh);
         first = i;
         bud[2 * i] = take(&remain, m->content_len);
         size_t args = 0;

@@ -276,6 +276,8 @@ static void chat_choice(struct xv_openai_call *c, const cJSON *cj, int pos, int 
     if (text) /* legacy completions */
         append_content(c, ch, text);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(cj, stream ? "delta" : "message");
+    if (!cJSON_IsObject(m)) /* servers that send `message` in chunks, or the reverse */
+        m = cJSON_GetObjectItemCaseSensitive(cj, stream ? "message" : "delta");
     if (cJSON_IsObject(m)) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         append_content(c, ch, content);

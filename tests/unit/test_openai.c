@@ -1054,7 +1054,7 @@ static void test_truncation_utf8(void **state)
     assert_true(truncated_has(r, "response_content"));
     assert_true(truncated_has(r, "messages"));
     const char *mc = str_of(arr_item(r, "messages", 0), "content");
-    assert_true(strlen(mc) <= 10);
+    assert_string_equal(mc, "ab\xe2\x82\xac\xe2\x82\xac"); /* 8 of 10 bytes: "€" does not fit */
     assert_true(valid_utf8(mc));
     cJSON_Delete(r);
 
@@ -1136,7 +1136,7 @@ static void test_truncation_messages_newest_first(void **state)
     /* The newest message is whole; the long system prompt was cut. */
     assert_string_equal(str_of(arr_item(r, "messages", 1), "content"), "the question");
     size_t sys = strlen(str_of(arr_item(r, "messages", 0), "content"));
-    assert_true(sys > 0 && sys < 1000);
+    assert_int_equal(sys, 1000 - strlen("the question"));
     assert_true(truncated_has(r, "messages"));
     /* tools over the budget: names only, as many as fit. */
     assert_true(truncated_has(r, "tools"));
@@ -1148,7 +1148,44 @@ static void test_truncation_messages_newest_first(void **state)
     assert_true(strlen(p) <= 1000);
     free(p);
     p = printed(cJSON_GetObjectItemCaseSensitive(r, "messages"));
-    assert_true(strlen(p) <= 1100);
+    assert_true(strlen(p) <= 2000);
+    free(p);
+    cJSON_Delete(r);
+    xv_openai_call_free(c);
+
+    /* Default budget: one long message keeps exactly 16384 bytes. */
+    xv_buf_init(&req, 1 << 20);
+    assert_int_equal(xv_buf_appendf(&req, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                                          "\"content\":\""), 0);
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(xv_buf_append(&req, "0123456789", 10), 0);
+    assert_int_equal(xv_buf_append(&req, "\"}]}", 4), 0);
+    c = call_with_request(XV_OPENAI_CHAT, NULL, req.data);
+    xv_buf_free(&req);
+    r = record_of(c, 0);
+    assert_int_equal(strlen(str_of(arr_item(r, "messages", 0), "content")), 16384);
+    assert_true(truncated_has(r, "messages"));
+    cJSON_Delete(r);
+    xv_openai_call_free(c);
+
+    /* Thousands of short messages: the newest are kept, in order. */
+    xv_buf_init(&req, 1 << 20);
+    assert_int_equal(xv_buf_appendf(&req, "{\"model\":\"m\",\"messages\":["), 0);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(xv_buf_appendf(&req, "%s{\"role\":\"user\",\"content\":\"m%d\"}",
+                                        i ? "," : "", i), 0);
+    assert_int_equal(xv_buf_append(&req, "]}", 2), 0);
+    c = call_with_request(XV_OPENAI_CHAT, NULL, req.data);
+    xv_buf_free(&req);
+    assert_int_equal(xv_openai_call_message_count(c), 3000);
+    r = record_of(c, 0);
+    int kept = arr_size(r, "messages");
+    assert_true(kept > 100 && kept < 3000);
+    assert_string_equal(str_of(arr_item(r, "messages", kept - 1), "content"), "m2999");
+    assert_string_equal(str_of(arr_item(r, "messages", kept - 2), "content"), "m2998");
+    assert_true(truncated_has(r, "messages"));
+    p = printed(cJSON_GetObjectItemCaseSensitive(r, "messages"));
+    assert_true(strlen(p) <= 2 * 16384);
     free(p);
     cJSON_Delete(r);
     xv_openai_call_free(c);
