@@ -25,7 +25,7 @@
 enum { R_OK = 0, R_STOP = 1, R_ERR = -1 };
 
 #define DEFAULT_MAX_STEPS 10000000ull
-#define MAX_DEPTH 2000
+#define MAX_DEPTH 256 /* rule/function nesting; keeps the C stack bounded */
 
 struct cache_ent {
     struct xv_value *v; /* owned; NULL = undefined */
@@ -182,11 +182,6 @@ struct kpass {
     struct k k;
     struct k *next;
 };
-static int kpass_fn(struct ev *ev, struct k *self, V v)
-{
-    struct kpass *kp = (struct kpass *)self;
-    return kp->next->fn(ev, kp->next, NULL);
-}
 
 /* E_TERM: defined and not false */
 static int ktruthy_fn(struct ev *ev, struct k *self, V v)
@@ -1021,6 +1016,21 @@ struct kcallargs {
     struct k *next;
 };
 
+/* Continuation restoring the caller's mocks around the rest of the query. */
+struct knfov {
+    struct k k;
+    int outer, inner; /* nfov outside / inside the replacement */
+    struct k *next;
+};
+static int knfov_fn(struct ev *ev, struct k *self, V v)
+{
+    struct knfov *kn = (struct knfov *)self;
+    ev->nfov = kn->outer;
+    int rc = kn->next->fn(ev, kn->next, v);
+    ev->nfov = kn->inner;
+    return rc;
+}
+
 static int apply_call(struct ev *ev, struct term *t, V *vals, int n, struct k *k)
 {
     const struct xv_builtin_def *bi = t->bi;
@@ -1030,9 +1040,16 @@ static int apply_call(struct ev *ev, struct term *t, V *vals, int n, struct k *k
         if ((bi && f->tbi == bi && !fn) || (fn && f->tnode == fn)) {
             if (f->val)
                 return k->fn(ev, k, f->val);
-            bi = f->vbi;
-            fn = f->vnode;
-            break;
+            /* The replacement runs without this mock (and later ones), so a
+             * mock may call the function it replaces. */
+            struct knfov kn = {{knfov_fn}, ev->nfov, i, k};
+            ev->nfov = i;
+            struct term t2 = *t;
+            t2.bi = f->vbi;
+            t2.fnode = f->vnode;
+            int rc = apply_call(ev, &t2, vals, n, &kn.k);
+            ev->nfov = kn.outer;
+            return rc;
         }
     }
     if (fn) {

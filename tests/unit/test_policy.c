@@ -60,7 +60,9 @@ static void test_numbers_exact(void **state)
     struct xv_value *zero = xv_int(0);
     assert_null(xv_num_div(one, zero));
     assert_null(xv_num_rem(p1, one));
-    struct xv_value *r = xv_num_round(xv_number_parse("-2.5", 4));
+    struct xv_value *m25 = xv_number_parse("-2.5", 4);
+    struct xv_value *r = xv_num_round(m25);
+    xv_decref(m25);
     int64_t iv = 0;
     assert_int_equal(xv_number_get_int64(r, &iv), 0);
     assert_int_equal(iv, -3);
