@@ -70,6 +70,7 @@ CLIENTS = {
     "httpx":       ([PY, os.path.join(HERE, "clients", "py_httpx_sync.py")], "tls", FULL_SCEN),
     "httpx_async": ([PY, os.path.join(HERE, "clients", "py_httpx_async.py")], "tls",
                     ALL_SCEN + ("chunked_req",)),
+    "asyncio_raw": ([PY, os.path.join(HERE, "clients", "py_asyncio_raw.py")], "tls", FULL_SCEN),
     "node":        ([NODE, os.path.join(HERE, "clients", "node_openai.cjs")], "plain", ALL_SCEN),
 }
 NODE_MODULES = os.path.join(HERE, "node", "node_modules", "openai")
