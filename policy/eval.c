@@ -101,7 +101,9 @@ static V lookup(V coll, V key)
         return NULL;
     switch (coll->type) {
     case XV_T_OBJECT: {
-        long i = xv_object_find(coll, key);
+        long i = key->type == XV_T_STRING
+                     ? xv_object_find_str(coll, XV_STR(key), XV_STRLEN(key))
+                     : xv_object_find(coll, key);
         return i < 0 ? NULL : XV_OBJ_VAL(coll, i);
     }
     case XV_T_ARRAY: {
@@ -148,6 +150,22 @@ static int is_pattern(V *env, struct term *t)
     }
 }
 
+/* Frames: small ones live in the caller's stack buffer (FRAME_SMALL slots),
+ * bigger ones on the heap; frame_done frees only the latter. */
+#define FRAME_SMALL 48
+static V *frame_get(V *small, int n)
+{
+    if (n <= FRAME_SMALL) {
+        memset(small, 0, sizeof(V) * (size_t)(n > 0 ? n : 1));
+        return small;
+    }
+    return calloc((size_t)n, sizeof(V));
+}
+static void frame_done(V *small, V *env)
+{
+    if (env != small)
+        free(env);
+}
 static V *frame_new(int n)
 {
     return calloc((size_t)(n > 0 ? n : 1), sizeof(V));
@@ -812,14 +830,15 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
             for (struct rule *e = r; e && rc >= 0; e = e->els) {
                 if ((rc = step(ev, e->loc)) < 0)
                     break;
-                V *env = frame_new(e->nslots);
+                V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, e->nslots);
                 if (!env) {
                     rc = oom(ev);
                     break;
                 }
                 struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 0};
                 rc = eval_body(ev, env, e->body, 0, &kc.k);
-                free(env);
+                frame_done(fsmall, env);
                 if (kc.found)
                     break;
             }
@@ -832,7 +851,8 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
         for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
             if ((rc = step(ev, r->loc)) < 0)
                 break;
-            V *env = frame_new(r->nslots);
+            V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, r->nslots);
             if (!env) {
                 rc = oom(ev);
                 break;
@@ -849,7 +869,7 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
                 ko.acc = acc;
                 rc = eval_body(ev, env, r->body, 0, &ko.k);
             }
-            free(env);
+            frame_done(fsmall, env);
         }
         /* children (general ref heads below an object rule) */
         if (rc >= 0 && !setdoc && acc) {
@@ -873,10 +893,11 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
         }
     }
     if (rc >= 0 && !acc && n->dflt) {
-        V *env = frame_new(n->dflt->nslots);
+        V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, n->dflt->nslots);
         struct kcollect kc = {{kcomplete_body}, env, n->dflt, &acc, 0, 0};
         rc = env ? eval_body(ev, env, n->dflt->body, 0, &kc.k) : oom(ev);
-        free(env);
+        frame_done(fsmall, env);
     }
     ev->depth--;
     if (rc < 0) {
@@ -942,7 +963,8 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
         for (struct rule *e = r; e && rc >= 0; e = e->els) {
             if ((rc = step(ev, e->loc)) < 0)
                 break;
-            V *env = frame_new(e->nslots);
+            V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, e->nslots);
             if (!env) {
                 rc = oom(ev);
                 break;
@@ -950,17 +972,18 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
             struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 1};
             struct kfbody kf = {{kfbody_fn}, env, e, &kc};
             rc = match_args(ev, env, e, args, 0, &kf.k);
-            free(env);
+            frame_done(fsmall, env);
             if (kc.found)
                 break;
         }
     }
     if (rc >= 0 && !acc && fn->dflt) {
-        V *env = frame_new(fn->dflt->nslots);
+        V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, fn->dflt->nslots);
         struct kcollect kc = {{kcomplete_body}, env, fn->dflt, &acc, 0, 1};
         struct kfbody kf = {{kfbody_fn}, env, fn->dflt, &kc};
         rc = env ? match_args(ev, env, fn->dflt, args, 0, &kf.k) : oom(ev);
-        free(env);
+        frame_done(fsmall, env);
     }
     ev->depth--;
     if (rc < 0) {

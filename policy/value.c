@@ -10,6 +10,7 @@
 #include "xv_value.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,8 +147,28 @@ void xv_value_free_frozen(struct xv_frozen_list *list)
 
 /* ---- numbers ---- */
 
+/* Small non-negative integers (array indexes, counts) are shared frozen
+ * values, built once: iteration over arrays allocates nothing for its keys. */
+#define SMALL_INTS 1024
+static struct xv_value g_small[SMALL_INTS];
+static pthread_once_t g_small_once = PTHREAD_ONCE_INIT;
+
+static void small_init(void)
+{
+    for (int k = 0; k < SMALL_INTS; k++) {
+        g_small[k].refcnt = XV_REF_FROZEN;
+        g_small[k].type = XV_T_NUMBER;
+        g_small[k].sub = XV_NUM_INT;
+        g_small[k].u.num.i = k;
+    }
+}
+
 struct xv_value *xv_int(int64_t i)
 {
+    if (i >= 0 && i < SMALL_INTS) {
+        pthread_once(&g_small_once, small_init);
+        return &g_small[i];
+    }
     struct xv_value *v = val_alloc(XV_T_NUMBER, 0);
     if (v)
         v->u.num.i = i;
@@ -838,6 +859,9 @@ long xv_object_find_str(const struct xv_value *o, const char *key, size_t len)
         int c;
         if (k->type != XV_T_STRING) {
             c = k->type < XV_T_STRING ? -1 : 1;
+        } else if (len && k->u.str.len && k->u.str.s[0] != key[0]) {
+            /* first byte decides most probes without a call */
+            c = (unsigned char)k->u.str.s[0] < (unsigned char)key[0] ? -1 : 1;
         } else {
             size_t m = k->u.str.len < len ? k->u.str.len : len;
             c = memcmp(k->u.str.s, key, m);
