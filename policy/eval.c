@@ -15,57 +15,19 @@
  * Thread safety: one struct ev per evaluation; the compiled policy is only
  * read, so evaluations may run concurrently on different threads.
  */
-#include "ast.h"
+#include "eval_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum { R_OK = 0, R_STOP = 1, R_ERR = -1 };
+static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k);
+static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
+static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
+                     struct k *k);
 
-#define DEFAULT_MAX_STEPS 10000000ull
-#define MAX_DEPTH 256 /* rule/function nesting; keeps the C stack bounded */
-
-struct cache_ent {
-    struct xv_value *v; /* owned; NULL = undefined */
-    uint8_t state;      /* 0 empty, 1 computing, 2 done */
-};
-
-struct fov {
-    const struct xv_builtin_def *tbi; /* mocked builtin */
-    struct node *tnode;               /* mocked function */
-    const struct xv_builtin_def *vbi; /* replacement builtin */
-    struct node *vnode;               /* replacement function */
-    struct xv_value *val;             /* replacement value (owned) */
-};
-
-struct ev {
-    struct xv_compiled *c;     /* policy */
-    struct xv_value *input;    /* borrowed or owned via input_owned; NULL = undefined */
-    struct xv_value *data;     /* base document (borrowed) */
-    int strict;                /* strict builtin errors */
-    uint64_t steps, max_steps; /* budget */
-    int depth;                 /* rule nesting */
-    int64_t now_ns;            /* evaluation start */
-    struct xv_value *memo;     /* builtin memo (owned) */
-    struct cache_ent *cache;   /* per node id */
-    struct fov *fovs;          /* active function mocks */
-    int nfov;                  /* count */
-    uint8_t *mask;             /* node id -> hidden by `with data...` (NULL if none) */
-    struct xv_eval_error *err; /* error out */
-    int failed;                /* err is set */
-};
-
-struct k {
-    int (*fn)(struct ev *ev, struct k *self, struct xv_value *v);
-};
-
-typedef struct xv_value *V;
-
-static int raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
+int xv_policy_ev_raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
 {
     if (ev->failed)
         return R_ERR;
@@ -79,23 +41,15 @@ static int raise(struct ev *ev, struct xv_loc loc, const char *code, const char 
     return R_ERR;
 }
 
-static int oom(struct ev *ev)
+int xv_policy_ev_oom(struct ev *ev)
 {
     struct xv_loc l = {0};
-    return raise(ev, l, "eval_internal_error", "out of memory");
+    return xv_policy_ev_raise(ev, l, "eval_internal_error", "out of memory");
 }
-
-static int eval_term(struct ev *ev, V *env, struct term *t, struct k *k);
-static int eval_body(struct ev *ev, V *env, struct body *b, int i, struct k *k);
-static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k);
-static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
-static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
-                     struct k *k);
-static int node_value(struct ev *ev, struct node *n, V base, V *out);
 
 /* ---- small helpers ---- */
 
-static V lookup(V coll, V key)
+V xv_policy_ev_lookup(V coll, V key)
 {
     if (!coll)
         return NULL;
@@ -166,7 +120,7 @@ static void frame_done(V *small, V *env)
     if (env != small)
         free(env);
 }
-static V *frame_new(int n)
+V *xv_policy_ev_frame_new(int n)
 {
     return calloc((size_t)(n > 0 ? n : 1), sizeof(V));
 }
@@ -184,10 +138,10 @@ struct kbody {
 static int kbody_fn(struct ev *ev, struct k *self, V v)
 {
     struct kbody *kb = (struct kbody *)self;
-    return eval_body(ev, kb->env, kb->b, kb->i, kb->next);
+    return xv_policy_ev_body(ev, kb->env, kb->b, kb->i, kb->next);
 }
 
-static int eval_body(struct ev *ev, V *env, struct body *b, int i, struct k *k)
+int xv_policy_ev_body(struct ev *ev, V *env, struct body *b, int i, struct k *k)
 {
     if (i >= b->n)
         return k->fn(ev, k, NULL);
@@ -283,7 +237,7 @@ static int kobjnext_fn(struct ev *ev, struct k *self, V unused)
 static int kobjkey_fn(struct ev *ev, struct k *self, V key)
 {
     struct kobjkey *ko = (struct kobjkey *)self;
-    V val = lookup(ko->v, key);
+    V val = xv_policy_ev_lookup(ko->v, key);
     if (!val)
         return R_OK;
     struct kobjkey nk = *ko;
@@ -295,7 +249,7 @@ static int match_entries(struct ev *ev, V *env, struct term *t, V v, int i, stru
     if (2 * i >= t->n)
         return k->fn(ev, k, NULL);
     struct kobjkey ko = {{kobjkey_fn}, env, t, v, i, k};
-    return eval_term(ev, env, t->items[2 * i], &ko.k);
+    return xv_policy_ev_term(ev, env, t->items[2 * i], &ko.k);
 }
 
 static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
@@ -329,7 +283,7 @@ static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
         break;
     }
     struct keq ke = {{keq_fn}, v, k};
-    return eval_term(ev, env, t, &ke.k);
+    return xv_policy_ev_term(ev, env, t, &ke.k);
 }
 
 /* unify two terms pairwise (both patterns) */
@@ -386,10 +340,10 @@ static int unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k
     km.next = k;
     if (pa) {
         km.t = a;
-        return eval_term(ev, env, b, &km.k);
+        return xv_policy_ev_term(ev, env, b, &km.k);
     }
     km.t = b;
-    return eval_term(ev, env, a, &km.k);
+    return xv_policy_ev_term(ev, env, a, &km.k);
 }
 
 /* ---- collections: iterate (key, value) ---- */
@@ -405,7 +359,7 @@ static int iterate(struct ev *ev, V coll, iter_fn fn, void *ctx)
         for (i = 0; i < XV_ARR_LEN(coll) && rc == R_OK; i++) {
             V key = xv_int((int64_t)i);
             if (!key)
-                return oom(ev);
+                return xv_policy_ev_oom(ev);
             rc = fn(ev, ctx, key, XV_ARR_ITEM(coll, i));
             xv_decref(key);
         }
@@ -439,7 +393,7 @@ struct kwalk {
 static int kwalkkey_fn(struct ev *ev, struct k *self, V key)
 {
     struct kwalk *kw = (struct kwalk *)self;
-    V child = lookup(kw->v, key);
+    V child = xv_policy_ev_lookup(kw->v, key);
     if (!child)
         return R_OK;
     return walk_val(ev, kw->env, child, kw->t, kw->i + 1, kw->next);
@@ -475,11 +429,11 @@ static int walk_val(struct ev *ev, V *env, V v, struct term *t, int i, struct k 
         return iterate(ev, v, witer_fn, &w);
     }
     if (e->kind == T_VALUE) {
-        V child = lookup(v, e->val);
+        V child = xv_policy_ev_lookup(v, e->val);
         return child ? walk_val(ev, env, child, t, i + 1, k) : R_OK;
     }
     struct kwalk kw = {{kwalkkey_fn}, env, v, t, i, k};
-    return eval_term(ev, env, e, &kw.k);
+    return xv_policy_ev_term(ev, env, e, &kw.k);
 }
 
 struct kheadv {
@@ -524,7 +478,7 @@ static int eval_ref(struct ev *ev, V *env, struct term *t, struct k *k)
         return R_OK;
     }
     struct kheadv kh = {{kheadv_fn}, env, t, k};
-    return eval_term(ev, env, h, &kh.k);
+    return xv_policy_ev_term(ev, env, h, &kh.k);
 }
 
 /* Data namespace walk: node n corresponds to path t->items[1..i-1]. */
@@ -541,7 +495,7 @@ struct kdata {
 static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, struct term *t, int i,
                       struct k *k)
 {
-    V cb = lookup(base, key);
+    V cb = xv_policy_ev_lookup(base, key);
     if (!cb && base && base->type == XV_T_OBJECT && key->type == XV_T_NUMBER) {
         /* the store keys everything by string: data[2] reads "2" */
         struct xv_buf b;
@@ -580,7 +534,7 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
         return walk_val(ev, env, base, t, i, k); /* base documents win */
     if (n->nrules || n->dflt || i >= t->n) {
         V v = NULL;
-        if (node_value(ev, n, base, &v))
+        if (xv_policy_ev_node_value(ev, n, base, &v))
             return R_ERR;
         if (!v)
             return R_OK;
@@ -593,7 +547,7 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
         /* enumerate children: the merged, sorted key set */
         V keys = xv_set_new(0);
         if (!keys)
-            return oom(ev);
+            return xv_policy_ev_oom(ev);
         for (int c = 0; c < n->nkids; c++)
             if (!(ev->mask && ev->mask[n->kids[c]->id]))
                 xv_set_add(keys, n->kids[c]->key);
@@ -614,7 +568,7 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
     if (e->kind == T_VALUE)
         return data_child(ev, env, n, base, e->val, t, i, k);
     struct kdata kd = {{kdatakey_fn}, env, n, base, t, i, k};
-    return eval_term(ev, env, e, &kd.k);
+    return xv_policy_ev_term(ev, env, e, &kd.k);
 }
 
 /* ---- rule evaluation ---- */
@@ -639,9 +593,9 @@ static int kcomplete_val(struct ev *ev, struct k *self, V v)
     if (xv_equal(*kc->acc, v))
         return R_OK;
     if (kc->func)
-        return raise(ev, kc->r->loc, "eval_conflict_error",
+        return xv_policy_ev_raise(ev, kc->r->loc, "eval_conflict_error",
                      "functions must not produce multiple outputs for same inputs");
-    return raise(ev, kc->r->loc, "eval_conflict_error",
+    return xv_policy_ev_raise(ev, kc->r->loc, "eval_conflict_error",
                  "complete rules must not produce multiple outputs");
 }
 
@@ -650,7 +604,7 @@ static int kcomplete_body(struct ev *ev, struct k *self, V unused)
     struct kcollect *kc = (struct kcollect *)self;
     struct kcollect k2 = *kc;
     k2.k.fn = kcomplete_val;
-    int rc = eval_term(ev, kc->env, kc->r->value, &k2.k);
+    int rc = xv_policy_ev_term(ev, kc->env, kc->r->value, &k2.k);
     kc->found |= k2.found;
     return rc;
 }
@@ -659,7 +613,7 @@ static int kset_val(struct ev *ev, struct k *self, V v)
 {
     struct kcollect *kc = (struct kcollect *)self;
     kc->found = 1;
-    return xv_set_add(*kc->acc, v) ? oom(ev) : R_OK;
+    return xv_set_add(*kc->acc, v) ? xv_policy_ev_oom(ev) : R_OK;
 }
 
 static int kset_body(struct ev *ev, struct k *self, V unused)
@@ -667,7 +621,7 @@ static int kset_body(struct ev *ev, struct k *self, V unused)
     struct kcollect *kc = (struct kcollect *)self;
     struct kcollect k2 = *kc;
     k2.k.fn = kset_val;
-    return eval_term(ev, kc->env, kc->r->key, &k2.k);
+    return xv_policy_ev_term(ev, kc->env, kc->r->key, &k2.k);
 }
 
 /* Object rules: evaluate rest keys one by one then the value. */
@@ -693,16 +647,16 @@ static int obj_insert(struct ev *ev, struct kobj *ko, V leaf)
         if (last && !is_set) {
             if (idx >= 0) {
                 if (!xv_equal(XV_OBJ_VAL(cur, idx), leaf))
-                    return raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+                    return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
                 return R_OK;
             }
-            return xv_object_set(cur, key, leaf) ? oom(ev) : R_OK;
+            return xv_object_set(cur, key, leaf) ? xv_policy_ev_oom(ev) : R_OK;
         }
         if (idx < 0) {
             V child = last ? xv_set_new(0) : xv_object_new(0);
             if (!child || xv_object_set(cur, key, child)) {
                 xv_decref(child);
-                return oom(ev);
+                return xv_policy_ev_oom(ev);
             }
             xv_decref(child);
             idx = xv_object_find(cur, key);
@@ -710,11 +664,11 @@ static int obj_insert(struct ev *ev, struct kobj *ko, V leaf)
         V child = XV_OBJ_VAL(cur, idx);
         if (last) {
             if (child->type != XV_T_SET || child->refcnt != 1)
-                return raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
-            return xv_set_add(child, leaf) ? oom(ev) : R_OK;
+                return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+            return xv_set_add(child, leaf) ? xv_policy_ev_oom(ev) : R_OK;
         }
         if (child->type != XV_T_OBJECT || child->refcnt != 1)
-            return raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+            return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
         cur = child;
     }
     return R_OK;
@@ -733,11 +687,11 @@ static int kobj_step(struct ev *ev, struct kobj *ko)
     if (ko->i >= r->nrest) {
         struct kobj k2 = *ko;
         k2.k.fn = kobj_leaf;
-        return eval_term(ev, ko->env, r->kind == R_SET ? r->key : r->value, &k2.k);
+        return xv_policy_ev_term(ev, ko->env, r->kind == R_SET ? r->key : r->value, &k2.k);
     }
     struct kobj k2 = *ko;
     k2.k.fn = kobj_key;
-    return eval_term(ev, ko->env, r->rest[ko->i], &k2.k);
+    return xv_policy_ev_term(ev, ko->env, r->rest[ko->i], &k2.k);
 }
 
 static int kobj_key(struct ev *ev, struct k *self, V v)
@@ -760,14 +714,14 @@ static int kobj_body(struct ev *ev, struct k *self, V unused)
 static int step(struct ev *ev, struct xv_loc loc)
 {
     if (++ev->steps > ev->max_steps)
-        return raise(ev, loc, "eval_cancel_error",
+        return xv_policy_ev_raise(ev, loc, "eval_cancel_error",
                      "evaluation exceeded its step budget (%llu steps)",
                      (unsigned long long)ev->max_steps);
     return R_OK;
 }
 
 /* Value of the document at node n (merged with base data). New reference. */
-static int node_value(struct ev *ev, struct node *n, V base, V *out)
+int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
 {
     *out = NULL;
     if (ev->mask && ev->mask[n->id]) {
@@ -780,7 +734,7 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
             return 0;
         V obj = base && base->type == XV_T_OBJECT ? xv_value_copy(base) : xv_object_new(n->nkids);
         if (!obj)
-            return oom(ev);
+            return xv_policy_ev_oom(ev);
         if (base && base->type != XV_T_OBJECT && n->nkids == 0) {
             xv_decref(obj);
             *out = xv_incref(base);
@@ -788,10 +742,10 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
         }
         for (int c = 0; c < n->nkids; c++) {
             struct node *ch = n->kids[c];
-            if (ch->is_func || ((ch->nrules || ch->dflt) && lookup(base, ch->key)))
+            if (ch->is_func || ((ch->nrules || ch->dflt) && xv_policy_ev_lookup(base, ch->key)))
                 continue;
             V cv = NULL;
-            if (node_value(ev, ch, lookup(base, ch->key), &cv)) {
+            if (xv_policy_ev_node_value(ev, ch, xv_policy_ev_lookup(base, ch->key), &cv)) {
                 xv_decref(obj);
                 return -1;
             }
@@ -809,14 +763,14 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
         return 0;
     }
     if (ce->state == 1) {
-        raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "rego_recursion_error",
+        xv_policy_ev_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "rego_recursion_error",
               "rule %s is recursive", n->path);
         return -1;
     }
     if (n->is_func)
         return 0;
     if (++ev->depth > MAX_DEPTH) {
-        raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "eval_internal_error",
+        xv_policy_ev_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "eval_internal_error",
               "rule evaluation nested too deeply");
         return -1;
     }
@@ -833,11 +787,11 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
                 V fsmall[FRAME_SMALL];
                 V *env = frame_get(fsmall, e->nslots);
                 if (!env) {
-                    rc = oom(ev);
+                    rc = xv_policy_ev_oom(ev);
                     break;
                 }
                 struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 0};
-                rc = eval_body(ev, env, e->body, 0, &kc.k);
+                rc = xv_policy_ev_body(ev, env, e->body, 0, &kc.k);
                 frame_done(fsmall, env);
                 if (kc.found)
                     break;
@@ -847,19 +801,19 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
         int setdoc = n->has_set;
         acc = setdoc ? xv_set_new(0) : xv_object_new(0);
         if (!acc)
-            rc = oom(ev);
+            rc = xv_policy_ev_oom(ev);
         for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
             if ((rc = step(ev, r->loc)) < 0)
                 break;
             V fsmall[FRAME_SMALL];
                 V *env = frame_get(fsmall, r->nslots);
             if (!env) {
-                rc = oom(ev);
+                rc = xv_policy_ev_oom(ev);
                 break;
             }
             if (r->kind == R_SET && r->nrest == 0 && setdoc) {
                 struct kcollect kc = {{kset_body}, env, r, &acc, 0, 0};
-                rc = eval_body(ev, env, r->body, 0, &kc.k);
+                rc = xv_policy_ev_body(ev, env, r->body, 0, &kc.k);
             } else if (!setdoc && (r->kind == R_OBJECT || r->kind == R_SET) && r->nrest <= 16) {
                 struct kobj ko;
                 memset(&ko, 0, sizeof ko);
@@ -867,7 +821,7 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
                 ko.env = env;
                 ko.r = r;
                 ko.acc = acc;
-                rc = eval_body(ev, env, r->body, 0, &ko.k);
+                rc = xv_policy_ev_body(ev, env, r->body, 0, &ko.k);
             }
             frame_done(fsmall, env);
         }
@@ -875,14 +829,14 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
         if (rc >= 0 && !setdoc && acc) {
             for (int c = 0; c < n->nkids && rc >= 0; c++) {
                 V cv = NULL;
-                if (node_value(ev, n->kids[c], NULL, &cv)) {
+                if (xv_policy_ev_node_value(ev, n->kids[c], NULL, &cv)) {
                     rc = R_ERR;
                     break;
                 }
                 if (cv) {
                     if (xv_object_find(acc, n->kids[c]->key) >= 0) {
                         xv_decref(cv);
-                        rc = raise(ev, n->rules->loc, "eval_conflict_error",
+                        rc = xv_policy_ev_raise(ev, n->rules->loc, "eval_conflict_error",
                                    "object keys must be unique");
                         break;
                     }
@@ -896,7 +850,7 @@ static int node_value(struct ev *ev, struct node *n, V base, V *out)
         V fsmall[FRAME_SMALL];
                 V *env = frame_get(fsmall, n->dflt->nslots);
         struct kcollect kc = {{kcomplete_body}, env, n->dflt, &acc, 0, 0};
-        rc = env ? eval_body(ev, env, n->dflt->body, 0, &kc.k) : oom(ev);
+        rc = env ? xv_policy_ev_body(ev, env, n->dflt->body, 0, &kc.k) : xv_policy_ev_oom(ev);
         frame_done(fsmall, env);
     }
     ev->depth--;
@@ -947,7 +901,7 @@ struct kfbody {
 static int kfbody_fn(struct ev *ev, struct k *self, V unused)
 {
     struct kfbody *kf = (struct kfbody *)self;
-    return eval_body(ev, kf->env, kf->r->body, 0, &kf->kc->k);
+    return xv_policy_ev_body(ev, kf->env, kf->r->body, 0, &kf->kc->k);
 }
 
 static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc loc, V *out)
@@ -955,7 +909,7 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
     *out = NULL;
     if (++ev->depth > MAX_DEPTH) {
         ev->depth--;
-        return raise(ev, loc, "eval_internal_error", "function calls nested too deeply");
+        return xv_policy_ev_raise(ev, loc, "eval_internal_error", "function calls nested too deeply");
     }
     V acc = NULL;
     int rc = R_OK;
@@ -966,7 +920,7 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
             V fsmall[FRAME_SMALL];
                 V *env = frame_get(fsmall, e->nslots);
             if (!env) {
-                rc = oom(ev);
+                rc = xv_policy_ev_oom(ev);
                 break;
             }
             struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 1};
@@ -982,7 +936,7 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
                 V *env = frame_get(fsmall, fn->dflt->nslots);
         struct kcollect kc = {{kcomplete_body}, env, fn->dflt, &acc, 0, 1};
         struct kfbody kf = {{kfbody_fn}, env, fn->dflt, &kc};
-        rc = env ? match_args(ev, env, fn->dflt, args, 0, &kf.k) : oom(ev);
+        rc = env ? match_args(ev, env, fn->dflt, args, 0, &kf.k) : xv_policy_ev_oom(ev);
         frame_done(fsmall, env);
     }
     ev->depth--;
@@ -1012,10 +966,10 @@ static int call_builtin(struct ev *ev, const struct xv_builtin_def *bi, struct t
         return R_OK;
     if (st != XV_BI_OK || !out) {
         if (!ctx.errcode && !ctx.errmsg[0])
-            return oom(ev);
+            return xv_policy_ev_oom(ev);
         if (!ev->strict)
             return R_OK;
-        return raise(ev, t->loc, ctx.errcode == XV_ERR_TYPE ? "eval_type_error" : "eval_builtin_error",
+        return xv_policy_ev_raise(ev, t->loc, ctx.errcode == XV_ERR_TYPE ? "eval_type_error" : "eval_builtin_error",
                      "%s: %s", bi->name, ctx.errmsg);
     }
     int rc;
@@ -1096,7 +1050,7 @@ static int kcallargs_fn(struct ev *ev, struct k *self, V v)
         return apply_call(ev, ka->t, ka->vals, ka->n, ka->next);
     struct kcallargs k2 = *ka;
     k2.i = ka->i + 1;
-    return eval_term(ev, ka->env, ka->t->items[k2.i + 1], &k2.k);
+    return xv_policy_ev_term(ev, ka->env, ka->t->items[k2.i + 1], &k2.k);
 }
 
 /* Evaluate a call's value (without its output argument). */
@@ -1106,13 +1060,13 @@ static int eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
     V small[8];
     V *vals = n <= 8 ? small : malloc((size_t)n * sizeof(V));
     if (!vals)
-        return oom(ev);
+        return xv_policy_ev_oom(ev);
     int rc;
     if (n == 0) {
         rc = apply_call(ev, t, vals, 0, k);
     } else {
         struct kcallargs ka = {{kcallargs_fn}, env, t, 0, n, vals, k};
-        rc = eval_term(ev, env, t->items[1], &ka.k);
+        rc = xv_policy_ev_term(ev, env, t->items[1], &ka.k);
     }
     if (vals != small)
         free(vals);
@@ -1163,7 +1117,7 @@ static int build_composite(struct ev *ev, struct term *t, V *vals, struct k *k)
         xv_buf_free(&b);
     }
     if (!r)
-        return oom(ev);
+        return xv_policy_ev_oom(ev);
     int rc = k->fn(ev, k, r);
     xv_decref(r);
     return rc;
@@ -1177,7 +1131,7 @@ static int kelems_fn(struct ev *ev, struct k *self, V v)
         return build_composite(ev, ke->t, ke->vals, ke->next);
     struct kelems k2 = *ke;
     k2.i = ke->i + 1;
-    return eval_term(ev, ke->env, ke->t->items[k2.i], &k2.k);
+    return xv_policy_ev_term(ev, ke->env, ke->t->items[k2.i], &k2.k);
 }
 
 /* Template strings: an undefined part makes the whole string "<undefined>" */
@@ -1198,13 +1152,13 @@ static int eval_template(struct ev *ev, V *env, struct term *t, struct k *k)
     V small[16];
     V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
     if (!vals)
-        return oom(ev);
+        return xv_policy_ev_oom(ev);
     int i, rc = R_OK;
     for (i = 0; i < t->n; i++)
         vals[i] = NULL;
     for (i = 0; i < t->n && rc >= 0; i++) {
         struct ktmpl kt = {{ktmpl_fn}, &vals[i]};
-        rc = eval_term(ev, env, t->items[i], &kt.k);
+        rc = xv_policy_ev_term(ev, env, t->items[i], &kt.k);
         if (rc == R_STOP)
             rc = R_OK;
         if (!vals[i])
@@ -1238,10 +1192,10 @@ static int kcomp_val(struct ev *ev, struct k *self, V v)
     else {
         long idx = xv_object_find(kc->acc, kc->key);
         if (idx >= 0 && !xv_equal(XV_OBJ_VAL(kc->acc, idx), v))
-            return raise(ev, kc->t->loc, "eval_conflict_error", "object keys must be unique");
+            return xv_policy_ev_raise(ev, kc->t->loc, "eval_conflict_error", "object keys must be unique");
         r = xv_object_set(kc->acc, kc->key, v);
     }
-    return r ? oom(ev) : R_OK;
+    return r ? xv_policy_ev_oom(ev) : R_OK;
 }
 static int kcomp_key(struct ev *ev, struct k *self, V v)
 {
@@ -1249,7 +1203,7 @@ static int kcomp_key(struct ev *ev, struct k *self, V v)
     struct kcomp k2 = *kc;
     k2.k.fn = kcomp_val;
     k2.key = v;
-    return eval_term(ev, kc->env, kc->t->head, &k2.k);
+    return xv_policy_ev_term(ev, kc->env, kc->t->head, &k2.k);
 }
 static int kcomp_body(struct ev *ev, struct k *self, V unused)
 {
@@ -1257,13 +1211,13 @@ static int kcomp_body(struct ev *ev, struct k *self, V unused)
     struct kcomp k2 = *kc;
     if (kc->t->kind == T_OCOMP) {
         k2.k.fn = kcomp_key;
-        return eval_term(ev, kc->env, kc->t->key, &k2.k);
+        return xv_policy_ev_term(ev, kc->env, kc->t->key, &k2.k);
     }
     k2.k.fn = kcomp_val;
-    return eval_term(ev, kc->env, kc->t->head, &k2.k);
+    return xv_policy_ev_term(ev, kc->env, kc->t->head, &k2.k);
 }
 
-static int eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
+int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k)
 {
     switch (t->kind) {
     case T_VALUE:
@@ -1271,7 +1225,7 @@ static int eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
     case T_VAR:
         if (t->vflags & VF_DATA) {
             V v = NULL;
-            if (node_value(ev, ev->c->root, ev->data, &v))
+            if (xv_policy_ev_node_value(ev, ev->c->root, ev->data, &v))
                 return R_ERR;
             int rc = v ? k->fn(ev, k, v) : R_OK;
             xv_decref(v);
@@ -1294,9 +1248,9 @@ static int eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
         V small[16];
         V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
         if (!vals)
-            return oom(ev);
+            return xv_policy_ev_oom(ev);
         struct kelems ke = {{kelems_fn}, env, t, 0, vals, k};
-        int rc = eval_term(ev, env, t->items[0], &ke.k);
+        int rc = xv_policy_ev_term(ev, env, t->items[0], &ke.k);
         if (vals != small)
             free(vals);
         return rc;
@@ -1309,9 +1263,9 @@ static int eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
         V acc = t->kind == T_ACOMP ? xv_array_new(0) : t->kind == T_SCOMP ? xv_set_new(0)
                                                                         : xv_object_new(0);
         if (!acc)
-            return oom(ev);
+            return xv_policy_ev_oom(ev);
         struct kcomp kc = {{kcomp_body}, env, t, acc, NULL, NULL};
-        int rc = eval_body(ev, env, t->body, 0, &kc.k);
+        int rc = xv_policy_ev_body(ev, env, t->body, 0, &kc.k);
         if (rc >= 0)
             rc = k->fn(ev, k, acc);
         xv_decref(acc);
@@ -1379,7 +1333,7 @@ static int kevery_body(struct ev *ev, struct k *self, V unused)
 {
     struct ksome *ks = (struct ksome *)self;
     struct k found = {kfound_fn};
-    return eval_body(ev, ks->env, ks->e->body, 0, &found);
+    return xv_policy_ev_body(ev, ks->env, ks->e->body, 0, &found);
 }
 
 static int every_iter(struct ev *ev, void *ctx, V key, V val)
@@ -1427,9 +1381,8 @@ static int kout_fn(struct ev *ev, struct k *self, V v)
     return match(ev, ko->env, ko->t->items[ko->t->n - 1], v, ko->next);
 }
 
-static int eval_with(struct ev *ev, V *env, struct expr *e, struct k *k);
 
-static int eval_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
+int xv_policy_ev_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
     switch (e->kind) {
     case E_TERM: {
@@ -1439,7 +1392,7 @@ static int eval_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
             return eval_call(ev, env, t, &ko.k);
         }
         struct kpass kp = {{ktruthy_fn}, k};
-        return eval_term(ev, env, t, &kp.k);
+        return xv_policy_ev_term(ev, env, t, &kp.k);
     }
     case E_UNIFY:
     case E_ASSIGN:
@@ -1457,11 +1410,11 @@ static int eval_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
         return k->fn(ev, k, NULL);
     case E_SOMEIN: {
         struct ksome ks = {{ksome_coll}, env, e, k};
-        return eval_term(ev, env, e->b, &ks.k);
+        return xv_policy_ev_term(ev, env, e->b, &ks.k);
     }
     case E_EVERY: {
         struct ksome ks = {{kevery_coll}, env, e, k};
-        return eval_term(ev, env, e->b, &ks.k);
+        return xv_policy_ev_term(ev, env, e->b, &ks.k);
     }
     }
     return R_OK;
@@ -1472,318 +1425,7 @@ static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
     if (step(ev, e->loc) < 0)
         return R_ERR;
     if (e->nwith)
-        return eval_with(ev, env, e, k);
-    return eval_expr_nowith(ev, env, e, k);
+        return xv_policy_ev_with(ev, env, e, k);
+    return xv_policy_ev_expr_nowith(ev, env, e, k);
 }
 
-/* ---- with ---- */
-
-/* Copy of root with the value at path (string keys) replaced. */
-static V set_path(V root, struct term *t, int from, V val)
-{
-    if (from >= t->n)
-        return xv_incref(val);
-    V obj = root && root->type == XV_T_OBJECT ? xv_value_copy(root) : xv_object_new(1);
-    if (!obj)
-        return NULL;
-    V key = t->items[from]->val;
-    V child = lookup(obj, key);
-    V nv = set_path(child, t, from + 1, val);
-    if (!nv) {
-        xv_decref(obj);
-        return NULL;
-    }
-    xv_object_set(obj, key, nv);
-    xv_decref(nv);
-    return obj;
-}
-
-struct wstate {
-    V input;
-    V data;
-    struct cache_ent *cache;
-    struct fov *fovs;
-    int nfov;
-    uint8_t *mask;
-};
-
-static void wstate_save(struct ev *ev, struct wstate *s)
-{
-    s->input = ev->input;
-    s->data = ev->data;
-    s->cache = ev->cache;
-    s->fovs = ev->fovs;
-    s->nfov = ev->nfov;
-    s->mask = ev->mask;
-}
-
-static void wstate_load(struct ev *ev, const struct wstate *s)
-{
-    ev->input = s->input;
-    ev->data = s->data;
-    ev->cache = s->cache;
-    ev->fovs = s->fovs;
-    ev->nfov = s->nfov;
-    ev->mask = s->mask;
-}
-
-struct kwith {
-    struct k k;
-    struct wstate outer, inner;
-    struct k *next;
-};
-
-static int kwith_fn(struct ev *ev, struct k *self, V v)
-{
-    struct kwith *kw = (struct kwith *)self;
-    wstate_load(ev, &kw->outer);
-    int rc = kw->next->fn(ev, kw->next, NULL);
-    wstate_load(ev, &kw->inner);
-    return rc;
-}
-
-struct kwval {
-    struct k k;
-    V *val;
-};
-static int kwval_fn(struct ev *ev, struct k *self, V v)
-{
-    struct kwval *kv = (struct kwval *)self;
-    *kv->val = xv_incref(v);
-    return R_STOP;
-}
-
-static void mask_subtree(struct ev *ev, struct node *n)
-{
-    ev->mask[n->id] = 1;
-    for (int i = 0; i < n->nkids; i++)
-        mask_subtree(ev, n->kids[i]);
-}
-
-static int eval_with(struct ev *ev, V *env, struct expr *e, struct k *k)
-{
-    struct wstate outer;
-    wstate_save(ev, &outer);
-    V *owned = calloc((size_t)e->nwith * 2 + 2, sizeof(V));
-    struct fov *fovs = calloc((size_t)(ev->nfov + e->nwith + 1), sizeof *fovs);
-    struct cache_ent *cache = calloc((size_t)ev->c->nnodes + 1, sizeof *cache);
-    uint8_t *mask = NULL;
-    int nown = 0, rc = R_OK;
-    if (!owned || !fovs || !cache) {
-        free(owned);
-        free(fovs);
-        free(cache);
-        return oom(ev);
-    }
-    if (ev->nfov)
-        memcpy(fovs, ev->fovs, (size_t)ev->nfov * sizeof *fovs);
-    int nfov = ev->nfov;
-    V input = ev->input, data = ev->data;
-    for (int i = 0; i < e->nwith && rc >= 0; i++) {
-        struct with *w = &e->withs[i];
-        V val = NULL;
-        if (!w->vbi && !w->vnode) {
-            struct kwval kv = {{kwval_fn}, &val};
-            rc = eval_term(ev, env, w->value, &kv.k);
-            if (rc < 0)
-                break;
-            rc = R_OK;
-            if (!val)
-                goto undefined;
-            owned[nown++] = val;
-        }
-        struct term *tg = w->target;
-        struct term *h = tg->kind == T_REF ? tg->items[0] : tg;
-        if (h->kind == T_VAR && (h->vflags & VF_INPUT)) {
-            V ni = tg->kind == T_REF ? set_path(input, tg, 1, val) : xv_incref(val);
-            if (!ni) {
-                rc = oom(ev);
-                break;
-            }
-            owned[nown++] = ni;
-            input = ni;
-        } else if (h->kind == T_VAR && (h->vflags & VF_DATA)) {
-            V nd = tg->kind == T_REF ? set_path(data, tg, 1, val) : xv_incref(val);
-            if (!nd) {
-                rc = oom(ev);
-                break;
-            }
-            owned[nown++] = nd;
-            data = nd;
-            if (!mask && !(mask = calloc((size_t)ev->c->nnodes + 1, 1))) {
-                rc = oom(ev);
-                break;
-            }
-            if (ev->mask)
-                memcpy(mask, ev->mask, (size_t)ev->c->nnodes);
-            /* hide rules at or below the target path */
-            struct node *n = ev->c->root;
-            int j = 1;
-            for (; tg->kind == T_REF && j < tg->n && n; j++) {
-                V key = tg->items[j]->val;
-                n = xv_node_child(n, XV_STR(key), XV_STRLEN(key));
-                if (n && (n->nrules || n->dflt))
-                    break;
-            }
-            uint8_t *saved = ev->mask;
-            ev->mask = mask;
-            if (n)
-                mask_subtree(ev, n);
-            ev->mask = saved;
-        } else {
-            struct fov *f = &fovs[nfov++];
-            f->tbi = w->tbi;
-            f->tnode = w->tnode;
-            f->vbi = w->vbi;
-            f->vnode = w->vnode;
-            f->val = (w->vbi || w->vnode) ? NULL : val;
-        }
-    }
-    if (rc >= 0) {
-        struct kwith kw;
-        kw.k.fn = kwith_fn;
-        kw.outer = outer;
-        kw.next = k;
-        ev->input = input;
-        ev->data = data;
-        ev->cache = cache;
-        ev->fovs = fovs;
-        ev->nfov = nfov;
-        ev->mask = mask ? mask : outer.mask;
-        wstate_save(ev, &kw.inner);
-        rc = eval_expr_nowith(ev, env, e, &kw.k);
-        wstate_load(ev, &outer);
-    }
-undefined:
-    wstate_load(ev, &outer);
-    for (int i = 0; i < ev->c->nnodes; i++)
-        xv_decref(cache[i].v);
-    free(cache);
-    free(fovs);
-    free(mask);
-    for (int i = 0; i < nown; i++)
-        xv_decref(owned[i]);
-    free(owned);
-    return rc;
-}
-
-/* ---- entry points ---- */
-
-static int ev_init(struct ev *ev, struct xv_compiled *c, V input, V data,
-                   const struct xv_eval_opts *opts, struct xv_eval_error *err)
-{
-    memset(ev, 0, sizeof *ev);
-    memset(err, 0, sizeof *err);
-    ev->c = c;
-    ev->input = input;
-    ev->data = data;
-    ev->strict = opts ? opts->strict : 0;
-    ev->max_steps = opts && opts->max_steps ? opts->max_steps : DEFAULT_MAX_STEPS;
-    ev->err = err;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ev->now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    ev->cache = calloc((size_t)c->nnodes + 1, sizeof *ev->cache);
-    if (!ev->cache) {
-        snprintf(err->code, sizeof err->code, "eval_internal_error");
-        snprintf(err->msg, sizeof err->msg, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-static void ev_free(struct ev *ev)
-{
-    for (int i = 0; i < ev->c->nnodes; i++)
-        xv_decref(ev->cache[i].v);
-    free(ev->cache);
-    xv_decref(ev->memo);
-}
-
-struct krow {
-    struct k k;
-    V *env;
-    int nslots;
-    const char **names;
-    V rows;
-};
-
-static int krow_fn(struct ev *ev, struct k *self, V unused)
-{
-    struct krow *kr = (struct krow *)self;
-    V row = xv_object_new(4);
-    if (!row)
-        return oom(ev);
-    for (int i = 0; i < kr->nslots; i++) {
-        const char *nm = kr->names[i];
-        if (!kr->env[i] || nm[0] == '$' || !strncmp(nm, "__local", 7))
-            continue;
-        xv_object_set_str(row, nm, kr->env[i]);
-    }
-    /* rows form a set: drop duplicates */
-    int dup = 0;
-    for (size_t j = 0; j < XV_ARR_LEN(kr->rows) && !dup; j++)
-        dup = xv_equal(XV_ARR_ITEM(kr->rows, j), row);
-    if (!dup)
-        xv_array_push(kr->rows, row);
-    xv_decref(row);
-    return R_OK;
-}
-
-int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char **names,
-                  struct xv_value *input, struct xv_value *data,
-                  const struct xv_eval_opts *opts, struct xv_value **rows,
-                  struct xv_eval_error *err)
-{
-    struct ev ev;
-    *rows = NULL;
-    if (ev_init(&ev, c, input, data, opts, err))
-        return -1;
-    V *env = frame_new(nslots);
-    V acc = xv_array_new(1);
-    if (!env || !acc) {
-        free(env);
-        xv_decref(acc);
-        ev_free(&ev);
-        snprintf(err->code, sizeof err->code, "eval_internal_error");
-        snprintf(err->msg, sizeof err->msg, "out of memory");
-        return -1;
-    }
-    struct krow kr = {{krow_fn}, env, nslots, names, acc};
-    int rc = eval_body(&ev, env, q, 0, &kr.k);
-    free(env);
-    ev_free(&ev);
-    if (rc < 0 || ev.failed) {
-        xv_decref(acc);
-        return -1;
-    }
-    *rows = acc;
-    return 0;
-}
-
-int xv_eval_node(struct xv_compiled *c, struct node *n, struct xv_value *input,
-                 struct xv_value *data, const struct xv_eval_opts *opts,
-                 struct xv_value **out, struct xv_eval_error *err)
-{
-    struct ev ev;
-    *out = NULL;
-    if (ev_init(&ev, c, input, data, opts, err))
-        return -1;
-    /* base data at the node's path */
-    V base = data;
-    const struct node *chain[256];
-    int depth = 0;
-    for (const struct node *p = n; p && p->parent && depth < 256; p = p->parent)
-        chain[depth++] = p;
-    for (int i = depth - 1; i >= 0 && base; i--)
-        base = lookup(base, chain[i]->key);
-    V v = NULL;
-    int rc = node_value(&ev, n, base, &v);
-    ev_free(&ev);
-    if (rc < 0 || ev.failed) {
-        xv_decref(v);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
