@@ -26,6 +26,7 @@ extern const struct xv_builtin_def xv_policy_bi_schema[];
 extern const struct xv_builtin_def xv_policy_bi_units[];
 extern const struct xv_builtin_def xv_policy_bi_misc[];
 extern const struct xv_builtin_def xv_policy_bi_net[];
+extern const struct xv_builtin_def xv_policy_bi_graph[];
 
 /* The signature every builtin has. */
 #define BI_FN(name) \
