@@ -263,6 +263,32 @@ static void append_content(struct xv_openai_call *c, struct xv_oai_choice *ch, c
     }
 }
 
+/* The legacy function_call's slot: after every indexed tool call. */
+#define LEGACY_FC_INDEX 1000000000
+
+/*
+ * A streamed tool-call delta without `index` (OpenAI always sends one; some
+ * compatible servers do not, and send each call whole in its own chunk):
+ * a known id continues its call, a new id starts the next index, and no id
+ * continues the latest call of the choice (or takes its array position).
+ */
+static int implied_tool_index(const struct xv_openai_call *c, int choice, const char *id, int k)
+{
+    int last = -1;
+    for (size_t i = 0; i < c->ntools; i++) {
+        const struct xv_oai_tool *t = &c->tools[i];
+        if (t->choice != choice || t->index >= LEGACY_FC_INDEX)
+            continue;
+        if (id && *id && t->id && strcmp(t->id, id) == 0)
+            return t->index;
+        if (t->index > last)
+            last = t->index;
+    }
+    if (id && *id)
+        return last + 1;
+    return last >= 0 ? last : k;
+}
+
 /* One element of choices[]: a whole message (stream = 0) or a delta. */
 static void chat_choice(struct xv_openai_call *c, const cJSON *cj, int pos, int stream)
 {
@@ -288,7 +314,9 @@ static void chat_choice(struct xv_openai_call *c, const cJSON *cj, int pos, int 
         const cJSON *tc;
         cJSON_ArrayForEach(tc, xv_oai_array(tcs)) {
             int ti = json_index(tc, "index");
-            struct xv_oai_tool *t = tool_get(c, idx, ti >= 0 ? ti : k, NULL);
+            if (ti < 0)
+                ti = stream ? implied_tool_index(c, idx, xv_oai_get_str(tc, "id"), k) : k;
+            struct xv_oai_tool *t = tool_get(c, idx, ti, NULL);
             k++;
             if (!t)
                 continue;
@@ -301,7 +329,7 @@ static void chat_choice(struct xv_openai_call *c, const cJSON *cj, int pos, int 
         /* Legacy `function_call` (functions API): one call, no id. */
         const cJSON *fc = cJSON_GetObjectItemCaseSensitive(m, "function_call");
         if (cJSON_IsObject(fc)) {
-            struct xv_oai_tool *t = tool_get(c, idx, 1000000000, NULL);
+            struct xv_oai_tool *t = tool_get(c, idx, LEGACY_FC_INDEX, NULL);
             if (t) {
                 set_once(&t->name, xv_oai_get_str(fc, "name"));
                 tool_args_append(c, t, cJSON_GetObjectItemCaseSensitive(fc, "arguments"));

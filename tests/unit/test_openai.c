@@ -595,6 +595,22 @@ static void test_chat_variants(void **state)
     assert_string_equal(str_of(r, "response_content"), "I can't help with that.");
     cJSON_Delete(r);
 
+    /* Tool-call deltas without `index`, each call whole in its own chunk. */
+    body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"g1\",\"function\":"
+           "{\"name\":\"a\",\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}\n\n"
+           "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"g2\",\"function\":"
+           "{\"name\":\"b\",\"arguments\":\"{\"}}]}}]}\n\n"
+           "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"function\":"
+           "{\"arguments\":\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n";
+    r = run(XV_OPENAI_CHAT, NULL, stream_req_n2, 200, "text/event-stream", body, 0, 0, NULL);
+    assert_int_equal(arr_size(r, "tool_calls"), 2);
+    assert_string_equal(str_of(arr_item(r, "tool_calls", 0), "id"), "g1");
+    assert_string_equal(str_of(arr_item(r, "tool_calls", 0), "arguments"), "{\"x\":1}");
+    assert_string_equal(str_of(arr_item(r, "tool_calls", 1), "id"), "g2");
+    assert_string_equal(str_of(arr_item(r, "tool_calls", 1), "name"), "b");
+    assert_string_equal(str_of(arr_item(r, "tool_calls", 1), "arguments"), "{}");
+    cJSON_Delete(r);
+
     body = "data: {\"id\":\"n2\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B1\"}}]}\n\n"
            "data: {\"id\":\"n2\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A1\"}}]}\n\n"
            "data: {\"id\":\"n2\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B2\"},"
