@@ -720,6 +720,35 @@ static int step(struct ev *ev, struct xv_loc loc)
     return R_OK;
 }
 
+/* Merge two documents produced for the same path by different rules:
+ * objects merge key by key, sets unite, equal values agree; anything else
+ * is a conflict (NULL). New reference. */
+static V merge_docs(V a, V b)
+{
+    if (xv_equal(a, b))
+        return xv_incref(a);
+    if (a->type == XV_T_SET && b->type == XV_T_SET) {
+        V r = xv_value_copy(a);
+        for (size_t i = 0; r && i < XV_SET_LEN(b); i++)
+            xv_set_add(r, XV_SET_ITEM(b, i));
+        return r;
+    }
+    if (a->type != XV_T_OBJECT || b->type != XV_T_OBJECT)
+        return NULL;
+    V r = xv_value_copy(a);
+    for (size_t i = 0; r && i < XV_OBJ_LEN(b); i++) {
+        long at = xv_object_find(r, XV_OBJ_KEY(b, i));
+        V m = at >= 0 ? merge_docs(XV_OBJ_VAL(r, at), XV_OBJ_VAL(b, i)) : xv_incref(XV_OBJ_VAL(b, i));
+        if (!m) {
+            xv_decref(r);
+            return NULL;
+        }
+        xv_object_set(r, XV_OBJ_KEY(b, i), m);
+        xv_decref(m);
+    }
+    return r;
+}
+
 /* Value of the document at node n (merged with base data). New reference. */
 int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
 {
@@ -834,14 +863,16 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
                     break;
                 }
                 if (cv) {
-                    if (xv_object_find(acc, n->kids[c]->key) >= 0) {
-                        xv_decref(cv);
+                    long at = xv_object_find(acc, n->kids[c]->key);
+                    V merged = at >= 0 ? merge_docs(XV_OBJ_VAL(acc, at), cv) : xv_incref(cv);
+                    xv_decref(cv);
+                    if (!merged) {
                         rc = xv_policy_ev_raise(ev, n->rules->loc, "eval_conflict_error",
                                    "object keys must be unique");
                         break;
                     }
-                    xv_object_set(acc, n->kids[c]->key, cv);
-                    xv_decref(cv);
+                    xv_object_set(acc, n->kids[c]->key, merged);
+                    xv_decref(merged);
                 }
             }
         }
@@ -1161,6 +1192,12 @@ static int eval_template(struct ev *ev, V *env, struct term *t, struct k *k)
         rc = xv_policy_ev_term(ev, env, t->items[i], &kt.k);
         if (rc == R_STOP)
             rc = R_OK;
+        if (vals[i] && t->items[i]->kind == T_ACOMP && t->items[i]->outarg) {
+            /* `{expr with …}` parts: the first (only) value, if any */
+            V arr = vals[i];
+            vals[i] = XV_ARR_LEN(arr) ? xv_incref(XV_ARR_ITEM(arr, 0)) : NULL;
+            xv_decref(arr);
+        }
         if (!vals[i])
             vals[i] = xv_cstring("<undefined>");
     }

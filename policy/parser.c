@@ -451,6 +451,9 @@ static void enter(struct parser *p)
 }
 
 /* Split a template string token into literal and expression parts. */
+static struct with *parse_withs(struct parser *p, int *n);
+static struct expr *new_expr(struct parser *p, int kind, struct token *at);
+
 static struct term *parse_template(struct parser *p, struct token *tk)
 {
     struct term *t = new_term(p, T_TEMPLATE, tk);
@@ -511,6 +514,25 @@ static struct term *parse_template(struct parser *p, struct token *tk)
             if (setjmp(sub.jb) == 0) {
                 lex(&sub);
                 e = parse_in(&sub);
+                if (is_kw(&sub, peek(&sub), "with")) {
+                    /* `{a with input as x}`: evaluate as [$t | $t = a with …][0] */
+                    struct token *wt = peek(&sub);
+                    struct expr *ex = new_expr(&sub, E_UNIFY, wt);
+                    char nm[32];
+                    int nl = snprintf(nm, sizeof nm, "$t%d", sub.wild++);
+                    struct term *tv = var_term(&sub, nm, (size_t)nl, wt);
+                    ex->a = tv;
+                    ex->b = e;
+                    ex->withs = parse_withs(&sub, &ex->nwith);
+                    struct term *c = new_term(&sub, T_ACOMP, wt);
+                    c->head = var_term(&sub, tv->name, strlen(tv->name), wt);
+                    c->body = palloc(&sub, sizeof *c->body);
+                    c->body->exprs = palloc(&sub, sizeof(struct expr *));
+                    c->body->exprs[0] = ex;
+                    c->body->n = 1;
+                    c->outarg = 1; /* marks "first element of" for templates */
+                    e = c;
+                }
                 if (peek(&sub)->t != TK_EOF)
                     unexpected(&sub, peek(&sub));
             }
