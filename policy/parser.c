@@ -727,8 +727,10 @@ static struct term *parse_term(struct parser *p)
             next(p);
             t = value_term(p, xv_set_new(0), tk);
         } else {
-            /* `contains(...)` is the builtin, not the keyword */
-            if (is_keyword(p, tk) && !(is_kw(p, tk, "contains") && peek(p)->t == TK_LPAREN))
+            /* `contains(...)` is the builtin, not the keyword; a keyword
+             * directly followed by `.` or `[` is a reference (keywordrefs) */
+            if (is_keyword(p, tk) && !(is_kw(p, tk, "contains") && peek(p)->t == TK_LPAREN) &&
+                !((peek(p)->t == TK_DOT || peek(p)->t == TK_LBRACK) && peek(p)->off == tk->off + tk->len))
                 unexpected(p, tk);
             t = var_term(p, p->src + tk->off, tk->len, tk);
             if (!strcmp(t->name, "data"))
@@ -1174,7 +1176,10 @@ static struct rule *parse_rule(struct parser *p, struct module *m)
         dflt = 1;
     }
     struct token *ht = peek(p);
-    if (ht->t != TK_IDENT || is_keyword(p, ht))
+    struct token *after = peek2(p);
+    if (ht->t != TK_IDENT ||
+        (is_keyword(p, ht) && !((after->t == TK_DOT || after->t == TK_LBRACK) &&
+                                after->off == ht->off + ht->len)))
         unexpected(p, ht);
     next(p);
     struct term *href = var_term(p, p->src + ht->off, ht->len, ht);
