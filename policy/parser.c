@@ -352,6 +352,13 @@ static int is_keyword(struct parser *p, struct token *t)
     return 0;
 }
 
+/* A keyword used as the head of a reference (`every.x`, `as[0]`). */
+static int kw_is_ref(struct parser *p, struct token *t)
+{
+    struct token *n = t + (t->t != TK_EOF);
+    return (n->t == TK_DOT || n->t == TK_LBRACK) && n->off == t->off + t->len;
+}
+
 static void __attribute__((noreturn)) unexpected(struct parser *p, struct token *t)
 {
     if (t->t == TK_EOF)
@@ -959,7 +966,7 @@ static struct expr *parse_expr(struct parser *p)
     enter(p);
     struct token *tk = peek(p);
     struct expr *e;
-    if (is_kw(p, tk, "some")) {
+    if (is_kw(p, tk, "some") && !kw_is_ref(p, tk)) {
         next(p);
         struct tlist vars = {0};
         tl_push(p, &vars, parse_rel(p));
@@ -984,7 +991,7 @@ static struct expr *parse_expr(struct parser *p)
             e->items = vars.v;
             e->n = vars.n;
         }
-    } else if (is_kw(p, tk, "every")) {
+    } else if (is_kw(p, tk, "every") && !kw_is_ref(p, tk)) {
         next(p);
         e = new_expr(p, E_EVERY, tk);
         struct term *a = parse_term(p);
@@ -1000,7 +1007,7 @@ static struct expr *parse_expr(struct parser *p)
         e->b = parse_rel(p);
         expect(p, TK_LBRACE);
         e->body = parse_body(p, TK_RBRACE);
-    } else if (is_kw(p, tk, "not")) {
+    } else if (is_kw(p, tk, "not") && !kw_is_ref(p, tk)) {
         next(p);
         e = new_expr(p, E_NOT, tk);
         e->inner = parse_expr(p);
@@ -1171,7 +1178,7 @@ static struct rule *parse_rule(struct parser *p, struct module *m)
     r->loc.line = st->line;
     r->loc.col = st->col;
     int dflt = 0;
-    if (is_kw(p, st, "default")) {
+    if (is_kw(p, st, "default") && !kw_is_ref(p, st)) {
         next(p);
         dflt = 1;
     }
@@ -1289,7 +1296,7 @@ static int do_parse_module(struct parser *p, struct module **out)
     }
     m->npkg = n;
     int capi = 0, capr = 0;
-    while (is_kw(p, peek(p), "import")) {
+    while (is_kw(p, peek(p), "import") && !kw_is_ref(p, peek(p))) {
         struct token *it = next(p);
         struct term *path = parse_pkg_ref(p);
         const char *alias = NULL;
