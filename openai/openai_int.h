@@ -74,7 +74,9 @@ struct xv_openai_call {
 
     /* response head */
     int status;                      /* 0 until response_head */
-    int sse;                         /* Content-Type was text/event-stream */
+    int sse;                         /* body is an event stream (Content-Type, or sniffed) */
+    int sniff;                       /* stream requested, Content-Type not saying: decide
+                                        from the first body bytes */
     int resp_ended;                  /* response_end was called */
 
     /* response body */

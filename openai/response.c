@@ -543,19 +543,51 @@ static void on_sse_event(void *ud, const struct xv_sse_event *ev)
 
 /* ---- public response entry points ---- */
 
+static void start_sse(struct xv_openai_call *c)
+{
+    c->sse = 1;
+    c->ssep = xv_sse_parser_new(c->lim.body_max, on_sse_event, c);
+    if (!c->ssep)
+        xv_oai_errorf(c, "response not inspected: %s", xv_strerror(XV_E_NOMEM));
+}
+
 void xv_openai_call_response_head(struct xv_openai_call *c, int status,
                                   const char *content_type, size_t ct_len,
                                   uint64_t now_mono_ns)
 {
-    if (!c || c->resp_ended || status < 200)
+    if (!c || c->resp_ended || status < 200 || c->status)
         return; /* 1xx heads are interim; the final one follows */
     c->status = status;
-    if (xv_oai_media_type_is(content_type, ct_len, "text/event-stream") && !c->ssep) {
-        c->sse = 1;
-        c->ssep = xv_sse_parser_new(c->lim.body_max, on_sse_event, c);
-        if (!c->ssep)
-            xv_oai_errorf(c, "response not inspected: %s", xv_strerror(XV_E_NOMEM));
+    if (xv_oai_media_type_is(content_type, ct_len, "text/event-stream"))
+        start_sse(c);
+    else if (xv_openai_call_stream(c) && !xv_oai_media_type_is(content_type, ct_len,
+                                                               "application/json"))
+        c->sniff = 1; /* some servers stream with no or a generic Content-Type */
+}
+
+/* Does the body start like an event stream? 1 yes, 0 no, -1 not yet known.
+ * JSON starts with '{' (after whitespace); an event stream with a field
+ * name or a comment. */
+static int sniff_sse(const char *p, size_t len)
+{
+    static const char *const starts[] = {"data:", "event:", "id:", "retry:", ":"};
+    size_t i = 0;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        i = 3; /* BOM: allowed before an event stream */
+    if (i == 0 && len < 3 && memcmp(p, "\xEF\xBB\xBF", len) == 0)
+        return -1;
+    if (i == len)
+        return -1;
+    int maybe = 0;
+    for (size_t k = 0; k < sizeof starts / sizeof starts[0]; k++) {
+        size_t sl = strlen(starts[k]), n = len - i < sl ? len - i : sl;
+        if (memcmp(p + i, starts[k], n) == 0) {
+            if (n == sl)
+                return 1;
+            maybe = 1;
+        }
     }
+    return maybe ? -1 : 0;
 }
 
 void xv_openai_call_response_body(struct xv_openai_call *c, const char *p, size_t n,
@@ -575,9 +607,26 @@ void xv_openai_call_response_body(struct xv_openai_call *c, const char *p, size_
     int rc = xv_buf_append(&c->resp_body, p, n);
     if (rc) {
         c->resp_over = 1;
+        c->sniff = 0;
         xv_buf_free(&c->resp_body);
         if (rc != XV_E_LIMIT)
             xv_oai_errorf(c, "response not inspected: %s", xv_strerror(rc));
+        return;
+    }
+    if (c->sniff) {
+        int d = sniff_sse(c->resp_body.data, c->resp_body.len);
+        if (d < 0)
+            return;
+        c->sniff = 0;
+        if (d == 1) {
+            /* Hand what was held to the event parser, then stream on. */
+            start_sse(c);
+            c->now_ns = now_mono_ns;
+            if (c->ssep)
+                xv_sse_parser_feed(c->ssep, c->resp_body.data, c->resp_body.len);
+            xv_buf_free(&c->resp_body);
+            c->resp_seen = 0;
+        }
     }
 }
 

@@ -11,7 +11,8 @@
  *   bit 3     capture_content off
  *   bit 4     small limits (body_max 300, capture_max 24)
  *   bit 5     the connection ends with an error
- *   bits 6-7  response status 200, 400, 429, 500
+ *   bits 6-7  response status 200, 200 without Content-Type (the module
+ *             sniffs streams), 429, 500
  * Besides memory errors (ASan/UBSan), the target checks the module's
  * invariants: the record is the same whether the bodies arrive whole or
  * in slices (sizes from the input itself), every record is valid UTF-8,
@@ -74,14 +75,16 @@ static char *run(uint8_t ctl, const uint8_t *req, size_t req_len, const uint8_t 
         .capture_content = !(ctl & 0x08),
     };
     *capture_max = lim.capture_max;
-    static const int statuses[4] = {200, 400, 429, 500};
+    static const int statuses[4] = {200, 200, 429, 500};
     struct xv_openai_call *c = xv_openai_call_new((ctl & 3) + 1, &lim);
     if (!c)
         return NULL;
     feed(c, 0, req, req_len, sizes, nsizes);
     xv_openai_call_request_end(c);
     const char *ct = (ctl & 0x04) ? "text/event-stream; charset=utf-8" : "application/json";
-    xv_openai_call_response_head(c, statuses[ctl >> 6], ct, strlen(ct), 5000000);
+    if ((ctl >> 6) == 1)
+        ct = NULL;
+    xv_openai_call_response_head(c, statuses[ctl >> 6], ct, ct ? strlen(ct) : 0, 5000000);
     feed(c, 1, resp, resp_len, sizes, nsizes);
     xv_openai_call_response_end(c, (ctl & 0x20) ? "connection closed mid-stream" : NULL, 9000000);
 

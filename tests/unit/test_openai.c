@@ -838,6 +838,36 @@ static void test_chat_stream_no_usage(void **state)
     xv_buf_free(&b);
 }
 
+static void test_stream_sniffed(void **state)
+{
+    (void)state;
+    /* A stream request answered without an event-stream Content-Type. */
+    check_all_splits(XV_OPENAI_CHAT, stream_req, chat_stream_usage, "", check_chat_stream, 1);
+    check_all_splits(XV_OPENAI_CHAT, stream_req, chat_stream_usage, "text/plain",
+                     check_chat_stream, 1);
+    /* ... starting with a comment and a BOM. */
+    struct xv_buf b;
+    xv_buf_init(&b, 1 << 20);
+    assert_int_equal(xv_buf_appendf(&b, "\xEF\xBB\xBF: keep-alive\n\n%s", chat_stream_usage), 0);
+    cJSON *r = run(XV_OPENAI_CHAT, NULL, stream_req, 200, NULL, b.data, 1, 2, NULL);
+    check_chat_stream(r, 1);
+    cJSON_Delete(r);
+    xv_buf_free(&b);
+    /* A JSON error body for a stream request is still JSON. */
+    r = run(XV_OPENAI_CHAT, NULL, stream_req, 400, NULL,
+            " {\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\"}}", 1, 2, NULL);
+    assert_string_equal(str_of(r, "error"), "upstream error: bad (invalid_request_error)");
+    cJSON_Delete(r);
+    /* Declared JSON is never sniffed; a non-stream request is never sniffed. */
+    r = run(XV_OPENAI_CHAT, NULL, stream_req, 200, "application/json", chat_stream_usage, 0, 0,
+            NULL);
+    assert_non_null(strstr(str_of(r, "error"), "malformed JSON in response body"));
+    cJSON_Delete(r);
+    r = run(XV_OPENAI_CHAT, NULL, chat_req, 200, NULL, chat_stream_usage, 0, 0, NULL);
+    assert_non_null(strstr(str_of(r, "error"), "malformed JSON in response body"));
+    cJSON_Delete(r);
+}
+
 #define TCHUNK(tc)                                                                           \
     "data: {\"id\":\"chatcmpl-T\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\","  \
     "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[" tc "]},\"finish_reason\":null}]}\n\n"
@@ -1339,6 +1369,7 @@ int main(void)
         cmocka_unit_test(test_response_over_limit),
         cmocka_unit_test(test_chat_stream_content),
         cmocka_unit_test(test_chat_stream_no_usage),
+        cmocka_unit_test(test_stream_sniffed),
         cmocka_unit_test(test_chat_stream_parallel_tools),
         cmocka_unit_test(test_responses_stream),
         cmocka_unit_test(test_responses_stream_failed),
