@@ -178,16 +178,17 @@ char *xv_oai_scrub(const char *s, size_t max)
         /* Upstreams sometimes echo the key they rejected; OpenAI masks it
          * ("sk-proj-****abcd") but compatible servers may not. Keep the
          * prefix, mask the rest of the token. */
-        size_t keep = 0;
-        if (len - i >= 3 && memcmp(s + i, "sk-", 3) == 0 && (i == 0 || !key_char((unsigned char)s[i - 1])))
-            keep = 3;
-        else if (len - i >= 7 && strncasecmp(s + i, "bearer ", 7) == 0)
-            keep = 7;
+        size_t keep = 0, min = 0;
+        int boundary = i == 0 || !key_char((unsigned char)s[i - 1]);
+        if (boundary && len - i >= 3 && memcmp(s + i, "sk-", 3) == 0)
+            keep = 3, min = 8;
+        else if (boundary && len - i >= 7 && strncasecmp(s + i, "bearer ", 7) == 0)
+            keep = 7, min = 16; /* "Bearer authentication failed" stays readable */
         if (keep) {
             size_t j = i + keep;
             while (j < len && key_char((unsigned char)s[j]))
                 j++;
-            if (j - (i + keep) >= 8) {
+            if (j - (i + keep) >= min) {
                 memcpy(d + o, s + i, keep);
                 o += keep;
                 /* "***" is never longer than the >= 8 bytes it replaces. */

@@ -81,7 +81,9 @@ void xv_openai_call_set_error(struct xv_openai_call *c, const char *error);
  *   response_id, response_content, tool_calls [{id,name,arguments}],
  *   finish_reasons, tokens_in, tokens_out (only when the upstream sent usage),
  *   status_code, ttft_ms (streams; from request_start_mono_ns to the first
- *   content or tool-call delta), error (when any).
+ *   content or tool-call delta), error (when any), truncated (names of the
+ *   captured fields that were cut to capture_max). Existing keys of the same
+ *   names are replaced. Every string added is valid UTF-8.
  * request_start_mono_ns is when the request's first byte was written.
  * Returns 0 or XV_E_NOMEM.
  */

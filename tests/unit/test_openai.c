@@ -675,6 +675,11 @@ static void test_upstream_errors(void **state)
     assert_non_null(strstr(e, "sk-***"));
     assert_non_null(strstr(e, "Bearer ***"));
     cJSON_Delete(r);
+    body = "{\"error\":{\"message\":\"Bearer authentication failed; ask-anything-goes-here\"}}";
+    r = run(XV_OPENAI_CHAT, NULL, chat_req, 401, "application/json", body, 0, 0, NULL);
+    assert_string_equal(str_of(r, "error"),
+                        "upstream error: Bearer authentication failed; ask-anything-goes-here");
+    cJSON_Delete(r);
 
     /* Responses API error body. */
     r = run(XV_OPENAI_RESPONSES, NULL, "{\"model\":\"m\",\"input\":\"x\"}", 400,
