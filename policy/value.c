@@ -304,7 +304,10 @@ struct xv_value *xv_number_parse(const char *text, size_t len)
         int64_t x = 0;
         for (size_t k = 0; k < nd; k++)
             x = x * 10 + (digits[k] - '0');
-        v = xv_int(neg ? -x : x);
+        /* a fresh value, never the shared small ints: the text is attached below */
+        v = val_alloc(XV_T_NUMBER, 0);
+        if (v)
+            v->u.num.i = neg ? -x : x;
     } else {
         mpq_t q;
         mpq_init(q);
@@ -324,6 +327,13 @@ struct xv_value *xv_number_parse(const char *text, size_t len)
         mpq_clear(q);
     }
     free(digits);
+    if (v && v->refcnt == XV_REF_FROZEN) {
+        /* a shared small int (e.g. "1e2"): copy it so the text can be kept */
+        int64_t iv = v->u.num.i;
+        v = val_alloc(XV_T_NUMBER, 0);
+        if (v)
+            v->u.num.i = iv;
+    }
     if (v) {
         v->u.num.text = malloc(len + 1);
         if (v->u.num.text) {
