@@ -16,6 +16,7 @@
  *
  * Thread safety: pure function; no state.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "openai_int.h"
@@ -27,20 +28,30 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-/* p at an opening quote: return just past the closing one, or NULL. */
+/* p at an opening quote: return just past the closing one, or NULL.
+ * memchr does the scanning: base64 embeddings are long strings. */
 static const char *skip_string(const char *p, const char *end)
 {
-    for (p++; p < end; p++) {
-        if (*p == '\\') {
-            if (end - p < 2)
-                return NULL;
-            p++;
-        } else if (*p == '"') {
-            return p + 1;
-        }
+    for (p++; p < end;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q)
+            return NULL;
+        /* An odd run of backslashes before the quote escapes it. */
+        size_t bs = 0;
+        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q + 1;
+        p = q + 1;
     }
     return NULL;
 }
+
+/* Bytes that matter while stepping over a value; everything else (digits,
+ * letters, whitespace) is passed over by one table lookup. */
+static const unsigned char special[256] = {
+    ['"'] = 1, ['{'] = 1, ['['] = 1, ['}'] = 1, [']'] = 1, [','] = 1,
+};
 
 /* p at a value: return the ',' or '}' that ends it at depth 0, or NULL. */
 static const char *skip_value(const char *p, const char *end)
@@ -48,6 +59,10 @@ static const char *skip_value(const char *p, const char *end)
     size_t depth = 0;
     while (p < end) {
         char ch = *p;
+        if (!special[(unsigned char)ch]) {
+            p++;
+            continue;
+        }
         if (ch == '"') {
             p = skip_string(p, end);
             if (!p)
@@ -60,7 +75,7 @@ static const char *skip_value(const char *p, const char *end)
             if (depth == 0)
                 return ch == '}' ? p : NULL;
             depth--;
-        } else if (ch == ',' && depth == 0) {
+        } else if (depth == 0) { /* ',' */
             return p;
         }
         p++;

@@ -545,6 +545,10 @@ static void test_skim(void **state)
         {" {\"data\":[1,[2,{\"model\":3}],\"]}\\\"{\"],\"model\":\"m\",\"usage\":{\"a\":[1]}} ",
          "{\"model\":\"m\",\"usage\":{\"a\":[1]}}"},
         {"{\"model\":\"first\",\"model\":\"second\"}", "{\"model\":\"first\"}"},
+        /* backslash runs: even ends the string, odd escapes the quote */
+        {"{\"d\":\"a\\\\\",\"model\":\"m\"}", "{\"model\":\"m\"}"},
+        {"{\"d\":\"\\\\\\\",\\\\\",\"model\":1}", "{\"model\":1}"},
+        {"{\"d\":\"\\\",\"model\":1}", NULL},
         {"{\"x\":1,\"model\":null}", "{\"model\":null}"},
         {"{\"model\":\"m\"", NULL},              /* unterminated */
         {"{\"model\":\"m\"} x", NULL},           /* trailing bytes */
