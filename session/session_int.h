@@ -1,0 +1,55 @@
+/*
+ * session_int.h — what only session/'s own files share: the canonical-JSON
+ * sink (a SHA-256 context and/or a bounded buffer) and the conversation
+ * digests the store keys on.
+ *
+ * Thread safety: everything here works on caller-owned state only.
+ */
+#ifndef XV_SESSION_INT_H
+#define XV_SESSION_INT_H
+
+#include <nettle/sha2.h>
+
+#include "xv_session.h"
+
+/* Where canonical text goes: hashed (sha != NULL), kept (buf != NULL), or both. */
+struct xv_session_sink {
+    struct sha256_ctx *sha; /* borrowed; updated with every byte */
+    struct xv_buf *buf;     /* borrowed; appended to until it fails */
+    int err;                /* first error: XV_E_LIMIT (depth or buf max), XV_E_NOMEM */
+};
+
+/* Canonical JSON of a generic value into the sink (depth = current nesting). */
+void xv_session_canon_value(struct xv_session_sink *k, const cJSON *v, int depth);
+
+/* Digests the resolution chain looks up for one request (strategy 4):
+ * last = messages[:-1]; asst = messages up to and including the last
+ * assistant message when that differs from `last` (parallel tool results,
+ * several new user messages). has_* say which were computed. */
+struct xv_session_fps {
+    int has_last, has_asst;
+    uint8_t last[XV_SESSION_DIGEST_LEN];
+    uint8_t asst[XV_SESSION_DIGEST_LEN];
+};
+int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *out);
+
+/* Digest of the next turn's key: request messages + the reply (as chat
+ * message, or Responses output items). Returns 0, XV_E_PARSE when there is
+ * nothing to key on, XV_E_LIMIT when too deep. */
+int xv_session_next_fp(int type, const cJSON *body, const cJSON *reply,
+                       uint8_t digest[XV_SESSION_DIGEST_LEN]);
+
+/* SHA-256 of a string with a one-byte domain tag (response ids, users). */
+void xv_session_digest_str(char tag, const char *s, size_t n,
+                           uint8_t digest[XV_SESSION_DIGEST_LEN]);
+
+/* The request's messages array (chat `messages`, Responses `input` array)
+ * or NULL; for Responses a string `input` sets *input_str instead. */
+const cJSON *xv_session_messages_of(int type, const cJSON *body, const char **input_str);
+
+/* Text of a message's content as a tool result: string as is; array: text
+ * parts joined with "\n"; anything else printed as canonical JSON. Appended
+ * to out (bounded). */
+int xv_session_content_text(const cJSON *content, struct xv_buf *out);
+
+#endif
