@@ -511,7 +511,25 @@ static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, stru
         c = NULL;
     if (c)
         return eval_data(ev, env, c, cb, t, i + 1, k);
-    return cb ? walk_val(ev, env, cb, t, i + 1, k) : R_OK;
+    if (!cb)
+        return R_OK;
+    /* Base documents are keyed by strings in OPA's store, so a constant
+     * number indexes an object by its text (data.nested[2] reads "2"). */
+    int j = i + 1;
+    while (j < t->n && t->items[j]->kind == T_VALUE && cb) {
+        V kv = t->items[j]->val;
+        V nx = xv_policy_ev_lookup(cb, kv);
+        if (!nx && kv->type == XV_T_NUMBER && cb->type == XV_T_OBJECT) {
+            struct xv_buf b;
+            xv_buf_init(&b, 256);
+            xv_number_write(&b, kv);
+            nx = lookup_str(cb, b.data ? b.data : "", b.len);
+            xv_buf_free(&b);
+        }
+        cb = nx;
+        j++;
+    }
+    return cb ? walk_val(ev, env, cb, t, j, k) : R_OK;
 }
 
 static int kdatakey_fn(struct ev *ev, struct k *self, V key)
