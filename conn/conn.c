@@ -37,8 +37,9 @@ static struct {
 } g_reg = { PTHREAD_MUTEX_INITIALIZER, NULL };
 
 /* Configuration; written once by xv_conn_configure before any connection. */
-static struct xv_conn_config g_cfg = {
+struct xv_conn_config xv_conn_cfg = {
     .body_max = 32u << 20, .capture_max = 16384, .capture_content = 1, .head_max = 65536,
+    .hold_max = 32u << 20, .write_timeout_ms = 30000,
 };
 
 /* Counters; atomics so any thread may bump them. */
@@ -59,114 +60,23 @@ void xv_conn_get_stats(struct xv_conn_stats *out)
 
 void xv_conn_configure(const struct xv_conn_config *cfg)
 {
-    g_cfg = *cfg;
+    xv_conn_cfg = *cfg;
 }
 
 const struct xv_conn_config *xv_conn_get_config(void)
 {
-    return &g_cfg;
+    return &xv_conn_cfg;
 }
-
-/* ---- parser callbacks: requests (TX) ---------------------------------- */
-
-static void copy_host(char *dst, size_t cap, const char *p, size_t n)
-{
-    /* Host header "name[:port]" or "[v6]:port" -> name */
-    if (n && p[0] == '[') {
-        const char *e = memchr(p, ']', n);
-        if (e) {
-            p++;
-            n = (size_t)(e - p);
-        }
-    } else {
-        const char *colon = memchr(p, ':', n);
-        if (colon)
-            n = (size_t)(colon - p);
-    }
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(dst, p, n);
-    dst[n] = '\0';
-}
-
-static int req_on_head(void *ud, const struct xv_http_head *h)
-{
-    struct xv_conn *c = ud;
-    struct xv_call *call = calloc(1, sizeof *call);
-    int is_head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
-    int is_connect = h->method_len == 7 && memcmp(h->method, "CONNECT", 7) == 0;
-    /* The response parser must see every request, even one we cannot track. */
-    xv_http_parser_note_request(c->resp, is_head, is_connect);
-    if (!call)
-        return XV_HTTP_OK;
-    call->start_mono_ns = xv_now_mono_ns();
-    call->start_wall_ns = xv_now_wall_ns();
-    const struct xv_http_header *hh = xv_http_head_find(h, "host");
-    if (hh)
-        copy_host(call->host, sizeof call->host, hh->value, hh->value_len);
-    if (!c->peer.host[0] && call->host[0])
-        snprintf(c->peer.host, sizeof c->peer.host, "%s", call->host);
-    const char *host = c->peer.host[0] ? c->peer.host : call->host;
-    int type = xv_openai_classify(h->method, h->method_len, h->target, h->target_len);
-    if (type != XV_OPENAI_NONE && xv_conn_host_allowed(g_cfg.hosts, host, c->peer.port)) {
-        struct xv_openai_limits lim = {
-            .body_max = g_cfg.body_max,
-            .capture_max = g_cfg.capture_max,
-            .capture_content = g_cfg.capture_content,
-        };
-        call->api = xv_openai_call_new(type, &lim);
-        if (call->api) {
-            xv_conn_new_trace_id(call->trace_id);
-            xv_conn_stat_add(XV_STAT_CALLS);
-        }
-    }
-    struct xv_call **tail = &c->calls;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = call;
-    c->tx_call = call;
-    return XV_HTTP_OK;
-}
-
-static void req_on_body(void *ud, const char *p, size_t n)
-{
-    struct xv_conn *c = ud;
-    if (c->tx_call && c->tx_call->api)
-        xv_openai_call_request_body(c->tx_call->api, p, n);
-}
-
-static void req_on_end(void *ud)
-{
-    struct xv_conn *c = ud;
-    if (!c->tx_call)
-        return;
-    if (c->tx_call->api)
-        xv_openai_call_request_end(c->tx_call->api);
-    c->tx_call->request_done = 1;
-    c->tx_call = NULL;
-}
-
-static void conn_to_pass(struct xv_conn *c, const char *why);
-
-static void req_on_error(void *ud, const char *why)
-{
-    struct xv_conn *c = ud;
-    conn_to_pass(c, why);
-}
-
-static const struct xv_http_callbacks req_cb = {
-    .on_head = req_on_head, .on_body = req_on_body, .on_end = req_on_end, .on_error = req_on_error,
-};
 
 /* ---- parser callbacks: responses (RX) --------------------------------- */
 
 /* The call the next response answers (oldest without a finished response). */
-static struct xv_call *front_call(struct xv_conn *c)
+struct xv_call *xv_conn_front_call(struct xv_conn *c)
 {
     return c->calls;
 }
 
-static void call_free(struct xv_call *call)
+void xv_conn_call_free(struct xv_call *call)
 {
     if (call->api)
         xv_openai_call_free(call->api);
@@ -174,7 +84,7 @@ static void call_free(struct xv_call *call)
 }
 
 /* Remove the oldest call, record it if inspected, free it. */
-static void pop_call(struct xv_conn *c, const char *error)
+void xv_conn_pop_call(struct xv_conn *c, const char *error)
 {
     struct xv_call *call = c->calls;
     if (!call)
@@ -188,13 +98,13 @@ static void pop_call(struct xv_conn *c, const char *error)
             xv_openai_call_response_end(call->api, error, now);
         xv_conn_record_emit(c, call, error);
     }
-    call_free(call);
+    xv_conn_call_free(call);
 }
 
 static int resp_on_head(void *ud, const struct xv_http_head *h)
 {
     struct xv_conn *c = ud;
-    struct xv_call *call = front_call(c);
+    struct xv_call *call = xv_conn_front_call(c);
     c->rx_head_status = h->status;
     c->rx_head_has_trace = xv_http_head_find(h, "x-xenovia-trace-id") != NULL;
     c->rx_stamp = 0;
@@ -234,7 +144,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
 static void resp_on_body(void *ud, const char *p, size_t n)
 {
     struct xv_conn *c = ud;
-    struct xv_call *call = front_call(c);
+    struct xv_call *call = xv_conn_front_call(c);
     if (call && call->response_started && call->api)
         xv_openai_call_response_body(call->api, p, n, xv_now_mono_ns());
 }
@@ -242,21 +152,21 @@ static void resp_on_body(void *ud, const char *p, size_t n)
 static void resp_on_end(void *ud)
 {
     struct xv_conn *c = ud;
-    struct xv_call *call = front_call(c);
+    struct xv_call *call = xv_conn_front_call(c);
     if (!call || !call->response_started)
         return; /* end of an interim (1xx) response */
     if (call->api)
         xv_openai_call_response_end(call->api, NULL, xv_now_mono_ns());
-    pop_call(c, NULL);
+    xv_conn_pop_call(c, NULL);
 }
 
 static void resp_on_error(void *ud, const char *why)
 {
     struct xv_conn *c = ud;
-    conn_to_pass(c, why);
+    xv_conn_to_pass(c, why);
 }
 
-static const struct xv_http_callbacks resp_cb = {
+const struct xv_http_callbacks xv_conn_resp_cb = {
     .on_head = resp_on_head, .on_body = resp_on_body, .on_end = resp_on_end, .on_error = resp_on_error,
 };
 
@@ -271,10 +181,12 @@ struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer)
     atomic_init(&c->refs, 1);
     atomic_init(&c->mode, XV_CONN_UNDECIDED);
     c->kind = kind;
+    c->wire_fd = -1;
     if (peer)
         c->peer = *peer;
     xv_buf_init(&c->out, OUT_MAX);
-    xv_buf_init(&c->hold, g_cfg.head_max + 1024);
+    xv_buf_init(&c->hold, xv_conn_cfg.head_max + 1024);
+    xv_buf_init(&c->tx_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max);
     pthread_mutex_lock(&g_reg.mu);
     c->reg_next = g_reg.head;
     if (g_reg.head)
@@ -299,7 +211,7 @@ static void end_locked(struct xv_conn *c, const char *why)
         xv_http_parser_eof(c->resp);
     }
     while (c->calls)
-        pop_call(c, why);
+        xv_conn_pop_call(c, why);
 }
 
 void xv_conn_unref(struct xv_conn *c)
@@ -323,6 +235,7 @@ void xv_conn_unref(struct xv_conn *c)
         xv_http_parser_free(c->resp);
     xv_buf_free(&c->out);
     xv_buf_free(&c->hold);
+    xv_buf_free(&c->tx_hold);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -392,7 +305,7 @@ void xv_conn_get_peer(struct xv_conn *c, struct xv_conn_peer *out)
 }
 
 /* Give up on a connection: release held bytes unchanged, record open calls. */
-static void conn_to_pass(struct xv_conn *c, const char *why)
+void xv_conn_to_pass(struct xv_conn *c, const char *why)
 {
     if (atomic_load(&c->mode) == XV_CONN_PASS)
         return;
@@ -407,92 +320,7 @@ static void conn_to_pass(struct xv_conn *c, const char *why)
     char msg[160];
     snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
     while (c->calls)
-        pop_call(c, msg);
-}
-
-/* ---- TX ----------------------------------------------------------------- */
-
-/* Does a connection's first data look like an HTTP/1.x request line? */
-static int decide_mode(struct xv_conn *c, const unsigned char *p, size_t n)
-{
-    if (n == 0)
-        return XV_CONN_UNDECIDED;
-    if (p[0] == 0x16)
-        return XV_CONN_TLSWIRE;
-    if (n >= 3 && memcmp(p, "PRI", 3) == 0) {
-        static atomic_int once;
-        if (!atomic_exchange(&once, 1))
-            xv_log(XV_LOG_INFO, "HTTP/2 connection to %s passes through uninspected",
-                   c->peer.host[0] ? c->peer.host : c->peer.addr);
-        return XV_CONN_PASS;
-    }
-    size_t i = 0;
-    while (i < n && i < 16 && p[i] >= 'A' && p[i] <= 'Z')
-        i++;
-    if (i == n && i < 16)
-        return XV_CONN_UNDECIDED; /* a method split across writes: rare; */
-    return (i > 0 && i < 16 && p[i] == ' ') ? XV_CONN_HTTP : XV_CONN_PASS;
-}
-
-static void tx_feed(struct xv_conn *c, const char *p, size_t n)
-{
-    size_t off = 0;
-    while (off < n && atomic_load(&c->mode) == XV_CONN_HTTP) {
-        size_t k = xv_http_parser_feed(c->req, p + off, n - off);
-        if (k == 0)
-            break;
-        off += k;
-    }
-}
-
-void xv_conn_tx(struct xv_conn *c, const void *p, size_t n)
-{
-    if (n == 0 || xv_conn_is_pass(c))
-        return;
-    pthread_mutex_lock(&c->mu);
-    int mode = atomic_load(&c->mode);
-    if (mode == XV_CONN_UNDECIDED) {
-        /* Decide on the first bytes; a method split across writes (rare)
-         * is kept in c->pre until the request line shows. */
-        unsigned char tmp[sizeof c->pre];
-        size_t take = sizeof tmp - c->pre_len < n ? sizeof tmp - c->pre_len : n;
-        memcpy(tmp, c->pre, c->pre_len);
-        memcpy(tmp + c->pre_len, p, take);
-        mode = decide_mode(c, tmp, c->pre_len + take);
-        if (mode == XV_CONN_UNDECIDED) {
-            if (c->pre_len + n < sizeof c->pre) {
-                memcpy(c->pre + c->pre_len, p, n);
-                c->pre_len += n;
-                pthread_mutex_unlock(&c->mu);
-                return;
-            }
-            mode = XV_CONN_PASS;
-        }
-        if (mode == XV_CONN_HTTP) {
-            c->req = xv_http_parser_new(XV_HTTP_REQUEST, g_cfg.head_max, &req_cb, c);
-            c->resp = xv_http_parser_new(XV_HTTP_RESPONSE, g_cfg.head_max, &resp_cb, c);
-            if (!c->req || !c->resp)
-                mode = XV_CONN_PASS;
-        }
-        if (mode != XV_CONN_HTTP)
-            xv_conn_stat_add(XV_STAT_PASS);
-        atomic_store(&c->mode, mode);
-        if (mode == XV_CONN_HTTP && c->pre_len)
-            tx_feed(c, c->pre, c->pre_len);
-        c->pre_len = 0;
-    }
-    if (atomic_load(&c->mode) == XV_CONN_HTTP)
-        tx_feed(c, p, n);
-    pthread_mutex_unlock(&c->mu);
-}
-
-void xv_conn_txv(struct xv_conn *c, const struct iovec *iov, int iovcnt, size_t n)
-{
-    for (int i = 0; i < iovcnt && n > 0; i++) {
-        size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
-        xv_conn_tx(c, iov[i].iov_base, k);
-        n -= k;
-    }
+        xv_conn_pop_call(c, msg);
 }
 
 /* ---- RX ----------------------------------------------------------------- */
@@ -500,13 +328,13 @@ void xv_conn_txv(struct xv_conn *c, const struct iovec *iov, int iovcnt, size_t 
 /* Will the next response bytes start a header block we must hold? */
 static int want_hold(struct xv_conn *c)
 {
-    if (atomic_load(&c->mode) != XV_CONN_HTTP || g_cfg.disabled_stamp)
+    if (atomic_load(&c->mode) != XV_CONN_HTTP || xv_conn_cfg.disabled_stamp)
         return 0;
     if (c->hold.len)
         return 1;
     if (xv_http_parser_state(c->resp) != XV_HTTP_S_HEAD)
         return 0;
-    struct xv_call *call = front_call(c);
+    struct xv_call *call = xv_conn_front_call(c);
     return call && call->api && !call->response_started;
 }
 
@@ -586,7 +414,7 @@ fail:
     /* Cannot build the output. Bytes already queued precede data[pos..];
      * queue the rest behind them and stop touching this connection. */
     xv_log(XV_LOG_ERROR, "internal: out of memory while holding a response head; passing through");
-    conn_to_pass(c, "agent out of memory");
+    xv_conn_to_pass(c, "agent out of memory");
     if (!copying)
         xv_buf_append(&c->out, data, pos);
     xv_buf_append(&c->out, data + pos, n - pos);
@@ -611,6 +439,12 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         pthread_mutex_unlock(&c->mu);
         return (long)k;
     }
+    if (c->synth_eof) {
+        /* The agent answered this stream itself; what the upstream may
+         * still send belongs to no request the app made. */
+        pthread_mutex_unlock(&c->mu);
+        return 0;
+    }
     for (;;) {
         size_t cap = len;
         if (want_hold(c) && len > 2 * STAMP_RESERVE + c->hold.len)
@@ -628,7 +462,7 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
                     xv_buf_reset(&c->hold);
                 }
                 while (c->calls)
-                    pop_call(c, "connection closed before the response completed");
+                    xv_conn_pop_call(c, "connection closed before the response completed");
                 if (c->out.len && len) {
                     size_t k = serve_out(c, buf, len, 1);
                     pthread_mutex_unlock(&c->mu);
@@ -660,7 +494,7 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
 long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx)
 {
     pthread_mutex_lock(&c->mu);
-    if (!c->out.len && !want_hold(c)) {
+    if (!c->out.len && !want_hold(c) && !c->synth_eof) {
         pthread_mutex_unlock(&c->mu);
         return XV_E_STATE; /* caller uses the real peek: bytes would pass unchanged */
     }

@@ -2,8 +2,8 @@
  * record.c — the trace record of one finished call (SPEC §6 fields that
  * need neither sessions nor policy yet) and trace ids.
  *
- * Until the sessions issue lands, session_id is a fresh UUID per call and
- * session_turn is 1. Records never contain request or response headers, so
+ * The session fields come from the call (resolved when its request was
+ * released); a call whose request never completed gets a session of its own. Records never contain request or response headers, so
  * no credential can reach them from here.
  *
  * Thread safety: called with the connection's lock held; uses only
@@ -57,12 +57,18 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     uint64_t end_mono = xv_now_mono_ns();
     uint64_t end_wall = xv_now_wall_ns();
     cJSON_AddStringToObject(r, "trace_id", call->trace_id);
-    uuid_t u;
-    char sid[37];
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, sid);
-    cJSON_AddStringToObject(r, "session_id", sid);
-    cJSON_AddNumberToObject(r, "session_turn", 1);
+    if (!call->session_id[0]) {
+        /* never resolved (e.g. the request never completed): a session of its own */
+        uuid_t u;
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, call->session_id);
+        call->session_turn = 1;
+        call->session_strategy = "new";
+    }
+    cJSON_AddStringToObject(r, "session_id", call->session_id);
+    cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
+    if (call->session_strategy)
+        cJSON_AddStringToObject(r, "session_strategy", call->session_strategy);
     if (cfg->agent_id)
         cJSON_AddStringToObject(r, "agent_id", cfg->agent_id);
     if (cfg->org_id)
@@ -80,6 +86,10 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     xv_openai_call_fill_record(call->api, r, call->start_mono_ns);
     if (error && !cJSON_GetObjectItem(r, "error"))
         cJSON_AddStringToObject(r, "error", error);
+    if (call->tx_error && !cJSON_GetObjectItem(r, "error"))
+        cJSON_AddStringToObject(r, "error", call->tx_error);
+    if (call->synthetic)
+        cJSON_AddBoolToObject(r, "synthetic_response", 1);
     if (call->upstream_trace_id[0])
         cJSON_AddStringToObject(r, "upstream_trace_id", call->upstream_trace_id);
     if (!call->stamped && !call->upstream_trace_id[0] && call->response_started &&

@@ -59,6 +59,14 @@ struct xv_conn_config {
     const char *agent_id;     /* XENOVIA_AGENT_ID or NULL */
     const char *org_id;       /* XENOVIA_ORG_ID or NULL */
     int disabled_stamp;       /* 1: never add response headers (XENOVIA_STAMP=off) */
+    size_t hold_max;          /* request bytes held before sending (head+body) */
+    int write_timeout_ms;     /* longest a held request may wait for a writable transport */
+    /* Header lines injected into every inspected request unless the app sent
+     * a header of the same name: "Name: value\r\n" each, NULL-terminated
+     * array (built and validated by the preload from XENOVIA_* variables). */
+    const char *const *inject_lines;
+    const char *session_env;  /* XENOVIA_SESSION_ID (validated) or NULL */
+    int inject_session;       /* 1: inject X-Xenovia-Session-Id (sessions on) */
 };
 void xv_conn_configure(const struct xv_conn_config *cfg);
 const struct xv_conn_config *xv_conn_get_config(void);
@@ -92,12 +100,42 @@ void xv_conn_set_host(struct xv_conn *c, const char *host);
 void xv_conn_set_peer(struct xv_conn *c, const struct xv_conn_peer *peer);
 void xv_conn_get_peer(struct xv_conn *c, struct xv_conn_peer *out);
 
-/* TX: the transport accepted these bytes (call after the real write, with
- * what it reports as written). Never fails. */
-void xv_conn_tx(struct xv_conn *c, const void *p, size_t n);
-/* TX through an iovec array, `n` bytes in total across it. */
-struct iovec;
-void xv_conn_txv(struct xv_conn *c, const struct iovec *iov, int iovcnt, size_t n);
+/*
+ * TX. The app hands (buf, len) to the transport. `wr` performs one real
+ * write and returns > 0 bytes written, -1 when the transport would block,
+ * or another value <= 0 for an error (it saves errno/SSL state in ctx).
+ * `wait` blocks until the transport is writable again (0) or gives up (< 0).
+ *
+ * Request heads are held until complete; an inspected call's body is held
+ * too (up to hold_max) so the call can be decided before a byte leaves:
+ * then the request goes out (with injected headers) through `wr`, waiting
+ * with `wait` as needed, or is answered by the agent itself. Everything
+ * else is one zero-copy `wr` whose result is returned as is.
+ * Returns the number of the app's bytes accepted (> 0), or the last `wr`
+ * result (<= 0) when none were, or XV_E_STATE when the agent already
+ * answered this stream itself (the hook reports EPIPE).
+ */
+typedef long (*xv_conn_write_fn)(void *ctx, const char *buf, size_t len);
+typedef int (*xv_conn_wait_fn)(void *ctx, int timeout_ms);
+long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
+                      xv_conn_write_fn wr, xv_conn_wait_fn wait, void *ctx);
+
+/* How the hooks make a transport readable when the agent queued an answer
+ * the app must read (plain socket: shutdown(SHUT_RD); see hooks/). */
+void xv_conn_set_notify(struct xv_conn *c, void (*fn)(void *ud, int wire_fd), void *ud);
+/* The socket fd that carries this stream (learned by the hooks), -1 unknown. */
+void xv_conn_set_wire_fd(struct xv_conn *c, int fd);
+int xv_conn_wire_fd(struct xv_conn *c);
+
+/* A TLS-carrying socket whose memory-BIO SSL got a synthetic answer: the
+ * event loop (asyncio) only calls SSL_read after the socket produced bytes,
+ * so its next read gets one dummy byte (set), which the hook takes. */
+void xv_conn_set_wake_byte(struct xv_conn *c);
+int xv_conn_take_wake_byte(struct xv_conn *c);
+
+/* 1 when the stream's end the app now reads was made by the agent (after a
+ * synthetic answer): SSL_get_error must then say SSL_ERROR_ZERO_RETURN. */
+int xv_conn_synthetic_eof(struct xv_conn *c);
 
 /*
  * RX. `rd` performs one real read into (buf, len) and returns > 0 bytes,

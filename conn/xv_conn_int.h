@@ -27,6 +27,21 @@ struct xv_call {
     int response_started;          /* final (non-1xx) response head seen */
     int stamped;                   /* our trace header was added */
     char host[256];                /* Host header (without port) */
+    char session_id[37];           /* session the call belongs to ("" until decided) */
+    int session_turn;              /* turn within the session (1-based) */
+    const char *session_strategy;  /* how it was resolved (static string) */
+    int synthetic;                 /* answered by the agent; never sent upstream */
+    int expect_continue;           /* request asked for 100-continue: head not held */
+    const char *tx_error;          /* request-side problem noted for the record */
+};
+
+/* Per-request injection state, kept on the connection between the request
+ * head and the release of the held request. */
+struct xv_inject_state {
+    unsigned skip;             /* bit i: the app sent inject_lines[i]'s header */
+    int app_session;           /* the app sent X-Xenovia-Session-Id */
+    char app_session_id[64];   /* ... with this value (truncated) */
+    int app_session_bad;       /* ... which is not a UUID */
 };
 
 struct xv_conn {
@@ -51,8 +66,36 @@ struct xv_conn {
                                       recorded when the message has no body) */
     char pre[16];                  /* first TX bytes while the mode is undecided */
     size_t pre_len;
+    struct xv_buf tx_hold;         /* accepted request bytes not yet sent (head, or head+body) */
+    size_t tx_head_len;            /* bytes of tx_hold that are the request head */
+    int tx_in_head;                /* the current TX feed starts a request head */
+    int tx_head_done;              /* on_head paused the request parser */
+    int tx_holding;                /* the current request's body is held too */
+    int tx_req_done;               /* on_end of the request ran during this feed */
+    struct xv_inject_state inject; /* for the request being held */
+    int dead;                      /* answered synthetically: no more traffic */
+    int synth_eof;                 /* after the queued synthetic bytes: end of stream */
+    int wake_byte;                 /* TLS carrier: hand one dummy byte to the next read */
+    int wire_fd;                   /* socket carrying this stream, -1 unknown */
+    void (*notify)(void *ud, int wire_fd); /* make the transport readable (answer queued) */
+    void *notify_ud;
     struct xv_conn *reg_prev, *reg_next; /* registry of live connections */
 };
+
+/* Shared inside conn/ (conn.c owns them). */
+extern struct xv_conn_config xv_conn_cfg;
+extern const struct xv_http_callbacks xv_conn_resp_cb;
+struct xv_call *xv_conn_front_call(struct xv_conn *c);
+void xv_conn_call_free(struct xv_call *call);
+void xv_conn_pop_call(struct xv_conn *c, const char *error);
+void xv_conn_to_pass(struct xv_conn *c, const char *why);
+
+/* tx.c: request callbacks, mode decision. */
+extern const struct xv_http_callbacks xv_conn_req_cb;
+int xv_conn_decide_mode(struct xv_conn *c, const unsigned char *p, size_t n);
+/* Queue a complete synthetic response for the app (fed through the
+ * response parser so the call is recorded like any other). */
+void xv_conn_answer(struct xv_conn *c, const char *resp, size_t n);
 
 /* record.c: build and export the trace record of a finished call. */
 void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error);

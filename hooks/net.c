@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -107,6 +109,30 @@ int xv_net_peer(int fd, struct xv_conn_peer *out)
 
 /* ---- connect ------------------------------------------------------------ */
 
+/* The agent queued an answer the app must read: make the socket readable
+ * for poll/select/epoll (level- and edge-triggered alike) without touching
+ * the app's registrations. After SHUT_RD the kernel reports the socket
+ * readable; the read hooks serve the queued bytes, then end of stream. */
+static void notify_readable(void *ud, int wire_fd)
+{
+    (void)wire_fd;
+    int saved = errno;
+    shutdown((int)(intptr_t)ud, SHUT_RD);
+    errno = saved;
+}
+
+void xv_net_notify_fd(int fd, int wake_byte)
+{
+    notify_readable((void *)(intptr_t)fd, fd);
+    if (wake_byte) {
+        struct xv_conn *c = xv_net_conn_get(fd);
+        if (c) {
+            xv_conn_set_wake_byte(c);
+            xv_conn_unref(c);
+        }
+    }
+}
+
 static void track_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct xv_conn_peer peer;
@@ -130,6 +156,7 @@ static void track_connect(int fd, const struct sockaddr *sa, socklen_t len)
     struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, &peer);
     if (!c)
         return;
+    xv_conn_set_notify(c, notify_readable, (void *)(intptr_t)fd);
     fd_slot_set(fd, c);
     xv_conn_unref(c);
 }
@@ -180,26 +207,85 @@ static struct xv_conn *tx_conn(int fd)
     return c;
 }
 
-static ssize_t tx_done(struct xv_conn *c, const void *buf, ssize_t rc)
+/* One real write for xv_conn_tx_write; remembers errno for the hook. */
+struct wr_ctx {
+    int fd;
+    int kind;   /* 0 write, 1 send, 2 sendto */
+    int flags;
+    const struct sockaddr *sa;
+    socklen_t salen;
+    int err;    /* errno after the last real call */
+};
+
+static long wr_sock(void *vctx, const char *buf, size_t len)
 {
-    if (rc > 0) {
-        int saved = errno;
-        xv_conn_tx(c, buf, (size_t)rc);
-        errno = saved;
-    }
-    xv_conn_unref(c);
-    return rc;
+    struct wr_ctx *x = vctx;
+    ssize_t r;
+    if (x->kind == 0)
+        r = xv_real.write(x->fd, buf, len);
+    else if (x->kind == 1)
+        r = xv_real.send(x->fd, buf, len, x->flags);
+    else
+        r = xv_real.sendto(x->fd, buf, len, x->flags, x->sa, x->salen);
+    x->err = errno;
+    if (r < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+    return (long)r;
 }
 
-static ssize_t txv_done(struct xv_conn *c, const struct iovec *iov, int n, ssize_t rc)
+/* Wait for a would-block socket to drain (held requests only). */
+static int wait_sock(void *vctx, int timeout_ms)
 {
-    if (rc > 0) {
-        int saved = errno;
-        xv_conn_txv(c, iov, n, (size_t)rc);
+    struct wr_ctx *x = vctx;
+    struct pollfd p = { .fd = x->fd, .events = POLLOUT };
+    for (;;) {
+        int r = poll(&p, 1, timeout_ms);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        return -1;
+    }
+}
+
+static ssize_t tx_run(struct xv_conn *c, struct wr_ctx *x, const void *buf, size_t n)
+{
+    int saved = errno;
+    x->err = saved;
+    long r = xv_conn_tx_write(c, buf, n, wr_sock, wait_sock, x);
+    xv_conn_unref(c);
+    if (r > 0) {
         errno = saved;
+        return (ssize_t)r;
+    }
+    if (r == XV_E_STATE) {
+        errno = EPIPE; /* the agent answered; the stream is closed for writing */
+        return -1;
+    }
+    errno = x->err;
+    return r == 0 ? 0 : -1;
+}
+
+/* Vectored writes on a watched connection: one buffer after the other,
+ * stopping at the first short write (which writev allows). */
+static ssize_t txv_run(struct xv_conn *c, struct wr_ctx *x, const struct iovec *iov, int n)
+{
+    ssize_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        xv_conn_ref(c);
+        ssize_t r = tx_run(c, x, iov[i].iov_base, iov[i].iov_len);
+        if (r <= 0) {
+            xv_conn_unref(c);
+            return total ? total : r;
+        }
+        total += r;
+        if ((size_t)r < iov[i].iov_len)
+            break;
     }
     xv_conn_unref(c);
-    return rc;
+    return total;
 }
 
 XV_HOOK ssize_t write(int fd, const void *buf, size_t n)
@@ -208,7 +294,8 @@ XV_HOOK ssize_t write(int fd, const void *buf, size_t n)
     struct xv_conn *c = tx_conn(fd);
     if (!c)
         return xv_real.write(fd, buf, n);
-    return tx_done(c, buf, xv_real.write(fd, buf, n));
+    struct wr_ctx x = { .fd = fd, .kind = 0 };
+    return tx_run(c, &x, buf, n);
 }
 
 XV_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
@@ -217,7 +304,8 @@ XV_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
     struct xv_conn *c = tx_conn(fd);
     if (!c)
         return xv_real.send(fd, buf, n, flags);
-    return tx_done(c, buf, xv_real.send(fd, buf, n, flags));
+    struct wr_ctx x = { .fd = fd, .kind = 1, .flags = flags };
+    return tx_run(c, &x, buf, n);
 }
 
 XV_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
@@ -227,7 +315,8 @@ XV_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
     struct xv_conn *c = tx_conn(fd);
     if (!c)
         return xv_real.sendto(fd, buf, n, flags, sa, len);
-    return tx_done(c, buf, xv_real.sendto(fd, buf, n, flags, sa, len));
+    struct wr_ctx x = { .fd = fd, .kind = 2, .flags = flags, .sa = sa, .salen = len };
+    return tx_run(c, &x, buf, n);
 }
 
 XV_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
@@ -236,16 +325,22 @@ XV_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
     struct xv_conn *c = tx_conn(fd);
     if (!c)
         return xv_real.writev(fd, iov, iovcnt);
-    return txv_done(c, iov, iovcnt, xv_real.writev(fd, iov, iovcnt));
+    struct wr_ctx x = { .fd = fd, .kind = 0 };
+    return txv_run(c, &x, iov, iovcnt);
 }
 
 XV_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     xv_real_init();
     struct xv_conn *c = tx_conn(fd);
-    if (!c)
+    if (!c || msg->msg_controllen || msg->msg_name) {
+        /* ancillary data or an address: not an HTTP byte stream write */
+        if (c)
+            xv_conn_unref(c);
         return xv_real.sendmsg(fd, msg, flags);
-    return txv_done(c, msg->msg_iov, (int)msg->msg_iovlen, xv_real.sendmsg(fd, msg, flags));
+    }
+    struct wr_ctx x = { .fd = fd, .kind = 1, .flags = flags };
+    return txv_run(c, &x, msg->msg_iov, (int)msg->msg_iovlen);
 }
 
 /* ---- reads -------------------------------------------------------------- */
@@ -267,6 +362,26 @@ static struct xv_conn *rx_conn(int fd)
         return NULL;
     }
     return c;
+}
+
+/* A TLS carrier whose memory-BIO SSL was answered by the agent: the event
+ * loop gets one dummy byte, feeds it to the SSL and calls SSL_read, which
+ * the TLS hooks serve from the answer. Returns 1 when it took the read. */
+static int wake_read(int fd, void *buf, size_t n, ssize_t *ret)
+{
+    if (n == 0 || xv_tls_cur.active || !xv_hooks_active() || fd < 0 || fd >= XV_FD_MAX ||
+        !atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+        return 0;
+    struct xv_conn *c = xv_net_conn_get(fd);
+    if (!c)
+        return 0;
+    int take = xv_conn_mode(c) == XV_CONN_TLSWIRE && xv_conn_take_wake_byte(c);
+    xv_conn_unref(c);
+    if (take) {
+        ((char *)buf)[0] = 0;
+        *ret = 1;
+    }
+    return take;
 }
 
 /* One real read for xv_conn_rx; remembers errno for the hook to restore. */
@@ -306,6 +421,9 @@ static ssize_t rx_run(struct xv_conn *c, struct rd_ctx *x, void *buf, size_t n)
 XV_HOOK ssize_t read(int fd, void *buf, size_t n)
 {
     xv_real_init();
+    ssize_t woke;
+    if (wake_read(fd, buf, n, &woke))
+        return woke;
     struct xv_conn *c = rx_conn(fd);
     if (!c)
         return xv_real.read(fd, buf, n);
@@ -316,6 +434,9 @@ XV_HOOK ssize_t read(int fd, void *buf, size_t n)
 XV_HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     xv_real_init();
+    ssize_t woke;
+    if (wake_read(fd, buf, n, &woke))
+        return woke;
     struct xv_conn *c = (flags & MSG_PEEK) ? NULL : rx_conn(fd);
     if (!c)
         return xv_real.recv(fd, buf, n, flags);
@@ -327,6 +448,9 @@ XV_HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr
                          socklen_t *salen)
 {
     xv_real_init();
+    ssize_t woke;
+    if (wake_read(fd, buf, n, &woke))
+        return woke;
     struct xv_conn *c = (flags & MSG_PEEK) ? NULL : rx_conn(fd);
     if (!c)
         return xv_real.recvfrom(fd, buf, n, flags, sa, salen);

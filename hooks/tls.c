@@ -15,6 +15,7 @@
 #include "xv_hooks.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -82,6 +83,8 @@ static unsigned ssl_hash(const SSL *s)
 
 #define REAL(name) xv_real_ssl(XV_##name)
 
+static void notify_ssl(void *ud, int wire_fd);
+
 /* Look up (and with `create`, make) the connection of an SSL. New ref or NULL. */
 static struct xv_conn *ssl_conn(const SSL *s, int create)
 {
@@ -100,6 +103,7 @@ static struct xv_conn *ssl_conn(const SSL *s, int create)
                 free(e);
                 e = NULL;
             } else {
+                xv_conn_set_notify(e->c, notify_ssl, (void *)s);
                 e->next = g_ssl.bucket[b];
                 g_ssl.bucket[b] = e;
             }
@@ -133,6 +137,8 @@ static struct xv_conn *ssl_conn_remove(const SSL *s)
 static void learn_peer(struct xv_conn *c, int fd)
 {
     struct xv_conn_peer cur, sock;
+    if (fd >= 0 && xv_conn_wire_fd(c) != fd)
+        xv_conn_set_wire_fd(c, fd);
     xv_conn_get_peer(c, &cur);
     if (cur.port)
         return;
@@ -174,6 +180,106 @@ static struct xv_conn *io_conn(const SSL *s)
 
 /* ---- writes ------------------------------------------------------------- */
 
+#define SSL_ERROR_ZERO_RETURN 6
+
+/* One real SSL write for xv_conn_tx_write. */
+struct ssl_wr {
+    SSL *s;
+    int ex;        /* SSL_write_ex */
+    int ret;       /* what the real call returned */
+    int err;       /* errno after it */
+    short want;    /* POLLIN/POLLOUT the SSL waits for after would-block */
+    int fd;        /* socket seen during the call, -1 unknown */
+};
+
+static long wr_ssl(void *vctx, const char *buf, size_t len)
+{
+    struct ssl_wr *x = vctx;
+    struct tls_scope sc;
+    long out;
+    scope_enter(&sc);
+    if (x->ex) {
+        int (*real)(SSL *, const void *, size_t, size_t *) = REAL(SSL_write_ex);
+        size_t w = 0;
+        x->ret = real(x->s, buf, len, &w);
+        out = x->ret == 1 ? (long)w : 0;
+    } else {
+        int (*real)(SSL *, const void *, int) = REAL(SSL_write);
+        x->ret = real(x->s, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+        out = x->ret > 0 ? x->ret : 0;
+    }
+    x->err = errno;
+    if (out <= 0) {
+        int (*gerr)(const SSL *, int) = REAL(SSL_get_error);
+        int e = gerr ? gerr(x->s, x->ret) : 0;
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            x->want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+            out = -1;
+        } else {
+            out = -2;
+        }
+    }
+    int fd = scope_leave(&sc);
+    if (fd >= 0)
+        x->fd = fd;
+    errno = x->err;
+    return out;
+}
+
+static int wait_ssl(void *vctx, int timeout_ms)
+{
+    struct ssl_wr *x = vctx;
+    int fd = x->fd;
+    if (fd < 0) {
+        int (*getfd)(const SSL *) = REAL(SSL_get_fd);
+        fd = getfd ? getfd(x->s) : -1;
+    }
+    if (fd < 0)
+        return -1; /* memory BIO: nothing to wait on (its writes never block) */
+    struct pollfd p = { .fd = fd, .events = x->want ? x->want : POLLOUT };
+    for (;;) {
+        int r = poll(&p, 1, timeout_ms);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        return -1;
+    }
+}
+
+/* The agent answered a call on this SSL: make the app read. */
+static void notify_ssl(void *ud, int wire_fd)
+{
+    SSL *s = ud;
+    int fd = wire_fd;
+    if (fd < 0) {
+        int (*getfd)(const SSL *) = REAL(SSL_get_fd);
+        fd = getfd ? getfd(s) : -1;
+    }
+    if (fd >= 0) {
+        xv_net_notify_fd(fd, 0);
+    } else if (xv_tls_last_wire_fd >= 0) {
+        /* memory BIO: the event loop reads the socket before SSL_read */
+        xv_net_notify_fd(xv_tls_last_wire_fd, 1);
+    }
+}
+
+static long ssl_tx(SSL *s, struct xv_conn *c, struct ssl_wr *x, const void *buf, size_t num)
+{
+    int saved = errno;
+    x->err = saved;
+    x->fd = -1;
+    long r = xv_conn_tx_write(c, buf, num, wr_ssl, wait_ssl, x);
+    learn_peer(c, x->fd);
+    xv_conn_unref(c);
+    errno = r > 0 ? saved : x->err;
+    if (r == XV_E_STATE) {
+        x->ret = -1;
+        errno = EPIPE;
+    }
+    return r;
+}
+
 XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
 {
     int (*real)(SSL *, const void *, int) = REAL(SSL_write);
@@ -182,19 +288,14 @@ XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
         return -1;
     }
     struct xv_conn *c = io_conn(s);
-    if (!c)
+    if (!c || num <= 0 || xv_conn_is_pass(c)) {
+        if (c)
+            xv_conn_unref(c);
         return real(s, buf, num);
-    struct tls_scope sc;
-    scope_enter(&sc);
-    int r = real(s, buf, num);
-    int fd = scope_leave(&sc);
-    int saved = errno;
-    learn_peer(c, fd);
-    if (r > 0)
-        xv_conn_tx(c, buf, (size_t)r);
-    xv_conn_unref(c);
-    errno = saved;
-    return r;
+    }
+    struct ssl_wr x = { .s = s, .ex = 0, .ret = -1 };
+    long r = ssl_tx(s, c, &x, buf, (size_t)num);
+    return r > 0 ? (int)r : x.ret;
 }
 
 XV_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
@@ -205,22 +306,16 @@ XV_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
         return 0;
     }
     struct xv_conn *c = io_conn(s);
-    if (!c)
+    if (!c || num == 0 || xv_conn_is_pass(c)) {
+        if (c)
+            xv_conn_unref(c);
         return real(s, buf, num, written);
-    size_t w = 0;
-    struct tls_scope sc;
-    scope_enter(&sc);
-    int r = real(s, buf, num, &w);
-    int fd = scope_leave(&sc);
-    int saved = errno;
-    learn_peer(c, fd);
-    if (r == 1 && w > 0)
-        xv_conn_tx(c, buf, w);
+    }
+    struct ssl_wr x = { .s = s, .ex = 1, .ret = 0 };
+    long r = ssl_tx(s, c, &x, buf, num);
     if (written)
-        *written = w;
-    xv_conn_unref(c);
-    errno = saved;
-    return r;
+        *written = r > 0 ? (size_t)r : 0;
+    return r > 0 ? 1 : (x.ret == 1 ? 0 : x.ret);
 }
 
 /* ---- reads -------------------------------------------------------------- */
@@ -296,7 +391,13 @@ static long ssl_rx(struct xv_conn *c, struct ssl_rd *x, void *buf, size_t num)
             r = -1;
         }
     } else {
+        x->ret = -2; /* marks "no real call made" */
         r = xv_conn_rx(c, buf, num, rd_ssl, x);
+        if (r == 0 && x->ret == -2 && xv_conn_synthetic_eof(c)) {
+            /* end of a stream the agent answered: a clean close */
+            x->ret = 0;
+            x->err = saved;
+        }
     }
     learn_peer(c, x->fd);
     xv_conn_unref(c);
@@ -402,6 +503,16 @@ XV_HOOK int SSL_has_pending(const SSL *s)
 XV_HOOK int SSL_get_error(const SSL *s, int ret)
 {
     int (*real)(const SSL *, int) = REAL(SSL_get_error);
+    if (ret <= 0 && xv_hooks_active() && !xv_tls_cur.active) {
+        /* After an answer made by the agent, the app's reads end cleanly. */
+        struct xv_conn *c = ssl_conn(s, 0);
+        if (c) {
+            int eof = xv_conn_synthetic_eof(c);
+            xv_conn_unref(c);
+            if (eof)
+                return SSL_ERROR_ZERO_RETURN;
+        }
+    }
     return real ? real(s, ret) : 1 /* SSL_ERROR_SSL */;
 }
 

@@ -83,6 +83,11 @@ int xv_net_peer(int fd, struct xv_conn_peer *out);
 /* Drop every fd entry (after fork in the child nothing is dropped: fds are
  * inherited); used by tests. */
 
+/* net.c: make a socket readable because the agent queued an answer for it
+ * (shutdown(SHUT_RD)); with wake_byte, its next read yields one dummy byte
+ * (memory-BIO TLS event loops need bytes before they call SSL_read). */
+void xv_net_notify_fd(int fd, int wake_byte);
+
 /* dns.c: the name a numeric address was resolved from, if we saw it. */
 int xv_dns_lookup(const char *addr, char *host, size_t cap);
 

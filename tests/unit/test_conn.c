@@ -70,6 +70,52 @@ static char *read_all(struct xv_conn *c, struct fake *f, size_t bufsz, size_t *o
     return out;
 }
 
+/* ---- fake transport, TX side -------------------------------------------- */
+
+static char g_wire[1 << 16];   /* what reached the "network" */
+static size_t g_wire_len;
+static int g_block_every;      /* >0: every Nth write would block once */
+static int g_writes, g_waits;
+
+static long fake_write(void *ctx, const char *p, size_t n)
+{
+    (void)ctx;
+    g_writes++;
+    if (g_block_every && g_writes % g_block_every == 0)
+        return -1;
+    if (n > 100)
+        n = 100; /* short writes: the engine must loop */
+    assert_true(g_wire_len + n <= sizeof g_wire);
+    memcpy(g_wire + g_wire_len, p, n);
+    g_wire_len += n;
+    return (long)n;
+}
+
+static int fake_wait(void *ctx, int timeout_ms)
+{
+    (void)ctx;
+    (void)timeout_ms;
+    g_waits++;
+    return 0;
+}
+
+static void wire_reset(void)
+{
+    g_wire_len = 0;
+    g_writes = g_waits = 0;
+}
+
+/* The app writes p[0..n); every byte must be accepted. */
+static void xv_conn_tx(struct xv_conn *c, const char *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        long r = xv_conn_tx_write(c, p + off, n - off, fake_write, fake_wait, NULL);
+        assert_true(r > 0);
+        off += (size_t)r;
+    }
+}
+
 /* ---- helpers ------------------------------------------------------------- */
 
 static const char *REQ_BODY =
@@ -81,6 +127,7 @@ static const char *RESP_BODY =
 
 static void send_request(struct xv_conn *c, const char *path, size_t split)
 {
+    wire_reset();
     char req[2048];
     int n = snprintf(req, sizeof req,
                      "POST %s HTTP/1.1\r\nHost: api.example.test\r\nAuthorization: Bearer sk-SECRET\r\n"
@@ -389,6 +436,105 @@ static void test_no_body_response_stamped(void **state)
     }
 }
 
+static void test_request_held_then_sent_unchanged(void **state)
+{
+    (void)state;
+    /* No injection configured: the wire gets exactly the app's bytes, and
+     * nothing before the request is complete. */
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(REQ_BODY), REQ_BODY);
+    for (int split = 1; split < n; split++) {
+        wire_reset();
+        g_block_every = split % 3 ? 0 : 2;
+        struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+        xv_conn_tx(c, req, (size_t)split);
+        assert_int_equal(g_wire_len, 0);
+        xv_conn_tx(c, req + split, (size_t)n - (size_t)split);
+        assert_int_equal(g_wire_len, (size_t)n);
+        assert_memory_equal(g_wire, req, (size_t)n);
+        xv_conn_unref(c);
+    }
+    g_block_every = 0;
+}
+
+static void test_non_api_request_streams(void **state)
+{
+    (void)state;
+    /* A non-API request: the head is held only until complete, the body
+     * streams through as written. */
+    wire_reset();
+    const char *head = "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n";
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    xv_conn_tx(c, head, strlen(head));
+    assert_int_equal(g_wire_len, strlen(head));
+    xv_conn_tx(c, "01234", 5);
+    assert_int_equal(g_wire_len, strlen(head) + 5);
+    xv_conn_tx(c, "56789", 5);
+    assert_int_equal(g_wire_len, strlen(head) + 10);
+    xv_conn_unref(c);
+}
+
+static void test_injected_headers(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "X-Xenovia-Session-Path: /ci/job\r\n", "X-Xenovia-Trace-Flow-Id: flow-1\r\n", NULL,
+    };
+    struct xv_conn_config cc = *xv_conn_get_config();
+    struct xv_conn_config saved = cc;
+    cc.inject_lines = lines;
+    cc.inject_session = 1;
+    xv_conn_configure(&cc);
+    wire_reset();
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nX-Xenovia-Trace-Flow-Id: mine\r\n"
+                     "Content-Length: %zu\r\n\r\n%s", strlen(REQ_BODY), REQ_BODY);
+    xv_conn_tx(c, req, (size_t)n);
+    g_wire[g_wire_len] = '\0';
+    assert_non_null(strstr(g_wire, "\r\nX-Xenovia-Session-Path: /ci/job\r\n"));
+    assert_non_null(strstr(g_wire, "\r\nX-Xenovia-Session-Id: "));
+    /* the app's own flow id wins and is not duplicated */
+    assert_non_null(strstr(g_wire, "X-Xenovia-Trace-Flow-Id: mine\r\n"));
+    assert_null(strstr(g_wire, "flow-1"));
+    /* body intact after the head */
+    const char *blank = strstr(g_wire, "\r\n\r\n");
+    assert_string_equal(blank + 4, REQ_BODY);
+    xv_conn_unref(c);
+    xv_conn_configure(&saved);
+}
+
+static void test_bad_session_header_answered(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    wire_reset();
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nX-Xenovia-Session-Id: nope\r\n"
+                     "Content-Length: %zu\r\n\r\n%s", strlen(REQ_BODY), REQ_BODY);
+    xv_conn_tx(c, req, (size_t)n);
+    assert_int_equal(g_wire_len, 0); /* never sent */
+    char buf[4096];
+    struct fake f = { .data = "", .len = 0, .eof_errno = 1 };
+    long r = xv_conn_rx(c, buf, sizeof buf, fake_read, &f);
+    assert_true(r > 0);
+    assert_int_equal(f.calls, 0); /* served without touching the transport */
+    buf[r] = '\0';
+    assert_true(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    assert_non_null(strstr(buf, "X-Xenovia-Session-Id"));
+    assert_non_null(strstr(buf, "\"param\":\"X-Xenovia-Session-Id\""));
+    assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &f), 0);
+    assert_true(xv_conn_synthetic_eof(c));
+    xv_conn_unref(c);
+    char ids[1][33];
+    assert_int_equal(count_records(ids, 1), 1);
+}
+
 static void test_hosts_match(void **state)
 {
     (void)state;
@@ -411,7 +557,7 @@ int main(void)
     xv_exp_init(&ec);
     struct xv_conn_config cc = {
         .body_max = 1 << 20, .capture_max = 16384, .capture_content = 1, .head_max = 65536,
-        .process = "test_conn",
+        .process = "test_conn", .hold_max = 1 << 20, .write_timeout_ms = 1000,
     };
     xv_conn_configure(&cc);
     const struct CMUnitTest tests[] = {
@@ -426,6 +572,10 @@ int main(void)
         cmocka_unit_test(test_malformed_response_passes),
         cmocka_unit_test(test_would_block_keeps_hold),
         cmocka_unit_test(test_no_body_response_stamped),
+        cmocka_unit_test(test_request_held_then_sent_unchanged),
+        cmocka_unit_test(test_non_api_request_streams),
+        cmocka_unit_test(test_injected_headers),
+        cmocka_unit_test(test_bad_session_header_answered),
         cmocka_unit_test(test_hosts_match),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

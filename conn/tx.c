@@ -1,0 +1,542 @@
+/*
+ * tx.c — the request side of a connection: deciding what a stream is,
+ * holding request heads (and an inspected call's body) until the call can
+ * be decided, injecting headers, writing the request out, or answering it
+ * without sending a byte (synthetic response).
+ *
+ * Invariant: bytes the app wrote reach the transport in order, unchanged
+ * except for injected header lines inserted before the blank line of an
+ * inspected request's head; a request the agent answers itself never
+ * reaches the transport at all. Held bytes count as accepted: a held
+ * request is always written out completely before the write call that
+ * completed it returns (waiting for writability if the transport would
+ * block), so no accepted byte is ever left behind a socket that poll()
+ * would not report.
+ *
+ * Thread safety: entry points take c->mu; it is released around every real
+ * write and wait.
+ */
+#include "xv_conn_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uuid/uuid.h>
+
+#define INJECT_MAX 32 /* header lines a request can get */
+
+/* ---- request parser callbacks ------------------------------------------ */
+
+static void copy_host(char *dst, size_t cap, const char *p, size_t n)
+{
+    /* Host header "name[:port]" or "[v6]:port" -> name */
+    if (n && p[0] == '[') {
+        const char *e = memchr(p, ']', n);
+        if (e) {
+            p++;
+            n = (size_t)(e - p);
+        }
+    } else {
+        const char *colon = memchr(p, ':', n);
+        if (colon)
+            n = (size_t)(colon - p);
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+static int is_uuid(const char *s, size_t n)
+{
+    if (n != 36)
+        return 0;
+    for (size_t i = 0; i < 36; i++) {
+        char ch = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (ch != '-')
+                return 0;
+        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                     (ch >= 'A' && ch <= 'F'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Header name of an injection line "Name: value\r\n". */
+static size_t line_name(const char *line, char *out, size_t cap)
+{
+    const char *colon = strchr(line, ':');
+    size_t n = colon ? (size_t)(colon - line) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, line, n);
+    out[n] = '\0';
+    return n;
+}
+
+static int req_on_head(void *ud, const struct xv_http_head *h)
+{
+    struct xv_conn *c = ud;
+    struct xv_call *call = calloc(1, sizeof *call);
+    int is_head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
+    int is_connect = h->method_len == 7 && memcmp(h->method, "CONNECT", 7) == 0;
+    /* The response parser must see every request, even one we cannot track. */
+    xv_http_parser_note_request(c->resp, is_head, is_connect);
+    c->tx_head_done = 1;
+    if (!call)
+        return c->tx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
+    call->start_mono_ns = xv_now_mono_ns();
+    call->start_wall_ns = xv_now_wall_ns();
+    call->expect_continue = h->expect_continue;
+    const struct xv_http_header *hh = xv_http_head_find(h, "host");
+    if (hh)
+        copy_host(call->host, sizeof call->host, hh->value, hh->value_len);
+    if (!c->peer.host[0] && call->host[0])
+        snprintf(c->peer.host, sizeof c->peer.host, "%s", call->host);
+    const char *host = c->peer.host[0] ? c->peer.host : call->host;
+    int type = xv_openai_classify(h->method, h->method_len, h->target, h->target_len);
+    if (type != XV_OPENAI_NONE && xv_conn_host_allowed(xv_conn_cfg.hosts, host, c->peer.port)) {
+        struct xv_openai_limits lim = {
+            .body_max = xv_conn_cfg.body_max,
+            .capture_max = xv_conn_cfg.capture_max,
+            .capture_content = xv_conn_cfg.capture_content,
+        };
+        call->api = xv_openai_call_new(type, &lim);
+        if (call->api) {
+            xv_conn_new_trace_id(call->trace_id);
+            xv_conn_stat_add(XV_STAT_CALLS);
+        }
+    }
+    if (call->api) {
+        /* Which injected headers the app already sends (its value wins). */
+        struct xv_inject_state *st = &c->inject;
+        memset(st, 0, sizeof *st);
+        const char *const *lines = xv_conn_cfg.inject_lines;
+        for (unsigned i = 0; lines && lines[i] && i < INJECT_MAX; i++) {
+            char name[128];
+            line_name(lines[i], name, sizeof name);
+            if (xv_http_head_find(h, name))
+                st->skip |= 1u << i;
+        }
+        const struct xv_http_header *sh = xv_http_head_find(h, "x-xenovia-session-id");
+        if (sh) {
+            st->app_session = 1;
+            size_t n = sh->value_len < sizeof st->app_session_id - 1
+                           ? sh->value_len : sizeof st->app_session_id - 1;
+            memcpy(st->app_session_id, sh->value, n);
+            st->app_session_id[n] = '\0';
+            st->app_session_bad = !is_uuid(sh->value, sh->value_len);
+        }
+    }
+    struct xv_call **tail = &c->calls;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = call;
+    c->tx_call = call;
+    return c->tx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
+}
+
+static void req_on_body(void *ud, const char *p, size_t n)
+{
+    struct xv_conn *c = ud;
+    if (c->tx_call && c->tx_call->api)
+        xv_openai_call_request_body(c->tx_call->api, p, n);
+}
+
+static void req_on_end(void *ud)
+{
+    struct xv_conn *c = ud;
+    c->tx_req_done = 1;
+    if (!c->tx_call)
+        return;
+    if (c->tx_call->api)
+        xv_openai_call_request_end(c->tx_call->api);
+    c->tx_call->request_done = 1;
+}
+
+static void req_on_error(void *ud, const char *why)
+{
+    xv_conn_to_pass(ud, why);
+}
+
+const struct xv_http_callbacks xv_conn_req_cb = {
+    .on_head = req_on_head, .on_body = req_on_body, .on_end = req_on_end, .on_error = req_on_error,
+};
+
+/* ---- mode ---------------------------------------------------------------- */
+
+/* Does a connection's first data look like an HTTP/1.x request line? */
+int xv_conn_decide_mode(struct xv_conn *c, const unsigned char *p, size_t n)
+{
+    if (n == 0)
+        return XV_CONN_UNDECIDED;
+    if (p[0] == 0x16)
+        return XV_CONN_TLSWIRE;
+    if (n >= 3 && memcmp(p, "PRI", 3) == 0) {
+        static atomic_int once;
+        if (!atomic_exchange(&once, 1))
+            xv_log(XV_LOG_INFO, "HTTP/2 connection to %s passes through uninspected",
+                   c->peer.host[0] ? c->peer.host : c->peer.addr);
+        return XV_CONN_PASS;
+    }
+    size_t i = 0;
+    while (i < n && i < 16 && p[i] >= 'A' && p[i] <= 'Z')
+        i++;
+    if (i == n && i < 16)
+        return XV_CONN_UNDECIDED; /* a method split across writes */
+    return (i > 0 && i < 16 && p[i] == ' ') ? XV_CONN_HTTP : XV_CONN_PASS;
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+struct tx_io {
+    xv_conn_write_fn wr;
+    xv_conn_wait_fn wait;
+    void *ctx;
+};
+
+/* Write all of p[0..n) (lock released around I/O). 0, or the failing wr result. */
+static long write_all(struct xv_conn *c, const struct tx_io *io, const char *p, size_t n)
+{
+    uint64_t deadline = xv_now_mono_ns() + (uint64_t)xv_conn_cfg.write_timeout_ms * 1000000u;
+    while (n) {
+        pthread_mutex_unlock(&c->mu);
+        long w = io->wr(io->ctx, p, n);
+        if (w == -1) {
+            uint64_t now = xv_now_mono_ns();
+            int left = now < deadline ? (int)((deadline - now) / 1000000u) + 1 : 0;
+            int rc = left > 0 && io->wait ? io->wait(io->ctx, left) : -1;
+            pthread_mutex_lock(&c->mu);
+            if (rc != 0)
+                return -1;
+            continue;
+        }
+        pthread_mutex_lock(&c->mu);
+        if (w <= 0)
+            return w;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The held request as it goes out: head with injected lines, then the rest. */
+static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf *out)
+{
+    const char *h = c->tx_hold.data;
+    size_t hl = c->tx_head_len, total = c->tx_hold.len;
+    if (!call || !call->api || hl < 2 || hl > total)
+        return xv_buf_append(out, h, total);
+    size_t blank = (h[hl - 2] == '\r') ? 2 : 1;
+    const char *eol = blank == 2 ? "\r\n" : "\n";
+    int rc = xv_buf_append(out, h, hl - blank);
+    const char *const *lines = xv_conn_cfg.inject_lines;
+    for (unsigned i = 0; !rc && lines && lines[i] && i < INJECT_MAX; i++) {
+        if (c->inject.skip & (1u << i))
+            continue;
+        size_t ln = strlen(lines[i]);
+        if (ln >= 2 && lines[i][ln - 2] == '\r')
+            ln -= 2;
+        rc = xv_buf_append(out, lines[i], ln);
+        if (!rc)
+            rc = xv_buf_append(out, eol, blank);
+    }
+    if (!rc && xv_conn_cfg.inject_session && !c->inject.app_session && call->session_id[0])
+        rc = xv_buf_appendf(out, "X-Xenovia-Session-Id: %s%s", call->session_id, eol);
+    if (!rc)
+        rc = xv_buf_append(out, h + hl - blank, total - (hl - blank));
+    return rc;
+}
+
+/* Resolve the call's session (chain of SPEC §4 as far as it is built). */
+static void resolve_session(struct xv_conn *c, struct xv_call *call)
+{
+    if (c->inject.app_session && !c->inject.app_session_bad) {
+        memcpy(call->session_id, c->inject.app_session_id, 36);
+        call->session_id[36] = '\0';
+        call->session_strategy = "header";
+    } else if (xv_conn_cfg.session_env) {
+        snprintf(call->session_id, sizeof call->session_id, "%s", xv_conn_cfg.session_env);
+        call->session_strategy = "env";
+    } else {
+        uuid_t u;
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, call->session_id);
+        call->session_strategy = "new";
+    }
+    call->session_turn = 1;
+}
+
+/* A synthetic answer for the app: OpenAI-style JSON error. */
+static void answer_error(struct xv_conn *c, struct xv_call *call, int status, const char *reason,
+                         const char *body)
+{
+    char head[512];
+    size_t bl = strlen(body);
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n%s%s%s"
+                     "X-Xenovia-Trace-Id: %s\r\n\r\n",
+                     status, reason, bl,
+                     call->session_id[0] ? "X-Xenovia-Session-Id: " : "",
+                     call->session_id[0] ? call->session_id : "",
+                     call->session_id[0] ? "\r\n" : "",
+                     call->trace_id);
+    struct xv_buf b;
+    xv_buf_init(&b, (size_t)n + bl + 1);
+    if (xv_buf_append(&b, head, (size_t)n) == 0 && xv_buf_append(&b, body, bl) == 0)
+        xv_conn_answer(c, b.data, b.len);
+    xv_buf_free(&b);
+}
+
+/* The held request is complete (or over the hold limit): decide and send,
+ * or answer. Returns 0 or the failing write result. */
+static long release(struct xv_conn *c, const struct tx_io *io)
+{
+    struct xv_call *call = c->tx_call;
+    long rc = 0;
+    if (call && call->api && !call->session_id[0]) {
+        if (c->inject.app_session_bad) {
+            call->synthetic = 1;
+            call->tx_error = "invalid X-Xenovia-Session-Id header (not a UUID); answered 400";
+            answer_error(c, call, 400, "Bad Request",
+                         "{\"error\":{\"message\":\"X-Xenovia-Session-Id must be a UUID\","
+                         "\"type\":\"invalid_request_error\",\"param\":\"X-Xenovia-Session-Id\","
+                         "\"code\":\"invalid_session_id\"}}");
+            xv_buf_reset(&c->tx_hold);
+            c->tx_holding = 0;
+            return 0;
+        }
+        resolve_session(c, call);
+    }
+    struct xv_buf out;
+    xv_buf_init(&out, c->tx_hold.len + 8192);
+    if (build_request(c, call, &out) != 0) {
+        /* cannot inject: send exactly what the app wrote */
+        xv_buf_free(&out);
+        rc = write_all(c, io, c->tx_hold.data, c->tx_hold.len);
+    } else {
+        rc = write_all(c, io, out.data, out.len);
+        xv_buf_free(&out);
+    }
+    xv_buf_reset(&c->tx_hold);
+    c->tx_head_len = 0;
+    c->tx_holding = 0;
+    return rc;
+}
+
+/* Undecided stream: collect the first bytes until the request line shows.
+ * Returns 1 when the bytes were kept for later (all accepted). */
+static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct tx_io *io)
+{
+    unsigned char tmp[sizeof c->pre];
+    size_t take = sizeof tmp - c->pre_len < n ? sizeof tmp - c->pre_len : n;
+    memcpy(tmp, c->pre, c->pre_len);
+    memcpy(tmp + c->pre_len, p, take);
+    int mode = xv_conn_decide_mode(c, tmp, c->pre_len + take);
+    if (mode == XV_CONN_UNDECIDED) {
+        if (c->pre_len + n < sizeof c->pre) {
+            memcpy(c->pre + c->pre_len, p, n);
+            c->pre_len += n;
+            return 1;
+        }
+        mode = XV_CONN_PASS;
+    }
+    if (mode == XV_CONN_HTTP) {
+        c->req = xv_http_parser_new(XV_HTTP_REQUEST, xv_conn_cfg.head_max, &xv_conn_req_cb, c);
+        c->resp = xv_http_parser_new(XV_HTTP_RESPONSE, xv_conn_cfg.head_max, &xv_conn_resp_cb, c);
+        if (!c->req || !c->resp)
+            mode = XV_CONN_PASS;
+    }
+    if (mode != XV_CONN_HTTP)
+        xv_conn_stat_add(XV_STAT_PASS);
+    atomic_store(&c->mode, mode);
+    if (c->pre_len) {
+        /* The kept prefix goes first: into the head being held, or out now. */
+        if (mode == XV_CONN_HTTP)
+            xv_buf_append(&c->tx_hold, c->pre, c->pre_len);
+        else
+            write_all(c, io, c->pre, c->pre_len);
+        if (mode == XV_CONN_HTTP) {
+            c->tx_in_head = 1;
+            xv_http_parser_feed(c->req, c->pre, c->pre_len);
+        }
+        c->pre_len = 0;
+    }
+    return 0;
+}
+
+long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
+                      xv_conn_write_fn wr, xv_conn_wait_fn wait, void *ctx)
+{
+    struct tx_io io = { wr, wait, ctx };
+    if (len == 0)
+        return wr(ctx, buf, len);
+    pthread_mutex_lock(&c->mu);
+    if (c->dead) {
+        /* answered synthetically and told to close: nothing more goes out */
+        pthread_mutex_unlock(&c->mu);
+        return XV_E_STATE;
+    }
+    if (atomic_load(&c->mode) == XV_CONN_UNDECIDED && tx_decide(c, buf, len, &io)) {
+        pthread_mutex_unlock(&c->mu);
+        return (long)len;
+    }
+    size_t pos = 0;
+    long accepted = 0;
+    while (pos < len) {
+        if (atomic_load(&c->mode) != XV_CONN_HTTP) {
+            /* Not (or no longer) ours: release anything held, then step aside. */
+            if (c->tx_hold.len) {
+                long rc = write_all(c, &io, c->tx_hold.data, c->tx_hold.len);
+                xv_buf_reset(&c->tx_hold);
+                if (rc != 0) {
+                    pthread_mutex_unlock(&c->mu);
+                    return accepted ? accepted : rc;
+                }
+            }
+            pthread_mutex_unlock(&c->mu);
+            long w = wr(ctx, buf + pos, len - pos);
+            return w > 0 ? accepted + w : (accepted ? accepted : w);
+        }
+        int head_state = xv_http_parser_state(c->req) == XV_HTTP_S_HEAD;
+        if (c->tx_holding || head_state) {
+            c->tx_in_head = head_state && !c->tx_holding;
+            c->tx_head_done = 0;
+            c->tx_req_done = 0;
+            size_t k = xv_http_parser_feed(c->req, buf + pos, len - pos);
+            if (k == 0 || k > len - pos)
+                k = len - pos;
+            if (xv_buf_append(&c->tx_hold, buf + pos, k) != 0) {
+                /* over the hold limit: send what is held, stop holding */
+                if (c->tx_call && c->tx_call->api && !c->tx_call->tx_error)
+                    c->tx_call->tx_error = "request over the hold limit; sent before it was complete";
+                long rc = release(c, &io);
+                if (rc == 0)
+                    rc = write_all(c, &io, buf + pos, k);
+                pos += k;
+                accepted += (long)k;
+                if (rc != 0) {
+                    pthread_mutex_unlock(&c->mu);
+                    return rc;
+                }
+                continue;
+            }
+            pos += k;
+            accepted += (long)k;
+            struct xv_call *call = c->tx_call;
+            if (c->tx_in_head && c->tx_head_done) {
+                c->tx_head_len = c->tx_hold.len;
+                c->tx_in_head = 0;
+                /* Hold the body of an inspected call, unless the client waits
+                 * for 100-continue before sending it. */
+                c->tx_holding = call && call->api && !call->expect_continue && !c->tx_req_done;
+                if (!c->tx_holding && !c->tx_req_done) {
+                    long rc = release(c, &io);
+                    if (rc != 0) {
+                        pthread_mutex_unlock(&c->mu);
+                        return rc;
+                    }
+                }
+            }
+            if (c->tx_req_done && c->tx_hold.len) {
+                long rc = release(c, &io);
+                if (rc != 0) {
+                    pthread_mutex_unlock(&c->mu);
+                    return rc;
+                }
+            }
+            continue;
+        }
+        /* Body of a request that is not held: one zero-copy write. */
+        pthread_mutex_unlock(&c->mu);
+        long w = wr(ctx, buf + pos, len - pos);
+        pthread_mutex_lock(&c->mu);
+        if (w > 0 && atomic_load(&c->mode) == XV_CONN_HTTP) {
+            size_t off = 0;
+            while (off < (size_t)w && atomic_load(&c->mode) == XV_CONN_HTTP) {
+                size_t k = xv_http_parser_feed(c->req, buf + pos + off, (size_t)w - off);
+                if (k == 0)
+                    break;
+                off += k;
+            }
+        }
+        pthread_mutex_unlock(&c->mu);
+        return w > 0 ? accepted + w : (accepted ? accepted : w);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return accepted;
+}
+
+/* ---- synthetic answers --------------------------------------------------- */
+
+void xv_conn_answer(struct xv_conn *c, const char *resp, size_t n)
+{
+    /* Recorded through the normal response path, but never held or stamped
+     * (the agent wrote its own headers). */
+    c->rx_in_head = 0;
+    size_t off = 0;
+    while (off < n && atomic_load(&c->mode) == XV_CONN_HTTP) {
+        size_t k = xv_http_parser_feed(c->resp, resp + off, n - off);
+        if (k == 0)
+            break;
+        off += k;
+    }
+    if (xv_buf_append(&c->out, resp, n) != 0)
+        xv_log(XV_LOG_ERROR, "internal: could not queue a synthetic response");
+    c->synth_eof = 1;
+    c->dead = 1;
+    if (c->notify)
+        c->notify(c->notify_ud, c->wire_fd);
+}
+
+void xv_conn_set_wire_fd(struct xv_conn *c, int fd)
+{
+    pthread_mutex_lock(&c->mu);
+    c->wire_fd = fd;
+    pthread_mutex_unlock(&c->mu);
+}
+
+int xv_conn_wire_fd(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int fd = c->wire_fd;
+    pthread_mutex_unlock(&c->mu);
+    return fd;
+}
+
+void xv_conn_set_notify(struct xv_conn *c, void (*fn)(void *ud, int wire_fd), void *ud)
+{
+    pthread_mutex_lock(&c->mu);
+    c->notify = fn;
+    c->notify_ud = ud;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void xv_conn_set_wake_byte(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->wake_byte = 1;
+    pthread_mutex_unlock(&c->mu);
+}
+
+int xv_conn_take_wake_byte(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int r = c->wake_byte;
+    c->wake_byte = 0;
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+int xv_conn_synthetic_eof(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int r = c->synth_eof && c->out.len == 0;
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
