@@ -77,6 +77,8 @@ struct xv_openai_call {
     int sse;                         /* body is an event stream (Content-Type, or sniffed) */
     int sniff;                       /* stream requested, Content-Type not saying: decide
                                         from the first body bytes */
+    char sniff_buf[16];              /* body bytes held while undecided (< 16 by then) */
+    size_t sniff_len;
     int resp_ended;                  /* response_end was called */
 
     /* response body */

@@ -590,44 +590,59 @@ static int sniff_sse(const char *p, size_t len)
     return maybe ? -1 : 0;
 }
 
-void xv_openai_call_response_body(struct xv_openai_call *c, const char *p, size_t n,
-                                  uint64_t now_mono_ns)
+/* Non-stream bytes: keep them (bounded) for the parse at the end. */
+static void body_append(struct xv_openai_call *c, const char *p, size_t n)
 {
-    if (!c || c->resp_ended || n == 0)
-        return;
-    if (c->sse) {
-        c->now_ns = now_mono_ns;
-        if (c->ssep)
-            xv_sse_parser_feed(c->ssep, p, n);
-        return;
-    }
     c->resp_seen += n;
     if (c->resp_over)
         return;
     int rc = xv_buf_append(&c->resp_body, p, n);
     if (rc) {
         c->resp_over = 1;
-        c->sniff = 0;
         xv_buf_free(&c->resp_body);
         if (rc != XV_E_LIMIT)
             xv_oai_errorf(c, "response not inspected: %s", xv_strerror(rc));
-        return;
     }
+}
+
+void xv_openai_call_response_body(struct xv_openai_call *c, const char *p, size_t n,
+                                  uint64_t now_mono_ns)
+{
+    if (!c || c->resp_ended || n == 0)
+        return;
     if (c->sniff) {
-        int d = sniff_sse(c->resp_body.data, c->resp_body.len);
-        if (d < 0)
+        /* Decide on at most sizeof sniff_buf bytes, held outside the body
+         * buffer, so the outcome never depends on how the bytes were split
+         * (nor on body_max). */
+        char pre[sizeof c->sniff_buf];
+        size_t held = c->sniff_len, take = n < sizeof pre - held ? n : sizeof pre - held;
+        memcpy(pre, c->sniff_buf, held);
+        memcpy(pre + held, p, take);
+        int d = sniff_sse(pre, held + take);
+        if (d < 0) { /* only while all of p fits: the longest undecided prefix is 9 bytes */
+            memcpy(c->sniff_buf + held, p, take);
+            c->sniff_len += take;
             return;
+        }
         c->sniff = 0;
-        if (d == 1) {
-            /* Hand what was held to the event parser, then stream on. */
+        c->sniff_len = 0;
+        if (d == 1)
             start_sse(c);
+        if (c->sse) {
             c->now_ns = now_mono_ns;
             if (c->ssep)
-                xv_sse_parser_feed(c->ssep, c->resp_body.data, c->resp_body.len);
-            xv_buf_free(&c->resp_body);
-            c->resp_seen = 0;
+                xv_sse_parser_feed(c->ssep, c->sniff_buf, held);
+        } else if (held) {
+            body_append(c, c->sniff_buf, held);
         }
     }
+    if (c->sse) {
+        c->now_ns = now_mono_ns;
+        if (c->ssep)
+            xv_sse_parser_feed(c->ssep, p, n);
+        return;
+    }
+    body_append(c, p, n);
 }
 
 /* The whole non-stream body is here: parse it. */
@@ -674,6 +689,12 @@ void xv_openai_call_response_end(struct xv_openai_call *c, const char *error,
     if (!c || c->resp_ended)
         return;
     c->resp_ended = 1;
+    if (c->sniff) { /* too short to tell: it was not an event stream */
+        c->sniff = 0;
+        if (c->sniff_len)
+            body_append(c, c->sniff_buf, c->sniff_len);
+        c->sniff_len = 0;
+    }
     if (c->sse) {
         c->now_ns = now_mono_ns;
         if (c->ssep)
