@@ -358,6 +358,13 @@ static int bi_print(struct xv_bctx *ctx, struct xv_value *const *a, int n, struc
     return XV_BI_OK;
 }
 
+/* opa.runtime(): the runtime's configuration; an embedded evaluator has none. */
+static int bi_opa_runtime(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
+{
+    *out = xv_object_new(0);
+    return *out ? XV_BI_OK : XV_BI_ERROR;
+}
+
 /* internal.member_2(x, coll): x in coll (values of arrays/sets/objects). */
 static int bi_member2(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
 {
@@ -418,6 +425,7 @@ const struct xv_builtin_def xv_policy_core_builtins[] = {
     {"sort", 1, bi_sort, 0},
     {"walk", 1, bi_walk, XV_BIF_RELATION},
     {"print", -1, bi_print, 0},
+    {"opa.runtime", 0, bi_opa_runtime, 0},
     {"internal.print", 1, bi_print, 0},
     {"internal.member_2", 2, bi_member2, 0},
     {"internal.member_3", 3, bi_member3, 0},

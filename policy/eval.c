@@ -741,22 +741,24 @@ static int step(struct ev *ev, struct xv_loc loc)
 /* Merge two documents produced for the same path by different rules:
  * objects merge key by key, sets unite, equal values agree; anything else
  * is a conflict (NULL). New reference. */
-static V merge_docs(V a, V b)
+static V merge_docs(V a, V b, int depth)
 {
     if (xv_equal(a, b))
         return xv_incref(a);
-    if (a->type == XV_T_SET && b->type == XV_T_SET) {
+    if (a->type == XV_T_SET && b->type == XV_T_SET && depth <= 0) {
         V r = xv_value_copy(a);
         for (size_t i = 0; r && i < XV_SET_LEN(b); i++)
             xv_set_add(r, XV_SET_ITEM(b, i));
         return r;
     }
-    if (a->type != XV_T_OBJECT || b->type != XV_T_OBJECT)
+    /* below the rule's key path the values belong to one rule: no injection */
+    if (a->type != XV_T_OBJECT || b->type != XV_T_OBJECT || depth <= 0)
         return NULL;
     V r = xv_value_copy(a);
     for (size_t i = 0; r && i < XV_OBJ_LEN(b); i++) {
         long at = xv_object_find(r, XV_OBJ_KEY(b, i));
-        V m = at >= 0 ? merge_docs(XV_OBJ_VAL(r, at), XV_OBJ_VAL(b, i)) : xv_incref(XV_OBJ_VAL(b, i));
+        V m = at >= 0 ? merge_docs(XV_OBJ_VAL(r, at), XV_OBJ_VAL(b, i), depth - 1)
+                      : xv_incref(XV_OBJ_VAL(b, i));
         if (!m) {
             xv_decref(r);
             return NULL;
@@ -882,7 +884,11 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
                 }
                 if (cv) {
                     long at = xv_object_find(acc, n->kids[c]->key);
-                    V merged = at >= 0 ? merge_docs(XV_OBJ_VAL(acc, at), cv) : xv_incref(cv);
+                    int maxrest = 0;
+                    for (struct rule *r = n->rules; r; r = r->next)
+                        maxrest = r->nrest > maxrest ? r->nrest : maxrest;
+                    V merged = at >= 0 ? merge_docs(XV_OBJ_VAL(acc, at), cv, maxrest - 1)
+                                       : xv_incref(cv);
                     xv_decref(cv);
                     if (!merged) {
                         rc = xv_policy_ev_raise(ev, n->rules->loc, "eval_conflict_error",

@@ -262,7 +262,7 @@ static void lex(struct parser *p)
             int braces = 0;
             while (j < p->len) {
                 char d = p->src[j];
-                if (q == '"' && d == '\\' && j + 1 < p->len) {
+                if (d == '\\' && j + 1 < p->len && (q == '"' || p->src[j + 1] == '{')) {
                     j += 2;
                     continue;
                 }
@@ -472,6 +472,11 @@ static struct term *parse_template(struct parser *p, struct token *tk)
     xv_buf_init(&lit, (size_t)1 << 30);
     while (i < n) {
         char c = s[i];
+        if (q == '`' && c == '\\' && i + 1 < n && s[i + 1] == '{') {
+            xv_buf_append(&lit, "{", 1);
+            i += 2;
+            continue;
+        }
         if (q == '"' && c == '\\' && i + 1 < n) {
             char e = s[i + 1];
             char ch = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
@@ -1088,10 +1093,38 @@ static struct body *parse_body(struct parser *p, int closer)
 static struct body *parse_if_body(struct parser *p)
 {
     if (peek(p)->t == TK_LBRACE) {
-        /* `if {` is a body unless it is an object/set literal used as an
-         * expression; OPA treats it as a body. */
-        next(p);
-        return parse_body(p, TK_RBRACE);
+        /* `if {` is a body; when that does not parse, the braces are an
+         * object/set term used as the expression (`if {x: 1 | …}`). */
+        size_t save = p->pos;
+        int wild = p->wild, depth = p->depth;
+        struct xv_perr e1 = *p->err;
+        jmp_buf outer;
+        memcpy(outer, p->jb, sizeof outer);
+        struct body *volatile b = NULL;
+        if (setjmp(p->jb) == 0) {
+            next(p);
+            b = parse_body(p, TK_RBRACE);
+        }
+        memcpy(p->jb, outer, sizeof outer);
+        if (b)
+            return b;
+        struct xv_perr body_err = *p->err;
+        *p->err = e1;
+        p->pos = save;
+        p->wild = wild;
+        p->depth = depth;
+        if (setjmp(p->jb) == 0) {
+            b = palloc(p, sizeof *b);
+            b->exprs = palloc(p, sizeof *b->exprs);
+            b->exprs[0] = parse_expr(p);
+            b->n = 1;
+        }
+        memcpy(p->jb, outer, sizeof outer);
+        if (!b || !b->n) {
+            *p->err = body_err; /* report the body's error */
+            longjmp(p->jb, 1);
+        }
+        return b;
     }
     struct body *b = palloc(p, sizeof *b);
     b->exprs = palloc(p, sizeof *b->exprs);
