@@ -862,6 +862,24 @@ static void test_stream_sniffed(void **state)
     check_chat_stream(r, 1);
     cJSON_Delete(r);
     xv_buf_free(&b);
+    /* The decision does not depend on the split, even when the body is
+     * over body_max (an event stream is not bounded by it, a body is). */
+    struct xv_openai_limits lim = {.body_max = 300, .capture_max = 100, .capture_content = 1};
+    size_t len = strlen(chat_stream_usage);
+    char *want = NULL;
+    for (size_t a = 0; a < 12; a++) {
+        r = run(XV_OPENAI_CHAT, &lim, stream_req, 200, NULL, chat_stream_usage, a, len, NULL);
+        assert_string_equal(str_of(r, "response_content"), "Hello, w\xc3\xb6rld \xe2\x82\xac");
+        char *got = printed(r);
+        if (!want)
+            want = got;
+        else {
+            assert_string_equal(got, want);
+            free(got);
+        }
+        cJSON_Delete(r);
+    }
+    free(want);
     /* A JSON error body for a stream request is still JSON. */
     r = run(XV_OPENAI_CHAT, NULL, stream_req, 400, NULL,
             " {\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\"}}", 1, 2, NULL);
