@@ -8,14 +8,16 @@
  *     POST /v1/chat/completions calls, one after the other. For each measured
  *     call prints its latency in nanoseconds (from just before the request is
  *     written to the last byte of the response) on its own line. On stderr:
- *     "calls=N stamped=K cpu_us=C" (K = responses carrying X-Xenovia-Trace-Id,
- *     i.e. calls the agent inspected; C = CPU time of the whole process, all
- *     threads, spent during the measured calls).
+ *     "calls=N stamped=K cpu_us=C thread_cpu_us=T" (K = responses carrying
+ *     X-Xenovia-Trace-Id, i.e. calls the agent inspected; C = CPU time of the
+ *     whole process, all threads, during the measured calls; T = the same for
+ *     the calling thread alone, i.e. without the agent's exporter thread).
  *
  *   bench_client download tls|plain PORT CA BYTES
- *     GET /download/BYTES on a new connection; prints "BYTES SECONDS" where
- *     SECONDS runs from the request write to the last body byte (the TLS
- *     handshake is excluded).
+ *     GET /download/BYTES on a new connection; prints "BYTES SECONDS CPU_US"
+ *     where SECONDS runs from the request write to the last body byte (the
+ *     TLS handshake is excluded) and CPU_US is the process's CPU time (user +
+ *     system, all threads) over the same span.
  *
  * CA is the PEM file the server certificate is verified against ("-" for
  * plain). Exit 0 on success, 1 on any protocol or I/O error (message on
@@ -23,7 +25,9 @@
  *
  * Thread safety: single-threaded program.
  */
-#define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RUSAGE_THREAD */
+#endif
 #include "bench_common.h"
 
 #include <arpa/inet.h>
@@ -156,14 +160,20 @@ static long long read_response(struct io *io, char *buf, int *stamped, int *stat
     return body == clen ? clen : -1;   /* no pipelining: nothing may follow */
 }
 
-/* CPU time (user + system, all threads of the process) in microseconds. */
-static uint64_t cpu_us(void)
+/* CPU time (user + system) in microseconds: of the whole process (all
+ * threads, so the agent's exporter thread counts) or of the calling thread. */
+static uint64_t cpu_us_of(int who)
 {
     struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
+    if (getrusage(who, &ru) != 0)
         return 0;
     return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static uint64_t cpu_us(void)
+{
+    return cpu_us_of(RUSAGE_SELF);
 }
 
 static int run_chat(int tls, int port, const char *ca, long calls, long warm)
@@ -182,11 +192,13 @@ static int run_chat(int tls, int port, const char *ca, long calls, long warm)
     if (!buf || !lat || io_open(&io, tls, port, ca) != 0)
         return 1;
     long stamped_total = 0;
-    uint64_t cpu0 = 0;
+    uint64_t cpu0 = 0, tcpu0 = 0;
     for (long i = 0; i < warm + calls; i++) {
         int stamped = 0, status = 0;
-        if (i == warm)
+        if (i == warm) {
             cpu0 = cpu_us();
+            tcpu0 = cpu_us_of(RUSAGE_THREAD);
+        }
         uint64_t t0 = bench_now_ns();
         if (io_write_all(&io, req, (size_t)n) != 0 ||
             read_response(&io, buf, &stamped, &status) < 0 || status != 200) {
@@ -199,13 +211,13 @@ static int run_chat(int tls, int port, const char *ca, long calls, long warm)
             stamped_total += stamped;
         }
     }
-    uint64_t cpu1 = cpu_us();
+    uint64_t cpu1 = cpu_us(), tcpu1 = cpu_us_of(RUSAGE_THREAD);
     io_close(&io);
     /* Printed after the loop: no stdio work between calls. */
     for (long i = 0; i < calls; i++)
         printf("%llu\n", (unsigned long long)lat[i]);
-    fprintf(stderr, "calls=%ld stamped=%ld cpu_us=%llu\n", calls, stamped_total,
-            (unsigned long long)(cpu1 - cpu0));
+    fprintf(stderr, "calls=%ld stamped=%ld cpu_us=%llu thread_cpu_us=%llu\n", calls,
+            stamped_total, (unsigned long long)(cpu1 - cpu0), (unsigned long long)(tcpu1 - tcpu0));
     free(lat);
     free(buf);
     return 0;
@@ -223,18 +235,20 @@ static int run_download(int tls, int port, const char *ca, long long bytes)
     if (!buf || io_open(&io, tls, port, ca) != 0)
         return 1;
     int stamped = 0, status = 0;
+    uint64_t cpu0 = cpu_us();
     uint64_t t0 = bench_now_ns();
     if (io_write_all(&io, req, (size_t)n) != 0)
         return 1;
     long long got = read_response(&io, buf, &stamped, &status);
     uint64_t t1 = bench_now_ns();
+    uint64_t cpu1 = cpu_us();
     if (got != bytes || status != 200 || stamped) {
         fprintf(stderr, "download failed: got %lld of %lld bytes, status %d, stamped %d\n",
                 got, bytes, status, stamped);
         return 1;
     }
     io_close(&io);
-    printf("%lld %.6f\n", got, (double)(t1 - t0) / 1e9);
+    printf("%lld %.6f %llu\n", got, (double)(t1 - t0) / 1e9, (unsigned long long)(cpu1 - cpu0));
     free(buf);
     return 0;
 }

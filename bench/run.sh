@@ -92,6 +92,7 @@ SRV_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/tls_port" ] && [ -s "$WORK/plain_port" ] && break; sleep 0.05; done
 [ -s "$WORK/tls_port" ] || { echo "bench/run.sh: server did not start" >&2; exit 1; }
 TLS_PORT=$(cat "$WORK/tls_port") PLAIN_PORT=$(cat "$WORK/plain_port")
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TRACES="$WORK/traces.jsonl"
 
 # Run a command without or with the agent.
@@ -118,8 +119,9 @@ for t in $transports; do
                 >"$WORK/lat-$t-$mode-$b.txt" 2>"$WORK/err.txt" \
                 || { cat "$WORK/err.txt" >&2; echo "bench/run.sh: chat client failed ($t, $mode)" >&2; exit 1; }
             stamped=$(sed -n 's/.*stamped=\([0-9]*\).*/\1/p' "$WORK/err.txt")
-            cpu=$(sed -n 's/.*cpu_us=\([0-9]*\).*/\1/p' "$WORK/err.txt")
-            echo "$PER_BLOCK $cpu" >>"$WORK/cpu-$t-$mode.txt"
+            cpu=$(sed -n 's/.* cpu_us=\([0-9]*\).*/\1/p' "$WORK/err.txt")
+            tcpu=$(sed -n 's/.*thread_cpu_us=\([0-9]*\).*/\1/p' "$WORK/err.txt")
+            echo "$PER_BLOCK $cpu $tcpu" >>"$WORK/cpu-$t-$mode.txt"
             want=0; [ "$mode" = agent ] && want=$PER_BLOCK
             if [ "$stamped" != "$want" ]; then
                 echo "bench/run.sh: $mode run over $t: $stamped of $PER_BLOCK responses stamped (want $want)" >&2
@@ -152,6 +154,7 @@ records=0; [ -f "$TRACES" ] && records=$(wc -l <"$TRACES")
 {
     echo "lib=$LIB"
     echo "uname=$(uname -sr)"
+    echo "load=$LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
     echo "bulk_mib=$BULK_MIB"
     echo "records=$records"
     echo "records_expected=$expected_records"

@@ -57,6 +57,8 @@ def main():
                 meta[k] = v
     print("libxenovia benchmark  (%s)" % meta.get("lib", "?"))
     print("machine: %s CPU(s), %s" % (os.cpu_count(), meta.get("uname", "")))
+    print("load average: %s (anything above ~0.5 on a 2-CPU machine makes p99 noise)"
+          % meta.get("load", "?"))
     print()
     for transport in ("tls", "plain"):
         none, agent = load_lat(work, transport, "none"), load_lat(work, transport, "agent")
@@ -78,31 +80,39 @@ def main():
               % ("added by the agent", a50 - n50, a99 - n99, TARGET_ADDED_US,
                  verdict(a50 - n50 <= TARGET_ADDED_US)))
         print("  median over blocks of (agent p50 - none p50): %.1f us" % med_diff)
-        cpu = {}
+        cpu, tcpu = {}, {}
         for mode in ("none", "agent"):
             p = os.path.join(work, "cpu-%s-%s.txt" % (transport, mode))
-            calls = us = 0
+            calls = us = tus = 0
             if os.path.exists(p):
                 for line in open(p):
-                    c, u = line.split()
-                    calls += int(c)
-                    us += int(u)
+                    f = line.split()
+                    calls += int(f[0])
+                    us += int(f[1])
+                    tus += int(f[2]) if len(f) > 2 else 0
             cpu[mode] = us / calls if calls else float("nan")
-        print("  CPU per call (client process, all threads): none %.1f us, agent %.1f us, "
-              "added %.1f us" % (cpu["none"], cpu["agent"], cpu["agent"] - cpu["none"]))
+            tcpu[mode] = tus / calls if calls else float("nan")
+        print("  CPU per call, whole process:        none %5.1f us, agent %5.1f us, added %5.1f us"
+              % (cpu["none"], cpu["agent"], cpu["agent"] - cpu["none"]))
+        print("  CPU per call, calling thread only:  none %5.1f us, agent %5.1f us, added %5.1f us"
+              % (tcpu["none"], tcpu["agent"], tcpu["agent"] - tcpu["none"]))
         print()
     bulk_lines = []
     for client in ("bench_client", "curl"):
-        res = {}
+        res, cpu_res = {}, {}
         for mode in ("none", "agent"):
             p = os.path.join(work, "bulk-%s-%s.txt" % (client, mode))
             if not os.path.exists(p):
                 continue
-            rates = []
+            rates, cpu = [], []
             for line in open(p):
-                b, s = line.split()
-                rates.append(int(b) / float(s) / (1 << 20))
+                f = line.split()
+                rates.append(int(f[0]) / float(f[1]) / (1 << 20))
+                if len(f) > 2:
+                    cpu.append(int(f[2]) / 1000.0 / (int(f[0]) / float(100 << 20)))
             res[mode] = rates
+            if cpu:
+                cpu_res[mode] = cpu
         if "none" in res and "agent" in res and res["none"] and res["agent"]:
             mn, ma = statistics.median(res["none"]), statistics.median(res["agent"])
             ratio = 100.0 * ma / mn
@@ -112,6 +122,11 @@ def main():
                               % (client, mn, ma, ratio, TARGET_BULK_PCT,
                                  verdict(ratio >= TARGET_BULK_PCT), len(res["none"]),
                                  max(res["none"]), max(res["agent"])))
+            if "none" in cpu_res and "agent" in cpu_res:
+                cn, ca = statistics.median(cpu_res["none"]), statistics.median(cpu_res["agent"])
+                bulk_lines.append("  %-13s client CPU per 100 MiB: none %.1f ms, agent %.1f ms "
+                                  "(agent/none %.1f %%; steadier than MiB/s on a busy machine)"
+                                  % ("", cn, ca, 100.0 * ca / cn if cn else float("nan")))
     if bulk_lines:
         print("Bulk non-OpenAI TLS download (%s MiB per round, rounds alternate none/agent):"
               % meta.get("bulk_mib", "?"))
