@@ -1072,10 +1072,10 @@ static int apply_call(struct ev *ev, struct term *t, V *vals, int n, struct k *k
         if ((bi && f->tbi == bi && !fn) || (fn && f->tnode == fn)) {
             if (f->val)
                 return k->fn(ev, k, f->val);
-            /* The replacement runs without this mock (and later ones), so a
-             * mock may call the function it replaces. */
-            struct knfov kn = {{knfov_fn}, ev->nfov, i, k};
-            ev->nfov = i;
+            /* no mock applies inside a replacement (it may call the original,
+             * and never another mock) */
+            struct knfov kn = {{knfov_fn}, ev->nfov, 0, k};
+            ev->nfov = 0;
             struct term t2 = *t;
             t2.bi = f->vbi;
             t2.fnode = f->vnode;
