@@ -70,7 +70,7 @@ static const char *const g_ssl_names[XV_SSL_FN_COUNT] = {
     "SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_peek",
     "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
     "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
-    "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX",
+    "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX", "SSL_get_shutdown",
 };
 
 /* Resolved OpenSSL entries; NULL until found. */

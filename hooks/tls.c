@@ -269,6 +269,7 @@ static long ssl_tx(SSL *s, struct xv_conn *c, struct ssl_wr *x, const void *buf,
     int saved = errno;
     x->err = saved;
     x->fd = -1;
+    learn_peer(c, -1); /* a call answered by the agent is recorded inside tx_write */
     long r = xv_conn_tx_write(c, buf, num, wr_ssl, wait_ssl, x);
     learn_peer(c, x->fd);
     xv_conn_unref(c);
@@ -514,6 +515,24 @@ XV_HOOK int SSL_get_error(const SSL *s, int ret)
         }
     }
     return real ? real(s, ret) : 1 /* SSL_ERROR_SSL */;
+}
+
+/* CPython reads SSL_read's 0 as a clean end of stream only when the peer's
+ * close_notify arrived (SSL_get_shutdown == SSL_RECEIVED_SHUTDOWN); after an
+ * answer made by the agent, say so. */
+XV_HOOK int SSL_get_shutdown(const SSL *s)
+{
+    int (*real)(const SSL *) = REAL(SSL_get_shutdown);
+    int r = real ? real(s) : 0;
+    if (xv_hooks_active() && !xv_tls_cur.active) {
+        struct xv_conn *c = ssl_conn(s, 0);
+        if (c) {
+            if (xv_conn_synthetic_eof(c))
+                r |= 2; /* SSL_RECEIVED_SHUTDOWN */
+            xv_conn_unref(c);
+        }
+    }
+    return r;
 }
 
 XV_HOOK int SSL_shutdown(SSL *s)

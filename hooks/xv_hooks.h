@@ -65,7 +65,7 @@ enum xv_ssl_fn {
     XV_SSL_write, XV_SSL_write_ex, XV_SSL_read, XV_SSL_read_ex, XV_SSL_peek,
     XV_SSL_peek_ex, XV_SSL_pending, XV_SSL_has_pending, XV_SSL_get_error,
     XV_SSL_shutdown, XV_SSL_free, XV_SSL_ctrl, XV_SSL_set_alpn_protos,
-    XV_SSL_CTX_set_alpn_protos, XV_SSL_get_fd, XV_SSL_get_SSL_CTX,
+    XV_SSL_CTX_set_alpn_protos, XV_SSL_get_fd, XV_SSL_get_SSL_CTX, XV_SSL_get_shutdown,
     XV_SSL_FN_COUNT
 };
 
