@@ -13,6 +13,10 @@ against tests/integration/mock_upstream.py on 127.0.0.1:
     a chat request (classification is by path, not by body): identical output;
   * the bytes the mock received (request line, headers in order, body) are the
     same with and without the agent;
+  * one keep-alive connection (requests) mixing non-API requests (a 20 MiB
+    download, GET /plain) with two chat calls: the non-API responses are
+    untouched and unstamped, each chat call is stamped, and exactly the two
+    chat calls have records;
   * the trace file gets no record, and no stderr line mentions xenovia.
 
 Usage: test_non_api.py --lib build/preload/libxenovia.so   (exit 77 when missing)
@@ -100,6 +104,69 @@ def mock_requests_between(m, a, b):
             for r in reqs]
 
 
+MIXED_CLIENT = r'''
+import hashlib, json, sys, requests
+base, n = sys.argv[1], int(sys.argv[2])
+out = []
+chat = lambda mk: {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi " + mk}]}
+with requests.Session() as s:
+    for kind, arg in (("get", "/download/%d" % n), ("chat", "XVM-one"), ("get", "/plain"),
+                      ("chat", "XVM-two"), ("get", "/download/%d" % (n // 3))):
+        if kind == "get":
+            r = s.get(base + arg, timeout=60)
+        else:
+            r = s.post(base + "/v1/chat/completions", json=chat(arg), timeout=60)
+        out.append({"what": arg, "status": r.status_code, "len": len(r.content),
+                    "sha256": hashlib.sha256(r.content).hexdigest(),
+                    "trace": r.headers.get("X-Xenovia-Trace-Id")})
+print(json.dumps(out))
+'''
+MIXED_DL = 20 * 1024 * 1024
+
+
+def mixed_connection(m, lib, mod):
+    """Non-API requests and chat calls on one keep-alive TLS connection."""
+    base = "https://127.0.0.1:%d" % m.tls_port
+    outs = {}
+    for tag, l in (("none", None), ("agent", lib)):
+        trace = m.path("trace-mixed-%s.jsonl" % tag)
+        env = xvtest.client_env(ca=m.ca, lib=l, trace_file=trace)
+        before = len(m.requests())
+        rc, out, err = xvtest.run([xvtest.PYTHON, "-c", MIXED_CLIENT, base, str(MIXED_DL)],
+                                  env, timeout=120)
+        conns = {q["conn"] for q in m.requests()[before:]}
+        try:
+            res = json.loads(out)
+        except ValueError:
+            res = None
+        outs[tag] = (rc, res, err, trace, conns)
+        check(rc == 0 and res is not None, "mixed %s: client exit status 0 (got %r; stderr %r)"
+              % (tag, rc, err.decode("utf-8", "replace")[-400:]))
+    if outs["none"][1] is None or outs["agent"][1] is None:
+        return
+    none, agent = outs["none"][1], outs["agent"][1]
+    strip = lambda res: [{k: v for k, v in r.items() if k != "trace"} for r in res]
+    check(strip(none) == strip(agent),
+          "mixed: every response identical with and without the agent (apart from the trace header)")
+    check(agent[0]["sha256"] == expected_sha(mod, MIXED_DL) and
+          agent[4]["sha256"] == expected_sha(mod, MIXED_DL // 3),
+          "mixed: both downloads carry the mock's payload")
+    check(all(r["trace"] is None for r in agent if not r["what"].startswith("XVM-")),
+          "mixed: no non-API response stamped")
+    chats = [r for r in agent if r["what"].startswith("XVM-")]
+    check(all(r["trace"] for r in chats), "mixed: both chat responses stamped")
+    check(len(outs["agent"][4]) == 1, "mixed: all five requests went over one connection "
+          "under the agent (got %d connections)" % len(outs["agent"][4]))
+    recs = xvtest.read_records(outs["agent"][3])
+    marks = sorted(xvtest.record_marker(r, "XVM-") or "?" for r in recs)
+    check(marks == ["XVM-one", "XVM-two"], "mixed: exactly the two chat calls have records (got %s)"
+          % marks)
+    ids = {xvtest.record_marker(r, "XVM-"): r.get("trace_id") for r in recs}
+    check(all(ids.get(r["what"]) == r["trace"] for r in chats),
+          "mixed: stamped trace ids equal the records' trace_id")
+    check(not xvtest.xenovia_lines(outs["agent"][2]), "mixed: no xenovia line on stderr")
+
+
 def main():
     lib = xvtest.lib_from_argv()
     mod = mock_module()
@@ -173,6 +240,7 @@ def main():
             check(not xvtest.xenovia_lines(outs["agent"][2]),
                   "%s: no xenovia line on stderr (got %r)"
                   % (name, xvtest.xenovia_lines(outs["agent"][2])))
+        mixed_connection(m, lib, mod)
     xvtest.finish()
 
 
