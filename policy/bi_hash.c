@@ -249,6 +249,29 @@ void xv_policy_bi_sha512(const void *m, size_t n, unsigned char out[XV_BI_SHA512
             out[8 * i + k] = (unsigned char)(h[i] >> (56 - 8 * k));
 }
 
+void xv_policy_bi_sha384(const void *m, size_t n, unsigned char out[XV_BI_SHA384_LEN])
+{
+    uint64_t h[8] = {0xcbbb9d5dc1059ed8ULL, 0x629a292a367cd507ULL, 0x9159015a3070dd17ULL,
+                     0x152fecd8f70e5939ULL, 0x67332667ffc00b31ULL, 0x8eb44a8768581511ULL,
+                     0xdb0c2e0d64f98fa7ULL, 0x47b5481dbefa4fa4ULL};
+    run_md(h, sha512_block, 128, m, n, true, 16);
+    for (int i = 0; i < 6; i++)
+        for (int k = 0; k < 8; k++)
+            out[8 * i + k] = (unsigned char)(h[i] >> (56 - 8 * k));
+}
+
+void xv_policy_bi_digest(enum xv_bi_hash alg, const void *m, size_t n, unsigned char *out,
+                         size_t *outlen)
+{
+    switch (alg) {
+    case XV_BI_H_MD5: xv_policy_bi_md5(m, n, out); *outlen = XV_BI_MD5_LEN; break;
+    case XV_BI_H_SHA1: xv_policy_bi_sha1(m, n, out); *outlen = XV_BI_SHA1_LEN; break;
+    case XV_BI_H_SHA256: xv_policy_bi_sha256(m, n, out); *outlen = XV_BI_SHA256_LEN; break;
+    case XV_BI_H_SHA384: xv_policy_bi_sha384(m, n, out); *outlen = XV_BI_SHA384_LEN; break;
+    default: xv_policy_bi_sha512(m, n, out); *outlen = XV_BI_SHA512_LEN; break;
+    }
+}
+
 /* ---- HMAC ---- */
 
 int xv_policy_bi_hmac(enum xv_bi_hash alg, const void *key, size_t kn, const void *m, size_t n,
@@ -260,6 +283,7 @@ int xv_policy_bi_hmac(enum xv_bi_hash alg, const void *key, size_t kn, const voi
     case XV_BI_H_MD5: h = xv_policy_bi_md5; bs = 64; ds = XV_BI_MD5_LEN; break;
     case XV_BI_H_SHA1: h = xv_policy_bi_sha1; bs = 64; ds = XV_BI_SHA1_LEN; break;
     case XV_BI_H_SHA256: h = xv_policy_bi_sha256; bs = 64; ds = XV_BI_SHA256_LEN; break;
+    case XV_BI_H_SHA384: h = xv_policy_bi_sha384; bs = 128; ds = XV_BI_SHA384_LEN; break;
     default: h = xv_policy_bi_sha512; bs = 128; ds = XV_BI_SHA512_LEN; break;
     }
     unsigned char k0[128] = {0}, inner[XV_BI_SHA512_LEN];

@@ -23,9 +23,10 @@
 static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static void b64_encode(struct xv_bi_buf *b, const unsigned char *s, size_t n, const char *alpha,
-                       bool pad)
+void xv_policy_bi_b64_encode(struct xv_bi_buf *b, const unsigned char *s, size_t n, bool url,
+                             bool pad)
 {
+    const char *alpha = url ? b64url : b64std;
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
@@ -50,9 +51,9 @@ static void b64_encode(struct xv_bi_buf *b, const unsigned char *s, size_t n, co
         xv_policy_bi_buf_add(b, "", 0);
 }
 
-/* Go's padded decoder. Returns -1 and the offending offset on error. */
-static long b64_decode(struct xv_bi_buf *b, const char *s, size_t n, const char *alpha)
+long xv_policy_bi_b64_decode(struct xv_bi_buf *b, const char *s, size_t n, bool url)
 {
+    const char *alpha = url ? b64url : b64std;
     int8_t map[256];
     memset(map, -1, sizeof map);
     for (int i = 0; i < 64; i++)
@@ -112,7 +113,7 @@ BI_FN(bi_b64_encode)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     struct xv_bi_buf b = {0};
-    b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), b64std, true);
+    xv_policy_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), false, true);
     return xv_policy_bi_ret_buf(ctx, &b, out);
 }
 
@@ -121,7 +122,7 @@ BI_FN(bi_b64_decode)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     struct xv_bi_buf b = {0};
-    long bad = b64_decode(&b, S(a[0]), SL(a[0]), b64std);
+    long bad = xv_policy_bi_b64_decode(&b, S(a[0]), SL(a[0]), false);
     if (bad >= 0) {
         xv_policy_bi_buf_free(&b);
         return xv_bi_error(ctx, "illegal base64 data at input byte %ld", bad);
@@ -134,7 +135,7 @@ BI_FN(bi_b64_is_valid)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     struct xv_bi_buf b = {0};
-    long bad = b64_decode(&b, S(a[0]), SL(a[0]), b64std);
+    long bad = xv_policy_bi_b64_decode(&b, S(a[0]), SL(a[0]), false);
     xv_policy_bi_buf_free(&b);
     *out = xv_bool(bad < 0);
     return XV_BI_OK;
@@ -145,7 +146,7 @@ BI_FN(bi_b64url_encode)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     struct xv_bi_buf b = {0};
-    b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), b64url, true);
+    xv_policy_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), true, true);
     return xv_policy_bi_ret_buf(ctx, &b, out);
 }
 
@@ -154,7 +155,7 @@ BI_FN(bi_b64url_encode_no_pad)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     struct xv_bi_buf b = {0};
-    b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), b64url, false);
+    xv_policy_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), true, false);
     return xv_policy_bi_ret_buf(ctx, &b, out);
 }
 
@@ -181,7 +182,7 @@ BI_FN(bi_b64url_decode)
         }
     }
     struct xv_bi_buf b = {0};
-    long bad = b64_decode(&b, tmp, tn, b64url);
+    long bad = xv_policy_bi_b64_decode(&b, tmp, tn, true);
     free(tmp);
     if (bad >= 0) {
         xv_policy_bi_buf_free(&b);

@@ -27,6 +27,7 @@ extern const struct xv_builtin_def xv_policy_bi_units[];
 extern const struct xv_builtin_def xv_policy_bi_misc[];
 extern const struct xv_builtin_def xv_policy_bi_net[];
 extern const struct xv_builtin_def xv_policy_bi_graph[];
+extern const struct xv_builtin_def xv_policy_bi_jwt[];
 
 /* The signature every builtin has. */
 #define BI_FN(name) \
@@ -54,6 +55,13 @@ int xv_policy_bi_ret_buf(struct xv_bctx *ctx, struct xv_bi_buf *b, struct xv_val
 int xv_policy_bi_ret_owned(struct xv_bctx *ctx, char *s, size_t len, struct xv_value **out);
 /* A new value, or XV_BI_ERROR "out of memory" when v is NULL. */
 int xv_policy_bi_ret(struct xv_bctx *ctx, struct xv_value *v, struct xv_value **out);
+
+/* Base64 (std or URL alphabet, with or without padding) appended to b. */
+void xv_policy_bi_b64_encode(struct xv_bi_buf *b, const unsigned char *s, size_t n, bool url,
+                             bool pad);
+/* Go's padded base64 decoder (CR/LF skipped): appends to b; returns -1, or
+ * the byte offset Go reports in "illegal base64 data at input byte N". */
+long xv_policy_bi_b64_decode(struct xv_bi_buf *b, const char *s, size_t n, bool url);
 
 /* Rego text of v (as OPA's Value.String()), appended to b. */
 void xv_policy_bi_rego_text(struct xv_bi_buf *b, const struct xv_value *v);
