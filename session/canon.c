@@ -117,7 +117,7 @@ static void put_number(struct xv_session_sink *k, double d)
         put_s(k, "null");
         return;
     }
-    if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+    if (d > -9007199254740992.0 && d < 9007199254740992.0 && d == (double)(long long)d) {
         /* %lld never groups digits, so this part is locale-proof. */
         snprintf(b, sizeof b, "%lld", (long long)d);
         put_s(k, b);
