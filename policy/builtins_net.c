@@ -465,12 +465,12 @@ static int emit_range(struct xv_value *arr, int fam, u128 lo, u128 hi)
     for (;;) {
         /* the largest aligned block starting at lo that stays within hi */
         int bits = w;
+        u128 maxv = fam == 4 ? (u128)0xFFFFFFFFu : ~(u128)0;
         while (bits > 0) {
             int nb = bits - 1;
-            u128 size = (u128)1 << (w - nb);
-            if ((lo & (size - 1)) != 0)
-                break;
-            if (lo + (size - 1) > hi || lo + (size - 1) < lo)
+            /* span-1 of a /nb block; a /0 IPv6 block spans all 2^128 */
+            u128 span1 = (w - nb >= 128) ? ~(u128)0 : (((u128)1 << (w - nb)) - 1);
+            if ((lo & span1) != 0 || hi - lo < span1 || lo + span1 > maxv)
                 break;
             bits = nb;
         }
@@ -483,8 +483,7 @@ static int emit_range(struct xv_value *arr, int fam, u128 lo, u128 hi)
         xv_decref(e);
         if (rc)
             return rc;
-        u128 end = bits == 0 ? (fam == 4 ? (u128)0xFFFFFFFFu : ~(u128)0)
-                             : lo + (((u128)1 << (w - bits)) - 1);
+        u128 end = bits == 0 ? maxv : lo + (((u128)1 << (w - bits)) - 1);
         if (end >= hi)
             return 0;
         lo = end + 1;
