@@ -80,6 +80,10 @@ void xv_conn_call_free(struct xv_call *call)
 {
     if (call->api)
         xv_openai_call_free(call->api);
+    if (call->props) {
+        xv_session_props_free(call->props);
+        free(call->props);
+    }
     free(call);
 }
 
@@ -128,12 +132,25 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             }
             if (h->content_encoding == XV_HTTP_CE_OTHER)
                 xv_openai_call_set_error(call->api, "response content-encoding not supported; body not inspected");
+            const struct xv_http_header *us = xv_http_head_find(h, "x-xenovia-session-id");
+            if (us) {
+                size_t n = us->value_len < sizeof call->upstream_session_id - 1
+                               ? us->value_len : sizeof call->upstream_session_id - 1;
+                memcpy(call->upstream_session_id, us->value, n);
+                call->upstream_session_id[n] = '\0';
+            }
             /* Decide the stamp now: a message without body is recorded
-             * (on_end) before feed returns to the caller that splices. */
-            if (c->rx_in_head && !c->rx_head_has_trace) {
-                c->rx_stamp = 1;
-                memcpy(c->rx_stamp_id, call->trace_id, sizeof c->rx_stamp_id);
-                call->stamped = 1;
+             * (on_end) before feed returns to the caller that splices. An
+             * upstream's own values (a Xenovia runtime) are kept. */
+            c->rx_stamp_id[0] = '\0';
+            c->rx_stamp_session[0] = '\0';
+            if (c->rx_in_head) {
+                if (!c->rx_head_has_trace)
+                    memcpy(c->rx_stamp_id, call->trace_id, sizeof c->rx_stamp_id);
+                if (!us && call->session_id[0])
+                    memcpy(c->rx_stamp_session, call->session_id, sizeof c->rx_stamp_session);
+                c->rx_stamp = c->rx_stamp_id[0] || c->rx_stamp_session[0];
+                call->stamped = c->rx_stamp_id[0] != '\0';
             }
         }
     }
@@ -338,19 +355,19 @@ static int want_hold(struct xv_conn *c)
     return call && call->api && !call->response_started;
 }
 
-/* Insert our header line before the blank line that ends `hold`. */
+/* Insert our header lines before the blank line that ends `hold`. */
 static int stamp_head(struct xv_conn *c)
 {
     struct xv_buf *h = &c->hold;
     size_t blank = (h->len >= 2 && h->data[h->len - 2] == '\r') ? 2 : 1;
     const char *eol = blank == 2 ? "\r\n" : "\n";
-    char line[128];
-    int n = snprintf(line, sizeof line, "X-Xenovia-Trace-Id: %s%s", c->rx_stamp_id, eol);
     if (h->len < blank)
         return XV_E_PARSE;
     int rc = xv_buf_append(&c->out, h->data, h->len - blank);
-    if (!rc)
-        rc = xv_buf_append(&c->out, line, (size_t)n);
+    if (!rc && c->rx_stamp_session[0])
+        rc = xv_buf_appendf(&c->out, "X-Xenovia-Session-Id: %s%s", c->rx_stamp_session, eol);
+    if (!rc && c->rx_stamp_id[0])
+        rc = xv_buf_appendf(&c->out, "X-Xenovia-Trace-Id: %s%s", c->rx_stamp_id, eol);
     if (!rc)
         rc = xv_buf_append(&c->out, h->data + h->len - blank, blank);
     return rc;

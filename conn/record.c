@@ -12,6 +12,7 @@
 #include "xv_conn_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -48,6 +49,115 @@ static void add_time(cJSON *r, const char *key, uint64_t wall_ns)
     cJSON_AddStringToObject(r, key, buf);
 }
 
+/* A child record of a call (tool step). */
+static cJSON *step_record(struct xv_conn *c, struct xv_call *call, const char *type)
+{
+    const struct xv_conn_config *cfg = xv_conn_get_config();
+    cJSON *r = cJSON_CreateObject();
+    if (!r)
+        return NULL;
+    char id[XV_TRACE_ID_LEN + 1];
+    xv_conn_new_trace_id(id);
+    cJSON_AddStringToObject(r, "trace_id", id);
+    cJSON_AddStringToObject(r, "parent_call_trace_id", call->trace_id);
+    cJSON_AddStringToObject(r, "step_type", type);
+    cJSON_AddStringToObject(r, "session_id", call->session_id);
+    cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
+    add_time(r, "start_time", xv_now_wall_ns());
+    cJSON_AddNumberToObject(r, "pid", (double)getpid());
+    if (cfg->process)
+        cJSON_AddStringToObject(r, "process", cfg->process);
+    (void)c;
+    return r;
+}
+
+/* Text of at most `max` bytes, cut at a UTF-8 boundary. */
+static void add_text(cJSON *r, const char *key, const char *p, size_t n, size_t max)
+{
+    if (!p)
+        return;
+    if (n > max) {
+        n = max;
+        while (n && ((unsigned char)p[n] & 0xC0) == 0x80)
+            n--;
+    }
+    char *t = malloc(n + 1);
+    if (!t)
+        return;
+    memcpy(t, p, n);
+    t[n] = '\0';
+    cJSON_AddStringToObject(r, key, t);
+    free(t);
+}
+
+void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
+                                 const struct xv_session_tool_step *steps, size_t n)
+{
+    const struct xv_conn_config *cfg = xv_conn_get_config();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *r = step_record(c, call, "tool_result");
+        if (!r)
+            return;
+        cJSON_AddStringToObject(r, "call_id", steps[i].call_id ? steps[i].call_id : "");
+        cJSON_AddStringToObject(r, "tool_name", steps[i].tool_name ? steps[i].tool_name : "");
+        if (cfg->capture_content) {
+            add_text(r, "tool_args", steps[i].tool_args, steps[i].tool_args_len, cfg->capture_max);
+            add_text(r, "tool_result", steps[i].tool_result, steps[i].tool_result_len,
+                     cfg->capture_max);
+        }
+        cJSON_AddStringToObject(r, "status", "ok");
+        cJSON_AddNumberToObject(r, "latency_ms", (double)steps[i].latency_ns / 1e6);
+        xv_exp_push(r);
+    }
+}
+
+/* After a call's record: teach the session store what the response said
+ * (2xx only) and record the tool calls it asked for as child steps. */
+static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char *error)
+{
+    const struct xv_conn_config *cfg = xv_conn_get_config();
+    int status = xv_openai_call_status(call->api);
+    if (error || call->synthetic || status < 200 || status > 299)
+        return;
+    size_t ntc = xv_openai_call_response_tool_call_count(call->api);
+    struct xv_session_tool_call tcs[64];
+    size_t k = 0;
+    for (size_t i = 0; i < ntc && k < 64; i++) {
+        struct xv_openai_tool_call tc;
+        if (xv_openai_call_response_tool_call(call->api, i, &tc) != 0)
+            continue;
+        tcs[k].id = tc.id;
+        tcs[k].name = tc.name;
+        tcs[k].arguments = tc.arguments;
+        tcs[k].arguments_len = tc.arguments_len;
+        k++;
+        cJSON *r = step_record(c, call, "tool_call");
+        if (r) {
+            cJSON_AddStringToObject(r, "call_id", tc.id ? tc.id : "");
+            cJSON_AddStringToObject(r, "tool_name", tc.name ? tc.name : "");
+            if (cfg->capture_content)
+                add_text(r, "tool_args", tc.arguments, tc.arguments_len, cfg->capture_max);
+            cJSON_AddStringToObject(r, "status", "requested");
+            xv_exp_push(r);
+        }
+    }
+    if (!cfg->sessions || !call->session_id[0])
+        return;
+    size_t clen = 0;
+    const char *content = xv_openai_call_response_content(call->api, &clen);
+    cJSON *reply = xv_session_reply_new(content, clen, tcs, k);
+    struct xv_session_response sr = {
+        .session_id = call->session_id,
+        .turn = (uint64_t)call->session_turn,
+        .type = xv_openai_call_type(call->api),
+        .request = xv_openai_call_request_json(call->api),
+        .response_id = xv_openai_call_response_id(call->api),
+        .reply = reply,
+    };
+    xv_session_store_record_response(cfg->sessions, &sr);
+    cJSON_Delete(reply);
+}
+
 void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error)
 {
     const struct xv_conn_config *cfg = xv_conn_get_config();
@@ -69,6 +179,19 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
     if (call->session_strategy)
         cJSON_AddStringToObject(r, "session_strategy", call->session_strategy);
+    if (call->upstream_session_id[0])
+        cJSON_AddStringToObject(r, "upstream_session_id", call->upstream_session_id);
+    if (call->session_path[0])
+        cJSON_AddStringToObject(r, "session_path", call->session_path);
+    if (call->flow_id[0])
+        cJSON_AddStringToObject(r, "flow_id", call->flow_id);
+    if (call->parent_trace_id[0])
+        cJSON_AddStringToObject(r, "parent_trace_id", call->parent_trace_id);
+    if (call->props) {
+        xv_session_props_to_json(call->props, r, "custom_properties");
+        if (call->props->dropped)
+            cJSON_AddNumberToObject(r, "custom_properties_dropped", (double)call->props->dropped);
+    }
     if (cfg->agent_id)
         cJSON_AddStringToObject(r, "agent_id", cfg->agent_id);
     if (cfg->org_id)
@@ -100,4 +223,5 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "process", cfg->process);
     xv_conn_stat_add(XV_STAT_RECORDS);
     xv_exp_push(r); /* takes ownership */
+    learn_and_steps(c, call, error);
 }

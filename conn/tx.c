@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stddef.h>
 #include <uuid/uuid.h>
 
 #define INJECT_MAX 32 /* header lines a request can get */
@@ -121,6 +122,48 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
             line_name(lines[i], name, sizeof name);
             if (xv_http_head_find(h, name))
                 st->skip |= 1u << i;
+        }
+        /* Values in effect for the record: the app's header, else config. */
+        static const struct {
+            const char *hdr;
+            size_t off;
+            size_t cap;
+        } per_call[] = {
+            { "x-xenovia-session-path", offsetof(struct xv_call, session_path), sizeof call->session_path },
+            { "x-xenovia-trace-flow-id", offsetof(struct xv_call, flow_id), sizeof call->flow_id },
+            { "x-xenovia-parent-trace-id", offsetof(struct xv_call, parent_trace_id), sizeof call->parent_trace_id },
+        };
+        const char *cfgv[3] = { xv_conn_cfg.session_path, xv_conn_cfg.flow_id,
+                                xv_conn_cfg.parent_trace_id };
+        for (int i = 0; i < 3; i++) {
+            char *dst = (char *)call + per_call[i].off;
+            const struct xv_http_header *ah = xv_http_head_find(h, per_call[i].hdr);
+            if (ah) {
+                size_t n = ah->value_len < per_call[i].cap - 1 ? ah->value_len : per_call[i].cap - 1;
+                memcpy(dst, ah->value, n);
+                dst[n] = '\0';
+            } else if (cfgv[i]) {
+                snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
+            }
+        }
+        /* Custom properties: config set, then the app's headers (its value wins). */
+        int has_app_props = 0;
+        for (size_t i = 0; i < h->nheaders; i++)
+            if (h->headers[i].name_len > 19 &&
+                strncasecmp(h->headers[i].name, XV_SESSION_PROP_HEADER_PREFIX, 19) == 0)
+                has_app_props = 1;
+        if ((xv_conn_cfg.props && xv_conn_cfg.props->n) || has_app_props) {
+            call->props = malloc(sizeof *call->props);
+            if (call->props) {
+                if (xv_conn_cfg.props)
+                    xv_session_props_copy(call->props, xv_conn_cfg.props);
+                else
+                    xv_session_props_init(call->props);
+                for (size_t i = 0; has_app_props && i < h->nheaders; i++)
+                    xv_session_props_add_header(call->props, h->headers[i].name,
+                                                h->headers[i].name_len, h->headers[i].value,
+                                                h->headers[i].value_len);
+            }
         }
         const struct xv_http_header *sh = xv_http_head_find(h, "x-xenovia-session-id");
         if (sh) {
@@ -252,23 +295,64 @@ static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf 
     return rc;
 }
 
-/* Resolve the call's session (chain of SPEC §4 as far as it is built). */
-static void resolve_session(struct xv_conn *c, struct xv_call *call)
+static void new_session(struct xv_call *call)
 {
-    if (c->inject.app_session && !c->inject.app_session_bad) {
-        memcpy(call->session_id, c->inject.app_session_id, 36);
-        call->session_id[36] = '\0';
-        call->session_strategy = "header";
-    } else if (xv_conn_cfg.session_env) {
-        snprintf(call->session_id, sizeof call->session_id, "%s", xv_conn_cfg.session_env);
-        call->session_strategy = "env";
-    } else {
-        uuid_t u;
-        uuid_generate_random(u);
-        uuid_unparse_lower(u, call->session_id);
-        call->session_strategy = "new";
-    }
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, call->session_id);
     call->session_turn = 1;
+    call->session_strategy = "new";
+}
+
+/* Resolve the call's session (SPEC §4). Returns 0, or XV_SESSION_E_BAD_ID
+ * when the app's own X-Xenovia-Session-Id is not a UUID. */
+static int resolve_session(struct xv_conn *c, struct xv_call *call)
+{
+    struct xv_session_store *store = xv_conn_cfg.sessions;
+    if (!store) {
+        if (c->inject.app_session_bad)
+            return XV_SESSION_E_BAD_ID;
+        if (c->inject.app_session) {
+            memcpy(call->session_id, c->inject.app_session_id, 36);
+            call->session_id[36] = '\0';
+            call->session_strategy = "header";
+            call->session_turn = 1;
+        } else if (xv_conn_cfg.session_env) {
+            snprintf(call->session_id, sizeof call->session_id, "%s", xv_conn_cfg.session_env);
+            call->session_strategy = "env";
+            call->session_turn = 1;
+        } else {
+            new_session(call);
+        }
+        return 0;
+    }
+    struct xv_session_request rq = {
+        .header_id = c->inject.app_session ? c->inject.app_session_id : NULL,
+        .header_id_len = c->inject.app_session ? strlen(c->inject.app_session_id) : 0,
+        .env_id = xv_conn_cfg.session_env,
+        .type = call->api ? xv_openai_call_type(call->api) : 0,
+        .body = call->api ? xv_openai_call_request_json(call->api) : NULL,
+    };
+    struct xv_session_resolved out;
+    int rc = xv_session_store_resolve(store, &rq, &out);
+    if (rc != 0) {
+        if (rc != XV_SESSION_E_BAD_ID)
+            new_session(call);
+        return rc == XV_SESSION_E_BAD_ID ? rc : 0;
+    }
+    memcpy(call->session_id, out.id, sizeof call->session_id);
+    call->session_turn = (int)out.turn;
+    call->session_strategy = xv_session_strategy_name(out.strategy);
+    /* Tool results this request carries for calls the session made earlier. */
+    struct xv_session_tool_step *steps = NULL;
+    size_t nsteps = 0;
+    size_t result_max = xv_conn_cfg.capture_content ? xv_conn_cfg.capture_max : 0;
+    if (xv_session_store_match_tools(store, call->session_id, rq.type, rq.body, result_max,
+                                     &steps, &nsteps) == 0 && nsteps) {
+        xv_conn_record_tool_results(c, call, steps, nsteps);
+        xv_session_tool_steps_free(steps, nsteps);
+    }
+    return 0;
 }
 
 /* A synthetic answer for the app: OpenAI-style JSON error. */
@@ -300,7 +384,8 @@ static long release(struct xv_conn *c, const struct tx_io *io)
     struct xv_call *call = c->tx_call;
     long rc = 0;
     if (call && call->api && !call->session_id[0]) {
-        if (c->inject.app_session_bad) {
+        if (resolve_session(c, call) == XV_SESSION_E_BAD_ID) {
+            new_session(call); /* the answer and its record still carry a session */
             call->synthetic = 1;
             call->tx_error = "invalid X-Xenovia-Session-Id header (not a UUID); answered 400";
             answer_error(c, call, 400, "Bad Request",
@@ -311,7 +396,6 @@ static long release(struct xv_conn *c, const struct tx_io *io)
             c->tx_holding = 0;
             return 0;
         }
-        resolve_session(c, call);
     }
     struct xv_buf out;
     xv_buf_init(&out, c->tx_hold.len + 8192);

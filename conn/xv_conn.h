@@ -49,6 +49,9 @@ enum xv_conn_mode {
 /* Agent-wide settings the state machine needs; set once by the preload
  * before any connection exists (xv_conn_configure copies nothing: the
  * strings must stay valid for the life of the process). */
+struct xv_session_store;
+struct xv_session_props;
+
 struct xv_conn_config {
     const char *hosts;        /* XENOVIA_HOSTS (comma list, *.wildcards, :port) or NULL */
     size_t body_max;          /* bytes of a body kept for parsing */
@@ -67,6 +70,11 @@ struct xv_conn_config {
     const char *const *inject_lines;
     const char *session_env;  /* XENOVIA_SESSION_ID (validated) or NULL */
     int inject_session;       /* 1: inject X-Xenovia-Session-Id (sessions on) */
+    struct xv_session_store *sessions; /* shared store (SPEC §4); NULL: every call new */
+    const struct xv_session_props *props; /* XENOVIA_PROPERTIES (validated) or NULL */
+    const char *session_path; /* XENOVIA_SESSION_PATH or NULL (for records) */
+    const char *flow_id;      /* XENOVIA_FLOW_ID or NULL (for records) */
+    const char *parent_trace_id; /* XENOVIA_PARENT_TRACE_ID or NULL (for records) */
 };
 void xv_conn_configure(const struct xv_conn_config *cfg);
 const struct xv_conn_config *xv_conn_get_config(void);

@@ -12,6 +12,7 @@
 #include "xv_conn.h"
 #include "xv_http.h"
 #include "xv_openai.h"
+#include "xv_session.h"
 
 #define XV_TRACE_ID_LEN 32 /* hex characters of a W3C-style 16-byte trace id */
 
@@ -33,6 +34,11 @@ struct xv_call {
     int synthetic;                 /* answered by the agent; never sent upstream */
     int expect_continue;           /* request asked for 100-continue: head not held */
     const char *tx_error;          /* request-side problem noted for the record */
+    struct xv_session_props *props;/* custom properties of this call (config + app), or NULL */
+    char session_path[256];        /* X-Xenovia-Session-Path in effect ("" none) */
+    char flow_id[128];             /* X-Xenovia-Trace-Flow-Id in effect */
+    char parent_trace_id[128];     /* X-Xenovia-Parent-Trace-Id in effect */
+    char upstream_session_id[64];  /* X-Xenovia-Session-Id the upstream stamped */
 };
 
 /* Per-request injection state, kept on the connection between the request
@@ -62,8 +68,10 @@ struct xv_conn {
     int rx_head_status;            /* status of that head */
     int rx_head_has_trace;         /* that head already carries X-Xenovia-Trace-Id */
     int rx_stamp;                  /* that head gets our trace line */
-    char rx_stamp_id[XV_TRACE_ID_LEN + 1]; /* ... with this id (the call may already be
-                                      recorded when the message has no body) */
+    char rx_stamp_id[XV_TRACE_ID_LEN + 1]; /* ... with this id ("" when the upstream sent
+                                      its own; the call may already be recorded when
+                                      the message has no body) */
+    char rx_stamp_session[37];     /* session id line to add ("" none) */
     char pre[16];                  /* first TX bytes while the mode is undecided */
     size_t pre_len;
     struct xv_buf tx_hold;         /* accepted request bytes not yet sent (head, or head+body) */
@@ -99,6 +107,9 @@ void xv_conn_answer(struct xv_conn *c, const char *resp, size_t n);
 
 /* record.c: build and export the trace record of a finished call. */
 void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error);
+/* Tool-step child records (SPEC §6). */
+void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
+                                 const struct xv_session_tool_step *steps, size_t n);
 void xv_conn_new_trace_id(char out[XV_TRACE_ID_LEN + 1]);
 
 /* Provider name for a host (SPEC §5): openai, azure, xenovia, openai_compatible. */

@@ -358,3 +358,13 @@ int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
         rc = put_str(record, "error", c->error);
     return rc;
 }
+
+const char *xv_openai_call_response_id(const struct xv_openai_call *c)
+{
+    return c->resp_id;
+}
+
+int xv_openai_call_type(const struct xv_openai_call *c)
+{
+    return c->type;
+}

@@ -143,6 +143,10 @@ const char *xv_openai_call_response_content(const struct xv_openai_call *c, size
 size_t xv_openai_call_response_tool_call_count(const struct xv_openai_call *c);
 int xv_openai_call_response_tool_call(const struct xv_openai_call *c, size_t i,
                                       struct xv_openai_tool_call *out);
+/* The call's enum xv_openai_type. */
+int xv_openai_call_type(const struct xv_openai_call *c);
+/* Response id (chat `id`, Responses `id`), NULL when none. */
+const char *xv_openai_call_response_id(const struct xv_openai_call *c);
 /* The first error noted on the call, or NULL. */
 const char *xv_openai_call_error(const struct xv_openai_call *c);
 

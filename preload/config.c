@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "xv_common.h"
+#include "xv_session.h"
 
 static const char *env(const char *name)
 {
@@ -64,6 +65,92 @@ static int env_bool(const char *name, int def, int *out)
     return 1;
 }
 
+/* A header value from the environment: printable, no CR/LF (it goes on the
+ * wire as is), at most `max` bytes. */
+static const char *env_header_value(const char *name, size_t max, int *bad)
+{
+    const char *v = env(name);
+    if (!v)
+        return NULL;
+    size_t n = strlen(v);
+    int ok = n <= max;
+    for (size_t i = 0; ok && i < n; i++)
+        if ((unsigned char)v[i] < 0x20 && v[i] != '\t')
+            ok = 0;
+    if (!ok) {
+        xv_log(XV_LOG_ERROR, "%s: must be at most %zu bytes without control characters; ignored",
+               name, max);
+        (*bad)++;
+        return NULL;
+    }
+    return strdup(v);
+}
+
+/* Session and header settings (SPEC §3, §4) and the injected lines. */
+static int load_session(struct xv_config *cfg)
+{
+    int bad = 0;
+    char err[256];
+    const char *sid = env("XENOVIA_SESSION_ID");
+    if (sid) {
+        if (xv_session_env_id_check(sid, err, sizeof err) == 0) {
+            cfg->session_id = strdup(sid);
+        } else {
+            xv_log(XV_LOG_ERROR, "%s", err);
+            bad++;
+        }
+    }
+    cfg->session_path = env_header_value("XENOVIA_SESSION_PATH", 512, &bad);
+    cfg->flow_id = env_header_value("XENOVIA_FLOW_ID", 120, &bad);
+    cfg->parent_trace_id = env_header_value("XENOVIA_PARENT_TRACE_ID", 120, &bad);
+    const char *props = env("XENOVIA_PROPERTIES");
+    if (props) {
+        struct xv_session_props *p = malloc(sizeof *p);
+        if (p && xv_session_props_parse(props, p, err, sizeof err) == 0) {
+            cfg->props = p;
+        } else {
+            if (p)
+                xv_log(XV_LOG_ERROR, "%s", err);
+            free(p);
+            bad++;
+        }
+    }
+    /* The lines every inspected request gets (unless it has its own). */
+    size_t n = 0, cap = 4 + (cfg->props ? cfg->props->n : 0);
+    const char **lines = calloc(cap + 1, sizeof *lines);
+    if (!lines)
+        return bad;
+    struct xv_buf b;
+    if (cfg->session_path) {
+        xv_buf_init(&b, 1024);
+        if (xv_buf_appendf(&b, "X-Xenovia-Session-Path: %s\r\n", cfg->session_path) == 0)
+            lines[n++] = xv_buf_steal(&b, NULL);
+        xv_buf_free(&b);
+    }
+    for (size_t i = 0; cfg->props && i < cfg->props->n; i++) {
+        xv_buf_init(&b, 2048);
+        if (xv_buf_appendf(&b, "X-Xenovia-Property-%s: %s\r\n", cfg->props->p[i].key,
+                           cfg->props->p[i].value) == 0)
+            lines[n++] = xv_buf_steal(&b, NULL);
+        xv_buf_free(&b);
+    }
+    if (cfg->flow_id) {
+        xv_buf_init(&b, 256);
+        if (xv_buf_appendf(&b, "X-Xenovia-Trace-Flow-Id: %s\r\n", cfg->flow_id) == 0)
+            lines[n++] = xv_buf_steal(&b, NULL);
+        xv_buf_free(&b);
+    }
+    if (cfg->parent_trace_id) {
+        xv_buf_init(&b, 256);
+        if (xv_buf_appendf(&b, "X-Xenovia-Parent-Trace-Id: %s\r\n", cfg->parent_trace_id) == 0)
+            lines[n++] = xv_buf_steal(&b, NULL);
+        xv_buf_free(&b);
+    }
+    lines[n] = NULL;
+    cfg->inject_lines = lines;
+    return bad;
+}
+
 int xv_config_load(struct xv_config *cfg)
 {
     int bad = 0;
@@ -100,5 +187,8 @@ int xv_config_load(struct xv_config *cfg)
     cfg->agent_id = env_copy("XENOVIA_AGENT_ID");
     cfg->org_id = env_copy("XENOVIA_ORG_ID");
     bad += env_bool("XENOVIA_STAMP", 1, &cfg->stamp);
+    bad += env_size("XENOVIA_SESSION_MAX", XV_SESSION_DEFAULT_MAX, 16, 1u << 22, &n);
+    cfg->session_max = (size_t)n;
+    bad += load_session(cfg);
     return bad;
 }

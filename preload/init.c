@@ -26,6 +26,7 @@
 #include "xv_conn.h"
 #include "xv_exporter.h"
 #include "xv_hooks.h"
+#include "xv_session.h"
 
 /* Process-wide agent state; written only by once-init. */
 static struct {
@@ -33,16 +34,21 @@ static struct {
     struct xv_config cfg;
     char process[256];        /* argv[0] as the program was started */
     int active;               /* hooks were turned on */
+    struct xv_session_store *sessions; /* the process's session store */
 } g = { .once = PTHREAD_ONCE_INIT };
 
 static void on_fork_prepare(void)
 {
+    if (g.sessions)
+        xv_session_store_atfork_prepare(g.sessions);
     xv_exp_atfork_prepare();
 }
 
 static void on_fork_parent(void)
 {
     xv_exp_atfork_parent();
+    if (g.sessions)
+        xv_session_store_atfork_parent(g.sessions);
 }
 
 static void on_fork_child(void)
@@ -53,6 +59,8 @@ static void on_fork_child(void)
     xv_tls_atfork_child();
     xv_dns_atfork_child();
     xv_exp_atfork_child();
+    if (g.sessions)
+        xv_session_store_atfork_child(g.sessions);
 }
 
 static void read_process_name(int argc, char **argv)
@@ -85,6 +93,13 @@ static void do_init(void)
     if (xv_exp_init(&ec) != 0) {
         xv_log(XV_LOG_ERROR, "exporter could not start; traces are not recorded");
     }
+    struct xv_session_config sc = {
+        .max_sessions = g.cfg.session_max,
+        .keep_tool_args = g.cfg.capture_content,
+    };
+    g.sessions = xv_session_store_new(&sc);
+    if (!g.sessions)
+        xv_log(XV_LOG_ERROR, "session store could not be created; every call gets a new session");
     struct xv_conn_config cc = {
         .hosts = g.cfg.hosts,
         .body_max = g.cfg.body_max,
@@ -95,6 +110,16 @@ static void do_init(void)
         .agent_id = g.cfg.agent_id,
         .org_id = g.cfg.org_id,
         .disabled_stamp = !g.cfg.stamp,
+        .hold_max = g.cfg.body_max,
+        .write_timeout_ms = 30000,
+        .inject_lines = g.cfg.inject_lines,
+        .session_env = g.cfg.session_id,
+        .inject_session = 1,
+        .sessions = g.sessions,
+        .props = g.cfg.props,
+        .session_path = g.cfg.session_path,
+        .flow_id = g.cfg.flow_id,
+        .parent_trace_id = g.cfg.parent_trace_id,
     };
     xv_conn_configure(&cc);
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);

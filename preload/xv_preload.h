@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct xv_session_props;
+
 /* Everything the agent reads from the environment, parsed once. Strings
  * are private copies that live as long as the process. */
 struct xv_config {
@@ -24,6 +26,13 @@ struct xv_config {
     const char *agent_id;      /* XENOVIA_AGENT_ID */
     const char *org_id;        /* XENOVIA_ORG_ID */
     int stamp;                 /* XENOVIA_STAMP on|off (on) */
+    const char *session_id;    /* XENOVIA_SESSION_ID (NULL when unset or invalid) */
+    const char *session_path;  /* XENOVIA_SESSION_PATH */
+    const char *flow_id;       /* XENOVIA_FLOW_ID */
+    const char *parent_trace_id; /* XENOVIA_PARENT_TRACE_ID */
+    struct xv_session_props *props; /* XENOVIA_PROPERTIES (NULL when unset or invalid) */
+    const char **inject_lines; /* header lines for every inspected request, NULL-terminated */
+    size_t session_max;        /* XENOVIA_SESSION_MAX (10000) */
 };
 
 /* Parse the environment into cfg (defaults first). Reports every bad value

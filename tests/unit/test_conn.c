@@ -178,18 +178,21 @@ static void reset_trace_file(void)
     truncate(g_trace_path, 0);
 }
 
-/* Expected app view: upstream response with our line before the blank line. */
+/* Expected app view: upstream response with our lines (session, then
+ * trace) before the blank line. Returns the stamped trace id in id_out. */
 static void check_stamped(const char *resp, const char *got, size_t gotlen, char id_out[33])
 {
     const char *blank = strstr(resp, "\r\n\r\n");
     size_t head = (size_t)(blank - resp) + 2; /* through the last header's CRLF */
-    size_t line = strlen("X-Xenovia-Trace-Id: ") + 32 + 2;
-    assert_int_equal(gotlen, strlen(resp) + line);
+    size_t sline = strlen("X-Xenovia-Session-Id: ") + 36 + 2;
+    size_t tline = strlen("X-Xenovia-Trace-Id: ") + 32 + 2;
+    assert_int_equal(gotlen, strlen(resp) + sline + tline);
     assert_memory_equal(got, resp, head);
-    assert_memory_equal(got + head, "X-Xenovia-Trace-Id: ", 20);
-    memcpy(id_out, got + head + 20, 32);
+    assert_memory_equal(got + head, "X-Xenovia-Session-Id: ", 22);
+    assert_memory_equal(got + head + sline, "X-Xenovia-Trace-Id: ", 20);
+    memcpy(id_out, got + head + sline + 20, 32);
     id_out[32] = '\0';
-    assert_memory_equal(got + head + line, resp + head, strlen(resp) - head);
+    assert_memory_equal(got + head + sline + tline, resp + head, strlen(resp) - head);
 }
 
 /* ---- tests --------------------------------------------------------------- */
@@ -280,8 +283,11 @@ static void test_not_http_is_pass(void **state)
 static void test_upstream_trace_kept(void **state)
 {
     (void)state;
+    /* A Xenovia runtime upstream stamps both: the app sees its values
+     * unchanged; the record keeps ours and notes theirs. */
     reset_trace_file();
-    char *resp = make_response("X-Xenovia-Trace-Id: 0123456789abcdef0123456789abcdef\r\n");
+    char *resp = make_response("X-Xenovia-Trace-Id: 0123456789abcdef0123456789abcdef\r\n"
+                               "X-Xenovia-Session-Id: 11111111-2222-3333-4444-555555555555\r\n");
     struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
     send_request(c, "/v1/chat/completions", 0);
     struct fake f = { .data = resp, .len = strlen(resp), .step = 5, .eof_errno = 1 };
@@ -298,6 +304,7 @@ static void test_upstream_trace_kept(void **state)
     assert_non_null(fgets(line, sizeof line, fp));
     fclose(fp);
     assert_non_null(strstr(line, "\"upstream_trace_id\":\"0123456789abcdef0123456789abcdef\""));
+    assert_non_null(strstr(line, "\"upstream_session_id\":\"11111111-2222-3333-4444-555555555555\""));
 }
 
 static void test_continue_then_final(void **state)
