@@ -40,6 +40,12 @@ const TOOLS = [
   { type: 'function', function: { name: 'get_time', description: 'Local time in a timezone',
     parameters: { type: 'object', properties: { tz: { type: 'string' } }, required: ['tz'] } } },
 ];
+const RESPONSES_TOOLS = [
+  { type: 'function', name: 'lookup_order', description: 'Find an order',
+    parameters: { type: 'object', properties: { id: { type: 'string' } } } },
+  { type: 'function', name: 'refund_order', description: 'Refund an order',
+    parameters: { type: 'object', properties: { id: { type: 'string' } } } },
+];
 const PRINTED = ['content-type', 'content-encoding', 'transfer-encoding', 'x-request-id'];
 
 function canon(v) {
@@ -119,6 +125,14 @@ async function streamed(label, promise) {
     }
     if (ev.usage) usage = ev.usage;
     if (ev.type === 'response.output_text.delta') text += ev.delta;
+    if (ev.type === 'response.output_item.added' && ev.item && ev.item.type === 'function_call') {
+      calls.set(ev.output_index, { id: ev.item.call_id, name: ev.item.name || '', arguments: '' });
+    }
+    if (ev.type === 'response.function_call_arguments.delta') {
+      const slot = calls.get(ev.output_index) || { id: null, name: '', arguments: '' };
+      slot.arguments += ev.delta;
+      calls.set(ev.output_index, slot);
+    }
     if (ev.type === 'response.completed' && ev.response) usage = ev.response.usage || usage;
   }
   process.stdout.write('stream-text: ' + JSON.stringify(text) + '\n');
@@ -183,6 +197,7 @@ async function main() {
     case 'endpoints': {
       await plain('responses', client.responses.create({ model: 'gpt-4.1-mini', input: 'Responses API, plain.' }));
       await streamed('responses stream', client.responses.create({ model: 'gpt-4.1-mini', input: 'Responses API, streamed.', stream: true }));
+      await streamed('responses tools stream', client.responses.create({ model: 'gpt-4.1-mini', input: 'Responses API tools, streamed.', stream: true, tools: RESPONSES_TOOLS }));
       await plain('embeddings', client.embeddings.create({ model: 'text-embedding-3-small', input: ['alpha', 'beta'], encoding_format: 'float' }));
       await plain('completions', client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Legacy completion:', max_tokens: 16 }));
       const prefixed = new OpenAI({ ...opts, baseURL: base + '/openai/v1' });

@@ -46,6 +46,14 @@ TOOLS = [
 ]
 
 
+RESPONSES_TOOLS = [
+    {"type": "function", "name": "lookup_order", "description": "Find an order",
+     "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}},
+    {"type": "function", "name": "refund_order", "description": "Refund an order",
+     "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}},
+]
+
+
 def _chat(model, text, **extra):
     body = {"model": model, "messages": [
         {"role": "system", "content": "You are a terse test assistant."},
@@ -112,6 +120,8 @@ def calls_for(scenario):
         return [post("/v1/responses", {"model": "gpt-4.1-mini", "input": "Responses API, plain."}),
                 post("/v1/responses", {"model": "gpt-4.1-mini", "input": "Responses API, streamed.",
                                        "stream": True}),
+                post("/v1/responses", {"model": "gpt-4.1-mini", "input": "Responses API tools, streamed.",
+                                       "stream": True, "tools": RESPONSES_TOOLS}),
                 post("/v1/embeddings", {"model": "text-embedding-3-small",
                                         "input": ["alpha", "beta"]}),
                 post("/v1/completions", {"model": "gpt-3.5-turbo-instruct",
