@@ -14,10 +14,11 @@ The client (this file with --child), all over TLS to the mock:
      (atexit handlers and ELF destructors run); with --exit-mode os_exit every
      one calls os._exit(0) right after its last call, as pre-fork servers do
      (no destructors: the agent must not lose a record it already has);
-  3. multiprocessing, start method "fork": Pool(3).map over 12 calls (workers
+  3. a burst of 8 forked children, one call each, leaving (as above) at once;
+  4. multiprocessing, start method "fork": Pool(3).map over 12 calls (workers
      end in os._exit, as multiprocessing does), then two Process objects with
      3 calls each;
-  4. parent: call P1 on the session opened before the forks (its inherited
+  5. parent: call P1 on the session opened before the forks (its inherited
      connection was never used by a child), and P2 on a new connection.
 Each call's user message carries a unique marker (XVF-<nonce>-<who>-<n>). Every
 process writes one JSON line per call to stdout with a single write(2).
@@ -36,6 +37,7 @@ import xvtest  # noqa: E402
 from xvtest import check, log  # noqa: E402
 
 MODEL = "gpt-4o-mini"
+BURST = 8   # children making a single call each
 
 _state = {}
 
@@ -120,6 +122,24 @@ def child(port, nonce, exit_mode):
             status = 1
             os.write(2, b"forked child exited with status %d\n" % st)
 
+    # A burst of short-lived children, one call each, leaving at once: makes a
+    # lost record (exit racing the agent's exporter) show up reliably.
+    burst = []
+    for k in range(BURST):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _calls("burst%d" % k, 1)
+            except Exception:
+                _leave(2)
+            _leave(0)
+        burst.append(pid)
+    for pid in burst:
+        _, st = os.waitpid(pid, 0)
+        if st != 0:
+            status = 1
+            os.write(2, b"burst child exited with status %d\n" % st)
+
     ctx = multiprocessing.get_context("fork")
     pool = ctx.Pool(3, initializer=_pool_init)
     pool.map(_pool_call, range(12), chunksize=1)
@@ -145,6 +165,7 @@ def expected_markers(nonce):
     m = ["parent-0", "parent-1", "parent-2"]
     m += ["child%d-%d" % (k, i) for k in range(3) for i in range(4)]
     m += ["grandchild-%d" % i for i in range(2)]
+    m += ["burst%d-0" % k for k in range(BURST)]
     m += ["pool-%d" % i for i in range(12)]
     m += ["mp%d-%d" % (k, i) for k in range(2) for i in range(3)]
     return {"XVF-%s-%s" % (nonce, x) for x in m}
