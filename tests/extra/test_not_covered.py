@@ -14,6 +14,9 @@ Checks, against tests/integration/mock_upstream.py on 127.0.0.1:
     inspected): one record, stamped X-Xenovia-Trace-Id equal to its trace_id,
     output otherwise equal to the run without the agent, still one
     `not covered` line;
+  * /usr/bin/node (Debian's Node links OpenSSL statically), when installed:
+    an HTTPS chat call with the test CA passed in code works, output equal to
+    the run without the agent, exactly one `not covered` line, no record;
   * dynamically linked curl making an HTTPS chat call: no `not covered` line
     (no xenovia line at all), one record whose trace_id is the stamped header.
 
@@ -29,6 +32,7 @@ Exit 77 only when libxenovia.so is missing.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -40,6 +44,19 @@ BODY = json.dumps({"model": "gpt-4o-mini",
                    "messages": [{"role": "user", "content": "static XVS-marker"}]},
                   separators=(",", ":"))
 NC_PREFIX = "xenovia: not covered:"
+
+
+NODE_CLIENT = r'''
+const https = require("https"), fs = require("fs");
+const [port, ca, body] = process.argv.slice(1);
+const req = https.request({host: "127.0.0.1", port: +port, path: "/v1/chat/completions",
+  method: "POST", ca: fs.readFileSync(ca), agent: false,
+  headers: {"Content-Type": "application/json", "Content-Length": Buffer.byteLength(body)}},
+  res => { let d = ""; res.on("data", c => d += c);
+           res.on("end", () => { console.log(res.statusCode, res.headers["x-xenovia-trace-id"] || "-", d); }); });
+req.on("error", e => { console.error(String(e)); process.exit(1); });
+req.end(body);
+'''
 
 
 def build_prog(m):
@@ -140,6 +157,29 @@ def main():
         check(tid is not None and len(recs) == 1 and recs[0].get("trace_id") == tid,
               "static http: stamped X-Xenovia-Trace-Id %r equals the record's trace_id %r"
               % (tid, recs[0].get("trace_id") if recs else None))
+
+        # --- node: a real program with OpenSSL linked in statically -------------
+        node = shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
+        if not node:
+            log("note: node not installed; its part is not checked")
+        else:
+            runs = {}
+            for tag, l in (("none", None), ("agent", lib)):
+                trace = m.path("trace-node-%s.jsonl" % tag)
+                env = xvtest.client_env(lib=l, trace_file=trace)
+                rc, out, err = xvtest.run([node, "-e", NODE_CLIENT, str(m.tls_port), m.ca, BODY],
+                                          env, timeout=60)
+                runs[tag] = (rc, out, err, trace)
+                check(rc == 0, "node https %s: exit status 0 (got %r; stderr %r)"
+                      % (tag, rc, err.decode("utf-8", "replace")[-400:]))
+            rc, out, err, trace = runs["agent"]
+            check(out == runs["none"][1] and b"Hello from gpt-4o-mini" in out,
+                  "node https: output identical with and without the agent (%r)" % out[:160])
+            lines = err.decode("utf-8", "replace").splitlines()
+            check(len(lines) == 1 and lines[0].startswith(NC_PREFIX),
+                  "node https: stderr is exactly one `%s` line (got %r)" % (NC_PREFIX, lines))
+            recs = xvtest.read_records(trace)
+            check(not recs, "node https: no trace record (got %d)" % len(recs))
 
         # --- dynamically linked curl: covered, no such line ---------------------
         trace = m.path("trace-curl.jsonl")

@@ -31,6 +31,7 @@ SKIP = 77
 
 # Variables a client must not inherit from the developer's shell or the machine.
 _SCRUB = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+          "NODE_EXTRA_CA_CERTS",
           "LD_PRELOAD", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
           "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
 
