@@ -27,6 +27,8 @@ tokens of the request's `model`, plus the comma-separated tokens of an
   trickle    write the whole response (head and body) 7 bytes at a time with
              short pauses, so the client reads it in tiny pieces.
   long       a ~6,000-word reply (streamed without pauses between events).
+  cut        drop the connection half-way through the body (a stream: after half
+             its events, no terminating chunk; JSON: half of Content-Length).
 Request-driven behaviour:
   * `stream: true` → SSE (chat chunks / responses API events / completions chunks).
     Chat streams carry a final usage chunk only when stream_options.include_usage.
@@ -151,7 +153,7 @@ def plan_reply(method, target, headers, body):
     include_usage (chat streams), error (str or None).
     """
     api = classify(method, target)
-    plan = {"api": api, "model": None, "stream": False, "status": 200, "flags": set(),
+    plan = {"api": api, "model": None, "stream": False, "status": 200, "flags": set(), "cut": False,
             "gzip": False, "content": None, "tool_calls": [], "usage": None,
             "id": None, "embeddings": None, "include_usage": False, "error": None,
             "finish_reason": "stop"}
@@ -246,9 +248,12 @@ def plan_reply(method, target, headers, body):
             text += "".join(" w%d" % i for i in range(6000))
         plan["content"] = text
         out_tokens = len(text.split())
+    plan["cut"] = "cut" in flags
     # Usage: always in non-stream replies (unless `nousage`), in responses API
     # streams, and in chat/completions streams only when include_usage.
-    if plan["stream"]:
+    if plan["cut"]:
+        pass                    # the reply never gets as far as its usage
+    elif plan["stream"]:
         if api == "responses" or plan["include_usage"]:
             plan["usage"] = (prompt_tokens, out_tokens)
     elif "nousage" not in flags:
@@ -463,6 +468,10 @@ class BadRequest(Exception):
     pass
 
 
+class Cut(Exception):
+    """Raised after a `cut` reply's partial body: drop the connection."""
+
+
 class Writer:
     """sendall, or — for `trickle` — 7 bytes at a time with short pauses."""
 
@@ -503,6 +512,7 @@ class Server:
     # ---- connection loop ----
     def serve_conn(self, sock, tls_ctx):
         cid = self.new_conn_id()
+        rf = None
         try:
             sock.settimeout(60)
             if tls_ctx is not None:
@@ -514,10 +524,15 @@ class Server:
                 seq += 1
                 if not keep:
                     break
-        except (OSError, ssl.SSLError, BadRequest, ValueError):
+        except (OSError, ssl.SSLError, BadRequest, ValueError, Cut):
             pass
         finally:
+            # Close the reader too: a socket with an open makefile() is only
+            # really closed when both are. No TLS close_notify is sent (a
+            # `cut` reply must look like a dropped connection).
             try:
+                if rf is not None:
+                    rf.close()
                 sock.close()
             except OSError:
                 pass
@@ -659,6 +674,12 @@ class Server:
             hdrs.append("Content-Length: %d" % len(data))
         hdrs.append("Connection: %s" % ("keep-alive" if keep else "close"))
         head = ("\r\n".join(hdrs) + "\r\n\r\n").encode()
+        if "cut" in plan["flags"] and not head_only and not plan["error"]:
+            if chunked:
+                sock.sendall(head + b"%x\r\n%s\r\n" % (len(data), data[:len(data) // 2]))
+            else:
+                sock.sendall(head + data[:len(data) // 2])
+            raise Cut()
         if head_only:
             sock.sendall(head)
         elif chunked:
@@ -682,6 +703,8 @@ class Server:
         hdrs.append("Connection: %s" % ("keep-alive" if keep else "close"))
         sock.sendall(("\r\n".join(hdrs) + "\r\n\r\n").encode())
         events = render_sse(plan)
+        if "cut" in plan["flags"]:
+            events = events[:len(events) // 2]
         for i, ev in enumerate(events):
             data = ev.encode("utf-8")
             if comp is not None:
@@ -692,6 +715,9 @@ class Server:
                 if "long" not in plan["flags"]:
                     time.sleep(STREAM_PAUSE_S)
                 continue
+            if "cut" in plan["flags"]:
+                sock.sendall(frame)
+                raise Cut()
             # The last event goes out together with the end of the body, so a
             # client that stops at [DONE] finds the connection idle and reuses it.
             if comp is not None:

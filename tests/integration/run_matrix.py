@@ -55,7 +55,7 @@ CLIENT_TIMEOUT_S = 120
 
 # client name -> (argv prefix, transport, scenarios it runs)
 ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints",
-            "excluded", "nocapture", "trickle", "long")
+            "excluded", "nocapture", "trickle", "long", "cut")
 FULL_SCEN = ALL_SCEN + ("chunked_req", "non_api")
 # Agent configuration that differs from the defaults, per scenario (run B only).
 AGENT_ENV = {
@@ -284,7 +284,14 @@ def check_record(rec, plan, problems, label, ctx=None):
     capture = ctx is None or ctx.get("capture", True)
     content = plan["content"] if plan["status"] == 200 else None
     got = rec.get("response_content")
-    if not capture:
+    if plan.get("cut"):
+        # The upstream dropped the connection mid-body (SPEC §6: the record is
+        # still written, marked with `error`; content is what arrived).
+        if not isinstance(rec.get("error"), str) or not rec.get("error"):
+            bad("error %r: the connection was dropped mid-body" % (rec.get("error"),))
+        if got not in (None, "") and not (isinstance(got, str) and (content or "").startswith(got)):
+            bad("response_content %r is not a prefix of the reply" % (got,))
+    elif not capture:
         for k in ("messages", "response_content"):
             if rec.get(k) not in (None, "", []):
                 bad("%s present with XENOVIA_CAPTURE_CONTENT=off: %r" % (k, rec.get(k)))
@@ -304,7 +311,9 @@ def check_record(rec, plan, problems, label, ctx=None):
         bad("response_content %r where the reply had no text" % (got,))
     want_calls = plan["tool_calls"]
     got_calls = rec.get("tool_calls")
-    if want_calls:
+    if plan.get("cut"):
+        pass
+    elif want_calls:
         if not isinstance(got_calls, list) or len(got_calls) != len(want_calls):
             bad("tool_calls %r, want %d calls %r" % (got_calls, len(want_calls),
                                                        [(n, a) for _i, n, a in want_calls]))
@@ -334,7 +343,7 @@ def check_record(rec, plan, problems, label, ctx=None):
     if not isinstance(tid, str) or not tid:
         bad("trace_id %r missing" % (tid,))
     # SPEC §6 identity and response fields the mock determines.
-    if plan["status"] == 200:
+    if plan["status"] == 200 and not plan.get("cut"):
         prefix = {"chat_completions": "chatcmpl-", "responses": "resp_",
                   "completions": "cmpl-"}.get(plan["api"])
         if prefix and rec.get("response_id") != prefix + plan["id"]:
@@ -532,7 +541,13 @@ def run_case(case, lib, args, certs_cache):
             if len(set(tids)) != len(tids):
                 problems.append("trace_ids are not unique: %r" % tids)
             seen = [v for k, v in xv_b if k == "x-xenovia-trace-id"]
-            if sorted(seen) != sorted(t for t in tids if isinstance(t, str)):
+            if scenario == "cut":
+                # Some SDKs (node) throw before handing out the headers of a
+                # reply whose body broke: what was seen must still match.
+                if not seen or not set(seen) <= set(tids):
+                    problems.append("X-Xenovia-Trace-Id headers seen by the client %r are not "
+                                    "record trace_ids %r" % (seen, tids))
+            elif sorted(seen) != sorted(t for t in tids if isinstance(t, str)):
                 problems.append("X-Xenovia-Trace-Id headers seen by the client %r != record "
                                 "trace_ids %r" % (seen, tids))
             sess_seen = [v for k, v in xv_b if k == "x-xenovia-session-id"]
@@ -543,7 +558,7 @@ def run_case(case, lib, args, certs_cache):
             if args.require_session_header and len(sess_seen) != len(api_plans):
                 problems.append("client saw %d X-Xenovia-Session-Id headers for %d API calls"
                                 % (len(sess_seen), len(api_plans)))
-            if len(seen) != len(api_plans):
+            if len(seen) != len(api_plans) and scenario != "cut":
                 problems.append("client saw %d X-Xenovia-Trace-Id headers for %d API calls "
                                 "(non-API responses must not be stamped)"
                                 % (len(seen), len(api_plans)))

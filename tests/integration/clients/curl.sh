@@ -47,7 +47,10 @@ while IFS=$'\t' read -r idx method path stream gz chunked body; do
     args+=("$base$path")
 done < <(/usr/bin/python3 "$here/xvclient.py" manifest "$scenario" "$work")
 
-curl "${args[@]}" > "$work/out"
+# A failed transfer (the `cut` scenario) is part of the transcript, not an error here.
+rc=0
+curl "${args[@]}" > "$work/out" 2>"$work/err" || rc=$?
+[ $rc -eq 0 ] || echo "== curl exit $rc: $(sed -e 's/^curl: ([0-9]*) //' -e 's/ with [0-9]* bytes remaining to read//' "$work/err" | sort -u | tr '\n' ' ')" >> "$work/out"
 if [ -f "$work/download" ]; then
     # The download's own header block precedes its bytes: strip it and hash the rest.
     /usr/bin/python3 - "$work/download" >> "$work/out" <<'PY'

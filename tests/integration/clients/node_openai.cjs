@@ -98,7 +98,9 @@ async function plain(label, promise) {
       for (const [k, v] of xv) process.stdout.write(`XV-HEADER ${k}: ${v}\n`);
       process.stdout.write(`error: ${e.constructor.name} ${canon(e.error)}\n`);
     } else {
-      throw e;
+      // The cut scenario: the body never completed (undici: TypeError "terminated").
+      callNo += 1;
+      process.stdout.write(`== call ${callNo} ${label}\nclient-error: ${e.constructor.name} ${e.message}\n`);
     }
   }
 }
@@ -109,12 +111,26 @@ async function streamed(label, promise) {
   let text = '';
   let usage = null;
   const calls = new Map();
+  try {
+    await consume(data, calls, (t) => { text += t; }, (u) => { usage = u; });
+  } catch (e) {
+    process.stdout.write(`client-error: ${e.constructor.name}\n`);   // the cut scenario
+  }
+  process.stdout.write('stream-text: ' + JSON.stringify(text) + '\n');
+  for (const idx of [...calls.keys()].sort((a, b) => a - b)) {
+    const c = calls.get(idx);
+    process.stdout.write(`stream-tool-call ${idx}: id=${c.id} name=${c.name} arguments=${c.arguments}\n`);
+  }
+  process.stdout.write('stream-usage: ' + (usage ? canon(usage) : 'none') + '\n');
+}
+
+async function consume(data, calls, addText, setUsage) {
   for await (const ev of data) {
     process.stdout.write('sse: ' + canon(ev) + '\n');
     for (const ch of ev.choices || []) {
       const d = ch.delta || {};
-      if (typeof d.content === 'string') text += d.content;
-      if (typeof ch.text === 'string') text += ch.text;
+      if (typeof d.content === 'string') addText(d.content);
+      if (typeof ch.text === 'string') addText(ch.text);
       for (const tc of d.tool_calls || []) {
         const slot = calls.get(tc.index) || { id: null, name: '', arguments: '' };
         if (tc.id) slot.id = tc.id;
@@ -123,8 +139,8 @@ async function streamed(label, promise) {
         calls.set(tc.index, slot);
       }
     }
-    if (ev.usage) usage = ev.usage;
-    if (ev.type === 'response.output_text.delta') text += ev.delta;
+    if (ev.usage) setUsage(ev.usage);
+    if (ev.type === 'response.output_text.delta') addText(ev.delta);
     if (ev.type === 'response.output_item.added' && ev.item && ev.item.type === 'function_call') {
       calls.set(ev.output_index, { id: ev.item.call_id, name: ev.item.name || '', arguments: '' });
     }
@@ -133,14 +149,8 @@ async function streamed(label, promise) {
       slot.arguments += ev.delta;
       calls.set(ev.output_index, slot);
     }
-    if (ev.type === 'response.completed' && ev.response) usage = ev.response.usage || usage;
+    if (ev.type === 'response.completed' && ev.response && ev.response.usage) setUsage(ev.response.usage);
   }
-  process.stdout.write('stream-text: ' + JSON.stringify(text) + '\n');
-  for (const idx of [...calls.keys()].sort((a, b) => a - b)) {
-    const c = calls.get(idx);
-    process.stdout.write(`stream-tool-call ${idx}: id=${c.id} name=${c.name} arguments=${c.arguments}\n`);
-  }
-  process.stdout.write('stream-usage: ' + (usage ? canon(usage) : 'none') + '\n');
 }
 
 function settle() { return new Promise((resolve) => setTimeout(resolve, 50)); }
@@ -176,6 +186,11 @@ async function main() {
       await plain('chat trickle', cc.create(chat(MODEL + '-trickle', 'Reply slowly, please.')));
       await streamed('chat trickle tools stream', cc.create(chat(MODEL + '-trickle', 'Slow tool calls, streamed.',
         { tools: TOOLS, stream: true, stream_options: { include_usage: true } })));
+      break;
+    case 'cut':
+      await streamed('chat cut stream', cc.create(chat(MODEL + '-cut', 'This stream will break.',
+        { stream: true, stream_options: { include_usage: true } })));
+      await plain('chat cut', cc.create(chat(MODEL + '-cut', 'This reply will break.')));
       break;
     case 'long':
       await plain('chat long gzip', cc.create(chat(MODEL + '-long', 'A long reply, gzipped.')));

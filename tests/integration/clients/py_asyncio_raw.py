@@ -67,10 +67,12 @@ async def read_body(reader, headers, t):
 
 async def main():
     ctx = ssl.create_default_context(cafile=ca) if ca else None
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(u.hostname, u.port, ssl=ctx), 30)
     host = "%s:%d" % (u.hostname, u.port)
+    reader = writer = None
     for i, call in enumerate(xvclient.calls_for(scenario), 1):
+        if writer is None:      # first call, or the last one lost its connection
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(u.hostname, u.port, ssl=ctx), 30)
         t = xvclient.Transcript(i, call)
         hdrs = [("Host", host)] + list(xvclient.request_headers(call).items())
         body = xvclient.body_bytes(call)
@@ -92,8 +94,15 @@ async def main():
         await writer.drain()
         status, headers = await asyncio.wait_for(read_head(reader), 60)
         t.head(status, headers)
-        await asyncio.wait_for(read_body(reader, headers, t), 60)
+        try:
+            await asyncio.wait_for(read_body(reader, headers, t), 60)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, ssl.SSLError) as e:
+            t.error(e)          # the `cut` scenario: reconnect for the next call
+            writer.close()
+            writer = None
         t.end()
+    if writer is None:
+        return
     writer.close()
     try:
         await writer.wait_closed()

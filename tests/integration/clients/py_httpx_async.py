@@ -33,8 +33,11 @@ async def main():
             async with client.stream(call["method"], base + call["path"], content=content,
                                      headers=xvclient.request_headers(call)) as r:
                 t.head(r.status_code, r.headers.multi_items())
-                async for chunk in r.aiter_bytes():
-                    t.data(chunk)
+                try:
+                    async for chunk in r.aiter_bytes():
+                        t.data(chunk)
+                except httpx.HTTPError as e:             # the `cut` scenario
+                    t.error(e)
             t.end()
 
 asyncio.run(main())

@@ -23,6 +23,9 @@ with httpx.Client(verify=ca if ca else True, trust_env=False, timeout=60.0) as c
         with client.stream(call["method"], base + call["path"], content=content,
                            headers=xvclient.request_headers(call)) as r:
             t.head(r.status_code, r.headers.multi_items())
-            for chunk in r.iter_bytes():
-                t.data(chunk)
+            try:
+                for chunk in r.iter_bytes():
+                    t.data(chunk)
+            except httpx.HTTPError as e:                 # the `cut` scenario
+                t.error(e)
         t.end()

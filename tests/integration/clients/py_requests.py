@@ -25,8 +25,11 @@ for i, call in enumerate(xvclient.calls_for(scenario), 1):
                   headers=xvclient.request_headers(call), stream=True,
                   verify=ca if ca else True, timeout=60)
     t.head(r.status_code, r.headers.items())
-    for chunk in r.iter_content(chunk_size=None):   # decoded (gzip) as it arrives
-        t.data(chunk)
+    try:
+        for chunk in r.iter_content(chunk_size=None):   # decoded (gzip) as it arrives
+            t.data(chunk)
+    except requests.RequestException as e:               # the `cut` scenario
+        t.error(e)
     r.close()
     t.end()
 s.close()

@@ -25,12 +25,15 @@ calls = xvclient.calls_for(scenario)
 
 def read_all(resp, t):
     dec = xvclient.GzipDecoder(resp.headers.get("Content-Encoding", "") == "gzip")
-    while True:
-        chunk = resp.read1(16384) if hasattr(resp, "read1") else resp.read(16384)
-        if not chunk:
-            break
-        t.data(dec.feed(chunk))
-    t.data(dec.end())
+    try:
+        while True:
+            chunk = resp.read1(16384) if hasattr(resp, "read1") else resp.read(16384)
+            if not chunk:
+                break
+            t.data(dec.feed(chunk))
+        t.data(dec.end())
+    except (http.client.HTTPException, OSError) as e:    # the `cut` scenario
+        t.error(e)
 
 
 if scenario in ("keepalive", "chunked_req"):

@@ -27,7 +27,7 @@ API_KEY = "sk-test-XENOVIA-SECRET-123"   # distinctive: must never appear in a t
 MODEL = "gpt-4o-mini"
 
 SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api",
-             "chunked_req", "excluded", "nocapture", "trickle", "long")
+             "chunked_req", "excluded", "nocapture", "trickle", "long", "cut")
 # Scenarios that send the same calls as another one; run_matrix.py changes the
 # agent's configuration for them (XENOVIA_HOSTS, XENOVIA_CAPTURE_CONTENT).
 ALIASES = {"excluded": "chat", "nocapture": "tools"}
@@ -101,6 +101,13 @@ def calls_for(scenario):
                 post("/v1/chat/completions",
                      _chat(MODEL + "-trickle", "Slow tool calls, streamed.", tools=TOOLS,
                            stream=True, stream_options={"include_usage": True}))]
+    if scenario == "cut":
+        # The mock drops the connection half-way through each reply: clients
+        # print the error they got; the agent must still write each record.
+        return [post("/v1/chat/completions",
+                     _chat(MODEL + "-cut", "This stream will break.", stream=True,
+                           stream_options={"include_usage": True})),
+                post("/v1/chat/completions", _chat(MODEL + "-cut", "This reply will break."))]
     if scenario == "long":
         # ~40 KB replies: over the 16 KiB capture limit; the stream has ~6,000 events.
         return [post("/v1/chat/completions", _chat(MODEL + "-long", "A long reply, gzipped."),
@@ -220,6 +227,10 @@ class Transcript:
         for k, v in sorted(self.headers):
             if k.startswith("x-xenovia-"):
                 self.out.write("XV-HEADER %s: %s\n" % (k, v))
+
+    def error(self, exc):
+        """The client library raised while reading (a dropped connection)."""
+        self.out.write("client-error: %s\n" % type(exc).__name__)
 
     def data(self, chunk):
         """Decoded body bytes, in whatever pieces the client got them."""
