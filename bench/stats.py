@@ -57,8 +57,8 @@ def main():
                 meta[k] = v
     print("libxenovia benchmark  (%s)" % meta.get("lib", "?"))
     print("machine: %s CPU(s), %s" % (os.cpu_count(), meta.get("uname", "")))
-    print("load average: %s (anything above ~0.5 on a 2-CPU machine makes p99 noise)"
-          % meta.get("load", "?"))
+    print("load average: %s (anything above ~0.5 on a 2-CPU machine makes p99 noise); "
+          "nice %s" % (meta.get("load", "?"), meta.get("nice", "0")))
     print()
     for transport in ("tls", "plain"):
         none, agent = load_lat(work, transport, "none"), load_lat(work, transport, "agent")
