@@ -7,7 +7,10 @@ X-Xenovia-Trace-Id equals its record's trace_id, each record's pid is the pid of
 the process that made the call, and nothing hangs.
 
 The client (this file with --child), all over TLS to the mock:
-  1. parent: call P0 on a keep-alive requests.Session, then forks at once;
+  1. parent: call P0 on a keep-alive requests.Session, then a call on a second
+     session and a fork right after it (its record may still be queued: the
+     child must not write it again); the child makes two more calls over that
+     inherited keep-alive connection (the parent leaves it alone);
   2. os.fork() x 3: each child makes 4 calls on its own session; child 2 first
      forks a grandchild (2 calls) and then makes its own calls. With
      --exit-mode exit (default) every forked child leaves through sys.exit
@@ -93,6 +96,24 @@ def child(port, nonce, exit_mode):
     parent_session = requests.Session()
     _call(parent_session, "XVF-%s-parent-0" % nonce)
 
+    # A child that carries on over the parent's keep-alive connection (the
+    # parent never touches that session again): its calls are the child's.
+    inh_session = requests.Session()
+    _call(inh_session, "XVF-%s-parent-inh" % nonce)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            for i in range(2):
+                _call(inh_session, "XVF-%s-inherit-%d" % (nonce, i))
+        except Exception:
+            code = 2
+        _leave(code)
+    _, st = os.waitpid(pid, 0)
+    if st != 0:
+        status = 1
+        os.write(2, b"inheriting child exited with status %d\n" % st)
+
     pids = []
     for k in range(3):
         pid = os.fork()
@@ -166,6 +187,7 @@ def expected_markers(nonce):
     m += ["child%d-%d" % (k, i) for k in range(3) for i in range(4)]
     m += ["grandchild-%d" % i for i in range(2)]
     m += ["burst%d-0" % k for k in range(BURST)]
+    m += ["parent-inh", "inherit-0", "inherit-1"]
     m += ["pool-%d" % i for i in range(12)]
     m += ["mp%d-%d" % (k, i) for k in range(2) for i in range(3)]
     return {"XVF-%s-%s" % (nonce, x) for x in m}
