@@ -28,6 +28,7 @@ extern const struct xv_builtin_def xv_policy_bi_misc[];
 extern const struct xv_builtin_def xv_policy_bi_net[];
 extern const struct xv_builtin_def xv_policy_bi_graph[];
 extern const struct xv_builtin_def xv_policy_bi_jwt[];
+extern const struct xv_builtin_def xv_policy_bi_aws[];
 
 /* The signature every builtin has. */
 #define BI_FN(name) \
