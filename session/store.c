@@ -188,6 +188,10 @@ void xv_session_store_atfork_child(struct xv_session_store *s)
 
 void xv_session_store_get_stats(struct xv_session_store *s, struct xv_session_stats *out)
 {
+    if (!s) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     *out = s->st;
     pthread_mutex_unlock(&s->mu);
@@ -493,6 +497,21 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         strategy = XV_SESSION_BY_ENV;
     }
 
+    if (!s) {
+        /* No store (its creation failed): stateless, every call a first turn. */
+        if (given) {
+            memcpy(out->id, given, XV_SESSION_ID_LEN);
+        } else {
+            uuid_t u;
+            uuid_generate_random(u);
+            uuid_unparse_lower(u, out->id);
+            strategy = XV_SESSION_BY_NEW;
+        }
+        out->turn = 1;
+        out->strategy = strategy;
+        return 0;
+    }
+
     /* Every digest before the lock. */
     uint8_t d_id[XV_SESSION_DIGEST_LEN], d_prev[XV_SESSION_DIGEST_LEN],
         d_user[XV_SESSION_DIGEST_LEN];
@@ -605,6 +624,8 @@ int xv_session_store_record_response(struct xv_session_store *s,
 {
     if (!resp->session_id || !xv_session_uuid_valid(resp->session_id, strlen(resp->session_id)))
         return XV_E_PARSE;
+    if (!s)
+        return 0;
     uint8_t d_id[XV_SESSION_DIGEST_LEN], d_resp[XV_SESSION_DIGEST_LEN],
         d_fp[XV_SESSION_DIGEST_LEN];
     id_digest(resp->session_id, d_id);
@@ -770,7 +791,7 @@ int xv_session_store_match_tools(struct xv_session_store *s, const char *session
 {
     *out = NULL;
     *nout = 0;
-    if (!session_id || !xv_session_uuid_valid(session_id, strlen(session_id)))
+    if (!s || !session_id || !xv_session_uuid_valid(session_id, strlen(session_id)))
         return 0;
     const char *str;
     const cJSON *list = xv_session_messages_of(type, request, &str), *item, *content;

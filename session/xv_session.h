@@ -163,7 +163,10 @@ struct xv_session_resolved {
  * When `user` is sent (chat), its digest is bound to the resolved session.
  * Returns 0 and fills *out; XV_SESSION_E_BAD_ID when the app's header is not
  * a UUID (out->id is "" — answer with the synthetic 400 above, count nothing).
- * Never allocates.
+ * Allocates only to sort the members of a JSON object of more than 16 members
+ * met inside message content (its failure just skips the fingerprint).
+ * s may be NULL (store creation failed): then every call is stateless — the
+ * header/env id or a new one, turn 1 — and record/match do nothing.
  */
 int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session_request *req,
                              struct xv_session_resolved *out);

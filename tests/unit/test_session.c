@@ -261,6 +261,42 @@ static void test_user_field(void **state)
     xv_session_store_free(s);
 }
 
+static void test_null_store(void **state)
+{
+    (void)state;
+    /* Store creation failed: resolution still works, statelessly. */
+    struct xv_session_resolved r;
+    const char *h = "123e4567-e89b-12d3-a456-426614174000";
+    struct xv_session_request rq = { .header_id = h, .header_id_len = 36 };
+    assert_int_equal(xv_session_store_resolve(NULL, &rq, &r), 0);
+    assert_string_equal(r.id, h);
+    assert_int_equal(r.turn, 1);
+    assert_int_equal(r.strategy, XV_SESSION_BY_HEADER);
+    rq.header_id = "x";
+    rq.header_id_len = 1;
+    assert_int_equal(xv_session_store_resolve(NULL, &rq, &r), XV_SESSION_E_BAD_ID);
+    rq.header_id = NULL;
+    assert_int_equal(xv_session_store_resolve(NULL, &rq, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_NEW);
+    assert_true(xv_session_uuid_valid(r.id, strlen(r.id)));
+    struct xv_session_response rs = { .session_id = r.id };
+    assert_int_equal(xv_session_store_record_response(NULL, &rs), 0);
+    struct xv_session_tool_step *steps;
+    size_t n;
+    assert_int_equal(xv_session_store_match_tools(NULL, r.id, 1, NULL, 10, &steps, &n), 0);
+    assert_int_equal(n, 0);
+    struct xv_session_stats st;
+    xv_session_store_get_stats(NULL, &st);
+    assert_int_equal(st.sessions, 0);
+    /* Sizes past the pool limit are refused. */
+    struct xv_session_config c = { .max_sessions = (1u << 24) + 1 };
+    assert_null(xv_session_store_new(&c));
+    xv_session_store_free(NULL);
+    struct xv_session_store *d = xv_session_store_new(NULL); /* all defaults */
+    assert_non_null(d);
+    xv_session_store_free(d);
+}
+
 /* ------------------------------------------------------------ conversations */
 
 /* A chat conversation kept as the app would: a growing messages array. */
@@ -1049,6 +1085,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid_validation),
         cmocka_unit_test(test_header_and_env),
+        cmocka_unit_test(test_null_store),
         cmocka_unit_test(test_previous_response_chain),
         cmocka_unit_test(test_user_field),
         cmocka_unit_test(test_four_turn_chat_with_tool),
