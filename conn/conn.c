@@ -223,6 +223,7 @@ static void end_locked(struct xv_conn *c, const char *why)
     if (c->ended)
         return;
     c->ended = 1;
+    c->end_reason = why; /* a parse error the end provokes is reported as this */
     if (c->resp && c->calls) {
         /* A close-delimited body ends here legitimately; the parser knows. */
         xv_http_parser_eof(c->resp);
@@ -282,7 +283,26 @@ void xv_conn_end_all(const char *why)
 
 void xv_conn_atfork_child(void)
 {
+    /* Only the forking thread exists here: every lock may be held by a
+     * thread that is gone. Calls open at the fork belong to the parent
+     * (which records them); the child drops its copies without recording,
+     * and a connection caught mid-call is left alone for good (its state is
+     * the parent's). An idle inherited connection stays usable. */
     pthread_mutex_init(&g_reg.mu, NULL);
+    for (struct xv_conn *c = g_reg.head; c; c = c->reg_next) {
+        pthread_mutex_init(&c->mu, NULL);
+        if (!c->calls && !c->hold.len && !c->tx_hold.len && !c->out.len)
+            continue;
+        while (c->calls) {
+            struct xv_call *next = c->calls->next;
+            xv_conn_call_free(c->calls);
+            c->calls = next;
+        }
+        c->tx_call = NULL;
+        xv_buf_reset(&c->hold);
+        xv_buf_reset(&c->tx_hold);
+        atomic_store(&c->mode, XV_CONN_PASS);
+    }
 }
 
 int xv_conn_is_pass(const struct xv_conn *c)
@@ -335,7 +355,10 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why)
     }
     c->rx_in_head = 0;
     char msg[160];
-    snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
+    if (c->end_reason)
+        snprintf(msg, sizeof msg, "%s", c->end_reason);
+    else
+        snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
     while (c->calls)
         xv_conn_pop_call(c, msg);
 }
@@ -473,7 +496,9 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         if (r <= 0) {
             if (r == 0 && c->resp && http) {
                 /* End of stream: a close-delimited body ends, open calls end. */
+                c->end_reason = "connection closed before the response completed";
                 xv_http_parser_eof(c->resp);
+                c->end_reason = NULL;
                 if (c->hold.len) {
                     xv_buf_append(&c->out, c->hold.data, c->hold.len);
                     xv_buf_reset(&c->hold);

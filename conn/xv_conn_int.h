@@ -56,6 +56,7 @@ struct xv_conn {
     atomic_int mode;               /* enum xv_conn_mode; read lock-free */
     int kind;                      /* enum xv_conn_kind */
     int ended;                     /* xv_conn_end ran */
+    const char *end_reason;        /* while ending: the error open calls get */
     struct xv_conn_peer peer;      /* where the stream goes */
     struct xv_http_parser *req;    /* TX parser (NULL until mode HTTP) */
     struct xv_http_parser *resp;   /* RX parser */

@@ -35,6 +35,7 @@ static struct {
     char process[256];        /* argv[0] as the program was started */
     int active;               /* hooks were turned on */
     struct xv_session_store *sessions; /* the process's session store */
+    pid_t pid;                /* this process (a vfork child has another pid) */
 } g = { .once = PTHREAD_ONCE_INIT };
 
 static void on_fork_prepare(void)
@@ -53,6 +54,7 @@ static void on_fork_parent(void)
 
 static void on_fork_child(void)
 {
+    g.pid = getpid();
     /* Locks may have been held by threads that do not exist here. */
     xv_conn_atfork_child();
     xv_net_atfork_child();
@@ -130,6 +132,7 @@ static void do_init(void)
     if (n > 0 && xv_coverage_check(exe, why, sizeof why))
         xv_log(XV_LOG_ERROR, "not covered: %s", why);
 
+    g.pid = getpid();
     g.active = 1;
     xv_hooks_set_ready(1);
     errno = saved;
@@ -145,6 +148,19 @@ __attribute__((constructor(200))) static void xv_preload_ctor(int argc, char **a
     xv_guard_enter(); /* our own init I/O is never inspected */
     pthread_once(&g.once, do_init);
     xv_guard_leave();
+    errno = saved;
+}
+
+void xv_preload_exit_flush(void)
+{
+    if (!g.active || getpid() != g.pid)
+        return;
+    int saved = errno;
+    struct xv_exp_stats st;
+    xv_conn_end_all("process exited before the response completed");
+    xv_exp_get_stats(&st);
+    if (st.pushed > st.written + st.failed)
+        xv_exp_flush(g.cfg.export_timeout_ms);
     errno = saved;
 }
 
