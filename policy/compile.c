@@ -387,11 +387,10 @@ static void resolve_body(struct cctx *x, struct body *b, struct scope *s);
 
 static void push_pend(struct cctx *x, struct pend **pend, int *npend, struct term *t, struct expr *e)
 {
-    struct pend *np = realloc(*pend, (size_t)(*npend + 1) * sizeof *np);
-    if (!np) {
-        struct xv_loc l = {0};
-        cerr(x, l, "rego_compile_error", "out of memory");
-    }
+    /* arena-allocated: a compile error (longjmp) leaves nothing to free */
+    struct pend *np = calloc_or_die(x, (size_t)(*npend + 1) * sizeof *np);
+    if (*npend)
+        memcpy(np, *pend, (size_t)*npend * sizeof *np);
     np[*npend].t = t;
     np[*npend].e = e;
     np[*npend].at = 0;
@@ -719,7 +718,6 @@ static void resolve_pending(struct cctx *x, struct pend *pd, int np, struct scop
                 resolve_term(x, t->key, &child, &p2, &n2);
             resolve_term(x, t->head, &child, &p2, &n2);
             resolve_pending(x, p2, n2, &child);
-            free(p2);
             pop_free(x, &t->free, &t->nfree);
         } else {
             struct expr *e = pd[i].e;
@@ -748,7 +746,6 @@ static void resolve_body(struct cctx *x, struct body *b, struct scope *s)
     }
     s->cur = b->n;
     resolve_pending(x, pd, np, s);
-    free(pd);
 }
 
 /* ---- safety ---- */
@@ -1092,7 +1089,6 @@ static void compile_rule(struct cctx *x, struct rule *r)
     for (int j = 0; j < np; j++)
         pd[j].at = 1 << 30;
     resolve_pending(x, pd, np, &s);
-    free(pd);
     /* safety */
     int n = x->nslots;
     uint8_t *B = calloc((size_t)n + 1, 1);
