@@ -19,7 +19,8 @@
  *     later under the lock.
  *
  * Thread safety: one mutex per store around every access to its state;
- * digests (SHA-256 of canonical JSON) are computed before taking it.
+ * digests (SHA-256 of canonical JSON) and new UUIDs are made with it
+ * released — resolution drops it between strategies 1-3 and 4-5.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -512,20 +513,17 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         return 0;
     }
 
-    /* Every digest before the lock. */
+    /* Cheap digests before the lock; the conversation fingerprint (a hash
+     * of the whole history) only once strategies 1-3 have missed. */
     uint8_t d_id[XV_SESSION_DIGEST_LEN], d_prev[XV_SESSION_DIGEST_LEN],
         d_user[XV_SESSION_DIGEST_LEN];
     const char *prev = NULL, *user = NULL;
-    struct xv_session_fps fps = { 0 };
-    if (given) {
+    if (given)
         id_digest(given, d_id);
-    } else {
-        if (req->type == XV_SESSION_REQ_RESPONSES)
-            prev = body_str(req->body, "previous_response_id");
-        if (prev)
-            xv_session_digest_str(K_RESP, prev, strlen(prev), d_prev);
-        xv_session_request_fps(req->type, req->body, &fps);
-    }
+    else if (req->type == XV_SESSION_REQ_RESPONSES)
+        prev = body_str(req->body, "previous_response_id");
+    if (prev)
+        xv_session_digest_str(K_RESP, prev, strlen(prev), d_prev);
     if (req->type == XV_SESSION_REQ_CHAT)
         user = body_str(req->body, "user");
     if (user)
@@ -540,21 +538,29 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
             i = sess_alloc(s, given, now);
             key_bind(s, i, K_ID, d_id);
         }
+    } else if (prev && (i = sess_lookup(s, K_RESP, d_prev, now)) >= 0) {
+        strategy = XV_SESSION_BY_PREVIOUS_RESPONSE;
+    } else if (user && (i = sess_lookup(s, K_USER, d_user, now)) >= 0) {
+        strategy = XV_SESSION_BY_USER;
     } else {
-        if (prev && (i = sess_lookup(s, K_RESP, d_prev, now)) >= 0)
-            strategy = XV_SESSION_BY_PREVIOUS_RESPONSE;
-        else if (user && (i = sess_lookup(s, K_USER, d_user, now)) >= 0)
-            strategy = XV_SESSION_BY_USER;
-        else if ((fps.has_last && (i = sess_lookup(s, K_FP, fps.last, now)) >= 0) ||
-                 (fps.has_asst && (i = sess_lookup(s, K_FP, fps.asst, now)) >= 0))
+        /* Strategies 4 and 5: hash and draw the new id with the lock
+         * released; the store may change meanwhile, which only means this
+         * request is resolved against the state after the gap. */
+        pthread_mutex_unlock(&s->mu);
+        struct xv_session_fps fps;
+        xv_session_request_fps(req->type, req->body, &fps);
+        uuid_t u;
+        char text[XV_SESSION_ID_LEN + 1];
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, text);
+        id_digest(text, d_id);
+        pthread_mutex_lock(&s->mu);
+        now = now_ns(s);
+        if ((fps.has_last && (i = sess_lookup(s, K_FP, fps.last, now)) >= 0) ||
+            (fps.has_asst && (i = sess_lookup(s, K_FP, fps.asst, now)) >= 0)) {
             strategy = XV_SESSION_BY_FINGERPRINT;
-        if (i < 0) {
-            uuid_t u;
-            char text[XV_SESSION_ID_LEN + 1];
-            uuid_generate_random(u);
-            uuid_unparse_lower(u, text);
+        } else {
             i = sess_alloc(s, text, now);
-            id_digest(text, d_id);
             key_bind(s, i, K_ID, d_id);
             strategy = XV_SESSION_BY_NEW;
         }
