@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- error helpers ---- */
 
@@ -57,7 +58,16 @@ int xv_bi_want(struct xv_bctx *ctx, struct xv_value *const *args, int pos, enum 
 }
 
 int xv_bctx_strict(const struct xv_bctx *ctx) { return ctx->strict; }
-int64_t xv_bctx_now_ns(struct xv_bctx *ctx) { return ctx->now_ns; }
+int64_t xv_bctx_now_ns(struct xv_bctx *ctx)
+{
+    /* read the clock once per evaluation, on first use */
+    if (*ctx->now_ns == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        *ctx->now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    return *ctx->now_ns;
+}
 const char *xv_bctx_builtin_name(const struct xv_bctx *ctx) { return ctx->name; }
 
 struct xv_value *xv_bctx_memo_get(struct xv_bctx *ctx, const struct xv_value *key)

@@ -1011,7 +1011,7 @@ static int call_builtin(struct ev *ev, const struct xv_builtin_def *bi, struct t
     ctx.ev = (struct xv_eval *)ev;
     ctx.name = bi->name;
     ctx.strict = ev->strict;
-    ctx.now_ns = ev->now_ns;
+    ctx.now_ns = &ev->now_ns;
     ctx.memo = &ev->memo;
     ctx.errcode = 0;
     ctx.errmsg[0] = 0;

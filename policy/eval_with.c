@@ -218,9 +218,7 @@ static int ev_init(struct ev *ev, struct xv_compiled *c, V input, V data,
     ev->strict = opts ? opts->strict : 0;
     ev->max_steps = opts && opts->max_steps ? opts->max_steps : DEFAULT_MAX_STEPS;
     ev->err = err;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ev->now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    ev->now_ns = 0; /* read lazily by xv_bctx_now_ns */
     ev->cache = calloc((size_t)c->nnodes + 1, sizeof *ev->cache);
     if (!ev->cache) {
         snprintf(err->code, sizeof err->code, "eval_internal_error");

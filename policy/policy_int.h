@@ -17,7 +17,7 @@ struct xv_bctx {
     struct xv_eval *ev;       /* the running evaluation */
     const char *name;         /* builtin being called */
     int strict;               /* strict builtin errors */
-    int64_t now_ns;           /* evaluation start time */
+    int64_t *now_ns;          /* evaluation's clock reading, 0 until first asked */
     struct xv_value **memo;   /* per-evaluation memo object (may be NULL) */
     int errcode;              /* enum xv_bi_errcode once an error is recorded */
     char errmsg[512];         /* the error text */
