@@ -98,14 +98,8 @@ int xv_policy_bi_pem_decode(const char *s, size_t n, char **type, unsigned char 
 
 /* ---- DER ---- */
 
-struct der {
-    const unsigned char *p;   /* content start */
-    size_t len;               /* content length */
-    unsigned tag;             /* identifier octet */
-};
-
 /* Read the element at *pp (< end); advances *pp past it. */
-static bool der_read(const unsigned char **pp, const unsigned char *end, struct der *d)
+bool xv_policy_bi_der_read(const unsigned char **pp, const unsigned char *end, struct xv_bi_der *d)
 {
     const unsigned char *p = *pp;
     if (end - p < 2)
@@ -128,7 +122,7 @@ static bool der_read(const unsigned char **pp, const unsigned char *end, struct 
     return true;
 }
 
-static bool der_int(const struct der *d, mpz_t out)
+bool xv_policy_bi_der_int(const struct xv_bi_der *d, mpz_t out)
 {
     if (d->tag != 0x02 || d->len == 0)
         return false;
@@ -136,7 +130,7 @@ static bool der_int(const struct der *d, mpz_t out)
     return true;
 }
 
-static bool oid_is(const struct der *d, const unsigned char *oid, size_t n)
+static bool oid_is(const struct xv_bi_der *d, const unsigned char *oid, size_t n)
 {
     return d->tag == 0x06 && d->len == n && memcmp(d->p, oid, n) == 0;
 }
@@ -152,12 +146,12 @@ static const unsigned char OID_ED25519[] = {0x2B, 0x65, 0x70};
 static int rsa_pkcs1(const unsigned char *p, size_t n, struct xv_bi_key *k)
 {
     const unsigned char *q = p, *end = p + n;
-    struct der seq, dn, de;
-    if (!der_read(&q, end, &seq) || seq.tag != 0x30)
+    struct xv_bi_der seq, dn, de;
+    if (!xv_policy_bi_der_read(&q, end, &seq) || seq.tag != 0x30)
         return -1;
     const unsigned char *r = seq.p, *re = seq.p + seq.len;
-    if (!der_read(&r, re, &dn) || !der_int(&dn, k->n) || !der_read(&r, re, &de) ||
-        !der_int(&de, k->e))
+    if (!xv_policy_bi_der_read(&r, re, &dn) || !xv_policy_bi_der_int(&dn, k->n) || !xv_policy_bi_der_read(&r, re, &de) ||
+        !xv_policy_bi_der_int(&de, k->e))
         return -1;
     k->type = XV_BI_KEY_RSA;
     return 0;
@@ -167,23 +161,23 @@ int xv_policy_bi_key_from_spki(const unsigned char *der, size_t n, struct xv_bi_
                                const char **err)
 {
     const unsigned char *p = der, *end = der + n;
-    struct der spki, alg, bits, oid, params;
+    struct xv_bi_der spki, alg, bits, oid, params;
     *err = "x509: malformed public key";
-    if (!der_read(&p, end, &spki) || spki.tag != 0x30)
+    if (!xv_policy_bi_der_read(&p, end, &spki) || spki.tag != 0x30)
         return -1;
     const unsigned char *q = spki.p, *qe = spki.p + spki.len;
-    if (!der_read(&q, qe, &alg) || alg.tag != 0x30 || !der_read(&q, qe, &bits) ||
+    if (!xv_policy_bi_der_read(&q, qe, &alg) || alg.tag != 0x30 || !xv_policy_bi_der_read(&q, qe, &bits) ||
         bits.tag != 0x03 || bits.len < 1 || bits.p[0] != 0)
         return -1;
     const unsigned char *a = alg.p, *ae = alg.p + alg.len;
-    if (!der_read(&a, ae, &oid))
+    if (!xv_policy_bi_der_read(&a, ae, &oid))
         return -1;
     const unsigned char *kb = bits.p + 1;
     size_t kl = bits.len - 1;
     if (oid_is(&oid, OID_RSA, sizeof OID_RSA) || oid_is(&oid, OID_RSA_PSS, sizeof OID_RSA_PSS))
         return rsa_pkcs1(kb, kl, k);
     if (oid_is(&oid, OID_EC, sizeof OID_EC)) {
-        if (!der_read(&a, ae, &params))
+        if (!xv_policy_bi_der_read(&a, ae, &params))
             return -1;
         int curve = oid_is(&params, OID_P256, sizeof OID_P256)   ? 256
                     : oid_is(&params, OID_P384, sizeof OID_P384) ? 384
@@ -217,24 +211,24 @@ int xv_policy_bi_key_from_cert(const unsigned char *der, size_t n, struct xv_bi_
                                const char **err)
 {
     const unsigned char *p = der, *end = der + n;
-    struct der cert, tbs, el;
+    struct xv_bi_der cert, tbs, el;
     *err = "x509: malformed certificate";
-    if (!der_read(&p, end, &cert) || cert.tag != 0x30)
+    if (!xv_policy_bi_der_read(&p, end, &cert) || cert.tag != 0x30)
         return -1;
     const unsigned char *c = cert.p, *ce = cert.p + cert.len;
-    if (!der_read(&c, ce, &tbs) || tbs.tag != 0x30)
+    if (!xv_policy_bi_der_read(&c, ce, &tbs) || tbs.tag != 0x30)
         return -1;
     const unsigned char *t = tbs.p, *te = tbs.p + tbs.len;
-    if (!der_read(&t, te, &el))
+    if (!xv_policy_bi_der_read(&t, te, &el))
         return -1;
-    if (el.tag == 0xA0 && !der_read(&t, te, &el))   /* version, then serial */
+    if (el.tag == 0xA0 && !xv_policy_bi_der_read(&t, te, &el))   /* version, then serial */
         return -1;
     /* signature, issuer, validity, subject */
     for (int i = 0; i < 4; i++)
-        if (!der_read(&t, te, &el))
+        if (!xv_policy_bi_der_read(&t, te, &el))
             return -1;
     const unsigned char *spki_start = t;
-    if (!der_read(&t, te, &el) || el.tag != 0x30)
+    if (!xv_policy_bi_der_read(&t, te, &el) || el.tag != 0x30)
         return -1;
     return xv_policy_bi_key_from_spki(spki_start, (size_t)(t - spki_start), k, err);
 }

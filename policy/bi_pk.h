@@ -39,6 +39,18 @@ void xv_policy_bi_key_clear(struct xv_bi_key *k);
  * block. Returns 0, or -1 when s holds no PEM block. */
 int xv_policy_bi_pem_decode(const char *s, size_t n, char **type, unsigned char **der,
                             size_t *derlen, size_t *rest);
+/* One DER element: content span and identifier octet. */
+struct xv_bi_der {
+    const unsigned char *p;   /* content start */
+    size_t len;               /* content length */
+    unsigned tag;             /* identifier octet */
+};
+/* Read the element at *pp (< end) into d and advance *pp past it. */
+bool xv_policy_bi_der_read(const unsigned char **pp, const unsigned char *end,
+                           struct xv_bi_der *d);
+/* INTEGER content into out. */
+bool xv_policy_bi_der_int(const struct xv_bi_der *d, mpz_t out);
+
 /* Public key from a DER X.509 certificate / SPKI / PKCS#1 RSA key.
  * 0, or -1 with a static message in *err. */
 int xv_policy_bi_key_from_cert(const unsigned char *der, size_t n, struct xv_bi_key *k,
