@@ -258,7 +258,8 @@ int xv_session_canonical_json(const cJSON *v, struct xv_buf *out);
 
 /* The canonical conversation of a request body: its messages normalised
  * (chat `messages`; Responses `input`) as a canonical JSON array, appended
- * to `out`; `drop_last` omits the last message (the resolution key). */
+ * to `out`; `drop_last` omits the last message (the resolution key).
+ * Returns 0, XV_E_LIMIT (out's max or nesting), XV_E_NOMEM. */
 int xv_session_canonical_messages(int type, const cJSON *body, int drop_last,
                                   struct xv_buf *out);
 

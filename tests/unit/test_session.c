@@ -524,6 +524,51 @@ static void test_responses_fingerprint_and_tools(void **state)
     xv_session_store_free(s);
 }
 
+static void test_prefill_and_odd_results(void **state)
+{
+    (void)state;
+    struct xv_session_store *s = new_store(10, 0);
+    struct conv a;
+    struct xv_session_resolved r1, r2;
+    conv_init(&a, "sys");
+    conv_user(&a, "Write a haiku");
+    assert_int_equal(resolve(s, XV_SESSION_REQ_CHAT, a.body, &r1), XV_SESSION_BY_NEW);
+    struct xv_session_tool_call tc = { "call_o", "obj", "{}", 2 };
+    cJSON *rep = xv_session_reply_new("Leaves fall", 11, &tc, 1);
+    record(s, &r1, XV_SESSION_REQ_CHAT, a.body, NULL, rep);
+    conv_echo(&a, rep);
+    cJSON_Delete(rep);
+    /* The tool answers with a non-text content; then the app prefills the
+     * assistant's next message: messages[:-1] ends with the user message,
+     * the prefix up to the last assistant message before it matches. */
+    conv_add(&a, "{\"role\":\"tool\",\"tool_call_id\":\"call_o\",\"content\":{\"b\":1,\"a\":[2]}}");
+    conv_user(&a, "Another");
+    conv_add(&a, "{\"role\":\"assistant\",\"content\":\"Sure:\"}");
+    assert_int_equal(resolve(s, XV_SESSION_REQ_CHAT, a.body, &r2), XV_SESSION_BY_FINGERPRINT);
+    assert_string_equal(r2.id, r1.id);
+    assert_int_equal(r2.turn, 2);
+    struct xv_session_tool_step *steps;
+    size_t n;
+    assert_int_equal(xv_session_store_match_tools(s, r2.id, XV_SESSION_REQ_CHAT, a.body, 100,
+                                                  &steps, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(steps[0].tool_result, "{\"a\":[2],\"b\":1}");
+    xv_session_tool_steps_free(steps, n);
+    /* A chat reply passed as choices[0].message, extra fields and all. */
+    cJSON *msg = parse("{\"role\":\"assistant\",\"content\":\"Done.\",\"refusal\":null,"
+                       "\"annotations\":[]}");
+    record(s, &r2, XV_SESSION_REQ_CHAT, a.body, "chatcmpl-x", msg);
+    cJSON_AddItemToArray(a.msgs, parse("{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+                                       "\"text\":\"Done.\"}]}"));
+    conv_user(&a, "Bye");
+    assert_int_equal(resolve(s, XV_SESSION_REQ_CHAT, a.body, &r2), XV_SESSION_BY_FINGERPRINT);
+    assert_string_equal(r2.id, r1.id);
+    assert_int_equal(r2.turn, 3);
+    cJSON_Delete(msg);
+    cJSON_Delete(a.body);
+    xv_session_store_free(s);
+}
+
 static void test_expiry(void **state)
 {
     (void)state;
@@ -1090,6 +1135,7 @@ int main(void)
         cmocka_unit_test(test_user_field),
         cmocka_unit_test(test_four_turn_chat_with_tool),
         cmocka_unit_test(test_responses_fingerprint_and_tools),
+        cmocka_unit_test(test_prefill_and_odd_results),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_lru_bound),
         cmocka_unit_test(test_tool_bounds),
