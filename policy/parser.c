@@ -706,6 +706,8 @@ static struct term *parse_postfix(struct parser *p, struct term *t, int allow_ca
                 tl_push(p, &args, parse_in(p));
                 while (peek(p)->t == TK_COMMA) {
                     next(p);
+                    if (peek(p)->t == TK_RPAREN)
+                        break; /* trailing comma */
                     tl_push(p, &args, parse_in(p));
                 }
             }
@@ -727,7 +729,10 @@ static struct term *parse_term(struct parser *p)
     struct term *t = NULL;
     switch (tk->t) {
     case TK_IDENT:
-        if (is_kw(p, tk, "true"))
+        if ((is_kw(p, tk, "true") || is_kw(p, tk, "false") || is_kw(p, tk, "null")) &&
+            kw_is_ref(p, tk)) {
+            t = var_term(p, p->src + tk->off, tk->len, tk); /* keywordrefs: false.foo */
+        } else if (is_kw(p, tk, "true"))
             t = value_term(p, xv_bool(1), tk);
         else if (is_kw(p, tk, "false"))
             t = value_term(p, xv_bool(0), tk);
@@ -908,7 +913,7 @@ static struct term *parse_in_kv(struct parser *p)
             p->wild = wild;
         }
     }
-    while (is_kw(p, peek(p), "in")) {
+    while (is_kw(p, peek(p), "in") && !kw_is_ref(p, peek(p))) {
         struct token *tk = next(p);
         l = make_call(p, "internal.member_2", tk, l, parse_rel(p));
     }
@@ -920,7 +925,7 @@ static struct term *parse_in(struct parser *p)
 {
     enter(p);
     struct term *l = parse_rel(p);
-    while (is_kw(p, peek(p), "in")) {
+    while (is_kw(p, peek(p), "in") && !kw_is_ref(p, peek(p))) {
         struct token *tk = next(p);
         l = make_call(p, "internal.member_2", tk, l, parse_rel(p));
     }
@@ -932,7 +937,7 @@ static struct with *parse_withs(struct parser *p, int *n)
 {
     struct with *w = NULL;
     int cnt = 0, cap = 0;
-    while (is_kw(p, peek(p), "with")) {
+    while (is_kw(p, peek(p), "with") && !kw_is_ref(p, peek(p))) {
         next(p);
         if (cnt == cap) {
             cap = cap ? cap * 2 : 4;
@@ -1148,7 +1153,7 @@ static struct body *true_body(struct parser *p, struct token *at)
 static void parse_rule_tail(struct parser *p, struct rule *r, struct token *headtk)
 {
     struct token *t = peek(p);
-    if (is_kw(p, t, "if")) {
+    if (is_kw(p, t, "if") && !kw_is_ref(p, t)) {
         next(p);
         r->body = parse_if_body(p);
     } else if (t->t == TK_LBRACE && !t->nl) {
@@ -1164,7 +1169,7 @@ static void parse_rule_tail(struct parser *p, struct rule *r, struct token *head
     }
     /* else chain */
     struct rule *prev = r;
-    while (is_kw(p, peek(p), "else")) {
+    while (is_kw(p, peek(p), "else") && !kw_is_ref(p, peek(p))) {
         struct token *et = next(p);
         if (r->kind != R_COMPLETE && r->kind != R_FUNC)
             perr(p, et->line, et->col, "else keyword cannot be used on multi-value rules");
@@ -1242,7 +1247,7 @@ static struct rule *parse_rule(struct parser *p, struct module *m)
         r->nargs = args.n;
     }
     struct token *op = peek(p);
-    if (is_kw(p, op, "contains")) {
+    if (is_kw(p, op, "contains") && !kw_is_ref(p, op)) {
         if (r->kind == R_FUNC || dflt)
             unexpected(p, op);
         next(p);
