@@ -23,8 +23,11 @@ Exit codes: 0 all passed; 1 something failed (with diffs); 77 when nothing could
 run because libxenovia.so does not exist yet, or node_modules is missing for a
 node case (ctest SKIP_RETURN_CODE). `--no-agent` runs A and B both without the
 agent: a self-check of the bench's determinism that needs no library.
-`--allow-injected-headers` tolerates X-Xenovia-* request headers that only the
-agent's run sent (SPEC §3 injection; off by default while nothing is injected).
+Request headers: the agent may add the SPEC §3 headers (X-Xenovia-Session-Id,
+-Session-Path, -Trace-Flow-Id, -Parent-Trace-Id, -Property-*) to API requests,
+never twice and never to other traffic; an injected X-Xenovia-Session-Id must
+equal the call's record `session_id`. Every other header must be unchanged and
+in order. `--strict-headers` allows no added header at all.
 
 Thread safety: single-threaded; every child process is bounded by a timeout and
 every server is killed by pid.
@@ -55,7 +58,7 @@ CLIENT_TIMEOUT_S = 120
 
 # client name -> (argv prefix, transport, scenarios it runs)
 ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints",
-            "excluded", "nocapture", "trickle", "long", "cut")
+            "excluded", "nocapture", "trickle", "long", "cut", "conversation")
 FULL_SCEN = ALL_SCEN + ("chunked_req", "non_api")
 # Agent configuration that differs from the defaults, per scenario (run B only).
 AGENT_ENV = {
@@ -203,14 +206,54 @@ def diff_text(a, b, la="without agent", lb="with agent", limit=80):
     return "\n".join(line[:400] for line in d)
 
 
-def normalise_upstream(entries, allow_injected):
+INJECTABLE = ("x-xenovia-session-id", "x-xenovia-session-path", "x-xenovia-trace-flow-id",
+              "x-xenovia-parent-trace-id")
+
+
+def split_injected(ha, hb):
+    """hb without the X-Xenovia-* headers that ha does not have, and those headers."""
+    have = {n.lower() for n, _v in ha}
+    kept, added = [], []
+    for n, v in hb:
+        if n.lower().startswith("x-xenovia-") and n.lower() not in have:
+            added.append((n.lower(), v))
+        else:
+            kept.append([n, v])
+    return kept, added
+
+
+def check_injected(up_a, up_b, strict, problems):
+    """Strip what the agent may add to requests (SPEC §3) from run B's log, checking it.
+
+    Returns (run B's entries with those headers removed, per entry the dict
+    of added headers)."""
+    cleaned, added_all = [], []
+    for i, eb in enumerate(up_b):
+        ea = up_a[i] if i < len(up_a) else {"headers": []}
+        kept, added = split_injected(ea["headers"], eb["headers"])
+        api = mock_upstream.classify(eb["method"], eb["target"]) is not None
+        where = "request %d (%s %s)" % (i + 1, eb["method"], eb["target"])
+        names = [n.lower() for n, _v in eb["headers"] if n.lower().startswith("x-xenovia-")]
+        for n in set(names):
+            if names.count(n) > 1:
+                problems.append("%s: header %s sent %d times" % (where, n, names.count(n)))
+        if added and (strict or not api):
+            problems.append("%s: the agent added request headers %r%s" % (
+                where, added, "" if api else " to non-API traffic"))
+        for n, _v in added:
+            if n not in INJECTABLE and not n.startswith("x-xenovia-property-"):
+                problems.append("%s: the agent added an unknown header %s" % (where, n))
+        cleaned.append(dict(eb, headers=kept))
+        added_all.append(dict(added))
+    return cleaned, added_all
+
+
+def normalise_upstream(entries):
     """Comparable view of the upstream log: connection ids renumbered by first use."""
     ids, out = {}, []
     for e in entries:
         cid = ids.setdefault(e["conn"], len(ids) + 1)
         headers = e["headers"]
-        if allow_injected:
-            headers = [h for h in headers if not h[0].lower().startswith("x-xenovia-")]
         out.append({"conn": cid, "seq": e["seq"], "tls": e["tls"], "method": e["method"],
                     "target": e["target"], "version": e["version"], "headers": headers,
                     "body_len": e["body_len"], "body_sha": mock_upstream._hash(
@@ -382,6 +425,60 @@ def check_record(rec, plan, problems, label, ctx=None):
             bad("pid %r missing" % (rec.get("pid"),))
 
 
+# conversation scenario: (session group, turn) expected for each API call in order.
+CONVERSATION = [("fingerprint", 1), ("fingerprint", 2), ("tools", 1), ("tools", 2),
+                ("previous_response_id", 1), ("previous_response_id", 2),
+                ("user", 1), ("user", 2), ("header", 1)]
+
+
+def check_sessions(pairs, steps, problems):
+    """SPEC §4: which calls share a session, turn numbers, and the tool steps."""
+    if len(pairs) != len(CONVERSATION):
+        problems.append("conversation: %d calls, expected %d" % (len(pairs), len(CONVERSATION)))
+        return
+    by_group = {}
+    for n, ((plan, rec), (group, turn)) in enumerate(zip(pairs, CONVERSATION), 1):
+        if rec is None:
+            continue
+        sid, got_turn = rec.get("session_id"), rec.get("session_turn")
+        if got_turn != turn:
+            problems.append("conversation call %d (%s): session_turn %r, want %d"
+                            % (n, group, got_turn, turn))
+        if group == "header" and sid != xvclient.FIXED_SESSION:
+            problems.append("conversation call %d: session_id %r, want the app's "
+                            "X-Xenovia-Session-Id %s" % (n, sid, xvclient.FIXED_SESSION))
+        by_group.setdefault(group, []).append(sid)
+    firsts = {}
+    for group, sids in by_group.items():
+        if len(set(sids)) != 1:
+            problems.append("conversation: calls resolved by %s are in different sessions %r"
+                            % (group, sids))
+        firsts[group] = sids[0]
+    if len(set(firsts.values())) != len(firsts):
+        problems.append("conversation: unrelated calls share a session: %r" % firsts)
+    # Tool steps: call 3 asked for one tool call, call 4 sent its result.
+    plan3, rec3 = pairs[2]
+    (cid, name, args), = plan3["tool_calls"]
+    results = [s for s in steps if s.get("step_type") == "tool_result" and s.get("call_id") == cid]
+    if len(results) != 1:
+        problems.append("conversation: %d tool_result steps for call_id %s, want 1 (steps: %r)"
+                        % (len(results), cid, steps))
+    else:
+        st = results[0]
+        want = {"tool_name": name, "tool_result": "18C and sunny in Paris", "status": "ok"}
+        for k, v in want.items():
+            if st.get(k) != v:
+                problems.append("conversation: tool_result step %s %r, want %r" % (k, st.get(k), v))
+        if not _args_equal(st.get("tool_args"), args):
+            problems.append("conversation: tool_result step tool_args %r, want %r"
+                            % (st.get("tool_args"), args))
+        if not _num(st.get("latency_ms")) or st["latency_ms"] < 0:
+            problems.append("conversation: tool_result step latency_ms %r" % (st.get("latency_ms"),))
+        if rec3 is not None and st.get("session_id") != rec3.get("session_id"):
+            problems.append("conversation: tool_result step session_id %r, want %r"
+                            % (st.get("session_id"), rec3.get("session_id")))
+
+
 def match_records(records, plans):
     """Pair each API call (in upstream order) with a record: same model, type, stream."""
     used, pairs = set(), []
@@ -493,8 +590,9 @@ def run_case(case, lib, args, certs_cache):
         if xv_a:
             problems.append("run without agent printed X-Xenovia headers: %r" % xv_a[:5])
         # 3. The upstream saw the same requests.
-        na = upstream_text(normalise_upstream(up_a, args.allow_injected_headers))
-        nb = upstream_text(normalise_upstream(up_b, args.allow_injected_headers))
+        clean_b, injected = check_injected(up_a, up_b, args.strict_headers, problems)
+        na = upstream_text(normalise_upstream(up_a))
+        nb = upstream_text(normalise_upstream(clean_b))
         if na != nb:
             problems.append("upstream requests differ:\n" + diff_text(na, nb))
         expected_calls = len(xvclient.calls_for(scenario))
@@ -529,7 +627,17 @@ def run_case(case, lib, args, certs_cache):
                 problems.append("trace file has %d call records for %d API calls"
                                 % (len(calls), len(api_plans)))
             port = mock.tport if transport == "tls" else mock.port
-            for n, (plan, rec) in enumerate(match_records(calls, api_plans), 1):
+            pairs = match_records(calls, api_plans)
+            api_injected = [inj for e, inj in zip(up_b, injected)
+                            if mock_upstream.classify(e["method"], e["target"])]
+            for n, ((plan, rec), inj) in enumerate(zip(pairs, api_injected), 1):
+                sid = inj.get("x-xenovia-session-id")
+                if sid is not None and rec is not None and sid != rec.get("session_id"):
+                    problems.append("API call %d: injected X-Xenovia-Session-Id %s != record "
+                                    "session_id %r" % (n, sid, rec.get("session_id")))
+            if scenario == "conversation":
+                check_sessions(pairs, [r for r in records if "step_type" in r], problems)
+            for n, (plan, rec) in enumerate(pairs, 1):
                 label = "record for API call %d (%s %s)" % (n, plan["api"], plan["model"])
                 if rec is None:
                     problems.append(label + ": missing")
@@ -551,8 +659,12 @@ def run_case(case, lib, args, certs_cache):
                 problems.append("X-Xenovia-Trace-Id headers seen by the client %r != record "
                                 "trace_ids %r" % (seen, tids))
             sess_seen = [v for k, v in xv_b if k == "x-xenovia-session-id"]
-            if sess_seen and sorted(sess_seen) != sorted(
-                    r.get("session_id") for r in calls if isinstance(r.get("session_id"), str)):
+            sess_recs = [r.get("session_id") for r in calls if isinstance(r.get("session_id"), str)]
+            if scenario == "cut":       # as above: node may not show a broken reply's headers
+                if not set(sess_seen) <= set(sess_recs):
+                    problems.append("X-Xenovia-Session-Id headers seen by the client %r are not "
+                                    "record session_ids %r" % (sess_seen, sess_recs))
+            elif sess_seen and sorted(sess_seen) != sorted(sess_recs):
                 problems.append("X-Xenovia-Session-Id headers seen by the client %r != record "
                                 "session_ids %r" % (sess_seen, [r.get("session_id") for r in calls]))
             if args.require_session_header and len(sess_seen) != len(api_plans):
@@ -617,8 +729,9 @@ def main():
     ap.add_argument("--list-cases", action="store_true", help="print the case names and exit")
     ap.add_argument("--no-agent", action="store_true",
                     help="run both runs without the agent (bench self-check)")
-    ap.add_argument("--allow-injected-headers", action="store_true",
-                    help="ignore X-Xenovia-* request headers sent only under the agent")
+    ap.add_argument("--strict-headers", action="store_true",
+                    help="fail on any request header the agent adds (default: allow and "
+                         "check the SPEC §3 ones)")
     ap.add_argument("--require-session-header", action="store_true",
                     help="also require X-Xenovia-Session-Id on every API response (SPEC §3)")
     ap.add_argument("--keep", action="store_true", help="keep temp dirs")

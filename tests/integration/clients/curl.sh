@@ -29,7 +29,7 @@ auth="Authorization: Bearer sk-test-XENOVIA-SECRET-123"
 
 args=()
 first=1
-while IFS=$'\t' read -r idx method path stream gz chunked body; do
+while IFS=$'\t' read -r idx method path stream gz chunked extra body; do
     [ $first -eq 1 ] || args+=(--next)
     first=0
     args+=(-sS -i --noproxy '*' "${tls[@]}" -H "$auth" -X "$method"
@@ -40,6 +40,7 @@ while IFS=$'\t' read -r idx method path stream gz chunked body; do
     [ "$stream" = 1 ] && args+=(-N)
     [ "$gz" = 1 ] && args+=(--compressed)
     [ "$chunked" = 1 ] && args+=(-H "Transfer-Encoding: chunked")
+    [ "$extra" != "-" ] && args+=(-H "$extra")
     if [[ "$path" == /download/* ]]; then
         # Body to a file so the transcript stays small; -i headers go there too.
         args+=(-o "$work/download" -w "download bytes: %{size_download}\n")

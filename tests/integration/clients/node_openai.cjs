@@ -32,6 +32,7 @@ if (ca !== '-') {
 const nodeDir = path.join(__dirname, '..', 'node');
 const { OpenAI } = createRequire(path.join(nodeDir, 'package.json'))('openai');
 
+const FIXED_SESSION = '5f0c6a8e-3b1d-4c2e-9a7b-1d2e3f4a5b6c';
 const API_KEY = 'sk-test-XENOVIA-SECRET-123';
 const MODEL = 'gpt-4o-mini';
 const TOOLS = [
@@ -192,6 +193,39 @@ async function main() {
         { stream: true, stream_options: { include_usage: true } })));
       await plain('chat cut', cc.create(chat(MODEL + '-cut', 'This reply will break.')));
       break;
+    case 'conversation': {
+      // SPEC §4 strategies in pairs (see xvclient.conversation_calls); later
+      // turns quote the replies this client actually got, as an app would.
+      const sysm = { role: 'system', content: 'You are a terse test assistant.' };
+      const u1 = { role: 'user', content: 'Turn one of a conversation.' };
+      const r1 = await cc.create({ model: MODEL, messages: [sysm, u1] }).withResponse();
+      head('conversation 1', r1.response);
+      process.stdout.write('body: ' + canon(r1.data) + '\n');
+      await streamed('conversation 2', cc.create({ model: MODEL, stream: true, messages: [
+        sysm, u1, { role: 'assistant', content: r1.data.choices[0].message.content },
+        { role: 'user', content: 'And turn two, streamed.' }] }));
+      const u3 = { role: 'user', content: 'Weather in Paris, via the tool.' };
+      const r3 = await cc.create({ model: MODEL, tools: TOOLS.slice(0, 1), messages: [sysm, u3] }).withResponse();
+      head('conversation 3', r3.response);
+      process.stdout.write('body: ' + canon(r3.data) + '\n');
+      const m3 = r3.data.choices[0].message;
+      const tc = m3.tool_calls[0];
+      await plain('conversation 4', cc.create({ model: MODEL, tools: TOOLS.slice(0, 1), messages: [
+        sysm, u3, m3, { role: 'tool', tool_call_id: tc.id, content: '18C and sunny in Paris' }] }));
+      const r5 = await client.responses.create({ model: 'gpt-4.1-mini', input: 'Start a thread.' }).withResponse();
+      head('conversation 5', r5.response);
+      process.stdout.write('body: ' + canon(r5.data) + '\n');
+      await plain('conversation 6', client.responses.create({ model: 'gpt-4.1-mini', input: 'Continue the thread.',
+        previous_response_id: r5.data.id }));
+      for (const [i, text] of [[7, 'Alice asks a first question.'], [8, 'Alice asks something else.']]) {
+        await plain(`conversation ${i}`, cc.create({ model: MODEL, user: 'alice-1234',
+          messages: [sysm, { role: 'user', content: text }] }));
+      }
+      await plain('conversation 9', cc.create({ model: MODEL, messages: [
+        sysm, { role: 'user', content: 'This call names its session.' }] },
+        { headers: { 'X-Xenovia-Session-Id': FIXED_SESSION } }));
+      break;
+    }
     case 'long':
       await plain('chat long gzip', cc.create(chat(MODEL + '-long', 'A long reply, gzipped.')));
       await streamed('chat long stream', cc.create(chat(MODEL + '-long', 'A long streamed reply.',

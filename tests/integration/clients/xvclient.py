@@ -11,7 +11,7 @@ run under it, and uses to check the trace ids.
 Also a tiny CLI for the curl client: `xvclient.py manifest SCENARIO DIR` writes
 each call's body to DIR/body-<i>.json and prints one tab-separated line per
 call: index, method, path, stream (0/1), gzip (0/1), chunked request (0/1),
-body file or "-".
+one extra request header "Name: value" or "-", body file or "-".
 
 Thread safety: none needed (each client is one process, one thread or one
 event loop).
@@ -27,7 +27,9 @@ API_KEY = "sk-test-XENOVIA-SECRET-123"   # distinctive: must never appear in a t
 MODEL = "gpt-4o-mini"
 
 SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api",
-             "chunked_req", "excluded", "nocapture", "trickle", "long", "cut")
+             "chunked_req", "excluded", "nocapture", "trickle", "long", "cut",
+             "conversation")
+FIXED_SESSION = "5f0c6a8e-3b1d-4c2e-9a7b-1d2e3f4a5b6c"   # sent as X-Xenovia-Session-Id
 # Scenarios that send the same calls as another one; run_matrix.py changes the
 # agent's configuration for them (XENOVIA_HOSTS, XENOVIA_CAPTURE_CONTENT).
 ALIASES = {"excluded": "chat", "nocapture": "tools"}
@@ -108,6 +110,8 @@ def calls_for(scenario):
                      _chat(MODEL + "-cut", "This stream will break.", stream=True,
                            stream_options={"include_usage": True})),
                 post("/v1/chat/completions", _chat(MODEL + "-cut", "This reply will break."))]
+    if scenario == "conversation":
+        return conversation_calls(post)
     if scenario == "long":
         # ~40 KB replies: over the 16 KiB capture limit; the stream has ~6,000 events.
         return [post("/v1/chat/completions", _chat(MODEL + "-long", "A long reply, gzipped."),
@@ -149,6 +153,58 @@ def calls_for(scenario):
     raise SystemExit("unknown scenario %r (known: %s)" % (scenario, ", ".join(SCENARIOS)))
 
 
+def _reply(call):
+    """What the mock will answer to `call` (its replies are a pure function of
+    the request), so later turns can quote earlier replies as an app would."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import mock_upstream
+    hdrs = [[k, v] for k, v in request_headers(call).items()]
+    return mock_upstream.plan_reply(call["method"], call["path"], hdrs, body_bytes(call))
+
+
+def conversation_calls(post):
+    """SPEC §4 session resolution, one strategy per pair of calls.
+
+    1-2 fingerprint (turn 2 quotes reply 1); 3-4 a tool round trip (the tool
+    result comes back in call 4); 5-6 Responses API previous_response_id;
+    7-8 the Chat `user` field; 9 an app-sent X-Xenovia-Session-Id.
+    """
+    sysm = {"role": "system", "content": "You are a terse test assistant."}
+    calls = []
+    c1 = post("/v1/chat/completions", {"model": MODEL, "messages": [
+        sysm, {"role": "user", "content": "Turn one of a conversation."}]})
+    r1 = _reply(c1)
+    c2 = post("/v1/chat/completions", {"model": MODEL, "stream": True, "messages": [
+        sysm, {"role": "user", "content": "Turn one of a conversation."},
+        {"role": "assistant", "content": r1["content"]},
+        {"role": "user", "content": "And turn two, streamed."}]})
+    calls += [c1, c2]
+    c3 = post("/v1/chat/completions", {"model": MODEL, "tools": TOOLS[:1], "messages": [
+        sysm, {"role": "user", "content": "Weather in Paris, via the tool."}]})
+    r3 = _reply(c3)
+    (cid, name, args), = r3["tool_calls"]
+    c4 = post("/v1/chat/completions", {"model": MODEL, "tools": TOOLS[:1], "messages": [
+        sysm, {"role": "user", "content": "Weather in Paris, via the tool."},
+        {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}]},
+        {"role": "tool", "tool_call_id": cid, "content": "18C and sunny in Paris"}]})
+    calls += [c3, c4]
+    c5 = post("/v1/responses", {"model": "gpt-4.1-mini", "input": "Start a thread."})
+    r5 = _reply(c5)
+    c6 = post("/v1/responses", {"model": "gpt-4.1-mini", "input": "Continue the thread.",
+                                "previous_response_id": "resp_" + r5["id"]})
+    calls += [c5, c6]
+    for text in ("Alice asks a first question.", "Alice asks something else."):
+        calls.append(post("/v1/chat/completions", {"model": MODEL, "user": "alice-1234",
+                                                   "messages": [sysm, {"role": "user",
+                                                                       "content": text}]}))
+    c9 = post("/v1/chat/completions", {"model": MODEL, "messages": [
+        sysm, {"role": "user", "content": "This call names its session."}]})
+    c9["headers"] = {"X-Xenovia-Session-Id": FIXED_SESSION}
+    calls.append(c9)
+    return calls
+
+
 def body_bytes(call):
     if call["body"] is None:
         return None
@@ -169,6 +225,7 @@ def request_headers(call):
         h["Content-Type"] = "application/json"
     if call["gzip"]:
         h["Accept-Encoding"] = "gzip"
+    h.update(call.get("headers") or {})
     return h
 
 
@@ -343,9 +400,10 @@ def manifest(scenario, outdir):
             fname = os.path.join(outdir, "body-%d.json" % i)
             with open(fname, "wb") as f:
                 f.write(b)
-        sys.stdout.write("%d\t%s\t%s\t%d\t%d\t%d\t%s\n"
+        extra = "; ".join("%s: %s" % kv for kv in (call.get("headers") or {}).items()) or "-"
+        sys.stdout.write("%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n"
                          % (i, call["method"], call["path"], int(call["stream"]),
-                            int(call["gzip"]), int(call.get("chunked", False)), fname))
+                            int(call["gzip"]), int(call.get("chunked", False)), extra, fname))
 
 
 if __name__ == "__main__":
