@@ -1226,11 +1226,12 @@ static void dep_term(struct cctx *x, struct term *t, struct node *from)
     if (t->rnode) {
         if (t->rnode->nrules || t->rnode->dflt) {
             dep_edge(x, t->rnode, from, t->loc);
-        } else if (t->kind != T_REF || t->rconsumed >= t->n ||
-                   t->items[t->rconsumed]->kind != T_VALUE) {
-            /* the ref can reach anything below the node */
+        } else if (t->kind != T_REF || t->rconsumed >= t->n) {
+            /* the ref names the whole subtree */
             dep_all(x, t->rnode, from, t->loc);
         }
+        /* A dynamic key (data[x]…) is not followed statically, as in OPA;
+         * a cycle through it is caught when evaluation re-enters a rule. */
         /* else: a ground key with no rule below it reaches base data only */
     }
     if (t->kind == T_CALL && t->fnode)
