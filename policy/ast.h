@@ -207,6 +207,7 @@ struct node *xv_node_child(const struct node *n, const char *name, size_t len);
 struct xv_eval_opts {
     int strict;            /* strict builtin errors */
     uint64_t max_steps;    /* 0 = default budget */
+    uint64_t timeout_ns;   /* 0 = no time limit */
 };
 
 struct xv_eval_error {

@@ -735,6 +735,10 @@ static int step(struct ev *ev, struct xv_loc loc)
         return xv_policy_ev_raise(ev, loc, "eval_cancel_error",
                      "evaluation exceeded its step budget (%llu steps)",
                      (unsigned long long)ev->max_steps);
+    /* the clock is read every 1024 steps only */
+    if (ev->deadline_ns && (ev->steps & 1023) == 0 && xv_now_mono_ns() > ev->deadline_ns)
+        return xv_policy_ev_raise(ev, loc, "eval_cancel_error",
+                                  "evaluation exceeded its time budget");
     return R_OK;
 }
 

@@ -37,6 +37,7 @@ struct ev {
     struct xv_value *data;     /* base document (borrowed) */
     int strict;                /* strict builtin errors */
     uint64_t steps, max_steps; /* budget */
+    uint64_t deadline_ns;      /* monotonic deadline, 0 = none */
     int depth;                 /* rule nesting */
     int64_t now_ns;            /* evaluation start */
     struct xv_value *memo;     /* builtin memo (owned) */

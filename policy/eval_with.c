@@ -217,6 +217,7 @@ static int ev_init(struct ev *ev, struct xv_compiled *c, V input, V data,
     ev->data = data;
     ev->strict = opts ? opts->strict : 0;
     ev->max_steps = opts && opts->max_steps ? opts->max_steps : DEFAULT_MAX_STEPS;
+    ev->deadline_ns = opts && opts->timeout_ns ? xv_now_mono_ns() + opts->timeout_ns : 0;
     ev->err = err;
     ev->now_ns = 0; /* read lazily by xv_bctx_now_ns */
     ev->cache = calloc((size_t)c->nnodes + 1, sizeof *ev->cache);

@@ -275,7 +275,8 @@ int xv_policy_query(struct xv_policy *p, const char *query, struct xv_value *inp
         snprintf(err, errlen, "query:%d:%d: %s: %s", ce.loc.line, ce.loc.col, ce.code, ce.msg);
         return XV_E_PARSE;
     }
-    struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0};
+    struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0,
+                             opts ? opts->timeout_ms * 1000000ull : 0};
     struct xv_eval_error ee;
     if (xv_eval_query(&p->c, q, nslots, names, input, p->data, &eo, rows, &ee)) {
         format_eval_error(&ee, err, errlen);
@@ -345,7 +346,8 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
 {
     memset(out, 0, sizeof *out);
     out->outcome = XV_OUTCOME_ALLOW;
-    struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0};
+    struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0,
+                             opts ? opts->timeout_ms * 1000000ull : 0};
     struct xv_eval_error ee;
     struct xv_value *v = NULL;
     struct xv_compiled *c = (struct xv_compiled *)&p->c;
@@ -507,6 +509,7 @@ int xv_policy_test(struct xv_policy *p, const struct xv_policy_opts *opts,
 {
     if (!p->compiled)
         return -1;
-    struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0};
+    struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0,
+                             opts ? opts->timeout_ms * 1000000ull : 0};
     return run_tests(p, p->c.root, &eo, cb, ud);
 }

@@ -56,6 +56,8 @@ int xv_policy_load(const char *path, const char *data_path, int version,
 struct xv_policy_opts {
     int strict;          /* raise builtin errors (OPA strict mode) */
     uint64_t max_steps;  /* step budget; 0 = default (10 million) */
+    uint64_t timeout_ms; /* wall-clock budget per evaluation; 0 = none
+                          * (the preload passes XENOVIA_POLICY_TIMEOUT_MS) */
 };
 
 /* Run a query (Rego body, e.g. "data.x.allow = a"). *rows receives an

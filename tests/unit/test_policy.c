@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,7 +283,7 @@ static void query_error(const char *src, const char *q, uint64_t steps, const ch
     struct xv_policy *p = load(src, XV_REGO_VERSION_V1);
     struct xv_value *rows = NULL;
     char err[512] = "";
-    struct xv_policy_opts o = {0, steps};
+    struct xv_policy_opts o = {0, steps, 0};
     assert_int_equal(xv_policy_query(p, q, NULL, &o, &rows, err, sizeof err), XV_E_STATE);
     assert_null(rows);
     if (!strstr(err, want))
@@ -311,6 +312,67 @@ static void test_conflicts_and_budget(void **state)
     xv_policy_free(p);
 }
 
+static void test_time_budget(void **state)
+{
+    (void)state;
+    struct xv_policy *p = load("package t\nn := numbers.range(1, 1000000)\n"
+                               "p if { every a in n { every b in n { a != b - 10000000 } } }\n",
+                               XV_REGO_VERSION_V1);
+    struct xv_value *rows = NULL;
+    char err[512] = "";
+    struct xv_policy_opts o = {0, UINT64_MAX, 50};
+    uint64_t t0 = xv_now_mono_ns();
+    assert_int_equal(xv_policy_query(p, "data.t.p = x", NULL, &o, &rows, err, sizeof err), XV_E_STATE);
+    assert_non_null(strstr(err, "time budget"));
+    assert_true(xv_now_mono_ns() - t0 < 2000000000ull);
+    xv_policy_free(p);
+}
+
+/* Decisions on one compiled policy from several threads at once: frozen
+ * constants are shared, every evaluation's own values stay thread-local. */
+struct thr {
+    struct xv_policy *p; /* shared policy */
+    int bad;             /* wrong decisions seen */
+};
+
+static void *decide_loop(void *arg)
+{
+    struct thr *t = arg;
+    const char *in = "{\"stage\":\"request\",\"model\":\"llama\",\"tool_names\":[\"drop_database\",\"write_x\"],"
+                     "\"request_type\":\"chat_completions\",\"redact\":true}";
+    struct xv_value *v = NULL;
+    char err[256];
+    if (xv_json_parse(in, strlen(in), &v, err, sizeof err))
+        return NULL;
+    for (int i = 0; i < 2000; i++) {
+        struct xv_decision d;
+        if (xv_policy_decide(t->p, v, NULL, &d, err, sizeof err) || d.outcome != XV_OUTCOME_BLOCK ||
+            !d.reason || strcmp(d.reason, "drop_database is not allowed") || d.nredact != 2)
+            t->bad++;
+        xv_decision_free(&d);
+    }
+    xv_decref(v);
+    return NULL;
+}
+
+static void test_concurrent_decisions(void **state)
+{
+    (void)state;
+    struct xv_policy *p = load(k_v1, XV_REGO_VERSION_V1);
+    pthread_t th[4];
+    struct thr t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i].p = p;
+        t[i].bad = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, decide_loop, &t[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(t[i].bad, 0);
+    }
+    xv_policy_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +384,8 @@ int main(void)
         cmocka_unit_test(test_spec_v1),
         cmocka_unit_test(test_spec_boolean_deny_and_decision),
         cmocka_unit_test(test_conflicts_and_budget),
+        cmocka_unit_test(test_time_budget),
+        cmocka_unit_test(test_concurrent_decisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
