@@ -32,6 +32,7 @@ extern const struct xv_builtin_def xv_policy_bi_aws[];
 extern const struct xv_builtin_def xv_policy_bi_http[];
 extern const struct xv_builtin_def xv_policy_bi_template[];
 extern const struct xv_builtin_def xv_policy_bi_x509[];
+extern const struct xv_builtin_def xv_policy_bi_graphql[];
 
 /* The signature every builtin has. */
 #define BI_FN(name) \
