@@ -1064,9 +1064,44 @@ static void __attribute__((noreturn)) unsafe(struct cctx *x, struct term *bad, s
     cerr(x, bad ? bad->loc : fallback, "rego_unsafe_var_error", "var %s is unsafe", nm);
 }
 
+/* Function arguments that are not patterns (templates, calls, refs) become
+ * `$aN = arg` at the start of every body of the chain, as OPA rewrites
+ * them, so the safety ordering can place them after what binds their vars. */
+static void lift_func_args(struct cctx *x, struct rule *r)
+{
+    for (int i = 0; i < r->nargs; i++) {
+        struct term *a = r->args[i];
+        if (a->kind != T_TEMPLATE && a->kind != T_CALL && a->kind != T_REF)
+            continue;
+        struct term *v = calloc_or_die(x, sizeof *v);
+        v->kind = T_VAR;
+        v->loc = a->loc;
+        v->slot = -1;
+        char nm[24];
+        snprintf(nm, sizeof nm, "$a%d", i);
+        v->name = xv_arena_strdup(&x->c->ar, nm, strlen(nm));
+        r->args[i] = v;
+        for (struct rule *e = r; e; e = e->els) {
+            struct expr *u = calloc_or_die(x, sizeof *u);
+            u->kind = E_UNIFY;
+            u->loc = a->loc;
+            u->a = calloc_or_die(x, sizeof *u->a);
+            *u->a = *v;
+            u->b = a;
+            struct expr **ne = calloc_or_die(x, (size_t)(e->body->n + 1) * sizeof *ne);
+            ne[0] = u;
+            memcpy(ne + 1, e->body->exprs, (size_t)e->body->n * sizeof *ne);
+            e->body->exprs = ne;
+            e->body->n++;
+        }
+    }
+}
+
 static void compile_rule(struct cctx *x, struct rule *r)
 {
     struct scope s = {0};
+    if (r->kind == R_FUNC)
+        lift_func_args(x, r);
     s.cur = -1; /* arguments are visible everywhere */
     x->nslots = 0;
     struct pend *pd = NULL;
