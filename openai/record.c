@@ -361,10 +361,10 @@ int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
 
 const char *xv_openai_call_response_id(const struct xv_openai_call *c)
 {
-    return c->resp_id;
+    return c ? c->resp_id : NULL;
 }
 
 int xv_openai_call_type(const struct xv_openai_call *c)
 {
-    return c->type;
+    return c ? c->type : XV_OPENAI_NONE;
 }

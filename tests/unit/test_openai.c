@@ -1363,6 +1363,9 @@ static void test_record_replaces_fields(void **state)
     size_t len;
     assert_string_equal(xv_openai_call_response_content(c, &len), "Hello, w\xc3\xb6rld \xe2\x82\xac");
     assert_int_equal(xv_openai_call_status(c), 200);
+    assert_string_equal(xv_openai_call_response_id(c), "chatcmpl-9");
+    assert_int_equal(xv_openai_call_type(c), XV_OPENAI_CHAT);
+    assert_null(xv_openai_call_response_id(NULL));
     cJSON_Delete(r);
     xv_openai_call_free(c);
 
