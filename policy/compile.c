@@ -793,8 +793,12 @@ static int check_term(struct term *t, uint8_t *B, int mode, struct term **bad)
         }
         return 0;
     case T_CALL:
+        /* reference arguments are evaluated first (see eval_call) */
         for (i = 1; i < t->n; i++)
-            if (check_term(t->items[i], B, M_VALUE, bad))
+            if (t->items[i]->kind == T_REF && check_term(t->items[i], B, M_VALUE, bad))
+                return -1;
+        for (i = 1; i < t->n; i++)
+            if (t->items[i]->kind != T_REF && check_term(t->items[i], B, M_VALUE, bad))
                 return -1;
         return 0;
     case T_ARRAY:

@@ -1049,6 +1049,7 @@ struct kcallargs {
     struct term *t;
     int i, n;
     V *vals;
+    const int *order; /* evaluation order of the arguments */
     struct k *next;
 };
 
@@ -1104,12 +1105,12 @@ static int apply_call(struct ev *ev, struct term *t, V *vals, int n, struct k *k
 static int kcallargs_fn(struct ev *ev, struct k *self, V v)
 {
     struct kcallargs *ka = (struct kcallargs *)self;
-    ka->vals[ka->i] = v;
+    ka->vals[ka->order[ka->i]] = v;
     if (ka->i + 1 >= ka->n)
         return apply_call(ev, ka->t, ka->vals, ka->n, ka->next);
     struct kcallargs k2 = *ka;
     k2.i = ka->i + 1;
-    return xv_policy_ev_term(ev, ka->env, ka->t->items[k2.i + 1], &k2.k);
+    return xv_policy_ev_term(ev, ka->env, ka->t->items[ka->order[k2.i] + 1], &k2.k);
 }
 
 /* Evaluate a call's value (without its output argument). */
@@ -1124,8 +1125,26 @@ static int eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
     if (n == 0) {
         rc = apply_call(ev, t, vals, 0, k);
     } else {
-        struct kcallargs ka = {{kcallargs_fn}, env, t, 0, n, vals, k};
-        rc = xv_policy_ev_term(ev, env, t->items[1], &ka.k);
+        /* references first: their enumeration may bind variables that other
+         * arguments use (`foo == input.foos[foo]`) */
+        int osmall[8];
+        int *order = n <= 8 ? osmall : malloc((size_t)n * sizeof(int));
+        if (!order) {
+            if (vals != small)
+                free(vals);
+            return xv_policy_ev_oom(ev);
+        }
+        int w = 0;
+        for (int i = 0; i < n; i++)
+            if (t->items[i + 1]->kind == T_REF)
+                order[w++] = i;
+        for (int i = 0; i < n; i++)
+            if (t->items[i + 1]->kind != T_REF)
+                order[w++] = i;
+        struct kcallargs ka = {{kcallargs_fn}, env, t, 0, n, vals, order, k};
+        rc = xv_policy_ev_term(ev, env, t->items[order[0] + 1], &ka.k);
+        if (order != osmall)
+            free(order);
     }
     if (vals != small)
         free(vals);
