@@ -135,7 +135,7 @@ static void put_number(struct xv_session_sink *k, double d)
 /* ------------------------------------------------------- generic values */
 
 struct member {
-    const cJSON *m;
+    const cJSON *m;   /* the member (its key is m->string) */
     size_t pos; /* original position: keeps duplicate keys stable */
 };
 
@@ -338,9 +338,9 @@ static void put_call(struct xv_session_sink *k, const cJSON *args, const char *i
 /* A normalised message from its parts; tool_calls is a chat array, or
  * `one_call` a single Responses item (with call_id/name/args member names). */
 struct nmsg {
-    const cJSON *content;
-    const char *role;
-    const char *tool_call_id;
+    const cJSON *content;       /* content value as sent (normalised on output); NULL none */
+    const char *role;           /* NULL when absent */
+    const char *tool_call_id;   /* tool results: the call answered; NULL otherwise */
     const cJSON *tool_calls;    /* chat tool_calls array */
     const cJSON *one_call;      /* Responses function_call item */
     const char *args_member;    /* "arguments" or "input" (custom tools) */
