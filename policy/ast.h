@@ -229,6 +229,13 @@ int xv_eval_node(struct xv_compiled *c, struct node *n, struct xv_value *input,
                  struct xv_value *data, const struct xv_eval_opts *opts,
                  struct xv_value **out, struct xv_eval_error *err);
 
+/* Evaluate several documents in one evaluation (shared rule cache);
+ * NULL nodes give NULL values. */
+int xv_eval_nodes(struct xv_compiled *c, struct node *const *nodes, int count,
+                  struct xv_value *input, struct xv_value *data,
+                  const struct xv_eval_opts *opts, struct xv_value **out,
+                  struct xv_eval_error *err);
+
 /* ---- parser ---- */
 struct xv_perr {
     struct xv_loc loc; /* where */

@@ -298,29 +298,47 @@ int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char 
     return 0;
 }
 
+int xv_eval_nodes(struct xv_compiled *c, struct node *const *nodes, int count,
+                  struct xv_value *input, struct xv_value *data,
+                  const struct xv_eval_opts *opts, struct xv_value **out,
+                  struct xv_eval_error *err)
+{
+    struct ev ev;
+    for (int j = 0; j < count; j++)
+        out[j] = NULL;
+    if (ev_init(&ev, c, input, data, opts, err))
+        return -1;
+    int rc = 0;
+    for (int j = 0; j < count && rc == 0; j++) {
+        struct node *n = nodes[j];
+        if (!n)
+            continue;
+        /* base data at the node's path */
+        V base = data;
+        const struct node *chain[256];
+        int depth = 0;
+        for (const struct node *p = n; p && p->parent && depth < 256; p = p->parent)
+            chain[depth++] = p;
+        for (int i = depth - 1; i >= 0 && base; i--)
+            base = xv_policy_ev_lookup(base, chain[i]->key);
+        rc = xv_policy_ev_node_value(&ev, n, base, &out[j]);
+        if (ev.failed)
+            rc = -1;
+    }
+    ev_free(&ev);
+    if (rc < 0) {
+        for (int j = 0; j < count; j++) {
+            xv_decref(out[j]);
+            out[j] = NULL;
+        }
+        return -1;
+    }
+    return 0;
+}
+
 int xv_eval_node(struct xv_compiled *c, struct node *n, struct xv_value *input,
                  struct xv_value *data, const struct xv_eval_opts *opts,
                  struct xv_value **out, struct xv_eval_error *err)
 {
-    struct ev ev;
-    *out = NULL;
-    if (ev_init(&ev, c, input, data, opts, err))
-        return -1;
-    /* base data at the node's path */
-    V base = data;
-    const struct node *chain[256];
-    int depth = 0;
-    for (const struct node *p = n; p && p->parent && depth < 256; p = p->parent)
-        chain[depth++] = p;
-    for (int i = depth - 1; i >= 0 && base; i--)
-        base = xv_policy_ev_lookup(base, chain[i]->key);
-    V v = NULL;
-    int rc = xv_policy_ev_node_value(&ev, n, base, &v);
-    ev_free(&ev);
-    if (rc < 0 || ev.failed) {
-        xv_decref(v);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return xv_eval_nodes(c, &n, 1, input, data, opts, out, err);
 }

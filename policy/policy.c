@@ -358,14 +358,19 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
             !strcmp(XV_STR(XV_OBJ_VAL(input, i)), "response"))
             response = 1;
     }
+    /* one evaluation for all three documents (shared rule cache) */
+    struct node *nodes[3] = {p->deny, p->redact, p->decision};
+    struct xv_value *vals[3] = {NULL, NULL, NULL};
+    if ((nodes[0] || nodes[1] || nodes[2]) &&
+        xv_eval_nodes(c, nodes, 3, input, p->data, &eo, vals, &ee))
+        goto fail;
     /* contract 1: package xenovia.policy */
-    if (p->deny) {
-        if (xv_eval_node(c, p->deny, input, p->data, &eo, &v, &ee))
-            goto fail;
+    v = vals[0];
+    if (v) {
         int denied = 0;
-        if (v && v->type == XV_T_BOOL && XV_BOOLV(v))
+        if (v->type == XV_T_BOOL && XV_BOOLV(v))
             denied = 1;
-        if (v && (v->type == XV_T_SET || v->type == XV_T_ARRAY) && XV_ARR_LEN(v) > 0) {
+        if ((v->type == XV_T_SET || v->type == XV_T_ARRAY) && XV_ARR_LEN(v) > 0) {
             denied = 1;
             struct xv_value *first = XV_ARR_ITEM(v, 0);
             if (first->type == XV_T_STRING)
@@ -375,57 +380,47 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
             out->outcome = response ? XV_OUTCOME_BLOCK_RESPONSE : XV_OUTCOME_BLOCK;
             set_str(&out->rule_id, "xenovia.policy.deny");
         }
-        xv_decref(v);
-        v = NULL;
     }
-    if (p->redact) {
-        if (xv_eval_node(c, p->redact, input, p->data, &eo, &v, &ee))
-            goto fail;
-        if (v && (v->type == XV_T_SET || v->type == XV_T_ARRAY) && XV_ARR_LEN(v) > 0) {
-            add_redact(out, v);
-            if (strength(out->outcome) < 1) {
-                out->outcome = response ? XV_OUTCOME_REDACT_RESPONSE : XV_OUTCOME_REDACT;
-                set_str(&out->rule_id, "xenovia.policy.redact_fields");
-            }
+    v = vals[1];
+    if (v && (v->type == XV_T_SET || v->type == XV_T_ARRAY) && XV_ARR_LEN(v) > 0) {
+        add_redact(out, v);
+        if (strength(out->outcome) < 1) {
+            out->outcome = response ? XV_OUTCOME_REDACT_RESPONSE : XV_OUTCOME_REDACT;
+            set_str(&out->rule_id, "xenovia.policy.redact_fields");
         }
-        xv_decref(v);
-        v = NULL;
     }
     /* contract 2: package xenovia, decision object */
-    if (p->decision) {
-        if (xv_eval_node(c, p->decision, input, p->data, &eo, &v, &ee))
-            goto fail;
-        if (v && v->type == XV_T_OBJECT) {
-            long ai = xv_object_find_str(v, "action", 6);
-            enum xv_outcome o = XV_OUTCOME_ALLOW;
-            if (ai >= 0 && XV_OBJ_VAL(v, ai)->type == XV_T_STRING) {
-                const char *a = XV_STR(XV_OBJ_VAL(v, ai));
-                if (!strcmp(a, "block"))
-                    o = XV_OUTCOME_BLOCK;
-                else if (!strcmp(a, "redact"))
-                    o = XV_OUTCOME_REDACT;
-                else if (!strcmp(a, "block_response"))
-                    o = XV_OUTCOME_BLOCK_RESPONSE;
-                else if (!strcmp(a, "redact_response"))
-                    o = XV_OUTCOME_REDACT_RESPONSE;
-            }
-            long ri = xv_object_find_str(v, "redact_fields", 13);
-            if (ri >= 0)
-                add_redact(out, XV_OBJ_VAL(v, ri));
-            if (strength(o) > strength(out->outcome)) {
-                out->outcome = o;
-                long ru = xv_object_find_str(v, "rule", 4);
-                set_str(&out->rule_id, ru >= 0 && XV_OBJ_VAL(v, ru)->type == XV_T_STRING
-                                           ? XV_STR(XV_OBJ_VAL(v, ru))
-                                           : "xenovia.decision");
-                long re = xv_object_find_str(v, "reason", 6);
-                if (re >= 0 && XV_OBJ_VAL(v, re)->type == XV_T_STRING)
-                    set_str(&out->reason, XV_STR(XV_OBJ_VAL(v, re)));
-            }
+    v = vals[2];
+    if (v && v->type == XV_T_OBJECT) {
+        long ai = xv_object_find_str(v, "action", 6);
+        enum xv_outcome o = XV_OUTCOME_ALLOW;
+        if (ai >= 0 && XV_OBJ_VAL(v, ai)->type == XV_T_STRING) {
+            const char *a = XV_STR(XV_OBJ_VAL(v, ai));
+            if (!strcmp(a, "block"))
+                o = XV_OUTCOME_BLOCK;
+            else if (!strcmp(a, "redact"))
+                o = XV_OUTCOME_REDACT;
+            else if (!strcmp(a, "block_response"))
+                o = XV_OUTCOME_BLOCK_RESPONSE;
+            else if (!strcmp(a, "redact_response"))
+                o = XV_OUTCOME_REDACT_RESPONSE;
         }
-        xv_decref(v);
-        v = NULL;
+        long ri = xv_object_find_str(v, "redact_fields", 13);
+        if (ri >= 0)
+            add_redact(out, XV_OBJ_VAL(v, ri));
+        if (strength(o) > strength(out->outcome)) {
+            out->outcome = o;
+            long ru = xv_object_find_str(v, "rule", 4);
+            set_str(&out->rule_id, ru >= 0 && XV_OBJ_VAL(v, ru)->type == XV_T_STRING
+                                       ? XV_STR(XV_OBJ_VAL(v, ru))
+                                       : "xenovia.decision");
+            long re = xv_object_find_str(v, "reason", 6);
+            if (re >= 0 && XV_OBJ_VAL(v, re)->type == XV_T_STRING)
+                set_str(&out->reason, XV_STR(XV_OBJ_VAL(v, re)));
+        }
     }
+    for (int i = 0; i < 3; i++)
+        xv_decref(vals[i]);
     return 0;
 fail:
     format_eval_error(&ee, err, errlen);
