@@ -48,6 +48,7 @@ struct gp {
     bool have;          /* cur is valid */
     char err[300];      /* first error */
     int depth;
+    bool keep_pos;      /* record "__pos": [line, col] on fields (for validation) */
 };
 
 /* ---- lexer ---- */
@@ -674,6 +675,12 @@ static struct xv_value *parse_selection(struct gp *g)
         return s;
     }
     struct xv_value *f = xv_object_new(5);
+    if (g->keep_pos) {
+        struct xv_value *pos = xv_array_new(2);
+        push(pos, xv_int(peek(g)->line));
+        push(pos, xv_int(peek(g)->col));
+        set(f, "__pos", pos);
+    }
     char *name = parse_name(g), *alias = NULL;
     if (name && skip(g, T_COLON)) {
         alias = name;
@@ -751,9 +758,10 @@ static struct xv_value *parse_variable_definitions(struct gp *g)
     return arr;
 }
 
-struct xv_value *xv_policy_bi_gql_parse_query(const char *s, size_t n, char *err, size_t errlen)
+struct xv_value *xv_policy_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, char *err,
+                                              size_t errlen)
 {
-    struct gp g = {.s = s, .n = n, .line = 1};
+    struct gp g = {.s = s, .n = n, .line = 1, .keep_pos = keep_pos};
     struct xv_value *ops = xv_array_new(1), *frags = xv_array_new(1);
     while (!g.err[0] && peek(&g)->kind != T_EOF) {
         if (peek(&g)->kind == T_BRACE_L) {
@@ -1154,7 +1162,8 @@ BI_FN(bi_gql_parse_query)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     char err[400];
-    struct xv_value *doc = xv_policy_bi_gql_parse_query(XV_STR(a[0]), XV_STRLEN(a[0]), err, sizeof err);
+    struct xv_value *doc = xv_policy_bi_gql_parse_query(XV_STR(a[0]), XV_STRLEN(a[0]), false, err,
+                                                       sizeof err);
     if (!doc)
         return xv_bi_error(ctx, "%s", err);
     *out = doc;

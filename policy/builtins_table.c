@@ -26,5 +26,6 @@ const struct xv_builtin_def *const xv_policy_builtin_families[] = {
     xv_policy_bi_template,
     xv_policy_bi_x509,
     xv_policy_bi_graphql,
+    xv_policy_bi_graphql_validate,
     NULL,
 };
