@@ -6,7 +6,7 @@
  * validation rules the conformance suite exercises: undefined and misplaced
  * types, interface implementation (including inherited interfaces), union
  * members, empty types, unknown directives and root operation types; for
- * queries: fields on their parent type, required arguments, leaf
+ * queries: fields on their parent type, known and required arguments, leaf
  * selections, fragments and type conditions.
  *
  * Invariant: validation reads the AST objects the parsers build (or that a
@@ -382,8 +382,19 @@ static void check_field(struct qv *q, const struct xv_value *f, struct gtype *pa
         qerr(q, f, msg);
         return;
     }
-    /* required arguments */
+    /* known and required arguments */
     const struct xv_value *args = get(def, "Arguments"), *given = get(f, "Arguments");
+    for (size_t k = 0; k < alen(given); k++) {
+        bool known = false;
+        for (size_t i = 0; i < alen(args) && !known; i++)
+            known = !strcmp(gets(aitem(args, i), "Name"), gets(aitem(given, k), "Name"));
+        if (!known) {
+            snprintf(msg, sizeof msg, "Unknown argument \"%s\" on field \"%s.%s\".",
+                     gets(aitem(given, k), "Name"), parent->name, name);
+            qerr(q, f, msg);
+            return;
+        }
+    }
     for (size_t i = 0; i < alen(args); i++) {
         const struct xv_value *ad = aitem(args, i), *nn = get(get(ad, "Type"), "NonNull");
         if (!(nn && XV_IS(nn, XV_T_BOOL) && XV_BOOLV(nn)) || get(ad, "DefaultValue"))
