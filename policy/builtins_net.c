@@ -7,7 +7,8 @@
  *
  * Invariant: an address is a family (4 or 6) plus a 128-bit value; a
  * network is its first address, its prefix length and its family.
- * net.lookup_ip_addr is deliberately absent: no DNS from inside a policy.
+ * net.lookup_ip_addr answers IP literals and "localhost" (RFC 6761) without
+ * any resolver: no DNS query ever leaves a policy evaluation.
  * Thread safety: reentrant.
  */
 #include "builtins_int.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define S(v) XV_STR(v)
 #define SL(v) XV_STRLEN(v)
@@ -554,7 +556,48 @@ BI_FN(bi_cidr_merge)
     return XV_BI_OK;
 }
 
+BI_FN(bi_lookup_ip_addr)
+{
+    if (xv_bi_want(ctx, a, 1, XV_T_STRING))
+        return XV_BI_ERROR;
+    const char *s = S(a[0]);
+    size_t n = SL(a[0]);
+    struct xv_value *set = xv_set_new(2);
+    if (!set)
+        return xv_bi_error(ctx, "out of memory");
+    int fam;
+    u128 ip;
+    const char *names[2] = {NULL, NULL};
+    struct xv_bi_buf b = {0};
+    size_t ln = strlen("localhost");
+    if (parse_ip(s, n, &fam, &ip)) {
+        fmt_ip(&b, fam, ip);
+        names[0] = b.p;
+    } else if ((n == ln && strncasecmp(s, "localhost", ln) == 0) ||
+               (n > ln + 1 && s[n - ln - 1] == '.' && strncasecmp(s + n - ln, "localhost", ln) == 0)) {
+        names[0] = "127.0.0.1";
+        names[1] = "::1";
+    } else {
+        xv_decref(set);
+        return xv_bi_error(ctx, "lookup %.*s: name resolution is disabled for policies",
+                           (int)(n > 200 ? 200 : n), s);
+    }
+    for (int i = 0; i < 2 && set; i++) {
+        if (!names[i])
+            continue;
+        struct xv_value *e = xv_cstring(names[i]);
+        if (!e || xv_set_add(set, e)) {
+            xv_decref(set);
+            set = NULL;
+        }
+        xv_decref(e);
+    }
+    xv_policy_bi_buf_free(&b);
+    return xv_policy_bi_ret(ctx, set, out);
+}
+
 const struct xv_builtin_def xv_policy_bi_net[] = {
+    {"net.lookup_ip_addr", 1, bi_lookup_ip_addr, 0},
     {"net.cidr_contains", 2, bi_cidr_contains, 0},
     {"net.cidr_intersects", 2, bi_cidr_intersects, 0},
     {"net.cidr_is_valid", 1, bi_cidr_is_valid, 0},
