@@ -34,6 +34,7 @@ extern const struct xv_builtin_def xv_policy_bi_template[];
 extern const struct xv_builtin_def xv_policy_bi_x509[];
 extern const struct xv_builtin_def xv_policy_bi_graphql[];
 extern const struct xv_builtin_def xv_policy_bi_graphql_validate[];
+extern const struct xv_builtin_def xv_policy_bi_yaml[];
 
 /* The signature every builtin has. */
 #define BI_FN(name) \

@@ -27,5 +27,6 @@ const struct xv_builtin_def *const xv_policy_builtin_families[] = {
     xv_policy_bi_x509,
     xv_policy_bi_graphql,
     xv_policy_bi_graphql_validate,
+    xv_policy_bi_yaml,
     NULL,
 };
