@@ -199,7 +199,7 @@ int xv_policy_bi_key_from_spki(const unsigned char *der, size_t n, struct xv_bi_
     if (oid_is(&oid, OID_ED25519, sizeof OID_ED25519)) {
         if (kl != 32)
             return -1;
-        mpz_import(k->x, 32, 1, 1, 0, 0, kb);
+        memcpy(k->okp, kb, 32);
         k->type = XV_BI_KEY_OKP;
         return 0;
     }
@@ -593,4 +593,227 @@ bool xv_policy_bi_ecdsa_verify(const struct xv_bi_key *k, const unsigned char *d
     mpz_clears(p, b, n, r, s, e, w, u1, u2, t, NULL);
     mpz_clears(G.x, G.y, Q.x, Q.y, X.x, X.y, NULL);
     return ok;
+}
+
+/* ---- Ed25519 (RFC 8032, section 5.1) ---- */
+
+struct ed {
+    mpz_t p, d, L, sqrtm1;   /* field prime, curve constant, group order, sqrt(-1) */
+    mpz_t bx, by;            /* base point */
+};
+
+static void ed_init(struct ed *e)
+{
+    mpz_inits(e->p, e->d, e->L, e->sqrtm1, e->bx, e->by, NULL);
+    mpz_ui_pow_ui(e->p, 2, 255);
+    mpz_sub_ui(e->p, e->p, 19);
+    /* d = -121665 / 121666 */
+    mpz_t t;
+    mpz_init_set_ui(t, 121666);
+    mpz_invert(t, t, e->p);
+    mpz_mul_si(e->d, t, -121665);
+    mpz_mod(e->d, e->d, e->p);
+    mpz_set_str(e->L, "7237005577332262213973186563042994240857116359379907606001950938285454250989", 10);
+    /* sqrt(-1) = 2^((p-1)/4) */
+    mpz_sub_ui(t, e->p, 1);
+    mpz_fdiv_q_2exp(t, t, 2);
+    mpz_set_ui(e->sqrtm1, 2);
+    mpz_powm(e->sqrtm1, e->sqrtm1, t, e->p);
+    mpz_set_str(e->bx, "15112221349535400772501151409588531511454012693041857206046113283949847762202", 10);
+    mpz_set_str(e->by, "46316835694926478169428394003475163141307993866256225615783033603165251855960", 10);
+    mpz_clear(t);
+}
+
+static void ed_clear(struct ed *e)
+{
+    mpz_clears(e->p, e->d, e->L, e->sqrtm1, e->bx, e->by, NULL);
+}
+
+/* (x3, y3) = (x1, y1) + (x2, y2) on -x^2 + y^2 = 1 + d x^2 y^2 (complete). */
+static void ed_add(const struct ed *e, mpz_t x3, mpz_t y3, const mpz_t x1, const mpz_t y1,
+                   const mpz_t x2, const mpz_t y2)
+{
+    mpz_t t, xn, yn, den1, den2;
+    mpz_inits(t, xn, yn, den1, den2, NULL);
+    mpz_mul(t, x1, x2);
+    mpz_mul(t, t, y1);
+    mpz_mul(t, t, y2);
+    mpz_mul(t, t, e->d);
+    mpz_mod(t, t, e->p);                 /* d x1 x2 y1 y2 */
+    mpz_add_ui(den1, t, 1);
+    mpz_ui_sub(den2, 1, t);
+    mpz_mod(den2, den2, e->p);
+    mpz_mul(xn, x1, y2);
+    mpz_addmul(xn, x2, y1);
+    mpz_mul(yn, y1, y2);
+    mpz_addmul(yn, x1, x2);
+    mpz_invert(den1, den1, e->p);
+    mpz_invert(den2, den2, e->p);
+    mpz_mul(x3, xn, den1);
+    mpz_mod(x3, x3, e->p);
+    mpz_mul(y3, yn, den2);
+    mpz_mod(y3, y3, e->p);
+    mpz_clears(t, xn, yn, den1, den2, NULL);
+}
+
+static void ed_mul(const struct ed *e, mpz_t rx, mpz_t ry, const mpz_t k, const mpz_t px,
+                   const mpz_t py)
+{
+    mpz_t ax, ay, qx, qy;
+    mpz_inits(ax, ay, qx, qy, NULL);
+    mpz_set_ui(ax, 0);   /* neutral element (0, 1) */
+    mpz_set_ui(ay, 1);
+    mpz_set(qx, px);
+    mpz_set(qy, py);
+    size_t bits = mpz_sizeinbase(k, 2);
+    for (size_t i = bits; i-- > 0;) {
+        ed_add(e, ax, ay, ax, ay, ax, ay);
+        if (mpz_tstbit(k, i))
+            ed_add(e, ax, ay, ax, ay, qx, qy);
+    }
+    mpz_set(rx, ax);
+    mpz_set(ry, ay);
+    mpz_clears(ax, ay, qx, qy, NULL);
+}
+
+static void le_import(mpz_t z, const unsigned char *b, size_t n)
+{
+    mpz_import(z, n, -1, 1, 0, 0, b);
+}
+
+static void ed_encode(const mpz_t x, const mpz_t y, unsigned char out[32])
+{
+    memset(out, 0, 32);
+    size_t cnt = 0;
+    mpz_export(out, &cnt, -1, 1, 0, 0, y);
+    if (mpz_odd_p(x))
+        out[31] |= 0x80;
+}
+
+static bool ed_decode(const struct ed *e, const unsigned char in[32], mpz_t x, mpz_t y)
+{
+    unsigned char b[32];
+    memcpy(b, in, 32);
+    int sign = b[31] >> 7;
+    b[31] &= 0x7F;
+    le_import(y, b, 32);
+    if (mpz_cmp(y, e->p) >= 0)
+        return false;
+    mpz_t u, v, t, v3;
+    mpz_inits(u, v, t, v3, NULL);
+    mpz_mul(u, y, y);
+    mpz_sub_ui(u, u, 1);
+    mpz_mod(u, u, e->p);                 /* y^2 - 1 */
+    mpz_mul(v, y, y);
+    mpz_mul(v, v, e->d);
+    mpz_add_ui(v, v, 1);
+    mpz_mod(v, v, e->p);                 /* d y^2 + 1 */
+    /* x = u v^3 (u v^7)^((p-5)/8) */
+    mpz_powm_ui(v3, v, 3, e->p);
+    mpz_powm_ui(t, v, 7, e->p);
+    mpz_mul(t, t, u);
+    mpz_mod(t, t, e->p);
+    mpz_t ex;
+    mpz_init(ex);
+    mpz_sub_ui(ex, e->p, 5);
+    mpz_fdiv_q_2exp(ex, ex, 3);
+    mpz_powm(t, t, ex, e->p);
+    mpz_mul(x, u, v3);
+    mpz_mul(x, x, t);
+    mpz_mod(x, x, e->p);
+    /* check v x^2 == u, or == -u (then multiply by sqrt(-1)) */
+    mpz_mul(t, x, x);
+    mpz_mul(t, t, v);
+    mpz_mod(t, t, e->p);
+    bool ok = true;
+    if (mpz_cmp(t, u) != 0) {
+        mpz_add(t, t, u);
+        mpz_mod(t, t, e->p);
+        if (mpz_sgn(t) == 0) {
+            mpz_mul(x, x, e->sqrtm1);
+            mpz_mod(x, x, e->p);
+        } else {
+            ok = false;
+        }
+    }
+    if (ok && mpz_sgn(x) == 0 && sign)
+        ok = false;
+    if (ok && (int)mpz_odd_p(x) != sign)
+        mpz_sub(x, e->p, x);
+    mpz_clears(u, v, t, v3, ex, NULL);
+    return ok;
+}
+
+/* SHA-512 of the concatenation of up to three parts, as an integer mod L. */
+static void ed_hash(const struct ed *e, mpz_t out, const void *a, size_t an, const void *b,
+                    size_t bn, const void *c, size_t cn)
+{
+    unsigned char *buf = malloc(an + bn + cn + 1), d[64];
+    if (!buf) {
+        mpz_set_ui(out, 0);
+        return;
+    }
+    memcpy(buf, a, an);
+    memcpy(buf + an, b, bn);
+    if (cn)
+        memcpy(buf + an + bn, c, cn);
+    xv_policy_bi_sha512(buf, an + bn + cn, d);
+    free(buf);
+    le_import(out, d, 64);
+    mpz_mod(out, out, e->L);
+}
+
+bool xv_policy_bi_ed25519_verify(const unsigned char pub[32], const void *msg, size_t n,
+                                 const unsigned char sig[64])
+{
+    struct ed e;
+    ed_init(&e);
+    mpz_t ax, ay, rx, ry, s, h, lx, ly, tx, ty;
+    mpz_inits(ax, ay, rx, ry, s, h, lx, ly, tx, ty, NULL);
+    bool ok = ed_decode(&e, pub, ax, ay) && ed_decode(&e, sig, rx, ry);
+    if (ok) {
+        le_import(s, sig + 32, 32);
+        ok = mpz_cmp(s, e.L) < 0;
+    }
+    if (ok) {
+        ed_hash(&e, h, sig, 32, pub, 32, msg, n);
+        ed_mul(&e, lx, ly, s, e.bx, e.by);     /* [S]B */
+        ed_mul(&e, tx, ty, h, ax, ay);         /* [h]A */
+        ed_add(&e, tx, ty, tx, ty, rx, ry);    /* R + [h]A */
+        ok = mpz_cmp(lx, tx) == 0 && mpz_cmp(ly, ty) == 0;
+    }
+    mpz_clears(ax, ay, rx, ry, s, h, lx, ly, tx, ty, NULL);
+    ed_clear(&e);
+    return ok;
+}
+
+int xv_policy_bi_ed25519_sign(const unsigned char seed[32], const void *msg, size_t n,
+                              unsigned char sig[64])
+{
+    struct ed e;
+    ed_init(&e);
+    unsigned char h[64], A[32], R[32];
+    xv_policy_bi_sha512(seed, 32, h);
+    h[0] &= 248;
+    h[31] &= 127;
+    h[31] |= 64;
+    mpz_t a, r, k, s, x, y;
+    mpz_inits(a, r, k, s, x, y, NULL);
+    le_import(a, h, 32);
+    ed_mul(&e, x, y, a, e.bx, e.by);
+    ed_encode(x, y, A);
+    ed_hash(&e, r, h + 32, 32, msg, n, NULL, 0);
+    ed_mul(&e, x, y, r, e.bx, e.by);
+    ed_encode(x, y, R);
+    ed_hash(&e, k, R, 32, A, 32, msg, n);
+    mpz_mul(s, k, a);
+    mpz_add(s, s, r);
+    mpz_mod(s, s, e.L);
+    memcpy(sig, R, 32);
+    memset(sig + 32, 0, 32);
+    size_t cnt = 0;
+    mpz_export(sig + 32, &cnt, -1, 1, 0, 0, s);
+    mpz_clears(a, r, k, s, x, y, NULL);
+    ed_clear(&e);
+    return 0;
 }

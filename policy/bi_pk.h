@@ -29,6 +29,9 @@ struct xv_bi_key {
     char alg[16];             /* JWK "alg" or "" */
     char kid[128];            /* JWK "kid" or "" */
     bool has_d;               /* RSA private exponent present */
+    unsigned char okp[32];    /* Ed25519 public key (encoded point) */
+    unsigned char okp_d[32];  /* Ed25519 private seed, when has_okp_d */
+    bool has_okp_d;
 };
 
 void xv_policy_bi_key_init(struct xv_bi_key *k);
@@ -71,6 +74,12 @@ int xv_policy_bi_rsa_sign_pkcs1(const struct xv_bi_key *k, enum xv_bi_hash h,
 /* ECDSA verification; sig is r||s as in JWS. */
 bool xv_policy_bi_ecdsa_verify(const struct xv_bi_key *k, const unsigned char *digest,
                                size_t dlen, const unsigned char *sig, size_t siglen);
+/* Ed25519 (RFC 8032): verify sig (R||S, 64 bytes) of msg under pub;
+ * sign msg with the 32-byte seed into sig. */
+bool xv_policy_bi_ed25519_verify(const unsigned char pub[32], const void *msg, size_t n,
+                                 const unsigned char sig[64]);
+int xv_policy_bi_ed25519_sign(const unsigned char seed[32], const void *msg, size_t n,
+                              unsigned char sig[64]);
 /* Curve size in bytes for a curve id (32, 48, 66), 0 if unknown. */
 size_t xv_policy_bi_ec_bytes(int curve);
 

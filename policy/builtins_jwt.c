@@ -1,13 +1,12 @@
 /*
  * builtins_jwt.c — io.jwt.decode, io.jwt.decode_verify, io.jwt.verify_*
- * (HS, RS, PS, ES families) and io.jwt.encode_sign / encode_sign_raw (HS
- * and RS algorithms), following OPA's topdown/tokens.go behaviour and error
- * texts.
+ * (HS, RS, PS, ES families and EdDSA) and io.jwt.encode_sign /
+ * encode_sign_raw (HS, RS and EdDSA), following OPA's topdown/tokens.go
+ * behaviour and error texts.
  *
  * Invariant: a signature is checked only with the algorithm the caller (or
  * the token header, for decode_verify) names; keys come from a PEM
- * certificate or public key, or a JWK / JWK set. EdDSA is not implemented:
- * those tokens never verify.
+ * certificate or public key, or a JWK / JWK set.
  * Thread safety: reentrant.
  */
 #include "builtins_int.h"
@@ -246,6 +245,28 @@ static bool jwk_one(const struct xv_value *o, struct xv_bi_key *k)
         k->type = XV_BI_KEY_RSA;
         return true;
     }
+    if (strcmp(kty, "OKP") == 0) {
+        const char *crv = field_str(o, "crv"), *x = field_str(o, "x"), *d = field_str(o, "d");
+        char msg[64];
+        size_t n;
+        if (!crv || strcmp(crv, "Ed25519") != 0 || !x)
+            return false;
+        char *raw = b64url(x, strlen(x), &n, msg, sizeof msg);
+        bool ok = raw && n == 32;
+        if (ok)
+            memcpy(k->okp, raw, 32);
+        free(raw);
+        if (ok && d) {
+            raw = b64url(d, strlen(d), &n, msg, sizeof msg);
+            if (raw && n == 32) {
+                memcpy(k->okp_d, raw, 32);
+                k->has_okp_d = true;
+            }
+            free(raw);
+        }
+        k->type = XV_BI_KEY_OKP;
+        return ok;
+    }
     if (strcmp(kty, "EC") == 0) {
         const char *crv = field_str(o, "crv");
         k->curve = !crv ? 0 : strcmp(crv, "P-256") == 0 ? 256 : strcmp(crv, "P-384") == 0 ? 384
@@ -315,7 +336,7 @@ static int parse_keys(struct xv_bctx *ctx, const char *s, size_t n, struct keyse
 
 /* ---- algorithms ---- */
 
-enum family { F_HS, F_RS, F_PS, F_ES };
+enum family { F_HS, F_RS, F_PS, F_ES, F_ED };
 
 struct alg {
     const char *name;
@@ -331,6 +352,7 @@ static const struct alg algs[] = {
     {"PS256", F_PS, XV_BI_H_SHA256, 0}, {"PS384", F_PS, XV_BI_H_SHA384, 0},
     {"PS512", F_PS, XV_BI_H_SHA512, 0}, {"ES256", F_ES, XV_BI_H_SHA256, 256},
     {"ES384", F_ES, XV_BI_H_SHA384, 384}, {"ES512", F_ES, XV_BI_H_SHA512, 521},
+    {"EdDSA", F_ED, XV_BI_H_SHA512, 0},
 };
 
 static const struct alg *find_alg(const char *name)
@@ -358,6 +380,9 @@ static char *signing_input(const struct jwt *t, size_t *n)
 static bool verify_key(const struct alg *al, const struct xv_bi_key *k, const char *msg, size_t mn,
                        const unsigned char *sig, size_t sl)
 {
+    if (al->fam == F_ED)
+        return k->type == XV_BI_KEY_OKP && sl == 64 &&
+               xv_policy_bi_ed25519_verify(k->okp, msg, mn, sig);
     unsigned char d[XV_BI_SHA512_LEN];
     size_t dl;
     xv_policy_bi_digest(al->hash, msg, mn, d, &dl);
@@ -456,6 +481,7 @@ VERIFY_FN(bi_verify_ps512, "PS512")
 VERIFY_FN(bi_verify_es256, "ES256")
 VERIFY_FN(bi_verify_es384, "ES384")
 VERIFY_FN(bi_verify_es512, "ES512")
+VERIFY_FN(bi_verify_eddsa, "EdDSA")
 
 /* ---- io.jwt.decode_verify ---- */
 
@@ -757,6 +783,18 @@ static int encode_common(struct xv_bctx *ctx, const char *hs, size_t hn, const c
             xv_policy_bi_rsa_sign_pkcs1(&key, al->hash, d, &sig, &sl))
             rc = xv_bi_error(ctx, "invalid key for %s: an RSA private JWK is required", al->name);
         xv_policy_bi_key_clear(&key);
+    } else if (al->fam == F_ED) {
+        struct xv_bi_key key;
+        xv_policy_bi_key_init(&key);
+        sig = malloc(64);
+        sl = 64;
+        if (!sig || !jwk_one(jwk, &key) || key.type != XV_BI_KEY_OKP || !key.has_okp_d ||
+            xv_policy_bi_ed25519_sign(key.okp_d, in.p, in.len, sig)) {
+            free(sig);
+            sig = NULL;
+            rc = xv_bi_error(ctx, "invalid key for EdDSA: an Ed25519 private JWK is required");
+        }
+        xv_policy_bi_key_clear(&key);
     } else {
         rc = xv_bi_error(ctx, "signing with %s is not supported", al->name);
     }
@@ -815,6 +853,7 @@ const struct xv_builtin_def xv_policy_bi_jwt[] = {
     {"io.jwt.verify_es256", 2, bi_verify_es256, 0},
     {"io.jwt.verify_es384", 2, bi_verify_es384, 0},
     {"io.jwt.verify_es512", 2, bi_verify_es512, 0},
+    {"io.jwt.verify_eddsa", 2, bi_verify_eddsa, 0},
     {"io.jwt.encode_sign", 3, bi_encode_sign, XV_BIF_NONDET},
     {"io.jwt.encode_sign_raw", 3, bi_encode_sign_raw, XV_BIF_NONDET},
     {NULL, 0, NULL, 0},
