@@ -1426,7 +1426,11 @@ int xv_parse_module(struct xv_arena *ar, struct xv_frozen_list *frozen, const ch
     struct xv_perr e0;
     if (parse_with(ar, frozen, file, src, len, 1, out, &e0) == 0)
         return 0;
-    return -1; /* report the v1 error */
+    /* Neither parses: report the attempt that got further (a v0 policy with
+     * a typo should not be told that v1 wants `if`). */
+    if (e0.loc.line > err->loc.line || (e0.loc.line == err->loc.line && e0.loc.col > err->loc.col))
+        *err = e0;
+    return -1;
 }
 
 int xv_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *src,
