@@ -309,9 +309,10 @@ static void new_session(struct xv_call *call)
 static int resolve_session(struct xv_conn *c, struct xv_call *call)
 {
     struct xv_session_store *store = xv_conn_cfg.sessions;
+    /* Checked on the whole header value (the copy below is truncated). */
+    if (c->inject.app_session_bad)
+        return XV_SESSION_E_BAD_ID;
     if (!store) {
-        if (c->inject.app_session_bad)
-            return XV_SESSION_E_BAD_ID;
         if (c->inject.app_session) {
             memcpy(call->session_id, c->inject.app_session_id, 36);
             call->session_id[36] = '\0';
