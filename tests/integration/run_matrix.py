@@ -61,7 +61,13 @@ ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints",
             "excluded", "nocapture", "trickle", "long", "cut", "conversation")
 FULL_SCEN = ALL_SCEN + ("chunked_req", "non_api")
 # Agent configuration that differs from the defaults, per scenario (run B only).
+# Opt-in (--with-policy; CMake -DXV_INTEG_POLICY=ON) until policy enforcement
+# lands in the agent: SPEC §5 block → synthetic 403, the call never sent.
+POLICY_SCEN = ("policy_block",)
+BLOCK_BODY = {"error": {"message": "request blocked by policy", "type": "policy_violation",
+                        "code": "policy_block"}}
 AGENT_ENV = {
+    "policy_block": {"XENOVIA_POLICY": os.path.join(HERE, "policies", "block_drop_database.rego")},
     "excluded": {"XENOVIA_HOSTS": "api.openai.com,*.example.com:8443"},  # not 127.0.0.1: pass through
     "nocapture": {"XENOVIA_CAPTURE_CONTENT": "off"},
 }
@@ -79,8 +85,9 @@ CLIENTS = {
 NODE_MODULES = os.path.join(HERE, "node", "node_modules", "openai")
 
 
-def all_cases():
-    return ["%s:%s" % (c, s) for c, (_a, _t, scen) in CLIENTS.items() for s in scen]
+def all_cases(with_policy=False):
+    return ["%s:%s" % (c, s) for c, (_a, _t, scen) in CLIENTS.items()
+            for s in scen + POLICY_SCEN if with_policy or s not in POLICY_SCEN]
 
 
 class Skip(Exception):
@@ -197,6 +204,44 @@ def split_xv(stdout):
         else:
             keep.append(line)
     return "\n".join(keep), xv
+
+
+def segments(text):
+    """A transcript cut into one piece per call ("== call N" starts one in the
+    Python/Node transcripts; "== end of call N" ends one in curl's)."""
+    segs, cur = [], []
+    for line in text.split("\n"):
+        if line.startswith("== call ") and cur:
+            segs.append("\n".join(cur))
+            cur = []
+        cur.append(line)
+        if line.startswith("== end of call "):
+            segs.append("\n".join(cur))
+            cur = []
+    if any(line.strip() for line in cur):
+        segs.append("\n".join(cur))
+    return segs
+
+
+def check_block_segment(seg):
+    """None when a call's transcript shows SPEC §5's synthetic 403, else why not."""
+    if not any(l in ("status: 403",) or l.startswith("HTTP/1.1 403") for l in seg.split("\n")):
+        return "no 403 status"
+    for line in seg.split("\n"):
+        for prefix in ("body: ", "{", "error: "):
+            if not line.startswith(prefix):
+                continue
+            text = line if prefix == "{" else line[len(prefix):]
+            if prefix == "error: ":          # node: "error: PermissionDeniedError {...}"
+                text = text.partition(" ")[2]
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                continue
+            if obj in (BLOCK_BODY, BLOCK_BODY["error"]):
+                return None
+            return "body %s is not %s" % (text[:300], json.dumps(BLOCK_BODY))
+    return "no JSON body"
 
 
 def diff_text(a, b, la="without agent", lb="with agent", limit=80):
@@ -382,6 +427,13 @@ def check_record(rec, plan, problems, label, ctx=None):
             bad("ttft_ms %r missing or not a number on a stream" % (tt,))
         elif _num(lat) and tt > lat + 1:
             bad("ttft_ms %r > latency_ms %r" % (tt, lat))
+    if plan.get("blocked"):
+        if rec.get("policy_outcome") != "block":
+            bad("policy_outcome %r, want 'block'" % (rec.get("policy_outcome"),))
+        if "drop_database is not allowed" not in str(rec.get("policy_reason")):
+            bad("policy_reason %r does not give the policy's reason" % (rec.get("policy_reason"),))
+    elif ctx and ctx.get("policy") and rec.get("policy_outcome") not in (None, "allow"):
+        bad("policy_outcome %r on an allowed call" % (rec.get("policy_outcome"),))
     tid = rec.get("trace_id")
     if not isinstance(tid, str) or not tid:
         bad("trace_id %r missing" % (tid,))
@@ -531,7 +583,7 @@ def run_case(case, lib, args, certs_cache):
     if client not in CLIENTS:
         raise Failure("unknown client %r (known: %s)" % (client, ", ".join(CLIENTS)))
     argv0, transport, scens = CLIENTS[client]
-    if scenario not in scens:
+    if scenario not in scens + POLICY_SCEN:
         raise Failure("client %s does not run scenario %r" % (client, scenario))
     if client == "node" and not os.path.isdir(NODE_MODULES):
         raise Skip("node_modules missing (%s): run `npm ci` in tests/integration/node "
@@ -585,17 +637,35 @@ def run_case(case, lib, args, certs_cache):
         # 2. Same transcript apart from the XV-HEADER lines.
         text_a, xv_a = split_xv(out_a)
         text_b, xv_b = split_xv(out_b)
-        if text_a != text_b:
+        calls_def = xvclient.calls_for(scenario)
+        blocked = {i for i, c in enumerate(calls_def) if c.get("expect_block")} if use_agent else set()
+        if blocked:
+            # Blocked calls read the synthetic 403; every other call reads what it did without.
+            seg_a, seg_b = segments(text_a), segments(text_b)
+            if len(seg_a) != len(seg_b):
+                problems.append("client stdout has %d calls with the agent, %d without:\n%s"
+                                % (len(seg_b), len(seg_a), diff_text(text_a, text_b)))
+            for i, (sa, sb) in enumerate(zip(seg_a, seg_b)):
+                if i in blocked:
+                    why = check_block_segment(sb)
+                    if why:
+                        problems.append("call %d should have been blocked by policy: %s:\n%s"
+                                        % (i + 1, why, sb[:1500]))
+                elif sa != sb:
+                    problems.append("call %d: client stdout differs:\n%s"
+                                    % (i + 1, diff_text(sa, sb)))
+        elif text_a != text_b:
             problems.append("client stdout differs:\n" + diff_text(text_a, text_b))
         if xv_a:
             problems.append("run without agent printed X-Xenovia headers: %r" % xv_a[:5])
         # 3. The upstream saw the same requests.
-        clean_b, injected = check_injected(up_a, up_b, args.strict_headers, problems)
-        na = upstream_text(normalise_upstream(up_a))
+        sent_a = [e for i, e in enumerate(up_a) if i not in blocked]   # a blocked call never leaves
+        clean_b, injected = check_injected(sent_a, up_b, args.strict_headers, problems)
+        na = upstream_text(normalise_upstream(sent_a))
         nb = upstream_text(normalise_upstream(clean_b))
         if na != nb:
             problems.append("upstream requests differ:\n" + diff_text(na, nb))
-        expected_calls = len(xvclient.calls_for(scenario))
+        expected_calls = len(calls_def)
         if len(up_a) != expected_calls:
             problems.append("upstream logged %d requests without the agent, expected %d"
                             % (len(up_a), expected_calls))
@@ -609,8 +679,27 @@ def run_case(case, lib, args, certs_cache):
             problems.append("bench: the big request body is only %d bytes" % up_a[0]["body_len"])
         # 4. Trace records (run B with the agent).
         plans = [mock_upstream.plan_reply(e["method"], e["target"], e["headers"],
-                                          base64.b64decode(e["body_b64"])) for e in up_b]
+                                          base64.b64decode(e["body_b64"]))
+                 for e in (up_a if blocked else up_b)]
+        for i in blocked:
+            if i < len(plans):
+                plans[i].update(status=403, usage=None, content=None, tool_calls=[],
+                                cut=False, error=None, blocked=True)
         api_plans = [p for p in plans if p["api"] is not None]
+        # Headers the agent injected, aligned with api_plans by request body
+        # ({} for calls that never reached the upstream).
+        if blocked:
+            pool = list(zip(up_b, injected))
+            api_injected = []
+            for e in up_a:
+                if not mock_upstream.classify(e["method"], e["target"]):
+                    continue
+                hit = next((k for k, (eb, _i) in enumerate(pool)
+                            if eb["body_b64"] == e["body_b64"]), None)
+                api_injected.append({} if hit is None else pool.pop(hit)[1])
+        else:
+            api_injected = [inj for e, inj in zip(up_b, injected)
+                            if mock_upstream.classify(e["method"], e["target"])]
         records, bad_lines = read_records(trace)
         problems.extend(bad_lines)
         if use_agent and scenario == "excluded":
@@ -628,8 +717,6 @@ def run_case(case, lib, args, certs_cache):
                                 % (len(calls), len(api_plans)))
             port = mock.tport if transport == "tls" else mock.port
             pairs = match_records(calls, api_plans)
-            api_injected = [inj for e, inj in zip(up_b, injected)
-                            if mock_upstream.classify(e["method"], e["target"])]
             for n, ((plan, rec), inj) in enumerate(zip(pairs, api_injected), 1):
                 sid = inj.get("x-xenovia-session-id")
                 if sid is not None and rec is not None and sid != rec.get("session_id"):
@@ -644,7 +731,8 @@ def run_case(case, lib, args, certs_cache):
                     continue
                 check_record(rec, plan, problems, label,
                              {"port": port, "request": plan.get("request"),
-                              "capture": scenario != "nocapture"})
+                              "capture": scenario != "nocapture",
+                              "policy": scenario in POLICY_SCEN})
             tids = [r.get("trace_id") for r in calls]
             if len(set(tids)) != len(tids):
                 problems.append("trace_ids are not unique: %r" % tids)
@@ -735,12 +823,14 @@ def main():
                          "check the SPEC §3 ones)")
     ap.add_argument("--no-session-header", action="store_true",
                     help="do not require X-Xenovia-Session-Id on every API response (SPEC §3)")
+    ap.add_argument("--with-policy", action="store_true",
+                    help="include the policy scenarios (%s) in the case list" % ", ".join(POLICY_SCEN))
     ap.add_argument("--keep", action="store_true", help="keep temp dirs")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
 
     if args.list_cases:
-        print("\n".join(all_cases()))
+        print("\n".join(all_cases(args.with_policy)))
         return 0
     lib = args.lib
     if not lib:
@@ -751,7 +841,7 @@ def main():
     cases = []
     for pat in args.case or ["*:*"]:
         c, _, s = pat.partition(":")
-        hits = [x for x in all_cases()
+        hits = [x for x in all_cases(args.with_policy or s in POLICY_SCEN)
                 if (c in ("*", x.split(":")[0])) and (s in ("*", "", x.split(":")[1]))]
         if not hits:
             print("no case matches %r" % pat)

@@ -84,6 +84,16 @@ function head(label, response) {
   process.stdout.write(out.join('\n') + '\n');
 }
 
+function apiError(label, e) {
+  callNo += 1;
+  process.stdout.write(`== call ${callNo} ${label}\nstatus: ${e.status}\n`);
+  const xv = [];
+  if (e.headers) e.headers.forEach((v, k) => { if (k.toLowerCase().startsWith('x-xenovia-')) xv.push([k.toLowerCase(), v]); });
+  xv.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  for (const [k, v] of xv) process.stdout.write(`XV-HEADER ${k}: ${v}\n`);
+  process.stdout.write(`error: ${e.constructor.name} ${canon(e.error)}\n`);
+}
+
 async function plain(label, promise) {
   try {
     const { data, response } = await promise.withResponse();
@@ -91,13 +101,7 @@ async function plain(label, promise) {
     process.stdout.write('body: ' + canon(data) + '\n');
   } catch (e) {
     if (e instanceof OpenAI.APIError && e.status) {
-      callNo += 1;
-      process.stdout.write(`== call ${callNo} ${label}\nstatus: ${e.status}\n`);
-      const xv = [];
-      if (e.headers) e.headers.forEach((v, k) => { if (k.toLowerCase().startsWith('x-xenovia-')) xv.push([k.toLowerCase(), v]); });
-      xv.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-      for (const [k, v] of xv) process.stdout.write(`XV-HEADER ${k}: ${v}\n`);
-      process.stdout.write(`error: ${e.constructor.name} ${canon(e.error)}\n`);
+      apiError(label, e);
     } else {
       // The cut scenario: the body never completed (undici: TypeError "terminated").
       callNo += 1;
@@ -107,7 +111,15 @@ async function plain(label, promise) {
 }
 
 async function streamed(label, promise) {
-  const { data, response } = await promise.withResponse();
+  let data;
+  let response;
+  try {
+    ({ data, response } = await promise.withResponse());
+  } catch (e) {
+    if (!(e instanceof OpenAI.APIError && e.status)) throw e;
+    apiError(label, e);     // e.g. the synthetic 403 of a blocked stream
+    return;
+  }
   head(label, response);
   let text = '';
   let usage = null;
@@ -193,6 +205,15 @@ async function main() {
         { stream: true, stream_options: { include_usage: true } })));
       await plain('chat cut', cc.create(chat(MODEL + '-cut', 'This reply will break.')));
       break;
+    case 'policy_block': {
+      const drop = { type: 'function', function: { name: 'drop_database', description: 'Drop a database',
+        parameters: { type: 'object', properties: { name: { type: 'string' } } } } };
+      await plain('policy allowed', cc.create(chat(MODEL, 'Weather, allowed.', { tools: TOOLS.slice(0, 1) })));
+      await plain('policy blocked', cc.create(chat(MODEL, 'Clean up the database.', { tools: [TOOLS[0], drop] })));
+      await plain('policy after block', cc.create(chat(MODEL, 'Still here after the block?')));
+      await streamed('policy blocked stream', cc.create(chat(MODEL, 'Drop it, streamed.', { tools: [drop], stream: true })));
+      break;
+    }
     case 'conversation': {
       // SPEC §4 strategies in pairs (see xvclient.conversation_calls); later
       // turns quote the replies this client actually got, as an app would.

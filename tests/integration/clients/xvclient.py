@@ -28,7 +28,7 @@ MODEL = "gpt-4o-mini"
 
 SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api",
              "chunked_req", "excluded", "nocapture", "trickle", "long", "cut",
-             "conversation")
+             "conversation", "policy_block")
 FIXED_SESSION = "5f0c6a8e-3b1d-4c2e-9a7b-1d2e3f4a5b6c"   # sent as X-Xenovia-Session-Id
 # Scenarios that send the same calls as another one; run_matrix.py changes the
 # agent's configuration for them (XENOVIA_HOSTS, XENOVIA_CAPTURE_CONTENT).
@@ -110,6 +110,21 @@ def calls_for(scenario):
                      _chat(MODEL + "-cut", "This stream will break.", stream=True,
                            stream_options={"include_usage": True})),
                 post("/v1/chat/completions", _chat(MODEL + "-cut", "This reply will break."))]
+    if scenario == "policy_block":
+        # Under policies/block_drop_database.rego (run_matrix.py sets
+        # XENOVIA_POLICY) calls 2 and 4 must get the synthetic 403 and never
+        # reach the upstream; 1 and 3 pass, on the same connection.
+        drop = {"type": "function", "function": {
+            "name": "drop_database", "description": "Drop a database",
+            "parameters": {"type": "object", "properties": {"name": {"type": "string"}}}}}
+        calls = [post("/v1/chat/completions", _chat(MODEL, "Weather, allowed.", tools=TOOLS[:1])),
+                 post("/v1/chat/completions", _chat(MODEL, "Clean up the database.",
+                                                    tools=[TOOLS[0], drop])),
+                 post("/v1/chat/completions", _chat(MODEL, "Still here after the block?")),
+                 post("/v1/chat/completions", _chat(MODEL, "Drop it, streamed.", tools=[drop],
+                                                    stream=True))]
+        calls[1]["expect_block"] = calls[3]["expect_block"] = True
+        return calls
     if scenario == "conversation":
         return conversation_calls(post)
     if scenario == "long":
