@@ -19,6 +19,12 @@
  *     TLS handshake is excluded) and CPU_US is the process's CPU time (user +
  *     system, all threads) over the same span.
  *
+ *   bench_client spawn N LIB|- PROGRAM
+ *     Starts PROGRAM (e.g. /bin/true) N times in a row, with LD_PRELOAD=LIB in
+ *     its environment or without ("-"); prints "WALL_NS CPU_US" per start
+ *     (CPU_US: the child's user + system time). Measures what loading the
+ *     agent costs every process that starts under it.
+ *
  * CA is the PEM file the server certificate is verified against ("-" for
  * plain). Exit 0 on success, 1 on any protocol or I/O error (message on
  * stderr), 2 on bad usage.
@@ -38,9 +44,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define BUF_CAP (256u * 1024u)
 
@@ -253,8 +263,55 @@ static int run_download(int tls, int port, const char *ca, long long bytes)
     return 0;
 }
 
+/* Start PROG (no arguments) N times, one after the other, with LD_PRELOAD=LIB
+ * in its environment (or without LD_PRELOAD when LIB is "-"); this process
+ * itself runs without the agent. Prints per start "WALL_NS CPU_US" (the
+ * child's user + system time, from wait4). */
+static int run_spawn(long n, const char *lib, const char *prog)
+{
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    char **env = calloc(ne + 2, sizeof *env);
+    char pre[4096];
+    if (!env)
+        return 1;
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+            env[k++] = environ[i];
+    if (strcmp(lib, "-") != 0) {
+        snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib);
+        env[k++] = pre;
+    }
+    env[k] = NULL;
+    char *args[] = { (char *)prog, NULL };
+    for (long i = 0; i < n; i++) {
+        pid_t pid;
+        struct rusage ru;
+        int st;
+        uint64_t t0 = bench_now_ns();
+        if (posix_spawn(&pid, prog, NULL, NULL, args, env) != 0) {
+            perror("posix_spawn");
+            return 1;
+        }
+        if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "%s failed\n", prog);
+            return 1;
+        }
+        uint64_t t1 = bench_now_ns();
+        printf("%llu %llu\n", (unsigned long long)(t1 - t0),
+               (unsigned long long)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL +
+                                    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+    }
+    free(env);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && strcmp(argv[1], "spawn") == 0)
+        return run_spawn(atol(argv[2]), argv[3], argv[4]);
     if (argc >= 7 && strcmp(argv[1], "chat") == 0)
         return run_chat(strcmp(argv[2], "tls") == 0, atoi(argv[3]), argv[4], atol(argv[5]),
                         atol(argv[6]));
@@ -263,7 +320,8 @@ int main(int argc, char **argv)
                             atoll(argv[5]));
     fprintf(stderr,
             "usage: %s chat tls|plain PORT CA CALLS WARMUP\n"
-            "       %s download tls|plain PORT CA BYTES\n",
-            argv[0], argv[0]);
+            "       %s download tls|plain PORT CA BYTES\n"
+            "       %s spawn N LIB|- PROGRAM\n",
+            argv[0], argv[0], argv[0]);
     return 2;
 }

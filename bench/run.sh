@@ -8,7 +8,9 @@
 #      (none, agent), (agent, none), ... so slow drift of the machine cancels;
 #   2. the throughput ratio of a non-OpenAI bulk TLS download (BULK MiB of
 #      GET /download/N, ROUNDS rounds per mode, alternating) with bench_client
-#      and with curl.
+#      and with curl;
+#   3. what loading the agent costs a process at start (/bin/true, 200 starts
+#      per mode): wall time and the child's CPU time (no target set).
 # It prints the numbers next to the targets (<= 20 µs added per call, >= 99 %
 # bulk throughput). Targets are reported, not asserted: the exit status is 0
 # whenever the measurement itself worked. Not part of ctest.
@@ -29,7 +31,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB="" BUILD_DIR="$ROOT/build-bench" BIN_DIR=""
-CALLS=2000 BLOCKS=20 WARM=100 BULK_MIB=200 ROUNDS=7 PLAIN=1 CURL=1 KEEP=0 NICE=-10
+CALLS=2000 BLOCKS=20 WARM=100 BULK_MIB=200 ROUNDS=7 PLAIN=1 CURL=1 KEEP=0 NICE=-10 SPAWNS=200
 while [ $# -gt 0 ]; do
     case "$1" in
         --lib) LIB=$2; shift 2 ;;
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
         --no-curl) CURL=0; shift ;;
         --keep) KEEP=1; shift ;;
         --nice) NICE=$2; shift 2 ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -157,6 +159,17 @@ for r in $(seq 1 "$ROUNDS"); do
                 "https://127.0.0.1:$TLS_PORT/download/$BYTES" \
                 | awk '{ printf "%d %.6f\n", $1, $3 - $2 }' >>"$WORK/bulk-curl-$mode.txt"
         fi
+    done
+done
+
+# --- 3. process start --------------------------------------------------------
+# What loading the agent costs every process started under it (CI jobs and
+# shell scripts start many; the openai SDK runs `uname` at import).
+echo "process start: $SPAWNS starts of /bin/true per mode ..."
+for b in $(seq 1 10); do
+    for mode in $( [ $((b % 2)) -eq 1 ] && echo "none agent" || echo "agent none" ); do
+        l=-; [ "$mode" = agent ] && l=$LIB
+        "$CLIENT" spawn $((SPAWNS / 10)) "$l" /bin/true >>"$WORK/spawn-$mode.txt"
     done
 done
 

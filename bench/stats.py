@@ -122,6 +122,10 @@ def main():
                               % (client, mn, ma, ratio, TARGET_BULK_PCT,
                                  verdict(ratio >= TARGET_BULK_PCT), len(res["none"]),
                                  max(res["none"]), max(res["agent"])))
+            pairs = [a / n for n, a in zip(res["none"], res["agent"]) if n > 0]
+            if pairs:
+                bulk_lines.append("  %-13s median of per-round ratios (adjacent none/agent rounds): "
+                                  "%.1f %%" % ("", 100.0 * statistics.median(pairs)))
             if "none" in cpu_res and "agent" in cpu_res:
                 cn, ca = statistics.median(cpu_res["none"]), statistics.median(cpu_res["agent"])
                 bulk_lines.append("  %-13s client CPU per 100 MiB: none %.1f ms, agent %.1f ms "
@@ -132,6 +136,20 @@ def main():
               % meta.get("bulk_mib", "?"))
         for line in bulk_lines:
             print(line)
+        print()
+    spawn = {}
+    for mode in ("none", "agent"):
+        p = os.path.join(work, "spawn-%s.txt" % mode)
+        if os.path.exists(p):
+            rows = [line.split() for line in open(p) if line.strip()]
+            spawn[mode] = ([int(r[0]) / 1000.0 for r in rows], [int(r[1]) for r in rows])
+    if "none" in spawn and "agent" in spawn:
+        wn, wa = statistics.median(spawn["none"][0]), statistics.median(spawn["agent"][0])
+        cn, ca = statistics.mean(spawn["none"][1]), statistics.mean(spawn["agent"][1])
+        print("Process start (/bin/true, %d starts per mode; no target set, SPEC 2: never "
+              "visibly slow the host):" % len(spawn["none"][0]))
+        print("  wall, median:  none %7.0f us   agent %7.0f us   added %7.0f us" % (wn, wa, wa - wn))
+        print("  CPU, mean:     none %7.0f us   agent %7.0f us   added %7.0f us" % (cn, ca, ca - cn))
         print()
     if "records" in meta:
         print("trace records written by the agent: %s (expected %s)"
