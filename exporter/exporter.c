@@ -417,6 +417,8 @@ void xv_exp_atfork_child(void)
 
 void xv_exp_get_stats(struct xv_exp_stats *out)
 {
+    if (!out)
+        return;
     out->pushed = atomic_load(&g.pushed);
     out->written = atomic_load(&g.written);
     out->direct = atomic_load(&g.direct);

@@ -227,9 +227,11 @@ static void make_row(struct row *r, const cJSON *rec)
         model = str_of(rec, "response_model");
     snprintf(r->cell[C_MODEL], sizeof r->cell[0], "%s", model ? model : "-");
     const char *type = str_of(rec, "request_type");
-    if (!type)
-        type = str_of(rec, "step_type");   /* tool step child record */
-    snprintf(r->cell[C_TYPE], sizeof r->cell[0], "%s", type ? type : "-");
+    const char *step = str_of(rec, "step_type");
+    if (step)   /* a tool step: marked as a child of the call above it */
+        snprintf(r->cell[C_TYPE], sizeof r->cell[0], "> %s", step);
+    else
+        snprintf(r->cell[C_TYPE], sizeof r->cell[0], "%s", type ? type : "-");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, "stream");
     snprintf(r->cell[C_STREAM], sizeof r->cell[0], "%s",
              cJSON_IsBool(st) ? (cJSON_IsTrue(st) ? "yes" : "no") : "-");
@@ -346,16 +348,31 @@ static int session_matches(const cJSON *rec, const char *want)
     return sid && strcmp(sid, want) == 0;
 }
 
-static void print_footer(FILE *out, size_t calls, size_t sessions, size_t malformed,
-                         const char *want)
+/* Tool-step child records (SPEC §6: step_type tool_call|tool_result) are
+ * shown under their calls but counted apart: they are not API calls. */
+static int is_step(const cJSON *rec)
 {
-    if (calls == 0 && want)
+    return str_of(rec, "step_type") != NULL;
+}
+
+/* "N calls" or "N calls, K tool steps". */
+static void print_counts(FILE *out, size_t calls, size_t steps)
+{
+    fprintf(out, "%zu call%s", calls, calls == 1 ? "" : "s");
+    if (steps)
+        fprintf(out, ", %zu tool step%s", steps, steps == 1 ? "" : "s");
+}
+
+static void print_footer(FILE *out, size_t calls, size_t steps, size_t sessions,
+                         size_t malformed, const char *want)
+{
+    if (calls + steps == 0 && want) {
         fprintf(out, "no calls for session %s", want);
-    else if (sessions)
-        fprintf(out, "%zu call%s in %zu session%s", calls, calls == 1 ? "" : "s", sessions,
-                sessions == 1 ? "" : "s");
-    else
-        fprintf(out, "%zu call%s", calls, calls == 1 ? "" : "s");
+    } else {
+        print_counts(out, calls, steps);
+        if (sessions)
+            fprintf(out, " in %zu session%s", sessions, sessions == 1 ? "" : "s");
+    }
     if (malformed)
         fprintf(out, "; %zu malformed line%s skipped", malformed, malformed == 1 ? "" : "s");
     fputc('\n', out);
@@ -364,7 +381,7 @@ static void print_footer(FILE *out, size_t calls, size_t sessions, size_t malfor
 static int show_collected(struct line_reader *lr, const char *want, int json)
 {
     struct entry *ents = NULL;
-    size_t n = 0, cap = 0, malformed = 0, seq = 0;
+    size_t n = 0, cap = 0, malformed = 0, seq = 0, nsteps = 0;
     char *line;
     size_t llen = 0;
     int too_long = 0;
@@ -406,6 +423,7 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
         ents[n] = (struct entry){ rec, seq, sid ? sid : "", 0,
                                   cJSON_IsNumber(turn) ? turn->valuedouble : 1e300 };
         n++;
+        nsteps += (size_t)is_step(rec);
     }
 
     if (json) {
@@ -417,7 +435,7 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
         }
         fputs(n ? "\n]\n" : "]\n", stdout);
         if (malformed)
-            print_footer(stderr, n, 0, malformed, NULL);
+            print_footer(stderr, n - nsteps, nsteps, 0, malformed, NULL);
     } else {
         /* Group: first sort by session to find each one's first record,
          * then by (that first record, turn, file order). */
@@ -453,9 +471,11 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
         }
         for (size_t i = 0; i < n; i++) {
             if (i == 0 || ents[i].group != ents[i - 1].group) {
-                size_t count = 0;
-                for (size_t j = i; j < n && ents[j].group == ents[i].group; j++)
+                size_t count = 0, gsteps = 0;
+                for (size_t j = i; j < n && ents[j].group == ents[i].group; j++) {
                     count++;
+                    gsteps += (size_t)is_step(ents[j].rec);
+                }
                 /* Path and flow: from whichever record of the session has them. */
                 const char *path = NULL, *flow = NULL;
                 for (size_t j = i; j < i + count; j++) {
@@ -464,9 +484,10 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
                     if (!flow)
                         flow = str_of(ents[j].rec, "flow_id");
                 }
-                printf("%ssession %s  (%zu call%s%s%s%s%s)\n", i ? "\n" : "",
-                       ents[i].session[0] ? ents[i].session : "(none)", count,
-                       count == 1 ? "" : "s", path ? ", path " : "", path ? path : "",
+                printf("%ssession %s  (", i ? "\n" : "",
+                       ents[i].session[0] ? ents[i].session : "(none)");
+                print_counts(stdout, count - gsteps, gsteps);
+                printf("%s%s%s%s)\n", path ? ", path " : "", path ? path : "",
                        flow ? ", flow " : "", flow ? flow : "");
                 print_title(width, C_TURN);
             }
@@ -475,7 +496,7 @@ static int show_collected(struct line_reader *lr, const char *want, int json)
         free(rows);
         if (n)
             fputc('\n', stdout);
-        print_footer(stdout, n, sessions, malformed, want);
+        print_footer(stdout, n - nsteps, nsteps, sessions, malformed, want);
     }
     for (size_t i = 0; i < n; i++)
         cJSON_Delete(ents[i].rec);
@@ -516,7 +537,7 @@ static int show_follow(const char *path, struct line_reader *lr, struct stat *st
     static const int fixed[C_COUNT] = { 8, 4, 19, 18, 16, 6, 6, 6, 6, 7, 7, 12, 20, 8 };
     if (!json)
         print_title(fixed, C_SESSION);
-    size_t calls = 0, malformed = 0, llen = 0;
+    size_t calls = 0, steps = 0, malformed = 0, llen = 0;
     int too_long = 0;
     while (!g_stop) {
         char *line;
@@ -532,7 +553,10 @@ static int show_follow(const char *path, struct line_reader *lr, struct stat *st
                 cJSON_Delete(rec);
                 continue;
             }
-            calls++;
+            if (is_step(rec))
+                steps++;
+            else
+                calls++;
             if (json) {
                 char *s = cJSON_PrintUnformatted(rec);
                 if (s)
@@ -566,7 +590,7 @@ static int show_follow(const char *path, struct line_reader *lr, struct stat *st
             }
         }
     }
-    print_footer(json ? stderr : stdout, calls, 0, malformed, NULL);
+    print_footer(json ? stderr : stdout, calls, steps, 0, malformed, NULL);
     return 0;
 }
 

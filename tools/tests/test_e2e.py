@@ -65,12 +65,18 @@ check(r.returncode == 0 and r.stdout == "200" * 8, "8 concurrent curls: all 200"
 
 r = xv("traces", trace, "--json")
 recs = json.loads(r.stdout) if r.returncode == 0 else []
-check(len(recs) == 9 and "malformed" not in r.stderr, "9 records, none malformed (%d)" % len(recs))
+calls = [x for x in recs if "step_type" not in x]
+steps = [x for x in recs if "step_type" in x]
+check(len(calls) == 9 and "malformed" not in r.stderr, "9 call records, none malformed (%d)" % len(calls))
 check(all(x.get("model") == "gpt-4o-mini" and x.get("tokens_in") == 9 and x.get("tokens_out") == 3
-          for x in recs), "model and tokens recorded")
-check(len({x.get("trace_id") for x in recs}) == 9, "nine distinct trace ids")
+          for x in calls), "model and tokens recorded")
+check(len({x.get("trace_id") for x in calls}) == 9, "nine distinct trace ids")
+# The agent may also write a tool-step child record per tool call (SPEC §6).
+check(all(x.get("tool_name") == "lookup" for x in steps) and len(steps) in (0, 9),
+      "tool steps, if any, one per call (%d)" % len(steps))
 r = xv("traces", trace)
-check("lookup" in r.stdout and "9 calls" in r.stdout, "table shows the tool call and the count")
+check("lookup" in r.stdout and ("9 calls" + (", 9 tool steps" if steps else "")) in r.stdout,
+      "table shows the tool call and the counts")
 
 srv.shutdown()
 shutil.rmtree(d)

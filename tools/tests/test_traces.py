@@ -35,7 +35,7 @@ check(out.count("session " + SA) == 1, "session A grouped once")
 block_a = out[ia:ib]
 t1, t2, t3 = block_a.find("eeee5555"), block_a.find("aaaa1111"), block_a.find("abcdef00")
 check(0 <= t1 < t2 < t3, "turns ordered 1, 2, 3 within the session (file had 2 before 1)")
-check("3 calls" in block_a and "path /support" in block_a and "flow ci-42" in block_a,
+check("(2 calls, 1 tool step, path /support, flow ci-42)" in block_a and "flow ci-42" in block_a,
       "session header: count, path, flow")
 row_b = [l for l in out.splitlines() if "99990000" in l]
 check(len(row_b) == 1, "session B row present once")
@@ -58,9 +58,9 @@ check(row_a2[7] == "120" and row_a2[8] == "33" and row_a2[9] == "812.4" and row_
 emb = [l for l in out.splitlines() if "12345678" in l][0].split()
 check(emb[7] == "8" and emb[8] == "-", "embeddings: tokens_in only")
 tool = [l for l in out.splitlines() if "abcdef00" in l][0].split()
-check(tool[4] == "tool_result" and tool[6] == "ok" and "get_weather" in tool,
-      "tool step child record shown with its tool name")
-check("5 calls in 3 sessions; 3 malformed lines skipped" in out,
+check(tool[4] == ">" and tool[5] == "tool_result" and tool[7] == "ok" and "get_weather" in tool,
+      "tool step child record marked '>', with its tool name: %r" % tool)
+check("4 calls, 1 tool step in 3 sessions; 3 malformed lines skipped" in out,
       "footer counts calls, sessions and malformed lines: %r" % out.strip().splitlines()[-1])
 check("second" not in out, "content is not printed in the table")
 
@@ -77,7 +77,8 @@ r = xv("traces", fixture, "--json", "--session", SB)
 arr = json.loads(r.stdout)
 check(len(arr) == 1 and arr[0]["session_id"] == SB, "--session filters --json")
 r = xv("traces", "--session=" + SA, fixture)
-check("session " + SA in r.stdout and SB not in r.stdout and "3 calls in 1 session" in r.stdout,
+check("session " + SA in r.stdout and SB not in r.stdout
+      and "2 calls, 1 tool step in 1 session" in r.stdout,
       "--session filters the table")
 r = xv("traces", fixture, "--session", "nope")
 check(r.returncode == 0 and "no calls for session nope" in r.stdout, "unknown session: says so")
@@ -146,7 +147,7 @@ try:
 except subprocess.TimeoutExpired:
     p.kill()
     _, err = p.communicate()
-check(p.returncode == 0 and "4 calls" in err and "1 malformed" in err,
+check(p.returncode == 0 and "4 calls;" in err and "1 malformed" in err,
       "SIGINT ends --follow with a footer (rc=%s, %r)" % (p.returncode, err.strip()))
 
 # Table form of --follow, with a session filter.
