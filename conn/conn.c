@@ -84,6 +84,8 @@ void xv_conn_call_free(struct xv_call *call)
         xv_session_props_free(call->props);
         free(call->props);
     }
+    if (call->headers_v)
+        xv_decref(call->headers_v);
     free(call);
 }
 

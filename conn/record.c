@@ -213,6 +213,18 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "error", call->tx_error);
     if (call->synthetic)
         cJSON_AddBoolToObject(r, "synthetic_response", 1);
+    if (call->policy_outcome) {
+        cJSON_AddStringToObject(r, "policy_outcome", call->policy_outcome);
+        cJSON_AddStringToObject(r, "policy_mode", call->policy_mode ? call->policy_mode : "enforce");
+        if (call->policy_rule_id[0])
+            cJSON_AddStringToObject(r, "policy_rule_id", call->policy_rule_id);
+        if (call->policy_reason[0])
+            cJSON_AddStringToObject(r, "policy_reason", call->policy_reason);
+        if (call->policy_error[0] && !cJSON_GetObjectItem(r, "error"))
+            cJSON_AddStringToObject(r, "error", call->policy_error);
+        if (call->redacted)
+            cJSON_AddBoolToObject(r, "request_redacted", 1);
+    }
     if (call->upstream_trace_id[0])
         cJSON_AddStringToObject(r, "upstream_trace_id", call->upstream_trace_id);
     if (!call->stamped && !call->upstream_trace_id[0] && call->response_started &&

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <uuid/uuid.h>
 
+#include "xv_redact.h"
+
 #define INJECT_MAX 32 /* header lines a request can get */
 
 /* ---- request parser callbacks ------------------------------------------ */
@@ -165,6 +167,8 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
                                                 h->headers[i].value_len);
             }
         }
+        if (xv_conn_cfg.policy || xv_conn_cfg.policy_broken)
+            xv_conn_policy_note_headers(call, h);
         const struct xv_http_header *sh = xv_http_head_find(h, "x-xenovia-session-id");
         if (sh) {
             st->app_session = 1;
@@ -378,6 +382,121 @@ static void answer_error(struct xv_conn *c, struct xv_call *call, int status, co
     xv_buf_free(&b);
 }
 
+/* SPEC §5 request stage for a held call. */
+static int policy_stage(struct xv_conn *c, struct xv_call *call)
+{
+    if (xv_conn_cfg.policy_broken) {
+        call->policy_outcome = "error";
+        call->policy_mode = xv_conn_cfg.policy_monitor ? "monitor" : "enforce";
+        snprintf(call->policy_error, sizeof call->policy_error,
+                 "XENOVIA_POLICY did not compile (see the agent's start-up line)");
+        return (xv_conn_cfg.policy_fail_open || xv_conn_cfg.policy_monitor)
+                   ? XV_CONN_POLICY_SEND : XV_CONN_POLICY_ERROR;
+    }
+    if (c->tx_holding || c->tx_req_done)
+        return xv_conn_policy_request(c, call);
+    return XV_CONN_POLICY_SEND; /* only the head was held (100-continue, over limit) */
+}
+
+/* Redact message text and tool-call arguments in the held JSON body and
+ * re-frame it with a Content-Length. Leaves the request as it was when the
+ * body cannot be rewritten (encoded, not JSON), noting why. */
+static void redact_text_item(cJSON *item, unsigned labels, int *changed)
+{
+    if (!cJSON_IsString(item) || !item->valuestring)
+        return;
+    struct xv_buf b;
+    xv_buf_init(&b, (size_t)1 << 30);
+    int ch = 0;
+    if (xv_redact_text(labels, item->valuestring, strlen(item->valuestring), &b, &ch) == 0 && ch) {
+        cJSON_SetValuestring(item, b.data ? b.data : "");
+        *changed = 1;
+    }
+    xv_buf_free(&b);
+}
+
+static void redact_content(cJSON *content, unsigned labels, int *changed)
+{
+    if (cJSON_IsString(content)) {
+        redact_text_item(content, labels, changed);
+    } else if (cJSON_IsArray(content)) {
+        for (cJSON *part = content->child; part; part = part->next) {
+            redact_text_item(cJSON_GetObjectItemCaseSensitive(part, "text"), labels, changed);
+            redact_content(cJSON_GetObjectItemCaseSensitive(part, "content"), labels, changed);
+        }
+    }
+}
+
+static void redact_held(struct xv_conn *c, struct xv_call *call)
+{
+    const cJSON *orig = xv_openai_call_request_json(call->api);
+    const char *h = c->tx_hold.data;
+    size_t hl = c->tx_head_len;
+    if (!orig || hl < 4 || hl > c->tx_hold.len || memmem(h, hl, "\nContent-Encoding:", 18) ||
+        memmem(h, hl, "\ncontent-encoding:", 18)) {
+        call->tx_error = "redaction not applied: request body not plain JSON";
+        return;
+    }
+    cJSON *body = cJSON_Duplicate(orig, 1);
+    if (!body)
+        return;
+    unsigned labels = call->redact_labels;
+    int changed = 0;
+    static const char *const lists[] = { "messages", "input" };
+    for (size_t l = 0; l < 2; l++) {
+        cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, lists[l]);
+        if (cJSON_IsString(arr))
+            redact_text_item(arr, labels, &changed);
+        for (cJSON *m = cJSON_IsArray(arr) ? arr->child : NULL; m; m = m->next) {
+            redact_content(cJSON_GetObjectItemCaseSensitive(m, "content"), labels, &changed);
+            redact_text_item(cJSON_GetObjectItemCaseSensitive(m, "arguments"), labels, &changed);
+            redact_text_item(cJSON_GetObjectItemCaseSensitive(m, "output"), labels, &changed);
+            cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+            for (cJSON *tc = cJSON_IsArray(tcs) ? tcs->child : NULL; tc; tc = tc->next)
+                redact_text_item(cJSON_GetObjectItemCaseSensitive(
+                                     cJSON_GetObjectItemCaseSensitive(tc, "function"), "arguments"),
+                                 labels, &changed);
+        }
+    }
+    redact_text_item(cJSON_GetObjectItemCaseSensitive(body, "prompt"), labels, &changed);
+    char *text = changed ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!text)
+        return;
+    /* New head: the app's lines minus its framing, plus our Content-Length. */
+    size_t blank = (h[hl - 2] == '\r') ? 2 : 1;
+    const char *eol = blank == 2 ? "\r\n" : "\n";
+    struct xv_buf nb;
+    xv_buf_init(&nb, c->tx_hold.max);
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < hl - blank && !rc) {
+        const char *le = memchr(h + pos, '\n', hl - blank - pos);
+        size_t end = le ? (size_t)(le - h) + 1 : hl - blank;
+        size_t ll = end - pos;
+        if (!(ll > 15 && !strncasecmp(h + pos, "content-length:", 15)) &&
+            !(ll > 18 && !strncasecmp(h + pos, "transfer-encoding:", 18)))
+            rc = xv_buf_append(&nb, h + pos, ll);
+        pos = end;
+    }
+    size_t tl = strlen(text);
+    if (!rc)
+        rc = xv_buf_appendf(&nb, "Content-Length: %zu%s%s", tl, eol, eol);
+    size_t new_hl = nb.len;
+    if (!rc)
+        rc = xv_buf_append(&nb, text, tl);
+    free(text);
+    if (rc) {
+        xv_buf_free(&nb);
+        call->tx_error = "redaction not applied: out of memory";
+        return;
+    }
+    xv_buf_free(&c->tx_hold);
+    c->tx_hold = nb;
+    c->tx_head_len = new_hl;
+    call->redacted = 1;
+}
+
 /* The held request is complete (or over the hold limit): decide and send,
  * or answer. Returns 0 or the failing write result. */
 static long release(struct xv_conn *c, const struct tx_io *io)
@@ -397,6 +516,23 @@ static long release(struct xv_conn *c, const struct tx_io *io)
             c->tx_holding = 0;
             return 0;
         }
+        int act = policy_stage(c, call);
+        if (act == XV_CONN_POLICY_BLOCK || act == XV_CONN_POLICY_ERROR) {
+            call->synthetic = 1;
+            if (act == XV_CONN_POLICY_BLOCK)
+                answer_error(c, call, 403, "Forbidden",
+                             "{\"error\":{\"message\":\"request blocked by policy\","
+                             "\"type\":\"policy_violation\",\"code\":\"policy_block\"}}");
+            else
+                answer_error(c, call, 403, "Forbidden",
+                             "{\"error\":{\"message\":\"request blocked: the policy could not be "
+                             "evaluated\",\"type\":\"policy_violation\",\"code\":\"policy_error\"}}");
+            xv_buf_reset(&c->tx_hold);
+            c->tx_holding = 0;
+            return 0;
+        }
+        if (act == XV_CONN_POLICY_REDACT)
+            redact_held(c, call);
     }
     struct xv_buf out;
     xv_buf_init(&out, c->tx_hold.len + 8192);

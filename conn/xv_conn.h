@@ -51,6 +51,7 @@ enum xv_conn_mode {
  * strings must stay valid for the life of the process). */
 struct xv_session_store;
 struct xv_session_props;
+struct xv_policy;
 
 struct xv_conn_config {
     const char *hosts;        /* XENOVIA_HOSTS (comma list, *.wildcards, :port) or NULL */
@@ -75,6 +76,11 @@ struct xv_conn_config {
     const char *session_path; /* XENOVIA_SESSION_PATH or NULL (for records) */
     const char *flow_id;      /* XENOVIA_FLOW_ID or NULL (for records) */
     const char *parent_trace_id; /* XENOVIA_PARENT_TRACE_ID or NULL (for records) */
+    const struct xv_policy *policy; /* compiled XENOVIA_POLICY (shared), or NULL */
+    int policy_broken;        /* XENOVIA_POLICY set but did not compile: fail mode applies */
+    int policy_monitor;       /* XENOVIA_POLICY_MODE=monitor: record, never apply */
+    int policy_fail_open;     /* XENOVIA_FAIL_MODE=open */
+    uint64_t policy_timeout_ms; /* XENOVIA_POLICY_TIMEOUT_MS */
 };
 void xv_conn_configure(const struct xv_conn_config *cfg);
 const struct xv_conn_config *xv_conn_get_config(void);

@@ -13,6 +13,7 @@
 #include "xv_http.h"
 #include "xv_openai.h"
 #include "xv_session.h"
+#include "xv_value.h"
 
 #define XV_TRACE_ID_LEN 32 /* hex characters of a W3C-style 16-byte trace id */
 
@@ -39,6 +40,14 @@ struct xv_call {
     char flow_id[128];             /* X-Xenovia-Trace-Flow-Id in effect */
     char parent_trace_id[128];     /* X-Xenovia-Parent-Trace-Id in effect */
     char upstream_session_id[64];  /* X-Xenovia-Session-Id the upstream stamped */
+    struct xv_value *headers_v;    /* request headers for the policy input (redacted), or NULL */
+    const char *policy_outcome;    /* decision name (static), NULL when no policy ran */
+    const char *policy_mode;       /* "enforce" | "monitor" */
+    char policy_rule_id[128];
+    char policy_reason[256];
+    char policy_error[300];        /* evaluation failure, "" none */
+    unsigned redact_labels;        /* labels to redact (request stage) */
+    int redacted;                  /* the body sent was redacted */
 };
 
 /* Per-request injection state, kept on the connection between the request
@@ -105,6 +114,12 @@ int xv_conn_decide_mode(struct xv_conn *c, const unsigned char *p, size_t n);
 /* Queue a complete synthetic response for the app (fed through the
  * response parser so the call is recorded like any other). */
 void xv_conn_answer(struct xv_conn *c, const char *resp, size_t n);
+
+/* policy.c: SPEC §5 request stage. */
+enum { XV_CONN_POLICY_SEND = 0, XV_CONN_POLICY_BLOCK = 1, XV_CONN_POLICY_REDACT = 2,
+       XV_CONN_POLICY_ERROR = 3 };
+int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call);
+void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head *h);
 
 /* record.c: build and export the trace record of a finished call. */
 void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error);

@@ -86,6 +86,35 @@ static const char *env_header_value(const char *name, size_t max, int *bad)
     return strdup(v);
 }
 
+/* One of two words; bad → default and one line. */
+static int env_choice(const char *name, const char *a, const char *b, int *is_b)
+{
+    const char *v = env(name);
+    *is_b = 0;
+    if (!v || !strcasecmp(v, a))
+        return 0;
+    if (!strcasecmp(v, b)) {
+        *is_b = 1;
+        return 0;
+    }
+    xv_log(XV_LOG_ERROR, "%s=%s: expected %s or %s; using %s", name, v, a, b, a);
+    return 1;
+}
+
+/* Policy settings (SPEC §5). The policy itself is compiled by init.c. */
+static int load_policy_knobs(struct xv_config *cfg)
+{
+    int bad = 0, unused;
+    uint64_t n;
+    cfg->policy_path = env_copy("XENOVIA_POLICY");
+    bad += env_choice("XENOVIA_POLICY_MODE", "enforce", "monitor", &cfg->policy_monitor);
+    bad += env_choice("XENOVIA_FAIL_MODE", "closed", "open", &cfg->fail_open);
+    bad += env_choice("XENOVIA_STREAM_POLICY", "observe", "buffer", &unused);
+    bad += env_size("XENOVIA_POLICY_TIMEOUT_MS", 200, 1, 60000, &n);
+    cfg->policy_timeout_ms = n;
+    return bad;
+}
+
 /* Session and header settings (SPEC §3, §4) and the injected lines. */
 static int load_session(struct xv_config *cfg)
 {
@@ -190,5 +219,6 @@ int xv_config_load(struct xv_config *cfg)
     bad += env_size("XENOVIA_SESSION_MAX", XV_SESSION_DEFAULT_MAX, 16, 1u << 22, &n);
     cfg->session_max = (size_t)n;
     bad += load_session(cfg);
+    bad += load_policy_knobs(cfg);
     return bad;
 }

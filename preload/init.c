@@ -27,6 +27,7 @@
 #include "xv_exporter.h"
 #include "xv_hooks.h"
 #include "xv_session.h"
+#include "xv_policy.h"
 
 /* Process-wide agent state; written only by once-init. */
 static struct {
@@ -35,6 +36,8 @@ static struct {
     char process[256];        /* argv[0] as the program was started */
     int active;               /* hooks were turned on */
     struct xv_session_store *sessions; /* the process's session store */
+    struct xv_policy *policy; /* compiled XENOVIA_POLICY, or NULL */
+    int policy_broken;        /* XENOVIA_POLICY did not load */
     pid_t pid;                /* this process (a vfork child has another pid) */
 } g = { .once = PTHREAD_ONCE_INIT };
 
@@ -102,6 +105,15 @@ static void do_init(void)
     g.sessions = xv_session_store_new(&sc);
     if (!g.sessions)
         xv_log(XV_LOG_ERROR, "session store could not be created; every call gets a new session");
+    if (g.cfg.policy_path) {
+        char err[512] = "";
+        if (xv_policy_load(g.cfg.policy_path, NULL, XV_REGO_VERSION_AUTO, &g.policy, err,
+                           sizeof err) != 0) {
+            g.policy_broken = 1;
+            xv_log(XV_LOG_ERROR, "XENOVIA_POLICY: %s; inspected requests are answered 403 "
+                   "(policy_error) unless XENOVIA_FAIL_MODE=open", err[0] ? err : "cannot load");
+        }
+    }
     struct xv_conn_config cc = {
         .hosts = g.cfg.hosts,
         .body_max = g.cfg.body_max,
@@ -122,6 +134,11 @@ static void do_init(void)
         .session_path = g.cfg.session_path,
         .flow_id = g.cfg.flow_id,
         .parent_trace_id = g.cfg.parent_trace_id,
+        .policy = g.policy,
+        .policy_broken = g.policy_broken,
+        .policy_monitor = g.cfg.policy_monitor,
+        .policy_fail_open = g.cfg.fail_open,
+        .policy_timeout_ms = g.cfg.policy_timeout_ms,
     };
     xv_conn_configure(&cc);
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);

@@ -33,6 +33,10 @@ struct xv_config {
     struct xv_session_props *props; /* XENOVIA_PROPERTIES (NULL when unset or invalid) */
     const char **inject_lines; /* header lines for every inspected request, NULL-terminated */
     size_t session_max;        /* XENOVIA_SESSION_MAX (10000) */
+    const char *policy_path;   /* XENOVIA_POLICY (.rego file or directory) */
+    int policy_monitor;        /* XENOVIA_POLICY_MODE=monitor (default enforce) */
+    int fail_open;             /* XENOVIA_FAIL_MODE=open (default closed) */
+    uint64_t policy_timeout_ms;/* XENOVIA_POLICY_TIMEOUT_MS (200) */
 };
 
 /* Parse the environment into cfg (defaults first). Reports every bad value

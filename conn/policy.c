@@ -1,0 +1,318 @@
+/*
+ * policy.c — the request stage of SPEC §5 inside a connection: the input
+ * document a held call presents to the user's Rego policy, the decision,
+ * and what the agent does with it (send, answer 403, or redact the body).
+ *
+ * The input is built from what openai/ extracted (normalised messages,
+ * tool calls in the history, tool results) plus the raw request body, the
+ * request headers (lower-cased, credentials replaced by "[REDACTED]"), the
+ * session and the properties. Values follow policy/xv_value.h's single
+ * ownership rule; everything built here is released before returning.
+ *
+ * Thread safety: runs on the calling thread with the connection's lock
+ * held; the compiled policy is immutable and shared (xv_policy_decide is
+ * thread-safe).
+ */
+#include "xv_conn_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xv_policy.h"
+#include "xv_redact.h"
+
+#define FLAT_MAX 2048 /* request_flat entries */
+#define DEPTH_MAX 64  /* nesting converted from JSON */
+
+/* cJSON -> Rego value. New reference or NULL. */
+static struct xv_value *from_cjson(const cJSON *j, int depth)
+{
+    if (!j || depth > DEPTH_MAX)
+        return xv_null();
+    if (cJSON_IsString(j))
+        return xv_cstring(j->valuestring);
+    if (cJSON_IsNumber(j)) {
+        struct xv_value *n = xv_number_from_double(j->valuedouble);
+        return n ? n : xv_null();
+    }
+    if (cJSON_IsBool(j))
+        return xv_bool(cJSON_IsTrue(j));
+    if (cJSON_IsArray(j)) {
+        struct xv_value *a = xv_array_new((size_t)cJSON_GetArraySize(j));
+        for (const cJSON *e = j->child; a && e; e = e->next) {
+            struct xv_value *v = from_cjson(e, depth + 1);
+            xv_array_push(a, v);
+            xv_decref(v);
+        }
+        return a ? a : xv_null();
+    }
+    if (cJSON_IsObject(j)) {
+        struct xv_value *o = xv_object_new((size_t)cJSON_GetArraySize(j));
+        for (const cJSON *e = j->child; o && e; e = e->next) {
+            struct xv_value *v = from_cjson(e, depth + 1);
+            xv_object_set_str(o, e->string ? e->string : "", v);
+            xv_decref(v);
+        }
+        return o ? o : xv_null();
+    }
+    return xv_null();
+}
+
+static void set_str(struct xv_value *o, const char *k, const char *s)
+{
+    struct xv_value *v = s ? xv_cstring(s) : xv_null();
+    xv_object_set_str(o, k, v);
+    xv_decref(v);
+}
+
+static void set_strn(struct xv_value *o, const char *k, const char *s, size_t n)
+{
+    struct xv_value *v = xv_string(s, n);
+    xv_object_set_str(o, k, v);
+    xv_decref(v);
+}
+
+static void set_val(struct xv_value *o, const char *k, struct xv_value *v)
+{
+    xv_object_set_str(o, k, v);
+    xv_decref(v);
+}
+
+/* Tool-call arguments: parsed when they are JSON, else the text. */
+static struct xv_value *args_value(const char *p, size_t n)
+{
+    struct xv_value *v = NULL;
+    char err[8];
+    if (n && xv_json_parse(p, n, &v, err, sizeof err) == 0)
+        return v;
+    return xv_string(p ? p : "", n);
+}
+
+/* request_flat: {"messages.0.role": "user", ...} (leaves only, bounded). */
+static void flatten(const cJSON *j, char *path, size_t plen, size_t cap, struct xv_value *out,
+                    int depth)
+{
+    if (!j || depth > DEPTH_MAX || XV_OBJ_LEN(out) >= FLAT_MAX)
+        return;
+    if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
+        int i = 0;
+        for (const cJSON *e = j->child; e; e = e->next, i++) {
+            size_t n = plen;
+            int w = cJSON_IsArray(j)
+                        ? snprintf(path + plen, cap - plen, "%s%d", plen ? "." : "", i)
+                        : snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "",
+                                   e->string ? e->string : "");
+            if (w < 0 || (size_t)w >= cap - plen)
+                continue; /* path too long: skip that branch */
+            flatten(e, path, plen + (size_t)w, cap, out, depth + 1);
+            path[n] = '\0';
+        }
+        return;
+    }
+    set_val(out, path, from_cjson(j, depth));
+}
+
+static int is_secret_header(const char *name)
+{
+    static const char *const secret[] = {
+        "authorization", "proxy-authorization", "api-key", "x-api-key", "x-xenovia-key",
+        "cookie", "set-cookie", "openai-api-key",
+    };
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
+        if (!strcasecmp(name, secret[i]))
+            return 1;
+    return 0;
+}
+
+void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head *h)
+{
+    struct xv_value *o = xv_object_new(h->nheaders);
+    if (!o)
+        return;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        char name[128];
+        size_t n = h->headers[i].name_len < sizeof name - 1 ? h->headers[i].name_len
+                                                             : sizeof name - 1;
+        for (size_t k = 0; k < n; k++) {
+            char ch = h->headers[i].name[k];
+            name[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+        }
+        name[n] = '\0';
+        if (is_secret_header(name))
+            set_str(o, name, "[REDACTED]");
+        else
+            set_strn(o, name, h->headers[i].value, h->headers[i].value_len);
+    }
+    call->headers_v = o;
+}
+
+/* The request-stage input document (SPEC §5). New reference. */
+static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
+{
+    const struct xv_openai_call *api = call->api;
+    struct xv_value *in = xv_object_new(24);
+    if (!in)
+        return NULL;
+    set_str(in, "stage", "request");
+    set_str(in, "agent_id", xv_conn_cfg.agent_id);
+    set_str(in, "org_id", xv_conn_cfg.org_id);
+    set_str(in, "request_type", xv_openai_type_name(xv_openai_call_type(api)));
+    const char *host = c->peer.host[0] ? c->peer.host : call->host;
+    set_str(in, "provider", xv_conn_provider(host));
+    set_str(in, "model", xv_openai_call_model(api));
+    set_val(in, "stream", xv_bool(xv_openai_call_stream(api)));
+
+    struct xv_value *msgs = xv_array_new(8), *calls = xv_array_new(4), *results = xv_array_new(4);
+    struct xv_buf sys;
+    xv_buf_init(&sys, xv_conn_cfg.body_max);
+    size_t nm = xv_openai_call_message_count(api);
+    for (size_t i = 0; i < nm; i++) {
+        const struct xv_openai_message *m = xv_openai_call_message(api, i);
+        struct xv_value *mo = xv_object_new(4);
+        set_str(mo, "role", m->role);
+        if (m->content)
+            set_strn(mo, "content", m->content, m->content_len);
+        else
+            set_val(mo, "content", xv_null());
+        if (m->tool_call_id)
+            set_str(mo, "tool_call_id", m->tool_call_id);
+        if (m->ntool_calls) {
+            struct xv_value *tcs = xv_array_new(m->ntool_calls);
+            for (size_t k = 0; k < m->ntool_calls; k++) {
+                const struct xv_openai_tool_call *tc = &m->tool_calls[k];
+                struct xv_value *t = xv_object_new(3);
+                set_str(t, "id", tc->id);
+                set_str(t, "name", tc->name);
+                set_val(t, "arguments", args_value(tc->arguments, tc->arguments_len));
+                xv_array_push(tcs, t);
+                xv_array_push(calls, t);
+                xv_decref(t);
+            }
+            set_val(mo, "tool_calls", tcs);
+        }
+        xv_array_push(msgs, mo);
+        xv_decref(mo);
+        if ((!strcmp(m->role, "system") || !strcmp(m->role, "developer")) && m->content) {
+            if (sys.len)
+                xv_buf_append(&sys, "\n", 1);
+            xv_buf_append(&sys, m->content, m->content_len);
+        }
+    }
+    /* tool results, named after the call they answer */
+    for (size_t i = 0; i < nm; i++) {
+        const struct xv_openai_message *m = xv_openai_call_message(api, i);
+        if (!m->tool_call_id)
+            continue;
+        const char *name = NULL;
+        for (size_t j = 0; j < XV_ARR_LEN(calls) && !name; j++) {
+            struct xv_value *t = XV_ARR_ITEM(calls, j);
+            long ki = xv_object_find_str(t, "id", 2);
+            if (ki >= 0 && XV_IS(XV_OBJ_VAL(t, ki), XV_T_STRING) &&
+                !strcmp(XV_STR(XV_OBJ_VAL(t, ki)), m->tool_call_id)) {
+                long ni = xv_object_find_str(t, "name", 4);
+                if (ni >= 0 && XV_IS(XV_OBJ_VAL(t, ni), XV_T_STRING))
+                    name = XV_STR(XV_OBJ_VAL(t, ni));
+            }
+        }
+        struct xv_value *r = xv_object_new(3);
+        set_str(r, "tool_call_id", m->tool_call_id);
+        set_str(r, "name", name);
+        if (m->content)
+            set_strn(r, "content", m->content, m->content_len);
+        else
+            set_val(r, "content", xv_null());
+        xv_array_push(results, r);
+        xv_decref(r);
+    }
+    set_val(in, "messages", msgs);
+    set_val(in, "tool_calls", calls);
+    set_val(in, "tool_results", results);
+    if (sys.len)
+        set_strn(in, "system_prompt", sys.data, sys.len);
+    else
+        set_val(in, "system_prompt", xv_null());
+    xv_buf_free(&sys);
+
+    struct xv_value *names = xv_array_new(4);
+    for (size_t i = 0; i < xv_openai_call_tool_count(api); i++) {
+        struct xv_value *n = xv_cstring(xv_openai_call_tool_name(api, i));
+        xv_array_push(names, n);
+        xv_decref(n);
+    }
+    set_val(in, "tool_names", names);
+
+    const cJSON *body = xv_openai_call_request_json(api);
+    set_val(in, "tools", from_cjson(body ? cJSON_GetObjectItemCaseSensitive(body, "tools") : NULL, 0));
+    set_val(in, "request", body ? from_cjson(body, 0) : xv_null());
+    struct xv_value *flat = xv_object_new(32);
+    char path[512] = "";
+    if (body)
+        flatten(body, path, 0, sizeof path, flat, 0);
+    set_val(in, "request_flat", flat);
+    if (call->headers_v) {
+        xv_incref(call->headers_v);
+        set_val(in, "http_headers", call->headers_v);
+    } else {
+        set_val(in, "http_headers", xv_object_new(0));
+    }
+    struct xv_value *sess = xv_object_new(3);
+    set_str(sess, "id", call->session_id);
+    set_val(sess, "turn", xv_int(call->session_turn));
+    if (call->session_path[0])
+        set_str(sess, "path", call->session_path);
+    else
+        set_val(sess, "path", xv_null());
+    set_val(in, "session", sess);
+    struct xv_value *props = xv_object_new(4);
+    for (size_t i = 0; call->props && i < call->props->n; i++)
+        set_strn(props, call->props->p[i].key, call->props->p[i].value, call->props->p[i].value_len);
+    set_val(in, "properties", props);
+    return in;
+}
+
+int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
+{
+    const struct xv_policy *pol = xv_conn_cfg.policy;
+    if (!pol || !call->api)
+        return XV_CONN_POLICY_SEND;
+    call->policy_mode = xv_conn_cfg.policy_monitor ? "monitor" : "enforce";
+    struct xv_value *in = build_input(c, call);
+    struct xv_decision d;
+    char err[256] = "";
+    struct xv_policy_opts opts = { .timeout_ms = xv_conn_cfg.policy_timeout_ms };
+    int rc = in ? xv_policy_decide(pol, in, &opts, &d, err, sizeof err) : XV_E_NOMEM;
+    xv_decref(in);
+    if (rc != 0) {
+        /* SPEC §5: the request stage fails closed unless told otherwise. */
+        snprintf(call->policy_error, sizeof call->policy_error, "policy evaluation failed: %s",
+                 err[0] ? err : xv_strerror(rc));
+        call->policy_outcome = "error";
+        if (in)
+            xv_decision_free(&d);
+        if (xv_conn_cfg.policy_fail_open || xv_conn_cfg.policy_monitor)
+            return XV_CONN_POLICY_SEND;
+        return XV_CONN_POLICY_ERROR;
+    }
+    call->policy_outcome = xv_outcome_name(d.outcome);
+    if (d.rule_id)
+        snprintf(call->policy_rule_id, sizeof call->policy_rule_id, "%s", d.rule_id);
+    if (d.reason)
+        snprintf(call->policy_reason, sizeof call->policy_reason, "%s", d.reason);
+    int action = XV_CONN_POLICY_SEND;
+    if (!xv_conn_cfg.policy_monitor) {
+        if (d.outcome == XV_OUTCOME_BLOCK)
+            action = XV_CONN_POLICY_BLOCK;
+        else if (d.outcome == XV_OUTCOME_REDACT && d.nredact) {
+            call->redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
+            action = XV_CONN_POLICY_REDACT;
+        } else if (d.outcome == XV_OUTCOME_BLOCK_RESPONSE ||
+                   d.outcome == XV_OUTCOME_REDACT_RESPONSE) {
+            /* response-stage outcomes decided early are kept for that stage */
+            action = XV_CONN_POLICY_SEND;
+        }
+    }
+    xv_decision_free(&d);
+    return action;
+}
