@@ -21,7 +21,8 @@ static const struct {
     const char *name;
     const char *re;
 } g_pat[] = {
-    { XV_REDACT_URL, "url", "\\b(?:https?|ftp)://[^\\s\"'<>\\\\]+" },
+    /* a URL does not end in the punctuation of the sentence around it */
+    { XV_REDACT_URL, "url", "\\b(?:https?|ftp)://[^\\s\"'<>\\\\]*[^\\s\"'<>\\\\.,;:!?)\\]]" },
     { XV_REDACT_EMAIL, "email", "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}" },
     { XV_REDACT_CREDITCARD, "creditcard", "\\b\\d(?:[ -]?\\d){12,18}\\b" },
     { XV_REDACT_SSN, "ssn", "\\b\\d{3}-\\d{2}-\\d{4}\\b" },

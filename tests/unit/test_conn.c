@@ -19,6 +19,7 @@
 
 #include "xv_conn.h"
 #include "xv_exporter.h"
+#include "xv_redact.h"
 
 static char g_trace_path[256];
 
@@ -542,6 +543,40 @@ static void test_bad_session_header_answered(void **state)
     assert_int_equal(count_records(ids, 1), 1);
 }
 
+static void redact_eq(unsigned labels, const char *in, const char *want)
+{
+    struct xv_buf b;
+    xv_buf_init(&b, 1 << 20);
+    int changed = 0;
+    assert_int_equal(xv_redact_text(labels, in, strlen(in), &b, &changed), 0);
+    assert_string_equal(b.data ? b.data : "", want);
+    assert_int_equal(changed, strcmp(in, want) != 0);
+    xv_buf_free(&b);
+}
+
+static void test_redact_labels(void **state)
+{
+    (void)state;
+    unsigned all = XV_REDACT_URL | XV_REDACT_EMAIL | XV_REDACT_CREDITCARD | XV_REDACT_SSN |
+                   XV_REDACT_PHONE | XV_REDACT_IP;
+    redact_eq(XV_REDACT_EMAIL, "write a.b+c@mail.example.org now", "write [REDACTED:email] now");
+    redact_eq(XV_REDACT_SSN, "ssn 078-05-1120.", "ssn [REDACTED:ssn].");
+    redact_eq(XV_REDACT_PHONE, "call +1 415-555-0100 or (212) 555 0199",
+              "call [REDACTED:phone] or [REDACTED:phone]");
+    /* Luhn: a valid test card is redacted, the same digits off by one are not */
+    redact_eq(XV_REDACT_CREDITCARD, "card 4111-1111-1111-1111", "card [REDACTED:creditcard]");
+    redact_eq(XV_REDACT_CREDITCARD, "card 4111-1111-1111-1112", "card 4111-1111-1111-1112");
+    redact_eq(XV_REDACT_IP, "host 10.1.2.3 and 999.1.1.1", "host [REDACTED:ip] and 999.1.1.1");
+    redact_eq(XV_REDACT_URL, "see https://x.example/a?b=c, ok", "see [REDACTED:url], ok");
+    /* a URL holding an address is one URL */
+    redact_eq(all, "https://u:p@h.example/x mail me@x.io",
+              "[REDACTED:url] mail [REDACTED:email]");
+    redact_eq(all, "nothing to see", "nothing to see");
+    redact_eq(XV_REDACT_EMAIL, "", "");
+    char *names[] = { "email", "SSN", "bogus" };
+    assert_int_equal(xv_redact_labels_from(names, 3), XV_REDACT_EMAIL | XV_REDACT_SSN);
+}
+
 static void test_hosts_match(void **state)
 {
     (void)state;
@@ -583,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_non_api_request_streams),
         cmocka_unit_test(test_injected_headers),
         cmocka_unit_test(test_bad_session_header_answered),
+        cmocka_unit_test(test_redact_labels),
         cmocka_unit_test(test_hosts_match),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""SPEC §5 request stage end to end: a blocked call never leaves the process.
+
+Usage: test_policy.py LIB PART
+  block    with the SPEC §5.1 first-generation policy (v0 syntax, `deny[msg]` on a
+           tool name), every client (curl, requests, urllib, httpx sync and async over
+           TLS, Node openai over plain HTTP) gets 403 with the policy_block body — the
+           Node SDK raises PermissionDeniedError — the upstream never sees the call,
+           allowed calls go through, and the record says block + reason.
+  redact   `redact_fields := {"email", "ssn"}`: the upstream receives the message with
+           [REDACTED:email]/[REDACTED:ssn] and a Content-Length that matches; the
+           second-generation decision object (v1) blocks by rule.
+  modes    XENOVIA_POLICY_MODE=monitor records the decision and sends the call; a
+           policy that does not compile gives one stderr line with file:line:col and
+           403 policy_error (fail closed), or lets calls through with
+           XENOVIA_FAIL_MODE=open.
+"""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INTEG = os.path.join(os.path.dirname(HERE), "integration")
+sys.path.insert(0, INTEG)
+import run_matrix as rm  # noqa: E402
+
+LIB, PART = sys.argv[1], sys.argv[2]
+PY = "/usr/bin/python3"
+if not os.path.isfile(LIB):
+    print("SKIP: %s not built" % LIB)
+    sys.exit(77)
+
+failures, checks = [], 0
+
+
+def check(cond, msg):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(msg)
+        print("FAIL:", msg)
+
+
+tmp = tempfile.mkdtemp(prefix="xv-policy-%s-" % PART)
+certs = rm.make_certs(tmp)
+mock = rm.Mock(tmp, certs)
+tls = "https://127.0.0.1:%d" % mock.tport
+plain = "http://127.0.0.1:%d" % mock.port
+
+GEN1 = """package xenovia.policy
+default allow = true
+deny[msg] {
+    some t in input.tool_names
+    t == "drop_database"
+    msg := "drop_database is not allowed"
+}
+"""
+GEN2 = """package xenovia
+import rego.v1
+default decision := {"action": "allow"}
+decision := {"action": "block", "rule": "no-gpt-3"} if startswith(input.model, "gpt-3")
+"""
+REDACT = """package xenovia.policy
+import rego.v1
+redact_fields := {"email", "ssn"} if input.model == "gpt-4o-mini"
+"""
+BROKEN = """package xenovia.policy
+deny contains msg if {
+    msg := sprintf("%s", [undefined_var])
+"""
+
+
+def write(name, text):
+    p = os.path.join(tmp, name)
+    with open(p, "w") as f:
+        f.write(text)
+    return p
+
+
+def env(trace, extra):
+    e = rm.clean_env()
+    for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        e[k] = certs["ca"]
+    e["LD_PRELOAD"] = LIB
+    e["XENOVIA_TRACE_FILE"] = trace
+    e.update(extra)
+    return e
+
+
+def records(trace):
+    if not os.path.exists(trace):
+        return []
+    return [json.loads(l) for l in open(trace) if l.strip() and '"step_type"' not in l]
+
+
+TOOLS = [{"type": "function", "function": {"name": "drop_database",
+                                           "parameters": {"type": "object", "properties": {}}}}]
+BLOCKED = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "clean up"}], "tools": TOOLS}
+ALLOWED = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
+
+PY_CLIENT = r'''
+import asyncio, json, ssl, sys, urllib.request, urllib.error
+import requests, httpx
+base, ca, which, body = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+url = base + "/v1/chat/completions"
+H = {"Content-Type": "application/json", "Authorization": "Bearer sk-test-XENOVIA-SECRET-123"}
+if which == "requests":
+    r = requests.post(url, data=body, headers=H, verify=ca); st, txt = r.status_code, r.text
+elif which == "urllib":
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body.encode(), headers=H),
+                                    context=ssl.create_default_context(cafile=ca)) as r:
+            st, txt = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        st, txt = e.code, e.read().decode()
+elif which == "httpx":
+    with httpx.Client(verify=ca) as c:
+        r = c.post(url, content=body, headers=H); st, txt = r.status_code, r.text
+else:
+    async def m():
+        async with httpx.AsyncClient(verify=ca) as c:
+            r = await c.post(url, content=body, headers=H); return r.status_code, r.text
+    st, txt = asyncio.run(m())
+print(json.dumps({"status": st, "body": json.loads(txt)}))
+'''
+
+NODE_CLIENT = r'''
+const path = require('path');
+const OpenAI = require(path.join(process.argv[1], 'node_modules', 'openai')).default;
+const c = new OpenAI({apiKey: 'sk-test-XENOVIA-SECRET-123', baseURL: process.argv[2] + '/v1', maxRetries: 0});
+c.chat.completions.create(JSON.parse(process.argv[3]))
+  .then(r => console.log(JSON.stringify({status: 200, cls: 'ok', body: {choices: r.choices}})))
+  .catch(e => console.log(JSON.stringify({status: e.status, cls: e.constructor.name, body: {error: e.error}})));
+'''
+
+
+def call(which, body, extra, trace):
+    b = json.dumps(body)
+    if which == "curl":
+        p = subprocess.run(["curl", "-s", "--cacert", certs["ca"], "-w", "\n%{http_code}",
+                            tls + "/v1/chat/completions", "-H", "Content-Type: application/json",
+                            "-d", b], env=env(trace, extra), capture_output=True, timeout=60)
+        text, _, code = p.stdout.decode().rpartition("\n")
+        return p.returncode, {"status": int(code or 0), "body": json.loads(text or "{}")}, p.stderr
+    if which == "node":
+        p = subprocess.run([rm.NODE, "-e", NODE_CLIENT, os.path.join(INTEG, "node"), plain, b],
+                           env=env(trace, extra), capture_output=True, timeout=60)
+    else:
+        p = subprocess.run([PY, "-c", PY_CLIENT, tls, certs["ca"], which, b],
+                           env=env(trace, extra), capture_output=True, timeout=60)
+    return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else {}), p.stderr
+
+
+CLIENTS = ["curl", "requests", "urllib", "httpx", "httpx_async", "node"]
+
+
+def part_block():
+    pol = write("gen1.rego", GEN1)
+    for which in CLIENTS:
+        if which == "node" and not os.path.isdir(rm.NODE_MODULES):
+            print("SKIP node: node_modules missing")
+            continue
+        trace = os.path.join(tmp, "block-%s.jsonl" % which)
+        before = len(mock.entries())
+        rc, got, err = call(which, BLOCKED, {"XENOVIA_POLICY": pol}, trace)
+        check(rc == 0, "%s: exit %d %s" % (which, rc, err[-300:]))
+        check(got.get("status") == 403 and
+              got.get("body", {}).get("error", {}).get("code") == "policy_block",
+              "%s: expected 403 policy_block, got %r" % (which, got))
+        if which == "node":
+            check(got.get("cls") == "PermissionDeniedError",
+                  "node: the SDK must raise PermissionDeniedError, got %r" % got.get("cls"))
+        check(len(mock.entries()) == before, "%s: a blocked call reached the upstream" % which)
+        rc, got2, err = call(which, ALLOWED, {"XENOVIA_POLICY": pol}, trace)
+        check(got2.get("status") == 200, "%s: an allowed call must pass, got %r" % (which, got2))
+        check(len(mock.entries()) == before + 1, "%s: the allowed call did not reach the upstream" % which)
+        recs = records(trace)
+        check(len(recs) == 2 and recs[0].get("policy_outcome") == "block" and
+              recs[0].get("policy_reason") == "drop_database is not allowed" and
+              recs[0].get("status_code") == 403 and recs[1].get("policy_outcome") == "allow",
+              "%s: records %r" % (which, [(r.get("policy_outcome"), r.get("status_code")) for r in recs]))
+
+
+def part_redact():
+    pol = write("redact.rego", REDACT)
+    trace = os.path.join(tmp, "redact.jsonl")
+    body = {"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": "I am bob@example.com, SSN 123-45-6789; card 4111 1111 1111 1111"}]}
+    before = len(mock.entries())
+    rc, got, err = call("requests", body, {"XENOVIA_POLICY": pol}, trace)
+    check(got.get("status") == 200, "redact: call must pass, got %r" % got)
+    sent = mock.entries()[before:]
+    check(len(sent) == 1, "redact: one upstream request expected")
+    if sent:
+        raw = base64.b64decode(sent[0]["body_b64"])
+        cl = [v for k, v in sent[0]["headers"] if k.lower() == "content-length"]
+        check(cl == [str(len(raw))], "redact: Content-Length %r for %d body bytes" % (cl, len(raw)))
+        text = json.loads(raw)["messages"][0]["content"]
+        check(text == "I am [REDACTED:email], SSN [REDACTED:ssn]; card 4111 1111 1111 1111",
+              "redact: upstream got %r" % text)
+    recs = records(trace)
+    check(len(recs) == 1 and recs[0].get("policy_outcome") == "redact" and recs[0].get("request_redacted"),
+          "redact: record %r" % recs)
+    # second generation: decision object, v1
+    pol2 = write("gen2.rego", GEN2)
+    trace = os.path.join(tmp, "gen2.jsonl")
+    before = len(mock.entries())
+    rc, got, err = call("httpx", dict(ALLOWED, model="gpt-3.5-turbo"), {"XENOVIA_POLICY": pol2}, trace)
+    check(got.get("status") == 403 and len(mock.entries()) == before,
+          "decision object: gpt-3 must be blocked, got %r" % got)
+    recs = records(trace)
+    check(recs and recs[0].get("policy_rule_id") == "no-gpt-3", "decision object: rule id %r" % recs)
+
+
+def part_modes():
+    pol = write("gen1.rego", GEN1)
+    trace = os.path.join(tmp, "monitor.jsonl")
+    before = len(mock.entries())
+    rc, got, err = call("requests", BLOCKED, {"XENOVIA_POLICY": pol, "XENOVIA_POLICY_MODE": "monitor"}, trace)
+    check(got.get("status") == 200 and len(mock.entries()) == before + 1,
+          "monitor: the call must be sent, got %r" % got)
+    recs = records(trace)
+    check(recs and recs[0].get("policy_outcome") == "block" and recs[0].get("policy_mode") == "monitor",
+          "monitor: record %r" % recs)
+    broken = write("broken.rego", BROKEN)
+    for mode, want in (("closed", 403), ("open", 200)):
+        trace = os.path.join(tmp, "broken-%s.jsonl" % mode)
+        before = len(mock.entries())
+        rc, got, err = call("curl", ALLOWED, {"XENOVIA_POLICY": broken, "XENOVIA_FAIL_MODE": mode}, trace)
+        lines = [l for l in err.decode(errors="replace").splitlines() if l.startswith("xenovia:")]
+        check(len(lines) == 1 and "broken.rego:" in lines[0] and "XENOVIA_POLICY" in lines[0],
+              "broken (%s): one stderr line with file:line:col expected, got %r" % (mode, lines))
+        check(got.get("status") == want, "broken (%s): status %r, want %d" % (mode, got.get("status"), want))
+        if want == 403:
+            check(got.get("body", {}).get("error", {}).get("code") == "policy_error" and
+                  len(mock.entries()) == before, "broken (closed): 403 policy_error, not sent: %r" % got)
+
+
+try:
+    {"block": part_block, "redact": part_redact, "modes": part_modes}[PART]()
+finally:
+    mock.stop()
+print("%d passed, %d failed" % (checks - len(failures), len(failures)))
+sys.exit(1 if failures else 0)
