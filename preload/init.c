@@ -92,7 +92,8 @@ static void do_init(void)
     }
     struct xv_exp_config ec = {
         .trace_file = g.cfg.trace_file,
-        .timeout_ms = g.cfg.export_timeout_ms,
+        /* 0 means "do not wait"; the exporter reads 0 as its default */
+        .timeout_ms = g.cfg.export_timeout_ms ? g.cfg.export_timeout_ms : 1,
         .queue_max = 4096,
     };
     if (xv_exp_init(&ec) != 0) {
