@@ -17,7 +17,7 @@
 #
 # Usage: bench/run.sh [--lib PATH] [--build-dir DIR] [--bin-dir DIR] [--calls N]
 #                     [--blocks N] [--bulk-mib N] [--rounds N] [--no-plain]
-#                     [--no-curl] [--keep]
+#                     [--no-curl] [--keep] [--nice N]
 #   --lib        libxenovia.so to measure (default: build one, see --build-dir)
 #   --build-dir  where to build the library when --lib is not given
 #                (default: <repo>/build-bench; configured with CMake's default build type)
