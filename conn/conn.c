@@ -201,8 +201,10 @@ struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer)
     atomic_init(&c->mode, XV_CONN_UNDECIDED);
     c->kind = kind;
     c->wire_fd = -1;
-    if (peer)
+    if (peer) {
         c->peer = *peer;
+        atomic_init(&c->peer_known, peer->port != 0);
+    }
     xv_buf_init(&c->out, OUT_MAX);
     xv_buf_init(&c->hold, xv_conn_cfg.head_max + 1024);
     xv_buf_init(&c->tx_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max);
@@ -283,8 +285,52 @@ void xv_conn_end_all(const char *why)
     pthread_mutex_unlock(&g_reg.mu);
 }
 
+/* The lazily made session store; written once under g_store.once. */
+static struct {
+    pthread_once_t once;
+    struct xv_session_store *store;
+} g_store = { PTHREAD_ONCE_INIT, NULL };
+
+static void store_make(void)
+{
+    struct xv_session_config sc = {
+        .max_sessions = xv_conn_cfg.session_max,
+        .keep_tool_args = xv_conn_cfg.capture_content,
+    };
+    g_store.store = xv_session_store_new(&sc);
+    if (!g_store.store)
+        xv_log(XV_LOG_ERROR, "session store could not be created; every call gets a new session");
+}
+
+struct xv_session_store *xv_conn_sessions(void)
+{
+    if (xv_conn_cfg.sessions)
+        return xv_conn_cfg.sessions;
+    if (!xv_conn_cfg.session_max)
+        return NULL;
+    pthread_once(&g_store.once, store_make);
+    return g_store.store;
+}
+
+void xv_conn_atfork_prepare(void)
+{
+    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    if (s)
+        xv_session_store_atfork_prepare(s);
+}
+
+void xv_conn_atfork_parent(void)
+{
+    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    if (s)
+        xv_session_store_atfork_parent(s);
+}
+
 void xv_conn_atfork_child(void)
 {
+    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    if (s)
+        xv_session_store_atfork_child(s);
     /* Only the forking thread exists here: every lock may be held by a
      * thread that is gone. Calls open at the fork belong to the parent
      * (which records them); the child drops its copies without recording,
@@ -313,6 +359,11 @@ int xv_conn_is_pass(const struct xv_conn *c)
     return m == XV_CONN_PASS || m == XV_CONN_TLSWIRE;
 }
 
+int xv_conn_peer_known(const struct xv_conn *c)
+{
+    return atomic_load_explicit(&((struct xv_conn *)c)->peer_known, memory_order_relaxed);
+}
+
 int xv_conn_mode(const struct xv_conn *c)
 {
     return atomic_load(&((struct xv_conn *)c)->mode);
@@ -333,6 +384,8 @@ void xv_conn_set_peer(struct xv_conn *c, const struct xv_conn_peer *peer)
     c->peer = *peer;
     if (host[0]) /* a name learned from SNI beats one from DNS */
         memcpy(c->peer.host, host, sizeof host);
+    if (c->peer.port)
+        atomic_store(&c->peer_known, 1);
     pthread_mutex_unlock(&c->mu);
 }
 

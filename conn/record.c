@@ -141,7 +141,8 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
             xv_exp_push(r);
         }
     }
-    if (!cfg->sessions || !call->session_id[0])
+    struct xv_session_store *store = xv_conn_sessions();
+    if (!store || !call->session_id[0])
         return;
     size_t clen = 0;
     const char *content = xv_openai_call_response_content(call->api, &clen);
@@ -154,7 +155,7 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         .response_id = xv_openai_call_response_id(call->api),
         .reply = reply,
     };
-    xv_session_store_record_response(cfg->sessions, &sr);
+    xv_session_store_record_response(store, &sr);
     cJSON_Delete(reply);
 }
 

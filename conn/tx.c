@@ -312,7 +312,7 @@ static void new_session(struct xv_call *call)
  * when the app's own X-Xenovia-Session-Id is not a UUID. */
 static int resolve_session(struct xv_conn *c, struct xv_call *call)
 {
-    struct xv_session_store *store = xv_conn_cfg.sessions;
+    struct xv_session_store *store = xv_conn_sessions();
     /* Checked on the whole header value (the copy below is truncated). */
     if (c->inject.app_session_bad)
         return XV_SESSION_E_BAD_ID;

@@ -71,7 +71,10 @@ struct xv_conn_config {
     const char *const *inject_lines;
     const char *session_env;  /* XENOVIA_SESSION_ID (validated) or NULL */
     int inject_session;       /* 1: inject X-Xenovia-Session-Id (sessions on) */
-    struct xv_session_store *sessions; /* shared store (SPEC §4); NULL: every call new */
+    struct xv_session_store *sessions; /* shared store (SPEC §4) given by the caller, or
+                                  NULL: made on first use when session_max > 0 (so a
+                                  process that makes no API call never builds it) */
+    size_t session_max;       /* sessions of the lazily made store; 0: no store */
     const struct xv_session_props *props; /* XENOVIA_PROPERTIES (validated) or NULL */
     const char *session_path; /* XENOVIA_SESSION_PATH or NULL (for records) */
     const char *flow_id;      /* XENOVIA_FLOW_ID or NULL (for records) */
@@ -113,6 +116,8 @@ int xv_conn_mode(const struct xv_conn *c);
 void xv_conn_set_host(struct xv_conn *c, const char *host);
 void xv_conn_set_peer(struct xv_conn *c, const struct xv_conn_peer *peer);
 void xv_conn_get_peer(struct xv_conn *c, struct xv_conn_peer *out);
+/* Lock-free: 1 once the peer's port is known (nothing more to learn). */
+int xv_conn_peer_known(const struct xv_conn *c);
 
 /*
  * TX. The app hands (buf, len) to the transport. `wr` performs one real
@@ -187,7 +192,13 @@ void xv_conn_get_stats(struct xv_conn_stats *out);
 /* Process is exiting: end every live connection's open calls. */
 void xv_conn_end_all(const char *why);
 
-/* After fork(), in the child: reset the registry lock. */
+/* The process's session store (made on first use), or NULL. */
+struct xv_session_store *xv_conn_sessions(void);
+
+/* fork() handlers (registered by the preload): the child resets every lock
+ * and drops the parent's open calls. */
+void xv_conn_atfork_prepare(void);
+void xv_conn_atfork_parent(void);
 void xv_conn_atfork_child(void);
 
 #endif

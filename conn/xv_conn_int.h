@@ -95,6 +95,7 @@ struct xv_conn {
     int synth_eof;                 /* after the queued synthetic bytes: end of stream */
     int wake_byte;                 /* TLS carrier: hand one dummy byte to the next read */
     int wire_fd;                   /* socket carrying this stream, -1 unknown */
+    atomic_int peer_known;         /* peer port learned: hooks stop looking (lock-free read) */
     void (*notify)(void *ud, int wire_fd); /* make the transport readable (answer queued) */
     void *notify_ud;
     struct xv_conn *reg_prev, *reg_next; /* registry of live connections */

@@ -9,25 +9,52 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "xv_common.h"
 
 struct xv_real_table xv_real;
 
-/* Base address of this library, to recognise our own hooks. */
-static void *g_self_base;
+/* The address range of this library's loaded segments, to recognise our
+ * own hooks. Found once with dl_iterate_phdr (dladdr per lookup was a
+ * visible share of a short process's start-up). */
+static struct {
+    uintptr_t lo, hi; /* [lo, hi) covers every PT_LOAD of this object */
+    int known;
+} g_self;
+
+static int self_cb(struct dl_phdr_info *info, size_t size, void *ud)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)ud, lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo)
+            lo = a;
+        if (a + ph->p_memsz > hi)
+            hi = a + ph->p_memsz;
+    }
+    if (me >= lo && me < hi) {
+        g_self.lo = lo;
+        g_self.hi = hi;
+        return 1;
+    }
+    return 0;
+}
 
 static int is_self(void *p)
 {
     if (!p)
         return 0;
-    Dl_info info;
-    if (!g_self_base) {
-        if (dladdr((void *)&is_self, &info))
-            g_self_base = info.dli_fbase;
+    if (!g_self.known) {
+        dl_iterate_phdr(self_cb, (void *)(uintptr_t)&self_cb);
+        g_self.known = 1;
     }
-    return dladdr(p, &info) && info.dli_fbase == g_self_base;
+    return (uintptr_t)p >= g_self.lo && (uintptr_t)p < g_self.hi;
 }
 
 static void *next_sym(const char *name)

@@ -137,6 +137,8 @@ static struct xv_conn *ssl_conn_remove(const SSL *s)
 static void learn_peer(struct xv_conn *c, int fd)
 {
     struct xv_conn_peer cur, sock;
+    if (xv_conn_peer_known(c))
+        return; /* the hot path: one relaxed load */
     if (fd >= 0 && xv_conn_wire_fd(c) != fd)
         xv_conn_set_wire_fd(c, fd);
     xv_conn_get_peer(c, &cur);

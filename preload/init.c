@@ -35,7 +35,6 @@ static struct {
     struct xv_config cfg;
     char process[256];        /* argv[0] as the program was started */
     int active;               /* hooks were turned on */
-    struct xv_session_store *sessions; /* the process's session store */
     struct xv_policy *policy; /* compiled XENOVIA_POLICY, or NULL */
     int policy_broken;        /* XENOVIA_POLICY did not load */
     pid_t pid;                /* this process (a vfork child has another pid) */
@@ -43,16 +42,14 @@ static struct {
 
 static void on_fork_prepare(void)
 {
-    if (g.sessions)
-        xv_session_store_atfork_prepare(g.sessions);
+    xv_conn_atfork_prepare();
     xv_exp_atfork_prepare();
 }
 
 static void on_fork_parent(void)
 {
     xv_exp_atfork_parent();
-    if (g.sessions)
-        xv_session_store_atfork_parent(g.sessions);
+    xv_conn_atfork_parent();
 }
 
 static void on_fork_child(void)
@@ -64,8 +61,6 @@ static void on_fork_child(void)
     xv_tls_atfork_child();
     xv_dns_atfork_child();
     xv_exp_atfork_child();
-    if (g.sessions)
-        xv_session_store_atfork_child(g.sessions);
 }
 
 static void read_process_name(int argc, char **argv)
@@ -99,13 +94,6 @@ static void do_init(void)
     if (xv_exp_init(&ec) != 0) {
         xv_log(XV_LOG_ERROR, "exporter could not start; traces are not recorded");
     }
-    struct xv_session_config sc = {
-        .max_sessions = g.cfg.session_max,
-        .keep_tool_args = g.cfg.capture_content,
-    };
-    g.sessions = xv_session_store_new(&sc);
-    if (!g.sessions)
-        xv_log(XV_LOG_ERROR, "session store could not be created; every call gets a new session");
     if (g.cfg.policy_path) {
         char err[512] = "";
         if (xv_policy_load(g.cfg.policy_path, NULL, XV_REGO_VERSION_AUTO, &g.policy, err,
@@ -130,7 +118,7 @@ static void do_init(void)
         .inject_lines = g.cfg.inject_lines,
         .session_env = g.cfg.session_id,
         .inject_session = 1,
-        .sessions = g.sessions,
+        .session_max = g.cfg.session_max,
         .props = g.cfg.props,
         .session_path = g.cfg.session_path,
         .flow_id = g.cfg.flow_id,
