@@ -329,7 +329,7 @@ static void lex(struct gp *g, struct tok *t)
                     j += 6;
                     continue;
                 }
-                if (!m || (m - map) % 2 != 0) {
+                if (!e || !m || (m - map) % 2 != 0) {
                     xv_policy_bi_buf_free(&b);
                     t->kind = T_INVALID;
                     return;

@@ -36,6 +36,7 @@ struct yline {
 };
 
 struct yp {
+    const char *end;     /* end of the document (it need not be NUL-terminated) */
     struct yline *l;     /* lines that carry content */
     int nl, cur;         /* count, current line */
     char err[200];       /* first error */
@@ -205,7 +206,8 @@ static struct xv_value *flow_scalar(struct yp *y, struct flow *f, bool in_flow)
         char c = *f->p;
         if (in_flow && (c == ',' || c == ']' || c == '}'))
             break;
-        if (c == ':' && (f->p + 1 == f->e || f->p[1] == ' ' || (in_flow && strchr(",]}", f->p[1]))))
+        if (c == ':' && (f->p + 1 == f->e || f->p[1] == ' ' ||
+                         (in_flow && f->p[1] && strchr(",]}", f->p[1]))))
             break;
         f->p++;
     }
@@ -352,7 +354,7 @@ static struct xv_value *inline_value(struct yp *y, const char *p, size_t n, int 
                 xv_policy_bi_buf_addc(&b, ' ');
             /* block scalars keep '#' text: use the raw line end */
             const char *end = l->p;
-            while (*end && *end != '\n' && *end != '\r')
+            while (end < y->end && *end != '\n' && *end != '\r')
                 end++;
             xv_policy_bi_buf_add(&b, l->p, (size_t)(end - l->p));
             prevno = l->no;
@@ -541,11 +543,12 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
     return v;
 }
 
-static struct xv_value *yaml_parse(const char *s, size_t n, char *err, size_t errlen)
+struct xv_value *xv_policy_bi_yaml_parse(const char *s, size_t n, char *err, size_t errlen)
 {
     /* split into content lines */
     size_t cap = 16;
     struct yp y = {0};
+    y.end = s + n;
     y.l = malloc(cap * sizeof *y.l);
     if (!y.l) {
         snprintf(err, errlen, "out of memory");
@@ -592,6 +595,8 @@ static struct xv_value *yaml_parse(const char *s, size_t n, char *err, size_t er
                 break;
             }
         }
+        if (e2 > en)
+            e2 = en;   /* a trailing backslash inside quotes skipped past the end */
         while (e2 > p && (s[e2 - 1] == ' ' || s[e2 - 1] == '\t'))
             e2--;
         if (e2 == p)
@@ -741,7 +746,7 @@ BI_FN(bi_yaml_unmarshal)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     char err[300];
-    struct xv_value *v = yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
+    struct xv_value *v = xv_policy_bi_yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
     if (!v)
         return xv_bi_error(ctx, "%s", err);
     *out = v;
@@ -755,7 +760,7 @@ BI_FN(bi_yaml_is_valid)
         return XV_BI_OK;
     }
     char err[300];
-    struct xv_value *v = yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
+    struct xv_value *v = xv_policy_bi_yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
     *out = xv_bool(v != NULL);
     xv_decref(v);
     return XV_BI_OK;

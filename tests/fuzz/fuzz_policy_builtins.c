@@ -4,8 +4,8 @@
  * the policy builtins, each of which parses text a policy or its input
  * controls: the Go-regexp translator (and PCRE2 matching of what it
  * accepts), gobwas globs, glob-regex intersection, the Go fmt engine, Go
- * time layouts and durations, base64, and PEM/DER key parsing (JWT
- * certificates arrive in policy input).
+ * time layouts and durations, PEM/DER key parsing (JWT certificates arrive
+ * in policy input), and the GraphQL and YAML parsers.
  *
  * Input: byte 0 selects the helper; the rest is split at the first 0x00 byte
  * into two strings (pattern and subject, layout and value, ...).
@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "bi_pk.h"
+#include "builtins_graphql.h"
 #include "bi_time.h"
 #include "bi_util.h"
 
@@ -41,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    unsigned sel = data[0] % 7;
+    unsigned sel = data[0] % 9;
     const char *a = (const char *)data + 1;
     size_t n = size - 1;
     const char *z = memchr(a, 0, n);
@@ -132,6 +133,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         xv_policy_bi_key_init(&k);
         (void)xv_policy_bi_key_from_cert((const unsigned char *)a, n, &k, &err);
         xv_policy_bi_key_clear(&k);
+        break;
+    }
+    case 7: {
+        char err[400];
+        struct xv_value *q = xv_policy_bi_gql_parse_query(a, n, data[0] & 0x80, err, sizeof err);
+        struct xv_value *s = xv_policy_bi_gql_parse_schema(a, n, err, sizeof err);
+        xv_decref(q);
+        xv_decref(s);
+        break;
+    }
+    case 8: {
+        char err[300];
+        xv_decref(xv_policy_bi_yaml_parse(a, n, err, sizeof err));
         break;
     }
     default: {
