@@ -11,20 +11,42 @@
  * lexes it and translated into an anchored PCRE2 pattern, so matching never
  * backtracks in our own code.
  *
- * Invariant: a struct xv_bi_glob is immutable after compilation.
- * Thread safety: reentrant; compiled globs may be shared read-only.
+ * Invariant: a struct xv_bi_glob is immutable after compilation; the cache
+ * holds one reference, each caller another (xv_policy_bi_glob_free drops it).
+ * Thread safety: reentrant; compiled globs are shared read-only, the cache
+ * and reference counts are guarded by g_globs.lock.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include "bi_util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct xv_bi_glob {
     pcre2_code *code;  /* anchored translation */
+    char *key;         /* pattern, NUL, delimiters (cache key) */
+    size_t keylen;
+    unsigned refs;     /* guarded by g_globs.lock */
 };
+
+/* Bounded cache of compiled globs (emptied wholesale when full), so a
+ * policy calling glob.match on every decision compiles each pattern once. */
+#define GLOB_CACHE 128
+static struct {
+    pthread_mutex_t lock;                /* guards slots and refs */
+    struct xv_bi_glob *slot[GLOB_CACHE]; /* cached globs (one reference each) */
+    unsigned n;                          /* slots in use */
+} g_globs = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void glob_destroy(struct xv_bi_glob *g)
+{
+    pcre2_code_free(g->code);
+    free(g->key);
+    free(g);
+}
 
 struct gl {
     const char *s;          /* pattern */
@@ -197,12 +219,63 @@ static bool gl_seq(struct gl *g, int terms)
     return true;
 }
 
+static int glob_compile(const char *pat, size_t n, const uint32_t *delims, size_t ndelim,
+                        struct xv_bi_glob **out, char **err);
+
 int xv_policy_bi_glob_compile(const char *pat, size_t n, const uint32_t *delims, size_t ndelim,
                               struct xv_bi_glob **out, char **err)
 {
     *out = NULL;
     if (err)
         *err = NULL;
+    size_t kl = n + 1 + ndelim * sizeof(uint32_t);
+    char *key = malloc(kl ? kl : 1);
+    if (!key) {
+        if (err)
+            *err = strdup("out of memory");
+        return -1;
+    }
+    memcpy(key, pat, n);
+    key[n] = '\0';
+    if (ndelim)
+        memcpy(key + n + 1, delims, ndelim * sizeof(uint32_t));
+    pthread_mutex_lock(&g_globs.lock);
+    for (unsigned i = 0; i < g_globs.n; i++) {
+        struct xv_bi_glob *c = g_globs.slot[i];
+        if (c->keylen == kl && memcmp(c->key, key, kl) == 0) {
+            c->refs++;
+            pthread_mutex_unlock(&g_globs.lock);
+            free(key);
+            *out = c;
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&g_globs.lock);
+    struct xv_bi_glob *gl;
+    if (glob_compile(pat, n, delims, ndelim, &gl, err)) {
+        free(key);
+        return -1;
+    }
+    gl->key = key;
+    gl->keylen = kl;
+    gl->refs = 1;
+    pthread_mutex_lock(&g_globs.lock);
+    if (g_globs.n >= GLOB_CACHE) {
+        for (unsigned i = 0; i < g_globs.n; i++)
+            if (--g_globs.slot[i]->refs == 0)
+                glob_destroy(g_globs.slot[i]);
+        g_globs.n = 0;
+    }
+    gl->refs++;   /* the cache's reference */
+    g_globs.slot[g_globs.n++] = gl;
+    pthread_mutex_unlock(&g_globs.lock);
+    *out = gl;
+    return 0;
+}
+
+static int glob_compile(const char *pat, size_t n, const uint32_t *delims, size_t ndelim,
+                        struct xv_bi_glob **out, char **err)
+{
     struct gl g = { .s = pat, .n = n, .delims = delims, .nd = ndelim };
     if (!gl_seq(&g, 0) || g.out.oom) {
         xv_policy_bi_buf_free(&g.out);
@@ -233,7 +306,7 @@ int xv_policy_bi_glob_compile(const char *pat, size_t n, const uint32_t *delims,
         return -1;
     }
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-    struct xv_bi_glob *gl = malloc(sizeof *gl);
+    struct xv_bi_glob *gl = calloc(1, sizeof *gl);
     if (!gl) {
         pcre2_code_free(code);
         if (err)
@@ -259,8 +332,11 @@ void xv_policy_bi_glob_free(struct xv_bi_glob *g)
 {
     if (!g)
         return;
-    pcre2_code_free(g->code);
-    free(g);
+    pthread_mutex_lock(&g_globs.lock);
+    bool dead = --g->refs == 0;
+    pthread_mutex_unlock(&g_globs.lock);
+    if (dead)
+        glob_destroy(g);
 }
 
 char *xv_policy_bi_glob_quote_meta(const char *s, size_t n, size_t *outlen)

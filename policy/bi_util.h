@@ -8,8 +8,8 @@
  * need not be NUL-terminated, and every string it returns is heap-allocated,
  * NUL-terminated and owned by the caller (free with free()).
  *
- * Thread safety: all functions are reentrant except the regex cache, which is
- * guarded by its own mutex (see bi_regex.c).
+ * Thread safety: all functions are reentrant; the regex and glob caches are
+ * guarded by their own mutexes (see bi_regex.c, bi_glob.c).
  */
 #ifndef XV_POLICY_BI_UTIL_H
 #define XV_POLICY_BI_UTIL_H
@@ -95,9 +95,10 @@ char *xv_policy_bi_re_quote_meta(const char *s, size_t n, size_t *outlen);
 /* ---- glob (gobwas/glob rules) ------------------------------------------------ */
 
 struct xv_bi_glob;
-/* Compile pattern with the given single-code-point delimiters (delims may be
- * NULL/ndelim 0 meaning "no delimiters"). Returns 0, or -1 with *err set to
- * the gobwas error text (caller frees). Caller frees *out with
+/* Compile (or fetch from the bounded cache) pattern with the given
+ * single-code-point delimiters (delims may be NULL/ndelim 0 meaning "no
+ * delimiters"). Returns 0, or -1 with *err set to the gobwas error text
+ * (caller frees). The caller holds one reference to *out; release it with
  * xv_policy_bi_glob_free. */
 int xv_policy_bi_glob_compile(const char *pat, size_t n, const uint32_t *delims,
                               size_t ndelim, struct xv_bi_glob **out, char **err);
