@@ -139,6 +139,8 @@ struct rule {
     struct rule *els;      /* else chain */
     int nslots;            /* frame size (compile) */
     struct rule *next;     /* next rule at the same node */
+    struct node *node;     /* the node it defines (compile) */
+    struct xv_value *annot;/* METADATA annotations (frozen object) or NULL */
 };
 
 /* A node of the data namespace: a package, a rule or an intermediate name. */
@@ -176,6 +178,7 @@ struct module {
     struct rule **rules;   /* in source order */
     int nrules;            /* count */
     int v0;                /* parsed as Rego v0 */
+    struct xv_value *annot;/* package METADATA annotations (frozen) or NULL */
     struct module *next;   /* next module of the policy */
 };
 

@@ -170,6 +170,8 @@ static void add_rule(struct cctx *x, struct module *m, struct rule *r)
     } else if (n->is_func) {
         cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
     }
+    for (struct rule *e = r; e; e = e->els)
+        e->node = n;
     if (r->is_default) {
         if (n->dflt)
             cerr(x, r->loc, "rego_type_error", "multiple default rules %s found", n->path);

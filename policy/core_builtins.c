@@ -500,6 +500,8 @@ static void idx_build(void)
 {
     for (const struct xv_builtin_def *d = xv_policy_core_builtins; d->name; d++)
         idx_add(d);
+    for (const struct xv_builtin_def *d = xv_policy_meta_builtins; d->name; d++)
+        idx_add(d);
     for (size_t f = 0; xv_policy_builtin_families[f]; f++)
         for (const struct xv_builtin_def *d = xv_policy_builtin_families[f]; d->name; d++)
             idx_add(d);

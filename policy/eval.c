@@ -844,7 +844,10 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
                     break;
                 }
                 struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 0};
+                struct rule *saved_rule = ev->cur_rule;
+                ev->cur_rule = e;
                 rc = xv_policy_ev_body(ev, env, e->body, 0, &kc.k);
+                ev->cur_rule = saved_rule;
                 frame_done(fsmall, env);
                 if (kc.found)
                     break;
@@ -866,7 +869,10 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
             }
             if (r->kind == R_SET && r->nrest == 0 && setdoc) {
                 struct kcollect kc = {{kset_body}, env, r, &acc, 0, 0};
+                struct rule *saved_rule = ev->cur_rule;
+                ev->cur_rule = r;
                 rc = xv_policy_ev_body(ev, env, r->body, 0, &kc.k);
+                ev->cur_rule = saved_rule;
             } else if (!setdoc && (r->kind == R_OBJECT || r->kind == R_SET) && r->nrest <= 16) {
                 struct kobj ko;
                 memset(&ko, 0, sizeof ko);
@@ -874,7 +880,10 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
                 ko.env = env;
                 ko.r = r;
                 ko.acc = acc;
+                struct rule *saved_rule = ev->cur_rule;
+                ev->cur_rule = r;
                 rc = xv_policy_ev_body(ev, env, r->body, 0, &ko.k);
+                ev->cur_rule = saved_rule;
             }
             frame_done(fsmall, env);
         }
@@ -984,7 +993,10 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
             }
             struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 1};
             struct kfbody kf = {{kfbody_fn}, env, e, &kc};
+            struct rule *saved_rule = ev->cur_rule;
+            ev->cur_rule = e;
             rc = match_args(ev, env, e, args, 0, &kf.k);
+            ev->cur_rule = saved_rule;
             frame_done(fsmall, env);
             if (kc.found)
                 break;

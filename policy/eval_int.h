@@ -47,6 +47,7 @@ struct ev {
     uint8_t *mask;             /* node id -> hidden by `with data...` (NULL if none) */
     struct xv_eval_error *err; /* error out */
     int failed;                /* err is set */
+    struct rule *cur_rule;     /* rule whose body is being evaluated (rego.metadata.*) */
 };
 
 struct k {

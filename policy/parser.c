@@ -50,6 +50,12 @@ struct parser {
     int no_bar;                  /* do not consume '|' at this level */
     int depth;                   /* recursion guard */
     int wild;                    /* wildcard counter */
+    struct mblock {
+        int endline;             /* last comment line of the block */
+        int line;                /* its first line */
+        char *text;              /* YAML after the "# METADATA" line (malloc) */
+    } *mb;                       /* METADATA comment blocks */
+    int nmb;                     /* count */
     struct xv_perr *err;         /* error out */
     jmp_buf jb;                  /* error exit */
 };
@@ -182,6 +188,78 @@ static size_t lex_string(struct parser *p, size_t i, int line, int col, struct x
     return i;
 }
 
+/* A `# METADATA` comment at the start of a line opens a block that runs
+ * over the following comment lines; remember its YAML for the package or
+ * rule on the next line. */
+static void note_metadata(struct parser *p, size_t i, int line, size_t linestart)
+{
+    for (size_t k = linestart; k < i; k++)
+        if (p->src[k] != ' ' && p->src[k] != '\t')
+            return;
+    size_t e = i + 10;
+    while (e < p->len && (p->src[e] == ' ' || p->src[e] == '\t' || p->src[e] == '\r'))
+        e++;
+    if (e < p->len && p->src[e] != '\n')
+        return;
+    struct xv_buf b;
+    xv_buf_init(&b, (size_t)1 << 20);
+    int endline = line;
+    size_t j = e < p->len ? e + 1 : e;
+    while (j < p->len) {
+        size_t k = j;
+        while (k < p->len && (p->src[k] == ' ' || p->src[k] == '\t'))
+            k++;
+        if (k >= p->len || p->src[k] != '#')
+            break;
+        k++;
+        if (k < p->len && p->src[k] == ' ')
+            k++;
+        size_t le = k;
+        while (le < p->len && p->src[le] != '\n')
+            le++;
+        xv_buf_append(&b, p->src + k, le - k);
+        xv_buf_append(&b, "\n", 1);
+        endline++;
+        j = le < p->len ? le + 1 : le;
+    }
+    struct mblock *nb = realloc(p->mb, (size_t)(p->nmb + 1) * sizeof *nb);
+    if (!nb) {
+        xv_buf_free(&b);
+        return;
+    }
+    p->mb = nb;
+    p->mb[p->nmb].line = line;
+    p->mb[p->nmb].endline = endline;
+    p->mb[p->nmb].text = b.data ? xv_buf_steal(&b, NULL) : strdup("");
+    p->nmb++;
+}
+
+/* Annotations for a package/rule starting at line, or NULL. */
+static struct xv_value *annotations_for(struct parser *p, int line, int is_package)
+{
+    for (int i = 0; i < p->nmb; i++) {
+        if (p->mb[i].endline != line - 1)
+            continue;
+        char err[200];
+        struct xv_value *v = xv_policy_yaml_annotations(p->mb[i].text, is_package, err, sizeof err);
+        if (!v)
+            perr(p, p->mb[i].line, 1, "%s", err);
+        return pfreeze(p, v);
+    }
+    return NULL;
+}
+
+static void parser_release(struct parser *p)
+{
+    free(p->toks);
+    p->toks = NULL;
+    for (int i = 0; i < p->nmb; i++)
+        free(p->mb[i].text);
+    free(p->mb);
+    p->mb = NULL;
+    p->nmb = 0;
+}
+
 static void lex(struct parser *p)
 {
     size_t i = 0;
@@ -199,6 +277,8 @@ static void lex(struct parser *p)
             } else if (c == ' ' || c == '\t' || c == '\r') {
                 i++;
             } else if (c == '#') {
+                if (i + 10 <= p->len && !memcmp(p->src + i, "# METADATA", 10))
+                    note_metadata(p, i, line, linestart);
                 while (i < p->len && p->src[i] != '\n')
                     i++;
             } else {
@@ -521,6 +601,8 @@ static struct term *parse_template(struct parser *p, struct token *tk)
             sub.len = j - i - 1;
             sub.toks = NULL;
             sub.ntok = sub.cap = sub.pos = 0;
+            sub.mb = NULL;
+            sub.nmb = 0;
             sub.no_bar = 0;
             struct term *volatile e = NULL;
             if (setjmp(sub.jb) == 0) {
@@ -548,7 +630,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
                 if (peek(&sub)->t != TK_EOF)
                     unexpected(&sub, peek(&sub));
             }
-            free(sub.toks);
+            parser_release(&sub);
             p->wild = sub.wild;
             if (!e) {
                 xv_buf_free(&lit);
@@ -658,7 +740,8 @@ static struct term *parse_postfix(struct parser *p, struct term *t, int allow_ca
             next(p);
             struct token *id = peek(p);
             if (id->t != TK_IDENT)
-                unexpected(p, id);
+                perr(p, id->line, id->col, "unexpected %s token: expected ident",
+                     id->t == TK_EOF ? "eof" : tok_names[id->t]);
             next(p);
             struct term *k = value_term(p, xv_string(p->src + id->off, id->len), id);
             if (t->kind != T_REF) {
@@ -1215,6 +1298,7 @@ static struct rule *parse_rule(struct parser *p, struct module *m)
     r->loc.file = p->file;
     r->loc.line = st->line;
     r->loc.col = st->col;
+    r->annot = annotations_for(p, st->line, 0);
     int dflt = 0;
     if (is_kw(p, st, "default") && !kw_is_ref(p, st)) {
         next(p);
@@ -1317,6 +1401,7 @@ static int do_parse_module(struct parser *p, struct module **out)
     struct token *t = peek(p);
     if (!is_kw(p, t, "package"))
         perr(p, t->line, t->col, "package expected");
+    m->annot = annotations_for(p, t->line, 1);
     next(p);
     struct term *pkg = parse_pkg_ref(p);
     m->pkg = pkg;
@@ -1402,12 +1487,12 @@ static int parse_with(struct xv_arena *ar, struct xv_frozen_list *fz, const char
     p.len = len;
     p.v0 = v0;
     p.err = err;
-    int rc = -1;
+    volatile int rc = -1;
     if (setjmp(p.jb) == 0) {
         lex(&p);
         rc = do_parse_module(&p, out);
     }
-    free(p.toks);
+    parser_release(&p);
     return rc;
 }
 
@@ -1445,7 +1530,7 @@ int xv_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const cha
     p.len = len;
     p.err = err;
     p.wild = 100000;
-    int rc = -1;
+    volatile int rc = -1;
     *out = NULL;
     if (setjmp(p.jb) == 0) {
         lex(&p);
@@ -1453,7 +1538,7 @@ int xv_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const cha
         *out = parse_body(&p, TK_EOF);
         rc = 0;
     }
-    free(p.toks);
+    parser_release(&p);
     return rc;
 }
 
@@ -1542,7 +1627,7 @@ int xv_parse_value_term(const char *src, size_t len, struct xv_value **out, stru
         *out = term_to_value(t, err);
         rc = *out ? 0 : -1;
     }
-    free(p.toks);
+    parser_release(&p);
     xv_arena_free(&ar);
     xv_value_free_frozen(&fz);
     return rc;
