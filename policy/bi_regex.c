@@ -48,8 +48,23 @@ static struct {
     pthread_mutex_t lock;                 /* guards everything below */
     struct xv_bi_re *slot[RE_CACHE_SLOTS];  /* open addressing by hash of src */
     unsigned count;                       /* occupied slots */
-    pcre2_match_context *mctx;            /* shared limits; written once under lock */
+    pcre2_match_context *mctx;            /* shared limits; written once by mctx_init */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The shared match context, created once before the first pattern is
+ * handed out (so readers need no lock). */
+static pthread_once_t g_mctx_once = PTHREAD_ONCE_INIT;
+
+static void mctx_init(void)
+{
+    g.mctx = pcre2_match_context_create(NULL);
+    /* RE2 runs in linear time; PCRE backtracks. These limits turn a
+     * catastrophic pattern into an error instead of a hang. */
+    if (g.mctx) {
+        pcre2_set_match_limit(g.mctx, 10000000);
+        pcre2_set_depth_limit(g.mctx, 100000);
+    }
+}
 
 /* ---- Go-syntax validation and translation ---------------------------------- */
 
@@ -760,16 +775,8 @@ int xv_policy_bi_re_get(const char *pat, size_t n, struct xv_bi_re **out, char *
     if (!re)
         return -1;
 
+    pthread_once(&g_mctx_once, mctx_init);
     pthread_mutex_lock(&g.lock);
-    if (!g.mctx) {
-        g.mctx = pcre2_match_context_create(NULL);
-        /* RE2 runs in linear time; PCRE backtracks. These limits turn a
-         * catastrophic pattern into an error instead of a hang. */
-        if (g.mctx) {
-            pcre2_set_match_limit(g.mctx, 10000000);
-            pcre2_set_depth_limit(g.mctx, 100000);
-        }
-    }
     if (g.count >= RE_CACHE_MAX) {
         for (unsigned k = 0; k < RE_CACHE_SLOTS; k++) {
             struct xv_bi_re *e = g.slot[k];
