@@ -7,404 +7,13 @@
  * free but the arena (and frozen values, which the caller's list owns).
  * Thread safety: no shared state; one parse per struct parser.
  */
-#include "ast.h"
+#include "parse_int.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- tokens ---- */
-enum tok {
-    TK_EOF, TK_IDENT, TK_STRING, TK_NUMBER, TK_TEMPLATE,
-    TK_LBRACE, TK_RBRACE, TK_LBRACK, TK_RBRACK, TK_LPAREN, TK_RPAREN,
-    TK_COMMA, TK_SEMI, TK_DOT, TK_COLON, TK_ASSIGN, TK_EQ, TK_EQEQ, TK_NEQ,
-    TK_LT, TK_LTE, TK_GT, TK_GTE, TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH,
-    TK_PERCENT, TK_AMP, TK_BAR,
-};
-
-static const char *const tok_names[] = {
-    "EOF", "ident", "string", "number", "template string", "{", "}", "[", "]", "(", ")",
-    ",", ";", ".", ":", ":=", "=", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/",
-    "%", "&", "|",
-};
-
-struct token {
-    uint8_t t;          /* enum tok */
-    uint8_t nl;         /* a newline precedes it */
-    int line, col;      /* position */
-    size_t off, len;    /* source span */
-    struct xv_value *v; /* decoded string (frozen) */
-};
-
-struct parser {
-    struct xv_arena *ar;         /* node storage */
-    struct xv_frozen_list *fz;   /* frozen values */
-    const char *file;            /* module name */
-    const char *src;             /* source */
-    size_t len;                  /* source length */
-    struct token *toks;          /* token array (malloc) */
-    size_t ntok, cap, pos;       /* count, allocated, cursor */
-    int v0;                      /* v0 syntax */
-    int no_bar;                  /* do not consume '|' at this level */
-    int depth;                   /* recursion guard */
-    int wild;                    /* wildcard counter */
-    struct mblock {
-        int endline;             /* last comment line of the block */
-        int line;                /* its first line */
-        char *text;              /* YAML after the "# METADATA" line (malloc) */
-    } *mb;                       /* METADATA comment blocks */
-    int nmb;                     /* count */
-    struct xv_perr *err;         /* error out */
-    jmp_buf jb;                  /* error exit */
-};
-
-static void perr(struct parser *p, int line, int col, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5), noreturn));
-static void perr(struct parser *p, int line, int col, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    p->err->loc.file = p->file;
-    p->err->loc.line = line;
-    p->err->loc.col = col;
-    vsnprintf(p->err->msg, sizeof p->err->msg, fmt, ap);
-    va_end(ap);
-    longjmp(p->jb, 1);
-}
-
-static __attribute__((noinline)) void *palloc(struct parser *p, size_t n)
-{
-    void *r = xv_arena_alloc(p->ar, n);
-    if (!r)
-        perr(p, 0, 0, "out of memory");
-    return r;
-}
-
-static struct xv_value *pfreeze(struct parser *p, struct xv_value *v)
-{
-    if (!v)
-        perr(p, 0, 0, "out of memory");
-    if (p->fz)
-        xv_value_freeze(v, p->fz);
-    return v;
-}
-
-static void push_tok(struct parser *p, struct token *t)
-{
-    if (p->ntok == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 256;
-        struct token *n = realloc(p->toks, nc * sizeof *n);
-        if (!n)
-            perr(p, t->line, t->col, "out of memory");
-        p->toks = n;
-        p->cap = nc;
-    }
-    p->toks[p->ntok++] = *t;
-}
-
-static int is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
-
-/* Decode a "..." string starting at s[i] (the quote); returns index past it. */
-static size_t lex_string(struct parser *p, size_t i, int line, int col, struct xv_value **out)
-{
-    struct xv_buf b;
-    xv_buf_init(&b, (size_t)1 << 30);
-    i++;
-    for (;;) {
-        if (i >= p->len || p->src[i] == '\n') {
-            xv_buf_free(&b);
-            perr(p, line, col, "non-terminated string");
-        }
-        char c = p->src[i];
-        if (c == '"') {
-            i++;
-            break;
-        }
-        if (c != '\\') {
-            xv_buf_append(&b, &c, 1);
-            i++;
-            continue;
-        }
-        if (i + 1 >= p->len) {
-            xv_buf_free(&b);
-            perr(p, line, col, "non-terminated string");
-        }
-        char e = p->src[i + 1], ch = 0;
-        i += 2;
-        switch (e) {
-        case '"': ch = '"'; break;
-        case '\\': ch = '\\'; break;
-        case '/': ch = '/'; break;
-        case 'b': ch = '\b'; break;
-        case 'f': ch = '\f'; break;
-        case 'n': ch = '\n'; break;
-        case 'r': ch = '\r'; break;
-        case 't': ch = '\t'; break;
-        case 'u': {
-            uint32_t cp = 0;
-            for (int k = 0; k < 4; k++, i++) {
-                char h = i < p->len ? p->src[i] : 0;
-                cp <<= 4;
-                if (h >= '0' && h <= '9') cp |= (uint32_t)(h - '0');
-                else if (h >= 'a' && h <= 'f') cp |= (uint32_t)(h - 'a' + 10);
-                else if (h >= 'A' && h <= 'F') cp |= (uint32_t)(h - 'A' + 10);
-                else {
-                    xv_buf_free(&b);
-                    perr(p, line, col, "illegal escape sequence");
-                }
-            }
-            if (cp >= 0xD800 && cp < 0xDC00 && i + 6 <= p->len && p->src[i] == '\\' &&
-                p->src[i + 1] == 'u') {
-                uint32_t lo = 0;
-                int ok = 1;
-                for (int k = 0; k < 4; k++) {
-                    char h = p->src[i + 2 + k];
-                    lo <<= 4;
-                    if (h >= '0' && h <= '9') lo |= (uint32_t)(h - '0');
-                    else if (h >= 'a' && h <= 'f') lo |= (uint32_t)(h - 'a' + 10);
-                    else if (h >= 'A' && h <= 'F') lo |= (uint32_t)(h - 'A' + 10);
-                    else ok = 0;
-                }
-                if (ok && lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    i += 6;
-                }
-            }
-            char enc[4];
-            xv_buf_append(&b, enc, xv_utf8_encode(cp, enc));
-            continue;
-        }
-        default:
-            xv_buf_free(&b);
-            perr(p, line, col, "illegal escape sequence");
-        }
-        xv_buf_append(&b, &ch, 1);
-    }
-    *out = pfreeze(p, xv_string(b.data ? b.data : "", b.len));
-    xv_buf_free(&b);
-    return i;
-}
-
-/* A `# METADATA` comment at the start of a line opens a block that runs
- * over the following comment lines; remember its YAML for the package or
- * rule on the next line. */
-static void note_metadata(struct parser *p, size_t i, int line, size_t linestart)
-{
-    for (size_t k = linestart; k < i; k++)
-        if (p->src[k] != ' ' && p->src[k] != '\t')
-            return;
-    size_t e = i + 10;
-    while (e < p->len && (p->src[e] == ' ' || p->src[e] == '\t' || p->src[e] == '\r'))
-        e++;
-    if (e < p->len && p->src[e] != '\n')
-        return;
-    struct xv_buf b;
-    xv_buf_init(&b, (size_t)1 << 20);
-    int endline = line;
-    size_t j = e < p->len ? e + 1 : e;
-    while (j < p->len) {
-        size_t k = j;
-        while (k < p->len && (p->src[k] == ' ' || p->src[k] == '\t'))
-            k++;
-        if (k >= p->len || p->src[k] != '#')
-            break;
-        k++;
-        if (k < p->len && p->src[k] == ' ')
-            k++;
-        size_t le = k;
-        while (le < p->len && p->src[le] != '\n')
-            le++;
-        xv_buf_append(&b, p->src + k, le - k);
-        xv_buf_append(&b, "\n", 1);
-        endline++;
-        j = le < p->len ? le + 1 : le;
-    }
-    struct mblock *nb = realloc(p->mb, (size_t)(p->nmb + 1) * sizeof *nb);
-    if (!nb) {
-        xv_buf_free(&b);
-        return;
-    }
-    p->mb = nb;
-    p->mb[p->nmb].line = line;
-    p->mb[p->nmb].endline = endline;
-    p->mb[p->nmb].text = b.data ? xv_buf_steal(&b, NULL) : strdup("");
-    p->nmb++;
-}
-
-/* Annotations for a package/rule starting at line, or NULL. */
-static struct xv_value *annotations_for(struct parser *p, int line, int is_package)
-{
-    for (int i = 0; i < p->nmb; i++) {
-        if (p->mb[i].endline != line - 1)
-            continue;
-        char err[200];
-        struct xv_value *v = xv_policy_yaml_annotations(p->mb[i].text, is_package, err, sizeof err);
-        if (!v)
-            perr(p, p->mb[i].line, 1, "%s", err);
-        return pfreeze(p, v);
-    }
-    return NULL;
-}
-
-static void parser_release(struct parser *p)
-{
-    free(p->toks);
-    p->toks = NULL;
-    for (int i = 0; i < p->nmb; i++)
-        free(p->mb[i].text);
-    free(p->mb);
-    p->mb = NULL;
-    p->nmb = 0;
-}
-
-static void lex(struct parser *p)
-{
-    size_t i = 0;
-    int line = 1;
-    size_t linestart = 0;
-    int nl = 1;
-    while (1) {
-        while (i < p->len) {
-            char c = p->src[i];
-            if (c == '\n') {
-                line++;
-                linestart = i + 1;
-                nl = 1;
-                i++;
-            } else if (c == ' ' || c == '\t' || c == '\r') {
-                i++;
-            } else if (c == '#') {
-                if (i + 10 <= p->len && !memcmp(p->src + i, "# METADATA", 10))
-                    note_metadata(p, i, line, linestart);
-                while (i < p->len && p->src[i] != '\n')
-                    i++;
-            } else {
-                break;
-            }
-        }
-        struct token t = {0};
-        t.line = line;
-        t.col = (int)(i - linestart) + 1;
-        t.off = i;
-        t.nl = (uint8_t)nl;
-        nl = 0;
-        if (i >= p->len) {
-            t.t = TK_EOF;
-            push_tok(p, &t);
-            return;
-        }
-        char c = p->src[i];
-        if (is_ident_start(c)) {
-            while (i < p->len && (is_ident_start(p->src[i]) || is_digit(p->src[i])))
-                i++;
-            t.t = TK_IDENT;
-        } else if (is_digit(c)) {
-            while (i < p->len && is_digit(p->src[i]))
-                i++;
-            if (i + 1 < p->len && p->src[i] == '.' && is_digit(p->src[i + 1])) {
-                i++;
-                while (i < p->len && is_digit(p->src[i]))
-                    i++;
-            }
-            if (i < p->len && (p->src[i] == 'e' || p->src[i] == 'E')) {
-                size_t j = i + 1;
-                if (j < p->len && (p->src[j] == '+' || p->src[j] == '-'))
-                    j++;
-                if (j < p->len && is_digit(p->src[j])) {
-                    i = j;
-                    while (i < p->len && is_digit(p->src[i]))
-                        i++;
-                }
-            }
-            t.t = TK_NUMBER;
-        } else if (c == '"') {
-            i = lex_string(p, i, t.line, t.col, &t.v);
-            t.t = TK_STRING;
-        } else if (c == '`') {
-            size_t j = i + 1;
-            while (j < p->len && p->src[j] != '`')
-                j++;
-            if (j >= p->len)
-                perr(p, t.line, t.col, "non-terminated raw string");
-            t.v = pfreeze(p, xv_string(p->src + i + 1, j - i - 1));
-            for (size_t k = i; k < j; k++)
-                if (p->src[k] == '\n')
-                    line++, linestart = k + 1;
-            i = j + 1;
-            t.t = TK_STRING;
-        } else if (c == '$' && i + 1 < p->len && (p->src[i + 1] == '"' || p->src[i + 1] == '`')) {
-            /* Template string: keep the raw text, the parser splits it. */
-            char q = p->src[i + 1];
-            size_t j = i + 2;
-            int braces = 0;
-            while (j < p->len) {
-                char d = p->src[j];
-                if (d == '\\' && j + 1 < p->len && (q == '"' || p->src[j + 1] == '{')) {
-                    j += 2;
-                    continue;
-                }
-                if (d == '{')
-                    braces++;
-                else if (d == '}' && braces > 0)
-                    braces--;
-                else if (braces > 0 && d == '"') {
-                    j++;
-                    while (j < p->len && p->src[j] != '"') {
-                        if (p->src[j] == '\\')
-                            j++;
-                        j++;
-                    }
-                } else if (d == q && braces == 0)
-                    break;
-                if (d == '\n' && q == '"' && braces == 0)
-                    perr(p, t.line, t.col, "non-terminated string");
-                j++;
-            }
-            if (j >= p->len)
-                perr(p, t.line, t.col, "non-terminated string");
-            i = j + 1;
-            t.t = TK_TEMPLATE;
-        } else {
-            char d = i + 1 < p->len ? p->src[i + 1] : 0;
-            int two = 0;
-            switch (c) {
-            case '{': t.t = TK_LBRACE; break;
-            case '}': t.t = TK_RBRACE; break;
-            case '[': t.t = TK_LBRACK; break;
-            case ']': t.t = TK_RBRACK; break;
-            case '(': t.t = TK_LPAREN; break;
-            case ')': t.t = TK_RPAREN; break;
-            case ',': t.t = TK_COMMA; break;
-            case ';': t.t = TK_SEMI; break;
-            case '.': t.t = TK_DOT; break;
-            case ':': if (d == '=') t.t = TK_ASSIGN, two = 1; else t.t = TK_COLON; break;
-            case '=': if (d == '=') t.t = TK_EQEQ, two = 1; else t.t = TK_EQ; break;
-            case '!':
-                if (d != '=')
-                    perr(p, t.line, t.col, "illegal ! character");
-                t.t = TK_NEQ, two = 1;
-                break;
-            case '<': if (d == '=') t.t = TK_LTE, two = 1; else t.t = TK_LT; break;
-            case '>': if (d == '=') t.t = TK_GTE, two = 1; else t.t = TK_GT; break;
-            case '+': t.t = TK_PLUS; break;
-            case '-': t.t = TK_MINUS; break;
-            case '*': t.t = TK_STAR; break;
-            case '/': t.t = TK_SLASH; break;
-            case '%': t.t = TK_PERCENT; break;
-            case '&': t.t = TK_AMP; break;
-            case '|': t.t = TK_BAR; break;
-            default:
-                perr(p, t.line, t.col, "illegal token");
-            }
-            i += two ? 2 : 1;
-        }
-        t.len = i - t.off;
-        push_tok(p, &t);
-    }
-}
 
 /* ---- helpers ---- */
 static struct token *peek(struct parser *p) { return &p->toks[p->pos]; }
@@ -442,10 +51,10 @@ static int kw_is_ref(struct parser *p, struct token *t)
 static void __attribute__((noreturn)) unexpected(struct parser *p, struct token *t)
 {
     if (t->t == TK_EOF)
-        perr(p, t->line, t->col, "unexpected eof token");
+        xv_policy_perr(p, t->line, t->col, "unexpected eof token");
     if (t->t == TK_IDENT)
-        perr(p, t->line, t->col, "unexpected %.*s token", (int)t->len, p->src + t->off);
-    perr(p, t->line, t->col, "unexpected %s token", tok_names[t->t]);
+        xv_policy_perr(p, t->line, t->col, "unexpected %.*s token", (int)t->len, p->src + t->off);
+    xv_policy_perr(p, t->line, t->col, "unexpected %s token", xv_policy_tok_names[t->t]);
 }
 
 static struct token *expect(struct parser *p, int tt)
@@ -453,16 +62,16 @@ static struct token *expect(struct parser *p, int tt)
     struct token *t = peek(p);
     if (t->t != tt) {
         if (t->t == TK_EOF)
-            perr(p, t->line, t->col, "unexpected eof token: expected %s", tok_names[tt]);
-        perr(p, t->line, t->col, "unexpected %s token: expected %s",
-             t->t == TK_IDENT ? "ident" : tok_names[t->t], tok_names[tt]);
+            xv_policy_perr(p, t->line, t->col, "unexpected eof token: expected %s", xv_policy_tok_names[tt]);
+        xv_policy_perr(p, t->line, t->col, "unexpected %s token: expected %s",
+             t->t == TK_IDENT ? "ident" : xv_policy_tok_names[t->t], xv_policy_tok_names[tt]);
     }
     return next(p);
 }
 
 static struct term *new_term(struct parser *p, int kind, struct token *at)
 {
-    struct term *t = palloc(p, sizeof *t);
+    struct term *t = xv_policy_palloc(p, sizeof *t);
     t->kind = (uint8_t)kind;
     t->slot = -1;
     t->loc.file = p->file;
@@ -474,7 +83,7 @@ static struct term *new_term(struct parser *p, int kind, struct token *at)
 static struct term *value_term(struct parser *p, struct xv_value *v, struct token *at)
 {
     struct term *t = new_term(p, T_VALUE, at);
-    t->val = pfreeze(p, v);
+    t->val = xv_policy_pfreeze(p, v);
     t->ground = 1;
     return t;
 }
@@ -502,7 +111,7 @@ static void tl_push(struct parser *p, struct tlist *l, struct term *t)
 {
     if (l->n == l->cap) {
         int nc = l->cap ? l->cap * 2 : 8;
-        struct term **nv = palloc(p, (size_t)nc * sizeof *nv);
+        struct term **nv = xv_policy_palloc(p, (size_t)nc * sizeof *nv);
         if (l->n)
             memcpy(nv, l->v, (size_t)l->n * sizeof *nv);
         l->v = nv;
@@ -517,7 +126,7 @@ static struct term *make_call(struct parser *p, const char *op, struct token *at
     struct term *c = new_term(p, T_CALL, at);
     c->name = op;
     c->n = b ? 3 : 2;
-    c->items = palloc(p, 3 * sizeof(struct term *));
+    c->items = xv_policy_palloc(p, 3 * sizeof(struct term *));
     c->items[0] = var_term(p, op, strlen(op), at);
     c->items[1] = a;
     c->items[2] = b;
@@ -534,7 +143,7 @@ static struct expr *parse_expr(struct parser *p);
 static void enter(struct parser *p)
 {
     if (++p->depth > 400)
-        perr(p, peek(p)->line, peek(p)->col, "nesting too deep");
+        xv_policy_perr(p, peek(p)->line, peek(p)->col, "nesting too deep");
 }
 
 /* Split a template string token into literal and expression parts. */
@@ -606,7 +215,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
             sub.no_bar = 0;
             struct term *volatile e = NULL;
             if (setjmp(sub.jb) == 0) {
-                lex(&sub);
+                xv_policy_lex(&sub);
                 e = parse_in(&sub);
                 if (is_kw(&sub, peek(&sub), "with")) {
                     /* `{a with input as x}`: evaluate as [$t | $t = a with …][0] */
@@ -620,8 +229,8 @@ static struct term *parse_template(struct parser *p, struct token *tk)
                     ex->withs = parse_withs(&sub, &ex->nwith);
                     struct term *c = new_term(&sub, T_ACOMP, wt);
                     c->head = var_term(&sub, tv->name, strlen(tv->name), wt);
-                    c->body = palloc(&sub, sizeof *c->body);
-                    c->body->exprs = palloc(&sub, sizeof(struct expr *));
+                    c->body = xv_policy_palloc(&sub, sizeof *c->body);
+                    c->body->exprs = xv_policy_palloc(&sub, sizeof(struct expr *));
                     c->body->exprs[0] = ex;
                     c->body->n = 1;
                     c->outarg = 1; /* marks "first element of" for templates */
@@ -630,7 +239,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
                 if (peek(&sub)->t != TK_EOF)
                     unexpected(&sub, peek(&sub));
             }
-            parser_release(&sub);
+            xv_policy_parser_release(&sub);
             p->wild = sub.wild;
             if (!e) {
                 xv_buf_free(&lit);
@@ -740,8 +349,8 @@ static struct term *parse_postfix(struct parser *p, struct term *t, int allow_ca
             next(p);
             struct token *id = peek(p);
             if (id->t != TK_IDENT)
-                perr(p, id->line, id->col, "unexpected %s token: expected ident",
-                     id->t == TK_EOF ? "eof" : tok_names[id->t]);
+                xv_policy_perr(p, id->line, id->col, "unexpected %s token: expected ident",
+                     id->t == TK_EOF ? "eof" : xv_policy_tok_names[id->t]);
             next(p);
             struct term *k = value_term(p, xv_string(p->src + id->off, id->len), id);
             if (t->kind != T_REF) {
@@ -842,7 +451,7 @@ static struct term *parse_term(struct parser *p)
     case TK_NUMBER: {
         struct xv_value *v = xv_number_parse(p->src + tk->off, tk->len);
         if (!v)
-            perr(p, tk->line, tk->col, "invalid number");
+            xv_policy_perr(p, tk->line, tk->col, "invalid number");
         t = value_term(p, v, tk);
         break;
     }
@@ -876,7 +485,7 @@ static struct term *parse_term(struct parser *p)
             next(p);
             struct xv_value *v = xv_number_parse(p->src + tk->off, n->off + n->len - tk->off);
             if (!v)
-                perr(p, n->line, n->col, "invalid number");
+                xv_policy_perr(p, n->line, n->col, "invalid number");
             t = value_term(p, v, tk);
         } else {
             struct term *x = parse_term(p);
@@ -969,7 +578,7 @@ static struct term *make_member3(struct parser *p, struct token *at, struct term
     struct term *c = new_term(p, T_CALL, at);
     c->name = "internal.member_3";
     c->n = 4;
-    c->items = palloc(p, 4 * sizeof(struct term *));
+    c->items = xv_policy_palloc(p, 4 * sizeof(struct term *));
     c->items[0] = var_term(p, c->name, strlen(c->name), at);
     c->items[1] = k;
     c->items[2] = v;
@@ -1024,7 +633,7 @@ static struct with *parse_withs(struct parser *p, int *n)
         next(p);
         if (cnt == cap) {
             cap = cap ? cap * 2 : 4;
-            struct with *nw = palloc(p, (size_t)cap * sizeof *nw);
+            struct with *nw = xv_policy_palloc(p, (size_t)cap * sizeof *nw);
             if (cnt)
                 memcpy(nw, w, (size_t)cnt * sizeof *nw);
             w = nw;
@@ -1032,7 +641,7 @@ static struct with *parse_withs(struct parser *p, int *n)
         struct token *at = peek(p);
         struct term *tg = parse_term(p);
         if (tg->kind != T_VAR && tg->kind != T_REF)
-            perr(p, at->line, at->col, "with target must be a reference");
+            xv_policy_perr(p, at->line, at->col, "with target must be a reference");
         if (!is_kw(p, peek(p), "as"))
             unexpected(p, peek(p));
         next(p);
@@ -1046,7 +655,7 @@ static struct with *parse_withs(struct parser *p, int *n)
 
 static struct expr *new_expr(struct parser *p, int kind, struct token *at)
 {
-    struct expr *e = palloc(p, sizeof *e);
+    struct expr *e = xv_policy_palloc(p, sizeof *e);
     e->kind = (uint8_t)kind;
     e->loc.file = p->file;
     e->loc.line = at->line;
@@ -1070,7 +679,7 @@ static struct expr *parse_expr(struct parser *p)
         if (is_kw(p, peek(p), "in")) {
             next(p);
             if (vars.n > 2)
-                perr(p, tk->line, tk->col, "unexpected , token");
+                xv_policy_perr(p, tk->line, tk->col, "unexpected , token");
             e = new_expr(p, E_SOMEIN, tk);
             e->key = vars.n == 2 ? vars.v[0] : NULL;
             e->a = vars.v[vars.n - 1];
@@ -1078,7 +687,7 @@ static struct expr *parse_expr(struct parser *p)
         } else {
             for (int i = 0; i < vars.n; i++)
                 if (vars.v[i]->kind != T_VAR)
-                    perr(p, vars.v[i]->loc.line, vars.v[i]->loc.col,
+                    xv_policy_perr(p, vars.v[i]->loc.line, vars.v[i]->loc.col,
                          "expected var or \"some x in xs\"");
             e = new_expr(p, E_SOME, tk);
             e->items = vars.v;
@@ -1125,7 +734,7 @@ static struct expr *parse_expr(struct parser *p)
             struct term *c = new_term(p, T_CALL, intk);
             c->name = "internal.member_3";
             c->n = 4;
-            c->items = palloc(p, 4 * sizeof(struct term *));
+            c->items = xv_policy_palloc(p, 4 * sizeof(struct term *));
             c->items[0] = var_term(p, c->name, strlen(c->name), intk);
             c->items[1] = a;
             c->items[2] = v;
@@ -1146,7 +755,7 @@ static struct expr *parse_expr(struct parser *p)
 /* Body after '{' (or the '|' of a comprehension) up to closer. */
 static struct body *parse_body(struct parser *p, int closer)
 {
-    struct body *b = palloc(p, sizeof *b);
+    struct body *b = xv_policy_palloc(p, sizeof *b);
     int cap = 0;
     int saved = p->no_bar;
     p->no_bar = 0;
@@ -1160,7 +769,7 @@ static struct body *parse_body(struct parser *p, int closer)
         struct expr *e = parse_expr(p);
         if (b->n == cap) {
             cap = cap ? cap * 2 : 8;
-            struct expr **ne = palloc(p, (size_t)cap * sizeof *ne);
+            struct expr **ne = xv_policy_palloc(p, (size_t)cap * sizeof *ne);
             if (b->n)
                 memcpy(ne, b->exprs, (size_t)b->n * sizeof *ne);
             b->exprs = ne;
@@ -1173,7 +782,7 @@ static struct body *parse_body(struct parser *p, int closer)
     }
     p->no_bar = saved;
     if (b->n == 0)
-        perr(p, p->toks[p->pos - 1].line, p->toks[p->pos - 1].col, "found empty body");
+        xv_policy_perr(p, p->toks[p->pos - 1].line, p->toks[p->pos - 1].col, "found empty body");
     return b;
 }
 
@@ -1202,8 +811,8 @@ static struct body *parse_if_body(struct parser *p)
         p->wild = wild;
         p->depth = depth;
         if (setjmp(p->jb) == 0) {
-            b = palloc(p, sizeof *b);
-            b->exprs = palloc(p, sizeof *b->exprs);
+            b = xv_policy_palloc(p, sizeof *b);
+            b->exprs = xv_policy_palloc(p, sizeof *b->exprs);
             b->exprs[0] = parse_expr(p);
             b->n = 1;
         }
@@ -1214,8 +823,8 @@ static struct body *parse_if_body(struct parser *p)
         }
         return b;
     }
-    struct body *b = palloc(p, sizeof *b);
-    b->exprs = palloc(p, sizeof *b->exprs);
+    struct body *b = xv_policy_palloc(p, sizeof *b);
+    b->exprs = xv_policy_palloc(p, sizeof *b->exprs);
     b->exprs[0] = parse_expr(p);
     b->n = 1;
     return b;
@@ -1223,8 +832,8 @@ static struct body *parse_if_body(struct parser *p)
 
 static struct body *true_body(struct parser *p, struct token *at)
 {
-    struct body *b = palloc(p, sizeof *b);
-    b->exprs = palloc(p, sizeof *b->exprs);
+    struct body *b = xv_policy_palloc(p, sizeof *b);
+    b->exprs = xv_policy_palloc(p, sizeof *b->exprs);
     struct expr *e = new_expr(p, E_TERM, at);
     e->a = value_term(p, xv_bool(1), at);
     b->exprs[0] = e;
@@ -1241,7 +850,7 @@ static void parse_rule_tail(struct parser *p, struct rule *r, struct token *head
         r->body = parse_if_body(p);
     } else if (t->t == TK_LBRACE && !t->nl) {
         if (!p->v0)
-            perr(p, t->line, t->col, "`if` keyword is required before rule body");
+            xv_policy_perr(p, t->line, t->col, "`if` keyword is required before rule body");
         next(p);
         r->body = parse_body(p, TK_RBRACE);
     } else if (t->t == TK_LBRACE && t->nl && p->v0 && r->value == NULL && r->kind == R_COMPLETE) {
@@ -1255,8 +864,8 @@ static void parse_rule_tail(struct parser *p, struct rule *r, struct token *head
     while (is_kw(p, peek(p), "else") && !kw_is_ref(p, peek(p))) {
         struct token *et = next(p);
         if (r->kind != R_COMPLETE && r->kind != R_FUNC)
-            perr(p, et->line, et->col, "else keyword cannot be used on multi-value rules");
-        struct rule *e = palloc(p, sizeof *e);
+            xv_policy_perr(p, et->line, et->col, "else keyword cannot be used on multi-value rules");
+        struct rule *e = xv_policy_palloc(p, sizeof *e);
         *e = *r;
         e->els = NULL;
         e->loc.line = et->line;
@@ -1274,7 +883,7 @@ static void parse_rule_tail(struct parser *p, struct rule *r, struct token *head
             e->body = parse_if_body(p);
         } else if (bt->t == TK_LBRACE) {
             if (!p->v0)
-                perr(p, bt->line, bt->col, "`if` keyword is required before rule body");
+                xv_policy_perr(p, bt->line, bt->col, "`if` keyword is required before rule body");
             next(p);
             e->body = parse_body(p, TK_RBRACE);
         } else {
@@ -1293,12 +902,12 @@ static int is_ground_string(struct term *t)
 static struct rule *parse_rule(struct parser *p, struct module *m)
 {
     struct token *st = peek(p);
-    struct rule *r = palloc(p, sizeof *r);
+    struct rule *r = xv_policy_palloc(p, sizeof *r);
     r->mod = m;
     r->loc.file = p->file;
     r->loc.line = st->line;
     r->loc.col = st->col;
-    r->annot = annotations_for(p, st->line, 0);
+    r->annot = xv_policy_annotations_for(p, st->line, 0);
     int dflt = 0;
     if (is_kw(p, st, "default") && !kw_is_ref(p, st)) {
         next(p);
@@ -1375,7 +984,7 @@ static struct rule *parse_rule(struct parser *p, struct module *m)
     if (dflt) {
         r->is_default = 1;
         if (r->kind == R_OBJECT || r->kind == R_SET)
-            perr(p, st->line, st->col, "default rules must not have a variable in their reference");
+            xv_policy_perr(p, st->line, st->col, "default rules must not have a variable in their reference");
         r->body = true_body(p, st);
         return r;
     }
@@ -1395,25 +1004,25 @@ static struct term *parse_pkg_ref(struct parser *p)
 
 static int do_parse_module(struct parser *p, struct module **out)
 {
-    struct module *m = palloc(p, sizeof *m);
+    struct module *m = xv_policy_palloc(p, sizeof *m);
     m->file = p->file;
     m->v0 = p->v0;
     struct token *t = peek(p);
     if (!is_kw(p, t, "package"))
-        perr(p, t->line, t->col, "package expected");
-    m->annot = annotations_for(p, t->line, 1);
+        xv_policy_perr(p, t->line, t->col, "package expected");
+    m->annot = xv_policy_annotations_for(p, t->line, 1);
     next(p);
     struct term *pkg = parse_pkg_ref(p);
     m->pkg = pkg;
     int n = pkg->kind == T_REF ? pkg->n : 1;
     struct term **items = pkg->kind == T_REF ? pkg->items : &pkg;
-    m->pkgpath = palloc(p, (size_t)n * sizeof(char *));
+    m->pkgpath = xv_policy_palloc(p, (size_t)n * sizeof(char *));
     for (int i = 0; i < n; i++) {
         if (i == 0) {
             m->pkgpath[i] = items[0]->name;
         } else {
             if (!is_ground_string(items[i]))
-                perr(p, items[i]->loc.line, items[i]->loc.col, "unexpected non-string package path");
+                xv_policy_perr(p, items[i]->loc.line, items[i]->loc.col, "unexpected non-string package path");
             m->pkgpath[i] = xv_arena_strdup(p->ar, XV_STR(items[i]->val), XV_STRLEN(items[i]->val));
         }
     }
@@ -1430,7 +1039,7 @@ static int do_parse_module(struct parser *p, struct module **out)
         }
         if (m->nimports == capi) {
             capi = capi ? capi * 2 : 4;
-            struct import *ni = palloc(p, (size_t)capi * sizeof *ni);
+            struct import *ni = xv_policy_palloc(p, (size_t)capi * sizeof *ni);
             if (m->nimports)
                 memcpy(ni, m->imports, (size_t)m->nimports * sizeof *ni);
             m->imports = ni;
@@ -1443,7 +1052,7 @@ static int do_parse_module(struct parser *p, struct module **out)
         const char *root = path->kind == T_REF ? path->items[0]->name : path->name;
         if (strcmp(root, "data") && strcmp(root, "input") && strcmp(root, "future") &&
             strcmp(root, "rego"))
-            perr(p, it->line, it->col, "unexpected import path, must begin with one of: {data, future, input, rego}");
+            xv_policy_perr(p, it->line, it->col, "unexpected import path, must begin with one of: {data, future, input, rego}");
         if (!alias) {
             if (path->kind == T_REF) {
                 struct term *last = path->items[path->n - 1];
@@ -1459,7 +1068,7 @@ static int do_parse_module(struct parser *p, struct module **out)
         struct rule *r = parse_rule(p, m);
         if (m->nrules == capr) {
             capr = capr ? capr * 2 : 16;
-            struct rule **nr = palloc(p, (size_t)capr * sizeof *nr);
+            struct rule **nr = xv_policy_palloc(p, (size_t)capr * sizeof *nr);
             if (m->nrules)
                 memcpy(nr, m->rules, (size_t)m->nrules * sizeof *nr);
             m->rules = nr;
@@ -1489,10 +1098,10 @@ static int parse_with(struct xv_arena *ar, struct xv_frozen_list *fz, const char
     p.err = err;
     volatile int rc = -1;
     if (setjmp(p.jb) == 0) {
-        lex(&p);
+        xv_policy_lex(&p);
         rc = do_parse_module(&p, out);
     }
-    parser_release(&p);
+    xv_policy_parser_release(&p);
     return rc;
 }
 
@@ -1533,12 +1142,12 @@ int xv_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const cha
     volatile int rc = -1;
     *out = NULL;
     if (setjmp(p.jb) == 0) {
-        lex(&p);
+        xv_policy_lex(&p);
         /* A query is a body without braces, ended by EOF. */
         *out = parse_body(&p, TK_EOF);
         rc = 0;
     }
-    parser_release(&p);
+    xv_policy_parser_release(&p);
     return rc;
 }
 
@@ -1620,14 +1229,14 @@ int xv_parse_value_term(const char *src, size_t len, struct xv_value **out, stru
     volatile int rc = -1;
     *out = NULL;
     if (setjmp(p.jb) == 0) {
-        lex(&p);
+        xv_policy_lex(&p);
         struct term *t = parse_in(&p);
         if (peek(&p)->t != TK_EOF)
             unexpected(&p, peek(&p));
         *out = term_to_value(t, err);
         rc = *out ? 0 : -1;
     }
-    parser_release(&p);
+    xv_policy_parser_release(&p);
     xv_arena_free(&ar);
     xv_value_free_frozen(&fz);
     return rc;
