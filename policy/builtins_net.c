@@ -598,6 +598,7 @@ BI_FN(bi_lookup_ip_addr)
 
 const struct xv_builtin_def xv_policy_bi_net[] = {
     {"net.lookup_ip_addr", 1, bi_lookup_ip_addr, 0},
+    {"net.cidr_overlap", 2, bi_cidr_contains, 0},   /* deprecated alias (v0) */
     {"net.cidr_contains", 2, bi_cidr_contains, 0},
     {"net.cidr_intersects", 2, bi_cidr_intersects, 0},
     {"net.cidr_is_valid", 1, bi_cidr_is_valid, 0},
