@@ -6,7 +6,9 @@
  * Supported keywords: type, enum, const, properties, required,
  * additionalProperties, patternProperties, minProperties, maxProperties,
  * items (schema or tuple), additionalItems, minItems, maxItems, uniqueItems,
- * contains, minLength, maxLength, pattern, minimum, maximum,
+ * contains, minLength, maxLength, pattern, format (date-time, date, time,
+ * email, ipv4, ipv6, uri, uuid, hostname, regex), propertyNames,
+ * dependencies / dependentRequired, minimum, maximum,
  * exclusiveMinimum, exclusiveMaximum (both drafts' forms), multipleOf,
  * allOf, anyOf, oneOf, not, if/then/else, $ref to "#" and "#/..." pointers,
  * definitions/$defs. Unknown keywords are ignored, as the spec requires.
@@ -16,6 +18,7 @@
  * Thread safety: reentrant.
  */
 #include "builtins_int.h"
+#include "bi_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +140,57 @@ static char *num_text(const struct xv_value *v)
     struct xv_bi_buf b = {0};
     xv_policy_bi_rego_text(&b, v);
     return xv_policy_bi_buf_take(&b, NULL);
+}
+
+/* A string matching a Go regexp (anchored by the caller's pattern). */
+static bool re_full(const char *pat, const char *s, size_t n)
+{
+    struct xv_bi_re *re;
+    if (xv_policy_bi_re_get(pat, strlen(pat), &re, NULL))
+        return true;
+    long ov[2 * 8];
+    int r = xv_policy_bi_re_ngroups(re) < 8 ? xv_policy_bi_re_exec(re, s, n, 0, ov) : 1;
+    xv_policy_bi_re_release(re);
+    return r == 1;
+}
+
+/* gojsonschema's format checkers for the formats tool schemas use;
+ * unknown formats pass, as the spec allows. */
+static bool format_ok(const char *f, const char *s, size_t n)
+{
+    int64_t sec;
+    int32_t nsec;
+    char err[64];
+    if (!strcmp(f, "date-time"))
+        return xv_policy_bi_time_parse("2006-01-02T15:04:05Z07:00", 25, s, n, &sec, &nsec, err,
+                                       sizeof err) == 0;
+    if (!strcmp(f, "date"))
+        return xv_policy_bi_time_parse("2006-01-02", 10, s, n, &sec, &nsec, err, sizeof err) == 0;
+    if (!strcmp(f, "time"))
+        return xv_policy_bi_time_parse("15:04:05Z07:00", 14, s, n, &sec, &nsec, err, sizeof err) == 0;
+    if (!strcmp(f, "email"))
+        return re_full("^[^@\\s]+@[^@\\s]+$", s, n);
+    if (!strcmp(f, "ipv4"))
+        return re_full("^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+                       "(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$", s, n);
+    if (!strcmp(f, "ipv6"))
+        return memchr(s, ':', n) && re_full("^[0-9A-Fa-f:.]+$", s, n);
+    if (!strcmp(f, "uri"))
+        return re_full("^[A-Za-z][A-Za-z0-9+.-]*:[^\\s]*$", s, n);
+    if (!strcmp(f, "uuid"))
+        return re_full("^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+                       s, n);
+    if (!strcmp(f, "hostname"))
+        return n <= 253 && re_full("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                                   "(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$", s, n);
+    if (!strcmp(f, "regex")) {
+        struct xv_bi_re *re;
+        if (xv_policy_bi_re_get(s, n, &re, NULL))
+            return false;
+        xv_policy_bi_re_release(re);
+        return true;
+    }
+    return true;
 }
 
 static char *child_path(const char *path, const struct xv_value *key, size_t idx, bool is_idx)
@@ -381,6 +435,33 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
             }
             free(cp);
         }
+        const struct xv_value *pn = kw(s, "propertyNames");
+        for (size_t i = 0; pn && i < XV_OBJ_LEN(v); i++)
+            if (probe(c, pn, XV_OBJ_KEY(v, i), path, depth + 1)) {
+                const struct xv_value *k = XV_OBJ_KEY(v, i);
+                snprintf(msg, sizeof msg, "Property name of \"%.*s\" does not match",
+                         XV_IS(k, XV_T_STRING) ? (int)SL(k) : 1, XV_IS(k, XV_T_STRING) ? S(k) : "?");
+                add_err(c, path, "invalid_property_name", msg);
+            }
+        const struct xv_value *deps = kw(s, "dependencies");
+        if (!deps)
+            deps = kw(s, "dependentRequired");
+        for (size_t i = 0; XV_IS(deps, XV_T_OBJECT) && i < XV_OBJ_LEN(deps); i++) {
+            if (xv_object_find(v, XV_OBJ_KEY(deps, i)) < 0)
+                continue;
+            const struct xv_value *need = XV_OBJ_VAL(deps, i);
+            if (XV_IS(need, XV_T_ARRAY)) {
+                for (size_t k = 0; k < XV_ARR_LEN(need); k++) {
+                    const struct xv_value *nk = XV_ARR_ITEM(need, k);
+                    if (XV_IS(nk, XV_T_STRING) && xv_object_find(v, nk) < 0) {
+                        snprintf(msg, sizeof msg, "Has a dependency on %.*s", (int)SL(nk), S(nk));
+                        add_err(c, path, "missing_dependency", msg);
+                    }
+                }
+            } else if (XV_IS(need, XV_T_OBJECT) || XV_IS(need, XV_T_BOOL)) {
+                validate(c, need, v, path, depth + 1);
+            }
+        }
         const struct xv_value *mn = kw(s, "minProperties"), *mx = kw(s, "maxProperties");
         int64_t lim;
         if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 &&
@@ -474,6 +555,11 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
                 snprintf(msg, sizeof msg, "Does not match pattern '%.*s'", (int)SL(pat), S(pat));
                 add_err(c, path, "pattern", msg);
             }
+        }
+        const struct xv_value *fmt = kw(s, "format");
+        if (XV_IS(fmt, XV_T_STRING) && !format_ok(S(fmt), S(v), SL(v))) {
+            snprintf(msg, sizeof msg, "Does not match format '%.*s'", (int)SL(fmt), S(fmt));
+            add_err(c, path, "format", msg);
         }
         break;
     }
