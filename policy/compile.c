@@ -1184,6 +1184,35 @@ static void link_refs_body(struct cctx *x, struct body *b)
     }
 }
 
+/* Fold a collection whose elements are all constants into one constant
+ * (after its children were folded): `x in {"a", "b"}` builds nothing at
+ * evaluation time. */
+static void fold_constant(struct cctx *x, struct term *t)
+{
+    if (t->kind != T_ARRAY && t->kind != T_SET && t->kind != T_OBJECT)
+        return;
+    for (int i = 0; i < t->n; i++)
+        if (t->items[i]->kind != T_VALUE)
+            return;
+    struct xv_value *v = t->kind == T_ARRAY ? xv_array_new((size_t)t->n)
+                       : t->kind == T_SET   ? xv_set_new((size_t)t->n)
+                                            : xv_object_new((size_t)t->n / 2);
+    if (!v)
+        return;
+    for (int i = 0; i < t->n; i++) {
+        if (t->kind == T_ARRAY)
+            xv_array_push(v, t->items[i]->val);
+        else if (t->kind == T_SET)
+            xv_set_add(v, t->items[i]->val);
+        else if (i % 2 == 0)
+            xv_object_set(v, t->items[i]->val, t->items[i + 1]->val);
+    }
+    xv_value_freeze(v, &x->c->fz);
+    t->kind = T_VALUE;
+    t->val = v;
+    t->ground = 1;
+}
+
 static void link_refs_term(struct cctx *x, struct term *t)
 {
     if (!t)
@@ -1216,6 +1245,7 @@ static void link_refs_term(struct cctx *x, struct term *t)
     if (t->head) link_refs_term(x, t->head);
     if (t->key) link_refs_term(x, t->key);
     if (t->body) link_refs_body(x, t->body);
+    fold_constant(x, t);
 }
 
 /* ---- recursion ---- */

@@ -1125,11 +1125,65 @@ static int kcallargs_fn(struct ev *ev, struct k *self, V v)
     return xv_policy_ev_term(ev, ka->env, ka->t->items[ka->order[k2.i] + 1], &k2.k);
 }
 
+/* The value of a term that needs no enumeration: a constant, a bound
+ * variable, or a reference with constant keys into input or a bound
+ * variable. *simple = 0 when the term needs the general evaluator; a NULL
+ * result with *simple = 1 means undefined. */
+static V direct_value(struct ev *ev, V *env, struct term *t, int *simple)
+{
+    *simple = 1;
+    switch (t->kind) {
+    case T_VALUE:
+        return t->val;
+    case T_VAR:
+        if (t->slot >= 0 && env[t->slot])
+            return env[t->slot];
+        if (t->vflags & VF_INPUT)
+            return ev->input;
+        break;
+    case T_REF: {
+        struct term *h = t->items[0];
+        V v;
+        if (h->kind != T_VAR)
+            break;
+        if (h->vflags & VF_INPUT)
+            v = ev->input;
+        else if (h->slot >= 0 && env[h->slot])
+            v = env[h->slot];
+        else
+            break;
+        for (int i = 1; i < t->n; i++)
+            if (t->items[i]->kind != T_VALUE) {
+                *simple = 0;
+                return NULL;
+            }
+        for (int i = 1; i < t->n && v; i++)
+            v = xv_policy_ev_lookup(v, t->items[i]->val);
+        return v;
+    }
+    default:
+        break;
+    }
+    *simple = 0;
+    return NULL;
+}
+
 /* Evaluate a call's value (without its output argument). */
 static int eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
 {
     int n = t->n - 1 - t->outarg;
     V small[8];
+    if (n <= 8) {
+        /* fast path: every argument is available without enumeration */
+        int simple = 1, i;
+        for (i = 0; i < n && simple; i++) {
+            small[i] = direct_value(ev, env, t->items[i + 1], &simple);
+            if (simple && !small[i])
+                return R_OK; /* an undefined argument: no result */
+        }
+        if (simple)
+            return apply_call(ev, t, small, n, k);
+    }
     V *vals = n <= 8 ? small : malloc((size_t)n * sizeof(V));
     if (!vals)
         return xv_policy_ev_oom(ev);
