@@ -291,6 +291,36 @@ void xv_policy_bi_fmt_float_shortest(struct xv_bi_buf *b, double v, char verb, i
         nd = 1;
         dp = 1;
     }
+    if (verb == 'x' || verb == 'X') {
+        /* hexadecimal mantissa, binary exponent with at least two digits
+         * (Go prints 0x1.8p+01 where C prints 0x1.8p+1) */
+        char tmp[128], fmt[16];
+        if (prec >= 0)
+            snprintf(fmt, sizeof fmt, "%%.%d%c", prec > 60 ? 60 : prec, verb == 'x' ? 'a' : 'A');
+        else
+            snprintf(fmt, sizeof fmt, "%%%c", verb == 'x' ? 'a' : 'A');
+        snprintf(tmp, sizeof tmp, fmt, v);
+        char *pp = strchr(tmp, verb == 'x' ? 'p' : 'P');
+        if (pp && pp[1] && pp[2] && !pp[3]) {
+            xv_policy_bi_buf_add(b, tmp, (size_t)(pp - tmp) + 2);
+            xv_policy_bi_buf_addc(b, '0');
+            xv_policy_bi_buf_adds(b, pp + 2);
+        } else {
+            xv_policy_bi_buf_adds(b, tmp);
+        }
+        return;
+    }
+    if (verb == 'b') {
+        /* decimal mantissa and binary exponent, as strconv's 'b' format */
+        int e;
+        double m = frexp(v, &e);
+        long long mant = (long long)ldexp(m, 53);
+        if (v == 0)
+            xv_policy_bi_buf_adds(b, "0p-1074");
+        else
+            xv_policy_bi_buf_printf(b, "%lldp%+d", mant, e - 53);
+        return;
+    }
     if (prec < 0) {
         if (v != 0)
             nd = shortest_digits(v, d, &dp);
@@ -591,11 +621,6 @@ static void print_arg(struct xv_bi_buf *b, struct spec *f, const struct xv_bi_fm
         switch (verb) {
         case 'v': case 'b': case 'g': case 'G': case 'x': case 'X':
         case 'f': case 'F': case 'e': case 'E':
-            if (verb == 'b' || verb == 'x' || verb == 'X') {
-                /* binary/hex float forms are rarely used; C's %a differs */
-                bad_verb(b, f, a, verb);
-                return;
-            }
             fmt_float(b, f, a->f, verb);
             return;
         default:
