@@ -45,7 +45,9 @@ int xv_policy_bi_int_arg(struct xv_bctx *ctx, struct xv_value *const *a, int pos
     const struct xv_value *v = a[pos - 1];
     if (!XV_IS(v, XV_T_NUMBER))
         return xv_bi_type_error(ctx, pos, "number", v);
-    if (!xv_number_is_int(v) || xv_number_get_int64(v, out) != 0)
+    /* Go's json.Number.Int64 rejects "2.0" and "1e3": so does OPA's IntOperand */
+    if (!xv_number_is_int(v) || xv_policy_bi_num_is_float_text(v) ||
+        xv_number_get_int64(v, out) != 0)
         return xv_policy_bi_operand_err(ctx, pos,
                                         "must be integer number but got floating-point number");
     return 0;
