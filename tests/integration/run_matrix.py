@@ -58,12 +58,19 @@ CLIENT_TIMEOUT_S = 120
 
 # client name -> (argv prefix, transport, scenarios it runs)
 ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints",
-            "excluded", "nocapture", "trickle", "long", "cut", "conversation")
+            "excluded", "nocapture", "trickle", "long", "cut", "conversation",
+            "policy_block")
 FULL_SCEN = ALL_SCEN + ("chunked_req", "non_api")
 # Agent configuration that differs from the defaults, per scenario (run B only).
-# Opt-in (--with-policy; CMake -DXV_INTEG_POLICY=ON) until policy enforcement
-# lands in the agent: SPEC §5 block → synthetic 403, the call never sent.
 POLICY_SCEN = ("policy_block",)
+# Cases that fail because of a known agent bug: left out of the default list
+# (and so out of ctest) until fixed; `--with-pending` or naming the case runs
+# it, CMake -DXV_INTEG_PENDING=ON registers it. Remove an entry once it passes.
+PENDING = {
+    "asyncio_raw:policy_block":
+        "asyncio memory-BIO TLS: the synthetic 403's head arrives but its body does "
+        "not (SSL_read reports SSL_ERROR_ZERO_RETURN before the 97 body bytes)",
+}
 BLOCK_BODY = {"error": {"message": "request blocked by policy", "type": "policy_violation",
                         "code": "policy_block"}}
 AGENT_ENV = {
@@ -85,9 +92,9 @@ CLIENTS = {
 NODE_MODULES = os.path.join(HERE, "node", "node_modules", "openai")
 
 
-def all_cases(with_policy=False):
-    return ["%s:%s" % (c, s) for c, (_a, _t, scen) in CLIENTS.items()
-            for s in scen + POLICY_SCEN if with_policy or s not in POLICY_SCEN]
+def all_cases(with_pending=False):
+    return ["%s:%s" % (c, s) for c, (_a, _t, scen) in CLIENTS.items() for s in scen
+            if with_pending or "%s:%s" % (c, s) not in PENDING]
 
 
 class Skip(Exception):
@@ -293,13 +300,14 @@ def check_injected(up_a, up_b, strict, problems):
     return cleaned, added_all
 
 
-def normalise_upstream(entries):
-    """Comparable view of the upstream log: connection ids renumbered by first use."""
+def normalise_upstream(entries, keep_conn=True):
+    """Comparable view of the upstream log: connection ids renumbered by first use
+    (or left out, with the position on the connection, when keep_conn is false)."""
     ids, out = {}, []
     for e in entries:
-        cid = ids.setdefault(e["conn"], len(ids) + 1)
+        cid = ids.setdefault(e["conn"], len(ids) + 1) if keep_conn else None
         headers = e["headers"]
-        out.append({"conn": cid, "seq": e["seq"], "tls": e["tls"], "method": e["method"],
+        out.append({"conn": cid, "seq": e["seq"] if keep_conn else None, "tls": e["tls"], "method": e["method"],
                     "target": e["target"], "version": e["version"], "headers": headers,
                     "body_len": e["body_len"], "body_sha": mock_upstream._hash(
                         base64.b64decode(e["body_b64"]), 32),
@@ -583,7 +591,7 @@ def run_case(case, lib, args, certs_cache):
     if client not in CLIENTS:
         raise Failure("unknown client %r (known: %s)" % (client, ", ".join(CLIENTS)))
     argv0, transport, scens = CLIENTS[client]
-    if scenario not in scens + POLICY_SCEN:
+    if scenario not in scens:
         raise Failure("client %s does not run scenario %r" % (client, scenario))
     if client == "node" and not os.path.isdir(NODE_MODULES):
         raise Skip("node_modules missing (%s): run `npm ci` in tests/integration/node "
@@ -661,8 +669,10 @@ def run_case(case, lib, args, certs_cache):
         # 3. The upstream saw the same requests.
         sent_a = [e for i, e in enumerate(up_a) if i not in blocked]   # a blocked call never leaves
         clean_b, injected = check_injected(sent_a, up_b, args.strict_headers, problems)
-        na = upstream_text(normalise_upstream(sent_a))
-        nb = upstream_text(normalise_upstream(clean_b))
+        # A synthetic 403 may close the connection (the agent sends
+        # `Connection: close`), so after a block only the requests must match.
+        na = upstream_text(normalise_upstream(sent_a, keep_conn=not blocked))
+        nb = upstream_text(normalise_upstream(clean_b, keep_conn=not blocked))
         if na != nb:
             problems.append("upstream requests differ:\n" + diff_text(na, nb))
         expected_calls = len(calls_def)
@@ -823,14 +833,14 @@ def main():
                          "check the SPEC §3 ones)")
     ap.add_argument("--no-session-header", action="store_true",
                     help="do not require X-Xenovia-Session-Id on every API response (SPEC §3)")
-    ap.add_argument("--with-policy", action="store_true",
-                    help="include the policy scenarios (%s) in the case list" % ", ".join(POLICY_SCEN))
+    ap.add_argument("--with-pending", action="store_true",
+                    help="include the cases pending an agent fix (PENDING) in the case list")
     ap.add_argument("--keep", action="store_true", help="keep temp dirs")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
 
     if args.list_cases:
-        print("\n".join(all_cases(args.with_policy)))
+        print("\n".join(all_cases(args.with_pending)))
         return 0
     lib = args.lib
     if not lib:
@@ -841,13 +851,16 @@ def main():
     cases = []
     for pat in args.case or ["*:*"]:
         c, _, s = pat.partition(":")
-        hits = [x for x in all_cases(args.with_policy or s in POLICY_SCEN)
+        hits = [x for x in all_cases(args.with_pending or "*" not in (c, s))
                 if (c in ("*", x.split(":")[0])) and (s in ("*", "", x.split(":")[1]))]
         if not hits:
             print("no case matches %r" % pat)
             return 1
         cases.extend(h for h in hits if h not in cases)
 
+    for case, why in sorted(PENDING.items()):
+        print("NOTE %s is pending an agent fix%s: %s"
+              % (case, "" if case in cases else " (not run)", why))
     passed, failed, skipped = 0, 0, 0
     certs_cache = {}
     try:
