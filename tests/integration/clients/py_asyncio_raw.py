@@ -96,6 +96,9 @@ async def main():
         t.head(status, headers)
         try:
             await asyncio.wait_for(read_body(reader, headers, t), 60)
+            if any(k.lower() == "connection" and "close" in v.lower() for k, v in headers):
+                writer.close()  # e.g. a synthetic 403: reconnect for the next call
+                writer = None
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, ssl.SSLError) as e:
             t.error(e)          # the `cut` scenario: reconnect for the next call
             writer.close()
