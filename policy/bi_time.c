@@ -4,8 +4,8 @@
  * Go durations.
  *
  * Invariant: zones are loaded from /usr/share/zoneinfo once and never freed
- * (a bounded cache of 64 names); times past a zone's last transition use the
- * last transition's offset (the TZif footer rule is not evaluated).
+ * (a bounded cache of 64 names); times past a zone's last transition follow
+ * the POSIX TZ rule in the TZif footer.
  * Thread safety: reentrant; g_zones is guarded by its mutex.
  */
 #include "bi_time.h"
@@ -24,13 +24,132 @@ struct zone_type {
     char abbr[12];    /* designation */
 };
 
+/* One end of a POSIX TZ DST rule: Jn, n or Mm.w.d, at a local time. */
+struct tz_date {
+    char kind;                /* 'J', 'N' (zero-based day) or 'M' */
+    int a, b, c;              /* day, or month/week/weekday */
+    int32_t time;             /* seconds after local midnight */
+};
+
 struct xv_bi_zone {
     int64_t *trans;           /* transition times (Unix seconds), ascending */
     uint8_t *idx;             /* type index per transition */
     size_t ntrans;            /* number of transitions */
     struct zone_type *types;  /* local time types */
     size_t ntypes;            /* number of types */
+    /* the TZif footer rule for times after the last transition */
+    bool has_rule;            /* a DST rule was parsed */
+    struct zone_type std, dst;/* the rule's two local time types */
+    struct tz_date start, end;/* DST start and end */
 };
+
+static const char *tz_name(const char *p, char *out, size_t n)
+{
+    size_t k = 0;
+    if (*p == '<') {
+        p++;
+        while (*p && *p != '>') {
+            if (k + 1 < n)
+                out[k++] = *p;
+            p++;
+        }
+        if (*p != '>')
+            return NULL;
+        p++;
+    } else {
+        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')) {
+            if (k + 1 < n)
+                out[k++] = *p;
+            p++;
+        }
+    }
+    out[k] = '\0';
+    return k >= 3 ? p : NULL;
+}
+
+/* [+-]hh[:mm[:ss]] in seconds; *ok cleared when nothing parses. */
+static const char *tz_num(const char *p, int32_t *out, bool *ok)
+{
+    int sign = 1;
+    if (*p == '+' || *p == '-')
+        sign = *p++ == '-' ? -1 : 1;
+    int32_t v = 0, part = 0;
+    int parts = 0;
+    while (parts < 3) {
+        if (*p < '0' || *p > '9')
+            break;
+        part = 0;
+        while (*p >= '0' && *p <= '9')
+            part = part * 10 + (*p++ - '0');
+        v += part * (parts == 0 ? 3600 : parts == 1 ? 60 : 1);
+        parts++;
+        if (*p != ':')
+            break;
+        p++;
+    }
+    if (!parts)
+        *ok = false;
+    *out = sign * v;
+    return p;
+}
+
+static const char *tz_date_parse(const char *p, struct tz_date *d, bool *ok)
+{
+    d->time = 7200;
+    if (*p == 'J' || (*p >= '0' && *p <= '9')) {
+        d->kind = *p == 'J' ? 'J' : 'N';
+        if (*p == 'J')
+            p++;
+        d->a = 0;
+        while (*p >= '0' && *p <= '9')
+            d->a = d->a * 10 + (*p++ - '0');
+    } else if (*p == 'M') {
+        d->kind = 'M';
+        p++;
+        d->a = (int)strtol(p, (char **)&p, 10);
+        if (*p++ != '.') { *ok = false; return p; }
+        d->b = (int)strtol(p, (char **)&p, 10);
+        if (*p++ != '.') { *ok = false; return p; }
+        d->c = (int)strtol(p, (char **)&p, 10);
+        if (d->a < 1 || d->a > 12 || d->b < 1 || d->b > 5 || d->c < 0 || d->c > 6)
+            *ok = false;
+    } else {
+        *ok = false;
+    }
+    if (*p == '/')
+        p = tz_num(p + 1, &d->time, ok);
+    return p;
+}
+
+/* Parse a POSIX TZ string ("EST5EDT,M3.2.0,M11.1.0"); only rules with DST
+ * are kept (a fixed offset is already the last transition's type). */
+static void tz_rule(struct xv_bi_zone *z, const char *s)
+{
+    bool ok = true;
+    int32_t off, doff;
+    const char *p = tz_name(s, z->std.abbr, sizeof z->std.abbr);
+    if (!p)
+        return;
+    p = tz_num(p, &off, &ok);
+    if (!ok || !*p)
+        return;
+    z->std.off = -off;   /* POSIX offsets count west of Greenwich */
+    p = tz_name(p, z->dst.abbr, sizeof z->dst.abbr);
+    if (!p)
+        return;
+    doff = off - 3600;
+    if (*p && *p != ',')
+        p = tz_num(p, &doff, &ok);
+    z->dst.off = -doff;
+    if (!ok || *p != ',')
+        return;
+    p = tz_date_parse(p + 1, &z->start, &ok);
+    if (!ok || *p != ',')
+        return;
+    p = tz_date_parse(p + 1, &z->end, &ok);
+    if (ok && !*p)
+        z->has_rule = true;
+}
 
 #define ZONE_CACHE 64
 static struct {
@@ -101,6 +220,17 @@ static struct xv_bi_zone *load_tzif(const unsigned char *d, size_t n)
         }
         z->ntrans = timecnt;
         z->ntypes = typecnt;
+        /* v2+ footer: "\n<POSIX TZ>\n" right after the data block */
+        const unsigned char *ft = h + 44 + body;
+        if (v2 && ft < d + n && *ft == '\n') {
+            const unsigned char *fe = memchr(ft + 1, '\n', (size_t)(d + n - ft - 1));
+            if (fe && fe - ft - 1 < 128) {
+                char rule[128];
+                memcpy(rule, ft + 1, (size_t)(fe - ft - 1));
+                rule[fe - ft - 1] = '\0';
+                tz_rule(z, rule);
+            }
+        }
         return z;
     }
     return NULL;
@@ -146,10 +276,47 @@ const struct xv_bi_zone *xv_policy_bi_zone(const char *name)
     return z;
 }
 
+static int64_t floordiv(int64_t a, int64_t b);
+
+/* Unix time of a rule date in year y, given the offset in force before it. */
+static int64_t rule_time(const struct tz_date *d, int64_t y, int32_t off)
+{
+    int64_t days;
+    if (d->kind == 'J') {
+        /* 1..365, February 29 never counted */
+        days = xv_policy_bi_days_from_civil(y, 1, 1) + d->a - 1;
+        if (d->a >= 60 && xv_policy_bi_days_in(y, 2) == 29)
+            days++;
+    } else if (d->kind == 'N') {
+        days = xv_policy_bi_days_from_civil(y, 1, 1) + d->a;
+    } else {
+        int64_t first = xv_policy_bi_days_from_civil(y, d->a, 1);
+        int wd = (int)(((first % 7) + 11) % 7);           /* weekday of the 1st */
+        int64_t day = (d->c - wd + 7) % 7 + 7 * (d->b - 1);
+        while (day >= xv_policy_bi_days_in(y, d->a))
+            day -= 7;                                     /* week 5 = the last */
+        days = first + day;
+    }
+    return days * 86400 + d->time - off;
+}
+
 static const struct zone_type *zone_lookup(const struct xv_bi_zone *z, int64_t sec)
 {
     if (!z || z->ntypes == 0)
         return NULL;
+    if (z->has_rule && z->ntrans > 0 && sec >= z->trans[z->ntrans - 1]) {
+        int64_t y, days = floordiv(sec + z->std.off, 86400);
+        int m;
+        /* the year of the local standard time */
+        int64_t zz = days + 719468, era = floordiv(zz, 146097), doe = zz - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+        m = (int)(mp < 10 ? mp + 3 : mp - 9);
+        y = yoe + era * 400 + (m <= 2);
+        int64_t st = rule_time(&z->start, y, z->std.off), en = rule_time(&z->end, y, z->dst.off);
+        bool dst = st < en ? (sec >= st && sec < en) : (sec < en || sec >= st);
+        return dst ? &z->dst : &z->std;
+    }
     if (z->ntrans == 0 || sec < z->trans[0]) {
         /* before the first transition: the first standard-time type */
         return &z->types[0];
