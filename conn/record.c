@@ -212,8 +212,21 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "error", error);
     if (call->tx_error && !cJSON_GetObjectItem(r, "error"))
         cJSON_AddStringToObject(r, "error", call->tx_error);
-    if (call->synthetic)
+    if (call->synthetic) {
+        /* The agent wrote that response: what openai/ read in it is ours,
+         * not an upstream error. */
+        char why[400];
+        if (call->policy_outcome && !strcmp(call->policy_outcome, "block"))
+            snprintf(why, sizeof why, "request blocked by policy%s%s",
+                     call->policy_reason[0] ? ": " : "", call->policy_reason);
+        else if (call->policy_error[0])
+            snprintf(why, sizeof why, "%s", call->policy_error);
+        else
+            snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
+        cJSON_DeleteItemFromObject(r, "error");
+        cJSON_AddStringToObject(r, "error", why);
         cJSON_AddBoolToObject(r, "synthetic_response", 1);
+    }
     if (call->policy_outcome) {
         cJSON_AddStringToObject(r, "policy_outcome", call->policy_outcome);
         cJSON_AddStringToObject(r, "policy_mode", call->policy_mode ? call->policy_mode : "enforce");
