@@ -59,7 +59,7 @@ CLIENT_TIMEOUT_S = 120
 # client name -> (argv prefix, transport, scenarios it runs)
 ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints",
             "excluded", "nocapture", "trickle", "long", "cut", "conversation",
-            "policy_block")
+            "policy_block", "properties")
 FULL_SCEN = ALL_SCEN + ("chunked_req", "non_api")
 # Agent configuration that differs from the defaults, per scenario (run B only).
 POLICY_SCEN = ("policy_block",)
@@ -73,7 +73,10 @@ PENDING = {
 }
 BLOCK_BODY = {"error": {"message": "request blocked by policy", "type": "policy_violation",
                         "code": "policy_block"}}
+PROPS_ENV = {"XENOVIA_PROPERTIES": "team=ml,cost_center=a%2Cb",
+             "XENOVIA_FLOW_ID": "ci-job-42", "XENOVIA_SESSION_PATH": "/ci/nightly"}
 AGENT_ENV = {
+    "properties": PROPS_ENV,
     "policy_block": {"XENOVIA_POLICY": os.path.join(HERE, "policies", "block_drop_database.rego")},
     "excluded": {"XENOVIA_HOSTS": "api.openai.com,*.example.com:8443"},  # not 127.0.0.1: pass through
     "nocapture": {"XENOVIA_CAPTURE_CONTENT": "off"},
@@ -539,6 +542,39 @@ def check_sessions(pairs, steps, problems):
                             % (st.get("session_id"), rec3.get("session_id")))
 
 
+def check_properties(pairs, injected, problems):
+    """SPEC §3: properties, flow id and session path go out as headers (the app's
+    own header wins, never duplicated) and onto the record."""
+    for n, ((plan, rec), inj) in enumerate(zip(pairs, injected), 1):
+        want = {"x-xenovia-trace-flow-id": "ci-job-42", "x-xenovia-session-path": "/ci/nightly",
+                "x-xenovia-property-cost_center": "a,b"}
+        if n == 1:
+            want["x-xenovia-property-team"] = "ml"
+        elif "x-xenovia-property-team" in inj:
+            problems.append("call %d: agent added X-Xenovia-Property-team %r although the app "
+                            "sent its own" % (n, inj["x-xenovia-property-team"]))
+        for k, v in want.items():
+            got = {h.lower(): val for h, val in inj.items()}.get(k)
+            if got != v:
+                problems.append("call %d: injected %s %r, want %r" % (n, k, got, v))
+        if rec is None:
+            continue
+        if rec.get("flow_id") != "ci-job-42":
+            problems.append("call %d: record flow_id %r" % (n, rec.get("flow_id")))
+        if rec.get("session_path") != "/ci/nightly":
+            problems.append("call %d: record session_path %r" % (n, rec.get("session_path")))
+        props = rec.get("custom_properties")
+        want_team = "ml" if n == 1 else "app-value"
+        # Header names are case-insensitive (urllib sends X-Xenovia-Property-Team):
+        # the key's case is the agent's choice, one team key is not.
+        teams = [v for k, v in (props or {}).items() if k.lower() == "team"] \
+            if isinstance(props, dict) else []
+        if not isinstance(props, dict) or props.get("cost_center") != "a,b" \
+                or teams != [want_team]:
+            problems.append("call %d: record custom_properties %r, want team=%s, cost_center=a,b"
+                            % (n, props, want_team))
+
+
 def match_records(records, plans):
     """Pair each API call (in upstream order) with a record: same model, type, stream."""
     used, pairs = set(), []
@@ -734,6 +770,8 @@ def run_case(case, lib, args, certs_cache):
                                     "session_id %r" % (n, sid, rec.get("session_id")))
             if scenario == "conversation":
                 check_sessions(pairs, [r for r in records if "step_type" in r], problems)
+            if scenario == "properties":
+                check_properties(pairs, api_injected, problems)
             for n, (plan, rec) in enumerate(pairs, 1):
                 label = "record for API call %d (%s %s)" % (n, plan["api"], plan["model"])
                 if rec is None:

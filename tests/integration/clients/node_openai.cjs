@@ -205,6 +205,11 @@ async function main() {
         { stream: true, stream_options: { include_usage: true } })));
       await plain('chat cut', cc.create(chat(MODEL + '-cut', 'This reply will break.')));
       break;
+    case 'properties':
+      await plain('properties', cc.create(chat(MODEL, 'Tag me with properties.')));
+      await streamed('properties app header', cc.create(chat(MODEL, 'The app tags this one itself.', { stream: true }),
+        { headers: { 'X-Xenovia-Property-team': 'app-value' } }));
+      break;
     case 'policy_block': {
       const drop = { type: 'function', function: { name: 'drop_database', description: 'Drop a database',
         parameters: { type: 'object', properties: { name: { type: 'string' } } } } };

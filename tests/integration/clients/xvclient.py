@@ -28,7 +28,7 @@ MODEL = "gpt-4o-mini"
 
 SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api",
              "chunked_req", "excluded", "nocapture", "trickle", "long", "cut",
-             "conversation", "policy_block")
+             "conversation", "policy_block", "properties")
 FIXED_SESSION = "5f0c6a8e-3b1d-4c2e-9a7b-1d2e3f4a5b6c"   # sent as X-Xenovia-Session-Id
 # Scenarios that send the same calls as another one; run_matrix.py changes the
 # agent's configuration for them (XENOVIA_HOSTS, XENOVIA_CAPTURE_CONTENT).
@@ -127,6 +127,14 @@ def calls_for(scenario):
         return calls
     if scenario == "conversation":
         return conversation_calls(post)
+    if scenario == "properties":
+        # run_matrix.py sets XENOVIA_PROPERTIES/FLOW_ID/SESSION_PATH for the
+        # agent; call 2 sends its own property header, which must win.
+        calls = [post("/v1/chat/completions", _chat(MODEL, "Tag me with properties.")),
+                 post("/v1/chat/completions", _chat(MODEL, "The app tags this one itself.",
+                                                    stream=True))]
+        calls[1]["headers"] = {"X-Xenovia-Property-team": "app-value"}
+        return calls
     if scenario == "long":
         # ~40 KB replies: over the 16 KiB capture limit; the stream has ~6,000 events.
         return [post("/v1/chat/completions", _chat(MODEL + "-long", "A long reply, gzipped."),
