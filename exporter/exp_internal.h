@@ -20,6 +20,10 @@
 /* Largest serialised batch written with one write loop; a batch above it
  * is written in several chunks, each one whole lines, under the same lock. */
 #define XV_EXP_CHUNK_BYTES ((size_t)1 << 20)
+/* The writer thread waits up to XV_EXP_LINGER_MS for XV_EXP_LINGER_MIN
+ * records before writing a batch (flush and shutdown do not wait). */
+#define XV_EXP_LINGER_MS 20
+#define XV_EXP_LINGER_MIN 64
 
 /* The trace file's path by the documented rule: `explicit_path` when not
  * NULL/empty, else $XENOVIA_TRACE_FILE, else $XDG_STATE_HOME/xenovia/

@@ -66,6 +66,7 @@ static struct {
     uint64_t enqueued;             /* records ever put in the ring (this process) */
     uint64_t done;                 /* records the thread has finished (this process) */
     int stop;                      /* asks the thread to exit once the ring is empty */
+    int flushing;                  /* callers in xv_exp_flush: write without lingering */
     enum exp_thread_state tstate;  /* see enum */
     pthread_t thread;              /* valid when tstate is RUNNING or EXITED */
     uint64_t start_failed_ns;      /* last failed pthread_create (mono), 0 if none */
@@ -207,6 +208,17 @@ static void *exporter_main(void *arg)
             pthread_cond_wait(&g.work, &g.lock);
         if (g.count == 0)              /* stop requested and drained */
             break;
+        /* Linger briefly for more records: one wake-up and one file append
+         * per batch instead of per call (a wake-up per record cost the
+         * calling thread a context switch on every call). Flush and stop
+         * cut the wait short; pushers signal again at XV_EXP_LINGER_MIN. */
+        if (!g.stop && !g.flushing && g.count < XV_EXP_LINGER_MIN) {
+            struct timespec dl;
+            deadline_after(&dl, XV_EXP_LINGER_MS);
+            while (!g.stop && !g.flushing && g.count < XV_EXP_LINGER_MIN)
+                if (pthread_cond_timedwait(&g.work, &g.lock, &dl) == ETIMEDOUT)
+                    break;
+        }
         size_t n = 0;
         while (n < XV_EXP_BATCH_MAX && g.count) {
             batch[n++] = g.ring[g.head];
@@ -292,7 +304,10 @@ int xv_exp_push(cJSON *record)
         g.ring[(g.head + g.count) % g.queue_max] = record;
         g.count++;
         g.enqueued++;
-        pthread_cond_signal(&g.work);
+        /* Wake the thread when it sleeps on an empty ring, or when its
+         * lingering batch is full; otherwise it is lingering and will come. */
+        if (g.count == 1 || g.count == XV_EXP_LINGER_MIN)
+            pthread_cond_signal(&g.work);
         pthread_mutex_unlock(&g.lock);
         errno = saved;
         return 0;
@@ -321,6 +336,8 @@ int xv_exp_flush(uint64_t timeout_ms)
     int rc = 0;
     pthread_mutex_lock(&g.lock);
     uint64_t target = g.enqueued;
+    g.flushing++;
+    pthread_cond_signal(&g.work);
     while (g.done < target) {
         /* No live thread to drain the ring: waiting cannot succeed. */
         if (g.tstate != EXP_T_RUNNING) {
@@ -332,6 +349,7 @@ int xv_exp_flush(uint64_t timeout_ms)
             break;
         }
     }
+    g.flushing--;
     pthread_mutex_unlock(&g.lock);
     if (rc == 0 && atomic_load(&g.failed) != failed_before)
         rc = XV_E_IO;
@@ -405,6 +423,7 @@ void xv_exp_atfork_child(void)
     g.head = g.count = 0;
     g.enqueued = g.done = 0;
     g.stop = 0;
+    g.flushing = 0;
     /* The thread does not exist in the child; start one on the next push.
      * An abandoned thread's state is unusable too, so we drop it here. */
     g.tstate = EXP_T_NONE;
