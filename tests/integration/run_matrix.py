@@ -59,17 +59,18 @@ CLIENT_TIMEOUT_S = 120
 # client name -> (argv prefix, transport, scenarios it runs)
 ALL_SCEN = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints",
             "excluded", "nocapture", "trickle", "long", "cut", "conversation",
-            "policy_block", "properties")
+            "policy_block", "properties", "bad_session")
 FULL_SCEN = ALL_SCEN + ("chunked_req", "non_api")
 # Agent configuration that differs from the defaults, per scenario (run B only).
 POLICY_SCEN = ("policy_block",)
 # Cases that fail because of a known agent bug: left out of the default list
 # (and so out of ctest) until fixed; `--with-pending` or naming the case runs
 # it, CMake -DXV_INTEG_PENDING=ON registers it. Remove an entry once it passes.
+_MEMBIO = ("asyncio memory-BIO TLS: the head of the agent's synthetic answer arrives but "
+           "its body does not (SSL_read reports SSL_ERROR_ZERO_RETURN before the body bytes)")
 PENDING = {
-    "asyncio_raw:policy_block":
-        "asyncio memory-BIO TLS: the synthetic 403's head arrives but its body does "
-        "not (SSL_read reports SSL_ERROR_ZERO_RETURN before the 97 body bytes)",
+    "asyncio_raw:policy_block": _MEMBIO + " (403 policy_block)",
+    "asyncio_raw:bad_session": _MEMBIO + " (400 invalid_session_id)",
 }
 BLOCK_BODY = {"error": {"message": "request blocked by policy", "type": "policy_violation",
                         "code": "policy_block"}}
@@ -233,11 +234,31 @@ def segments(text):
     return segs
 
 
-def check_block_segment(seg):
-    """None when a call's transcript shows SPEC §5's synthetic 403, else why not."""
-    if not any(l in ("status: 403",) or l.startswith("HTTP/1.1 403") for l in seg.split("\n")):
-        return "no 403 status"
-    for line in seg.split("\n"):
+def _is_block_body(obj):
+    return obj in (BLOCK_BODY, BLOCK_BODY["error"])
+
+
+def _is_bad_session_body(obj):
+    """SPEC §4: a synthetic 400 whose JSON error names the header."""
+    err = obj.get("error", obj) if isinstance(obj, dict) else None
+    return isinstance(err, dict) and "x-xenovia-session-id" in json.dumps(err).lower()
+
+
+# What a call answered by the agent itself must look like: status, body check, label.
+SYNTHETIC = {
+    "block": (403, _is_block_body, "blocked by policy (SPEC §5 body %s)" % json.dumps(BLOCK_BODY)),
+    "bad_session": (400, _is_bad_session_body,
+                    "answered 400 naming X-Xenovia-Session-Id (SPEC §4)"),
+}
+
+
+def check_synthetic_segment(seg, kind):
+    """None when a call's transcript shows the agent's synthetic answer, else why not."""
+    status, body_ok, _label = SYNTHETIC[kind]
+    lines = seg.split("\n")
+    if not any(l == "status: %d" % status or l.startswith("HTTP/1.1 %d" % status) for l in lines):
+        return "no %d status" % status
+    for line in lines:
         for prefix in ("body: ", "{", "error: "):
             if not line.startswith(prefix):
                 continue
@@ -248,9 +269,9 @@ def check_block_segment(seg):
                 obj = json.loads(text)
             except ValueError:
                 continue
-            if obj in (BLOCK_BODY, BLOCK_BODY["error"]):
+            if body_ok(obj):
                 return None
-            return "body %s is not %s" % (text[:300], json.dumps(BLOCK_BODY))
+            return "unexpected body %s" % text[:300]
     return "no JSON body"
 
 
@@ -682,7 +703,11 @@ def run_case(case, lib, args, certs_cache):
         text_a, xv_a = split_xv(out_a)
         text_b, xv_b = split_xv(out_b)
         calls_def = xvclient.calls_for(scenario)
-        blocked = {i for i, c in enumerate(calls_def) if c.get("expect_block")} if use_agent else set()
+        # Calls the agent must answer itself (policy block, bad session header):
+        # they never reach the upstream.
+        synthetic = {i: c["expect_synthetic"] for i, c in enumerate(calls_def)
+                     if c.get("expect_synthetic")} if use_agent else {}
+        blocked = set(synthetic)
         if blocked:
             # Blocked calls read the synthetic 403; every other call reads what it did without.
             seg_a, seg_b = segments(text_a), segments(text_b)
@@ -691,10 +716,10 @@ def run_case(case, lib, args, certs_cache):
                                 % (len(seg_b), len(seg_a), diff_text(text_a, text_b)))
             for i, (sa, sb) in enumerate(zip(seg_a, seg_b)):
                 if i in blocked:
-                    why = check_block_segment(sb)
+                    why = check_synthetic_segment(sb, synthetic[i])
                     if why:
-                        problems.append("call %d should have been blocked by policy: %s:\n%s"
-                                        % (i + 1, why, sb[:1500]))
+                        problems.append("call %d should have been %s: %s:\n%s"
+                                        % (i + 1, SYNTHETIC[synthetic[i]][2], why, sb[:1500]))
                 elif sa != sb:
                     problems.append("call %d: client stdout differs:\n%s"
                                     % (i + 1, diff_text(sa, sb)))
@@ -731,8 +756,9 @@ def run_case(case, lib, args, certs_cache):
                  for e in (up_a if blocked else up_b)]
         for i in blocked:
             if i < len(plans):
-                plans[i].update(status=403, usage=None, content=None, tool_calls=[],
-                                cut=False, error=None, blocked=True)
+                plans[i].update(status=SYNTHETIC[synthetic[i]][0], usage=None, content=None,
+                                tool_calls=[], cut=False, error=None,
+                                blocked=synthetic[i] == "block")
         api_plans = [p for p in plans if p["api"] is not None]
         # Headers the agent injected, aligned with api_plans by request body
         # ({} for calls that never reached the upstream).

@@ -205,6 +205,11 @@ async function main() {
         { stream: true, stream_options: { include_usage: true } })));
       await plain('chat cut', cc.create(chat(MODEL + '-cut', 'This reply will break.')));
       break;
+    case 'bad_session':
+      await plain('bad session header', cc.create(chat(MODEL, 'My session id is bad.'),
+        { headers: { 'X-Xenovia-Session-Id': 'not-a-uuid' } }));
+      await plain('good call', cc.create(chat(MODEL, 'This one is fine.')));
+      break;
     case 'properties':
       await plain('properties', cc.create(chat(MODEL, 'Tag me with properties.')));
       await streamed('properties app header', cc.create(chat(MODEL, 'The app tags this one itself.', { stream: true }),

@@ -28,7 +28,7 @@ MODEL = "gpt-4o-mini"
 
 SCENARIOS = ("chat", "stream", "tools", "gzip", "big", "keepalive", "endpoints", "non_api",
              "chunked_req", "excluded", "nocapture", "trickle", "long", "cut",
-             "conversation", "policy_block", "properties")
+             "conversation", "policy_block", "properties", "bad_session")
 FIXED_SESSION = "5f0c6a8e-3b1d-4c2e-9a7b-1d2e3f4a5b6c"   # sent as X-Xenovia-Session-Id
 # Scenarios that send the same calls as another one; run_matrix.py changes the
 # agent's configuration for them (XENOVIA_HOSTS, XENOVIA_CAPTURE_CONTENT).
@@ -123,10 +123,18 @@ def calls_for(scenario):
                  post("/v1/chat/completions", _chat(MODEL, "Still here after the block?")),
                  post("/v1/chat/completions", _chat(MODEL, "Drop it, streamed.", tools=[drop],
                                                     stream=True))]
-        calls[1]["expect_block"] = calls[3]["expect_block"] = True
+        calls[1]["expect_synthetic"] = calls[3]["expect_synthetic"] = "block"
         return calls
     if scenario == "conversation":
         return conversation_calls(post)
+    if scenario == "bad_session":
+        # SPEC §4: an app-sent X-Xenovia-Session-Id that is not a UUID gets a
+        # synthetic 400 naming the header and is not sent; the next call is.
+        calls = [post("/v1/chat/completions", _chat(MODEL, "My session id is bad.")),
+                 post("/v1/chat/completions", _chat(MODEL, "This one is fine."))]
+        calls[0]["headers"] = {"X-Xenovia-Session-Id": "not-a-uuid"}
+        calls[0]["expect_synthetic"] = "bad_session"
+        return calls
     if scenario == "properties":
         # run_matrix.py sets XENOVIA_PROPERTIES/FLOW_ID/SESSION_PATH for the
         # agent; call 2 sends its own property header, which must win.
