@@ -177,11 +177,14 @@ XV_HOOK int connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 /* ---- writes ------------------------------------------------------------- */
 
-/* The connection to observe for a socket write, or NULL for passthrough. */
-static struct xv_conn *tx_conn(int fd)
+/* The connection a socket read or write must go through, or NULL for
+ * passthrough. A plain (non-HTTP) connection is dropped from the table on
+ * the way, so it costs one relaxed load from then on; TLS carriers stay
+ * known so their SSL can learn the peer. */
+static struct xv_conn *watched_conn(int fd)
 {
     if (xv_tls_cur.active) {
-        /* OpenSSL's record layer writing ciphertext: learn its fd, pass. */
+        /* OpenSSL's record layer moving ciphertext: learn its fd, pass. */
         if (xv_tls_cur.fd < 0)
             xv_tls_cur.fd = fd;
         return NULL;
@@ -189,15 +192,12 @@ static struct xv_conn *tx_conn(int fd)
     if (!xv_hooks_active())
         return NULL;
     struct xv_conn *c = xv_net_conn_get(fd);
-    if (c && xv_conn_is_pass(c)) {
-        /* Not HTTP: get out of the way for good (TLS carriers stay known
-         * so their SSL can learn the peer). */
+    if (c && xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0) {
         int mode = xv_conn_mode(c);
-        int drop = mode == XV_CONN_PASS && xv_conn_rx_pending(c) == 0;
         if (mode == XV_CONN_TLSWIRE)
             xv_tls_last_wire_fd = fd;
         xv_conn_unref(c);
-        if (drop) {
+        if (mode == XV_CONN_PASS) {
             int saved = errno;
             fd_slot_set(fd, NULL);
             errno = saved;
@@ -234,10 +234,9 @@ static long wr_sock(void *vctx, const char *buf, size_t len)
 }
 
 /* Wait for a would-block socket to drain (held requests only). */
-static int wait_sock(void *vctx, int timeout_ms)
+int xv_net_wait(int fd, short events, int timeout_ms)
 {
-    struct wr_ctx *x = vctx;
-    struct pollfd p = { .fd = x->fd, .events = POLLOUT };
+    struct pollfd p = { .fd = fd, .events = events };
     for (;;) {
         int r = poll(&p, 1, timeout_ms);
         if (r > 0)
@@ -246,6 +245,11 @@ static int wait_sock(void *vctx, int timeout_ms)
             continue;
         return -1;
     }
+}
+
+static int wait_sock(void *vctx, int timeout_ms)
+{
+    return xv_net_wait(((struct wr_ctx *)vctx)->fd, POLLOUT, timeout_ms);
 }
 
 static ssize_t tx_run(struct xv_conn *c, struct wr_ctx *x, const void *buf, size_t n)
@@ -291,7 +295,7 @@ static ssize_t txv_run(struct xv_conn *c, struct wr_ctx *x, const struct iovec *
 XV_HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
     xv_real_init();
-    struct xv_conn *c = tx_conn(fd);
+    struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.write(fd, buf, n);
     struct wr_ctx x = { .fd = fd, .kind = 0 };
@@ -301,7 +305,7 @@ XV_HOOK ssize_t write(int fd, const void *buf, size_t n)
 XV_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
     xv_real_init();
-    struct xv_conn *c = tx_conn(fd);
+    struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.send(fd, buf, n, flags);
     struct wr_ctx x = { .fd = fd, .kind = 1, .flags = flags };
@@ -312,7 +316,7 @@ XV_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                        const struct sockaddr *sa, socklen_t len)
 {
     xv_real_init();
-    struct xv_conn *c = tx_conn(fd);
+    struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.sendto(fd, buf, n, flags, sa, len);
     struct wr_ctx x = { .fd = fd, .kind = 2, .flags = flags, .sa = sa, .salen = len };
@@ -322,7 +326,7 @@ XV_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 XV_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     xv_real_init();
-    struct xv_conn *c = tx_conn(fd);
+    struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.writev(fd, iov, iovcnt);
     struct wr_ctx x = { .fd = fd, .kind = 0 };
@@ -332,7 +336,7 @@ XV_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 XV_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     xv_real_init();
-    struct xv_conn *c = tx_conn(fd);
+    struct xv_conn *c = watched_conn(fd);
     if (!c || msg->msg_controllen || msg->msg_name) {
         /* ancillary data or an address: not an HTTP byte stream write */
         if (c)
@@ -344,25 +348,6 @@ XV_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 }
 
 /* ---- reads -------------------------------------------------------------- */
-
-static struct xv_conn *rx_conn(int fd)
-{
-    if (xv_tls_cur.active) {
-        if (xv_tls_cur.fd < 0)
-            xv_tls_cur.fd = fd;
-        return NULL;
-    }
-    if (!xv_hooks_active())
-        return NULL;
-    struct xv_conn *c = xv_net_conn_get(fd);
-    if (c && xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0) {
-        if (xv_conn_mode(c) == XV_CONN_TLSWIRE)
-            xv_tls_last_wire_fd = fd;
-        xv_conn_unref(c);
-        return NULL;
-    }
-    return c;
-}
 
 /* A TLS carrier whose memory-BIO SSL was answered by the agent: the event
  * loop gets one dummy byte, feeds it to the SSL and calls SSL_read, which
@@ -424,7 +409,7 @@ XV_HOOK ssize_t read(int fd, void *buf, size_t n)
     ssize_t woke;
     if (wake_read(fd, buf, n, &woke))
         return woke;
-    struct xv_conn *c = rx_conn(fd);
+    struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.read(fd, buf, n);
     struct rd_ctx x = { .fd = fd, .kind = 0 };
@@ -437,7 +422,7 @@ XV_HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
     ssize_t woke;
     if (wake_read(fd, buf, n, &woke))
         return woke;
-    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : rx_conn(fd);
+    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : watched_conn(fd);
     if (!c)
         return xv_real.recv(fd, buf, n, flags);
     struct rd_ctx x = { .fd = fd, .kind = 1, .flags = flags };
@@ -451,7 +436,7 @@ XV_HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr
     ssize_t woke;
     if (wake_read(fd, buf, n, &woke))
         return woke;
-    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : rx_conn(fd);
+    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : watched_conn(fd);
     if (!c)
         return xv_real.recvfrom(fd, buf, n, flags, sa, salen);
     struct rd_ctx x = { .fd = fd, .kind = 2, .flags = flags, .sa = sa, .salen = salen };
@@ -472,7 +457,7 @@ static int first_iov(const struct iovec *iov, int n)
 XV_HOOK ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
     xv_real_init();
-    struct xv_conn *c = rx_conn(fd);
+    struct xv_conn *c = watched_conn(fd);
     int i = c ? first_iov(iov, iovcnt) : -1;
     if (i < 0) {
         if (c)
@@ -486,7 +471,7 @@ XV_HOOK ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 XV_HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     xv_real_init();
-    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : rx_conn(fd);
+    struct xv_conn *c = (flags & MSG_PEEK) ? NULL : watched_conn(fd);
     int i = c ? first_iov(msg->msg_iov, (int)msg->msg_iovlen) : -1;
     if (i < 0 || msg->msg_controllen) {
         /* ancillary data (fd passing) is not HTTP: leave it alone */

@@ -238,15 +238,7 @@ static int wait_ssl(void *vctx, int timeout_ms)
     }
     if (fd < 0)
         return -1; /* memory BIO: nothing to wait on (its writes never block) */
-    struct pollfd p = { .fd = fd, .events = x->want ? x->want : POLLOUT };
-    for (;;) {
-        int r = poll(&p, 1, timeout_ms);
-        if (r > 0)
-            return 0;
-        if (r < 0 && errno == EINTR)
-            continue;
-        return -1;
-    }
+    return xv_net_wait(fd, x->want ? x->want : POLLOUT, timeout_ms);
 }
 
 /* The agent answered a call on this SSL: make the app read. */

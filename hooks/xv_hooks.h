@@ -88,6 +88,10 @@ int xv_net_peer(int fd, struct xv_conn_peer *out);
  * (memory-BIO TLS event loops need bytes before they call SSL_read). */
 void xv_net_notify_fd(int fd, int wake_byte);
 
+/* net.c: wait until fd reports `events` (poll), restarting on EINTR.
+ * 0 when ready, -1 on timeout or error. */
+int xv_net_wait(int fd, short events, int timeout_ms);
+
 /* dns.c: the name a numeric address was resolved from, if we saw it. */
 int xv_dns_lookup(const char *addr, char *host, size_t cap);
 
