@@ -272,6 +272,80 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     return in;
 }
 
+/* The response stage input: the request's document plus output, usage
+ * and status (SPEC §5). New reference or NULL. */
+static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *call)
+{
+    struct xv_value *in = build_input(c, call);
+    if (!in)
+        return NULL;
+    const struct xv_openai_call *api = call->api;
+    set_str(in, "stage", "response");
+    struct xv_value *out = xv_object_new(2);
+    size_t clen = 0;
+    const char *content = xv_openai_call_response_content(api, &clen);
+    if (content)
+        set_strn(out, "content", content, clen);
+    else
+        set_val(out, "content", xv_null());
+    struct xv_value *tcs = xv_array_new(2);
+    size_t n = xv_openai_call_response_tool_call_count(api);
+    for (size_t i = 0; i < n; i++) {
+        struct xv_openai_tool_call tc;
+        if (xv_openai_call_response_tool_call(api, i, &tc) != 0)
+            continue;
+        struct xv_value *t = xv_object_new(3);
+        set_str(t, "id", tc.id);
+        set_str(t, "name", tc.name);
+        set_val(t, "arguments", args_value(tc.arguments, tc.arguments_len));
+        xv_array_push(tcs, t);
+        xv_decref(t);
+    }
+    set_val(out, "tool_calls", tcs);
+    set_val(in, "output", out);
+    int64_t ti = 0, to = 0;
+    int have = xv_openai_call_usage(api, &ti, &to);
+    struct xv_value *usage = xv_object_new(3);
+    set_val(usage, "input_tokens", (have & 1) ? xv_int(ti) : xv_null());
+    set_val(usage, "output_tokens", (have & 2) ? xv_int(to) : xv_null());
+    set_val(usage, "total_tokens", (have & 3) == 3 ? xv_int(ti + to) : xv_null());
+    set_val(in, "usage", usage);
+    set_val(in, "status", xv_int(xv_openai_call_status(api)));
+    return in;
+}
+
+void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
+{
+    const struct xv_policy *pol = xv_conn_cfg.policy;
+    if (!pol || !call->api || call->synthetic || !xv_openai_call_status(call->api))
+        return;
+    struct xv_value *in = build_response_input(c, call);
+    if (!in)
+        return;
+    struct xv_decision d;
+    char err[256] = "";
+    struct xv_policy_opts opts = { .timeout_ms = xv_conn_cfg.policy_timeout_ms };
+    int rc = xv_policy_decide(pol, in, &opts, &d, err, sizeof err);
+    xv_decref(in);
+    if (rc != 0) {
+        call->resp_policy_outcome = "error"; /* the response stage fails open */
+        xv_decision_free(&d);
+        return;
+    }
+    /* At this stage a deny/block means "block the response". */
+    enum xv_outcome o = d.outcome;
+    if (o == XV_OUTCOME_BLOCK)
+        o = XV_OUTCOME_BLOCK_RESPONSE;
+    else if (o == XV_OUTCOME_REDACT)
+        o = XV_OUTCOME_REDACT_RESPONSE;
+    call->resp_policy_outcome = xv_outcome_name(o);
+    if (d.rule_id)
+        snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", d.rule_id);
+    if (d.reason)
+        snprintf(call->resp_policy_reason, sizeof call->resp_policy_reason, "%s", d.reason);
+    xv_decision_free(&d);
+}
+
 int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
 {
     const struct xv_policy *pol = xv_conn_cfg.policy;

@@ -239,6 +239,17 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         if (call->redacted)
             cJSON_AddBoolToObject(r, "request_redacted", 1);
     }
+    if (!error)
+        xv_conn_policy_response(c, call);
+    if (call->resp_policy_outcome) {
+        cJSON_AddStringToObject(r, "policy_response_outcome", call->resp_policy_outcome);
+        if (call->resp_policy_rule_id[0])
+            cJSON_AddStringToObject(r, "policy_response_rule_id", call->resp_policy_rule_id);
+        if (call->resp_policy_reason[0])
+            cJSON_AddStringToObject(r, "policy_response_reason", call->resp_policy_reason);
+        /* SPEC §5 observe: decided at the end, recorded, not applied */
+        cJSON_AddBoolToObject(r, "policy_response_applied", 0);
+    }
     if (call->upstream_trace_id[0])
         cJSON_AddStringToObject(r, "upstream_trace_id", call->upstream_trace_id);
     if (!call->stamped && !call->upstream_trace_id[0] && call->response_started &&

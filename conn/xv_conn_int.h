@@ -48,6 +48,9 @@ struct xv_call {
     char policy_error[300];        /* evaluation failure, "" none */
     unsigned redact_labels;        /* labels to redact (request stage) */
     int redacted;                  /* the body sent was redacted */
+    const char *resp_policy_outcome; /* response stage, evaluated at the end (observe) */
+    char resp_policy_rule_id[128];
+    char resp_policy_reason[256];
 };
 
 /* Per-request injection state, kept on the connection between the request
@@ -121,6 +124,9 @@ enum { XV_CONN_POLICY_SEND = 0, XV_CONN_POLICY_BLOCK = 1, XV_CONN_POLICY_REDACT 
        XV_CONN_POLICY_ERROR = 3 };
 int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call);
 void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head *h);
+/* Response stage, evaluated when the response is complete; the would-be
+ * decision is recorded (not applied yet: see docs/architecture.md). */
+void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call);
 
 /* record.c: build and export the trace record of a finished call. */
 void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error);

@@ -368,3 +368,19 @@ int xv_openai_call_type(const struct xv_openai_call *c)
 {
     return c ? c->type : XV_OPENAI_NONE;
 }
+
+int xv_openai_call_usage(const struct xv_openai_call *c, int64_t *in, int64_t *out)
+{
+    int have = 0;
+    if (!c)
+        return 0;
+    if (c->has_tokens_in) {
+        *in = c->tokens_in;
+        have |= 1;
+    }
+    if (c->has_tokens_out) {
+        *out = c->tokens_out;
+        have |= 2;
+    }
+    return have;
+}

@@ -143,6 +143,9 @@ const char *xv_openai_call_response_content(const struct xv_openai_call *c, size
 size_t xv_openai_call_response_tool_call_count(const struct xv_openai_call *c);
 int xv_openai_call_response_tool_call(const struct xv_openai_call *c, size_t i,
                                       struct xv_openai_tool_call *out);
+/* Usage the upstream reported: bit 0 set when *in was filled (input /
+ * prompt tokens), bit 1 when *out was (output / completion tokens). */
+int xv_openai_call_usage(const struct xv_openai_call *c, int64_t *in, int64_t *out);
 /* The call's enum xv_openai_type. */
 int xv_openai_call_type(const struct xv_openai_call *c);
 /* Response id (chat `id`, Responses `id`), NULL when none. */

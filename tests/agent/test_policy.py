@@ -225,6 +225,24 @@ def part_modes():
     recs = records(trace)
     check(recs and recs[0].get("policy_outcome") == "block" and recs[0].get("policy_mode") == "monitor",
           "monitor: record %r" % recs)
+    # response stage (SPEC §5 observe): decided at the end, recorded, not applied
+    resp = write("resp.rego", """package xenovia.policy
+import rego.v1
+deny contains "looks like a greeting" if {
+    input.stage == "response"
+    contains(input.output.content, "Hello from")
+    input.usage.output_tokens > 0
+}
+""")
+    trace = os.path.join(tmp, "resp.jsonl")
+    rc, got, err = call("requests", ALLOWED, {"XENOVIA_POLICY": resp}, trace)
+    recs = records(trace)
+    check(got.get("status") == 200 and recs and recs[0].get("policy_outcome") == "allow" and
+          recs[0].get("policy_response_outcome") == "block_response" and
+          recs[0].get("policy_response_reason") == "looks like a greeting" and
+          recs[0].get("policy_response_applied") is False,
+          "response stage: would-be decision recorded, got %r" % [
+              {k: v for k, v in r.items() if k.startswith("policy")} for r in recs])
     broken = write("broken.rego", BROKEN)
     for mode, want in (("closed", 403), ("open", 200)):
         trace = os.path.join(tmp, "broken-%s.jsonl" % mode)
