@@ -94,6 +94,40 @@ static void case_init(void)
 
 static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, struct xv_value **out)
 {
+    /* ASCII fast path (the common case: prompts, tool names): one pass to
+     * find the first byte to change; none → the input itself, no copy;
+     * else one allocation mapped in place. */
+    size_t n0 = SL(s), first = n0;
+    const unsigned char *p0 = (const unsigned char *)S(s);
+    int ascii = 1;
+    for (size_t i = 0; i < n0; i++) {
+        unsigned char c = p0[i];
+        if (c >= 0x80) {
+            ascii = 0;
+            break;
+        }
+        if (first == n0 && (up ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')))
+            first = i;
+    }
+    if (ascii) {
+        if (first == n0) {
+            *out = xv_incref((struct xv_value *)s);
+            return XV_BI_OK;
+        }
+        struct xv_value *r = xv_string((const char *)p0, n0);
+        if (!r)
+            return xv_bi_error(ctx, "out of memory");
+        char *q = (char *)r->u.str.s;
+        for (size_t i = first; i < n0; i++) {
+            unsigned char c = (unsigned char)q[i];
+            if (up && c >= 'a' && c <= 'z')
+                q[i] = (char)(c - 32);
+            else if (!up && c >= 'A' && c <= 'Z')
+                q[i] = (char)(c + 32);
+        }
+        *out = r;
+        return XV_BI_OK;
+    }
     pthread_once(&g_case.once, case_init);
     struct xv_bi_buf b = {0};
     size_t i = 0, n = SL(s);
