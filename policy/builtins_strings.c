@@ -14,6 +14,7 @@
 #include <locale.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <wctype.h>
 
@@ -94,37 +95,53 @@ static void case_init(void)
 
 static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, struct xv_value **out)
 {
-    /* ASCII fast path (the common case: prompts, tool names): one pass to
-     * find the first byte to change; none → the input itself, no copy;
-     * else one allocation mapped in place. */
-    size_t n0 = SL(s), first = n0;
+    /* ASCII fast path (the common case: prompts, tool names), eight bytes
+     * at a time: a byte b < 0x80 is in [lo, hi] when b + (0x80 - lo) has
+     * bit 7 set and b + (0x7f - hi) has not; no carry crosses bytes. The
+     * case bit (0x20) of exactly those bytes is then flipped. Nothing to
+     * change → the input itself, no copy. */
+    size_t n0 = SL(s);
     const unsigned char *p0 = (const unsigned char *)S(s);
-    int ascii = 1;
-    for (size_t i = 0; i < n0; i++) {
-        unsigned char c = p0[i];
-        if (c >= 0x80) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    const uint64_t add_lo = ones * (uint64_t)(0x80 - (up ? 'a' : 'A'));
+    const uint64_t add_hi = ones * (uint64_t)(0x7f - (up ? 'z' : 'Z'));
+    size_t i0 = 0;
+    int ascii = 1, change = 0;
+    for (; i0 + 8 <= n0; i0 += 8) {
+        uint64_t w;
+        memcpy(&w, p0 + i0, 8);
+        if (w & high) {
             ascii = 0;
             break;
         }
-        if (first == n0 && (up ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')))
-            first = i;
+        change |= (((w + add_lo) & ~(w + add_hi)) & high) != 0;
+    }
+    for (size_t i = i0; ascii && i < n0; i++) {
+        unsigned char c = p0[i];
+        if (c >= 0x80)
+            ascii = 0;
+        else if (up ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z'))
+            change = 1;
     }
     if (ascii) {
-        if (first == n0) {
+        if (!change) {
             *out = xv_incref((struct xv_value *)s);
             return XV_BI_OK;
         }
         struct xv_value *r = xv_string((const char *)p0, n0);
         if (!r)
             return xv_bi_error(ctx, "out of memory");
-        char *q = (char *)r->u.str.s;
-        for (size_t i = first; i < n0; i++) {
-            unsigned char c = (unsigned char)q[i];
-            if (up && c >= 'a' && c <= 'z')
-                q[i] = (char)(c - 32);
-            else if (!up && c >= 'A' && c <= 'Z')
-                q[i] = (char)(c + 32);
+        unsigned char *q = (unsigned char *)r->u.str.s;
+        size_t i = 0;
+        for (; i + 8 <= n0; i += 8) {
+            uint64_t w;
+            memcpy(&w, q + i, 8);
+            w ^= (((w + add_lo) & ~(w + add_hi)) & high) >> 2;
+            memcpy(q + i, &w, 8);
         }
+        for (; i < n0; i++)
+            if (up ? (q[i] >= 'a' && q[i] <= 'z') : (q[i] >= 'A' && q[i] <= 'Z'))
+                q[i] ^= 0x20;
         *out = r;
         return XV_BI_OK;
     }
