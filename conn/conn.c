@@ -42,6 +42,42 @@ struct xv_conn_config xv_conn_cfg = {
     .hold_max = 32u << 20, .write_timeout_ms = 30000,
 };
 
+/* Connections whose output queue holds bytes for the app. */
+static atomic_int g_held;
+
+void xv_conn_out_track(struct xv_conn *c)
+{
+    int now = c->out.len > 0;
+    if (atomic_load(&c->out_counted) != now) {
+        atomic_store(&c->out_counted, now);
+        atomic_fetch_add(&g_held, now ? 1 : -1);
+    }
+}
+
+int xv_conn_held_any(void)
+{
+    return atomic_load_explicit(&g_held, memory_order_relaxed) > 0;
+}
+
+int xv_conn_fd_held(int fd)
+{
+    if (fd < 0 || !xv_conn_held_any())
+        return 0;
+    int found = 0;
+    pthread_mutex_lock(&g_reg.mu);
+    for (struct xv_conn *c = g_reg.head; c && !found; c = c->reg_next)
+        found = atomic_load(&c->out_counted) && c->wire_fd == fd;
+    pthread_mutex_unlock(&g_reg.mu);
+    return found;
+}
+
+/* Unlock after RX work, keeping the held count right. */
+static void rx_unlock(struct xv_conn *c)
+{
+    xv_conn_out_track(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* Counters; atomics so any thread may bump them. */
 static atomic_uint_fast64_t g_stats[4];
 
@@ -250,6 +286,8 @@ void xv_conn_unref(struct xv_conn *c)
     pthread_mutex_unlock(&g_reg.mu);
     pthread_mutex_lock(&c->mu);
     end_locked(c, "connection closed before the response completed");
+    xv_buf_reset(&c->out);
+    xv_conn_out_track(c);
     pthread_mutex_unlock(&c->mu);
     if (c->req)
         xv_http_parser_free(c->req);
@@ -409,6 +447,7 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why)
         xv_buf_reset(&c->hold);
     }
     c->rx_in_head = 0;
+    xv_conn_out_track(c);
     char msg[160];
     if (c->end_reason)
         snprintf(msg, sizeof msg, "%s", c->end_reason);
@@ -531,13 +570,13 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
     pthread_mutex_lock(&c->mu);
     if (c->out.len && len) {
         size_t k = serve_out(c, buf, len, 1);
-        pthread_mutex_unlock(&c->mu);
+        rx_unlock(c);
         return (long)k;
     }
     if (c->synth_eof) {
         /* The agent answered this stream itself; what the upstream may
          * still send belongs to no request the app made. */
-        pthread_mutex_unlock(&c->mu);
+        rx_unlock(c);
         return 0;
     }
     for (;;) {
@@ -545,7 +584,7 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         if (want_hold(c) && len > 2 * STAMP_RESERVE + c->hold.len)
             cap = len - STAMP_RESERVE - c->hold.len;
         int http = atomic_load(&c->mode) == XV_CONN_HTTP;
-        pthread_mutex_unlock(&c->mu);
+        rx_unlock(c);
         long r = rd(ctx, buf, cap);
         pthread_mutex_lock(&c->mu);
         if (r <= 0) {
@@ -562,24 +601,24 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
                     xv_conn_pop_call(c, "connection closed before the response completed");
                 if (c->out.len && len) {
                     size_t k = serve_out(c, buf, len, 1);
-                    pthread_mutex_unlock(&c->mu);
+                    rx_unlock(c);
                     return (long)k;
                 }
             }
-            pthread_mutex_unlock(&c->mu);
+            rx_unlock(c);
             return r;
         }
         if (!http && !c->out.len) {
-            pthread_mutex_unlock(&c->mu);
+            rx_unlock(c);
             return r;
         }
         if (!rx_process(c, buf, (size_t)r)) {
-            pthread_mutex_unlock(&c->mu);
+            rx_unlock(c);
             return r;
         }
         if (c->out.len) {
             size_t k = serve_out(c, buf, len, 1);
-            pthread_mutex_unlock(&c->mu);
+            rx_unlock(c);
             return (long)k;
         }
         /* Everything read so far belongs to an incomplete held head: read
@@ -592,10 +631,10 @@ long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn r
 {
     pthread_mutex_lock(&c->mu);
     if (!c->out.len && !want_hold(c) && !c->synth_eof) {
-        pthread_mutex_unlock(&c->mu);
+        rx_unlock(c);
         return XV_E_STATE; /* caller uses the real peek: bytes would pass unchanged */
     }
-    pthread_mutex_unlock(&c->mu);
+    rx_unlock(c);
     if (!c->out.len) {
         /* Run a real read through the state machine into the queue. */
         char *tmp = malloc(len ? len : 1);
@@ -614,7 +653,7 @@ long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn r
             } else {
                 xv_buf_free(&nb);
             }
-            pthread_mutex_unlock(&c->mu);
+            rx_unlock(c);
         }
         free(tmp);
         if (r <= 0)
@@ -622,7 +661,7 @@ long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn r
     }
     pthread_mutex_lock(&c->mu);
     size_t k = serve_out(c, buf, len, 0);
-    pthread_mutex_unlock(&c->mu);
+    rx_unlock(c);
     return (long)k;
 }
 

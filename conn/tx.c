@@ -709,6 +709,7 @@ void xv_conn_answer(struct xv_conn *c, const char *resp, size_t n)
     }
     if (xv_buf_append(&c->out, resp, n) != 0)
         xv_log(XV_LOG_ERROR, "internal: could not queue a synthetic response");
+    xv_conn_out_track(c);
     c->synth_eof = 1;
     c->dead = 1;
     if (c->notify)

@@ -173,6 +173,12 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
  * the caller should use the real peek instead (no head is being held). */
 long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx);
 
+/* Readiness (for the poll/select/epoll hooks): 1 when any connection holds
+ * bytes for the app (lock-free; normally 0, so the hooks stay a load); and
+ * whether the stream carried by socket fd does. */
+int xv_conn_held_any(void);
+int xv_conn_fd_held(int fd);
+
 /* Bytes waiting in the output queue (served before any real read). */
 size_t xv_conn_rx_pending(struct xv_conn *c);
 

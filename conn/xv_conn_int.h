@@ -99,6 +99,7 @@ struct xv_conn {
     int wake_byte;                 /* TLS carrier: hand one dummy byte to the next read */
     int wire_fd;                   /* socket carrying this stream, -1 unknown */
     atomic_int peer_known;         /* peer port learned: hooks stop looking (lock-free read) */
+    atomic_int out_counted;        /* out is non-empty and counted in the held total */
     void (*notify)(void *ud, int wire_fd); /* make the transport readable (answer queued) */
     void *notify_ud;
     struct xv_conn *reg_prev, *reg_next; /* registry of live connections */
@@ -111,6 +112,9 @@ struct xv_call *xv_conn_front_call(struct xv_conn *c);
 void xv_conn_call_free(struct xv_call *call);
 void xv_conn_pop_call(struct xv_conn *c, const char *error);
 void xv_conn_to_pass(struct xv_conn *c, const char *why);
+/* Keep the process-wide count of connections holding bytes for the app in
+ * step with c->out (caller holds c->mu). */
+void xv_conn_out_track(struct xv_conn *c);
 
 /* tx.c: request callbacks, mode decision. */
 extern const struct xv_http_callbacks xv_conn_req_cb;

@@ -157,6 +157,7 @@ static void track_connect(int fd, const struct sockaddr *sa, socklen_t len)
     if (!c)
         return;
     xv_conn_set_notify(c, notify_readable, (void *)(intptr_t)fd);
+    xv_conn_set_wire_fd(c, fd);
     fd_slot_set(fd, c);
     xv_conn_unref(c);
 }
@@ -491,6 +492,7 @@ XV_HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 XV_HOOK int close(int fd)
 {
     xv_real_init();
+    xv_poll_forget_fd(fd);
     if (fd >= 0 && fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed)) {
         int saved = errno;
         fd_slot_set(fd, NULL);

@@ -92,6 +92,10 @@ void xv_net_notify_fd(int fd, int wake_byte);
  * 0 when ready, -1 on timeout or error. */
 int xv_net_wait(int fd, short events, int timeout_ms);
 
+/* poll.c: forget the epoll registrations of a closed fd; fork child reset. */
+void xv_poll_forget_fd(int fd);
+void xv_poll_atfork_child(void);
+
 /* dns.c: the name a numeric address was resolved from, if we saw it. */
 int xv_dns_lookup(const char *addr, char *host, size_t cap);
 

@@ -60,6 +60,7 @@ static void on_fork_child(void)
     xv_net_atfork_child();
     xv_tls_atfork_child();
     xv_dns_atfork_child();
+    xv_poll_atfork_child();
     xv_exp_atfork_child();
 }
 

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -104,6 +106,91 @@ static size_t one_call(int fd, int keep_errno_checks)
     return got;
 }
 
+/* Wait for readability with poll (0), select (1) or epoll (2); 1 when ready. */
+static int wait_readable(int fd, int how)
+{
+    if (how == 0) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        return poll(&p, 1, 3000) == 1 && (p.revents & POLLIN);
+    }
+    if (how == 1) {
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(fd, &rd);
+        struct timeval tv = { 3, 0 };
+        return select(fd + 1, &rd, NULL, NULL, &tv) == 1 && FD_ISSET(fd, &rd);
+    }
+    /* a fresh epoll set each time: the fd number is reused across calls */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0xabcdef00u + (unsigned)fd };
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    struct epoll_event out[4];
+    int n = epoll_wait(ep, out, 4, 3000);
+    close(ep);
+    return n == 1 && out[0].data.u64 == 0xabcdef00u + (unsigned)fd && (out[0].events & EPOLLIN);
+}
+
+/* An event-loop style reader: wait for readiness before every 16-byte read
+ * of a whole response. Whatever the agent holds beyond the app's buffer
+ * must be reported readable, or this waits for ever. */
+static int evloop_call_sized(int port, int how, size_t bufsz, size_t *total, size_t *stamp);
+
+static int evloop_call(int port, int how)
+{
+    /* First learn the response's size and how much of it the agent adds;
+     * then read with a buffer exactly the upstream's size: the first read
+     * drains the socket, and what the stamp adds is left with the agent. */
+    size_t total = 0, stamp = 0;
+    if (!evloop_call_sized(port, how, 16, &total, &stamp))
+        return 0;
+    size_t t2 = 0, s2 = 0;
+    return evloop_call_sized(port, how, total - stamp, &t2, &s2) && t2 == total;
+}
+
+static int evloop_call_sized(int port, int how, size_t bufsz, size_t *total, size_t *stamp)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        return 0;
+    /* status429: a small error body the mock writes in one piece */
+    const char *body = "{\"model\":\"gpt-4o-mini-status429\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    if (write(fd, req, (size_t)n) != n)
+        return 0;
+    char all[65536];
+    size_t got = 0;
+    long want = -1;
+    while (got + bufsz < sizeof all) {
+        if (!wait_readable(fd, how))
+            break; /* timed out: held bytes not reported */
+        ssize_t r = read(fd, all + got, bufsz);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        all[got] = '\0';
+        char *end = strstr(all, "\r\n\r\n");
+        if (end && want < 0) {
+            char *cl = strcasestr(all, "content-length:");
+            want = cl ? (long)(end + 4 - all) + atol(cl + 15) : -1;
+        }
+        if (want >= 0 && (long)got >= want)
+            break;
+    }
+    close(fd);
+    *total = got;
+    *stamp = 0;
+    for (char *l = strstr(all, "\r\nX-Xenovia-"); l; l = strstr(l + 2, "\r\nX-Xenovia-")) {
+        char *e = strstr(l + 2, "\r\n");
+        *stamp += e ? (size_t)(e - l) : 0;
+    }
+    return want >= 0 && (long)got == want;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -138,6 +225,10 @@ int main(int argc, char **argv)
     check(write(fd, "x", 1) == -1 && errno == EBADF, "write on a closed fd: -1/EBADF");
     errno = SENTINEL;
     check(read(fd, b, 1) == -1 && errno == EBADF, "read on a closed fd: -1/EBADF");
+
+    check(evloop_call(port, 0), "poll-driven reader gets the whole response, also what the agent holds");
+    check(evloop_call(port, 1), "select-driven reader gets the whole response, also what the agent holds");
+    check(evloop_call(port, 2), "epoll-driven reader gets the whole response, also what the agent holds");
 
     /* no descriptor outlives twenty calls */
     int before = count_fds();

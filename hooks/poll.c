@@ -1,0 +1,311 @@
+/*
+ * poll.c — readiness hooks: poll, ppoll, select, pselect, epoll_ctl,
+ * epoll_wait, epoll_pwait. While the agent holds bytes for the app on a
+ * socket (a stamped head that did not fit the app's buffer, a response
+ * released after it was held whole), the kernel does not see them, so an
+ * app that waits for readiness before reading (curl, libuv, asyncio) would
+ * wait for ever. These hooks report such a socket readable.
+ *
+ * Cost when nothing is held — the normal state — is one relaxed atomic
+ * load per call before the real function. epoll needs the app's
+ * registration (its epoll_data) to report an event, so epoll_ctl records
+ * registrations of watched sockets only, in a small bounded table.
+ *
+ * Thread safety: the registration table has one mutex, never held across a
+ * real call. Edge-triggered registrations get the event on every wait
+ * while bytes are held (an extra event is harmless: the app reads until
+ * EAGAIN, which it gets once the held bytes are served).
+ */
+#include "xv_hooks.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+
+#include "xv_common.h"
+
+#define REG_MAX 4096 /* epoll registrations of watched sockets remembered */
+
+/* (epfd, fd) -> the app's epoll_event; written under g_reg.mu. */
+static struct {
+    pthread_mutex_t mu;
+    size_t n;
+    struct {
+        int epfd, fd;
+        struct epoll_event ev;
+    } e[REG_MAX];
+} g_ereg = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Real functions, resolved on first use (libc is always there). */
+static struct {
+    int (*poll)(struct pollfd *, nfds_t, int);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+    int (*epoll_ctl)(int, int, int, struct epoll_event *);
+    int (*epoll_wait)(int, struct epoll_event *, int, int);
+    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+} R;
+
+#define RESOLVE(name)                                                            \
+    do {                                                                         \
+        if (!R.name)                                                             \
+            __atomic_store_n((void **)&R.name, dlsym(RTLD_NEXT, #name), __ATOMIC_RELEASE); \
+    } while (0)
+
+void xv_poll_atfork_child(void)
+{
+    pthread_mutex_init(&g_ereg.mu, NULL);
+}
+
+/* Does fd have bytes the agent holds for the app? Cheap when none are held. */
+static int held(int fd)
+{
+    return xv_conn_held_any() && xv_hooks_active() && xv_conn_fd_held(fd);
+}
+
+/* ---- poll / ppoll ----------------------------------------------------- */
+
+/* After a real poll with timeout 0: add POLLIN for held fds; the new count. */
+static int poll_merge(struct pollfd *fds, nfds_t n, int r)
+{
+    if (r < 0)
+        return r;
+    int count = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        if (fds[i].fd >= 0 && (fds[i].events & (POLLIN | POLLRDNORM)) && held(fds[i].fd))
+            fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
+        count += fds[i].revents != 0;
+    }
+    return count;
+}
+
+static int poll_any_held(const struct pollfd *fds, nfds_t n)
+{
+    if (!xv_conn_held_any())
+        return 0;
+    for (nfds_t i = 0; i < n; i++)
+        if (fds[i].fd >= 0 && (fds[i].events & (POLLIN | POLLRDNORM)) && held(fds[i].fd))
+            return 1;
+    return 0;
+}
+
+XV_HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    RESOLVE(poll);
+    if (!poll_any_held(fds, n))
+        return R.poll(fds, n, timeout);
+    int saved = errno;
+    int r = poll_merge(fds, n, R.poll(fds, n, 0));
+    if (r >= 0)
+        errno = saved;
+    return r;
+}
+
+XV_HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+    RESOLVE(ppoll);
+    if (!poll_any_held(fds, n))
+        return R.ppoll(fds, n, ts, mask);
+    int saved = errno;
+    struct timespec zero = { 0, 0 };
+    int r = poll_merge(fds, n, R.ppoll(fds, n, &zero, mask));
+    if (r >= 0)
+        errno = saved;
+    return r;
+}
+
+/* glibc's _FORTIFY_SOURCE variants (they call poll internally, not through
+ * the PLT, so they need hooks of their own). */
+XV_HOOK int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+    (void)fdslen;
+    return poll(fds, n, timeout);
+}
+
+XV_HOOK int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+                        const sigset_t *mask, size_t fdslen)
+{
+    (void)fdslen;
+    return ppoll(fds, n, ts, mask);
+}
+
+/* ---- select / pselect --------------------------------------------------- */
+
+/* Held fds among readfds, as a set; 0 when none. */
+static int select_held(int nfds, const fd_set *rd, fd_set *out)
+{
+    if (!rd || !xv_conn_held_any())
+        return 0;
+    int any = 0;
+    FD_ZERO(out);
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+        if (FD_ISSET(fd, rd) && held(fd)) {
+            FD_SET(fd, out);
+            any = 1;
+        }
+    return any;
+}
+
+static int select_merge(int nfds, fd_set *rd, const fd_set *h, int r)
+{
+    if (r < 0)
+        return r;
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+        if (FD_ISSET(fd, h) && !FD_ISSET(fd, rd)) {
+            FD_SET(fd, rd);
+            r++;
+        }
+    return r;
+}
+
+XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+    RESOLVE(select);
+    fd_set h;
+    if (!select_held(nfds, rd, &h))
+        return R.select(nfds, rd, wr, ex, tv);
+    int saved = errno;
+    struct timeval zero = { 0, 0 };
+    int r = select_merge(nfds, rd, &h, R.select(nfds, rd, wr, ex, &zero));
+    if (r >= 0)
+        errno = saved;
+    return r;
+}
+
+XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+                    const sigset_t *mask)
+{
+    RESOLVE(pselect);
+    fd_set h;
+    if (!select_held(nfds, rd, &h))
+        return R.pselect(nfds, rd, wr, ex, ts, mask);
+    int saved = errno;
+    struct timespec zero = { 0, 0 };
+    int r = select_merge(nfds, rd, &h, R.pselect(nfds, rd, wr, ex, &zero, mask));
+    if (r >= 0)
+        errno = saved;
+    return r;
+}
+
+/* ---- epoll ---------------------------------------------------------------- */
+
+static void ereg_forget(int epfd, int fd)
+{
+    for (size_t i = 0; i < g_ereg.n; i++)
+        if ((epfd < 0 || g_ereg.e[i].epfd == epfd) && g_ereg.e[i].fd == fd) {
+            g_ereg.e[i] = g_ereg.e[--g_ereg.n];
+            i--;
+        }
+}
+
+void xv_poll_forget_fd(int fd)
+{
+    if (!__atomic_load_n(&g_ereg.n, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&g_ereg.mu);
+    ereg_forget(-1, fd);
+    pthread_mutex_unlock(&g_ereg.mu);
+}
+
+XV_HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    RESOLVE(epoll_ctl);
+    int r = R.epoll_ctl(epfd, op, fd, ev);
+    if (r != 0 || !xv_hooks_active())
+        return r;
+    int saved = errno;
+    /* Remember registrations of watched sockets only (the fd table knows). */
+    struct xv_conn *c = (op == EPOLL_CTL_DEL) ? NULL : xv_net_conn_get(fd);
+    pthread_mutex_lock(&g_ereg.mu);
+    ereg_forget(epfd, fd);
+    if (c && ev && g_ereg.n < REG_MAX) {
+        g_ereg.e[g_ereg.n].epfd = epfd;
+        g_ereg.e[g_ereg.n].fd = fd;
+        g_ereg.e[g_ereg.n].ev = *ev;
+        g_ereg.n++;
+    }
+    pthread_mutex_unlock(&g_ereg.mu);
+    if (c)
+        xv_conn_unref(c);
+    errno = saved;
+    return r;
+}
+
+/* Events for held sockets registered on epfd (at most max). */
+static int epoll_held(int epfd, struct epoll_event *out, int max)
+{
+    if (!xv_conn_held_any() || !xv_hooks_active() || max <= 0)
+        return 0;
+    struct { int fd; struct epoll_event ev; } cand[64];
+    int nc = 0;
+    pthread_mutex_lock(&g_ereg.mu);
+    for (size_t i = 0; i < g_ereg.n && nc < 64; i++)
+        if (g_ereg.e[i].epfd == epfd && (g_ereg.e[i].ev.events & EPOLLIN)) {
+            cand[nc].fd = g_ereg.e[i].fd;
+            cand[nc].ev = g_ereg.e[i].ev;
+            nc++;
+        }
+    pthread_mutex_unlock(&g_ereg.mu);
+    int n = 0;
+    for (int i = 0; i < nc && n < max; i++)
+        if (xv_conn_fd_held(cand[i].fd)) {
+            out[n].events = EPOLLIN;
+            out[n].data = cand[i].ev.data;
+            n++;
+        }
+    return n;
+}
+
+/* Merge our events into what the real wait returned (same data = same fd). */
+static int epoll_merge(struct epoll_event *evs, int max, int r, const struct epoll_event *mine,
+                       int nm)
+{
+    if (r < 0)
+        return r;
+    for (int i = 0; i < nm; i++) {
+        int dup = 0;
+        for (int k = 0; k < r && !dup; k++)
+            if (evs[k].data.u64 == mine[i].data.u64) {
+                evs[k].events |= EPOLLIN;
+                dup = 1;
+            }
+        if (!dup && r < max)
+            evs[r++] = mine[i];
+    }
+    return r;
+}
+
+XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+    RESOLVE(epoll_wait);
+    struct epoll_event mine[16];
+    int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
+    if (!nm)
+        return R.epoll_wait(epfd, evs, max, timeout);
+    int saved = errno;
+    int r = epoll_merge(evs, max, R.epoll_wait(epfd, evs, max, 0), mine, nm);
+    if (r >= 0)
+        errno = saved;
+    return r;
+}
+
+XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
+                        const sigset_t *mask)
+{
+    RESOLVE(epoll_pwait);
+    struct epoll_event mine[16];
+    int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
+    if (!nm)
+        return R.epoll_pwait(epfd, evs, max, timeout, mask);
+    int saved = errno;
+    int r = epoll_merge(evs, max, R.epoll_pwait(epfd, evs, max, 0, mask), mine, nm);
+    if (r >= 0)
+        errno = saved;
+    return r;
+}
