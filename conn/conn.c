@@ -189,6 +189,14 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
                     memcpy(c->rx_stamp_session, call->session_id, sizeof c->rx_stamp_session);
                 c->rx_stamp = c->rx_stamp_id[0] || c->rx_stamp_session[0];
                 call->stamped = c->rx_stamp_id[0] != '\0';
+                /* SPEC §5 response stage in enforce mode: hold the whole
+                 * response (streams only with XENOVIA_STREAM_POLICY=buffer). */
+                c->resp_holding = xv_conn_cfg.policy && !xv_conn_cfg.policy_monitor &&
+                                  h->status >= 200 && h->status < 300 && !h->no_body &&
+                                  h->content_encoding != XV_HTTP_CE_OTHER &&
+                                  (!xv_openai_call_stream(call->api) || xv_conn_cfg.stream_buffer);
+                xv_buf_reset(&c->resp_hold);
+                xv_buf_reset(&c->resp_body);
             }
         }
     }
@@ -200,8 +208,11 @@ static void resp_on_body(void *ud, const char *p, size_t n)
 {
     struct xv_conn *c = ud;
     struct xv_call *call = xv_conn_front_call(c);
-    if (call && call->response_started && call->api)
+    if (call && call->response_started && call->api) {
         xv_openai_call_response_body(call->api, p, n, xv_now_mono_ns());
+        if (c->resp_holding && xv_buf_append(&c->resp_body, p, n) != 0)
+            xv_buf_reset(&c->resp_body); /* too big to rewrite: block still works */
+    }
 }
 
 static void resp_on_end(void *ud)
@@ -212,6 +223,11 @@ static void resp_on_end(void *ud)
         return; /* end of an interim (1xx) response */
     if (call->api)
         xv_openai_call_response_end(call->api, NULL, xv_now_mono_ns());
+    if (c->resp_holding) {
+        /* decided and recorded once the feed's bytes are in resp_hold */
+        c->resp_end_pending = 1;
+        return;
+    }
     xv_conn_pop_call(c, NULL);
 }
 
@@ -244,6 +260,8 @@ struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer)
     xv_buf_init(&c->out, OUT_MAX);
     xv_buf_init(&c->hold, xv_conn_cfg.head_max + 1024);
     xv_buf_init(&c->tx_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max);
+    xv_buf_init(&c->resp_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max + 1024);
+    xv_buf_init(&c->resp_body, xv_conn_cfg.hold_max);
     pthread_mutex_lock(&g_reg.mu);
     c->reg_next = g_reg.head;
     if (g_reg.head)
@@ -296,6 +314,8 @@ void xv_conn_unref(struct xv_conn *c)
     xv_buf_free(&c->out);
     xv_buf_free(&c->hold);
     xv_buf_free(&c->tx_hold);
+    xv_buf_free(&c->resp_hold);
+    xv_buf_free(&c->resp_body);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -441,6 +461,13 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why)
         return;
     atomic_store(&c->mode, XV_CONN_PASS);
     xv_conn_stat_add(XV_STAT_PASS);
+    if (c->resp_hold.len) {
+        if (xv_buf_append(&c->out, c->resp_hold.data, c->resp_hold.len) != 0)
+            xv_log(XV_LOG_ERROR, "internal: could not release held bytes");
+        xv_buf_reset(&c->resp_hold);
+    }
+    c->resp_holding = 0;
+    c->resp_end_pending = 0;
     if (c->hold.len) {
         if (xv_buf_append(&c->out, c->hold.data, c->hold.len) != 0)
             xv_log(XV_LOG_ERROR, "internal: could not release held bytes");
@@ -473,21 +500,39 @@ static int want_hold(struct xv_conn *c)
 }
 
 /* Insert our header lines before the blank line that ends `hold`. */
-static int stamp_head(struct xv_conn *c)
+static int stamp_head(struct xv_conn *c, struct xv_buf *dst)
 {
     struct xv_buf *h = &c->hold;
     size_t blank = (h->len >= 2 && h->data[h->len - 2] == '\r') ? 2 : 1;
     const char *eol = blank == 2 ? "\r\n" : "\n";
     if (h->len < blank)
         return XV_E_PARSE;
-    int rc = xv_buf_append(&c->out, h->data, h->len - blank);
+    int rc = xv_buf_append(dst, h->data, h->len - blank);
     if (!rc && c->rx_stamp_session[0])
-        rc = xv_buf_appendf(&c->out, "X-Xenovia-Session-Id: %s%s", c->rx_stamp_session, eol);
+        rc = xv_buf_appendf(dst, "X-Xenovia-Session-Id: %s%s", c->rx_stamp_session, eol);
     if (!rc && c->rx_stamp_id[0])
-        rc = xv_buf_appendf(&c->out, "X-Xenovia-Trace-Id: %s%s", c->rx_stamp_id, eol);
+        rc = xv_buf_appendf(dst, "X-Xenovia-Trace-Id: %s%s", c->rx_stamp_id, eol);
     if (!rc)
-        rc = xv_buf_append(&c->out, h->data + h->len - blank, blank);
+        rc = xv_buf_append(dst, h->data + h->len - blank, blank);
     return rc;
+}
+
+/* A held response ended: decide, hand over, record. Or (stream ended
+ * before the response did) hand over what is held, unchanged. */
+static void finish_held(struct xv_conn *c)
+{
+    int complete = c->resp_end_pending;
+    c->resp_end_pending = 0;
+    c->resp_holding = 0;
+    struct xv_call *call = xv_conn_front_call(c);
+    if (complete && call && call->api)
+        xv_conn_policy_release(c, call);
+    else if (xv_buf_append(&c->out, c->resp_hold.data, c->resp_hold.len) != 0)
+        xv_log(XV_LOG_ERROR, "internal: could not release a held response");
+    xv_buf_reset(&c->resp_hold);
+    xv_buf_reset(&c->resp_body);
+    if (complete)
+        xv_conn_pop_call(c, NULL);
 }
 
 /* Parse one read's worth of bytes. Returns 0 when the bytes go to the app
@@ -504,6 +549,7 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
         }
         /* Local copy: a parse error inside the feed resets the conn state. */
         int in_head = want_hold(c);
+        int in_body_hold = c->resp_holding && !in_head;
         c->rx_in_head = in_head;
         c->rx_head_done = 0;
         size_t k = xv_http_parser_feed(c->resp, data + pos, n - pos);
@@ -519,15 +565,38 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
             if (xv_buf_append(&c->hold, data + pos, k) != 0)
                 goto fail;
             if (c->rx_head_done) {
+                struct xv_buf *dst = c->resp_holding ? &c->resp_hold : &c->out;
                 if (c->rx_stamp) {
                     c->rx_stamp = 0;
-                    if (stamp_head(c) != 0)
+                    if (stamp_head(c, dst) != 0)
                         goto fail;
                     xv_conn_stat_add(XV_STAT_STAMPED);
-                } else if (xv_buf_append(&c->out, c->hold.data, c->hold.len) != 0) {
+                } else if (xv_buf_append(dst, c->hold.data, c->hold.len) != 0) {
                     goto fail;
                 }
                 xv_buf_reset(&c->hold);
+            }
+        } else if (in_body_hold && still_http) {
+            if (!copying) {
+                if (xv_buf_append(&c->out, data, pos) != 0)
+                    goto fail;
+                copying = 1;
+            }
+            if (xv_buf_append(&c->resp_hold, data + pos, k) != 0) {
+                /* over the limit: release what is held, stop holding */
+                struct xv_call *call = xv_conn_front_call(c);
+                if (call && call->api)
+                    call->tx_error = "response over the hold limit; response-stage policy not applied";
+                c->resp_holding = 0;
+                if (xv_buf_append(&c->out, c->resp_hold.data, c->resp_hold.len) != 0 ||
+                    xv_buf_append(&c->out, data + pos, k) != 0)
+                    goto fail;
+                xv_buf_reset(&c->resp_hold);
+                xv_buf_reset(&c->resp_body);
+                if (c->resp_end_pending) {
+                    c->resp_end_pending = 0;
+                    xv_conn_pop_call(c, NULL);
+                }
             }
         } else if (in_head && !copying) {
             /* The parser failed inside a held head: conn_to_pass queued the
@@ -541,6 +610,8 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
         }
         c->rx_in_head = 0;
         pos += k;
+        if (c->resp_end_pending)
+            finish_held(c);
     }
     c->rx_in_head = 0;
     return copying || c->out.len > 0;
@@ -593,6 +664,8 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
                 c->end_reason = "connection closed before the response completed";
                 xv_http_parser_eof(c->resp);
                 c->end_reason = NULL;
+                if (c->resp_end_pending || c->resp_holding)
+                    finish_held(c); /* a close-delimited body ended, or a cut one */
                 if (c->hold.len) {
                     xv_buf_append(&c->out, c->hold.data, c->hold.len);
                     xv_buf_reset(&c->hold);

@@ -317,7 +317,8 @@ static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *
 void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
 {
     const struct xv_policy *pol = xv_conn_cfg.policy;
-    if (!pol || !call->api || call->synthetic || !xv_openai_call_status(call->api))
+    if (!pol || !call->api || call->synthetic || !xv_openai_call_status(call->api) ||
+        call->resp_policy_outcome)
         return;
     struct xv_value *in = build_response_input(c, call);
     if (!in)
@@ -343,7 +344,100 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
         snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", d.rule_id);
     if (d.reason)
         snprintf(call->resp_policy_reason, sizeof call->resp_policy_reason, "%s", d.reason);
+    if (o == XV_OUTCOME_REDACT_RESPONSE)
+        call->resp_redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
     xv_decision_free(&d);
+}
+
+/* Redact the text of a complete JSON response body (chat, completions,
+ * Responses API). NULL when nothing changed or it is not JSON. */
+static char *redact_response_body(const char *body, size_t n, unsigned labels)
+{
+    cJSON *j = cJSON_ParseWithLength(body, n);
+    if (!j)
+        return NULL;
+    int changed = 0;
+    cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+    for (cJSON *ch = cJSON_IsArray(choices) ? choices->child : NULL; ch; ch = ch->next) {
+        xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(ch, "text"), labels, &changed);
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(ch, "message");
+        xv_redact_json_content(cJSON_GetObjectItemCaseSensitive(m, "content"), labels, &changed);
+        cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        for (cJSON *tc = cJSON_IsArray(tcs) ? tcs->child : NULL; tc; tc = tc->next)
+            xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(
+                                    cJSON_GetObjectItemCaseSensitive(tc, "function"), "arguments"),
+                                labels, &changed);
+    }
+    cJSON *output = cJSON_GetObjectItemCaseSensitive(j, "output");
+    for (cJSON *it = cJSON_IsArray(output) ? output->child : NULL; it; it = it->next) {
+        xv_redact_json_content(cJSON_GetObjectItemCaseSensitive(it, "content"), labels, &changed);
+        xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(it, "arguments"), labels, &changed);
+    }
+    char *out = changed ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    return out;
+}
+
+/* The held response's head (through its blank line) with the framing
+ * headers dropped and a Content-Length for `body_len`. */
+static int rebuild_head(struct xv_buf *dst, const char *h, size_t n, size_t body_len)
+{
+    const char *end = memmem(h, n, "\r\n\r\n", 4);
+    size_t hl = end ? (size_t)(end - h) + 2 : 0;
+    if (!hl)
+        return XV_E_PARSE;
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < hl && !rc) {
+        const char *le = memchr(h + pos, '\n', hl - pos);
+        size_t e = le ? (size_t)(le - h) + 1 : hl;
+        size_t ll = e - pos;
+        if (!(ll > 15 && !strncasecmp(h + pos, "content-length:", 15)) &&
+            !(ll > 18 && !strncasecmp(h + pos, "transfer-encoding:", 18)) &&
+            !(ll > 17 && !strncasecmp(h + pos, "content-encoding:", 17)))
+            rc = xv_buf_append(dst, h + pos, ll);
+        pos = e;
+    }
+    if (!rc)
+        rc = xv_buf_appendf(dst, "Content-Length: %zu\r\n\r\n", body_len);
+    return rc;
+}
+
+void xv_conn_policy_release(struct xv_conn *c, struct xv_call *call)
+{
+    xv_conn_policy_response(c, call);
+    const char *o = call->resp_policy_outcome;
+    call->resp_policy_applied = o != NULL;
+    if (o && !strcmp(o, "block_response")) {
+        static const char body[] =
+            "{\"error\":{\"message\":\"response blocked by policy\",\"type\":\"policy_violation\","
+            "\"code\":\"policy_block\"}}";
+        /* The upstream's response was read whole, so the connection stays
+         * in step: a keep-alive client may go on using it. */
+        xv_buf_appendf(&c->out,
+                       "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %zu\r\n%s%s%sX-Xenovia-Trace-Id: %s\r\n\r\n%s",
+                       sizeof body - 1, call->session_id[0] ? "X-Xenovia-Session-Id: " : "",
+                       call->session_id, call->session_id[0] ? "\r\n" : "", call->trace_id, body);
+        return;
+    }
+    if (o && !strcmp(o, "redact_response") && call->resp_redact_labels && c->resp_body.len &&
+        !xv_openai_call_stream(call->api)) {
+        char *nb = redact_response_body(c->resp_body.data, c->resp_body.len, call->resp_redact_labels);
+        if (nb) {
+            size_t bl = strlen(nb);
+            size_t before = c->out.len;
+            if (rebuild_head(&c->out, c->resp_hold.data, c->resp_hold.len, bl) == 0 &&
+                xv_buf_append(&c->out, nb, bl) == 0) {
+                free(nb);
+                call->resp_redacted = 1;
+                return;
+            }
+            c->out.len = before; /* fall back to the response as it came */
+            free(nb);
+        }
+    }
+    xv_buf_append(&c->out, c->resp_hold.data, c->resp_hold.len);
 }
 
 int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)

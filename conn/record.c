@@ -247,8 +247,11 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
             cJSON_AddStringToObject(r, "policy_response_rule_id", call->resp_policy_rule_id);
         if (call->resp_policy_reason[0])
             cJSON_AddStringToObject(r, "policy_response_reason", call->resp_policy_reason);
-        /* SPEC §5 observe: decided at the end, recorded, not applied */
-        cJSON_AddBoolToObject(r, "policy_response_applied", 0);
+        /* applied when the response was held whole (enforce), else only
+         * recorded (monitor, streams under XENOVIA_STREAM_POLICY=observe) */
+        cJSON_AddBoolToObject(r, "policy_response_applied", call->resp_policy_applied);
+        if (call->resp_redacted)
+            cJSON_AddBoolToObject(r, "response_redacted", 1);
     }
     if (call->upstream_trace_id[0])
         cJSON_AddStringToObject(r, "upstream_trace_id", call->upstream_trace_id);

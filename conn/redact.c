@@ -10,6 +10,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "xv_redact.h"
 
+#include <stdlib.h>
+
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -137,3 +139,32 @@ int xv_redact_text(unsigned labels, const char *text, size_t n, struct xv_buf *o
     xv_buf_free(&b);
     return rc;
 }
+
+/* ---- JSON helpers --------------------------------------------------------- */
+
+void xv_redact_json_text(cJSON *item, unsigned labels, int *changed)
+{
+    if (!cJSON_IsString(item) || !item->valuestring)
+        return;
+    struct xv_buf b;
+    xv_buf_init(&b, (size_t)1 << 30);
+    int ch = 0;
+    if (xv_redact_text(labels, item->valuestring, strlen(item->valuestring), &b, &ch) == 0 && ch) {
+        cJSON_SetValuestring(item, b.data ? b.data : "");
+        *changed = 1;
+    }
+    xv_buf_free(&b);
+}
+
+void xv_redact_json_content(cJSON *content, unsigned labels, int *changed)
+{
+    if (cJSON_IsString(content)) {
+        xv_redact_json_text(content, labels, changed);
+    } else if (cJSON_IsArray(content)) {
+        for (cJSON *part = content->child; part; part = part->next) {
+            xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(part, "text"), labels, changed);
+            xv_redact_json_content(cJSON_GetObjectItemCaseSensitive(part, "content"), labels, changed);
+        }
+    }
+}
+

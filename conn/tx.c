@@ -401,32 +401,6 @@ static int policy_stage(struct xv_conn *c, struct xv_call *call)
 /* Redact message text and tool-call arguments in the held JSON body and
  * re-frame it with a Content-Length. Leaves the request as it was when the
  * body cannot be rewritten (encoded, not JSON), noting why. */
-static void redact_text_item(cJSON *item, unsigned labels, int *changed)
-{
-    if (!cJSON_IsString(item) || !item->valuestring)
-        return;
-    struct xv_buf b;
-    xv_buf_init(&b, (size_t)1 << 30);
-    int ch = 0;
-    if (xv_redact_text(labels, item->valuestring, strlen(item->valuestring), &b, &ch) == 0 && ch) {
-        cJSON_SetValuestring(item, b.data ? b.data : "");
-        *changed = 1;
-    }
-    xv_buf_free(&b);
-}
-
-static void redact_content(cJSON *content, unsigned labels, int *changed)
-{
-    if (cJSON_IsString(content)) {
-        redact_text_item(content, labels, changed);
-    } else if (cJSON_IsArray(content)) {
-        for (cJSON *part = content->child; part; part = part->next) {
-            redact_text_item(cJSON_GetObjectItemCaseSensitive(part, "text"), labels, changed);
-            redact_content(cJSON_GetObjectItemCaseSensitive(part, "content"), labels, changed);
-        }
-    }
-}
-
 static void redact_held(struct xv_conn *c, struct xv_call *call)
 {
     const cJSON *orig = xv_openai_call_request_json(call->api);
@@ -446,19 +420,19 @@ static void redact_held(struct xv_conn *c, struct xv_call *call)
     for (size_t l = 0; l < 2; l++) {
         cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, lists[l]);
         if (cJSON_IsString(arr))
-            redact_text_item(arr, labels, &changed);
+            xv_redact_json_text(arr, labels, &changed);
         for (cJSON *m = cJSON_IsArray(arr) ? arr->child : NULL; m; m = m->next) {
-            redact_content(cJSON_GetObjectItemCaseSensitive(m, "content"), labels, &changed);
-            redact_text_item(cJSON_GetObjectItemCaseSensitive(m, "arguments"), labels, &changed);
-            redact_text_item(cJSON_GetObjectItemCaseSensitive(m, "output"), labels, &changed);
+            xv_redact_json_content(cJSON_GetObjectItemCaseSensitive(m, "content"), labels, &changed);
+            xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(m, "arguments"), labels, &changed);
+            xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(m, "output"), labels, &changed);
             cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
             for (cJSON *tc = cJSON_IsArray(tcs) ? tcs->child : NULL; tc; tc = tc->next)
-                redact_text_item(cJSON_GetObjectItemCaseSensitive(
+                xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(
                                      cJSON_GetObjectItemCaseSensitive(tc, "function"), "arguments"),
                                  labels, &changed);
         }
     }
-    redact_text_item(cJSON_GetObjectItemCaseSensitive(body, "prompt"), labels, &changed);
+    xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(body, "prompt"), labels, &changed);
     char *text = changed ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!text)

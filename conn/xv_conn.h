@@ -84,6 +84,7 @@ struct xv_conn_config {
     int policy_monitor;       /* XENOVIA_POLICY_MODE=monitor: record, never apply */
     int policy_fail_open;     /* XENOVIA_FAIL_MODE=open */
     uint64_t policy_timeout_ms; /* XENOVIA_POLICY_TIMEOUT_MS */
+    int stream_buffer;        /* XENOVIA_STREAM_POLICY=buffer: hold streams for the response stage */
 };
 void xv_conn_configure(const struct xv_conn_config *cfg);
 const struct xv_conn_config *xv_conn_get_config(void);

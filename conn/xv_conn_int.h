@@ -48,7 +48,10 @@ struct xv_call {
     char policy_error[300];        /* evaluation failure, "" none */
     unsigned redact_labels;        /* labels to redact (request stage) */
     int redacted;                  /* the body sent was redacted */
-    const char *resp_policy_outcome; /* response stage, evaluated at the end (observe) */
+    int resp_policy_applied;       /* the response was held and its decision applied */
+    int resp_redacted;             /* the app got a redacted response */
+    const char *resp_policy_outcome; /* response stage, evaluated at the end */
+    unsigned resp_redact_labels;   /* redact_response labels */
     char resp_policy_rule_id[128];
     char resp_policy_reason[256];
 };
@@ -85,6 +88,10 @@ struct xv_conn {
                                       its own; the call may already be recorded when
                                       the message has no body) */
     char rx_stamp_session[37];     /* session id line to add ("" none) */
+    struct xv_buf resp_hold;       /* a whole response held for the response stage */
+    struct xv_buf resp_body;       /* ... its decoded body (for redaction) */
+    int resp_holding;              /* the current response goes to resp_hold */
+    int resp_end_pending;          /* it ended during the current feed */
     char pre[16];                  /* first TX bytes while the mode is undecided */
     size_t pre_len;
     struct xv_buf tx_hold;         /* accepted request bytes not yet sent (head, or head+body) */
@@ -131,6 +138,9 @@ void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head
 /* Response stage, evaluated when the response is complete; the would-be
  * decision is recorded (not applied yet: see docs/architecture.md). */
 void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call);
+/* Response stage applied to a held response: appends what the app gets
+ * (the response as held, a redacted rebuild, or the 403) to c->out. */
+void xv_conn_policy_release(struct xv_conn *c, struct xv_call *call);
 
 /* record.c: build and export the trace record of a finished call. */
 void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error);

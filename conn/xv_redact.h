@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "xv_common.h"
 
 enum xv_redact_label {
@@ -29,5 +31,11 @@ unsigned xv_redact_labels_from(char *const *names, size_t n);
  * set to 1 when anything was replaced. Returns 0 or a negative code (out
  * may then hold a prefix; callers keep the original text). */
 int xv_redact_text(unsigned labels, const char *text, size_t n, struct xv_buf *out, int *changed);
+
+/* Redact a JSON string item in place (no-op for anything else); sets
+ * *changed when it did. */
+void xv_redact_json_text(cJSON *item, unsigned labels, int *changed);
+/* Message content: a string, or an array of parts (their "text"/"content"). */
+void xv_redact_json_content(cJSON *content, unsigned labels, int *changed);
 
 #endif

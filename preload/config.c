@@ -104,12 +104,12 @@ static int env_choice(const char *name, const char *a, const char *b, int *is_b)
 /* Policy settings (SPEC §5). The policy itself is compiled by init.c. */
 static int load_policy_knobs(struct xv_config *cfg)
 {
-    int bad = 0, unused;
+    int bad = 0;
     uint64_t n;
     cfg->policy_path = env_copy("XENOVIA_POLICY");
     bad += env_choice("XENOVIA_POLICY_MODE", "enforce", "monitor", &cfg->policy_monitor);
     bad += env_choice("XENOVIA_FAIL_MODE", "closed", "open", &cfg->fail_open);
-    bad += env_choice("XENOVIA_STREAM_POLICY", "observe", "buffer", &unused);
+    bad += env_choice("XENOVIA_STREAM_POLICY", "observe", "buffer", &cfg->stream_buffer);
     bad += env_size("XENOVIA_POLICY_TIMEOUT_MS", 200, 1, 60000, &n);
     cfg->policy_timeout_ms = n;
     return bad;

@@ -37,6 +37,7 @@ struct xv_config {
     int policy_monitor;        /* XENOVIA_POLICY_MODE=monitor (default enforce) */
     int fail_open;             /* XENOVIA_FAIL_MODE=open (default closed) */
     uint64_t policy_timeout_ms;/* XENOVIA_POLICY_TIMEOUT_MS (200) */
+    int stream_buffer;         /* XENOVIA_STREAM_POLICY=buffer (default observe) */
 };
 
 /* Parse the environment into cfg (defaults first). Reports every bad value

@@ -225,7 +225,7 @@ def part_modes():
     recs = records(trace)
     check(recs and recs[0].get("policy_outcome") == "block" and recs[0].get("policy_mode") == "monitor",
           "monitor: record %r" % recs)
-    # response stage (SPEC §5 observe): decided at the end, recorded, not applied
+    # response stage in monitor mode: decided at the end, recorded, not applied
     resp = write("resp.rego", """package xenovia.policy
 import rego.v1
 deny contains "looks like a greeting" if {
@@ -235,7 +235,8 @@ deny contains "looks like a greeting" if {
 }
 """)
     trace = os.path.join(tmp, "resp.jsonl")
-    rc, got, err = call("requests", ALLOWED, {"XENOVIA_POLICY": resp}, trace)
+    rc, got, err = call("requests", ALLOWED, {"XENOVIA_POLICY": resp, "XENOVIA_POLICY_MODE": "monitor"},
+                        trace)
     recs = records(trace)
     check(got.get("status") == 200 and recs and recs[0].get("policy_outcome") == "allow" and
           recs[0].get("policy_response_outcome") == "block_response" and
@@ -257,8 +258,115 @@ deny contains "looks like a greeting" if {
                   len(mock.entries()) == before, "broken (closed): 403 policy_error, not sent: %r" % got)
 
 
+RESP_POLICY = """package xenovia
+import rego.v1
+default decision := {"action": "allow"}
+decision := {"action": "block_response", "rule": "no-secret-talk"} if {
+    input.stage == "response"
+    some m in input.messages
+    contains(m.content, "secret")
+}
+decision := {"action": "redact_response", "rule": "pii-out", "redact_fields": ["email"]} if {
+    input.stage == "response"
+    contains(input.output.content, "@")
+}
+"""
+
+
+def pii_server():
+    """A plain-HTTP upstream whose chat answer carries an e-mail address,
+    chunked and keep-alive, to check the rebuilt response framing."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(30)
+    body = json.dumps({"id": "chatcmpl-pii", "object": "chat.completion", "model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "write to bob@example.com today"},
+         "finish_reason": "stop"}]}).encode()
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        cl = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+        while cl and len(rest) < cl[0]:
+            rest += conn.recv(65536)
+        half = len(body) // 2
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     b"%x\r\n" % half + body[:half] + b"\r\n" +
+                     b"%x\r\n" % (len(body) - half) + body[half:] + b"\r\n0\r\n\r\n")
+        conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, srv.getsockname()[1]
+
+
+def part_response():
+    pol = write("resp.rego", RESP_POLICY)
+    secret = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "tell me the secret"}]}
+    for which in CLIENTS:
+        if which == "node" and not os.path.isdir(rm.NODE_MODULES):
+            print("SKIP node: node_modules missing")
+            continue
+        trace = os.path.join(tmp, "resp-%s.jsonl" % which)
+        rc, got, err = call(which, secret, {"XENOVIA_POLICY": pol}, trace)
+        check(rc == 0 and got.get("status") == 403 and
+              got.get("body", {}).get("error", {}).get("message") == "response blocked by policy",
+              "%s: a blocked response must reach the app as 403, got %r" % (which, got))
+        if which == "node":
+            check(got.get("cls") == "PermissionDeniedError", "node: PermissionDeniedError, got %r" % got.get("cls"))
+        rc, ok, err = call(which, ALLOWED, {"XENOVIA_POLICY": pol}, trace)
+        check(ok.get("status") == 200, "%s: an allowed response passes, got %r" % (which, ok))
+        recs = records(trace)
+        check(len(recs) == 2 and recs[0].get("policy_response_outcome") == "block_response" and
+              recs[0].get("policy_response_applied") is True and
+              recs[1].get("policy_response_outcome") == "allow",
+              "%s: records %r" % (which, [(r.get("policy_response_outcome"), r.get("policy_response_applied"))
+                                          for r in recs]))
+    # redact_response: a chunked upstream answer rebuilt with a Content-Length
+    srv, port = pii_server()
+    trace = os.path.join(tmp, "resp-redact.jsonl")
+    p = subprocess.run(["curl", "-s", "-i", "http://127.0.0.1:%d/v1/chat/completions" % port,
+                        "-H", "Content-Type: application/json", "-d", json.dumps(ALLOWED)],
+                       env=env(trace, {"XENOVIA_POLICY": pol}), capture_output=True, timeout=30)
+    srv.close()
+    head, _, body = p.stdout.decode(errors="replace").partition("\r\n\r\n")
+    cl = [l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.lower().startswith("content-length:")]
+    check("transfer-encoding" not in head.lower() and cl == [str(len(body.encode()))],
+          "redact_response: the rebuilt response must carry its own Content-Length: %r" % head)
+    try:
+        content = json.loads(body)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError):
+        content = body
+    check(content == "write to [REDACTED:email] today", "redact_response: app got %r" % content)
+    recs = records(trace)
+    check(recs and recs[0].get("response_redacted") is True, "redact_response: record %r" % recs)
+    # streams: observed (not held) by default, held with XENOVIA_STREAM_POLICY=buffer
+    stream = dict(secret, stream=True)
+    for mode, want in (("observe", 200), ("buffer", 403)):
+        trace = os.path.join(tmp, "resp-stream-%s.jsonl" % mode)
+        pr = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certs["ca"],
+                             tls + "/v1/chat/completions", "-H", "Content-Type: application/json",
+                             "-d", json.dumps(stream)],
+                            env=env(trace, {"XENOVIA_POLICY": pol, "XENOVIA_STREAM_POLICY": mode}),
+                            capture_output=True, timeout=60)
+        check(pr.stdout.decode() == str(want), "stream %s: status %r, want %d" % (mode, pr.stdout, want))
+        recs = records(trace)
+        check(recs and recs[0].get("policy_response_outcome") == "block_response" and
+              recs[0].get("policy_response_applied") is (mode == "buffer"),
+              "stream %s: record %r" % (mode, [(r.get("policy_response_outcome"),
+                                                r.get("policy_response_applied")) for r in recs]))
+
+
 try:
-    {"block": part_block, "redact": part_redact, "modes": part_modes}[PART]()
+    {"block": part_block, "redact": part_redact, "modes": part_modes,
+     "response": part_response}[PART]()
 finally:
     mock.stop()
 print("%d passed, %d failed" % (checks - len(failures), len(failures)))
