@@ -453,6 +453,18 @@ def check_record(rec, plan, problems, label, ctx=None):
     lat = rec.get("latency_ms")
     if not _num(lat) or lat < 0 or lat > 120000:
         bad("latency_ms %r is not a plausible number" % (lat,))
+    if plan["stream"] and plan["status"] == 200 and "long" not in plan["flags"]:
+        # The mock pauses STREAM_PAUSE_S between events: a latency shorter than
+        # that was measured to some earlier point than the end of the stream.
+        events = mock_upstream.render_sse(plan)
+        if plan.get("cut"):
+            events = events[:len(events) // 2]
+        floor = 0.8 * (len(events) - 1) * mock_upstream.STREAM_PAUSE_S * 1000
+        if _num(lat) and lat < floor:
+            bad("latency_ms %.3f is shorter than the stream itself (>= %.1f ms)" % (lat, floor))
+        tt = rec.get("ttft_ms")
+        if _num(tt) and _num(lat) and len(events) > 4 and tt >= lat:
+            bad("ttft_ms %r is not before the end of the stream (latency_ms %r)" % (tt, lat))
     if plan["stream"] and plan["status"] == 200:
         tt = rec.get("ttft_ms")
         if not _num(tt) or tt < 0:
