@@ -21,6 +21,7 @@
 #include "xv_exporter.h"
 
 #include "exp_internal.h"
+#include "otlp_int.h"
 #include "xv_common.h"
 
 #include <errno.h>
@@ -38,6 +39,10 @@
 #define XV_EXP_BATCH_MAX 256u                 /* records per file append */
 #define XV_EXP_STACK_BYTES ((size_t)1 << 20)  /* exporter thread stack */
 #define XV_EXP_RETRY_NS 1000000000u           /* pthread_create retry interval */
+
+/* Outputs (g.sinks): the JSON Lines file, the OTLP sink (exporter/otlp*.c). */
+#define XV_EXP_SINK_FILE 1
+#define XV_EXP_SINK_OTLP 2
 
 /* Thread lifecycle. */
 enum exp_thread_state {
@@ -58,6 +63,8 @@ static struct {
     int configured;                /* init ran (explicitly or lazily on first push) */
     int stopped;                   /* shutdown ran: pushers write directly */
     char *path;                    /* trace file path, owned; NULL if none resolvable */
+    int sinks;                     /* XV_EXP_SINK_*: file unless OTLP is configured and no
+                                      trace file was asked for explicitly; OTLP when set */
     uint64_t timeout_ms;           /* shutdown flush budget */
     size_t queue_max;              /* capacity of `ring` */
     cJSON **ring;                  /* queued records, owned; FIFO of `count` from `head` */
@@ -104,6 +111,12 @@ static int configure_locked(const struct xv_exp_config *cfg)
     xv_guard_enter();
     char *path = xv_exp_file_default_path(cfg ? cfg->trace_file : NULL);
     xv_guard_leave();
+    /* OTLP when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is usable; the file
+     * stays the default, and is also written when asked for explicitly. */
+    int otlp = xv_exp_otlp_configure();
+    const char *tf = secure_getenv("XENOVIA_TRACE_FILE");
+    int file_explicit = (cfg && cfg->trace_file && *cfg->trace_file) || (tf && *tf);
+    int sinks = otlp ? XV_EXP_SINK_OTLP | (file_explicit ? XV_EXP_SINK_FILE : 0) : XV_EXP_SINK_FILE;
     size_t qmax = cfg && cfg->queue_max ? cfg->queue_max : XV_EXP_DEFAULT_QUEUE_MAX;
     if (qmax > XV_EXP_QUEUE_CAP)
         qmax = XV_EXP_QUEUE_CAP;
@@ -115,6 +128,7 @@ static int configure_locked(const struct xv_exp_config *cfg)
     free(g.path);
     free(g.ring);
     g.path = path;
+    g.sinks = sinks;
     g.ring = ring;
     g.queue_max = qmax;
     g.head = g.count = 0;
@@ -127,7 +141,7 @@ static int configure_locked(const struct xv_exp_config *cfg)
     atomic_store(&g.written, 0);
     atomic_store(&g.direct, 0);
     atomic_store(&g.failed, 0);
-    if (!path)
+    if (!path && (sinks & XV_EXP_SINK_FILE))
         xv_log(XV_LOG_ERROR, "no trace file: HOME is unknown; set XENOVIA_TRACE_FILE");
     return 0;
 }
@@ -149,14 +163,22 @@ int xv_exp_init(const struct xv_exp_config *cfg)
 }
 
 /* Write records on the calling thread and account for them. The caller
- * does not hold g.lock. Records are freed. */
-static int write_now(const char *path, cJSON **recs, size_t n)
+ * does not hold g.lock. Records are freed. `sinks` is g.sinks as read
+ * under the lock; `on_thread`: the exporter thread (OTLP may use the
+ * network), else an application thread (OTLP only spools). A record
+ * counts as written when every output took it. */
+static int write_now(const char *path, cJSON **recs, size_t n, int sinks, int on_thread)
 {
-    size_t written = 0;
-    /* The preload's hooks must pass our own file I/O straight through. */
+    size_t written = n, to_file = n, to_otlp = n;
+    int rc = 0;
+    /* The preload's hooks must pass our own file and socket I/O straight through. */
     xv_guard_enter();
-    int rc = xv_exp_file_append(path, recs, n, &written);
+    if (sinks & XV_EXP_SINK_OTLP)
+        to_otlp = on_thread ? xv_exp_otlp_export(recs, n) : xv_exp_otlp_spool_records(recs, n);
+    if (sinks & XV_EXP_SINK_FILE)
+        rc = xv_exp_file_append(path, recs, n, &to_file);
     xv_guard_leave();
+    written = to_file < to_otlp ? to_file : to_otlp;
     atomic_fetch_add(&g.written, written);
     atomic_fetch_add(&g.failed, n - written);
     for (size_t i = 0; i < n; i++)
@@ -170,7 +192,7 @@ static int write_now(const char *path, cJSON **recs, size_t n)
  * action would kill the host: block it for the write, and swallow one
  * that we caused (but not one that was already pending for the app).
  */
-static int write_direct(const char *path, cJSON **recs, size_t n)
+static int write_direct(const char *path, cJSON **recs, size_t n, int sinks)
 {
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
@@ -179,7 +201,7 @@ static int write_direct(const char *path, cJSON **recs, size_t n)
     sigpending(&pending);
     int was_pending = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    int rc = write_now(path, recs, n);
+    int rc = write_now(path, recs, n, sinks, 0);
     if (!was_pending) {
         sigemptyset(&pending);
         sigpending(&pending);
@@ -229,8 +251,9 @@ static void *exporter_main(void *arg)
         /* The path cannot change while we run (init refuses), so borrowing
          * it outside the lock is safe. */
         const char *path = g.path;
+        int sinks = g.sinks;
         pthread_mutex_unlock(&g.lock);
-        write_now(path, batch, n);
+        write_now(path, batch, n, sinks, 1);
         pthread_mutex_lock(&g.lock);
         g.done += n;
         pthread_cond_broadcast(&g.progress);
@@ -319,9 +342,10 @@ int xv_exp_push(cJSON *record)
     int have_path = g.path && strlen(g.path) < sizeof path;
     if (have_path)
         strcpy(path, g.path);
+    int sinks = g.sinks;
     pthread_mutex_unlock(&g.lock);
     atomic_fetch_add(&g.direct, 1);
-    int rc = write_direct(have_path ? path : NULL, &record, 1);
+    int rc = write_direct(have_path ? path : NULL, &record, 1, sinks);
     errno = saved;
     return rc;
 }
@@ -369,6 +393,10 @@ void xv_exp_shutdown(void)
         return;
     }
     deadline_after(&dl, g.timeout_ms);
+    /* OTLP: stop retrying after 3/4 of the budget and spool the rest, so
+     * the thread can finish (and be joined) before the deadline. */
+    if (g.sinks & XV_EXP_SINK_OTLP)
+        xv_exp_otlp_hurry(xv_now_mono_ns() + g.timeout_ms * 750000u);
     g.stopped = 1;                     /* new pushes go direct from here on */
     if (g.tstate == EXP_T_RUNNING || g.tstate == EXP_T_EXITED) {
         g.stop = 1;
@@ -432,6 +460,7 @@ void xv_exp_atfork_child(void)
     atomic_store(&g.written, 0);
     atomic_store(&g.direct, 0);
     atomic_store(&g.failed, 0);
+    xv_exp_otlp_atfork_child();
 }
 
 void xv_exp_get_stats(struct xv_exp_stats *out)
@@ -442,6 +471,8 @@ void xv_exp_get_stats(struct xv_exp_stats *out)
     out->written = atomic_load(&g.written);
     out->direct = atomic_load(&g.direct);
     out->failed = atomic_load(&g.failed);
+    xv_exp_otlp_stats(&out->otlp_sent, &out->otlp_spooled, &out->otlp_replayed,
+                      &out->otlp_dropped);
 }
 
 char *xv_exp_default_path(const char *explicit_path)

@@ -60,6 +60,11 @@ struct xv_exp_stats {
     uint64_t written;     /* records appended to the file */
     uint64_t direct;      /* written by the pushing thread because the queue was full */
     uint64_t failed;      /* records that could not be written */
+    /* OTLP output (spans; zero when OTLP is off). Added with exporter/otlp*.c. */
+    uint64_t otlp_sent;      /* delivered to the collector */
+    uint64_t otlp_spooled;   /* written to the spool (not yet delivered) */
+    uint64_t otlp_replayed;  /* delivered from the spool (this or an earlier process's) */
+    uint64_t otlp_dropped;   /* lost: refused by the collector (4xx), spool full/unwritable */
 };
 void xv_exp_get_stats(struct xv_exp_stats *out);
 

@@ -1,0 +1,809 @@
+/*
+ * otlp_encode.c — trace record → OTLP span, and complete request bodies in
+ * both OTLP encodings: protobuf (hand-written writer; field numbers from the
+ * public opentelemetry-proto definitions: collector/trace/v1, trace/v1,
+ * common/v1, resource/v1) and OTLP/JSON (lowerCamelCase, hex ids, 64-bit
+ * integers as strings, enums as integers).
+ *
+ * Mapping (SPEC §7, GenAI semantic conventions): see docs/exporter.md.
+ * A call record becomes a CLIENT span "{operation} {model}" in the trace
+ * of its trace_id; a tool-step record (step_type present) becomes an
+ * INTERNAL span "execute_tool {tool_name}", child of its call's span.
+ * The call's span id is random; a small direct-mapped map remembers it by
+ * trace id so that the steps (pushed after the call) can point at it.
+ *
+ * Invariant: the encoders only read the record (borrowed); every buffer
+ * they fill has a hard limit (XV_OTLP_SPAN_MAX per span).
+ * Thread safety: all functions may run on any thread; the span map has its
+ * own mutex, held only for a lookup or store.
+ */
+#include "otlp_int.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPAN_KIND_INTERNAL 1
+#define SPAN_KIND_CLIENT 3
+#define STATUS_CODE_ERROR 2
+#define SPAN_MAP_SLOTS 1024u
+
+/* ---- ids ---- */
+
+static void random_bytes(uint8_t *out, size_t n)
+{
+    if (getrandom(out, n, GRND_NONBLOCK) == (ssize_t)n)
+        return;
+    /* Entropy pool not ready (early boot): a per-thread xorshift is good
+     * enough for span ids, which only need to be unlikely to collide. */
+    static _Thread_local uint64_t s;
+    if (!s)
+        s = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&s;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        out[i] = (uint8_t)s;
+    }
+}
+
+static int nonzero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 1;
+    return 0;
+}
+
+static void new_span_id(uint8_t sid[8])
+{
+    do
+        random_bytes(sid, 8);
+    while (!nonzero(sid, 8));
+}
+
+/* Hex text of exactly 2n digits → n bytes. Returns 0 or -1. */
+static int unhex(const char *s, uint8_t *out, size_t n)
+{
+    if (!s || strlen(s) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[2 * i + k];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= (unsigned)(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= (unsigned)(c - 'A' + 10);
+            else
+                return -1;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+static void tohex(const uint8_t *p, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* ---- trace id → span id of the call (for tool-step parents) ---- */
+
+static struct {
+    pthread_mutex_t mu;            /* guards slot[] */
+    struct {
+        uint8_t tid[16];           /* call's trace id */
+        uint8_t sid[8];            /* its span id */
+        int used;                  /* slot holds an entry */
+    } slot[SPAN_MAP_SLOTS];
+} g_map = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static unsigned map_index(const uint8_t tid[16])
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ tid[i]) * 16777619u;
+    return h % SPAN_MAP_SLOTS;
+}
+
+static void map_put(const uint8_t tid[16], const uint8_t sid[8])
+{
+    unsigned i = map_index(tid);
+    pthread_mutex_lock(&g_map.mu);
+    memcpy(g_map.slot[i].tid, tid, 16);
+    memcpy(g_map.slot[i].sid, sid, 8);
+    g_map.slot[i].used = 1;
+    pthread_mutex_unlock(&g_map.mu);
+}
+
+/* The call's span id, or one derived from its trace id when the call is
+ * unknown here (evicted, or exported by another process). */
+static void map_get(const uint8_t tid[16], uint8_t sid[8])
+{
+    unsigned i = map_index(tid);
+    int found = 0;
+    pthread_mutex_lock(&g_map.mu);
+    if (g_map.slot[i].used && !memcmp(g_map.slot[i].tid, tid, 16)) {
+        memcpy(sid, g_map.slot[i].sid, 8);
+        found = 1;
+    }
+    pthread_mutex_unlock(&g_map.mu);
+    if (!found) {
+        memcpy(sid, tid + 8, 8);
+        if (!nonzero(sid, 8))
+            sid[7] = 1;
+    }
+}
+
+void xv_exp_otlp_span_map_reset(void)
+{
+    pthread_mutex_init(&g_map.mu, NULL);
+    memset(g_map.slot, 0, sizeof g_map.slot);
+}
+
+/* ---- time ---- */
+
+uint64_t xv_exp_otlp_parse_time(const char *s)
+{
+    int Y, M, D, h, m, sec, n = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n < 19)
+        return 0;
+    struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
+                     .tm_min = m, .tm_sec = sec };
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || t < 0)
+        return 0;
+    uint64_t frac = 0;
+    const char *p = s + n;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            if (digits < 9) {
+                frac = frac * 10 + (uint64_t)(*p - '0');
+                digits++;
+            }
+        while (digits++ < 9)
+            frac *= 10;
+    }
+    if (*p != 'Z' && *p != 'z')
+        return 0;
+    return (uint64_t)t * 1000000000u + frac;
+}
+
+/* ---- protobuf writer ---- */
+
+static size_t vlen(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static int pb_varint(struct xv_buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        t[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    t[n++] = (uint8_t)v;
+    return xv_buf_append(b, t, n);
+}
+
+/* Wire types: 0 varint, 1 fixed64, 2 length-delimited. */
+static int pb_tag(struct xv_buf *b, unsigned field, unsigned wt)
+{
+    return pb_varint(b, ((uint64_t)field << 3) | wt);
+}
+
+static int pb_len(struct xv_buf *b, unsigned field, size_t len)
+{
+    int rc = pb_tag(b, field, 2);
+    return rc ? rc : pb_varint(b, len);
+}
+
+static int pb_bytes(struct xv_buf *b, unsigned field, const void *p, size_t n)
+{
+    int rc = pb_len(b, field, n);
+    return rc ? rc : xv_buf_append(b, p, n);
+}
+
+static int pb_fixed64(struct xv_buf *b, unsigned field, uint64_t v)
+{
+    uint8_t t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = (uint8_t)(v >> (8 * i));
+    int rc = pb_tag(b, field, 1);
+    return rc ? rc : xv_buf_append(b, t, 8);
+}
+
+/* AnyValue sizes (fields: 1 string, 2 bool, 3 int64, 4 double, 5 array). */
+static size_t av_str_size(size_t n)
+{
+    return 1 + vlen(n) + n;
+}
+
+/* KeyValue{1: key, 2: AnyValue} as field `field` of the enclosing message;
+ * `av` is the already encoded AnyValue. */
+static int pb_kv(struct xv_buf *b, unsigned field, const char *k, const uint8_t *av, size_t avn)
+{
+    size_t kl = strlen(k);
+    size_t body = 1 + vlen(kl) + kl + 1 + vlen(avn) + avn;
+    int rc = pb_len(b, field, body);
+    if (!rc)
+        rc = pb_bytes(b, 1, k, kl);
+    if (!rc)
+        rc = pb_bytes(b, 2, av, avn);
+    return rc;
+}
+
+/* ---- attribute emitter for both encodings ---- */
+
+struct emit {
+    enum xv_exp_otlp_proto proto;      /* which encoding */
+    struct xv_buf *pb;             /* protobuf: the message being written */
+    unsigned field;                /* protobuf: field number of attributes */
+    cJSON *jattrs;                 /* JSON: the attributes array */
+    int rc;                        /* first error */
+};
+
+static void j_kv(struct emit *e, const char *k, cJSON *value)
+{
+    cJSON *kv = value ? cJSON_CreateObject() : NULL;
+    if (!kv || !cJSON_AddStringToObject(kv, "key", k) ||
+        !cJSON_AddItemToObject(kv, "value", value)) {
+        /* value is ours until AddItemToObject succeeded */
+        if (!kv || !cJSON_GetObjectItemCaseSensitive(kv, "value"))
+            cJSON_Delete(value);
+        cJSON_Delete(kv);
+        e->rc = XV_E_NOMEM;
+        return;
+    }
+    cJSON_AddItemToArray(e->jattrs, kv);
+}
+
+static cJSON *j_wrap(const char *type, cJSON *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !v || !cJSON_AddItemToObject(o, type, v)) {
+        cJSON_Delete(o);
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return o;
+}
+
+static void e_strn(struct emit *e, const char *k, const char *v, size_t n)
+{
+    if (e->rc)
+        return;
+    if (e->proto == XV_OTLP_JSON) {
+        char *t = strndup(v, n);
+        j_kv(e, k, t ? j_wrap("stringValue", cJSON_CreateString(t)) : NULL);
+        free(t);
+        return;
+    }
+    struct xv_buf av;
+    xv_buf_init(&av, XV_OTLP_SPAN_MAX);
+    e->rc = pb_bytes(&av, 1, v, n);
+    if (!e->rc)
+        e->rc = pb_kv(e->pb, e->field, k, (const uint8_t *)av.data, av.len);
+    xv_buf_free(&av);
+}
+
+static void e_str(struct emit *e, const char *k, const char *v)
+{
+    if (v)
+        e_strn(e, k, v, strlen(v));
+}
+
+static void e_int(struct emit *e, const char *k, int64_t v)
+{
+    if (e->rc)
+        return;
+    if (e->proto == XV_OTLP_JSON) {
+        char t[24];
+        snprintf(t, sizeof t, "%lld", (long long)v);
+        j_kv(e, k, j_wrap("intValue", cJSON_CreateString(t)));
+        return;
+    }
+    uint8_t av[12];
+    struct xv_buf b;
+    xv_buf_init(&b, sizeof av);
+    e->rc = pb_tag(&b, 3, 0);
+    if (!e->rc)
+        e->rc = pb_varint(&b, (uint64_t)v);   /* int64: two's complement, 10 bytes if < 0 */
+    if (!e->rc)
+        e->rc = pb_kv(e->pb, e->field, k, (const uint8_t *)b.data, b.len);
+    xv_buf_free(&b);
+}
+
+static void e_double(struct emit *e, const char *k, double v)
+{
+    if (e->rc || !isfinite(v))
+        return;
+    if (e->proto == XV_OTLP_JSON) {
+        j_kv(e, k, j_wrap("doubleValue", cJSON_CreateNumber(v)));
+        return;
+    }
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    uint8_t av[9];
+    av[0] = (4 << 3) | 1;
+    for (int i = 0; i < 8; i++)
+        av[1 + i] = (uint8_t)(bits >> (8 * i));
+    e->rc = pb_kv(e->pb, e->field, k, av, sizeof av);
+}
+
+static void e_bool(struct emit *e, const char *k, int v)
+{
+    if (e->rc)
+        return;
+    if (e->proto == XV_OTLP_JSON) {
+        j_kv(e, k, j_wrap("boolValue", cJSON_CreateBool(v)));
+        return;
+    }
+    uint8_t av[2] = { (2 << 3) | 0, v ? 1 : 0 };
+    e->rc = pb_kv(e->pb, e->field, k, av, sizeof av);
+}
+
+/* A string array (non-string members skipped). */
+static void e_strarr(struct emit *e, const char *k, const cJSON *arr)
+{
+    if (e->rc)
+        return;
+    const cJSON *it;
+    if (e->proto == XV_OTLP_JSON) {
+        cJSON *vals = cJSON_CreateArray();
+        cJSON_ArrayForEach(it, arr)
+            if (cJSON_IsString(it) && vals)
+                cJSON_AddItemToArray(vals, j_wrap("stringValue", cJSON_CreateString(it->valuestring)));
+        cJSON *av = cJSON_CreateObject();
+        if (av && vals && cJSON_AddItemToObject(av, "values", vals)) {
+            j_kv(e, k, j_wrap("arrayValue", av));
+        } else {
+            cJSON_Delete(av);
+            cJSON_Delete(vals);
+            e->rc = XV_E_NOMEM;
+        }
+        return;
+    }
+    /* ArrayValue{1: repeated AnyValue} inside AnyValue field 5. */
+    size_t inner = 0;
+    cJSON_ArrayForEach(it, arr)
+        if (cJSON_IsString(it)) {
+            size_t a = av_str_size(strlen(it->valuestring));
+            inner += 1 + vlen(a) + a;
+        }
+    struct xv_buf b;
+    xv_buf_init(&b, XV_OTLP_SPAN_MAX);
+    int rc = pb_len(&b, 5, inner);
+    cJSON_ArrayForEach(it, arr)
+        if (!rc && cJSON_IsString(it)) {
+            size_t n = strlen(it->valuestring);
+            rc = pb_len(&b, 1, av_str_size(n));
+            if (!rc)
+                rc = pb_bytes(&b, 1, it->valuestring, n);
+        }
+    if (!rc)
+        rc = pb_kv(e->pb, e->field, k, (const uint8_t *)b.data, b.len);
+    xv_buf_free(&b);
+    e->rc = rc;
+}
+
+/* A record number: integral values as int, others as double. */
+static void e_number(struct emit *e, const char *k, double d)
+{
+    if (d == floor(d) && fabs(d) < 9007199254740992.0)
+        e_int(e, k, (int64_t)d);
+    else
+        e_double(e, k, d);
+}
+
+/* Any record value as `xenovia.<field>`. */
+static void e_extra(struct emit *e, const cJSON *it)
+{
+    if (!it->string)
+        return;
+    char key[256];
+    snprintf(key, sizeof key, "xenovia.%s", it->string);
+    if (cJSON_IsString(it)) {
+        e_str(e, key, it->valuestring);
+    } else if (cJSON_IsBool(it)) {
+        e_bool(e, key, cJSON_IsTrue(it));
+    } else if (cJSON_IsNumber(it)) {
+        e_number(e, key, it->valuedouble);
+    } else if (cJSON_IsArray(it) || cJSON_IsObject(it)) {
+        char *s = cJSON_PrintUnformatted(it);
+        if (!s) {
+            e->rc = XV_E_NOMEM;
+            return;
+        }
+        e_str(e, key, s);
+        free(s);
+    }
+}
+
+/* ---- the mapping ---- */
+
+static const char *str(const cJSON *r, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const cJSON *num(const cJSON *r, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, k);
+    return cJSON_IsNumber(v) ? v : NULL;
+}
+
+static int in_list(const char *k, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(k, *list))
+            return 1;
+    return 0;
+}
+
+/* Fields a call span carries as span data or gen_ai.* / server.*; every
+ * other field becomes xenovia.<field>. */
+static const char *const call_mapped[] = {
+    "trace_id", "model", "response_model", "response_id", "finish_reasons", "tokens_in",
+    "tokens_out", "session_id", "server_address", "server_port", "provider", "start_time",
+    "end_time", "error", NULL,
+};
+/* The same for a tool step (its own trace_id stays as xenovia.trace_id:
+ * the span lives in its call's trace). */
+static const char *const step_mapped[] = {
+    "parent_call_trace_id", "tool_name", "call_id", "session_id", "start_time", "end_time",
+    "error", NULL,
+};
+
+/* SPEC §7: chat for chat_completions/responses, embeddings, text_completion. */
+static const char *operation(const char *request_type)
+{
+    if (!request_type)
+        return "chat";
+    if (!strcmp(request_type, "chat_completions") || !strcmp(request_type, "responses"))
+        return "chat";
+    if (!strcmp(request_type, "embeddings"))
+        return "embeddings";
+    if (!strcmp(request_type, "completions"))
+        return "text_completion";
+    return request_type;
+}
+
+/* What the span is, apart from its attributes. */
+struct span_head {
+    uint8_t tid[16], sid[8], psid[8];
+    int has_parent;
+    char name[512];
+    int kind;
+    uint64_t start_ns, end_ns;
+    const char *error;             /* borrowed from the record */
+};
+
+static void head_from_record(const cJSON *r, struct span_head *h, int step)
+{
+    memset(h, 0, sizeof *h);
+    const char *tid_hex = step ? str(r, "parent_call_trace_id") : str(r, "trace_id");
+    if (unhex(tid_hex, h->tid, 16) < 0 || !nonzero(h->tid, 16)) {
+        /* No usable trace id (a step whose call is unknown, a foreign
+         * record): its own trace id, else a fresh one. */
+        if (unhex(str(r, "trace_id"), h->tid, 16) < 0 || !nonzero(h->tid, 16))
+            do
+                random_bytes(h->tid, 16);
+            while (!nonzero(h->tid, 16));
+    } else if (step) {
+        map_get(h->tid, h->psid);
+        h->has_parent = 1;
+    }
+    new_span_id(h->sid);
+    if (step) {
+        const char *tool = str(r, "tool_name");
+        snprintf(h->name, sizeof h->name, "execute_tool%s%.400s", tool && *tool ? " " : "",
+                 tool ? tool : "");
+        h->kind = SPAN_KIND_INTERNAL;
+    } else {
+        const char *model = str(r, "model");
+        snprintf(h->name, sizeof h->name, "%.64s%s%.400s", operation(str(r, "request_type")),
+                 model && *model ? " " : "", model ? model : "");
+        h->kind = SPAN_KIND_CLIENT;
+        map_put(h->tid, h->sid);
+    }
+    h->start_ns = xv_exp_otlp_parse_time(str(r, "start_time"));
+    h->end_ns = xv_exp_otlp_parse_time(str(r, "end_time"));
+    if (!h->start_ns)
+        h->start_ns = h->end_ns ? h->end_ns : xv_now_wall_ns();
+    if (!h->end_ns) {
+        h->end_ns = h->start_ns;
+        /* A tool result is stamped when the result was seen; latency_ms
+         * reaches back to the call that asked for it. */
+        const cJSON *lat = num(r, "latency_ms");
+        if (step && lat && lat->valuedouble > 0 && lat->valuedouble < 1e12) {
+            uint64_t d = (uint64_t)(lat->valuedouble * 1e6);
+            if (d < h->start_ns)
+                h->start_ns -= d;
+        }
+    }
+    if (h->end_ns < h->start_ns)
+        h->end_ns = h->start_ns;
+    h->error = str(r, "error");
+}
+
+static void attrs_from_record(struct emit *e, const cJSON *r, int step)
+{
+    if (step) {
+        e_str(e, "gen_ai.operation.name", "execute_tool");
+        e_str(e, "gen_ai.tool.name", str(r, "tool_name"));
+        e_str(e, "gen_ai.tool.call.id", str(r, "call_id"));
+        e_str(e, "gen_ai.conversation.id", str(r, "session_id"));
+    } else {
+        e_str(e, "gen_ai.operation.name", operation(str(r, "request_type")));
+        e_str(e, "gen_ai.provider.name", str(r, "provider"));
+        e_str(e, "gen_ai.request.model", str(r, "model"));
+        e_str(e, "gen_ai.response.model", str(r, "response_model"));
+        e_str(e, "gen_ai.response.id", str(r, "response_id"));
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(r, "finish_reasons");
+        if (cJSON_IsArray(fr))
+            e_strarr(e, "gen_ai.response.finish_reasons", fr);
+        const cJSON *v;
+        if ((v = num(r, "tokens_in")))
+            e_int(e, "gen_ai.usage.input_tokens", (int64_t)v->valuedouble);
+        if ((v = num(r, "tokens_out")))
+            e_int(e, "gen_ai.usage.output_tokens", (int64_t)v->valuedouble);
+        e_str(e, "gen_ai.conversation.id", str(r, "session_id"));
+        e_str(e, "server.address", str(r, "server_address"));
+        if ((v = num(r, "server_port")))
+            e_int(e, "server.port", (int64_t)v->valuedouble);
+    }
+    if (str(r, "error")) {
+        /* error.type is low-cardinality: the HTTP status for an upstream
+         * error answer, else the semconv fallback; the text is the
+         * status message. */
+        const cJSON *sc = num(r, "status_code");
+        char t[16];
+        if (sc && sc->valuedouble >= 400 && sc->valuedouble < 600) {
+            snprintf(t, sizeof t, "%d", (int)sc->valuedouble);
+            e_str(e, "error.type", t);
+        } else {
+            e_str(e, "error.type", "_OTHER");
+        }
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, r)
+        if (it->string && !in_list(it->string, step ? step_mapped : call_mapped))
+            e_extra(e, it);
+}
+
+static int encode_pb(const cJSON *r, int step, const struct span_head *h, struct xv_exp_otlp_batch *b)
+{
+    struct xv_buf s;
+    xv_buf_init(&s, XV_OTLP_SPAN_MAX);
+    int rc = pb_bytes(&s, 1, h->tid, 16);
+    if (!rc)
+        rc = pb_bytes(&s, 2, h->sid, 8);
+    if (!rc && h->has_parent)
+        rc = pb_bytes(&s, 4, h->psid, 8);
+    if (!rc)
+        rc = pb_bytes(&s, 5, h->name, strlen(h->name));
+    if (!rc)
+        rc = pb_tag(&s, 6, 0);
+    if (!rc)
+        rc = pb_varint(&s, (uint64_t)h->kind);
+    if (!rc)
+        rc = pb_fixed64(&s, 7, h->start_ns);
+    if (!rc)
+        rc = pb_fixed64(&s, 8, h->end_ns);
+    if (!rc) {
+        struct emit e = { .proto = XV_OTLP_PROTOBUF, .pb = &s, .field = 9 };
+        attrs_from_record(&e, r, step);
+        rc = e.rc;
+    }
+    if (!rc && h->error) {
+        /* Status{2: message, 3: code} */
+        size_t ml = strlen(h->error);
+        if (ml > 4096)
+            ml = 4096;
+        rc = pb_len(&s, 15, 1 + vlen(ml) + ml + 2);
+        if (!rc)
+            rc = pb_bytes(&s, 2, h->error, ml);
+        if (!rc)
+            rc = pb_tag(&s, 3, 0);
+        if (!rc)
+            rc = pb_varint(&s, STATUS_CODE_ERROR);
+    }
+    /* ScopeSpans field 2 wraps it. */
+    size_t old = b->frags.len;
+    if (!rc)
+        rc = pb_bytes(&b->frags, 2, s.data, s.len);
+    if (rc)
+        b->frags.len = old;
+    xv_buf_free(&s);
+    return rc;
+}
+
+static int encode_json(const cJSON *r, int step, const struct span_head *h, struct xv_exp_otlp_batch *b)
+{
+    char hex[33], t[24];
+    cJSON *o = cJSON_CreateObject();
+    cJSON *attrs = cJSON_CreateArray();
+    if (!o || !attrs) {
+        cJSON_Delete(o);
+        cJSON_Delete(attrs);
+        return XV_E_NOMEM;
+    }
+    tohex(h->tid, 16, hex);
+    cJSON_AddStringToObject(o, "traceId", hex);
+    tohex(h->sid, 8, hex);
+    cJSON_AddStringToObject(o, "spanId", hex);
+    if (h->has_parent) {
+        tohex(h->psid, 8, hex);
+        cJSON_AddStringToObject(o, "parentSpanId", hex);
+    }
+    cJSON_AddStringToObject(o, "name", h->name);
+    cJSON_AddNumberToObject(o, "kind", h->kind);
+    snprintf(t, sizeof t, "%llu", (unsigned long long)h->start_ns);
+    cJSON_AddStringToObject(o, "startTimeUnixNano", t);
+    snprintf(t, sizeof t, "%llu", (unsigned long long)h->end_ns);
+    cJSON_AddStringToObject(o, "endTimeUnixNano", t);
+    struct emit e = { .proto = XV_OTLP_JSON, .jattrs = attrs };
+    attrs_from_record(&e, r, step);
+    cJSON_AddItemToObject(o, "attributes", attrs);
+    if (h->error) {
+        cJSON *st = cJSON_AddObjectToObject(o, "status");
+        if (st) {
+            char *m = strndup(h->error, 4096);
+            cJSON_AddStringToObject(st, "message", m ? m : "");
+            free(m);
+            cJSON_AddNumberToObject(st, "code", STATUS_CODE_ERROR);
+        }
+    }
+    int rc = e.rc;
+    char *txt = rc ? NULL : cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!rc && !txt)
+        rc = XV_E_NOMEM;
+    if (!rc && strlen(txt) > XV_OTLP_SPAN_MAX)
+        rc = XV_E_LIMIT;
+    size_t old = b->frags.len;
+    if (!rc && b->nspans)
+        rc = xv_buf_append(&b->frags, ",", 1);
+    if (!rc)
+        rc = xv_buf_append(&b->frags, txt, strlen(txt));
+    if (rc)
+        b->frags.len = old;
+    free(txt);
+    return rc;
+}
+
+int xv_exp_otlp_encode_span(enum xv_exp_otlp_proto proto, const cJSON *record, struct xv_exp_otlp_batch *b)
+{
+    if (!cJSON_IsObject(record))
+        return XV_E_PARSE;
+    int step = str(record, "step_type") != NULL;
+    struct span_head h;
+    head_from_record(record, &h, step);
+    int rc = proto == XV_OTLP_JSON ? encode_json(record, step, &h, b)
+                                   : encode_pb(record, step, &h, b);
+    if (rc == 0)
+        b->nspans++;
+    return rc;
+}
+
+/* ---- the request around the spans ---- */
+
+#define SCOPE_NAME "libxenovia"
+#define SCOPE_VERSION "0.1.0"
+
+static void resource_attrs(struct emit *e, const struct xv_exp_otlp_cfg *cfg)
+{
+    e_str(e, "service.name", cfg->service_name);
+    for (size_t i = 0; i < cfg->nres; i++)
+        e_str(e, cfg->res[i].key, cfg->res[i].value);
+    e_int(e, "process.pid", (int64_t)getpid());
+    e_str(e, "telemetry.sdk.name", "libxenovia");
+    e_str(e, "telemetry.sdk.version", SCOPE_VERSION);
+}
+
+static int request_pb(const struct xv_exp_otlp_cfg *cfg, const struct xv_exp_otlp_batch *b, char **out,
+                      size_t *out_len)
+{
+    struct xv_buf res, scope, req;
+    xv_buf_init(&res, 1 << 20);
+    xv_buf_init(&scope, 256);
+    struct emit e = { .proto = XV_OTLP_PROTOBUF, .pb = &res, .field = 1 };
+    resource_attrs(&e, cfg);                          /* Resource{1: attributes} */
+    int rc = e.rc;
+    if (!rc)
+        rc = pb_bytes(&scope, 1, SCOPE_NAME, strlen(SCOPE_NAME));
+    if (!rc)
+        rc = pb_bytes(&scope, 2, SCOPE_VERSION, strlen(SCOPE_VERSION));
+    /* ScopeSpans{1: scope, 2: spans…}; ResourceSpans{1: resource,
+     * 2: scope_spans}; ExportTraceServiceRequest{1: resource_spans}. */
+    size_t ss = 1 + vlen(scope.len) + scope.len + b->frags.len;
+    size_t rs = 1 + vlen(res.len) + res.len + 1 + vlen(ss) + ss;
+    size_t total = 1 + vlen(rs) + rs;
+    xv_buf_init(&req, total);
+    if (!rc)
+        rc = pb_len(&req, 1, rs);
+    if (!rc)
+        rc = pb_bytes(&req, 1, res.data ? res.data : "", res.len);
+    if (!rc)
+        rc = pb_len(&req, 2, ss);
+    if (!rc)
+        rc = pb_bytes(&req, 1, scope.data, scope.len);
+    if (!rc)
+        rc = xv_buf_append(&req, b->frags.data ? b->frags.data : "", b->frags.len);
+    xv_buf_free(&res);
+    xv_buf_free(&scope);
+    if (rc) {
+        xv_buf_free(&req);
+        return rc;
+    }
+    *out = xv_buf_steal(&req, out_len);
+    return *out ? 0 : XV_E_NOMEM;
+}
+
+static int request_json(const struct xv_exp_otlp_cfg *cfg, const struct xv_exp_otlp_batch *b, char **out,
+                        size_t *out_len)
+{
+    cJSON *res = cJSON_CreateObject();
+    cJSON *attrs = cJSON_CreateArray();
+    if (!res || !attrs) {
+        cJSON_Delete(res);
+        cJSON_Delete(attrs);
+        return XV_E_NOMEM;
+    }
+    struct emit e = { .proto = XV_OTLP_JSON, .jattrs = attrs };
+    resource_attrs(&e, cfg);
+    cJSON_AddItemToObject(res, "attributes", attrs);
+    char *rtxt = e.rc ? NULL : cJSON_PrintUnformatted(res);
+    cJSON_Delete(res);
+    if (!rtxt)
+        return XV_E_NOMEM;
+    struct xv_buf req;
+    xv_buf_init(&req, SIZE_MAX / 2);
+    int rc = xv_buf_appendf(&req, "{\"resourceSpans\":[{\"resource\":%s,\"scopeSpans\":[{\"scope\":"
+                            "{\"name\":\"" SCOPE_NAME "\",\"version\":\"" SCOPE_VERSION "\"},"
+                            "\"spans\":[", rtxt);
+    free(rtxt);
+    if (!rc)
+        rc = xv_buf_append(&req, b->frags.data ? b->frags.data : "", b->frags.len);
+    if (!rc)
+        rc = xv_buf_append(&req, "]}]}]}", 6);
+    if (rc) {
+        xv_buf_free(&req);
+        return rc;
+    }
+    *out = xv_buf_steal(&req, out_len);
+    return *out ? 0 : XV_E_NOMEM;
+}
+
+int xv_exp_otlp_encode_request(const struct xv_exp_otlp_cfg *cfg, const struct xv_exp_otlp_batch *b,
+                           char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    return cfg->proto == XV_OTLP_JSON ? request_json(cfg, b, out, out_len)
+                                      : request_pb(cfg, b, out, out_len);
+}
