@@ -90,6 +90,13 @@ uint64_t xv_exp_otlp_cap_deadline(uint64_t d)
     return h && h < d ? h : d;
 }
 
+/* The shutdown deadline has passed: no more network, spool the rest. */
+static int hurried(void)
+{
+    uint64_t h = atomic_load(&g_otlp.hurry_ns);
+    return h && xv_now_mono_ns() >= h;
+}
+
 void xv_exp_otlp_atfork_child(void)
 {
     pthread_mutex_init(&g_otlp.mu, NULL);
@@ -231,7 +238,7 @@ static int spool(const struct xv_exp_otlp_cfg *cfg, enum xv_exp_otlp_proto proto
 static void replay(const struct xv_exp_otlp_cfg *cfg)
 {
     for (unsigned k = 0; k < REPLAY_FILES_PER_ROUND; k++) {
-        if (atomic_load(&g_otlp.hurry_ns) || !atomic_load(&g_otlp.replay_pending))
+        if (hurried() || !atomic_load(&g_otlp.replay_pending))
             return;
         struct xv_exp_otlp_claim cl;
         int r = xv_exp_otlp_spool_claim(cfg->spool_dir, &cl);
@@ -276,7 +283,7 @@ static size_t deliver(const struct xv_exp_otlp_cfg *cfg, struct xv_exp_otlp_batc
     }
     size_t ok = 0;
     uint64_t now = xv_now_mono_ns();
-    if (network && !atomic_load(&g_otlp.hurry_ns) && now >= g_otlp.down_until_ns) {
+    if (network && !hurried() && now >= g_otlp.down_until_ns) {
         int status = 0;
         enum send_result res = send_body(cfg, cfg->proto, body, len, 1, &status);
         if (res == SENT) {
@@ -297,7 +304,7 @@ static size_t deliver(const struct xv_exp_otlp_cfg *cfg, struct xv_exp_otlp_batc
             free(body);
             return 0;
         }
-        if (!atomic_load(&g_otlp.hurry_ns)) {
+        if (!hurried()) {
             /* Gave up within the budget: stop trying for a while. */
             g_otlp.down_until_ns = xv_now_mono_ns() + g_otlp.down_ms * 1000000u;
             g_otlp.down_ms = g_otlp.down_ms * 2 > DOWN_MAX_MS ? DOWN_MAX_MS : g_otlp.down_ms * 2;

@@ -84,13 +84,19 @@ static int list_ready(const char *dir, struct ent **out, size_t *nout)
         if (nm[0] == '.' || (!strstr(nm, "." XV_OTLP_EXT_PB) && !strstr(nm, "." XV_OTLP_EXT_JSON)))
             continue;
         const char *cl = strstr(nm, ".claim-");
+        char back[256];
         if (cl) {
-            if (pid_gone(strtol(cl + 7, NULL, 10))) {
-                snprintf(a, sizeof a, "%s/%s", dir, nm);
-                snprintf(b, sizeof b, "%s/%.*s", dir, (int)(cl - nm), nm);
-                rename(a, b);      /* the claimer died: the file is ready again */
-            }
-            continue;
+            if (!pid_gone(strtol(cl + 7, NULL, 10)) || (size_t)(cl - nm) >= sizeof back)
+                continue;
+            snprintf(a, sizeof a, "%s/%s", dir, nm);
+            snprintf(back, sizeof back, "%.*s", (int)(cl - nm), nm);
+            snprintf(b, sizeof b, "%s/%s", dir, back);
+            /* The claimer died: the file is ready again. readdir may or may
+             * not show the new name later, so list it now (deduplicated
+             * below). */
+            if (rename(a, b) < 0)
+                continue;
+            nm = back;
         }
         if (n == cap) {
             if (cap >= 4 * XV_OTLP_SPOOL_FILES_MAX)
@@ -115,6 +121,15 @@ static int list_ready(const char *dir, struct ent **out, size_t *nout)
     closedir(d);
     if (n)
         qsort(v, n, sizeof *v, cmp_ent);
+    size_t k = 0;                  /* drop duplicates (see the claim repair above) */
+    for (size_t i = 0; i < n; i++) {
+        if (k && !strcmp(v[k - 1].name, v[i].name)) {
+            free(v[i].name);
+            continue;
+        }
+        v[k++] = v[i];
+    }
+    n = k;
     *out = v;
     *nout = n;
     return 0;
@@ -123,9 +138,12 @@ static int list_ready(const char *dir, struct ent **out, size_t *nout)
 /* "<ns>-<pid>-<seq>-<spans>.<ext>" → spans and encoding. */
 static int parse_name(const char *nm, size_t *nspans, enum xv_exp_otlp_proto *proto)
 {
-    const char *dot = strrchr(nm, '.');
-    const char *dash = strrchr(nm, '-');
-    if (!dot || !dash || dash > dot)
+    const char *dot = strstr(nm, ".otlp-");  /* the extension itself has a '-' */
+    const char *dash = NULL;
+    for (const char *p = nm; dot && p < dot; p++)
+        if (*p == '-')
+            dash = p;
+    if (!dot || !dash)
         return -1;
     *nspans = (size_t)strtoull(dash + 1, NULL, 10);
     if (!strcmp(dot + 1, XV_OTLP_EXT_PB))

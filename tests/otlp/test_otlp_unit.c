@@ -1,0 +1,778 @@
+/*
+ * test_otlp_unit.c — unit tests for the OTLP output's pieces (exporter/otlp*):
+ * the protobuf request checked with a small protobuf decoder written here
+ * (wire format only: varint, fixed64, length-delimited), the OTLP/JSON
+ * request checked with cJSON, the environment parsing, timestamps, gzip,
+ * and the spool (modes, caps, atomic claim, release, stale claims).
+ *
+ * Single-threaded; each test sets the environment it needs and clears it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "otlp_int.h"
+
+/* ---- a minimal protobuf reader ---- */
+
+struct pb {
+    const uint8_t *p, *end;
+};
+
+struct field {
+    unsigned num, wt;
+    uint64_t v;                    /* varint / fixed64 value */
+    const uint8_t *data;           /* length-delimited payload */
+    size_t len;
+};
+
+static int pb_next(struct pb *r, struct field *f)
+{
+    if (r->p >= r->end)
+        return 0;
+    uint64_t key = 0;
+    int shift = 0;
+    for (;;) {
+        assert_true(r->p < r->end);
+        uint8_t b = *r->p++;
+        key |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+        shift += 7;
+        assert_true(shift < 64);
+    }
+    f->num = (unsigned)(key >> 3);
+    f->wt = (unsigned)(key & 7);
+    f->v = 0;
+    f->data = NULL;
+    f->len = 0;
+    if (f->wt == 0 || f->wt == 2) {
+        uint64_t v = 0;
+        shift = 0;
+        for (;;) {
+            assert_true(r->p < r->end);
+            uint8_t b = *r->p++;
+            v |= (uint64_t)(b & 0x7f) << shift;
+            if (!(b & 0x80))
+                break;
+            shift += 7;
+            assert_true(shift < 70);
+        }
+        if (f->wt == 0) {
+            f->v = v;
+        } else {
+            assert_true(v <= (uint64_t)(r->end - r->p));
+            f->data = r->p;
+            f->len = (size_t)v;
+            r->p += v;
+        }
+    } else if (f->wt == 1) {
+        assert_true(r->end - r->p >= 8);
+        for (int i = 0; i < 8; i++)
+            f->v |= (uint64_t)r->p[i] << (8 * i);
+        r->p += 8;
+    } else {
+        fail_msg("unexpected wire type %u", f->wt);
+    }
+    return 1;
+}
+
+static struct pb sub(const struct field *f)
+{
+    assert_int_equal(f->wt, 2);
+    struct pb r = { f->data, f->data + f->len };
+    return r;
+}
+
+/* A decoded attribute: type 1 string, 2 bool, 3 int, 4 double, 5 array. */
+struct attr {
+    char key[128];
+    int type;
+    char s[4096];
+    int64_t i;
+    double d;
+    int nstr;
+    char arr[4][64];
+};
+
+static void decode_kv(struct pb kvr, struct attr *a)
+{
+    memset(a, 0, sizeof *a);
+    struct field f;
+    while (pb_next(&kvr, &f)) {
+        if (f.num == 1) {
+            assert_true(f.len < sizeof a->key);
+            memcpy(a->key, f.data, f.len);
+        } else if (f.num == 2) {
+            struct pb av = sub(&f);
+            struct field g;
+            while (pb_next(&av, &g)) {
+                a->type = (int)g.num;
+                if (g.num == 1) {
+                    assert_true(g.len < sizeof a->s);
+                    memcpy(a->s, g.data, g.len);
+                } else if (g.num == 2 || g.num == 3) {
+                    a->i = (int64_t)g.v;
+                } else if (g.num == 4) {
+                    memcpy(&a->d, &g.v, 8);
+                } else if (g.num == 5) {
+                    struct pb arr = sub(&g);
+                    struct field h;
+                    while (pb_next(&arr, &h)) {
+                        assert_int_equal(h.num, 1);
+                        struct pb inner = sub(&h);
+                        struct field s;
+                        assert_true(pb_next(&inner, &s));
+                        assert_int_equal(s.num, 1);
+                        assert_true(a->nstr < 4 && s.len < 64);
+                        memcpy(a->arr[a->nstr++], s.data, s.len);
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct span {
+    uint8_t tid[16], sid[8], psid[8];
+    int has_parent;
+    char name[256];
+    uint64_t kind, start, end;
+    int status_code;
+    char status_msg[256];
+    struct attr attrs[64];
+    int nattrs;
+};
+
+static void decode_span(struct pb r, struct span *s)
+{
+    memset(s, 0, sizeof *s);
+    struct field f;
+    while (pb_next(&r, &f)) {
+        switch (f.num) {
+        case 1: assert_int_equal(f.len, 16); memcpy(s->tid, f.data, 16); break;
+        case 2: assert_int_equal(f.len, 8); memcpy(s->sid, f.data, 8); break;
+        case 4: assert_int_equal(f.len, 8); memcpy(s->psid, f.data, 8); s->has_parent = 1; break;
+        case 5: memcpy(s->name, f.data, f.len < 255 ? f.len : 255); break;
+        case 6: assert_int_equal(f.wt, 0); s->kind = f.v; break;
+        case 7: assert_int_equal(f.wt, 1); s->start = f.v; break;
+        case 8: assert_int_equal(f.wt, 1); s->end = f.v; break;
+        case 9: assert_true(s->nattrs < 64); decode_kv(sub(&f), &s->attrs[s->nattrs++]); break;
+        case 15: {
+            struct pb st = sub(&f);
+            struct field g;
+            while (pb_next(&st, &g)) {
+                if (g.num == 3)
+                    s->status_code = (int)g.v;
+                if (g.num == 2)
+                    memcpy(s->status_msg, g.data, g.len < 255 ? g.len : 255);
+            }
+            break;
+        }
+        default: fail_msg("unexpected span field %u", f.num);
+        }
+    }
+}
+
+static const struct attr *find(const struct attr *a, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(a[i].key, key))
+            return &a[i];
+    return NULL;
+}
+
+/* Decode a whole request: resource attributes and spans. */
+struct request {
+    struct attr res[32];
+    int nres;
+    char scope[64];
+    struct span spans[8];
+    int nspans;
+};
+
+static void decode_request(const char *body, size_t len, struct request *q)
+{
+    memset(q, 0, sizeof *q);
+    struct pb r = { (const uint8_t *)body, (const uint8_t *)body + len };
+    struct field f;
+    int nrs = 0;
+    while (pb_next(&r, &f)) {
+        assert_int_equal(f.num, 1);                       /* resource_spans */
+        nrs++;
+        struct pb rs = sub(&f);
+        struct field g;
+        while (pb_next(&rs, &g)) {
+            if (g.num == 1) {                             /* resource */
+                struct pb res = sub(&g);
+                struct field h;
+                while (pb_next(&res, &h)) {
+                    assert_int_equal(h.num, 1);
+                    decode_kv(sub(&h), &q->res[q->nres++]);
+                }
+            } else if (g.num == 2) {                      /* scope_spans */
+                struct pb ss = sub(&g);
+                struct field h;
+                while (pb_next(&ss, &h)) {
+                    if (h.num == 1) {
+                        struct pb sc = sub(&h);
+                        struct field k;
+                        while (pb_next(&sc, &k))
+                            if (k.num == 1)
+                                memcpy(q->scope, k.data, k.len < 63 ? k.len : 63);
+                    } else {
+                        assert_int_equal(h.num, 2);
+                        assert_true(q->nspans < 8);
+                        decode_span(sub(&h), &q->spans[q->nspans++]);
+                    }
+                }
+            } else {
+                fail_msg("unexpected ResourceSpans field %u", g.num);
+            }
+        }
+    }
+    assert_int_equal(nrs, 1);
+}
+
+/* ---- fixtures ---- */
+
+static const char *CALL_TID = "0af7651916cd43dd8448eb211c80319c";
+
+static cJSON *call_record(int with_error)
+{
+    char txt[2048];
+    snprintf(txt, sizeof txt,
+             "{\"trace_id\":\"%s\",\"session_id\":\"sess-1\",\"session_turn\":2,"
+             "\"provider\":\"openai\",\"server_address\":\"api.openai.com\",\"server_port\":443,"
+             "\"transport\":\"tls\",\"start_time\":\"2026-11-27T01:02:03.123456Z\","
+             "\"end_time\":\"2026-11-27T01:02:04.000001Z\",\"latency_ms\":876.545,"
+             "\"request_type\":\"chat_completions\",\"model\":\"gpt-4o-mini\",\"stream\":true,"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"response_id\":\"chatcmpl-1\",\"response_model\":\"gpt-4o-mini-2024\","
+             "\"finish_reasons\":[\"stop\",\"length\"],\"tokens_in\":12,\"tokens_out\":34,"
+             "\"status_code\":%d%s,\"custom_properties\":{\"team\":\"a\"},\"pid\":42,"
+             "\"process\":\"python3\"}",
+             CALL_TID, with_error ? 503 : 200,
+             with_error ? ",\"error\":\"upstream answered 503\"" : "");
+    cJSON *r = cJSON_Parse(txt);
+    assert_non_null(r);
+    return r;
+}
+
+static cJSON *step_record(const char *parent)
+{
+    char txt[1024];
+    snprintf(txt, sizeof txt,
+             "{\"trace_id\":\"11111111111111111111111111111111\",\"parent_call_trace_id\":\"%s\","
+             "\"step_type\":\"tool_call\",\"session_id\":\"sess-1\",\"session_turn\":2,"
+             "\"start_time\":\"2026-11-27T01:02:04.5Z\",\"pid\":42,\"call_id\":\"call_9\","
+             "\"tool_name\":\"get_weather\",\"tool_args\":\"{\\\"city\\\":\\\"Oslo\\\"}\","
+             "\"status\":\"requested\"}",
+             parent);
+    cJSON *r = cJSON_Parse(txt);
+    assert_non_null(r);
+    return r;
+}
+
+static void clear_env(void)
+{
+    const char *vars[] = { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                           "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                           "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                           "OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TIMEOUT",
+                           "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "XENOVIA_SPOOL_DIR",
+                           "XENOVIA_SPOOL_MAX_MB", NULL };
+    for (int i = 0; vars[i]; i++)
+        unsetenv(vars[i]);
+}
+
+static struct xv_exp_otlp_cfg *cfg_for(const char *proto)
+{
+    clear_env();
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318", 1);
+    setenv("OTEL_EXPORTER_OTLP_PROTOCOL", proto, 1);
+    setenv("OTEL_SERVICE_NAME", "unit-svc", 1);
+    setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,team=a%2Cb", 1);
+    setenv("XENOVIA_SPOOL_DIR", "/nonexistent/spool", 1);
+    struct xv_exp_otlp_cfg *c = xv_exp_otlp_cfg_from_env();
+    assert_non_null(c);
+    return c;
+}
+
+static void hex16(const char *h, uint8_t out[16])
+{
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        sscanf(h + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+}
+
+/* ---- tests ---- */
+
+static void test_protobuf_request(void **state)
+{
+    (void)state;
+    xv_exp_otlp_span_map_reset();
+    struct xv_exp_otlp_cfg *cfg = cfg_for("http/protobuf");
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, 1 << 24);
+    b.nspans = 0;
+    cJSON *call = call_record(1), *step = step_record(CALL_TID);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, call, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, step, &b), 0);
+    assert_int_equal(b.nspans, 2);
+    char *body;
+    size_t len;
+    assert_int_equal(xv_exp_otlp_encode_request(cfg, &b, &body, &len), 0);
+
+    struct request q;
+    decode_request(body, len, &q);
+    assert_string_equal(q.scope, "libxenovia");
+    const struct attr *a = find(q.res, q.nres, "service.name");
+    assert_non_null(a);
+    assert_string_equal(a->s, "unit-svc");
+    a = find(q.res, q.nres, "team");
+    assert_non_null(a);
+    assert_string_equal(a->s, "a,b");                     /* percent-decoded */
+    a = find(q.res, q.nres, "process.pid");
+    assert_non_null(a);
+    assert_int_equal(a->type, 3);
+    assert_int_equal(a->i, getpid());
+    assert_non_null(find(q.res, q.nres, "telemetry.sdk.name"));
+
+    assert_int_equal(q.nspans, 2);
+    struct span *s = &q.spans[0];
+    uint8_t tid[16];
+    hex16(CALL_TID, tid);
+    assert_memory_equal(s->tid, tid, 16);
+    assert_false(s->has_parent);
+    assert_string_equal(s->name, "chat gpt-4o-mini");
+    assert_int_equal(s->kind, 3);
+    assert_true(s->start == 1795741323123456000ull);      /* 2026-11-27T01:02:03.123456Z */
+    assert_true(s->end == 1795741324000001000ull);
+    assert_int_equal(s->status_code, 2);
+    assert_string_equal(s->status_msg, "upstream answered 503");
+    struct { const char *k; int type; const char *s; int64_t i; } want[] = {
+        { "gen_ai.operation.name", 1, "chat", 0 },
+        { "gen_ai.provider.name", 1, "openai", 0 },
+        { "gen_ai.request.model", 1, "gpt-4o-mini", 0 },
+        { "gen_ai.response.model", 1, "gpt-4o-mini-2024", 0 },
+        { "gen_ai.response.id", 1, "chatcmpl-1", 0 },
+        { "gen_ai.usage.input_tokens", 3, NULL, 12 },
+        { "gen_ai.usage.output_tokens", 3, NULL, 34 },
+        { "gen_ai.conversation.id", 1, "sess-1", 0 },
+        { "server.address", 1, "api.openai.com", 0 },
+        { "server.port", 3, NULL, 443 },
+        { "error.type", 1, "503", 0 },
+        { "xenovia.request_type", 1, "chat_completions", 0 },
+        { "xenovia.session_turn", 3, NULL, 2 },
+        { "xenovia.stream", 2, NULL, 1 },
+        { "xenovia.status_code", 3, NULL, 503 },
+        { "xenovia.messages", 1, "[{\"role\":\"user\",\"content\":\"hi\"}]", 0 },
+        { "xenovia.custom_properties", 1, "{\"team\":\"a\"}", 0 },
+        { "xenovia.process", 1, "python3", 0 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        a = find(s->attrs, s->nattrs, want[i].k);
+        if (!a)
+            fail_msg("attribute %s missing", want[i].k);
+        assert_int_equal(a->type, want[i].type);
+        if (want[i].s)
+            assert_string_equal(a->s, want[i].s);
+        else
+            assert_int_equal(a->i, want[i].i);
+    }
+    a = find(s->attrs, s->nattrs, "xenovia.latency_ms");
+    assert_non_null(a);
+    assert_int_equal(a->type, 4);
+    assert_true(a->d > 876.54 && a->d < 876.55);
+    a = find(s->attrs, s->nattrs, "gen_ai.response.finish_reasons");
+    assert_non_null(a);
+    assert_int_equal(a->type, 5);
+    assert_int_equal(a->nstr, 2);
+    assert_string_equal(a->arr[0], "stop");
+    assert_string_equal(a->arr[1], "length");
+    /* mapped fields are not repeated as xenovia.* */
+    assert_null(find(s->attrs, s->nattrs, "xenovia.model"));
+    assert_null(find(s->attrs, s->nattrs, "xenovia.trace_id"));
+    assert_null(find(s->attrs, s->nattrs, "xenovia.tokens_in"));
+
+    struct span *t = &q.spans[1];
+    assert_memory_equal(t->tid, tid, 16);                 /* in the call's trace */
+    assert_true(t->has_parent);
+    assert_memory_equal(t->psid, s->sid, 8);              /* child of the call span */
+    assert_string_equal(t->name, "execute_tool get_weather");
+    assert_int_equal(t->kind, 1);
+    assert_int_equal(t->status_code, 0);
+    a = find(t->attrs, t->nattrs, "gen_ai.tool.name");
+    assert_non_null(a);
+    assert_string_equal(a->s, "get_weather");
+    a = find(t->attrs, t->nattrs, "gen_ai.tool.call.id");
+    assert_non_null(a);
+    assert_string_equal(a->s, "call_9");
+    a = find(t->attrs, t->nattrs, "xenovia.trace_id");
+    assert_non_null(a);
+    assert_string_equal(a->s, "11111111111111111111111111111111");
+    assert_true(t->start == 1795741324500000000ull);
+
+    free(body);
+    cJSON_Delete(call);
+    cJSON_Delete(step);
+    xv_buf_free(&b.frags);
+    xv_exp_otlp_cfg_unref(cfg);
+}
+
+static void test_step_unknown_parent(void **state)
+{
+    (void)state;
+    xv_exp_otlp_span_map_reset();
+    struct xv_exp_otlp_cfg *cfg = cfg_for("http/protobuf");
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, 1 << 24);
+    b.nspans = 0;
+    const char *parent = "00000000000000000102030405060708";
+    cJSON *step = step_record(parent);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, step, &b), 0);
+    char *body;
+    size_t len;
+    assert_int_equal(xv_exp_otlp_encode_request(cfg, &b, &body, &len), 0);
+    struct request q;
+    decode_request(body, len, &q);
+    assert_int_equal(q.nspans, 1);
+    assert_true(q.spans[0].has_parent);
+    /* derived from the trace id: its last 8 bytes */
+    const uint8_t want[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    assert_memory_equal(q.spans[0].psid, want, 8);
+    free(body);
+    cJSON_Delete(step);
+    xv_buf_free(&b.frags);
+    xv_exp_otlp_cfg_unref(cfg);
+}
+
+static const cJSON *jattr(const cJSON *attrs, const char *key)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, attrs) {
+        const cJSON *k = cJSON_GetObjectItem(it, "key");
+        if (cJSON_IsString(k) && !strcmp(k->valuestring, key))
+            return cJSON_GetObjectItem(it, "value");
+    }
+    return NULL;
+}
+
+static void test_json_request(void **state)
+{
+    (void)state;
+    xv_exp_otlp_span_map_reset();
+    struct xv_exp_otlp_cfg *cfg = cfg_for("http/json");
+    assert_int_equal(cfg->proto, XV_OTLP_JSON);
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, 1 << 24);
+    b.nspans = 0;
+    cJSON *call = call_record(0), *step = step_record(CALL_TID);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, call, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, step, &b), 0);
+    char *body;
+    size_t len;
+    assert_int_equal(xv_exp_otlp_encode_request(cfg, &b, &body, &len), 0);
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    assert_non_null(j);
+    const cJSON *rs = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "resourceSpans"), 0);
+    assert_non_null(rs);
+    const cJSON *rattrs = cJSON_GetObjectItem(cJSON_GetObjectItem(rs, "resource"), "attributes");
+    assert_string_equal(cJSON_GetObjectItem(jattr(rattrs, "service.name"), "stringValue")->valuestring,
+                        "unit-svc");
+    /* int64 as a decimal string */
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(jattr(rattrs, "process.pid"), "intValue")));
+    const cJSON *ss = cJSON_GetArrayItem(cJSON_GetObjectItem(rs, "scopeSpans"), 0);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ss, "scope"), "name")->valuestring,
+                        "libxenovia");
+    const cJSON *spans = cJSON_GetObjectItem(ss, "spans");
+    assert_int_equal(cJSON_GetArraySize(spans), 2);
+    const cJSON *s = cJSON_GetArrayItem(spans, 0);
+    assert_string_equal(cJSON_GetObjectItem(s, "traceId")->valuestring, CALL_TID);
+    assert_int_equal(strlen(cJSON_GetObjectItem(s, "spanId")->valuestring), 16);
+    assert_null(cJSON_GetObjectItem(s, "parentSpanId"));
+    assert_string_equal(cJSON_GetObjectItem(s, "name")->valuestring, "chat gpt-4o-mini");
+    assert_int_equal(cJSON_GetObjectItem(s, "kind")->valueint, 3);
+    assert_string_equal(cJSON_GetObjectItem(s, "startTimeUnixNano")->valuestring,
+                        "1795741323123456000");
+    assert_null(cJSON_GetObjectItem(s, "status"));         /* no error: UNSET */
+    const cJSON *attrs = cJSON_GetObjectItem(s, "attributes");
+    assert_string_equal(cJSON_GetObjectItem(jattr(attrs, "gen_ai.usage.input_tokens"),
+                                            "intValue")->valuestring, "12");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(jattr(attrs, "xenovia.stream"), "boolValue")));
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(jattr(attrs, "xenovia.latency_ms"),
+                                                   "doubleValue")));
+    const cJSON *fr = cJSON_GetObjectItem(cJSON_GetObjectItem(jattr(attrs,
+                                          "gen_ai.response.finish_reasons"), "arrayValue"), "values");
+    assert_int_equal(cJSON_GetArraySize(fr), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(fr, 1), "stringValue")->valuestring,
+                        "length");
+    assert_null(jattr(attrs, "error.type"));
+    const cJSON *t = cJSON_GetArrayItem(spans, 1);
+    assert_string_equal(cJSON_GetObjectItem(t, "parentSpanId")->valuestring,
+                        cJSON_GetObjectItem(s, "spanId")->valuestring);
+    assert_string_equal(cJSON_GetObjectItem(t, "traceId")->valuestring, CALL_TID);
+    assert_int_equal(cJSON_GetObjectItem(t, "kind")->valueint, 1);
+    cJSON_Delete(j);
+    free(body);
+    cJSON_Delete(call);
+    cJSON_Delete(step);
+    xv_buf_free(&b.frags);
+    xv_exp_otlp_cfg_unref(cfg);
+}
+
+static void test_operation_names(void **state)
+{
+    (void)state;
+    const char *types[][2] = { { "responses", "chat o3" }, { "embeddings", "embeddings o3" },
+                               { "completions", "text_completion o3" } };
+    for (int i = 0; i < 3; i++) {
+        struct xv_exp_otlp_batch b;
+        xv_buf_init(&b.frags, 1 << 20);
+        b.nspans = 0;
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "trace_id", CALL_TID);
+        cJSON_AddStringToObject(r, "request_type", types[i][0]);
+        cJSON_AddStringToObject(r, "model", "o3");
+        assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, r, &b), 0);
+        cJSON *s = cJSON_Parse(b.frags.data);
+        assert_string_equal(cJSON_GetObjectItem(s, "name")->valuestring, types[i][1]);
+        /* no tokens in the record: no usage attributes (absent, not zero) */
+        assert_null(jattr(cJSON_GetObjectItem(s, "attributes"), "gen_ai.usage.input_tokens"));
+        cJSON_Delete(s);
+        cJSON_Delete(r);
+        xv_buf_free(&b.frags);
+    }
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, 1 << 20);
+    b.nspans = 0;
+    cJSON *arr = cJSON_CreateArray();
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, arr, &b), XV_E_PARSE);
+    cJSON_Delete(arr);
+    xv_buf_free(&b.frags);
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    clear_env();
+    assert_null(xv_exp_otlp_cfg_from_env());              /* not configured */
+
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.local:4318/base/", 1);
+    struct xv_exp_otlp_cfg *c = xv_exp_otlp_cfg_from_env();
+    assert_non_null(c);
+    assert_string_equal(c->host, "collector.local");
+    assert_string_equal(c->port, "4318");
+    assert_string_equal(c->path, "/base/v1/traces");
+    assert_string_equal(c->host_header, "collector.local:4318");
+    assert_int_equal(c->proto, XV_OTLP_PROTOBUF);
+    assert_int_equal(c->gzip, 0);
+    assert_int_equal(c->timeout_ms, 10000);
+    xv_exp_otlp_cfg_unref(c);
+
+    /* the traces endpoint wins and is used as is */
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://[::1]:9999/custom", 1);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=a%20b%3Dc , bad header=1,=x,ok=1", 1);
+    setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", 1);
+    setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2500", 1);
+    setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 1);      /* unsupported: default + a line */
+    c = xv_exp_otlp_cfg_from_env();
+    assert_non_null(c);
+    assert_string_equal(c->host, "::1");
+    assert_string_equal(c->port, "9999");
+    assert_string_equal(c->path, "/custom");
+    assert_int_equal(c->proto, XV_OTLP_PROTOBUF);
+    assert_int_equal(c->gzip, 1);
+    assert_int_equal(c->timeout_ms, 2500);
+    assert_string_equal(c->headers, "x-api-key: a b=c\r\nok: 1\r\n");
+    xv_exp_otlp_cfg_unref(c);
+
+    setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "soon", 1);
+    c = xv_exp_otlp_cfg_from_env();
+    assert_int_equal(c->timeout_ms, 10000);
+    xv_exp_otlp_cfg_unref(c);
+
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector:4318/v1/traces", 1);
+    assert_null(xv_exp_otlp_cfg_from_env());              /* https: file output instead */
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318", 1);
+    assert_null(xv_exp_otlp_cfg_from_env());
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://host:99999", 1);
+    assert_null(xv_exp_otlp_cfg_from_env());
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://host:80/a b", 1);
+    assert_null(xv_exp_otlp_cfg_from_env());
+
+    /* service.name: OTEL_SERVICE_NAME > OTEL_RESOURCE_ATTRIBUTES > process */
+    clear_env();
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1", 1);
+    setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-res,a=1", 1);
+    c = xv_exp_otlp_cfg_from_env();
+    assert_string_equal(c->service_name, "from-res");
+    assert_int_equal(c->nres, 1);
+    assert_string_equal(c->port, "80");
+    assert_string_equal(c->path, "/v1/traces");
+    xv_exp_otlp_cfg_unref(c);
+    unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+    c = xv_exp_otlp_cfg_from_env();
+    assert_string_equal(c->service_name, "test_otlp_unit");
+    xv_exp_otlp_cfg_unref(c);
+    clear_env();
+}
+
+static void test_parse_time(void **state)
+{
+    (void)state;
+    assert_true(xv_exp_otlp_parse_time("1970-01-01T00:00:01Z") == 1000000000ull);
+    assert_true(xv_exp_otlp_parse_time("1970-01-01T00:00:00.000001Z") == 1000ull);
+    assert_true(xv_exp_otlp_parse_time("2000-02-29T12:00:00.5Z") == 951825600500000000ull);
+    assert_true(xv_exp_otlp_parse_time("2000-02-29T12:00:00") == 0);
+    assert_true(xv_exp_otlp_parse_time("garbage") == 0);
+    assert_true(xv_exp_otlp_parse_time(NULL) == 0);
+}
+
+static void test_gzip(void **state)
+{
+    (void)state;
+    char in[10000];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (char)('a' + i % 7);
+    char *gz;
+    size_t gl;
+    assert_int_equal(xv_exp_otlp_gzip(in, sizeof in, &gz, &gl), 0);
+    assert_true(gl < sizeof in);
+    assert_int_equal((unsigned char)gz[0], 0x1f);         /* gzip magic */
+    assert_int_equal((unsigned char)gz[1], 0x8b);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    char out[12000];
+    z.next_in = (Bytef *)gz;
+    z.avail_in = (uInt)gl;
+    z.next_out = (Bytef *)out;
+    z.avail_out = sizeof out;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(z.total_out, sizeof in);
+    assert_memory_equal(out, in, sizeof in);
+    inflateEnd(&z);
+    free(gz);
+}
+
+static int count_files(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.' && (!part || strstr(de->d_name, part)))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void test_spool(void **state)
+{
+    (void)state;
+    char base[256], dir[300];
+    snprintf(base, sizeof base, "/tmp/xvotlp-XXXXXX");
+    assert_non_null(mkdtemp(base));
+    snprintf(dir, sizeof dir, "%s/a/spool", base);
+    mode_t old = umask(0022);
+    uint64_t dropped = 0;
+    char body[1000];
+    memset(body, 'x', sizeof body);
+    for (int i = 0; i < 5; i++) {
+        body[0] = (char)('0' + i);
+        assert_int_equal(xv_exp_otlp_spool_write(dir, i % 2 ? XV_OTLP_JSON : XV_OTLP_PROTOBUF,
+                                                 body, sizeof body, 10 + (size_t)i, 1 << 20,
+                                                 &dropped), 0);
+    }
+    umask(old);
+    assert_int_equal(dropped, 0);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(count_files(dir, NULL), 5);
+
+    /* claim: oldest first, exclusive, readable; release puts it back */
+    struct xv_exp_otlp_claim a, b;
+    assert_int_equal(xv_exp_otlp_spool_claim(dir, &a), 1);
+    assert_int_equal(a.nspans, 10);
+    assert_int_equal(a.proto, XV_OTLP_PROTOBUF);
+    assert_int_equal(stat(a.path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(xv_exp_otlp_spool_claim(dir, &b), 1);
+    assert_int_equal(b.nspans, 11);
+    assert_int_equal(b.proto, XV_OTLP_JSON);
+    char *data;
+    size_t len;
+    assert_int_equal(xv_exp_otlp_spool_read(&a, 1 << 20, &data, &len), 0);
+    assert_int_equal(len, sizeof body);
+    assert_int_equal(data[0], '0');
+    free(data);
+    xv_exp_otlp_spool_done(&a);
+    xv_exp_otlp_spool_release(&b);
+    assert_int_equal(count_files(dir, NULL), 4);
+    assert_int_equal(count_files(dir, ".claim-"), 0);
+
+    /* a claim left by a dead process becomes ready again */
+    pid_t child = fork();
+    if (child == 0) {
+        struct xv_exp_otlp_claim c;
+        _exit(xv_exp_otlp_spool_claim(dir, &c) == 1 && c.nspans == 11 ? 0 : 1);
+    }
+    int ws;
+    waitpid(child, &ws, 0);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    assert_int_equal(count_files(dir, ".claim-"), 1);
+    assert_int_equal(xv_exp_otlp_spool_claim(dir, &b), 1);
+    assert_int_equal(b.nspans, 11);                       /* recovered, still the oldest */
+    xv_exp_otlp_spool_done(&b);
+
+    /* the byte cap drops the oldest and counts their spans */
+    assert_int_equal(xv_exp_otlp_spool_write(dir, XV_OTLP_PROTOBUF, body, sizeof body, 7, 2500,
+                                             &dropped), 0);
+    assert_int_equal(count_files(dir, NULL), 2);
+    assert_int_equal(dropped, 12 + 13);                   /* files with 12 and 13 spans */
+    assert_int_equal(xv_exp_otlp_spool_write(dir, XV_OTLP_PROTOBUF, body, sizeof body, 1, 10,
+                                             &dropped), XV_E_LIMIT);
+    assert_int_equal(xv_exp_otlp_spool_write(NULL, XV_OTLP_PROTOBUF, body, 1, 1, 10, &dropped),
+                     XV_E_CONFIG);
+    while (xv_exp_otlp_spool_claim(dir, &a) == 1)
+        xv_exp_otlp_spool_done(&a);
+    assert_int_equal(count_files(dir, NULL), 0);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_protobuf_request),
+        cmocka_unit_test(test_step_unknown_parent),
+        cmocka_unit_test(test_json_request),
+        cmocka_unit_test(test_operation_names),
+        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_spool),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
