@@ -1,0 +1,88 @@
+/* link: xv_policy xv_common */
+/*
+ * fuzz_rego_eval — the evaluator on untrusted input documents. In the agent
+ * the policy is the user's but the input is built from LLM traffic, so the
+ * input is what an attacker controls. A fixed set of policies (the SPEC
+ * §5.1 shapes: tool-name deny, write_ tools, model allow-list with sprintf,
+ * response refusal detection, redact_fields, the decision object, plus
+ * regex/glob/json builtins over message text) is compiled once; every fuzz
+ * input is parsed as JSON and decided by each, with a small step budget.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xv_policy.h"
+
+static const char *const g_src[] = {
+    "package xenovia.policy\n"
+    "default allow = true\n"
+    "deny[msg] { some t in input.tool_names; t == \"drop_database\"; msg := \"no\" }\n"
+    "deny[msg] { input.request_type == \"chat_completions\"; some t in input.tool_names;\n"
+    "            startswith(t, \"write_\"); msg := sprintf(\"tool %s\", [t]) }\n"
+    "allowed := {\"gpt-4o\", \"gpt-4o-mini\"}\n"
+    "deny[msg] { not allowed[input.model]; msg := sprintf(\"model %v not allowed\", [input.model]) }\n"
+    "deny[msg] { input.stage == \"response\"; contains(input.output.content, \"I cannot\"); msg := \"refusal\" }\n"
+    "redact_fields := {\"email\", \"ssn\"}\n",
+
+    "package xenovia\nimport rego.v1\n"
+    "default decision := {\"action\": \"allow\"}\n"
+    "decision := {\"action\": \"block\", \"rule\": \"no-drop\"} if \"drop_database\" in input.tool_names\n"
+    "decision := {\"action\": \"redact\", \"rule\": \"pii\", \"redact_fields\": [\"email\"]} if {\n"
+    "  some m in input.messages\n  regex.match(`(?i)[a-z0-9._%+-]+@[a-z0-9.-]+`, m.content)\n}\n",
+
+    "package xenovia.policy\nimport rego.v1\n"
+    "deny contains msg if {\n  some c in input.tool_calls\n  args := json.unmarshal(c.arguments)\n"
+    "  glob.match(\"rm *\", [], args.command)\n  msg := \"destructive\"\n}\n"
+    "deny contains msg if {\n  count(input.messages) > 50\n  msg := sprintf(\"%d messages\", [count(input.messages)])\n}\n"
+    "deny contains msg if {\n  some k, v in input.request_flat\n  is_string(v)\n  contains(lower(v), \"ignore previous\")\n"
+    "  msg := concat(\": \", [\"injection\", k])\n}\n",
+};
+#define NPOL (sizeof g_src / sizeof g_src[0])
+
+static struct xv_policy *g_pol[NPOL];
+
+static void init_once(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    for (size_t i = 0; i < NPOL; i++) {
+        char err[256];
+        struct xv_policy *p = xv_policy_new();
+        char name[32];
+        snprintf(name, sizeof name, "fuzz-%zu.rego", i);
+        if (p && xv_policy_add_module(p, name, g_src[i], strlen(g_src[i]), XV_REGO_VERSION_AUTO,
+                                      err, sizeof err) == 0 &&
+            xv_policy_compile(p, err, sizeof err) == 0) {
+            g_pol[i] = p;
+        } else {
+            fprintf(stderr, "fuzz_rego_eval: policy %zu does not compile: %s\n", i, err);
+            abort(); /* the harness itself is broken */
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    init_once();
+    if (size > 256 * 1024)
+        return 0;
+    struct xv_value *in = NULL;
+    char err[128];
+    if (xv_json_parse((const char *)data, size, &in, err, sizeof err) != 0)
+        return 0;
+    struct xv_policy_opts opts = { .max_steps = 200000 };
+    for (size_t i = 0; i < NPOL; i++) {
+        struct xv_decision d;
+        xv_policy_decide(g_pol[i], in, &opts, &d, err, sizeof err);
+        char *j = xv_decision_json(&d);
+        free(j);
+        xv_decision_free(&d);
+    }
+    xv_decref(in);
+    return 0;
+}
