@@ -609,7 +609,9 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
             if (xv_buf_append(&c->tx_hold, buf + pos, k) != 0) {
                 /* over the hold limit: send what is held, stop holding */
                 if (c->tx_call && c->tx_call->api && !c->tx_call->tx_error)
-                    c->tx_call->tx_error = "request over the hold limit; sent before it was complete";
+                    c->tx_call->tx_error = "request over the hold limit; sent before it was "
+                                           "complete, policy not evaluated";
+                c->tx_holding = 0; /* an incomplete body is not decided on */
                 long rc = release(c, &io);
                 if (rc == 0)
                     rc = write_all(c, &io, buf + pos, k);
@@ -644,6 +646,12 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                     pthread_mutex_unlock(&c->mu);
                     return rc;
                 }
+            }
+            if (c->dead) {
+                /* answered by the agent: what else the app wrote in this
+                 * call (a pipelined request) has nowhere to go */
+                pthread_mutex_unlock(&c->mu);
+                return (long)len;
             }
             continue;
         }
