@@ -179,6 +179,28 @@ static void reset_trace_file(void)
     truncate(g_trace_path, 0);
 }
 
+/* The app reads `resp` through the connection and must get it unchanged. */
+static void expect_unchanged(struct xv_conn *c, const char *resp, size_t step, int eof_errno)
+{
+    struct fake f = { .data = resp, .len = strlen(resp), .step = step, .eof_errno = eof_errno };
+    size_t n;
+    char *got = read_all(c, &f, 4096, &n);
+    assert_int_equal(n, strlen(resp));
+    assert_memory_equal(got, resp, n);
+    free(got);
+}
+
+/* The first trace record's line (flushes the exporter). */
+static void first_record(char *line, size_t cap)
+{
+    xv_exp_flush(2000);
+    FILE *fp = fopen(g_trace_path, "r");
+    assert_non_null(fp);
+    line[0] = '\0';
+    assert_non_null(fgets(line, (int)cap, fp));
+    fclose(fp);
+}
+
 /* Expected app view: upstream response with our lines (session, then
  * trace) before the blank line. Returns the stamped trace id in id_out. */
 static void check_stamped(const char *resp, const char *got, size_t gotlen, char id_out[33])
@@ -291,19 +313,11 @@ static void test_upstream_trace_kept(void **state)
                                "X-Xenovia-Session-Id: 11111111-2222-3333-4444-555555555555\r\n");
     struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
     send_request(c, "/v1/chat/completions", 0);
-    struct fake f = { .data = resp, .len = strlen(resp), .step = 5, .eof_errno = 1 };
-    size_t n;
-    char *got = read_all(c, &f, 4096, &n);
-    assert_int_equal(n, strlen(resp));
-    assert_memory_equal(got, resp, n);
-    free(got);
+    expect_unchanged(c, resp, 5, 1);
     free(resp);
     xv_conn_unref(c);
-    xv_exp_flush(2000);
-    FILE *fp = fopen(g_trace_path, "r");
-    char line[8192] = "";
-    assert_non_null(fgets(line, sizeof line, fp));
-    fclose(fp);
+    char line[8192];
+    first_record(line, sizeof line);
     assert_non_null(strstr(line, "\"upstream_trace_id\":\"0123456789abcdef0123456789abcdef\""));
     assert_non_null(strstr(line, "\"upstream_session_id\":\"11111111-2222-3333-4444-555555555555\""));
 }
@@ -366,18 +380,10 @@ static void test_eof_mid_head_released(void **state)
     const char *partial = "HTTP/1.1 200 OK\r\nContent-Type: appl";
     struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
     send_request(c, "/v1/chat/completions", 0);
-    struct fake f = { .data = partial, .len = strlen(partial), .step = 4, .eof_errno = 0 };
-    size_t n;
-    char *got = read_all(c, &f, 4096, &n);
-    assert_int_equal(n, strlen(partial));
-    assert_memory_equal(got, partial, n);
-    free(got);
+    expect_unchanged(c, partial, 4, 0);
     xv_conn_unref(c);
-    xv_exp_flush(2000);
-    FILE *fp = fopen(g_trace_path, "r");
-    char line[8192] = "";
-    assert_non_null(fgets(line, sizeof line, fp));
-    fclose(fp);
+    char line[8192];
+    first_record(line, sizeof line);
     assert_non_null(strstr(line, "\"error\""));
 }
 
