@@ -110,10 +110,11 @@ static int configure_locked(const struct xv_exp_config *cfg)
      * hooks out of it (they must never re-enter us while g.lock is held). */
     xv_guard_enter();
     char *path = xv_exp_file_default_path(cfg ? cfg->trace_file : NULL);
-    xv_guard_leave();
     /* OTLP when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is usable; the file
-     * stays the default, and is also written when asked for explicitly. */
+     * stays the default, and is also written when asked for explicitly.
+     * (Inside the guard too: the spool path may need getpwuid_r.) */
     int otlp = xv_exp_otlp_configure();
+    xv_guard_leave();
     const char *tf = secure_getenv("XENOVIA_TRACE_FILE");
     int file_explicit = (cfg && cfg->trace_file && *cfg->trace_file) || (tf && *tf);
     int sinks = otlp ? XV_EXP_SINK_OTLP | (file_explicit ? XV_EXP_SINK_FILE : 0) : XV_EXP_SINK_FILE;

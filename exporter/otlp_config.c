@@ -167,6 +167,8 @@ static int parse_endpoint(struct xv_exp_otlp_cfg *c, const char *url, int full)
 {
     if (!strncasecmp(url, "https://", 8))
         return XV_E_UNSUPPORTED;
+    if (strlen(url) > 512)         /* keeps the request head within its buffer */
+        return XV_E_PARSE;
     if (strncasecmp(url, "http://", 7))
         return XV_E_PARSE;
     const char *h = url + 7;
