@@ -43,6 +43,8 @@
 /* Outputs (g.sinks): the JSON Lines file, the OTLP sink (exporter/otlp*.c). */
 #define XV_EXP_SINK_FILE 1
 #define XV_EXP_SINK_OTLP 2
+/* Flush/shutdown timeouts from here on set no OTLP deadline (no overflow). */
+#define XV_EXP_HURRY_MAX_MS ((uint64_t)1 << 32)
 
 /* Thread lifecycle. */
 enum exp_thread_state {
@@ -361,6 +363,12 @@ int xv_exp_flush(uint64_t timeout_ms)
     int rc = 0;
     pthread_mutex_lock(&g.lock);
     uint64_t target = g.enqueued;
+    /* OTLP: retries stop at 3/4 of the flush timeout and the rest is
+     * spooled, so a flush (the preload's exit path) is not in vain with
+     * a collector that is down. */
+    uint64_t hurry = (g.sinks & XV_EXP_SINK_OTLP) && timeout_ms < XV_EXP_HURRY_MAX_MS
+                         ? xv_exp_otlp_hurry_begin(xv_now_mono_ns() + timeout_ms * 750000u)
+                         : 0;
     g.flushing++;
     pthread_cond_signal(&g.work);
     while (g.done < target) {
@@ -376,6 +384,7 @@ int xv_exp_flush(uint64_t timeout_ms)
     }
     g.flushing--;
     pthread_mutex_unlock(&g.lock);
+    xv_exp_otlp_hurry_end(hurry);
     if (rc == 0 && atomic_load(&g.failed) != failed_before)
         rc = XV_E_IO;
     errno = saved;
@@ -396,7 +405,7 @@ void xv_exp_shutdown(void)
     deadline_after(&dl, g.timeout_ms);
     /* OTLP: stop retrying after 3/4 of the budget and spool the rest, so
      * the thread can finish (and be joined) before the deadline. */
-    if (g.sinks & XV_EXP_SINK_OTLP)
+    if ((g.sinks & XV_EXP_SINK_OTLP) && g.timeout_ms < XV_EXP_HURRY_MAX_MS)
         xv_exp_otlp_hurry(xv_now_mono_ns() + g.timeout_ms * 750000u);
     g.stopped = 1;                     /* new pushes go direct from here on */
     if (g.tstate == EXP_T_RUNNING || g.tstate == EXP_T_EXITED) {

@@ -84,6 +84,20 @@ void xv_exp_otlp_hurry(uint64_t deadline_ns)
     atomic_store(&g_otlp.hurry_ns, deadline_ns ? deadline_ns : 1);
 }
 
+uint64_t xv_exp_otlp_hurry_begin(uint64_t deadline_ns)
+{
+    uint64_t none = 0;
+    if (!deadline_ns)
+        deadline_ns = 1;
+    return atomic_compare_exchange_strong(&g_otlp.hurry_ns, &none, deadline_ns) ? deadline_ns : 0;
+}
+
+void xv_exp_otlp_hurry_end(uint64_t token)
+{
+    if (token)
+        atomic_compare_exchange_strong(&g_otlp.hurry_ns, &token, 0);
+}
+
 uint64_t xv_exp_otlp_cap_deadline(uint64_t d)
 {
     uint64_t h = atomic_load(&g_otlp.hurry_ns);
@@ -234,40 +248,56 @@ static int spool(const struct xv_exp_otlp_cfg *cfg, enum xv_exp_otlp_proto proto
 }
 
 /* Replay spooled requests, oldest first, one attempt each, until the spool
- * is empty, an attempt fails, or a shutdown hurries us. */
+ * is empty, an attempt fails, or a shutdown hurries us. Files are claimed
+ * REPLAY_CLAIM at a time (one directory scan each); claims not tried are
+ * given back. */
+#define REPLAY_CLAIM 16u
 static void replay(const struct xv_exp_otlp_cfg *cfg)
 {
-    for (unsigned k = 0; k < REPLAY_FILES_PER_ROUND; k++) {
+    struct xv_exp_otlp_claim *cl = malloc(REPLAY_CLAIM * sizeof *cl);
+    if (!cl)
+        return;
+    unsigned files = 0;
+    int stop = 0;
+    while (!stop && files < REPLAY_FILES_PER_ROUND) {
         if (hurried() || !atomic_load(&g_otlp.replay_pending))
-            return;
-        struct xv_exp_otlp_claim cl;
-        int r = xv_exp_otlp_spool_claim(cfg->spool_dir, &cl);
-        if (r <= 0) {
-            if (r == 0)
+            break;
+        int got = xv_exp_otlp_spool_claim_many(cfg->spool_dir, cl, REPLAY_CLAIM);
+        if (got <= 0) {
+            if (got == 0)
                 atomic_store(&g_otlp.replay_pending, 0);
-            return;
+            break;
         }
-        char *body;
-        size_t len;
-        if (xv_exp_otlp_spool_read(&cl, SPOOL_READ_MAX, &body, &len) < 0) {
-            xv_exp_otlp_spool_done(&cl);           /* unreadable: would never succeed */
-            count_dropped(cl.nspans, "unreadable spool file");
-            continue;
-        }
-        int status = 0;
-        enum send_result res = send_body(cfg, cl.proto, body, len, 0, &status);
-        free(body);
-        if (res == SENT) {
-            xv_exp_otlp_spool_done(&cl);
-            atomic_fetch_add(&g_otlp.replayed, cl.nspans);
-        } else if (res == FINAL) {
-            xv_exp_otlp_spool_done(&cl);
-            count_dropped(cl.nspans, "the collector refused a spooled request");
-        } else {
-            xv_exp_otlp_spool_release(&cl);
-            return;
+        for (int i = 0; i < got; i++) {
+            if (stop || hurried()) {
+                xv_exp_otlp_spool_release(&cl[i]);
+                stop = 1;
+                continue;
+            }
+            files++;
+            char *body;
+            size_t len;
+            if (xv_exp_otlp_spool_read(&cl[i], SPOOL_READ_MAX, &body, &len) < 0) {
+                xv_exp_otlp_spool_done(&cl[i]);     /* unreadable: would never succeed */
+                count_dropped(cl[i].nspans, "unreadable spool file");
+                continue;
+            }
+            int status = 0;
+            enum send_result res = send_body(cfg, cl[i].proto, body, len, 0, &status);
+            free(body);
+            if (res == SENT) {
+                xv_exp_otlp_spool_done(&cl[i]);
+                atomic_fetch_add(&g_otlp.replayed, cl[i].nspans);
+            } else if (res == FINAL) {
+                xv_exp_otlp_spool_done(&cl[i]);
+                count_dropped(cl[i].nspans, "the collector refused a spooled request");
+            } else {
+                xv_exp_otlp_spool_release(&cl[i]);
+                stop = 1;
+            }
         }
     }
+    free(cl);
 }
 
 /* One request's worth of spans: send (thread) or spool. Returns spans

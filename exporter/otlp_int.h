@@ -152,6 +152,9 @@ struct xv_exp_otlp_claim {
  * claimed first is skipped). Claims left by dead processes are released
  * first. Returns 1 with *cl filled, 0 when nothing is left, <0 on error. */
 int xv_exp_otlp_spool_claim(const char *dir, struct xv_exp_otlp_claim *cl);
+/* The same for up to `max` files in one directory scan (oldest first);
+ * returns how many were claimed (cl[0..n)), or <0. */
+int xv_exp_otlp_spool_claim_many(const char *dir, struct xv_exp_otlp_claim *cl, size_t max);
 
 /* Read a claimed file (at most `max` bytes). Caller owns *out (free()). */
 int xv_exp_otlp_spool_read(const struct xv_exp_otlp_claim *cl, size_t max, char **out, size_t *len);
@@ -182,6 +185,12 @@ void xv_exp_otlp_hurry(uint64_t deadline_ns);
 
 /* min(d, the hurry deadline); used by the HTTP client's waits. */
 uint64_t xv_exp_otlp_cap_deadline(uint64_t d);
+
+/* A flush's hurry: like xv_exp_otlp_hurry, but only when none is set;
+ * returns a token for xv_exp_otlp_hurry_end (0: nothing was set). end
+ * clears the deadline again unless a shutdown replaced it meanwhile. */
+uint64_t xv_exp_otlp_hurry_begin(uint64_t deadline_ns);
+void xv_exp_otlp_hurry_end(uint64_t token);
 
 /* Fork child: fresh locks, no hurry, no down-state; the config is kept. */
 void xv_exp_otlp_atfork_child(void);

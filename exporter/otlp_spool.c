@@ -243,34 +243,40 @@ int xv_exp_otlp_spool_write(const char *dir, enum xv_exp_otlp_proto proto, const
     return 0;
 }
 
-int xv_exp_otlp_spool_claim(const char *dir, struct xv_exp_otlp_claim *cl)
+int xv_exp_otlp_spool_claim_many(const char *dir, struct xv_exp_otlp_claim *cl, size_t max)
 {
-    if (!dir)
+    if (!dir || !max)
         return 0;
     struct ent *v;
     size_t n;
     int rc = list_ready(dir, &v, &n);
     if (rc < 0)
         return rc;
-    int found = 0;
-    for (size_t i = 0; i < n && !found; i++) {
+    size_t got = 0;
+    for (size_t i = 0; i < n && got < max; i++) {
+        struct xv_exp_otlp_claim *c = &cl[got];
         size_t ns;
         enum xv_exp_otlp_proto pr;
         if (parse_name(v[i].name, &ns, &pr) < 0)
             continue;
-        if ((size_t)snprintf(cl->orig, sizeof cl->orig, "%s/%s", dir, v[i].name) >= sizeof cl->orig ||
-            (size_t)snprintf(cl->path, sizeof cl->path, "%s.claim-%ld", cl->orig,
-                             (long)getpid()) >= sizeof cl->path)
+        if ((size_t)snprintf(c->orig, sizeof c->orig, "%s/%s", dir, v[i].name) >= sizeof c->orig ||
+            (size_t)snprintf(c->path, sizeof c->path, "%s.claim-%ld", c->orig,
+                             (long)getpid()) >= sizeof c->path)
             continue;
-        if (rename(cl->orig, cl->path) == 0) {
-            cl->nspans = ns;
-            cl->proto = pr;
-            found = 1;
+        if (rename(c->orig, c->path) == 0) {
+            c->nspans = ns;
+            c->proto = pr;
+            got++;
         }
         /* ENOENT: another process claimed it (or the cap removed it) first. */
     }
     free_ents(v, n);
-    return found;
+    return (int)got;
+}
+
+int xv_exp_otlp_spool_claim(const char *dir, struct xv_exp_otlp_claim *cl)
+{
+    return xv_exp_otlp_spool_claim_many(dir, cl, 1);
 }
 
 int xv_exp_otlp_spool_read(const struct xv_exp_otlp_claim *cl, size_t max, char **out, size_t *len)

@@ -12,7 +12,8 @@
  * file)  --flush-each (one flush per record: one request each)
  * --phase (push half, flush, print "PHASE1", wait for a line on stdin,
  * push the rest)  --fork (after pushing, fork: the child pushes one record
- * of its own and prints its own line).
+ * of its own and prints its own line)  --exit-flush (xv_exp_flush(timeout)
+ * before the shutdown, as the preload's exit path does).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -140,9 +141,14 @@ static void report(uint64_t shutdown_ns)
     g_out = NULL;
 }
 
+static int g_exit_flush;           /* --exit-flush: flush(timeout) first, as the preload's exit does */
+static uint64_t g_timeout_ms;
+
 static uint64_t timed_shutdown(void)
 {
     uint64_t t0 = xv_now_mono_ns();
+    if (g_exit_flush)
+        xv_exp_flush(g_timeout_ms);
     xv_exp_shutdown();
     return xv_now_mono_ns() - t0;
 }
@@ -169,12 +175,15 @@ int main(int argc, char **argv)
             phase = 1;
         else if (!strcmp(argv[i], "--fork"))
             do_fork = 1;
+        else if (!strcmp(argv[i], "--exit-flush"))
+            g_exit_flush = 1;
         else {
             fprintf(stderr, "otlp_driver: bad argument %s\n", argv[i]);
             return 2;
         }
     }
     g_out = cJSON_CreateArray();
+    g_timeout_ms = timeout_ms;
     struct xv_exp_config ec = { .trace_file = file, .timeout_ms = timeout_ms, .queue_max = 4096 };
     if (xv_exp_init(&ec) != 0)
         return 4;

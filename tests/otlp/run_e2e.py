@@ -338,6 +338,15 @@ def t_shutdown_bounded(tmp):
     assert outs[0]["shutdown_ms"] < 1600, outs[0]["shutdown_ms"]
     assert outs[0]["stats"]["otlp_spooled"] == 10, outs[0]["stats"]
     assert spool_files(tmp)
+    # the preload's exit path: flush(timeout) and then shutdown - the flush is
+    # bounded the same way, so the whole exit stays near one timeout
+    col, port, log = start_collector(tmp, "c2", 0, "--hang")
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:%d" % port
+    outs, _ = run_driver(env, "--calls", "10", "--tag", "hang2", "--timeout-ms", "1500",
+                         "--exit-flush")
+    stop(col)
+    assert outs[0]["shutdown_ms"] < 1600, outs[0]["shutdown_ms"]
+    assert outs[0]["stats"]["otlp_spooled"] == 10, outs[0]["stats"]
 
 
 def t_https_and_bad_values(tmp):
