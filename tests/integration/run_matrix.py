@@ -66,14 +66,7 @@ POLICY_SCEN = ("policy_block",)
 # Cases that fail because of a known agent bug: left out of the default list
 # (and so out of ctest) until fixed; `--with-pending` or naming the case runs
 # it, CMake -DXV_INTEG_PENDING=ON registers it. Remove an entry once it passes.
-_MEMBIO = ("asyncio streams over TLS (memory BIO): the agent's synthetic answer arrives whole "
-           "in one SSLObject.read, the next reads give b'', b'', then SSLZeroReturnError; "
-           "asyncio's sslproto treats that as a fatal error and StreamReader.read() raises it "
-           "before handing out the buffered body, so the app sees the head but not the body")
-PENDING = {
-    "asyncio_raw:policy_block": _MEMBIO + " (403 policy_block)",
-    "asyncio_raw:bad_session": _MEMBIO + " (400 invalid_session_id)",
-}
+PENDING = {}
 BLOCK_BODY = {"error": {"message": "request blocked by policy", "type": "policy_violation",
                         "code": "policy_block"}}
 PROPS_ENV = {"XENOVIA_PROPERTIES": "team=ml,cost_center=a%2Cb",
