@@ -165,13 +165,13 @@ static int add_res(void *ud, const char *k, const char *v)
  * Returns 0, XV_E_UNSUPPORTED (https) or XV_E_PARSE. */
 static int parse_endpoint(struct xv_exp_otlp_cfg *c, const char *url, int full)
 {
-    if (!strncasecmp(url, "https://", 8))
-        return XV_E_UNSUPPORTED;
     if (strlen(url) > 512)         /* keeps the request head within its buffer */
         return XV_E_PARSE;
-    if (strncasecmp(url, "http://", 7))
+    if (!strncasecmp(url, "https://", 8))
+        c->tls = 1;
+    else if (strncasecmp(url, "http://", 7))
         return XV_E_PARSE;
-    const char *h = url + 7;
+    const char *h = url + (c->tls ? 8 : 7);
     const char *slash = strchr(h, '/');
     size_t authlen = slash ? (size_t)(slash - h) : strlen(h);
     if (!authlen || memchr(h, '@', authlen) || memchr(h, '?', authlen))
@@ -208,7 +208,7 @@ static int parse_endpoint(struct xv_exp_otlp_cfg *c, const char *url, int full)
             return XV_E_PARSE;
     }
     c->host = strndup(hs, (size_t)(he - hs));
-    c->port = ps ? strndup(ps, plen) : strdup("80");
+    c->port = ps ? strndup(ps, plen) : strdup(c->tls ? "443" : "80");
     c->host_header = strndup(h, authlen);
     const char *path = slash ? slash : "";
     /* No fragment or whitespace on a request line. */
@@ -281,18 +281,28 @@ struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_from_env(void)
     atomic_init(&c->refs, 1);
     const char *var = full ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT";
     int rc = parse_endpoint(c, full ? full : base, full != NULL);
-    if (rc == XV_E_UNSUPPORTED) {
-        xv_log(XV_LOG_ERROR, "%s: https:// is not supported yet; traces go to the JSON Lines "
-               "file (use an http:// collector endpoint, e.g. a local OpenTelemetry Collector)",
-               var);
+    if (rc < 0) {
+        xv_log(XV_LOG_ERROR, "%s=%.200s is not an http(s)://host[:port][/path] URL; traces go "
+               "to the JSON Lines file", var, full ? full : base);
         xv_exp_otlp_cfg_unref(c);
         return NULL;
     }
-    if (rc < 0) {
-        xv_log(XV_LOG_ERROR, "%s=%.200s is not an http://host[:port][/path] URL; traces go to "
-               "the JSON Lines file", var, full ? full : base);
+    const char *why = "";
+    if (c->tls && !xv_exp_otlp_tls_available(&why)) {
+        /* The agent links no TLS library; https needs the system's libssl.so.3. */
+        xv_log(XV_LOG_ERROR, "%s: https:// needs libssl.so.3, which could not be loaded "
+               "(%.120s); traces go to the JSON Lines file", var, why);
         xv_exp_otlp_cfg_unref(c);
         return NULL;
+    }
+    const char *cav = first_set("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                                "OTEL_EXPORTER_OTLP_CERTIFICATE");
+    if (c->tls && env(cav)) {
+        if (access(env(cav), R_OK) != 0)
+            xv_log(XV_LOG_ERROR, "%s=%.200s is not a readable PEM file; the collector's "
+                   "certificate cannot be verified and nothing will be sent (spans are spooled)",
+                   cav, env(cav));
+        c->ca_file = strdup(env(cav));
     }
 
     const char *pv = proto_var();
@@ -402,6 +412,7 @@ void xv_exp_otlp_cfg_unref(struct xv_exp_otlp_cfg *c)
     free(c->port);
     free(c->host_header);
     free(c->path);
+    free(c->ca_file);
     free(c->headers);
     free(c->service_name);
     for (size_t i = 0; i < c->nres; i++) {

@@ -74,8 +74,7 @@ static int ms_left(uint64_t deadline_ns)
     return ms > 600000u ? 600000 : (int)ms;
 }
 
-/* Wait for `events` on fd until the deadline. 0 ready, -ETIMEDOUT, -errno. */
-static int wait_fd(int fd, short events, uint64_t deadline_ns)
+int xv_exp_otlp_wait_fd(int fd, short events, uint64_t deadline_ns)
 {
     for (;;) {
         /* Short slices so that a shutdown's hurry deadline, set while we
@@ -108,7 +107,7 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline_ns)
         close(fd);
         return -err;
     }
-    int rc = wait_fd(fd, POLLOUT, deadline_ns);
+    int rc = xv_exp_otlp_wait_fd(fd, POLLOUT, deadline_ns);
     if (rc == 0) {
         int soerr = 0;
         socklen_t sl = sizeof soerr;
@@ -163,7 +162,7 @@ static int send_all(int fd, struct iovec *iov, int n, uint64_t deadline_ns)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                int rc = wait_fd(fd, POLLOUT, deadline_ns);
+                int rc = xv_exp_otlp_wait_fd(fd, POLLOUT, deadline_ns);
                 if (rc < 0)
                     return rc;
                 continue;
@@ -228,18 +227,44 @@ int xv_exp_otlp_http_post(const struct xv_exp_otlp_cfg *cfg, const char *content
     int fd = connect_to(cfg, deadline_ns);
     if (fd < 0)
         return fd;
-    struct iovec iov[4] = {
-        { head, (size_t)hn },
-        { cfg->headers, strlen(cfg->headers) },
-        { (void *)"\r\n", 2 },
-        { (void *)body, len },
-    };
-    int rc = send_all(fd, iov, 4, deadline_ns);
+    void *ssl = NULL;
+    int rc = 0;
+    if (cfg->tls) {
+        /* https: one buffer, written with SSL_write (which wants the same
+         * arguments again after WANT_WRITE). */
+        rc = xv_exp_otlp_tls_open(cfg, fd, deadline_ns, &ssl);
+        size_t hl = strlen(cfg->headers);
+        char *all = rc == 0 ? malloc((size_t)hn + hl + 2 + len) : NULL;
+        if (rc == 0 && !all)
+            rc = XV_E_NOMEM;
+        if (rc == 0) {
+            memcpy(all, head, (size_t)hn);
+            memcpy(all + hn, cfg->headers, hl);
+            memcpy(all + hn + hl, "\r\n", 2);
+            memcpy(all + hn + hl + 2, body, len);
+            rc = xv_exp_otlp_tls_write(ssl, fd, all, (size_t)hn + hl + 2 + len, deadline_ns);
+        }
+        free(all);
+    } else {
+        struct iovec iov[4] = {
+            { head, (size_t)hn },
+            { cfg->headers, strlen(cfg->headers) },
+            { (void *)"\r\n", 2 },
+            { (void *)body, len },
+        };
+        rc = send_all(fd, iov, 4, deadline_ns);
+    }
     /* Read the head only; a body (partial success details) is not needed. */
     char in[XV_OTLP_RESP_HEAD_MAX + 1];
     size_t got = 0;
     while (rc == 0) {
-        ssize_t r = recv(fd, in + got, XV_OTLP_RESP_HEAD_MAX - got, 0);
+        ssize_t r = ssl ? xv_exp_otlp_tls_read(ssl, fd, in + got, XV_OTLP_RESP_HEAD_MAX - got,
+                                               deadline_ns)
+                        : recv(fd, in + got, XV_OTLP_RESP_HEAD_MAX - got, 0);
+        if (ssl && r < 0) {
+            rc = (int)r;
+            break;
+        }
         if (r > 0) {
             got += (size_t)r;
             in[got] = '\0';
@@ -260,11 +285,12 @@ int xv_exp_otlp_http_post(const struct xv_exp_otlp_cfg *cfg, const char *content
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            rc = wait_fd(fd, POLLIN, deadline_ns);
+            rc = xv_exp_otlp_wait_fd(fd, POLLIN, deadline_ns);
             continue;
         }
         rc = -errno;
     }
+    xv_exp_otlp_tls_close(ssl);
     close(fd);
     return rc;
 }

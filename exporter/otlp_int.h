@@ -52,6 +52,8 @@ struct xv_exp_otlp_cfg {
     char *port;                    /* endpoint port as text (owned) */
     char *host_header;             /* value of the Host header (owned) */
     char *path;                    /* request target, e.g. "/v1/traces" (owned) */
+    int tls;                       /* https:// (through a dlopen'ed libssl.so.3) */
+    char *ca_file;                 /* OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE (owned) or NULL */
     enum xv_exp_otlp_proto proto;      /* body encoding */
     int gzip;                      /* Content-Encoding: gzip */
     uint64_t timeout_ms;           /* budget per batch (all attempts together) */
@@ -124,8 +126,25 @@ struct xv_exp_otlp_resp {
 int xv_exp_otlp_http_post(const struct xv_exp_otlp_cfg *cfg, const char *content_type, const char *body,
                       size_t len, int gzipped, uint64_t deadline_ns, struct xv_exp_otlp_resp *resp);
 
+/* poll() fd for `events` until the deadline (also capped by the hurry
+ * deadline). 0 ready, -ETIMEDOUT, -errno. */
+int xv_exp_otlp_wait_fd(int fd, short events, uint64_t deadline_ns);
+
 /* gzip `in` (zlib, RFC 1952). Caller owns *out (free()). */
 int xv_exp_otlp_gzip(const char *in, size_t len, char **out, size_t *out_len);
+
+/* ---- otlp_tls.c (https through a dlopen'ed libssl.so.3) ---- */
+
+/* Load libssl.so.3 once. 1 when usable; else 0 and *why says why. */
+int xv_exp_otlp_tls_available(const char **why);
+/* Handshake on connected socket fd (verifying the certificate and the
+ * endpoint's host). *ssl is owned by the caller: xv_exp_otlp_tls_close. */
+int xv_exp_otlp_tls_open(const struct xv_exp_otlp_cfg *cfg, int fd, uint64_t deadline_ns,
+                         void **ssl);
+int xv_exp_otlp_tls_write(void *ssl, int fd, const char *p, size_t n, uint64_t deadline_ns);
+/* Bytes read (>0), 0 at the end of the stream, <0 on error. */
+long xv_exp_otlp_tls_read(void *ssl, int fd, char *p, size_t n, uint64_t deadline_ns);
+void xv_exp_otlp_tls_close(void *ssl);
 
 /* ---- otlp_spool.c ---- */
 

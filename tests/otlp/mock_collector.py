@@ -5,7 +5,7 @@ Listens on 127.0.0.1 only (port 0 = chosen by the kernel, written to
 --port-file once listening). Every POST is decoded (gzip, protobuf via the
 small wire-format reader below, or OTLP/JSON) and appended as one JSON line
 to --log: path, headers, the status it was answered with, resource and spans.
---fail N answers the first N POSTs with --fail-status (and Retry-After when
+--tls-cert/--tls-key serve HTTPS instead. --fail N answers the first N POSTs with --fail-status (and Retry-After when
 --retry-after >= 0); --hang reads requests and never answers.
 Standard library only. Stops on SIGTERM.
 """
@@ -217,10 +217,17 @@ def main():
     p.add_argument("--retry-after", type=int, default=-1)
     p.add_argument("--hang", action="store_true")
     p.add_argument("--lifetime", type=float, default=120.0)
+    p.add_argument("--tls-cert", help="serve TLS with this certificate (PEM)")
+    p.add_argument("--tls-key", help="and this key")
     State.args = a = p.parse_args()
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    if a.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     # Bounded in time even if the test runner dies.
     threading.Timer(a.lifetime, lambda: os._exit(0)).start()

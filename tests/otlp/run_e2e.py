@@ -349,12 +349,39 @@ def t_shutdown_bounded(tmp):
     assert outs[0]["stats"]["otlp_spooled"] == 10, outs[0]["stats"]
 
 
-def t_https_and_bad_values(tmp):
+def t_https(tmp):
+    """https through the lazily loaded libssl.so.3: verified against the
+    certificate file, by address and by name; refused without it."""
+    certs = os.path.join(tmp, "certs")
+    subprocess.run(["bash", os.path.join(HERE, "..", "integration", "certs.sh"), certs],
+                   check=True, timeout=60)
+    col, port, log = start_collector(tmp, "tls", 0, "--tls-cert", os.path.join(certs, "server.pem"),
+                                     "--tls-key", os.path.join(certs, "server.key"))
     env = base_env(tmp)
-    env.update(OTEL_EXPORTER_OTLP_ENDPOINT="https://127.0.0.1:1")
-    outs, err = run_driver(env, "--calls", "3", "--tag", "tls")
-    lines = [l for l in err.splitlines() if "https:// is not supported" in l]
-    assert len(lines) == 1 and "OTEL_EXPORTER_OTLP_ENDPOINT" in lines[0], err
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT="https://127.0.0.1:%d" % port,
+               OTEL_EXPORTER_OTLP_CERTIFICATE=os.path.join(certs, "ca.pem"),
+               OTEL_EXPORTER_OTLP_COMPRESSION="gzip")
+    outs, err = run_driver(env, "--calls", "30", "--steps-every", "3", "--tag", "tls")
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "https://localhost:%d" % port
+    outs2, _ = run_driver(env, "--calls", "3", "--tag", "tls-name")
+    assert expect_exactly(outs + outs2, accepted_spans(log)) == 43
+    assert all(e.get("gzip") for e in entries(log))
+    # not trusted (system CAs only): nothing is sent, everything is spooled
+    del env["OTEL_EXPORTER_OTLP_CERTIFICATE"]
+    env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "500"
+    n_before = len(entries(log))
+    outs3, _ = run_driver(env, "--calls", "4", "--tag", "untrusted")
+    stop(col)
+    assert len(entries(log)) == n_before
+    assert outs3[0]["stats"]["otlp_spooled"] == 4 and outs3[0]["stats"]["otlp_sent"] == 0
+
+
+def t_bad_values(tmp):
+    env = base_env(tmp)
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT="ftp://127.0.0.1:1")
+    outs, err = run_driver(env, "--calls", "3", "--tag", "badurl")
+    lines = [l for l in err.splitlines() if "OTEL_EXPORTER_OTLP_ENDPOINT" in l]
+    assert len(lines) == 1 and "JSON Lines" in lines[0], err
     with open(os.path.join(env["HOME"], ".local/state/xenovia/traces.jsonl")) as f:
         assert len(f.readlines()) == 3
 
@@ -395,7 +422,7 @@ def t_file_too_and_final_4xx(tmp):
 
 SCENARIOS = [t_protobuf_gzip_headers, t_json_traces_endpoint, t_retry_after,
              t_backoff_without_retry_after, t_down_then_next_process, t_same_process_recovers,
-             t_concurrent_replay, t_fork, t_shutdown_bounded, t_https_and_bad_values,
+             t_concurrent_replay, t_fork, t_shutdown_bounded, t_https, t_bad_values,
              t_file_too_and_final_4xx]
 
 

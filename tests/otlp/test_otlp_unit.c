@@ -608,8 +608,19 @@ static void test_config(void **state)
     assert_int_equal(c->timeout_ms, 10000);
     xv_exp_otlp_cfg_unref(c);
 
-    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector:4318/v1/traces", 1);
-    assert_null(xv_exp_otlp_cfg_from_env());              /* https: file output instead */
+    /* https: through libssl.so.3 when it can be loaded, else the file output */
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector/v1/traces", 1);
+    const char *why;
+    c = xv_exp_otlp_cfg_from_env();
+    if (xv_exp_otlp_tls_available(&why)) {
+        assert_non_null(c);
+        assert_int_equal(c->tls, 1);
+        assert_string_equal(c->port, "443");
+        assert_null(c->ca_file);
+        xv_exp_otlp_cfg_unref(c);
+    } else {
+        assert_null(c);
+    }
     setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318", 1);
     assert_null(xv_exp_otlp_cfg_from_env());
     setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://host:99999", 1);
