@@ -43,6 +43,7 @@ static struct {
     _Atomic uint64_t hurry_ns;     /* 0, or the shutdown deadline (mono ns) */
     atomic_int replay_pending;     /* the spool may hold files to replay */
     /* exporter thread only */
+    char last_err[96];             /* why the last attempt failed (for the log line) */
     uint64_t down_until_ns;        /* spool without trying until then (mono ns) */
     uint64_t down_ms;              /* next down period */
     uint64_t rng;                  /* jitter state */
@@ -200,6 +201,10 @@ static enum send_result send_body(const struct xv_exp_otlp_cfg *cfg, enum xv_exp
             res = FINAL;
             break;
         }
+        if (rc == 0)
+            snprintf(g_otlp.last_err, sizeof g_otlp.last_err, "HTTP %d", resp.status);
+        else
+            snprintf(g_otlp.last_err, sizeof g_otlp.last_err, "%s", xv_strerror(rc));
         if (!retry)
             break;
         uint64_t wait = rc == 0 && resp.retry_after_s >= 0 ? (uint64_t)resp.retry_after_s * 1000u
@@ -339,9 +344,10 @@ static size_t deliver(const struct xv_exp_otlp_cfg *cfg, struct xv_exp_otlp_batc
             g_otlp.down_until_ns = xv_now_mono_ns() + g_otlp.down_ms * 1000000u;
             g_otlp.down_ms = g_otlp.down_ms * 2 > DOWN_MAX_MS ? DOWN_MAX_MS : g_otlp.down_ms * 2;
             if (atomic_exchange(&g_otlp.logged_down, 1) == 0)
-                xv_log(XV_LOG_WARN, "OTLP collector %s:%s not reachable within %llu ms; "
+                xv_log(XV_LOG_WARN, "OTLP collector %s:%s not reachable within %llu ms (%s); "
                        "spooling to %s", cfg->host, cfg->port,
-                       (unsigned long long)cfg->timeout_ms, cfg->spool_dir ? cfg->spool_dir : "(none)");
+                       (unsigned long long)cfg->timeout_ms, g_otlp.last_err,
+                       cfg->spool_dir ? cfg->spool_dir : "(none)");
         }
     }
     if (spool(cfg, cfg->proto, body, len, n) == 0)

@@ -35,6 +35,7 @@
 #define XV_SSL_ERROR_WANT_WRITE 3
 #define XV_SSL_ERROR_ZERO_RETURN 6
 #define XV_X509_V_OK 0
+#define XV_OPENSSL_INIT_NO_ATEXIT 0x00080000L
 
 /* libssl entry points (resolved once; NULL handle = not available). */
 static struct {
@@ -100,6 +101,23 @@ static void load(void)
             snprintf(g_tls.why, sizeof g_tls.why, "no %s in libssl.so.3", syms[i].name);
             return;
         }
+    }
+    /* Initialise OpenSSL here, from our constructor, before the host does:
+     * - without it, SSL_CTX_new on the exporter thread failed in python3
+     *   hosts that initialise OpenSSL themselves later (found by
+     *   tests/otlp t_preload_python_https; cause not pinned down);
+     * - OPENSSL_INIT_NO_ATEXIT keeps OpenSSL from registering
+     *   OPENSSL_cleanup with atexit(): exit() would run it before our
+     *   destructor, while the exporter thread may still be sending (the OS
+     *   frees the memory at exit anyway).
+     * A host that initialised OpenSSL before us, or calls OPENSSL_cleanup
+     * itself, keeps that hazard: see docs/exporter.md. */
+    int (*init_crypto)(uint64_t, const void *) = dlsym(h, "OPENSSL_init_crypto");
+    int (*init_ssl)(uint64_t, const void *) = dlsym(h, "OPENSSL_init_ssl");
+    if (!init_crypto || !init_ssl || init_crypto(XV_OPENSSL_INIT_NO_ATEXIT, NULL) != 1 ||
+        init_ssl(0, NULL) != 1) {
+        snprintf(g_tls.why, sizeof g_tls.why, "OpenSSL initialisation failed");
+        return;
     }
     g_tls.h = h;                   /* published last: all symbols are there */
 }

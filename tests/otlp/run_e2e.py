@@ -25,6 +25,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = sys.argv[1] if len(sys.argv) > 1 else None
+# --preload LIB: also run a real host (python3) under libxenovia.so
+PRELOAD = sys.argv[sys.argv.index("--preload") + 1] if "--preload" in sys.argv else None
 PROCS = []  # collector processes still running (stopped by pid on exit)
 
 
@@ -420,15 +422,83 @@ def t_file_too_and_final_4xx(tmp):
     assert "HTTP 400" in err, err
 
 
+def t_preload_python_https(tmp):
+    """A real host: python3 under libxenovia.so calls a mock OpenAI upstream
+    (tools in the request: the answer asks for two tool calls) and the agent
+    exports to an https collector - the host's own OpenSSL is initialised
+    after ours and its exit must not pull OpenSSL from under the exporter."""
+    if not PRELOAD:
+        print("     (skipped: no --preload)")
+        return
+    certs = os.path.join(tmp, "certs")
+    subprocess.run(["bash", os.path.join(HERE, "..", "integration", "certs.sh"), certs],
+                   check=True, timeout=60)
+    up_port_file = os.path.join(tmp, "up.port")
+    up = subprocess.Popen([sys.executable, os.path.join(HERE, "..", "integration", "mock_upstream.py"),
+                           "--port-file", up_port_file, "--log", os.path.join(tmp, "up.log"),
+                           "--max-seconds", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    PROCS.append(up)
+    deadline = time.time() + 10
+    while not os.path.exists(up_port_file) or not open(up_port_file).read().strip():
+        assert up.poll() is None and time.time() < deadline, "mock upstream did not start"
+        time.sleep(0.02)
+    up_port = int(open(up_port_file).read())
+    col, port, log = start_collector(tmp, "tls", 0, "--tls-cert", os.path.join(certs, "server.pem"),
+                                     "--tls-key", os.path.join(certs, "server.key"))
+    env = base_env(tmp)
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT="https://localhost:%d" % port,
+               OTEL_EXPORTER_OTLP_CERTIFICATE=os.path.join(certs, "ca.pem"),
+               XENOVIA_HOSTS="127.0.0.1", LD_PRELOAD=PRELOAD)
+    code = """
+import json, ssl, urllib.request
+ssl.create_default_context()
+for i in range(3):
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi %%d" %% i}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {}}},
+                      {"type": "function", "function": {"name": "get_time", "parameters": {}}}]}
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/chat/completions", json.dumps(body).encode(),
+                                 {"content-type": "application/json"})
+    assert urllib.request.urlopen(req).status == 200
+""" % up_port
+    r = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "xenovia:" not in r.stderr, r.stderr
+    # one call and out at once: the export happens during exit, after the
+    # host's atexit handlers (OpenSSL's cleanup among them, unless we kept
+    # it from registering one)
+    quick = code.replace("range(3)", "range(1)").replace('"tools"', '"xtools"')
+    for _ in range(3):
+        r = subprocess.run(["/usr/bin/python3", "-c", quick], env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0 and "xenovia:" not in r.stderr, r.stderr
+    stop(col)
+    stop(up)
+    quick_spans = [s for s in accepted_spans(log) if s["kind"] == 3 and "xenovia.tools" not in s["attrs"]]
+    assert len(quick_spans) == 3, len(quick_spans)
+    spans = [s for s in accepted_spans(log) if s not in quick_spans]
+    calls = [s for s in spans if s["kind"] == 3]
+    tools = [s for s in spans if s["kind"] == 1]
+    assert len(calls) == 3 and len(tools) == 6, [s["name"] for s in spans]
+    by_trace = {s["trace_id"]: s["span_id"] for s in calls}
+    for s in tools:
+        assert s["parent"] == by_trace[s["trace_id"]]
+    assert sorted({s["name"] for s in tools}) == ["execute_tool get_time", "execute_tool get_weather"]
+    for s in calls:
+        assert s["name"] == "chat gpt-4o-mini" and s["attrs"]["server.port"] == up_port
+    assert {e["resource"]["service.name"] for e in entries(log)} == {"python3"}
+    assert spool_files(tmp) == []
+
+
 SCENARIOS = [t_protobuf_gzip_headers, t_json_traces_endpoint, t_retry_after,
              t_backoff_without_retry_after, t_down_then_next_process, t_same_process_recovers,
              t_concurrent_replay, t_fork, t_shutdown_bounded, t_https, t_bad_values,
-             t_file_too_and_final_4xx]
+             t_file_too_and_final_4xx, t_preload_python_https]
 
 
 def main():
     if not DRIVER or not os.access(DRIVER, os.X_OK):
-        print("usage: run_e2e.py path/to/otlp_driver")
+        print("usage: run_e2e.py path/to/otlp_driver [--preload libxenovia.so]")
         return 2
     only = os.environ.get("XV_OTLP_ONLY")
     failed = 0
