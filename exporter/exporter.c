@@ -321,6 +321,9 @@ int xv_exp_push(cJSON *record)
         return XV_E_NOMEM;
     }
     atomic_fetch_add(&g.pushed, 1);
+    /* OTLP: fix the call's span id now, in push order (see otlp_int.h). */
+    if (g.sinks & XV_EXP_SINK_OTLP)
+        xv_exp_otlp_note_call(record);
     /* An exited-but-unjoined thread (only possible between shutdown's
      * wait and its join) counts as not running. */
     if (!g.stopped && g.tstate == EXP_T_NONE &&

@@ -34,7 +34,8 @@
 #define DOWN_MAX_MS 30000u
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 5000u
-#define REPLAY_FILES_PER_ROUND 64u
+#define REPLAY_FILES_PER_ROUND 4096u
+#define REPLAY_ROUND_NS 1000000000u  /* a replay round yields to new records after 1 s */
 #define SPOOL_READ_MAX ((size_t)64 << 20)
 
 static struct {
@@ -253,7 +254,8 @@ static int spool(const struct xv_exp_otlp_cfg *cfg, enum xv_exp_otlp_proto proto
 }
 
 /* Replay spooled requests, oldest first, one attempt each, until the spool
- * is empty, an attempt fails, or a shutdown hurries us. Files are claimed
+ * is empty, an attempt fails, a shutdown hurries us, or the round has
+ * taken REPLAY_ROUND_NS (new records wait in the ring meanwhile). Files are claimed
  * REPLAY_CLAIM at a time (one directory scan each); claims not tried are
  * given back. */
 #define REPLAY_CLAIM 16u
@@ -264,7 +266,8 @@ static void replay(const struct xv_exp_otlp_cfg *cfg)
         return;
     unsigned files = 0;
     int stop = 0;
-    while (!stop && files < REPLAY_FILES_PER_ROUND) {
+    uint64_t until = xv_now_mono_ns() + REPLAY_ROUND_NS;
+    while (!stop && files < REPLAY_FILES_PER_ROUND && xv_now_mono_ns() < until) {
         if (hurried() || !atomic_load(&g_otlp.replay_pending))
             break;
         int got = xv_exp_otlp_spool_claim_many(cfg->spool_dir, cl, REPLAY_CLAIM);

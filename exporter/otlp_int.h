@@ -106,6 +106,12 @@ int xv_exp_otlp_encode_request(const struct xv_exp_otlp_cfg *cfg, const struct x
 /* Parse "YYYY-MM-DDTHH:MM:SS[.frac]Z" into Unix nanoseconds; 0 on error. */
 uint64_t xv_exp_otlp_parse_time(const char *s);
 
+/* At push time (any thread, cheap: no syscall): choose the span id of a
+ * call record and remember it by trace id, so that its tool steps get it
+ * as parent however the records are later encoded (thread or direct
+ * path, in any order). Steps and records without a trace id are ignored. */
+void xv_exp_otlp_note_call(const cJSON *record);
+
 /* Forget the trace id → span id map (fork child, tests). */
 void xv_exp_otlp_span_map_reset(void);
 

@@ -13,7 +13,8 @@
  * --phase (push half, flush, print "PHASE1", wait for a line on stdin,
  * push the rest)  --fork (after pushing, fork: the child pushes one record
  * of its own and prints its own line)  --exit-flush (xv_exp_flush(timeout)
- * before the shutdown, as the preload's exit path does).
+ * before the shutdown, as the preload's exit path does)  --queue-max N (ring
+ * size: a small one sends pushes down the direct path).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -157,6 +158,7 @@ int main(int argc, char **argv)
 {
     int calls = 10, steps_every = 0, flush_each = 0, phase = 0, do_fork = 0;
     uint64_t timeout_ms = 2000;
+    size_t queue_max = 4096;
     const char *tag = "t", *file = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--calls") && i + 1 < argc)
@@ -177,6 +179,8 @@ int main(int argc, char **argv)
             do_fork = 1;
         else if (!strcmp(argv[i], "--exit-flush"))
             g_exit_flush = 1;
+        else if (!strcmp(argv[i], "--queue-max") && i + 1 < argc)
+            queue_max = (size_t)atoi(argv[++i]);
         else {
             fprintf(stderr, "otlp_driver: bad argument %s\n", argv[i]);
             return 2;
@@ -184,7 +188,7 @@ int main(int argc, char **argv)
     }
     g_out = cJSON_CreateArray();
     g_timeout_ms = timeout_ms;
-    struct xv_exp_config ec = { .trace_file = file, .timeout_ms = timeout_ms, .queue_max = 4096 };
+    struct xv_exp_config ec = { .trace_file = file, .timeout_ms = timeout_ms, .queue_max = queue_max };
     if (xv_exp_init(&ec) != 0)
         return 4;
     int first = phase ? calls / 2 : calls;

@@ -316,6 +316,22 @@ def t_concurrent_replay(tmp):
     assert spool_files(tmp) == []
 
 
+def t_direct_path(tmp):
+    """A full ring: pushers spool their records themselves (no network on
+    application threads); the thread's next success replays them."""
+    col, port, log = start_collector(tmp, "c")
+    env = base_env(tmp)
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port)
+    outs, _ = run_driver(env, "--calls", "200", "--steps-every", "4", "--tag", "direct",
+                         "--queue-max", "1")
+    st = outs[0]["stats"]
+    assert st["direct"] > 0 and st["written"] == 250 and st["otlp_dropped"] == 0, st
+    outs2, _ = run_driver(env, "--calls", "1", "--tag", "after")   # replays what is left
+    stop(col)
+    assert expect_exactly(outs + outs2, accepted_spans(log)) == 251
+    assert spool_files(tmp) == []
+
+
 def t_fork(tmp):
     col, port, log = start_collector(tmp, "c")
     env = base_env(tmp)
@@ -492,7 +508,7 @@ for i in range(3):
 
 SCENARIOS = [t_protobuf_gzip_headers, t_json_traces_endpoint, t_retry_after,
              t_backoff_without_retry_after, t_down_then_next_process, t_same_process_recovers,
-             t_concurrent_replay, t_fork, t_shutdown_bounded, t_https, t_bad_values,
+             t_concurrent_replay, t_direct_path, t_fork, t_shutdown_bounded, t_https, t_bad_values,
              t_file_too_and_final_4xx, t_preload_python_https]
 
 
