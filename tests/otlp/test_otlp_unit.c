@@ -568,6 +568,61 @@ static void test_operation_names(void **state)
     xv_buf_free(&b.frags);
 }
 
+/* Odd values: negative and huge numbers, mixed arrays, nulls, a bad trace
+ * id; the request must still decode and keep what can be kept. */
+static void test_odd_record(void **state)
+{
+    (void)state;
+    xv_exp_otlp_span_map_reset();
+    struct xv_exp_otlp_cfg *cfg = cfg_for("http/protobuf");
+    const char *txt =
+        "{\"trace_id\":5,\"request_type\":\"completions\",\"tokens_in\":-3,"
+        "\"finish_reasons\":[1,\"x\",null],\"big\":1e300,\"neg\":-2.5,"
+        "\"nested\":{\"a\":[1,2]},\"empty\":\"\",\"n\":null,\"flag\":false,"
+        "\"start_time\":\"not a time\",\"error\":\"boom\",\"status_code\":200}";
+    cJSON *r = cJSON_Parse(txt);
+    assert_non_null(r);
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, 1 << 24);
+    b.nspans = 0;
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, r, &b), 0);
+    char *body;
+    size_t len;
+    assert_int_equal(xv_exp_otlp_encode_request(cfg, &b, &body, &len), 0);
+    struct request q;
+    decode_request(body, len, &q);
+    struct span *s = &q.spans[0];
+    uint8_t zero[16] = { 0 };
+    assert_memory_not_equal(s->tid, zero, 16);           /* a fresh trace id */
+    assert_string_equal(s->name, "text_completion");      /* no model */
+    assert_true(s->start > 0 && s->end == s->start);
+    const struct attr *a = find(s->attrs, s->nattrs, "gen_ai.usage.input_tokens");
+    assert_non_null(a);
+    assert_int_equal(a->i, -3);                           /* 10-byte varint */
+    a = find(s->attrs, s->nattrs, "gen_ai.response.finish_reasons");
+    assert_int_equal(a->nstr, 1);
+    assert_string_equal(a->arr[0], "x");
+    a = find(s->attrs, s->nattrs, "xenovia.big");
+    assert_int_equal(a->type, 4);
+    assert_true(a->d == 1e300);
+    a = find(s->attrs, s->nattrs, "xenovia.neg");
+    assert_true(a->type == 4 && a->d == -2.5);
+    a = find(s->attrs, s->nattrs, "xenovia.nested");
+    assert_string_equal(a->s, "{\"a\":[1,2]}");
+    a = find(s->attrs, s->nattrs, "xenovia.empty");
+    assert_true(a && a->type == 1 && a->s[0] == '\0');
+    a = find(s->attrs, s->nattrs, "xenovia.flag");
+    assert_true(a && a->type == 2 && a->i == 0);
+    assert_null(find(s->attrs, s->nattrs, "xenovia.n"));
+    a = find(s->attrs, s->nattrs, "error.type");
+    assert_string_equal(a->s, "_OTHER");                  /* no 4xx/5xx status */
+    assert_int_equal(s->status_code, 2);
+    free(body);
+    cJSON_Delete(r);
+    xv_buf_free(&b.frags);
+    xv_exp_otlp_cfg_unref(cfg);
+}
+
 static void test_config(void **state)
 {
     (void)state;
@@ -780,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_step_unknown_parent),
         cmocka_unit_test(test_json_request),
         cmocka_unit_test(test_operation_names),
+        cmocka_unit_test(test_odd_record),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_gzip),
