@@ -282,8 +282,11 @@ struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_from_env(void)
     const char *var = full ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT";
     int rc = parse_endpoint(c, full ? full : base, full != NULL);
     if (rc < 0) {
-        xv_log(XV_LOG_ERROR, "%s=%.200s is not an http(s)://host[:port][/path] URL; traces go "
-               "to the JSON Lines file", var, full ? full : base);
+        /* A URL with userinfo or a query may carry a credential: not echoed. */
+        const char *u = full ? full : base;
+        int quiet = strchr(u, '@') || strchr(u, '?');
+        xv_log(XV_LOG_ERROR, "%s%s%.200s is not an http(s)://host[:port][/path] URL; traces go "
+               "to the JSON Lines file", var, quiet ? "" : "=", quiet ? "" : u);
         xv_exp_otlp_cfg_unref(c);
         return NULL;
     }
