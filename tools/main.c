@@ -78,6 +78,8 @@ const struct xv_tool_knob xv_tool_knobs[] = {
       "longest the exit flush may block the process (default 2000)" },
     { "spool-dir", "XENOVIA_SPOOL_DIR", "DIR", T, NULL, 0, 0,
       "where records that cannot be exported wait for the next process" },
+    { "spool-max-mb", "XENOVIA_SPOOL_MAX_MB", "MB", U, NULL, 1, 1u << 20,
+      "spool size cap; the oldest files go first beyond it (default 64)" },
     { "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT", "URL", T, NULL, 0, 0,
       "export spans over OTLP/HTTP to this collector" },
     { "otlp-traces-endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "URL", T, NULL, 0, 0,
