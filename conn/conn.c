@@ -66,7 +66,7 @@ int xv_conn_fd_held(int fd)
     int found = 0;
     pthread_mutex_lock(&g_reg.mu);
     for (struct xv_conn *c = g_reg.head; c && !found; c = c->reg_next)
-        found = atomic_load(&c->out_counted) && c->wire_fd == fd;
+        found = atomic_load(&c->out_counted) && (c->wire_fd == fd || c->hint_fd == fd);
     pthread_mutex_unlock(&g_reg.mu);
     return found;
 }
@@ -253,6 +253,7 @@ struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer)
     atomic_init(&c->mode, XV_CONN_UNDECIDED);
     c->kind = kind;
     c->wire_fd = -1;
+    c->hint_fd = -1;
     if (peer) {
         c->peer = *peer;
         atomic_init(&c->peer_known, peer->port != 0);

@@ -280,7 +280,20 @@ static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf 
         return xv_buf_append(out, h, total);
     size_t blank = (h[hl - 2] == '\r') ? 2 : 1;
     const char *eol = blank == 2 ? "\r\n" : "\n";
-    int rc = xv_buf_append(out, h, hl - blank);
+    int rc = 0;
+    if (call->continue_local) {
+        /* the agent already answered 100-continue: send the head without Expect */
+        size_t pos = 0;
+        while (pos < hl - blank && !rc) {
+            const char *le = memchr(h + pos, '\n', hl - blank - pos);
+            size_t e = le ? (size_t)(le - h) + 1 : hl - blank;
+            if (!(e - pos > 7 && !strncasecmp(h + pos, "expect:", 7)))
+                rc = xv_buf_append(out, h + pos, e - pos);
+            pos = e;
+        }
+    } else {
+        rc = xv_buf_append(out, h, hl - blank);
+    }
     const char *const *lines = xv_conn_cfg.inject_lines;
     for (unsigned i = 0; !rc && lines && lines[i] && i < INJECT_MAX; i++) {
         if (c->inject.skip & (1u << i))
@@ -629,9 +642,21 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
             if (c->tx_in_head && c->tx_head_done) {
                 c->tx_head_len = c->tx_hold.len;
                 c->tx_in_head = 0;
-                /* Hold the body of an inspected call, unless the client waits
-                 * for 100-continue before sending it. */
-                c->tx_holding = call && call->api && !call->expect_continue && !c->tx_req_done;
+                /* Hold the body of an inspected call. A client that waits
+                 * for 100-continue gets it from the agent when a policy must
+                 * see the body (else its head goes out now and the body
+                 * streams): the upstream then gets the request without the
+                 * Expect header, body included. */
+                if (call && call->api && call->expect_continue && !c->tx_req_done &&
+                    (xv_conn_cfg.policy || xv_conn_cfg.policy_broken)) {
+                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                    if (xv_buf_append(&c->out, cont, sizeof cont - 1) == 0) {
+                        call->continue_local = 1;
+                        xv_conn_out_track(c); /* readiness: the app polls for it */
+                    }
+                }
+                c->tx_holding = call && call->api && !c->tx_req_done &&
+                                (!call->expect_continue || call->continue_local);
                 if (!c->tx_holding && !c->tx_req_done) {
                     long rc = release(c, &io);
                     if (rc != 0) {
@@ -702,6 +727,13 @@ void xv_conn_set_wire_fd(struct xv_conn *c, int fd)
 {
     pthread_mutex_lock(&c->mu);
     c->wire_fd = fd;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void xv_conn_set_hint_fd(struct xv_conn *c, int fd)
+{
+    pthread_mutex_lock(&c->mu);
+    c->hint_fd = fd;
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -146,6 +146,9 @@ void xv_conn_set_notify(struct xv_conn *c, void (*fn)(void *ud, int wire_fd), vo
 /* The socket fd that carries this stream (learned by the hooks), -1 unknown. */
 void xv_conn_set_wire_fd(struct xv_conn *c, int fd);
 int xv_conn_wire_fd(struct xv_conn *c);
+/* The socket a stream most likely uses when no SSL call showed it (custom
+ * or memory BIO): used for readiness only, never for shutdown. */
+void xv_conn_set_hint_fd(struct xv_conn *c, int fd);
 
 /* A TLS-carrying socket whose memory-BIO SSL got a synthetic answer: the
  * event loop (asyncio) only calls SSL_read after the socket produced bytes,

@@ -33,7 +33,9 @@ struct xv_call {
     int session_turn;              /* turn within the session (1-based) */
     const char *session_strategy;  /* how it was resolved (static string) */
     int synthetic;                 /* answered by the agent; never sent upstream */
-    int expect_continue;           /* request asked for 100-continue: head not held */
+    int expect_continue;           /* request asked for 100-continue */
+    int continue_local;            /* ... and the agent answered it (policy in force):
+                                      body held, Expect dropped from what is sent */
     const char *tx_error;          /* request-side problem noted for the record */
     struct xv_session_props *props;/* custom properties of this call (config + app), or NULL */
     char session_path[256];        /* X-Xenovia-Session-Path in effect ("" none) */
@@ -105,6 +107,8 @@ struct xv_conn {
     int synth_eof;                 /* after the queued synthetic bytes: end of stream */
     int wake_byte;                 /* TLS carrier: hand one dummy byte to the next read */
     int wire_fd;                   /* socket carrying this stream, -1 unknown */
+    int hint_fd;                   /* socket the stream most likely uses (memory BIO,
+                                      custom BIO: the thread's last TLS socket), -1 */
     atomic_int peer_known;         /* peer port learned: hooks stop looking (lock-free read) */
     atomic_int out_counted;        /* out is non-empty and counted in the held total */
     void (*notify)(void *ud, int wire_fd); /* make the transport readable (answer queued) */

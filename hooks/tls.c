@@ -144,8 +144,11 @@ static void learn_peer(struct xv_conn *c, int fd)
     xv_conn_get_peer(c, &cur);
     if (cur.port)
         return;
-    if (fd < 0)
+    if (fd < 0) {
         fd = xv_tls_last_wire_fd; /* memory-BIO SSL: see xv_hooks.h */
+        if (fd >= 0)
+            xv_conn_set_hint_fd(c, fd);
+    }
     if (fd < 0)
         return;
     if (xv_net_peer(fd, &sock) == 0)

@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTEG = os.path.join(os.path.dirname(HERE), "integration")
@@ -159,6 +160,7 @@ CLIENTS = ["curl", "requests", "urllib", "httpx", "httpx_async", "node"]
 
 def part_block():
     pol = write("gen1.rego", GEN1)
+    big_blocked_curl(pol)
     for which in CLIENTS:
         if which == "node" and not os.path.isdir(rm.NODE_MODULES):
             print("SKIP node: node_modules missing")
@@ -182,6 +184,43 @@ def part_block():
               recs[0].get("policy_reason") == "drop_database is not allowed" and
               recs[0].get("status_code") == 403 and recs[1].get("policy_outcome") == "allow",
               "%s: records %r" % (which, [(r.get("policy_outcome"), r.get("status_code")) for r in recs]))
+
+
+def big_blocked_curl(pol):
+    """curl sends Expect: 100-continue for bodies of 1 MB or more and waits for
+    the 100 before the body: with a policy in force the agent answers the 100
+    itself, holds the body and decides on it (no bypass by size)."""
+    body = dict(BLOCKED, messages=[{"role": "user", "content": "x" * 1200000}])
+    path = os.path.join(tmp, "big.json")
+    with open(path, "w") as f:
+        json.dump(body, f)
+    for base in (tls, plain):
+        trace = os.path.join(tmp, "big-%d.jsonl" % len(base))
+        before = len(mock.entries())
+        t0 = time.monotonic()
+        p = subprocess.run(["curl", "-s", "--cacert", certs["ca"], "-o", "/dev/null", "-w", "%{http_code}",
+                            base + "/v1/chat/completions", "-H", "Content-Type: application/json",
+                            "--data-binary", "@" + path],
+                           env=env(trace, {"XENOVIA_POLICY": pol}), capture_output=True, timeout=60)
+        dt = time.monotonic() - t0
+        check(p.stdout == b"403" and len(mock.entries()) == before,
+              "%s 1.2 MB blocked body: 403 and not sent expected, got %r" % (base[:5], p.stdout))
+        check(dt < 0.9, "%s: the agent's own 100 Continue must spare curl its 1 s wait (%.2fs)"
+              % (base[:5], dt))
+        before = len(mock.entries())
+        ok = dict(ALLOWED, messages=[{"role": "user", "content": "y" * 1200000}])
+        with open(path, "w") as f:
+            json.dump(ok, f)
+        p = subprocess.run(["curl", "-s", "--cacert", certs["ca"], "-o", "/dev/null", "-w", "%{http_code}",
+                            base + "/v1/chat/completions", "-H", "Content-Type: application/json",
+                            "--data-binary", "@" + path],
+                           env=env(trace, {"XENOVIA_POLICY": pol}), capture_output=True, timeout=60)
+        sent = mock.entries()[before:]
+        check(p.stdout == b"200" and len(sent) == 1 and sent[0]["body_len"] == len(json.dumps(ok)) and
+              not any(k.lower() == "expect" for k, _ in sent[0]["headers"]),
+              "%s 1.2 MB allowed body: sent whole without Expect, got %r" % (base[:5], p.stdout))
+        with open(path, "w") as f:
+            json.dump(body, f)
 
 
 def part_redact():
