@@ -71,6 +71,26 @@ int xv_conn_fd_held(int fd)
     return found;
 }
 
+int xv_conn_head_copy_except(struct xv_buf *dst, const char *h, size_t n,
+                             const char *const *drop)
+{
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < n && !rc) {
+        const char *le = memchr(h + pos, '\n', n - pos);
+        size_t e = le ? (size_t)(le - h) + 1 : n;
+        int keep = 1;
+        for (size_t i = 0; drop[i] && keep; i++) {
+            size_t dl = strlen(drop[i]);
+            keep = !(e - pos > dl && !strncasecmp(h + pos, drop[i], dl));
+        }
+        if (keep)
+            rc = xv_buf_append(dst, h + pos, e - pos);
+        pos = e;
+    }
+    return rc;
+}
+
 /* Unlock after RX work, keeping the held count right. */
 static void rx_unlock(struct xv_conn *c)
 {

@@ -386,18 +386,9 @@ static int rebuild_head(struct xv_buf *dst, const char *h, size_t n, size_t body
     size_t hl = end ? (size_t)(end - h) + 2 : 0;
     if (!hl)
         return XV_E_PARSE;
-    size_t pos = 0;
-    int rc = 0;
-    while (pos < hl && !rc) {
-        const char *le = memchr(h + pos, '\n', hl - pos);
-        size_t e = le ? (size_t)(le - h) + 1 : hl;
-        size_t ll = e - pos;
-        if (!(ll > 15 && !strncasecmp(h + pos, "content-length:", 15)) &&
-            !(ll > 18 && !strncasecmp(h + pos, "transfer-encoding:", 18)) &&
-            !(ll > 17 && !strncasecmp(h + pos, "content-encoding:", 17)))
-            rc = xv_buf_append(dst, h + pos, ll);
-        pos = e;
-    }
+    static const char *const framing[] = { "content-length:", "transfer-encoding:",
+                                           "content-encoding:", NULL };
+    int rc = xv_conn_head_copy_except(dst, h, hl, framing);
     if (!rc)
         rc = xv_buf_appendf(dst, "Content-Length: %zu\r\n\r\n", body_len);
     return rc;

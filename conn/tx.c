@@ -280,20 +280,10 @@ static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf 
         return xv_buf_append(out, h, total);
     size_t blank = (h[hl - 2] == '\r') ? 2 : 1;
     const char *eol = blank == 2 ? "\r\n" : "\n";
-    int rc = 0;
-    if (call->continue_local) {
-        /* the agent already answered 100-continue: send the head without Expect */
-        size_t pos = 0;
-        while (pos < hl - blank && !rc) {
-            const char *le = memchr(h + pos, '\n', hl - blank - pos);
-            size_t e = le ? (size_t)(le - h) + 1 : hl - blank;
-            if (!(e - pos > 7 && !strncasecmp(h + pos, "expect:", 7)))
-                rc = xv_buf_append(out, h + pos, e - pos);
-            pos = e;
-        }
-    } else {
-        rc = xv_buf_append(out, h, hl - blank);
-    }
+    /* the agent already answered a 100-continue: send the head without Expect */
+    static const char *const no_expect[] = { "expect:", NULL };
+    int rc = call->continue_local ? xv_conn_head_copy_except(out, h, hl - blank, no_expect)
+                                  : xv_buf_append(out, h, hl - blank);
     const char *const *lines = xv_conn_cfg.inject_lines;
     for (unsigned i = 0; !rc && lines && lines[i] && i < INJECT_MAX; i++) {
         if (c->inject.skip & (1u << i))
@@ -455,17 +445,8 @@ static void redact_held(struct xv_conn *c, struct xv_call *call)
     const char *eol = blank == 2 ? "\r\n" : "\n";
     struct xv_buf nb;
     xv_buf_init(&nb, c->tx_hold.max);
-    size_t pos = 0;
-    int rc = 0;
-    while (pos < hl - blank && !rc) {
-        const char *le = memchr(h + pos, '\n', hl - blank - pos);
-        size_t end = le ? (size_t)(le - h) + 1 : hl - blank;
-        size_t ll = end - pos;
-        if (!(ll > 15 && !strncasecmp(h + pos, "content-length:", 15)) &&
-            !(ll > 18 && !strncasecmp(h + pos, "transfer-encoding:", 18)))
-            rc = xv_buf_append(&nb, h + pos, ll);
-        pos = end;
-    }
+    static const char *const framing[] = { "content-length:", "transfer-encoding:", NULL };
+    int rc = xv_conn_head_copy_except(&nb, h, hl - blank, framing);
     size_t tl = strlen(text);
     if (!rc)
         rc = xv_buf_appendf(&nb, "Content-Length: %zu%s%s", tl, eol, eol);

@@ -127,6 +127,11 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why);
  * step with c->out (caller holds c->mu). */
 void xv_conn_out_track(struct xv_conn *c);
 
+/* Append the header lines in h[0..n) to dst, except those whose name is in
+ * `drop` (NULL-terminated list of lower-case "name:" prefixes). */
+int xv_conn_head_copy_except(struct xv_buf *dst, const char *h, size_t n,
+                             const char *const *drop);
+
 /* tx.c: request callbacks, mode decision. */
 extern const struct xv_http_callbacks xv_conn_req_cb;
 int xv_conn_decide_mode(struct xv_conn *c, const unsigned char *p, size_t n);
