@@ -149,11 +149,6 @@ int xv_policy_ev_body(struct ev *ev, V *env, struct body *b, int i, struct k *k)
     return eval_expr(ev, env, b->exprs[i], &kb.k);
 }
 
-/* continuation that ignores the value and goes on */
-struct kpass {
-    struct k k;
-    struct k *next;
-};
 
 /* E_TERM: defined and not false */
 static int ktruthy_fn(struct ev *ev, struct k *self, V v)
@@ -348,7 +343,7 @@ static int unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k
 
 /* ---- collections: iterate (key, value) ---- */
 
-typedef int (*iter_fn)(struct ev *ev, void *ctx, V key, V val);
+typedef xv_policy_iter_fn iter_fn;
 
 static int iterate(struct ev *ev, V coll, iter_fn fn, void *ctx)
 {
@@ -1425,149 +1420,41 @@ int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k)
     return R_OK;
 }
 
-/* ---- expressions ---- */
+/* ---- shared with eval_expr.c (the expression kinds) ---- */
 
-struct ksome {
-    struct k k;
-    V *env;
-    struct expr *e;
-    struct k *next;
-};
-
-struct sctx {
-    V *env;
-    struct expr *e;
-    struct k *next;
-};
-
-static int ksome_after_key(struct ev *ev, struct k *self, V unused);
-
-struct ksomekv {
-    struct k k;
-    V *env;
-    struct expr *e;
-    V val;
-    struct k *next;
-};
-
-static int ksome_after_key(struct ev *ev, struct k *self, V unused)
+int xv_policy_ev_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
 {
-    struct ksomekv *kk = (struct ksomekv *)self;
-    return match(ev, kk->env, kk->e->a, kk->val, kk->next);
+    return match(ev, env, t, v, k);
 }
 
-static int some_iter(struct ev *ev, void *ctx, V key, V val)
+int xv_policy_ev_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
 {
-    struct sctx *s = ctx;
-    if (s->e->key) {
-        struct ksomekv kk = {{ksome_after_key}, s->env, s->e, val, s->next};
-        return match(ev, s->env, s->e->key, key, &kk.k);
-    }
-    return match(ev, s->env, s->e->a, val, s->next);
+    return unify(ev, env, a, b, k);
 }
 
-static int ksome_coll(struct ev *ev, struct k *self, V coll)
+int xv_policy_ev_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx)
 {
-    struct ksome *ks = (struct ksome *)self;
-    struct sctx s = {ks->env, ks->e, ks->next};
-    return iterate(ev, coll, some_iter, &s);
+    return iterate(ev, coll, fn, ctx);
 }
 
-/* every: each element must satisfy the body */
-struct ectx {
-    V *env;
-    struct expr *e;
-};
-
-static int kevery_body(struct ev *ev, struct k *self, V unused)
+int xv_policy_ev_call(struct ev *ev, V *env, struct term *t, struct k *k)
 {
-    struct ksome *ks = (struct ksome *)self;
-    struct k found = {kfound_fn};
-    return xv_policy_ev_body(ev, ks->env, ks->e->body, 0, &found);
+    return eval_call(ev, env, t, k);
 }
 
-static int every_iter(struct ev *ev, void *ctx, V key, V val)
+int xv_policy_ev_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
-    struct ectx *c = ctx;
-    struct ksome kb = {{kevery_body}, c->env, c->e, NULL};
-    int rc;
-    if (c->e->key) {
-        struct ksomekv kk = {{ksome_after_key}, c->env, c->e, val, &kb.k};
-        rc = match(ev, c->env, c->e->key, key, &kk.k);
-    } else {
-        rc = match(ev, c->env, c->e->a, val, &kb.k);
-    }
-    if (rc == R_STOP)
-        return R_OK; /* satisfied: next element */
-    if (rc < 0)
-        return rc;
-    return 2; /* not satisfied */
+    return eval_expr(ev, env, e, k);
 }
 
-static int kevery_coll(struct ev *ev, struct k *self, V coll)
+int xv_policy_k_truthy(struct ev *ev, struct k *self, V v)
 {
-    struct ksome *ks = (struct ksome *)self;
-    if (coll->type != XV_T_ARRAY && coll->type != XV_T_SET && coll->type != XV_T_OBJECT)
-        return R_OK; /* every over a non-collection is undefined */
-    struct ectx c = {ks->env, ks->e};
-    int rc = iterate(ev, coll, every_iter, &c);
-    if (rc < 0)
-        return rc;
-    if (rc == 2)
-        return R_OK;
-    return ks->next->fn(ev, ks->next, NULL);
+    return ktruthy_fn(ev, self, v);
 }
 
-/* call expression with an output argument */
-struct kout {
-    struct k k;
-    V *env;
-    struct term *t;
-    struct k *next;
-};
-static int kout_fn(struct ev *ev, struct k *self, V v)
+int xv_policy_k_found(struct ev *ev, struct k *self, V v)
 {
-    struct kout *ko = (struct kout *)self;
-    return match(ev, ko->env, ko->t->items[ko->t->n - 1], v, ko->next);
-}
-
-
-int xv_policy_ev_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
-{
-    switch (e->kind) {
-    case E_TERM: {
-        struct term *t = e->a;
-        if (t->kind == T_CALL && t->outarg) {
-            struct kout ko = {{kout_fn}, env, t, k};
-            return eval_call(ev, env, t, &ko.k);
-        }
-        struct kpass kp = {{ktruthy_fn}, k};
-        return xv_policy_ev_term(ev, env, t, &kp.k);
-    }
-    case E_UNIFY:
-    case E_ASSIGN:
-        return unify(ev, env, e->a, e->b, k);
-    case E_NOT: {
-        struct k found = {kfound_fn};
-        int rc = eval_expr(ev, env, e->inner, &found);
-        if (rc < 0)
-            return rc;
-        if (rc == R_STOP)
-            return R_OK;
-        return k->fn(ev, k, NULL);
-    }
-    case E_SOME:
-        return k->fn(ev, k, NULL);
-    case E_SOMEIN: {
-        struct ksome ks = {{ksome_coll}, env, e, k};
-        return xv_policy_ev_term(ev, env, e->b, &ks.k);
-    }
-    case E_EVERY: {
-        struct ksome ks = {{kevery_coll}, env, e, k};
-        return xv_policy_ev_term(ev, env, e->b, &ks.k);
-    }
-    }
-    return R_OK;
+    return kfound_fn(ev, self, v);
 }
 
 static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k)

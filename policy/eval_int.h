@@ -65,6 +65,21 @@ int xv_policy_ev_body(struct ev *ev, V *env, struct body *b, int i, struct k *k)
 int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k);
 int xv_policy_ev_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k);
 int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k);
+
+/* Shared by eval.c and eval_expr.c. */
+typedef int (*xv_policy_iter_fn)(struct ev *ev, void *ctx, V key, V val);
+/* continuation that ignores the value and goes on */
+struct kpass {
+    struct k k;
+    struct k *next;
+};
+int xv_policy_ev_match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
+int xv_policy_ev_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k);
+int xv_policy_ev_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx);
+int xv_policy_ev_call(struct ev *ev, V *env, struct term *t, struct k *k);
+int xv_policy_ev_expr(struct ev *ev, V *env, struct expr *e, struct k *k);
+int xv_policy_k_truthy(struct ev *ev, struct k *self, V v); /* defined and not false */
+int xv_policy_k_found(struct ev *ev, struct k *self, V v);  /* stop at the first solution */
 /* Value of the document at node n merged with base; *out is a new reference
  * or NULL (undefined). 0 or -1 (error set). */
 int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out);
