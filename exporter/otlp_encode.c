@@ -31,7 +31,6 @@
 #define SPAN_KIND_INTERNAL 1
 #define SPAN_KIND_CLIENT 3
 #define STATUS_CODE_ERROR 2
-#define SPAN_MAP_SLOTS 1024u
 
 /* ---- ids ---- */
 
@@ -101,90 +100,26 @@ static void tohex(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-/* ---- trace id → span id of the call (for tool-step parents) ---- */
+/* ---- trace id → span id of the call ---- */
 
-static struct {
-    pthread_mutex_t mu;            /* guards slot[] */
-    struct {
-        uint8_t tid[16];           /* call's trace id */
-        uint8_t sid[8];            /* its span id */
-        int used;                  /* slot holds an entry */
-    } slot[SPAN_MAP_SLOTS];
-} g_map = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-static unsigned map_index(const uint8_t tid[16])
+/* A call's span id is derived from its trace id (its low 64 bits, random
+ * like the rest): the call's span and its tool steps' parent link agree
+ * whichever path encodes them, in whatever order, in whatever process —
+ * no table to keep, nothing to lose to eviction or a fork. */
+static void call_span_id(const uint8_t tid[16], uint8_t sid[8])
 {
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ tid[i]) * 16777619u;
-    return h % SPAN_MAP_SLOTS;
-}
-
-static void map_put(const uint8_t tid[16], const uint8_t sid[8])
-{
-    unsigned i = map_index(tid);
-    pthread_mutex_lock(&g_map.mu);
-    memcpy(g_map.slot[i].tid, tid, 16);
-    memcpy(g_map.slot[i].sid, sid, 8);
-    g_map.slot[i].used = 1;
-    pthread_mutex_unlock(&g_map.mu);
-}
-
-static int map_find(const uint8_t tid[16], uint8_t sid[8])
-{
-    unsigned i = map_index(tid);
-    int found = 0;
-    pthread_mutex_lock(&g_map.mu);
-    if (g_map.slot[i].used && !memcmp(g_map.slot[i].tid, tid, 16)) {
-        memcpy(sid, g_map.slot[i].sid, 8);
-        found = 1;
-    }
-    pthread_mutex_unlock(&g_map.mu);
-    return found;
-}
-
-/* The call's span id, or one derived from its trace id when the call is
- * unknown here (evicted, or exported by another process). */
-static void map_get(const uint8_t tid[16], uint8_t sid[8])
-{
-    if (!map_find(tid, sid)) {
-        memcpy(sid, tid + 8, 8);
-        if (!nonzero(sid, 8))
-            sid[7] = 1;
-    }
-}
-
-/* Cheap span ids for the push path: no syscall per record. */
-static void fast_span_id(uint8_t sid[8])
-{
-    static _Thread_local uint64_t s;
-    if (!s && getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
-        s = xv_now_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&s;
-    do {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        uint64_t v = s * 0x2545F4914F6CDD1Dull;
-        memcpy(sid, &v, 8);
-    } while (!nonzero(sid, 8));
+    memcpy(sid, tid + 8, 8);
+    if (!nonzero(sid, 8))
+        sid[7] = 1;
 }
 
 void xv_exp_otlp_note_call(const cJSON *record)
 {
-    if (cJSON_GetObjectItemCaseSensitive(record, "step_type"))
-        return;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(record, "trace_id");
-    uint8_t tid[16], sid[8];
-    if (!cJSON_IsString(t) || unhex(t->valuestring, tid, 16) < 0 || !nonzero(tid, 16))
-        return;
-    fast_span_id(sid);
-    map_put(tid, sid);
+    (void)record; /* span ids are derived, nothing to note (kept for the push path) */
 }
 
 void xv_exp_otlp_span_map_reset(void)
 {
-    pthread_mutex_init(&g_map.mu, NULL);
-    memset(g_map.slot, 0, sizeof g_map.slot);
 }
 
 /* ---- time ---- */
@@ -546,7 +481,7 @@ static void head_from_record(const cJSON *r, struct span_head *h, int step)
                 random_bytes(h->tid, 16);
             while (!nonzero(h->tid, 16));
     } else if (step) {
-        map_get(h->tid, h->psid);
+        call_span_id(h->tid, h->psid);
         h->has_parent = 1;
     }
     new_span_id(h->sid);
@@ -560,11 +495,7 @@ static void head_from_record(const cJSON *r, struct span_head *h, int step)
         snprintf(h->name, sizeof h->name, "%.64s%s%.400s", operation(str(r, "request_type")),
                  model && *model ? " " : "", model ? model : "");
         h->kind = SPAN_KIND_CLIENT;
-        /* The id chosen when the record was pushed (xv_exp_otlp_note_call),
-         * so that its steps, pushed after it, find it whatever order the
-         * thread and the direct path encode them in. */
-        if (!map_find(h->tid, h->sid))
-            map_put(h->tid, h->sid);
+        call_span_id(h->tid, h->sid); /* what its tool steps name as parent */
     }
     h->start_ns = xv_exp_otlp_parse_time(str(r, "start_time"));
     h->end_ns = xv_exp_otlp_parse_time(str(r, "end_time"));
