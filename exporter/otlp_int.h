@@ -14,8 +14,8 @@
  *
  * Thread safety: a struct xv_exp_otlp_cfg is immutable once published and is
  * only used through a reference (xv_exp_otlp_cfg_ref/unref). Encoders and the
- * HTTP client use no shared state except the span map in otlp_encode.c
- * (own mutex). Spool functions may run on several threads and processes
+ * HTTP client use no shared state (a call's span id is derived from its
+ * trace id, so no table links tool steps to their call). Spool functions may run on several threads and processes
  * at once: every file appears by rename and is claimed by rename.
  */
 #ifndef XV_OTLP_INT_H
@@ -94,7 +94,7 @@ struct xv_exp_otlp_batch {
 
 /* Encode one record as a span and append it to `b`. Returns 0, or a
  * negative code (record not encodable: not an object, out of memory,
- * bigger than XV_OTLP_SPAN_MAX). Thread-safe (the span map has a lock). */
+ * bigger than XV_OTLP_SPAN_MAX). Thread-safe. */
 int xv_exp_otlp_encode_span(enum xv_exp_otlp_proto proto, const cJSON *record, struct xv_exp_otlp_batch *b);
 
 /* Wrap a batch into a complete ExportTraceServiceRequest body (resource
@@ -106,13 +106,10 @@ int xv_exp_otlp_encode_request(const struct xv_exp_otlp_cfg *cfg, const struct x
 /* Parse "YYYY-MM-DDTHH:MM:SS[.frac]Z" into Unix nanoseconds; 0 on error. */
 uint64_t xv_exp_otlp_parse_time(const char *s);
 
-/* At push time (any thread, cheap: no syscall): choose the span id of a
- * call record and remember it by trace id, so that its tool steps get it
- * as parent however the records are later encoded (thread or direct
- * path, in any order). Steps and records without a trace id are ignored. */
+/* No-ops since span ids are derived from trace ids (a call's span id is
+ * the low 64 bits of its trace id); kept so the push and fork paths need
+ * no change. */
 void xv_exp_otlp_note_call(const cJSON *record);
-
-/* Forget the trace id → span id map (fork child, tests). */
 void xv_exp_otlp_span_map_reset(void);
 
 /* ---- otlp_http.c ---- */
