@@ -673,13 +673,20 @@ size_t xv_string_cp_count(struct xv_value *v)
 
 /* ---- containers ---- */
 
+/* Capacity for `need` entries: doubling from cap (4 at first). */
+static size_t grow_cap(size_t cap, size_t need)
+{
+    size_t nc = cap ? cap * 2 : 4;
+    while (nc < need)
+        nc *= 2;
+    return nc;
+}
+
 static int arr_reserve(struct xv_value *a, size_t need)
 {
     if (need <= a->u.arr.cap)
         return 0;
-    size_t nc = a->u.arr.cap ? a->u.arr.cap * 2 : 4;
-    while (nc < need)
-        nc *= 2;
+    size_t nc = grow_cap(a->u.arr.cap, need);
     struct xv_value **p = realloc(a->u.arr.items, nc * sizeof *p);
     if (!p)
         return XV_E_NOMEM;
@@ -793,9 +800,7 @@ static int obj_reserve(struct xv_value *o, size_t need)
 {
     if (need <= o->u.obj.cap)
         return 0;
-    size_t nc = o->u.obj.cap ? o->u.obj.cap * 2 : 4;
-    while (nc < need)
-        nc *= 2;
+    size_t nc = grow_cap(o->u.obj.cap, need);
     struct xv_value **k = realloc(o->u.obj.keys, nc * sizeof *k);
     if (!k)
         return XV_E_NOMEM;
