@@ -193,3 +193,41 @@ def strict_lines(path):
         except Exception as e:
             problems.append("line %d: %s: %r" % (i + 1, e, raw[:120]))
     return recs, problems
+
+
+CHAT_REPLY = (b'{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini",'
+         b'"choices":[{"index":0,"message":{"role":"assistant","content":"hello"},'
+         b'"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,'
+         b'"total_tokens":2}}')
+
+
+def chat_handler(c, srv):
+    """Answers every Content-Length-framed request on a keep-alive connection
+    with CHAT_REPLY; appends all bytes received to srv.seen at close."""
+    got = b""
+    served = 0
+    c.settimeout(10)
+    while True:
+        try:
+            d = c.recv(65536)
+        except OSError:
+            break
+        if not d:
+            break
+        got += d
+        # answer each complete request (Content-Length framed) in turn
+        while True:
+            view = got[served:]
+            he = view.find(b"\r\n\r\n")
+            if he < 0:
+                break
+            n = 0
+            for line in view[:he].split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    n = int(line.split(b":")[1])
+            if len(view) < he + 4 + n:
+                break
+            served += he + 4 + n
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(CHAT_REPLY) + CHAT_REPLY)
+    srv.seen.append(got)

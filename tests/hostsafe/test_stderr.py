@@ -54,42 +54,6 @@ for i in range(2):
 s.close()
 '''
 
-REPLY = (b'{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini",'
-         b'"choices":[{"index":0,"message":{"role":"assistant","content":"hello"},'
-         b'"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,'
-         b'"total_tokens":2}}')
-
-
-def handler(c, srv):
-    got = b""
-    served = 0
-    c.settimeout(10)
-    while True:
-        try:
-            d = c.recv(65536)
-        except OSError:
-            break
-        if not d:
-            break
-        got += d
-        # answer each complete request (Content-Length framed) in turn
-        while True:
-            view = got[served:]
-            he = view.find(b"\r\n\r\n")
-            if he < 0:
-                break
-            n = 0
-            for line in view[:he].split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    n = int(line.split(b":")[1])
-            if len(view) < he + 4 + n:
-                break
-            served += he + 4 + n
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: %d\r\n\r\n" % len(REPLY) + REPLY)
-    srv.seen.append(got)
-
-
 def strip_injected(raw):
     return b"".join(l for l in raw.splitlines(keepends=True)
                     if not l.lower().startswith(b"x-xenovia-"))
@@ -99,7 +63,7 @@ tmp = hs.artifact_dir("stderr")
 prog = os.path.join(tmp, "prog.py")
 with open(prog, "w") as f:
     f.write(PROGRAM)
-srv = hs.Server(handler)
+srv = hs.Server(hs.chat_handler)
 try:
     res = {}
     for mode in ("close", "keep", "dup2"):
