@@ -185,6 +185,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             if (ut) {
                 size_t n = ut->value_len < sizeof call->upstream_trace_id - 1
                                ? ut->value_len : sizeof call->upstream_trace_id - 1;
+                n = xv_utf8_cut(ut->value, ut->value_len, n); /* whole characters */
                 memcpy(call->upstream_trace_id, ut->value, n);
                 call->upstream_trace_id[n] = '\0';
             }
@@ -194,6 +195,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             if (us) {
                 size_t n = us->value_len < sizeof call->upstream_session_id - 1
                                ? us->value_len : sizeof call->upstream_session_id - 1;
+                n = xv_utf8_cut(us->value, us->value_len, n);
                 memcpy(call->upstream_session_id, us->value, n);
                 call->upstream_session_id[n] = '\0';
             }
@@ -498,9 +500,9 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why)
     xv_conn_out_track(c);
     char msg[160];
     if (c->end_reason)
-        snprintf(msg, sizeof msg, "%s", c->end_reason);
+        xv_utf8_snprintf(msg, sizeof msg, "%s", c->end_reason);
     else
-        snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
+        xv_utf8_snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
     while (c->calls)
         xv_conn_pop_call(c, msg);
 }

@@ -217,12 +217,12 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
          * not an upstream error. */
         char why[400];
         if (call->policy_outcome && !strcmp(call->policy_outcome, "block"))
-            snprintf(why, sizeof why, "request blocked by policy%s%s",
+            xv_utf8_snprintf(why, sizeof why, "request blocked by policy%s%s",
                      call->policy_reason[0] ? ": " : "", call->policy_reason);
         else if (call->policy_error[0])
-            snprintf(why, sizeof why, "%s", call->policy_error);
+            xv_utf8_snprintf(why, sizeof why, "%s", call->policy_error);
         else
-            snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
+            xv_utf8_snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
         cJSON_DeleteItemFromObject(r, "error");
         cJSON_AddStringToObject(r, "error", why);
         cJSON_AddBoolToObject(r, "synthetic_response", 1);

@@ -142,10 +142,11 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
             const struct xv_http_header *ah = xv_http_head_find(h, per_call[i].hdr);
             if (ah) {
                 size_t n = ah->value_len < per_call[i].cap - 1 ? ah->value_len : per_call[i].cap - 1;
+                n = xv_utf8_cut(ah->value, ah->value_len, n); /* whole characters */
                 memcpy(dst, ah->value, n);
                 dst[n] = '\0';
             } else if (cfgv[i]) {
-                snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
+                xv_utf8_snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
             }
         }
         /* Custom properties: config set, then the app's headers (its value wins). */
@@ -174,6 +175,7 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
             st->app_session = 1;
             size_t n = sh->value_len < sizeof st->app_session_id - 1
                            ? sh->value_len : sizeof st->app_session_id - 1;
+            n = xv_utf8_cut(sh->value, sh->value_len, n);
             memcpy(st->app_session_id, sh->value, n);
             st->app_session_id[n] = '\0';
             st->app_session_bad = !is_uuid(sh->value, sh->value_len);
