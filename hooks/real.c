@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "xv_common.h"
+#include "xv_patch.h"
+
+_Static_assert(XV_PATCH_NAMES == XV_SSL_FN_COUNT, "patch/ and hooks/ name the same functions");
 
 struct xv_real_table xv_real;
 
@@ -128,6 +131,12 @@ void *xv_real_ssl(int idx)
     if (p)
         return p;
     const char *name = g_ssl_names[idx];
+    /* OpenSSL compiled into the program: its trampolines (patch/) */
+    p = xv_patch_real(idx);
+    if (p) {
+        atomic_store_explicit(&g_ssl[idx], p, memory_order_release);
+        return p;
+    }
     p = next_sym(name);
     if (!p) {
         /* libssl arrived by dlopen after us: RTLD_NEXT may not see it. */

@@ -166,6 +166,7 @@ static void scope_enter(struct tls_scope *sc)
     sc->saved = xv_tls_cur;
     xv_tls_cur.active = 1;
     xv_tls_cur.fd = -1;
+    xv_tls_cur.in_read = 0;
 }
 
 static int scope_leave(struct tls_scope *sc)
@@ -175,10 +176,16 @@ static int scope_leave(struct tls_scope *sc)
     return fd;
 }
 
-/* The connection to use for an SSL I/O call, or NULL to pass through. */
-static struct xv_conn *io_conn(const SSL *s)
+/* The connection to use for an SSL I/O call, or NULL to pass through.
+ * An SSL call made from inside another one is OpenSSL's own business and
+ * passes through — except a write made from inside a read hook's real
+ * SSL_read: Node completes the handshake inside SSL_read, and its info
+ * callback runs JavaScript synchronously that writes the first request
+ * (TLSWrap::SSLInfoCallback -> onhandshakedone -> SSL_write). The read hook
+ * holds no lock around its real read, so that write can be inspected. */
+static struct xv_conn *io_conn(const SSL *s, int write)
 {
-    if (!xv_hooks_active() || xv_tls_cur.active)
+    if (!xv_hooks_active() || (xv_tls_cur.active && !(write && xv_tls_cur.in_read)))
         return NULL;
     return ssl_conn(s, 1);
 }
@@ -285,7 +292,7 @@ XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
         errno = ENOSYS;
         return -1;
     }
-    struct xv_conn *c = io_conn(s);
+    struct xv_conn *c = io_conn(s, 1);
     if (!c || num <= 0 || xv_conn_is_pass(c)) {
         if (c)
             xv_conn_unref(c);
@@ -303,7 +310,7 @@ XV_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
         errno = ENOSYS;
         return 0;
     }
-    struct xv_conn *c = io_conn(s);
+    struct xv_conn *c = io_conn(s, 1);
     if (!c || num == 0 || xv_conn_is_pass(c)) {
         if (c)
             xv_conn_unref(c);
@@ -334,6 +341,7 @@ static long rd_ssl(void *vctx, char *buf, size_t len)
     struct tls_scope sc;
     long out;
     scope_enter(&sc);
+    xv_tls_cur.in_read = 1;
     if (x->ex) {
         size_t got = 0;
         int (*real)(SSL *, void *, size_t, size_t *) =
@@ -410,7 +418,7 @@ static int ssl_read_common(SSL *s, void *buf, int num, int peek)
         errno = ENOSYS;
         return -1;
     }
-    struct xv_conn *c = io_conn(s);
+    struct xv_conn *c = io_conn(s, 0);
     if (!c || num <= 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0)) {
         if (c)
             xv_conn_unref(c);
@@ -428,7 +436,7 @@ static int ssl_read_ex_common(SSL *s, void *buf, size_t num, size_t *got, int pe
         errno = ENOSYS;
         return 0;
     }
-    struct xv_conn *c = io_conn(s);
+    struct xv_conn *c = io_conn(s, 0);
     if (!c || num == 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0)) {
         if (c)
             xv_conn_unref(c);
@@ -696,4 +704,49 @@ XV_HOOK int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned le
         }
     }
     return real(s, protos, len);
+}
+
+/* ---- addresses of our own hooks (for patch/) ------------------------------ */
+
+/* Hidden aliases: inside this library `&SSL_write` would resolve through
+ * the GOT to the program's own SSL_write when the program defines one
+ * (Node does) — the very function being patched. The aliases bind here. */
+#define XV_ALIAS(name) \
+    extern __typeof__(name) xv_tls_self_##name __attribute__((alias(#name), visibility("hidden")));
+XV_ALIAS(SSL_write)
+XV_ALIAS(SSL_write_ex)
+XV_ALIAS(SSL_read)
+XV_ALIAS(SSL_read_ex)
+XV_ALIAS(SSL_peek)
+XV_ALIAS(SSL_peek_ex)
+XV_ALIAS(SSL_pending)
+XV_ALIAS(SSL_has_pending)
+XV_ALIAS(SSL_get_error)
+XV_ALIAS(SSL_shutdown)
+XV_ALIAS(SSL_free)
+XV_ALIAS(SSL_ctrl)
+XV_ALIAS(SSL_set_alpn_protos)
+XV_ALIAS(SSL_CTX_set_alpn_protos)
+XV_ALIAS(SSL_get_shutdown)
+#undef XV_ALIAS
+
+void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT])
+{
+    for (int i = 0; i < XV_SSL_FN_COUNT; i++)
+        out[i] = NULL;
+    out[XV_SSL_write] = (void *)xv_tls_self_SSL_write;
+    out[XV_SSL_write_ex] = (void *)xv_tls_self_SSL_write_ex;
+    out[XV_SSL_read] = (void *)xv_tls_self_SSL_read;
+    out[XV_SSL_read_ex] = (void *)xv_tls_self_SSL_read_ex;
+    out[XV_SSL_peek] = (void *)xv_tls_self_SSL_peek;
+    out[XV_SSL_peek_ex] = (void *)xv_tls_self_SSL_peek_ex;
+    out[XV_SSL_pending] = (void *)xv_tls_self_SSL_pending;
+    out[XV_SSL_has_pending] = (void *)xv_tls_self_SSL_has_pending;
+    out[XV_SSL_get_error] = (void *)xv_tls_self_SSL_get_error;
+    out[XV_SSL_shutdown] = (void *)xv_tls_self_SSL_shutdown;
+    out[XV_SSL_free] = (void *)xv_tls_self_SSL_free;
+    out[XV_SSL_ctrl] = (void *)xv_tls_self_SSL_ctrl;
+    out[XV_SSL_set_alpn_protos] = (void *)xv_tls_self_SSL_set_alpn_protos;
+    out[XV_SSL_CTX_set_alpn_protos] = (void *)xv_tls_self_SSL_CTX_set_alpn_protos;
+    out[XV_SSL_get_shutdown] = (void *)xv_tls_self_SSL_get_shutdown;
 }

@@ -105,6 +105,7 @@ int xv_dns_lookup(const char *addr, char *host, size_t cap);
 struct xv_tls_current {
     int active;     /* inside an SSL call */
     int fd;         /* socket the record layer used, -1 unknown */
+    int in_read;    /* the innermost SSL call is a read hook's real read */
 };
 extern __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
 
@@ -115,6 +116,10 @@ extern __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initi
 extern __thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec")));
 
 void xv_tls_atfork_child(void);
+
+/* tls.c: the addresses of our own SSL hooks, indexed by enum xv_ssl_fn
+ * (NULL for names we only look up); patch/ points patched entries here. */
+void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT]);
 void xv_net_atfork_child(void);
 void xv_dns_atfork_child(void);
 
