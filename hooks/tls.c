@@ -285,6 +285,29 @@ static long ssl_tx(SSL *s, struct xv_conn *c, struct ssl_wr *x, const void *buf,
     return r;
 }
 
+/* A write on an SSL whose handshake is unfinished: SSL_write would run the
+ * handshake first and return its failure (would-block) without taking a
+ * byte; the app then retries the same bytes (Node writes its first request
+ * before the handshake completes and retries from TLSWrap::ClearIn). Run
+ * that handshake step here, as SSL_write would, so the request is handed to
+ * the connection only once, when it can really go out. 1: go on; 0: return
+ * the handshake's result (in *ret: -1, errno and SSL_get_error as left). */
+static int handshake_gate(SSL *s, int *ret)
+{
+    int (*fin)(const SSL *) = REAL(SSL_is_init_finished);
+    int (*hs)(SSL *) = REAL(SSL_do_handshake);
+    if (!fin || !hs || fin(s))
+        return 1;
+    struct tls_scope sc;
+    scope_enter(&sc);
+    int r = hs(s);
+    scope_leave(&sc);
+    if (r == 1)
+        return 1;
+    *ret = -1;
+    return 0;
+}
+
 XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
 {
     int (*real)(SSL *, const void *, int) = REAL(SSL_write);
@@ -297,6 +320,11 @@ XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
         if (c)
             xv_conn_unref(c);
         return real(s, buf, num);
+    }
+    int hret;
+    if (!handshake_gate(s, &hret)) {
+        xv_conn_unref(c);
+        return hret;
     }
     struct ssl_wr x = { .s = s, .ex = 0, .ret = -1 };
     long r = ssl_tx(s, c, &x, buf, (size_t)num);
@@ -315,6 +343,13 @@ XV_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
         if (c)
             xv_conn_unref(c);
         return real(s, buf, num, written);
+    }
+    int hret;
+    if (!handshake_gate(s, &hret)) {
+        xv_conn_unref(c);
+        if (written)
+            *written = 0;
+        return 0;
     }
     struct ssl_wr x = { .s = s, .ex = 1, .ret = 0 };
     long r = ssl_tx(s, c, &x, buf, num);

@@ -66,6 +66,7 @@ enum xv_ssl_fn {
     XV_SSL_peek_ex, XV_SSL_pending, XV_SSL_has_pending, XV_SSL_get_error,
     XV_SSL_shutdown, XV_SSL_free, XV_SSL_ctrl, XV_SSL_set_alpn_protos,
     XV_SSL_CTX_set_alpn_protos, XV_SSL_get_fd, XV_SSL_get_SSL_CTX, XV_SSL_get_shutdown,
+    XV_SSL_is_init_finished, XV_SSL_do_handshake,
     XV_SSL_FN_COUNT
 };
 

@@ -24,6 +24,7 @@ const char *const xv_patch_names[XV_PATCH_NAMES] = {
     "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
     "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
     "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX", "SSL_get_shutdown",
+    "SSL_is_init_finished", "SSL_do_handshake",
 };
 
 /* Without these the agent cannot do its job on a patched program: the data
@@ -32,10 +33,10 @@ const char *const xv_patch_names[XV_PATCH_NAMES] = {
  * (ctrl). The others only refine (peek, pending, shutdown of an answered
  * stream, ALPN narrowing) and are skipped alone when refused. */
 const unsigned char xv_patch_essential[XV_PATCH_NAMES] = {
-    1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1,
+    1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0,
 };
 const unsigned char xv_patch_hooked[XV_PATCH_NAMES] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0,
 };
 
 struct view {
