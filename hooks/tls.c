@@ -43,18 +43,60 @@ static struct {
     struct ssl_ent *bucket[SSL_BUCKETS];
 } g_ssl;
 
-/* SSL_CTX ALPN offers we saw (so SNI time can narrow a context-level offer).
- * Small fixed table, guarded by g_alpn.mu; oldest entry overwritten. */
+/* ALPN offers we saw, so SNI time can narrow them: an SSL_CTX's, and an
+ * SSL's own offer made before its host name was set (Node sets ALPN in the
+ * TLSSocket constructor and the server name afterwards). Keyed by the
+ * SSL_CTX or SSL pointer. Small fixed table, guarded by g_alpn.mu; oldest
+ * entry overwritten; an SSL's entry is dropped at SNI time or SSL_free. */
 #define ALPN_CTX_MAX 32
 static struct {
     pthread_mutex_t mu;
     unsigned next;
+    int any_ssl;        /* an SSL-level offer was ever stored (SSL_free skips the scan otherwise) */
     struct {
-        const SSL_CTX *ctx;
+        const void *key;
         unsigned len;
         unsigned char protos[64];
     } e[ALPN_CTX_MAX];
 } g_alpn = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void alpn_remember(const void *key, const unsigned char *protos, unsigned len, int is_ssl)
+{
+    pthread_mutex_lock(&g_alpn.mu);
+    int slot = -1;
+    for (int i = 0; i < ALPN_CTX_MAX; i++)
+        if (g_alpn.e[i].key == key)
+            slot = i;
+    if (slot < 0)
+        slot = (int)(g_alpn.next++ % ALPN_CTX_MAX);
+    g_alpn.e[slot].key = key;
+    g_alpn.e[slot].len = len;
+    memcpy(g_alpn.e[slot].protos, protos, len);
+    if (is_ssl)
+        __atomic_store_n(&g_alpn.any_ssl, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&g_alpn.mu);
+}
+
+/* Copy the offer stored for key into out (64 bytes; may be NULL), optionally
+ * dropping it. Its length, 0 when none. */
+static unsigned alpn_take(const void *key, unsigned char *out, int drop)
+{
+    unsigned len = 0;
+    if (!key)
+        return 0;
+    pthread_mutex_lock(&g_alpn.mu);
+    for (int i = 0; i < ALPN_CTX_MAX; i++) {
+        if (g_alpn.e[i].key != key)
+            continue;
+        len = g_alpn.e[i].len;
+        if (out)
+            memcpy(out, g_alpn.e[i].protos, len);
+        if (drop)
+            g_alpn.e[i].key = NULL;
+    }
+    pthread_mutex_unlock(&g_alpn.mu);
+    return len;
+}
 
 static void ssl_locks_init(void)
 {
@@ -613,6 +655,8 @@ XV_HOOK void SSL_free(SSL *s)
             xv_conn_end(c, "SSL_free before the response completed");
             xv_conn_unref(c);
         }
+        if (__atomic_load_n(&g_alpn.any_ssl, __ATOMIC_RELAXED))
+            alpn_take(s, NULL, 1); /* its address may come back as another SSL */
         errno = saved;
     }
     if (real)
@@ -680,18 +724,14 @@ XV_HOOK long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
         xv_conn_set_host(c, (const char *)parg);
         xv_conn_unref(c);
     }
+    unsigned char protos[64];
+    /* the SSL's own earlier offer wins over its context's */
+    unsigned len = alpn_take(s, protos, 1);
     if (narrow_host((const char *)parg)) {
-        SSL_CTX *(*getctx)(const SSL *) = REAL(SSL_get_SSL_CTX);
-        const SSL_CTX *ctx = getctx ? getctx(s) : NULL;
-        unsigned char protos[64];
-        unsigned len = 0;
-        pthread_mutex_lock(&g_alpn.mu);
-        for (int i = 0; i < ALPN_CTX_MAX; i++)
-            if (ctx && g_alpn.e[i].ctx == ctx) {
-                len = g_alpn.e[i].len;
-                memcpy(protos, g_alpn.e[i].protos, len);
-            }
-        pthread_mutex_unlock(&g_alpn.mu);
+        if (!len) {
+            SSL_CTX *(*getctx)(const SSL *) = REAL(SSL_get_SSL_CTX);
+            len = alpn_take(getctx ? getctx(s) : NULL, protos, 0);
+        }
         if (len)
             narrow_ssl(s, protos, len);
     }
@@ -705,19 +745,8 @@ XV_HOOK int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, u
     if (!real)
         return 1;
     int r = real(ctx, protos, len);
-    if (r == 0 && xv_hooks_active() && protos && len <= 64) {
-        pthread_mutex_lock(&g_alpn.mu);
-        int slot = -1;
-        for (int i = 0; i < ALPN_CTX_MAX; i++)
-            if (g_alpn.e[i].ctx == ctx)
-                slot = i;
-        if (slot < 0)
-            slot = (int)(g_alpn.next++ % ALPN_CTX_MAX);
-        g_alpn.e[slot].ctx = ctx;
-        g_alpn.e[slot].len = len;
-        memcpy(g_alpn.e[slot].protos, protos, len);
-        pthread_mutex_unlock(&g_alpn.mu);
-    }
+    if (r == 0 && xv_hooks_active() && protos && len <= 64)
+        alpn_remember(ctx, protos, len, 0);
     return r;
 }
 
@@ -728,14 +757,22 @@ XV_HOOK int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned le
         return 1;
     if (xv_hooks_active() && protos) {
         struct xv_conn *c = ssl_conn(s, 0);
+        struct xv_conn_peer p;
+        p.host[0] = '\0';
         if (c) {
-            struct xv_conn_peer p;
             xv_conn_get_peer(c, &p);
             xv_conn_unref(c);
+        }
+        if (p.host[0]) {
             unsigned char f[256];
-            unsigned n = p.host[0] && narrow_host(p.host) ? alpn_filter(protos, len, f, sizeof f) : 0;
+            unsigned n = narrow_host(p.host) ? alpn_filter(protos, len, f, sizeof f) : 0;
             if (n)
                 return real(s, f, n);
+        } else if (len <= 64) {
+            int r = real(s, protos, len);
+            if (r == 0)
+                alpn_remember(s, protos, len, 1); /* narrowed when the host name is set */
+            return r;
         }
     }
     return real(s, protos, len);

@@ -231,6 +231,10 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
     }
     rep->tried = 1;
     snprintf(rep->object, sizeof rep->object, "%s", f.o.path);
+    if (in_exe) {
+        ssize_t n = readlink("/proc/self/exe", rep->object, sizeof rep->object - 1);
+        rep->object[n > 0 ? n : 0] = '\0';
+    }
     if (!e.is_elf64_x86_64)
         return refuse(rep, "%s%s", "not an x86-64 program", "");
     if (e.boringssl || e.go)
