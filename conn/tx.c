@@ -677,6 +677,18 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
         pthread_mutex_unlock(&c->mu);
         return w > 0 ? accepted + w : (accepted ? accepted : w);
     }
+    /* The parser gave up on the last bytes of this write (malformed input,
+     * a compressed body past the inflation limits): the connection is
+     * passthrough now and the hooks send later writes straight out, so what
+     * is held leaves here, unchanged and in order. */
+    if (atomic_load(&c->mode) != XV_CONN_HTTP && c->tx_hold.len) {
+        long rc = write_all(c, &io, c->tx_hold.data, c->tx_hold.len);
+        xv_buf_reset(&c->tx_hold);
+        if (rc != 0) {
+            pthread_mutex_unlock(&c->mu);
+            return rc;
+        }
+    }
     pthread_mutex_unlock(&c->mu);
     return accepted;
 }

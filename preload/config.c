@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "xv_common.h"
+#include "xv_http.h"
 #include "xv_session.h"
 
 static const char *env(const char *name)
@@ -211,6 +212,14 @@ int xv_config_load(struct xv_config *cfg)
     bad += env_bool("XENOVIA_CAPTURE_CONTENT", 1, &cfg->capture_content);
     bad += env_size("XENOVIA_BODY_MAX_BYTES", 32u << 20, 4096, 1u << 30, &n);
     cfg->body_max = (size_t)n;
+    /* Decompression bombs (issue 7 class 5): past either bound a gzip/deflate
+     * body is passed through uninspected (docs/http.md). */
+    bad += env_size("XENOVIA_INFLATE_MAX_BYTES", XV_HTTP_INFLATE_DEFAULT_MAX_BYTES, 0,
+                    1ull << 40, &n);
+    cfg->inflate_max = n;
+    bad += env_size("XENOVIA_INFLATE_MAX_RATIO", XV_HTTP_INFLATE_DEFAULT_MAX_RATIO, 0, 100000, &n);
+    cfg->inflate_ratio = (unsigned)n;
+    xv_http_set_inflate_limits(cfg->inflate_max, cfg->inflate_ratio);
     bad += env_size("XENOVIA_EXPORT_TIMEOUT_MS", 2000, 0, 600000, &n);
     cfg->export_timeout_ms = n;
     cfg->agent_id = env_copy("XENOVIA_AGENT_ID");

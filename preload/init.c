@@ -79,6 +79,8 @@ static void read_process_name(int argc, char **argv)
 
 static void do_init(void)
 {
+    /* Before the program can close fd 2 and reuse the number (issue 7 class 6). */
+    xv_log_capture_stderr();
     xv_real_init();
     if (getauxval(AT_SECURE))
         return; /* setuid/setgid/capabilities: stay inert */
