@@ -159,8 +159,7 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     set_str(in, "agent_id", xv_conn_cfg.agent_id);
     set_str(in, "org_id", xv_conn_cfg.org_id);
     set_str(in, "request_type", xv_openai_type_name(xv_openai_call_type(api)));
-    const char *host = c->peer.host[0] ? c->peer.host : call->host;
-    set_str(in, "provider", xv_conn_provider(host));
+    set_str(in, "provider", call->prov.id ? call->prov.id : "openai_compatible");
     set_str(in, "model", xv_openai_call_model(api));
     set_val(in, "stream", xv_bool(xv_openai_call_stream(api)));
 

@@ -7,35 +7,22 @@
  * no credential can reach them from here.
  *
  * Thread safety: called with the connection's lock held; uses only
- * thread-safe functions (getrandom, libuuid, cJSON on private objects).
+ * thread-safe functions (common/'s per-thread UUID generator, cJSON on
+ * private objects).
  */
 #include "xv_conn_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-#include <uuid/uuid.h>
 
 #include "xv_exporter.h"
 
 void xv_conn_new_trace_id(char out[XV_TRACE_ID_LEN + 1])
 {
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
-        /* Entropy pool not ready (early boot): fall back to libuuid. */
-        uuid_t u;
-        uuid_generate(u);
-        memcpy(b, u, sizeof b);
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[XV_TRACE_ID_LEN] = '\0';
+    xv_uuid_v4(out); /* per-thread generator: no syscall per id */
 }
 
 static void add_time(cJSON *r, const char *key, uint64_t wall_ns)
@@ -170,9 +157,7 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     cJSON_AddStringToObject(r, "trace_id", call->trace_id);
     if (!call->session_id[0]) {
         /* never resolved (e.g. the request never completed): a session of its own */
-        uuid_t u;
-        uuid_generate_random(u);
-        uuid_unparse_lower(u, call->session_id);
+        xv_uuid_v4(call->session_id);
         call->session_turn = 1;
         call->session_strategy = "new";
     }
@@ -198,7 +183,9 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     if (cfg->org_id)
         cJSON_AddStringToObject(r, "org_id", cfg->org_id);
     const char *host = c->peer.host[0] ? c->peer.host : call->host[0] ? call->host : c->peer.addr;
-    cJSON_AddStringToObject(r, "provider", xv_conn_provider(host));
+    cJSON_AddStringToObject(r, "provider", call->prov.id ? call->prov.id : xv_conn_provider(host));
+    if (call->prov.gateway)
+        cJSON_AddStringToObject(r, "gateway", call->prov.gateway);
     cJSON_AddStringToObject(r, "server_address", host);
     if (c->peer.port)
         cJSON_AddNumberToObject(r, "server_port", c->peer.port);

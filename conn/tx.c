@@ -24,7 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <stddef.h>
-#include <uuid/uuid.h>
 
 #include "xv_redact.h"
 
@@ -52,22 +51,6 @@ static void copy_host(char *dst, size_t cap, const char *p, size_t n)
     dst[n] = '\0';
 }
 
-static int is_uuid(const char *s, size_t n)
-{
-    if (n != 36)
-        return 0;
-    for (size_t i = 0; i < 36; i++) {
-        char ch = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (ch != '-')
-                return 0;
-        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-                     (ch >= 'A' && ch <= 'F'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 /* Header name of an injection line "Name: value\r\n". */
 static size_t line_name(const char *line, char *out, size_t cap)
@@ -112,6 +95,11 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
         if (call->api) {
             xv_conn_new_trace_id(call->trace_id);
             xv_conn_stat_add(XV_STAT_CALLS);
+            xv_openai_provider_for(host, h->target, h->target_len, &call->prov);
+            /* Azure names the model in the path; the body may not. */
+            char dep[128];
+            if (xv_openai_azure_deployment(h->target, h->target_len, dep, sizeof dep))
+                xv_openai_call_set_model_hint(call->api, dep);
         }
     }
     if (call->api) {
@@ -171,12 +159,17 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
             xv_conn_policy_note_headers(call, h);
         const struct xv_http_header *sh = xv_http_head_find(h, "x-xenovia-session-id");
         if (sh) {
+            /* Any valid UUID spelling (8-4-4-4-12, 32 hex, braces, urn:uuid:)
+             * is accepted and recorded in canonical form; the wire keeps the
+             * app's own text. */
             st->app_session = 1;
-            size_t n = sh->value_len < sizeof st->app_session_id - 1
-                           ? sh->value_len : sizeof st->app_session_id - 1;
-            memcpy(st->app_session_id, sh->value, n);
-            st->app_session_id[n] = '\0';
-            st->app_session_bad = !is_uuid(sh->value, sh->value_len);
+            const char *v = sh->value;
+            size_t n = sh->value_len;
+            while (n && (*v == ' ' || *v == '\t'))
+                v++, n--;
+            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+                n--;
+            st->app_session_bad = xv_uuid_normalize(v, n, st->app_session_id) != 0;
         }
     }
     struct xv_call **tail = &c->calls;
@@ -304,9 +297,7 @@ static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf 
 
 static void new_session(struct xv_call *call)
 {
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, call->session_id);
+    xv_uuid_v4(call->session_id);
     call->session_turn = 1;
     call->session_strategy = "new";
 }

@@ -15,7 +15,7 @@
 #include "xv_session.h"
 #include "xv_value.h"
 
-#define XV_TRACE_ID_LEN 32 /* hex characters of a W3C-style 16-byte trace id */
+#define XV_TRACE_ID_LEN XV_UUID_LEN /* trace ids are v4 UUIDs, hyphenated lower case (SPEC §6) */
 
 /* One request/response exchange on a connection. */
 struct xv_call {
@@ -29,6 +29,7 @@ struct xv_call {
     int response_started;          /* final (non-1xx) response head seen */
     int stamped;                   /* our trace header was added */
     char host[256];                /* Host header (without port) */
+    struct xv_openai_provider prov;/* provider/gateway of an API call (from host and path) */
     char session_id[37];           /* session the call belongs to ("" until decided) */
     int session_turn;              /* turn within the session (1-based) */
     const char *session_strategy;  /* how it was resolved (static string) */
@@ -158,7 +159,7 @@ void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
                                  const struct xv_session_tool_step *steps, size_t n);
 void xv_conn_new_trace_id(char out[XV_TRACE_ID_LEN + 1]);
 
-/* Provider name for a host (SPEC §5): openai, azure, xenovia, openai_compatible. */
+/* Xenovia provider id for a host without a path (openai/provider.c's table). */
 const char *xv_conn_provider(const char *host);
 
 void xv_conn_stat_add(int which);

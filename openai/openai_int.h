@@ -58,6 +58,7 @@ struct xv_oai_tool {
 
 struct xv_openai_call {
     int type;                        /* enum xv_openai_type */
+    char *model_hint;                /* model when the body names none (Azure deployment), owned */
     struct xv_openai_limits lim;     /* defaults applied */
     char *error;                     /* first error noted, owned */
 

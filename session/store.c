@@ -27,8 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uuid/uuid.h>
-
 #include "session_int.h"
 
 #define NKEYS (2 + XV_SESSION_LINKS)
@@ -503,9 +501,7 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         if (given) {
             memcpy(out->id, given, XV_SESSION_ID_LEN);
         } else {
-            uuid_t u;
-            uuid_generate_random(u);
-            uuid_unparse_lower(u, out->id);
+            xv_uuid_v4(out->id);
             strategy = XV_SESSION_BY_NEW;
         }
         out->turn = 1;
@@ -549,10 +545,8 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         pthread_mutex_unlock(&s->mu);
         struct xv_session_fps fps;
         xv_session_request_fps(req->type, req->body, &fps);
-        uuid_t u;
         char text[XV_SESSION_ID_LEN + 1];
-        uuid_generate_random(u);
-        uuid_unparse_lower(u, text);
+        xv_uuid_v4(text);
         id_digest(text, d_id);
         pthread_mutex_lock(&s->mu);
         now = now_ns(s);
