@@ -64,6 +64,28 @@ static size_t line_name(const char *line, char *out, size_t cap)
     return n;
 }
 
+/* SPEC §4 (Xenovia scopes sessions per key): the sessions found by `user`,
+ * response id or fingerprint belong to the request's credential. Only a
+ * keyed digest of it is kept (xv_session_scope_digest), never the value. */
+static void note_credential_scope(struct xv_call *call, const struct xv_http_head *h)
+{
+    static const char *const names[] = { "authorization", "api-key", "x-api-key" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const struct xv_http_header *ch = xv_http_head_find(h, names[i]);
+        if (!ch || !ch->value_len)
+            continue;
+        const char *v = ch->value;
+        size_t n = ch->value_len;
+        if (i == 0 && n > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
+            v += 7;
+            n -= 7;
+        }
+        xv_session_scope_digest(v, n, call->cred_scope);
+        call->has_scope = 1;
+        return;
+    }
+}
+
 static int req_on_head(void *ud, const struct xv_http_head *h)
 {
     struct xv_conn *c = ud;
@@ -157,6 +179,7 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
         }
         if (xv_conn_cfg.policy || xv_conn_cfg.policy_broken)
             xv_conn_policy_note_headers(call, h);
+        note_credential_scope(call, h);
         const struct xv_http_header *sh = xv_http_head_find(h, "x-xenovia-session-id");
         if (sh) {
             /* Any valid UUID spelling (8-4-4-4-12, 32 hex, braces, urn:uuid:)
@@ -331,6 +354,7 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
         .env_id = xv_conn_cfg.session_env,
         .type = call->api ? xv_openai_call_type(call->api) : 0,
         .body = call->api ? xv_openai_call_request_json(call->api) : NULL,
+        .scope = call->has_scope ? call->cred_scope : NULL,
     };
     struct xv_session_resolved out;
     int rc = xv_session_store_resolve(store, &rq, &out);
@@ -348,8 +372,10 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     size_t result_max = xv_conn_cfg.capture_content ? xv_conn_cfg.capture_max : 0;
     if (xv_session_store_match_tools(store, call->session_id, rq.type, rq.body, result_max,
                                      &steps, &nsteps) == 0 && nsteps) {
-        xv_conn_record_tool_results(c, call, steps, nsteps);
-        xv_session_tool_steps_free(steps, nsteps);
+        /* Recorded with the call, once its policy decision is known: a
+         * redaction of this request applies to the tool results too. */
+        call->steps = steps;
+        call->nsteps = nsteps;
     }
     return 0;
 }
@@ -478,6 +504,7 @@ static long release(struct xv_conn *c, const struct tx_io *io)
         int act = policy_stage(c, call);
         if (act == XV_CONN_POLICY_BLOCK || act == XV_CONN_POLICY_ERROR) {
             call->synthetic = 1;
+            call->policy_blocked = act == XV_CONN_POLICY_BLOCK;
             if (act == XV_CONN_POLICY_BLOCK)
                 answer_error(c, call, 403, "Forbidden",
                              "{\"error\":{\"message\":\"request blocked by policy\","

@@ -90,6 +90,19 @@ void xv_openai_call_set_error(struct xv_openai_call *c, const char *error);
 int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
                                uint64_t request_start_mono_ns);
 
+/* A redaction applied to every captured text (message content, tool-call
+ * arguments, response content) before fill_record captures and cuts it:
+ * appends the redacted text[0..n) to out, sets *changed when it replaced
+ * anything; returns 0 or negative (the text is then replaced by a
+ * "redaction failed" marker, never captured as is). SPEC §6: records carry
+ * the call's redaction. */
+struct xv_buf;
+typedef int (*xv_openai_redact_fn)(void *ctx, const char *text, size_t n, struct xv_buf *out,
+                                   int *changed);
+/* Set (fn NULL: clear) the call's record redactor; ctx is borrowed and must
+ * stay valid until the last fill_record. */
+void xv_openai_call_set_redactor(struct xv_openai_call *c, xv_openai_redact_fn fn, void *ctx);
+
 /*
  * Views for the session and policy layers. All valid after request_end
  * (request side) or response_end (response side) until xv_openai_call_free;
