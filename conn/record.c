@@ -138,6 +138,13 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         return; /* the app never saw this response: no tool calls, nothing to learn */
     size_t ntc = xv_openai_call_response_tool_call_count(call->api);
     struct xv_session_tool_call tcs[64];
+    /* The app read a rebuilt response (redact_response): its next turn quotes
+     * the redacted text, so the session learns that text (same function,
+     * same labels as the rebuild, so the fingerprints meet). */
+    unsigned relabel = call->resp_redacted ? call->resp_redact_labels : 0;
+    struct xv_buf red[65];
+    for (size_t i = 0; i < 65; i++)
+        xv_buf_init(&red[i], (size_t)1 << 28);
     size_t k = 0;
     for (size_t i = 0; i < ntc && k < 64; i++) {
         struct xv_openai_tool_call tc;
@@ -147,6 +154,12 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         tcs[k].name = tc.name;
         tcs[k].arguments = tc.arguments;
         tcs[k].arguments_len = tc.arguments_len;
+        int changed = 0;
+        if (relabel && xv_redact_text(relabel, tc.arguments, tc.arguments_len, &red[k],
+                                      &changed) == 0 && changed) {
+            tcs[k].arguments = red[k].data;
+            tcs[k].arguments_len = red[k].len;
+        }
         k++;
         cJSON *r = step_record(c, call, "tool_call");
         if (r) {
@@ -160,11 +173,20 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         }
     }
     struct xv_session_store *store = xv_conn_sessions();
-    if (!store || !call->session_id[0])
-        return;
     size_t clen = 0;
     const char *content = xv_openai_call_response_content(call->api, &clen);
-    cJSON *reply = xv_session_reply_new(content, clen, tcs, k);
+    int changed = 0;
+    if (store && relabel && content &&
+        xv_redact_text(relabel, content, clen, &red[64], &changed) == 0 && changed) {
+        content = red[64].data;
+        clen = red[64].len;
+    }
+    cJSON *reply = store && call->session_id[0] ? xv_session_reply_new(content, clen, tcs, k) : NULL;
+    if (!reply) {
+        for (size_t i = 0; i < 65; i++)
+            xv_buf_free(&red[i]);
+        return;
+    }
     struct xv_session_response sr = {
         .session_id = call->session_id,
         .turn = (uint64_t)call->session_turn,
@@ -176,6 +198,8 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
     };
     xv_session_store_record_response(store, &sr);
     cJSON_Delete(reply);
+    for (size_t i = 0; i < 65; i++)
+        xv_buf_free(&red[i]);
 }
 
 /* "[email, ssn]" of a label mask, in redact.c's order. */
