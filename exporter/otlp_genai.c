@@ -269,6 +269,9 @@ static void emit_output(struct xv_exp_otlp_emit *e, const cJSON *r)
     cJSON_AddItemToObject(o, "parts", parts);
     const cJSON *fr = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "finish_reasons"), 0);
     const char *f = cJSON_IsString(fr) ? finish_reason(fr->valuestring) : NULL;
+    /* The responses API says "completed" also when it stopped to call tools. */
+    if (cJSON_IsString(fr) && !strcmp(fr->valuestring, "completed") && cJSON_GetArraySize(tcs))
+        f = "tool_call";
     cJSON_AddStringToObject(o, "finish_reason", f ? f : "stop");
     emit_json(e, "gen_ai.output.messages", arr);
 }
