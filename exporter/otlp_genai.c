@@ -83,15 +83,15 @@ const char *xv_exp_otlp_operation(const char *request_type)
  * conventions allow custom values). */
 static const char *provider_name(const char *id)
 {
+    /* The same values as openai/provider.c gives (the exporter links no openai/). */
     static const char *const map[][2] = {
         { "openai", "openai" },         { "azure", "azure.ai.openai" },
+        { "microsoft-foundry", "azure.ai.inference" },
         { "anthropic", "anthropic" },   { "gemini", "gcp.gemini" },
-        { "vertex", "gcp.vertex_ai" },  { "vertex_ai", "gcp.vertex_ai" },
-        { "groq", "groq" },             { "bedrock", "aws.bedrock" },
-        { "mistral", "mistral_ai" },    { "deepseek", "deepseek" },
-        { "cohere", "cohere" },         { "xai", "x_ai" },
-        { "perplexity", "perplexity" }, { "watsonx", "ibm.watsonx.ai" },
-        { "moonshot", "moonshot_ai" },
+        { "vertex", "gcp.vertex_ai" },  { "groq", "groq" },
+        { "bedrock", "aws.bedrock" },   { "mistral", "mistral_ai" },
+        { "deepseek", "deepseek" },     { "cohere", "cohere" },
+        { "xai", "x_ai" },              { "perplexity", "perplexity" },
     };
     if (!id)
         return NULL;
