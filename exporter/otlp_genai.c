@@ -395,11 +395,11 @@ static void step_attrs(struct xv_exp_otlp_emit *e, const cJSON *r, int content)
     xv_exp_otlp_attr_str(e, "gen_ai.tool.call.id", str(r, "call_id"));
     xv_exp_otlp_attr_str(e, "gen_ai.tool.type", "function");
     xv_exp_otlp_attr_str(e, "gen_ai.conversation.id", str(r, "session_id"));
-    if (content) {
-        /* JSON text as the model sent it (the conventions' "any"). */
+    /* JSON text as the model sent it (the conventions' "any"). The result
+     * is not known yet when the tool call is recorded: it reaches OTLP in
+     * the next call's gen_ai.input.messages. */
+    if (content)
         xv_exp_otlp_attr_str(e, "gen_ai.tool.call.arguments", str(r, "tool_args"));
-        xv_exp_otlp_attr_str(e, "gen_ai.tool.call.result", str(r, "tool_result"));
-    }
 }
 
 /* Any record value as `xenovia.<field>`. */
