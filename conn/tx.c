@@ -158,6 +158,18 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
                 snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
             }
         }
+        /* The app's W3C trace context, for the OTLP span's parent (an over-long
+         * value is left out: it cannot be a valid traceparent/tracestate). */
+        const struct xv_http_header *tp = xv_http_head_find(h, "traceparent");
+        if (tp && tp->value_len < sizeof call->traceparent) {
+            memcpy(call->traceparent, tp->value, tp->value_len);
+            call->traceparent[tp->value_len] = '\0';
+            const struct xv_http_header *ts = xv_http_head_find(h, "tracestate");
+            if (ts && ts->value_len < sizeof call->tracestate) {
+                memcpy(call->tracestate, ts->value, ts->value_len);
+                call->tracestate[ts->value_len] = '\0';
+            }
+        }
         /* Custom properties: config set, then the app's headers (its value wins). */
         int has_app_props = 0;
         for (size_t i = 0; i < h->nheaders; i++)

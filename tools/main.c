@@ -71,7 +71,8 @@ const struct xv_tool_knob xv_tool_knobs[] = {
     { "trace-file", "XENOVIA_TRACE_FILE", "PATH", T, NULL, 0, 0,
       "JSON Lines trace file (default $XDG_STATE_HOME/xenovia/traces.jsonl)" },
     { "capture-content", "XENOVIA_CAPTURE_CONTENT", "on|off", B, NULL, 0, 0,
-      "off drops messages, response content and tool arguments from traces (default on)" },
+      "off drops messages, response content and tool arguments from traces (default on); "
+      "on, given explicitly, also sends them to OTLP" },
     { "capture-max-bytes", "XENOVIA_CAPTURE_MAX_BYTES", "N", U, NULL, 0, 1u << 30,
       "truncate captured text per field (default 16384)" },
     { "export-timeout-ms", "XENOVIA_EXPORT_TIMEOUT_MS", "MS", U, NULL, 0, 600000,
@@ -91,6 +92,9 @@ const struct xv_tool_knob xv_tool_knobs[] = {
     { "otlp-compression", "OTEL_EXPORTER_OTLP_COMPRESSION", "C", C, "gzip|none", 0, 0,
       "OTLP request compression" },
     { "otlp-timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", "MS", U, NULL, 0, 0, "OTLP request timeout" },
+    { "otlp-capture-content", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "B", C,
+      "true|false", 0, 0, "true: message content in the spans' gen_ai.* content attributes "
+      "(default false)" },
     { "service-name", "OTEL_SERVICE_NAME", "NAME", T, NULL, 0, 0, "service.name resource attribute" },
     { "resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", "K=V,...", T, NULL, 0, 0,
       "extra OTLP resource attributes" },
