@@ -61,7 +61,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
-int xv_cas_put_body(cJSON *obj, const char *body, size_t len)
+int xv_cassette_put_body(cJSON *obj, const char *body, size_t len)
 {
     if (!body || len == 0) {
         cJSON_AddStringToObject(obj, "body", "");
@@ -86,7 +86,7 @@ int xv_cas_put_body(cJSON *obj, const char *body, size_t len)
     return 0;
 }
 
-char *xv_cas_get_body(const cJSON *obj, size_t *len)
+char *xv_cassette_get_body(const cJSON *obj, size_t *len)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "body");
     if (cJSON_IsString(t)) {
@@ -181,7 +181,7 @@ static int add_events(cJSON *obj, const struct xv_cassette_resp *r)
     return 0;
 }
 
-cJSON *xv_cas_resp_json(const struct xv_cassette_resp *r)
+cJSON *xv_cassette_resp_json(const struct xv_cassette_resp *r)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -205,7 +205,7 @@ cJSON *xv_cas_resp_json(const struct xv_cassette_resp *r)
     if (sse && !encoded && utf8_valid((const unsigned char *)r->body, r->body_len))
         rc = add_events(o, r);
     else
-        rc = xv_cas_put_body(o, r->body, r->body_len);
+        rc = xv_cassette_put_body(o, r->body, r->body_len);
     if (rc != 0) {
         cJSON_Delete(o);
         return NULL;
@@ -215,7 +215,7 @@ cJSON *xv_cas_resp_json(const struct xv_cassette_resp *r)
 
 /* ------------------------------------------------------ JSON -> answer */
 
-int xv_cas_build_answer(const cJSON *resp, const char *extra_head, struct xv_buf *out)
+int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct xv_buf *out)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(resp, "reason");
@@ -252,7 +252,7 @@ int xv_cas_build_answer(const cJSON *resp, const char *extra_head, struct xv_buf
         return r;
     }
     size_t bl;
-    char *body = xv_cas_get_body(resp, &bl);
+    char *body = xv_cassette_get_body(resp, &bl);
     if (!body)
         return XV_E_PARSE;
     r = r ? r : xv_buf_appendf(out, "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", bl,
@@ -338,7 +338,7 @@ static void walk(struct diff_state *s, const char *path, const cJSON *a, const c
         first(s, path, a, b);
 }
 
-int xv_cas_json_diff(const cJSON *was, const cJSON *now, char *path, size_t pathlen,
+int xv_cassette_json_diff(const cJSON *was, const cJSON *now, char *path, size_t pathlen,
                      struct xv_buf *was_txt, struct xv_buf *now_txt)
 {
     struct diff_state s = { 0, path, pathlen, was_txt, now_txt };
@@ -349,7 +349,7 @@ int xv_cas_json_diff(const cJSON *was, const cJSON *now, char *path, size_t path
 
 /* ------------------------------------------------------------- no match */
 
-int xv_cas_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
+int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
                       const char *extra_head, struct xv_buf *answer, struct xv_buf *why)
 {
     struct xv_buf msg;
@@ -357,8 +357,8 @@ int xv_cas_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
     xv_buf_appendf(&msg, "xenovia cassette %s (record mode %s): no recording matches %s %s", c->dir,
                    xv_cassette_mode_name(c->mode), req->method ? req->method : "",
                    req->path ? req->path : "");
-    cJSON *now = xv_cas_body_json(c, req->body, req->body_len);
-    const struct xv_cas_entry *best = NULL;
+    cJSON *now = xv_cassette_body_json(c, req->body, req->body_len);
+    const struct xv_cassette_entry *best = NULL;
     int best_count = 0;
     char best_path[256] = "";
     struct xv_buf bw, bn;
@@ -373,14 +373,14 @@ int xv_cas_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
             strcmp(p->valuestring, req->path ? req->path : "") != 0)
             continue;
         size_t bl;
-        char *body = xv_cas_get_body(rq, &bl);
-        cJSON *was = body ? xv_cas_body_json(c, body, bl) : NULL;
+        char *body = xv_cassette_get_body(rq, &bl);
+        cJSON *was = body ? xv_cassette_body_json(c, body, bl) : NULL;
         free(body);
         struct xv_buf w, n;
         xv_buf_init(&w, 256);
         xv_buf_init(&n, 256);
         char path[256];
-        int count = xv_cas_json_diff(was, now, path, sizeof path, &w, &n);
+        int count = xv_cassette_json_diff(was, now, path, sizeof path, &w, &n);
         if (!best || count < best_count) {
             best = &c->e[i];
             best_count = count;
@@ -425,4 +425,25 @@ int xv_cas_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
     r = r ? r : xv_buf_append(answer, body, bl);
     free(body);
     return r;
+}
+
+static cJSON *parse_or_string(const char *t, size_t n)
+{
+    cJSON *v = t && n ? cJSON_ParseWithLength(t, n) : NULL;
+    if (v)
+        return v;
+    char *s = strndup(t ? t : "", n);
+    v = cJSON_CreateString(s ? s : "");
+    free(s);
+    return v;
+}
+
+int xv_cassette_diff_text(const char *a, size_t alen, const char *b, size_t blen, char *path,
+                          size_t pathlen, struct xv_buf *was, struct xv_buf *now)
+{
+    cJSON *x = parse_or_string(a, alen), *y = parse_or_string(b, blen);
+    int n = xv_cassette_json_diff(x, y, path, pathlen, was, now);
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    return n;
 }

@@ -88,7 +88,7 @@ static void remove_path(cJSON *root, const char *dotted)
     }
 }
 
-cJSON *xv_cas_body_json(const struct xv_cassette *c, const char *body, size_t len)
+cJSON *xv_cassette_body_json(const struct xv_cassette *c, const char *body, size_t len)
 {
     if (!body || len == 0)
         return NULL;
@@ -128,7 +128,7 @@ void xv_cassette_key(const struct xv_cassette *c, const struct xv_cassette_req *
         }
         sha256_update(&h, 1, (const uint8_t *)"\n");
     }
-    cJSON *v = xv_cas_body_json(c, req->body, req->body_len);
+    cJSON *v = xv_cassette_body_json(c, req->body, req->body_len);
     int hashed = 0;
     if (v) {
         struct xv_buf canon;
@@ -176,7 +176,7 @@ static char *read_file(const char *path, size_t *len)
 
 static int entry_cmp(const void *a, const void *b)
 {
-    const struct xv_cas_entry *x = a, *y = b;
+    const struct xv_cassette_entry *x = a, *y = b;
     int r = strcmp(x->key, y->key);
     return r ? r : (x->occ > y->occ) - (x->occ < y->occ);
 }
@@ -191,13 +191,13 @@ static int add_entry(struct xv_cassette *c, const char *name, cJSON *doc)
         return XV_E_PARSE;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
-        struct xv_cas_entry *e = realloc(c->e, cap * sizeof *e);
+        struct xv_cassette_entry *e = realloc(c->e, cap * sizeof *e);
         if (!e)
             return XV_E_NOMEM;
         c->e = e;
         c->cap = cap;
     }
-    struct xv_cas_entry *e = &c->e[c->n];
+    struct xv_cassette_entry *e = &c->e[c->n];
     e->file = strdup(name);
     if (!e->file)
         return XV_E_NOMEM;
@@ -348,20 +348,20 @@ size_t xv_cassette_count(const struct xv_cassette *c)
 
 /* ------------------------------------------------------------- deciding */
 
-static struct xv_cas_ctr *counter(struct xv_cassette *c, const char *key)
+static struct xv_cassette_ctr *counter(struct xv_cassette *c, const char *key)
 {
     for (size_t i = 0; i < c->nctr; i++)
         if (strcmp(c->ctr[i].key, key) == 0)
             return &c->ctr[i];
     if (c->nctr == c->capctr) {
         size_t cap = c->capctr ? c->capctr * 2 : 16;
-        struct xv_cas_ctr *n = realloc(c->ctr, cap * sizeof *n);
+        struct xv_cassette_ctr *n = realloc(c->ctr, cap * sizeof *n);
         if (!n)
             return NULL;
         c->ctr = n;
         c->capctr = cap;
     }
-    struct xv_cas_ctr *k = &c->ctr[c->nctr++];
+    struct xv_cassette_ctr *k = &c->ctr[c->nctr++];
     memcpy(k->key, key, 65);
     k->seen = k->recorded = 0;
     return k;
@@ -369,9 +369,9 @@ static struct xv_cas_ctr *counter(struct xv_cassette *c, const char *key)
 
 /* The recording for the n-th occurrence of key: occurrence n, else the
  * highest recorded one (repeats replay the last), else NULL. */
-static struct xv_cas_entry *find(struct xv_cassette *c, const char *key, int n)
+static struct xv_cassette_entry *find(struct xv_cassette *c, const char *key, int n)
 {
-    struct xv_cas_entry *best = NULL;
+    struct xv_cassette_entry *best = NULL;
     for (size_t i = 0; i < c->n; i++) {
         if (strcmp(c->e[i].key, key) != 0)
             continue;
@@ -402,7 +402,7 @@ int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
     char key[65];
     xv_cassette_key(c, req, key);
     pthread_mutex_lock(&c->mu);
-    struct xv_cas_ctr *k = counter(c, key);
+    struct xv_cassette_ctr *k = counter(c, key);
     if (!k) {
         pthread_mutex_unlock(&c->mu);
         return XV_E_NOMEM;
@@ -412,9 +412,9 @@ int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
     if (c->mode == XV_CASSETTE_ALL) {
         verdict = XV_CASSETTE_RECORD;
     } else {
-        struct xv_cas_entry *e = find(c, key, n);
+        struct xv_cassette_entry *e = find(c, key, n);
         if (e) {
-            int r = xv_cas_build_answer(cJSON_GetObjectItemCaseSensitive(e->doc, "response"),
+            int r = xv_cassette_build_answer(cJSON_GetObjectItemCaseSensitive(e->doc, "response"),
                                         extra_head, answer);
             if (r == 0)
                 note_used(c, e->file);
@@ -429,7 +429,7 @@ int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
     }
     int r = 0;
     if (verdict == XV_CASSETTE_MISS)
-        r = xv_cas_build_miss(c, req, extra_head, answer, why);
+        r = xv_cassette_build_miss(c, req, extra_head, answer, why);
     pthread_mutex_unlock(&c->mu);
     return r == 0 ? verdict : r;
 }
@@ -453,7 +453,7 @@ static cJSON *req_json(const struct xv_cassette_req *req)
         cJSON_AddItemToArray(pair, cJSON_CreateString(req->headers[i].value));
         cJSON_AddItemToArray(h, pair);
     }
-    xv_cas_put_body(r, req->body, req->body_len);
+    xv_cassette_put_body(r, req->body, req->body_len);
     return r;
 }
 
@@ -526,7 +526,7 @@ int xv_cassette_record(struct xv_cassette *c, const struct xv_cassette_req *req,
             cJSON_AddItemToArray(ig, cJSON_CreateString(c->ignore[i]));
     }
     cJSON *rq = req_json(req);
-    cJSON *rs = xv_cas_resp_json(resp);
+    cJSON *rs = xv_cassette_resp_json(resp);
     if (!occ || !m || !rq || !rs) {
         cJSON_Delete(rq);
         cJSON_Delete(rs);
@@ -537,7 +537,7 @@ int xv_cassette_record(struct xv_cassette *c, const struct xv_cassette_req *req,
     cJSON_AddItemToObject(doc, "response", rs);
 
     pthread_mutex_lock(&c->mu);
-    struct xv_cas_ctr *k = counter(c, key);
+    struct xv_cassette_ctr *k = counter(c, key);
     int start = 0;
     if (k) {
         if (c->mode == XV_CASSETTE_ALL) {

@@ -137,6 +137,13 @@ int xv_cassette_record(struct xv_cassette *c, const struct xv_cassette_req *req,
 /* 1 when header `name` (any case) must never be written to a cassette. */
 int xv_cassette_header_secret(const char *name);
 
+/* Differences between two JSON texts (a text that is not JSON compares as a
+ * string): returns how many leaves differ (capped near 1000), and describes
+ * the first one: its path ("messages[1].content"), and the two values
+ * shortened to ~80 bytes on a UTF-8 boundary ("(absent)" when missing). */
+int xv_cassette_diff_text(const char *a, size_t alen, const char *b, size_t blen, char *path,
+                          size_t pathlen, struct xv_buf *was, struct xv_buf *now);
+
 /* Which recordings this process used (replayed or recorded) are appended,
  * one file name a line, to <dir>/.used (`xenovia cassette prune` reads it). */
 
