@@ -122,6 +122,11 @@ void xv_http_parser_note_request(struct xv_http_parser *p, int is_head, int is_c
 
 int xv_http_parser_state(const struct xv_http_parser *p);
 
+/* Bytes of an incomplete header block the parser holds (0 outside a head):
+ * after a feed that ended a message, the last this-many bytes consumed are
+ * the start of the next head (a relay forwards the rest). */
+size_t xv_http_parser_head_held(const struct xv_http_parser *p);
+
 /* Helpers on a head. Case-insensitive name match; first occurrence. */
 const struct xv_http_header *xv_http_head_find(const struct xv_http_head *h, const char *name);
 
