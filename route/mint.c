@@ -106,6 +106,7 @@ SSL *xv_route_mint_ssl(const char *host)
             /* no session tickets: a program reading right after the
              * handshake must see its response, nothing else (FACTS.md) */
             SSL_CTX_set_num_tickets(c, 0);
+            SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION);
             SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
             snprintf(g.e[g.n].host, sizeof g.e[g.n].host, "%s", host);
             g.e[g.n].cert = cert;
