@@ -341,9 +341,16 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     cJSON_AddStringToObject(r, "provider", call->prov.id ? call->prov.id : xv_conn_provider(host));
     if (call->prov.gateway)
         cJSON_AddStringToObject(r, "gateway", call->prov.gateway);
-    cJSON_AddStringToObject(r, "server_address", host);
-    if (c->peer.port)
-        cJSON_AddNumberToObject(r, "server_port", c->peer.port);
+    if (c->peer.route_url) {
+        /* rerouted (SPEC §8): where the call really went, and by which rule */
+        cJSON_AddStringToObject(r, "server_address", c->peer.via_host);
+        cJSON_AddNumberToObject(r, "server_port", c->peer.via_port);
+        cJSON_AddStringToObject(r, "route", c->peer.route_url);
+    } else {
+        cJSON_AddStringToObject(r, "server_address", host);
+        if (c->peer.port)
+            cJSON_AddNumberToObject(r, "server_port", c->peer.port);
+    }
     cJSON_AddStringToObject(r, "transport", c->kind == XV_CONN_TLS ? "tls" : "tcp");
     add_time(r, "start_time", call->start_wall_ns);
     add_time(r, "end_time", end_wall);
