@@ -108,4 +108,25 @@ void xv_guard_enter(void);
 void xv_guard_leave(void);
 int xv_guard_active(void);
 
+/*
+ * UUIDs (uuid.c). XV_UUID_LEN is the canonical text: 8-4-4-4-12 hex digits.
+ * xv_uuid_v4* draw RFC 4122 version-4 UUIDs from a per-thread generator
+ * seeded once per thread from getrandom() and reseeded in a fork child: no
+ * syscall, no lock, no allocation per id. Any thread; not in a signal handler.
+ */
+#define XV_UUID_LEN 36
+void xv_uuid_v4_bytes(unsigned char b[16]);
+/* Hyphenated lower-case text of a new v4 UUID (XV_UUID_LEN chars + NUL). */
+void xv_uuid_v4(char out[XV_UUID_LEN + 1]);
+/* Hyphenated lower-case text of 16 bytes. */
+void xv_uuid_format(const unsigned char b[16], char out[XV_UUID_LEN + 1]);
+/* Parse any valid spelling: 8-4-4-4-12, 32 hex digits, {8-4-4-4-12},
+ * urn:uuid:8-4-4-4-12 (hex of either case, any version). 0 or XV_E_PARSE. */
+int xv_uuid_parse(const char *s, size_t n, unsigned char b[16]);
+/* The canonical (hyphenated, lower-case) text of any valid spelling; 0, or
+ * XV_E_PARSE with out "". */
+int xv_uuid_normalize(const char *s, size_t n, char out[XV_UUID_LEN + 1]);
+/* 1 when s[0..n) is a hyphenated lower-case version-4 RFC 4122 UUID. */
+int xv_uuid_is_v4(const char *s, size_t n);
+
 #endif

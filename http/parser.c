@@ -109,6 +109,11 @@ void xv_http_parser_free(struct xv_http_parser *p)
     free(p);
 }
 
+size_t xv_http_parser_head_held(const struct xv_http_parser *p)
+{
+    return p->state == XV_HTTP_S_HEAD ? p->hlen : 0;
+}
+
 int xv_http_parser_state(const struct xv_http_parser *p)
 {
     return p->state;

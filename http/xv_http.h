@@ -137,6 +137,11 @@ int xv_http_parser_state(const struct xv_http_parser *p);
 #define XV_HTTP_INFLATE_RATIO_FLOOR (1u << 20)
 void xv_http_set_inflate_limits(uint64_t max_bytes, unsigned max_ratio);
 
+/* Bytes of an incomplete header block the parser holds (0 outside a head):
+ * after a feed that ended a message, the last this-many bytes consumed are
+ * the start of the next head (a relay forwards the rest). */
+size_t xv_http_parser_head_held(const struct xv_http_parser *p);
+
 /* Helpers on a head. Case-insensitive name match; first occurrence. */
 const struct xv_http_header *xv_http_head_find(const struct xv_http_head *h, const char *name);
 
