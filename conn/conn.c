@@ -596,10 +596,20 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
                 struct xv_buf *dst = c->resp_holding ? &c->resp_hold : &c->out;
                 if (c->rx_stamp) {
                     c->rx_stamp = 0;
-                    if (stamp_head(c, dst) != 0)
+                    size_t mark = dst->len;
+                    if (stamp_head(c, dst) != 0) {
+                        /* Out of memory half-way (found by tests/fault): drop
+                         * the partial stamped copy; the held head goes out
+                         * unchanged through the fail path. */
+                        dst->len = mark;
+                        if (dst->data)
+                            dst->data[mark] = '\0';
+                        pos += k; /* those bytes are in c->hold already */
                         goto fail;
+                    }
                     xv_conn_stat_add(XV_STAT_STAMPED);
                 } else if (xv_buf_append(dst, c->hold.data, c->hold.len) != 0) {
+                    pos += k; /* in c->hold, which the fail path releases */
                     goto fail;
                 }
                 xv_buf_reset(&c->hold);
