@@ -371,11 +371,16 @@ void xv_conn_end_all(const char *why)
     pthread_mutex_unlock(&g_reg.mu);
 }
 
-/* The lazily made session store; written once under g_store.once. */
+/* The lazily made session store. `store` is written once, under `mu`;
+ * read without the lock through an atomic load. A fork holds `mu` from
+ * prepare to parent/child, so the store the prepare handler locked is the
+ * one the other handlers unlock (TSan found the old pthread_once version
+ * unlocking a store another thread had created during the fork). */
 static struct {
-    pthread_once_t once;
-    struct xv_session_store *store;
-} g_store = { PTHREAD_ONCE_INIT, NULL };
+    pthread_mutex_t mu;                 /* guards creation; held across fork() */
+    struct xv_session_store *store;     /* atomic loads/stores; NULL until made */
+    struct xv_session_store *forking;   /* what atfork_prepare locked (forking thread) */
+} g_store = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
 
 static void store_make(void)
 {
@@ -383,9 +388,10 @@ static void store_make(void)
         .max_sessions = xv_conn_cfg.session_max,
         .keep_tool_args = xv_conn_cfg.capture_content,
     };
-    g_store.store = xv_session_store_new(&sc);
-    if (!g_store.store)
+    struct xv_session_store *st = xv_session_store_new(&sc);
+    if (!st)
         xv_log(XV_LOG_ERROR, "session store could not be created; every call gets a new session");
+    __atomic_store_n(&g_store.store, st, __ATOMIC_RELEASE);
 }
 
 struct xv_session_store *xv_conn_sessions(void)
@@ -394,29 +400,45 @@ struct xv_session_store *xv_conn_sessions(void)
         return xv_conn_cfg.sessions;
     if (!xv_conn_cfg.session_max)
         return NULL;
-    pthread_once(&g_store.once, store_make);
-    return g_store.store;
+    struct xv_session_store *st = __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
+    if (st)
+        return st;
+    static int tried; /* under g_store.mu: one attempt, as pthread_once did */
+    pthread_mutex_lock(&g_store.mu);
+    if (!tried) {
+        tried = 1;
+        store_make();
+    }
+    pthread_mutex_unlock(&g_store.mu);
+    return __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
 }
 
 void xv_conn_atfork_prepare(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    pthread_mutex_lock(&g_store.mu);
+    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions
+                                                      : __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
+    g_store.forking = s;
     if (s)
         xv_session_store_atfork_prepare(s);
 }
 
 void xv_conn_atfork_parent(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    struct xv_session_store *s = g_store.forking;
+    g_store.forking = NULL;
     if (s)
         xv_session_store_atfork_parent(s);
+    pthread_mutex_unlock(&g_store.mu);
 }
 
 void xv_conn_atfork_child(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    struct xv_session_store *s = g_store.forking;
+    g_store.forking = NULL;
     if (s)
         xv_session_store_atfork_child(s);
+    pthread_mutex_init(&g_store.mu, NULL);
     /* Only the forking thread exists here: every lock may be held by a
      * thread that is gone. Calls open at the fork belong to the parent
      * (which records them); the child drops its copies without recording,
