@@ -58,6 +58,9 @@ struct xv_oai_tool {
 
 struct xv_openai_call {
     int type;                        /* enum xv_openai_type */
+    char *model_hint;                /* model when the body names none (Azure deployment), owned */
+    xv_openai_redact_fn redact_fn;   /* applied to captured text in records, or NULL */
+    void *redact_ctx;                /* its argument (borrowed) */
     struct xv_openai_limits lim;     /* defaults applied */
     char *error;                     /* first error noted, owned */
 

@@ -81,11 +81,40 @@ static int note_truncated(cJSON *record, const char *field)
     return 0;
 }
 
-/* Add key: s[0..len) cut to `budget` bytes; sets *cut when cut. */
-static int add_text(cJSON *obj, const char *key, const char *s, size_t len, size_t budget,
-                    int *cut)
+/* A captured text: s[0..len) with the call's redaction applied first (so a
+ * match is never cut in half by the capture limit), then cut to `budget`
+ * bytes; sets *cut when cut. NULL on OOM. */
+static cJSON *capture(const struct xv_openai_call *c, const char *s, size_t len, size_t budget,
+                      int *cut)
 {
-    cJSON *v = xv_oai_capture_string(s, len, budget, cut);
+    if (c->redact_fn && s && len) {
+        struct xv_buf b;
+        xv_buf_init(&b, len * 4 + 4096); /* labels are longer than some matches */
+        int changed = 0;
+        int rc = c->redact_fn(c->redact_ctx, s, len, &b, &changed);
+        if (rc != 0) {
+            /* never capture what the policy wanted redacted */
+            xv_buf_free(&b);
+            static const char failed[] = "[REDACTED: redaction failed]";
+            return xv_oai_capture_string(failed, sizeof failed - 1, sizeof failed, cut);
+        }
+        if (changed) {
+            if (budget >= len)
+                budget = b.len; /* the whole text fitted before: it still does */
+            cJSON *v = xv_oai_capture_string(b.data, b.len, budget, cut);
+            xv_buf_free(&b);
+            return v;
+        }
+        xv_buf_free(&b);
+    }
+    return xv_oai_capture_string(s, len, budget, cut);
+}
+
+/* Add key: s[0..len) redacted and cut to `budget` bytes; sets *cut when cut. */
+static int add_text(const struct xv_openai_call *c, cJSON *obj, const char *key, const char *s,
+                    size_t len, size_t budget, int *cut)
+{
+    cJSON *v = capture(c, s, len, budget, cut);
     if (!v || !cJSON_AddItemToObject(obj, key, v)) {
         cJSON_Delete(v);
         return XV_E_NOMEM;
@@ -161,7 +190,7 @@ static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut
         if (rc == 0 && m->name)
             rc = add_ident(o, "name", m->name);
         if (rc == 0 && m->content)
-            rc = add_text(o, "content", m->content, m->content_len, bud[2 * i], cut);
+            rc = add_text(c, o, "content", m->content, m->content_len, bud[2 * i], cut);
         if (rc == 0 && m->tool_call_id)
             rc = add_ident(o, "tool_call_id", m->tool_call_id);
         if (rc == 0 && m->ntool_calls) {
@@ -179,7 +208,7 @@ static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut
                 if (rc == 0)
                     rc = add_ident(to, "name", t->name);
                 if (rc == 0)
-                    rc = add_text(to, "arguments", t->arguments, t->arguments_len,
+                    rc = add_text(c, to, "arguments", t->arguments, t->arguments_len,
                                   take(&ab, t->arguments_len), cut);
             }
             if (!tcs)
@@ -261,7 +290,7 @@ static int fill_tool_calls(const struct xv_openai_call *c, cJSON *record, int *c
         if (rc == 0)
             rc = add_ident(o, "name", t->name ? t->name : "");
         if (rc == 0 && c->lim.capture_content)
-            rc = add_text(o, "arguments", t->args.data, t->args.len, take(&remain, t->args.len),
+            rc = add_text(c, o, "arguments", t->args.data, t->args.len, take(&remain, t->args.len),
                           cut);
     }
     if (rc != 0) {
@@ -428,7 +457,7 @@ int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
     const char *content = xv_openai_call_response_content(c, &clen);
     if (rc == 0 && content && c->lim.capture_content) {
         cut = 0;
-        cJSON *v = xv_oai_capture_string(content, clen, c->lim.capture_max, &cut);
+        cJSON *v = capture(c, content, clen, c->lim.capture_max, &cut);
         rc = put(record, "response_content", v);
         if (rc == 0 && (cut || c->asm_over))
             rc = note_truncated(record, "response_content");
@@ -459,6 +488,14 @@ int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
     if (rc == 0 && c->error)
         rc = put_str(record, "error", c->error);
     return rc;
+}
+
+void xv_openai_call_set_redactor(struct xv_openai_call *c, xv_openai_redact_fn fn, void *ctx)
+{
+    if (!c)
+        return;
+    c->redact_fn = fn;
+    c->redact_ctx = ctx;
 }
 
 const char *xv_openai_call_response_id(const struct xv_openai_call *c)

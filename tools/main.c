@@ -58,11 +58,15 @@ const struct xv_tool_knob xv_tool_knobs[] = {
     { "hosts", "XENOVIA_HOSTS", "LIST", T, NULL, 0, 0,
       "comma list of hosts to inspect (*.wildcards, optional :port); default: any host" },
     { "route", "XENOVIA_ROUTE", "RULES", T, NULL, 0, 0,
-      "host[:port]=URL[,...]: send inspected calls for host to URL instead (not built yet: ignored)" },
+      "host[:port]=URL[,...]: send inspected calls for host to the gateway URL instead" },
+    { "proxy-id", "XENOVIA_PROXY_ID", "ID", T, NULL, 0, 0,
+      "Xenovia shorthand: without --route, api.openai.com goes to <runtime>/a/ID/openai" },
+    { "runtime-url", "XENOVIA_RUNTIME_URL", "URL", T, NULL, 0, 0,
+      "base of the Xenovia runtime for --proxy-id (default https://runtime.xenovia.io)" },
     { "api-key", "XENOVIA_API_KEY", "KEY", T, NULL, 0, 0,
-      "replaces the app's bearer token on rerouted calls (not built yet: ignored)" },
+      "the gateway's key: replaces the app's bearer token / api-key on rerouted calls" },
     { "ca-file", "XENOVIA_CA_FILE", "PATH", T, NULL, 0, 0,
-      "CA bundle for verifying rerouted TLS (not built yet: ignored)" },
+      "CA bundle that verifies the gateway's certificate (default: the system CAs)" },
     { "stamp", "XENOVIA_STAMP", "on|off", B, NULL, 0, 0,
       "off: never add X-Xenovia-* headers to responses (default on)" },
     { "body-max-bytes", "XENOVIA_BODY_MAX_BYTES", "N", U, NULL, 4096, 1u << 30,
@@ -248,6 +252,7 @@ static void print_help(FILE *out)
             "                                         show recorded calls by session and turn\n"
             "  xenovia doctor [-- CMD | BINARY]       can a program be covered, and why not\n"
             "  xenovia policy check|eval|test ...     compile, evaluate and test Rego policies\n"
+            "  xenovia cassette ls|show|diff|prune ... inspect record/replay cassettes\n"
             "  xenovia help | --help | --version\n"
             "\n"
             "Knobs. Each is an environment variable read by the agent and a flag of\n"
@@ -286,6 +291,8 @@ int main(int argc, char **argv)
         return xv_tool_traces(argc - 1, argv + 1);
     if (!strcmp(cmd, "doctor"))
         return xv_tool_doctor(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cassette"))
+        return xv_tool_cassette(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy")) {
 #ifdef XV_HAVE_POLICY
         return xv_tool_policy(argc - 1, argv + 1);
