@@ -382,7 +382,7 @@ static void *conn_thread(void *arg)
         goto done;
     int program_tls = first == 0x16;
     if (program_tls) {
-        P.ssl = xv_route_mint_ssl(orig_host);
+        P.ssl = xv_route_mint_ssl(orig_host, r);
         if (!P.ssl || !SSL_set_fd(P.ssl, P.fd)) {
             xv_log(XV_LOG_ERROR, "route %s: cannot set up TLS for the program", r->url);
             reset = 1;

@@ -68,6 +68,9 @@ int xv_route_parse(const char *route, const char *proxy_id, const char *runtime_
 const struct xv_route_rule *xv_route_match(const struct xv_route_config *cfg, const char *host,
                                            int port);
 
+/* 1 when rule r's host pattern covers host (any port). */
+int xv_route_rule_covers(const struct xv_route_rule *r, const char *host);
+
 /* The process's configuration (set once by the preload; NULL or n == 0:
  * nothing is routed). */
 void xv_route_configure(const struct xv_route_config *cfg);
