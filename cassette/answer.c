@@ -14,6 +14,7 @@
  * Thread safety: no state; callers hold the cassette's mutex where needed.
  */
 #include <nettle/base64.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,7 +201,11 @@ cJSON *xv_cassette_resp_json(const struct xv_cassette_resp *r)
     const char *ct = header(r, "content-type");
     const char *ce = header(r, "content-encoding");
     int sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
-    int encoded = ce && strcasecmp(ce, "identity") != 0;
+    int encoded = ce && strcasecmp(ce, "identity") != 0 && !r->decoded;
+    if (r->decoded)
+        cJSON_AddBoolToObject(o, "body_decoded", 1); /* encoded again at replay */
+    if (r->chunked)
+        cJSON_AddBoolToObject(o, "chunked", 1);
     int rc;
     if (sse && !encoded && utf8_valid((const unsigned char *)r->body, r->body_len))
         rc = add_events(o, r);
@@ -215,16 +220,80 @@ cJSON *xv_cassette_resp_json(const struct xv_cassette_resp *r)
 
 /* ------------------------------------------------------ JSON -> answer */
 
+/* A body stored decoded is encoded again with its Content-Encoding (gzip or
+ * deflate): one stream, flushed after each piece, so a stream's events stay
+ * separately readable. */
+struct encoder {
+    z_stream z;
+    int on;
+};
+
+static int enc_init(struct encoder *e, const char *ce)
+{
+    memset(e, 0, sizeof *e);
+    int bits;
+    if (ce && strcasecmp(ce, "gzip") == 0)
+        bits = 15 + 16;
+    else if (ce && strcasecmp(ce, "deflate") == 0)
+        bits = 15;
+    else
+        return 0;
+    if (deflateInit2(&e->z, 6, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return XV_E_NOMEM;
+    e->on = 1;
+    return 0;
+}
+
+/* Encode (p, n) (finishing the stream when last) into out. */
+static int enc_piece(struct encoder *e, const char *p, size_t n, int last, struct xv_buf *out)
+{
+    if (!e->on)
+        return xv_buf_append(out, p, n);
+    e->z.next_in = (Bytef *)(uintptr_t)p;
+    e->z.avail_in = (uInt)n;
+    char tmp[16384];
+    int r;
+    do {
+        e->z.next_out = (Bytef *)tmp;
+        e->z.avail_out = sizeof tmp;
+        r = deflate(&e->z, last ? Z_FINISH : Z_SYNC_FLUSH);
+        if (r == Z_STREAM_ERROR)
+            return XV_E_IO;
+        if (xv_buf_append(out, tmp, sizeof tmp - e->z.avail_out) != 0)
+            return XV_E_LIMIT;
+    } while (e->z.avail_out == 0 || (last && r != Z_STREAM_END));
+    return 0;
+}
+
+static void enc_end(struct encoder *e)
+{
+    if (e->on)
+        deflateEnd(&e->z);
+    e->on = 0;
+}
+
+static int put_chunk(struct xv_buf *out, const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int r = xv_buf_appendf(out, "%zx\r\n", n);
+    r = r ? r : xv_buf_append(out, p, n);
+    return r ? r : xv_buf_append(out, "\r\n", 2);
+}
+
 int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct xv_buf *out)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(resp, "reason");
     const cJSON *hs = cJSON_GetObjectItemCaseSensitive(resp, "headers");
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(resp, "events");
+    int decoded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "body_decoded"));
+    int chunked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "chunked")) || ev;
     if (!cJSON_IsNumber(st) || st->valuedouble < 100 || st->valuedouble > 999)
         return XV_E_PARSE;
     int r = xv_buf_appendf(out, "HTTP/1.1 %d %s\r\n", (int)st->valuedouble,
                            cJSON_IsString(rs) && rs->valuestring[0] ? rs->valuestring : "OK");
+    const char *ce = NULL;
     const cJSON *h;
     cJSON_ArrayForEach(h, hs)
     {
@@ -232,8 +301,17 @@ int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct x
         if (!cJSON_IsString(n) || !cJSON_IsString(v) || framing_header(n->valuestring) ||
             strpbrk(n->valuestring, "\r\n:") || strpbrk(v->valuestring, "\r\n"))
             continue; /* a hand-edited cassette cannot inject header lines */
+        if (strcasecmp(n->valuestring, "content-encoding") == 0)
+            ce = v->valuestring;
         r = r ? r : xv_buf_appendf(out, "%s: %s\r\n", n->valuestring, v->valuestring);
     }
+    struct encoder enc;
+    int er = decoded ? enc_init(&enc, ce) : (memset(&enc, 0, sizeof enc), 0);
+    if (er)
+        return er;
+    /* the body, encoded as recorded */
+    struct xv_buf body;
+    xv_buf_init(&body, out->max);
     if (cJSON_IsArray(ev)) {
         r = r ? r : xv_buf_appendf(out, "Transfer-Encoding: chunked\r\nConnection: close\r\n%s\r\n",
                                    extra_head ? extra_head : "");
@@ -243,22 +321,37 @@ int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct x
             const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
             if (!cJSON_IsString(d) || !d->valuestring[0])
                 continue;
-            size_t dl = strlen(d->valuestring);
-            r = r ? r : xv_buf_appendf(out, "%zx\r\n", dl);
-            r = r ? r : xv_buf_append(out, d->valuestring, dl);
-            r = r ? r : xv_buf_append(out, "\r\n", 2);
+            xv_buf_reset(&body);
+            r = r ? r : enc_piece(&enc, d->valuestring, strlen(d->valuestring), 0, &body);
+            r = r ? r : put_chunk(out, body.data, body.len);
         }
+        xv_buf_reset(&body);
+        if (enc.on)
+            r = r ? r : enc_piece(&enc, "", 0, 1, &body);
+        r = r ? r : put_chunk(out, body.data, body.len);
         r = r ? r : xv_buf_append(out, "0\r\n\r\n", 5);
-        return r;
+    } else {
+        size_t bl;
+        char *raw = xv_cassette_get_body(resp, &bl);
+        if (!raw) {
+            r = r ? r : XV_E_PARSE;
+        } else {
+            r = r ? r : enc_piece(&enc, raw, bl, 1, &body);
+            free(raw);
+        }
+        if (chunked) {
+            r = r ? r : xv_buf_appendf(out, "Transfer-Encoding: chunked\r\nConnection: close\r\n%s\r\n",
+                                       extra_head ? extra_head : "");
+            r = r ? r : put_chunk(out, body.data, body.len);
+            r = r ? r : xv_buf_append(out, "0\r\n\r\n", 5);
+        } else {
+            r = r ? r : xv_buf_appendf(out, "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
+                                       body.len, extra_head ? extra_head : "");
+            r = r ? r : xv_buf_append(out, body.data ? body.data : "", body.len);
+        }
     }
-    size_t bl;
-    char *body = xv_cassette_get_body(resp, &bl);
-    if (!body)
-        return XV_E_PARSE;
-    r = r ? r : xv_buf_appendf(out, "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", bl,
-                               extra_head ? extra_head : "");
-    r = r ? r : xv_buf_append(out, body, bl);
-    free(body);
+    enc_end(&enc);
+    xv_buf_free(&body);
     return r;
 }
 
@@ -354,7 +447,7 @@ int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *
 {
     struct xv_buf msg;
     xv_buf_init(&msg, 2048);
-    xv_buf_appendf(&msg, "xenovia cassette %s (record mode %s): no recording matches %s %s", c->dir,
+    xv_buf_appendf(&msg, "cassette %s (record mode %s): no recording matches %s %s", c->dir,
                    xv_cassette_mode_name(c->mode), req->method ? req->method : "",
                    req->path ? req->path : "");
     cJSON *now = xv_cassette_body_json(c, req->body, req->body_len);
@@ -409,7 +502,11 @@ int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *
 
     cJSON *err = cJSON_CreateObject();
     cJSON *e = cJSON_AddObjectToObject(err, "error");
-    cJSON_AddStringToObject(e, "message", msg.data ? msg.data : "no recording matches");
+    struct xv_buf full;
+    xv_buf_init(&full, 4096);
+    xv_buf_appendf(&full, "xenovia %s", msg.data ? msg.data : "cassette: no recording matches");
+    cJSON_AddStringToObject(e, "message", full.data ? full.data : "no recording matches");
+    xv_buf_free(&full);
     cJSON_AddStringToObject(e, "type", "cassette_no_match");
     cJSON_AddStringToObject(e, "code", "cassette_no_match");
     char *body = cJSON_PrintUnformatted(err);

@@ -241,6 +241,23 @@ static int host_matches(const char *pattern, const char *host)
     return strcasecmp(pattern, host) == 0;
 }
 
+int xv_route_add_local(struct xv_route_config *cfg, const char *host, int port, const char *what)
+{
+    if (cfg->n >= XV_ROUTE_MAX)
+        return XV_E_LIMIT;
+    if (!host || !*host || strlen(host) >= sizeof cfg->rule[0].match_host)
+        return XV_E_CONFIG;
+    struct xv_route_rule *r = &cfg->rule[cfg->n];
+    memset(r, 0, sizeof *r);
+    snprintf(r->match_host, sizeof r->match_host, "%s", host);
+    lower(r->match_host);
+    r->match_port = port;
+    r->local = 1;
+    snprintf(r->url, sizeof r->url, "%s", what ? what : "local");
+    cfg->n++;
+    return 0;
+}
+
 int xv_route_rule_covers(const struct xv_route_rule *r, const char *host)
 {
     return r && host && host_matches(r->match_host, host);

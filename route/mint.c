@@ -130,7 +130,12 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     (void)arg;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     const struct xv_route_rule *r = SSL_get_app_data(ssl);
-    if (!name || !r || !xv_route_rule_covers(r, name))
+    /* a rule by address (the program resolved the name itself, e.g. curl's
+     * own "localhost") or a local replay rule serves whatever name it sends */
+    struct in6_addr ip;
+    int by_addr = r && (inet_pton(AF_INET, r->match_host, &ip) == 1 ||
+                        inet_pton(AF_INET6, r->match_host, &ip) == 1);
+    if (!name || !r || !(r->local || by_addr || xv_route_rule_covers(r, name)))
         return SSL_TLSEXT_ERR_OK; /* keep the certificate of the name it connected to */
     pthread_mutex_lock(&g.mu);
     SSL_CTX *c = ctx_for(name);

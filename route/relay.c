@@ -361,6 +361,32 @@ static void fail_program(struct end *P, const char *host, uint64_t deadline)
     }
 }
 
+/* A local (replay) connection: complete the program's handshake, then wait
+ * for its end. Bytes arriving here are requests the cassette did not answer
+ * (not API calls): nothing can serve them, the connection is reset. */
+static void local_loop(struct end *P, const struct xv_route_rule *r, const char *host, int port)
+{
+    char why[160];
+    if (P->ssl && handshake(P, 1, now_ms() + RELAY_HANDSHAKE_MS, why, sizeof why) != 0)
+        return;
+    char tmp[4096];
+    for (;;) {
+        short want = 0;
+        long n = end_io(P, tmp, sizeof tmp, 0, &want);
+        if (n > 0) {
+            xv_log(XV_LOG_WARN, "%s: a request to %s:%d that is not an API call cannot be "
+                   "replayed (no network); its connection is reset", r->url, host, port);
+            reset_close(P->fd);
+            P->fd = -1;
+            return;
+        }
+        if (n == 0 || n == -2)
+            return;
+        if (wait_fd(P->fd, want, now_ms() + RELAY_IDLE_MS) != 0)
+            return;
+    }
+}
+
 static void *conn_thread(void *arg)
 {
     struct job j = *(struct job *)arg;
@@ -388,6 +414,12 @@ static void *conn_thread(void *arg)
             reset = 1;
             goto done;
         }
+    }
+    if (r->local) {
+        /* replay without network: the agent answers every call on the
+         * program's side; anything that reaches us had no recording */
+        local_loop(&P, r, orig_host, orig_port);
+        goto done;
     }
     char why[300] = "";
     G.fd = connect_gateway(r, why, sizeof why);
@@ -436,7 +468,9 @@ done:
         close(G.fd);
     if (P.ssl)
         SSL_free(P.ssl);
-    if (reset)
+    if (P.fd < 0)
+        ; /* already reset */
+    else if (reset)
         reset_close(P.fd);
     else
         close(P.fd);
