@@ -98,6 +98,9 @@ struct xv_cassette_resp {
     int decoded;   /* body is already decoded from its Content-Encoding (gzip/deflate):
                       it is stored readable and encoded again at replay */
     int chunked;   /* the upstream framed it chunked (replayed so) */
+    const char *raw; /* with decoded: the body as it came (still encoded), kept too so
+                        a replay hands over the very same bytes; NULL: encoded again */
+    size_t raw_len;
 };
 
 struct xv_cassette;

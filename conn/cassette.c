@@ -43,10 +43,12 @@ struct xv_conn_cas {
     char reason[64];
     struct xv_buf resp_head; /* the response's header lines, NUL-separated name/value */
     struct xv_buf resp_body; /* decoded body */
+    struct xv_buf resp_raw;  /* ... as it came, when it was content-encoded */
     struct xv_cassette_mark marks[CAS_MAX_MARKS];
     size_t nmarks;
     uint64_t head_ns;        /* response head seen */
     int decoded;             /* resp_body is decoded from a Content-Encoding */
+    int chunked;             /* the response was framed chunked */
 };
 
 void xv_conn_cassette_free(struct xv_conn_cas *k)
@@ -57,6 +59,7 @@ void xv_conn_cassette_free(struct xv_conn_cas *k)
     xv_buf_free(&k->req_body);
     xv_buf_free(&k->resp_head);
     xv_buf_free(&k->resp_body);
+    xv_buf_free(&k->resp_raw);
     free(k);
 }
 
@@ -210,6 +213,7 @@ int xv_conn_cassette_release(struct xv_conn *c, struct xv_call *call)
     } else if (v == XV_CASSETTE_RECORD) {
         xv_buf_init(&k->resp_head, 64 * 1024);
         xv_buf_init(&k->resp_body, xv_conn_cfg.body_max);
+        xv_buf_init(&k->resp_raw, xv_conn_cfg.body_max);
         call->cas = k;
     } else {
         xv_conn_cassette_free(k); /* internal failure: sent as if no cassette were set */
@@ -227,6 +231,7 @@ void xv_conn_cassette_head(struct xv_call *call, const struct xv_http_head *h)
     k->status = h->status;
     k->head_ns = xv_now_mono_ns();
     k->decoded = h->content_encoding == XV_HTTP_CE_GZIP || h->content_encoding == XV_HTTP_CE_DEFLATE;
+    k->chunked = h->chunked;
     /* reason phrase: after "HTTP/1.x NNN " up to the line end */
     const char *eol = memchr(h->raw, '\n', h->raw_len);
     if (eol && h->raw_len > 13 && eol - h->raw > 13) {
@@ -240,6 +245,7 @@ void xv_conn_cassette_head(struct xv_call *call, const struct xv_http_head *h)
     }
     xv_buf_reset(&k->resp_head);
     xv_buf_reset(&k->resp_body);
+    xv_buf_reset(&k->resp_raw);
     k->nmarks = 0;
     split_headers(h->raw, h->raw_len, &k->resp_head);
     if (h->content_encoding == XV_HTTP_CE_OTHER) {
@@ -269,6 +275,15 @@ void xv_conn_cassette_body(struct xv_call *call, const char *p, size_t n)
         k->marks[k->nmarks - 1].off_end = k->resp_body.len;
 }
 
+void xv_conn_cassette_raw(struct xv_call *call, const char *p, size_t n)
+{
+    struct xv_conn_cas *k = call->cas;
+    if (k && k->decoded && xv_buf_append(&k->resp_raw, p, n) != 0) {
+        xv_conn_cassette_free(k);
+        call->cas = NULL;
+    }
+}
+
 void xv_conn_cassette_end(struct xv_call *call, const char *error)
 {
     struct xv_conn_cas *k = call->cas;
@@ -284,6 +299,7 @@ void xv_conn_cassette_end(struct xv_call *call, const char *error)
             .nheaders = headers_of(&k->resp_head, rh, CAS_MAX_HEADERS),
             .body = k->resp_body.data ? k->resp_body.data : "", .body_len = k->resp_body.len,
             .marks = k->marks, .nmarks = k->nmarks, .decoded = k->decoded,
+            .raw = k->resp_raw.data, .raw_len = k->resp_raw.len, .chunked = k->chunked,
         };
         if (xv_cassette_record(xv_conn_cfg.cassette, &rq, &rs) != 0)
             xv_log(XV_LOG_WARN, "cassette: could not write a recording");

@@ -269,8 +269,17 @@ static void resp_on_error(void *ud, const char *why)
     xv_conn_to_pass(c, why);
 }
 
+static void resp_on_raw(void *ud, const char *p, size_t n)
+{
+    struct xv_conn *c = ud;
+    struct xv_call *call = xv_conn_front_call(c);
+    if (call && call->cas && call->response_started)
+        xv_conn_cassette_raw(call, p, n);
+}
+
 const struct xv_http_callbacks xv_conn_resp_cb = {
     .on_head = resp_on_head, .on_body = resp_on_body, .on_end = resp_on_end, .on_error = resp_on_error,
+    .on_raw = resp_on_raw,
 };
 
 /* ---- lifecycle --------------------------------------------------------- */

@@ -197,6 +197,7 @@ enum { XV_STAT_CALLS, XV_STAT_RECORDS, XV_STAT_STAMPED, XV_STAT_PASS };
 int xv_conn_cassette_release(struct xv_conn *c, struct xv_call *call);
 void xv_conn_cassette_head(struct xv_call *call, const struct xv_http_head *h);
 void xv_conn_cassette_body(struct xv_call *call, const char *p, size_t n);
+void xv_conn_cassette_raw(struct xv_call *call, const char *p, size_t n);
 void xv_conn_cassette_end(struct xv_call *call, const char *error);
 void xv_conn_cassette_free(struct xv_conn_cas *k);
 

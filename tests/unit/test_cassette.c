@@ -202,8 +202,8 @@ static void test_record_replay(void **state)
                      XV_CASSETTE_REPLAY);
     char expect[512];
     snprintf(expect, sizeof expect,
-             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: req_1\r\n"
-             "Content-Length: %zu\r\nConnection: close\r\nX-Xenovia-Trace-Id: t\r\n\r\n%s",
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+             "X-Request-Id: req_1\r\nConnection: close\r\nX-Xenovia-Trace-Id: t\r\n\r\n%s",
              strlen(resp), resp);
     assert_int_equal(a.len, strlen(expect));
     assert_memory_equal(a.data, expect, a.len);
