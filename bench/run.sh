@@ -22,6 +22,9 @@
 #      with bench_client and with curl;
 #   4. what loading the agent costs a process at start (/bin/true, 200 starts
 #      per mode): wall time and the child's CPU time.
+#   5. the Rego policy decision and compile time (policy_bench);
+#   6. record/replay: a 50-call suite replayed from a cassette with the upstream
+#      stopped, its CPU against the same calls made live (bench/replay_bench.py).
 # It prints every figure beside its goal (bench/README.md). Goals are
 # reported, not asserted: the exit status is 0 whenever the measurement itself
 # worked. Not part of ctest.
@@ -334,4 +337,14 @@ if [ -x "$PB" ]; then
     "$PB" | sed 's/^/  /'
 else
     echo "  policy_bench not built (cmake --build BUILD --target policy_bench)"
+fi
+
+# --- 6. record/replay (issue 13) --------------------------------------------------
+# A 50-call suite recorded into a cassette, then replayed with the upstream
+# stopped (no network): the replay's CPU against the same calls made live.
+echo
+if [ -f "$(dirname "$LIB")/libxenovia-route.so" ] && /usr/bin/python3 -c 'import requests' 2>/dev/null; then
+    /usr/bin/python3 "$ROOT/bench/replay_bench.py" "$LIB" 50 || echo "replay bench failed"
+else
+    echo "replay bench skipped: libxenovia-route.so or Python requests missing"
 fi
