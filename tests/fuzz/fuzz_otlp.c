@@ -1,174 +1,190 @@
 /* link: xv_exporter xv_common */
 /*
- * fuzz_otlp.c — libFuzzer target for the OTLP encoder: a trace record (as
- * the exporter gets it; in the agent its strings come from the app and the
- * upstream) → span(s) → a complete ExportTraceServiceRequest, in protobuf
- * and in OTLP/JSON, with and without captured content.
+ * fuzz_otlp.c — libFuzzer target for the OTLP encoder (exporter/otlp_encode.c,
+ * otlp_genai.c): a trace record, whose text comes from the app and the
+ * upstream, becomes a span and a whole ExportTraceServiceRequest.
  *
- * Input: byte 0 is a control byte, the rest is a JSON record (a second
- * record after a NUL byte, e.g. a tool step).
- *   bit 0     protobuf (0) or JSON (1)
- *   bit 1     capture content
- *   bit 2     push the records through the exporter's UTF-8 sanitising
- *             path first (as the agent does) — then every output must be
- *             valid UTF-8
- * Invariants checked (abort on violation): protobuf output is well-formed
- * wire format down to every nested length-delimited field that parses as
- * a message; JSON output parses with cJSON; with sanitised input every
- * string in either output is valid UTF-8 (the JSON text as a whole).
+ * Input: byte 0 is a control byte, the rest is a JSON record.
+ *   bit 0  encoding: protobuf (0) or OTLP/JSON (1)
+ *   bit 1  content capture opted in
+ *   bit 2  the text is also tried as a W3C traceparent and as a trace id
+ * Besides memory errors (ASan/UBSan), the target checks and aborts on:
+ *   - an encode result other than 0, 1 (no span: tool_result) or a
+ *     negative code; a span appended when the result is not 0;
+ *   - a request body that is not well-formed: protobuf whose fields and
+ *     nested messages do not parse to the end, or OTLP/JSON that cJSON
+ *     rejects or that lacks resourceSpans;
+ *   - with content off, a marked message text ("SECRET:" + [A-Za-z0-9_]*,
+ *     held by no other field) appearing in the body (captured text must
+ *     not leave without the opt-in);
+ *   - an accepted traceparent that is not 55+ characters of lower-case hex
+ *     fields, or all-zero ids.
  *
  * Thread safety: single-threaded, as libFuzzer calls it.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "otlp_int.h"
-#include "xv_common.h"
 
-static struct xv_exp_otlp_cfg *g_cfg[2];
-
-static void setup(void)
+/* Walk protobuf bytes: every field well-formed; length-delimited fields
+ * that look like messages are walked too (depth-bounded). A string field
+ * may fail to parse as a message: that is fine, only the outer levels the
+ * encoder wrote must parse. Returns 0 when p[0..n) is a message. */
+static int pb_walk(const uint8_t *p, size_t n, int depth)
 {
-    if (g_cfg[0])
-        return;
-    static const char *const protos[2] = { "http/protobuf", "http/json" };
-    for (int i = 0; i < 2; i++) {
-        setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318", 1);
-        setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protos[i], 1);
-        setenv("OTEL_SERVICE_NAME", "fuzz-svc", 1);
-        setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=fuzz,team=a%2Cb", 1);
-        setenv("XENOVIA_SPOOL_DIR", "/nonexistent/xv-fuzz-spool", 1);
-        g_cfg[i] = xv_exp_otlp_cfg_from_env();
-        if (!g_cfg[i])
-            abort();
-    }
-}
-
-static int varint(const unsigned char *p, size_t n, size_t *at, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*at >= n)
+    size_t i = 0;
+    while (i < n) {
+        uint64_t key = 0;
+        int shift = 0;
+        do {
+            if (i >= n || shift > 63)
+                return -1;
+            key |= (uint64_t)(p[i] & 0x7f) << shift;
+            shift += 7;
+        } while (p[i++] & 0x80);
+        unsigned wt = key & 7;
+        if ((key >> 3) == 0)
             return -1;
-        unsigned char b = p[(*at)++];
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return 0;
-    }
-    return -1;
-}
-
-/* Is p[0..n) a sequence of well-formed fields? Nested length-delimited
- * fields are walked when they themselves parse (strings and bytes need not);
- * `strict` demands it at the top. `utf8`: length-delimited fields that are
- * not messages must be valid UTF-8 unless they are ids (8 or 16 bytes). */
-static int walk(const unsigned char *p, size_t n, int depth, int utf8)
-{
-    size_t at = 0;
-    if (depth > 16)
-        return 0;
-    while (at < n) {
-        uint64_t key, v;
-        if (varint(p, n, &at, &key) || (key >> 3) == 0)
-            return -1;
-        switch (key & 7) {
-        case 0:
-            if (varint(p, n, &at, &v))
+        if (wt == 0) {
+            while (i < n && (p[i] & 0x80))
+                i++;
+            if (i++ >= n)
                 return -1;
-            break;
-        case 1:
-            if (n - at < 8)
+        } else if (wt == 1) {
+            if (n - i < 8)
                 return -1;
-            at += 8;
-            break;
-        case 5:
-            if (n - at < 4)
+            i += 8;
+        } else if (wt == 2) {
+            uint64_t len = 0;
+            shift = 0;
+            do {
+                if (i >= n || shift > 63)
+                    return -1;
+                len |= (uint64_t)(p[i] & 0x7f) << shift;
+                shift += 7;
+            } while (p[i++] & 0x80);
+            if (len > n - i)
                 return -1;
-            at += 4;
-            break;
-        case 2:
-            if (varint(p, n, &at, &v) || v > n - at)
-                return -1;
-            if (walk(p + at, (size_t)v, depth + 1, utf8) != 0 && utf8 && v != 8 && v != 16 &&
-                !xv_utf8_valid((const char *)p + at, (size_t)v))
-                abort();
-            at += (size_t)v;
-            break;
-        default:
+            if (depth > 0)
+                (void)pb_walk(p + i, (size_t)len, depth - 1);
+            i += (size_t)len;
+        } else {
             return -1;
         }
     }
     return 0;
 }
 
-/* The exporter's sanitising pass, reproduced through the public path: a
- * record printed and re-parsed after xv_utf8_fix of every string. */
-static void sanitize(cJSON *v)
+static int has_text(const char *body, size_t len, const char *s)
 {
-    for (; v; v = v->next) {
-        if (v->string && !(v->type & cJSON_StringIsConst) &&
-            !xv_utf8_valid(v->string, strlen(v->string))) {
-            char *t = xv_utf8_fix(v->string, strlen(v->string), 3 * strlen(v->string), NULL);
-            if (t) {
-                cJSON_free(v->string);
-                v->string = t;
-            }
-        }
-        if (cJSON_IsString(v) && v->valuestring &&
-            !xv_utf8_valid(v->valuestring, strlen(v->valuestring))) {
-            size_t l = strlen(v->valuestring);
-            char *t = xv_utf8_fix(v->valuestring, l, 3 * l, NULL);
-            if (t) {
-                cJSON_free(v->valuestring);
-                v->valuestring = t;
-            }
-        }
-        if (v->child)
-            sanitize(v->child);
-    }
+    size_t n = strlen(s);
+    if (n > len)
+        return 0;
+    for (size_t i = 0; i + n <= len; i++)
+        if (!memcmp(body + i, s, n))
+            return 1;
+    return 0;
+}
+
+/* A marked secret: "SECRET:" and then only letters, digits, '_' (no JSON
+ * escaping can hide another copy of it in the record). */
+static int is_marker(const char *s)
+{
+    if (strncmp(s, "SECRET:", 7))
+        return 0;
+    for (s += 7; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* How often s occurs in the printed record (another field may hold it). */
+static size_t occurrences(const cJSON *rec, const char *s)
+{
+    char *all = cJSON_PrintUnformatted(rec);
+    size_t hits = 0;
+    for (const char *q = all; q && (q = strstr(q, s)); q++)
+        hits++;
+    free(all);
+    return hits;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2 || size > 65536)
+    if (size < 1 || size > (1u << 20))
         return 0;
-    setup();
     unsigned ctl = data[0];
-    int json = ctl & 1, content = (ctl >> 1) & 1, clean = (ctl >> 2) & 1;
-    const char *text = (const char *)data + 1;
-    size_t len = size - 1;
-    const char *nul = memchr(text, 0, len);
-    size_t l1 = nul ? (size_t)(nul - text) : len;
-    cJSON *recs[2] = { cJSON_ParseWithLength(text, l1),
-                       nul ? cJSON_ParseWithLength(nul + 1, len - l1 - 1) : NULL };
-    struct xv_exp_otlp_batch b;
-    memset(&b, 0, sizeof b);
-    xv_buf_init(&b.frags, 16u << 20);
-    for (int i = 0; i < 2; i++) {
-        if (!recs[i])
-            continue;
-        if (clean)
-            sanitize(recs[i]);
-        xv_exp_otlp_encode_span(json ? XV_OTLP_JSON : XV_OTLP_PROTOBUF, content, recs[i], &b);
+    char *text = malloc(size);
+    if (!text)
+        return 0;
+    memcpy(text, data + 1, size - 1);
+    text[size - 1] = '\0';
+
+    if (ctl & 4) {
+        uint8_t tid[16], sid[8];
+        if (xv_exp_otlp_parse_traceparent(text, tid, sid) == 0) {
+            size_t n = strlen(text);
+            int zero_t = 1, zero_s = 1;
+            for (int i = 0; i < 16; i++)
+                zero_t &= tid[i] == 0;
+            for (int i = 0; i < 8; i++)
+                zero_s &= sid[i] == 0;
+            if (n < 55 || text[2] != '-' || text[35] != '-' || text[52] != '-' || zero_t || zero_s)
+                abort();
+            for (size_t i = 3; i < 35; i++)
+                if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+                    abort();
+        }
+        (void)xv_exp_otlp_parse_trace_id(text, tid);
     }
-    char *out = NULL;
-    size_t out_len = 0;
-    if (b.nspans && xv_exp_otlp_encode_request(g_cfg[json], &b, &out, &out_len) == 0) {
-        if (json) {
-            cJSON *back = cJSON_ParseWithLength(out, out_len);
-            if (!back)
-                abort();
-            cJSON_Delete(back);
-            if (clean && !xv_utf8_valid(out, out_len))
-                abort();
-        } else if (walk((const unsigned char *)out, out_len, 0, clean) != 0) {
-            abort();
+
+    cJSON *rec = cJSON_Parse(text);
+    enum xv_exp_otlp_proto proto = (ctl & 1) ? XV_OTLP_JSON : XV_OTLP_PROTOBUF;
+    int content = (ctl & 2) != 0;
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, XV_OTLP_SPAN_MAX + 64);
+    b.nspans = 0;
+    int rc = xv_exp_otlp_encode_span(proto, content, rec, &b);
+    if (rc > 1 || (rc != 0 && (b.nspans || b.frags.len)))
+        abort();
+    if (rc == 0) {
+        struct xv_exp_otlp_cfg cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.proto = proto;
+        cfg.service_name = "fuzz";
+        cfg.exe_name = "fuzz_otlp";
+        char *body = NULL;
+        size_t len = 0;
+        if (xv_exp_otlp_encode_request(&cfg, &b, &body, &len) == 0) {
+            if (proto == XV_OTLP_PROTOBUF) {
+                if (pb_walk((const uint8_t *)body, len, 3) != 0)
+                    abort();
+            } else {
+                cJSON *j = cJSON_ParseWithLength(body, len);
+                if (!j || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "resourceSpans")))
+                    abort();
+                cJSON_Delete(j);
+            }
+            if (!content) {
+                const cJSON *m;
+                cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(rec, "messages")) {
+                    const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+                    if (cJSON_IsString(c) && is_marker(c->valuestring) &&
+                        has_text(body, len, c->valuestring) && occurrences(rec, c->valuestring) <= 1)
+                        abort();
+                }
+            }
+            free(body);
         }
     }
-    free(out);
     xv_buf_free(&b.frags);
-    cJSON_Delete(recs[0]);
-    cJSON_Delete(recs[1]);
+    cJSON_Delete(rec);
+    free(text);
     return 0;
 }
