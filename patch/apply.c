@@ -215,8 +215,9 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
         return 0; /* dynamic libssl: the ordinary hooks see it */
     struct xv_patch_elf e;
     snprintf(f.o.path, sizeof f.o.path, "/proc/self/exe");
-    int in_exe = f.found && xv_patch_elf_read(f.o.path, &e) == 0 && xv_patch_elf_has_ssl(&e) &&
-                 !e.needs_libssl;
+    rep->exe_read = f.found && xv_patch_elf_read(f.o.path, &rep->exe) == 0;
+    e = rep->exe;
+    int in_exe = rep->exe_read && xv_patch_elf_has_ssl(&e) && !e.needs_libssl;
     if (!in_exe) {
         /* another object exporting SSL_write (a library with OpenSSL inside) */
         void *q = dlsym(RTLD_NEXT, "SSL_write");

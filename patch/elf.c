@@ -90,7 +90,13 @@ static void scan_syms(const struct view *v, const Elf64_Shdr *tab, int dynamic, 
             continue;
         const char *name = str + sym[i].st_name;
         size_t room = strs->sh_size - sym[i].st_name;
-        if (room < 4 || name[0] != 'S' || !memchr(name, '\0', room))
+        if (room < 8)
+            continue;
+        /* first-byte filters keep this cheap on node's ~100k exports */
+        if ((name[0] == 'B' && strncmp(name, "BORINGSSL_", 10) == 0) ||
+            (name[0] == 'r' && strncmp(name, "rustls_", 7) == 0))
+            out->boringssl = 1;
+        if (name[0] != 'S' || !memchr(name, '\0', room))
             continue;
         if (strncmp(name, "SSL_", 4) != 0)
             continue;
@@ -167,22 +173,32 @@ int xv_patch_elf_read(const char *path, struct xv_patch_elf *out)
     for (unsigned i = 0; i < v.eh->e_shnum; i++)
         if (v.sh[i].sh_type == SHT_DYNSYM)
             scan_syms(&v, &v.sh[i], 1, out);
+    /* .symtab only when the exports did not show OpenSSL (a program
+     * linked against libssl.a without -rdynamic); node's is huge. */
+    int exported = xv_patch_elf_has_ssl(out);
     for (unsigned i = 0; i < v.eh->e_shnum; i++) {
         const Elf64_Shdr *s = &v.sh[i];
         if (s->sh_type == SHT_SYMTAB) {
             out->has_symtab = 1;
-            scan_syms(&v, s, 0, out);
+            if (!exported)
+                scan_syms(&v, s, 0, out);
         } else if (s->sh_type == SHT_DYNAMIC) {
             out->needs_libssl |= needs_libssl(&v, s);
         }
-        const char *nm = sec_name(&v, s);
-        if (strcmp(nm, ".go.buildinfo") == 0)
+        if (strcmp(sec_name(&v, s), ".go.buildinfo") == 0)
             out->go = 1;
-        if (s->sh_type == SHT_PROGBITS && strcmp(nm, ".rodata") == 0 &&
-            in_range(&v, s->sh_offset, s->sh_size) &&
-            (memmem(v.base + s->sh_offset, s->sh_size, "BoringSSL", 9) ||
-             memmem(v.base + s->sh_offset, s->sh_size, "rustls", 6)))
-            out->boringssl = 1;
+    }
+    if (!xv_patch_elf_has_ssl(out) && !out->needs_libssl && !out->has_symtab) {
+        /* Stripped with nothing exported: OpenSSL 3 keeps its source paths in
+         * .rodata for its error queue ("../ssl/statem/statem_clnt.c"). */
+        static const char marker[] = "ssl/statem/statem_clnt.c";
+        for (unsigned i = 0; i < v.eh->e_shnum && !out->openssl_marker; i++) {
+            const Elf64_Shdr *s = &v.sh[i];
+            if (s->sh_type == SHT_PROGBITS && strcmp(sec_name(&v, s), ".rodata") == 0 &&
+                in_range(&v, s->sh_offset, s->sh_size))
+                out->openssl_marker =
+                    memmem(v.base + s->sh_offset, s->sh_size, marker, sizeof marker - 1) != NULL;
+        }
     }
 out:
     munmap(map, size);

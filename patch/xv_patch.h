@@ -77,7 +77,8 @@ struct xv_patch_elf {
     int needs_libssl;     /* DT_NEEDED names a libssl */
     int has_symtab;       /* .symtab present (not stripped) */
     int go;               /* .go.buildinfo present */
-    int boringssl;        /* BoringSSL / rustls markers */
+    int boringssl;        /* BORINGSSL_* / rustls_* symbols */
+    int openssl_marker;   /* no symbols, but OpenSSL's source paths in .rodata */
     struct xv_patch_sym sym[XV_PATCH_NAMES]; /* value 0 = not found */
 };
 
@@ -98,6 +99,8 @@ struct xv_patch_report {
     char object[256];          /* which object */
     char why[256];             /* when !covered: the first refusal */
     char patched[320];         /* names patched, comma-separated */
+    int exe_read;              /* exe below holds the main program's ELF facts */
+    struct xv_patch_elf exe;   /* what /proc/self/exe said (for preload/coverage.c) */
 };
 
 /* Find compiled-in OpenSSL in the loaded objects (the main executable and
