@@ -13,6 +13,7 @@
  * XENOVIA_DISABLE=1 — hooks stay off for the life of the process.
  */
 #include "xv_preload.h"
+#include "xv_route.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ static void on_fork_child(void)
     xv_tls_atfork_child();
     xv_dns_atfork_child();
     xv_poll_atfork_child();
+    xv_route_atfork_child();
     xv_exp_atfork_child();
 }
 
@@ -79,6 +81,8 @@ static void read_process_name(int argc, char **argv)
 
 static void do_init(void)
 {
+    /* Before the program can close fd 2 and reuse the number (issue 7 class 6). */
+    xv_log_capture_stderr();
     xv_real_init();
     if (getauxval(AT_SECURE))
         return; /* setuid/setgid/capabilities: stay inert */
