@@ -24,7 +24,7 @@ const char *const xv_patch_names[XV_PATCH_NAMES] = {
     "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
     "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
     "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX", "SSL_get_shutdown",
-    "SSL_is_init_finished", "SSL_do_handshake",
+    "SSL_is_init_finished", "SSL_do_handshake", "X509_verify_cert",
 };
 
 /* Without these the agent cannot do its job on a patched program: the data
@@ -33,10 +33,10 @@ const char *const xv_patch_names[XV_PATCH_NAMES] = {
  * (ctrl). The others only refine (peek, pending, shutdown of an answered
  * stream, ALPN narrowing) and are skipped alone when refused. */
 const unsigned char xv_patch_essential[XV_PATCH_NAMES] = {
-    1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0,
+    1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0,
 };
 const unsigned char xv_patch_hooked[XV_PATCH_NAMES] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1,
 };
 
 struct view {
@@ -96,9 +96,9 @@ static void scan_syms(const struct view *v, const Elf64_Shdr *tab, int dynamic, 
         if ((name[0] == 'B' && strncmp(name, "BORINGSSL_", 10) == 0) ||
             (name[0] == 'r' && strncmp(name, "rustls_", 7) == 0))
             out->boringssl = 1;
-        if (name[0] != 'S' || !memchr(name, '\0', room))
+        if ((name[0] != 'S' && name[0] != 'X') || !memchr(name, '\0', room))
             continue;
-        if (strncmp(name, "SSL_", 4) != 0)
+        if (strncmp(name, "SSL_", 4) != 0 && strcmp(name, "X509_verify_cert") != 0)
             continue;
         if (ELF64_ST_TYPE(sym[i].st_info) != STT_FUNC)
             continue;

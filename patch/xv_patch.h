@@ -64,7 +64,7 @@ struct xv_patch_sym {
  * (count XV_PATCH_NAMES). `essential[i]`: a refusal of that function (when
  * present) makes the whole object not covered; `hooked[i]`: the agent has
  * a hook for it (others are only looked up as real functions). */
-#define XV_PATCH_NAMES 19
+#define XV_PATCH_NAMES 20
 extern const char *const xv_patch_names[XV_PATCH_NAMES];
 extern const unsigned char xv_patch_essential[XV_PATCH_NAMES];
 extern const unsigned char xv_patch_hooked[XV_PATCH_NAMES];
