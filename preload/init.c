@@ -157,7 +157,9 @@ static void do_init(void)
         xv_log(XV_LOG_ERROR, "not covered: %s has OpenSSL compiled in and its entry points "
                "cannot be patched safely (%s); its HTTPS is not inspected, plain HTTP is",
                g.patch.object, g.patch.why);
-    else if (!g.patch.covered && n > 0 && xv_coverage_check(exe, why, sizeof why))
+    else if (!g.patch.covered && n > 0 &&
+             (g.patch.exe_read ? xv_coverage_verdict(exe, &g.patch.exe, why, sizeof why)
+                               : xv_coverage_check(exe, why, sizeof why)))
         xv_log(XV_LOG_ERROR, "not covered: %s", why);
 
     g.pid = getpid();
