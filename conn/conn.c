@@ -192,6 +192,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             if (ut) {
                 size_t n = ut->value_len < sizeof call->upstream_trace_id - 1
                                ? ut->value_len : sizeof call->upstream_trace_id - 1;
+                n = xv_utf8_cut(ut->value, ut->value_len, n); /* whole characters */
                 memcpy(call->upstream_trace_id, ut->value, n);
                 call->upstream_trace_id[n] = '\0';
             }
@@ -202,6 +203,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             if (us) {
                 size_t n = us->value_len < sizeof call->upstream_session_id - 1
                                ? us->value_len : sizeof call->upstream_session_id - 1;
+                n = xv_utf8_cut(us->value, us->value_len, n);
                 memcpy(call->upstream_session_id, us->value, n);
                 call->upstream_session_id[n] = '\0';
             }
@@ -385,11 +387,16 @@ void xv_conn_end_all(const char *why)
     pthread_mutex_unlock(&g_reg.mu);
 }
 
-/* The lazily made session store; written once under g_store.once. */
+/* The lazily made session store. `store` is written once, under `mu`;
+ * read without the lock through an atomic load. A fork holds `mu` from
+ * prepare to parent/child, so the store the prepare handler locked is the
+ * one the other handlers unlock (TSan found the old pthread_once version
+ * unlocking a store another thread had created during the fork). */
 static struct {
-    pthread_once_t once;
-    struct xv_session_store *store;
-} g_store = { PTHREAD_ONCE_INIT, NULL };
+    pthread_mutex_t mu;                 /* guards creation; held across fork() */
+    struct xv_session_store *store;     /* atomic loads/stores; NULL until made */
+    struct xv_session_store *forking;   /* what atfork_prepare locked (forking thread) */
+} g_store = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
 
 static void store_make(void)
 {
@@ -397,9 +404,10 @@ static void store_make(void)
         .max_sessions = xv_conn_cfg.session_max,
         .keep_tool_args = xv_conn_cfg.capture_content,
     };
-    g_store.store = xv_session_store_new(&sc);
-    if (!g_store.store)
+    struct xv_session_store *st = xv_session_store_new(&sc);
+    if (!st)
         xv_log(XV_LOG_ERROR, "session store could not be created; every call gets a new session");
+    __atomic_store_n(&g_store.store, st, __ATOMIC_RELEASE);
 }
 
 struct xv_session_store *xv_conn_sessions(void)
@@ -408,29 +416,45 @@ struct xv_session_store *xv_conn_sessions(void)
         return xv_conn_cfg.sessions;
     if (!xv_conn_cfg.session_max)
         return NULL;
-    pthread_once(&g_store.once, store_make);
-    return g_store.store;
+    struct xv_session_store *st = __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
+    if (st)
+        return st;
+    static int tried; /* under g_store.mu: one attempt, as pthread_once did */
+    pthread_mutex_lock(&g_store.mu);
+    if (!tried) {
+        tried = 1;
+        store_make();
+    }
+    pthread_mutex_unlock(&g_store.mu);
+    return __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
 }
 
 void xv_conn_atfork_prepare(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    pthread_mutex_lock(&g_store.mu);
+    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions
+                                                      : __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
+    g_store.forking = s;
     if (s)
         xv_session_store_atfork_prepare(s);
 }
 
 void xv_conn_atfork_parent(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    struct xv_session_store *s = g_store.forking;
+    g_store.forking = NULL;
     if (s)
         xv_session_store_atfork_parent(s);
+    pthread_mutex_unlock(&g_store.mu);
 }
 
 void xv_conn_atfork_child(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    struct xv_session_store *s = g_store.forking;
+    g_store.forking = NULL;
     if (s)
         xv_session_store_atfork_child(s);
+    pthread_mutex_init(&g_store.mu, NULL);
     /* Only the forking thread exists here: every lock may be held by a
      * thread that is gone. Calls open at the fork belong to the parent
      * (which records them); the child drops its copies without recording,
@@ -519,9 +543,9 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why)
     xv_conn_out_track(c);
     char msg[160];
     if (c->end_reason)
-        snprintf(msg, sizeof msg, "%s", c->end_reason);
+        xv_utf8_snprintf(msg, sizeof msg, "%s", c->end_reason);
     else
-        snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
+        xv_utf8_snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
     while (c->calls)
         xv_conn_pop_call(c, msg);
 }
@@ -610,10 +634,20 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
                 struct xv_buf *dst = c->resp_holding ? &c->resp_hold : &c->out;
                 if (c->rx_stamp) {
                     c->rx_stamp = 0;
-                    if (stamp_head(c, dst) != 0)
+                    size_t mark = dst->len;
+                    if (stamp_head(c, dst) != 0) {
+                        /* Out of memory half-way (found by tests/fault): drop
+                         * the partial stamped copy; the held head goes out
+                         * unchanged through the fail path. */
+                        dst->len = mark;
+                        if (dst->data)
+                            dst->data[mark] = '\0';
+                        pos += k; /* those bytes are in c->hold already */
                         goto fail;
+                    }
                     xv_conn_stat_add(XV_STAT_STAMPED);
                 } else if (xv_buf_append(dst, c->hold.data, c->hold.len) != 0) {
+                    pos += k; /* in c->hold, which the fail path releases */
                     goto fail;
                 }
                 xv_buf_reset(&c->hold);

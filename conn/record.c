@@ -380,18 +380,18 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
          * not an upstream error. */
         char why[400];
         if (call->policy_blocked)
-            snprintf(why, sizeof why, "request blocked by policy (%s)%s%s", call->policy_outcome,
+            xv_utf8_snprintf(why, sizeof why, "request blocked by policy (%s)%s%s", call->policy_outcome,
                      call->policy_reason[0] ? ": " : "", call->policy_reason);
         else if (call->policy_error[0])
-            snprintf(why, sizeof why, "%s", call->policy_error);
+            xv_utf8_snprintf(why, sizeof why, "%s", call->policy_error);
         else
-            snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
+            xv_utf8_snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
         cJSON_DeleteItemFromObject(r, "error");
         cJSON_AddStringToObject(r, "error", why);
         cJSON_AddBoolToObject(r, "synthetic_response", 1);
     } else if (call->app_status && call->resp_block && !cJSON_GetObjectItem(r, "error")) {
         char why[400];
-        snprintf(why, sizeof why, "response blocked by policy (%s)%s%s", call->resp_policy_outcome,
+        xv_utf8_snprintf(why, sizeof why, "response blocked by policy (%s)%s%s", call->resp_policy_outcome,
                  call->resp_policy_reason[0] ? ": " : "", call->resp_policy_reason);
         cJSON_AddStringToObject(r, "error", why);
     }

@@ -152,10 +152,11 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
             const struct xv_http_header *ah = xv_http_head_find(h, per_call[i].hdr);
             if (ah) {
                 size_t n = ah->value_len < per_call[i].cap - 1 ? ah->value_len : per_call[i].cap - 1;
+                n = xv_utf8_cut(ah->value, ah->value_len, n); /* whole characters */
                 memcpy(dst, ah->value, n);
                 dst[n] = '\0';
             } else if (cfgv[i]) {
-                snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
+                xv_utf8_snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
             }
         }
         /* The app's W3C trace context, for the OTLP span's parent (an over-long

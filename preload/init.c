@@ -71,7 +71,7 @@ static void on_fork_child(void)
 static void read_process_name(int argc, char **argv)
 {
     if (argc > 0 && argv && argv[0]) {
-        snprintf(g.process, sizeof g.process, "%s", argv[0]);
+        xv_utf8_snprintf(g.process, sizeof g.process, "%s", argv[0]);
         return;
     }
     /* Fallback: /proc/self/cmdline (first NUL-terminated field). */
