@@ -62,11 +62,19 @@ char *xv_buf_steal(struct xv_buf *b, size_t *len);
 uint64_t xv_now_mono_ns(void);
 uint64_t xv_now_wall_ns(void);
 
-/* Logging: "xenovia: <message>\n" on stderr via a raw write(2) syscall.
+/* Logging: "xenovia: <message>\n" on stderr via a raw write(2) syscall,
+ * only while fd 2 is the stderr captured by xv_log_capture_stderr.
  * Rate-limited per call site class (at most 20 lines per second overall),
  * never allocates, errno preserved. Level below the configured one is dropped. */
 enum xv_log_level { XV_LOG_ERROR = 0, XV_LOG_WARN = 1, XV_LOG_INFO = 2, XV_LOG_DEBUG = 3 };
 void xv_log_set_level(int level);
+/* Remember which file fd 2 is now (device, inode, type; or that it is
+ * closed). Lines are written only while fd 2 is still that file, so a
+ * program that closed its stderr and reused the number for a socket or a
+ * data file never receives them. The preload calls this first thing in
+ * once-init; without a call the first line captures. Not async-signal-safe
+ * to race with itself; call once. */
+void xv_log_capture_stderr(void);
 void xv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void xv_vlog(int level, const char *fmt, va_list ap);
 

@@ -50,6 +50,8 @@ static cJSON *step_record(struct xv_conn *c, struct xv_call *call, const char *t
     cJSON_AddStringToObject(r, "trace_id", id);
     cJSON_AddStringToObject(r, "parent_trace_id", call->trace_id);
     cJSON_AddStringToObject(r, "step_type", type);
+    if (call->traceparent[0])      /* the app's trace context, for the OTLP tool span */
+        cJSON_AddStringToObject(r, "traceparent", call->traceparent);
     cJSON_AddStringToObject(r, "session_id", call->session_id);
     cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
     add_time(r, "start_time", xv_now_wall_ns());
@@ -128,7 +130,8 @@ void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
 
 /* After a call's record: teach the session store what the response said
  * (2xx only) and record the tool calls it asked for as child steps. */
-static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char *error)
+static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char *error,
+                            uint64_t end_wall)
 {
     const struct xv_conn_config *cfg = xv_conn_get_config();
     int status = xv_openai_call_status(call->api);
@@ -169,6 +172,11 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
                 add_text(r, "tool_args", tc.arguments, tc.arguments_len, cfg->capture_max,
                          call->record_labels);
             cJSON_AddStringToObject(r, "status", "requested");
+            /* The step spans the call whose response asked for it, so its
+             * OTLP execute_tool span lies within its parent's time range. */
+            cJSON_DeleteItemFromObjectCaseSensitive(r, "start_time");
+            add_time(r, "start_time", call->start_wall_ns);
+            add_time(r, "end_time", end_wall);
             xv_exp_push(r);
         }
     }
@@ -315,6 +323,11 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "flow_id", call->flow_id);
     if (call->parent_trace_id[0])
         cJSON_AddStringToObject(r, "parent_trace_id", call->parent_trace_id);
+    if (call->traceparent[0]) {
+        cJSON_AddStringToObject(r, "traceparent", call->traceparent);
+        if (call->tracestate[0])
+            cJSON_AddStringToObject(r, "tracestate", call->tracestate);
+    }
     if (call->props) {
         xv_session_props_to_json(call->props, r, "custom_properties");
         if (call->props->dropped)
@@ -328,9 +341,16 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     cJSON_AddStringToObject(r, "provider", call->prov.id ? call->prov.id : xv_conn_provider(host));
     if (call->prov.gateway)
         cJSON_AddStringToObject(r, "gateway", call->prov.gateway);
-    cJSON_AddStringToObject(r, "server_address", host);
-    if (c->peer.port)
-        cJSON_AddNumberToObject(r, "server_port", c->peer.port);
+    if (c->peer.route_url) {
+        /* rerouted (SPEC §8): where the call really went, and by which rule */
+        cJSON_AddStringToObject(r, "server_address", c->peer.via_host);
+        cJSON_AddNumberToObject(r, "server_port", c->peer.via_port);
+        cJSON_AddStringToObject(r, "route", c->peer.route_url);
+    } else {
+        cJSON_AddStringToObject(r, "server_address", host);
+        if (c->peer.port)
+            cJSON_AddNumberToObject(r, "server_port", c->peer.port);
+    }
     cJSON_AddStringToObject(r, "transport", c->kind == XV_CONN_TLS ? "tls" : "tcp");
     add_time(r, "start_time", call->start_wall_ns);
     add_time(r, "end_time", end_wall);
@@ -397,5 +417,5 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         call->steps = NULL;
         call->nsteps = 0;
     }
-    learn_and_steps(c, call, error);
+    learn_and_steps(c, call, error, end_wall);
 }

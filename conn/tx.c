@@ -158,6 +158,18 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
                 snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
             }
         }
+        /* The app's W3C trace context, for the OTLP span's parent (an over-long
+         * value is left out: it cannot be a valid traceparent/tracestate). */
+        const struct xv_http_header *tp = xv_http_head_find(h, "traceparent");
+        if (tp && tp->value_len < sizeof call->traceparent) {
+            memcpy(call->traceparent, tp->value, tp->value_len);
+            call->traceparent[tp->value_len] = '\0';
+            const struct xv_http_header *ts = xv_http_head_find(h, "tracestate");
+            if (ts && ts->value_len < sizeof call->tracestate) {
+                memcpy(call->tracestate, ts->value, ts->value_len);
+                call->tracestate[ts->value_len] = '\0';
+            }
+        }
         /* Custom properties: config set, then the app's headers (its value wins). */
         int has_app_props = 0;
         for (size_t i = 0; i < h->nheaders; i++)
@@ -694,6 +706,18 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
         }
         pthread_mutex_unlock(&c->mu);
         return w > 0 ? accepted + w : (accepted ? accepted : w);
+    }
+    /* The parser gave up on the last bytes of this write (malformed input,
+     * a compressed body past the inflation limits): the connection is
+     * passthrough now and the hooks send later writes straight out, so what
+     * is held leaves here, unchanged and in order. */
+    if (atomic_load(&c->mode) != XV_CONN_HTTP && c->tx_hold.len) {
+        long rc = write_all(c, &io, c->tx_hold.data, c->tx_hold.len);
+        xv_buf_reset(&c->tx_hold);
+        if (rc != 0) {
+            pthread_mutex_unlock(&c->mu);
+            return rc;
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return accepted;

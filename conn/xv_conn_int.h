@@ -42,6 +42,9 @@ struct xv_call {
     char session_path[256];        /* X-Xenovia-Session-Path in effect ("" none) */
     char flow_id[128];             /* X-Xenovia-Trace-Flow-Id in effect */
     char parent_trace_id[128];     /* X-Xenovia-Parent-Trace-Id in effect */
+    char traceparent[128];         /* the app's W3C traceparent header ("" none; checked by
+                                      the OTLP encoder, which makes it the span's parent) */
+    char tracestate[512];          /* the app's W3C tracestate header ("" none) */
     char upstream_session_id[64];  /* X-Xenovia-Session-Id the upstream stamped */
     struct xv_value *headers_v;    /* request headers for the policy input (redacted), or NULL */
     const char *policy_outcome;    /* request stage's decision name (static or policy_name),

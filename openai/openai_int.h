@@ -105,6 +105,9 @@ struct xv_openai_call {
     int asm_over;                    /* assembly hit the budget: content cut */
     int has_tokens_in, has_tokens_out;
     int64_t tokens_in, tokens_out;
+    int has_tokens_cached, has_tokens_reasoning;
+    int64_t tokens_cached;           /* input tokens served from the provider's cache */
+    int64_t tokens_reasoning;        /* output tokens spent on reasoning */
     uint64_t first_token_ns;         /* 0 until the first content/tool-call delta */
     int saw_text_delta;              /* responses stream: output_text deltas seen */
     int saw_tool_item;               /* responses stream: function_call items seen */

@@ -80,7 +80,8 @@ void xv_openai_call_set_error(struct xv_openai_call *c, const char *error);
  *   request_type, model, stream, messages, tools, response_model,
  *   response_id, response_content, tool_calls [{id,name,arguments}],
  *   finish_reasons, tokens_in, tokens_out (only when the upstream sent usage),
- *   status_code, ttft_ms (streams; from request_start_mono_ns to the first
+ *   tokens_cached, tokens_reasoning (when its usage details carry them),
+ *   request_params (sampling/output parameters the request sent), status_code, ttft_ms (streams; from request_start_mono_ns to the first
  *   content or tool-call delta), error (when any), truncated (names of the
  *   captured fields that were cut to capture_max). Existing keys of the same
  *   names are replaced. Every string added is valid UTF-8.
