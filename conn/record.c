@@ -339,8 +339,16 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "org_id", cfg->org_id);
     const char *host = c->peer.host[0] ? c->peer.host : call->host[0] ? call->host : c->peer.addr;
     cJSON_AddStringToObject(r, "provider", call->prov.id ? call->prov.id : xv_conn_provider(host));
-    if (call->prov.gateway)
-        cJSON_AddStringToObject(r, "gateway", call->prov.gateway);
+    const char *gateway = call->prov.gateway;
+    if (!gateway && c->peer.via_host) {
+        /* rerouted to a Xenovia runtime: the provider is the host the app
+         * asked for, the runtime is the gateway */
+        struct xv_openai_provider via;
+        xv_openai_provider_for(c->peer.via_host, NULL, 0, &via);
+        gateway = via.gateway;
+    }
+    if (gateway)
+        cJSON_AddStringToObject(r, "gateway", gateway);
     if (c->peer.route_url) {
         /* rerouted (SPEC §8): where the call really went, and by which rule */
         cJSON_AddStringToObject(r, "server_address", c->peer.via_host);
