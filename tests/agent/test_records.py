@@ -199,12 +199,15 @@ def part_redact():
         "request": 'redact_fields := %s if input.stage == "request"' % labels,
         "response": 'redact_fields := %s if input.stage == "response"' % labels,
         "both": 'redact_fields := %s' % labels,
+        "monitor": 'redact_fields := %s' % labels,  # decided, not applied: still kept out of traces
     }
     for name, rule in variants.items():
         pol = write("redact-%s.rego" % name, "package xenovia.policy\nimport rego.v1\n%s\n" % rule)
         trace = os.path.join(tmp, "redact-%s.jsonl" % name)
-        got, err = run_app(conversation("6f1c0a52-3b7e-4d1a-9c55-0123456789ab"), trace,
-                           {"XENOVIA_POLICY": pol})
+        extra = {"XENOVIA_POLICY": pol}
+        if name == "monitor":
+            extra["XENOVIA_POLICY_MODE"] = "monitor"
+        got, err = run_app(conversation("6f1c0a52-3b7e-4d1a-9c55-0123456789ab"), trace, extra)
         check([g["status"] for g in got] == [200, 200, 200], "%s: statuses %r" % (name, got))
         raw = open(trace, encoding="utf-8").read() if os.path.exists(trace) else ""
         recs = records(trace)
@@ -229,7 +232,10 @@ def part_redact():
         if name in ("response", "both"):
             check(PII["ssn"] not in got[1]["body"], "%s: the app read the upstream's PII" % name)
         else:
-            check(PII["ssn"] in got[1]["body"], "request: the app's response must be untouched")
+            check(PII["ssn"] in got[1]["body"], "%s: the app's response must be untouched" % name)
+        wire = [r.get("request_redacted") for r in calls_of(recs)]
+        check(wire == ([None] * 3 if name in ("response", "monitor") else [True] * 3),
+              "%s: request_redacted %r" % (name, wire))
 
 
 def part_outcomes():
