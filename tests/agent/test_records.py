@@ -15,8 +15,8 @@ Usage: test_records.py LIB XENOVIA PART
             agent's own answers); `xenovia traces` shows them so.
   ids       every X-Xenovia-Trace-Id header and every trace_id / parent_trace_id in
             the records is an RFC 4122 v4 UUID, hyphenated lower case; an app-sent
-            session id in another valid spelling (32 hex, braces, urn:uuid:) is
-            accepted and recorded in canonical form.
+            session id (or XENOVIA_SESSION_ID) in another valid spelling (32 hex,
+            braces, urn:uuid:) is accepted and recorded in canonical form.
   scope     two API keys in one process sending the same `user` value (and the same
             conversation) get different sessions; each key keeps its own.
 
@@ -344,6 +344,15 @@ def part_ids():
           "other UUID spellings must be recorded canonically: %r" % [c.get("session_id") for c in tail])
     check([c.get("session_turn") for c in tail] == [1, 2, 3, 4],
           "the spellings name one session: turns %r" % [c.get("session_turn") for c in tail])
+    # XENOVIA_SESSION_ID in another spelling: accepted, used in canonical form
+    trace = os.path.join(tmp, "ids-env.jsonl")
+    got, err = run_app([{"headers": KEY_A, "body": {"model": "m", "messages": [{"role": "user",
+                                                                                 "content": "x"}]}}],
+                       trace, {"XENOVIA_SESSION_ID": "urn:uuid:" + canon.upper()})
+    env_recs = calls_of(records(trace))
+    check(got and got[0]["session"] == canon and env_recs and env_recs[0].get("session_id") == canon and
+          env_recs[0].get("session_strategy") == "env" and "xenovia" not in err,
+          "XENOVIA_SESSION_ID spelling: %r %r %r" % (got, [r.get("session_id") for r in env_recs], err))
 
 
 def part_scope():
