@@ -346,14 +346,18 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     /* Checked on the whole header value (the copy below is truncated). */
     if (c->inject.app_session_bad)
         return XV_SESSION_E_BAD_ID;
+    /* XENOVIA_SESSION_ID in any UUID spelling, used in canonical form */
+    char env_id[XV_UUID_LEN + 1] = "";
+    if (xv_conn_cfg.session_env)
+        xv_uuid_normalize(xv_conn_cfg.session_env, strlen(xv_conn_cfg.session_env), env_id);
     if (!store) {
         if (c->inject.app_session) {
             memcpy(call->session_id, c->inject.app_session_id, 36);
             call->session_id[36] = '\0';
             call->session_strategy = "header";
             call->session_turn = 1;
-        } else if (xv_conn_cfg.session_env) {
-            snprintf(call->session_id, sizeof call->session_id, "%s", xv_conn_cfg.session_env);
+        } else if (env_id[0]) {
+            snprintf(call->session_id, sizeof call->session_id, "%s", env_id);
             call->session_strategy = "env";
             call->session_turn = 1;
         } else {
@@ -364,7 +368,7 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     struct xv_session_request rq = {
         .header_id = c->inject.app_session ? c->inject.app_session_id : NULL,
         .header_id_len = c->inject.app_session ? strlen(c->inject.app_session_id) : 0,
-        .env_id = xv_conn_cfg.session_env,
+        .env_id = env_id[0] ? env_id : NULL,
         .type = call->api ? xv_openai_call_type(call->api) : 0,
         .body = call->api ? xv_openai_call_request_json(call->api) : NULL,
         .scope = call->has_scope ? call->cred_scope : NULL,
