@@ -225,3 +225,39 @@ void xv_sha256_digest(struct sha256_ctx *ctx, size_t length, uint8_t *digest)
     memcpy(digest, out, length < 32 ? length : 32);
     xv_sha256_init(ctx);
 }
+
+void xv_hmac_sha256_set_key(struct hmac_sha256_ctx *ctx, size_t key_length, const uint8_t *key)
+{
+    uint8_t k[64] = { 0 }, pad[64];
+    if (key_length > 64) {
+        xv_sha256_init(&ctx->state);
+        xv_sha256_update(&ctx->state, key_length, key);
+        xv_sha256_digest(&ctx->state, 32, k);
+    } else {
+        memcpy(k, key, key_length);
+    }
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    xv_sha256_init(&ctx->inner);
+    xv_sha256_update(&ctx->inner, 64, pad);
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x5c;
+    xv_sha256_init(&ctx->outer);
+    xv_sha256_update(&ctx->outer, 64, pad);
+    ctx->state = ctx->inner;
+}
+
+void xv_hmac_sha256_update(struct hmac_sha256_ctx *ctx, size_t length, const uint8_t *data)
+{
+    xv_sha256_update(&ctx->state, length, data);
+}
+
+void xv_hmac_sha256_digest(struct hmac_sha256_ctx *ctx, size_t length, uint8_t *digest)
+{
+    uint8_t in[32];
+    xv_sha256_digest(&ctx->state, 32, in);
+    ctx->state = ctx->outer;
+    xv_sha256_update(&ctx->state, 32, in);
+    xv_sha256_digest(&ctx->state, length, digest);
+    ctx->state = ctx->inner;
+}

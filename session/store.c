@@ -32,8 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uuid/uuid.h>
-
 #include "session_int.h"
 
 #define NKEYS (2 + XV_SESSION_LINKS)
@@ -484,6 +482,15 @@ static void id_digest(const char *id, uint8_t d[XV_SESSION_DIGEST_LEN])
     xv_session_digest_str(K_ID, low, XV_SESSION_ID_LEN, d);
 }
 
+/* Bind a derived key (user, response id, fingerprint) to the request's
+ * credential scope: XOR with the scope digest (both uniform 256-bit
+ * values, so keys of different scopes never meet). */
+static void scoped(uint8_t d[XV_SESSION_DIGEST_LEN], const uint8_t *scope)
+{
+    for (int i = 0; scope && i < XV_SESSION_DIGEST_LEN; i++)
+        d[i] ^= scope[i];
+}
+
 static const char *body_str(const cJSON *body, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
@@ -517,9 +524,7 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         if (given) {
             memcpy(out->id, given, XV_SESSION_ID_LEN);
         } else {
-            uuid_t u;
-            uuid_generate_random(u);
-            uuid_unparse_lower(u, out->id);
+            xv_uuid_v4(out->id);
             strategy = XV_SESSION_BY_NEW;
         }
         out->turn = 1;
@@ -542,6 +547,10 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         user = body_str(req->body, "user");
     if (user)
         xv_session_digest_str(K_USER, user, strlen(user), d_user);
+    if (prev)
+        scoped(d_prev, req->scope);
+    if (user)
+        scoped(d_user, req->scope);
 
     pthread_mutex_lock(&s->mu);
     uint64_t now = now_ns(s);
@@ -563,10 +572,10 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         pthread_mutex_unlock(&s->mu);
         struct xv_session_fps fps;
         xv_session_request_fps(req->type, req->body, &fps);
-        uuid_t u;
+        scoped(fps.last, req->scope);
+        scoped(fps.asst, req->scope);
         char text[XV_SESSION_ID_LEN + 1];
-        uuid_generate_random(u);
-        uuid_unparse_lower(u, text);
+        xv_uuid_v4(text);
         id_digest(text, d_id);
         pthread_mutex_lock(&s->mu);
         now = now_ns(s);
@@ -654,6 +663,10 @@ int xv_session_store_record_response(struct xv_session_store *s,
         xv_session_digest_str(K_RESP, resp->response_id, strlen(resp->response_id), d_resp);
     int fp_rc = resp->reply ? xv_session_next_fp(resp->type, resp->request, resp->reply, d_fp)
                             : XV_E_PARSE;
+    if (has_resp)
+        scoped(d_resp, resp->scope);
+    if (fp_rc == 0)
+        scoped(d_fp, resp->scope);
 
     pthread_mutex_lock(&s->mu);
     uint64_t now = now_ns(s);

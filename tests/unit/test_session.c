@@ -221,6 +221,67 @@ static void test_previous_response_chain(void **state)
     xv_session_store_free(s);
 }
 
+/* Derived keys (user, response id, fingerprint) are scoped by the request's
+ * credential digest: two API keys never share those sessions. */
+static void test_credential_scope(void **state)
+{
+    (void)state;
+    struct xv_session_store *s = new_store(100, 0);
+    uint8_t ka[XV_SESSION_DIGEST_LEN], kb[XV_SESSION_DIGEST_LEN], ka2[XV_SESSION_DIGEST_LEN];
+    xv_session_scope_digest("sk-a", 4, ka);
+    xv_session_scope_digest("sk-b", 4, kb);
+    xv_session_scope_digest("sk-a", 4, ka2);
+    assert_memory_equal(ka, ka2, sizeof ka);       /* stable within the process */
+    assert_memory_not_equal(ka, kb, sizeof ka);
+    cJSON *c1 = parse("{\"user\":\"u\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    struct xv_session_resolved a, b, r;
+    struct xv_session_request qa = { .type = XV_SESSION_REQ_CHAT, .body = c1, .scope = ka };
+    struct xv_session_request qb = { .type = XV_SESSION_REQ_CHAT, .body = c1, .scope = kb };
+    struct xv_session_request qn = { .type = XV_SESSION_REQ_CHAT, .body = c1 };
+    assert_int_equal(xv_session_store_resolve(s, &qa, &a), 0);
+    assert_int_equal(a.strategy, XV_SESSION_BY_NEW);
+    assert_int_equal(xv_session_store_resolve(s, &qb, &b), 0);
+    assert_int_equal(b.strategy, XV_SESSION_BY_NEW); /* same user, other key */
+    assert_string_not_equal(a.id, b.id);
+    assert_int_equal(xv_session_store_resolve(s, &qa, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_USER);
+    assert_string_equal(r.id, a.id);
+    assert_int_equal(xv_session_store_resolve(s, &qn, &r), 0); /* no credential: its own scope */
+    assert_int_equal(r.strategy, XV_SESSION_BY_NEW);
+    /* response ids and fingerprints too */
+    cJSON *reply = parse("{\"role\":\"assistant\",\"content\":\"hello\"}");
+    cJSON *t1 = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}");
+    cJSON *t2 = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+                      "{\"role\":\"assistant\",\"content\":\"hello\"},"
+                      "{\"role\":\"user\",\"content\":\"more\"}]}");
+    struct xv_session_request f1 = { .type = XV_SESSION_REQ_CHAT, .body = t1, .scope = ka };
+    assert_int_equal(xv_session_store_resolve(s, &f1, &a), 0);
+    struct xv_session_response rs = { .session_id = a.id, .turn = a.turn, .type = XV_SESSION_REQ_CHAT,
+                                      .request = t1, .response_id = "resp_1", .reply = reply,
+                                      .scope = ka };
+    assert_int_equal(xv_session_store_record_response(s, &rs), 0);
+    struct xv_session_request f2b = { .type = XV_SESSION_REQ_CHAT, .body = t2, .scope = kb };
+    assert_int_equal(xv_session_store_resolve(s, &f2b, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_NEW);
+    struct xv_session_request f2a = { .type = XV_SESSION_REQ_CHAT, .body = t2, .scope = ka };
+    assert_int_equal(xv_session_store_resolve(s, &f2a, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_FINGERPRINT);
+    assert_string_equal(r.id, a.id);
+    cJSON *p1 = parse("{\"previous_response_id\":\"resp_1\",\"input\":\"x\"}");
+    struct xv_session_request pb = { .type = XV_SESSION_REQ_RESPONSES, .body = p1, .scope = kb };
+    assert_int_equal(xv_session_store_resolve(s, &pb, &r), 0);
+    assert_int_not_equal(r.strategy, XV_SESSION_BY_PREVIOUS_RESPONSE);
+    struct xv_session_request pa = { .type = XV_SESSION_REQ_RESPONSES, .body = p1, .scope = ka };
+    assert_int_equal(xv_session_store_resolve(s, &pa, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_PREVIOUS_RESPONSE);
+    cJSON_Delete(c1);
+    cJSON_Delete(reply);
+    cJSON_Delete(t1);
+    cJSON_Delete(t2);
+    cJSON_Delete(p1);
+    xv_session_store_free(s);
+}
+
 static void test_user_field(void **state)
 {
     (void)state;
@@ -1200,6 +1261,28 @@ static void test_sha256(void **state)
         assert_memory_equal(d1, d2, 32);
     }
     xv_sha256_impl_select(0);
+    /* HMAC-SHA-256, RFC 4231 test cases 1 and 6 (a key longer than a block) */
+    struct hmac_sha256_ctx h;
+    uint8_t key[131], mac[32];
+    char hex[65];
+    memset(key, 0x0b, 20);
+    hmac_sha256_set_key(&h, 20, key);
+    hmac_sha256_update(&h, 8, (const uint8_t *)"Hi There");
+    hmac_sha256_digest(&h, 32, mac);
+    sha_hex(mac, hex);
+    assert_string_equal(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    memset(key, 0xaa, sizeof key);
+    static const char m6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+    hmac_sha256_set_key(&h, sizeof key, key);
+    hmac_sha256_update(&h, sizeof m6 - 1, (const uint8_t *)m6);
+    hmac_sha256_digest(&h, 32, mac);
+    sha_hex(mac, hex);
+    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    /* the context is reusable: the same message again gives the same MAC */
+    hmac_sha256_update(&h, sizeof m6 - 1, (const uint8_t *)m6);
+    hmac_sha256_digest(&h, 32, mac);
+    sha_hex(mac, hex);
+    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
 int main(void)
@@ -1222,6 +1305,7 @@ int main(void)
         cmocka_unit_test(test_properties_parse),
         cmocka_unit_test(test_property_headers),
         cmocka_unit_test(test_threads_and_fork),
+        cmocka_unit_test(test_credential_scope),
         cmocka_unit_test(test_sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
