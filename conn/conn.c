@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "xv_exporter.h"
 
@@ -430,8 +431,23 @@ void xv_conn_atfork_parent(void)
         xv_session_store_atfork_parent(s);
 }
 
+/* This process's pid for records, read once: getpid() was the one extra
+ * system call per call (issue 9). Reset in the fork child. */
+static atomic_int g_pid;
+
+int xv_conn_pid(void)
+{
+    int p = atomic_load_explicit(&g_pid, memory_order_relaxed);
+    if (!p) {
+        p = (int)getpid();
+        atomic_store_explicit(&g_pid, p, memory_order_relaxed);
+    }
+    return p;
+}
+
 void xv_conn_atfork_child(void)
 {
+    atomic_store_explicit(&g_pid, 0, memory_order_relaxed);
     struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
     if (s)
         xv_session_store_atfork_child(s);
