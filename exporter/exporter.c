@@ -266,6 +266,9 @@ static void *exporter_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);  /* signals are the app's */
 
+    /* Named by itself: one prctl, where naming it from the creating
+     * thread opened /proc/self/task/N/comm on the app's first call. */
+    pthread_setname_np(pthread_self(), "xenovia-export");
     cJSON *batch[XV_EXP_BATCH_MAX];
     pthread_mutex_lock(&g.lock);
     sched_self_idle_locked();
@@ -343,7 +346,6 @@ static int start_thread_locked(void)
     }
     g.start_failed_ns = 0;
     g.idle = EXP_PRIO_NORMAL;         /* the thread lowers itself first thing */
-    pthread_setname_np(g.thread, "xenovia-export");
     g.tstate = EXP_T_RUNNING;
     g.stop = 0;
     return 0;
