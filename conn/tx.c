@@ -89,7 +89,7 @@ static void note_credential_scope(struct xv_call *call, const struct xv_http_hea
 static int req_on_head(void *ud, const struct xv_http_head *h)
 {
     struct xv_conn *c = ud;
-    struct xv_call *call = calloc(1, sizeof *call);
+    struct xv_call *call = xv_conn_call_alloc();
     int is_head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
     int is_connect = h->method_len == 7 && memcmp(h->method, "CONNECT", 7) == 0;
     /* The response parser must see every request, even one we cannot track. */

@@ -48,7 +48,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nettle/hmac.h>
 #include <pthread.h>
 
 #include "session_int.h"
