@@ -93,6 +93,8 @@ void xv_net_notify_fd(int fd, int wake_byte);
 int xv_net_wait(int fd, short events, int timeout_ms);
 
 /* poll.c: forget the epoll registrations of a closed fd; fork child reset. */
+/* Flush every plain socket's send queue without blocking (readiness hooks). */
+void xv_net_tx_flush_all(void);
 void xv_poll_forget_fd(int fd);
 void xv_poll_atfork_child(void);
 
