@@ -19,11 +19,25 @@
  *     TLS handshake is excluded) and CPU_US is the process's CPU time (user +
  *     system, all threads) over the same span.
  *
- *   bench_client spawn N LIB|- PROGRAM
- *     Starts PROGRAM (e.g. /bin/true) N times in a row, with LD_PRELOAD=LIB in
- *     its environment or without ("-"); prints "WALL_NS CPU_US" per start
- *     (CPU_US: the child's user + system time). Measures what loading the
- *     agent costs every process that starts under it.
+ *   bench_client once tls|plain PORT CA
+ *     A one-call process: connects, makes ONE chat call (no warm-up) and
+ *     exits. Prints "once LAT_NS MINFLT RSS_KB" where LAT_NS is that call's
+ *     latency (request write to last response byte), MINFLT the minor page
+ *     faults and RSS_KB the change of the resident set (/proc/self/statm)
+ *     across the call: with the agent, what its first API call touches.
+ *
+ *   bench_client spawn N LIB|- PROGRAM [ARGS...]
+ *     Starts PROGRAM (e.g. /bin/true, or `bench_client once ...`) N times in
+ *     a row, with LD_PRELOAD=LIB in its environment or without ("-"); prints
+ *     "WALL_NS CPU_US PEER_CPU_US" per start (CPU_US: the child's user +
+ *     system time, start and exit included; PEER_CPU_US: see below) after
+ *     anything the child printed. Measures what loading the agent costs
+ *     every process that starts under it.
+ *
+ * BENCH_PEER_PIDS (environment, optional): space-separated pids of a proxy
+ * in the path (nginx); chat and spawn add "peer_cpu_us" / PEER_CPU_US, the
+ * CPU time those processes used over the same span (from
+ * /proc/PID/task/TID/schedstat, nanosecond resolution).
  *
  * CA is the PEM file the server certificate is verified against ("-" for
  * plain). Exit 0 on success, 1 on any protocol or I/O error (message on
@@ -47,6 +61,7 @@
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -186,6 +201,57 @@ static uint64_t cpu_us(void)
     return cpu_us_of(RUSAGE_SELF);
 }
 
+/* CPU time in ns of the processes named by BENCH_PEER_PIDS (all their
+ * threads), 0 when unset. schedstat's first field is the task's run time. */
+static uint64_t peer_cpu_ns(void)
+{
+    const char *pids = getenv("BENCH_PEER_PIDS");
+    uint64_t sum = 0;
+    while (pids && *pids) {
+        char *end;
+        long pid = strtol(pids, &end, 10);
+        if (end == pids)
+            break;
+        pids = end;
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/%ld/task", pid);
+        DIR *d = opendir(dir);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char path[384];
+            snprintf(path, sizeof path, "%s/%s/schedstat", dir, e->d_name);
+            FILE *f = fopen(path, "r");
+            unsigned long long ns = 0;
+            if (f) {
+                if (fscanf(f, "%llu", &ns) == 1)
+                    sum += ns;
+                fclose(f);
+            }
+        }
+        closedir(d);
+    }
+    return sum;
+}
+
+/* Minor faults so far and resident pages now (of this process). */
+static void mem_now(long *minflt, long *rss_pages)
+{
+    struct rusage ru;
+    *minflt = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+    *rss_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        long size;
+        if (fscanf(f, "%ld %ld", &size, rss_pages) != 2)
+            *rss_pages = 0;
+        fclose(f);
+    }
+}
+
 static int run_chat(int tls, int port, const char *ca, long calls, long warm)
 {
     static const char body[] = BENCH_CHAT_BODY;
@@ -202,10 +268,11 @@ static int run_chat(int tls, int port, const char *ca, long calls, long warm)
     if (!buf || !lat || io_open(&io, tls, port, ca) != 0)
         return 1;
     long stamped_total = 0;
-    uint64_t cpu0 = 0, tcpu0 = 0;
+    uint64_t cpu0 = 0, tcpu0 = 0, pcpu0 = 0;
     for (long i = 0; i < warm + calls; i++) {
         int stamped = 0, status = 0;
         if (i == warm) {
+            pcpu0 = peer_cpu_ns();
             cpu0 = cpu_us();
             tcpu0 = cpu_us_of(RUSAGE_THREAD);
         }
@@ -221,14 +288,52 @@ static int run_chat(int tls, int port, const char *ca, long calls, long warm)
             stamped_total += stamped;
         }
     }
-    uint64_t cpu1 = cpu_us(), tcpu1 = cpu_us_of(RUSAGE_THREAD);
+    uint64_t cpu1 = cpu_us(), tcpu1 = cpu_us_of(RUSAGE_THREAD), pcpu1 = peer_cpu_ns();
     io_close(&io);
     /* Printed after the loop: no stdio work between calls. */
     for (long i = 0; i < calls; i++)
         printf("%llu\n", (unsigned long long)lat[i]);
-    fprintf(stderr, "calls=%ld stamped=%ld cpu_us=%llu thread_cpu_us=%llu\n", calls,
-            stamped_total, (unsigned long long)(cpu1 - cpu0), (unsigned long long)(tcpu1 - tcpu0));
+    fprintf(stderr, "calls=%ld stamped=%ld cpu_us=%llu thread_cpu_us=%llu peer_cpu_us=%llu\n",
+            calls, stamped_total, (unsigned long long)(cpu1 - cpu0),
+            (unsigned long long)(tcpu1 - tcpu0), (unsigned long long)((pcpu1 - pcpu0) / 1000));
     free(lat);
+    free(buf);
+    return 0;
+}
+
+/* A one-call process (see the file comment): the call's latency and what
+ * it touched, then exit (the agent's exit flush included in the process's
+ * CPU, which the spawning bench_client measures). */
+static int run_once(int tls, int port, const char *ca)
+{
+    static const char body[] = BENCH_CHAT_BODY;
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                     "User-Agent: xv-bench/1\r\nAuthorization: Bearer sk-bench-not-a-key\r\n"
+                     "Content-Type: application/json\r\nAccept: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     port, sizeof body - 1, body);
+    struct io io;
+    char *buf = malloc(BUF_CAP);
+    if (!buf || io_open(&io, tls, port, ca) != 0)
+        return 1;
+    memset(buf, 0, BUF_CAP); /* the client's own buffer is resident before the call */
+    int stamped = 0, status = 0;
+    long f0, r0, f1, r1;
+    mem_now(&f0, &r0);
+    uint64_t t0 = bench_now_ns();
+    if (io_write_all(&io, req, (size_t)n) != 0 ||
+        read_response(&io, buf, &stamped, &status) < 0 || status != 200) {
+        fprintf(stderr, "call failed (status %d)\n", status);
+        return 1;
+    }
+    uint64_t t1 = bench_now_ns();
+    mem_now(&f1, &r1);
+    printf("once %llu %ld %ld %d\n", (unsigned long long)(t1 - t0), f1 - f0,
+           (r1 - r0) * (sysconf(_SC_PAGESIZE) / 1024), stamped);
+    fflush(stdout);
+    io_close(&io);
     free(buf);
     return 0;
 }
@@ -267,8 +372,9 @@ static int run_download(int tls, int port, const char *ca, long long bytes)
  * in its environment (or without LD_PRELOAD when LIB is "-"); this process
  * itself runs without the agent. Prints per start "WALL_NS CPU_US" (the
  * child's user + system time, from wait4). */
-static int run_spawn(long n, const char *lib, const char *prog)
+static int run_spawn(long n, const char *lib, char **args)
 {
+    const char *prog = args[0];
     size_t ne = 0;
     while (environ[ne])
         ne++;
@@ -285,11 +391,11 @@ static int run_spawn(long n, const char *lib, const char *prog)
         env[k++] = pre;
     }
     env[k] = NULL;
-    char *args[] = { (char *)prog, NULL };
     for (long i = 0; i < n; i++) {
         pid_t pid;
         struct rusage ru;
         int st;
+        uint64_t p0 = peer_cpu_ns();
         uint64_t t0 = bench_now_ns();
         if (posix_spawn(&pid, prog, NULL, NULL, args, env) != 0) {
             perror("posix_spawn");
@@ -300,9 +406,13 @@ static int run_spawn(long n, const char *lib, const char *prog)
             return 1;
         }
         uint64_t t1 = bench_now_ns();
-        printf("%llu %llu\n", (unsigned long long)(t1 - t0),
+        uint64_t p1 = peer_cpu_ns();
+        /* Flushed per line: a child writing to the same file comes first. */
+        printf("%llu %llu %llu\n", (unsigned long long)(t1 - t0),
                (unsigned long long)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL +
-                                    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+                                    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec),
+               (unsigned long long)((p1 - p0) / 1000));
+        fflush(stdout);
     }
     free(env);
     return 0;
@@ -311,7 +421,9 @@ static int run_spawn(long n, const char *lib, const char *prog)
 int main(int argc, char **argv)
 {
     if (argc >= 5 && strcmp(argv[1], "spawn") == 0)
-        return run_spawn(atol(argv[2]), argv[3], argv[4]);
+        return run_spawn(atol(argv[2]), argv[3], argv + 4);
+    if (argc >= 5 && strcmp(argv[1], "once") == 0)
+        return run_once(strcmp(argv[2], "tls") == 0, atoi(argv[3]), argv[4]);
     if (argc >= 7 && strcmp(argv[1], "chat") == 0)
         return run_chat(strcmp(argv[2], "tls") == 0, atoi(argv[3]), argv[4], atol(argv[5]),
                         atol(argv[6]));
@@ -321,7 +433,8 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "usage: %s chat tls|plain PORT CA CALLS WARMUP\n"
             "       %s download tls|plain PORT CA BYTES\n"
-            "       %s spawn N LIB|- PROGRAM\n",
-            argv[0], argv[0], argv[0]);
+            "       %s once tls|plain PORT CA\n"
+            "       %s spawn N LIB|- PROGRAM [ARGS...]\n",
+            argv[0], argv[0], argv[0], argv[0]);
     return 2;
 }

@@ -2,26 +2,36 @@
 # bench/run.sh — libxenovia's first benchmark, one command (see bench/README.md).
 #
 # Measures, in one run, with and without LD_PRELOAD=libxenovia.so:
-#   1. the latency a keep-alive chat call gains under the agent (p50/p99, µs):
-#      bench_client makes CALLS calls per mode over TLS (and plain TCP) to
-#      bench_server on 127.0.0.1, in BLOCKS blocks whose order alternates
-#      (none, agent), (agent, none), ... so slow drift of the machine cancels;
-#   2. the throughput ratio of a non-OpenAI bulk TLS download (BULK MiB of
-#      GET /download/N, ROUNDS rounds per mode, alternating) with bench_client
-#      and with curl;
-#   3. what loading the agent costs a process at start (/bin/true, 200 starts
-#      per mode): wall time and the child's CPU time (no target set).
-# It prints the numbers next to the targets (<= 20 µs added per call, >= 99 %
-# bulk throughput). Targets are reported, not asserted: the exit status is 0
-# whenever the measurement itself worked. Not part of ctest.
+#   1. the latency and CPU a keep-alive chat call gains (p50/p99, µs): bench_client
+#      makes CALLS calls per mode over TLS (and plain TCP) to bench_server on
+#      127.0.0.1, in BLOCKS blocks whose mode order rotates so slow drift of the
+#      machine cancels. TLS modes: none, agent, agent with the 20-rule bench
+#      policy, and the nginx hop (Debian's nginx as a private process on
+#      loopback: TLS terminated and re-originated with keep-alive upstream,
+#      proxy_set_header for the two session headers, add_header for the two
+#      stamped ones, access log on; "nginx absent: skipped" without it);
+#      the agent/nginx ratios of added p50 and added CPU (client + proxy);
+#   2. a one-call process (start, one TLS call, exit; ONCE starts per mode):
+#      added latency of that call, added CPU of the whole process (+ proxy),
+#      and the resident memory the first API call adds;
+#   3. the throughput ratio and client CPU of a non-OpenAI bulk TLS download
+#      (BULK MiB of GET /download/N, ROUNDS rounds per mode, alternating)
+#      with bench_client and with curl;
+#   4. what loading the agent costs a process at start (/bin/true, 200 starts
+#      per mode): wall time and the child's CPU time.
+# It prints every figure beside its goal (bench/README.md). Goals are
+# reported, not asserted: the exit status is 0 whenever the measurement itself
+# worked. Not part of ctest.
 #
 # Usage: bench/run.sh [--lib PATH] [--build-dir DIR] [--bin-dir DIR] [--calls N]
 #                     [--blocks N] [--bulk-mib N] [--rounds N] [--no-plain]
-#                     [--no-curl] [--keep] [--nice N]
+#                     [--no-curl] [--no-nginx] [--once N] [--keep] [--nice N]
 #   --lib        libxenovia.so to measure (default: build one, see --build-dir)
 #   --build-dir  where to build the library when --lib is not given
 #                (default: <repo>/build-bench; configured with CMake's default build type)
 #   --bin-dir    prebuilt bench_server/bench_client (the CMake target `bench` passes its own)
+#   --no-nginx   leave the nginx comparison out
+#   --once N     one-call processes per mode (default 40)
 #   --keep       keep the work directory (raw latencies, traces) and print its path
 #   --nice N     run server and clients at this nice level (default -10, needs root;
 #                ignored when not allowed): other load on the machine disturbs less
@@ -32,6 +42,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB="" BUILD_DIR="$ROOT/build-bench" BIN_DIR=""
 CALLS=2000 BLOCKS=20 WARM=100 BULK_MIB=200 ROUNDS=7 PLAIN=1 CURL=1 KEEP=0 NICE=-10 SPAWNS=200
+NGINX=1 ONCE=40
 while [ $# -gt 0 ]; do
     case "$1" in
         --lib) LIB=$2; shift 2 ;;
@@ -43,9 +54,11 @@ while [ $# -gt 0 ]; do
         --rounds) ROUNDS=$2; shift 2 ;;
         --no-plain) PLAIN=0; shift ;;
         --no-curl) CURL=0; shift ;;
+        --no-nginx) NGINX=0; shift ;;
+        --once) ONCE=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --nice) NICE=$2; shift 2 ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -61,8 +74,9 @@ unset LD_PRELOAD SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE \
 for v in $(env | sed -n 's/^\(XENOVIA_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 
 WORK=$(mktemp -d /tmp/xv-bench.XXXXXX)
-SRV_PID=""
+SRV_PID="" NGX_PID=""
 cleanup() {
+    if [ -n "$NGX_PID" ]; then kill "$NGX_PID" 2>/dev/null || true; wait "$NGX_PID" 2>/dev/null || true; fi
     if [ -n "$SRV_PID" ]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; fi
     if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
@@ -107,15 +121,96 @@ for _ in $(seq 100); do [ -s "$WORK/tls_port" ] && [ -s "$WORK/plain_port" ] && 
 TLS_PORT=$(cat "$WORK/tls_port") PLAIN_PORT=$(cat "$WORK/plain_port")
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TRACES="$WORK/traces.jsonl"
+POLICY="$ROOT/tests/policy/fixtures/bench/policy.rego"
 
-# Run a command without or with the agent.
+# --- the nginx hop (the user's realistic alternative to the agent) -------------
+# A private nginx on loopback, its own config in the work directory: TLS in,
+# TLS out to bench_server over keep-alive upstream connections, the two
+# session headers set on the request, the two stamped headers added to the
+# response, access log on. Its master and worker pids go to bench_client
+# (BENCH_PEER_PIDS), which adds their CPU time to the client's.
+NGX_PORT="" NGX_PEERS="" NGX_NOTE=""
+NGX_BIN=$(command -v nginx || true)
+[ -z "$NGX_BIN" ] && [ -x /usr/sbin/nginx ] && NGX_BIN=/usr/sbin/nginx
+if [ "$NGINX" = 1 ] && [ -n "$NGX_BIN" ]; then
+    N="$WORK/nginx"
+    mkdir -p "$N"
+    NGX_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    user_line=""; [ "$(id -u)" = 0 ] && user_line="user root root;"
+    cat >"$N/nginx.conf" <<NGXCONF
+daemon off;
+master_process on;
+worker_processes 1;
+$user_line
+pid $N/nginx.pid;
+error_log $N/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log $N/access.log;
+    client_body_temp_path $N/body; proxy_temp_path $N/proxy; fastcgi_temp_path $N/fastcgi;
+    uwsgi_temp_path $N/uwsgi; scgi_temp_path $N/scgi;
+    upstream bench_upstream { server 127.0.0.1:$TLS_PORT; keepalive 16; keepalive_requests 1000000; }
+    server {
+        listen 127.0.0.1:$NGX_PORT ssl;
+        ssl_certificate $WORK/certs/server.pem;
+        ssl_certificate_key $WORK/certs/server.key;
+        keepalive_requests 1000000;
+        location / {
+            proxy_pass https://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Xenovia-Session-Id \$request_id;
+            proxy_set_header X-Xenovia-Session-Path /bench;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $CA;
+            proxy_ssl_name localhost;
+            proxy_ssl_session_reuse on;
+            add_header X-Xenovia-Session-Id \$request_id always;
+            add_header X-Xenovia-Trace-Id \$request_id always;
+        }
+    }
+}
+NGXCONF
+    "$NGX_BIN" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" &
+    NGX_PID=$!
+    kids=""
+    for _ in $(seq 100); do
+        kids=$(cat "/proc/$NGX_PID/task/$NGX_PID/children" 2>/dev/null || true)
+        [ -n "$kids" ] && "$PYTHON" -c "import socket; socket.create_connection(('127.0.0.1', $NGX_PORT), 1)" 2>/dev/null && break
+        sleep 0.05
+    done
+    if [ -z "$kids" ]; then
+        cat "$N/error.log" >&2; echo "bench/run.sh: nginx did not start" >&2; exit 1
+    fi
+    NGX_PEERS="$NGX_PID $kids"
+elif [ "$NGINX" = 1 ]; then
+    NGX_NOTE="nginx absent: skipped"
+else
+    NGX_NOTE="nginx: left out (--no-nginx)"
+fi
+
+# Run a command in a mode: none, agent, policy (agent + the 20-rule bench
+# policy), nginx (no agent; the proxy's pids passed for its CPU time).
 as() {
     local mode=$1; shift
-    if [ "$mode" = agent ]; then
-        LD_PRELOAD="$LIB" XENOVIA_TRACE_FILE="$TRACES" "$@"
-    else
-        "$@"
-    fi
+    case "$mode" in
+        agent) LD_PRELOAD="$LIB" XENOVIA_TRACE_FILE="$TRACES" "$@" ;;
+        # (its "untrusted provider" rule would block the loopback upstream otherwise)
+        policy) LD_PRELOAD="$LIB" XENOVIA_TRACE_FILE="$TRACES" XENOVIA_POLICY="$POLICY" \
+                XENOVIA_PROPERTIES=trusted=yes "$@" ;;
+        nginx) BENCH_PEER_PIDS="$NGX_PEERS" "$@" ;;
+        *) "$@" ;;
+    esac
+}
+# The port a mode's client connects to.
+port_of() { # mode transport
+    if [ "$1" = nginx ]; then echo "$NGX_PORT"; elif [ "$2" = plain ]; then echo "$PLAIN_PORT"; else echo "$TLS_PORT"; fi
+}
+# Block b's order: the mode list rotated by b, so each mode takes each position.
+rotate() { # b modes...
+    local b=$1; shift
+    local n=$#; local k=$((b % n)); local out=("${@:k+1}" "${@:1:k}")
+    echo "${out[@]}"
 }
 
 # --- 1. keep-alive chat latency ----------------------------------------------
@@ -123,29 +218,55 @@ transports="tls"
 [ "$PLAIN" = 1 ] && transports="tls plain"
 expected_records=0
 for t in $transports; do
-    port=$TLS_PORT; [ "$t" = plain ] && port=$PLAIN_PORT
-    echo "latency over $t: $BLOCKS blocks x $PER_BLOCK calls per mode (+$WARM warm-up calls each) ..."
+    modes="none agent"
+    if [ "$t" = tls ]; then
+        [ -f "$POLICY" ] && modes="$modes policy"
+        [ -n "$NGX_PORT" ] && modes="$modes nginx"
+    fi
+    echo "latency over $t ($modes): $BLOCKS blocks x $PER_BLOCK calls per mode (+$WARM warm-up calls each) ..."
     for b in $(seq 1 "$BLOCKS"); do
-        order="none agent"; [ $((b % 2)) -eq 0 ] && order="agent none"
-        for mode in $order; do
+        # shellcheck disable=SC2086
+        for mode in $(rotate "$b" $modes); do
+            port=$(port_of "$mode" "$t")
             as "$mode" "$CLIENT" chat "$t" "$port" "$CA" "$PER_BLOCK" "$WARM" \
                 >"$WORK/lat-$t-$mode-$b.txt" 2>"$WORK/err.txt" \
                 || { cat "$WORK/err.txt" >&2; echo "bench/run.sh: chat client failed ($t, $mode)" >&2; exit 1; }
             stamped=$(sed -n 's/.*stamped=\([0-9]*\).*/\1/p' "$WORK/err.txt")
             cpu=$(sed -n 's/.* cpu_us=\([0-9]*\).*/\1/p' "$WORK/err.txt")
             tcpu=$(sed -n 's/.*thread_cpu_us=\([0-9]*\).*/\1/p' "$WORK/err.txt")
-            echo "$PER_BLOCK $cpu $tcpu" >>"$WORK/cpu-$t-$mode.txt"
-            want=0; [ "$mode" = agent ] && want=$PER_BLOCK
+            pcpu=$(sed -n 's/.*peer_cpu_us=\([0-9]*\).*/\1/p' "$WORK/err.txt")
+            echo "$PER_BLOCK $cpu $tcpu $pcpu" >>"$WORK/cpu-$t-$mode.txt"
+            want=$PER_BLOCK; [ "$mode" = none ] && want=0
             if [ "$stamped" != "$want" ]; then
                 echo "bench/run.sh: $mode run over $t: $stamped of $PER_BLOCK responses stamped (want $want)" >&2
                 exit 1
             fi
-            [ "$mode" = agent ] && expected_records=$((expected_records + PER_BLOCK + WARM))
+            case "$mode" in agent|policy) expected_records=$((expected_records + PER_BLOCK + WARM)) ;; esac
         done
     done
 done
 
-# --- 2. bulk throughput -----------------------------------------------------
+# --- 2. one-call process --------------------------------------------------------
+# Start, one TLS call, exit: no warm-up call hides the first call's cost (the
+# session store, the exporter thread, the exit flush). The spawning
+# bench_client itself runs without the agent; 4 blocks, mode order rotating.
+omodes="none agent"; [ -n "$NGX_PORT" ] && omodes="none agent nginx"
+echo "one-call process ($omodes): $ONCE starts per mode ..."
+per=$(( (ONCE + 3) / 4 ))
+for b in 1 2 3 4; do
+    # shellcheck disable=SC2086
+    for mode in $(rotate "$b" $omodes); do
+        # The spawner itself never runs under the agent: it passes LD_PRELOAD on.
+        l=-; am=$mode; [ "$mode" = agent ] && l=$LIB && am=none
+        port=$(port_of "$mode" tls)
+        XENOVIA_TRACE_FILE="$TRACES" as "$am" "$CLIENT" spawn "$per" "$l" "$CLIENT" once tls "$port" "$CA" \
+            >>"$WORK/once-$mode.txt" 2>"$WORK/err.txt" \
+            || { cat "$WORK/err.txt" >&2; echo "bench/run.sh: one-call client failed ($mode)" >&2; exit 1; }
+        [ "$mode" = agent ] && expected_records=$((expected_records + per))
+    done
+done
+
+# --- 3. bulk throughput -----------------------------------------------------
 BYTES=$((BULK_MIB * 1024 * 1024))
 echo "bulk: $ROUNDS rounds x $BULK_MIB MiB per mode ..."
 for r in $(seq 1 "$ROUNDS"); do
@@ -162,7 +283,7 @@ for r in $(seq 1 "$ROUNDS"); do
     done
 done
 
-# --- 3. process start --------------------------------------------------------
+# --- 4. process start --------------------------------------------------------
 # What loading the agent costs every process started under it (CI jobs and
 # shell scripts start many; the openai SDK runs `uname` at import).
 echo "process start: $SPAWNS starts of /bin/true per mode ..."
@@ -183,11 +304,12 @@ records=0; [ -f "$TRACES" ] && records=$(wc -l <"$TRACES")
     echo "nice=$NICE"
     echo "records=$records"
     echo "records_expected=$expected_records"
+    echo "nginx=${NGX_NOTE:-$("$NGX_BIN" -v 2>&1 | sed 's/.*version: //')}"
 } >"$WORK/meta.txt"
 echo
 "$PYTHON" "$ROOT/bench/stats.py" "$WORK"
 
-# --- 4. policy decision and compile time (issue 4) -----------------------------
+# --- 5. policy decision and compile time (issue 4) -----------------------------
 # policy_bench (tests/policy/bench_policy.c, built with the library) times a
 # 20-rule request policy over a 4.4 KiB input: compile, and CPU per decision.
 PB="$(dirname "$(dirname "$LIB")")/policy/policy_bench"

@@ -3,24 +3,37 @@
 
 Input: the work directory of run.sh, holding
   lat-<transport>-<mode>-<block>.txt   one call latency in ns per line
-  cpu-<transport>-<mode>.txt           one "calls cpu_us" line per block
-  bulk-<client>-<mode>.txt             one "bytes seconds" line per round
+  cpu-<transport>-<mode>.txt           one "calls cpu_us thread_cpu_us peer_cpu_us" line per block
+  once-<mode>.txt                      per one-call process: "once LAT_NS MINFLT RSS_KB STAMPED"
+                                       (the child) then "WALL_NS CPU_US PEER_CPU_US" (its spawner)
+  bulk-<client>-<mode>.txt             one "bytes seconds [cpu_us]" line per round
+  spawn-<mode>.txt                     one "wall_ns cpu_us [peer]" line per /bin/true start
   meta.txt                             key=value lines (records written, expected ...)
-where mode is "none" (no agent) or "agent" (LD_PRELOAD=libxenovia.so).
+where mode is "none" (no agent), "agent" (LD_PRELOAD=libxenovia.so), "policy"
+(the agent with the 20-rule bench policy) or "nginx" (no agent, through a
+local nginx hop; its CPU is the peer CPU).
 
-Output (stdout): per transport, p50/p99 per mode and the added latency (pooled
-percentiles, and the median of the per-block p50 differences, which cancels
-slow drift because blocks alternate); CPU per call; per bulk client, the
-median throughput per mode and the ratio; each next to its target (targets
-are reported against, never asserted). Standard library only.
+Output (stdout): the detail per measurement, then one table of every goal of
+issue 9 with its figure from this run and met/MISSED (goals are reported,
+never asserted). Standard library only.
 """
 
 import os
 import statistics
 import sys
 
-TARGET_ADDED_US = 20.0
-TARGET_BULK_PCT = 99.0
+# Goals (issue 9), same run, this machine.
+GOAL_P50_US = 8.0          # keep-alive TLS call, no policy, added p50
+GOAL_P99_US = 40.0         # ... added p99
+GOAL_CPU_US = 8.0          # ... added CPU per call (all threads)
+GOAL_POLICY_P50_US = 12.0  # with the 20-rule bench policy, added p50
+GOAL_NGINX_RATIO = 5.0     # nginx added / agent added, p50 and CPU
+GOAL_ONCE_LAT_US = 500.0   # one-call process: added latency of the call
+GOAL_ONCE_CPU_US = 1000.0  # ... added CPU of the process
+GOAL_START_CPU_US = 300.0  # /bin/true: added CPU
+GOAL_BULK_PCT = 99.0       # bulk TLS throughput, agent/none
+GOAL_BULK_CPU_PCT = 5.0    # bulk TLS client CPU added
+GOAL_RSS_KIB = 1024.0      # RSS added by the first API call
 
 
 def pct(sorted_vals, p):
@@ -42,61 +55,163 @@ def load_lat(work, transport, mode):
     return blocks
 
 
-def verdict(ok):
-    return "meets target" if ok else "MISSES target"
+def load_cpu(work, transport, mode):
+    """(process CPU, calling thread CPU, peer CPU) per call, µs."""
+    p = os.path.join(work, "cpu-%s-%s.txt" % (transport, mode))
+    calls = us = tus = pus = 0
+    if os.path.exists(p):
+        for line in open(p):
+            f = line.split()
+            calls += int(f[0])
+            us += int(f[1])
+            tus += int(f[2]) if len(f) > 2 and f[2] else 0
+            pus += int(f[3]) if len(f) > 3 and f[3] else 0
+    if not calls:
+        return (float("nan"),) * 3
+    return us / calls, tus / calls, pus / calls
 
 
-def main():
-    work = sys.argv[1]
-    meta = {}
-    mp = os.path.join(work, "meta.txt")
-    if os.path.exists(mp):
-        for line in open(mp):
-            if "=" in line:
-                k, v = line.strip().split("=", 1)
-                meta[k] = v
-    print("libxenovia benchmark  (%s)" % meta.get("lib", "?"))
-    print("machine: %s CPU(s), %s" % (os.cpu_count(), meta.get("uname", "")))
-    print("load average: %s (anything above ~0.5 on a 2-CPU machine makes p99 noise); "
-          "nice %s" % (meta.get("load", "?"), meta.get("nice", "0")))
-    print()
+def load_once(work, mode):
+    """Rows (lat_us, minflt, rss_kib, wall_us, cpu_us, peer_us) of one-call processes."""
+    p = os.path.join(work, "once-%s.txt" % mode)
+    rows, pending = [], None
+    if not os.path.exists(p):
+        return rows
+    for line in open(p):
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "once":
+            pending = (int(f[1]) / 1000.0, int(f[2]), float(f[3]))
+        elif pending is not None:
+            rows.append(pending + (int(f[0]) / 1000.0, int(f[1]),
+                                   int(f[2]) if len(f) > 2 else 0))
+            pending = None
+    return rows
+
+
+class Goals:
+    """The closing table: figure, goal, verdict."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, what, figure, unit, goal_text, ok):
+        if figure != figure:  # NaN: not measured in this run
+            self.rows.append((what, "not measured", goal_text, "-"))
+            return
+        self.rows.append((what, "%.1f %s" % (figure, unit) if unit else "%.1f" % figure,
+                          goal_text, "met" if ok else "MISSED"))
+
+    def note(self, what, text):
+        self.rows.append((what, text, "", "-"))
+
+    def show(self):
+        print("Goals (issue 9) beside this run's figures:")
+        w = max(len(r[0]) for r in self.rows)
+        for what, fig, goal, verdict in self.rows:
+            print("  %-*s  %18s   %-16s %s" % (w, what, fig, goal, verdict))
+
+
+def latency_section(work, goals):
+    added = {}
     for transport in ("tls", "plain"):
-        none, agent = load_lat(work, transport, "none"), load_lat(work, transport, "agent")
-        if not none or not agent:
+        none = load_lat(work, transport, "none")
+        if not none:
             continue
         alln = sorted(v for b in none.values() for v in b)
-        alla = sorted(v for b in agent.values() for v in b)
-        n50, n99, a50, a99 = pct(alln, 50), pct(alln, 99), pct(alla, 50), pct(alla, 99)
-        diffs = [pct(sorted(agent[b]), 50) - pct(sorted(none[b]), 50)
-                 for b in sorted(set(none) & set(agent))]
-        med_diff = statistics.median(diffs) if diffs else float("nan")
-        print("Keep-alive chat call over %s (one connection per block, %d blocks, "
-              "%d calls per mode, blocks alternate none/agent):"
-              % ("TLS" if transport == "tls" else "plain TCP", len(none), len(alln)))
-        print("  %-22s %10s %10s" % ("", "p50 (us)", "p99 (us)"))
-        print("  %-22s %10.1f %10.1f" % ("without agent", n50, n99))
-        print("  %-22s %10.1f %10.1f" % ("with agent", a50, a99))
-        print("  %-22s %10.1f %10.1f   target <= %.0f us added per call: %s (p50)"
-              % ("added by the agent", a50 - n50, a99 - n99, TARGET_ADDED_US,
-                 verdict(a50 - n50 <= TARGET_ADDED_US)))
-        print("  median over blocks of (agent p50 - none p50): %.1f us" % med_diff)
-        cpu, tcpu = {}, {}
-        for mode in ("none", "agent"):
-            p = os.path.join(work, "cpu-%s-%s.txt" % (transport, mode))
-            calls = us = tus = 0
-            if os.path.exists(p):
-                for line in open(p):
-                    f = line.split()
-                    calls += int(f[0])
-                    us += int(f[1])
-                    tus += int(f[2]) if len(f) > 2 else 0
-            cpu[mode] = us / calls if calls else float("nan")
-            tcpu[mode] = tus / calls if calls else float("nan")
-        print("  CPU per call, whole process:        none %5.1f us, agent %5.1f us, added %5.1f us"
-              % (cpu["none"], cpu["agent"], cpu["agent"] - cpu["none"]))
-        print("  CPU per call, calling thread only:  none %5.1f us, agent %5.1f us, added %5.1f us"
-              % (tcpu["none"], tcpu["agent"], tcpu["agent"] - tcpu["none"]))
+        n50, n99 = pct(alln, 50), pct(alln, 99)
+        cn = load_cpu(work, transport, "none")
+        print("Keep-alive chat call over %s (%d blocks, %d calls per mode, mode order rotating "
+              "per block):" % ("TLS" if transport == "tls" else "plain TCP", len(none), len(alln)))
+        print("  %-26s %9s %9s %10s %10s %14s %12s %11s"
+              % ("", "p50 us", "p99 us", "+p50 us", "+p99 us", "+p50 blk-med", "CPU/call us",
+                 "+CPU us"))
+        print("  %-26s %9.1f %9.1f %10s %10s %14s %12.1f %11s"
+              % ("none", n50, n99, "", "", "", cn[0], ""))
+        for mode in ("agent", "policy", "nginx"):
+            m = load_lat(work, transport, mode)
+            if not m:
+                continue
+            allm = sorted(v for b in m.values() for v in b)
+            m50, m99 = pct(allm, 50), pct(allm, 99)
+            diffs = [pct(sorted(m[b]), 50) - pct(sorted(none[b]), 50)
+                     for b in sorted(set(none) & set(m))]
+            med = statistics.median(diffs) if diffs else float("nan")
+            cm = load_cpu(work, transport, mode)
+            cpu = cm[0] + cm[2]  # client (all threads) + proxy
+            label = {"agent": "agent", "policy": "agent + 20-rule policy",
+                     "nginx": "nginx hop (client+nginx)"}[mode]
+            print("  %-26s %9.1f %9.1f %10.1f %10.1f %14.1f %12.1f %11.1f"
+                  % (label, m50, m99, m50 - n50, m99 - n99, med, cpu, cpu - cn[0]))
+            added[(transport, mode)] = (m50 - n50, m99 - n99, cpu - cn[0], med)
+            if mode == "agent":
+                print("  %-26s %58s calling thread only: +%.1f us (the agent's inline cost)"
+                      % ("", "", cm[1] - cn[1]))
         print()
+    a = added.get(("tls", "agent"))
+    if a:
+        goals.add("TLS call, no policy: added p50", a[0], "us", "<= %.0f us" % GOAL_P50_US,
+                  a[0] <= GOAL_P50_US)
+        goals.add("TLS call, no policy: added p99", a[1], "us", "<= %.0f us" % GOAL_P99_US,
+                  a[1] <= GOAL_P99_US)
+        goals.add("TLS call, no policy: added CPU", a[2], "us", "<= %.0f us" % GOAL_CPU_US,
+                  a[2] <= GOAL_CPU_US)
+    pol = added.get(("tls", "policy"))
+    if pol:
+        goals.add("TLS call, 20-rule policy: added p50", pol[0], "us",
+                  "<= %.0f us" % GOAL_POLICY_P50_US, pol[0] <= GOAL_POLICY_P50_US)
+    ngx = added.get(("tls", "nginx"))
+    if a and ngx:
+        r50 = ngx[0] / a[0] if a[0] > 0 else float("inf")
+        rcpu = ngx[2] / a[2] if a[2] > 0 else float("inf")
+        print("agent vs nginx hop (TLS, same run): added p50 %.1f vs %.1f us -> nginx/agent %.1fx; "
+              "added CPU %.1f vs %.1f us -> %.1fx" % (a[0], ngx[0], r50, a[2], ngx[2], rcpu))
+        print()
+        goals.add("nginx/agent, added p50", r50, "x", ">= %.0fx" % GOAL_NGINX_RATIO,
+                  r50 >= GOAL_NGINX_RATIO)
+        goals.add("nginx/agent, added CPU per call", rcpu, "x", ">= %.0fx" % GOAL_NGINX_RATIO,
+                  rcpu >= GOAL_NGINX_RATIO)
+    elif a:
+        goals.note("nginx/agent ratios", "no nginx in this run")
+
+
+def once_section(work, goals):
+    rows = {m: load_once(work, m) for m in ("none", "agent", "nginx")}
+    if not rows["none"] or not rows["agent"]:
+        return
+    med = {}
+    for m, r in rows.items():
+        if r:
+            med[m] = [statistics.median(x[i] for x in r) for i in range(6)]
+    n = med["none"]
+    print("One-call process (start, one TLS chat call, exit; %d processes per mode, medians):"
+          % len(rows["none"]))
+    print("  %-26s %11s %11s %13s %11s %9s %9s" % ("", "call us", "+call us", "process CPU",
+                                                 "+CPU us", "+faults", "+RSS KiB"))
+    for m in ("none", "agent", "nginx"):
+        if m not in med:
+            continue
+        x = med[m]
+        cpu = x[4] + x[5]
+        label = {"none": "none", "agent": "agent", "nginx": "nginx hop (client+nginx)"}[m]
+        print("  %-26s %11.1f %11s %13.1f %11s %9s %9s"
+              % (label, x[0], "" if m == "none" else "%.1f" % (x[0] - n[0]), cpu,
+                 "" if m == "none" else "%.1f" % (cpu - n[4] - n[5]),
+                 "" if m == "none" else "%d" % (x[1] - n[1]),
+                 "" if m == "none" else "%.0f" % (x[2] - n[2])))
+    print()
+    a = med["agent"]
+    goals.add("one-call process: added call latency", a[0] - n[0], "us",
+              "<= %.0f us" % GOAL_ONCE_LAT_US, a[0] - n[0] <= GOAL_ONCE_LAT_US)
+    acpu = a[4] + a[5] - n[4] - n[5]
+    goals.add("one-call process: added CPU", acpu, "us", "<= %.0f us" % GOAL_ONCE_CPU_US,
+              acpu <= GOAL_ONCE_CPU_US)
+    goals.add("RSS added by the first API call", a[2] - n[2], "KiB",
+              "<= %.0f KiB" % GOAL_RSS_KIB, a[2] - n[2] <= GOAL_RSS_KIB)
+
+
+def bulk_section(work, meta, goals):
     bulk_lines = []
     for client in ("bench_client", "curl"):
         res, cpu_res = {}, {}
@@ -113,30 +228,34 @@ def main():
             res[mode] = rates
             if cpu:
                 cpu_res[mode] = cpu
-        if "none" in res and "agent" in res and res["none"] and res["agent"]:
-            mn, ma = statistics.median(res["none"]), statistics.median(res["agent"])
-            ratio = 100.0 * ma / mn
-            bulk_lines.append("  %-13s none %8.1f MiB/s   agent %8.1f MiB/s   ratio %6.1f %%   "
-                              "target >= %.0f %%: %s   (%d rounds, median; best none %.1f, "
-                              "best agent %.1f)"
-                              % (client, mn, ma, ratio, TARGET_BULK_PCT,
-                                 verdict(ratio >= TARGET_BULK_PCT), len(res["none"]),
-                                 max(res["none"]), max(res["agent"])))
-            pairs = [a / n for n, a in zip(res["none"], res["agent"]) if n > 0]
-            if pairs:
-                bulk_lines.append("  %-13s median of per-round ratios (adjacent none/agent rounds): "
-                                  "%.1f %%" % ("", 100.0 * statistics.median(pairs)))
-            if "none" in cpu_res and "agent" in cpu_res:
-                cn, ca = statistics.median(cpu_res["none"]), statistics.median(cpu_res["agent"])
-                bulk_lines.append("  %-13s client CPU per 100 MiB: none %.1f ms, agent %.1f ms "
-                                  "(agent/none %.1f %%; steadier than MiB/s on a busy machine)"
-                                  % ("", cn, ca, 100.0 * ca / cn if cn else float("nan")))
+        if not (res.get("none") and res.get("agent")):
+            continue
+        mn, ma = statistics.median(res["none"]), statistics.median(res["agent"])
+        ratio = 100.0 * ma / mn
+        pairs = [a / n for n, a in zip(res["none"], res["agent"]) if n > 0]
+        pr = 100.0 * statistics.median(pairs) if pairs else float("nan")
+        bulk_lines.append("  %-13s none %8.1f MiB/s   agent %8.1f MiB/s   ratio %6.1f %% "
+                          "(median of adjacent-round ratios %.1f %%; %d rounds)"
+                          % (client, mn, ma, ratio, pr, len(res["none"])))
+        if client == "bench_client":
+            goals.add("bulk TLS throughput (bench_client)", ratio, "%",
+                      ">= %.0f %%" % GOAL_BULK_PCT, ratio >= GOAL_BULK_PCT)
+        if "none" in cpu_res and "agent" in cpu_res:
+            cn, ca = statistics.median(cpu_res["none"]), statistics.median(cpu_res["agent"])
+            added = 100.0 * (ca - cn) / cn if cn else float("nan")
+            bulk_lines.append("  %-13s client CPU per 100 MiB: none %.1f ms, agent %.1f ms "
+                              "(added %+.1f %%)" % ("", cn, ca, added))
+            goals.add("bulk TLS client CPU added", added, "%", "<= %.0f %%" % GOAL_BULK_CPU_PCT,
+                      added <= GOAL_BULK_CPU_PCT)
     if bulk_lines:
         print("Bulk non-OpenAI TLS download (%s MiB per round, rounds alternate none/agent):"
               % meta.get("bulk_mib", "?"))
         for line in bulk_lines:
             print(line)
         print()
+
+
+def spawn_section(work, goals):
     spawn = {}
     for mode in ("none", "agent"):
         p = os.path.join(work, "spawn-%s.txt" % mode)
@@ -146,10 +265,36 @@ def main():
     if "none" in spawn and "agent" in spawn:
         wn, wa = statistics.median(spawn["none"][0]), statistics.median(spawn["agent"][0])
         cn, ca = statistics.mean(spawn["none"][1]), statistics.mean(spawn["agent"][1])
-        print("Process start (/bin/true, %d starts per mode; no target set, SPEC 2: never "
-              "visibly slow the host):" % len(spawn["none"][0]))
+        print("Process start (/bin/true, %d starts per mode):" % len(spawn["none"][0]))
         print("  wall, median:  none %7.0f us   agent %7.0f us   added %7.0f us" % (wn, wa, wa - wn))
         print("  CPU, mean:     none %7.0f us   agent %7.0f us   added %7.0f us" % (cn, ca, ca - cn))
+        print()
+        goals.add("/bin/true start: added CPU", ca - cn, "us", "<= %.0f us" % GOAL_START_CPU_US,
+                  ca - cn <= GOAL_START_CPU_US)
+
+
+def main():
+    work = sys.argv[1]
+    meta = {}
+    mp = os.path.join(work, "meta.txt")
+    if os.path.exists(mp):
+        for line in open(mp):
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                meta[k] = v
+    print("libxenovia benchmark  (%s)" % meta.get("lib", "?"))
+    print("machine: %s CPU(s), %s" % (os.cpu_count(), meta.get("uname", "")))
+    print("load average: %s (anything above ~0.5 on a 2-CPU machine makes p99 noise); "
+          "nice %s" % (meta.get("load", "?"), meta.get("nice", "0")))
+    print("nginx: %s" % meta.get("nginx", "?"))
+    print()
+    goals = Goals()
+    latency_section(work, goals)
+    once_section(work, goals)
+    bulk_section(work, meta, goals)
+    spawn_section(work, goals)
+    if goals.rows:
+        goals.show()
         print()
     if "records" in meta:
         print("trace records written by the agent: %s (expected %s)"

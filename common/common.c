@@ -1,7 +1,8 @@
 /*
  * common.c — error strings, bounded buffers, clocks and the logger.
  * Invariants: an xv_buf never holds more than `max` bytes; xv_log never
- * allocates, never changes errno and never calls a hooked libc function.
+ * allocates, never changes errno, never calls a hooked libc function and
+ * never writes to an fd 2 that is not the stderr the process started with.
  */
 #include "xv_common.h"
 
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,12 +144,58 @@ uint64_t xv_now_wall_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Logger state: written by xv_log_set_level (config) and the rate limiter. */
+/* Logger state: written by xv_log_set_level (config), the rate limiter and
+ * xv_log_capture_stderr (once-init, or the first line). */
 static struct {
     atomic_int level;          /* lines above this level are dropped */
     atomic_uint_fast64_t sec;  /* current rate-limit window (seconds) */
     atomic_int count;          /* lines written in that window */
-} g_log = { XV_LOG_WARN, 0, 0 };
+    atomic_int err_state;      /* ERR_UNKNOWN, ERR_FILE (identity below) or ERR_NONE */
+    dev_t err_dev;             /* fd 2's st_dev when captured; read after err_state */
+    ino_t err_ino;             /* its st_ino */
+    mode_t err_type;           /* its S_IFMT bits */
+} g_log = { XV_LOG_WARN, 0, 0, 0, 0, 0, 0 };
+
+enum { ERR_UNKNOWN = 0, ERR_FILE = 1, ERR_NONE = 2 };
+
+/* Issue 7 class 6: a program that closed fd 2 and got that number back for
+ * a socket received our log line as the first bytes it sent upstream. We
+ * remember what fd 2 was at start (device, inode, type) and write a line
+ * only while fd 2 is still that very file; a closed fd 2 at start means no
+ * lines at all. The fstat before each line is cheap next to the rate limit.
+ * (A dup2 onto fd 2 in another thread between the check and the write can
+ * still race; a private dup of fd 2 would avoid that but would keep the
+ * program's stderr pipe open after it closed it, which hurts more.) */
+void xv_log_capture_stderr(void)
+{
+    struct stat st;
+    if (fstat(2, &st) == 0) {
+        g_log.err_dev = st.st_dev;
+        g_log.err_ino = st.st_ino;
+        g_log.err_type = st.st_mode & S_IFMT;
+        atomic_store_explicit(&g_log.err_state, ERR_FILE, memory_order_release);
+    } else {
+        atomic_store_explicit(&g_log.err_state, ERR_NONE, memory_order_release);
+    }
+}
+
+/* Is fd 2 still the stderr we captured? Captures on first use when nobody
+ * did (the CLI, unit tests). */
+static int stderr_is_ours(void)
+{
+    int state = atomic_load_explicit(&g_log.err_state, memory_order_acquire);
+    if (state == ERR_UNKNOWN) {
+        xv_log_capture_stderr();
+        state = atomic_load_explicit(&g_log.err_state, memory_order_acquire);
+    }
+    if (state != ERR_FILE)
+        return 0;
+    struct stat st;
+    if (fstat(2, &st) != 0)
+        return 0;
+    return st.st_dev == g_log.err_dev && st.st_ino == g_log.err_ino &&
+           (st.st_mode & S_IFMT) == g_log.err_type;
+}
 
 void xv_log_set_level(int level)
 {
@@ -175,6 +223,10 @@ void xv_vlog(int level, const char *fmt, va_list ap)
     if (off > sizeof line - 2)
         off = sizeof line - 2;
     line[off++] = '\n';
+    if (!stderr_is_ours()) {
+        errno = saved;
+        return;
+    }
     size_t done = 0;
     while (done < off) {
         long w = syscall(SYS_write, 2, line + done, off - done);

@@ -62,11 +62,19 @@ char *xv_buf_steal(struct xv_buf *b, size_t *len);
 uint64_t xv_now_mono_ns(void);
 uint64_t xv_now_wall_ns(void);
 
-/* Logging: "xenovia: <message>\n" on stderr via a raw write(2) syscall.
+/* Logging: "xenovia: <message>\n" on stderr via a raw write(2) syscall,
+ * only while fd 2 is the stderr captured by xv_log_capture_stderr.
  * Rate-limited per call site class (at most 20 lines per second overall),
  * never allocates, errno preserved. Level below the configured one is dropped. */
 enum xv_log_level { XV_LOG_ERROR = 0, XV_LOG_WARN = 1, XV_LOG_INFO = 2, XV_LOG_DEBUG = 3 };
 void xv_log_set_level(int level);
+/* Remember which file fd 2 is now (device, inode, type; or that it is
+ * closed). Lines are written only while fd 2 is still that file, so a
+ * program that closed its stderr and reused the number for a socket or a
+ * data file never receives them. The preload calls this first thing in
+ * once-init; without a call the first line captures. Not async-signal-safe
+ * to race with itself; call once. */
+void xv_log_capture_stderr(void);
 void xv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void xv_vlog(int level, const char *fmt, va_list ap);
 
@@ -76,5 +84,26 @@ void xv_vlog(int level, const char *fmt, va_list ap);
 void xv_guard_enter(void);
 void xv_guard_leave(void);
 int xv_guard_active(void);
+
+/*
+ * UUIDs (uuid.c). XV_UUID_LEN is the canonical text: 8-4-4-4-12 hex digits.
+ * xv_uuid_v4* draw RFC 4122 version-4 UUIDs from a per-thread generator
+ * seeded once per thread from getrandom() and reseeded in a fork child: no
+ * syscall, no lock, no allocation per id. Any thread; not in a signal handler.
+ */
+#define XV_UUID_LEN 36
+void xv_uuid_v4_bytes(unsigned char b[16]);
+/* Hyphenated lower-case text of a new v4 UUID (XV_UUID_LEN chars + NUL). */
+void xv_uuid_v4(char out[XV_UUID_LEN + 1]);
+/* Hyphenated lower-case text of 16 bytes. */
+void xv_uuid_format(const unsigned char b[16], char out[XV_UUID_LEN + 1]);
+/* Parse any valid spelling: 8-4-4-4-12, 32 hex digits, {8-4-4-4-12},
+ * urn:uuid:8-4-4-4-12 (hex of either case, any version). 0 or XV_E_PARSE. */
+int xv_uuid_parse(const char *s, size_t n, unsigned char b[16]);
+/* The canonical (hyphenated, lower-case) text of any valid spelling; 0, or
+ * XV_E_PARSE with out "". */
+int xv_uuid_normalize(const char *s, size_t n, char out[XV_UUID_LEN + 1]);
+/* 1 when s[0..n) is a hyphenated lower-case version-4 RFC 4122 UUID. */
+int xv_uuid_is_v4(const char *s, size_t n);
 
 #endif

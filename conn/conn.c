@@ -228,7 +228,12 @@ void xv_conn_call_free(struct xv_call *call)
     }
     if (call->headers_v)
         xv_decref(call->headers_v);
+<<<<<<< HEAD
     free(call->answer);
+=======
+    if (call->steps)
+        xv_session_tool_steps_free(call->steps, call->nsteps);
+>>>>>>> main
     free(call);
 }
 
@@ -289,7 +294,9 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             const struct xv_http_header *ct = xv_http_head_find(h, "content-type");
             xv_openai_call_response_head(call->api, h->status, ct ? ct->value : NULL,
                                          ct ? ct->value_len : 0, xv_now_mono_ns());
-            const struct xv_http_header *ut = xv_http_head_find(h, "x-xenovia-trace-id");
+            /* A synthetic answer carries the agent's own ids: not an upstream's. */
+            const struct xv_http_header *ut =
+                call->synthetic ? NULL : xv_http_head_find(h, "x-xenovia-trace-id");
             if (ut) {
                 size_t n = ut->value_len < sizeof call->upstream_trace_id - 1
                                ? ut->value_len : sizeof call->upstream_trace_id - 1;
@@ -298,7 +305,8 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             }
             if (h->content_encoding == XV_HTTP_CE_OTHER)
                 xv_openai_call_set_error(call->api, "response content-encoding not supported; body not inspected");
-            const struct xv_http_header *us = xv_http_head_find(h, "x-xenovia-session-id");
+            const struct xv_http_header *us =
+                call->synthetic ? NULL : xv_http_head_find(h, "x-xenovia-session-id");
             if (us) {
                 size_t n = us->value_len < sizeof call->upstream_session_id - 1
                                ? us->value_len : sizeof call->upstream_session_id - 1;

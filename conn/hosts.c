@@ -72,14 +72,7 @@ int xv_conn_host_allowed(const char *list, const char *host, int port)
 
 const char *xv_conn_provider(const char *host)
 {
-    if (!host)
-        return "openai_compatible";
-    size_t hl = strlen(host);
-    if (strcasecmp(host, "api.openai.com") == 0)
-        return "openai";
-    if (suffix_eq(host, hl, ".openai.azure.com", 17))
-        return "azure";
-    if (strcasecmp(host, "runtime.xenovia.io") == 0 || suffix_eq(host, hl, ".xenovia.io", 11))
-        return "xenovia";
-    return "openai_compatible";
+    struct xv_openai_provider p;
+    xv_openai_provider_for(host, NULL, 0, &p);
+    return p.id;
 }

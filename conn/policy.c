@@ -159,8 +159,7 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     set_str(in, "agent_id", xv_conn_cfg.agent_id);
     set_str(in, "org_id", xv_conn_cfg.org_id);
     set_str(in, "request_type", xv_openai_type_name(xv_openai_call_type(api)));
-    const char *host = c->peer.host[0] ? c->peer.host : call->host;
-    set_str(in, "provider", xv_conn_provider(host));
+    set_str(in, "provider", call->prov.id ? call->prov.id : "openai_compatible");
     set_str(in, "model", xv_openai_call_model(api));
     set_val(in, "stream", xv_bool(xv_openai_call_stream(api)));
 
@@ -339,7 +338,14 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
         o = XV_OUTCOME_BLOCK_RESPONSE;
     else if (o == XV_OUTCOME_REDACT)
         o = XV_OUTCOME_REDACT_RESPONSE;
-    call->resp_policy_outcome = xv_outcome_name(o);
+    call->resp_block = o == XV_OUTCOME_BLOCK_RESPONSE;
+    if (d.action) {
+        /* escalate & co.: blocks, recorded under its own name */
+        snprintf(call->resp_policy_name, sizeof call->resp_policy_name, "%s", d.action);
+        call->resp_policy_outcome = call->resp_policy_name;
+    } else {
+        call->resp_policy_outcome = xv_outcome_name(o);
+    }
     if (d.rule_id)
         snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", d.rule_id);
     if (d.reason)
@@ -399,7 +405,8 @@ void xv_conn_policy_release(struct xv_conn *c, struct xv_call *call)
     xv_conn_policy_response(c, call);
     const char *o = call->resp_policy_outcome;
     call->resp_policy_applied = o != NULL;
-    if (o && !strcmp(o, "block_response")) {
+    if (o && call->resp_block) {
+        call->app_status = 403; /* what the app reads instead of the upstream's answer */
         static const char body[] =
             "{\"error\":{\"message\":\"response blocked by policy\",\"type\":\"policy_violation\","
             "\"code\":\"policy_block\"}}";
@@ -454,7 +461,16 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
             return XV_CONN_POLICY_SEND;
         return XV_CONN_POLICY_ERROR;
     }
-    call->policy_outcome = xv_outcome_name(d.outcome);
+    if (d.action) {
+        /* escalate, or an action the engine does not know: a 403 recorded
+         * under the action's own name (never a silent allow) */
+        snprintf(call->policy_name, sizeof call->policy_name, "%s", d.action);
+        call->policy_outcome = call->policy_name;
+    } else {
+        call->policy_outcome = xv_outcome_name(d.outcome);
+    }
+    if (d.outcome == XV_OUTCOME_REDACT && d.nredact)
+        call->redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
     if (d.rule_id)
         snprintf(call->policy_rule_id, sizeof call->policy_rule_id, "%s", d.rule_id);
     if (d.reason)
@@ -464,7 +480,6 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
         if (d.outcome == XV_OUTCOME_BLOCK)
             action = XV_CONN_POLICY_BLOCK;
         else if (d.outcome == XV_OUTCOME_REDACT && d.nredact) {
-            call->redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
             action = XV_CONN_POLICY_REDACT;
         } else if (d.outcome == XV_OUTCOME_BLOCK_RESPONSE ||
                    d.outcome == XV_OUTCOME_REDACT_RESPONSE) {

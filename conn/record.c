@@ -7,35 +7,23 @@
  * no credential can reach them from here.
  *
  * Thread safety: called with the connection's lock held; uses only
- * thread-safe functions (getrandom, libuuid, cJSON on private objects).
+ * thread-safe functions (common/'s per-thread UUID generator, cJSON on
+ * private objects).
  */
 #include "xv_conn_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-#include <uuid/uuid.h>
 
 #include "xv_exporter.h"
+#include "xv_redact.h"
 
 void xv_conn_new_trace_id(char out[XV_TRACE_ID_LEN + 1])
 {
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
-        /* Entropy pool not ready (early boot): fall back to libuuid. */
-        uuid_t u;
-        uuid_generate(u);
-        memcpy(b, u, sizeof b);
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[XV_TRACE_ID_LEN] = '\0';
+    xv_uuid_v4(out); /* per-thread generator: no syscall per id */
 }
 
 static void add_time(cJSON *r, const char *key, uint64_t wall_ns)
@@ -49,7 +37,8 @@ static void add_time(cJSON *r, const char *key, uint64_t wall_ns)
     cJSON_AddStringToObject(r, key, buf);
 }
 
-/* A child record of a call (tool step). */
+/* A child record of a call (tool step): its own v4 UUID, naming the call
+ * in parent_trace_id (Xenovia's field name). */
 static cJSON *step_record(struct xv_conn *c, struct xv_call *call, const char *type)
 {
     const struct xv_conn_config *cfg = xv_conn_get_config();
@@ -59,8 +48,10 @@ static cJSON *step_record(struct xv_conn *c, struct xv_call *call, const char *t
     char id[XV_TRACE_ID_LEN + 1];
     xv_conn_new_trace_id(id);
     cJSON_AddStringToObject(r, "trace_id", id);
-    cJSON_AddStringToObject(r, "parent_call_trace_id", call->trace_id);
+    cJSON_AddStringToObject(r, "parent_trace_id", call->trace_id);
     cJSON_AddStringToObject(r, "step_type", type);
+    if (call->traceparent[0])      /* the app's trace context, for the OTLP tool span */
+        cJSON_AddStringToObject(r, "traceparent", call->traceparent);
     cJSON_AddStringToObject(r, "session_id", call->session_id);
     cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
     add_time(r, "start_time", xv_now_wall_ns());
@@ -71,23 +62,48 @@ static cJSON *step_record(struct xv_conn *c, struct xv_call *call, const char *t
     return r;
 }
 
-/* Text of at most `max` bytes, cut at a UTF-8 boundary. */
-static void add_text(cJSON *r, const char *key, const char *p, size_t n, size_t max)
+/* The record redactor (openai/'s xv_openai_redact_fn): ctx points to the
+ * call's record_labels. */
+static int redact_cb(void *ctx, const char *text, size_t n, struct xv_buf *out, int *changed)
+{
+    return xv_redact_text(*(const unsigned *)ctx, text, n, out, changed);
+}
+
+/* Text of at most `max` bytes, cut at a UTF-8 boundary, with the call's
+ * record labels redacted first (a failed redaction captures a marker, never
+ * the text). */
+static void add_text(cJSON *r, const char *key, const char *p, size_t n, size_t max,
+                     unsigned labels)
 {
     if (!p)
         return;
+    struct xv_buf red;
+    xv_buf_init(&red, n * 4 + 4096);
+    if (labels && n) {
+        int changed = 0;
+        if (xv_redact_text(labels, p, n, &red, &changed) != 0) {
+            xv_buf_free(&red);
+            cJSON_AddStringToObject(r, key, "[REDACTED: redaction failed]");
+            return;
+        }
+        if (changed) {
+            p = red.data;
+            n = red.len;
+        }
+    }
     if (n > max) {
         n = max;
         while (n && ((unsigned char)p[n] & 0xC0) == 0x80)
             n--;
     }
     char *t = malloc(n + 1);
-    if (!t)
-        return;
-    memcpy(t, p, n);
-    t[n] = '\0';
-    cJSON_AddStringToObject(r, key, t);
-    free(t);
+    if (t) {
+        memcpy(t, p, n);
+        t[n] = '\0';
+        cJSON_AddStringToObject(r, key, t);
+        free(t);
+    }
+    xv_buf_free(&red);
 }
 
 void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
@@ -101,9 +117,10 @@ void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
         cJSON_AddStringToObject(r, "call_id", steps[i].call_id ? steps[i].call_id : "");
         cJSON_AddStringToObject(r, "tool_name", steps[i].tool_name ? steps[i].tool_name : "");
         if (cfg->capture_content) {
-            add_text(r, "tool_args", steps[i].tool_args, steps[i].tool_args_len, cfg->capture_max);
+            add_text(r, "tool_args", steps[i].tool_args, steps[i].tool_args_len, cfg->capture_max,
+                     call->record_labels);
             add_text(r, "tool_result", steps[i].tool_result, steps[i].tool_result_len,
-                     cfg->capture_max);
+                     cfg->capture_max, call->record_labels);
         }
         cJSON_AddStringToObject(r, "status", "ok");
         cJSON_AddNumberToObject(r, "latency_ms", (double)steps[i].latency_ns / 1e6);
@@ -113,14 +130,24 @@ void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
 
 /* After a call's record: teach the session store what the response said
  * (2xx only) and record the tool calls it asked for as child steps. */
-static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char *error)
+static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char *error,
+                            uint64_t end_wall)
 {
     const struct xv_conn_config *cfg = xv_conn_get_config();
     int status = xv_openai_call_status(call->api);
     if (error || call->synthetic || status < 200 || status > 299)
         return;
+    if (call->resp_block && call->resp_policy_applied)
+        return; /* the app never saw this response: no tool calls, nothing to learn */
     size_t ntc = xv_openai_call_response_tool_call_count(call->api);
     struct xv_session_tool_call tcs[64];
+    /* The app read a rebuilt response (redact_response): its next turn quotes
+     * the redacted text, so the session learns that text (same function,
+     * same labels as the rebuild, so the fingerprints meet). */
+    unsigned relabel = call->resp_redacted ? call->resp_redact_labels : 0;
+    struct xv_buf red[65];
+    for (size_t i = 0; i < 65; i++)
+        xv_buf_init(&red[i], (size_t)1 << 28);
     size_t k = 0;
     for (size_t i = 0; i < ntc && k < 64; i++) {
         struct xv_openai_tool_call tc;
@@ -130,23 +157,44 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         tcs[k].name = tc.name;
         tcs[k].arguments = tc.arguments;
         tcs[k].arguments_len = tc.arguments_len;
+        int changed = 0;
+        if (relabel && xv_redact_text(relabel, tc.arguments, tc.arguments_len, &red[k],
+                                      &changed) == 0 && changed) {
+            tcs[k].arguments = red[k].data;
+            tcs[k].arguments_len = red[k].len;
+        }
         k++;
         cJSON *r = step_record(c, call, "tool_call");
         if (r) {
             cJSON_AddStringToObject(r, "call_id", tc.id ? tc.id : "");
             cJSON_AddStringToObject(r, "tool_name", tc.name ? tc.name : "");
             if (cfg->capture_content)
-                add_text(r, "tool_args", tc.arguments, tc.arguments_len, cfg->capture_max);
+                add_text(r, "tool_args", tc.arguments, tc.arguments_len, cfg->capture_max,
+                         call->record_labels);
             cJSON_AddStringToObject(r, "status", "requested");
+            /* The step spans the call whose response asked for it, so its
+             * OTLP execute_tool span lies within its parent's time range. */
+            cJSON_DeleteItemFromObjectCaseSensitive(r, "start_time");
+            add_time(r, "start_time", call->start_wall_ns);
+            add_time(r, "end_time", end_wall);
             xv_exp_push(r);
         }
     }
     struct xv_session_store *store = xv_conn_sessions();
-    if (!store || !call->session_id[0])
-        return;
     size_t clen = 0;
     const char *content = xv_openai_call_response_content(call->api, &clen);
-    cJSON *reply = xv_session_reply_new(content, clen, tcs, k);
+    int changed = 0;
+    if (store && relabel && content &&
+        xv_redact_text(relabel, content, clen, &red[64], &changed) == 0 && changed) {
+        content = red[64].data;
+        clen = red[64].len;
+    }
+    cJSON *reply = store && call->session_id[0] ? xv_session_reply_new(content, clen, tcs, k) : NULL;
+    if (!reply) {
+        for (size_t i = 0; i < 65; i++)
+            xv_buf_free(&red[i]);
+        return;
+    }
     struct xv_session_response sr = {
         .session_id = call->session_id,
         .turn = (uint64_t)call->session_turn,
@@ -154,95 +202,81 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         .request = xv_openai_call_request_json(call->api),
         .response_id = xv_openai_call_response_id(call->api),
         .reply = reply,
+        .scope = call->has_scope ? call->cred_scope : NULL,
     };
     xv_session_store_record_response(store, &sr);
     cJSON_Delete(reply);
+    for (size_t i = 0; i < 65; i++)
+        xv_buf_free(&red[i]);
 }
 
-void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error)
+/* "[email, ssn]" of a label mask, in redact.c's order. */
+static void add_labels(cJSON *r, unsigned labels)
 {
-    const struct xv_conn_config *cfg = xv_conn_get_config();
-    cJSON *r = cJSON_CreateObject();
-    if (!r)
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {
+        { XV_REDACT_URL, "url" },   { XV_REDACT_EMAIL, "email" }, { XV_REDACT_CREDITCARD, "creditcard" },
+        { XV_REDACT_SSN, "ssn" },   { XV_REDACT_PHONE, "phone" }, { XV_REDACT_IP, "ip" },
+    };
+    cJSON *a = cJSON_AddArrayToObject(r, "redacted_labels");
+    for (size_t i = 0; a && i < sizeof names / sizeof names[0]; i++)
+        if (labels & names[i].bit)
+            cJSON_AddItemToArray(a, cJSON_CreateString(names[i].name));
+}
+
+/* Replace a string field with its redacted text (policy reasons and errors
+ * may quote what the policy matched). */
+static void redact_field(cJSON *r, const char *key, unsigned labels)
+{
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(r, key);
+    int changed = 0;
+    if (labels && cJSON_IsString(it))
+        xv_redact_json_text(it, labels, &changed);
+}
+
+/*
+ * SPEC §6: policy_outcome is always present and final. The response
+ * stage's outcome wins when that stage changed what the app got (the 403 of
+ * block_response / an unknown action, a rebuilt redacted response), or when
+ * it applied a non-allow decision and the request stage had nothing to say;
+ * else the request stage's; `allow` with no policy. Each stage's own
+ * outcome stays as policy_request_* / policy_response_*.
+ */
+static void add_policy(cJSON *r, struct xv_call *call)
+{
+    const char *req = call->policy_outcome, *resp = call->resp_policy_outcome;
+    int resp_applied = resp && call->resp_policy_applied && strcmp(resp, "allow") != 0 &&
+                       strcmp(resp, "error") != 0;
+    int resp_final = resp_applied && ((call->resp_block && call->app_status) ||
+                                      call->resp_redacted || !req || !strcmp(req, "allow"));
+    if (!req && !resp) {
+        cJSON_AddStringToObject(r, "policy_outcome", "allow");
         return;
-    uint64_t end_mono = xv_now_mono_ns();
-    uint64_t end_wall = xv_now_wall_ns();
-    cJSON_AddStringToObject(r, "trace_id", call->trace_id);
-    if (!call->session_id[0]) {
-        /* never resolved (e.g. the request never completed): a session of its own */
-        uuid_t u;
-        uuid_generate_random(u);
-        uuid_unparse_lower(u, call->session_id);
-        call->session_turn = 1;
-        call->session_strategy = "new";
     }
-    cJSON_AddStringToObject(r, "session_id", call->session_id);
-    cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
-    if (call->session_strategy)
-        cJSON_AddStringToObject(r, "session_strategy", call->session_strategy);
-    if (call->upstream_session_id[0])
-        cJSON_AddStringToObject(r, "upstream_session_id", call->upstream_session_id);
-    if (call->session_path[0])
-        cJSON_AddStringToObject(r, "session_path", call->session_path);
-    if (call->flow_id[0])
-        cJSON_AddStringToObject(r, "flow_id", call->flow_id);
-    if (call->parent_trace_id[0])
-        cJSON_AddStringToObject(r, "parent_trace_id", call->parent_trace_id);
-    if (call->props) {
-        xv_session_props_to_json(call->props, r, "custom_properties");
-        if (call->props->dropped)
-            cJSON_AddNumberToObject(r, "custom_properties_dropped", (double)call->props->dropped);
-    }
-    if (cfg->agent_id)
-        cJSON_AddStringToObject(r, "agent_id", cfg->agent_id);
-    if (cfg->org_id)
-        cJSON_AddStringToObject(r, "org_id", cfg->org_id);
-    const char *host = c->peer.host[0] ? c->peer.host : call->host[0] ? call->host : c->peer.addr;
-    cJSON_AddStringToObject(r, "provider", xv_conn_provider(host));
-    cJSON_AddStringToObject(r, "server_address", host);
-    if (c->peer.port)
-        cJSON_AddNumberToObject(r, "server_port", c->peer.port);
-    cJSON_AddStringToObject(r, "transport", c->kind == XV_CONN_TLS ? "tls" : "tcp");
-    add_time(r, "start_time", call->start_wall_ns);
-    add_time(r, "end_time", end_wall);
-    cJSON_AddNumberToObject(r, "latency_ms",
-                            (double)(end_mono - call->start_mono_ns) / 1e6);
-    xv_openai_call_fill_record(call->api, r, call->start_mono_ns);
-    if (error && !cJSON_GetObjectItem(r, "error"))
-        cJSON_AddStringToObject(r, "error", error);
-    if (call->tx_error && !cJSON_GetObjectItem(r, "error"))
-        cJSON_AddStringToObject(r, "error", call->tx_error);
-    if (call->synthetic) {
-        /* The agent wrote that response: what openai/ read in it is ours,
-         * not an upstream error. */
-        char why[400];
-        if (call->policy_outcome && !strcmp(call->policy_outcome, "block"))
-            snprintf(why, sizeof why, "request blocked by policy%s%s",
-                     call->policy_reason[0] ? ": " : "", call->policy_reason);
-        else if (call->policy_error[0])
-            snprintf(why, sizeof why, "%s", call->policy_error);
-        else
-            snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
-        cJSON_DeleteItemFromObject(r, "error");
-        cJSON_AddStringToObject(r, "error", why);
-        cJSON_AddBoolToObject(r, "synthetic_response", 1);
-    }
-    if (call->policy_outcome) {
-        cJSON_AddStringToObject(r, "policy_outcome", call->policy_outcome);
-        cJSON_AddStringToObject(r, "policy_mode", call->policy_mode ? call->policy_mode : "enforce");
+    const char *fin = resp_final ? resp : req ? req : "allow";
+    const char *rule = resp_final ? call->resp_policy_rule_id : call->policy_rule_id;
+    const char *reason = resp_final ? call->resp_policy_reason : call->policy_reason;
+    cJSON_AddStringToObject(r, "policy_outcome", fin);
+    cJSON_AddStringToObject(r, "policy_mode", call->policy_mode ? call->policy_mode : "enforce");
+    if (rule[0])
+        cJSON_AddStringToObject(r, "policy_rule_id", rule);
+    if (reason[0])
+        cJSON_AddStringToObject(r, "policy_reason", reason);
+    if (req) {
+        cJSON_AddStringToObject(r, "policy_request_outcome", req);
         if (call->policy_rule_id[0])
-            cJSON_AddStringToObject(r, "policy_rule_id", call->policy_rule_id);
+            cJSON_AddStringToObject(r, "policy_request_rule_id", call->policy_rule_id);
         if (call->policy_reason[0])
-            cJSON_AddStringToObject(r, "policy_reason", call->policy_reason);
+            cJSON_AddStringToObject(r, "policy_request_reason", call->policy_reason);
         if (call->policy_error[0] && !cJSON_GetObjectItem(r, "error"))
             cJSON_AddStringToObject(r, "error", call->policy_error);
         if (call->redacted)
             cJSON_AddBoolToObject(r, "request_redacted", 1);
     }
-    if (!error)
-        xv_conn_policy_response(c, call);
-    if (call->resp_policy_outcome) {
-        cJSON_AddStringToObject(r, "policy_response_outcome", call->resp_policy_outcome);
+    if (resp) {
+        cJSON_AddStringToObject(r, "policy_response_outcome", resp);
         if (call->resp_policy_rule_id[0])
             cJSON_AddStringToObject(r, "policy_response_rule_id", call->resp_policy_rule_id);
         if (call->resp_policy_reason[0])
@@ -253,15 +287,135 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         if (call->resp_redacted)
             cJSON_AddBoolToObject(r, "response_redacted", 1);
     }
-    if (call->upstream_trace_id[0])
+}
+
+void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error)
+{
+    const struct xv_conn_config *cfg = xv_conn_get_config();
+    if (!error)
+        xv_conn_policy_response(c, call); /* decided before any text is captured */
+    /* SPEC §6: a redaction decided at either stage applies to every captured
+     * text of the record and of its tool steps. */
+    call->record_labels = call->redact_labels |
+                          (call->resp_policy_outcome && call->resp_redact_labels
+                               ? call->resp_redact_labels : 0);
+    cJSON *r = cJSON_CreateObject();
+    if (!r)
+        return;
+    uint64_t end_mono = xv_now_mono_ns();
+    uint64_t end_wall = xv_now_wall_ns();
+    cJSON_AddStringToObject(r, "trace_id", call->trace_id);
+    if (!call->session_id[0]) {
+        /* never resolved (e.g. the request never completed): a session of its own */
+        xv_uuid_v4(call->session_id);
+        call->session_turn = 1;
+        call->session_strategy = "new";
+    }
+    cJSON_AddStringToObject(r, "session_id", call->session_id);
+    cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
+    if (call->session_strategy)
+        cJSON_AddStringToObject(r, "session_strategy", call->session_strategy);
+    if (call->upstream_session_id[0] && !call->synthetic)
+        cJSON_AddStringToObject(r, "upstream_session_id", call->upstream_session_id);
+    if (call->session_path[0])
+        cJSON_AddStringToObject(r, "session_path", call->session_path);
+    if (call->flow_id[0])
+        cJSON_AddStringToObject(r, "flow_id", call->flow_id);
+    if (call->parent_trace_id[0])
+        cJSON_AddStringToObject(r, "parent_trace_id", call->parent_trace_id);
+    if (call->traceparent[0]) {
+        cJSON_AddStringToObject(r, "traceparent", call->traceparent);
+        if (call->tracestate[0])
+            cJSON_AddStringToObject(r, "tracestate", call->tracestate);
+    }
+    if (call->props) {
+        xv_session_props_to_json(call->props, r, "custom_properties");
+        if (call->props->dropped)
+            cJSON_AddNumberToObject(r, "custom_properties_dropped", (double)call->props->dropped);
+    }
+    if (cfg->agent_id)
+        cJSON_AddStringToObject(r, "agent_id", cfg->agent_id);
+    if (cfg->org_id)
+        cJSON_AddStringToObject(r, "org_id", cfg->org_id);
+    const char *host = c->peer.host[0] ? c->peer.host : call->host[0] ? call->host : c->peer.addr;
+    cJSON_AddStringToObject(r, "provider", call->prov.id ? call->prov.id : xv_conn_provider(host));
+    if (call->prov.gateway)
+        cJSON_AddStringToObject(r, "gateway", call->prov.gateway);
+    if (c->peer.route_url) {
+        /* rerouted (SPEC §8): where the call really went, and by which rule */
+        cJSON_AddStringToObject(r, "server_address", c->peer.via_host);
+        cJSON_AddNumberToObject(r, "server_port", c->peer.via_port);
+        cJSON_AddStringToObject(r, "route", c->peer.route_url);
+    } else {
+        cJSON_AddStringToObject(r, "server_address", host);
+        if (c->peer.port)
+            cJSON_AddNumberToObject(r, "server_port", c->peer.port);
+    }
+    cJSON_AddStringToObject(r, "transport", c->kind == XV_CONN_TLS ? "tls" : "tcp");
+    add_time(r, "start_time", call->start_wall_ns);
+    add_time(r, "end_time", end_wall);
+    cJSON_AddNumberToObject(r, "latency_ms",
+                            (double)(end_mono - call->start_mono_ns) / 1e6);
+    if (call->record_labels)
+        xv_openai_call_set_redactor(call->api, redact_cb, &call->record_labels);
+    xv_openai_call_fill_record(call->api, r, call->start_mono_ns);
+    xv_openai_call_set_redactor(call->api, NULL, NULL);
+    /* status_code is what the app read; the upstream's, when different, too */
+    int upstream = xv_openai_call_status(call->api);
+    if (call->app_status && call->app_status != upstream) {
+        cJSON_DeleteItemFromObjectCaseSensitive(r, "status_code");
+        cJSON_AddNumberToObject(r, "status_code", call->app_status);
+        if (upstream)
+            cJSON_AddNumberToObject(r, "upstream_status_code", upstream);
+    }
+    if (error && !cJSON_GetObjectItem(r, "error"))
+        cJSON_AddStringToObject(r, "error", error);
+    if (call->tx_error && !cJSON_GetObjectItem(r, "error"))
+        cJSON_AddStringToObject(r, "error", call->tx_error);
+    if (call->synthetic) {
+        /* The agent wrote that response: what openai/ read in it is ours,
+         * not an upstream error. */
+        char why[400];
+        if (call->policy_blocked)
+            snprintf(why, sizeof why, "request blocked by policy (%s)%s%s", call->policy_outcome,
+                     call->policy_reason[0] ? ": " : "", call->policy_reason);
+        else if (call->policy_error[0])
+            snprintf(why, sizeof why, "%s", call->policy_error);
+        else
+            snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
+        cJSON_DeleteItemFromObject(r, "error");
+        cJSON_AddStringToObject(r, "error", why);
+        cJSON_AddBoolToObject(r, "synthetic_response", 1);
+    } else if (call->app_status && call->resp_block && !cJSON_GetObjectItem(r, "error")) {
+        char why[400];
+        snprintf(why, sizeof why, "response blocked by policy (%s)%s%s", call->resp_policy_outcome,
+                 call->resp_policy_reason[0] ? ": " : "", call->resp_policy_reason);
+        cJSON_AddStringToObject(r, "error", why);
+    }
+    add_policy(r, call);
+    if (call->record_labels) {
+        static const char *const quoted[] = { "error", "policy_reason", "policy_request_reason",
+                                              "policy_response_reason" };
+        for (size_t i = 0; i < sizeof quoted / sizeof quoted[0]; i++)
+            redact_field(r, quoted[i], call->record_labels);
+        add_labels(r, call->record_labels);
+    }
+    if (call->upstream_trace_id[0] && !call->synthetic)
         cJSON_AddStringToObject(r, "upstream_trace_id", call->upstream_trace_id);
     if (!call->stamped && !call->upstream_trace_id[0] && call->response_started &&
-        !cfg->disabled_stamp)
+        !call->synthetic && !cfg->disabled_stamp)
         cJSON_AddBoolToObject(r, "trace_header_missing", 1);
     cJSON_AddNumberToObject(r, "pid", (double)getpid());
     if (cfg->process)
         cJSON_AddStringToObject(r, "process", cfg->process);
     xv_conn_stat_add(XV_STAT_RECORDS);
     xv_exp_push(r); /* takes ownership */
-    learn_and_steps(c, call, error);
+    if (call->steps) {
+        /* tool results this request carried, with its redaction */
+        xv_conn_record_tool_results(c, call, call->steps, call->nsteps);
+        xv_session_tool_steps_free(call->steps, call->nsteps);
+        call->steps = NULL;
+        call->nsteps = 0;
+    }
+    learn_and_steps(c, call, error, end_wall);
 }

@@ -26,7 +26,6 @@
 #include <string.h>
 #include <strings.h>
 #include <stddef.h>
-#include <uuid/uuid.h>
 
 #include "xv_redact.h"
 
@@ -54,22 +53,6 @@ static void copy_host(char *dst, size_t cap, const char *p, size_t n)
     dst[n] = '\0';
 }
 
-static int is_uuid(const char *s, size_t n)
-{
-    if (n != 36)
-        return 0;
-    for (size_t i = 0; i < 36; i++) {
-        char ch = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (ch != '-')
-                return 0;
-        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-                     (ch >= 'A' && ch <= 'F'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 /* Header name of an injection line "Name: value\r\n". */
 static size_t line_name(const char *line, char *out, size_t cap)
@@ -81,6 +64,28 @@ static size_t line_name(const char *line, char *out, size_t cap)
     memcpy(out, line, n);
     out[n] = '\0';
     return n;
+}
+
+/* SPEC §4 (Xenovia scopes sessions per key): the sessions found by `user`,
+ * response id or fingerprint belong to the request's credential. Only a
+ * keyed digest of it is kept (xv_session_scope_digest), never the value. */
+static void note_credential_scope(struct xv_call *call, const struct xv_http_head *h)
+{
+    static const char *const names[] = { "authorization", "api-key", "x-api-key" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const struct xv_http_header *ch = xv_http_head_find(h, names[i]);
+        if (!ch || !ch->value_len)
+            continue;
+        const char *v = ch->value;
+        size_t n = ch->value_len;
+        if (i == 0 && n > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
+            v += 7;
+            n -= 7;
+        }
+        xv_session_scope_digest(v, n, call->cred_scope);
+        call->has_scope = 1;
+        return;
+    }
 }
 
 static int req_on_head(void *ud, const struct xv_http_head *h)
@@ -114,6 +119,11 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
         if (call->api) {
             xv_conn_new_trace_id(call->trace_id);
             xv_conn_stat_add(XV_STAT_CALLS);
+            xv_openai_provider_for(host, h->target, h->target_len, &call->prov);
+            /* Azure names the model in the path; the body may not. */
+            char dep[128];
+            if (xv_openai_azure_deployment(h->target, h->target_len, dep, sizeof dep))
+                xv_openai_call_set_model_hint(call->api, dep);
         }
     }
     if (call->api) {
@@ -150,6 +160,18 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
                 snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
             }
         }
+        /* The app's W3C trace context, for the OTLP span's parent (an over-long
+         * value is left out: it cannot be a valid traceparent/tracestate). */
+        const struct xv_http_header *tp = xv_http_head_find(h, "traceparent");
+        if (tp && tp->value_len < sizeof call->traceparent) {
+            memcpy(call->traceparent, tp->value, tp->value_len);
+            call->traceparent[tp->value_len] = '\0';
+            const struct xv_http_header *ts = xv_http_head_find(h, "tracestate");
+            if (ts && ts->value_len < sizeof call->tracestate) {
+                memcpy(call->tracestate, ts->value, ts->value_len);
+                call->tracestate[ts->value_len] = '\0';
+            }
+        }
         /* Custom properties: config set, then the app's headers (its value wins). */
         int has_app_props = 0;
         for (size_t i = 0; i < h->nheaders; i++)
@@ -171,14 +193,20 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
         }
         if (xv_conn_cfg.policy || xv_conn_cfg.policy_broken)
             xv_conn_policy_note_headers(call, h);
+        note_credential_scope(call, h);
         const struct xv_http_header *sh = xv_http_head_find(h, "x-xenovia-session-id");
         if (sh) {
+            /* Any valid UUID spelling (8-4-4-4-12, 32 hex, braces, urn:uuid:)
+             * is accepted and recorded in canonical form; the wire keeps the
+             * app's own text. */
             st->app_session = 1;
-            size_t n = sh->value_len < sizeof st->app_session_id - 1
-                           ? sh->value_len : sizeof st->app_session_id - 1;
-            memcpy(st->app_session_id, sh->value, n);
-            st->app_session_id[n] = '\0';
-            st->app_session_bad = !is_uuid(sh->value, sh->value_len);
+            const char *v = sh->value;
+            size_t n = sh->value_len;
+            while (n && (*v == ' ' || *v == '\t'))
+                v++, n--;
+            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+                n--;
+            st->app_session_bad = xv_uuid_normalize(v, n, st->app_session_id) != 0;
         }
     }
     struct xv_call **tail = &c->calls;
@@ -416,9 +444,7 @@ static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf 
 
 static void new_session(struct xv_call *call)
 {
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, call->session_id);
+    xv_uuid_v4(call->session_id);
     call->session_turn = 1;
     call->session_strategy = "new";
 }
@@ -452,6 +478,7 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
         .env_id = xv_conn_cfg.session_env,
         .type = call->api ? xv_openai_call_type(call->api) : 0,
         .body = call->api ? xv_openai_call_request_json(call->api) : NULL,
+        .scope = call->has_scope ? call->cred_scope : NULL,
     };
     struct xv_session_resolved out;
     int rc = xv_session_store_resolve(store, &rq, &out);
@@ -469,8 +496,10 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     size_t result_max = xv_conn_cfg.capture_content ? xv_conn_cfg.capture_max : 0;
     if (xv_session_store_match_tools(store, call->session_id, rq.type, rq.body, result_max,
                                      &steps, &nsteps) == 0 && nsteps) {
-        xv_conn_record_tool_results(c, call, steps, nsteps);
-        xv_session_tool_steps_free(steps, nsteps);
+        /* Recorded with the call, once its policy decision is known: a
+         * redaction of this request applies to the tool results too. */
+        call->steps = steps;
+        call->nsteps = nsteps;
     }
     return 0;
 }
@@ -599,6 +628,7 @@ static long release(struct xv_conn *c, const struct tx_io *io)
         int act = policy_stage(c, call);
         if (act == XV_CONN_POLICY_BLOCK || act == XV_CONN_POLICY_ERROR) {
             call->synthetic = 1;
+            call->policy_blocked = act == XV_CONN_POLICY_BLOCK;
             if (act == XV_CONN_POLICY_BLOCK)
                 answer_error(c, call, 403, "Forbidden",
                              "{\"error\":{\"message\":\"request blocked by policy\","
@@ -831,9 +861,24 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
         pos += (size_t)w;
         accepted += w;
     }
+<<<<<<< HEAD
     /* A request that turned malformed in this call: its held bytes go now. */
     if (!rc && atomic_load(&c->mode) != XV_CONN_HTTP)
         rc = pass_release(c, &io);
+=======
+    /* The parser gave up on the last bytes of this write (malformed input,
+     * a compressed body past the inflation limits): the connection is
+     * passthrough now and the hooks send later writes straight out, so what
+     * is held leaves here, unchanged and in order. */
+    if (atomic_load(&c->mode) != XV_CONN_HTTP && c->tx_hold.len) {
+        long rc = write_all(c, &io, c->tx_hold.data, c->tx_hold.len);
+        xv_buf_reset(&c->tx_hold);
+        if (rc != 0) {
+            pthread_mutex_unlock(&c->mu);
+            return rc;
+        }
+    }
+>>>>>>> main
     pthread_mutex_unlock(&c->mu);
     if (accepted)
         return accepted;

@@ -95,6 +95,12 @@ struct xv_conn_peer {
     char host[256];
     char addr[64];
     int port;
+    /* Rerouted (SPEC §8): the rule's URL and the gateway the call really
+     * goes to (static configuration strings, valid for the process), else
+     * NULL/0. host/port above stay what the program asked for. */
+    const char *route_url;
+    const char *via_host;
+    int via_port;
 };
 
 struct xv_conn;

@@ -15,7 +15,7 @@
 #include "xv_session.h"
 #include "xv_value.h"
 
-#define XV_TRACE_ID_LEN 32 /* hex characters of a W3C-style 16-byte trace id */
+#define XV_TRACE_ID_LEN XV_UUID_LEN /* trace ids are v4 UUIDs, hyphenated lower case (SPEC §6) */
 
 /* One request/response exchange on a connection. */
 struct xv_call {
@@ -29,6 +29,7 @@ struct xv_call {
     int response_started;          /* final (non-1xx) response head seen */
     int stamped;                   /* our trace header was added */
     char host[256];                /* Host header (without port) */
+    struct xv_openai_provider prov;/* provider/gateway of an API call (from host and path) */
     char session_id[37];           /* session the call belongs to ("" until decided) */
     int session_turn;              /* turn within the session (1-based) */
     const char *session_strategy;  /* how it was resolved (static string) */
@@ -41,9 +42,15 @@ struct xv_call {
     char session_path[256];        /* X-Xenovia-Session-Path in effect ("" none) */
     char flow_id[128];             /* X-Xenovia-Trace-Flow-Id in effect */
     char parent_trace_id[128];     /* X-Xenovia-Parent-Trace-Id in effect */
+    char traceparent[128];         /* the app's W3C traceparent header ("" none; checked by
+                                      the OTLP encoder, which makes it the span's parent) */
+    char tracestate[512];          /* the app's W3C tracestate header ("" none) */
     char upstream_session_id[64];  /* X-Xenovia-Session-Id the upstream stamped */
     struct xv_value *headers_v;    /* request headers for the policy input (redacted), or NULL */
-    const char *policy_outcome;    /* decision name (static), NULL when no policy ran */
+    const char *policy_outcome;    /* request stage's decision name (static or policy_name),
+                                      NULL when no policy ran */
+    char policy_name[48];          /* an unknown action's own name ("escalate") */
+    int policy_blocked;            /* the request stage answered 403 (block, unknown action) */
     const char *policy_mode;       /* "enforce" | "monitor" */
     char policy_rule_id[128];
     char policy_reason[256];
@@ -52,7 +59,22 @@ struct xv_call {
     int redacted;                  /* the body sent was redacted */
     int resp_policy_applied;       /* the response was held and its decision applied */
     int resp_redacted;             /* the app got a redacted response */
-    const char *resp_policy_outcome; /* response stage, evaluated at the end */
+    const char *resp_policy_outcome; /* response stage, evaluated at the end (static or
+                                      resp_policy_name) */
+    char resp_policy_name[48];     /* an unknown action's own name at that stage */
+    int resp_block;                /* the response-stage decision blocks (block_response,
+                                      deny, an unknown action) */
+    int app_status;                /* status the app read when the agent replaced the
+                                      response (403 for block_response), else 0 */
+    unsigned record_labels;        /* labels redacted in every captured text of the record
+                                      and its tool steps (request | response stage) */
+    struct xv_session_tool_step *steps; /* tool results this request carries, recorded
+                                      with the call (after its policy decision) */
+    size_t nsteps;
+    int has_scope;                 /* cred_scope is set */
+    uint8_t cred_scope[32];        /* keyed digest of the request's credential (session
+                                      scope of strategies user/fingerprint); never the
+                                      credential itself */
     unsigned resp_redact_labels;   /* redact_response labels */
     char resp_policy_rule_id[128];
     char resp_policy_reason[256];
@@ -181,7 +203,7 @@ void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
                                  const struct xv_session_tool_step *steps, size_t n);
 void xv_conn_new_trace_id(char out[XV_TRACE_ID_LEN + 1]);
 
-/* Provider name for a host (SPEC §5): openai, azure, xenovia, openai_compatible. */
+/* Xenovia provider id for a host without a path (openai/provider.c's table). */
 const char *xv_conn_provider(const char *host);
 
 void xv_conn_stat_add(int which);

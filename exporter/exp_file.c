@@ -5,7 +5,8 @@
  * Invariant: every byte this file writes belongs to a whole line written
  * while holding flock(LOCK_EX) on the file, so lines from many threads and
  * processes never interleave; when a write fails part-way the file is cut
- * back to the last complete line we wrote.
+ * back to the last complete line we wrote; a partial last line left by a
+ * writer that was killed is ended with '\n' before our first record.
  *
  * Each append opens its own descriptor (O_CLOEXEC) and closes it again:
  * no agent fd lives across batches for the application to close or dup2
@@ -164,6 +165,26 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Does the regular file `st` (the one we hold locked) end in '\n'? Our
+ * descriptor is write-only (a FIFO must never be opened for reading), so a
+ * second, read-only one is opened and checked to be the same file. On any
+ * doubt: "yes" (a spurious empty line is not written, nothing is lost). */
+static int ends_with_newline(const char *path, const struct stat *st)
+{
+    int rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (rfd < 0)
+        return 1;
+    struct stat rst;
+    char last = '\n';
+    if (fstat(rfd, &rst) == 0 && rst.st_dev == st->st_dev && rst.st_ino == st->st_ino &&
+        S_ISREG(rst.st_mode) && rst.st_size >= st->st_size) {
+        while (pread(rfd, &last, 1, st->st_size - 1) < 0 && errno == EINTR) {
+        }
+    }
+    close(rfd);
+    return last == '\n';
+}
+
 static void log_once(atomic_int *flag, const char *what, const char *path, int rc)
 {
     if (atomic_exchange(flag, 1) == 0)
@@ -205,6 +226,12 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
     off_t good = -1;
     if (locked && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
         good = st.st_size;
+    if (good > 0 && !ends_with_newline(path, &st))
+        /* A writer killed mid-line (issue 7 class 8) left a partial last
+         * line: end it, or our first record would be glued to it and lost
+         * to every reader. The partial line stays unparsable, alone. */
+        if (write_all(fd, "\n", 1) == 0)
+            good += 1;
 
     struct xv_buf buf;
     xv_buf_init(&buf, XV_EXP_CHUNK_BYTES);

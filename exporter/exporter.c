@@ -15,6 +15,11 @@
  * - A record written on the direct path is finished when xv_exp_push
  *   returns, so flush only has to wait for the queued ones.
  *
+ * - The thread runs at idle priority (SCHED_IDLE; nice 19 where that is
+ *   refused), so on a machine with few CPUs it never preempts the
+ *   application thread that queued the record; flush and shutdown lift it
+ *   to normal priority while they wait, and it drops back after.
+ *
  * Thread safety: all state lives in `g`, guarded by g.lock except the
  * counters (atomics, read without the lock by xv_exp_get_stats).
  */
@@ -27,11 +32,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define XV_EXP_DEFAULT_TIMEOUT_MS 2000u
 #define XV_EXP_DEFAULT_QUEUE_MAX 4096u
@@ -53,6 +61,13 @@ enum exp_thread_state {
     EXP_T_EXITED,      /* returned from its loop; join pending */
     EXP_T_ABANDONED,   /* stuck at shutdown and detached; becomes NONE if it ever
                           finishes (it then drains the ring first) */
+};
+
+/* The exporter thread's priority (g.idle). */
+enum exp_prio {
+    EXP_PRIO_NORMAL = 0,  /* SCHED_OTHER (before it lowered itself, or lifted by flush) */
+    EXP_PRIO_IDLE,        /* SCHED_IDLE: runs only when a CPU has nothing else */
+    EXP_PRIO_NICE,        /* SCHED_IDLE refused: nice 19 (cannot be lifted again) */
 };
 
 /* The exporter's state. Written by: init/shutdown (config fields, under
@@ -80,6 +95,7 @@ static struct {
     pthread_t thread;              /* valid when tstate is RUNNING or EXITED */
     uint64_t start_failed_ns;      /* last failed pthread_create (mono), 0 if none */
     int start_fail_logged;         /* that failure was logged (once per process) */
+    int idle;                      /* the thread's priority: EXP_PRIO_* */
     /* Counters (struct xv_exp_stats), atomics so stats never take the lock. */
     atomic_uint_fast64_t pushed, written, direct, failed;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -218,6 +234,32 @@ static int write_direct(const char *path, cJSON **recs, size_t n, int sinks)
     return rc;
 }
 
+/* Put the calling (exporter) thread at idle priority; caller holds g.lock.
+ * On 2 CPUs a normal-priority writer woken by a full batch took the CPU
+ * the calling thread needed: that call stalled 0.3-1 ms (issue 9). */
+static void sched_self_idle_locked(void)
+{
+    struct sched_param sp = { 0 };
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0) {
+        g.idle = EXP_PRIO_IDLE;
+    } else if (g.idle == EXP_PRIO_NORMAL &&
+               setpriority(PRIO_PROCESS, (id_t)gettid(), 19) == 0) {
+        g.idle = EXP_PRIO_NICE;
+    }
+}
+
+/* Flush and shutdown wait for the thread: lift it to normal priority so a
+ * busy machine cannot starve the wait (SCHED_IDLE back to SCHED_OTHER is
+ * allowed unprivileged). Caller holds g.lock. */
+static void sched_lift_locked(void)
+{
+    if (g.idle != EXP_PRIO_IDLE || g.tstate != EXP_T_RUNNING)
+        return;
+    struct sched_param sp = { 0 };
+    if (pthread_setschedparam(g.thread, SCHED_OTHER, &sp) == 0)
+        g.idle = EXP_PRIO_NORMAL;
+}
+
 static void *exporter_main(void *arg)
 {
     (void)arg;
@@ -228,11 +270,15 @@ static void *exporter_main(void *arg)
 
     cJSON *batch[XV_EXP_BATCH_MAX];
     pthread_mutex_lock(&g.lock);
+    sched_self_idle_locked();
     for (;;) {
         while (g.count == 0 && !g.stop)
             pthread_cond_wait(&g.work, &g.lock);
         if (g.count == 0)              /* stop requested and drained */
             break;
+        /* Lifted for a flush that is over: back to idle before working. */
+        if (g.idle == EXP_PRIO_NORMAL && !g.flushing && !g.stop)
+            sched_self_idle_locked();
         /* Linger briefly for more records: one wake-up and one file append
          * per batch instead of per call (a wake-up per record cost the
          * calling thread a context switch on every call). Flush and stop
@@ -298,6 +344,7 @@ static int start_thread_locked(void)
         return -rc;
     }
     g.start_failed_ns = 0;
+    g.idle = EXP_PRIO_NORMAL;         /* the thread lowers itself first thing */
     pthread_setname_np(g.thread, "xenovia-export");
     g.tstate = EXP_T_RUNNING;
     g.stop = 0;
@@ -373,6 +420,7 @@ int xv_exp_flush(uint64_t timeout_ms)
                          ? xv_exp_otlp_hurry_begin(xv_now_mono_ns() + timeout_ms * 750000u)
                          : 0;
     g.flushing++;
+    sched_lift_locked();
     pthread_cond_signal(&g.work);
     while (g.done < target) {
         /* No live thread to drain the ring: waiting cannot succeed. */
@@ -413,6 +461,7 @@ void xv_exp_shutdown(void)
     g.stopped = 1;                     /* new pushes go direct from here on */
     if (g.tstate == EXP_T_RUNNING || g.tstate == EXP_T_EXITED) {
         g.stop = 1;
+        sched_lift_locked();
         pthread_cond_signal(&g.work);
         int timed_out = 0;
         while (g.tstate == EXP_T_RUNNING && !timed_out)
@@ -468,6 +517,7 @@ void xv_exp_atfork_child(void)
     /* The thread does not exist in the child; start one on the next push.
      * An abandoned thread's state is unusable too, so we drop it here. */
     g.tstate = EXP_T_NONE;
+    g.idle = EXP_PRIO_NORMAL;
     g.start_failed_ns = 0;
     atomic_store(&g.pushed, 0);
     atomic_store(&g.written, 0);

@@ -370,7 +370,11 @@ static size_t run(cJSON *const *recs, size_t n, int network)
     b.nspans = 0;
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = xv_exp_otlp_encode_span(cfg->proto, recs[i], &b);
+        int rc = xv_exp_otlp_encode_span(cfg->proto, cfg->capture_content, recs[i], &b);
+        if (rc > 0) {
+            ok++;                  /* no span of its own (a tool result): done */
+            continue;
+        }
         if (rc < 0) {
             atomic_fetch_add(&g_otlp.dropped, 1);
             if (atomic_exchange(&g_otlp.logged_encode, 1) == 0)

@@ -258,6 +258,41 @@ static char *spool_dir(void)
     return xv_buf_steal(&b, &n);
 }
 
+/* process.executable.name: the base name of /proc/self/exe's target, as
+ * the conventions ask on Linux; else the program's short name. */
+static char *exe_name(void)
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        /* " (deleted)" when the file was replaced since exec: still its name */
+        const char *b = strrchr(buf, '/');
+        return strdup(b ? b + 1 : buf);
+    }
+    extern char *program_invocation_short_name;
+    const char *p = program_invocation_short_name;
+    return p && *p ? strdup(p) : NULL;
+}
+
+/* The GenAI conventions make message content opt-in: on when
+ * OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT is true, or when
+ * XENOVIA_CAPTURE_CONTENT is explicitly on (the trace file's default
+ * capture alone does not send content to a collector). */
+static int capture_content(void)
+{
+    static const char *const yes[] = { "true", "on", "1", "yes", NULL };
+    const char *x = env("XENOVIA_CAPTURE_CONTENT");
+    for (int i = 0; x && yes[i]; i++)
+        if (!strcasecmp(x, yes[i]))
+            return 1;
+    const char *o = env("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT");
+    if (o && strcasecmp(o, "true") && strcasecmp(o, "false"))
+        xv_log(XV_LOG_ERROR, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=%.32s: expected "
+               "true or false; message content is not exported", o);
+    return o && !strcasecmp(o, "true");
+}
+
 static const char *proto_var(void)
 {
     return env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
@@ -362,6 +397,7 @@ struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_from_env(void)
     if (ra && xv_exp_otlp_parse_pairs(ra, add_res, &r) < 0)
         xv_log(XV_LOG_ERROR, "OTEL_RESOURCE_ATTRIBUTES: expected key=value pairs separated "
                "by commas (percent-encoded); malformed members are ignored");
+    c->exe_name = exe_name();
     const char *sn = env("OTEL_SERVICE_NAME");
     if (sn) {
         c->service_name = strdup(sn);
@@ -369,10 +405,17 @@ struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_from_env(void)
     } else if (r.service_from_res) {
         c->service_name = r.service_from_res;
     } else {
-        extern char *program_invocation_short_name;
-        const char *p = program_invocation_short_name;
-        c->service_name = strdup(p && *p ? p : "unknown_service");
+        /* The SDK specification's fallback: unknown_service:<executable>. */
+        struct xv_buf sb;
+        xv_buf_init(&sb, 4096);
+        if (c->exe_name)
+            xv_buf_appendf(&sb, "unknown_service:%s", c->exe_name);
+        else
+            xv_buf_appendf(&sb, "unknown_service");
+        size_t sl;
+        c->service_name = xv_buf_steal(&sb, &sl);
     }
+    c->capture_content = capture_content();
 
     c->spool_dir = spool_dir();
     c->spool_max = XV_OTLP_SPOOL_DEFAULT_MAX;
@@ -418,6 +461,7 @@ void xv_exp_otlp_cfg_unref(struct xv_exp_otlp_cfg *c)
     free(c->ca_file);
     free(c->headers);
     free(c->service_name);
+    free(c->exe_name);
     for (size_t i = 0; i < c->nres; i++) {
         free(c->res[i].key);
         free(c->res[i].value);

@@ -222,17 +222,9 @@ static int pb_kv(struct xv_buf *b, unsigned field, const char *k, const uint8_t 
     return rc;
 }
 
-/* ---- attribute emitter for both encodings ---- */
+/* ---- attribute emitter for both encodings (struct in otlp_int.h) ---- */
 
-struct emit {
-    enum xv_exp_otlp_proto proto;      /* which encoding */
-    struct xv_buf *pb;             /* protobuf: the message being written */
-    unsigned field;                /* protobuf: field number of attributes */
-    cJSON *jattrs;                 /* JSON: the attributes array */
-    int rc;                        /* first error */
-};
-
-static void j_kv(struct emit *e, const char *k, cJSON *value)
+static void j_kv(struct xv_exp_otlp_emit *e, const char *k, cJSON *value)
 {
     cJSON *kv = value ? cJSON_CreateObject() : NULL;
     if (!kv || !cJSON_AddStringToObject(kv, "key", k) ||
@@ -258,7 +250,7 @@ static cJSON *j_wrap(const char *type, cJSON *v)
     return o;
 }
 
-static void e_strn(struct emit *e, const char *k, const char *v, size_t n)
+void xv_exp_otlp_attr_strn(struct xv_exp_otlp_emit *e, const char *k, const char *v, size_t n)
 {
     if (e->rc)
         return;
@@ -276,13 +268,13 @@ static void e_strn(struct emit *e, const char *k, const char *v, size_t n)
     xv_buf_free(&av);
 }
 
-static void e_str(struct emit *e, const char *k, const char *v)
+void xv_exp_otlp_attr_str(struct xv_exp_otlp_emit *e, const char *k, const char *v)
 {
     if (v)
-        e_strn(e, k, v, strlen(v));
+        xv_exp_otlp_attr_strn(e, k, v, strlen(v));
 }
 
-static void e_int(struct emit *e, const char *k, int64_t v)
+void xv_exp_otlp_attr_int(struct xv_exp_otlp_emit *e, const char *k, int64_t v)
 {
     if (e->rc)
         return;
@@ -303,7 +295,7 @@ static void e_int(struct emit *e, const char *k, int64_t v)
     xv_buf_free(&b);
 }
 
-static void e_double(struct emit *e, const char *k, double v)
+void xv_exp_otlp_attr_double(struct xv_exp_otlp_emit *e, const char *k, double v)
 {
     if (e->rc || !isfinite(v))
         return;
@@ -320,7 +312,7 @@ static void e_double(struct emit *e, const char *k, double v)
     e->rc = pb_kv(e->pb, e->field, k, av, sizeof av);
 }
 
-static void e_bool(struct emit *e, const char *k, int v)
+void xv_exp_otlp_attr_bool(struct xv_exp_otlp_emit *e, const char *k, int v)
 {
     if (e->rc)
         return;
@@ -333,7 +325,7 @@ static void e_bool(struct emit *e, const char *k, int v)
 }
 
 /* A string array (non-string members skipped). */
-static void e_strarr(struct emit *e, const char *k, const cJSON *arr)
+void xv_exp_otlp_attr_strarr(struct xv_exp_otlp_emit *e, const char *k, const cJSON *arr)
 {
     if (e->rc)
         return;
@@ -376,40 +368,7 @@ static void e_strarr(struct emit *e, const char *k, const cJSON *arr)
     e->rc = rc;
 }
 
-/* A record number: integral values as int, others as double. */
-static void e_number(struct emit *e, const char *k, double d)
-{
-    if (d == floor(d) && fabs(d) < 9007199254740992.0)
-        e_int(e, k, (int64_t)d);
-    else
-        e_double(e, k, d);
-}
-
-/* Any record value as `xenovia.<field>`. */
-static void e_extra(struct emit *e, const cJSON *it)
-{
-    if (!it->string)
-        return;
-    char key[256];
-    snprintf(key, sizeof key, "xenovia.%s", it->string);
-    if (cJSON_IsString(it)) {
-        e_str(e, key, it->valuestring);
-    } else if (cJSON_IsBool(it)) {
-        e_bool(e, key, cJSON_IsTrue(it));
-    } else if (cJSON_IsNumber(it)) {
-        e_number(e, key, it->valuedouble);
-    } else if (cJSON_IsArray(it) || cJSON_IsObject(it)) {
-        char *s = cJSON_PrintUnformatted(it);
-        if (!s) {
-            e->rc = XV_E_NOMEM;
-            return;
-        }
-        e_str(e, key, s);
-        free(s);
-    }
-}
-
-/* ---- the mapping ---- */
+/* ---- the span ---- */
 
 static const char *str(const cJSON *r, const char *k)
 {
@@ -417,46 +376,57 @@ static const char *str(const cJSON *r, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static const cJSON *num(const cJSON *r, const char *k)
+/* Lower-case hex only (W3C trace context rejects anything else). */
+static int lhex(const char *s, uint8_t *out, size_t n)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, k);
-    return cJSON_IsNumber(v) ? v : NULL;
+    for (size_t i = 0; i < 2 * n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return -1;
+    char t[33];
+    if (n > 16)
+        return -1;
+    memcpy(t, s, 2 * n);
+    t[2 * n] = '\0';
+    return unhex(t, out, n);
 }
 
-static int in_list(const char *k, const char *const *list)
+int xv_exp_otlp_parse_trace_id(const char *s, uint8_t out[16])
 {
-    for (; *list; list++)
-        if (!strcmp(k, *list))
-            return 1;
+    char hex[33];
+    size_t len = s ? strlen(s) : 0, k = 0;
+    if (len == 36) {               /* 8-4-4-4-12 */
+        for (size_t i = 0; i < 36; i++) {
+            if (i == 8 || i == 13 || i == 18 || i == 23) {
+                if (s[i] != '-')
+                    return -1;
+            } else {
+                hex[k++] = s[i];
+            }
+        }
+        hex[k] = '\0';
+        s = hex;
+    } else if (len != 32) {
+        return -1;
+    }
+    return unhex(s, out, 16) == 0 && nonzero(out, 16) ? 0 : -1;
+}
+
+int xv_exp_otlp_parse_traceparent(const char *s, uint8_t tid[16], uint8_t psid[8])
+{
+    /* version "-" trace-id(32) "-" parent-id(16) "-" flags(2); version ff
+     * is invalid; version 00 is exactly 55 characters, a later version may
+     * append "-…"; all-zero ids are invalid. */
+    uint8_t ver, flags;
+    size_t n = s ? strlen(s) : 0;
+    if (n < 55 || lhex(s, &ver, 1) < 0 || ver == 0xff || s[2] != '-' || s[35] != '-' ||
+        s[52] != '-' || lhex(s + 53, &flags, 1) < 0)
+        return -1;
+    if ((ver == 0 && n != 55) || (n > 55 && s[55] != '-'))
+        return -1;
+    if (lhex(s + 3, tid, 16) < 0 || lhex(s + 36, psid, 8) < 0 || !nonzero(tid, 16) ||
+        !nonzero(psid, 8))
+        return -1;
     return 0;
-}
-
-/* Fields a call span carries as span data or gen_ai.* / server.*; every
- * other field becomes xenovia.<field>. */
-static const char *const call_mapped[] = {
-    "trace_id", "model", "response_model", "response_id", "finish_reasons", "tokens_in",
-    "tokens_out", "session_id", "server_address", "server_port", "provider", "start_time",
-    "end_time", "error", NULL,
-};
-/* The same for a tool step (its own trace_id stays as xenovia.trace_id:
- * the span lives in its call's trace). */
-static const char *const step_mapped[] = {
-    "parent_call_trace_id", "tool_name", "call_id", "session_id", "start_time", "end_time",
-    "error", NULL,
-};
-
-/* SPEC §7: chat for chat_completions/responses, embeddings, text_completion. */
-static const char *operation(const char *request_type)
-{
-    if (!request_type)
-        return "chat";
-    if (!strcmp(request_type, "chat_completions") || !strcmp(request_type, "responses"))
-        return "chat";
-    if (!strcmp(request_type, "embeddings"))
-        return "embeddings";
-    if (!strcmp(request_type, "completions"))
-        return "text_completion";
-    return request_type;
 }
 
 /* What the span is, apart from its attributes. */
@@ -467,24 +437,53 @@ struct span_head {
     int kind;
     uint64_t start_ns, end_ns;
     const char *error;             /* borrowed from the record */
+    const char *tracestate;        /* the app's W3C tracestate (borrowed), or NULL */
 };
 
-static void head_from_record(const cJSON *r, struct span_head *h, int step)
+/* Returns 1 when the record is no span of its own (a tool_result step:
+ * its tool call already has the one execute_tool span), else 0. */
+static int head_from_record(const cJSON *r, struct span_head *h, int step)
 {
     memset(h, 0, sizeof *h);
-    const char *tid_hex = step ? str(r, "parent_call_trace_id") : str(r, "trace_id");
-    if (unhex(tid_hex, h->tid, 16) < 0 || !nonzero(h->tid, 16)) {
-        /* No usable trace id (a step whose call is unknown, a foreign
-         * record): its own trace id, else a fresh one. */
-        if (unhex(str(r, "trace_id"), h->tid, 16) < 0 || !nonzero(h->tid, 16))
+    const char *st = str(r, "step_type");
+    if (step && st && !strcmp(st, "tool_result"))
+        return 1;
+    /* The call's trace id: a call's own; a step names its call with
+     * parent_call_trace_id (older records) or parent_trace_id. */
+    const char *call_tid = str(r, "trace_id");
+    if (step)
+        call_tid = str(r, "parent_call_trace_id") ? str(r, "parent_call_trace_id")
+                                                  : str(r, "parent_trace_id");
+    uint8_t ctid[16], ptid[16], psid[8];
+    if (xv_exp_otlp_parse_trace_id(call_tid, ctid) < 0) {
+        /* No usable call (a foreign record): its own trace id, else a
+         * fresh one; a root span. */
+        if (xv_exp_otlp_parse_trace_id(str(r, "trace_id"), h->tid) < 0)
             do
                 random_bytes(h->tid, 16);
             while (!nonzero(h->tid, 16));
-    } else if (step) {
-        call_span_id(h->tid, h->psid);
-        h->has_parent = 1;
+        new_span_id(h->sid);
+    } else {
+        /* The call's span id is derived from its trace id, so steps name
+         * it without any table. An app that sent traceparent gets the
+         * call (and its steps) in its own trace, under its span. */
+        uint8_t csid[8];
+        call_span_id(ctid, csid);
+        int app = xv_exp_otlp_parse_traceparent(str(r, "traceparent"), ptid, psid) == 0;
+        memcpy(h->tid, app ? ptid : ctid, 16);
+        if (step) {
+            memcpy(h->psid, csid, 8);
+            h->has_parent = 1;
+            new_span_id(h->sid);
+        } else {
+            memcpy(h->sid, csid, 8);
+            if (app) {
+                memcpy(h->psid, psid, 8);
+                h->has_parent = 1;
+                h->tracestate = str(r, "tracestate");
+            }
+        }
     }
-    new_span_id(h->sid);
     if (step) {
         const char *tool = str(r, "tool_name");
         snprintf(h->name, sizeof h->name, "execute_tool%s%.400s", tool && *tool ? " " : "",
@@ -492,83 +491,31 @@ static void head_from_record(const cJSON *r, struct span_head *h, int step)
         h->kind = SPAN_KIND_INTERNAL;
     } else {
         const char *model = str(r, "model");
-        snprintf(h->name, sizeof h->name, "%.64s%s%.400s", operation(str(r, "request_type")),
-                 model && *model ? " " : "", model ? model : "");
+        snprintf(h->name, sizeof h->name, "%.64s%s%.400s",
+                 xv_exp_otlp_operation(str(r, "request_type")), model && *model ? " " : "",
+                 model ? model : "");
         h->kind = SPAN_KIND_CLIENT;
-        call_span_id(h->tid, h->sid); /* what its tool steps name as parent */
     }
     h->start_ns = xv_exp_otlp_parse_time(str(r, "start_time"));
     h->end_ns = xv_exp_otlp_parse_time(str(r, "end_time"));
     if (!h->start_ns)
         h->start_ns = h->end_ns ? h->end_ns : xv_now_wall_ns();
-    if (!h->end_ns) {
-        h->end_ns = h->start_ns;
-        /* A tool result is stamped when the result was seen; latency_ms
-         * reaches back to the call that asked for it. */
-        const cJSON *lat = num(r, "latency_ms");
-        if (step && lat && lat->valuedouble > 0 && lat->valuedouble < 1e12) {
-            uint64_t d = (uint64_t)(lat->valuedouble * 1e6);
-            if (d < h->start_ns)
-                h->start_ns -= d;
-        }
-    }
     if (h->end_ns < h->start_ns)
         h->end_ns = h->start_ns;
     h->error = str(r, "error");
+    return 0;
 }
 
-static void attrs_from_record(struct emit *e, const cJSON *r, int step)
-{
-    if (step) {
-        e_str(e, "gen_ai.operation.name", "execute_tool");
-        e_str(e, "gen_ai.tool.name", str(r, "tool_name"));
-        e_str(e, "gen_ai.tool.call.id", str(r, "call_id"));
-        e_str(e, "gen_ai.conversation.id", str(r, "session_id"));
-    } else {
-        e_str(e, "gen_ai.operation.name", operation(str(r, "request_type")));
-        e_str(e, "gen_ai.provider.name", str(r, "provider"));
-        e_str(e, "gen_ai.request.model", str(r, "model"));
-        e_str(e, "gen_ai.response.model", str(r, "response_model"));
-        e_str(e, "gen_ai.response.id", str(r, "response_id"));
-        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(r, "finish_reasons");
-        if (cJSON_IsArray(fr))
-            e_strarr(e, "gen_ai.response.finish_reasons", fr);
-        const cJSON *v;
-        if ((v = num(r, "tokens_in")))
-            e_int(e, "gen_ai.usage.input_tokens", (int64_t)v->valuedouble);
-        if ((v = num(r, "tokens_out")))
-            e_int(e, "gen_ai.usage.output_tokens", (int64_t)v->valuedouble);
-        e_str(e, "gen_ai.conversation.id", str(r, "session_id"));
-        e_str(e, "server.address", str(r, "server_address"));
-        if ((v = num(r, "server_port")))
-            e_int(e, "server.port", (int64_t)v->valuedouble);
-    }
-    if (str(r, "error")) {
-        /* error.type is low-cardinality: the HTTP status for an upstream
-         * error answer, else the semconv fallback; the text is the
-         * status message. */
-        const cJSON *sc = num(r, "status_code");
-        char t[16];
-        if (sc && sc->valuedouble >= 400 && sc->valuedouble < 600) {
-            snprintf(t, sizeof t, "%d", (int)sc->valuedouble);
-            e_str(e, "error.type", t);
-        } else {
-            e_str(e, "error.type", "_OTHER");
-        }
-    }
-    const cJSON *it;
-    cJSON_ArrayForEach(it, r)
-        if (it->string && !in_list(it->string, step ? step_mapped : call_mapped))
-            e_extra(e, it);
-}
-
-static int encode_pb(const cJSON *r, int step, const struct span_head *h, struct xv_exp_otlp_batch *b)
+static int encode_pb(const cJSON *r, int step, int content, const struct span_head *h,
+                     struct xv_exp_otlp_batch *b)
 {
     struct xv_buf s;
     xv_buf_init(&s, XV_OTLP_SPAN_MAX);
     int rc = pb_bytes(&s, 1, h->tid, 16);
     if (!rc)
         rc = pb_bytes(&s, 2, h->sid, 8);
+    if (!rc && h->tracestate && *h->tracestate)
+        rc = pb_bytes(&s, 3, h->tracestate, strlen(h->tracestate));
     if (!rc && h->has_parent)
         rc = pb_bytes(&s, 4, h->psid, 8);
     if (!rc)
@@ -582,8 +529,8 @@ static int encode_pb(const cJSON *r, int step, const struct span_head *h, struct
     if (!rc)
         rc = pb_fixed64(&s, 8, h->end_ns);
     if (!rc) {
-        struct emit e = { .proto = XV_OTLP_PROTOBUF, .pb = &s, .field = 9 };
-        attrs_from_record(&e, r, step);
+        struct xv_exp_otlp_emit e = { .proto = XV_OTLP_PROTOBUF, .pb = &s, .field = 9 };
+        xv_exp_otlp_attrs_from_record(&e, r, step, content);
         rc = e.rc;
     }
     if (!rc && h->error) {
@@ -609,7 +556,8 @@ static int encode_pb(const cJSON *r, int step, const struct span_head *h, struct
     return rc;
 }
 
-static int encode_json(const cJSON *r, int step, const struct span_head *h, struct xv_exp_otlp_batch *b)
+static int encode_json(const cJSON *r, int step, int content, const struct span_head *h,
+                       struct xv_exp_otlp_batch *b)
 {
     char hex[33], t[24];
     cJSON *o = cJSON_CreateObject();
@@ -623,6 +571,8 @@ static int encode_json(const cJSON *r, int step, const struct span_head *h, stru
     cJSON_AddStringToObject(o, "traceId", hex);
     tohex(h->sid, 8, hex);
     cJSON_AddStringToObject(o, "spanId", hex);
+    if (h->tracestate && *h->tracestate)
+        cJSON_AddStringToObject(o, "traceState", h->tracestate);
     if (h->has_parent) {
         tohex(h->psid, 8, hex);
         cJSON_AddStringToObject(o, "parentSpanId", hex);
@@ -633,8 +583,8 @@ static int encode_json(const cJSON *r, int step, const struct span_head *h, stru
     cJSON_AddStringToObject(o, "startTimeUnixNano", t);
     snprintf(t, sizeof t, "%llu", (unsigned long long)h->end_ns);
     cJSON_AddStringToObject(o, "endTimeUnixNano", t);
-    struct emit e = { .proto = XV_OTLP_JSON, .jattrs = attrs };
-    attrs_from_record(&e, r, step);
+    struct xv_exp_otlp_emit e = { .proto = XV_OTLP_JSON, .jattrs = attrs };
+    xv_exp_otlp_attrs_from_record(&e, r, step, content);
     cJSON_AddItemToObject(o, "attributes", attrs);
     if (h->error) {
         cJSON *st = cJSON_AddObjectToObject(o, "status");
@@ -663,15 +613,17 @@ static int encode_json(const cJSON *r, int step, const struct span_head *h, stru
     return rc;
 }
 
-int xv_exp_otlp_encode_span(enum xv_exp_otlp_proto proto, const cJSON *record, struct xv_exp_otlp_batch *b)
+int xv_exp_otlp_encode_span(enum xv_exp_otlp_proto proto, int content, const cJSON *record,
+                            struct xv_exp_otlp_batch *b)
 {
     if (!cJSON_IsObject(record))
         return XV_E_PARSE;
     int step = str(record, "step_type") != NULL;
     struct span_head h;
-    head_from_record(record, &h, step);
-    int rc = proto == XV_OTLP_JSON ? encode_json(record, step, &h, b)
-                                   : encode_pb(record, step, &h, b);
+    if (head_from_record(record, &h, step))
+        return 1;
+    int rc = proto == XV_OTLP_JSON ? encode_json(record, step, content, &h, b)
+                                   : encode_pb(record, step, content, &h, b);
     if (rc == 0)
         b->nspans++;
     return rc;
@@ -682,14 +634,34 @@ int xv_exp_otlp_encode_span(enum xv_exp_otlp_proto proto, const cJSON *record, s
 #define SCOPE_NAME "libxenovia"
 #define SCOPE_VERSION "0.1.0"
 
-static void resource_attrs(struct emit *e, const struct xv_exp_otlp_cfg *cfg)
+/* Resource per the SDK specification: service.name, the
+ * OTEL_RESOURCE_ATTRIBUTES (the user's value of a key wins over ours),
+ * process.pid, process.executable.name, telemetry.sdk.*. */
+static int user_set(const struct xv_exp_otlp_cfg *cfg, const char *k)
 {
-    e_str(e, "service.name", cfg->service_name);
     for (size_t i = 0; i < cfg->nres; i++)
-        e_str(e, cfg->res[i].key, cfg->res[i].value);
-    e_int(e, "process.pid", (int64_t)getpid());
-    e_str(e, "telemetry.sdk.name", "libxenovia");
-    e_str(e, "telemetry.sdk.version", SCOPE_VERSION);
+        if (!strcmp(cfg->res[i].key, k))
+            return 1;
+    return 0;
+}
+
+static void resource_attrs(struct xv_exp_otlp_emit *e, const struct xv_exp_otlp_cfg *cfg)
+{
+    xv_exp_otlp_attr_str(e, "service.name", cfg->service_name);
+    for (size_t i = 0; i < cfg->nres; i++)
+        xv_exp_otlp_attr_str(e, cfg->res[i].key, cfg->res[i].value);
+    if (!user_set(cfg, "process.pid"))
+        xv_exp_otlp_attr_int(e, "process.pid", (int64_t)getpid());
+    if (cfg->exe_name && !user_set(cfg, "process.executable.name"))
+        xv_exp_otlp_attr_str(e, "process.executable.name", cfg->exe_name);
+    if (!user_set(cfg, "telemetry.sdk.name"))
+        xv_exp_otlp_attr_str(e, "telemetry.sdk.name", "libxenovia");
+    /* The agent is written in C, which has no well-known value; the
+     * conventions allow a custom one. */
+    if (!user_set(cfg, "telemetry.sdk.language"))
+        xv_exp_otlp_attr_str(e, "telemetry.sdk.language", "c");
+    if (!user_set(cfg, "telemetry.sdk.version"))
+        xv_exp_otlp_attr_str(e, "telemetry.sdk.version", SCOPE_VERSION);
 }
 
 static int request_pb(const struct xv_exp_otlp_cfg *cfg, const struct xv_exp_otlp_batch *b, char **out,
@@ -698,17 +670,20 @@ static int request_pb(const struct xv_exp_otlp_cfg *cfg, const struct xv_exp_otl
     struct xv_buf res, scope, req;
     xv_buf_init(&res, 1 << 20);
     xv_buf_init(&scope, 256);
-    struct emit e = { .proto = XV_OTLP_PROTOBUF, .pb = &res, .field = 1 };
+    struct xv_exp_otlp_emit e = { .proto = XV_OTLP_PROTOBUF, .pb = &res, .field = 1 };
     resource_attrs(&e, cfg);                          /* Resource{1: attributes} */
     int rc = e.rc;
     if (!rc)
         rc = pb_bytes(&scope, 1, SCOPE_NAME, strlen(SCOPE_NAME));
     if (!rc)
         rc = pb_bytes(&scope, 2, SCOPE_VERSION, strlen(SCOPE_VERSION));
-    /* ScopeSpans{1: scope, 2: spans…}; ResourceSpans{1: resource,
-     * 2: scope_spans}; ExportTraceServiceRequest{1: resource_spans}. */
-    size_t ss = 1 + vlen(scope.len) + scope.len + b->frags.len;
-    size_t rs = 1 + vlen(res.len) + res.len + 1 + vlen(ss) + ss;
+    /* ScopeSpans{1: scope, 2: spans…, 3: schema_url}; ResourceSpans{1:
+     * resource, 2: scope_spans, 3: schema_url};
+     * ExportTraceServiceRequest{1: resource_spans}. */
+    size_t ul = strlen(XV_OTLP_SCHEMA_URL);
+    size_t url = 1 + vlen(ul) + ul;
+    size_t ss = 1 + vlen(scope.len) + scope.len + b->frags.len + url;
+    size_t rs = 1 + vlen(res.len) + res.len + 1 + vlen(ss) + ss + url;
     size_t total = 1 + vlen(rs) + rs;
     xv_buf_init(&req, total);
     if (!rc)
@@ -721,6 +696,10 @@ static int request_pb(const struct xv_exp_otlp_cfg *cfg, const struct xv_exp_otl
         rc = pb_bytes(&req, 1, scope.data, scope.len);
     if (!rc)
         rc = xv_buf_append(&req, b->frags.data ? b->frags.data : "", b->frags.len);
+    if (!rc)
+        rc = pb_bytes(&req, 3, XV_OTLP_SCHEMA_URL, ul);  /* ScopeSpans.schema_url */
+    if (!rc)
+        rc = pb_bytes(&req, 3, XV_OTLP_SCHEMA_URL, ul);  /* ResourceSpans.schema_url */
     xv_buf_free(&res);
     xv_buf_free(&scope);
     if (rc) {
@@ -741,7 +720,7 @@ static int request_json(const struct xv_exp_otlp_cfg *cfg, const struct xv_exp_o
         cJSON_Delete(attrs);
         return XV_E_NOMEM;
     }
-    struct emit e = { .proto = XV_OTLP_JSON, .jattrs = attrs };
+    struct xv_exp_otlp_emit e = { .proto = XV_OTLP_JSON, .jattrs = attrs };
     resource_attrs(&e, cfg);
     cJSON_AddItemToObject(res, "attributes", attrs);
     char *rtxt = e.rc ? NULL : cJSON_PrintUnformatted(res);
@@ -757,7 +736,10 @@ static int request_json(const struct xv_exp_otlp_cfg *cfg, const struct xv_exp_o
     if (!rc)
         rc = xv_buf_append(&req, b->frags.data ? b->frags.data : "", b->frags.len);
     if (!rc)
-        rc = xv_buf_append(&req, "]}]}]}", 6);
+        rc = xv_buf_append(&req, "],\"schemaUrl\":\"" XV_OTLP_SCHEMA_URL "\"}],"
+                           "\"schemaUrl\":\"" XV_OTLP_SCHEMA_URL "\"}]}",
+                           strlen("],\"schemaUrl\":\"\"}],\"schemaUrl\":\"\"}]}") +
+                               2 * strlen(XV_OTLP_SCHEMA_URL));
     if (rc) {
         xv_buf_free(&req);
         return rc;

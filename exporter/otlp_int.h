@@ -8,6 +8,7 @@
  *
  *   otlp_config.c  environment → struct xv_exp_otlp_cfg (immutable, refcounted)
  *   otlp_encode.c  record → span; protobuf and OTLP/JSON request bodies
+ *   otlp_genai.c   record fields → GenAI semantic-convention attributes
  *   otlp_http.c    minimal HTTP/1.1 client (connect/send/read with a deadline), gzip
  *   otlp_spool.c   spool directory: write, size cap, atomic claim, release
  *   otlp.c         the sink: batching, retries, spooling, replay, fork, shutdown
@@ -59,6 +60,8 @@ struct xv_exp_otlp_cfg {
     uint64_t timeout_ms;           /* budget per batch (all attempts together) */
     char *headers;                 /* extra header lines, each "k: v\r\n" (owned, may be "") */
     char *service_name;            /* resource service.name (owned) */
+    char *exe_name;                /* process.executable.name (owned), NULL if unknown */
+    int capture_content;           /* GenAI content attributes opted in */
     struct xv_exp_otlp_kv *res;        /* OTEL_RESOURCE_ATTRIBUTES minus service.name (owned) */
     size_t nres;                   /* entries in res */
     char *spool_dir;               /* spool directory (owned); NULL: no spool (no home) */
@@ -92,10 +95,52 @@ struct xv_exp_otlp_batch {
     size_t nspans;                 /* spans in frags */
 };
 
-/* Encode one record as a span and append it to `b`. Returns 0, or a
+/* The semantic-conventions release the spans follow (ResourceSpans and
+ * ScopeSpans schema_url). */
+#define XV_OTLP_SCHEMA_URL "https://opentelemetry.io/schemas/1.41.0"
+
+/* Encode one record as a span and append it to `b`. `content`: the
+ * captured text goes into the GenAI content attributes (opt-in; else no
+ * captured text is encoded at all). Returns 0; 1 when the record is no
+ * span of its own (a tool_result step) and nothing was appended; or a
  * negative code (record not encodable: not an object, out of memory,
  * bigger than XV_OTLP_SPAN_MAX). Thread-safe. */
-int xv_exp_otlp_encode_span(enum xv_exp_otlp_proto proto, const cJSON *record, struct xv_exp_otlp_batch *b);
+int xv_exp_otlp_encode_span(enum xv_exp_otlp_proto proto, int content, const cJSON *record,
+                            struct xv_exp_otlp_batch *b);
+
+/* A record's trace id (hyphenated UUID or 32 hex digits, not all zero)
+ * into its 16 bytes. 0 or -1. */
+int xv_exp_otlp_parse_trace_id(const char *s, uint8_t out[16]);
+/* A W3C traceparent header value into its trace id and parent span id.
+ * 0 or -1 (invalid: the span then keeps the call's own trace). */
+int xv_exp_otlp_parse_traceparent(const char *s, uint8_t tid[16], uint8_t psid[8]);
+
+/* Attribute writer for both encodings: protobuf KeyValue fields appended
+ * to `pb` as field `field`, or OTLP/JSON objects appended to `jattrs`. */
+struct xv_exp_otlp_emit {
+    enum xv_exp_otlp_proto proto;  /* which encoding */
+    struct xv_buf *pb;             /* protobuf: the message being written */
+    unsigned field;                /* protobuf: field number of attributes */
+    cJSON *jattrs;                 /* JSON: the attributes array */
+    int rc;                        /* first error (later calls do nothing) */
+};
+/* One attribute each; a NULL string value writes nothing; a non-finite
+ * double writes nothing; strarr writes the string members of `arr`. */
+void xv_exp_otlp_attr_strn(struct xv_exp_otlp_emit *e, const char *k, const char *v, size_t n);
+void xv_exp_otlp_attr_str(struct xv_exp_otlp_emit *e, const char *k, const char *v);
+void xv_exp_otlp_attr_int(struct xv_exp_otlp_emit *e, const char *k, int64_t v);
+void xv_exp_otlp_attr_double(struct xv_exp_otlp_emit *e, const char *k, double v);
+void xv_exp_otlp_attr_bool(struct xv_exp_otlp_emit *e, const char *k, int v);
+void xv_exp_otlp_attr_strarr(struct xv_exp_otlp_emit *e, const char *k, const cJSON *arr);
+
+/* ---- otlp_genai.c ---- */
+
+/* gen_ai.operation.name for a record's request_type. Static string. */
+const char *xv_exp_otlp_operation(const char *request_type);
+/* The span attributes of a record (call, or tool step when `step`), per
+ * the GenAI conventions; captured text only when `content`. */
+void xv_exp_otlp_attrs_from_record(struct xv_exp_otlp_emit *e, const cJSON *r, int step,
+                                   int content);
 
 /* Wrap a batch into a complete ExportTraceServiceRequest body (resource
  * from `cfg` and getpid()). Caller owns *out (free()). Returns 0 or a

@@ -7,12 +7,14 @@
  * never held across the real resolver.
  */
 #include "xv_hooks.h"
+#include "xv_route.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define XV_DNS_SLOTS 256
@@ -74,6 +76,40 @@ XV_HOOK int getaddrinfo(const char *node, const char *service, const struct addr
                         struct addrinfo **res)
 {
     xv_real_init();
+    const struct xv_route_config *routes = node ? xv_route_config() : NULL;
+    if (routes && res && xv_hooks_active()) {
+        /* A routed name needs no DNS answer (SPEC §8): it resolves to the
+         * sentinel of its rule, which the connect hook sends to the relay. */
+        int port = 0;
+        if (service) {
+            char *end;
+            long v = strtol(service, &end, 10);
+            port = (*end == '\0' && v > 0 && v < 65536) ? (int)v : 0;
+        }
+        const struct xv_route_rule *r = xv_route_match(routes, node, port);
+        if (r) {
+            char sentinel[48];
+            xv_route_sentinel((int)(r - routes->rule), sentinel);
+            struct addrinfo h = { 0 };
+            if (hints)
+                h = *hints;
+            if (h.ai_family == AF_INET6) {
+                char v4[16];
+                memcpy(v4, sentinel, sizeof v4);
+                snprintf(sentinel, sizeof sentinel, "::ffff:%.15s", v4);
+            } else {
+                h.ai_family = AF_INET;
+            }
+            h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_CANONNAME)) | AI_NUMERICHOST;
+            int rc = xv_real.getaddrinfo(sentinel, service, &h, res);
+            if (rc == 0 && *res) {
+                int saved = errno;
+                remember(node, *res);
+                errno = saved;
+            }
+            return rc;
+        }
+    }
     int rc = xv_real.getaddrinfo(node, service, hints, res);
     if (rc == 0 && node && res && *res && xv_hooks_active()) {
         int saved = errno;

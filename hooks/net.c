@@ -12,6 +12,7 @@
  * it set; on success errno is what it was on entry.
  */
 #include "xv_hooks.h"
+#include "xv_route.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <stdint.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -133,7 +135,8 @@ void xv_net_notify_fd(int fd, int wake_byte)
     }
 }
 
-static void track_connect(int fd, const struct sockaddr *sa, socklen_t len)
+static void track_connect(int fd, const struct sockaddr *sa, socklen_t len,
+                          const struct xv_route_rule *route)
 {
     struct xv_conn_peer peer;
     memset(&peer, 0, sizeof peer);
@@ -153,6 +156,16 @@ static void track_connect(int fd, const struct sockaddr *sa, socklen_t len)
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
         return;
     xv_dns_lookup(peer.addr, peer.host, sizeof peer.host);
+    if (route) {
+        /* the program's view stays the original host; records say where the
+         * call really went */
+        if (!peer.host[0] || xv_route_sentinel_rule(sa, len) >= 0)
+            snprintf(peer.host, sizeof peer.host, "%s",
+                     peer.host[0] ? peer.host : route->match_host);
+        peer.route_url = route->url;
+        peer.via_host = route->host;
+        peer.via_port = route->port;
+    }
     struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, &peer);
     if (!c)
         return;
@@ -162,16 +175,59 @@ static void track_connect(int fd, const struct sockaddr *sa, socklen_t len)
     xv_conn_unref(c);
 }
 
+/* The route (SPEC §8) of a stream socket connecting to sa, or NULL: a
+ * sentinel address our getaddrinfo gave a routed name, or an address whose
+ * name (or the address itself) a rule names. */
+static const struct xv_route_rule *route_for(int fd, const struct sockaddr *sa, socklen_t len,
+                                             char *host, size_t hostlen, int *port)
+{
+    const struct xv_route_config *cfg = xv_route_config();
+    char addr[64];
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, addr, sizeof addr);
+        *port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof addr);
+        *port = ntohs(in6->sin6_port);
+    } else {
+        return NULL;
+    }
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+        return NULL;
+    int idx = xv_route_sentinel_rule(sa, len);
+    if (idx >= 0) {
+        if (xv_dns_lookup(addr, host, hostlen) != 0)
+            snprintf(host, hostlen, "%s", cfg->rule[idx].match_host);
+        return &cfg->rule[idx];
+    }
+    const struct xv_route_rule *r = NULL;
+    if (xv_dns_lookup(addr, host, hostlen) == 0)
+        r = xv_route_match(cfg, host, *port);
+    if (!r && (r = xv_route_match(cfg, addr, *port)) != NULL)
+        snprintf(host, hostlen, "%s", addr);
+    return r;
+}
+
 XV_HOOK int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     xv_real_init();
-    int rc = xv_real.connect(fd, sa, len);
+    const struct xv_route_rule *route = NULL;
+    char rhost[256];
+    int rport = 0;
+    if (sa && xv_route_config() && xv_hooks_active())
+        route = route_for(fd, sa, len, rhost, sizeof rhost, &rport);
+    int rc = route ? xv_route_connect(fd, route, rhost, rport, xv_real.connect)
+                   : xv_real.connect(fd, sa, len);
     if (!xv_hooks_active() || !sa)
         return rc;
     int saved = errno;
     fd_slot_set(fd, NULL); /* whatever this fd was before, it is a new stream now */
     if (rc == 0 || saved == EINPROGRESS || saved == EINTR)
-        track_connect(fd, sa, len);
+        track_connect(fd, sa, len, route);
     errno = saved;
     return rc;
 }

@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "xv_common.h"
+#include "xv_patch.h"
+
+_Static_assert(XV_PATCH_NAMES == XV_SSL_FN_COUNT, "patch/ and hooks/ name the same functions");
 
 struct xv_real_table xv_real;
 
@@ -98,6 +101,7 @@ static const char *const g_ssl_names[XV_SSL_FN_COUNT] = {
     "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
     "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
     "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX", "SSL_get_shutdown",
+    "SSL_is_init_finished", "SSL_do_handshake",
 };
 
 /* Resolved OpenSSL entries; NULL until found. */
@@ -128,6 +132,12 @@ void *xv_real_ssl(int idx)
     if (p)
         return p;
     const char *name = g_ssl_names[idx];
+    /* OpenSSL compiled into the program: its trampolines (patch/) */
+    p = xv_patch_real(idx);
+    if (p) {
+        atomic_store_explicit(&g_ssl[idx], p, memory_order_release);
+        return p;
+    }
     p = next_sym(name);
     if (!p) {
         /* libssl arrived by dlopen after us: RTLD_NEXT may not see it. */

@@ -43,18 +43,60 @@ static struct {
     struct ssl_ent *bucket[SSL_BUCKETS];
 } g_ssl;
 
-/* SSL_CTX ALPN offers we saw (so SNI time can narrow a context-level offer).
- * Small fixed table, guarded by g_alpn.mu; oldest entry overwritten. */
+/* ALPN offers we saw, so SNI time can narrow them: an SSL_CTX's, and an
+ * SSL's own offer made before its host name was set (Node sets ALPN in the
+ * TLSSocket constructor and the server name afterwards). Keyed by the
+ * SSL_CTX or SSL pointer. Small fixed table, guarded by g_alpn.mu; oldest
+ * entry overwritten; an SSL's entry is dropped at SNI time or SSL_free. */
 #define ALPN_CTX_MAX 32
 static struct {
     pthread_mutex_t mu;
     unsigned next;
+    int any_ssl;        /* an SSL-level offer was ever stored (SSL_free skips the scan otherwise) */
     struct {
-        const SSL_CTX *ctx;
+        const void *key;
         unsigned len;
         unsigned char protos[64];
     } e[ALPN_CTX_MAX];
 } g_alpn = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void alpn_remember(const void *key, const unsigned char *protos, unsigned len, int is_ssl)
+{
+    pthread_mutex_lock(&g_alpn.mu);
+    int slot = -1;
+    for (int i = 0; i < ALPN_CTX_MAX; i++)
+        if (g_alpn.e[i].key == key)
+            slot = i;
+    if (slot < 0)
+        slot = (int)(g_alpn.next++ % ALPN_CTX_MAX);
+    g_alpn.e[slot].key = key;
+    g_alpn.e[slot].len = len;
+    memcpy(g_alpn.e[slot].protos, protos, len);
+    if (is_ssl)
+        __atomic_store_n(&g_alpn.any_ssl, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&g_alpn.mu);
+}
+
+/* Copy the offer stored for key into out (64 bytes; may be NULL), optionally
+ * dropping it. Its length, 0 when none. */
+static unsigned alpn_take(const void *key, unsigned char *out, int drop)
+{
+    unsigned len = 0;
+    if (!key)
+        return 0;
+    pthread_mutex_lock(&g_alpn.mu);
+    for (int i = 0; i < ALPN_CTX_MAX; i++) {
+        if (g_alpn.e[i].key != key)
+            continue;
+        len = g_alpn.e[i].len;
+        if (out)
+            memcpy(out, g_alpn.e[i].protos, len);
+        if (drop)
+            g_alpn.e[i].key = NULL;
+    }
+    pthread_mutex_unlock(&g_alpn.mu);
+    return len;
+}
 
 static void ssl_locks_init(void)
 {
@@ -166,6 +208,7 @@ static void scope_enter(struct tls_scope *sc)
     sc->saved = xv_tls_cur;
     xv_tls_cur.active = 1;
     xv_tls_cur.fd = -1;
+    xv_tls_cur.in_read = 0;
 }
 
 static int scope_leave(struct tls_scope *sc)
@@ -175,10 +218,16 @@ static int scope_leave(struct tls_scope *sc)
     return fd;
 }
 
-/* The connection to use for an SSL I/O call, or NULL to pass through. */
-static struct xv_conn *io_conn(const SSL *s)
+/* The connection to use for an SSL I/O call, or NULL to pass through.
+ * An SSL call made from inside another one is OpenSSL's own business and
+ * passes through — except a write made from inside a read hook's real
+ * SSL_read: Node completes the handshake inside SSL_read, and its info
+ * callback runs JavaScript synchronously that writes the first request
+ * (TLSWrap::SSLInfoCallback -> onhandshakedone -> SSL_write). The read hook
+ * holds no lock around its real read, so that write can be inspected. */
+static struct xv_conn *io_conn(const SSL *s, int write)
 {
-    if (!xv_hooks_active() || xv_tls_cur.active)
+    if (!xv_hooks_active() || (xv_tls_cur.active && !(write && xv_tls_cur.in_read)))
         return NULL;
     return ssl_conn(s, 1);
 }
@@ -278,6 +327,29 @@ static long ssl_tx(SSL *s, struct xv_conn *c, struct ssl_wr *x, const void *buf,
     return r;
 }
 
+/* A write on an SSL whose handshake is unfinished: SSL_write would run the
+ * handshake first and return its failure (would-block) without taking a
+ * byte; the app then retries the same bytes (Node writes its first request
+ * before the handshake completes and retries from TLSWrap::ClearIn). Run
+ * that handshake step here, as SSL_write would, so the request is handed to
+ * the connection only once, when it can really go out. 1: go on; 0: return
+ * the handshake's result (in *ret: -1, errno and SSL_get_error as left). */
+static int handshake_gate(SSL *s, int *ret)
+{
+    int (*fin)(const SSL *) = REAL(SSL_is_init_finished);
+    int (*hs)(SSL *) = REAL(SSL_do_handshake);
+    if (!fin || !hs || fin(s))
+        return 1;
+    struct tls_scope sc;
+    scope_enter(&sc);
+    int r = hs(s);
+    scope_leave(&sc);
+    if (r == 1)
+        return 1;
+    *ret = -1;
+    return 0;
+}
+
 XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
 {
     int (*real)(SSL *, const void *, int) = REAL(SSL_write);
@@ -285,11 +357,16 @@ XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
         errno = ENOSYS;
         return -1;
     }
-    struct xv_conn *c = io_conn(s);
+    struct xv_conn *c = io_conn(s, 1);
     if (!c || num <= 0 || xv_conn_is_pass(c)) {
         if (c)
             xv_conn_unref(c);
         return real(s, buf, num);
+    }
+    int hret;
+    if (!handshake_gate(s, &hret)) {
+        xv_conn_unref(c);
+        return hret;
     }
     struct ssl_wr x = { .s = s, .ex = 0, .ret = -1 };
     long r = ssl_tx(s, c, &x, buf, (size_t)num);
@@ -303,11 +380,18 @@ XV_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
         errno = ENOSYS;
         return 0;
     }
-    struct xv_conn *c = io_conn(s);
+    struct xv_conn *c = io_conn(s, 1);
     if (!c || num == 0 || xv_conn_is_pass(c)) {
         if (c)
             xv_conn_unref(c);
         return real(s, buf, num, written);
+    }
+    int hret;
+    if (!handshake_gate(s, &hret)) {
+        xv_conn_unref(c);
+        if (written)
+            *written = 0;
+        return 0;
     }
     struct ssl_wr x = { .s = s, .ex = 1, .ret = 0 };
     long r = ssl_tx(s, c, &x, buf, num);
@@ -334,6 +418,7 @@ static long rd_ssl(void *vctx, char *buf, size_t len)
     struct tls_scope sc;
     long out;
     scope_enter(&sc);
+    xv_tls_cur.in_read = 1;
     if (x->ex) {
         size_t got = 0;
         int (*real)(SSL *, void *, size_t, size_t *) =
@@ -410,7 +495,7 @@ static int ssl_read_common(SSL *s, void *buf, int num, int peek)
         errno = ENOSYS;
         return -1;
     }
-    struct xv_conn *c = io_conn(s);
+    struct xv_conn *c = io_conn(s, 0);
     if (!c || num <= 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0)) {
         if (c)
             xv_conn_unref(c);
@@ -428,7 +513,7 @@ static int ssl_read_ex_common(SSL *s, void *buf, size_t num, size_t *got, int pe
         errno = ENOSYS;
         return 0;
     }
-    struct xv_conn *c = io_conn(s);
+    struct xv_conn *c = io_conn(s, 0);
     if (!c || num == 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0)) {
         if (c)
             xv_conn_unref(c);
@@ -570,6 +655,8 @@ XV_HOOK void SSL_free(SSL *s)
             xv_conn_end(c, "SSL_free before the response completed");
             xv_conn_unref(c);
         }
+        if (__atomic_load_n(&g_alpn.any_ssl, __ATOMIC_RELAXED))
+            alpn_take(s, NULL, 1); /* its address may come back as another SSL */
         errno = saved;
     }
     if (real)
@@ -637,18 +724,14 @@ XV_HOOK long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
         xv_conn_set_host(c, (const char *)parg);
         xv_conn_unref(c);
     }
+    unsigned char protos[64];
+    /* the SSL's own earlier offer wins over its context's */
+    unsigned len = alpn_take(s, protos, 1);
     if (narrow_host((const char *)parg)) {
-        SSL_CTX *(*getctx)(const SSL *) = REAL(SSL_get_SSL_CTX);
-        const SSL_CTX *ctx = getctx ? getctx(s) : NULL;
-        unsigned char protos[64];
-        unsigned len = 0;
-        pthread_mutex_lock(&g_alpn.mu);
-        for (int i = 0; i < ALPN_CTX_MAX; i++)
-            if (ctx && g_alpn.e[i].ctx == ctx) {
-                len = g_alpn.e[i].len;
-                memcpy(protos, g_alpn.e[i].protos, len);
-            }
-        pthread_mutex_unlock(&g_alpn.mu);
+        if (!len) {
+            SSL_CTX *(*getctx)(const SSL *) = REAL(SSL_get_SSL_CTX);
+            len = alpn_take(getctx ? getctx(s) : NULL, protos, 0);
+        }
         if (len)
             narrow_ssl(s, protos, len);
     }
@@ -662,19 +745,8 @@ XV_HOOK int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, u
     if (!real)
         return 1;
     int r = real(ctx, protos, len);
-    if (r == 0 && xv_hooks_active() && protos && len <= 64) {
-        pthread_mutex_lock(&g_alpn.mu);
-        int slot = -1;
-        for (int i = 0; i < ALPN_CTX_MAX; i++)
-            if (g_alpn.e[i].ctx == ctx)
-                slot = i;
-        if (slot < 0)
-            slot = (int)(g_alpn.next++ % ALPN_CTX_MAX);
-        g_alpn.e[slot].ctx = ctx;
-        g_alpn.e[slot].len = len;
-        memcpy(g_alpn.e[slot].protos, protos, len);
-        pthread_mutex_unlock(&g_alpn.mu);
-    }
+    if (r == 0 && xv_hooks_active() && protos && len <= 64)
+        alpn_remember(ctx, protos, len, 0);
     return r;
 }
 
@@ -685,15 +757,68 @@ XV_HOOK int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned le
         return 1;
     if (xv_hooks_active() && protos) {
         struct xv_conn *c = ssl_conn(s, 0);
+        struct xv_conn_peer p;
+        p.host[0] = '\0';
         if (c) {
-            struct xv_conn_peer p;
             xv_conn_get_peer(c, &p);
             xv_conn_unref(c);
+        }
+        if (p.host[0]) {
             unsigned char f[256];
-            unsigned n = p.host[0] && narrow_host(p.host) ? alpn_filter(protos, len, f, sizeof f) : 0;
+            unsigned n = narrow_host(p.host) ? alpn_filter(protos, len, f, sizeof f) : 0;
             if (n)
                 return real(s, f, n);
+        } else if (len <= 64) {
+            int r = real(s, protos, len);
+            if (r == 0)
+                alpn_remember(s, protos, len, 1); /* narrowed when the host name is set */
+            return r;
         }
     }
     return real(s, protos, len);
+}
+
+/* ---- addresses of our own hooks (for patch/) ------------------------------ */
+
+/* Hidden aliases: inside this library `&SSL_write` would resolve through
+ * the GOT to the program's own SSL_write when the program defines one
+ * (Node does) — the very function being patched. The aliases bind here. */
+#define XV_ALIAS(name) \
+    extern __typeof__(name) xv_tls_self_##name __attribute__((alias(#name), visibility("hidden")));
+XV_ALIAS(SSL_write)
+XV_ALIAS(SSL_write_ex)
+XV_ALIAS(SSL_read)
+XV_ALIAS(SSL_read_ex)
+XV_ALIAS(SSL_peek)
+XV_ALIAS(SSL_peek_ex)
+XV_ALIAS(SSL_pending)
+XV_ALIAS(SSL_has_pending)
+XV_ALIAS(SSL_get_error)
+XV_ALIAS(SSL_shutdown)
+XV_ALIAS(SSL_free)
+XV_ALIAS(SSL_ctrl)
+XV_ALIAS(SSL_set_alpn_protos)
+XV_ALIAS(SSL_CTX_set_alpn_protos)
+XV_ALIAS(SSL_get_shutdown)
+#undef XV_ALIAS
+
+void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT])
+{
+    for (int i = 0; i < XV_SSL_FN_COUNT; i++)
+        out[i] = NULL;
+    out[XV_SSL_write] = (void *)xv_tls_self_SSL_write;
+    out[XV_SSL_write_ex] = (void *)xv_tls_self_SSL_write_ex;
+    out[XV_SSL_read] = (void *)xv_tls_self_SSL_read;
+    out[XV_SSL_read_ex] = (void *)xv_tls_self_SSL_read_ex;
+    out[XV_SSL_peek] = (void *)xv_tls_self_SSL_peek;
+    out[XV_SSL_peek_ex] = (void *)xv_tls_self_SSL_peek_ex;
+    out[XV_SSL_pending] = (void *)xv_tls_self_SSL_pending;
+    out[XV_SSL_has_pending] = (void *)xv_tls_self_SSL_has_pending;
+    out[XV_SSL_get_error] = (void *)xv_tls_self_SSL_get_error;
+    out[XV_SSL_shutdown] = (void *)xv_tls_self_SSL_shutdown;
+    out[XV_SSL_free] = (void *)xv_tls_self_SSL_free;
+    out[XV_SSL_ctrl] = (void *)xv_tls_self_SSL_ctrl;
+    out[XV_SSL_set_alpn_protos] = (void *)xv_tls_self_SSL_set_alpn_protos;
+    out[XV_SSL_CTX_set_alpn_protos] = (void *)xv_tls_self_SSL_CTX_set_alpn_protos;
+    out[XV_SSL_get_shutdown] = (void *)xv_tls_self_SSL_get_shutdown;
 }

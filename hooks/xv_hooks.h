@@ -66,6 +66,7 @@ enum xv_ssl_fn {
     XV_SSL_peek_ex, XV_SSL_pending, XV_SSL_has_pending, XV_SSL_get_error,
     XV_SSL_shutdown, XV_SSL_free, XV_SSL_ctrl, XV_SSL_set_alpn_protos,
     XV_SSL_CTX_set_alpn_protos, XV_SSL_get_fd, XV_SSL_get_SSL_CTX, XV_SSL_get_shutdown,
+    XV_SSL_is_init_finished, XV_SSL_do_handshake,
     XV_SSL_FN_COUNT
 };
 
@@ -107,6 +108,7 @@ int xv_dns_lookup(const char *addr, char *host, size_t cap);
 struct xv_tls_current {
     int active;     /* inside an SSL call */
     int fd;         /* socket the record layer used, -1 unknown */
+    int in_read;    /* the innermost SSL call is a read hook's real read */
 };
 extern __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
 
@@ -117,6 +119,10 @@ extern __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initi
 extern __thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec")));
 
 void xv_tls_atfork_child(void);
+
+/* tls.c: the addresses of our own SSL hooks, indexed by enum xv_ssl_fn
+ * (NULL for names we only look up); patch/ points patched entries here. */
+void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT]);
 void xv_net_atfork_child(void);
 void xv_dns_atfork_child(void);
 

@@ -14,15 +14,36 @@
  * anything else → raw. Bytes after the end of the compressed stream are
  * ignored (some servers pad), unless they start another gzip member.
  *
- * Thread safety: a decoder belongs to one parser; no global state.
+ * Bounds (decompression bombs): a body's decoded bytes are counted; past
+ * the byte bound (exactly max_bytes are emitted, then XV_E_LIMIT) or, once
+ * past XV_HTTP_INFLATE_RATIO_FLOOR decoded bytes, past max_ratio times the
+ * compressed bytes consumed, decoding stops for good. zlib cannot produce
+ * more than ~1032 bytes per input byte, so the ratio bound stops a bomb after
+ * about a megabyte of work whatever the byte bound is.
+ *
+ * Thread safety: a decoder belongs to one parser; the only global state is
+ * the pair of bounds (relaxed atomics, written at configuration time).
  */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_int.h"
 #include "xv_common.h"
 #include "xv_http.h"
+
+/* Process-wide bounds; written by xv_http_set_inflate_limits (config). */
+static struct {
+    _Atomic uint64_t max_bytes;  /* 0: no byte bound */
+    atomic_uint max_ratio;       /* 0: no ratio bound */
+} g_lim = { XV_HTTP_INFLATE_DEFAULT_MAX_BYTES, XV_HTTP_INFLATE_DEFAULT_MAX_RATIO };
+
+void xv_http_set_inflate_limits(uint64_t max_bytes, unsigned max_ratio)
+{
+    atomic_store_explicit(&g_lim.max_bytes, max_bytes, memory_order_relaxed);
+    atomic_store_explicit(&g_lim.max_ratio, max_ratio, memory_order_relaxed);
+}
 
 int xv_http_inflate_begin(struct xv_http_inflate *d, int encoding)
 {
@@ -36,6 +57,8 @@ int xv_http_inflate_begin(struct xv_http_inflate *d, int encoding)
     d->hdr_n = 0;
     d->member_end = 0;
     d->done = 0;
+    d->in_total = 0;
+    d->out_total = 0;
     return 0;
 }
 
@@ -78,13 +101,31 @@ static int inflate_run(struct xv_http_inflate *d, const unsigned char *p, size_t
         size_t slice = n > (size_t)UINT_MAX / 2 ? (size_t)UINT_MAX / 2 : n;
         d->z.next_in = (Bytef *)p;
         d->z.avail_in = (uInt)slice;
+        uint64_t max_bytes = atomic_load_explicit(&g_lim.max_bytes, memory_order_relaxed);
+        uint64_t ratio = atomic_load_explicit(&g_lim.max_ratio, memory_order_relaxed);
         for (;;) {
             d->z.next_out = d->out;
             d->z.avail_out = XV_HTTP_INFLATE_CHUNK;
             int rc = inflate(&d->z, Z_NO_FLUSH);
             size_t got = XV_HTTP_INFLATE_CHUNK - d->z.avail_out;
+            if (max_bytes && got > max_bytes - d->out_total) {
+                /* Byte bound: emit exactly up to it (the same whatever the
+                 * feed slicing), then stop for good. */
+                got = (size_t)(max_bytes - d->out_total);
+                if (got)
+                    emit(ud, (const char *)d->out, got);
+                d->out_total = max_bytes;
+                d->done = 1;
+                return XV_E_LIMIT;
+            }
+            d->out_total += got;
             if (got)
                 emit(ud, (const char *)d->out, got);
+            if (ratio && d->out_total > XV_HTTP_INFLATE_RATIO_FLOOR &&
+                d->out_total / ratio > d->in_total + (slice - d->z.avail_in)) {
+                d->done = 1;
+                return XV_E_LIMIT;
+            }
             if (rc == Z_STREAM_END) {
                 d->member_end = 1;
                 break;
@@ -97,6 +138,7 @@ static int inflate_run(struct xv_http_inflate *d, const unsigned char *p, size_t
                 break;
         }
         size_t used = slice - d->z.avail_in;
+        d->in_total += used;
         p += used;
         n -= used;
         if (!d->member_end && used < slice)

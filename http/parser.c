@@ -111,6 +111,11 @@ void xv_http_parser_free(struct xv_http_parser *p)
     free(p);
 }
 
+size_t xv_http_parser_head_held(const struct xv_http_parser *p)
+{
+    return p->state == XV_HTTP_S_HEAD ? p->hlen : 0;
+}
+
 int xv_http_parser_state(const struct xv_http_parser *p)
 {
     return p->state;
@@ -472,6 +477,9 @@ static void body_bytes(struct xv_http_parser *p, const char *d, size_t n)
         int rc = xv_http_inflate_feed(&p->inf, d, n, emit_raw, p);
         if (rc == XV_E_NOMEM)
             set_error(p, "out of memory");
+        else if (rc == XV_E_LIMIT)
+            set_error(p, "compressed body exceeds the inflation limits "
+                         "(XENOVIA_INFLATE_MAX_BYTES/_RATIO); not inspected");
         else if (rc)
             set_error(p, "corrupt compressed body");
         break;

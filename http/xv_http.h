@@ -127,6 +127,26 @@ void xv_http_parser_note_request(struct xv_http_parser *p, int is_head, int is_c
 
 int xv_http_parser_state(const struct xv_http_parser *p);
 
+/* Decompression-bomb bounds, process-wide (XENOVIA_INFLATE_MAX_BYTES,
+ * XENOVIA_INFLATE_MAX_RATIO). A gzip/deflate body whose decoded size passes
+ * max_bytes, or — once it has produced more than XV_HTTP_INFLATE_RATIO_FLOOR
+ * bytes — passes max_ratio times the compressed bytes consumed, stops being
+ * inflated: the parser reports on_error ("compressed body exceeds the
+ * inflation limits") so the caller passes the connection through untouched
+ * and records the call uninspected. 0 disables a bound. Defaults:
+ * XV_HTTP_INFLATE_DEFAULT_MAX_BYTES and _RATIO. Call from once-init, before
+ * parsers run on other threads (relaxed atomics: any thread sees either the
+ * old or the new value, never a torn one). Never allocates. */
+#define XV_HTTP_INFLATE_DEFAULT_MAX_BYTES (64ull << 20)
+#define XV_HTTP_INFLATE_DEFAULT_MAX_RATIO 200u
+#define XV_HTTP_INFLATE_RATIO_FLOOR (1u << 20)
+void xv_http_set_inflate_limits(uint64_t max_bytes, unsigned max_ratio);
+
+/* Bytes of an incomplete header block the parser holds (0 outside a head):
+ * after a feed that ended a message, the last this-many bytes consumed are
+ * the start of the next head (a relay forwards the rest). */
+size_t xv_http_parser_head_held(const struct xv_http_parser *p);
+
 /* Helpers on a head. Case-insensitive name match; first occurrence. */
 const struct xv_http_header *xv_http_head_find(const struct xv_http_head *h, const char *name);
 

@@ -78,6 +78,7 @@ void xv_openai_call_free(struct xv_openai_call *c)
     xv_buf_free(&c->req_body);
     xv_oai_resp_free(c);
     free(c->error);
+    free(c->model_hint);
     free(c);
 }
 
@@ -486,7 +487,18 @@ const cJSON *xv_openai_call_request_json(const struct xv_openai_call *c)
 
 const char *xv_openai_call_model(const struct xv_openai_call *c)
 {
-    return c ? xv_oai_get_str(c->req, "model") : NULL;
+    if (!c)
+        return NULL;
+    const char *m = xv_oai_get_str(c->req, "model");
+    return m ? m : c->model_hint;
+}
+
+void xv_openai_call_set_model_hint(struct xv_openai_call *c, const char *model)
+{
+    if (!c)
+        return;
+    free(c->model_hint);
+    c->model_hint = model && *model ? xv_oai_strdup(model) : NULL;
 }
 
 int xv_openai_call_stream(const struct xv_openai_call *c)

@@ -58,6 +58,9 @@ struct xv_oai_tool {
 
 struct xv_openai_call {
     int type;                        /* enum xv_openai_type */
+    char *model_hint;                /* model when the body names none (Azure deployment), owned */
+    xv_openai_redact_fn redact_fn;   /* applied to captured text in records, or NULL */
+    void *redact_ctx;                /* its argument (borrowed) */
     struct xv_openai_limits lim;     /* defaults applied */
     char *error;                     /* first error noted, owned */
 
@@ -102,6 +105,9 @@ struct xv_openai_call {
     int asm_over;                    /* assembly hit the budget: content cut */
     int has_tokens_in, has_tokens_out;
     int64_t tokens_in, tokens_out;
+    int has_tokens_cached, has_tokens_reasoning;
+    int64_t tokens_cached;           /* input tokens served from the provider's cache */
+    int64_t tokens_reasoning;        /* output tokens spent on reasoning */
     uint64_t first_token_ns;         /* 0 until the first content/tool-call delta */
     int saw_text_delta;              /* responses stream: output_text deltas seen */
     int saw_tool_item;               /* responses stream: function_call items seen */

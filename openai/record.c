@@ -81,11 +81,40 @@ static int note_truncated(cJSON *record, const char *field)
     return 0;
 }
 
-/* Add key: s[0..len) cut to `budget` bytes; sets *cut when cut. */
-static int add_text(cJSON *obj, const char *key, const char *s, size_t len, size_t budget,
-                    int *cut)
+/* A captured text: s[0..len) with the call's redaction applied first (so a
+ * match is never cut in half by the capture limit), then cut to `budget`
+ * bytes; sets *cut when cut. NULL on OOM. */
+static cJSON *capture(const struct xv_openai_call *c, const char *s, size_t len, size_t budget,
+                      int *cut)
 {
-    cJSON *v = xv_oai_capture_string(s, len, budget, cut);
+    if (c->redact_fn && s && len) {
+        struct xv_buf b;
+        xv_buf_init(&b, len * 4 + 4096); /* labels are longer than some matches */
+        int changed = 0;
+        int rc = c->redact_fn(c->redact_ctx, s, len, &b, &changed);
+        if (rc != 0) {
+            /* never capture what the policy wanted redacted */
+            xv_buf_free(&b);
+            static const char failed[] = "[REDACTED: redaction failed]";
+            return xv_oai_capture_string(failed, sizeof failed - 1, sizeof failed, cut);
+        }
+        if (changed) {
+            if (budget >= len)
+                budget = b.len; /* the whole text fitted before: it still does */
+            cJSON *v = xv_oai_capture_string(b.data, b.len, budget, cut);
+            xv_buf_free(&b);
+            return v;
+        }
+        xv_buf_free(&b);
+    }
+    return xv_oai_capture_string(s, len, budget, cut);
+}
+
+/* Add key: s[0..len) redacted and cut to `budget` bytes; sets *cut when cut. */
+static int add_text(const struct xv_openai_call *c, cJSON *obj, const char *key, const char *s,
+                    size_t len, size_t budget, int *cut)
+{
+    cJSON *v = capture(c, s, len, budget, cut);
     if (!v || !cJSON_AddItemToObject(obj, key, v)) {
         cJSON_Delete(v);
         return XV_E_NOMEM;
@@ -161,7 +190,7 @@ static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut
         if (rc == 0 && m->name)
             rc = add_ident(o, "name", m->name);
         if (rc == 0 && m->content)
-            rc = add_text(o, "content", m->content, m->content_len, bud[2 * i], cut);
+            rc = add_text(c, o, "content", m->content, m->content_len, bud[2 * i], cut);
         if (rc == 0 && m->tool_call_id)
             rc = add_ident(o, "tool_call_id", m->tool_call_id);
         if (rc == 0 && m->ntool_calls) {
@@ -179,7 +208,7 @@ static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut
                 if (rc == 0)
                     rc = add_ident(to, "name", t->name);
                 if (rc == 0)
-                    rc = add_text(to, "arguments", t->arguments, t->arguments_len,
+                    rc = add_text(c, to, "arguments", t->arguments, t->arguments_len,
                                   take(&ab, t->arguments_len), cut);
             }
             if (!tcs)
@@ -261,7 +290,7 @@ static int fill_tool_calls(const struct xv_openai_call *c, cJSON *record, int *c
         if (rc == 0)
             rc = add_ident(o, "name", t->name ? t->name : "");
         if (rc == 0 && c->lim.capture_content)
-            rc = add_text(o, "arguments", t->args.data, t->args.len, take(&remain, t->args.len),
+            rc = add_text(c, o, "arguments", t->args.data, t->args.len, take(&remain, t->args.len),
                           cut);
     }
     if (rc != 0) {
@@ -298,6 +327,102 @@ static int fill_finish_reasons(const struct xv_openai_call *c, cJSON *record)
     return put(record, "finish_reasons", arr);
 }
 
+/* A number member of the request, when it is one. */
+static const cJSON *req_num(const cJSON *req, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
+    return cJSON_IsNumber(v) ? v : NULL;
+}
+
+/* Copy req[key] into params[as] when it is a finite number. */
+static int param_num(cJSON *params, const char *as, const cJSON *v)
+{
+    if (!v || v->valuedouble != v->valuedouble)
+        return 0;
+    cJSON *n = cJSON_CreateNumber(v->valuedouble);
+    if (!n || !cJSON_AddItemToObject(params, as, n)) {
+        cJSON_Delete(n);
+        return XV_E_NOMEM;
+    }
+    return 0;
+}
+
+/* The output type a request asks for (OTel gen_ai.output.type): chat
+ * response_format.type, responses text.format.type; json_object and
+ * json_schema are "json". NULL when the request names none. */
+static const char *output_type(const cJSON *req)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(req, "response_format");
+    if (!cJSON_IsObject(f))
+        f = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(req, "text"),
+                                             "format");
+    const char *t = xv_oai_get_str(f, "type");
+    if (!t)
+        return NULL;
+    if (!strcmp(t, "json_object") || !strcmp(t, "json_schema"))
+        return "json";
+    return !strcmp(t, "text") ? "text" : NULL;
+}
+
+/*
+ * request_params: the sampling and output parameters the request sent
+ * (OTel gen_ai.request.*): temperature, top_p, max_tokens
+ * (max_completion_tokens, max_tokens or the responses API's
+ * max_output_tokens), frequency_penalty, presence_penalty, stop (always an
+ * array of strings), seed, n, output_type, encoding_format (embeddings).
+ * Absent when the request sent none of them. No message text goes here.
+ */
+static int fill_request_params(const struct xv_openai_call *c, cJSON *record)
+{
+    const cJSON *req = c->req;
+    cJSON *p = cJSON_CreateObject();
+    if (!p)
+        return XV_E_NOMEM;
+    int rc = param_num(p, "temperature", req_num(req, "temperature"));
+    if (rc == 0)
+        rc = param_num(p, "top_p", req_num(req, "top_p"));
+    const cJSON *mt = req_num(req, "max_completion_tokens");
+    if (!mt)
+        mt = req_num(req, "max_tokens");
+    if (!mt)
+        mt = req_num(req, "max_output_tokens");
+    if (rc == 0)
+        rc = param_num(p, "max_tokens", mt);
+    if (rc == 0)
+        rc = param_num(p, "frequency_penalty", req_num(req, "frequency_penalty"));
+    if (rc == 0)
+        rc = param_num(p, "presence_penalty", req_num(req, "presence_penalty"));
+    if (rc == 0)
+        rc = param_num(p, "seed", req_num(req, "seed"));
+    if (rc == 0)
+        rc = param_num(p, "n", req_num(req, "n"));
+    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
+    if (rc == 0 && (cJSON_IsString(stop) || cJSON_IsArray(stop))) {
+        cJSON *arr = cJSON_AddArrayToObject(p, "stop");
+        const cJSON *e;
+        if (!arr)
+            rc = XV_E_NOMEM;
+        else if (cJSON_IsString(stop))
+            rc = cJSON_AddItemToArray(arr, ident(stop->valuestring)) ? 0 : XV_E_NOMEM;
+        else
+            cJSON_ArrayForEach(e, stop) {
+                if (rc == 0 && cJSON_IsString(e) && cJSON_GetArraySize(arr) < 16)
+                    rc = cJSON_AddItemToArray(arr, ident(e->valuestring)) ? 0 : XV_E_NOMEM;
+            }
+    }
+    const char *ot = output_type(req);
+    if (rc == 0 && ot)
+        rc = add_ident(p, "output_type", ot);
+    const char *ef = xv_oai_get_str(req, "encoding_format");
+    if (rc == 0 && c->type == XV_OPENAI_EMBEDDINGS)
+        rc = add_ident(p, "encoding_format", ef ? ef : "float"); /* the API's default */
+    if (rc != 0 || cJSON_GetArraySize(p) == 0) {
+        cJSON_Delete(p);
+        return rc;
+    }
+    return put(record, "request_params", p);
+}
+
 int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
                                uint64_t request_start_mono_ns)
 {
@@ -315,6 +440,8 @@ int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
         if (rc == 0 && cut)
             rc = note_truncated(record, "messages");
     }
+    if (rc == 0 && c->req)
+        rc = fill_request_params(c, record);
     cut = 0;
     if (rc == 0 && c->req) {
         rc = fill_tools(c, record, &cut);
@@ -330,7 +457,7 @@ int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
     const char *content = xv_openai_call_response_content(c, &clen);
     if (rc == 0 && content && c->lim.capture_content) {
         cut = 0;
-        cJSON *v = xv_oai_capture_string(content, clen, c->lim.capture_max, &cut);
+        cJSON *v = capture(c, content, clen, c->lim.capture_max, &cut);
         rc = put(record, "response_content", v);
         if (rc == 0 && (cut || c->asm_over))
             rc = note_truncated(record, "response_content");
@@ -347,6 +474,10 @@ int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
         rc = put(record, "tokens_in", cJSON_CreateNumber((double)c->tokens_in));
     if (rc == 0 && c->has_tokens_out)
         rc = put(record, "tokens_out", cJSON_CreateNumber((double)c->tokens_out));
+    if (rc == 0 && c->has_tokens_cached)
+        rc = put(record, "tokens_cached", cJSON_CreateNumber((double)c->tokens_cached));
+    if (rc == 0 && c->has_tokens_reasoning)
+        rc = put(record, "tokens_reasoning", cJSON_CreateNumber((double)c->tokens_reasoning));
     if (rc == 0 && c->status)
         rc = put(record, "status_code", cJSON_CreateNumber(c->status));
     if (rc == 0 && c->sse && c->first_token_ns && c->first_token_ns >= request_start_mono_ns) {
@@ -357,6 +488,14 @@ int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
     if (rc == 0 && c->error)
         rc = put_str(record, "error", c->error);
     return rc;
+}
+
+void xv_openai_call_set_redactor(struct xv_openai_call *c, xv_openai_redact_fn fn, void *ctx)
+{
+    if (!c)
+        return;
+    c->redact_fn = fn;
+    c->redact_ctx = ctx;
 }
 
 const char *xv_openai_call_response_id(const struct xv_openai_call *c)

@@ -208,6 +208,26 @@ static void take_usage(struct xv_openai_call *c, const cJSON *u)
         c->has_tokens_out = 1;
         c->tokens_out = (int64_t)out->valuedouble;
     }
+    /* Details (OTel gen_ai.usage.cache_read.input_tokens / reasoning.output_tokens):
+     * chat/completions prompt_tokens_details.cached_tokens and
+     * completion_tokens_details.reasoning_tokens; the responses API's
+     * input_tokens_details / output_tokens_details. */
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+    if (!cJSON_IsObject(d))
+        d = cJSON_GetObjectItemCaseSensitive(u, "input_tokens_details");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens");
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
+        c->has_tokens_cached = 1;
+        c->tokens_cached = (int64_t)v->valuedouble;
+    }
+    d = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details");
+    if (!cJSON_IsObject(d))
+        d = cJSON_GetObjectItemCaseSensitive(u, "output_tokens_details");
+    v = cJSON_GetObjectItemCaseSensitive(d, "reasoning_tokens");
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
+        c->has_tokens_reasoning = 1;
+        c->tokens_reasoning = (int64_t)v->valuedouble;
+    }
 }
 
 /* An upstream error: {"error": {"message", "type", "code"}} (or the same

@@ -80,7 +80,8 @@ void xv_openai_call_set_error(struct xv_openai_call *c, const char *error);
  *   request_type, model, stream, messages, tools, response_model,
  *   response_id, response_content, tool_calls [{id,name,arguments}],
  *   finish_reasons, tokens_in, tokens_out (only when the upstream sent usage),
- *   status_code, ttft_ms (streams; from request_start_mono_ns to the first
+ *   tokens_cached, tokens_reasoning (when its usage details carry them),
+ *   request_params (sampling/output parameters the request sent), status_code, ttft_ms (streams; from request_start_mono_ns to the first
  *   content or tool-call delta), error (when any), truncated (names of the
  *   captured fields that were cut to capture_max). Existing keys of the same
  *   names are replaced. Every string added is valid UTF-8.
@@ -89,6 +90,19 @@ void xv_openai_call_set_error(struct xv_openai_call *c, const char *error);
  */
 int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
                                uint64_t request_start_mono_ns);
+
+/* A redaction applied to every captured text (message content, tool-call
+ * arguments, response content) before fill_record captures and cuts it:
+ * appends the redacted text[0..n) to out, sets *changed when it replaced
+ * anything; returns 0 or negative (the text is then replaced by a
+ * "redaction failed" marker, never captured as is). SPEC §6: records carry
+ * the call's redaction. */
+struct xv_buf;
+typedef int (*xv_openai_redact_fn)(void *ctx, const char *text, size_t n, struct xv_buf *out,
+                                   int *changed);
+/* Set (fn NULL: clear) the call's record redactor; ctx is borrowed and must
+ * stay valid until the last fill_record. */
+void xv_openai_call_set_redactor(struct xv_openai_call *c, xv_openai_redact_fn fn, void *ctx);
 
 /*
  * Views for the session and policy layers. All valid after request_end
@@ -152,5 +166,36 @@ int xv_openai_call_type(const struct xv_openai_call *c);
 const char *xv_openai_call_response_id(const struct xv_openai_call *c);
 /* The first error noted on the call, or NULL. */
 const char *xv_openai_call_error(const struct xv_openai_call *c);
+
+/* Model to report when the request body names none (Azure: the deployment
+ * in the path). Copied; call after xv_openai_call_new, any time before the
+ * record. NULL clears it. */
+void xv_openai_call_set_model_hint(struct xv_openai_call *c, const char *model);
+
+/* ---- providers (provider.c) ---- */
+
+/* Who a call goes to (SPEC §5 `provider`, §7 `gen_ai.provider.name`).
+ * All strings static. */
+struct xv_openai_provider {
+    const char *id;        /* Xenovia provider id: "openai", "azure", "anthropic", "gemini",
+                              "groq", "bedrock", "mistral", …; "openai_compatible" for an
+                              unknown host */
+    const char *otel_name; /* the matching OTel gen_ai.provider.name ("openai",
+                              "azure.ai.openai", "gcp.gemini", "aws.bedrock", …; else id) */
+    const char *gateway;   /* "xenovia" for a Xenovia runtime host (provider then from the
+                              path /a/<proxy>/<provider>/…, else openai_compatible); NULL */
+};
+/* Provider of a call to `host` (NUL-terminated, no port) with request path
+ * path[0..path_len) (may be NULL). No allocation; safe on any thread. */
+void xv_openai_provider_for(const char *host, const char *path, size_t path_len,
+                            struct xv_openai_provider *out);
+/* The OTel gen_ai.provider.name for a Xenovia provider id (a record's
+ * `provider`): the well-known value when there is one, else the id itself.
+ * Never NULL; static or `id`. */
+const char *xv_openai_provider_otel_name(const char *id);
+/* Azure-style "/openai/deployments/NAME/…" in a request target: copies
+ * NAME (plain ASCII, not decoded) to out and returns its length; 0 (out
+ * "") when there is none or it does not fit cap. */
+size_t xv_openai_azure_deployment(const char *target, size_t len, char *out, size_t cap);
 
 #endif

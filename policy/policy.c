@@ -23,9 +23,19 @@ struct xv_policy {
     struct module *last;        /* tail of c.mods */
     struct xv_value *data;      /* frozen base document or NULL */
     int compiled;               /* compile succeeded */
-    struct node *deny;          /* data.xenovia.policy.deny */
+    struct node *deny;          /* data.xenovia.policy.deny (or another package's, below) */
     struct node *redact;        /* data.xenovia.policy.redact_fields */
     struct node *decision;      /* data.xenovia.decision */
+    const char *contract_pkg;   /* package the contract rules were read from when it is
+                                   not one of the two standard ones (path without
+                                   "data."); NULL otherwise */
+    int contract_candidates;    /* other packages defining deny/decision when none of the
+                                   standard rules exist (read only when exactly 1) */
+    struct node **deny_rules;   /* one private node per deny rule (same body, no
+                                   siblings): which rule produced a reason */
+    const char **deny_ids;      /* rule id of each: METADATA id/title, else file:line */
+    int ndeny;                  /* count */
+    const char *redact_id;      /* rule id of redact_fields when one rule defines it */
 };
 
 struct xv_policy *xv_policy_new(void)
@@ -84,6 +94,115 @@ static struct node *find_path(struct node *n, const char *const *path, int np)
     return n;
 }
 
+/* A node that defines a document (has rules), or NULL. */
+static struct node *rule_node(struct node *n)
+{
+    return n && !n->is_func && (n->nrules || n->dflt) ? n : NULL;
+}
+
+/*
+ * Neither standard package defines a contract rule: read `decision` /
+ * `deny` / `redact_fields` from another package when exactly one package
+ * defines `decision` or `deny` (a user who named the package
+ * `mycompany.llm` still gets the decision they wrote, never a silent
+ * allow). Several such packages are ambiguous: none is read, and
+ * `xenovia policy check` says so.
+ */
+static void other_package_contract(struct xv_policy *p)
+{
+    struct node *found = NULL;
+    int count = 0;
+    for (struct module *m = p->c.mods; m; m = m->next) {
+        struct node *pkg = p->c.root;
+        for (int i = 0; pkg && i < m->npkg; i++)
+            pkg = xv_node_child(pkg, m->pkgpath[i], strlen(m->pkgpath[i]));
+        if (!pkg || pkg == found)
+            continue;
+        if (!rule_node(xv_node_child(pkg, "decision", 8)) && !rule_node(xv_node_child(pkg, "deny", 4)))
+            continue;
+        int seen = 0; /* the same package in another module */
+        for (struct module *o = p->c.mods; o != m && !seen; o = o->next) {
+            struct node *q = p->c.root;
+            for (int i = 0; q && i < o->npkg; i++)
+                q = xv_node_child(q, o->pkgpath[i], strlen(o->pkgpath[i]));
+            seen = q == pkg;
+        }
+        if (seen)
+            continue;
+        found = pkg;
+        count++;
+    }
+    p->contract_candidates = count;
+    if (count != 1)
+        return;
+    p->decision = rule_node(xv_node_child(found, "decision", 8));
+    p->deny = rule_node(xv_node_child(found, "deny", 4));
+    p->redact = rule_node(xv_node_child(found, "redact_fields", 13));
+    p->contract_pkg = strncmp(found->path, "data.", 5) == 0 ? found->path + 5 : found->path;
+}
+
+/* A rule's id for records: METADATA `id` (also under `custom`), else
+ * `title`, else "file:line" (base name of the file). Arena string. */
+static const char *rule_id_of(struct xv_policy *p, const struct rule *r)
+{
+    const struct xv_value *a = r->annot;
+    const char *keys[] = {"id", "title"};
+    for (int k = 0; a && a->type == XV_T_OBJECT && k < 2; k++) {
+        long i = xv_object_find_str((struct xv_value *)a, keys[k], strlen(keys[k]));
+        struct xv_value *v = i >= 0 ? XV_OBJ_VAL(a, i) : NULL;
+        if (!v && k == 0) {
+            long ci = xv_object_find_str((struct xv_value *)a, "custom", 6);
+            struct xv_value *cu = ci >= 0 ? XV_OBJ_VAL(a, ci) : NULL;
+            long j = cu && cu->type == XV_T_OBJECT ? xv_object_find_str(cu, "id", 2) : -1;
+            v = j >= 0 ? XV_OBJ_VAL(cu, j) : NULL;
+        }
+        if (v && v->type == XV_T_STRING && XV_STRLEN(v))
+            return XV_STR(v);
+    }
+    const char *file = r->loc.file ? r->loc.file : (r->mod ? r->mod->file : "policy");
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    char buf[300];
+    snprintf(buf, sizeof buf, "%s:%d", slash ? slash + 1 : file, r->loc.line);
+    return xv_arena_strdup(&p->c.ar, buf, strlen(buf));
+}
+
+/* One private node per deny rule, evaluated only when a request was denied
+ * to learn which rule gave the reason. The nodes share the rules' compiled
+ * bodies (a shallow copy of the rule with no sibling) and get their own
+ * cache ids; they are not in the tree. */
+static int index_deny_rules(struct xv_policy *p)
+{
+    if (p->redact && p->redact->nrules == 1 && p->redact->rules)
+        p->redact_id = rule_id_of(p, p->redact->rules);
+    struct node *d = p->deny;
+    if (!d || !d->nrules)
+        return 0;
+    p->deny_rules = xv_arena_alloc(&p->c.ar, (size_t)d->nrules * sizeof *p->deny_rules);
+    p->deny_ids = xv_arena_alloc(&p->c.ar, (size_t)d->nrules * sizeof *p->deny_ids);
+    if (!p->deny_rules || !p->deny_ids)
+        return XV_E_NOMEM;
+    for (struct rule *r = d->rules; r; r = r->next) {
+        struct node *n = xv_arena_alloc(&p->c.ar, sizeof *n);
+        struct rule *copy = xv_arena_alloc(&p->c.ar, sizeof *copy);
+        if (!n || !copy)
+            return XV_E_NOMEM;
+        *copy = *r;
+        copy->next = NULL;
+        n->name = d->name;
+        n->key = d->key;
+        n->parent = d->parent;
+        n->path = d->path;
+        n->rules = copy;
+        n->nrules = 1;
+        n->has_set = d->has_set;
+        n->has_complete = r->kind == R_COMPLETE;
+        n->id = p->c.nnodes++;
+        p->deny_ids[p->ndeny] = rule_id_of(p, r);
+        p->deny_rules[p->ndeny++] = n;
+    }
+    return 0;
+}
+
 int xv_policy_compile(struct xv_policy *p, char *err, size_t errlen)
 {
     struct xv_cerr ce;
@@ -97,9 +216,15 @@ int xv_policy_compile(struct xv_policy *p, char *err, size_t errlen)
     static const char *const deny[] = {"xenovia", "policy", "deny"};
     static const char *const redact[] = {"xenovia", "policy", "redact_fields"};
     static const char *const decision[] = {"xenovia", "decision"};
-    p->deny = find_path(p->c.root, deny, 3);
-    p->redact = find_path(p->c.root, redact, 3);
-    p->decision = find_path(p->c.root, decision, 2);
+    p->deny = rule_node(find_path(p->c.root, deny, 3));
+    p->redact = rule_node(find_path(p->c.root, redact, 3));
+    p->decision = rule_node(find_path(p->c.root, decision, 2));
+    if (!p->deny && !p->redact && !p->decision)
+        other_package_contract(p);
+    if (index_deny_rules(p) != 0) {
+        snprintf(err, errlen, "%s:1:1: rego_compile_error: out of memory", "policy");
+        return XV_E_NOMEM;
+    }
     p->compiled = 1;
     return 0;
 }
@@ -340,6 +465,70 @@ static void set_str(char **dst, const char *s)
     *dst = s ? strdup(s) : NULL;
 }
 
+/* "xenovia.policy.deny" for a node at data.xenovia.policy.deny. */
+static const char *node_name(const struct node *n)
+{
+    if (!n || !n->path)
+        return "policy";
+    return strncmp(n->path, "data.", 5) == 0 ? n->path + 5 : n->path;
+}
+
+/* An unknown action's name as recorded: printable ASCII, at most
+ * XV_ACTION_MAX bytes, other bytes as '_'. */
+static void action_name(const char *a, char out[XV_ACTION_MAX + 1])
+{
+    size_t n = 0;
+    for (; a[n] && n < XV_ACTION_MAX; n++) {
+        unsigned char ch = (unsigned char)a[n];
+        out[n] = (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\') ? (char)ch : '_';
+    }
+    out[n] = '\0';
+    if (!n)
+        snprintf(out, XV_ACTION_MAX + 1, "invalid_action");
+}
+
+/* The id of the deny rule that produced `reason` (or, for a boolean deny,
+ * the first rule that holds). With one rule that is its id; otherwise the
+ * rules are evaluated one by one — only on this denied path. */
+static const char *deny_rule_id(const struct xv_policy *p, struct xv_value *input,
+                                const struct xv_eval_opts *eo, struct xv_value *denyv,
+                                const char *reason)
+{
+    if (p->ndeny == 1)
+        return p->deny_ids[0];
+    if (p->ndeny < 1)
+        return node_name(p->deny); /* only a default rule */
+    struct xv_value **vals = calloc((size_t)p->ndeny, sizeof *vals);
+    if (!vals)
+        return node_name(p->deny);
+    const char *id = node_name(p->deny);
+    struct xv_eval_error ee;
+    struct xv_compiled *c = (struct xv_compiled *)&p->c;
+    if (xv_eval_nodes(c, p->deny_rules, p->ndeny, input, p->data, eo, vals, &ee) == 0) {
+        for (int i = 0; i < p->ndeny; i++) {
+            struct xv_value *v = vals[i];
+            int hit = 0;
+            if (v && v->type == XV_T_BOOL)
+                hit = XV_BOOLV(v) && denyv->type == XV_T_BOOL;
+            else if (v && (v->type == XV_T_SET || v->type == XV_T_ARRAY) && XV_ARR_LEN(v)) {
+                hit = !reason; /* a set with no string reason: first rule that yields */
+                for (size_t k = 0; !hit && k < XV_ARR_LEN(v); k++) {
+                    struct xv_value *e = XV_ARR_ITEM(v, k);
+                    hit = e->type == XV_T_STRING && !strcmp(XV_STR(e), reason);
+                }
+            }
+            if (hit) {
+                id = p->deny_ids[i];
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < p->ndeny; i++)
+        xv_decref(vals[i]);
+    free(vals);
+    return id;
+}
+
 int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
                      const struct xv_policy_opts *opts, struct xv_decision *out, char *err,
                      size_t errlen)
@@ -378,7 +567,7 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
         }
         if (denied) {
             out->outcome = response ? XV_OUTCOME_BLOCK_RESPONSE : XV_OUTCOME_BLOCK;
-            set_str(&out->rule_id, "xenovia.policy.deny");
+            set_str(&out->rule_id, deny_rule_id(p, input, &eo, v, out->reason));
         }
     }
     v = vals[1];
@@ -386,7 +575,7 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
         add_redact(out, v);
         if (strength(out->outcome) < 1) {
             out->outcome = response ? XV_OUTCOME_REDACT_RESPONSE : XV_OUTCOME_REDACT;
-            set_str(&out->rule_id, "xenovia.policy.redact_fields");
+            set_str(&out->rule_id, p->redact_id ? p->redact_id : node_name(p->redact));
         }
     }
     /* contract 2: package xenovia, decision object */
@@ -394,6 +583,7 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
     if (v && v->type == XV_T_OBJECT) {
         long ai = xv_object_find_str(v, "action", 6);
         enum xv_outcome o = XV_OUTCOME_ALLOW;
+        char action[XV_ACTION_MAX + 1] = "";
         if (ai >= 0 && XV_OBJ_VAL(v, ai)->type == XV_T_STRING) {
             const char *a = XV_STR(XV_OBJ_VAL(v, ai));
             if (!strcmp(a, "block"))
@@ -404,16 +594,27 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
                 o = XV_OUTCOME_BLOCK_RESPONSE;
             else if (!strcmp(a, "redact_response"))
                 o = XV_OUTCOME_REDACT_RESPONSE;
+            else if (strcmp(a, "allow") != 0) {
+                /* escalate, or an action this engine does not know: never a
+                 * silent allow. It blocks (the request, or the response at
+                 * that stage) and is recorded under its own name. */
+                o = response ? XV_OUTCOME_BLOCK_RESPONSE : XV_OUTCOME_BLOCK;
+                action_name(a, action);
+            }
+        } else if (ai >= 0) {
+            o = response ? XV_OUTCOME_BLOCK_RESPONSE : XV_OUTCOME_BLOCK;
+            snprintf(action, sizeof action, "invalid_action");
         }
         long ri = xv_object_find_str(v, "redact_fields", 13);
         if (ri >= 0)
             add_redact(out, XV_OBJ_VAL(v, ri));
         if (strength(o) > strength(out->outcome)) {
             out->outcome = o;
+            set_str(&out->action, action[0] ? action : NULL);
             long ru = xv_object_find_str(v, "rule", 4);
             set_str(&out->rule_id, ru >= 0 && XV_OBJ_VAL(v, ru)->type == XV_T_STRING
                                        ? XV_STR(XV_OBJ_VAL(v, ru))
-                                       : "xenovia.decision");
+                                       : node_name(p->decision));
             long re = xv_object_find_str(v, "reason", 6);
             if (re >= 0 && XV_OBJ_VAL(v, re)->type == XV_T_STRING)
                 set_str(&out->reason, XV_STR(XV_OBJ_VAL(v, re)));
@@ -431,6 +632,7 @@ void xv_decision_free(struct xv_decision *d)
 {
     free(d->rule_id);
     free(d->reason);
+    free(d->action);
     for (size_t i = 0; i < d->nredact; i++)
         free(d->redact_fields[i]);
     free(d->redact_fields);
@@ -441,7 +643,10 @@ char *xv_decision_json(const struct xv_decision *d)
 {
     struct xv_buf b;
     xv_buf_init(&b, (size_t)1 << 24);
-    xv_buf_appendf(&b, "{\"outcome\":\"%s\",\"rule_id\":", xv_outcome_name(d->outcome));
+    xv_buf_appendf(&b, "{\"outcome\":\"%s\",", xv_outcome_name(d->outcome));
+    if (d->action)
+        xv_buf_appendf(&b, "\"action\":\"%s\",", d->action); /* printable, no quotes */
+    xv_buf_append(&b, "\"rule_id\":", 10);
     if (d->rule_id)
         xv_json_write_string(&b, d->rule_id, strlen(d->rule_id), 0);
     else
@@ -459,6 +664,17 @@ char *xv_decision_json(const struct xv_decision *d)
     }
     xv_buf_append(&b, "]}", 2);
     return xv_buf_steal(&b, NULL);
+}
+
+int xv_policy_contract(const struct xv_policy *p, const char **pkg, int *candidates)
+{
+    int bits = (p->deny ? XV_POLICY_HAS_DENY : 0) | (p->redact ? XV_POLICY_HAS_REDACT : 0) |
+               (p->decision ? XV_POLICY_HAS_DECISION : 0);
+    if (pkg)
+        *pkg = p->contract_pkg;
+    if (candidates)
+        *candidates = p->contract_candidates;
+    return bits;
 }
 
 int xv_policy_parse_term(const char *src, size_t len, struct xv_value **out, char *err,

@@ -10,6 +10,10 @@
  *     "redact_fields"}` with actions allow, block, redact, block_response,
  *     redact_response.
  *   When both are present the strongest outcome wins (block > redact > allow).
+ *   An action the engine does not know (`escalate`, ...) blocks and keeps
+ *   its name (xv_decision.action). When neither standard package defines a
+ *   contract rule, a single other package defining `decision` or `deny` is
+ *   read instead (xv_policy_contract says which).
  *
  * Ownership: a struct xv_policy is immutable after xv_policy_compile and may
  * be shared by any number of threads evaluating concurrently (decisions and
@@ -92,9 +96,17 @@ enum xv_outcome {
     XV_OUTCOME_BLOCK_RESPONSE = 4,
 };
 
+/* Longest action name kept for an action the engine does not know. */
+#define XV_ACTION_MAX 47
+
 struct xv_decision {
     enum xv_outcome outcome; /* strongest action */
-    char *rule_id;           /* owned; rule/contract that decided, or NULL */
+    char *action;            /* owned; NULL, or the decision object's own action name when
+                                the engine does not know it ("escalate", ...): outcome is then
+                                BLOCK (BLOCK_RESPONSE at the response stage) and the caller
+                                records this name. Printable ASCII, no quotes, <= XV_ACTION_MAX */
+    char *rule_id;           /* owned; rule that decided (decision `rule`; a deny rule's
+                                METADATA id/title, else file:line), or NULL */
     char *reason;            /* owned; first deny reason, or NULL */
     char **redact_fields;    /* owned array of owned labels */
     size_t nredact;          /* count */
@@ -111,7 +123,17 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
                      size_t errlen);
 void xv_decision_free(struct xv_decision *d);
 
-/* The decision as JSON {"outcome","rule_id","reason","redact_fields"}.
+/* What a compiled policy decides with (SPEC §5 contracts). Returns a mask
+ * of XV_POLICY_HAS_*; 0 means no contract rule exists and every call is
+ * allowed. *pkg (may be NULL) gets the package the rules were read from
+ * when it is not xenovia.policy / xenovia (a single other package defining
+ * `decision` or `deny`), else NULL; *candidates (may be NULL) the number of
+ * other packages defining them when no standard rule exists (several: none
+ * is read). */
+enum { XV_POLICY_HAS_DENY = 1, XV_POLICY_HAS_REDACT = 2, XV_POLICY_HAS_DECISION = 4 };
+int xv_policy_contract(const struct xv_policy *p, const char **pkg, int *candidates);
+
+/* The decision as JSON {"outcome","action"?,"rule_id","reason","redact_fields"}.
  * Caller frees with free(). */
 char *xv_decision_json(const struct xv_decision *d);
 

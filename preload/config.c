@@ -3,6 +3,7 @@
  * Runs once, inside once-init, before any hook is active; may allocate.
  */
 #include "xv_preload.h"
+#include "xv_route.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <strings.h>
 
 #include "xv_common.h"
+#include "xv_http.h"
 #include "xv_session.h"
 
 static const char *env(const char *name)
@@ -180,6 +182,27 @@ static int load_session(struct xv_config *cfg)
     return bad;
 }
 
+/* SPEC §8: XENOVIA_ROUTE / XENOVIA_PROXY_ID (+ XENOVIA_RUNTIME_URL,
+ * XENOVIA_API_KEY, XENOVIA_CA_FILE). A bad value gets one line and the
+ * program runs unrouted. The configuration lives for the process. */
+static int load_routes(void)
+{
+    static struct xv_route_config routes;
+    char err[300];
+    int bad = 0;
+    if (xv_route_parse(env("XENOVIA_ROUTE"), env("XENOVIA_PROXY_ID"), env("XENOVIA_RUNTIME_URL"),
+                       env("XENOVIA_API_KEY"), env("XENOVIA_CA_FILE"), &routes, err,
+                       sizeof err) != 0) {
+        xv_log(XV_LOG_ERROR, "%s", err);
+        bad = 1;
+    }
+    if (routes.n > 0 && env("XENOVIA_PROXY_ID") && !env("XENOVIA_ROUTE") && !routes.api_key[0])
+        xv_log(XV_LOG_WARN, "XENOVIA_PROXY_ID is set without XENOVIA_API_KEY: the runtime will "
+               "see the program's own credential");
+    xv_route_configure(&routes);
+    return bad;
+}
+
 int xv_config_load(struct xv_config *cfg)
 {
     int bad = 0;
@@ -211,6 +234,14 @@ int xv_config_load(struct xv_config *cfg)
     bad += env_bool("XENOVIA_CAPTURE_CONTENT", 1, &cfg->capture_content);
     bad += env_size("XENOVIA_BODY_MAX_BYTES", 32u << 20, 4096, 1u << 30, &n);
     cfg->body_max = (size_t)n;
+    /* Decompression bombs (issue 7 class 5): past either bound a gzip/deflate
+     * body is passed through uninspected (docs/http.md). */
+    bad += env_size("XENOVIA_INFLATE_MAX_BYTES", XV_HTTP_INFLATE_DEFAULT_MAX_BYTES, 0,
+                    1ull << 40, &n);
+    cfg->inflate_max = n;
+    bad += env_size("XENOVIA_INFLATE_MAX_RATIO", XV_HTTP_INFLATE_DEFAULT_MAX_RATIO, 0, 100000, &n);
+    cfg->inflate_ratio = (unsigned)n;
+    xv_http_set_inflate_limits(cfg->inflate_max, cfg->inflate_ratio);
     bad += env_size("XENOVIA_EXPORT_TIMEOUT_MS", 2000, 0, 600000, &n);
     cfg->export_timeout_ms = n;
     cfg->agent_id = env_copy("XENOVIA_AGENT_ID");
@@ -220,11 +251,6 @@ int xv_config_load(struct xv_config *cfg)
     cfg->session_max = (size_t)n;
     bad += load_session(cfg);
     bad += load_policy_knobs(cfg);
-    if (env("XENOVIA_ROUTE")) {
-        /* SPEC §8 is not built yet: say so rather than ignore it silently */
-        xv_log(XV_LOG_ERROR, "XENOVIA_ROUTE: rerouting is not supported yet; calls go to "
-               "their original hosts");
-        bad++;
-    }
+    bad += load_routes();
     return bad;
 }

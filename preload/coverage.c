@@ -7,9 +7,12 @@
  * tables (.dynsym or, when not stripped, .symtab) with no libssl among its
  * DT_NEEDED libraries; Go by its .go.buildinfo section.
  *
+ * A program whose OpenSSL symbols are there is covered by patch/ (its entry
+ * points redirected) and init.c does not call this; what reaches the
+ * static-OpenSSL verdict here is a stripped binary exporting nothing,
+ * recognised by OpenSSL's source paths in .rodata.
+ *
  * Runs once at init; reads the file through a private read-only mapping.
- * Stripped static binaries without exported OpenSSL symbols are not
- * detected (documented in docs/coverage.md).
  */
 #include "xv_preload.h"
 
@@ -143,7 +146,9 @@ int xv_coverage_check(const char *exe_path, char *why, size_t cap)
                  exe_path);
         verdict = 1;
     } else if (has_ssl && !needs) {
-        snprintf(why, cap, "%s has OpenSSL linked in statically (its TLS traffic cannot be hooked; plain HTTP is inspected)",
+        /* patch/ found nothing to patch (its OpenSSL symbols are gone) */
+        snprintf(why, cap, "%s has OpenSSL compiled in without symbols to patch (stripped, "
+                 "nothing exported): its TLS traffic cannot be hooked; plain HTTP is inspected",
                  exe_path);
         verdict = 1;
     }

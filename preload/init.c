@@ -13,6 +13,7 @@
  * XENOVIA_DISABLE=1 — hooks stay off for the life of the process.
  */
 #include "xv_preload.h"
+#include "xv_route.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "xv_conn.h"
 #include "xv_exporter.h"
 #include "xv_hooks.h"
+#include "xv_patch.h"
 #include "xv_session.h"
 #include "xv_policy.h"
 
@@ -38,6 +40,7 @@ static struct {
     struct xv_policy *policy; /* compiled XENOVIA_POLICY, or NULL */
     int policy_broken;        /* XENOVIA_POLICY did not load */
     pid_t pid;                /* this process (a vfork child has another pid) */
+    struct xv_patch_report patch; /* compiled-in OpenSSL: what patch/ did */
 } g = { .once = PTHREAD_ONCE_INIT };
 
 static void on_fork_prepare(void)
@@ -61,6 +64,7 @@ static void on_fork_child(void)
     xv_tls_atfork_child();
     xv_dns_atfork_child();
     xv_poll_atfork_child();
+    xv_route_atfork_child();
     xv_exp_atfork_child();
 }
 
@@ -77,6 +81,8 @@ static void read_process_name(int argc, char **argv)
 
 static void do_init(void)
 {
+    /* Before the program can close fd 2 and reuse the number (issue 7 class 6). */
+    xv_log_capture_stderr();
     xv_real_init();
     if (getauxval(AT_SECURE))
         return; /* setuid/setgid/capabilities: stay inert */
@@ -86,6 +92,15 @@ static void do_init(void)
         errno = saved;
         return;
     }
+    /* Compiled-in OpenSSL (Node's official builds): patch its entry points
+     * now, while the program is still single-threaded (before the exporter
+     * or anything else starts a thread). */
+    void *hooks[XV_SSL_FN_COUNT];
+    xv_tls_hook_table(hooks);
+    xv_patch_apply(hooks, &g.patch);
+    if (g.patch.covered)
+        xv_log(XV_LOG_DEBUG, "OpenSSL compiled into %s; entry points patched: %s", g.patch.object,
+               g.patch.patched);
     struct xv_exp_config ec = {
         .trace_file = g.cfg.trace_file,
         /* 0 means "do not wait"; the exporter reads 0 as its default */
@@ -137,7 +152,11 @@ static void do_init(void)
     char exe[512], why[768];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
-    if (n > 0 && xv_coverage_check(exe, why, sizeof why))
+    if (g.patch.tried && !g.patch.covered)
+        xv_log(XV_LOG_ERROR, "not covered: %s has OpenSSL compiled in and its entry points "
+               "cannot be patched safely (%s); its HTTPS is not inspected, plain HTTP is",
+               g.patch.object, g.patch.why);
+    else if (!g.patch.covered && n > 0 && xv_coverage_check(exe, why, sizeof why))
         xv_log(XV_LOG_ERROR, "not covered: %s", why);
 
     g.pid = getpid();

@@ -21,6 +21,8 @@ struct xv_config {
     size_t capture_max;        /* XENOVIA_CAPTURE_MAX_BYTES (16384) */
     int capture_content;       /* XENOVIA_CAPTURE_CONTENT on|off (on) */
     size_t body_max;           /* XENOVIA_BODY_MAX_BYTES (33554432) */
+    uint64_t inflate_max;      /* XENOVIA_INFLATE_MAX_BYTES (67108864; 0 = no bound) */
+    unsigned inflate_ratio;    /* XENOVIA_INFLATE_MAX_RATIO (200; 0 = no bound) */
     uint64_t export_timeout_ms;/* XENOVIA_EXPORT_TIMEOUT_MS (2000) */
     int log_level;             /* XENOVIA_LOG_LEVEL error|warn|info|debug (warn) */
     const char *agent_id;      /* XENOVIA_AGENT_ID */

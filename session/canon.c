@@ -48,6 +48,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/hmac.h>
+#include <pthread.h>
+
 #include "session_int.h"
 
 #define CANON_MAX_DEPTH 64
@@ -673,6 +676,31 @@ void xv_session_digest_str(char tag, const char *s, size_t n,
     sha256_update(&ctx, 1, (const uint8_t *)&tag);
     sha256_update(&ctx, n, (const uint8_t *)s);
     sha256_digest(&ctx, XV_SESSION_DIGEST_LEN, digest);
+}
+
+/* Per-process key of the credential scope digest; drawn once. A child
+ * keeps its parent's (it continues the parent's sessions). */
+static struct {
+    pthread_once_t once;
+    uint8_t key[32];
+} g_scope = { PTHREAD_ONCE_INIT, { 0 } };
+
+static void scope_key(void)
+{
+    unsigned char b[16];
+    xv_uuid_v4_bytes(b); /* getrandom-seeded generator */
+    memcpy(g_scope.key, b, 16);
+    xv_uuid_v4_bytes(b);
+    memcpy(g_scope.key + 16, b, 16);
+}
+
+void xv_session_scope_digest(const char *cred, size_t n, uint8_t out[XV_SESSION_DIGEST_LEN])
+{
+    pthread_once(&g_scope.once, scope_key);
+    struct hmac_sha256_ctx h;
+    hmac_sha256_set_key(&h, sizeof g_scope.key, g_scope.key);
+    hmac_sha256_update(&h, n, (const uint8_t *)cred);
+    hmac_sha256_digest(&h, XV_SESSION_DIGEST_LEN, out);
 }
 
 int xv_session_content_text(const cJSON *content, struct xv_buf *out)

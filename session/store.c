@@ -5,14 +5,19 @@
  * calls. Also the resolution chain and the after-response learning.
  *
  * Invariants (all under s->mu):
- *   - a session slot is either live (in the LRU list, most recent at the
- *     head) or on the free list; at most max_sessions are live;
+ *   - slots at or past the bump index (sess_used / t_used) were never handed
+ *     out and their pages never touched (calloc'd: the kernel maps them on
+ *     first write); below it a session slot is either live (in the LRU
+ *     list, most recent at the head) or on the free list of released slots;
+ *     at most max_sessions are live;
  *   - a session owns NKEYS key nodes at fixed slots (0: its id, 1: its user,
  *     2..: a ring of the last XV_SESSION_LINKS response ids/fingerprints);
+ *     chain links (bucket heads, key next) hold node index + 1, 0 ending the
+ *     chain, so the zeroed bucket array needs no initialising write;
  *     a node is in exactly one bucket chain iff its kind is not K_FREE, and a
  *     digest (with its kind) is in the index at most once: binding it to a
  *     session takes it from whichever session held it;
- *   - a tool slot is either free or on both the global age list (oldest at
+ *   - a tool slot below t_used is either free or on both the global age list (oldest at
  *     the head) and its session's list; a session holds at most
  *     XV_SESSION_TOOLS_PER_SESSION of them;
  *   - all memory is allocated by xv_session_store_new; nothing is allocated
@@ -27,8 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uuid/uuid.h>
-
 #include "session_int.h"
 
 #define NKEYS (2 + XV_SESSION_LINKS)
@@ -41,7 +44,7 @@ enum key_kind { K_FREE = 0, K_ID = 'i', K_USER = 'u', K_RESP = 'r', K_FP = 'f' }
 
 struct key {
     uint8_t digest[XV_SESSION_DIGEST_LEN]; /* SHA-256(tag ‖ text), or a fingerprint */
-    int32_t next;                          /* next node in the bucket chain; -1 ends */
+    int32_t next;                          /* next node + 1 in the bucket chain; 0 ends */
     uint8_t kind;                          /* enum key_kind; K_FREE: not indexed */
 };
 
@@ -73,12 +76,14 @@ struct xv_session_store {
     struct xv_session_config cfg;  /* with defaults filled in */
     struct sess *sess;             /* cfg.max_sessions slots */
     int32_t lru_head, lru_tail;    /* most / least recently used live session */
-    int32_t sess_free;             /* free session slots */
-    int32_t *buckets;              /* nbuckets chain heads (node index) */
+    int32_t sess_free;             /* released session slots; -1 none */
+    int32_t sess_used;             /* bump index: slots [0, sess_used) were handed out */
+    int32_t *buckets;              /* nbuckets chain heads (node index + 1; 0 empty) */
     uint32_t mask;                 /* nbuckets - 1 */
     struct tool *tools;            /* cfg.tool_max slots */
     int32_t t_head, t_tail;        /* oldest / youngest outstanding tool call */
-    int32_t t_free;                /* free tool slots */
+    int32_t t_free;                /* released tool slots; -1 none */
+    int32_t t_used;                /* bump index: slots [0, t_used) were handed out */
     struct xv_session_stats st;    /* counters; sessions/keys/tools are current */
 };
 
@@ -130,8 +135,12 @@ struct xv_session_store *xv_session_store_new(const struct xv_session_config *cf
         return NULL;
     s->cfg = c;
     size_t nb = n_buckets(c.max_sessions);
+    /* calloc of these sizes maps fresh zero pages (glibc mmap threshold):
+     * nothing below writes them, so a page is faulted in only when a slot
+     * or bucket on it is first used (issue 9: building free lists here
+     * touched all ~6 MB, 1,584 faults, at the first API call). */
     s->sess = calloc(c.max_sessions, sizeof *s->sess);
-    s->buckets = malloc(nb * sizeof *s->buckets);
+    s->buckets = calloc(nb, sizeof *s->buckets);
     s->tools = calloc(c.tool_max, sizeof *s->tools);
     if (!s->sess || !s->buckets || !s->tools || pthread_mutex_init(&s->mu, NULL) != 0) {
         free(s->sess);
@@ -141,17 +150,13 @@ struct xv_session_store *xv_session_store_new(const struct xv_session_config *cf
         return NULL;
     }
     s->mask = (uint32_t)(nb - 1);
-    memset(s->buckets, 0xff, nb * sizeof *s->buckets); /* all -1 */
-    /* Free lists in slot order; the pages of slots never used stay untouched. */
-    for (size_t i = 0; i < c.max_sessions; i++)
-        s->sess[i].next = i + 1 < c.max_sessions ? (int32_t)(i + 1) : -1;
-    s->sess_free = 0;
+    /* Slots are handed out by the bump index first; the free lists hold
+     * only released slots, so no slot is written before it is used. */
+    s->sess_free = -1;
+    s->sess_used = 0;
     s->lru_head = s->lru_tail = -1;
-    for (size_t i = 0; i < c.tool_max; i++) {
-        s->tools[i].sess = -1;
-        s->tools[i].gnext = i + 1 < c.tool_max ? (int32_t)(i + 1) : -1;
-    }
-    s->t_free = 0;
+    s->t_free = -1;
+    s->t_used = 0;
     s->t_head = s->t_tail = -1;
     return s;
 }
@@ -228,10 +233,10 @@ static struct key *node(struct xv_session_store *s, int32_t n)
 
 static int32_t key_find(struct xv_session_store *s, uint8_t kind, const uint8_t *d)
 {
-    for (int32_t n = s->buckets[bucket_of(s, d)]; n >= 0; n = node(s, n)->next) {
-        struct key *k = node(s, n);
+    for (int32_t l = s->buckets[bucket_of(s, d)]; l > 0; l = node(s, l - 1)->next) {
+        struct key *k = node(s, l - 1);
         if (k->kind == kind && memcmp(k->digest, d, XV_SESSION_DIGEST_LEN) == 0)
-            return n;
+            return l - 1;
     }
     return -1;
 }
@@ -242,12 +247,12 @@ static void key_unlink(struct xv_session_store *s, int32_t n)
     if (k->kind == K_FREE)
         return;
     int32_t *pp = &s->buckets[bucket_of(s, k->digest)];
-    while (*pp >= 0 && *pp != n)
-        pp = &node(s, *pp)->next;
-    if (*pp == n)
+    while (*pp > 0 && *pp != n + 1)
+        pp = &node(s, *pp - 1)->next;
+    if (*pp == n + 1)
         *pp = k->next;
     k->kind = K_FREE;
-    k->next = -1;
+    k->next = 0;
     s->st.keys--;
 }
 
@@ -277,7 +282,7 @@ static void key_bind(struct xv_session_store *s, int32_t i, uint8_t kind, const 
     k->kind = kind;
     uint32_t b = bucket_of(s, d);
     k->next = s->buckets[b];
-    s->buckets[b] = n;
+    s->buckets[b] = n + 1;
     s->st.keys++;
 }
 
@@ -322,13 +327,17 @@ static void tool_add(struct xv_session_store *s, int32_t i, const uint8_t *call,
         tool_release(s, se->tools);
         s->st.tools_evicted++;
     }
-    if (s->t_free < 0) {
+    if (s->t_free < 0 && (size_t)s->t_used >= s->cfg.tool_max) {
         tool_release(s, s->t_head);
         s->st.tools_evicted++;
     }
-    t = s->t_free;
+    if (s->t_free >= 0) {
+        t = s->t_free;
+        s->t_free = s->tools[t].gnext;
+    } else {
+        t = s->t_used++; /* a never-used slot: its page is touched now */
+    }
     struct tool *tl = &s->tools[t];
-    s->t_free = tl->gnext;
     memcpy(tl->call, call, XV_SESSION_DIGEST_LEN);
     snprintf(tl->name, sizeof tl->name, "%s", name ? name : "");
     size_t n = 0;
@@ -423,16 +432,19 @@ static int32_t sess_alloc(struct xv_session_store *s, const char *id, uint64_t n
         sess_drop(s, s->lru_tail);
         s->st.expired++;
     }
-    if (s->sess_free < 0) {
+    if (s->sess_free < 0 && (size_t)s->sess_used >= s->cfg.max_sessions) {
         sess_drop(s, s->lru_tail);
         s->st.evicted++;
     }
-    int32_t i = s->sess_free;
+    int32_t i;
+    if (s->sess_free >= 0) {
+        i = s->sess_free;
+        s->sess_free = s->sess[i].next;
+    } else {
+        i = s->sess_used++; /* a never-used slot: its page is touched now */
+    }
     struct sess *se = &s->sess[i];
-    s->sess_free = se->next;
-    memset(se, 0, sizeof *se);
-    for (int k = 0; k < NKEYS; k++)
-        se->keys[k].next = -1;
+    memset(se, 0, sizeof *se); /* key links 0: not chained */
     se->tools = -1;
     se->live = 1;
     se->last_used = now;
@@ -470,6 +482,15 @@ static void id_digest(const char *id, uint8_t d[XV_SESSION_DIGEST_LEN])
     xv_session_digest_str(K_ID, low, XV_SESSION_ID_LEN, d);
 }
 
+/* Bind a derived key (user, response id, fingerprint) to the request's
+ * credential scope: XOR with the scope digest (both uniform 256-bit
+ * values, so keys of different scopes never meet). */
+static void scoped(uint8_t d[XV_SESSION_DIGEST_LEN], const uint8_t *scope)
+{
+    for (int i = 0; scope && i < XV_SESSION_DIGEST_LEN; i++)
+        d[i] ^= scope[i];
+}
+
 static const char *body_str(const cJSON *body, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
@@ -503,9 +524,7 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         if (given) {
             memcpy(out->id, given, XV_SESSION_ID_LEN);
         } else {
-            uuid_t u;
-            uuid_generate_random(u);
-            uuid_unparse_lower(u, out->id);
+            xv_uuid_v4(out->id);
             strategy = XV_SESSION_BY_NEW;
         }
         out->turn = 1;
@@ -528,6 +547,10 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         user = body_str(req->body, "user");
     if (user)
         xv_session_digest_str(K_USER, user, strlen(user), d_user);
+    if (prev)
+        scoped(d_prev, req->scope);
+    if (user)
+        scoped(d_user, req->scope);
 
     pthread_mutex_lock(&s->mu);
     uint64_t now = now_ns(s);
@@ -549,10 +572,10 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         pthread_mutex_unlock(&s->mu);
         struct xv_session_fps fps;
         xv_session_request_fps(req->type, req->body, &fps);
-        uuid_t u;
+        scoped(fps.last, req->scope);
+        scoped(fps.asst, req->scope);
         char text[XV_SESSION_ID_LEN + 1];
-        uuid_generate_random(u);
-        uuid_unparse_lower(u, text);
+        xv_uuid_v4(text);
         id_digest(text, d_id);
         pthread_mutex_lock(&s->mu);
         now = now_ns(s);
@@ -640,6 +663,10 @@ int xv_session_store_record_response(struct xv_session_store *s,
         xv_session_digest_str(K_RESP, resp->response_id, strlen(resp->response_id), d_resp);
     int fp_rc = resp->reply ? xv_session_next_fp(resp->type, resp->request, resp->reply, d_fp)
                             : XV_E_PARSE;
+    if (has_resp)
+        scoped(d_resp, resp->scope);
+    if (fp_rc == 0)
+        scoped(d_fp, resp->scope);
 
     pthread_mutex_lock(&s->mu);
     uint64_t now = now_ns(s);

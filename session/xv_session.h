@@ -147,6 +147,10 @@ struct xv_session_request {
                                    xv_session_env_id_check; NULL when unset/invalid */
     int type;                   /* enum xv_session_req_type */
     const cJSON *body;          /* parsed request body; NULL when none or not JSON */
+    const uint8_t *scope;       /* XV_SESSION_DIGEST_LEN bytes (xv_session_scope_digest of
+                                   the request's credential) or NULL: the `user`, response-id
+                                   and fingerprint keys are looked up within this scope only,
+                                   so two API keys never share those sessions */
 };
 
 struct xv_session_resolved {
@@ -201,6 +205,7 @@ struct xv_session_response {
     const cJSON *request;       /* the parsed request body given to resolve; may be NULL */
     const char *response_id;    /* chat `id` / Responses `id`; NULL when none */
     const cJSON *reply;         /* the assistant reply (above); NULL when none */
+    const uint8_t *scope;       /* the request's scope (xv_session_request.scope) or NULL */
 };
 
 /*
@@ -250,6 +255,12 @@ void xv_session_tool_steps_free(struct xv_session_tool_step *steps, size_t n);
 
 /* SHA-256 digest size. */
 #define XV_SESSION_DIGEST_LEN 32
+
+/* The scope of a request's derived session keys: HMAC-SHA256 of its
+ * credential (bearer token / api-key value) under a per-process random key
+ * (drawn once; a fork child keeps it). The credential itself is never kept;
+ * the digest is useless outside the process. Any thread. */
+void xv_session_scope_digest(const char *cred, size_t n, uint8_t out[XV_SESSION_DIGEST_LEN]);
 
 /* Canonical JSON of any value (defined in docs/session.md and canon.c),
  * appended to `out` (bounded by its max). Returns 0, XV_E_LIMIT (out's max

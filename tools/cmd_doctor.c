@@ -473,6 +473,17 @@ static int decide_from_program(const char *path, const struct xv_elf *e, const s
         snprintf(why, n, "static-pie: no dynamic loader runs, so LD_PRELOAD is ignored");
         return V_NOT;
     }
+    if (r->static_openssl && !r->static_boringssl && !r->static_other && !r->rustls) {
+        /* OpenSSL compiled in with its symbols: the agent patches it */
+        char pw[400];
+        if (xv_tool_doctor_patch(path, pw, sizeof pw)) {
+            snprintf(why, n, "OpenSSL compiled in; entry points patched at start (%s)", pw);
+            return V_COVERED;
+        }
+        snprintf(why, n, "OpenSSL compiled in, but its entry points cannot be patched safely "
+                 "(%s): HTTPS is not covered, plain-HTTP calls through libc sockets are", pw);
+        return V_PARTIAL;
+    }
     if (r->static_openssl || r->static_boringssl || r->static_other || r->openssl_string_only ||
         r->rustls) {
         snprintf(why, n, "its TLS library is compiled into the program (%s); HTTPS "
@@ -602,8 +613,8 @@ static int examine(const char *what)
         int other = 0;
         for (size_t t = 1; t < N_TLS; t++)
             other |= r.tls_found[t];
-        if (early == V_PARTIAL) {
-            v = V_PARTIAL;   /* TLS compiled in: `why` already says so */
+        if (early == V_PARTIAL || early == V_COVERED) {
+            v = early;       /* TLS compiled in: `why` already says so */
         } else if (r.tls_found[0]) {
             v = V_COVERED;
             snprintf(why, sizeof why, "HTTPS through libssl.so.3 (OpenSSL 3) and plain HTTP%s",

@@ -2,7 +2,10 @@
  * cmd_policy.c — `xenovia policy check|eval|test`: the CLI front end of the
  * policy module (policy/xv_policy.h).
  *
- *   check PATH            exit 0, or 1 with `file:line:col: code: message`
+ *   check PATH            exit 0, or 1 with `file:line:col: code: message`;
+ *                         a warning on stderr (exit 0) when no contract rule
+ *                         exists (every call would be allowed), a note when
+ *                         the rules are read from another package
  *   eval --policy PATH [--data FILE] [--input FILE] [--query Q] [--strict]
  *                         with --query: rows as one JSON array (undefined is
  *                         []), evaluation errors `file:row: code: message` on
@@ -61,6 +64,23 @@ static int policy_check(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    /* Compiles, but does it decide anything? A policy without a contract
+     * rule allows every call: say so rather than a silent OK. */
+    const char *pkg = NULL;
+    int cand = 0;
+    int bits = xv_policy_contract(p, &pkg, &cand);
+    if (!bits && cand > 1)
+        fprintf(stderr, "xenovia: warning: %s: %d packages define `decision` or `deny`; none is "
+                        "read (put the contract in `package xenovia` (decision) or `package "
+                        "xenovia.policy` (deny, redact_fields)): every call will be allowed\n",
+                argv[2], cand);
+    else if (!bits)
+        fprintf(stderr, "xenovia: warning: %s: no contract rule (`decision` in `package xenovia`, "
+                        "or `deny`/`redact_fields` in `package xenovia.policy`): every call will "
+                        "be allowed\n", argv[2]);
+    else if (pkg)
+        fprintf(stderr, "xenovia: note: %s: contract rules read from `package %s` (not "
+                        "xenovia / xenovia.policy)\n", argv[2], pkg);
     xv_policy_free(p);
     return 0;
 }

@@ -235,7 +235,15 @@ static void make_row(struct row *r, const cJSON *rec)
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, "stream");
     snprintf(r->cell[C_STREAM], sizeof r->cell[0], "%s",
              cJSON_IsBool(st) ? (cJSON_IsTrue(st) ? "yes" : "no") : "-");
+    /* The status the app read; "(agent)" when the agent answered itself,
+     * "(upNNN)" when it replaced an upstream answer of another status. */
     num_cell(r->cell[C_STATUS], sizeof r->cell[0], rec, "status_code");
+    const cJSON *up = cJSON_GetObjectItemCaseSensitive(rec, "upstream_status_code");
+    size_t sl = strlen(r->cell[C_STATUS]);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "synthetic_response")))
+        snprintf(r->cell[C_STATUS] + sl, sizeof r->cell[0] - sl, "(agent)");
+    else if (cJSON_IsNumber(up))
+        snprintf(r->cell[C_STATUS] + sl, sizeof r->cell[0] - sl, "(up%d)", up->valueint);
     if (!strcmp(r->cell[C_STATUS], "-")) {
         const char *s = str_of(rec, "status");     /* tool steps */
         if (s)

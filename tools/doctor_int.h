@@ -52,6 +52,12 @@ void xv_tool_elf_symbols(const struct xv_elf *e,
 /* Does the file contain these bytes anywhere? */
 int xv_tool_elf_contains(const struct xv_elf *e, const char *needle, size_t n);
 
+/* doctor_patch.c: would the agent patch this program's compiled-in OpenSSL
+ * (patch/, dry run on the file's bytes)? 1 yes (why names the entry points),
+ * 0 no (why says which function refuses and why). Prints one line listing
+ * the OpenSSL symbols found. */
+int xv_tool_doctor_patch(const char *path, char *why, size_t n);
+
 /* Human name of e_machine ("x86-64", "AArch64", …; "machine N" otherwise).
  * Static storage or `buf`. */
 const char *xv_tool_elf_machine_name(uint16_t machine, char *buf, size_t n);

@@ -58,11 +58,15 @@ const struct xv_tool_knob xv_tool_knobs[] = {
     { "hosts", "XENOVIA_HOSTS", "LIST", T, NULL, 0, 0,
       "comma list of hosts to inspect (*.wildcards, optional :port); default: any host" },
     { "route", "XENOVIA_ROUTE", "RULES", T, NULL, 0, 0,
-      "host[:port]=URL[,...]: send inspected calls for host to URL instead (not built yet: ignored)" },
+      "host[:port]=URL[,...]: send inspected calls for host to the gateway URL instead" },
+    { "proxy-id", "XENOVIA_PROXY_ID", "ID", T, NULL, 0, 0,
+      "Xenovia shorthand: without --route, api.openai.com goes to <runtime>/a/ID/openai" },
+    { "runtime-url", "XENOVIA_RUNTIME_URL", "URL", T, NULL, 0, 0,
+      "base of the Xenovia runtime for --proxy-id (default https://runtime.xenovia.io)" },
     { "api-key", "XENOVIA_API_KEY", "KEY", T, NULL, 0, 0,
-      "replaces the app's bearer token on rerouted calls (not built yet: ignored)" },
+      "the gateway's key: replaces the app's bearer token / api-key on rerouted calls" },
     { "ca-file", "XENOVIA_CA_FILE", "PATH", T, NULL, 0, 0,
-      "CA bundle for verifying rerouted TLS (not built yet: ignored)" },
+      "CA bundle that verifies the gateway's certificate (default: the system CAs)" },
     { "stamp", "XENOVIA_STAMP", "on|off", B, NULL, 0, 0,
       "off: never add X-Xenovia-* headers to responses (default on)" },
     { "body-max-bytes", "XENOVIA_BODY_MAX_BYTES", "N", U, NULL, 4096, 1u << 30,
@@ -71,7 +75,8 @@ const struct xv_tool_knob xv_tool_knobs[] = {
     { "trace-file", "XENOVIA_TRACE_FILE", "PATH", T, NULL, 0, 0,
       "JSON Lines trace file (default $XDG_STATE_HOME/xenovia/traces.jsonl)" },
     { "capture-content", "XENOVIA_CAPTURE_CONTENT", "on|off", B, NULL, 0, 0,
-      "off drops messages, response content and tool arguments from traces (default on)" },
+      "off drops messages, response content and tool arguments from traces (default on); "
+      "on, given explicitly, also sends them to OTLP" },
     { "capture-max-bytes", "XENOVIA_CAPTURE_MAX_BYTES", "N", U, NULL, 0, 1u << 30,
       "truncate captured text per field (default 16384)" },
     { "export-timeout-ms", "XENOVIA_EXPORT_TIMEOUT_MS", "MS", U, NULL, 0, 600000,
@@ -91,6 +96,9 @@ const struct xv_tool_knob xv_tool_knobs[] = {
     { "otlp-compression", "OTEL_EXPORTER_OTLP_COMPRESSION", "C", C, "gzip|none", 0, 0,
       "OTLP request compression" },
     { "otlp-timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", "MS", U, NULL, 0, 0, "OTLP request timeout" },
+    { "otlp-capture-content", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "B", C,
+      "true|false", 0, 0, "true: message content in the spans' gen_ai.* content attributes "
+      "(default false)" },
     { "service-name", "OTEL_SERVICE_NAME", "NAME", T, NULL, 0, 0, "service.name resource attribute" },
     { "resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", "K=V,...", T, NULL, 0, 0,
       "extra OTLP resource attributes" },
@@ -244,6 +252,7 @@ static void print_help(FILE *out)
             "                                         show recorded calls by session and turn\n"
             "  xenovia doctor [-- CMD | BINARY]       can a program be covered, and why not\n"
             "  xenovia policy check|eval|test ...     compile, evaluate and test Rego policies\n"
+            "  xenovia cassette ls|show|diff|prune ... inspect record/replay cassettes\n"
             "  xenovia help | --help | --version\n"
             "\n"
             "Knobs. Each is an environment variable read by the agent and a flag of\n"
@@ -282,6 +291,8 @@ int main(int argc, char **argv)
         return xv_tool_traces(argc - 1, argv + 1);
     if (!strcmp(cmd, "doctor"))
         return xv_tool_doctor(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cassette"))
+        return xv_tool_cassette(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy")) {
 #ifdef XV_HAVE_POLICY
         return xv_tool_policy(argc - 1, argv + 1);

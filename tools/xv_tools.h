@@ -66,6 +66,7 @@ int xv_tool_doctor_quick(const char *cmd, char *why, size_t n);
 int xv_tool_run(int argc, char **argv);
 int xv_tool_traces(int argc, char **argv);
 int xv_tool_doctor(int argc, char **argv);
+int xv_tool_cassette(int argc, char **argv);
 /* Provided by tools/cmd_policy.c (policy helper) when built with
  * XV_HAVE_POLICY: `xenovia policy check|eval|test`. */
 int xv_tool_policy(int argc, char **argv);

@@ -23,6 +23,9 @@ tokens of the request's `model`, plus the comma-separated tokens of an
   chunked    send a non-stream JSON body with Transfer-Encoding: chunked (3 chunks).
              SSE streams are always chunked.
   nousage    omit `usage` from non-stream replies.
+  details    usage carries prompt/input_tokens_details.cached_tokens (half the
+             input) and completion/output_tokens_details.reasoning_tokens (a
+             third of the output), as OpenAI reports them.
   status<N>  answer with HTTP status N (400..599) and an OpenAI-style error body.
   trickle    write the whole response (head and body) 7 bytes at a time with
              short pauses, so the client reads it in tiny pieces.
@@ -281,6 +284,19 @@ def _thirds(s):
     return [s[:a], s[a:b], s[b:]]
 
 
+def _details(plan, u):
+    """With the `details` flag: the usage details OpenAI sends (cached input
+    tokens = half the input, reasoning tokens = a third of the output)."""
+    if "details" in plan["flags"]:
+        if "input_tokens" in u:
+            u["input_tokens_details"] = {"cached_tokens": u["input_tokens"] // 2}
+            u["output_tokens_details"] = {"reasoning_tokens": u["output_tokens"] // 3}
+        else:
+            u["prompt_tokens_details"] = {"cached_tokens": u["prompt_tokens"] // 2}
+            u["completion_tokens_details"] = {"reasoning_tokens": u["completion_tokens"] // 3}
+    return u
+
+
 def render_json(plan):
     """Non-stream reply body (dict)."""
     api, model, rid = plan["api"], plan["model"], plan["id"]
@@ -299,16 +315,16 @@ def render_json(plan):
                "choices": [{"index": 0, "message": msg, "logprobs": None,
                             "finish_reason": plan["finish_reason"]}]}
         if usage:
-            out["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                            "total_tokens": usage[0] + usage[1]}
+            out["usage"] = _details(plan, {"prompt_tokens": usage[0], "completion_tokens": usage[1],
+                                           "total_tokens": usage[0] + usage[1]})
         return out
     if api == "responses":
         out = {"id": "resp_" + rid, "object": "response", "created_at": CREATED,
                "status": "completed", "model": model, "output": _responses_output(plan),
                "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
         if usage:
-            out["usage"] = {"input_tokens": usage[0], "output_tokens": usage[1],
-                            "total_tokens": usage[0] + usage[1]}
+            out["usage"] = _details(plan, {"input_tokens": usage[0], "output_tokens": usage[1],
+                                           "total_tokens": usage[0] + usage[1]})
         return out
     if api == "completions":
         out = {"id": "cmpl-" + rid, "object": "text_completion", "created": CREATED,
@@ -378,8 +394,8 @@ def render_sse(plan):
             events.append("data: " + _j({
                 "id": "chatcmpl-" + rid, "object": "chat.completion.chunk", "created": CREATED,
                 "model": model, "system_fingerprint": "fp_mock", "choices": [],
-                "usage": {"prompt_tokens": u[0], "completion_tokens": u[1],
-                          "total_tokens": u[0] + u[1]}}) + "\n\n")
+                "usage": _details(plan, {"prompt_tokens": u[0], "completion_tokens": u[1],
+                                         "total_tokens": u[0] + u[1]})}) + "\n\n")
         events.append("data: [DONE]\n\n")
         return events
     if api == "completions":
@@ -439,8 +455,8 @@ def render_sse(plan):
     done = dict(base, status="completed", output=output)
     if plan["usage"]:
         u = plan["usage"]
-        done["usage"] = {"input_tokens": u[0], "output_tokens": u[1],
-                         "total_tokens": u[0] + u[1]}
+        done["usage"] = _details(plan, {"input_tokens": u[0], "output_tokens": u[1],
+                                        "total_tokens": u[0] + u[1]})
     events.append(ev("response.completed", {"response": done}))
     return events
 

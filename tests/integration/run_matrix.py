@@ -87,6 +87,9 @@ CLIENTS = {
                     ALL_SCEN + ("chunked_req",)),
     "asyncio_raw": ([PY, os.path.join(HERE, "clients", "py_asyncio_raw.py")], "tls", FULL_SCEN),
     "node":        ([NODE, os.path.join(HERE, "clients", "node_openai.cjs")], "plain", ALL_SCEN),
+    # The same client over HTTPS: Node's OpenSSL is compiled in, so this
+    # needs patch/ (its entry points redirected to the hooks).
+    "node_tls":    ([NODE, os.path.join(HERE, "clients", "node_openai.cjs")], "tls", ALL_SCEN),
 }
 NODE_MODULES = os.path.join(HERE, "node", "node_modules", "openai")
 
@@ -657,7 +660,7 @@ def run_case(case, lib, args, certs_cache):
     argv0, transport, scens = CLIENTS[client]
     if scenario not in scens:
         raise Failure("client %s does not run scenario %r" % (client, scenario))
-    if client == "node" and not os.path.isdir(NODE_MODULES):
+    if client.startswith("node") and not os.path.isdir(NODE_MODULES):
         raise Skip("node_modules missing (%s): run `npm ci` in tests/integration/node "
                    "(scripts/test.sh does)" % NODE_MODULES)
     use_agent = not args.no_agent
@@ -678,14 +681,17 @@ def run_case(case, lib, args, certs_cache):
         else:
             base, ca = "http://127.0.0.1:%d" % mock.port, "-"
         argv = argv0 + [base, ca, scenario]
+        node_ca = {"NODE_EXTRA_CA_CERTS": ca} if client.startswith("node") and ca != "-" else {}
 
         env_a = clean_env()
+        env_a.update(node_ca)   # Node reads its extra CAs at start only
         state_a = os.path.join(tmp, "state-a")
         env_a["XDG_STATE_HOME"] = state_a
         rc_a, out_a, err_a, dt_a = run_client(argv, env_a, tmp, "run-a")
         n_a = len(mock.entries())
 
         env_b = clean_env()
+        env_b.update(node_ca)
         trace = os.path.join(tmp, "trace.jsonl")
         env_b["XDG_STATE_HOME"] = os.path.join(tmp, "state-b")
         if use_agent:

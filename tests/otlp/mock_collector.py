@@ -6,7 +6,9 @@ Listens on 127.0.0.1 only (port 0 = chosen by the kernel, written to
 small wire-format reader below, or OTLP/JSON) and appended as one JSON line
 to --log: path, headers, the status it was answered with, resource and spans.
 --tls-cert/--tls-key serve HTTPS instead. --fail N answers the first N POSTs with --fail-status (and Retry-After when
---retry-after >= 0); --hang reads requests and never answers.
+--retry-after >= 0); --hang reads requests and never answers; --keep-raw also logs
+each (decompressed) body as latin-1 text, for sweeps. Logged per POST: schema_url
+(resource/scope), spans with trace_state.
 Standard library only. Stops on SIGTERM.
 """
 import argparse
@@ -82,18 +84,22 @@ def keyvalue(b):
     return k, val
 
 
-def decode_pb(body):
+def decode_pb(body, schemas):
     resource, spans = {}, []
     for num, _, rs in fields(body):
         assert num == 1
         for n2, _, v2 in fields(rs):
-            if n2 == 1:
+            if n2 == 3:
+                schemas["resource"] = v2.decode()
+            elif n2 == 1:
                 for n3, _, kv in fields(v2):
                     if n3 == 1:
                         k, val = keyvalue(kv)
                         resource[k] = val
             elif n2 == 2:
                 for n3, _, v3 in fields(v2):
+                    if n3 == 3:
+                        schemas["scope"] = v3.decode()
                     if n3 != 2:
                         continue
                     sp = {"attrs": {}, "parent": None, "status": 0}
@@ -102,6 +108,8 @@ def decode_pb(body):
                             sp["trace_id"] = v4.hex()
                         elif n4 == 2:
                             sp["span_id"] = v4.hex()
+                        elif n4 == 3:
+                            sp["trace_state"] = v4.decode()
                         elif n4 == 4:
                             sp["parent"] = v4.hex()
                         elif n4 == 5:
@@ -138,19 +146,24 @@ def json_value(v):
     return None
 
 
-def decode_json(body):
+def decode_json(body, schemas):
     doc = json.loads(body)
     resource, spans = {}, []
     for rs in doc["resourceSpans"]:
+        if "schemaUrl" in rs:
+            schemas["resource"] = rs["schemaUrl"]
         for kv in rs.get("resource", {}).get("attributes", []):
             resource[kv["key"]] = json_value(kv["value"])
         for ss in rs["scopeSpans"]:
+            if "schemaUrl" in ss:
+                schemas["scope"] = ss["schemaUrl"]
             for s in ss["spans"]:
                 spans.append({
                     "trace_id": s["traceId"], "span_id": s["spanId"],
                     "parent": s.get("parentSpanId"), "name": s["name"], "kind": s["kind"],
                     "start": int(s["startTimeUnixNano"]), "end": int(s["endTimeUnixNano"]),
                     "status": s.get("status", {}).get("code", 0),
+                    "trace_state": s.get("traceState"),
                     "attrs": {kv["key"]: json_value(kv["value"]) for kv in s.get("attributes", [])},
                 })
     return resource, spans
@@ -187,12 +200,15 @@ class Handler(BaseHTTPRequestHandler):
                 body = gzip.decompress(raw)
                 entry["gzip"] = True
             ctype = self.headers.get("Content-Type", "")
+            entry["schema_url"] = {}
+            if a.keep_raw:         # for sweeps: every byte the collector got
+                entry["raw"] = body.decode("latin-1")
             if ctype == "application/json":
                 entry["encoding"] = "json"
-                entry["resource"], entry["spans"] = decode_json(body)
+                entry["resource"], entry["spans"] = decode_json(body, entry["schema_url"])
             else:
                 entry["encoding"] = "pb"
-                entry["resource"], entry["spans"] = decode_pb(body)
+                entry["resource"], entry["spans"] = decode_pb(body, entry["schema_url"])
         except Exception as e:  # recorded: the test fails on it
             entry["decode_error"] = repr(e)
             status = 400
@@ -216,6 +232,7 @@ def main():
     p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--retry-after", type=int, default=-1)
     p.add_argument("--hang", action="store_true")
+    p.add_argument("--keep-raw", action="store_true", help="log each decoded body as text too")
     p.add_argument("--lifetime", type=float, default=120.0)
     p.add_argument("--tls-cert", help="serve TLS with this certificate (PEM)")
     p.add_argument("--tls-key", help="and this key")

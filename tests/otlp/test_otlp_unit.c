@@ -2,8 +2,9 @@
  * test_otlp_unit.c — unit tests for the OTLP output's pieces (exporter/otlp*):
  * the protobuf request checked with a small protobuf decoder written here
  * (wire format only: varint, fixed64, length-delimited), the OTLP/JSON
- * request checked with cJSON, the environment parsing, timestamps, gzip,
- * and the spool (modes, caps, atomic claim, release, stale claims).
+ * request checked with cJSON: the GenAI semantic-convention mapping of call
+ * and tool-step records, content opt-in, the app's trace context. The
+ * environment, timestamps, gzip and the spool: test_otlp_config.c.
  *
  * Single-threaded; each test sets the environment it needs and clears it.
  */
@@ -153,6 +154,7 @@ struct span {
     uint64_t kind, start, end;
     int status_code;
     char status_msg[256];
+    char trace_state[256];
     struct attr attrs[64];
     int nattrs;
 };
@@ -165,6 +167,7 @@ static void decode_span(struct pb r, struct span *s)
         switch (f.num) {
         case 1: assert_int_equal(f.len, 16); memcpy(s->tid, f.data, 16); break;
         case 2: assert_int_equal(f.len, 8); memcpy(s->sid, f.data, 8); break;
+        case 3: memcpy(s->trace_state, f.data, f.len < 255 ? f.len : 255); break;
         case 4: assert_int_equal(f.len, 8); memcpy(s->psid, f.data, 8); s->has_parent = 1; break;
         case 5: memcpy(s->name, f.data, f.len < 255 ? f.len : 255); break;
         case 6: assert_int_equal(f.wt, 0); s->kind = f.v; break;
@@ -200,6 +203,7 @@ struct request {
     struct attr res[32];
     int nres;
     char scope[64];
+    char schema_res[128], schema_scope[128]; /* schema_url of ResourceSpans / ScopeSpans */
     struct span spans[8];
     int nspans;
 };
@@ -233,12 +237,16 @@ static void decode_request(const char *body, size_t len, struct request *q)
                         while (pb_next(&sc, &k))
                             if (k.num == 1)
                                 memcpy(q->scope, k.data, k.len < 63 ? k.len : 63);
+                    } else if (h.num == 3) {
+                        memcpy(q->schema_scope, h.data, h.len < 127 ? h.len : 127);
                     } else {
                         assert_int_equal(h.num, 2);
                         assert_true(q->nspans < 8);
                         decode_span(sub(&h), &q->spans[q->nspans++]);
                     }
                 }
+            } else if (g.num == 3) {
+                memcpy(q->schema_res, g.data, g.len < 127 ? g.len : 127);
             } else {
                 fail_msg("unexpected ResourceSpans field %u", g.num);
             }
@@ -250,22 +258,35 @@ static void decode_request(const char *body, size_t len, struct request *q)
 /* ---- fixtures ---- */
 
 static const char *CALL_TID = "0af7651916cd43dd8448eb211c80319c";
+/* The same id as records spell it (RFC 4122, hyphenated). */
+static const char *CALL_UUID = "0af76519-16cd-43dd-8448-eb211c80319c";
 
 static cJSON *call_record(int with_error)
 {
-    char txt[2048];
+    char txt[4096];
     snprintf(txt, sizeof txt,
              "{\"trace_id\":\"%s\",\"session_id\":\"sess-1\",\"session_turn\":2,"
              "\"provider\":\"openai\",\"server_address\":\"api.openai.com\",\"server_port\":443,"
              "\"transport\":\"tls\",\"start_time\":\"2026-11-27T01:02:03.123456Z\","
              "\"end_time\":\"2026-11-27T01:02:04.000001Z\",\"latency_ms\":876.545,"
              "\"request_type\":\"chat_completions\",\"model\":\"gpt-4o-mini\",\"stream\":true,"
-             "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+             "{\"role\":\"user\",\"content\":\"hi SECRET1\"},{\"role\":\"assistant\","
+             "\"tool_calls\":[{\"id\":\"c0\",\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}]},"
+             "{\"role\":\"tool\",\"tool_call_id\":\"c0\",\"content\":\"SECRET2\"}],"
+             "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+             "\"description\":\"SECRET3\",\"parameters\":{\"type\":\"object\"}}}],"
+             "\"response_content\":\"SECRET4\",\"tool_calls\":[{\"id\":\"c1\",\"name\":\"g\","
+             "\"arguments\":\"{\\\"q\\\":\\\"SECRET5\\\"}\"}],"
+             "\"request_params\":{\"temperature\":0.5,\"top_p\":0.9,\"max_tokens\":100,"
+             "\"frequency_penalty\":0.1,\"presence_penalty\":0.2,\"seed\":7,\"n\":2,"
+             "\"stop\":[\"END\"],\"output_type\":\"json\"},\"tokens_cached\":5,"
+             "\"tokens_reasoning\":6,\"ttft_ms\":250,"
              "\"response_id\":\"chatcmpl-1\",\"response_model\":\"gpt-4o-mini-2024\","
              "\"finish_reasons\":[\"stop\",\"length\"],\"tokens_in\":12,\"tokens_out\":34,"
              "\"status_code\":%d%s,\"custom_properties\":{\"team\":\"a\"},\"pid\":42,"
              "\"process\":\"python3\"}",
-             CALL_TID, with_error ? 503 : 200,
+             CALL_UUID, with_error ? 503 : 200,
              with_error ? ",\"error\":\"upstream answered 503\"" : "");
     cJSON *r = cJSON_Parse(txt);
     assert_non_null(r);
@@ -278,7 +299,8 @@ static cJSON *step_record(const char *parent)
     snprintf(txt, sizeof txt,
              "{\"trace_id\":\"11111111111111111111111111111111\",\"parent_call_trace_id\":\"%s\","
              "\"step_type\":\"tool_call\",\"session_id\":\"sess-1\",\"session_turn\":2,"
-             "\"start_time\":\"2026-11-27T01:02:04.5Z\",\"pid\":42,\"call_id\":\"call_9\","
+             "\"start_time\":\"2026-11-27T01:02:03.123456Z\","
+             "\"end_time\":\"2026-11-27T01:02:04.000001Z\",\"pid\":42,\"call_id\":\"call_9\","
              "\"tool_name\":\"get_weather\",\"tool_args\":\"{\\\"city\\\":\\\"Oslo\\\"}\","
              "\"status\":\"requested\"}",
              parent);
@@ -332,8 +354,8 @@ static void test_protobuf_request(void **state)
     xv_buf_init(&b.frags, 1 << 24);
     b.nspans = 0;
     cJSON *call = call_record(1), *step = step_record(CALL_TID);
-    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, call, &b), 0);
-    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, step, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, 1, call, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, 1, step, &b), 0);
     assert_int_equal(b.nspans, 2);
     char *body;
     size_t len;
@@ -380,9 +402,27 @@ static void test_protobuf_request(void **state)
         { "error.type", 1, "503", 0 },
         { "xenovia.request_type", 1, "chat_completions", 0 },
         { "xenovia.session_turn", 3, NULL, 2 },
-        { "xenovia.stream", 2, NULL, 1 },
+        { "gen_ai.request.stream", 2, NULL, 1 },
+        { "gen_ai.request.max_tokens", 3, NULL, 100 },
+        { "gen_ai.request.seed", 3, NULL, 7 },
+        { "gen_ai.request.choice.count", 3, NULL, 2 },
+        { "gen_ai.output.type", 1, "json", 0 },
+        { "gen_ai.usage.cache_read.input_tokens", 3, NULL, 5 },
+        { "gen_ai.usage.reasoning.output_tokens", 3, NULL, 6 },
         { "xenovia.status_code", 3, NULL, 503 },
-        { "xenovia.messages", 1, "[{\"role\":\"user\",\"content\":\"hi\"}]", 0 },
+        { "gen_ai.input.messages", 1,
+          "[{\"role\":\"system\",\"parts\":[{\"type\":\"text\",\"content\":\"be brief\"}]},"
+          "{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"hi SECRET1\"}]},"
+          "{\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"id\":\"c0\",\"name\":\"f\","
+          "\"arguments\":{\"a\":1}}]},{\"role\":\"tool\",\"parts\":[{\"type\":"
+          "\"tool_call_response\",\"id\":\"c0\",\"response\":\"SECRET2\"}]}]", 0 },
+        { "gen_ai.output.messages", 1,
+          "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"SECRET4\"},"
+          "{\"type\":\"tool_call\",\"id\":\"c1\",\"name\":\"g\",\"arguments\":{\"q\":\"SECRET5\"}}],"
+          "\"finish_reason\":\"stop\"}]", 0 },
+        { "gen_ai.tool.definitions", 1,
+          "[{\"type\":\"function\",\"name\":\"f\",\"description\":\"SECRET3\","
+          "\"parameters\":{\"type\":\"object\"}}]", 0 },
         { "xenovia.custom_properties", 1, "{\"team\":\"a\"}", 0 },
         { "xenovia.process", 1, "python3", 0 },
     };
@@ -400,6 +440,31 @@ static void test_protobuf_request(void **state)
     assert_non_null(a);
     assert_int_equal(a->type, 4);
     assert_true(a->d > 876.54 && a->d < 876.55);
+    struct { const char *k; double d; } dbl[] = {
+        { "gen_ai.request.temperature", 0.5 }, { "gen_ai.request.top_p", 0.9 },
+        { "gen_ai.request.frequency_penalty", 0.1 }, { "gen_ai.request.presence_penalty", 0.2 },
+        { "gen_ai.response.time_to_first_chunk", 0.25 },
+    };
+    for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++) {
+        a = find(s->attrs, s->nattrs, dbl[i].k);
+        if (!a)
+            fail_msg("attribute %s missing", dbl[i].k);
+        assert_int_equal(a->type, 4);
+        assert_true(a->d == dbl[i].d);
+    }
+    a = find(s->attrs, s->nattrs, "gen_ai.request.stop_sequences");
+    assert_true(a && a->type == 5 && a->nstr == 1 && !strcmp(a->arr[0], "END"));
+    /* captured text only in the gen_ai content attributes, never xenovia.* */
+    for (int i = 0; i < s->nattrs; i++)
+        if (!strncmp(s->attrs[i].key, "xenovia.", 8) && s->attrs[i].type == 1)
+            assert_null(strstr(s->attrs[i].s, "SECRET"));
+    assert_null(find(s->attrs, s->nattrs, "gen_ai.system_instructions")); /* chat: in history */
+    assert_string_equal(q.schema_res, "https://opentelemetry.io/schemas/1.41.0");
+    assert_string_equal(q.schema_scope, "https://opentelemetry.io/schemas/1.41.0");
+    a = find(q.res, q.nres, "telemetry.sdk.language");
+    assert_true(a && !strcmp(a->s, "c"));
+    a = find(q.res, q.nres, "process.executable.name");
+    assert_true(a && !strcmp(a->s, "test_otlp_unit"));
     a = find(s->attrs, s->nattrs, "gen_ai.response.finish_reasons");
     assert_non_null(a);
     assert_int_equal(a->type, 5);
@@ -410,6 +475,7 @@ static void test_protobuf_request(void **state)
     assert_null(find(s->attrs, s->nattrs, "xenovia.model"));
     assert_null(find(s->attrs, s->nattrs, "xenovia.trace_id"));
     assert_null(find(s->attrs, s->nattrs, "xenovia.tokens_in"));
+    assert_null(find(s->attrs, s->nattrs, "xenovia.request_params"));
 
     struct span *t = &q.spans[1];
     assert_memory_equal(t->tid, tid, 16);                 /* in the call's trace */
@@ -427,7 +493,11 @@ static void test_protobuf_request(void **state)
     a = find(t->attrs, t->nattrs, "xenovia.trace_id");
     assert_non_null(a);
     assert_string_equal(a->s, "11111111111111111111111111111111");
-    assert_true(t->start == 1795741324500000000ull);
+    /* within its parent's time range */
+    assert_true(t->start >= s->start && t->end <= s->end && t->end > t->start);
+    a = find(t->attrs, t->nattrs, "gen_ai.tool.call.arguments");
+    assert_true(a && !strcmp(a->s, "{\"city\":\"Oslo\"}"));
+    assert_null(find(t->attrs, t->nattrs, "xenovia.tool_args"));
 
     free(body);
     cJSON_Delete(call);
@@ -446,7 +516,7 @@ static void test_step_unknown_parent(void **state)
     b.nspans = 0;
     const char *parent = "00000000000000000102030405060708";
     cJSON *step = step_record(parent);
-    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, step, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, 1, step, &b), 0);
     char *body;
     size_t len;
     assert_int_equal(xv_exp_otlp_encode_request(cfg, &b, &body, &len), 0);
@@ -484,8 +554,8 @@ static void test_json_request(void **state)
     xv_buf_init(&b.frags, 1 << 24);
     b.nspans = 0;
     cJSON *call = call_record(0), *step = step_record(CALL_TID);
-    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, call, &b), 0);
-    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, step, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, 1, call, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, 1, step, &b), 0);
     char *body;
     size_t len;
     assert_int_equal(xv_exp_otlp_encode_request(cfg, &b, &body, &len), 0);
@@ -515,7 +585,11 @@ static void test_json_request(void **state)
     const cJSON *attrs = cJSON_GetObjectItem(s, "attributes");
     assert_string_equal(cJSON_GetObjectItem(jattr(attrs, "gen_ai.usage.input_tokens"),
                                             "intValue")->valuestring, "12");
-    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(jattr(attrs, "xenovia.stream"), "boolValue")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(jattr(attrs, "gen_ai.request.stream"), "boolValue")));
+    assert_string_equal(cJSON_GetObjectItem(ss, "schemaUrl")->valuestring,
+                        "https://opentelemetry.io/schemas/1.41.0");
+    assert_string_equal(cJSON_GetObjectItem(rs, "schemaUrl")->valuestring,
+                        "https://opentelemetry.io/schemas/1.41.0");
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(jattr(attrs, "xenovia.latency_ms"),
                                                    "doubleValue")));
     const cJSON *fr = cJSON_GetObjectItem(cJSON_GetObjectItem(jattr(attrs,
@@ -550,7 +624,7 @@ static void test_operation_names(void **state)
         cJSON_AddStringToObject(r, "trace_id", CALL_TID);
         cJSON_AddStringToObject(r, "request_type", types[i][0]);
         cJSON_AddStringToObject(r, "model", "o3");
-        assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, r, &b), 0);
+        assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, 1, r, &b), 0);
         cJSON *s = cJSON_Parse(b.frags.data);
         assert_string_equal(cJSON_GetObjectItem(s, "name")->valuestring, types[i][1]);
         /* no tokens in the record: no usage attributes (absent, not zero) */
@@ -563,7 +637,7 @@ static void test_operation_names(void **state)
     xv_buf_init(&b.frags, 1 << 20);
     b.nspans = 0;
     cJSON *arr = cJSON_CreateArray();
-    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, arr, &b), XV_E_PARSE);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, 1, arr, &b), XV_E_PARSE);
     cJSON_Delete(arr);
     xv_buf_free(&b.frags);
 }
@@ -585,7 +659,7 @@ static void test_odd_record(void **state)
     struct xv_exp_otlp_batch b;
     xv_buf_init(&b.frags, 1 << 24);
     b.nspans = 0;
-    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, r, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, 1, r, &b), 0);
     char *body;
     size_t len;
     assert_int_equal(xv_exp_otlp_encode_request(cfg, &b, &body, &len), 0);
@@ -623,209 +697,169 @@ static void test_odd_record(void **state)
     xv_exp_otlp_cfg_unref(cfg);
 }
 
-static void test_config(void **state)
+/* Content is opt-in: without it no captured text is encoded anywhere in the
+ * request (neither gen_ai.* nor xenovia.*), and a tool_result step is no
+ * span of its own (its tool call has the one execute_tool span). */
+static void test_content_opt_in(void **state)
 {
     (void)state;
-    clear_env();
-    assert_null(xv_exp_otlp_cfg_from_env());              /* not configured */
-
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.local:4318/base/", 1);
-    struct xv_exp_otlp_cfg *c = xv_exp_otlp_cfg_from_env();
-    assert_non_null(c);
-    assert_string_equal(c->host, "collector.local");
-    assert_string_equal(c->port, "4318");
-    assert_string_equal(c->path, "/base/v1/traces");
-    assert_string_equal(c->host_header, "collector.local:4318");
-    assert_int_equal(c->proto, XV_OTLP_PROTOBUF);
-    assert_int_equal(c->gzip, 0);
-    assert_int_equal(c->timeout_ms, 10000);
-    xv_exp_otlp_cfg_unref(c);
-
-    /* the traces endpoint wins and is used as is */
-    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://[::1]:9999/custom", 1);
-    setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=a%20b%3Dc , bad header=1,=x,ok=1", 1);
-    setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", 1);
-    setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2500", 1);
-    setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 1);      /* unsupported: default + a line */
-    c = xv_exp_otlp_cfg_from_env();
-    assert_non_null(c);
-    assert_string_equal(c->host, "::1");
-    assert_string_equal(c->port, "9999");
-    assert_string_equal(c->path, "/custom");
-    assert_int_equal(c->proto, XV_OTLP_PROTOBUF);
-    assert_int_equal(c->gzip, 1);
-    assert_int_equal(c->timeout_ms, 2500);
-    assert_string_equal(c->headers, "x-api-key: a b=c\r\nok: 1\r\n");
-    xv_exp_otlp_cfg_unref(c);
-
-    setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "soon", 1);
-    c = xv_exp_otlp_cfg_from_env();
-    assert_int_equal(c->timeout_ms, 10000);
-    xv_exp_otlp_cfg_unref(c);
-
-    /* https: through libssl.so.3 when it can be loaded, else the file output */
-    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector/v1/traces", 1);
-    const char *why;
-    c = xv_exp_otlp_cfg_from_env();
-    if (xv_exp_otlp_tls_available(&why)) {
-        assert_non_null(c);
-        assert_int_equal(c->tls, 1);
-        assert_string_equal(c->port, "443");
-        assert_null(c->ca_file);
-        xv_exp_otlp_cfg_unref(c);
-    } else {
-        assert_null(c);
-    }
-    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318", 1);
-    assert_null(xv_exp_otlp_cfg_from_env());
-    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://host:99999", 1);
-    assert_null(xv_exp_otlp_cfg_from_env());
-    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://host:80/a b", 1);
-    assert_null(xv_exp_otlp_cfg_from_env());
-
-    /* service.name: OTEL_SERVICE_NAME > OTEL_RESOURCE_ATTRIBUTES > process */
-    clear_env();
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1", 1);
-    setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-res,a=1", 1);
-    c = xv_exp_otlp_cfg_from_env();
-    assert_string_equal(c->service_name, "from-res");
-    assert_int_equal(c->nres, 1);
-    assert_string_equal(c->port, "80");
-    assert_string_equal(c->path, "/v1/traces");
-    xv_exp_otlp_cfg_unref(c);
-    unsetenv("OTEL_RESOURCE_ATTRIBUTES");
-    c = xv_exp_otlp_cfg_from_env();
-    assert_string_equal(c->service_name, "test_otlp_unit");
-    xv_exp_otlp_cfg_unref(c);
-    clear_env();
-}
-
-static void test_parse_time(void **state)
-{
-    (void)state;
-    assert_true(xv_exp_otlp_parse_time("1970-01-01T00:00:01Z") == 1000000000ull);
-    assert_true(xv_exp_otlp_parse_time("1970-01-01T00:00:00.000001Z") == 1000ull);
-    assert_true(xv_exp_otlp_parse_time("2000-02-29T12:00:00.5Z") == 951825600500000000ull);
-    assert_true(xv_exp_otlp_parse_time("2000-02-29T12:00:00") == 0);
-    assert_true(xv_exp_otlp_parse_time("garbage") == 0);
-    assert_true(xv_exp_otlp_parse_time(NULL) == 0);
-}
-
-static void test_gzip(void **state)
-{
-    (void)state;
-    char in[10000];
-    for (size_t i = 0; i < sizeof in; i++)
-        in[i] = (char)('a' + i % 7);
-    char *gz;
-    size_t gl;
-    assert_int_equal(xv_exp_otlp_gzip(in, sizeof in, &gz, &gl), 0);
-    assert_true(gl < sizeof in);
-    assert_int_equal((unsigned char)gz[0], 0x1f);         /* gzip magic */
-    assert_int_equal((unsigned char)gz[1], 0x8b);
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
-    char out[12000];
-    z.next_in = (Bytef *)gz;
-    z.avail_in = (uInt)gl;
-    z.next_out = (Bytef *)out;
-    z.avail_out = sizeof out;
-    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
-    assert_int_equal(z.total_out, sizeof in);
-    assert_memory_equal(out, in, sizeof in);
-    inflateEnd(&z);
-    free(gz);
-}
-
-static int count_files(const char *dir, const char *part)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.' && (!part || strstr(de->d_name, part)))
-            n++;
-    closedir(d);
-    return n;
-}
-
-static void test_spool(void **state)
-{
-    (void)state;
-    char base[256], dir[300];
-    snprintf(base, sizeof base, "/tmp/xvotlp-XXXXXX");
-    assert_non_null(mkdtemp(base));
-    snprintf(dir, sizeof dir, "%s/a/spool", base);
-    mode_t old = umask(0022);
-    uint64_t dropped = 0;
-    char body[1000];
-    memset(body, 'x', sizeof body);
-    for (int i = 0; i < 5; i++) {
-        body[0] = (char)('0' + i);
-        assert_int_equal(xv_exp_otlp_spool_write(dir, i % 2 ? XV_OTLP_JSON : XV_OTLP_PROTOBUF,
-                                                 body, sizeof body, 10 + (size_t)i, 1 << 20,
-                                                 &dropped), 0);
-    }
-    umask(old);
-    assert_int_equal(dropped, 0);
-    struct stat st;
-    assert_int_equal(stat(dir, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0700);
-    assert_int_equal(count_files(dir, NULL), 5);
-
-    /* claim: oldest first, exclusive, readable; release puts it back */
-    struct xv_exp_otlp_claim a, b;
-    assert_int_equal(xv_exp_otlp_spool_claim(dir, &a), 1);
-    assert_int_equal(a.nspans, 10);
-    assert_int_equal(a.proto, XV_OTLP_PROTOBUF);
-    assert_int_equal(stat(a.path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(xv_exp_otlp_spool_claim(dir, &b), 1);
-    assert_int_equal(b.nspans, 11);
-    assert_int_equal(b.proto, XV_OTLP_JSON);
-    char *data;
+    struct xv_exp_otlp_cfg *cfg = cfg_for("http/protobuf");
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, 1 << 24);
+    b.nspans = 0;
+    cJSON *call = call_record(0), *step = step_record(CALL_UUID);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, 0, call, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, 0, step, &b), 0);
+    cJSON *res = cJSON_Parse("{\"trace_id\":\"22222222-2222-4222-8222-222222222222\","
+                             "\"parent_trace_id\":\"0af76519-16cd-43dd-8448-eb211c80319c\","
+                             "\"step_type\":\"tool_result\",\"tool_name\":\"f\","
+                             "\"tool_result\":\"SECRET6\",\"latency_ms\":12}");
+    size_t before = b.frags.len;
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_PROTOBUF, 1, res, &b), 1);
+    assert_int_equal(b.frags.len, before);
+    assert_int_equal(b.nspans, 2);
+    char *body;
     size_t len;
-    assert_int_equal(xv_exp_otlp_spool_read(&a, 1 << 20, &data, &len), 0);
-    assert_int_equal(len, sizeof body);
-    assert_int_equal(data[0], '0');
-    free(data);
-    xv_exp_otlp_spool_done(&a);
-    xv_exp_otlp_spool_release(&b);
-    assert_int_equal(count_files(dir, NULL), 4);
-    assert_int_equal(count_files(dir, ".claim-"), 0);
+    assert_int_equal(xv_exp_otlp_encode_request(cfg, &b, &body, &len), 0);
+    assert_null(memmem(body, len, "SECRET", 6));
+    assert_null(memmem(body, len, "Oslo", 4));
+    assert_null(memmem(body, len, "be brief", 8));
+    struct request q;
+    decode_request(body, len, &q);
+    const char *content_keys[] = { "gen_ai.input.messages", "gen_ai.output.messages",
+                                   "gen_ai.system_instructions", "gen_ai.tool.definitions",
+                                   "gen_ai.tool.call.arguments", "xenovia.messages",
+                                   "xenovia.tools", "xenovia.tool_calls",
+                                   "xenovia.response_content", "xenovia.tool_args", NULL };
+    for (int k = 0; k < q.nspans; k++)
+        for (int i = 0; content_keys[i]; i++)
+            assert_null(find(q.spans[k].attrs, q.spans[k].nattrs, content_keys[i]));
+    /* the rest is there: the call's trace id is the UUID's bytes */
+    uint8_t tid[16];
+    hex16(CALL_TID, tid);
+    assert_memory_equal(q.spans[0].tid, tid, 16);
+    assert_memory_equal(q.spans[1].tid, tid, 16);
+    assert_memory_equal(q.spans[1].psid, q.spans[0].sid, 8);
+    assert_non_null(find(q.spans[0].attrs, q.spans[0].nattrs, "gen_ai.request.temperature"));
+    free(body);
+    cJSON_Delete(call);
+    cJSON_Delete(step);
+    cJSON_Delete(res);
+    xv_buf_free(&b.frags);
+    xv_exp_otlp_cfg_unref(cfg);
+}
 
-    /* a claim left by a dead process becomes ready again */
-    pid_t child = fork();
-    if (child == 0) {
-        struct xv_exp_otlp_claim c;
-        _exit(xv_exp_otlp_spool_claim(dir, &c) == 1 && c.nspans == 11 ? 0 : 1);
-    }
-    int ws;
-    waitpid(child, &ws, 0);
-    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    assert_int_equal(count_files(dir, ".claim-"), 1);
-    assert_int_equal(xv_exp_otlp_spool_claim(dir, &b), 1);
-    assert_int_equal(b.nspans, 11);                       /* recovered, still the oldest */
-    xv_exp_otlp_spool_done(&b);
+/* The responses API's `instructions` are system instructions apart from
+ * the history; embeddings carry no message content. */
+static void test_responses_and_embeddings(void **state)
+{
+    (void)state;
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, 1 << 20);
+    b.nspans = 0;
+    cJSON *r = cJSON_Parse("{\"trace_id\":\"0af76519-16cd-43dd-8448-eb211c80319c\","
+                           "\"request_type\":\"responses\",\"model\":\"o3\",\"messages\":["
+                           "{\"role\":\"system\",\"content\":\"obey\"},{\"role\":\"user\","
+                           "\"content\":\"q\"}],\"response_content\":\"a\","
+                           "\"finish_reasons\":[\"completed\"]}");
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, 1, r, &b), 0);
+    cJSON *s = cJSON_Parse(b.frags.data);
+    const cJSON *attrs = cJSON_GetObjectItem(s, "attributes");
+    assert_string_equal(cJSON_GetObjectItem(jattr(attrs, "gen_ai.system_instructions"),
+                                            "stringValue")->valuestring,
+                        "[{\"type\":\"text\",\"content\":\"obey\"}]");
+    assert_string_equal(cJSON_GetObjectItem(jattr(attrs, "gen_ai.input.messages"),
+                                            "stringValue")->valuestring,
+                        "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"q\"}]}]");
+    assert_string_equal(cJSON_GetObjectItem(jattr(attrs, "gen_ai.output.messages"),
+                                            "stringValue")->valuestring,
+                        "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"a\"}],"
+                        "\"finish_reason\":\"stop\"}]");
+    assert_null(jattr(attrs, "gen_ai.request.stream"));   /* only when streaming */
+    cJSON_Delete(s);
+    cJSON_Delete(r);
+    xv_buf_reset(&b.frags);
+    b.nspans = 0;
+    r = cJSON_Parse("{\"trace_id\":\"0af76519-16cd-43dd-8448-eb211c80319c\","
+                    "\"request_type\":\"embeddings\",\"model\":\"e\",\"messages\":["
+                    "{\"role\":\"user\",\"content\":\"SECRET\"}],"
+                    "\"request_params\":{\"encoding_format\":\"float\"}}");
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, 1, r, &b), 0);
+    assert_null(strstr(b.frags.data, "SECRET"));
+    s = cJSON_Parse(b.frags.data);
+    attrs = cJSON_GetObjectItem(s, "attributes");
+    assert_string_equal(cJSON_GetObjectItem(s, "name")->valuestring, "embeddings e");
+    const cJSON *ef = cJSON_GetObjectItem(cJSON_GetObjectItem(jattr(attrs,
+                                          "gen_ai.request.encoding_formats"), "arrayValue"), "values");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(ef, 0), "stringValue")->valuestring,
+                        "float");
+    cJSON_Delete(s);
+    cJSON_Delete(r);
+    xv_buf_free(&b.frags);
+}
 
-    /* the byte cap drops the oldest and counts their spans */
-    assert_int_equal(xv_exp_otlp_spool_write(dir, XV_OTLP_PROTOBUF, body, sizeof body, 7, 2500,
-                                             &dropped), 0);
-    assert_int_equal(count_files(dir, NULL), 2);
-    assert_int_equal(dropped, 12 + 13);                   /* files with 12 and 13 spans */
-    assert_int_equal(xv_exp_otlp_spool_write(dir, XV_OTLP_PROTOBUF, body, sizeof body, 1, 10,
-                                             &dropped), XV_E_LIMIT);
-    assert_int_equal(xv_exp_otlp_spool_write(NULL, XV_OTLP_PROTOBUF, body, 1, 1, 10, &dropped),
-                     XV_E_CONFIG);
-    while (xv_exp_otlp_spool_claim(dir, &a) == 1)
-        xv_exp_otlp_spool_done(&a);
-    assert_int_equal(count_files(dir, NULL), 0);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-    assert_int_equal(system(cmd), 0);
+/* An app's traceparent: the call span joins the app's trace under the
+ * app's span, with its tracestate; its tool span follows; an invalid
+ * traceparent leaves the call's own trace. */
+static void test_traceparent(void **state)
+{
+    (void)state;
+    const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    struct xv_exp_otlp_batch b;
+    xv_buf_init(&b.frags, 1 << 20);
+    b.nspans = 0;
+    cJSON *call = call_record(0), *step = step_record(CALL_UUID);
+    cJSON_AddStringToObject(call, "traceparent", tp);
+    cJSON_AddStringToObject(call, "tracestate", "vendor=x");
+    cJSON_AddStringToObject(step, "traceparent", tp);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, 0, call, &b), 0);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, 0, step, &b), 0);
+    char *txt = malloc(b.frags.len + 3);
+    snprintf(txt, b.frags.len + 3, "[%.*s]", (int)b.frags.len, b.frags.data);
+    cJSON *arr = cJSON_Parse(txt);
+    const cJSON *s = cJSON_GetArrayItem(arr, 0), *t = cJSON_GetArrayItem(arr, 1);
+    assert_string_equal(cJSON_GetObjectItem(s, "traceId")->valuestring,
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(cJSON_GetObjectItem(s, "parentSpanId")->valuestring, "00f067aa0ba902b7");
+    assert_string_equal(cJSON_GetObjectItem(s, "traceState")->valuestring, "vendor=x");
+    assert_string_equal(cJSON_GetObjectItem(t, "traceId")->valuestring,
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(cJSON_GetObjectItem(t, "parentSpanId")->valuestring,
+                        cJSON_GetObjectItem(s, "spanId")->valuestring);
+    assert_null(jattr(cJSON_GetObjectItem(s, "attributes"), "xenovia.traceparent"));
+    cJSON_Delete(arr);
+    free(txt);
+    cJSON_Delete(call);
+    cJSON_Delete(step);
+    const char *bad[] = {
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", /* v00 too long */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",       /* version ff */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",       /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",       /* zero span id */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",       /* upper case */
+        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "", NULL,
+    };
+    uint8_t tid[16], psid[8];
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(xv_exp_otlp_parse_traceparent(bad[i], tid, psid), -1);
+    assert_int_equal(xv_exp_otlp_parse_traceparent(
+                         "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future", tid,
+                         psid), 0);                          /* a later version may add fields */
+    assert_int_equal(xv_exp_otlp_parse_trace_id(CALL_UUID, tid), 0);
+    assert_int_equal(xv_exp_otlp_parse_trace_id(CALL_TID, tid), 0);
+    assert_int_equal(xv_exp_otlp_parse_trace_id("0af76519-16cd-43dd-8448_eb211c80319c", tid), -1);
+    assert_int_equal(xv_exp_otlp_parse_trace_id("00000000-0000-0000-0000-000000000000", tid), -1);
+    xv_buf_reset(&b.frags);
+    b.nspans = 0;
+    call = call_record(0);
+    cJSON_AddStringToObject(call, "traceparent", bad[0]);
+    assert_int_equal(xv_exp_otlp_encode_span(XV_OTLP_JSON, 0, call, &b), 0);
+    cJSON *o = cJSON_Parse(b.frags.data);
+    assert_string_equal(cJSON_GetObjectItem(o, "traceId")->valuestring, CALL_TID);
+    assert_null(cJSON_GetObjectItem(o, "parentSpanId"));
+    cJSON_Delete(o);
+    cJSON_Delete(call);
+    xv_buf_free(&b.frags);
 }
 
 int main(void)
@@ -836,10 +870,9 @@ int main(void)
         cmocka_unit_test(test_json_request),
         cmocka_unit_test(test_operation_names),
         cmocka_unit_test(test_odd_record),
-        cmocka_unit_test(test_config),
-        cmocka_unit_test(test_parse_time),
-        cmocka_unit_test(test_gzip),
-        cmocka_unit_test(test_spool),
+        cmocka_unit_test(test_content_opt_in),
+        cmocka_unit_test(test_responses_and_embeddings),
+        cmocka_unit_test(test_traceparent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,6 +83,16 @@ check(rc == 0 and out.strip() == "[]", f"undefined query prints []: {rc} {out!r}
 for good in ("spec_v0", "spec_v1", "decision_v1", "bool_deny.rego"):
     rc, out, err = run("check", os.path.join(FIX, good))
     check(rc == 0, f"check {good}: exit {rc} {err.strip()}")
+    check("warning" not in err, f"check {good}: unexpected warning {err.strip()!r}")
+# a policy that decides nothing gets a warning (exit 0); another package is read, and named
+rc, out, err = run("check", os.path.join(FIX, "no_contract.rego"))
+check(rc == 0 and "warning" in err and "no contract rule" in err, f"check no_contract: {rc} {err!r}")
+rc, out, err = run("check", os.path.join(FIX, "other_pkg"))
+check(rc == 0 and "warning" not in err and "acme.llm" in err, f"check other_pkg: {rc} {err!r}")
+# escalate (an action the engine does not know) blocks under its own name
+decide("other_pkg", {"stage": "request", "tool_names": ["wire_money"]},
+       {"outcome": "block", "action": "escalate", "rule_id": "needs-review"})
+decide("other_pkg", {"stage": "request", "tool_names": ["ls"]}, {"outcome": "allow"})
 bad = {
     "syntax.rego": ":5:1: rego_parse_error",
     "unsafe.rego": ":4:2: rego_unsafe_var_error: var x is unsafe",

@@ -151,8 +151,11 @@ static char *make_response(const char *extra_headers)
     return r;
 }
 
+/* Trace ids are hyphenated lower-case v4 UUIDs (SPEC §6). */
+#define TID_LEN 36
+
 /* Count trace records written so far (flushes the exporter). */
-static int count_records(char ids[][33], int max)
+static int count_records(char ids[][TID_LEN + 1], int max)
 {
     xv_exp_flush(2000);
     FILE *f = fopen(g_trace_path, "r");
@@ -164,8 +167,9 @@ static int count_records(char ids[][33], int max)
         assert_null(strstr(line, "sk-SECRET"));
         const char *t = strstr(line, "\"trace_id\":\"");
         if (t && n < max) {
-            memcpy(ids[n], t + 12, 32);
-            ids[n][32] = '\0';
+            memcpy(ids[n], t + 12, TID_LEN);
+            ids[n][TID_LEN] = '\0';
+            assert_true(xv_uuid_is_v4(ids[n], TID_LEN)); /* SPEC §6 */
         }
         n++;
     }
@@ -203,18 +207,19 @@ static void first_record(char *line, size_t cap)
 
 /* Expected app view: upstream response with our lines (session, then
  * trace) before the blank line. Returns the stamped trace id in id_out. */
-static void check_stamped(const char *resp, const char *got, size_t gotlen, char id_out[33])
+static void check_stamped(const char *resp, const char *got, size_t gotlen, char id_out[TID_LEN + 1])
 {
     const char *blank = strstr(resp, "\r\n\r\n");
     size_t head = (size_t)(blank - resp) + 2; /* through the last header's CRLF */
     size_t sline = strlen("X-Xenovia-Session-Id: ") + 36 + 2;
-    size_t tline = strlen("X-Xenovia-Trace-Id: ") + 32 + 2;
+    size_t tline = strlen("X-Xenovia-Trace-Id: ") + TID_LEN + 2;
     assert_int_equal(gotlen, strlen(resp) + sline + tline);
     assert_memory_equal(got, resp, head);
     assert_memory_equal(got + head, "X-Xenovia-Session-Id: ", 22);
     assert_memory_equal(got + head + sline, "X-Xenovia-Trace-Id: ", 20);
-    memcpy(id_out, got + head + sline + 20, 32);
-    id_out[32] = '\0';
+    memcpy(id_out, got + head + sline + 20, TID_LEN);
+    id_out[TID_LEN] = '\0';
+    assert_true(xv_uuid_is_v4(id_out, TID_LEN)); /* RFC 4122 v4, hyphenated lower case */
     assert_memory_equal(got + head + sline + tline, resp + head, strlen(resp) - head);
 }
 
@@ -234,10 +239,10 @@ static void test_stamp_every_split(void **state)
             struct fake f = { .data = resp, .len = rl, .split = split, .step = 0, .eof_errno = 1 };
             size_t n;
             char *got = read_all(c, &f, bufs[b], &n);
-            char id[33];
+            char id[TID_LEN + 1];
             check_stamped(resp, got, n, id);
             free(got);
-            char ids[4][33];
+            char ids[4][TID_LEN + 1];
             assert_int_equal(count_records(ids, 4), 1);
             assert_string_equal(ids[0], id);
             xv_conn_unref(c);
@@ -256,12 +261,12 @@ static void test_byte_at_a_time(void **state)
     struct fake f = { .data = resp, .len = strlen(resp), .step = 1, .eof_errno = 1 };
     size_t n;
     char *got = read_all(c, &f, 4096, &n);
-    char id[33];
+    char id[TID_LEN + 1];
     check_stamped(resp, got, n, id);
     free(got);
     free(resp);
     xv_conn_unref(c);
-    char ids[2][33];
+    char ids[2][TID_LEN + 1];
     assert_int_equal(count_records(ids, 2), 1);
     assert_string_equal(ids[0], id);
 }
@@ -281,7 +286,7 @@ static void test_non_api_untouched(void **state)
     free(got);
     free(resp);
     xv_conn_unref(c);
-    char ids[1][33];
+    char ids[1][TID_LEN + 1];
     assert_int_equal(count_records(ids, 1), 0);
 }
 
@@ -338,11 +343,11 @@ static void test_continue_then_final(void **state)
         char *got = read_all(c, &f, 65536, &n);
         size_t interim = strlen("HTTP/1.1 100 Continue\r\n\r\n");
         assert_memory_equal(got, resp, interim);
-        char id[33];
+        char id[TID_LEN + 1];
         check_stamped(final, got + interim, n - interim, id);
         free(got);
         xv_conn_unref(c);
-        char ids[1][33];
+        char ids[1][TID_LEN + 1];
         assert_int_equal(count_records(ids, 1), 1);
         assert_string_equal(ids[0], id);
     }
@@ -355,7 +360,7 @@ static void test_keep_alive_three_calls(void **state)
     reset_trace_file();
     char *resp = make_response("");
     struct xv_conn *c = xv_conn_new(XV_CONN_TLS, NULL);
-    char seen[3][33];
+    char seen[3][TID_LEN + 1];
     for (int i = 0; i < 3; i++) {
         send_request(c, "/v1/chat/completions", 0);
         struct fake f = { .data = resp, .len = strlen(resp), .step = 33, .eof_errno = 1 };
@@ -366,7 +371,7 @@ static void test_keep_alive_three_calls(void **state)
     }
     xv_conn_unref(c);
     free(resp);
-    char ids[3][33];
+    char ids[3][TID_LEN + 1];
     assert_int_equal(count_records(ids, 3), 3);
     for (int i = 0; i < 3; i++)
         assert_string_equal(ids[i], seen[i]);
@@ -420,7 +425,7 @@ static void test_would_block_keeps_hold(void **state)
     struct fake f2 = { .data = resp + 20, .len = strlen(resp) - 20, .eof_errno = 1 };
     size_t n;
     char *got = read_all(c, &f2, sizeof buf, &n);
-    char id[33];
+    char id[TID_LEN + 1];
     check_stamped(resp, got, n, id);
     free(got);
     free(resp);
@@ -440,11 +445,11 @@ static void test_no_body_response_stamped(void **state)
         struct fake f = { .data = resp, .len = strlen(resp), .split = split, .eof_errno = 1 };
         size_t n;
         char *got = read_all(c, &f, 4096, &n);
-        char id[33];
+        char id[TID_LEN + 1];
         check_stamped(resp, got, n, id);
         free(got);
         xv_conn_unref(c);
-        char ids[1][33];
+        char ids[1][TID_LEN + 1];
         assert_int_equal(count_records(ids, 1), 1);
         assert_string_equal(ids[0], id);
     }
@@ -545,7 +550,7 @@ static void test_bad_session_header_answered(void **state)
     assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &f), 0);
     assert_true(xv_conn_synthetic_eof(c));
     xv_conn_unref(c);
-    char ids[1][33];
+    char ids[1][TID_LEN + 1];
     assert_int_equal(count_records(ids, 1), 1);
 }
 

@@ -918,11 +918,78 @@ static void test_http_large_gzip(void **st)
     free(packed);
 }
 
+/* Decompression bombs (issue 7 class 5): the byte bound emits exactly
+ * max_bytes then errors, whatever the feed slicing; the ratio bound stops a
+ * highly compressible body soon after the floor; legitimate text under both
+ * bounds is untouched; 0 disables a bound. */
+static void test_http_inflate_bounds(void **st)
+{
+    (void)st;
+    size_t plen = 4u << 20; /* 4 MiB of one letter: ratio ~1000 (no NUL: the log is a C string) */
+    char *plain = malloc(plen);
+    char *packed = malloc(plen);
+    assert_non_null(plain);
+    assert_non_null(packed);
+    memset(plain, 'a', plen);
+    size_t pn = zpack(31, plain, plen, packed, plen);
+    struct msgbuf m = {0};
+    mb_resp_cl(&m, "Content-Encoding: gzip\r\n", pn);
+    mb_add(&m, packed, pn);
+
+    /* Byte bound only: exactly 100000 zero bytes reach on_body, then the error. */
+    xv_http_set_inflate_limits(100000, 0);
+    char *whole = http_run(RESP(0), m.s, m.len, NULL, 0, NULL);
+    assert_non_null(strstr(whole, "X:compressed body exceeds the inflation limits"));
+    assert_null(strstr(whole, "\nE\n"));
+    size_t cuts[3] = {m.len / 3, m.len / 2, m.len - 1};
+    char *sliced = http_run(RESP(0), m.s, m.len, cuts, 3, NULL);
+    assert_string_equal(whole, sliced);
+    const char *b = strstr(whole, "B:");
+    assert_non_null(b);
+    const char *x = strstr(b, "\nX:");
+    assert_int_equal((size_t)(x - b - 2), 100000);
+    free(whole);
+    free(sliced);
+
+    /* Ratio bound only: stops after the floor, long before 4 MiB. */
+    xv_http_set_inflate_limits(0, 200);
+    whole = http_run(RESP(0), m.s, m.len, NULL, 0, NULL);
+    b = strstr(whole, "B:");
+    x = strstr(whole, "\nX:compressed body exceeds the inflation limits");
+    assert_non_null(x);
+    assert_true((size_t)(x - b - 2) > XV_HTTP_INFLATE_RATIO_FLOOR);
+    assert_true((size_t)(x - b - 2) < XV_HTTP_INFLATE_RATIO_FLOOR + 2 * 16384);
+    free(whole);
+
+    /* No bounds: the whole body, and the message ends. */
+    xv_http_set_inflate_limits(0, 0);
+    whole = http_run(RESP(0), m.s, m.len, NULL, 0, NULL);
+    assert_non_null(strstr(whole, "\nE\nS0\n"));
+    free(whole);
+
+    /* Defaults: ordinary text (ratio ~5) of 2 MiB passes. */
+    xv_http_set_inflate_limits(XV_HTTP_INFLATE_DEFAULT_MAX_BYTES, XV_HTTP_INFLATE_DEFAULT_MAX_RATIO);
+    make_text(plain, 2u << 20, 5);
+    pn = zpack(31, plain, 2u << 20, packed, plen);
+    free(m.s);
+    memset(&m, 0, sizeof m);
+    mb_resp_cl(&m, "Content-Encoding: gzip\r\n", pn);
+    mb_add(&m, packed, pn);
+    whole = http_run(RESP(0), m.s, m.len, NULL, 0, NULL);
+    assert_non_null(strstr(whole, "\nE\nS0\n"));
+    assert_null(strstr(whole, "\nX:"));
+    free(whole);
+    free(m.s);
+    free(plain);
+    free(packed);
+}
+
 /* --------------------------------------------------------------- main */
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_inflate_bounds),
         cmocka_unit_test(test_sse_basic),
         cmocka_unit_test(test_sse_line_ends),
         cmocka_unit_test(test_sse_multiline_comments_fields),

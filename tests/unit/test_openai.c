@@ -1379,6 +1379,72 @@ static void test_record_replaces_fields(void **state)
     xv_openai_call_free(NULL);
 }
 
+/* Provider ids from the host (Xenovia's ids, OTel names), gateways, Azure deployments. */
+static void test_providers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *host, *path, *id, *otel, *gateway;
+    } cases[] = {
+        { "api.openai.com", "/v1/chat/completions", "openai", "openai", NULL },
+        { "API.OPENAI.COM.", NULL, "openai", "openai", NULL },
+        { "myres.openai.azure.com", "/openai/deployments/gpt4o/chat/completions", "azure",
+          "azure.ai.openai", NULL },
+        { "api.anthropic.com", NULL, "anthropic", "anthropic", NULL },
+        { "generativelanguage.googleapis.com", "/v1beta/openai/chat/completions", "gemini",
+          "gcp.gemini", NULL },
+        { "api.groq.com", "/openai/v1/chat/completions", "groq", "groq", NULL },
+        { "bedrock-runtime.us-east-1.amazonaws.com", NULL, "bedrock", "aws.bedrock", NULL },
+        { "s3.amazonaws.com", NULL, "openai_compatible", "openai_compatible", NULL },
+        { "api.mistral.ai", NULL, "mistral", "mistral_ai", NULL },
+        { "api.x.ai", NULL, "xai", "x_ai", NULL },
+        { "openrouter.ai", "/api/v1/chat/completions", "openrouter", "openrouter", NULL },
+        { "api.deepseek.com", NULL, "deepseek", "deepseek", NULL },
+        { "llm.internal.example", NULL, "openai_compatible", "openai_compatible", NULL },
+        { "notapi.openai.com.evil.example", NULL, "openai_compatible", "openai_compatible", NULL },
+        { "runtime.xenovia.io", "/a/p-123/openai/v1/chat/completions", "openai", "openai", "xenovia" },
+        { "runtime.xenovia.io", "/a/p-123/anthropic/v1/chat/completions", "anthropic", "anthropic",
+          "xenovia" },
+        { "runtime.xenovia.io", "/v1/chat/completions", "openai_compatible", "openai_compatible",
+          "xenovia" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct xv_openai_provider p;
+        xv_openai_provider_for(cases[i].host, cases[i].path,
+                               cases[i].path ? strlen(cases[i].path) : 0, &p);
+        assert_string_equal(p.id, cases[i].id);
+        assert_string_equal(p.otel_name, cases[i].otel);
+        if (cases[i].gateway)
+            assert_string_equal(p.gateway, cases[i].gateway);
+        else
+            assert_null(p.gateway);
+        assert_string_equal(xv_openai_provider_otel_name(cases[i].id), cases[i].otel);
+    }
+    char dep[64];
+    const char *t = "/openai/deployments/gpt-4o-prod/chat/completions?api-version=2024-06-01";
+    assert_int_equal(xv_openai_azure_deployment(t, strlen(t), dep, sizeof dep), 11);
+    assert_string_equal(dep, "gpt-4o-prod");
+    t = "/v1/chat/completions";
+    assert_int_equal(xv_openai_azure_deployment(t, strlen(t), dep, sizeof dep), 0);
+    assert_string_equal(dep, "");
+    /* the model falls back to the deployment only when the body names none */
+    struct xv_openai_limits lim = { 0 };
+    struct xv_openai_call *c = xv_openai_call_new(XV_OPENAI_CHAT, &lim);
+    xv_openai_call_set_model_hint(c, "gpt-4o-prod");
+    const char *body = "{\"messages\":[]}";
+    xv_openai_call_request_body(c, body, strlen(body));
+    xv_openai_call_request_end(c);
+    assert_string_equal(xv_openai_call_model(c), "gpt-4o-prod");
+    xv_openai_call_free(c);
+    c = xv_openai_call_new(XV_OPENAI_CHAT, &lim);
+    xv_openai_call_set_model_hint(c, "gpt-4o-prod");
+    body = "{\"model\":\"gpt-4o\",\"messages\":[]}";
+    xv_openai_call_request_body(c, body, strlen(body));
+    xv_openai_call_request_end(c);
+    assert_string_equal(xv_openai_call_model(c), "gpt-4o");
+    xv_openai_call_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1411,6 +1477,7 @@ int main(void)
         cmocka_unit_test(test_stream_bounds),
         cmocka_unit_test(test_capture_off),
         cmocka_unit_test(test_record_replaces_fields),
+        cmocka_unit_test(test_providers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

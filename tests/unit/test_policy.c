@@ -225,38 +225,44 @@ static void decide(struct xv_policy *p, const char *input, const char *want)
     xv_decref(in);
 }
 
-static void check_first_generation(struct xv_policy *p)
+/* Gen-1 deny reasons name the rule that produced them: "file:line" of
+ * each deny rule (in source order) when it has no METADATA id/title, and
+ * of the one redact_fields rule (line[4]). */
+static void check_first_generation(struct xv_policy *p, const int line[5])
 {
-    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"tool_names\":[\"drop_database\"]}",
-           "{\"outcome\":\"block\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":\"drop_database is not allowed\",\"redact_fields\":[]}");
-    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"request_type\":\"chat_completions\",\"tool_names\":[\"write_file\"]}",
-           "{\"outcome\":\"block\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":\"tool write_file may not write\",\"redact_fields\":[]}");
+    char want[512];
+    snprintf(want, sizeof want, "{\"outcome\":\"block\",\"rule_id\":\"p.rego:%d\",\"reason\":\"drop_database is not allowed\",\"redact_fields\":[]}", line[0]);
+    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"tool_names\":[\"drop_database\"]}", want);
+    snprintf(want, sizeof want, "{\"outcome\":\"block\",\"rule_id\":\"p.rego:%d\",\"reason\":\"tool write_file may not write\",\"redact_fields\":[]}", line[1]);
+    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"request_type\":\"chat_completions\",\"tool_names\":[\"write_file\"]}", want);
     decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"request_type\":\"responses\",\"tool_names\":[\"write_file\"]}",
            "{\"outcome\":\"allow\",\"rule_id\":null,\"reason\":null,\"redact_fields\":[]}");
-    decide(p, "{\"stage\":\"request\",\"model\":\"llama\",\"tool_names\":[]}",
-           "{\"outcome\":\"block\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":\"model llama is not allowed\",\"redact_fields\":[]}");
-    decide(p, "{\"stage\":\"response\",\"model\":\"gpt-4o\",\"output\":{\"content\":\"Sorry, I can't help with that.\"}}",
-           "{\"outcome\":\"block_response\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":\"refusal\",\"redact_fields\":[]}");
-    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"redact\":true}",
-           "{\"outcome\":\"redact\",\"rule_id\":\"xenovia.policy.redact_fields\",\"reason\":null,\"redact_fields\":[\"email\",\"ssn\"]}");
+    snprintf(want, sizeof want, "{\"outcome\":\"block\",\"rule_id\":\"p.rego:%d\",\"reason\":\"model llama is not allowed\",\"redact_fields\":[]}", line[2]);
+    decide(p, "{\"stage\":\"request\",\"model\":\"llama\",\"tool_names\":[]}", want);
+    snprintf(want, sizeof want, "{\"outcome\":\"block_response\",\"rule_id\":\"p.rego:%d\",\"reason\":\"refusal\",\"redact_fields\":[]}", line[3]);
+    decide(p, "{\"stage\":\"response\",\"model\":\"gpt-4o\",\"output\":{\"content\":\"Sorry, I can't help with that.\"}}", want);
+    snprintf(want, sizeof want, "{\"outcome\":\"redact\",\"rule_id\":\"p.rego:%d\",\"reason\":null,\"redact_fields\":[\"email\",\"ssn\"]}", line[4]);
+    decide(p, "{\"stage\":\"request\",\"model\":\"gpt-4o\",\"redact\":true}", want);
 }
 
 static void test_spec_v0(void **state)
 {
     (void)state;
+    static const int lines[5] = { 3, 8, 15, 19, 24 };
     struct xv_policy *p = load(k_v0, XV_REGO_VERSION_AUTO); /* v0 detected */
-    check_first_generation(p);
+    check_first_generation(p, lines);
     xv_policy_free(p);
     p = load(k_v0, XV_REGO_VERSION_V0);
-    check_first_generation(p);
+    check_first_generation(p, lines);
     xv_policy_free(p);
 }
 
 static void test_spec_v1(void **state)
 {
     (void)state;
+    static const int lines[5] = { 4, 9, 16, 20, 25 };
     struct xv_policy *p = load(k_v1, XV_REGO_VERSION_V1);
-    check_first_generation(p);
+    check_first_generation(p, lines);
     xv_policy_free(p);
 }
 
@@ -264,7 +270,7 @@ static void test_spec_boolean_deny_and_decision(void **state)
 {
     (void)state;
     struct xv_policy *p = load("package xenovia.policy\ndeny { input.model == \"x\" }\n", 0);
-    decide(p, "{\"model\":\"x\"}", "{\"outcome\":\"block\",\"rule_id\":\"xenovia.policy.deny\",\"reason\":null,\"redact_fields\":[]}");
+    decide(p, "{\"model\":\"x\"}", "{\"outcome\":\"block\",\"rule_id\":\"p.rego:2\",\"reason\":null,\"redact_fields\":[]}");
     decide(p, "{\"model\":\"y\"}", "{\"outcome\":\"allow\",\"rule_id\":null,\"reason\":null,\"redact_fields\":[]}");
     xv_policy_free(p);
     p = load("package xenovia\nimport rego.v1\n"
@@ -273,6 +279,69 @@ static void test_spec_boolean_deny_and_decision(void **state)
              XV_REGO_VERSION_V1);
     decide(p, "{\"tool_names\":[\"drop_database\"]}", "{\"outcome\":\"block\",\"rule_id\":\"no-drop\",\"reason\":null,\"redact_fields\":[]}");
     decide(p, "{\"tool_names\":[\"ls\"]}", "{\"outcome\":\"allow\",\"rule_id\":null,\"reason\":null,\"redact_fields\":[]}");
+    xv_policy_free(p);
+}
+
+/* METADATA id/title name a deny rule; several boolean rules: the one that holds. */
+static void test_deny_rule_ids(void **state)
+{
+    (void)state;
+    struct xv_policy *p = load("package xenovia.policy\nimport rego.v1\n"
+                               "# METADATA\n# title: no-drop\n"
+                               "deny contains \"no drop\" if \"drop\" in input.tool_names\n"
+                               "# METADATA\n# custom:\n#   id: POL-7\n"
+                               "deny contains \"no rm\" if \"rm\" in input.tool_names\n"
+                               "deny contains \"no mv\" if \"mv\" in input.tool_names\n",
+                               XV_REGO_VERSION_V1);
+    decide(p, "{\"tool_names\":[\"drop\"]}",
+           "{\"outcome\":\"block\",\"rule_id\":\"no-drop\",\"reason\":\"no drop\",\"redact_fields\":[]}");
+    decide(p, "{\"tool_names\":[\"rm\"]}",
+           "{\"outcome\":\"block\",\"rule_id\":\"POL-7\",\"reason\":\"no rm\",\"redact_fields\":[]}");
+    decide(p, "{\"tool_names\":[\"mv\",\"rm\"]}", /* first reason in set order: "no mv" */
+           "{\"outcome\":\"block\",\"rule_id\":\"p.rego:10\",\"reason\":\"no mv\",\"redact_fields\":[]}");
+    xv_policy_free(p);
+    p = load("package xenovia.policy\ndeny { input.a }\ndeny { input.b }\n", 0);
+    decide(p, "{\"b\":true}", "{\"outcome\":\"block\",\"rule_id\":\"p.rego:3\",\"reason\":null,\"redact_fields\":[]}");
+    xv_policy_free(p);
+}
+
+/* escalate and unknown actions block under their own name; another
+ * package's decision is read when it is the only one. */
+static void test_escalate_and_other_package(void **state)
+{
+    (void)state;
+    struct xv_policy *p = load("package acme.llm\nimport rego.v1\n"
+                               "default decision := {\"action\": \"allow\"}\n"
+                               "decision := {\"action\": \"escalate\", \"rule\": \"review\"} if input.x\n"
+                               "decision := {\"action\": \"quarantine\"} if input.y\n",
+                               XV_REGO_VERSION_V1);
+    const char *pkg = NULL;
+    int cand = 0;
+    assert_int_equal(xv_policy_contract(p, &pkg, &cand), XV_POLICY_HAS_DECISION);
+    assert_string_equal(pkg, "acme.llm");
+    decide(p, "{\"x\":true}",
+           "{\"outcome\":\"block\",\"action\":\"escalate\",\"rule_id\":\"review\",\"reason\":null,\"redact_fields\":[]}");
+    decide(p, "{\"stage\":\"response\",\"x\":true}",
+           "{\"outcome\":\"block_response\",\"action\":\"escalate\",\"rule_id\":\"review\",\"reason\":null,\"redact_fields\":[]}");
+    decide(p, "{\"y\":true}",
+           "{\"outcome\":\"block\",\"action\":\"quarantine\",\"rule_id\":\"acme.llm.decision\",\"reason\":null,\"redact_fields\":[]}");
+    decide(p, "{}", "{\"outcome\":\"allow\",\"rule_id\":null,\"reason\":null,\"redact_fields\":[]}");
+    xv_policy_free(p);
+    /* two packages: ambiguous, nothing read */
+    p = xv_policy_new();
+    char err[256];
+    const char *a = "package a\ndeny { true }\n", *b = "package b\ndecision := {\"action\": \"block\"}\n";
+    assert_int_equal(xv_policy_add_module(p, "a.rego", a, strlen(a), 0, err, sizeof err), 0);
+    assert_int_equal(xv_policy_add_module(p, "b.rego", b, strlen(b), 0, err, sizeof err), 0);
+    assert_int_equal(xv_policy_compile(p, err, sizeof err), 0);
+    assert_int_equal(xv_policy_contract(p, &pkg, &cand), 0);
+    assert_null(pkg);
+    assert_int_equal(cand, 2);
+    xv_policy_free(p);
+    /* no contract rule anywhere */
+    p = load("package helpers\nx := 1\n", 0);
+    assert_int_equal(xv_policy_contract(p, &pkg, &cand), 0);
+    assert_int_equal(cand, 0);
     xv_policy_free(p);
 }
 
@@ -382,6 +451,8 @@ int main(void)
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_spec_v0),
         cmocka_unit_test(test_spec_v1),
+        cmocka_unit_test(test_deny_rule_ids),
+        cmocka_unit_test(test_escalate_and_other_package),
         cmocka_unit_test(test_spec_boolean_deny_and_decision),
         cmocka_unit_test(test_conflicts_and_budget),
         cmocka_unit_test(test_time_budget),

@@ -221,6 +221,67 @@ static void test_previous_response_chain(void **state)
     xv_session_store_free(s);
 }
 
+/* Derived keys (user, response id, fingerprint) are scoped by the request's
+ * credential digest: two API keys never share those sessions. */
+static void test_credential_scope(void **state)
+{
+    (void)state;
+    struct xv_session_store *s = new_store(100, 0);
+    uint8_t ka[XV_SESSION_DIGEST_LEN], kb[XV_SESSION_DIGEST_LEN], ka2[XV_SESSION_DIGEST_LEN];
+    xv_session_scope_digest("sk-a", 4, ka);
+    xv_session_scope_digest("sk-b", 4, kb);
+    xv_session_scope_digest("sk-a", 4, ka2);
+    assert_memory_equal(ka, ka2, sizeof ka);       /* stable within the process */
+    assert_memory_not_equal(ka, kb, sizeof ka);
+    cJSON *c1 = parse("{\"user\":\"u\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    struct xv_session_resolved a, b, r;
+    struct xv_session_request qa = { .type = XV_SESSION_REQ_CHAT, .body = c1, .scope = ka };
+    struct xv_session_request qb = { .type = XV_SESSION_REQ_CHAT, .body = c1, .scope = kb };
+    struct xv_session_request qn = { .type = XV_SESSION_REQ_CHAT, .body = c1 };
+    assert_int_equal(xv_session_store_resolve(s, &qa, &a), 0);
+    assert_int_equal(a.strategy, XV_SESSION_BY_NEW);
+    assert_int_equal(xv_session_store_resolve(s, &qb, &b), 0);
+    assert_int_equal(b.strategy, XV_SESSION_BY_NEW); /* same user, other key */
+    assert_string_not_equal(a.id, b.id);
+    assert_int_equal(xv_session_store_resolve(s, &qa, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_USER);
+    assert_string_equal(r.id, a.id);
+    assert_int_equal(xv_session_store_resolve(s, &qn, &r), 0); /* no credential: its own scope */
+    assert_int_equal(r.strategy, XV_SESSION_BY_NEW);
+    /* response ids and fingerprints too */
+    cJSON *reply = parse("{\"role\":\"assistant\",\"content\":\"hello\"}");
+    cJSON *t1 = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}");
+    cJSON *t2 = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+                      "{\"role\":\"assistant\",\"content\":\"hello\"},"
+                      "{\"role\":\"user\",\"content\":\"more\"}]}");
+    struct xv_session_request f1 = { .type = XV_SESSION_REQ_CHAT, .body = t1, .scope = ka };
+    assert_int_equal(xv_session_store_resolve(s, &f1, &a), 0);
+    struct xv_session_response rs = { .session_id = a.id, .turn = a.turn, .type = XV_SESSION_REQ_CHAT,
+                                      .request = t1, .response_id = "resp_1", .reply = reply,
+                                      .scope = ka };
+    assert_int_equal(xv_session_store_record_response(s, &rs), 0);
+    struct xv_session_request f2b = { .type = XV_SESSION_REQ_CHAT, .body = t2, .scope = kb };
+    assert_int_equal(xv_session_store_resolve(s, &f2b, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_NEW);
+    struct xv_session_request f2a = { .type = XV_SESSION_REQ_CHAT, .body = t2, .scope = ka };
+    assert_int_equal(xv_session_store_resolve(s, &f2a, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_FINGERPRINT);
+    assert_string_equal(r.id, a.id);
+    cJSON *p1 = parse("{\"previous_response_id\":\"resp_1\",\"input\":\"x\"}");
+    struct xv_session_request pb = { .type = XV_SESSION_REQ_RESPONSES, .body = p1, .scope = kb };
+    assert_int_equal(xv_session_store_resolve(s, &pb, &r), 0);
+    assert_int_not_equal(r.strategy, XV_SESSION_BY_PREVIOUS_RESPONSE);
+    struct xv_session_request pa = { .type = XV_SESSION_REQ_RESPONSES, .body = p1, .scope = ka };
+    assert_int_equal(xv_session_store_resolve(s, &pa, &r), 0);
+    assert_int_equal(r.strategy, XV_SESSION_BY_PREVIOUS_RESPONSE);
+    cJSON_Delete(c1);
+    cJSON_Delete(reply);
+    cJSON_Delete(t1);
+    cJSON_Delete(t2);
+    cJSON_Delete(p1);
+    xv_session_store_free(s);
+}
+
 static void test_user_field(void **state)
 {
     (void)state;
@@ -1145,6 +1206,7 @@ int main(void)
         cmocka_unit_test(test_properties_parse),
         cmocka_unit_test(test_property_headers),
         cmocka_unit_test(test_threads_and_fork),
+        cmocka_unit_test(test_credential_scope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

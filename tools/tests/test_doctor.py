@@ -55,8 +55,9 @@ if c and subprocess.run([c, "-o", os.path.join(d, "sslstatic"), ssl_src, "-Wl,-B
                          "-lcrypto", "-Wl,-Bdynamic", "-ldl", "-lpthread"],
                         capture_output=True).returncode == 0:
     r = xv("doctor", os.path.join(d, "sslstatic"))
-    check(r.returncode == 1 and "compiled into the program (OpenSSL)" in r.stdout,
-          "OpenSSL linked statically into a dynamic binary: HTTPS not covered (rc=%d)\n%s"
+    check(r.returncode == 0 and "OpenSSL compiled in; entry points patched" in r.stdout
+          and "SSL_write" in r.stdout and "SSL_get_error" in r.stdout,
+          "OpenSSL linked statically into a dynamic binary: covered by patching (rc=%d)\n%s"
           % (r.returncode, r.stdout))
     # Stripped: symbols gone, the version string remains.
     stripped = os.path.join(d, "sslstripped")
@@ -67,6 +68,16 @@ if c and subprocess.run([c, "-o", os.path.join(d, "sslstatic"), ssl_src, "-Wl,-B
               "stripped static OpenSSL still detected (rc=%d)\n%s" % (r.returncode, r.stdout))
 else:
     print("skip static OpenSSL (no libssl.a)")
+
+# Node's official builds (NodeSource here) carry OpenSSL and export it.
+node = shutil.which("node")
+if node and subprocess.run(["ldd", node], capture_output=True, text=True).stdout.find("libssl") < 0:
+    r = xv("doctor", node)
+    check(r.returncode == 0 and "OpenSSL compiled in; entry points patched" in r.stdout
+          and "(from .dynsym)" in r.stdout, "node: covered by patching (rc=%d)\n%s"
+          % (r.returncode, r.stdout))
+else:
+    print("skip node (not installed, or linked to the system libssl)")
 
 # A Go binary is recognised by its .go.buildinfo section (or buildinfo magic).
 if c and shutil.which("objcopy"):

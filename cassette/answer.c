@@ -1,0 +1,449 @@
+/*
+ * answer.c — turning recordings into the bytes the app reads, responses into
+ * recordings, and a request that matches nothing into an answer that says
+ * what differs from the nearest recording.
+ *
+ * A replayed response is framed anew: the recorded headers minus framing and
+ * hop-by-hop ones (Content-Length, Transfer-Encoding, Connection,
+ * Keep-Alive) and minus the stamped X-Xenovia-Trace-Id/-Session-Id (the
+ * agent stamps fresh ones), then Content-Length for a body, or chunked
+ * framing with one chunk per SSE event for a stream, and Connection: close.
+ * The body bytes are the recorded ones (content encoding kept), so the app's
+ * decoder sees exactly what it saw when recording.
+ *
+ * Thread safety: no state; callers hold the cassette's mutex where needed.
+ */
+#include <nettle/base64.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cassette_int.h"
+#include "xv_session.h"
+
+/* ----------------------------------------------------------------- bodies */
+
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t k;
+        unsigned cp;
+        if (c < 0x80) {
+            if (c == 0)
+                return 0; /* cJSON strings are NUL-terminated */
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            k = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+int xv_cassette_put_body(cJSON *obj, const char *body, size_t len)
+{
+    if (!body || len == 0) {
+        cJSON_AddStringToObject(obj, "body", "");
+        return 0;
+    }
+    if (utf8_valid((const unsigned char *)body, len)) {
+        char *s = strndup(body, len);
+        if (!s)
+            return XV_E_NOMEM;
+        cJSON_AddStringToObject(obj, "body", s);
+        free(s);
+        return 0;
+    }
+    size_t out = BASE64_ENCODE_RAW_LENGTH(len);
+    char *b = malloc(out + 1);
+    if (!b)
+        return XV_E_NOMEM;
+    base64_encode_raw(b, len, (const uint8_t *)body);
+    b[out] = '\0';
+    cJSON_AddStringToObject(obj, "body_base64", b);
+    free(b);
+    return 0;
+}
+
+char *xv_cassette_get_body(const cJSON *obj, size_t *len)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "body");
+    if (cJSON_IsString(t)) {
+        *len = strlen(t->valuestring);
+        return strdup(t->valuestring);
+    }
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, "body_base64");
+    if (cJSON_IsString(b)) {
+        size_t in = strlen(b->valuestring);
+        char *out = malloc(BASE64_DECODE_LENGTH(in) + 1);
+        if (!out)
+            return NULL;
+        struct base64_decode_ctx ctx;
+        base64_decode_init(&ctx);
+        size_t n = BASE64_DECODE_LENGTH(in);
+        if (!base64_decode_update(&ctx, &n, (uint8_t *)out, in, b->valuestring) ||
+            !base64_decode_final(&ctx)) {
+            free(out);
+            return NULL;
+        }
+        out[n] = '\0';
+        *len = n;
+        return out;
+    }
+    *len = 0;
+    return strdup("");
+}
+
+/* ------------------------------------------------------ response -> JSON */
+
+static const char *header(const struct xv_cassette_resp *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+static int framing_header(const char *name)
+{
+    static const char *const drop[] = { "content-length", "transfer-encoding", "connection",
+                                        "keep-alive", "x-xenovia-trace-id",
+                                        "x-xenovia-session-id" };
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (strcasecmp(name, drop[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static uint32_t mark_time(const struct xv_cassette_resp *r, size_t end)
+{
+    for (size_t i = 0; i < r->nmarks; i++)
+        if (r->marks[i].off_end >= end)
+            return r->marks[i].t_ms;
+    return r->nmarks ? r->marks[r->nmarks - 1].t_ms : 0;
+}
+
+/* SSE events of a body: each ends after a blank line ("\n\n" or "\r\n\r\n");
+ * a trailing part without one is the last event. */
+static int add_events(cJSON *obj, const struct xv_cassette_resp *r)
+{
+    cJSON *ev = cJSON_AddArrayToObject(obj, "events");
+    if (!ev)
+        return XV_E_NOMEM;
+    size_t start = 0, i = 0, n = r->body_len;
+    const char *b = r->body;
+    while (start < n) {
+        size_t end = n;
+        for (i = start; i < n; i++) {
+            if (b[i] == '\n' && i + 1 < n && b[i + 1] == '\n') {
+                end = i + 2;
+                break;
+            }
+            if (b[i] == '\n' && i + 2 < n && b[i + 1] == '\r' && b[i + 2] == '\n') {
+                end = i + 3;
+                break;
+            }
+        }
+        char *s = strndup(b + start, end - start);
+        cJSON *e = cJSON_CreateObject();
+        if (!s || !e) {
+            free(s);
+            cJSON_Delete(e);
+            return XV_E_NOMEM;
+        }
+        cJSON_AddNumberToObject(e, "t_ms", mark_time(r, end));
+        cJSON_AddStringToObject(e, "data", s);
+        free(s);
+        cJSON_AddItemToArray(ev, e);
+        start = end;
+    }
+    return 0;
+}
+
+cJSON *xv_cassette_resp_json(const struct xv_cassette_resp *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "status", r->status);
+    cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
+    cJSON *h = cJSON_AddArrayToObject(o, "headers");
+    for (size_t i = 0; h && i < r->nheaders; i++) {
+        if (xv_cassette_header_secret(r->headers[i].name) || framing_header(r->headers[i].name))
+            continue;
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateString(r->headers[i].name));
+        cJSON_AddItemToArray(pair, cJSON_CreateString(r->headers[i].value));
+        cJSON_AddItemToArray(h, pair);
+    }
+    const char *ct = header(r, "content-type");
+    const char *ce = header(r, "content-encoding");
+    int sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
+    int encoded = ce && strcasecmp(ce, "identity") != 0;
+    int rc;
+    if (sse && !encoded && utf8_valid((const unsigned char *)r->body, r->body_len))
+        rc = add_events(o, r);
+    else
+        rc = xv_cassette_put_body(o, r->body, r->body_len);
+    if (rc != 0) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ------------------------------------------------------ JSON -> answer */
+
+int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct xv_buf *out)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(resp, "reason");
+    const cJSON *hs = cJSON_GetObjectItemCaseSensitive(resp, "headers");
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(resp, "events");
+    if (!cJSON_IsNumber(st) || st->valuedouble < 100 || st->valuedouble > 999)
+        return XV_E_PARSE;
+    int r = xv_buf_appendf(out, "HTTP/1.1 %d %s\r\n", (int)st->valuedouble,
+                           cJSON_IsString(rs) && rs->valuestring[0] ? rs->valuestring : "OK");
+    const cJSON *h;
+    cJSON_ArrayForEach(h, hs)
+    {
+        const cJSON *n = cJSON_GetArrayItem(h, 0), *v = cJSON_GetArrayItem(h, 1);
+        if (!cJSON_IsString(n) || !cJSON_IsString(v) || framing_header(n->valuestring) ||
+            strpbrk(n->valuestring, "\r\n:") || strpbrk(v->valuestring, "\r\n"))
+            continue; /* a hand-edited cassette cannot inject header lines */
+        r = r ? r : xv_buf_appendf(out, "%s: %s\r\n", n->valuestring, v->valuestring);
+    }
+    if (cJSON_IsArray(ev)) {
+        r = r ? r : xv_buf_appendf(out, "Transfer-Encoding: chunked\r\nConnection: close\r\n%s\r\n",
+                                   extra_head ? extra_head : "");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, ev)
+        {
+            const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
+            if (!cJSON_IsString(d) || !d->valuestring[0])
+                continue;
+            size_t dl = strlen(d->valuestring);
+            r = r ? r : xv_buf_appendf(out, "%zx\r\n", dl);
+            r = r ? r : xv_buf_append(out, d->valuestring, dl);
+            r = r ? r : xv_buf_append(out, "\r\n", 2);
+        }
+        r = r ? r : xv_buf_append(out, "0\r\n\r\n", 5);
+        return r;
+    }
+    size_t bl;
+    char *body = xv_cassette_get_body(resp, &bl);
+    if (!body)
+        return XV_E_PARSE;
+    r = r ? r : xv_buf_appendf(out, "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", bl,
+                               extra_head ? extra_head : "");
+    r = r ? r : xv_buf_append(out, body, bl);
+    free(body);
+    return r;
+}
+
+/* ------------------------------------------------------------ JSON diff */
+
+static void put_value(const cJSON *v, struct xv_buf *out)
+{
+    if (!out)
+        return;
+    if (!v) {
+        xv_buf_append(out, "(absent)", 8);
+        return;
+    }
+    struct xv_buf b;
+    xv_buf_init(&b, 4096);
+    xv_session_canonical_json(v, &b); /* a prefix is fine: it is shortened below */
+    size_t n = b.len > 80 ? 77 : b.len;
+    /* never cut inside a UTF-8 sequence */
+    while (n > 0 && n < b.len && ((unsigned char)b.data[n] & 0xC0) == 0x80)
+        n--;
+    xv_buf_append(out, b.data ? b.data : "", n);
+    if (n < b.len)
+        xv_buf_append(out, "...", 3);
+    xv_buf_free(&b);
+}
+
+struct diff_state {
+    int count;
+    char *path;
+    size_t pathlen;
+    struct xv_buf *was, *now;
+};
+
+static void first(struct diff_state *s, const char *path, const cJSON *a, const cJSON *b)
+{
+    if (s->count++ == 0) {
+        snprintf(s->path, s->pathlen, "%s", path[0] ? path : "(body)");
+        put_value(a, s->was);
+        put_value(b, s->now);
+    }
+}
+
+static void walk(struct diff_state *s, const char *path, const cJSON *a, const cJSON *b, int depth)
+{
+    if (s->count > 1000)
+        return;
+    if (!a || !b || depth > 64 || ((a->type & 0xFF) != (b->type & 0xFF))) {
+        first(s, path, a, b);
+        return;
+    }
+    char sub[512];
+    if (cJSON_IsObject(a)) {
+        const cJSON *x;
+        cJSON_ArrayForEach(x, a)
+        {
+            snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", x->string);
+            walk(s, sub, x, cJSON_GetObjectItemCaseSensitive(b, x->string), depth + 1);
+        }
+        cJSON_ArrayForEach(x, b)
+        {
+            if (!cJSON_GetObjectItemCaseSensitive(a, x->string)) {
+                snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", x->string);
+                first(s, sub, NULL, x);
+            }
+        }
+        return;
+    }
+    if (cJSON_IsArray(a)) {
+        int na = cJSON_GetArraySize(a), nb = cJSON_GetArraySize(b);
+        for (int i = 0; i < (na > nb ? na : nb); i++) {
+            snprintf(sub, sizeof sub, "%s[%d]", path, i);
+            walk(s, sub, cJSON_GetArrayItem(a, i), cJSON_GetArrayItem(b, i), depth + 1);
+        }
+        return;
+    }
+    if (!cJSON_Compare(a, b, 1))
+        first(s, path, a, b);
+}
+
+int xv_cassette_json_diff(const cJSON *was, const cJSON *now, char *path, size_t pathlen,
+                     struct xv_buf *was_txt, struct xv_buf *now_txt)
+{
+    struct diff_state s = { 0, path, pathlen, was_txt, now_txt };
+    path[0] = '\0';
+    walk(&s, "", was, now, 0);
+    return s.count;
+}
+
+/* ------------------------------------------------------------- no match */
+
+int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
+                      const char *extra_head, struct xv_buf *answer, struct xv_buf *why)
+{
+    struct xv_buf msg;
+    xv_buf_init(&msg, 2048);
+    xv_buf_appendf(&msg, "xenovia cassette %s (record mode %s): no recording matches %s %s", c->dir,
+                   xv_cassette_mode_name(c->mode), req->method ? req->method : "",
+                   req->path ? req->path : "");
+    cJSON *now = xv_cassette_body_json(c, req->body, req->body_len);
+    const struct xv_cassette_entry *best = NULL;
+    int best_count = 0;
+    char best_path[256] = "";
+    struct xv_buf bw, bn;
+    xv_buf_init(&bw, 256);
+    xv_buf_init(&bn, 256);
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *rq = cJSON_GetObjectItemCaseSensitive(c->e[i].doc, "request");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(rq, "method");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(rq, "path");
+        if (!cJSON_IsString(m) || !cJSON_IsString(p) ||
+            strcmp(m->valuestring, req->method ? req->method : "") != 0 ||
+            strcmp(p->valuestring, req->path ? req->path : "") != 0)
+            continue;
+        size_t bl;
+        char *body = xv_cassette_get_body(rq, &bl);
+        cJSON *was = body ? xv_cassette_body_json(c, body, bl) : NULL;
+        free(body);
+        struct xv_buf w, n;
+        xv_buf_init(&w, 256);
+        xv_buf_init(&n, 256);
+        char path[256];
+        int count = xv_cassette_json_diff(was, now, path, sizeof path, &w, &n);
+        if (!best || count < best_count) {
+            best = &c->e[i];
+            best_count = count;
+            snprintf(best_path, sizeof best_path, "%s", path);
+            xv_buf_reset(&bw);
+            xv_buf_reset(&bn);
+            xv_buf_append(&bw, w.data ? w.data : "", w.len);
+            xv_buf_append(&bn, n.data ? n.data : "", n.len);
+        }
+        xv_buf_free(&w);
+        xv_buf_free(&n);
+        cJSON_Delete(was);
+    }
+    cJSON_Delete(now);
+    if (best)
+        xv_buf_appendf(&msg, "; nearest recording %s differs in %d place%s, first at %s: recorded %s, now %s",
+                       best->file, best_count, best_count == 1 ? "" : "s", best_path,
+                       bw.data ? bw.data : "", bn.data ? bn.data : "");
+    else
+        xv_buf_appendf(&msg, "; the cassette holds no %s %s recording",
+                       req->method ? req->method : "", req->path ? req->path : "");
+    xv_buf_free(&bw);
+    xv_buf_free(&bn);
+    if (why)
+        xv_buf_append(why, msg.data, msg.len);
+
+    cJSON *err = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(err, "error");
+    cJSON_AddStringToObject(e, "message", msg.data ? msg.data : "no recording matches");
+    cJSON_AddStringToObject(e, "type", "cassette_no_match");
+    cJSON_AddStringToObject(e, "code", "cassette_no_match");
+    char *body = cJSON_PrintUnformatted(err);
+    cJSON_Delete(err);
+    xv_buf_free(&msg);
+    if (!body)
+        return XV_E_NOMEM;
+    size_t bl = strlen(body);
+    int r = xv_buf_appendf(answer,
+                           "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+                           "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
+                           bl, extra_head ? extra_head : "");
+    r = r ? r : xv_buf_append(answer, body, bl);
+    free(body);
+    return r;
+}
+
+static cJSON *parse_or_string(const char *t, size_t n)
+{
+    cJSON *v = t && n ? cJSON_ParseWithLength(t, n) : NULL;
+    if (v)
+        return v;
+    char *s = strndup(t ? t : "", n);
+    v = cJSON_CreateString(s ? s : "");
+    free(s);
+    return v;
+}
+
+int xv_cassette_diff_text(const char *a, size_t alen, const char *b, size_t blen, char *path,
+                          size_t pathlen, struct xv_buf *was, struct xv_buf *now)
+{
+    cJSON *x = parse_or_string(a, alen), *y = parse_or_string(b, blen);
+    int n = xv_cassette_json_diff(x, y, path, pathlen, was, now);
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    return n;
+}

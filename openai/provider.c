@@ -1,0 +1,183 @@
+/*
+ * provider.c — which provider a call goes to, from the host it was sent to
+ * (SPEC §5 `provider`, §6, §7 `gen_ai.provider.name`), and the Azure
+ * deployment named in a request path.
+ *
+ * Provider ids are Xenovia's own (docs.xenovia.io "Supported providers":
+ * the type a policy sees in input.provider); the OTel name is the
+ * GenAI semantic conventions' well-known `gen_ai.provider.name` value where
+ * one exists (openai, azure.ai.openai, anthropic, gcp.gemini, aws.bedrock,
+ * …), else the Xenovia id. A host not in the table is `openai_compatible`.
+ * A Xenovia runtime host is a gateway, not a provider: the provider is then
+ * read from the path (`/a/<proxy>/<provider>/…`) when it names a known one.
+ *
+ * Invariant: pure functions over strings, static results, no allocation.
+ * Thread safety: no state.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "openai_int.h"
+
+/* Host patterns: an exact name, or "*.suffix" (any name ending ".suffix"). */
+static const struct {
+    const char *host;
+    const char *id;
+    const char *otel;
+} g_hosts[] = {
+    { "api.openai.com", "openai", "openai" },
+    { "*.openai.azure.com", "azure", "azure.ai.openai" },
+    { "*.cognitiveservices.azure.com", "azure", "azure.ai.openai" },
+    { "*.services.ai.azure.com", "microsoft-foundry", "azure.ai.inference" },
+    { "models.inference.ai.azure.com", "github-models", "github-models" },
+    { "models.github.ai", "github-models", "github-models" },
+    { "api.anthropic.com", "anthropic", "anthropic" },
+    { "generativelanguage.googleapis.com", "gemini", "gcp.gemini" },
+    { "aiplatform.googleapis.com", "vertex", "gcp.vertex_ai" },
+    { "*.aiplatform.googleapis.com", "vertex", "gcp.vertex_ai" },
+    { "api.groq.com", "groq", "groq" },
+    { "*.amazonaws.com", "bedrock", "aws.bedrock" }, /* checked for "bedrock" below */
+    { "api.mistral.ai", "mistral", "mistral_ai" },
+    { "api.cohere.ai", "cohere", "cohere" },
+    { "api.cohere.com", "cohere", "cohere" },
+    { "api.deepseek.com", "deepseek", "deepseek" },
+    { "api.together.xyz", "together", "together" },
+    { "api.together.ai", "together", "together" },
+    { "api.fireworks.ai", "fireworks", "fireworks" },
+    { "api.perplexity.ai", "perplexity", "perplexity" },
+    { "api.x.ai", "xai", "x_ai" },
+    { "openrouter.ai", "openrouter", "openrouter" },
+    { "api.moonshot.ai", "moonshot", "moonshot" },
+    { "api.moonshot.cn", "moonshot", "moonshot" },
+    { "api.z.ai", "zai", "zai" },
+    { "open.bigmodel.cn", "zai", "zai" },
+    { "dashscope.aliyuncs.com", "alibaba", "alibaba" },
+    { "dashscope-intl.aliyuncs.com", "alibaba", "alibaba" },
+    { "api.minimax.io", "minimax", "minimax" },
+    { "api.minimaxi.com", "minimax", "minimax" },
+    { "api.llama.com", "llama", "llama" },
+    { "api.cerebras.ai", "cerebras", "cerebras" },
+    { "api.deepinfra.com", "deepinfra", "deepinfra" },
+    { "api.studio.nebius.com", "nebius", "nebius" },
+    { "api.tokenfactory.nebius.com", "nebius", "nebius" },
+    { "router.huggingface.co", "huggingface", "huggingface" },
+    { "api-inference.huggingface.co", "huggingface", "huggingface" },
+    { "api.sambanova.ai", "sambanova", "sambanova" },
+    { "inference.baseten.co", "baseten", "baseten" },
+    { "api.novita.ai", "novita", "novita" },
+    { "api.friendli.ai", "friendli", "friendli" },
+    { "api.upstage.ai", "upstage", "upstage" },
+    { "integrate.api.nvidia.com", "nvidia", "nvidia" },
+    { "api.scaleway.ai", "scaleway", "scaleway" },
+    { "*.endpoints.kepler.ai.cloud.ovh.net", "ovhcloud", "ovhcloud" },
+    { "api.cloudflare.com", "cloudflare-workers-ai", "cloudflare-workers-ai" },
+    { "*.cloud.databricks.com", "databricks", "databricks" },
+    { "*.azuredatabricks.net", "databricks", "databricks" },
+    { "ai-gateway.vercel.sh", "vercel-ai-gateway", "vercel-ai-gateway" },
+    { "router.requesty.ai", "requesty", "requesty" },
+};
+#define NHOSTS (sizeof g_hosts / sizeof g_hosts[0])
+
+static int host_match(const char *pat, const char *host, size_t hl)
+{
+    if (pat[0] == '*' && pat[1] == '.') {
+        size_t sl = strlen(pat + 1); /* ".suffix" */
+        return hl > sl && strncasecmp(host + hl - sl, pat + 1, sl) == 0;
+    }
+    return strlen(pat) == hl && strncasecmp(host, pat, hl) == 0;
+}
+
+static int is_xenovia_host(const char *host, size_t hl)
+{
+    return host_match("xenovia.io", host, hl) || host_match("*.xenovia.io", host, hl);
+}
+
+const char *xv_openai_provider_otel_name(const char *id)
+{
+    if (!id || !*id)
+        return "openai_compatible";
+    for (size_t i = 0; i < NHOSTS; i++)
+        if (strcmp(g_hosts[i].id, id) == 0)
+            return g_hosts[i].otel;
+    return id; /* openai_compatible, vllm, …: the id is the best name there is */
+}
+
+/* The table entry for a provider id, or -1. */
+static long id_index(const char *p, size_t n)
+{
+    for (size_t i = 0; i < NHOSTS; i++)
+        if (strlen(g_hosts[i].id) == n && strncasecmp(g_hosts[i].id, p, n) == 0)
+            return (long)i;
+    return -1;
+}
+
+void xv_openai_provider_for(const char *host, const char *path, size_t path_len,
+                            struct xv_openai_provider *out)
+{
+    out->id = "openai_compatible";
+    out->otel_name = "openai_compatible";
+    out->gateway = NULL;
+    if (!host)
+        return;
+    size_t hl = strlen(host);
+    while (hl && host[hl - 1] == '.')
+        hl--; /* a fully qualified "api.openai.com." */
+    if (is_xenovia_host(host, hl)) {
+        /* Xenovia runtime: /a/<proxy>/<provider>/… names the provider. */
+        out->gateway = "xenovia";
+        if (path && path_len > 3 && memcmp(path, "/a/", 3) == 0) {
+            const char *p = memchr(path + 3, '/', path_len - 3);
+            if (p) {
+                p++;
+                size_t rest = path_len - (size_t)(p - path), n = 0;
+                while (n < rest && p[n] != '/' && p[n] != '?')
+                    n++;
+                long i = id_index(p, n);
+                if (i >= 0) {
+                    out->id = g_hosts[i].id;
+                    out->otel_name = g_hosts[i].otel;
+                }
+            }
+        }
+        return;
+    }
+    for (size_t i = 0; i < NHOSTS; i++) {
+        if (!host_match(g_hosts[i].host, host, hl))
+            continue;
+        /* *.amazonaws.com is Bedrock only for its runtime endpoints. */
+        if (!strcmp(g_hosts[i].id, "bedrock") && !memmem(host, hl, "bedrock", 7))
+            continue;
+        out->id = g_hosts[i].id;
+        out->otel_name = g_hosts[i].otel;
+        return;
+    }
+}
+
+size_t xv_openai_azure_deployment(const char *target, size_t len, char *out, size_t cap)
+{
+    static const char key[] = "/openai/deployments/";
+    const size_t kl = sizeof key - 1;
+    if (!out || !cap)
+        return 0;
+    out[0] = '\0';
+    size_t plen = 0;
+    while (plen < len && target[plen] != '?' && target[plen] != '#')
+        plen++;
+    const char *k = target ? memmem(target, plen, key, kl) : NULL;
+    if (!k)
+        return 0;
+    const char *name = k + kl;
+    size_t n = 0, rest = plen - (size_t)(name - target);
+    while (n < rest && name[n] != '/')
+        n++;
+    if (n == 0 || n >= cap)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch < 0x21 || ch > 0x7e || ch == '%')
+            return 0; /* keep it to plain ASCII names (no decoding) */
+    }
+    memcpy(out, name, n);
+    out[n] = '\0';
+    return n;
+}

@@ -1,0 +1,140 @@
+/*
+ * loader.c — the agent's side of the relay: loading the private object
+ * libxenovia-route.so (next to libxenovia.so) on the first routed connect,
+ * sending a connecting socket to it, and answering the X509_verify_cert
+ * hook. A process that routes nothing never loads libssl through us.
+ *
+ * Thread safety: g is written under g.mu; g.mod is published with release
+ * semantics and read lock-free by xv_route_vouch.
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "xv_route.h"
+
+static struct {
+    pthread_mutex_t mu;
+    _Atomic(const struct xv_route_module *) mod; /* loaded relay object, or NULL */
+    int started;          /* the relay runs in this process (reset in a fork child) */
+    int port;             /* its loopback port */
+    int failed;           /* could not load or start: routed connects fail */
+    struct xv_route_host_api api;
+} g = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static const struct xv_route_module *load(void)
+{
+    Dl_info info;
+    char path[4096];
+    if (!dladdr((void *)&xv_route_connect, &info) || !info.dli_fname)
+        return NULL;
+    const char *slash = strrchr(info.dli_fname, '/');
+    int dl = slash ? (int)(slash - info.dli_fname) : 1;
+    snprintf(path, sizeof path, "%.*s/libxenovia-route.so", dl, slash ? info.dli_fname : ".");
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        xv_log(XV_LOG_ERROR, "route: cannot load %s (%s); routed calls fail", path, dlerror());
+        return NULL;
+    }
+    const struct xv_route_module *(*entry)(void) =
+        (const struct xv_route_module *(*)(void))dlsym(h, "xv_route_module");
+    const struct xv_route_module *m = entry ? entry() : NULL;
+    if (!m || m->abi != XV_ROUTE_ABI) {
+        xv_log(XV_LOG_ERROR, "route: %s is not this agent's relay; routed calls fail", path);
+        return NULL;
+    }
+    return m;
+}
+
+/* The relay, started on first use; NULL (logged once) when it cannot run. */
+static const struct xv_route_module *relay(int *port)
+{
+    pthread_mutex_lock(&g.mu);
+    const struct xv_route_module *m = atomic_load(&g.mod);
+    if (!g.started && !g.failed) {
+        if (!m) {
+            m = load();
+            atomic_store_explicit(&g.mod, m, memory_order_release);
+        }
+        g.api.guard_enter = xv_guard_enter;
+        g.api.guard_leave = xv_guard_leave;
+        g.api.cfg = xv_route_config();
+        g.api.log_level = XV_LOG_WARN;
+        if (m && m->start(&g.api, &g.port) == 0)
+            g.started = 1;
+        else
+            g.failed = 1;
+    }
+    int ok = g.started;
+    *port = g.port;
+    pthread_mutex_unlock(&g.mu);
+    return ok ? m : NULL;
+}
+
+int xv_route_connect(int fd, const struct xv_route_rule *r, const char *orig_host,
+                     int orig_port, xv_route_connect_fn real_connect)
+{
+    const struct xv_route_config *cfg = xv_route_config();
+    int port = 0;
+    const struct xv_route_module *m = cfg ? relay(&port) : NULL;
+    if (!m) {
+        errno = ECONNREFUSED; /* never to the original host */
+        return -1;
+    }
+    int family = AF_INET;
+    socklen_t fl = sizeof family;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &fl) != 0)
+        family = AF_INET;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, "::ffff:127.0.0.1", &s6->sin6_addr);
+        len = sizeof *s6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *s4;
+    }
+    int rc = real_connect(fd, (struct sockaddr *)&ss, len);
+    int saved = errno;
+    if (rc == 0 || saved == EINPROGRESS || saved == EINTR) {
+        struct sockaddr_storage me;
+        socklen_t ml = sizeof me;
+        if (getsockname(fd, (struct sockaddr *)&me, &ml) == 0) {
+            int lport = me.ss_family == AF_INET6
+                            ? ntohs(((struct sockaddr_in6 *)&me)->sin6_port)
+                            : ntohs(((struct sockaddr_in *)&me)->sin_port);
+            m->expect(lport, (int)(r - cfg->rule), orig_host, orig_port);
+        }
+    }
+    errno = saved;
+    return rc;
+}
+
+int xv_route_vouch(void *ctx)
+{
+    const struct xv_route_module *m = atomic_load_explicit(&g.mod, memory_order_acquire);
+    return m ? m->vouch(ctx) : 0;
+}
+
+void xv_route_atfork_child(void)
+{
+    pthread_mutex_init(&g.mu, NULL);
+    const struct xv_route_module *m = atomic_load(&g.mod);
+    if (m && g.started)
+        m->atfork_child();
+    g.started = 0;
+    g.failed = 0;
+}

@@ -1,0 +1,21 @@
+/*
+ * Internal to the relay object (libxenovia-route.so): the certificates it
+ * mints for programs' TLS. Not for use outside route/.
+ */
+#ifndef XV_ROUTE_INT_H
+#define XV_ROUTE_INT_H
+
+#include <openssl/ssl.h>
+
+#include "xv_route.h"
+
+/* Make the process's key (once). 0 or < 0. */
+int xv_route_mint_init(void);
+/* A server SSL presenting a certificate minted for `host` (a name or an IP
+ * literal), or NULL. Caller owns it (SSL_free). */
+SSL *xv_route_mint_ssl(const char *host);
+/* 1 when the X509_STORE_CTX's leaf certificate is one minted here (the
+ * context is then marked verified), else 0. */
+int xv_route_mint_vouch(void *ctx);
+
+#endif

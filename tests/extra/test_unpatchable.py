@@ -1,0 +1,50 @@
+#!/usr/bin/python3
+"""test_unpatchable.py — issue 11, acceptance 5 (negative case): a program with
+"OpenSSL" symbols whose SSL_write cannot be patched safely (unpatchable.c: a
+loop branches back into the bytes the entry jump would overwrite) is left
+entirely alone: under the agent it prints exactly what it prints without it,
+stderr has exactly one `xenovia: not covered:` line naming SSL_write and the
+reason; `xenovia doctor` calls it partly covered with the same reason; and
+with XENOVIA_DISABLE=on there is no line at all.
+
+Usage: test_unpatchable.py --lib build/preload/libxenovia.so --prog PATH --xenovia PATH
+Exit 77 only when libxenovia.so is missing.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xvtest  # noqa: E402
+from xvtest import check  # noqa: E402
+
+NC = "xenovia: not covered:"
+
+
+def main():
+    lib = xvtest.lib_from_argv()
+    prog = xvtest.arg_value("--prog")
+    cli = xvtest.arg_value("--xenovia")
+    check(prog and os.path.isfile(prog), "fixture program built (%r)" % prog)
+    rc0, out0, err0 = xvtest.run([prog], xvtest.client_env(), timeout=30)
+    check(rc0 == 0 and out0 == b"SSL_write=6 SSL_read=7 err=0\n" and not err0,
+          "without the agent: the fixture's own answer (%r)" % out0)
+    rc, out, err = xvtest.run([prog], xvtest.client_env(lib=lib), timeout=30)
+    lines = err.decode("utf-8", "replace").splitlines()
+    check(rc == 0 and out == out0, "with the agent: same exit status and output (%r)" % out)
+    check(len(lines) == 1 and lines[0].startswith(NC) and "SSL_write" in lines[0]
+          and "jumps into the patched bytes" in lines[0],
+          "with the agent: exactly one not-covered line naming SSL_write and why (%r)" % lines)
+    rc, out, err = xvtest.run([prog], xvtest.client_env(lib=lib, extra={"XENOVIA_DISABLE": "on"}),
+                              timeout=30)
+    check(rc == 0 and out == out0 and not err, "XENOVIA_DISABLE=on: unchanged, silent (%r)" % err)
+    if cli and os.path.isfile(cli):
+        rc, out, err = xvtest.run([cli, "doctor", prog], xvtest.client_env(), timeout=60)
+        text = out.decode("utf-8", "replace")
+        check(rc == 1 and "cannot be patched safely" in text and "SSL_write" in text,
+              "doctor: partly covered, naming SSL_write (rc %r)\n%s" % (rc, text))
+    xvtest.finish()
+
+
+if __name__ == "__main__":
+    main()

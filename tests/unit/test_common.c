@@ -1,0 +1,133 @@
+/*
+ * test_common.c — common/'s UUID generator and parser (uuid.c): every id is
+ * a hyphenated lower-case RFC 4122 v4 UUID, ids do not repeat (within a
+ * thread, across threads, across fork), and every valid spelling an app may
+ * send normalises to the canonical text while invalid ones are refused.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "xv_common.h"
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, XV_UUID_LEN + 1);
+}
+
+static void test_v4_format_and_unique(void **state)
+{
+    (void)state;
+    enum { N = 50000 };
+    char(*ids)[XV_UUID_LEN + 1] = malloc(N * sizeof *ids);
+    assert_non_null(ids);
+    for (int i = 0; i < N; i++) {
+        xv_uuid_v4(ids[i]);
+        assert_int_equal(strlen(ids[i]), XV_UUID_LEN);
+        assert_true(xv_uuid_is_v4(ids[i], XV_UUID_LEN));
+    }
+    qsort(ids, N, sizeof *ids, cmp_id);
+    for (int i = 1; i < N; i++)
+        assert_int_not_equal(memcmp(ids[i - 1], ids[i], XV_UUID_LEN), 0);
+    free(ids);
+}
+
+static void *draw_one(void *arg)
+{
+    xv_uuid_v4(arg);
+    return NULL;
+}
+
+static void test_threads_differ(void **state)
+{
+    (void)state;
+    char a[XV_UUID_LEN + 1], b[XV_UUID_LEN + 1];
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, draw_one, a);
+    pthread_join(t1, NULL);
+    pthread_create(&t2, NULL, draw_one, b);
+    pthread_join(t2, NULL);
+    assert_true(xv_uuid_is_v4(a, XV_UUID_LEN));
+    assert_string_not_equal(a, b);
+}
+
+/* A fork child must not draw the ids its parent draws next. */
+static void test_fork_reseeds(void **state)
+{
+    (void)state;
+    char warm[XV_UUID_LEN + 1];
+    xv_uuid_v4(warm); /* this thread's generator is seeded */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char id[XV_UUID_LEN + 1];
+        xv_uuid_v4(id);
+        ssize_t w = write(fds[1], id, XV_UUID_LEN);
+        _exit(w == XV_UUID_LEN ? 0 : 1);
+    }
+    char mine[XV_UUID_LEN + 1], theirs[XV_UUID_LEN + 1] = "";
+    xv_uuid_v4(mine);
+    assert_int_equal(read(fds[0], theirs, XV_UUID_LEN), XV_UUID_LEN);
+    theirs[XV_UUID_LEN] = '\0';
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(xv_uuid_is_v4(theirs, XV_UUID_LEN));
+    assert_string_not_equal(mine, theirs);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_normalize_spellings(void **state)
+{
+    (void)state;
+    const char *want = "123e4567-e89b-42d3-a456-426614174000";
+    const char *good[] = {
+        "123e4567-e89b-42d3-a456-426614174000", "123E4567-E89B-42D3-A456-426614174000",
+        "123e4567e89b42d3a456426614174000",     "{123e4567-e89b-42d3-a456-426614174000}",
+        "urn:uuid:123e4567-e89b-42d3-a456-426614174000",
+        "URN:UUID:123E4567-E89B-42D3-A456-426614174000",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char out[XV_UUID_LEN + 1];
+        assert_int_equal(xv_uuid_normalize(good[i], strlen(good[i]), out), 0);
+        assert_string_equal(out, want);
+    }
+    const char *bad[] = {
+        "", "not-a-uuid", "123e4567-e89b-42d3-a456-42661417400",
+        "123e4567-e89b-42d3-a456_426614174000", "{123e4567e89b42d3a456426614174000}",
+        "123e4567e89b42d3a45642661417400g", "urn:uuid:123e4567e89b42d3a456426614174000",
+        "{123e4567-e89b-42d3-a456-426614174000", " 123e4567-e89b-42d3-a456-426614174000",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char out[XV_UUID_LEN + 1];
+        assert_int_not_equal(xv_uuid_normalize(bad[i], strlen(bad[i]), out), 0);
+        assert_string_equal(out, "");
+    }
+    /* is_v4 wants the canonical v4 text only */
+    assert_true(xv_uuid_is_v4(want, strlen(want)));
+    assert_false(xv_uuid_is_v4("123E4567-E89B-42D3-A456-426614174000", 36));
+    assert_false(xv_uuid_is_v4("123e4567-e89b-12d3-a456-426614174000", 36)); /* v1 */
+    assert_false(xv_uuid_is_v4("123e4567-e89b-42d3-c456-426614174000", 36)); /* variant */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_v4_format_and_unique),
+        cmocka_unit_test(test_threads_differ),
+        cmocka_unit_test(test_fork_reseeds),
+        cmocka_unit_test(test_normalize_spellings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,254 @@
+/*
+ * test_patch.c — unit tests of patch/: the planner on hand-assembled
+ * prologues (ordinary frames, Node's SSL_get_error and SSL_get_shutdown
+ * shapes, RIP-relative operands, every refusal), a full patch executed in
+ * this process (entry jump -> hook -> trampoline -> rest of the original),
+ * the ELF symbol lookup, and xv_patch_apply in a process without OpenSSL.
+ * Needs libZydis.so.4.0 (libzydis4.0); without it the planner tests are
+ * skipped with the reason. Single-threaded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "xv_patch.h"
+
+#define A 0x401000ull        /* a function's address in the planner tests */
+#define T (A + 0x100000ull)  /* its trampoline's */
+
+static int need_decoder(void)
+{
+    char why[160];
+    if (xv_patch_decoder_load(why, sizeof why) != 0) {
+        print_message("skipped: %s\n", why);
+        return 0;
+    }
+    return 1;
+}
+
+static int plan(const unsigned char *code, size_t len, uint64_t size, struct xv_patch_plan *p,
+                char *why, size_t cap)
+{
+    return xv_patch_plan(code, len, A, size, T, p, why, cap);
+}
+
+/* The jump back at the end of a trampoline goes to `want`. */
+static void assert_jump_back(const struct xv_patch_plan *p, uint64_t want)
+{
+    assert_true(p->tramp_len >= 14);
+    const unsigned char *j = p->tramp + p->tramp_len - 14;
+    assert_int_equal(j[0], 0xff);
+    assert_int_equal(j[1], 0x25);
+    uint64_t to;
+    memcpy(&to, j + 6, 8);
+    assert_int_equal(to, want);
+}
+
+/* Node's SSL_write: push %rbp; mov %rsp,%rbp; push %r14; ... — copied as is. */
+static void test_frame_prologue(void **state)
+{
+    (void)state;
+    if (!need_decoder())
+        return;
+    static const unsigned char f[] = { 0x55, 0x48, 0x89, 0xe5, 0x41, 0x56, 0x41, 0x55, 0x41,
+                                       0x54, 0x48, 0x83, 0xec, 0x48, 0xc3 };
+    struct xv_patch_plan p;
+    char why[160] = "";
+    assert_int_equal(plan(f, sizeof f, sizeof f, &p, why, sizeof why), 0);
+    assert_int_equal(p.win, 6); /* push, mov, push %r14 */
+    assert_memory_equal(p.tramp, f, 6);
+    assert_int_equal(p.tramp_len, 6 + 14);
+    assert_jump_back(&p, A + 6);
+}
+
+/* Node's SSL_get_error: xor; test; jle +0x10; ret — the jle is relocated
+ * to a rel32 form that still lands on the original target. */
+static void test_get_error_shape(void **state)
+{
+    (void)state;
+    if (!need_decoder())
+        return;
+    unsigned char f[0x20];
+    memset(f, 0x90, sizeof f);
+    static const unsigned char head[] = { 0x31, 0xc0, 0x85, 0xf6, 0x7e, 0x0a, 0xc3 };
+    memcpy(f, head, sizeof head);
+    f[0x10] = 0x55;
+    f[0x11] = 0xc3;
+    struct xv_patch_plan p;
+    char why[160] = "";
+    assert_int_equal(plan(f, sizeof f, sizeof f, &p, why, sizeof why), 0);
+    assert_int_equal(p.win, 6);
+    assert_memory_equal(p.tramp, f, 4);        /* xor, test copied */
+    assert_int_equal(p.tramp[4], 0x0f);        /* jle rel32 */
+    assert_int_equal(p.tramp[5], 0x8e);
+    int32_t rel;
+    memcpy(&rel, p.tramp + 6, 4);
+    assert_int_equal(T + 10 + (int64_t)rel, A + 0x10);
+    assert_jump_back(&p, A + 6);
+}
+
+/* SSL_get_shutdown: 4 bytes then padding — the padding may be overwritten. */
+static void test_short_function_padding(void **state)
+{
+    (void)state;
+    if (!need_decoder())
+        return;
+    static const unsigned char f[] = { 0x8b, 0x47, 0x44, 0xc3, 0x66, 0x2e, 0x0f, 0x1f, 0x84,
+                                       0, 0, 0, 0, 0, 0x90, 0x90 };
+    struct xv_patch_plan p;
+    char why[160] = "";
+    assert_int_equal(plan(f, sizeof f, 4, &p, why, sizeof why), 0);
+    static const unsigned char g[] = { 0x8b, 0x47, 0x44, 0xc3, 0x55, 0x48, 0x89, 0xe5 };
+    assert_int_equal(plan(g, sizeof g, 4, &p, why, sizeof why), -1);
+    assert_non_null(strstr(why, "not followed by padding"));
+}
+
+/* A RIP-relative load keeps its absolute target from the trampoline. */
+static void test_rip_relative(void **state)
+{
+    (void)state;
+    if (!need_decoder())
+        return;
+    static const unsigned char f[] = { 0x48, 0x8b, 0x05, 0x00, 0x01, 0x00, 0x00, 0xc3 };
+    struct xv_patch_plan p;
+    char why[160] = "";
+    assert_int_equal(plan(f, sizeof f, sizeof f, &p, why, sizeof why), 0);
+    assert_int_equal(p.win, 7);
+    assert_int_equal(p.tramp[0], 0x48);
+    assert_int_equal(p.tramp[1], 0x8b);
+    assert_int_equal(p.tramp[2], 0x05);
+    int32_t d;
+    memcpy(&d, p.tramp + 3, 4);
+    assert_int_equal(T + 7 + (int64_t)d, A + 7 + 0x100);
+}
+
+/* Refusals: a branch from the body into the patched bytes, a branch inside
+ * the window, an instruction the encoder cannot move (loop rel8 far away),
+ * no size. */
+static void test_refusals(void **state)
+{
+    (void)state;
+    if (!need_decoder())
+        return;
+    struct xv_patch_plan p;
+    char why[160];
+    /* xor; test; nop; nop; ... ; jmp back to +2 */
+    unsigned char f[16];
+    memset(f, 0x90, sizeof f);
+    f[0] = 0x31; f[1] = 0xc0; f[2] = 0x85; f[3] = 0xf6;
+    f[10] = 0xeb; f[11] = (unsigned char)(2 - 12); /* jmp +2 */
+    f[12] = 0xc3;
+    why[0] = '\0';
+    assert_int_equal(plan(f, sizeof f, sizeof f, &p, why, sizeof why), -1);
+    assert_non_null(strstr(why, "jumps into the patched bytes"));
+    /* xor; je back to the entry (a target inside the window); ... */
+    static const unsigned char g[] = { 0x31, 0xc0, 0x74, 0xfc, 0x90, 0x90, 0x90, 0xc3 };
+    why[0] = '\0';
+    assert_int_equal(plan(g, sizeof g, sizeof g, &p, why, sizeof why), -1);
+    assert_non_null(strstr(why, "inside the displaced bytes"));
+    /* loop rel8 to +0x20: the trampoline is 1 MiB away, loop has no rel32 form */
+    unsigned char h[0x30];
+    memset(h, 0x90, sizeof h);
+    h[0] = 0xe2; h[1] = 0x1e; h[2] = 0x90; h[3] = 0x90; h[4] = 0x90;
+    h[0x20] = 0xc3;
+    why[0] = '\0';
+    assert_int_equal(plan(h, sizeof h, sizeof h, &p, why, sizeof why), -1);
+    assert_non_null(strstr(why, "cannot be relocated"));
+    why[0] = '\0';
+    assert_int_equal(plan(h, sizeof h, 0, &p, why, sizeof why), -1);
+    assert_non_null(strstr(why, "no size"));
+}
+
+/* ---- a real patch, executed ------------------------------------------------ */
+
+typedef int (*fn_t)(int);
+static fn_t g_real;
+
+static int hook(int x)
+{
+    return g_real(x) * 2;
+}
+
+static void test_patch_executes(void **state)
+{
+    (void)state;
+    if (!need_decoder())
+        return;
+    long pg = sysconf(_SC_PAGESIZE);
+    unsigned char *mem = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(mem != MAP_FAILED);
+    unsigned char *fn = mem, *stub = mem + pg;
+    /* push %rbp; mov %rsp,%rbp; lea 0x1(%rdi),%eax; pop %rbp; ret */
+    static const unsigned char code[] = { 0x55, 0x48, 0x89, 0xe5, 0x8d, 0x47, 0x01, 0x5d, 0xc3 };
+    memcpy(fn, code, sizeof code);
+    memset(fn + sizeof code, 0xcc, 16);
+    struct xv_patch_plan p;
+    char why[160] = "";
+    uintptr_t tramp = (uintptr_t)stub + 16;
+    assert_int_equal(xv_patch_plan(fn, sizeof code + 16, (uintptr_t)fn, sizeof code, tramp, &p,
+                                   why, sizeof why), 0);
+    /* stub: jmp *0(%rip) -> hook; then the trampoline */
+    void *h = (void *)hook;
+    stub[0] = 0xff;
+    stub[1] = 0x25;
+    memset(stub + 2, 0, 4);
+    memcpy(stub + 6, &h, 8);
+    memcpy(stub + 16, p.tramp, p.tramp_len);
+    /* entry: jmp rel32 -> stub */
+    int32_t rel = (int32_t)((intptr_t)stub - (intptr_t)(fn + 5));
+    fn[0] = 0xe9;
+    memcpy(fn + 1, &rel, 4);
+    assert_int_equal(mprotect(mem, 2 * (size_t)pg, PROT_READ | PROT_EXEC), 0);
+    g_real = (fn_t)tramp;
+    assert_int_equal(g_real(41), 42);          /* the trampoline is the original */
+    assert_int_equal(((fn_t)(void *)fn)(41), 84); /* the entry reaches the hook */
+    munmap(mem, 2 * (size_t)pg);
+}
+
+/* ---- ELF lookup and apply ------------------------------------------------- */
+
+static void test_elf_and_apply(void **state)
+{
+    (void)state;
+    struct xv_patch_elf e;
+    assert_int_equal(xv_patch_elf_read("/proc/self/exe", &e), 0);
+    assert_true(e.is_elf64_x86_64);
+    assert_false(xv_patch_elf_has_ssl(&e));
+    assert_int_equal(xv_patch_elf_read("/nonexistent/xv", &e), -1);
+    /* Node's official build exports OpenSSL in .dynsym (when installed) */
+    if (access("/usr/bin/node", R_OK) == 0 && xv_patch_elf_read("/usr/bin/node", &e) == 0 &&
+        !e.needs_libssl) {
+        assert_true(xv_patch_elf_has_ssl(&e));
+        assert_true(e.sym[0].dynamic);
+        assert_true(e.sym[0].size > 0);
+    }
+    /* this process has no OpenSSL: nothing tried, nothing to resolve */
+    void *hooks[XV_PATCH_NAMES] = { 0 };
+    struct xv_patch_report rep;
+    assert_int_equal(xv_patch_apply(hooks, &rep), 0);
+    assert_false(rep.tried);
+    assert_null(xv_patch_real(0));
+    assert_null(xv_patch_real(-1));
+    assert_null(xv_patch_real(XV_PATCH_NAMES));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frame_prologue),
+        cmocka_unit_test(test_get_error_shape),
+        cmocka_unit_test(test_short_function_padding),
+        cmocka_unit_test(test_rip_relative),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_patch_executes),
+        cmocka_unit_test(test_elf_and_apply),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
