@@ -228,12 +228,9 @@ void xv_conn_call_free(struct xv_call *call)
     }
     if (call->headers_v)
         xv_decref(call->headers_v);
-<<<<<<< HEAD
     free(call->answer);
-=======
     if (call->steps)
         xv_session_tool_steps_free(call->steps, call->nsteps);
->>>>>>> main
     free(call);
 }
 

@@ -861,24 +861,12 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
         pos += (size_t)w;
         accepted += w;
     }
-<<<<<<< HEAD
-    /* A request that turned malformed in this call: its held bytes go now. */
+    /* The parser gave up on bytes of this write (malformed input, a
+     * compressed body past the inflation limits): the connection is
+     * passthrough now and the hooks send later writes straight out, so what
+     * is held leaves here, unchanged and in order (queued behind nothing). */
     if (!rc && atomic_load(&c->mode) != XV_CONN_HTTP)
         rc = pass_release(c, &io);
-=======
-    /* The parser gave up on the last bytes of this write (malformed input,
-     * a compressed body past the inflation limits): the connection is
-     * passthrough now and the hooks send later writes straight out, so what
-     * is held leaves here, unchanged and in order. */
-    if (atomic_load(&c->mode) != XV_CONN_HTTP && c->tx_hold.len) {
-        long rc = write_all(c, &io, c->tx_hold.data, c->tx_hold.len);
-        xv_buf_reset(&c->tx_hold);
-        if (rc != 0) {
-            pthread_mutex_unlock(&c->mu);
-            return rc;
-        }
-    }
->>>>>>> main
     pthread_mutex_unlock(&c->mu);
     if (accepted)
         return accepted;
