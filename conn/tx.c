@@ -682,6 +682,10 @@ static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct tx
         if (c->req)
             xv_http_parser_pause_at_end(c->req, 1); /* one request at a time */
         c->resp = xv_http_parser_new(XV_HTTP_RESPONSE, xv_conn_cfg.head_max, &xv_conn_resp_cb, c);
+        /* responses too: the call a response belongs to is popped before the
+         * next response's head is parsed (and that head is held and stamped) */
+        if (c->resp)
+            xv_http_parser_pause_at_end(c->resp, 1);
         if (!c->req || !c->resp)
             mode = XV_CONN_PASS;
     }

@@ -137,6 +137,12 @@ def check_pipe_injected_each(row, a, b, recs, problems):
     got = up.count(b"X-Xenovia-Session-Id:")
     if got != n:
         problems.append("upstream saw %d injected session headers for %d API requests" % (got, n))
+    # every API response is stamped, also one that shares a read with the
+    # end of the response before it
+    got_b = b["res"]["recv"] if b["res"] else b""
+    if got_b.count(b"X-Xenovia-Trace-Id:") != n:
+        problems.append("client saw %d stamped trace ids for %d API responses" %
+                        (got_b.count(b"X-Xenovia-Trace-Id:"), n))
     # each injected line must sit inside an API request's head
     for m in re.finditer(rb"(POST|GET) [^ ]+ HTTP/1\.[01]\r\n(.*?)\r\n\r\n", up, re.S):
         api = m.group(1) == b"POST"
