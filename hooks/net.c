@@ -439,41 +439,47 @@ struct rd_ctx {
 };
 
 /* Milliseconds a blocking read on fd may still take before the app's own
- * SO_RCVTIMEO (counted from the hook's entry) passes; -1 when there is no
- * such deadline (non-blocking socket, MSG_DONTWAIT, no timeout set). */
-static int rd_budget_ms(const struct rd_ctx *x)
+ * SO_RCVTIMEO (counted from start_ns, the hook's entry) passes; -1 when
+ * there is no such deadline (non-blocking socket, MSG_DONTWAIT, no timeout). */
+static int rd_budget_ms(int fd, int flags, uint64_t start_ns)
 {
-    if (x->flags & MSG_DONTWAIT)
+    if (flags & MSG_DONTWAIT)
         return -1;
-    int fl = xv_real.fcntl(x->fd, F_GETFL);
+    int fl = xv_real.fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
         return -1;
     struct timeval tv;
     socklen_t tl = sizeof tv;
-    if (getsockopt(x->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) != 0 ||
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) != 0 ||
         (tv.tv_sec == 0 && tv.tv_usec == 0))
         return -1;
     uint64_t lim = (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
-    uint64_t used = xv_now_mono_ns() - x->start_ns;
+    uint64_t used = xv_now_mono_ns() - start_ns;
     return used >= lim ? 0 : (int)((lim - used) / 1000000u);
+}
+
+int xv_net_read_deadline(int fd, int flags, uint64_t start_ns)
+{
+    int saved = errno;
+    int left = rd_budget_ms(fd, flags, start_ns);
+    int passed = 0;
+    if (left >= 0) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        passed = (left > 0 ? poll(&p, 1, left) : 0) == 0;
+    }
+    errno = saved;
+    return passed;
 }
 
 static long rd_sock(void *vctx, char *buf, size_t len)
 {
     struct rd_ctx *x = vctx;
     ssize_t r;
-    if (x->reads++ > 0) {
+    if (x->reads++ > 0 && xv_net_read_deadline(x->fd, x->flags, x->start_ns)) {
         /* A later read of the same call (a held head is being completed):
          * never wait past the app's own SO_RCVTIMEO (issue 7 class 4). */
-        int left = rd_budget_ms(x);
-        if (left >= 0) {
-            struct pollfd p = { .fd = x->fd, .events = POLLIN };
-            int pr = left > 0 ? poll(&p, 1, left) : 0;
-            if (pr == 0) {
-                x->err = EAGAIN;
-                return XV_CONN_RD_DEADLINE;
-            }
-        }
+        x->err = EAGAIN;
+        return XV_CONN_RD_DEADLINE;
     }
     if (x->kind == 0)
         r = xv_real.read(x->fd, buf, len);

@@ -11,7 +11,7 @@ deadline, through one of several I/O models:
   epoll     non-blocking socket, epoll (level-triggered)
   select    non-blocking socket, select()
 The spec is one JSON document on stdin: port, tls (+ ca), io, send ([base64, delay]
-pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf,
+pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf, sndbuf,
 deadline. It prints one JSON line: recv (base64), end ("eof" | "reset" |
 "timeout" | "error:<name>"), elapsed, max_call (the longest single socket
 call, seconds: poll/epoll/select waits excluded, their own timeout
@@ -48,6 +48,8 @@ def main():
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if spec.get("rcvbuf"):
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, spec["rcvbuf"])
+    if spec.get("sndbuf"):
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, spec["sndbuf"])
     raw.settimeout(5)
     raw.connect(("127.0.0.1", spec["port"]))
     raw.settimeout(None)

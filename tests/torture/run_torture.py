@@ -63,7 +63,8 @@ def run_client(row, port, ca, env, tmo):
             "send": [[base64.b64encode(p).decode(), d] for p, d in pieces(row["req"])],
             "shut_wr": bool(row.get("shut_wr")), "read_size": row.get("read_size", 65536),
             "read_delay": row.get("read_delay", 0), "rcvtimeo": row.get("rcvtimeo", 0.5),
-            "deadline": row.get("deadline", 8.0), "rcvbuf": row.get("rcvbuf", 0)}
+            "deadline": row.get("deadline", 8.0), "rcvbuf": row.get("rcvbuf", 0),
+            "sndbuf": row.get("sndbuf", 0)}
     t = time.monotonic()
     rc, out, err = xvtest.run([PY, os.path.join(HERE, "client.py")], env, timeout=tmo,
                               stdin=json.dumps(spec).encode())

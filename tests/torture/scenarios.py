@@ -9,7 +9,7 @@ compares. Row keys:
   up        list of upstream scripts, one per connection
   io        block | rcvtimeo | poll | epoll | select   (default block)
   tls       run over TLS (default False)
-  read_size, read_delay, rcvtimeo, deadline, shut_wr   client knobs
+  read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, deadline, shut_wr   client knobs
   rec       records expected with the agent (non-step), None: not checked
   err       how many of them carry `error`, None: not checked
   max_call  longest single socket call allowed with the agent (seconds)
@@ -181,6 +181,40 @@ row("pipe_policy_block_second", pb2,
     [[("idle", 1.0), ("send", ok(close=True))]],
     env=POL, compare=False, expect="blocked_second", rec=None, classes=[2])
 
+# More pipelining: a blocked call in the middle, over TLS, non-blocking;
+# a malformed request behind a good one; HEAD then GET; 100-continue.
+pb3 = post() + post(TOOLS_BODY) + post()
+row("pipe_policy_block_middle", pb3, [[("idle", 1.0), ("send", ok(close=True))]],
+    env=POL, compare=False, expect="blocked_second", rec=None, classes=[2])
+row("pipe_policy_block_first_tls", pb, [[("idle", 1.0), ("send", ok() + ok(close=True))]],
+    env=POL, compare=False, expect="blocked_first", rec=None, tls=True, classes=[2])
+row("pipe_policy_block_second_epoll", pb2, [[("idle", 1.0), ("send", ok(close=True))]],
+    env=POL, compare=False, expect="blocked_second", rec=None, io="epoll", classes=[2])
+row("pipe_policy_block_second_tls", pb2, [[("idle", 1.0), ("send", ok(close=True))]],
+    env=POL, compare=False, expect="blocked_second", rec=None, tls=True, classes=[2])
+row("pipe_policy_allowed_two", p2,
+    [[("until", END, 2), ("bytes", len(p2)), ("send", ok() + ok(close=True))]],
+    env=POL, rec=2, err=0, expect="pipe_injected_each", classes=[2])
+pm = post() + post(extra=b"Bad Name: x\r\n")
+row("pipe_good_then_malformed", pm, answer_body(ok() + ok(close=True), len(pm)), rec=2,
+    classes=[1, 2])
+ph = b"HEAD /v1/models HTTP/1.1\r\n" + HOSTH + b"\r\n" + get()
+row("pipe_head_then_get", ph,
+    [[("until", END, 2), ("send", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" +
+                          ok(b"plain", close=True))]], rec=None, classes=[2])
+pe = post(extra=b"Expect: 100-continue\r\n")
+he = pe[:pe.index(END) + 4]
+row("req_expect_continue", [(he, 0), (pe[len(he):], 0.3)],
+    [[("until", END, 1), ("send", b"HTTP/1.1 100 Continue\r\n\r\n"), ("bytes", len(pe)),
+      ("send", ok(close=True))]], rec=1, err=0)
+
+# Partial writes: a small send buffer, blocking and non-blocking.
+for io in ("block", "poll"):
+    row("req_partial_writes_%s" % io, post(BIGREQ_S := json.dumps({
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "z" * 300000}]}).encode()),
+        [[("sleep", 0.3), ("bytes", len(post(BIGREQ_S))), ("send", ok(close=True))]],
+        io=io, sndbuf=4096, rec=1, err=0, max_call=0.3 if io != "block" else None)
+
 # ---------------------------------------------------------------- class 3
 BIG = b'{"id":"big","choices":[{"index":0,"message":{"role":"assistant","content":"' + \
       b"x" * (3 << 20) + b'"}}]}'
@@ -207,8 +241,7 @@ for io in ("rcvtimeo",):
     row("timeo_trickled_head", post(), [[("until", END, 1), ("send", trickle, 8, 0.25)]],
         io="rcvtimeo", rcvtimeo=0.5, max_call=0.9, deadline=20, rec=1, classes=[4])
     row("timeo_trickled_head_tls", post(), [[("until", END, 1), ("send", trickle, 8, 0.25)]],
-        io="rcvtimeo", rcvtimeo=0.5, tls=True, max_call=0.9, deadline=20, rec=1, classes=[4],
-        pending="SSL_read does not yet bound a held head's reads by SO_RCVTIMEO")
+        io="rcvtimeo", rcvtimeo=0.5, tls=True, max_call=0.9, deadline=20, rec=1, classes=[4])
 row("timeo_silent_upstream", post(), [[("until", END, 1), ("sleep", 1.5),
                                         ("send", ok(close=True))]],
     io="rcvtimeo", rcvtimeo=0.3, max_call=0.7, rec=1, classes=[4])
@@ -289,6 +322,8 @@ for cut in (0, 5, 12, 17, 40, full.index(END) + 2, full.index(END) + 4, len(full
         rec=1, err=1 if cut < len(full) else 0)
     row("resp_rst_at_%d" % cut, post(), [[("until", END, 1), ("send", full[:cut]), ("rst",)]],
         rec=1)
+    row("resp_rst_at_%d_tls" % cut, post(), [[("until", END, 1), ("send", full[:cut]), ("rst",)]],
+        rec=1, tls=True)
 ch = chunked()
 row("resp_cut_mid_chunk", post(), [[("until", END, 1), ("send", ch[:len(ch) - 20]), ("close",)]],
     rec=1, err=1)
