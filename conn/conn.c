@@ -533,8 +533,14 @@ void xv_conn_atfork_child(void)
      * and a connection caught mid-call is left alone for good (its state is
      * the parent's). An idle inherited connection stays usable. */
     pthread_mutex_init(&g_reg.mu, NULL);
+    /* Queued request bytes are the parent's to send: the child's readiness
+     * hooks must never write them a second time. */
+    atomic_store(&g_tx_pending, 0);
     for (struct xv_conn *c = g_reg.head; c; c = c->reg_next) {
         pthread_mutex_init(&c->mu, NULL);
+        xv_buf_reset(&c->tx_out);
+        c->tx_busy = 0;
+        atomic_store(&c->tx_counted, 0);
         if (!c->calls && !c->hold.len && !c->tx_hold.len && !c->out.len)
             continue;
         while (c->calls) {

@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xv_common.h"
@@ -513,6 +514,22 @@ void xv_net_tx_flush_all(void)
         return;
     int saved = errno;
     xv_conn_tx_flush_all(wr_nowait);
+    errno = saved;
+}
+
+void xv_net_tx_drain_all(int timeout_ms)
+{
+    if (!xv_conn_tx_pending_any())
+        return;
+    int saved = errno;
+    uint64_t deadline = xv_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        xv_conn_tx_flush_all(wr_nowait);
+        if (!xv_conn_tx_pending_any() || xv_now_mono_ns() >= deadline)
+            break;
+        struct timespec ts = { 0, 10 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
     errno = saved;
 }
 

@@ -100,6 +100,10 @@ int xv_net_wait(int fd, short events, int timeout_ms);
 int xv_net_read_deadline(int fd, int flags, uint64_t start_ns);
 /* Flush every plain socket's send queue without blocking (readiness hooks). */
 void xv_net_tx_flush_all(void);
+/* At exit: keep flushing queued request bytes (reported written to the app)
+ * for at most timeout_ms (returns at once when the peer takes them), as the
+ * kernel would have sent them after exit. */
+void xv_net_tx_drain_all(int timeout_ms);
 void xv_poll_forget_fd(int fd);
 void xv_poll_atfork_child(void);
 

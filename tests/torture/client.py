@@ -11,7 +11,8 @@ deadline, through one of several I/O models:
   epoll     non-blocking socket, epoll (level-triggered)
   select    non-blocking socket, select()
 The spec is one JSON document on stdin: port, tls (+ ca), io, send ([base64, delay]
-pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf, sndbuf,
+pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, no_read ("close": close
+and exit without reading, "_exit": os._exit without closing),
 deadline. It prints one JSON line: recv (base64), end ("eof" | "reset" |
 "timeout" | "error:<name>"), elapsed, max_call (the longest single socket
 call, seconds: poll/epoll/select waits excluded, their own timeout
@@ -22,6 +23,7 @@ Invariant: every wait is bounded by `deadline`. Runs under /usr/bin/python3.
 
 import base64
 import errno
+import os
 import json
 import select
 import socket
@@ -102,6 +104,14 @@ def main():
                 end = "error:" + (errno.errorcode.get(e.errno, str(e.errno)) if e.errno else type(e).__name__)
     if spec.get("shut_wr") and end is None and not spec.get("tls"):
         sock.shutdown(socket.SHUT_WR)
+    if spec.get("no_read"):
+        # leave right after writing: the request must still reach the upstream
+        print(json.dumps({"recv": "", "end": "noread", "elapsed": round(time.monotonic() - t0, 3),
+                          "max_call": round(stats["max_call"], 3)}), flush=True)
+        if spec["no_read"] == "_exit":
+            os._exit(0)
+        sock.close()
+        return
     if spec.get("read_delay"):
         time.sleep(spec["read_delay"])
     # ---- read

@@ -252,6 +252,11 @@ for io in ("poll", "epoll", "select"):
     row("nonblock_big_request_%s" % io, bigreq,
         [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
         io=io, max_call=0.3, deadline=20, rec=1, err=0, classes=[4])
+# The program leaves right after its (queued) request: close, or _exit.
+for how in ("close", "_exit"):
+    row("nonblock_big_request_then_%s" % how.strip("_"), bigreq,
+        [[("sleep", 1.0), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+        io="poll", no_read=how, deadline=20, rec=None, classes=[4])
 for io in ("poll", "epoll", "select"):
     row("nonblock_trickled_head_%s" % io, post(),
         [[("until", END, 1), ("send", trickle, 5, 0.05)]], io=io, max_call=0.3, rec=1)
