@@ -245,7 +245,8 @@ static void open_unparsed_call(struct xv_conn *c)
     /* The head so far: held bytes, then the bytes being fed. */
     char h[4096];
     size_t n = c->tx_hold.len < sizeof h ? c->tx_hold.len : sizeof h;
-    memcpy(h, c->tx_hold.data, n);
+    if (n)
+        memcpy(h, c->tx_hold.data, n);
     size_t more = c->tx_feed_n < sizeof h - n ? c->tx_feed_n : sizeof h - n;
     if (more)
         memcpy(h + n, c->tx_feed_p, more);

@@ -19,6 +19,8 @@ Rows with compare=False (policy) skip the A/B comparison and use their check.
 
 Usage: run_torture.py [--lib PATH] [--only PREFIX,...] [--jobs N] [--list] [-v]
                       [--with-pending]
+XV_PRELOAD_PREFIX=<libs> preloads them before the agent (a sanitizer build:
+XV_PRELOAD_PREFIX=$(gcc -print-file-name=libasan.so) with build-asan's library).
 Exit: 0 all passed, 1 failures (each printed with its reasons), 77 when
 libxenovia.so is missing.
 
@@ -90,6 +92,10 @@ def one_run(row, lib, certs, tmp, tag):
             extra[k] = os.path.join(POLICY_DIR, v[len("@policies/"):]) if v.startswith(
                 "@policies/") else v
     env = xvtest.client_env(ca=ca, lib=lib, trace_file=trace, extra=extra)
+    if lib and os.environ.get("XV_PRELOAD_PREFIX"):
+        # e.g. the sanitizer runtime, for a library built with XV_SANITIZE
+        env["LD_PRELOAD"] = os.environ["XV_PRELOAD_PREFIX"] + " " + lib
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
     try:
         rc, res, err, wall = run_client(row, up.port, ca, env, row.get("deadline", 8.0) + 20)
     finally:
