@@ -440,6 +440,7 @@ void xv_conn_unref(struct xv_conn *c)
     pthread_mutex_lock(&c->mu);
     end_locked(c, "connection closed before the response completed");
     xv_buf_reset(&c->out);
+    c->out_off = 0;
     xv_conn_out_track(c);
     xv_buf_reset(&c->tx_out);
     xv_conn_tx_track(c);
@@ -781,10 +782,19 @@ fail:
 
 static size_t serve_out(struct xv_conn *c, char *buf, size_t len, int consume)
 {
-    size_t k = c->out.len < len ? c->out.len : len;
-    memcpy(buf, c->out.data, k);
-    if (consume)
-        xv_buf_consume(&c->out, k);
+    size_t avail = c->out.len - c->out_off;
+    size_t k = avail < len ? avail : len;
+    memcpy(buf, c->out.data + c->out_off, k);
+    if (consume) {
+        c->out_off += k;
+        if (c->out_off == c->out.len) {
+            xv_buf_reset(&c->out);
+            c->out_off = 0;
+        } else if (c->out_off >= 65536 && c->out_off * 2 >= c->out.len) {
+            xv_buf_consume(&c->out, c->out_off);
+            c->out_off = 0;
+        }
+    }
     return k;
 }
 
@@ -923,8 +933,9 @@ long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn r
             struct xv_buf nb;
             xv_buf_init(&nb, OUT_BOUND + len);
             if (xv_buf_append(&nb, tmp, (size_t)r) == 0 &&
-                xv_buf_append(&nb, c->out.data, c->out.len) == 0) {
+                xv_buf_append(&nb, c->out.data + c->out_off, c->out.len - c->out_off) == 0) {
                 xv_buf_free(&c->out);
+                c->out_off = 0;
                 c->out = nb;
             } else {
                 xv_buf_free(&nb);
@@ -944,7 +955,7 @@ long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn r
 size_t xv_conn_rx_pending(struct xv_conn *c)
 {
     pthread_mutex_lock(&c->mu);
-    size_t n = c->out.len;
+    size_t n = c->out.len - c->out_off;
     pthread_mutex_unlock(&c->mu);
     return n;
 }

@@ -104,7 +104,10 @@ struct xv_conn {
     struct xv_http_parser *resp;   /* RX parser */
     struct xv_call *calls;         /* open calls, oldest first */
     struct xv_call *tx_call;       /* call whose request is being written */
-    struct xv_buf out;             /* RX bytes ready for the app */
+    struct xv_buf out;             /* RX bytes ready for the app (from out_off on) */
+    size_t out_off;                /* bytes of out already served; out_off < out.len, or
+                                      both 0 (compacted in halves: small reads of a large
+                                      queue stay linear) */
     struct xv_buf hold;            /* RX head bytes held until the head is complete */
     int rx_in_head;                /* the current RX feed segment is a held head */
     int rx_head_done;              /* on_head paused the parser at a held head's end */

@@ -232,6 +232,8 @@ row("warm_big_policy", [(post(), 0), (post(), 0.2)], [two], read_size=65536, env
     read_delay=0.3, rec=2, err=0, classes=[3])
 row("warm_big_policy_rcvbuf", [(post(), 0), (post(), 0.2)], [two], read_size=8 << 20,
     rcvbuf=8 << 20, env=POL, read_delay=0.5, rec=2, err=0, classes=[3])
+row("warm_big_policy_small_reads", [(post(), 0), (post(), 0.2)], [two], read_size=1024,
+    env=POL, read_delay=0.3, rec=2, err=0, deadline=20, classes=[3])
 row("cold_big_read4m", post(), answer(ok(BIG, close=True)), read_size=4 << 20,
     read_delay=0.5, rec=1, err=0, classes=[3])
 
