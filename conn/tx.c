@@ -97,6 +97,9 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
     /* The response parser must see every request, even one we cannot track. */
     xv_http_parser_note_request(c->resp, is_head, is_connect);
     c->tx_head_done = 1;
+    /* After a protocol upgrade (WebSocket, h2c) the app's next bytes are not
+     * HTTP/1.x: the stream is left alone once this request is out. */
+    c->tx_upgrade = xv_http_head_find(h, "upgrade") != NULL;
     if (!call)
         return c->tx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
     call->start_mono_ns = xv_now_mono_ns();
@@ -228,6 +231,11 @@ static void req_on_end(void *ud)
 {
     struct xv_conn *c = ud;
     c->tx_req_done = 1;
+    if (c->tx_upgrade) {
+        /* held bytes are released unchanged by the write path */
+        xv_conn_to_pass(c, "protocol upgrade requested; stream not inspected");
+        return;
+    }
     if (!c->tx_call)
         return;
     if (c->tx_call->api)

@@ -130,6 +130,7 @@ struct xv_conn {
     int tx_head_done;              /* on_head paused the request parser */
     int tx_holding;                /* the current request's body is held too */
     int tx_req_done;               /* on_end of the request ran during this feed */
+    int tx_upgrade;                /* the request being written asks for an Upgrade */
     struct xv_inject_state inject; /* for the request being held */
     struct xv_buf tx_out;          /* plain sockets: accepted request bytes the transport
                                       would not take yet (flushed first by every write,

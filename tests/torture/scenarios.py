@@ -143,6 +143,35 @@ row("req_mal_after_good", [(good, 0), (badk, 0.3)],
 # (the first call's response is still unread when the connection turns
 # passthrough, so its record may carry the error too)
 
+# More request shapes: CL+TE, chunked not last, a NUL in the target, a
+# lower-case method, absolute-form and very long targets, CONNECT, Upgrade.
+clte = (b"POST " + CHAT + b" HTTP/1.1\r\n" + HOSTH + b"Content-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n")
+row("req_cl_and_te", clte, answer_body(ok(close=True), len(clte)), rec=1)
+te_notlast = (b"POST " + CHAT + b" HTTP/1.1\r\n" + HOSTH + b"Transfer-Encoding: chunked, gzip\r\n"
+              b"\r\n%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n")
+row("req_mal_te_chunked_not_last", te_notlast, answer_body(ok(close=True), len(te_notlast)),
+    rec=1, err=1, classes=[1])
+nul_target = b"GET /pla\x00in HTTP/1.1\r\n" + HOSTH + b"\r\n"
+row("req_mal_nul_in_target", nul_target, answer_body(ok(b"x", close=True), len(nul_target)),
+    rec=None, classes=[1])
+lower = post().replace(b"POST", b"post", 1)
+row("req_lowercase_method", lower, answer_body(ok(close=True), len(lower)), rec=0)
+absf = post(target=b"http://127.0.0.1" + CHAT)
+row("req_absolute_form", absf, answer(ok(close=True)), rec=None)
+longt = get(target=b"/" + b"t" * 10000)
+row("req_long_target", longt, answer_body(ok(b"x", close=True), len(longt)), rec=0)
+conn_req = b"CONNECT 127.0.0.1:443 HTTP/1.1\r\n" + HOSTH + b"\r\n"
+row("req_connect_tunnel", [(conn_req, 0), (b"\x16\x03\x01 opaque tunnel bytes", 0.2)],
+    [[("until", END, 1), ("send", b"HTTP/1.1 200 Connection established\r\n\r\n"),
+      ("bytes", len(conn_req) + len(b"\x16\x03\x01 opaque tunnel bytes")),
+      ("send", b"tunnel reply"), ("close",)]], rec=0)
+upg = b"GET /ws HTTP/1.1\r\n" + HOSTH + b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+row("req_upgrade_101", [(upg, 0), (b"\x81\x05hello", 0.2)],
+    [[("until", END, 1), ("send", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                  b"Connection: Upgrade\r\n\r\n"),
+      ("bytes", len(upg) + 7), ("send", b"\x81\x02hi"), ("close",)]], rec=0)
+
 # Valid request framings pass (no error).
 row("req_ok_plain", post(), answer(ok(close=True)), rec=1, err=0)
 row("req_ok_tls", post(), answer(ok(close=True)), tls=True, rec=1, err=0)
@@ -295,6 +324,11 @@ for tag in ("space_in_name", "bad_chunk_size", "huge_head", "garbage"):
     split = 4096 if tag == "huge_head" else 3
     row("resp_mal_%s_split" % tag, post(), [[("until", END, 1), ("send", MAL_RESP[tag], split,
                                                                 0.01)]], rec=1, io="poll")
+
+# epoll edge-triggered and select readers of a stamped head that does not
+# fit a small read (the rest is held for the app; readiness must say so).
+for io in ("epoll", "select", "poll"):
+    row("resp_small_reads_%s" % io, post(), answer(ok()), rec=1, err=0, io=io, read_size=40)
 
 # Framings and odd but valid responses.
 ODD_RESP = {
