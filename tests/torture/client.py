@@ -11,7 +11,8 @@ deadline, through one of several I/O models:
   epoll     non-blocking socket, epoll (level-triggered)
   select    non-blocking socket, select()
 The spec is one JSON document on stdin: port, tls (+ ca), io, send ([base64, delay]
-pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, no_read ("close": close
+pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, wapi (send | sendmsg | write),
+rapi (recv | recvmsg | recv_into | read), no_read ("close": close
 and exit without reading, "_exit": os._exit without closing),
 deadline. It prints one JSON line: recv (base64), end ("eof" | "reset" |
 "timeout" | "error:<name>"), elapsed, max_call (the longest single socket
@@ -85,6 +86,28 @@ def main():
         r, w, _ = select.select([] if events_out else [sock], [sock] if events_out else [], [], tmo)
         return bool(r or w)
 
+    wapi, rapi = spec.get("wapi", "send"), spec.get("rapi", "recv")
+    tls = bool(spec.get("tls"))
+
+    def do_send(data):
+        if tls or wapi == "send":
+            return sock.send(data)
+        if wapi == "sendmsg":  # two buffers: sendmsg/writev path
+            h = len(data) // 2
+            return sock.sendmsg([data[:h], data[h:]])
+        return os.write(sock.fileno(), data)  # write(2)
+
+    def do_recv(n):
+        if tls or rapi == "recv":
+            return sock.recv(n)
+        if rapi == "recvmsg":
+            return sock.recvmsg(n)[0]
+        if rapi == "recv_into":
+            b = bytearray(n)
+            k = sock.recv_into(b)
+            return bytes(b[:k])
+        return os.read(sock.fileno(), n)  # read(2)
+
     end = None
     # ---- write
     for piece, delay in spec.get("send", []):
@@ -96,7 +119,7 @@ def main():
                 end = "timeout"
                 break
             try:
-                n = timed(sock.send, data)
+                n = timed(do_send, data)
                 data = data[n:]
             except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 wait(True)
@@ -121,7 +144,7 @@ def main():
             end = "timeout"
             break
         try:
-            d = timed(sock.recv, read_size)
+            d = timed(do_recv, read_size)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             if nonblock:
                 wait(False)

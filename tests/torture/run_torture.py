@@ -66,7 +66,8 @@ def run_client(row, port, ca, env, tmo):
             "shut_wr": bool(row.get("shut_wr")), "read_size": row.get("read_size", 65536),
             "read_delay": row.get("read_delay", 0), "rcvtimeo": row.get("rcvtimeo", 0.5),
             "deadline": row.get("deadline", 8.0), "rcvbuf": row.get("rcvbuf", 0),
-            "sndbuf": row.get("sndbuf", 0), "no_read": row.get("no_read")}
+            "sndbuf": row.get("sndbuf", 0), "no_read": row.get("no_read"),
+            "wapi": row.get("wapi", "send"), "rapi": row.get("rapi", "recv")}
     t = time.monotonic()
     rc, out, err = xvtest.run([PY, os.path.join(HERE, "client.py")], env, timeout=tmo,
                               stdin=json.dumps(spec).encode())

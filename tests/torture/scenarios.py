@@ -330,6 +330,14 @@ for tag in ("space_in_name", "bad_chunk_size", "huge_head", "garbage"):
 for io in ("epoll", "select", "poll"):
     row("resp_small_reads_%s" % io, post(), answer(ok()), rec=1, err=0, io=io, read_size=40)
 
+# Other system calls: write/sendmsg, read/recvmsg/recv_into (blocking and not).
+for wapi, rapi, io in (("write", "read", "block"), ("sendmsg", "recvmsg", "block"),
+                       ("sendmsg", "recv_into", "poll"), ("write", "read", "epoll")):
+    row("syscalls_%s_%s_%s" % (wapi, rapi, io), p2,
+        [[("until", END, 2), ("bytes", len(p2)), ("send", ok() + chunked())]],
+        wapi=wapi, rapi=rapi, io=io, read_size=100, rec=2, err=0,
+        expect="pipe_injected_each", classes=[2])
+
 # Framings and odd but valid responses.
 ODD_RESP = {
     "cl": ok(),
