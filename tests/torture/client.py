@@ -10,6 +10,8 @@ deadline, through one of several I/O models:
   poll      non-blocking socket, poll() for readiness (writes too)
   epoll     non-blocking socket, epoll (level-triggered)
   select    non-blocking socket, select()
+  asyncio   asyncio streams (epoll loop; plain or memory-BIO TLS); max_call is
+            the longest stall of the event loop
 The spec is one JSON document on stdin: port, tls (+ ca), io, send ([base64, delay]
 pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, wapi (send | sendmsg | write),
 rapi (recv | recvmsg | recv_into | read), no_read ("close": close
@@ -33,8 +35,71 @@ import sys
 import time
 
 
+def run_asyncio(spec):
+    """An asyncio program (streams, plain or TLS): writes the pieces, drains,
+    reads to the end; max_call is the longest stall of its event loop (a
+    10 ms ticker), so an agent blocking inside a socket call shows up."""
+    import asyncio
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        worst = [0.0]
+        stop = [False]
+
+        async def ticker():
+            last = loop.time()
+            while not stop[0]:
+                await asyncio.sleep(0.01)
+                now = loop.time()
+                worst[0] = max(worst[0], now - last - 0.01)
+                last = now
+
+        t = asyncio.create_task(ticker())
+        ctx = None
+        if spec.get("tls"):
+            import ssl as _ssl
+            ctx = _ssl.create_default_context(cafile=spec["ca"])
+        r, w = await asyncio.open_connection("127.0.0.1", spec["port"], ssl=ctx,
+                                             server_hostname="127.0.0.1" if ctx else None)
+        for piece, delay in spec.get("send", []):
+            if delay:
+                await asyncio.sleep(delay)
+            w.write(base64.b64decode(piece))
+            await w.drain()
+        got = bytearray()
+        end = None
+        while end is None:
+            try:
+                d = await asyncio.wait_for(r.read(spec.get("read_size", 65536)),
+                                           spec.get("deadline", 5.0))
+            except asyncio.TimeoutError:
+                end = "timeout"
+                break
+            except ConnectionResetError:
+                end = "reset"
+                break
+            except OSError as e:
+                end = "error:" + type(e).__name__
+                break
+            if not d:
+                end = "eof"
+                break
+            got += d
+        stop[0] = True
+        await t
+        w.close()
+        return got, end, worst[0]
+
+    t0 = time.monotonic()
+    got, end, worst = asyncio.run(body())
+    print(json.dumps({"recv": base64.b64encode(bytes(got)).decode(), "end": end,
+                      "elapsed": round(time.monotonic() - t0, 3), "max_call": round(worst, 3)}))
+
+
 def main():
     spec = json.loads(sys.stdin.read())
+    if spec.get("io") == "asyncio":
+        return run_asyncio(spec)
     io = spec.get("io", "block")
     deadline = time.monotonic() + spec.get("deadline", 5.0)
     read_size = spec.get("read_size", 65536)

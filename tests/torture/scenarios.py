@@ -283,6 +283,14 @@ for io in ("poll", "epoll", "select"):
     row("nonblock_big_request_%s" % io, bigreq,
         [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
         io=io, max_call=0.3, deadline=20, rec=1, err=0, classes=[4])
+# The issue's own program: an asyncio event loop must never stall in the agent.
+for tls in (False, True):
+    row("nonblock_asyncio_big_request%s" % ("_tls" if tls else ""), bigreq,
+        [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+        io="asyncio", tls=tls, max_call=0.3, deadline=20, rec=1, err=0, classes=[4])
+row("nonblock_asyncio_pipelined", p2,
+    [[("until", END, 2), ("bytes", len(p2)), ("send", ok() + ok(close=True))]],
+    io="asyncio", max_call=0.3, rec=2, err=0, expect="pipe_injected_each", classes=[2, 4])
 # The program leaves right after its (queued) request: close, or _exit.
 for how in ("close", "_exit"):
     row("nonblock_big_request_then_%s" % how.strip("_"), bigreq,
