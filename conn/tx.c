@@ -886,6 +886,22 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
     return rc ? rc : -1;
 }
 
+int xv_conn_tx_cut(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->tx_hold.len && c->kind == XV_CONN_PLAIN) {
+        if (atomic_load(&c->mode) == XV_CONN_HTTP)
+            xv_conn_to_pass(c, "request cut: the program ended the stream mid-request");
+        if (xv_buf_append(&c->tx_out, c->tx_hold.data, c->tx_hold.len) != 0)
+            xv_log(XV_LOG_ERROR, "internal: could not queue a cut request");
+        xv_buf_reset(&c->tx_hold);
+        xv_conn_tx_track(c);
+    }
+    int r = c->tx_out.len > 0;
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
 /* ---- synthetic answers --------------------------------------------------- */
 
 static void answer_now(struct xv_conn *c, const char *resp, size_t n);

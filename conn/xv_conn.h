@@ -161,6 +161,11 @@ int xv_conn_tx_pending_any(void);
 void xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len));
 int xv_conn_fd_tx_pending(int fd);
 long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx);
+/* The program ends its side of the stream (shutdown(SHUT_WR), close) with
+ * request bytes still held: they go to the send queue unchanged (the
+ * connection turns passthrough, open calls are recorded with `error`), as
+ * the kernel would have sent them. Returns 1 when bytes are queued. */
+int xv_conn_tx_cut(struct xv_conn *c);
 
 /* How the hooks make a transport readable when the agent queued an answer
  * the app must read (plain socket: shutdown(SHUT_RD); see hooks/). */

@@ -15,6 +15,7 @@
 #include "xv_route.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -544,23 +545,24 @@ static void rx_flush(struct xv_conn *c, int fd)
     errno = saved;
 }
 
-/* At close: queued request bytes were reported written, so they go out
- * before the socket does (waiting, bounded by XENOVIA's write timeout,
- * as SO_LINGER would); the kernel would have sent them after close too. */
+/* At close or shutdown(SHUT_WR): request bytes the agent still holds (an
+ * incomplete request) or queued were reported written, so they go out
+ * before the FIN (waiting, bounded by the write timeout, as SO_LINGER
+ * would; the kernel would have sent them after close too). */
 static void tx_drain_at_close(int fd)
 {
-    if (!xv_conn_tx_pending_any())
-        return;
     struct xv_conn *c = xv_net_conn_get(fd);
     if (!c)
         return;
     int saved = errno;
-    uint64_t deadline = xv_now_mono_ns() +
-                        (uint64_t)xv_conn_get_config()->write_timeout_ms * 1000000u;
-    while (xv_conn_tx_flush(c, wr_nowait_ctx, &fd) == -1 && xv_now_mono_ns() < deadline) {
-        struct pollfd p = { .fd = fd, .events = POLLOUT };
-        if (poll(&p, 1, 50) < 0 && errno != EINTR)
-            break;
+    if (xv_conn_tx_cut(c)) {
+        uint64_t deadline = xv_now_mono_ns() +
+                            (uint64_t)xv_conn_get_config()->write_timeout_ms * 1000000u;
+        while (xv_conn_tx_flush(c, wr_nowait_ctx, &fd) == -1 && xv_now_mono_ns() < deadline) {
+            struct pollfd p = { .fd = fd, .events = POLLOUT };
+            if (poll(&p, 1, 50) < 0 && errno != EINTR)
+                break;
+        }
     }
     xv_conn_unref(c);
     errno = saved;
@@ -676,6 +678,23 @@ XV_HOOK int close(int fd)
         errno = saved;
     }
     return xv_real.close(fd);
+}
+
+XV_HOOK int shutdown(int fd, int how)
+{
+    xv_real_init();
+    static int (*real)(int, int);
+    if (!real)
+        __atomic_store_n(&real, (int (*)(int, int))dlsym(RTLD_NEXT, "shutdown"),
+                         __ATOMIC_RELEASE);
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (how != SHUT_RD && xv_hooks_active() && !xv_tls_cur.active && fd >= 0 &&
+        fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+        tx_drain_at_close(fd); /* held and queued request bytes precede the FIN */
+    return real(fd, how);
 }
 
 /* A duplicate refers to the same socket: share the connection. */

@@ -172,6 +172,17 @@ row("req_upgrade_101", [(upg, 0), (b"\x81\x05hello", 0.2)],
                                   b"Connection: Upgrade\r\n\r\n"),
       ("bytes", len(upg) + 7), ("send", b"\x81\x02hi"), ("close",)]], rec=0)
 
+# The program half-closes in the middle of a request (head or body): what it
+# wrote must still reach the upstream, then the FIN.
+full_req = post()
+for cut in (10, full_req.index(END), full_req.index(END) + 4 + 10):
+    row("req_cut_at_%d_shut_wr" % cut, full_req[:cut],
+        [[("idle", 0.5), ("send", ok(b"partial", close=True))]], shut_wr=True, rec=None,
+        classes=[1])
+    row("req_cut_at_%d_close" % cut, full_req[:cut],
+        [[("idle", 0.5), ("send", ok(b"partial", close=True))]], no_read="close", rec=None,
+        classes=[1])
+
 # Valid request framings pass (no error).
 row("req_ok_plain", post(), answer(ok(close=True)), rec=1, err=0)
 row("req_ok_tls", post(), answer(ok(close=True)), tls=True, rec=1, err=0)
