@@ -153,6 +153,8 @@ XV_HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 XV_HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
     RESOLVE(ppoll);
+    if (tx_queued())
+        xv_net_tx_flush_all(); /* one flush (no slicing for ppoll yet) */
     if (!poll_any_held(fds, n))
         return R.ppoll(fds, n, ts, mask);
     int saved = errno;
@@ -249,6 +251,8 @@ XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct t
                     const sigset_t *mask)
 {
     RESOLVE(pselect);
+    if (tx_queued())
+        xv_net_tx_flush_all(); /* one flush (no slicing for pselect yet) */
     fd_set h;
     if (!select_held(nfds, rd, &h))
         return R.pselect(nfds, rd, wr, ex, ts, mask);
