@@ -11,6 +11,9 @@
 #      proxy_set_header for the two session headers, add_header for the two
 #      stamped ones, access log on; "nginx absent: skipped" without it);
 #      the agent/nginx ratios of added p50 and added CPU (client + proxy);
+#      and "route": the agent rerouting the call (SPEC §8) to the server as its
+#      gateway through its in-process relay, against the same call made
+#      directly to the gateway (the relay's re-encryption cost);
 #   2. a one-call process (start, one TLS call, exit; ONCE starts per mode):
 #      added latency of that call, added CPU of the whole process (+ proxy),
 #      and the resident memory the first API call adds;
@@ -19,6 +22,9 @@
 #      with bench_client and with curl;
 #   4. what loading the agent costs a process at start (/bin/true, 200 starts
 #      per mode): wall time and the child's CPU time.
+#   5. the Rego policy decision and compile time (policy_bench);
+#   6. record/replay: a 50-call suite replayed from a cassette with the upstream
+#      stopped, its CPU against the same calls made live (bench/replay_bench.py).
 # It prints every figure beside its goal (bench/README.md). Goals are
 # reported, not asserted: the exit status is 0 whenever the measurement itself
 # worked. Not part of ctest.
@@ -119,6 +125,8 @@ SRV_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/tls_port" ] && [ -s "$WORK/plain_port" ] && break; sleep 0.05; done
 [ -s "$WORK/tls_port" ] || { echo "bench/run.sh: server did not start" >&2; exit 1; }
 TLS_PORT=$(cat "$WORK/tls_port") PLAIN_PORT=$(cat "$WORK/plain_port")
+# a port nothing listens on: the rerouted mode's "original host"
+RT_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TRACES="$WORK/traces.jsonl"
 POLICY="$ROOT/tests/policy/fixtures/bench/policy.rego"
@@ -199,12 +207,17 @@ as() {
         policy) LD_PRELOAD="$LIB" XENOVIA_TRACE_FILE="$TRACES" XENOVIA_POLICY="$POLICY" \
                 XENOVIA_PROPERTIES=trusted=yes "$@" ;;
         nginx) BENCH_PEER_PIDS="$NGX_PEERS" "$@" ;;
+        # rerouted (SPEC §8): the client asks for 127.0.0.1:RT_PORT (nothing listens
+        # there); the agent's relay takes it to the server as the gateway
+        route) LD_PRELOAD="$LIB" XENOVIA_TRACE_FILE="$TRACES" \
+               XENOVIA_ROUTE="127.0.0.1:$RT_PORT=https://localhost:$TLS_PORT" \
+               XENOVIA_CA_FILE="$CA" "$@" ;;
         *) "$@" ;;
     esac
 }
 # The port a mode's client connects to.
 port_of() { # mode transport
-    if [ "$1" = nginx ]; then echo "$NGX_PORT"; elif [ "$2" = plain ]; then echo "$PLAIN_PORT"; else echo "$TLS_PORT"; fi
+    if [ "$1" = nginx ]; then echo "$NGX_PORT"; elif [ "$1" = route ]; then echo "$RT_PORT"; elif [ "$2" = plain ]; then echo "$PLAIN_PORT"; else echo "$TLS_PORT"; fi
 }
 # Block b's order: the mode list rotated by b, so each mode takes each position.
 rotate() { # b modes...
@@ -222,6 +235,7 @@ for t in $transports; do
     if [ "$t" = tls ]; then
         [ -f "$POLICY" ] && modes="$modes policy"
         [ -n "$NGX_PORT" ] && modes="$modes nginx"
+        [ -f "$(dirname "$LIB")/libxenovia-route.so" ] && modes="$modes route"
     fi
     echo "latency over $t ($modes): $BLOCKS blocks x $PER_BLOCK calls per mode (+$WARM warm-up calls each) ..."
     for b in $(seq 1 "$BLOCKS"); do
@@ -241,7 +255,7 @@ for t in $transports; do
                 echo "bench/run.sh: $mode run over $t: $stamped of $PER_BLOCK responses stamped (want $want)" >&2
                 exit 1
             fi
-            case "$mode" in agent|policy) expected_records=$((expected_records + PER_BLOCK + WARM)) ;; esac
+            case "$mode" in agent|policy|route) expected_records=$((expected_records + PER_BLOCK + WARM)) ;; esac
         done
     done
 done
@@ -323,4 +337,14 @@ if [ -x "$PB" ]; then
     "$PB" | sed 's/^/  /'
 else
     echo "  policy_bench not built (cmake --build BUILD --target policy_bench)"
+fi
+
+# --- 6. record/replay (issue 13) --------------------------------------------------
+# A 50-call suite recorded into a cassette, then replayed with the upstream
+# stopped (no network): the replay's CPU against the same calls made live.
+echo
+if [ -f "$(dirname "$LIB")/libxenovia-route.so" ] && /usr/bin/python3 -c 'import requests' 2>/dev/null; then
+    /usr/bin/python3 "$ROOT/bench/replay_bench.py" "$LIB" 50 || echo "replay bench failed"
+else
+    echo "replay bench skipped: libxenovia-route.so or Python requests missing"
 fi

@@ -3,17 +3,20 @@
  * recordings, and a request that matches nothing into an answer that says
  * what differs from the nearest recording.
  *
- * A replayed response is framed anew: the recorded headers minus framing and
- * hop-by-hop ones (Content-Length, Transfer-Encoding, Connection,
- * Keep-Alive) and minus the stamped X-Xenovia-Trace-Id/-Session-Id (the
- * agent stamps fresh ones), then Content-Length for a body, or chunked
- * framing with one chunk per SSE event for a stream, and Connection: close.
- * The body bytes are the recorded ones (content encoding kept), so the app's
- * decoder sees exactly what it saw when recording.
+ * A replayed response is framed anew: the recorded headers minus framing
+ * (Content-Length, Transfer-Encoding) and minus the stamped
+ * X-Xenovia-Trace-Id/-Session-Id (the agent stamps fresh ones), then
+ * Content-Length for a body, or chunked framing (one chunk per SSE event for
+ * a stream), as recorded, each in the recorded header's place; and
+ * Connection: close (in the recorded Connection header's place, if any):
+ * the agent ends the stream after a replayed answer. A body
+ * recorded decoded is encoded again with its Content-Encoding, so the app's
+ * decoder reads exactly the recorded text.
  *
  * Thread safety: no state; callers hold the cassette's mutex where needed.
  */
 #include <nettle/base64.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,16 +128,14 @@ static const char *header(const struct xv_cassette_resp *r, const char *name)
     return NULL;
 }
 
-static int framing_header(const char *name)
+/* Headers a recording never keeps: the agent's own stamps (fresh ones are
+ * stamped at replay). */
+static int stamp_header(const char *name)
 {
-    static const char *const drop[] = { "content-length", "transfer-encoding", "connection",
-                                        "keep-alive", "x-xenovia-trace-id",
-                                        "x-xenovia-session-id" };
-    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-        if (strcasecmp(name, drop[i]) == 0)
-            return 1;
-    return 0;
+    return strcasecmp(name, "x-xenovia-trace-id") == 0 ||
+           strcasecmp(name, "x-xenovia-session-id") == 0;
 }
+
 
 static uint32_t mark_time(const struct xv_cassette_resp *r, size_t end)
 {
@@ -190,7 +191,7 @@ cJSON *xv_cassette_resp_json(const struct xv_cassette_resp *r)
     cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
     cJSON *h = cJSON_AddArrayToObject(o, "headers");
     for (size_t i = 0; h && i < r->nheaders; i++) {
-        if (xv_cassette_header_secret(r->headers[i].name) || framing_header(r->headers[i].name))
+        if (xv_cassette_header_secret(r->headers[i].name) || stamp_header(r->headers[i].name))
             continue;
         cJSON *pair = cJSON_CreateArray();
         cJSON_AddItemToArray(pair, cJSON_CreateString(r->headers[i].name));
@@ -200,12 +201,25 @@ cJSON *xv_cassette_resp_json(const struct xv_cassette_resp *r)
     const char *ct = header(r, "content-type");
     const char *ce = header(r, "content-encoding");
     int sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
-    int encoded = ce && strcasecmp(ce, "identity") != 0;
+    int encoded = ce && strcasecmp(ce, "identity") != 0 && !r->decoded;
+    if (r->decoded)
+        cJSON_AddBoolToObject(o, "body_decoded", 1); /* encoded again at replay */
+    if (r->chunked)
+        cJSON_AddBoolToObject(o, "chunked", 1);
     int rc;
     if (sse && !encoded && utf8_valid((const unsigned char *)r->body, r->body_len))
         rc = add_events(o, r);
     else
         rc = xv_cassette_put_body(o, r->body, r->body_len);
+    if (rc == 0 && r->decoded && r->raw && r->raw_len) {
+        /* the exact encoded bytes too (replayed as they are while present) */
+        cJSON *tmp = cJSON_CreateObject();
+        rc = tmp ? xv_cassette_put_body(tmp, r->raw, r->raw_len) : XV_E_NOMEM;
+        cJSON *b = tmp ? cJSON_DetachItemFromObjectCaseSensitive(tmp, "body_base64") : NULL;
+        if (b)
+            cJSON_AddItemToObject(o, "body_encoded_base64", b);
+        cJSON_Delete(tmp);
+    }
     if (rc != 0) {
         cJSON_Delete(o);
         return NULL;
@@ -215,50 +229,178 @@ cJSON *xv_cassette_resp_json(const struct xv_cassette_resp *r)
 
 /* ------------------------------------------------------ JSON -> answer */
 
+/* A body stored decoded is encoded again with its Content-Encoding (gzip or
+ * deflate): one stream, flushed after each piece, so a stream's events stay
+ * separately readable. */
+struct encoder {
+    z_stream z;
+    int on;
+};
+
+static int enc_init(struct encoder *e, const char *ce)
+{
+    memset(e, 0, sizeof *e);
+    int bits;
+    if (ce && strcasecmp(ce, "gzip") == 0)
+        bits = 15 + 16;
+    else if (ce && strcasecmp(ce, "deflate") == 0)
+        bits = 15;
+    else
+        return 0;
+    if (deflateInit2(&e->z, 6, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return XV_E_NOMEM;
+    e->on = 1;
+    return 0;
+}
+
+/* Encode (p, n) (finishing the stream when last) into out. */
+static int enc_piece(struct encoder *e, const char *p, size_t n, int last, struct xv_buf *out)
+{
+    if (!e->on)
+        return xv_buf_append(out, p, n);
+    e->z.next_in = (Bytef *)(uintptr_t)p;
+    e->z.avail_in = (uInt)n;
+    char tmp[16384];
+    int r;
+    do {
+        e->z.next_out = (Bytef *)tmp;
+        e->z.avail_out = sizeof tmp;
+        r = deflate(&e->z, last ? Z_FINISH : Z_SYNC_FLUSH);
+        if (r == Z_STREAM_ERROR)
+            return XV_E_IO;
+        if (xv_buf_append(out, tmp, sizeof tmp - e->z.avail_out) != 0)
+            return XV_E_LIMIT;
+    } while (e->z.avail_out == 0 || (last && r != Z_STREAM_END));
+    return 0;
+}
+
+static void enc_end(struct encoder *e)
+{
+    if (e->on)
+        deflateEnd(&e->z);
+    e->on = 0;
+}
+
+static int put_chunk(struct xv_buf *out, const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int r = xv_buf_appendf(out, "%zx\r\n", n);
+    r = r ? r : xv_buf_append(out, p, n);
+    return r ? r : xv_buf_append(out, "\r\n", 2);
+}
+
+/* The framed body of a recording (chunks included when chunked), in body. */
+static int build_body(const cJSON *resp, const char *ce, int chunked, struct xv_buf *body)
+{
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(resp, "events");
+    const cJSON *exact = cJSON_GetObjectItemCaseSensitive(resp, "body_encoded_base64");
+    int decoded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "body_decoded"));
+    struct encoder enc;
+    int r = 0;
+    memset(&enc, 0, sizeof enc);
+    struct xv_buf piece;
+    xv_buf_init(&piece, body->max);
+    if (cJSON_IsString(exact)) {
+        /* the bytes as they came (still encoded): handed over unchanged */
+        cJSON *tmp = cJSON_CreateObject();
+        cJSON_AddStringToObject(tmp, "body_base64", exact->valuestring);
+        size_t bl;
+        char *raw = xv_cassette_get_body(tmp, &bl);
+        cJSON_Delete(tmp);
+        r = raw ? xv_buf_append(&piece, raw, bl) : XV_E_PARSE;
+        free(raw);
+        r = r ? r : chunked ? put_chunk(body, piece.data, piece.len)
+                            : xv_buf_append(body, piece.data ? piece.data : "", piece.len);
+    } else if (cJSON_IsArray(ev)) {
+        r = decoded ? enc_init(&enc, ce) : 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, ev)
+        {
+            const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
+            if (r || !cJSON_IsString(d) || !d->valuestring[0])
+                continue;
+            xv_buf_reset(&piece);
+            r = enc_piece(&enc, d->valuestring, strlen(d->valuestring), 0, &piece);
+            r = r ? r : put_chunk(body, piece.data, piece.len);
+        }
+        xv_buf_reset(&piece);
+        if (!r && enc.on)
+            r = enc_piece(&enc, "", 0, 1, &piece);
+        r = r ? r : put_chunk(body, piece.data, piece.len);
+    } else {
+        r = decoded ? enc_init(&enc, ce) : 0;
+        size_t bl;
+        char *raw = r ? NULL : xv_cassette_get_body(resp, &bl);
+        r = r ? r : raw ? enc_piece(&enc, raw, bl, 1, &piece) : XV_E_PARSE;
+        free(raw);
+        r = r ? r : chunked ? put_chunk(body, piece.data, piece.len)
+                            : xv_buf_append(body, piece.data ? piece.data : "", piece.len);
+    }
+    if (!r && chunked)
+        r = xv_buf_append(body, "0\r\n\r\n", 5);
+    enc_end(&enc);
+    xv_buf_free(&piece);
+    return r;
+}
+
 int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct xv_buf *out)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(resp, "reason");
     const cJSON *hs = cJSON_GetObjectItemCaseSensitive(resp, "headers");
-    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(resp, "events");
+    int chunked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "chunked")) ||
+                  cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(resp, "events"));
     if (!cJSON_IsNumber(st) || st->valuedouble < 100 || st->valuedouble > 999)
         return XV_E_PARSE;
-    int r = xv_buf_appendf(out, "HTTP/1.1 %d %s\r\n", (int)st->valuedouble,
-                           cJSON_IsString(rs) && rs->valuestring[0] ? rs->valuestring : "OK");
+    const char *ce = NULL;
     const cJSON *h;
     cJSON_ArrayForEach(h, hs)
     {
         const cJSON *n = cJSON_GetArrayItem(h, 0), *v = cJSON_GetArrayItem(h, 1);
-        if (!cJSON_IsString(n) || !cJSON_IsString(v) || framing_header(n->valuestring) ||
+        if (cJSON_IsString(n) && cJSON_IsString(v) && strcasecmp(n->valuestring, "content-encoding") == 0)
+            ce = v->valuestring;
+    }
+    struct xv_buf body;
+    xv_buf_init(&body, out->max);
+    int r = build_body(resp, ce, chunked, &body);
+    r = r ? r : xv_buf_appendf(out, "HTTP/1.1 %d %s\r\n", (int)st->valuedouble,
+                               cJSON_IsString(rs) && rs->valuestring[0] ? rs->valuestring : "OK");
+    /* the recorded headers in their order, framing stated anew in place */
+    int framed = 0, conn_hdr = 0;
+    cJSON_ArrayForEach(h, hs)
+    {
+        const cJSON *n = cJSON_GetArrayItem(h, 0), *v = cJSON_GetArrayItem(h, 1);
+        if (!cJSON_IsString(n) || !cJSON_IsString(v) || stamp_header(n->valuestring) ||
             strpbrk(n->valuestring, "\r\n:") || strpbrk(v->valuestring, "\r\n"))
             continue; /* a hand-edited cassette cannot inject header lines */
+        if (strcasecmp(n->valuestring, "content-length") == 0 ||
+            strcasecmp(n->valuestring, "transfer-encoding") == 0) {
+            if (!framed)
+                r = r ? r : chunked ? xv_buf_appendf(out, "Transfer-Encoding: chunked\r\n")
+                                    : xv_buf_appendf(out, "Content-Length: %zu\r\n", body.len);
+            framed = 1;
+            continue;
+        }
+        if (strcasecmp(n->valuestring, "connection") == 0 ||
+            strcasecmp(n->valuestring, "keep-alive") == 0) {
+            /* the agent ends the stream after a replayed answer (its
+             * synthetic-answer path): say so where the upstream said it */
+            if (!conn_hdr)
+                r = r ? r : xv_buf_append(out, "Connection: close\r\n", 19);
+            conn_hdr = 1;
+            continue;
+        }
         r = r ? r : xv_buf_appendf(out, "%s: %s\r\n", n->valuestring, v->valuestring);
     }
-    if (cJSON_IsArray(ev)) {
-        r = r ? r : xv_buf_appendf(out, "Transfer-Encoding: chunked\r\nConnection: close\r\n%s\r\n",
-                                   extra_head ? extra_head : "");
-        const cJSON *e;
-        cJSON_ArrayForEach(e, ev)
-        {
-            const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
-            if (!cJSON_IsString(d) || !d->valuestring[0])
-                continue;
-            size_t dl = strlen(d->valuestring);
-            r = r ? r : xv_buf_appendf(out, "%zx\r\n", dl);
-            r = r ? r : xv_buf_append(out, d->valuestring, dl);
-            r = r ? r : xv_buf_append(out, "\r\n", 2);
-        }
-        r = r ? r : xv_buf_append(out, "0\r\n\r\n", 5);
-        return r;
-    }
-    size_t bl;
-    char *body = xv_cassette_get_body(resp, &bl);
-    if (!body)
-        return XV_E_PARSE;
-    r = r ? r : xv_buf_appendf(out, "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", bl,
-                               extra_head ? extra_head : "");
-    r = r ? r : xv_buf_append(out, body, bl);
-    free(body);
+    if (!framed)
+        r = r ? r : chunked ? xv_buf_appendf(out, "Transfer-Encoding: chunked\r\n")
+                            : xv_buf_appendf(out, "Content-Length: %zu\r\n", body.len);
+    if (!conn_hdr)
+        r = r ? r : xv_buf_append(out, "Connection: close\r\n", 19);
+    r = r ? r : xv_buf_appendf(out, "%s\r\n", extra_head ? extra_head : "");
+    r = r ? r : xv_buf_append(out, body.data ? body.data : "", body.len);
+    xv_buf_free(&body);
     return r;
 }
 
@@ -354,7 +496,7 @@ int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *
 {
     struct xv_buf msg;
     xv_buf_init(&msg, 2048);
-    xv_buf_appendf(&msg, "xenovia cassette %s (record mode %s): no recording matches %s %s", c->dir,
+    xv_buf_appendf(&msg, "cassette %s (record mode %s): no recording matches %s %s", c->dir,
                    xv_cassette_mode_name(c->mode), req->method ? req->method : "",
                    req->path ? req->path : "");
     cJSON *now = xv_cassette_body_json(c, req->body, req->body_len);
@@ -409,7 +551,11 @@ int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *
 
     cJSON *err = cJSON_CreateObject();
     cJSON *e = cJSON_AddObjectToObject(err, "error");
-    cJSON_AddStringToObject(e, "message", msg.data ? msg.data : "no recording matches");
+    struct xv_buf full;
+    xv_buf_init(&full, 4096);
+    xv_buf_appendf(&full, "xenovia %s", msg.data ? msg.data : "cassette: no recording matches");
+    cJSON_AddStringToObject(e, "message", full.data ? full.data : "no recording matches");
+    xv_buf_free(&full);
     cJSON_AddStringToObject(e, "type", "cassette_no_match");
     cJSON_AddStringToObject(e, "code", "cassette_no_match");
     char *body = cJSON_PrintUnformatted(err);

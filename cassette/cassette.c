@@ -321,7 +321,40 @@ struct xv_cassette *xv_cassette_open(const char *path, int mode, const char *ign
         return NULL;
     }
     c->had_recordings = c->n > 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(c->e[i].doc, "match");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(m, "port");
+        int port = cJSON_IsNumber(p) ? (int)p->valuedouble : 0;
+        static const char *const names[] = { "host", "address" };
+        for (int j = 0; j < 2; j++) {
+            const cJSON *h = cJSON_GetObjectItemCaseSensitive(m, names[j]);
+            if (!cJSON_IsString(h) || !h->valuestring[0] || strlen(h->valuestring) >= 256)
+                continue;
+            size_t k = 0;
+            while (k < c->nhosts &&
+                   (strcmp(c->hosts[k].host, h->valuestring) || c->hosts[k].port != port))
+                k++;
+            if (k == c->nhosts && c->nhosts < sizeof c->hosts / sizeof c->hosts[0]) {
+                snprintf(c->hosts[k].host, sizeof c->hosts[k].host, "%s", h->valuestring);
+                c->hosts[k].port = port;
+                c->nhosts++;
+            }
+        }
+    }
     return c;
+}
+
+int xv_cassette_replay_only(const struct xv_cassette *c)
+{
+    return c && (c->mode == XV_CASSETTE_NONE || (c->mode == XV_CASSETTE_ONCE && c->had_recordings));
+}
+
+const char *xv_cassette_host(const struct xv_cassette *c, size_t i, int *port)
+{
+    if (!c || i >= c->nhosts)
+        return NULL;
+    *port = c->hosts[i].port;
+    return c->hosts[i].host;
 }
 
 void xv_cassette_free(struct xv_cassette *c)
@@ -520,6 +553,10 @@ int xv_cassette_record(struct xv_cassette *c, const struct xv_cassette_req *req,
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p + 32);
         cJSON_AddStringToObject(m, "host", host);
+        if (req->port > 0)
+            cJSON_AddNumberToObject(m, "port", req->port);
+        if (req->addr && req->addr[0] && strcmp(req->addr, host) != 0)
+            cJSON_AddStringToObject(m, "address", req->addr);
         cJSON_AddStringToObject(m, "path", req->path ? req->path : "");
         cJSON *ig = cJSON_AddArrayToObject(m, "ignored_fields");
         for (size_t i = 0; ig && i < c->nignore; i++)

@@ -39,6 +39,11 @@ struct xv_cassette {
     size_t n, cap;
     struct xv_cassette_ctr *ctr;    /* counters, one per key seen */
     size_t nctr, capctr;
+    struct {
+        char host[256];
+        int port;
+    } hosts[32];               /* distinct host:port of the recordings (first 32) */
+    size_t nhosts;
 };
 
 /* The request body as JSON with the ignored fields removed, or NULL when it

@@ -72,7 +72,11 @@ struct xv_cassette_mark {
  * still content-encoded if it was). Everything borrowed. */
 struct xv_cassette_req {
     const char *method;
-    const char *host;           /* without port */
+    const char *host;           /* without port (a port after ':' is ignored) */
+    int port;                   /* the port the program asked for (0 unknown): kept in
+                                   the recording so a replay knows where to answer */
+    const char *addr;           /* the numeric address it connected to, or NULL (kept
+                                   too: some clients resolve "localhost" themselves) */
     const char *path;           /* with query */
     const char *request_type;   /* chat_completions | responses | … (file name) or NULL */
     const struct xv_cassette_header *headers;
@@ -91,6 +95,12 @@ struct xv_cassette_resp {
     size_t body_len;
     const struct xv_cassette_mark *marks; /* NULL: no timing known */
     size_t nmarks;
+    int decoded;   /* body is already decoded from its Content-Encoding (gzip/deflate):
+                      it is stored readable and encoded again at replay */
+    int chunked;   /* the upstream framed it chunked (replayed so) */
+    const char *raw; /* with decoded: the body as it came (still encoded), kept too so
+                        a replay hands over the very same bytes; NULL: encoded again */
+    size_t raw_len;
 };
 
 struct xv_cassette;
@@ -106,6 +116,14 @@ void xv_cassette_free(struct xv_cassette *c); /* NULL ok */
 
 /* Recordings loaded (for tests and the CLI). */
 size_t xv_cassette_count(const struct xv_cassette *c);
+
+/* 1 when the cassette only replays (mode none, or once with recordings):
+ * then nothing may reach the network for the hosts it holds. */
+int xv_cassette_replay_only(const struct xv_cassette *c);
+
+/* The i-th distinct host:port the loaded recordings were made against
+ * (i from 0; NULL past the end). For routing a replay without network. */
+const char *xv_cassette_host(const struct xv_cassette *c, size_t i, int *port);
 
 /* The match key of a request: 64 lower-case hex digits. */
 void xv_cassette_key(const struct xv_cassette *c, const struct xv_cassette_req *req,

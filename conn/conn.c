@@ -231,6 +231,7 @@ void xv_conn_call_free(struct xv_call *call)
     free(call->answer);
     if (call->steps)
         xv_session_tool_steps_free(call->steps, call->nsteps);
+    xv_conn_cassette_free(call->cas);
     free(call);
 }
 
@@ -291,6 +292,8 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             const struct xv_http_header *ct = xv_http_head_find(h, "content-type");
             xv_openai_call_response_head(call->api, h->status, ct ? ct->value : NULL,
                                          ct ? ct->value_len : 0, xv_now_mono_ns());
+            if (call->cas)
+                xv_conn_cassette_head(call, h);
             /* A synthetic answer carries the agent's own ids: not an upstream's. */
             const struct xv_http_header *ut =
                 call->synthetic ? NULL : xv_http_head_find(h, "x-xenovia-trace-id");
@@ -343,6 +346,8 @@ static void resp_on_body(void *ud, const char *p, size_t n)
     struct xv_call *call = xv_conn_front_call(c);
     if (call && call->response_started && call->api) {
         xv_openai_call_response_body(call->api, p, n, xv_now_mono_ns());
+        if (call->cas)
+            xv_conn_cassette_body(call, p, n);
         if (c->resp_holding && xv_buf_append(&c->resp_body, p, n) != 0)
             xv_buf_reset(&c->resp_body); /* too big to rewrite: block still works */
     }
@@ -356,6 +361,8 @@ static void resp_on_end(void *ud)
         return; /* end of an interim (1xx) response */
     if (call->api)
         xv_openai_call_response_end(call->api, NULL, xv_now_mono_ns());
+    if (call->cas)
+        xv_conn_cassette_end(call, NULL);
     if (c->resp_holding) {
         /* decided and recorded once the feed's bytes are in resp_hold */
         c->resp_end_pending = 1;
@@ -370,8 +377,17 @@ static void resp_on_error(void *ud, const char *why)
     xv_conn_to_pass(c, why);
 }
 
+static void resp_on_raw(void *ud, const char *p, size_t n)
+{
+    struct xv_conn *c = ud;
+    struct xv_call *call = xv_conn_front_call(c);
+    if (call && call->cas && call->response_started)
+        xv_conn_cassette_raw(call, p, n);
+}
+
 const struct xv_http_callbacks xv_conn_resp_cb = {
     .on_head = resp_on_head, .on_body = resp_on_body, .on_end = resp_on_end, .on_error = resp_on_error,
+    .on_raw = resp_on_raw,
 };
 
 /* ---- lifecycle --------------------------------------------------------- */

@@ -135,7 +135,7 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
 {
     const struct xv_conn_config *cfg = xv_conn_get_config();
     int status = xv_openai_call_status(call->api);
-    if (error || call->synthetic || status < 200 || status > 299)
+    if (error || (call->synthetic && !call->replayed) || status < 200 || status > 299)
         return;
     if (call->resp_block && call->resp_policy_applied)
         return; /* the app never saw this response: no tool calls, nothing to learn */
@@ -372,7 +372,10 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "error", error);
     if (call->tx_error && !cJSON_GetObjectItem(r, "error"))
         cJSON_AddStringToObject(r, "error", call->tx_error);
-    if (call->synthetic) {
+    if (call->replayed) {
+        /* answered from the cassette: the recorded response, as it came */
+        cJSON_AddBoolToObject(r, "replayed", 1);
+    } else if (call->synthetic) {
         /* The agent wrote that response: what openai/ read in it is ours,
          * not an upstream error. */
         char why[400];

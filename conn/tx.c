@@ -652,6 +652,11 @@ static long release(struct xv_conn *c, const struct tx_io *io)
         }
         if (act == XV_CONN_POLICY_REDACT)
             redact_held(c, call);
+        if (xv_conn_cfg.cassette && xv_conn_cassette_release(c, call)) {
+            xv_buf_reset(&c->tx_hold); /* answered from the cassette: nothing is sent */
+            c->tx_holding = 0;
+            return 0;
+        }
     }
     struct xv_buf out;
     xv_buf_init(&out, c->tx_hold.len + 8192);
@@ -837,7 +842,7 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                  * streams): the upstream then gets the request without the
                  * Expect header, body included. */
                 if (call && call->api && call->expect_continue && !c->tx_req_done &&
-                    (xv_conn_cfg.policy || xv_conn_cfg.policy_broken)) {
+                    (xv_conn_cfg.policy || xv_conn_cfg.policy_broken || xv_conn_cfg.cassette)) {
                     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
                     if (xv_buf_append(&c->out, cont, sizeof cont - 1) == 0) {
                         call->continue_local = 1;

@@ -52,6 +52,7 @@ enum xv_conn_mode {
 struct xv_session_store;
 struct xv_session_props;
 struct xv_policy;
+struct xv_cassette;
 
 struct xv_conn_config {
     const char *hosts;        /* XENOVIA_HOSTS (comma list, *.wildcards, :port) or NULL */
@@ -85,6 +86,7 @@ struct xv_conn_config {
     int policy_fail_open;     /* XENOVIA_FAIL_MODE=open */
     uint64_t policy_timeout_ms; /* XENOVIA_POLICY_TIMEOUT_MS */
     int stream_buffer;        /* XENOVIA_STREAM_POLICY=buffer: hold streams for the response stage */
+    struct xv_cassette *cassette; /* XENOVIA_CASSETTE (SPEC §8.1), or NULL */
 };
 void xv_conn_configure(const struct xv_conn_config *cfg);
 const struct xv_conn_config *xv_conn_get_config(void);

@@ -18,8 +18,12 @@
 #define XV_TRACE_ID_LEN XV_UUID_LEN /* trace ids are v4 UUIDs, hyphenated lower case (SPEC §6) */
 
 /* One request/response exchange on a connection. */
+struct xv_conn_cas;
+
 struct xv_call {
     struct xv_call *next;          /* FIFO order on the connection */
+    int replayed;                  /* answered from the cassette (SPEC §8.1) */
+    struct xv_conn_cas *cas;       /* being recorded into the cassette, or NULL */
     struct xv_openai_call *api;    /* NULL: not an API call (only framed) */
     char trace_id[XV_TRACE_ID_LEN + 1];
     char upstream_trace_id[XV_TRACE_ID_LEN * 2 + 1]; /* set when the upstream stamped one */
@@ -212,5 +216,16 @@ const char *xv_conn_provider(const char *host);
 
 void xv_conn_stat_add(int which);
 enum { XV_STAT_CALLS, XV_STAT_RECORDS, XV_STAT_STAMPED, XV_STAT_PASS };
+
+/* cassette.c: record and replay (SPEC §8.1). At release: 1 when the call
+ * was answered from the cassette (or with its no-match 404), 0 to send it
+ * (recorded when the cassette records). Then the response's head, body and
+ * end for a recorded call; free with the call. */
+int xv_conn_cassette_release(struct xv_conn *c, struct xv_call *call);
+void xv_conn_cassette_head(struct xv_call *call, const struct xv_http_head *h);
+void xv_conn_cassette_body(struct xv_call *call, const char *p, size_t n);
+void xv_conn_cassette_raw(struct xv_call *call, const char *p, size_t n);
+void xv_conn_cassette_end(struct xv_call *call, const char *error);
+void xv_conn_cassette_free(struct xv_conn_cas *k);
 
 #endif

@@ -5,17 +5,20 @@
  * common/v1, resource/v1) and OTLP/JSON (lowerCamelCase, hex ids, 64-bit
  * integers as strings, enums as integers).
  *
- * Mapping (SPEC §7, GenAI semantic conventions): see docs/exporter.md.
- * A call record becomes a CLIENT span "{operation} {model}" in the trace
- * of its trace_id; a tool-step record (step_type present) becomes an
- * INTERNAL span "execute_tool {tool_name}", child of its call's span.
- * The call's span id is random; a small direct-mapped map remembers it by
- * trace id so that the steps (pushed after the call) can point at it.
+ * Mapping (SPEC §7, GenAI semantic conventions): see docs/exporter.md;
+ * the attributes are otlp_genai.c's. A call record becomes a CLIENT span
+ * "{operation} {model}" in the trace of its trace_id (hyphenated UUID or
+ * 32 hex digits) — or, when the app sent a valid W3C traceparent, in the
+ * app's trace under the app's span, with its tracestate. A tool_call step
+ * becomes an INTERNAL span "execute_tool {tool_name}", child of its call's
+ * span; a tool_result step is no span (its tool call has the one span).
+ * The call's span id is the low 64 bits of its trace id, so steps name it
+ * without any table, in any process.
  *
  * Invariant: the encoders only read the record (borrowed); every buffer
  * they fill has a hard limit (XV_OTLP_SPAN_MAX per span).
- * Thread safety: all functions may run on any thread; the span map has its
- * own mutex, held only for a lookup or store.
+ * Thread safety: all functions may run on any thread; no shared state
+ * (random_bytes' fallback state is per thread).
  */
 #include "otlp_int.h"
 

@@ -468,6 +468,8 @@ static void body_bytes(struct xv_http_parser *p, const char *d, size_t n)
 {
     if (!n)
         return;
+    if (p->cb.on_raw)
+        p->cb.on_raw(p->ud, d, n);
     switch (p->decode) {
     case XV_HTTP_CE_IDENTITY:
         emit_raw(p, d, n);

@@ -93,6 +93,10 @@ struct xv_http_callbacks {
     /* Parser entered XV_HTTP_S_ERROR; `why` is a short static string.
      * Called at most once per parser; a corrupt gzip/deflate body is an error. */
     void (*on_error)(void *ud, const char *why);
+    /* Optional: body bytes with the framing removed but still content-encoded
+     * (what on_body gets before inflation), for callers that keep a body as
+     * it came (record/replay). Any split; called before on_body. */
+    void (*on_raw)(void *ud, const char *p, size_t n);
 };
 
 struct xv_http_parser;

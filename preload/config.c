@@ -3,9 +3,11 @@
  * Runs once, inside once-init, before any hook is active; may allocate.
  */
 #include "xv_preload.h"
+#include "xv_cassette.h"
 #include "xv_route.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -185,7 +187,43 @@ static int load_session(struct xv_config *cfg)
 /* SPEC §8: XENOVIA_ROUTE / XENOVIA_PROXY_ID (+ XENOVIA_RUNTIME_URL,
  * XENOVIA_API_KEY, XENOVIA_CA_FILE). A bad value gets one line and the
  * program runs unrouted. The configuration lives for the process. */
-static int load_routes(void)
+/* SPEC §8.1: XENOVIA_CASSETTE (+ XENOVIA_RECORD_MODE, XENOVIA_CASSETTE_IGNORE,
+ * XENOVIA_REPLAY_TIMING). The cassette is opened (its recordings loaded)
+ * here; a bad value or an unreadable cassette gets one line and the program
+ * runs without it. */
+static int load_cassette(struct xv_config *cfg)
+{
+    const char *path = env("XENOVIA_CASSETTE");
+    int bad = 0, mode = XV_CASSETTE_ONCE;
+    const char *m = env("XENOVIA_RECORD_MODE");
+    if (m && xv_cassette_mode_parse(m, &mode) != 0) {
+        xv_log(XV_LOG_ERROR, "XENOVIA_RECORD_MODE=%s: want once, new_episodes, none or all; "
+               "using once", m);
+        mode = XV_CASSETTE_ONCE;
+        bad++;
+    }
+    const char *t = env("XENOVIA_REPLAY_TIMING");
+    if (t && strcmp(t, "fast") != 0) {
+        xv_log(XV_LOG_ERROR, "XENOVIA_REPLAY_TIMING=%s: only fast is built (recorded timing is "
+               "kept in the cassette, not replayed yet); using fast", t);
+        bad++;
+    }
+    if (!path)
+        return bad;
+    char err[512];
+    /* unset: the default list; set (even empty, via the raw getenv): the user's */
+    const char *ignore = getenv("XENOVIA_CASSETTE_IGNORE");
+    cfg->cassette = xv_cassette_open(path, mode, ignore, err, sizeof err);
+    if (!cfg->cassette) {
+        xv_log(XV_LOG_ERROR, "XENOVIA_CASSETTE: %s; calls are neither recorded nor replayed", err);
+        return bad + 1;
+    }
+    if (err[0])
+        xv_log(XV_LOG_WARN, "%s", err);
+    return bad;
+}
+
+static int load_routes(struct xv_config *cfg)
 {
     static struct xv_route_config routes;
     char err[300];
@@ -199,6 +237,20 @@ static int load_routes(void)
     if (routes.n > 0 && env("XENOVIA_PROXY_ID") && !env("XENOVIA_ROUTE") && !routes.api_key[0])
         xv_log(XV_LOG_WARN, "XENOVIA_PROXY_ID is set without XENOVIA_API_KEY: the runtime will "
                "see the program's own credential");
+    if (cfg->cassette && xv_cassette_replay_only(cfg->cassette)) {
+        /* replay without network (SPEC §8.1): the hosts the cassette holds are
+         * answered in-process; their connections never leave it */
+        char what[300];
+        snprintf(what, sizeof what, "cassette %s", env("XENOVIA_CASSETTE"));
+        int port;
+        const char *h;
+        for (size_t i = 0; (h = xv_cassette_host(cfg->cassette, i, &port)) != NULL; i++)
+            if (xv_route_add_local(&routes, h, port, what) == XV_E_LIMIT) {
+                xv_log(XV_LOG_WARN, "XENOVIA_CASSETTE: more than %d hosts; the rest may need "
+                       "the network", XV_ROUTE_MAX);
+                break;
+            }
+    }
     xv_route_configure(&routes);
     return bad;
 }
@@ -251,6 +303,7 @@ int xv_config_load(struct xv_config *cfg)
     cfg->session_max = (size_t)n;
     bad += load_session(cfg);
     bad += load_policy_knobs(cfg);
-    bad += load_routes();
+    bad += load_cassette(cfg);
+    bad += load_routes(cfg);
     return bad;
 }

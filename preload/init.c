@@ -145,6 +145,7 @@ static void do_init(void)
         .policy_fail_open = g.cfg.fail_open,
         .policy_timeout_ms = g.cfg.policy_timeout_ms,
         .stream_buffer = g.cfg.stream_buffer,
+        .cassette = g.cfg.cassette,
     };
     xv_conn_configure(&cc);
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);

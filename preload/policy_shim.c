@@ -52,7 +52,9 @@ static void load(void)
     /* The loader's own I/O (open/read/mmap of the object and its
      * libraries) is never inspected. */
     xv_guard_enter();
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_DEEPBIND: the engine's libraries resolve their names among
+     * themselves first, never in a host that exports the same names. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
     const struct xv_policy_plugin *t = NULL;
     if (!h) {
         const char *e = dlerror();

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct xv_session_props;
+struct xv_cassette;
 
 /* Everything the agent reads from the environment, parsed once. Strings
  * are private copies that live as long as the process. */
@@ -40,6 +41,7 @@ struct xv_config {
     int fail_open;             /* XENOVIA_FAIL_MODE=open (default closed) */
     uint64_t policy_timeout_ms;/* XENOVIA_POLICY_TIMEOUT_MS (200) */
     int stream_buffer;         /* XENOVIA_STREAM_POLICY=buffer (default observe) */
+    struct xv_cassette *cassette; /* XENOVIA_CASSETTE opened (SPEC §8.1), or NULL */
 };
 
 /* Parse the environment into cfg (defaults first). Reports every bad value

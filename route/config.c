@@ -186,12 +186,18 @@ int xv_route_parse(const char *route, const char *proxy_id, const char *runtime_
                                 "", 0);
                 const char *eq = memchr(p, '=', n);
                 struct xv_route_rule *r = &out->rule[out->n];
-                if (!eq || split_hostport(p, (size_t)(eq - p), r->match_host,
-                                          sizeof r->match_host, &r->match_port) != 0)
+                size_t hl = eq ? (size_t)(eq - p) : 0;
+                while (hl && isspace((unsigned char)p[hl - 1]))
+                    hl--;
+                const char *u = eq ? eq + 1 : p;
+                while (eq && u < p + n && isspace((unsigned char)*u))
+                    u++;
+                if (!eq || split_hostport(p, hl, r->match_host, sizeof r->match_host,
+                                          &r->match_port) != 0)
                     return fail(out, err, errlen,
                                 "XENOVIA_ROUTE: \"%s\" is not host[:port]=URL; the program runs "
                                 "unrouted", p, n);
-                if (parse_url(eq + 1, (size_t)(p + n - eq - 1), r) != 0)
+                if (parse_url(u, (size_t)(p + n - u), r) != 0)
                     return fail(out, err, errlen,
                                 "XENOVIA_ROUTE: \"%s\" does not end in an http:// or https:// URL "
                                 "(no user, query or fragment); the program runs unrouted", p, n);
@@ -233,6 +239,28 @@ static int host_matches(const char *pattern, const char *host)
         return hl > pl && strcasecmp(host + hl - pl, pattern + 1) == 0;
     }
     return strcasecmp(pattern, host) == 0;
+}
+
+int xv_route_add_local(struct xv_route_config *cfg, const char *host, int port, const char *what)
+{
+    if (cfg->n >= XV_ROUTE_MAX)
+        return XV_E_LIMIT;
+    if (!host || !*host || strlen(host) >= sizeof cfg->rule[0].match_host)
+        return XV_E_CONFIG;
+    struct xv_route_rule *r = &cfg->rule[cfg->n];
+    memset(r, 0, sizeof *r);
+    snprintf(r->match_host, sizeof r->match_host, "%s", host);
+    lower(r->match_host);
+    r->match_port = port;
+    r->local = 1;
+    snprintf(r->url, sizeof r->url, "%s", what ? what : "local");
+    cfg->n++;
+    return 0;
+}
+
+int xv_route_rule_covers(const struct xv_route_rule *r, const char *host)
+{
+    return r && host && host_matches(r->match_host, host);
 }
 
 const struct xv_route_rule *xv_route_match(const struct xv_route_config *cfg, const char *host,

@@ -37,7 +37,11 @@ static const struct xv_route_module *load(void)
     const char *slash = strrchr(info.dli_fname, '/');
     int dl = slash ? (int)(slash - info.dli_fname) : 1;
     snprintf(path, sizeof path, "%.*s/libxenovia-route.so", dl, slash ? info.dli_fname : ".");
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_DEEPBIND: the relay and the libssl/libcrypto it brings resolve
+     * their names among themselves first — in a program that exports its own
+     * OpenSSL (Node's official builds) they must not call into it — and its
+     * socket calls go straight to libc, not through the agent's hooks. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
     if (!h) {
         xv_log(XV_LOG_ERROR, "route: cannot load %s (%s); routed calls fail", path, dlerror());
         return NULL;

@@ -86,41 +86,75 @@ static X509 *make_cert(const char *host)
     return x;
 }
 
-SSL *xv_route_mint_ssl(const char *host)
+static int on_servername(SSL *ssl, int *alert, void *arg);
+
+/* The server context presenting a certificate for host; made on first use.
+ * Caller holds g.mu. NULL when the table is full or minting failed. */
+static SSL_CTX *ctx_for(const char *host)
 {
-    SSL_CTX *ctx = NULL;
-    pthread_mutex_lock(&g.mu);
     for (int i = 0; i < g.n; i++)
-        if (strcasecmp(g.e[i].host, host) == 0) {
-            ctx = g.e[i].ctx;
-            break;
-        }
-    if (!ctx && g.n < MINT_MAX && g.key && strlen(host) < sizeof g.e[0].host) {
-        X509 *cert = make_cert(host);
-        SSL_CTX *c = cert ? SSL_CTX_new(TLS_server_method()) : NULL;
-        if (c && SSL_CTX_use_certificate(c, cert) == 1 && SSL_CTX_use_PrivateKey(c, g.key) == 1) {
-            SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
-            /* the chain is the certificate alone: no chain building (which
-             * would run X509_verify_cert on our own certificate) */
-            SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN);
-            /* no session tickets: a program reading right after the
-             * handshake must see its response, nothing else (FACTS.md) */
-            SSL_CTX_set_num_tickets(c, 0);
-            SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION);
-            SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
-            snprintf(g.e[g.n].host, sizeof g.e[g.n].host, "%s", host);
-            g.e[g.n].cert = cert;
-            g.e[g.n].ctx = c;
-            g.n++;
-            ctx = c;
-        } else {
-            SSL_CTX_free(c);
-            X509_free(cert);
-        }
+        if (strcasecmp(g.e[i].host, host) == 0)
+            return g.e[i].ctx;
+    if (g.n >= MINT_MAX || !g.key || strlen(host) >= sizeof g.e[0].host)
+        return NULL;
+    X509 *cert = make_cert(host);
+    SSL_CTX *c = cert ? SSL_CTX_new(TLS_server_method()) : NULL;
+    if (!c || SSL_CTX_use_certificate(c, cert) != 1 || SSL_CTX_use_PrivateKey(c, g.key) != 1) {
+        SSL_CTX_free(c);
+        X509_free(cert);
+        ERR_clear_error();
+        return NULL;
     }
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    /* the chain is the certificate alone: no chain building (which would run
+     * X509_verify_cert on our own certificate) */
+    SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN);
+    /* no session tickets: a program reading right after the handshake must
+     * see its response, nothing else (FACTS.md) */
+    SSL_CTX_set_num_tickets(c, 0);
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_tlsext_servername_callback(c, on_servername);
+    snprintf(g.e[g.n].host, sizeof g.e[g.n].host, "%s", host);
+    g.e[g.n].cert = cert;
+    g.e[g.n].ctx = c;
+    g.n++;
+    return c;
+}
+
+/* The program named a host in SNI: present that name's certificate when the
+ * connection's rule covers it (a wildcard rule serves many names). */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    (void)arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    const struct xv_route_rule *r = SSL_get_app_data(ssl);
+    /* a rule by address (the program resolved the name itself, e.g. curl's
+     * own "localhost") or a local replay rule serves whatever name it sends */
+    struct in6_addr ip;
+    int by_addr = r && (inet_pton(AF_INET, r->match_host, &ip) == 1 ||
+                        inet_pton(AF_INET6, r->match_host, &ip) == 1);
+    if (!name || !r || !(r->local || by_addr || xv_route_rule_covers(r, name)))
+        return SSL_TLSEXT_ERR_OK; /* keep the certificate of the name it connected to */
+    pthread_mutex_lock(&g.mu);
+    SSL_CTX *c = ctx_for(name);
+    pthread_mutex_unlock(&g.mu);
+    if (c && c != SSL_get_SSL_CTX(ssl))
+        SSL_set_SSL_CTX(ssl, c);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+SSL *xv_route_mint_ssl(const char *host, const struct xv_route_rule *r)
+{
+    pthread_mutex_lock(&g.mu);
+    SSL_CTX *ctx = ctx_for(host);
     pthread_mutex_unlock(&g.mu);
     ERR_clear_error();
-    return ctx ? SSL_new(ctx) : NULL;
+    SSL *s = ctx ? SSL_new(ctx) : NULL;
+    if (s)
+        SSL_set_app_data(s, (void *)r);
+    return s;
 }
 
 int xv_route_mint_vouch(void *vctx)

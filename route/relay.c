@@ -34,6 +34,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,41 @@ static struct {
     } exp[RELAY_EXPECT_SLOTS];
     SSL_CTX *client;                  /* verified client context for gateways */
 } g = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .lfd = -1 };
+
+/*
+ * Process exit. The program's exit runs OpenSSL's own atexit cleanup, which
+ * frees libcrypto's global locks while relay threads may be inside a
+ * handshake (seen: curl exiting while the relay accepted its next
+ * connection crashed in CRYPTO_THREAD_read_lock). Every OpenSSL call of the
+ * relay runs under g_ossl's read lock (they are all non-blocking: never held
+ * across a wait); our own atexit handler, registered after OpenSSL's and so
+ * run before it, takes the write lock and marks the relay as exiting, after
+ * which no relay thread touches OpenSSL again.
+ */
+static pthread_rwlock_t g_ossl = PTHREAD_RWLOCK_INITIALIZER;
+static atomic_int g_exiting;
+
+static int ossl_enter(void)
+{
+    pthread_rwlock_rdlock(&g_ossl);
+    if (atomic_load_explicit(&g_exiting, memory_order_relaxed)) {
+        pthread_rwlock_unlock(&g_ossl);
+        return -1;
+    }
+    return 0;
+}
+
+static void ossl_leave(void)
+{
+    pthread_rwlock_unlock(&g_ossl);
+}
+
+static void on_exit_stop_relay(void)
+{
+    pthread_rwlock_wrlock(&g_ossl);
+    atomic_store(&g_exiting, 1);
+    pthread_rwlock_unlock(&g_ossl);
+}
 
 static uint64_t now_ms(void)
 {
@@ -145,26 +181,37 @@ static long end_io(struct end *e, char *buf, size_t n, int writing, short *want)
         }
         return -2;
     }
-    size_t done = 0;
-    int r = writing ? SSL_write_ex(e->ssl, buf, n, &done) : SSL_read_ex(e->ssl, buf, n, &done);
-    if (r == 1)
-        return (long)done;
-    switch (SSL_get_error(e->ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-        *want = POLLIN;
-        return -1;
-    case SSL_ERROR_WANT_WRITE:
-        *want = POLLOUT;
-        return -1;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
-    case SSL_ERROR_SYSCALL:
-        ERR_clear_error();
-        return writing ? -2 : 0; /* an unclean close reads as the end */
-    default:
-        ERR_clear_error();
+    if (ossl_enter() != 0)
         return -2;
+    size_t done = 0;
+    long out;
+    int r = writing ? SSL_write_ex(e->ssl, buf, n, &done) : SSL_read_ex(e->ssl, buf, n, &done);
+    if (r == 1) {
+        out = (long)done;
+    } else {
+        switch (SSL_get_error(e->ssl, r)) {
+        case SSL_ERROR_WANT_READ:
+            *want = POLLIN;
+            out = -1;
+            break;
+        case SSL_ERROR_WANT_WRITE:
+            *want = POLLOUT;
+            out = -1;
+            break;
+        case SSL_ERROR_ZERO_RETURN:
+            out = 0;
+            break;
+        case SSL_ERROR_SYSCALL:
+            ERR_clear_error();
+            out = writing ? -2 : 0; /* an unclean close reads as the end */
+            break;
+        default:
+            ERR_clear_error();
+            out = -2;
+        }
     }
+    ossl_leave();
+    return out;
 }
 
 static int wait_fd(int fd, short ev, uint64_t deadline)
@@ -185,9 +232,15 @@ static int wait_fd(int fd, short ev, uint64_t deadline)
 static int handshake(struct end *e, int server, uint64_t deadline, char *why, size_t wl)
 {
     for (;;) {
+        if (ossl_enter() != 0) {
+            snprintf(why, wl, "the process is exiting");
+            return -1;
+        }
         int r = server ? SSL_accept(e->ssl) : SSL_connect(e->ssl);
-        if (r == 1)
+        if (r == 1) {
+            ossl_leave();
             return 0;
+        }
         int err = SSL_get_error(e->ssl, r);
         short ev = err == SSL_ERROR_WANT_READ ? POLLIN : err == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
         if (!ev) {
@@ -200,8 +253,10 @@ static int handshake(struct end *e, int server, uint64_t deadline, char *why, si
             else
                 snprintf(why, wl, "TLS handshake failed (connection closed)");
             ERR_clear_error();
+            ossl_leave();
             return -1;
         }
+        ossl_leave();
         if (wait_fd(e->fd, ev, deadline) != 0) {
             snprintf(why, wl, "TLS handshake timed out");
             return -1;
@@ -336,8 +391,10 @@ static void relay_loop(struct end *P, struct end *G, struct xv_route_rewriter *r
         if (poll(pf, 2, (int)(idle_until - t)) < 0 && errno != EINTR)
             break;
     }
-    if (P->ssl)
+    if (P->ssl && ossl_enter() == 0) {
         SSL_shutdown(P->ssl); /* close_notify, so the program reads a clean end */
+        ossl_leave();
+    }
 out:
     xv_buf_free(&p2g);
     xv_buf_free(&g2p);
@@ -358,6 +415,32 @@ static void fail_program(struct end *P, const char *host, uint64_t deadline)
             break; /* bytes of the request (or its end): enough */
         if (wait_fd(P->fd, want, deadline) != 0)
             break;
+    }
+}
+
+/* A local (replay) connection: complete the program's handshake, then wait
+ * for its end. Bytes arriving here are requests the cassette did not answer
+ * (not API calls): nothing can serve them, the connection is reset. */
+static void local_loop(struct end *P, const struct xv_route_rule *r, const char *host, int port)
+{
+    char why[160];
+    if (P->ssl && handshake(P, 1, now_ms() + RELAY_HANDSHAKE_MS, why, sizeof why) != 0)
+        return;
+    char tmp[4096];
+    for (;;) {
+        short want = 0;
+        long n = end_io(P, tmp, sizeof tmp, 0, &want);
+        if (n > 0) {
+            xv_log(XV_LOG_WARN, "%s: a request to %s:%d that is not an API call cannot be "
+                   "replayed (no network); its connection is reset", r->url, host, port);
+            reset_close(P->fd);
+            P->fd = -1;
+            return;
+        }
+        if (n == 0 || n == -2)
+            return;
+        if (wait_fd(P->fd, want, now_ms() + RELAY_IDLE_MS) != 0)
+            return;
     }
 }
 
@@ -382,16 +465,28 @@ static void *conn_thread(void *arg)
         goto done;
     int program_tls = first == 0x16;
     if (program_tls) {
-        P.ssl = xv_route_mint_ssl(orig_host);
-        if (!P.ssl || !SSL_set_fd(P.ssl, P.fd)) {
+        if (ossl_enter() != 0)
+            goto done;
+        P.ssl = xv_route_mint_ssl(orig_host, r);
+        int set = P.ssl && SSL_set_fd(P.ssl, P.fd);
+        ossl_leave();
+        if (!set) {
             xv_log(XV_LOG_ERROR, "route %s: cannot set up TLS for the program", r->url);
             reset = 1;
             goto done;
         }
     }
+    if (r->local) {
+        /* replay without network: the agent answers every call on the
+         * program's side; anything that reaches us had no recording */
+        local_loop(&P, r, orig_host, orig_port);
+        goto done;
+    }
     char why[300] = "";
     G.fd = connect_gateway(r, why, sizeof why);
     if (G.fd >= 0 && r->tls) {
+        if (ossl_enter() != 0)
+            goto done;
         G.ssl = g.client ? SSL_new(g.client) : NULL;
         struct in6_addr ip;
         int is_ip = inet_pton(AF_INET, r->host, &ip) == 1 || inet_pton(AF_INET6, r->host, &ip) == 1;
@@ -403,11 +498,18 @@ static void *conn_thread(void *arg)
             G.ssl = NULL;
             close(G.fd);
             G.fd = -1;
-        } else if (handshake(&G, 0, now_ms() + RELAY_HANDSHAKE_MS, why, sizeof why) != 0) {
-            SSL_free(G.ssl);
-            G.ssl = NULL;
-            close(G.fd);
-            G.fd = -1;
+            ossl_leave();
+        } else {
+            ossl_leave();
+            if (handshake(&G, 0, now_ms() + RELAY_HANDSHAKE_MS, why, sizeof why) != 0) {
+                if (ossl_enter() == 0) {
+                    SSL_free(G.ssl);
+                    ossl_leave();
+                }
+                G.ssl = NULL;
+                close(G.fd);
+                G.fd = -1;
+            }
         }
     }
     if (G.fd < 0) {
@@ -430,13 +532,18 @@ static void *conn_thread(void *arg)
     relay_loop(&P, &G, rw);
 done:
     xv_route_rewriter_free(rw);
-    if (G.ssl)
-        SSL_free(G.ssl);
+    if ((G.ssl || P.ssl) && ossl_enter() == 0) {
+        if (G.ssl)
+            SSL_free(G.ssl);
+        if (P.ssl)
+            SSL_free(P.ssl);
+        ossl_leave();
+    } /* else the process is exiting: OpenSSL's memory goes with it */
     if (G.fd >= 0)
         close(G.fd);
-    if (P.ssl)
-        SSL_free(P.ssl);
-    if (reset)
+    if (P.fd < 0)
+        ; /* already reset */
+    else if (reset)
         reset_close(P.fd);
     else
         close(P.fd);
@@ -529,6 +636,11 @@ static int start_guarded(const struct xv_route_host_api *api, int *port)
         ERR_clear_error();
         /* the agent's minted certificates are only for programs, never for gateways */
     }
+    /* OpenSSL registered its exit cleanup when it was first initialised
+     * (by the program, or by SSL_CTX_new above); ours runs before it */
+    static int registered;
+    if (!registered && atexit(on_exit_stop_relay) == 0)
+        registered = 1;
     if (xv_route_mint_init() != 0) {
         xv_log(XV_LOG_ERROR, "route: cannot make a key for program-side TLS");
         return XV_E_NOMEM;

@@ -121,7 +121,9 @@ static void rw_error(void *ud, const char *why)
     ((struct xv_route_rewriter *)ud)->pass = 1;
 }
 
-static const struct xv_http_callbacks rw_cb = { rw_head, NULL, rw_end, rw_error };
+static const struct xv_http_callbacks rw_cb = {
+    .on_head = rw_head, .on_end = rw_end, .on_error = rw_error,
+};
 
 struct xv_route_rewriter *xv_route_rewriter_new(const struct xv_route_rule *r,
                                                 const char *api_key)

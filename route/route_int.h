@@ -12,8 +12,9 @@
 /* Make the process's key (once). 0 or < 0. */
 int xv_route_mint_init(void);
 /* A server SSL presenting a certificate minted for `host` (a name or an IP
- * literal), or NULL. Caller owns it (SSL_free). */
-SSL *xv_route_mint_ssl(const char *host);
+ * literal) — or for the name the program sends in SNI when rule r covers it
+ * (wildcard rules) — or NULL. Caller owns it (SSL_free). */
+SSL *xv_route_mint_ssl(const char *host, const struct xv_route_rule *r);
 /* 1 when the X509_STORE_CTX's leaf certificate is one minted here (the
  * context is then marked verified), else 0. */
 int xv_route_mint_vouch(void *ctx);

@@ -44,6 +44,9 @@ struct xv_route_rule {
     int port;             /* gateway port (default 443/80 filled in) */
     char prefix[512];     /* gateway path prefix without trailing '/' ("" none) */
     char url[1024];       /* the URL as configured (for records and logs) */
+    int local;            /* replay without network (SPEC §8.1): the relay terminates the
+                             program's TLS and connects nowhere; the agent answers every
+                             call from the cassette (host/port/prefix unused) */
 };
 
 struct xv_route_config {
@@ -64,9 +67,16 @@ int xv_route_parse(const char *route, const char *proxy_id, const char *runtime_
                    const char *api_key, const char *ca_file, struct xv_route_config *out,
                    char *err, size_t errlen);
 
+/* Add a local (replay-only) rule for host:port (port 0: any); `what` names
+ * it in logs (e.g. "cassette DIR"). Returns 0 or XV_E_LIMIT (table full). */
+int xv_route_add_local(struct xv_route_config *cfg, const char *host, int port, const char *what);
+
 /* The rule for host:port (port 0 matches any rule port), or NULL. */
 const struct xv_route_rule *xv_route_match(const struct xv_route_config *cfg, const char *host,
                                            int port);
+
+/* 1 when rule r's host pattern covers host (any port). */
+int xv_route_rule_covers(const struct xv_route_rule *r, const char *host);
 
 /* The process's configuration (set once by the preload; NULL or n == 0:
  * nothing is routed). */

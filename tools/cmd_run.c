@@ -256,6 +256,7 @@ int xv_tool_run(int argc, char **argv)
     const char **set_val = calloc((size_t)argc + 1, sizeof *set_val);
     size_t nset = 0;
     int rc = 0;
+    int replay_flag = 0, mode_flag = 0;
     if (!props || !set_env || !set_val) {
         fprintf(stderr, "xenovia run: out of memory\n");
         return 1;
@@ -309,6 +310,10 @@ int xv_tool_run(int argc, char **argv)
         }
         if (strcmp(k->flag, "lib") == 0)
             lib_flag = val;
+        if (strcmp(k->flag, "replay") == 0)
+            replay_flag = 1;
+        if (strcmp(k->flag, "record-mode") == 0)
+            mode_flag = 1;
         set_env[nset] = k->env;
         set_val[nset++] = val;
     }
@@ -336,6 +341,8 @@ int xv_tool_run(int argc, char **argv)
     }
     for (size_t j = 0; j < nset; j++)
         setenv(set_env[j], set_val[j], 1);
+    if (replay_flag && !mode_flag)
+        setenv("XENOVIA_RECORD_MODE", "none", 1); /* --replay: never the network */
     char *preload = build_preload(lib);
     free(lib);
     if (!preload) {

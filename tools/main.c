@@ -67,6 +67,18 @@ const struct xv_tool_knob xv_tool_knobs[] = {
       "the gateway's key: replaces the app's bearer token / api-key on rerouted calls" },
     { "ca-file", "XENOVIA_CA_FILE", "PATH", T, NULL, 0, 0,
       "CA bundle that verifies the gateway's certificate (default: the system CAs)" },
+    /* Record and replay (SPEC §8.1, docs/cassette.md) */
+    { "record", "XENOVIA_CASSETTE", "DIR", T, NULL, 0, 0,
+      "record inspected calls into the cassette DIR (and replay what it holds, per --record-mode)" },
+    { "replay", "XENOVIA_CASSETTE", "DIR", T, NULL, 0, 0,
+      "replay calls from the cassette DIR; record mode none unless --record-mode says otherwise" },
+    { "record-mode", "XENOVIA_RECORD_MODE", "MODE", C, "once|new_episodes|none|all", 0, 0,
+      "VCR's modes (default once): once, new_episodes, none, all" },
+    { "cassette-ignore", "XENOVIA_CASSETTE_IGNORE", "FIELDS", T, NULL, 0, 0,
+      "request body fields left out of matching (default user,metadata,stream_options,seed,"
+      "prompt_cache_key,safety_identifier)" },
+    { "replay-timing", "XENOVIA_REPLAY_TIMING", "MODE", C, "fast", 0, 0,
+      "fast: answers at once (recorded event timing is kept in the cassette, not replayed yet)" },
     { "stamp", "XENOVIA_STAMP", "on|off", B, NULL, 0, 0,
       "off: never add X-Xenovia-* headers to responses (default on)" },
     { "body-max-bytes", "XENOVIA_BODY_MAX_BYTES", "N", U, NULL, 4096, 1u << 30,

@@ -94,7 +94,8 @@ static void f_error(void *ud, const char *why)
     mix(t, why, strlen(why));
 }
 
-static const struct xv_http_callbacks f_cbs = {f_head, f_body, f_end, f_error};
+static const struct xv_http_callbacks f_cbs = {
+    .on_head = f_head, .on_body = f_body, .on_end = f_end, .on_error = f_error};
 
 /* Feed `data` to a fresh parser in slices of `stride` (0 = whole). */
 static uint64_t http_run(int kind, int pause, int small, int notes, const uint8_t *data,

@@ -39,6 +39,12 @@ static void hexid(char out[33])
         sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+/* The same id as records spell it: 8-4-4-4-12 (RFC 4122 layout). */
+static void uuid_of(const char hex[33], char out[37])
+{
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
 static void stamp(cJSON *r, const char *key, uint64_t ns)
 {
     time_t s = (time_t)(ns / 1000000000u);
@@ -65,12 +71,16 @@ static const char *OPS[] = { "chat", "chat", "embeddings", "text_completion" };
 
 static void push_call(const char *tag, int i, int steps_every)
 {
-    char tid[33], name[128], sess[64];
+    char tid[33], tuuid[37], name[128], sess[64];
     hexid(tid);
+    uuid_of(tid, tuuid);
+    /* Both spellings a record may hold: hyphenated UUIDs (today's records)
+     * on even calls, 32 hex digits (older spools) on odd ones. */
+    int uuid = i % 2 == 0;
     cJSON *r = cJSON_CreateObject();
     uint64_t now = xv_now_wall_ns();
     snprintf(sess, sizeof sess, "sess-%s", tag);
-    cJSON_AddStringToObject(r, "trace_id", tid);
+    cJSON_AddStringToObject(r, "trace_id", uuid ? tuuid : tid);
     cJSON_AddStringToObject(r, "session_id", sess);
     cJSON_AddNumberToObject(r, "session_turn", i + 1);
     cJSON_AddStringToObject(r, "provider", "openai");
@@ -100,11 +110,14 @@ static void push_call(const char *tag, int i, int steps_every)
     note(tid, name, NULL);
     xv_exp_push(r);
     if (steps_every > 0 && i % steps_every == 0) {
-        char sid[33];
+        char sid[33], suuid[37];
         hexid(sid);
+        uuid_of(sid, suuid);
         cJSON *s = cJSON_CreateObject();
-        cJSON_AddStringToObject(s, "trace_id", sid);
-        cJSON_AddStringToObject(s, "parent_call_trace_id", tid);
+        cJSON_AddStringToObject(s, "trace_id", uuid ? suuid : sid);
+        /* records name the call parent_trace_id; older ones parent_call_trace_id */
+        cJSON_AddStringToObject(s, uuid ? "parent_trace_id" : "parent_call_trace_id",
+                                uuid ? tuuid : tid);
         cJSON_AddStringToObject(s, "step_type", "tool_call");
         cJSON_AddStringToObject(s, "session_id", sess);
         stamp(s, "start_time", now);
@@ -112,7 +125,7 @@ static void push_call(const char *tag, int i, int steps_every)
         cJSON_AddStringToObject(s, "tool_name", "get_weather");
         cJSON_AddStringToObject(s, "status", "requested");
         cJSON_AddStringToObject(s, "xv_tag", tag);
-        note(sid, "execute_tool get_weather", tid);
+        note(uuid ? suuid : sid, "execute_tool get_weather", tid);
         xv_exp_push(s);
     }
 }

@@ -740,23 +740,7 @@ def t_preload_genai(tmp):
     stop(up)
 
 
-def t_preload_redaction(tmp):
-    """(1, collector side): a redacting policy; content opted in; nothing the
-    policy redacted reaches the collector (nor the spool)."""
-    if not PRELOAD:
-        print("     (skipped: no --preload)")
-        return
-    up, up_port = start_upstream(tmp)
-    pol = os.path.join(tmp, "redact.rego")
-    with open(pol, "w") as f:
-        f.write('package xenovia.policy\n\nredact_fields := {"email", "ssn"}\n')
-    col, port, log = start_collector(tmp, "red", 0, "--keep-raw")
-    env = base_env(tmp)
-    env.update(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port,
-               OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="true",
-               XENOVIA_POLICY=pol, XENOVIA_HOSTS="127.0.0.1", LD_PRELOAD=PRELOAD,
-               XENOVIA_TRACE_FILE=os.path.join(tmp, "red.jsonl"))
-    code = r"""
+REDACT_APP = r"""
 import json, urllib.request
 U = "http://127.0.0.1:%d"
 def post(path, body):
@@ -764,7 +748,7 @@ def post(path, body):
     with urllib.request.urlopen(req) as r:
         return json.loads(r.read())
 tools = [{"type": "function", "function": {"name": "email_user", "parameters": {}}}]
-msgs = [{"role": "user", "content": "mail alice.smith@example.com, ssn 123-45-6789"}]
+msgs = [{"role": "user", "content": "alice.smith@example.com, ssn 123-45-6789, mail her"}]
 r = post("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": msgs, "tools": tools})
 m = r["choices"][0]["message"]
 msgs.append(m)
@@ -773,33 +757,64 @@ msgs.append({"role": "tool", "tool_call_id": m["tool_calls"][0]["id"],
 post("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": msgs})
 post("/v1/responses", {"model": "gpt-4.1", "instructions": "reply to carol@example.net",
                        "input": "ssn 555-12-3456"})
-""" % up_port
-    r = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
-    stop(col)
-    stop(up)
-    es = entries(log)
-    assert sum(len(e["spans"]) for e in es) >= 3
-    originals = ["alice.smith@example.com", "123-45-6789", "bob.jones@example.org", "987-65-4321",
-                 "carol@example.net", "555-12-3456", "example.com", "example.org"]
-    swept = [e["raw"] for e in es]
-    for fn in spool_files(tmp):
-        with open(os.path.join(tmp, "spool", fn), "rb") as f:
-            swept.append(f.read().decode("latin-1"))
-    with open(os.path.join(tmp, "red.jsonl")) as f:
-        file_text = f.read()
-    if "alice.smith@example.com" in file_text:
-        # The spans are made from the records: until the records themselves
-        # carry the redaction (issue 8, record side), this cannot hold.
-        print("     (skipped: the trace records still hold the redacted originals)")
-        return
-    swept.append(file_text)
-    for text in swept:
-        for o in originals:
-            assert o not in text, "%s reached the collector" % o
-    assert any("[REDACTED:email]" in t for t in swept), "content was not exported at all"
+"""
 
+REDACT_POLICIES = {
+    # request stage (generation 1): the body sent is redacted
+    "request": 'package xenovia.policy\n\nredact_fields := {"email", "ssn"}\n',
+    # response stage (generation 2): the app reads a redacted response (the
+    # tool arguments echo the user's text)
+    "response": 'package xenovia\nimport rego.v1\n\ndefault decision := {"action": "allow"}\n\n'
+                'decision := {"action": "redact_response", "rule": "pii-out",\n'
+                '             "redact_fields": ["email", "ssn"]} if input.stage == "response"\n',
+}
+
+
+def t_preload_redaction(tmp):
+    """(1, collector side): a policy redacting at the request stage, then one
+    at the response stage; content opted in; nothing a redaction removed
+    reaches the collector, the spool or the trace file."""
+    if not PRELOAD:
+        print("     (skipped: no --preload)")
+        return
+    up, up_port = start_upstream(tmp)
+    originals = ["alice.smith@example.com", "123-45-6789", "bob.jones@example.org", "987-65-4321",
+                 "carol@example.net", "555-12-3456"]
+    for stage, policy in REDACT_POLICIES.items():
+        pol = os.path.join(tmp, stage + ".rego")
+        with open(pol, "w") as f:
+            f.write(policy)
+        col, port, log = start_collector(tmp, "red-" + stage, 0, "--keep-raw")
+        env = base_env(tmp)
+        trace_file = os.path.join(tmp, stage + ".jsonl")
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port,
+                   OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="true",
+                   XENOVIA_POLICY=pol, XENOVIA_HOSTS="127.0.0.1", LD_PRELOAD=PRELOAD,
+                   XENOVIA_TRACE_FILE=trace_file)
+        r = subprocess.run(["/usr/bin/python3", "-c", REDACT_APP % up_port], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        stop(col)
+        es = entries(log)
+        assert sum(len(e["spans"]) for e in es) >= 3
+        swept = [e["raw"] for e in es]
+        for fn in spool_files(tmp):
+            with open(os.path.join(tmp, "spool", fn), "rb") as f:
+                swept.append(f.read().decode("latin-1"))
+        with open(trace_file) as f:
+            file_text = f.read()
+        if "alice.smith@example.com" in file_text:
+            # The spans are made from the records: until the records themselves
+            # carry the redaction (issue 8, record side), this cannot hold.
+            print("     (skipped %s stage: the trace records still hold the redacted originals)"
+                  % stage)
+            continue
+        swept.append(file_text)
+        for text in swept:
+            for o in originals:
+                assert o not in text, "%s stage: %s reached the collector" % (stage, o)
+        assert any("[REDACTED:email]" in t for t in swept[:len(es)]), "content was not exported"
+    stop(up)
 
 SCENARIOS = [t_protobuf_gzip_headers, t_json_traces_endpoint, t_retry_after,
              t_backoff_without_retry_after, t_down_then_next_process, t_same_process_recovers,

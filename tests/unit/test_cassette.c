@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "xv_cassette.h"
 
@@ -47,8 +48,10 @@ static const struct xv_cassette_header req_h[] = {
 
 static struct xv_cassette_req mkreq(const char *body)
 {
-    struct xv_cassette_req r = { "POST", "api.openai.com", "/v1/chat/completions",
-                                 "chat_completions", req_h, 5, body, strlen(body) };
+    struct xv_cassette_req r = { .method = "POST", .host = "api.openai.com", .port = 443,
+                                 .path = "/v1/chat/completions",
+                                 .request_type = "chat_completions", .headers = req_h,
+                                 .nheaders = 5, .body = body, .body_len = strlen(body) };
     return r;
 }
 
@@ -63,7 +66,8 @@ static void record_json(struct xv_cassette *c, const char *reqbody, const char *
         { "Set-Cookie", "__cf=SECRET-0004" },
         { "X-Request-Id", "req_1" },
     };
-    struct xv_cassette_resp rs = { 200, "OK", rh, 4, respbody, strlen(respbody), NULL, 0 };
+    struct xv_cassette_resp rs = { .status = 200, .reason = "OK", .headers = rh, .nheaders = 4,
+                                   .body = respbody, .body_len = strlen(respbody) };
     struct xv_buf a;
     xv_buf_init(&a, 1 << 20);
     assert_int_equal(xv_cassette_decide(c, &rq, NULL, &a, NULL), XV_CASSETTE_RECORD);
@@ -198,8 +202,8 @@ static void test_record_replay(void **state)
                      XV_CASSETTE_REPLAY);
     char expect[512];
     snprintf(expect, sizeof expect,
-             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: req_1\r\n"
-             "Content-Length: %zu\r\nConnection: close\r\nX-Xenovia-Trace-Id: t\r\n\r\n%s",
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+             "X-Request-Id: req_1\r\nConnection: close\r\nX-Xenovia-Trace-Id: t\r\n\r\n%s",
              strlen(resp), resp);
     assert_int_equal(a.len, strlen(expect));
     assert_memory_equal(a.data, expect, a.len);
@@ -224,14 +228,17 @@ static void test_sse_and_binary(void **state)
     static const struct xv_cassette_header rh[] = { { "Content-Type", "text/event-stream" },
                                                     { "Transfer-Encoding", "chunked" } };
     struct xv_cassette_req rq = mkreq("{\"model\":\"m\",\"stream\":true}");
-    struct xv_cassette_resp rs = { 200, "OK", rh, 2, sse, strlen(sse), marks, 3 };
+    struct xv_cassette_resp rs = { .status = 200, .reason = "OK", .headers = rh, .nheaders = 2,
+                                   .body = sse, .body_len = strlen(sse), .marks = marks,
+                                   .nmarks = 3 };
     assert_int_equal(xv_cassette_record(c, &rq, &rs), 0);
     /* a gzip body is binary: kept byte for byte */
     static const char gz[] = { 0x1f, (char)0x8b, 8, 0, 0, 0, 0, 0, 0, 3, (char)0xff, 0, 1, 2 };
     static const struct xv_cassette_header gh[] = { { "Content-Type", "application/json" },
                                                     { "Content-Encoding", "gzip" } };
     struct xv_cassette_req rq2 = mkreq("{\"model\":\"m\",\"gz\":true}");
-    struct xv_cassette_resp rs2 = { 200, "OK", gh, 2, gz, sizeof gz, NULL, 0 };
+    struct xv_cassette_resp rs2 = { .status = 200, .reason = "OK", .headers = gh, .nheaders = 2,
+                                    .body = gz, .body_len = sizeof gz };
     assert_int_equal(xv_cassette_record(c, &rq2, &rs2), 0);
     xv_cassette_free(c);
 
@@ -259,6 +266,56 @@ static void test_sse_and_binary(void **state)
     assert_non_null(strstr(a.data, "Content-Encoding: gzip\r\n"));
     assert_non_null(strstr(a.data, "Content-Length: 14\r\n"));
     assert_memory_equal(hdr_end + 4, gz, sizeof gz);
+    xv_buf_free(&a);
+    xv_cassette_free(c);
+}
+
+/* A body stored decoded is gzip-encoded again at replay, stream events too. */
+static void test_decoded_gzip(void **state)
+{
+    char err[256];
+    struct xv_cassette *c = xv_cassette_open(g_dir, XV_CASSETTE_ALL, NULL, err, sizeof err);
+    static const struct xv_cassette_header gh[] = { { "Content-Type", "text/event-stream" },
+                                                    { "Content-Encoding", "gzip" } };
+    const char *sse = "data: one\n\ndata: two\n\n";
+    struct xv_cassette_req rq = mkreq("{\"model\":\"m\",\"stream\":true,\"g\":1}");
+    struct xv_cassette_resp rs = { .status = 200, .reason = "OK", .headers = gh, .nheaders = 2,
+                                   .body = sse, .body_len = strlen(sse), .decoded = 1 };
+    assert_int_equal(xv_cassette_record(c, &rq, &rs), 0);
+    xv_cassette_free(c);
+    char *all = slurp_dir(g_dir);
+    assert_non_null(strstr(all, "data: two")); /* readable in the file */
+    free(all);
+    c = xv_cassette_open(g_dir, XV_CASSETTE_NONE, NULL, err, sizeof err);
+    struct xv_buf a;
+    xv_buf_init(&a, 1 << 20);
+    assert_int_equal(xv_cassette_decide(c, &rq, NULL, &a, NULL), XV_CASSETTE_REPLAY);
+    assert_non_null(strstr(a.data, "Content-Encoding: gzip\r\n"));
+    assert_non_null(strstr(a.data, "Transfer-Encoding: chunked\r\n"));
+    /* de-chunk, then gunzip with zlib: the events come back */
+    const char *p = strstr(a.data, "\r\n\r\n") + 4;
+    char gz[4096];
+    size_t gl = 0;
+    for (;;) {
+        size_t n = strtoul(p, NULL, 16);
+        p = strstr(p, "\r\n") + 2;
+        if (n == 0)
+            break;
+        memcpy(gz + gl, p, n);
+        gl += n;
+        p += n + 2;
+    }
+    char out[256];
+    z_stream z = { 0 };
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *)gz;
+    z.avail_in = (uInt)gl;
+    z.next_out = (Bytef *)out;
+    z.avail_out = sizeof out;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(z.total_out, strlen(sse));
+    assert_memory_equal(out, sse, strlen(sse));
+    inflateEnd(&z);
     xv_buf_free(&a);
     xv_cassette_free(c);
 }
@@ -408,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sse_and_binary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeats_and_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decoded_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_miss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_episodes_and_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_file, setup, teardown),

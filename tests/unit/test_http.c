@@ -318,7 +318,8 @@ static void h_error(void *ud, const char *why)
     log_fmt(&c->log, "X:%s\n", why);
 }
 
-static const struct xv_http_callbacks h_cbs = {h_head, h_body, h_end, h_error};
+static const struct xv_http_callbacks h_cbs = {
+    .on_head = h_head, .on_body = h_body, .on_end = h_end, .on_error = h_error};
 
 /* One feeding plan; returns the log (caller frees). */
 static char *http_run(const struct http_opts *o, const char *in, size_t n, const size_t *cuts,
