@@ -253,7 +253,7 @@ for io in ("block", "poll"):
     row("req_partial_writes_%s" % io, post(BIGREQ_S := json.dumps({
         "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "z" * 300000}]}).encode()),
         [[("sleep", 0.3), ("bytes", len(post(BIGREQ_S))), ("send", ok(close=True))]],
-        io=io, sndbuf=4096, rec=1, err=0, max_call=0.3 if io != "block" else None)
+        io=io, sndbuf=4096, rec=1, err=0, max_call=0.6 if io != "block" else None)
 
 # ---------------------------------------------------------------- class 3
 BIG = b'{"id":"big","choices":[{"index":0,"message":{"role":"assistant","content":"' + \
@@ -293,15 +293,15 @@ bigreq = post(BIGREQ)
 for io in ("poll", "epoll", "select"):
     row("nonblock_big_request_%s" % io, bigreq,
         [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
-        io=io, max_call=0.3, deadline=20, rec=1, err=0, classes=[4])
+        io=io, max_call=0.6, deadline=20, rec=1, err=0, classes=[4])
 # The issue's own program: an asyncio event loop must never stall in the agent.
 for tls in (False, True):
     row("nonblock_asyncio_big_request%s" % ("_tls" if tls else ""), bigreq,
         [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
-        io="asyncio", tls=tls, max_call=0.3, deadline=20, rec=1, err=0, classes=[4])
+        io="asyncio", tls=tls, max_call=0.6, deadline=20, rec=1, err=0, classes=[4])
 row("nonblock_asyncio_pipelined", p2,
     [[("until", END, 2), ("bytes", len(p2)), ("send", ok() + ok(close=True))]],
-    io="asyncio", max_call=0.3, rec=2, err=0, expect="pipe_injected_each", classes=[2, 4])
+    io="asyncio", max_call=0.6, rec=2, err=0, expect="pipe_injected_each", classes=[2, 4])
 # The program leaves right after its (queued) request: close, or _exit.
 for how in ("close", "_exit"):
     row("nonblock_big_request_then_%s" % how.strip("_"), bigreq,
@@ -309,7 +309,7 @@ for how in ("close", "_exit"):
         io="poll", no_read=how, deadline=20, rec=None, classes=[4])
 for io in ("poll", "epoll", "select"):
     row("nonblock_trickled_head_%s" % io, post(),
-        [[("until", END, 1), ("send", trickle, 5, 0.05)]], io=io, max_call=0.3, rec=1)
+        [[("until", END, 1), ("send", trickle, 5, 0.05)]], io=io, max_call=0.6, rec=1)
 
 # ---------------------------------------------------------------- responses
 # Malformed and odd responses to an API call: compared byte for byte.
