@@ -363,7 +363,8 @@ static int build_body(const cJSON *resp, const char *ce, int chunked, struct xv_
     return r;
 }
 
-int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct xv_buf *out)
+int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, int keep_alive,
+                             struct xv_buf *out)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(resp, "reason");
@@ -402,8 +403,8 @@ int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct x
             framed = 1;
             continue;
         }
-        if (strcasecmp(n->valuestring, "connection") == 0 ||
-            strcasecmp(n->valuestring, "keep-alive") == 0) {
+        if (!keep_alive && (strcasecmp(n->valuestring, "connection") == 0 ||
+                            strcasecmp(n->valuestring, "keep-alive") == 0)) {
             /* the agent ends the stream after a replayed answer (its
              * synthetic-answer path): say so where the upstream said it */
             if (!conn_hdr)
@@ -416,7 +417,7 @@ int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct x
     if (!framed)
         r = r ? r : chunked ? xv_buf_appendf(out, "Transfer-Encoding: chunked\r\n")
                             : xv_buf_appendf(out, "Content-Length: %zu\r\n", body.len);
-    if (!conn_hdr)
+    if (!conn_hdr && !keep_alive)
         r = r ? r : xv_buf_append(out, "Connection: close\r\n", 19);
     r = r ? r : xv_buf_appendf(out, "%s\r\n", extra_head ? extra_head : "");
     r = r ? r : xv_buf_append(out, body.data ? body.data : "", body.len);
@@ -540,7 +541,8 @@ int xv_cassette_json_diff(const cJSON *was, const cJSON *now, char *path, size_t
 /* ------------------------------------------------------------- no match */
 
 int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
-                      const char *extra_head, struct xv_buf *answer, struct xv_buf *why)
+                           const char *extra_head, int keep_alive, struct xv_buf *answer,
+                           struct xv_buf *why)
 {
     struct xv_buf msg;
     xv_buf_init(&msg, 2048);
@@ -614,8 +616,8 @@ int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *
     size_t bl = strlen(body);
     int r = xv_buf_appendf(answer,
                            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
-                           "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
-                           bl, extra_head ? extra_head : "");
+                           "Content-Length: %zu\r\n%s%s\r\n",
+                           bl, keep_alive ? "" : "Connection: close\r\n", extra_head ? extra_head : "");
     r = r ? r : xv_buf_append(answer, body, bl);
     free(body);
     return r;

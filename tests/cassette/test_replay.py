@@ -3,11 +3,12 @@
 
 Cases (`--case NAME`, listed by `--list-cases`):
 
-  <client>      the client runs chat, stream, tools and gzip once under the agent with
+  <client>      the client runs chat, stream, tools, gzip and keepalive once under the agent with
                 XENOVIA_CASSETTE (mode once: an empty cassette records) against the test
                 mock, then again with XENOVIA_RECORD_MODE=none after the mock was
                 STOPPED (its port closed, no other network): exit 0, the same transcript
-                (stamped ids aside), one record per call marked replayed:true.
+                (stamped ids aside: every header, framing and keep-alive as recorded), one
+                record per call marked replayed:true.
   nomatch       a changed prompt under none: the program's SDK (Python openai-style
                 client: requests) reads the 404 naming the difference; one stderr line;
                 nothing is sent.
@@ -34,7 +35,7 @@ import xvclient  # noqa: E402
 
 CLIENTS = ("curl", "curl_plain", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw", "node",
            "node_tls")
-SCENARIOS = ("chat", "stream", "tools", "gzip")
+SCENARIOS = ("chat", "stream", "tools", "gzip", "keepalive")
 CASES = list(CLIENTS) + ["nomatch", "episodes"]
 APP_KEY = xvclient.API_KEY
 problems = []
@@ -58,10 +59,6 @@ def base_of(client, mock):
     if transport == "tls":
         return "https://127.0.0.1:%d" % mock.tport
     return "http://127.0.0.1:%d" % mock.port
-
-
-def no_connection_line(text):
-    return "\n".join(l for l in text.split("\n") if not l.lower().startswith("connection:"))
 
 
 def records(tmp):
@@ -121,10 +118,6 @@ def case_client(client, lib, tmp, certs):
         check(rc == 0, "%s: exits 0 with the upstream stopped (%r %s)" % (label, rc, err[-400:]))
         got, xv = rm.split_xv(out)
         want = transcripts.get(scen, "")
-        # A replayed answer ends its connection (docs/cassette.md): the one
-        # header curl prints that can differ is Connection (close); the
-        # clients reconnect for their next call.
-        got, want = no_connection_line(got), no_connection_line(want)
         check(got == want, "%s: the program read what it read when recording%s" %
               (label, "" if got == want else "\n" + rm.diff_text(want, got, "recorded", "replayed")))
         recs, bad = records(tmp)
