@@ -14,6 +14,7 @@
 #include "xv_common.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +52,29 @@ size_t xv_utf8_seq_len(const unsigned char *s, size_t avail)
     return n;
 }
 
+/* Length of the run of ASCII bytes at s (at most len), eight at a time:
+ * record strings are mostly ASCII, and checking them a sequence at a time
+ * was ~5 % of a call's CPU (issue 9). */
+static size_t ascii_run(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+    }
+    while (i < len && (unsigned char)s[i] < 0x80)
+        i++;
+    return i;
+}
+
 int xv_utf8_valid(const char *s, size_t len)
 {
     for (size_t i = 0; i < len;) {
+        i += ascii_run(s + i, len - i);
+        if (i == len)
+            break;
         size_t n = xv_utf8_seq_len((const unsigned char *)s + i, len - i);
         if (n == 0)
             return 0;
@@ -102,6 +123,16 @@ char *xv_utf8_fix(const char *s, size_t len, size_t max, int *cut)
         return NULL;
     size_t o = 0, i = 0;
     while (i < len) {
+        size_t run = ascii_run(s + i, len - i);
+        if (run) {
+            size_t k = o + run > max ? max - o : run;
+            memcpy(t + o, s + i, k);
+            o += k;
+            i += k;
+            if (k < run)
+                break;
+            continue;
+        }
         size_t n = xv_utf8_seq_len((const unsigned char *)s + i, len - i);
         const char *src = n ? s + i : repl;
         size_t outn = n ? n : 3;

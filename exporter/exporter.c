@@ -84,7 +84,8 @@ static struct {
                                       trace file was asked for explicitly; OTLP when set */
     uint64_t timeout_ms;           /* shutdown flush budget */
     size_t queue_max;              /* capacity of `ring` */
-    cJSON **ring;                  /* queued records, owned; FIFO of `count` from `head` */
+    cJSON **ring;                  /* queued records, owned; FIFO of `count` from `head`;
+                                      NULL until the first push */
     size_t head;                   /* index of the oldest queued record */
     size_t count;                  /* records in the ring */
     uint64_t enqueued;             /* records ever put in the ring (this process) */
@@ -139,16 +140,13 @@ static int configure_locked(const struct xv_exp_config *cfg)
     size_t qmax = cfg && cfg->queue_max ? cfg->queue_max : XV_EXP_DEFAULT_QUEUE_MAX;
     if (qmax > XV_EXP_QUEUE_CAP)
         qmax = XV_EXP_QUEUE_CAP;
-    cJSON **ring = calloc(qmax, sizeof *ring);
-    if (!ring) {
-        free(path);
-        return XV_E_NOMEM;
-    }
+    /* The ring is allocated by the first push: a process that never
+     * records anything never touches its pages (issue 9). */
     free(g.path);
     free(g.ring);
     g.path = path;
     g.sinks = sinks;
-    g.ring = ring;
+    g.ring = NULL;
     g.queue_max = qmax;
     g.head = g.count = 0;
     g.timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : XV_EXP_DEFAULT_TIMEOUT_MS;
@@ -301,6 +299,9 @@ static void *exporter_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);  /* signals are the app's */
 
+    /* Named by itself: one prctl, where naming it from the creating
+     * thread opened /proc/self/task/N/comm on the app's first call. */
+    pthread_setname_np(pthread_self(), "xenovia-export");
     cJSON *batch[XV_EXP_BATCH_MAX];
     pthread_mutex_lock(&g.lock);
     sched_self_idle_locked();
@@ -378,7 +379,6 @@ static int start_thread_locked(void)
     }
     g.start_failed_ns = 0;
     g.idle = EXP_PRIO_NORMAL;         /* the thread lowers itself first thing */
-    pthread_setname_np(g.thread, "xenovia-export");
     g.tstate = EXP_T_RUNNING;
     g.stop = 0;
     return 0;
@@ -409,7 +409,9 @@ int xv_exp_push(cJSON *record)
     if (!g.stopped && g.tstate == EXP_T_NONE &&
         (!g.start_failed_ns || xv_now_mono_ns() - g.start_failed_ns >= XV_EXP_RETRY_NS))
         start_thread_locked();
-    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.count < g.queue_max) {
+    if (!g.ring && !g.stopped)
+        g.ring = calloc(g.queue_max, sizeof *g.ring); /* NULL: records go direct */
+    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring && g.count < g.queue_max) {
         g.ring[(g.head + g.count) % g.queue_max] = record;
         g.count++;
         g.enqueued++;

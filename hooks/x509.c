@@ -18,6 +18,7 @@
 #include <string.h>
 #include <stdatomic.h>
 
+#include "xv_patch.h"
 #include "xv_route.h"
 
 typedef struct x509_store_ctx_st X509_STORE_CTX;
@@ -44,6 +45,12 @@ static verify_fn real_verify(void)
     verify_fn f = atomic_load_explicit(&real, memory_order_acquire);
     if (f)
         return f;
+    /* OpenSSL compiled into the program (Node): its trampoline (patch/) */
+    f = (verify_fn)xv_patch_real(XV_SSL_X509_verify_cert);
+    if (f) {
+        atomic_store_explicit(&real, f, memory_order_release);
+        return f;
+    }
     f = (verify_fn)dlsym(RTLD_NEXT, "X509_verify_cert");
     if (f == X509_verify_cert)
         f = NULL;
@@ -75,11 +82,45 @@ static verify_fn real_verify(void)
     return f;
 }
 
+/* A libcrypto name in the OpenSSL that owns the contexts this hook sees:
+ * the program's compiled-in one when it was patched (Node exports it), else
+ * the loaded libcrypto (found as real_verify found it). */
+static void *owner_sym(const char *name)
+{
+    static void *_Atomic handle; /* the loaded libcrypto, or RTLD_DEFAULT */
+    void *h = atomic_load_explicit(&handle, memory_order_acquire);
+    if (!h) {
+        if (xv_patch_real(XV_SSL_X509_verify_cert)) {
+            h = RTLD_DEFAULT;
+        } else {
+            char path[512] = "";
+            void *d = dl_iterate_phdr(find_crypto, path) ? dlopen(path, RTLD_NOLOAD | RTLD_LAZY)
+                                                         : NULL;
+            if (!d)
+                d = dlopen("libcrypto.so.3", RTLD_NOLOAD | RTLD_LAZY);
+            /* kept: NOLOAD took a reference on a library that stays loaded */
+            h = d ? d : RTLD_DEFAULT;
+        }
+        atomic_store_explicit(&handle, h, memory_order_release);
+    }
+    return dlsym(h, name);
+}
+
 XV_HOOK int X509_verify_cert(X509_STORE_CTX *ctx)
 {
-    if (ctx && xv_route_config() && xv_route_vouch(ctx))
+    if (ctx && xv_route_config() && xv_route_vouch(ctx, owner_sym))
         return 1;
     verify_fn f = real_verify();
     /* unreachable in practice: whoever calls this name has loaded it */
     return f ? f(ctx) : -1;
+}
+
+/* Hidden alias for patch/: `&X509_verify_cert` would resolve to the
+ * program's own (patched) function where the program exports one. */
+extern __typeof__(X509_verify_cert) xv_x509_self_verify
+    __attribute__((alias("X509_verify_cert"), visibility("hidden")));
+
+void *xv_x509_hook_addr(void)
+{
+    return (void *)xv_x509_self_verify;
 }

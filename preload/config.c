@@ -4,6 +4,7 @@
  */
 #include "xv_preload.h"
 #include "xv_cassette.h"
+#include "xv_conn.h"
 #include "xv_route.h"
 
 #include <errno.h>
@@ -238,6 +239,7 @@ static int load_routes(struct xv_config *cfg)
         xv_log(XV_LOG_WARN, "XENOVIA_PROXY_ID is set without XENOVIA_API_KEY: the runtime will "
                "see the program's own credential");
     if (cfg->cassette && xv_cassette_replay_only(cfg->cassette)) {
+        xv_route_set_replay(xv_conn_cassette_wire);
         /* replay without network (SPEC §8.1): the hosts the cassette holds are
          * answered in-process; their connections never leave it */
         char what[300];

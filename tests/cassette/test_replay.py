@@ -3,11 +3,12 @@
 
 Cases (`--case NAME`, listed by `--list-cases`):
 
-  <client>      the client runs chat, stream, tools and gzip once under the agent with
+  <client>      the client runs chat, stream, tools, gzip and keepalive once under the agent with
                 XENOVIA_CASSETTE (mode once: an empty cassette records) against the test
                 mock, then again with XENOVIA_RECORD_MODE=none after the mock was
                 STOPPED (its port closed, no other network): exit 0, the same transcript
-                (stamped ids aside), one record per call marked replayed:true.
+                (stamped ids aside: every header, framing and keep-alive as recorded), one
+                record per call marked replayed:true.
   nomatch       a changed prompt under none: the program's SDK (Python openai-style
                 client: requests) reads the 404 naming the difference; one stderr line;
                 nothing is sent.
@@ -32,8 +33,9 @@ sys.path.insert(0, os.path.join(INTEG, "clients"))
 import run_matrix as rm  # noqa: E402
 import xvclient  # noqa: E402
 
-CLIENTS = ("curl", "curl_plain", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw", "node")
-SCENARIOS = ("chat", "stream", "tools", "gzip")
+CLIENTS = ("curl", "curl_plain", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw", "node",
+           "node_tls")
+SCENARIOS = ("chat", "stream", "tools", "gzip", "keepalive")
 CASES = list(CLIENTS) + ["nomatch", "episodes"]
 APP_KEY = xvclient.API_KEY
 problems = []
@@ -59,10 +61,6 @@ def base_of(client, mock):
     return "http://127.0.0.1:%d" % mock.port
 
 
-def no_connection_line(text):
-    return "\n".join(l for l in text.split("\n") if not l.lower().startswith("connection:"))
-
-
 def records(tmp):
     path = os.path.join(tmp, "traces.jsonl")
     recs, bad = rm.read_records(path)
@@ -81,9 +79,16 @@ def sweep(cas, label):
 
 
 def case_client(client, lib, tmp, certs):
-    if client == "node" and not os.path.isdir(rm.NODE_MODULES):
+    if client.startswith("node") and not os.path.isdir(rm.NODE_MODULES):
         raise rm.Skip("node_modules missing (scripts/test.sh runs npm ci)")
     argv = rm.CLIENTS[client][0]
+
+    def env_of(cas, mode):
+        e = agent_env(lib, tmp, cas, mode)
+        if client.startswith("node"):
+            e["NODE_EXTRA_CA_CERTS"] = certs["ca"]   # Node reads extra CAs at start only
+        return e
+
     mock = rm.Mock(tmp, certs)
     cas_of = lambda scen: os.path.join(tmp, "cassette-" + scen)  # noqa: E731 (once: one per run)
     base = base_of(client, mock)
@@ -91,7 +96,7 @@ def case_client(client, lib, tmp, certs):
     try:
         for scen in SCENARIOS:
             rc, out, err, _ = rm.run_client(argv + [base, certs["ca"], scen],
-                                            agent_env(lib, tmp, cas_of(scen), "once"), tmp,
+                                            env_of(cas_of(scen), "once"), tmp,
                                             "rec-" + scen)
             check(rc == 0, "%s:%s: recording run exits 0 (%r %s)" % (client, scen, rc, err[-300:]))
             transcripts[scen] = rm.split_xv(out)[0]
@@ -108,15 +113,11 @@ def case_client(client, lib, tmp, certs):
     for scen in SCENARIOS:
         label = "%s:%s replay" % (client, scen)
         rc, out, err, dt = rm.run_client(argv + [base, certs["ca"], scen],
-                                         agent_env(lib, tmp, cas_of(scen), "none"), tmp,
+                                         env_of(cas_of(scen), "none"), tmp,
                                          "play-" + scen)
         check(rc == 0, "%s: exits 0 with the upstream stopped (%r %s)" % (label, rc, err[-400:]))
         got, xv = rm.split_xv(out)
         want = transcripts.get(scen, "")
-        # A replayed answer ends its connection (docs/cassette.md): the one
-        # header curl prints that can differ is Connection (close); the
-        # clients reconnect for their next call.
-        got, want = no_connection_line(got), no_connection_line(want)
         check(got == want, "%s: the program read what it read when recording%s" %
               (label, "" if got == want else "\n" + rm.diff_text(want, got, "recorded", "replayed")))
         recs, bad = records(tmp)
