@@ -406,7 +406,7 @@ static void step_attrs(struct xv_exp_otlp_emit *e, const cJSON *r, int content)
 static void emit_extra(struct xv_exp_otlp_emit *e, const cJSON *it)
 {
     char key[256];
-    snprintf(key, sizeof key, "xenovia.%s", it->string);
+    xv_utf8_snprintf(key, sizeof key, "xenovia.%s", it->string); /* a long key: cut between characters */
     if (cJSON_IsString(it)) {
         xv_exp_otlp_attr_str(e, key, it->valuestring);
     } else if (cJSON_IsBool(it)) {
