@@ -95,6 +95,16 @@ void xv_net_notify_fd(int fd, int wake_byte);
 int xv_net_wait(int fd, short events, int timeout_ms);
 
 /* poll.c: forget the epoll registrations of a closed fd; fork child reset. */
+/* 1 when a blocking read on fd (recv flags) must not wait any longer: the
+ * socket's SO_RCVTIMEO, counted from start_ns, ran out before it became
+ * readable (waits up to that long); 0 otherwise (also with no timeout). */
+int xv_net_read_deadline(int fd, int flags, uint64_t start_ns);
+/* Flush every plain socket's send queue without blocking (readiness hooks). */
+void xv_net_tx_flush_all(void);
+/* At exit: keep flushing queued request bytes (reported written to the app)
+ * for at most timeout_ms (returns at once when the peer takes them), as the
+ * kernel would have sent them after exit. */
+void xv_net_tx_drain_all(int timeout_ms);
 void xv_poll_forget_fd(int fd);
 void xv_poll_atfork_child(void);
 

@@ -71,7 +71,7 @@ static void on_fork_child(void)
 static void read_process_name(int argc, char **argv)
 {
     if (argc > 0 && argv && argv[0]) {
-        snprintf(g.process, sizeof g.process, "%s", argv[0]);
+        xv_utf8_snprintf(g.process, sizeof g.process, "%s", argv[0]);
         return;
     }
     /* Fallback: /proc/self/cmdline (first NUL-terminated field). */
@@ -187,6 +187,8 @@ void xv_preload_exit_flush(void)
         return;
     int saved = errno;
     struct xv_exp_stats st;
+    /* queued request bytes the app was told are sent (bounded like a write) */
+    xv_net_tx_drain_all(xv_conn_get_config()->write_timeout_ms);
     xv_conn_end_all("process exited before the response completed");
     xv_exp_get_stats(&st);
     if (st.pushed > st.written + st.failed)

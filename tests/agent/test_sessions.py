@@ -59,7 +59,7 @@ def agent_env(trace, extra=None):
     env = rm.clean_env()
     # this machine exports CA bundles globally: every client here uses the test CA
     for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
-        env[k] = certs["ca"]
+        env[k] = certs["ca"]  # NODE_EXTRA_CA_CERTS: the node_tls matrix client
     env["LD_PRELOAD"] = LIB
     env["XENOVIA_TRACE_FILE"] = trace
     env.update(extra or {})
