@@ -245,7 +245,8 @@ void xv_conn_end_all(const char *why);
 /* Replay at the wire (the relay's local connections; see conn/cassette.c). */
 struct xv_cassette_req;
 struct xv_buf;
-int xv_conn_cassette_wire(const struct xv_cassette_req *rq, struct xv_buf *answer);
+int xv_conn_cassette_wire(const struct xv_cassette_req *rq, struct xv_buf *answer,
+                          struct xv_buf *timing);
 
 /* The process's session store (made on first use), or NULL. */
 struct xv_session_store *xv_conn_sessions(void);

@@ -469,6 +469,24 @@ static void lreq_body(void *ud, const char *p, size_t n)
         q->failed = 1;
 }
 
+static int write_all_end(struct end *P, struct xv_buf *out);
+
+/* 1 when an answer's head says the connection ends with it. */
+static int answer_closes(const char *a, size_t n)
+{
+    const char *blank = a ? memmem(a, n, "\r\n\r\n", 4) : NULL;
+    for (const char *l = a; blank && l < blank;) {
+        const char *eol = memmem(l, (size_t)(blank + 2 - l), "\r\n", 2);
+        if (!eol)
+            break;
+        if ((size_t)(eol - l) >= 11 && strncasecmp(l, "connection:", 11) == 0 &&
+            memmem(l, (size_t)(eol - l), "close", 5))
+            return 1;
+        l = eol + 2;
+    }
+    return 0;
+}
+
 static void lreq_end(void *ud)
 {
     struct lreq *q = ud;
@@ -486,22 +504,50 @@ static void lreq_end(void *ud)
         .body = q->body.data ? q->body.data : "", .body_len = q->body.len,
     };
     size_t before = q->out.len;
-    if (!g.api->replay || g.api->replay(&rq, &q->out) != 0) {
+    if (g.api->replay_recorded_timing) {
+        /* hand the answer over piece by piece, each stream event when it
+         * arrived after the head when it was recorded */
+        struct xv_buf a, t;
+        xv_buf_init(&a, (size_t)256 << 20);
+        xv_buf_init(&t, 1 << 20);
+        int rc = g.api->replay ? g.api->replay(&rq, &a, &t) : -1;
+        /* answers to earlier pipelined requests go first */
+        if (rc == 0 && q->out.len)
+            rc = write_all_end(q->P, &q->out);
+        if (rc == 0 && answer_closes(a.data, a.len))
+            q->close_after = 1;
+        uint64_t t0 = now_ms();
+        size_t pos = 0;
+        for (size_t i = 0; rc == 0 && i + sizeof(struct xv_cassette_mark) <= t.len;
+             i += sizeof(struct xv_cassette_mark)) {
+            struct xv_cassette_mark m;
+            memcpy(&m, t.data + i, sizeof m);
+            uint64_t due = t0 + m.t_ms;
+            uint64_t now = now_ms();
+            if (due > now)
+                usleep((useconds_t)((due - now) * 1000u));
+            if (m.off_end > pos && m.off_end <= a.len) {
+                struct xv_buf piece;
+                xv_buf_init(&piece, a.len);
+                xv_buf_append(&piece, a.data + pos, m.off_end - pos);
+                rc = write_all_end(q->P, &piece);
+                xv_buf_free(&piece);
+                pos = m.off_end;
+            }
+        }
+        if (rc == 0 && pos < a.len)
+            rc = xv_buf_append(&q->out, a.data + pos, a.len - pos);
+        xv_buf_free(&t);
+        xv_buf_free(&a);
+        if (rc != 0)
+            q->failed = 1;
+        return;
+    } else if (!g.api->replay || g.api->replay(&rq, &q->out, NULL) != 0) {
         q->failed = 1;
         return;
     }
-    /* the recorded response said the connection ends with it */
-    const char *a = q->out.data + before;
-    const char *blank = memmem(a, q->out.len - before, "\r\n\r\n", 4);
-    for (const char *l = a; blank && l < blank;) {
-        const char *eol = memmem(l, (size_t)(blank + 2 - l), "\r\n", 2);
-        if (!eol)
-            break;
-        if ((size_t)(eol - l) >= 11 && strncasecmp(l, "connection:", 11) == 0 &&
-            memmem(l, (size_t)(eol - l), "close", 5))
-            q->close_after = 1;
-        l = eol + 2;
-    }
+    if (answer_closes(q->out.data + before, q->out.len - before))
+        q->close_after = 1;
 }
 
 static void lreq_error(void *ud, const char *why)
