@@ -50,7 +50,7 @@ static const struct xv_route_module *load(void)
      * their names among themselves first — in a program that exports its own
      * OpenSSL (Node's official builds) they must not call into it — and its
      * socket calls go straight to libc, not through the agent's hooks. */
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | XV_RTLD_DEEPBIND);
     if (!h) {
         xv_log(XV_LOG_ERROR, "route: cannot load %s (%s); routed calls fail", path, dlerror());
         return NULL;
@@ -80,6 +80,7 @@ static const struct xv_route_module *relay(int *port)
         g.api.cfg = xv_route_config();
         g.api.log_level = XV_LOG_WARN;
         g.api.replay = g.replay;
+        g.api.buf_free = xv_buf_free;
         g.api.replay_recorded_timing = g.recorded_timing;
         if (m && m->start(&g.api, &g.port) == 0)
             g.started = 1;

@@ -503,51 +503,54 @@ static void lreq_end(void *ud)
         .method = q->method, .host = q->host, .path = q->path, .headers = hs, .nheaders = nh,
         .body = q->body.data ? q->body.data : "", .body_len = q->body.len,
     };
-    size_t before = q->out.len;
-    if (g.api->replay_recorded_timing) {
-        /* hand the answer over piece by piece, each stream event when it
-         * arrived after the head when it was recorded */
-        struct xv_buf a, t;
-        xv_buf_init(&a, (size_t)256 << 20);
-        xv_buf_init(&t, 1 << 20);
-        int rc = g.api->replay ? g.api->replay(&rq, &a, &t) : -1;
-        /* answers to earlier pipelined requests go first */
-        if (rc == 0 && q->out.len)
-            rc = write_all_end(q->P, &q->out);
-        if (rc == 0 && answer_closes(a.data, a.len))
-            q->close_after = 1;
-        uint64_t t0 = now_ms();
-        size_t pos = 0;
-        for (size_t i = 0; rc == 0 && i + sizeof(struct xv_cassette_mark) <= t.len;
-             i += sizeof(struct xv_cassette_mark)) {
-            struct xv_cassette_mark m;
-            memcpy(&m, t.data + i, sizeof m);
-            uint64_t due = t0 + m.t_ms;
-            uint64_t now = now_ms();
-            if (due > now)
-                usleep((useconds_t)((due - now) * 1000u));
-            if (m.off_end > pos && m.off_end <= a.len) {
-                struct xv_buf piece;
-                xv_buf_init(&piece, a.len);
-                xv_buf_append(&piece, a.data + pos, m.off_end - pos);
-                rc = write_all_end(q->P, &piece);
-                xv_buf_free(&piece);
-                pos = m.off_end;
-            }
-        }
-        if (rc == 0 && pos < a.len)
-            rc = xv_buf_append(&q->out, a.data + pos, a.len - pos);
-        xv_buf_free(&t);
-        xv_buf_free(&a);
-        if (rc != 0)
-            q->failed = 1;
-        return;
-    } else if (!g.api->replay || g.api->replay(&rq, &q->out, NULL) != 0) {
-        q->failed = 1;
-        return;
+    /* the agent fills a and t with its own allocator: copied here, then
+     * handed back to it to free (see struct xv_route_host_api) */
+    struct xv_buf a, t;
+    xv_buf_init(&a, (size_t)256 << 20);
+    xv_buf_init(&t, 1 << 20);
+    int rc = g.api->replay ? g.api->replay(&rq, &a, g.api->replay_recorded_timing ? &t : NULL)
+                           : -1;
+    struct xv_buf ans, marks;
+    xv_buf_init(&ans, (size_t)256 << 20);
+    xv_buf_init(&marks, 1 << 20);
+    if (rc == 0)
+        rc = xv_buf_append(&ans, a.data ? a.data : "", a.len);
+    if (rc == 0 && t.len)
+        rc = xv_buf_append(&marks, t.data, t.len);
+    if (g.api->buf_free) {
+        g.api->buf_free(&a);
+        g.api->buf_free(&t);
     }
-    if (answer_closes(q->out.data + before, q->out.len - before))
+    if (rc == 0 && answer_closes(ans.data, ans.len))
         q->close_after = 1;
+    /* answers to earlier pipelined requests go first */
+    if (rc == 0 && marks.len && q->out.len)
+        rc = write_all_end(q->P, &q->out);
+    /* recorded timing: each stream event when it arrived after the head */
+    uint64_t t0 = now_ms();
+    size_t pos = 0;
+    for (size_t i = 0; rc == 0 && i + sizeof(struct xv_cassette_mark) <= marks.len;
+         i += sizeof(struct xv_cassette_mark)) {
+        struct xv_cassette_mark m;
+        memcpy(&m, marks.data + i, sizeof m);
+        uint64_t due = t0 + m.t_ms, now = now_ms();
+        if (due > now)
+            usleep((useconds_t)((due - now) * 1000u));
+        if (m.off_end > pos && m.off_end <= ans.len) {
+            struct xv_buf piece;
+            xv_buf_init(&piece, ans.len);
+            rc = xv_buf_append(&piece, ans.data + pos, m.off_end - pos);
+            rc = rc ? rc : write_all_end(q->P, &piece);
+            xv_buf_free(&piece);
+            pos = m.off_end;
+        }
+    }
+    if (rc == 0 && pos < ans.len)
+        rc = xv_buf_append(&q->out, ans.data + pos, ans.len - pos);
+    xv_buf_free(&ans);
+    xv_buf_free(&marks);
+    if (rc != 0)
+        q->failed = 1;
 }
 
 static void lreq_error(void *ud, const char *why)

@@ -156,6 +156,10 @@ struct xv_route_host_api {
     const struct xv_route_config *cfg;
     int log_level;
     xv_route_replay_fn replay;       /* NULL: local connections answer nothing */
+    /* Frees a buffer `replay` filled. The relay is loaded with RTLD_DEEPBIND,
+     * so its malloc is libc's while the agent's is the host's (which a
+     * program may replace): memory crosses between them only as copies. */
+    void (*buf_free)(struct xv_buf *b);
     int replay_recorded_timing;      /* XENOVIA_REPLAY_TIMING=recorded: stream events are
                                         handed over with their recorded delays */
 };
@@ -176,7 +180,7 @@ struct xv_route_module {
     int (*minted_der)(const unsigned char *der, size_t len);
     void (*atfork_child)(void);
 };
-#define XV_ROUTE_ABI 4
+#define XV_ROUTE_ABI 5
 const struct xv_route_module *xv_route_module(void);
 
 #endif
