@@ -106,8 +106,14 @@ class Goals:
     def note(self, what, text):
         self.rows.append((what, text, "", "-"))
 
-    def show(self):
+    def show(self, load=None):
         print("Goals (issue 9) beside this run's figures:")
+        if load is not None and load > (os.cpu_count() or 1):
+            print("  (load average %.1f on %d CPUs: the baseline itself is disturbed, so added "
+                  "figures can even come out negative; verdicts marked '?' are not to be trusted)"
+                  % (load, os.cpu_count() or 1))
+            self.rows = [(w, f, g, v + "?" if v in ("met", "MISSED") else v)
+                         for w, f, g, v in self.rows]
         w = max(len(r[0]) for r in self.rows)
         for what, fig, goal, verdict in self.rows:
             print("  %-*s  %18s   %-16s %s" % (w, what, fig, goal, verdict))
@@ -310,7 +316,11 @@ def main():
     bulk_section(work, meta, goals)
     spawn_section(work, goals)
     if goals.rows:
-        goals.show()
+        try:
+            load = float(meta.get("load", "").split()[0])
+        except (ValueError, IndexError):
+            load = None
+        goals.show(load)
         print()
     if "records" in meta:
         print("trace records written by the agent: %s (expected %s)"
