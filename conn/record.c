@@ -1,14 +1,19 @@
 /*
- * record.c — the trace record of one finished call (SPEC §6 fields that
- * need neither sessions nor policy yet) and trace ids.
+ * record.c — the trace record of one finished call and its tool-step child
+ * records (SPEC §6; every field is in docs/trace-fields.md), and trace ids.
  *
- * The session fields come from the call (resolved when its request was
- * released); a call whose request never completed gets a session of its own. Records never contain request or response headers, so
- * no credential can reach them from here.
+ * Invariants: a record says what happened — `policy_outcome` is always
+ * present and final, `status_code` is what the app read, the agent's own
+ * answers carry no upstream ids — and a redaction a policy decided at either
+ * stage covers every captured text of the call and of its tool steps before
+ * the record is handed to the exporter. Ids are v4 UUIDs. The session fields
+ * come from the call (resolved when its request was released); a call whose
+ * request never completed gets a session of its own. Records never contain
+ * request or response headers, so no credential can reach them from here.
  *
  * Thread safety: called with the connection's lock held; uses only
- * thread-safe functions (common/'s per-thread UUID generator, cJSON on
- * private objects).
+ * thread-safe functions (common/'s per-thread UUID generator, the shared
+ * compiled redaction patterns, cJSON on private objects).
  */
 #include "xv_conn_int.h"
 
@@ -380,8 +385,16 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "org_id", cfg->org_id);
     const char *host = c->peer.host[0] ? c->peer.host : call->host[0] ? call->host : c->peer.addr;
     cJSON_AddStringToObject(r, "provider", call->prov.id ? call->prov.id : xv_conn_provider(host));
-    if (call->prov.gateway)
-        cJSON_AddStringToObject(r, "gateway", call->prov.gateway);
+    const char *gateway = call->prov.gateway;
+    if (!gateway && c->peer.via_host) {
+        /* rerouted to a Xenovia runtime: the provider is the host the app
+         * asked for, the runtime is the gateway */
+        struct xv_openai_provider via;
+        xv_openai_provider_for(c->peer.via_host, NULL, 0, &via);
+        gateway = via.gateway;
+    }
+    if (gateway)
+        cJSON_AddStringToObject(r, "gateway", gateway);
     if (c->peer.route_url) {
         /* rerouted (SPEC §8): where the call really went, and by which rule */
         cJSON_AddStringToObject(r, "server_address", c->peer.via_host);
@@ -421,18 +434,18 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
          * not an upstream error. */
         char why[400];
         if (call->policy_blocked)
-            snprintf(why, sizeof why, "request blocked by policy (%s)%s%s", call->policy_outcome,
+            xv_utf8_snprintf(why, sizeof why, "request blocked by policy (%s)%s%s", call->policy_outcome,
                      call->policy_reason[0] ? ": " : "", call->policy_reason);
         else if (call->policy_error[0])
-            snprintf(why, sizeof why, "%s", call->policy_error);
+            xv_utf8_snprintf(why, sizeof why, "%s", call->policy_error);
         else
-            snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
+            xv_utf8_snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
         cJSON_DeleteItemFromObject(r, "error");
         cJSON_AddStringToObject(r, "error", why);
         cJSON_AddBoolToObject(r, "synthetic_response", 1);
     } else if (call->app_status && call->resp_block && !cJSON_GetObjectItem(r, "error")) {
         char why[400];
-        snprintf(why, sizeof why, "response blocked by policy (%s)%s%s", call->resp_policy_outcome,
+        xv_utf8_snprintf(why, sizeof why, "response blocked by policy (%s)%s%s", call->resp_policy_outcome,
                  call->resp_policy_reason[0] ? ": " : "", call->resp_policy_reason);
         cJSON_AddStringToObject(r, "error", why);
     }

@@ -179,6 +179,37 @@ int xv_exp_init(const struct xv_exp_config *cfg)
     return rc;
 }
 
+/* Replace *p (owned by cJSON) with a valid copy when it is not UTF-8. */
+static void utf8_fix_owned(char **p)
+{
+    size_t len = strlen(*p);
+    if (xv_utf8_valid(*p, len))
+        return;
+    char *t = xv_utf8_fix(*p, len, 3 * len, NULL);
+    if (!t)
+        return; /* OOM: cJSON still escapes controls; the line stays one line */
+    cJSON_free(*p);
+    *p = t;
+}
+
+/* Issue 7 class 7, at the root: whatever a module put into a record (an
+ * upstream's header bytes, the environment, argv[0], a cut in the middle of
+ * a character), every key and string leaves the exporter as valid UTF-8,
+ * invalid bytes replaced by U+FFFD. Runs where the record is serialised
+ * (the exporter thread, or the direct path), not on the hot path of a call.
+ * Depth is bounded by the records' own shape (cJSON parse depth ≤ 1000). */
+static void utf8_sanitize(cJSON *v)
+{
+    for (; v; v = v->next) {
+        if (v->string && !(v->type & cJSON_StringIsConst))
+            utf8_fix_owned(&v->string);
+        if (cJSON_IsString(v) && v->valuestring && !(v->type & cJSON_IsReference))
+            utf8_fix_owned(&v->valuestring);
+        if (v->child)
+            utf8_sanitize(v->child);
+    }
+}
+
 /* Write records on the calling thread and account for them. The caller
  * does not hold g.lock. Records are freed. `sinks` is g.sinks as read
  * under the lock; `on_thread`: the exporter thread (OTLP may use the
@@ -188,6 +219,8 @@ static int write_now(const char *path, cJSON **recs, size_t n, int sinks, int on
 {
     size_t written = n, to_file = n, to_otlp = n;
     int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        utf8_sanitize(recs[i]);
     /* The preload's hooks must pass our own file and socket I/O straight through. */
     xv_guard_enter();
     if (sinks & XV_EXP_SINK_OTLP)

@@ -100,6 +100,11 @@ static void test_uuid_validation(void **state)
     assert_int_equal(xv_session_env_id_check(NULL, err, sizeof err), 0);
     assert_int_equal(xv_session_env_id_check(good[1], err, sizeof err), 0);
     assert_string_equal(err, "");
+    /* other UUID spellings are accepted (and normalised where used) */
+    assert_int_equal(xv_session_env_id_check("{AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE}", err, sizeof err), 0);
+    assert_int_equal(xv_session_env_id_check("aaaaaaaabbbb4ccc8dddeeeeeeeeeeee", err, sizeof err), 0);
+    assert_int_equal(xv_session_env_id_check("urn:uuid:aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", err,
+                                             sizeof err), 0);
     assert_int_equal(xv_session_env_id_check("my-session\n\x01", err, sizeof err), XV_E_CONFIG);
     assert_non_null(strstr(err, "XENOVIA_SESSION_ID"));
     assert_non_null(strstr(err, "not a UUID"));
