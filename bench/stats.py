@@ -308,7 +308,8 @@ def main():
     print("machine: %s CPU(s), %s" % (os.cpu_count(), meta.get("uname", "")))
     print("load average: %s (anything above ~0.5 on a 2-CPU machine makes p99 noise); "
           "nice %s" % (meta.get("load", "?"), meta.get("nice", "0")))
-    print("nginx: %s" % meta.get("nginx", "?"))
+    ngx = meta.get("nginx", "?")
+    print(ngx if ngx.startswith("nginx") else "nginx: %s" % ngx)
     print()
     goals = Goals()
     latency_section(work, goals)
