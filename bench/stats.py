@@ -71,6 +71,19 @@ def load_cpu(work, transport, mode):
     return us / calls, tus / calls, pus / calls
 
 
+def cpu_blocks(work, transport, mode):
+    """Per-block (process CPU + peer CPU) per call, µs, in block order."""
+    p = os.path.join(work, "cpu-%s-%s.txt" % (transport, mode))
+    out = []
+    if os.path.exists(p):
+        for line in open(p):
+            f = line.split()
+            if f and int(f[0]):
+                peer = int(f[3]) if len(f) > 3 and f[3] else 0
+                out.append((int(f[1]) + peer) / int(f[0]))
+    return out
+
+
 def load_once(work, mode):
     """Rows (lat_us, minflt, rss_kib, wall_us, cpu_us, peer_us) of one-call processes."""
     p = os.path.join(work, "once-%s.txt" % mode)
@@ -152,9 +165,13 @@ def latency_section(work, goals):
             print("  %-26s %9.1f %9.1f %10.1f %10.1f %14.1f %12.1f %11.1f"
                   % (label, m50, m99, m50 - n50, m99 - n99, med, cpu, cpu - cn[0]))
             added[(transport, mode)] = (m50 - n50, m99 - n99, cpu - cn[0], med)
+            nb, mb = cpu_blocks(work, transport, "none"), cpu_blocks(work, transport, mode)
+            pairs = [m_ - n_ for n_, m_ in zip(nb, mb)]
+            bmed = statistics.median(pairs) if pairs else float("nan")
+            extra = "added CPU, median over blocks: %+.1f us" % bmed
             if mode == "agent":
-                print("  %-26s %58s calling thread only: +%.1f us (the agent's inline cost)"
-                      % ("", "", cm[1] - cn[1]))
+                extra += "; calling thread only: %+.1f us (the agent's inline cost)" % (cm[1] - cn[1])
+            print("  %-26s %s" % ("", extra))
         print()
     a = added.get(("tls", "agent"))
     if a:
