@@ -15,11 +15,13 @@
 #include "xv_conn_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "xv_exporter.h"
 
@@ -218,6 +220,22 @@ struct xv_call *xv_conn_front_call(struct xv_conn *c)
     return c->calls;
 }
 
+/* One freed call kept for the next request (lock-free: an atomic slot).
+ * A call is ~3 KB, a "large" chunk for malloc: allocating one while small
+ * chunks sat in the fast bins (cJSON frees them on every call) made glibc
+ * consolidate the fast bins on every request (issue 9: ~5 % of the agent's
+ * CPU per call). Holds at most one call; never freed (process lifetime). */
+static _Atomic(struct xv_call *) g_spare_call;
+
+struct xv_call *xv_conn_call_alloc(void)
+{
+    struct xv_call *call = atomic_exchange_explicit(&g_spare_call, NULL, memory_order_acquire);
+    if (!call)
+        return calloc(1, sizeof *call);
+    memset(call, 0, sizeof *call);
+    return call;
+}
+
 void xv_conn_call_free(struct xv_call *call)
 {
     if (call->api)
@@ -232,7 +250,10 @@ void xv_conn_call_free(struct xv_call *call)
     if (call->steps)
         xv_session_tool_steps_free(call->steps, call->nsteps);
     xv_conn_cassette_free(call->cas);
-    free(call);
+    struct xv_call *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&g_spare_call, &none, call, memory_order_release,
+                                                 memory_order_relaxed))
+        free(call);
 }
 
 /* Remove the oldest call, record it if inspected, free it. */
@@ -300,6 +321,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             if (ut) {
                 size_t n = ut->value_len < sizeof call->upstream_trace_id - 1
                                ? ut->value_len : sizeof call->upstream_trace_id - 1;
+                n = xv_utf8_cut(ut->value, ut->value_len, n); /* whole characters */
                 memcpy(call->upstream_trace_id, ut->value, n);
                 call->upstream_trace_id[n] = '\0';
             }
@@ -310,6 +332,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             if (us) {
                 size_t n = us->value_len < sizeof call->upstream_session_id - 1
                                ? us->value_len : sizeof call->upstream_session_id - 1;
+                n = xv_utf8_cut(us->value, us->value_len, n);
                 memcpy(call->upstream_session_id, us->value, n);
                 call->upstream_session_id[n] = '\0';
             }
@@ -498,11 +521,16 @@ void xv_conn_end_all(const char *why)
     pthread_mutex_unlock(&g_reg.mu);
 }
 
-/* The lazily made session store; written once under g_store.once. */
+/* The lazily made session store. `store` is written once, under `mu`;
+ * read without the lock through an atomic load. A fork holds `mu` from
+ * prepare to parent/child, so the store the prepare handler locked is the
+ * one the other handlers unlock (TSan found the old pthread_once version
+ * unlocking a store another thread had created during the fork). */
 static struct {
-    pthread_once_t once;
-    struct xv_session_store *store;
-} g_store = { PTHREAD_ONCE_INIT, NULL };
+    pthread_mutex_t mu;                 /* guards creation; held across fork() */
+    struct xv_session_store *store;     /* atomic loads/stores; NULL until made */
+    struct xv_session_store *forking;   /* what atfork_prepare locked (forking thread) */
+} g_store = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
 
 static void store_make(void)
 {
@@ -510,9 +538,10 @@ static void store_make(void)
         .max_sessions = xv_conn_cfg.session_max,
         .keep_tool_args = xv_conn_cfg.capture_content,
     };
-    g_store.store = xv_session_store_new(&sc);
-    if (!g_store.store)
+    struct xv_session_store *st = xv_session_store_new(&sc);
+    if (!st)
         xv_log(XV_LOG_ERROR, "session store could not be created; every call gets a new session");
+    __atomic_store_n(&g_store.store, st, __ATOMIC_RELEASE);
 }
 
 struct xv_session_store *xv_conn_sessions(void)
@@ -521,29 +550,60 @@ struct xv_session_store *xv_conn_sessions(void)
         return xv_conn_cfg.sessions;
     if (!xv_conn_cfg.session_max)
         return NULL;
-    pthread_once(&g_store.once, store_make);
-    return g_store.store;
+    struct xv_session_store *st = __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
+    if (st)
+        return st;
+    static int tried; /* under g_store.mu: one attempt, as pthread_once did */
+    pthread_mutex_lock(&g_store.mu);
+    if (!tried) {
+        tried = 1;
+        store_make();
+    }
+    pthread_mutex_unlock(&g_store.mu);
+    return __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
 }
 
 void xv_conn_atfork_prepare(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    pthread_mutex_lock(&g_store.mu);
+    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions
+                                                      : __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
+    g_store.forking = s;
     if (s)
         xv_session_store_atfork_prepare(s);
 }
 
 void xv_conn_atfork_parent(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    struct xv_session_store *s = g_store.forking;
+    g_store.forking = NULL;
     if (s)
         xv_session_store_atfork_parent(s);
+    pthread_mutex_unlock(&g_store.mu);
+}
+
+/* This process's pid for records, read once: getpid() was the one extra
+ * system call per call (issue 9). Reset in the fork child. */
+static atomic_int g_pid;
+
+int xv_conn_pid(void)
+{
+    int p = atomic_load_explicit(&g_pid, memory_order_relaxed);
+    if (!p) {
+        p = (int)getpid();
+        atomic_store_explicit(&g_pid, p, memory_order_relaxed);
+    }
+    return p;
 }
 
 void xv_conn_atfork_child(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    atomic_store_explicit(&g_pid, 0, memory_order_relaxed);
+    struct xv_session_store *s = g_store.forking;
+    g_store.forking = NULL;
     if (s)
         xv_session_store_atfork_child(s);
+    pthread_mutex_init(&g_store.mu, NULL);
     /* Only the forking thread exists here: every lock may be held by a
      * thread that is gone. Calls open at the fork belong to the parent
      * (which records them); the child drops its copies without recording,
@@ -638,9 +698,9 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why)
     xv_conn_out_track(c);
     char msg[160];
     if (c->end_reason)
-        snprintf(msg, sizeof msg, "%s", c->end_reason);
+        xv_utf8_snprintf(msg, sizeof msg, "%s", c->end_reason);
     else
-        snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
+        xv_utf8_snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
     while (c->calls)
         xv_conn_pop_call(c, msg);
 }
@@ -729,10 +789,20 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
                 struct xv_buf *dst = c->resp_holding ? &c->resp_hold : &c->out;
                 if (c->rx_stamp) {
                     c->rx_stamp = 0;
-                    if (stamp_head(c, dst) != 0)
+                    size_t mark = dst->len;
+                    if (stamp_head(c, dst) != 0) {
+                        /* Out of memory half-way (found by tests/fault): drop
+                         * the partial stamped copy; the held head goes out
+                         * unchanged through the fail path. */
+                        dst->len = mark;
+                        if (dst->data)
+                            dst->data[mark] = '\0';
+                        pos += k; /* those bytes are in c->hold already */
                         goto fail;
+                    }
                     xv_conn_stat_add(XV_STAT_STAMPED);
                 } else if (xv_buf_append(dst, c->hold.data, c->hold.len) != 0) {
+                    pos += k; /* in c->hold, which the fail path releases */
                     goto fail;
                 }
                 xv_buf_reset(&c->hold);

@@ -91,7 +91,7 @@ static void note_credential_scope(struct xv_call *call, const struct xv_http_hea
 static int req_on_head(void *ud, const struct xv_http_head *h)
 {
     struct xv_conn *c = ud;
-    struct xv_call *call = calloc(1, sizeof *call);
+    struct xv_call *call = xv_conn_call_alloc();
     int is_head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
     int is_connect = h->method_len == 7 && memcmp(h->method, "CONNECT", 7) == 0;
     /* The response parser must see every request, even one we cannot track. */
@@ -157,10 +157,11 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
             const struct xv_http_header *ah = xv_http_head_find(h, per_call[i].hdr);
             if (ah) {
                 size_t n = ah->value_len < per_call[i].cap - 1 ? ah->value_len : per_call[i].cap - 1;
+                n = xv_utf8_cut(ah->value, ah->value_len, n); /* whole characters */
                 memcpy(dst, ah->value, n);
                 dst[n] = '\0';
             } else if (cfgv[i]) {
-                snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
+                xv_utf8_snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
             }
         }
         /* The app's W3C trace context, for the OTLP span's parent (an over-long
@@ -466,14 +467,18 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     /* Checked on the whole header value (the copy below is truncated). */
     if (c->inject.app_session_bad)
         return XV_SESSION_E_BAD_ID;
+    /* XENOVIA_SESSION_ID in any UUID spelling, used in canonical form */
+    char env_id[XV_UUID_LEN + 1] = "";
+    if (xv_conn_cfg.session_env)
+        xv_uuid_normalize(xv_conn_cfg.session_env, strlen(xv_conn_cfg.session_env), env_id);
     if (!store) {
         if (c->inject.app_session) {
             memcpy(call->session_id, c->inject.app_session_id, 36);
             call->session_id[36] = '\0';
             call->session_strategy = "header";
             call->session_turn = 1;
-        } else if (xv_conn_cfg.session_env) {
-            snprintf(call->session_id, sizeof call->session_id, "%s", xv_conn_cfg.session_env);
+        } else if (env_id[0]) {
+            snprintf(call->session_id, sizeof call->session_id, "%s", env_id);
             call->session_strategy = "env";
             call->session_turn = 1;
         } else {
@@ -484,7 +489,7 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     struct xv_session_request rq = {
         .header_id = c->inject.app_session ? c->inject.app_session_id : NULL,
         .header_id_len = c->inject.app_session ? strlen(c->inject.app_session_id) : 0,
-        .env_id = xv_conn_cfg.session_env,
+        .env_id = env_id[0] ? env_id : NULL,
         .type = call->api ? xv_openai_call_type(call->api) : 0,
         .body = call->api ? xv_openai_call_request_json(call->api) : NULL,
         .scope = call->has_scope ? call->cred_scope : NULL,

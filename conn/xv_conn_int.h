@@ -168,6 +168,11 @@ struct xv_conn {
 extern struct xv_conn_config xv_conn_cfg;
 extern const struct xv_http_callbacks xv_conn_resp_cb;
 struct xv_call *xv_conn_front_call(struct xv_conn *c);
+/* A zeroed call (reuses the last freed one); NULL on OOM. Free with
+ * xv_conn_call_free. */
+struct xv_call *xv_conn_call_alloc(void);
+/* getpid(), cached (reset by xv_conn_atfork_child). */
+int xv_conn_pid(void);
 void xv_conn_call_free(struct xv_call *call);
 void xv_conn_pop_call(struct xv_conn *c, const char *error);
 void xv_conn_to_pass(struct xv_conn *c, const char *why);

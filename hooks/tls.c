@@ -832,4 +832,5 @@ void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT])
     out[XV_SSL_set_alpn_protos] = (void *)xv_tls_self_SSL_set_alpn_protos;
     out[XV_SSL_CTX_set_alpn_protos] = (void *)xv_tls_self_SSL_CTX_set_alpn_protos;
     out[XV_SSL_get_shutdown] = (void *)xv_tls_self_SSL_get_shutdown;
+    out[XV_SSL_X509_verify_cert] = xv_x509_hook_addr();
 }

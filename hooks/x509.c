@@ -18,6 +18,7 @@
 #include <string.h>
 #include <stdatomic.h>
 
+#include "xv_patch.h"
 #include "xv_route.h"
 
 typedef struct x509_store_ctx_st X509_STORE_CTX;
@@ -44,6 +45,12 @@ static verify_fn real_verify(void)
     verify_fn f = atomic_load_explicit(&real, memory_order_acquire);
     if (f)
         return f;
+    /* OpenSSL compiled into the program (Node): its trampoline (patch/) */
+    f = (verify_fn)xv_patch_real(XV_SSL_X509_verify_cert);
+    if (f) {
+        atomic_store_explicit(&real, f, memory_order_release);
+        return f;
+    }
     f = (verify_fn)dlsym(RTLD_NEXT, "X509_verify_cert");
     if (f == X509_verify_cert)
         f = NULL;
@@ -82,4 +89,14 @@ XV_HOOK int X509_verify_cert(X509_STORE_CTX *ctx)
     verify_fn f = real_verify();
     /* unreachable in practice: whoever calls this name has loaded it */
     return f ? f(ctx) : -1;
+}
+
+/* Hidden alias for patch/: `&X509_verify_cert` would resolve to the
+ * program's own (patched) function where the program exports one. */
+extern __typeof__(X509_verify_cert) xv_x509_self_verify
+    __attribute__((alias("X509_verify_cert"), visibility("hidden")));
+
+void *xv_x509_hook_addr(void)
+{
+    return (void *)xv_x509_self_verify;
 }

@@ -67,6 +67,7 @@ enum xv_ssl_fn {
     XV_SSL_shutdown, XV_SSL_free, XV_SSL_ctrl, XV_SSL_set_alpn_protos,
     XV_SSL_CTX_set_alpn_protos, XV_SSL_get_fd, XV_SSL_get_SSL_CTX, XV_SSL_get_shutdown,
     XV_SSL_is_init_finished, XV_SSL_do_handshake,
+    XV_SSL_X509_verify_cert, /* libcrypto's; patched in programs with OpenSSL compiled in (x509.c) */
     XV_SSL_FN_COUNT
 };
 
@@ -131,6 +132,8 @@ void xv_tls_atfork_child(void);
 /* tls.c: the addresses of our own SSL hooks, indexed by enum xv_ssl_fn
  * (NULL for names we only look up); patch/ points patched entries here. */
 void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT]);
+/* x509.c: the address of our own X509_verify_cert hook (hidden alias). */
+void *xv_x509_hook_addr(void);
 void xv_net_atfork_child(void);
 void xv_dns_atfork_child(void);
 

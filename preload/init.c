@@ -71,7 +71,7 @@ static void on_fork_child(void)
 static void read_process_name(int argc, char **argv)
 {
     if (argc > 0 && argv && argv[0]) {
-        snprintf(g.process, sizeof g.process, "%s", argv[0]);
+        xv_utf8_snprintf(g.process, sizeof g.process, "%s", argv[0]);
         return;
     }
     /* Fallback: /proc/self/cmdline (first NUL-terminated field). */
@@ -157,7 +157,9 @@ static void do_init(void)
         xv_log(XV_LOG_ERROR, "not covered: %s has OpenSSL compiled in and its entry points "
                "cannot be patched safely (%s); its HTTPS is not inspected, plain HTTP is",
                g.patch.object, g.patch.why);
-    else if (!g.patch.covered && n > 0 && xv_coverage_check(exe, why, sizeof why))
+    else if (!g.patch.covered && n > 0 &&
+             (g.patch.exe_read ? xv_coverage_verdict(exe, &g.patch.exe, why, sizeof why)
+                               : xv_coverage_check(exe, why, sizeof why)))
         xv_log(XV_LOG_ERROR, "not covered: %s", why);
 
     g.pid = getpid();
