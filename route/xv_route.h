@@ -129,22 +129,39 @@ typedef int (*xv_route_connect_fn)(int, const struct sockaddr *, socklen_t);
 int xv_route_connect(int fd, const struct xv_route_rule *r, const char *orig_host,
                      int orig_port, xv_route_connect_fn real_connect);
 
-/* The X509_verify_cert hook's question: is the certificate being verified
- * one the relay minted for a program's TLS? ctx: X509_STORE_CTX *. Returns
- * 1 (and marks the context verified) or 0. Never loads anything. */
-int xv_route_vouch(void *ctx);
+/* The X509_verify_cert hook's question: is the leaf certificate of ctx
+ * (an X509_STORE_CTX * of the program's OpenSSL) one the relay minted for a
+ * program's TLS? `fn` resolves a libcrypto name in the OpenSSL that owns
+ * ctx (a dynamic libcrypto, or the one compiled into the program): the
+ * certificate is read and the context marked verified with that OpenSSL's
+ * own functions, never with the relay's. Returns 1 (context marked
+ * verified) or 0. Never loads anything. */
+int xv_route_vouch(void *ctx, void *(*fn)(const char *name));
 
 /* After fork, in the child: the relay's threads are gone; it starts again
  * on the next routed connect. */
 void xv_route_atfork_child(void);
 
 /* What libxenovia hands the relay object (it shares no globals with it). */
+struct xv_cassette_req;
+/* Replay at the wire (local rules): the complete response for a request the
+ * program sent on a replay-only connection — the recording as it came
+ * (keep-alive kept), or the cassette's no-match answer. 0 or < 0. */
+typedef int (*xv_route_replay_fn)(const struct xv_cassette_req *rq, struct xv_buf *answer,
+                                  struct xv_buf *timing);
+
 struct xv_route_host_api {
     void (*guard_enter)(void);       /* the agent's per-thread re-entrancy guard */
     void (*guard_leave)(void);
     const struct xv_route_config *cfg;
     int log_level;
+    xv_route_replay_fn replay;       /* NULL: local connections answer nothing */
+    int replay_recorded_timing;      /* XENOVIA_REPLAY_TIMING=recorded: stream events are
+                                        handed over with their recorded delays */
 };
+
+/* Set by the preload (before any connect) when a cassette replays. */
+void xv_route_set_replay(xv_route_replay_fn fn, int recorded_timing);
 
 /* The relay object's entry points (libxenovia-route.so exports only
  * xv_route_module, which returns this table). */
@@ -155,10 +172,11 @@ struct xv_route_module {
     int (*start)(const struct xv_route_host_api *api, int *port);
     /* The next connection from local port `local_port` is for rule `rule`. */
     void (*expect)(int local_port, int rule, const char *orig_host, int orig_port);
-    int (*vouch)(void *ctx);
+    /* 1 when der[0..len) is the DER of a certificate the relay minted. */
+    int (*minted_der)(const unsigned char *der, size_t len);
     void (*atfork_child)(void);
 };
-#define XV_ROUTE_ABI 1
+#define XV_ROUTE_ABI 4
 const struct xv_route_module *xv_route_module(void);
 
 #endif
