@@ -45,7 +45,7 @@ struct conn_key {
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 32 * 1024 * 1024);
+    __uint(max_entries, 64 * 1024 * 1024);
 } xv_events SEC(".maps");
 
 struct {
@@ -193,6 +193,27 @@ static __always_inline int on_entry(__u64 ssl, __u64 buf, __u64 outp, __u32 kind
     return 0;
 }
 
+struct chunk_ctx {
+    __u64 ssl, buf, id;
+    __u32 kind, total, cut, off;
+};
+
+/* bpf_loop body: the call's i-th chunk (the verifier checks it once). */
+static long chunk_cb(__u64 i, void *p)
+{
+    struct chunk_ctx *cx = p;
+    __u32 cap = XV_OBS_CHUNK * XV_OBS_MAX_CHUNKS;
+    __u32 end = cx->total < cap ? cx->total : cap;
+    if (cx->off >= end)
+        return 1;
+    __u32 left = end - cx->off;
+    __u32 n = left > XV_OBS_CHUNK ? XV_OBS_CHUNK : left;
+    int last = cx->off + n >= end;
+    emit_chunk(cx->ssl, cx->kind, cx->id, cx->buf, cx->off, n, cx->total, last ? cx->cut : 0);
+    cx->off += n;
+    return last;
+}
+
 static __always_inline int on_return(long ret, int ex)
 {
     __u64 id = bpf_get_current_pid_tgid();
@@ -219,16 +240,10 @@ static __always_inline int on_return(long ret, int ex)
     __u32 cut = total > cap ? total - cap : 0;
     if (cut)
         count(XV_OBS_C_CUT_BYTES, cut);
-    __u32 off = 0;
-    for (int i = 0; i < XV_OBS_MAX_CHUNKS; i++) {
-        __u32 left = total - off;
-        __u32 n = left > XV_OBS_CHUNK ? XV_OBS_CHUNK : left;
-        int last = (off + n >= total) || i == XV_OBS_MAX_CHUNKS - 1;
-        emit_chunk(a.ssl, a.kind, id, a.buf, off, n, total, last ? cut : 0);
-        off += n;
-        if (last)
-            break;
-    }
+    struct chunk_ctx cx = { .ssl = a.ssl, .buf = a.buf, .id = id, .kind = a.kind,
+                            .total = total, .cut = cut };
+    __u32 n = (total + XV_OBS_CHUNK - 1) / XV_OBS_CHUNK;
+    bpf_loop(n > XV_OBS_MAX_CHUNKS ? XV_OBS_MAX_CHUNKS : n, chunk_cb, &cx, 0);
     return 0;
 }
 

@@ -15,7 +15,7 @@
 
 #define XV_OBS_CHUNK 16384        /* bytes copied per record */
 #define XV_OBS_SMALL 1024         /* records of small calls use this size */
-#define XV_OBS_MAX_CHUNKS 8       /* per call: 128 KiB copied, the rest counted */
+#define XV_OBS_MAX_CHUNKS 256     /* per call: 4 MiB copied, the rest counted */
 
 enum xv_obs_kind { XV_OBS_TX = 1, XV_OBS_RX = 2, XV_OBS_FREE = 3, XV_OBS_NEW = 4 };
 

@@ -15,6 +15,9 @@ Usage: test_observe.py XENOVIA LIBXENOVIA [part...]; parts: same (default all), 
         made while attached is recorded, complete and in order; the client keeps
         running and finishes every call (exit 0).
   node: the openai package on /usr/bin/node (OpenSSL compiled in), `same` style.
+  cut:  a request body larger than the per-call capture cap (4 MiB) in one
+        SSL_write: its record carries `error` naming the cap; the next call
+        (new connection) is recorded complete.
 
 Exit 77 (with the reason) when BPF is not permitted here (not root, no
 CAP_SYS_ADMIN, no BTF) or the mock cannot start. Every process is bounded in
@@ -213,9 +216,29 @@ def check_pid(xenovia, mock, certs, tmp, fails):
         out.close()
 
 
+def check_cut(xenovia, mock, certs, tmp, fails):
+    base = "https://127.0.0.1:%d" % mock.tport
+    trace = os.path.join(tmp, "cut.jsonl")
+    rc, out, err = run([xenovia, "observe", "--trace-file", trace, "--", PY,
+                        os.path.join(HERE, "loop_client.py"), base, certs["ca"], "2", "0",
+                        str(5 << 20)], client_env(certs["ca"]))
+    recs = [r for r in records(trace) if "step_type" not in r]
+    if rc != 0 or len(recs) != 2:
+        fails.append("cut: exit %d, %d records (want 2): %s" % (rc, len(recs), err[-400:]))
+        return
+    if "per-call capture cap" not in recs[0].get("error", ""):
+        fails.append("cut: the oversized call's record has no cap error: %s" %
+                     json.dumps(recs[0])[:400])
+    if recs[1].get("error") or recs[1].get("tokens_out") is None:
+        fails.append("cut: the next call's record is not complete: %s" % json.dumps(recs[1])[:400])
+    if "beyond the per-call cap" not in err:
+        fails.append("cut: observe did not report the cut bytes on stderr: %s" % err[-400:])
+    print("cut: %s" % recs[0].get("error"))
+
+
 def main():
     xenovia, lib = sys.argv[1], sys.argv[2]
-    parts = sys.argv[3:] or ["same", "pid", "node"]
+    parts = sys.argv[3:] or ["same", "pid", "node", "cut"]
     why = bpf_usable()
     if why:
         print("SKIP: %s" % why)
@@ -231,6 +254,8 @@ def main():
             print("same: %d record pairs compared" % n)
         if "pid" in parts:
             check_pid(xenovia, mock, certs, tmp, fails)
+        if "cut" in parts:
+            check_cut(xenovia, mock, certs, tmp, fails)
         if "node" in parts:
             node = shutil.which("node") or "/usr/bin/node"
             mods = os.path.join(INTEG, "node", "node_modules", "openai")
