@@ -15,6 +15,8 @@ Usage: test_observe.py XENOVIA LIBXENOVIA [part...]; parts: same (default all), 
         made while attached is recorded, complete and in order; the client keeps
         running and finishes every call (exit 0).
   node: the openai package on /usr/bin/node (OpenSSL compiled in), `same` style.
+  noperm: without CAP_SYS_ADMIN (dropped with setpriv) observe prints one line
+        saying so and exits 2, and the command is not run.
   cut:  a request body larger than the per-call capture cap (4 MiB) in one
         SSL_write: its record carries `error` naming the cap; the next call
         (new connection) is recorded complete.
@@ -236,9 +238,25 @@ def check_cut(xenovia, mock, certs, tmp, fails):
     print("cut: %s" % recs[0].get("error"))
 
 
+def check_noperm(xenovia, tmp, fails):
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        print("noperm: skipped (no setpriv)")
+        return
+    marker = os.path.join(tmp, "ran")
+    rc, out, err = run([setpriv, "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", xenovia,
+                        "observe", "--", "/usr/bin/touch", marker], run_matrix.clean_env())
+    lines = err.strip().splitlines()
+    if rc != 2 or len(lines) != 1 or "CAP_SYS_ADMIN" not in lines[0] or os.path.exists(marker):
+        fails.append("noperm: exit %d, stderr %r, command ran: %s" % (rc, err,
+                                                                       os.path.exists(marker)))
+    else:
+        print("noperm: %s" % lines[0])
+
+
 def main():
     xenovia, lib = sys.argv[1], sys.argv[2]
-    parts = sys.argv[3:] or ["same", "pid", "node", "cut"]
+    parts = sys.argv[3:] or ["noperm", "same", "pid", "node", "cut"]
     why = bpf_usable()
     if why:
         print("SKIP: %s" % why)
@@ -254,6 +272,8 @@ def main():
             print("same: %d record pairs compared" % n)
         if "pid" in parts:
             check_pid(xenovia, mock, certs, tmp, fails)
+        if "noperm" in parts:
+            check_noperm(xenovia, tmp, fails)
         if "cut" in parts:
             check_cut(xenovia, mock, certs, tmp, fails)
         if "node" in parts:
