@@ -22,6 +22,9 @@
 #      with bench_client and with curl;
 #   4. what loading the agent costs a process at start (/bin/true, 200 starts
 #      per mode): wall time and the child's CPU time.
+#   5. the Rego policy decision and compile time (policy_bench);
+#   6. record/replay: a 50-call suite replayed from a cassette with the upstream
+#      stopped, its CPU against the same calls made live (bench/replay_bench.py).
 # It prints every figure beside its goal (bench/README.md). Goals are
 # reported, not asserted: the exit status is 0 whenever the measurement itself
 # worked. Not part of ctest.
@@ -257,6 +260,25 @@ for t in $transports; do
     done
 done
 
+# --- 1b. Node keep-alive HTTPS (issue 11: OpenSSL compiled into node, patched) --
+NODE_BIN=$(command -v node || true)
+if [ -n "$NODE_BIN" ] && ! ldd "$NODE_BIN" 2>/dev/null | grep -q libssl; then
+    NB=$((BLOCKS / 2)); NPER=$((PER_BLOCK))
+    echo "latency node https: $NB blocks x $NPER calls per mode ..."
+    for b in $(seq 1 "$NB"); do
+        order="none agent"; [ $((b % 2)) -eq 0 ] && order="agent none"
+        for mode in $order; do
+            as "$mode" "$NODE_BIN" "$ROOT/bench/bench_node.cjs" "$TLS_PORT" "$CA" "$NPER" "$WARM" \
+                >"$WORK/node-$mode-$b.txt" 2>"$WORK/err.txt" \
+                || { cat "$WORK/err.txt" >&2; echo "bench/run.sh: node client failed ($mode)" >&2; exit 1; }
+            want=0; [ "$mode" = agent ] && want=$NPER
+            grep -q "stamped=$want\b" "$WORK/err.txt" \
+                || { echo "bench/run.sh: node $mode: $(cat "$WORK/err.txt") (want stamped=$want)" >&2; exit 1; }
+            [ "$mode" = agent ] && expected_records=$((expected_records + NPER + WARM))
+        done
+    done
+fi
+
 # --- 2. one-call process --------------------------------------------------------
 # Start, one TLS call, exit: no warm-up call hides the first call's cost (the
 # session store, the exporter thread, the exit flush). The spawning
@@ -320,6 +342,24 @@ records=0; [ -f "$TRACES" ] && records=$(wc -l <"$TRACES")
 echo
 "$PYTHON" "$ROOT/bench/stats.py" "$WORK"
 
+if ls "$WORK"/node-none-*.txt >/dev/null 2>&1; then
+    "$PYTHON" - "$WORK" <<'PYEOF'
+import glob, os, sys
+w = sys.argv[1]
+def lat(mode):
+    v = []
+    for f in glob.glob(os.path.join(w, "node-%s-*.txt" % mode)):
+        v += [int(x) for x in open(f).read().split()]
+    return sorted(v)
+n, a = lat("none"), lat("agent")
+p = lambda v, q: v[min(len(v) - 1, int(q * len(v)))] / 1000.0
+d = p(a, 0.5) - p(n, 0.5)
+print("Node https.request keep-alive (OpenSSL compiled in, entry points patched): %d calls per mode" % len(n))
+print("  p50 none %.1f us, agent %.1f us; p99 none %.1f us, agent %.1f us" % (p(n, .5), p(a, .5), p(n, .99), p(a, .99)))
+print("  added p50: %.1f us (target <= 20 us): %s" % (d, "MET" if d <= 20 else "NOT MET"))
+PYEOF
+fi
+
 # --- 5. policy decision and compile time (issue 4) -----------------------------
 # policy_bench (tests/policy/bench_policy.c, built with the library) times a
 # 20-rule request policy over a 4.4 KiB input: compile, and CPU per decision.
@@ -334,4 +374,14 @@ if [ -x "$PB" ]; then
     "$PB" | sed 's/^/  /'
 else
     echo "  policy_bench not built (cmake --build BUILD --target policy_bench)"
+fi
+
+# --- 6. record/replay (issue 13) --------------------------------------------------
+# A 50-call suite recorded into a cassette, then replayed with the upstream
+# stopped (no network): the replay's CPU against the same calls made live.
+echo
+if [ -f "$(dirname "$LIB")/libxenovia-route.so" ] && /usr/bin/python3 -c 'import requests' 2>/dev/null; then
+    /usr/bin/python3 "$ROOT/bench/replay_bench.py" "$LIB" 50 || echo "replay bench failed"
+else
+    echo "replay bench skipped: libxenovia-route.so or Python requests missing"
 fi

@@ -188,13 +188,18 @@ def once_section(work, goals):
     rows = {m: load_once(work, m) for m in ("none", "agent", "nginx")}
     if not rows["none"] or not rows["agent"]:
         return
-    med = {}
+    med, low = {}, {}
     for m, r in rows.items():
         if r:
             med[m] = [statistics.median(x[i] for x in r) for i in range(6)]
+            low[m] = pct(sorted(x[0] for x in r), 25)
     n = med["none"]
     print("One-call process (start, one TLS chat call, exit; %d processes per mode, medians):"
           % len(rows["none"]))
+    print("  the call's latency, lower quartile (a new process's first call is often delayed "
+          "by the scheduler on a busy machine; the quartile shows what the agent adds): "
+          + ", ".join("%s %.1f us" % (m, low[m]) for m in ("none", "agent", "nginx") if m in low)
+          + "; agent adds %.1f us" % (low["agent"] - low["none"]))
     print("  %-26s %11s %11s %13s %11s %9s %9s" % ("", "call us", "+call us", "process CPU",
                                                  "+CPU us", "+faults", "+RSS KiB"))
     for m in ("none", "agent", "nginx"):
@@ -210,8 +215,11 @@ def once_section(work, goals):
                  "" if m == "none" else "%.0f" % (x[2] - n[2])))
     print()
     a = med["agent"]
-    goals.add("one-call process: added call latency", a[0] - n[0], "us",
+    goals.add("one-call process: added call latency (median)", a[0] - n[0], "us",
               "<= %.0f us" % GOAL_ONCE_LAT_US, a[0] - n[0] <= GOAL_ONCE_LAT_US)
+    lq = low["agent"] - low["none"]
+    goals.add("one-call process: added call latency (p25)", lq, "us",
+              "<= %.0f us" % GOAL_ONCE_LAT_US, lq <= GOAL_ONCE_LAT_US)
     acpu = a[4] + a[5] - n[4] - n[5]
     goals.add("one-call process: added CPU", acpu, "us", "<= %.0f us" % GOAL_ONCE_CPU_US,
               acpu <= GOAL_ONCE_CPU_US)

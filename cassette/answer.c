@@ -128,6 +128,25 @@ static const char *header(const struct xv_cassette_resp *r, const char *name)
     return NULL;
 }
 
+/* A header a replay may hand over: a token name (RFC 9110 tchar) and a
+ * value without control bytes (tab aside). A hand-edited recording can
+ * neither add lines nor break the head. */
+static int header_ok(const char *name, const char *value)
+{
+    static const char tch[] = "!#$%&'*+-.^_`|~";
+    size_t n = strlen(name);
+    if (n == 0 || n > 256)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              strchr(tch, *p)))
+            return 0;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* Headers a recording never keeps: the agent's own stamps (fresh ones are
  * stamped at replay). */
 static int stamp_header(const char *name)
@@ -364,15 +383,16 @@ int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct x
     struct xv_buf body;
     xv_buf_init(&body, out->max);
     int r = build_body(resp, ce, chunked, &body);
-    r = r ? r : xv_buf_appendf(out, "HTTP/1.1 %d %s\r\n", (int)st->valuedouble,
-                               cJSON_IsString(rs) && rs->valuestring[0] ? rs->valuestring : "OK");
+    const char *reason = cJSON_IsString(rs) && rs->valuestring[0] &&
+                                 header_ok("reason", rs->valuestring) ? rs->valuestring : "OK";
+    r = r ? r : xv_buf_appendf(out, "HTTP/1.1 %d %s\r\n", (int)st->valuedouble, reason);
     /* the recorded headers in their order, framing stated anew in place */
     int framed = 0, conn_hdr = 0;
     cJSON_ArrayForEach(h, hs)
     {
         const cJSON *n = cJSON_GetArrayItem(h, 0), *v = cJSON_GetArrayItem(h, 1);
         if (!cJSON_IsString(n) || !cJSON_IsString(v) || stamp_header(n->valuestring) ||
-            strpbrk(n->valuestring, "\r\n:") || strpbrk(v->valuestring, "\r\n"))
+            !header_ok(n->valuestring, v->valuestring))
             continue; /* a hand-edited cassette cannot inject header lines */
         if (strcasecmp(n->valuestring, "content-length") == 0 ||
             strcasecmp(n->valuestring, "transfer-encoding") == 0) {
@@ -443,6 +463,27 @@ static void first(struct diff_state *s, const char *path, const cJSON *a, const 
     }
 }
 
+/* The n-th member named key (duplicate keys pair up in order). */
+static const cJSON *nth_member(const cJSON *obj, const char *key, int n)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, obj)
+    {
+        if (x->string && strcmp(x->string, key) == 0 && n-- == 0)
+            return x;
+    }
+    return NULL;
+}
+
+/* How many members before x (in its object) have x's name. */
+static int dup_index(const cJSON *obj, const cJSON *x)
+{
+    int n = 0;
+    for (const cJSON *y = obj->child; y && y != x; y = y->next)
+        n += y->string && x->string && strcmp(y->string, x->string) == 0;
+    return n;
+}
+
 static void walk(struct diff_state *s, const char *path, const cJSON *a, const cJSON *b, int depth)
 {
     if (s->count > 1000)
@@ -456,12 +497,12 @@ static void walk(struct diff_state *s, const char *path, const cJSON *a, const c
         const cJSON *x;
         cJSON_ArrayForEach(x, a)
         {
-            snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", x->string);
-            walk(s, sub, x, cJSON_GetObjectItemCaseSensitive(b, x->string), depth + 1);
+            snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", x->string ? x->string : "");
+            walk(s, sub, x, x->string ? nth_member(b, x->string, dup_index(a, x)) : NULL, depth + 1);
         }
         cJSON_ArrayForEach(x, b)
         {
-            if (!cJSON_GetObjectItemCaseSensitive(a, x->string)) {
+            if (x->string && !nth_member(a, x->string, dup_index(b, x))) {
                 snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", x->string);
                 first(s, sub, NULL, x);
             }
@@ -476,8 +517,15 @@ static void walk(struct diff_state *s, const char *path, const cJSON *a, const c
         }
         return;
     }
-    if (!cJSON_Compare(a, b, 1))
-        first(s, path, a, b);
+    /* leaves: numbers by value (NaN equals NaN here), strings by bytes */
+    if (cJSON_IsNumber(a)) {
+        if (!(a->valuedouble == b->valuedouble ||
+              (a->valuedouble != a->valuedouble && b->valuedouble != b->valuedouble)))
+            first(s, path, a, b);
+    } else if (cJSON_IsString(a) || cJSON_IsRaw(a)) {
+        if (strcmp(a->valuestring ? a->valuestring : "", b->valuestring ? b->valuestring : ""))
+            first(s, path, a, b);
+    }
 }
 
 int xv_cassette_json_diff(const cJSON *was, const cJSON *now, char *path, size_t pathlen,

@@ -78,6 +78,29 @@ void xv_log_capture_stderr(void);
 void xv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void xv_vlog(int level, const char *fmt, va_list ap);
 
+/*
+ * UTF-8 (utf8.c): the one set of helpers every module uses so that records
+ * are always valid UTF-8 JSON. Pure; safe from any thread.
+ */
+/* Length of the valid sequence at s[0..avail) (1..4), or 0 when invalid
+ * (overlong, surrogate, past U+10FFFF, truncated, stray continuation). */
+size_t xv_utf8_seq_len(const unsigned char *s, size_t avail);
+int xv_utf8_valid(const char *s, size_t len);
+/* Longest prefix of s[0..len) of at most max bytes that does not end
+ * inside a UTF-8 sequence (reads s[max] when len > max). */
+size_t xv_utf8_cut(const char *s, size_t len, size_t max);
+/* len minus an incomplete sequence at the very end of s[0..len) (what a
+ * byte-count cut left behind), else len. */
+size_t xv_utf8_tail(const char *s, size_t len);
+/* Copy of s[0..len) of at most max bytes, invalid bytes replaced by U+FFFD
+ * (counted in the budget), cut on a boundary; *cut (may be NULL) set to 1
+ * when input was dropped. Caller owns the result; free(). NULL on OOM. */
+char *xv_utf8_fix(const char *s, size_t len, size_t max, int *cut);
+/* snprintf that, when it truncates, also drops a character left half
+ * written at the end. Same return value as snprintf. */
+int xv_utf8_snprintf(char *dst, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Per-thread reentrancy guard. While > 0 on a thread (the agent's own
  * exporter thread, or a hook already running agent logic), hooks pass
  * straight through to the real functions. */

@@ -15,19 +15,26 @@
 #include "xv_conn_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "xv_exporter.h"
 
 /* Room kept free in the app's buffer while a held head may be completed, so
  * the stamped head plus what follows it fits without a leftover queue. */
 #define STAMP_RESERVE 256
-/* Upper bound of the RX output queue: a stamped head plus one read. */
+/* Base bound of the RX output queue: beyond what the agent itself may hold
+ * (a whole held response, its rebuild, a held head), room for one read.
+ * xv_conn_rx raises it to fit the app's buffer: a read of several MB (a
+ * warm keep-alive socket's grown receive buffer) behind a stamped head must
+ * never be cut (issue 7 class 3: the tail of such a read was dropped). */
 #define OUT_MAX (1u << 20)
+#define OUT_BOUND (2 * xv_conn_cfg.hold_max + 2 * xv_conn_cfg.head_max + OUT_MAX)
 
 /* Registry of live connections (for xv_conn_end_all at exit).
  * Written under g_reg.mu by new/unref; read at exit. */
@@ -44,6 +51,87 @@ struct xv_conn_config xv_conn_cfg = {
 
 /* Connections whose output queue holds bytes for the app. */
 static atomic_int g_held;
+/* Connections whose send queue (tx_out) holds accepted request bytes. */
+static atomic_int g_tx_pending;
+
+void xv_conn_tx_track(struct xv_conn *c)
+{
+    int now = c->tx_out.len > 0;
+    if (atomic_load(&c->tx_counted) != now) {
+        atomic_store(&c->tx_counted, now);
+        atomic_fetch_add(&g_tx_pending, now ? 1 : -1);
+    }
+}
+
+int xv_conn_tx_pending_any(void)
+{
+    return atomic_load_explicit(&g_tx_pending, memory_order_relaxed) > 0;
+}
+
+int xv_conn_fd_tx_pending(int fd)
+{
+    if (fd < 0 || !xv_conn_tx_pending_any())
+        return 0;
+    int found = 0;
+    pthread_mutex_lock(&g_reg.mu);
+    for (struct xv_conn *c = g_reg.head; c && !found; c = c->reg_next)
+        found = atomic_load(&c->tx_counted) && c->wire_fd == fd;
+    pthread_mutex_unlock(&g_reg.mu);
+    return found;
+}
+
+long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx)
+{
+    /* Non-blocking writes only (the caller's wr), so c->mu stays held and
+     * no other writer can interleave; a writer that released the lock
+     * around its own real write (tx_busy) is left to finish the job. */
+    pthread_mutex_lock(&c->mu);
+    long rc = 0;
+    while (c->tx_out.len && !c->tx_busy) {
+        long w = wr(ctx, c->tx_out.data, c->tx_out.len);
+        if (w <= 0) {
+            rc = w < 0 ? w : -1;
+            break;
+        }
+        xv_buf_consume(&c->tx_out, (size_t)w);
+    }
+    if (c->tx_out.len && !rc)
+        rc = -1;
+    xv_conn_tx_track(c);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+struct fd_wr {
+    long (*fn)(int fd, const char *buf, size_t len);
+    int fd;
+};
+
+static long fd_wr_call(void *ctx, const char *buf, size_t len)
+{
+    struct fd_wr *w = ctx;
+    return w->fn(w->fd, buf, len);
+}
+
+void xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len))
+{
+    if (!xv_conn_tx_pending_any())
+        return;
+    struct xv_conn *todo[64];
+    int n = 0;
+    pthread_mutex_lock(&g_reg.mu);
+    for (struct xv_conn *c = g_reg.head; c && n < 64; c = c->reg_next)
+        if (atomic_load(&c->tx_counted) && c->kind == XV_CONN_PLAIN && c->wire_fd >= 0) {
+            xv_conn_ref(c);
+            todo[n++] = c;
+        }
+    pthread_mutex_unlock(&g_reg.mu);
+    for (int i = 0; i < n; i++) {
+        struct fd_wr w = { wr_fd, todo[i]->wire_fd };
+        xv_conn_tx_flush(todo[i], fd_wr_call, &w);
+        xv_conn_unref(todo[i]);
+    }
+}
 
 void xv_conn_out_track(struct xv_conn *c)
 {
@@ -132,6 +220,22 @@ struct xv_call *xv_conn_front_call(struct xv_conn *c)
     return c->calls;
 }
 
+/* One freed call kept for the next request (lock-free: an atomic slot).
+ * A call is ~3 KB, a "large" chunk for malloc: allocating one while small
+ * chunks sat in the fast bins (cJSON frees them on every call) made glibc
+ * consolidate the fast bins on every request (issue 9: ~5 % of the agent's
+ * CPU per call). Holds at most one call; never freed (process lifetime). */
+static _Atomic(struct xv_call *) g_spare_call;
+
+struct xv_call *xv_conn_call_alloc(void)
+{
+    struct xv_call *call = atomic_exchange_explicit(&g_spare_call, NULL, memory_order_acquire);
+    if (!call)
+        return calloc(1, sizeof *call);
+    memset(call, 0, sizeof *call);
+    return call;
+}
+
 void xv_conn_call_free(struct xv_call *call)
 {
     if (call->api)
@@ -142,10 +246,14 @@ void xv_conn_call_free(struct xv_call *call)
     }
     if (call->headers_v)
         xv_decref(call->headers_v);
+    free(call->answer);
     if (call->steps)
         xv_session_tool_steps_free(call->steps, call->nsteps);
     xv_conn_cassette_free(call->cas);
-    free(call);
+    struct xv_call *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&g_spare_call, &none, call, memory_order_release,
+                                                 memory_order_relaxed))
+        free(call);
 }
 
 /* Remove the oldest call, record it if inspected, free it. */
@@ -164,6 +272,26 @@ void xv_conn_pop_call(struct xv_conn *c, const char *error)
         xv_conn_record_emit(c, call, error);
     }
     xv_conn_call_free(call);
+    /* A pipelined call the agent answers itself gets its answer only now
+     * that every response before it was handed over (in order). */
+    if (!error && c->calls && c->calls->answer)
+        c->answer_ready = 1;
+}
+
+void xv_conn_answer_deliver(struct xv_conn *c)
+{
+    struct xv_call *call = c->calls;
+    c->answer_ready = 0;
+    if (!call || !call->answer)
+        return;
+    char *a = call->answer;
+    size_t n = call->answer_len;
+    call->answer = NULL;
+    struct xv_call *tx = c->tx_call;
+    c->tx_call = call; /* the call answered is the front one now: delivered at once */
+    xv_conn_answer(c, a, n);
+    c->tx_call = tx;
+    free(a);
 }
 
 static int resp_on_head(void *ud, const struct xv_http_head *h)
@@ -173,6 +301,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
     c->rx_head_status = h->status;
     c->rx_head_has_trace = xv_http_head_find(h, "x-xenovia-trace-id") != NULL;
     c->rx_stamp = 0;
+    c->rx_nostamp = 0; /* the head that was handed over unheld is complete */
     if (h->status >= 100 && h->status < 200 && h->status != 101) {
         /* Interim response: handed over as is; the real head follows. */
         c->rx_head_done = 1;
@@ -192,6 +321,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             if (ut) {
                 size_t n = ut->value_len < sizeof call->upstream_trace_id - 1
                                ? ut->value_len : sizeof call->upstream_trace_id - 1;
+                n = xv_utf8_cut(ut->value, ut->value_len, n); /* whole characters */
                 memcpy(call->upstream_trace_id, ut->value, n);
                 call->upstream_trace_id[n] = '\0';
             }
@@ -202,6 +332,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
             if (us) {
                 size_t n = us->value_len < sizeof call->upstream_session_id - 1
                                ? us->value_len : sizeof call->upstream_session_id - 1;
+                n = xv_utf8_cut(us->value, us->value_len, n);
                 memcpy(call->upstream_session_id, us->value, n);
                 call->upstream_session_id[n] = '\0';
             }
@@ -299,7 +430,8 @@ struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer)
         c->peer = *peer;
         atomic_init(&c->peer_known, peer->port != 0);
     }
-    xv_buf_init(&c->out, OUT_MAX);
+    xv_buf_init(&c->out, OUT_BOUND);
+    xv_buf_init(&c->tx_out, xv_conn_cfg.hold_max + 2 * xv_conn_cfg.head_max + 65536);
     xv_buf_init(&c->hold, xv_conn_cfg.head_max + 1024);
     xv_buf_init(&c->tx_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max);
     xv_buf_init(&c->resp_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max + 1024);
@@ -347,13 +479,17 @@ void xv_conn_unref(struct xv_conn *c)
     pthread_mutex_lock(&c->mu);
     end_locked(c, "connection closed before the response completed");
     xv_buf_reset(&c->out);
+    c->out_off = 0;
     xv_conn_out_track(c);
+    xv_buf_reset(&c->tx_out);
+    xv_conn_tx_track(c);
     pthread_mutex_unlock(&c->mu);
     if (c->req)
         xv_http_parser_free(c->req);
     if (c->resp)
         xv_http_parser_free(c->resp);
     xv_buf_free(&c->out);
+    xv_buf_free(&c->tx_out);
     xv_buf_free(&c->hold);
     xv_buf_free(&c->tx_hold);
     xv_buf_free(&c->resp_hold);
@@ -385,11 +521,16 @@ void xv_conn_end_all(const char *why)
     pthread_mutex_unlock(&g_reg.mu);
 }
 
-/* The lazily made session store; written once under g_store.once. */
+/* The lazily made session store. `store` is written once, under `mu`;
+ * read without the lock through an atomic load. A fork holds `mu` from
+ * prepare to parent/child, so the store the prepare handler locked is the
+ * one the other handlers unlock (TSan found the old pthread_once version
+ * unlocking a store another thread had created during the fork). */
 static struct {
-    pthread_once_t once;
-    struct xv_session_store *store;
-} g_store = { PTHREAD_ONCE_INIT, NULL };
+    pthread_mutex_t mu;                 /* guards creation; held across fork() */
+    struct xv_session_store *store;     /* atomic loads/stores; NULL until made */
+    struct xv_session_store *forking;   /* what atfork_prepare locked (forking thread) */
+} g_store = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
 
 static void store_make(void)
 {
@@ -397,9 +538,10 @@ static void store_make(void)
         .max_sessions = xv_conn_cfg.session_max,
         .keep_tool_args = xv_conn_cfg.capture_content,
     };
-    g_store.store = xv_session_store_new(&sc);
-    if (!g_store.store)
+    struct xv_session_store *st = xv_session_store_new(&sc);
+    if (!st)
         xv_log(XV_LOG_ERROR, "session store could not be created; every call gets a new session");
+    __atomic_store_n(&g_store.store, st, __ATOMIC_RELEASE);
 }
 
 struct xv_session_store *xv_conn_sessions(void)
@@ -408,37 +550,74 @@ struct xv_session_store *xv_conn_sessions(void)
         return xv_conn_cfg.sessions;
     if (!xv_conn_cfg.session_max)
         return NULL;
-    pthread_once(&g_store.once, store_make);
-    return g_store.store;
+    struct xv_session_store *st = __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
+    if (st)
+        return st;
+    static int tried; /* under g_store.mu: one attempt, as pthread_once did */
+    pthread_mutex_lock(&g_store.mu);
+    if (!tried) {
+        tried = 1;
+        store_make();
+    }
+    pthread_mutex_unlock(&g_store.mu);
+    return __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
 }
 
 void xv_conn_atfork_prepare(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    pthread_mutex_lock(&g_store.mu);
+    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions
+                                                      : __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
+    g_store.forking = s;
     if (s)
         xv_session_store_atfork_prepare(s);
 }
 
 void xv_conn_atfork_parent(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    struct xv_session_store *s = g_store.forking;
+    g_store.forking = NULL;
     if (s)
         xv_session_store_atfork_parent(s);
+    pthread_mutex_unlock(&g_store.mu);
+}
+
+/* This process's pid for records, read once: getpid() was the one extra
+ * system call per call (issue 9). Reset in the fork child. */
+static atomic_int g_pid;
+
+int xv_conn_pid(void)
+{
+    int p = atomic_load_explicit(&g_pid, memory_order_relaxed);
+    if (!p) {
+        p = (int)getpid();
+        atomic_store_explicit(&g_pid, p, memory_order_relaxed);
+    }
+    return p;
 }
 
 void xv_conn_atfork_child(void)
 {
-    struct xv_session_store *s = xv_conn_cfg.sessions ? xv_conn_cfg.sessions : g_store.store;
+    atomic_store_explicit(&g_pid, 0, memory_order_relaxed);
+    struct xv_session_store *s = g_store.forking;
+    g_store.forking = NULL;
     if (s)
         xv_session_store_atfork_child(s);
+    pthread_mutex_init(&g_store.mu, NULL);
     /* Only the forking thread exists here: every lock may be held by a
      * thread that is gone. Calls open at the fork belong to the parent
      * (which records them); the child drops its copies without recording,
      * and a connection caught mid-call is left alone for good (its state is
      * the parent's). An idle inherited connection stays usable. */
     pthread_mutex_init(&g_reg.mu, NULL);
+    /* Queued request bytes are the parent's to send: the child's readiness
+     * hooks must never write them a second time. */
+    atomic_store(&g_tx_pending, 0);
     for (struct xv_conn *c = g_reg.head; c; c = c->reg_next) {
         pthread_mutex_init(&c->mu, NULL);
+        xv_buf_reset(&c->tx_out);
+        c->tx_busy = 0;
+        atomic_store(&c->tx_counted, 0);
         if (!c->calls && !c->hold.len && !c->tx_hold.len && !c->out.len)
             continue;
         while (c->calls) {
@@ -519,9 +698,9 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why)
     xv_conn_out_track(c);
     char msg[160];
     if (c->end_reason)
-        snprintf(msg, sizeof msg, "%s", c->end_reason);
+        xv_utf8_snprintf(msg, sizeof msg, "%s", c->end_reason);
     else
-        snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
+        xv_utf8_snprintf(msg, sizeof msg, "malformed HTTP: %s", why ? why : "unknown");
     while (c->calls)
         xv_conn_pop_call(c, msg);
 }
@@ -531,7 +710,7 @@ void xv_conn_to_pass(struct xv_conn *c, const char *why)
 /* Will the next response bytes start a header block we must hold? */
 static int want_hold(struct xv_conn *c)
 {
-    if (atomic_load(&c->mode) != XV_CONN_HTTP || xv_conn_cfg.disabled_stamp)
+    if (atomic_load(&c->mode) != XV_CONN_HTTP || xv_conn_cfg.disabled_stamp || c->rx_nostamp)
         return 0;
     if (c->hold.len)
         return 1;
@@ -610,10 +789,20 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
                 struct xv_buf *dst = c->resp_holding ? &c->resp_hold : &c->out;
                 if (c->rx_stamp) {
                     c->rx_stamp = 0;
-                    if (stamp_head(c, dst) != 0)
+                    size_t mark = dst->len;
+                    if (stamp_head(c, dst) != 0) {
+                        /* Out of memory half-way (found by tests/fault): drop
+                         * the partial stamped copy; the held head goes out
+                         * unchanged through the fail path. */
+                        dst->len = mark;
+                        if (dst->data)
+                            dst->data[mark] = '\0';
+                        pos += k; /* those bytes are in c->hold already */
                         goto fail;
+                    }
                     xv_conn_stat_add(XV_STAT_STAMPED);
                 } else if (xv_buf_append(dst, c->hold.data, c->hold.len) != 0) {
+                    pos += k; /* in c->hold, which the fail path releases */
                     goto fail;
                 }
                 xv_buf_reset(&c->hold);
@@ -656,6 +845,14 @@ static int rx_process(struct xv_conn *c, const char *data, size_t n)
             finish_held(c);
     }
     c->rx_in_head = 0;
+    if (c->answer_ready) {
+        /* the response before a call the agent answers ended in this read:
+         * the read's bytes first, then the answer */
+        if (!copying && xv_buf_append(&c->out, data, n) != 0)
+            goto fail;
+        copying = 1;
+        xv_conn_answer_deliver(c);
+    }
     return copying || c->out.len > 0;
 fail:
     /* Cannot build the output. Bytes already queued precede data[pos..];
@@ -671,11 +868,33 @@ fail:
 
 static size_t serve_out(struct xv_conn *c, char *buf, size_t len, int consume)
 {
-    size_t k = c->out.len < len ? c->out.len : len;
-    memcpy(buf, c->out.data, k);
-    if (consume)
-        xv_buf_consume(&c->out, k);
+    size_t avail = c->out.len - c->out_off;
+    size_t k = avail < len ? avail : len;
+    memcpy(buf, c->out.data + c->out_off, k);
+    if (consume) {
+        c->out_off += k;
+        if (c->out_off == c->out.len) {
+            xv_buf_reset(&c->out);
+            c->out_off = 0;
+        } else if (c->out_off >= 65536 && c->out_off * 2 >= c->out.len) {
+            xv_buf_consume(&c->out, c->out_off);
+            c->out_off = 0;
+        }
+    }
     return k;
+}
+
+/* A read returned early with a head still held (the app's deadline, or an
+ * error kept for the next read): hand the held bytes over unstamped; the
+ * rest of that head passes unheld. */
+static void release_hold(struct xv_conn *c)
+{
+    if (!c->hold.len)
+        return;
+    if (xv_buf_append(&c->out, c->hold.data, c->hold.len) != 0)
+        xv_log(XV_LOG_ERROR, "internal: could not release a held head");
+    xv_buf_reset(&c->hold);
+    c->rx_nostamp = 1;
 }
 
 long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx)
@@ -685,6 +904,14 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         size_t k = serve_out(c, buf, len, 1);
         rx_unlock(c);
         return (long)k;
+    }
+    if (c->rx_err_pending) {
+        /* the error a read met behind bytes it handed over first */
+        c->rx_err_pending = 0;
+        int e = c->rx_err_errno;
+        rx_unlock(c);
+        errno = e;
+        return XV_CONN_RX_DEFERRED;
     }
     if (c->synth_eof) {
         /* The agent answered this stream itself; what the upstream may
@@ -699,7 +926,29 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         int http = atomic_load(&c->mode) == XV_CONN_HTTP;
         rx_unlock(c);
         long r = rd(ctx, buf, cap);
+        int rd_errno = errno;
         pthread_mutex_lock(&c->mu);
+        if (r == XV_CONN_RD_DEADLINE || r == XV_CONN_RD_ERROR) {
+            /* Plain sockets only. The app's SO_RCVTIMEO ran out while a
+             * head was held, or the read failed: the held bytes go to the
+             * app now, as they would have without the agent (an error
+             * follows on the next read). */
+            if (c->hold.len) {
+                release_hold(c);
+                if (r == XV_CONN_RD_ERROR) {
+                    c->rx_err_pending = 1;
+                    c->rx_err_errno = rd_errno;
+                }
+            }
+            if (c->out.len && len) {
+                size_t k = serve_out(c, buf, len, 1);
+                rx_unlock(c);
+                return (long)k;
+            }
+            rx_unlock(c);
+            errno = rd_errno;
+            return -1;
+        }
         if (r <= 0) {
             if (r == 0 && c->resp && http) {
                 /* End of stream: a close-delimited body ends, open calls end. */
@@ -721,12 +970,18 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
                 }
             }
             rx_unlock(c);
+            errno = rd_errno;
             return r;
         }
         if (!http && !c->out.len) {
             rx_unlock(c);
+            errno = rd_errno;
             return r;
         }
+        /* Room for everything this read can turn into (see OUT_BOUND). */
+        size_t need = c->out.len + c->hold.len + c->resp_hold.len + (size_t)r + 4096;
+        if (c->out.max < need)
+            c->out.max = need;
         if (!rx_process(c, buf, (size_t)r)) {
             rx_unlock(c);
             return r;
@@ -738,7 +993,9 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         }
         /* Everything read so far belongs to an incomplete held head: read
          * on. A non-blocking transport returns would-block from rd and the
-         * app comes back when more bytes arrive. */
+         * app comes back when more bytes arrive; a plain socket with
+         * SO_RCVTIMEO returns XV_CONN_RD_DEADLINE when the app's own
+         * deadline passes (hooks/net.c). */
     }
 }
 
@@ -760,10 +1017,11 @@ long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn r
             pthread_mutex_lock(&c->mu);
             /* put the bytes back in front of whatever is still queued */
             struct xv_buf nb;
-            xv_buf_init(&nb, OUT_MAX);
+            xv_buf_init(&nb, OUT_BOUND + len);
             if (xv_buf_append(&nb, tmp, (size_t)r) == 0 &&
-                xv_buf_append(&nb, c->out.data, c->out.len) == 0) {
+                xv_buf_append(&nb, c->out.data + c->out_off, c->out.len - c->out_off) == 0) {
                 xv_buf_free(&c->out);
+                c->out_off = 0;
                 c->out = nb;
             } else {
                 xv_buf_free(&nb);
@@ -783,7 +1041,7 @@ long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn r
 size_t xv_conn_rx_pending(struct xv_conn *c)
 {
     pthread_mutex_lock(&c->mu);
-    size_t n = c->out.len;
+    size_t n = c->out.len - c->out_off;
     pthread_mutex_unlock(&c->mu);
     return n;
 }

@@ -341,15 +341,15 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
     call->resp_block = o == XV_OUTCOME_BLOCK_RESPONSE;
     if (d.action) {
         /* escalate & co.: blocks, recorded under its own name */
-        snprintf(call->resp_policy_name, sizeof call->resp_policy_name, "%s", d.action);
+        xv_utf8_snprintf(call->resp_policy_name, sizeof call->resp_policy_name, "%s", d.action);
         call->resp_policy_outcome = call->resp_policy_name;
     } else {
         call->resp_policy_outcome = xv_outcome_name(o);
     }
     if (d.rule_id)
-        snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", d.rule_id);
+        xv_utf8_snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", d.rule_id);
     if (d.reason)
-        snprintf(call->resp_policy_reason, sizeof call->resp_policy_reason, "%s", d.reason);
+        xv_utf8_snprintf(call->resp_policy_reason, sizeof call->resp_policy_reason, "%s", d.reason);
     if (o == XV_OUTCOME_REDACT_RESPONSE)
         call->resp_redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
     xv_decision_free(&d);
@@ -452,7 +452,7 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
     xv_decref(in);
     if (rc != 0) {
         /* SPEC §5: the request stage fails closed unless told otherwise. */
-        snprintf(call->policy_error, sizeof call->policy_error, "policy evaluation failed: %s",
+        xv_utf8_snprintf(call->policy_error, sizeof call->policy_error, "policy evaluation failed: %s",
                  err[0] ? err : xv_strerror(rc));
         call->policy_outcome = "error";
         if (in)
@@ -464,7 +464,7 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
     if (d.action) {
         /* escalate, or an action the engine does not know: a 403 recorded
          * under the action's own name (never a silent allow) */
-        snprintf(call->policy_name, sizeof call->policy_name, "%s", d.action);
+        xv_utf8_snprintf(call->policy_name, sizeof call->policy_name, "%s", d.action);
         call->policy_outcome = call->policy_name;
     } else {
         call->policy_outcome = xv_outcome_name(d.outcome);
@@ -472,9 +472,9 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
     if (d.outcome == XV_OUTCOME_REDACT && d.nredact)
         call->redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
     if (d.rule_id)
-        snprintf(call->policy_rule_id, sizeof call->policy_rule_id, "%s", d.rule_id);
+        xv_utf8_snprintf(call->policy_rule_id, sizeof call->policy_rule_id, "%s", d.rule_id);
     if (d.reason)
-        snprintf(call->policy_reason, sizeof call->policy_reason, "%s", d.reason);
+        xv_utf8_snprintf(call->policy_reason, sizeof call->policy_reason, "%s", d.reason);
     int action = XV_CONN_POLICY_SEND;
     if (!xv_conn_cfg.policy_monitor) {
         if (d.outcome == XV_OUTCOME_BLOCK)

@@ -1,14 +1,19 @@
 /*
- * record.c — the trace record of one finished call (SPEC §6 fields that
- * need neither sessions nor policy yet) and trace ids.
+ * record.c — the trace record of one finished call and its tool-step child
+ * records (SPEC §6; every field is in docs/trace-fields.md), and trace ids.
  *
- * The session fields come from the call (resolved when its request was
- * released); a call whose request never completed gets a session of its own. Records never contain request or response headers, so
- * no credential can reach them from here.
+ * Invariants: a record says what happened — `policy_outcome` is always
+ * present and final, `status_code` is what the app read, the agent's own
+ * answers carry no upstream ids — and a redaction a policy decided at either
+ * stage covers every captured text of the call and of its tool steps before
+ * the record is handed to the exporter. Ids are v4 UUIDs. The session fields
+ * come from the call (resolved when its request was released); a call whose
+ * request never completed gets a session of its own. Records never contain
+ * request or response headers, so no credential can reach them from here.
  *
  * Thread safety: called with the connection's lock held; uses only
- * thread-safe functions (common/'s per-thread UUID generator, cJSON on
- * private objects).
+ * thread-safe functions (common/'s per-thread UUID generator, the shared
+ * compiled redaction patterns, cJSON on private objects).
  */
 #include "xv_conn_int.h"
 
@@ -26,14 +31,55 @@ void xv_conn_new_trace_id(char out[XV_TRACE_ID_LEN + 1])
     xv_uuid_v4(out); /* per-thread generator: no syscall per id */
 }
 
+/* n as exactly `width` decimal digits at p. */
+static void put_digits(char *p, unsigned n, int width)
+{
+    while (width-- > 0) {
+        p[width] = (char)('0' + n % 10);
+        n /= 10;
+    }
+}
+
+/* ISO 8601 UTC with microseconds, "2026-12-04T16:42:09.123456Z". The
+ * calendar date comes from the day count by the days-to-civil arithmetic
+ * of the proleptic Gregorian calendar (400-year eras of 146,097 days);
+ * gmtime_r + strftime + snprintf cost ~2,500 instructions per timestamp,
+ * two per record (issue 9). */
 static void add_time(cJSON *r, const char *key, uint64_t wall_ns)
 {
-    time_t s = (time_t)(wall_ns / 1000000000u);
-    struct tm tm;
-    gmtime_r(&s, &tm);
+    uint64_t secs = wall_ns / 1000000000u;
+    unsigned us = (unsigned)((wall_ns / 1000u) % 1000000u);
+    uint64_t days = secs / 86400u;
+    unsigned sod = (unsigned)(secs % 86400u);
+    /* days since 1970-01-01 -> civil date; shift the epoch to 0000-03-01 */
+    uint64_t z = days + 719468u;
+    uint64_t era = z / 146097u;
+    unsigned doe = (unsigned)(z - era * 146097u);                   /* [0, 146096] */
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    uint64_t y = yoe + era * 400u;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);           /* [0, 365] */
+    unsigned mp = (5 * doy + 2) / 153;                                /* [0, 11], March = 0 */
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2)
+        y++;
     char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%06uZ", (unsigned)((wall_ns / 1000u) % 1000000u));
+    if (y > 9999) { /* beyond the format: the library's own formatting */
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, sizeof buf - n, ".%06uZ", us);
+    } else {
+        memcpy(buf, "0000-00-00T00:00:00.000000Z", 28);
+        put_digits(buf, (unsigned)y, 4);
+        put_digits(buf + 5, m, 2);
+        put_digits(buf + 8, d, 2);
+        put_digits(buf + 11, sod / 3600, 2);
+        put_digits(buf + 14, sod / 60 % 60, 2);
+        put_digits(buf + 17, sod % 60, 2);
+        put_digits(buf + 20, us, 6);
+    }
     cJSON_AddStringToObject(r, key, buf);
 }
 
@@ -55,7 +101,7 @@ static cJSON *step_record(struct xv_conn *c, struct xv_call *call, const char *t
     cJSON_AddStringToObject(r, "session_id", call->session_id);
     cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
     add_time(r, "start_time", xv_now_wall_ns());
-    cJSON_AddNumberToObject(r, "pid", (double)(cfg->pid ? cfg->pid : getpid()));
+    cJSON_AddNumberToObject(r, "pid", (double)(cfg->pid ? cfg->pid : xv_conn_pid()));
     if (cfg->process)
         cJSON_AddStringToObject(r, "process", cfg->process);
     (void)c;
@@ -339,8 +385,16 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "org_id", cfg->org_id);
     const char *host = c->peer.host[0] ? c->peer.host : call->host[0] ? call->host : c->peer.addr;
     cJSON_AddStringToObject(r, "provider", call->prov.id ? call->prov.id : xv_conn_provider(host));
-    if (call->prov.gateway)
-        cJSON_AddStringToObject(r, "gateway", call->prov.gateway);
+    const char *gateway = call->prov.gateway;
+    if (!gateway && c->peer.via_host) {
+        /* rerouted to a Xenovia runtime: the provider is the host the app
+         * asked for, the runtime is the gateway */
+        struct xv_openai_provider via;
+        xv_openai_provider_for(c->peer.via_host, NULL, 0, &via);
+        gateway = via.gateway;
+    }
+    if (gateway)
+        cJSON_AddStringToObject(r, "gateway", gateway);
     if (c->peer.route_url) {
         /* rerouted (SPEC §8): where the call really went, and by which rule */
         cJSON_AddStringToObject(r, "server_address", c->peer.via_host);
@@ -380,18 +434,18 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
          * not an upstream error. */
         char why[400];
         if (call->policy_blocked)
-            snprintf(why, sizeof why, "request blocked by policy (%s)%s%s", call->policy_outcome,
+            xv_utf8_snprintf(why, sizeof why, "request blocked by policy (%s)%s%s", call->policy_outcome,
                      call->policy_reason[0] ? ": " : "", call->policy_reason);
         else if (call->policy_error[0])
-            snprintf(why, sizeof why, "%s", call->policy_error);
+            xv_utf8_snprintf(why, sizeof why, "%s", call->policy_error);
         else
-            snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
+            xv_utf8_snprintf(why, sizeof why, "%s", call->tx_error ? call->tx_error : "answered by the agent");
         cJSON_DeleteItemFromObject(r, "error");
         cJSON_AddStringToObject(r, "error", why);
         cJSON_AddBoolToObject(r, "synthetic_response", 1);
     } else if (call->app_status && call->resp_block && !cJSON_GetObjectItem(r, "error")) {
         char why[400];
-        snprintf(why, sizeof why, "response blocked by policy (%s)%s%s", call->resp_policy_outcome,
+        xv_utf8_snprintf(why, sizeof why, "response blocked by policy (%s)%s%s", call->resp_policy_outcome,
                  call->resp_policy_reason[0] ? ": " : "", call->resp_policy_reason);
         cJSON_AddStringToObject(r, "error", why);
     }
@@ -408,7 +462,7 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     if (!call->stamped && !call->upstream_trace_id[0] && call->response_started &&
         !call->synthetic && !cfg->disabled_stamp)
         cJSON_AddBoolToObject(r, "trace_header_missing", 1);
-    cJSON_AddNumberToObject(r, "pid", (double)(cfg->pid ? cfg->pid : getpid()));
+    cJSON_AddNumberToObject(r, "pid", (double)(cfg->pid ? cfg->pid : xv_conn_pid()));
     if (cfg->process)
         cJSON_AddStringToObject(r, "process", cfg->process);
     if (cfg->capture)

@@ -7,11 +7,13 @@
  * Invariant: bytes the app wrote reach the transport in order, unchanged
  * except for injected header lines inserted before the blank line of an
  * inspected request's head; a request the agent answers itself never
- * reaches the transport at all. Held bytes count as accepted: a held
- * request is always written out completely before the write call that
- * completed it returns (waiting for writability if the transport would
- * block), so no accepted byte is ever left behind a socket that poll()
- * would not report.
+ * reaches the transport at all. Held bytes count as accepted. On a plain
+ * socket what the transport would not take yet waits in the send queue
+ * (tx_out), which every later write, read and readiness wait flushes first
+ * (never blocking a non-blocking socket); on TLS a held request is written
+ * out completely before the call returns (waiting, bounded). Requests are
+ * handled one at a time (the parser pauses at each message's end), so each
+ * pipelined request is decided, injected and recorded on its own, in order.
  *
  * Thread safety: entry points take c->mu; it is released around every real
  * write and wait.
@@ -89,12 +91,15 @@ static void note_credential_scope(struct xv_call *call, const struct xv_http_hea
 static int req_on_head(void *ud, const struct xv_http_head *h)
 {
     struct xv_conn *c = ud;
-    struct xv_call *call = calloc(1, sizeof *call);
+    struct xv_call *call = xv_conn_call_alloc();
     int is_head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
     int is_connect = h->method_len == 7 && memcmp(h->method, "CONNECT", 7) == 0;
     /* The response parser must see every request, even one we cannot track. */
     xv_http_parser_note_request(c->resp, is_head, is_connect);
     c->tx_head_done = 1;
+    /* After a protocol upgrade (WebSocket, h2c) the app's next bytes are not
+     * HTTP/1.x: the stream is left alone once this request is out. */
+    c->tx_upgrade = xv_http_head_find(h, "upgrade") != NULL;
     if (!call)
         return c->tx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
     call->start_mono_ns = xv_now_mono_ns();
@@ -152,10 +157,11 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
             const struct xv_http_header *ah = xv_http_head_find(h, per_call[i].hdr);
             if (ah) {
                 size_t n = ah->value_len < per_call[i].cap - 1 ? ah->value_len : per_call[i].cap - 1;
+                n = xv_utf8_cut(ah->value, ah->value_len, n); /* whole characters */
                 memcpy(dst, ah->value, n);
                 dst[n] = '\0';
             } else if (cfgv[i]) {
-                snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
+                xv_utf8_snprintf(dst, per_call[i].cap, "%s", cfgv[i]);
             }
         }
         /* The app's W3C trace context, for the OTLP span's parent (an over-long
@@ -226,6 +232,11 @@ static void req_on_end(void *ud)
 {
     struct xv_conn *c = ud;
     c->tx_req_done = 1;
+    if (c->tx_upgrade) {
+        /* held bytes are released unchanged by the write path */
+        xv_conn_to_pass(c, "protocol upgrade requested; stream not inspected");
+        return;
+    }
     if (!c->tx_call)
         return;
     if (c->tx_call->api)
@@ -233,9 +244,64 @@ static void req_on_end(void *ud)
     c->tx_call->request_done = 1;
 }
 
+/* A request head that failed to parse opened no call. When its request
+ * line names an API call, open one now so the malformed call is recorded
+ * with `error` (SPEC §10) like any other. */
+static void open_unparsed_call(struct xv_conn *c)
+{
+    if (!c->tx_in_head || c->tx_head_done)
+        return;
+    /* The head so far: held bytes, then the bytes being fed. */
+    char h[4096];
+    size_t n = c->tx_hold.len < sizeof h ? c->tx_hold.len : sizeof h;
+    if (n)
+        memcpy(h, c->tx_hold.data, n);
+    size_t more = c->tx_feed_n < sizeof h - n ? c->tx_feed_n : sizeof h - n;
+    if (more)
+        memcpy(h + n, c->tx_feed_p, more);
+    n += more;
+    const char *sp1 = memchr(h, ' ', n);
+    if (!sp1)
+        return;
+    const char *t = sp1 + 1;
+    const char *sp2 = memchr(t, ' ', n - (size_t)(t - h));
+    if (!sp2)
+        return;
+    const char *host = c->peer.host[0] ? c->peer.host : c->peer.addr;
+    int type = xv_openai_classify(h, (size_t)(sp1 - h), t, (size_t)(sp2 - t));
+    if (type == XV_OPENAI_NONE || !xv_conn_host_allowed(xv_conn_cfg.hosts, host, c->peer.port))
+        return;
+    struct xv_call *call = calloc(1, sizeof *call);
+    if (!call)
+        return;
+    struct xv_openai_limits lim = {
+        .body_max = xv_conn_cfg.body_max,
+        .capture_max = xv_conn_cfg.capture_max,
+        .capture_content = xv_conn_cfg.capture_content,
+    };
+    call->api = xv_openai_call_new(type, &lim);
+    if (!call->api) {
+        free(call);
+        return;
+    }
+    call->start_mono_ns = xv_now_mono_ns();
+    call->start_wall_ns = xv_now_wall_ns();
+    xv_conn_new_trace_id(call->trace_id);
+    xv_conn_stat_add(XV_STAT_CALLS);
+    struct xv_call **tail = &c->calls;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = call;
+    c->tx_call = call;
+}
+
 static void req_on_error(void *ud, const char *why)
 {
-    xv_conn_to_pass(ud, why);
+    struct xv_conn *c = ud;
+    open_unparsed_call(c);
+    /* Passthrough from here: xv_conn_tx_write releases every held byte
+     * unchanged, in order; open calls are recorded with `error`. */
+    xv_conn_to_pass(c, why);
 }
 
 const struct xv_http_callbacks xv_conn_req_cb = {
@@ -299,6 +365,62 @@ static long write_all(struct xv_conn *c, const struct tx_io *io, const char *p, 
     return 0;
 }
 
+/* Send p[0..n) after whatever is queued, without ever waiting on a plain
+ * socket: what the transport does not take now is queued in tx_out (it
+ * belongs to bytes the app was already told were written). TLS waits
+ * (write_all). Returns 0, or the failing wr result (an error, not
+ * would-block). */
+static long tx_send(struct xv_conn *c, const struct tx_io *io, const char *p, size_t n)
+{
+    if (c->kind == XV_CONN_TLS)
+        return write_all(c, io, p, n);
+    while (n && !c->tx_out.len) {
+        c->tx_busy = 1;
+        pthread_mutex_unlock(&c->mu);
+        long w = io->wr(io->ctx, p, n);
+        pthread_mutex_lock(&c->mu);
+        c->tx_busy = 0;
+        if (w == -1)
+            break;
+        if (w <= 0)
+            return w;
+        p += w;
+        n -= (size_t)w;
+    }
+    if (!n)
+        return 0;
+    if (xv_buf_append(&c->tx_out, p, n) != 0) {
+        /* over the queue's bound (cannot happen for one held request):
+         * drain what is queued, then write the rest, waiting (bounded) */
+        long rc = write_all(c, io, c->tx_out.data, c->tx_out.len);
+        xv_buf_reset(&c->tx_out);
+        xv_conn_tx_track(c);
+        return rc ? rc : write_all(c, io, p, n);
+    }
+    xv_conn_tx_track(c);
+    return 0;
+}
+
+/* Write queued bytes (plain sockets) with the app's own write call.
+ * 0 when the queue is empty afterwards, -1 would block, or the error. */
+static long tx_drain(struct xv_conn *c, const struct tx_io *io)
+{
+    while (c->tx_out.len) {
+        c->tx_busy = 1;
+        pthread_mutex_unlock(&c->mu);
+        long w = io->wr(io->ctx, c->tx_out.data, c->tx_out.len);
+        pthread_mutex_lock(&c->mu);
+        c->tx_busy = 0;
+        if (w <= 0) {
+            xv_conn_tx_track(c);
+            return w;
+        }
+        xv_buf_consume(&c->tx_out, (size_t)w);
+    }
+    xv_conn_tx_track(c);
+    return 0;
+}
+
 /* The held request as it goes out: head with injected lines, then the rest. */
 static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf *out)
 {
@@ -345,14 +467,18 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     /* Checked on the whole header value (the copy below is truncated). */
     if (c->inject.app_session_bad)
         return XV_SESSION_E_BAD_ID;
+    /* XENOVIA_SESSION_ID in any UUID spelling, used in canonical form */
+    char env_id[XV_UUID_LEN + 1] = "";
+    if (xv_conn_cfg.session_env)
+        xv_uuid_normalize(xv_conn_cfg.session_env, strlen(xv_conn_cfg.session_env), env_id);
     if (!store) {
         if (c->inject.app_session) {
             memcpy(call->session_id, c->inject.app_session_id, 36);
             call->session_id[36] = '\0';
             call->session_strategy = "header";
             call->session_turn = 1;
-        } else if (xv_conn_cfg.session_env) {
-            snprintf(call->session_id, sizeof call->session_id, "%s", xv_conn_cfg.session_env);
+        } else if (env_id[0]) {
+            snprintf(call->session_id, sizeof call->session_id, "%s", env_id);
             call->session_strategy = "env";
             call->session_turn = 1;
         } else {
@@ -363,7 +489,7 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     struct xv_session_request rq = {
         .header_id = c->inject.app_session ? c->inject.app_session_id : NULL,
         .header_id_len = c->inject.app_session ? strlen(c->inject.app_session_id) : 0,
-        .env_id = xv_conn_cfg.session_env,
+        .env_id = env_id[0] ? env_id : NULL,
         .type = call->api ? xv_openai_call_type(call->api) : 0,
         .body = call->api ? xv_openai_call_request_json(call->api) : NULL,
         .scope = call->has_scope ? call->cred_scope : NULL,
@@ -542,9 +668,9 @@ static long release(struct xv_conn *c, const struct tx_io *io)
     if (build_request(c, call, &out) != 0) {
         /* cannot inject: send exactly what the app wrote */
         xv_buf_free(&out);
-        rc = write_all(c, io, c->tx_hold.data, c->tx_hold.len);
+        rc = tx_send(c, io, c->tx_hold.data, c->tx_hold.len);
     } else {
-        rc = write_all(c, io, out.data, out.len);
+        rc = tx_send(c, io, out.data, out.len);
         xv_buf_free(&out);
     }
     xv_buf_reset(&c->tx_hold);
@@ -572,7 +698,13 @@ static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct tx
     }
     if (mode == XV_CONN_HTTP) {
         c->req = xv_http_parser_new(XV_HTTP_REQUEST, xv_conn_cfg.head_max, &xv_conn_req_cb, c);
+        if (c->req)
+            xv_http_parser_pause_at_end(c->req, 1); /* one request at a time */
         c->resp = xv_http_parser_new(XV_HTTP_RESPONSE, xv_conn_cfg.head_max, &xv_conn_resp_cb, c);
+        /* responses too: the call a response belongs to is popped before the
+         * next response's head is parsed (and that head is held and stamped) */
+        if (c->resp)
+            xv_http_parser_pause_at_end(c->resp, 1);
         if (!c->req || !c->resp)
             mode = XV_CONN_PASS;
     }
@@ -584,7 +716,7 @@ static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct tx
         if (mode == XV_CONN_HTTP)
             xv_buf_append(&c->tx_hold, c->pre, c->pre_len);
         else
-            write_all(c, io, c->pre, c->pre_len);
+            tx_send(c, io, c->pre, c->pre_len);
         if (mode == XV_CONN_HTTP) {
             c->tx_in_head = 1;
             xv_http_parser_feed(c->req, c->pre, c->pre_len);
@@ -592,6 +724,47 @@ static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct tx
         c->pre_len = 0;
     }
     return 0;
+}
+
+/* Not (or no longer) ours: release what is held, in order, unchanged. */
+static long pass_release(struct xv_conn *c, const struct tx_io *io)
+{
+    if (!c->tx_hold.len)
+        return 0;
+    long rc = tx_send(c, io, c->tx_hold.data, c->tx_hold.len);
+    xv_buf_reset(&c->tx_hold);
+    c->tx_head_len = 0;
+    c->tx_holding = 0;
+    return rc;
+}
+
+/* Bytes of a request the agent does not hold (a body streaming past, or a
+ * request that is not an API call after its head): written zero-copy, but
+ * only up to the end of the current request, so the next pipelined head is
+ * held and decided on its own. Returns bytes written (> 0) or the wr result. */
+static long tx_unheld(struct xv_conn *c, const struct tx_io *io, const char *p, size_t n)
+{
+    size_t k = n;
+    size_t ahead = c->tx_ahead;
+    if (ahead) {
+        /* the parser already saw these bytes (an earlier short write) */
+        k = ahead < n ? ahead : n;
+    } else if (atomic_load(&c->mode) == XV_CONN_HTTP) {
+        k = xv_http_parser_feed(c->req, p, n);
+        if (k == 0 || k > n || atomic_load(&c->mode) != XV_CONN_HTTP)
+            k = n;
+    }
+    c->tx_busy = 1;
+    pthread_mutex_unlock(&c->mu);
+    long w = io->wr(io->ctx, p, k);
+    pthread_mutex_lock(&c->mu);
+    c->tx_busy = 0;
+    size_t done = w > 0 ? (size_t)w : 0;
+    if (ahead)
+        c->tx_ahead = ahead - done;
+    else if (atomic_load(&c->mode) == XV_CONN_HTTP)
+        c->tx_ahead = k - done; /* parsed but not taken: the app writes them again */
+    return w;
 }
 
 long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
@@ -606,33 +779,43 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
         pthread_mutex_unlock(&c->mu);
         return XV_E_STATE;
     }
+    if (c->tx_out.len) {
+        /* Queued bytes of an earlier request go first; while the transport
+         * does not take them, this write would block. */
+        long rc = tx_drain(c, &io);
+        if (rc != 0) {
+            pthread_mutex_unlock(&c->mu);
+            return rc;
+        }
+    }
     if (atomic_load(&c->mode) == XV_CONN_UNDECIDED && tx_decide(c, buf, len, &io)) {
         pthread_mutex_unlock(&c->mu);
         return (long)len;
     }
     size_t pos = 0;
     long accepted = 0;
+    long rc = 0;
     while (pos < len) {
         if (atomic_load(&c->mode) != XV_CONN_HTTP) {
             /* Not (or no longer) ours: release anything held, then step aside. */
-            if (c->tx_hold.len) {
-                long rc = write_all(c, &io, c->tx_hold.data, c->tx_hold.len);
-                xv_buf_reset(&c->tx_hold);
-                if (rc != 0) {
-                    pthread_mutex_unlock(&c->mu);
-                    return accepted ? accepted : rc;
-                }
-            }
+            rc = pass_release(c, &io);
+            if (rc != 0 || c->tx_out.len)
+                break;
             pthread_mutex_unlock(&c->mu);
             long w = wr(ctx, buf + pos, len - pos);
             return w > 0 ? accepted + w : (accepted ? accepted : w);
         }
-        int head_state = xv_http_parser_state(c->req) == XV_HTTP_S_HEAD;
+        if (c->tx_out.len)
+            break; /* the transport is full: the app writes the rest later */
+        int head_state = xv_http_parser_state(c->req) == XV_HTTP_S_HEAD && !c->tx_ahead;
         if (c->tx_holding || head_state) {
             c->tx_in_head = head_state && !c->tx_holding;
             c->tx_head_done = 0;
             c->tx_req_done = 0;
+            c->tx_feed_p = buf + pos;
+            c->tx_feed_n = len - pos;
             size_t k = xv_http_parser_feed(c->req, buf + pos, len - pos);
+            c->tx_feed_n = 0;
             if (k == 0 || k > len - pos)
                 k = len - pos;
             if (xv_buf_append(&c->tx_hold, buf + pos, k) != 0) {
@@ -641,19 +824,19 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                     c->tx_call->tx_error = "request over the hold limit; sent before it was "
                                            "complete, policy not evaluated";
                 c->tx_holding = 0; /* an incomplete body is not decided on */
-                long rc = release(c, &io);
+                rc = release(c, &io);
                 if (rc == 0)
-                    rc = write_all(c, &io, buf + pos, k);
+                    rc = tx_send(c, &io, buf + pos, k);
                 pos += k;
                 accepted += (long)k;
-                if (rc != 0) {
-                    pthread_mutex_unlock(&c->mu);
-                    return rc;
-                }
+                if (rc != 0)
+                    break;
                 continue;
             }
             pos += k;
             accepted += (long)k;
+            if (atomic_load(&c->mode) != XV_CONN_HTTP)
+                continue; /* malformed: released unchanged at the loop's top */
             struct xv_call *call = c->tx_call;
             if (c->tx_in_head && c->tx_head_done) {
                 c->tx_head_len = c->tx_hold.len;
@@ -674,19 +857,15 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                 c->tx_holding = call && call->api && !c->tx_req_done &&
                                 (!call->expect_continue || call->continue_local);
                 if (!c->tx_holding && !c->tx_req_done) {
-                    long rc = release(c, &io);
-                    if (rc != 0) {
-                        pthread_mutex_unlock(&c->mu);
-                        return rc;
-                    }
+                    rc = release(c, &io);
+                    if (rc != 0)
+                        break;
                 }
             }
             if (c->tx_req_done && c->tx_hold.len) {
-                long rc = release(c, &io);
-                if (rc != 0) {
-                    pthread_mutex_unlock(&c->mu);
-                    return rc;
-                }
+                rc = release(c, &io);
+                if (rc != 0)
+                    break;
             }
             if (c->dead) {
                 /* answered by the agent: what else the app wrote in this
@@ -696,41 +875,68 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
             }
             continue;
         }
-        /* Body of a request that is not held: one zero-copy write. */
-        pthread_mutex_unlock(&c->mu);
-        long w = wr(ctx, buf + pos, len - pos);
-        pthread_mutex_lock(&c->mu);
-        if (w > 0 && atomic_load(&c->mode) == XV_CONN_HTTP) {
-            size_t off = 0;
-            while (off < (size_t)w && atomic_load(&c->mode) == XV_CONN_HTTP) {
-                size_t k = xv_http_parser_feed(c->req, buf + pos + off, (size_t)w - off);
-                if (k == 0)
-                    break;
-                off += k;
-            }
+        /* Body of a request that is not held. */
+        long w = tx_unheld(c, &io, buf + pos, len - pos);
+        if (w <= 0) {
+            rc = w;
+            break;
         }
-        pthread_mutex_unlock(&c->mu);
-        return w > 0 ? accepted + w : (accepted ? accepted : w);
+        pos += (size_t)w;
+        accepted += w;
     }
-    /* The parser gave up on the last bytes of this write (malformed input,
-     * a compressed body past the inflation limits): the connection is
+    /* The parser gave up on bytes of this write (malformed input, a
+     * compressed body past the inflation limits): the connection is
      * passthrough now and the hooks send later writes straight out, so what
-     * is held leaves here, unchanged and in order. */
-    if (atomic_load(&c->mode) != XV_CONN_HTTP && c->tx_hold.len) {
-        long rc = write_all(c, &io, c->tx_hold.data, c->tx_hold.len);
-        xv_buf_reset(&c->tx_hold);
-        if (rc != 0) {
-            pthread_mutex_unlock(&c->mu);
-            return rc;
-        }
-    }
+     * is held leaves here, unchanged and in order (queued behind nothing). */
+    if (!rc && atomic_load(&c->mode) != XV_CONN_HTTP)
+        rc = pass_release(c, &io);
     pthread_mutex_unlock(&c->mu);
-    return accepted;
+    if (accepted)
+        return accepted;
+    return rc ? rc : -1;
+}
+
+int xv_conn_tx_cut(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->tx_hold.len && c->kind == XV_CONN_PLAIN) {
+        if (atomic_load(&c->mode) == XV_CONN_HTTP)
+            xv_conn_to_pass(c, "request cut: the program ended the stream mid-request");
+        if (xv_buf_append(&c->tx_out, c->tx_hold.data, c->tx_hold.len) != 0)
+            xv_log(XV_LOG_ERROR, "internal: could not queue a cut request");
+        xv_buf_reset(&c->tx_hold);
+        xv_conn_tx_track(c);
+    }
+    int r = c->tx_out.len > 0;
+    pthread_mutex_unlock(&c->mu);
+    return r;
 }
 
 /* ---- synthetic answers --------------------------------------------------- */
 
+static void answer_now(struct xv_conn *c, const char *resp, size_t n);
+
 void xv_conn_answer(struct xv_conn *c, const char *resp, size_t n)
+{
+    struct xv_call *call = c->tx_call;
+    if (call && c->calls != call) {
+        /* Pipelined behind calls still waiting for their responses: the
+         * answer waits its turn (xv_conn_pop_call marks it ready, the RX
+         * path delivers it), and nothing more goes out meanwhile. */
+        call->answer = malloc(n);
+        if (call->answer) {
+            memcpy(call->answer, resp, n);
+            call->answer_len = n;
+            c->dead = 1;
+            return;
+        }
+    }
+    answer_now(c, resp, n);
+}
+
+/* Give the front call its answer now: fed through the response parser (so
+ * it is recorded), queued for the app, then end of stream. */
+static void answer_now(struct xv_conn *c, const char *resp, size_t n)
 {
     /* Recorded through the normal response path, but never held or stamped
      * (the agent wrote its own headers). */

@@ -147,9 +147,30 @@ int xv_conn_peer_known(const struct xv_conn *c);
  * answered this stream itself (the hook reports EPIPE).
  */
 typedef long (*xv_conn_write_fn)(void *ctx, const char *buf, size_t len);
+/* Plain sockets never wait: what a non-blocking transport would not take is
+ * kept in the connection's send queue (counted as written: the bytes belong
+ * to a request the app already handed over), and the next write on the
+ * stream returns would-block until the queue drained. The queue is flushed
+ * first by every write, by reads, by the readiness hooks
+ * (xv_conn_tx_flush_all) and, bounded, at close. TLS streams still wait with
+ * `wait` (OpenSSL wants a would-block write retried with the same bytes). */
 typedef int (*xv_conn_wait_fn)(void *ctx, int timeout_ms);
 long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                       xv_conn_write_fn wr, xv_conn_wait_fn wait, void *ctx);
+
+/* Send queue (plain sockets): 1 when any connection has queued bytes
+ * (lock-free); flush every such connection with wr_fd (non-blocking, e.g.
+ * send(MSG_DONTWAIT)); whether socket fd has queued bytes; flush one
+ * connection (0 when empty afterwards, -1 would block, other < 0 error). */
+int xv_conn_tx_pending_any(void);
+void xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len));
+int xv_conn_fd_tx_pending(int fd);
+long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx);
+/* The program ends its side of the stream (shutdown(SHUT_WR), close) with
+ * request bytes still held: they go to the send queue unchanged (the
+ * connection turns passthrough, open calls are recorded with `error`), as
+ * the kernel would have sent them. Returns 1 when bytes are queued. */
+int xv_conn_tx_cut(struct xv_conn *c);
 
 /* How the hooks make a transport readable when the agent queued an answer
  * the app must read (plain socket: shutdown(SHUT_RD); see hooks/). */
@@ -181,6 +202,15 @@ int xv_conn_synthetic_eof(struct xv_conn *c);
  * (blocking transports block in rd as they would have anyway).
  */
 typedef long (*xv_conn_read_fn)(void *ctx, char *buf, size_t len);
+/* Extra results of a plain socket's `rd`: a real error (errno set; not
+ * would-block), and "the app's own read deadline (SO_RCVTIMEO) passed before
+ * more bytes came" — then a held head is handed over unstamped rather than
+ * making the app wait longer than it asked. xv_conn_rx returns
+ * XV_CONN_RX_DEFERRED when it reports an error it kept behind released bytes
+ * (errno is set; the hook returns -1). */
+#define XV_CONN_RD_ERROR (-2)
+#define XV_CONN_RD_DEADLINE (-3)
+#define XV_CONN_RX_DEFERRED (-4)
 long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx);
 
 /* Like xv_conn_rx, but leaves the bytes for the next read (SSL_peek,

@@ -82,6 +82,9 @@ struct xv_call {
     unsigned resp_redact_labels;   /* redact_response labels */
     char resp_policy_rule_id[128];
     char resp_policy_reason[256];
+    char *answer;                  /* synthetic answer waiting for the responses to
+                                      earlier pipelined calls (malloc'd), or NULL */
+    size_t answer_len;
 };
 
 /* Per-request injection state, kept on the connection between the request
@@ -105,7 +108,10 @@ struct xv_conn {
     struct xv_http_parser *resp;   /* RX parser */
     struct xv_call *calls;         /* open calls, oldest first */
     struct xv_call *tx_call;       /* call whose request is being written */
-    struct xv_buf out;             /* RX bytes ready for the app */
+    struct xv_buf out;             /* RX bytes ready for the app (from out_off on) */
+    size_t out_off;                /* bytes of out already served; out_off < out.len, or
+                                      both 0 (compacted in halves: small reads of a large
+                                      queue stay linear) */
     struct xv_buf hold;            /* RX head bytes held until the head is complete */
     int rx_in_head;                /* the current RX feed segment is a held head */
     int rx_head_done;              /* on_head paused the parser at a held head's end */
@@ -128,7 +134,23 @@ struct xv_conn {
     int tx_head_done;              /* on_head paused the request parser */
     int tx_holding;                /* the current request's body is held too */
     int tx_req_done;               /* on_end of the request ran during this feed */
+    int tx_upgrade;                /* the request being written asks for an Upgrade */
     struct xv_inject_state inject; /* for the request being held */
+    struct xv_buf tx_out;          /* plain sockets: accepted request bytes the transport
+                                      would not take yet (flushed first by every write,
+                                      by reads and by the readiness hooks) */
+    const char *tx_feed_p;         /* bytes being fed to the request parser (for a head */
+    size_t tx_feed_n;              /* ... that fails to parse), n = 0 outside a feed */
+    int tx_busy;                   /* a writer has c->mu released around a real write */
+    atomic_int tx_counted;         /* tx_out is non-empty and counted in g_tx_pending */
+    size_t tx_ahead;               /* bytes the request parser saw that were not written
+                                      yet (a short write of an unheld body): the app's
+                                      next write starts with them */
+    int answer_ready;              /* front call has a deferred synthetic answer */
+    int rx_nostamp;                /* the head being read is handed over unheld (the app's
+                                      read deadline came first) */
+    int rx_err_pending;            /* a read error waits behind released bytes */
+    int rx_err_errno;              /* ... its errno */
     int dead;                      /* answered synthetically: no more traffic */
     int synth_eof;                 /* after the queued synthetic bytes: end of stream */
     int wake_byte;                 /* TLS carrier: hand one dummy byte to the next read */
@@ -146,12 +168,22 @@ struct xv_conn {
 extern struct xv_conn_config xv_conn_cfg;
 extern const struct xv_http_callbacks xv_conn_resp_cb;
 struct xv_call *xv_conn_front_call(struct xv_conn *c);
+/* A zeroed call (reuses the last freed one); NULL on OOM. Free with
+ * xv_conn_call_free. */
+struct xv_call *xv_conn_call_alloc(void);
+/* getpid(), cached (reset by xv_conn_atfork_child). */
+int xv_conn_pid(void);
 void xv_conn_call_free(struct xv_call *call);
 void xv_conn_pop_call(struct xv_conn *c, const char *error);
 void xv_conn_to_pass(struct xv_conn *c, const char *why);
 /* Keep the process-wide count of connections holding bytes for the app in
  * step with c->out (caller holds c->mu). */
 void xv_conn_out_track(struct xv_conn *c);
+/* Same for tx_out (the process-wide count of connections with queued writes). */
+void xv_conn_tx_track(struct xv_conn *c);
+/* Hand a deferred synthetic answer to the app once the calls before it are
+ * answered (caller holds c->mu; the bytes go to c->out). */
+void xv_conn_answer_deliver(struct xv_conn *c);
 
 /* Append the header lines in h[0..n) to dst, except those whose name is in
  * `drop` (NULL-terminated list of lower-case "name:" prefixes). */

@@ -239,7 +239,7 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
     int json_rc = 0;         /* a record could not be serialised; others go on */
     size_t pending = 0;      /* records in buf not yet written */
     for (size_t i = 0; i < n && io_rc == 0; i++) {
-        char *line = cJSON_PrintUnformatted(records[i]);
+        char *line = xv_exp_json_print(records[i]);
         if (!line) {
             if (atomic_exchange(&g_file.json_logged, 1) == 0)
                 xv_log(XV_LOG_ERROR, "trace record could not be serialised (out of memory)");

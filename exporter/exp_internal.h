@@ -37,6 +37,11 @@ char *xv_exp_file_default_path(const char *explicit_path);
  * Returns 0 or -errno. errno is not preserved (callers do that). */
 int xv_exp_file_mkdirs(const char *path);
 
+/* item as one line of JSON, exactly as cJSON_PrintUnformatted prints it
+ * (exp_json.c), faster. Caller frees with free(); NULL on OOM or an item
+ * cJSON could not print either. */
+char *xv_exp_json_print(const cJSON *item);
+
 /* Append records[0..n) to `path`, one cJSON_PrintUnformatted line each,
  * holding flock(LOCK_EX) for the whole batch. Records are borrowed (not
  * freed). *written gets the number of records now in the file; the rest

@@ -84,7 +84,8 @@ static struct {
                                       trace file was asked for explicitly; OTLP when set */
     uint64_t timeout_ms;           /* shutdown flush budget */
     size_t queue_max;              /* capacity of `ring` */
-    cJSON **ring;                  /* queued records, owned; FIFO of `count` from `head` */
+    cJSON **ring;                  /* queued records, owned; FIFO of `count` from `head`;
+                                      NULL until the first push */
     size_t head;                   /* index of the oldest queued record */
     size_t count;                  /* records in the ring */
     uint64_t enqueued;             /* records ever put in the ring (this process) */
@@ -139,16 +140,13 @@ static int configure_locked(const struct xv_exp_config *cfg)
     size_t qmax = cfg && cfg->queue_max ? cfg->queue_max : XV_EXP_DEFAULT_QUEUE_MAX;
     if (qmax > XV_EXP_QUEUE_CAP)
         qmax = XV_EXP_QUEUE_CAP;
-    cJSON **ring = calloc(qmax, sizeof *ring);
-    if (!ring) {
-        free(path);
-        return XV_E_NOMEM;
-    }
+    /* The ring is allocated by the first push: a process that never
+     * records anything never touches its pages (issue 9). */
     free(g.path);
     free(g.ring);
     g.path = path;
     g.sinks = sinks;
-    g.ring = ring;
+    g.ring = NULL;
     g.queue_max = qmax;
     g.head = g.count = 0;
     g.timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : XV_EXP_DEFAULT_TIMEOUT_MS;
@@ -181,6 +179,37 @@ int xv_exp_init(const struct xv_exp_config *cfg)
     return rc;
 }
 
+/* Replace *p (owned by cJSON) with a valid copy when it is not UTF-8. */
+static void utf8_fix_owned(char **p)
+{
+    size_t len = strlen(*p);
+    if (xv_utf8_valid(*p, len))
+        return;
+    char *t = xv_utf8_fix(*p, len, 3 * len, NULL);
+    if (!t)
+        return; /* OOM: cJSON still escapes controls; the line stays one line */
+    cJSON_free(*p);
+    *p = t;
+}
+
+/* Issue 7 class 7, at the root: whatever a module put into a record (an
+ * upstream's header bytes, the environment, argv[0], a cut in the middle of
+ * a character), every key and string leaves the exporter as valid UTF-8,
+ * invalid bytes replaced by U+FFFD. Runs where the record is serialised
+ * (the exporter thread, or the direct path), not on the hot path of a call.
+ * Depth is bounded by the records' own shape (cJSON parse depth ≤ 1000). */
+static void utf8_sanitize(cJSON *v)
+{
+    for (; v; v = v->next) {
+        if (v->string && !(v->type & cJSON_StringIsConst))
+            utf8_fix_owned(&v->string);
+        if (cJSON_IsString(v) && v->valuestring && !(v->type & cJSON_IsReference))
+            utf8_fix_owned(&v->valuestring);
+        if (v->child)
+            utf8_sanitize(v->child);
+    }
+}
+
 /* Write records on the calling thread and account for them. The caller
  * does not hold g.lock. Records are freed. `sinks` is g.sinks as read
  * under the lock; `on_thread`: the exporter thread (OTLP may use the
@@ -190,6 +219,8 @@ static int write_now(const char *path, cJSON **recs, size_t n, int sinks, int on
 {
     size_t written = n, to_file = n, to_otlp = n;
     int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        utf8_sanitize(recs[i]);
     /* The preload's hooks must pass our own file and socket I/O straight through. */
     xv_guard_enter();
     if (sinks & XV_EXP_SINK_OTLP)
@@ -268,6 +299,9 @@ static void *exporter_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);  /* signals are the app's */
 
+    /* Named by itself: one prctl, where naming it from the creating
+     * thread opened /proc/self/task/N/comm on the app's first call. */
+    pthread_setname_np(pthread_self(), "xenovia-export");
     cJSON *batch[XV_EXP_BATCH_MAX];
     pthread_mutex_lock(&g.lock);
     sched_self_idle_locked();
@@ -345,7 +379,6 @@ static int start_thread_locked(void)
     }
     g.start_failed_ns = 0;
     g.idle = EXP_PRIO_NORMAL;         /* the thread lowers itself first thing */
-    pthread_setname_np(g.thread, "xenovia-export");
     g.tstate = EXP_T_RUNNING;
     g.stop = 0;
     return 0;
@@ -376,7 +409,9 @@ int xv_exp_push(cJSON *record)
     if (!g.stopped && g.tstate == EXP_T_NONE &&
         (!g.start_failed_ns || xv_now_mono_ns() - g.start_failed_ns >= XV_EXP_RETRY_NS))
         start_thread_locked();
-    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.count < g.queue_max) {
+    if (!g.ring && !g.stopped)
+        g.ring = calloc(g.queue_max, sizeof *g.ring); /* NULL: records go direct */
+    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring && g.count < g.queue_max) {
         g.ring[(g.head + g.count) % g.queue_max] = record;
         g.count++;
         g.enqueued++;

@@ -489,14 +489,14 @@ static int head_from_record(const cJSON *r, struct span_head *h, int step)
     }
     if (step) {
         const char *tool = str(r, "tool_name");
-        snprintf(h->name, sizeof h->name, "execute_tool%s%.400s", tool && *tool ? " " : "",
-                 tool ? tool : "");
+        xv_utf8_snprintf(h->name, sizeof h->name, "execute_tool%s%.*s", tool && *tool ? " " : "",
+                         tool ? (int)xv_utf8_cut(tool, strlen(tool), 400) : 0, tool ? tool : "");
         h->kind = SPAN_KIND_INTERNAL;
     } else {
         const char *model = str(r, "model");
-        snprintf(h->name, sizeof h->name, "%.64s%s%.400s",
-                 xv_exp_otlp_operation(str(r, "request_type")), model && *model ? " " : "",
-                 model ? model : "");
+        xv_utf8_snprintf(h->name, sizeof h->name, "%.64s%s%.*s",
+                         xv_exp_otlp_operation(str(r, "request_type")), model && *model ? " " : "",
+                         model ? (int)xv_utf8_cut(model, strlen(model), 400) : 0, model ? model : "");
         h->kind = SPAN_KIND_CLIENT;
     }
     h->start_ns = xv_exp_otlp_parse_time(str(r, "start_time"));

@@ -15,6 +15,7 @@
 #include "xv_route.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,6 +27,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xv_common.h"
@@ -434,12 +436,53 @@ struct rd_ctx {
     struct sockaddr *sa;
     socklen_t *salen;
     int err;    /* errno after the real call */
+    int reads;  /* real reads made so far in this hook call */
+    uint64_t start_ns; /* when the hook was entered */
 };
+
+/* Milliseconds a blocking read on fd may still take before the app's own
+ * SO_RCVTIMEO (counted from start_ns, the hook's entry) passes; -1 when
+ * there is no such deadline (non-blocking socket, MSG_DONTWAIT, no timeout). */
+static int rd_budget_ms(int fd, int flags, uint64_t start_ns)
+{
+    if (flags & MSG_DONTWAIT)
+        return -1;
+    int fl = xv_real.fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return -1;
+    struct timeval tv;
+    socklen_t tl = sizeof tv;
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) != 0 ||
+        (tv.tv_sec == 0 && tv.tv_usec == 0))
+        return -1;
+    uint64_t lim = (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+    uint64_t used = xv_now_mono_ns() - start_ns;
+    return used >= lim ? 0 : (int)((lim - used) / 1000000u);
+}
+
+int xv_net_read_deadline(int fd, int flags, uint64_t start_ns)
+{
+    int saved = errno;
+    int left = rd_budget_ms(fd, flags, start_ns);
+    int passed = 0;
+    if (left >= 0) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        passed = (left > 0 ? poll(&p, 1, left) : 0) == 0;
+    }
+    errno = saved;
+    return passed;
+}
 
 static long rd_sock(void *vctx, char *buf, size_t len)
 {
     struct rd_ctx *x = vctx;
     ssize_t r;
+    if (x->reads++ > 0 && xv_net_read_deadline(x->fd, x->flags, x->start_ns)) {
+        /* A later read of the same call (a held head is being completed):
+         * never wait past the app's own SO_RCVTIMEO (issue 7 class 4). */
+        x->err = EAGAIN;
+        return XV_CONN_RD_DEADLINE;
+    }
     if (x->kind == 0)
         r = xv_real.read(x->fd, buf, len);
     else if (x->kind == 1)
@@ -447,17 +490,96 @@ static long rd_sock(void *vctx, char *buf, size_t len)
     else
         r = xv_real.recvfrom(x->fd, buf, len, x->flags, x->sa, x->salen);
     x->err = errno;
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        return XV_CONN_RD_ERROR; /* the state machine may hand held bytes over first */
     return (long)r;
+}
+
+/* Non-blocking write for the send queue's flushes (readiness hooks, reads). */
+static long wr_nowait(int fd, const char *buf, size_t len)
+{
+    ssize_t r = xv_real.send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -1 : -2;
+    return (long)r;
+}
+
+static long wr_nowait_ctx(void *ctx, const char *buf, size_t len)
+{
+    return wr_nowait(*(int *)ctx, buf, len);
+}
+
+void xv_net_tx_flush_all(void)
+{
+    if (!xv_conn_tx_pending_any())
+        return;
+    int saved = errno;
+    xv_conn_tx_flush_all(wr_nowait);
+    errno = saved;
+}
+
+void xv_net_tx_drain_all(int timeout_ms)
+{
+    if (!xv_conn_tx_pending_any())
+        return;
+    int saved = errno;
+    uint64_t deadline = xv_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        xv_conn_tx_flush_all(wr_nowait);
+        if (!xv_conn_tx_pending_any() || xv_now_mono_ns() >= deadline)
+            break;
+        struct timespec ts = { 0, 10 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    errno = saved;
+}
+
+/* Before a read on a stream with queued request bytes: push them on (the
+ * response cannot come before the request is out). */
+static void rx_flush(struct xv_conn *c, int fd)
+{
+    if (!xv_conn_tx_pending_any())
+        return;
+    int saved = errno;
+    xv_conn_tx_flush(c, wr_nowait_ctx, &fd);
+    errno = saved;
+}
+
+/* At close or shutdown(SHUT_WR): request bytes the agent still holds (an
+ * incomplete request) or queued were reported written, so they go out
+ * before the FIN (waiting, bounded by the write timeout, as SO_LINGER
+ * would; the kernel would have sent them after close too). */
+static void tx_drain_at_close(int fd)
+{
+    struct xv_conn *c = xv_net_conn_get(fd);
+    if (!c)
+        return;
+    int saved = errno;
+    if (xv_conn_tx_cut(c)) {
+        uint64_t deadline = xv_now_mono_ns() +
+                            (uint64_t)xv_conn_get_config()->write_timeout_ms * 1000000u;
+        while (xv_conn_tx_flush(c, wr_nowait_ctx, &fd) == -1 && xv_now_mono_ns() < deadline) {
+            struct pollfd p = { .fd = fd, .events = POLLOUT };
+            if (poll(&p, 1, 50) < 0 && errno != EINTR)
+                break;
+        }
+    }
+    xv_conn_unref(c);
+    errno = saved;
 }
 
 static ssize_t rx_run(struct xv_conn *c, struct rd_ctx *x, void *buf, size_t n)
 {
     int saved = errno;
     x->err = saved;
+    x->start_ns = xv_now_mono_ns();
+    rx_flush(c, x->fd);
     long r = xv_conn_rx(c, buf, n, rd_sock, x);
     xv_conn_unref(c);
+    if (r == XV_CONN_RX_DEFERRED)
+        return -1; /* errno: the error kept behind bytes handed over earlier */
     errno = r > 0 ? saved : x->err;
-    return (ssize_t)r;
+    return r < 0 ? -1 : (ssize_t)r;
 }
 
 XV_HOOK ssize_t read(int fd, void *buf, size_t n)
@@ -550,11 +672,29 @@ XV_HOOK int close(int fd)
     xv_real_init();
     xv_poll_forget_fd(fd);
     if (fd >= 0 && fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed)) {
+        tx_drain_at_close(fd);
         int saved = errno;
         fd_slot_set(fd, NULL);
         errno = saved;
     }
     return xv_real.close(fd);
+}
+
+XV_HOOK int shutdown(int fd, int how)
+{
+    xv_real_init();
+    static int (*real)(int, int);
+    if (!real)
+        __atomic_store_n(&real, (int (*)(int, int))dlsym(RTLD_NEXT, "shutdown"),
+                         __ATOMIC_RELEASE);
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (how != SHUT_RD && xv_hooks_active() && !xv_tls_cur.active && fd >= 0 &&
+        fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+        tx_drain_at_close(fd); /* held and queued request bytes precede the FIN */
+    return real(fd, how);
 }
 
 /* A duplicate refers to the same socket: share the connection. */

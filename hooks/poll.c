@@ -11,6 +11,13 @@
  * registration (its epoll_data) to report an event, so epoll_ctl records
  * registrations of watched sockets only, in a small bounded table.
  *
+ * They also push the send queue on (conn/: request bytes a non-blocking
+ * plain socket would not take when the agent released a held request):
+ * each wait first flushes it without blocking, and while bytes stay queued
+ * the app's wait runs in slices of at most TX_SLICE_MS with a flush between
+ * them, ending when the app's own timeout ends, so a program waiting for
+ * its response (not for writability) still gets its request sent.
+ *
  * Thread safety: the registration table has one mutex, never held across a
  * real call. Edge-triggered registrations get the event on every wait
  * while bytes are held (an extra event is harmless: the app reads until
@@ -30,6 +37,7 @@
 #include "xv_common.h"
 
 #define REG_MAX 4096 /* epoll registrations of watched sockets remembered */
+#define TX_SLICE_MS 10 /* wait slice while request bytes are queued */
 
 /* (epfd, fd) -> the app's epoll_event; written under g_reg.mu. */
 static struct {
@@ -69,6 +77,30 @@ static int held(int fd)
     return xv_conn_held_any() && xv_hooks_active() && xv_conn_fd_held(fd);
 }
 
+/* ---- the send queue ----------------------------------------------------- */
+
+/* Timeout for the next slice of a wait whose whole timeout is `timeout` ms
+ * (-1: none) and that ends at *end (set on the first call, 0 = never).
+ * Returns -2 when the app's timeout has passed. Flushes queued bytes first. */
+static int tx_slice(int timeout, uint64_t *end, int first)
+{
+    uint64_t now = xv_now_mono_ns();
+    if (first)
+        *end = timeout < 0 ? 0 : now + (uint64_t)timeout * 1000000u;
+    else if (*end && now >= *end)
+        return -2;
+    xv_net_tx_flush_all();
+    int left = !*end ? -1 : (int)((*end - now + 999999u) / 1000000u);
+    if (!xv_conn_tx_pending_any())
+        return left;
+    return (left < 0 || left > TX_SLICE_MS) ? TX_SLICE_MS : left;
+}
+
+static int tx_queued(void)
+{
+    return xv_conn_tx_pending_any() && xv_hooks_active();
+}
+
 /* ---- poll / ppoll ----------------------------------------------------- */
 
 /* After a real poll with timeout 0: add POLLIN for held fds; the new count. */
@@ -98,6 +130,17 @@ static int poll_any_held(const struct pollfd *fds, nfds_t n)
 XV_HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     RESOLVE(poll);
+    if (tx_queued() && !poll_any_held(fds, n)) {
+        uint64_t end = 0;
+        for (int first = 1;; first = 0) {
+            int t = tx_slice(timeout, &end, first);
+            if (t == -2)
+                return 0;
+            int r = R.poll(fds, n, t);
+            if (r != 0 || t == timeout)
+                return r;
+        }
+    }
     if (!poll_any_held(fds, n))
         return R.poll(fds, n, timeout);
     int saved = errno;
@@ -110,6 +153,8 @@ XV_HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 XV_HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
     RESOLVE(ppoll);
+    if (tx_queued())
+        xv_net_tx_flush_all(); /* one flush (no slicing for ppoll yet) */
     if (!poll_any_held(fds, n))
         return R.ppoll(fds, n, ts, mask);
     int saved = errno;
@@ -168,6 +213,30 @@ XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval 
 {
     RESOLVE(select);
     fd_set h;
+    if (tx_queued() && !select_held(nfds, rd, &h)) {
+        /* select clobbers its sets: each slice starts from the app's */
+        fd_set r0, w0, e0;
+        if (rd) r0 = *rd;
+        if (wr) w0 = *wr;
+        if (ex) e0 = *ex;
+        int timeout = tv ? (int)(tv->tv_sec * 1000 + tv->tv_usec / 1000) : -1;
+        uint64_t end = 0;
+        for (int first = 1;; first = 0) {
+            int t = tx_slice(timeout, &end, first);
+            if (t == -2) {
+                if (tv)
+                    tv->tv_sec = tv->tv_usec = 0;
+                return 0;
+            }
+            if (rd) *rd = r0;
+            if (wr) *wr = w0;
+            if (ex) *ex = e0;
+            struct timeval st = { t / 1000, (t % 1000) * 1000 };
+            int r = R.select(nfds, rd, wr, ex, t < 0 ? NULL : &st);
+            if (r != 0 || t == timeout)
+                return r;
+        }
+    }
     if (!select_held(nfds, rd, &h))
         return R.select(nfds, rd, wr, ex, tv);
     int saved = errno;
@@ -182,6 +251,8 @@ XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct t
                     const sigset_t *mask)
 {
     RESOLVE(pselect);
+    if (tx_queued())
+        xv_net_tx_flush_all(); /* one flush (no slicing for pselect yet) */
     fd_set h;
     if (!select_held(nfds, rd, &h))
         return R.pselect(nfds, rd, wr, ex, ts, mask);
@@ -286,6 +357,17 @@ XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
     RESOLVE(epoll_wait);
     struct epoll_event mine[16];
     int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
+    if (!nm && tx_queued()) {
+        uint64_t end = 0;
+        for (int first = 1;; first = 0) {
+            int t = tx_slice(timeout, &end, first);
+            if (t == -2)
+                return 0;
+            int r = R.epoll_wait(epfd, evs, max, t);
+            if (r != 0 || t == timeout)
+                return r;
+        }
+    }
     if (!nm)
         return R.epoll_wait(epfd, evs, max, timeout);
     int saved = errno;
@@ -301,6 +383,17 @@ XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
     RESOLVE(epoll_pwait);
     struct epoll_event mine[16];
     int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
+    if (!nm && tx_queued()) {
+        uint64_t end = 0;
+        for (int first = 1;; first = 0) {
+            int t = tx_slice(timeout, &end, first);
+            if (t == -2)
+                return 0;
+            int r = R.epoll_pwait(epfd, evs, max, t, mask);
+            if (r != 0 || t == timeout)
+                return r;
+        }
+    }
     if (!nm)
         return R.epoll_pwait(epfd, evs, max, timeout, mask);
     int saved = errno;

@@ -101,7 +101,7 @@ static const char *const g_ssl_names[XV_SSL_FN_COUNT] = {
     "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
     "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
     "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX", "SSL_get_shutdown",
-    "SSL_is_init_finished", "SSL_do_handshake",
+    "SSL_is_init_finished", "SSL_do_handshake", "X509_verify_cert",
 };
 
 /* Resolved OpenSSL entries; NULL until found. */

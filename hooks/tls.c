@@ -410,6 +410,8 @@ struct ssl_rd {
     int ret;       /* what the real call returned */
     int err;       /* errno after it */
     int fd;        /* socket seen during the call */
+    int reads;     /* real reads made in this hook call */
+    uint64_t start_ns; /* hook entry (SO_RCVTIMEO budget) */
 };
 
 static long rd_ssl(void *vctx, char *buf, size_t len)
@@ -417,6 +419,14 @@ static long rd_ssl(void *vctx, char *buf, size_t len)
     struct ssl_rd *x = vctx;
     struct tls_scope sc;
     long out;
+    int (*pend)(const SSL *) = REAL(SSL_pending);
+    if (x->reads++ > 0 && x->fd >= 0 && !x->peek && pend && pend(x->s) == 0 &&
+        xv_net_read_deadline(x->fd, 0, x->start_ns)) {
+        /* completing a held head: not past the socket's SO_RCVTIMEO */
+        x->err = EAGAIN;
+        x->ret = -1;
+        return XV_CONN_RD_DEADLINE;
+    }
     scope_enter(&sc);
     xv_tls_cur.in_read = 1;
     if (x->ex) {
@@ -475,6 +485,7 @@ static long ssl_rx(struct xv_conn *c, struct ssl_rd *x, void *buf, size_t num)
         }
     } else {
         x->ret = -2; /* marks "no real call made" */
+        x->start_ns = xv_now_mono_ns();
         r = xv_conn_rx(c, buf, num, rd_ssl, x);
         if (r == 0 && x->ret == -2 && xv_conn_synthetic_eof(c)) {
             /* end of a stream the agent answered: a clean close */
@@ -821,4 +832,5 @@ void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT])
     out[XV_SSL_set_alpn_protos] = (void *)xv_tls_self_SSL_set_alpn_protos;
     out[XV_SSL_CTX_set_alpn_protos] = (void *)xv_tls_self_SSL_CTX_set_alpn_protos;
     out[XV_SSL_get_shutdown] = (void *)xv_tls_self_SSL_get_shutdown;
+    out[XV_SSL_X509_verify_cert] = xv_x509_hook_addr();
 }

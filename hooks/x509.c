@@ -14,8 +14,11 @@
 #include "xv_hooks.h"
 
 #include <dlfcn.h>
+#include <link.h>
+#include <string.h>
 #include <stdatomic.h>
 
+#include "xv_patch.h"
 #include "xv_route.h"
 
 typedef struct x509_store_ctx_st X509_STORE_CTX;
@@ -23,23 +26,56 @@ typedef int (*verify_fn)(X509_STORE_CTX *);
 
 XV_HOOK int X509_verify_cert(X509_STORE_CTX *ctx);
 
+/* dl_iterate_phdr callback: the path of a loaded object named libcrypto.so*. */
+static int find_crypto(struct dl_phdr_info *info, size_t size, void *ud)
+{
+    (void)size;
+    char *out = ud;
+    const char *name = info->dlpi_name;
+    if (name && strstr(name, "/libcrypto.so") && strlen(name) < 512) {
+        memcpy(out, name, strlen(name) + 1);
+        return 1;
+    }
+    return 0;
+}
+
 static verify_fn real_verify(void)
 {
     static _Atomic(verify_fn) real;
     verify_fn f = atomic_load_explicit(&real, memory_order_acquire);
     if (f)
         return f;
+    /* OpenSSL compiled into the program (Node): its trampoline (patch/) */
+    f = (verify_fn)xv_patch_real(XV_SSL_X509_verify_cert);
+    if (f) {
+        atomic_store_explicit(&real, f, memory_order_release);
+        return f;
+    }
     f = (verify_fn)dlsym(RTLD_NEXT, "X509_verify_cert");
-    if (!f || f == X509_verify_cert) {
-        /* libcrypto arrived by dlopen after us (CPython's _ssl) */
+    if (f == X509_verify_cert)
         f = NULL;
-        void *h = dlopen("libcrypto.so.3", RTLD_NOLOAD | RTLD_LAZY);
-        if (h) {
+    if (!f) {
+        /* libcrypto arrived by dlopen after us (CPython's _ssl): RTLD_NEXT may
+         * not see it; look for it by name among the loaded objects */
+        char path[512] = "";
+        const char *cands[] = { path, "libcrypto.so.3" };
+        if (!dl_iterate_phdr(find_crypto, path))
+            cands[0] = NULL;
+        for (size_t i = 0; i < 2 && !f; i++) {
+            void *h = cands[i] ? dlopen(cands[i], RTLD_NOLOAD | RTLD_LAZY) : NULL;
+            if (!h)
+                continue;
             f = (verify_fn)dlsym(h, "X509_verify_cert");
             if (f == X509_verify_cert)
                 f = NULL;
             dlclose(h);
         }
+    }
+    if (!f) {
+        /* a program with OpenSSL compiled in that exports it (node) */
+        f = (verify_fn)dlsym(RTLD_DEFAULT, "X509_verify_cert");
+        if (f == X509_verify_cert)
+            f = NULL;
     }
     if (f)
         atomic_store_explicit(&real, f, memory_order_release);
@@ -51,5 +87,16 @@ XV_HOOK int X509_verify_cert(X509_STORE_CTX *ctx)
     if (ctx && xv_route_config() && xv_route_vouch(ctx))
         return 1;
     verify_fn f = real_verify();
+    /* unreachable in practice: whoever calls this name has loaded it */
     return f ? f(ctx) : -1;
+}
+
+/* Hidden alias for patch/: `&X509_verify_cert` would resolve to the
+ * program's own (patched) function where the program exports one. */
+extern __typeof__(X509_verify_cert) xv_x509_self_verify
+    __attribute__((alias("X509_verify_cert"), visibility("hidden")));
+
+void *xv_x509_hook_addr(void)
+{
+    return (void *)xv_x509_self_verify;
 }

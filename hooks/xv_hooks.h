@@ -67,6 +67,7 @@ enum xv_ssl_fn {
     XV_SSL_shutdown, XV_SSL_free, XV_SSL_ctrl, XV_SSL_set_alpn_protos,
     XV_SSL_CTX_set_alpn_protos, XV_SSL_get_fd, XV_SSL_get_SSL_CTX, XV_SSL_get_shutdown,
     XV_SSL_is_init_finished, XV_SSL_do_handshake,
+    XV_SSL_X509_verify_cert, /* libcrypto's; patched in programs with OpenSSL compiled in (x509.c) */
     XV_SSL_FN_COUNT
 };
 
@@ -94,6 +95,16 @@ void xv_net_notify_fd(int fd, int wake_byte);
 int xv_net_wait(int fd, short events, int timeout_ms);
 
 /* poll.c: forget the epoll registrations of a closed fd; fork child reset. */
+/* 1 when a blocking read on fd (recv flags) must not wait any longer: the
+ * socket's SO_RCVTIMEO, counted from start_ns, ran out before it became
+ * readable (waits up to that long); 0 otherwise (also with no timeout). */
+int xv_net_read_deadline(int fd, int flags, uint64_t start_ns);
+/* Flush every plain socket's send queue without blocking (readiness hooks). */
+void xv_net_tx_flush_all(void);
+/* At exit: keep flushing queued request bytes (reported written to the app)
+ * for at most timeout_ms (returns at once when the peer takes them), as the
+ * kernel would have sent them after exit. */
+void xv_net_tx_drain_all(int timeout_ms);
 void xv_poll_forget_fd(int fd);
 void xv_poll_atfork_child(void);
 
@@ -121,6 +132,8 @@ void xv_tls_atfork_child(void);
 /* tls.c: the addresses of our own SSL hooks, indexed by enum xv_ssl_fn
  * (NULL for names we only look up); patch/ points patched entries here. */
 void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT]);
+/* x509.c: the address of our own X509_verify_cert hook (hidden alias). */
+void *xv_x509_hook_addr(void);
 void xv_net_atfork_child(void);
 void xv_dns_atfork_child(void);
 

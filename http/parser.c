@@ -72,6 +72,8 @@ struct xv_http_parser {
     int cstate;                     /* enum chunk_state */
     size_t cline;                   /* bytes of the current extension / trailer section */
     int tunnel_after;               /* enter TUNNEL when this message ends */
+    int pause_at_end;               /* feed returns right after a message ends */
+    int ended;                      /* a message ended during the current feed */
 
     /* Body decoding. */
     int decode;                     /* enum xv_http_encoding actually applied */
@@ -494,6 +496,7 @@ static void message_end(struct xv_http_parser *p)
     p->state = p->tunnel_after ? XV_HTTP_S_TUNNEL : XV_HTTP_S_HEAD;
     p->mode = BM_NONE;
     p->tunnel_after = 0;
+    p->ended = 1;
     if (p->cb.on_end)
         p->cb.on_end(p->ud);
 }
@@ -879,9 +882,15 @@ static size_t head_feed(struct xv_http_parser *p, const char *d, size_t n, int *
     return n;
 }
 
+void xv_http_parser_pause_at_end(struct xv_http_parser *p, int on)
+{
+    p->pause_at_end = on;
+}
+
 size_t xv_http_parser_feed(struct xv_http_parser *p, const char *data, size_t len)
 {
     size_t off = 0;
+    p->ended = 0;
     while (off < len) {
         switch (p->state) {
         case XV_HTTP_S_HEAD: {
@@ -897,6 +906,8 @@ size_t xv_http_parser_feed(struct xv_http_parser *p, const char *data, size_t le
         default: /* TUNNEL, ERROR: opaque bytes */
             return len;
         }
+        if (p->ended && p->pause_at_end && p->state != XV_HTTP_S_ERROR)
+            return off; /* pipelining: the caller handles one message at a time */
     }
     return len;
 }

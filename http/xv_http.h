@@ -115,6 +115,11 @@ void xv_http_parser_free(struct xv_http_parser *p);
  * Never fails: errors are reported through on_error and the state. */
 size_t xv_http_parser_feed(struct xv_http_parser *p, const char *data, size_t len);
 
+/* Make feed also return right after each message's end (on_end ran), so a
+ * caller can act on one pipelined message before the next one's head is
+ * parsed (the request side uses it: each request is decided on its own). */
+void xv_http_parser_pause_at_end(struct xv_http_parser *p, int on);
+
 /* The connection closed. Ends a close-delimited body (on_end) or reports
  * a truncated message (on_error "connection closed mid-message"). */
 void xv_http_parser_eof(struct xv_http_parser *p);

@@ -20,76 +20,81 @@
 #include "openai_int.h"
 
 /* Host patterns: an exact name, or "*.suffix" (any name ending ".suffix"). */
+/* A pattern with its length, known at compile time (the table is scanned
+ * for every API call: most entries are ruled out by length alone). */
+#define H(s) s, sizeof(s) - 1
+
 static const struct {
     const char *host;
+    size_t len;
     const char *id;
     const char *otel;
 } g_hosts[] = {
-    { "api.openai.com", "openai", "openai" },
-    { "*.openai.azure.com", "azure", "azure.ai.openai" },
-    { "*.cognitiveservices.azure.com", "azure", "azure.ai.openai" },
-    { "*.services.ai.azure.com", "microsoft-foundry", "azure.ai.inference" },
-    { "models.inference.ai.azure.com", "github-models", "github-models" },
-    { "models.github.ai", "github-models", "github-models" },
-    { "api.anthropic.com", "anthropic", "anthropic" },
-    { "generativelanguage.googleapis.com", "gemini", "gcp.gemini" },
-    { "aiplatform.googleapis.com", "vertex", "gcp.vertex_ai" },
-    { "*.aiplatform.googleapis.com", "vertex", "gcp.vertex_ai" },
-    { "api.groq.com", "groq", "groq" },
-    { "*.amazonaws.com", "bedrock", "aws.bedrock" }, /* checked for "bedrock" below */
-    { "api.mistral.ai", "mistral", "mistral_ai" },
-    { "api.cohere.ai", "cohere", "cohere" },
-    { "api.cohere.com", "cohere", "cohere" },
-    { "api.deepseek.com", "deepseek", "deepseek" },
-    { "api.together.xyz", "together", "together" },
-    { "api.together.ai", "together", "together" },
-    { "api.fireworks.ai", "fireworks", "fireworks" },
-    { "api.perplexity.ai", "perplexity", "perplexity" },
-    { "api.x.ai", "xai", "x_ai" },
-    { "openrouter.ai", "openrouter", "openrouter" },
-    { "api.moonshot.ai", "moonshot", "moonshot" },
-    { "api.moonshot.cn", "moonshot", "moonshot" },
-    { "api.z.ai", "zai", "zai" },
-    { "open.bigmodel.cn", "zai", "zai" },
-    { "dashscope.aliyuncs.com", "alibaba", "alibaba" },
-    { "dashscope-intl.aliyuncs.com", "alibaba", "alibaba" },
-    { "api.minimax.io", "minimax", "minimax" },
-    { "api.minimaxi.com", "minimax", "minimax" },
-    { "api.llama.com", "llama", "llama" },
-    { "api.cerebras.ai", "cerebras", "cerebras" },
-    { "api.deepinfra.com", "deepinfra", "deepinfra" },
-    { "api.studio.nebius.com", "nebius", "nebius" },
-    { "api.tokenfactory.nebius.com", "nebius", "nebius" },
-    { "router.huggingface.co", "huggingface", "huggingface" },
-    { "api-inference.huggingface.co", "huggingface", "huggingface" },
-    { "api.sambanova.ai", "sambanova", "sambanova" },
-    { "inference.baseten.co", "baseten", "baseten" },
-    { "api.novita.ai", "novita", "novita" },
-    { "api.friendli.ai", "friendli", "friendli" },
-    { "api.upstage.ai", "upstage", "upstage" },
-    { "integrate.api.nvidia.com", "nvidia", "nvidia" },
-    { "api.scaleway.ai", "scaleway", "scaleway" },
-    { "*.endpoints.kepler.ai.cloud.ovh.net", "ovhcloud", "ovhcloud" },
-    { "api.cloudflare.com", "cloudflare-workers-ai", "cloudflare-workers-ai" },
-    { "*.cloud.databricks.com", "databricks", "databricks" },
-    { "*.azuredatabricks.net", "databricks", "databricks" },
-    { "ai-gateway.vercel.sh", "vercel-ai-gateway", "vercel-ai-gateway" },
-    { "router.requesty.ai", "requesty", "requesty" },
+    { H("api.openai.com"), "openai", "openai" },
+    { H("*.openai.azure.com"), "azure", "azure.ai.openai" },
+    { H("*.cognitiveservices.azure.com"), "azure", "azure.ai.openai" },
+    { H("*.services.ai.azure.com"), "microsoft-foundry", "azure.ai.inference" },
+    { H("models.inference.ai.azure.com"), "github-models", "github-models" },
+    { H("models.github.ai"), "github-models", "github-models" },
+    { H("api.anthropic.com"), "anthropic", "anthropic" },
+    { H("generativelanguage.googleapis.com"), "gemini", "gcp.gemini" },
+    { H("aiplatform.googleapis.com"), "vertex", "gcp.vertex_ai" },
+    { H("*.aiplatform.googleapis.com"), "vertex", "gcp.vertex_ai" },
+    { H("api.groq.com"), "groq", "groq" },
+    { H("*.amazonaws.com"), "bedrock", "aws.bedrock" }, /* checked for "bedrock" below */
+    { H("api.mistral.ai"), "mistral", "mistral_ai" },
+    { H("api.cohere.ai"), "cohere", "cohere" },
+    { H("api.cohere.com"), "cohere", "cohere" },
+    { H("api.deepseek.com"), "deepseek", "deepseek" },
+    { H("api.together.xyz"), "together", "together" },
+    { H("api.together.ai"), "together", "together" },
+    { H("api.fireworks.ai"), "fireworks", "fireworks" },
+    { H("api.perplexity.ai"), "perplexity", "perplexity" },
+    { H("api.x.ai"), "xai", "x_ai" },
+    { H("openrouter.ai"), "openrouter", "openrouter" },
+    { H("api.moonshot.ai"), "moonshot", "moonshot" },
+    { H("api.moonshot.cn"), "moonshot", "moonshot" },
+    { H("api.z.ai"), "zai", "zai" },
+    { H("open.bigmodel.cn"), "zai", "zai" },
+    { H("dashscope.aliyuncs.com"), "alibaba", "alibaba" },
+    { H("dashscope-intl.aliyuncs.com"), "alibaba", "alibaba" },
+    { H("api.minimax.io"), "minimax", "minimax" },
+    { H("api.minimaxi.com"), "minimax", "minimax" },
+    { H("api.llama.com"), "llama", "llama" },
+    { H("api.cerebras.ai"), "cerebras", "cerebras" },
+    { H("api.deepinfra.com"), "deepinfra", "deepinfra" },
+    { H("api.studio.nebius.com"), "nebius", "nebius" },
+    { H("api.tokenfactory.nebius.com"), "nebius", "nebius" },
+    { H("router.huggingface.co"), "huggingface", "huggingface" },
+    { H("api-inference.huggingface.co"), "huggingface", "huggingface" },
+    { H("api.sambanova.ai"), "sambanova", "sambanova" },
+    { H("inference.baseten.co"), "baseten", "baseten" },
+    { H("api.novita.ai"), "novita", "novita" },
+    { H("api.friendli.ai"), "friendli", "friendli" },
+    { H("api.upstage.ai"), "upstage", "upstage" },
+    { H("integrate.api.nvidia.com"), "nvidia", "nvidia" },
+    { H("api.scaleway.ai"), "scaleway", "scaleway" },
+    { H("*.endpoints.kepler.ai.cloud.ovh.net"), "ovhcloud", "ovhcloud" },
+    { H("api.cloudflare.com"), "cloudflare-workers-ai", "cloudflare-workers-ai" },
+    { H("*.cloud.databricks.com"), "databricks", "databricks" },
+    { H("*.azuredatabricks.net"), "databricks", "databricks" },
+    { H("ai-gateway.vercel.sh"), "vercel-ai-gateway", "vercel-ai-gateway" },
+    { H("router.requesty.ai"), "requesty", "requesty" },
 };
 #define NHOSTS (sizeof g_hosts / sizeof g_hosts[0])
 
-static int host_match(const char *pat, const char *host, size_t hl)
+static int host_match(const char *pat, size_t pl, const char *host, size_t hl)
 {
     if (pat[0] == '*' && pat[1] == '.') {
-        size_t sl = strlen(pat + 1); /* ".suffix" */
+        size_t sl = pl - 1; /* ".suffix" */
         return hl > sl && strncasecmp(host + hl - sl, pat + 1, sl) == 0;
     }
-    return strlen(pat) == hl && strncasecmp(host, pat, hl) == 0;
+    return pl == hl && strncasecmp(host, pat, hl) == 0;
 }
 
 static int is_xenovia_host(const char *host, size_t hl)
 {
-    return host_match("xenovia.io", host, hl) || host_match("*.xenovia.io", host, hl);
+    return host_match(H("xenovia.io"), host, hl) || host_match(H("*.xenovia.io"), host, hl);
 }
 
 const char *xv_openai_provider_otel_name(const char *id)
@@ -142,7 +147,7 @@ void xv_openai_provider_for(const char *host, const char *path, size_t path_len,
         return;
     }
     for (size_t i = 0; i < NHOSTS; i++) {
-        if (!host_match(g_hosts[i].host, host, hl))
+        if (!host_match(g_hosts[i].host, g_hosts[i].len, host, hl))
             continue;
         /* *.amazonaws.com is Bedrock only for its runtime endpoints. */
         if (!strcmp(g_hosts[i].id, "bedrock") && !memmem(host, hl, "bedrock", 7))

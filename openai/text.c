@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "openai_int.h"
+#include "xv_common.h"
 
 char *xv_oai_strdup(const char *s)
 {
@@ -32,90 +33,20 @@ const char *xv_oai_get_str(const cJSON *obj, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0..avail), or 0 when the
- * bytes there are not one (overlong forms, surrogates and values past
- * U+10FFFF are invalid, as in RFC 3629). */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
-{
-    unsigned char b = s[0];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xC2 && b <= 0xDF)
-        n = 2;
-    else if (b >= 0xE0 && b <= 0xEF) {
-        n = 3;
-        if (b == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (b == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        n = 4;
-        if (b == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (b == 0xF4)
-            hi = 0x8F; /* past U+10FFFF */
-    } else
-        return 0;
-    if (avail < n)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
+/* The UTF-8 helpers live in common/utf8.c (one set for every module). */
 size_t xv_oai_utf8_cut(const char *s, size_t len, size_t max)
 {
-    if (len <= max)
-        return len;
-    size_t cut = max;
-    /* Step back over continuation bytes to the start of the sequence the
-     * cut falls into; at most 3 of them belong to one character. */
-    for (int i = 0; i < 4 && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80; i++)
-        cut--;
-    return cut;
+    return xv_utf8_cut(s, len, max);
 }
 
 char *xv_oai_utf8_fix(const char *s, size_t len, size_t max, int *cut)
 {
-    static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
-    if (!s)
-        s = "", len = 0;
-    /* Each input byte yields at most 3 output bytes (one U+FFFD). */
-    size_t cap = len > max / 3 ? max : 3 * len;
-    char *t = malloc(cap + 1);
-    if (!t)
-        return NULL;
-    size_t o = 0, i = 0;
-    while (i < len) {
-        size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
-        const char *src = n ? s + i : repl;
-        size_t outn = n ? n : 3;
-        if (o + outn > max)
-            break;
-        memcpy(t + o, src, outn);
-        o += outn;
-        i += n ? n : 1;
-    }
-    if (i < len)
-        *cut = 1;
-    t[o] = '\0';
-    return t;
+    return xv_utf8_fix(s, len, max, cut);
 }
 
 int xv_oai_utf8_valid(const char *s, size_t len)
 {
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
-        if (n == 0)
-            return 0;
-        i += n;
-    }
-    return 1;
+    return xv_utf8_valid(s, len);
 }
 
 cJSON *xv_oai_capture_string(const char *s, size_t len, size_t max, int *cut)

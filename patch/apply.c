@@ -174,7 +174,12 @@ static unsigned char *near_page(uintptr_t lo, uintptr_t hi)
     return NULL;
 }
 
-/* Overwrite `len` bytes of text at `at` (see the file comment). */
+/* Overwrite `len` bytes of text at `at` (see the file comment). 0 done;
+ * -1 nothing written (the page stays as it was); -2 written but its
+ * protection could not be set back (mprotect failing on a range it just
+ * accepted: only ENOMEM splitting the mapping) — the function is then
+ * patched, and the page is left readable and writable without exec rather
+ * than writable and executable. */
 static int write_text(const struct obj *o, uintptr_t at, const unsigned char *bytes, size_t len)
 {
     uintptr_t seg_end = 0;
@@ -215,8 +220,9 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
         return 0; /* dynamic libssl: the ordinary hooks see it */
     struct xv_patch_elf e;
     snprintf(f.o.path, sizeof f.o.path, "/proc/self/exe");
-    int in_exe = f.found && xv_patch_elf_read(f.o.path, &e) == 0 && xv_patch_elf_has_ssl(&e) &&
-                 !e.needs_libssl;
+    rep->exe_read = f.found && xv_patch_elf_read(f.o.path, &rep->exe) == 0;
+    e = rep->exe;
+    int in_exe = rep->exe_read && xv_patch_elf_has_ssl(&e) && !e.needs_libssl;
     if (!in_exe) {
         /* another object exporting SSL_write (a library with OpenSSL inside) */
         void *q = dlsym(RTLD_NEXT, "SSL_write");
@@ -256,7 +262,8 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
         if (!e.sym[i].value || !hooks[i])
             continue;
         uintptr_t at = f.o.bias + e.sym[i].value, seg_end = 0;
-        if (seg_prot(&f.o, at, &seg_end) < 0 || !(seg_prot(&f.o, at, &seg_end) & PROT_EXEC)) {
+        int prot = seg_prot(&f.o, at, &seg_end);
+        if (prot < 0 || !(prot & PROT_EXEC)) {
             snprintf(why, sizeof why, "not in an executable segment");
         } else {
             size_t avail = e.sym[i].size + 16;

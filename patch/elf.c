@@ -24,7 +24,7 @@ const char *const xv_patch_names[XV_PATCH_NAMES] = {
     "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
     "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
     "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX", "SSL_get_shutdown",
-    "SSL_is_init_finished", "SSL_do_handshake",
+    "SSL_is_init_finished", "SSL_do_handshake", "X509_verify_cert",
 };
 
 /* Without these the agent cannot do its job on a patched program: the data
@@ -33,10 +33,10 @@ const char *const xv_patch_names[XV_PATCH_NAMES] = {
  * (ctrl). The others only refine (peek, pending, shutdown of an answered
  * stream, ALPN narrowing) and are skipped alone when refused. */
 const unsigned char xv_patch_essential[XV_PATCH_NAMES] = {
-    1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0,
+    1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0,
 };
 const unsigned char xv_patch_hooked[XV_PATCH_NAMES] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1,
 };
 
 struct view {
@@ -90,9 +90,15 @@ static void scan_syms(const struct view *v, const Elf64_Shdr *tab, int dynamic, 
             continue;
         const char *name = str + sym[i].st_name;
         size_t room = strs->sh_size - sym[i].st_name;
-        if (room < 4 || name[0] != 'S' || !memchr(name, '\0', room))
+        if (room < 8)
             continue;
-        if (strncmp(name, "SSL_", 4) != 0)
+        /* first-byte filters keep this cheap on node's ~100k exports */
+        if ((name[0] == 'B' && strncmp(name, "BORINGSSL_", 10) == 0) ||
+            (name[0] == 'r' && strncmp(name, "rustls_", 7) == 0))
+            out->boringssl = 1;
+        if ((name[0] != 'S' && name[0] != 'X') || !memchr(name, '\0', room))
+            continue;
+        if (strncmp(name, "SSL_", 4) != 0 && strcmp(name, "X509_verify_cert") != 0)
             continue;
         if (ELF64_ST_TYPE(sym[i].st_info) != STT_FUNC)
             continue;
@@ -167,22 +173,32 @@ int xv_patch_elf_read(const char *path, struct xv_patch_elf *out)
     for (unsigned i = 0; i < v.eh->e_shnum; i++)
         if (v.sh[i].sh_type == SHT_DYNSYM)
             scan_syms(&v, &v.sh[i], 1, out);
+    /* .symtab only when the exports did not show OpenSSL (a program
+     * linked against libssl.a without -rdynamic); node's is huge. */
+    int exported = xv_patch_elf_has_ssl(out);
     for (unsigned i = 0; i < v.eh->e_shnum; i++) {
         const Elf64_Shdr *s = &v.sh[i];
         if (s->sh_type == SHT_SYMTAB) {
             out->has_symtab = 1;
-            scan_syms(&v, s, 0, out);
+            if (!exported)
+                scan_syms(&v, s, 0, out);
         } else if (s->sh_type == SHT_DYNAMIC) {
             out->needs_libssl |= needs_libssl(&v, s);
         }
-        const char *nm = sec_name(&v, s);
-        if (strcmp(nm, ".go.buildinfo") == 0)
+        if (strcmp(sec_name(&v, s), ".go.buildinfo") == 0)
             out->go = 1;
-        if (s->sh_type == SHT_PROGBITS && strcmp(nm, ".rodata") == 0 &&
-            in_range(&v, s->sh_offset, s->sh_size) &&
-            (memmem(v.base + s->sh_offset, s->sh_size, "BoringSSL", 9) ||
-             memmem(v.base + s->sh_offset, s->sh_size, "rustls", 6)))
-            out->boringssl = 1;
+    }
+    if (!xv_patch_elf_has_ssl(out) && !out->needs_libssl && !out->has_symtab) {
+        /* Stripped with nothing exported: OpenSSL 3 keeps its source paths in
+         * .rodata for its error queue ("../ssl/statem/statem_clnt.c"). */
+        static const char marker[] = "ssl/statem/statem_clnt.c";
+        for (unsigned i = 0; i < v.eh->e_shnum && !out->openssl_marker; i++) {
+            const Elf64_Shdr *s = &v.sh[i];
+            if (s->sh_type == SHT_PROGBITS && strcmp(sec_name(&v, s), ".rodata") == 0 &&
+                in_range(&v, s->sh_offset, s->sh_size))
+                out->openssl_marker =
+                    memmem(v.base + s->sh_offset, s->sh_size, marker, sizeof marker - 1) != NULL;
+        }
     }
 out:
     munmap(map, size);

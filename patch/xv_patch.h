@@ -64,7 +64,7 @@ struct xv_patch_sym {
  * (count XV_PATCH_NAMES). `essential[i]`: a refusal of that function (when
  * present) makes the whole object not covered; `hooked[i]`: the agent has
  * a hook for it (others are only looked up as real functions). */
-#define XV_PATCH_NAMES 19
+#define XV_PATCH_NAMES 20
 extern const char *const xv_patch_names[XV_PATCH_NAMES];
 extern const unsigned char xv_patch_essential[XV_PATCH_NAMES];
 extern const unsigned char xv_patch_hooked[XV_PATCH_NAMES];
@@ -77,7 +77,8 @@ struct xv_patch_elf {
     int needs_libssl;     /* DT_NEEDED names a libssl */
     int has_symtab;       /* .symtab present (not stripped) */
     int go;               /* .go.buildinfo present */
-    int boringssl;        /* BoringSSL / rustls markers */
+    int boringssl;        /* BORINGSSL_* / rustls_* symbols */
+    int openssl_marker;   /* no symbols, but OpenSSL's source paths in .rodata */
     struct xv_patch_sym sym[XV_PATCH_NAMES]; /* value 0 = not found */
 };
 
@@ -98,6 +99,8 @@ struct xv_patch_report {
     char object[256];          /* which object */
     char why[256];             /* when !covered: the first refusal */
     char patched[320];         /* names patched, comma-separated */
+    int exe_read;              /* exe below holds the main program's ELF facts */
+    struct xv_patch_elf exe;   /* what /proc/self/exe said (for preload/coverage.c) */
 };
 
 /* Find compiled-in OpenSSL in the loaded objects (the main executable and

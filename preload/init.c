@@ -71,7 +71,7 @@ static void on_fork_child(void)
 static void read_process_name(int argc, char **argv)
 {
     if (argc > 0 && argv && argv[0]) {
-        snprintf(g.process, sizeof g.process, "%s", argv[0]);
+        xv_utf8_snprintf(g.process, sizeof g.process, "%s", argv[0]);
         return;
     }
     /* Fallback: /proc/self/cmdline (first NUL-terminated field). */
@@ -157,7 +157,9 @@ static void do_init(void)
         xv_log(XV_LOG_ERROR, "not covered: %s has OpenSSL compiled in and its entry points "
                "cannot be patched safely (%s); its HTTPS is not inspected, plain HTTP is",
                g.patch.object, g.patch.why);
-    else if (!g.patch.covered && n > 0 && xv_coverage_check(exe, why, sizeof why))
+    else if (!g.patch.covered && n > 0 &&
+             (g.patch.exe_read ? xv_coverage_verdict(exe, &g.patch.exe, why, sizeof why)
+                               : xv_coverage_check(exe, why, sizeof why)))
         xv_log(XV_LOG_ERROR, "not covered: %s", why);
 
     g.pid = getpid();
@@ -185,6 +187,8 @@ void xv_preload_exit_flush(void)
         return;
     int saved = errno;
     struct xv_exp_stats st;
+    /* queued request bytes the app was told are sent (bounded like a write) */
+    xv_net_tx_drain_all(xv_conn_get_config()->write_timeout_ms);
     xv_conn_end_all("process exited before the response completed");
     xv_exp_get_stats(&st);
     if (st.pushed > st.written + st.failed)

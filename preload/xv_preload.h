@@ -51,5 +51,8 @@ int xv_config_load(struct xv_config *cfg);
 /* Is the main program's TLS out of our reach? Writes a reason into why
  * and returns 1 when not covered (statically linked OpenSSL, Go ...). */
 int xv_coverage_check(const char *exe_path, char *why, size_t cap);
+/* The same verdict from facts already read (patch/'s report). */
+struct xv_patch_elf;
+int xv_coverage_verdict(const char *exe_path, const struct xv_patch_elf *e, char *why, size_t cap);
 
 #endif

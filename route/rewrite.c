@@ -153,6 +153,12 @@ void xv_route_rewriter_free(struct xv_route_rewriter *w)
     free(w);
 }
 
+size_t xv_route_rewriter_held(const struct xv_route_rewriter *w, const char **p)
+{
+    *p = w->held.data ? w->held.data : "";
+    return w->held.len;
+}
+
 int xv_route_rewriter_passthrough(const struct xv_route_rewriter *w)
 {
     return w->pass;

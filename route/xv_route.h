@@ -105,6 +105,10 @@ struct xv_route_rewriter *xv_route_rewriter_new(const struct xv_route_rule *r,
 void xv_route_rewriter_free(struct xv_route_rewriter *w);
 int xv_route_rewriter_feed(struct xv_route_rewriter *w, const char *p, size_t n,
                            struct xv_buf *out);
+/* The bytes consumed but not forwarded yet (an incomplete request head,
+ * with any stray line ends before it): *p is borrowed until the next feed. */
+size_t xv_route_rewriter_held(const struct xv_route_rewriter *w, const char **p);
+
 /* 1 once the request stream was found malformed. */
 int xv_route_rewriter_passthrough(const struct xv_route_rewriter *w);
 

@@ -8,13 +8,20 @@
 #   2. Node test client: `npm ci` in tests/integration/node when node_modules is
 #      missing (integration cases for node skip with exit 77 if that fails).
 #   3. ASan+UBSan build of the unit tests and fuzz-corpus replays in build-asan/
-#      (-DXV_SANITIZE=ON) and `ctest -R '^(unit_|fuzz_replay_)'`.
-#   4. The main build in build/ (cmake, -j2) and `ctest --output-on-failure`, so
-#      ctest's summary is the last thing printed.
+#      (-DXV_SANITIZE=ON) and `ctest -R '^(unit_|fuzz_replay_|otlp_*unit|policy_conformance)'`
+#      (unit tests, corpus replays, the OTLP unit tests and OPA's conformance suite).
+#   3b. TSan build in build-tsan/ (-DXV_SANITIZE=thread) and `ctest -L tsan`
+#      (threaded unit tests, OTLP unit, extra_threads and fork/os._exit with the
+#      TSan runtime preloaded).
+#   4. The main build in build/ (cmake -DXV_FAULT=ON, -j2: also the test-only
+#      libxenovia-fault.so) and `ctest --output-on-failure`, so ctest's summary
+#      is the last thing printed. Its last test, zz_secret_sweep, sweeps what the
+#      others left for credentials and redacted originals.
 # Exit status: the main ctest's, or non-zero when the build or the sanitizer run
 # failed although the main ctest passed (that is announced before the main run).
-# Environment: XV_SKIP_ASAN=1 skips step 3; XV_JOBS (default 2); XV_BUILD_DIR
-# (default build) and XV_ASAN_DIR (default build-asan) move the build trees.
+# Environment: XV_SKIP_ASAN=1 skips step 3, XV_SKIP_TSAN=1 step 3b; XV_JOBS
+# (default 2); XV_BUILD_DIR (default build), XV_ASAN_DIR (default build-asan)
+# and XV_TSAN_DIR (default build-tsan) move the build trees.
 # Build logs: <dir>/xv-build.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +29,13 @@ root=$(pwd)
 jobs=${XV_JOBS:-2}
 bdir=${XV_BUILD_DIR:-build}
 adir=${XV_ASAN_DIR:-build-asan}
+tdir=${XV_TSAN_DIR:-build-tsan}
 
 say() { printf '==> %s\n' "$*"; }
 
 # ---- 1. packages -----------------------------------------------------------
 pkgs=(build-essential cmake pkg-config libssl-dev libcjson-dev zlib1g-dev
-      libcmocka-dev libpcre2-dev libgmp-dev nettle-dev libzydis-dev curl openssl python3 python3-requests
+      libcmocka-dev libpcre2-dev libgmp-dev libzydis-dev curl openssl python3 python3-requests
       python3-httpx nodejs npm clang)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -103,7 +111,27 @@ if [ "${XV_SKIP_ASAN:-0}" != 1 ]; then
     if [ -f "$adir/CTestTestfile.cmake" ]; then
         (cd "$adir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            timeout 900 ctest --output-on-failure -R '^(unit_|fuzz_replay_)') || asan_status=1
+            timeout 900 ctest --output-on-failure \
+                -R '^(unit_|fuzz_replay_|otlp_unit$|otlp_config_unit$|otlp_openai_unit$|policy_conformance$)') \
+            || asan_status=1
+    fi
+fi
+
+# ---- 3b. ThreadSanitizer build of the threaded tests ---------------------------
+if [ "${XV_SKIP_TSAN:-0}" != 1 ]; then
+    say "TSan build ($tdir/)"
+    mkdir -p "$tdir"
+    tlog="$tdir/xv-build.log"
+    if cmake -S . -B "$tdir" -DXV_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >"$tlog" 2>&1 &&
+       cmake --build "$tdir" -j"$jobs" -- -k >>"$tlog" 2>&1; then
+        :
+    else
+        asan_status=1
+        say "TSan build failed; errors from $tlog:"
+        grep -E -A3 'error|Error' "$tlog" | tail -n 60
+    fi
+    if [ -f "$tdir/CTestTestfile.cmake" ]; then
+        (cd "$tdir" && timeout 900 ctest --output-on-failure -L tsan) || asan_status=1
     fi
 fi
 
@@ -112,13 +140,13 @@ say "main build ($bdir/)"
 build_status=0
 mkdir -p "$bdir"
 blog="$bdir/xv-build.log"
-cmake -S . -B "$bdir" >"$blog" 2>&1 || build_status=1
+cmake -S . -B "$bdir" -DXV_FAULT=ON >"$blog" 2>&1 || build_status=1
 cmake --build "$bdir" -j"$jobs" -- -k >>"$blog" 2>&1 || build_status=1
 if [ $build_status -ne 0 ]; then
     say "main build had errors; from $blog:"
     grep -E -A3 'error|Error' "$blog" | tail -n 60
 fi
-[ $asan_status -ne 0 ] && say "NOTE: the ASan+UBSan unit run above FAILED; this script will exit non-zero"
+[ $asan_status -ne 0 ] && say "NOTE: a sanitizer run above (ASan+UBSan or TSan) FAILED; this script will exit non-zero"
 [ $build_status -ne 0 ] && say "NOTE: the main build FAILED; this script will exit non-zero"
 say "ctest ($bdir/)"
 cd "$bdir"

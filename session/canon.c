@@ -48,7 +48,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nettle/hmac.h>
 #include <pthread.h>
 
 #include "session_int.h"
@@ -678,27 +677,27 @@ void xv_session_digest_str(char tag, const char *s, size_t n,
     sha256_digest(&ctx, XV_SESSION_DIGEST_LEN, digest);
 }
 
-/* Per-process key of the credential scope digest; drawn once. A child
- * keeps its parent's (it continues the parent's sessions). */
+/* The credential scope's HMAC, keyed once per process with a random key
+ * (the keyed state is copied per use: two compression blocks saved per
+ * call). A child keeps its parent's (it continues the parent's sessions). */
 static struct {
     pthread_once_t once;
-    uint8_t key[32];
-} g_scope = { PTHREAD_ONCE_INIT, { 0 } };
+    struct hmac_sha256_ctx keyed;
+} g_scope = { .once = PTHREAD_ONCE_INIT };
 
 static void scope_key(void)
 {
-    unsigned char b[16];
-    xv_uuid_v4_bytes(b); /* getrandom-seeded generator */
-    memcpy(g_scope.key, b, 16);
-    xv_uuid_v4_bytes(b);
-    memcpy(g_scope.key + 16, b, 16);
+    uint8_t key[32];
+    xv_uuid_v4_bytes(key); /* getrandom-seeded generator */
+    xv_uuid_v4_bytes(key + 16);
+    hmac_sha256_set_key(&g_scope.keyed, sizeof key, key);
+    memset(key, 0, sizeof key);
 }
 
 void xv_session_scope_digest(const char *cred, size_t n, uint8_t out[XV_SESSION_DIGEST_LEN])
 {
     pthread_once(&g_scope.once, scope_key);
-    struct hmac_sha256_ctx h;
-    hmac_sha256_set_key(&h, sizeof g_scope.key, g_scope.key);
+    struct hmac_sha256_ctx h = g_scope.keyed;
     hmac_sha256_update(&h, n, (const uint8_t *)cred);
     hmac_sha256_digest(&h, XV_SESSION_DIGEST_LEN, out);
 }

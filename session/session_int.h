@@ -8,7 +8,7 @@
 #ifndef XV_SESSION_INT_H
 #define XV_SESSION_INT_H
 
-#include <nettle/sha2.h>
+#include "sha256.h" /* nettle's sha2.h spelling, see there */
 
 #include "xv_session.h"
 

@@ -339,7 +339,7 @@ static void tool_add(struct xv_session_store *s, int32_t i, const uint8_t *call,
     }
     struct tool *tl = &s->tools[t];
     memcpy(tl->call, call, XV_SESSION_DIGEST_LEN);
-    snprintf(tl->name, sizeof tl->name, "%s", name ? name : "");
+    xv_utf8_snprintf(tl->name, sizeof tl->name, "%s", name ? name : "");
     size_t n = 0;
     if (s->cfg.keep_tool_args && args) {
         n = args_len < XV_SESSION_TOOL_ARGS_MAX ? args_len : XV_SESSION_TOOL_ARGS_MAX;

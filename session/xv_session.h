@@ -287,7 +287,8 @@ int xv_session_fingerprint(int type, const cJSON *body,
 int xv_session_uuid_valid(const char *s, size_t len);
 
 /* Check a XENOVIA_SESSION_ID value (NULL = unset → 0). Returns 0 when
- * usable, XV_E_CONFIG otherwise with one line in err (NUL-terminated, no
+ * usable (any UUID spelling xv_uuid_parse accepts; callers pass the value
+ * through xv_uuid_normalize before using it as an id), XV_E_CONFIG otherwise with one line in err (NUL-terminated, no
  * newline, naming the variable and the fix) for the caller to log once. */
 int xv_session_env_id_check(const char *value, char *err, size_t errlen);
 

@@ -8,6 +8,7 @@
  * 126 CMD found but not executable, 127 CMD not found.
  * Single-threaded.
  */
+#include "xv_common.h"
 #include "xv_tools.h"
 
 #include <ctype.h>
@@ -43,19 +44,9 @@ static const struct xv_tool_knob *knob_by_flag(const char *name, size_t len)
 
 static int is_uuid(const char *s)
 {
-    static const int dash[] = { 8, 13, 18, 23 };
-    if (strlen(s) != 36)
-        return 0;
-    for (int i = 0, d = 0; i < 36; i++) {
-        if (d < 4 && i == dash[d]) {
-            if (s[i] != '-')
-                return 0;
-            d++;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
+    /* any spelling the agent accepts for XENOVIA_SESSION_ID (common/uuid.c) */
+    unsigned char b[16];
+    return xv_uuid_parse(s, strlen(s), b) == 0;
 }
 
 /* Property keys become header names (X-Xenovia-Property-<key>): keep them

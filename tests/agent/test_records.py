@@ -15,8 +15,8 @@ Usage: test_records.py LIB XENOVIA PART
             agent's own answers); `xenovia traces` shows them so.
   ids       every X-Xenovia-Trace-Id header and every trace_id / parent_trace_id in
             the records is an RFC 4122 v4 UUID, hyphenated lower case; an app-sent
-            session id in another valid spelling (32 hex, braces, urn:uuid:) is
-            accepted and recorded in canonical form.
+            session id (or XENOVIA_SESSION_ID) in another valid spelling (32 hex,
+            braces, urn:uuid:) is accepted and recorded in canonical form.
   scope     two API keys in one process sending the same `user` value (and the same
             conversation) get different sessions; each key keeps its own.
 
@@ -199,12 +199,15 @@ def part_redact():
         "request": 'redact_fields := %s if input.stage == "request"' % labels,
         "response": 'redact_fields := %s if input.stage == "response"' % labels,
         "both": 'redact_fields := %s' % labels,
+        "monitor": 'redact_fields := %s' % labels,  # decided, not applied: still kept out of traces
     }
     for name, rule in variants.items():
         pol = write("redact-%s.rego" % name, "package xenovia.policy\nimport rego.v1\n%s\n" % rule)
         trace = os.path.join(tmp, "redact-%s.jsonl" % name)
-        got, err = run_app(conversation("6f1c0a52-3b7e-4d1a-9c55-0123456789ab"), trace,
-                           {"XENOVIA_POLICY": pol})
+        extra = {"XENOVIA_POLICY": pol}
+        if name == "monitor":
+            extra["XENOVIA_POLICY_MODE"] = "monitor"
+        got, err = run_app(conversation("6f1c0a52-3b7e-4d1a-9c55-0123456789ab"), trace, extra)
         check([g["status"] for g in got] == [200, 200, 200], "%s: statuses %r" % (name, got))
         raw = open(trace, encoding="utf-8").read() if os.path.exists(trace) else ""
         recs = records(trace)
@@ -229,7 +232,10 @@ def part_redact():
         if name in ("response", "both"):
             check(PII["ssn"] not in got[1]["body"], "%s: the app read the upstream's PII" % name)
         else:
-            check(PII["ssn"] in got[1]["body"], "request: the app's response must be untouched")
+            check(PII["ssn"] in got[1]["body"], "%s: the app's response must be untouched" % name)
+        wire = [r.get("request_redacted") for r in calls_of(recs)]
+        check(wire == ([None] * 3 if name in ("response", "monitor") else [True] * 3),
+              "%s: request_redacted %r" % (name, wire))
 
 
 def part_outcomes():
@@ -338,6 +344,15 @@ def part_ids():
           "other UUID spellings must be recorded canonically: %r" % [c.get("session_id") for c in tail])
     check([c.get("session_turn") for c in tail] == [1, 2, 3, 4],
           "the spellings name one session: turns %r" % [c.get("session_turn") for c in tail])
+    # XENOVIA_SESSION_ID in another spelling: accepted, used in canonical form
+    trace = os.path.join(tmp, "ids-env.jsonl")
+    got, err = run_app([{"headers": KEY_A, "body": {"model": "m", "messages": [{"role": "user",
+                                                                                 "content": "x"}]}}],
+                       trace, {"XENOVIA_SESSION_ID": "urn:uuid:" + canon.upper()})
+    env_recs = calls_of(records(trace))
+    check(got and got[0]["session"] == canon and env_recs and env_recs[0].get("session_id") == canon and
+          env_recs[0].get("session_strategy") == "env" and "xenovia" not in err,
+          "XENOVIA_SESSION_ID spelling: %r %r %r" % (got, [r.get("session_id") for r in env_recs], err))
 
 
 def part_scope():

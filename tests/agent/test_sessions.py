@@ -58,8 +58,8 @@ def check(cond, msg):
 def agent_env(trace, extra=None):
     env = rm.clean_env()
     # this machine exports CA bundles globally: every client here uses the test CA
-    for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        env[k] = certs["ca"]
+    for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
+        env[k] = certs["ca"]  # NODE_EXTRA_CA_CERTS: the node_tls matrix client
     env["LD_PRELOAD"] = LIB
     env["XENOVIA_TRACE_FILE"] = trace
     env.update(extra or {})
@@ -108,7 +108,7 @@ def part_headers():
     for client, (argv0, transport, _scen) in rm.CLIENTS.items():
         if client in ("curl_plain", "asyncio_raw"):
             continue
-        if client == "node" and not os.path.isdir(rm.NODE_MODULES):
+        if client.startswith("node") and not os.path.isdir(rm.NODE_MODULES):
             print("SKIP node: node_modules missing")
             continue
         for scenario in ("chat", "stream"):

@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.join(INTEG, "clients"))
 import run_matrix as rm  # noqa: E402
 import xvclient  # noqa: E402
 
-CLIENTS = ("curl", "curl_plain", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw", "node")
+CLIENTS = ("curl", "curl_plain", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw", "node",
+           "node_tls")
 SCENARIOS = ("chat", "stream", "tools", "gzip")
 CASES = list(CLIENTS) + ["nomatch", "episodes"]
 APP_KEY = xvclient.API_KEY
@@ -81,9 +82,16 @@ def sweep(cas, label):
 
 
 def case_client(client, lib, tmp, certs):
-    if client == "node" and not os.path.isdir(rm.NODE_MODULES):
+    if client.startswith("node") and not os.path.isdir(rm.NODE_MODULES):
         raise rm.Skip("node_modules missing (scripts/test.sh runs npm ci)")
     argv = rm.CLIENTS[client][0]
+
+    def env_of(cas, mode):
+        e = agent_env(lib, tmp, cas, mode)
+        if client.startswith("node"):
+            e["NODE_EXTRA_CA_CERTS"] = certs["ca"]   # Node reads extra CAs at start only
+        return e
+
     mock = rm.Mock(tmp, certs)
     cas_of = lambda scen: os.path.join(tmp, "cassette-" + scen)  # noqa: E731 (once: one per run)
     base = base_of(client, mock)
@@ -91,7 +99,7 @@ def case_client(client, lib, tmp, certs):
     try:
         for scen in SCENARIOS:
             rc, out, err, _ = rm.run_client(argv + [base, certs["ca"], scen],
-                                            agent_env(lib, tmp, cas_of(scen), "once"), tmp,
+                                            env_of(cas_of(scen), "once"), tmp,
                                             "rec-" + scen)
             check(rc == 0, "%s:%s: recording run exits 0 (%r %s)" % (client, scen, rc, err[-300:]))
             transcripts[scen] = rm.split_xv(out)[0]
@@ -108,7 +116,7 @@ def case_client(client, lib, tmp, certs):
     for scen in SCENARIOS:
         label = "%s:%s replay" % (client, scen)
         rc, out, err, dt = rm.run_client(argv + [base, certs["ca"], scen],
-                                         agent_env(lib, tmp, cas_of(scen), "none"), tmp,
+                                         env_of(cas_of(scen), "none"), tmp,
                                          "play-" + scen)
         check(rc == 0, "%s: exits 0 with the upstream stopped (%r %s)" % (label, rc, err[-400:]))
         got, xv = rm.split_xv(out)

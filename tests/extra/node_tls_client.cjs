@@ -11,6 +11,9 @@
  *           main thread one
  *   alpn    tls.connect offering h2 and http/1.1 with SERVERNAME as SNI;
  *           prints the protocol the server chose
+ *   parallel  four https.request calls at once on four connections, the third
+ *           with model gpt-4o-mini-forbidden (the test's policy blocks it);
+ *           lines printed in call order
  * Each call prints one line: `<tag> <status> <x-xenovia-trace-id or -> <body>`.
  * The CA comes from CA_FILE (given in code; fetch needs NODE_EXTRA_CA_CERTS).
  * Exits 0 when every call completed, 1 otherwise. Bounded: 30 s.
@@ -23,13 +26,13 @@ const { Worker, isMainThread, workerData, parentPort } = require('worker_threads
 
 setTimeout(() => { console.error('timeout'); process.exit(1); }, 30000).unref();
 
-function body(text) {
-  return JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] });
+function body(text, model) {
+  return JSON.stringify({ model: model || 'gpt-4o-mini', messages: [{ role: 'user', content: text }] });
 }
 
-function viaHttps(agent, port, ca, text) {
+function viaHttps(agent, port, ca, text, model) {
   return new Promise((resolve, reject) => {
-    const b = body(text);
+    const b = body(text, model);
     const req = https.request({
       host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', ca, agent,
       headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(b),
@@ -80,6 +83,13 @@ async function main() {
     for (const l of lines) console.log('worker ' + l);
     const agent = new https.Agent({ keepAlive: false });
     console.log('main ' + await viaHttps(agent, port, ca, 'main call'));
+  } else if (mode === 'parallel') {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 4 });
+    const calls = [1, 2, 3, 4].map((i) => viaHttps(agent, port, ca, `parallel call ${i}`,
+                                                    i === 3 ? 'gpt-4o-mini-forbidden' : undefined));
+    const lines = await Promise.all(calls);
+    lines.forEach((l, i) => console.log(`parallel${i + 1} ${l}`));
+    agent.destroy();
   } else if (mode === 'alpn') {
     const proto = await new Promise((resolve, reject) => {
       const s = tls.connect({ host: '127.0.0.1', port, ca, servername,

@@ -15,13 +15,19 @@ node_tls_client.cjs run without and with the agent:
   * ALPN (SPEC §2): against a TLS server preferring h2, `tls.connect` offering
     h2 and http/1.1 negotiates h2 without the agent and with XENOVIA_HOSTS
     naming another host, and http/1.1 when XENOVIA_HOSTS names the SNI host;
-  * XENOVIA_DISABLE=on: no record and no stamp (nothing patched).
+  * XENOVIA_DISABLE=on: no record and no stamp (nothing patched);
+  * `parallel`: four calls at once on four connections under a policy that
+    blocks the third (its model): the third reads the synthetic 403 (memory-BIO
+    TLS on libuv's epoll loop: the agent's readiness path must wake the right
+    socket), the others their 200s, stamped; the blocked one never reaches the
+    mock; four records, one with policy_outcome block.
 
 Usage: test_node_tls.py --lib build/preload/libxenovia.so
 Exit 77 when libxenovia.so is missing, or /usr/bin/node is not a build with
 OpenSSL compiled in (Debian's nodejs links libssl: the ordinary hooks cover it).
 """
 
+import base64
 import json
 import os
 import shutil
@@ -138,6 +144,31 @@ def main():
         check(rc == 0 and len(rows) == 2 and all(r[2] == "-" for r in rows)
               and not xvtest.read_records(trace) and not err,
               "XENOVIA_DISABLE=on: calls work, no stamp, no record, no stderr (%r)" % rows)
+
+        # four calls at once, the third blocked by the policy
+        pol = m.path("policy.rego")
+        with open(pol, "w") as f:
+            f.write('package xenovia.policy\ndeny[msg] {\n    input.model == "gpt-4o-mini-forbidden"\n'
+                    '    msg := "model not allowed"\n}\n')
+        trace = m.path("trace-parallel.jsonl")
+        env = xvtest.client_env(lib=lib, trace_file=trace, extra=dict(node_env, XENOVIA_POLICY=pol))
+        before = len(m.requests())
+        rc, out, err = xvtest.run([node, CLIENT, "parallel", str(m.tls_port), m.ca], env, timeout=60)
+        rows = parse(out)
+        up = m.requests()[before:]
+        recs = xvtest.read_records(trace)
+        check(rc == 0 and len(rows) == 4, "parallel: four calls completed (rc %r, %r, stderr %r)"
+              % (rc, rows, err.decode("utf-8", "replace")[-300:]))
+        if len(rows) == 4:
+            check([r[1] for r in rows] == ["200", "200", "403", "200"],
+                  "parallel: statuses 200 200 403 200 (%r)" % [r[1] for r in rows])
+            check('"code":"policy_block"' in rows[2][3] and all(r[2] != "-" for r in rows),
+                  "parallel: the third read the policy 403, every answer is stamped")
+        check(len(up) == 3 and not any(b"forbidden" in base64.b64decode(q.get("body_b64") or "")
+                                        for q in up),
+              "parallel: the mock got the three allowed calls only (%d)" % len(up))
+        check(len(recs) == 4 and sum(1 for r in recs if r.get("policy_outcome") == "block") == 1,
+              "parallel: four records, one blocked (%s)" % [r.get("policy_outcome") for r in recs])
 
         # ALPN narrowing for XENOVIA_HOSTS
         port, chosen, th = h2_server(m)

@@ -105,6 +105,9 @@ def client_env(ca=None, lib=None, trace_file=None, extra=None):
         env["CURL_CA_BUNDLE"] = ca
     if lib:
         env["LD_PRELOAD"] = lib
+        # The TSan runs (ctest -L tsan) preload the sanitizer runtime first.
+        if os.environ.get("XV_PRELOAD_FIRST"):
+            env["LD_PRELOAD"] = os.environ["XV_PRELOAD_FIRST"] + ":" + lib
         env["XENOVIA_TRACE_FILE"] = trace_file or os.devnull
         env["XENOVIA_EXPORT_TIMEOUT_MS"] = "5000"
     if extra:

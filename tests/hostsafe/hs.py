@@ -80,9 +80,9 @@ def clean_env():
     return env
 
 
-def run(argv, env, timeout=120, stdin=None):
+def run(argv, env, timeout=120, stdin=None, executable=None):
     """Run argv; returns (exit status, stdout bytes, stderr bytes, cpu seconds)."""
-    p = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE if stdin is not None else
+    p = subprocess.Popen(argv, env=env, executable=executable, stdin=subprocess.PIPE if stdin is not None else
                          subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = {}
 

@@ -23,7 +23,11 @@ import json, sys, urllib.request
 port = int(sys.argv[1])
 body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
 req = urllib.request.Request("http://127.0.0.1:%d/v1/chat/completions" % port, data=body,
-                             headers={"Content-Type": "application/json"})
+                             headers={"Content-Type": "application/json",
+                                      # credentials the secret sweep (tests/sweep) looks for
+                                      "Authorization": "Bearer sk-test-XENOVIA-SECRET-partial",
+                                      "Cookie": "session=XENOVIA-SECRET-cookie",
+                                      "X-Api-Key": "sk-test-XENOVIA-SECRET-apikey"})
 with urllib.request.urlopen(req, timeout=20) as r:
     print(r.status, r.read().decode())
 '''

@@ -50,7 +50,7 @@ import xvclient  # noqa: E402
 
 GW_KEY = "xv-gateway-KEY-7f3a"        # XENOVIA_API_KEY: what the gateway must see
 APP_KEY = xvclient.API_KEY            # the app's own key: must never leave the process
-TLS_CLIENTS = ("curl", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw")
+TLS_CLIENTS = ("curl", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw", "node_tls")
 PLAIN_CLIENTS = ("curl_plain", "node")
 SCENARIOS = ("chat", "stream", "tools")
 CASES = (["tls:" + c for c in TLS_CLIENTS] + ["plain:" + c for c in PLAIN_CLIENTS] +
@@ -156,6 +156,8 @@ def check_records(tmp, n_calls, label, route_url, xv_ids):
 
 
 def case_tls(client, lib, tmp, certs):
+    if client.startswith("node") and not os.path.isdir(rm.NODE_MODULES):
+        raise rm.Skip("node_modules missing (scripts/test.sh runs npm ci)")
     mock = rm.Mock(tmp, certs)
     try:
         gw = "https://localhost:%d/a/proxy-1/openai" % mock.tport
@@ -163,8 +165,11 @@ def case_tls(client, lib, tmp, certs):
             label = "%s:%s" % (client, scen)
             before = len(mock.entries())
             # A: no agent, straight at the gateway URL (what the program should read)
+            env_a = rm.clean_env()
+            if client == "node_tls":   # Node reads extra CAs at start only
+                env_a["NODE_EXTRA_CA_CERTS"] = certs["ca"]
             rc_a, out_a, err_a, _ = run(client_argv(client) + [gw, certs["ca"], scen],
-                                        rm.clean_env(), tmp, "a-" + scen)
+                                        env_a, tmp, "a-" + scen)
             direct = len(mock.entries()) - before
             # B: the agent, the client's default base URL, routed
             if os.path.exists(os.path.join(tmp, "traces.jsonl")):
@@ -249,7 +254,7 @@ def case_failure(kind, lib, tmp, certs):
 
 
 def case_plain(client, lib, tmp, certs):
-    if client == "node" and not os.path.isdir(rm.NODE_MODULES):
+    if client.startswith("node") and not os.path.isdir(rm.NODE_MODULES):
         raise rm.Skip("node_modules missing (scripts/test.sh runs npm ci)")
     mock = rm.Mock(tmp, certs)
     decoy = Decoy()

@@ -106,15 +106,25 @@ static void wire_reset(void)
     g_writes = g_waits = 0;
 }
 
-/* The app writes p[0..n); every byte must be accepted. */
+/* The app writes p[0..n); every byte must be accepted. A plain stream
+ * queues what a would-block write did not take (it never waits): a write
+ * then reports would-block until the queue is flushed, as the hooks do;
+ * the helper flushes like them, and drains the queue at the end. */
 static void xv_conn_tx(struct xv_conn *c, const char *p, size_t n)
 {
     size_t off = 0;
-    while (off < n) {
+    for (int guard = 0; off < n && guard < 100000; guard++) {
         long r = xv_conn_tx_write(c, p + off, n - off, fake_write, fake_wait, NULL);
+        if (r == -1) {
+            xv_conn_tx_flush(c, fake_write, NULL);
+            continue;
+        }
         assert_true(r > 0);
         off += (size_t)r;
     }
+    assert_int_equal(off, n);
+    for (int guard = 0; guard < 1000 && xv_conn_tx_flush(c, fake_write, NULL) == -1; guard++)
+        ;
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -478,6 +488,34 @@ static void test_request_held_then_sent_unchanged(void **state)
     g_block_every = 0;
 }
 
+/* Issue 7 class 4: a held request released into a transport that would
+ * block is queued, never waited for; the next write reports would-block
+ * until a flush (as the hooks do) drained the queue, in order. */
+static void test_send_queue_never_waits(void **state)
+{
+    (void)state;
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(REQ_BODY), REQ_BODY);
+    wire_reset();
+    g_block_every = 1; /* every real write would block */
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    assert_int_equal(xv_conn_tx_write(c, req, (size_t)n, fake_write, fake_wait, NULL), n);
+    assert_int_equal(g_waits, 0);
+    assert_int_equal(g_wire_len, 0);
+    assert_true(xv_conn_tx_pending_any());
+    assert_int_equal(xv_conn_tx_write(c, "GET", 3, fake_write, fake_wait, NULL), -1);
+    assert_int_equal(xv_conn_tx_flush(c, fake_write, NULL), -1);
+    g_block_every = 0;
+    assert_int_equal(xv_conn_tx_flush(c, fake_write, NULL), 0);
+    assert_false(xv_conn_tx_pending_any());
+    assert_int_equal(g_wire_len, (size_t)n);
+    assert_memory_equal(g_wire, req, (size_t)n);
+    assert_int_equal(g_waits, 0);
+    xv_conn_unref(c);
+}
+
 static void test_non_api_request_streams(void **state)
 {
     (void)state;
@@ -626,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_would_block_keeps_hold),
         cmocka_unit_test(test_no_body_response_stamped),
         cmocka_unit_test(test_request_held_then_sent_unchanged),
+        cmocka_unit_test(test_send_queue_never_waits),
         cmocka_unit_test(test_non_api_request_streams),
         cmocka_unit_test(test_injected_headers),
         cmocka_unit_test(test_bad_session_header_answered),

@@ -690,6 +690,53 @@ static void test_http_request_queue(void **st)
     free(got);
 }
 
+/* pause_at_end: feed returns right after each message (pipelining). */
+struct pae { int heads, ends; };
+static int pae_head(void *ud, const struct xv_http_head *h)
+{
+    (void)h;
+    ((struct pae *)ud)->heads++;
+    return XV_HTTP_OK;
+}
+static void pae_end(void *ud)
+{
+    ((struct pae *)ud)->ends++;
+}
+
+static void test_http_pause_at_end(void **st)
+{
+    (void)st;
+    struct pae n = { 0, 0 };
+    struct xv_http_callbacks cb = { .on_head = pae_head, .on_end = pae_end };
+    struct xv_http_parser *p = xv_http_parser_new(XV_HTTP_REQUEST, 65536, &cb, &n);
+    xv_http_parser_pause_at_end(p, 1);
+    static const char m1[] = "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi";
+    static const char m2[] = "GET /b HTTP/1.1\r\n\r\n";
+    static const char m3[] = "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "2\r\nhi\r\n0\r\n\r\n";
+    char all[256];
+    size_t l1 = sizeof m1 - 1, l2 = sizeof m2 - 1, l3 = sizeof m3 - 1;
+    memcpy(all, m1, l1);
+    memcpy(all + l1, m2, l2);
+    memcpy(all + l1 + l2, m3, l3);
+    size_t total = l1 + l2 + l3;
+    assert_int_equal(xv_http_parser_feed(p, all, total), l1);
+    assert_int_equal(n.heads, 1);
+    assert_int_equal(n.ends, 1);
+    assert_int_equal(xv_http_parser_feed(p, all + l1, total - l1), l2); /* no body */
+    assert_int_equal(n.ends, 2);
+    assert_int_equal(xv_http_parser_feed(p, all + l1 + l2, l3), l3);
+    assert_int_equal(n.heads, 3);
+    assert_int_equal(n.ends, 3);
+    /* off: one feed takes all three */
+    struct pae m = { 0, 0 };
+    struct xv_http_parser *q = xv_http_parser_new(XV_HTTP_REQUEST, 65536, &cb, &m);
+    assert_int_equal(xv_http_parser_feed(q, all, total), total);
+    assert_int_equal(m.ends, 3);
+    xv_http_parser_free(p);
+    xv_http_parser_free(q);
+}
+
 /* ------------------------------------------------------ compressed bodies */
 
 /* Compress with zlib: wbits 31 = gzip, 15 = zlib, -15 = raw deflate. */
@@ -1010,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_http_pause),
         cmocka_unit_test(test_http_head_find),
         cmocka_unit_test(test_http_request_queue),
+        cmocka_unit_test(test_http_pause_at_end),
         cmocka_unit_test(test_http_gzip_deflate),
         cmocka_unit_test(test_http_gzip_members_and_reuse),
         cmocka_unit_test(test_http_other_and_corrupt_encodings),

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""test_first_call.py — the first API call of a process touches at most 1 MiB
+of new pages of the agent (issue 9; not timed).
+
+Runs first_call (tests/perf/first_call.c) without and with
+LD_PRELOAD=libxenovia.so, five times each, and compares the minimum minor-fault
+counts around the first call: (agent - none) * page size must stay <= 1 MiB.
+Also asserts the agent really inspected the call (the response is stamped
+with X-Xenovia-Trace-Id and one record is written), so the check cannot pass
+by measuring nothing. Before issue 9 the session store's free lists wrote
+every slot of its ~6 MB at this call (~1,584 faults).
+
+Usage: test_first_call.py FIRST_CALL_BINARY LIBXENOVIA
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+LIMIT = 1 << 20
+
+
+def run(binary, env):
+    out = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        sys.exit("first_call failed (%d): %s" % (out.returncode, out.stderr))
+    fields = dict(kv.split("=") for kv in out.stdout.split())
+    return int(fields["faults"]), int(fields["rss_kib"]), int(fields["stamped"]), out.stderr
+
+
+def main():
+    binary, lib = sys.argv[1], sys.argv[2]
+    if not os.path.exists(lib):
+        print("skipped: %s not built" % lib)
+        sys.exit(77)
+    page = os.sysconf("SC_PAGE_SIZE")
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("XENOVIA_") and k != "LD_PRELOAD"}
+    with tempfile.TemporaryDirectory() as tmp:
+        none, agent = [], []
+        for i in range(5):
+            f, r, s, _ = run(binary, base)
+            assert s == 0, "stamped without the agent?"
+            none.append((f, r))
+            trace = os.path.join(tmp, "t%d.jsonl" % i)
+            env = dict(base, LD_PRELOAD=lib, XENOVIA_TRACE_FILE=trace)
+            f, r, s, err = run(binary, env)
+            assert s == 1, "the agent did not stamp the response: %s" % err
+            with open(trace) as fh:
+                lines = fh.read().splitlines()
+            assert len(lines) == 1, "want one record, got %d" % len(lines)
+            agent.append((f, r))
+    fn, fa = min(x[0] for x in none), min(x[0] for x in agent)
+    added = (fa - fn) * page
+    print("first API call: faults none %s agent %s; added %d faults = %.0f KiB (limit %d KiB); "
+          "RSS added (min) %d KiB"
+          % ([x[0] for x in none], [x[0] for x in agent], fa - fn, added / 1024.0, LIMIT // 1024,
+             min(x[1] for x in agent) - min(x[1] for x in none)))
+    assert added <= LIMIT, "the first API call touched %d KiB of new pages" % (added // 1024)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()

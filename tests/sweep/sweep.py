@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""The secret and content sweep (issue 7 acceptance 3).
+
+Runs LAST in ctest (it DEPENDS on every other test and is RUN_SERIAL; see
+tests/sweep/artifacts.cmake) and reads everything the suite's runs of the
+agent left behind:
+  * $XV_ARTIFACTS (the build tree's test-artifacts/): files tests wrote
+    there directly (tests/hostsafe, tests/fault) and, under kept/, the trace
+    files, agent logs/stderr captures, spool files and collector exports that
+    Python tests had in their temporary directories (kept/ is filled by
+    tests/sweep/keep/sitecustomize.py just before a test removes them);
+  * ctest's own log of this run (Testing/Temporary/LastTest*.log): every
+    line the tests printed, which includes the agent's stderr lines they
+    captured.
+It fails on any occurrence of the suite's credentials and redacted texts:
+  - API keys: every test key carries the marker XENOVIA-SECRET
+    (sk-test-XENOVIA-SECRET-…), plus the other sk-test- keys;
+  - bearer tokens and cookies built from them ("Bearer sk-test-", cookie
+    values with the marker);
+  - the originals that redaction tests replace (tests/agent/test_policy.py's
+    bob@example.com and 123-45-6789).
+Skipped: the mock upstream's request logs (upstream*: the app's own traffic,
+which rightly carries its credential) and test sources. Exit 0 clean, 1 on a
+hit (each printed with file and context), 77 when there is nothing to sweep.
+  sweep.py [--clear] ARTIFACTS_DIR [LOG|DIR ...]   the sweep (--clear: empty
+                                        ARTIFACTS_DIR afterwards; a DIR means
+                                        its LastTest*.log files)
+  sweep.py --selftest                   proves it can fail: a planted leak in
+                                        a trace, a spool file and a log is
+                                        found, a clean tree is not
+"""
+import os
+import re
+import sys
+import tempfile
+
+PATTERNS = [
+    re.compile(rb"XENOVIA-SECRET"),
+    re.compile(rb"sk-test-[A-Za-z0-9_-]{3,}"),
+    re.compile(rb"[Bb]earer\s+sk-[A-Za-z0-9_-]{6,}"),
+    re.compile(rb"bob@example\.com"),
+    re.compile(rb"123-45-6789"),
+]
+SKIP_PREFIX = ("upstream", "mock.stderr")
+SKIP_SUFFIX = (".py", ".c", ".sh", ".rego", ".pem", ".key", ".csr", ".srl", ".cnf")
+
+
+def scan_bytes(data, where, hits):
+    """One hit per file (or log line): the first pattern found."""
+    for pat in PATTERNS:
+        m = pat.search(data)
+        if m:
+            a = max(0, m.start() - 60)
+            hits.append("%s: %r" % (where, data[a:m.end() + 40]))
+            return
+
+
+def scan_tree(root, hits):
+    n = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            if f.startswith(SKIP_PREFIX) or f.endswith(SKIP_SUFFIX):
+                continue
+            path = os.path.join(dirpath, f)
+            try:
+                if os.path.islink(path) or os.path.getsize(path) > (64 << 20):
+                    continue
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            n += 1
+            scan_bytes(data, path, hits)
+    return n
+
+
+def scan_log(path, hits):
+    """ctest's log: test output lines. Lines that are a test's own command
+    line or assertion text name the key on purpose and are not agent output:
+    only lines that look like agent output or file dumps are judged."""
+    try:
+        data = open(path, "rb").read()
+    except OSError:
+        return 0
+    for i, line in enumerate(data.split(b"\n")):
+        if line.lstrip().startswith((b"xenovia", b"{\"trace_id\"", b"{\"resourceSpans\"")):
+            scan_bytes(line, "%s:%d" % (path, i + 1), hits)
+    return 1
+
+
+def selftest():
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="xv-sweep-self-") as d:
+        clean = os.path.join(d, "clean")
+        os.makedirs(os.path.join(clean, "spool"))
+        open(os.path.join(clean, "trace.jsonl"), "w").write(
+            '{"trace_id":"x","error":"[REDACTED:email]","headers":{"authorization":"[redacted]"}}\n')
+        open(os.path.join(clean, "upstream.jsonl"), "w").write(
+            '{"headers":{"Authorization":"Bearer sk-test-XENOVIA-SECRET-123"}}\n')
+        hits = []
+        scan_tree(clean, hits)
+        if hits:
+            print("FAIL: selftest: a clean tree (and an upstream log) reported %r" % hits)
+            ok = False
+        planted = {
+            "trace.jsonl": '{"trace_id":"x","messages":[{"content":"Bearer sk-test-XENOVIA-SECRET-123"}]}\n',
+            os.path.join("spool", "00001.otlp"): "\x0a\x05sk-test-XENOVIA-SECRET-456",
+            "agent.stderr": "xenovia: header Cookie: sid=XENOVIA-SECRET-cookie\n",
+            "red.jsonl": '{"messages":[{"content":"I am bob@example.com"}]}\n',
+        }
+        for name, text in planted.items():
+            leak = os.path.join(d, "leak-" + name.replace(os.sep, "_"))
+            os.makedirs(os.path.join(leak, os.path.dirname(name)), exist_ok=True)
+            open(os.path.join(leak, name), "w").write(text)
+            hits = []
+            scan_tree(leak, hits)
+            if len(hits) != 1:
+                print("FAIL: selftest: the leak planted in %s gave %r" % (name, hits))
+                ok = False
+            else:
+                print("ok:   selftest: planted leak found: %s" % hits[0][:120])
+        log = os.path.join(d, "LastTest.log")
+        open(log, "w").write('ran: curl -H "Authorization: Bearer sk-test-XENOVIA-SECRET-123"\n'
+                             "xenovia: could not send Bearer sk-test-XENOVIA-SECRET-123\n")
+        hits = []
+        scan_log(log, hits)
+        if len(hits) != 1:
+            print("FAIL: selftest: ctest-log scan gave %r" % hits)
+            ok = False
+    print("selftest passed" if ok else "selftest FAILED")
+    return 0 if ok else 1
+
+
+def main():
+    if sys.argv[1:2] == ["--selftest"]:
+        return selftest()
+    args = sys.argv[1:]
+    clear = args[:1] == ["--clear"]
+    if clear:
+        args = args[1:]
+    root = args[0]
+    logs = []
+    for a in args[1:]:
+        if os.path.isdir(a):
+            logs += [os.path.join(a, f) for f in sorted(os.listdir(a))
+                     if f.startswith("LastTest") and f.endswith(".log")]
+        else:
+            logs.append(a)
+    hits = []
+    files = scan_tree(root, hits) if os.path.isdir(root) else 0
+    nlogs = sum(scan_log(l, hits) for l in logs)
+    print("swept %d files under %s and %d ctest log(s)" % (files, root, nlogs))
+    if files == 0 and nlogs == 0:
+        print("SKIP: nothing to sweep (run the whole suite first)")
+        return 77
+    for h in hits[:50]:
+        print("LEAK: " + h)
+    if clear and os.path.isdir(root):
+        # the next run starts from nothing (this is the build tree's own dir)
+        import shutil
+        for f in os.listdir(root):
+            p = os.path.join(root, f)
+            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.unlink(p)
+        os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
+    if hits:
+        print("FAIL: %d leak(s)" % len(hits))
+        return 1
+    print("no credential or redacted original found")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
