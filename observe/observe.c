@@ -251,7 +251,26 @@ int xv_observe_run(const struct xv_observe_opts *o)
                         "CAP_SYS_ADMIN\n");
         return 2;
     }
-    struct xv_tls_bpf *sk = xv_tls_bpf__open_and_load();
+    struct xv_tls_bpf *sk = xv_tls_bpf__open();
+    /* XENOVIA_OBSERVE_RING_KB: ring buffer size (a power of two, pages), for
+     * tuning and for the test that makes it overflow; default 65536 (64 MiB). */
+    const char *rk = getenv("XENOVIA_OBSERVE_RING_KB");
+    if (sk && rk && *rk) {
+        unsigned long kb = strtoul(rk, NULL, 10);
+        if (kb < 4 || kb > (1ul << 22) || (kb & (kb - 1))) {
+            fprintf(stderr, "xenovia observe: XENOVIA_OBSERVE_RING_KB must be a power of two "
+                            "from 4 to 4194304, got \"%s\"\n", rk);
+            xv_tls_bpf__destroy(sk);
+            return 2;
+        }
+        bpf_map__set_max_entries(sk->maps.xv_events, (unsigned)(kb * 1024));
+    }
+    if (sk && xv_tls_bpf__load(sk) != 0) {
+        int e = errno;
+        xv_tls_bpf__destroy(sk);
+        sk = NULL;
+        errno = e;
+    }
     if (!sk) {
         int e = errno;
         fprintf(stderr, "xenovia observe: the kernel refused the BPF program: %s (--verbose "

@@ -29,7 +29,8 @@ static void usage(FILE *out)
             "  Ends when every target exited, or on SIGINT/SIGTERM (detaching; targets keep\n"
             "  running). Exit status: CMD's, else 0; 2 when BPF cannot be used.\n"
             "  Other knobs are read from the environment as by the agent: XENOVIA_HOSTS,\n"
-            "  XENOVIA_CAPTURE_CONTENT, XENOVIA_CAPTURE_MAX_BYTES, XENOVIA_TRACE_FILE, OTEL_*.\n");
+            "  XENOVIA_CAPTURE_CONTENT, XENOVIA_CAPTURE_MAX_BYTES, XENOVIA_TRACE_FILE, OTEL_*;\n"
+            "  XENOVIA_OBSERVE_RING_KB sets the ring buffer size (default 65536). docs/observe.md\n");
 }
 
 int xv_tool_observe(int argc, char **argv)

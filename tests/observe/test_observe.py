@@ -15,6 +15,10 @@ Usage: test_observe.py XENOVIA LIBXENOVIA [part...]; parts: same (default all), 
         made while attached is recorded, complete and in order; the client keeps
         running and finishes every call (exit 0).
   node: the openai package on /usr/bin/node (OpenSSL compiled in), `same` style.
+  drop: with an 8 KiB ring buffer (XENOVIA_OBSERVE_RING_KB=8) no 16 KiB record
+        fits, so a 1 MiB request body is lost in the ring: the call's record
+        carries `error` saying events were lost (ring buffer full), the drop
+        counters are reported, and the next call (small) is recorded complete.
   noperm: without CAP_SYS_ADMIN (dropped with setpriv) observe prints one line
         saying so and exits 2, and the command is not run.
   cut:  a request body larger than the per-call capture cap (4 MiB) in one
@@ -238,6 +242,27 @@ def check_cut(xenovia, mock, certs, tmp, fails):
     print("cut: %s" % recs[0].get("error"))
 
 
+def check_drop(xenovia, mock, certs, tmp, fails):
+    base = "https://127.0.0.1:%d" % mock.tport
+    trace = os.path.join(tmp, "drop.jsonl")
+    env = dict(client_env(certs["ca"]), XENOVIA_OBSERVE_RING_KB="8")
+    rc, out, err = run([xenovia, "observe", "--trace-file", trace, "--", PY,
+                        os.path.join(HERE, "loop_client.py"), base, certs["ca"], "2", "0",
+                        str(1 << 20)], env)
+    recs = [r for r in records(trace) if "step_type" not in r]
+    if rc != 0 or len(recs) != 2:
+        fails.append("drop: exit %d, %d records (want 2): %s" % (rc, len(recs), err[-400:]))
+        return
+    if "ring buffer full" not in recs[0].get("error", ""):
+        fails.append("drop: the call whose body was lost has no loss error: %s" %
+                     json.dumps(recs[0])[:400])
+    if recs[1].get("error") or recs[1].get("tokens_out") is None:
+        fails.append("drop: the next call's record is not complete: %s" % json.dumps(recs[1])[:400])
+    if " dropped (ring buffer full" not in err or " 0 dropped" in err:
+        fails.append("drop: no drop count on stderr: %s" % err[-400:])
+    print("drop: %s" % recs[0].get("error"))
+
+
 def check_noperm(xenovia, tmp, fails):
     setpriv = shutil.which("setpriv")
     if not setpriv:
@@ -256,7 +281,7 @@ def check_noperm(xenovia, tmp, fails):
 
 def main():
     xenovia, lib = sys.argv[1], sys.argv[2]
-    parts = sys.argv[3:] or ["noperm", "same", "pid", "node", "cut"]
+    parts = sys.argv[3:] or ["noperm", "same", "pid", "node", "cut", "drop"]
     why = bpf_usable()
     if why:
         print("SKIP: %s" % why)
@@ -274,6 +299,8 @@ def main():
             check_pid(xenovia, mock, certs, tmp, fails)
         if "noperm" in parts:
             check_noperm(xenovia, tmp, fails)
+        if "drop" in parts:
+            check_drop(xenovia, mock, certs, tmp, fails)
         if "cut" in parts:
             check_cut(xenovia, mock, certs, tmp, fails)
         if "node" in parts:
