@@ -14,7 +14,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "cassette_int.h"
+#include "sha256.h" /* session/: the project's one SHA-256 */
 #include "xv_session.h"
 
 #define CAS_FILE_MAX (64u << 20) /* largest recording file read */
@@ -142,7 +142,7 @@ void xv_cassette_key(const struct xv_cassette *c, const struct xv_cassette_req *
     }
     if (!hashed && req->body_len)
         sha256_update(&h, req->body_len, (const uint8_t *)req->body);
-    uint8_t d[SHA256_DIGEST_SIZE];
+    uint8_t d[XV_SHA256_DIGEST_SIZE];
     sha256_digest(&h, sizeof d, d);
     hex(d, sizeof d, out);
 }

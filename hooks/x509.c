@@ -82,9 +82,33 @@ static verify_fn real_verify(void)
     return f;
 }
 
+/* A libcrypto name in the OpenSSL that owns the contexts this hook sees:
+ * the program's compiled-in one when it was patched (Node exports it), else
+ * the loaded libcrypto (found as real_verify found it). */
+static void *owner_sym(const char *name)
+{
+    static void *_Atomic handle; /* the loaded libcrypto, or RTLD_DEFAULT */
+    void *h = atomic_load_explicit(&handle, memory_order_acquire);
+    if (!h) {
+        if (xv_patch_real(XV_SSL_X509_verify_cert)) {
+            h = RTLD_DEFAULT;
+        } else {
+            char path[512] = "";
+            void *d = dl_iterate_phdr(find_crypto, path) ? dlopen(path, RTLD_NOLOAD | RTLD_LAZY)
+                                                         : NULL;
+            if (!d)
+                d = dlopen("libcrypto.so.3", RTLD_NOLOAD | RTLD_LAZY);
+            /* kept: NOLOAD took a reference on a library that stays loaded */
+            h = d ? d : RTLD_DEFAULT;
+        }
+        atomic_store_explicit(&handle, h, memory_order_release);
+    }
+    return dlsym(h, name);
+}
+
 XV_HOOK int X509_verify_cert(X509_STORE_CTX *ctx)
 {
-    if (ctx && xv_route_config() && xv_route_vouch(ctx))
+    if (ctx && xv_route_config() && xv_route_vouch(ctx, owner_sym))
         return 1;
     verify_fn f = real_verify();
     /* unreachable in practice: whoever calls this name has loaded it */

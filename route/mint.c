@@ -7,10 +7,12 @@
  * process (at most MINT_MAX names; past that the oldest context is reused
  * for no new name: the connection fails instead of growing memory).
  *
- * The X509_verify_cert hook asks xv_route_mint_vouch whether the certificate
- * a program is verifying is one of these, by full comparison (X509_cmp of
- * the DER encodings, signature included): only a peer holding this
- * process's private key can present it, and that is the relay itself.
+ * The X509_verify_cert hook asks whether the certificate a program is
+ * verifying is one of these, by full comparison of the DER encodings
+ * (signature included; xv_route_mint_der): only a peer holding this
+ * process's private key can present it, and that is the relay itself. The
+ * hook reads the certificate with the program's own OpenSSL (route/loader.c),
+ * which may be another build than the relay's (Node's compiled-in one).
  *
  * Thread safety: g.mu guards the table; contexts are immutable once made.
  */
@@ -36,6 +38,8 @@ static struct {
         char host[256];
         X509 *cert;
         SSL_CTX *ctx;
+        unsigned char *der;   /* the certificate's DER (what the hook compares) */
+        size_t der_len;
     } e[MINT_MAX];
 } g = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -115,7 +119,17 @@ static SSL_CTX *ctx_for(const char *host)
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_tlsext_servername_callback(c, on_servername);
+    unsigned char *der = NULL;
+    int dl = i2d_X509(cert, &der);
+    if (dl <= 0) {
+        SSL_CTX_free(c);
+        X509_free(cert);
+        ERR_clear_error();
+        return NULL;
+    }
     snprintf(g.e[g.n].host, sizeof g.e[g.n].host, "%s", host);
+    g.e[g.n].der = der;
+    g.e[g.n].der_len = (size_t)dl;
     g.e[g.n].cert = cert;
     g.e[g.n].ctx = c;
     g.n++;
@@ -157,26 +171,12 @@ SSL *xv_route_mint_ssl(const char *host, const struct xv_route_rule *r)
     return s;
 }
 
-int xv_route_mint_vouch(void *vctx)
+int xv_route_mint_der(const unsigned char *der, size_t len)
 {
-    X509_STORE_CTX *ctx = vctx;
-    X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
-    if (!leaf)
-        return 0;
     int hit = 0;
     pthread_mutex_lock(&g.mu);
     for (int i = 0; i < g.n && !hit; i++)
-        hit = X509_cmp(leaf, g.e[i].cert) == 0;
+        hit = g.e[i].der_len == len && memcmp(g.e[i].der, der, len) == 0;
     pthread_mutex_unlock(&g.mu);
-    if (hit) {
-        /* look like a completed verification: no error, and a verified
-         * chain (the certificate itself) for whoever asks for it */
-        STACK_OF(X509) *chain = sk_X509_new_null();
-        if (chain && X509_up_ref(leaf) && sk_X509_push(chain, leaf) > 0)
-            X509_STORE_CTX_set0_verified_chain(ctx, chain);
-        else
-            sk_X509_free(chain);
-        X509_STORE_CTX_set_error(ctx, X509_V_OK);
-    }
     return hit;
 }

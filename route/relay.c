@@ -687,7 +687,7 @@ static void atfork_child(void)
 }
 
 static const struct xv_route_module g_module = {
-    XV_ROUTE_ABI, start, expect, xv_route_mint_vouch, atfork_child,
+    XV_ROUTE_ABI, start, expect, xv_route_mint_der, atfork_child,
 };
 
 __attribute__((visibility("default"))) const struct xv_route_module *xv_route_module(void)

@@ -15,8 +15,7 @@ int xv_route_mint_init(void);
  * literal) — or for the name the program sends in SNI when rule r covers it
  * (wildcard rules) — or NULL. Caller owns it (SSL_free). */
 SSL *xv_route_mint_ssl(const char *host, const struct xv_route_rule *r);
-/* 1 when the X509_STORE_CTX's leaf certificate is one minted here (the
- * context is then marked verified), else 0. */
-int xv_route_mint_vouch(void *ctx);
+/* 1 when der[0..len) is the DER encoding of a certificate minted here. */
+int xv_route_mint_der(const unsigned char *der, size_t len);
 
 #endif

@@ -129,10 +129,14 @@ typedef int (*xv_route_connect_fn)(int, const struct sockaddr *, socklen_t);
 int xv_route_connect(int fd, const struct xv_route_rule *r, const char *orig_host,
                      int orig_port, xv_route_connect_fn real_connect);
 
-/* The X509_verify_cert hook's question: is the certificate being verified
- * one the relay minted for a program's TLS? ctx: X509_STORE_CTX *. Returns
- * 1 (and marks the context verified) or 0. Never loads anything. */
-int xv_route_vouch(void *ctx);
+/* The X509_verify_cert hook's question: is the leaf certificate of ctx
+ * (an X509_STORE_CTX * of the program's OpenSSL) one the relay minted for a
+ * program's TLS? `fn` resolves a libcrypto name in the OpenSSL that owns
+ * ctx (a dynamic libcrypto, or the one compiled into the program): the
+ * certificate is read and the context marked verified with that OpenSSL's
+ * own functions, never with the relay's. Returns 1 (context marked
+ * verified) or 0. Never loads anything. */
+int xv_route_vouch(void *ctx, void *(*fn)(const char *name));
 
 /* After fork, in the child: the relay's threads are gone; it starts again
  * on the next routed connect. */
@@ -155,10 +159,11 @@ struct xv_route_module {
     int (*start)(const struct xv_route_host_api *api, int *port);
     /* The next connection from local port `local_port` is for rule `rule`. */
     void (*expect)(int local_port, int rule, const char *orig_host, int orig_port);
-    int (*vouch)(void *ctx);
+    /* 1 when der[0..len) is the DER of a certificate the relay minted. */
+    int (*minted_der)(const unsigned char *der, size_t len);
     void (*atfork_child)(void);
 };
-#define XV_ROUTE_ABI 1
+#define XV_ROUTE_ABI 2
 const struct xv_route_module *xv_route_module(void);
 
 #endif
