@@ -300,6 +300,20 @@ void xv_observe_feed(const struct xv_obs_hdr *h, const char *data)
     }
 }
 
+void xv_observe_feed_exec(unsigned tgid)
+{
+    for (struct obs_conn *o = g_conns, *next; o; o = next) {
+        next = o->next;
+        if (o->tgid == tgid)
+            forget(o, "process called execve before the response completed");
+    }
+    for (struct obs_proc *p = g_procs; p; p = p->next)
+        if (p->tgid == tgid)
+            p->tgid = 0;             /* its argv[0] is read again */
+    if (g_cur_tgid == tgid)
+        g_cur_tgid = 0;
+}
+
 void xv_observe_feed_end_all(const char *why)
 {
     while (g_conns)

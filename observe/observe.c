@@ -56,12 +56,69 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
     return vfprintf(stderr, fmt, ap);
 }
 
+static int attach_pid(struct xv_tls_bpf *sk, pid_t pid);
+static int attach_object(struct xv_tls_bpf *sk, pid_t pid, const char *path);
+static char *system_libssl(void);
+
+static void add_target(struct xv_tls_bpf *sk, pid_t pid)
+{
+    __u32 k = (__u32)pid;
+    __u8 one = 1;
+    bpf_map_update_elem(bpf_map__fd(sk->maps.xv_targets), &k, &one, BPF_ANY);
+}
+
+/* Tgid of a task id (0 when gone). */
+static pid_t tgid_of(pid_t tid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int tg = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Tgid: %d", &tg) == 1)
+            break;
+    fclose(f);
+    return (pid_t)tg;
+}
+
+/* Follow a fork (a new process maps what its parent did) or an exec (a new
+ * image: its executable, and the system libssl it may load later). */
+static void follow(struct xv_tls_bpf *sk, const struct xv_obs_hdr *h)
+{
+    if (h->kind == XV_OBS_FORK) {
+        pid_t child = (pid_t)h->ssl;
+        if (tgid_of(child) != child) {          /* a thread, or already gone */
+            __u32 k = (__u32)child;
+            bpf_map_delete_elem(bpf_map__fd(sk->maps.xv_targets), &k);
+            return;
+        }
+        int r = attach_pid(sk, child);
+        if (g_verbose)
+            fprintf(stderr, "xenovia observe: pid %d forked %d%s\n", (int)h->tgid, (int)child,
+                    r == 0 ? "" : " (no OpenSSL mapped: not observed until it execs)");
+        return;
+    }
+    xv_observe_feed_exec(h->tgid);
+    char exe[64];
+    snprintf(exe, sizeof exe, "/proc/%u/exe", h->tgid);
+    attach_object(sk, (pid_t)h->tgid, exe);
+    char *lib = system_libssl();
+    if (lib)
+        attach_object(sk, (pid_t)h->tgid, lib);
+    free(lib);
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
-    (void)ctx;
     if (size < sizeof(struct xv_obs_hdr))
         return 0;
     const struct xv_obs_hdr *h = data;
+    if (h->kind == XV_OBS_FORK || h->kind == XV_OBS_EXEC) {
+        follow(ctx, h);
+        return 0;
+    }
     if (h->len > size - sizeof *h)
         return 0;
     xv_observe_feed(h, (const char *)data + sizeof *h);
@@ -84,8 +141,22 @@ static int attach_one(struct bpf_program *prog, pid_t pid, const char *path, con
 
 /* Every probe on one object for one process. Returns 0 when SSL_write and
  * SSL_read were attached, -EPERM/-EACCES when not permitted, else -ENOENT. */
+static struct {
+    pid_t pid;
+    dev_t dev;
+    ino_t ino;
+} g_att[MAX_LINKS / 4];
+static size_t g_natt;
+
 static int attach_object(struct xv_tls_bpf *sk, pid_t pid, const char *path)
 {
+    /* once per (process, object): two attachments would copy every byte twice */
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -ENOENT;
+    for (size_t i = 0; i < g_natt; i++)
+        if (g_att[i].pid == pid && g_att[i].dev == st.st_dev && g_att[i].ino == st.st_ino)
+            return 0;
     static const struct {
         const char *fn;
         int which; /* 0 write, 1 write_ex, 2 read, 3 read_ex */
@@ -105,6 +176,8 @@ static int attach_object(struct xv_tls_bpf *sk, pid_t pid, const char *path)
     }
     attach_one(sk->progs.xv_ssl_free, pid, path, "SSL_free", 0);
     attach_one(sk->progs.xv_ssl_new_ret, pid, path, "SSL_new", 1);
+    if (g_natt < sizeof g_att / sizeof g_att[0])
+        g_att[g_natt++] = (__typeof__(g_att[0])){ pid, st.st_dev, st.st_ino };
     if (g_verbose)
         fprintf(stderr, "xenovia observe: pid %d: probes on %s\n", (int)pid, path);
     return 0;
@@ -277,6 +350,12 @@ int xv_observe_run(const struct xv_observe_opts *o)
                         "shows the verifier's log)\n", strerror(e));
         return 2;
     }
+    /* forks and execs of followed processes */
+    struct bpf_link *tp_fork = bpf_program__attach(sk->progs.xv_fork);
+    struct bpf_link *tp_exec = bpf_program__attach(sk->progs.xv_exec);
+    if (!tp_fork || !tp_exec)
+        fprintf(stderr, "xenovia observe: cannot follow forks and execs (%s); only the "
+                        "processes named are observed\n", strerror(errno));
     struct xv_exp_config ec = { .trace_file = o->trace_file, .timeout_ms = 5000,
                                 .queue_max = 65536 };
     if (xv_exp_init(&ec) != 0)
@@ -287,6 +366,7 @@ int xv_observe_run(const struct xv_observe_opts *o)
     pid_t child = -1;
     int gate[2] = { -1, -1 };
     for (size_t i = 0; i < o->npids; i++) {
+        add_target(sk, o->pids[i]);
         int r = attach_pid(sk, o->pids[i]);
         if (r < 0) {
             char what[96];
@@ -350,7 +430,7 @@ int xv_observe_run(const struct xv_observe_opts *o)
             goto out;
         }
     }
-    struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(sk->maps.xv_events), on_record, NULL,
+    struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(sk->maps.xv_events), on_record, sk,
                                               NULL);
     if (!rb) {
         rc = why_not(-errno, "open the ring buffer");
@@ -362,6 +442,7 @@ int xv_observe_run(const struct xv_observe_opts *o)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     if (child > 0) {
+        add_target(sk, child);
         if (write(gate[1], "g", 1) != 1)
             g_stop = 1;
         close(gate[1]);
@@ -396,6 +477,8 @@ int xv_observe_run(const struct xv_observe_opts *o)
         child = -1;
     }
 out:
+    bpf_link__destroy(tp_fork);
+    bpf_link__destroy(tp_exec);
     for (size_t i = 0; i < g_nlinks; i++)
         bpf_link__destroy(g_links[i]);
     g_nlinks = 0;

@@ -22,6 +22,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 
 #include "xv_observe_event.h"
 
@@ -75,6 +76,15 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } xv_seq SEC(".maps");
+
+/* Processes followed (their forks are followed too); filled by the loader
+ * and by xv_fork. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32);
+    __type(value, __u8);
+} xv_targets SEC(".maps");
 
 struct small_rec {
     struct xv_obs_hdr h;
@@ -316,4 +326,53 @@ int BPF_KRETPROBE(xv_ssl_new_ret, void *ssl)
     if (!ssl)
         return 0;
     return control((__u64)ssl, XV_OBS_NEW);
+}
+
+/* A followed process forked: follow the child and tell the consumer, which
+ * attaches the probes to it. BTF tracepoints: no tracefs needed. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(xv_fork, struct task_struct *parent, struct task_struct *child)
+{
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!bpf_map_lookup_elem(&xv_targets, &tgid))
+        return 0;
+    __u32 cpid = (__u32)child->pid;
+    if ((__u32)child->tgid != cpid)
+        return 0;                       /* a new thread, not a new process */
+    __u8 one = 1;
+    bpf_map_update_elem(&xv_targets, &cpid, &one, BPF_ANY);
+    struct xv_obs_hdr *h = bpf_ringbuf_reserve(&xv_events, sizeof *h, 0);
+    if (!h) {
+        count(XV_OBS_C_DROPPED, 1);
+        return 0;
+    }
+    __builtin_memset(h, 0, sizeof *h);
+    h->seq = next_seq();
+    h->tgid = tgid;
+    h->kind = XV_OBS_FORK;
+    h->ssl = cpid;
+    h->ts_ns = bpf_ktime_get_ns();
+    bpf_ringbuf_submit(h, BPF_RB_FORCE_WAKEUP);
+    return 0;
+}
+
+/* A followed process called execve: the consumer attaches to the new image. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(xv_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!bpf_map_lookup_elem(&xv_targets, &tgid))
+        return 0;
+    struct xv_obs_hdr *h = bpf_ringbuf_reserve(&xv_events, sizeof *h, 0);
+    if (!h) {
+        count(XV_OBS_C_DROPPED, 1);
+        return 0;
+    }
+    __builtin_memset(h, 0, sizeof *h);
+    h->seq = next_seq();
+    h->tgid = tgid;
+    h->kind = XV_OBS_EXEC;
+    h->ts_ns = bpf_ktime_get_ns();
+    bpf_ringbuf_submit(h, BPF_RB_FORCE_WAKEUP);
+    return 0;
 }

@@ -34,6 +34,8 @@ int xv_observe_run(const struct xv_observe_opts *o);
 struct xv_obs_hdr;
 void xv_observe_feed_init(void);
 void xv_observe_feed(const struct xv_obs_hdr *h, const char *data);
+/* Process tgid replaced its image (execve): its connections are gone. */
+void xv_observe_feed_exec(unsigned tgid);
 /* End every connection still open (targets gone or detaching). */
 void xv_observe_feed_end_all(const char *why);
 

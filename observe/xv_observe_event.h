@@ -17,7 +17,10 @@
 #define XV_OBS_SMALL 1024         /* records of small calls use this size */
 #define XV_OBS_MAX_CHUNKS 256     /* per call: 4 MiB copied, the rest counted */
 
-enum xv_obs_kind { XV_OBS_TX = 1, XV_OBS_RX = 2, XV_OBS_FREE = 3, XV_OBS_NEW = 4 };
+/* FORK: tgid forked; `ssl` holds the new task's id (a thread too: the
+ * consumer tells). EXEC: tgid (a followed process) called execve. */
+enum xv_obs_kind { XV_OBS_TX = 1, XV_OBS_RX = 2, XV_OBS_FREE = 3, XV_OBS_NEW = 4,
+                   XV_OBS_FORK = 5, XV_OBS_EXEC = 6 };
 
 /* Drop counters (array map "xv_counters"). */
 enum xv_obs_counter {

@@ -19,6 +19,9 @@ Usage: test_observe.py XENOVIA LIBXENOVIA [part...]; parts: same (default all), 
         fits, so a 1 MiB request body is lost in the ring: the call's record
         carries `error` saying events were lost (ring buffer full), the drop
         counters are reported, and the next call (small) is recorded complete.
+  follow: `xenovia observe -- sh -c "client chat; client stream"`: the calls of
+        the shell's children (forked, then exec'ed) are recorded complete, with
+        the children's pids.
   noperm: without CAP_SYS_ADMIN (dropped with setpriv) observe prints one line
         saying so and exits 2, and the command is not run.
   cut:  a request body larger than the per-call capture cap (4 MiB) in one
@@ -263,6 +266,25 @@ def check_drop(xenovia, mock, certs, tmp, fails):
     print("drop: %s" % recs[0].get("error"))
 
 
+def check_follow(xenovia, mock, certs, tmp, fails):
+    base = "https://127.0.0.1:%d" % mock.tport
+    trace = os.path.join(tmp, "follow.jsonl")
+    cl = CLIENTS["py_urllib"]
+    script = "%s %s %s %s chat >/dev/null && %s %s %s %s stream >/dev/null" % (
+        cl[0], cl[1], base, certs["ca"], cl[0], cl[1], base, certs["ca"])
+    rc, out, err = run([xenovia, "observe", "--trace-file", trace, "--", "/bin/sh", "-c", script],
+                       client_env(certs["ca"]))
+    recs = [r for r in records(trace) if "step_type" not in r]
+    ok = (rc == 0 and len(recs) == 2 and all(not r.get("error") and r.get("tokens_out")
+                                             for r in recs)
+          and [r.get("stream") for r in recs] == [False, True] and "ttft_ms" in recs[1]
+          and len({r.get("pid") for r in recs}) == 2)
+    if not ok:
+        fails.append("follow: exit %d, records %s; %s" % (rc, json.dumps(recs)[:600], err[-300:]))
+    else:
+        print("follow: 2 calls of 2 children recorded (pids %s)" % [r["pid"] for r in recs])
+
+
 def check_noperm(xenovia, tmp, fails):
     setpriv = shutil.which("setpriv")
     if not setpriv:
@@ -281,7 +303,7 @@ def check_noperm(xenovia, tmp, fails):
 
 def main():
     xenovia, lib = sys.argv[1], sys.argv[2]
-    parts = sys.argv[3:] or ["noperm", "same", "pid", "node", "cut", "drop"]
+    parts = sys.argv[3:] or ["noperm", "same", "pid", "node", "cut", "drop", "follow"]
     why = bpf_usable()
     if why:
         print("SKIP: %s" % why)
@@ -307,6 +329,8 @@ def main():
             check_pid(xenovia, mock, certs, tmp, fails)
         if "noperm" in parts:
             check_noperm(xenovia, tmp, fails)
+        if "follow" in parts:
+            check_follow(xenovia, mock, certs, tmp, fails)
         if "drop" in parts:
             check_drop(xenovia, mock, certs, tmp, fails)
         if "cut" in parts:
