@@ -103,8 +103,7 @@ static void follow(struct xv_tls_bpf *sk, const struct xv_obs_hdr *h)
     xv_observe_feed_exec(h->tgid);
     char exe[64];
     snprintf(exe, sizeof exe, "/proc/%u/exe", h->tgid);
-    attach_object(sk, (pid_t)h->tgid, exe);
-    char *lib = system_libssl();
+    char *lib = attach_object(sk, (pid_t)h->tgid, exe) == -ENOENT ? system_libssl() : NULL;
     if (lib)
         attach_object(sk, (pid_t)h->tgid, lib);
     free(lib);
@@ -414,7 +413,9 @@ int xv_observe_run(const struct xv_observe_opts *o)
         int got = 0, r = attach_object(sk, child, exe);
         got += r == 0;
         char *lib = system_libssl();
-        if (r != -EPERM && r != -EACCES && lib && !same_file(lib, exe)) {
+        /* OpenSSL compiled in (node): its own copy is the one used; probes on
+         * libssl.so.3 too would double the attach and detach time */
+        if (r == -ENOENT && lib && !same_file(lib, exe)) {
             r = attach_object(sk, child, lib);
             got += r == 0;
         }
