@@ -309,6 +309,66 @@ static void report_counters(struct xv_tls_bpf *sk)
                 v[XV_OBS_C_CUT_BYTES], v[XV_OBS_C_COPY_FAIL]);
 }
 
+/* Start CMD held on a pipe, put the probes on its executable (and the system
+ * libssl.so.3 unless OpenSSL is compiled in), and leave it waiting: the
+ * caller releases it by writing one byte to *gate_w. 0, or the exit status. */
+static int start_command(struct xv_tls_bpf *sk, char *const *cmd, pid_t *child_out, int *gate_w)
+{
+    char *exe = which(cmd[0]);
+    if (!exe) {
+        fprintf(stderr, "xenovia observe: %s: command not found\n", cmd[0]);
+        return 127;
+    }
+    int gate[2];
+    if (pipe(gate) != 0) {
+        free(exe);
+        return why_not(-errno, "create a pipe");
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        close(gate[1]);
+        char b;
+        ssize_t n;
+        do
+            n = read(gate[0], &b, 1);
+        while (n < 0 && errno == EINTR);
+        close(gate[0]);
+        if (n != 1)
+            _exit(126);
+        execvp(cmd[0], cmd);
+        fprintf(stderr, "xenovia observe: %s: %s\n", cmd[0], strerror(errno));
+        _exit(127);
+    }
+    close(gate[0]);
+    if (child < 0) {
+        free(exe);
+        close(gate[1]);
+        return why_not(-errno, "fork");
+    }
+    int got = 0, r = attach_object(sk, child, exe);
+    got += r == 0;
+    char *lib = system_libssl();
+    /* OpenSSL compiled in (node): its own copy is the one used; probes on
+     * libssl.so.3 too would double the attach and detach time */
+    if (r == -ENOENT && lib && !same_file(lib, exe)) {
+        r = attach_object(sk, child, lib);
+        got += r == 0;
+    }
+    free(lib);
+    free(exe);
+    if (!got) {
+        kill(child, SIGKILL);
+        close(gate[1]);
+        waitpid(child, NULL, 0);
+        return r == -EPERM || r == -EACCES ? why_not(r, "attach uprobes")
+                                         : (fprintf(stderr, "xenovia observe: no OpenSSL "
+                                                    "found for %s\n", cmd[0]), 2);
+    }
+    *child_out = child;
+    *gate_w = gate[1];
+    return 0;
+}
+
 int xv_observe_run(const struct xv_observe_opts *o)
 {
     g_verbose = o->verbose;
@@ -378,58 +438,9 @@ int xv_observe_run(const struct xv_observe_opts *o)
         }
     }
     if (o->cmd && o->cmd[0]) {
-        char *exe = which(o->cmd[0]);
-        if (!exe) {
-            fprintf(stderr, "xenovia observe: %s: command not found\n", o->cmd[0]);
-            rc = 127;
+        rc = start_command(sk, o->cmd, &child, &gate[1]);
+        if (rc)
             goto out;
-        }
-        if (pipe(gate) != 0) {
-            free(exe);
-            rc = why_not(-errno, "create a pipe");
-            goto out;
-        }
-        child = fork();
-        if (child == 0) {
-            close(gate[1]);
-            char b;
-            ssize_t n;
-            do
-                n = read(gate[0], &b, 1);
-            while (n < 0 && errno == EINTR);
-            close(gate[0]);
-            if (n != 1)
-                _exit(126);
-            execvp(o->cmd[0], o->cmd);
-            fprintf(stderr, "xenovia observe: %s: %s\n", o->cmd[0], strerror(errno));
-            _exit(127);
-        }
-        close(gate[0]);
-        if (child < 0) {
-            free(exe);
-            rc = why_not(-errno, "fork");
-            goto out;
-        }
-        int got = 0, r = attach_object(sk, child, exe);
-        got += r == 0;
-        char *lib = system_libssl();
-        /* OpenSSL compiled in (node): its own copy is the one used; probes on
-         * libssl.so.3 too would double the attach and detach time */
-        if (r == -ENOENT && lib && !same_file(lib, exe)) {
-            r = attach_object(sk, child, lib);
-            got += r == 0;
-        }
-        free(lib);
-        free(exe);
-        if (!got) {
-            kill(child, SIGKILL);
-            waitpid(child, NULL, 0);
-            child = -1;
-            rc = r == -EPERM || r == -EACCES ? why_not(r, "attach uprobes")
-                                             : (fprintf(stderr, "xenovia observe: no OpenSSL "
-                                                        "found for %s\n", o->cmd[0]), 2);
-            goto out;
-        }
     }
     struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(sk->maps.xv_events), on_record, sk,
                                               NULL);
