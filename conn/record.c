@@ -426,7 +426,7 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
         cJSON_AddStringToObject(r, "error", error);
     if (call->tx_error && !cJSON_GetObjectItem(r, "error"))
         cJSON_AddStringToObject(r, "error", call->tx_error);
-    if (call->replayed) {
+    if (call->replayed || c->peer.replay_local) {
         /* answered from the cassette: the recorded response, as it came */
         cJSON_AddBoolToObject(r, "replayed", 1);
     } else if (call->synthetic) {

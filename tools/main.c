@@ -77,8 +77,8 @@ const struct xv_tool_knob xv_tool_knobs[] = {
     { "cassette-ignore", "XENOVIA_CASSETTE_IGNORE", "FIELDS", T, NULL, 0, 0,
       "request body fields left out of matching (default user,metadata,stream_options,seed,"
       "prompt_cache_key,safety_identifier)" },
-    { "replay-timing", "XENOVIA_REPLAY_TIMING", "MODE", C, "fast", 0, 0,
-      "fast: answers at once (recorded event timing is kept in the cassette, not replayed yet)" },
+    { "replay-timing", "XENOVIA_REPLAY_TIMING", "MODE", C, "fast|recorded", 0, 0,
+      "fast: answers at once (default); recorded: stream events with their recorded delays" },
     { "stamp", "XENOVIA_STAMP", "on|off", B, NULL, 0, 0,
       "off: never add X-Xenovia-* headers to responses (default on)" },
     { "body-max-bytes", "XENOVIA_BODY_MAX_BYTES", "N", U, NULL, 4096, 1u << 30,
