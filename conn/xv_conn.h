@@ -87,6 +87,9 @@ struct xv_conn_config {
     uint64_t policy_timeout_ms; /* XENOVIA_POLICY_TIMEOUT_MS */
     int stream_buffer;        /* XENOVIA_STREAM_POLICY=buffer: hold streams for the response stage */
     struct xv_cassette *cassette; /* XENOVIA_CASSETTE (SPEC §8.1), or NULL */
+    const char *capture;      /* how the bytes were seen, on records as `capture` (observe/:
+                                 "uprobe"), or NULL (the preload: field left out) */
+    int pid;                  /* records' `pid` when not this process (observe/), or 0 */
 };
 void xv_conn_configure(const struct xv_conn_config *cfg);
 const struct xv_conn_config *xv_conn_get_config(void);

@@ -628,6 +628,9 @@ static int examine(const char *what)
         }
     }
     print_verdict(v, why);
+    if (v != V_COVERED && (r.static_openssl || r.tls_found[0]))   /* OpenSSL found by symbol */
+        printf("  observe: `xenovia observe -- CMD` or `--pid P` (eBPF uprobes, root; records "
+               "only, no stamping or policy) can record its HTTPS calls\n");
     xv_tool_elf_close(&e);
     free(path);
     return v;

@@ -265,6 +265,7 @@ static void print_help(FILE *out)
             "  xenovia doctor [-- CMD | BINARY]       can a program be covered, and why not\n"
             "  xenovia policy check|eval|test ...     compile, evaluate and test Rego policies\n"
             "  xenovia cassette ls|show|diff|prune ... inspect record/replay cassettes\n"
+            "  xenovia observe [--pid P]... [-- CMD]  trace without preloading (eBPF uprobes; root)\n"
             "  xenovia help | --help | --version\n"
             "\n"
             "Knobs. Each is an environment variable read by the agent and a flag of\n"
@@ -305,6 +306,8 @@ int main(int argc, char **argv)
         return xv_tool_doctor(argc - 1, argv + 1);
     if (!strcmp(cmd, "cassette"))
         return xv_tool_cassette(argc - 1, argv + 1);
+    if (!strcmp(cmd, "observe"))
+        return xv_tool_observe(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy")) {
 #ifdef XV_HAVE_POLICY
         return xv_tool_policy(argc - 1, argv + 1);
