@@ -21,6 +21,7 @@
 #include "xv_tools.h"
 
 #include "xv_exporter.h"
+#include "xv_patch.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -67,6 +68,7 @@ struct report {
     int rustls;                       /* rustls compiled in */
     char missing[512];                /* needed libraries not found on disk */
     char python_ssl[PATH_MAX];        /* CPython _ssl module examined */
+    char vendored[PATH_MAX];          /* a dependency with OpenSSL compiled in ("" none) */
 };
 
 /* ---- library search ---- */
@@ -256,6 +258,14 @@ static void walk_needed(struct search *s, struct report *r, const char *root_pat
         struct xv_elf e;
         if (xv_tool_elf_open(it->path, &e) != 0)
             continue;
+        if (head > 1 && !r->vendored[0]) {
+            /* a library carrying OpenSSL inside (a vendor SDK): the agent
+             * patches it at start like a program's own (patch/) */
+            struct xv_patch_elf pe;
+            if (xv_patch_elf_read(it->path, &pe) == 0 && xv_patch_elf_has_ssl(&pe) &&
+                !pe.needs_libssl)
+                snprintf(r->vendored, sizeof r->vendored, "%s", it->path);
+        }
         char origin[PATH_MAX];
         char real[PATH_MAX];
         dirname_of(realpath(it->path, real) ? real : it->path, origin, sizeof origin);
@@ -615,6 +625,18 @@ static int examine(const char *what)
             other |= r.tls_found[t];
         if (early == V_PARTIAL || early == V_COVERED) {
             v = early;       /* TLS compiled in: `why` already says so */
+        } else if (!r.tls_found[0] && r.vendored[0]) {
+            char pw[400];
+            printf("  TLS: OpenSSL compiled into %s\n", r.vendored);
+            if (xv_tool_doctor_patch(r.vendored, pw, sizeof pw)) {
+                v = V_COVERED;
+                snprintf(why, sizeof why, "OpenSSL compiled into a library it loads; entry points "
+                         "patched at start (%s)", pw);
+            } else {
+                v = V_PARTIAL;
+                snprintf(why, sizeof why, "OpenSSL compiled into a library it loads, but its entry "
+                         "points cannot be patched safely (%s): HTTPS is not covered", pw);
+            }
         } else if (r.tls_found[0]) {
             v = V_COVERED;
             snprintf(why, sizeof why, "HTTPS through libssl.so.3 (OpenSSL 3) and plain HTTP%s",
