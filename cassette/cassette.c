@@ -430,7 +430,8 @@ static void note_used(struct xv_cassette *c, const char *file)
 }
 
 int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
-                       const char *extra_head, struct xv_buf *answer, struct xv_buf *why)
+                       const char *extra_head, int keep_alive, struct xv_buf *answer,
+                       struct xv_buf *why, struct xv_buf *timing)
 {
     char key[65];
     xv_cassette_key(c, req, key);
@@ -448,7 +449,7 @@ int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
         struct xv_cassette_entry *e = find(c, key, n);
         if (e) {
             int r = xv_cassette_build_answer(cJSON_GetObjectItemCaseSensitive(e->doc, "response"),
-                                        extra_head, answer);
+                                             extra_head, keep_alive, answer, timing);
             if (r == 0)
                 note_used(c, e->file);
             pthread_mutex_unlock(&c->mu);
@@ -462,7 +463,7 @@ int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
     }
     int r = 0;
     if (verdict == XV_CASSETTE_MISS)
-        r = xv_cassette_build_miss(c, req, extra_head, answer, why);
+        r = xv_cassette_build_miss(c, req, extra_head, keep_alive, answer, why);
     pthread_mutex_unlock(&c->mu);
     return r == 0 ? verdict : r;
 }

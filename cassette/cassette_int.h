@@ -51,10 +51,12 @@ struct xv_cassette {
 cJSON *xv_cassette_body_json(const struct xv_cassette *c, const char *body, size_t len);
 
 /* answer.c: the raw HTTP/1.1 response a recording replays as. */
-int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, struct xv_buf *out);
+int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, int keep_alive,
+                             struct xv_buf *out, struct xv_buf *timing);
 /* The no-match answer and its one-line explanation. */
 int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
-                      const char *extra_head, struct xv_buf *answer, struct xv_buf *why);
+                           const char *extra_head, int keep_alive, struct xv_buf *answer,
+                           struct xv_buf *why);
 /* The recorded response object for a response (events for SSE). */
 cJSON *xv_cassette_resp_json(const struct xv_cassette_resp *resp);
 /* First difference between two JSON values (count of differing leaves,

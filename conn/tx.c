@@ -657,7 +657,7 @@ static long release(struct xv_conn *c, const struct tx_io *io)
         }
         if (act == XV_CONN_POLICY_REDACT)
             redact_held(c, call);
-        if (xv_conn_cfg.cassette && xv_conn_cassette_release(c, call)) {
+        if (xv_conn_cfg.cassette && !c->peer.replay_local && xv_conn_cassette_release(c, call)) {
             xv_buf_reset(&c->tx_hold); /* answered from the cassette: nothing is sent */
             c->tx_holding = 0;
             return 0;

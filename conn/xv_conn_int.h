@@ -233,4 +233,5 @@ void xv_conn_cassette_raw(struct xv_call *call, const char *p, size_t n);
 void xv_conn_cassette_end(struct xv_call *call, const char *error);
 void xv_conn_cassette_free(struct xv_conn_cas *k);
 
+
 #endif

@@ -494,8 +494,11 @@ static int head_from_record(const cJSON *r, struct span_head *h, int step)
         h->kind = SPAN_KIND_INTERNAL;
     } else {
         const char *model = str(r, "model");
-        xv_utf8_snprintf(h->name, sizeof h->name, "%.64s%s%.*s",
-                         xv_exp_otlp_operation(str(r, "request_type")), model && *model ? " " : "",
+        /* An unknown request_type is its own operation name: cut it between
+         * characters too (fuzz_otlp_record found the 64-byte cut). */
+        const char *op = xv_exp_otlp_operation(str(r, "request_type"));
+        xv_utf8_snprintf(h->name, sizeof h->name, "%.*s%s%.*s",
+                         (int)xv_utf8_cut(op, strlen(op), 64), op, model && *model ? " " : "",
                          model ? (int)xv_utf8_cut(model, strlen(model), 400) : 0, model ? model : "");
         h->kind = SPAN_KIND_CLIENT;
     }

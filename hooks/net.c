@@ -158,6 +158,8 @@ static void track_connect(int fd, const struct sockaddr *sa, socklen_t len,
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
         return;
     xv_dns_lookup(peer.addr, peer.host, sizeof peer.host);
+    if (route && route->local)
+        peer.replay_local = 1;
     if (route && !route->local) {
         /* the program's view stays the original host; records say where the
          * call really went */

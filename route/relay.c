@@ -38,11 +38,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "route_int.h"
+#include "xv_cassette.h"
 
 #define RELAY_MAX_CONNS 256
 #define RELAY_EXPECT_SLOTS 512
@@ -418,30 +420,220 @@ static void fail_program(struct end *P, const char *host, uint64_t deadline)
     }
 }
 
-/* A local (replay) connection: complete the program's handshake, then wait
- * for its end. Bytes arriving here are requests the cassette did not answer
- * (not API calls): nothing can serve them, the connection is reset. */
+/* ---------------------------------------------------- replay at the wire */
+
+/* One request being read on a local (replay-only) connection. */
+struct lreq {
+    struct end *P;
+    char host[256];             /* the name the recordings are keyed by */
+    int use_host_header;        /* connected by address: the Host header names it */
+    struct xv_buf head;         /* NUL-separated name/value pairs of the request head */
+    struct xv_buf body;         /* decoded body */
+    char method[16];
+    char path[4096];
+    struct xv_buf out;          /* answers not yet written */
+    int close_after;            /* an answer said Connection: close */
+    int failed;
+};
+
+static int lreq_head(void *ud, const struct xv_http_head *h)
+{
+    struct lreq *q = ud;
+    xv_buf_reset(&q->head);
+    xv_buf_reset(&q->body);
+    snprintf(q->method, sizeof q->method, "%.*s", (int)h->method_len, h->method);
+    snprintf(q->path, sizeof q->path, "%.*s", (int)h->target_len, h->target);
+    const struct xv_http_header *hh = q->use_host_header ? xv_http_head_find(h, "host") : NULL;
+    if (hh && hh->value_len) {
+        /* "name:port" or "[v6]:port" -> name (the recordings carry no port) */
+        size_t k = hh->value_len;
+        const char *colon = hh->value[0] == '[' ? NULL : memchr(hh->value, ':', k);
+        if (colon)
+            k = (size_t)(colon - hh->value);
+        if (k && k < sizeof q->host)
+            snprintf(q->host, sizeof q->host, "%.*s", (int)k, hh->value);
+    }
+    for (size_t i = 0; i < h->nheaders; i++) {
+        xv_buf_append(&q->head, h->headers[i].name, h->headers[i].name_len);
+        xv_buf_append(&q->head, "", 1);
+        xv_buf_append(&q->head, h->headers[i].value, h->headers[i].value_len);
+        xv_buf_append(&q->head, "", 1);
+    }
+    return XV_HTTP_OK;
+}
+
+static void lreq_body(void *ud, const char *p, size_t n)
+{
+    struct lreq *q = ud;
+    if (xv_buf_append(&q->body, p, n) != 0)
+        q->failed = 1;
+}
+
+static int write_all_end(struct end *P, struct xv_buf *out);
+
+/* 1 when an answer's head says the connection ends with it. */
+static int answer_closes(const char *a, size_t n)
+{
+    const char *blank = a ? memmem(a, n, "\r\n\r\n", 4) : NULL;
+    for (const char *l = a; blank && l < blank;) {
+        const char *eol = memmem(l, (size_t)(blank + 2 - l), "\r\n", 2);
+        if (!eol)
+            break;
+        if ((size_t)(eol - l) >= 11 && strncasecmp(l, "connection:", 11) == 0 &&
+            memmem(l, (size_t)(eol - l), "close", 5))
+            return 1;
+        l = eol + 2;
+    }
+    return 0;
+}
+
+static void lreq_end(void *ud)
+{
+    struct lreq *q = ud;
+    struct xv_cassette_header hs[64];
+    size_t nh = 0;
+    for (const char *p = q->head.data, *e = p ? p + q->head.len : NULL; p && p < e && nh < 64;) {
+        hs[nh].name = p;
+        p += strlen(p) + 1;
+        hs[nh].value = p < e ? p : "";
+        p += strlen(hs[nh].value) + 1;
+        nh++;
+    }
+    struct xv_cassette_req rq = {
+        .method = q->method, .host = q->host, .path = q->path, .headers = hs, .nheaders = nh,
+        .body = q->body.data ? q->body.data : "", .body_len = q->body.len,
+    };
+    /* the agent fills a and t with its own allocator: copied here, then
+     * handed back to it to free (see struct xv_route_host_api) */
+    struct xv_buf a, t;
+    xv_buf_init(&a, (size_t)256 << 20);
+    xv_buf_init(&t, 1 << 20);
+    int rc = g.api->replay ? g.api->replay(&rq, &a, g.api->replay_recorded_timing ? &t : NULL)
+                           : -1;
+    struct xv_buf ans, marks;
+    xv_buf_init(&ans, (size_t)256 << 20);
+    xv_buf_init(&marks, 1 << 20);
+    if (rc == 0)
+        rc = xv_buf_append(&ans, a.data ? a.data : "", a.len);
+    if (rc == 0 && t.len)
+        rc = xv_buf_append(&marks, t.data, t.len);
+    if (g.api->buf_free) {
+        g.api->buf_free(&a);
+        g.api->buf_free(&t);
+    }
+    if (rc == 0 && answer_closes(ans.data, ans.len))
+        q->close_after = 1;
+    /* answers to earlier pipelined requests go first */
+    if (rc == 0 && marks.len && q->out.len)
+        rc = write_all_end(q->P, &q->out);
+    /* recorded timing: each stream event when it arrived after the head */
+    uint64_t t0 = now_ms();
+    size_t pos = 0;
+    for (size_t i = 0; rc == 0 && i + sizeof(struct xv_cassette_mark) <= marks.len;
+         i += sizeof(struct xv_cassette_mark)) {
+        struct xv_cassette_mark m;
+        memcpy(&m, marks.data + i, sizeof m);
+        uint64_t due = t0 + m.t_ms, now = now_ms();
+        if (due > now)
+            usleep((useconds_t)((due - now) * 1000u));
+        if (m.off_end > pos && m.off_end <= ans.len) {
+            struct xv_buf piece;
+            xv_buf_init(&piece, ans.len);
+            rc = xv_buf_append(&piece, ans.data + pos, m.off_end - pos);
+            rc = rc ? rc : write_all_end(q->P, &piece);
+            xv_buf_free(&piece);
+            pos = m.off_end;
+        }
+    }
+    if (rc == 0 && pos < ans.len)
+        rc = xv_buf_append(&q->out, ans.data + pos, ans.len - pos);
+    xv_buf_free(&ans);
+    xv_buf_free(&marks);
+    if (rc != 0)
+        q->failed = 1;
+}
+
+static void lreq_error(void *ud, const char *why)
+{
+    (void)why;
+    ((struct lreq *)ud)->failed = 1;
+}
+
+static const struct xv_http_callbacks lreq_cb = {
+    .on_head = lreq_head, .on_body = lreq_body, .on_end = lreq_end, .on_error = lreq_error,
+};
+
+static int write_all_end(struct end *P, struct xv_buf *out)
+{
+    while (out->len) {
+        short want = 0;
+        long n = end_io(P, out->data, out->len, 1, &want);
+        if (n > 0) {
+            xv_buf_consume(out, (size_t)n);
+            continue;
+        }
+        if (n != -1 || wait_fd(P->fd, want, now_ms() + RELAY_IDLE_MS) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A local (replay-only) connection: complete the program's handshake, then
+ * answer each request it sends from the cassette, as the upstream did when
+ * it was recorded (keep-alive included), until the program closes. Nothing
+ * leaves the process. */
 static void local_loop(struct end *P, const struct xv_route_rule *r, const char *host, int port)
 {
     char why[160];
     if (P->ssl && handshake(P, 1, now_ms() + RELAY_HANDSHAKE_MS, why, sizeof why) != 0)
         return;
-    char tmp[4096];
-    for (;;) {
+    /* the host the recordings are keyed by: the name the program asked for
+     * (SNI, or the name it resolved), else its Host header */
+    struct lreq q = { .P = P };
+    const char *sni = NULL;
+    if (P->ssl && ossl_enter() == 0) {
+        sni = SSL_get_servername(P->ssl, TLSEXT_NAMETYPE_host_name);
+        if (sni)
+            snprintf(q.host, sizeof q.host, "%s", sni);
+        ossl_leave();
+    }
+    if (!sni) {
+        struct in6_addr ip;
+        q.use_host_header = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
+        snprintf(q.host, sizeof q.host, "%s", host);
+    }
+    xv_buf_init(&q.head, 64 * 1024);
+    xv_buf_init(&q.body, (size_t)64 << 20);
+    xv_buf_init(&q.out, (size_t)256 << 20);
+    struct xv_http_parser *p = xv_http_parser_new(XV_HTTP_REQUEST, 64 * 1024, &lreq_cb, &q);
+    char tmp[16384];
+    while (p && !q.failed) {
         short want = 0;
         long n = end_io(P, tmp, sizeof tmp, 0, &want);
         if (n > 0) {
-            xv_log(XV_LOG_WARN, "%s: a request to %s:%d that is not an API call cannot be "
-                   "replayed (no network); its connection is reset", r->url, host, port);
-            reset_close(P->fd);
-            P->fd = -1;
-            return;
+            xv_http_parser_feed(p, tmp, (size_t)n);
+            if (q.failed || write_all_end(P, &q.out) != 0 || q.close_after)
+                break;
+            continue;
         }
-        if (n == 0 || n == -2)
-            return;
-        if (wait_fd(P->fd, want, now_ms() + RELAY_IDLE_MS) != 0)
-            return;
+        if (n == 0 || n == -2 || wait_fd(P->fd, want, now_ms() + RELAY_IDLE_MS) != 0)
+            break;
     }
+    if (q.failed)
+        xv_log(XV_LOG_WARN, "%s: a request to %s:%d could not be answered from the cassette "
+               "(not HTTP, or not an API call); its connection is reset", r->url, host, port);
+    if (P->ssl && !q.failed && ossl_enter() == 0) {
+        SSL_shutdown(P->ssl);
+        ossl_leave();
+    }
+    if (q.failed) {
+        reset_close(P->fd);
+        P->fd = -1;
+    }
+    xv_http_parser_free(p);
+    xv_buf_free(&q.head);
+    xv_buf_free(&q.body);
+    xv_buf_free(&q.out);
 }
 
 static void *conn_thread(void *arg)

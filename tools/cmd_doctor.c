@@ -650,6 +650,9 @@ static int examine(const char *what)
         }
     }
     print_verdict(v, why);
+    if (v != V_COVERED && (r.static_openssl || r.tls_found[0]))   /* OpenSSL found by symbol */
+        printf("  observe: `xenovia observe -- CMD` or `--pid P` (eBPF uprobes, root; records "
+               "only, no stamping or policy) can record its HTTPS calls\n");
     xv_tool_elf_close(&e);
     free(path);
     return v;
@@ -667,6 +670,20 @@ static int check_setup(void)
     else
         printf("library:     NOT FOUND — %s\n", why);
     bad |= !lib;
+    if (lib) {
+        /* The Rego engine is a private object next to the library, loaded
+         * only when a policy is set (issue 9). */
+        char eng[PATH_MAX];
+        const char *slash = strrchr(lib, '/');
+        int dl = slash ? (int)(slash - lib) : 1;
+        snprintf(eng, sizeof eng, "%.*s/libxenovia-policy.so", dl, slash ? lib : ".");
+        const char *pol = getenv("XENOVIA_POLICY");
+        int have = access(eng, R_OK) == 0;
+        printf("engine:      %s%s\n", eng,
+               have ? "" : (pol && *pol) ? " (NOT FOUND: policies cannot load)"
+                                        : " (not found; needed only with XENOVIA_POLICY)");
+        bad |= !have && pol && *pol;
+    }
     free(lib);
 
     char *trace = xv_exp_default_path(NULL);

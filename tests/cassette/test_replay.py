@@ -3,11 +3,12 @@
 
 Cases (`--case NAME`, listed by `--list-cases`):
 
-  <client>      the client runs chat, stream, tools and gzip once under the agent with
+  <client>      the client runs chat, stream, tools, gzip and keepalive once under the agent with
                 XENOVIA_CASSETTE (mode once: an empty cassette records) against the test
                 mock, then again with XENOVIA_RECORD_MODE=none after the mock was
                 STOPPED (its port closed, no other network): exit 0, the same transcript
-                (stamped ids aside), one record per call marked replayed:true.
+                (stamped ids aside: every header, framing and keep-alive as recorded), one
+                record per call marked replayed:true.
   nomatch       a changed prompt under none: the program's SDK (Python openai-style
                 client: requests) reads the 404 naming the difference; one stderr line;
                 nothing is sent.
@@ -34,8 +35,8 @@ import xvclient  # noqa: E402
 
 CLIENTS = ("curl", "curl_plain", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw", "node",
            "node_tls")
-SCENARIOS = ("chat", "stream", "tools", "gzip")
-CASES = list(CLIENTS) + ["nomatch", "episodes"]
+SCENARIOS = ("chat", "stream", "tools", "gzip", "keepalive")
+CASES = list(CLIENTS) + ["nomatch", "episodes", "timing"]
 APP_KEY = xvclient.API_KEY
 problems = []
 
@@ -58,10 +59,6 @@ def base_of(client, mock):
     if transport == "tls":
         return "https://127.0.0.1:%d" % mock.tport
     return "http://127.0.0.1:%d" % mock.port
-
-
-def no_connection_line(text):
-    return "\n".join(l for l in text.split("\n") if not l.lower().startswith("connection:"))
 
 
 def records(tmp):
@@ -121,10 +118,6 @@ def case_client(client, lib, tmp, certs):
         check(rc == 0, "%s: exits 0 with the upstream stopped (%r %s)" % (label, rc, err[-400:]))
         got, xv = rm.split_xv(out)
         want = transcripts.get(scen, "")
-        # A replayed answer ends its connection (docs/cassette.md): the one
-        # header curl prints that can differ is Connection (close); the
-        # clients reconnect for their next call.
-        got, want = no_connection_line(got), no_connection_line(want)
         check(got == want, "%s: the program read what it read when recording%s" %
               (label, "" if got == want else "\n" + rm.diff_text(want, got, "recorded", "replayed")))
         recs, bad = records(tmp)
@@ -210,6 +203,38 @@ def case_episodes(lib, tmp, certs):
     sweep(cas, "episodes")
 
 
+def case_timing(lib, tmp, certs):
+    """XENOVIA_REPLAY_TIMING=recorded hands stream events over with their recorded delays
+    (here edited into the cassette: 0, 400, 800 ms ...); fast hands them over at once."""
+    mock = rm.Mock(tmp, certs)
+    cas = os.path.join(tmp, "cassette")
+    base = "https://127.0.0.1:%d" % mock.tport
+    argv = rm.CLIENTS["requests"][0]
+    try:
+        rc, out, err, _ = rm.run_client(argv + [base, certs["ca"], "stream"],
+                                        agent_env(lib, tmp, cas, "once"), tmp, "rec")
+        check(rc == 0, "timing: recording exits 0 (%s)" % err[-200:])
+    finally:
+        mock.stop()
+    want = rm.split_xv(out)[0]
+    for f in glob.glob(os.path.join(cas, "*.json")):
+        doc = json.load(open(f))
+        events = doc["response"].get("events") or []
+        for i, e in enumerate(events):
+            e["t_ms"] = min(i, 3) * 400          # the 4th event onwards at 1.2 s
+        json.dump(doc, open(f, "w"), indent=1)
+    times = {}
+    for timing in ("fast", "recorded"):
+        env = dict(agent_env(lib, tmp, cas, "none"), XENOVIA_REPLAY_TIMING=timing)
+        rc, out, err, dt = rm.run_client(argv + [base, certs["ca"], "stream"], env, tmp, timing)
+        times[timing] = dt
+        check(rc == 0 and rm.split_xv(out)[0] == want,
+              "timing %s: same transcript as recorded (rc %r %s)" % (timing, rc, err[-200:]))
+    check(times["recorded"] >= 1.2 and times["recorded"] - times["fast"] >= 1.0,
+          "timing: recorded %.2f s vs fast %.2f s (events at 0/0.4/0.8/1.2 s)" %
+          (times["recorded"], times["fast"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib")
@@ -232,6 +257,8 @@ def main():
             case_nomatch(a.lib, tmp, certs)
         elif a.case == "episodes":
             case_episodes(a.lib, tmp, certs)
+        elif a.case == "timing":
+            case_timing(a.lib, tmp, certs)
         else:
             print("unknown case %s" % a.case)
             return 2

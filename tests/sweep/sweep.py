@@ -19,7 +19,7 @@ It fails on any occurrence of the suite's credentials and redacted texts:
     values with the marker);
   - the originals that redaction tests replace (tests/agent/test_policy.py's
     bob@example.com and 123-45-6789).
-Skipped: the mock upstream's request logs (upstream*: the app's own traffic,
+Skipped: the mock upstreams' request logs (upstream*, mock*: the app's own traffic,
 which rightly carries its credential) and test sources. Exit 0 clean, 1 on a
 hit (each printed with file and context), 77 when there is nothing to sweep.
   sweep.py [--clear] ARTIFACTS_DIR [LOG|DIR ...]   the sweep (--clear: empty
@@ -41,7 +41,7 @@ PATTERNS = [
     re.compile(rb"bob@example\.com"),
     re.compile(rb"123-45-6789"),
 ]
-SKIP_PREFIX = ("upstream", "mock.stderr")
+SKIP_PREFIX = ("upstream", "mock")  # the mocks' request logs: the app's own traffic
 SKIP_SUFFIX = (".py", ".c", ".sh", ".rego", ".pem", ".key", ".csr", ".srl", ".cnf")
 
 

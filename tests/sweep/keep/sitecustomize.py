@@ -20,7 +20,7 @@ try:
 
     def _wanted(name):
         n = name.lower()
-        if n in _SKIP_NAMES or n.startswith("upstream"):
+        if n in _SKIP_NAMES or n.startswith(("upstream", "mock")):
             return False
         return (n.endswith((".jsonl", ".log", ".stderr", ".err", ".otlp", ".pb", ".json", ".spool"))
                 or "spool" in n or "trace" in n or "collector" in n or "export" in n)
