@@ -168,6 +168,30 @@ print(r.status_code); print(r.text)
     recs, _ = records(tmp)
     check(len(recs) == 1 and recs[0].get("status_code") == 404 and recs[0].get("error"),
           "nomatch: recorded with its 404 and error")
+    # an OpenAI SDK raises its ordinary error: Node's openai package, recorded
+    # with one scenario and asked another under none
+    if not os.path.isdir(rm.NODE_MODULES):
+        print("SKIP node part: node_modules missing")
+        return
+    ntmp = os.path.join(tmp, "node")          # a second mock: its own port files
+    os.makedirs(ntmp)
+    mock = rm.Mock(ntmp, certs)
+    ncas = os.path.join(tmp, "node-cassette")
+    nbase = "http://127.0.0.1:%d" % mock.port
+    argv = rm.CLIENTS["node"][0]
+    try:
+        rc, _o, err, _ = rm.run_client(argv + [nbase, "-", "chat"],
+                                       agent_env(lib, tmp, ncas, "once"), tmp, "nrec")
+        check(rc == 0 and glob.glob(os.path.join(ncas, "*.json")),
+              "nomatch (node): recording exits 0 and records (%s)" % err[-200:])
+    finally:
+        mock.stop()
+    rc, out, err, _ = rm.run_client(argv + [nbase, "-", "tools"],
+                                    agent_env(lib, tmp, ncas, "none"), tmp, "nmiss")
+    text = out.decode("utf-8", "replace")
+    check(rc == 0 and "status: 404" in text and "error: NotFoundError" in text and
+          "cassette_no_match" in text,
+          "nomatch (node): the openai SDK raises NotFoundError naming the cassette (%r)" % text[:300])
 
 
 def case_episodes(lib, tmp, certs):
