@@ -71,6 +71,19 @@ def load_cpu(work, transport, mode):
     return us / calls, tus / calls, pus / calls
 
 
+def cpu_blocks(work, transport, mode):
+    """Per-block (process CPU + peer CPU) per call, µs, in block order."""
+    p = os.path.join(work, "cpu-%s-%s.txt" % (transport, mode))
+    out = []
+    if os.path.exists(p):
+        for line in open(p):
+            f = line.split()
+            if f and int(f[0]):
+                peer = int(f[3]) if len(f) > 3 and f[3] else 0
+                out.append((int(f[1]) + peer) / int(f[0]))
+    return out
+
+
 def load_once(work, mode):
     """Rows (lat_us, minflt, rss_kib, wall_us, cpu_us, peer_us) of one-call processes."""
     p = os.path.join(work, "once-%s.txt" % mode)
@@ -106,8 +119,14 @@ class Goals:
     def note(self, what, text):
         self.rows.append((what, text, "", "-"))
 
-    def show(self):
+    def show(self, load=None):
         print("Goals (issue 9) beside this run's figures:")
+        if load is not None and load > (os.cpu_count() or 1):
+            print("  (load average %.1f on %d CPUs: the baseline itself is disturbed, so added "
+                  "figures can even come out negative; verdicts marked '?' are not to be trusted)"
+                  % (load, os.cpu_count() or 1))
+            self.rows = [(w, f, g, v + "?" if v in ("met", "MISSED") else v)
+                         for w, f, g, v in self.rows]
         w = max(len(r[0]) for r in self.rows)
         for what, fig, goal, verdict in self.rows:
             print("  %-*s  %18s   %-16s %s" % (w, what, fig, goal, verdict))
@@ -146,9 +165,13 @@ def latency_section(work, goals):
             print("  %-26s %9.1f %9.1f %10.1f %10.1f %14.1f %12.1f %11.1f"
                   % (label, m50, m99, m50 - n50, m99 - n99, med, cpu, cpu - cn[0]))
             added[(transport, mode)] = (m50 - n50, m99 - n99, cpu - cn[0], med)
+            nb, mb = cpu_blocks(work, transport, "none"), cpu_blocks(work, transport, mode)
+            pairs = [m_ - n_ for n_, m_ in zip(nb, mb)]
+            bmed = statistics.median(pairs) if pairs else float("nan")
+            extra = "added CPU, median over blocks: %+.1f us" % bmed
             if mode == "agent":
-                print("  %-26s %58s calling thread only: +%.1f us (the agent's inline cost)"
-                      % ("", "", cm[1] - cn[1]))
+                extra += "; calling thread only: %+.1f us (the agent's inline cost)" % (cm[1] - cn[1])
+            print("  %-26s %s" % ("", extra))
         print()
     a = added.get(("tls", "agent"))
     if a:
@@ -302,7 +325,8 @@ def main():
     print("machine: %s CPU(s), %s" % (os.cpu_count(), meta.get("uname", "")))
     print("load average: %s (anything above ~0.5 on a 2-CPU machine makes p99 noise); "
           "nice %s" % (meta.get("load", "?"), meta.get("nice", "0")))
-    print("nginx: %s" % meta.get("nginx", "?"))
+    ngx = meta.get("nginx", "?")
+    print(ngx if ngx.startswith("nginx") else "nginx: %s" % ngx)
     print()
     goals = Goals()
     latency_section(work, goals)
@@ -310,7 +334,11 @@ def main():
     bulk_section(work, meta, goals)
     spawn_section(work, goals)
     if goals.rows:
-        goals.show()
+        try:
+            load = float(meta.get("load", "").split()[0])
+        except (ValueError, IndexError):
+            load = None
+        goals.show(load)
         print()
     if "records" in meta:
         print("trace records written by the agent: %s (expected %s)"

@@ -310,7 +310,20 @@ static int put_chunk(struct xv_buf *out, const char *p, size_t n)
 }
 
 /* The framed body of a recording (chunks included when chunked), in body. */
-static int build_body(const cJSON *resp, const char *ce, int chunked, struct xv_buf *body)
+/* One (end offset, time) pair per event in timing (when not NULL). */
+static void note_time(struct xv_buf *timing, size_t off, const cJSON *e)
+{
+    if (!timing)
+        return;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "t_ms");
+    struct xv_cassette_mark m = { off, cJSON_IsNumber(t) && t->valuedouble > 0 &&
+                                               t->valuedouble < 3.6e6
+                                           ? (uint32_t)t->valuedouble : 0 };
+    xv_buf_append(timing, &m, sizeof m);
+}
+
+static int build_body(const cJSON *resp, const char *ce, int chunked, struct xv_buf *body,
+                      struct xv_buf *timing)
 {
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(resp, "events");
     const cJSON *exact = cJSON_GetObjectItemCaseSensitive(resp, "body_encoded_base64");
@@ -342,6 +355,7 @@ static int build_body(const cJSON *resp, const char *ce, int chunked, struct xv_
             xv_buf_reset(&piece);
             r = enc_piece(&enc, d->valuestring, strlen(d->valuestring), 0, &piece);
             r = r ? r : put_chunk(body, piece.data, piece.len);
+            note_time(timing, body->len, e);
         }
         xv_buf_reset(&piece);
         if (!r && enc.on)
@@ -364,7 +378,7 @@ static int build_body(const cJSON *resp, const char *ce, int chunked, struct xv_
 }
 
 int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, int keep_alive,
-                             struct xv_buf *out)
+                             struct xv_buf *out, struct xv_buf *timing)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(resp, "reason");
@@ -383,7 +397,9 @@ int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, int keep
     }
     struct xv_buf body;
     xv_buf_init(&body, out->max);
-    int r = build_body(resp, ce, chunked, &body);
+    struct xv_buf times;
+    xv_buf_init(&times, 1 << 20);
+    int r = build_body(resp, ce, chunked, &body, timing ? &times : NULL);
     const char *reason = cJSON_IsString(rs) && rs->valuestring[0] &&
                                  header_ok("reason", rs->valuestring) ? rs->valuestring : "OK";
     r = r ? r : xv_buf_appendf(out, "HTTP/1.1 %d %s\r\n", (int)st->valuedouble, reason);
@@ -420,7 +436,17 @@ int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, int keep
     if (!conn_hdr && !keep_alive)
         r = r ? r : xv_buf_append(out, "Connection: close\r\n", 19);
     r = r ? r : xv_buf_appendf(out, "%s\r\n", extra_head ? extra_head : "");
+    size_t body_at = out->len;
     r = r ? r : xv_buf_append(out, body.data ? body.data : "", body.len);
+    /* event times, their offsets now counted from the answer's start */
+    for (size_t i = 0; !r && timing && i + sizeof(struct xv_cassette_mark) <= times.len;
+         i += sizeof(struct xv_cassette_mark)) {
+        struct xv_cassette_mark m;
+        memcpy(&m, times.data + i, sizeof m);
+        m.off_end += body_at;
+        r = xv_buf_append(timing, &m, sizeof m);
+    }
+    xv_buf_free(&times);
     xv_buf_free(&body);
     return r;
 }

@@ -431,7 +431,7 @@ static void note_used(struct xv_cassette *c, const char *file)
 
 int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
                        const char *extra_head, int keep_alive, struct xv_buf *answer,
-                       struct xv_buf *why)
+                       struct xv_buf *why, struct xv_buf *timing)
 {
     char key[65];
     xv_cassette_key(c, req, key);
@@ -449,7 +449,7 @@ int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
         struct xv_cassette_entry *e = find(c, key, n);
         if (e) {
             int r = xv_cassette_build_answer(cJSON_GetObjectItemCaseSensitive(e->doc, "response"),
-                                             extra_head, keep_alive, answer);
+                                             extra_head, keep_alive, answer, timing);
             if (r == 0)
                 note_used(c, e->file);
             pthread_mutex_unlock(&c->mu);

@@ -52,7 +52,7 @@ cJSON *xv_cassette_body_json(const struct xv_cassette *c, const char *body, size
 
 /* answer.c: the raw HTTP/1.1 response a recording replays as. */
 int xv_cassette_build_answer(const cJSON *resp, const char *extra_head, int keep_alive,
-                             struct xv_buf *out);
+                             struct xv_buf *out, struct xv_buf *timing);
 /* The no-match answer and its one-line explanation. */
 int xv_cassette_build_miss(struct xv_cassette *c, const struct xv_cassette_req *req,
                            const char *extra_head, int keep_alive, struct xv_buf *answer,

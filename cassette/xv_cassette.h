@@ -143,12 +143,14 @@ enum xv_cassette_verdict {
  * keep_alive 0: Connection: close (the answer ends its stream), 1: the
  * recorded Connection header as it was (the relay's wire-level replay keeps
  * the connection). `why` gets the one-line explanation of a miss (may be
- * NULL). Both are appended to; their limits bound what is built (a bound
+ * NULL). `timing` (may be NULL) gets, for a stream, one struct
+ * xv_cassette_mark per event: where in `answer` the event ends and when it
+ * arrived after the head when recorded (for XENOVIA_REPLAY_TIMING=recorded). Both are appended to; their limits bound what is built (a bound
  * hit is reported as XV_E_LIMIT). Returns a verdict (>= 0) or < 0 on
  * failure (then the caller sends the call as if no cassette were set). */
 int xv_cassette_decide(struct xv_cassette *c, const struct xv_cassette_req *req,
                        const char *extra_head, int keep_alive, struct xv_buf *answer,
-                       struct xv_buf *why);
+                       struct xv_buf *why, struct xv_buf *timing);
 
 /* Store the response of a call decided XV_CASSETTE_RECORD. Returns 0 or < 0
  * (the recording is then lost; the caller logs once). */

@@ -129,4 +129,19 @@ int xv_uuid_normalize(const char *s, size_t n, char out[XV_UUID_LEN + 1]);
 /* 1 when s[0..n) is a hyphenated lower-case version-4 RFC 4122 UUID. */
 int xv_uuid_is_v4(const char *s, size_t n);
 
+/* dlopen flag for the agent's private objects and libz: RTLD_DEEPBIND, so a
+ * library the agent brings never binds to same-named symbols a program
+ * exports (Node's OpenSSL and zlib). The sanitizer runtimes refuse
+ * RTLD_DEEPBIND, so sanitizer builds load without it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define XV_RTLD_DEEPBIND 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define XV_RTLD_DEEPBIND 0
+#endif
+#endif
+#ifndef XV_RTLD_DEEPBIND
+#define XV_RTLD_DEEPBIND RTLD_DEEPBIND
+#endif
+
 #endif

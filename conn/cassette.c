@@ -198,7 +198,7 @@ int xv_conn_cassette_release(struct xv_conn *c, struct xv_call *call)
     struct xv_buf answer, why;
     xv_buf_init(&answer, (size_t)64 << 20);
     xv_buf_init(&why, 4096);
-    int v = xv_cassette_decide(cas, &rq, stamp, 0, &answer, &why);
+    int v = xv_cassette_decide(cas, &rq, stamp, 0, &answer, &why, NULL);
     int answered = 0;
     if (v == XV_CASSETTE_REPLAY || v == XV_CASSETTE_MISS) {
         call->synthetic = 1;
@@ -307,14 +307,15 @@ void xv_conn_cassette_end(struct xv_call *call, const char *error)
     xv_conn_cassette_free(k);
 }
 
-int xv_conn_cassette_wire(const struct xv_cassette_req *rq, struct xv_buf *answer)
+int xv_conn_cassette_wire(const struct xv_cassette_req *rq, struct xv_buf *answer,
+                          struct xv_buf *timing)
 {
     struct xv_cassette *cas = xv_conn_cfg.cassette;
     if (!cas)
         return XV_E_STATE;
     struct xv_buf why;
     xv_buf_init(&why, 4096);
-    int v = xv_cassette_decide(cas, rq, NULL, 1, answer, &why);
+    int v = xv_cassette_decide(cas, rq, NULL, 1, answer, &why, timing);
     if (v == XV_CASSETTE_MISS)
         xv_log(XV_LOG_WARN, "%s", why.data ? why.data : "cassette: no recording matches");
     xv_buf_free(&why);

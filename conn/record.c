@@ -101,7 +101,7 @@ static cJSON *step_record(struct xv_conn *c, struct xv_call *call, const char *t
     cJSON_AddStringToObject(r, "session_id", call->session_id);
     cJSON_AddNumberToObject(r, "session_turn", call->session_turn);
     add_time(r, "start_time", xv_now_wall_ns());
-    cJSON_AddNumberToObject(r, "pid", (double)xv_conn_pid());
+    cJSON_AddNumberToObject(r, "pid", (double)(cfg->pid ? cfg->pid : xv_conn_pid()));
     if (cfg->process)
         cJSON_AddStringToObject(r, "process", cfg->process);
     (void)c;
@@ -462,9 +462,11 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     if (!call->stamped && !call->upstream_trace_id[0] && call->response_started &&
         !call->synthetic && !cfg->disabled_stamp)
         cJSON_AddBoolToObject(r, "trace_header_missing", 1);
-    cJSON_AddNumberToObject(r, "pid", (double)xv_conn_pid());
+    cJSON_AddNumberToObject(r, "pid", (double)(cfg->pid ? cfg->pid : xv_conn_pid()));
     if (cfg->process)
         cJSON_AddStringToObject(r, "process", cfg->process);
+    if (cfg->capture)
+        cJSON_AddStringToObject(r, "capture", cfg->capture);
     xv_conn_stat_add(XV_STAT_RECORDS);
     xv_exp_push(r); /* takes ownership */
     if (call->steps) {

@@ -87,6 +87,9 @@ struct xv_conn_config {
     uint64_t policy_timeout_ms; /* XENOVIA_POLICY_TIMEOUT_MS */
     int stream_buffer;        /* XENOVIA_STREAM_POLICY=buffer: hold streams for the response stage */
     struct xv_cassette *cassette; /* XENOVIA_CASSETTE (SPEC §8.1), or NULL */
+    const char *capture;      /* how the bytes were seen, on records as `capture` (observe/:
+                                 "uprobe"), or NULL (the preload: field left out) */
+    int pid;                  /* records' `pid` when not this process (observe/), or 0 */
 };
 void xv_conn_configure(const struct xv_conn_config *cfg);
 const struct xv_conn_config *xv_conn_get_config(void);
@@ -245,7 +248,8 @@ void xv_conn_end_all(const char *why);
 /* Replay at the wire (the relay's local connections; see conn/cassette.c). */
 struct xv_cassette_req;
 struct xv_buf;
-int xv_conn_cassette_wire(const struct xv_cassette_req *rq, struct xv_buf *answer);
+int xv_conn_cassette_wire(const struct xv_cassette_req *rq, struct xv_buf *answer,
+                          struct xv_buf *timing);
 
 /* The process's session store (made on first use), or NULL. */
 struct xv_session_store *xv_conn_sessions(void);

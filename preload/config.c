@@ -192,6 +192,8 @@ static int load_session(struct xv_config *cfg)
  * XENOVIA_REPLAY_TIMING). The cassette is opened (its recordings loaded)
  * here; a bad value or an unreadable cassette gets one line and the program
  * runs without it. */
+static int g_replay_recorded; /* XENOVIA_REPLAY_TIMING=recorded (read once at init) */
+
 static int load_cassette(struct xv_config *cfg)
 {
     const char *path = env("XENOVIA_CASSETTE");
@@ -204,11 +206,11 @@ static int load_cassette(struct xv_config *cfg)
         bad++;
     }
     const char *t = env("XENOVIA_REPLAY_TIMING");
-    if (t && strcmp(t, "fast") != 0) {
-        xv_log(XV_LOG_ERROR, "XENOVIA_REPLAY_TIMING=%s: only fast is built (recorded timing is "
-               "kept in the cassette, not replayed yet); using fast", t);
+    if (t && strcmp(t, "fast") != 0 && strcmp(t, "recorded") != 0) {
+        xv_log(XV_LOG_ERROR, "XENOVIA_REPLAY_TIMING=%s: want fast or recorded; using fast", t);
         bad++;
     }
+    g_replay_recorded = t && strcmp(t, "recorded") == 0;
     if (!path)
         return bad;
     char err[512];
@@ -239,7 +241,7 @@ static int load_routes(struct xv_config *cfg)
         xv_log(XV_LOG_WARN, "XENOVIA_PROXY_ID is set without XENOVIA_API_KEY: the runtime will "
                "see the program's own credential");
     if (cfg->cassette && xv_cassette_replay_only(cfg->cassette)) {
-        xv_route_set_replay(xv_conn_cassette_wire);
+        xv_route_set_replay(xv_conn_cassette_wire, g_replay_recorded);
         /* replay without network (SPEC §8.1): the hosts the cassette holds are
          * answered in-process; their connections never leave it */
         char what[300];

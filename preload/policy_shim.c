@@ -52,9 +52,11 @@ static void load(void)
     /* The loader's own I/O (open/read/mmap of the object and its
      * libraries) is never inspected. */
     xv_guard_enter();
-    /* RTLD_DEEPBIND: the engine's libraries resolve their names among
-     * themselves first, never in a host that exports the same names. */
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    /* Not RTLD_DEEPBIND: the engine frees strings libcjson allocated, and
+     * with deep binding its free() would be libc's while libcjson's malloc
+     * is the host's (a program that replaces malloc would crash). Its own
+     * libraries (pcre2, gmp) are not ones programs export. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     const struct xv_policy_plugin *t = NULL;
     if (!h) {
         const char *e = dlerror();

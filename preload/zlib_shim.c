@@ -62,7 +62,7 @@ static void load(void)
      * inflateInit2_ called node's inflateReset2 on a differently laid out
      * state and corrupted node's heap (a crash at exit, 1 run in 6 of the
      * node gzip case). */
-    void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL | XV_RTLD_DEEPBIND);
     int ok = h != NULL;
 #define XV_ZF(type, name, params, args, fail)                                               \
     if (ok && !(*(void **)&g.name = dlsym(h, #name)))                                       \

@@ -27,6 +27,22 @@ static void lower(char *s)
         *s = (char)tolower((unsigned char)*s);
 }
 
+/* The decimal port p[0..n) (1..65535) into *port. 0 or -1. */
+static int parse_port(const char *p, size_t n, int *port)
+{
+    char num[8];
+    if (n == 0 || n >= sizeof num)
+        return -1;
+    memcpy(num, p, n);
+    num[n] = '\0';
+    char *e;
+    long v = strtol(num, &e, 10);
+    if (*e || v < 1 || v > 65535 || num[0] == '+' || num[0] == '-' || num[0] == ' ')
+        return -1;
+    *port = (int)v;
+    return 0;
+}
+
 /* "host[:port]" or "[v6]:port" of length n -> host, port (0 absent).
  * Returns 0 or -1. */
 static int split_hostport(const char *s, size_t n, char *host, size_t hostlen, int *port)
@@ -42,36 +58,16 @@ static int split_hostport(const char *s, size_t n, char *host, size_t hostlen, i
         const char *after = he + 1;
         if (after < end && *after != ':')
             return -1;
-        if (after < end) {
-            char num[8];
-            size_t k = (size_t)(end - after - 1);
-            if (k == 0 || k >= sizeof num)
-                return -1;
-            memcpy(num, after + 1, k);
-            num[k] = '\0';
-            char *e;
-            long v = strtol(num, &e, 10);
-            if (*e || v < 1 || v > 65535)
-                return -1;
-            *port = (int)v;
-        }
+        if (after < end && parse_port(after + 1, (size_t)(end - after - 1), port) != 0)
+            return -1;
     } else {
         const char *colon = memchr(s, ':', n);
         he = colon ? colon : end;
         if (colon) {
             if (memchr(colon + 1, ':', (size_t)(end - colon - 1)))
                 return -1; /* a bare IPv6 address needs brackets */
-            char num[8];
-            size_t k = (size_t)(end - colon - 1);
-            if (k == 0 || k >= sizeof num)
+            if (parse_port(colon + 1, (size_t)(end - colon - 1), port) != 0)
                 return -1;
-            memcpy(num, colon + 1, k);
-            num[k] = '\0';
-            char *e;
-            long v = strtol(num, &e, 10);
-            if (*e || v < 1 || v > 65535)
-                return -1;
-            *port = (int)v;
         }
     }
     size_t hl = (size_t)(he - hs);

@@ -28,11 +28,13 @@ static struct {
     int failed;           /* could not load or start: routed connects fail */
     struct xv_route_host_api api;
     xv_route_replay_fn replay;   /* set by the preload */
+    int recorded_timing;
 } g = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-void xv_route_set_replay(xv_route_replay_fn fn)
+void xv_route_set_replay(xv_route_replay_fn fn, int recorded_timing)
 {
     g.replay = fn;
+    g.recorded_timing = recorded_timing;
 }
 
 static const struct xv_route_module *load(void)
@@ -48,7 +50,7 @@ static const struct xv_route_module *load(void)
      * their names among themselves first — in a program that exports its own
      * OpenSSL (Node's official builds) they must not call into it — and its
      * socket calls go straight to libc, not through the agent's hooks. */
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | XV_RTLD_DEEPBIND);
     if (!h) {
         xv_log(XV_LOG_ERROR, "route: cannot load %s (%s); routed calls fail", path, dlerror());
         return NULL;
@@ -78,6 +80,8 @@ static const struct xv_route_module *relay(int *port)
         g.api.cfg = xv_route_config();
         g.api.log_level = XV_LOG_WARN;
         g.api.replay = g.replay;
+        g.api.buf_free = xv_buf_free;
+        g.api.replay_recorded_timing = g.recorded_timing;
         if (m && m->start(&g.api, &g.port) == 0)
             g.started = 1;
         else

@@ -147,7 +147,8 @@ struct xv_cassette_req;
 /* Replay at the wire (local rules): the complete response for a request the
  * program sent on a replay-only connection — the recording as it came
  * (keep-alive kept), or the cassette's no-match answer. 0 or < 0. */
-typedef int (*xv_route_replay_fn)(const struct xv_cassette_req *rq, struct xv_buf *answer);
+typedef int (*xv_route_replay_fn)(const struct xv_cassette_req *rq, struct xv_buf *answer,
+                                  struct xv_buf *timing);
 
 struct xv_route_host_api {
     void (*guard_enter)(void);       /* the agent's per-thread re-entrancy guard */
@@ -155,10 +156,16 @@ struct xv_route_host_api {
     const struct xv_route_config *cfg;
     int log_level;
     xv_route_replay_fn replay;       /* NULL: local connections answer nothing */
+    /* Frees a buffer `replay` filled. The relay is loaded with RTLD_DEEPBIND,
+     * so its malloc is libc's while the agent's is the host's (which a
+     * program may replace): memory crosses between them only as copies. */
+    void (*buf_free)(struct xv_buf *b);
+    int replay_recorded_timing;      /* XENOVIA_REPLAY_TIMING=recorded: stream events are
+                                        handed over with their recorded delays */
 };
 
 /* Set by the preload (before any connect) when a cassette replays. */
-void xv_route_set_replay(xv_route_replay_fn fn);
+void xv_route_set_replay(xv_route_replay_fn fn, int recorded_timing);
 
 /* The relay object's entry points (libxenovia-route.so exports only
  * xv_route_module, which returns this table). */
@@ -173,7 +180,7 @@ struct xv_route_module {
     int (*minted_der)(const unsigned char *der, size_t len);
     void (*atfork_child)(void);
 };
-#define XV_ROUTE_ABI 3
+#define XV_ROUTE_ABI 5
 const struct xv_route_module *xv_route_module(void);
 
 #endif

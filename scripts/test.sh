@@ -69,6 +69,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
     say "all Debian packages present"
 fi
+# Optional: the eBPF observe part (observe/, docs/observe.md) is built only when
+# these are present; failing to install them only leaves that part out.
+opt_missing=()
+for p in libbpf-dev bpftool; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || opt_missing+=("$p")
+done
+if [ ${#opt_missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+    say "installing optional packages: ${opt_missing[*]}"
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
+        "${opt_missing[@]}" || say "optional packages not installed: observe/ is not built"
+fi
 
 # ---- 2. node client dependencies ---------------------------------------------
 nodedir=tests/integration/node

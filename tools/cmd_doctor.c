@@ -21,6 +21,7 @@
 #include "xv_tools.h"
 
 #include "xv_exporter.h"
+#include "xv_patch.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -67,6 +68,7 @@ struct report {
     int rustls;                       /* rustls compiled in */
     char missing[512];                /* needed libraries not found on disk */
     char python_ssl[PATH_MAX];        /* CPython _ssl module examined */
+    char vendored[PATH_MAX];          /* a dependency with OpenSSL compiled in ("" none) */
 };
 
 /* ---- library search ---- */
@@ -256,6 +258,14 @@ static void walk_needed(struct search *s, struct report *r, const char *root_pat
         struct xv_elf e;
         if (xv_tool_elf_open(it->path, &e) != 0)
             continue;
+        if (head > 1 && !r->vendored[0]) {
+            /* a library carrying OpenSSL inside (a vendor SDK): the agent
+             * patches it at start like a program's own (patch/) */
+            struct xv_patch_elf pe;
+            if (xv_patch_elf_read(it->path, &pe) == 0 && xv_patch_elf_has_ssl(&pe) &&
+                !pe.needs_libssl)
+                snprintf(r->vendored, sizeof r->vendored, "%s", it->path);
+        }
         char origin[PATH_MAX];
         char real[PATH_MAX];
         dirname_of(realpath(it->path, real) ? real : it->path, origin, sizeof origin);
@@ -615,6 +625,18 @@ static int examine(const char *what)
             other |= r.tls_found[t];
         if (early == V_PARTIAL || early == V_COVERED) {
             v = early;       /* TLS compiled in: `why` already says so */
+        } else if (!r.tls_found[0] && r.vendored[0]) {
+            char pw[400];
+            printf("  TLS: OpenSSL compiled into %s\n", r.vendored);
+            if (xv_tool_doctor_patch(r.vendored, pw, sizeof pw)) {
+                v = V_COVERED;
+                snprintf(why, sizeof why, "OpenSSL compiled into a library it loads; entry points "
+                         "patched at start (%s)", pw);
+            } else {
+                v = V_PARTIAL;
+                snprintf(why, sizeof why, "OpenSSL compiled into a library it loads, but its entry "
+                         "points cannot be patched safely (%s): HTTPS is not covered", pw);
+            }
         } else if (r.tls_found[0]) {
             v = V_COVERED;
             snprintf(why, sizeof why, "HTTPS through libssl.so.3 (OpenSSL 3) and plain HTTP%s",
@@ -628,6 +650,9 @@ static int examine(const char *what)
         }
     }
     print_verdict(v, why);
+    if (v != V_COVERED && (r.static_openssl || r.tls_found[0]))   /* OpenSSL found by symbol */
+        printf("  observe: `xenovia observe -- CMD` or `--pid P` (eBPF uprobes, root; records "
+               "only, no stamping or policy) can record its HTTPS calls\n");
     xv_tool_elf_close(&e);
     free(path);
     return v;
@@ -645,6 +670,20 @@ static int check_setup(void)
     else
         printf("library:     NOT FOUND — %s\n", why);
     bad |= !lib;
+    if (lib) {
+        /* The Rego engine is a private object next to the library, loaded
+         * only when a policy is set (issue 9). */
+        char eng[PATH_MAX];
+        const char *slash = strrchr(lib, '/');
+        int dl = slash ? (int)(slash - lib) : 1;
+        snprintf(eng, sizeof eng, "%.*s/libxenovia-policy.so", dl, slash ? lib : ".");
+        const char *pol = getenv("XENOVIA_POLICY");
+        int have = access(eng, R_OK) == 0;
+        printf("engine:      %s%s\n", eng,
+               have ? "" : (pol && *pol) ? " (NOT FOUND: policies cannot load)"
+                                        : " (not found; needed only with XENOVIA_POLICY)");
+        bad |= !have && pol && *pol;
+    }
     free(lib);
 
     char *trace = xv_exp_default_path(NULL);

@@ -77,8 +77,8 @@ const struct xv_tool_knob xv_tool_knobs[] = {
     { "cassette-ignore", "XENOVIA_CASSETTE_IGNORE", "FIELDS", T, NULL, 0, 0,
       "request body fields left out of matching (default user,metadata,stream_options,seed,"
       "prompt_cache_key,safety_identifier)" },
-    { "replay-timing", "XENOVIA_REPLAY_TIMING", "MODE", C, "fast", 0, 0,
-      "fast: answers at once (recorded event timing is kept in the cassette, not replayed yet)" },
+    { "replay-timing", "XENOVIA_REPLAY_TIMING", "MODE", C, "fast|recorded", 0, 0,
+      "fast: answers at once (default); recorded: stream events with their recorded delays" },
     { "stamp", "XENOVIA_STAMP", "on|off", B, NULL, 0, 0,
       "off: never add X-Xenovia-* headers to responses (default on)" },
     { "body-max-bytes", "XENOVIA_BODY_MAX_BYTES", "N", U, NULL, 4096, 1u << 30,
@@ -265,6 +265,7 @@ static void print_help(FILE *out)
             "  xenovia doctor [-- CMD | BINARY]       can a program be covered, and why not\n"
             "  xenovia policy check|eval|test ...     compile, evaluate and test Rego policies\n"
             "  xenovia cassette ls|show|diff|prune ... inspect record/replay cassettes\n"
+            "  xenovia observe [--pid P]... [-- CMD]  trace without preloading (eBPF uprobes; root)\n"
             "  xenovia help | --help | --version\n"
             "\n"
             "Knobs. Each is an environment variable read by the agent and a flag of\n"
@@ -305,6 +306,8 @@ int main(int argc, char **argv)
         return xv_tool_doctor(argc - 1, argv + 1);
     if (!strcmp(cmd, "cassette"))
         return xv_tool_cassette(argc - 1, argv + 1);
+    if (!strcmp(cmd, "observe"))
+        return xv_tool_observe(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy")) {
 #ifdef XV_HAVE_POLICY
         return xv_tool_policy(argc - 1, argv + 1);

@@ -67,6 +67,8 @@ int xv_tool_run(int argc, char **argv);
 int xv_tool_traces(int argc, char **argv);
 int xv_tool_doctor(int argc, char **argv);
 int xv_tool_cassette(int argc, char **argv);
+/* `xenovia observe` (cmd_observe.c; only when observe/ is built: XV_HAVE_OBSERVE). */
+int xv_tool_observe(int argc, char **argv);
 /* Provided by tools/cmd_policy.c (policy helper) when built with
  * XV_HAVE_POLICY: `xenovia policy check|eval|test`. */
 int xv_tool_policy(int argc, char **argv);

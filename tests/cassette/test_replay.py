@@ -36,7 +36,7 @@ import xvclient  # noqa: E402
 CLIENTS = ("curl", "curl_plain", "requests", "urllib", "httpx", "httpx_async", "asyncio_raw", "node",
            "node_tls")
 SCENARIOS = ("chat", "stream", "tools", "gzip", "keepalive")
-CASES = list(CLIENTS) + ["nomatch", "episodes"]
+CASES = list(CLIENTS) + ["nomatch", "episodes", "timing"]
 APP_KEY = xvclient.API_KEY
 problems = []
 
@@ -168,6 +168,30 @@ print(r.status_code); print(r.text)
     recs, _ = records(tmp)
     check(len(recs) == 1 and recs[0].get("status_code") == 404 and recs[0].get("error"),
           "nomatch: recorded with its 404 and error")
+    # an OpenAI SDK raises its ordinary error: Node's openai package, recorded
+    # with one scenario and asked another under none
+    if not os.path.isdir(rm.NODE_MODULES):
+        print("SKIP node part: node_modules missing")
+        return
+    ntmp = os.path.join(tmp, "node")          # a second mock: its own port files
+    os.makedirs(ntmp)
+    mock = rm.Mock(ntmp, certs)
+    ncas = os.path.join(tmp, "node-cassette")
+    nbase = "http://127.0.0.1:%d" % mock.port
+    argv = rm.CLIENTS["node"][0]
+    try:
+        rc, _o, err, _ = rm.run_client(argv + [nbase, "-", "chat"],
+                                       agent_env(lib, tmp, ncas, "once"), tmp, "nrec")
+        check(rc == 0 and glob.glob(os.path.join(ncas, "*.json")),
+              "nomatch (node): recording exits 0 and records (%s)" % err[-200:])
+    finally:
+        mock.stop()
+    rc, out, err, _ = rm.run_client(argv + [nbase, "-", "tools"],
+                                    agent_env(lib, tmp, ncas, "none"), tmp, "nmiss")
+    text = out.decode("utf-8", "replace")
+    check(rc == 0 and "status: 404" in text and "error: NotFoundError" in text and
+          "cassette_no_match" in text,
+          "nomatch (node): the openai SDK raises NotFoundError naming the cassette (%r)" % text[:300])
 
 
 def case_episodes(lib, tmp, certs):
@@ -203,6 +227,38 @@ def case_episodes(lib, tmp, certs):
     sweep(cas, "episodes")
 
 
+def case_timing(lib, tmp, certs):
+    """XENOVIA_REPLAY_TIMING=recorded hands stream events over with their recorded delays
+    (here edited into the cassette: 0, 400, 800 ms ...); fast hands them over at once."""
+    mock = rm.Mock(tmp, certs)
+    cas = os.path.join(tmp, "cassette")
+    base = "https://127.0.0.1:%d" % mock.tport
+    argv = rm.CLIENTS["requests"][0]
+    try:
+        rc, out, err, _ = rm.run_client(argv + [base, certs["ca"], "stream"],
+                                        agent_env(lib, tmp, cas, "once"), tmp, "rec")
+        check(rc == 0, "timing: recording exits 0 (%s)" % err[-200:])
+    finally:
+        mock.stop()
+    want = rm.split_xv(out)[0]
+    for f in glob.glob(os.path.join(cas, "*.json")):
+        doc = json.load(open(f))
+        events = doc["response"].get("events") or []
+        for i, e in enumerate(events):
+            e["t_ms"] = min(i, 3) * 400          # the 4th event onwards at 1.2 s
+        json.dump(doc, open(f, "w"), indent=1)
+    times = {}
+    for timing in ("fast", "recorded"):
+        env = dict(agent_env(lib, tmp, cas, "none"), XENOVIA_REPLAY_TIMING=timing)
+        rc, out, err, dt = rm.run_client(argv + [base, certs["ca"], "stream"], env, tmp, timing)
+        times[timing] = dt
+        check(rc == 0 and rm.split_xv(out)[0] == want,
+              "timing %s: same transcript as recorded (rc %r %s)" % (timing, rc, err[-200:]))
+    check(times["recorded"] >= 1.2 and times["recorded"] - times["fast"] >= 1.0,
+          "timing: recorded %.2f s vs fast %.2f s (events at 0/0.4/0.8/1.2 s)" %
+          (times["recorded"], times["fast"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib")
@@ -225,6 +281,8 @@ def main():
             case_nomatch(a.lib, tmp, certs)
         elif a.case == "episodes":
             case_episodes(a.lib, tmp, certs)
+        elif a.case == "timing":
+            case_timing(a.lib, tmp, certs)
         else:
             print("unknown case %s" % a.case)
             return 2

@@ -201,7 +201,9 @@ class Mock:
         self.ca = os.path.join(certs, "ca.pem")
         self.cert = os.path.join(certs, "server.pem")
         self.key = os.path.join(certs, "server.key")
-        self.log_path = os.path.join(self.dir, "mock.jsonl")
+        # "upstream*": the secret sweep (tests/sweep) skips the mock's log of the
+        # app's own requests, credentials included; only the agent's output counts
+        self.log_path = os.path.join(self.dir, "upstream.jsonl")
         pf = os.path.join(self.dir, "port")
         tpf = os.path.join(self.dir, "tls_port")
         self.stderr_f = open(os.path.join(self.dir, "mock.stderr"), "wb")

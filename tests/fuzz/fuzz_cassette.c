@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const cJSON *resp = cJSON_GetObjectItemCaseSensitive(doc, "response");
     struct xv_buf out;
     xv_buf_init(&out, 1 << 22);
-    if (cJSON_IsObject(resp) && xv_cassette_build_answer(resp, "X-Stamp: 1\r\n", (int)(size & 1), &out) == 0) {
+    if (cJSON_IsObject(resp) && xv_cassette_build_answer(resp, "X-Stamp: 1\r\n", (int)(size & 1), &out, NULL) == 0) {
         const char *end = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
         if (!end)
             abort(); /* a built answer always has a complete head */

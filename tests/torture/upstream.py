@@ -17,8 +17,9 @@ Script steps (tuples; bytes are raw):
   ("shut_wr",)               half-close (FIN), keep reading
   ("close",)                 close now (end of script does the same)
   ("rst",)                   close with SO_LINGER 0 (TCP reset)
-A read step gives up after STEP_TIMEOUT seconds (the script then ends: the
-connection is closed), so a swallowed request cannot hang a run.
+A read step gives up after STEP_TIMEOUT seconds without a new byte (the
+script then ends: the connection is closed), so a swallowed request cannot
+hang a run while a large one on a loaded machine is not cut.
 
 Invariants: binds 127.0.0.1 only; every thread is a daemon and every socket
 has a timeout, so nothing outlives the driver. Thread safety: one thread per
@@ -121,6 +122,8 @@ class Upstream:
                     d = self._recv_some(s, idx, min(left, 0.5))
                     if d == b"":
                         eof = True
+                    elif d:
+                        deadline = time.monotonic() + STEP_TIMEOUT  # progress: wait on
                 if eof and op in ("until", "bytes"):
                     with self.lock:
                         got = bytes(self.received[idx])

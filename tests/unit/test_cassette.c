@@ -70,7 +70,7 @@ static void record_json(struct xv_cassette *c, const char *reqbody, const char *
                                    .body = respbody, .body_len = strlen(respbody) };
     struct xv_buf a;
     xv_buf_init(&a, 1 << 20);
-    assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL), XV_CASSETTE_RECORD);
+    assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL, NULL), XV_CASSETTE_RECORD);
     xv_buf_free(&a);
     assert_int_equal(xv_cassette_record(c, &rq, &rs), 0);
 }
@@ -198,7 +198,7 @@ static void test_record_replay(void **state)
     struct xv_cassette_req rq = mkreq(CHAT);
     struct xv_buf a;
     xv_buf_init(&a, 1 << 20);
-    assert_int_equal(xv_cassette_decide(c, &rq, "X-Xenovia-Trace-Id: t\r\n", 0, &a, NULL),
+    assert_int_equal(xv_cassette_decide(c, &rq, "X-Xenovia-Trace-Id: t\r\n", 0, &a, NULL, NULL),
                      XV_CASSETTE_REPLAY);
     char expect[512];
     snprintf(expect, sizeof expect,
@@ -251,7 +251,7 @@ static void test_sse_and_binary(void **state)
     assert_non_null(c);
     struct xv_buf a;
     xv_buf_init(&a, 1 << 20);
-    assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL), XV_CASSETTE_REPLAY);
+    assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL, NULL), XV_CASSETTE_REPLAY);
     const char *expect = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                          "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                          "f\r\ndata: {\"a\":1}\n\n\r\n"
@@ -260,7 +260,7 @@ static void test_sse_and_binary(void **state)
     assert_int_equal(a.len, strlen(expect));
     assert_memory_equal(a.data, expect, a.len);
     xv_buf_reset(&a);
-    assert_int_equal(xv_cassette_decide(c, &rq2, NULL, 0, &a, NULL), XV_CASSETTE_REPLAY);
+    assert_int_equal(xv_cassette_decide(c, &rq2, NULL, 0, &a, NULL, NULL), XV_CASSETTE_REPLAY);
     const char *hdr_end = strstr(a.data, "\r\n\r\n");
     assert_non_null(hdr_end);
     assert_non_null(strstr(a.data, "Content-Encoding: gzip\r\n"));
@@ -289,7 +289,7 @@ static void test_decoded_gzip(void **state)
     c = xv_cassette_open(g_dir, XV_CASSETTE_NONE, NULL, err, sizeof err);
     struct xv_buf a;
     xv_buf_init(&a, 1 << 20);
-    assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL), XV_CASSETTE_REPLAY);
+    assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL, NULL), XV_CASSETTE_REPLAY);
     assert_non_null(strstr(a.data, "Content-Encoding: gzip\r\n"));
     assert_non_null(strstr(a.data, "Transfer-Encoding: chunked\r\n"));
     /* de-chunk, then gunzip with zlib: the events come back */
@@ -342,7 +342,7 @@ static void test_repeats_and_writers(void **state)
     for (int i = 0; i < 4; i++) {
         struct xv_buf a;
         xv_buf_init(&a, 1 << 20);
-        assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL), XV_CASSETTE_REPLAY);
+        assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL, NULL), XV_CASSETTE_REPLAY);
         assert_non_null(strstr(a.data, "\r\n\r\n"));
         assert_string_equal(strstr(a.data, "\r\n\r\n") + 4, want[i]);
         xv_buf_free(&a);
@@ -367,7 +367,7 @@ static void test_miss(void **state)
         struct xv_buf a, why;
         xv_buf_init(&a, 1 << 20);
         xv_buf_init(&why, 4096);
-        assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, &why), XV_CASSETTE_MISS);
+        assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, &why, NULL), XV_CASSETTE_MISS);
         assert_true(strncmp(a.data, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
         assert_non_null(strstr(a.data, "cassette_no_match"));
         assert_non_null(strstr(why.data, "messages[0].content"));
@@ -396,7 +396,7 @@ static void test_new_episodes_and_all(void **state)
     struct xv_cassette_req old = mkreq(CHAT);
     struct xv_buf a;
     xv_buf_init(&a, 1 << 20);
-    assert_int_equal(xv_cassette_decide(c, &old, NULL, 0, &a, NULL), XV_CASSETTE_REPLAY);
+    assert_int_equal(xv_cassette_decide(c, &old, NULL, 0, &a, NULL, NULL), XV_CASSETTE_REPLAY);
     xv_buf_free(&a);
     record_json(c, "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"new\"}]}",
                 "{\"v\":2}");
@@ -410,7 +410,7 @@ static void test_new_episodes_and_all(void **state)
     assert_int_equal(count_files(g_dir, ".json"), 2);
     c = xv_cassette_open(g_dir, XV_CASSETTE_NONE, NULL, err, sizeof err);
     xv_buf_init(&a, 1 << 20);
-    assert_int_equal(xv_cassette_decide(c, &old, NULL, 0, &a, NULL), XV_CASSETTE_REPLAY);
+    assert_int_equal(xv_cassette_decide(c, &old, NULL, 0, &a, NULL, NULL), XV_CASSETTE_REPLAY);
     assert_string_equal(strstr(a.data, "\r\n\r\n") + 4, "{\"v\":3}");
     xv_buf_free(&a);
     xv_cassette_free(c);
@@ -436,7 +436,7 @@ static void test_hostile_file(void **state)
     struct xv_cassette_req rq = mkreq(CHAT);
     struct xv_buf a;
     xv_buf_init(&a, 1 << 20);
-    assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL), XV_CASSETTE_REPLAY);
+    assert_int_equal(xv_cassette_decide(c, &rq, NULL, 0, &a, NULL, NULL), XV_CASSETTE_REPLAY);
     assert_null(strstr(a.data, "Injected"));
     xv_buf_free(&a);
     xv_cassette_free(c);

@@ -564,6 +564,45 @@ static void test_injected_headers(void **state)
     xv_conn_configure(&saved);
 }
 
+/* Issue 7 class 2: requests pipelined in one write are each held, decided
+ * and injected on their own, in order (one non-API GET between them). */
+static void test_pipelined_each_injected(void **state)
+{
+    (void)state;
+    static const char *const lines[] = { "X-Xenovia-Session-Path: /p\r\n", NULL };
+    struct xv_conn_config cc = *xv_conn_get_config();
+    struct xv_conn_config saved = cc;
+    cc.inject_lines = lines;
+    xv_conn_configure(&cc);
+    wire_reset();
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    char one[1024], req[4096];
+    int n1 = snprintf(one, sizeof one,
+                      "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n"
+                      "\r\n%s", strlen(REQ_BODY), REQ_BODY);
+    int n = snprintf(req, sizeof req, "%sGET /x HTTP/1.1\r\nHost: h\r\n\r\n%s", one, one);
+    assert_true(n1 > 0 && n > 0);
+    xv_conn_tx(c, req, (size_t)n);
+    g_wire[g_wire_len] = '\0';
+    /* each API head carries the line once; the GET carries none */
+    const char *p = g_wire;
+    for (int i = 0; i < 2; i++) {
+        const char *post = strstr(p, "POST /v1/chat/completions");
+        assert_non_null(post);
+        const char *end = strstr(post, "\r\n\r\n");
+        const char *inj = strstr(post, "X-Xenovia-Session-Path: /p\r\n");
+        assert_true(inj && inj < end);
+        p = end + 4;
+        if (i == 0) {
+            const char *get = strstr(p, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_true(get == p + strlen(REQ_BODY));
+        }
+    }
+    assert_int_equal(g_wire_len, (size_t)n + 2 * strlen("X-Xenovia-Session-Path: /p\r\n"));
+    xv_conn_unref(c);
+    xv_conn_configure(&saved);
+}
+
 static void test_bad_session_header_answered(void **state)
 {
     (void)state;
@@ -665,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_no_body_response_stamped),
         cmocka_unit_test(test_request_held_then_sent_unchanged),
         cmocka_unit_test(test_send_queue_never_waits),
+        cmocka_unit_test(test_pipelined_each_injected),
         cmocka_unit_test(test_non_api_request_streams),
         cmocka_unit_test(test_injected_headers),
         cmocka_unit_test(test_bad_session_header_answered),

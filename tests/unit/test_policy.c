@@ -393,7 +393,11 @@ static void test_time_budget(void **state)
     uint64_t t0 = xv_now_mono_ns();
     assert_int_equal(xv_policy_query(p, "data.t.p = x", NULL, &o, &rows, err, sizeof err), XV_E_STATE);
     assert_non_null(strstr(err, "time budget"));
-    assert_true(xv_now_mono_ns() - t0 < 2000000000ull);
+    /* Unbounded, this evaluation runs 10^12 steps; with the 50 ms budget it
+     * stops once building the 10^6-element range lets the check run. The
+     * bound is loose on purpose: under ASan on a loaded 2-CPU machine that
+     * range alone took over 2 s (a timing target belongs in bench/). */
+    assert_true(xv_now_mono_ns() - t0 < 20000000000ull);
     xv_policy_free(p);
 }
 

@@ -66,6 +66,22 @@ if c and subprocess.run([c, "-o", os.path.join(d, "sslstatic"), ssl_src, "-Wl,-B
         r = xv("doctor", stripped)
         check(r.returncode == 1 and "compiled into the program" in r.stdout,
               "stripped static OpenSSL still detected (rc=%d)\n%s" % (r.returncode, r.stdout))
+    # OpenSSL inside a shared library the program links (a vendor SDK)
+    lib_src = os.path.join(d, "vtls.c")
+    with open(lib_src, "w") as f:
+        f.write('#include <openssl/ssl.h>\nint vtls_init(void){return OPENSSL_init_ssl(0,NULL);}\n')
+    vlib = os.path.join(d, "libvtls.so")
+    if subprocess.run([c, "-shared", "-fPIC", "-o", vlib, lib_src, "-Wl,--whole-archive", "-l:libssl.a",
+                       "-l:libcrypto.a", "-Wl,--no-whole-archive", "-ldl", "-lpthread"],
+                      capture_output=True).returncode == 0 and \
+            subprocess.run([c, "-o", os.path.join(d, "vclient"), ssl_src, "-L" + d, "-lvtls",
+                            "-Wl,-rpath," + d], capture_output=True).returncode == 0:
+        r = xv("doctor", os.path.join(d, "vclient"))
+        check(r.returncode == 0 and "OpenSSL compiled into a library it loads; entry points patched"
+              in r.stdout and "libvtls.so" in r.stdout,
+              "OpenSSL inside a linked library: covered by patching (rc=%d)\n%s" % (r.returncode, r.stdout))
+    else:
+        print("skip vendored OpenSSL library (link failed)")
 else:
     print("skip static OpenSSL (no libssl.a)")
 
