@@ -54,13 +54,19 @@ static atomic_int g_held;
 /* Connections whose send queue (tx_out) holds accepted request bytes. */
 static atomic_int g_tx_pending;
 
+/* Keep a process-wide count of connections with a flag set in step with
+ * that flag (caller holds the connection's lock). */
+static void count_flag(atomic_int *flag, atomic_int *total, int now)
+{
+    if (atomic_load(flag) != now) {
+        atomic_store(flag, now);
+        atomic_fetch_add(total, now ? 1 : -1);
+    }
+}
+
 void xv_conn_tx_track(struct xv_conn *c)
 {
-    int now = c->tx_out.len > 0;
-    if (atomic_load(&c->tx_counted) != now) {
-        atomic_store(&c->tx_counted, now);
-        atomic_fetch_add(&g_tx_pending, now ? 1 : -1);
-    }
+    count_flag(&c->tx_counted, &g_tx_pending, c->tx_out.len > 0);
 }
 
 int xv_conn_tx_pending_any(void)
@@ -135,11 +141,7 @@ void xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len))
 
 void xv_conn_out_track(struct xv_conn *c)
 {
-    int now = c->out.len > 0;
-    if (atomic_load(&c->out_counted) != now) {
-        atomic_store(&c->out_counted, now);
-        atomic_fetch_add(&g_held, now ? 1 : -1);
-    }
+    count_flag(&c->out_counted, &g_held, c->out.len > 0);
 }
 
 int xv_conn_held_any(void)
