@@ -21,10 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bi_pk.h"
-#include "builtins_graphql.h"
-#include "bi_time.h"
-#include "bi_util.h"
+#include "crypto/pubkey.h"
+#include "builtins/graphql.h"
+#include "go/time.h"
+#include "value/buf.h"
+#include "go/regexp.h"
+#include "go/glob.h"
+#include "go/fmt.h"
 
 static size_t total_match;
 static size_t subj_len;

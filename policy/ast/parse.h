@@ -1,0 +1,68 @@
+/*
+ * ast/parse.h — what the lexer (lexer.c) and the parser (parser.c) share:
+ * tokens, the parser state and its error exit. Internal to policy/.
+ * Thread safety: one struct parser per parse.
+ */
+#ifndef XV_POLICY_PARSE_INT_H
+#define XV_POLICY_PARSE_INT_H
+
+#include <setjmp.h>
+
+#include "ast/tree.h"
+
+enum tok {
+    TK_EOF, TK_IDENT, TK_STRING, TK_NUMBER, TK_TEMPLATE,
+    TK_LBRACE, TK_RBRACE, TK_LBRACK, TK_RBRACK, TK_LPAREN, TK_RPAREN,
+    TK_COMMA, TK_SEMI, TK_DOT, TK_COLON, TK_ASSIGN, TK_EQ, TK_EQEQ, TK_NEQ,
+    TK_LT, TK_LTE, TK_GT, TK_GTE, TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH,
+    TK_PERCENT, TK_AMP, TK_BAR,
+};
+
+
+struct token {
+    uint8_t t;          /* enum tok */
+    uint8_t nl;         /* a newline precedes it */
+    int line, col;      /* position */
+    size_t off, len;    /* source span */
+    struct xv_value *v; /* decoded string (frozen) */
+};
+
+struct parser {
+    struct xv_arena *ar;         /* node storage */
+    struct xv_frozen_list *fz;   /* frozen values */
+    const char *file;            /* module name */
+    const char *src;             /* source */
+    size_t len;                  /* source length */
+    struct token *toks;          /* token array (malloc) */
+    size_t ntok, cap, pos;       /* count, allocated, cursor */
+    int v0;                      /* v0 syntax */
+    int no_bar;                  /* do not consume '|' at this level */
+    int depth;                   /* recursion guard */
+    int wild;                    /* wildcard counter */
+    struct mblock {
+        int endline;             /* last comment line of the block */
+        int line;                /* its first line */
+        char *text;              /* YAML after the "# METADATA" line (malloc) */
+    } *mb;                       /* METADATA comment blocks */
+    int nmb;                     /* count */
+    struct xv_perr *err;         /* error out */
+    jmp_buf jb;                  /* error exit */
+};
+
+extern const char *const xv_policy_tok_names[];
+
+/* Record a parse error at line:col and leave through p->jb. */
+void xv_policy_perr(struct parser *p, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5), noreturn));
+/* Arena allocation that cannot fail (errors leave through p->jb). */
+void *xv_policy_palloc(struct parser *p, size_t n);
+/* Freeze v into the parse's frozen list (NULL: out of memory error). */
+struct xv_value *xv_policy_pfreeze(struct parser *p, struct xv_value *v);
+/* Tokenise p->src into p->toks (ending with TK_EOF). */
+void xv_policy_lex(struct parser *p);
+/* Free the token array and METADATA blocks. */
+void xv_policy_parser_release(struct parser *p);
+/* Annotations of the METADATA block ending on the line before `line`. */
+struct xv_value *xv_policy_annotations_for(struct parser *p, int line, int is_package);
+
+#endif

@@ -1,0 +1,1468 @@
+/*
+ * eval/topdown.c — top-down evaluation of compiled Rego with backtracking.
+ *
+ * Evaluation is continuation-passing: every evaluator takes a continuation
+ * `k` and calls it once per solution; a binding lives in a frame slot only
+ * for the duration of the call to k (it is undone on return), so
+ * backtracking needs no trail. Continuations return R_OK to ask for more
+ * solutions, R_STOP to end the enumeration (used by `not`, `every`), or
+ * R_ERR once ev->err is set.
+ *
+ * Invariants: values passed to a continuation are borrowed for the duration
+ * of the call; frames hold borrowed pointers; everything cached in the
+ * evaluation (rule values) holds its own reference. A step budget bounds
+ * the work of one evaluation.
+ * Thread safety: one struct ev per evaluation; the compiled policy is only
+ * read, so evaluations may run concurrently on different threads.
+ */
+#include "eval/frame.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k);
+static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
+static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
+                     struct k *k);
+
+int xv_policy_ev_raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
+{
+    if (ev->failed)
+        return R_ERR;
+    ev->failed = 1;
+    ev->err->loc = loc;
+    snprintf(ev->err->code, sizeof ev->err->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ev->err->msg, sizeof ev->err->msg, fmt, ap);
+    va_end(ap);
+    return R_ERR;
+}
+
+int xv_policy_ev_oom(struct ev *ev)
+{
+    struct xv_loc l = {0};
+    return xv_policy_ev_raise(ev, l, "eval_internal_error", "out of memory");
+}
+
+/* ---- small helpers ---- */
+
+V xv_policy_ev_lookup(V coll, V key)
+{
+    if (!coll)
+        return NULL;
+    switch (coll->type) {
+    case XV_T_OBJECT: {
+        long i = key->type == XV_T_STRING
+                     ? xv_object_find_str(coll, XV_STR(key), XV_STRLEN(key))
+                     : xv_object_find(coll, key);
+        return i < 0 ? NULL : XV_OBJ_VAL(coll, i);
+    }
+    case XV_T_ARRAY: {
+        int64_t idx;
+        if (key->type != XV_T_NUMBER || xv_number_get_int64(key, &idx) || idx < 0 ||
+            (size_t)idx >= XV_ARR_LEN(coll))
+            return NULL;
+        return XV_ARR_ITEM(coll, idx);
+    }
+    case XV_T_SET: {
+        long i = xv_set_find(coll, key);
+        return i < 0 ? NULL : XV_SET_ITEM(coll, i);
+    }
+    default:
+        return NULL;
+    }
+}
+
+static V lookup_str(V coll, const char *s, size_t n)
+{
+    if (!coll || coll->type != XV_T_OBJECT)
+        return NULL;
+    long i = xv_object_find_str(coll, s, n);
+    return i < 0 ? NULL : XV_OBJ_VAL(coll, i);
+}
+
+static int is_pattern(V *env, struct term *t)
+{
+    switch (t->kind) {
+    case T_VAR:
+        return t->slot >= 0 && env[t->slot] == NULL;
+    case T_ARRAY:
+        for (int i = 0; i < t->n; i++)
+            if (is_pattern(env, t->items[i]))
+                return 1;
+        return 0;
+    case T_OBJECT:
+        for (int i = 1; i < t->n; i += 2)
+            if (is_pattern(env, t->items[i]))
+                return 1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Frames: small ones live in the caller's stack buffer (FRAME_SMALL slots),
+ * bigger ones on the heap; frame_done frees only the latter. */
+#define FRAME_SMALL 48
+static V *frame_get(V *small, int n)
+{
+    if (n <= FRAME_SMALL) {
+        memset(small, 0, sizeof(V) * (size_t)(n > 0 ? n : 1));
+        return small;
+    }
+    return calloc((size_t)n, sizeof(V));
+}
+static void frame_done(V *small, V *env)
+{
+    if (env != small)
+        free(env);
+}
+V *xv_policy_ev_frame_new(int n)
+{
+    return calloc((size_t)(n > 0 ? n : 1), sizeof(V));
+}
+
+/* ---- bodies and expressions ---- */
+
+struct kbody {
+    struct k k;
+    V *env;
+    struct body *b;
+    int i;
+    struct k *next;
+};
+
+static int kbody_fn(struct ev *ev, struct k *self, V v)
+{
+    struct kbody *kb = (struct kbody *)self;
+    return xv_policy_ev_body(ev, kb->env, kb->b, kb->i, kb->next);
+}
+
+int xv_policy_ev_body(struct ev *ev, V *env, struct body *b, int i, struct k *k)
+{
+    if (i >= b->n)
+        return k->fn(ev, k, NULL);
+    struct kbody kb = {{kbody_fn}, env, b, i + 1, k};
+    return eval_expr(ev, env, b->exprs[i], &kb.k);
+}
+
+
+/* E_TERM: defined and not false */
+static int ktruthy_fn(struct ev *ev, struct k *self, V v)
+{
+    struct kpass *kp = (struct kpass *)self;
+    if (v->type == XV_T_BOOL && !XV_BOOLV(v))
+        return R_OK;
+    return kp->next->fn(ev, kp->next, NULL);
+}
+
+static int kfound_fn(struct ev *ev, struct k *self, V v)
+{
+    return R_STOP;
+}
+
+/* ---- unification ---- */
+
+struct kmatch {
+    struct k k;
+    V *env;
+    struct term *t;
+    struct k *next;
+};
+static int kmatch_fn(struct ev *ev, struct k *self, V v)
+{
+    struct kmatch *km = (struct kmatch *)self;
+    return match(ev, km->env, km->t, v, km->next);
+}
+
+struct keq {
+    struct k k;
+    V target;
+    struct k *next;
+};
+static int keq_fn(struct ev *ev, struct k *self, V v)
+{
+    struct keq *ke = (struct keq *)self;
+    if (!xv_equal(v, ke->target))
+        return R_OK;
+    return ke->next->fn(ev, ke->next, NULL);
+}
+
+/* match array elements from index i */
+struct karr {
+    struct k k;
+    V *env;
+    struct term *t;
+    V v;
+    int i;
+    struct k *next;
+};
+static int match_elems(struct ev *ev, V *env, struct term *t, V v, int i, struct k *k);
+static int karr_fn(struct ev *ev, struct k *self, V unused)
+{
+    struct karr *ka = (struct karr *)self;
+    return match_elems(ev, ka->env, ka->t, ka->v, ka->i, ka->next);
+}
+static int match_elems(struct ev *ev, V *env, struct term *t, V v, int i, struct k *k)
+{
+    if (i >= t->n)
+        return k->fn(ev, k, NULL);
+    struct karr ka = {{karr_fn}, env, t, v, i + 1, k};
+    return match(ev, env, t->items[i], XV_ARR_ITEM(v, i), &ka.k);
+}
+
+/* match object entries from pair index i (items[2i], items[2i+1]) */
+struct kobjkey {
+    struct k k;
+    V *env;
+    struct term *t;
+    V v;
+    int i;
+    struct k *next;
+};
+static int match_entries(struct ev *ev, V *env, struct term *t, V v, int i, struct k *k);
+static int kobjnext_fn(struct ev *ev, struct k *self, V unused)
+{
+    struct kobjkey *ko = (struct kobjkey *)self;
+    return match_entries(ev, ko->env, ko->t, ko->v, ko->i + 1, ko->next);
+}
+static int kobjkey_fn(struct ev *ev, struct k *self, V key)
+{
+    struct kobjkey *ko = (struct kobjkey *)self;
+    V val = xv_policy_ev_lookup(ko->v, key);
+    if (!val)
+        return R_OK;
+    struct kobjkey nk = *ko;
+    nk.k.fn = kobjnext_fn;
+    return match(ev, ko->env, ko->t->items[2 * ko->i + 1], val, &nk.k);
+}
+static int match_entries(struct ev *ev, V *env, struct term *t, V v, int i, struct k *k)
+{
+    if (2 * i >= t->n)
+        return k->fn(ev, k, NULL);
+    struct kobjkey ko = {{kobjkey_fn}, env, t, v, i, k};
+    return xv_policy_ev_term(ev, env, t->items[2 * i], &ko.k);
+}
+
+static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
+{
+    switch (t->kind) {
+    case T_VAR:
+        if (t->slot >= 0) {
+            if (env[t->slot])
+                return xv_equal(env[t->slot], v) ? k->fn(ev, k, NULL) : R_OK;
+            env[t->slot] = v;
+            int rc = k->fn(ev, k, NULL);
+            env[t->slot] = NULL;
+            return rc;
+        }
+        break;
+    case T_VALUE:
+        return xv_equal(t->val, v) ? k->fn(ev, k, NULL) : R_OK;
+    case T_ARRAY:
+        if (!is_pattern(env, t))
+            break;
+        if (v->type != XV_T_ARRAY || XV_ARR_LEN(v) != (size_t)t->n)
+            return R_OK;
+        return match_elems(ev, env, t, v, 0, k);
+    case T_OBJECT:
+        if (!is_pattern(env, t))
+            break;
+        if (v->type != XV_T_OBJECT || XV_OBJ_LEN(v) != (size_t)t->n / 2)
+            return R_OK;
+        return match_entries(ev, env, t, v, 0, k);
+    default:
+        break;
+    }
+    struct keq ke = {{keq_fn}, v, k};
+    return xv_policy_ev_term(ev, env, t, &ke.k);
+}
+
+/* unify two terms pairwise (both patterns) */
+struct kpair {
+    struct k k;
+    V *env;
+    struct term *a, *b;
+    int i;
+    struct k *next;
+};
+static int unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k);
+static int unify_pairs(struct ev *ev, V *env, struct term *a, struct term *b, int i, struct k *k);
+static int kpair_fn(struct ev *ev, struct k *self, V unused)
+{
+    struct kpair *kp = (struct kpair *)self;
+    return unify_pairs(ev, kp->env, kp->a, kp->b, kp->i, kp->next);
+}
+static int unify_pairs(struct ev *ev, V *env, struct term *a, struct term *b, int i, struct k *k)
+{
+    int step = a->kind == T_OBJECT ? 2 : 1;
+    int start = a->kind == T_OBJECT ? 1 : 0;
+    int idx = start + i * step;
+    if (idx >= a->n)
+        return k->fn(ev, k, NULL);
+    struct kpair kp = {{kpair_fn}, env, a, b, i + 1, k};
+    return unify(ev, env, a->items[idx], b->items[idx], &kp.k);
+}
+
+static int unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
+{
+    int pa = is_pattern(env, a), pb = is_pattern(env, b);
+    if (pa && pb) {
+        if (a->kind == T_ARRAY && b->kind == T_ARRAY) {
+            if (a->n != b->n)
+                return R_OK;
+            return unify_pairs(ev, env, a, b, 0, k);
+        }
+        if (a->kind == T_OBJECT && b->kind == T_OBJECT) {
+            if (a->n != b->n)
+                return R_OK;
+            /* keys must match in order (both literal, sorted by source) */
+            for (int i = 0; i < a->n; i += 2)
+                if (a->items[i]->kind != T_VALUE || b->items[i]->kind != T_VALUE ||
+                    !xv_equal(a->items[i]->val, b->items[i]->val))
+                    return R_OK;
+            return unify_pairs(ev, env, a, b, 0, k);
+        }
+        if (a->kind == T_VAR && b->kind == T_VAR)
+            return R_OK; /* unsafe; rejected at compile */
+    }
+    struct kmatch km;
+    km.k.fn = kmatch_fn;
+    km.env = env;
+    km.next = k;
+    if (pa) {
+        km.t = a;
+        return xv_policy_ev_term(ev, env, b, &km.k);
+    }
+    km.t = b;
+    return xv_policy_ev_term(ev, env, a, &km.k);
+}
+
+/* ---- collections: iterate (key, value) ---- */
+
+typedef xv_policy_iter_fn iter_fn;
+
+static int iterate(struct ev *ev, V coll, iter_fn fn, void *ctx)
+{
+    size_t i;
+    int rc = R_OK;
+    switch (coll->type) {
+    case XV_T_ARRAY:
+        for (i = 0; i < XV_ARR_LEN(coll) && rc == R_OK; i++) {
+            V key = xv_int((int64_t)i);
+            if (!key)
+                return xv_policy_ev_oom(ev);
+            rc = fn(ev, ctx, key, XV_ARR_ITEM(coll, i));
+            xv_decref(key);
+        }
+        return rc;
+    case XV_T_SET:
+        for (i = 0; i < XV_SET_LEN(coll) && rc == R_OK; i++)
+            rc = fn(ev, ctx, XV_SET_ITEM(coll, i), XV_SET_ITEM(coll, i));
+        return rc;
+    case XV_T_OBJECT:
+        for (i = 0; i < XV_OBJ_LEN(coll) && rc == R_OK; i++)
+            rc = fn(ev, ctx, XV_OBJ_KEY(coll, i), XV_OBJ_VAL(coll, i));
+        return rc;
+    default:
+        return R_OK;
+    }
+}
+
+/* ---- refs ---- */
+
+static int walk_val(struct ev *ev, V *env, V v, struct term *t, int i, struct k *k);
+
+struct kwalk {
+    struct k k;
+    V *env;
+    V v;
+    struct term *t;
+    int i;
+    struct k *next;
+};
+
+static int kwalkkey_fn(struct ev *ev, struct k *self, V key)
+{
+    struct kwalk *kw = (struct kwalk *)self;
+    V child = xv_policy_ev_lookup(kw->v, key);
+    if (!child)
+        return R_OK;
+    return walk_val(ev, kw->env, child, kw->t, kw->i + 1, kw->next);
+}
+
+struct witer {
+    V *env;
+    struct term *t;
+    int i;
+    struct k *next;
+};
+
+static int kwalk_after_bind(struct ev *ev, struct k *self, V unused)
+{
+    struct kwalk *kw = (struct kwalk *)self;
+    return walk_val(ev, kw->env, kw->v, kw->t, kw->i + 1, kw->next);
+}
+
+static int witer_fn(struct ev *ev, void *ctx, V key, V val)
+{
+    struct witer *w = ctx;
+    struct kwalk kw = {{kwalk_after_bind}, w->env, val, w->t, w->i, w->next};
+    return match(ev, w->env, w->t->items[w->i], key, &kw.k);
+}
+
+static int walk_val(struct ev *ev, V *env, V v, struct term *t, int i, struct k *k)
+{
+    if (i >= t->n)
+        return k->fn(ev, k, v);
+    struct term *e = t->items[i];
+    if (is_pattern(env, e)) {
+        struct witer w = {env, t, i, k};
+        return iterate(ev, v, witer_fn, &w);
+    }
+    if (e->kind == T_VALUE) {
+        V child = xv_policy_ev_lookup(v, e->val);
+        return child ? walk_val(ev, env, child, t, i + 1, k) : R_OK;
+    }
+    struct kwalk kw = {{kwalkkey_fn}, env, v, t, i, k};
+    return xv_policy_ev_term(ev, env, e, &kw.k);
+}
+
+struct kheadv {
+    struct k k;
+    V *env;
+    struct term *t;
+    struct k *next;
+};
+static int kheadv_fn(struct ev *ev, struct k *self, V v)
+{
+    struct kheadv *kh = (struct kheadv *)self;
+    return walk_val(ev, kh->env, v, kh->t, 1, kh->next);
+}
+
+static V base_at(struct ev *ev, struct term *t, int upto)
+{
+    V b = ev->data;
+    for (int i = 1; i < upto && b; i++) {
+        struct term *k = t->items[i];
+        b = lookup_str(b, XV_STR(k->val), XV_STRLEN(k->val));
+    }
+    return b;
+}
+
+static int eval_ref(struct ev *ev, V *env, struct term *t, struct k *k)
+{
+    struct term *h = t->items[0];
+    if (h->kind == T_VAR) {
+        if (h->vflags & VF_DATA) {
+            struct node *n = t->rnode ? t->rnode : ev->c->root;
+            int consumed = t->rnode ? t->rconsumed : 1;
+            if (ev->mask) {
+                n = ev->c->root;
+                consumed = 1;
+            }
+            return eval_data(ev, env, n, base_at(ev, t, consumed), t, consumed, k);
+        }
+        if (h->vflags & VF_INPUT)
+            return ev->input ? walk_val(ev, env, ev->input, t, 1, k) : R_OK;
+        if (h->slot >= 0)
+            return env[h->slot] ? walk_val(ev, env, env[h->slot], t, 1, k) : R_OK;
+        return R_OK;
+    }
+    struct kheadv kh = {{kheadv_fn}, env, t, k};
+    return xv_policy_ev_term(ev, env, h, &kh.k);
+}
+
+/* Data namespace walk: node n corresponds to path t->items[1..i-1]. */
+struct kdata {
+    struct k k;
+    V *env;
+    struct node *n;
+    V base;
+    struct term *t;
+    int i;
+    struct k *next;
+};
+
+static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, struct term *t, int i,
+                      struct k *k)
+{
+    V cb = xv_policy_ev_lookup(base, key);
+    if (!cb && base && base->type == XV_T_OBJECT && key->type == XV_T_NUMBER) {
+        /* the store keys everything by string: data[2] reads "2" */
+        struct xv_buf b;
+        xv_buf_init(&b, 256);
+        xv_number_write(&b, key);
+        cb = lookup_str(base, b.data ? b.data : "", b.len);
+        xv_buf_free(&b);
+    }
+    struct node *c = NULL;
+    if (key->type == XV_T_STRING)
+        c = xv_node_child(n, XV_STR(key), XV_STRLEN(key));
+    if (c && ev->mask && ev->mask[c->id])
+        c = NULL;
+    if (c)
+        return eval_data(ev, env, c, cb, t, i + 1, k);
+    if (!cb)
+        return R_OK;
+    /* Base documents are keyed by strings in OPA's store, so a constant
+     * number indexes an object by its text (data.nested[2] reads "2"). */
+    int j = i + 1;
+    while (j < t->n && t->items[j]->kind == T_VALUE && cb) {
+        V kv = t->items[j]->val;
+        V nx = xv_policy_ev_lookup(cb, kv);
+        if (!nx && kv->type == XV_T_NUMBER && cb->type == XV_T_OBJECT) {
+            struct xv_buf b;
+            xv_buf_init(&b, 256);
+            xv_number_write(&b, kv);
+            nx = lookup_str(cb, b.data ? b.data : "", b.len);
+            xv_buf_free(&b);
+        }
+        cb = nx;
+        j++;
+    }
+    return cb ? walk_val(ev, env, cb, t, j, k) : R_OK;
+}
+
+static int kdatakey_fn(struct ev *ev, struct k *self, V key)
+{
+    struct kdata *kd = (struct kdata *)self;
+    return data_child(ev, kd->env, kd->n, kd->base, key, kd->t, kd->i, kd->next);
+}
+
+static int kdata_bound_fn(struct ev *ev, struct k *self, V unused)
+{
+    struct kdata *kd = (struct kdata *)self;
+    struct term *e = kd->t->items[kd->i];
+    return data_child(ev, kd->env, kd->n, kd->base, kd->env[e->slot], kd->t, kd->i, kd->next);
+}
+
+static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
+                     struct k *k)
+{
+    if ((n->nrules || n->dflt) && base)
+        return walk_val(ev, env, base, t, i, k); /* base documents win */
+    if (n->nrules || n->dflt || i >= t->n) {
+        V v = NULL;
+        if (xv_policy_ev_node_value(ev, n, base, &v))
+            return R_ERR;
+        if (!v)
+            return R_OK;
+        int rc = walk_val(ev, env, v, t, i, k);
+        xv_decref(v);
+        return rc;
+    }
+    struct term *e = t->items[i];
+    if (e->kind == T_VAR && e->slot >= 0 && !env[e->slot]) {
+        /* enumerate children: the merged, sorted key set */
+        V keys = xv_set_new(0);
+        if (!keys)
+            return xv_policy_ev_oom(ev);
+        for (int c = 0; c < n->nkids; c++)
+            if (!(ev->mask && ev->mask[n->kids[c]->id]))
+                xv_set_add(keys, n->kids[c]->key);
+        if (base && base->type == XV_T_OBJECT)
+            for (size_t j = 0; j < XV_OBJ_LEN(base); j++)
+                xv_set_add(keys, XV_OBJ_KEY(base, j));
+        int rc = R_OK;
+        for (size_t j = 0; j < XV_SET_LEN(keys) && rc == R_OK; j++) {
+            V key = XV_SET_ITEM(keys, j);
+            env[e->slot] = key;
+            struct kdata kd = {{kdata_bound_fn}, env, n, base, t, i, k};
+            rc = kdata_bound_fn(ev, &kd.k, NULL);
+            env[e->slot] = NULL;
+        }
+        xv_decref(keys);
+        return rc;
+    }
+    if (e->kind == T_VALUE)
+        return data_child(ev, env, n, base, e->val, t, i, k);
+    struct kdata kd = {{kdatakey_fn}, env, n, base, t, i, k};
+    return xv_policy_ev_term(ev, env, e, &kd.k);
+}
+
+/* ---- rule evaluation ---- */
+
+struct kcollect {
+    struct k k;
+    V *env;
+    struct rule *r;
+    V *acc;        /* complete: the value so far; set/object: the container */
+    int found;     /* solutions seen */
+    int func;      /* function rule (message differs) */
+};
+
+static int kcomplete_val(struct ev *ev, struct k *self, V v)
+{
+    struct kcollect *kc = (struct kcollect *)self;
+    kc->found = 1;
+    if (!*kc->acc) {
+        *kc->acc = xv_incref(v);
+        return R_OK;
+    }
+    if (xv_equal(*kc->acc, v))
+        return R_OK;
+    if (kc->func)
+        return xv_policy_ev_raise(ev, kc->r->loc, "eval_conflict_error",
+                     "functions must not produce multiple outputs for same inputs");
+    return xv_policy_ev_raise(ev, kc->r->loc, "eval_conflict_error",
+                 "complete rules must not produce multiple outputs");
+}
+
+static int kcomplete_body(struct ev *ev, struct k *self, V unused)
+{
+    struct kcollect *kc = (struct kcollect *)self;
+    struct kcollect k2 = *kc;
+    k2.k.fn = kcomplete_val;
+    int rc = xv_policy_ev_term(ev, kc->env, kc->r->value, &k2.k);
+    kc->found |= k2.found;
+    return rc;
+}
+
+static int kset_val(struct ev *ev, struct k *self, V v)
+{
+    struct kcollect *kc = (struct kcollect *)self;
+    kc->found = 1;
+    return xv_set_add(*kc->acc, v) ? xv_policy_ev_oom(ev) : R_OK;
+}
+
+static int kset_body(struct ev *ev, struct k *self, V unused)
+{
+    struct kcollect *kc = (struct kcollect *)self;
+    struct kcollect k2 = *kc;
+    k2.k.fn = kset_val;
+    return xv_policy_ev_term(ev, kc->env, kc->r->key, &k2.k);
+}
+
+/* Object rules: evaluate rest keys one by one then the value. */
+struct kobj {
+    struct k k;
+    V *env;
+    struct rule *r;
+    V acc;         /* root object */
+    V keys[16];    /* evaluated rest keys (borrowed) */
+    int i;         /* next rest index */
+};
+
+static int obj_insert(struct ev *ev, struct kobj *ko, V leaf)
+{
+    V cur = ko->acc;
+    struct rule *r = ko->r;
+    int n = r->nrest;
+    int is_set = r->kind == R_SET;
+    for (int j = 0; j < n; j++) {
+        V key = ko->keys[j];
+        long idx = xv_object_find(cur, key);
+        int last = j == n - 1;
+        if (last && !is_set) {
+            if (idx >= 0) {
+                if (!xv_equal(XV_OBJ_VAL(cur, idx), leaf))
+                    return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+                return R_OK;
+            }
+            return xv_object_set(cur, key, leaf) ? xv_policy_ev_oom(ev) : R_OK;
+        }
+        if (idx < 0) {
+            V child = last ? xv_set_new(0) : xv_object_new(0);
+            if (!child || xv_object_set(cur, key, child)) {
+                xv_decref(child);
+                return xv_policy_ev_oom(ev);
+            }
+            xv_decref(child);
+            idx = xv_object_find(cur, key);
+        }
+        V child = XV_OBJ_VAL(cur, idx);
+        if (last) {
+            if (child->type != XV_T_SET || child->refcnt != 1)
+                return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+            return xv_set_add(child, leaf) ? xv_policy_ev_oom(ev) : R_OK;
+        }
+        if (child->type != XV_T_OBJECT || child->refcnt != 1)
+            return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+        cur = child;
+    }
+    return R_OK;
+}
+
+static int kobj_leaf(struct ev *ev, struct k *self, V v)
+{
+    return obj_insert(ev, (struct kobj *)self, v);
+}
+
+static int kobj_key(struct ev *ev, struct k *self, V v);
+
+static int kobj_step(struct ev *ev, struct kobj *ko)
+{
+    struct rule *r = ko->r;
+    if (ko->i >= r->nrest) {
+        struct kobj k2 = *ko;
+        k2.k.fn = kobj_leaf;
+        return xv_policy_ev_term(ev, ko->env, r->kind == R_SET ? r->key : r->value, &k2.k);
+    }
+    struct kobj k2 = *ko;
+    k2.k.fn = kobj_key;
+    return xv_policy_ev_term(ev, ko->env, r->rest[ko->i], &k2.k);
+}
+
+static int kobj_key(struct ev *ev, struct k *self, V v)
+{
+    struct kobj *ko = (struct kobj *)self;
+    struct kobj k2 = *ko;
+    k2.keys[ko->i] = v;
+    k2.i = ko->i + 1;
+    return kobj_step(ev, &k2);
+}
+
+static int kobj_body(struct ev *ev, struct k *self, V unused)
+{
+    struct kobj *ko = (struct kobj *)self;
+    struct kobj k2 = *ko;
+    k2.i = 0;
+    return kobj_step(ev, &k2);
+}
+
+static int step(struct ev *ev, struct xv_loc loc)
+{
+    if (++ev->steps > ev->max_steps)
+        return xv_policy_ev_raise(ev, loc, "eval_cancel_error",
+                     "evaluation exceeded its step budget (%llu steps)",
+                     (unsigned long long)ev->max_steps);
+    /* the clock is read every 1024 steps only */
+    if (ev->deadline_ns && (ev->steps & 1023) == 0 && xv_now_mono_ns() > ev->deadline_ns)
+        return xv_policy_ev_raise(ev, loc, "eval_cancel_error",
+                                  "evaluation exceeded its time budget");
+    return R_OK;
+}
+
+/* Merge two documents produced for the same path by different rules:
+ * objects merge key by key, sets unite, equal values agree; anything else
+ * is a conflict (NULL). New reference. */
+static V merge_docs(V a, V b, int depth)
+{
+    if (xv_equal(a, b))
+        return xv_incref(a);
+    if (a->type == XV_T_SET && b->type == XV_T_SET && depth <= 0) {
+        V r = xv_value_copy(a);
+        for (size_t i = 0; r && i < XV_SET_LEN(b); i++)
+            xv_set_add(r, XV_SET_ITEM(b, i));
+        return r;
+    }
+    /* below the rule's key path the values belong to one rule: no injection */
+    if (a->type != XV_T_OBJECT || b->type != XV_T_OBJECT || depth <= 0)
+        return NULL;
+    V r = xv_value_copy(a);
+    for (size_t i = 0; r && i < XV_OBJ_LEN(b); i++) {
+        long at = xv_object_find(r, XV_OBJ_KEY(b, i));
+        V m = at >= 0 ? merge_docs(XV_OBJ_VAL(r, at), XV_OBJ_VAL(b, i), depth - 1)
+                      : xv_incref(XV_OBJ_VAL(b, i));
+        if (!m) {
+            xv_decref(r);
+            return NULL;
+        }
+        xv_object_set(r, XV_OBJ_KEY(b, i), m);
+        xv_decref(m);
+    }
+    return r;
+}
+
+/* Value of the document at node n (merged with base data). New reference. */
+int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
+{
+    *out = NULL;
+    if (ev->mask && ev->mask[n->id]) {
+        *out = xv_incref(base);
+        return 0;
+    }
+    if (!n->nrules && !n->dflt) {
+        /* package / intermediate node: object of children + base */
+        if (n->is_func)
+            return 0;
+        V obj = base && base->type == XV_T_OBJECT ? xv_value_copy(base) : xv_object_new(n->nkids);
+        if (!obj)
+            return xv_policy_ev_oom(ev);
+        if (base && base->type != XV_T_OBJECT && n->nkids == 0) {
+            xv_decref(obj);
+            *out = xv_incref(base);
+            return 0;
+        }
+        for (int c = 0; c < n->nkids; c++) {
+            struct node *ch = n->kids[c];
+            if (ch->is_func || ((ch->nrules || ch->dflt) && xv_policy_ev_lookup(base, ch->key)))
+                continue;
+            V cv = NULL;
+            if (xv_policy_ev_node_value(ev, ch, xv_policy_ev_lookup(base, ch->key), &cv)) {
+                xv_decref(obj);
+                return -1;
+            }
+            if (cv) {
+                xv_object_set(obj, ch->key, cv);
+                xv_decref(cv);
+            }
+        }
+        *out = obj;
+        return 0;
+    }
+    struct cache_ent *ce = &ev->cache[n->id];
+    if (ce->state == 2) {
+        *out = xv_incref(ce->v);
+        return 0;
+    }
+    if (ce->state == 1) {
+        xv_policy_ev_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "rego_recursion_error",
+              "rule %s is recursive", n->path);
+        return -1;
+    }
+    if (n->is_func)
+        return 0;
+    if (++ev->depth > MAX_DEPTH) {
+        xv_policy_ev_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "eval_internal_error",
+              "rule evaluation nested too deeply");
+        return -1;
+    }
+    ce->state = 1;
+    V acc = NULL;
+    int rc = R_OK;
+    if (n->has_complete) {
+        for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
+            if (r->kind != R_COMPLETE)
+                continue;
+            for (struct rule *e = r; e && rc >= 0; e = e->els) {
+                if ((rc = step(ev, e->loc)) < 0)
+                    break;
+                V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, e->nslots);
+                if (!env) {
+                    rc = xv_policy_ev_oom(ev);
+                    break;
+                }
+                struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 0};
+                struct rule *saved_rule = ev->cur_rule;
+                ev->cur_rule = e;
+                rc = xv_policy_ev_body(ev, env, e->body, 0, &kc.k);
+                ev->cur_rule = saved_rule;
+                frame_done(fsmall, env);
+                if (kc.found)
+                    break;
+            }
+        }
+    } else if (n->nrules) {
+        int setdoc = n->has_set;
+        acc = setdoc ? xv_set_new(0) : xv_object_new(0);
+        if (!acc)
+            rc = xv_policy_ev_oom(ev);
+        for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
+            if ((rc = step(ev, r->loc)) < 0)
+                break;
+            V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, r->nslots);
+            if (!env) {
+                rc = xv_policy_ev_oom(ev);
+                break;
+            }
+            if (r->kind == R_SET && r->nrest == 0 && setdoc) {
+                struct kcollect kc = {{kset_body}, env, r, &acc, 0, 0};
+                struct rule *saved_rule = ev->cur_rule;
+                ev->cur_rule = r;
+                rc = xv_policy_ev_body(ev, env, r->body, 0, &kc.k);
+                ev->cur_rule = saved_rule;
+            } else if (!setdoc && (r->kind == R_OBJECT || r->kind == R_SET) && r->nrest <= 16) {
+                struct kobj ko;
+                memset(&ko, 0, sizeof ko);
+                ko.k.fn = kobj_body;
+                ko.env = env;
+                ko.r = r;
+                ko.acc = acc;
+                struct rule *saved_rule = ev->cur_rule;
+                ev->cur_rule = r;
+                rc = xv_policy_ev_body(ev, env, r->body, 0, &ko.k);
+                ev->cur_rule = saved_rule;
+            }
+            frame_done(fsmall, env);
+        }
+        /* children (general ref heads below an object rule) */
+        if (rc >= 0 && !setdoc && acc) {
+            for (int c = 0; c < n->nkids && rc >= 0; c++) {
+                V cv = NULL;
+                if (xv_policy_ev_node_value(ev, n->kids[c], NULL, &cv)) {
+                    rc = R_ERR;
+                    break;
+                }
+                if (cv) {
+                    long at = xv_object_find(acc, n->kids[c]->key);
+                    int maxrest = 0;
+                    for (struct rule *r = n->rules; r; r = r->next)
+                        maxrest = r->nrest > maxrest ? r->nrest : maxrest;
+                    V merged = at >= 0 ? merge_docs(XV_OBJ_VAL(acc, at), cv, maxrest - 1)
+                                       : xv_incref(cv);
+                    xv_decref(cv);
+                    if (!merged) {
+                        rc = xv_policy_ev_raise(ev, n->rules->loc, "eval_conflict_error",
+                                   "object keys must be unique");
+                        break;
+                    }
+                    xv_object_set(acc, n->kids[c]->key, merged);
+                    xv_decref(merged);
+                }
+            }
+        }
+    }
+    if (rc >= 0 && !acc && n->dflt) {
+        V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, n->dflt->nslots);
+        struct kcollect kc = {{kcomplete_body}, env, n->dflt, &acc, 0, 0};
+        rc = env ? xv_policy_ev_body(ev, env, n->dflt->body, 0, &kc.k) : xv_policy_ev_oom(ev);
+        frame_done(fsmall, env);
+    }
+    ev->depth--;
+    if (rc < 0) {
+        xv_decref(acc);
+        ce->state = 0;
+        return -1;
+    }
+    if (acc && acc->refcnt != XV_REF_FROZEN) {
+        /* freeze nothing: the cache owns one reference */
+    }
+    ce->v = acc;
+    ce->state = 2;
+    *out = xv_incref(acc);
+    return 0;
+}
+
+/* ---- function calls ---- */
+
+struct kargs {
+    struct k k;
+    V *env;
+    struct rule *r;
+    int i;
+    V *args;
+    struct k *next;
+};
+static int match_args(struct ev *ev, V *env, struct rule *r, V *args, int i, struct k *k);
+static int kargs_fn(struct ev *ev, struct k *self, V unused)
+{
+    struct kargs *ka = (struct kargs *)self;
+    return match_args(ev, ka->env, ka->r, ka->args, ka->i + 1, ka->next);
+}
+static int match_args(struct ev *ev, V *env, struct rule *r, V *args, int i, struct k *k)
+{
+    if (i >= r->nargs)
+        return k->fn(ev, k, NULL);
+    struct kargs ka = {{kargs_fn}, env, r, i, args, k};
+    return match(ev, env, r->args[i], args[i], &ka.k);
+}
+
+struct kfbody {
+    struct k k;
+    V *env;
+    struct rule *r;
+    struct kcollect *kc;
+};
+static int kfbody_fn(struct ev *ev, struct k *self, V unused)
+{
+    struct kfbody *kf = (struct kfbody *)self;
+    return xv_policy_ev_body(ev, kf->env, kf->r->body, 0, &kf->kc->k);
+}
+
+static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc loc, V *out)
+{
+    *out = NULL;
+    if (++ev->depth > MAX_DEPTH) {
+        ev->depth--;
+        return xv_policy_ev_raise(ev, loc, "eval_internal_error", "function calls nested too deeply");
+    }
+    V acc = NULL;
+    int rc = R_OK;
+    for (struct rule *r = fn->rules; r && rc >= 0; r = r->next) {
+        for (struct rule *e = r; e && rc >= 0; e = e->els) {
+            if ((rc = step(ev, e->loc)) < 0)
+                break;
+            V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, e->nslots);
+            if (!env) {
+                rc = xv_policy_ev_oom(ev);
+                break;
+            }
+            struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 1};
+            struct kfbody kf = {{kfbody_fn}, env, e, &kc};
+            struct rule *saved_rule = ev->cur_rule;
+            ev->cur_rule = e;
+            rc = match_args(ev, env, e, args, 0, &kf.k);
+            ev->cur_rule = saved_rule;
+            frame_done(fsmall, env);
+            if (kc.found)
+                break;
+        }
+    }
+    if (rc >= 0 && !acc && fn->dflt) {
+        V fsmall[FRAME_SMALL];
+                V *env = frame_get(fsmall, fn->dflt->nslots);
+        struct kcollect kc = {{kcomplete_body}, env, fn->dflt, &acc, 0, 1};
+        struct kfbody kf = {{kfbody_fn}, env, fn->dflt, &kc};
+        rc = env ? match_args(ev, env, fn->dflt, args, 0, &kf.k) : xv_policy_ev_oom(ev);
+        frame_done(fsmall, env);
+    }
+    ev->depth--;
+    if (rc < 0) {
+        xv_decref(acc);
+        return R_ERR;
+    }
+    *out = acc;
+    return R_OK;
+}
+
+/* Run a builtin (or its mock) on evaluated args and pass results to k. */
+static int call_builtin(struct ev *ev, const struct xv_builtin_def *bi, struct term *t, V *args,
+                        int nargs, struct k *k)
+{
+    struct xv_bctx ctx;
+    ctx.ev = (struct xv_eval *)ev;
+    ctx.name = bi->name;
+    ctx.strict = ev->strict;
+    ctx.now_ns = &ev->now_ns;
+    ctx.memo = &ev->memo;
+    ctx.errcode = 0;
+    ctx.errmsg[0] = 0;
+    V out = NULL;
+    int st = bi->fn(&ctx, args, nargs, &out);
+    if (st == XV_BI_UNDEFINED)
+        return R_OK;
+    if (st != XV_BI_OK || !out) {
+        if (!ctx.errcode && !ctx.errmsg[0])
+            return xv_policy_ev_oom(ev);
+        if (!ev->strict)
+            return R_OK;
+        return xv_policy_ev_raise(ev, t->loc, ctx.errcode == XV_ERR_TYPE ? "eval_type_error" : "eval_builtin_error",
+                     "%s: %s", bi->name, ctx.errmsg);
+    }
+    int rc;
+    if ((bi->flags & XV_BIF_RELATION) && out->type == XV_T_ARRAY) {
+        rc = R_OK;
+        for (size_t i = 0; i < XV_ARR_LEN(out) && rc == R_OK; i++)
+            rc = k->fn(ev, k, XV_ARR_ITEM(out, i));
+    } else {
+        rc = k->fn(ev, k, out);
+    }
+    xv_decref(out);
+    return rc;
+}
+
+struct kcallargs {
+    struct k k;
+    V *env;
+    struct term *t;
+    int i, n;
+    V *vals;
+    const int *order; /* evaluation order of the arguments */
+    struct k *next;
+};
+
+/* Continuation restoring the caller's mocks around the rest of the query. */
+struct knfov {
+    struct k k;
+    int outer, inner; /* nfov outside / inside the replacement */
+    struct k *next;
+};
+static int knfov_fn(struct ev *ev, struct k *self, V v)
+{
+    struct knfov *kn = (struct knfov *)self;
+    ev->nfov = kn->outer;
+    int rc = kn->next->fn(ev, kn->next, v);
+    ev->nfov = kn->inner;
+    return rc;
+}
+
+static int apply_call(struct ev *ev, struct term *t, V *vals, int n, struct k *k)
+{
+    const struct xv_builtin_def *bi = t->bi;
+    struct node *fn = t->fnode;
+    for (int i = ev->nfov - 1; i >= 0; i--) {
+        struct fov *f = &ev->fovs[i];
+        if ((bi && f->tbi == bi && !fn) || (fn && f->tnode == fn)) {
+            if (f->val)
+                return k->fn(ev, k, f->val);
+            /* no mock applies inside a replacement (it may call the original,
+             * and never another mock) */
+            struct knfov kn = {{knfov_fn}, ev->nfov, 0, k};
+            ev->nfov = 0;
+            struct term t2 = *t;
+            t2.bi = f->vbi;
+            t2.fnode = f->vnode;
+            int rc = apply_call(ev, &t2, vals, n, &kn.k);
+            ev->nfov = kn.outer;
+            return rc;
+        }
+    }
+    if (fn) {
+        V out = NULL;
+        if (call_function(ev, fn, vals, t->loc, &out) < 0)
+            return R_ERR;
+        if (!out)
+            return R_OK;
+        int rc = k->fn(ev, k, out);
+        xv_decref(out);
+        return rc;
+    }
+    return call_builtin(ev, bi, t, vals, n, k);
+}
+
+static int kcallargs_fn(struct ev *ev, struct k *self, V v)
+{
+    struct kcallargs *ka = (struct kcallargs *)self;
+    ka->vals[ka->order[ka->i]] = v;
+    if (ka->i + 1 >= ka->n)
+        return apply_call(ev, ka->t, ka->vals, ka->n, ka->next);
+    struct kcallargs k2 = *ka;
+    k2.i = ka->i + 1;
+    return xv_policy_ev_term(ev, ka->env, ka->t->items[ka->order[k2.i] + 1], &k2.k);
+}
+
+/* The value of a term that needs no enumeration: a constant, a bound
+ * variable, or a reference with constant keys into input or a bound
+ * variable. *simple = 0 when the term needs the general evaluator; a NULL
+ * result with *simple = 1 means undefined. */
+static V direct_value(struct ev *ev, V *env, struct term *t, int *simple)
+{
+    *simple = 1;
+    switch (t->kind) {
+    case T_VALUE:
+        return t->val;
+    case T_VAR:
+        if (t->slot >= 0 && env[t->slot])
+            return env[t->slot];
+        if (t->vflags & VF_INPUT)
+            return ev->input;
+        break;
+    case T_REF: {
+        struct term *h = t->items[0];
+        V v;
+        if (h->kind != T_VAR)
+            break;
+        if (h->vflags & VF_INPUT)
+            v = ev->input;
+        else if (h->slot >= 0 && env[h->slot])
+            v = env[h->slot];
+        else
+            break;
+        for (int i = 1; i < t->n; i++)
+            if (t->items[i]->kind != T_VALUE) {
+                *simple = 0;
+                return NULL;
+            }
+        for (int i = 1; i < t->n && v; i++)
+            v = xv_policy_ev_lookup(v, t->items[i]->val);
+        return v;
+    }
+    default:
+        break;
+    }
+    *simple = 0;
+    return NULL;
+}
+
+/* Evaluate a call's value (without its output argument). */
+static int eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
+{
+    int n = t->n - 1 - t->outarg;
+    V small[8];
+    if (n <= 8) {
+        /* fast path: every argument is available without enumeration */
+        int simple = 1, i;
+        for (i = 0; i < n && simple; i++) {
+            small[i] = direct_value(ev, env, t->items[i + 1], &simple);
+            if (simple && !small[i])
+                return R_OK; /* an undefined argument: no result */
+        }
+        if (simple)
+            return apply_call(ev, t, small, n, k);
+    }
+    V *vals = n <= 8 ? small : malloc((size_t)n * sizeof(V));
+    if (!vals)
+        return xv_policy_ev_oom(ev);
+    int rc;
+    if (n == 0) {
+        rc = apply_call(ev, t, vals, 0, k);
+    } else {
+        /* references first: their enumeration may bind variables that other
+         * arguments use (`foo == input.foos[foo]`) */
+        int osmall[8];
+        int *order = n <= 8 ? osmall : malloc((size_t)n * sizeof(int));
+        if (!order) {
+            if (vals != small)
+                free(vals);
+            return xv_policy_ev_oom(ev);
+        }
+        int w = 0;
+        for (int i = 0; i < n; i++)
+            if (t->items[i + 1]->kind == T_REF)
+                order[w++] = i;
+        for (int i = 0; i < n; i++)
+            if (t->items[i + 1]->kind != T_REF)
+                order[w++] = i;
+        struct kcallargs ka = {{kcallargs_fn}, env, t, 0, n, vals, order, k};
+        rc = xv_policy_ev_term(ev, env, t->items[order[0] + 1], &ka.k);
+        if (order != osmall)
+            free(order);
+    }
+    if (vals != small)
+        free(vals);
+    return rc;
+}
+
+/* ---- composite terms ---- */
+
+struct kelems {
+    struct k k;
+    V *env;
+    struct term *t;
+    int i;
+    V *vals;
+    struct k *next;
+};
+
+static int build_composite(struct ev *ev, struct term *t, V *vals, struct k *k)
+{
+    V r;
+    int i;
+    if (t->kind == T_ARRAY) {
+        r = xv_array_new((size_t)t->n);
+        for (i = 0; r && i < t->n; i++)
+            xv_array_push(r, vals[i]);
+    } else if (t->kind == T_SET) {
+        r = xv_set_new((size_t)t->n);
+        for (i = 0; r && i < t->n; i++)
+            xv_set_add(r, vals[i]);
+    } else if (t->kind == T_OBJECT) {
+        r = xv_object_new((size_t)t->n / 2);
+        for (i = 0; r && i + 1 < t->n; i += 2)
+            xv_object_set(r, vals[i], vals[i + 1]);
+    } else {
+        /* template string */
+        struct xv_buf b;
+        xv_buf_init(&b, (size_t)1 << 30);
+        for (i = 0; i < t->n; i++) {
+            V v = vals[i];
+            if (v->type == XV_T_STRING)
+                xv_buf_append(&b, XV_STR(v), XV_STRLEN(v));
+            else if (v->type == XV_T_SET || v->type == XV_T_ARRAY || v->type == XV_T_OBJECT)
+                xv_rego_write(&b, v);
+            else
+                xv_json_write(&b, v, 0);
+        }
+        r = xv_string(b.data ? b.data : "", b.len);
+        xv_buf_free(&b);
+    }
+    if (!r)
+        return xv_policy_ev_oom(ev);
+    int rc = k->fn(ev, k, r);
+    xv_decref(r);
+    return rc;
+}
+
+static int kelems_fn(struct ev *ev, struct k *self, V v)
+{
+    struct kelems *ke = (struct kelems *)self;
+    ke->vals[ke->i] = v;
+    if (ke->i + 1 >= ke->t->n)
+        return build_composite(ev, ke->t, ke->vals, ke->next);
+    struct kelems k2 = *ke;
+    k2.i = ke->i + 1;
+    return xv_policy_ev_term(ev, ke->env, ke->t->items[k2.i], &k2.k);
+}
+
+/* Template strings: an undefined part makes the whole string "<undefined>" */
+struct ktmpl {
+    struct k k;
+    V *val;
+};
+static int ktmpl_fn(struct ev *ev, struct k *self, V v)
+{
+    struct ktmpl *kt = (struct ktmpl *)self;
+    if (!*kt->val)
+        *kt->val = xv_incref(v);
+    return R_STOP;
+}
+
+static int eval_template(struct ev *ev, V *env, struct term *t, struct k *k)
+{
+    V small[16];
+    V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
+    if (!vals)
+        return xv_policy_ev_oom(ev);
+    int i, rc = R_OK;
+    for (i = 0; i < t->n; i++)
+        vals[i] = NULL;
+    for (i = 0; i < t->n && rc >= 0; i++) {
+        struct ktmpl kt = {{ktmpl_fn}, &vals[i]};
+        rc = xv_policy_ev_term(ev, env, t->items[i], &kt.k);
+        if (rc == R_STOP)
+            rc = R_OK;
+        if (vals[i] && t->items[i]->kind == T_ACOMP && t->items[i]->outarg) {
+            /* `{expr with …}` parts: the first (only) value, if any */
+            V arr = vals[i];
+            vals[i] = XV_ARR_LEN(arr) ? xv_incref(XV_ARR_ITEM(arr, 0)) : NULL;
+            xv_decref(arr);
+        }
+        if (!vals[i])
+            vals[i] = xv_cstring("<undefined>");
+    }
+    if (rc >= 0)
+        rc = build_composite(ev, t, vals, k);
+    for (i = 0; i < t->n; i++)
+        xv_decref(vals[i]);
+    if (vals != small)
+        free(vals);
+    return rc;
+}
+
+struct kcomp {
+    struct k k;
+    V *env;
+    struct term *t;
+    V acc;
+    struct term *keyt;
+    V key;
+};
+static int kcomp_val(struct ev *ev, struct k *self, V v)
+{
+    struct kcomp *kc = (struct kcomp *)self;
+    int r;
+    if (kc->t->kind == T_ACOMP)
+        r = xv_array_push(kc->acc, v);
+    else if (kc->t->kind == T_SCOMP)
+        r = xv_set_add(kc->acc, v);
+    else {
+        long idx = xv_object_find(kc->acc, kc->key);
+        if (idx >= 0 && !xv_equal(XV_OBJ_VAL(kc->acc, idx), v))
+            return xv_policy_ev_raise(ev, kc->t->loc, "eval_conflict_error", "object keys must be unique");
+        r = xv_object_set(kc->acc, kc->key, v);
+    }
+    return r ? xv_policy_ev_oom(ev) : R_OK;
+}
+static int kcomp_key(struct ev *ev, struct k *self, V v)
+{
+    struct kcomp *kc = (struct kcomp *)self;
+    struct kcomp k2 = *kc;
+    k2.k.fn = kcomp_val;
+    k2.key = v;
+    return xv_policy_ev_term(ev, kc->env, kc->t->head, &k2.k);
+}
+static int kcomp_body(struct ev *ev, struct k *self, V unused)
+{
+    struct kcomp *kc = (struct kcomp *)self;
+    struct kcomp k2 = *kc;
+    if (kc->t->kind == T_OCOMP) {
+        k2.k.fn = kcomp_key;
+        return xv_policy_ev_term(ev, kc->env, kc->t->key, &k2.k);
+    }
+    k2.k.fn = kcomp_val;
+    return xv_policy_ev_term(ev, kc->env, kc->t->head, &k2.k);
+}
+
+int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k)
+{
+    switch (t->kind) {
+    case T_VALUE:
+        return k->fn(ev, k, t->val);
+    case T_VAR:
+        if (t->vflags & VF_DATA) {
+            V v = NULL;
+            if (xv_policy_ev_node_value(ev, ev->c->root, ev->data, &v))
+                return R_ERR;
+            int rc = v ? k->fn(ev, k, v) : R_OK;
+            xv_decref(v);
+            return rc;
+        }
+        if (t->vflags & VF_INPUT)
+            return ev->input ? k->fn(ev, k, ev->input) : R_OK;
+        if (t->slot >= 0 && env[t->slot])
+            return k->fn(ev, k, env[t->slot]);
+        return R_OK;
+    case T_REF:
+        return eval_ref(ev, env, t, k);
+    case T_CALL:
+        return eval_call(ev, env, t, k);
+    case T_ARRAY:
+    case T_SET:
+    case T_OBJECT: {
+        if (t->n == 0)
+            return build_composite(ev, t, NULL, k);
+        V small[16];
+        V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
+        if (!vals)
+            return xv_policy_ev_oom(ev);
+        struct kelems ke = {{kelems_fn}, env, t, 0, vals, k};
+        int rc = xv_policy_ev_term(ev, env, t->items[0], &ke.k);
+        if (vals != small)
+            free(vals);
+        return rc;
+    }
+    case T_TEMPLATE:
+        return eval_template(ev, env, t, k);
+    case T_ACOMP:
+    case T_SCOMP:
+    case T_OCOMP: {
+        V acc = t->kind == T_ACOMP ? xv_array_new(0) : t->kind == T_SCOMP ? xv_set_new(0)
+                                                                        : xv_object_new(0);
+        if (!acc)
+            return xv_policy_ev_oom(ev);
+        struct kcomp kc = {{kcomp_body}, env, t, acc, NULL, NULL};
+        int rc = xv_policy_ev_body(ev, env, t->body, 0, &kc.k);
+        if (rc >= 0)
+            rc = k->fn(ev, k, acc);
+        xv_decref(acc);
+        return rc;
+    }
+    }
+    return R_OK;
+}
+
+/* ---- shared with eval_expr.c (the expression kinds) ---- */
+
+int xv_policy_ev_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
+{
+    return match(ev, env, t, v, k);
+}
+
+int xv_policy_ev_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
+{
+    return unify(ev, env, a, b, k);
+}
+
+int xv_policy_ev_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx)
+{
+    return iterate(ev, coll, fn, ctx);
+}
+
+int xv_policy_ev_call(struct ev *ev, V *env, struct term *t, struct k *k)
+{
+    return eval_call(ev, env, t, k);
+}
+
+int xv_policy_ev_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
+{
+    return eval_expr(ev, env, e, k);
+}
+
+int xv_policy_k_truthy(struct ev *ev, struct k *self, V v)
+{
+    return ktruthy_fn(ev, self, v);
+}
+
+int xv_policy_k_found(struct ev *ev, struct k *self, V v)
+{
+    return kfound_fn(ev, self, v);
+}
+
+static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
+{
+    if (step(ev, e->loc) < 0)
+        return R_ERR;
+    if (e->nwith)
+        return xv_policy_ev_with(ev, env, e, k);
+    return xv_policy_ev_expr_nowith(ev, env, e, k);
+}
+

@@ -1,0 +1,1074 @@
+/*
+ * go/time.c — Go `time` semantics for the time.* builtins (see bi_time.h):
+ * TZif zone files, civil-date arithmetic, Go layouts (format and parse) and
+ * Go durations.
+ *
+ * Invariant: zones are loaded from /usr/share/zoneinfo once and never freed
+ * (a bounded cache of 64 names); times past a zone's last transition follow
+ * the POSIX TZ rule in the TZif footer.
+ * Thread safety: reentrant; g_zones is guarded by its mutex.
+ */
+#include "go/time.h"
+#include "value/buf.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- zones ---- */
+
+struct zone_type {
+    int32_t off;      /* UTC offset, seconds */
+    char abbr[12];    /* designation */
+};
+
+/* One end of a POSIX TZ DST rule: Jn, n or Mm.w.d, at a local time. */
+struct tz_date {
+    char kind;                /* 'J', 'N' (zero-based day) or 'M' */
+    int a, b, c;              /* day, or month/week/weekday */
+    int32_t time;             /* seconds after local midnight */
+};
+
+struct xv_bi_zone {
+    int64_t *trans;           /* transition times (Unix seconds), ascending */
+    uint8_t *idx;             /* type index per transition */
+    size_t ntrans;            /* number of transitions */
+    struct zone_type *types;  /* local time types */
+    size_t ntypes;            /* number of types */
+    /* the TZif footer rule for times after the last transition */
+    bool has_rule;            /* a DST rule was parsed */
+    struct zone_type std, dst;/* the rule's two local time types */
+    struct tz_date start, end;/* DST start and end */
+};
+
+static const char *tz_name(const char *p, char *out, size_t n)
+{
+    size_t k = 0;
+    if (*p == '<') {
+        p++;
+        while (*p && *p != '>') {
+            if (k + 1 < n)
+                out[k++] = *p;
+            p++;
+        }
+        if (*p != '>')
+            return NULL;
+        p++;
+    } else {
+        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')) {
+            if (k + 1 < n)
+                out[k++] = *p;
+            p++;
+        }
+    }
+    out[k] = '\0';
+    return k >= 3 ? p : NULL;
+}
+
+/* [+-]hh[:mm[:ss]] in seconds; *ok cleared when nothing parses. */
+static const char *tz_num(const char *p, int32_t *out, bool *ok)
+{
+    int sign = 1;
+    if (*p == '+' || *p == '-')
+        sign = *p++ == '-' ? -1 : 1;
+    int32_t v = 0, part = 0;
+    int parts = 0;
+    while (parts < 3) {
+        if (*p < '0' || *p > '9')
+            break;
+        part = 0;
+        while (*p >= '0' && *p <= '9')
+            part = part * 10 + (*p++ - '0');
+        v += part * (parts == 0 ? 3600 : parts == 1 ? 60 : 1);
+        parts++;
+        if (*p != ':')
+            break;
+        p++;
+    }
+    if (!parts)
+        *ok = false;
+    *out = sign * v;
+    return p;
+}
+
+static const char *tz_date_parse(const char *p, struct tz_date *d, bool *ok)
+{
+    d->time = 7200;
+    if (*p == 'J' || (*p >= '0' && *p <= '9')) {
+        d->kind = *p == 'J' ? 'J' : 'N';
+        if (*p == 'J')
+            p++;
+        d->a = 0;
+        while (*p >= '0' && *p <= '9')
+            d->a = d->a * 10 + (*p++ - '0');
+    } else if (*p == 'M') {
+        d->kind = 'M';
+        p++;
+        d->a = (int)strtol(p, (char **)&p, 10);
+        if (*p++ != '.') { *ok = false; return p; }
+        d->b = (int)strtol(p, (char **)&p, 10);
+        if (*p++ != '.') { *ok = false; return p; }
+        d->c = (int)strtol(p, (char **)&p, 10);
+        if (d->a < 1 || d->a > 12 || d->b < 1 || d->b > 5 || d->c < 0 || d->c > 6)
+            *ok = false;
+    } else {
+        *ok = false;
+    }
+    if (*p == '/')
+        p = tz_num(p + 1, &d->time, ok);
+    return p;
+}
+
+/* Parse a POSIX TZ string ("EST5EDT,M3.2.0,M11.1.0"); only rules with DST
+ * are kept (a fixed offset is already the last transition's type). */
+static void tz_rule(struct xv_bi_zone *z, const char *s)
+{
+    bool ok = true;
+    int32_t off, doff;
+    const char *p = tz_name(s, z->std.abbr, sizeof z->std.abbr);
+    if (!p)
+        return;
+    p = tz_num(p, &off, &ok);
+    if (!ok || !*p)
+        return;
+    z->std.off = -off;   /* POSIX offsets count west of Greenwich */
+    p = tz_name(p, z->dst.abbr, sizeof z->dst.abbr);
+    if (!p)
+        return;
+    doff = off - 3600;
+    if (*p && *p != ',')
+        p = tz_num(p, &doff, &ok);
+    z->dst.off = -doff;
+    if (!ok || *p != ',')
+        return;
+    p = tz_date_parse(p + 1, &z->start, &ok);
+    if (!ok || *p != ',')
+        return;
+    p = tz_date_parse(p + 1, &z->end, &ok);
+    if (ok && !*p)
+        z->has_rule = true;
+}
+
+#define ZONE_CACHE 64
+static struct {
+    pthread_mutex_t lock;                 /* guards the arrays */
+    char *name[ZONE_CACHE];               /* zone names */
+    struct xv_bi_zone *zone[ZONE_CACHE];  /* loaded zones (never freed) */
+    unsigned n;                           /* entries used */
+} g_zones = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static struct xv_bi_zone *load_tzif(const unsigned char *d, size_t n)
+{
+    if (n < 44 || memcmp(d, "TZif", 4) != 0)
+        return NULL;
+    int v2 = d[4] >= '2';
+    size_t off = 0;
+    int tsz = 4;
+    for (int pass = 0; pass < (v2 ? 2 : 1); pass++) {
+        if (off + 44 > n)
+            return NULL;
+        const unsigned char *h = d + off;
+        uint32_t isut = rd32(h + 20), isstd = rd32(h + 24), leap = rd32(h + 28),
+                 timecnt = rd32(h + 32), typecnt = rd32(h + 36), charcnt = rd32(h + 40);
+        size_t body = (size_t)timecnt * tsz + timecnt + (size_t)typecnt * 6 + charcnt +
+                      (size_t)leap * (tsz + 4) + isstd + isut;
+        if (pass == 0 && v2) {
+            off += 44 + body;
+            tsz = 8;
+            continue;
+        }
+        if (off + 44 + body > n || typecnt == 0 || timecnt > 100000 || typecnt > 256)
+            return NULL;
+        const unsigned char *p = h + 44;
+        struct xv_bi_zone *z = calloc(1, sizeof *z);
+        if (!z)
+            return NULL;
+        z->trans = calloc(timecnt + 1, sizeof(int64_t));
+        z->idx = calloc(timecnt + 1, 1);
+        z->types = calloc(typecnt, sizeof *z->types);
+        if (!z->trans || !z->idx || !z->types) {
+            free(z->trans);
+            free(z->idx);
+            free(z->types);
+            free(z);
+            return NULL;
+        }
+        for (uint32_t i = 0; i < timecnt; i++) {
+            if (tsz == 8)
+                z->trans[i] = (int64_t)((uint64_t)rd32(p + 8 * i) << 32 | rd32(p + 8 * i + 4));
+            else
+                z->trans[i] = (int32_t)rd32(p + 4 * i);
+        }
+        p += (size_t)timecnt * tsz;
+        for (uint32_t i = 0; i < timecnt; i++)
+            z->idx[i] = p[i] < typecnt ? p[i] : 0;
+        p += timecnt;
+        const unsigned char *chars = p + (size_t)typecnt * 6;
+        for (uint32_t i = 0; i < typecnt; i++) {
+            z->types[i].off = (int32_t)rd32(p + 6 * i);
+            unsigned ai = p[6 * i + 5];
+            if (ai < charcnt)
+                snprintf(z->types[i].abbr, sizeof z->types[i].abbr, "%.*s",
+                         (int)strnlen((const char *)chars + ai, charcnt - ai), chars + ai);
+        }
+        z->ntrans = timecnt;
+        z->ntypes = typecnt;
+        /* v2+ footer: "\n<POSIX TZ>\n" right after the data block */
+        const unsigned char *ft = h + 44 + body;
+        if (v2 && ft < d + n && *ft == '\n') {
+            const unsigned char *fe = memchr(ft + 1, '\n', (size_t)(d + n - ft - 1));
+            if (fe && fe - ft - 1 < 128) {
+                char rule[128];
+                memcpy(rule, ft + 1, (size_t)(fe - ft - 1));
+                rule[fe - ft - 1] = '\0';
+                tz_rule(z, rule);
+            }
+        }
+        return z;
+    }
+    return NULL;
+}
+
+const struct xv_bi_zone *xv_policy_bi_zone(const char *name)
+{
+    static struct xv_bi_zone utc = {0};
+    if (!name[0] || strcmp(name, "UTC") == 0)
+        return &utc;
+    /* names are IANA paths: no absolute paths, no climbing out */
+    if (name[0] == '/' || strstr(name, "..") || strlen(name) > 200)
+        return NULL;
+    pthread_mutex_lock(&g_zones.lock);
+    for (unsigned i = 0; i < g_zones.n; i++)
+        if (strcmp(g_zones.name[i], name) == 0) {
+            struct xv_bi_zone *z = g_zones.zone[i];
+            pthread_mutex_unlock(&g_zones.lock);
+            return z;
+        }
+    pthread_mutex_unlock(&g_zones.lock);
+    char path[300];
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
+    fclose(f);
+    struct xv_bi_zone *z = buf ? load_tzif(buf, n) : NULL;
+    free(buf);
+    if (!z)
+        return NULL;
+    pthread_mutex_lock(&g_zones.lock);
+    if (g_zones.n < ZONE_CACHE) {
+        g_zones.name[g_zones.n] = strdup(name);
+        if (g_zones.name[g_zones.n])
+            g_zones.zone[g_zones.n++] = z;
+    }
+    pthread_mutex_unlock(&g_zones.lock);
+    /* a zone that did not fit the cache leaks deliberately: callers may
+     * still hold it, and the cache bound keeps the total bounded by use */
+    return z;
+}
+
+static int64_t floordiv(int64_t a, int64_t b);
+
+/* Unix time of a rule date in year y, given the offset in force before it. */
+static int64_t rule_time(const struct tz_date *d, int64_t y, int32_t off)
+{
+    int64_t days;
+    if (d->kind == 'J') {
+        /* 1..365, February 29 never counted */
+        days = xv_policy_bi_days_from_civil(y, 1, 1) + d->a - 1;
+        if (d->a >= 60 && xv_policy_bi_days_in(y, 2) == 29)
+            days++;
+    } else if (d->kind == 'N') {
+        days = xv_policy_bi_days_from_civil(y, 1, 1) + d->a;
+    } else {
+        int64_t first = xv_policy_bi_days_from_civil(y, d->a, 1);
+        int wd = (int)(((first % 7) + 11) % 7);           /* weekday of the 1st */
+        int64_t day = (d->c - wd + 7) % 7 + 7 * (d->b - 1);
+        while (day >= xv_policy_bi_days_in(y, d->a))
+            day -= 7;                                     /* week 5 = the last */
+        days = first + day;
+    }
+    return days * 86400 + d->time - off;
+}
+
+static const struct zone_type *zone_lookup(const struct xv_bi_zone *z, int64_t sec)
+{
+    if (!z || z->ntypes == 0)
+        return NULL;
+    if (z->has_rule && z->ntrans > 0 && sec >= z->trans[z->ntrans - 1]) {
+        int64_t y, days = floordiv(sec + z->std.off, 86400);
+        int m;
+        /* the year of the local standard time */
+        int64_t zz = days + 719468, era = floordiv(zz, 146097), doe = zz - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+        m = (int)(mp < 10 ? mp + 3 : mp - 9);
+        y = yoe + era * 400 + (m <= 2);
+        int64_t st = rule_time(&z->start, y, z->std.off), en = rule_time(&z->end, y, z->dst.off);
+        bool dst = st < en ? (sec >= st && sec < en) : (sec < en || sec >= st);
+        return dst ? &z->dst : &z->std;
+    }
+    if (z->ntrans == 0 || sec < z->trans[0]) {
+        /* before the first transition: the first standard-time type */
+        return &z->types[0];
+    }
+    size_t lo = 0, hi = z->ntrans;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (z->trans[mid] <= sec)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &z->types[z->idx[lo]];
+}
+
+/* ---- civil arithmetic ---- */
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+int64_t xv_policy_bi_days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    /* normalise the month into 1..12 first, as time.Date does */
+    int64_t m0 = m - 1;
+    y += floordiv(m0, 12);
+    m = m0 - floordiv(m0, 12) * 12 + 1;
+    int64_t yy = y - (m <= 2);
+    int64_t era = floordiv(yy, 400);
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468 + (d - 1);
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = floordiv(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+int xv_policy_bi_days_in(int64_t y, int m)
+{
+    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return dm[(m - 1) % 12];
+}
+
+void xv_policy_bi_time_split(int64_t sec, int32_t nsec, const struct xv_bi_zone *z,
+                             struct xv_bi_tm *tm)
+{
+    const struct zone_type *t = zone_lookup(z, sec);
+    memset(tm, 0, sizeof *tm);
+    tm->offset = t ? t->off : 0;
+    if (t && t->abbr[0])
+        snprintf(tm->abbr, sizeof tm->abbr, "%s", t->abbr);
+    else if (!t)
+        snprintf(tm->abbr, sizeof tm->abbr, "UTC");
+    int64_t local = sec + tm->offset;
+    int64_t days = floordiv(local, 86400);
+    int64_t rem = local - days * 86400;
+    civil_from_days(days, &tm->year, &tm->month, &tm->day);
+    tm->hour = (int)(rem / 3600);
+    tm->min = (int)(rem / 60 % 60);
+    tm->sec = (int)(rem % 60);
+    tm->nsec = nsec;
+    tm->wday = (int)(((days % 7) + 11) % 7);   /* 1970-01-01 was a Thursday */
+    tm->yday = (int)(days - xv_policy_bi_days_from_civil(tm->year, 1, 1) + 1);
+}
+
+/* ---- layouts ---- */
+
+static const char *const long_days[] = {"Sunday", "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday"};
+static const char *const long_months[] = {"January", "February", "March", "April",
+                                          "May", "June", "July", "August",
+                                          "September", "October", "November", "December"};
+
+const char *xv_policy_bi_layout_name(const char *l)
+{
+    static const char *const map[][2] = {
+        {"ANSIC", "Mon Jan _2 15:04:05 2006"},
+        {"UnixDate", "Mon Jan _2 15:04:05 MST 2006"},
+        {"RubyDate", "Mon Jan 02 15:04:05 -0700 2006"},
+        {"RFC822", "02 Jan 06 15:04 MST"},
+        {"RFC822Z", "02 Jan 06 15:04 -0700"},
+        {"RFC850", "Monday, 02-Jan-06 15:04:05 MST"},
+        {"RFC1123", "Mon, 02 Jan 2006 15:04:05 MST"},
+        {"RFC1123Z", "Mon, 02 Jan 2006 15:04:05 -0700"},
+        {"RFC3339", "2006-01-02T15:04:05Z07:00"},
+        {"RFC3339Nano", "2006-01-02T15:04:05.999999999Z07:00"},
+        {"Kitchen", "3:04PM"},
+        {"Stamp", "Jan _2 15:04:05"},
+        {"StampMilli", "Jan _2 15:04:05.000"},
+        {"StampMicro", "Jan _2 15:04:05.000000"},
+        {"StampNano", "Jan _2 15:04:05.000000000"},
+        {"DateTime", "2006-01-02 15:04:05"},
+        {"DateOnly", "2006-01-02"},
+        {"TimeOnly", "15:04:05"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(l, map[i][0]) == 0)
+            return map[i][1];
+    return l;
+}
+
+enum std {
+    S_NONE, S_LONGMONTH, S_MONTH, S_NUMMONTH, S_ZEROMONTH, S_LONGWEEKDAY, S_WEEKDAY,
+    S_DAY, S_UNDERDAY, S_ZERODAY, S_UNDERYEARDAY, S_ZEROYEARDAY, S_HOUR, S_HOUR12,
+    S_ZEROHOUR12, S_MINUTE, S_ZEROMINUTE, S_SECOND, S_ZEROSECOND, S_LONGYEAR, S_YEAR,
+    S_PM, S_pm, S_TZ, S_ISO8601TZ, S_ISO8601SECONDSTZ, S_ISO8601SHORTTZ, S_ISO8601COLONTZ,
+    S_ISO8601COLONSECONDSTZ, S_NUMTZ, S_NUMSECONDSTZ, S_NUMSHORTTZ, S_NUMCOLONTZ,
+    S_NUMCOLONSECONDSTZ, S_FRAC0, S_FRAC9,
+};
+
+static bool lower_at(const char *l, size_t n, size_t i)
+{
+    return i < n && l[i] >= 'a' && l[i] <= 'z';
+}
+
+static bool digit_at(const char *l, size_t n, size_t i)
+{
+    return i < n && l[i] >= '0' && l[i] <= '9';
+}
+
+static bool has(const char *l, size_t n, size_t i, const char *w)
+{
+    size_t k = strlen(w);
+    return i + k <= n && memcmp(l + i, w, k) == 0;
+}
+
+/* Go's nextStdChunk: find the next token at or after *pos. Sets *start and
+ * *end of the token (start == n when none), returns its code; *arg holds
+ * the digit count of fractional seconds. */
+static enum std next_chunk(const char *l, size_t n, size_t pos, size_t *start, size_t *end,
+                           int *arg)
+{
+    for (size_t i = pos; i < n; i++) {
+        *start = i;
+        switch (l[i]) {
+        case 'J':
+            if (has(l, n, i, "Jan")) {
+                if (has(l, n, i, "January")) { *end = i + 7; return S_LONGMONTH; }
+                if (!lower_at(l, n, i + 3)) { *end = i + 3; return S_MONTH; }
+            }
+            break;
+        case 'M':
+            if (has(l, n, i, "Mon")) {
+                if (has(l, n, i, "Monday")) { *end = i + 6; return S_LONGWEEKDAY; }
+                if (!lower_at(l, n, i + 3)) { *end = i + 3; return S_WEEKDAY; }
+            }
+            if (has(l, n, i, "MST")) { *end = i + 3; return S_TZ; }
+            break;
+        case '0':
+            if (i + 1 < n && l[i + 1] >= '1' && l[i + 1] <= '6') {
+                static const enum std z[] = {S_ZEROMONTH, S_ZERODAY, S_ZEROHOUR12,
+                                             S_ZEROMINUTE, S_ZEROSECOND, S_YEAR};
+                *end = i + 2;
+                return z[l[i + 1] - '1'];
+            }
+            if (has(l, n, i, "002")) { *end = i + 3; return S_ZEROYEARDAY; }
+            break;
+        case '1':
+            if (i + 1 < n && l[i + 1] == '5') { *end = i + 2; return S_HOUR; }
+            *end = i + 1;
+            return S_NUMMONTH;
+        case '2':
+            if (has(l, n, i, "2006")) { *end = i + 4; return S_LONGYEAR; }
+            *end = i + 1;
+            return S_DAY;
+        case '_':
+            if (i + 1 < n && l[i + 1] == '2') {
+                if (has(l, n, i + 1, "2006")) {
+                    *start = i + 1;
+                    *end = i + 5;
+                    return S_LONGYEAR;
+                }
+                *end = i + 2;
+                return S_UNDERDAY;
+            }
+            if (has(l, n, i, "__2")) { *end = i + 3; return S_UNDERYEARDAY; }
+            break;
+        case '3': *end = i + 1; return S_HOUR12;
+        case '4': *end = i + 1; return S_MINUTE;
+        case '5': *end = i + 1; return S_SECOND;
+        case 'P':
+            if (i + 1 < n && l[i + 1] == 'M') { *end = i + 2; return S_PM; }
+            break;
+        case 'p':
+            if (i + 1 < n && l[i + 1] == 'm') { *end = i + 2; return S_pm; }
+            break;
+        case '-':
+            if (has(l, n, i, "-070000")) { *end = i + 7; return S_NUMSECONDSTZ; }
+            if (has(l, n, i, "-07:00:00")) { *end = i + 9; return S_NUMCOLONSECONDSTZ; }
+            if (has(l, n, i, "-0700")) { *end = i + 5; return S_NUMTZ; }
+            if (has(l, n, i, "-07:00")) { *end = i + 6; return S_NUMCOLONTZ; }
+            if (has(l, n, i, "-07")) { *end = i + 3; return S_NUMSHORTTZ; }
+            break;
+        case 'Z':
+            if (has(l, n, i, "Z070000")) { *end = i + 7; return S_ISO8601SECONDSTZ; }
+            if (has(l, n, i, "Z07:00:00")) { *end = i + 9; return S_ISO8601COLONSECONDSTZ; }
+            if (has(l, n, i, "Z0700")) { *end = i + 5; return S_ISO8601TZ; }
+            if (has(l, n, i, "Z07:00")) { *end = i + 6; return S_ISO8601COLONTZ; }
+            if (has(l, n, i, "Z07")) { *end = i + 3; return S_ISO8601SHORTTZ; }
+            break;
+        case '.': case ',':
+            if (i + 1 < n && (l[i + 1] == '0' || l[i + 1] == '9')) {
+                char ch = l[i + 1];
+                size_t j = i + 1;
+                while (j < n && l[j] == ch)
+                    j++;
+                if (!digit_at(l, n, j)) {
+                    *end = j;
+                    *arg = (int)(j - i - 1);
+                    return ch == '0' ? S_FRAC0 : S_FRAC9;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    *start = *end = n;
+    return S_NONE;
+}
+
+static void put_int(struct xv_bi_buf *b, int64_t v, int width, char padc)
+{
+    char tmp[32];
+    int neg = v < 0;
+    uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    int k = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)u);
+    if (neg)
+        xv_policy_bi_buf_addc(b, '-');
+    for (int i = k; i < width; i++)
+        xv_policy_bi_buf_addc(b, padc);
+    xv_policy_bi_buf_add(b, tmp, (size_t)k);
+}
+
+static void put_tz(struct xv_bi_buf *b, int off, enum std s)
+{
+    bool iso = s >= S_ISO8601TZ && s <= S_ISO8601COLONSECONDSTZ;
+    if (iso && off == 0) {
+        xv_policy_bi_buf_addc(b, 'Z');
+        return;
+    }
+    int z = off / 60, absoff = off;
+    if (z < 0) {
+        xv_policy_bi_buf_addc(b, '-');
+        z = -z;
+        absoff = -absoff;
+    } else {
+        xv_policy_bi_buf_addc(b, '+');
+    }
+    put_int(b, z / 60, 2, '0');
+    bool colon = s == S_ISO8601COLONTZ || s == S_NUMCOLONTZ || s == S_ISO8601COLONSECONDSTZ ||
+                 s == S_NUMCOLONSECONDSTZ;
+    if (s != S_ISO8601SHORTTZ && s != S_NUMSHORTTZ) {
+        if (colon)
+            xv_policy_bi_buf_addc(b, ':');
+        put_int(b, z % 60, 2, '0');
+    }
+    if (s == S_ISO8601SECONDSTZ || s == S_NUMSECONDSTZ || s == S_NUMCOLONSECONDSTZ ||
+        s == S_ISO8601COLONSECONDSTZ) {
+        if (colon)
+            xv_policy_bi_buf_addc(b, ':');
+        put_int(b, absoff % 60, 2, '0');
+    }
+}
+
+char *xv_policy_bi_time_format(const struct xv_bi_tm *tm, const char *l, size_t n, size_t *outlen)
+{
+    struct xv_bi_buf b = {0};
+    size_t pos = 0;
+    int hr12 = tm->hour % 12 == 0 ? 12 : tm->hour % 12;
+    while (pos < n) {
+        size_t st, en;
+        int arg = 0;
+        enum std s = next_chunk(l, n, pos, &st, &en, &arg);
+        xv_policy_bi_buf_add(&b, l + pos, st - pos);
+        if (s == S_NONE)
+            break;
+        pos = en;
+        switch (s) {
+        case S_YEAR: put_int(&b, ((tm->year % 100) + 100) % 100, 2, '0'); break;
+        case S_LONGYEAR: put_int(&b, tm->year, 4, '0'); break;
+        case S_MONTH: xv_policy_bi_buf_add(&b, long_months[tm->month - 1], 3); break;
+        case S_LONGMONTH: xv_policy_bi_buf_adds(&b, long_months[tm->month - 1]); break;
+        case S_NUMMONTH: put_int(&b, tm->month, 0, '0'); break;
+        case S_ZEROMONTH: put_int(&b, tm->month, 2, '0'); break;
+        case S_WEEKDAY: xv_policy_bi_buf_add(&b, long_days[tm->wday], 3); break;
+        case S_LONGWEEKDAY: xv_policy_bi_buf_adds(&b, long_days[tm->wday]); break;
+        case S_DAY: put_int(&b, tm->day, 0, '0'); break;
+        case S_UNDERDAY: put_int(&b, tm->day, 2, ' '); break;
+        case S_ZERODAY: put_int(&b, tm->day, 2, '0'); break;
+        case S_UNDERYEARDAY: put_int(&b, tm->yday, 3, ' '); break;
+        case S_ZEROYEARDAY: put_int(&b, tm->yday, 3, '0'); break;
+        case S_HOUR: put_int(&b, tm->hour, 2, '0'); break;
+        case S_HOUR12: put_int(&b, hr12, 0, '0'); break;
+        case S_ZEROHOUR12: put_int(&b, hr12, 2, '0'); break;
+        case S_MINUTE: put_int(&b, tm->min, 0, '0'); break;
+        case S_ZEROMINUTE: put_int(&b, tm->min, 2, '0'); break;
+        case S_SECOND: put_int(&b, tm->sec, 0, '0'); break;
+        case S_ZEROSECOND: put_int(&b, tm->sec, 2, '0'); break;
+        case S_PM: xv_policy_bi_buf_adds(&b, tm->hour >= 12 ? "PM" : "AM"); break;
+        case S_pm: xv_policy_bi_buf_adds(&b, tm->hour >= 12 ? "pm" : "am"); break;
+        case S_TZ:
+            if (tm->abbr[0]) {
+                xv_policy_bi_buf_adds(&b, tm->abbr);
+            } else {
+                /* no name: -07 or -0700 as Go does */
+                int z = tm->offset / 60;
+                put_tz(&b, tm->offset, z % 60 ? S_NUMTZ : S_NUMSHORTTZ);
+            }
+            break;
+        case S_FRAC0: case S_FRAC9: {
+            char digs[10];
+            snprintf(digs, sizeof digs, "%09d", (int)tm->nsec);
+            int k = arg > 9 ? 9 : arg;
+            if (s == S_FRAC9) {
+                while (k > 0 && digs[k - 1] == '0')
+                    k--;
+                if (k == 0)
+                    break;
+            }
+            xv_policy_bi_buf_addc(&b, l[st]);
+            xv_policy_bi_buf_add(&b, digs, (size_t)k);
+            break;
+        }
+        default:
+            put_tz(&b, tm->offset, s);
+            break;
+        }
+    }
+    return xv_policy_bi_buf_take(&b, outlen);
+}
+
+/* ---- parsing ---- */
+
+/* getnum: one or two digits (exactly two when fixed). */
+static bool getnum(const char **v, const char *e, bool fixed, int *out)
+{
+    const char *p = *v;
+    if (p >= e || *p < '0' || *p > '9')
+        return false;
+    if (p + 1 >= e || p[1] < '0' || p[1] > '9') {
+        if (fixed)
+            return false;
+        *out = *p - '0';
+        *v = p + 1;
+        return true;
+    }
+    *out = (p[0] - '0') * 10 + (p[1] - '0');
+    *v = p + 2;
+    return true;
+}
+
+static bool getnum3(const char **v, const char *e, bool fixed, int *out)
+{
+    int r = 0, i = 0;
+    const char *p = *v;
+    while (i < 3 && p < e && *p >= '0' && *p <= '9') {
+        r = r * 10 + (*p - '0');
+        p++;
+        i++;
+    }
+    if (i == 0 || (fixed && i != 3))
+        return false;
+    *out = r;
+    *v = p;
+    return true;
+}
+
+static int lookup_name(const char **v, const char *e, const char *const *tab, int cnt, size_t len)
+{
+    for (int i = 0; i < cnt; i++) {
+        size_t k = len ? len : strlen(tab[i]);
+        if ((size_t)(e - *v) >= k && strncasecmp(*v, tab[i], k) == 0) {
+            *v += k;
+            return i;
+        }
+    }
+    return -1;
+}
+
+int xv_policy_bi_time_parse(const char *l, size_t n, const char *value, size_t vn, int64_t *sec,
+                            int32_t *nsec, char *err, size_t errlen)
+{
+    const char *v = value, *e = value + vn;
+    int64_t year = 0;
+    int month = -1, day = -1, yday = -1, hour = 0, min = 0, secs = 0;
+    int64_t ns = 0;
+    bool pm = false, am = false, utc = false, have_off = false;
+    int zoff = 0;
+    size_t pos = 0;
+    const char *what = "";
+    while (true) {
+        size_t st, en;
+        int arg = 0;
+        enum std s = next_chunk(l, n, pos, &st, &en, &arg);
+        /* literal prefix: runs of spaces match runs of spaces */
+        for (size_t i = pos; i < st;) {
+            if (l[i] == ' ') {
+                if (v < e && *v != ' ')
+                    goto bad;
+                while (i < st && l[i] == ' ')
+                    i++;
+                while (v < e && *v == ' ')
+                    v++;
+                continue;
+            }
+            if (v >= e || *v != l[i])
+                goto bad;
+            v++;
+            i++;
+        }
+        if (s == S_NONE) {
+            if (v != e) {
+                what = ": extra text";
+                goto bad;
+            }
+            break;
+        }
+        pos = en;
+        int x = 0;
+        switch (s) {
+        case S_YEAR:
+            if (!getnum(&v, e, true, &x))
+                goto bad;
+            year = x >= 69 ? 1900 + x : 2000 + x;
+            break;
+        case S_LONGYEAR:
+            if (e - v < 4)
+                goto bad;
+            year = 0;
+            for (int k = 0; k < 4; k++) {
+                if (v[k] < '0' || v[k] > '9')
+                    goto bad;
+                year = year * 10 + (v[k] - '0');
+            }
+            v += 4;
+            break;
+        case S_MONTH:
+            if ((x = lookup_name(&v, e, long_months, 12, 3)) < 0)
+                goto bad;
+            month = x + 1;
+            break;
+        case S_LONGMONTH:
+            if ((x = lookup_name(&v, e, long_months, 12, 0)) < 0)
+                goto bad;
+            month = x + 1;
+            break;
+        case S_NUMMONTH: case S_ZEROMONTH:
+            if (!getnum(&v, e, s == S_ZEROMONTH, &month) || month < 1 || month > 12) {
+                what = ": month out of range";
+                goto bad;
+            }
+            break;
+        case S_WEEKDAY:
+            if (lookup_name(&v, e, long_days, 7, 3) < 0)
+                goto bad;
+            break;
+        case S_LONGWEEKDAY:
+            if (lookup_name(&v, e, long_days, 7, 0) < 0)
+                goto bad;
+            break;
+        case S_DAY: case S_UNDERDAY: case S_ZERODAY:
+            if (s == S_UNDERDAY && v < e && *v == ' ')
+                v++;
+            if (!getnum(&v, e, s == S_ZERODAY, &day))
+                goto bad;
+            break;
+        case S_UNDERYEARDAY: case S_ZEROYEARDAY:
+            for (int k = 0; k < 2 && s == S_UNDERYEARDAY && v < e && *v == ' '; k++)
+                v++;
+            if (!getnum3(&v, e, s == S_ZEROYEARDAY, &yday) || yday < 1 || yday > 366)
+                goto bad;
+            break;
+        case S_HOUR:
+            if (!getnum(&v, e, false, &hour) || hour > 23) {
+                what = ": hour out of range";
+                goto bad;
+            }
+            break;
+        case S_HOUR12: case S_ZEROHOUR12:
+            if (!getnum(&v, e, s == S_ZEROHOUR12, &hour) || hour > 12) {
+                what = ": hour out of range";
+                goto bad;
+            }
+            break;
+        case S_MINUTE: case S_ZEROMINUTE:
+            if (!getnum(&v, e, s == S_ZEROMINUTE, &min) || min > 59) {
+                what = ": minute out of range";
+                goto bad;
+            }
+            break;
+        case S_SECOND: case S_ZEROSECOND: {
+            if (!getnum(&v, e, s == S_ZEROSECOND, &secs) || secs > 59) {
+                what = ": second out of range";
+                goto bad;
+            }
+            /* a fractional second may follow even when the layout has none */
+            if (e - v >= 2 && (*v == '.' || *v == ',') && v[1] >= '0' && v[1] <= '9') {
+                size_t st2, en2;
+                int a2;
+                enum std nx = next_chunk(l, n, pos, &st2, &en2, &a2);
+                if ((nx == S_FRAC0 || nx == S_FRAC9) && st2 == pos)
+                    break;
+                const char *p = v + 1;
+                int64_t f = 0;
+                int digs = 0;
+                while (p < e && *p >= '0' && *p <= '9') {
+                    if (digs < 9) {
+                        f = f * 10 + (*p - '0');
+                        digs++;
+                    }
+                    p++;
+                }
+                while (digs++ < 9)
+                    f *= 10;
+                ns = f;
+                v = p;
+            }
+            break;
+        }
+        case S_PM: case S_pm:
+            if (e - v < 2)
+                goto bad;
+            if (strncasecmp(v, "PM", 2) == 0)
+                pm = true;
+            else if (strncasecmp(v, "AM", 2) == 0)
+                am = true;
+            else
+                goto bad;
+            v += 2;
+            break;
+        case S_ISO8601TZ: case S_ISO8601COLONTZ: case S_ISO8601SECONDSTZ:
+        case S_ISO8601SHORTTZ: case S_ISO8601COLONSECONDSTZ:
+            if (v < e && *v == 'Z') {
+                v++;
+                utc = true;
+                break;
+            }
+            /* fall through */
+        case S_NUMTZ: case S_NUMSHORTTZ: case S_NUMCOLONTZ: case S_NUMSECONDSTZ:
+        case S_NUMCOLONSECONDSTZ: {
+            if (v >= e || (*v != '+' && *v != '-'))
+                goto bad;
+            int sign = *v == '-' ? -1 : 1;
+            v++;
+            int hh = 0, mm = 0, ss = 0;
+            if (!getnum(&v, e, true, &hh))
+                goto bad;
+            bool colon = s == S_ISO8601COLONTZ || s == S_NUMCOLONTZ ||
+                         s == S_ISO8601COLONSECONDSTZ || s == S_NUMCOLONSECONDSTZ;
+            if (s != S_ISO8601SHORTTZ && s != S_NUMSHORTTZ) {
+                if (colon) {
+                    if (v >= e || *v != ':')
+                        goto bad;
+                    v++;
+                }
+                if (!getnum(&v, e, true, &mm))
+                    goto bad;
+            }
+            if (s == S_ISO8601SECONDSTZ || s == S_NUMSECONDSTZ || s == S_NUMCOLONSECONDSTZ ||
+                s == S_ISO8601COLONSECONDSTZ) {
+                if (colon) {
+                    if (v >= e || *v != ':')
+                        goto bad;
+                    v++;
+                }
+                if (!getnum(&v, e, true, &ss))
+                    goto bad;
+            }
+            if (hh > 24 || mm > 60 || ss > 60) {
+                what = ": time zone offset out of range";
+                goto bad;
+            }
+            zoff = sign * (hh * 3600 + mm * 60 + ss);
+            have_off = true;
+            break;
+        }
+        case S_TZ: {
+            if (e - v >= 3 && memcmp(v, "UTC", 3) == 0) {
+                v += 3;
+                utc = true;
+                break;
+            }
+            /* an abbreviation: 3-5 upper-case letters; unknown ones get offset 0 */
+            const char *p = v;
+            while (p < e && *p >= 'A' && *p <= 'Z' && p - v < 5)
+                p++;
+            if (p - v < 3)
+                goto bad;
+            v = p;
+            break;
+        }
+        case S_FRAC0: {
+            if (e - v < arg + 1 || (*v != '.' && *v != ','))
+                goto bad;
+            int64_t f = 0;
+            for (int k = 1; k <= arg; k++) {
+                if (v[k] < '0' || v[k] > '9')
+                    goto bad;
+                if (k <= 9)
+                    f = f * 10 + (v[k] - '0');
+            }
+            for (int k = arg; k < 9; k++)
+                f *= 10;
+            ns = f;
+            v += arg + 1;
+            break;
+        }
+        case S_FRAC9: {
+            if (e - v < 2 || (*v != '.' && *v != ',') || v[1] < '0' || v[1] > '9')
+                break;
+            const char *p = v + 1;
+            int64_t f = 0;
+            int digs = 0;
+            while (p < e && *p >= '0' && *p <= '9') {
+                if (digs < 9) {
+                    f = f * 10 + (*p - '0');
+                    digs++;
+                }
+                p++;
+            }
+            while (digs++ < 9)
+                f *= 10;
+            ns = f;
+            v = p;
+            break;
+        }
+        default:
+            goto bad;
+        }
+    }
+    if (pm && hour < 12)
+        hour += 12;
+    else if (am && hour == 12)
+        hour = 0;
+    if (yday >= 0) {
+        int m = 1;
+        int d = yday;
+        while (m <= 12 && d > xv_policy_bi_days_in(year, m)) {
+            d -= xv_policy_bi_days_in(year, m);
+            m++;
+        }
+        if (m > 12 || (month >= 0 && month != m) || (day >= 0 && day != d)) {
+            what = ": day-of-year out of range";
+            goto bad;
+        }
+        month = m;
+        day = d;
+    }
+    if (month < 0)
+        month = 1;
+    if (day < 0)
+        day = 1;
+    if (day < 1 || day > xv_policy_bi_days_in(year, month)) {
+        what = ": day out of range";
+        goto bad;
+    }
+    int64_t days = xv_policy_bi_days_from_civil(year, month, day);
+    *sec = days * 86400 + hour * 3600 + min * 60 + secs - (have_off && !utc ? zoff : 0);
+    *nsec = (int32_t)ns;
+    return 0;
+bad:
+    if (err)
+        snprintf(err, errlen, "parsing time \"%.*s\" as \"%.*s\": cannot parse \"%.*s\"%s",
+                 (int)(vn > 100 ? 100 : vn), value, (int)(n > 100 ? 100 : n), l,
+                 (int)(e - v > 100 ? 100 : e - v), v, what);
+    return -1;
+}
+
+/* ---- durations ---- */
+
+int xv_policy_bi_parse_duration(const char *s, size_t n, int64_t *out, char *err, size_t errlen)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    if (n - i == 1 && s[i] == '0') {
+        *out = 0;
+        return 0;
+    }
+    if (i >= n)
+        goto bad;
+    unsigned __int128 total = 0;
+    while (i < n) {
+        uint64_t whole = 0;
+        double frac = 0, scale = 1;
+        bool pre = false, post = false;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            if (whole > (UINT64_MAX - 9) / 10)
+                goto bad;
+            whole = whole * 10 + (uint64_t)(s[i] - '0');
+            i++;
+            pre = true;
+        }
+        if (i < n && s[i] == '.') {
+            i++;
+            while (i < n && s[i] >= '0' && s[i] <= '9') {
+                scale /= 10;
+                frac += (s[i] - '0') * scale;
+                i++;
+                post = true;
+            }
+        }
+        if (!pre && !post)
+            goto bad;
+        size_t us = i;
+        while (i < n && s[i] != '.' && (s[i] < '0' || s[i] > '9'))
+            i++;
+        size_t ul = i - us;
+        uint64_t unit;
+        const char *u = s + us;
+        if (ul == 2 && memcmp(u, "ns", 2) == 0) unit = 1;
+        else if ((ul == 2 && memcmp(u, "us", 2) == 0) || (ul == 3 && memcmp(u, "\xc2\xb5s", 3) == 0) ||
+                 (ul == 3 && memcmp(u, "\xce\xbcs", 3) == 0)) unit = 1000;
+        else if (ul == 2 && memcmp(u, "ms", 2) == 0) unit = 1000000;
+        else if (ul == 1 && u[0] == 's') unit = 1000000000ULL;
+        else if (ul == 1 && u[0] == 'm') unit = 60000000000ULL;
+        else if (ul == 1 && u[0] == 'h') unit = 3600000000000ULL;
+        else {
+            if (err) {
+                if (ul == 0)
+                    snprintf(err, errlen, "time: missing unit in duration \"%.*s\"", (int)n, s);
+                else
+                    snprintf(err, errlen, "time: unknown unit \"%.*s\" in duration \"%.*s\"",
+                             (int)ul, u, (int)n, s);
+            }
+            return -1;
+        }
+        total += (unsigned __int128)whole * unit + (unsigned __int128)(frac * (double)unit);
+        if (total > (unsigned __int128)INT64_MAX + (neg ? 1 : 0))
+            goto bad;
+    }
+    *out = neg ? (int64_t)(0 - (uint64_t)total) : (int64_t)total;
+    return 0;
+bad:
+    if (err)
+        snprintf(err, errlen, "time: invalid duration \"%.*s\"", (int)(n > 100 ? 100 : n), s);
+    return -1;
+}

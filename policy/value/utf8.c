@@ -1,0 +1,225 @@
+/*
+ * value/utf8.c — the byte buffer and UTF-8 code-point helpers used by the
+ * builtins (see bi_util.h).
+ *
+ * Invariant: decoding follows Go's unicode/utf8 exactly — an invalid,
+ * truncated, overlong or surrogate sequence yields U+FFFD and consumes one
+ * byte — because OPA counts and slices strings through Go's []rune
+ * conversion, and the conformance suite checks those counts.
+ *
+ * Thread safety: reentrant; no global state.
+ */
+#include "value/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Grow so that `extra` more bytes plus the NUL fit; false when over limit. */
+static bool buf_reserve(struct xv_bi_buf *b, size_t extra)
+{
+    if (b->oom)
+        return false;
+    if (extra > XV_BI_BUF_MAX || b->len + extra + 1 > XV_BI_BUF_MAX) {
+        b->oom = true;
+        return false;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+void xv_policy_bi_buf_add(struct xv_bi_buf *b, const void *p, size_t n)
+{
+    if (!buf_reserve(b, n))
+        return;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void xv_policy_bi_buf_addc(struct xv_bi_buf *b, char c)
+{
+    xv_policy_bi_buf_add(b, &c, 1);
+}
+
+void xv_policy_bi_buf_adds(struct xv_bi_buf *b, const char *s)
+{
+    xv_policy_bi_buf_add(b, s, strlen(s));
+}
+
+void xv_policy_bi_buf_printf(struct xv_bi_buf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        xv_policy_bi_buf_add(b, tmp, (size_t)n);
+        return;
+    }
+    if (!buf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void xv_policy_bi_buf_addcp(struct xv_bi_buf *b, uint32_t cp)
+{
+    char tmp[4];
+    size_t n = xv_policy_bi_utf8_encode(cp, tmp);
+    xv_policy_bi_buf_add(b, tmp, n);
+}
+
+char *xv_policy_bi_buf_take(struct xv_bi_buf *b, size_t *len)
+{
+    char *p = NULL;
+    if (!b->oom) {
+        p = b->p ? b->p : strdup("");
+        if (len)
+            *len = b->p ? b->len : 0;
+    } else {
+        free(b->p);
+        if (len)
+            *len = 0;
+    }
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->oom = false;
+    return p;
+}
+
+void xv_policy_bi_buf_free(struct xv_bi_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->oom = false;
+}
+
+size_t xv_policy_bi_utf8_decode(const char *s, size_t n, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned c = u[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t len;
+    uint32_t v, min;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2; v = c & 0x1F; min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3; v = c & 0x0F; min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4; v = c & 0x07; min = 0x10000;
+    } else {
+        *cp = XV_BI_RUNE_ERROR;
+        return 1;
+    }
+    if (n < len) {
+        *cp = XV_BI_RUNE_ERROR;
+        return 1;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((u[i] & 0xC0) != 0x80) {
+            *cp = XV_BI_RUNE_ERROR;
+            return 1;
+        }
+        v = (v << 6) | (u[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
+        *cp = XV_BI_RUNE_ERROR;
+        return 1;
+    }
+    *cp = v;
+    return len;
+}
+
+size_t xv_policy_bi_utf8_encode(uint32_t cp, char *out)
+{
+    unsigned char *o = (unsigned char *)out;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        cp = XV_BI_RUNE_ERROR;
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xC0 | (cp >> 6));
+        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | (cp >> 12));
+        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | (cp >> 18));
+    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+size_t xv_policy_bi_utf8_count(const char *s, size_t n)
+{
+    size_t i = 0, c = 0;
+    uint32_t cp;
+    while (i < n) {
+        /* ASCII fast path: most policy strings are ASCII. */
+        if ((unsigned char)s[i] < 0x80)
+            i++;
+        else
+            i += xv_policy_bi_utf8_decode(s + i, n - i, &cp);
+        c++;
+    }
+    return c;
+}
+
+size_t xv_policy_bi_utf8_offset(const char *s, size_t n, size_t idx)
+{
+    size_t i = 0;
+    uint32_t cp;
+    while (i < n && idx > 0) {
+        i += xv_policy_bi_utf8_decode(s + i, n - i, &cp);
+        idx--;
+    }
+    return i;
+}
+
+bool xv_policy_bi_utf8_valid(const char *s, size_t n)
+{
+    size_t i = 0;
+    uint32_t cp;
+    while (i < n) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = xv_policy_bi_utf8_decode(s + i, n - i, &cp);
+        if (cp == XV_BI_RUNE_ERROR && k == 1)
+            return false;
+        i += k;
+    }
+    return true;
+}
