@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "ast/tree.h"
+#include "eval/query.h"
 
 struct xv_policy {
     struct xv_compiled c;       /* modules and rule tree */
@@ -40,14 +41,17 @@ struct xv_policy {
 
 struct xv_policy *xv_policy_new(void)
 {
-    return calloc(1, sizeof(struct xv_policy));
+    struct xv_policy *p = calloc(1, sizeof(struct xv_policy));
+    if (p)
+        p->c.lookup = xv_eval_builtin_lookup;
+    return p;
 }
 
 void xv_policy_free(struct xv_policy *p)
 {
     if (!p)
         return;
-    xv_arena_free(&p->c.ar);
+    xv_ast_arena_free(&p->c.ar);
     xv_value_free_frozen(&p->c.fz);
     free(p);
 }
@@ -60,7 +64,7 @@ int xv_policy_add_module(struct xv_policy *p, const char *file, const char *src,
     memset(&pe, 0, sizeof pe);
     int v = version == XV_REGO_VERSION_V0 ? XV_REGO_V0
           : version == XV_REGO_VERSION_V1 ? XV_REGO_V1 : XV_REGO_AUTO;
-    if (xv_parse_module(&p->c.ar, &p->c.fz, file, src, len, v, &m, &pe)) {
+    if (xv_ast_parse_module(&p->c.ar, &p->c.fz, file, src, len, v, &m, &pe)) {
         if (err && errlen)
             snprintf(err, errlen, "%s:%d:%d: rego_parse_error: %s", file, pe.loc.line,
                      pe.loc.col, pe.msg);
@@ -90,7 +94,7 @@ int xv_policy_set_data(struct xv_policy *p, struct xv_value *data)
 static struct node *find_path(struct node *n, const char *const *path, int np)
 {
     for (int i = 0; n && i < np; i++)
-        n = xv_node_child(n, path[i], strlen(path[i]));
+        n = xv_ast_node_child(n, path[i], strlen(path[i]));
     return n;
 }
 
@@ -115,16 +119,16 @@ static void other_package_contract(struct xv_policy *p)
     for (struct module *m = p->c.mods; m; m = m->next) {
         struct node *pkg = p->c.root;
         for (int i = 0; pkg && i < m->npkg; i++)
-            pkg = xv_node_child(pkg, m->pkgpath[i], strlen(m->pkgpath[i]));
+            pkg = xv_ast_node_child(pkg, m->pkgpath[i], strlen(m->pkgpath[i]));
         if (!pkg || pkg == found)
             continue;
-        if (!rule_node(xv_node_child(pkg, "decision", 8)) && !rule_node(xv_node_child(pkg, "deny", 4)))
+        if (!rule_node(xv_ast_node_child(pkg, "decision", 8)) && !rule_node(xv_ast_node_child(pkg, "deny", 4)))
             continue;
         int seen = 0; /* the same package in another module */
         for (struct module *o = p->c.mods; o != m && !seen; o = o->next) {
             struct node *q = p->c.root;
             for (int i = 0; q && i < o->npkg; i++)
-                q = xv_node_child(q, o->pkgpath[i], strlen(o->pkgpath[i]));
+                q = xv_ast_node_child(q, o->pkgpath[i], strlen(o->pkgpath[i]));
             seen = q == pkg;
         }
         if (seen)
@@ -135,9 +139,9 @@ static void other_package_contract(struct xv_policy *p)
     p->contract_candidates = count;
     if (count != 1)
         return;
-    p->decision = rule_node(xv_node_child(found, "decision", 8));
-    p->deny = rule_node(xv_node_child(found, "deny", 4));
-    p->redact = rule_node(xv_node_child(found, "redact_fields", 13));
+    p->decision = rule_node(xv_ast_node_child(found, "decision", 8));
+    p->deny = rule_node(xv_ast_node_child(found, "deny", 4));
+    p->redact = rule_node(xv_ast_node_child(found, "redact_fields", 13));
     p->contract_pkg = strncmp(found->path, "data.", 5) == 0 ? found->path + 5 : found->path;
 }
 
@@ -163,7 +167,7 @@ static const char *rule_id_of(struct xv_policy *p, const struct rule *r)
     const char *slash = file ? strrchr(file, '/') : NULL;
     char buf[300];
     snprintf(buf, sizeof buf, "%s:%d", slash ? slash + 1 : file, r->loc.line);
-    return xv_arena_strdup(&p->c.ar, buf, strlen(buf));
+    return xv_ast_arena_strdup(&p->c.ar, buf, strlen(buf));
 }
 
 /* One private node per deny rule, evaluated only when a request was denied
@@ -177,13 +181,13 @@ static int index_deny_rules(struct xv_policy *p)
     struct node *d = p->deny;
     if (!d || !d->nrules)
         return 0;
-    p->deny_rules = xv_arena_alloc(&p->c.ar, (size_t)d->nrules * sizeof *p->deny_rules);
-    p->deny_ids = xv_arena_alloc(&p->c.ar, (size_t)d->nrules * sizeof *p->deny_ids);
+    p->deny_rules = xv_ast_arena_alloc(&p->c.ar, (size_t)d->nrules * sizeof *p->deny_rules);
+    p->deny_ids = xv_ast_arena_alloc(&p->c.ar, (size_t)d->nrules * sizeof *p->deny_ids);
     if (!p->deny_rules || !p->deny_ids)
         return XV_E_NOMEM;
     for (struct rule *r = d->rules; r; r = r->next) {
-        struct node *n = xv_arena_alloc(&p->c.ar, sizeof *n);
-        struct rule *copy = xv_arena_alloc(&p->c.ar, sizeof *copy);
+        struct node *n = xv_ast_arena_alloc(&p->c.ar, sizeof *n);
+        struct rule *copy = xv_ast_arena_alloc(&p->c.ar, sizeof *copy);
         if (!n || !copy)
             return XV_E_NOMEM;
         *copy = *r;
@@ -207,7 +211,7 @@ int xv_policy_compile(struct xv_policy *p, char *err, size_t errlen)
 {
     struct xv_cerr ce;
     memset(&ce, 0, sizeof ce);
-    if (xv_compile_modules(&p->c, &ce)) {
+    if (xv_ast_compile_modules(&p->c, &ce)) {
         if (err && errlen)
             snprintf(err, errlen, "%s:%d:%d: %s: %s", ce.loc.file ? ce.loc.file : "?",
                      ce.loc.line, ce.loc.col, ce.code, ce.msg);
@@ -388,7 +392,7 @@ int xv_policy_query(struct xv_policy *p, const char *query, struct xv_value *inp
     struct body *q = NULL;
     struct xv_perr pe;
     memset(&pe, 0, sizeof pe);
-    if (xv_parse_query(&p->c.ar, &p->c.fz, query, strlen(query), &q, &pe)) {
+    if (xv_ast_parse_query(&p->c.ar, &p->c.fz, query, strlen(query), &q, &pe)) {
         snprintf(err, errlen, "query:%d:%d: rego_parse_error: %s", pe.loc.line, pe.loc.col, pe.msg);
         return XV_E_PARSE;
     }
@@ -396,7 +400,7 @@ int xv_policy_query(struct xv_policy *p, const char *query, struct xv_value *inp
     const char **names = NULL;
     struct xv_cerr ce;
     memset(&ce, 0, sizeof ce);
-    if (xv_compile_query(&p->c, q, &nslots, &names, &ce)) {
+    if (xv_ast_compile_query(&p->c, q, &nslots, &names, &ce)) {
         snprintf(err, errlen, "query:%d:%d: %s: %s", ce.loc.line, ce.loc.col, ce.code, ce.msg);
         return XV_E_PARSE;
     }
@@ -682,7 +686,7 @@ int xv_policy_parse_term(const char *src, size_t len, struct xv_value **out, cha
 {
     struct xv_perr pe;
     memset(&pe, 0, sizeof pe);
-    if (xv_parse_value_term(src, len, out, &pe)) {
+    if (xv_ast_parse_value_term(src, len, out, &pe)) {
         if (err && errlen)
             snprintf(err, errlen, "%d:%d: %s", pe.loc.line, pe.loc.col, pe.msg);
         return XV_E_PARSE;

@@ -16,7 +16,7 @@ struct xv_arena_chunk {
     _Alignas(16) unsigned char data[];
 };
 
-void *xv_arena_alloc(struct xv_arena *a, size_t n)
+void *xv_ast_arena_alloc(struct xv_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     struct xv_arena_chunk *c = a->head;
@@ -36,9 +36,9 @@ void *xv_arena_alloc(struct xv_arena *a, size_t n)
     return p;
 }
 
-char *xv_arena_strdup(struct xv_arena *a, const char *s, size_t n)
+char *xv_ast_arena_strdup(struct xv_arena *a, const char *s, size_t n)
 {
-    char *p = xv_arena_alloc(a, n + 1);
+    char *p = xv_ast_arena_alloc(a, n + 1);
     if (p) {
         memcpy(p, s, n);
         p[n] = 0;
@@ -46,7 +46,7 @@ char *xv_arena_strdup(struct xv_arena *a, const char *s, size_t n)
     return p;
 }
 
-void xv_arena_free(struct xv_arena *a)
+void xv_ast_arena_free(struct xv_arena *a)
 {
     while (a->head) {
         struct xv_arena_chunk *n = a->head->next;

@@ -73,7 +73,7 @@ static void cerr(struct cctx *x, struct xv_loc loc, const char *code, const char
 
 static void *calloc_or_die(struct cctx *x, size_t n)
 {
-    void *p = xv_arena_alloc(&x->c->ar, n);
+    void *p = xv_ast_arena_alloc(&x->c->ar, n);
     if (!p) {
         struct xv_loc l = {0};
         cerr(x, l, "rego_compile_error", "out of memory");
@@ -83,7 +83,7 @@ static void *calloc_or_die(struct cctx *x, size_t n)
 
 /* ---- rule tree ---- */
 
-struct node *xv_node_child(const struct node *n, const char *name, size_t len)
+struct node *xv_ast_node_child(const struct node *n, const char *name, size_t len)
 {
     int lo = 0, hi = n->nkids;
     while (lo < hi) {
@@ -106,11 +106,11 @@ struct node *xv_node_child(const struct node *n, const char *name, size_t len)
 
 static struct node *node_get(struct cctx *x, struct node *n, const char *name, size_t len)
 {
-    struct node *k = xv_node_child(n, name, len);
+    struct node *k = xv_ast_node_child(n, name, len);
     if (k)
         return k;
     k = calloc_or_die(x, sizeof *k);
-    k->name = xv_arena_strdup(&x->c->ar, name, len);
+    k->name = xv_ast_arena_strdup(&x->c->ar, name, len);
     k->key = xv_string(name, len);
     xv_value_freeze(k->key, &x->c->fz);
     k->parent = n;
@@ -300,7 +300,7 @@ static struct term *global_ref(struct cctx *x, const char *name, struct xv_loc l
         return r;
     }
     struct node *pn = pkg_node(x, m);
-    if (!xv_node_child(pn, name, strlen(name)))
+    if (!xv_ast_node_child(pn, name, strlen(name)))
         return NULL;
     struct term *r = calloc_or_die(x, sizeof *r);
     r->kind = T_REF;
@@ -415,7 +415,7 @@ static void resolve_call(struct cctx *x, struct term *t, struct scope *s)
         while (fn && *p) {
             const char *e = strchr(p, '.');
             size_t l = e ? (size_t)(e - p) : strlen(p);
-            fn = xv_node_child(fn, p, l);
+            fn = xv_ast_node_child(fn, p, l);
             p = e ? e + 1 : p + l;
         }
     } else if (x->m) {
@@ -429,13 +429,13 @@ static void resolve_call(struct cctx *x, struct term *t, struct scope *s)
                     fn = NULL;
                     break;
                 }
-                fn = xv_node_child(fn, XV_STR(k->val), XV_STRLEN(k->val));
+                fn = xv_ast_node_child(fn, XV_STR(k->val), XV_STRLEN(k->val));
             }
             const char *p = dot ? dot + 1 : NULL;
             while (fn && p && *p) {
                 const char *e = strchr(p, '.');
                 size_t l = e ? (size_t)(e - p) : strlen(p);
-                fn = xv_node_child(fn, p, l);
+                fn = xv_ast_node_child(fn, p, l);
                 p = e ? e + 1 : p + l;
             }
         }
@@ -449,7 +449,7 @@ static void resolve_call(struct cctx *x, struct term *t, struct scope *s)
             cerr(x, t->loc, "rego_type_error", "%s: arity mismatch", name);
         return;
     }
-    const struct xv_builtin_def *bi = xv_policy_builtin_lookup(name, strlen(name));
+    const struct xv_builtin_def *bi = x->c->lookup(name, strlen(name));
     if (!bi)
         cerr(x, t->loc, "rego_type_error", "undefined function %s", name);
     t->bi = bi;
@@ -543,13 +543,13 @@ static void resolve_with_target(struct cctx *x, struct with *w, struct scope *s)
             xv_buf_append(&b, XV_STR(k->val), XV_STRLEN(k->val));
         }
     }
-    call.name = xv_arena_strdup(&x->c->ar, b.data ? b.data : "", b.len);
+    call.name = xv_ast_arena_strdup(&x->c->ar, b.data ? b.data : "", b.len);
     xv_buf_free(&b);
     const struct xv_builtin_def *bi = NULL;
     struct node *fn = NULL;
     /* resolve without arity checks */
     const char *name = call.name;
-    bi = xv_policy_builtin_lookup(name, strlen(name));
+    bi = x->c->lookup(name, strlen(name));
     {
         jmp_buf save;
         memcpy(save, x->jb, sizeof save);
@@ -589,7 +589,7 @@ static void resolve_with_target(struct cctx *x, struct with *w, struct scope *s)
                 xv_buf_append(&b, XV_STR(k->val), XV_STRLEN(k->val));
             }
             if (b.data)
-                vn = xv_arena_strdup(&x->c->ar, b.data, b.len);
+                vn = xv_ast_arena_strdup(&x->c->ar, b.data, b.len);
             xv_buf_free(&b);
         }
         if (vn) {
@@ -1085,7 +1085,7 @@ static void lift_func_args(struct cctx *x, struct rule *r)
         v->slot = -1;
         char nm[24];
         snprintf(nm, sizeof nm, "$a%d", i);
-        v->name = xv_arena_strdup(&x->c->ar, nm, strlen(nm));
+        v->name = xv_ast_arena_strdup(&x->c->ar, nm, strlen(nm));
         r->args[i] = v;
         for (struct rule *e = r; e; e = e->els) {
             struct expr *u = calloc_or_die(x, sizeof *u);
@@ -1224,7 +1224,7 @@ static void link_refs_term(struct cctx *x, struct term *t)
             struct term *k = t->items[i];
             if (k->kind != T_VALUE || k->val->type != XV_T_STRING)
                 break;
-            struct node *c = xv_node_child(n, XV_STR(k->val), XV_STRLEN(k->val));
+            struct node *c = xv_ast_node_child(n, XV_STR(k->val), XV_STRLEN(k->val));
             if (!c)
                 break;
             n = c;
@@ -1359,7 +1359,7 @@ static void ctx_free(struct cctx *x)
     free(x->fdepth);
 }
 
-int xv_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
+int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
 {
     struct cctx x;
     memset(&x, 0, sizeof x);
@@ -1393,7 +1393,7 @@ int xv_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
     return 0;
 }
 
-int xv_compile_query(struct xv_compiled *c, struct body *q, int *nslots, const char ***names,
+int xv_ast_compile_query(struct xv_compiled *c, struct body *q, int *nslots, const char ***names,
                      struct xv_cerr *err)
 {
     struct cctx x;

@@ -15,15 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const xv_policy_tok_names[] = {
+const char *const xv_ast_tok_names[] = {
     "EOF", "ident", "string", "number", "template string", "{", "}", "[", "]", "(", ")",
     ",", ";", ".", ":", ":=", "=", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/",
     "%", "&", "|",
 };
 
-void xv_policy_perr(struct parser *p, int line, int col, const char *fmt, ...)
+void xv_ast_perr(struct parser *p, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5), noreturn));
-void xv_policy_perr(struct parser *p, int line, int col, const char *fmt, ...)
+void xv_ast_perr(struct parser *p, int line, int col, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -35,18 +35,18 @@ void xv_policy_perr(struct parser *p, int line, int col, const char *fmt, ...)
     longjmp(p->jb, 1);
 }
 
-__attribute__((noinline)) void *xv_policy_palloc(struct parser *p, size_t n)
+__attribute__((noinline)) void *xv_ast_palloc(struct parser *p, size_t n)
 {
-    void *r = xv_arena_alloc(p->ar, n);
+    void *r = xv_ast_arena_alloc(p->ar, n);
     if (!r)
-        xv_policy_perr(p, 0, 0, "out of memory");
+        xv_ast_perr(p, 0, 0, "out of memory");
     return r;
 }
 
-struct xv_value *xv_policy_pfreeze(struct parser *p, struct xv_value *v)
+struct xv_value *xv_ast_pfreeze(struct parser *p, struct xv_value *v)
 {
     if (!v)
-        xv_policy_perr(p, 0, 0, "out of memory");
+        xv_ast_perr(p, 0, 0, "out of memory");
     if (p->fz)
         xv_value_freeze(v, p->fz);
     return v;
@@ -58,7 +58,7 @@ static void push_tok(struct parser *p, struct token *t)
         size_t nc = p->cap ? p->cap * 2 : 256;
         struct token *n = realloc(p->toks, nc * sizeof *n);
         if (!n)
-            xv_policy_perr(p, t->line, t->col, "out of memory");
+            xv_ast_perr(p, t->line, t->col, "out of memory");
         p->toks = n;
         p->cap = nc;
     }
@@ -77,7 +77,7 @@ static size_t lex_string(struct parser *p, size_t i, int line, int col, struct x
     for (;;) {
         if (i >= p->len || p->src[i] == '\n') {
             xv_buf_free(&b);
-            xv_policy_perr(p, line, col, "non-terminated string");
+            xv_ast_perr(p, line, col, "non-terminated string");
         }
         char c = p->src[i];
         if (c == '"') {
@@ -91,7 +91,7 @@ static size_t lex_string(struct parser *p, size_t i, int line, int col, struct x
         }
         if (i + 1 >= p->len) {
             xv_buf_free(&b);
-            xv_policy_perr(p, line, col, "non-terminated string");
+            xv_ast_perr(p, line, col, "non-terminated string");
         }
         char e = p->src[i + 1], ch = 0;
         i += 2;
@@ -114,7 +114,7 @@ static size_t lex_string(struct parser *p, size_t i, int line, int col, struct x
                 else if (h >= 'A' && h <= 'F') cp |= (uint32_t)(h - 'A' + 10);
                 else {
                     xv_buf_free(&b);
-                    xv_policy_perr(p, line, col, "illegal escape sequence");
+                    xv_ast_perr(p, line, col, "illegal escape sequence");
                 }
             }
             if (cp >= 0xD800 && cp < 0xDC00 && i + 6 <= p->len && p->src[i] == '\\' &&
@@ -140,11 +140,11 @@ static size_t lex_string(struct parser *p, size_t i, int line, int col, struct x
         }
         default:
             xv_buf_free(&b);
-            xv_policy_perr(p, line, col, "illegal escape sequence");
+            xv_ast_perr(p, line, col, "illegal escape sequence");
         }
         xv_buf_append(&b, &ch, 1);
     }
-    *out = xv_policy_pfreeze(p, xv_string(b.data ? b.data : "", b.len));
+    *out = xv_ast_pfreeze(p, xv_string(b.data ? b.data : "", b.len));
     xv_buf_free(&b);
     return i;
 }
@@ -196,21 +196,21 @@ static void note_metadata(struct parser *p, size_t i, int line, size_t linestart
 }
 
 /* Annotations for a package/rule starting at line, or NULL. */
-struct xv_value *xv_policy_annotations_for(struct parser *p, int line, int is_package)
+struct xv_value *xv_ast_annotations_for(struct parser *p, int line, int is_package)
 {
     for (int i = 0; i < p->nmb; i++) {
         if (p->mb[i].endline != line - 1)
             continue;
         char err[200];
-        struct xv_value *v = xv_policy_yaml_annotations(p->mb[i].text, is_package, err, sizeof err);
+        struct xv_value *v = xv_ast_yaml_annotations(p->mb[i].text, is_package, err, sizeof err);
         if (!v)
-            xv_policy_perr(p, p->mb[i].line, 1, "%s", err);
-        return xv_policy_pfreeze(p, v);
+            xv_ast_perr(p, p->mb[i].line, 1, "%s", err);
+        return xv_ast_pfreeze(p, v);
     }
     return NULL;
 }
 
-void xv_policy_parser_release(struct parser *p)
+void xv_ast_parser_release(struct parser *p)
 {
     free(p->toks);
     p->toks = NULL;
@@ -221,7 +221,7 @@ void xv_policy_parser_release(struct parser *p)
     p->nmb = 0;
 }
 
-void xv_policy_lex(struct parser *p)
+void xv_ast_lex(struct parser *p)
 {
     size_t i = 0;
     int line = 1;
@@ -289,8 +289,8 @@ void xv_policy_lex(struct parser *p)
             while (j < p->len && p->src[j] != '`')
                 j++;
             if (j >= p->len)
-                xv_policy_perr(p, t.line, t.col, "non-terminated raw string");
-            t.v = xv_policy_pfreeze(p, xv_string(p->src + i + 1, j - i - 1));
+                xv_ast_perr(p, t.line, t.col, "non-terminated raw string");
+            t.v = xv_ast_pfreeze(p, xv_string(p->src + i + 1, j - i - 1));
             for (size_t k = i; k < j; k++)
                 if (p->src[k] == '\n')
                     line++, linestart = k + 1;
@@ -321,11 +321,11 @@ void xv_policy_lex(struct parser *p)
                 } else if (d == q && braces == 0)
                     break;
                 if (d == '\n' && q == '"' && braces == 0)
-                    xv_policy_perr(p, t.line, t.col, "non-terminated string");
+                    xv_ast_perr(p, t.line, t.col, "non-terminated string");
                 j++;
             }
             if (j >= p->len)
-                xv_policy_perr(p, t.line, t.col, "non-terminated string");
+                xv_ast_perr(p, t.line, t.col, "non-terminated string");
             i = j + 1;
             t.t = TK_TEMPLATE;
         } else {
@@ -345,7 +345,7 @@ void xv_policy_lex(struct parser *p)
             case '=': if (d == '=') t.t = TK_EQEQ, two = 1; else t.t = TK_EQ; break;
             case '!':
                 if (d != '=')
-                    xv_policy_perr(p, t.line, t.col, "illegal ! character");
+                    xv_ast_perr(p, t.line, t.col, "illegal ! character");
                 t.t = TK_NEQ, two = 1;
                 break;
             case '<': if (d == '=') t.t = TK_LTE, two = 1; else t.t = TK_LT; break;
@@ -358,7 +358,7 @@ void xv_policy_lex(struct parser *p)
             case '&': t.t = TK_AMP; break;
             case '|': t.t = TK_BAR; break;
             default:
-                xv_policy_perr(p, t.line, t.col, "illegal token");
+                xv_ast_perr(p, t.line, t.col, "illegal token");
             }
             i += two ? 2 : 1;
         }

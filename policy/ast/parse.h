@@ -49,20 +49,24 @@ struct parser {
     jmp_buf jb;                  /* error exit */
 };
 
-extern const char *const xv_policy_tok_names[];
+extern const char *const xv_ast_tok_names[];
 
 /* Record a parse error at line:col and leave through p->jb. */
-void xv_policy_perr(struct parser *p, int line, int col, const char *fmt, ...)
+void xv_ast_perr(struct parser *p, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5), noreturn));
 /* Arena allocation that cannot fail (errors leave through p->jb). */
-void *xv_policy_palloc(struct parser *p, size_t n);
+void *xv_ast_palloc(struct parser *p, size_t n);
 /* Freeze v into the parse's frozen list (NULL: out of memory error). */
-struct xv_value *xv_policy_pfreeze(struct parser *p, struct xv_value *v);
+struct xv_value *xv_ast_pfreeze(struct parser *p, struct xv_value *v);
 /* Tokenise p->src into p->toks (ending with TK_EOF). */
-void xv_policy_lex(struct parser *p);
+void xv_ast_lex(struct parser *p);
 /* Free the token array and METADATA blocks. */
-void xv_policy_parser_release(struct parser *p);
+void xv_ast_parser_release(struct parser *p);
 /* Annotations of the METADATA block ending on the line before `line`. */
-struct xv_value *xv_policy_annotations_for(struct parser *p, int line, int is_package);
+struct xv_value *xv_ast_annotations_for(struct parser *p, int line, int is_package);
 
+/* annotations.c: METADATA YAML (a subset: scalars, lists, one level of maps)
+ * to OPA's annotation object, with "scope" filled in. NULL + err on error. */
+struct xv_value *xv_ast_yaml_annotations(const char *text, int is_package, char *err,
+                                            size_t errlen);
 #endif

@@ -51,10 +51,10 @@ static int kw_is_ref(struct parser *p, struct token *t)
 static void __attribute__((noreturn)) unexpected(struct parser *p, struct token *t)
 {
     if (t->t == TK_EOF)
-        xv_policy_perr(p, t->line, t->col, "unexpected eof token");
+        xv_ast_perr(p, t->line, t->col, "unexpected eof token");
     if (t->t == TK_IDENT)
-        xv_policy_perr(p, t->line, t->col, "unexpected %.*s token", (int)t->len, p->src + t->off);
-    xv_policy_perr(p, t->line, t->col, "unexpected %s token", xv_policy_tok_names[t->t]);
+        xv_ast_perr(p, t->line, t->col, "unexpected %.*s token", (int)t->len, p->src + t->off);
+    xv_ast_perr(p, t->line, t->col, "unexpected %s token", xv_ast_tok_names[t->t]);
 }
 
 static struct token *expect(struct parser *p, int tt)
@@ -62,16 +62,16 @@ static struct token *expect(struct parser *p, int tt)
     struct token *t = peek(p);
     if (t->t != tt) {
         if (t->t == TK_EOF)
-            xv_policy_perr(p, t->line, t->col, "unexpected eof token: expected %s", xv_policy_tok_names[tt]);
-        xv_policy_perr(p, t->line, t->col, "unexpected %s token: expected %s",
-             t->t == TK_IDENT ? "ident" : xv_policy_tok_names[t->t], xv_policy_tok_names[tt]);
+            xv_ast_perr(p, t->line, t->col, "unexpected eof token: expected %s", xv_ast_tok_names[tt]);
+        xv_ast_perr(p, t->line, t->col, "unexpected %s token: expected %s",
+             t->t == TK_IDENT ? "ident" : xv_ast_tok_names[t->t], xv_ast_tok_names[tt]);
     }
     return next(p);
 }
 
 static struct term *new_term(struct parser *p, int kind, struct token *at)
 {
-    struct term *t = xv_policy_palloc(p, sizeof *t);
+    struct term *t = xv_ast_palloc(p, sizeof *t);
     t->kind = (uint8_t)kind;
     t->slot = -1;
     t->loc.file = p->file;
@@ -83,7 +83,7 @@ static struct term *new_term(struct parser *p, int kind, struct token *at)
 static struct term *value_term(struct parser *p, struct xv_value *v, struct token *at)
 {
     struct term *t = new_term(p, T_VALUE, at);
-    t->val = xv_policy_pfreeze(p, v);
+    t->val = xv_ast_pfreeze(p, v);
     t->ground = 1;
     return t;
 }
@@ -94,10 +94,10 @@ static struct term *var_term(struct parser *p, const char *name, size_t n, struc
     if (n == 1 && name[0] == '_') {
         char buf[32];
         int k = snprintf(buf, sizeof buf, "$_%d", p->wild++);
-        t->name = xv_arena_strdup(p->ar, buf, (size_t)k);
+        t->name = xv_ast_arena_strdup(p->ar, buf, (size_t)k);
         t->vflags = VF_WILDCARD;
     } else {
-        t->name = xv_arena_strdup(p->ar, name, n);
+        t->name = xv_ast_arena_strdup(p->ar, name, n);
     }
     return t;
 }
@@ -111,7 +111,7 @@ static void tl_push(struct parser *p, struct tlist *l, struct term *t)
 {
     if (l->n == l->cap) {
         int nc = l->cap ? l->cap * 2 : 8;
-        struct term **nv = xv_policy_palloc(p, (size_t)nc * sizeof *nv);
+        struct term **nv = xv_ast_palloc(p, (size_t)nc * sizeof *nv);
         if (l->n)
             memcpy(nv, l->v, (size_t)l->n * sizeof *nv);
         l->v = nv;
@@ -126,7 +126,7 @@ static struct term *make_call(struct parser *p, const char *op, struct token *at
     struct term *c = new_term(p, T_CALL, at);
     c->name = op;
     c->n = b ? 3 : 2;
-    c->items = xv_policy_palloc(p, 3 * sizeof(struct term *));
+    c->items = xv_ast_palloc(p, 3 * sizeof(struct term *));
     c->items[0] = var_term(p, op, strlen(op), at);
     c->items[1] = a;
     c->items[2] = b;
@@ -143,7 +143,7 @@ static struct expr *parse_expr(struct parser *p);
 static void enter(struct parser *p)
 {
     if (++p->depth > 400)
-        xv_policy_perr(p, peek(p)->line, peek(p)->col, "nesting too deep");
+        xv_ast_perr(p, peek(p)->line, peek(p)->col, "nesting too deep");
 }
 
 /* Split a template string token into literal and expression parts. */
@@ -215,7 +215,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
             sub.no_bar = 0;
             struct term *volatile e = NULL;
             if (setjmp(sub.jb) == 0) {
-                xv_policy_lex(&sub);
+                xv_ast_lex(&sub);
                 e = parse_in(&sub);
                 if (is_kw(&sub, peek(&sub), "with")) {
                     /* `{a with input as x}`: evaluate as [$t | $t = a with …][0] */
@@ -229,8 +229,8 @@ static struct term *parse_template(struct parser *p, struct token *tk)
                     ex->withs = parse_withs(&sub, &ex->nwith);
                     struct term *c = new_term(&sub, T_ACOMP, wt);
                     c->head = var_term(&sub, tv->name, strlen(tv->name), wt);
-                    c->body = xv_policy_palloc(&sub, sizeof *c->body);
-                    c->body->exprs = xv_policy_palloc(&sub, sizeof(struct expr *));
+                    c->body = xv_ast_palloc(&sub, sizeof *c->body);
+                    c->body->exprs = xv_ast_palloc(&sub, sizeof(struct expr *));
                     c->body->exprs[0] = ex;
                     c->body->n = 1;
                     c->outarg = 1; /* marks "first element of" for templates */
@@ -239,7 +239,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
                 if (peek(&sub)->t != TK_EOF)
                     unexpected(&sub, peek(&sub));
             }
-            xv_policy_parser_release(&sub);
+            xv_ast_parser_release(&sub);
             p->wild = sub.wild;
             if (!e) {
                 xv_buf_free(&lit);
@@ -334,7 +334,7 @@ static const char *ref_name(struct parser *p, struct term *t)
         xv_buf_append(&b, ".", 1);
         xv_buf_append(&b, XV_STR(k->val), XV_STRLEN(k->val));
     }
-    const char *r = xv_arena_strdup(p->ar, b.data, b.len);
+    const char *r = xv_ast_arena_strdup(p->ar, b.data, b.len);
     xv_buf_free(&b);
     return r;
 }
@@ -349,8 +349,8 @@ static struct term *parse_postfix(struct parser *p, struct term *t, int allow_ca
             next(p);
             struct token *id = peek(p);
             if (id->t != TK_IDENT)
-                xv_policy_perr(p, id->line, id->col, "unexpected %s token: expected ident",
-                     id->t == TK_EOF ? "eof" : xv_policy_tok_names[id->t]);
+                xv_ast_perr(p, id->line, id->col, "unexpected %s token: expected ident",
+                     id->t == TK_EOF ? "eof" : xv_ast_tok_names[id->t]);
             next(p);
             struct term *k = value_term(p, xv_string(p->src + id->off, id->len), id);
             if (t->kind != T_REF) {
@@ -451,7 +451,7 @@ static struct term *parse_term(struct parser *p)
     case TK_NUMBER: {
         struct xv_value *v = xv_number_parse(p->src + tk->off, tk->len);
         if (!v)
-            xv_policy_perr(p, tk->line, tk->col, "invalid number");
+            xv_ast_perr(p, tk->line, tk->col, "invalid number");
         t = value_term(p, v, tk);
         break;
     }
@@ -485,7 +485,7 @@ static struct term *parse_term(struct parser *p)
             next(p);
             struct xv_value *v = xv_number_parse(p->src + tk->off, n->off + n->len - tk->off);
             if (!v)
-                xv_policy_perr(p, n->line, n->col, "invalid number");
+                xv_ast_perr(p, n->line, n->col, "invalid number");
             t = value_term(p, v, tk);
         } else {
             struct term *x = parse_term(p);
@@ -578,7 +578,7 @@ static struct term *make_member3(struct parser *p, struct token *at, struct term
     struct term *c = new_term(p, T_CALL, at);
     c->name = "internal.member_3";
     c->n = 4;
-    c->items = xv_policy_palloc(p, 4 * sizeof(struct term *));
+    c->items = xv_ast_palloc(p, 4 * sizeof(struct term *));
     c->items[0] = var_term(p, c->name, strlen(c->name), at);
     c->items[1] = k;
     c->items[2] = v;
@@ -633,7 +633,7 @@ static struct with *parse_withs(struct parser *p, int *n)
         next(p);
         if (cnt == cap) {
             cap = cap ? cap * 2 : 4;
-            struct with *nw = xv_policy_palloc(p, (size_t)cap * sizeof *nw);
+            struct with *nw = xv_ast_palloc(p, (size_t)cap * sizeof *nw);
             if (cnt)
                 memcpy(nw, w, (size_t)cnt * sizeof *nw);
             w = nw;
@@ -641,7 +641,7 @@ static struct with *parse_withs(struct parser *p, int *n)
         struct token *at = peek(p);
         struct term *tg = parse_term(p);
         if (tg->kind != T_VAR && tg->kind != T_REF)
-            xv_policy_perr(p, at->line, at->col, "with target must be a reference");
+            xv_ast_perr(p, at->line, at->col, "with target must be a reference");
         if (!is_kw(p, peek(p), "as"))
             unexpected(p, peek(p));
         next(p);
@@ -655,7 +655,7 @@ static struct with *parse_withs(struct parser *p, int *n)
 
 static struct expr *new_expr(struct parser *p, int kind, struct token *at)
 {
-    struct expr *e = xv_policy_palloc(p, sizeof *e);
+    struct expr *e = xv_ast_palloc(p, sizeof *e);
     e->kind = (uint8_t)kind;
     e->loc.file = p->file;
     e->loc.line = at->line;
@@ -679,7 +679,7 @@ static struct expr *parse_expr(struct parser *p)
         if (is_kw(p, peek(p), "in")) {
             next(p);
             if (vars.n > 2)
-                xv_policy_perr(p, tk->line, tk->col, "unexpected , token");
+                xv_ast_perr(p, tk->line, tk->col, "unexpected , token");
             e = new_expr(p, E_SOMEIN, tk);
             e->key = vars.n == 2 ? vars.v[0] : NULL;
             e->a = vars.v[vars.n - 1];
@@ -687,7 +687,7 @@ static struct expr *parse_expr(struct parser *p)
         } else {
             for (int i = 0; i < vars.n; i++)
                 if (vars.v[i]->kind != T_VAR)
-                    xv_policy_perr(p, vars.v[i]->loc.line, vars.v[i]->loc.col,
+                    xv_ast_perr(p, vars.v[i]->loc.line, vars.v[i]->loc.col,
                          "expected var or \"some x in xs\"");
             e = new_expr(p, E_SOME, tk);
             e->items = vars.v;
@@ -734,7 +734,7 @@ static struct expr *parse_expr(struct parser *p)
             struct term *c = new_term(p, T_CALL, intk);
             c->name = "internal.member_3";
             c->n = 4;
-            c->items = xv_policy_palloc(p, 4 * sizeof(struct term *));
+            c->items = xv_ast_palloc(p, 4 * sizeof(struct term *));
             c->items[0] = var_term(p, c->name, strlen(c->name), intk);
             c->items[1] = a;
             c->items[2] = v;
@@ -755,7 +755,7 @@ static struct expr *parse_expr(struct parser *p)
 /* Body after '{' (or the '|' of a comprehension) up to closer. */
 static struct body *parse_body(struct parser *p, int closer)
 {
-    struct body *b = xv_policy_palloc(p, sizeof *b);
+    struct body *b = xv_ast_palloc(p, sizeof *b);
     int cap = 0;
     int saved = p->no_bar;
     p->no_bar = 0;
@@ -769,7 +769,7 @@ static struct body *parse_body(struct parser *p, int closer)
         struct expr *e = parse_expr(p);
         if (b->n == cap) {
             cap = cap ? cap * 2 : 8;
-            struct expr **ne = xv_policy_palloc(p, (size_t)cap * sizeof *ne);
+            struct expr **ne = xv_ast_palloc(p, (size_t)cap * sizeof *ne);
             if (b->n)
                 memcpy(ne, b->exprs, (size_t)b->n * sizeof *ne);
             b->exprs = ne;
@@ -782,7 +782,7 @@ static struct body *parse_body(struct parser *p, int closer)
     }
     p->no_bar = saved;
     if (b->n == 0)
-        xv_policy_perr(p, p->toks[p->pos - 1].line, p->toks[p->pos - 1].col, "found empty body");
+        xv_ast_perr(p, p->toks[p->pos - 1].line, p->toks[p->pos - 1].col, "found empty body");
     return b;
 }
 
@@ -811,8 +811,8 @@ static struct body *parse_if_body(struct parser *p)
         p->wild = wild;
         p->depth = depth;
         if (setjmp(p->jb) == 0) {
-            b = xv_policy_palloc(p, sizeof *b);
-            b->exprs = xv_policy_palloc(p, sizeof *b->exprs);
+            b = xv_ast_palloc(p, sizeof *b);
+            b->exprs = xv_ast_palloc(p, sizeof *b->exprs);
             b->exprs[0] = parse_expr(p);
             b->n = 1;
         }
@@ -823,8 +823,8 @@ static struct body *parse_if_body(struct parser *p)
         }
         return b;
     }
-    struct body *b = xv_policy_palloc(p, sizeof *b);
-    b->exprs = xv_policy_palloc(p, sizeof *b->exprs);
+    struct body *b = xv_ast_palloc(p, sizeof *b);
+    b->exprs = xv_ast_palloc(p, sizeof *b->exprs);
     b->exprs[0] = parse_expr(p);
     b->n = 1;
     return b;
@@ -832,8 +832,8 @@ static struct body *parse_if_body(struct parser *p)
 
 static struct body *true_body(struct parser *p, struct token *at)
 {
-    struct body *b = xv_policy_palloc(p, sizeof *b);
-    b->exprs = xv_policy_palloc(p, sizeof *b->exprs);
+    struct body *b = xv_ast_palloc(p, sizeof *b);
+    b->exprs = xv_ast_palloc(p, sizeof *b->exprs);
     struct expr *e = new_expr(p, E_TERM, at);
     e->a = value_term(p, xv_bool(1), at);
     b->exprs[0] = e;
@@ -850,7 +850,7 @@ static void parse_rule_tail(struct parser *p, struct rule *r, struct token *head
         r->body = parse_if_body(p);
     } else if (t->t == TK_LBRACE && !t->nl) {
         if (!p->v0)
-            xv_policy_perr(p, t->line, t->col, "`if` keyword is required before rule body");
+            xv_ast_perr(p, t->line, t->col, "`if` keyword is required before rule body");
         next(p);
         r->body = parse_body(p, TK_RBRACE);
     } else if (t->t == TK_LBRACE && t->nl && p->v0 && r->value == NULL && r->kind == R_COMPLETE) {
@@ -864,8 +864,8 @@ static void parse_rule_tail(struct parser *p, struct rule *r, struct token *head
     while (is_kw(p, peek(p), "else") && !kw_is_ref(p, peek(p))) {
         struct token *et = next(p);
         if (r->kind != R_COMPLETE && r->kind != R_FUNC)
-            xv_policy_perr(p, et->line, et->col, "else keyword cannot be used on multi-value rules");
-        struct rule *e = xv_policy_palloc(p, sizeof *e);
+            xv_ast_perr(p, et->line, et->col, "else keyword cannot be used on multi-value rules");
+        struct rule *e = xv_ast_palloc(p, sizeof *e);
         *e = *r;
         e->els = NULL;
         e->loc.line = et->line;
@@ -883,7 +883,7 @@ static void parse_rule_tail(struct parser *p, struct rule *r, struct token *head
             e->body = parse_if_body(p);
         } else if (bt->t == TK_LBRACE) {
             if (!p->v0)
-                xv_policy_perr(p, bt->line, bt->col, "`if` keyword is required before rule body");
+                xv_ast_perr(p, bt->line, bt->col, "`if` keyword is required before rule body");
             next(p);
             e->body = parse_body(p, TK_RBRACE);
         } else {
@@ -902,12 +902,12 @@ static int is_ground_string(struct term *t)
 static struct rule *parse_rule(struct parser *p, struct module *m)
 {
     struct token *st = peek(p);
-    struct rule *r = xv_policy_palloc(p, sizeof *r);
+    struct rule *r = xv_ast_palloc(p, sizeof *r);
     r->mod = m;
     r->loc.file = p->file;
     r->loc.line = st->line;
     r->loc.col = st->col;
-    r->annot = xv_policy_annotations_for(p, st->line, 0);
+    r->annot = xv_ast_annotations_for(p, st->line, 0);
     int dflt = 0;
     if (is_kw(p, st, "default") && !kw_is_ref(p, st)) {
         next(p);
@@ -984,7 +984,7 @@ static struct rule *parse_rule(struct parser *p, struct module *m)
     if (dflt) {
         r->is_default = 1;
         if (r->kind == R_OBJECT || r->kind == R_SET)
-            xv_policy_perr(p, st->line, st->col, "default rules must not have a variable in their reference");
+            xv_ast_perr(p, st->line, st->col, "default rules must not have a variable in their reference");
         r->body = true_body(p, st);
         return r;
     }
@@ -1004,26 +1004,26 @@ static struct term *parse_pkg_ref(struct parser *p)
 
 static int do_parse_module(struct parser *p, struct module **out)
 {
-    struct module *m = xv_policy_palloc(p, sizeof *m);
+    struct module *m = xv_ast_palloc(p, sizeof *m);
     m->file = p->file;
     m->v0 = p->v0;
     struct token *t = peek(p);
     if (!is_kw(p, t, "package"))
-        xv_policy_perr(p, t->line, t->col, "package expected");
-    m->annot = xv_policy_annotations_for(p, t->line, 1);
+        xv_ast_perr(p, t->line, t->col, "package expected");
+    m->annot = xv_ast_annotations_for(p, t->line, 1);
     next(p);
     struct term *pkg = parse_pkg_ref(p);
     m->pkg = pkg;
     int n = pkg->kind == T_REF ? pkg->n : 1;
     struct term **items = pkg->kind == T_REF ? pkg->items : &pkg;
-    m->pkgpath = xv_policy_palloc(p, (size_t)n * sizeof(char *));
+    m->pkgpath = xv_ast_palloc(p, (size_t)n * sizeof(char *));
     for (int i = 0; i < n; i++) {
         if (i == 0) {
             m->pkgpath[i] = items[0]->name;
         } else {
             if (!is_ground_string(items[i]))
-                xv_policy_perr(p, items[i]->loc.line, items[i]->loc.col, "unexpected non-string package path");
-            m->pkgpath[i] = xv_arena_strdup(p->ar, XV_STR(items[i]->val), XV_STRLEN(items[i]->val));
+                xv_ast_perr(p, items[i]->loc.line, items[i]->loc.col, "unexpected non-string package path");
+            m->pkgpath[i] = xv_ast_arena_strdup(p->ar, XV_STR(items[i]->val), XV_STRLEN(items[i]->val));
         }
     }
     m->npkg = n;
@@ -1035,11 +1035,11 @@ static int do_parse_module(struct parser *p, struct module **out)
         if (is_kw(p, peek(p), "as")) {
             next(p);
             struct token *a = expect(p, TK_IDENT);
-            alias = xv_arena_strdup(p->ar, p->src + a->off, a->len);
+            alias = xv_ast_arena_strdup(p->ar, p->src + a->off, a->len);
         }
         if (m->nimports == capi) {
             capi = capi ? capi * 2 : 4;
-            struct import *ni = xv_policy_palloc(p, (size_t)capi * sizeof *ni);
+            struct import *ni = xv_ast_palloc(p, (size_t)capi * sizeof *ni);
             if (m->nimports)
                 memcpy(ni, m->imports, (size_t)m->nimports * sizeof *ni);
             m->imports = ni;
@@ -1052,12 +1052,12 @@ static int do_parse_module(struct parser *p, struct module **out)
         const char *root = path->kind == T_REF ? path->items[0]->name : path->name;
         if (strcmp(root, "data") && strcmp(root, "input") && strcmp(root, "future") &&
             strcmp(root, "rego"))
-            xv_policy_perr(p, it->line, it->col, "unexpected import path, must begin with one of: {data, future, input, rego}");
+            xv_ast_perr(p, it->line, it->col, "unexpected import path, must begin with one of: {data, future, input, rego}");
         if (!alias) {
             if (path->kind == T_REF) {
                 struct term *last = path->items[path->n - 1];
                 if (is_ground_string(last))
-                    alias = xv_arena_strdup(p->ar, XV_STR(last->val), XV_STRLEN(last->val));
+                    alias = xv_ast_arena_strdup(p->ar, XV_STR(last->val), XV_STRLEN(last->val));
             } else {
                 alias = path->name;
             }
@@ -1068,7 +1068,7 @@ static int do_parse_module(struct parser *p, struct module **out)
         struct rule *r = parse_rule(p, m);
         if (m->nrules == capr) {
             capr = capr ? capr * 2 : 16;
-            struct rule **nr = xv_policy_palloc(p, (size_t)capr * sizeof *nr);
+            struct rule **nr = xv_ast_palloc(p, (size_t)capr * sizeof *nr);
             if (m->nrules)
                 memcpy(nr, m->rules, (size_t)m->nrules * sizeof *nr);
             m->rules = nr;
@@ -1098,19 +1098,19 @@ static int parse_with(struct xv_arena *ar, struct xv_frozen_list *fz, const char
     p.err = err;
     volatile int rc = -1;
     if (setjmp(p.jb) == 0) {
-        xv_policy_lex(&p);
+        xv_ast_lex(&p);
         rc = do_parse_module(&p, out);
     }
-    xv_policy_parser_release(&p);
+    xv_ast_parser_release(&p);
     return rc;
 }
 
-int xv_parse_module(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *file,
+int xv_ast_parse_module(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *file,
                     const char *src, size_t len, int version, struct module **out,
                     struct xv_perr *err)
 {
     *out = NULL;
-    file = xv_arena_strdup(ar, file, strlen(file));
+    file = xv_ast_arena_strdup(ar, file, strlen(file));
     if (version == XV_REGO_V0)
         return parse_with(ar, frozen, file, src, len, 1, out, err);
     int rc = parse_with(ar, frozen, file, src, len, 0, out, err);
@@ -1127,7 +1127,7 @@ int xv_parse_module(struct xv_arena *ar, struct xv_frozen_list *frozen, const ch
     return -1;
 }
 
-int xv_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *src,
+int xv_ast_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *src,
                    size_t len, struct body **out, struct xv_perr *err)
 {
     struct parser p;
@@ -1142,12 +1142,12 @@ int xv_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const cha
     volatile int rc = -1;
     *out = NULL;
     if (setjmp(p.jb) == 0) {
-        xv_policy_lex(&p);
+        xv_ast_lex(&p);
         /* A query is a body without braces, ended by EOF. */
         *out = parse_body(&p, TK_EOF);
         rc = 0;
     }
-    xv_policy_parser_release(&p);
+    xv_ast_parser_release(&p);
     return rc;
 }
 
@@ -1214,7 +1214,7 @@ static struct xv_value *term_to_value(struct term *t, struct xv_perr *err)
     }
 }
 
-int xv_parse_value_term(const char *src, size_t len, struct xv_value **out, struct xv_perr *err)
+int xv_ast_parse_value_term(const char *src, size_t len, struct xv_value **out, struct xv_perr *err)
 {
     struct xv_arena ar = {0};
     struct xv_frozen_list fz = {0};
@@ -1229,15 +1229,15 @@ int xv_parse_value_term(const char *src, size_t len, struct xv_value **out, stru
     volatile int rc = -1;
     *out = NULL;
     if (setjmp(p.jb) == 0) {
-        xv_policy_lex(&p);
+        xv_ast_lex(&p);
         struct term *t = parse_in(&p);
         if (peek(&p)->t != TK_EOF)
             unexpected(&p, peek(&p));
         *out = term_to_value(t, err);
         rc = *out ? 0 : -1;
     }
-    xv_policy_parser_release(&p);
-    xv_arena_free(&ar);
+    xv_ast_parser_release(&p);
+    xv_ast_arena_free(&ar);
     xv_value_free_frozen(&fz);
     return rc;
 }

@@ -19,9 +19,9 @@
 struct xv_arena {
     struct xv_arena_chunk *head; /* newest chunk first */
 };
-void *xv_arena_alloc(struct xv_arena *a, size_t n); /* zeroed; NULL on OOM */
-char *xv_arena_strdup(struct xv_arena *a, const char *s, size_t n);
-void xv_arena_free(struct xv_arena *a);
+void *xv_ast_arena_alloc(struct xv_arena *a, size_t n); /* zeroed; NULL on OOM */
+char *xv_ast_arena_strdup(struct xv_arena *a, const char *s, size_t n);
+void xv_ast_arena_free(struct xv_arena *a);
 
 /* ---- source positions ---- */
 struct xv_loc {
@@ -189,6 +189,11 @@ struct xv_compiled {
     struct module *mods;         /* modules */
     struct node *root;           /* the `data` node */
     int nnodes;                  /* ids handed out */
+    /* Builtin names for the compiler (arity, existence). Set by the engine
+     * to the evaluator's lookup (eval/query.h), which adds the rego.*
+     * builtins to builtins/'s table; injected so that ast/ never reaches
+     * up into eval/. */
+    const struct xv_builtin_def *(*lookup)(const char *name, size_t len);
 };
 
 struct xv_cerr {
@@ -198,46 +203,13 @@ struct xv_cerr {
 };
 
 /* Compile every parsed module in c->mods into the rule tree. 0 or -1 with err. */
-int xv_compile_modules(struct xv_compiled *c, struct xv_cerr *err);
+int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err);
 /* Compile a query body against c; *nslots receives the frame size and
  * names[slot] the variable names (arena). */
-int xv_compile_query(struct xv_compiled *c, struct body *q, int *nslots, const char ***names,
+int xv_ast_compile_query(struct xv_compiled *c, struct body *q, int *nslots, const char ***names,
                      struct xv_cerr *err);
 /* Find the child of n named name (NULL if none). */
-struct node *xv_node_child(const struct node *n, const char *name, size_t len);
-
-/* ---- evaluation (eval.c) ---- */
-struct xv_eval_opts {
-    int strict;            /* strict builtin errors */
-    uint64_t max_steps;    /* 0 = default budget */
-    uint64_t timeout_ns;   /* 0 = no time limit */
-};
-
-struct xv_eval_error {
-    struct xv_loc loc;  /* where (file, line) */
-    char code[40];      /* eval_conflict_error, eval_type_error, ... */
-    char msg[600];      /* message (builtin name prefixed for builtin errors) */
-};
-
-/* Run a compiled query; *rows receives an array of objects (var -> value).
- * input may be NULL (undefined). data is the base document (object) or NULL.
- * Returns 0, or -1 with err filled. */
-int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char **names,
-                  struct xv_value *input, struct xv_value *data,
-                  const struct xv_eval_opts *opts, struct xv_value **rows,
-                  struct xv_eval_error *err);
-/* Evaluate the document at node (rules merged with base data); *out is
- * NULL when undefined. */
-int xv_eval_node(struct xv_compiled *c, struct node *n, struct xv_value *input,
-                 struct xv_value *data, const struct xv_eval_opts *opts,
-                 struct xv_value **out, struct xv_eval_error *err);
-
-/* Evaluate several documents in one evaluation (shared rule cache);
- * NULL nodes give NULL values. */
-int xv_eval_nodes(struct xv_compiled *c, struct node *const *nodes, int count,
-                  struct xv_value *input, struct xv_value *data,
-                  const struct xv_eval_opts *opts, struct xv_value **out,
-                  struct xv_eval_error *err);
+struct node *xv_ast_node_child(const struct node *n, const char *name, size_t len);
 
 /* ---- parser ---- */
 struct xv_perr {
@@ -249,13 +221,13 @@ enum { XV_REGO_AUTO = 0, XV_REGO_V1 = 1, XV_REGO_V0 = 2 };
 
 /* Parse one module. 0 and *out, or -1 with err filled. Values created are
  * frozen into frozen. */
-int xv_parse_module(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *file,
+int xv_ast_parse_module(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *file,
                     const char *src, size_t len, int version, struct module **out,
                     struct xv_perr *err);
 /* Parse a query body (v1 syntax). */
-int xv_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *src,
+int xv_ast_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *src,
                    size_t len, struct body **out, struct xv_perr *err);
 /* Parse a single term with no variables (input_term). The value is not frozen. */
-int xv_parse_value_term(const char *src, size_t len, struct xv_value **out, struct xv_perr *err);
+int xv_ast_parse_value_term(const char *src, size_t len, struct xv_value **out, struct xv_perr *err);
 
 #endif

@@ -30,56 +30,56 @@ static const struct xv_value *get(const struct xv_value *o, const char *k)
 static int check_keys(struct xv_bctx *ctx, const struct xv_value *o, int pos,
                       const char *const *keys, const char *what)
 {
-    struct xv_bi_buf miss = {0}, bad = {0};
+    struct xv_val_buf miss = {0}, bad = {0};
     for (int i = 0; keys[i]; i++) {
         const struct xv_value *v = get(o, keys[i]);
-        struct xv_bi_buf *b = !v ? &miss : !XV_IS(v, XV_T_STRING) ? &bad : NULL;
+        struct xv_val_buf *b = !v ? &miss : !XV_IS(v, XV_T_STRING) ? &bad : NULL;
         if (!b)
             continue;
-        xv_policy_bi_buf_adds(b, b->len ? ", \"" : "{\"");
-        xv_policy_bi_buf_adds(b, keys[i]);
-        xv_policy_bi_buf_addc(b, '"');
+        xv_val_buf_adds(b, b->len ? ", \"" : "{\"");
+        xv_val_buf_adds(b, keys[i]);
+        xv_val_buf_addc(b, '"');
     }
     int rc = 0;
     if (miss.len)
-        rc = xv_policy_bi_operand_err(ctx, pos, "missing required %s parameters(s): %s}", what,
+        rc = xv_bi_operand_err(ctx, pos, "missing required %s parameters(s): %s}", what,
                                       miss.p);
     else if (bad.len)
-        rc = xv_policy_bi_operand_err(ctx, pos, "invalid values for required %s parameters(s): %s}",
+        rc = xv_bi_operand_err(ctx, pos, "invalid values for required %s parameters(s): %s}",
                                       what, bad.p);
-    xv_policy_bi_buf_free(&miss);
-    xv_policy_bi_buf_free(&bad);
+    xv_val_buf_free(&miss);
+    xv_val_buf_free(&bad);
     return rc;
 }
 
-static void hexs(struct xv_bi_buf *b, const unsigned char *d, size_t n)
+static void hexs(struct xv_val_buf *b, const unsigned char *d, size_t n)
 {
     static const char dg[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
-        xv_policy_bi_buf_addc(b, dg[d[i] >> 4]);
-        xv_policy_bi_buf_addc(b, dg[d[i] & 15]);
+        xv_val_buf_addc(b, dg[d[i] >> 4]);
+        xv_val_buf_addc(b, dg[d[i] & 15]);
     }
 }
 
 static void mac(const unsigned char *key, size_t kn, const char *msg, size_t mn, unsigned char *out)
 {
     size_t ol;
-    xv_policy_bi_hmac(XV_BI_H_SHA256, key, kn, msg, mn, out, &ol);
+    xv_crypto_hmac(XV_CRYPTO_SHA256, key, kn, msg, mn, out, &ol);
 }
 
 /* Go's url.PathEscape-style escaping of a path (what EscapedPath yields for
  * a path without a valid RawPath). */
-static void escape_path(struct xv_bi_buf *b, const char *p, size_t n)
+static void escape_path(struct xv_val_buf *b, const char *p, size_t n)
 {
     static const char dg[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             strchr("-_.~/!$&'()*+,;=:@", c)) {
-            xv_policy_bi_buf_addc(b, (char)c);
+            xv_val_buf_addc(b, (char)c);
         } else {
             char e[3] = {'%', dg[c >> 4], dg[c & 15]};
-            xv_policy_bi_buf_add(b, e, 3);
+            xv_val_buf_add(b, e, 3);
         }
     }
 }
@@ -120,9 +120,9 @@ BI_FN(bi_aws_sign_req)
         return XV_BI_ERROR;
     const struct xv_value *req = a[0], *cfg = a[1];
     int64_t ts;
-    if (!XV_IS(a[2], XV_T_NUMBER) || xv_policy_bi_num_is_float_text(a[2]) ||
+    if (!XV_IS(a[2], XV_T_NUMBER) || xv_bi_num_is_float_text(a[2]) ||
         xv_number_get_int64(a[2], &ts) != 0)
-        return xv_policy_bi_operand_err(ctx, 3, "could not convert time_ns value into a unix "
+        return xv_bi_operand_err(ctx, 3, "could not convert time_ns value into a unix "
                                                 "timestamp");
     static const char *const req_keys[] = {"method", "url", NULL};
     static const char *const cfg_keys[] = {"aws_access_key", "aws_region",
@@ -131,7 +131,7 @@ BI_FN(bi_aws_sign_req)
         return XV_BI_ERROR;
     const struct xv_value *dps = get(cfg, "disable_payload_signing");
     if (dps && !XV_IS(dps, XV_T_BOOL))
-        return xv_policy_bi_operand_err(ctx, 2, "invalid value for 'disable_payload_signing' in "
+        return xv_bi_operand_err(ctx, 2, "invalid value for 'disable_payload_signing' in "
                                                 "AWS config");
     bool unsigned_payload = dps && XV_BOOLV(dps);
     const char *access = S(get(cfg, "aws_access_key")), *secret = S(get(cfg, "aws_secret_access_key"));
@@ -148,25 +148,25 @@ BI_FN(bi_aws_sign_req)
     const char *query = q ? q + 1 : "";
     size_t qlen = q ? (frag && frag > q ? (size_t)(frag - q - 1) : strlen(q + 1)) : 0;
     /* body: raw_body, else JSON of body, else empty */
-    struct xv_bi_buf body = {0};
+    struct xv_val_buf body = {0};
     const struct xv_value *raw = get(req, "raw_body"), *bv = get(req, "body");
     if (raw && XV_IS(raw, XV_T_STRING))
-        xv_policy_bi_buf_add(&body, S(raw), SL(raw));
+        xv_val_buf_add(&body, S(raw), SL(raw));
     else if (bv)
-        xv_policy_bi_json_text(&body, bv, XV_JSON_HTML_ESCAPE);
+        xv_bi_json_text(&body, bv, XV_JSON_HTML_ESCAPE);
     unsigned char d[32];
     char sha_hex[65] = "UNSIGNED-PAYLOAD";
     if (!unsigned_payload) {
-        struct xv_bi_buf t = {0};
-        xv_policy_bi_sha256(body.p ? body.p : "", body.len, d);
+        struct xv_val_buf t = {0};
+        xv_crypto_sha256(body.p ? body.p : "", body.len, d);
         hexs(&t, d, 32);
         snprintf(sha_hex, sizeof sha_hex, "%s", t.p);
-        xv_policy_bi_buf_free(&t);
+        xv_val_buf_free(&t);
     }
-    xv_policy_bi_buf_free(&body);
-    struct xv_bi_tm tm;
+    xv_val_buf_free(&body);
+    struct xv_go_tm tm;
     int64_t sec = ts / 1000000000;
-    xv_policy_bi_time_split(sec - (ts % 1000000000 < 0), 0, NULL, &tm);
+    xv_go_time_split(sec - (ts % 1000000000 < 0), 0, NULL, &tm);
     char date[16], stamp[24];
     snprintf(date, sizeof date, "%04lld%02d%02d", (long long)tm.year, tm.month, tm.day);
     snprintf(stamp, sizeof stamp, "%sT%02d%02d%02dZ", date, tm.hour, tm.min, tm.sec);
@@ -203,45 +203,45 @@ BI_FN(bi_aws_sign_req)
     }
     qsort(h, nh, sizeof *h, cmp_hdr);
     /* canonical request */
-    struct xv_bi_buf cr = {0}, signed_list = {0};
+    struct xv_val_buf cr = {0}, signed_list = {0};
     /* OPA signs the method as given and Go's EscapedPath ("" for no path) */
-    xv_policy_bi_buf_adds(&cr, S(get(req, "method")));
-    xv_policy_bi_buf_addc(&cr, '\n');
+    xv_val_buf_adds(&cr, S(get(req, "method")));
+    xv_val_buf_addc(&cr, '\n');
     escape_path(&cr, pathp, plen);
-    xv_policy_bi_buf_addc(&cr, '\n');
-    xv_policy_bi_buf_add(&cr, query, qlen);
-    xv_policy_bi_buf_addc(&cr, '\n');
+    xv_val_buf_addc(&cr, '\n');
+    xv_val_buf_add(&cr, query, qlen);
+    xv_val_buf_addc(&cr, '\n');
     for (size_t i = 0; i < nh; i++) {
-        xv_policy_bi_buf_adds(&cr, h[i].name);
-        xv_policy_bi_buf_addc(&cr, ':');
-        xv_policy_bi_buf_add(&cr, h[i].val, h[i].vlen);
-        xv_policy_bi_buf_addc(&cr, '\n');
+        xv_val_buf_adds(&cr, h[i].name);
+        xv_val_buf_addc(&cr, ':');
+        xv_val_buf_add(&cr, h[i].val, h[i].vlen);
+        xv_val_buf_addc(&cr, '\n');
         if (i)
-            xv_policy_bi_buf_addc(&signed_list, ';');
-        xv_policy_bi_buf_adds(&signed_list, h[i].name);
+            xv_val_buf_addc(&signed_list, ';');
+        xv_val_buf_adds(&signed_list, h[i].name);
     }
-    xv_policy_bi_buf_addc(&cr, '\n');
-    xv_policy_bi_buf_adds(&cr, signed_list.p ? signed_list.p : "");
-    xv_policy_bi_buf_addc(&cr, '\n');
-    xv_policy_bi_buf_adds(&cr, sha_hex);
+    xv_val_buf_addc(&cr, '\n');
+    xv_val_buf_adds(&cr, signed_list.p ? signed_list.p : "");
+    xv_val_buf_addc(&cr, '\n');
+    xv_val_buf_adds(&cr, sha_hex);
     /* string to sign and signature */
-    struct xv_bi_buf sts = {0};
-    xv_policy_bi_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n", stamp, date,
+    struct xv_val_buf sts = {0};
+    xv_val_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n", stamp, date,
                             region, service);
-    xv_policy_bi_sha256(cr.p ? cr.p : "", cr.len, d);
+    xv_crypto_sha256(cr.p ? cr.p : "", cr.len, d);
     hexs(&sts, d, 32);
-    struct xv_bi_buf k0 = {0};
-    xv_policy_bi_buf_adds(&k0, "AWS4");
-    xv_policy_bi_buf_adds(&k0, secret);
+    struct xv_val_buf k0 = {0};
+    xv_val_buf_adds(&k0, "AWS4");
+    xv_val_buf_adds(&k0, secret);
     unsigned char key[32], sig[32];
     mac((unsigned char *)k0.p, k0.len, date, strlen(date), key);
     mac(key, 32, region, strlen(region), key);
     mac(key, 32, service, strlen(service), key);
     mac(key, 32, "aws4_request", 12, key);
     mac(key, 32, sts.p, sts.len, sig);
-    xv_policy_bi_buf_free(&k0);
-    struct xv_bi_buf auth = {0};
-    xv_policy_bi_buf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request,"
+    xv_val_buf_free(&k0);
+    struct xv_val_buf auth = {0};
+    xv_val_buf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request,"
                                    "SignedHeaders=%s,Signature=",
                             access, date, region, service, signed_list.p ? signed_list.p : "");
     hexs(&auth, sig, 32);
@@ -270,10 +270,10 @@ BI_FN(bi_aws_sign_req)
     }
     free(h);
     free(host);
-    xv_policy_bi_buf_free(&cr);
-    xv_policy_bi_buf_free(&signed_list);
-    xv_policy_bi_buf_free(&sts);
-    xv_policy_bi_buf_free(&auth);
+    xv_val_buf_free(&cr);
+    xv_val_buf_free(&signed_list);
+    xv_val_buf_free(&sts);
+    xv_val_buf_free(&auth);
     if (rc) {
         xv_decref(r);
         return xv_bi_error(ctx, "out of memory");
@@ -282,7 +282,7 @@ BI_FN(bi_aws_sign_req)
     return XV_BI_OK;
 }
 
-const struct xv_builtin_def xv_policy_bi_aws[] = {
+const struct xv_builtin_def xv_bi_aws[] = {
     {"providers.aws.sign_req", 3, bi_aws_sign_req, 0},
     {NULL, 0, NULL, 0},
 };

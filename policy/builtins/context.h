@@ -23,11 +23,4 @@ struct xv_bctx {
     char errmsg[512];         /* the error text */
 };
 
-/* rego_meta.c: METADATA YAML (a subset: scalars, lists, one level of maps)
- * to OPA's annotation object, with "scope" filled in. NULL + err on error. */
-struct xv_value *xv_policy_yaml_annotations(const char *text, int is_package, char *err,
-                                            size_t errlen);
-/* rego.metadata.rule / rego.metadata.chain / rego.parse_module. */
-extern const struct xv_builtin_def xv_policy_meta_builtins[];
-
 #endif

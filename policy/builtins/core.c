@@ -57,8 +57,8 @@ int xv_bi_want(struct xv_bctx *ctx, struct xv_value *const *args, int pos, enum 
     return xv_bi_type_error(ctx, pos, names[t], args[pos - 1]);
 }
 
-int xv_bctx_strict(const struct xv_bctx *ctx) { return ctx->strict; }
-int64_t xv_bctx_now_ns(struct xv_bctx *ctx)
+int xv_bi_ctx_strict(const struct xv_bctx *ctx) { return ctx->strict; }
+int64_t xv_bi_ctx_now_ns(struct xv_bctx *ctx)
 {
     /* read the clock once per evaluation, on first use */
     if (*ctx->now_ns == 0) {
@@ -68,9 +68,9 @@ int64_t xv_bctx_now_ns(struct xv_bctx *ctx)
     }
     return *ctx->now_ns;
 }
-const char *xv_bctx_builtin_name(const struct xv_bctx *ctx) { return ctx->name; }
+const char *xv_bi_ctx_builtin_name(const struct xv_bctx *ctx) { return ctx->name; }
 
-struct xv_value *xv_bctx_memo_get(struct xv_bctx *ctx, const struct xv_value *key)
+struct xv_value *xv_bi_ctx_memo_get(struct xv_bctx *ctx, const struct xv_value *key)
 {
     if (!ctx->memo || !*ctx->memo)
         return NULL;
@@ -78,7 +78,7 @@ struct xv_value *xv_bctx_memo_get(struct xv_bctx *ctx, const struct xv_value *ke
     return i < 0 ? NULL : xv_incref(XV_OBJ_VAL(*ctx->memo, i));
 }
 
-int xv_bctx_memo_put(struct xv_bctx *ctx, struct xv_value *key, struct xv_value *val)
+int xv_bi_ctx_memo_put(struct xv_bctx *ctx, struct xv_value *key, struct xv_value *val)
 {
     if (!ctx->memo)
         return XV_E_STATE;
@@ -438,7 +438,7 @@ static int bi_member3(struct xv_bctx *ctx, struct xv_value *const *a, int n, str
     return XV_BI_OK;
 }
 
-const struct xv_builtin_def xv_policy_core_builtins[] = {
+const struct xv_builtin_def xv_bi_core[] = {
     {"plus", 2, bi_plus, 0},
     {"minus", 2, bi_minus, 0},
     {"mul", 2, bi_mul, 0},
@@ -498,16 +498,14 @@ static void idx_add(const struct xv_builtin_def *d)
 
 static void idx_build(void)
 {
-    for (const struct xv_builtin_def *d = xv_policy_core_builtins; d->name; d++)
+    for (const struct xv_builtin_def *d = xv_bi_core; d->name; d++)
         idx_add(d);
-    for (const struct xv_builtin_def *d = xv_policy_meta_builtins; d->name; d++)
-        idx_add(d);
-    for (size_t f = 0; xv_policy_builtin_families[f]; f++)
-        for (const struct xv_builtin_def *d = xv_policy_builtin_families[f]; d->name; d++)
+    for (size_t f = 0; xv_bi_families[f]; f++)
+        for (const struct xv_builtin_def *d = xv_bi_families[f]; d->name; d++)
             idx_add(d);
 }
 
-const struct xv_builtin_def *xv_policy_builtin_lookup(const char *name, size_t len)
+const struct xv_builtin_def *xv_bi_lookup(const char *name, size_t len)
 {
     pthread_once(&g_idx.once, idx_build);
     uint32_t h = name_hash(name, len) & (IDX_SIZE - 1);

@@ -23,7 +23,7 @@
 static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-void xv_policy_bi_b64_encode(struct xv_bi_buf *b, const unsigned char *s, size_t n, bool url,
+void xv_bi_b64_encode(struct xv_val_buf *b, const unsigned char *s, size_t n, bool url,
                              bool pad)
 {
     const char *alpha = url ? b64url : b64std;
@@ -31,27 +31,27 @@ void xv_policy_bi_b64_encode(struct xv_bi_buf *b, const unsigned char *s, size_t
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
         char q[4] = {alpha[v >> 18], alpha[(v >> 12) & 63], alpha[(v >> 6) & 63], alpha[v & 63]};
-        xv_policy_bi_buf_add(b, q, 4);
+        xv_val_buf_add(b, q, 4);
     }
     if (n - i == 1) {
         uint32_t v = (uint32_t)s[i] << 16;
-        xv_policy_bi_buf_addc(b, alpha[v >> 18]);
-        xv_policy_bi_buf_addc(b, alpha[(v >> 12) & 63]);
+        xv_val_buf_addc(b, alpha[v >> 18]);
+        xv_val_buf_addc(b, alpha[(v >> 12) & 63]);
         if (pad)
-            xv_policy_bi_buf_adds(b, "==");
+            xv_val_buf_adds(b, "==");
     } else if (n - i == 2) {
         uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
-        xv_policy_bi_buf_addc(b, alpha[v >> 18]);
-        xv_policy_bi_buf_addc(b, alpha[(v >> 12) & 63]);
-        xv_policy_bi_buf_addc(b, alpha[(v >> 6) & 63]);
+        xv_val_buf_addc(b, alpha[v >> 18]);
+        xv_val_buf_addc(b, alpha[(v >> 12) & 63]);
+        xv_val_buf_addc(b, alpha[(v >> 6) & 63]);
         if (pad)
-            xv_policy_bi_buf_addc(b, '=');
+            xv_val_buf_addc(b, '=');
     }
     if (n == 0)
-        xv_policy_bi_buf_add(b, "", 0);
+        xv_val_buf_add(b, "", 0);
 }
 
-long xv_policy_bi_b64_decode(struct xv_bi_buf *b, const char *s, size_t n, bool url)
+long xv_bi_b64_decode(struct xv_val_buf *b, const char *s, size_t n, bool url)
 {
     const char *alpha = url ? b64url : b64std;
     int8_t map[256];
@@ -84,9 +84,9 @@ long xv_policy_bi_b64_decode(struct xv_bi_buf *b, const char *s, size_t n, bool 
             if (j < n)
                 return (long)j;
             unsigned v = q[0] << 18 | q[1] << 12 | (nq > 2 ? q[2] << 6 : 0);
-            xv_policy_bi_buf_addc(b, (char)(v >> 16));
+            xv_val_buf_addc(b, (char)(v >> 16));
             if (nq == 3)
-                xv_policy_bi_buf_addc(b, (char)(v >> 8));
+                xv_val_buf_addc(b, (char)(v >> 8));
             nq = 0;
             i = n;
             break;
@@ -97,14 +97,14 @@ long xv_policy_bi_b64_decode(struct xv_bi_buf *b, const char *s, size_t n, bool 
         if (nq == 4) {
             unsigned v = q[0] << 18 | q[1] << 12 | q[2] << 6 | q[3];
             char o[3] = {(char)(v >> 16), (char)(v >> 8), (char)v};
-            xv_policy_bi_buf_add(b, o, 3);
+            xv_val_buf_add(b, o, 3);
             nq = 0;
         }
         i++;
     }
     if (nq != 0)
         return (long)n;   /* Go reports the end of input for missing padding */
-    xv_policy_bi_buf_add(b, "", 0);
+    xv_val_buf_add(b, "", 0);
     return -1;
 }
 
@@ -112,31 +112,31 @@ BI_FN(bi_b64_encode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
-    xv_policy_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), false, true);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    struct xv_val_buf b = {0};
+    xv_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), false, true);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_b64_decode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
-    long bad = xv_policy_bi_b64_decode(&b, S(a[0]), SL(a[0]), false);
+    struct xv_val_buf b = {0};
+    long bad = xv_bi_b64_decode(&b, S(a[0]), SL(a[0]), false);
     if (bad >= 0) {
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         return xv_bi_error(ctx, "illegal base64 data at input byte %ld", bad);
     }
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_b64_is_valid)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
-    long bad = xv_policy_bi_b64_decode(&b, S(a[0]), SL(a[0]), false);
-    xv_policy_bi_buf_free(&b);
+    struct xv_val_buf b = {0};
+    long bad = xv_bi_b64_decode(&b, S(a[0]), SL(a[0]), false);
+    xv_val_buf_free(&b);
     *out = xv_bool(bad < 0);
     return XV_BI_OK;
 }
@@ -145,18 +145,18 @@ BI_FN(bi_b64url_encode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
-    xv_policy_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), true, true);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    struct xv_val_buf b = {0};
+    xv_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), true, true);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_b64url_encode_no_pad)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
-    xv_policy_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), true, false);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    struct xv_val_buf b = {0};
+    xv_bi_b64_encode(&b, (const unsigned char *)S(a[0]), SL(a[0]), true, false);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_b64url_decode)
@@ -181,27 +181,27 @@ BI_FN(bi_b64url_decode)
             return xv_bi_error(ctx, "illegal base64url string: %.*s", (int)(n > 200 ? 200 : n), s);
         }
     }
-    struct xv_bi_buf b = {0};
-    long bad = xv_policy_bi_b64_decode(&b, tmp, tn, true);
+    struct xv_val_buf b = {0};
+    long bad = xv_bi_b64_decode(&b, tmp, tn, true);
     free(tmp);
     if (bad >= 0) {
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         return xv_bi_error(ctx, "illegal base64 data at input byte %ld", bad);
     }
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 /* ---- hex ---- */
 
-static void hex_bytes(struct xv_bi_buf *b, const unsigned char *s, size_t n)
+static void hex_bytes(struct xv_val_buf *b, const unsigned char *s, size_t n)
 {
     static const char d[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
-        xv_policy_bi_buf_addc(b, d[s[i] >> 4]);
-        xv_policy_bi_buf_addc(b, d[s[i] & 15]);
+        xv_val_buf_addc(b, d[s[i] >> 4]);
+        xv_val_buf_addc(b, d[s[i] & 15]);
     }
     if (n == 0)
-        xv_policy_bi_buf_add(b, "", 0);
+        xv_val_buf_add(b, "", 0);
 }
 
 static int hexv(unsigned char c)
@@ -216,9 +216,9 @@ BI_FN(bi_hex_encode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     hex_bytes(&b, (const unsigned char *)S(a[0]), SL(a[0]));
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_hex_decode)
@@ -227,74 +227,74 @@ BI_FN(bi_hex_decode)
         return XV_BI_ERROR;
     const unsigned char *s = (const unsigned char *)S(a[0]);
     size_t n = SL(a[0]);
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     /* Go checks each pair's bytes before the odd-length rule */
     size_t i;
     for (i = 0; i + 1 < n; i += 2) {
         int hi = hexv(s[i]), lo = hexv(s[i + 1]);
         size_t badat = hi < 0 ? i : (lo < 0 ? i + 1 : n);
         if (badat < n) {
-            xv_policy_bi_buf_free(&b);
+            xv_val_buf_free(&b);
             uint32_t cp;
-            xv_policy_bi_utf8_decode((const char *)s + badat, n - badat, &cp);
+            xv_val_utf8_decode((const char *)s + badat, n - badat, &cp);
             char ch[5] = {0};
-            xv_policy_bi_utf8_encode(cp, ch);
+            xv_val_utf8_encode(cp, ch);
             return xv_bi_error(ctx, "encoding/hex: invalid byte: U+%04X '%s'", (unsigned)cp, ch);
         }
-        xv_policy_bi_buf_addc(&b, (char)(hi << 4 | lo));
+        xv_val_buf_addc(&b, (char)(hi << 4 | lo));
     }
     if (n % 2) {
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         if (hexv(s[n - 1]) < 0) {
             uint32_t cp;
-            xv_policy_bi_utf8_decode((const char *)s + n - 1, 1, &cp);
+            xv_val_utf8_decode((const char *)s + n - 1, 1, &cp);
             return xv_bi_error(ctx, "encoding/hex: invalid byte: U+%04X", (unsigned)cp);
         }
         return xv_bi_error(ctx, "encoding/hex: odd length hex string");
     }
-    xv_policy_bi_buf_add(&b, "", 0);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    xv_val_buf_add(&b, "", 0);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 /* ---- urlquery ---- */
 
-static void query_escape(struct xv_bi_buf *b, const char *s, size_t n)
+static void query_escape(struct xv_val_buf *b, const char *s, size_t n)
 {
     static const char d[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '_' || c == '.' || c == '~') {
-            xv_policy_bi_buf_addc(b, (char)c);
+            xv_val_buf_addc(b, (char)c);
         } else if (c == ' ') {
-            xv_policy_bi_buf_addc(b, '+');
+            xv_val_buf_addc(b, '+');
         } else {
             char e[3] = {'%', d[c >> 4], d[c & 15]};
-            xv_policy_bi_buf_add(b, e, 3);
+            xv_val_buf_add(b, e, 3);
         }
     }
     if (n == 0)
-        xv_policy_bi_buf_add(b, "", 0);
+        xv_val_buf_add(b, "", 0);
 }
 
 /* url.QueryUnescape; returns 0 or the offset of a bad escape (+1). */
-static size_t query_unescape(struct xv_bi_buf *b, const char *s, size_t n)
+static size_t query_unescape(struct xv_val_buf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
             if (i + 2 >= n || hexv((unsigned char)s[i + 1]) < 0 ||
                 hexv((unsigned char)s[i + 2]) < 0)
                 return i + 1;
-            xv_policy_bi_buf_addc(b, (char)(hexv((unsigned char)s[i + 1]) << 4 |
+            xv_val_buf_addc(b, (char)(hexv((unsigned char)s[i + 1]) << 4 |
                                             hexv((unsigned char)s[i + 2])));
             i += 2;
         } else if (s[i] == '+') {
-            xv_policy_bi_buf_addc(b, ' ');
+            xv_val_buf_addc(b, ' ');
         } else {
-            xv_policy_bi_buf_addc(b, s[i]);
+            xv_val_buf_addc(b, s[i]);
         }
     }
-    xv_policy_bi_buf_add(b, "", 0);
+    xv_val_buf_add(b, "", 0);
     return 0;
 }
 
@@ -308,22 +308,22 @@ BI_FN(bi_url_encode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     query_escape(&b, S(a[0]), SL(a[0]));
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_url_decode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     size_t bad = query_unescape(&b, S(a[0]), SL(a[0]));
     if (bad) {
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         return bad_escape(ctx, S(a[0]), SL(a[0]), bad - 1);
     }
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_url_encode_object)
@@ -331,13 +331,13 @@ BI_FN(bi_url_encode_object)
     if (xv_bi_want(ctx, a, 1, XV_T_OBJECT))
         return XV_BI_ERROR;
     const struct xv_value *o = a[0];
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     bool first = true;
     /* object keys are already sorted, as url.Values.Encode sorts them */
     for (size_t i = 0; i < XV_OBJ_LEN(o); i++) {
         const struct xv_value *k = XV_OBJ_KEY(o, i), *v = XV_OBJ_VAL(o, i);
         if (!XV_IS(k, XV_T_STRING)) {
-            xv_policy_bi_buf_free(&b);
+            xv_val_buf_free(&b);
             return xv_bi_type_error(ctx, 1, "object[string: string|array[string]|set[string]]", o);
         }
         const struct xv_value *const *items;
@@ -350,25 +350,25 @@ BI_FN(bi_url_encode_object)
             items = (const struct xv_value *const *)v->u.arr.items;
             cnt = v->u.arr.len;
         } else {
-            xv_policy_bi_buf_free(&b);
-            return xv_policy_bi_operand_err(ctx, 1, "must be string, array[string] or set[string] "
+            xv_val_buf_free(&b);
+            return xv_bi_operand_err(ctx, 1, "must be string, array[string] or set[string] "
                                                     "but got %s", xv_type_name(v));
         }
         for (size_t j = 0; j < cnt; j++) {
             if (!XV_IS(items[j], XV_T_STRING)) {
-                xv_policy_bi_buf_free(&b);
-                return xv_policy_bi_elem_err(ctx, 1, v, items[j], "string");
+                xv_val_buf_free(&b);
+                return xv_bi_elem_err(ctx, 1, v, items[j], "string");
             }
             if (!first)
-                xv_policy_bi_buf_addc(&b, '&');
+                xv_val_buf_addc(&b, '&');
             first = false;
             query_escape(&b, S(k), SL(k));
-            xv_policy_bi_buf_addc(&b, '=');
+            xv_val_buf_addc(&b, '=');
             query_escape(&b, S(items[j]), SL(items[j]));
         }
     }
-    xv_policy_bi_buf_add(&b, "", 0);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    xv_val_buf_add(&b, "", 0);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_url_decode_object)
@@ -386,21 +386,21 @@ BI_FN(bi_url_decode_object)
         if (e > i) {
             const char *eq = memchr(s + i, '=', e - i);
             size_t ke = eq ? (size_t)(eq - s) : e;
-            struct xv_bi_buf kb = {0}, vb = {0};
+            struct xv_val_buf kb = {0}, vb = {0};
             size_t bk = query_unescape(&kb, s + i, ke - i);
             size_t bv = eq ? query_unescape(&vb, s + ke + 1, e - ke - 1) : 0;
             if (!eq)
-                xv_policy_bi_buf_add(&vb, "", 0);
+                xv_val_buf_add(&vb, "", 0);
             if (bk || bv) {
-                xv_policy_bi_buf_free(&kb);
-                xv_policy_bi_buf_free(&vb);
+                xv_val_buf_free(&kb);
+                xv_val_buf_free(&vb);
                 xv_decref(obj);
                 return bk ? bad_escape(ctx, s + i, ke - i, bk - 1)
                           : bad_escape(ctx, s + ke + 1, e - ke - 1, bv - 1);
             }
             struct xv_value *k = xv_string(kb.p, kb.len), *v = xv_string(vb.p, vb.len);
-            xv_policy_bi_buf_free(&kb);
-            xv_policy_bi_buf_free(&vb);
+            xv_val_buf_free(&kb);
+            xv_val_buf_free(&vb);
             long at = k ? xv_object_find(obj, k) : -1;
             struct xv_value *arr = at >= 0 ? xv_value_copy(XV_OBJ_VAL(obj, at)) : xv_array_new(1);
             int rc = (!k || !v || !arr || xv_array_push(arr, v) || xv_object_set(obj, k, arr));
@@ -420,45 +420,45 @@ BI_FN(bi_url_decode_object)
 
 /* ---- crypto ---- */
 
-static int digest(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_bi_hash h,
+static int digest(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_crypto_hash h,
                   struct xv_value **out)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    unsigned char d[XV_BI_SHA512_LEN];
+    unsigned char d[XV_CRYPTO_SHA512_LEN];
     size_t dl;
     switch (h) {
-    case XV_BI_H_MD5: xv_policy_bi_md5(S(a[0]), SL(a[0]), d); dl = XV_BI_MD5_LEN; break;
-    case XV_BI_H_SHA1: xv_policy_bi_sha1(S(a[0]), SL(a[0]), d); dl = XV_BI_SHA1_LEN; break;
-    default: xv_policy_bi_sha256(S(a[0]), SL(a[0]), d); dl = XV_BI_SHA256_LEN; break;
+    case XV_CRYPTO_MD5: xv_crypto_md5(S(a[0]), SL(a[0]), d); dl = XV_CRYPTO_MD5_LEN; break;
+    case XV_CRYPTO_SHA1: xv_crypto_sha1(S(a[0]), SL(a[0]), d); dl = XV_CRYPTO_SHA1_LEN; break;
+    default: xv_crypto_sha256(S(a[0]), SL(a[0]), d); dl = XV_CRYPTO_SHA256_LEN; break;
     }
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     hex_bytes(&b, d, dl);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
-BI_FN(bi_md5) { return digest(ctx, a, XV_BI_H_MD5, out); }
-BI_FN(bi_sha1) { return digest(ctx, a, XV_BI_H_SHA1, out); }
-BI_FN(bi_sha256) { return digest(ctx, a, XV_BI_H_SHA256, out); }
+BI_FN(bi_md5) { return digest(ctx, a, XV_CRYPTO_MD5, out); }
+BI_FN(bi_sha1) { return digest(ctx, a, XV_CRYPTO_SHA1, out); }
+BI_FN(bi_sha256) { return digest(ctx, a, XV_CRYPTO_SHA256, out); }
 
-static int hmac(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_bi_hash h,
+static int hmac(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_crypto_hash h,
                 struct xv_value **out)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
         return XV_BI_ERROR;
-    unsigned char d[XV_BI_SHA512_LEN];
+    unsigned char d[XV_CRYPTO_SHA512_LEN];
     size_t dl;
-    if (xv_policy_bi_hmac(h, S(a[1]), SL(a[1]), S(a[0]), SL(a[0]), d, &dl))
+    if (xv_crypto_hmac(h, S(a[1]), SL(a[1]), S(a[0]), SL(a[0]), d, &dl))
         return OOM(ctx);
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     hex_bytes(&b, d, dl);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
-BI_FN(bi_hmac_md5) { return hmac(ctx, a, XV_BI_H_MD5, out); }
-BI_FN(bi_hmac_sha1) { return hmac(ctx, a, XV_BI_H_SHA1, out); }
-BI_FN(bi_hmac_sha256) { return hmac(ctx, a, XV_BI_H_SHA256, out); }
-BI_FN(bi_hmac_sha512) { return hmac(ctx, a, XV_BI_H_SHA512, out); }
+BI_FN(bi_hmac_md5) { return hmac(ctx, a, XV_CRYPTO_MD5, out); }
+BI_FN(bi_hmac_sha1) { return hmac(ctx, a, XV_CRYPTO_SHA1, out); }
+BI_FN(bi_hmac_sha256) { return hmac(ctx, a, XV_CRYPTO_SHA256, out); }
+BI_FN(bi_hmac_sha512) { return hmac(ctx, a, XV_CRYPTO_SHA512, out); }
 
 BI_FN(bi_hmac_equal)
 {
@@ -483,7 +483,7 @@ BI_FN(bi_uuid_rfc4122)
     struct xv_value *key = xv_string_fmt("uuid.rfc4122:%s", S(a[0]));
     if (!key)
         return OOM(ctx);
-    struct xv_value *memo = xv_bctx_memo_get(ctx, key);
+    struct xv_value *memo = xv_bi_ctx_memo_get(ctx, key);
     if (memo) {
         xv_decref(key);
         *out = memo;
@@ -500,9 +500,9 @@ BI_FN(bi_uuid_rfc4122)
         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
         u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
     if (v)
-        xv_bctx_memo_put(ctx, key, v);
+        xv_bi_ctx_memo_put(ctx, key, v);
     xv_decref(key);
-    return xv_policy_bi_ret(ctx, v, out);
+    return xv_bi_ret(ctx, v, out);
 }
 
 /* google/uuid Parse: 36 (dashed), 38 ({...}), 45 (urn:uuid:...) or 32 hex. */
@@ -608,7 +608,7 @@ BI_FN(bi_uuid_parse)
     return XV_BI_OK;
 }
 
-const struct xv_builtin_def xv_policy_bi_encoding[] = {
+const struct xv_builtin_def xv_bi_encoding[] = {
     {"base64.encode", 1, bi_b64_encode, 0},
     {"base64.decode", 1, bi_b64_decode, 0},
     {"base64.is_valid", 1, bi_b64_is_valid, 0},

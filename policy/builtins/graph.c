@@ -154,7 +154,7 @@ BI_FN(bi_reachable_paths)
     return XV_BI_OK;
 }
 
-const struct xv_builtin_def xv_policy_bi_graph[] = {
+const struct xv_builtin_def xv_bi_graph[] = {
     {"graph.reachable", 2, bi_reachable, 0},
     {"graph.reachable_paths", 2, bi_reachable_paths, 0},
     {NULL, 0, NULL, 0},

@@ -101,7 +101,7 @@ static void skip_ignored(struct gp *g)
 static char *block_value(const char *raw, size_t n, size_t *outlen)
 {
     /* split into lines, unescape \""" */
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     size_t i = 0, nl = 0;
     const char *lines[4096];
     size_t lens[4096];
@@ -162,12 +162,12 @@ static char *block_value(const char *raw, size_t n, size_t *outlen)
     }
     for (size_t k = first; k < last; k++) {
         if (k > first)
-            xv_policy_bi_buf_addc(&b, '\n');
-        xv_policy_bi_buf_add(&b, lines[k], lens[k]);
+            xv_val_buf_addc(&b, '\n');
+        xv_val_buf_add(&b, lines[k], lens[k]);
     }
-    xv_policy_bi_buf_add(&b, "", 0);
+    xv_val_buf_add(&b, "", 0);
     free(tmp);
-    return xv_policy_bi_buf_take(&b, outlen);
+    return xv_val_buf_take(&b, outlen);
 }
 
 static void lex(struct gp *g, struct tok *t)
@@ -175,7 +175,7 @@ static void lex(struct gp *g, struct tok *t)
     memset(t, 0, sizeof *t);
     skip_ignored(g);
     t->line = g->line;
-    t->col = (int)xv_policy_bi_utf8_count(g->s + g->line_start, g->pos - g->line_start) + 1;
+    t->col = (int)xv_val_utf8_count(g->s + g->line_start, g->pos - g->line_start) + 1;
     t->p = g->s + g->pos;
     if (g->pos >= g->n) {
         t->kind = T_EOF;
@@ -285,7 +285,7 @@ static void lex(struct gp *g, struct tok *t)
                         t->col = 1;
                         g->line_start = k + 1;
                     }
-                t->col = (int)xv_policy_bi_utf8_count(s + g->line_start, g->n - g->line_start) + 1;
+                t->col = (int)xv_val_utf8_count(s + g->line_start, g->n - g->line_start) + 1;
                 t->kind = T_INVALID;
                 return;
             }
@@ -302,7 +302,7 @@ static void lex(struct gp *g, struct tok *t)
             g->pos = j + 3;
             return;
         }
-        struct xv_bi_buf b = {0};
+        struct xv_val_buf b = {0};
         size_t j = i + 1;
         while (j < g->n && s[j] != '"' && s[j] != '\n' && s[j] != '\r') {
             if (s[j] == '\\' && j + 1 < g->n) {
@@ -321,40 +321,40 @@ static void lex(struct gp *g, struct tok *t)
                         cp = cp * 16 + (unsigned)(v < 0 ? 0 : v);
                     }
                     if (!ok) {
-                        xv_policy_bi_buf_free(&b);
+                        xv_val_buf_free(&b);
                         t->kind = T_INVALID;
                         return;
                     }
-                    xv_policy_bi_buf_addcp(&b, cp);
+                    xv_val_buf_addcp(&b, cp);
                     j += 6;
                     continue;
                 }
                 if (!e || !m || (m - map) % 2 != 0) {
-                    xv_policy_bi_buf_free(&b);
+                    xv_val_buf_free(&b);
                     t->kind = T_INVALID;
                     return;
                 }
-                xv_policy_bi_buf_addc(&b, m[1]);
+                xv_val_buf_addc(&b, m[1]);
                 j += 2;
                 continue;
             }
             if ((unsigned char)s[j] < 0x20 && s[j] != '\t') {
-                xv_policy_bi_buf_free(&b);
+                xv_val_buf_free(&b);
                 t->kind = T_INVALID;
                 return;
             }
-            xv_policy_bi_buf_addc(&b, s[j]);
+            xv_val_buf_addc(&b, s[j]);
             j++;
         }
         if (j >= g->n || s[j] != '"') {
-            xv_policy_bi_buf_free(&b);
+            xv_val_buf_free(&b);
             t->kind = T_INVALID;
             return;
         }
-        xv_policy_bi_buf_add(&b, "", 0);
+        xv_val_buf_add(&b, "", 0);
         t->col += 1;
         t->kind = T_STRING;
-        t->val = xv_policy_bi_buf_take(&b, &t->vlen);
+        t->val = xv_val_buf_take(&b, &t->vlen);
         t->n = j + 1 - i;
         g->pos = j + 1;
         return;
@@ -758,7 +758,7 @@ static struct xv_value *parse_variable_definitions(struct gp *g)
     return arr;
 }
 
-struct xv_value *xv_policy_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, char *err,
+struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, char *err,
                                               size_t errlen)
 {
     struct gp g = {.s = s, .n = n, .line = 1, .keep_pos = keep_pos};
@@ -1042,7 +1042,7 @@ static struct xv_value *parse_schema_def(struct gp *g, const char *desc, bool ex
     return s;
 }
 
-struct xv_value *xv_policy_bi_gql_parse_schema(const char *s, size_t n, char *err, size_t errlen)
+struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size_t errlen)
 {
     struct gp g = {.s = s, .n = n, .line = 1};
     struct xv_value *defs = xv_array_new(4), *exts = xv_array_new(1), *schema = xv_array_new(1),
@@ -1162,7 +1162,7 @@ BI_FN(bi_gql_parse_query)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     char err[400];
-    struct xv_value *doc = xv_policy_bi_gql_parse_query(XV_STR(a[0]), XV_STRLEN(a[0]), false, err,
+    struct xv_value *doc = xv_bi_gql_parse_query(XV_STR(a[0]), XV_STRLEN(a[0]), false, err,
                                                        sizeof err);
     if (!doc)
         return xv_bi_error(ctx, "%s", err);
@@ -1175,14 +1175,14 @@ BI_FN(bi_gql_parse_schema)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     char err[400];
-    struct xv_value *doc = xv_policy_bi_gql_parse_schema(XV_STR(a[0]), XV_STRLEN(a[0]), err, sizeof err);
+    struct xv_value *doc = xv_bi_gql_parse_schema(XV_STR(a[0]), XV_STRLEN(a[0]), err, sizeof err);
     if (!doc)
         return xv_bi_error(ctx, "%s", err);
     *out = doc;
     return XV_BI_OK;
 }
 
-const struct xv_builtin_def xv_policy_bi_graphql[] = {
+const struct xv_builtin_def xv_bi_graphql[] = {
     {"graphql.parse_query", 1, bi_gql_parse_query, 0},
     {"graphql.parse_schema", 1, bi_gql_parse_schema, 0},
     {NULL, 0, NULL, 0},

@@ -17,8 +17,8 @@ enum {
 /* Parse an executable / type-system document. Caller owns the result; NULL
  * with gqlparser's message ("... in GraphQL string at location L:C") in err.
  * keep_pos adds "__pos": [line, col] to fields, for the validator only. */
-struct xv_value *xv_policy_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, char *err,
+struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, char *err,
                                               size_t errlen);
-struct xv_value *xv_policy_bi_gql_parse_schema(const char *s, size_t n, char *err, size_t errlen);
+struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size_t errlen);
 
 #endif

@@ -117,19 +117,19 @@ static const char *named(const struct xv_value *type)
     return gets(type, "NamedType");
 }
 
-static void type_str(const struct xv_value *type, struct xv_bi_buf *b)
+static void type_str(const struct xv_value *type, struct xv_val_buf *b)
 {
     const struct xv_value *elem = get(type, "Elem");
     if (elem) {
-        xv_policy_bi_buf_addc(b, '[');
+        xv_val_buf_addc(b, '[');
         type_str(elem, b);
-        xv_policy_bi_buf_addc(b, ']');
+        xv_val_buf_addc(b, ']');
     } else {
-        xv_policy_bi_buf_adds(b, gets(type, "NamedType"));
+        xv_val_buf_adds(b, gets(type, "NamedType"));
     }
     const struct xv_value *nn = get(type, "NonNull");
     if (nn && XV_IS(nn, XV_T_BOOL) && XV_BOOLV(nn))
-        xv_policy_bi_buf_addc(b, '!');
+        xv_val_buf_addc(b, '!');
 }
 
 static bool is_input(const struct gtype *t)
@@ -403,12 +403,12 @@ static void check_field(struct qv *q, const struct xv_value *f, struct gtype *pa
         for (size_t k = 0; k < alen(given) && !found; k++)
             found = !strcmp(gets(aitem(given, k), "Name"), gets(ad, "Name"));
         if (!found) {
-            struct xv_bi_buf ts = {0};
+            struct xv_val_buf ts = {0};
             type_str(get(ad, "Type"), &ts);
             snprintf(msg, sizeof msg,
                      "Field \"%s\" argument \"%s\" of type \"%s\" is required, but it was not provided",
                      name, gets(ad, "Name"), ts.p ? ts.p : "");
-            xv_policy_bi_buf_free(&ts);
+            xv_val_buf_free(&ts);
             qerr(q, f, msg);
             return;
         }
@@ -510,8 +510,8 @@ static struct xv_value *as_doc(const struct xv_value *v, bool schema, bool keep_
         snprintf(err, errlen, "expected a string or an AST object");
         return NULL;
     }
-    return schema ? xv_policy_bi_gql_parse_schema(XV_STR(v), XV_STRLEN(v), err, errlen)
-                  : xv_policy_bi_gql_parse_query(XV_STR(v), XV_STRLEN(v), keep_pos, err, errlen);
+    return schema ? xv_bi_gql_parse_schema(XV_STR(v), XV_STRLEN(v), err, errlen)
+                  : xv_bi_gql_parse_query(XV_STR(v), XV_STRLEN(v), keep_pos, err, errlen);
 }
 
 static int type_check(struct xv_bctx *ctx, struct xv_value *const *a, int n)
@@ -594,7 +594,7 @@ BI_FN(bi_parse)
     }
     xv_decref(qd);
     xv_decref(sd);
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
 BI_FN(bi_parse_and_verify)
@@ -618,10 +618,10 @@ BI_FN(bi_parse_and_verify)
     }
     xv_decref(qd);
     xv_decref(sd);
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
-const struct xv_builtin_def xv_policy_bi_graphql_validate[] = {
+const struct xv_builtin_def xv_bi_graphql_validate[] = {
     {"graphql.schema_is_valid", 1, bi_schema_is_valid, 0},
     {"graphql.is_valid", 2, bi_is_valid, 0},
     {"graphql.parse", 2, bi_parse, 0},

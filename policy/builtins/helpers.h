@@ -19,25 +19,25 @@
 #include "xv_value.h"
 
 /* Family tables (one per builtins_<family>.c). */
-extern const struct xv_builtin_def xv_policy_bi_strings[];
-extern const struct xv_builtin_def xv_policy_bi_regex[];
-extern const struct xv_builtin_def xv_policy_bi_json[];
-extern const struct xv_builtin_def xv_policy_bi_objects[];
-extern const struct xv_builtin_def xv_policy_bi_encoding[];
-extern const struct xv_builtin_def xv_policy_bi_time[];
-extern const struct xv_builtin_def xv_policy_bi_schema[];
-extern const struct xv_builtin_def xv_policy_bi_units[];
-extern const struct xv_builtin_def xv_policy_bi_misc[];
-extern const struct xv_builtin_def xv_policy_bi_net[];
-extern const struct xv_builtin_def xv_policy_bi_graph[];
-extern const struct xv_builtin_def xv_policy_bi_jwt[];
-extern const struct xv_builtin_def xv_policy_bi_aws[];
-extern const struct xv_builtin_def xv_policy_bi_http[];
-extern const struct xv_builtin_def xv_policy_bi_template[];
-extern const struct xv_builtin_def xv_policy_bi_x509[];
-extern const struct xv_builtin_def xv_policy_bi_graphql[];
-extern const struct xv_builtin_def xv_policy_bi_graphql_validate[];
-extern const struct xv_builtin_def xv_policy_bi_yaml[];
+extern const struct xv_builtin_def xv_bi_strings[];
+extern const struct xv_builtin_def xv_bi_regex[];
+extern const struct xv_builtin_def xv_bi_json[];
+extern const struct xv_builtin_def xv_bi_objects[];
+extern const struct xv_builtin_def xv_bi_encoding[];
+extern const struct xv_builtin_def xv_bi_time[];
+extern const struct xv_builtin_def xv_bi_schema[];
+extern const struct xv_builtin_def xv_bi_units[];
+extern const struct xv_builtin_def xv_bi_misc[];
+extern const struct xv_builtin_def xv_bi_net[];
+extern const struct xv_builtin_def xv_bi_graph[];
+extern const struct xv_builtin_def xv_bi_jwt[];
+extern const struct xv_builtin_def xv_bi_aws[];
+extern const struct xv_builtin_def xv_bi_http[];
+extern const struct xv_builtin_def xv_bi_template[];
+extern const struct xv_builtin_def xv_bi_x509[];
+extern const struct xv_builtin_def xv_bi_graphql[];
+extern const struct xv_builtin_def xv_bi_graphql_validate[];
+extern const struct xv_builtin_def xv_bi_yaml[];
 
 /* The signature every builtin has. */
 #define BI_FN(name) \
@@ -45,41 +45,41 @@ extern const struct xv_builtin_def xv_policy_bi_yaml[];
 
 /* OPA's operand errors are type errors: "operand 2 must be integer number but
  * got floating-point number" etc. (NewOperandErr). */
-int xv_policy_bi_operand_err(struct xv_bctx *ctx, int pos, const char *fmt, ...)
+int xv_bi_operand_err(struct xv_bctx *ctx, int pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* NewOperandElementErr: "operand 1 must be array of strings but got array
  * containing number". */
-int xv_policy_bi_elem_err(struct xv_bctx *ctx, int pos, const struct xv_value *coll,
+int xv_bi_elem_err(struct xv_bctx *ctx, int pos, const struct xv_value *coll,
                           const struct xv_value *elem, const char *want);
 /* Integer operand (IntOperand): a number with an integral value that fits
  * int64. Records OPA's error and returns XV_BI_ERROR otherwise. */
-int xv_policy_bi_int_arg(struct xv_bctx *ctx, struct xv_value *const *a, int pos, int64_t *out);
+int xv_bi_int_arg(struct xv_bctx *ctx, struct xv_value *const *a, int pos, int64_t *out);
 /* True when a number was written with a fraction or exponent ("1.0", "1e3"):
  * Go's json.Number.Int64 rejects those, so OPA treats them as floats. */
-int xv_policy_bi_num_is_float_text(const struct xv_value *v);
+int xv_bi_num_is_float_text(const struct xv_value *v);
 
 /* Set *out to a new string from a heap buffer taken from b; XV_BI_ERROR
  * "out of memory" if the buffer failed. */
-int xv_policy_bi_ret_buf(struct xv_bctx *ctx, struct xv_bi_buf *b, struct xv_value **out);
+int xv_bi_ret_buf(struct xv_bctx *ctx, struct xv_val_buf *b, struct xv_value **out);
 /* Same for a malloc'd string (freed here). */
-int xv_policy_bi_ret_owned(struct xv_bctx *ctx, char *s, size_t len, struct xv_value **out);
+int xv_bi_ret_owned(struct xv_bctx *ctx, char *s, size_t len, struct xv_value **out);
 /* A new value, or XV_BI_ERROR "out of memory" when v is NULL. */
-int xv_policy_bi_ret(struct xv_bctx *ctx, struct xv_value *v, struct xv_value **out);
+int xv_bi_ret(struct xv_bctx *ctx, struct xv_value *v, struct xv_value **out);
 
 /* Base64 (std or URL alphabet, with or without padding) appended to b. */
-void xv_policy_bi_b64_encode(struct xv_bi_buf *b, const unsigned char *s, size_t n, bool url,
+void xv_bi_b64_encode(struct xv_val_buf *b, const unsigned char *s, size_t n, bool url,
                              bool pad);
 /* Go's padded base64 decoder (CR/LF skipped): appends to b; returns -1, or
  * the byte offset Go reports in "illegal base64 data at input byte N". */
-long xv_policy_bi_b64_decode(struct xv_bi_buf *b, const char *s, size_t n, bool url);
+long xv_bi_b64_decode(struct xv_val_buf *b, const char *s, size_t n, bool url);
 
 /* YAML document to a value (builtins_yaml.c). Caller owns the result; NULL
  * with a go-yaml style message in err. */
-struct xv_value *xv_policy_bi_yaml_parse(const char *s, size_t n, char *err, size_t errlen);
+struct xv_value *xv_bi_yaml_parse(const char *s, size_t n, char *err, size_t errlen);
 
 /* Rego text of v (as OPA's Value.String()), appended to b. */
-void xv_policy_bi_rego_text(struct xv_bi_buf *b, const struct xv_value *v);
+void xv_bi_rego_text(struct xv_val_buf *b, const struct xv_value *v);
 /* JSON text of v appended to b (flags as xv_json_write). */
-int xv_policy_bi_json_text(struct xv_bi_buf *b, const struct xv_value *v, int flags);
+int xv_bi_json_text(struct xv_val_buf *b, const struct xv_value *v, int flags);
 
 #endif

@@ -29,23 +29,23 @@ BI_FN(bi_http_send)
     if (xv_bi_want(ctx, a, 1, XV_T_OBJECT))
         return XV_BI_ERROR;
     const struct xv_value *o = a[0];
-    struct xv_bi_buf bad = {0}, miss = {0};
+    struct xv_val_buf bad = {0}, miss = {0};
     for (size_t i = 0; i < XV_OBJ_LEN(o); i++) {
         const struct xv_value *k = XV_OBJ_KEY(o, i);
         bool ok = false;
         for (int j = 0; XV_IS(k, XV_T_STRING) && allowed[j] && !ok; j++)
             ok = strcmp(XV_STR(k), allowed[j]) == 0;
         if (!ok) {
-            xv_policy_bi_buf_adds(&bad, bad.len ? ", " : "{");
-            xv_policy_bi_rego_text(&bad, k);
+            xv_val_buf_adds(&bad, bad.len ? ", " : "{");
+            xv_bi_rego_text(&bad, k);
         }
     }
     static const char *const required[] = {"method", "url", NULL};
     for (int j = 0; required[j]; j++)
         if (xv_object_find_str(o, required[j], strlen(required[j])) < 0) {
-            xv_policy_bi_buf_adds(&miss, miss.len ? ", \"" : "{\"");
-            xv_policy_bi_buf_adds(&miss, required[j]);
-            xv_policy_bi_buf_addc(&miss, '"');
+            xv_val_buf_adds(&miss, miss.len ? ", \"" : "{\"");
+            xv_val_buf_adds(&miss, required[j]);
+            xv_val_buf_addc(&miss, '"');
         }
     int rc;
     if (bad.len)
@@ -55,12 +55,12 @@ BI_FN(bi_http_send)
                               miss.p);
     else
         rc = xv_bi_error(ctx, "network access is disabled for policies in this build");
-    xv_policy_bi_buf_free(&bad);
-    xv_policy_bi_buf_free(&miss);
+    xv_val_buf_free(&bad);
+    xv_val_buf_free(&miss);
     return rc;
 }
 
-const struct xv_builtin_def xv_policy_bi_http[] = {
+const struct xv_builtin_def xv_bi_http[] = {
     {"http.send", 1, bi_http_send, XV_BIF_NONDET},
     {NULL, 0, NULL, 0},
 };

@@ -20,18 +20,18 @@
 
 /* Re-indent compact JSON as Go's MarshalIndent does: the prefix opens
  * every line, empty containers stay "[]"/"{}". */
-static void indent_json(struct xv_bi_buf *o, const char *s, size_t n, const char *pre, size_t pn,
+static void indent_json(struct xv_val_buf *o, const char *s, size_t n, const char *pre, size_t pn,
                         const char *ind, size_t in)
 {
     int depth = 0;
     bool instr = false;
-    xv_policy_bi_buf_add(o, pre, pn);
+    xv_val_buf_add(o, pre, pn);
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (instr) {
-            xv_policy_bi_buf_addc(o, c);
+            xv_val_buf_addc(o, c);
             if (c == '\\' && i + 1 < n)
-                xv_policy_bi_buf_addc(o, s[++i]);
+                xv_val_buf_addc(o, s[++i]);
             else if (c == '"')
                 instr = false;
             continue;
@@ -39,54 +39,54 @@ static void indent_json(struct xv_bi_buf *o, const char *s, size_t n, const char
         switch (c) {
         case '"':
             instr = true;
-            xv_policy_bi_buf_addc(o, c);
+            xv_val_buf_addc(o, c);
             break;
         case '[': case '{':
-            xv_policy_bi_buf_addc(o, c);
+            xv_val_buf_addc(o, c);
             if (i + 1 < n && (s[i + 1] == ']' || s[i + 1] == '}')) {
-                xv_policy_bi_buf_addc(o, s[++i]);
+                xv_val_buf_addc(o, s[++i]);
                 break;
             }
             depth++;
-            xv_policy_bi_buf_addc(o, '\n');
-            xv_policy_bi_buf_add(o, pre, pn);
+            xv_val_buf_addc(o, '\n');
+            xv_val_buf_add(o, pre, pn);
             for (int d = 0; d < depth; d++)
-                xv_policy_bi_buf_add(o, ind, in);
+                xv_val_buf_add(o, ind, in);
             break;
         case ']': case '}':
             depth--;
-            xv_policy_bi_buf_addc(o, '\n');
-            xv_policy_bi_buf_add(o, pre, pn);
+            xv_val_buf_addc(o, '\n');
+            xv_val_buf_add(o, pre, pn);
             for (int d = 0; d < depth; d++)
-                xv_policy_bi_buf_add(o, ind, in);
-            xv_policy_bi_buf_addc(o, c);
+                xv_val_buf_add(o, ind, in);
+            xv_val_buf_addc(o, c);
             break;
         case ',':
-            xv_policy_bi_buf_addc(o, c);
-            xv_policy_bi_buf_addc(o, '\n');
-            xv_policy_bi_buf_add(o, pre, pn);
+            xv_val_buf_addc(o, c);
+            xv_val_buf_addc(o, '\n');
+            xv_val_buf_add(o, pre, pn);
             for (int d = 0; d < depth; d++)
-                xv_policy_bi_buf_add(o, ind, in);
+                xv_val_buf_add(o, ind, in);
             break;
         case ':':
-            xv_policy_bi_buf_adds(o, ": ");
+            xv_val_buf_adds(o, ": ");
             break;
         default:
-            xv_policy_bi_buf_addc(o, c);
+            xv_val_buf_addc(o, c);
         }
     }
 }
 
 BI_FN(bi_json_marshal)
 {
-    struct xv_bi_buf b = {0};
-    if (xv_policy_bi_json_text(&b, a[0], XV_JSON_HTML_ESCAPE)) {
-        xv_policy_bi_buf_free(&b);
+    struct xv_val_buf b = {0};
+    if (xv_bi_json_text(&b, a[0], XV_JSON_HTML_ESCAPE)) {
+        xv_val_buf_free(&b);
         return xv_bi_error(ctx, "json: unsupported value");
     }
     if (b.len == 0 && !b.oom)
-        xv_policy_bi_buf_add(&b, "", 0);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+        xv_val_buf_add(&b, "", 0);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_json_marshal_opts)
@@ -101,46 +101,46 @@ BI_FN(bi_json_marshal_opts)
         const struct xv_value *k = XV_OBJ_KEY(o, i), *v = XV_OBJ_VAL(o, i);
         if (XV_IS(k, XV_T_STRING) && strcmp(S(k), "prefix") == 0) {
             if (!XV_IS(v, XV_T_STRING))
-                return xv_policy_bi_operand_err(ctx, 2, "prefix must be a string, but got %s",
+                return xv_bi_operand_err(ctx, 2, "prefix must be a string, but got %s",
                                                 xv_type_name(v));
             pre = S(v);
             pn = SL(v);
             implicit = true;
         } else if (XV_IS(k, XV_T_STRING) && strcmp(S(k), "indent") == 0) {
             if (!XV_IS(v, XV_T_STRING))
-                return xv_policy_bi_operand_err(ctx, 2, "indent must be a string, but got %s",
+                return xv_bi_operand_err(ctx, 2, "indent must be a string, but got %s",
                                                 xv_type_name(v));
             ind = S(v);
             in = SL(v);
             implicit = true;
         } else if (XV_IS(k, XV_T_STRING) && strcmp(S(k), "pretty") == 0) {
             if (!XV_IS(v, XV_T_BOOL))
-                return xv_policy_bi_operand_err(ctx, 2, "pretty must be a boolean, but got %s",
+                return xv_bi_operand_err(ctx, 2, "pretty must be a boolean, but got %s",
                                                 xv_type_name(v));
             explicit_set = true;
             pretty = XV_BOOLV(v);
         } else {
-            struct xv_bi_buf kb = {0};
-            xv_policy_bi_rego_text(&kb, k);
-            int rc = xv_policy_bi_operand_err(ctx, 2, "object contained unknown key %s",
+            struct xv_val_buf kb = {0};
+            xv_bi_rego_text(&kb, k);
+            int rc = xv_bi_operand_err(ctx, 2, "object contained unknown key %s",
                                               kb.p ? kb.p : "");
-            xv_policy_bi_buf_free(&kb);
+            xv_val_buf_free(&kb);
             return rc;
         }
     }
     if (!explicit_set)
         pretty = implicit;
-    struct xv_bi_buf b = {0};
-    if (xv_policy_bi_json_text(&b, a[0], XV_JSON_HTML_ESCAPE)) {
-        xv_policy_bi_buf_free(&b);
+    struct xv_val_buf b = {0};
+    if (xv_bi_json_text(&b, a[0], XV_JSON_HTML_ESCAPE)) {
+        xv_val_buf_free(&b);
         return xv_bi_error(ctx, "json: unsupported value");
     }
     if (!pretty)
-        return xv_policy_bi_ret_buf(ctx, &b, out);
-    struct xv_bi_buf p = {0};
+        return xv_bi_ret_buf(ctx, &b, out);
+    struct xv_val_buf p = {0};
     indent_json(&p, b.p ? b.p : "", b.len, pre, pn, ind, in);
-    xv_policy_bi_buf_free(&b);
-    return xv_policy_bi_ret_buf(ctx, &p, out);
+    xv_val_buf_free(&b);
+    return xv_bi_ret_buf(ctx, &p, out);
 }
 
 BI_FN(bi_json_unmarshal)
@@ -177,7 +177,7 @@ static struct xv_value *parse_path(struct xv_bctx *ctx, const struct xv_value *p
     if (XV_IS(p, XV_T_ARRAY))
         return xv_incref((struct xv_value *)p);
     if (!XV_IS(p, XV_T_STRING)) {
-        xv_policy_bi_operand_err(ctx, pos,
+        xv_bi_operand_err(ctx, pos,
                                  "must be one of {set, array} containing string paths or array of "
                                  "path segments but got %s",
                                  xv_type_name(p));
@@ -198,27 +198,27 @@ static struct xv_value *parse_path(struct xv_bctx *ctx, const struct xv_value *p
         const char *sl = memchr(s + i, '/', n - i);
         size_t e = sl ? (size_t)(sl - s) : n;
         /* ~1 -> '/', then ~0 -> '~' */
-        struct xv_bi_buf seg = {0};
+        struct xv_val_buf seg = {0};
         for (size_t k = i; k < e; k++) {
             if (s[k] == '~' && k + 1 < e && s[k + 1] == '1') {
-                xv_policy_bi_buf_addc(&seg, '/');
+                xv_val_buf_addc(&seg, '/');
                 k++;
             } else {
-                xv_policy_bi_buf_addc(&seg, s[k]);
+                xv_val_buf_addc(&seg, s[k]);
             }
         }
-        struct xv_bi_buf seg2 = {0};
+        struct xv_val_buf seg2 = {0};
         for (size_t k = 0; k < seg.len; k++) {
             if (seg.p[k] == '~' && k + 1 < seg.len && seg.p[k + 1] == '0') {
-                xv_policy_bi_buf_addc(&seg2, '~');
+                xv_val_buf_addc(&seg2, '~');
                 k++;
             } else {
-                xv_policy_bi_buf_addc(&seg2, seg.p[k]);
+                xv_val_buf_addc(&seg2, seg.p[k]);
             }
         }
-        xv_policy_bi_buf_free(&seg);
+        xv_val_buf_free(&seg);
         struct xv_value *sv = xv_string(seg2.p ? seg2.p : "", seg2.len);
-        xv_policy_bi_buf_free(&seg2);
+        xv_val_buf_free(&seg2);
         if (!sv || xv_array_push(arr, sv)) {
             xv_decref(sv);
             xv_decref(arr);
@@ -440,7 +440,7 @@ BI_FN(bi_json_filter)
         return XV_BI_ERROR;
     struct xv_value *r = filter_value(a[0], trie);
     xv_decref(trie);
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
 BI_FN(bi_json_remove)
@@ -746,7 +746,7 @@ BI_FN(bi_json_patch)
     return XV_BI_OK;
 }
 
-const struct xv_builtin_def xv_policy_bi_json[] = {
+const struct xv_builtin_def xv_bi_json[] = {
     {"json.marshal", 1, bi_json_marshal, 0},
     {"json.marshal_with_options", 2, bi_json_marshal_opts, 0},
     {"json.unmarshal", 1, bi_json_unmarshal, 0},

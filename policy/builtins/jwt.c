@@ -72,15 +72,15 @@ static char *b64url(const char *s, size_t n, size_t *outlen, char *msg, size_t m
             return NULL;
         }
     }
-    struct xv_bi_buf b = {0};
-    long bad = xv_policy_bi_b64_decode(&b, tmp, tn, true);
+    struct xv_val_buf b = {0};
+    long bad = xv_bi_b64_decode(&b, tmp, tn, true);
     free(tmp);
     if (bad >= 0) {
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         snprintf(msg, ml, "illegal base64 data at input byte %ld", bad);
         return NULL;
     }
-    return xv_policy_bi_buf_take(&b, outlen);
+    return xv_val_buf_take(&b, outlen);
 }
 
 static const char *field_str(const struct xv_value *o, const char *k)
@@ -174,16 +174,16 @@ BI_FN(bi_jwt_decode)
             return xv_bi_error(ctx, "JWT payload had invalid encoding: %s",
                                err[0] ? err : "not an object");
         }
-        struct xv_bi_buf hx = {0};
+        struct xv_val_buf hx = {0};
         static const char dg[] = "0123456789abcdef";
         for (size_t i = 0; i < sl; i++) {
-            xv_policy_bi_buf_addc(&hx, dg[(unsigned char)sig[i] >> 4]);
-            xv_policy_bi_buf_addc(&hx, dg[(unsigned char)sig[i] & 15]);
+            xv_val_buf_addc(&hx, dg[(unsigned char)sig[i] >> 4]);
+            xv_val_buf_addc(&hx, dg[(unsigned char)sig[i] & 15]);
         }
-        xv_policy_bi_buf_add(&hx, "", 0);
+        xv_val_buf_add(&hx, "", 0);
         free(sig);
         struct xv_value *sv = hx.p ? xv_string(hx.p, hx.len) : NULL;
-        xv_policy_bi_buf_free(&hx);
+        xv_val_buf_free(&hx);
         struct xv_value *arr = xv_array_new(3);
         if (!arr || !sv || xv_array_push(arr, hdr) || xv_array_push(arr, pv) ||
             xv_array_push(arr, sv)) {
@@ -193,7 +193,7 @@ BI_FN(bi_jwt_decode)
         xv_decref(hdr);
         xv_decref(pv);
         xv_decref(sv);
-        return xv_policy_bi_ret(ctx, arr, out);
+        return xv_bi_ret(ctx, arr, out);
     }
     xv_decref(cur);
     return xv_bi_error(ctx, "JWT nesting too deep");
@@ -202,14 +202,14 @@ BI_FN(bi_jwt_decode)
 /* ---- keys ---- */
 
 struct keyset {
-    struct xv_bi_key k[MAXKEYS];   /* parsed keys */
+    struct xv_crypto_key k[MAXKEYS];   /* parsed keys */
     int n;                         /* how many */
 };
 
 static void keyset_clear(struct keyset *ks)
 {
     for (int i = 0; i < ks->n; i++)
-        xv_policy_bi_key_clear(&ks->k[i]);
+        xv_crypto_key_clear(&ks->k[i]);
     ks->n = 0;
 }
 
@@ -228,7 +228,7 @@ static bool b64url_mpz(const struct xv_value *o, const char *f, mpz_t out)
     return n > 0;
 }
 
-static bool jwk_one(const struct xv_value *o, struct xv_bi_key *k)
+static bool jwk_one(const struct xv_value *o, struct xv_crypto_key *k)
 {
     const char *kty = field_str(o, "kty");
     if (!kty)
@@ -242,7 +242,7 @@ static bool jwk_one(const struct xv_value *o, struct xv_bi_key *k)
         if (!b64url_mpz(o, "n", k->n) || !b64url_mpz(o, "e", k->e))
             return false;
         k->has_d = b64url_mpz(o, "d", k->d);
-        k->type = XV_BI_KEY_RSA;
+        k->type = XV_CRYPTO_KEY_RSA;
         return true;
     }
     if (strcmp(kty, "OKP") == 0) {
@@ -264,7 +264,7 @@ static bool jwk_one(const struct xv_value *o, struct xv_bi_key *k)
             }
             free(raw);
         }
-        k->type = XV_BI_KEY_OKP;
+        k->type = XV_CRYPTO_KEY_OKP;
         return ok;
     }
     if (strcmp(kty, "EC") == 0) {
@@ -273,7 +273,7 @@ static bool jwk_one(const struct xv_value *o, struct xv_bi_key *k)
                              : strcmp(crv, "P-521") == 0 ? 521 : 0;
         if (!k->curve || !b64url_mpz(o, "x", k->x) || !b64url_mpz(o, "y", k->y))
             return false;
-        k->type = XV_BI_KEY_EC;
+        k->type = XV_CRYPTO_KEY_EC;
         return true;
     }
     return false;
@@ -286,24 +286,24 @@ static int parse_keys(struct xv_bctx *ctx, const char *s, size_t n, struct keyse
     char *type;
     unsigned char *der;
     size_t dl, rest;
-    if (xv_policy_bi_pem_decode(s, n, &type, &der, &dl, &rest) == 0) {
+    if (xv_crypto_pem_decode(s, n, &type, &der, &dl, &rest) == 0) {
         int rc = 0;
         const char *err = NULL;
         if (rest < n) {
             rc = xv_bi_error(ctx, "extra data after a PEM certificate block");
         } else {
-            xv_policy_bi_key_init(&ks->k[0]);
+            xv_crypto_key_init(&ks->k[0]);
             if (strcmp(type, "CERTIFICATE") == 0) {
-                if (xv_policy_bi_key_from_cert(der, dl, &ks->k[0], &err))
+                if (xv_crypto_key_from_cert(der, dl, &ks->k[0], &err))
                     rc = xv_bi_error(ctx, "failed to parse a PEM certificate: %s", err);
             } else if (strcmp(type, "PUBLIC KEY") == 0) {
-                if (xv_policy_bi_key_from_spki(der, dl, &ks->k[0], &err))
+                if (xv_crypto_key_from_spki(der, dl, &ks->k[0], &err))
                     rc = xv_bi_error(ctx, "failed to parse a PEM public key: %s", err);
             } else {
                 rc = xv_bi_error(ctx, "failed to extract a Key from the PEM certificate");
             }
             if (rc)
-                xv_policy_bi_key_clear(&ks->k[0]);
+                xv_crypto_key_clear(&ks->k[0]);
             else
                 ks->n = 1;
         }
@@ -322,11 +322,11 @@ static int parse_keys(struct xv_bctx *ctx, const char *s, size_t n, struct keyse
     size_t cnt = list && XV_IS(list, XV_T_ARRAY) ? XV_ARR_LEN(list) : 1;
     for (size_t i = 0; i < cnt && ks->n < MAXKEYS; i++) {
         const struct xv_value *o = list ? XV_ARR_ITEM(list, i) : v;
-        xv_policy_bi_key_init(&ks->k[ks->n]);
+        xv_crypto_key_init(&ks->k[ks->n]);
         if (jwk_one(o, &ks->k[ks->n]))
             ks->n++;
         else
-            xv_policy_bi_key_clear(&ks->k[ks->n]);
+            xv_crypto_key_clear(&ks->k[ks->n]);
     }
     xv_decref(v);
     if (ks->n == 0)
@@ -341,18 +341,18 @@ enum family { F_HS, F_RS, F_PS, F_ES, F_ED };
 struct alg {
     const char *name;
     enum family fam;
-    enum xv_bi_hash hash;
+    enum xv_crypto_hash hash;
     int curve;   /* ES: the curve the key must be on */
 };
 
 static const struct alg algs[] = {
-    {"HS256", F_HS, XV_BI_H_SHA256, 0}, {"HS384", F_HS, XV_BI_H_SHA384, 0},
-    {"HS512", F_HS, XV_BI_H_SHA512, 0}, {"RS256", F_RS, XV_BI_H_SHA256, 0},
-    {"RS384", F_RS, XV_BI_H_SHA384, 0}, {"RS512", F_RS, XV_BI_H_SHA512, 0},
-    {"PS256", F_PS, XV_BI_H_SHA256, 0}, {"PS384", F_PS, XV_BI_H_SHA384, 0},
-    {"PS512", F_PS, XV_BI_H_SHA512, 0}, {"ES256", F_ES, XV_BI_H_SHA256, 256},
-    {"ES384", F_ES, XV_BI_H_SHA384, 384}, {"ES512", F_ES, XV_BI_H_SHA512, 521},
-    {"EdDSA", F_ED, XV_BI_H_SHA512, 0},
+    {"HS256", F_HS, XV_CRYPTO_SHA256, 0}, {"HS384", F_HS, XV_CRYPTO_SHA384, 0},
+    {"HS512", F_HS, XV_CRYPTO_SHA512, 0}, {"RS256", F_RS, XV_CRYPTO_SHA256, 0},
+    {"RS384", F_RS, XV_CRYPTO_SHA384, 0}, {"RS512", F_RS, XV_CRYPTO_SHA512, 0},
+    {"PS256", F_PS, XV_CRYPTO_SHA256, 0}, {"PS384", F_PS, XV_CRYPTO_SHA384, 0},
+    {"PS512", F_PS, XV_CRYPTO_SHA512, 0}, {"ES256", F_ES, XV_CRYPTO_SHA256, 256},
+    {"ES384", F_ES, XV_CRYPTO_SHA384, 384}, {"ES512", F_ES, XV_CRYPTO_SHA512, 521},
+    {"EdDSA", F_ED, XV_CRYPTO_SHA512, 0},
 };
 
 static const struct alg *find_alg(const char *name)
@@ -377,19 +377,19 @@ static char *signing_input(const struct jwt *t, size_t *n)
     return s;
 }
 
-static bool verify_key(const struct alg *al, const struct xv_bi_key *k, const char *msg, size_t mn,
+static bool verify_key(const struct alg *al, const struct xv_crypto_key *k, const char *msg, size_t mn,
                        const unsigned char *sig, size_t sl)
 {
     if (al->fam == F_ED)
-        return k->type == XV_BI_KEY_OKP && sl == 64 &&
-               xv_policy_bi_ed25519_verify(k->okp, msg, mn, sig);
-    unsigned char d[XV_BI_SHA512_LEN];
+        return k->type == XV_CRYPTO_KEY_OKP && sl == 64 &&
+               xv_crypto_ed25519_verify(k->okp, msg, mn, sig);
+    unsigned char d[XV_CRYPTO_SHA512_LEN];
     size_t dl;
-    xv_policy_bi_digest(al->hash, msg, mn, d, &dl);
+    xv_crypto_digest(al->hash, msg, mn, d, &dl);
     switch (al->fam) {
-    case F_RS: return xv_policy_bi_rsa_verify_pkcs1(k, al->hash, d, sig, sl);
-    case F_PS: return xv_policy_bi_rsa_verify_pss(k, al->hash, d, sig, sl);
-    case F_ES: return k->curve == al->curve && xv_policy_bi_ecdsa_verify(k, d, dl, sig, sl);
+    case F_RS: return xv_crypto_rsa_verify_pkcs1(k, al->hash, d, sig, sl);
+    case F_PS: return xv_crypto_rsa_verify_pss(k, al->hash, d, sig, sl);
+    case F_ES: return k->curve == al->curve && xv_crypto_ecdsa_verify(k, d, dl, sig, sl);
     default: return false;
     }
 }
@@ -397,9 +397,9 @@ static bool verify_key(const struct alg *al, const struct xv_bi_key *k, const ch
 static bool verify_hmac(const struct alg *al, const char *secret, size_t kn, const char *msg,
                         size_t mn, const unsigned char *sig, size_t sl)
 {
-    unsigned char mac[XV_BI_SHA512_LEN];
+    unsigned char mac[XV_CRYPTO_SHA512_LEN];
     size_t ml;
-    if (xv_policy_bi_hmac(al->hash, secret, kn, msg, mn, mac, &ml))
+    if (xv_crypto_hmac(al->hash, secret, kn, msg, mn, mac, &ml))
         return false;
     unsigned diff = sl != ml;
     for (size_t i = 0; i < ml && i < sl; i++)
@@ -526,7 +526,7 @@ BI_FN(bi_jwt_decode_verify)
     if (xv_bi_want(ctx, a, 2, XV_T_OBJECT))
         return XV_BI_ERROR;
     struct constraints c = {0};
-    c.time = (double)xv_bctx_now_ns(ctx);
+    c.time = (double)xv_bi_ctx_now_ns(ctx);
     const struct xv_value *co = a[1];
     int rc = 0;
     bool have_cert = false;
@@ -542,10 +542,10 @@ BI_FN(bi_jwt_decode_verify)
         }
         if (strcmp(name, "cert") && strcmp(name, "secret") && strcmp(name, "alg") &&
             strcmp(name, "iss") && strcmp(name, "aud")) {
-            struct xv_bi_buf kb = {0};
-            xv_policy_bi_rego_text(&kb, k);
+            struct xv_val_buf kb = {0};
+            xv_bi_rego_text(&kb, k);
             rc = xv_bi_error(ctx, "unknown token validation constraint: %s", kb.p ? kb.p : "");
-            xv_policy_bi_buf_free(&kb);
+            xv_val_buf_free(&kb);
             continue;
         }
         if (!XV_IS(v, XV_T_STRING)) {
@@ -753,11 +753,11 @@ static int encode_common(struct xv_bctx *ctx, const char *hs, size_t hn, const c
     const struct xv_value *jwk = kv;
     if (at >= 0 && XV_IS(XV_OBJ_VAL(kv, at), XV_T_ARRAY) && XV_ARR_LEN(XV_OBJ_VAL(kv, at)) > 0)
         jwk = XV_ARR_ITEM(XV_OBJ_VAL(kv, at), 0);
-    struct xv_bi_buf in = {0};
-    xv_policy_bi_b64_encode(&in, (const unsigned char *)hs, hn, true, false);
-    xv_policy_bi_buf_addc(&in, '.');
-    xv_policy_bi_b64_encode(&in, (const unsigned char *)ps, pn, true, false);
-    unsigned char sigbuf[XV_BI_SHA512_LEN], *sig = NULL;
+    struct xv_val_buf in = {0};
+    xv_bi_b64_encode(&in, (const unsigned char *)hs, hn, true, false);
+    xv_val_buf_addc(&in, '.');
+    xv_bi_b64_encode(&in, (const unsigned char *)ps, pn, true, false);
+    unsigned char sigbuf[XV_CRYPTO_SHA512_LEN], *sig = NULL;
     size_t sl = 0;
     int rc = 0;
     if (al->fam == F_HS) {
@@ -768,46 +768,46 @@ static int encode_common(struct xv_bctx *ctx, const char *hs, size_t hn, const c
                                                             : NULL;
         if (!secret)
             rc = xv_bi_error(ctx, "invalid key for %s: an \"oct\" JWK is required", al->name);
-        else if (xv_policy_bi_hmac(al->hash, secret, klen, in.p, in.len, sigbuf, &sl))
+        else if (xv_crypto_hmac(al->hash, secret, klen, in.p, in.len, sigbuf, &sl))
             rc = xv_bi_error(ctx, "out of memory");
         else
             sig = sigbuf;
         free(secret);
     } else if (al->fam == F_RS) {
-        struct xv_bi_key key;
-        xv_policy_bi_key_init(&key);
-        unsigned char d[XV_BI_SHA512_LEN];
+        struct xv_crypto_key key;
+        xv_crypto_key_init(&key);
+        unsigned char d[XV_CRYPTO_SHA512_LEN];
         size_t dl;
-        xv_policy_bi_digest(al->hash, in.p, in.len, d, &dl);
-        if (!jwk_one(jwk, &key) || key.type != XV_BI_KEY_RSA || !key.has_d ||
-            xv_policy_bi_rsa_sign_pkcs1(&key, al->hash, d, &sig, &sl))
+        xv_crypto_digest(al->hash, in.p, in.len, d, &dl);
+        if (!jwk_one(jwk, &key) || key.type != XV_CRYPTO_KEY_RSA || !key.has_d ||
+            xv_crypto_rsa_sign_pkcs1(&key, al->hash, d, &sig, &sl))
             rc = xv_bi_error(ctx, "invalid key for %s: an RSA private JWK is required", al->name);
-        xv_policy_bi_key_clear(&key);
+        xv_crypto_key_clear(&key);
     } else if (al->fam == F_ED) {
-        struct xv_bi_key key;
-        xv_policy_bi_key_init(&key);
+        struct xv_crypto_key key;
+        xv_crypto_key_init(&key);
         sig = malloc(64);
         sl = 64;
-        if (!sig || !jwk_one(jwk, &key) || key.type != XV_BI_KEY_OKP || !key.has_okp_d ||
-            xv_policy_bi_ed25519_sign(key.okp_d, in.p, in.len, sig)) {
+        if (!sig || !jwk_one(jwk, &key) || key.type != XV_CRYPTO_KEY_OKP || !key.has_okp_d ||
+            xv_crypto_ed25519_sign(key.okp_d, in.p, in.len, sig)) {
             free(sig);
             sig = NULL;
             rc = xv_bi_error(ctx, "invalid key for EdDSA: an Ed25519 private JWK is required");
         }
-        xv_policy_bi_key_clear(&key);
+        xv_crypto_key_clear(&key);
     } else {
         rc = xv_bi_error(ctx, "signing with %s is not supported", al->name);
     }
     xv_decref(kv);
     if (rc) {
-        xv_policy_bi_buf_free(&in);
+        xv_val_buf_free(&in);
         return rc;
     }
-    xv_policy_bi_buf_addc(&in, '.');
-    xv_policy_bi_b64_encode(&in, sig, sl, true, false);
+    xv_val_buf_addc(&in, '.');
+    xv_bi_b64_encode(&in, sig, sl, true, false);
     if (sig != sigbuf)
         free(sig);
-    return xv_policy_bi_ret_buf(ctx, &in, out);
+    return xv_bi_ret_buf(ctx, &in, out);
 }
 
 BI_FN(bi_encode_sign_raw)
@@ -823,22 +823,22 @@ BI_FN(bi_encode_sign)
     for (int i = 1; i <= 3; i++)
         if (xv_bi_want(ctx, a, i, XV_T_OBJECT))
             return XV_BI_ERROR;
-    struct xv_bi_buf h = {0}, p = {0}, k = {0};
+    struct xv_val_buf h = {0}, p = {0}, k = {0};
     int rc = XV_BI_ERROR;
-    if (xv_policy_bi_json_text(&h, a[0], XV_JSON_HTML_ESCAPE) == 0 &&
-        xv_policy_bi_json_text(&p, a[1], XV_JSON_HTML_ESCAPE) == 0 &&
-        xv_policy_bi_json_text(&k, a[2], 0) == 0 && !h.oom && !p.oom && !k.oom)
+    if (xv_bi_json_text(&h, a[0], XV_JSON_HTML_ESCAPE) == 0 &&
+        xv_bi_json_text(&p, a[1], XV_JSON_HTML_ESCAPE) == 0 &&
+        xv_bi_json_text(&k, a[2], 0) == 0 && !h.oom && !p.oom && !k.oom)
         rc = encode_common(ctx, h.p ? h.p : "", h.len, p.p ? p.p : "", p.len, k.p ? k.p : "",
                            k.len, out);
     else
         rc = xv_bi_error(ctx, "json: unsupported value");
-    xv_policy_bi_buf_free(&h);
-    xv_policy_bi_buf_free(&p);
-    xv_policy_bi_buf_free(&k);
+    xv_val_buf_free(&h);
+    xv_val_buf_free(&p);
+    xv_val_buf_free(&k);
     return rc;
 }
 
-const struct xv_builtin_def xv_policy_bi_jwt[] = {
+const struct xv_builtin_def xv_bi_jwt[] = {
     {"io.jwt.decode", 1, bi_jwt_decode, 0},
     {"io.jwt.decode_verify", 2, bi_jwt_decode_verify, XV_BIF_NONDET},
     {"io.jwt.verify_hs256", 2, bi_verify_hs256, 0},

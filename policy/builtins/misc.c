@@ -26,7 +26,7 @@ static int int_operand(struct xv_bctx *ctx, struct xv_value *const *a, int pos, 
     if (!XV_IS(v, XV_T_NUMBER))
         return xv_bi_type_error(ctx, pos, "number", v);
     if (!xv_number_is_int(v))
-        return xv_policy_bi_operand_err(ctx, pos,
+        return xv_bi_operand_err(ctx, pos,
                                         "must be integer number but got floating-point number");
     xv_number_get_mpz(v, out);
     return 0;
@@ -43,7 +43,7 @@ static int bits(struct xv_bctx *ctx, struct xv_value *const *a, enum bitop op,
     if (rc == 0 && op != B_NEG)
         rc = int_operand(ctx, a, 2, y);
     if (rc == 0 && (op == B_LSH || op == B_RSH) && mpz_sgn(y) < 0)
-        rc = xv_policy_bi_operand_err(ctx, 2, "must be an unsigned integer number but got a "
+        rc = xv_bi_operand_err(ctx, 2, "must be an unsigned integer number but got a "
                                               "negative integer");
     if (rc == 0 && (op == B_LSH) && mpz_cmp_ui(y, 1u << 20) > 0)
         rc = xv_bi_error(ctx, "shift too large");
@@ -62,7 +62,7 @@ static int bits(struct xv_bctx *ctx, struct xv_value *const *a, enum bitop op,
                 mpz_set_si(r, mpz_sgn(x) < 0 ? -1 : 0);
             break;
         }
-        rc = xv_policy_bi_ret(ctx, xv_number_from_mpz(r), out);
+        rc = xv_bi_ret(ctx, xv_number_from_mpz(r), out);
     }
     mpz_clears(x, y, r, NULL);
     return rc;
@@ -221,7 +221,7 @@ BI_FN(bi_semver_compare)
     if (!semver_parse(S(a[1]), SL(a[1]), &y))
         return xv_bi_error(ctx, "operand 2: string \"%.*s\" is not a valid SemVer",
                            (int)(SL(a[1]) > 100 ? 100 : SL(a[1])), S(a[1]));
-    return xv_policy_bi_ret(ctx, xv_int(semver_cmp(&x, &y)), out);
+    return xv_bi_ret(ctx, xv_int(semver_cmp(&x, &y)), out);
 }
 
 BI_FN(bi_semver_is_valid)
@@ -236,16 +236,16 @@ BI_FN(bi_semver_is_valid)
 BI_FN(bi_rand_intn)
 {
     int64_t n;
-    if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_policy_bi_int_arg(ctx, a, 2, &n))
+    if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_int_arg(ctx, a, 2, &n))
         return XV_BI_ERROR;
     if (n == 0)
-        return xv_policy_bi_ret(ctx, xv_int(0), out);
+        return xv_bi_ret(ctx, xv_int(0), out);
     if (n < 0)
         n = n == INT64_MIN ? INT64_MAX : -n;
     struct xv_value *key = xv_string_fmt("rand.intn:%lld:%s", (long long)n, S(a[0]));
     if (!key)
         return xv_bi_error(ctx, "out of memory");
-    struct xv_value *memo = xv_bctx_memo_get(ctx, key);
+    struct xv_value *memo = xv_bi_ctx_memo_get(ctx, key);
     if (memo) {
         xv_decref(key);
         *out = memo;
@@ -258,9 +258,9 @@ BI_FN(bi_rand_intn)
     }
     struct xv_value *v = xv_int((int64_t)(r % (uint64_t)n));
     if (v)
-        xv_bctx_memo_put(ctx, key, v);
+        xv_bi_ctx_memo_put(ctx, key, v);
     xv_decref(key);
-    return xv_policy_bi_ret(ctx, v, out);
+    return xv_bi_ret(ctx, v, out);
 }
 
 /* ---- deprecated builtins (still accepted in Rego v0 policies) ---- */
@@ -300,7 +300,7 @@ BI_FN(bi_set_diff)
             xv_decref(r);
             r = NULL;
         }
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
 BI_FN(bi_cast_array)
@@ -317,7 +317,7 @@ BI_FN(bi_cast_array)
             xv_decref(r);
             r = NULL;
         }
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
 BI_FN(bi_cast_set)
@@ -328,7 +328,7 @@ BI_FN(bi_cast_set)
     }
     if (!XV_IS(a[0], XV_T_ARRAY))
         return xv_bi_type_error(ctx, 1, "one of {array, set}", a[0]);
-    return xv_policy_bi_ret(ctx, xv_set_from_array(a[0]), out);
+    return xv_bi_ret(ctx, xv_set_from_array(a[0]), out);
 }
 
 static int cast_same(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_type t,
@@ -345,7 +345,7 @@ BI_FN(bi_cast_boolean) { return cast_same(ctx, a, XV_T_BOOL, out); }
 BI_FN(bi_cast_null) { return cast_same(ctx, a, XV_T_NULL, out); }
 BI_FN(bi_cast_object) { return cast_same(ctx, a, XV_T_OBJECT, out); }
 
-const struct xv_builtin_def xv_policy_bi_misc[] = {
+const struct xv_builtin_def xv_bi_misc[] = {
     {"all", 1, bi_all, 0},
     {"any", 1, bi_any, 0},
     {"set_diff", 2, bi_set_diff, 0},

@@ -203,11 +203,11 @@ static bool parse_cidr(const char *s, size_t n, struct ipnet *out)
     return true;
 }
 
-static void fmt_ip(struct xv_bi_buf *b, int fam, u128 ip)
+static void fmt_ip(struct xv_val_buf *b, int fam, u128 ip)
 {
     if (fam == 4) {
         uint32_t v = (uint32_t)ip;
-        xv_policy_bi_buf_printf(b, "%u.%u.%u.%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255,
+        xv_val_buf_printf(b, "%u.%u.%u.%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255,
                                 v & 255);
         return;
     }
@@ -234,13 +234,13 @@ static void fmt_ip(struct xv_bi_buf *b, int fam, u128 ip)
     }
     for (int k = 0; k < 8; k++) {
         if (k == best) {
-            xv_policy_bi_buf_adds(b, "::");
+            xv_val_buf_adds(b, "::");
             k += bestlen - 1;
             continue;
         }
         if (k > 0 && k != best + bestlen)
-            xv_policy_bi_buf_addc(b, ':');
-        xv_policy_bi_buf_printf(b, "%x", g[k]);
+            xv_val_buf_addc(b, ':');
+        xv_val_buf_printf(b, "%x", g[k]);
     }
 }
 
@@ -318,10 +318,10 @@ BI_FN(bi_cidr_expand)
     struct xv_value *set = xv_set_new(0);
     u128 last = last_ip(&x);
     for (u128 ip = x.ip; set; ip++) {
-        struct xv_bi_buf b = {0};
+        struct xv_val_buf b = {0};
         fmt_ip(&b, x.fam, ip);
         struct xv_value *e = b.p ? xv_string(b.p, b.len) : NULL;
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         if (!e || xv_set_add(set, e)) {
             xv_decref(set);
             set = NULL;
@@ -330,7 +330,7 @@ BI_FN(bi_cidr_expand)
         if (ip == last)
             break;
     }
-    return xv_policy_bi_ret(ctx, set, out);
+    return xv_bi_ret(ctx, set, out);
 }
 
 /* ---- cidr_contains_matches ---- */
@@ -476,11 +476,11 @@ static int emit_range(struct xv_value *arr, int fam, u128 lo, u128 hi)
                 break;
             bits = nb;
         }
-        struct xv_bi_buf b = {0};
+        struct xv_val_buf b = {0};
         fmt_ip(&b, fam, lo);
-        xv_policy_bi_buf_printf(&b, "/%d", bits);
+        xv_val_buf_printf(&b, "/%d", bits);
         struct xv_value *e = b.p ? xv_string(b.p, b.len) : NULL;
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         int rc = (!e || xv_array_push(arr, e)) ? -1 : 0;
         xv_decref(e);
         if (rc)
@@ -505,7 +505,7 @@ BI_FN(bi_cidr_merge)
         const struct xv_value *e = v->u.arr.items[i];
         if (!XV_IS(e, XV_T_STRING)) {
             free(r);
-            return xv_policy_bi_elem_err(ctx, 1, v, e, "string");
+            return xv_bi_elem_err(ctx, 1, v, e, "string");
         }
         struct ipnet net;
         if (memchr(S(e), '/', SL(e))) {
@@ -568,7 +568,7 @@ BI_FN(bi_lookup_ip_addr)
     int fam;
     u128 ip;
     const char *names[2] = {NULL, NULL};
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     size_t ln = strlen("localhost");
     if (parse_ip(s, n, &fam, &ip)) {
         fmt_ip(&b, fam, ip);
@@ -592,11 +592,11 @@ BI_FN(bi_lookup_ip_addr)
         }
         xv_decref(e);
     }
-    xv_policy_bi_buf_free(&b);
-    return xv_policy_bi_ret(ctx, set, out);
+    xv_val_buf_free(&b);
+    return xv_bi_ret(ctx, set, out);
 }
 
-const struct xv_builtin_def xv_policy_bi_net[] = {
+const struct xv_builtin_def xv_bi_net[] = {
     {"net.lookup_ip_addr", 1, bi_lookup_ip_addr, 0},
     {"net.cidr_overlap", 2, bi_cidr_contains, 0},   /* deprecated alias (v0) */
     {"net.cidr_contains", 2, bi_cidr_contains, 0},

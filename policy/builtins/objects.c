@@ -110,7 +110,7 @@ BI_FN(bi_object_union)
     if (xv_bi_want(ctx, a, 1, XV_T_OBJECT) || xv_bi_want(ctx, a, 2, XV_T_OBJECT))
         return XV_BI_ERROR;
     struct xv_value *r = merge(a[0], a[1]);
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
 BI_FN(bi_object_union_n)
@@ -119,14 +119,14 @@ BI_FN(bi_object_union_n)
         return XV_BI_ERROR;
     for (size_t i = 0; i < XV_ARR_LEN(a[0]); i++)
         if (!XV_IS(XV_ARR_ITEM(a[0], i), XV_T_OBJECT))
-            return xv_policy_bi_elem_err(ctx, 1, a[0], XV_ARR_ITEM(a[0], i), "object");
+            return xv_bi_elem_err(ctx, 1, a[0], XV_ARR_ITEM(a[0], i), "object");
     struct xv_value *r = xv_object_new(0);
     for (size_t i = 0; r && i < XV_ARR_LEN(a[0]); i++) {
         struct xv_value *m = merge(r, XV_ARR_ITEM(a[0], i));
         xv_decref(r);
         r = m;
     }
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
 /* Keys named by an object (its keys), set or array (its elements). */
@@ -263,8 +263,8 @@ BI_FN(bi_array_concat)
 BI_FN(bi_array_slice)
 {
     int64_t st, en;
-    if (xv_bi_want(ctx, a, 1, XV_T_ARRAY) || xv_policy_bi_int_arg(ctx, a, 2, &st) ||
-        xv_policy_bi_int_arg(ctx, a, 3, &en))
+    if (xv_bi_want(ctx, a, 1, XV_T_ARRAY) || xv_bi_int_arg(ctx, a, 2, &st) ||
+        xv_bi_int_arg(ctx, a, 3, &en))
         return XV_BI_ERROR;
     int64_t len = (int64_t)XV_ARR_LEN(a[0]);
     if (en < 0)
@@ -400,10 +400,10 @@ IS_FN(bi_is_null, XV_T_NULL)
 
 BI_FN(bi_type_name)
 {
-    return xv_policy_bi_ret(ctx, xv_cstring(xv_type_name(a[0])), out);
+    return xv_bi_ret(ctx, xv_cstring(xv_type_name(a[0])), out);
 }
 
-const struct xv_builtin_def xv_policy_bi_objects[] = {
+const struct xv_builtin_def xv_bi_objects[] = {
     {"object.get", 3, bi_object_get, 0},
     {"object.keys", 1, bi_object_keys, 0},
     {"object.union", 2, bi_object_union, 0},

@@ -16,10 +16,10 @@
 #define S(v) XV_STR(v)
 #define SL(v) XV_STRLEN(v)
 
-static int get_re(struct xv_bctx *ctx, const struct xv_value *p, struct xv_bi_re **re)
+static int get_re(struct xv_bctx *ctx, const struct xv_value *p, struct xv_go_re **re)
 {
     char *err = NULL;
-    if (xv_policy_bi_re_get(S(p), SL(p), re, &err) == 0)
+    if (xv_go_re_get(S(p), SL(p), re, &err) == 0)
         return 0;
     int rc = xv_bi_error(ctx, "%s", err ? err : "error parsing regexp");
     free(err);
@@ -30,13 +30,13 @@ BI_FN(bi_regex_match)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_re *re;
+    struct xv_go_re *re;
     if (get_re(ctx, a[0], &re))
         return XV_BI_ERROR;
-    long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_policy_bi_re_ngroups(re) + 1));
-    int r = ov ? xv_policy_bi_re_exec(re, S(a[1]), SL(a[1]), 0, ov) : -1;
+    long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_go_re_ngroups(re) + 1));
+    int r = ov ? xv_go_re_exec(re, S(a[1]), SL(a[1]), 0, ov) : -1;
     free(ov);
-    xv_policy_bi_re_release(re);
+    xv_go_re_release(re);
     if (r < 0)
         return xv_bi_error(ctx, "regular expression match failed (resource limit)");
     *out = xv_bool(r);
@@ -49,10 +49,10 @@ BI_FN(bi_regex_is_valid)
         *out = xv_bool(0);
         return XV_BI_OK;
     }
-    struct xv_bi_re *re;
-    int ok = xv_policy_bi_re_get(S(a[0]), SL(a[0]), &re, NULL) == 0;
+    struct xv_go_re *re;
+    int ok = xv_go_re_get(S(a[0]), SL(a[0]), &re, NULL) == 0;
     if (ok)
-        xv_policy_bi_re_release(re);
+        xv_go_re_release(re);
     *out = xv_bool(ok);
     return XV_BI_OK;
 }
@@ -97,14 +97,14 @@ static int find_common(struct xv_bctx *ctx, struct xv_value *const *a, bool grou
 {
     int64_t n;
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING) ||
-        xv_policy_bi_int_arg(ctx, a, 3, &n))
+        xv_bi_int_arg(ctx, a, 3, &n))
         return XV_BI_ERROR;
-    struct xv_bi_re *re;
+    struct xv_go_re *re;
     if (get_re(ctx, a[0], &re))
         return XV_BI_ERROR;
-    struct collect c = { xv_array_new(4), S(a[1]), groups ? xv_policy_bi_re_ngroups(re) : -1 };
-    int rc = c.arr ? xv_policy_bi_re_find_all(re, S(a[1]), SL(a[1]), n, collect_cb, &c) : -2;
-    xv_policy_bi_re_release(re);
+    struct collect c = { xv_array_new(4), S(a[1]), groups ? xv_go_re_ngroups(re) : -1 };
+    int rc = c.arr ? xv_go_re_find_all(re, S(a[1]), SL(a[1]), n, collect_cb, &c) : -2;
+    xv_go_re_release(re);
     if (rc) {
         xv_decref(c.arr);
         return rc == -2 ? xv_bi_error(ctx, "out of memory")
@@ -138,7 +138,7 @@ BI_FN(bi_regex_split)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_re *re;
+    struct xv_go_re *re;
     if (get_re(ctx, a[0], &re))
         return XV_BI_ERROR;
     struct splitter sp = { 0, 0, xv_array_new(4), S(a[1]) };
@@ -148,11 +148,11 @@ BI_FN(bi_regex_split)
     } else if (SL(a[0]) > 0 && SL(a[1]) == 0) {
         rc = push_str(sp.arr, "", 0);   /* Go: a non-empty pattern splits "" into [""] */
     } else {
-        rc = xv_policy_bi_re_find_all(re, S(a[1]), SL(a[1]), -1, split_cb, &sp);
+        rc = xv_go_re_find_all(re, S(a[1]), SL(a[1]), -1, split_cb, &sp);
         if (rc == 0 && sp.end != SL(a[1]))
             rc = push_str(sp.arr, S(a[1]) + sp.beg, SL(a[1]) - sp.beg);
     }
-    xv_policy_bi_re_release(re);
+    xv_go_re_release(re);
     if (rc) {
         xv_decref(sp.arr);
         return xv_bi_error(ctx, rc == -2 ? "out of memory" : "regular expression match failed");
@@ -167,13 +167,13 @@ BI_FN(bi_regex_replace)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING) ||
         xv_bi_want(ctx, a, 3, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_bi_re *re;
+    struct xv_go_re *re;
     if (get_re(ctx, a[1], &re))
         return XV_BI_ERROR;
     size_t len;
-    char *r = xv_policy_bi_re_replace_all(re, S(a[0]), SL(a[0]), S(a[2]), SL(a[2]), &len);
-    xv_policy_bi_re_release(re);
-    return xv_policy_bi_ret_owned(ctx, r, len, out);
+    char *r = xv_go_re_replace_all(re, S(a[0]), SL(a[0]), S(a[2]), SL(a[2]), &len);
+    xv_go_re_release(re);
+    return xv_bi_ret_owned(ctx, r, len, out);
 }
 
 /* regex.template_match(template, value, delim_start, delim_end): literal text
@@ -189,30 +189,30 @@ BI_FN(bi_regex_template_match)
     uint32_t ds, de;
     if (SL(a[2]) == 0 || SL(a[3]) == 0)
         return xv_bi_error(ctx, "delimiters must be non-empty");
-    xv_policy_bi_utf8_decode(S(a[2]), SL(a[2]), &ds);
-    xv_policy_bi_utf8_decode(S(a[3]), SL(a[3]), &de);
-    struct xv_bi_buf p = {0};
-    xv_policy_bi_buf_addc(&p, '^');
+    xv_val_utf8_decode(S(a[2]), SL(a[2]), &ds);
+    xv_val_utf8_decode(S(a[3]), SL(a[3]), &de);
+    struct xv_val_buf p = {0};
+    xv_val_buf_addc(&p, '^');
     size_t i = 0, lit = 0;
     int level = 0;
     size_t open = 0;
     while (i < tn) {
         uint32_t cp;
-        size_t k = xv_policy_bi_utf8_decode(t + i, tn - i, &cp);
+        size_t k = xv_val_utf8_decode(t + i, tn - i, &cp);
         if (cp == ds) {
             if (level++ == 0) {
                 size_t ql;
-                char *q = xv_policy_bi_re_quote_meta(t + lit, i - lit, &ql);
+                char *q = xv_go_re_quote_meta(t + lit, i - lit, &ql);
                 if (q)
-                    xv_policy_bi_buf_add(&p, q, ql);
+                    xv_val_buf_add(&p, q, ql);
                 free(q);
                 open = i + k;
             }
         } else if (cp == de && level > 0) {
             if (--level == 0) {
-                xv_policy_bi_buf_addc(&p, '(');
-                xv_policy_bi_buf_add(&p, t + open, i - open);
-                xv_policy_bi_buf_addc(&p, ')');
+                xv_val_buf_addc(&p, '(');
+                xv_val_buf_add(&p, t + open, i - open);
+                xv_val_buf_addc(&p, ')');
                 lit = i + k;
             }
         } else if (cp == de) {
@@ -222,32 +222,32 @@ BI_FN(bi_regex_template_match)
         i += k;
     }
     if (level != 0) {
-        xv_policy_bi_buf_free(&p);
+        xv_val_buf_free(&p);
         return xv_bi_error(ctx, "unbalanced braces in \"%.*s\"", (int)(tn > 200 ? 200 : tn), t);
     }
     size_t ql;
-    char *q = xv_policy_bi_re_quote_meta(t + lit, tn - lit, &ql);
+    char *q = xv_go_re_quote_meta(t + lit, tn - lit, &ql);
     if (q)
-        xv_policy_bi_buf_add(&p, q, ql);
+        xv_val_buf_add(&p, q, ql);
     free(q);
-    xv_policy_bi_buf_addc(&p, '$');
+    xv_val_buf_addc(&p, '$');
     size_t pl;
-    char *pat = xv_policy_bi_buf_take(&p, &pl);
+    char *pat = xv_val_buf_take(&p, &pl);
     if (!pat)
         return xv_bi_error(ctx, "out of memory");
-    struct xv_bi_re *re;
+    struct xv_go_re *re;
     char *err = NULL;
-    int rc = xv_policy_bi_re_get(pat, pl, &re, &err);
+    int rc = xv_go_re_get(pat, pl, &re, &err);
     free(pat);
     if (rc) {
         rc = xv_bi_error(ctx, "%s", err ? err : "error parsing regexp");
         free(err);
         return rc;
     }
-    long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_policy_bi_re_ngroups(re) + 1));
-    int r = ov ? xv_policy_bi_re_exec(re, S(a[1]), SL(a[1]), 0, ov) : -1;
+    long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_go_re_ngroups(re) + 1));
+    int r = ov ? xv_go_re_exec(re, S(a[1]), SL(a[1]), 0, ov) : -1;
     free(ov);
-    xv_policy_bi_re_release(re);
+    xv_go_re_release(re);
     if (r < 0)
         return xv_bi_error(ctx, "regular expression match failed");
     *out = xv_bool(r);
@@ -259,7 +259,7 @@ BI_FN(bi_regex_globs_match)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
         return XV_BI_ERROR;
     char *err = NULL;
-    int r = xv_policy_bi_globs_intersect(S(a[0]), SL(a[0]), S(a[1]), SL(a[1]), &err);
+    int r = xv_go_globs_intersect(S(a[0]), SL(a[0]), S(a[1]), SL(a[1]), &err);
     if (r < 0) {
         int rc = xv_bi_error(ctx, "%s", err ? err : "out of memory");
         free(err);
@@ -288,14 +288,14 @@ BI_FN(bi_glob_match)
             if (!XV_IS(e, XV_T_STRING)) {
                 if (delims != dl)
                     free(delims);
-                return xv_policy_bi_elem_err(ctx, 2, d, e, "string");
+                return xv_bi_elem_err(ctx, 2, d, e, "string");
             }
             uint32_t cp;
-            size_t k = SL(e) ? xv_policy_bi_utf8_decode(S(e), SL(e), &cp) : 0;
+            size_t k = SL(e) ? xv_val_utf8_decode(S(e), SL(e), &cp) : 0;
             if (k == 0 || k != SL(e)) {
                 if (delims != dl)
                     free(delims);
-                return xv_policy_bi_elem_err(ctx, 2, d, e, "rune");
+                return xv_bi_elem_err(ctx, 2, d, e, "rune");
             }
             delims[nd++] = cp;
         }
@@ -311,9 +311,9 @@ BI_FN(bi_glob_match)
             free(delims);
         return XV_BI_ERROR;
     }
-    struct xv_bi_glob *g;
+    struct xv_go_glob *g;
     char *err = NULL;
-    int rc = xv_policy_bi_glob_compile(S(a[0]), SL(a[0]), delims, nd, &g, &err);
+    int rc = xv_go_glob_compile(S(a[0]), SL(a[0]), delims, nd, &g, &err);
     if (delims != dl)
         free(delims);
     if (rc) {
@@ -321,8 +321,8 @@ BI_FN(bi_glob_match)
         free(err);
         return rc;
     }
-    *out = xv_bool(xv_policy_bi_glob_match(g, S(a[2]), SL(a[2])));
-    xv_policy_bi_glob_free(g);
+    *out = xv_bool(xv_go_glob_match(g, S(a[2]), SL(a[2])));
+    xv_go_glob_free(g);
     return XV_BI_OK;
 }
 
@@ -331,11 +331,11 @@ BI_FN(bi_glob_quote_meta)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     size_t len;
-    char *r = xv_policy_bi_glob_quote_meta(S(a[0]), SL(a[0]), &len);
-    return xv_policy_bi_ret_owned(ctx, r, len, out);
+    char *r = xv_go_glob_quote_meta(S(a[0]), SL(a[0]), &len);
+    return xv_bi_ret_owned(ctx, r, len, out);
 }
 
-const struct xv_builtin_def xv_policy_bi_regex[] = {
+const struct xv_builtin_def xv_bi_regex[] = {
     {"regex.match", 2, bi_regex_match, 0},
     {"re_match", 2, bi_regex_match, 0},
     {"regex.is_valid", 1, bi_regex_is_valid, 0},

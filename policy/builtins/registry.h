@@ -5,7 +5,7 @@
  *   - policy/builtins_*.c (strings, regex, glob, sprintf, json, objects,
  *     arrays, encoding, crypto, time, ...) belong to the builtins helper,
  *     including policy/builtins_table.c, which DEFINES
- *     `xv_policy_builtin_families` (below). Adding a family = adding a file
+ *     `xv_bi_families` (below). Adding a family = adding a file
  *     builtins_<family>.c with a NULL-name-terminated `struct xv_builtin_def`
  *     array and listing it in builtins_table.c. The evaluator never needs
  *     editing for that: policy/CMakeLists.txt globs every .c file in policy/.
@@ -75,14 +75,14 @@ enum {
 
 /* Defined in builtins_table.c (builtins helper): NULL-terminated list of
  * builtin tables, one per family. */
-extern const struct xv_builtin_def *const xv_policy_builtin_families[];
+extern const struct xv_builtin_def *const xv_bi_families[];
 
 /* Defined in core_builtins.c (evaluator): operators and aggregates. */
-extern const struct xv_builtin_def xv_policy_core_builtins[];
+extern const struct xv_builtin_def xv_bi_core[];
 
 /* Find a builtin by name among all tables (core first). NULL if unknown.
  * Thread-safe; builds its index once. */
-const struct xv_builtin_def *xv_policy_builtin_lookup(const char *name, size_t len);
+const struct xv_builtin_def *xv_bi_lookup(const char *name, size_t len);
 
 /* ---- errors (each returns XV_BI_ERROR so `return xv_bi_...(...)` works) ---- */
 
@@ -105,16 +105,16 @@ int xv_bi_want(struct xv_bctx *ctx, struct xv_value *const *args, int pos, enum 
 
 /* Non-zero when builtin errors are raised (strict mode). Builtins rarely
  * need this: the evaluator applies strictness to the returned status. */
-int xv_bctx_strict(const struct xv_bctx *ctx);
+int xv_bi_ctx_strict(const struct xv_bctx *ctx);
 /* Wall-clock time of the evaluation's start in ns (stable within one
  * evaluation, as time.now_ns must be). */
-int64_t xv_bctx_now_ns(struct xv_bctx *ctx);
+int64_t xv_bi_ctx_now_ns(struct xv_bctx *ctx);
 /* Name of the builtin being called (for messages that need it). */
-const char *xv_bctx_builtin_name(const struct xv_bctx *ctx);
+const char *xv_bi_ctx_builtin_name(const struct xv_bctx *ctx);
 /* Per-evaluation memo for non-deterministic builtins: returns (a new
- * reference to) the value stored under key by an earlier xv_bctx_memo_put
+ * reference to) the value stored under key by an earlier xv_bi_ctx_memo_put
  * in the same evaluation, or NULL. put borrows both arguments. */
-struct xv_value *xv_bctx_memo_get(struct xv_bctx *ctx, const struct xv_value *key);
-int xv_bctx_memo_put(struct xv_bctx *ctx, struct xv_value *key, struct xv_value *val);
+struct xv_value *xv_bi_ctx_memo_get(struct xv_bctx *ctx, const struct xv_value *key);
+int xv_bi_ctx_memo_put(struct xv_bctx *ctx, struct xv_value *key, struct xv_value *val);
 
 #endif

@@ -63,15 +63,15 @@ static char *check_schema(const struct xv_value *s, int depth)
             for (int k = 0; XV_IS(e, XV_T_STRING) && type_names[k]; k++)
                 ok |= strcmp(S(e), type_names[k]) == 0;
             if (!ok) {
-                struct xv_bi_buf b = {0};
-                xv_policy_bi_buf_adds(&b, "has a primitive type that is NOT VALID -- given: /");
+                struct xv_val_buf b = {0};
+                xv_val_buf_adds(&b, "has a primitive type that is NOT VALID -- given: /");
                 if (XV_IS(e, XV_T_STRING))
-                    xv_policy_bi_buf_add(&b, S(e), SL(e));
+                    xv_val_buf_add(&b, S(e), SL(e));
                 else
-                    xv_policy_bi_rego_text(&b, e);
-                xv_policy_bi_buf_adds(&b, "/ Expected valid values are:[array boolean integer "
+                    xv_bi_rego_text(&b, e);
+                xv_val_buf_adds(&b, "/ Expected valid values are:[array boolean integer "
                                           "number null object string]");
-                return xv_policy_bi_buf_take(&b, NULL);
+                return xv_val_buf_take(&b, NULL);
             }
         }
     }
@@ -137,20 +137,20 @@ static void add_err(struct vctx *c, const char *field, const char *type, const c
 
 static char *num_text(const struct xv_value *v)
 {
-    struct xv_bi_buf b = {0};
-    xv_policy_bi_rego_text(&b, v);
-    return xv_policy_bi_buf_take(&b, NULL);
+    struct xv_val_buf b = {0};
+    xv_bi_rego_text(&b, v);
+    return xv_val_buf_take(&b, NULL);
 }
 
 /* A string matching a Go regexp (anchored by the caller's pattern). */
 static bool re_full(const char *pat, const char *s, size_t n)
 {
-    struct xv_bi_re *re;
-    if (xv_policy_bi_re_get(pat, strlen(pat), &re, NULL))
+    struct xv_go_re *re;
+    if (xv_go_re_get(pat, strlen(pat), &re, NULL))
         return true;
     long ov[2 * 8];
-    int r = xv_policy_bi_re_ngroups(re) < 8 ? xv_policy_bi_re_exec(re, s, n, 0, ov) : 1;
-    xv_policy_bi_re_release(re);
+    int r = xv_go_re_ngroups(re) < 8 ? xv_go_re_exec(re, s, n, 0, ov) : 1;
+    xv_go_re_release(re);
     return r == 1;
 }
 
@@ -162,12 +162,12 @@ static bool format_ok(const char *f, const char *s, size_t n)
     int32_t nsec;
     char err[64];
     if (!strcmp(f, "date-time"))
-        return xv_policy_bi_time_parse("2006-01-02T15:04:05Z07:00", 25, s, n, &sec, &nsec, err,
+        return xv_go_time_parse("2006-01-02T15:04:05Z07:00", 25, s, n, &sec, &nsec, err,
                                        sizeof err) == 0;
     if (!strcmp(f, "date"))
-        return xv_policy_bi_time_parse("2006-01-02", 10, s, n, &sec, &nsec, err, sizeof err) == 0;
+        return xv_go_time_parse("2006-01-02", 10, s, n, &sec, &nsec, err, sizeof err) == 0;
     if (!strcmp(f, "time"))
-        return xv_policy_bi_time_parse("15:04:05Z07:00", 14, s, n, &sec, &nsec, err, sizeof err) == 0;
+        return xv_go_time_parse("15:04:05Z07:00", 14, s, n, &sec, &nsec, err, sizeof err) == 0;
     if (!strcmp(f, "email"))
         return re_full("^[^@\\s]+@[^@\\s]+$", s, n);
     if (!strcmp(f, "ipv4"))
@@ -184,10 +184,10 @@ static bool format_ok(const char *f, const char *s, size_t n)
         return n <= 253 && re_full("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                                    "(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$", s, n);
     if (!strcmp(f, "regex")) {
-        struct xv_bi_re *re;
-        if (xv_policy_bi_re_get(s, n, &re, NULL))
+        struct xv_go_re *re;
+        if (xv_go_re_get(s, n, &re, NULL))
             return false;
-        xv_policy_bi_re_release(re);
+        xv_go_re_release(re);
         return true;
     }
     return true;
@@ -195,18 +195,18 @@ static bool format_ok(const char *f, const char *s, size_t n)
 
 static char *child_path(const char *path, const struct xv_value *key, size_t idx, bool is_idx)
 {
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     if (strcmp(path, "(root)") != 0) {
-        xv_policy_bi_buf_adds(&b, path);
-        xv_policy_bi_buf_addc(&b, '.');
+        xv_val_buf_adds(&b, path);
+        xv_val_buf_addc(&b, '.');
     }
     if (is_idx)
-        xv_policy_bi_buf_printf(&b, "%zu", idx);
+        xv_val_buf_printf(&b, "%zu", idx);
     else if (XV_IS(key, XV_T_STRING))
-        xv_policy_bi_buf_add(&b, S(key), SL(key));
+        xv_val_buf_add(&b, S(key), SL(key));
     else
-        xv_policy_bi_rego_text(&b, key);
-    return xv_policy_bi_buf_take(&b, NULL);
+        xv_bi_rego_text(&b, key);
+    return xv_val_buf_take(&b, NULL);
 }
 
 static const struct xv_value *resolve_ref(const struct vctx *c, const struct xv_value *ref)
@@ -289,25 +289,25 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
     const struct xv_value *t = kw(s, "type");
     if (t) {
         bool ok = false;
-        struct xv_bi_buf exp = {0};
+        struct xv_val_buf exp = {0};
         size_t cnt = XV_IS(t, XV_T_ARRAY) ? XV_ARR_LEN(t) : 1;
         for (size_t i = 0; i < cnt; i++) {
             const struct xv_value *e = XV_IS(t, XV_T_ARRAY) ? XV_ARR_ITEM(t, i) : t;
             if (!XV_IS(e, XV_T_STRING))
                 continue;
             if (exp.len)
-                xv_policy_bi_buf_adds(&exp, ", ");
-            xv_policy_bi_buf_add(&exp, S(e), SL(e));
+                xv_val_buf_adds(&exp, ", ");
+            xv_val_buf_add(&exp, S(e), SL(e));
             ok |= type_matches(S(e), v);
         }
         if (!ok) {
             snprintf(msg, sizeof msg, "Invalid type. Expected: %s, given: %s",
                      exp.p ? exp.p : "", value_type(v));
             add_err(c, path, "invalid_type", msg);
-            xv_policy_bi_buf_free(&exp);
+            xv_val_buf_free(&exp);
             return;
         }
-        xv_policy_bi_buf_free(&exp);
+        xv_val_buf_free(&exp);
     }
     const struct xv_value *en = kw(s, "enum");
     if (XV_IS(en, XV_T_ARRAY)) {
@@ -315,24 +315,24 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
         for (size_t i = 0; i < XV_ARR_LEN(en) && !ok; i++)
             ok = xv_equal(XV_ARR_ITEM(en, i), v);
         if (!ok) {
-            struct xv_bi_buf b = {0};
+            struct xv_val_buf b = {0};
             for (size_t i = 0; i < XV_ARR_LEN(en); i++) {
                 if (i)
-                    xv_policy_bi_buf_adds(&b, ", ");
-                xv_policy_bi_json_text(&b, XV_ARR_ITEM(en, i), 0);
+                    xv_val_buf_adds(&b, ", ");
+                xv_bi_json_text(&b, XV_ARR_ITEM(en, i), 0);
             }
             snprintf(msg, sizeof msg, "%s must be one of the following: %s", path,
                      b.p ? b.p : "");
-            xv_policy_bi_buf_free(&b);
+            xv_val_buf_free(&b);
             add_err(c, path, "enum", msg);
         }
     }
     const struct xv_value *cn = kw(s, "const");
     if (cn && !xv_equal(cn, v)) {
-        struct xv_bi_buf b = {0};
-        xv_policy_bi_json_text(&b, cn, 0);
+        struct xv_val_buf b = {0};
+        xv_bi_json_text(&b, cn, 0);
         snprintf(msg, sizeof msg, "%s does not match: %s", path, b.p ? b.p : "");
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         add_err(c, path, "const", msg);
     }
     /* combinators */
@@ -407,14 +407,14 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
             for (size_t j = 0; XV_IS(pp, XV_T_OBJECT) && XV_IS(k, XV_T_STRING) &&
                                j < XV_OBJ_LEN(pp); j++) {
                 const struct xv_value *pat = XV_OBJ_KEY(pp, j);
-                struct xv_bi_re *re;
-                if (!XV_IS(pat, XV_T_STRING) || xv_policy_bi_re_get(S(pat), SL(pat), &re, NULL))
+                struct xv_go_re *re;
+                if (!XV_IS(pat, XV_T_STRING) || xv_go_re_get(S(pat), SL(pat), &re, NULL))
                     continue;
                 long ov[2 * 32];
-                int r = xv_policy_bi_re_ngroups(re) < 31
-                            ? xv_policy_bi_re_exec(re, S(k), SL(k), 0, ov)
+                int r = xv_go_re_ngroups(re) < 31
+                            ? xv_go_re_exec(re, S(k), SL(k), 0, ov)
                             : 0;
-                xv_policy_bi_re_release(re);
+                xv_go_re_release(re);
                 if (r == 1) {
                     matched = true;
                     validate(c, XV_OBJ_VAL(pp, j), val, cp, depth + 1);
@@ -531,7 +531,7 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
         break;
     }
     case XV_T_STRING: {
-        size_t len = xv_policy_bi_utf8_count(S(v), SL(v));
+        size_t len = xv_val_utf8_count(S(v), SL(v));
         const struct xv_value *mn = kw(s, "minLength"), *mx = kw(s, "maxLength"),
                               *pat = kw(s, "pattern");
         int64_t lim;
@@ -545,12 +545,12 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
                      (long long)lim);
             add_err(c, path, "string_lte", msg);
         }
-        struct xv_bi_re *re;
-        if (XV_IS(pat, XV_T_STRING) && xv_policy_bi_re_get(S(pat), SL(pat), &re, NULL) == 0) {
-            long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_policy_bi_re_ngroups(re) + 1));
-            int r = ov ? xv_policy_bi_re_exec(re, S(v), SL(v), 0, ov) : 1;
+        struct xv_go_re *re;
+        if (XV_IS(pat, XV_T_STRING) && xv_go_re_get(S(pat), SL(pat), &re, NULL) == 0) {
+            long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_go_re_ngroups(re) + 1));
+            int r = ov ? xv_go_re_exec(re, S(v), SL(v), 0, ov) : 1;
             free(ov);
-            xv_policy_bi_re_release(re);
+            xv_go_re_release(re);
             if (r == 0) {
                 snprintf(msg, sizeof msg, "Does not match pattern '%.*s'", (int)SL(pat), S(pat));
                 add_err(c, path, "pattern", msg);
@@ -659,7 +659,7 @@ BI_FN(bi_verify_schema)
     if (XV_IS(a[0], XV_T_STRING)) {
         char err[256] = "";
         if (xv_json_parse(S(a[0]), SL(a[0]), &s, err, sizeof err) != 0 || !s)
-            return xv_policy_bi_ret(ctx, pair(xv_bool(0), xv_string_fmt("jsonschema: %s", err)),
+            return xv_bi_ret(ctx, pair(xv_bool(0), xv_string_fmt("jsonschema: %s", err)),
                                     out);
     } else {
         s = xv_incref(a[0]);
@@ -669,9 +669,9 @@ BI_FN(bi_verify_schema)
     if (m) {
         struct xv_value *r = pair(xv_bool(0), xv_string_fmt("jsonschema: %s", m));
         free(m);
-        return xv_policy_bi_ret(ctx, r, out);
+        return xv_bi_ret(ctx, r, out);
     }
-    return xv_policy_bi_ret(ctx, pair(xv_bool(1), xv_null()), out);
+    return xv_bi_ret(ctx, pair(xv_bool(1), xv_null()), out);
 }
 
 BI_FN(bi_match_schema)
@@ -700,10 +700,10 @@ BI_FN(bi_match_schema)
         xv_decref(c.errs);
         return xv_bi_error(ctx, "out of memory");
     }
-    return xv_policy_bi_ret(ctx, pair(xv_bool(c.nerr == 0), c.errs), out);
+    return xv_bi_ret(ctx, pair(xv_bool(c.nerr == 0), c.errs), out);
 }
 
-const struct xv_builtin_def xv_policy_bi_schema[] = {
+const struct xv_builtin_def xv_bi_schema[] = {
     {"json.verify_schema", 1, bi_verify_schema, 0},
     {"json.match_schema", 2, bi_match_schema, 0},
     {NULL, 0, NULL, 0},

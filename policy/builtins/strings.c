@@ -42,18 +42,18 @@ BI_FN(bi_concat)
     const struct xv_value *c = a[1];
     if (!XV_IS(c, XV_T_ARRAY) && !XV_IS(c, XV_T_SET))
         return xv_bi_type_error(ctx, 2, "one of {set, array}", c);
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     for (size_t i = 0; i < c->u.arr.len; i++) {
         const struct xv_value *e = c->u.arr.items[i];
         if (!XV_IS(e, XV_T_STRING)) {
-            xv_policy_bi_buf_free(&b);
-            return xv_policy_bi_elem_err(ctx, 2, c, e, "string");
+            xv_val_buf_free(&b);
+            return xv_bi_elem_err(ctx, 2, c, e, "string");
         }
         if (i > 0)
-            xv_policy_bi_buf_add(&b, S(a[0]), SL(a[0]));
-        xv_policy_bi_buf_add(&b, S(e), SL(e));
+            xv_val_buf_add(&b, S(a[0]), SL(a[0]));
+        xv_val_buf_add(&b, S(e), SL(e));
     }
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_contains)
@@ -146,7 +146,7 @@ static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, stru
         return XV_BI_OK;
     }
     pthread_once(&g_case.once, case_init);
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     size_t i = 0, n = SL(s);
     const char *p = S(s);
     while (i < n) {
@@ -157,18 +157,18 @@ static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, stru
                 c -= 32;
             else if (!up && c >= 'A' && c <= 'Z')
                 c += 32;
-            xv_policy_bi_buf_addc(&b, (char)c);
+            xv_val_buf_addc(&b, (char)c);
             i++;
             continue;
         }
-        size_t k = xv_policy_bi_utf8_decode(p + i, n - i, &cp);
+        size_t k = xv_val_utf8_decode(p + i, n - i, &cp);
         if (g_case.loc)
             cp = (uint32_t)(up ? towupper_l((wint_t)cp, g_case.loc)
                                : towlower_l((wint_t)cp, g_case.loc));
-        xv_policy_bi_buf_addcp(&b, cp);
+        xv_val_buf_addcp(&b, cp);
         i += k;
     }
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_lower)
@@ -202,7 +202,7 @@ BI_FN(bi_split)
         size_t i = 0;
         uint32_t cp;
         while (i < n && rc == 0) {
-            size_t k = xv_policy_bi_utf8_decode(s + i, n - i, &cp);
+            size_t k = xv_val_utf8_decode(s + i, n - i, &cp);
             struct xv_value *e = xv_string(s + i, k);
             rc = e ? xv_array_push(arr, e) : -1;
             xv_decref(e);
@@ -230,7 +230,7 @@ BI_FN(bi_split)
 }
 
 /* strings.ReplaceAll; an empty old string inserts new around every rune. */
-static void replace_all(struct xv_bi_buf *b, const char *s, size_t n, const char *old, size_t on,
+static void replace_all(struct xv_val_buf *b, const char *s, size_t n, const char *old, size_t on,
                         const char *nw, size_t nn, long max)
 {
     size_t i = 0;
@@ -238,36 +238,36 @@ static void replace_all(struct xv_bi_buf *b, const char *s, size_t n, const char
     if (on == 0) {
         uint32_t cp;
         while (max < 0 || done < max) {
-            xv_policy_bi_buf_add(b, nw, nn);
+            xv_val_buf_add(b, nw, nn);
             done++;
             if (i >= n)
                 break;
-            size_t k = xv_policy_bi_utf8_decode(s + i, n - i, &cp);
-            xv_policy_bi_buf_add(b, s + i, k);
+            size_t k = xv_val_utf8_decode(s + i, n - i, &cp);
+            xv_val_buf_add(b, s + i, k);
             i += k;
         }
-        xv_policy_bi_buf_add(b, s + i, n - i);
+        xv_val_buf_add(b, s + i, n - i);
         return;
     }
     while (max < 0 || done < max) {
         const char *hit = memmem(s + i, n - i, old, on);
         if (!hit)
             break;
-        xv_policy_bi_buf_add(b, s + i, (size_t)(hit - (s + i)));
-        xv_policy_bi_buf_add(b, nw, nn);
+        xv_val_buf_add(b, s + i, (size_t)(hit - (s + i)));
+        xv_val_buf_add(b, nw, nn);
         i = (size_t)(hit - s) + on;
         done++;
     }
-    xv_policy_bi_buf_add(b, s + i, n - i);
+    xv_val_buf_add(b, s + i, n - i);
 }
 
 BI_FN(bi_replace)
 {
     if (want_str(ctx, a, 1) || want_str(ctx, a, 2) || want_str(ctx, a, 3))
         return XV_BI_ERROR;
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     replace_all(&b, S(a[0]), SL(a[0]), S(a[1]), SL(a[1]), S(a[2]), SL(a[2]), -1);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 /* strings.replace_n: Go's strings.NewReplacer over the pairs in key order:
@@ -279,15 +279,15 @@ BI_FN(bi_replace_n)
         return xv_bi_type_error(ctx, 1, "object", pat);
     for (size_t k = 0; k < XV_OBJ_LEN(pat); k++) {
         if (!XV_IS(XV_OBJ_KEY(pat, k), XV_T_STRING))
-            return xv_policy_bi_operand_err(ctx, 1, "non-string key found in pattern object");
+            return xv_bi_operand_err(ctx, 1, "non-string key found in pattern object");
         if (!XV_IS(XV_OBJ_VAL(pat, k), XV_T_STRING))
-            return xv_policy_bi_operand_err(ctx, 1, "non-string value found in pattern object");
+            return xv_bi_operand_err(ctx, 1, "non-string value found in pattern object");
     }
     if (want_str(ctx, a, 2))
         return XV_BI_ERROR;
     const char *s = S(a[1]);
     size_t n = SL(a[1]), i = 0, np = XV_OBJ_LEN(pat);
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     bool has_empty = np > 0 && SL(XV_OBJ_KEY(pat, 0)) == 0;  /* "" sorts first */
     while (i <= n) {
         size_t best = np;
@@ -300,20 +300,20 @@ BI_FN(bi_replace_n)
         }
         if (best < np) {
             const struct xv_value *o = XV_OBJ_KEY(pat, best);
-            xv_policy_bi_buf_add(&b, S(XV_OBJ_VAL(pat, best)), SL(XV_OBJ_VAL(pat, best)));
+            xv_val_buf_add(&b, S(XV_OBJ_VAL(pat, best)), SL(XV_OBJ_VAL(pat, best)));
             i += SL(o);
             continue;
         }
         if (has_empty)
-            xv_policy_bi_buf_add(&b, S(XV_OBJ_VAL(pat, 0)), SL(XV_OBJ_VAL(pat, 0)));
+            xv_val_buf_add(&b, S(XV_OBJ_VAL(pat, 0)), SL(XV_OBJ_VAL(pat, 0)));
         if (i >= n)
             break;
         uint32_t cp;
-        size_t k = xv_policy_bi_utf8_decode(s + i, n - i, &cp);
-        xv_policy_bi_buf_add(&b, s + i, k);
+        size_t k = xv_val_utf8_decode(s + i, n - i, &cp);
+        xv_val_buf_add(&b, s + i, k);
         i += k;
     }
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 /* ---- trim family ---- */
@@ -323,7 +323,7 @@ static bool in_cutset(uint32_t cp, const char *cs, size_t cn)
     size_t i = 0;
     uint32_t c;
     while (i < cn) {
-        i += xv_policy_bi_utf8_decode(cs + i, cn - i, &c);
+        i += xv_val_utf8_decode(cs + i, cn - i, &c);
         if (c == cp)
             return true;
     }
@@ -337,9 +337,9 @@ static size_t last_cp(const char *s, size_t n, uint32_t *cp)
     size_t lim = n >= 4 ? n - 4 : 0;
     while (st > lim && ((unsigned char)s[st] & 0xC0) == 0x80)
         st--;
-    size_t k = xv_policy_bi_utf8_decode(s + st, n - st, cp);
+    size_t k = xv_val_utf8_decode(s + st, n - st, cp);
     if (st + k != n) {
-        *cp = XV_BI_RUNE_ERROR;
+        *cp = XV_VAL_RUNE_ERROR;
         return 1;
     }
     return k;
@@ -364,7 +364,7 @@ static void trim_span(const char *s, size_t n, const char *cs, size_t cn, bool l
     uint32_t cp;
     if (left)
         while (b < e) {
-            size_t k = xv_policy_bi_utf8_decode(s + b, e - b, &cp);
+            size_t k = xv_val_utf8_decode(s + b, e - b, &cp);
             if (space ? !go_is_space(cp) : !in_cutset(cp, cs, cn))
                 break;
             b += k;
@@ -387,7 +387,7 @@ static int do_trim(struct xv_bctx *ctx, struct xv_value *const *a, bool l, bool 
         return XV_BI_ERROR;
     size_t st, en;
     trim_span(S(a[0]), SL(a[0]), S(a[1]), SL(a[1]), l, r, false, &st, &en);
-    return xv_policy_bi_ret(ctx, xv_string(S(a[0]) + st, en - st), out);
+    return xv_bi_ret(ctx, xv_string(S(a[0]) + st, en - st), out);
 }
 
 BI_FN(bi_trim) { return do_trim(ctx, a, true, true, out); }
@@ -400,7 +400,7 @@ BI_FN(bi_trim_space)
         return XV_BI_ERROR;
     size_t st, en;
     trim_span(S(a[0]), SL(a[0]), NULL, 0, true, true, true, &st, &en);
-    return xv_policy_bi_ret(ctx, xv_string(S(a[0]) + st, en - st), out);
+    return xv_bi_ret(ctx, xv_string(S(a[0]) + st, en - st), out);
 }
 
 BI_FN(bi_trim_prefix)
@@ -409,7 +409,7 @@ BI_FN(bi_trim_prefix)
         return XV_BI_ERROR;
     size_t pn = SL(a[1]);
     if (pn <= SL(a[0]) && memcmp(S(a[0]), S(a[1]), pn) == 0)
-        return xv_policy_bi_ret(ctx, xv_string(S(a[0]) + pn, SL(a[0]) - pn), out);
+        return xv_bi_ret(ctx, xv_string(S(a[0]) + pn, SL(a[0]) - pn), out);
     *out = xv_incref(a[0]);
     return XV_BI_OK;
 }
@@ -420,7 +420,7 @@ BI_FN(bi_trim_suffix)
         return XV_BI_ERROR;
     size_t sn = SL(a[1]), n0 = SL(a[0]);
     if (sn <= n0 && memcmp(S(a[0]) + n0 - sn, S(a[1]), sn) == 0)
-        return xv_policy_bi_ret(ctx, xv_string(S(a[0]), n0 - sn), out);
+        return xv_bi_ret(ctx, xv_string(S(a[0]), n0 - sn), out);
     *out = xv_incref(a[0]);
     return XV_BI_OK;
 }
@@ -435,7 +435,7 @@ static uint32_t *runes(const char *s, size_t n, size_t *cnt)
     if (!r)
         return NULL;
     while (i < n)
-        i += xv_policy_bi_utf8_decode(s + i, n - i, &r[c++]);
+        i += xv_val_utf8_decode(s + i, n - i, &r[c++]);
     *cnt = c;
     return r;
 }
@@ -475,7 +475,7 @@ static int index_common(struct xv_bctx *ctx, struct xv_value *const *a, bool all
         *out = arr;
         arr = NULL;
     } else {
-        rc = xv_policy_bi_ret(ctx, xv_int(found), out);
+        rc = xv_bi_ret(ctx, xv_int(found), out);
     }
 done:
     xv_decref(arr);
@@ -490,18 +490,18 @@ BI_FN(bi_indexof_n) { return index_common(ctx, a, true, out); }
 BI_FN(bi_substring)
 {
     int64_t off, len;
-    if (want_str(ctx, a, 1) || xv_policy_bi_int_arg(ctx, a, 2, &off) ||
-        xv_policy_bi_int_arg(ctx, a, 3, &len))
+    if (want_str(ctx, a, 1) || xv_bi_int_arg(ctx, a, 2, &off) ||
+        xv_bi_int_arg(ctx, a, 3, &len))
         return XV_BI_ERROR;
     if (off < 0)
         return xv_bi_error(ctx, "negative offset");
     const char *s = S(a[0]);
     size_t n = SL(a[0]);
-    size_t st = xv_policy_bi_utf8_offset(s, n, (size_t)off);
+    size_t st = xv_val_utf8_offset(s, n, (size_t)off);
     size_t en = n;
     if (len >= 0)
-        en = st + xv_policy_bi_utf8_offset(s + st, n - st, (size_t)len);
-    return xv_policy_bi_ret(ctx, xv_string(s + st, en - st), out);
+        en = st + xv_val_utf8_offset(s + st, n - st, (size_t)len);
+    return xv_bi_ret(ctx, xv_string(s + st, en - st), out);
 }
 
 BI_FN(bi_reverse)
@@ -512,13 +512,13 @@ BI_FN(bi_reverse)
     uint32_t *r = runes(S(a[0]), SL(a[0]), &cnt);
     if (!r)
         return xv_bi_error(ctx, "out of memory");
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     for (size_t i = cnt; i > 0; i--)
-        xv_policy_bi_buf_addcp(&b, r[i - 1]);
+        xv_val_buf_addcp(&b, r[i - 1]);
     free(r);
     if (cnt == 0)
-        xv_policy_bi_buf_add(&b, "", 0);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+        xv_val_buf_add(&b, "", 0);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_count_str)
@@ -529,7 +529,7 @@ BI_FN(bi_count_str)
     size_t n = SL(a[0]), sn = SL(a[1]);
     int64_t c = 0;
     if (sn == 0) {
-        c = (int64_t)xv_policy_bi_utf8_count(s, n) + 1;
+        c = (int64_t)xv_val_utf8_count(s, n) + 1;
     } else {
         size_t i = 0;
         const char *h;
@@ -538,7 +538,7 @@ BI_FN(bi_count_str)
             i = (size_t)(h - s) + sn;
         }
     }
-    return xv_policy_bi_ret(ctx, xv_int(c), out);
+    return xv_bi_ret(ctx, xv_int(c), out);
 }
 
 /* strings.any_prefix_match / any_suffix_match */
@@ -550,7 +550,7 @@ static int str_list(struct xv_bctx *ctx, const struct xv_value *v, int pos)
         return xv_bi_type_error(ctx, pos, "one of {string, set, array}", v);
     for (size_t i = 0; i < v->u.arr.len; i++)
         if (!XV_IS(v->u.arr.items[i], XV_T_STRING))
-            return xv_policy_bi_elem_err(ctx, pos, v, v->u.arr.items[i], "string");
+            return xv_bi_elem_err(ctx, pos, v, v->u.arr.items[i], "string");
     return 0;
 }
 
@@ -593,7 +593,7 @@ BI_FN(bi_sprintf)
     if (!XV_IS(a[1], XV_T_ARRAY))
         return xv_bi_type_error(ctx, 2, "array", a[1]);
     size_t na = XV_ARR_LEN(a[1]);
-    struct xv_bi_fmt_arg *args = calloc(na + 1, sizeof *args);
+    struct xv_go_fmt_arg *args = calloc(na + 1, sizeof *args);
     char **owned = calloc(na + 1, sizeof(char *));
     if (!args || !owned) {
         free(args);
@@ -602,54 +602,54 @@ BI_FN(bi_sprintf)
     }
     for (size_t i = 0; i < na; i++) {
         const struct xv_value *v = XV_ARR_ITEM(a[1], i);
-        struct xv_bi_fmt_arg *g = &args[i];
+        struct xv_go_fmt_arg *g = &args[i];
         int64_t iv;
         if (XV_IS(v, XV_T_STRING)) {
-            g->kind = XV_BI_FMT_STRING;
+            g->kind = XV_GO_FMT_STRING;
             g->s = S(v);
             g->slen = SL(v);
-        } else if (XV_IS(v, XV_T_NUMBER) && !xv_policy_bi_num_is_float_text(v) &&
+        } else if (XV_IS(v, XV_T_NUMBER) && !xv_bi_num_is_float_text(v) &&
                    xv_number_get_int64(v, &iv) == 0) {
-            g->kind = XV_BI_FMT_INT;
+            g->kind = XV_GO_FMT_INT;
             g->i = iv;
-        } else if (XV_IS(v, XV_T_NUMBER) && !xv_policy_bi_num_is_float_text(v) &&
+        } else if (XV_IS(v, XV_T_NUMBER) && !xv_bi_num_is_float_text(v) &&
                    xv_number_is_int(v)) {
             mpz_t z;
             mpz_init(z);
             xv_number_get_mpz(v, z);
             owned[i] = mpz_get_str(NULL, 10, z);
             mpz_clear(z);
-            g->kind = XV_BI_FMT_BIGINT;
+            g->kind = XV_GO_FMT_BIGINT;
             g->s = owned[i];
             g->slen = owned[i] ? strlen(owned[i]) : 0;
         } else if (XV_IS(v, XV_T_NUMBER)) {
             double d = xv_number_get_double(v);
             if (d == d && d - d == 0) {
-                g->kind = XV_BI_FMT_FLOAT;
+                g->kind = XV_GO_FMT_FLOAT;
                 g->f = d;
             } else {
                 /* out of float64 range: OPA prints the number's text */
-                struct xv_bi_buf t = {0};
-                xv_policy_bi_rego_text(&t, v);
-                owned[i] = xv_policy_bi_buf_take(&t, &g->slen);
-                g->kind = XV_BI_FMT_STRING;
+                struct xv_val_buf t = {0};
+                xv_bi_rego_text(&t, v);
+                owned[i] = xv_val_buf_take(&t, &g->slen);
+                g->kind = XV_GO_FMT_STRING;
                 g->s = owned[i] ? owned[i] : "";
             }
         } else {
-            struct xv_bi_buf t = {0};
-            xv_policy_bi_rego_text(&t, v);
-            owned[i] = xv_policy_bi_buf_take(&t, &g->slen);
-            g->kind = XV_BI_FMT_STRING;
+            struct xv_val_buf t = {0};
+            xv_bi_rego_text(&t, v);
+            owned[i] = xv_val_buf_take(&t, &g->slen);
+            g->kind = XV_GO_FMT_STRING;
             g->s = owned[i] ? owned[i] : "";
         }
     }
     size_t len;
-    char *r = xv_policy_bi_fmt_sprintf(S(a[0]), SL(a[0]), args, na, &len);
+    char *r = xv_go_fmt_sprintf(S(a[0]), SL(a[0]), args, na, &len);
     for (size_t i = 0; i < na; i++)
         free(owned[i]);
     free(owned);
     free(args);
-    return xv_policy_bi_ret_owned(ctx, r, len, out);
+    return xv_bi_ret_owned(ctx, r, len, out);
 }
 
 /* ---- numbers ---- */
@@ -659,7 +659,7 @@ static int num_unary(struct xv_bctx *ctx, struct xv_value *const *a,
 {
     if (xv_bi_want(ctx, a, 1, XV_T_NUMBER))
         return XV_BI_ERROR;
-    return xv_policy_bi_ret(ctx, f(a[0]), out);
+    return xv_bi_ret(ctx, f(a[0]), out);
 }
 
 BI_FN(bi_abs) { return num_unary(ctx, a, xv_num_abs, out); }
@@ -670,16 +670,16 @@ BI_FN(bi_floor) { return num_unary(ctx, a, xv_num_floor, out); }
 BI_FN(bi_format_int)
 {
     int64_t base;
-    if (xv_bi_want(ctx, a, 1, XV_T_NUMBER) || xv_policy_bi_int_arg(ctx, a, 2, &base))
+    if (xv_bi_want(ctx, a, 1, XV_T_NUMBER) || xv_bi_int_arg(ctx, a, 2, &base))
         return XV_BI_ERROR;
     if (base != 2 && base != 8 && base != 10 && base != 16)
-        return xv_policy_bi_operand_err(ctx, 2, "must be one of {2, 8, 10, 16}");
+        return xv_bi_operand_err(ctx, 2, "must be one of {2, 8, 10, 16}");
     mpz_t z;
     mpz_init(z);
     xv_number_get_mpz(a[0], z);   /* truncates toward zero, like big.Float.Int */
     char *s = mpz_get_str(NULL, (int)base, z);
     mpz_clear(z);
-    return xv_policy_bi_ret_owned(ctx, s, s ? strlen(s) : 0, out);
+    return xv_bi_ret_owned(ctx, s, s ? strlen(s) : 0, out);
 }
 
 BI_FN(bi_to_number)
@@ -687,9 +687,9 @@ BI_FN(bi_to_number)
     const struct xv_value *v = a[0];
     switch (XV_TYPE(v)) {
     case XV_T_NULL:
-        return xv_policy_bi_ret(ctx, xv_int(0), out);
+        return xv_bi_ret(ctx, xv_int(0), out);
     case XV_T_BOOL:
-        return xv_policy_bi_ret(ctx, xv_int(XV_BOOLV(v) ? 1 : 0), out);
+        return xv_bi_ret(ctx, xv_int(XV_BOOLV(v) ? 1 : 0), out);
     case XV_T_NUMBER:
         *out = xv_incref((struct xv_value *)v);
         return XV_BI_OK;
@@ -747,7 +747,7 @@ static int range_common(struct xv_bctx *ctx, int64_t lo, int64_t hi, int64_t ste
 BI_FN(bi_numbers_range)
 {
     int64_t lo, hi;
-    if (xv_policy_bi_int_arg(ctx, a, 1, &lo) || xv_policy_bi_int_arg(ctx, a, 2, &hi))
+    if (xv_bi_int_arg(ctx, a, 1, &lo) || xv_bi_int_arg(ctx, a, 2, &hi))
         return XV_BI_ERROR;
     return range_common(ctx, lo, hi, 1, out);
 }
@@ -755,7 +755,7 @@ BI_FN(bi_numbers_range)
 BI_FN(bi_numbers_range_step)
 {
     int64_t lo, hi, step;
-    if (xv_policy_bi_int_arg(ctx, a, 1, &lo) || xv_policy_bi_int_arg(ctx, a, 2, &hi))
+    if (xv_bi_int_arg(ctx, a, 1, &lo) || xv_bi_int_arg(ctx, a, 2, &hi))
         return XV_BI_ERROR;
     /* a step beyond int64 is legal (OPA uses big integers): one element */
     if (XV_IS(a[2], XV_T_NUMBER) && xv_number_is_int(a[2]) &&
@@ -768,7 +768,7 @@ BI_FN(bi_numbers_range_step)
         if (sign <= 0)
             return xv_bi_error(ctx, "step must be a positive integer");
         step = INT64_MAX;
-    } else if (xv_policy_bi_int_arg(ctx, a, 3, &step)) {
+    } else if (xv_bi_int_arg(ctx, a, 3, &step)) {
         return XV_BI_ERROR;
     }
     if (step <= 0)
@@ -776,7 +776,7 @@ BI_FN(bi_numbers_range_step)
     return range_common(ctx, lo, hi, step, out);
 }
 
-const struct xv_builtin_def xv_policy_bi_strings[] = {
+const struct xv_builtin_def xv_bi_strings[] = {
     {"concat", 2, bi_concat, 0},
     {"contains", 2, bi_contains, 0},
     {"startswith", 2, bi_startswith, 0},

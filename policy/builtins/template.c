@@ -12,7 +12,7 @@
  * prints "<undefined>", as OPA renders it. Values print as Go's %v prints
  * the JSON-decoded value ("[a b]", "map[k:v]", "<nil>").
  *
- * Invariant: rendering output is bounded (XV_BI_BUF_MAX) and nesting is
+ * Invariant: rendering output is bounded (XV_VAL_BUF_MAX) and nesting is
  * bounded (64), so a hostile template cannot exhaust memory or stack.
  * Thread safety: reentrant.
  */
@@ -40,7 +40,7 @@ struct tctx {
     const char *s;          /* template */
     size_t n;               /* its length */
     size_t pos;             /* parse position */
-    struct xv_bi_buf out;   /* rendered text */
+    struct xv_val_buf out;   /* rendered text */
     struct var vars[MAXVARS];
     int nvars;
     char err[256];          /* first error */
@@ -53,37 +53,37 @@ static void fail(struct tctx *t, const char *msg)
         snprintf(t->err, sizeof t->err, "template: template:%s", msg);
 }
 
-static void print_value(struct xv_bi_buf *b, const struct xv_value *v)
+static void print_value(struct xv_val_buf *b, const struct xv_value *v)
 {
     if (v == UNDEF) {
-        xv_policy_bi_buf_adds(b, "<undefined>");
+        xv_val_buf_adds(b, "<undefined>");
         return;
     }
     switch (XV_TYPE(v)) {
-    case XV_T_NULL: xv_policy_bi_buf_adds(b, "<nil>"); break;
-    case XV_T_STRING: xv_policy_bi_buf_add(b, S(v), SL(v)); break;
+    case XV_T_NULL: xv_val_buf_adds(b, "<nil>"); break;
+    case XV_T_STRING: xv_val_buf_add(b, S(v), SL(v)); break;
     case XV_T_ARRAY: case XV_T_SET:
-        xv_policy_bi_buf_addc(b, '[');
+        xv_val_buf_addc(b, '[');
         for (size_t i = 0; i < v->u.arr.len; i++) {
             if (i)
-                xv_policy_bi_buf_addc(b, ' ');
+                xv_val_buf_addc(b, ' ');
             print_value(b, v->u.arr.items[i]);
         }
-        xv_policy_bi_buf_addc(b, ']');
+        xv_val_buf_addc(b, ']');
         break;
     case XV_T_OBJECT:
-        xv_policy_bi_buf_adds(b, "map[");
+        xv_val_buf_adds(b, "map[");
         for (size_t i = 0; i < XV_OBJ_LEN(v); i++) {
             if (i)
-                xv_policy_bi_buf_addc(b, ' ');
+                xv_val_buf_addc(b, ' ');
             print_value(b, XV_OBJ_KEY(v, i));
-            xv_policy_bi_buf_addc(b, ':');
+            xv_val_buf_addc(b, ':');
             print_value(b, XV_OBJ_VAL(v, i));
         }
-        xv_policy_bi_buf_addc(b, ']');
+        xv_val_buf_addc(b, ']');
         break;
     default:
-        xv_policy_bi_rego_text(b, v);
+        xv_bi_rego_text(b, v);
     }
 }
 
@@ -321,44 +321,44 @@ static struct xv_value *operand(struct tctx *t, struct lex *l, struct xv_value *
             }
         r = ref(args[pick]);
     } else if (strcmp(fn, "print") == 0) {
-        struct xv_bi_buf b = {0};
+        struct xv_val_buf b = {0};
         for (int i = 0; i < na; i++) {
             /* Go's Sprint: spaces only between non-string operands */
             if (i && !XV_IS(args[i], XV_T_STRING) && !XV_IS(args[i - 1], XV_T_STRING))
-                xv_policy_bi_buf_addc(&b, ' ');
+                xv_val_buf_addc(&b, ' ');
             print_value(&b, args[i]);
         }
         size_t len;
-        char *s = xv_policy_bi_buf_take(&b, &len);
+        char *s = xv_val_buf_take(&b, &len);
         r = s ? xv_string(s, len) : UNDEF;
         free(s);
     } else if (strcmp(fn, "printf") == 0 && na >= 1 && XV_IS(args[0], XV_T_STRING)) {
-        struct xv_bi_fmt_arg fa[16];
+        struct xv_go_fmt_arg fa[16];
         char *owned[16] = {0};
         for (int i = 1; i < na; i++) {
             int64_t iv;
             const struct xv_value *x = args[i];
             memset(&fa[i - 1], 0, sizeof fa[0]);
             if (x != UNDEF && XV_IS(x, XV_T_STRING)) {
-                fa[i - 1].kind = XV_BI_FMT_STRING;
+                fa[i - 1].kind = XV_GO_FMT_STRING;
                 fa[i - 1].s = S(x);
                 fa[i - 1].slen = SL(x);
             } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER) && xv_number_get_int64(x, &iv) == 0) {
-                fa[i - 1].kind = XV_BI_FMT_INT;
+                fa[i - 1].kind = XV_GO_FMT_INT;
                 fa[i - 1].i = iv;
             } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER)) {
-                fa[i - 1].kind = XV_BI_FMT_FLOAT;
+                fa[i - 1].kind = XV_GO_FMT_FLOAT;
                 fa[i - 1].f = xv_number_get_double(x);
             } else {
-                struct xv_bi_buf b = {0};
+                struct xv_val_buf b = {0};
                 print_value(&b, x);
-                owned[i] = xv_policy_bi_buf_take(&b, &fa[i - 1].slen);
-                fa[i - 1].kind = XV_BI_FMT_STRING;
+                owned[i] = xv_val_buf_take(&b, &fa[i - 1].slen);
+                fa[i - 1].kind = XV_GO_FMT_STRING;
                 fa[i - 1].s = owned[i] ? owned[i] : "";
             }
         }
         size_t len;
-        char *s = xv_policy_bi_fmt_sprintf(S(args[0]), SL(args[0]), fa, (size_t)(na - 1), &len);
+        char *s = xv_go_fmt_sprintf(S(args[0]), SL(args[0]), fa, (size_t)(na - 1), &len);
         r = s ? xv_string(s, len) : UNDEF;
         free(s);
         for (int i = 0; i < 16; i++)
@@ -584,7 +584,7 @@ static enum stop run(struct tctx *t, struct xv_value *dot, bool emit, const char
         const char *act;
         bool more = next_action(t, &te, &act, &an, &after);
         if (emit)
-            xv_policy_bi_buf_add(&t->out, t->s + t->pos, te - t->pos);
+            xv_val_buf_add(&t->out, t->s + t->pos, te - t->pos);
         t->pos = after;
         if (!more)
             break;
@@ -669,14 +669,14 @@ BI_FN(bi_render_template)
         fail(&t, st == STOP_END ? " unexpected {{end}}" : " unexpected {{else}}");
     pop_vars(&t, 0);
     if (t.err[0]) {
-        xv_policy_bi_buf_free(&t.out);
+        xv_val_buf_free(&t.out);
         return xv_bi_error(ctx, "%s", t.err);
     }
-    xv_policy_bi_buf_add(&t.out, "", 0);
-    return xv_policy_bi_ret_buf(ctx, &t.out, out);
+    xv_val_buf_add(&t.out, "", 0);
+    return xv_bi_ret_buf(ctx, &t.out, out);
 }
 
-const struct xv_builtin_def xv_policy_bi_template[] = {
+const struct xv_builtin_def xv_bi_template[] = {
     {"strings.render_template", 2, bi_render_template, 0},
     {NULL, 0, NULL, 0},
 };

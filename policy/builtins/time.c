@@ -49,13 +49,13 @@ static int ts_number(struct xv_bctx *ctx, const struct xv_value *v, int64_t *ns)
 }
 
 /* OPA's tzTime: number, or [ns], [ns, tz], [ns, tz, layout]. */
-static int tz_time(struct xv_bctx *ctx, const struct xv_value *a, struct xv_bi_tm *tm,
-                   int64_t *sec_out, int32_t *nsec_out, const struct xv_bi_zone **zone_out,
+static int tz_time(struct xv_bctx *ctx, const struct xv_value *a, struct xv_go_tm *tm,
+                   int64_t *sec_out, int32_t *nsec_out, const struct xv_go_zone **zone_out,
                    const char **layout)
 {
     const char *want = "either number (ns) or [number (ns), string (tz)]";
     const struct xv_value *nv;
-    const struct xv_bi_zone *z = xv_policy_bi_zone("");
+    const struct xv_go_zone *z = xv_go_zone("");
     if (layout)
         *layout = "2006-01-02T15:04:05.999999999Z07:00";
     if (XV_IS(a, XV_T_ARRAY)) {
@@ -71,7 +71,7 @@ static int tz_time(struct xv_bctx *ctx, const struct xv_value *a, struct xv_bi_t
             const char *name = S(tz);
             if (strcmp(name, "Local") == 0)
                 name = "UTC";   /* the agent has no meaningful local zone: UTC */
-            z = xv_policy_bi_zone(name);
+            z = xv_go_zone(name);
             if (!z)
                 return xv_bi_error(ctx, "unknown time zone %s", S(tz));
         }
@@ -80,7 +80,7 @@ static int tz_time(struct xv_bctx *ctx, const struct xv_value *a, struct xv_bi_t
             if (!XV_IS(lay, XV_T_STRING))
                 return xv_bi_type_error(ctx, 1, "string", lay);
             if (layout)
-                *layout = xv_policy_bi_layout_name(S(lay));
+                *layout = xv_go_layout_name(S(lay));
         }
     } else if (XV_IS(a, XV_T_NUMBER)) {
         nv = a;
@@ -93,7 +93,7 @@ static int tz_time(struct xv_bctx *ctx, const struct xv_value *a, struct xv_bi_t
     int64_t sec;
     int32_t nsec;
     ns_split(ns, &sec, &nsec);
-    xv_policy_bi_time_split(sec, nsec, z, tm);
+    xv_go_time_split(sec, nsec, z, tm);
     if (sec_out)
         *sec_out = sec;
     if (nsec_out)
@@ -105,7 +105,7 @@ static int tz_time(struct xv_bctx *ctx, const struct xv_value *a, struct xv_bi_t
 
 BI_FN(bi_now_ns)
 {
-    return xv_policy_bi_ret(ctx, xv_int(xv_bctx_now_ns(ctx)), out);
+    return xv_bi_ret(ctx, xv_int(xv_bi_ctx_now_ns(ctx)), out);
 }
 
 static int parse_common(struct xv_bctx *ctx, const char *layout, size_t ln,
@@ -114,18 +114,18 @@ static int parse_common(struct xv_bctx *ctx, const char *layout, size_t ln,
     int64_t sec, ns;
     int32_t nsec;
     char err[400];
-    if (xv_policy_bi_time_parse(layout, ln, S(v), SL(v), &sec, &nsec, err, sizeof err))
+    if (xv_go_time_parse(layout, ln, S(v), SL(v), &sec, &nsec, err, sizeof err))
         return xv_bi_error(ctx, "%s", err);
     if (ns_join(sec, nsec, &ns))
         return xv_bi_error(ctx, "time outside of valid range");
-    return xv_policy_bi_ret(ctx, xv_int(ns), out);
+    return xv_bi_ret(ctx, xv_int(ns), out);
 }
 
 BI_FN(bi_parse_ns)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
         return XV_BI_ERROR;
-    const char *layout = xv_policy_bi_layout_name(S(a[0]));
+    const char *layout = xv_go_layout_name(S(a[0]));
     return parse_common(ctx, layout, strlen(layout), a[1], out);
 }
 
@@ -143,9 +143,9 @@ BI_FN(bi_parse_duration_ns)
         return XV_BI_ERROR;
     int64_t ns;
     char err[300];
-    if (xv_policy_bi_parse_duration(S(a[0]), SL(a[0]), &ns, err, sizeof err))
+    if (xv_go_parse_duration(S(a[0]), SL(a[0]), &ns, err, sizeof err))
         return xv_bi_error(ctx, "%s", err);
-    return xv_policy_bi_ret(ctx, xv_int(ns), out);
+    return xv_bi_ret(ctx, xv_int(ns), out);
 }
 
 static struct xv_value *int_triple(int64_t x, int64_t y, int64_t z)
@@ -166,68 +166,68 @@ static struct xv_value *int_triple(int64_t x, int64_t y, int64_t z)
 
 BI_FN(bi_date)
 {
-    struct xv_bi_tm tm;
+    struct xv_go_tm tm;
     if (tz_time(ctx, a[0], &tm, NULL, NULL, NULL, NULL))
         return XV_BI_ERROR;
-    return xv_policy_bi_ret(ctx, int_triple(tm.year, tm.month, tm.day), out);
+    return xv_bi_ret(ctx, int_triple(tm.year, tm.month, tm.day), out);
 }
 
 BI_FN(bi_clock)
 {
-    struct xv_bi_tm tm;
+    struct xv_go_tm tm;
     if (tz_time(ctx, a[0], &tm, NULL, NULL, NULL, NULL))
         return XV_BI_ERROR;
-    return xv_policy_bi_ret(ctx, int_triple(tm.hour, tm.min, tm.sec), out);
+    return xv_bi_ret(ctx, int_triple(tm.hour, tm.min, tm.sec), out);
 }
 
 BI_FN(bi_weekday)
 {
     static const char *const days[] = {"Sunday", "Monday", "Tuesday", "Wednesday",
                                        "Thursday", "Friday", "Saturday"};
-    struct xv_bi_tm tm;
+    struct xv_go_tm tm;
     if (tz_time(ctx, a[0], &tm, NULL, NULL, NULL, NULL))
         return XV_BI_ERROR;
-    return xv_policy_bi_ret(ctx, xv_cstring(days[tm.wday]), out);
+    return xv_bi_ret(ctx, xv_cstring(days[tm.wday]), out);
 }
 
 BI_FN(bi_format)
 {
-    struct xv_bi_tm tm;
+    struct xv_go_tm tm;
     const char *layout;
     if (tz_time(ctx, a[0], &tm, NULL, NULL, NULL, &layout))
         return XV_BI_ERROR;
     size_t len;
-    char *s = xv_policy_bi_time_format(&tm, layout, strlen(layout), &len);
-    return xv_policy_bi_ret_owned(ctx, s, len, out);
+    char *s = xv_go_time_format(&tm, layout, strlen(layout), &len);
+    return xv_bi_ret_owned(ctx, s, len, out);
 }
 
 BI_FN(bi_add_date)
 {
     int64_t ns, y, m, d;
-    if (ts_number(ctx, a[0], &ns) || xv_policy_bi_int_arg(ctx, a, 2, &y) ||
-        xv_policy_bi_int_arg(ctx, a, 3, &m) || xv_policy_bi_int_arg(ctx, a, 4, &d))
+    if (ts_number(ctx, a[0], &ns) || xv_bi_int_arg(ctx, a, 2, &y) ||
+        xv_bi_int_arg(ctx, a, 3, &m) || xv_bi_int_arg(ctx, a, 4, &d))
         return XV_BI_ERROR;
     int64_t sec;
     int32_t nsec;
     ns_split(ns, &sec, &nsec);
-    struct xv_bi_tm tm;
-    xv_policy_bi_time_split(sec, nsec, NULL, &tm);
+    struct xv_go_tm tm;
+    xv_go_time_split(sec, nsec, NULL, &tm);
     if (y > 1000000 || y < -1000000 || m > 12000000 || m < -12000000 || d > 400000000 ||
         d < -400000000)
         return xv_bi_error(ctx, "time outside of valid range");
-    int64_t days = xv_policy_bi_days_from_civil(tm.year + y, tm.month + m, tm.day + d);
+    int64_t days = xv_go_days_from_civil(tm.year + y, tm.month + m, tm.day + d);
     int64_t nsec_total;
     if (ns_join(days * 86400 + tm.hour * 3600 + tm.min * 60 + tm.sec, nsec, &nsec_total))
         return xv_bi_error(ctx, "time outside of valid range");
-    return xv_policy_bi_ret(ctx, xv_int(nsec_total), out);
+    return xv_bi_ret(ctx, xv_int(nsec_total), out);
 }
 
 BI_FN(bi_diff)
 {
-    struct xv_bi_tm t1, t2;
+    struct xv_go_tm t1, t2;
     int64_t s1, s2;
     int32_t n1, n2;
-    const struct xv_bi_zone *z1;
+    const struct xv_go_zone *z1;
     if (tz_time(ctx, a[0], &t1, &s1, &n1, &z1, NULL) ||
         tz_time(ctx, a[1], &t2, &s2, &n2, NULL, NULL))
         return XV_BI_ERROR;
@@ -240,15 +240,15 @@ BI_FN(bi_diff)
         s2 = ts;
         n2 = tn;
     }
-    xv_policy_bi_time_split(s1, n1, z1, &t1);
-    xv_policy_bi_time_split(s2, n2, z1, &t2);
+    xv_go_time_split(s1, n1, z1, &t1);
+    xv_go_time_split(s2, n2, z1, &t2);
     int64_t year = t2.year - t1.year, month = t2.month - t1.month, day = t2.day - t1.day,
             hour = t2.hour - t1.hour, min = t2.min - t1.min, sec = t2.sec - t1.sec;
     if (sec < 0) { sec += 60; min--; }
     if (min < 0) { min += 60; hour--; }
     if (hour < 0) { hour += 24; day--; }
     if (day < 0) {
-        day += xv_policy_bi_days_in(t1.year, t1.month);
+        day += xv_go_days_in(t1.year, t1.month);
         month--;
     }
     if (month < 0) { month += 12; year--; }
@@ -265,10 +265,10 @@ BI_FN(bi_diff)
     }
     xv_decref(hi);
     xv_decref(lo);
-    return xv_policy_bi_ret(ctx, arr, out);
+    return xv_bi_ret(ctx, arr, out);
 }
 
-const struct xv_builtin_def xv_policy_bi_time[] = {
+const struct xv_builtin_def xv_bi_time[] = {
     {"time.now_ns", 0, bi_now_ns, XV_BIF_NONDET},
     {"time.parse_ns", 2, bi_parse_ns, 0},
     {"time.parse_rfc3339_ns", 1, bi_parse_rfc3339_ns, 0},

@@ -163,13 +163,13 @@ static int units_common(struct xv_bctx *ctx, struct xv_value *const *a, bool byt
         r = xv_number_from_mpq(q);
     }
     mpq_clear(q);
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
 BI_FN(bi_units_parse) { return units_common(ctx, a, false, out); }
 BI_FN(bi_units_parse_bytes) { return units_common(ctx, a, true, out); }
 
-const struct xv_builtin_def xv_policy_bi_units[] = {
+const struct xv_builtin_def xv_bi_units[] = {
     {"units.parse", 1, bi_units_parse, 0},
     {"units.parse_bytes", 1, bi_units_parse_bytes, 0},
     {NULL, 0, NULL, 0},

@@ -27,7 +27,7 @@
 #define SL(v) XV_STRLEN(v)
 #define MAXCERTS 32
 
-typedef struct xv_bi_der der_t;
+typedef struct xv_crypto_der der_t;
 
 struct cert {
     const unsigned char *raw;  /* whole certificate DER */
@@ -56,13 +56,13 @@ static int input_ders(struct xv_bctx *ctx, const char *s, size_t n, const char *
     char *text = NULL;
     size_t tn = n;
     if (!(n >= 10 && memcmp(s, "-----BEGIN", 10) == 0)) {
-        struct xv_bi_buf b = {0};
-        long bad = xv_policy_bi_b64_decode(&b, s, n, false);
+        struct xv_val_buf b = {0};
+        long bad = xv_bi_b64_decode(&b, s, n, false);
         if (bad >= 0) {
-            xv_policy_bi_buf_free(&b);
+            xv_val_buf_free(&b);
             return xv_bi_error(ctx, "illegal base64 data at input byte %ld", bad);
         }
-        text = xv_policy_bi_buf_take(&b, &tn);
+        text = xv_val_buf_take(&b, &tn);
         if (!text)
             return xv_bi_error(ctx, "out of memory");
         *hold = text;
@@ -81,7 +81,7 @@ static int input_ders(struct xv_bctx *ctx, const char *s, size_t n, const char *
         char *type;
         unsigned char *der;
         size_t dl, rest;
-        if (xv_policy_bi_pem_decode(s + off, n - off, &type, &der, &dl, &rest))
+        if (xv_crypto_pem_decode(s + off, n - off, &type, &der, &dl, &rest))
             break;
         if (!want_type || strcmp(type, want_type) == 0 ||
             (strcmp(want_type, "CERTIFICATE REQUEST") == 0 &&
@@ -115,7 +115,7 @@ static int64_t parse_time(const der_t *d)
     } else if (sscanf(buf, "%4d%2d%2d%2d%2d%2d", &y, &mo, &da, &h, &mi, &se) < 5) {
         return 0;
     }
-    return xv_policy_bi_days_from_civil(y, mo, da) * 86400 + h * 3600 + mi * 60 + se;
+    return xv_go_days_from_civil(y, mo, da) * 86400 + h * 3600 + mi * 60 + se;
 }
 
 static bool parse_cert(const unsigned char *p, size_t n, struct cert *c)
@@ -123,53 +123,53 @@ static bool parse_cert(const unsigned char *p, size_t n, struct cert *c)
     memset(c, 0, sizeof *c);
     const unsigned char *q = p, *end = p + n;
     der_t top;
-    if (!xv_policy_bi_der_read(&q, end, &top) || top.tag != 0x30)
+    if (!xv_crypto_der_read(&q, end, &top) || top.tag != 0x30)
         return false;
     c->raw = p;
     c->rawlen = (size_t)(q - p);
     const unsigned char *t = top.p, *te = top.p + top.len;
     c->tbs_start = t;
-    if (!xv_policy_bi_der_read(&t, te, &c->tbs) || c->tbs.tag != 0x30)
+    if (!xv_crypto_der_read(&t, te, &c->tbs) || c->tbs.tag != 0x30)
         return false;
     c->tbs_len = (size_t)(t - c->tbs_start);
-    if (!xv_policy_bi_der_read(&t, te, &c->sigalg) || !xv_policy_bi_der_read(&t, te, &c->sig) ||
+    if (!xv_crypto_der_read(&t, te, &c->sigalg) || !xv_crypto_der_read(&t, te, &c->sig) ||
         c->sig.tag != 0x03)
         return false;
     const unsigned char *b = c->tbs.p, *be = c->tbs.p + c->tbs.len;
     der_t el;
-    if (!xv_policy_bi_der_read(&b, be, &el))
+    if (!xv_crypto_der_read(&b, be, &el))
         return false;
     c->version = 1;
     if (el.tag == 0xA0) {
         der_t v;
         const unsigned char *vp = el.p;
-        if (xv_policy_bi_der_read(&vp, el.p + el.len, &v) && v.tag == 0x02 && v.len == 1)
+        if (xv_crypto_der_read(&vp, el.p + el.len, &v) && v.tag == 0x02 && v.len == 1)
             c->version = v.p[0] + 1;
-        if (!xv_policy_bi_der_read(&b, be, &el))
+        if (!xv_crypto_der_read(&b, be, &el))
             return false;
     }
     c->serial = el;
     der_t sa;
-    if (!xv_policy_bi_der_read(&b, be, &sa) || !xv_policy_bi_der_read(&b, be, &c->issuer) ||
-        !xv_policy_bi_der_read(&b, be, &c->validity) || !xv_policy_bi_der_read(&b, be, &c->subject))
+    if (!xv_crypto_der_read(&b, be, &sa) || !xv_crypto_der_read(&b, be, &c->issuer) ||
+        !xv_crypto_der_read(&b, be, &c->validity) || !xv_crypto_der_read(&b, be, &c->subject))
         return false;
     c->spki_start = b;
-    if (!xv_policy_bi_der_read(&b, be, &c->spki_el))
+    if (!xv_crypto_der_read(&b, be, &c->spki_el))
         return false;
     c->spki_len = (size_t)(b - c->spki_start);
     const unsigned char *vp = c->validity.p, *ve = c->validity.p + c->validity.len;
     der_t nb, na;
-    if (!xv_policy_bi_der_read(&vp, ve, &nb) || !xv_policy_bi_der_read(&vp, ve, &na))
+    if (!xv_crypto_der_read(&vp, ve, &nb) || !xv_crypto_der_read(&vp, ve, &na))
         return false;
     c->not_before = parse_time(&nb);
     c->not_after = parse_time(&na);
     while (b < be) {
-        if (!xv_policy_bi_der_read(&b, be, &el))
+        if (!xv_crypto_der_read(&b, be, &el))
             return false;
         if (el.tag == 0xA3) {
             const unsigned char *xp = el.p;
             der_t seq;
-            if (xv_policy_bi_der_read(&xp, el.p + el.len, &seq) && seq.tag == 0x30)
+            if (xv_crypto_der_read(&xp, el.p + el.len, &seq) && seq.tag == 0x30)
                 c->exts = seq;
         }
     }
@@ -184,14 +184,14 @@ static bool find_ext(const struct cert *c, const unsigned char *oid, size_t on, 
 {
     const unsigned char *p = c->exts.p, *e = c->exts.p + c->exts.len;
     der_t ext;
-    while (c->exts.len && p < e && xv_policy_bi_der_read(&p, e, &ext)) {
+    while (c->exts.len && p < e && xv_crypto_der_read(&p, e, &ext)) {
         const unsigned char *q = ext.p, *qe = ext.p + ext.len;
         der_t id, x;
-        if (!xv_policy_bi_der_read(&q, qe, &id) || id.tag != 0x06)
+        if (!xv_crypto_der_read(&q, qe, &id) || id.tag != 0x06)
             continue;
-        if (!xv_policy_bi_der_read(&q, qe, &x))
+        if (!xv_crypto_der_read(&q, qe, &x))
             continue;
-        if (x.tag == 0x01 && !xv_policy_bi_der_read(&q, qe, &x))   /* critical flag */
+        if (x.tag == 0x01 && !xv_crypto_der_read(&q, qe, &x))   /* critical flag */
             continue;
         if (id.len == on && memcmp(id.p, oid, on) == 0 && x.tag == 0x04) {
             *val = x;
@@ -212,10 +212,10 @@ static int put(struct xv_value *o, const char *k, struct xv_value *v)
 
 static struct xv_value *b64_value(const unsigned char *p, size_t n)
 {
-    struct xv_bi_buf b = {0};
-    xv_policy_bi_b64_encode(&b, p, n, false, true);
+    struct xv_val_buf b = {0};
+    xv_bi_b64_encode(&b, p, n, false, true);
     size_t len;
-    char *s = xv_policy_bi_buf_take(&b, &len);
+    char *s = xv_val_buf_take(&b, &len);
     struct xv_value *v = s ? xv_string(s, len) : NULL;
     free(s);
     return v;
@@ -223,8 +223,8 @@ static struct xv_value *b64_value(const unsigned char *p, size_t n)
 
 static struct xv_value *time_value(int64_t sec)
 {
-    struct xv_bi_tm tm;
-    xv_policy_bi_time_split(sec, 0, NULL, &tm);
+    struct xv_go_tm tm;
+    xv_go_time_split(sec, 0, NULL, &tm);
     return xv_string_fmt("%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)tm.year, tm.month,
                          tm.day, tm.hour, tm.min, tm.sec);
 }
@@ -241,13 +241,13 @@ static struct xv_value *name_value(const der_t *name)
     struct xv_value *cn = NULL, *sn = NULL;
     const unsigned char *p = name->p, *e = name->p + name->len;
     der_t set;
-    while (o && names && p < e && xv_policy_bi_der_read(&p, e, &set)) {
+    while (o && names && p < e && xv_crypto_der_read(&p, e, &set)) {
         const unsigned char *q = set.p, *qe = set.p + set.len;
         der_t atv;
-        while (q < qe && xv_policy_bi_der_read(&q, qe, &atv)) {
+        while (q < qe && xv_crypto_der_read(&q, qe, &atv)) {
             const unsigned char *r = atv.p, *re = atv.p + atv.len;
             der_t oid, val;
-            if (!xv_policy_bi_der_read(&r, re, &oid) || !xv_policy_bi_der_read(&r, re, &val) ||
+            if (!xv_crypto_der_read(&r, re, &oid) || !xv_crypto_der_read(&r, re, &val) ||
                 oid.tag != 0x06)
                 continue;
             struct xv_value *sv = xv_string((const char *)val.p, val.len);
@@ -331,9 +331,9 @@ static int san_values(const struct cert *c, struct xv_value *o)
     if (find_ext(c, OID_SAN, sizeof OID_SAN, &val)) {
         const unsigned char *p = val.p, *e = val.p + val.len;
         der_t seq, gn;
-        if (xv_policy_bi_der_read(&p, e, &seq) && seq.tag == 0x30) {
+        if (xv_crypto_der_read(&p, e, &seq) && seq.tag == 0x30) {
             const unsigned char *q = seq.p, *qe = seq.p + seq.len;
-            while (q < qe && xv_policy_bi_der_read(&q, qe, &gn)) {
+            while (q < qe && xv_crypto_der_read(&q, qe, &gn)) {
                 struct xv_value **dst = gn.tag == 0x82 ? &dns : gn.tag == 0x81 ? &email
                                         : gn.tag == 0x86 ? &uri : gn.tag == 0x87 ? &ip : NULL;
                 if (!dst)
@@ -373,10 +373,10 @@ static bool cert_is_ca(const struct cert *c)
         return false;
     const unsigned char *p = val.p, *e = val.p + val.len;
     der_t seq, b;
-    if (!xv_policy_bi_der_read(&p, e, &seq) || seq.tag != 0x30)
+    if (!xv_crypto_der_read(&p, e, &seq) || seq.tag != 0x30)
         return false;
     const unsigned char *q = seq.p;
-    return xv_policy_bi_der_read(&q, seq.p + seq.len, &b) && b.tag == 0x01 && b.len == 1 &&
+    return xv_crypto_der_read(&q, seq.p + seq.len, &b) && b.tag == 0x01 && b.len == 1 &&
            b.p[0] != 0;
 }
 
@@ -387,7 +387,7 @@ static struct xv_value *cert_value(const struct cert *c)
         return NULL;
     mpz_t z;
     mpz_init(z);
-    xv_policy_bi_der_int(&c->serial, z);
+    xv_crypto_der_int(&c->serial, z);
     int rc = put(o, "Raw", b64_value(c->raw, c->rawlen));
     rc |= put(o, "RawTBSCertificate", b64_value(c->tbs_start, c->tbs_len));
     rc |= put(o, "RawSubjectPublicKeyInfo", b64_value(c->spki_start, c->spki_len));
@@ -470,45 +470,45 @@ BI_FN(bi_parse_certificates)
 /* Does issuer's key verify c's signature? */
 static bool verify_sig(const struct cert *c, const struct cert *issuer)
 {
-    struct xv_bi_key k;
+    struct xv_crypto_key k;
     const char *err;
-    xv_policy_bi_key_init(&k);
+    xv_crypto_key_init(&k);
     bool ok = false;
-    if (xv_policy_bi_key_from_spki(issuer->spki_start, issuer->spki_len, &k, &err) == 0) {
+    if (xv_crypto_key_from_spki(issuer->spki_start, issuer->spki_len, &k, &err) == 0) {
         const unsigned char *p = c->sigalg.p;
         der_t oid;
-        if (xv_policy_bi_der_read(&p, c->sigalg.p + c->sigalg.len, &oid) && oid.tag == 0x06 &&
+        if (xv_crypto_der_read(&p, c->sigalg.p + c->sigalg.len, &oid) && oid.tag == 0x06 &&
             c->sig.len > 1) {
             static const unsigned char rsa[] = {0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01};
             static const unsigned char ec[] = {0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03};
-            enum xv_bi_hash h = XV_BI_H_SHA256;
+            enum xv_crypto_hash h = XV_CRYPTO_SHA256;
             int fam = 0;
             if (oid.len == 9 && memcmp(oid.p, rsa, 8) == 0) {
                 fam = 1;
-                h = oid.p[8] == 0x0B ? XV_BI_H_SHA256 : oid.p[8] == 0x0C ? XV_BI_H_SHA384
-                    : oid.p[8] == 0x0D ? XV_BI_H_SHA512 : oid.p[8] == 0x05 ? XV_BI_H_SHA1 : -1;
+                h = oid.p[8] == 0x0B ? XV_CRYPTO_SHA256 : oid.p[8] == 0x0C ? XV_CRYPTO_SHA384
+                    : oid.p[8] == 0x0D ? XV_CRYPTO_SHA512 : oid.p[8] == 0x05 ? XV_CRYPTO_SHA1 : -1;
             } else if (oid.len == 8 && memcmp(oid.p, ec, 7) == 0) {
                 fam = 2;
-                h = oid.p[7] == 2 ? XV_BI_H_SHA256 : oid.p[7] == 3 ? XV_BI_H_SHA384
-                    : oid.p[7] == 4 ? XV_BI_H_SHA512 : -1;
+                h = oid.p[7] == 2 ? XV_CRYPTO_SHA256 : oid.p[7] == 3 ? XV_CRYPTO_SHA384
+                    : oid.p[7] == 4 ? XV_CRYPTO_SHA512 : -1;
             }
-            unsigned char d[XV_BI_SHA512_LEN];
+            unsigned char d[XV_CRYPTO_SHA512_LEN];
             size_t dl;
             if (fam && (int)h >= 0) {
-                xv_policy_bi_digest(h, c->tbs_start, c->tbs_len, d, &dl);
+                xv_crypto_digest(h, c->tbs_start, c->tbs_len, d, &dl);
                 const unsigned char *sig = c->sig.p + 1;
                 size_t sl = c->sig.len - 1;
-                if (fam == 1 && h != XV_BI_H_SHA1) {
-                    ok = xv_policy_bi_rsa_verify_pkcs1(&k, h, d, sig, sl);
+                if (fam == 1 && h != XV_CRYPTO_SHA1) {
+                    ok = xv_crypto_rsa_verify_pkcs1(&k, h, d, sig, sl);
                 } else if (fam == 2) {
                     /* DER SEQUENCE { r, s } to fixed-width r || s */
-                    size_t cb = xv_policy_bi_ec_bytes(k.curve);
+                    size_t cb = xv_crypto_ec_bytes(k.curve);
                     const unsigned char *q = sig;
                     der_t seq, r, s;
                     unsigned char rs[2 * 66];
-                    if (cb && xv_policy_bi_der_read(&q, sig + sl, &seq) && seq.tag == 0x30) {
+                    if (cb && xv_crypto_der_read(&q, sig + sl, &seq) && seq.tag == 0x30) {
                         const unsigned char *t = seq.p, *te = seq.p + seq.len;
-                        if (xv_policy_bi_der_read(&t, te, &r) && xv_policy_bi_der_read(&t, te, &s) &&
+                        if (xv_crypto_der_read(&t, te, &r) && xv_crypto_der_read(&t, te, &s) &&
                             r.tag == 2 && s.tag == 2) {
                             while (r.len > 0 && r.p[0] == 0) { r.p++; r.len--; }
                             while (s.len > 0 && s.p[0] == 0) { s.p++; s.len--; }
@@ -516,7 +516,7 @@ static bool verify_sig(const struct cert *c, const struct cert *issuer)
                                 memset(rs, 0, 2 * cb);
                                 memcpy(rs + cb - r.len, r.p, r.len);
                                 memcpy(rs + 2 * cb - s.len, s.p, s.len);
-                                ok = xv_policy_bi_ecdsa_verify(&k, d, dl, rs, 2 * cb);
+                                ok = xv_crypto_ecdsa_verify(&k, d, dl, rs, 2 * cb);
                             }
                         }
                     }
@@ -524,7 +524,7 @@ static bool verify_sig(const struct cert *c, const struct cert *issuer)
             }
         }
     }
-    xv_policy_bi_key_clear(&k);
+    xv_crypto_key_clear(&k);
     return ok;
 }
 
@@ -541,7 +541,7 @@ BI_FN(bi_parse_and_verify)
     int n = parse_certs(ctx, a[0], certs, ders, &nd, &ok);
     bool valid = n >= 2;
     /* certs[0] is the root, certs[n-1] the leaf; each is signed by the one before */
-    int64_t now = xv_bctx_now_ns(ctx) / 1000000000;
+    int64_t now = xv_bi_ctx_now_ns(ctx) / 1000000000;
     for (int i = 0; valid && i < n; i++) {
         valid = now >= certs[i].not_before && now <= certs[i].not_after;
         if (valid && i > 0)
@@ -571,7 +571,7 @@ BI_FN(bi_parse_and_verify)
         r = NULL;
     }
     xv_decref(list);
-    return xv_policy_bi_ret(ctx, r, out);
+    return xv_bi_ret(ctx, r, out);
 }
 
 BI_FN(bi_parse_csr)
@@ -590,12 +590,12 @@ BI_FN(bi_parse_csr)
     const unsigned char *p = ders[0], *e = ders[0] + lens[0];
     der_t top, info, ver, subj;
     struct xv_value *o = NULL;
-    if (xv_policy_bi_der_read(&p, e, &top) && top.tag == 0x30) {
+    if (xv_crypto_der_read(&p, e, &top) && top.tag == 0x30) {
         const unsigned char *q = top.p, *qe = top.p + top.len;
-        if (xv_policy_bi_der_read(&q, qe, &info) && info.tag == 0x30) {
+        if (xv_crypto_der_read(&q, qe, &info) && info.tag == 0x30) {
             const unsigned char *r = info.p, *re = info.p + info.len;
-            if (xv_policy_bi_der_read(&r, re, &ver) && ver.tag == 0x02 &&
-                xv_policy_bi_der_read(&r, re, &subj) && subj.tag == 0x30) {
+            if (xv_crypto_der_read(&r, re, &ver) && ver.tag == 0x02 &&
+                xv_crypto_der_read(&r, re, &subj) && subj.tag == 0x30) {
                 o = xv_object_new(4);
                 if (o && (put(o, "Raw", b64_value(ders[0], (size_t)(p - ders[0]))) ||
                           put(o, "Version", xv_int(ver.len == 1 ? ver.p[0] : 0)) ||
@@ -619,11 +619,11 @@ static struct xv_value *b64url_mpz(const mpz_t z)
 {
     size_t cnt = 0;
     unsigned char *raw = mpz_export(NULL, &cnt, 1, 1, 0, 0, z);
-    struct xv_bi_buf b = {0};
-    xv_policy_bi_b64_encode(&b, raw ? raw : (const unsigned char *)"", cnt, true, false);
+    struct xv_val_buf b = {0};
+    xv_bi_b64_encode(&b, raw ? raw : (const unsigned char *)"", cnt, true, false);
     free(raw);
     size_t len;
-    char *s = xv_policy_bi_buf_take(&b, &len);
+    char *s = xv_val_buf_take(&b, &len);
     struct xv_value *v = s ? xv_string(s, len) : NULL;
     free(s);
     return v;
@@ -634,12 +634,12 @@ static struct xv_value *rsa_jwk(const unsigned char *p, size_t n)
 {
     const unsigned char *q = p, *e = p + n;
     der_t seq;
-    if (!xv_policy_bi_der_read(&q, e, &seq) || seq.tag != 0x30)
+    if (!xv_crypto_der_read(&q, e, &seq) || seq.tag != 0x30)
         return NULL;
     const unsigned char *r = seq.p, *re = seq.p + seq.len;
     der_t el[9];
     int cnt = 0;
-    while (r < re && cnt < 9 && xv_policy_bi_der_read(&r, re, &el[cnt]))
+    while (r < re && cnt < 9 && xv_crypto_der_read(&r, re, &el[cnt]))
         cnt++;
     if (cnt >= 3 && el[1].tag == 0x30 && el[2].tag == 0x04)   /* PKCS#8 */
         return rsa_jwk(el[2].p, el[2].len);
@@ -651,7 +651,7 @@ static struct xv_value *rsa_jwk(const unsigned char *p, size_t n)
     for (int i = 0; !rc && i < 8; i++) {
         mpz_t z;
         mpz_init(z);
-        if (!xv_policy_bi_der_int(&el[i + 1], z))
+        if (!xv_crypto_der_int(&el[i + 1], z))
             rc = -1;
         else
             rc = put(o, names[i], b64url_mpz(z));
@@ -671,13 +671,13 @@ static int pem_or_b64(struct xv_bctx *ctx, const struct xv_value *v, char **text
         *tn = SL(v);
         return *text ? 0 : xv_bi_error(ctx, "out of memory");
     }
-    struct xv_bi_buf b = {0};
-    long bad = xv_policy_bi_b64_decode(&b, S(v), SL(v), false);
+    struct xv_val_buf b = {0};
+    long bad = xv_bi_b64_decode(&b, S(v), SL(v), false);
     if (bad >= 0) {
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         return xv_bi_error(ctx, "illegal base64 data at input byte %ld", bad);
     }
-    *text = xv_policy_bi_buf_take(&b, tn);
+    *text = xv_val_buf_take(&b, tn);
     return *text ? 0 : xv_bi_error(ctx, "out of memory");
 }
 
@@ -693,7 +693,7 @@ BI_FN(bi_parse_rsa_private_key)
     unsigned char *der;
     size_t dl, rest;
     struct xv_value *k = NULL;
-    if (xv_policy_bi_pem_decode(text, tn, &type, &der, &dl, &rest) == 0) {
+    if (xv_crypto_pem_decode(text, tn, &type, &der, &dl, &rest) == 0) {
         k = rsa_jwk(der, dl);
         free(type);
         free(der);
@@ -710,18 +710,18 @@ static struct xv_value *ec_jwk(const unsigned char *p, size_t n)
 {
     const unsigned char *q = p, *e = p + n;
     der_t seq, ver, priv, el;
-    if (!xv_policy_bi_der_read(&q, e, &seq) || seq.tag != 0x30)
+    if (!xv_crypto_der_read(&q, e, &seq) || seq.tag != 0x30)
         return NULL;
     const unsigned char *r = seq.p, *re = seq.p + seq.len;
-    if (!xv_policy_bi_der_read(&r, re, &ver) || !xv_policy_bi_der_read(&r, re, &priv) ||
+    if (!xv_crypto_der_read(&r, re, &ver) || !xv_crypto_der_read(&r, re, &priv) ||
         priv.tag != 0x04)
         return NULL;
     const char *crv = NULL;
     der_t pub = {0};
-    while (r < re && xv_policy_bi_der_read(&r, re, &el)) {
+    while (r < re && xv_crypto_der_read(&r, re, &el)) {
         const unsigned char *t = el.p;
         der_t in;
-        if (!xv_policy_bi_der_read(&t, el.p + el.len, &in))
+        if (!xv_crypto_der_read(&t, el.p + el.len, &in))
             continue;
         if (el.tag == 0xA0 && in.tag == 0x06)
             crv = in.len == 8 ? "P-256" : (in.len == 5 && in.p[4] == 0x22) ? "P-384" : "P-521";
@@ -767,13 +767,13 @@ BI_FN(bi_parse_private_keys)
         text = strndup(S(a[0]), SL(a[0]));
         tn = SL(a[0]);
     } else {
-        struct xv_bi_buf b = {0};
-        if (xv_policy_bi_b64_decode(&b, S(a[0]), SL(a[0]), false) >= 0) {
-            xv_policy_bi_buf_free(&b);
+        struct xv_val_buf b = {0};
+        if (xv_bi_b64_decode(&b, S(a[0]), SL(a[0]), false) >= 0) {
+            xv_val_buf_free(&b);
             *out = xv_array_new(0);
-            return xv_policy_bi_ret(ctx, *out, out);
+            return xv_bi_ret(ctx, *out, out);
         }
-        text = xv_policy_bi_buf_take(&b, &tn);
+        text = xv_val_buf_take(&b, &tn);
     }
     struct xv_value *arr = xv_array_new(2);
     size_t off = 0;
@@ -781,7 +781,7 @@ BI_FN(bi_parse_private_keys)
         char *type;
         unsigned char *der;
         size_t dl, rest;
-        if (xv_policy_bi_pem_decode(text + off, tn - off, &type, &der, &dl, &rest))
+        if (xv_crypto_pem_decode(text + off, tn - off, &type, &der, &dl, &rest))
             break;
         struct xv_value *k = NULL;
         if (strcmp(type, "RSA PRIVATE KEY") == 0 || strcmp(type, "PRIVATE KEY") == 0)
@@ -796,7 +796,7 @@ BI_FN(bi_parse_private_keys)
         off += rest;
     }
     free(text);
-    return xv_policy_bi_ret(ctx, arr, out);
+    return xv_bi_ret(ctx, arr, out);
 }
 
 BI_FN(bi_parse_keypair)
@@ -817,7 +817,7 @@ BI_FN(bi_parse_keypair)
         char *type;
         unsigned char *der;
         size_t dl, rest;
-        if (xv_policy_bi_pem_decode(ct + off, cn - off, &type, &der, &dl, &rest))
+        if (xv_crypto_pem_decode(ct + off, cn - off, &type, &der, &dl, &rest))
             break;
         if (strcmp(type, "CERTIFICATE") == 0) {
             struct xv_value *v = b64_value(der, dl);
@@ -832,7 +832,7 @@ BI_FN(bi_parse_keypair)
     char *type;
     unsigned char *der;
     size_t dl, rest;
-    if (xv_policy_bi_pem_decode(kt, kn, &type, &der, &dl, &rest) == 0) {
+    if (xv_crypto_pem_decode(kt, kn, &type, &der, &dl, &rest) == 0) {
         key = rsa_jwk(der, dl);
         if (!key)
             key = ec_jwk(der, dl);
@@ -854,10 +854,10 @@ BI_FN(bi_parse_keypair)
     }
     xv_decref(certs);
     xv_decref(key);
-    return xv_policy_bi_ret(ctx, o, out);
+    return xv_bi_ret(ctx, o, out);
 }
 
-const struct xv_builtin_def xv_policy_bi_x509[] = {
+const struct xv_builtin_def xv_bi_x509[] = {
     {"crypto.x509.parse_certificates", 1, bi_parse_certificates, 0},
     {"crypto.x509.parse_and_verify_certificates", 1, bi_parse_and_verify, XV_BIF_NONDET},
     {"crypto.x509.parse_certificate_request", 1, bi_parse_csr, 0},

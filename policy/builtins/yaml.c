@@ -110,18 +110,18 @@ static struct xv_value *resolve_plain(const char *s, size_t n)
 /* Double-quoted scalar body at s[0..n) (without quotes). */
 static struct xv_value *dquoted(const char *s, size_t n)
 {
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '\\' || i + 1 >= n) {
-            xv_policy_bi_buf_addc(&b, s[i]);
+            xv_val_buf_addc(&b, s[i]);
             continue;
         }
         char e = s[++i];
         switch (e) {
-        case 'n': xv_policy_bi_buf_addc(&b, '\n'); break;
-        case 't': xv_policy_bi_buf_addc(&b, '\t'); break;
-        case 'r': xv_policy_bi_buf_addc(&b, '\r'); break;
-        case '0': xv_policy_bi_buf_addc(&b, '\0'); break;
+        case 'n': xv_val_buf_addc(&b, '\n'); break;
+        case 't': xv_val_buf_addc(&b, '\t'); break;
+        case 'r': xv_val_buf_addc(&b, '\r'); break;
+        case '0': xv_val_buf_addc(&b, '\0'); break;
         case 'u': case 'x': case 'U': {
             int len = e == 'x' ? 2 : e == 'u' ? 4 : 8;
             unsigned cp = 0;
@@ -129,15 +129,15 @@ static struct xv_value *dquoted(const char *s, size_t n)
                 char h = s[++i];
                 cp = cp * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10) & 15);
             }
-            xv_policy_bi_buf_addcp(&b, cp);
+            xv_val_buf_addcp(&b, cp);
             break;
         }
-        default: xv_policy_bi_buf_addc(&b, e);
+        default: xv_val_buf_addc(&b, e);
         }
     }
-    xv_policy_bi_buf_add(&b, "", 0);
+    xv_val_buf_add(&b, "", 0);
     size_t len;
-    char *p = xv_policy_bi_buf_take(&b, &len);
+    char *p = xv_val_buf_take(&b, &len);
     struct xv_value *v = p ? xv_string(p, len) : NULL;
     free(p);
     return v;
@@ -145,15 +145,15 @@ static struct xv_value *dquoted(const char *s, size_t n)
 
 static struct xv_value *squoted(const char *s, size_t n)
 {
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     for (size_t i = 0; i < n; i++) {
-        xv_policy_bi_buf_addc(&b, s[i]);
+        xv_val_buf_addc(&b, s[i]);
         if (s[i] == '\'' && i + 1 < n && s[i + 1] == '\'')
             i++;
     }
-    xv_policy_bi_buf_add(&b, "", 0);
+    xv_val_buf_add(&b, "", 0);
     size_t len;
-    char *p = xv_policy_bi_buf_take(&b, &len);
+    char *p = xv_val_buf_take(&b, &len);
     struct xv_value *v = p ? xv_string(p, len) : NULL;
     free(p);
     return v;
@@ -338,40 +338,40 @@ static struct xv_value *inline_value(struct yp *y, const char *p, size_t n, int 
         bool fold = p[0] == '>';
         char chomp = n > 1 ? p[1] : 0;
         int base = y->l[li].indent;
-        struct xv_bi_buf b = {0};
+        struct xv_val_buf b = {0};
         int ind = -1, prevno = y->l[li].no;
         while (y->cur < y->nl && y->l[y->cur].indent > base) {
             struct yline *l = &y->l[y->cur];
             if (ind < 0)
                 ind = l->indent;
             for (int k = prevno + 1; k < l->no; k++)
-                xv_policy_bi_buf_addc(&b, '\n');   /* blank lines kept */
+                xv_val_buf_addc(&b, '\n');   /* blank lines kept */
             if (b.len && l->no == prevno + 1)
-                xv_policy_bi_buf_addc(&b, fold ? ' ' : '\n');
+                xv_val_buf_addc(&b, fold ? ' ' : '\n');
             else if (b.len)
-                xv_policy_bi_buf_addc(&b, '\n');
+                xv_val_buf_addc(&b, '\n');
             for (int k = ind; k < l->indent; k++)
-                xv_policy_bi_buf_addc(&b, ' ');
+                xv_val_buf_addc(&b, ' ');
             /* block scalars keep '#' text: use the raw line end */
             const char *end = l->p;
             while (end < y->end && *end != '\n' && *end != '\r')
                 end++;
-            xv_policy_bi_buf_add(&b, l->p, (size_t)(end - l->p));
+            xv_val_buf_add(&b, l->p, (size_t)(end - l->p));
             prevno = l->no;
             y->cur++;
         }
         if (chomp != '-')
-            xv_policy_bi_buf_addc(&b, '\n');
+            xv_val_buf_addc(&b, '\n');
         size_t len;
-        char *s = xv_policy_bi_buf_take(&b, &len);
+        char *s = xv_val_buf_take(&b, &len);
         struct xv_value *v = s ? xv_string(s, len) : NULL;
         free(s);
         return v;
     }
     if (n > 0 && (p[0] == '[' || p[0] == '{')) {
         /* join continuation lines until the brackets balance */
-        struct xv_bi_buf b = {0};
-        xv_policy_bi_buf_add(&b, p, n);
+        struct xv_val_buf b = {0};
+        xv_val_buf_add(&b, p, n);
         int depth = 0;
         bool q = false;
         char qc = 0;
@@ -396,8 +396,8 @@ static struct xv_value *inline_value(struct yp *y, const char *p, size_t n, int 
             }
             if (depth <= 0 || y->cur >= y->nl)
                 break;
-            xv_policy_bi_buf_addc(&b, '\n');
-            xv_policy_bi_buf_add(&b, y->l[y->cur].p, y->l[y->cur].n);
+            xv_val_buf_addc(&b, '\n');
+            xv_val_buf_add(&b, y->l[y->cur].p, y->l[y->cur].n);
             y->cur++;
         }
         struct flow f = {b.p, b.p + b.len, y->l[li].no};
@@ -408,7 +408,7 @@ static struct xv_value *inline_value(struct yp *y, const char *p, size_t n, int 
             xv_decref(v);
             v = NULL;
         }
-        xv_policy_bi_buf_free(&b);
+        xv_val_buf_free(&b);
         return v;
     }
     struct flow f = {p, p + n, y->l[li].no};
@@ -417,15 +417,15 @@ static struct xv_value *inline_value(struct yp *y, const char *p, size_t n, int 
     if (v && XV_IS(v, XV_T_STRING) && p[0] != '"' && p[0] != '\'' && y->cur < y->nl &&
         y->l[y->cur].indent > y->l[li].indent && key_colon(y->l[y->cur].p, y->l[y->cur].n) < 0 &&
         y->l[y->cur].p[0] != '-') {
-        struct xv_bi_buf b = {0};
-        xv_policy_bi_buf_add(&b, S(v), SL(v));
+        struct xv_val_buf b = {0};
+        xv_val_buf_add(&b, S(v), SL(v));
         while (y->cur < y->nl && y->l[y->cur].indent > y->l[li].indent) {
-            xv_policy_bi_buf_addc(&b, ' ');
-            xv_policy_bi_buf_add(&b, y->l[y->cur].p, y->l[y->cur].n);
+            xv_val_buf_addc(&b, ' ');
+            xv_val_buf_add(&b, y->l[y->cur].p, y->l[y->cur].n);
             y->cur++;
         }
         size_t len;
-        char *s = xv_policy_bi_buf_take(&b, &len);
+        char *s = xv_val_buf_take(&b, &len);
         xv_decref(v);
         v = s ? xv_string(s, len) : NULL;
         free(s);
@@ -514,13 +514,13 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
             }
             /* sigs.k8s.io/yaml turns every key into a JSON object key (string) */
             if (!XV_IS(key, XV_T_STRING)) {
-                struct xv_bi_buf kb = {0};
+                struct xv_val_buf kb = {0};
                 if (XV_IS(key, XV_T_NULL))
-                    xv_policy_bi_buf_adds(&kb, "null");
+                    xv_val_buf_adds(&kb, "null");
                 else
-                    xv_policy_bi_rego_text(&kb, key);
+                    xv_bi_rego_text(&kb, key);
                 size_t len;
-                char *ks = xv_policy_bi_buf_take(&kb, &len);
+                char *ks = xv_val_buf_take(&kb, &len);
                 xv_decref(key);
                 key = ks ? xv_string(ks, len) : NULL;
                 free(ks);
@@ -543,7 +543,7 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
     return v;
 }
 
-struct xv_value *xv_policy_bi_yaml_parse(const char *s, size_t n, char *err, size_t errlen)
+struct xv_value *xv_bi_yaml_parse(const char *s, size_t n, char *err, size_t errlen)
 {
     /* split into content lines */
     size_t cap = 16;
@@ -661,15 +661,15 @@ static bool needs_quotes(const char *s, size_t n)
     return false;
 }
 
-static void put_scalar(struct xv_bi_buf *b, const struct xv_value *v)
+static void put_scalar(struct xv_val_buf *b, const struct xv_value *v)
 {
     if (XV_IS(v, XV_T_STRING)) {
         if (needs_quotes(S(v), SL(v)))
-            xv_policy_bi_json_text(b, v, 0);
+            xv_bi_json_text(b, v, 0);
         else
-            xv_policy_bi_buf_add(b, S(v), SL(v));
+            xv_val_buf_add(b, S(v), SL(v));
     } else {
-        xv_policy_bi_json_text(b, v, 0);
+        xv_bi_json_text(b, v, 0);
     }
 }
 
@@ -679,7 +679,7 @@ static bool is_coll(const struct xv_value *v)
            ((XV_IS(v, XV_T_ARRAY) || XV_IS(v, XV_T_SET)) && v->u.arr.len);
 }
 
-static void emit(struct xv_bi_buf *b, const struct xv_value *v, int ind, bool inline_first,
+static void emit(struct xv_val_buf *b, const struct xv_value *v, int ind, bool inline_first,
                  int depth)
 {
     if (depth > YAML_MAX_DEPTH) {
@@ -690,26 +690,26 @@ static void emit(struct xv_bi_buf *b, const struct xv_value *v, int ind, bool in
         for (size_t i = 0; i < XV_OBJ_LEN(v); i++) {
             if (i || !inline_first)
                 for (int k = 0; k < ind; k++)
-                    xv_policy_bi_buf_addc(b, ' ');
+                    xv_val_buf_addc(b, ' ');
             const struct xv_value *k = XV_OBJ_KEY(v, i), *val = XV_OBJ_VAL(v, i);
             if (XV_IS(k, XV_T_STRING))
                 put_scalar(b, k);
             else {
-                struct xv_bi_buf kb = {0};
-                xv_policy_bi_json_text(&kb, k, 0);
+                struct xv_val_buf kb = {0};
+                xv_bi_json_text(&kb, k, 0);
                 struct xv_value *ks = kb.p ? xv_string(kb.p, kb.len) : NULL;
                 if (ks)
                     put_scalar(b, ks);
                 xv_decref(ks);
-                xv_policy_bi_buf_free(&kb);
+                xv_val_buf_free(&kb);
             }
-            xv_policy_bi_buf_addc(b, ':');
+            xv_val_buf_addc(b, ':');
             if (is_coll(val)) {
-                xv_policy_bi_buf_addc(b, '\n');
+                xv_val_buf_addc(b, '\n');
                 /* go-yaml v2 does not indent a sequence under its key */
                 emit(b, val, XV_IS(val, XV_T_OBJECT) ? ind + 2 : ind, false, depth + 1);
             } else {
-                xv_policy_bi_buf_addc(b, ' ');
+                xv_val_buf_addc(b, ' ');
                 emit(b, val, ind, true, depth + 1);
             }
         }
@@ -719,26 +719,26 @@ static void emit(struct xv_bi_buf *b, const struct xv_value *v, int ind, bool in
         for (size_t i = 0; i < v->u.arr.len; i++) {
             if (i || !inline_first)
                 for (int k = 0; k < ind; k++)
-                    xv_policy_bi_buf_addc(b, ' ');
-            xv_policy_bi_buf_adds(b, "- ");
+                    xv_val_buf_addc(b, ' ');
+            xv_val_buf_adds(b, "- ");
             emit(b, v->u.arr.items[i], ind + 2, true, depth + 1);
         }
         return;
     }
     if (XV_IS(v, XV_T_OBJECT))
-        xv_policy_bi_buf_adds(b, "{}");
+        xv_val_buf_adds(b, "{}");
     else if (XV_IS(v, XV_T_ARRAY) || XV_IS(v, XV_T_SET))
-        xv_policy_bi_buf_adds(b, "[]");
+        xv_val_buf_adds(b, "[]");
     else
         put_scalar(b, v);
-    xv_policy_bi_buf_addc(b, '\n');
+    xv_val_buf_addc(b, '\n');
 }
 
 BI_FN(bi_yaml_marshal)
 {
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     emit(&b, a[0], 0, false, 0);
-    return xv_policy_bi_ret_buf(ctx, &b, out);
+    return xv_bi_ret_buf(ctx, &b, out);
 }
 
 BI_FN(bi_yaml_unmarshal)
@@ -746,7 +746,7 @@ BI_FN(bi_yaml_unmarshal)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     char err[300];
-    struct xv_value *v = xv_policy_bi_yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
+    struct xv_value *v = xv_bi_yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
     if (!v)
         return xv_bi_error(ctx, "%s", err);
     *out = v;
@@ -760,13 +760,13 @@ BI_FN(bi_yaml_is_valid)
         return XV_BI_OK;
     }
     char err[300];
-    struct xv_value *v = xv_policy_bi_yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
+    struct xv_value *v = xv_bi_yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
     *out = xv_bool(v != NULL);
     xv_decref(v);
     return XV_BI_OK;
 }
 
-const struct xv_builtin_def xv_policy_bi_yaml[] = {
+const struct xv_builtin_def xv_bi_yaml[] = {
     {"yaml.marshal", 1, bi_yaml_marshal, 0},
     {"yaml.unmarshal", 1, bi_yaml_unmarshal, 0},
     {"yaml.is_valid", 1, bi_yaml_is_valid, 0},

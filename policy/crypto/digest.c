@@ -5,7 +5,7 @@
  * library; see docs/policy-builtins.md).
  *
  * Invariant: one-shot functions over a whole buffer; output sizes are
- * XV_BI_MD5_LEN etc. These digests serve policy fingerprinting, not
+ * XV_CRYPTO_MD5_LEN etc. These digests serve policy fingerprinting, not
  * security decisions inside the agent; no constant-time guarantees except
  * in the HMAC comparison done by the caller.
  * Thread safety: reentrant; no global state.
@@ -101,7 +101,7 @@ static void md5_block(void *vst, const unsigned char *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d;
 }
 
-void xv_policy_bi_md5(const void *m, size_t n, unsigned char out[XV_BI_MD5_LEN])
+void xv_crypto_md5(const void *m, size_t n, unsigned char out[XV_CRYPTO_MD5_LEN])
 {
     uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
     run_md(h, md5_block, 64, m, n, false, 8);
@@ -132,7 +132,7 @@ static void sha1_block(void *vst, const unsigned char *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
 }
 
-void xv_policy_bi_sha1(const void *m, size_t n, unsigned char out[XV_BI_SHA1_LEN])
+void xv_crypto_sha1(const void *m, size_t n, unsigned char out[XV_CRYPTO_SHA1_LEN])
 {
     uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
     run_md(h, sha1_block, 64, m, n, true, 8);
@@ -179,7 +179,7 @@ static void sha256_block(void *vst, const unsigned char *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
-void xv_policy_bi_sha256(const void *m, size_t n, unsigned char out[XV_BI_SHA256_LEN])
+void xv_crypto_sha256(const void *m, size_t n, unsigned char out[XV_CRYPTO_SHA256_LEN])
 {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -237,7 +237,7 @@ static void sha512_block(void *vst, const unsigned char *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
-void xv_policy_bi_sha512(const void *m, size_t n, unsigned char out[XV_BI_SHA512_LEN])
+void xv_crypto_sha512(const void *m, size_t n, unsigned char out[XV_CRYPTO_SHA512_LEN])
 {
     uint64_t h[8] = {0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL,
                      0xa54ff53a5f1d36f1ULL, 0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
@@ -249,7 +249,7 @@ void xv_policy_bi_sha512(const void *m, size_t n, unsigned char out[XV_BI_SHA512
             out[8 * i + k] = (unsigned char)(h[i] >> (56 - 8 * k));
 }
 
-void xv_policy_bi_sha384(const void *m, size_t n, unsigned char out[XV_BI_SHA384_LEN])
+void xv_crypto_sha384(const void *m, size_t n, unsigned char out[XV_CRYPTO_SHA384_LEN])
 {
     uint64_t h[8] = {0xcbbb9d5dc1059ed8ULL, 0x629a292a367cd507ULL, 0x9159015a3070dd17ULL,
                      0x152fecd8f70e5939ULL, 0x67332667ffc00b31ULL, 0x8eb44a8768581511ULL,
@@ -260,33 +260,33 @@ void xv_policy_bi_sha384(const void *m, size_t n, unsigned char out[XV_BI_SHA384
             out[8 * i + k] = (unsigned char)(h[i] >> (56 - 8 * k));
 }
 
-void xv_policy_bi_digest(enum xv_bi_hash alg, const void *m, size_t n, unsigned char *out,
+void xv_crypto_digest(enum xv_crypto_hash alg, const void *m, size_t n, unsigned char *out,
                          size_t *outlen)
 {
     switch (alg) {
-    case XV_BI_H_MD5: xv_policy_bi_md5(m, n, out); *outlen = XV_BI_MD5_LEN; break;
-    case XV_BI_H_SHA1: xv_policy_bi_sha1(m, n, out); *outlen = XV_BI_SHA1_LEN; break;
-    case XV_BI_H_SHA256: xv_policy_bi_sha256(m, n, out); *outlen = XV_BI_SHA256_LEN; break;
-    case XV_BI_H_SHA384: xv_policy_bi_sha384(m, n, out); *outlen = XV_BI_SHA384_LEN; break;
-    default: xv_policy_bi_sha512(m, n, out); *outlen = XV_BI_SHA512_LEN; break;
+    case XV_CRYPTO_MD5: xv_crypto_md5(m, n, out); *outlen = XV_CRYPTO_MD5_LEN; break;
+    case XV_CRYPTO_SHA1: xv_crypto_sha1(m, n, out); *outlen = XV_CRYPTO_SHA1_LEN; break;
+    case XV_CRYPTO_SHA256: xv_crypto_sha256(m, n, out); *outlen = XV_CRYPTO_SHA256_LEN; break;
+    case XV_CRYPTO_SHA384: xv_crypto_sha384(m, n, out); *outlen = XV_CRYPTO_SHA384_LEN; break;
+    default: xv_crypto_sha512(m, n, out); *outlen = XV_CRYPTO_SHA512_LEN; break;
     }
 }
 
 /* ---- HMAC ---- */
 
-int xv_policy_bi_hmac(enum xv_bi_hash alg, const void *key, size_t kn, const void *m, size_t n,
+int xv_crypto_hmac(enum xv_crypto_hash alg, const void *key, size_t kn, const void *m, size_t n,
                       unsigned char *out, size_t *outlen)
 {
     void (*h)(const void *, size_t, unsigned char *);
     size_t bs, ds;
     switch (alg) {
-    case XV_BI_H_MD5: h = xv_policy_bi_md5; bs = 64; ds = XV_BI_MD5_LEN; break;
-    case XV_BI_H_SHA1: h = xv_policy_bi_sha1; bs = 64; ds = XV_BI_SHA1_LEN; break;
-    case XV_BI_H_SHA256: h = xv_policy_bi_sha256; bs = 64; ds = XV_BI_SHA256_LEN; break;
-    case XV_BI_H_SHA384: h = xv_policy_bi_sha384; bs = 128; ds = XV_BI_SHA384_LEN; break;
-    default: h = xv_policy_bi_sha512; bs = 128; ds = XV_BI_SHA512_LEN; break;
+    case XV_CRYPTO_MD5: h = xv_crypto_md5; bs = 64; ds = XV_CRYPTO_MD5_LEN; break;
+    case XV_CRYPTO_SHA1: h = xv_crypto_sha1; bs = 64; ds = XV_CRYPTO_SHA1_LEN; break;
+    case XV_CRYPTO_SHA256: h = xv_crypto_sha256; bs = 64; ds = XV_CRYPTO_SHA256_LEN; break;
+    case XV_CRYPTO_SHA384: h = xv_crypto_sha384; bs = 128; ds = XV_CRYPTO_SHA384_LEN; break;
+    default: h = xv_crypto_sha512; bs = 128; ds = XV_CRYPTO_SHA512_LEN; break;
     }
-    unsigned char k0[128] = {0}, inner[XV_BI_SHA512_LEN];
+    unsigned char k0[128] = {0}, inner[XV_CRYPTO_SHA512_LEN];
     if (kn > bs)
         h(key, kn, k0);
     else if (kn)

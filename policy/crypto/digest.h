@@ -11,25 +11,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XV_BI_MD5_LEN 16
-#define XV_BI_SHA1_LEN 20
-#define XV_BI_SHA256_LEN 32
-#define XV_BI_SHA384_LEN 48
-#define XV_BI_SHA512_LEN 64
+#define XV_CRYPTO_MD5_LEN 16
+#define XV_CRYPTO_SHA1_LEN 20
+#define XV_CRYPTO_SHA256_LEN 32
+#define XV_CRYPTO_SHA384_LEN 48
+#define XV_CRYPTO_SHA512_LEN 64
 
-enum xv_bi_hash { XV_BI_H_MD5, XV_BI_H_SHA1, XV_BI_H_SHA256, XV_BI_H_SHA384, XV_BI_H_SHA512 };
+enum xv_crypto_hash { XV_CRYPTO_MD5, XV_CRYPTO_SHA1, XV_CRYPTO_SHA256, XV_CRYPTO_SHA384, XV_CRYPTO_SHA512 };
 
-void xv_policy_bi_md5(const void *m, size_t n, unsigned char out[XV_BI_MD5_LEN]);
-void xv_policy_bi_sha1(const void *m, size_t n, unsigned char out[XV_BI_SHA1_LEN]);
-void xv_policy_bi_sha256(const void *m, size_t n, unsigned char out[XV_BI_SHA256_LEN]);
-void xv_policy_bi_sha384(const void *m, size_t n, unsigned char out[XV_BI_SHA384_LEN]);
-void xv_policy_bi_sha512(const void *m, size_t n, unsigned char out[XV_BI_SHA512_LEN]);
-/* Digest with alg into out (>= XV_BI_SHA512_LEN bytes); *outlen set. */
-void xv_policy_bi_digest(enum xv_bi_hash alg, const void *m, size_t n, unsigned char *out,
+void xv_crypto_md5(const void *m, size_t n, unsigned char out[XV_CRYPTO_MD5_LEN]);
+void xv_crypto_sha1(const void *m, size_t n, unsigned char out[XV_CRYPTO_SHA1_LEN]);
+void xv_crypto_sha256(const void *m, size_t n, unsigned char out[XV_CRYPTO_SHA256_LEN]);
+void xv_crypto_sha384(const void *m, size_t n, unsigned char out[XV_CRYPTO_SHA384_LEN]);
+void xv_crypto_sha512(const void *m, size_t n, unsigned char out[XV_CRYPTO_SHA512_LEN]);
+/* Digest with alg into out (>= XV_CRYPTO_SHA512_LEN bytes); *outlen set. */
+void xv_crypto_digest(enum xv_crypto_hash alg, const void *m, size_t n, unsigned char *out,
                          size_t *outlen);
-/* HMAC with alg; out holds at least XV_BI_SHA512_LEN bytes; *outlen set.
+/* HMAC with alg; out holds at least XV_CRYPTO_SHA512_LEN bytes; *outlen set.
  * 0, or -1 on allocation failure. */
-int xv_policy_bi_hmac(enum xv_bi_hash alg, const void *key, size_t kn, const void *m, size_t n,
+int xv_crypto_hmac(enum xv_crypto_hash alg, const void *key, size_t kn, const void *m, size_t n,
                       unsigned char *out, size_t *outlen);
 
 #endif

@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-void xv_policy_bi_key_init(struct xv_bi_key *k)
+void xv_crypto_key_init(struct xv_crypto_key *k)
 {
     memset(k, 0, sizeof *k);
     mpz_inits(k->n, k->e, k->d, k->x, k->y, NULL);
 }
 
-void xv_policy_bi_key_clear(struct xv_bi_key *k)
+void xv_crypto_key_clear(struct xv_crypto_key *k)
 {
     mpz_clears(k->n, k->e, k->d, k->x, k->y, NULL);
 }
@@ -36,7 +36,7 @@ static int b64v(unsigned char c)
     return -1;
 }
 
-int xv_policy_bi_pem_decode(const char *s, size_t n, char **type, unsigned char **der,
+int xv_crypto_pem_decode(const char *s, size_t n, char **type, unsigned char **der,
                             size_t *derlen, size_t *rest)
 {
     *type = NULL;
@@ -99,7 +99,7 @@ int xv_policy_bi_pem_decode(const char *s, size_t n, char **type, unsigned char 
 /* ---- DER ---- */
 
 /* Read the element at *pp (< end); advances *pp past it. */
-bool xv_policy_bi_der_read(const unsigned char **pp, const unsigned char *end, struct xv_bi_der *d)
+bool xv_crypto_der_read(const unsigned char **pp, const unsigned char *end, struct xv_crypto_der *d)
 {
     const unsigned char *p = *pp;
     if (end - p < 2)
@@ -122,7 +122,7 @@ bool xv_policy_bi_der_read(const unsigned char **pp, const unsigned char *end, s
     return true;
 }
 
-bool xv_policy_bi_der_int(const struct xv_bi_der *d, mpz_t out)
+bool xv_crypto_der_int(const struct xv_crypto_der *d, mpz_t out)
 {
     if (d->tag != 0x02 || d->len == 0)
         return false;
@@ -130,7 +130,7 @@ bool xv_policy_bi_der_int(const struct xv_bi_der *d, mpz_t out)
     return true;
 }
 
-static bool oid_is(const struct xv_bi_der *d, const unsigned char *oid, size_t n)
+static bool oid_is(const struct xv_crypto_der *d, const unsigned char *oid, size_t n)
 {
     return d->tag == 0x06 && d->len == n && memcmp(d->p, oid, n) == 0;
 }
@@ -143,47 +143,47 @@ static const unsigned char OID_P384[] = {0x2B, 0x81, 0x04, 0x00, 0x22};
 static const unsigned char OID_P521[] = {0x2B, 0x81, 0x04, 0x00, 0x23};
 static const unsigned char OID_ED25519[] = {0x2B, 0x65, 0x70};
 
-static int rsa_pkcs1(const unsigned char *p, size_t n, struct xv_bi_key *k)
+static int rsa_pkcs1(const unsigned char *p, size_t n, struct xv_crypto_key *k)
 {
     const unsigned char *q = p, *end = p + n;
-    struct xv_bi_der seq, dn, de;
-    if (!xv_policy_bi_der_read(&q, end, &seq) || seq.tag != 0x30)
+    struct xv_crypto_der seq, dn, de;
+    if (!xv_crypto_der_read(&q, end, &seq) || seq.tag != 0x30)
         return -1;
     const unsigned char *r = seq.p, *re = seq.p + seq.len;
-    if (!xv_policy_bi_der_read(&r, re, &dn) || !xv_policy_bi_der_int(&dn, k->n) || !xv_policy_bi_der_read(&r, re, &de) ||
-        !xv_policy_bi_der_int(&de, k->e))
+    if (!xv_crypto_der_read(&r, re, &dn) || !xv_crypto_der_int(&dn, k->n) || !xv_crypto_der_read(&r, re, &de) ||
+        !xv_crypto_der_int(&de, k->e))
         return -1;
-    k->type = XV_BI_KEY_RSA;
+    k->type = XV_CRYPTO_KEY_RSA;
     return 0;
 }
 
-int xv_policy_bi_key_from_spki(const unsigned char *der, size_t n, struct xv_bi_key *k,
+int xv_crypto_key_from_spki(const unsigned char *der, size_t n, struct xv_crypto_key *k,
                                const char **err)
 {
     const unsigned char *p = der, *end = der + n;
-    struct xv_bi_der spki, alg, bits, oid, params;
+    struct xv_crypto_der spki, alg, bits, oid, params;
     *err = "x509: malformed public key";
-    if (!xv_policy_bi_der_read(&p, end, &spki) || spki.tag != 0x30)
+    if (!xv_crypto_der_read(&p, end, &spki) || spki.tag != 0x30)
         return -1;
     const unsigned char *q = spki.p, *qe = spki.p + spki.len;
-    if (!xv_policy_bi_der_read(&q, qe, &alg) || alg.tag != 0x30 || !xv_policy_bi_der_read(&q, qe, &bits) ||
+    if (!xv_crypto_der_read(&q, qe, &alg) || alg.tag != 0x30 || !xv_crypto_der_read(&q, qe, &bits) ||
         bits.tag != 0x03 || bits.len < 1 || bits.p[0] != 0)
         return -1;
     const unsigned char *a = alg.p, *ae = alg.p + alg.len;
-    if (!xv_policy_bi_der_read(&a, ae, &oid))
+    if (!xv_crypto_der_read(&a, ae, &oid))
         return -1;
     const unsigned char *kb = bits.p + 1;
     size_t kl = bits.len - 1;
     if (oid_is(&oid, OID_RSA, sizeof OID_RSA) || oid_is(&oid, OID_RSA_PSS, sizeof OID_RSA_PSS))
         return rsa_pkcs1(kb, kl, k);
     if (oid_is(&oid, OID_EC, sizeof OID_EC)) {
-        if (!xv_policy_bi_der_read(&a, ae, &params))
+        if (!xv_crypto_der_read(&a, ae, &params))
             return -1;
         int curve = oid_is(&params, OID_P256, sizeof OID_P256)   ? 256
                     : oid_is(&params, OID_P384, sizeof OID_P384) ? 384
                     : oid_is(&params, OID_P521, sizeof OID_P521) ? 521
                                                                   : 0;
-        size_t cb = xv_policy_bi_ec_bytes(curve);
+        size_t cb = xv_crypto_ec_bytes(curve);
         if (!curve) {
             *err = "x509: unsupported elliptic curve";
             return -1;
@@ -193,49 +193,49 @@ int xv_policy_bi_key_from_spki(const unsigned char *der, size_t n, struct xv_bi_
         mpz_import(k->x, cb, 1, 1, 0, 0, kb + 1);
         mpz_import(k->y, cb, 1, 1, 0, 0, kb + 1 + cb);
         k->curve = curve;
-        k->type = XV_BI_KEY_EC;
+        k->type = XV_CRYPTO_KEY_EC;
         return 0;
     }
     if (oid_is(&oid, OID_ED25519, sizeof OID_ED25519)) {
         if (kl != 32)
             return -1;
         memcpy(k->okp, kb, 32);
-        k->type = XV_BI_KEY_OKP;
+        k->type = XV_CRYPTO_KEY_OKP;
         return 0;
     }
     *err = "x509: unknown public key algorithm";
     return -1;
 }
 
-int xv_policy_bi_key_from_cert(const unsigned char *der, size_t n, struct xv_bi_key *k,
+int xv_crypto_key_from_cert(const unsigned char *der, size_t n, struct xv_crypto_key *k,
                                const char **err)
 {
     const unsigned char *p = der, *end = der + n;
-    struct xv_bi_der cert, tbs, el;
+    struct xv_crypto_der cert, tbs, el;
     *err = "x509: malformed certificate";
-    if (!xv_policy_bi_der_read(&p, end, &cert) || cert.tag != 0x30)
+    if (!xv_crypto_der_read(&p, end, &cert) || cert.tag != 0x30)
         return -1;
     const unsigned char *c = cert.p, *ce = cert.p + cert.len;
-    if (!xv_policy_bi_der_read(&c, ce, &tbs) || tbs.tag != 0x30)
+    if (!xv_crypto_der_read(&c, ce, &tbs) || tbs.tag != 0x30)
         return -1;
     const unsigned char *t = tbs.p, *te = tbs.p + tbs.len;
-    if (!xv_policy_bi_der_read(&t, te, &el))
+    if (!xv_crypto_der_read(&t, te, &el))
         return -1;
-    if (el.tag == 0xA0 && !xv_policy_bi_der_read(&t, te, &el))   /* version, then serial */
+    if (el.tag == 0xA0 && !xv_crypto_der_read(&t, te, &el))   /* version, then serial */
         return -1;
     /* signature, issuer, validity, subject */
     for (int i = 0; i < 4; i++)
-        if (!xv_policy_bi_der_read(&t, te, &el))
+        if (!xv_crypto_der_read(&t, te, &el))
             return -1;
     const unsigned char *spki_start = t;
-    if (!xv_policy_bi_der_read(&t, te, &el) || el.tag != 0x30)
+    if (!xv_crypto_der_read(&t, te, &el) || el.tag != 0x30)
         return -1;
-    return xv_policy_bi_key_from_spki(spki_start, (size_t)(t - spki_start), k, err);
+    return xv_crypto_key_from_spki(spki_start, (size_t)(t - spki_start), k, err);
 }
 
 /* ---- RSA ---- */
 
-static const unsigned char *digest_info(enum xv_bi_hash h, size_t *n)
+static const unsigned char *digest_info(enum xv_crypto_hash h, size_t *n)
 {
     static const unsigned char s256[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
                                          0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
@@ -244,16 +244,16 @@ static const unsigned char *digest_info(enum xv_bi_hash h, size_t *n)
     static const unsigned char s512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
                                          0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
     *n = 19;
-    return h == XV_BI_H_SHA256 ? s256 : h == XV_BI_H_SHA384 ? s384 : s512;
+    return h == XV_CRYPTO_SHA256 ? s256 : h == XV_CRYPTO_SHA384 ? s384 : s512;
 }
 
-static size_t hash_len(enum xv_bi_hash h)
+static size_t hash_len(enum xv_crypto_hash h)
 {
-    return h == XV_BI_H_SHA256 ? 32 : h == XV_BI_H_SHA384 ? 48 : h == XV_BI_H_SHA1 ? 20 : 64;
+    return h == XV_CRYPTO_SHA256 ? 32 : h == XV_CRYPTO_SHA384 ? 48 : h == XV_CRYPTO_SHA1 ? 20 : 64;
 }
 
 /* s^e mod n as a k-byte big-endian buffer (caller frees); NULL if s >= n. */
-static unsigned char *rsa_public(const struct xv_bi_key *k, const unsigned char *sig,
+static unsigned char *rsa_public(const struct xv_crypto_key *k, const unsigned char *sig,
                                  size_t siglen, size_t *klen)
 {
     size_t kb = (mpz_sizeinbase(k->n, 2) + 7) / 8;
@@ -279,11 +279,11 @@ static unsigned char *rsa_public(const struct xv_bi_key *k, const unsigned char 
     return em;
 }
 
-bool xv_policy_bi_rsa_verify_pkcs1(const struct xv_bi_key *k, enum xv_bi_hash h,
+bool xv_crypto_rsa_verify_pkcs1(const struct xv_crypto_key *k, enum xv_crypto_hash h,
                                    const unsigned char *digest, const unsigned char *sig,
                                    size_t siglen)
 {
-    if (k->type != XV_BI_KEY_RSA)
+    if (k->type != XV_CRYPTO_KEY_RSA)
         return false;
     size_t kb, dil, hl = hash_len(h);
     unsigned char *em = rsa_public(k, sig, siglen, &kb);
@@ -301,7 +301,7 @@ bool xv_policy_bi_rsa_verify_pkcs1(const struct xv_bi_key *k, enum xv_bi_hash h,
 }
 
 /* MGF1 with hash h: mask of length n from seed. */
-static void mgf1(enum xv_bi_hash h, const unsigned char *seed, size_t sl, unsigned char *mask,
+static void mgf1(enum xv_crypto_hash h, const unsigned char *seed, size_t sl, unsigned char *mask,
                  size_t n)
 {
     unsigned char buf[64 + 4], d[64];
@@ -312,18 +312,18 @@ static void mgf1(enum xv_bi_hash h, const unsigned char *seed, size_t sl, unsign
         buf[sl + 1] = (unsigned char)(c >> 16);
         buf[sl + 2] = (unsigned char)(c >> 8);
         buf[sl + 3] = (unsigned char)c;
-        xv_policy_bi_digest(h, buf, sl + 4, d, &hl);
+        xv_crypto_digest(h, buf, sl + 4, d, &hl);
         size_t take = n - done < hl ? n - done : hl;
         memcpy(mask + done, d, take);
         done += take;
     }
 }
 
-bool xv_policy_bi_rsa_verify_pss(const struct xv_bi_key *k, enum xv_bi_hash h,
+bool xv_crypto_rsa_verify_pss(const struct xv_crypto_key *k, enum xv_crypto_hash h,
                                  const unsigned char *digest, const unsigned char *sig,
                                  size_t siglen)
 {
-    if (k->type != XV_BI_KEY_RSA)
+    if (k->type != XV_CRYPTO_KEY_RSA)
         return false;
     size_t kb, hl = hash_len(h);
     unsigned char *emfull = rsa_public(k, sig, siglen, &kb);
@@ -360,7 +360,7 @@ bool xv_policy_bi_rsa_verify_pss(const struct xv_bi_key *k, enum xv_bi_hash h,
                     memset(mp, 0, 8);
                     memcpy(mp + 8, digest, hl);
                     memcpy(mp + 8 + hl, db + i + 1, saltlen);
-                    xv_policy_bi_digest(h, mp, 8 + hl + saltlen, h2, &h2l);
+                    xv_crypto_digest(h, mp, 8 + hl + saltlen, h2, &h2l);
                     ok = memcmp(h2, hh, hl) == 0;
                     free(mp);
                 }
@@ -372,10 +372,10 @@ bool xv_policy_bi_rsa_verify_pss(const struct xv_bi_key *k, enum xv_bi_hash h,
     return ok;
 }
 
-int xv_policy_bi_rsa_sign_pkcs1(const struct xv_bi_key *k, enum xv_bi_hash h,
+int xv_crypto_rsa_sign_pkcs1(const struct xv_crypto_key *k, enum xv_crypto_hash h,
                                 const unsigned char *digest, unsigned char **sig, size_t *siglen)
 {
-    if (k->type != XV_BI_KEY_RSA || !k->has_d)
+    if (k->type != XV_CRYPTO_KEY_RSA || !k->has_d)
         return -1;
     size_t kb = (mpz_sizeinbase(k->n, 2) + 7) / 8, dil, hl = hash_len(h);
     const unsigned char *di = digest_info(h, &dil);
@@ -442,7 +442,7 @@ static const struct curve curves[] = {
      "FA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409"},
 };
 
-size_t xv_policy_bi_ec_bytes(int curve)
+size_t xv_crypto_ec_bytes(int curve)
 {
     return curve == 256 ? 32 : curve == 384 ? 48 : curve == 521 ? 66 : 0;
 }
@@ -535,16 +535,16 @@ static void pt_mul2(struct pt *r, const mpz_t k1, const struct pt *P, const mpz_
     mpz_clears(acc.x, acc.y, tmp.x, tmp.y, pq.x, pq.y, NULL);
 }
 
-bool xv_policy_bi_ecdsa_verify(const struct xv_bi_key *k, const unsigned char *digest,
+bool xv_crypto_ecdsa_verify(const struct xv_crypto_key *k, const unsigned char *digest,
                                size_t dlen, const unsigned char *sig, size_t siglen)
 {
-    if (k->type != XV_BI_KEY_EC)
+    if (k->type != XV_CRYPTO_KEY_EC)
         return false;
     const struct curve *c = NULL;
     for (size_t i = 0; i < sizeof curves / sizeof curves[0]; i++)
         if (curves[i].id == k->curve)
             c = &curves[i];
-    size_t cb = xv_policy_bi_ec_bytes(k->curve);
+    size_t cb = xv_crypto_ec_bytes(k->curve);
     if (!c || siglen != 2 * cb)
         return false;
     mpz_t p, b, n, r, s, e, w, u1, u2, t;
@@ -757,13 +757,13 @@ static void ed_hash(const struct ed *e, mpz_t out, const void *a, size_t an, con
     memcpy(buf + an, b, bn);
     if (cn)
         memcpy(buf + an + bn, c, cn);
-    xv_policy_bi_sha512(buf, an + bn + cn, d);
+    xv_crypto_sha512(buf, an + bn + cn, d);
     free(buf);
     le_import(out, d, 64);
     mpz_mod(out, out, e->L);
 }
 
-bool xv_policy_bi_ed25519_verify(const unsigned char pub[32], const void *msg, size_t n,
+bool xv_crypto_ed25519_verify(const unsigned char pub[32], const void *msg, size_t n,
                                  const unsigned char sig[64])
 {
     struct ed e;
@@ -787,13 +787,13 @@ bool xv_policy_bi_ed25519_verify(const unsigned char pub[32], const void *msg, s
     return ok;
 }
 
-int xv_policy_bi_ed25519_sign(const unsigned char seed[32], const void *msg, size_t n,
+int xv_crypto_ed25519_sign(const unsigned char seed[32], const void *msg, size_t n,
                               unsigned char sig[64])
 {
     struct ed e;
     ed_init(&e);
     unsigned char h[64], A[32], R[32];
-    xv_policy_bi_sha512(seed, 32, h);
+    xv_crypto_sha512(seed, 32, h);
     h[0] &= 248;
     h[31] &= 127;
     h[31] |= 64;

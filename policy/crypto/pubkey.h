@@ -4,7 +4,7 @@
  * PKCS#1 v1.5 and PSS verification, RSA PKCS#1 v1.5 signing, and ECDSA
  * verification on P-256, P-384 and P-521, all on GMP integers.
  *
- * Invariant: keys are plain values owned by the caller (xv_policy_bi_key_clear
+ * Invariant: keys are plain values owned by the caller (xv_crypto_key_clear
  * releases them); nothing here keeps global state.
  * Thread safety: reentrant. Not constant-time: these functions verify public
  * signatures of policy inputs; the only secret-key operation (RSA signing for
@@ -19,10 +19,10 @@
 
 #include "crypto/digest.h"
 
-enum xv_bi_keytype { XV_BI_KEY_NONE, XV_BI_KEY_RSA, XV_BI_KEY_EC, XV_BI_KEY_OKP };
+enum xv_crypto_keytype { XV_CRYPTO_KEY_NONE, XV_CRYPTO_KEY_RSA, XV_CRYPTO_KEY_EC, XV_CRYPTO_KEY_OKP };
 
-struct xv_bi_key {
-    enum xv_bi_keytype type;  /* which fields below are set */
+struct xv_crypto_key {
+    enum xv_crypto_keytype type;  /* which fields below are set */
     mpz_t n, e, d;            /* RSA modulus, public and (optional) private exponent */
     int curve;                /* EC: 256, 384 or 521 */
     mpz_t x, y;               /* EC public point */
@@ -34,53 +34,53 @@ struct xv_bi_key {
     bool has_okp_d;
 };
 
-void xv_policy_bi_key_init(struct xv_bi_key *k);
-void xv_policy_bi_key_clear(struct xv_bi_key *k);
+void xv_crypto_key_init(struct xv_crypto_key *k);
+void xv_crypto_key_clear(struct xv_crypto_key *k);
 
 /* Decode one PEM block: *type receives the label ("CERTIFICATE", ...) and
  * *der the decoded bytes (caller frees both); *rest the offset after the
  * block. Returns 0, or -1 when s holds no PEM block. */
-int xv_policy_bi_pem_decode(const char *s, size_t n, char **type, unsigned char **der,
+int xv_crypto_pem_decode(const char *s, size_t n, char **type, unsigned char **der,
                             size_t *derlen, size_t *rest);
 /* One DER element: content span and identifier octet. */
-struct xv_bi_der {
+struct xv_crypto_der {
     const unsigned char *p;   /* content start */
     size_t len;               /* content length */
     unsigned tag;             /* identifier octet */
 };
 /* Read the element at *pp (< end) into d and advance *pp past it. */
-bool xv_policy_bi_der_read(const unsigned char **pp, const unsigned char *end,
-                           struct xv_bi_der *d);
+bool xv_crypto_der_read(const unsigned char **pp, const unsigned char *end,
+                           struct xv_crypto_der *d);
 /* INTEGER content into out. */
-bool xv_policy_bi_der_int(const struct xv_bi_der *d, mpz_t out);
+bool xv_crypto_der_int(const struct xv_crypto_der *d, mpz_t out);
 
 /* Public key from a DER X.509 certificate / SPKI / PKCS#1 RSA key.
  * 0, or -1 with a static message in *err. */
-int xv_policy_bi_key_from_cert(const unsigned char *der, size_t n, struct xv_bi_key *k,
+int xv_crypto_key_from_cert(const unsigned char *der, size_t n, struct xv_crypto_key *k,
                                const char **err);
-int xv_policy_bi_key_from_spki(const unsigned char *der, size_t n, struct xv_bi_key *k,
+int xv_crypto_key_from_spki(const unsigned char *der, size_t n, struct xv_crypto_key *k,
                                const char **err);
 
 /* RSA PKCS#1 v1.5 / PSS (any salt length) verification of digest. */
-bool xv_policy_bi_rsa_verify_pkcs1(const struct xv_bi_key *k, enum xv_bi_hash h,
+bool xv_crypto_rsa_verify_pkcs1(const struct xv_crypto_key *k, enum xv_crypto_hash h,
                                    const unsigned char *digest, const unsigned char *sig,
                                    size_t siglen);
-bool xv_policy_bi_rsa_verify_pss(const struct xv_bi_key *k, enum xv_bi_hash h,
+bool xv_crypto_rsa_verify_pss(const struct xv_crypto_key *k, enum xv_crypto_hash h,
                                  const unsigned char *digest, const unsigned char *sig,
                                  size_t siglen);
 /* RSA PKCS#1 v1.5 signature (k->has_d required); *sig malloc'd. 0 or -1. */
-int xv_policy_bi_rsa_sign_pkcs1(const struct xv_bi_key *k, enum xv_bi_hash h,
+int xv_crypto_rsa_sign_pkcs1(const struct xv_crypto_key *k, enum xv_crypto_hash h,
                                 const unsigned char *digest, unsigned char **sig, size_t *siglen);
 /* ECDSA verification; sig is r||s as in JWS. */
-bool xv_policy_bi_ecdsa_verify(const struct xv_bi_key *k, const unsigned char *digest,
+bool xv_crypto_ecdsa_verify(const struct xv_crypto_key *k, const unsigned char *digest,
                                size_t dlen, const unsigned char *sig, size_t siglen);
 /* Ed25519 (RFC 8032): verify sig (R||S, 64 bytes) of msg under pub;
  * sign msg with the 32-byte seed into sig. */
-bool xv_policy_bi_ed25519_verify(const unsigned char pub[32], const void *msg, size_t n,
+bool xv_crypto_ed25519_verify(const unsigned char pub[32], const void *msg, size_t n,
                                  const unsigned char sig[64]);
-int xv_policy_bi_ed25519_sign(const unsigned char seed[32], const void *msg, size_t n,
+int xv_crypto_ed25519_sign(const unsigned char seed[32], const void *msg, size_t n,
                               unsigned char sig[64]);
 /* Curve size in bytes for a curve id (32, 48, 66), 0 if unknown. */
-size_t xv_policy_bi_ec_bytes(int curve);
+size_t xv_crypto_ec_bytes(int curve);
 
 #endif

@@ -35,7 +35,7 @@ struct ksomekv {
 static int ksome_after_key(struct ev *ev, struct k *self, V unused)
 {
     struct ksomekv *kk = (struct ksomekv *)self;
-    return xv_policy_ev_match(ev, kk->env, kk->e->a, kk->val, kk->next);
+    return xv_eval_match(ev, kk->env, kk->e->a, kk->val, kk->next);
 }
 
 static int some_iter(struct ev *ev, void *ctx, V key, V val)
@@ -43,16 +43,16 @@ static int some_iter(struct ev *ev, void *ctx, V key, V val)
     struct sctx *s = ctx;
     if (s->e->key) {
         struct ksomekv kk = {{ksome_after_key}, s->env, s->e, val, s->next};
-        return xv_policy_ev_match(ev, s->env, s->e->key, key, &kk.k);
+        return xv_eval_match(ev, s->env, s->e->key, key, &kk.k);
     }
-    return xv_policy_ev_match(ev, s->env, s->e->a, val, s->next);
+    return xv_eval_match(ev, s->env, s->e->a, val, s->next);
 }
 
 static int ksome_coll(struct ev *ev, struct k *self, V coll)
 {
     struct ksome *ks = (struct ksome *)self;
     struct sctx s = {ks->env, ks->e, ks->next};
-    return xv_policy_ev_iterate(ev, coll, some_iter, &s);
+    return xv_eval_iterate(ev, coll, some_iter, &s);
 }
 
 /* every: each element must satisfy the body */
@@ -64,8 +64,8 @@ struct ectx {
 static int kevery_body(struct ev *ev, struct k *self, V unused)
 {
     struct ksome *ks = (struct ksome *)self;
-    struct k found = {xv_policy_k_found};
-    return xv_policy_ev_body(ev, ks->env, ks->e->body, 0, &found);
+    struct k found = {xv_eval_k_found};
+    return xv_eval_body(ev, ks->env, ks->e->body, 0, &found);
 }
 
 static int every_iter(struct ev *ev, void *ctx, V key, V val)
@@ -75,9 +75,9 @@ static int every_iter(struct ev *ev, void *ctx, V key, V val)
     int rc;
     if (c->e->key) {
         struct ksomekv kk = {{ksome_after_key}, c->env, c->e, val, &kb.k};
-        rc = xv_policy_ev_match(ev, c->env, c->e->key, key, &kk.k);
+        rc = xv_eval_match(ev, c->env, c->e->key, key, &kk.k);
     } else {
-        rc = xv_policy_ev_match(ev, c->env, c->e->a, val, &kb.k);
+        rc = xv_eval_match(ev, c->env, c->e->a, val, &kb.k);
     }
     if (rc == R_STOP)
         return R_OK; /* satisfied: next element */
@@ -92,7 +92,7 @@ static int kevery_coll(struct ev *ev, struct k *self, V coll)
     if (coll->type != XV_T_ARRAY && coll->type != XV_T_SET && coll->type != XV_T_OBJECT)
         return R_OK; /* every over a non-collection is undefined */
     struct ectx c = {ks->env, ks->e};
-    int rc = xv_policy_ev_iterate(ev, coll, every_iter, &c);
+    int rc = xv_eval_iterate(ev, coll, every_iter, &c);
     if (rc < 0)
         return rc;
     if (rc == 2)
@@ -110,28 +110,28 @@ struct kout {
 static int kout_fn(struct ev *ev, struct k *self, V v)
 {
     struct kout *ko = (struct kout *)self;
-    return xv_policy_ev_match(ev, ko->env, ko->t->items[ko->t->n - 1], v, ko->next);
+    return xv_eval_match(ev, ko->env, ko->t->items[ko->t->n - 1], v, ko->next);
 }
 
 
-int xv_policy_ev_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
+int xv_eval_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
     switch (e->kind) {
     case E_TERM: {
         struct term *t = e->a;
         if (t->kind == T_CALL && t->outarg) {
             struct kout ko = {{kout_fn}, env, t, k};
-            return xv_policy_ev_call(ev, env, t, &ko.k);
+            return xv_eval_call(ev, env, t, &ko.k);
         }
-        struct kpass kp = {{xv_policy_k_truthy}, k};
-        return xv_policy_ev_term(ev, env, t, &kp.k);
+        struct kpass kp = {{xv_eval_k_truthy}, k};
+        return xv_eval_term(ev, env, t, &kp.k);
     }
     case E_UNIFY:
     case E_ASSIGN:
-        return xv_policy_ev_unify(ev, env, e->a, e->b, k);
+        return xv_eval_unify(ev, env, e->a, e->b, k);
     case E_NOT: {
-        struct k found = {xv_policy_k_found};
-        int rc = xv_policy_ev_expr(ev, env, e->inner, &found);
+        struct k found = {xv_eval_k_found};
+        int rc = xv_eval_expr(ev, env, e->inner, &found);
         if (rc < 0)
             return rc;
         if (rc == R_STOP)
@@ -142,11 +142,11 @@ int xv_policy_ev_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
         return k->fn(ev, k, NULL);
     case E_SOMEIN: {
         struct ksome ks = {{ksome_coll}, env, e, k};
-        return xv_policy_ev_term(ev, env, e->b, &ks.k);
+        return xv_eval_term(ev, env, e->b, &ks.k);
     }
     case E_EVERY: {
         struct ksome ks = {{kevery_coll}, env, e, k};
-        return xv_policy_ev_term(ev, env, e->b, &ks.k);
+        return xv_eval_term(ev, env, e->b, &ks.k);
     }
     }
     return R_OK;

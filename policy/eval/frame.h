@@ -12,6 +12,7 @@
 #define XV_POLICY_EVAL_INT_H
 
 #include "ast/tree.h"
+#include "eval/query.h"
 
 enum { R_OK = 0, R_STOP = 1, R_ERR = -1 };
 
@@ -56,15 +57,15 @@ struct k {
 
 typedef struct xv_value *V;
 
-int xv_policy_ev_raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
+int xv_eval_raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int xv_policy_ev_oom(struct ev *ev);
-V xv_policy_ev_lookup(V coll, V key);
-V *xv_policy_ev_frame_new(int n);
-int xv_policy_ev_body(struct ev *ev, V *env, struct body *b, int i, struct k *k);
-int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k);
-int xv_policy_ev_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k);
-int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k);
+int xv_eval_oom(struct ev *ev);
+V xv_eval_lookup(V coll, V key);
+V *xv_eval_frame_new(int n);
+int xv_eval_body(struct ev *ev, V *env, struct body *b, int i, struct k *k);
+int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k);
+int xv_eval_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k);
+int xv_eval_with(struct ev *ev, V *env, struct expr *e, struct k *k);
 
 /* Shared by eval.c and eval_expr.c. */
 typedef int (*xv_policy_iter_fn)(struct ev *ev, void *ctx, V key, V val);
@@ -73,15 +74,15 @@ struct kpass {
     struct k k;
     struct k *next;
 };
-int xv_policy_ev_match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
-int xv_policy_ev_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k);
-int xv_policy_ev_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx);
-int xv_policy_ev_call(struct ev *ev, V *env, struct term *t, struct k *k);
-int xv_policy_ev_expr(struct ev *ev, V *env, struct expr *e, struct k *k);
-int xv_policy_k_truthy(struct ev *ev, struct k *self, V v); /* defined and not false */
-int xv_policy_k_found(struct ev *ev, struct k *self, V v);  /* stop at the first solution */
+int xv_eval_match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
+int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k);
+int xv_eval_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx);
+int xv_eval_call(struct ev *ev, V *env, struct term *t, struct k *k);
+int xv_eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k);
+int xv_eval_k_truthy(struct ev *ev, struct k *self, V v); /* defined and not false */
+int xv_eval_k_found(struct ev *ev, struct k *self, V v);  /* stop at the first solution */
 /* Value of the document at node n merged with base; *out is a new reference
  * or NULL (undefined). 0 or -1 (error set). */
-int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out);
+int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out);
 
 #endif

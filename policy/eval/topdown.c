@@ -27,7 +27,7 @@ static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
 static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
                      struct k *k);
 
-int xv_policy_ev_raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
+int xv_eval_raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
 {
     if (ev->failed)
         return R_ERR;
@@ -41,15 +41,15 @@ int xv_policy_ev_raise(struct ev *ev, struct xv_loc loc, const char *code, const
     return R_ERR;
 }
 
-int xv_policy_ev_oom(struct ev *ev)
+int xv_eval_oom(struct ev *ev)
 {
     struct xv_loc l = {0};
-    return xv_policy_ev_raise(ev, l, "eval_internal_error", "out of memory");
+    return xv_eval_raise(ev, l, "eval_internal_error", "out of memory");
 }
 
 /* ---- small helpers ---- */
 
-V xv_policy_ev_lookup(V coll, V key)
+V xv_eval_lookup(V coll, V key)
 {
     if (!coll)
         return NULL;
@@ -120,7 +120,7 @@ static void frame_done(V *small, V *env)
     if (env != small)
         free(env);
 }
-V *xv_policy_ev_frame_new(int n)
+V *xv_eval_frame_new(int n)
 {
     return calloc((size_t)(n > 0 ? n : 1), sizeof(V));
 }
@@ -138,10 +138,10 @@ struct kbody {
 static int kbody_fn(struct ev *ev, struct k *self, V v)
 {
     struct kbody *kb = (struct kbody *)self;
-    return xv_policy_ev_body(ev, kb->env, kb->b, kb->i, kb->next);
+    return xv_eval_body(ev, kb->env, kb->b, kb->i, kb->next);
 }
 
-int xv_policy_ev_body(struct ev *ev, V *env, struct body *b, int i, struct k *k)
+int xv_eval_body(struct ev *ev, V *env, struct body *b, int i, struct k *k)
 {
     if (i >= b->n)
         return k->fn(ev, k, NULL);
@@ -232,7 +232,7 @@ static int kobjnext_fn(struct ev *ev, struct k *self, V unused)
 static int kobjkey_fn(struct ev *ev, struct k *self, V key)
 {
     struct kobjkey *ko = (struct kobjkey *)self;
-    V val = xv_policy_ev_lookup(ko->v, key);
+    V val = xv_eval_lookup(ko->v, key);
     if (!val)
         return R_OK;
     struct kobjkey nk = *ko;
@@ -244,7 +244,7 @@ static int match_entries(struct ev *ev, V *env, struct term *t, V v, int i, stru
     if (2 * i >= t->n)
         return k->fn(ev, k, NULL);
     struct kobjkey ko = {{kobjkey_fn}, env, t, v, i, k};
-    return xv_policy_ev_term(ev, env, t->items[2 * i], &ko.k);
+    return xv_eval_term(ev, env, t->items[2 * i], &ko.k);
 }
 
 static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
@@ -278,7 +278,7 @@ static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
         break;
     }
     struct keq ke = {{keq_fn}, v, k};
-    return xv_policy_ev_term(ev, env, t, &ke.k);
+    return xv_eval_term(ev, env, t, &ke.k);
 }
 
 /* unify two terms pairwise (both patterns) */
@@ -335,10 +335,10 @@ static int unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k
     km.next = k;
     if (pa) {
         km.t = a;
-        return xv_policy_ev_term(ev, env, b, &km.k);
+        return xv_eval_term(ev, env, b, &km.k);
     }
     km.t = b;
-    return xv_policy_ev_term(ev, env, a, &km.k);
+    return xv_eval_term(ev, env, a, &km.k);
 }
 
 /* ---- collections: iterate (key, value) ---- */
@@ -354,7 +354,7 @@ static int iterate(struct ev *ev, V coll, iter_fn fn, void *ctx)
         for (i = 0; i < XV_ARR_LEN(coll) && rc == R_OK; i++) {
             V key = xv_int((int64_t)i);
             if (!key)
-                return xv_policy_ev_oom(ev);
+                return xv_eval_oom(ev);
             rc = fn(ev, ctx, key, XV_ARR_ITEM(coll, i));
             xv_decref(key);
         }
@@ -388,7 +388,7 @@ struct kwalk {
 static int kwalkkey_fn(struct ev *ev, struct k *self, V key)
 {
     struct kwalk *kw = (struct kwalk *)self;
-    V child = xv_policy_ev_lookup(kw->v, key);
+    V child = xv_eval_lookup(kw->v, key);
     if (!child)
         return R_OK;
     return walk_val(ev, kw->env, child, kw->t, kw->i + 1, kw->next);
@@ -424,11 +424,11 @@ static int walk_val(struct ev *ev, V *env, V v, struct term *t, int i, struct k 
         return iterate(ev, v, witer_fn, &w);
     }
     if (e->kind == T_VALUE) {
-        V child = xv_policy_ev_lookup(v, e->val);
+        V child = xv_eval_lookup(v, e->val);
         return child ? walk_val(ev, env, child, t, i + 1, k) : R_OK;
     }
     struct kwalk kw = {{kwalkkey_fn}, env, v, t, i, k};
-    return xv_policy_ev_term(ev, env, e, &kw.k);
+    return xv_eval_term(ev, env, e, &kw.k);
 }
 
 struct kheadv {
@@ -473,7 +473,7 @@ static int eval_ref(struct ev *ev, V *env, struct term *t, struct k *k)
         return R_OK;
     }
     struct kheadv kh = {{kheadv_fn}, env, t, k};
-    return xv_policy_ev_term(ev, env, h, &kh.k);
+    return xv_eval_term(ev, env, h, &kh.k);
 }
 
 /* Data namespace walk: node n corresponds to path t->items[1..i-1]. */
@@ -490,7 +490,7 @@ struct kdata {
 static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, struct term *t, int i,
                       struct k *k)
 {
-    V cb = xv_policy_ev_lookup(base, key);
+    V cb = xv_eval_lookup(base, key);
     if (!cb && base && base->type == XV_T_OBJECT && key->type == XV_T_NUMBER) {
         /* the store keys everything by string: data[2] reads "2" */
         struct xv_buf b;
@@ -501,7 +501,7 @@ static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, stru
     }
     struct node *c = NULL;
     if (key->type == XV_T_STRING)
-        c = xv_node_child(n, XV_STR(key), XV_STRLEN(key));
+        c = xv_ast_node_child(n, XV_STR(key), XV_STRLEN(key));
     if (c && ev->mask && ev->mask[c->id])
         c = NULL;
     if (c)
@@ -513,7 +513,7 @@ static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, stru
     int j = i + 1;
     while (j < t->n && t->items[j]->kind == T_VALUE && cb) {
         V kv = t->items[j]->val;
-        V nx = xv_policy_ev_lookup(cb, kv);
+        V nx = xv_eval_lookup(cb, kv);
         if (!nx && kv->type == XV_T_NUMBER && cb->type == XV_T_OBJECT) {
             struct xv_buf b;
             xv_buf_init(&b, 256);
@@ -547,7 +547,7 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
         return walk_val(ev, env, base, t, i, k); /* base documents win */
     if (n->nrules || n->dflt || i >= t->n) {
         V v = NULL;
-        if (xv_policy_ev_node_value(ev, n, base, &v))
+        if (xv_eval_node_value(ev, n, base, &v))
             return R_ERR;
         if (!v)
             return R_OK;
@@ -560,7 +560,7 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
         /* enumerate children: the merged, sorted key set */
         V keys = xv_set_new(0);
         if (!keys)
-            return xv_policy_ev_oom(ev);
+            return xv_eval_oom(ev);
         for (int c = 0; c < n->nkids; c++)
             if (!(ev->mask && ev->mask[n->kids[c]->id]))
                 xv_set_add(keys, n->kids[c]->key);
@@ -581,7 +581,7 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
     if (e->kind == T_VALUE)
         return data_child(ev, env, n, base, e->val, t, i, k);
     struct kdata kd = {{kdatakey_fn}, env, n, base, t, i, k};
-    return xv_policy_ev_term(ev, env, e, &kd.k);
+    return xv_eval_term(ev, env, e, &kd.k);
 }
 
 /* ---- rule evaluation ---- */
@@ -606,9 +606,9 @@ static int kcomplete_val(struct ev *ev, struct k *self, V v)
     if (xv_equal(*kc->acc, v))
         return R_OK;
     if (kc->func)
-        return xv_policy_ev_raise(ev, kc->r->loc, "eval_conflict_error",
+        return xv_eval_raise(ev, kc->r->loc, "eval_conflict_error",
                      "functions must not produce multiple outputs for same inputs");
-    return xv_policy_ev_raise(ev, kc->r->loc, "eval_conflict_error",
+    return xv_eval_raise(ev, kc->r->loc, "eval_conflict_error",
                  "complete rules must not produce multiple outputs");
 }
 
@@ -617,7 +617,7 @@ static int kcomplete_body(struct ev *ev, struct k *self, V unused)
     struct kcollect *kc = (struct kcollect *)self;
     struct kcollect k2 = *kc;
     k2.k.fn = kcomplete_val;
-    int rc = xv_policy_ev_term(ev, kc->env, kc->r->value, &k2.k);
+    int rc = xv_eval_term(ev, kc->env, kc->r->value, &k2.k);
     kc->found |= k2.found;
     return rc;
 }
@@ -626,7 +626,7 @@ static int kset_val(struct ev *ev, struct k *self, V v)
 {
     struct kcollect *kc = (struct kcollect *)self;
     kc->found = 1;
-    return xv_set_add(*kc->acc, v) ? xv_policy_ev_oom(ev) : R_OK;
+    return xv_set_add(*kc->acc, v) ? xv_eval_oom(ev) : R_OK;
 }
 
 static int kset_body(struct ev *ev, struct k *self, V unused)
@@ -634,7 +634,7 @@ static int kset_body(struct ev *ev, struct k *self, V unused)
     struct kcollect *kc = (struct kcollect *)self;
     struct kcollect k2 = *kc;
     k2.k.fn = kset_val;
-    return xv_policy_ev_term(ev, kc->env, kc->r->key, &k2.k);
+    return xv_eval_term(ev, kc->env, kc->r->key, &k2.k);
 }
 
 /* Object rules: evaluate rest keys one by one then the value. */
@@ -660,16 +660,16 @@ static int obj_insert(struct ev *ev, struct kobj *ko, V leaf)
         if (last && !is_set) {
             if (idx >= 0) {
                 if (!xv_equal(XV_OBJ_VAL(cur, idx), leaf))
-                    return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+                    return xv_eval_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
                 return R_OK;
             }
-            return xv_object_set(cur, key, leaf) ? xv_policy_ev_oom(ev) : R_OK;
+            return xv_object_set(cur, key, leaf) ? xv_eval_oom(ev) : R_OK;
         }
         if (idx < 0) {
             V child = last ? xv_set_new(0) : xv_object_new(0);
             if (!child || xv_object_set(cur, key, child)) {
                 xv_decref(child);
-                return xv_policy_ev_oom(ev);
+                return xv_eval_oom(ev);
             }
             xv_decref(child);
             idx = xv_object_find(cur, key);
@@ -677,11 +677,11 @@ static int obj_insert(struct ev *ev, struct kobj *ko, V leaf)
         V child = XV_OBJ_VAL(cur, idx);
         if (last) {
             if (child->type != XV_T_SET || child->refcnt != 1)
-                return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
-            return xv_set_add(child, leaf) ? xv_policy_ev_oom(ev) : R_OK;
+                return xv_eval_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+            return xv_set_add(child, leaf) ? xv_eval_oom(ev) : R_OK;
         }
         if (child->type != XV_T_OBJECT || child->refcnt != 1)
-            return xv_policy_ev_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
+            return xv_eval_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
         cur = child;
     }
     return R_OK;
@@ -700,11 +700,11 @@ static int kobj_step(struct ev *ev, struct kobj *ko)
     if (ko->i >= r->nrest) {
         struct kobj k2 = *ko;
         k2.k.fn = kobj_leaf;
-        return xv_policy_ev_term(ev, ko->env, r->kind == R_SET ? r->key : r->value, &k2.k);
+        return xv_eval_term(ev, ko->env, r->kind == R_SET ? r->key : r->value, &k2.k);
     }
     struct kobj k2 = *ko;
     k2.k.fn = kobj_key;
-    return xv_policy_ev_term(ev, ko->env, r->rest[ko->i], &k2.k);
+    return xv_eval_term(ev, ko->env, r->rest[ko->i], &k2.k);
 }
 
 static int kobj_key(struct ev *ev, struct k *self, V v)
@@ -727,12 +727,12 @@ static int kobj_body(struct ev *ev, struct k *self, V unused)
 static int step(struct ev *ev, struct xv_loc loc)
 {
     if (++ev->steps > ev->max_steps)
-        return xv_policy_ev_raise(ev, loc, "eval_cancel_error",
+        return xv_eval_raise(ev, loc, "eval_cancel_error",
                      "evaluation exceeded its step budget (%llu steps)",
                      (unsigned long long)ev->max_steps);
     /* the clock is read every 1024 steps only */
     if (ev->deadline_ns && (ev->steps & 1023) == 0 && xv_now_mono_ns() > ev->deadline_ns)
-        return xv_policy_ev_raise(ev, loc, "eval_cancel_error",
+        return xv_eval_raise(ev, loc, "eval_cancel_error",
                                   "evaluation exceeded its time budget");
     return R_OK;
 }
@@ -769,7 +769,7 @@ static V merge_docs(V a, V b, int depth)
 }
 
 /* Value of the document at node n (merged with base data). New reference. */
-int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
+int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
 {
     *out = NULL;
     if (ev->mask && ev->mask[n->id]) {
@@ -782,7 +782,7 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
             return 0;
         V obj = base && base->type == XV_T_OBJECT ? xv_value_copy(base) : xv_object_new(n->nkids);
         if (!obj)
-            return xv_policy_ev_oom(ev);
+            return xv_eval_oom(ev);
         if (base && base->type != XV_T_OBJECT && n->nkids == 0) {
             xv_decref(obj);
             *out = xv_incref(base);
@@ -790,10 +790,10 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
         }
         for (int c = 0; c < n->nkids; c++) {
             struct node *ch = n->kids[c];
-            if (ch->is_func || ((ch->nrules || ch->dflt) && xv_policy_ev_lookup(base, ch->key)))
+            if (ch->is_func || ((ch->nrules || ch->dflt) && xv_eval_lookup(base, ch->key)))
                 continue;
             V cv = NULL;
-            if (xv_policy_ev_node_value(ev, ch, xv_policy_ev_lookup(base, ch->key), &cv)) {
+            if (xv_eval_node_value(ev, ch, xv_eval_lookup(base, ch->key), &cv)) {
                 xv_decref(obj);
                 return -1;
             }
@@ -811,14 +811,14 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
         return 0;
     }
     if (ce->state == 1) {
-        xv_policy_ev_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "rego_recursion_error",
+        xv_eval_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "rego_recursion_error",
               "rule %s is recursive", n->path);
         return -1;
     }
     if (n->is_func)
         return 0;
     if (++ev->depth > MAX_DEPTH) {
-        xv_policy_ev_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "eval_internal_error",
+        xv_eval_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "eval_internal_error",
               "rule evaluation nested too deeply");
         return -1;
     }
@@ -835,13 +835,13 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
                 V fsmall[FRAME_SMALL];
                 V *env = frame_get(fsmall, e->nslots);
                 if (!env) {
-                    rc = xv_policy_ev_oom(ev);
+                    rc = xv_eval_oom(ev);
                     break;
                 }
                 struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 0};
                 struct rule *saved_rule = ev->cur_rule;
                 ev->cur_rule = e;
-                rc = xv_policy_ev_body(ev, env, e->body, 0, &kc.k);
+                rc = xv_eval_body(ev, env, e->body, 0, &kc.k);
                 ev->cur_rule = saved_rule;
                 frame_done(fsmall, env);
                 if (kc.found)
@@ -852,21 +852,21 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
         int setdoc = n->has_set;
         acc = setdoc ? xv_set_new(0) : xv_object_new(0);
         if (!acc)
-            rc = xv_policy_ev_oom(ev);
+            rc = xv_eval_oom(ev);
         for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
             if ((rc = step(ev, r->loc)) < 0)
                 break;
             V fsmall[FRAME_SMALL];
                 V *env = frame_get(fsmall, r->nslots);
             if (!env) {
-                rc = xv_policy_ev_oom(ev);
+                rc = xv_eval_oom(ev);
                 break;
             }
             if (r->kind == R_SET && r->nrest == 0 && setdoc) {
                 struct kcollect kc = {{kset_body}, env, r, &acc, 0, 0};
                 struct rule *saved_rule = ev->cur_rule;
                 ev->cur_rule = r;
-                rc = xv_policy_ev_body(ev, env, r->body, 0, &kc.k);
+                rc = xv_eval_body(ev, env, r->body, 0, &kc.k);
                 ev->cur_rule = saved_rule;
             } else if (!setdoc && (r->kind == R_OBJECT || r->kind == R_SET) && r->nrest <= 16) {
                 struct kobj ko;
@@ -877,7 +877,7 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
                 ko.acc = acc;
                 struct rule *saved_rule = ev->cur_rule;
                 ev->cur_rule = r;
-                rc = xv_policy_ev_body(ev, env, r->body, 0, &ko.k);
+                rc = xv_eval_body(ev, env, r->body, 0, &ko.k);
                 ev->cur_rule = saved_rule;
             }
             frame_done(fsmall, env);
@@ -886,7 +886,7 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
         if (rc >= 0 && !setdoc && acc) {
             for (int c = 0; c < n->nkids && rc >= 0; c++) {
                 V cv = NULL;
-                if (xv_policy_ev_node_value(ev, n->kids[c], NULL, &cv)) {
+                if (xv_eval_node_value(ev, n->kids[c], NULL, &cv)) {
                     rc = R_ERR;
                     break;
                 }
@@ -899,7 +899,7 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
                                        : xv_incref(cv);
                     xv_decref(cv);
                     if (!merged) {
-                        rc = xv_policy_ev_raise(ev, n->rules->loc, "eval_conflict_error",
+                        rc = xv_eval_raise(ev, n->rules->loc, "eval_conflict_error",
                                    "object keys must be unique");
                         break;
                     }
@@ -913,7 +913,7 @@ int xv_policy_ev_node_value(struct ev *ev, struct node *n, V base, V *out)
         V fsmall[FRAME_SMALL];
                 V *env = frame_get(fsmall, n->dflt->nslots);
         struct kcollect kc = {{kcomplete_body}, env, n->dflt, &acc, 0, 0};
-        rc = env ? xv_policy_ev_body(ev, env, n->dflt->body, 0, &kc.k) : xv_policy_ev_oom(ev);
+        rc = env ? xv_eval_body(ev, env, n->dflt->body, 0, &kc.k) : xv_eval_oom(ev);
         frame_done(fsmall, env);
     }
     ev->depth--;
@@ -964,7 +964,7 @@ struct kfbody {
 static int kfbody_fn(struct ev *ev, struct k *self, V unused)
 {
     struct kfbody *kf = (struct kfbody *)self;
-    return xv_policy_ev_body(ev, kf->env, kf->r->body, 0, &kf->kc->k);
+    return xv_eval_body(ev, kf->env, kf->r->body, 0, &kf->kc->k);
 }
 
 static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc loc, V *out)
@@ -972,7 +972,7 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
     *out = NULL;
     if (++ev->depth > MAX_DEPTH) {
         ev->depth--;
-        return xv_policy_ev_raise(ev, loc, "eval_internal_error", "function calls nested too deeply");
+        return xv_eval_raise(ev, loc, "eval_internal_error", "function calls nested too deeply");
     }
     V acc = NULL;
     int rc = R_OK;
@@ -983,7 +983,7 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
             V fsmall[FRAME_SMALL];
                 V *env = frame_get(fsmall, e->nslots);
             if (!env) {
-                rc = xv_policy_ev_oom(ev);
+                rc = xv_eval_oom(ev);
                 break;
             }
             struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 1};
@@ -1002,7 +1002,7 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
                 V *env = frame_get(fsmall, fn->dflt->nslots);
         struct kcollect kc = {{kcomplete_body}, env, fn->dflt, &acc, 0, 1};
         struct kfbody kf = {{kfbody_fn}, env, fn->dflt, &kc};
-        rc = env ? match_args(ev, env, fn->dflt, args, 0, &kf.k) : xv_policy_ev_oom(ev);
+        rc = env ? match_args(ev, env, fn->dflt, args, 0, &kf.k) : xv_eval_oom(ev);
         frame_done(fsmall, env);
     }
     ev->depth--;
@@ -1032,10 +1032,10 @@ static int call_builtin(struct ev *ev, const struct xv_builtin_def *bi, struct t
         return R_OK;
     if (st != XV_BI_OK || !out) {
         if (!ctx.errcode && !ctx.errmsg[0])
-            return xv_policy_ev_oom(ev);
+            return xv_eval_oom(ev);
         if (!ev->strict)
             return R_OK;
-        return xv_policy_ev_raise(ev, t->loc, ctx.errcode == XV_ERR_TYPE ? "eval_type_error" : "eval_builtin_error",
+        return xv_eval_raise(ev, t->loc, ctx.errcode == XV_ERR_TYPE ? "eval_type_error" : "eval_builtin_error",
                      "%s: %s", bi->name, ctx.errmsg);
     }
     int rc;
@@ -1117,7 +1117,7 @@ static int kcallargs_fn(struct ev *ev, struct k *self, V v)
         return apply_call(ev, ka->t, ka->vals, ka->n, ka->next);
     struct kcallargs k2 = *ka;
     k2.i = ka->i + 1;
-    return xv_policy_ev_term(ev, ka->env, ka->t->items[ka->order[k2.i] + 1], &k2.k);
+    return xv_eval_term(ev, ka->env, ka->t->items[ka->order[k2.i] + 1], &k2.k);
 }
 
 /* The value of a term that needs no enumeration: a constant, a bound
@@ -1153,7 +1153,7 @@ static V direct_value(struct ev *ev, V *env, struct term *t, int *simple)
                 return NULL;
             }
         for (int i = 1; i < t->n && v; i++)
-            v = xv_policy_ev_lookup(v, t->items[i]->val);
+            v = xv_eval_lookup(v, t->items[i]->val);
         return v;
     }
     default:
@@ -1181,7 +1181,7 @@ static int eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
     }
     V *vals = n <= 8 ? small : malloc((size_t)n * sizeof(V));
     if (!vals)
-        return xv_policy_ev_oom(ev);
+        return xv_eval_oom(ev);
     int rc;
     if (n == 0) {
         rc = apply_call(ev, t, vals, 0, k);
@@ -1193,7 +1193,7 @@ static int eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
         if (!order) {
             if (vals != small)
                 free(vals);
-            return xv_policy_ev_oom(ev);
+            return xv_eval_oom(ev);
         }
         int w = 0;
         for (int i = 0; i < n; i++)
@@ -1203,7 +1203,7 @@ static int eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
             if (t->items[i + 1]->kind != T_REF)
                 order[w++] = i;
         struct kcallargs ka = {{kcallargs_fn}, env, t, 0, n, vals, order, k};
-        rc = xv_policy_ev_term(ev, env, t->items[order[0] + 1], &ka.k);
+        rc = xv_eval_term(ev, env, t->items[order[0] + 1], &ka.k);
         if (order != osmall)
             free(order);
     }
@@ -1256,7 +1256,7 @@ static int build_composite(struct ev *ev, struct term *t, V *vals, struct k *k)
         xv_buf_free(&b);
     }
     if (!r)
-        return xv_policy_ev_oom(ev);
+        return xv_eval_oom(ev);
     int rc = k->fn(ev, k, r);
     xv_decref(r);
     return rc;
@@ -1270,7 +1270,7 @@ static int kelems_fn(struct ev *ev, struct k *self, V v)
         return build_composite(ev, ke->t, ke->vals, ke->next);
     struct kelems k2 = *ke;
     k2.i = ke->i + 1;
-    return xv_policy_ev_term(ev, ke->env, ke->t->items[k2.i], &k2.k);
+    return xv_eval_term(ev, ke->env, ke->t->items[k2.i], &k2.k);
 }
 
 /* Template strings: an undefined part makes the whole string "<undefined>" */
@@ -1291,13 +1291,13 @@ static int eval_template(struct ev *ev, V *env, struct term *t, struct k *k)
     V small[16];
     V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
     if (!vals)
-        return xv_policy_ev_oom(ev);
+        return xv_eval_oom(ev);
     int i, rc = R_OK;
     for (i = 0; i < t->n; i++)
         vals[i] = NULL;
     for (i = 0; i < t->n && rc >= 0; i++) {
         struct ktmpl kt = {{ktmpl_fn}, &vals[i]};
-        rc = xv_policy_ev_term(ev, env, t->items[i], &kt.k);
+        rc = xv_eval_term(ev, env, t->items[i], &kt.k);
         if (rc == R_STOP)
             rc = R_OK;
         if (vals[i] && t->items[i]->kind == T_ACOMP && t->items[i]->outarg) {
@@ -1337,10 +1337,10 @@ static int kcomp_val(struct ev *ev, struct k *self, V v)
     else {
         long idx = xv_object_find(kc->acc, kc->key);
         if (idx >= 0 && !xv_equal(XV_OBJ_VAL(kc->acc, idx), v))
-            return xv_policy_ev_raise(ev, kc->t->loc, "eval_conflict_error", "object keys must be unique");
+            return xv_eval_raise(ev, kc->t->loc, "eval_conflict_error", "object keys must be unique");
         r = xv_object_set(kc->acc, kc->key, v);
     }
-    return r ? xv_policy_ev_oom(ev) : R_OK;
+    return r ? xv_eval_oom(ev) : R_OK;
 }
 static int kcomp_key(struct ev *ev, struct k *self, V v)
 {
@@ -1348,7 +1348,7 @@ static int kcomp_key(struct ev *ev, struct k *self, V v)
     struct kcomp k2 = *kc;
     k2.k.fn = kcomp_val;
     k2.key = v;
-    return xv_policy_ev_term(ev, kc->env, kc->t->head, &k2.k);
+    return xv_eval_term(ev, kc->env, kc->t->head, &k2.k);
 }
 static int kcomp_body(struct ev *ev, struct k *self, V unused)
 {
@@ -1356,13 +1356,13 @@ static int kcomp_body(struct ev *ev, struct k *self, V unused)
     struct kcomp k2 = *kc;
     if (kc->t->kind == T_OCOMP) {
         k2.k.fn = kcomp_key;
-        return xv_policy_ev_term(ev, kc->env, kc->t->key, &k2.k);
+        return xv_eval_term(ev, kc->env, kc->t->key, &k2.k);
     }
     k2.k.fn = kcomp_val;
-    return xv_policy_ev_term(ev, kc->env, kc->t->head, &k2.k);
+    return xv_eval_term(ev, kc->env, kc->t->head, &k2.k);
 }
 
-int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k)
+int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
 {
     switch (t->kind) {
     case T_VALUE:
@@ -1370,7 +1370,7 @@ int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k)
     case T_VAR:
         if (t->vflags & VF_DATA) {
             V v = NULL;
-            if (xv_policy_ev_node_value(ev, ev->c->root, ev->data, &v))
+            if (xv_eval_node_value(ev, ev->c->root, ev->data, &v))
                 return R_ERR;
             int rc = v ? k->fn(ev, k, v) : R_OK;
             xv_decref(v);
@@ -1393,9 +1393,9 @@ int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k)
         V small[16];
         V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
         if (!vals)
-            return xv_policy_ev_oom(ev);
+            return xv_eval_oom(ev);
         struct kelems ke = {{kelems_fn}, env, t, 0, vals, k};
-        int rc = xv_policy_ev_term(ev, env, t->items[0], &ke.k);
+        int rc = xv_eval_term(ev, env, t->items[0], &ke.k);
         if (vals != small)
             free(vals);
         return rc;
@@ -1408,9 +1408,9 @@ int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k)
         V acc = t->kind == T_ACOMP ? xv_array_new(0) : t->kind == T_SCOMP ? xv_set_new(0)
                                                                         : xv_object_new(0);
         if (!acc)
-            return xv_policy_ev_oom(ev);
+            return xv_eval_oom(ev);
         struct kcomp kc = {{kcomp_body}, env, t, acc, NULL, NULL};
-        int rc = xv_policy_ev_body(ev, env, t->body, 0, &kc.k);
+        int rc = xv_eval_body(ev, env, t->body, 0, &kc.k);
         if (rc >= 0)
             rc = k->fn(ev, k, acc);
         xv_decref(acc);
@@ -1422,37 +1422,37 @@ int xv_policy_ev_term(struct ev *ev, V *env, struct term *t, struct k *k)
 
 /* ---- shared with eval_expr.c (the expression kinds) ---- */
 
-int xv_policy_ev_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
+int xv_eval_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
 {
     return match(ev, env, t, v, k);
 }
 
-int xv_policy_ev_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
+int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
 {
     return unify(ev, env, a, b, k);
 }
 
-int xv_policy_ev_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx)
+int xv_eval_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx)
 {
     return iterate(ev, coll, fn, ctx);
 }
 
-int xv_policy_ev_call(struct ev *ev, V *env, struct term *t, struct k *k)
+int xv_eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
 {
     return eval_call(ev, env, t, k);
 }
 
-int xv_policy_ev_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
+int xv_eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
     return eval_expr(ev, env, e, k);
 }
 
-int xv_policy_k_truthy(struct ev *ev, struct k *self, V v)
+int xv_eval_k_truthy(struct ev *ev, struct k *self, V v)
 {
     return ktruthy_fn(ev, self, v);
 }
 
-int xv_policy_k_found(struct ev *ev, struct k *self, V v)
+int xv_eval_k_found(struct ev *ev, struct k *self, V v)
 {
     return kfound_fn(ev, self, v);
 }
@@ -1462,7 +1462,7 @@ static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
     if (step(ev, e->loc) < 0)
         return R_ERR;
     if (e->nwith)
-        return xv_policy_ev_with(ev, env, e, k);
-    return xv_policy_ev_expr_nowith(ev, env, e, k);
+        return xv_eval_with(ev, env, e, k);
+    return xv_eval_expr_nowith(ev, env, e, k);
 }
 

@@ -25,7 +25,7 @@ static V set_path(V root, struct term *t, int from, V val)
     if (!obj)
         return NULL;
     V key = t->items[from]->val;
-    V child = xv_policy_ev_lookup(obj, key);
+    V child = xv_eval_lookup(obj, key);
     V nv = set_path(child, t, from + 1, val);
     if (!nv) {
         xv_decref(obj);
@@ -98,7 +98,7 @@ static void mask_subtree(struct ev *ev, struct node *n)
         mask_subtree(ev, n->kids[i]);
 }
 
-int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k)
+int xv_eval_with(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
     struct wstate outer;
     wstate_save(ev, &outer);
@@ -111,7 +111,7 @@ int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k)
         free(owned);
         free(fovs);
         free(cache);
-        return xv_policy_ev_oom(ev);
+        return xv_eval_oom(ev);
     }
     if (ev->nfov)
         memcpy(fovs, ev->fovs, (size_t)ev->nfov * sizeof *fovs);
@@ -122,7 +122,7 @@ int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k)
         V val = NULL;
         if (!w->vbi && !w->vnode) {
             struct kwval kv = {{kwval_fn}, &val};
-            rc = xv_policy_ev_term(ev, env, w->value, &kv.k);
+            rc = xv_eval_term(ev, env, w->value, &kv.k);
             if (rc < 0)
                 break;
             rc = R_OK;
@@ -135,7 +135,7 @@ int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k)
         if (h->kind == T_VAR && (h->vflags & VF_INPUT)) {
             V ni = tg->kind == T_REF ? set_path(input, tg, 1, val) : xv_incref(val);
             if (!ni) {
-                rc = xv_policy_ev_oom(ev);
+                rc = xv_eval_oom(ev);
                 break;
             }
             owned[nown++] = ni;
@@ -143,13 +143,13 @@ int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k)
         } else if (h->kind == T_VAR && (h->vflags & VF_DATA)) {
             V nd = tg->kind == T_REF ? set_path(data, tg, 1, val) : xv_incref(val);
             if (!nd) {
-                rc = xv_policy_ev_oom(ev);
+                rc = xv_eval_oom(ev);
                 break;
             }
             owned[nown++] = nd;
             data = nd;
             if (!mask && !(mask = calloc((size_t)ev->c->nnodes + 1, 1))) {
-                rc = xv_policy_ev_oom(ev);
+                rc = xv_eval_oom(ev);
                 break;
             }
             if (ev->mask)
@@ -159,7 +159,7 @@ int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k)
             int j = 1;
             for (; tg->kind == T_REF && j < tg->n && n; j++) {
                 V key = tg->items[j]->val;
-                n = xv_node_child(n, XV_STR(key), XV_STRLEN(key));
+                n = xv_ast_node_child(n, XV_STR(key), XV_STRLEN(key));
                 if (n && (n->nrules || n->dflt))
                     break;
             }
@@ -189,7 +189,7 @@ int xv_policy_ev_with(struct ev *ev, V *env, struct expr *e, struct k *k)
         ev->nfov = nfov;
         ev->mask = mask ? mask : outer.mask;
         wstate_save(ev, &kw.inner);
-        rc = xv_policy_ev_expr_nowith(ev, env, e, &kw.k);
+        rc = xv_eval_expr_nowith(ev, env, e, &kw.k);
         wstate_load(ev, &outer);
     }
 undefined:
@@ -219,7 +219,7 @@ static int ev_init(struct ev *ev, struct xv_compiled *c, V input, V data,
     ev->max_steps = opts && opts->max_steps ? opts->max_steps : DEFAULT_MAX_STEPS;
     ev->deadline_ns = opts && opts->timeout_ns ? xv_now_mono_ns() + opts->timeout_ns : 0;
     ev->err = err;
-    ev->now_ns = 0; /* read lazily by xv_bctx_now_ns */
+    ev->now_ns = 0; /* read lazily by xv_bi_ctx_now_ns */
     ev->cache = calloc((size_t)c->nnodes + 1, sizeof *ev->cache);
     if (!ev->cache) {
         snprintf(err->code, sizeof err->code, "eval_internal_error");
@@ -250,7 +250,7 @@ static int krow_fn(struct ev *ev, struct k *self, V unused)
     struct krow *kr = (struct krow *)self;
     V row = xv_object_new(4);
     if (!row)
-        return xv_policy_ev_oom(ev);
+        return xv_eval_oom(ev);
     for (int i = 0; i < kr->nslots; i++) {
         const char *nm = kr->names[i];
         if (!kr->env[i] || nm[0] == '$' || !strncmp(nm, "__local", 7))
@@ -276,7 +276,7 @@ int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char 
     *rows = NULL;
     if (ev_init(&ev, c, input, data, opts, err))
         return -1;
-    V *env = xv_policy_ev_frame_new(nslots);
+    V *env = xv_eval_frame_new(nslots);
     V acc = xv_array_new(1);
     if (!env || !acc) {
         free(env);
@@ -287,7 +287,7 @@ int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char 
         return -1;
     }
     struct krow kr = {{krow_fn}, env, nslots, names, acc};
-    int rc = xv_policy_ev_body(&ev, env, q, 0, &kr.k);
+    int rc = xv_eval_body(&ev, env, q, 0, &kr.k);
     free(env);
     ev_free(&ev);
     if (rc < 0 || ev.failed) {
@@ -320,8 +320,8 @@ int xv_eval_nodes(struct xv_compiled *c, struct node *const *nodes, int count,
         for (const struct node *p = n; p && p->parent && depth < 256; p = p->parent)
             chain[depth++] = p;
         for (int i = depth - 1; i >= 0 && base; i--)
-            base = xv_policy_ev_lookup(base, chain[i]->key);
-        rc = xv_policy_ev_node_value(&ev, n, base, &out[j]);
+            base = xv_eval_lookup(base, chain[i]->key);
+        rc = xv_eval_node_value(&ev, n, base, &out[j]);
         if (ev.failed)
             rc = -1;
     }

@@ -11,8 +11,8 @@
  * lexes it and translated into an anchored PCRE2 pattern, so matching never
  * backtracks in our own code.
  *
- * Invariant: a struct xv_bi_glob is immutable after compilation; the cache
- * holds one reference, each caller another (xv_policy_bi_glob_free drops it).
+ * Invariant: a struct xv_go_glob is immutable after compilation; the cache
+ * holds one reference, each caller another (xv_go_glob_free drops it).
  * Thread safety: reentrant; compiled globs are shared read-only, the cache
  * and reference counts are guarded by g_globs.lock.
  */
@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct xv_bi_glob {
+struct xv_go_glob {
     pcre2_code *code;  /* anchored translation */
     char *key;         /* pattern, NUL, delimiters (cache key) */
     size_t keylen;
@@ -38,11 +38,11 @@ struct xv_bi_glob {
 #define GLOB_CACHE 128
 static struct {
     pthread_mutex_t lock;                /* guards slots and refs */
-    struct xv_bi_glob *slot[GLOB_CACHE]; /* cached globs (one reference each) */
+    struct xv_go_glob *slot[GLOB_CACHE]; /* cached globs (one reference each) */
     unsigned n;                          /* slots in use */
 } g_globs = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void glob_destroy(struct xv_bi_glob *g)
+static void glob_destroy(struct xv_go_glob *g)
 {
     pcre2_code_free(g->code);
     free(g->key);
@@ -55,36 +55,36 @@ struct gl {
     size_t i;               /* position */
     const uint32_t *delims; /* delimiter code points */
     size_t nd;              /* how many */
-    struct xv_bi_buf out;   /* PCRE2 pattern */
+    struct xv_val_buf out;   /* PCRE2 pattern */
     const char *err;        /* static gobwas-style error text */
 };
 
-static void put_cp(struct xv_bi_buf *o, uint32_t cp)
+static void put_cp(struct xv_val_buf *o, uint32_t cp)
 {
-    xv_policy_bi_buf_printf(o, "\\x{%x}", (unsigned)cp);
+    xv_val_buf_printf(o, "\\x{%x}", (unsigned)cp);
 }
 
 static void put_not_delim(struct gl *g)
 {
     if (g->nd == 0) {
-        xv_policy_bi_buf_addc(&g->out, '.');
+        xv_val_buf_addc(&g->out, '.');
         return;
     }
-    xv_policy_bi_buf_adds(&g->out, "[^");
+    xv_val_buf_adds(&g->out, "[^");
     for (size_t k = 0; k < g->nd; k++)
         put_cp(&g->out, g->delims[k]);
-    xv_policy_bi_buf_addc(&g->out, ']');
+    xv_val_buf_addc(&g->out, ']');
 }
 
 static uint32_t gl_read(struct gl *g)
 {
     uint32_t cp;
-    g->i += xv_policy_bi_utf8_decode(g->s + g->i, g->n - g->i, &cp);
+    g->i += xv_val_utf8_decode(g->s + g->i, g->n - g->i, &cp);
     return cp;
 }
 
 /* A run of text up to a breaker; backslash escapes the next code point. */
-static void gl_text(struct gl *g, int terms, bool in_range, struct xv_bi_buf *dst)
+static void gl_text(struct gl *g, int terms, bool in_range, struct xv_val_buf *dst)
 {
     bool esc = false;
     while (g->i < g->n) {
@@ -111,7 +111,7 @@ static void gl_text(struct gl *g, int terms, bool in_range, struct xv_bi_buf *ds
 static bool gl_range(struct gl *g)
 {
     /* after '[' */
-    struct xv_bi_buf *o = &g->out;
+    struct xv_val_buf *o = &g->out;
     bool neg = false;
     if (g->i < g->n && g->s[g->i] == '!') {
         neg = true;
@@ -143,37 +143,37 @@ static bool gl_range(struct gl *g)
             g->err = "hi character should be greater than lo character";
             return false;
         }
-        xv_policy_bi_buf_adds(o, neg ? "[^" : "[");
+        xv_val_buf_adds(o, neg ? "[^" : "[");
         put_cp(o, lo);
-        xv_policy_bi_buf_addc(o, '-');
+        xv_val_buf_addc(o, '-');
         put_cp(o, hi);
-        xv_policy_bi_buf_addc(o, ']');
+        xv_val_buf_addc(o, ']');
         return true;
     }
     g->i = save;
-    struct xv_bi_buf list = {0};
+    struct xv_val_buf list = {0};
     gl_text(g, 0, true, &list);
     if (g->i >= g->n) {
-        xv_policy_bi_buf_free(&list);
+        xv_val_buf_free(&list);
         g->err = "unexpected end of input";
         return false;
     }
     g->i++;   /* ']' */
     if (list.len == 0) {
-        xv_policy_bi_buf_free(&list);
+        xv_val_buf_free(&list);
         g->err = "unexpected token";
         return false;
     }
-    xv_policy_bi_buf_adds(o, neg ? "[^" : "[");
-    xv_policy_bi_buf_add(o, list.p, list.len);
-    xv_policy_bi_buf_addc(o, ']');
-    xv_policy_bi_buf_free(&list);
+    xv_val_buf_adds(o, neg ? "[^" : "[");
+    xv_val_buf_add(o, list.p, list.len);
+    xv_val_buf_addc(o, ']');
+    xv_val_buf_free(&list);
     return true;
 }
 
 static bool gl_seq(struct gl *g, int terms)
 {
-    struct xv_bi_buf *o = &g->out;
+    struct xv_val_buf *o = &g->out;
     while (g->i < g->n) {
         char c = g->s[g->i];
         if (terms > 0 && (c == ',' || c == '}'))
@@ -183,10 +183,10 @@ static bool gl_seq(struct gl *g, int terms)
         case '*':
             if (g->i < g->n && g->s[g->i] == '*') {
                 g->i++;
-                xv_policy_bi_buf_adds(o, "(?s:.)*");
+                xv_val_buf_adds(o, "(?s:.)*");
             } else {
                 put_not_delim(g);
-                xv_policy_bi_buf_addc(o, '*');
+                xv_val_buf_addc(o, '*');
             }
             break;
         case '?':
@@ -197,7 +197,7 @@ static bool gl_seq(struct gl *g, int terms)
                 return false;
             break;
         case '{':
-            xv_policy_bi_buf_adds(o, "(?:");
+            xv_val_buf_adds(o, "(?:");
             for (;;) {
                 if (!gl_seq(g, terms + 1))
                     return false;
@@ -207,9 +207,9 @@ static bool gl_seq(struct gl *g, int terms)
                 }
                 if (g->s[g->i++] == '}')
                     break;
-                xv_policy_bi_buf_addc(o, '|');
+                xv_val_buf_addc(o, '|');
             }
-            xv_policy_bi_buf_addc(o, ')');
+            xv_val_buf_addc(o, ')');
             break;
         default:
             g->i--;
@@ -221,10 +221,10 @@ static bool gl_seq(struct gl *g, int terms)
 }
 
 static int glob_compile(const char *pat, size_t n, const uint32_t *delims, size_t ndelim,
-                        struct xv_bi_glob **out, char **err);
+                        struct xv_go_glob **out, char **err);
 
-int xv_policy_bi_glob_compile(const char *pat, size_t n, const uint32_t *delims, size_t ndelim,
-                              struct xv_bi_glob **out, char **err)
+int xv_go_glob_compile(const char *pat, size_t n, const uint32_t *delims, size_t ndelim,
+                              struct xv_go_glob **out, char **err)
 {
     *out = NULL;
     if (err)
@@ -242,7 +242,7 @@ int xv_policy_bi_glob_compile(const char *pat, size_t n, const uint32_t *delims,
         memcpy(key + n + 1, delims, ndelim * sizeof(uint32_t));
     pthread_mutex_lock(&g_globs.lock);
     for (unsigned i = 0; i < g_globs.n; i++) {
-        struct xv_bi_glob *c = g_globs.slot[i];
+        struct xv_go_glob *c = g_globs.slot[i];
         if (c->keylen == kl && memcmp(c->key, key, kl) == 0) {
             c->refs++;
             pthread_mutex_unlock(&g_globs.lock);
@@ -252,7 +252,7 @@ int xv_policy_bi_glob_compile(const char *pat, size_t n, const uint32_t *delims,
         }
     }
     pthread_mutex_unlock(&g_globs.lock);
-    struct xv_bi_glob *gl;
+    struct xv_go_glob *gl;
     if (glob_compile(pat, n, delims, ndelim, &gl, err)) {
         free(key);
         return -1;
@@ -275,17 +275,17 @@ int xv_policy_bi_glob_compile(const char *pat, size_t n, const uint32_t *delims,
 }
 
 static int glob_compile(const char *pat, size_t n, const uint32_t *delims, size_t ndelim,
-                        struct xv_bi_glob **out, char **err)
+                        struct xv_go_glob **out, char **err)
 {
     struct gl g = { .s = pat, .n = n, .delims = delims, .nd = ndelim };
     if (!gl_seq(&g, 0) || g.out.oom) {
-        xv_policy_bi_buf_free(&g.out);
+        xv_val_buf_free(&g.out);
         if (err)
             *err = strdup(g.err ? g.err : "out of memory");
         return -1;
     }
     size_t plen;
-    char *p = xv_policy_bi_buf_take(&g.out, &plen);
+    char *p = xv_val_buf_take(&g.out, &plen);
     if (!p) {
         if (err)
             *err = strdup("out of memory");
@@ -307,7 +307,7 @@ static int glob_compile(const char *pat, size_t n, const uint32_t *delims, size_
         return -1;
     }
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-    struct xv_bi_glob *gl = calloc(1, sizeof *gl);
+    struct xv_go_glob *gl = calloc(1, sizeof *gl);
     if (!gl) {
         pcre2_code_free(code);
         if (err)
@@ -319,7 +319,7 @@ static int glob_compile(const char *pat, size_t n, const uint32_t *delims, size_
     return 0;
 }
 
-bool xv_policy_bi_glob_match(const struct xv_bi_glob *g, const char *s, size_t n)
+bool xv_go_glob_match(const struct xv_go_glob *g, const char *s, size_t n)
 {
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     if (!md)
@@ -329,7 +329,7 @@ bool xv_policy_bi_glob_match(const struct xv_bi_glob *g, const char *s, size_t n
     return rc >= 0;
 }
 
-void xv_policy_bi_glob_free(struct xv_bi_glob *g)
+void xv_go_glob_free(struct xv_go_glob *g)
 {
     if (!g)
         return;
@@ -340,16 +340,16 @@ void xv_policy_bi_glob_free(struct xv_bi_glob *g)
         glob_destroy(g);
 }
 
-char *xv_policy_bi_glob_quote_meta(const char *s, size_t n, size_t *outlen)
+char *xv_go_glob_quote_meta(const char *s, size_t n, size_t *outlen)
 {
     /* gobwas' special characters; all ASCII, so a byte loop is exact */
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     for (size_t i = 0; i < n; i++) {
         if (s[i] && strchr("*?\\[]{}", s[i]))
-            xv_policy_bi_buf_addc(&b, '\\');
-        xv_policy_bi_buf_addc(&b, s[i]);
+            xv_val_buf_addc(&b, '\\');
+        xv_val_buf_addc(&b, s[i]);
     }
-    return xv_policy_bi_buf_take(&b, outlen);
+    return xv_val_buf_take(&b, outlen);
 }
 
 /* ---- regex.globs_match ---------------------------------------------------------
@@ -370,11 +370,11 @@ static void gi_err(char **err, const char *in, size_t n, size_t pos, const char 
 {
     if (!err)
         return;
-    struct xv_bi_buf b = {0};
-    xv_policy_bi_buf_adds(&b, "input:");
-    xv_policy_bi_buf_add(&b, in, n);
-    xv_policy_bi_buf_printf(&b, ", pos:%zu, %s: the input provided is invalid", pos, msg);
-    *err = xv_policy_bi_buf_take(&b, NULL);
+    struct xv_val_buf b = {0};
+    xv_val_buf_adds(&b, "input:");
+    xv_val_buf_add(&b, in, n);
+    xv_val_buf_printf(&b, ", pos:%zu, %s: the input provided is invalid", pos, msg);
+    *err = xv_val_buf_take(&b, NULL);
 }
 
 static int cmp_range(const void *a, const void *b)
@@ -437,7 +437,7 @@ static int gi_parse(const char *s, size_t n, struct gi_tok **out, size_t *nt, ch
         return -1;
     while (i < n) {
         uint32_t c;
-        size_t k = xv_policy_bi_utf8_decode(s + i, n - i, &c);
+        size_t k = xv_val_utf8_decode(s + i, n - i, &c);
         i += k;
         if (c == '*' || c == '+') {
             if (cnt == 0 || t[cnt - 1].star) {
@@ -471,7 +471,7 @@ static int gi_parse(const char *s, size_t n, struct gi_tok **out, size_t *nt, ch
                 free(t);
                 return -1;
             }
-            i += xv_policy_bi_utf8_decode(s + i, n - i, &c);
+            i += xv_val_utf8_decode(s + i, n - i, &c);
             tk->lo[0] = tk->hi[0] = c;
             tk->nr = 1;
         } else if (c == '[') {
@@ -482,19 +482,19 @@ static int gi_parse(const char *s, size_t n, struct gi_tok **out, size_t *nt, ch
             }
             while (i < n) {
                 uint32_t a;
-                i += xv_policy_bi_utf8_decode(s + i, n - i, &a);
+                i += xv_val_utf8_decode(s + i, n - i, &a);
                 if (a == ']') {
                     closed = true;
                     break;
                 }
                 if (a == '\\' && i < n)
-                    i += xv_policy_bi_utf8_decode(s + i, n - i, &a);
+                    i += xv_val_utf8_decode(s + i, n - i, &a);
                 uint32_t b = a;
                 if (i + 1 < n && s[i] == '-' && s[i + 1] != ']') {
                     i++;
-                    i += xv_policy_bi_utf8_decode(s + i, n - i, &b);
+                    i += xv_val_utf8_decode(s + i, n - i, &b);
                     if (b == '\\' && i < n)
-                        i += xv_policy_bi_utf8_decode(s + i, n - i, &b);
+                        i += xv_val_utf8_decode(s + i, n - i, &b);
                     if (b < a) {
                         gi_err(err, s, n, i, "range with lower bound greater than upper bound");
                         free(t);
@@ -541,7 +541,7 @@ static bool gi_meet(const struct gi_tok *a, const struct gi_tok *b)
     return false;
 }
 
-int xv_policy_bi_globs_intersect(const char *a, size_t an, const char *b, size_t bn, char **err)
+int xv_go_globs_intersect(const char *a, size_t an, const char *b, size_t bn, char **err)
 {
     if (err)
         *err = NULL;

@@ -15,7 +15,7 @@
  * backtracking leftmost-first search picks the same match as RE2's
  * leftmost-first semantics. See docs/policy-builtins.md for what still differs.
  *
- * Invariant: a struct xv_bi_re is immutable after compilation; the cache owns
+ * Invariant: a struct xv_go_re is immutable after compilation; the cache owns
  * one reference, each user one more.
  *
  * Thread safety: the cache is guarded by g.lock; compiled patterns are shared
@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct xv_bi_re {
+struct xv_go_re {
     pcre2_code *code;    /* compiled translation */
     int ngroups;         /* capture groups */
     char *src;           /* the Go pattern (cache key), NUL-terminated */
@@ -47,7 +47,7 @@ struct xv_bi_re {
 #define RE_CACHE_MAX 256
 static struct {
     pthread_mutex_t lock;                 /* guards everything below */
-    struct xv_bi_re *slot[RE_CACHE_SLOTS];  /* open addressing by hash of src */
+    struct xv_go_re *slot[RE_CACHE_SLOTS];  /* open addressing by hash of src */
     unsigned count;                       /* occupied slots */
     pcre2_match_context *mctx;            /* shared limits; written once by mctx_init */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -73,7 +73,7 @@ struct tr {
     const char *s;        /* the Go pattern */
     size_t n;             /* its length */
     size_t i;             /* parse position */
-    struct xv_bi_buf out; /* the PCRE2 pattern */
+    struct xv_val_buf out; /* the PCRE2 pattern */
     char *err;            /* Go error message, once one happened */
     int ngroups;          /* capture groups seen */
 };
@@ -82,27 +82,27 @@ static void tr_fail(struct tr *t, const char *code, const char *expr, size_t ele
 {
     if (t->err)
         return;
-    struct xv_bi_buf b = {0};
-    xv_policy_bi_buf_adds(&b, "error parsing regexp: ");
-    xv_policy_bi_buf_adds(&b, code);
-    xv_policy_bi_buf_adds(&b, ": `");
-    xv_policy_bi_buf_add(&b, expr, elen);
-    xv_policy_bi_buf_adds(&b, "`");
-    t->err = xv_policy_bi_buf_take(&b, NULL);
+    struct xv_val_buf b = {0};
+    xv_val_buf_adds(&b, "error parsing regexp: ");
+    xv_val_buf_adds(&b, code);
+    xv_val_buf_adds(&b, ": `");
+    xv_val_buf_add(&b, expr, elen);
+    xv_val_buf_adds(&b, "`");
+    t->err = xv_val_buf_take(&b, NULL);
     if (!t->err)
         t->err = strdup("error parsing regexp: out of memory");
 }
 
-static void emit_cp(struct xv_bi_buf *o, uint32_t cp)
+static void emit_cp(struct xv_val_buf *o, uint32_t cp)
 {
     /* Alphanumerics and non-ASCII go through as is; everything else as a hex
      * escape so no character can change meaning in PCRE. */
     if ((cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
-        xv_policy_bi_buf_addc(o, (char)cp);
+        xv_val_buf_addc(o, (char)cp);
     else if (cp >= 0x80)
-        xv_policy_bi_buf_addcp(o, cp);
+        xv_val_buf_addcp(o, cp);
     else
-        xv_policy_bi_buf_printf(o, "\\x{%x}", (unsigned)cp);
+        xv_val_buf_printf(o, "\\x{%x}", (unsigned)cp);
 }
 
 static int hexval(char c)
@@ -121,8 +121,8 @@ static bool is_word(char c)
 /* Next code point of the pattern; Go rejects invalid UTF-8 in patterns. */
 static bool next_cp(struct tr *t, uint32_t *cp)
 {
-    size_t k = xv_policy_bi_utf8_decode(t->s + t->i, t->n - t->i, cp);
-    if (*cp == XV_BI_RUNE_ERROR && k == 1 && (unsigned char)t->s[t->i] >= 0x80) {
+    size_t k = xv_val_utf8_decode(t->s + t->i, t->n - t->i, cp);
+    if (*cp == XV_VAL_RUNE_ERROR && k == 1 && (unsigned char)t->s[t->i] >= 0x80) {
         tr_fail(t, "invalid UTF-8", t->s + t->i, t->n - t->i);
         return false;
     }
@@ -136,21 +136,21 @@ static int class_escape(struct tr *t, bool in_class)
 {
     size_t st = t->i;            /* at the backslash */
     char c = t->s[st + 1];
-    struct xv_bi_buf *o = &t->out;
+    struct xv_val_buf *o = &t->out;
     switch (c) {
     case 'd': case 'D': case 'w': case 'W':
         /* Without PCRE2_UCP these are ASCII, as in Go. */
-        xv_policy_bi_buf_addc(o, '\\');
-        xv_policy_bi_buf_addc(o, c);
+        xv_val_buf_addc(o, '\\');
+        xv_val_buf_addc(o, c);
         t->i += 2;
         return 1;
     case 's':
         /* Go's \s is [\t\n\f\r ]; PCRE's also has \v. */
-        xv_policy_bi_buf_adds(o, in_class ? "\\t\\n\\f\\r\\x{20}" : "[\\t\\n\\f\\r\\x{20}]");
+        xv_val_buf_adds(o, in_class ? "\\t\\n\\f\\r\\x{20}" : "[\\t\\n\\f\\r\\x{20}]");
         t->i += 2;
         return 1;
     case 'S':
-        xv_policy_bi_buf_adds(o, in_class ? "\\x{0}-\\x{8}\\x{b}\\x{e}-\\x{1f}\\x{21}-\\x{10ffff}"
+        xv_val_buf_adds(o, in_class ? "\\x{0}-\\x{8}\\x{b}\\x{e}-\\x{1f}\\x{21}-\\x{10ffff}"
                                           : "[^\\t\\n\\f\\r\\x{20}]");
         t->i += 2;
         return 1;
@@ -196,9 +196,9 @@ static int class_escape(struct tr *t, bool in_class)
             tr_fail(t, "invalid character class range", t->s + st, t->i - st);
             return -1;
         }
-        xv_policy_bi_buf_adds(o, neg ? "\\P{" : "\\p{");
-        xv_policy_bi_buf_add(o, name, nlen);
-        xv_policy_bi_buf_addc(o, '}');
+        xv_val_buf_adds(o, neg ? "\\P{" : "\\p{");
+        xv_val_buf_add(o, name, nlen);
+        xv_val_buf_addc(o, '}');
         return 1;
     }
     default:
@@ -278,7 +278,7 @@ static long char_escape(struct tr *t)
     size_t e = t->i;
     if (c >= 0x80) {
         uint32_t cp;
-        e = st + 1 + xv_policy_bi_utf8_decode(t->s + st + 1, t->n - st - 1, &cp);
+        e = st + 1 + xv_val_utf8_decode(t->s + st + 1, t->n - st - 1, &cp);
     }
     tr_fail(t, "invalid escape sequence", t->s + st, e - st);
     return -1;
@@ -317,11 +317,11 @@ static long class_char(struct tr *t, size_t class_start)
 static bool tr_class(struct tr *t)
 {
     size_t st = t->i;
-    struct xv_bi_buf *o = &t->out;
+    struct xv_val_buf *o = &t->out;
     t->i++;
-    xv_policy_bi_buf_addc(o, '[');
+    xv_val_buf_addc(o, '[');
     if (t->i < t->n && t->s[t->i] == '^') {
-        xv_policy_bi_buf_addc(o, '^');
+        xv_val_buf_addc(o, '^');
         t->i++;
     }
     bool first = true;
@@ -356,7 +356,7 @@ static bool tr_class(struct tr *t)
                             (size_t)(e + 2 - (t->s + t->i)));
                     return false;
                 }
-                xv_policy_bi_buf_add(o, t->s + t->i, (size_t)(e + 2 - (t->s + t->i)));
+                xv_val_buf_add(o, t->s + t->i, (size_t)(e + 2 - (t->s + t->i)));
                 t->i = (size_t)(e + 2 - t->s);
                 continue;
             }
@@ -382,12 +382,12 @@ static bool tr_class(struct tr *t)
         }
         emit_cp(o, (uint32_t)lo);
         if (hi != lo) {
-            xv_policy_bi_buf_addc(o, '-');
+            xv_val_buf_addc(o, '-');
             emit_cp(o, (uint32_t)hi);
         }
     }
     t->i++;
-    xv_policy_bi_buf_addc(o, ']');
+    xv_val_buf_addc(o, ']');
     return true;
 }
 
@@ -436,7 +436,7 @@ static bool parse_repeat(struct tr *t, size_t *end, long *min, long *max)
 /* Translate the whole pattern. */
 static bool translate(struct tr *t)
 {
-    struct xv_bi_buf *o = &t->out;
+    struct xv_val_buf *o = &t->out;
     int depth = 0;
     /* what the last item was: 0 nothing repeatable (start, '(' or '|'),
      * 1 an atom, 2 a repetition operator */
@@ -471,9 +471,9 @@ static bool translate(struct tr *t)
                         tr_fail(t, "invalid named capture", r, end + 1);
                         return false;
                     }
-                    xv_policy_bi_buf_adds(o, "(?<");
-                    xv_policy_bi_buf_add(o, r + begin, end - begin);
-                    xv_policy_bi_buf_addc(o, '>');
+                    xv_val_buf_adds(o, "(?<");
+                    xv_val_buf_add(o, r + begin, end - begin);
+                    xv_val_buf_addc(o, '>');
                     t->ngroups++;
                     depth++;
                     t->i += end + 1;
@@ -503,13 +503,13 @@ static bool translate(struct tr *t)
                     size_t e = j;
                     if (e > t->i + 2 && e <= t->n && (unsigned char)t->s[e - 1] >= 0x80) {
                         uint32_t cp;
-                        e = e - 1 + xv_policy_bi_utf8_decode(t->s + e - 1, t->n - e + 1, &cp);
+                        e = e - 1 + xv_val_utf8_decode(t->s + e - 1, t->n - e + 1, &cp);
                     }
                     tr_fail(t, "invalid or unsupported Perl syntax", t->s + t->i, e - t->i);
                     return false;
                 }
                 if (j - t->i > 3 || open)   /* "(?)" sets nothing: emit nothing */
-                    xv_policy_bi_buf_add(o, t->s + t->i, j - t->i);
+                    xv_val_buf_add(o, t->s + t->i, j - t->i);
                 t->i = j;
                 if (open) {
                     depth++;
@@ -518,7 +518,7 @@ static bool translate(struct tr *t)
                 /* a flag-only group leaves the last item as it was, as in Go */
                 continue;
             }
-            xv_policy_bi_buf_addc(o, '(');
+            xv_val_buf_addc(o, '(');
             t->ngroups++;
             depth++;
             t->i++;
@@ -531,12 +531,12 @@ static bool translate(struct tr *t)
                 return false;
             }
             depth--;
-            xv_policy_bi_buf_addc(o, ')');
+            xv_val_buf_addc(o, ')');
             t->i++;
             last = 1;
             continue;
         case '|':
-            xv_policy_bi_buf_addc(o, '|');
+            xv_val_buf_addc(o, '|');
             t->i++;
             last = 0;
             continue;
@@ -546,7 +546,7 @@ static bool translate(struct tr *t)
             if (c == '{') {
                 if (!parse_repeat(t, &end, &mn, &mx)) {
                     /* a literal brace */
-                    xv_policy_bi_buf_adds(o, "\\{");
+                    xv_val_buf_adds(o, "\\{");
                     t->i++;
                     last = 1;
                     continue;
@@ -566,7 +566,7 @@ static bool translate(struct tr *t)
                 tr_fail(t, "invalid repeat count", t->s + st, end - st);
                 return false;
             }
-            xv_policy_bi_buf_add(o, t->s + st, end - st);
+            xv_val_buf_add(o, t->s + st, end - st);
             t->i = end;
             last = 2;
             last_rep = st;
@@ -578,7 +578,7 @@ static bool translate(struct tr *t)
             last = 1;
             continue;
         case '^': case '$': case '.':
-            xv_policy_bi_buf_addc(o, c);
+            xv_val_buf_addc(o, c);
             t->i++;
             last = 1;
             continue;
@@ -589,8 +589,8 @@ static bool translate(struct tr *t)
             }
             char e = t->s[t->i + 1];
             if (e == 'A' || e == 'z' || e == 'b' || e == 'B') {
-                xv_policy_bi_buf_addc(o, '\\');
-                xv_policy_bi_buf_addc(o, e);
+                xv_val_buf_addc(o, '\\');
+                xv_val_buf_addc(o, e);
                 t->i += 2;
                 last = 1;
                 continue;
@@ -602,7 +602,7 @@ static bool translate(struct tr *t)
                     if (t->s[j] == '\\' && j + 1 < t->n && t->s[j + 1] == 'E')
                         break;
                     uint32_t cp;
-                    size_t k = xv_policy_bi_utf8_decode(t->s + j, t->n - j, &cp);
+                    size_t k = xv_val_utf8_decode(t->s + j, t->n - j, &cp);
                     emit_cp(o, cp);
                     j += k;
                     last = 1;
@@ -651,7 +651,7 @@ static uint32_t hash_bytes(const char *s, size_t n)
     return h;
 }
 
-static void re_destroy(struct xv_bi_re *re)
+static void re_destroy(struct xv_go_re *re)
 {
     if (!re)
         return;
@@ -665,11 +665,11 @@ static void re_destroy(struct xv_bi_re *re)
     free(re);
 }
 
-static struct xv_bi_re *re_compile(const char *pat, size_t n, char **err)
+static struct xv_go_re *re_compile(const char *pat, size_t n, char **err)
 {
     struct tr t = { .s = pat, .n = n };
     if (!translate(&t)) {
-        xv_policy_bi_buf_free(&t.out);
+        xv_val_buf_free(&t.out);
         if (err)
             *err = t.err ? t.err : strdup("error parsing regexp: out of memory");
         else
@@ -677,7 +677,7 @@ static struct xv_bi_re *re_compile(const char *pat, size_t n, char **err)
         return NULL;
     }
     size_t plen;
-    char *pcre = xv_policy_bi_buf_take(&t.out, &plen);
+    char *pcre = xv_val_buf_take(&t.out, &plen);
     if (!pcre) {
         if (err)
             *err = strdup("error parsing regexp: out of memory");
@@ -701,23 +701,23 @@ static struct xv_bi_re *re_compile(const char *pat, size_t n, char **err)
         if (err) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(ec, msg, sizeof msg);
-            struct xv_bi_buf b = {0};
+            struct xv_val_buf b = {0};
             if (strstr((char *)msg, "property"))
-                xv_policy_bi_buf_adds(&b, "error parsing regexp: invalid character class range: `");
+                xv_val_buf_adds(&b, "error parsing regexp: invalid character class range: `");
             else {
-                xv_policy_bi_buf_adds(&b, "error parsing regexp: ");
-                xv_policy_bi_buf_adds(&b, (char *)msg);
-                xv_policy_bi_buf_adds(&b, ": `");
+                xv_val_buf_adds(&b, "error parsing regexp: ");
+                xv_val_buf_adds(&b, (char *)msg);
+                xv_val_buf_adds(&b, ": `");
             }
-            xv_policy_bi_buf_add(&b, pat, n);
-            xv_policy_bi_buf_addc(&b, '`');
-            *err = xv_policy_bi_buf_take(&b, NULL);
+            xv_val_buf_add(&b, pat, n);
+            xv_val_buf_addc(&b, '`');
+            *err = xv_val_buf_take(&b, NULL);
         }
         return NULL;
     }
     /* JIT is an optimisation only; failure leaves the interpreter. */
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-    struct xv_bi_re *re = calloc(1, sizeof *re);
+    struct xv_go_re *re = calloc(1, sizeof *re);
     if (!re || !(re->src = malloc(n + 1))) {
         free(re);
         pcre2_code_free(code);
@@ -752,7 +752,7 @@ static struct xv_bi_re *re_compile(const char *pat, size_t n, char **err)
     return re;
 }
 
-int xv_policy_bi_re_get(const char *pat, size_t n, struct xv_bi_re **out, char **err)
+int xv_go_re_get(const char *pat, size_t n, struct xv_go_re **out, char **err)
 {
     *out = NULL;
     if (err)
@@ -760,7 +760,7 @@ int xv_policy_bi_re_get(const char *pat, size_t n, struct xv_bi_re **out, char *
     uint32_t h = hash_bytes(pat, n);
     pthread_mutex_lock(&g.lock);
     for (unsigned k = 0; k < RE_CACHE_SLOTS; k++) {
-        struct xv_bi_re *e = g.slot[(h + k) % RE_CACHE_SLOTS];
+        struct xv_go_re *e = g.slot[(h + k) % RE_CACHE_SLOTS];
         if (!e)
             break;
         if (e->srclen == n && memcmp(e->src, pat, n) == 0) {
@@ -772,7 +772,7 @@ int xv_policy_bi_re_get(const char *pat, size_t n, struct xv_bi_re **out, char *
     }
     pthread_mutex_unlock(&g.lock);
 
-    struct xv_bi_re *re = re_compile(pat, n, err);
+    struct xv_go_re *re = re_compile(pat, n, err);
     if (!re)
         return -1;
 
@@ -780,7 +780,7 @@ int xv_policy_bi_re_get(const char *pat, size_t n, struct xv_bi_re **out, char *
     pthread_mutex_lock(&g.lock);
     if (g.count >= RE_CACHE_MAX) {
         for (unsigned k = 0; k < RE_CACHE_SLOTS; k++) {
-            struct xv_bi_re *e = g.slot[k];
+            struct xv_go_re *e = g.slot[k];
             if (e && --e->refs == 0)
                 re_destroy(e);
             g.slot[k] = NULL;
@@ -801,7 +801,7 @@ int xv_policy_bi_re_get(const char *pat, size_t n, struct xv_bi_re **out, char *
     return 0;
 }
 
-void xv_policy_bi_re_release(struct xv_bi_re *re)
+void xv_go_re_release(struct xv_go_re *re)
 {
     if (!re)
         return;
@@ -812,12 +812,12 @@ void xv_policy_bi_re_release(struct xv_bi_re *re)
         re_destroy(re);
 }
 
-int xv_policy_bi_re_ngroups(const struct xv_bi_re *re)
+int xv_go_re_ngroups(const struct xv_go_re *re)
 {
     return re->ngroups;
 }
 
-int xv_policy_bi_re_exec(const struct xv_bi_re *re, const char *s, size_t n, size_t start,
+int xv_go_re_exec(const struct xv_go_re *re, const char *s, size_t n, size_t start,
                          long *ov)
 {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
@@ -845,7 +845,7 @@ int xv_policy_bi_re_exec(const struct xv_bi_re *re, const char *s, size_t n, siz
     return ret;
 }
 
-int xv_policy_bi_re_find_all(const struct xv_bi_re *re, const char *s, size_t n, long max,
+int xv_go_re_find_all(const struct xv_go_re *re, const char *s, size_t n, long max,
                              int (*cb)(const long *ov, void *ud), void *ud)
 {
     long *ov = malloc(sizeof(long) * 2 * ((size_t)re->ngroups + 1));
@@ -855,7 +855,7 @@ int xv_policy_bi_re_find_all(const struct xv_bi_re *re, const char *s, size_t n,
     long prev_end = -1, found = 0;
     int ret = 0;
     while ((max < 0 || found < max) && pos <= n) {
-        int rc = xv_policy_bi_re_exec(re, s, n, pos, ov);
+        int rc = xv_go_re_exec(re, s, n, pos, ov);
         if (rc < 0) {
             ret = -1;
             break;
@@ -870,7 +870,7 @@ int xv_policy_bi_re_find_all(const struct xv_bi_re *re, const char *s, size_t n,
                 accept = false;
             if (pos < n) {
                 uint32_t cp;
-                pos += xv_policy_bi_utf8_decode(s + pos, n - pos, &cp);
+                pos += xv_val_utf8_decode(s + pos, n - pos, &cp);
             } else {
                 pos = n + 1;
             }
@@ -892,21 +892,21 @@ int xv_policy_bi_re_find_all(const struct xv_bi_re *re, const char *s, size_t n,
 }
 
 /* Append the expansion of template repl for match ov (Go's Regexp.expand). */
-static void expand(const struct xv_bi_re *re, struct xv_bi_buf *b, const char *repl, size_t rn,
+static void expand(const struct xv_go_re *re, struct xv_val_buf *b, const char *repl, size_t rn,
                    const char *s, const long *ov)
 {
     size_t i = 0;
     while (i < rn) {
         const char *d = memchr(repl + i, '$', rn - i);
         if (!d) {
-            xv_policy_bi_buf_add(b, repl + i, rn - i);
+            xv_val_buf_add(b, repl + i, rn - i);
             return;
         }
         size_t j = (size_t)(d - repl);
-        xv_policy_bi_buf_add(b, repl + i, j - i);
+        xv_val_buf_add(b, repl + i, j - i);
         i = j + 1;
         if (i < rn && repl[i] == '$') {
-            xv_policy_bi_buf_addc(b, '$');
+            xv_val_buf_addc(b, '$');
             i++;
             continue;
         }
@@ -937,7 +937,7 @@ static void expand(const struct xv_bi_re *re, struct xv_bi_buf *b, const char *r
         }
         if (!ok) {
             /* a malformed reference stays a literal '$' */
-            xv_policy_bi_buf_addc(b, '$');
+            xv_val_buf_addc(b, '$');
             continue;
         }
         long idx = -1;
@@ -958,23 +958,23 @@ static void expand(const struct xv_bi_re *re, struct xv_bi_buf *b, const char *r
                 }
         }
         if (idx >= 0 && idx <= re->ngroups && ov[2 * idx] >= 0)
-            xv_policy_bi_buf_add(b, s + ov[2 * idx], (size_t)(ov[2 * idx + 1] - ov[2 * idx]));
+            xv_val_buf_add(b, s + ov[2 * idx], (size_t)(ov[2 * idx + 1] - ov[2 * idx]));
     }
 }
 
-char *xv_policy_bi_re_replace_all(const struct xv_bi_re *re, const char *s, size_t n,
+char *xv_go_re_replace_all(const struct xv_go_re *re, const char *s, size_t n,
                                   const char *repl, size_t rn, size_t *outlen)
 {
     long *ov = malloc(sizeof(long) * 2 * ((size_t)re->ngroups + 1));
     if (!ov)
         return NULL;
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     size_t last_end = 0, pos = 0;
     while (pos <= n) {
-        int rc = xv_policy_bi_re_exec(re, s, n, pos, ov);
+        int rc = xv_go_re_exec(re, s, n, pos, ov);
         if (rc <= 0)
             break;
-        xv_policy_bi_buf_add(&b, s + last_end, (size_t)ov[0] - last_end);
+        xv_val_buf_add(&b, s + last_end, (size_t)ov[0] - last_end);
         /* no replacement for an empty match right after a previous match */
         if ((size_t)ov[1] > last_end || ov[0] == 0)
             expand(re, &b, repl, rn, s, ov);
@@ -982,7 +982,7 @@ char *xv_policy_bi_re_replace_all(const struct xv_bi_re *re, const char *s, size
         size_t w = 0;
         if (pos < n) {
             uint32_t cp;
-            w = xv_policy_bi_utf8_decode(s + pos, n - pos, &cp);
+            w = xv_val_utf8_decode(s + pos, n - pos, &cp);
         }
         if (pos + w > (size_t)ov[1])
             pos += w;
@@ -991,18 +991,18 @@ char *xv_policy_bi_re_replace_all(const struct xv_bi_re *re, const char *s, size
         else
             pos = (size_t)ov[1];
     }
-    xv_policy_bi_buf_add(&b, s + last_end, n - last_end);
+    xv_val_buf_add(&b, s + last_end, n - last_end);
     free(ov);
-    return xv_policy_bi_buf_take(&b, outlen);
+    return xv_val_buf_take(&b, outlen);
 }
 
-char *xv_policy_bi_re_quote_meta(const char *s, size_t n, size_t *outlen)
+char *xv_go_re_quote_meta(const char *s, size_t n, size_t *outlen)
 {
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     for (size_t i = 0; i < n; i++) {
         if (strchr("\\.+*?()|[]{}^$", s[i]) && s[i])
-            xv_policy_bi_buf_addc(&b, '\\');
-        xv_policy_bi_buf_addc(&b, s[i]);
+            xv_val_buf_addc(&b, '\\');
+        xv_val_buf_addc(&b, s[i]);
     }
-    return xv_policy_bi_buf_take(&b, outlen);
+    return xv_val_buf_take(&b, outlen);
 }

@@ -30,29 +30,29 @@ struct spec {
     int wid, prec;                        /* their values */
 };
 
-static void pad_n(struct xv_bi_buf *b, int n, char c)
+static void pad_n(struct xv_val_buf *b, int n, char c)
 {
     for (int i = 0; i < n; i++)
-        xv_policy_bi_buf_addc(b, c);
+        xv_val_buf_addc(b, c);
 }
 
 /* Go's fmt.pad: honour width with spaces (or zeros when allowed). */
-static void pad(struct xv_bi_buf *b, const struct spec *f, const char *s, size_t n, bool zero)
+static void pad(struct xv_val_buf *b, const struct spec *f, const char *s, size_t n, bool zero)
 {
     if (!f->widp || f->wid == 0) {
-        xv_policy_bi_buf_add(b, s, n);
+        xv_val_buf_add(b, s, n);
         return;
     }
-    int w = f->wid - (int)xv_policy_bi_utf8_count(s, n);
+    int w = f->wid - (int)xv_val_utf8_count(s, n);
     if (w <= 0) {
-        xv_policy_bi_buf_add(b, s, n);
+        xv_val_buf_add(b, s, n);
         return;
     }
     if (!f->minus) {
         pad_n(b, w, zero && f->zero ? '0' : ' ');
-        xv_policy_bi_buf_add(b, s, n);
+        xv_val_buf_add(b, s, n);
     } else {
-        xv_policy_bi_buf_add(b, s, n);
+        xv_val_buf_add(b, s, n);
         pad_n(b, w, ' ');
     }
 }
@@ -109,7 +109,7 @@ static char *digits_in_base(const char *dec, size_t n, int base, bool upper)
 }
 
 /* fmt.fmtInteger for Go int (and for %d-family on int64). */
-static void fmt_integer(struct xv_bi_buf *b, struct spec *f, int64_t v, int base, char verb)
+static void fmt_integer(struct xv_val_buf *b, struct spec *f, int64_t v, int base, char verb)
 {
     bool neg = v < 0;
     uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
@@ -136,34 +136,34 @@ static void fmt_integer(struct xv_bi_buf *b, struct spec *f, int64_t v, int base
         if (neg || f->plus || f->space)
             prec--;
     }
-    struct xv_bi_buf s = {0};
+    struct xv_val_buf s = {0};
     if (neg)
-        xv_policy_bi_buf_addc(&s, '-');
+        xv_val_buf_addc(&s, '-');
     else if (f->plus)
-        xv_policy_bi_buf_addc(&s, '+');
+        xv_val_buf_addc(&s, '+');
     else if (f->space)
-        xv_policy_bi_buf_addc(&s, ' ');
+        xv_val_buf_addc(&s, ' ');
     size_t dl = strlen(dg);
     if (f->sharp) {
         if (base == 2)
-            xv_policy_bi_buf_adds(&s, "0b");
+            xv_val_buf_adds(&s, "0b");
         else if (base == 16)
-            xv_policy_bi_buf_adds(&s, verb == 'X' ? "0X" : "0x");
+            xv_val_buf_adds(&s, verb == 'X' ? "0X" : "0x");
         else if (base == 8 && (int)dl >= prec && dg[0] != '0')
-            xv_policy_bi_buf_addc(&s, '0');
+            xv_val_buf_addc(&s, '0');
     }
     if (verb == 'O')
-        xv_policy_bi_buf_adds(&s, "0o");
+        xv_val_buf_adds(&s, "0o");
     if ((int)dl < prec)
         pad_n(&s, prec - (int)dl, '0');
-    xv_policy_bi_buf_add(&s, dg, dl);
+    xv_val_buf_add(&s, dg, dl);
     free(dg);
     pad(b, f, s.p ? s.p : "", s.len, false);
-    xv_policy_bi_buf_free(&s);
+    xv_val_buf_free(&s);
 }
 
 /* math/big's Int.Format. */
-static void fmt_bigint(struct xv_bi_buf *b, struct spec *f, const char *s, size_t n, char verb)
+static void fmt_bigint(struct xv_val_buf *b, struct spec *f, const char *s, size_t n, char verb)
 {
     int base;
     switch (verb) {
@@ -172,9 +172,9 @@ static void fmt_bigint(struct xv_bi_buf *b, struct spec *f, const char *s, size_
     case 'd': case 's': case 'v': base = 10; break;
     case 'x': case 'X': base = 16; break;
     default:
-        xv_policy_bi_buf_printf(b, "%%!%c(big.Int=", verb);
-        xv_policy_bi_buf_add(b, s, n);
-        xv_policy_bi_buf_addc(b, ')');
+        xv_val_buf_printf(b, "%%!%c(big.Int=", verb);
+        xv_val_buf_add(b, s, n);
+        xv_val_buf_addc(b, ')');
         return;
     }
     bool neg = n > 0 && s[0] == '-';
@@ -217,10 +217,10 @@ static void fmt_bigint(struct xv_bi_buf *b, struct spec *f, const char *s, size_
             left = d;
     }
     pad_n(b, left, ' ');
-    xv_policy_bi_buf_adds(b, sign);
-    xv_policy_bi_buf_adds(b, prefix);
+    xv_val_buf_adds(b, sign);
+    xv_val_buf_adds(b, prefix);
     pad_n(b, zeros, '0');
-    xv_policy_bi_buf_add(b, dg, (size_t)dl);
+    xv_val_buf_add(b, dg, (size_t)dl);
     pad_n(b, right, ' ');
     free(dg);
 }
@@ -251,38 +251,38 @@ static int shortest_digits(double v, char *d, int *dp)
     return n;
 }
 
-static void put_e(struct xv_bi_buf *b, const char *d, int nd, int dp, int prec, char e)
+static void put_e(struct xv_val_buf *b, const char *d, int nd, int dp, int prec, char e)
 {
     /* d[0].d[1..prec] e±XX with zero fill beyond nd */
-    xv_policy_bi_buf_addc(b, nd > 0 ? d[0] : '0');
+    xv_val_buf_addc(b, nd > 0 ? d[0] : '0');
     if (prec > 0) {
-        xv_policy_bi_buf_addc(b, '.');
+        xv_val_buf_addc(b, '.');
         for (int i = 1; i <= prec; i++)
-            xv_policy_bi_buf_addc(b, i < nd ? d[i] : '0');
+            xv_val_buf_addc(b, i < nd ? d[i] : '0');
     }
     int ex = (nd == 0 || (nd == 1 && d[0] == '0')) ? 0 : dp - 1;
-    xv_policy_bi_buf_printf(b, "%c%c%02d", e, ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
+    xv_val_buf_printf(b, "%c%c%02d", e, ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
 }
 
-static void put_f(struct xv_bi_buf *b, const char *d, int nd, int dp, int prec)
+static void put_f(struct xv_val_buf *b, const char *d, int nd, int dp, int prec)
 {
     if (dp > 0) {
         for (int i = 0; i < dp; i++)
-            xv_policy_bi_buf_addc(b, i < nd ? d[i] : '0');
+            xv_val_buf_addc(b, i < nd ? d[i] : '0');
     } else {
-        xv_policy_bi_buf_addc(b, '0');
+        xv_val_buf_addc(b, '0');
     }
     if (prec > 0) {
-        xv_policy_bi_buf_addc(b, '.');
+        xv_val_buf_addc(b, '.');
         for (int i = 0; i < prec; i++) {
             int j = dp + i;
-            xv_policy_bi_buf_addc(b, (j < 0 || j >= nd) ? '0' : d[j]);
+            xv_val_buf_addc(b, (j < 0 || j >= nd) ? '0' : d[j]);
         }
     }
 }
 
 /* strconv.AppendFloat(f, verb, prec) for finite |v| (sign handled by caller). */
-void xv_policy_bi_fmt_float_shortest(struct xv_bi_buf *b, double v, char verb, int prec)
+void xv_go_fmt_float_shortest(struct xv_val_buf *b, double v, char verb, int prec)
 {
     char d[40];
     int nd, dp;
@@ -303,11 +303,11 @@ void xv_policy_bi_fmt_float_shortest(struct xv_bi_buf *b, double v, char verb, i
         snprintf(tmp, sizeof tmp, fmt, v);
         char *pp = strchr(tmp, verb == 'x' ? 'p' : 'P');
         if (pp && pp[1] && pp[2] && !pp[3]) {
-            xv_policy_bi_buf_add(b, tmp, (size_t)(pp - tmp) + 2);
-            xv_policy_bi_buf_addc(b, '0');
-            xv_policy_bi_buf_adds(b, pp + 2);
+            xv_val_buf_add(b, tmp, (size_t)(pp - tmp) + 2);
+            xv_val_buf_addc(b, '0');
+            xv_val_buf_adds(b, pp + 2);
         } else {
-            xv_policy_bi_buf_adds(b, tmp);
+            xv_val_buf_adds(b, tmp);
         }
         return;
     }
@@ -317,9 +317,9 @@ void xv_policy_bi_fmt_float_shortest(struct xv_bi_buf *b, double v, char verb, i
         double m = frexp(v, &e);
         long long mant = (long long)ldexp(m, 53);
         if (v == 0)
-            xv_policy_bi_buf_adds(b, "0p-1074");
+            xv_val_buf_adds(b, "0p-1074");
         else
-            xv_policy_bi_buf_printf(b, "%lldp%+d", mant, e - 53);
+            xv_val_buf_printf(b, "%lldp%+d", mant, e - 53);
         return;
     }
     if (prec < 0) {
@@ -360,12 +360,12 @@ void xv_policy_bi_fmt_float_shortest(struct xv_bi_buf *b, double v, char verb, i
                 return;
             }
             snprintf(big, (size_t)need + 1, fmtbuf, v);
-            xv_policy_bi_buf_add(b, big, (size_t)need);
+            xv_val_buf_add(b, big, (size_t)need);
             free(big);
             return;
         }
         snprintf(tmp, sizeof tmp, fmtbuf, v);
-        xv_policy_bi_buf_adds(b, tmp);
+        xv_val_buf_adds(b, tmp);
         return;
     default: {
         /* %g with precision: Go picks e-form when exp < -4 || exp >= eprec,
@@ -403,7 +403,7 @@ void xv_policy_bi_fmt_float_shortest(struct xv_bi_buf *b, double v, char verb, i
     }
 }
 
-static void fmt_float(struct xv_bi_buf *b, struct spec *f, double v, char verb)
+static void fmt_float(struct xv_val_buf *b, struct spec *f, double v, char verb)
 {
     int prec = -1;
     if (verb == 'v')
@@ -412,132 +412,132 @@ static void fmt_float(struct xv_bi_buf *b, struct spec *f, double v, char verb)
         prec = 6;
     if (f->precp)
         prec = f->prec;
-    struct xv_bi_buf num = {0};
+    struct xv_val_buf num = {0};
     if (isinf(v) || isnan(v)) {
         if (isnan(v))
-            xv_policy_bi_buf_adds(&num, f->plus ? "+NaN" : f->space ? " NaN" : "NaN");
+            xv_val_buf_adds(&num, f->plus ? "+NaN" : f->space ? " NaN" : "NaN");
         else if (v < 0)
-            xv_policy_bi_buf_adds(&num, "-Inf");
+            xv_val_buf_adds(&num, "-Inf");
         else
-            xv_policy_bi_buf_adds(&num, f->plus ? "+Inf" : f->space ? " Inf" : "Inf");
+            xv_val_buf_adds(&num, f->plus ? "+Inf" : f->space ? " Inf" : "Inf");
         pad(b, f, num.p, num.len, false);
-        xv_policy_bi_buf_free(&num);
+        xv_val_buf_free(&num);
         return;
     }
     bool neg = signbit(v);
-    xv_policy_bi_buf_addc(&num, neg ? '-' : f->plus ? '+' : f->space ? ' ' : '+');
-    xv_policy_bi_fmt_float_shortest(&num, fabs(v), verb, prec);
+    xv_val_buf_addc(&num, neg ? '-' : f->plus ? '+' : f->space ? ' ' : '+');
+    xv_go_fmt_float_shortest(&num, fabs(v), verb, prec);
     if (num.oom) {
         b->oom = true;
-        xv_policy_bi_buf_free(&num);
+        xv_val_buf_free(&num);
         return;
     }
     if (f->plus || neg || f->space) {
         if (f->zero && !f->minus && f->widp && f->wid > (int)num.len) {
-            xv_policy_bi_buf_addc(b, num.p[0]);
+            xv_val_buf_addc(b, num.p[0]);
             pad_n(b, f->wid - (int)num.len, '0');
-            xv_policy_bi_buf_add(b, num.p + 1, num.len - 1);
+            xv_val_buf_add(b, num.p + 1, num.len - 1);
         } else {
             pad(b, f, num.p, num.len, true);
         }
     } else {
         pad(b, f, num.p + 1, num.len - 1, true);
     }
-    xv_policy_bi_buf_free(&num);
+    xv_val_buf_free(&num);
 }
 
 /* ---- strings ------------------------------------------------------------------ */
 
 /* strconv.Quote: Go escapes, keeps printable Unicode. */
-static void quote(struct xv_bi_buf *b, const char *s, size_t n)
+static void quote(struct xv_val_buf *b, const char *s, size_t n)
 {
-    xv_policy_bi_buf_addc(b, '"');
+    xv_val_buf_addc(b, '"');
     size_t i = 0;
     while (i < n) {
         uint32_t cp;
-        size_t k = xv_policy_bi_utf8_decode(s + i, n - i, &cp);
-        if (cp == XV_BI_RUNE_ERROR && k == 1) {
-            xv_policy_bi_buf_printf(b, "\\x%02x", (unsigned char)s[i]);
+        size_t k = xv_val_utf8_decode(s + i, n - i, &cp);
+        if (cp == XV_VAL_RUNE_ERROR && k == 1) {
+            xv_val_buf_printf(b, "\\x%02x", (unsigned char)s[i]);
         } else if (cp == '"' || cp == '\\') {
-            xv_policy_bi_buf_addc(b, '\\');
-            xv_policy_bi_buf_addc(b, (char)cp);
+            xv_val_buf_addc(b, '\\');
+            xv_val_buf_addc(b, (char)cp);
         } else if (cp >= 0x20 && cp < 0x7F) {
-            xv_policy_bi_buf_addc(b, (char)cp);
-        } else if (cp == '\a') xv_policy_bi_buf_adds(b, "\\a");
-        else if (cp == '\b') xv_policy_bi_buf_adds(b, "\\b");
-        else if (cp == '\f') xv_policy_bi_buf_adds(b, "\\f");
-        else if (cp == '\n') xv_policy_bi_buf_adds(b, "\\n");
-        else if (cp == '\r') xv_policy_bi_buf_adds(b, "\\r");
-        else if (cp == '\t') xv_policy_bi_buf_adds(b, "\\t");
-        else if (cp == '\v') xv_policy_bi_buf_adds(b, "\\v");
+            xv_val_buf_addc(b, (char)cp);
+        } else if (cp == '\a') xv_val_buf_adds(b, "\\a");
+        else if (cp == '\b') xv_val_buf_adds(b, "\\b");
+        else if (cp == '\f') xv_val_buf_adds(b, "\\f");
+        else if (cp == '\n') xv_val_buf_adds(b, "\\n");
+        else if (cp == '\r') xv_val_buf_adds(b, "\\r");
+        else if (cp == '\t') xv_val_buf_adds(b, "\\t");
+        else if (cp == '\v') xv_val_buf_adds(b, "\\v");
         else if (cp < 0x20 || cp == 0x7F)
-            xv_policy_bi_buf_printf(b, "\\x%02x", (unsigned)cp);
+            xv_val_buf_printf(b, "\\x%02x", (unsigned)cp);
         else if ((cp >= 0x80 && cp < 0xA0) || cp == 0xAD || (cp >= 0x2028 && cp <= 0x2029) ||
                  cp == 0xFEFF || (cp >= 0xFFF9 && cp <= 0xFFFB))
             /* non-printing: an approximation of unicode.IsPrint */
-            xv_policy_bi_buf_printf(b, cp < 0x10000 ? "\\u%04x" : "\\U%08x", (unsigned)cp);
+            xv_val_buf_printf(b, cp < 0x10000 ? "\\u%04x" : "\\U%08x", (unsigned)cp);
         else
-            xv_policy_bi_buf_add(b, s + i, k);
+            xv_val_buf_add(b, s + i, k);
         i += k;
     }
-    xv_policy_bi_buf_addc(b, '"');
+    xv_val_buf_addc(b, '"');
 }
 
-static void fmt_string(struct xv_bi_buf *b, struct spec *f, const char *s, size_t n, char verb)
+static void fmt_string(struct xv_val_buf *b, struct spec *f, const char *s, size_t n, char verb)
 {
     switch (verb) {
     case 'v':
         if (f->sharpv) {
-            struct xv_bi_buf q = {0};
+            struct xv_val_buf q = {0};
             quote(&q, s, n);
             pad(b, f, q.p, q.len, true);
-            xv_policy_bi_buf_free(&q);
+            xv_val_buf_free(&q);
             return;
         }
         /* fall through */
     case 's': {
         size_t len = n;
         if (f->precp)
-            len = xv_policy_bi_utf8_offset(s, n, (size_t)f->prec);
+            len = xv_val_utf8_offset(s, n, (size_t)f->prec);
         pad(b, f, s, len, true);
         return;
     }
     case 'q': {
-        struct xv_bi_buf q = {0};
+        struct xv_val_buf q = {0};
         size_t len = n;
         if (f->precp)
-            len = xv_policy_bi_utf8_offset(s, n, (size_t)f->prec);
+            len = xv_val_utf8_offset(s, n, (size_t)f->prec);
         bool back = f->sharp && memchr(s, '`', len) == NULL;
         for (size_t i = 0; back && i < len; i++)
             if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
                 back = false;
         if (back) {
-            xv_policy_bi_buf_addc(&q, '`');
-            xv_policy_bi_buf_add(&q, s, len);
-            xv_policy_bi_buf_addc(&q, '`');
+            xv_val_buf_addc(&q, '`');
+            xv_val_buf_add(&q, s, len);
+            xv_val_buf_addc(&q, '`');
         } else {
             quote(&q, s, len);
         }
         pad(b, f, q.p, q.len, true);
-        xv_policy_bi_buf_free(&q);
+        xv_val_buf_free(&q);
         return;
     }
     case 'x': case 'X': {
         const char *dg = verb == 'x' ? "0123456789abcdef" : "0123456789ABCDEF";
-        struct xv_bi_buf h = {0};
+        struct xv_val_buf h = {0};
         size_t len = n;
         if (f->precp && (size_t)f->prec < len)
             len = (size_t)f->prec;
         for (size_t i = 0; i < len; i++) {
             if (f->space && i > 0)
-                xv_policy_bi_buf_addc(&h, ' ');
+                xv_val_buf_addc(&h, ' ');
             if (f->sharp && (f->space || i == 0))
-                xv_policy_bi_buf_adds(&h, verb == 'x' ? "0x" : "0X");
-            xv_policy_bi_buf_addc(&h, dg[(unsigned char)s[i] >> 4]);
-            xv_policy_bi_buf_addc(&h, dg[(unsigned char)s[i] & 15]);
+                xv_val_buf_adds(&h, verb == 'x' ? "0x" : "0X");
+            xv_val_buf_addc(&h, dg[(unsigned char)s[i] >> 4]);
+            xv_val_buf_addc(&h, dg[(unsigned char)s[i] & 15]);
         }
         pad(b, f, h.p ? h.p : "", h.len, true);
-        xv_policy_bi_buf_free(&h);
+        xv_val_buf_free(&h);
         return;
     }
     default:
@@ -547,29 +547,29 @@ static void fmt_string(struct xv_bi_buf *b, struct spec *f, const char *s, size_
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
-static const char *type_name(const struct xv_bi_fmt_arg *a)
+static const char *type_name(const struct xv_go_fmt_arg *a)
 {
     switch (a->kind) {
-    case XV_BI_FMT_INT: return "int";
-    case XV_BI_FMT_BIGINT: return "*big.Int";
-    case XV_BI_FMT_FLOAT: return "float64";
+    case XV_GO_FMT_INT: return "int";
+    case XV_GO_FMT_BIGINT: return "*big.Int";
+    case XV_GO_FMT_FLOAT: return "float64";
     default: return "string";
     }
 }
 
-static void print_arg(struct xv_bi_buf *b, struct spec *f, const struct xv_bi_fmt_arg *a, char verb);
+static void print_arg(struct xv_val_buf *b, struct spec *f, const struct xv_go_fmt_arg *a, char verb);
 
-static void bad_verb(struct xv_bi_buf *b, struct spec *f, const struct xv_bi_fmt_arg *a, char verb)
+static void bad_verb(struct xv_val_buf *b, struct spec *f, const struct xv_go_fmt_arg *a, char verb)
 {
-    xv_policy_bi_buf_printf(b, "%%!%c(%s=", verb, type_name(a));
+    xv_val_buf_printf(b, "%%!%c(%s=", verb, type_name(a));
     print_arg(b, f, a, 'v');
-    xv_policy_bi_buf_addc(b, ')');
+    xv_val_buf_addc(b, ')');
 }
 
-static void print_arg(struct xv_bi_buf *b, struct spec *f, const struct xv_bi_fmt_arg *a, char verb)
+static void print_arg(struct xv_val_buf *b, struct spec *f, const struct xv_go_fmt_arg *a, char verb)
 {
     switch (a->kind) {
-    case XV_BI_FMT_INT:
+    case XV_GO_FMT_INT:
         switch (verb) {
         case 'v': case 'd': fmt_integer(b, f, a->i, 10, verb); return;
         case 'b': fmt_integer(b, f, a->i, 2, verb); return;
@@ -577,31 +577,31 @@ static void print_arg(struct xv_bi_buf *b, struct spec *f, const struct xv_bi_fm
         case 'x': case 'X': fmt_integer(b, f, a->i, 16, verb); return;
         case 'c': {
             char tmp[4];
-            uint32_t cp = (a->i < 0 || a->i > 0x10FFFF) ? XV_BI_RUNE_ERROR : (uint32_t)a->i;
-            size_t k = xv_policy_bi_utf8_encode(cp, tmp);
+            uint32_t cp = (a->i < 0 || a->i > 0x10FFFF) ? XV_VAL_RUNE_ERROR : (uint32_t)a->i;
+            size_t k = xv_val_utf8_encode(cp, tmp);
             pad(b, f, tmp, k, true);
             return;
         }
         case 'q': {
             char tmp[4];
-            uint32_t cp = (a->i < 0 || a->i > 0x10FFFF) ? XV_BI_RUNE_ERROR : (uint32_t)a->i;
-            size_t k = xv_policy_bi_utf8_encode(cp, tmp);
-            struct xv_bi_buf q = {0};
+            uint32_t cp = (a->i < 0 || a->i > 0x10FFFF) ? XV_VAL_RUNE_ERROR : (uint32_t)a->i;
+            size_t k = xv_val_utf8_encode(cp, tmp);
+            struct xv_val_buf q = {0};
             if (cp == '\'') {
-                xv_policy_bi_buf_adds(&q, "'\\''");
+                xv_val_buf_adds(&q, "'\\''");
             } else {
                 quote(&q, tmp, k);
                 if (q.p) {
                     q.p[0] = '\'';
                     q.p[q.len - 1] = '\'';
                     if (cp == '"') {   /* a double quote needs no escape in a rune */
-                        xv_policy_bi_buf_free(&q);
-                        xv_policy_bi_buf_adds(&q, "'\"'");
+                        xv_val_buf_free(&q);
+                        xv_val_buf_adds(&q, "'\"'");
                     }
                 }
             }
             pad(b, f, q.p, q.len, true);
-            xv_policy_bi_buf_free(&q);
+            xv_val_buf_free(&q);
             return;
         }
         case 'U': {
@@ -615,10 +615,10 @@ static void print_arg(struct xv_bi_buf *b, struct spec *f, const struct xv_bi_fm
             bad_verb(b, f, a, verb);
             return;
         }
-    case XV_BI_FMT_BIGINT:
+    case XV_GO_FMT_BIGINT:
         fmt_bigint(b, f, a->s, a->slen, verb);
         return;
-    case XV_BI_FMT_FLOAT:
+    case XV_GO_FMT_FLOAT:
         switch (verb) {
         case 'v': case 'b': case 'g': case 'G': case 'x': case 'X':
         case 'f': case 'F': case 'e': case 'E':
@@ -628,7 +628,7 @@ static void print_arg(struct xv_bi_buf *b, struct spec *f, const struct xv_bi_fm
             bad_verb(b, f, a, verb);
             return;
         }
-    case XV_BI_FMT_STRING:
+    case XV_GO_FMT_STRING:
         switch (verb) {
         case 'v': case 's': case 'q': case 'x': case 'X':
             fmt_string(b, f, a->s, a->slen, verb);
@@ -694,12 +694,12 @@ static void arg_number(const char *fmt, size_t end, size_t *i, size_t *argnum, s
     *after = true;
 }
 
-static bool int_from_arg(const struct xv_bi_fmt_arg *args, size_t nargs, size_t *argnum, int *out)
+static bool int_from_arg(const struct xv_go_fmt_arg *args, size_t nargs, size_t *argnum, int *out)
 {
     bool ok = false;
     if (*argnum < nargs) {
-        const struct xv_bi_fmt_arg *a = &args[*argnum];
-        if (a->kind == XV_BI_FMT_INT && a->i >= -1000000 && a->i <= 1000000) {
+        const struct xv_go_fmt_arg *a = &args[*argnum];
+        if (a->kind == XV_GO_FMT_INT && a->i >= -1000000 && a->i <= 1000000) {
             *out = (int)a->i;
             ok = true;
         }
@@ -708,10 +708,10 @@ static bool int_from_arg(const struct xv_bi_fmt_arg *args, size_t nargs, size_t 
     return ok;
 }
 
-char *xv_policy_bi_fmt_sprintf(const char *fmt, size_t end, const struct xv_bi_fmt_arg *args,
+char *xv_go_fmt_sprintf(const char *fmt, size_t end, const struct xv_go_fmt_arg *args,
                                size_t nargs, size_t *outlen)
 {
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     size_t argnum = 0, i = 0;
     bool reordered = false;
     while (i < end) {
@@ -720,7 +720,7 @@ char *xv_policy_bi_fmt_sprintf(const char *fmt, size_t end, const struct xv_bi_f
         while (i < end && fmt[i] != '%')
             i++;
         if (i > last)
-            xv_policy_bi_buf_add(&b, fmt + last, i - last);
+            xv_val_buf_add(&b, fmt + last, i - last);
         if (i >= end)
             break;
         i++;
@@ -740,7 +740,7 @@ char *xv_policy_bi_fmt_sprintf(const char *fmt, size_t end, const struct xv_bi_f
             i++;
             f.widp = int_from_arg(args, nargs, &argnum, &f.wid);
             if (!f.widp)
-                xv_policy_bi_buf_adds(&b, "%!(BADWIDTH)");
+                xv_val_buf_adds(&b, "%!(BADWIDTH)");
             if (f.wid < 0) {
                 f.wid = -f.wid;
                 f.minus = true;
@@ -765,7 +765,7 @@ char *xv_policy_bi_fmt_sprintf(const char *fmt, size_t end, const struct xv_bi_f
                     f.precp = false;
                 }
                 if (!f.precp)
-                    xv_policy_bi_buf_adds(&b, "%!(BADPREC)");
+                    xv_val_buf_adds(&b, "%!(BADPREC)");
                 after = false;
             } else {
                 f.precp = parse_num(fmt, end, &i, &f.prec);
@@ -778,23 +778,23 @@ char *xv_policy_bi_fmt_sprintf(const char *fmt, size_t end, const struct xv_bi_f
         if (!after)
             arg_number(fmt, end, &i, &argnum, nargs, &after, &good, &reordered);
         if (i >= end) {
-            xv_policy_bi_buf_adds(&b, "%!(NOVERB)");
+            xv_val_buf_adds(&b, "%!(NOVERB)");
             break;
         }
         uint32_t verb;
-        size_t vk = xv_policy_bi_utf8_decode(fmt + i, end - i, &verb);
+        size_t vk = xv_val_utf8_decode(fmt + i, end - i, &verb);
         i += vk;
         char vc = verb < 0x80 ? (char)verb : '?';
         if (verb == '%') {
-            xv_policy_bi_buf_addc(&b, '%');
+            xv_val_buf_addc(&b, '%');
         } else if (!good) {
-            xv_policy_bi_buf_adds(&b, "%!");
-            xv_policy_bi_buf_addcp(&b, verb);
-            xv_policy_bi_buf_adds(&b, "(BADINDEX)");
+            xv_val_buf_adds(&b, "%!");
+            xv_val_buf_addcp(&b, verb);
+            xv_val_buf_adds(&b, "(BADINDEX)");
         } else if (argnum >= nargs) {
-            xv_policy_bi_buf_adds(&b, "%!");
-            xv_policy_bi_buf_addcp(&b, verb);
-            xv_policy_bi_buf_adds(&b, "(MISSING)");
+            xv_val_buf_adds(&b, "%!");
+            xv_val_buf_addcp(&b, verb);
+            xv_val_buf_adds(&b, "(MISSING)");
         } else {
             if (verb == 'v') {
                 f.sharpv = f.sharp;
@@ -804,11 +804,11 @@ char *xv_policy_bi_fmt_sprintf(const char *fmt, size_t end, const struct xv_bi_f
             }
             if (verb >= 0x80) {
                 /* a non-ASCII verb is always bad */
-                xv_policy_bi_buf_adds(&b, "%!");
-                xv_policy_bi_buf_addcp(&b, verb);
-                xv_policy_bi_buf_printf(&b, "(%s=", type_name(&args[argnum]));
+                xv_val_buf_adds(&b, "%!");
+                xv_val_buf_addcp(&b, verb);
+                xv_val_buf_printf(&b, "(%s=", type_name(&args[argnum]));
                 print_arg(&b, &f, &args[argnum], 'v');
-                xv_policy_bi_buf_addc(&b, ')');
+                xv_val_buf_addc(&b, ')');
             } else {
                 print_arg(&b, &f, &args[argnum], vc);
             }
@@ -816,16 +816,16 @@ char *xv_policy_bi_fmt_sprintf(const char *fmt, size_t end, const struct xv_bi_f
         }
     }
     if (!reordered && argnum < nargs) {
-        xv_policy_bi_buf_adds(&b, "%!(EXTRA ");
+        xv_val_buf_adds(&b, "%!(EXTRA ");
         for (size_t k = argnum; k < nargs; k++) {
             if (k > argnum)
-                xv_policy_bi_buf_adds(&b, ", ");
-            xv_policy_bi_buf_adds(&b, type_name(&args[k]));
-            xv_policy_bi_buf_addc(&b, '=');
+                xv_val_buf_adds(&b, ", ");
+            xv_val_buf_adds(&b, type_name(&args[k]));
+            xv_val_buf_addc(&b, '=');
             struct spec f = {0};
             print_arg(&b, &f, &args[k], 'v');
         }
-        xv_policy_bi_buf_addc(&b, ')');
+        xv_val_buf_addc(&b, ')');
     }
-    return xv_policy_bi_buf_take(&b, outlen);
+    return xv_val_buf_take(&b, outlen);
 }

@@ -31,7 +31,7 @@ struct tz_date {
     int32_t time;             /* seconds after local midnight */
 };
 
-struct xv_bi_zone {
+struct xv_go_zone {
     int64_t *trans;           /* transition times (Unix seconds), ascending */
     uint8_t *idx;             /* type index per transition */
     size_t ntrans;            /* number of transitions */
@@ -123,7 +123,7 @@ static const char *tz_date_parse(const char *p, struct tz_date *d, bool *ok)
 
 /* Parse a POSIX TZ string ("EST5EDT,M3.2.0,M11.1.0"); only rules with DST
  * are kept (a fixed offset is already the last transition's type). */
-static void tz_rule(struct xv_bi_zone *z, const char *s)
+static void tz_rule(struct xv_go_zone *z, const char *s)
 {
     bool ok = true;
     int32_t off, doff;
@@ -155,7 +155,7 @@ static void tz_rule(struct xv_bi_zone *z, const char *s)
 static struct {
     pthread_mutex_t lock;                 /* guards the arrays */
     char *name[ZONE_CACHE];               /* zone names */
-    struct xv_bi_zone *zone[ZONE_CACHE];  /* loaded zones (never freed) */
+    struct xv_go_zone *zone[ZONE_CACHE];  /* loaded zones (never freed) */
     unsigned n;                           /* entries used */
 } g_zones = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -164,7 +164,7 @@ static uint32_t rd32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static struct xv_bi_zone *load_tzif(const unsigned char *d, size_t n)
+static struct xv_go_zone *load_tzif(const unsigned char *d, size_t n)
 {
     if (n < 44 || memcmp(d, "TZif", 4) != 0)
         return NULL;
@@ -187,7 +187,7 @@ static struct xv_bi_zone *load_tzif(const unsigned char *d, size_t n)
         if (off + 44 + body > n || typecnt == 0 || timecnt > 100000 || typecnt > 256)
             return NULL;
         const unsigned char *p = h + 44;
-        struct xv_bi_zone *z = calloc(1, sizeof *z);
+        struct xv_go_zone *z = calloc(1, sizeof *z);
         if (!z)
             return NULL;
         z->trans = calloc(timecnt + 1, sizeof(int64_t));
@@ -236,9 +236,9 @@ static struct xv_bi_zone *load_tzif(const unsigned char *d, size_t n)
     return NULL;
 }
 
-const struct xv_bi_zone *xv_policy_bi_zone(const char *name)
+const struct xv_go_zone *xv_go_zone(const char *name)
 {
-    static struct xv_bi_zone utc = {0};
+    static struct xv_go_zone utc = {0};
     if (!name[0] || strcmp(name, "UTC") == 0)
         return &utc;
     /* names are IANA paths: no absolute paths, no climbing out */
@@ -247,7 +247,7 @@ const struct xv_bi_zone *xv_policy_bi_zone(const char *name)
     pthread_mutex_lock(&g_zones.lock);
     for (unsigned i = 0; i < g_zones.n; i++)
         if (strcmp(g_zones.name[i], name) == 0) {
-            struct xv_bi_zone *z = g_zones.zone[i];
+            struct xv_go_zone *z = g_zones.zone[i];
             pthread_mutex_unlock(&g_zones.lock);
             return z;
         }
@@ -260,7 +260,7 @@ const struct xv_bi_zone *xv_policy_bi_zone(const char *name)
     unsigned char *buf = malloc(1 << 20);
     size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
     fclose(f);
-    struct xv_bi_zone *z = buf ? load_tzif(buf, n) : NULL;
+    struct xv_go_zone *z = buf ? load_tzif(buf, n) : NULL;
     free(buf);
     if (!z)
         return NULL;
@@ -284,23 +284,23 @@ static int64_t rule_time(const struct tz_date *d, int64_t y, int32_t off)
     int64_t days;
     if (d->kind == 'J') {
         /* 1..365, February 29 never counted */
-        days = xv_policy_bi_days_from_civil(y, 1, 1) + d->a - 1;
-        if (d->a >= 60 && xv_policy_bi_days_in(y, 2) == 29)
+        days = xv_go_days_from_civil(y, 1, 1) + d->a - 1;
+        if (d->a >= 60 && xv_go_days_in(y, 2) == 29)
             days++;
     } else if (d->kind == 'N') {
-        days = xv_policy_bi_days_from_civil(y, 1, 1) + d->a;
+        days = xv_go_days_from_civil(y, 1, 1) + d->a;
     } else {
-        int64_t first = xv_policy_bi_days_from_civil(y, d->a, 1);
+        int64_t first = xv_go_days_from_civil(y, d->a, 1);
         int wd = (int)(((first % 7) + 11) % 7);           /* weekday of the 1st */
         int64_t day = (d->c - wd + 7) % 7 + 7 * (d->b - 1);
-        while (day >= xv_policy_bi_days_in(y, d->a))
+        while (day >= xv_go_days_in(y, d->a))
             day -= 7;                                     /* week 5 = the last */
         days = first + day;
     }
     return days * 86400 + d->time - off;
 }
 
-static const struct zone_type *zone_lookup(const struct xv_bi_zone *z, int64_t sec)
+static const struct zone_type *zone_lookup(const struct xv_go_zone *z, int64_t sec)
 {
     if (!z || z->ntypes == 0)
         return NULL;
@@ -340,7 +340,7 @@ static int64_t floordiv(int64_t a, int64_t b)
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-int64_t xv_policy_bi_days_from_civil(int64_t y, int64_t m, int64_t d)
+int64_t xv_go_days_from_civil(int64_t y, int64_t m, int64_t d)
 {
     /* normalise the month into 1..12 first, as time.Date does */
     int64_t m0 = m - 1;
@@ -367,7 +367,7 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
-int xv_policy_bi_days_in(int64_t y, int m)
+int xv_go_days_in(int64_t y, int m)
 {
     static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
@@ -375,8 +375,8 @@ int xv_policy_bi_days_in(int64_t y, int m)
     return dm[(m - 1) % 12];
 }
 
-void xv_policy_bi_time_split(int64_t sec, int32_t nsec, const struct xv_bi_zone *z,
-                             struct xv_bi_tm *tm)
+void xv_go_time_split(int64_t sec, int32_t nsec, const struct xv_go_zone *z,
+                             struct xv_go_tm *tm)
 {
     const struct zone_type *t = zone_lookup(z, sec);
     memset(tm, 0, sizeof *tm);
@@ -394,7 +394,7 @@ void xv_policy_bi_time_split(int64_t sec, int32_t nsec, const struct xv_bi_zone 
     tm->sec = (int)(rem % 60);
     tm->nsec = nsec;
     tm->wday = (int)(((days % 7) + 11) % 7);   /* 1970-01-01 was a Thursday */
-    tm->yday = (int)(days - xv_policy_bi_days_from_civil(tm->year, 1, 1) + 1);
+    tm->yday = (int)(days - xv_go_days_from_civil(tm->year, 1, 1) + 1);
 }
 
 /* ---- layouts ---- */
@@ -405,7 +405,7 @@ static const char *const long_months[] = {"January", "February", "March", "April
                                           "May", "June", "July", "August",
                                           "September", "October", "November", "December"};
 
-const char *xv_policy_bi_layout_name(const char *l)
+const char *xv_go_layout_name(const char *l)
 {
     static const char *const map[][2] = {
         {"ANSIC", "Mon Jan _2 15:04:05 2006"},
@@ -553,72 +553,72 @@ static enum std next_chunk(const char *l, size_t n, size_t pos, size_t *start, s
     return S_NONE;
 }
 
-static void put_int(struct xv_bi_buf *b, int64_t v, int width, char padc)
+static void put_int(struct xv_val_buf *b, int64_t v, int width, char padc)
 {
     char tmp[32];
     int neg = v < 0;
     uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     int k = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)u);
     if (neg)
-        xv_policy_bi_buf_addc(b, '-');
+        xv_val_buf_addc(b, '-');
     for (int i = k; i < width; i++)
-        xv_policy_bi_buf_addc(b, padc);
-    xv_policy_bi_buf_add(b, tmp, (size_t)k);
+        xv_val_buf_addc(b, padc);
+    xv_val_buf_add(b, tmp, (size_t)k);
 }
 
-static void put_tz(struct xv_bi_buf *b, int off, enum std s)
+static void put_tz(struct xv_val_buf *b, int off, enum std s)
 {
     bool iso = s >= S_ISO8601TZ && s <= S_ISO8601COLONSECONDSTZ;
     if (iso && off == 0) {
-        xv_policy_bi_buf_addc(b, 'Z');
+        xv_val_buf_addc(b, 'Z');
         return;
     }
     int z = off / 60, absoff = off;
     if (z < 0) {
-        xv_policy_bi_buf_addc(b, '-');
+        xv_val_buf_addc(b, '-');
         z = -z;
         absoff = -absoff;
     } else {
-        xv_policy_bi_buf_addc(b, '+');
+        xv_val_buf_addc(b, '+');
     }
     put_int(b, z / 60, 2, '0');
     bool colon = s == S_ISO8601COLONTZ || s == S_NUMCOLONTZ || s == S_ISO8601COLONSECONDSTZ ||
                  s == S_NUMCOLONSECONDSTZ;
     if (s != S_ISO8601SHORTTZ && s != S_NUMSHORTTZ) {
         if (colon)
-            xv_policy_bi_buf_addc(b, ':');
+            xv_val_buf_addc(b, ':');
         put_int(b, z % 60, 2, '0');
     }
     if (s == S_ISO8601SECONDSTZ || s == S_NUMSECONDSTZ || s == S_NUMCOLONSECONDSTZ ||
         s == S_ISO8601COLONSECONDSTZ) {
         if (colon)
-            xv_policy_bi_buf_addc(b, ':');
+            xv_val_buf_addc(b, ':');
         put_int(b, absoff % 60, 2, '0');
     }
 }
 
-char *xv_policy_bi_time_format(const struct xv_bi_tm *tm, const char *l, size_t n, size_t *outlen)
+char *xv_go_time_format(const struct xv_go_tm *tm, const char *l, size_t n, size_t *outlen)
 {
-    struct xv_bi_buf b = {0};
+    struct xv_val_buf b = {0};
     size_t pos = 0;
     int hr12 = tm->hour % 12 == 0 ? 12 : tm->hour % 12;
     while (pos < n) {
         size_t st, en;
         int arg = 0;
         enum std s = next_chunk(l, n, pos, &st, &en, &arg);
-        xv_policy_bi_buf_add(&b, l + pos, st - pos);
+        xv_val_buf_add(&b, l + pos, st - pos);
         if (s == S_NONE)
             break;
         pos = en;
         switch (s) {
         case S_YEAR: put_int(&b, ((tm->year % 100) + 100) % 100, 2, '0'); break;
         case S_LONGYEAR: put_int(&b, tm->year, 4, '0'); break;
-        case S_MONTH: xv_policy_bi_buf_add(&b, long_months[tm->month - 1], 3); break;
-        case S_LONGMONTH: xv_policy_bi_buf_adds(&b, long_months[tm->month - 1]); break;
+        case S_MONTH: xv_val_buf_add(&b, long_months[tm->month - 1], 3); break;
+        case S_LONGMONTH: xv_val_buf_adds(&b, long_months[tm->month - 1]); break;
         case S_NUMMONTH: put_int(&b, tm->month, 0, '0'); break;
         case S_ZEROMONTH: put_int(&b, tm->month, 2, '0'); break;
-        case S_WEEKDAY: xv_policy_bi_buf_add(&b, long_days[tm->wday], 3); break;
-        case S_LONGWEEKDAY: xv_policy_bi_buf_adds(&b, long_days[tm->wday]); break;
+        case S_WEEKDAY: xv_val_buf_add(&b, long_days[tm->wday], 3); break;
+        case S_LONGWEEKDAY: xv_val_buf_adds(&b, long_days[tm->wday]); break;
         case S_DAY: put_int(&b, tm->day, 0, '0'); break;
         case S_UNDERDAY: put_int(&b, tm->day, 2, ' '); break;
         case S_ZERODAY: put_int(&b, tm->day, 2, '0'); break;
@@ -631,11 +631,11 @@ char *xv_policy_bi_time_format(const struct xv_bi_tm *tm, const char *l, size_t 
         case S_ZEROMINUTE: put_int(&b, tm->min, 2, '0'); break;
         case S_SECOND: put_int(&b, tm->sec, 0, '0'); break;
         case S_ZEROSECOND: put_int(&b, tm->sec, 2, '0'); break;
-        case S_PM: xv_policy_bi_buf_adds(&b, tm->hour >= 12 ? "PM" : "AM"); break;
-        case S_pm: xv_policy_bi_buf_adds(&b, tm->hour >= 12 ? "pm" : "am"); break;
+        case S_PM: xv_val_buf_adds(&b, tm->hour >= 12 ? "PM" : "AM"); break;
+        case S_pm: xv_val_buf_adds(&b, tm->hour >= 12 ? "pm" : "am"); break;
         case S_TZ:
             if (tm->abbr[0]) {
-                xv_policy_bi_buf_adds(&b, tm->abbr);
+                xv_val_buf_adds(&b, tm->abbr);
             } else {
                 /* no name: -07 or -0700 as Go does */
                 int z = tm->offset / 60;
@@ -652,8 +652,8 @@ char *xv_policy_bi_time_format(const struct xv_bi_tm *tm, const char *l, size_t 
                 if (k == 0)
                     break;
             }
-            xv_policy_bi_buf_addc(&b, l[st]);
-            xv_policy_bi_buf_add(&b, digs, (size_t)k);
+            xv_val_buf_addc(&b, l[st]);
+            xv_val_buf_add(&b, digs, (size_t)k);
             break;
         }
         default:
@@ -661,7 +661,7 @@ char *xv_policy_bi_time_format(const struct xv_bi_tm *tm, const char *l, size_t 
             break;
         }
     }
-    return xv_policy_bi_buf_take(&b, outlen);
+    return xv_val_buf_take(&b, outlen);
 }
 
 /* ---- parsing ---- */
@@ -712,7 +712,7 @@ static int lookup_name(const char **v, const char *e, const char *const *tab, in
     return -1;
 }
 
-int xv_policy_bi_time_parse(const char *l, size_t n, const char *value, size_t vn, int64_t *sec,
+int xv_go_time_parse(const char *l, size_t n, const char *value, size_t vn, int64_t *sec,
                             int32_t *nsec, char *err, size_t errlen)
 {
     const char *v = value, *e = value + vn;
@@ -970,8 +970,8 @@ int xv_policy_bi_time_parse(const char *l, size_t n, const char *value, size_t v
     if (yday >= 0) {
         int m = 1;
         int d = yday;
-        while (m <= 12 && d > xv_policy_bi_days_in(year, m)) {
-            d -= xv_policy_bi_days_in(year, m);
+        while (m <= 12 && d > xv_go_days_in(year, m)) {
+            d -= xv_go_days_in(year, m);
             m++;
         }
         if (m > 12 || (month >= 0 && month != m) || (day >= 0 && day != d)) {
@@ -985,11 +985,11 @@ int xv_policy_bi_time_parse(const char *l, size_t n, const char *value, size_t v
         month = 1;
     if (day < 0)
         day = 1;
-    if (day < 1 || day > xv_policy_bi_days_in(year, month)) {
+    if (day < 1 || day > xv_go_days_in(year, month)) {
         what = ": day out of range";
         goto bad;
     }
-    int64_t days = xv_policy_bi_days_from_civil(year, month, day);
+    int64_t days = xv_go_days_from_civil(year, month, day);
     *sec = days * 86400 + hour * 3600 + min * 60 + secs - (have_off && !utc ? zoff : 0);
     *nsec = (int32_t)ns;
     return 0;
@@ -1003,7 +1003,7 @@ bad:
 
 /* ---- durations ---- */
 
-int xv_policy_bi_parse_duration(const char *s, size_t n, int64_t *out, char *err, size_t errlen)
+int xv_go_parse_duration(const char *s, size_t n, int64_t *out, char *err, size_t errlen)
 {
     size_t i = 0;
     bool neg = false;

@@ -17,11 +17,11 @@
 #include <string.h>
 
 /* Grow so that `extra` more bytes plus the NUL fit; false when over limit. */
-static bool buf_reserve(struct xv_bi_buf *b, size_t extra)
+static bool buf_reserve(struct xv_val_buf *b, size_t extra)
 {
     if (b->oom)
         return false;
-    if (extra > XV_BI_BUF_MAX || b->len + extra + 1 > XV_BI_BUF_MAX) {
+    if (extra > XV_VAL_BUF_MAX || b->len + extra + 1 > XV_VAL_BUF_MAX) {
         b->oom = true;
         return false;
     }
@@ -41,7 +41,7 @@ static bool buf_reserve(struct xv_bi_buf *b, size_t extra)
     return true;
 }
 
-void xv_policy_bi_buf_add(struct xv_bi_buf *b, const void *p, size_t n)
+void xv_val_buf_add(struct xv_val_buf *b, const void *p, size_t n)
 {
     if (!buf_reserve(b, n))
         return;
@@ -51,17 +51,17 @@ void xv_policy_bi_buf_add(struct xv_bi_buf *b, const void *p, size_t n)
     b->p[b->len] = '\0';
 }
 
-void xv_policy_bi_buf_addc(struct xv_bi_buf *b, char c)
+void xv_val_buf_addc(struct xv_val_buf *b, char c)
 {
-    xv_policy_bi_buf_add(b, &c, 1);
+    xv_val_buf_add(b, &c, 1);
 }
 
-void xv_policy_bi_buf_adds(struct xv_bi_buf *b, const char *s)
+void xv_val_buf_adds(struct xv_val_buf *b, const char *s)
 {
-    xv_policy_bi_buf_add(b, s, strlen(s));
+    xv_val_buf_add(b, s, strlen(s));
 }
 
-void xv_policy_bi_buf_printf(struct xv_bi_buf *b, const char *fmt, ...)
+void xv_val_buf_printf(struct xv_val_buf *b, const char *fmt, ...)
 {
     char tmp[256];
     va_list ap;
@@ -71,7 +71,7 @@ void xv_policy_bi_buf_printf(struct xv_bi_buf *b, const char *fmt, ...)
     if (n < 0)
         return;
     if ((size_t)n < sizeof tmp) {
-        xv_policy_bi_buf_add(b, tmp, (size_t)n);
+        xv_val_buf_add(b, tmp, (size_t)n);
         return;
     }
     if (!buf_reserve(b, (size_t)n))
@@ -82,14 +82,14 @@ void xv_policy_bi_buf_printf(struct xv_bi_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void xv_policy_bi_buf_addcp(struct xv_bi_buf *b, uint32_t cp)
+void xv_val_buf_addcp(struct xv_val_buf *b, uint32_t cp)
 {
     char tmp[4];
-    size_t n = xv_policy_bi_utf8_encode(cp, tmp);
-    xv_policy_bi_buf_add(b, tmp, n);
+    size_t n = xv_val_utf8_encode(cp, tmp);
+    xv_val_buf_add(b, tmp, n);
 }
 
-char *xv_policy_bi_buf_take(struct xv_bi_buf *b, size_t *len)
+char *xv_val_buf_take(struct xv_val_buf *b, size_t *len)
 {
     char *p = NULL;
     if (!b->oom) {
@@ -107,7 +107,7 @@ char *xv_policy_bi_buf_take(struct xv_bi_buf *b, size_t *len)
     return p;
 }
 
-void xv_policy_bi_buf_free(struct xv_bi_buf *b)
+void xv_val_buf_free(struct xv_val_buf *b)
 {
     free(b->p);
     b->p = NULL;
@@ -115,7 +115,7 @@ void xv_policy_bi_buf_free(struct xv_bi_buf *b)
     b->oom = false;
 }
 
-size_t xv_policy_bi_utf8_decode(const char *s, size_t n, uint32_t *cp)
+size_t xv_val_utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
     unsigned c = u[0];
@@ -132,33 +132,33 @@ size_t xv_policy_bi_utf8_decode(const char *s, size_t n, uint32_t *cp)
     } else if (c >= 0xF0 && c <= 0xF4) {
         len = 4; v = c & 0x07; min = 0x10000;
     } else {
-        *cp = XV_BI_RUNE_ERROR;
+        *cp = XV_VAL_RUNE_ERROR;
         return 1;
     }
     if (n < len) {
-        *cp = XV_BI_RUNE_ERROR;
+        *cp = XV_VAL_RUNE_ERROR;
         return 1;
     }
     for (size_t i = 1; i < len; i++) {
         if ((u[i] & 0xC0) != 0x80) {
-            *cp = XV_BI_RUNE_ERROR;
+            *cp = XV_VAL_RUNE_ERROR;
             return 1;
         }
         v = (v << 6) | (u[i] & 0x3F);
     }
     if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
-        *cp = XV_BI_RUNE_ERROR;
+        *cp = XV_VAL_RUNE_ERROR;
         return 1;
     }
     *cp = v;
     return len;
 }
 
-size_t xv_policy_bi_utf8_encode(uint32_t cp, char *out)
+size_t xv_val_utf8_encode(uint32_t cp, char *out)
 {
     unsigned char *o = (unsigned char *)out;
     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        cp = XV_BI_RUNE_ERROR;
+        cp = XV_VAL_RUNE_ERROR;
     if (cp < 0x80) {
         o[0] = (unsigned char)cp;
         return 1;
@@ -181,7 +181,7 @@ size_t xv_policy_bi_utf8_encode(uint32_t cp, char *out)
     return 4;
 }
 
-size_t xv_policy_bi_utf8_count(const char *s, size_t n)
+size_t xv_val_utf8_count(const char *s, size_t n)
 {
     size_t i = 0, c = 0;
     uint32_t cp;
@@ -190,24 +190,24 @@ size_t xv_policy_bi_utf8_count(const char *s, size_t n)
         if ((unsigned char)s[i] < 0x80)
             i++;
         else
-            i += xv_policy_bi_utf8_decode(s + i, n - i, &cp);
+            i += xv_val_utf8_decode(s + i, n - i, &cp);
         c++;
     }
     return c;
 }
 
-size_t xv_policy_bi_utf8_offset(const char *s, size_t n, size_t idx)
+size_t xv_val_utf8_offset(const char *s, size_t n, size_t idx)
 {
     size_t i = 0;
     uint32_t cp;
     while (i < n && idx > 0) {
-        i += xv_policy_bi_utf8_decode(s + i, n - i, &cp);
+        i += xv_val_utf8_decode(s + i, n - i, &cp);
         idx--;
     }
     return i;
 }
 
-bool xv_policy_bi_utf8_valid(const char *s, size_t n)
+bool xv_val_utf8_valid(const char *s, size_t n)
 {
     size_t i = 0;
     uint32_t cp;
@@ -216,8 +216,8 @@ bool xv_policy_bi_utf8_valid(const char *s, size_t n)
             i++;
             continue;
         }
-        size_t k = xv_policy_bi_utf8_decode(s + i, n - i, &cp);
-        if (cp == XV_BI_RUNE_ERROR && k == 1)
+        size_t k = xv_val_utf8_decode(s + i, n - i, &cp);
+        if (cp == XV_VAL_RUNE_ERROR && k == 1)
             return false;
         i += k;
     }
