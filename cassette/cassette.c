@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "cassette_int.h"
-#include "sha256.h" /* session/: the project's one SHA-256 */
+#include "sha256.h" /* common/: the project's one SHA-256 */
 #include "xv_session.h"
 
 #define CAS_FILE_MAX (64u << 20) /* largest recording file read */

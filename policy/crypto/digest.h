@@ -1,11 +1,11 @@
 /*
  * crypto/digest.h — message digests and HMAC for the crypto.* builtins
- * (implemented in bi_hash.c from the RFC/FIPS specifications).
+ * (crypto/digest.c: nettle, and the project's one SHA-256 from common/).
  * Invariant: one-shot over a whole buffer; `out` must hold the digest size.
  * Thread safety: reentrant.
  */
-#ifndef XV_POLICY_BI_HASH_H
-#define XV_POLICY_BI_HASH_H
+#ifndef XV_POLICY_CRYPTO_DIGEST_H
+#define XV_POLICY_CRYPTO_DIGEST_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,5 +31,9 @@ void xv_crypto_digest(enum xv_crypto_hash alg, const void *m, size_t n, unsigned
  * 0, or -1 on allocation failure. */
 int xv_crypto_hmac(enum xv_crypto_hash alg, const void *key, size_t kn, const void *m, size_t n,
                       unsigned char *out, size_t *outlen);
+
+/* common/'s SHA-256 as a nettle hash (crypto/sha256.c). */
+struct nettle_hash;
+extern const struct nettle_hash xv_crypto_sha256_hash;
 
 #endif

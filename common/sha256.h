@@ -1,5 +1,6 @@
 /*
- * sha256.h — SHA-256 (FIPS 180-4) for the session digests, with the
+ * common/sha256.h — the project's one SHA-256 (FIPS 180-4): session
+ * digests, cassette keys and the policy engine's SHA-256, with the
  * spelling of nettle's <nettle/sha2.h> and <nettle/hmac.h> that canon.c was
  * written against (struct sha256_ctx, sha256_init/update/digest,
  * hmac_sha256_set_key/update/digest as macros over xv_…).

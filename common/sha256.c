@@ -1,6 +1,8 @@
 /*
- * sha256.c — SHA-256 (FIPS 180-4, written from the standard) for the
- * session digests; see sha256.h for why it is not nettle's.
+ * common/sha256.c — the project's one SHA-256 (FIPS 180-4, written from the
+ * standard): session digests, cassette match keys, and the policy engine's
+ * SHA-256 (crypto.sha256, HMAC-SHA-256, RS256/ES256 digests, through
+ * policy/crypto/sha256.c); see sha256.h for why it is not nettle's.
  *
  * Two block functions: portable C, and one using the x86 SHA extensions
  * (SHA256RNDS2/MSG1/MSG2), chosen at the first digest by one CPUID probe
