@@ -1,7 +1,12 @@
 /*
- * crypto/pubkey.c — PEM/DER key parsing, RSA (PKCS#1 v1.5, PSS) and ECDSA on GMP
- * (see bi_pk.h). Written from RFC 8017 (PKCS#1), RFC 5280 (X.509), SEC 1 and
- * FIPS 186-4; curve constants as published in FIPS 186-4 / SEC 2.
+ * crypto/pubkey.c — public keys for io.jwt.* and crypto.x509.*: PEM/DER key
+ * parsing (RFC 7468, RFC 5280, RFC 8017 key syntax; written here, as nettle
+ * has no X.509 reader), and the signatures: RSA PKCS#1 v1.5 verification,
+ * ECDSA (P-256/384/521) and Ed25519 from Debian's hogweed; RSA-PSS
+ * verification with any salt length (Go's PSSSaltLengthAuto, which hogweed's
+ * fixed-salt rsa_pss_*_verify_digest cannot express) and PKCS#1 v1.5
+ * signing with a bare private exponent (JWKs without CRT primes, which
+ * hogweed's rsa_private_key needs) on GMP here.
  *
  * Invariant: every DER read is bounds-checked against its enclosing element.
  * Thread safety: reentrant.
@@ -9,6 +14,11 @@
 #include "crypto/pubkey.h"
 #include "value/buf.h"
 
+#include <nettle/ecc-curve.h>
+#include <nettle/ecc.h>
+#include <nettle/ecdsa.h>
+#include <nettle/eddsa.h>
+#include <nettle/rsa.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,23 +290,31 @@ static unsigned char *rsa_public(const struct xv_crypto_key *k, const unsigned c
 }
 
 bool xv_crypto_rsa_verify_pkcs1(const struct xv_crypto_key *k, enum xv_crypto_hash h,
-                                   const unsigned char *digest, const unsigned char *sig,
-                                   size_t siglen)
+                                const unsigned char *digest, const unsigned char *sig,
+                                size_t siglen)
 {
-    if (k->type != XV_CRYPTO_KEY_RSA)
+    if (k->type != XV_CRYPTO_KEY_RSA || h == XV_CRYPTO_SHA1 || h == XV_CRYPTO_MD5)
         return false;
-    size_t kb, dil, hl = hash_len(h);
-    unsigned char *em = rsa_public(k, sig, siglen, &kb);
-    if (!em)
-        return false;
+    size_t dil, hl = hash_len(h);
     const unsigned char *di = digest_info(h, &dil);
-    bool ok = kb >= dil + hl + 11 && em[0] == 0 && em[1] == 1;
-    size_t ps = kb - dil - hl - 3;
-    for (size_t i = 0; ok && i < ps; i++)
-        ok = em[2 + i] == 0xFF;
-    ok = ok && em[2 + ps] == 0 && memcmp(em + 3 + ps, di, dil) == 0 &&
-         memcmp(em + 3 + ps + dil, digest, hl) == 0;
-    free(em);
+    unsigned char info[19 + XV_CRYPTO_SHA512_LEN];
+    memcpy(info, di, dil);
+    memcpy(info + dil, digest, hl);
+    struct rsa_public_key pub;
+    rsa_public_key_init(&pub);
+    mpz_set(pub.n, k->n);
+    mpz_set(pub.e, k->e);
+    bool ok = false;
+    /* The signature is exactly the modulus' length (RFC 8017 8.2.2 step 1);
+     * rsa_pkcs1_verify checks s < n and the whole EMSA-PKCS1-v1_5 block. */
+    if (rsa_public_key_prepare(&pub) && siglen == pub.size) {
+        mpz_t s;
+        mpz_init(s);
+        mpz_import(s, siglen, 1, 1, 0, 0, sig);
+        ok = rsa_pkcs1_verify(&pub, dil + hl, info, s) != 0;
+        mpz_clear(s);
+    }
+    rsa_public_key_clear(&pub);
     return ok;
 }
 
@@ -410,410 +428,54 @@ int xv_crypto_rsa_sign_pkcs1(const struct xv_crypto_key *k, enum xv_crypto_hash 
     return 0;
 }
 
-/* ---- ECDSA ---- */
-
-struct curve {
-    int id;
-    const char *p, *b, *gx, *gy, *n;   /* hex; a = -3 for all three */
-};
-
-static const struct curve curves[] = {
-    {256, "FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF",
-     "5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B",
-     "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296",
-     "4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5",
-     "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"},
-    {384,
-     "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFF0000000000000000FFFFFFFF",
-     "B3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF",
-     "AA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7",
-     "3617DE4A96262C6F5D9E98BF9292DC29F8F41DBD289A147CE9DA3113B5F0B8C00A60B1CE1D7E819D7A431D7C90EA0E5F",
-     "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973"},
-    {521,
-     "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
-     "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
-     "0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109"
-     "E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00",
-     "00C6858E06B70404E9CD9E3ECB662395B4429C648139053FB521F828AF606B4D3D"
-     "BAA14B5E77EFE75928FE1DC127A2FFA8DE3348B3C1856A429BF97E7E31C2E5BD66",
-     "011839296A789A3BC0045C8A5FB42C7D1BD998F54449579B446817AFBD17273E66"
-     "2C97EE72995EF42640C550B9013FAD0761353C7086A272C24088BE94769FD16650",
-     "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
-     "FA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409"},
-};
+/* ---- ECDSA and Ed25519: hogweed ---- */
 
 size_t xv_crypto_ec_bytes(int curve)
 {
     return curve == 256 ? 32 : curve == 384 ? 48 : curve == 521 ? 66 : 0;
 }
 
-/* affine point; inf marks the point at infinity */
-struct pt {
-    mpz_t x, y;
-    bool inf;
-};
-
-static void pt_add(struct pt *r, const struct pt *a, const struct pt *b, const mpz_t p)
+static const struct ecc_curve *ecc_curve_of(int curve)
 {
-    if (a->inf) {
-        mpz_set(r->x, b->x);
-        mpz_set(r->y, b->y);
-        r->inf = b->inf;
-        return;
-    }
-    if (b->inf) {
-        mpz_set(r->x, a->x);
-        mpz_set(r->y, a->y);
-        r->inf = a->inf;
-        return;
-    }
-    mpz_t l, t, x3;
-    mpz_inits(l, t, x3, NULL);
-    if (mpz_cmp(a->x, b->x) == 0) {
-        mpz_add(t, a->y, b->y);
-        mpz_mod(t, t, p);
-        if (mpz_sgn(t) == 0) {
-            r->inf = true;
-            mpz_clears(l, t, x3, NULL);
-            return;
-        }
-        /* doubling: l = (3x^2 - 3) / 2y */
-        mpz_mul(l, a->x, a->x);
-        mpz_sub_ui(l, l, 1);
-        mpz_mul_ui(l, l, 3);
-        mpz_mul_2exp(t, a->y, 1);
-    } else {
-        mpz_sub(l, b->y, a->y);
-        mpz_sub(t, b->x, a->x);
-    }
-    mpz_mod(t, t, p);
-    mpz_invert(t, t, p);
-    mpz_mul(l, l, t);
-    mpz_mod(l, l, p);
-    mpz_mul(x3, l, l);
-    mpz_sub(x3, x3, a->x);
-    mpz_sub(x3, x3, b->x);
-    mpz_mod(x3, x3, p);
-    mpz_sub(t, a->x, x3);
-    mpz_mul(t, t, l);
-    mpz_sub(t, t, a->y);
-    mpz_mod(r->y, t, p);
-    mpz_set(r->x, x3);
-    r->inf = false;
-    mpz_clears(l, t, x3, NULL);
-}
-
-/* r = k1*P + k2*Q (Shamir's trick). */
-static void pt_mul2(struct pt *r, const mpz_t k1, const struct pt *P, const mpz_t k2,
-                    const struct pt *Q, const mpz_t p)
-{
-    struct pt acc, tmp, pq;
-    mpz_inits(acc.x, acc.y, tmp.x, tmp.y, pq.x, pq.y, NULL);
-    acc.inf = true;
-    pt_add(&pq, P, Q, p);
-    size_t bits = mpz_sizeinbase(k1, 2);
-    if (mpz_sizeinbase(k2, 2) > bits)
-        bits = mpz_sizeinbase(k2, 2);
-    for (size_t i = bits; i-- > 0;) {
-        pt_add(&tmp, &acc, &acc, p);
-        int b1 = mpz_tstbit(k1, i), b2 = mpz_tstbit(k2, i);
-        if (b1 && b2)
-            pt_add(&acc, &tmp, &pq, p);
-        else if (b1)
-            pt_add(&acc, &tmp, P, p);
-        else if (b2)
-            pt_add(&acc, &tmp, Q, p);
-        else {
-            mpz_set(acc.x, tmp.x);
-            mpz_set(acc.y, tmp.y);
-            acc.inf = tmp.inf;
-        }
-    }
-    mpz_set(r->x, acc.x);
-    mpz_set(r->y, acc.y);
-    r->inf = acc.inf;
-    mpz_clears(acc.x, acc.y, tmp.x, tmp.y, pq.x, pq.y, NULL);
+    return curve == 256 ? nettle_get_secp_256r1()
+         : curve == 384 ? nettle_get_secp_384r1()
+         : curve == 521 ? nettle_get_secp_521r1() : NULL;
 }
 
 bool xv_crypto_ecdsa_verify(const struct xv_crypto_key *k, const unsigned char *digest,
-                               size_t dlen, const unsigned char *sig, size_t siglen)
+                            size_t dlen, const unsigned char *sig, size_t siglen)
 {
     if (k->type != XV_CRYPTO_KEY_EC)
         return false;
-    const struct curve *c = NULL;
-    for (size_t i = 0; i < sizeof curves / sizeof curves[0]; i++)
-        if (curves[i].id == k->curve)
-            c = &curves[i];
+    const struct ecc_curve *c = ecc_curve_of(k->curve);
     size_t cb = xv_crypto_ec_bytes(k->curve);
     if (!c || siglen != 2 * cb)
         return false;
-    mpz_t p, b, n, r, s, e, w, u1, u2, t;
-    mpz_inits(p, b, n, r, s, e, w, u1, u2, t, NULL);
-    struct pt G, Q, X;
-    mpz_inits(G.x, G.y, Q.x, Q.y, X.x, X.y, NULL);
-    G.inf = Q.inf = X.inf = false;
-    mpz_set_str(p, c->p, 16);
-    mpz_set_str(b, c->b, 16);
-    mpz_set_str(n, c->n, 16);
-    mpz_set_str(G.x, c->gx, 16);
-    mpz_set_str(G.y, c->gy, 16);
-    mpz_set(Q.x, k->x);
-    mpz_set(Q.y, k->y);
-    mpz_import(r, cb, 1, 1, 0, 0, sig);
-    mpz_import(s, cb, 1, 1, 0, 0, sig + cb);
-    bool ok = mpz_sgn(r) > 0 && mpz_cmp(r, n) < 0 && mpz_sgn(s) > 0 && mpz_cmp(s, n) < 0;
-    /* the public point must lie on the curve: y^2 = x^3 - 3x + b */
-    if (ok) {
-        mpz_powm_ui(t, Q.x, 3, p);
-        mpz_submul_ui(t, Q.x, 3);
-        mpz_add(t, t, b);
-        mpz_mod(t, t, p);
-        mpz_powm_ui(w, Q.y, 2, p);
-        ok = mpz_cmp(t, w) == 0;
-    }
-    if (ok) {
-        /* e: the leftmost bits of the digest, as many as n has */
-        size_t nbits = mpz_sizeinbase(n, 2);
-        mpz_import(e, dlen, 1, 1, 0, 0, digest);
-        if (dlen * 8 > nbits)
-            mpz_fdiv_q_2exp(e, e, dlen * 8 - nbits);
-        mpz_invert(w, s, n);
-        mpz_mul(u1, e, w);
-        mpz_mod(u1, u1, n);
-        mpz_mul(u2, r, w);
-        mpz_mod(u2, u2, n);
-        pt_mul2(&X, u1, &G, u2, &Q, p);
-        if (X.inf) {
-            ok = false;
-        } else {
-            mpz_mod(t, X.x, n);
-            ok = mpz_cmp(t, r) == 0;
-        }
-    }
-    mpz_clears(p, b, n, r, s, e, w, u1, u2, t, NULL);
-    mpz_clears(G.x, G.y, Q.x, Q.y, X.x, X.y, NULL);
+    struct ecc_point pub;
+    struct dsa_signature rs;
+    ecc_point_init(&pub, c);
+    dsa_signature_init(&rs);
+    mpz_import(rs.r, cb, 1, 1, 0, 0, sig);
+    mpz_import(rs.s, cb, 1, 1, 0, 0, sig + cb);
+    /* ecc_point_set refuses a point off the curve; ecdsa_verify checks
+     * 0 < r, s < n and takes the digest's leftmost bits as SEC 1 says. */
+    bool ok = ecc_point_set(&pub, k->x, k->y) && ecdsa_verify(&pub, dlen, digest, &rs);
+    dsa_signature_clear(&rs);
+    ecc_point_clear(&pub);
     return ok;
-}
-
-/* ---- Ed25519 (RFC 8032, section 5.1) ---- */
-
-struct ed {
-    mpz_t p, d, L, sqrtm1;   /* field prime, curve constant, group order, sqrt(-1) */
-    mpz_t bx, by;            /* base point */
-};
-
-static void ed_init(struct ed *e)
-{
-    mpz_inits(e->p, e->d, e->L, e->sqrtm1, e->bx, e->by, NULL);
-    mpz_ui_pow_ui(e->p, 2, 255);
-    mpz_sub_ui(e->p, e->p, 19);
-    /* d = -121665 / 121666 */
-    mpz_t t;
-    mpz_init_set_ui(t, 121666);
-    mpz_invert(t, t, e->p);
-    mpz_mul_si(e->d, t, -121665);
-    mpz_mod(e->d, e->d, e->p);
-    mpz_set_str(e->L, "7237005577332262213973186563042994240857116359379907606001950938285454250989", 10);
-    /* sqrt(-1) = 2^((p-1)/4) */
-    mpz_sub_ui(t, e->p, 1);
-    mpz_fdiv_q_2exp(t, t, 2);
-    mpz_set_ui(e->sqrtm1, 2);
-    mpz_powm(e->sqrtm1, e->sqrtm1, t, e->p);
-    mpz_set_str(e->bx, "15112221349535400772501151409588531511454012693041857206046113283949847762202", 10);
-    mpz_set_str(e->by, "46316835694926478169428394003475163141307993866256225615783033603165251855960", 10);
-    mpz_clear(t);
-}
-
-static void ed_clear(struct ed *e)
-{
-    mpz_clears(e->p, e->d, e->L, e->sqrtm1, e->bx, e->by, NULL);
-}
-
-/* (x3, y3) = (x1, y1) + (x2, y2) on -x^2 + y^2 = 1 + d x^2 y^2 (complete). */
-static void ed_add(const struct ed *e, mpz_t x3, mpz_t y3, const mpz_t x1, const mpz_t y1,
-                   const mpz_t x2, const mpz_t y2)
-{
-    mpz_t t, xn, yn, den1, den2;
-    mpz_inits(t, xn, yn, den1, den2, NULL);
-    mpz_mul(t, x1, x2);
-    mpz_mul(t, t, y1);
-    mpz_mul(t, t, y2);
-    mpz_mul(t, t, e->d);
-    mpz_mod(t, t, e->p);                 /* d x1 x2 y1 y2 */
-    mpz_add_ui(den1, t, 1);
-    mpz_ui_sub(den2, 1, t);
-    mpz_mod(den2, den2, e->p);
-    mpz_mul(xn, x1, y2);
-    mpz_addmul(xn, x2, y1);
-    mpz_mul(yn, y1, y2);
-    mpz_addmul(yn, x1, x2);
-    mpz_invert(den1, den1, e->p);
-    mpz_invert(den2, den2, e->p);
-    mpz_mul(x3, xn, den1);
-    mpz_mod(x3, x3, e->p);
-    mpz_mul(y3, yn, den2);
-    mpz_mod(y3, y3, e->p);
-    mpz_clears(t, xn, yn, den1, den2, NULL);
-}
-
-static void ed_mul(const struct ed *e, mpz_t rx, mpz_t ry, const mpz_t k, const mpz_t px,
-                   const mpz_t py)
-{
-    mpz_t ax, ay, qx, qy;
-    mpz_inits(ax, ay, qx, qy, NULL);
-    mpz_set_ui(ax, 0);   /* neutral element (0, 1) */
-    mpz_set_ui(ay, 1);
-    mpz_set(qx, px);
-    mpz_set(qy, py);
-    size_t bits = mpz_sizeinbase(k, 2);
-    for (size_t i = bits; i-- > 0;) {
-        ed_add(e, ax, ay, ax, ay, ax, ay);
-        if (mpz_tstbit(k, i))
-            ed_add(e, ax, ay, ax, ay, qx, qy);
-    }
-    mpz_set(rx, ax);
-    mpz_set(ry, ay);
-    mpz_clears(ax, ay, qx, qy, NULL);
-}
-
-static void le_import(mpz_t z, const unsigned char *b, size_t n)
-{
-    mpz_import(z, n, -1, 1, 0, 0, b);
-}
-
-static void ed_encode(const mpz_t x, const mpz_t y, unsigned char out[32])
-{
-    memset(out, 0, 32);
-    size_t cnt = 0;
-    mpz_export(out, &cnt, -1, 1, 0, 0, y);
-    if (mpz_odd_p(x))
-        out[31] |= 0x80;
-}
-
-static bool ed_decode(const struct ed *e, const unsigned char in[32], mpz_t x, mpz_t y)
-{
-    unsigned char b[32];
-    memcpy(b, in, 32);
-    int sign = b[31] >> 7;
-    b[31] &= 0x7F;
-    le_import(y, b, 32);
-    if (mpz_cmp(y, e->p) >= 0)
-        return false;
-    mpz_t u, v, t, v3;
-    mpz_inits(u, v, t, v3, NULL);
-    mpz_mul(u, y, y);
-    mpz_sub_ui(u, u, 1);
-    mpz_mod(u, u, e->p);                 /* y^2 - 1 */
-    mpz_mul(v, y, y);
-    mpz_mul(v, v, e->d);
-    mpz_add_ui(v, v, 1);
-    mpz_mod(v, v, e->p);                 /* d y^2 + 1 */
-    /* x = u v^3 (u v^7)^((p-5)/8) */
-    mpz_powm_ui(v3, v, 3, e->p);
-    mpz_powm_ui(t, v, 7, e->p);
-    mpz_mul(t, t, u);
-    mpz_mod(t, t, e->p);
-    mpz_t ex;
-    mpz_init(ex);
-    mpz_sub_ui(ex, e->p, 5);
-    mpz_fdiv_q_2exp(ex, ex, 3);
-    mpz_powm(t, t, ex, e->p);
-    mpz_mul(x, u, v3);
-    mpz_mul(x, x, t);
-    mpz_mod(x, x, e->p);
-    /* check v x^2 == u, or == -u (then multiply by sqrt(-1)) */
-    mpz_mul(t, x, x);
-    mpz_mul(t, t, v);
-    mpz_mod(t, t, e->p);
-    bool ok = true;
-    if (mpz_cmp(t, u) != 0) {
-        mpz_add(t, t, u);
-        mpz_mod(t, t, e->p);
-        if (mpz_sgn(t) == 0) {
-            mpz_mul(x, x, e->sqrtm1);
-            mpz_mod(x, x, e->p);
-        } else {
-            ok = false;
-        }
-    }
-    if (ok && mpz_sgn(x) == 0 && sign)
-        ok = false;
-    if (ok && (int)mpz_odd_p(x) != sign)
-        mpz_sub(x, e->p, x);
-    mpz_clears(u, v, t, v3, ex, NULL);
-    return ok;
-}
-
-/* SHA-512 of the concatenation of up to three parts, as an integer mod L. */
-static void ed_hash(const struct ed *e, mpz_t out, const void *a, size_t an, const void *b,
-                    size_t bn, const void *c, size_t cn)
-{
-    unsigned char *buf = malloc(an + bn + cn + 1), d[64];
-    if (!buf) {
-        mpz_set_ui(out, 0);
-        return;
-    }
-    memcpy(buf, a, an);
-    memcpy(buf + an, b, bn);
-    if (cn)
-        memcpy(buf + an + bn, c, cn);
-    xv_crypto_sha512(buf, an + bn + cn, d);
-    free(buf);
-    le_import(out, d, 64);
-    mpz_mod(out, out, e->L);
 }
 
 bool xv_crypto_ed25519_verify(const unsigned char pub[32], const void *msg, size_t n,
-                                 const unsigned char sig[64])
+                              const unsigned char sig[64])
 {
-    struct ed e;
-    ed_init(&e);
-    mpz_t ax, ay, rx, ry, s, h, lx, ly, tx, ty;
-    mpz_inits(ax, ay, rx, ry, s, h, lx, ly, tx, ty, NULL);
-    bool ok = ed_decode(&e, pub, ax, ay) && ed_decode(&e, sig, rx, ry);
-    if (ok) {
-        le_import(s, sig + 32, 32);
-        ok = mpz_cmp(s, e.L) < 0;
-    }
-    if (ok) {
-        ed_hash(&e, h, sig, 32, pub, 32, msg, n);
-        ed_mul(&e, lx, ly, s, e.bx, e.by);     /* [S]B */
-        ed_mul(&e, tx, ty, h, ax, ay);         /* [h]A */
-        ed_add(&e, tx, ty, tx, ty, rx, ry);    /* R + [h]A */
-        ok = mpz_cmp(lx, tx) == 0 && mpz_cmp(ly, ty) == 0;
-    }
-    mpz_clears(ax, ay, rx, ry, s, h, lx, ly, tx, ty, NULL);
-    ed_clear(&e);
-    return ok;
+    return ed25519_sha512_verify(pub, n, msg, sig) != 0;
 }
 
 int xv_crypto_ed25519_sign(const unsigned char seed[32], const void *msg, size_t n,
-                              unsigned char sig[64])
+                           unsigned char sig[64])
 {
-    struct ed e;
-    ed_init(&e);
-    unsigned char h[64], A[32], R[32];
-    xv_crypto_sha512(seed, 32, h);
-    h[0] &= 248;
-    h[31] &= 127;
-    h[31] |= 64;
-    mpz_t a, r, k, s, x, y;
-    mpz_inits(a, r, k, s, x, y, NULL);
-    le_import(a, h, 32);
-    ed_mul(&e, x, y, a, e.bx, e.by);
-    ed_encode(x, y, A);
-    ed_hash(&e, r, h + 32, 32, msg, n, NULL, 0);
-    ed_mul(&e, x, y, r, e.bx, e.by);
-    ed_encode(x, y, R);
-    ed_hash(&e, k, R, 32, A, 32, msg, n);
-    mpz_mul(s, k, a);
-    mpz_add(s, s, r);
-    mpz_mod(s, s, e.L);
-    memcpy(sig, R, 32);
-    memset(sig + 32, 0, 32);
-    size_t cnt = 0;
-    mpz_export(sig + 32, &cnt, -1, 1, 0, 0, s);
-    mpz_clears(a, r, k, s, x, y, NULL);
-    ed_clear(&e);
+    unsigned char pub[ED25519_KEY_SIZE];
+    ed25519_sha512_public_key(pub, seed);
+    ed25519_sha512_sign(pub, seed, n, msg, sig);
     return 0;
 }

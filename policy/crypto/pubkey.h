@@ -10,8 +10,8 @@
  * signatures of policy inputs; the only secret-key operation (RSA signing for
  * io.jwt.encode_sign) runs on keys the policy itself supplies.
  */
-#ifndef XV_POLICY_BI_PK_H
-#define XV_POLICY_BI_PK_H
+#ifndef XV_POLICY_CRYPTO_PUBKEY_H
+#define XV_POLICY_CRYPTO_PUBKEY_H
 
 #include <gmp.h>
 #include <stdbool.h>
