@@ -1,19 +1,16 @@
 /*
  * builtins/registry.h — how Rego builtin functions plug into the evaluator.
  *
- * FILE OWNERSHIP
- *   - policy/builtins_*.c (strings, regex, glob, sprintf, json, objects,
- *     arrays, encoding, crypto, time, ...) belong to the builtins helper,
- *     including policy/builtins_table.c, which DEFINES
- *     `xv_bi_families` (below). Adding a family = adding a file
- *     builtins_<family>.c with a NULL-name-terminated `struct xv_builtin_def`
- *     array and listing it in builtins_table.c. The evaluator never needs
- *     editing for that: policy/CMakeLists.txt globs every .c file in policy/.
- *   - Everything else in policy/ (this header, the evaluator, value.c and
- *     core_builtins.c: operators, comparisons, count/sum/product/max/min/
- *     sort/walk/print) belongs to the evaluator.
- *   Until builtins_table.c exists, policy/bi_fallback.c (compiled only when
- *   it is missing) provides an empty family list.
+ * WHERE BUILTINS LIVE
+ *   - policy/builtins/<namespace>.c: one file per Rego namespace, each with
+ *     a NULL-name-terminated `struct xv_builtin_def` array listed in
+ *     builtins/table.c (`xv_bi_families`). Adding a family = adding the file
+ *     and its line in table.c; policy/CMakeLists.txt globs every .c below
+ *     policy/, and the evaluator needs no edit.
+ *   - builtins/core.c: operators, comparisons, count/sum/product/max/min/
+ *     sort/walk/print, and the name index (xv_bi_lookup).
+ *   - eval/rego.c: rego.metadata.*, rego.parse_module (they read the policy
+ *     itself); the compiler finds them through xv_eval_builtin_lookup.
  *
  * CALLING CONVENTION
  *   int fn(struct xv_bctx *ctx, struct xv_value *const *args, int nargs,
