@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "builtins/registry.h"
-#include "xv_value.h"
+#include "value/xv_value.h"
 
 /* Context handed to one builtin call (lives on the evaluator's stack). */
 struct xv_bctx {

@@ -16,7 +16,7 @@
 #include "go/glob.h"
 #include "go/regexp.h"
 #include "builtins/registry.h"
-#include "xv_value.h"
+#include "value/xv_value.h"
 
 /* Family tables (one per builtins_<family>.c). */
 extern const struct xv_builtin_def xv_bi_strings[];

@@ -37,7 +37,7 @@
 
 #include <stdarg.h>
 
-#include "xv_value.h"
+#include "value/xv_value.h"
 
 /* Status of a builtin call. */
 enum xv_bi_status {

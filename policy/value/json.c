@@ -5,7 +5,7 @@
  * never reads past len; printing writes sets as arrays in canonical order.
  * Thread safety: pure functions of their arguments.
  */
-#include "xv_value.h"
+#include "value/xv_value.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  * numbers always have the same kind and compare cheaply.
  * Thread safety: see xv_value.h (non-atomic counts, frozen values shared).
  */
-#include "xv_value.h"
+#include "value/xv_value.h"
 
 #include <math.h>
 #include <pthread.h>

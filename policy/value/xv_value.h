@@ -1,5 +1,5 @@
 /*
- * xv_value.h — the Rego value model shared by the evaluator and the builtins.
+ * value/xv_value.h — the Rego value model shared by the evaluator and the builtins.
  *
  * ===================================================================
  *  THE OWNERSHIP RULE (the only one):
