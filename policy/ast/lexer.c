@@ -8,6 +8,7 @@
  * error leaves through the parser's jmp_buf with a line:col position.
  * Thread safety: works on one struct parser only.
  */
+#include "value/buf.h"
 #include "ast/parse.h"
 
 #include <stdarg.h>
@@ -135,7 +136,7 @@ static size_t lex_string(struct parser *p, size_t i, int line, int col, struct x
                 }
             }
             char enc[4];
-            xv_buf_append(&b, enc, xv_utf8_encode(cp, enc));
+            xv_buf_append(&b, enc, xv_val_utf8_encode(cp, enc));
             continue;
         }
         default:

@@ -7,6 +7,7 @@
  * free but the arena (and frozen values, which the caller's list owns).
  * Thread safety: no shared state; one parse per struct parser.
  */
+#include "value/buf.h"
 #include "ast/parse.h"
 
 #include <setjmp.h>
@@ -172,7 +173,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
             if (e == 'u' && i + 5 < n) {
                 char hex[5] = {s[i + 2], s[i + 3], s[i + 4], s[i + 5], 0};
                 char enc[4];
-                xv_buf_append(&lit, enc, xv_utf8_encode((uint32_t)strtoul(hex, NULL, 16), enc));
+                xv_buf_append(&lit, enc, xv_val_utf8_encode((uint32_t)strtoul(hex, NULL, 16), enc));
                 i += 6;
                 continue;
             }

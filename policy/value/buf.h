@@ -48,6 +48,9 @@ void xv_val_buf_free(struct xv_val_buf *b);
  * surrogates and overlong forms decode as U+FFFD consuming one byte, as Go's
  * utf8.DecodeRuneInString does. */
 size_t xv_val_utf8_decode(const char *s, size_t n, uint32_t *cp);
+/* Decode the code point at s[*i] and advance *i past it (one byte for an
+ * invalid sequence, which yields XV_VAL_RUNE_ERROR, as Go does). *i < n. */
+uint32_t xv_val_utf8_next(const char *s, size_t n, size_t *i);
 /* Encode cp into out (>= 4 bytes); returns the length. */
 size_t xv_val_utf8_encode(uint32_t cp, char *out);
 /* Number of code points in s[0..n). */

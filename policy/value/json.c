@@ -5,6 +5,7 @@
  * never reads past len; printing writes sets as arrays in canonical order.
  * Thread safety: pure functions of their arguments.
  */
+#include "value/buf.h"
 #include "value/xv_value.h"
 
 #include <stdio.h>
@@ -117,7 +118,7 @@ static int jp_string(struct jp *p, struct xv_value **out)
                 }
             }
             char enc[4];
-            size_t n = xv_utf8_encode(cp, enc);
+            size_t n = xv_val_utf8_encode(cp, enc);
             if (xv_buf_append(&b, enc, n)) {
                 xv_buf_free(&b);
                 return XV_E_NOMEM;
@@ -280,7 +281,7 @@ int xv_json_write_string(struct xv_buf *b, const char *s, size_t len, int flags)
             esc = tmp;
         } else if (c >= 0x80) {
             size_t j = i;
-            uint32_t cp = xv_utf8_decode(s, len, &j);
+            uint32_t cp = xv_val_utf8_next(s, len, &j);
             adv = j - i;
             if (cp == 0xFFFD && adv == 1)
                 esc = "\\ufffd"; /* invalid byte: Go writes U+FFFD */

@@ -10,6 +10,7 @@
  * Thread safety: reentrant; no global state.
  */
 #include "value/buf.h"
+#include "xv_common.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -118,40 +119,25 @@ void xv_val_buf_free(struct xv_val_buf *b)
 size_t xv_val_utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
-    unsigned c = u[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2; v = c & 0x1F; min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3; v = c & 0x0F; min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4; v = c & 0x07; min = 0x10000;
-    } else {
+    /* common/utf8.c decides what is valid (RFC 3629), for the whole project */
+    size_t len = xv_utf8_seq_len(u, n);
+    if (len == 0) {
         *cp = XV_VAL_RUNE_ERROR;
         return 1;
     }
-    if (n < len) {
-        *cp = XV_VAL_RUNE_ERROR;
-        return 1;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            *cp = XV_VAL_RUNE_ERROR;
-            return 1;
-        }
+    static const unsigned char lead_mask[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+    uint32_t v = u[0] & lead_mask[len];
+    for (size_t i = 1; i < len; i++)
         v = (v << 6) | (u[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
-        *cp = XV_VAL_RUNE_ERROR;
-        return 1;
-    }
     *cp = v;
     return len;
+}
+
+uint32_t xv_val_utf8_next(const char *s, size_t n, size_t *i)
+{
+    uint32_t cp;
+    *i += xv_val_utf8_decode(s + *i, n - *i, &cp);
+    return cp;
 }
 
 size_t xv_val_utf8_encode(uint32_t cp, char *out)
@@ -209,17 +195,5 @@ size_t xv_val_utf8_offset(const char *s, size_t n, size_t idx)
 
 bool xv_val_utf8_valid(const char *s, size_t n)
 {
-    size_t i = 0;
-    uint32_t cp;
-    while (i < n) {
-        if ((unsigned char)s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = xv_val_utf8_decode(s + i, n - i, &cp);
-        if (cp == XV_VAL_RUNE_ERROR && k == 1)
-            return false;
-        i += k;
-    }
-    return true;
+    return xv_utf8_valid(s, n) != 0;
 }

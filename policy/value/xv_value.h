@@ -177,13 +177,7 @@ struct xv_value *xv_cstring(const char *s);
 struct xv_value *xv_string_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Code points in the string (invalid UTF-8 bytes count one each, as U+FFFD). */
 size_t xv_string_cp_count(struct xv_value *v);
-/* Decode one code point at s[*i] (advancing *i); invalid sequences yield
- * U+FFFD and advance one byte, as Go does. */
-uint32_t xv_utf8_decode(const char *s, size_t len, size_t *i);
-/* Encode cp into out (up to 4 bytes); returns the byte count. */
-size_t xv_utf8_encode(uint32_t cp, char out[4]);
-/* Byte offset of code point index cp (clamped to len). */
-size_t xv_utf8_offset(const char *s, size_t len, size_t cp);
+/* (UTF-8 code points: value/buf.h, built on common/utf8.c.) */
 
 /* ---- arrays ---- */
 struct xv_value *xv_array_new(size_t cap_hint);
