@@ -9,14 +9,15 @@
  * Thread safety: see xv_value.h (non-atomic counts, frozen values shared);
  * the small-integer cache is built once.
  */
+#include "value/types.h"
 #include "value/xv_value.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "value/types.h"
 
 /* ---- numbers ---- */
 
