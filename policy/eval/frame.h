@@ -68,7 +68,7 @@ int xv_eval_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k);
 int xv_eval_with(struct ev *ev, V *env, struct expr *e, struct k *k);
 
 /* Shared by eval.c and eval_expr.c. */
-typedef int (*xv_policy_iter_fn)(struct ev *ev, void *ctx, V key, V val);
+typedef int (*xv_eval_iter_fn)(struct ev *ev, void *ctx, V key, V val);
 /* continuation that ignores the value and goes on */
 struct kpass {
     struct k k;
@@ -76,7 +76,7 @@ struct kpass {
 };
 int xv_eval_match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
 int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k);
-int xv_eval_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx);
+int xv_eval_iterate(struct ev *ev, V coll, xv_eval_iter_fn fn, void *ctx);
 int xv_eval_call(struct ev *ev, V *env, struct term *t, struct k *k);
 int xv_eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k);
 int xv_eval_k_truthy(struct ev *ev, struct k *self, V v); /* defined and not false */
@@ -84,5 +84,26 @@ int xv_eval_k_found(struct ev *ev, struct k *self, V v);  /* stop at the first s
 /* Value of the document at node n merged with base; *out is a new reference
  * or NULL (undefined). 0 or -1 (error set). */
 int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out);
+
+/* Frames of up to XV_EVAL_FRAME_SMALL slots live in the caller's stack
+ * buffer, bigger ones on the heap; xv_eval_frame_done frees only those. */
+#define XV_EVAL_FRAME_SMALL 48
+V *xv_eval_frame_get(V *small, int n);
+void xv_eval_frame_done(V *small, V *env);
+/* Count one step against the budgets (steps, deadline): R_OK or R_ERR. */
+int xv_eval_step(struct ev *ev, struct xv_loc loc);
+
+/* Continuation collecting a rule's solutions (complete rules, functions,
+ * partial sets and objects). */
+struct kcollect {
+    struct k k;
+    V *env;        /* the rule body's frame */
+    struct rule *r;/* the rule */
+    V *acc;        /* complete: the value so far; set/object: the container */
+    int found;     /* solutions seen */
+    int func;      /* function rule (message differs) */
+};
+/* Body solved: evaluate the rule's value into kc->acc (conflict check). */
+int xv_eval_k_complete_body(struct ev *ev, struct k *self, V unused);
 
 #endif

@@ -22,8 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k);
-static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k);
 static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
                      struct k *k);
 
@@ -104,18 +102,17 @@ static int is_pattern(V *env, struct term *t)
     }
 }
 
-/* Frames: small ones live in the caller's stack buffer (FRAME_SMALL slots),
- * bigger ones on the heap; frame_done frees only the latter. */
-#define FRAME_SMALL 48
-static V *frame_get(V *small, int n)
+/* Frames: small ones live in the caller's stack buffer (XV_EVAL_FRAME_SMALL slots),
+ * bigger ones on the heap; xv_eval_frame_done frees only the latter. */
+V *xv_eval_frame_get(V *small, int n)
 {
-    if (n <= FRAME_SMALL) {
+    if (n <= XV_EVAL_FRAME_SMALL) {
         memset(small, 0, sizeof(V) * (size_t)(n > 0 ? n : 1));
         return small;
     }
     return calloc((size_t)n, sizeof(V));
 }
-static void frame_done(V *small, V *env)
+void xv_eval_frame_done(V *small, V *env)
 {
     if (env != small)
         free(env);
@@ -146,12 +143,12 @@ int xv_eval_body(struct ev *ev, V *env, struct body *b, int i, struct k *k)
     if (i >= b->n)
         return k->fn(ev, k, NULL);
     struct kbody kb = {{kbody_fn}, env, b, i + 1, k};
-    return eval_expr(ev, env, b->exprs[i], &kb.k);
+    return xv_eval_expr(ev, env, b->exprs[i], &kb.k);
 }
 
 
 /* E_TERM: defined and not false */
-static int ktruthy_fn(struct ev *ev, struct k *self, V v)
+int xv_eval_k_truthy(struct ev *ev, struct k *self, V v)
 {
     struct kpass *kp = (struct kpass *)self;
     if (v->type == XV_T_BOOL && !XV_BOOLV(v))
@@ -159,7 +156,7 @@ static int ktruthy_fn(struct ev *ev, struct k *self, V v)
     return kp->next->fn(ev, kp->next, NULL);
 }
 
-static int kfound_fn(struct ev *ev, struct k *self, V v)
+int xv_eval_k_found(struct ev *ev, struct k *self, V v)
 {
     return R_STOP;
 }
@@ -175,7 +172,7 @@ struct kmatch {
 static int kmatch_fn(struct ev *ev, struct k *self, V v)
 {
     struct kmatch *km = (struct kmatch *)self;
-    return match(ev, km->env, km->t, v, km->next);
+    return xv_eval_match(ev, km->env, km->t, v, km->next);
 }
 
 struct keq {
@@ -211,7 +208,7 @@ static int match_elems(struct ev *ev, V *env, struct term *t, V v, int i, struct
     if (i >= t->n)
         return k->fn(ev, k, NULL);
     struct karr ka = {{karr_fn}, env, t, v, i + 1, k};
-    return match(ev, env, t->items[i], XV_ARR_ITEM(v, i), &ka.k);
+    return xv_eval_match(ev, env, t->items[i], XV_ARR_ITEM(v, i), &ka.k);
 }
 
 /* match object entries from pair index i (items[2i], items[2i+1]) */
@@ -237,7 +234,7 @@ static int kobjkey_fn(struct ev *ev, struct k *self, V key)
         return R_OK;
     struct kobjkey nk = *ko;
     nk.k.fn = kobjnext_fn;
-    return match(ev, ko->env, ko->t->items[2 * ko->i + 1], val, &nk.k);
+    return xv_eval_match(ev, ko->env, ko->t->items[2 * ko->i + 1], val, &nk.k);
 }
 static int match_entries(struct ev *ev, V *env, struct term *t, V v, int i, struct k *k)
 {
@@ -247,7 +244,7 @@ static int match_entries(struct ev *ev, V *env, struct term *t, V v, int i, stru
     return xv_eval_term(ev, env, t->items[2 * i], &ko.k);
 }
 
-static int match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
+int xv_eval_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
 {
     switch (t->kind) {
     case T_VAR:
@@ -289,7 +286,7 @@ struct kpair {
     int i;
     struct k *next;
 };
-static int unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k);
+int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k);
 static int unify_pairs(struct ev *ev, V *env, struct term *a, struct term *b, int i, struct k *k);
 static int kpair_fn(struct ev *ev, struct k *self, V unused)
 {
@@ -304,10 +301,10 @@ static int unify_pairs(struct ev *ev, V *env, struct term *a, struct term *b, in
     if (idx >= a->n)
         return k->fn(ev, k, NULL);
     struct kpair kp = {{kpair_fn}, env, a, b, i + 1, k};
-    return unify(ev, env, a->items[idx], b->items[idx], &kp.k);
+    return xv_eval_unify(ev, env, a->items[idx], b->items[idx], &kp.k);
 }
 
-static int unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
+int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
 {
     int pa = is_pattern(env, a), pb = is_pattern(env, b);
     if (pa && pb) {
@@ -343,9 +340,9 @@ static int unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k
 
 /* ---- collections: iterate (key, value) ---- */
 
-typedef xv_policy_iter_fn iter_fn;
+typedef xv_eval_iter_fn iter_fn;
 
-static int iterate(struct ev *ev, V coll, iter_fn fn, void *ctx)
+int xv_eval_iterate(struct ev *ev, V coll, iter_fn fn, void *ctx)
 {
     size_t i;
     int rc = R_OK;
@@ -411,7 +408,7 @@ static int witer_fn(struct ev *ev, void *ctx, V key, V val)
 {
     struct witer *w = ctx;
     struct kwalk kw = {{kwalk_after_bind}, w->env, val, w->t, w->i, w->next};
-    return match(ev, w->env, w->t->items[w->i], key, &kw.k);
+    return xv_eval_match(ev, w->env, w->t->items[w->i], key, &kw.k);
 }
 
 static int walk_val(struct ev *ev, V *env, V v, struct term *t, int i, struct k *k)
@@ -421,7 +418,7 @@ static int walk_val(struct ev *ev, V *env, V v, struct term *t, int i, struct k 
     struct term *e = t->items[i];
     if (is_pattern(env, e)) {
         struct witer w = {env, t, i, k};
-        return iterate(ev, v, witer_fn, &w);
+        return xv_eval_iterate(ev, v, witer_fn, &w);
     }
     if (e->kind == T_VALUE) {
         V child = xv_eval_lookup(v, e->val);
@@ -586,14 +583,6 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
 
 /* ---- rule evaluation ---- */
 
-struct kcollect {
-    struct k k;
-    V *env;
-    struct rule *r;
-    V *acc;        /* complete: the value so far; set/object: the container */
-    int found;     /* solutions seen */
-    int func;      /* function rule (message differs) */
-};
 
 static int kcomplete_val(struct ev *ev, struct k *self, V v)
 {
@@ -612,7 +601,7 @@ static int kcomplete_val(struct ev *ev, struct k *self, V v)
                  "complete rules must not produce multiple outputs");
 }
 
-static int kcomplete_body(struct ev *ev, struct k *self, V unused)
+int xv_eval_k_complete_body(struct ev *ev, struct k *self, V unused)
 {
     struct kcollect *kc = (struct kcollect *)self;
     struct kcollect k2 = *kc;
@@ -724,7 +713,7 @@ static int kobj_body(struct ev *ev, struct k *self, V unused)
     return kobj_step(ev, &k2);
 }
 
-static int step(struct ev *ev, struct xv_loc loc)
+int xv_eval_step(struct ev *ev, struct xv_loc loc)
 {
     if (++ev->steps > ev->max_steps)
         return xv_eval_raise(ev, loc, "eval_cancel_error",
@@ -830,20 +819,20 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
             if (r->kind != R_COMPLETE)
                 continue;
             for (struct rule *e = r; e && rc >= 0; e = e->els) {
-                if ((rc = step(ev, e->loc)) < 0)
+                if ((rc = xv_eval_step(ev, e->loc)) < 0)
                     break;
-                V fsmall[FRAME_SMALL];
-                V *env = frame_get(fsmall, e->nslots);
+                V fsmall[XV_EVAL_FRAME_SMALL];
+                V *env = xv_eval_frame_get(fsmall, e->nslots);
                 if (!env) {
                     rc = xv_eval_oom(ev);
                     break;
                 }
-                struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 0};
+                struct kcollect kc = {{xv_eval_k_complete_body}, env, e, &acc, 0, 0};
                 struct rule *saved_rule = ev->cur_rule;
                 ev->cur_rule = e;
                 rc = xv_eval_body(ev, env, e->body, 0, &kc.k);
                 ev->cur_rule = saved_rule;
-                frame_done(fsmall, env);
+                xv_eval_frame_done(fsmall, env);
                 if (kc.found)
                     break;
             }
@@ -854,10 +843,10 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
         if (!acc)
             rc = xv_eval_oom(ev);
         for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
-            if ((rc = step(ev, r->loc)) < 0)
+            if ((rc = xv_eval_step(ev, r->loc)) < 0)
                 break;
-            V fsmall[FRAME_SMALL];
-                V *env = frame_get(fsmall, r->nslots);
+            V fsmall[XV_EVAL_FRAME_SMALL];
+                V *env = xv_eval_frame_get(fsmall, r->nslots);
             if (!env) {
                 rc = xv_eval_oom(ev);
                 break;
@@ -880,7 +869,7 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
                 rc = xv_eval_body(ev, env, r->body, 0, &ko.k);
                 ev->cur_rule = saved_rule;
             }
-            frame_done(fsmall, env);
+            xv_eval_frame_done(fsmall, env);
         }
         /* children (general ref heads below an object rule) */
         if (rc >= 0 && !setdoc && acc) {
@@ -910,11 +899,11 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
         }
     }
     if (rc >= 0 && !acc && n->dflt) {
-        V fsmall[FRAME_SMALL];
-                V *env = frame_get(fsmall, n->dflt->nslots);
-        struct kcollect kc = {{kcomplete_body}, env, n->dflt, &acc, 0, 0};
+        V fsmall[XV_EVAL_FRAME_SMALL];
+                V *env = xv_eval_frame_get(fsmall, n->dflt->nslots);
+        struct kcollect kc = {{xv_eval_k_complete_body}, env, n->dflt, &acc, 0, 0};
         rc = env ? xv_eval_body(ev, env, n->dflt->body, 0, &kc.k) : xv_eval_oom(ev);
-        frame_done(fsmall, env);
+        xv_eval_frame_done(fsmall, env);
     }
     ev->depth--;
     if (rc < 0) {
@@ -929,287 +918,6 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
     ce->state = 2;
     *out = xv_incref(acc);
     return 0;
-}
-
-/* ---- function calls ---- */
-
-struct kargs {
-    struct k k;
-    V *env;
-    struct rule *r;
-    int i;
-    V *args;
-    struct k *next;
-};
-static int match_args(struct ev *ev, V *env, struct rule *r, V *args, int i, struct k *k);
-static int kargs_fn(struct ev *ev, struct k *self, V unused)
-{
-    struct kargs *ka = (struct kargs *)self;
-    return match_args(ev, ka->env, ka->r, ka->args, ka->i + 1, ka->next);
-}
-static int match_args(struct ev *ev, V *env, struct rule *r, V *args, int i, struct k *k)
-{
-    if (i >= r->nargs)
-        return k->fn(ev, k, NULL);
-    struct kargs ka = {{kargs_fn}, env, r, i, args, k};
-    return match(ev, env, r->args[i], args[i], &ka.k);
-}
-
-struct kfbody {
-    struct k k;
-    V *env;
-    struct rule *r;
-    struct kcollect *kc;
-};
-static int kfbody_fn(struct ev *ev, struct k *self, V unused)
-{
-    struct kfbody *kf = (struct kfbody *)self;
-    return xv_eval_body(ev, kf->env, kf->r->body, 0, &kf->kc->k);
-}
-
-static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc loc, V *out)
-{
-    *out = NULL;
-    if (++ev->depth > MAX_DEPTH) {
-        ev->depth--;
-        return xv_eval_raise(ev, loc, "eval_internal_error", "function calls nested too deeply");
-    }
-    V acc = NULL;
-    int rc = R_OK;
-    for (struct rule *r = fn->rules; r && rc >= 0; r = r->next) {
-        for (struct rule *e = r; e && rc >= 0; e = e->els) {
-            if ((rc = step(ev, e->loc)) < 0)
-                break;
-            V fsmall[FRAME_SMALL];
-                V *env = frame_get(fsmall, e->nslots);
-            if (!env) {
-                rc = xv_eval_oom(ev);
-                break;
-            }
-            struct kcollect kc = {{kcomplete_body}, env, e, &acc, 0, 1};
-            struct kfbody kf = {{kfbody_fn}, env, e, &kc};
-            struct rule *saved_rule = ev->cur_rule;
-            ev->cur_rule = e;
-            rc = match_args(ev, env, e, args, 0, &kf.k);
-            ev->cur_rule = saved_rule;
-            frame_done(fsmall, env);
-            if (kc.found)
-                break;
-        }
-    }
-    if (rc >= 0 && !acc && fn->dflt) {
-        V fsmall[FRAME_SMALL];
-                V *env = frame_get(fsmall, fn->dflt->nslots);
-        struct kcollect kc = {{kcomplete_body}, env, fn->dflt, &acc, 0, 1};
-        struct kfbody kf = {{kfbody_fn}, env, fn->dflt, &kc};
-        rc = env ? match_args(ev, env, fn->dflt, args, 0, &kf.k) : xv_eval_oom(ev);
-        frame_done(fsmall, env);
-    }
-    ev->depth--;
-    if (rc < 0) {
-        xv_decref(acc);
-        return R_ERR;
-    }
-    *out = acc;
-    return R_OK;
-}
-
-/* Run a builtin (or its mock) on evaluated args and pass results to k. */
-static int call_builtin(struct ev *ev, const struct xv_builtin_def *bi, struct term *t, V *args,
-                        int nargs, struct k *k)
-{
-    struct xv_bctx ctx;
-    ctx.ev = (struct xv_eval *)ev;
-    ctx.name = bi->name;
-    ctx.strict = ev->strict;
-    ctx.now_ns = &ev->now_ns;
-    ctx.memo = &ev->memo;
-    ctx.errcode = 0;
-    ctx.errmsg[0] = 0;
-    V out = NULL;
-    int st = bi->fn(&ctx, args, nargs, &out);
-    if (st == XV_BI_UNDEFINED)
-        return R_OK;
-    if (st != XV_BI_OK || !out) {
-        if (!ctx.errcode && !ctx.errmsg[0])
-            return xv_eval_oom(ev);
-        if (!ev->strict)
-            return R_OK;
-        return xv_eval_raise(ev, t->loc, ctx.errcode == XV_ERR_TYPE ? "eval_type_error" : "eval_builtin_error",
-                     "%s: %s", bi->name, ctx.errmsg);
-    }
-    int rc;
-    if ((bi->flags & XV_BIF_RELATION) && out->type == XV_T_ARRAY) {
-        rc = R_OK;
-        for (size_t i = 0; i < XV_ARR_LEN(out) && rc == R_OK; i++)
-            rc = k->fn(ev, k, XV_ARR_ITEM(out, i));
-    } else {
-        rc = k->fn(ev, k, out);
-    }
-    xv_decref(out);
-    return rc;
-}
-
-struct kcallargs {
-    struct k k;
-    V *env;
-    struct term *t;
-    int i, n;
-    V *vals;
-    const int *order; /* evaluation order of the arguments */
-    struct k *next;
-};
-
-/* Continuation restoring the caller's mocks around the rest of the query. */
-struct knfov {
-    struct k k;
-    int outer, inner; /* nfov outside / inside the replacement */
-    struct k *next;
-};
-static int knfov_fn(struct ev *ev, struct k *self, V v)
-{
-    struct knfov *kn = (struct knfov *)self;
-    ev->nfov = kn->outer;
-    int rc = kn->next->fn(ev, kn->next, v);
-    ev->nfov = kn->inner;
-    return rc;
-}
-
-static int apply_call(struct ev *ev, struct term *t, V *vals, int n, struct k *k)
-{
-    const struct xv_builtin_def *bi = t->bi;
-    struct node *fn = t->fnode;
-    for (int i = ev->nfov - 1; i >= 0; i--) {
-        struct fov *f = &ev->fovs[i];
-        if ((bi && f->tbi == bi && !fn) || (fn && f->tnode == fn)) {
-            if (f->val)
-                return k->fn(ev, k, f->val);
-            /* no mock applies inside a replacement (it may call the original,
-             * and never another mock) */
-            struct knfov kn = {{knfov_fn}, ev->nfov, 0, k};
-            ev->nfov = 0;
-            struct term t2 = *t;
-            t2.bi = f->vbi;
-            t2.fnode = f->vnode;
-            int rc = apply_call(ev, &t2, vals, n, &kn.k);
-            ev->nfov = kn.outer;
-            return rc;
-        }
-    }
-    if (fn) {
-        V out = NULL;
-        if (call_function(ev, fn, vals, t->loc, &out) < 0)
-            return R_ERR;
-        if (!out)
-            return R_OK;
-        int rc = k->fn(ev, k, out);
-        xv_decref(out);
-        return rc;
-    }
-    return call_builtin(ev, bi, t, vals, n, k);
-}
-
-static int kcallargs_fn(struct ev *ev, struct k *self, V v)
-{
-    struct kcallargs *ka = (struct kcallargs *)self;
-    ka->vals[ka->order[ka->i]] = v;
-    if (ka->i + 1 >= ka->n)
-        return apply_call(ev, ka->t, ka->vals, ka->n, ka->next);
-    struct kcallargs k2 = *ka;
-    k2.i = ka->i + 1;
-    return xv_eval_term(ev, ka->env, ka->t->items[ka->order[k2.i] + 1], &k2.k);
-}
-
-/* The value of a term that needs no enumeration: a constant, a bound
- * variable, or a reference with constant keys into input or a bound
- * variable. *simple = 0 when the term needs the general evaluator; a NULL
- * result with *simple = 1 means undefined. */
-static V direct_value(struct ev *ev, V *env, struct term *t, int *simple)
-{
-    *simple = 1;
-    switch (t->kind) {
-    case T_VALUE:
-        return t->val;
-    case T_VAR:
-        if (t->slot >= 0 && env[t->slot])
-            return env[t->slot];
-        if (t->vflags & VF_INPUT)
-            return ev->input;
-        break;
-    case T_REF: {
-        struct term *h = t->items[0];
-        V v;
-        if (h->kind != T_VAR)
-            break;
-        if (h->vflags & VF_INPUT)
-            v = ev->input;
-        else if (h->slot >= 0 && env[h->slot])
-            v = env[h->slot];
-        else
-            break;
-        for (int i = 1; i < t->n; i++)
-            if (t->items[i]->kind != T_VALUE) {
-                *simple = 0;
-                return NULL;
-            }
-        for (int i = 1; i < t->n && v; i++)
-            v = xv_eval_lookup(v, t->items[i]->val);
-        return v;
-    }
-    default:
-        break;
-    }
-    *simple = 0;
-    return NULL;
-}
-
-/* Evaluate a call's value (without its output argument). */
-static int eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
-{
-    int n = t->n - 1 - t->outarg;
-    V small[8];
-    if (n <= 8) {
-        /* fast path: every argument is available without enumeration */
-        int simple = 1, i;
-        for (i = 0; i < n && simple; i++) {
-            small[i] = direct_value(ev, env, t->items[i + 1], &simple);
-            if (simple && !small[i])
-                return R_OK; /* an undefined argument: no result */
-        }
-        if (simple)
-            return apply_call(ev, t, small, n, k);
-    }
-    V *vals = n <= 8 ? small : malloc((size_t)n * sizeof(V));
-    if (!vals)
-        return xv_eval_oom(ev);
-    int rc;
-    if (n == 0) {
-        rc = apply_call(ev, t, vals, 0, k);
-    } else {
-        /* references first: their enumeration may bind variables that other
-         * arguments use (`foo == input.foos[foo]`) */
-        int osmall[8];
-        int *order = n <= 8 ? osmall : malloc((size_t)n * sizeof(int));
-        if (!order) {
-            if (vals != small)
-                free(vals);
-            return xv_eval_oom(ev);
-        }
-        int w = 0;
-        for (int i = 0; i < n; i++)
-            if (t->items[i + 1]->kind == T_REF)
-                order[w++] = i;
-        for (int i = 0; i < n; i++)
-            if (t->items[i + 1]->kind != T_REF)
-                order[w++] = i;
-        struct kcallargs ka = {{kcallargs_fn}, env, t, 0, n, vals, order, k};
-        rc = xv_eval_term(ev, env, t->items[order[0] + 1], &ka.k);
-        if (order != osmall)
-            free(order);
-    }
-    if (vals != small)
-        free(vals);
-    return rc;
 }
 
 /* ---- composite terms ---- */
@@ -1384,7 +1092,7 @@ int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
     case T_REF:
         return eval_ref(ev, env, t, k);
     case T_CALL:
-        return eval_call(ev, env, t, k);
+        return xv_eval_call(ev, env, t, k);
     case T_ARRAY:
     case T_SET:
     case T_OBJECT: {
@@ -1420,46 +1128,9 @@ int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
     return R_OK;
 }
 
-/* ---- shared with eval_expr.c (the expression kinds) ---- */
-
-int xv_eval_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
-{
-    return match(ev, env, t, v, k);
-}
-
-int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
-{
-    return unify(ev, env, a, b, k);
-}
-
-int xv_eval_iterate(struct ev *ev, V coll, xv_policy_iter_fn fn, void *ctx)
-{
-    return iterate(ev, coll, fn, ctx);
-}
-
-int xv_eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
-{
-    return eval_call(ev, env, t, k);
-}
-
 int xv_eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
-    return eval_expr(ev, env, e, k);
-}
-
-int xv_eval_k_truthy(struct ev *ev, struct k *self, V v)
-{
-    return ktruthy_fn(ev, self, v);
-}
-
-int xv_eval_k_found(struct ev *ev, struct k *self, V v)
-{
-    return kfound_fn(ev, self, v);
-}
-
-static int eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
-{
-    if (step(ev, e->loc) < 0)
+    if (xv_eval_step(ev, e->loc) < 0)
         return R_ERR;
     if (e->nwith)
         return xv_eval_with(ev, env, e, k);
