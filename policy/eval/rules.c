@@ -190,6 +190,133 @@ static V merge_docs(V a, V b, int depth)
     return r;
 }
 
+/* A package or intermediate node: an object of its children's documents
+ * over base. */
+static int package_value(struct ev *ev, struct node *n, V base, V *out)
+{
+    if (n->is_func)
+        return 0;
+    V obj = base && base->type == XV_T_OBJECT ? xv_value_copy(base) : xv_object_new(n->nkids);
+    if (!obj)
+        return xv_eval_oom(ev);
+    if (base && base->type != XV_T_OBJECT && n->nkids == 0) {
+        xv_decref(obj);
+        *out = xv_incref(base);
+        return 0;
+    }
+    for (int c = 0; c < n->nkids; c++) {
+        struct node *ch = n->kids[c];
+        if (ch->is_func || ((ch->nrules || ch->dflt) && xv_eval_lookup(base, ch->key)))
+            continue;
+        V cv = NULL;
+        if (xv_eval_node_value(ev, ch, xv_eval_lookup(base, ch->key), &cv)) {
+            xv_decref(obj);
+            return -1;
+        }
+        if (cv) {
+            xv_object_set(obj, ch->key, cv);
+            xv_decref(cv);
+        }
+    }
+    *out = obj;
+    return 0;
+}
+
+/* Run rule r's body in a fresh frame with continuation k (r is the current
+ * rule for rego.metadata.* meanwhile). */
+static int run_rule_body(struct ev *ev, struct rule *r, struct k *k, V *env)
+{
+    struct rule *saved_rule = ev->cur_rule;
+    ev->cur_rule = r;
+    int rc = xv_eval_body(ev, env, r->body, 0, k);
+    ev->cur_rule = saved_rule;
+    return rc;
+}
+
+/* Complete rules (with their else chains): the first rule of a chain that
+ * produces a value gives it; two different values are a conflict. */
+static int eval_complete(struct ev *ev, struct node *n, V *acc)
+{
+    int rc = R_OK;
+    for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
+        if (r->kind != R_COMPLETE)
+            continue;
+        for (struct rule *e = r; e && rc >= 0; e = e->els) {
+            if ((rc = xv_eval_step(ev, e->loc)) < 0)
+                break;
+            V fsmall[XV_EVAL_FRAME_SMALL];
+            V *env = xv_eval_frame_get(fsmall, e->nslots);
+            if (!env)
+                return xv_eval_oom(ev);
+            struct kcollect kc = {{xv_eval_k_complete_body}, env, e, acc, 0, 0};
+            rc = run_rule_body(ev, e, &kc.k, env);
+            xv_eval_frame_done(fsmall, env);
+            if (kc.found)
+                break;
+        }
+    }
+    return rc;
+}
+
+/* Children of an object document (general ref heads below an object rule)
+ * merged into acc. */
+static int merge_kids(struct ev *ev, struct node *n, V acc)
+{
+    int maxrest = 0;
+    for (struct rule *r = n->rules; r; r = r->next)
+        maxrest = r->nrest > maxrest ? r->nrest : maxrest;
+    for (int c = 0; c < n->nkids; c++) {
+        V cv = NULL;
+        if (xv_eval_node_value(ev, n->kids[c], NULL, &cv))
+            return R_ERR;
+        if (!cv)
+            continue;
+        long at = xv_object_find(acc, n->kids[c]->key);
+        V merged = at >= 0 ? merge_docs(XV_OBJ_VAL(acc, at), cv, maxrest - 1) : xv_incref(cv);
+        xv_decref(cv);
+        if (!merged)
+            return xv_eval_raise(ev, n->rules->loc, "eval_conflict_error",
+                                 "object keys must be unique");
+        xv_object_set(acc, n->kids[c]->key, merged);
+        xv_decref(merged);
+    }
+    return R_OK;
+}
+
+/* Partial set and object rules: every solution adds to the set/object. */
+static int eval_partial(struct ev *ev, struct node *n, V *acc)
+{
+    int setdoc = n->has_set;
+    *acc = setdoc ? xv_set_new(0) : xv_object_new(0);
+    if (!*acc)
+        return xv_eval_oom(ev);
+    int rc = R_OK;
+    for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
+        if ((rc = xv_eval_step(ev, r->loc)) < 0)
+            break;
+        V fsmall[XV_EVAL_FRAME_SMALL];
+        V *env = xv_eval_frame_get(fsmall, r->nslots);
+        if (!env)
+            return xv_eval_oom(ev);
+        if (r->kind == R_SET && r->nrest == 0 && setdoc) {
+            struct kcollect kc = {{kset_body}, env, r, acc, 0, 0};
+            rc = run_rule_body(ev, r, &kc.k, env);
+        } else if (!setdoc && (r->kind == R_OBJECT || r->kind == R_SET) && r->nrest <= 16) {
+            struct kobj ko;
+            memset(&ko, 0, sizeof ko);
+            ko.k.fn = kobj_body;
+            ko.env = env;
+            ko.r = r;
+            ko.acc = *acc;
+            rc = run_rule_body(ev, r, &ko.k, env);
+        }
+        xv_eval_frame_done(fsmall, env);
+    }
+    if (rc >= 0 && !setdoc)
+        rc = merge_kids(ev, n, *acc);
+    return rc;
+}
+
 /* Value of the document at node n (merged with base data). New reference. */
 int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
 {
@@ -198,35 +325,8 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
         *out = xv_incref(base);
         return 0;
     }
-    if (!n->nrules && !n->dflt) {
-        /* package / intermediate node: object of children + base */
-        if (n->is_func)
-            return 0;
-        V obj = base && base->type == XV_T_OBJECT ? xv_value_copy(base) : xv_object_new(n->nkids);
-        if (!obj)
-            return xv_eval_oom(ev);
-        if (base && base->type != XV_T_OBJECT && n->nkids == 0) {
-            xv_decref(obj);
-            *out = xv_incref(base);
-            return 0;
-        }
-        for (int c = 0; c < n->nkids; c++) {
-            struct node *ch = n->kids[c];
-            if (ch->is_func || ((ch->nrules || ch->dflt) && xv_eval_lookup(base, ch->key)))
-                continue;
-            V cv = NULL;
-            if (xv_eval_node_value(ev, ch, xv_eval_lookup(base, ch->key), &cv)) {
-                xv_decref(obj);
-                return -1;
-            }
-            if (cv) {
-                xv_object_set(obj, ch->key, cv);
-                xv_decref(cv);
-            }
-        }
-        *out = obj;
-        return 0;
-    }
+    if (!n->nrules && !n->dflt)
+        return package_value(ev, n, base, out);
     struct cache_ent *ce = &ev->cache[n->id];
     if (ce->state == 2) {
         *out = xv_incref(ce->v);
@@ -234,106 +334,26 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
     }
     if (ce->state == 1) {
         xv_eval_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "rego_recursion_error",
-              "rule %s is recursive", n->path);
+                      "rule %s is recursive", n->path);
         return -1;
     }
     if (n->is_func)
         return 0;
     if (++ev->depth > MAX_DEPTH) {
         xv_eval_raise(ev, n->rules ? n->rules->loc : n->dflt->loc, "eval_internal_error",
-              "rule evaluation nested too deeply");
+                      "rule evaluation nested too deeply");
         return -1;
     }
     ce->state = 1;
     V acc = NULL;
     int rc = R_OK;
-    if (n->has_complete) {
-        for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
-            if (r->kind != R_COMPLETE)
-                continue;
-            for (struct rule *e = r; e && rc >= 0; e = e->els) {
-                if ((rc = xv_eval_step(ev, e->loc)) < 0)
-                    break;
-                V fsmall[XV_EVAL_FRAME_SMALL];
-                V *env = xv_eval_frame_get(fsmall, e->nslots);
-                if (!env) {
-                    rc = xv_eval_oom(ev);
-                    break;
-                }
-                struct kcollect kc = {{xv_eval_k_complete_body}, env, e, &acc, 0, 0};
-                struct rule *saved_rule = ev->cur_rule;
-                ev->cur_rule = e;
-                rc = xv_eval_body(ev, env, e->body, 0, &kc.k);
-                ev->cur_rule = saved_rule;
-                xv_eval_frame_done(fsmall, env);
-                if (kc.found)
-                    break;
-            }
-        }
-    } else if (n->nrules) {
-        int setdoc = n->has_set;
-        acc = setdoc ? xv_set_new(0) : xv_object_new(0);
-        if (!acc)
-            rc = xv_eval_oom(ev);
-        for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
-            if ((rc = xv_eval_step(ev, r->loc)) < 0)
-                break;
-            V fsmall[XV_EVAL_FRAME_SMALL];
-                V *env = xv_eval_frame_get(fsmall, r->nslots);
-            if (!env) {
-                rc = xv_eval_oom(ev);
-                break;
-            }
-            if (r->kind == R_SET && r->nrest == 0 && setdoc) {
-                struct kcollect kc = {{kset_body}, env, r, &acc, 0, 0};
-                struct rule *saved_rule = ev->cur_rule;
-                ev->cur_rule = r;
-                rc = xv_eval_body(ev, env, r->body, 0, &kc.k);
-                ev->cur_rule = saved_rule;
-            } else if (!setdoc && (r->kind == R_OBJECT || r->kind == R_SET) && r->nrest <= 16) {
-                struct kobj ko;
-                memset(&ko, 0, sizeof ko);
-                ko.k.fn = kobj_body;
-                ko.env = env;
-                ko.r = r;
-                ko.acc = acc;
-                struct rule *saved_rule = ev->cur_rule;
-                ev->cur_rule = r;
-                rc = xv_eval_body(ev, env, r->body, 0, &ko.k);
-                ev->cur_rule = saved_rule;
-            }
-            xv_eval_frame_done(fsmall, env);
-        }
-        /* children (general ref heads below an object rule) */
-        if (rc >= 0 && !setdoc && acc) {
-            for (int c = 0; c < n->nkids && rc >= 0; c++) {
-                V cv = NULL;
-                if (xv_eval_node_value(ev, n->kids[c], NULL, &cv)) {
-                    rc = R_ERR;
-                    break;
-                }
-                if (cv) {
-                    long at = xv_object_find(acc, n->kids[c]->key);
-                    int maxrest = 0;
-                    for (struct rule *r = n->rules; r; r = r->next)
-                        maxrest = r->nrest > maxrest ? r->nrest : maxrest;
-                    V merged = at >= 0 ? merge_docs(XV_OBJ_VAL(acc, at), cv, maxrest - 1)
-                                       : xv_incref(cv);
-                    xv_decref(cv);
-                    if (!merged) {
-                        rc = xv_eval_raise(ev, n->rules->loc, "eval_conflict_error",
-                                   "object keys must be unique");
-                        break;
-                    }
-                    xv_object_set(acc, n->kids[c]->key, merged);
-                    xv_decref(merged);
-                }
-            }
-        }
-    }
+    if (n->has_complete)
+        rc = eval_complete(ev, n, &acc);
+    else if (n->nrules)
+        rc = eval_partial(ev, n, &acc);
     if (rc >= 0 && !acc && n->dflt) {
         V fsmall[XV_EVAL_FRAME_SMALL];
-                V *env = xv_eval_frame_get(fsmall, n->dflt->nslots);
+        V *env = xv_eval_frame_get(fsmall, n->dflt->nslots);
         struct kcollect kc = {{xv_eval_k_complete_body}, env, n->dflt, &acc, 0, 0};
         rc = env ? xv_eval_body(ev, env, n->dflt->body, 0, &kc.k) : xv_eval_oom(ev);
         xv_eval_frame_done(fsmall, env);
@@ -344,9 +364,7 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
         ce->state = 0;
         return -1;
     }
-    if (acc && acc->refcnt != XV_REF_FROZEN) {
-        /* freeze nothing: the cache owns one reference */
-    }
+    /* the cache owns one reference, the caller another */
     ce->v = acc;
     ce->state = 2;
     *out = xv_incref(acc);
