@@ -10,6 +10,7 @@
  * expressions are in an order where every variable is bound before use.
  * Thread safety: single-threaded; the result is read-only.
  */
+#include "ast/compile.h"
 #include "ast/tree.h"
 
 #include <setjmp.h>
@@ -18,49 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sname {
-    const char *name; /* variable name */
-    int slot;         /* frame slot */
-    int declared;     /* declared by some / := / args */
-    int order;        /* index of the declaring expression (-1: implicit/args) */
-};
-
-struct scope {
-    struct scope *parent; /* enclosing scope */
-    struct sname *v;      /* names */
-    int n, cap;           /* count, allocated */
-    int depth;            /* 0 for a rule's scope */
-    int cur;              /* index of the expression being resolved */
-    int limit;            /* while resolving a nested body found at expression
-                           * `limit`, declarations from later expressions are
-                           * invisible to it */
-};
-
-/* A comprehension or every body waiting for its own scope. */
-struct pend {
-    struct term *t; /* comprehension (or NULL) */
-    struct expr *e; /* every (or NULL) */
-    int at;         /* index of the expression it appears in */
-};
-
-struct cctx {
-    struct xv_compiled *c;  /* policy */
-    struct module *m;       /* current module (NULL for queries) */
-    struct xv_cerr *err;    /* out */
-    jmp_buf jb;             /* error exit */
-    int nslots;             /* slots handed out in this rule */
-    const char **names;     /* slot -> name (heap) */
-    int *owner;             /* slot -> owning scope depth */
-    int capslots;           /* allocated */
-    int **frees;            /* stack of free-var lists being built */
-    int *nfrees;            /* their lengths */
-    int nfstack;            /* depth of that stack */
-    int *fdepth;            /* scope depth of each stacked construct */
-};
-
-static void cerr(struct cctx *x, struct xv_loc loc, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5), noreturn));
-static void cerr(struct cctx *x, struct xv_loc loc, const char *code, const char *fmt, ...)
+void xv_ast_cerr(struct cctx *x, struct xv_loc loc, const char *code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -71,15 +30,16 @@ static void cerr(struct cctx *x, struct xv_loc loc, const char *code, const char
     longjmp(x->jb, 1);
 }
 
-static void *calloc_or_die(struct cctx *x, size_t n)
+void *xv_ast_calloc_or_die(struct cctx *x, size_t n)
 {
     void *p = xv_ast_arena_alloc(&x->c->ar, n);
     if (!p) {
         struct xv_loc l = {0};
-        cerr(x, l, "rego_compile_error", "out of memory");
+        xv_ast_cerr(x, l, "rego_compile_error", "out of memory");
     }
     return p;
 }
+
 
 /* ---- rule tree ---- */
 
@@ -109,20 +69,20 @@ static struct node *node_get(struct cctx *x, struct node *n, const char *name, s
     struct node *k = xv_ast_node_child(n, name, len);
     if (k)
         return k;
-    k = calloc_or_die(x, sizeof *k);
+    k = xv_ast_calloc_or_die(x, sizeof *k);
     k->name = xv_ast_arena_strdup(&x->c->ar, name, len);
     k->key = xv_string(name, len);
     xv_value_freeze(k->key, &x->c->fz);
     k->parent = n;
     k->id = x->c->nnodes++;
     size_t pl = strlen(n->path);
-    k->path = calloc_or_die(x, pl + len + 2);
+    k->path = xv_ast_calloc_or_die(x, pl + len + 2);
     memcpy(k->path, n->path, pl);
     k->path[pl] = '.';
     memcpy(k->path + pl + 1, name, len);
     if (n->nkids == n->capkids) {
         int nc = n->capkids ? n->capkids * 2 : 4;
-        struct node **nk = calloc_or_die(x, (size_t)nc * sizeof *nk);
+        struct node **nk = xv_ast_calloc_or_die(x, (size_t)nc * sizeof *nk);
         if (n->nkids)
             memcpy(nk, n->kids, (size_t)n->nkids * sizeof *nk);
         n->kids = nk;
@@ -157,24 +117,24 @@ static void add_rule(struct cctx *x, struct module *m, struct rule *r)
     n = node_get(x, n, items[0]->name, strlen(items[0]->name));
     for (int i = 1; i < g; i++) {
         if (items[i]->kind != T_VALUE || items[i]->val->type != XV_T_STRING)
-            cerr(x, items[i]->loc, "rego_type_error", "rule head must be a ground reference");
+            xv_ast_cerr(x, items[i]->loc, "rego_type_error", "rule head must be a ground reference");
         n = node_get(x, n, XV_STR(items[i]->val), XV_STRLEN(items[i]->val));
     }
     if (r->kind == R_FUNC) {
         if (n->nrules && !n->is_func)
-            cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
+            xv_ast_cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
         if (n->is_func && n->arity != r->nargs)
-            cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
+            xv_ast_cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
         n->is_func = 1;
         n->arity = r->nargs;
     } else if (n->is_func) {
-        cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
+        xv_ast_cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
     }
     for (struct rule *e = r; e; e = e->els)
         e->node = n;
     if (r->is_default) {
         if (n->dflt)
-            cerr(x, r->loc, "rego_type_error", "multiple default rules %s found", n->path);
+            xv_ast_cerr(x, r->loc, "rego_type_error", "multiple default rules %s found", n->path);
         n->dflt = r;
         return;
     }
@@ -183,7 +143,7 @@ static void add_rule(struct cctx *x, struct module *m, struct rule *r)
     if (r->kind == R_SET && r->nrest == 0)
         n->has_set = 1;
     if (n->has_complete && (n->has_set || (r->kind == R_OBJECT)))
-        cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
+        xv_ast_cerr(x, r->loc, "rego_type_error", "conflicting rules %s found", n->path);
     /* append keeping source order */
     struct rule **pp = &n->rules;
     while (*pp)
@@ -204,7 +164,7 @@ static int new_slot(struct cctx *x, const char *name, int depth)
             struct xv_loc l = {0};
             if (nn)
                 x->names = nn;
-            cerr(x, l, "rego_compile_error", "out of memory");
+            xv_ast_cerr(x, l, "rego_compile_error", "out of memory");
         }
         x->names = nn;
         x->owner = no;
@@ -219,7 +179,7 @@ static int scope_add(struct cctx *x, struct scope *s, const char *name, int decl
 {
     if (s->n == s->cap) {
         int nc = s->cap ? s->cap * 2 : 8;
-        struct sname *nv = calloc_or_die(x, (size_t)nc * sizeof *nv);
+        struct sname *nv = xv_ast_calloc_or_die(x, (size_t)nc * sizeof *nv);
         if (s->n)
             memcpy(nv, s->v, (size_t)s->n * sizeof *nv);
         s->v = nv;
@@ -284,16 +244,16 @@ static struct term *global_ref(struct cctx *x, const char *name, struct xv_loc l
         const char *root = im->path->kind == T_REF ? im->path->items[0]->name : im->path->name;
         if (strcmp(root, "data") && strcmp(root, "input"))
             continue;
-        struct term *r = calloc_or_die(x, sizeof *r);
+        struct term *r = xv_ast_calloc_or_die(x, sizeof *r);
         *r = *im->path;
         r->loc = loc;
         if (r->kind == T_VAR) {
             r->vflags = !strcmp(root, "data") ? VF_DATA : VF_INPUT;
             return r;
         }
-        r->items = calloc_or_die(x, (size_t)r->n * sizeof *r->items);
+        r->items = xv_ast_calloc_or_die(x, (size_t)r->n * sizeof *r->items);
         memcpy(r->items, im->path->items, (size_t)r->n * sizeof *r->items);
-        struct term *h = calloc_or_die(x, sizeof *h);
+        struct term *h = xv_ast_calloc_or_die(x, sizeof *h);
         *h = *r->items[0];
         h->vflags = !strcmp(root, "data") ? VF_DATA : VF_INPUT;
         r->items[0] = h;
@@ -302,13 +262,13 @@ static struct term *global_ref(struct cctx *x, const char *name, struct xv_loc l
     struct node *pn = pkg_node(x, m);
     if (!xv_ast_node_child(pn, name, strlen(name)))
         return NULL;
-    struct term *r = calloc_or_die(x, sizeof *r);
+    struct term *r = xv_ast_calloc_or_die(x, sizeof *r);
     r->kind = T_REF;
     r->loc = loc;
     r->slot = -1;
     r->n = m->npkg + 2;
-    r->items = calloc_or_die(x, (size_t)r->n * sizeof *r->items);
-    struct term *d = calloc_or_die(x, sizeof *d);
+    r->items = xv_ast_calloc_or_die(x, (size_t)r->n * sizeof *r->items);
+    struct term *d = xv_ast_calloc_or_die(x, sizeof *d);
     d->kind = T_VAR;
     d->name = "data";
     d->vflags = VF_DATA;
@@ -317,7 +277,7 @@ static struct term *global_ref(struct cctx *x, const char *name, struct xv_loc l
     r->items[0] = d;
     for (int i = 0; i <= m->npkg; i++) {
         const char *s = i < m->npkg ? m->pkgpath[i] : name;
-        struct term *k = calloc_or_die(x, sizeof *k);
+        struct term *k = xv_ast_calloc_or_die(x, sizeof *k);
         k->kind = T_VALUE;
         k->loc = loc;
         k->slot = -1;
@@ -360,13 +320,13 @@ static void declare_pattern(struct cctx *x, struct term *t, struct scope *s, int
     switch (t->kind) {
     case T_VAR:
         if (t->vflags & (VF_DATA | VF_INPUT))
-            cerr(x, t->loc, "rego_compile_error", "cannot assign to %s", t->name);
+            xv_ast_cerr(x, t->loc, "rego_compile_error", "cannot assign to %s", t->name);
         if (!(t->vflags & VF_WILDCARD) && strict) {
             struct sname *sn = scope_find1(s, t->name);
             if (sn && sn->declared)
-                cerr(x, t->loc, "rego_compile_error", "var %s assigned above", t->name);
+                xv_ast_cerr(x, t->loc, "rego_compile_error", "var %s assigned above", t->name);
             if (sn && !sn->declared)
-                cerr(x, t->loc, "rego_compile_error", "var %s referenced above", t->name);
+                xv_ast_cerr(x, t->loc, "rego_compile_error", "var %s referenced above", t->name);
         }
         t->slot = scope_add(x, s, t->name, 1);
         break;
@@ -390,7 +350,7 @@ static void resolve_body(struct cctx *x, struct body *b, struct scope *s);
 static void push_pend(struct cctx *x, struct pend **pend, int *npend, struct term *t, struct expr *e)
 {
     /* arena-allocated: a compile error (longjmp) leaves nothing to free */
-    struct pend *np = calloc_or_die(x, (size_t)(*npend + 1) * sizeof *np);
+    struct pend *np = xv_ast_calloc_or_die(x, (size_t)(*npend + 1) * sizeof *np);
     if (*npend)
         memcpy(np, *pend, (size_t)*npend * sizeof *np);
     np[*npend].t = t;
@@ -446,18 +406,18 @@ static void resolve_call(struct cctx *x, struct term *t, struct scope *s)
         if (nargs == fn->arity + 1)
             t->outarg = 1;
         else if (nargs != fn->arity)
-            cerr(x, t->loc, "rego_type_error", "%s: arity mismatch", name);
+            xv_ast_cerr(x, t->loc, "rego_type_error", "%s: arity mismatch", name);
         return;
     }
     const struct xv_builtin_def *bi = x->c->lookup(name, strlen(name));
     if (!bi)
-        cerr(x, t->loc, "rego_type_error", "undefined function %s", name);
+        xv_ast_cerr(x, t->loc, "rego_type_error", "undefined function %s", name);
     t->bi = bi;
     if (bi->arity >= 0) {
         if (nargs == bi->arity + 1)
             t->outarg = 1;
         else if (nargs != bi->arity)
-            cerr(x, t->loc, "rego_type_error", "%s: arity mismatch", name);
+            xv_ast_cerr(x, t->loc, "rego_type_error", "%s: arity mismatch", name);
     }
 }
 
@@ -480,7 +440,7 @@ static void resolve_term(struct cctx *x, struct term *t, struct scope *s, struct
             if (h->kind == T_REF) {
                 /* splice the expansion */
                 int n = h->n + t->n - 1;
-                struct term **items = calloc_or_die(x, (size_t)n * sizeof *items);
+                struct term **items = xv_ast_calloc_or_die(x, (size_t)n * sizeof *items);
                 memcpy(items, h->items, (size_t)h->n * sizeof *items);
                 memcpy(items + h->n, t->items + 1, (size_t)(t->n - 1) * sizeof *items);
                 t->items = items;
@@ -521,7 +481,7 @@ static void resolve_with_target(struct cctx *x, struct with *w, struct scope *s)
         h->vflags |= !strcmp(root, "data") ? VF_DATA : VF_INPUT;
         for (int i = 1; t->kind == T_REF && i < t->n; i++)
             if (t->items[i]->kind != T_VALUE)
-                cerr(x, t->loc, "rego_compile_error", "with keyword target must be ground");
+                xv_ast_cerr(x, t->loc, "rego_compile_error", "with keyword target must be ground");
         return;
     }
     /* function mock: resolve like a call with no args */
@@ -565,7 +525,7 @@ static void resolve_with_target(struct cctx *x, struct with *w, struct scope *s)
             bi = call.bi;
     }
     if (!bi && !fn)
-        cerr(x, t->loc, "rego_compile_error",
+        xv_ast_cerr(x, t->loc, "rego_compile_error",
              "with keyword cannot replace %s: unknown function", name);
     w->tbi = fn ? NULL : bi;
     w->tnode = fn;
@@ -637,7 +597,7 @@ static void resolve_expr(struct cctx *x, struct expr *e, struct scope *s, struct
     case E_ASSIGN:
         resolve_term(x, e->b, s, pend, npend);
         if (e->a->kind != T_VAR && e->a->kind != T_ARRAY && e->a->kind != T_OBJECT)
-            cerr(x, e->a->loc, "rego_compile_error", "cannot assign to %s",
+            xv_ast_cerr(x, e->a->loc, "rego_compile_error", "cannot assign to %s",
                  e->a->kind == T_REF ? "ref" : e->a->kind == T_CALL ? "call" : "value");
         if (e->a->kind == T_OBJECT)
             for (i = 0; i < e->a->n; i += 2)
@@ -685,7 +645,7 @@ static void push_free(struct cctx *x, int depth)
     if (fd) x->fdepth = fd;
     if (!f || !nf || !fd) {
         struct xv_loc l = {0};
-        cerr(x, l, "rego_compile_error", "out of memory");
+        xv_ast_cerr(x, l, "rego_compile_error", "out of memory");
     }
     x->frees[x->nfstack] = NULL;
     x->nfrees[x->nfstack] = 0;
@@ -699,7 +659,7 @@ static void pop_free(struct cctx *x, int **out, int *nout)
     int n = x->nfrees[x->nfstack];
     int *l = x->frees[x->nfstack];
     *nout = n;
-    *out = n ? calloc_or_die(x, (size_t)n * sizeof(int)) : NULL;
+    *out = n ? xv_ast_calloc_or_die(x, (size_t)n * sizeof(int)) : NULL;
     if (n)
         memcpy(*out, l, (size_t)n * sizeof(int));
     free(l);
@@ -750,325 +710,6 @@ static void resolve_body(struct cctx *x, struct body *b, struct scope *s)
     resolve_pending(x, pd, np, s);
 }
 
-/* ---- safety ---- */
-
-enum { M_VALUE, M_PATTERN };
-
-struct bset {
-    uint8_t *b; /* slot -> bound */
-    int n;      /* slots */
-};
-
-
-/* Check that t can be evaluated (M_VALUE) or matched (M_PATTERN) with the
- * bound set; on success marks the vars it binds. Returns 0 or -1. */
-static int check_term(struct term *t, uint8_t *B, int mode, struct term **bad)
-{
-    int i;
-    switch (t->kind) {
-    case T_VALUE:
-        return 0;
-    case T_VAR:
-        if (t->slot < 0 || B[t->slot])
-            return 0;
-        if (mode == M_PATTERN) {
-            B[t->slot] = 1;
-            return 0;
-        }
-        *bad = t;
-        return -1;
-    case T_REF:
-        if (t->items[0]->kind == T_VAR) {
-            if (check_term(t->items[0], B, M_VALUE, bad))
-                return -1;
-        } else if (check_term(t->items[0], B, M_VALUE, bad)) {
-            return -1;
-        }
-        for (i = 1; i < t->n; i++) {
-            struct term *k = t->items[i];
-            if (k->kind == T_VAR && k->slot >= 0 && !B[k->slot]) {
-                B[k->slot] = 1; /* enumerated */
-                continue;
-            }
-            if (check_term(k, B, (k->kind == T_ARRAY || k->kind == T_OBJECT) ? M_PATTERN : M_VALUE, bad))
-                return -1;
-        }
-        return 0;
-    case T_CALL:
-        /* reference arguments are evaluated first (see eval_call) */
-        for (i = 1; i < t->n; i++)
-            if (t->items[i]->kind == T_REF && check_term(t->items[i], B, M_VALUE, bad))
-                return -1;
-        for (i = 1; i < t->n; i++)
-            if (t->items[i]->kind != T_REF && check_term(t->items[i], B, M_VALUE, bad))
-                return -1;
-        return 0;
-    case T_ARRAY:
-    case T_SET:
-    case T_TEMPLATE:
-        for (i = 0; i < t->n; i++)
-            if (check_term(t->items[i], B, t->kind == T_ARRAY ? mode : M_VALUE, bad))
-                return -1;
-        return 0;
-    case T_OBJECT:
-        for (i = 0; i < t->n; i++)
-            if (check_term(t->items[i], B, (i & 1) ? mode : M_VALUE, bad))
-                return -1;
-        return 0;
-    case T_ACOMP:
-    case T_SCOMP:
-    case T_OCOMP:
-        for (i = 0; i < t->nfree; i++)
-            if (!B[t->free[i]]) {
-                /* find a term naming it for the message */
-                static struct term fake;
-                fake.slot = t->free[i];
-                fake.loc = t->loc;
-                *bad = &fake;
-                return -1;
-            }
-        return 0;
-    }
-    return 0;
-}
-
-static int is_pattern_shape(struct term *t)
-{
-    return t->kind == T_VAR || t->kind == T_ARRAY || t->kind == T_OBJECT;
-}
-
-static int check_unify(struct term *a, struct term *b, uint8_t *B, int n, struct term **bad)
-{
-    uint8_t *T = malloc((size_t)n + 1);
-    if (!T)
-        return -1;
-    int ok = -1;
-    struct term *bad1 = NULL;
-    /* b evaluable, a pattern */
-    memcpy(T, B, (size_t)n);
-    if (!check_term(b, T, M_VALUE, &bad1) && !check_term(a, T, M_PATTERN, bad)) {
-        ok = 0;
-        goto done;
-    }
-    memcpy(T, B, (size_t)n);
-    if (!check_term(a, T, M_VALUE, bad) && !check_term(b, T, M_PATTERN, bad)) {
-        ok = 0;
-        goto done;
-    }
-    if (a->kind == T_ARRAY && b->kind == T_ARRAY && a->n == b->n) {
-        memcpy(T, B, (size_t)n);
-        ok = 0;
-        for (int i = 0; i < a->n && !ok; i++)
-            ok = check_unify(a->items[i], b->items[i], T, n, bad);
-        if (!ok)
-            goto done;
-    }
-    if (a->kind == T_OBJECT && b->kind == T_OBJECT && a->n == b->n) {
-        memcpy(T, B, (size_t)n);
-        ok = 0;
-        for (int i = 1; i < a->n && !ok; i += 2)
-            ok = check_unify(a->items[i], b->items[i], T, n, bad);
-        if (!ok)
-            goto done;
-    }
-    ok = -1;
-    if (bad1 && !is_pattern_shape(b))
-        *bad = bad1;
-done:
-    if (!ok)
-        memcpy(B, T, (size_t)n);
-    free(T);
-    return ok;
-}
-
-static int order_body(struct cctx *x, struct body *b, uint8_t *B, struct term **bad);
-
-static int check_expr(struct cctx *x, struct expr *e, uint8_t *B, struct term **bad)
-{
-    int n = x->nslots;
-    int i;
-    for (i = 0; i < e->nwith; i++)
-        if (!e->withs[i].vbi && !e->withs[i].vnode &&
-            check_term(e->withs[i].value, B, M_VALUE, bad))
-            return -1;
-    switch (e->kind) {
-    case E_SOME:
-        return 0;
-    case E_TERM:
-        if (e->a->kind == T_CALL && e->a->outarg) {
-            for (i = 1; i < e->a->n - 1; i++)
-                if (check_term(e->a->items[i], B, M_VALUE, bad))
-                    return -1;
-            return check_term(e->a->items[e->a->n - 1], B, M_PATTERN, bad);
-        }
-        return check_term(e->a, B, M_VALUE, bad);
-    case E_UNIFY:
-    case E_ASSIGN:
-        return check_unify(e->a, e->b, B, n, bad);
-    case E_SOMEIN:
-        if (check_term(e->b, B, M_VALUE, bad))
-            return -1;
-        if (e->key && check_term(e->key, B, M_PATTERN, bad))
-            return -1;
-        return check_term(e->a, B, M_PATTERN, bad);
-    case E_NOT: {
-        uint8_t *T = malloc((size_t)n + 1);
-        if (!T)
-            return -1;
-        memcpy(T, B, (size_t)n);
-        int rc = check_expr(x, e->inner, T, bad);
-        if (!rc) {
-            /* vars first bound inside the negation must be wildcards */
-            for (i = 0; i < n; i++)
-                if (T[i] && !B[i] && x->names[i][0] != '$') {
-                    static struct term fake;
-                    fake.slot = i;
-                    fake.loc = e->loc;
-                    *bad = &fake;
-                    rc = -1;
-                    break;
-                }
-        }
-        free(T);
-        return rc;
-    }
-    case E_EVERY: {
-        if (check_term(e->b, B, M_VALUE, bad))
-            return -1;
-        for (i = 0; i < e->nfree; i++)
-            if (!B[e->free[i]]) {
-                static struct term fake;
-                fake.slot = e->free[i];
-                fake.loc = e->loc;
-                *bad = &fake;
-                return -1;
-            }
-        return 0;
-    }
-    }
-    return 0;
-}
-
-static int order_term_bodies(struct cctx *x, struct term *t, uint8_t *B, struct term **bad);
-
-static int order_expr_bodies(struct cctx *x, struct expr *e, uint8_t *B, struct term **bad)
-{
-    int n = x->nslots, rc = 0;
-    for (int i = 0; i < e->nwith && !rc; i++)
-        rc = order_term_bodies(x, e->withs[i].value, B, bad);
-    if (rc)
-        return rc;
-    switch (e->kind) {
-    case E_NOT:
-        return order_expr_bodies(x, e->inner, B, bad);
-    case E_EVERY: {
-        uint8_t *T = malloc((size_t)n + 1);
-        if (!T)
-            return -1;
-        memcpy(T, B, (size_t)n);
-        if ((rc = order_term_bodies(x, e->b, T, bad)) == 0) {
-            if (e->key)
-                check_term(e->key, T, M_PATTERN, bad);
-            check_term(e->a, T, M_PATTERN, bad);
-            rc = order_body(x, e->body, T, bad);
-        }
-        free(T);
-        return rc;
-    }
-    default:
-        if (e->a && (rc = order_term_bodies(x, e->a, B, bad)))
-            return rc;
-        if (e->b && (rc = order_term_bodies(x, e->b, B, bad)))
-            return rc;
-        if (e->key && (rc = order_term_bodies(x, e->key, B, bad)))
-            return rc;
-        return 0;
-    }
-}
-
-static int order_term_bodies(struct cctx *x, struct term *t, uint8_t *B, struct term **bad)
-{
-    int rc = 0;
-    if (t->kind == T_ACOMP || t->kind == T_SCOMP || t->kind == T_OCOMP) {
-        int n = x->nslots;
-        uint8_t *T = malloc((size_t)n + 1);
-        if (!T)
-            return -1;
-        memcpy(T, B, (size_t)n);
-        rc = order_body(x, t->body, T, bad);
-        if (!rc && t->key)
-            rc = check_term(t->key, T, M_VALUE, bad);
-        if (!rc)
-            rc = check_term(t->head, T, M_VALUE, bad);
-        if (!rc)
-            rc = order_term_bodies(x, t->head, T, bad);
-        free(T);
-        return rc;
-    }
-    for (int i = 0; i < t->n && !rc; i++)
-        if (t->items && t->items[i])
-            rc = order_term_bodies(x, t->items[i], B, bad);
-    return rc;
-}
-
-/* Greedy reordering: repeatedly take the first expression that is safe. */
-static int order_body(struct cctx *x, struct body *b, uint8_t *B, struct term **bad)
-{
-    int n = b->n;
-    struct expr **out = calloc_or_die(x, (size_t)(n ? n : 1) * sizeof *out);
-    uint8_t *done = calloc((size_t)n + 1, 1);
-    if (!done)
-        return -1;
-    int k = 0;
-    while (k < n) {
-        int picked = -1;
-        struct term *firstbad = NULL;
-        for (int i = 0; i < n; i++) {
-            if (done[i])
-                continue;
-            struct term *bd = NULL;
-            uint8_t *T = malloc((size_t)x->nslots + 1);
-            if (!T) {
-                free(done);
-                return -1;
-            }
-            memcpy(T, B, (size_t)x->nslots);
-            if (check_expr(x, b->exprs[i], T, &bd) == 0) {
-                memcpy(B, T, (size_t)x->nslots);
-                free(T);
-                picked = i;
-                break;
-            }
-            free(T);
-            if (!firstbad)
-                firstbad = bd;
-        }
-        if (picked < 0) {
-            *bad = firstbad;
-            free(done);
-            return -1;
-        }
-        /* nested bodies see the bindings made so far (before this expr's
-         * outputs, approximated by after) */
-        if (order_expr_bodies(x, b->exprs[picked], B, bad)) {
-            free(done);
-            return -1;
-        }
-        done[picked] = 1;
-        out[k++] = b->exprs[picked];
-    }
-    free(done);
-    b->exprs = out;
-    return 0;
-}
-
-static void __attribute__((noreturn)) unsafe(struct cctx *x, struct term *bad, struct xv_loc fallback)
-{
-    const char *nm = bad && bad->slot >= 0 && bad->slot < x->nslots ? x->names[bad->slot] : "?";
-    if (nm[0] == '$')
-        nm = "_";
-    cerr(x, bad ? bad->loc : fallback, "rego_unsafe_var_error", "var %s is unsafe", nm);
-}
 
 /* Function arguments that are not patterns (templates, calls, refs) become
  * `$aN = arg` at the start of every body of the chain, as OPA rewrites
@@ -1079,7 +720,7 @@ static void lift_func_args(struct cctx *x, struct rule *r)
         struct term *a = r->args[i];
         if (a->kind != T_TEMPLATE && a->kind != T_CALL && a->kind != T_REF)
             continue;
-        struct term *v = calloc_or_die(x, sizeof *v);
+        struct term *v = xv_ast_calloc_or_die(x, sizeof *v);
         v->kind = T_VAR;
         v->loc = a->loc;
         v->slot = -1;
@@ -1088,13 +729,13 @@ static void lift_func_args(struct cctx *x, struct rule *r)
         v->name = xv_ast_arena_strdup(&x->c->ar, nm, strlen(nm));
         r->args[i] = v;
         for (struct rule *e = r; e; e = e->els) {
-            struct expr *u = calloc_or_die(x, sizeof *u);
+            struct expr *u = xv_ast_calloc_or_die(x, sizeof *u);
             u->kind = E_UNIFY;
             u->loc = a->loc;
-            u->a = calloc_or_die(x, sizeof *u->a);
+            u->a = xv_ast_calloc_or_die(x, sizeof *u->a);
             *u->a = *v;
             u->b = a;
-            struct expr **ne = calloc_or_die(x, (size_t)(e->body->n + 1) * sizeof *ne);
+            struct expr **ne = xv_ast_calloc_or_die(x, (size_t)(e->body->n + 1) * sizeof *ne);
             ne[0] = u;
             memcpy(ne + 1, e->body->exprs, (size_t)e->body->n * sizeof *ne);
             e->body->exprs = ne;
@@ -1130,36 +771,9 @@ static void compile_rule(struct cctx *x, struct rule *r)
     for (int j = 0; j < np; j++)
         pd[j].at = 1 << 30;
     resolve_pending(x, pd, np, &s);
-    /* safety */
-    int n = x->nslots;
-    uint8_t *B = calloc((size_t)n + 1, 1);
-    if (!B)
-        cerr(x, r->loc, "rego_compile_error", "out of memory");
-    for (struct rule *e = r; e; e = e->els) {
-        memset(B, 0, (size_t)n);
-        struct term *bad = NULL;
-        for (int i = 0; i < r->nargs; i++)
-            check_term(r->args[i], B, M_PATTERN, &bad);
-        if (order_body(x, e->body, B, &bad)) {
-            free(B);
-            unsafe(x, bad, e->loc);
-        }
-        int rc = 0;
-        if (e->value)
-            rc = check_term(e->value, B, M_VALUE, &bad) ||
-                 order_term_bodies(x, e->value, B, &bad);
-        if (!rc && e == r && r->key)
-            rc = check_term(r->key, B, M_VALUE, &bad) || order_term_bodies(x, r->key, B, &bad);
-        for (int i = 0; !rc && e == r && i < r->nrest; i++)
-            rc = check_term(r->rest[i], B, M_VALUE, &bad);
-        if (rc) {
-            free(B);
-            unsafe(x, bad, e->loc);
-        }
-    }
-    free(B);
+    xv_ast_check_rule_safety(x, r);
     for (struct rule *e = r; e; e = e->els)
-        e->nslots = n;
+        e->nslots = x->nslots;
 }
 
 /* Resolve data references statically to rule-tree nodes. */
@@ -1370,7 +984,7 @@ int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
         return -1;
     }
     if (!c->root) {
-        c->root = calloc_or_die(&x, sizeof *c->root);
+        c->root = xv_ast_calloc_or_die(&x, sizeof *c->root);
         c->root->name = "data";
         c->root->path = "data";
         c->root->id = c->nnodes++;
@@ -1408,14 +1022,14 @@ int xv_ast_compile_query(struct xv_compiled *c, struct body *q, int *nslots, con
     resolve_body(&x, q, &s);
     uint8_t *B = calloc((size_t)x.nslots + 1, 1);
     struct term *bad = NULL;
-    if (!B || order_body(&x, q, B, &bad)) {
+    if (!B || xv_ast_order_body(&x, q, B, &bad)) {
         free(B);
-        unsafe(&x, bad, q->n ? q->exprs[0]->loc : (struct xv_loc){0});
+        xv_ast_unsafe(&x, bad, q->n ? q->exprs[0]->loc : (struct xv_loc){0});
     }
     free(B);
     link_refs_body(&x, q);
     *nslots = x.nslots;
-    const char **nm = calloc_or_die(&x, (size_t)(x.nslots + 1) * sizeof *nm);
+    const char **nm = xv_ast_calloc_or_die(&x, (size_t)(x.nslots + 1) * sizeof *nm);
     for (int i = 0; i < x.nslots; i++)
         nm[i] = x.names[i];
     *names = nm;
