@@ -1,9 +1,9 @@
 /*
  * ast/compile.c — turns parsed modules into the rule tree: builds the data
  * namespace, resolves names (locals to frame slots, rule names and imports
- * to data references, calls to builtins or user functions), checks arity,
- * reorders bodies for safety the way OPA does (reporting unsafe variables),
- * and rejects recursion.
+ * to data references, calls to builtins or user functions), checks arity;
+ * safety.c reorders bodies the way OPA does (reporting unsafe variables)
+ * and recursion.c rejects recursion.
  *
  * Invariant: after a successful compile every T_VAR has a slot or is the
  * input/data root, every T_CALL has bi or fnode, and each body's
@@ -862,94 +862,6 @@ static void link_refs_term(struct cctx *x, struct term *t)
     fold_constant(x, t);
 }
 
-/* ---- recursion ---- */
-
-static void dep_term(struct cctx *x, struct term *t, struct node *from);
-static void visit_node(struct cctx *x, struct node *n);
-
-static void dep_edge(struct cctx *x, struct node *to, struct node *from, struct xv_loc loc)
-{
-    if (to->nrules || to->dflt) {
-        if (to->visit == 1) {
-            x->err->loc = loc;
-            snprintf(x->err->code, sizeof x->err->code, "rego_recursion_error");
-            snprintf(x->err->msg, sizeof x->err->msg, "rule %s is recursive: %s -> %s",
-                     to->path, to->path, to->path);
-            longjmp(x->jb, 1);
-        }
-        if (to->visit == 0)
-            visit_node(x, to);
-    }
-}
-
-static void dep_all(struct cctx *x, struct node *n, struct node *from, struct xv_loc loc)
-{
-    dep_edge(x, n, from, loc);
-    for (int i = 0; i < n->nkids; i++)
-        dep_all(x, n->kids[i], from, loc);
-}
-
-static void dep_body(struct cctx *x, struct body *b, struct node *from)
-{
-    for (int i = 0; b && i < b->n; i++) {
-        struct expr *e = b->exprs[i];
-        while (e->kind == E_NOT)
-            e = e->inner;
-        if (e->a) dep_term(x, e->a, from);
-        if (e->b) dep_term(x, e->b, from);
-        if (e->key) dep_term(x, e->key, from);
-        if (e->body) dep_body(x, e->body, from);
-        for (int k = 0; k < e->nwith; k++)
-            dep_term(x, e->withs[k].value, from);
-    }
-}
-
-static void dep_term(struct cctx *x, struct term *t, struct node *from)
-{
-    if (!t)
-        return;
-    if (t->rnode) {
-        if (t->rnode->nrules || t->rnode->dflt) {
-            dep_edge(x, t->rnode, from, t->loc);
-        } else if (t->kind != T_REF || t->rconsumed >= t->n) {
-            /* the ref names the whole subtree */
-            dep_all(x, t->rnode, from, t->loc);
-        }
-        /* A dynamic key (data[x]…) is not followed statically, as in OPA;
-         * a cycle through it is caught when evaluation re-enters a rule. */
-        /* else: a ground key with no rule below it reaches base data only */
-    }
-    if (t->kind == T_CALL && t->fnode)
-        dep_edge(x, t->fnode, from, t->loc);
-    for (int i = 0; i < t->n; i++)
-        if (t->items && t->items[i])
-            dep_term(x, t->items[i], from);
-    if (t->head) dep_term(x, t->head, from);
-    if (t->key) dep_term(x, t->key, from);
-    if (t->body) dep_body(x, t->body, from);
-}
-
-static void visit_node(struct cctx *x, struct node *n)
-{
-    n->visit = 1;
-    for (struct rule *r = n->rules; r; r = r->next)
-        for (struct rule *e = r; e; e = e->els) {
-            dep_body(x, e->body, n);
-            dep_term(x, e->value, n);
-            dep_term(x, e->key, n);
-            for (int i = 0; i < e->nrest; i++)
-                dep_term(x, e->rest[i], n);
-        }
-    n->visit = 2;
-}
-
-static void visit_all(struct cctx *x, struct node *n)
-{
-    if ((n->nrules || n->dflt) && n->visit == 0)
-        visit_node(x, n);
-    for (int i = 0; i < n->nkids; i++)
-        visit_all(x, n->kids[i]);
-}
 
 static void link_rule(struct cctx *x, struct rule *r)
 {
@@ -1002,7 +914,7 @@ int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
     for (struct module *m = c->mods; m; m = m->next)
         for (int i = 0; i < m->nrules; i++)
             link_rule(&x, m->rules[i]);
-    visit_all(&x, c->root);
+    xv_ast_check_recursion(&x, c->root);
     ctx_free(&x);
     return 0;
 }

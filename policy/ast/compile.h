@@ -72,4 +72,8 @@ void xv_ast_unsafe(struct cctx *x, struct term *bad, struct xv_loc fallback)
  * and reorder its bodies; a compile error names the first unsafe variable. */
 void xv_ast_check_rule_safety(struct cctx *x, struct rule *r);
 
+/* recursion.c: reject recursion among the rules below node n (a compile
+ * error at the reference that closes the circle). */
+void xv_ast_check_recursion(struct cctx *x, struct node *n);
+
 #endif
