@@ -69,4 +69,30 @@ struct xv_value *xv_ast_annotations_for(struct parser *p, int line, int is_packa
  * to OPA's annotation object, with "scope" filled in. NULL + err on error. */
 struct xv_value *xv_ast_yaml_annotations(const char *text, int is_package, char *err,
                                             size_t errlen);
+
+/* A growing list of terms (arena-allocated). */
+struct tlist {
+    struct term **v; /* items */
+    int n, cap;      /* count, allocated */
+};
+
+/* parser.c: the token cursor and the term/expression/body parsers that
+ * ast/module.c builds rules from (every error longjmps out). */
+struct token *xv_ast_expect(struct parser *p, int tt);
+int xv_ast_is_keyword(struct parser *p, struct token *t);
+int xv_ast_is_kw(struct parser *p, struct token *t, const char *kw);
+int xv_ast_kw_is_ref(struct parser *p, struct token *t);
+struct expr *xv_ast_new_expr(struct parser *p, int kind, struct token *at);
+struct token *xv_ast_next(struct parser *p);
+struct body *xv_ast_parse_body(struct parser *p, int closer);
+struct body *xv_ast_parse_if_body(struct parser *p);
+struct term *xv_ast_parse_in(struct parser *p);
+struct term *xv_ast_parse_postfix(struct parser *p, struct term *t, int allow_call);
+struct token *xv_ast_peek(struct parser *p);
+struct token *xv_ast_peek2(struct parser *p);
+void xv_ast_tl_push(struct parser *p, struct tlist *l, struct term *t);
+void xv_ast_unexpected(struct parser *p, struct token *t) __attribute__((noreturn));
+struct term *xv_ast_value_term(struct parser *p, struct xv_value *v, struct token *at);
+struct term *xv_ast_var_term(struct parser *p, const char *name, size_t n, struct token *at);
+
 #endif
