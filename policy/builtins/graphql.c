@@ -4,13 +4,15 @@
  * returns (vektah/gqlparser's AST with null fields and positions dropped),
  * with gqlparser's error texts ("Expected Name, found <EOF>", "Unexpected
  * Name \"on\"", "expected at least one definition, found }") and locations.
- * The validating builtins live in builtins_graphql_validate.c.
+ * The lexer is builtins/graphql_lex.c; the validating builtins live in
+ * builtins/graphql_schema.c.
  *
  * Invariant: parsing is recursive descent with a depth bound
  * (GQL_MAX_DEPTH), so hostile documents cannot exhaust the stack.
  * Thread safety: reentrant.
  */
 #include "builtins/graphql.h"
+#include "builtins/graphql_lex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,354 +20,10 @@
 
 #define GQL_MAX_DEPTH 200
 
-enum tk {
-    T_EOF, T_INVALID, T_BANG, T_DOLLAR, T_AMP, T_PAREN_L, T_PAREN_R, T_SPREAD, T_COLON,
-    T_EQUALS, T_AT, T_BRACKET_L, T_BRACKET_R, T_BRACE_L, T_PIPE, T_BRACE_R, T_NAME, T_INT,
-    T_FLOAT, T_STRING, T_BLOCK_STRING,
-};
-
-static const char *const tk_names[] = {
-    "<EOF>", "<Invalid>", "!", "$", "&", "(", ")", "...", ":", "=", "@", "[", "]", "{",
-    "|", "}", "Name", "Int", "Float", "String", "BlockString",
-};
-
-struct tok {
-    enum tk kind;
-    const char *p;      /* raw text */
-    size_t n;
-    char *val;          /* decoded value (names, numbers, strings); owned */
-    size_t vlen;
-    int line, col;      /* 1-based start */
-};
-
-struct gp {
-    const char *s;      /* document */
-    size_t n;
-    size_t pos;         /* lexer position */
-    int line;           /* current line */
-    size_t line_start;  /* offset of the current line */
-    struct tok cur;     /* lookahead token */
-    bool have;          /* cur is valid */
-    char err[300];      /* first error */
-    int depth;
-    bool keep_pos;      /* record "__pos": [line, col] on fields (for validation) */
-};
-
-/* ---- lexer ---- */
-
-static void tok_free(struct tok *t)
-{
-    free(t->val);
-    t->val = NULL;
-}
-
-static bool name_start(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static bool name_ch(char c)
-{
-    return name_start(c) || (c >= '0' && c <= '9');
-}
-
-static void skip_ignored(struct gp *g)
-{
-    while (g->pos < g->n) {
-        unsigned char c = (unsigned char)g->s[g->pos];
-        if (c == '\n') {
-            g->pos++;
-            g->line++;
-            g->line_start = g->pos;
-        } else if (c == '\r') {
-            g->pos++;
-            if (g->pos < g->n && g->s[g->pos] == '\n')
-                g->pos++;
-            g->line++;
-            g->line_start = g->pos;
-        } else if (c == ' ' || c == '\t' || c == ',') {
-            g->pos++;
-        } else if (c == 0xEF && g->pos + 2 < g->n && (unsigned char)g->s[g->pos + 1] == 0xBB &&
-                   (unsigned char)g->s[g->pos + 2] == 0xBF) {
-            g->pos += 3;   /* BOM */
-        } else if (c == '#') {
-            while (g->pos < g->n && g->s[g->pos] != '\n' && g->s[g->pos] != '\r')
-                g->pos++;
-        } else {
-            break;
-        }
-    }
-}
-
-/* Block string value: common indentation removed, blank first/last lines dropped. */
-static char *block_value(const char *raw, size_t n, size_t *outlen)
-{
-    /* split into lines, unescape \""" */
-    struct xv_val_buf b = {0};
-    size_t i = 0, nl = 0;
-    const char *lines[4096];
-    size_t lens[4096];
-    char *tmp = malloc(n + 1);
-    if (!tmp)
-        return NULL;
-    size_t tn = 0;
-    for (i = 0; i < n; i++) {
-        if (raw[i] == '\\' && i + 3 < n && memcmp(raw + i + 1, "\"\"\"", 3) == 0) {
-            memcpy(tmp + tn, "\"\"\"", 3);
-            tn += 3;
-            i += 3;
-        } else {
-            tmp[tn++] = raw[i];
-        }
-    }
-    size_t st = 0;
-    for (i = 0; i <= tn && nl < 4096; i++) {
-        if (i == tn || tmp[i] == '\n' || tmp[i] == '\r') {
-            lines[nl] = tmp + st;
-            lens[nl++] = i - st;
-            if (i < tn && tmp[i] == '\r' && i + 1 < tn && tmp[i + 1] == '\n')
-                i++;
-            st = i + 1;
-        }
-    }
-    size_t common = (size_t)-1;
-    for (size_t k = 1; k < nl; k++) {
-        size_t ind = 0;
-        while (ind < lens[k] && (lines[k][ind] == ' ' || lines[k][ind] == '\t'))
-            ind++;
-        if (ind < lens[k] && ind < common)
-            common = ind;
-    }
-    size_t first = 0, last = nl;
-    for (size_t k = 0; k < nl; k++) {
-        if (k > 0 && common != (size_t)-1) {
-            size_t cut = common < lens[k] ? common : lens[k];
-            lines[k] += cut;
-            lens[k] -= cut;
-        }
-    }
-    while (first < last) {
-        size_t j = 0;
-        while (j < lens[first] && (lines[first][j] == ' ' || lines[first][j] == '\t'))
-            j++;
-        if (j < lens[first])
-            break;
-        first++;
-    }
-    while (last > first) {
-        size_t j = 0;
-        while (j < lens[last - 1] && (lines[last - 1][j] == ' ' || lines[last - 1][j] == '\t'))
-            j++;
-        if (j < lens[last - 1])
-            break;
-        last--;
-    }
-    for (size_t k = first; k < last; k++) {
-        if (k > first)
-            xv_val_buf_addc(&b, '\n');
-        xv_val_buf_add(&b, lines[k], lens[k]);
-    }
-    xv_val_buf_add(&b, "", 0);
-    free(tmp);
-    return xv_val_buf_take(&b, outlen);
-}
-
-static void lex(struct gp *g, struct tok *t)
-{
-    memset(t, 0, sizeof *t);
-    skip_ignored(g);
-    t->line = g->line;
-    t->col = (int)xv_val_utf8_count(g->s + g->line_start, g->pos - g->line_start) + 1;
-    t->p = g->s + g->pos;
-    if (g->pos >= g->n) {
-        t->kind = T_EOF;
-        return;
-    }
-    const char *s = g->s;
-    size_t i = g->pos;
-    char c = s[i];
-    static const char punct[] = "!$&():=@[]{|}";
-    static const enum tk pk[] = {T_BANG, T_DOLLAR, T_AMP, T_PAREN_L, T_PAREN_R, T_COLON,
-                                 T_EQUALS, T_AT, T_BRACKET_L, T_BRACKET_R, T_BRACE_L,
-                                 T_PIPE, T_BRACE_R};
-    const char *pp = c ? strchr(punct, c) : NULL;
-    if (pp) {
-        t->kind = pk[pp - punct];
-        t->n = 1;
-        g->pos++;
-        return;
-    }
-    if (c == '.') {
-        if (i + 2 < g->n && s[i + 1] == '.' && s[i + 2] == '.') {
-            t->kind = T_SPREAD;
-            t->n = 3;
-            g->pos += 3;
-            return;
-        }
-        t->kind = T_INVALID;
-        return;
-    }
-    if (name_start(c)) {
-        size_t j = i;
-        while (j < g->n && name_ch(s[j]))
-            j++;
-        t->kind = T_NAME;
-        t->n = j - i;
-        t->val = strndup(s + i, t->n);
-        t->vlen = t->n;
-        g->pos = j;
-        return;
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        size_t j = i;
-        bool flt = false;
-        if (s[j] == '-')
-            j++;
-        if (j < g->n && s[j] == '0') {
-            j++;
-        } else {
-            size_t st = j;
-            while (j < g->n && s[j] >= '0' && s[j] <= '9')
-                j++;
-            if (j == st) {
-                t->kind = T_INVALID;
-                return;
-            }
-        }
-        if (j < g->n && s[j] == '.') {
-            flt = true;
-            j++;
-            size_t st = j;
-            while (j < g->n && s[j] >= '0' && s[j] <= '9')
-                j++;
-            if (j == st) {
-                t->kind = T_INVALID;
-                return;
-            }
-        }
-        if (j < g->n && (s[j] == 'e' || s[j] == 'E')) {
-            flt = true;
-            j++;
-            if (j < g->n && (s[j] == '+' || s[j] == '-'))
-                j++;
-            size_t st = j;
-            while (j < g->n && s[j] >= '0' && s[j] <= '9')
-                j++;
-            if (j == st) {
-                t->kind = T_INVALID;
-                return;
-            }
-        }
-        if (j < g->n && (name_start(s[j]) || s[j] == '.')) {
-            t->kind = T_INVALID;
-            return;
-        }
-        t->kind = flt ? T_FLOAT : T_INT;
-        t->n = j - i;
-        t->val = strndup(s + i, t->n);
-        t->vlen = t->n;
-        g->pos = j;
-        return;
-    }
-    if (c == '"') {
-        if (i + 2 < g->n && s[i + 1] == '"' && s[i + 2] == '"') {
-            size_t j = i + 3;
-            while (j + 2 < g->n && !(s[j] == '"' && s[j + 1] == '"' && s[j + 2] == '"')) {
-                if (s[j] == '\\' && j + 3 < g->n && s[j + 1] == '"' && s[j + 2] == '"' &&
-                    s[j + 3] == '"')
-                    j += 4;
-                else
-                    j++;
-            }
-            if (j + 2 >= g->n) {
-                /* unterminated: the error points at the end of the input */
-                for (size_t k = i; k < g->n; k++)
-                    if (s[k] == '\n' || (s[k] == '\r' && !(k + 1 < g->n && s[k + 1] == '\n'))) {
-                        t->line++;
-                        t->col = 1;
-                        g->line_start = k + 1;
-                    }
-                t->col = (int)xv_val_utf8_count(s + g->line_start, g->n - g->line_start) + 1;
-                t->kind = T_INVALID;
-                return;
-            }
-            t->col += 3;   /* gqlparser locates strings at their contents */
-            t->kind = T_BLOCK_STRING;
-            t->val = block_value(s + i + 3, j - i - 3, &t->vlen);
-            t->n = j + 3 - i;
-            /* keep line accounting across the block */
-            for (size_t k = i; k < j + 3; k++)
-                if (s[k] == '\n') {
-                    g->line++;
-                    g->line_start = k + 1;
-                }
-            g->pos = j + 3;
-            return;
-        }
-        struct xv_val_buf b = {0};
-        size_t j = i + 1;
-        while (j < g->n && s[j] != '"' && s[j] != '\n' && s[j] != '\r') {
-            if (s[j] == '\\' && j + 1 < g->n) {
-                char e = s[j + 1];
-                const char *map = "\"\"\\\\//b\bf\fn\nr\rt\t";
-                const char *m = strchr(map, e);
-                if (e == 'u' && j + 5 < g->n) {
-                    unsigned cp = 0;
-                    bool ok = true;
-                    for (int k = 2; k < 6; k++) {
-                        char h = s[j + k];
-                        int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-                        if (v < 0)
-                            ok = false;
-                        cp = cp * 16 + (unsigned)(v < 0 ? 0 : v);
-                    }
-                    if (!ok) {
-                        xv_val_buf_free(&b);
-                        t->kind = T_INVALID;
-                        return;
-                    }
-                    xv_val_buf_addcp(&b, cp);
-                    j += 6;
-                    continue;
-                }
-                if (!e || !m || (m - map) % 2 != 0) {
-                    xv_val_buf_free(&b);
-                    t->kind = T_INVALID;
-                    return;
-                }
-                xv_val_buf_addc(&b, m[1]);
-                j += 2;
-                continue;
-            }
-            if ((unsigned char)s[j] < 0x20 && s[j] != '\t') {
-                xv_val_buf_free(&b);
-                t->kind = T_INVALID;
-                return;
-            }
-            xv_val_buf_addc(&b, s[j]);
-            j++;
-        }
-        if (j >= g->n || s[j] != '"') {
-            xv_val_buf_free(&b);
-            t->kind = T_INVALID;
-            return;
-        }
-        xv_val_buf_add(&b, "", 0);
-        t->col += 1;
-        t->kind = T_STRING;
-        t->val = xv_val_buf_take(&b, &t->vlen);
-        t->n = j + 1 - i;
-        g->pos = j + 1;
-        return;
-    }
-    t->kind = T_INVALID;
-}
-
 static struct tok *peek(struct gp *g)
 {
     if (!g->have) {
-        lex(g, &g->cur);
+        xv_bi_gql_lex(g, &g->cur);
         g->have = true;
     }
     return &g->cur;
@@ -378,7 +36,7 @@ static void take(struct gp *g, struct tok *out)
     if (out)
         *out = g->cur;
     else
-        tok_free(&g->cur);
+        xv_bi_gql_tok_free(&g->cur);
     g->have = false;
     if (g->cur.kind == T_INVALID)
         g->have = true;   /* never advance past an invalid token */
@@ -390,10 +48,10 @@ static void tok_desc(const struct tok *t, char *buf, size_t n)
 {
     if (t->kind == T_NAME || t->kind == T_INT || t->kind == T_FLOAT || t->kind == T_STRING ||
         t->kind == T_BLOCK_STRING)
-        snprintf(buf, n, "%s \"%.*s\"", tk_names[t->kind], (int)(t->vlen > 100 ? 100 : t->vlen),
+        snprintf(buf, n, "%s \"%.*s\"", xv_bi_gql_tk_names[t->kind], (int)(t->vlen > 100 ? 100 : t->vlen),
                  t->val ? t->val : "");
     else
-        snprintf(buf, n, "%s", tk_names[t->kind]);
+        snprintf(buf, n, "%s", xv_bi_gql_tk_names[t->kind]);
 }
 
 static void errorf_at(struct gp *g, const struct tok *t, const char *msg)
@@ -417,7 +75,7 @@ static bool expect(struct gp *g, enum tk k, struct tok *out)
     if (t->kind != k) {
         char d[160], m[220];
         tok_desc(t, d, sizeof d);
-        snprintf(m, sizeof m, "Expected %s, found %s", tk_names[k], d);
+        snprintf(m, sizeof m, "Expected %s, found %s", xv_bi_gql_tk_names[k], d);
         errorf_at(g, t, m);
         return false;
     }
@@ -568,7 +226,7 @@ static struct xv_value *parse_value(struct gp *g, bool isconst)
         int kind = tk.kind == T_INT ? GQL_INT : tk.kind == T_FLOAT ? GQL_FLOAT
                    : tk.kind == T_STRING ? GQL_STRING : GQL_BLOCK;
         v = value_node(kind, tk.val, tk.vlen);
-        tok_free(&tk);
+        xv_bi_gql_tok_free(&tk);
         break;
     }
     case T_NAME: {
@@ -577,7 +235,7 @@ static struct xv_value *parse_value(struct gp *g, bool isconst)
         int kind = (strcmp(tk.val, "true") == 0 || strcmp(tk.val, "false") == 0) ? GQL_BOOLEAN
                    : strcmp(tk.val, "null") == 0 ? GQL_NULL : GQL_ENUM;
         v = value_node(kind, tk.val, tk.vlen);
-        tok_free(&tk);
+        xv_bi_gql_tok_free(&tk);
         break;
     }
     default:
@@ -777,7 +435,7 @@ struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, c
             struct tok t;
             take(&g, &t);
             set_s(op, "Operation", t.val);
-            tok_free(&t);
+            xv_bi_gql_tok_free(&t);
             if (peek(&g)->kind == T_NAME) {
                 char *name = parse_name(&g);
                 set_s(op, "Name", name);
@@ -816,7 +474,7 @@ struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, c
         unexpected(&g);
     }
     if (g.have)
-        tok_free(&g.cur);
+        xv_bi_gql_tok_free(&g.cur);
     if (g.err[0]) {
         snprintf(err, errlen, "%s", g.err);
         xv_decref(ops);
@@ -1020,18 +678,18 @@ static struct xv_value *parse_schema_def(struct gp *g, const char *desc, bool ex
                 char m[200];
                 snprintf(m, sizeof m, "Unexpected Name \"%s\"", t.val);
                 errorf_at(g, &t, m);
-                tok_free(&t);
+                xv_bi_gql_tok_free(&t);
                 break;
             }
             if (!expect(g, T_COLON, NULL)) {
-                tok_free(&t);
+                xv_bi_gql_tok_free(&t);
                 break;
             }
             char *ty = parse_name(g);
             struct xv_value *o = xv_object_new(2);
             set_s(o, "Operation", t.val);
             set_s(o, "Type", ty);
-            tok_free(&t);
+            xv_bi_gql_tok_free(&t);
             free(ty);
             push(ops, o);
         }
@@ -1093,11 +751,11 @@ struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size
                         char m[200];
                         snprintf(m, sizeof m, "Unexpected Name \"%s\"", t.val);
                         errorf_at(&g, &t, m);
-                        tok_free(&t);
+                        xv_bi_gql_tok_free(&t);
                         break;
                     }
                     push(locs, xv_cstring(t.val));
-                    tok_free(&t);
+                    xv_bi_gql_tok_free(&t);
                 } while (!g.err[0] && skip(&g, T_PIPE));
             }
             set(d, "Locations", locs);
@@ -1136,7 +794,7 @@ struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size
         free(desc);
     }
     if (g.have)
-        tok_free(&g.cur);
+        xv_bi_gql_tok_free(&g.cur);
     if (g.err[0]) {
         snprintf(err, errlen, "%s", g.err);
         xv_decref(defs);
