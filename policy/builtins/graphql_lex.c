@@ -137,6 +137,166 @@ static char *block_value(const char *raw, size_t n, size_t *outlen)
     return xv_val_buf_take(&b, outlen);
 }
 
+/* An Int or Float at g->pos (gqlparser: no leading zeros, no name
+ * character or '.' right after the number). */
+static void lex_number(struct gp *g, struct tok *t)
+{
+    const char *s = g->s;
+    size_t i = g->pos;
+    size_t j = i;
+    bool flt = false;
+    if (s[j] == '-')
+        j++;
+    if (j < g->n && s[j] == '0') {
+        j++;
+    } else {
+        size_t st = j;
+        while (j < g->n && s[j] >= '0' && s[j] <= '9')
+            j++;
+        if (j == st) {
+            t->kind = T_INVALID;
+            return;
+        }
+    }
+    if (j < g->n && s[j] == '.') {
+        flt = true;
+        j++;
+        size_t st = j;
+        while (j < g->n && s[j] >= '0' && s[j] <= '9')
+            j++;
+        if (j == st) {
+            t->kind = T_INVALID;
+            return;
+        }
+    }
+    if (j < g->n && (s[j] == 'e' || s[j] == 'E')) {
+        flt = true;
+        j++;
+        if (j < g->n && (s[j] == '+' || s[j] == '-'))
+            j++;
+        size_t st = j;
+        while (j < g->n && s[j] >= '0' && s[j] <= '9')
+            j++;
+        if (j == st) {
+            t->kind = T_INVALID;
+            return;
+        }
+    }
+    if (j < g->n && (name_start(s[j]) || s[j] == '.')) {
+        t->kind = T_INVALID;
+        return;
+    }
+    t->kind = flt ? T_FLOAT : T_INT;
+    t->n = j - i;
+    t->val = strndup(s + i, t->n);
+    t->vlen = t->n;
+    g->pos = j;
+    return;
+}
+
+/* A block string ("""...""") at g->pos; the value gets the spec's
+ * indentation rule (block_value). */
+static void lex_block_string(struct gp *g, struct tok *t)
+{
+    const char *s = g->s;
+    size_t i = g->pos;
+    size_t j = i + 3;
+    while (j + 2 < g->n && !(s[j] == '"' && s[j + 1] == '"' && s[j + 2] == '"')) {
+        if (s[j] == '\\' && j + 3 < g->n && s[j + 1] == '"' && s[j + 2] == '"' &&
+            s[j + 3] == '"')
+            j += 4;
+        else
+            j++;
+    }
+    if (j + 2 >= g->n) {
+        /* unterminated: the error points at the end of the input */
+        for (size_t k = i; k < g->n; k++)
+            if (s[k] == '\n' || (s[k] == '\r' && !(k + 1 < g->n && s[k + 1] == '\n'))) {
+                t->line++;
+                t->col = 1;
+                g->line_start = k + 1;
+            }
+        t->col = (int)xv_val_utf8_count(s + g->line_start, g->n - g->line_start) + 1;
+        t->kind = T_INVALID;
+        return;
+    }
+    t->col += 3;   /* gqlparser locates strings at their contents */
+    t->kind = T_BLOCK_STRING;
+    t->val = block_value(s + i + 3, j - i - 3, &t->vlen);
+    t->n = j + 3 - i;
+    /* keep line accounting across the block */
+    for (size_t k = i; k < j + 3; k++)
+        if (s[k] == '\n') {
+            g->line++;
+            g->line_start = k + 1;
+        }
+    g->pos = j + 3;
+    return;
+}
+
+/* A quoted string at g->pos, escapes decoded. */
+static void lex_string(struct gp *g, struct tok *t)
+{
+    const char *s = g->s;
+    size_t i = g->pos;
+struct xv_val_buf b = {0};
+    size_t j = i + 1;
+    while (j < g->n && s[j] != '"' && s[j] != '\n' && s[j] != '\r') {
+        if (s[j] == '\\' && j + 1 < g->n) {
+            char e = s[j + 1];
+            const char *map = "\"\"\\\\//b\bf\fn\nr\rt\t";
+            const char *m = strchr(map, e);
+            if (e == 'u' && j + 5 < g->n) {
+                unsigned cp = 0;
+                bool ok = true;
+                for (int k = 2; k < 6; k++) {
+                    char h = s[j + k];
+                    int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                    if (v < 0)
+                        ok = false;
+                    cp = cp * 16 + (unsigned)(v < 0 ? 0 : v);
+                }
+                if (!ok) {
+                    xv_val_buf_free(&b);
+                    t->kind = T_INVALID;
+                    return;
+                }
+                xv_val_buf_addcp(&b, cp);
+                j += 6;
+                continue;
+            }
+            if (!e || !m || (m - map) % 2 != 0) {
+                xv_val_buf_free(&b);
+                t->kind = T_INVALID;
+                return;
+            }
+            xv_val_buf_addc(&b, m[1]);
+            j += 2;
+            continue;
+        }
+        if ((unsigned char)s[j] < 0x20 && s[j] != '\t') {
+            xv_val_buf_free(&b);
+            t->kind = T_INVALID;
+            return;
+        }
+        xv_val_buf_addc(&b, s[j]);
+        j++;
+    }
+    if (j >= g->n || s[j] != '"') {
+        xv_val_buf_free(&b);
+        t->kind = T_INVALID;
+        return;
+    }
+    xv_val_buf_add(&b, "", 0);
+    t->col += 1;
+    t->kind = T_STRING;
+    t->val = xv_val_buf_take(&b, &t->vlen);
+    t->n = j + 1 - i;
+    g->pos = j + 1;
+    return;
+}
+
 void xv_bi_gql_lex(struct gp *g, struct tok *t)
 {
     memset(t, 0, sizeof *t);
@@ -184,146 +344,14 @@ void xv_bi_gql_lex(struct gp *g, struct tok *t)
         return;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
-        size_t j = i;
-        bool flt = false;
-        if (s[j] == '-')
-            j++;
-        if (j < g->n && s[j] == '0') {
-            j++;
-        } else {
-            size_t st = j;
-            while (j < g->n && s[j] >= '0' && s[j] <= '9')
-                j++;
-            if (j == st) {
-                t->kind = T_INVALID;
-                return;
-            }
-        }
-        if (j < g->n && s[j] == '.') {
-            flt = true;
-            j++;
-            size_t st = j;
-            while (j < g->n && s[j] >= '0' && s[j] <= '9')
-                j++;
-            if (j == st) {
-                t->kind = T_INVALID;
-                return;
-            }
-        }
-        if (j < g->n && (s[j] == 'e' || s[j] == 'E')) {
-            flt = true;
-            j++;
-            if (j < g->n && (s[j] == '+' || s[j] == '-'))
-                j++;
-            size_t st = j;
-            while (j < g->n && s[j] >= '0' && s[j] <= '9')
-                j++;
-            if (j == st) {
-                t->kind = T_INVALID;
-                return;
-            }
-        }
-        if (j < g->n && (name_start(s[j]) || s[j] == '.')) {
-            t->kind = T_INVALID;
-            return;
-        }
-        t->kind = flt ? T_FLOAT : T_INT;
-        t->n = j - i;
-        t->val = strndup(s + i, t->n);
-        t->vlen = t->n;
-        g->pos = j;
+        lex_number(g, t);
         return;
     }
     if (c == '"') {
-        if (i + 2 < g->n && s[i + 1] == '"' && s[i + 2] == '"') {
-            size_t j = i + 3;
-            while (j + 2 < g->n && !(s[j] == '"' && s[j + 1] == '"' && s[j + 2] == '"')) {
-                if (s[j] == '\\' && j + 3 < g->n && s[j + 1] == '"' && s[j + 2] == '"' &&
-                    s[j + 3] == '"')
-                    j += 4;
-                else
-                    j++;
-            }
-            if (j + 2 >= g->n) {
-                /* unterminated: the error points at the end of the input */
-                for (size_t k = i; k < g->n; k++)
-                    if (s[k] == '\n' || (s[k] == '\r' && !(k + 1 < g->n && s[k + 1] == '\n'))) {
-                        t->line++;
-                        t->col = 1;
-                        g->line_start = k + 1;
-                    }
-                t->col = (int)xv_val_utf8_count(s + g->line_start, g->n - g->line_start) + 1;
-                t->kind = T_INVALID;
-                return;
-            }
-            t->col += 3;   /* gqlparser locates strings at their contents */
-            t->kind = T_BLOCK_STRING;
-            t->val = block_value(s + i + 3, j - i - 3, &t->vlen);
-            t->n = j + 3 - i;
-            /* keep line accounting across the block */
-            for (size_t k = i; k < j + 3; k++)
-                if (s[k] == '\n') {
-                    g->line++;
-                    g->line_start = k + 1;
-                }
-            g->pos = j + 3;
-            return;
-        }
-        struct xv_val_buf b = {0};
-        size_t j = i + 1;
-        while (j < g->n && s[j] != '"' && s[j] != '\n' && s[j] != '\r') {
-            if (s[j] == '\\' && j + 1 < g->n) {
-                char e = s[j + 1];
-                const char *map = "\"\"\\\\//b\bf\fn\nr\rt\t";
-                const char *m = strchr(map, e);
-                if (e == 'u' && j + 5 < g->n) {
-                    unsigned cp = 0;
-                    bool ok = true;
-                    for (int k = 2; k < 6; k++) {
-                        char h = s[j + k];
-                        int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-                        if (v < 0)
-                            ok = false;
-                        cp = cp * 16 + (unsigned)(v < 0 ? 0 : v);
-                    }
-                    if (!ok) {
-                        xv_val_buf_free(&b);
-                        t->kind = T_INVALID;
-                        return;
-                    }
-                    xv_val_buf_addcp(&b, cp);
-                    j += 6;
-                    continue;
-                }
-                if (!e || !m || (m - map) % 2 != 0) {
-                    xv_val_buf_free(&b);
-                    t->kind = T_INVALID;
-                    return;
-                }
-                xv_val_buf_addc(&b, m[1]);
-                j += 2;
-                continue;
-            }
-            if ((unsigned char)s[j] < 0x20 && s[j] != '\t') {
-                xv_val_buf_free(&b);
-                t->kind = T_INVALID;
-                return;
-            }
-            xv_val_buf_addc(&b, s[j]);
-            j++;
-        }
-        if (j >= g->n || s[j] != '"') {
-            xv_val_buf_free(&b);
-            t->kind = T_INVALID;
-            return;
-        }
-        xv_val_buf_add(&b, "", 0);
-        t->col += 1;
-        t->kind = T_STRING;
-        t->val = xv_val_buf_take(&b, &t->vlen);
-        t->n = j + 1 - i;
-        g->pos = j + 1;
+        if (i + 2 < g->n && s[i + 1] == '"' && s[i + 2] == '"')
+            lex_block_string(g, t);
+        else
+            lex_string(g, t);
         return;
     }
     t->kind = T_INVALID;
