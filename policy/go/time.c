@@ -397,292 +397,331 @@ static int lookup_name(const char **v, const char *e, const char *const *tab, in
     return -1;
 }
 
-int xv_go_time_parse(const char *l, size_t n, const char *value, size_t vn, int64_t *sec,
-                            int32_t *nsec, char *err, size_t errlen)
+/* What a time value parsed so far says (xv_go_time_parse). */
+struct tparse {
+    const char *v, *e;     /* the rest of the value */
+    int64_t year;          /* calendar year */
+    int month, day, yday;  /* -1 until seen */
+    int hour, min, secs;   /* clock */
+    int64_t ns;            /* fraction of the second */
+    bool pm, am, utc;      /* PM/AM seen; Z or UTC seen */
+    bool have_off;         /* a numeric offset was seen (zoff) */
+    int zoff;              /* seconds east of UTC */
+    const char *what;      /* detail for the error text ("" or ": ...") */
+};
+
+/* Go's rule: a fractional second after the seconds ('.' or ',' then
+ * digits), up to nanoseconds, extra digits ignored. */
+static void parse_frac(struct tparse *t)
 {
-    const char *v = value, *e = value + vn;
-    int64_t year = 0;
-    int month = -1, day = -1, yday = -1, hour = 0, min = 0, secs = 0;
-    int64_t ns = 0;
-    bool pm = false, am = false, utc = false, have_off = false;
-    int zoff = 0;
+    const char *p = t->v + 1;
+    int64_t f = 0;
+    int digs = 0;
+    while (p < t->e && *p >= '0' && *p <= '9') {
+        if (digs < 9) {
+            f = f * 10 + (*p - '0');
+            digs++;
+        }
+        p++;
+    }
+    while (digs++ < 9)
+        f *= 10;
+    t->ns = f;
+    t->v = p;
+}
+
+/* The numeric zone offset forms (-07, -0700, -07:00, -070000, ...). */
+static bool parse_numtz(struct tparse *t, enum std s)
+{
+    if (t->v >= t->e || (*t->v != '+' && *t->v != '-'))
+        return false;
+    int sign = *t->v == '-' ? -1 : 1;
+    t->v++;
+    int hh = 0, mm = 0, ss = 0;
+    if (!getnum(&t->v, t->e, true, &hh))
+        return false;
+    bool colon = s == S_ISO8601COLONTZ || s == S_NUMCOLONTZ ||
+                 s == S_ISO8601COLONSECONDSTZ || s == S_NUMCOLONSECONDSTZ;
+    if (s != S_ISO8601SHORTTZ && s != S_NUMSHORTTZ) {
+        if (colon) {
+            if (t->v >= t->e || *t->v != ':')
+                return false;
+            t->v++;
+        }
+        if (!getnum(&t->v, t->e, true, &mm))
+            return false;
+    }
+    if (s == S_ISO8601SECONDSTZ || s == S_NUMSECONDSTZ || s == S_NUMCOLONSECONDSTZ ||
+        s == S_ISO8601COLONSECONDSTZ) {
+        if (colon) {
+            if (t->v >= t->e || *t->v != ':')
+                return false;
+            t->v++;
+        }
+        if (!getnum(&t->v, t->e, true, &ss))
+            return false;
+    }
+    if (hh > 24 || mm > 60 || ss > 60) {
+        t->what = ": time zone offset out of range";
+        return false;
+    }
+    t->zoff = sign * (hh * 3600 + mm * 60 + ss);
+    t->have_off = true;
+    return true;
+}
+
+/* A zone abbreviation: UTC, or 3-5 upper-case letters (offset 0 unless
+ * a numeric offset says otherwise, as in Go for unknown names). */
+static bool parse_abbr(struct tparse *t)
+{
+    if (t->e - t->v >= 3 && memcmp(t->v, "UTC", 3) == 0) {
+        t->v += 3;
+        t->utc = true;
+        return true;
+    }
+    /* an abbreviation: 3-5 upper-case letters; unknown ones get offset 0 */
+    const char *p = t->v;
+    while (p < t->e && *p >= 'A' && *p <= 'Z' && p - t->v < 5)
+        p++;
+    if (p - t->v < 3)
+        return false;
+    t->v = p;
+    return true;
+}
+
+/* The layout's literal text l[pos..st) against the value: runs of spaces
+ * match runs of spaces, everything else byte for byte. */
+static bool parse_literal(struct tparse *t, const char *l, size_t pos, size_t st)
+{
+    for (size_t i = pos; i < st;) {
+        if (l[i] == ' ') {
+            if (t->v < t->e && *t->v != ' ')
+                return false;
+            while (i < st && l[i] == ' ')
+                i++;
+            while (t->v < t->e && *t->v == ' ')
+                t->v++;
+            continue;
+        }
+        if (t->v >= t->e || *t->v != l[i])
+            return false;
+        t->v++;
+        i++;
+    }
+    return true;
+}
+
+/* One layout element s (arg: fraction digits) against the value; pos is
+ * the layout position after it (a fraction may follow the seconds). */
+static bool parse_elem(struct tparse *t, enum std s, int arg, const char *l, size_t n, size_t pos)
+{
+    int x = 0;
+    switch (s) {
+    case S_YEAR:
+        if (!getnum(&t->v, t->e, true, &x))
+            return false;
+        t->year = x >= 69 ? 1900 + x : 2000 + x;
+        break;
+    case S_LONGYEAR:
+        if (t->e - t->v < 4)
+            return false;
+        t->year = 0;
+        for (int k = 0; k < 4; k++) {
+            if (t->v[k] < '0' || t->v[k] > '9')
+                return false;
+            t->year = t->year * 10 + (t->v[k] - '0');
+        }
+        t->v += 4;
+        break;
+    case S_MONTH:
+        if ((x = lookup_name(&t->v, t->e, long_months, 12, 3)) < 0)
+            return false;
+        t->month = x + 1;
+        break;
+    case S_LONGMONTH:
+        if ((x = lookup_name(&t->v, t->e, long_months, 12, 0)) < 0)
+            return false;
+        t->month = x + 1;
+        break;
+    case S_NUMMONTH: case S_ZEROMONTH:
+        if (!getnum(&t->v, t->e, s == S_ZEROMONTH, &t->month) || t->month < 1 || t->month > 12) {
+            t->what = ": month out of range";
+            return false;
+        }
+        break;
+    case S_WEEKDAY:
+        if (lookup_name(&t->v, t->e, long_days, 7, 3) < 0)
+            return false;
+        break;
+    case S_LONGWEEKDAY:
+        if (lookup_name(&t->v, t->e, long_days, 7, 0) < 0)
+            return false;
+        break;
+    case S_DAY: case S_UNDERDAY: case S_ZERODAY:
+        if (s == S_UNDERDAY && t->v < t->e && *t->v == ' ')
+            t->v++;
+        if (!getnum(&t->v, t->e, s == S_ZERODAY, &t->day))
+            return false;
+        break;
+    case S_UNDERYEARDAY: case S_ZEROYEARDAY:
+        for (int k = 0; k < 2 && s == S_UNDERYEARDAY && t->v < t->e && *t->v == ' '; k++)
+            t->v++;
+        if (!getnum3(&t->v, t->e, s == S_ZEROYEARDAY, &t->yday) || t->yday < 1 || t->yday > 366)
+            return false;
+        break;
+    case S_HOUR:
+        if (!getnum(&t->v, t->e, false, &t->hour) || t->hour > 23) {
+            t->what = ": hour out of range";
+            return false;
+        }
+        break;
+    case S_HOUR12: case S_ZEROHOUR12:
+        if (!getnum(&t->v, t->e, s == S_ZEROHOUR12, &t->hour) || t->hour > 12) {
+            t->what = ": hour out of range";
+            return false;
+        }
+        break;
+    case S_MINUTE: case S_ZEROMINUTE:
+        if (!getnum(&t->v, t->e, s == S_ZEROMINUTE, &t->min) || t->min > 59) {
+            t->what = ": minute out of range";
+            return false;
+        }
+        break;
+    case S_SECOND: case S_ZEROSECOND: {
+        if (!getnum(&t->v, t->e, s == S_ZEROSECOND, &t->secs) || t->secs > 59) {
+            t->what = ": second out of range";
+            return false;
+        }
+        /* a fractional second may follow even when the layout has none */
+        if (t->e - t->v >= 2 && (*t->v == '.' || *t->v == ',') && t->v[1] >= '0' &&
+            t->v[1] <= '9') {
+            size_t st2, en2;
+            int a2;
+            enum std nx = next_chunk(l, n, pos, &st2, &en2, &a2);
+            if ((nx == S_FRAC0 || nx == S_FRAC9) && st2 == pos)
+                break;
+            parse_frac(t);
+        }
+        break;
+    }
+    case S_PM: case S_pm:
+        if (t->e - t->v < 2)
+            return false;
+        if (strncasecmp(t->v, "PM", 2) == 0)
+            t->pm = true;
+        else if (strncasecmp(t->v, "AM", 2) == 0)
+            t->am = true;
+        else
+            return false;
+        t->v += 2;
+        break;
+    case S_ISO8601TZ: case S_ISO8601COLONTZ: case S_ISO8601SECONDSTZ:
+    case S_ISO8601SHORTTZ: case S_ISO8601COLONSECONDSTZ:
+        if (t->v < t->e && *t->v == 'Z') {
+            t->v++;
+            t->utc = true;
+            break;
+        }
+        /* fall through */
+    case S_NUMTZ: case S_NUMSHORTTZ: case S_NUMCOLONTZ: case S_NUMSECONDSTZ:
+    case S_NUMCOLONSECONDSTZ:
+        return parse_numtz(t, s);
+    case S_TZ:
+        return parse_abbr(t);
+    case S_FRAC0: {
+        if (t->e - t->v < arg + 1 || (*t->v != '.' && *t->v != ','))
+            return false;
+        int64_t f = 0;
+        for (int k = 1; k <= arg; k++) {
+            if (t->v[k] < '0' || t->v[k] > '9')
+                return false;
+            if (k <= 9)
+                f = f * 10 + (t->v[k] - '0');
+        }
+        for (int k = arg; k < 9; k++)
+            f *= 10;
+        t->ns = f;
+        t->v += arg + 1;
+        break;
+    }
+    case S_FRAC9:
+        if (t->e - t->v >= 2 && (*t->v == '.' || *t->v == ',') && t->v[1] >= '0' &&
+            t->v[1] <= '9')
+            parse_frac(t);
+        break;
+    default:
+        return false;
+    }
+    return true;
+}
+
+/* Put the parsed fields together: AM/PM, day of year, defaults, ranges. */
+static bool parse_finish(struct tparse *t, int64_t *sec, int32_t *nsec)
+{
+    if (t->pm && t->hour < 12)
+        t->hour += 12;
+    else if (t->am && t->hour == 12)
+        t->hour = 0;
+    if (t->yday >= 0) {
+        int m = 1;
+        int d = t->yday;
+        while (m <= 12 && d > xv_go_days_in(t->year, m)) {
+            d -= xv_go_days_in(t->year, m);
+            m++;
+        }
+        if (m > 12 || (t->month >= 0 && t->month != m) || (t->day >= 0 && t->day != d)) {
+            t->what = ": day-of-year out of range";
+            return false;
+        }
+        t->month = m;
+        t->day = d;
+    }
+    if (t->month < 0)
+        t->month = 1;
+    if (t->day < 0)
+        t->day = 1;
+    if (t->day < 1 || t->day > xv_go_days_in(t->year, t->month)) {
+        t->what = ": day out of range";
+        return false;
+    }
+    int64_t days = xv_go_days_from_civil(t->year, t->month, t->day);
+    *sec = days * 86400 + t->hour * 3600 + t->min * 60 + t->secs -
+           (t->have_off && !t->utc ? t->zoff : 0);
+    *nsec = (int32_t)t->ns;
+    return true;
+}
+
+int xv_go_time_parse(const char *l, size_t n, const char *value, size_t vn, int64_t *sec,
+                     int32_t *nsec, char *err, size_t errlen)
+{
+    struct tparse t = {.v = value, .e = value + vn, .month = -1, .day = -1, .yday = -1,
+                       .what = ""};
     size_t pos = 0;
-    const char *what = "";
-    while (true) {
+    bool ok = true;
+    while (ok) {
         size_t st, en;
         int arg = 0;
         enum std s = next_chunk(l, n, pos, &st, &en, &arg);
-        /* literal prefix: runs of spaces match runs of spaces */
-        for (size_t i = pos; i < st;) {
-            if (l[i] == ' ') {
-                if (v < e && *v != ' ')
-                    goto bad;
-                while (i < st && l[i] == ' ')
-                    i++;
-                while (v < e && *v == ' ')
-                    v++;
-                continue;
-            }
-            if (v >= e || *v != l[i])
-                goto bad;
-            v++;
-            i++;
+        if (!parse_literal(&t, l, pos, st)) {
+            ok = false;
+            break;
         }
         if (s == S_NONE) {
-            if (v != e) {
-                what = ": extra text";
-                goto bad;
+            if (t.v != t.e) {
+                t.what = ": extra text";
+                ok = false;
             }
             break;
         }
         pos = en;
-        int x = 0;
-        switch (s) {
-        case S_YEAR:
-            if (!getnum(&v, e, true, &x))
-                goto bad;
-            year = x >= 69 ? 1900 + x : 2000 + x;
-            break;
-        case S_LONGYEAR:
-            if (e - v < 4)
-                goto bad;
-            year = 0;
-            for (int k = 0; k < 4; k++) {
-                if (v[k] < '0' || v[k] > '9')
-                    goto bad;
-                year = year * 10 + (v[k] - '0');
-            }
-            v += 4;
-            break;
-        case S_MONTH:
-            if ((x = lookup_name(&v, e, long_months, 12, 3)) < 0)
-                goto bad;
-            month = x + 1;
-            break;
-        case S_LONGMONTH:
-            if ((x = lookup_name(&v, e, long_months, 12, 0)) < 0)
-                goto bad;
-            month = x + 1;
-            break;
-        case S_NUMMONTH: case S_ZEROMONTH:
-            if (!getnum(&v, e, s == S_ZEROMONTH, &month) || month < 1 || month > 12) {
-                what = ": month out of range";
-                goto bad;
-            }
-            break;
-        case S_WEEKDAY:
-            if (lookup_name(&v, e, long_days, 7, 3) < 0)
-                goto bad;
-            break;
-        case S_LONGWEEKDAY:
-            if (lookup_name(&v, e, long_days, 7, 0) < 0)
-                goto bad;
-            break;
-        case S_DAY: case S_UNDERDAY: case S_ZERODAY:
-            if (s == S_UNDERDAY && v < e && *v == ' ')
-                v++;
-            if (!getnum(&v, e, s == S_ZERODAY, &day))
-                goto bad;
-            break;
-        case S_UNDERYEARDAY: case S_ZEROYEARDAY:
-            for (int k = 0; k < 2 && s == S_UNDERYEARDAY && v < e && *v == ' '; k++)
-                v++;
-            if (!getnum3(&v, e, s == S_ZEROYEARDAY, &yday) || yday < 1 || yday > 366)
-                goto bad;
-            break;
-        case S_HOUR:
-            if (!getnum(&v, e, false, &hour) || hour > 23) {
-                what = ": hour out of range";
-                goto bad;
-            }
-            break;
-        case S_HOUR12: case S_ZEROHOUR12:
-            if (!getnum(&v, e, s == S_ZEROHOUR12, &hour) || hour > 12) {
-                what = ": hour out of range";
-                goto bad;
-            }
-            break;
-        case S_MINUTE: case S_ZEROMINUTE:
-            if (!getnum(&v, e, s == S_ZEROMINUTE, &min) || min > 59) {
-                what = ": minute out of range";
-                goto bad;
-            }
-            break;
-        case S_SECOND: case S_ZEROSECOND: {
-            if (!getnum(&v, e, s == S_ZEROSECOND, &secs) || secs > 59) {
-                what = ": second out of range";
-                goto bad;
-            }
-            /* a fractional second may follow even when the layout has none */
-            if (e - v >= 2 && (*v == '.' || *v == ',') && v[1] >= '0' && v[1] <= '9') {
-                size_t st2, en2;
-                int a2;
-                enum std nx = next_chunk(l, n, pos, &st2, &en2, &a2);
-                if ((nx == S_FRAC0 || nx == S_FRAC9) && st2 == pos)
-                    break;
-                const char *p = v + 1;
-                int64_t f = 0;
-                int digs = 0;
-                while (p < e && *p >= '0' && *p <= '9') {
-                    if (digs < 9) {
-                        f = f * 10 + (*p - '0');
-                        digs++;
-                    }
-                    p++;
-                }
-                while (digs++ < 9)
-                    f *= 10;
-                ns = f;
-                v = p;
-            }
-            break;
-        }
-        case S_PM: case S_pm:
-            if (e - v < 2)
-                goto bad;
-            if (strncasecmp(v, "PM", 2) == 0)
-                pm = true;
-            else if (strncasecmp(v, "AM", 2) == 0)
-                am = true;
-            else
-                goto bad;
-            v += 2;
-            break;
-        case S_ISO8601TZ: case S_ISO8601COLONTZ: case S_ISO8601SECONDSTZ:
-        case S_ISO8601SHORTTZ: case S_ISO8601COLONSECONDSTZ:
-            if (v < e && *v == 'Z') {
-                v++;
-                utc = true;
-                break;
-            }
-            /* fall through */
-        case S_NUMTZ: case S_NUMSHORTTZ: case S_NUMCOLONTZ: case S_NUMSECONDSTZ:
-        case S_NUMCOLONSECONDSTZ: {
-            if (v >= e || (*v != '+' && *v != '-'))
-                goto bad;
-            int sign = *v == '-' ? -1 : 1;
-            v++;
-            int hh = 0, mm = 0, ss = 0;
-            if (!getnum(&v, e, true, &hh))
-                goto bad;
-            bool colon = s == S_ISO8601COLONTZ || s == S_NUMCOLONTZ ||
-                         s == S_ISO8601COLONSECONDSTZ || s == S_NUMCOLONSECONDSTZ;
-            if (s != S_ISO8601SHORTTZ && s != S_NUMSHORTTZ) {
-                if (colon) {
-                    if (v >= e || *v != ':')
-                        goto bad;
-                    v++;
-                }
-                if (!getnum(&v, e, true, &mm))
-                    goto bad;
-            }
-            if (s == S_ISO8601SECONDSTZ || s == S_NUMSECONDSTZ || s == S_NUMCOLONSECONDSTZ ||
-                s == S_ISO8601COLONSECONDSTZ) {
-                if (colon) {
-                    if (v >= e || *v != ':')
-                        goto bad;
-                    v++;
-                }
-                if (!getnum(&v, e, true, &ss))
-                    goto bad;
-            }
-            if (hh > 24 || mm > 60 || ss > 60) {
-                what = ": time zone offset out of range";
-                goto bad;
-            }
-            zoff = sign * (hh * 3600 + mm * 60 + ss);
-            have_off = true;
-            break;
-        }
-        case S_TZ: {
-            if (e - v >= 3 && memcmp(v, "UTC", 3) == 0) {
-                v += 3;
-                utc = true;
-                break;
-            }
-            /* an abbreviation: 3-5 upper-case letters; unknown ones get offset 0 */
-            const char *p = v;
-            while (p < e && *p >= 'A' && *p <= 'Z' && p - v < 5)
-                p++;
-            if (p - v < 3)
-                goto bad;
-            v = p;
-            break;
-        }
-        case S_FRAC0: {
-            if (e - v < arg + 1 || (*v != '.' && *v != ','))
-                goto bad;
-            int64_t f = 0;
-            for (int k = 1; k <= arg; k++) {
-                if (v[k] < '0' || v[k] > '9')
-                    goto bad;
-                if (k <= 9)
-                    f = f * 10 + (v[k] - '0');
-            }
-            for (int k = arg; k < 9; k++)
-                f *= 10;
-            ns = f;
-            v += arg + 1;
-            break;
-        }
-        case S_FRAC9: {
-            if (e - v < 2 || (*v != '.' && *v != ',') || v[1] < '0' || v[1] > '9')
-                break;
-            const char *p = v + 1;
-            int64_t f = 0;
-            int digs = 0;
-            while (p < e && *p >= '0' && *p <= '9') {
-                if (digs < 9) {
-                    f = f * 10 + (*p - '0');
-                    digs++;
-                }
-                p++;
-            }
-            while (digs++ < 9)
-                f *= 10;
-            ns = f;
-            v = p;
-            break;
-        }
-        default:
-            goto bad;
-        }
+        ok = parse_elem(&t, s, arg, l, n, pos);
     }
-    if (pm && hour < 12)
-        hour += 12;
-    else if (am && hour == 12)
-        hour = 0;
-    if (yday >= 0) {
-        int m = 1;
-        int d = yday;
-        while (m <= 12 && d > xv_go_days_in(year, m)) {
-            d -= xv_go_days_in(year, m);
-            m++;
-        }
-        if (m > 12 || (month >= 0 && month != m) || (day >= 0 && day != d)) {
-            what = ": day-of-year out of range";
-            goto bad;
-        }
-        month = m;
-        day = d;
-    }
-    if (month < 0)
-        month = 1;
-    if (day < 0)
-        day = 1;
-    if (day < 1 || day > xv_go_days_in(year, month)) {
-        what = ": day out of range";
-        goto bad;
-    }
-    int64_t days = xv_go_days_from_civil(year, month, day);
-    *sec = days * 86400 + hour * 3600 + min * 60 + secs - (have_off && !utc ? zoff : 0);
-    *nsec = (int32_t)ns;
-    return 0;
-bad:
+    if (ok && parse_finish(&t, sec, nsec))
+        return 0;
     if (err)
         snprintf(err, errlen, "parsing time \"%.*s\" as \"%.*s\": cannot parse \"%.*s\"%s",
                  (int)(vn > 100 ? 100 : vn), value, (int)(n > 100 ? 100 : n), l,
-                 (int)(e - v > 100 ? 100 : e - v), v, what);
+                 (int)(t.e - t.v > 100 ? 100 : t.e - t.v), t.v, t.what);
     return -1;
 }
 
