@@ -266,26 +266,11 @@ static bool type_matches(const char *t, const struct xv_value *v)
     return strcmp(t, "number") == 0 && strcmp(vt, "integer") == 0;
 }
 
-static void validate(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
-                     const char *path, int depth)
+/* "type": false (error recorded) when v has none of the types. */
+static bool check_type(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
+                       const char *path, int depth)
 {
     char msg[512];
-    if (depth > XV_SCHEMA_DEPTH || c->oom)
-        return;
-    if (XV_IS(s, XV_T_BOOL)) {
-        if (!XV_BOOLV(s))
-            add_err(c, path, "false", "False always fails validation");
-        return;
-    }
-    if (!XV_IS(s, XV_T_OBJECT))
-        return;
-    const struct xv_value *ref = kw(s, "$ref");
-    if (ref) {
-        const struct xv_value *target = resolve_ref(c, ref);
-        if (target)
-            validate(c, target, v, path, depth + 1);
-        return;   /* draft 4-7: $ref siblings are ignored */
-    }
     const struct xv_value *t = kw(s, "type");
     if (t) {
         bool ok = false;
@@ -305,10 +290,19 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
                      exp.p ? exp.p : "", value_type(v));
             add_err(c, path, "invalid_type", msg);
             xv_val_buf_free(&exp);
-            return;
+            return false;
         }
         xv_val_buf_free(&exp);
     }
+    return true;
+}
+
+/* "enum" and "const". */
+static void check_values(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
+                         const char *path, int depth)
+{
+    char msg[512];
+    (void)depth;
     const struct xv_value *en = kw(s, "enum");
     if (XV_IS(en, XV_T_ARRAY)) {
         bool ok = false;
@@ -335,6 +329,12 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
         xv_val_buf_free(&b);
         add_err(c, path, "const", msg);
     }
+}
+
+/* allOf, anyOf, oneOf, not, if/then/else. */
+static void check_combinators(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
+                              const char *path, int depth)
+{
     /* combinators */
     const struct xv_value *all = kw(s, "allOf");
     if (XV_IS(all, XV_T_ARRAY)) {
@@ -377,249 +377,298 @@ static void validate(struct vctx *c, const struct xv_value *s, const struct xv_v
                                         : "Must validate \"else\" as \"if\" was not valid");
         }
     }
-    switch (XV_TYPE(v)) {
-    case XV_T_OBJECT: {
-        const struct xv_value *req = kw(s, "required");
-        for (size_t i = 0; XV_IS(req, XV_T_ARRAY) && i < XV_ARR_LEN(req); i++) {
-            const struct xv_value *k = XV_ARR_ITEM(req, i);
-            if (XV_IS(k, XV_T_STRING) && xv_object_find(v, k) < 0) {
-                snprintf(msg, sizeof msg, "%.*s is required", (int)SL(k), S(k));
-                add_err(c, path, "required", msg);
-            }
+}
+
+/* The object keywords: required, properties, patternProperties,
+ * additionalProperties, propertyNames, dependencies, min/maxProperties. */
+static void check_object(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
+                         const char *path, int depth)
+{
+    char msg[512];
+    const struct xv_value *req = kw(s, "required");
+    for (size_t i = 0; XV_IS(req, XV_T_ARRAY) && i < XV_ARR_LEN(req); i++) {
+        const struct xv_value *k = XV_ARR_ITEM(req, i);
+        if (XV_IS(k, XV_T_STRING) && xv_object_find(v, k) < 0) {
+            snprintf(msg, sizeof msg, "%.*s is required", (int)SL(k), S(k));
+            add_err(c, path, "required", msg);
         }
-        const struct xv_value *props = kw(s, "properties"), *pp = kw(s, "patternProperties"),
-                              *ap = kw(s, "additionalProperties");
-        for (size_t i = 0; i < XV_OBJ_LEN(v); i++) {
-            const struct xv_value *k = XV_OBJ_KEY(v, i), *val = XV_OBJ_VAL(v, i);
-            char *cp = child_path(path, k, 0, false);
-            if (!cp) {
-                c->oom = 1;
-                return;
-            }
-            bool matched = false;
-            if (XV_IS(props, XV_T_OBJECT)) {
-                long at = xv_object_find(props, k);
-                if (at >= 0) {
-                    matched = true;
-                    validate(c, XV_OBJ_VAL(props, at), val, cp, depth + 1);
-                }
-            }
-            for (size_t j = 0; XV_IS(pp, XV_T_OBJECT) && XV_IS(k, XV_T_STRING) &&
-                               j < XV_OBJ_LEN(pp); j++) {
-                const struct xv_value *pat = XV_OBJ_KEY(pp, j);
-                struct xv_go_re *re;
-                if (!XV_IS(pat, XV_T_STRING) || xv_go_re_get(S(pat), SL(pat), &re, NULL))
-                    continue;
-                long ov[2 * 32];
-                int r = xv_go_re_ngroups(re) < 31
-                            ? xv_go_re_exec(re, S(k), SL(k), 0, ov)
-                            : 0;
-                xv_go_re_release(re);
-                if (r == 1) {
-                    matched = true;
-                    validate(c, XV_OBJ_VAL(pp, j), val, cp, depth + 1);
-                }
-            }
-            if (!matched && ap) {
-                if (XV_IS(ap, XV_T_BOOL) && !XV_BOOLV(ap)) {
-                    char kt[300];
-                    if (XV_IS(k, XV_T_STRING))
-                        snprintf(kt, sizeof kt, "%.*s", (int)SL(k), S(k));
-                    else
-                        snprintf(kt, sizeof kt, "?");
-                    snprintf(msg, sizeof msg, "Additional property %s is not allowed", kt);
-                    add_err(c, path, "additional_property_not_allowed", msg);
-                } else if (XV_IS(ap, XV_T_OBJECT)) {
-                    validate(c, ap, val, cp, depth + 1);
-                }
-            }
-            free(cp);
-        }
-        const struct xv_value *pn = kw(s, "propertyNames");
-        for (size_t i = 0; pn && i < XV_OBJ_LEN(v); i++)
-            if (probe(c, pn, XV_OBJ_KEY(v, i), path, depth + 1)) {
-                const struct xv_value *k = XV_OBJ_KEY(v, i);
-                snprintf(msg, sizeof msg, "Property name of \"%.*s\" does not match",
-                         XV_IS(k, XV_T_STRING) ? (int)SL(k) : 1, XV_IS(k, XV_T_STRING) ? S(k) : "?");
-                add_err(c, path, "invalid_property_name", msg);
-            }
-        const struct xv_value *deps = kw(s, "dependencies");
-        if (!deps)
-            deps = kw(s, "dependentRequired");
-        for (size_t i = 0; XV_IS(deps, XV_T_OBJECT) && i < XV_OBJ_LEN(deps); i++) {
-            if (xv_object_find(v, XV_OBJ_KEY(deps, i)) < 0)
-                continue;
-            const struct xv_value *need = XV_OBJ_VAL(deps, i);
-            if (XV_IS(need, XV_T_ARRAY)) {
-                for (size_t k = 0; k < XV_ARR_LEN(need); k++) {
-                    const struct xv_value *nk = XV_ARR_ITEM(need, k);
-                    if (XV_IS(nk, XV_T_STRING) && xv_object_find(v, nk) < 0) {
-                        snprintf(msg, sizeof msg, "Has a dependency on %.*s", (int)SL(nk), S(nk));
-                        add_err(c, path, "missing_dependency", msg);
-                    }
-                }
-            } else if (XV_IS(need, XV_T_OBJECT) || XV_IS(need, XV_T_BOOL)) {
-                validate(c, need, v, path, depth + 1);
-            }
-        }
-        const struct xv_value *mn = kw(s, "minProperties"), *mx = kw(s, "maxProperties");
-        int64_t lim;
-        if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 &&
-            (int64_t)XV_OBJ_LEN(v) < lim) {
-            snprintf(msg, sizeof msg, "Must have at least %lld properties", (long long)lim);
-            add_err(c, path, "array_min_properties", msg);
-        }
-        if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 &&
-            (int64_t)XV_OBJ_LEN(v) > lim) {
-            snprintf(msg, sizeof msg, "Must have at most %lld properties", (long long)lim);
-            add_err(c, path, "array_max_properties", msg);
-        }
-        break;
     }
-    case XV_T_ARRAY: {
-        const struct xv_value *items = kw(s, "items"), *addl = kw(s, "additionalItems");
-        size_t n = XV_ARR_LEN(v);
-        for (size_t i = 0; i < n; i++) {
-            const struct xv_value *sub = NULL;
-            if (XV_IS(items, XV_T_ARRAY))
-                sub = i < XV_ARR_LEN(items) ? XV_ARR_ITEM(items, i) : addl;
-            else
-                sub = items;
-            if (XV_IS(items, XV_T_ARRAY) && i >= XV_ARR_LEN(items) && XV_IS(addl, XV_T_BOOL) &&
-                !XV_BOOLV(addl)) {
-                add_err(c, path, "array_no_additional_items", "No additional items allowed on array");
-                break;
+    const struct xv_value *props = kw(s, "properties"), *pp = kw(s, "patternProperties"),
+                          *ap = kw(s, "additionalProperties");
+    for (size_t i = 0; i < XV_OBJ_LEN(v); i++) {
+        const struct xv_value *k = XV_OBJ_KEY(v, i), *val = XV_OBJ_VAL(v, i);
+        char *cp = child_path(path, k, 0, false);
+        if (!cp) {
+            c->oom = 1;
+            return;
+        }
+        bool matched = false;
+        if (XV_IS(props, XV_T_OBJECT)) {
+            long at = xv_object_find(props, k);
+            if (at >= 0) {
+                matched = true;
+                validate(c, XV_OBJ_VAL(props, at), val, cp, depth + 1);
             }
-            if (!sub)
+        }
+        for (size_t j = 0; XV_IS(pp, XV_T_OBJECT) && XV_IS(k, XV_T_STRING) &&
+                           j < XV_OBJ_LEN(pp); j++) {
+            const struct xv_value *pat = XV_OBJ_KEY(pp, j);
+            struct xv_go_re *re;
+            if (!XV_IS(pat, XV_T_STRING) || xv_go_re_get(S(pat), SL(pat), &re, NULL))
                 continue;
-            char *cp = child_path(path, NULL, i, true);
-            if (!cp) {
-                c->oom = 1;
-                return;
-            }
-            validate(c, sub, XV_ARR_ITEM(v, i), cp, depth + 1);
-            free(cp);
-        }
-        const struct xv_value *mn = kw(s, "minItems"), *mx = kw(s, "maxItems");
-        int64_t lim;
-        if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 && (int64_t)n < lim) {
-            snprintf(msg, sizeof msg, "Array must have at least %lld items", (long long)lim);
-            add_err(c, path, "array_min_items", msg);
-        }
-        if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 && (int64_t)n > lim) {
-            snprintf(msg, sizeof msg, "Array must have at most %lld items", (long long)lim);
-            add_err(c, path, "array_max_items", msg);
-        }
-        const struct xv_value *uq = kw(s, "uniqueItems");
-        if (XV_IS(uq, XV_T_BOOL) && XV_BOOLV(uq)) {
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = i + 1; j < n; j++)
-                    if (xv_equal(XV_ARR_ITEM(v, i), XV_ARR_ITEM(v, j))) {
-                        snprintf(msg, sizeof msg, "array items[%zu,%zu] must be unique", i, j);
-                        add_err(c, path, "unique", msg);
-                        i = j = n;
-                    }
-        }
-        const struct xv_value *co = kw(s, "contains");
-        if (co) {
-            bool ok = false;
-            for (size_t i = 0; i < n && !ok; i++)
-                ok = probe(c, co, XV_ARR_ITEM(v, i), path, depth + 1) == 0;
-            if (!ok)
-                add_err(c, path, "contains", "At least one of the items must match");
-        }
-        break;
-    }
-    case XV_T_STRING: {
-        size_t len = xv_val_utf8_count(S(v), SL(v));
-        const struct xv_value *mn = kw(s, "minLength"), *mx = kw(s, "maxLength"),
-                              *pat = kw(s, "pattern");
-        int64_t lim;
-        if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 && (int64_t)len < lim) {
-            snprintf(msg, sizeof msg, "String length must be greater than or equal to %lld",
-                     (long long)lim);
-            add_err(c, path, "string_gte", msg);
-        }
-        if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 && (int64_t)len > lim) {
-            snprintf(msg, sizeof msg, "String length must be less than or equal to %lld",
-                     (long long)lim);
-            add_err(c, path, "string_lte", msg);
-        }
-        struct xv_go_re *re;
-        if (XV_IS(pat, XV_T_STRING) && xv_go_re_get(S(pat), SL(pat), &re, NULL) == 0) {
-            long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_go_re_ngroups(re) + 1));
-            int r = ov ? xv_go_re_exec(re, S(v), SL(v), 0, ov) : 1;
-            free(ov);
+            long ov[2 * 32];
+            int r = xv_go_re_ngroups(re) < 31
+                        ? xv_go_re_exec(re, S(k), SL(k), 0, ov)
+                        : 0;
             xv_go_re_release(re);
-            if (r == 0) {
-                snprintf(msg, sizeof msg, "Does not match pattern '%.*s'", (int)SL(pat), S(pat));
-                add_err(c, path, "pattern", msg);
+            if (r == 1) {
+                matched = true;
+                validate(c, XV_OBJ_VAL(pp, j), val, cp, depth + 1);
             }
         }
-        const struct xv_value *fmt = kw(s, "format");
-        if (XV_IS(fmt, XV_T_STRING) && !format_ok(S(fmt), S(v), SL(v))) {
-            snprintf(msg, sizeof msg, "Does not match format '%.*s'", (int)SL(fmt), S(fmt));
-            add_err(c, path, "format", msg);
-        }
-        break;
-    }
-    case XV_T_NUMBER: {
-        static const struct {
-            const char *kw, *type, *fmt;
-            int sign;    /* violation when cmp(v, limit) has this relation */
-        } lims[] = {
-            {"minimum", "number_gte", "Must be greater than or equal to %s", -1},
-            {"maximum", "number_lte", "Must be less than or equal to %s", 1},
-        };
-        for (int k = 0; k < 2; k++) {
-            const struct xv_value *l = kw(s, lims[k].kw);
-            if (!XV_IS(l, XV_T_NUMBER))
-                continue;
-            int cmp = xv_number_cmp(v, l);
-            /* draft 4: exclusiveMinimum/Maximum as booleans beside the limit */
-            const struct xv_value *ex = kw(s, k == 0 ? "exclusiveMinimum" : "exclusiveMaximum");
-            bool excl = XV_IS(ex, XV_T_BOOL) && XV_BOOLV(ex);
-            bool bad = lims[k].sign < 0 ? (excl ? cmp <= 0 : cmp < 0) : (excl ? cmp >= 0 : cmp > 0);
-            if (bad) {
-                char *nt2 = num_text(l);
-                if (excl)
-                    snprintf(msg, sizeof msg, k == 0 ? "Must be greater than %s" : "Must be less than %s",
-                             nt2 ? nt2 : "");
+        if (!matched && ap) {
+            if (XV_IS(ap, XV_T_BOOL) && !XV_BOOLV(ap)) {
+                char kt[300];
+                if (XV_IS(k, XV_T_STRING))
+                    snprintf(kt, sizeof kt, "%.*s", (int)SL(k), S(k));
                 else
-                    snprintf(msg, sizeof msg, lims[k].fmt, nt2 ? nt2 : "");
-                free(nt2);
-                add_err(c, path, excl ? (k == 0 ? "number_gt" : "number_lt") : lims[k].type, msg);
+                    snprintf(kt, sizeof kt, "?");
+                snprintf(msg, sizeof msg, "Additional property %s is not allowed", kt);
+                add_err(c, path, "additional_property_not_allowed", msg);
+            } else if (XV_IS(ap, XV_T_OBJECT)) {
+                validate(c, ap, val, cp, depth + 1);
             }
         }
-        /* draft 6+: exclusive limits as numbers */
-        const struct xv_value *exm = kw(s, "exclusiveMinimum"), *exM = kw(s, "exclusiveMaximum");
-        if (XV_IS(exm, XV_T_NUMBER) && xv_number_cmp(v, exm) <= 0) {
-            char *nt2 = num_text(exm);
-            snprintf(msg, sizeof msg, "Must be greater than %s", nt2 ? nt2 : "");
-            free(nt2);
-            add_err(c, path, "number_gt", msg);
-        }
-        if (XV_IS(exM, XV_T_NUMBER) && xv_number_cmp(v, exM) >= 0) {
-            char *nt2 = num_text(exM);
-            snprintf(msg, sizeof msg, "Must be less than %s", nt2 ? nt2 : "");
-            free(nt2);
-            add_err(c, path, "number_lt", msg);
-        }
-        const struct xv_value *mo = kw(s, "multipleOf");
-        if (XV_IS(mo, XV_T_NUMBER)) {
-            struct xv_value *q = xv_num_div(v, mo);
-            if (q && !xv_number_is_int(q)) {
-                char *nt2 = num_text(mo);
-                snprintf(msg, sizeof msg, "Must be a multiple of %s", nt2 ? nt2 : "");
-                free(nt2);
-                add_err(c, path, "multiple_of", msg);
-            }
-            xv_decref(q);
-        }
-        break;
+        free(cp);
     }
-    default:
-        break;
+    const struct xv_value *pn = kw(s, "propertyNames");
+    for (size_t i = 0; pn && i < XV_OBJ_LEN(v); i++)
+        if (probe(c, pn, XV_OBJ_KEY(v, i), path, depth + 1)) {
+            const struct xv_value *k = XV_OBJ_KEY(v, i);
+            snprintf(msg, sizeof msg, "Property name of \"%.*s\" does not match",
+                     XV_IS(k, XV_T_STRING) ? (int)SL(k) : 1, XV_IS(k, XV_T_STRING) ? S(k) : "?");
+            add_err(c, path, "invalid_property_name", msg);
+        }
+    const struct xv_value *deps = kw(s, "dependencies");
+    if (!deps)
+        deps = kw(s, "dependentRequired");
+    for (size_t i = 0; XV_IS(deps, XV_T_OBJECT) && i < XV_OBJ_LEN(deps); i++) {
+        if (xv_object_find(v, XV_OBJ_KEY(deps, i)) < 0)
+            continue;
+        const struct xv_value *need = XV_OBJ_VAL(deps, i);
+        if (XV_IS(need, XV_T_ARRAY)) {
+            for (size_t k = 0; k < XV_ARR_LEN(need); k++) {
+                const struct xv_value *nk = XV_ARR_ITEM(need, k);
+                if (XV_IS(nk, XV_T_STRING) && xv_object_find(v, nk) < 0) {
+                    snprintf(msg, sizeof msg, "Has a dependency on %.*s", (int)SL(nk), S(nk));
+                    add_err(c, path, "missing_dependency", msg);
+                }
+            }
+        } else if (XV_IS(need, XV_T_OBJECT) || XV_IS(need, XV_T_BOOL)) {
+            validate(c, need, v, path, depth + 1);
+        }
+    }
+    const struct xv_value *mn = kw(s, "minProperties"), *mx = kw(s, "maxProperties");
+    int64_t lim;
+    if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 &&
+        (int64_t)XV_OBJ_LEN(v) < lim) {
+        snprintf(msg, sizeof msg, "Must have at least %lld properties", (long long)lim);
+        add_err(c, path, "array_min_properties", msg);
+    }
+    if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 &&
+        (int64_t)XV_OBJ_LEN(v) > lim) {
+        snprintf(msg, sizeof msg, "Must have at most %lld properties", (long long)lim);
+        add_err(c, path, "array_max_properties", msg);
+    }
+}
+
+/* The array keywords: items, additionalItems, min/maxItems, uniqueItems,
+ * contains. */
+static void check_array(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
+                        const char *path, int depth)
+{
+    char msg[512];
+    const struct xv_value *items = kw(s, "items"), *addl = kw(s, "additionalItems");
+    size_t n = XV_ARR_LEN(v);
+    for (size_t i = 0; i < n; i++) {
+        const struct xv_value *sub = NULL;
+        if (XV_IS(items, XV_T_ARRAY))
+            sub = i < XV_ARR_LEN(items) ? XV_ARR_ITEM(items, i) : addl;
+        else
+            sub = items;
+        if (XV_IS(items, XV_T_ARRAY) && i >= XV_ARR_LEN(items) && XV_IS(addl, XV_T_BOOL) &&
+            !XV_BOOLV(addl)) {
+            add_err(c, path, "array_no_additional_items", "No additional items allowed on array");
+            break;
+        }
+        if (!sub)
+            continue;
+        char *cp = child_path(path, NULL, i, true);
+        if (!cp) {
+            c->oom = 1;
+            return;
+        }
+        validate(c, sub, XV_ARR_ITEM(v, i), cp, depth + 1);
+        free(cp);
+    }
+    const struct xv_value *mn = kw(s, "minItems"), *mx = kw(s, "maxItems");
+    int64_t lim;
+    if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 && (int64_t)n < lim) {
+        snprintf(msg, sizeof msg, "Array must have at least %lld items", (long long)lim);
+        add_err(c, path, "array_min_items", msg);
+    }
+    if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 && (int64_t)n > lim) {
+        snprintf(msg, sizeof msg, "Array must have at most %lld items", (long long)lim);
+        add_err(c, path, "array_max_items", msg);
+    }
+    const struct xv_value *uq = kw(s, "uniqueItems");
+    if (XV_IS(uq, XV_T_BOOL) && XV_BOOLV(uq)) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++)
+                if (xv_equal(XV_ARR_ITEM(v, i), XV_ARR_ITEM(v, j))) {
+                    snprintf(msg, sizeof msg, "array items[%zu,%zu] must be unique", i, j);
+                    add_err(c, path, "unique", msg);
+                    i = j = n;
+                }
+    }
+    const struct xv_value *co = kw(s, "contains");
+    if (co) {
+        bool ok = false;
+        for (size_t i = 0; i < n && !ok; i++)
+            ok = probe(c, co, XV_ARR_ITEM(v, i), path, depth + 1) == 0;
+        if (!ok)
+            add_err(c, path, "contains", "At least one of the items must match");
+    }
+}
+
+/* The string keywords: min/maxLength, pattern, format. */
+static void check_string(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
+                         const char *path, int depth)
+{
+    char msg[512];
+    (void)depth;
+    size_t len = xv_val_utf8_count(S(v), SL(v));
+    const struct xv_value *mn = kw(s, "minLength"), *mx = kw(s, "maxLength"),
+                          *pat = kw(s, "pattern");
+    int64_t lim;
+    if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 && (int64_t)len < lim) {
+        snprintf(msg, sizeof msg, "String length must be greater than or equal to %lld",
+                 (long long)lim);
+        add_err(c, path, "string_gte", msg);
+    }
+    if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 && (int64_t)len > lim) {
+        snprintf(msg, sizeof msg, "String length must be less than or equal to %lld",
+                 (long long)lim);
+        add_err(c, path, "string_lte", msg);
+    }
+    struct xv_go_re *re;
+    if (XV_IS(pat, XV_T_STRING) && xv_go_re_get(S(pat), SL(pat), &re, NULL) == 0) {
+        long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_go_re_ngroups(re) + 1));
+        int r = ov ? xv_go_re_exec(re, S(v), SL(v), 0, ov) : 1;
+        free(ov);
+        xv_go_re_release(re);
+        if (r == 0) {
+            snprintf(msg, sizeof msg, "Does not match pattern '%.*s'", (int)SL(pat), S(pat));
+            add_err(c, path, "pattern", msg);
+        }
+    }
+    const struct xv_value *fmt = kw(s, "format");
+    if (XV_IS(fmt, XV_T_STRING) && !format_ok(S(fmt), S(v), SL(v))) {
+        snprintf(msg, sizeof msg, "Does not match format '%.*s'", (int)SL(fmt), S(fmt));
+        add_err(c, path, "format", msg);
+    }
+}
+
+/* The number keywords: minimum, maximum, exclusive limits (draft 4
+ * booleans and draft 6 numbers), multipleOf. */
+static void check_number(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
+                         const char *path, int depth)
+{
+    char msg[512];
+    (void)depth;
+    static const struct {
+        const char *kw, *type, *fmt;
+        int sign;    /* violation when cmp(v, limit) has this relation */
+    } lims[] = {
+        {"minimum", "number_gte", "Must be greater than or equal to %s", -1},
+        {"maximum", "number_lte", "Must be less than or equal to %s", 1},
+    };
+    for (int k = 0; k < 2; k++) {
+        const struct xv_value *l = kw(s, lims[k].kw);
+        if (!XV_IS(l, XV_T_NUMBER))
+            continue;
+        int cmp = xv_number_cmp(v, l);
+        /* draft 4: exclusiveMinimum/Maximum as booleans beside the limit */
+        const struct xv_value *ex = kw(s, k == 0 ? "exclusiveMinimum" : "exclusiveMaximum");
+        bool excl = XV_IS(ex, XV_T_BOOL) && XV_BOOLV(ex);
+        bool bad = lims[k].sign < 0 ? (excl ? cmp <= 0 : cmp < 0) : (excl ? cmp >= 0 : cmp > 0);
+        if (bad) {
+            char *nt2 = num_text(l);
+            if (excl)
+                snprintf(msg, sizeof msg, k == 0 ? "Must be greater than %s" : "Must be less than %s",
+                         nt2 ? nt2 : "");
+            else
+                snprintf(msg, sizeof msg, lims[k].fmt, nt2 ? nt2 : "");
+            free(nt2);
+            add_err(c, path, excl ? (k == 0 ? "number_gt" : "number_lt") : lims[k].type, msg);
+        }
+    }
+    /* draft 6+: exclusive limits as numbers */
+    const struct xv_value *exm = kw(s, "exclusiveMinimum"), *exM = kw(s, "exclusiveMaximum");
+    if (XV_IS(exm, XV_T_NUMBER) && xv_number_cmp(v, exm) <= 0) {
+        char *nt2 = num_text(exm);
+        snprintf(msg, sizeof msg, "Must be greater than %s", nt2 ? nt2 : "");
+        free(nt2);
+        add_err(c, path, "number_gt", msg);
+    }
+    if (XV_IS(exM, XV_T_NUMBER) && xv_number_cmp(v, exM) >= 0) {
+        char *nt2 = num_text(exM);
+        snprintf(msg, sizeof msg, "Must be less than %s", nt2 ? nt2 : "");
+        free(nt2);
+        add_err(c, path, "number_lt", msg);
+    }
+    const struct xv_value *mo = kw(s, "multipleOf");
+    if (XV_IS(mo, XV_T_NUMBER)) {
+        struct xv_value *q = xv_num_div(v, mo);
+        if (q && !xv_number_is_int(q)) {
+            char *nt2 = num_text(mo);
+            snprintf(msg, sizeof msg, "Must be a multiple of %s", nt2 ? nt2 : "");
+            free(nt2);
+            add_err(c, path, "multiple_of", msg);
+        }
+        xv_decref(q);
+    }
+}
+
+static void validate(struct vctx *c, const struct xv_value *s, const struct xv_value *v,
+                     const char *path, int depth)
+{
+    if (depth > XV_SCHEMA_DEPTH || c->oom)
+        return;
+    if (XV_IS(s, XV_T_BOOL)) {
+        if (!XV_BOOLV(s))
+            add_err(c, path, "false", "False always fails validation");
+        return;
+    }
+    if (!XV_IS(s, XV_T_OBJECT))
+        return;
+    const struct xv_value *ref = kw(s, "$ref");
+    if (ref) {
+        const struct xv_value *target = resolve_ref(c, ref);
+        if (target)
+            validate(c, target, v, path, depth + 1);
+        return;   /* draft 4-7: $ref siblings are ignored */
+    }
+    if (!check_type(c, s, v, path, depth))
+        return;
+    check_values(c, s, v, path, depth);
+    check_combinators(c, s, v, path, depth);
+    switch (XV_TYPE(v)) {
+    case XV_T_OBJECT: check_object(c, s, v, path, depth); break;
+    case XV_T_ARRAY: check_array(c, s, v, path, depth); break;
+    case XV_T_STRING: check_string(c, s, v, path, depth); break;
+    case XV_T_NUMBER: check_number(c, s, v, path, depth); break;
+    default: break;
     }
 }
 
