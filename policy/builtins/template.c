@@ -185,6 +185,113 @@ static struct xv_value *field_chain(struct tctx *t, struct xv_value *base, struc
 static struct xv_value *eval_pipeline(struct tctx *t, struct lex *l, struct xv_value *dot);
 
 /* One operand: (pipeline), literal, field, variable. NULL at the end. */
+/* printf: Go's fmt.Sprintf over the template's values (numbers as int or
+ * float, strings as strings, anything else printed as the template would). */
+static struct xv_value *tmpl_printf(struct xv_value **args, int na)
+{
+    struct xv_value *r;
+    struct xv_go_fmt_arg fa[16];
+    char *owned[16] = {0};
+    for (int i = 1; i < na; i++) {
+        int64_t iv;
+        const struct xv_value *x = args[i];
+        memset(&fa[i - 1], 0, sizeof fa[0]);
+        if (x != UNDEF && XV_IS(x, XV_T_STRING)) {
+            fa[i - 1].kind = XV_GO_FMT_STRING;
+            fa[i - 1].s = S(x);
+            fa[i - 1].slen = SL(x);
+        } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER) && xv_number_get_int64(x, &iv) == 0) {
+            fa[i - 1].kind = XV_GO_FMT_INT;
+            fa[i - 1].i = iv;
+        } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER)) {
+            fa[i - 1].kind = XV_GO_FMT_FLOAT;
+            fa[i - 1].f = xv_number_get_double(x);
+        } else {
+            struct xv_val_buf b = {0};
+            print_value(&b, x);
+            owned[i] = xv_val_buf_take(&b, &fa[i - 1].slen);
+            fa[i - 1].kind = XV_GO_FMT_STRING;
+            fa[i - 1].s = owned[i] ? owned[i] : "";
+        }
+    }
+    size_t len;
+    char *s = xv_go_fmt_sprintf(S(args[0]), SL(args[0]), fa, (size_t)(na - 1), &len);
+    r = s ? xv_string(s, len) : UNDEF;
+    free(s);
+    for (int i = 0; i < 16; i++)
+        free(owned[i]);
+    return r;
+}
+
+/* A template function (len, index, eq/ne, lt/le/gt/ge, not, and/or,
+ * print, printf) applied to its evaluated arguments. New reference or UNDEF. */
+static struct xv_value *call_func(struct tctx *t, const char *fn, struct xv_value **args, int na)
+{
+    struct xv_value *r = UNDEF;
+    if (strcmp(fn, "len") == 0 && na == 1 && args[0] != UNDEF) {
+        const struct xv_value *x = args[0];
+        r = xv_int(XV_IS(x, XV_T_STRING) ? (int64_t)SL(x)
+                   : XV_IS(x, XV_T_OBJECT) ? (int64_t)XV_OBJ_LEN(x)
+                   : (XV_IS(x, XV_T_ARRAY) || XV_IS(x, XV_T_SET)) ? (int64_t)x->u.arr.len : 0);
+    } else if (strcmp(fn, "index") == 0 && na >= 2) {
+        struct xv_value *cur = ref(args[0]);
+        for (int i = 1; i < na && cur != UNDEF; i++) {
+            struct xv_value *next = UNDEF;
+            int64_t ix;
+            if (XV_IS(cur, XV_T_OBJECT)) {
+                long at = xv_object_find(cur, args[i]);
+                if (at >= 0)
+                    next = XV_OBJ_VAL(cur, at);
+            } else if (XV_IS(cur, XV_T_ARRAY) && XV_IS(args[i], XV_T_NUMBER) &&
+                       xv_number_get_int64(args[i], &ix) == 0 && ix >= 0 &&
+                       (size_t)ix < XV_ARR_LEN(cur)) {
+                next = XV_ARR_ITEM(cur, ix);
+            }
+            struct xv_value *nr = ref(next);
+            unref(cur);
+            cur = nr;
+        }
+        r = cur;
+    } else if ((strcmp(fn, "eq") == 0 || strcmp(fn, "ne") == 0) && na >= 2) {
+        bool eq = false;
+        for (int i = 1; i < na && !eq; i++)
+            eq = args[0] != UNDEF && args[i] != UNDEF && xv_equal(args[0], args[i]);
+        r = xv_bool(fn[0] == 'e' ? eq : !eq);
+    } else if ((strcmp(fn, "lt") == 0 || strcmp(fn, "le") == 0 || strcmp(fn, "gt") == 0 ||
+                strcmp(fn, "ge") == 0) && na == 2 && args[0] != UNDEF && args[1] != UNDEF) {
+        int c2 = xv_compare(args[0], args[1]);
+        r = xv_bool(fn[0] == 'l' ? (fn[1] == 't' ? c2 < 0 : c2 <= 0)
+                                 : (fn[1] == 't' ? c2 > 0 : c2 >= 0));
+    } else if (strcmp(fn, "not") == 0 && na == 1) {
+        r = xv_bool(!truthy(args[0]));
+    } else if ((strcmp(fn, "and") == 0 || strcmp(fn, "or") == 0) && na >= 1) {
+        int pick = na - 1;
+        for (int i = 0; i < na; i++)
+            if (fn[0] == 'a' ? !truthy(args[i]) : truthy(args[i])) {
+                pick = i;
+                break;
+            }
+        r = ref(args[pick]);
+    } else if (strcmp(fn, "print") == 0) {
+        struct xv_val_buf b = {0};
+        for (int i = 0; i < na; i++) {
+            /* Go's Sprint: spaces only between non-string operands */
+            if (i && !XV_IS(args[i], XV_T_STRING) && !XV_IS(args[i - 1], XV_T_STRING))
+                xv_val_buf_addc(&b, ' ');
+            print_value(&b, args[i]);
+        }
+        size_t len;
+        char *s = xv_val_buf_take(&b, &len);
+        r = s ? xv_string(s, len) : UNDEF;
+        free(s);
+    } else if (strcmp(fn, "printf") == 0 && na >= 1 && XV_IS(args[0], XV_T_STRING)) {
+        r = tmpl_printf(args, na);
+    } else {
+        fail(t, " function not defined or wrong arguments");
+    }
+    return r;
+}
+
 static struct xv_value *operand(struct tctx *t, struct lex *l, struct xv_value *dot)
 {
     skip_ws(l);
@@ -275,97 +382,7 @@ static struct xv_value *operand(struct tctx *t, struct lex *l, struct xv_value *
     struct xv_value *v;
     while (na < 16 && (v = operand(t, l, dot)) != NULL)
         args[na++] = v;
-    struct xv_value *r = UNDEF;
-    if (strcmp(fn, "len") == 0 && na == 1 && args[0] != UNDEF) {
-        const struct xv_value *x = args[0];
-        r = xv_int(XV_IS(x, XV_T_STRING) ? (int64_t)SL(x)
-                   : XV_IS(x, XV_T_OBJECT) ? (int64_t)XV_OBJ_LEN(x)
-                   : (XV_IS(x, XV_T_ARRAY) || XV_IS(x, XV_T_SET)) ? (int64_t)x->u.arr.len : 0);
-    } else if (strcmp(fn, "index") == 0 && na >= 2) {
-        struct xv_value *cur = ref(args[0]);
-        for (int i = 1; i < na && cur != UNDEF; i++) {
-            struct xv_value *next = UNDEF;
-            int64_t ix;
-            if (XV_IS(cur, XV_T_OBJECT)) {
-                long at = xv_object_find(cur, args[i]);
-                if (at >= 0)
-                    next = XV_OBJ_VAL(cur, at);
-            } else if (XV_IS(cur, XV_T_ARRAY) && XV_IS(args[i], XV_T_NUMBER) &&
-                       xv_number_get_int64(args[i], &ix) == 0 && ix >= 0 &&
-                       (size_t)ix < XV_ARR_LEN(cur)) {
-                next = XV_ARR_ITEM(cur, ix);
-            }
-            struct xv_value *nr = ref(next);
-            unref(cur);
-            cur = nr;
-        }
-        r = cur;
-    } else if ((strcmp(fn, "eq") == 0 || strcmp(fn, "ne") == 0) && na >= 2) {
-        bool eq = false;
-        for (int i = 1; i < na && !eq; i++)
-            eq = args[0] != UNDEF && args[i] != UNDEF && xv_equal(args[0], args[i]);
-        r = xv_bool(fn[0] == 'e' ? eq : !eq);
-    } else if ((strcmp(fn, "lt") == 0 || strcmp(fn, "le") == 0 || strcmp(fn, "gt") == 0 ||
-                strcmp(fn, "ge") == 0) && na == 2 && args[0] != UNDEF && args[1] != UNDEF) {
-        int c2 = xv_compare(args[0], args[1]);
-        r = xv_bool(fn[0] == 'l' ? (fn[1] == 't' ? c2 < 0 : c2 <= 0)
-                                 : (fn[1] == 't' ? c2 > 0 : c2 >= 0));
-    } else if (strcmp(fn, "not") == 0 && na == 1) {
-        r = xv_bool(!truthy(args[0]));
-    } else if ((strcmp(fn, "and") == 0 || strcmp(fn, "or") == 0) && na >= 1) {
-        int pick = na - 1;
-        for (int i = 0; i < na; i++)
-            if (fn[0] == 'a' ? !truthy(args[i]) : truthy(args[i])) {
-                pick = i;
-                break;
-            }
-        r = ref(args[pick]);
-    } else if (strcmp(fn, "print") == 0) {
-        struct xv_val_buf b = {0};
-        for (int i = 0; i < na; i++) {
-            /* Go's Sprint: spaces only between non-string operands */
-            if (i && !XV_IS(args[i], XV_T_STRING) && !XV_IS(args[i - 1], XV_T_STRING))
-                xv_val_buf_addc(&b, ' ');
-            print_value(&b, args[i]);
-        }
-        size_t len;
-        char *s = xv_val_buf_take(&b, &len);
-        r = s ? xv_string(s, len) : UNDEF;
-        free(s);
-    } else if (strcmp(fn, "printf") == 0 && na >= 1 && XV_IS(args[0], XV_T_STRING)) {
-        struct xv_go_fmt_arg fa[16];
-        char *owned[16] = {0};
-        for (int i = 1; i < na; i++) {
-            int64_t iv;
-            const struct xv_value *x = args[i];
-            memset(&fa[i - 1], 0, sizeof fa[0]);
-            if (x != UNDEF && XV_IS(x, XV_T_STRING)) {
-                fa[i - 1].kind = XV_GO_FMT_STRING;
-                fa[i - 1].s = S(x);
-                fa[i - 1].slen = SL(x);
-            } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER) && xv_number_get_int64(x, &iv) == 0) {
-                fa[i - 1].kind = XV_GO_FMT_INT;
-                fa[i - 1].i = iv;
-            } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER)) {
-                fa[i - 1].kind = XV_GO_FMT_FLOAT;
-                fa[i - 1].f = xv_number_get_double(x);
-            } else {
-                struct xv_val_buf b = {0};
-                print_value(&b, x);
-                owned[i] = xv_val_buf_take(&b, &fa[i - 1].slen);
-                fa[i - 1].kind = XV_GO_FMT_STRING;
-                fa[i - 1].s = owned[i] ? owned[i] : "";
-            }
-        }
-        size_t len;
-        char *s = xv_go_fmt_sprintf(S(args[0]), SL(args[0]), fa, (size_t)(na - 1), &len);
-        r = s ? xv_string(s, len) : UNDEF;
-        free(s);
-        for (int i = 0; i < 16; i++)
-            free(owned[i]);
-    } else {
-        fail(t, " function not defined or wrong arguments");
-    }
+    struct xv_value *r = call_func(t, fn, args, na);
     for (int i = 0; i < na; i++)
         unref(args[i]);
     return r ? r : UNDEF;
