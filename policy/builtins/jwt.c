@@ -519,17 +519,12 @@ static bool valid_aud(const struct constraints *c, const struct xv_value *aud)
     return false;
 }
 
-BI_FN(bi_jwt_decode_verify)
+/* The constraints object of io.jwt.decode_verify into c (a "cert" parsed
+ * into c->ks; *have_cert then). 0, or XV_BI_ERROR with the error recorded. */
+static int parse_constraints(struct xv_bctx *ctx, const struct xv_value *co,
+                             struct constraints *c, bool *have_cert)
 {
-    if (!XV_IS(a[0], XV_T_STRING))
-        return xv_bi_type_error(ctx, 1, "string", a[0]);
-    if (xv_bi_want(ctx, a, 2, XV_T_OBJECT))
-        return XV_BI_ERROR;
-    struct constraints c = {0};
-    c.time = (double)xv_bi_ctx_now_ns(ctx);
-    const struct xv_value *co = a[1];
     int rc = 0;
-    bool have_cert = false;
     for (size_t i = 0; i < XV_OBJ_LEN(co) && !rc; i++) {
         const struct xv_value *k = XV_OBJ_KEY(co, i), *v = XV_OBJ_VAL(co, i);
         const char *name = XV_IS(k, XV_T_STRING) ? S(k) : "";
@@ -537,7 +532,7 @@ BI_FN(bi_jwt_decode_verify)
             if (!XV_IS(v, XV_T_NUMBER))
                 rc = xv_bi_error(ctx, "token time constraint: must be a number");
             else
-                c.time = xv_number_get_double(v);
+                c->time = xv_number_get_double(v);
             continue;
         }
         if (strcmp(name, "cert") && strcmp(name, "secret") && strcmp(name, "alg") &&
@@ -553,19 +548,75 @@ BI_FN(bi_jwt_decode_verify)
             continue;
         }
         if (strcmp(name, "cert") == 0) {
-            rc = parse_keys(ctx, S(v), SL(v), &c.ks);
-            have_cert = rc == 0;
+            rc = parse_keys(ctx, S(v), SL(v), &c->ks);
+            *have_cert = rc == 0;
         } else if (strcmp(name, "secret") == 0) {
-            c.secret = S(v);
-            c.secretlen = SL(v);
+            c->secret = S(v);
+            c->secretlen = SL(v);
         } else if (strcmp(name, "alg") == 0) {
-            c.alg = S(v);
+            c->alg = S(v);
         } else if (strcmp(name, "iss") == 0) {
-            c.iss = S(v);
+            c->iss = S(v);
         } else {
-            c.aud = S(v);
+            c->aud = S(v);
         }
     }
+    return rc;
+}
+
+/* The registered claims (iss, aud, exp, nbf) of payload against c: *valid
+ * false when one fails. 0, or XV_BI_ERROR for a malformed exp/nbf. */
+static int check_claims(struct xv_bctx *ctx, const struct constraints *c,
+                        const struct xv_value *payload, bool *valid)
+{
+    double now = c->time / 1e9;
+    long at;
+    if (c->iss) {
+        const char *iss = field_str(payload, "iss");
+        if (!iss || strcmp(iss, c->iss) != 0) {
+            *valid = false;
+            return 0;
+        }
+    }
+    at = xv_object_find_str(payload, "aud", 3);
+    if (at >= 0 ? !valid_aud(c, XV_OBJ_VAL(payload, at)) : (c->aud && c->aud[0])) {
+        *valid = false;
+        return 0;
+    }
+    at = xv_object_find_str(payload, "exp", 3);
+    if (at >= 0) {
+        const struct xv_value *e = XV_OBJ_VAL(payload, at);
+        if (!XV_IS(e, XV_T_NUMBER))
+            return xv_bi_error(ctx, "exp value must be a number");
+        if (now >= xv_number_get_double(e)) {
+            *valid = false;
+            return 0;
+        }
+    }
+    at = xv_object_find_str(payload, "nbf", 3);
+    if (at >= 0) {
+        const struct xv_value *e = XV_OBJ_VAL(payload, at);
+        if (!XV_IS(e, XV_T_NUMBER))
+            return xv_bi_error(ctx, "nbf value must be a number");
+        if (now < xv_number_get_double(e)) {
+            *valid = false;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+BI_FN(bi_jwt_decode_verify)
+{
+    if (!XV_IS(a[0], XV_T_STRING))
+        return xv_bi_type_error(ctx, 1, "string", a[0]);
+    if (xv_bi_want(ctx, a, 2, XV_T_OBJECT))
+        return XV_BI_ERROR;
+    struct constraints c = {0};
+    c.time = (double)xv_bi_ctx_now_ns(ctx);
+    const struct xv_value *co = a[1];
+    bool have_cert = false;
+    int rc = parse_constraints(ctx, co, &c, &have_cert);
     if (!rc && have_cert && c.secret)
         rc = xv_bi_error(ctx, "duplicate key constraints");
     if (!rc && !have_cert && !c.secret)
@@ -640,43 +691,12 @@ BI_FN(bi_jwt_decode_verify)
             break;
         }
         /* registered claims */
-        double now = c.time / 1e9;
-        long at;
-        if (c.iss) {
-            const char *iss = field_str(payload, "iss");
-            if (!iss || strcmp(iss, c.iss) != 0) {
-                result = unverified();
-                break;
-            }
-        }
-        at = xv_object_find_str(payload, "aud", 3);
-        if (at >= 0 ? !valid_aud(&c, XV_OBJ_VAL(payload, at)) : (c.aud && c.aud[0])) {
+        bool valid = true;
+        if ((rc = check_claims(ctx, &c, payload, &valid)) != 0)
+            break;
+        if (!valid) {
             result = unverified();
             break;
-        }
-        at = xv_object_find_str(payload, "exp", 3);
-        if (at >= 0) {
-            const struct xv_value *e = XV_OBJ_VAL(payload, at);
-            if (!XV_IS(e, XV_T_NUMBER)) {
-                rc = xv_bi_error(ctx, "exp value must be a number");
-                break;
-            }
-            if (now >= xv_number_get_double(e)) {
-                result = unverified();
-                break;
-            }
-        }
-        at = xv_object_find_str(payload, "nbf", 3);
-        if (at >= 0) {
-            const struct xv_value *e = XV_OBJ_VAL(payload, at);
-            if (!XV_IS(e, XV_T_NUMBER)) {
-                rc = xv_bi_error(ctx, "nbf value must be a number");
-                break;
-            }
-            if (now < xv_number_get_double(e)) {
-                result = unverified();
-                break;
-            }
         }
         result = xv_array_new(3);
         if (!result || xv_array_push(result, xv_bool(1)) || xv_array_push(result, hdr) ||
