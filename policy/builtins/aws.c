@@ -114,6 +114,46 @@ static void set_hdr(struct hdr *h, size_t *n, const char *name, const char *val,
     (*n)++;
 }
 
+/* The hex SHA-256 of the request's payload: raw_body, else the JSON of
+ * body, else empty. */
+static void payload_hash(const struct xv_value *req, char sha_hex[65])
+{
+    struct xv_val_buf body = {0};
+    const struct xv_value *raw = get(req, "raw_body"), *bv = get(req, "body");
+    if (raw && XV_IS(raw, XV_T_STRING))
+        xv_val_buf_add(&body, S(raw), SL(raw));
+    else if (bv)
+        xv_bi_json_text(&body, bv, XV_JSON_HTML_ESCAPE);
+    unsigned char d[32];
+    struct xv_val_buf t = {0};
+    xv_crypto_sha256(body.p ? body.p : "", body.len, d);
+    hexs(&t, d, 32);
+    snprintf(sha_hex, 65, "%s", t.p ? t.p : "");
+    xv_val_buf_free(&t);
+    xv_val_buf_free(&body);
+}
+
+/* The request's own headers (lower-cased; authorization, user-agent and
+ * x-amzn-trace-id left out, as OPA does) over the AWS ones in h. */
+static void add_request_headers(struct hdr *h, size_t *pnh, const struct xv_value *rh)
+{
+    size_t nh = *pnh;
+    for (size_t i = 0; rh && XV_IS(rh, XV_T_OBJECT) && i < XV_OBJ_LEN(rh); i++) {
+        const struct xv_value *k = XV_OBJ_KEY(rh, i), *v = XV_OBJ_VAL(rh, i);
+        if (!XV_IS(k, XV_T_STRING) || !XV_IS(v, XV_T_STRING))
+            continue;
+        char *lk = strdup(S(k));
+        for (char *c = lk; c && *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c + 32);
+        if (lk && strcmp(lk, "authorization") && strcmp(lk, "user-agent") &&
+            strcmp(lk, "x-amzn-trace-id"))
+            set_hdr(h, &nh, lk, S(v), SL(v), NULL);
+        free(lk);
+    }
+    *pnh = nh;
+}
+
 BI_FN(bi_aws_sign_req)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_OBJECT) || xv_bi_want(ctx, a, 2, XV_T_OBJECT))
@@ -147,23 +187,9 @@ BI_FN(bi_aws_sign_req)
     size_t plen = q ? (size_t)(q - pathp) : frag ? (size_t)(frag - pathp) : strlen(pathp);
     const char *query = q ? q + 1 : "";
     size_t qlen = q ? (frag && frag > q ? (size_t)(frag - q - 1) : strlen(q + 1)) : 0;
-    /* body: raw_body, else JSON of body, else empty */
-    struct xv_val_buf body = {0};
-    const struct xv_value *raw = get(req, "raw_body"), *bv = get(req, "body");
-    if (raw && XV_IS(raw, XV_T_STRING))
-        xv_val_buf_add(&body, S(raw), SL(raw));
-    else if (bv)
-        xv_bi_json_text(&body, bv, XV_JSON_HTML_ESCAPE);
-    unsigned char d[32];
     char sha_hex[65] = "UNSIGNED-PAYLOAD";
-    if (!unsigned_payload) {
-        struct xv_val_buf t = {0};
-        xv_crypto_sha256(body.p ? body.p : "", body.len, d);
-        hexs(&t, d, 32);
-        snprintf(sha_hex, sizeof sha_hex, "%s", t.p);
-        xv_val_buf_free(&t);
-    }
-    xv_val_buf_free(&body);
+    if (!unsigned_payload)
+        payload_hash(req, sha_hex);
     struct xv_go_tm tm;
     int64_t sec = ts / 1000000000;
     xv_go_time_split(sec - (ts % 1000000000 < 0), 0, NULL, &tm);
@@ -188,19 +214,7 @@ BI_FN(bi_aws_sign_req)
         set_hdr(h, &nh, "x-amz-content-sha256", sha_hex, strlen(sha_hex), NULL);
     if (token)
         set_hdr(h, &nh, "x-amz-security-token", token, strlen(token), NULL);
-    for (size_t i = 0; rh && XV_IS(rh, XV_T_OBJECT) && i < XV_OBJ_LEN(rh); i++) {
-        const struct xv_value *k = XV_OBJ_KEY(rh, i), *v = XV_OBJ_VAL(rh, i);
-        if (!XV_IS(k, XV_T_STRING) || !XV_IS(v, XV_T_STRING))
-            continue;
-        char *lk = strdup(S(k));
-        for (char *c = lk; c && *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c + 32);
-        if (lk && strcmp(lk, "authorization") && strcmp(lk, "user-agent") &&
-            strcmp(lk, "x-amzn-trace-id"))
-            set_hdr(h, &nh, lk, S(v), SL(v), NULL);
-        free(lk);
-    }
+    add_request_headers(h, &nh, rh);
     qsort(h, nh, sizeof *h, cmp_hdr);
     /* canonical request */
     struct xv_val_buf cr = {0}, signed_list = {0};
@@ -228,6 +242,7 @@ BI_FN(bi_aws_sign_req)
     struct xv_val_buf sts = {0};
     xv_val_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n", stamp, date,
                             region, service);
+    unsigned char d[32];
     xv_crypto_sha256(cr.p ? cr.p : "", cr.len, d);
     hexs(&sts, d, 32);
     struct xv_val_buf k0 = {0};
