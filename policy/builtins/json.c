@@ -499,6 +499,171 @@ enum patch_op { P_ADD, P_REMOVE, P_REPLACE, P_GET };
  * *err set. For P_GET, *got receives a new reference to the value found. */
 static struct xv_value *patch_at(const struct xv_value *doc, const struct xv_value *path, size_t i,
                                  enum patch_op op, const struct xv_value *val,
+                                 struct xv_value **got, const char **err);
+
+/* patch_at on an object: the key path[i]. */
+static struct xv_value *patch_object(const struct xv_value *doc, const struct xv_value *path, size_t i,
+                                     enum patch_op op, const struct xv_value *val, struct xv_value **got,
+                                     const char **err)
+{
+    const struct xv_value *k = XV_ARR_ITEM(path, i);
+    bool last = (i + 1 == XV_ARR_LEN(path));
+    long at = xv_object_find(doc, k);
+    if (last) {
+        if (op == P_GET) {
+            if (at < 0) {
+                *err = "path not found";
+                return NULL;
+            }
+            *got = xv_incref(XV_OBJ_VAL(doc, at));
+            return xv_incref((struct xv_value *)doc);
+        }
+        if ((op == P_REMOVE || op == P_REPLACE) && at < 0) {
+            *err = "path not found";
+            return NULL;
+        }
+        struct xv_value *r = xv_value_copy(doc);
+        if (!r)
+            return NULL;
+        if (op == P_REMOVE) {
+            struct xv_value *nr = xv_object_new(XV_OBJ_LEN(doc));
+            for (size_t j = 0; nr && j < XV_OBJ_LEN(doc); j++)
+                if ((long)j != at && xv_object_set(nr, XV_OBJ_KEY(doc, j), XV_OBJ_VAL(doc, j))) {
+                    xv_decref(nr);
+                    nr = NULL;
+                }
+            xv_decref(r);
+            return nr;
+        }
+        if (xv_object_set(r, (struct xv_value *)k, (struct xv_value *)val)) {
+            xv_decref(r);
+            return NULL;
+        }
+        return r;
+    }
+    if (at < 0) {
+        *err = "path not found";
+        return NULL;
+    }
+    struct xv_value *sub = patch_at(XV_OBJ_VAL(doc, at), path, i + 1, op, val, got, err);
+    if (!sub)
+        return NULL;
+    struct xv_value *r = xv_value_copy(doc);
+    if (!r || xv_object_set(r, XV_OBJ_KEY(doc, at), sub)) {
+        xv_decref(r);
+        xv_decref(sub);
+        return NULL;
+    }
+    xv_decref(sub);
+    return r;
+}
+
+/* patch_at on an array: the index path[i] ("-" appends). */
+static struct xv_value *patch_array(const struct xv_value *doc, const struct xv_value *path, size_t i,
+                                    enum patch_op op, const struct xv_value *val, struct xv_value **got,
+                                    const char **err)
+{
+    const struct xv_value *k = XV_ARR_ITEM(path, i);
+    bool last = (i + 1 == XV_ARR_LEN(path));
+    size_t len = XV_ARR_LEN(doc), idx;
+    bool allow_end = last && op == P_ADD;
+    if (seg_index(k, len, allow_end, &idx)) {
+        *err = "invalid array index";
+        return NULL;
+    }
+    if (last && op == P_GET) {
+        *got = xv_incref(XV_ARR_ITEM(doc, idx));
+        return xv_incref((struct xv_value *)doc);
+    }
+    struct xv_value *sub = NULL;
+    if (!last) {
+        sub = patch_at(XV_ARR_ITEM(doc, idx), path, i + 1, op, val, got, err);
+        if (!sub)
+            return NULL;
+    }
+    struct xv_value *r = xv_array_new(len + 1);
+    for (size_t j = 0; r && j <= len; j++) {
+        int rc = 0;
+        if (j == idx) {
+            if (!last)
+                rc = xv_array_push(r, sub);
+            else if (op == P_ADD) {
+                rc = xv_array_push(r, (struct xv_value *)val);
+                if (!rc && j < len)
+                    rc = xv_array_push(r, XV_ARR_ITEM(doc, j));
+            } else if (op == P_REPLACE)
+                rc = xv_array_push(r, (struct xv_value *)val);
+            /* P_REMOVE: skip */
+        } else if (j < len) {
+            rc = xv_array_push(r, XV_ARR_ITEM(doc, j));
+        }
+        if (rc) {
+            xv_decref(r);
+            r = NULL;
+        }
+    }
+    xv_decref(sub);
+    return r;
+}
+
+/* patch_at on a set: the element path[i]. */
+static struct xv_value *patch_set(const struct xv_value *doc, const struct xv_value *path, size_t i,
+                                  enum patch_op op, const struct xv_value *val, struct xv_value **got,
+                                  const char **err)
+{
+    const struct xv_value *k = XV_ARR_ITEM(path, i);
+    bool last = (i + 1 == XV_ARR_LEN(path));
+    if (!last) {
+        long at = xv_set_find(doc, k);
+        if (at < 0) {
+            *err = "path not found";
+            return NULL;
+        }
+        struct xv_value *sub = patch_at(XV_SET_ITEM(doc, at), path, i + 1, op, val, got, err);
+        if (!sub)
+            return NULL;
+        struct xv_value *r = xv_set_new(XV_SET_LEN(doc));
+        for (size_t j = 0; r && j < XV_SET_LEN(doc); j++)
+            if (xv_set_add(r, (long)j == at ? sub : XV_SET_ITEM(doc, j))) {
+                xv_decref(r);
+                r = NULL;
+            }
+        xv_decref(sub);
+        return r;
+    }
+    long at = xv_set_find(doc, k);
+    if (op == P_GET) {
+        if (at < 0) {
+            *err = "path not found";
+            return NULL;
+        }
+        *got = xv_incref(XV_SET_ITEM(doc, at));
+        return xv_incref((struct xv_value *)doc);
+    }
+    if ((op == P_REMOVE || op == P_REPLACE) && at < 0) {
+        *err = "path not found";
+        return NULL;
+    }
+    /* a set member is its own key: the value added must be the key */
+    if (op == P_ADD && !xv_equal(k, val)) {
+        *err = "set key and value must match";
+        return NULL;
+    }
+    struct xv_value *r = xv_set_new(XV_SET_LEN(doc) + 1);
+    for (size_t j = 0; r && j < XV_SET_LEN(doc); j++)
+        if ((long)j != at && xv_set_add(r, XV_SET_ITEM(doc, j))) {
+            xv_decref(r);
+            r = NULL;
+        }
+    if (r && op != P_REMOVE && xv_set_add(r, (struct xv_value *)val)) {
+        xv_decref(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static struct xv_value *patch_at(const struct xv_value *doc, const struct xv_value *path, size_t i,
+                                 enum patch_op op, const struct xv_value *val,
                                  struct xv_value **got, const char **err)
 {
     size_t n = XV_ARR_LEN(path);
@@ -514,149 +679,13 @@ static struct xv_value *patch_at(const struct xv_value *doc, const struct xv_val
         }
         return xv_incref((struct xv_value *)val);
     }
-    const struct xv_value *k = XV_ARR_ITEM(path, i);
-    bool last = (i + 1 == n);
     switch (XV_TYPE(doc)) {
-    case XV_T_OBJECT: {
-        long at = xv_object_find(doc, k);
-        if (last) {
-            if (op == P_GET) {
-                if (at < 0) {
-                    *err = "path not found";
-                    return NULL;
-                }
-                *got = xv_incref(XV_OBJ_VAL(doc, at));
-                return xv_incref((struct xv_value *)doc);
-            }
-            if ((op == P_REMOVE || op == P_REPLACE) && at < 0) {
-                *err = "path not found";
-                return NULL;
-            }
-            struct xv_value *r = xv_value_copy(doc);
-            if (!r)
-                return NULL;
-            if (op == P_REMOVE) {
-                struct xv_value *nr = xv_object_new(XV_OBJ_LEN(doc));
-                for (size_t j = 0; nr && j < XV_OBJ_LEN(doc); j++)
-                    if ((long)j != at && xv_object_set(nr, XV_OBJ_KEY(doc, j), XV_OBJ_VAL(doc, j))) {
-                        xv_decref(nr);
-                        nr = NULL;
-                    }
-                xv_decref(r);
-                return nr;
-            }
-            if (xv_object_set(r, (struct xv_value *)k, (struct xv_value *)val)) {
-                xv_decref(r);
-                return NULL;
-            }
-            return r;
-        }
-        if (at < 0) {
-            *err = "path not found";
-            return NULL;
-        }
-        struct xv_value *sub = patch_at(XV_OBJ_VAL(doc, at), path, i + 1, op, val, got, err);
-        if (!sub)
-            return NULL;
-        struct xv_value *r = xv_value_copy(doc);
-        if (!r || xv_object_set(r, XV_OBJ_KEY(doc, at), sub)) {
-            xv_decref(r);
-            xv_decref(sub);
-            return NULL;
-        }
-        xv_decref(sub);
-        return r;
-    }
-    case XV_T_ARRAY: {
-        size_t len = XV_ARR_LEN(doc), idx;
-        bool allow_end = last && op == P_ADD;
-        if (seg_index(k, len, allow_end, &idx)) {
-            *err = "invalid array index";
-            return NULL;
-        }
-        if (last && op == P_GET) {
-            *got = xv_incref(XV_ARR_ITEM(doc, idx));
-            return xv_incref((struct xv_value *)doc);
-        }
-        struct xv_value *sub = NULL;
-        if (!last) {
-            sub = patch_at(XV_ARR_ITEM(doc, idx), path, i + 1, op, val, got, err);
-            if (!sub)
-                return NULL;
-        }
-        struct xv_value *r = xv_array_new(len + 1);
-        for (size_t j = 0; r && j <= len; j++) {
-            int rc = 0;
-            if (j == idx) {
-                if (!last)
-                    rc = xv_array_push(r, sub);
-                else if (op == P_ADD) {
-                    rc = xv_array_push(r, (struct xv_value *)val);
-                    if (!rc && j < len)
-                        rc = xv_array_push(r, XV_ARR_ITEM(doc, j));
-                } else if (op == P_REPLACE)
-                    rc = xv_array_push(r, (struct xv_value *)val);
-                /* P_REMOVE: skip */
-            } else if (j < len) {
-                rc = xv_array_push(r, XV_ARR_ITEM(doc, j));
-            }
-            if (rc) {
-                xv_decref(r);
-                r = NULL;
-            }
-        }
-        xv_decref(sub);
-        return r;
-    }
-    case XV_T_SET: {
-        if (!last) {
-            long at = xv_set_find(doc, k);
-            if (at < 0) {
-                *err = "path not found";
-                return NULL;
-            }
-            struct xv_value *sub = patch_at(XV_SET_ITEM(doc, at), path, i + 1, op, val, got, err);
-            if (!sub)
-                return NULL;
-            struct xv_value *r = xv_set_new(XV_SET_LEN(doc));
-            for (size_t j = 0; r && j < XV_SET_LEN(doc); j++)
-                if (xv_set_add(r, (long)j == at ? sub : XV_SET_ITEM(doc, j))) {
-                    xv_decref(r);
-                    r = NULL;
-                }
-            xv_decref(sub);
-            return r;
-        }
-        long at = xv_set_find(doc, k);
-        if (op == P_GET) {
-            if (at < 0) {
-                *err = "path not found";
-                return NULL;
-            }
-            *got = xv_incref(XV_SET_ITEM(doc, at));
-            return xv_incref((struct xv_value *)doc);
-        }
-        if ((op == P_REMOVE || op == P_REPLACE) && at < 0) {
-            *err = "path not found";
-            return NULL;
-        }
-        /* a set member is its own key: the value added must be the key */
-        if (op == P_ADD && !xv_equal(k, val)) {
-            *err = "set key and value must match";
-            return NULL;
-        }
-        struct xv_value *r = xv_set_new(XV_SET_LEN(doc) + 1);
-        for (size_t j = 0; r && j < XV_SET_LEN(doc); j++)
-            if ((long)j != at && xv_set_add(r, XV_SET_ITEM(doc, j))) {
-                xv_decref(r);
-                r = NULL;
-            }
-        if (r && op != P_REMOVE && xv_set_add(r, (struct xv_value *)val)) {
-            xv_decref(r);
-            r = NULL;
-        }
-        return r;
-    }
+    case XV_T_OBJECT:
+        return patch_object(doc, path, i, op, val, got, err);
+    case XV_T_ARRAY:
+        return patch_array(doc, path, i, op, val, got, err);
+    case XV_T_SET:
+        return patch_set(doc, path, i, op, val, got, err);
     default:
         *err = "path not found";
         return NULL;
