@@ -168,6 +168,38 @@ static void add_builtin(struct schema *s, const char *name, const char *kind)
     t->builtin = true;
 }
 
+/* The interfaces type t's definition def says it implements: each must
+ * exist, be an INTERFACE, and have its fields and interfaces in t. */
+static void check_interfaces(struct schema *s, struct gtype *t, const struct xv_value *def)
+{
+    const struct xv_value *is = get(def, "Interfaces");
+    for (size_t k = 0; k < alen(is); k++) {
+        const char *in = XV_IS(aitem(is, k), XV_T_STRING) ? S(aitem(is, k)) : "";
+        struct gtype *it = find_type(s, in);
+        if (!it) {
+            serr(s, "Undefined type %s.", in, NULL);
+            continue;
+        }
+        if (strcmp(it->kind, "INTERFACE")) {
+            serr(s, "%s is a non interface type %s.", t->name, in);
+            continue;
+        }
+        /* every field of the interface, and its own interfaces */
+        for (int id = 0; id < it->ndefs; id++) {
+            const struct xv_value *ifs = get(it->defs[id], "Fields");
+            for (size_t m = 0; m < alen(ifs); m++)
+                if (!find_field(t, gets(aitem(ifs, m), "Name")))
+                    serr(s, "For %s to implement %s it must have a field called %s.",
+                         t->name, in);
+            const struct xv_value *iis = get(it->defs[id], "Interfaces");
+            for (size_t m = 0; m < alen(iis); m++)
+                if (XV_IS(aitem(iis, m), XV_T_STRING) && !implements(t, S(aitem(iis, m))))
+                    serr(s, "%s must implement %s because it is implemented by another interface.",
+                         t->name, S(aitem(iis, m)));
+        }
+    }
+}
+
 /* Load and validate a schema document. */
 static bool load_schema(const struct xv_value *doc, struct schema *s)
 {
@@ -268,32 +300,7 @@ static bool load_schema(const struct xv_value *doc, struct schema *s)
                 else if (strcmp(m->kind, "OBJECT"))
                     serr(s, "UNION type \"%s\" must be OBJECT.", mn, NULL);
             }
-            const struct xv_value *is = get(def, "Interfaces");
-            for (size_t k = 0; k < alen(is); k++) {
-                const char *in = XV_IS(aitem(is, k), XV_T_STRING) ? S(aitem(is, k)) : "";
-                struct gtype *it = find_type(s, in);
-                if (!it) {
-                    serr(s, "Undefined type %s.", in, NULL);
-                    continue;
-                }
-                if (strcmp(it->kind, "INTERFACE")) {
-                    serr(s, "%s is a non interface type %s.", t->name, in);
-                    continue;
-                }
-                /* every field of the interface, and its own interfaces */
-                for (int id = 0; id < it->ndefs; id++) {
-                    const struct xv_value *ifs = get(it->defs[id], "Fields");
-                    for (size_t m = 0; m < alen(ifs); m++)
-                        if (!find_field(t, gets(aitem(ifs, m), "Name")))
-                            serr(s, "For %s to implement %s it must have a field called %s.",
-                                 t->name, in);
-                    const struct xv_value *iis = get(it->defs[id], "Interfaces");
-                    for (size_t m = 0; m < alen(iis); m++)
-                        if (XV_IS(aitem(iis, m), XV_T_STRING) && !implements(t, S(aitem(iis, m))))
-                            serr(s, "%s must implement %s because it is implemented by another interface.",
-                                 t->name, S(aitem(iis, m)));
-                }
-            }
+            check_interfaces(s, t, def);
         }
         if ((!strcmp(t->kind, "OBJECT") || !strcmp(t->kind, "INTERFACE") ||
              !strcmp(t->kind, "INPUT_OBJECT")) && nfields == 0)
