@@ -73,9 +73,6 @@ void xv_bi_b64_encode(struct xv_val_buf *b, const unsigned char *s, size_t n, bo
  * the byte offset Go reports in "illegal base64 data at input byte N". */
 long xv_bi_b64_decode(struct xv_val_buf *b, const char *s, size_t n, bool url);
 
-/* YAML document to a value (builtins_yaml.c). Caller owns the result; NULL
- * with a go-yaml style message in err. */
-struct xv_value *xv_bi_yaml_parse(const char *s, size_t n, char *err, size_t errlen);
 
 /* Rego text of v (as OPA's Value.String()), appended to b. */
 void xv_bi_rego_text(struct xv_val_buf *b, const struct xv_value *v);

@@ -24,6 +24,7 @@
 #include "crypto/pubkey.h"
 #include "builtins/graphql.h"
 #include "go/time.h"
+#include "value/yaml.h"
 #include "value/buf.h"
 #include "go/regexp.h"
 #include "go/glob.h"
@@ -148,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 8: {
         char err[300];
-        xv_decref(xv_bi_yaml_parse(a, n, err, sizeof err));
+        xv_decref(xv_val_yaml_parse(a, n, err, sizeof err));
         break;
     }
     default: {
