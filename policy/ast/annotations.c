@@ -1,22 +1,22 @@
 /*
- * ast/annotations.c — builtins that look at the policy itself: rego.metadata.rule,
- * rego.metadata.chain (METADATA comment annotations) and rego.parse_module,
- * plus the small YAML reader the annotations need.
+ * ast/annotations.c — METADATA comment blocks to OPA's annotation objects:
+ * the YAML is read by value/yaml.c (the project's one YAML reader), then
+ * shaped as OPA's ast.Annotations marshals: authors "Name <email>" become
+ * {"name", "email"} objects, related_resources strings become {"ref"}
+ * objects, the known text fields stay text, and "scope" defaults to the
+ * annotated thing (package or rule). rego.metadata.* (eval/rego.c) returns
+ * these objects.
  *
- * The YAML accepted is the subset annotations use: `key: scalar`, `key:`
- * followed by `- item` lines (a list) or indented `k: v` lines (a map).
- * rego.parse_module returns a partial AST: the package path, the imports and
- * each rule's head (name and ref) in OPA's JSON term form; rule bodies are
- * not rendered.
- * Thread safety: reentrant; reads only the compiled (immutable) policy.
+ * Invariant: the result is an object or NULL with err set; nothing here
+ * keeps state.
+ * Thread safety: reentrant.
  */
 #include "ast/parse.h"
+#include "value/yaml.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- YAML subset ---- */
 
 static char *trim(char *s)
 {
@@ -28,22 +28,11 @@ static char *trim(char *s)
     return s;
 }
 
-static struct xv_value *scalar(char *s)
-{
-    s = trim(s);
-    size_t n = strlen(s);
-    if (n >= 2 && ((s[0] == '"' && s[n - 1] == '"') || (s[0] == '\'' && s[n - 1] == '\''))) {
-        s[n - 1] = 0;
-        s++;
-    }
-    return xv_cstring(s);
-}
-
 /* "Name <email>" -> {"name": "Name", "email": "email"} */
-static struct xv_value *author(struct xv_value *s)
+static struct xv_value *author(const struct xv_value *s)
 {
     struct xv_value *o = xv_object_new(2);
-    char *t = strdup(XV_STR(s));
+    char *t = strndup(XV_STR(s), XV_STRLEN(s));
     if (!o || !t) {
         free(t);
         return o;
@@ -66,90 +55,80 @@ static struct xv_value *author(struct xv_value *s)
     return o;
 }
 
-struct xv_value *xv_ast_yaml_annotations(const char *text, int is_package, char *err,
-                                            size_t errlen)
+/* Each string item of list v through fn (other items kept). New reference. */
+static struct xv_value *map_strings(const struct xv_value *v,
+                                    struct xv_value *(*fn)(const struct xv_value *))
 {
-    char *buf = strdup(text ? text : "");
-    struct xv_value *o = xv_object_new(4);
-    if (!buf || !o) {
-        free(buf);
+    struct xv_value *a = xv_array_new(XV_ARR_LEN(v));
+    for (size_t k = 0; a && k < XV_ARR_LEN(v); k++) {
+        const struct xv_value *it = XV_ARR_ITEM(v, k);
+        struct xv_value *e = it->type == XV_T_STRING ? fn(it) : xv_incref((struct xv_value *)it);
+        if (!e || xv_array_push(a, e)) {
+            xv_decref(e);
+            xv_decref(a);
+            return NULL;
+        }
+        xv_decref(e);
+    }
+    return a;
+}
+
+static struct xv_value *resource(const struct xv_value *s)
+{
+    struct xv_value *r = xv_object_new(1);
+    if (r)
+        xv_object_set_str(r, "ref", (struct xv_value *)s);
+    return r;
+}
+
+/* A scalar where OPA's struct has a string field: its text, as go-yaml
+ * would decode "title: 1" into a string. New reference. */
+static struct xv_value *as_text(struct xv_value *v)
+{
+    if (v->type == XV_T_STRING || v->type == XV_T_ARRAY || v->type == XV_T_OBJECT ||
+        v->type == XV_T_SET)
+        return xv_incref(v);
+    char *s = xv_json_dump(v, 0);
+    struct xv_value *r = s ? xv_cstring(s) : NULL;
+    free(s);
+    return r;
+}
+
+struct xv_value *xv_ast_yaml_annotations(const char *text, int is_package, char *err,
+                                         size_t errlen)
+{
+    const char *src = text ? text : "";
+    struct xv_value *o = xv_val_yaml_parse(src, strlen(src), err, errlen);
+    if (!o)
+        return NULL;
+    if (o->type == XV_T_NULL) { /* an empty block */
         xv_decref(o);
+        o = xv_object_new(1);
+    } else if (o->type != XV_T_OBJECT) {
+        xv_decref(o);
+        snprintf(err, errlen, "yaml: unmarshal errors: annotations must be a mapping");
+        return NULL;
+    }
+    if (!o) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    char *save = NULL;
-    char *lines[512];
-    int n = 0;
-    for (char *l = strtok_r(buf, "\n", &save); l && n < 512; l = strtok_r(NULL, "\n", &save))
-        lines[n++] = l;
-    for (int i = 0; i < n; i++) {
-        char *l = lines[i];
-        if (!*trim(l) || l[0] == ' ' || l[0] == '\t')
-            continue;
-        char *colon = strchr(l, ':');
-        if (!colon) {
-            snprintf(err, errlen, "yaml: line %d: could not find expected ':'", i + 2);
-            free(buf);
-            xv_decref(o);
-            return NULL;
+    static const char *const text_keys[] = {"title", "description", "scope", NULL};
+    for (size_t i = 0; i < XV_OBJ_LEN(o); i++) {
+        const char *key = XV_STR(XV_OBJ_KEY(o, i));
+        struct xv_value *v = XV_OBJ_VAL(o, i), *nv = NULL;
+        if (!strcmp(key, "authors") && v->type == XV_T_ARRAY)
+            nv = map_strings(v, author);
+        else if (!strcmp(key, "related_resources") && v->type == XV_T_ARRAY)
+            nv = map_strings(v, resource);
+        for (int k = 0; !nv && text_keys[k]; k++)
+            if (!strcmp(key, text_keys[k]))
+                nv = as_text(v);
+        if (nv) {
+            xv_object_set(o, XV_OBJ_KEY(o, i), nv);
+            xv_decref(nv);
         }
-        *colon = 0;
-        char *key = trim(l), *val = trim(colon + 1);
-        struct xv_value *v;
-        if (*val) {
-            v = scalar(val);
-        } else {
-            /* a list (- item) or a map (indented k: v) */
-            int j = i + 1;
-            int list = j < n && !strncmp(trim(lines[j]), "- ", 2);
-            v = list ? xv_array_new(4) : xv_object_new(4);
-            for (; j < n; j++) {
-                char *raw = lines[j];
-                char *t = trim(raw);
-                if (list && !strncmp(t, "- ", 2)) {
-                    struct xv_value *e = scalar(t + 2);
-                    xv_array_push(v, e);
-                    xv_decref(e);
-                } else if (!list && (raw[0] == ' ' || raw[0] == '\t') && strchr(t, ':')) {
-                    char *c2 = strchr(t, ':');
-                    *c2 = 0;
-                    struct xv_value *e = scalar(c2 + 1);
-                    xv_object_set_str(v, trim(t), e);
-                    xv_decref(e);
-                } else {
-                    break;
-                }
-            }
-            i = j - 1;
-        }
-        if (!strcmp(key, "authors") && v->type == XV_T_ARRAY) {
-            struct xv_value *a = xv_array_new(XV_ARR_LEN(v));
-            for (size_t k = 0; k < XV_ARR_LEN(v); k++) {
-                struct xv_value *au = author(XV_ARR_ITEM(v, k));
-                xv_array_push(a, au);
-                xv_decref(au);
-            }
-            xv_decref(v);
-            v = a;
-        } else if (!strcmp(key, "related_resources") && v->type == XV_T_ARRAY) {
-            struct xv_value *a = xv_array_new(XV_ARR_LEN(v));
-            for (size_t k = 0; k < XV_ARR_LEN(v); k++) {
-                struct xv_value *r = xv_object_new(1);
-                xv_object_set_str(r, "ref", XV_ARR_ITEM(v, k));
-                xv_array_push(a, r);
-                xv_decref(r);
-            }
-            xv_decref(v);
-            v = a;
-        } else if (!strcmp(key, "entrypoint") && v->type == XV_T_STRING) {
-            int b = !strcmp(XV_STR(v), "true");
-            xv_decref(v);
-            v = xv_bool(b);
-        }
-        xv_object_set_str(o, key, v);
-        xv_decref(v);
     }
-    free(buf);
     if (xv_object_find_str(o, "scope", 5) < 0) {
         struct xv_value *sc = xv_cstring(is_package ? "package" : "rule");
         xv_object_set_str(o, "scope", sc);
