@@ -1,20 +1,17 @@
 /*
- * builtins/encoding.c — base64*, base64url*, hex.*, urlquery.*, crypto
- * digests and HMACs, and uuid.* builtins.
+ * builtins/encoding.c — base64*, base64url*, hex.* and urlquery.* builtins
+ * (crypto.* is builtins/crypto.c, uuid.* builtins/uuid.c).
  *
  * Invariant: decoders are as strict as Go's (base64.StdEncoding requires
  * padding and rejects stray characters, except CR/LF which Go skips; hex
  * and URL escapes report Go's error texts).
- * Thread safety: reentrant; uuid.rfc4122 reads the kernel's random source
- * and memoises per evaluation through the ctx.
+ * Thread safety: reentrant.
  */
 #include "builtins/helpers.h"
-#include "crypto/digest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define S(v) XV_STR(v)
 #define SL(v) XV_STRLEN(v)
@@ -193,7 +190,7 @@ BI_FN(bi_b64url_decode)
 
 /* ---- hex ---- */
 
-static void hex_bytes(struct xv_val_buf *b, const unsigned char *s, size_t n)
+void xv_bi_hex_bytes(struct xv_val_buf *b, const unsigned char *s, size_t n)
 {
     static const char d[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -204,7 +201,7 @@ static void hex_bytes(struct xv_val_buf *b, const unsigned char *s, size_t n)
         xv_val_buf_add(b, "", 0);
 }
 
-static int hexv(unsigned char c)
+int xv_bi_hexv(unsigned char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -217,7 +214,7 @@ BI_FN(bi_hex_encode)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     struct xv_val_buf b = {0};
-    hex_bytes(&b, (const unsigned char *)S(a[0]), SL(a[0]));
+    xv_bi_hex_bytes(&b, (const unsigned char *)S(a[0]), SL(a[0]));
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
@@ -231,7 +228,7 @@ BI_FN(bi_hex_decode)
     /* Go checks each pair's bytes before the odd-length rule */
     size_t i;
     for (i = 0; i + 1 < n; i += 2) {
-        int hi = hexv(s[i]), lo = hexv(s[i + 1]);
+        int hi = xv_bi_hexv(s[i]), lo = xv_bi_hexv(s[i + 1]);
         size_t badat = hi < 0 ? i : (lo < 0 ? i + 1 : n);
         if (badat < n) {
             xv_val_buf_free(&b);
@@ -245,7 +242,7 @@ BI_FN(bi_hex_decode)
     }
     if (n % 2) {
         xv_val_buf_free(&b);
-        if (hexv(s[n - 1]) < 0) {
+        if (xv_bi_hexv(s[n - 1]) < 0) {
             uint32_t cp;
             xv_val_utf8_decode((const char *)s + n - 1, 1, &cp);
             return xv_bi_error(ctx, "encoding/hex: invalid byte: U+%04X", (unsigned)cp);
@@ -282,11 +279,11 @@ static size_t query_unescape(struct xv_val_buf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
-            if (i + 2 >= n || hexv((unsigned char)s[i + 1]) < 0 ||
-                hexv((unsigned char)s[i + 2]) < 0)
+            if (i + 2 >= n || xv_bi_hexv((unsigned char)s[i + 1]) < 0 ||
+                xv_bi_hexv((unsigned char)s[i + 2]) < 0)
                 return i + 1;
-            xv_val_buf_addc(b, (char)(hexv((unsigned char)s[i + 1]) << 4 |
-                                            hexv((unsigned char)s[i + 2])));
+            xv_val_buf_addc(b, (char)(xv_bi_hexv((unsigned char)s[i + 1]) << 4 |
+                                            xv_bi_hexv((unsigned char)s[i + 2])));
             i += 2;
         } else if (s[i] == '+') {
             xv_val_buf_addc(b, ' ');
@@ -418,196 +415,6 @@ BI_FN(bi_url_decode_object)
     return XV_BI_OK;
 }
 
-/* ---- crypto ---- */
-
-static int digest(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_crypto_hash h,
-                  struct xv_value **out)
-{
-    if (xv_bi_want(ctx, a, 1, XV_T_STRING))
-        return XV_BI_ERROR;
-    unsigned char d[XV_CRYPTO_SHA512_LEN];
-    size_t dl;
-    switch (h) {
-    case XV_CRYPTO_MD5: xv_crypto_md5(S(a[0]), SL(a[0]), d); dl = XV_CRYPTO_MD5_LEN; break;
-    case XV_CRYPTO_SHA1: xv_crypto_sha1(S(a[0]), SL(a[0]), d); dl = XV_CRYPTO_SHA1_LEN; break;
-    default: xv_crypto_sha256(S(a[0]), SL(a[0]), d); dl = XV_CRYPTO_SHA256_LEN; break;
-    }
-    struct xv_val_buf b = {0};
-    hex_bytes(&b, d, dl);
-    return xv_bi_ret_buf(ctx, &b, out);
-}
-
-BI_FN(bi_md5) { return digest(ctx, a, XV_CRYPTO_MD5, out); }
-BI_FN(bi_sha1) { return digest(ctx, a, XV_CRYPTO_SHA1, out); }
-BI_FN(bi_sha256) { return digest(ctx, a, XV_CRYPTO_SHA256, out); }
-
-static int hmac(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_crypto_hash h,
-                struct xv_value **out)
-{
-    if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
-        return XV_BI_ERROR;
-    unsigned char d[XV_CRYPTO_SHA512_LEN];
-    size_t dl;
-    if (xv_crypto_hmac(h, S(a[1]), SL(a[1]), S(a[0]), SL(a[0]), d, &dl))
-        return OOM(ctx);
-    struct xv_val_buf b = {0};
-    hex_bytes(&b, d, dl);
-    return xv_bi_ret_buf(ctx, &b, out);
-}
-
-BI_FN(bi_hmac_md5) { return hmac(ctx, a, XV_CRYPTO_MD5, out); }
-BI_FN(bi_hmac_sha1) { return hmac(ctx, a, XV_CRYPTO_SHA1, out); }
-BI_FN(bi_hmac_sha256) { return hmac(ctx, a, XV_CRYPTO_SHA256, out); }
-BI_FN(bi_hmac_sha512) { return hmac(ctx, a, XV_CRYPTO_SHA512, out); }
-
-BI_FN(bi_hmac_equal)
-{
-    if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
-        return XV_BI_ERROR;
-    /* constant time in the length of the inputs, like hmac.Equal */
-    size_t n1 = SL(a[0]), n2 = SL(a[1]);
-    unsigned diff = n1 != n2;
-    size_t n = n1 < n2 ? n1 : n2;
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)S(a[0])[i] ^ (unsigned char)S(a[1])[i];
-    *out = xv_bool(diff == 0);
-    return XV_BI_OK;
-}
-
-/* ---- uuid ---- */
-
-BI_FN(bi_uuid_rfc4122)
-{
-    if (xv_bi_want(ctx, a, 1, XV_T_STRING))
-        return XV_BI_ERROR;
-    struct xv_value *key = xv_string_fmt("uuid.rfc4122:%s", S(a[0]));
-    if (!key)
-        return OOM(ctx);
-    struct xv_value *memo = xv_bi_ctx_memo_get(ctx, key);
-    if (memo) {
-        xv_decref(key);
-        *out = memo;
-        return XV_BI_OK;
-    }
-    unsigned char u[16];
-    if (getrandom(u, sizeof u, 0) != (ssize_t)sizeof u) {
-        xv_decref(key);
-        return xv_bi_error(ctx, "no random source");
-    }
-    u[6] = (unsigned char)((u[6] & 0x0F) | 0x40);   /* version 4 */
-    u[8] = (unsigned char)((u[8] & 0x3F) | 0x80);   /* RFC 4122 variant */
-    struct xv_value *v = xv_string_fmt(
-        "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
-        u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-    if (v)
-        xv_bi_ctx_memo_put(ctx, key, v);
-    xv_decref(key);
-    return xv_bi_ret(ctx, v, out);
-}
-
-/* google/uuid Parse: 36 (dashed), 38 ({...}), 45 (urn:uuid:...) or 32 hex. */
-static bool parse_uuid(const char *s, size_t n, unsigned char u[16])
-{
-    if (n == 45) {
-        if (strncasecmp(s, "urn:uuid:", 9) != 0)
-            return false;
-        s += 9;
-        n = 36;
-    } else if (n == 38) {
-        if (s[0] != '{' || s[37] != '}')
-            return false;
-        s++;
-        n = 36;
-    }
-    if (n == 32) {
-        for (int i = 0; i < 16; i++) {
-            int hi = hexv((unsigned char)s[2 * i]), lo = hexv((unsigned char)s[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return false;
-            u[i] = (unsigned char)(hi << 4 | lo);
-        }
-        return true;
-    }
-    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
-        return false;
-    static const int pos[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
-    for (int i = 0; i < 16; i++) {
-        int hi = hexv((unsigned char)s[pos[i]]), lo = hexv((unsigned char)s[pos[i] + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        u[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
-}
-
-static int set_int(struct xv_value *o, const char *k, int64_t v)
-{
-    struct xv_value *x = xv_int(v);
-    int rc = x ? xv_object_set_str(o, k, x) : -1;
-    xv_decref(x);
-    return rc;
-}
-
-static int set_str(struct xv_value *o, const char *k, const char *v)
-{
-    struct xv_value *x = xv_cstring(v);
-    int rc = x ? xv_object_set_str(o, k, x) : -1;
-    xv_decref(x);
-    return rc;
-}
-
-BI_FN(bi_uuid_parse)
-{
-    if (xv_bi_want(ctx, a, 1, XV_T_STRING))
-        return XV_BI_ERROR;
-    unsigned char u[16];
-    if (!parse_uuid(S(a[0]), SL(a[0]), u))
-        return xv_bi_error(ctx, "invalid UUID format");
-    struct xv_value *o = xv_object_new(8);
-    if (!o)
-        return OOM(ctx);
-    int ver = u[6] >> 4;
-    const char *variant = (u[8] & 0xC0) == 0x80 ? "RFC4122"
-                          : (u[8] & 0xE0) == 0xC0 ? "Microsoft"
-                          : (u[8] & 0xE0) == 0xE0 ? "Future"
-                                                  : "Reserved";
-    int rc = set_int(o, "version", ver) | set_str(o, "variant", variant);
-    if (ver == 1 || ver == 2) {
-        uint64_t tl = (uint64_t)u[0] << 24 | (uint64_t)u[1] << 16 | (uint64_t)u[2] << 8 | u[3];
-        uint64_t tm = (uint64_t)u[4] << 8 | u[5];
-        uint64_t th = ((uint64_t)u[6] << 8 | u[7]) & 0x0FFF;
-        int64_t t = (int64_t)(th << 48 | tm << 32 | tl);
-        /* 100 ns intervals since 1582-10-15 -> Unix ns */
-        int64_t d = t - 122192928000000000LL;
-        int64_t ns = (d / 10000000) * 1000000000LL + (d % 10000000) * 100;
-        char node[18];
-        snprintf(node, sizeof node, "%02x-%02x-%02x-%02x-%02x-%02x", u[10], u[11], u[12], u[13],
-                 u[14], u[15]);
-        char mac[32];
-        snprintf(mac, sizeof mac, "%s:%s", (u[10] & 0x02) ? "local" : "global",
-                 (u[10] & 0x01) ? "multicast" : "unicast");
-        rc |= set_int(o, "time", ns) | set_int(o, "clocksequence", ((u[8] << 8) | u[9]) & 0x3FFF) |
-              set_str(o, "nodeid", node) | set_str(o, "macvariables", mac);
-        if (ver == 2) {
-            char dom[24];
-            static const char *const names[] = {"Person", "Group", "Org"};
-            if (u[9] < 3)
-                snprintf(dom, sizeof dom, "%s", names[u[9]]);
-            else
-                snprintf(dom, sizeof dom, "Domain%d", u[9]);
-            rc |= set_str(o, "domain", dom) |
-                  set_int(o, "id", (int64_t)((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
-                                             (uint32_t)u[2] << 8 | u[3]));
-        }
-    }
-    if (rc) {
-        xv_decref(o);
-        return OOM(ctx);
-    }
-    *out = o;
-    return XV_BI_OK;
-}
-
 const struct xv_builtin_def xv_bi_encoding[] = {
     {"base64.encode", 1, bi_b64_encode, 0},
     {"base64.decode", 1, bi_b64_decode, 0},
@@ -621,15 +428,5 @@ const struct xv_builtin_def xv_bi_encoding[] = {
     {"urlquery.decode", 1, bi_url_decode, 0},
     {"urlquery.encode_object", 1, bi_url_encode_object, 0},
     {"urlquery.decode_object", 1, bi_url_decode_object, 0},
-    {"crypto.md5", 1, bi_md5, 0},
-    {"crypto.sha1", 1, bi_sha1, 0},
-    {"crypto.sha256", 1, bi_sha256, 0},
-    {"crypto.hmac.md5", 2, bi_hmac_md5, 0},
-    {"crypto.hmac.sha1", 2, bi_hmac_sha1, 0},
-    {"crypto.hmac.sha256", 2, bi_hmac_sha256, 0},
-    {"crypto.hmac.sha512", 2, bi_hmac_sha512, 0},
-    {"crypto.hmac.equal", 2, bi_hmac_equal, 0},
-    {"uuid.rfc4122", 1, bi_uuid_rfc4122, XV_BIF_NONDET},
-    {"uuid.parse", 1, bi_uuid_parse, 0},
     {NULL, 0, NULL, 0},
 };

@@ -20,6 +20,9 @@
 
 /* Family tables (one per builtins_<family>.c). */
 extern const struct xv_builtin_def xv_bi_strings[];
+extern const struct xv_builtin_def xv_bi_numbers[];
+extern const struct xv_builtin_def xv_bi_crypto[];
+extern const struct xv_builtin_def xv_bi_uuid[];
 extern const struct xv_builtin_def xv_bi_regex[];
 extern const struct xv_builtin_def xv_bi_json[];
 extern const struct xv_builtin_def xv_bi_objects[];
@@ -78,5 +81,10 @@ long xv_bi_b64_decode(struct xv_val_buf *b, const char *s, size_t n, bool url);
 void xv_bi_rego_text(struct xv_val_buf *b, const struct xv_value *v);
 /* JSON text of v appended to b (flags as xv_json_write). */
 int xv_bi_json_text(struct xv_val_buf *b, const struct xv_value *v, int flags);
+
+/* encoding.c: lower-case hex of s[0..n) appended to b; the value of one
+ * hex digit (-1 if c is none). */
+void xv_bi_hex_bytes(struct xv_val_buf *b, const unsigned char *s, size_t n);
+int xv_bi_hexv(unsigned char c);
 
 #endif

@@ -10,10 +10,13 @@
 
 const struct xv_builtin_def *const xv_bi_families[] = {
     xv_bi_strings,
+    xv_bi_numbers,
     xv_bi_regex,
     xv_bi_json,
     xv_bi_objects,
     xv_bi_encoding,
+    xv_bi_crypto,
+    xv_bi_uuid,
     xv_bi_time,
     xv_bi_schema,
     xv_bi_units,
