@@ -1,11 +1,11 @@
 /*
- * builtins/regex.c — regex.* and glob.* builtins over bi_regex.c (Go regexp
- * syntax on PCRE2) and bi_glob.c (gobwas/glob rules).
+ * builtins/regex.c — regex.* builtins over go/regexp.c (Go regexp
+ * syntax on PCRE2); regex.globs_match over go/glob.c. glob.* is builtins/glob.c.
  *
  * Invariant: a pattern that does not compile is a builtin error carrying
  * Go's message; regex.is_valid is the only builtin that turns it into a
  * value.
- * Thread safety: reentrant; compiled regexes come from bi_regex.c's locked
+ * Thread safety: reentrant; compiled regexes come from go/regexp.c's locked
  * cache.
  */
 #include "builtins/helpers.h"
@@ -269,72 +269,6 @@ BI_FN(bi_regex_globs_match)
     return XV_BI_OK;
 }
 
-BI_FN(bi_glob_match)
-{
-    if (xv_bi_want(ctx, a, 1, XV_T_STRING))
-        return XV_BI_ERROR;
-    uint32_t dl[64];
-    uint32_t *delims = dl;
-    size_t nd = 0;
-    const struct xv_value *d = a[1];
-    if (XV_IS(d, XV_T_NULL)) {
-        nd = 0;
-    } else if (XV_IS(d, XV_T_ARRAY)) {
-        size_t len = XV_ARR_LEN(d);
-        if (len > 64 && !(delims = malloc(len * sizeof(uint32_t))))
-            return xv_bi_error(ctx, "out of memory");
-        for (size_t i = 0; i < len; i++) {
-            const struct xv_value *e = XV_ARR_ITEM(d, i);
-            if (!XV_IS(e, XV_T_STRING)) {
-                if (delims != dl)
-                    free(delims);
-                return xv_bi_elem_err(ctx, 2, d, e, "string");
-            }
-            uint32_t cp;
-            size_t k = SL(e) ? xv_val_utf8_decode(S(e), SL(e), &cp) : 0;
-            if (k == 0 || k != SL(e)) {
-                if (delims != dl)
-                    free(delims);
-                return xv_bi_elem_err(ctx, 2, d, e, "rune");
-            }
-            delims[nd++] = cp;
-        }
-        if (nd == 0) {
-            delims[0] = '.';   /* OPA: an empty list means the default "." */
-            nd = 1;
-        }
-    } else {
-        return xv_bi_type_error(ctx, 2, "one of {array, null}", d);
-    }
-    if (xv_bi_want(ctx, a, 3, XV_T_STRING)) {
-        if (delims != dl)
-            free(delims);
-        return XV_BI_ERROR;
-    }
-    struct xv_go_glob *g;
-    char *err = NULL;
-    int rc = xv_go_glob_compile(S(a[0]), SL(a[0]), delims, nd, &g, &err);
-    if (delims != dl)
-        free(delims);
-    if (rc) {
-        rc = xv_bi_error(ctx, "%s", err ? err : "invalid glob");
-        free(err);
-        return rc;
-    }
-    *out = xv_bool(xv_go_glob_match(g, S(a[2]), SL(a[2])));
-    xv_go_glob_free(g);
-    return XV_BI_OK;
-}
-
-BI_FN(bi_glob_quote_meta)
-{
-    if (xv_bi_want(ctx, a, 1, XV_T_STRING))
-        return XV_BI_ERROR;
-    size_t len;
-    char *r = xv_go_glob_quote_meta(S(a[0]), SL(a[0]), &len);
-    return xv_bi_ret_owned(ctx, r, len, out);
-}
-
 const struct xv_builtin_def xv_bi_regex[] = {
     {"regex.match", 2, bi_regex_match, 0},
     {"re_match", 2, bi_regex_match, 0},
@@ -345,7 +279,5 @@ const struct xv_builtin_def xv_bi_regex[] = {
     {"regex.replace", 3, bi_regex_replace, 0},
     {"regex.template_match", 4, bi_regex_template_match, 0},
     {"regex.globs_match", 2, bi_regex_globs_match, 0},
-    {"glob.match", 3, bi_glob_match, 0},
-    {"glob.quote_meta", 1, bi_glob_quote_meta, 0},
     {NULL, 0, NULL, 0},
 };
