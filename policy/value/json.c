@@ -23,6 +23,7 @@ struct jp {
     int depth;     /* current nesting */
 };
 
+/* Record the first parse error with its byte offset; always -1. */
 static int jp_fail(struct jp *p, const char *msg)
 {
     if (p->err && p->errlen)
@@ -30,6 +31,7 @@ static int jp_fail(struct jp *p, const char *msg)
     return XV_E_PARSE;
 }
 
+/* Skip JSON whitespace (space, tab, CR, LF only, as RFC 8259). */
 static void jp_ws(struct jp *p)
 {
     while (p->i < p->len && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
@@ -37,6 +39,7 @@ static void jp_ws(struct jp *p)
         p->i++;
 }
 
+/* Four hex digits of a \u escape into *out; -1 if any is not hex. */
 static int hex4(const char *s, uint32_t *out)
 {
     uint32_t v = 0;
@@ -56,6 +59,8 @@ static int hex4(const char *s, uint32_t *out)
     return 0;
 }
 
+/* A JSON string at p->i (after the quote): escapes decoded, surrogate
+ * pairs joined, raw control characters refused. */
 static int jp_string(struct jp *p, struct xv_value **out)
 {
     struct xv_buf b;
@@ -139,6 +144,9 @@ static int jp_string(struct jp *p, struct xv_value **out)
     return *out ? 0 : XV_E_NOMEM;
 }
 
+/* One JSON value at p->i, depth-bounded (XV_JSON_MAX_DEPTH): objects
+ * and arrays recursively, numbers exact (value/number.c), keys sorted as
+ * they are set. */
 static int jp_value(struct jp *p, struct xv_value **out)
 {
     *out = NULL;
@@ -239,6 +247,7 @@ static int jp_value(struct jp *p, struct xv_value **out)
     return jp_fail(p, "unexpected character");
 }
 
+/* Parse s[0..len) as one JSON document (trailing whitespace only). */
 int xv_json_parse(const char *s, size_t len, struct xv_value **out, char *err, size_t errlen)
 {
     struct jp p = {s, len, 0, err, errlen, 0};
@@ -305,6 +314,8 @@ int xv_json_write_string(struct xv_buf *b, const char *s, size_t len, int flags)
     return rc;
 }
 
+/* A number as OPA prints it: the text it was read from when it has one,
+ * else integers in full and rationals as their exact decimal expansion. */
 int xv_number_write(struct xv_buf *b, const struct xv_value *v)
 {
     if (v->u.num.text)
@@ -353,6 +364,7 @@ int xv_number_write(struct xv_buf *b, const struct xv_value *v)
     return rc;
 }
 
+/* Newline and indentation for pretty output (XV_JSON_PRETTY). */
 static int indent(struct xv_buf *b, int flags, int depth)
 {
     if (!(flags & XV_JSON_PRETTY))
@@ -363,6 +375,8 @@ static int indent(struct xv_buf *b, int flags, int depth)
     return rc;
 }
 
+/* v as JSON into b: sets become arrays in canonical order, object keys
+ * that are not strings are written as their JSON text (as OPA does). */
 static int json_write(struct xv_buf *b, const struct xv_value *v, int flags, int depth)
 {
     size_t i;
@@ -423,6 +437,7 @@ int xv_json_write(struct xv_buf *b, const struct xv_value *v, int flags)
     return json_write(b, v, flags, 0);
 }
 
+/* json_write into a new NUL-terminated string. */
 char *xv_json_dump(const struct xv_value *v, int flags)
 {
     struct xv_buf b;
@@ -436,6 +451,8 @@ char *xv_json_dump(const struct xv_value *v, int flags)
     return xv_buf_steal(&b, NULL);
 }
 
+/* v as Rego term text (sets as {…}, the empty set as set()), for error
+ * messages and print. */
 int xv_rego_write(struct xv_buf *b, const struct xv_value *v)
 {
     size_t i;

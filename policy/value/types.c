@@ -25,6 +25,8 @@ static struct xv_value g_true = {XV_REF_FROZEN, XV_T_BOOL, 0, 0, 0, {.b = 1}};
 struct xv_value *xv_null(void) { return &g_null; }
 struct xv_value *xv_bool(int b) { return b ? &g_true : &g_false; }
 
+/* Every value starts here: refcount 1, the type, zeroed payload (and
+ * `extra` bytes after the struct for inline string data). */
 struct xv_value *xv_val_alloc(enum xv_type t, size_t extra)
 {
     struct xv_value *v = calloc(1, sizeof *v + extra);
@@ -35,6 +37,9 @@ struct xv_value *xv_val_alloc(enum xv_type t, size_t extra)
     return v;
 }
 
+/* Called by xv_decref when the count reaches zero: releases the payload
+ * and drops one reference to each child (never called on frozen values,
+ * whose count never moves). */
 void xv_value_free_(struct xv_value *v)
 {
     size_t i;
@@ -85,6 +90,10 @@ static int frozen_push(struct xv_frozen_list *l, struct xv_value *v)
     return 0;
 }
 
+/* Freeze v and everything under it: the count becomes XV_REF_FROZEN, so
+ * threads may share it without atomics. The string caches (hash, code-point
+ * count) are filled first because nothing may write to a value once it is
+ * shared. Each node goes into list, which owns it from then on. */
 int xv_value_freeze(struct xv_value *v, struct xv_frozen_list *list)
 {
     if (!v || v->refcnt == XV_REF_FROZEN)
@@ -113,6 +122,8 @@ int xv_value_freeze(struct xv_value *v, struct xv_frozen_list *list)
     return 0;
 }
 
+/* Free every node of list. Children are nodes of the list too, so each
+ * node's payload is freed without touching its children (no double free). */
 void xv_value_free_frozen(struct xv_frozen_list *list)
 {
     /* Children are in the list too, so free each node shallowly. */
@@ -166,6 +177,8 @@ struct xv_value *xv_string(const char *s, size_t len)
 
 struct xv_value *xv_cstring(const char *s) { return xv_string(s, strlen(s)); }
 
+/* printf into a new string: a stack buffer first, the heap only for a
+ * longer result. */
 struct xv_value *xv_string_fmt(const char *fmt, ...)
 {
     char small[256];
@@ -188,6 +201,8 @@ struct xv_value *xv_string_fmt(const char *fmt, ...)
     return v;
 }
 
+/* Code points, cached on a mutable string (ncp < 0 means not counted yet);
+ * frozen strings had theirs filled at freeze time. */
 size_t xv_string_cp_count(struct xv_value *v)
 {
     if (v->u.str.ncp >= 0)
@@ -209,6 +224,7 @@ static size_t grow_cap(size_t cap, size_t need)
     return nc;
 }
 
+/* Room for `need` items (doubling), so pushes are amortised O(1). */
 static int arr_reserve(struct xv_value *a, size_t need)
 {
     if (need <= a->u.arr.cap)
@@ -222,6 +238,7 @@ static int arr_reserve(struct xv_value *a, size_t need)
     return 0;
 }
 
+/* An empty array with room for cap items. */
 struct xv_value *xv_array_new(size_t cap)
 {
     struct xv_value *v = xv_val_alloc(XV_T_ARRAY, 0);
@@ -232,6 +249,7 @@ struct xv_value *xv_array_new(size_t cap)
     return v;
 }
 
+/* Append a new reference to item; the cached hash is stale from now on. */
 int xv_array_push(struct xv_value *a, struct xv_value *item)
 {
     if (arr_reserve(a, a->u.arr.len + 1))
@@ -241,6 +259,7 @@ int xv_array_push(struct xv_value *a, struct xv_value *item)
     return 0;
 }
 
+/* A set is an array kept sorted and duplicate-free (OPA's order). */
 struct xv_value *xv_set_new(size_t cap)
 {
     struct xv_value *v = xv_array_new(cap);
@@ -266,6 +285,7 @@ static long bsearch_vals(struct xv_value *const *items, size_t n, const struct x
     return -(long)lo - 1;
 }
 
+/* Insert item in order unless present (binary search; O(n) move). */
 int xv_set_add(struct xv_value *s, struct xv_value *item)
 {
     size_t n = s->u.arr.len;
@@ -303,6 +323,8 @@ static int cmp_ptr(const void *a, const void *b)
     return xv_compare(*(struct xv_value *const *)a, *(struct xv_value *const *)b);
 }
 
+/* Sort a copy of arr's items and drop duplicates: O(n log n) instead of n
+ * insertions. */
 struct xv_value *xv_set_from_array(const struct xv_value *arr)
 {
     size_t n = arr->u.arr.len;
@@ -323,6 +345,7 @@ struct xv_value *xv_set_from_array(const struct xv_value *arr)
     return s;
 }
 
+/* Room for `need` key/value pairs in both parallel vectors. */
 static int obj_reserve(struct xv_value *o, size_t need)
 {
     if (need <= o->u.obj.cap)
@@ -340,6 +363,7 @@ static int obj_reserve(struct xv_value *o, size_t need)
     return 0;
 }
 
+/* An empty object with room for cap pairs. */
 struct xv_value *xv_object_new(size_t cap)
 {
     struct xv_value *v = xv_val_alloc(XV_T_OBJECT, 0);
@@ -350,6 +374,9 @@ struct xv_value *xv_object_new(size_t cap)
     return v;
 }
 
+/* Set key to val, keeping keys sorted: replace in place if present, else
+ * insert (appending when the key sorts last, the common case when
+ * building from sorted input). */
 int xv_object_set(struct xv_value *o, struct xv_value *key, struct xv_value *val)
 {
     size_t n = o->u.obj.len;
@@ -376,6 +403,7 @@ int xv_object_set(struct xv_value *o, struct xv_value *key, struct xv_value *val
     return 0;
 }
 
+/* xv_object_set with a C-string key. */
 int xv_object_set_str(struct xv_value *o, const char *key, struct xv_value *val)
 {
     struct xv_value *k = xv_cstring(key);
@@ -392,6 +420,8 @@ long xv_object_find(const struct xv_value *o, const struct xv_value *key)
     return p >= 0 ? p : -1;
 }
 
+/* Find a string key without building a value: the same order as
+ * xv_compare (type first, then bytes, then length), probed in place. */
 long xv_object_find_str(const struct xv_value *o, const char *key, size_t len)
 {
     size_t lo = 0, hi = o->u.obj.len;
@@ -420,6 +450,9 @@ long xv_object_find_str(const struct xv_value *o, const char *key, size_t len)
     return -1;
 }
 
+/* A shallow copy of a container (children shared by reference), so the
+ * caller may change the copy's own slots; scalars are immutable and
+ * simply shared. */
 struct xv_value *xv_value_copy(const struct xv_value *v)
 {
     size_t i;
@@ -493,6 +526,8 @@ int xv_compare(const struct xv_value *a, const struct xv_value *b)
     return 0;
 }
 
+/* Equality with two shortcuts before the full comparison: different
+ * lengths or different cached hashes of strings. */
 int xv_equal(const struct xv_value *a, const struct xv_value *b)
 {
     if (a == b)
@@ -505,6 +540,7 @@ int xv_equal(const struct xv_value *a, const struct xv_value *b)
     return xv_compare(a, b) == 0;
 }
 
+/* FNV-1a over n bytes, continuing from h. */
 static uint32_t fnv(const void *p, size_t n, uint32_t h)
 {
     const unsigned char *s = p;
@@ -513,6 +549,9 @@ static uint32_t fnv(const void *p, size_t n, uint32_t h)
     return h;
 }
 
+/* A structural hash, equal for values that compare equal (numbers hash
+ * their canonical form); cached on mutable values, computed at freeze time
+ * for frozen ones. */
 uint32_t xv_hash(struct xv_value *v)
 {
     if (v->hash)
@@ -561,6 +600,7 @@ uint32_t xv_hash(struct xv_value *v)
     return h;
 }
 
+/* OPA's type names (type_name builtin, error texts). */
 const char *xv_type_name(const struct xv_value *v)
 {
     static const char *const names[] = {"null", "boolean", "number", "string",
