@@ -25,6 +25,8 @@
 static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
                      struct k *k);
 
+/* Record the evaluation's first error (later ones are dropped: the first
+ * is the one OPA reports) and return R_ERR so callers unwind. */
 int xv_eval_raise(struct ev *ev, struct xv_loc loc, const char *code, const char *fmt, ...)
 {
     if (ev->failed)
@@ -82,6 +84,8 @@ static V lookup_str(V coll, const char *s, size_t n)
     return i < 0 ? NULL : XV_OBJ_VAL(coll, i);
 }
 
+/* Whether t still has an unbound variable (in env) anywhere a match could
+ * bind it: such a term is matched against a value, not evaluated. */
 static int is_pattern(V *env, struct term *t)
 {
     switch (t->kind) {
@@ -244,6 +248,9 @@ static int match_entries(struct ev *ev, V *env, struct term *t, V v, int i, stru
     return xv_eval_term(ev, env, t->items[2 * i], &ko.k);
 }
 
+/* Match pattern t against value v: an unbound variable is bound for the
+ * call to k and unbound after it (no trail needed), a bound one or a
+ * constant must be equal, arrays and objects match element-wise. */
 int xv_eval_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
 {
     switch (t->kind) {
@@ -293,6 +300,8 @@ static int kpair_fn(struct ev *ev, struct k *self, V unused)
     struct kpair *kp = (struct kpair *)self;
     return unify_pairs(ev, kp->env, kp->a, kp->b, kp->i, kp->next);
 }
+/* Unify the i-th and later elements (object values) of two composite
+ * terms of the same shape, one continuation per element. */
 static int unify_pairs(struct ev *ev, V *env, struct term *a, struct term *b, int i, struct k *k)
 {
     int step = a->kind == T_OBJECT ? 2 : 1;
@@ -304,6 +313,9 @@ static int unify_pairs(struct ev *ev, V *env, struct term *a, struct term *b, in
     return xv_eval_unify(ev, env, a->items[idx], b->items[idx], &kp.k);
 }
 
+/* a = b: evaluate the side that is not a pattern and match the other
+ * against it; two patterns of the same shape unify element by element;
+ * two values compare. */
 int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct k *k)
 {
     int pa = is_pattern(env, a), pb = is_pattern(env, b);
@@ -342,6 +354,8 @@ int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct 
 
 typedef xv_eval_iter_fn iter_fn;
 
+/* Call fn for every (key, value) of a collection: array index, object key,
+ * or set element as its own key. Stops at the first non-R_OK. */
 int xv_eval_iterate(struct ev *ev, V coll, iter_fn fn, void *ctx)
 {
     size_t i;
@@ -411,6 +425,8 @@ static int witer_fn(struct ev *ev, void *ctx, V key, V val)
     return xv_eval_match(ev, w->env, w->t->items[w->i], key, &kw.k);
 }
 
+/* Walk ref t from its i-th item into v: a ground item looks up, a variable
+ * item iterates every key of the collection (binding it for the rest). */
 static int walk_val(struct ev *ev, V *env, V v, struct term *t, int i, struct k *k)
 {
     if (i >= t->n)
@@ -440,6 +456,9 @@ static int kheadv_fn(struct ev *ev, struct k *self, V v)
     return walk_val(ev, kh->env, v, kh->t, 1, kh->next);
 }
 
+/* The base document (data given with the policy) under the first upto-1
+ * items of a data ref, which are constant strings by the compiler's
+ * linking. Borrowed; NULL if absent. */
 static V base_at(struct ev *ev, struct term *t, int upto)
 {
     V b = ev->data;
@@ -450,6 +469,8 @@ static V base_at(struct ev *ev, struct term *t, int upto)
     return b;
 }
 
+/* A reference: data refs go through the rule tree (eval_data), input refs
+ * walk the input, local refs walk the variable's value. */
 static int eval_ref(struct ev *ev, V *env, struct term *t, struct k *k)
 {
     struct term *h = t->items[0];
@@ -484,6 +505,8 @@ struct kdata {
     struct k *next;
 };
 
+/* One step down a data ref from node n at key: the rules of the child node
+ * merged with the base data under the same key. */
 static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, struct term *t, int i,
                       struct k *k)
 {
@@ -537,6 +560,10 @@ static int kdata_bound_fn(struct ev *ev, struct k *self, V unused)
     return data_child(ev, kd->env, kd->n, kd->base, kd->env[e->slot], kd->t, kd->i, kd->next);
 }
 
+/* The rest of data ref t from item i, standing at node n (base data
+ * beside it): constant keys descend the tree, a variable key iterates
+ * every child (rules and base data alike); past the rule tree the ref
+ * walks the computed value. */
 static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term *t, int i,
                      struct k *k)
 {
@@ -592,6 +619,8 @@ struct kelems {
     struct k *next;
 };
 
+/* An array, set or object literal from its evaluated elements; an object
+ * with two equal keys of different values is a conflict. */
 static int build_composite(struct ev *ev, struct term *t, V *vals, struct k *k)
 {
     V r;
@@ -655,6 +684,8 @@ static int ktmpl_fn(struct ev *ev, struct k *self, V v)
     return R_STOP;
 }
 
+/* Evaluate a composite literal's elements one by one, each with its own
+ * solutions (a generator element yields several composites). */
 static int eval_template(struct ev *ev, V *env, struct term *t, struct k *k)
 {
     V small[16];
@@ -695,6 +726,9 @@ struct kcomp {
     struct term *keyt;
     V key;
 };
+/* A comprehension's body produced a value: add it to the accumulator
+ * (for an object comprehension, a second different value under one key is
+ * OPA's conflict error). */
 static int kcomp_val(struct ev *ev, struct k *self, V v)
 {
     struct kcomp *kc = (struct kcomp *)self;
@@ -731,6 +765,8 @@ static int kcomp_body(struct ev *ev, struct k *self, V unused)
     return xv_eval_term(ev, kc->env, kc->t->head, &k2.k);
 }
 
+/* Evaluate term t, calling k once per value it has (a ref into a partial
+ * set has many, an undefined one none). */
 int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
 {
     switch (t->kind) {
@@ -789,6 +825,8 @@ int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
     return R_OK;
 }
 
+/* One expression: count a step, then `with` modifiers (eval/with.c) or the
+ * expression itself (eval/expr.c). */
 int xv_eval_expr(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
     if (xv_eval_step(ev, e->loc) < 0)

@@ -45,6 +45,8 @@ struct wstate {
     uint8_t *mask;
 };
 
+/* What a `with` changes (input, data mask, mocks, the rule cache) saved
+ * before it... */
 static void wstate_save(struct ev *ev, struct wstate *s)
 {
     s->input = ev->input;
@@ -55,6 +57,7 @@ static void wstate_save(struct ev *ev, struct wstate *s)
     s->mask = ev->mask;
 }
 
+/* ...and put back after it, on every path out. */
 static void wstate_load(struct ev *ev, const struct wstate *s)
 {
     ev->input = s->input;
@@ -71,6 +74,8 @@ struct kwith {
     struct k *next;
 };
 
+/* The expression under `with` produced a solution: restore the outer
+ * state while the rest of the body runs, then re-apply it. */
 static int kwith_fn(struct ev *ev, struct k *self, V v)
 {
     struct kwith *kw = (struct kwith *)self;
@@ -98,6 +103,9 @@ static void mask_subtree(struct ev *ev, struct node *n)
         mask_subtree(ev, n->kids[i]);
 }
 
+/* An expression with `with` modifiers: replace input, data paths or
+ * functions for this one expression, evaluate it with a fresh rule cache
+ * (cached values may depend on what was replaced), then restore. */
 int xv_eval_with(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
     struct wstate outer;
@@ -245,6 +253,7 @@ struct krow {
     V rows;
 };
 
+/* A query solution: one row object of the query's named variables. */
 static int krow_fn(struct ev *ev, struct k *self, V unused)
 {
     struct krow *kr = (struct krow *)self;
@@ -267,6 +276,8 @@ static int krow_fn(struct ev *ev, struct k *self, V unused)
     return R_OK;
 }
 
+/* Entry point: run query q over input and data, collecting every solution
+ * as a row; budgets from opts. */
 int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char **names,
                   struct xv_value *input, struct xv_value *data,
                   const struct xv_eval_opts *opts, struct xv_value **rows,
@@ -298,6 +309,8 @@ int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char 
     return 0;
 }
 
+/* Entry point: the documents at several nodes in one evaluation, so rules
+ * they share are computed once (a decision reads several). */
 int xv_eval_nodes(struct xv_compiled *c, struct node *const *nodes, int count,
                   struct xv_value *input, struct xv_value *data,
                   const struct xv_eval_opts *opts, struct xv_value **out,
