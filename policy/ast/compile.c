@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Compile errors leave by longjmp to the entry point, which frees the
+ * context; everything else lives in the arena. */
 void xv_ast_cerr(struct cctx *x, struct xv_loc loc, const char *code, const char *fmt, ...)
 {
     va_list ap;
@@ -64,6 +66,8 @@ struct node *xv_ast_node_child(const struct node *n, const char *name, size_t le
     return NULL;
 }
 
+/* The child of n named name, created (with its frozen key and its
+ * dotted path) when it does not exist yet. */
 static struct node *node_get(struct cctx *x, struct node *n, const char *name, size_t len)
 {
     struct node *k = xv_ast_node_child(n, name, len);
@@ -105,6 +109,9 @@ static struct node *pkg_node(struct cctx *x, struct module *m)
     return n;
 }
 
+/* Hang rule r under its package in the rule tree: the ground prefix of its
+ * head ref names the node; the rest (variables of a ref head) are matched
+ * at evaluation. */
 static void add_rule(struct cctx *x, struct module *m, struct rule *r)
 {
     struct node *n = pkg_node(x, m);
@@ -175,6 +182,7 @@ static int new_slot(struct cctx *x, const char *name, int depth)
     return x->nslots++;
 }
 
+/* Add name to scope s with a fresh frame slot; returns the slot. */
 static int scope_add(struct cctx *x, struct scope *s, const char *name, int declared)
 {
     if (s->n == s->cap) {
@@ -211,6 +219,9 @@ static struct sname *scope_find_outer(struct scope *s, const char *name)
     return NULL;
 }
 
+/* A comprehension or `every` body uses slot of an enclosing scope: record
+ * it as a free variable of every construct being resolved deeper than the
+ * slot's owner, so the evaluator can copy it into the nested frame. */
 static void note_free(struct cctx *x, int slot, int owner_depth)
 {
     for (int i = 0; i < x->nfstack; i++) {
@@ -315,6 +326,9 @@ static void resolve_var(struct cctx *x, struct term *t, struct scope *s)
     t->slot = scope_add(x, s, t->name, 0);
 }
 
+/* Declare the variables of an assignment / some / argument pattern;
+ * strict (:=) refuses a name assigned or referenced earlier in the body,
+ * as OPA does. */
 static void declare_pattern(struct cctx *x, struct term *t, struct scope *s, int strict)
 {
     switch (t->kind) {
@@ -347,6 +361,8 @@ static void resolve_term(struct cctx *x, struct term *t, struct scope *s, struct
                          int *npend);
 static void resolve_body(struct cctx *x, struct body *b, struct scope *s);
 
+/* Defer a comprehension or `every` body: it is resolved after the
+ * enclosing body, in a child scope, once every outer name is known. */
 static void push_pend(struct cctx *x, struct pend **pend, int *npend, struct term *t, struct expr *e)
 {
     /* arena-allocated: a compile error (longjmp) leaves nothing to free */
@@ -421,6 +437,9 @@ static void resolve_call(struct cctx *x, struct term *t, struct scope *s)
     }
 }
 
+/* Resolve the names in term t: locals to slots, rule names and imports to
+ * data refs, calls to builtins or user functions (with arity checks);
+ * nested bodies are deferred (push_pend). */
 static void resolve_term(struct cctx *x, struct term *t, struct scope *s, struct pend **pend,
                          int *npend)
 {
@@ -471,6 +490,8 @@ static void resolve_term(struct cctx *x, struct term *t, struct scope *s, struct
     }
 }
 
+/* A `with` target: input/data paths must be ground; a function or builtin
+ * target is replaced by a value, a builtin or another function. */
 static void resolve_with_target(struct cctx *x, struct with *w, struct scope *s)
 {
     struct term *t = w->target;
@@ -580,6 +601,7 @@ static void resolve_with_target(struct cctx *x, struct with *w, struct scope *s)
     }
 }
 
+/* Resolve one expression and its `with` modifiers. */
 static void resolve_expr(struct cctx *x, struct expr *e, struct scope *s, struct pend **pend,
                          int *npend)
 {
@@ -634,6 +656,7 @@ static void resolve_expr(struct cctx *x, struct expr *e, struct scope *s, struct
     }
 }
 
+/* Start collecting the free variables of a nested construct at depth. */
 static void push_free(struct cctx *x, int depth)
 {
     int n = x->nfstack + 1;
@@ -653,6 +676,7 @@ static void push_free(struct cctx *x, int depth)
     x->nfstack++;
 }
 
+/* Stop collecting: the free-variable list moves into the arena. */
 static void pop_free(struct cctx *x, int **out, int *nout)
 {
     x->nfstack--;
@@ -665,6 +689,8 @@ static void pop_free(struct cctx *x, int **out, int *nout)
     free(l);
 }
 
+/* Resolve the deferred nested bodies, each in its own child scope that
+ * sees only the declarations before the expression it appears in. */
 static void resolve_pending(struct cctx *x, struct pend *pd, int np, struct scope *s)
 {
     for (int i = 0; i < np; i++) {
@@ -695,6 +721,7 @@ static void resolve_pending(struct cctx *x, struct pend *pd, int np, struct scop
     }
 }
 
+/* Resolve a body expression by expression, then its deferred bodies. */
 static void resolve_body(struct cctx *x, struct body *b, struct scope *s)
 {
     struct pend *pd = NULL;
@@ -744,6 +771,9 @@ static void lift_func_args(struct cctx *x, struct rule *r)
     }
 }
 
+/* One rule (with its else chain): arguments first (visible everywhere),
+ * then bodies, value and key; safety and reordering (safety.c); every
+ * else gets the rule's frame size. */
 static void compile_rule(struct cctx *x, struct rule *r)
 {
     struct scope s = {0};
@@ -778,6 +808,7 @@ static void compile_rule(struct cctx *x, struct rule *r)
 
 /* Resolve data references statically to rule-tree nodes. */
 static void link_refs_term(struct cctx *x, struct term *t);
+/* Point every data ref in b at its rule-tree node (link_refs_term). */
 static void link_refs_body(struct cctx *x, struct body *b)
 {
     for (int i = 0; i < b->n; i++) {
@@ -827,6 +858,9 @@ static void fold_constant(struct cctx *x, struct term *t)
     t->ground = 1;
 }
 
+/* A data ref whose leading items are constant strings is bound to the
+ * deepest rule-tree node they name, so evaluation starts there instead of
+ * walking from data; constant collections are folded on the way. */
 static void link_refs_term(struct cctx *x, struct term *t)
 {
     if (!t)
@@ -863,6 +897,7 @@ static void link_refs_term(struct cctx *x, struct term *t)
 }
 
 
+/* link_refs_* over a rule's bodies, values, key and ref-head items. */
 static void link_rule(struct cctx *x, struct rule *r)
 {
     for (struct rule *e = r; e; e = e->els) {
@@ -874,6 +909,8 @@ static void link_rule(struct cctx *x, struct rule *r)
         link_refs_term(x, r->rest[i]);
 }
 
+/* Free what the context holds outside the arena (slot names, owners and
+ * the free-variable stacks). */
 static void ctx_free(struct cctx *x)
 {
     free(x->names);
@@ -885,6 +922,8 @@ static void ctx_free(struct cctx *x)
     free(x->fdepth);
 }
 
+/* Entry point: every parsed module into the rule tree, then names, safety
+ * and recursion; 0 or -1 with err. */
 int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
 {
     struct cctx x;
@@ -919,6 +958,8 @@ int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
     return 0;
 }
 
+/* Entry point: an ad-hoc query body against the compiled tree (names,
+ * safety, links); its variables get slots named in *names. */
 int xv_ast_compile_query(struct xv_compiled *c, struct body *q, int *nslots, const char ***names,
                      struct xv_cerr *err)
 {

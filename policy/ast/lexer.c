@@ -24,6 +24,7 @@ const char *const xv_ast_tok_names[] = {
 
 void xv_ast_perr(struct parser *p, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5), noreturn));
+/* Record a parse error at line:col and leave the parse (longjmp). */
 void xv_ast_perr(struct parser *p, int line, int col, const char *fmt, ...)
 {
     va_list ap;
@@ -53,6 +54,7 @@ struct xv_value *xv_ast_pfreeze(struct parser *p, struct xv_value *v)
     return v;
 }
 
+/* Append a token, growing the token array in the arena. */
 static void push_tok(struct parser *p, struct token *t)
 {
     if (p->ntok == p->cap) {
@@ -211,6 +213,7 @@ struct xv_value *xv_ast_annotations_for(struct parser *p, int line, int is_packa
     return NULL;
 }
 
+/* Free what a parser holds outside the arena (METADATA block texts). */
 void xv_ast_parser_release(struct parser *p)
 {
     free(p->toks);
@@ -222,6 +225,10 @@ void xv_ast_parser_release(struct parser *p)
     p->nmb = 0;
 }
 
+/* Tokenise the whole source up front: the parser then looks ahead
+ * freely. Comments are dropped except METADATA blocks, which are kept for
+ * annotations; newlines are remembered on the next token (Rego separates
+ * expressions by them). */
 void xv_ast_lex(struct parser *p)
 {
     size_t i = 0;
