@@ -86,6 +86,9 @@ static int is_ground_string(struct term *t)
     return t->kind == T_VALUE && t->val->type == XV_T_STRING;
 }
 
+/* One rule: default rules, function heads, ref heads (a.b[x]),
+ * contains / if (v1, and v0 with them imported), the value, bodies and
+ * else chains. */
 static struct rule *parse_rule(struct parser *p, struct module *m)
 {
     struct token *st = xv_ast_peek(p);
@@ -189,6 +192,8 @@ static struct term *parse_pkg_ref(struct parser *p)
     return xv_ast_parse_postfix(p, t, 0);
 }
 
+/* package, imports (with the future/v1 keyword imports), then rules to
+ * EOF; METADATA blocks are attached to what follows them. */
 static int do_parse_module(struct parser *p, struct module **out)
 {
     struct module *m = xv_ast_palloc(p, sizeof *m);
@@ -271,6 +276,7 @@ static int do_parse_module(struct parser *p, struct module **out)
     return 0;
 }
 
+/* The setjmp frame of one module parse: lex, parse, release. */
 static int parse_with(struct xv_arena *ar, struct xv_frozen_list *fz, const char *file,
                       const char *src, size_t len, int v0, struct module **out, struct xv_perr *err)
 {
@@ -292,6 +298,7 @@ static int parse_with(struct xv_arena *ar, struct xv_frozen_list *fz, const char
     return rc;
 }
 
+/* Entry point: parse a module (v0 or v1 syntax) into the arena. */
 int xv_ast_parse_module(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *file,
                     const char *src, size_t len, int version, struct module **out,
                     struct xv_perr *err)
@@ -314,6 +321,7 @@ int xv_ast_parse_module(struct xv_arena *ar, struct xv_frozen_list *frozen, cons
     return -1;
 }
 
+/* Entry point: parse a query (a body) into the arena. */
 int xv_ast_parse_query(struct xv_arena *ar, struct xv_frozen_list *frozen, const char *src,
                    size_t len, struct body **out, struct xv_perr *err)
 {
@@ -401,6 +409,8 @@ static struct xv_value *term_to_value(struct term *t, struct xv_perr *err)
     }
 }
 
+/* Entry point: a single constant term
+ * to a value (Rego syntax for test inputs); refs and calls are errors. */
 int xv_ast_parse_value_term(const char *src, size_t len, struct xv_value **out, struct xv_perr *err)
 {
     struct xv_arena ar = {0};

@@ -91,6 +91,8 @@ struct term *xv_ast_value_term(struct parser *p, struct xv_value *v, struct toke
     return t;
 }
 
+/* A variable term (arena copy of the name); each `_` becomes its own
+ * wildcard variable ($_0, $_1, …). */
 struct term *xv_ast_var_term(struct parser *p, const char *name, size_t n, struct token *at)
 {
     struct term *t = new_term(p, T_VAR, at);
@@ -119,6 +121,7 @@ void xv_ast_tl_push(struct parser *p, struct tlist *l, struct term *t)
     l->v[l->n++] = t;
 }
 
+/* An operator as the call OPA's AST has for it (plus(a, b), …). */
 static struct term *make_call(struct parser *p, const char *op, struct token *at, struct term *a,
                               struct term *b)
 {
@@ -149,6 +152,8 @@ static void enter(struct parser *p)
 static struct with *parse_withs(struct parser *p, int *n);
 struct expr *xv_ast_new_expr(struct parser *p, int kind, struct token *at);
 
+/* A template string ($"…{expr}…" or $`…`): literal parts and the
+ * embedded expressions, each parsed by a nested parser over its text. */
 static struct term *parse_template(struct parser *p, struct token *tk)
 {
     struct term *t = new_term(p, T_TEMPLATE, tk);
@@ -338,6 +343,8 @@ static const char *ref_name(struct parser *p, struct term *t)
     return r;
 }
 
+/* What may follow a term: .name, [index] and, when allowed, a call's
+ * (args); a newline ends it (Rego separates expressions by lines). */
 struct term *xv_ast_parse_postfix(struct parser *p, struct term *t, int allow_call)
 {
     for (;;) {
@@ -413,6 +420,8 @@ struct term *xv_ast_parse_postfix(struct parser *p, struct term *t, int allow_ca
     }
 }
 
+/* A primary term: scalar, variable, ref, array/set/object literal or
+ * comprehension, parenthesised expression, template string, unary minus. */
 static struct term *parse_term(struct parser *p)
 {
     enter(p);
@@ -501,6 +510,7 @@ static struct term *parse_term(struct parser *p)
     return t;
 }
 
+/* Precedence climbing, lowest binding last: * / % ... */
 static struct term *parse_factor(struct parser *p)
 {
     struct term *l = parse_term(p);
@@ -515,6 +525,7 @@ static struct term *parse_factor(struct parser *p)
     }
 }
 
+/* ... + - ... */
 static struct term *parse_arith(struct parser *p)
 {
     struct term *l = parse_factor(p);
@@ -531,6 +542,7 @@ static struct term *parse_arith(struct parser *p)
     }
 }
 
+/* ... & (set intersection) ... */
 static struct term *parse_and(struct parser *p)
 {
     struct term *l = parse_arith(p);
@@ -541,6 +553,7 @@ static struct term *parse_and(struct parser *p)
     return l;
 }
 
+/* ... | (set union; not inside a set comprehension's head) ... */
 static struct term *parse_or(struct parser *p)
 {
     struct term *l = parse_and(p);
@@ -551,6 +564,7 @@ static struct term *parse_or(struct parser *p)
     return l;
 }
 
+/* ... and comparisons, the loosest. */
 static struct term *parse_rel(struct parser *p)
 {
     struct term *l = parse_or(p);
@@ -571,6 +585,7 @@ static struct term *parse_rel(struct parser *p)
     }
 }
 
+/* `k, v in c` as OPA's internal.member_3 call. */
 static struct term *make_member3(struct parser *p, struct token *at, struct term *k,
                                  struct term *v, struct term *coll)
 {
@@ -624,6 +639,7 @@ struct term *xv_ast_parse_in(struct parser *p)
     return l;
 }
 
+/* The `with target as value` modifiers after an expression. */
 static struct with *parse_withs(struct parser *p, int *n)
 {
     struct with *w = NULL;
@@ -662,6 +678,8 @@ struct expr *xv_ast_new_expr(struct parser *p, int kind, struct token *at)
     return e;
 }
 
+/* One expression: not, some, every, := / = / unification, or a term;
+ * then its `with` modifiers. */
 static struct expr *parse_expr(struct parser *p)
 {
     enter(p);
