@@ -1,5 +1,5 @@
 /*
- * test_session_sha256.c — unit tests for session/sha256.c: FIPS 180-4
+ * test_session_sha256.c — unit tests for common/sha256.c: FIPS 180-4
  * vectors through both block functions (portable and SHA-NI), every split of
  * the input.
  */
