@@ -1,5 +1,5 @@
 /*
- * test_session_sha256.c — unit tests for common/sha256.c: FIPS 180-4
+ * test_common_sha256.c — unit tests for common/sha256.c: FIPS 180-4
  * vectors through both block functions (portable and SHA-NI), every split of
  * the input.
  */
@@ -17,7 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "xv_session.h"
 
 #include "sha256.h"
 int xv_sha256_impl_select(int impl);
