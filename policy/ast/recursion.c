@@ -23,6 +23,8 @@
 static void dep_term(struct cctx *x, struct term *t, struct node *from);
 static void visit_node(struct cctx *x, struct node *n);
 
+/* from depends on node to: meeting a node still on the walk (visit 1) is
+ * a circle, reported at loc; an unvisited one is walked now. */
 static void dep_edge(struct cctx *x, struct node *to, struct node *from, struct xv_loc loc)
 {
     if (to->nrules || to->dflt) {
@@ -45,6 +47,7 @@ static void dep_all(struct cctx *x, struct node *n, struct node *from, struct xv
         dep_all(x, n->kids[i], from, loc);
 }
 
+/* Every data reference and call of a body is a dependency edge. */
 static void dep_body(struct cctx *x, struct body *b, struct node *from)
 {
     for (int i = 0; b && i < b->n; i++) {
@@ -60,6 +63,8 @@ static void dep_body(struct cctx *x, struct body *b, struct node *from)
     }
 }
 
+/* The dependencies of one term: its linked data node, its user function,
+ * and everything in its nested terms and bodies. */
 static void dep_term(struct cctx *x, struct term *t, struct node *from)
 {
     if (!t)
@@ -85,6 +90,8 @@ static void dep_term(struct cctx *x, struct term *t, struct node *from)
     if (t->body) dep_body(x, t->body, from);
 }
 
+/* Depth-first over the rules of node n (visit: 0 new, 1 on the walk,
+ * 2 done). */
 static void visit_node(struct cctx *x, struct node *n)
 {
     n->visit = 1;

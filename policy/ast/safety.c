@@ -104,6 +104,8 @@ static int is_pattern_shape(struct term *t)
     return t->kind == T_VAR || t->kind == T_ARRAY || t->kind == T_OBJECT;
 }
 
+/* a = b is safe if one side can be evaluated and the other then matched
+ * (tried both ways), binding the pattern's variables. */
 static int check_unify(struct term *a, struct term *b, uint8_t *B, int n, struct term **bad)
 {
     uint8_t *T = malloc((size_t)n + 1);
@@ -150,6 +152,8 @@ done:
 
 
 
+/* Whether expression e can run with the variables bound in B, marking
+ * the ones it binds; -1 with the unsafe term in *bad. */
 static int check_expr(struct cctx *x, struct expr *e, uint8_t *B, struct term **bad)
 {
     int n = x->nslots;
@@ -218,6 +222,8 @@ static int check_expr(struct cctx *x, struct expr *e, uint8_t *B, struct term **
 
 static int order_term_bodies(struct cctx *x, struct term *t, uint8_t *B, struct term **bad);
 
+/* Order the nested bodies (comprehensions, every) inside an expression,
+ * each in a copy of the bound set of its position. */
 static int order_expr_bodies(struct cctx *x, struct expr *e, uint8_t *B, struct term **bad)
 {
     int n = x->nslots, rc = 0;
@@ -253,6 +259,7 @@ static int order_expr_bodies(struct cctx *x, struct expr *e, uint8_t *B, struct 
     }
 }
 
+/* The same for the comprehensions inside a term. */
 static int order_term_bodies(struct cctx *x, struct term *t, uint8_t *B, struct term **bad)
 {
     int rc = 0;

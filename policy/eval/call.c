@@ -50,6 +50,9 @@ static int kfbody_fn(struct ev *ev, struct k *self, V unused)
     return xv_eval_body(ev, kf->env, kf->r->body, 0, &kf->kc->k);
 }
 
+/* A user function applied to argument values: its rules and else chains
+ * in order, each matching the arguments against its parameters; two
+ * different results are OPA's conflict error. *out is NULL when undefined. */
 static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc loc, V *out)
 {
     *out = NULL;
@@ -158,6 +161,9 @@ static int knfov_fn(struct ev *ev, struct k *self, V v)
     return rc;
 }
 
+/* Call t's builtin or function on evaluated arguments, unless a `with`
+ * mock replaces it: a value mock answers directly, a function mock runs
+ * the replacement with mocks off (it may call the original). */
 static int apply_call(struct ev *ev, struct term *t, V *vals, int n, struct k *k)
 {
     const struct xv_builtin_def *bi = t->bi;

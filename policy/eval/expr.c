@@ -68,6 +68,9 @@ static int kevery_body(struct ev *ev, struct k *self, V unused)
     return xv_eval_body(ev, ks->env, ks->e->body, 0, &found);
 }
 
+/* One element of an `every` domain: bind key/value and run the body; the
+ * body's first solution (R_STOP) satisfies this element, none means the
+ * whole `every` fails (2 stops the iteration). */
 static int every_iter(struct ev *ev, void *ctx, V key, V val)
 {
     struct ectx *c = ctx;
@@ -86,6 +89,8 @@ static int every_iter(struct ev *ev, void *ctx, V key, V val)
     return 2; /* not satisfied */
 }
 
+/* The domain of `every` evaluated: every element must satisfy the body;
+ * an empty domain is vacuously true. */
 static int kevery_coll(struct ev *ev, struct k *self, V coll)
 {
     struct ksome *ks = (struct ksome *)self;
@@ -114,6 +119,8 @@ static int kout_fn(struct ev *ev, struct k *self, V v)
 }
 
 
+/* An expression without `with`: a term (truthy), not, some ... in,
+ * every, := / = (unification), or a call with an output argument. */
 int xv_eval_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
 {
     switch (e->kind) {

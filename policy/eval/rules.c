@@ -69,6 +69,9 @@ struct kobj {
     int i;         /* next rest index */
 };
 
+/* Insert one solution of a partial object rule (or a multi-key ref head)
+ * into the accumulated document, creating the nested objects its keys
+ * name; a second, different value under one key is a conflict. */
 static int obj_insert(struct ev *ev, struct kobj *ko, V leaf)
 {
     V cur = ko->acc;
@@ -116,6 +119,8 @@ static int kobj_leaf(struct ev *ev, struct k *self, V v)
 
 static int kobj_key(struct ev *ev, struct k *self, V v);
 
+/* Evaluate the rule's i-th key term (then its value or set element),
+ * enumerating each with its own continuation. */
 static int kobj_step(struct ev *ev, struct kobj *ko)
 {
     struct rule *r = ko->r;
@@ -146,6 +151,8 @@ static int kobj_body(struct ev *ev, struct k *self, V unused)
     return kobj_step(ev, &k2);
 }
 
+/* One unit of the evaluation's budget: past max_steps, or (checked every
+ * 1024 steps) past the deadline, the evaluation is cancelled. */
 int xv_eval_step(struct ev *ev, struct xv_loc loc)
 {
     if (++ev->steps > ev->max_steps)

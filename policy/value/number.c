@@ -37,6 +37,8 @@ static void small_init(void)
     }
 }
 
+/* An int64 number; small non-negative ones come from a shared frozen
+ * cache (indexes and counts are everywhere). */
 struct xv_value *xv_int(int64_t i)
 {
     if (i >= 0 && i < SMALL_INTS) {
@@ -81,6 +83,9 @@ static int mpq_terminates(const mpq_t q)
     return ok;
 }
 
+/* A rational, normalised: an integer when the denominator is 1 (int64 if
+ * it fits); a quotient without a finite decimal expansion (1/3) rounds to
+ * the nearest double, as OPA's float path does. */
 struct xv_value *xv_number_from_mpq(const mpq_t qin)
 {
     if (mpz_cmp_ui(mpq_denref(qin), 1) == 0)
@@ -103,6 +108,8 @@ struct xv_value *xv_number_from_mpq(const mpq_t qin)
     return v;
 }
 
+/* A double as OPA sees it: integral values as integers, others through
+ * their shortest round-trip decimal text, so 0.1 is exactly 1/10. */
 struct xv_value *xv_number_from_double(double d)
 {
     if (isnan(d) || isinf(d))
@@ -124,6 +131,9 @@ struct xv_value *xv_number_from_double(double d)
     return v;
 }
 
+/* JSON/Rego number text to an exact number: digits, fraction and exponent
+ * become an integer or a rational, never a double; the text is kept for
+ * printing it back unchanged. */
 struct xv_value *xv_number_parse(const char *text, size_t len)
 {
     size_t i = 0;
@@ -265,6 +275,7 @@ void xv_number_get_mpz(const struct xv_value *v, mpz_t out)
         mpz_tdiv_q(out, mpq_numref(*v->u.num.q), mpq_denref(*v->u.num.q));
 }
 
+/* Exact comparison across int64, big integers and rationals. */
 int xv_number_cmp(const struct xv_value *a, const struct xv_value *b)
 {
     if (a->sub == XV_NUM_INT && b->sub == XV_NUM_INT)
@@ -282,6 +293,8 @@ int xv_number_cmp(const struct xv_value *a, const struct xv_value *b)
 
 enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV };
 
+/* +, -, *, / exactly: int64 while no overflow, then GMP integers or
+ * rationals; division by zero is NULL (the caller's error). */
 static struct xv_value *num_binop(const struct xv_value *a, const struct xv_value *b, int op)
 {
     if (a->sub == XV_NUM_INT && b->sub == XV_NUM_INT) {
@@ -335,6 +348,8 @@ struct xv_value *xv_num_sub(const struct xv_value *a, const struct xv_value *b) 
 struct xv_value *xv_num_mul(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_MUL); }
 struct xv_value *xv_num_div(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_DIV); }
 
+/* % on integers only, truncated as Go's (sign of the dividend); NULL for
+ * non-integers or a zero divisor. */
 struct xv_value *xv_num_rem(const struct xv_value *a, const struct xv_value *b)
 {
     if (!xv_number_is_int(a) || !xv_number_is_int(b))
