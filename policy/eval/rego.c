@@ -29,6 +29,7 @@ static struct rule *current_rule(struct xv_bctx *ctx)
     return ((struct ev *)ctx->ev)->cur_rule;
 }
 
+/* rego.metadata.rule(): the annotations of the rule being evaluated. */
 static int bi_meta_rule(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
 {
     struct rule *r = current_rule(ctx);
@@ -52,6 +53,7 @@ static struct xv_value *node_path(const struct node *n)
     return arr;
 }
 
+/* One element of the chain: {"path": …, "annotations": …}. */
 static int push_entry(struct xv_value *chain, struct xv_value *annot, struct xv_value *path)
 {
     struct xv_value *e = xv_object_new(2);
@@ -65,6 +67,7 @@ static int push_entry(struct xv_value *chain, struct xv_value *annot, struct xv_
     return 0;
 }
 
+/* Whether two modules declare the same package path. */
 static int same_package(const struct module *a, const struct module *b)
 {
     if (a->npkg != b->npkg)
@@ -75,6 +78,8 @@ static int same_package(const struct module *a, const struct module *b)
     return 1;
 }
 
+/* rego.metadata.chain(): the rule's annotations, then its package's (in
+ * every module of that package), each with its path, innermost first. */
 static int bi_meta_chain(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
 {
     struct ev *ev = (struct ev *)ctx->ev;
@@ -162,6 +167,8 @@ static struct xv_value *ast_ref_items(struct term *t, int with_data)
     return arr;
 }
 
+/* rego.parse_module(file, text): the package path, imports and each
+ * rule's head as OPA's JSON AST (bodies are not rendered). */
 static int bi_parse_module(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))

@@ -144,6 +144,7 @@ static struct xv_value *dquoted(const char *s, size_t n)
     return v;
 }
 
+/* A single-quoted scalar: '' is a quote, nothing else escapes. */
 static struct xv_value *squoted(const char *s, size_t n)
 {
     struct xv_val_buf b = {0};
@@ -175,6 +176,8 @@ static void fws(struct flow *f)
 
 static struct xv_value *flow_value(struct yp *y, struct flow *f, bool in_flow);
 
+/* A plain or quoted scalar inside (or starting) flow context; plain ones
+ * end at , ] } when in_flow, and resolve as go-yaml v2 does. */
 static struct xv_value *flow_scalar(struct yp *y, struct flow *f, bool in_flow)
 {
     fws(f);
@@ -218,6 +221,7 @@ static struct xv_value *flow_scalar(struct yp *y, struct flow *f, bool in_flow)
     return xv_val_yaml_resolve_plain(st, (size_t)(en - st));
 }
 
+/* A flow node: [sequence], {mapping} (depth-bounded) or a scalar. */
 static struct xv_value *flow_value(struct yp *y, struct flow *f, bool in_flow)
 {
     if (++y->depth > XV_VAL_YAML_MAX_DEPTH) {
@@ -439,6 +443,9 @@ static bool is_seq_item(const struct yline *l)
     return l->n >= 1 && l->p[0] == '-' && (l->n == 1 || l->p[1] == ' ');
 }
 
+/* A block node at indentation >= min_indent: a sequence of `- ` items
+ * (also at its key's indentation, as go-yaml allows), a mapping of
+ * `key: value` lines, or a single scalar / flow node. */
 static struct xv_value *block_node(struct yp *y, int min_indent)
 {
     if (++y->depth > XV_VAL_YAML_MAX_DEPTH) {
@@ -542,6 +549,9 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
     return v;
 }
 
+/* Split the text into content lines (comments and blank lines dropped,
+ * one leading --- allowed, a second document refused, ... ends it), then
+ * read one block node from the top. */
 struct xv_value *xv_val_yaml_parse(const char *s, size_t n, char *err, size_t errlen)
 {
     /* split into content lines */
