@@ -1,6 +1,11 @@
 /*
- * ast/parse.h — what the lexer (lexer.c) and the parser (parser.c) share:
- * tokens, the parser state and its error exit. Internal to policy/.
+ * ast/parse.h — what the lexer (lexer.c), the parser (parser.c, module.c)
+ * and the annotations (annotations.c) share: tokens, the parser state, its
+ * error exit and the term parsers module.c builds rules from.
+ *
+ * Invariant: every allocation of a parse is in its arena (or the caller's
+ * frozen list), so an error can longjmp out without freeing anything but
+ * what xv_ast_parser_release frees.
  * Thread safety: one struct parser per parse.
  */
 #ifndef XV_POLICY_PARSE_INT_H

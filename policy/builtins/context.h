@@ -1,8 +1,11 @@
 /*
- * builtins/context.h — declarations shared only by the evaluator's own files
- * (lexer, parser, compiler, evaluator, core builtins). Not for the
- * builtins helper's files, which use xv_builtins.h alone.
- * Thread safety: see each file.
+ * builtins/context.h — the context of one builtin call (struct xv_bctx),
+ * which the evaluator fills and builtins/ reads through registry.h's
+ * accessors (xv_bi_ctx_*); the namespace files need only registry.h.
+ *
+ * Invariant: a context lives on the evaluator's stack for one call; the
+ * error it records is turned into undefined or an error by the evaluator.
+ * Thread safety: one context per call, never shared.
  */
 #ifndef XV_POLICY_INT_H
 #define XV_POLICY_INT_H

@@ -2,6 +2,8 @@
  * builtins/graphql.h — what the GraphQL builtin files share: the AST value
  * kinds (gqlparser's ValueKind numbering) and the parsers, which build the
  * AST directly as Rego values in OPA's shape.
+ * Invariant: parsers return new values owned by the caller, or NULL with
+ * gqlparser's message.
  * Thread safety: reentrant.
  */
 #ifndef XV_POLICY_BUILTINS_GRAPHQL_H

@@ -1,8 +1,10 @@
 /*
  * eval/expr.c — the expression kinds of the evaluator (term, unify/assign,
- * not, some, some-in, every), split from eval.c to keep files under the
- * project's size limit. Continuation-passing like the rest of the
- * evaluator: each form calls its continuation once per solution.
+ * not, some, some-in, every, calls with an output argument).
+ *
+ * Invariant: continuation-passing like the rest of the evaluator: each
+ * form calls its continuation once per solution, and every binding it
+ * makes is undone before it returns.
  * Thread safety: per-evaluation state only (struct ev).
  */
 #include "eval/frame.h"

@@ -1,9 +1,9 @@
 /*
- * eval/frame.h — what eval.c (expressions, terms, rules) and eval_with.c
- * (`with`, entry points) share: the evaluation state and the continuation
- * protocol. Internal to policy/.
+ * eval/frame.h — what the evaluator's files (topdown.c, rules.c, call.c,
+ * expr.c, with.c, rego.c) share: the evaluation state, frames and the
+ * continuation protocol. Internal to eval/.
  *
- * Continuations return R_OK for more solutions, R_STOP to end an
+ * Invariant: continuations return R_OK for more solutions, R_STOP to end an
  * enumeration, R_ERR once ev->err is set; values handed to a continuation
  * are borrowed for the duration of the call.
  * Thread safety: one struct ev per evaluation, never shared.
