@@ -8,7 +8,8 @@
  *     and its line in table.c; policy/CMakeLists.txt globs every .c below
  *     policy/, and the evaluator needs no edit.
  *   - builtins/core.c: operators, comparisons, count/sum/product/max/min/
- *     sort/walk/print, and the name index (xv_bi_lookup).
+ *     sort/walk/print; builtins/registry.c: the error helpers, the ctx
+ *     accessors and the name index (xv_bi_lookup).
  *   - eval/rego.c: rego.metadata.*, rego.parse_module (they read the policy
  *     itself); the compiler finds them through xv_eval_builtin_lookup.
  *
