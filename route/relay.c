@@ -21,8 +21,9 @@
  * The relay never calls a name the agent hooks: its libc calls go through
  * the agent's real-function table (g.api->real, common/xv_real.h), its
  * OpenSSL calls of hooked names through xv_route_ssl (relay_ssl.c). Every
- * thread here still holds the agent's re-entrancy guard, for what libc or
- * libssl may do underneath (name lookups over a socket).
+ * thread here still holds the agent's re-entrancy guard for what happens
+ * underneath: a libssl the program loaded itself is shared with the relay,
+ * and its socket BIO's read/write calls reach the agent's hooks.
  *
  * Thread safety: g.mu guards the expectation table and the counters.
  */
