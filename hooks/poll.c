@@ -25,6 +25,7 @@
  */
 #include "xv_hooks.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -47,6 +48,23 @@ static struct {
         struct epoll_event ev;
     } e[REG_MAX];
 } g_ereg = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Real functions, resolved on first use (libc is always there). */
+static struct {
+    int (*poll)(struct pollfd *, nfds_t, int);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+    int (*epoll_ctl)(int, int, int, struct epoll_event *);
+    int (*epoll_wait)(int, struct epoll_event *, int, int);
+    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+} R;
+
+#define RESOLVE(name)                                                            \
+    do {                                                                         \
+        if (!R.name)                                                             \
+            __atomic_store_n((void **)&R.name, dlsym(RTLD_NEXT, #name), __ATOMIC_RELEASE); \
+    } while (0)
 
 void xv_poll_atfork_child(void)
 {
@@ -111,21 +129,22 @@ static int poll_any_held(const struct pollfd *fds, nfds_t n)
 
 XV_HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
+    RESOLVE(poll);
     if (tx_queued() && !poll_any_held(fds, n)) {
         uint64_t end = 0;
         for (int first = 1;; first = 0) {
             int t = tx_slice(timeout, &end, first);
             if (t == -2)
                 return 0;
-            int r = xv_real.poll(fds, n, t);
+            int r = R.poll(fds, n, t);
             if (r != 0 || t == timeout)
                 return r;
         }
     }
     if (!poll_any_held(fds, n))
-        return xv_real.poll(fds, n, timeout);
+        return R.poll(fds, n, timeout);
     int saved = errno;
-    int r = poll_merge(fds, n, xv_real.poll(fds, n, 0));
+    int r = poll_merge(fds, n, R.poll(fds, n, 0));
     if (r >= 0)
         errno = saved;
     return r;
@@ -133,13 +152,14 @@ XV_HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 
 XV_HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
+    RESOLVE(ppoll);
     if (tx_queued())
         xv_net_tx_flush_all(); /* one flush (no slicing for ppoll yet) */
     if (!poll_any_held(fds, n))
-        return xv_real.ppoll(fds, n, ts, mask);
+        return R.ppoll(fds, n, ts, mask);
     int saved = errno;
     struct timespec zero = { 0, 0 };
-    int r = poll_merge(fds, n, xv_real.ppoll(fds, n, &zero, mask));
+    int r = poll_merge(fds, n, R.ppoll(fds, n, &zero, mask));
     if (r >= 0)
         errno = saved;
     return r;
@@ -191,6 +211,7 @@ static int select_merge(int nfds, fd_set *rd, const fd_set *h, int r)
 
 XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
+    RESOLVE(select);
     fd_set h;
     if (tx_queued() && !select_held(nfds, rd, &h)) {
         /* select clobbers its sets: each slice starts from the app's */
@@ -211,16 +232,16 @@ XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval 
             if (wr) *wr = w0;
             if (ex) *ex = e0;
             struct timeval st = { t / 1000, (t % 1000) * 1000 };
-            int r = xv_real.select(nfds, rd, wr, ex, t < 0 ? NULL : &st);
+            int r = R.select(nfds, rd, wr, ex, t < 0 ? NULL : &st);
             if (r != 0 || t == timeout)
                 return r;
         }
     }
     if (!select_held(nfds, rd, &h))
-        return xv_real.select(nfds, rd, wr, ex, tv);
+        return R.select(nfds, rd, wr, ex, tv);
     int saved = errno;
     struct timeval zero = { 0, 0 };
-    int r = select_merge(nfds, rd, &h, xv_real.select(nfds, rd, wr, ex, &zero));
+    int r = select_merge(nfds, rd, &h, R.select(nfds, rd, wr, ex, &zero));
     if (r >= 0)
         errno = saved;
     return r;
@@ -229,14 +250,15 @@ XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval 
 XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
                     const sigset_t *mask)
 {
+    RESOLVE(pselect);
     if (tx_queued())
         xv_net_tx_flush_all(); /* one flush (no slicing for pselect yet) */
     fd_set h;
     if (!select_held(nfds, rd, &h))
-        return xv_real.pselect(nfds, rd, wr, ex, ts, mask);
+        return R.pselect(nfds, rd, wr, ex, ts, mask);
     int saved = errno;
     struct timespec zero = { 0, 0 };
-    int r = select_merge(nfds, rd, &h, xv_real.pselect(nfds, rd, wr, ex, &zero, mask));
+    int r = select_merge(nfds, rd, &h, R.pselect(nfds, rd, wr, ex, &zero, mask));
     if (r >= 0)
         errno = saved;
     return r;
@@ -264,7 +286,8 @@ void xv_poll_forget_fd(int fd)
 
 XV_HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-    int r = xv_real.epoll_ctl(epfd, op, fd, ev);
+    RESOLVE(epoll_ctl);
+    int r = R.epoll_ctl(epfd, op, fd, ev);
     if (r != 0 || !xv_hooks_active())
         return r;
     int saved = errno;
@@ -331,6 +354,7 @@ static int epoll_merge(struct epoll_event *evs, int max, int r, const struct epo
 
 XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
+    RESOLVE(epoll_wait);
     struct epoll_event mine[16];
     int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
     if (!nm && tx_queued()) {
@@ -339,15 +363,15 @@ XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
             int t = tx_slice(timeout, &end, first);
             if (t == -2)
                 return 0;
-            int r = xv_real.epoll_wait(epfd, evs, max, t);
+            int r = R.epoll_wait(epfd, evs, max, t);
             if (r != 0 || t == timeout)
                 return r;
         }
     }
     if (!nm)
-        return xv_real.epoll_wait(epfd, evs, max, timeout);
+        return R.epoll_wait(epfd, evs, max, timeout);
     int saved = errno;
-    int r = epoll_merge(evs, max, xv_real.epoll_wait(epfd, evs, max, 0), mine, nm);
+    int r = epoll_merge(evs, max, R.epoll_wait(epfd, evs, max, 0), mine, nm);
     if (r >= 0)
         errno = saved;
     return r;
@@ -356,6 +380,7 @@ XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
                         const sigset_t *mask)
 {
+    RESOLVE(epoll_pwait);
     struct epoll_event mine[16];
     int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
     if (!nm && tx_queued()) {
@@ -364,15 +389,15 @@ XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
             int t = tx_slice(timeout, &end, first);
             if (t == -2)
                 return 0;
-            int r = xv_real.epoll_pwait(epfd, evs, max, t, mask);
+            int r = R.epoll_pwait(epfd, evs, max, t, mask);
             if (r != 0 || t == timeout)
                 return r;
         }
     }
     if (!nm)
-        return xv_real.epoll_pwait(epfd, evs, max, timeout, mask);
+        return R.epoll_pwait(epfd, evs, max, timeout, mask);
     int saved = errno;
-    int r = epoll_merge(evs, max, xv_real.epoll_pwait(epfd, evs, max, 0, mask), mine, nm);
+    int r = epoll_merge(evs, max, R.epoll_pwait(epfd, evs, max, 0, mask), mine, nm);
     if (r >= 0)
         errno = saved;
     return r;
