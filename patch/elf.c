@@ -19,27 +19,25 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Names, and which are essential and hooked, from common/hooked.def's
- * XV_SSL lines (the order of enum xv_ssl_fn). Without the essential ones
- * the agent cannot do its job on a patched program: the data path, the
- * clean end of a stream the agent answered (get_error, get_shutdown), the
- * end of a connection (free) and the SNI host name (ctrl). The others only
- * refine (peek, pending, shutdown of an answered stream, ALPN narrowing)
- * and are skipped alone when refused. */
 const char *const xv_patch_names[XV_PATCH_NAMES] = {
-#define XV_SSL(name, hooked, essential) #name,
-#include "hooked.def"
+    "SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_peek",
+    "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
+    "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
+    "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX", "SSL_get_shutdown",
+    "SSL_is_init_finished", "SSL_do_handshake", "X509_verify_cert",
 };
+
+/* Without these the agent cannot do its job on a patched program: the data
+ * path, the clean end of a stream the agent answered (get_error,
+ * get_shutdown), the end of a connection (free) and the SNI host name
+ * (ctrl). The others only refine (peek, pending, shutdown of an answered
+ * stream, ALPN narrowing) and are skipped alone when refused. */
 const unsigned char xv_patch_essential[XV_PATCH_NAMES] = {
-#define XV_SSL(name, hooked, essential) essential,
-#include "hooked.def"
+    1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0,
 };
 const unsigned char xv_patch_hooked[XV_PATCH_NAMES] = {
-#define XV_SSL(name, hooked, essential) hooked,
-#include "hooked.def"
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1,
 };
-_Static_assert(sizeof xv_patch_names / sizeof xv_patch_names[0] == XV_PATCH_NAMES,
-               "XV_PATCH_NAMES counts hooked.def's XV_SSL lines");
 
 struct view {
     const unsigned char *base;

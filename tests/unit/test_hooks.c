@@ -9,7 +9,7 @@
  * is remembered (xv_net_peer); _exit/_Exit run what preload/ registers
  * (xv_hooks_on_exit) and exit with the caller's status; the OpenSSL lookup
  * prefers the registered source (patch/'s trampolines) and never returns
- * one of our hooks.
+ * one of our hooks; patch/'s list of entry points is hooked.def's.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "xv_hooks.h"
+#include "xv_patch.h"
 #include "xv_real.h"
 
 /* First test on purpose: nothing has resolved the table yet, and a call
@@ -217,6 +218,28 @@ static void test_ssl_lookup(void **state)
         assert_null(xv_real_ssl(XV_SSL_write));
 }
 
+/* patch/ keeps its own list of OpenSSL entry points (names, which are
+ * hooked): it must be common/hooked.def's XV_SSL list, in its order. */
+static void test_patch_names_match_hooked_def(void **state)
+{
+    (void)state;
+    static const unsigned char hooked[] = {
+#define XV_SSL(name, hooked, essential) hooked,
+#include "hooked.def"
+    };
+    static const unsigned char essential[] = {
+#define XV_SSL(name, hooked, essential) essential,
+#include "hooked.def"
+    };
+    assert_int_equal(XV_PATCH_NAMES, XV_SSL_FN_COUNT);
+    assert_int_equal(sizeof hooked, XV_SSL_FN_COUNT);
+    for (int i = 0; i < XV_SSL_FN_COUNT; i++) {
+        assert_string_equal(xv_patch_names[i], xv_real_ssl_name(i));
+        assert_int_equal(xv_patch_hooked[i], hooked[i]);
+        assert_int_equal(xv_patch_essential[i], essential[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_on_unwatched_and_peer),
         cmocka_unit_test(test_exit_runs_registered_callback),
         cmocka_unit_test(test_ssl_lookup),
+        cmocka_unit_test(test_patch_names_match_hooked_def),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
