@@ -22,6 +22,7 @@
 #include "exp_internal.h"
 
 #include "xv_common.h"
+#include "xv_real.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,7 +152,7 @@ static int open_trace(const char *path)
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = xv_real.write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -181,7 +182,7 @@ static int ends_with_newline(const char *path, const struct stat *st)
         while (pread(rfd, &last, 1, st->st_size - 1) < 0 && errno == EINTR) {
         }
     }
-    close(rfd);
+    xv_real.close(rfd);
     return last == '\n';
 }
 
@@ -205,9 +206,9 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
         return fd;
     }
     /* Back to blocking writes (see open_trace). */
-    int fl = fcntl(fd, F_GETFL);
+    int fl = xv_real.fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        xv_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 
     int locked = 1;
     while (flock(fd, LOCK_EX) < 0) {
@@ -293,6 +294,6 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
     }
     if (locked)
         flock(fd, LOCK_UN);
-    close(fd);
+    xv_real.close(fd);
     return io_rc < 0 ? io_rc : json_rc;
 }

@@ -121,7 +121,7 @@ static void notify_readable(void *ud, int wire_fd)
 {
     (void)wire_fd;
     int saved = errno;
-    shutdown((int)(intptr_t)ud, SHUT_RD);
+    xv_real.shutdown((int)(intptr_t)ud, SHUT_RD);
     errno = saved;
 }
 
@@ -684,19 +684,10 @@ XV_HOOK int close(int fd)
 
 XV_HOOK int shutdown(int fd, int how)
 {
-    xv_real_init();
-    static int (*real)(int, int);
-    if (!real)
-        __atomic_store_n(&real, (int (*)(int, int))dlsym(RTLD_NEXT, "shutdown"),
-                         __ATOMIC_RELEASE);
-    if (!real) {
-        errno = ENOSYS;
-        return -1;
-    }
     if (how != SHUT_RD && xv_hooks_active() && !xv_tls_cur.active && fd >= 0 &&
         fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
         tx_drain_at_close(fd); /* held and queued request bytes precede the FIN */
-    return real(fd, how);
+    return xv_real.shutdown(fd, how);
 }
 
 /* A duplicate refers to the same socket: share the connection. */
