@@ -725,12 +725,14 @@ static int check_setup(void)
     }
     printf("settings:\n");
     int any = 0;
-    for (const struct xv_tool_knob *k = xv_tool_knobs; k->flag; k++) {
+    for (size_t i = 0; i < XV_KNOB_COUNT; i++) {
+        const struct xv_knob *k = &xv_knobs[i];
         const char *v = getenv(k->env);
         if (!v)
             continue;
         any = 1;
-        int secret = !strcmp(k->env, "XENOVIA_API_KEY") || !strcmp(k->env, "OTEL_EXPORTER_OTLP_HEADERS");
+        /* credentials: the gateway key, OTLP headers (Authorization) */
+        int secret = strstr(k->env, "API_KEY") || strstr(k->env, "_HEADERS");
         printf("  %s=%s\n", k->env, secret ? "(set, hidden)" : v);
         if (xv_tool_knob_check(k, v, "doctor") < 0)
             bad = 1;

@@ -27,19 +27,24 @@ static void run_help(void)
 {
     printf("Usage: xenovia run [FLAGS] [--] CMD [ARGS...]\n"
            "Runs CMD with libxenovia.so preloaded and the agent configured by FLAGS.\n"
-           "Every knob listed by `xenovia --help` is a flag here: --flag VALUE or --flag=VALUE.\n"
-           "--property K=V may be repeated; it adds to (and per key overrides) the\n"
-           "properties already in $XENOVIA_PROPERTIES.\n"
+           "Every knob is a flag: --flag VALUE or --flag=VALUE. --property K=V may be\n"
+           "repeated; it adds to (and per key overrides) the properties already in\n"
+           "$XENOVIA_PROPERTIES. --replay DIR is --record DIR with record mode none\n"
+           "(unless --record-mode is given).\n"
            "Exit status: CMD's, or 2 (bad flag), 1 (library not found), 126/127 (CMD not\n"
-           "executable / not found).\n");
+           "executable / not found).\n\nFlags:\n");
+    xv_tool_print_knobs(stdout);
 }
 
-static const struct xv_tool_knob *knob_by_flag(const char *name, size_t len)
+/* The flags: one per knob (common/xv_knobs.def), plus --replay DIR, which
+ * sets XENOVIA_CASSETTE like --record and, unless --record-mode says
+ * otherwise, XENOVIA_RECORD_MODE=none. */
+static const struct xv_knob *knob_by_flag(const char *name, size_t len, int *replay)
 {
-    for (const struct xv_tool_knob *k = xv_tool_knobs; k->flag; k++)
-        if (strlen(k->flag) == len && strncmp(k->flag, name, len) == 0)
-            return k;
-    return NULL;
+    *replay = len == 6 && strncmp(name, "replay", 6) == 0;
+    if (*replay)
+        return &xv_knobs[XV_KNOB_CASSETTE];
+    return xv_knob_by_flag(name, len);
 }
 
 static int is_uuid(const char *s)
@@ -272,7 +277,8 @@ int xv_tool_run(int argc, char **argv)
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const struct xv_tool_knob *k = knob_by_flag(name, nlen);
+        int is_replay;
+        const struct xv_knob *k = knob_by_flag(name, nlen, &is_replay);
         if (!k) {
             rc = xv_tool_usage_error("run", "unknown flag \"--%.*s\" (see xenovia --help)", (int)nlen, name);
             goto out;
@@ -283,7 +289,7 @@ int xv_tool_run(int argc, char **argv)
         } else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0) {
             val = argv[++i];
         } else {
-            rc = xv_tool_usage_error("run", "--%s needs a value (%s)", k->flag, k->arg);
+            rc = xv_tool_usage_error("run", "--%.*s needs a value (%s)", (int)nlen, name, k->arg);
             goto out;
         }
         if (xv_tool_knob_check(k, val, "run") < 0) {
@@ -301,7 +307,7 @@ int xv_tool_run(int argc, char **argv)
         }
         if (strcmp(k->flag, "lib") == 0)
             lib_flag = val;
-        if (strcmp(k->flag, "replay") == 0)
+        if (is_replay)
             replay_flag = 1;
         if (strcmp(k->flag, "record-mode") == 0)
             mode_flag = 1;

@@ -2,13 +2,15 @@
  * test_common.c — common/'s UUID generator and parser (uuid.c): every id is
  * a hyphenated lower-case RFC 4122 v4 UUID, ids do not repeat (within a
  * thread, across threads, across fork), and every valid spelling an app may
- * send normalises to the canonical text while invalid ones are refused.
+ * send normalises to the canonical text while invalid ones are refused;
+ * and the knob table (knobs.c): consistent rows, bounds and spellings.
  */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -17,6 +19,7 @@
 #include <cmocka.h>
 
 #include "xv_common.h"
+#include "xv_knobs.h"
 
 static int cmp_id(const void *a, const void *b)
 {
@@ -121,6 +124,65 @@ static void test_normalize_spellings(void **state)
     assert_false(xv_uuid_is_v4("123e4567-e89b-42d3-c456-426614174000", 36)); /* variant */
 }
 
+/* The knob table (common/xv_knobs.def) is consistent with itself: names
+ * unique and found, defaults acceptable, bounds and spellings judged right. */
+static void test_knob_table(void **state)
+{
+    (void)state;
+    char buf[256];
+    for (size_t i = 0; i < XV_KNOB_COUNT; i++) {
+        const struct xv_knob *k = &xv_knobs[i];
+        assert_ptr_equal(xv_knob_by_env(k->env), k);
+        assert_ptr_equal(xv_knob_by_flag(k->flag, strlen(k->flag)), k);
+        assert_true(k->help && *k->help && k->doc && *k->doc);
+        xv_knob_default(k, buf, sizeof buf);
+        assert_true(buf[0] != '\0');
+        uint64_t v = 12345;
+        if (k->kind == XV_KNOB_UINT) {
+            assert_true(k->min <= k->def && k->def <= k->max);
+            assert_int_equal(xv_knob_check(k, buf, &v), 0);
+            assert_true(v == k->def);
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)k->max + 1);
+            assert_int_equal(xv_knob_check(k, buf, &v), -1);
+            assert_true(v == k->def);
+        } else if (k->kind != XV_KNOB_TEXT) {
+            assert_int_equal(xv_knob_check(k, buf, &v), 0);   /* the default's own word */
+            assert_true(v == k->def);
+            assert_int_equal(xv_knob_check(k, "no-such-word", NULL), -1);
+        }
+    }
+    const struct xv_knob *t = &xv_knobs[XV_KNOB_POLICY_TIMEOUT_MS];
+    assert_int_equal(xv_knob_check(t, "0", NULL), -1);
+    assert_int_equal(xv_knob_check(t, "1", NULL), 0);
+    assert_int_equal(xv_knob_check(t, "60000", NULL), 0);
+    assert_int_equal(xv_knob_check(t, "60001", NULL), -1);
+    assert_int_equal(xv_knob_check(t, "+5", NULL), -1);
+    assert_int_equal(xv_knob_check(t, " 5", NULL), -1);
+    assert_int_equal(xv_knob_check(t, "99999999999999999999999", NULL), -1);
+    uint64_t v;
+    assert_int_equal(xv_knob_check(&xv_knobs[XV_KNOB_STAMP], "Yes", &v), 0);
+    assert_true(v == 1);
+    assert_int_equal(xv_knob_check(&xv_knobs[XV_KNOB_STAMP], "OFF", &v), 0);
+    assert_true(v == 0);
+    assert_int_equal(xv_knob_check(&xv_knobs[XV_KNOB_RECORD_MODE], "NONE", &v), 0);
+    assert_true(v == 2);
+    xv_knob_expect(&xv_knobs[XV_KNOB_LOG_LEVEL], buf, sizeof buf);
+    assert_string_equal(buf, "error, warn, info or debug");
+    assert_null(xv_knob_by_env("XENOVIA_NO_SUCH_KNOB"));
+    /* reading: unset → default (0), bad → default (-1), good → value (1) */
+    unsetenv("XENOVIA_SESSION_MAX");
+    assert_int_equal(xv_knob_get_num(XV_KNOB_SESSION_MAX, &v), 0);
+    assert_true(v == 10000);
+    setenv("XENOVIA_SESSION_MAX", "15", 1);
+    xv_log_set_level(-1);
+    assert_int_equal(xv_knob_get_num(XV_KNOB_SESSION_MAX, &v), -1);
+    assert_true(v == 10000);
+    setenv("XENOVIA_SESSION_MAX", "16", 1);
+    assert_int_equal(xv_knob_get_num(XV_KNOB_SESSION_MAX, &v), 1);
+    assert_true(v == 16);
+    unsetenv("XENOVIA_SESSION_MAX");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_threads_differ),
         cmocka_unit_test(test_fork_reseeds),
         cmocka_unit_test(test_normalize_spellings),
+        cmocka_unit_test(test_knob_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
