@@ -31,10 +31,7 @@ static const char *env(const char *name)
 
 static int hexval(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    return xv_hex_value(c);
 }
 
 /* Copy [p, p+n) trimmed of spaces/tabs and percent-decoded. */

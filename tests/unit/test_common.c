@@ -3,9 +3,12 @@
  * a hyphenated lower-case RFC 4122 v4 UUID, ids do not repeat (within a
  * thread, across threads, across fork), and every valid spelling an app may
  * send normalises to the canonical text while invalid ones are refused;
- * and the knob table (knobs.c): consistent rows, bounds and spellings.
+ * the knob table (knobs.c): consistent rows, bounds and spellings; and the
+ * byte helpers (bytes.c).
  */
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,14 +186,63 @@ static void test_knob_table(void **state)
     unsetenv("XENOVIA_SESSION_MAX");
 }
 
+/* bytes.c: hex both ways, write_all through a pipe, whole-file reads. */
+static void test_bytes_helpers(void **state)
+{
+    (void)state;
+    char hex[9];
+    xv_hex_encode("\x00\x9f\xa0\xff", 4, hex);
+    assert_string_equal(hex, "009fa0ff");
+    assert_int_equal(xv_hex_value('7'), 7);
+    assert_int_equal(xv_hex_value('b'), 11);
+    assert_int_equal(xv_hex_value('F'), 15);
+    assert_int_equal(xv_hex_value('g'), -1);
+    assert_int_equal(xv_hex_value(0), -1);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(xv_write_all(fds[1], "hello", 5), 0);
+    char got[8] = "";
+    assert_int_equal(read(fds[0], got, sizeof got), 5);
+    assert_memory_equal(got, "hello", 5);
+    close(fds[0]);
+    assert_int_equal(xv_write_all(fds[1], "x", 1), -EPIPE);   /* reader gone (SIGPIPE ignored) */
+    close(fds[1]);
+
+    char path[] = "/tmp/xv-bytes-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = 99;
+    char *t = xv_file_read(path, 16, &len);                   /* empty file: "" */
+    assert_non_null(t);
+    assert_int_equal(len, 0);
+    assert_string_equal(t, "");
+    free(t);
+    assert_int_equal(xv_write_all(fd, "0123456789abcdef", 16), 0);
+    close(fd);
+    t = xv_file_read(path, 16, &len);
+    assert_non_null(t);
+    assert_int_equal(len, 16);
+    assert_string_equal(t, "0123456789abcdef");
+    free(t);
+    errno = 0;
+    assert_null(xv_file_read(path, 15, &len));               /* one byte over the bound */
+    assert_int_equal(errno, EFBIG);
+    unlink(path);
+    assert_null(xv_file_read(path, 16, &len));
+    assert_int_equal(errno, ENOENT);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v4_format_and_unique),
         cmocka_unit_test(test_threads_differ),
         cmocka_unit_test(test_fork_reseeds),
         cmocka_unit_test(test_normalize_spellings),
         cmocka_unit_test(test_knob_table),
+        cmocka_unit_test(test_bytes_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
