@@ -9,6 +9,7 @@
  * Single-threaded.
  */
 #include "xv_common.h"
+#include "xv_session.h"
 #include "xv_tools.h"
 
 #include <ctype.h>
@@ -19,9 +20,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define XV_RUN_MAX_PROPS 20        /* SPEC §3: at most 20 properties */
-#define XV_RUN_PROP_KEY_MAX 64
-#define XV_RUN_PROP_VALUE_MAX 512
+/* SPEC §3's property limits, as the agent states them (session/). */
+#define XV_RUN_MAX_PROPS XV_SESSION_PROP_MAX
+#define XV_RUN_PROP_KEY_MAX XV_SESSION_PROP_KEY_MAX
 
 static void run_help(void)
 {
@@ -54,14 +55,14 @@ static int is_uuid(const char *s)
     return xv_uuid_parse(s, strlen(s), b) == 0;
 }
 
-/* Property keys become header names (X-Xenovia-Property-<key>): keep them
- * to characters every HTTP stack accepts in a field name. */
+/* Property keys become header names (X-Xenovia-Property-<key>): the
+ * agent's rule (session/props.c), [A-Za-z0-9_-]. */
 static int prop_key_ok(const char *k, size_t n)
 {
     if (n == 0 || n > XV_RUN_PROP_KEY_MAX)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)k[i]) && k[i] != '-' && k[i] != '_' && k[i] != '.')
+        if (!isalnum((unsigned char)k[i]) && k[i] != '-' && k[i] != '_')
             return 0;
     return 1;
 }
@@ -113,19 +114,13 @@ static char *build_properties(char **flags, size_t nflags)
         size_t klen = eq ? (size_t)(eq - flags[i]) : 0;
         if (!eq || !prop_key_ok(flags[i], klen)) {
             fprintf(stderr, "xenovia run: --property \"%s\": want KEY=VALUE with a key of 1-%d "
-                    "characters from [A-Za-z0-9._-]\n", flags[i], XV_RUN_PROP_KEY_MAX);
+                    "characters from [A-Za-z0-9_-]\n", flags[i], XV_RUN_PROP_KEY_MAX);
             ok = 0;
             break;
         }
         if (strncasecmp(flags[i], "policy_", 7) == 0) {
             fprintf(stderr, "xenovia run: --property \"%.*s\": keys starting with policy_ are "
                     "reserved; rename the property\n", (int)klen, flags[i]);
-            ok = 0;
-            break;
-        }
-        if (strlen(eq + 1) > XV_RUN_PROP_VALUE_MAX) {
-            fprintf(stderr, "xenovia run: --property %.*s: value longer than %d characters\n",
-                    (int)klen, flags[i], XV_RUN_PROP_VALUE_MAX);
             ok = 0;
             break;
         }
@@ -146,6 +141,7 @@ static char *build_properties(char **flags, size_t nflags)
         } else {
             free(fl[at].encoded);
         }
+        fl[at] = (struct prop){ flags[i], klen, NULL };   /* freed below, even on failure */
         char *enc = malloc(klen + 1 + 3 * strlen(eq + 1) + 1);
         if (!enc) {
             ok = 0;
@@ -154,6 +150,18 @@ static char *build_properties(char **flags, size_t nflags)
         memcpy(enc, flags[i], klen + 1);   /* "key=" */
         enc[klen + 1] = '\0';
         pct_encode(enc, eq + 1);
+        /* The rest (value length in characters, UTF-8, control characters)
+         * is judged by the agent's own parser, so `run` refuses exactly
+         * what the agent would. */
+        struct xv_session_props one;
+        char why[320];
+        if (xv_session_props_parse(enc, &one, why, sizeof why) != 0) {
+            fprintf(stderr, "xenovia run: --property %.*s: %s\n", (int)klen, flags[i], why);
+            free(enc);
+            ok = 0;
+            break;
+        }
+        xv_session_props_free(&one);
         fl[at] = (struct prop){ flags[i], klen, enc };
     }
 
