@@ -20,6 +20,8 @@
 const struct xv_knob xv_knobs[XV_KNOB_COUNT] = {
 #define XV_KNOB_T(id, e, f, a, deft, h, d) \
     [XV_KNOB_##id] = { e, f, a, XV_KNOB_TEXT, NULL, 0, 0, 0, deft, h, d },
+#define XV_KNOB_L(id, e, f, a, mx, deft, h, d) \
+    [XV_KNOB_##id] = { e, f, a, XV_KNOB_LINE, NULL, 0, mx, 0, deft, h, d },
 #define XV_KNOB_U(id, e, f, a, lo, hi, def, h, d) \
     [XV_KNOB_##id] = { e, f, a, XV_KNOB_UINT, NULL, lo, hi, def, NULL, h, d },
 #define XV_KNOB_B(id, e, f, def, h, d) \
@@ -28,6 +30,7 @@ const struct xv_knob xv_knobs[XV_KNOB_COUNT] = {
     [XV_KNOB_##id] = { e, f, ch, XV_KNOB_CHOICE, ch, 0, 0, def, NULL, h, d },
 #include "xv_knobs.def"
 #undef XV_KNOB_T
+#undef XV_KNOB_L
 #undef XV_KNOB_U
 #undef XV_KNOB_B
 #undef XV_KNOB_C
@@ -96,6 +99,15 @@ int xv_knob_check(const struct xv_knob *k, const char *value, uint64_t *out)
         v = (uint64_t)i;
         break;
     }
+    case XV_KNOB_LINE: {
+        /* it goes on the wire as is: no CR/LF or other control byte */
+        size_t n = strlen(value);
+        ok = n <= k->max;
+        for (size_t i = 0; ok && i < n; i++)
+            if ((unsigned char)value[i] < 0x20 && value[i] != '\t')
+                ok = 0;
+        break;
+    }
     case XV_KNOB_TEXT:
         ok = 1;
         break;
@@ -142,6 +154,10 @@ void xv_knob_expect(const struct xv_knob *k, char *buf, size_t n)
     case XV_KNOB_CHOICE:
         list_words(k->choices, buf, n);
         return;
+    case XV_KNOB_LINE:
+        snprintf(buf, n, "at most %llu bytes without control characters",
+                 (unsigned long long)k->max);
+        return;
     case XV_KNOB_TEXT:
         snprintf(buf, n, "any text");
         return;
@@ -168,6 +184,7 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n)
         return;
     }
     case XV_KNOB_TEXT:
+    case XV_KNOB_LINE:
         snprintf(buf, n, "%s", k->def_text ? k->def_text : "");
         return;
     }
@@ -187,7 +204,7 @@ int xv_knob_get_num(enum xv_knob_id id, uint64_t *out)
     const struct xv_knob *k = &xv_knobs[id];
     const char *v = env_value(k);
     *out = k->def;
-    if (!v || k->kind == XV_KNOB_TEXT)
+    if (!v || k->kind == XV_KNOB_TEXT || k->kind == XV_KNOB_LINE)
         return 0;
     if (xv_knob_check(k, v, out) == 0)
         return 1;

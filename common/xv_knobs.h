@@ -24,6 +24,7 @@ enum xv_knob_kind {
     XV_KNOB_UINT,     /* decimal whole number in [min, max] */
     XV_KNOB_BOOL,     /* on|off (also 1/0, true/false, yes/no), any case */
     XV_KNOB_CHOICE,   /* one of `choices`, any case */
+    XV_KNOB_LINE,     /* header value: at most `max` bytes, no control character but tab */
 };
 
 /* One setting: an environment variable and the `xenovia run` flag that sets it. */
@@ -33,9 +34,9 @@ struct xv_knob {
     const char *arg;         /* metavariable for --help ("N", "PATH"; choices for CHOICE) */
     enum xv_knob_kind kind;  /* how values are checked */
     const char *choices;     /* CHOICE: "a|b|c" (index = value); BOOL: "on|off"; else NULL */
-    uint64_t min, max;       /* UINT: inclusive range */
+    uint64_t min, max;       /* UINT: inclusive range; LINE: max bytes */
     uint64_t def;            /* default: UINT number, BOOL 0/1, CHOICE index; TEXT 0 */
-    const char *def_text;    /* TEXT: the default in words (Markdown); else NULL */
+    const char *def_text;    /* TEXT, LINE: the default in words (Markdown); else NULL */
     const char *help;        /* one line for --help */
     const char *doc;         /* the README table's "meaning" cell (Markdown) */
 };
@@ -43,11 +44,13 @@ struct xv_knob {
 /* XV_KNOB_<ID> for every row of xv_knobs.def, then XV_KNOB_COUNT. */
 enum xv_knob_id {
 #define XV_KNOB_T(id, env, flag, arg, deft, help, doc) XV_KNOB_##id,
+#define XV_KNOB_L(id, env, flag, arg, max, deft, help, doc) XV_KNOB_##id,
 #define XV_KNOB_U(id, env, flag, arg, min, max, def, help, doc) XV_KNOB_##id,
 #define XV_KNOB_B(id, env, flag, def, help, doc) XV_KNOB_##id,
 #define XV_KNOB_C(id, env, flag, choices, def, help, doc) XV_KNOB_##id,
 #include "xv_knobs.def"
 #undef XV_KNOB_T
+#undef XV_KNOB_L
 #undef XV_KNOB_U
 #undef XV_KNOB_B
 #undef XV_KNOB_C
@@ -79,8 +82,9 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n);
  * bytes). *out always holds the value in effect (the default unless 1).
  */
 int xv_knob_get_num(enum xv_knob_id id, uint64_t *out);
-/* TEXT: the value (borrowed from the environment; valid until it changes)
- * or NULL when unset or empty. */
+/* TEXT, LINE: the value (borrowed from the environment; valid until it
+ * changes) or NULL when unset or empty. No check: a LINE's user checks it
+ * with xv_knob_check and says what it does with a bad one. */
 const char *xv_knob_get_text(enum xv_knob_id id);
 
 #endif

@@ -50,22 +50,18 @@ static int knob_int(enum xv_knob_id id, int *out)
     return bad;
 }
 
-/* A header value from the environment: printable, no CR/LF (it goes on the
- * wire as is), at most `max` bytes. */
-static const char *env_header_value(enum xv_knob_id id, size_t max, int *bad)
+/* A header value from the environment (a LINE knob: it goes on the wire
+ * as is): a bad one is reported, without echoing it, and not sent. */
+static const char *env_header_value(enum xv_knob_id id, int *bad)
 {
-    const char *name = xv_knobs[id].env;
+    const struct xv_knob *k = &xv_knobs[id];
     const char *v = env(id);
     if (!v)
         return NULL;
-    size_t n = strlen(v);
-    int ok = n <= max;
-    for (size_t i = 0; ok && i < n; i++)
-        if ((unsigned char)v[i] < 0x20 && v[i] != '\t')
-            ok = 0;
-    if (!ok) {
-        xv_log(XV_LOG_ERROR, "%s: must be at most %zu bytes without control characters; ignored",
-               name, max);
+    if (xv_knob_check(k, v, NULL) != 0) {
+        char want[160];
+        xv_knob_expect(k, want, sizeof want);
+        xv_log(XV_LOG_ERROR, "%s: expected %s; ignored", k->env, want);
         (*bad)++;
         return NULL;
     }
@@ -100,9 +96,9 @@ static int load_session(struct xv_config *cfg)
             bad++;
         }
     }
-    cfg->session_path = env_header_value(XV_KNOB_SESSION_PATH, 512, &bad);
-    cfg->flow_id = env_header_value(XV_KNOB_FLOW_ID, 120, &bad);
-    cfg->parent_trace_id = env_header_value(XV_KNOB_PARENT_TRACE_ID, 120, &bad);
+    cfg->session_path = env_header_value(XV_KNOB_SESSION_PATH, &bad);
+    cfg->flow_id = env_header_value(XV_KNOB_FLOW_ID, &bad);
+    cfg->parent_trace_id = env_header_value(XV_KNOB_PARENT_TRACE_ID, &bad);
     const char *props = env(XV_KNOB_PROPERTIES);
     if (props) {
         struct xv_session_props *p = malloc(sizeof *p);

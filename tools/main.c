@@ -65,7 +65,7 @@ void xv_tool_print_knobs(FILE *out)
         fprintf(out, "  %-34s %s\n  %-34s   ", left, k->env, "");
         print_plain(out, k->help);
         fprintf(out, "\n  %-34s   ", "");
-        if (k->kind == XV_KNOB_UINT)
+        if (k->kind == XV_KNOB_UINT || k->kind == XV_KNOB_LINE)
             fprintf(out, "%s; ", want);
         fputs("default: ", out);
         print_plain(out, def);
@@ -98,11 +98,14 @@ static void print_markdown(FILE *out)
                 p += w + (p[w] == '|');
             }
             break;
+        case XV_KNOB_LINE:
+            fprintf(out, "%s, ≤ %llu bytes", k->arg, (unsigned long long)k->max);
+            break;
         case XV_KNOB_TEXT:
             fprintf(out, "%s", k->arg);
             break;
         }
-        fprintf(out, k->kind == XV_KNOB_TEXT ? " | %s | %s |\n" : " | `%s` | %s |\n", def, k->doc);
+        fprintf(out, k->kind == XV_KNOB_TEXT || k->kind == XV_KNOB_LINE ? " | %s | %s |\n" : " | `%s` | %s |\n", def, k->doc);
     }
 }
 

@@ -148,6 +148,10 @@ static void test_knob_table(void **state)
             snprintf(buf, sizeof buf, "%llu", (unsigned long long)k->max + 1);
             assert_int_equal(xv_knob_check(k, buf, &v), -1);
             assert_true(v == k->def);
+        } else if (k->kind == XV_KNOB_LINE) {
+            assert_true(k->max > 0);
+            assert_int_equal(xv_knob_check(k, "a\tb", NULL), 0);
+            assert_int_equal(xv_knob_check(k, "a\r\nb", NULL), -1);
         } else if (k->kind != XV_KNOB_TEXT) {
             assert_int_equal(xv_knob_check(k, buf, &v), 0);   /* the default's own word */
             assert_true(v == k->def);

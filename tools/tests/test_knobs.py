@@ -6,8 +6,8 @@ table and what the agent really accepts must agree.
   2. `xenovia --help` lists every row of that table: flag, variable, range, default.
   3. Every XENOVIA_*/OTEL_* variable the sources read (getenv, secure_getenv, the
      config readers) is a row of the table.
-  4. At each bound and one past it (numbers), for every spelling and a bad word
-     (switches and choices): `xenovia run --FLAG=V -- /bin/true` refuses exactly the
+  4. At each bound and one past it (numbers, header values' lengths), for every
+     spelling and a bad word (switches and choices), a control byte (header values): `xenovia run --FLAG=V -- /bin/true` refuses exactly the
      bad values (exit 2), and the agent itself (libxenovia.so preloaded into
      /bin/true, with OTLP configured so the exporter reads its knobs too) prints its
      one `xenovia: VAR=V: expected …` line for exactly the same values.
@@ -106,6 +106,10 @@ def probes(r):
         if lo > 0:
             out.append((str(lo - 1), False))
         return out
+    line = re.match(r"^[A-Z]+, ≤ (\d+) bytes$", v)
+    if line:                                   # a header value: length and control bytes
+        mx = int(line.group(1))
+        return [("x" * mx, True), ("x" * (mx + 1), False), ("a\tb", True), ("a\x01b", False)]
     words = re.findall(r"`([^`]+)`", v)
     if not words:
         return []                              # free text: nothing to probe
@@ -130,7 +134,9 @@ def agent_line(env, value):
     e["LD_PRELOAD"] = LIB
     p = subprocess.run([TRUE], env=e, capture_output=True, text=True, errors="replace",
                        timeout=30)
-    return ("xenovia: %s=" % env) in p.stderr, p.stderr
+    # "VAR=value: expected" (a value safe to echo) or "VAR: expected" (a header value)
+    return ("xenovia: %s=" % env) in p.stderr or ("xenovia: %s: expected" % env) in p.stderr, \
+        p.stderr
 
 
 def one(r, value, good):
