@@ -50,9 +50,8 @@ static const struct xv_knob *knob_by_flag(const char *name, size_t len, int *rep
 
 static int is_uuid(const char *s)
 {
-    /* any spelling the agent accepts for XENOVIA_SESSION_ID (common/uuid.c) */
-    unsigned char b[16];
-    return xv_uuid_parse(s, strlen(s), b) == 0;
+    /* the agent's own check of XENOVIA_SESSION_ID (session/props.c) */
+    return xv_session_env_id_check(s, NULL, 0) == 0;
 }
 
 /* Property keys become header names (X-Xenovia-Property-<key>): the

@@ -38,8 +38,11 @@ int xv_tool_knob_check(const struct xv_knob *k, const char *value, const char *c
         return 0;
     char want[160];
     xv_knob_expect(k, want, sizeof want);
-    fprintf(stderr, "xenovia %s: --%s (%s) wants %s, got \"%s\"\n", cmd, k->flag, k->env, want,
-            value);
+    if (k->kind == XV_KNOB_LINE)    /* may hold control bytes: not echoed */
+        fprintf(stderr, "xenovia %s: --%s (%s) wants %s\n", cmd, k->flag, k->env, want);
+    else
+        fprintf(stderr, "xenovia %s: --%s (%s) wants %s, got \"%s\"\n", cmd, k->flag, k->env,
+                want, value);
     return -1;
 }
 
