@@ -61,6 +61,11 @@ static uint64_t code_offset(const struct xv_patch_elf_file *f, uint64_t va)
     return 0;
 }
 
+/* The first bytes of every name on_symbol looks at ('_': Rust's mangled
+ * names, looked at in .symtab only; node's .dynsym is mostly "_Z…"). */
+#define SCAN_FIRST_DYN "BrgmwSX"
+#define SCAN_FIRST_SYMTAB "BrgmwSX_"
+
 static int on_symbol(void *ctx, const struct xv_patch_elf_sym *s)
 {
     struct scan *sc = ctx;
@@ -145,11 +150,11 @@ int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *o
               (!f->has_shdrs && xv_patch_elf_contains(f, 0, f->size, "\xff Go buildinf:", 14));
     struct scan sc = { f, out };
     /* .dynsym first: it survives strip and is what the program exports */
-    xv_patch_elf_symbols(f, XV_PATCH_SHT_DYNSYM, on_symbol, &sc);
+    xv_patch_elf_symbols(f, XV_PATCH_SHT_DYNSYM, SCAN_FIRST_DYN, on_symbol, &sc);
     /* .symtab only when the exports did not show OpenSSL (a program linked
      * against libssl.a without -rdynamic); node's is huge. */
     if (!xv_patch_elf_has_ssl(out))
-        xv_patch_elf_symbols(f, XV_PATCH_SHT_SYMTAB, on_symbol, &sc);
+        xv_patch_elf_symbols(f, XV_PATCH_SHT_SYMTAB, SCAN_FIRST_SYMTAB, on_symbol, &sc);
     if (!xv_patch_elf_has_ssl(out) && !out->needs_libssl && !out->has_symtab && !out->go)
         scan_rodata(f, out);
     return 0;

@@ -110,7 +110,7 @@ struct xv_patch_elf_sym {
     const char *name;           /* never NULL or empty; borrowed from the mapping */
     uint64_t value, size;       /* st_value, st_size */
     uint8_t info;               /* st_info (type in the low 4 bits) */
-    uint16_t shndx;             /* st_shndx (0: an import) */
+    uint16_t shndx;             /* st_shndx (never 0: imports are not passed) */
     int dynamic;                /* from .dynsym */
 };
 
@@ -123,10 +123,11 @@ size_t xv_patch_elf_nsections(const struct xv_patch_elf_file *e);
 int xv_patch_elf_section(const struct xv_patch_elf_file *e, size_t i, struct xv_patch_elf_shdr *sh);
 int xv_patch_elf_find_section(const struct xv_patch_elf_file *e, const char *name,
                               struct xv_patch_elf_shdr *sh);
-/* Call cb for every named symbol of the tables of type `table`
- * (XV_PATCH_SHT_DYNSYM or _SYMTAB); stops and returns cb's value when it
- * is non-zero. */
-int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table,
+/* Call cb for every named symbol the file defines (imports and
+ * zero-valued entries skipped) in the tables of type `table`
+ * (XV_PATCH_SHT_DYNSYM or _SYMTAB) whose name starts with one of the bytes
+ * of `first` (NULL: any); stops and returns cb's value when it is non-zero. */
+int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, const char *first,
                          int (*cb)(void *ctx, const struct xv_patch_elf_sym *s), void *ctx);
 /* Do the file's bytes [off, off+len) contain the needle? */
 int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
