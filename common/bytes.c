@@ -39,6 +39,27 @@ int xv_hex_value(int c)
     return -1;
 }
 
+int xv_pct_decode(const char *s, size_t n, char *out, size_t *outn, int strict)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = xv_hex_value((unsigned char)s[i + 1])) >= 0 &&
+            (lo = xv_hex_value((unsigned char)s[i + 2])) >= 0) {
+            out[j++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (s[i] == '%' && strict) {
+            return XV_E_PARSE;
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = '\0';
+    if (outn)
+        *outn = j;
+    return 0;
+}
+
 int xv_write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;

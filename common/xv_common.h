@@ -66,6 +66,11 @@ char *xv_buf_steal(struct xv_buf *b, size_t *len);
 void xv_hex_encode(const void *p, size_t n, char *out);
 /* Value of a hex digit (either case), or -1. Pure. */
 int xv_hex_value(int c);
+/* Percent-decode s[0..n) into out (room for n + 1 bytes; NUL-terminated,
+ * *outn its length; '+' stays '+', as OTEL_RESOURCE_ATTRIBUTES wants). A
+ * '%' without two hex digits: XV_E_PARSE when strict, else kept as is.
+ * Returns 0 or XV_E_PARSE. Pure. */
+int xv_pct_decode(const char *s, size_t n, char *out, size_t *outn, int strict);
 /* Write all n bytes to fd (retrying EINTR and short writes): 0, or -errno
  * (-EIO when write returns 0). errno is changed on failure. */
 int xv_write_all(int fd, const void *p, size_t n);

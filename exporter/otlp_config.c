@@ -29,11 +29,6 @@ static const char *env(const char *name)
     return v && *v ? v : NULL;
 }
 
-static int hexval(int c)
-{
-    return xv_hex_value(c);
-}
-
 /* Copy [p, p+n) trimmed of spaces/tabs and percent-decoded. */
 static char *decode(const char *p, size_t n)
 {
@@ -42,20 +37,8 @@ static char *decode(const char *p, size_t n)
     while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
         n--;
     char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (p[i] == '%' && i + 2 < n && (h = hexval((unsigned char)p[i + 1])) >= 0 &&
-            (l = hexval((unsigned char)p[i + 2])) >= 0) {
-            out[o++] = (char)(h * 16 + l);
-            i += 2;
-        } else {
-            out[o++] = p[i];
-        }
-    }
-    out[o] = '\0';
+    if (out)
+        xv_pct_decode(p, n, out, NULL, 0);   /* common/bytes.c; a stray '%' kept */
     return out;
 }
 

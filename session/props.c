@@ -161,11 +161,6 @@ static void put_prop(struct xv_session_props *p, int i, const char *k, size_t kn
     p->p[i].value_len = vn;
 }
 
-static int hexval(char c)
-{
-    return xv_hex_value((unsigned char)c);
-}
-
 /* Percent-decode v[0..n) into a new NUL-terminated string (*out, *outn).
  * Returns 0, XV_E_PARSE on a malformed escape, XV_E_NOMEM. A '+' stays a
  * '+' (OTEL_RESOURCE_ATTRIBUTES is not form encoding). */
@@ -174,27 +169,11 @@ static int pct_decode(const char *v, size_t n, char **out, size_t *outn)
     char *r = malloc(n + 1);
     if (!r)
         return XV_E_NOMEM;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] != '%') {
-            r[j++] = v[i];
-            continue;
-        }
-        if (i + 2 >= n) { /* fewer than two characters follow */
-            free(r);
-            return XV_E_PARSE;
-        }
-        int a = hexval(v[i + 1]), b = hexval(v[i + 2]);
-        if (a < 0 || b < 0) {
-            free(r);
-            return XV_E_PARSE;
-        }
-        r[j++] = (char)(a << 4 | b);
-        i += 2;
+    if (xv_pct_decode(v, n, r, outn, 1) != 0) {   /* common/bytes.c, strict */
+        free(r);
+        return XV_E_PARSE;
     }
-    r[j] = '\0';
     *out = r;
-    *outn = j;
     return 0;
 }
 

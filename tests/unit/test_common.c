@@ -71,6 +71,15 @@ static void test_fork_reseeds(void **state)
     (void)state;
     char warm[XV_UUID_LEN + 1];
     xv_uuid_v4(warm); /* this thread's generator is seeded */
+    char dec[32];
+    size_t dn = 0;
+    assert_int_equal(xv_pct_decode("a%20b+c%2C%zz", 13, dec, &dn, 0), 0);   /* lenient */
+    assert_string_equal(dec, "a b+c,%zz");
+    assert_int_equal(dn, 9);
+    assert_int_equal(xv_pct_decode("a%2", 3, dec, &dn, 1), XV_E_PARSE);   /* strict */
+    assert_int_equal(xv_pct_decode("%e2%82%ac", 9, dec, &dn, 1), 0);
+    assert_string_equal(dec, "\xe2\x82\xac");
+
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
@@ -202,6 +211,15 @@ static void test_bytes_helpers(void **state)
     assert_int_equal(xv_hex_value('F'), 15);
     assert_int_equal(xv_hex_value('g'), -1);
     assert_int_equal(xv_hex_value(0), -1);
+
+    char dec[32];
+    size_t dn = 0;
+    assert_int_equal(xv_pct_decode("a%20b+c%2C%zz", 13, dec, &dn, 0), 0);   /* lenient */
+    assert_string_equal(dec, "a b+c,%zz");
+    assert_int_equal(dn, 9);
+    assert_int_equal(xv_pct_decode("a%2", 3, dec, &dn, 1), XV_E_PARSE);   /* strict */
+    assert_int_equal(xv_pct_decode("%e2%82%ac", 9, dec, &dn, 1), 0);
+    assert_string_equal(dec, "\xe2\x82\xac");
 
     int fds[2];
     assert_int_equal(pipe(fds), 0);
