@@ -151,19 +151,7 @@ static int open_trace(const char *path)
 
 static int write_all(int fd, const char *p, size_t n)
 {
-    while (n) {
-        ssize_t w = xv_real.write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xv_write_all(fd, p, n);   /* common/bytes.c */
 }
 
 /* Does the regular file `st` (the one we hold locked) end in '\n'? Our

@@ -182,19 +182,7 @@ static void enforce_caps(const char *dir, uint64_t max_bytes, uint64_t *dropped_
 
 static int write_all(int fd, const char *p, size_t n)
 {
-    while (n) {
-        ssize_t w = xv_real.write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xv_write_all(fd, p, n);   /* common/bytes.c */
 }
 
 int xv_exp_otlp_spool_write(const char *dir, enum xv_exp_otlp_proto proto, const char *body, size_t len,

@@ -22,6 +22,7 @@
 
 #include "xv_conn.h"
 #include "xv_exporter.h"
+#include "xv_knobs.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -388,10 +389,11 @@ int xv_observe_run(const struct xv_observe_opts *o)
     struct xv_tls_bpf *sk = xv_tls_bpf__open();
     /* XENOVIA_OBSERVE_RING_KB: ring buffer size (a power of two, pages), for
      * tuning and for the test that makes it overflow; default 65536 (64 MiB). */
-    const char *rk = getenv("XENOVIA_OBSERVE_RING_KB");
-    if (sk && rk && *rk) {
-        unsigned long kb = strtoul(rk, NULL, 10);
-        if (kb < 4 || kb > (1ul << 22) || (kb & (kb - 1))) {
+    const char *rk = xv_knob_get_text(XV_KNOB_OBSERVE_RING_KB);
+    if (sk && rk) {
+        /* range from common/xv_knobs.def; a power of two on top */
+        uint64_t kb;
+        if (xv_knob_check(&xv_knobs[XV_KNOB_OBSERVE_RING_KB], rk, &kb) != 0 || (kb & (kb - 1))) {
             fprintf(stderr, "xenovia observe: XENOVIA_OBSERVE_RING_KB must be a power of two "
                             "from 4 to 4194304, got \"%s\"\n", rk);
             xv_tls_bpf__destroy(sk);
