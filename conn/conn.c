@@ -86,6 +86,11 @@ int xv_conn_fd_tx_pending(int fd)
     return found;
 }
 
+int xv_conn_tx_queued(struct xv_conn *c)
+{
+    return xv_conn_tx_pending_any() && atomic_load_explicit(&c->tx_counted, memory_order_relaxed);
+}
+
 long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx)
 {
     /* Non-blocking writes only (the caller's wr), so c->mu stays held and
@@ -119,24 +124,53 @@ static long fd_wr_call(void *ctx, const char *buf, size_t len)
     return w->fn(w->fd, buf, len);
 }
 
-void xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len))
+int xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len),
+                         int (*flush_stream)(struct xv_conn *c, void *ud))
 {
     if (!xv_conn_tx_pending_any())
-        return;
+        return 0;
     struct xv_conn *todo[64];
     int n = 0;
     pthread_mutex_lock(&g_reg.mu);
     for (struct xv_conn *c = g_reg.head; c && n < 64; c = c->reg_next)
-        if (atomic_load(&c->tx_counted) && c->kind == XV_CONN_PLAIN && c->wire_fd >= 0) {
+        if (atomic_load(&c->tx_counted) &&
+            (c->kind == XV_CONN_PLAIN ? wr_fd && c->wire_fd >= 0 : flush_stream != NULL)) {
             xv_conn_ref(c);
             todo[n++] = c;
         }
     pthread_mutex_unlock(&g_reg.mu);
+    int left = 0;
     for (int i = 0; i < n; i++) {
-        struct fd_wr w = { wr_fd, todo[i]->wire_fd };
-        xv_conn_tx_flush(todo[i], fd_wr_call, &w);
+        int tried = 1;
+        if (todo[i]->kind == XV_CONN_PLAIN) {
+            struct fd_wr w = { wr_fd, todo[i]->wire_fd };
+            xv_conn_tx_flush(todo[i], fd_wr_call, &w);
+        } else {
+            /* notify_ud is written once, before the stream carries data */
+            tried = flush_stream(todo[i], todo[i]->notify_ud);
+        }
+        left += tried && atomic_load(&todo[i]->tx_counted);
         xv_conn_unref(todo[i]);
     }
+    return left;
+}
+
+void xv_conn_io_begin(struct xv_conn *c, uintptr_t thread)
+{
+    atomic_fetch_add_explicit(&c->io_calls, 1, memory_order_acq_rel);
+    if (atomic_load_explicit(&c->io_owner, memory_order_relaxed) != thread)
+        atomic_store_explicit(&c->io_owner, thread, memory_order_relaxed);
+}
+
+void xv_conn_io_end(struct xv_conn *c)
+{
+    atomic_fetch_sub_explicit(&c->io_calls, 1, memory_order_acq_rel);
+}
+
+int xv_conn_io_idle_for(struct xv_conn *c, uintptr_t thread)
+{
+    return atomic_load_explicit(&c->io_calls, memory_order_acquire) == 0 &&
+           atomic_load_explicit(&c->io_owner, memory_order_relaxed) == thread;
 }
 
 void xv_conn_out_track(struct xv_conn *c)

@@ -143,6 +143,8 @@ struct xv_conn {
     size_t tx_feed_n;              /* ... that fails to parse), n = 0 outside a feed */
     int tx_busy;                   /* a writer has c->mu released around a real write */
     atomic_int tx_counted;         /* tx_out is non-empty and counted in g_tx_pending */
+    atomic_int io_calls;           /* app calls running on the stream (TLS hooks) */
+    _Atomic uintptr_t io_owner;    /* thread that made the last such call */
     size_t tx_ahead;               /* bytes the request parser saw that were not written
                                       yet (a short write of an unheld body): the app's
                                       next write starts with them */

@@ -67,7 +67,8 @@ def run_client(row, port, ca, env, tmo):
             "read_delay": row.get("read_delay", 0), "rcvtimeo": row.get("rcvtimeo", 0.5),
             "deadline": row.get("deadline", 8.0), "rcvbuf": row.get("rcvbuf", 0),
             "sndbuf": row.get("sndbuf", 0), "no_read": row.get("no_read"),
-            "wapi": row.get("wapi", "send"), "rapi": row.get("rapi", "recv")}
+            "wapi": row.get("wapi", "send"), "rapi": row.get("rapi", "recv"),
+            "poll_tmo": row.get("poll_tmo", 0.5)}
     t = time.monotonic()
     rc, out, err = xvtest.run([PY, os.path.join(HERE, "client.py")], env, timeout=tmo,
                               stdin=json.dumps(spec).encode())

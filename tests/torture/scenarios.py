@@ -7,7 +7,9 @@ compares. Row keys:
   name      unique id (ctest runs groups by prefix)
   req       bytes, or a list of (bytes, delay_s) pieces written in order
   up        list of upstream scripts, one per connection
-  io        block | rcvtimeo | poll | epoll | select   (default block)
+  io        block | rcvtimeo | poll | epoll | select | ppoll | pselect | pollblock
+            | asyncio   (default block; see client.py)
+  poll_tmo  the client's longest single readiness wait (default 0.5 s)
   tls       run over TLS (default False)
   read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, deadline, shut_wr   client knobs
   rec       records expected with the agent (non-step), None: not checked
@@ -307,6 +309,28 @@ for how in ("close", "_exit"):
     row("nonblock_big_request_then_%s" % how.strip("_"), bigreq,
         [[("sleep", 1.0), ("bytes", len(bigreq)), ("send", ok(close=True))]],
         io="poll", no_read=how, deadline=20, rec=None, classes=[4])
+# Issue 7 class 4 leftovers. TLS writes on a non-blocking socket: the
+# released request is queued, never waited for inside SSL_write.
+for io in ("poll", "epoll", "select", "ppoll", "pselect"):
+    row("nonblock_big_request_tls_%s" % io, bigreq,
+        [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+        io=io, tls=True, max_call=0.6, deadline=20, rec=1, err=0, classes=[4])
+# ppoll/pselect sleep long (5 s) while the request is still queued: the
+# queue must make progress during the wait, not only at its entry.
+for io in ("ppoll", "pselect"):
+    row("nonblock_big_request_%s" % io, bigreq,
+        [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+        io=io, poll_tmo=5.0, max_call=0.6, deadline=30, rec=1, err=0, classes=[4])
+    row("nonblock_big_request_%s_tls" % io, bigreq,
+        [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+        io=io, tls=True, poll_tmo=5.0, max_call=0.6, deadline=30, rec=1, err=0, classes=[4])
+# A blocking socket without SO_RCVTIMEO read only after poll(timeout) said
+# readable: a read must not wait for the rest of a held head past that
+# poll's timeout (the program expects it to return).
+for tls in (False, True):
+    row("pollblock_trickled_head%s" % ("_tls" if tls else ""), post(),
+        [[("until", END, 1), ("send", trickle, 8, 0.25)]], io="pollblock", tls=tls,
+        poll_tmo=0.4, max_call=0.5, deadline=20, rec=1, classes=[4])
 for io in ("poll", "epoll", "select"):
     row("nonblock_trickled_head_%s" % io, post(),
         [[("until", END, 1), ("send", trickle, 5, 0.05)]], io=io, max_call=0.6, rec=1)
