@@ -86,6 +86,19 @@ int xv_conn_fd_tx_pending(int fd)
     return found;
 }
 
+int xv_conn_fd_tx_stream(int fd)
+{
+    if (fd < 0 || !xv_conn_tx_pending_any())
+        return 0;
+    int found = 0;
+    pthread_mutex_lock(&g_reg.mu);
+    for (struct xv_conn *c = g_reg.head; c && !found; c = c->reg_next)
+        found = atomic_load(&c->tx_counted) && c->kind != XV_CONN_PLAIN &&
+                (c->wire_fd == fd || c->hint_fd == fd);
+    pthread_mutex_unlock(&g_reg.mu);
+    return found;
+}
+
 int xv_conn_tx_queued(struct xv_conn *c)
 {
     return xv_conn_tx_pending_any() && atomic_load_explicit(&c->tx_counted, memory_order_relaxed);

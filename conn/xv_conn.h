@@ -185,6 +185,9 @@ void xv_conn_io_begin(struct xv_conn *c, uintptr_t thread);
 void xv_conn_io_end(struct xv_conn *c);
 int xv_conn_io_idle_for(struct xv_conn *c, uintptr_t thread);
 int xv_conn_fd_tx_pending(int fd);
+/* 1 when a stream other than a plain socket (TLS) carried by socket fd has
+ * queued bytes (readiness hooks: its app must be prompted to make a call). */
+int xv_conn_fd_tx_stream(int fd);
 /* Lock-free: 1 when this stream's send queue holds bytes. */
 int xv_conn_tx_queued(struct xv_conn *c);
 long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx);

@@ -157,15 +157,43 @@ static struct {
             __atomic_store_n((void **)&R.name, dlsym(RTLD_NEXT, #name), __ATOMIC_RELEASE); \
     } while (0)
 
+int xv_poll_real(struct pollfd *fds, nfds_t n, int timeout)
+{
+    RESOLVE(poll);
+    return R.poll(fds, n, timeout);
+}
+
 void xv_poll_atfork_child(void)
 {
     pthread_mutex_init(&g_ereg.mu, NULL);
 }
 
-/* Does fd have bytes the agent holds for the app? Cheap when none are held. */
+/* A TLS stream on fd has queued request bytes the readiness hooks may not
+ * write themselves (hooks/tls.c: an app's own BIO, another thread's SSL):
+ * once the socket is writable the app is told it is readable, so that its
+ * next SSL call (whose hook writes the queue first) moves them. */
+static int tx_wake(int fd)
+{
+    if (!xv_conn_tx_pending_any() || !xv_hooks_active() || !xv_conn_fd_tx_stream(fd))
+        return 0;
+    RESOLVE(poll);
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    int saved = errno;
+    int r = R.poll(&p, 1, 0);
+    errno = saved;
+    return r > 0 && (p.revents & POLLOUT);
+}
+
+/* Must fd be reported readable? It has bytes the agent holds for the app,
+ * or a queue to move (tx_wake). Cheap when neither exists anywhere. */
 static int held(int fd)
 {
-    return xv_conn_held_any() && xv_hooks_active() && xv_conn_fd_held(fd);
+    return (xv_conn_held_any() && xv_hooks_active() && xv_conn_fd_held(fd)) || tx_wake(fd);
+}
+
+static int any_held_or_queued(void)
+{
+    return xv_conn_held_any() || xv_conn_tx_pending_any();
 }
 
 /* ---- the send queue ----------------------------------------------------- */
@@ -210,7 +238,7 @@ static int poll_merge(struct pollfd *fds, nfds_t n, int r)
 
 static int poll_any_held(const struct pollfd *fds, nfds_t n)
 {
-    if (!xv_conn_held_any())
+    if (!any_held_or_queued())
         return 0;
     for (nfds_t i = 0; i < n; i++)
         if (fds[i].fd >= 0 && (fds[i].events & (POLLIN | POLLRDNORM)) && held(fds[i].fd))
@@ -244,6 +272,14 @@ static int poll_common(struct pollfd *fds, nfds_t n, int timeout, int is_ppoll,
             int t = tx_slice(timeout, &end, first);
             if (t == -2) {
                 r = 0;
+                break;
+            }
+            if (!first && poll_any_held(fds, n)) {
+                /* a queue the app must move itself became writable */
+                int saved = errno;
+                r = poll_merge(fds, n, poll_once(fds, n, 0, is_ppoll, mask));
+                if (r >= 0)
+                    errno = saved;
                 break;
             }
             r = poll_once(fds, n, t, is_ppoll, mask);
@@ -319,7 +355,7 @@ XV_HOOK int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 /* Held fds among readfds, as a set; 0 when none. */
 static int select_held(int nfds, const fd_set *rd, fd_set *out)
 {
-    if (!rd || !xv_conn_held_any())
+    if (!rd || !any_held_or_queued())
         return 0;
     int any = 0;
     FD_ZERO(out);
@@ -369,6 +405,7 @@ static int select_sliced(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeo
                  pthread_sigmask(SIG_BLOCK, &all, &old) == 0;
     uint64_t end = 0;
     int r;
+    fd_set h;
     for (int first = 1;; first = 0) {
         int t = tx_slice(timeout, &end, first);
         if (t == -2) {
@@ -381,6 +418,14 @@ static int select_sliced(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeo
         if (rd) *rd = r0;
         if (wr) *wr = w0;
         if (ex) *ex = e0;
+        if (!first && select_held(nfds, rd, &h)) {
+            /* a queue the app must move itself became writable */
+            int saved = errno;
+            r = select_merge(nfds, rd, &h, select_once(nfds, rd, wr, ex, 0, is_pselect, mask));
+            if (r >= 0)
+                errno = saved;
+            break;
+        }
         r = select_once(nfds, rd, wr, ex, t, is_pselect, mask);
         if (r != 0 || t == timeout)
             break;
@@ -499,7 +544,7 @@ XV_HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 /* Events for held sockets registered on epfd (at most max). */
 static int epoll_held(int epfd, struct epoll_event *out, int max)
 {
-    if (!xv_conn_held_any() || !xv_hooks_active() || max <= 0)
+    if (!any_held_or_queued() || !xv_hooks_active() || max <= 0)
         return 0;
     struct { int fd; struct epoll_event ev; } cand[64];
     int nc = 0;
@@ -513,7 +558,7 @@ static int epoll_held(int epfd, struct epoll_event *out, int max)
     pthread_mutex_unlock(&g_ereg.mu);
     int n = 0;
     for (int i = 0; i < nc && n < max; i++)
-        if (xv_conn_fd_held(cand[i].fd)) {
+        if (held(cand[i].fd)) {
             out[n].events = EPOLLIN;
             out[n].data = cand[i].ev.data;
             n++;
@@ -540,53 +585,69 @@ static int epoll_merge(struct epoll_event *evs, int max, int r, const struct epo
     return r;
 }
 
-XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+static int epoll_once(int epfd, struct epoll_event *evs, int max, int t, int is_pwait,
+                      const sigset_t *mask)
 {
-    RESOLVE(epoll_wait);
+    return is_pwait ? R.epoll_pwait(epfd, evs, max, t, mask) : R.epoll_wait(epfd, evs, max, t);
+}
+
+/* epoll_wait and epoll_pwait: slices while bytes are queued (signals as in
+ * poll_common), our events merged into the real ones. */
+static int epoll_common(int epfd, struct epoll_event *evs, int max, int timeout, int is_pwait,
+                        const sigset_t *mask)
+{
     struct epoll_event mine[16];
     int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
+    int r;
     if (!nm && tx_queued()) {
+        sigset_t all, old;
+        int masked = is_pwait && mask && sigfillset(&all) == 0 &&
+                     pthread_sigmask(SIG_BLOCK, &all, &old) == 0;
         uint64_t end = 0;
         for (int first = 1;; first = 0) {
             int t = tx_slice(timeout, &end, first);
-            if (t == -2)
-                return 0;
-            int r = R.epoll_wait(epfd, evs, max, t);
+            if (t == -2) {
+                r = 0;
+                break;
+            }
+            if (!first && (nm = epoll_held(epfd, mine, max < 16 ? max : 16)) > 0)
+                break; /* a queue the app must move itself became writable */
+            r = epoll_once(epfd, evs, max, t, is_pwait, mask);
             if (r != 0 || t == timeout)
-                return r;
+                break;
         }
+        if (masked) {
+            int e = errno;
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            errno = e;
+        }
+        if (!nm)
+            return r;
     }
     if (!nm)
-        return R.epoll_wait(epfd, evs, max, timeout);
+        return epoll_once(epfd, evs, max, timeout, is_pwait, mask);
     int saved = errno;
-    int r = epoll_merge(evs, max, R.epoll_wait(epfd, evs, max, 0), mine, nm);
+    r = epoll_merge(evs, max, epoll_once(epfd, evs, max, 0, is_pwait, mask), mine, nm);
     if (r >= 0)
         errno = saved;
     return r;
+}
+
+XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+    RESOLVE(epoll_wait);
+    if (!tx_queued() && !xv_conn_held_any())
+        return R.epoll_wait(epfd, evs, max, timeout);
+    RESOLVE(epoll_pwait);
+    return epoll_common(epfd, evs, max, timeout, 0, NULL);
 }
 
 XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
                         const sigset_t *mask)
 {
     RESOLVE(epoll_pwait);
-    struct epoll_event mine[16];
-    int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
-    if (!nm && tx_queued()) {
-        uint64_t end = 0;
-        for (int first = 1;; first = 0) {
-            int t = tx_slice(timeout, &end, first);
-            if (t == -2)
-                return 0;
-            int r = R.epoll_pwait(epfd, evs, max, t, mask);
-            if (r != 0 || t == timeout)
-                return r;
-        }
-    }
-    if (!nm)
+    if (!tx_queued() && !xv_conn_held_any())
         return R.epoll_pwait(epfd, evs, max, timeout, mask);
-    int saved = errno;
-    int r = epoll_merge(evs, max, R.epoll_pwait(epfd, evs, max, 0, mask), mine, nm);
-    if (r >= 0)
-        errno = saved;
-    return r;
+    RESOLVE(epoll_wait);
+    return epoll_common(epfd, evs, max, timeout, 1, mask);
 }

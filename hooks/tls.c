@@ -321,13 +321,20 @@ static int wait_ssl(void *vctx, int timeout_ms)
 /* The readiness hooks' flush of an SSL's send queue (xv_conn_tx_flush_all):
  * only from the thread that made the SSL's last call, outside any SSL call
  * of its own, while no app call runs on it (checked under the SSL's bucket
- * lock, which app calls take to start and SSL_free to remove it), and only
- * over a non-blocking socket — so the write never waits and never runs
- * beside the app's own use of the SSL. */
+ * lock, which app calls take to start and SSL_free to remove it), only over
+ * OpenSSL's own socket BIO (SSL_get_fd >= 0: no callback into the app; an
+ * app's BIO, like curl's, may rely on state it sets around its own SSL
+ * calls) on a non-blocking socket — so the write never waits and never runs
+ * beside the app's own use of the SSL. The other queues move in the app's
+ * next SSL call, which the readiness hooks prompt by reporting the socket
+ * readable once it is writable (hooks/poll.c). */
 static int tls_flush_stream(struct xv_conn *c, void *ud)
 {
     const SSL *s = ud;
     if (!s || xv_tls_cur.active || !xv_conn_io_idle_for(c, self_thread()))
+        return 0;
+    int (*getfd)(const SSL *) = REAL(SSL_get_fd);
+    if (!getfd || getfd(s) < 0)
         return 0;
     int fd = xv_conn_io_fd(c);
     int fl = fd >= 0 ? xv_real.fcntl(fd, F_GETFL) : -1;
