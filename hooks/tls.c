@@ -402,7 +402,8 @@ static void notify_ssl(void *ud, int wire_fd)
 /* A released request the transport would not take stays in the send queue
  * (conn/tx.c), and OpenSSL's retry of it comes from the queue, not from the
  * buffer of the first attempt: allow the buffer to move (it only relaxes
- * OpenSSL's check of a retry's address; the app's own retries stay valid). */
+ * OpenSSL's check of a retry's address; the app's own retries stay valid;
+ * a program reading SSL_get_mode sees the bit). */
 static void allow_moving_buffer(SSL *s)
 {
     long (*ctrl)(SSL *, int, long, void *) = REAL(SSL_ctrl);
@@ -416,11 +417,14 @@ static long ssl_tx(SSL *s, struct xv_conn *c, struct ssl_wr *x, const void *buf,
     x->err = saved;
     x->fd = -1;
     learn_peer(c, -1); /* a call answered by the agent is recorded inside tx_write */
-    allow_moving_buffer(s);
     long r = xv_conn_tx_write(c, buf, num, wr_ssl, wait_ssl, x);
     learn_peer(c, x->fd);
-    if (x->fd >= 0 && xv_conn_tx_queued(c) && xv_conn_wire_fd(c) != x->fd)
-        xv_conn_set_wire_fd(c, x->fd); /* the readiness hooks flush through it */
+    if (xv_conn_tx_queued(c)) {
+        /* set before any retry: none happens inside the call that queued */
+        allow_moving_buffer(s);
+        if (x->fd >= 0 && xv_conn_wire_fd(c) != x->fd)
+            xv_conn_set_wire_fd(c, x->fd); /* the readiness hooks flush through it */
+    }
     io_done(c);
     errno = r > 0 ? saved : x->err;
     if (r == XV_E_STATE) {

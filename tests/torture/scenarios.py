@@ -21,6 +21,8 @@ compares. Row keys:
   expect    name of an extra check in run_torture.py
   classes   issue-7 class(es) the row proves (docs/testing.md)
   pending   why the row fails today (a known bug): skipped unless --with-pending
+  prog      "curl": the curl CLI is the program instead of client.py (POSTs
+            `body`; req unused; run_torture.py's run_curl)
 
 Invariant: pure data; nothing here touches the network.
 """
@@ -315,6 +317,11 @@ for io in ("poll", "epoll", "select", "ppoll", "pselect"):
     row("nonblock_big_request_tls_%s" % io, bigreq,
         [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
         io=io, tls=True, max_call=0.6, deadline=20, rec=1, err=0, classes=[4])
+# curl (its own BIO): the readiness hooks may not write its SSL; they
+# report the socket readable once writable, and curl's SSL_read moves the queue.
+row("nonblock_big_request_tls_curl", b"", [[("sleep", 1.5), ("bytes", len(BIGREQ)),
+                                            ("idle", 0.2), ("send", ok(close=True))]],
+    prog="curl", body=BIGREQ, tls=True, deadline=20, rec=1, err=0, classes=[4])
 # ppoll/pselect sleep long (5 s) while the request is still queued: the
 # queue must make progress during the wait, not only at its entry.
 for io in ("ppoll", "pselect"):
