@@ -961,36 +961,6 @@ static void answer_now(struct xv_conn *c, const char *resp, size_t n)
         c->notify(c->notify_ud, c->wire_fd);
 }
 
-void xv_conn_set_wire_fd(struct xv_conn *c, int fd)
-{
-    pthread_mutex_lock(&c->mu);
-    c->wire_fd = fd;
-    pthread_mutex_unlock(&c->mu);
-}
-
-void xv_conn_set_hint_fd(struct xv_conn *c, int fd)
-{
-    pthread_mutex_lock(&c->mu);
-    c->hint_fd = fd;
-    pthread_mutex_unlock(&c->mu);
-}
-
-int xv_conn_wire_fd(struct xv_conn *c)
-{
-    pthread_mutex_lock(&c->mu);
-    int fd = c->wire_fd;
-    pthread_mutex_unlock(&c->mu);
-    return fd;
-}
-
-int xv_conn_io_fd(struct xv_conn *c)
-{
-    pthread_mutex_lock(&c->mu);
-    int fd = c->wire_fd >= 0 ? c->wire_fd : c->hint_fd;
-    pthread_mutex_unlock(&c->mu);
-    return fd;
-}
-
 void xv_conn_set_notify(struct xv_conn *c, void (*fn)(void *ud, int wire_fd), void *ud)
 {
     pthread_mutex_lock(&c->mu);

@@ -178,6 +178,16 @@ int xv_conn_pid(void);
 void xv_conn_call_free(struct xv_call *call);
 void xv_conn_pop_call(struct xv_conn *c, const char *error);
 void xv_conn_to_pass(struct xv_conn *c, const char *why);
+/* Keep a process-wide count of connections with a flag set in step with
+ * that flag (caller holds the connection's lock). */
+void xv_conn_count_flag(atomic_int *flag, atomic_int *total, int now);
+/* The registry of live connections (conn.c): walk it from head between
+ * lock and unlock. */
+void xv_conn_reg_lock(void);
+void xv_conn_reg_unlock(void);
+struct xv_conn *xv_conn_reg_head(void);
+/* stream.c: connections whose send queue holds bytes (reset in a fork child). */
+extern atomic_int xv_conn_tx_pending_n;
 /* Keep the process-wide count of connections holding bytes for the app in
  * step with c->out (caller holds c->mu). */
 void xv_conn_out_track(struct xv_conn *c);
