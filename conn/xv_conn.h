@@ -141,8 +141,9 @@ int xv_conn_peer_known(const struct xv_conn *c);
  *
  * Request heads are held until complete; an inspected call's body is held
  * too (up to hold_max) so the call can be decided before a byte leaves:
- * then the request goes out (with injected headers) through `wr`, waiting
- * with `wait` as needed, or is answered by the agent itself. Everything
+ * then the request goes out (with injected headers) through `wr` (what the
+ * transport does not take is queued, see below), or is answered by the
+ * agent itself. Everything
  * else is one zero-copy `wr` whose result is returned as is.
  * Returns the number of the app's bytes accepted (> 0), or the last `wr`
  * result (<= 0) when none were, or XV_E_STATE when the agent already
