@@ -262,7 +262,7 @@ static struct xv_conn *watched_conn(int fd)
     if (!xv_hooks_active())
         return NULL;
     struct xv_conn *c = xv_net_conn_get(fd);
-    if (c && xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0) {
+    if (c && xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0 && !xv_conn_tx_queued(c)) {
         int mode = xv_conn_mode(c);
         if (mode == XV_CONN_TLSWIRE)
             xv_tls_last_wire_fd = fd;

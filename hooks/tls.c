@@ -465,7 +465,7 @@ XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
         return -1;
     }
     struct xv_conn *c = io_conn(s, 1);
-    if (!c || num <= 0 || xv_conn_is_pass(c)) {
+    if (!c || num <= 0 || (xv_conn_is_pass(c) && !xv_conn_tx_queued(c))) {
         if (!c)
             return real(s, buf, num);
         int r = real(s, buf, num);
@@ -492,7 +492,7 @@ XV_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
         return 0;
     }
     struct xv_conn *c = io_conn(s, 1);
-    if (!c || num == 0 || xv_conn_is_pass(c)) {
+    if (!c || num == 0 || (xv_conn_is_pass(c) && !xv_conn_tx_queued(c))) {
         if (!c)
             return real(s, buf, num, written);
         int r = real(s, buf, num, written);
@@ -779,12 +779,22 @@ XV_HOOK int SSL_shutdown(SSL *s)
      * its shutdown completes at once. (The real session's peer never sent
      * close_notify, so a real two-way shutdown would wait for ever; asyncio
      * then failed the read that had the answer's body.) */
-    struct xv_conn *c = ssl_conn(s, 0);
+    struct xv_conn *c = xv_tls_cur.active ? NULL : ssl_conn_io(s, 0, 1);
     if (c) {
         int eof = xv_conn_synthetic_eof(c);
-        xv_conn_unref(c);
+        long q = 0;
+        struct ssl_wr w = { .s = s, .ex = 0, .ret = -1, .fd = -1, .err = errno };
+        if (!eof && xv_conn_tx_queued(c))
+            q = xv_conn_tx_flush(c, wr_ssl, &w); /* the request goes before close_notify */
+        io_done(c);
         if (eof)
             return 1;
+        if (q != 0) {
+            /* still queued: the shutdown would block (SSL_get_error tells
+             * what the retry waits for); an error is the write's */
+            errno = w.err;
+            return -1;
+        }
     }
     struct tls_scope sc;
     scope_enter(&sc);
