@@ -78,7 +78,7 @@ def run_curl(row, port, ca, env, tmo, tmp):
     t = time.monotonic()
     rc, out, err = xvtest.run(cmd, env, timeout=tmo)
     wall = time.monotonic() - t
-    res = {"recv": out, "end": "eof" if rc == 0 else "error:curl-%d" % rc,
+    res = {"recv": out, "end": "eof" if rc == 0 else "error:curl-%s" % rc,
            "elapsed": round(wall, 3), "max_call": 0.0}
     return 0, res, err, wall
 
@@ -302,6 +302,15 @@ def main():
             if r.get("pending"):
                 print("NOTE: %s is pending (%s); --with-pending runs it" % (r["name"], r["pending"]))
         rows = [r for r in rows if not r.get("pending")]
+    if os.environ.get("XV_PRELOAD_PREFIX"):
+        # curl hangs before it connects with the sanitizer runtime preloaded,
+        # agent or not (measured 2026-12-04): rows whose program is curl
+        # cannot run there
+        for r in rows:
+            if r.get("prog"):
+                print("NOTE: %s skipped: its program (%s) does not run under XV_PRELOAD_PREFIX"
+                      % (r["name"], r["prog"]))
+        rows = [r for r in rows if not r.get("prog")]
     if "--list" in sys.argv:
         for r in rows:
             print(r["name"], r.get("classes", ""))
