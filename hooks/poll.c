@@ -76,7 +76,8 @@ uint64_t xv_poll_take_deadline(int fd)
 }
 
 /* Start a record for a wait of `timeout_ms` (< 0: none) that began at
- * start_ns; 0 when nothing is to be recorded (no agent, infinite wait). */
+ * start_ns; 0 when nothing is to be recorded (no agent, infinite wait).
+ * Any older record is dropped: it describes a wait that is not the last. */
 static int last_begin(int timeout_ms, uint64_t start_ns)
 {
     t_last.deadline_ns = 0;
@@ -95,7 +96,7 @@ static void last_add(int fd)
 
 static void last_poll(const struct pollfd *fds, nfds_t n, int timeout, uint64_t start, int r)
 {
-    if (r <= 0 || !last_begin(timeout, start))
+    if (!last_begin(r > 0 ? timeout : -1, start))
         return;
     for (nfds_t i = 0; i < n && t_last.n < LAST_FDS; i++)
         if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLRDNORM)))
@@ -104,7 +105,7 @@ static void last_poll(const struct pollfd *fds, nfds_t n, int timeout, uint64_t 
 
 static void last_select(int nfds, const fd_set *rd, int timeout, uint64_t start, int r)
 {
-    if (r <= 0 || !rd || !last_begin(timeout, start))
+    if (!last_begin(r > 0 && rd ? timeout : -1, start))
         return;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE && t_last.n < LAST_FDS; fd++)
         if (FD_ISSET(fd, rd))
@@ -299,7 +300,7 @@ static int poll_common(struct pollfd *fds, nfds_t n, int timeout, int is_ppoll,
         if (r >= 0)
             errno = saved;
     }
-    if (r > 0 && timeout >= 0 && xv_net_any_watched()) {
+    if (t_last.deadline_ns || (r > 0 && timeout >= 0 && xv_net_any_watched())) {
         int saved = errno;
         last_poll(fds, n, timeout, start, r);
         errno = saved;
@@ -325,7 +326,7 @@ XV_HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const
         /* the app's exact timeout (not rounded to ms) */
         uint64_t start = xv_now_mono_ns();
         int r = R.ppoll(fds, n, ts, mask);
-        if (r > 0 && timeout >= 0) {
+        if (t_last.deadline_ns || (r > 0 && timeout >= 0)) {
             int saved = errno;
             last_poll(fds, n, timeout, start, r);
             errno = saved;
@@ -460,7 +461,7 @@ XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval 
         if (r >= 0)
             errno = saved;
     }
-    if (r > 0 && timeout >= 0) {
+    if (t_last.deadline_ns || (r > 0 && timeout >= 0)) {
         int saved = errno;
         last_select(nfds, rd, timeout, start, r);
         errno = saved;
@@ -489,7 +490,7 @@ XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct t
         if (r >= 0)
             errno = saved;
     }
-    if (r > 0 && timeout >= 0) {
+    if (t_last.deadline_ns || (r > 0 && timeout >= 0)) {
         int saved = errno;
         last_select(nfds, rd, timeout, start, r);
         errno = saved;
@@ -636,6 +637,7 @@ static int epoll_common(int epfd, struct epoll_event *evs, int max, int timeout,
 XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
     RESOLVE(epoll_wait);
+    t_last.deadline_ns = 0; /* the last wait is an epoll one: nothing recorded */
     if (!tx_queued() && !xv_conn_held_any())
         return R.epoll_wait(epfd, evs, max, timeout);
     RESOLVE(epoll_pwait);
@@ -646,6 +648,7 @@ XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
                         const sigset_t *mask)
 {
     RESOLVE(epoll_pwait);
+    t_last.deadline_ns = 0; /* the last wait is an epoll one: nothing recorded */
     if (!tx_queued() && !xv_conn_held_any())
         return R.epoll_pwait(epfd, evs, max, timeout, mask);
     RESOLVE(epoll_wait);
