@@ -10,7 +10,9 @@ deadline, through one of several I/O models:
   poll      non-blocking socket, poll() for readiness (writes too)
   epoll     non-blocking socket, epoll (level-triggered)
   select    non-blocking socket, select()
-  ppoll     non-blocking socket, ppoll() (through ctypes: the hooked symbol)
+  ppoll     non-blocking socket, ppoll() (through ctypes: the hooked symbol);
+            with `sigtest`, the first read wait is ppoll_sigtest (signal mask
+            semantics; sig_woke in the result)
   pselect   non-blocking socket, pselect() (through ctypes)
   pollblock BLOCKING socket without SO_RCVTIMEO; every read waits in
             poll(POLLIN, poll_tmo) first and reads only when told readable
@@ -75,7 +77,37 @@ def _libc_waits():
         r = libc.pselect(fd + 1, rd, wr, None, ctypes.byref(t), None)
         return r > 0
 
-    return ppoll, pselect
+    def ppoll_sigtest(fd, secs):
+        """One ppoll on fd and a signal wake-up pipe, with a mask that blocks
+        SIGUSR1 (normally unblocked) while another thread sends SIGUSR1 to
+        this one after 0.2 s. The signal must not be taken during the wait
+        (its mask blocks it): True when the handler ran inside the wait (its
+        wake-up byte made the pipe readable there)."""
+        import signal
+        import threading
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        old = signal.signal(signal.SIGUSR1, lambda *a: None)
+        old_fd = signal.set_wakeup_fd(w)
+        mask = (ctypes.c_ulong * 16)()
+        libc.sigemptyset(ctypes.byref(mask))
+        libc.sigaddset(ctypes.byref(mask), signal.SIGUSR1)
+        me = threading.get_ident()
+        timer = threading.Timer(0.2, lambda: signal.pthread_kill(me, signal.SIGUSR1))
+        fds = (PollFd * 2)(PollFd(fd, select.POLLIN, 0), PollFd(r, select.POLLIN, 0))
+        t = ts(secs)
+        timer.start()
+        libc.ppoll(fds, 2, ctypes.byref(t), ctypes.byref(mask))
+        woke = bool(fds[1].revents & select.POLLIN)
+        timer.join()
+        signal.set_wakeup_fd(old_fd)
+        signal.signal(signal.SIGUSR1, old)
+        os.close(r)
+        os.close(w)
+        return woke
+
+    return ppoll, pselect, ppoll_sigtest
 
 
 def run_asyncio(spec):
@@ -175,7 +207,9 @@ def main():
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
     nonblock = io in ("poll", "epoll", "select", "ppoll", "pselect")
     poll_tmo = spec.get("poll_tmo", 0.5)
-    ppoll_fn, pselect_fn = _libc_waits() if io in ("ppoll", "pselect") else (None, None)
+    ppoll_fn, pselect_fn, sigtest_fn = (_libc_waits() if io in ("ppoll", "pselect")
+                                        else (None, None, None))
+    sig_woke = None
     if nonblock:
         sock.setblocking(False)
     ep = select.epoll() if io == "epoll" else None
@@ -252,6 +286,8 @@ def main():
     if spec.get("read_delay"):
         time.sleep(spec["read_delay"])
     # ---- read
+    if spec.get("sigtest") and sigtest_fn:
+        sig_woke = sigtest_fn(sock.fileno(), 1.0)
     got = bytearray()
     while end is None:
         if time.monotonic() > deadline:
@@ -282,7 +318,7 @@ def main():
         got += d
     print(json.dumps({"recv": base64.b64encode(bytes(got)).decode(), "end": end,
                       "elapsed": round(time.monotonic() - t0, 3),
-                      "max_call": round(stats["max_call"], 3)}))
+                      "max_call": round(stats["max_call"], 3), "sig_woke": sig_woke}))
     sock.close()
 
 

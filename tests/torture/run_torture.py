@@ -93,7 +93,7 @@ def run_client(row, port, ca, env, tmo, tmp=None):
             "deadline": row.get("deadline", 8.0), "rcvbuf": row.get("rcvbuf", 0),
             "sndbuf": row.get("sndbuf", 0), "no_read": row.get("no_read"),
             "wapi": row.get("wapi", "send"), "rapi": row.get("rapi", "recv"),
-            "poll_tmo": row.get("poll_tmo", 0.5)}
+            "poll_tmo": row.get("poll_tmo", 0.5), "sigtest": bool(row.get("sigtest"))}
     t = time.monotonic()
     rc, out, err = xvtest.run([PY, os.path.join(HERE, "client.py")], env, timeout=tmo,
                               stdin=json.dumps(spec).encode())
@@ -246,6 +246,9 @@ def check_row(row, a, b):
         if ua != ub:
             problems.append("upstream received different bytes: " +
                             first_diff(b"|".join(ua), b"|".join(ub)))
+        if ra.get("sig_woke") != rb.get("sig_woke"):
+            problems.append("a signal ppoll's mask blocks was taken during the wait: A %r, B %r"
+                            % (ra.get("sig_woke"), rb.get("sig_woke")))
         if rb["elapsed"] > ra["elapsed"] + 1.5:
             problems.append("too slow with the agent: %.2fs vs %.2fs" % (rb["elapsed"],
                                                                         ra["elapsed"]))

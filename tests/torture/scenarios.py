@@ -10,6 +10,7 @@ compares. Row keys:
   io        block | rcvtimeo | poll | epoll | select | ppoll | pselect | pollblock
             | asyncio   (default block; see client.py)
   poll_tmo  the client's longest single readiness wait (default 0.5 s)
+  sigtest   ppoll only: the first read wait checks ppoll's signal mask (client.py)
   tls       run over TLS (default False)
   read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, deadline, shut_wr   client knobs
   rec       records expected with the agent (non-step), None: not checked
@@ -331,6 +332,11 @@ for io in ("ppoll", "pselect"):
     row("nonblock_big_request_%s_tls" % io, bigreq,
         [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
         io=io, tls=True, poll_tmo=5.0, max_call=0.6, deadline=30, rec=1, err=0, classes=[4])
+# ... and a signal the ppoll mask blocks (normally unblocked) arrives during
+# the sliced wait: it must not be taken between slices (sig_woke compared).
+row("nonblock_big_request_ppoll_signal", bigreq,
+    [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+    io="ppoll", sigtest=True, max_call=0.6, deadline=30, rec=1, err=0, classes=[4])
 # A blocking socket without SO_RCVTIMEO read only after poll(timeout) said
 # readable: a read must not wait for the rest of a held head past that
 # poll's timeout (the program expects it to return).
