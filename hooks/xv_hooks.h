@@ -55,6 +55,8 @@ void xv_hooks_on_exit(void (*fn)(void));
 
 /* net.c: the connection of a socket fd (a new reference) or NULL. */
 struct xv_conn *xv_net_conn_get(int fd);
+/* Lock-free: 1 when any socket fd is in the table (watched or a TLS carrier). */
+int xv_net_any_watched(void);
 /* Peer of a socket fd if we saw its connect (0), else -1. */
 int xv_net_peer(int fd, struct xv_conn_peer *out);
 /* Drop every fd entry (after fork in the child nothing is dropped: fds are
@@ -71,11 +73,28 @@ int xv_net_wait(int fd, short events, int timeout_ms);
 
 /* poll.c: forget the epoll registrations of a closed fd; fork child reset. */
 /* 1 when a blocking read on fd (recv flags) must not wait any longer: the
- * socket's SO_RCVTIMEO, counted from start_ns, ran out before it became
- * readable (waits up to that long); 0 otherwise (also with no timeout). */
-int xv_net_read_deadline(int fd, int flags, uint64_t start_ns);
-/* Flush every plain socket's send queue without blocking (readiness hooks). */
+ * socket's SO_RCVTIMEO, counted from start_ns, or the deadline of the
+ * program's readiness wait that preceded the read (poll_deadline_ns, 0
+ * none), ran out before it became readable (waits up to the earlier of
+ * them); 0 otherwise (also with neither). */
+int xv_net_read_deadline(int fd, int flags, uint64_t start_ns, uint64_t poll_deadline_ns);
+/* Flush every send queue that can be flushed now without blocking
+ * (readiness hooks): plain sockets, and SSLs this thread uses (tls.c). */
 void xv_net_tx_flush_all(void);
+int xv_tls_flush_all(void); /* streams it tried that still have bytes queued */
+/* poll.c: the readiness wait a blocking read follows. After a wait with a
+ * finite timeout reported fds readable, the calling thread remembers its
+ * deadline (monotonic ns) for them: a read that completes a held head on
+ * such a blocking socket waits no longer than that (the program read
+ * because its poll said it would not block). xv_poll_recorded is a
+ * thread-local test; take returns the deadline for fd (0 none) and forgets
+ * it, so only the read that followed the wait uses it. */
+int xv_poll_recorded(void);
+/* The real poll(), for the agent's own waits (never the hook: those waits
+ * must not flush, slice or overwrite the app's record). */
+struct pollfd;
+int xv_poll_real(struct pollfd *fds, unsigned long n, int timeout);
+uint64_t xv_poll_take_deadline(int fd);
 /* At exit: keep flushing queued request bytes (reported written to the app)
  * for at most timeout_ms (returns at once when the peer takes them), as the
  * kernel would have sent them after exit. */
