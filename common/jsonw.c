@@ -262,6 +262,31 @@ void xv_jw_raw(struct xv_jw *w, const char *p, size_t n)
     put(w, p, n);
 }
 
+struct xv_jw_mark xv_jw_mark(const struct xv_jw *w)
+{
+    struct xv_jw_mark m = { w->len, w->comma };
+    return m;
+}
+
+void xv_jw_rewind(struct xv_jw *w, struct xv_jw_mark m)
+{
+    if (w->oom || m.len > w->len)
+        return;
+    w->len = m.len;
+    w->comma = m.comma;
+    if (w->p)
+        w->p[w->len] = '\0';
+}
+
+void xv_jw_insert(struct xv_jw *w, size_t at, const char *p, size_t n)
+{
+    if (at > w->len || reserve(w, n) != 0)
+        return;
+    memmove(w->p + at + n, w->p + at, w->len - at + 1); /* with the NUL */
+    memcpy(w->p + at, p, n);
+    w->len += n;
+}
+
 void xv_jw_kstr(struct xv_jw *w, const char *key, const char *s)
 {
     xv_jw_key(w, key);

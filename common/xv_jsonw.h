@@ -58,6 +58,18 @@ void xv_jw_null(struct xv_jw *w);
 /* A value written verbatim (already JSON text). */
 void xv_jw_raw(struct xv_jw *w, const char *p, size_t n);
 
+/* Where the text is now, to go back to: a value written tentatively (an
+ * object that may stay empty, a text measured before it is kept). */
+struct xv_jw_mark {
+    size_t len;   /* bytes written then */
+    int comma;    /* the separator state then */
+};
+struct xv_jw_mark xv_jw_mark(const struct xv_jw *w);
+/* Drop everything written since the mark. */
+void xv_jw_rewind(struct xv_jw *w, struct xv_jw_mark m);
+/* Insert p[0..n) at byte offset `at` (<= len) of the text, verbatim. */
+void xv_jw_insert(struct xv_jw *w, size_t at, const char *p, size_t n);
+
 /* Shorthands for one member: key then value. */
 void xv_jw_kstr(struct xv_jw *w, const char *key, const char *s);
 void xv_jw_knum(struct xv_jw *w, const char *key, double d);
