@@ -200,6 +200,26 @@ void xv_jw_str(struct xv_jw *w, const char *s)
     xv_jw_strn(w, s, s ? strlen(s) : 0);
 }
 
+void xv_jw_strn_max(struct xv_jw *w, const char *s, size_t n, size_t max, int *cut)
+{
+    if (!s)
+        s = "", n = 0;
+    if (xv_utf8_valid(s, n)) {
+        size_t k = xv_utf8_cut(s, n, max);
+        if (k < n)
+            *cut = 1;
+        xv_jw_strn(w, s, k);
+        return;
+    }
+    char *t = xv_utf8_fix(s, n, max, cut);
+    if (!t) {
+        w->oom = 1;
+        return;
+    }
+    xv_jw_str(w, t);
+    free(t);
+}
+
 size_t xv_jw_format_number(double d, char buf[40])
 {
     if (isnan(d) || isinf(d)) {

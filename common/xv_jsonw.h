@@ -52,6 +52,11 @@ void xv_jw_key(struct xv_jw *w, const char *key);
 /* A string value: s[0..n) up to its first NUL, by the rules above. s NULL: "". */
 void xv_jw_strn(struct xv_jw *w, const char *s, size_t n);
 void xv_jw_str(struct xv_jw *w, const char *s); /* NUL-terminated */
+/* A captured text: s[0..n) cut to `max` bytes at a UTF-8 boundary, invalid
+ * UTF-8 replaced by U+FFFD first (counted in the budget), then cut at its
+ * first NUL; *cut set to 1 when bytes were dropped by the budget (left
+ * alone otherwise). Valid text is written without a copy. */
+void xv_jw_strn_max(struct xv_jw *w, const char *s, size_t n, size_t max, int *cut);
 void xv_jw_num(struct xv_jw *w, double d);
 void xv_jw_bool(struct xv_jw *w, int b);
 void xv_jw_null(struct xv_jw *w);

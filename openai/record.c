@@ -60,27 +60,10 @@ static void splice_truncated(struct xv_jw *w, const struct trunc *t)
     xv_jw_insert(w, t->at, buf, n);
 }
 
-/* s[0..len) cut to max bytes at a UTF-8 boundary, invalid UTF-8 replaced
- * by U+FFFD (counted in the budget), as a string value; *cut set when
- * bytes were dropped. Valid text (nearly all) is written without a copy. */
+/* s[0..len) cut to max bytes (xv_jw_strn_max); *cut set when cut. */
 static void capture_value(struct xv_jw *w, const char *s, size_t len, size_t max, int *cut)
 {
-    if (!s)
-        s = "", len = 0;
-    if (xv_oai_utf8_valid(s, len)) {
-        size_t k = xv_oai_utf8_cut(s, len, max);
-        if (k < len)
-            *cut = 1;
-        xv_jw_strn(w, s, k);
-        return;
-    }
-    char *t = xv_oai_utf8_fix(s, len, max, cut);
-    if (!t) {
-        w->oom = 1;
-        return;
-    }
-    xv_jw_str(w, t);
-    free(t);
+    xv_jw_strn_max(w, s, len, max, cut);
 }
 
 /* An identifier-like string (model, ids, names, roles), capped at
