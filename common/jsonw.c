@@ -48,13 +48,12 @@ char *xv_jw_steal(struct xv_jw *w, size_t *len)
     return p;
 }
 
-/* Room for n more bytes and the NUL; -1 (oom set) when it cannot be had. */
-static int reserve(struct xv_jw *w, size_t n)
+/* Growing: room for n more bytes and the NUL; -1 (oom set) when it
+ * cannot be had. */
+static int grow(struct xv_jw *w, size_t n)
 {
     if (w->oom)
         return -1;
-    if (w->p && w->len + n + 1 <= w->cap)
-        return 0;
     size_t cap = w->cap ? w->cap : 256;
     while (cap < w->len + n + 1) {
         if (cap > SIZE_MAX / 2) {
@@ -71,6 +70,14 @@ static int reserve(struct xv_jw *w, size_t n)
     w->p = p;
     w->cap = cap;
     return 0;
+}
+
+/* Room for n more bytes and the NUL (the common case inline). */
+static inline int reserve(struct xv_jw *w, size_t n)
+{
+    if (w->p && !w->oom && w->len + n + 1 <= w->cap)
+        return 0;
+    return grow(w, n);
 }
 
 static void put(struct xv_jw *w, const char *s, size_t n)
@@ -134,15 +141,34 @@ void xv_jw_escaped(struct xv_jw *w, const char *s, size_t n)
 }
 
 /* A string by the record rules: cut at the first NUL, repaired when it is
- * not UTF-8 (exactly what the exporter did to a cJSON string). */
+ * not UTF-8 (exactly what the exporter did to a cJSON string). Nearly
+ * every string is printable ASCII: one scan, one copy. */
 static void string_value(struct xv_jw *w, const char *s, size_t n)
 {
     if (!s)
         s = "", n = 0;
-    const char *nul = memchr(s, '\0', n);
+    size_t i = 0;
+    while (i < n) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\')
+            break;
+        i++;
+    }
+    if (i == n) {
+        if (reserve(w, n + 2) == 0) {
+            char *d = w->p + w->len;
+            d[0] = '"';
+            memcpy(d + 1, s, n);
+            d[n + 1] = '"';
+            w->len += n + 2;
+            w->p[w->len] = '\0';
+        }
+        return;
+    }
+    const char *nul = memchr(s + i, '\0', n - i);
     if (nul)
         n = (size_t)(nul - s);
-    if (xv_utf8_valid(s, n)) {
+    if (xv_utf8_valid(s + i, n - i)) {
         xv_jw_escaped(w, s, n);
         return;
     }
