@@ -345,6 +345,50 @@ static void hex16(const char *h, uint8_t out[16])
 
 /* ---- tests ---- */
 
+/* The resource: service name, percent-decoded extra attributes, pid, SDK. */
+static void check_resource(const struct request *q)
+{
+    const struct attr *a = find(q->res, q->nres, "service.name");
+    assert_non_null(a);
+    assert_string_equal(a->s, "unit-svc");
+    a = find(q->res, q->nres, "team");
+    assert_non_null(a);
+    assert_string_equal(a->s, "a,b");                     /* percent-decoded */
+    a = find(q->res, q->nres, "process.pid");
+    assert_non_null(a);
+    assert_int_equal(a->type, 3);
+    assert_int_equal(a->i, getpid());
+    assert_non_null(find(q->res, q->nres, "telemetry.sdk.name"));
+}
+
+/* The execute_tool span of the step record: in the call's trace, child of
+ * the call span, inside its time range, arguments only as gen_ai.*. */
+static void check_tool_span(const struct span *t, const struct span *s, const uint8_t *tid)
+{
+    const struct attr *a;
+    assert_memory_equal(t->tid, tid, 16);                 /* in the call's trace */
+    assert_true(t->has_parent);
+    assert_memory_equal(t->psid, s->sid, 8);              /* child of the call span */
+    assert_string_equal(t->name, "execute_tool get_weather");
+    assert_int_equal(t->kind, 1);
+    assert_int_equal(t->status_code, 0);
+    a = find(t->attrs, t->nattrs, "gen_ai.tool.name");
+    assert_non_null(a);
+    assert_string_equal(a->s, "get_weather");
+    a = find(t->attrs, t->nattrs, "gen_ai.tool.call.id");
+    assert_non_null(a);
+    assert_string_equal(a->s, "call_9");
+    a = find(t->attrs, t->nattrs, "xenovia.trace_id");
+    assert_non_null(a);
+    assert_string_equal(a->s, "11111111111111111111111111111111");
+    /* within its parent's time range */
+    assert_true(t->start >= s->start && t->end <= s->end && t->end > t->start);
+    a = find(t->attrs, t->nattrs, "gen_ai.tool.call.arguments");
+    assert_true(a && !strcmp(a->s, "{\"city\":\"Oslo\"}"));
+    assert_null(find(t->attrs, t->nattrs, "xenovia.tool_args"));
+
+}
+
 static void test_protobuf_request(void **state)
 {
     (void)state;
@@ -364,17 +408,8 @@ static void test_protobuf_request(void **state)
     struct request q;
     decode_request(body, len, &q);
     assert_string_equal(q.scope, "libxenovia");
-    const struct attr *a = find(q.res, q.nres, "service.name");
-    assert_non_null(a);
-    assert_string_equal(a->s, "unit-svc");
-    a = find(q.res, q.nres, "team");
-    assert_non_null(a);
-    assert_string_equal(a->s, "a,b");                     /* percent-decoded */
-    a = find(q.res, q.nres, "process.pid");
-    assert_non_null(a);
-    assert_int_equal(a->type, 3);
-    assert_int_equal(a->i, getpid());
-    assert_non_null(find(q.res, q.nres, "telemetry.sdk.name"));
+    check_resource(&q);
+    const struct attr *a;
 
     assert_int_equal(q.nspans, 2);
     struct span *s = &q.spans[0];
@@ -477,27 +512,7 @@ static void test_protobuf_request(void **state)
     assert_null(find(s->attrs, s->nattrs, "xenovia.tokens_in"));
     assert_null(find(s->attrs, s->nattrs, "xenovia.request_params"));
 
-    struct span *t = &q.spans[1];
-    assert_memory_equal(t->tid, tid, 16);                 /* in the call's trace */
-    assert_true(t->has_parent);
-    assert_memory_equal(t->psid, s->sid, 8);              /* child of the call span */
-    assert_string_equal(t->name, "execute_tool get_weather");
-    assert_int_equal(t->kind, 1);
-    assert_int_equal(t->status_code, 0);
-    a = find(t->attrs, t->nattrs, "gen_ai.tool.name");
-    assert_non_null(a);
-    assert_string_equal(a->s, "get_weather");
-    a = find(t->attrs, t->nattrs, "gen_ai.tool.call.id");
-    assert_non_null(a);
-    assert_string_equal(a->s, "call_9");
-    a = find(t->attrs, t->nattrs, "xenovia.trace_id");
-    assert_non_null(a);
-    assert_string_equal(a->s, "11111111111111111111111111111111");
-    /* within its parent's time range */
-    assert_true(t->start >= s->start && t->end <= s->end && t->end > t->start);
-    a = find(t->attrs, t->nattrs, "gen_ai.tool.call.arguments");
-    assert_true(a && !strcmp(a->s, "{\"city\":\"Oslo\"}"));
-    assert_null(find(t->attrs, t->nattrs, "xenovia.tool_args"));
+    check_tool_span(&q.spans[1], s, tid);
 
     free(body);
     cJSON_Delete(call);

@@ -1,0 +1,168 @@
+/*
+ * test_session_canon.c — unit tests for session/canon.c: the canonical JSON
+ * the conversation fingerprints are taken over (key order, number forms,
+ * escapes, the null fields SDKs add), and the canonical message forms.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "xv_session.h"
+
+static cJSON *parse(const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    assert_non_null(j);
+    return j;
+}
+
+/* ------------------------------------------------------------ canonical JSON */
+
+static void canon_is(const char *in, const char *want)
+{
+    cJSON *j = parse(in);
+    struct xv_buf b;
+    xv_buf_init(&b, 1 << 20);
+    assert_int_equal(xv_session_canonical_json(j, &b), 0);
+    assert_string_equal(b.data, want);
+    xv_buf_free(&b);
+    cJSON_Delete(j);
+}
+
+static void test_canonical_json(void **state)
+{
+    (void)state;
+    canon_is("{ \"b\" : 1, \"a\" : [ true, false, null ], \"ab\": {\"z\":\"\", \"A\":2} }",
+             "{\"a\":[true,false,null],\"ab\":{\"A\":2,\"z\":\"\"},\"b\":1}");
+    canon_is("[1.5, -0, 100, 1e300, -2.25e-5, 9007199254740993]",
+             "[1.5,0,100,1.0000000000000001e+300,-2.2500000000000001e-05,9007199254740992]");
+    canon_is("\"q\\\" b\\\\ \\/ \\b\\f\\n\\r\\t \\u0001 \\u007f \\u00e9 \\ud83d\\ude00\"",
+             "\"q\\\" b\\\\ / \\b\\f\\n\\r\\t \\u0001 \x7f \xc3\xa9 \xf0\x9f\x98\x80\"");
+    /* Duplicate keys keep their order; more than 16 members sort too. */
+    canon_is("{\"k\":2,\"a\":0,\"k\":1}", "{\"a\":0,\"k\":2,\"k\":1}");
+    canon_is("{\"s\":1,\"r\":1,\"q\":1,\"p\":1,\"o\":1,\"n\":1,\"m\":1,\"l\":1,\"k\":1,\"j\":1,"
+             "\"i\":1,\"h\":1,\"g\":1,\"f\":1,\"e\":1,\"d\":1,\"c\":1,\"b\":1,\"a\":1}",
+             "{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,\"i\":1,\"j\":1,"
+             "\"k\":1,\"l\":1,\"m\":1,\"n\":1,\"o\":1,\"p\":1,\"q\":1,\"r\":1,\"s\":1}");
+    /* Depth: 64 levels fine, 65 refused. */
+    char deep[200];
+    memset(deep, '[', 64);
+    memset(deep + 64, ']', 64);
+    deep[128] = '\0';
+    cJSON *j = parse(deep);
+    struct xv_buf b;
+    xv_buf_init(&b, 1 << 20);
+    assert_int_equal(xv_session_canonical_json(j, &b), 0);
+    cJSON_Delete(j);
+    memset(deep, '[', 65);
+    memset(deep + 65, ']', 65);
+    deep[130] = '\0';
+    j = parse(deep);
+    xv_buf_reset(&b);
+    assert_int_equal(xv_session_canonical_json(j, &b), XV_E_LIMIT);
+    cJSON_Delete(j);
+    /* A buffer too small is reported, never overrun. */
+    struct xv_buf small;
+    xv_buf_init(&small, 4);
+    j = parse("[\"abcdef\"]");
+    assert_int_equal(xv_session_canonical_json(j, &small), XV_E_LIMIT);
+    xv_buf_free(&small);
+    cJSON_Delete(j);
+    xv_buf_free(&b);
+}
+
+static void messages_are(int type, const char *body, int drop_last, const char *want)
+{
+    cJSON *j = parse(body);
+    struct xv_buf b;
+    xv_buf_init(&b, 1 << 20);
+    assert_int_equal(xv_session_canonical_messages(type, j, drop_last, &b), 0);
+    assert_string_equal(b.data, want);
+    xv_buf_free(&b);
+    cJSON_Delete(j);
+}
+
+static void test_canonical_messages(void **state)
+{
+    (void)state;
+    /* Chat: only role, content, tool_calls (id, name, arguments), tool_call_id. */
+    messages_are(XV_SESSION_REQ_CHAT,
+                 "{\"messages\":[{\"role\":\"system\",\"content\":\"S\",\"name\":\"n\"},"
+                 "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+                 "{\"type\":\"text\",\"text\":\"b\"}]},"
+                 "{\"role\":\"assistant\",\"content\":null,\"refusal\":null,\"tool_calls\":"
+                 "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                 "\"arguments\":\"{\\\"x\\\": 1}\"}}]},"
+                 "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"r\"},"
+                 "{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":"
+                 "{\"url\":\"u\",\"detail\":\"low\"}},{\"type\":\"text\",\"text\":\"t\"}]},"
+                 "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[]}]}",
+                 0,
+                 "[{\"content\":\"S\",\"role\":\"system\"},{\"content\":\"ab\",\"role\":\"user\"},"
+                 "{\"role\":\"assistant\",\"tool_calls\":[{\"arguments\":\"{\\\"x\\\": 1}\","
+                 "\"id\":\"c1\",\"name\":\"f\"}]},"
+                 "{\"content\":\"r\",\"role\":\"tool\",\"tool_call_id\":\"c1\"},"
+                 "{\"content\":[{\"image_url\":{\"detail\":\"low\",\"url\":\"u\"},"
+                 "\"type\":\"image_url\"},{\"text\":\"t\",\"type\":\"text\"}],\"role\":\"user\"},"
+                 "{\"role\":\"assistant\"}]");
+    /* drop_last, and non-object messages kept as values. */
+    messages_are(XV_SESSION_REQ_CHAT, "{\"messages\":[7,{\"role\":\"user\",\"content\":\"x\"}]}", 1,
+                 "[7]");
+    /* Responses: string input; items normalised; reasoning skipped. */
+    messages_are(XV_SESSION_REQ_RESPONSES, "{\"input\":\"hello\"}", 0,
+                 "[{\"content\":\"hello\",\"role\":\"user\"}]");
+    messages_are(XV_SESSION_REQ_RESPONSES,
+                 "{\"input\":[{\"type\":\"reasoning\",\"id\":\"r\"},"
+                 "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":"
+                 "\"output_text\",\"text\":\"hi\",\"annotations\":[]}]},"
+                 "{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"{}\"},"
+                 "{\"type\":\"function_call_output\",\"call_id\":\"c\",\"output\":\"o\"}]}",
+                 0,
+                 "[{\"content\":\"hi\",\"role\":\"assistant\"},{\"role\":\"assistant\","
+                 "\"tool_calls\":[{\"arguments\":\"{}\",\"id\":\"c\",\"name\":\"f\"}]},"
+                 "{\"content\":\"o\",\"role\":\"tool\",\"tool_call_id\":\"c\"}]");
+    messages_are(XV_SESSION_REQ_EMBEDDINGS, "{\"input\":\"x\"}", 0, "[]");
+
+    /* xv_session_fingerprint is SHA-256 of messages[:-1]'s canonical text. */
+    uint8_t d1[32], d2[32];
+    cJSON *x = parse("{\"messages\":[{\"content\":\"a\",\"role\":\"user\"},{\"role\":\"user\"}]}");
+    cJSON *y = parse("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+                     "\"a\"}],\"name\":\"ignored\"},{\"role\":\"user\",\"content\":\"other\"}]}");
+    assert_int_equal(xv_session_fingerprint(XV_SESSION_REQ_CHAT, x, d1), 0);
+    assert_int_equal(xv_session_fingerprint(XV_SESSION_REQ_CHAT, y, d2), 0);
+    assert_memory_equal(d1, d2, 32);
+    /* sha256("[{\"content\":\"a\",\"role\":\"user\"}]") */
+    static const uint8_t want[32] = {
+        0x51, 0x68, 0xbd, 0x63, 0x4e, 0x48, 0x45, 0x4d, 0xad, 0x7c, 0xe9, 0xe9, 0x0c, 0x52, 0x1b, 0xba,
+        0x8b, 0x23, 0x34, 0x0b, 0xd1, 0xb1, 0xb4, 0xf7, 0x35, 0x48, 0x6e, 0x46, 0x96, 0x4a, 0x99, 0x6a
+    };
+    assert_memory_equal(d1, want, 32);
+    cJSON *one = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}");
+    assert_int_equal(xv_session_fingerprint(XV_SESSION_REQ_CHAT, one, d1), XV_E_PARSE);
+    assert_int_equal(xv_session_fingerprint(XV_SESSION_REQ_COMPLETIONS, x, d1), XV_E_PARSE);
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    cJSON_Delete(one);
+}
+
+
+/* --------------------------------------------------------------- main */
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_canonical_json),
+        cmocka_unit_test(test_canonical_messages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
