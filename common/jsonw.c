@@ -29,6 +29,20 @@ void xv_jw_init(struct xv_jw *w, size_t hint)
     w->comma = 0;
 }
 
+void xv_jw_reset(struct xv_jw *w, size_t keep_max)
+{
+    if (w->oom || w->cap > keep_max) {
+        free(w->p);
+        w->p = NULL;
+        w->cap = 0;
+    }
+    w->len = 0;
+    w->oom = 0;
+    w->comma = 0;
+    if (w->p)
+        w->p[0] = '\0';
+}
+
 void xv_jw_free(struct xv_jw *w)
 {
     free(w->p);

@@ -37,6 +37,9 @@ struct xv_jw {
 
 /* An empty writer; `hint` bytes are allocated at the first write (0: 256). */
 void xv_jw_init(struct xv_jw *w, size_t hint);
+/* Empty the writer for the next text, keeping its buffer (freed instead
+ * when it is larger than `keep_max` bytes, or after an allocation failure). */
+void xv_jw_reset(struct xv_jw *w, size_t keep_max);
 /* Free the text (the writer can be initialised again). */
 void xv_jw_free(struct xv_jw *w);
 /* Hand the text to the caller (free with free()); *len gets its length.

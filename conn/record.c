@@ -89,28 +89,75 @@ static void add_time(struct xv_jw *w, const char *key, uint64_t wall_ns)
     xv_jw_kstr(w, key, buf);
 }
 
-/* Bytes a record's buffer starts with: most records fit, so the text is
- * written without growing (one allocation per record, handed over). */
+/* Bytes a record's buffer starts with: most records fit. */
 #define XV_REC_HINT 4096
+/* A thread keeps its record buffer between records up to this size. */
+#define XV_REC_KEEP ((size_t)256 << 10)
 
-/* Hand a finished record to the exporter (it takes the text). */
-static void push(struct xv_jw *w)
+/* Each thread writes its records in one buffer of its own, kept from one
+ * record to the next (freed with the thread): the exporter copies the
+ * text into its own FIFO, so no allocation is made per record. A fresh
+ * allocation per record, freed in batches by the exporter thread, made
+ * glibc trim the heap and the next record fault its pages in again. */
+static struct {
+    pthread_once_t once;
+    pthread_key_t key;
+    int ok;              /* the key exists (else each record allocates) */
+} g_rw = { .once = PTHREAD_ONCE_INIT };
+
+static void rw_destroy(void *p)
 {
-    size_t len = 0;
-    char *line = xv_jw_steal(w, &len);
-    if (line)
-        xv_exp_push_line(line, len);
+    xv_jw_free(p);
+    free(p);
+}
+
+static void rw_key(void)
+{
+    g_rw.ok = pthread_key_create(&g_rw.key, rw_destroy) == 0;
+}
+
+/* The calling thread's writer, emptied; `fallback` when it has none. */
+static struct xv_jw *rec_writer(struct xv_jw *fallback, size_t hint)
+{
+    pthread_once(&g_rw.once, rw_key);
+    struct xv_jw *w = g_rw.ok ? pthread_getspecific(g_rw.key) : NULL;
+    if (!w && g_rw.ok && (w = malloc(sizeof *w)) != NULL) {
+        xv_jw_init(w, hint);
+        if (pthread_setspecific(g_rw.key, w) != 0) {
+            free(w);
+            w = NULL;
+        }
+    }
+    if (!w) {
+        xv_jw_init(fallback, hint);
+        return fallback;
+    }
+    xv_jw_reset(w, XV_REC_KEEP);
+    return w;
+}
+
+/* Hand a finished record to the exporter (it copies the text). */
+static void push(struct xv_jw *w, struct xv_jw *fallback)
+{
+    if (!w->oom && w->p)
+        xv_exp_push_text(w->p, w->len);
+    if (w == fallback)
+        xv_jw_free(w);
+    else
+        xv_jw_reset(w, XV_REC_KEEP);
 }
 
 /* The opening members of a child record of a call (tool step): its own v4
  * UUID, naming the call in parent_trace_id (Xenovia's field name); the
- * object is left open. start_time only when `with_start`. */
-static void step_begin(struct xv_jw *w, struct xv_call *call, const char *type, int with_start)
+ * object is left open. start_time only when `with_start`. Returns the
+ * writer (the thread's, or `fb`). */
+static struct xv_jw *step_begin(struct xv_jw *fb, struct xv_call *call, const char *type,
+                                int with_start)
 {
     const struct xv_conn_config *cfg = xv_conn_get_config();
     char id[XV_TRACE_ID_LEN + 1];
     xv_conn_new_trace_id(id);
-    xv_jw_init(w, 1024);
+    struct xv_jw *w = rec_writer(fb, 1024);
     xv_jw_obj_begin(w);
     xv_jw_kstr(w, "trace_id", id);
     xv_jw_kstr(w, "parent_trace_id", call->trace_id);
@@ -124,6 +171,7 @@ static void step_begin(struct xv_jw *w, struct xv_call *call, const char *type, 
     xv_jw_knum(w, "pid", (double)(cfg->pid ? cfg->pid : xv_conn_pid()));
     if (cfg->process)
         xv_jw_kstr(w, "process", cfg->process);
+    return w;
 }
 
 /* The record redactor (openai/'s xv_openai_redact_fn): ctx points to the
@@ -184,20 +232,20 @@ void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
     const struct xv_conn_config *cfg = xv_conn_get_config();
     (void)c;
     for (size_t i = 0; i < n; i++) {
-        struct xv_jw w;
-        step_begin(&w, call, "tool_result", 1);
-        xv_jw_kstr(&w, "call_id", steps[i].call_id ? steps[i].call_id : "");
-        xv_jw_kstr(&w, "tool_name", steps[i].tool_name ? steps[i].tool_name : "");
+        struct xv_jw fb;
+        struct xv_jw *w = step_begin(&fb, call, "tool_result", 1);
+        xv_jw_kstr(w, "call_id", steps[i].call_id ? steps[i].call_id : "");
+        xv_jw_kstr(w, "tool_name", steps[i].tool_name ? steps[i].tool_name : "");
         if (cfg->capture_content) {
-            add_text(&w, "tool_args", steps[i].tool_args, steps[i].tool_args_len,
+            add_text(w, "tool_args", steps[i].tool_args, steps[i].tool_args_len,
                      cfg->capture_max, call->record_labels);
-            add_text(&w, "tool_result", steps[i].tool_result, steps[i].tool_result_len,
+            add_text(w, "tool_result", steps[i].tool_result, steps[i].tool_result_len,
                      cfg->capture_max, call->record_labels);
         }
-        xv_jw_kstr(&w, "status", "ok");
-        xv_jw_knum(&w, "latency_ms", (double)steps[i].latency_ns / 1e6);
-        xv_jw_obj_end(&w);
-        push(&w);
+        xv_jw_kstr(w, "status", "ok");
+        xv_jw_knum(w, "latency_ms", (double)steps[i].latency_ns / 1e6);
+        xv_jw_obj_end(w);
+        push(w, &fb);
     }
 }
 
@@ -238,21 +286,21 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
             tcs[k].arguments_len = red[k].len;
         }
         k++;
-        struct xv_jw w;
-        step_begin(&w, call, "tool_call", 0);
-        xv_jw_kstr(&w, "call_id", tc.id ? tc.id : "");
-        xv_jw_kstr(&w, "tool_name", tc.name ? tc.name : "");
+        struct xv_jw fb;
+        struct xv_jw *w = step_begin(&fb, call, "tool_call", 0);
+        xv_jw_kstr(w, "call_id", tc.id ? tc.id : "");
+        xv_jw_kstr(w, "tool_name", tc.name ? tc.name : "");
         if (cfg->capture_content)
-            add_text(&w, "tool_args", tc.arguments, tc.arguments_len, cfg->capture_max,
+            add_text(w, "tool_args", tc.arguments, tc.arguments_len, cfg->capture_max,
                      call->record_labels);
-        xv_jw_kstr(&w, "status", "requested");
+        xv_jw_kstr(w, "status", "requested");
         /* The step spans the call whose response asked for it, so its
          * OTLP execute_tool span lies within its parent's time range
          * (after status: where the tree form put the replaced member). */
-        add_time(&w, "start_time", call->start_wall_ns);
-        add_time(&w, "end_time", end_wall);
-        xv_jw_obj_end(&w);
-        push(&w);
+        add_time(w, "start_time", call->start_wall_ns);
+        add_time(w, "end_time", end_wall);
+        xv_jw_obj_end(w);
+        push(w, &fb);
     }
     struct xv_session_store *store = xv_conn_sessions();
     size_t clen = 0;
@@ -487,47 +535,47 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     unsigned labels = call->record_labels;
     uint64_t end_mono = xv_now_mono_ns();
     uint64_t end_wall = xv_now_wall_ns();
-    struct xv_jw w;
-    xv_jw_init(&w, XV_REC_HINT);
-    xv_jw_obj_begin(&w);
-    xv_jw_kstr(&w, "trace_id", call->trace_id);
+    struct xv_jw fb;
+    struct xv_jw *w = rec_writer(&fb, XV_REC_HINT);
+    xv_jw_obj_begin(w);
+    xv_jw_kstr(w, "trace_id", call->trace_id);
     if (!call->session_id[0]) {
         /* never resolved (e.g. the request never completed): a session of its own */
         xv_uuid_v4(call->session_id);
         call->session_turn = 1;
         call->session_strategy = "new";
     }
-    xv_jw_kstr(&w, "session_id", call->session_id);
-    xv_jw_knum(&w, "session_turn", call->session_turn);
+    xv_jw_kstr(w, "session_id", call->session_id);
+    xv_jw_knum(w, "session_turn", call->session_turn);
     if (call->session_strategy)
-        xv_jw_kstr(&w, "session_strategy", call->session_strategy);
+        xv_jw_kstr(w, "session_strategy", call->session_strategy);
     if (call->upstream_session_id[0] && !call->synthetic)
-        xv_jw_kstr(&w, "upstream_session_id", call->upstream_session_id);
+        xv_jw_kstr(w, "upstream_session_id", call->upstream_session_id);
     if (call->session_path[0])
-        xv_jw_kstr(&w, "session_path", call->session_path);
+        xv_jw_kstr(w, "session_path", call->session_path);
     if (call->flow_id[0])
-        xv_jw_kstr(&w, "flow_id", call->flow_id);
+        xv_jw_kstr(w, "flow_id", call->flow_id);
     if (call->parent_trace_id[0])
-        xv_jw_kstr(&w, "parent_trace_id", call->parent_trace_id);
+        xv_jw_kstr(w, "parent_trace_id", call->parent_trace_id);
     if (call->traceparent[0]) {
-        xv_jw_kstr(&w, "traceparent", call->traceparent);
+        xv_jw_kstr(w, "traceparent", call->traceparent);
         if (call->tracestate[0])
-            xv_jw_kstr(&w, "tracestate", call->tracestate);
+            xv_jw_kstr(w, "tracestate", call->tracestate);
     }
     if (call->props) {
-        add_props(&w, call->props);
+        add_props(w, call->props);
         if (call->props->dropped)
-            xv_jw_knum(&w, "custom_properties_dropped", (double)call->props->dropped);
+            xv_jw_knum(w, "custom_properties_dropped", (double)call->props->dropped);
     }
     if (cfg->agent_id)
-        xv_jw_kstr(&w, "agent_id", cfg->agent_id);
+        xv_jw_kstr(w, "agent_id", cfg->agent_id);
     if (cfg->org_id)
-        xv_jw_kstr(&w, "org_id", cfg->org_id);
-    add_peer(&w, c, call);
-    xv_jw_kstr(&w, "transport", c->kind == XV_CONN_TLS ? "tls" : "tcp");
-    add_time(&w, "start_time", call->start_wall_ns);
-    add_time(&w, "end_time", end_wall);
-    xv_jw_knum(&w, "latency_ms", (double)(end_mono - call->start_mono_ns) / 1e6);
+        xv_jw_kstr(w, "org_id", cfg->org_id);
+    add_peer(w, c, call);
+    xv_jw_kstr(w, "transport", c->kind == XV_CONN_TLS ? "tls" : "tcp");
+    add_time(w, "start_time", call->start_wall_ns);
+    add_time(w, "end_time", end_wall);
+    xv_jw_knum(w, "latency_ms", (double)(end_mono - call->start_mono_ns) / 1e6);
 
     char why[400];
     const char *err = NULL;
@@ -537,42 +585,42 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     int override = call->app_status && call->app_status != upstream;
     if (labels)
         xv_openai_call_set_redactor(call->api, redact_cb, &call->record_labels);
-    xv_openai_call_write_record(call->api, &w, call->start_mono_ns,
+    xv_openai_call_write_record(call->api, w, call->start_mono_ns,
                                 XV_OPENAI_REC_NO_ERROR | (override ? XV_OPENAI_REC_NO_STATUS : 0));
     xv_openai_call_set_redactor(call->api, NULL, NULL);
     if (err_at == ERR_AFTER_FILL)
-        put_error(&w, err_at, err, labels);
+        put_error(w, err_at, err, labels);
     if (override) {
-        xv_jw_knum(&w, "status_code", call->app_status);
+        xv_jw_knum(w, "status_code", call->app_status);
         if (upstream)
-            xv_jw_knum(&w, "upstream_status_code", upstream);
+            xv_jw_knum(w, "upstream_status_code", upstream);
     }
     if (err_at == ERR_AFTER_STATUS)
-        put_error(&w, err_at, err, labels);
+        put_error(w, err_at, err, labels);
     if (call->replayed || c->peer.replay_local) {
-        xv_jw_kbool(&w, "replayed", 1);
+        xv_jw_kbool(w, "replayed", 1);
     } else if (call->synthetic) {
-        put_error(&w, err_at, err, labels);
-        xv_jw_kbool(&w, "synthetic_response", 1);
+        put_error(w, err_at, err, labels);
+        xv_jw_kbool(w, "synthetic_response", 1);
     } else if (err_at == ERR_RESP_BLOCK) {
-        put_error(&w, err_at, err, labels);
+        put_error(w, err_at, err, labels);
     }
-    add_policy(&w, call, err_at, err, labels);
+    add_policy(w, call, err_at, err, labels);
     if (labels)
-        add_labels(&w, labels);
+        add_labels(w, labels);
     if (call->upstream_trace_id[0] && !call->synthetic)
-        xv_jw_kstr(&w, "upstream_trace_id", call->upstream_trace_id);
+        xv_jw_kstr(w, "upstream_trace_id", call->upstream_trace_id);
     if (!call->stamped && !call->upstream_trace_id[0] && call->response_started &&
         !call->synthetic && !cfg->disabled_stamp)
-        xv_jw_kbool(&w, "trace_header_missing", 1);
-    xv_jw_knum(&w, "pid", (double)(cfg->pid ? cfg->pid : xv_conn_pid()));
+        xv_jw_kbool(w, "trace_header_missing", 1);
+    xv_jw_knum(w, "pid", (double)(cfg->pid ? cfg->pid : xv_conn_pid()));
     if (cfg->process)
-        xv_jw_kstr(&w, "process", cfg->process);
+        xv_jw_kstr(w, "process", cfg->process);
     if (cfg->capture)
-        xv_jw_kstr(&w, "capture", cfg->capture);
-    xv_jw_obj_end(&w);
+        xv_jw_kstr(w, "capture", cfg->capture);
+    xv_jw_obj_end(w);
     xv_conn_stat_add(XV_STAT_RECORDS);
-    push(&w);
+    push(w, &fb);
     if (call->steps) {
         /* tool results this request carried, with its redaction */
         xv_conn_record_tool_results(c, call, call->steps, call->nsteps);

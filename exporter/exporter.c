@@ -47,6 +47,12 @@
 #define XV_EXP_BATCH_MAX 256u                 /* records per file append */
 #define XV_EXP_STACK_BYTES ((size_t)1 << 20)  /* exporter thread stack */
 #define XV_EXP_RETRY_NS 1000000000u           /* pthread_create retry interval */
+/* Queued lines are copied into one byte FIFO of this size (a line above a
+ * quarter of it, or one that finds it full, gets its own allocation).
+ * Per-record allocations freed in batches by the exporter thread made
+ * glibc trim the heap and the calling thread fault the pages in again on
+ * every call (issue 9: 5 % of a call's CPU). */
+#define XV_EXP_TEXT_BYTES ((size_t)1 << 20)
 
 /* Outputs (g.sinks): the JSON Lines file, the OTLP sink (exporter/otlp*.c). */
 #define XV_EXP_SINK_FILE 1
@@ -72,16 +78,24 @@ enum exp_prio {
 
 /* One queued record: a cJSON tree (xv_exp_push) or a line of JSON text
  * (xv_exp_push_line); exactly one of the two is set. */
+enum exp_line_kind {
+    EXP_LINE_OWNED = 0,  /* malloc'd, freed with the record */
+    EXP_LINE_BORROWED,   /* the pusher's, only while xv_exp_push_text writes it directly */
+    EXP_LINE_TEXT,       /* in g.text; `span` bytes given back after the write */
+};
 struct exp_rec {
     cJSON *tree;   /* owned, or NULL */
-    char *line;    /* owned (free()), valid UTF-8, no newline; or NULL */
-    size_t len;    /* strlen(line) */
+    char *line;    /* valid UTF-8, no newline; or NULL */
+    size_t len;    /* bytes of line */
+    int kind;      /* enum exp_line_kind */
+    size_t span;   /* EXP_LINE_TEXT: bytes of g.text held (the line + padding before it) */
 };
 
 static void rec_free(struct exp_rec *r)
 {
     cJSON_Delete(r->tree);
-    free(r->line);
+    if (r->kind == EXP_LINE_OWNED)
+        free(r->line);
     r->tree = NULL;
     r->line = NULL;
 }
@@ -102,6 +116,11 @@ static struct {
     size_t queue_max;              /* capacity of `ring` */
     struct exp_rec *ring;          /* queued records, owned; FIFO of `count` from `head`;
                                       NULL until the first push */
+    char *text;                    /* FIFO of the queued lines' bytes (xv_exp_push_text),
+                                      XV_EXP_TEXT_BYTES, allocated at the first such push and
+                                      kept: no allocation per record in steady state */
+    size_t text_head;              /* offset of the oldest byte held */
+    size_t text_used;              /* bytes held (lines + padding at the wrap) */
     size_t head;                   /* index of the oldest queued record */
     size_t count;                  /* records in the ring */
     uint64_t enqueued;             /* records ever put in the ring (this process) */
@@ -165,6 +184,7 @@ static int configure_locked(const struct xv_exp_config *cfg)
     g.ring = NULL;
     g.queue_max = qmax;
     g.head = g.count = 0;
+    g.text_head = g.text_used = 0;
     g.timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : XV_EXP_DEFAULT_TIMEOUT_MS;
     g.configured = 1;
     g.stopped = 0;
@@ -370,8 +390,9 @@ static void *exporter_main(void *arg)
                 if (pthread_cond_timedwait(&g.work, &g.lock, &dl) == ETIMEDOUT)
                     break;
         }
-        size_t n = 0;
+        size_t n = 0, span = 0;
         while (n < XV_EXP_BATCH_MAX && g.count) {
+            span += g.ring[g.head].span;
             batch[n++] = g.ring[g.head];
             g.ring[g.head].tree = NULL;
             g.ring[g.head].line = NULL;
@@ -385,6 +406,9 @@ static void *exporter_main(void *arg)
         pthread_mutex_unlock(&g.lock);
         write_now(path, batch, n, sinks, 1);
         pthread_mutex_lock(&g.lock);
+        /* The batch was the oldest records: their bytes are the oldest of g.text. */
+        g.text_head = g.text_used > span ? (g.text_head + span) % XV_EXP_TEXT_BYTES : 0;
+        g.text_used -= span;
         g.done += n;
         pthread_cond_broadcast(&g.progress);
     }
@@ -431,6 +455,51 @@ static int start_thread_locked(void)
     return 0;
 }
 
+/* Room for len bytes at the end of g.text's FIFO, contiguous (skipping
+ * the rest of the buffer when the line does not fit before its end);
+ * *span gets the bytes taken. NULL when there is no room. Caller holds
+ * g.lock. */
+static char *text_alloc_locked(size_t len, size_t *span)
+{
+    const size_t cap = XV_EXP_TEXT_BYTES;
+    if (len == 0 || len > cap / 4)
+        return NULL;
+    if (!g.text && !(g.text = malloc(cap)))
+        return NULL;
+    if (g.text_used == 0)
+        g.text_head = 0;
+    size_t tail = (g.text_head + g.text_used) % cap, pad = 0;
+    if (tail + len > cap)
+        pad = cap - tail;
+    if (g.text_used + pad + len > cap)
+        return NULL;
+    *span = pad + len;
+    g.text_used += pad + len;
+    return g.text + (tail + pad) % cap;
+}
+
+/* A borrowed line about to be queued gets bytes of its own: in g.text,
+ * else an allocation. 0, or -1 (then it is written directly). Caller
+ * holds g.lock. */
+static int own_line_locked(struct exp_rec *r)
+{
+    size_t span = 0;
+    char *p = text_alloc_locked(r->len, &span);
+    int kind = EXP_LINE_TEXT;
+    if (!p) {
+        p = malloc(r->len + 1);
+        kind = EXP_LINE_OWNED;
+        span = 0;
+    }
+    if (!p)
+        return -1;
+    memcpy(p, r->line, r->len);
+    r->line = p;
+    r->kind = kind;
+    r->span = span;
+    return 0;
+}
+
 /* Queue one record (taken over), or write it here when it cannot be
  * queued. */
 static int push_rec(struct exp_rec *record)
@@ -456,7 +525,8 @@ static int push_rec(struct exp_rec *record)
         start_thread_locked();
     if (!g.ring && !g.stopped)
         g.ring = calloc(g.queue_max, sizeof *g.ring); /* NULL: records go direct */
-    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring && g.count < g.queue_max) {
+    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring && g.count < g.queue_max &&
+        (record->kind != EXP_LINE_BORROWED || own_line_locked(record) == 0)) {
         g.ring[(g.head + g.count) % g.queue_max] = *record;
         g.count++;
         g.enqueued++;
@@ -495,7 +565,16 @@ int xv_exp_push_line(char *line, size_t len)
 {
     if (!line)
         return XV_E_STATE;
-    struct exp_rec r = { .tree = NULL, .line = line, .len = len };
+    struct exp_rec r = { .tree = NULL, .line = line, .len = len, .kind = EXP_LINE_OWNED };
+    return push_rec(&r);
+}
+
+int xv_exp_push_text(const char *line, size_t len)
+{
+    if (!line)
+        return XV_E_STATE;
+    struct exp_rec r = { .tree = NULL, .line = (char *)line, .len = len,
+                         .kind = EXP_LINE_BORROWED };
     return push_rec(&r);
 }
 
@@ -604,8 +683,10 @@ void xv_exp_atfork_child(void)
     for (size_t i = 0; i < g.count; i++) {
         size_t at = (g.head + i) % g.queue_max;
         rec_free(&g.ring[at]);
+        g.ring[at].span = 0;
     }
     g.head = g.count = 0;
+    g.text_head = g.text_used = 0; /* a batch the parent's thread held: its bytes are free here */
     g.enqueued = g.done = 0;
     g.stop = 0;
     g.flushing = 0;

@@ -49,6 +49,11 @@ int xv_exp_push(cJSON *record);
  * the exporter thread. Otherwise as xv_exp_push. */
 int xv_exp_push_line(char *line, size_t len);
 
+/* The same for a line the caller keeps (borrowed: copied into the
+ * exporter's own byte FIFO before this returns, or written directly): the
+ * agent's records, so that no allocation is made per record. */
+int xv_exp_push_text(const char *line, size_t len);
+
 /* Block until every record pushed so far is written, or timeout_ms passes.
  * Returns 0 when all were written, XV_E_IO on timeout. */
 int xv_exp_flush(uint64_t timeout_ms);
