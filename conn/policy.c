@@ -100,13 +100,27 @@ static void flatten(const cJSON *j, char *path, size_t plen, size_t cap, struct 
         int i = 0;
         for (const cJSON *e = j->child; e; e = e->next, i++) {
             size_t n = plen;
-            int w = cJSON_IsArray(j)
-                        ? snprintf(path + plen, cap - plen, "%s%d", plen ? "." : "", i)
-                        : snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "",
-                                   e->string ? e->string : "");
-            if (w < 0 || (size_t)w >= cap - plen)
+            /* ".<index>" or ".<key>" appended by hand: snprintf per segment
+             * was a sixth of this walk (issue 9) */
+            char num[24];
+            const char *seg = e->string ? e->string : "";
+            if (cJSON_IsArray(j)) {
+                char *q = num + sizeof num;
+                unsigned u = (unsigned)i;
+                *--q = '\0';
+                do {
+                    *--q = (char)('0' + u % 10);
+                    u /= 10;
+                } while (u);
+                seg = q;
+            }
+            size_t sl = strlen(seg), w = (plen ? 1 : 0) + sl;
+            if (w >= cap - plen)
                 continue; /* path too long: skip that branch */
-            flatten(e, path, plen + (size_t)w, cap, out, depth + 1);
+            if (plen)
+                path[plen] = '.';
+            memcpy(path + plen + (plen ? 1 : 0), seg, sl + 1);
+            flatten(e, path, plen + w, cap, out, depth + 1);
             path[n] = '\0';
         }
         return;
