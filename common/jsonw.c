@@ -154,6 +154,13 @@ void xv_jw_escaped(struct xv_jw *w, const char *s, size_t n)
     put_ch(w, '"');
 }
 
+/* Non-zero when some byte of v is 0 (the classic bit trick; exact as a
+ * yes/no answer). */
+static inline uint64_t has_zero(uint64_t v)
+{
+    return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+}
+
 /* A string by the record rules: cut at the first NUL, repaired when it is
  * not UTF-8 (exactly what the exporter did to a cJSON string). Nearly
  * every string is printable ASCII: one scan, one copy. */
@@ -162,6 +169,15 @@ static void string_value(struct xv_jw *w, const char *s, size_t n)
     if (!s)
         s = "", n = 0;
     size_t i = 0;
+    /* Eight bytes at a time: any byte below 0x20 or from 0x80, '"' or '\\'
+     * stops the fast scan (the byte loop below finds which). */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) | (x & 0x8080808080808080ull) |
+            has_zero(x ^ 0x2222222222222222ull) | has_zero(x ^ 0x5c5c5c5c5c5c5c5cull))
+            break;
+    }
     while (i < n) {
         unsigned char ch = (unsigned char)s[i];
         if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\')
