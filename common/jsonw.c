@@ -239,8 +239,27 @@ void xv_jw_arr_end(struct xv_jw *w)
 
 void xv_jw_key(struct xv_jw *w, const char *key)
 {
+    size_t n = key ? strlen(key) : 0, i = 0;
+    while (i < n && (unsigned char)key[i] >= 0x20 && (unsigned char)key[i] < 0x80 &&
+           key[i] != '"' && key[i] != '\\')
+        i++;
+    if (i == n && reserve(w, n + 4) == 0) {
+        /* The usual key (plain ASCII): ,"key": in one copy. */
+        char *d = w->p + w->len;
+        if (w->comma)
+            *d++ = ',';
+        *d++ = '"';
+        memcpy(d, key, n);
+        d += n;
+        *d++ = '"';
+        *d++ = ':';
+        *d = '\0';
+        w->len = (size_t)(d - w->p);
+        w->comma = 0;
+        return;
+    }
     sep(w);
-    string_value(w, key, key ? strlen(key) : 0);
+    string_value(w, key, n);
     put_ch(w, ':');
     w->comma = 0;
 }
