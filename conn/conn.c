@@ -183,6 +183,8 @@ void xv_conn_call_free(struct xv_call *call)
     }
     if (call->headers_v)
         xv_decref(call->headers_v);
+    if (call->policy_in_v)
+        xv_decref(call->policy_in_v);
     free(call->answer);
     if (call->steps)
         xv_session_tool_steps_free(call->steps, call->nsteps);

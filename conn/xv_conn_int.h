@@ -51,6 +51,8 @@ struct xv_call {
     char tracestate[512];          /* the app's W3C tracestate header ("" none) */
     char upstream_session_id[64];  /* X-Xenovia-Session-Id the upstream stamped */
     struct xv_value *headers_v;    /* request headers for the policy input (redacted), or NULL */
+    struct xv_value *policy_in_v;  /* the request stage's input document, kept for the
+                                      response stage (issue 9: built once), or NULL */
     const char *policy_outcome;    /* request stage's decision name (static or policy_name),
                                       NULL when no policy ran */
     char policy_name[48];          /* an unknown action's own name ("escalate") */

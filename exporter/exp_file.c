@@ -181,7 +181,8 @@ static void log_once(atomic_int *flag, const char *what, const char *path, int r
                "set XENOVIA_TRACE_FILE to a writable path)", path, what, xv_strerror(rc));
 }
 
-int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t *written)
+int xv_exp_file_append(const char *path, const char *const *lines, const size_t *lens, size_t n,
+                       size_t *written)
 {
     *written = 0;
     if (!n)
@@ -228,14 +229,14 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
     int json_rc = 0;         /* a record could not be serialised; others go on */
     size_t pending = 0;      /* records in buf not yet written */
     for (size_t i = 0; i < n && io_rc == 0; i++) {
-        char *line = xv_exp_json_print(records[i]);
+        const char *line = lines[i];
         if (!line) {
             if (atomic_exchange(&g_file.json_logged, 1) == 0)
                 xv_log(XV_LOG_ERROR, "trace record could not be serialised (out of memory)");
             json_rc = XV_E_NOMEM;
             continue;
         }
-        size_t len = strlen(line);
+        size_t len = lens[i];
         /* Flush the chunk when this line would not fit behind it. */
         if (buf.len && len + 1 > buf.max - buf.len) {
             io_rc = write_all(fd, buf.data, buf.len);
@@ -263,7 +264,6 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
             else
                 pending++;
         }
-        free(line);
     }
     if (io_rc == 0 && buf.len) {
         io_rc = write_all(fd, buf.data, buf.len);
