@@ -20,6 +20,7 @@
 #include "xv_conn.h"
 #include "xv_exporter.h"
 #include "xv_redact.h"
+#include "../sweep/keep.h" /* temp dirs the secret sweep reads */
 
 static char g_trace_path[256];
 
@@ -748,8 +749,8 @@ static void test_hosts_match(void **state)
 
 int main(void)
 {
-    char dir[] = "/tmp/xv-test-conn-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[200];
+    assert_non_null(xv_test_mkdtemp(dir, sizeof dir, "xv-test-conn-")); /* $TMPDIR: swept */
     snprintf(g_trace_path, sizeof g_trace_path, "%s/traces.jsonl", dir);
     struct xv_exp_config ec = { .trace_file = g_trace_path, .timeout_ms = 2000, .queue_max = 4096 };
     xv_exp_init(&ec);
@@ -782,7 +783,6 @@ int main(void)
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xv_exp_shutdown();
-    unlink(g_trace_path);
-    rmdir(dir);
+    xv_test_rmdir(dir); /* kept for the secret sweep under ctest */
     return rc;
 }
