@@ -100,13 +100,27 @@ static void flatten(const cJSON *j, char *path, size_t plen, size_t cap, struct 
         int i = 0;
         for (const cJSON *e = j->child; e; e = e->next, i++) {
             size_t n = plen;
-            int w = cJSON_IsArray(j)
-                        ? snprintf(path + plen, cap - plen, "%s%d", plen ? "." : "", i)
-                        : snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "",
-                                   e->string ? e->string : "");
-            if (w < 0 || (size_t)w >= cap - plen)
+            /* ".<index>" or ".<key>" appended by hand: snprintf per segment
+             * was a sixth of this walk (issue 9) */
+            char num[24];
+            const char *seg = e->string ? e->string : "";
+            if (cJSON_IsArray(j)) {
+                char *q = num + sizeof num;
+                unsigned u = (unsigned)i;
+                *--q = '\0';
+                do {
+                    *--q = (char)('0' + u % 10);
+                    u /= 10;
+                } while (u);
+                seg = q;
+            }
+            size_t sl = strlen(seg), w = (plen ? 1 : 0) + sl;
+            if (w >= cap - plen)
                 continue; /* path too long: skip that branch */
-            flatten(e, path, plen + (size_t)w, cap, out, depth + 1);
+            if (plen)
+                path[plen] = '.';
+            memcpy(path + plen + (plen ? 1 : 0), seg, sl + 1);
+            flatten(e, path, plen + w, cap, out, depth + 1);
             path[n] = '\0';
         }
         return;
@@ -146,6 +160,23 @@ void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head
             set_strn(o, name, h->headers[i].value, h->headers[i].value_len);
     }
     call->headers_v = o;
+}
+
+/* session and properties: what the call knows now. */
+static void set_session(struct xv_value *in, struct xv_call *call)
+{
+    struct xv_value *sess = xv_object_new(3);
+    set_str(sess, "id", call->session_id);
+    set_val(sess, "turn", xv_int(call->session_turn));
+    if (call->session_path[0])
+        set_str(sess, "path", call->session_path);
+    else
+        set_val(sess, "path", xv_null());
+    set_val(in, "session", sess);
+    struct xv_value *props = xv_object_new(4);
+    for (size_t i = 0; call->props && i < call->props->n; i++)
+        set_strn(props, call->props->p[i].key, call->props->p[i].value, call->props->p[i].value_len);
+    set_val(in, "properties", props);
 }
 
 /* The request-stage input document (SPEC §5). New reference. */
@@ -256,26 +287,38 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     } else {
         set_val(in, "http_headers", xv_object_new(0));
     }
-    struct xv_value *sess = xv_object_new(3);
-    set_str(sess, "id", call->session_id);
-    set_val(sess, "turn", xv_int(call->session_turn));
-    if (call->session_path[0])
-        set_str(sess, "path", call->session_path);
-    else
-        set_val(sess, "path", xv_null());
-    set_val(in, "session", sess);
-    struct xv_value *props = xv_object_new(4);
-    for (size_t i = 0; call->props && i < call->props->n; i++)
-        set_strn(props, call->props->p[i].key, call->props->p[i].value, call->props->p[i].value_len);
-    set_val(in, "properties", props);
+    set_session(in, call);
+    return in;
+}
+
+/* The response stage's copy of the request stage's document: every member
+ * shared (values are immutable once shared), but for the ones the
+ * response stage sets anew. New reference or NULL. */
+static struct xv_value *reuse_input(struct xv_call *call)
+{
+    const struct xv_value *req = call->policy_in_v;
+    struct xv_value *in = xv_object_new(XV_OBJ_LEN(req) + 4);
+    if (!in)
+        return NULL;
+    for (size_t i = 0; i < XV_OBJ_LEN(req); i++) {
+        struct xv_value *k = XV_OBJ_KEY(req, i);
+        if (!XV_IS(k, XV_T_STRING) || !strcmp(XV_STR(k), "stage") ||
+            !strcmp(XV_STR(k), "session") || !strcmp(XV_STR(k), "properties"))
+            continue;
+        xv_object_set_str(in, XV_STR(k), XV_OBJ_VAL(req, i));
+    }
+    set_session(in, call);
     return in;
 }
 
 /* The response stage input: the request's document plus output, usage
- * and status (SPEC §5). New reference or NULL. */
+ * and status (SPEC §5); the request's part is the request stage's own
+ * document when it ran (the request side of the call does not change
+ * after it: building it twice was half of a policy call's cost, issue 9).
+ * New reference or NULL. */
 static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *call)
 {
-    struct xv_value *in = build_input(c, call);
+    struct xv_value *in = call->policy_in_v ? reuse_input(call) : build_input(c, call);
     if (!in)
         return NULL;
     const struct xv_openai_call *api = call->api;
@@ -449,7 +492,10 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
     char err[256] = "";
     struct xv_policy_opts opts = { .timeout_ms = xv_conn_cfg.policy_timeout_ms };
     int rc = in ? xv_policy_decide(pol, in, &opts, &d, err, sizeof err) : XV_E_NOMEM;
-    xv_decref(in);
+    /* kept for the response stage (freed with the call) */
+    if (call->policy_in_v)
+        xv_decref(call->policy_in_v);
+    call->policy_in_v = in;
     if (rc != 0) {
         /* SPEC §5: the request stage fails closed unless told otherwise. */
         xv_utf8_snprintf(call->policy_error, sizeof call->policy_error, "policy evaluation failed: %s",

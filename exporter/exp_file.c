@@ -22,6 +22,7 @@
 #include "exp_internal.h"
 
 #include "xv_common.h"
+#include "xv_real.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,19 +151,7 @@ static int open_trace(const char *path)
 
 static int write_all(int fd, const char *p, size_t n)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xv_write_all(fd, p, n);   /* common/bytes.c */
 }
 
 /* Does the regular file `st` (the one we hold locked) end in '\n'? Our
@@ -181,7 +170,7 @@ static int ends_with_newline(const char *path, const struct stat *st)
         while (pread(rfd, &last, 1, st->st_size - 1) < 0 && errno == EINTR) {
         }
     }
-    close(rfd);
+    xv_real.close(rfd);
     return last == '\n';
 }
 
@@ -192,7 +181,8 @@ static void log_once(atomic_int *flag, const char *what, const char *path, int r
                "set XENOVIA_TRACE_FILE to a writable path)", path, what, xv_strerror(rc));
 }
 
-int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t *written)
+int xv_exp_file_append(const char *path, const char *const *lines, const size_t *lens, size_t n,
+                       size_t *written)
 {
     *written = 0;
     if (!n)
@@ -205,9 +195,9 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
         return fd;
     }
     /* Back to blocking writes (see open_trace). */
-    int fl = fcntl(fd, F_GETFL);
+    int fl = xv_real.fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        xv_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 
     int locked = 1;
     while (flock(fd, LOCK_EX) < 0) {
@@ -239,14 +229,14 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
     int json_rc = 0;         /* a record could not be serialised; others go on */
     size_t pending = 0;      /* records in buf not yet written */
     for (size_t i = 0; i < n && io_rc == 0; i++) {
-        char *line = xv_exp_json_print(records[i]);
+        const char *line = lines[i];
         if (!line) {
             if (atomic_exchange(&g_file.json_logged, 1) == 0)
                 xv_log(XV_LOG_ERROR, "trace record could not be serialised (out of memory)");
             json_rc = XV_E_NOMEM;
             continue;
         }
-        size_t len = strlen(line);
+        size_t len = lens[i];
         /* Flush the chunk when this line would not fit behind it. */
         if (buf.len && len + 1 > buf.max - buf.len) {
             io_rc = write_all(fd, buf.data, buf.len);
@@ -274,7 +264,6 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
             else
                 pending++;
         }
-        free(line);
     }
     if (io_rc == 0 && buf.len) {
         io_rc = write_all(fd, buf.data, buf.len);
@@ -293,6 +282,6 @@ int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t
     }
     if (locked)
         flock(fd, LOCK_UN);
-    close(fd);
+    xv_real.close(fd);
     return io_rc < 0 ? io_rc : json_rc;
 }

@@ -42,12 +42,14 @@ int xv_exp_file_mkdirs(const char *path);
  * cJSON could not print either. */
 char *xv_exp_json_print(const cJSON *item);
 
-/* Append records[0..n) to `path`, one cJSON_PrintUnformatted line each,
- * holding flock(LOCK_EX) for the whole batch. Records are borrowed (not
+/* Append lines[0..n) (lens[i] bytes each, no newline; a NULL line is a
+ * record that could not be serialised) to `path`, one line each,
+ * holding flock(LOCK_EX) for the whole batch. Lines are borrowed (not
  * freed). *written gets the number of records now in the file; the rest
  * failed (serialisation, open or write error). Returns 0 when all were
  * written, else a negative code. The first failure of each kind (open,
  * lock, write) is logged once per process. */
-int xv_exp_file_append(const char *path, cJSON *const *records, size_t n, size_t *written);
+int xv_exp_file_append(const char *path, const char *const *lines, const size_t *lens, size_t n,
+                       size_t *written);
 
 #endif

@@ -47,6 +47,12 @@
 #define XV_EXP_BATCH_MAX 256u                 /* records per file append */
 #define XV_EXP_STACK_BYTES ((size_t)1 << 20)  /* exporter thread stack */
 #define XV_EXP_RETRY_NS 1000000000u           /* pthread_create retry interval */
+/* Queued lines are copied into one byte FIFO of this size (a line above a
+ * quarter of it, or one that finds it full, gets its own allocation).
+ * Per-record allocations freed in batches by the exporter thread made
+ * glibc trim the heap and the calling thread fault the pages in again on
+ * every call (issue 9: 5 % of a call's CPU). */
+#define XV_EXP_TEXT_BYTES ((size_t)1 << 20)
 
 /* Outputs (g.sinks): the JSON Lines file, the OTLP sink (exporter/otlp*.c). */
 #define XV_EXP_SINK_FILE 1
@@ -70,6 +76,30 @@ enum exp_prio {
     EXP_PRIO_NICE,        /* SCHED_IDLE refused: nice 19 (cannot be lifted again) */
 };
 
+/* One queued record: a cJSON tree (xv_exp_push) or a line of JSON text
+ * (xv_exp_push_line); exactly one of the two is set. */
+enum exp_line_kind {
+    EXP_LINE_OWNED = 0,  /* malloc'd, freed with the record */
+    EXP_LINE_BORROWED,   /* the pusher's, only while xv_exp_push_text writes it directly */
+    EXP_LINE_TEXT,       /* in g.text; `span` bytes given back after the write */
+};
+struct exp_rec {
+    cJSON *tree;   /* owned, or NULL */
+    char *line;    /* valid UTF-8, no newline; or NULL */
+    size_t len;    /* bytes of line */
+    int kind;      /* enum exp_line_kind */
+    size_t span;   /* EXP_LINE_TEXT: bytes of g.text held (the line + padding before it) */
+};
+
+static void rec_free(struct exp_rec *r)
+{
+    cJSON_Delete(r->tree);
+    if (r->kind == EXP_LINE_OWNED)
+        free(r->line);
+    r->tree = NULL;
+    r->line = NULL;
+}
+
 /* The exporter's state. Written by: init/shutdown (config fields, under
  * lock), pushers and the thread (queue fields, under lock), the fork
  * child handler (everything, single-threaded). */
@@ -84,8 +114,13 @@ static struct {
                                       trace file was asked for explicitly; OTLP when set */
     uint64_t timeout_ms;           /* shutdown flush budget */
     size_t queue_max;              /* capacity of `ring` */
-    cJSON **ring;                  /* queued records, owned; FIFO of `count` from `head`;
+    struct exp_rec *ring;          /* queued records, owned; FIFO of `count` from `head`;
                                       NULL until the first push */
+    char *text;                    /* FIFO of the queued lines' bytes (xv_exp_push_text),
+                                      XV_EXP_TEXT_BYTES, allocated at the first such push and
+                                      kept: no allocation per record in steady state */
+    size_t text_head;              /* offset of the oldest byte held */
+    size_t text_used;              /* bytes held (lines + padding at the wrap) */
     size_t head;                   /* index of the oldest queued record */
     size_t count;                  /* records in the ring */
     uint64_t enqueued;             /* records ever put in the ring (this process) */
@@ -149,6 +184,7 @@ static int configure_locked(const struct xv_exp_config *cfg)
     g.ring = NULL;
     g.queue_max = qmax;
     g.head = g.count = 0;
+    g.text_head = g.text_used = 0;
     g.timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : XV_EXP_DEFAULT_TIMEOUT_MS;
     g.configured = 1;
     g.stopped = 0;
@@ -214,25 +250,55 @@ static void utf8_sanitize(cJSON *v)
  * does not hold g.lock. Records are freed. `sinks` is g.sinks as read
  * under the lock; `on_thread`: the exporter thread (OTLP may use the
  * network), else an application thread (OTLP only spools). A record
- * counts as written when every output took it. */
-static int write_now(const char *path, cJSON **recs, size_t n, int sinks, int on_thread)
+ * counts as written when every output took it. Trees are repaired to
+ * UTF-8 and printed here; lines were written valid by their producer and
+ * go to the file as they are (OTLP, which encodes from trees, parses them
+ * back: only when an OTLP endpoint is configured). */
+static int write_now(const char *path, struct exp_rec *recs, size_t n, int sinks, int on_thread)
 {
     size_t written = n, to_file = n, to_otlp = n;
     int rc = 0;
     for (size_t i = 0; i < n; i++)
-        utf8_sanitize(recs[i]);
+        if (recs[i].tree)
+            utf8_sanitize(recs[i].tree);
     /* The preload's hooks must pass our own file and socket I/O straight through. */
     xv_guard_enter();
-    if (sinks & XV_EXP_SINK_OTLP)
-        to_otlp = on_thread ? xv_exp_otlp_export(recs, n) : xv_exp_otlp_spool_records(recs, n);
-    if (sinks & XV_EXP_SINK_FILE)
-        rc = xv_exp_file_append(path, recs, n, &to_file);
+    if (sinks & XV_EXP_SINK_OTLP) {
+        cJSON *trees[XV_EXP_BATCH_MAX];
+        size_t nt = 0; /* an unparsable line never reaches OTLP: failed */
+        for (size_t i = 0; i < n; i++) {
+            if (!recs[i].tree && recs[i].line)
+                recs[i].tree = cJSON_ParseWithLength(recs[i].line, recs[i].len);
+            if (recs[i].tree)
+                trees[nt++] = recs[i].tree;
+        }
+        to_otlp = on_thread ? xv_exp_otlp_export(trees, nt) : xv_exp_otlp_spool_records(trees, nt);
+    }
+    if (sinks & XV_EXP_SINK_FILE) {
+        const char *lines[XV_EXP_BATCH_MAX];
+        size_t lens[XV_EXP_BATCH_MAX];
+        char *printed[XV_EXP_BATCH_MAX];
+        for (size_t i = 0; i < n; i++) {
+            printed[i] = NULL;
+            if (recs[i].line) {
+                lines[i] = recs[i].line;
+                lens[i] = recs[i].len;
+            } else {
+                printed[i] = xv_exp_json_print(recs[i].tree);
+                lines[i] = printed[i];
+                lens[i] = printed[i] ? strlen(printed[i]) : 0;
+            }
+        }
+        rc = xv_exp_file_append(path, lines, lens, n, &to_file);
+        for (size_t i = 0; i < n; i++)
+            free(printed[i]);
+    }
     xv_guard_leave();
     written = to_file < to_otlp ? to_file : to_otlp;
     atomic_fetch_add(&g.written, written);
     atomic_fetch_add(&g.failed, n - written);
     for (size_t i = 0; i < n; i++)
-        cJSON_Delete(recs[i]);
+        rec_free(&recs[i]);
     return written == n ? 0 : (rc < 0 ? rc : XV_E_IO);
 }
 
@@ -242,7 +308,7 @@ static int write_now(const char *path, cJSON **recs, size_t n, int sinks, int on
  * action would kill the host: block it for the write, and swallow one
  * that we caused (but not one that was already pending for the app).
  */
-static int write_direct(const char *path, cJSON **recs, size_t n, int sinks)
+static int write_direct(const char *path, struct exp_rec *recs, size_t n, int sinks)
 {
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
@@ -302,7 +368,7 @@ static void *exporter_main(void *arg)
     /* Named by itself: one prctl, where naming it from the creating
      * thread opened /proc/self/task/N/comm on the app's first call. */
     pthread_setname_np(pthread_self(), "xenovia-export");
-    cJSON *batch[XV_EXP_BATCH_MAX];
+    struct exp_rec batch[XV_EXP_BATCH_MAX];
     pthread_mutex_lock(&g.lock);
     sched_self_idle_locked();
     for (;;) {
@@ -324,10 +390,12 @@ static void *exporter_main(void *arg)
                 if (pthread_cond_timedwait(&g.work, &g.lock, &dl) == ETIMEDOUT)
                     break;
         }
-        size_t n = 0;
+        size_t n = 0, span = 0;
         while (n < XV_EXP_BATCH_MAX && g.count) {
+            span += g.ring[g.head].span;
             batch[n++] = g.ring[g.head];
-            g.ring[g.head] = NULL;
+            g.ring[g.head].tree = NULL;
+            g.ring[g.head].line = NULL;
             g.head = (g.head + 1) % g.queue_max;
             g.count--;
         }
@@ -338,6 +406,9 @@ static void *exporter_main(void *arg)
         pthread_mutex_unlock(&g.lock);
         write_now(path, batch, n, sinks, 1);
         pthread_mutex_lock(&g.lock);
+        /* The batch was the oldest records: their bytes are the oldest of g.text. */
+        g.text_head = g.text_used > span ? (g.text_head + span) % XV_EXP_TEXT_BYTES : 0;
+        g.text_used -= span;
         g.done += n;
         pthread_cond_broadcast(&g.progress);
     }
@@ -384,26 +455,69 @@ static int start_thread_locked(void)
     return 0;
 }
 
-int xv_exp_push(cJSON *record)
+/* Room for len bytes at the end of g.text's FIFO, contiguous (skipping
+ * the rest of the buffer when the line does not fit before its end);
+ * *span gets the bytes taken. NULL when there is no room. Caller holds
+ * g.lock. */
+static char *text_alloc_locked(size_t len, size_t *span)
+{
+    const size_t cap = XV_EXP_TEXT_BYTES;
+    if (len == 0 || len > cap / 4)
+        return NULL;
+    if (!g.text && !(g.text = malloc(cap)))
+        return NULL;
+    if (g.text_used == 0)
+        g.text_head = 0;
+    size_t tail = (g.text_head + g.text_used) % cap, pad = 0;
+    if (tail + len > cap)
+        pad = cap - tail;
+    if (g.text_used + pad + len > cap)
+        return NULL;
+    *span = pad + len;
+    g.text_used += pad + len;
+    return g.text + (tail + pad) % cap;
+}
+
+/* A borrowed line about to be queued gets bytes of its own: in g.text,
+ * else an allocation. 0, or -1 (then it is written directly). Caller
+ * holds g.lock. */
+static int own_line_locked(struct exp_rec *r)
+{
+    size_t span = 0;
+    char *p = text_alloc_locked(r->len, &span);
+    int kind = EXP_LINE_TEXT;
+    if (!p) {
+        p = malloc(r->len + 1);
+        kind = EXP_LINE_OWNED;
+        span = 0;
+    }
+    if (!p)
+        return -1;
+    memcpy(p, r->line, r->len);
+    r->line = p;
+    r->kind = kind;
+    r->span = span;
+    return 0;
+}
+
+/* Queue one record (taken over), or write it here when it cannot be
+ * queued. */
+static int push_rec(struct exp_rec *record)
 {
     int saved = errno;
-    if (!record) {
-        errno = saved;
-        return XV_E_STATE;
-    }
     pthread_once(&g_once, sync_init);
     pthread_mutex_lock(&g.lock);
     if (!g.configured && configure_locked(NULL) < 0) {
         pthread_mutex_unlock(&g.lock);
         atomic_fetch_add(&g.failed, 1);
-        cJSON_Delete(record);
+        rec_free(record);
         errno = saved;
         return XV_E_NOMEM;
     }
     atomic_fetch_add(&g.pushed, 1);
     /* OTLP: fix the call's span id now, in push order (see otlp_int.h). */
-    if (g.sinks & XV_EXP_SINK_OTLP)
-        xv_exp_otlp_note_call(record);
+    if ((g.sinks & XV_EXP_SINK_OTLP) && record->tree)
+        xv_exp_otlp_note_call(record->tree);
     /* An exited-but-unjoined thread (only possible between shutdown's
      * wait and its join) counts as not running. */
     if (!g.stopped && g.tstate == EXP_T_NONE &&
@@ -411,8 +525,9 @@ int xv_exp_push(cJSON *record)
         start_thread_locked();
     if (!g.ring && !g.stopped)
         g.ring = calloc(g.queue_max, sizeof *g.ring); /* NULL: records go direct */
-    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring && g.count < g.queue_max) {
-        g.ring[(g.head + g.count) % g.queue_max] = record;
+    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring && g.count < g.queue_max &&
+        (record->kind != EXP_LINE_BORROWED || own_line_locked(record) == 0)) {
+        g.ring[(g.head + g.count) % g.queue_max] = *record;
         g.count++;
         g.enqueued++;
         /* Wake the thread when it sleeps on an empty ring, or when its
@@ -433,9 +548,34 @@ int xv_exp_push(cJSON *record)
     int sinks = g.sinks;
     pthread_mutex_unlock(&g.lock);
     atomic_fetch_add(&g.direct, 1);
-    int rc = write_direct(have_path ? path : NULL, &record, 1, sinks);
+    int rc = write_direct(have_path ? path : NULL, record, 1, sinks);
     errno = saved;
     return rc;
+}
+
+int xv_exp_push(cJSON *record)
+{
+    if (!record)
+        return XV_E_STATE;
+    struct exp_rec r = { .tree = record, .line = NULL, .len = 0 };
+    return push_rec(&r);
+}
+
+int xv_exp_push_line(char *line, size_t len)
+{
+    if (!line)
+        return XV_E_STATE;
+    struct exp_rec r = { .tree = NULL, .line = line, .len = len, .kind = EXP_LINE_OWNED };
+    return push_rec(&r);
+}
+
+int xv_exp_push_text(const char *line, size_t len)
+{
+    if (!line)
+        return XV_E_STATE;
+    struct exp_rec r = { .tree = NULL, .line = (char *)line, .len = len,
+                         .kind = EXP_LINE_BORROWED };
+    return push_rec(&r);
 }
 
 int xv_exp_flush(uint64_t timeout_ms)
@@ -542,10 +682,11 @@ void xv_exp_atfork_child(void)
      * is unreachable here and simply leaks in the child. */
     for (size_t i = 0; i < g.count; i++) {
         size_t at = (g.head + i) % g.queue_max;
-        cJSON_Delete(g.ring[at]);
-        g.ring[at] = NULL;
+        rec_free(&g.ring[at]);
+        g.ring[at].span = 0;
     }
     g.head = g.count = 0;
+    g.text_head = g.text_used = 0; /* a batch the parent's thread held: its bytes are free here */
     g.enqueued = g.done = 0;
     g.stop = 0;
     g.flushing = 0;

@@ -42,6 +42,18 @@ int xv_exp_init(const struct xv_exp_config *cfg);
  * record could not be written at all (it is freed anyway). */
 int xv_exp_push(cJSON *record);
 
+/* Enqueue one record already written as a line of JSON (one object, valid
+ * UTF-8, no newline: common/xv_jsonw.h writes such text); takes ownership
+ * of `line` (freed with free() once written). The file gets it as is, with
+ * no tree built or printed; the OTLP sink, when configured, parses it on
+ * the exporter thread. Otherwise as xv_exp_push. */
+int xv_exp_push_line(char *line, size_t len);
+
+/* The same for a line the caller keeps (borrowed: copied into the
+ * exporter's own byte FIFO before this returns, or written directly): the
+ * agent's records, so that no allocation is made per record. */
+int xv_exp_push_text(const char *line, size_t len);
+
 /* Block until every record pushed so far is written, or timeout_ms passes.
  * Returns 0 when all were written, XV_E_IO on timeout. */
 int xv_exp_flush(uint64_t timeout_ms);

@@ -17,82 +17,76 @@
 #include <string.h>
 
 #include "openai_int.h"
+#include "xv_jsonw.h"
 
-/* Replace record[key] with item (taken over). XV_E_NOMEM when item is
- * NULL or cannot be attached (item freed). */
-static int put(cJSON *record, const char *key, cJSON *item)
+/* Where the record's `truncated` list goes and what it holds: it sits
+ * right after the first field that was cut (where cJSON's put placed it
+ * when this was a tree) and is spliced in at the end. */
+struct trunc {
+    size_t at;              /* byte offset after the first cut field; 0: none yet */
+    const char *names[4];   /* cut fields, in order, no duplicates */
+    int n;
+};
+
+static void note_truncated(struct xv_jw *w, struct trunc *t, const char *field)
 {
-    if (!item)
-        return XV_E_NOMEM;
-    /* Whatever the app or upstream sent, the record is valid UTF-8: JSON
-     * Lines readers and OTLP (protobuf strings) both require it. */
-    xv_oai_sanitize_tree(item);
-    /* Replace an earlier value of key. The first byte is compared before
-     * strcmp: cJSON's own lookup called strcmp on every field for every
-     * put, quadratic in the record's ~40 fields (issue 9: 7 % of a call). */
-    for (cJSON *it = record->child; it; it = it->next)
-        if (it->string && it->string[0] == key[0] && strcmp(it->string, key) == 0) {
-            cJSON_Delete(cJSON_DetachItemViaPointer(record, it));
-            break;
-        }
-    if (!cJSON_AddItemToObject(record, key, item)) {
-        cJSON_Delete(item);
-        return XV_E_NOMEM;
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->names[i], field))
+            return;
+    if (t->n == 0)
+        t->at = w->len;
+    if (t->n < 4)
+        t->names[t->n++] = field;
+}
+
+static void splice_truncated(struct xv_jw *w, const struct trunc *t)
+{
+    if (t->n == 0)
+        return;
+    char buf[128];
+    size_t n = 0;
+    memcpy(buf, ",\"truncated\":[", 14);
+    n = 14;
+    for (int i = 0; i < t->n; i++) {
+        size_t k = strlen(t->names[i]);
+        if (i)
+            buf[n++] = ',';
+        buf[n++] = '"';
+        memcpy(buf + n, t->names[i], k); /* field names: plain ASCII */
+        n += k;
+        buf[n++] = '"';
     }
-    return 0;
+    buf[n++] = ']';
+    xv_jw_insert(w, t->at, buf, n);
+}
+
+/* s[0..len) cut to max bytes (xv_jw_strn_max); *cut set when cut. */
+static void capture_value(struct xv_jw *w, const char *s, size_t len, size_t max, int *cut)
+{
+    xv_jw_strn_max(w, s, len, max, cut);
 }
 
 /* An identifier-like string (model, ids, names, roles), capped at
  * XV_OAI_IDENT_MAX bytes: a hostile upstream cannot bloat every record. */
-static cJSON *ident(const char *s)
+static void ident(struct xv_jw *w, const char *s)
 {
     int cut = 0;
-    return xv_oai_capture_string(s, strlen(s), XV_OAI_IDENT_MAX, &cut);
+    capture_value(w, s, strlen(s), XV_OAI_IDENT_MAX, &cut);
 }
 
-static int put_str(cJSON *record, const char *key, const char *s)
+static void put_ident(struct xv_jw *w, const char *key, const char *s)
 {
-    return s ? put(record, key, ident(s)) : 0;
-}
-
-/* obj[key] = ident(s); 0 or XV_E_NOMEM. */
-static int add_ident(cJSON *obj, const char *key, const char *s)
-{
-    cJSON *v = ident(s);
-    if (!v || !cJSON_AddItemToObject(obj, key, v)) {
-        cJSON_Delete(v);
-        return XV_E_NOMEM;
-    }
-    return 0;
-}
-
-/* Add `field` to the record's `truncated` list (created when missing). */
-static int note_truncated(cJSON *record, const char *field)
-{
-    cJSON *t = cJSON_GetObjectItemCaseSensitive(record, "truncated");
-    if (!cJSON_IsArray(t)) {
-        t = cJSON_CreateArray();
-        if (put(record, "truncated", t) != 0)
-            return XV_E_NOMEM;
-    }
-    const cJSON *e;
-    cJSON_ArrayForEach(e, t) {
-        if (cJSON_IsString(e) && strcmp(e->valuestring, field) == 0)
-            return 0;
-    }
-    cJSON *s = cJSON_CreateString(field);
-    if (!s || !cJSON_AddItemToArray(t, s)) {
-        cJSON_Delete(s);
-        return XV_E_NOMEM;
-    }
-    return 0;
+    if (!s)
+        return;
+    xv_jw_key(w, key);
+    ident(w, s);
 }
 
 /* A captured text: s[0..len) with the call's redaction applied first (so a
  * match is never cut in half by the capture limit), then cut to `budget`
- * bytes; sets *cut when cut. NULL on OOM. */
-static cJSON *capture(const struct xv_openai_call *c, const char *s, size_t len, size_t budget,
-                      int *cut)
+ * bytes; sets *cut when cut. */
+static void capture(const struct xv_openai_call *c, struct xv_jw *w, const char *s, size_t len,
+                    size_t budget, int *cut)
 {
     if (c->redact_fn && s && len) {
         struct xv_buf b;
@@ -103,30 +97,26 @@ static cJSON *capture(const struct xv_openai_call *c, const char *s, size_t len,
             /* never capture what the policy wanted redacted */
             xv_buf_free(&b);
             static const char failed[] = "[REDACTED: redaction failed]";
-            return xv_oai_capture_string(failed, sizeof failed - 1, sizeof failed, cut);
+            capture_value(w, failed, sizeof failed - 1, sizeof failed, cut);
+            return;
         }
         if (changed) {
             if (budget >= len)
                 budget = b.len; /* the whole text fitted before: it still does */
-            cJSON *v = xv_oai_capture_string(b.data, b.len, budget, cut);
+            capture_value(w, b.data, b.len, budget, cut);
             xv_buf_free(&b);
-            return v;
+            return;
         }
         xv_buf_free(&b);
     }
-    return xv_oai_capture_string(s, len, budget, cut);
+    capture_value(w, s, len, budget, cut);
 }
 
-/* Add key: s[0..len) redacted and cut to `budget` bytes; sets *cut when cut. */
-static int add_text(const struct xv_openai_call *c, cJSON *obj, const char *key, const char *s,
-                    size_t len, size_t budget, int *cut)
+static void put_text(const struct xv_openai_call *c, struct xv_jw *w, const char *key,
+                     const char *s, size_t len, size_t budget, int *cut)
 {
-    cJSON *v = capture(c, s, len, budget, cut);
-    if (!v || !cJSON_AddItemToObject(obj, key, v)) {
-        cJSON_Delete(v);
-        return XV_E_NOMEM;
-    }
-    return 0;
+    xv_jw_key(w, key);
+    capture(c, w, s, len, budget, cut);
 }
 
 /* Take up to `len` bytes from the budget. */
@@ -153,6 +143,9 @@ static size_t msg_overhead(const struct xv_openai_message *m)
     return n;
 }
 
+/* Budgets of a few messages live on the stack; longer histories allocate. */
+#define XV_OAI_BUD_STACK 32
+
 /*
  * messages: the normalised history, chronological. The text budget
  * (capture_max bytes of content and tool arguments together) goes to the
@@ -161,10 +154,11 @@ static size_t msg_overhead(const struct xv_openai_message *m)
  * messages are left out once their roles and ids no longer fit the
  * structure budget.
  */
-static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut)
+static int write_messages(const struct xv_openai_call *c, struct xv_jw *w, int *cut)
 {
     size_t n = c->nmsgs, remain = c->lim.capture_max, remain_struct = c->lim.capture_max;
-    size_t *bud = calloc(n ? n * 2 : 1, sizeof *bud); /* content, args per message */
+    size_t stack_bud[2 * XV_OAI_BUD_STACK];
+    size_t *bud = n <= XV_OAI_BUD_STACK ? stack_bud : calloc(n * 2, sizeof *bud);
     if (!bud)
         return XV_E_NOMEM;
     size_t first = n; /* oldest message kept */
@@ -183,73 +177,61 @@ static int fill_messages(const struct xv_openai_call *c, cJSON *record, int *cut
             args += m->tool_calls[k].arguments_len;
         bud[2 * i + 1] = take(&remain, args);
     }
-    cJSON *arr = cJSON_CreateArray();
-    int rc = arr ? 0 : XV_E_NOMEM;
-    for (size_t i = first; i < n && rc == 0; i++) {
+    xv_jw_key(w, "messages");
+    xv_jw_arr_begin(w);
+    for (size_t i = first; i < n && !w->oom; i++) {
         const struct xv_openai_message *m = &c->msgs[i];
-        cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            rc = XV_E_NOMEM;
-            break;
-        }
-        rc = add_ident(o, "role", m->role);
-        if (rc == 0 && m->name)
-            rc = add_ident(o, "name", m->name);
-        if (rc == 0 && m->content)
-            rc = add_text(c, o, "content", m->content, m->content_len, bud[2 * i], cut);
-        if (rc == 0 && m->tool_call_id)
-            rc = add_ident(o, "tool_call_id", m->tool_call_id);
-        if (rc == 0 && m->ntool_calls) {
-            cJSON *tcs = cJSON_AddArrayToObject(o, "tool_calls");
+        xv_jw_obj_begin(w);
+        put_ident(w, "role", m->role);
+        put_ident(w, "name", m->name);
+        if (m->content)
+            put_text(c, w, "content", m->content, m->content_len, bud[2 * i], cut);
+        put_ident(w, "tool_call_id", m->tool_call_id);
+        if (m->ntool_calls) {
+            xv_jw_key(w, "tool_calls");
+            xv_jw_arr_begin(w);
             size_t ab = bud[2 * i + 1];
-            for (size_t k = 0; tcs && k < m->ntool_calls && rc == 0; k++) {
+            for (size_t k = 0; k < m->ntool_calls; k++) {
                 const struct xv_openai_tool_call *t = &m->tool_calls[k];
-                cJSON *to = cJSON_CreateObject();
-                if (!to || !cJSON_AddItemToArray(tcs, to)) {
-                    cJSON_Delete(to);
-                    rc = XV_E_NOMEM;
-                    break;
-                }
-                rc = add_ident(to, "id", t->id);
-                if (rc == 0)
-                    rc = add_ident(to, "name", t->name);
-                if (rc == 0)
-                    rc = add_text(c, to, "arguments", t->arguments, t->arguments_len,
-                                  take(&ab, t->arguments_len), cut);
+                xv_jw_obj_begin(w);
+                put_ident(w, "id", t->id);
+                put_ident(w, "name", t->name);
+                put_text(c, w, "arguments", t->arguments, t->arguments_len,
+                         take(&ab, t->arguments_len), cut);
+                xv_jw_obj_end(w);
             }
-            if (!tcs)
-                rc = XV_E_NOMEM;
+            xv_jw_arr_end(w);
         }
+        xv_jw_obj_end(w);
     }
-    free(bud);
-    if (rc != 0) {
-        cJSON_Delete(arr);
-        return rc;
-    }
-    return put(record, "messages", arr);
+    xv_jw_arr_end(w);
+    if (bud != stack_bud)
+        free(bud);
+    return 0;
 }
 
 /* tools as sent; when their text is over the budget, only {type, name}
  * of as many as fit. */
-static int fill_tools(const struct xv_openai_call *c, cJSON *record, int *cut)
+static void write_tools(const struct xv_openai_call *c, struct xv_jw *w, int *cut)
 {
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(c->req, "tools");
     if (!cJSON_IsArray(tools))
         tools = cJSON_GetObjectItemCaseSensitive(c->req, "functions");
     if (!cJSON_IsArray(tools))
-        return 0;
-    char *text = cJSON_PrintUnformatted(tools);
-    if (!text)
-        return XV_E_NOMEM;
-    size_t len = strlen(text);
-    free(text);
-    if (len <= c->lim.capture_max)
-        return put(record, "tools", cJSON_Duplicate(tools, 1));
+        return;
+    xv_jw_key(w, "tools");
+    /* Measured as sent (unrepaired), as the budget always was. */
+    struct xv_jw_mark m = xv_jw_mark(w);
+    if (xv_jw_cjson(w, tools, 0) != 0)
+        return;
+    size_t len = w->len - m.len;
+    xv_jw_rewind(w, m);
+    if (len <= c->lim.capture_max) {
+        xv_jw_cjson(w, tools, 1);
+        return;
+    }
     *cut = 1;
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr)
-        return XV_E_NOMEM;
+    xv_jw_arr_begin(w);
     size_t remain = c->lim.capture_max;
     const cJSON *t;
     cJSON_ArrayForEach(t, tools) {
@@ -261,77 +243,55 @@ static int fill_tools(const struct xv_openai_call *c, cJSON *record, int *cut)
         if (need > remain)
             break;
         remain -= need;
-        cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            cJSON_Delete(arr);
-            return XV_E_NOMEM;
-        }
-        if ((type && add_ident(o, "type", type) != 0) ||
-            (name && add_ident(o, "name", name) != 0)) {
-            cJSON_Delete(arr); /* o goes with it */
-            return XV_E_NOMEM;
-        }
+        xv_jw_obj_begin(w);
+        put_ident(w, "type", type);
+        put_ident(w, "name", name);
+        xv_jw_obj_end(w);
     }
-    return put(record, "tools", arr);
+    xv_jw_arr_end(w);
 }
 
 /* tool_calls of the response: [{id, name, arguments}], arguments sharing
  * one capture budget (and absent when content capture is off). */
-static int fill_tool_calls(const struct xv_openai_call *c, cJSON *record, int *cut)
+static void write_tool_calls(const struct xv_openai_call *c, struct xv_jw *w, int *cut)
 {
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr)
-        return XV_E_NOMEM;
+    xv_jw_key(w, "tool_calls");
+    xv_jw_arr_begin(w);
     size_t remain = c->lim.capture_max;
-    int rc = 0;
-    for (size_t i = 0; i < c->ntools && rc == 0; i++) {
+    for (size_t i = 0; i < c->ntools; i++) {
         const struct xv_oai_tool *t = &c->tools[i];
-        cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            rc = XV_E_NOMEM;
-            break;
-        }
-        rc = add_ident(o, "id", t->id ? t->id : "");
-        if (rc == 0)
-            rc = add_ident(o, "name", t->name ? t->name : "");
-        if (rc == 0 && c->lim.capture_content)
-            rc = add_text(c, o, "arguments", t->args.data, t->args.len, take(&remain, t->args.len),
-                          cut);
+        xv_jw_obj_begin(w);
+        put_ident(w, "id", t->id ? t->id : "");
+        put_ident(w, "name", t->name ? t->name : "");
+        if (c->lim.capture_content)
+            put_text(c, w, "arguments", t->args.data, t->args.len, take(&remain, t->args.len),
+                     cut);
+        xv_jw_obj_end(w);
     }
-    if (rc != 0) {
-        cJSON_Delete(arr);
-        return rc;
-    }
-    return put(record, "tool_calls", arr);
+    xv_jw_arr_end(w);
 }
 
-static int fill_finish_reasons(const struct xv_openai_call *c, cJSON *record)
+static void write_finish_reasons(const struct xv_openai_call *c, struct xv_jw *w)
 {
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr)
-        return XV_E_NOMEM;
+    int any = 0;
     if (c->type == XV_OPENAI_RESPONSES) {
-        if (c->resp_status && !cJSON_AddItemToArray(arr, ident(c->resp_status))) {
-            cJSON_Delete(arr);
-            return XV_E_NOMEM;
-        }
+        any = c->resp_status != NULL;
     } else {
-        for (size_t i = 0; i < c->nchoices; i++) {
-            if (!c->choices[i].finish)
-                continue;
-            if (!cJSON_AddItemToArray(arr, ident(c->choices[i].finish))) {
-                cJSON_Delete(arr);
-                return XV_E_NOMEM;
-            }
-        }
+        for (size_t i = 0; i < c->nchoices && !any; i++)
+            any = c->choices[i].finish != NULL;
     }
-    if (cJSON_GetArraySize(arr) == 0) {
-        cJSON_Delete(arr);
-        return 0;
+    if (!any)
+        return;
+    xv_jw_key(w, "finish_reasons");
+    xv_jw_arr_begin(w);
+    if (c->type == XV_OPENAI_RESPONSES) {
+        ident(w, c->resp_status);
+    } else {
+        for (size_t i = 0; i < c->nchoices; i++)
+            if (c->choices[i].finish)
+                ident(w, c->choices[i].finish);
     }
-    return put(record, "finish_reasons", arr);
+    xv_jw_arr_end(w);
 }
 
 /* A number member of the request, when it is one. */
@@ -341,17 +301,13 @@ static const cJSON *req_num(const cJSON *req, const char *key)
     return cJSON_IsNumber(v) ? v : NULL;
 }
 
-/* Copy req[key] into params[as] when it is a finite number. */
-static int param_num(cJSON *params, const char *as, const cJSON *v)
+/* params[as] = v when v is a number other than NaN; *n counts members. */
+static void param_num(struct xv_jw *w, const char *as, const cJSON *v, int *n)
 {
     if (!v || v->valuedouble != v->valuedouble)
-        return 0;
-    cJSON *n = cJSON_CreateNumber(v->valuedouble);
-    if (!n || !cJSON_AddItemToObject(params, as, n)) {
-        cJSON_Delete(n);
-        return XV_E_NOMEM;
-    }
-    return 0;
+        return;
+    xv_jw_knum(w, as, v->valuedouble);
+    (*n)++;
 }
 
 /* The output type a request asks for (OTel gen_ai.output.type): chat
@@ -379,122 +335,148 @@ static const char *output_type(const cJSON *req)
  * array of strings), seed, n, output_type, encoding_format (embeddings).
  * Absent when the request sent none of them. No message text goes here.
  */
-static int fill_request_params(const struct xv_openai_call *c, cJSON *record)
+static void write_request_params(const struct xv_openai_call *c, struct xv_jw *w)
 {
     const cJSON *req = c->req;
-    cJSON *p = cJSON_CreateObject();
-    if (!p)
-        return XV_E_NOMEM;
-    int rc = param_num(p, "temperature", req_num(req, "temperature"));
-    if (rc == 0)
-        rc = param_num(p, "top_p", req_num(req, "top_p"));
+    struct xv_jw_mark m = xv_jw_mark(w);
+    int n = 0;
+    xv_jw_key(w, "request_params");
+    xv_jw_obj_begin(w);
+    param_num(w, "temperature", req_num(req, "temperature"), &n);
+    param_num(w, "top_p", req_num(req, "top_p"), &n);
     const cJSON *mt = req_num(req, "max_completion_tokens");
     if (!mt)
         mt = req_num(req, "max_tokens");
     if (!mt)
         mt = req_num(req, "max_output_tokens");
-    if (rc == 0)
-        rc = param_num(p, "max_tokens", mt);
-    if (rc == 0)
-        rc = param_num(p, "frequency_penalty", req_num(req, "frequency_penalty"));
-    if (rc == 0)
-        rc = param_num(p, "presence_penalty", req_num(req, "presence_penalty"));
-    if (rc == 0)
-        rc = param_num(p, "seed", req_num(req, "seed"));
-    if (rc == 0)
-        rc = param_num(p, "n", req_num(req, "n"));
+    param_num(w, "max_tokens", mt, &n);
+    param_num(w, "frequency_penalty", req_num(req, "frequency_penalty"), &n);
+    param_num(w, "presence_penalty", req_num(req, "presence_penalty"), &n);
+    param_num(w, "seed", req_num(req, "seed"), &n);
+    param_num(w, "n", req_num(req, "n"), &n);
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
-    if (rc == 0 && (cJSON_IsString(stop) || cJSON_IsArray(stop))) {
-        cJSON *arr = cJSON_AddArrayToObject(p, "stop");
-        const cJSON *e;
-        if (!arr)
-            rc = XV_E_NOMEM;
-        else if (cJSON_IsString(stop))
-            rc = cJSON_AddItemToArray(arr, ident(stop->valuestring)) ? 0 : XV_E_NOMEM;
-        else
+    if (cJSON_IsString(stop) || cJSON_IsArray(stop)) {
+        xv_jw_key(w, "stop");
+        xv_jw_arr_begin(w);
+        n++;
+        if (cJSON_IsString(stop)) {
+            ident(w, stop->valuestring);
+        } else {
+            int k = 0;
+            const cJSON *e;
             cJSON_ArrayForEach(e, stop) {
-                if (rc == 0 && cJSON_IsString(e) && cJSON_GetArraySize(arr) < 16)
-                    rc = cJSON_AddItemToArray(arr, ident(e->valuestring)) ? 0 : XV_E_NOMEM;
+                if (cJSON_IsString(e) && k < 16) {
+                    ident(w, e->valuestring);
+                    k++;
+                }
             }
+        }
+        xv_jw_arr_end(w);
     }
     const char *ot = output_type(req);
-    if (rc == 0 && ot)
-        rc = add_ident(p, "output_type", ot);
-    const char *ef = xv_oai_get_str(req, "encoding_format");
-    if (rc == 0 && c->type == XV_OPENAI_EMBEDDINGS)
-        rc = add_ident(p, "encoding_format", ef ? ef : "float"); /* the API's default */
-    if (rc != 0 || cJSON_GetArraySize(p) == 0) {
-        cJSON_Delete(p);
-        return rc;
+    if (ot) {
+        put_ident(w, "output_type", ot);
+        n++;
     }
-    return put(record, "request_params", p);
+    const char *ef = xv_oai_get_str(req, "encoding_format");
+    if (c->type == XV_OPENAI_EMBEDDINGS) {
+        put_ident(w, "encoding_format", ef ? ef : "float"); /* the API's default */
+        n++;
+    }
+    if (n == 0) {
+        xv_jw_rewind(w, m);
+        return;
+    }
+    xv_jw_obj_end(w);
 }
 
+int xv_openai_call_write_record(const struct xv_openai_call *c, struct xv_jw *w,
+                                uint64_t request_start_mono_ns, unsigned flags)
+{
+    if (!c || !w)
+        return 0;
+    struct trunc tr = { 0, { 0 }, 0 };
+    put_ident(w, "request_type", xv_openai_type_name(c->type));
+    put_ident(w, "model", xv_openai_call_model(c));
+    xv_jw_kbool(w, "stream", xv_openai_call_stream(c));
+
+    int cut = 0;
+    if (c->req && c->lim.capture_content) {
+        if (write_messages(c, w, &cut) != 0)
+            return XV_E_NOMEM;
+        if (cut)
+            note_truncated(w, &tr, "messages");
+    }
+    if (c->req)
+        write_request_params(c, w);
+    cut = 0;
+    if (c->req) {
+        write_tools(c, w, &cut);
+        if (cut)
+            note_truncated(w, &tr, "tools");
+    }
+
+    put_ident(w, "response_id", c->resp_id);
+    put_ident(w, "response_model", c->resp_model);
+    size_t clen = 0;
+    const char *content = xv_openai_call_response_content(c, &clen);
+    if (content && c->lim.capture_content) {
+        cut = 0;
+        put_text(c, w, "response_content", content, clen, c->lim.capture_max, &cut);
+        if (cut || c->asm_over)
+            note_truncated(w, &tr, "response_content");
+    }
+    if (c->ntools) {
+        cut = 0;
+        write_tool_calls(c, w, &cut);
+        if (cut || (c->asm_over && c->lim.capture_content))
+            note_truncated(w, &tr, "tool_calls");
+    }
+    write_finish_reasons(c, w);
+    if (c->has_tokens_in)
+        xv_jw_knum(w, "tokens_in", (double)c->tokens_in);
+    if (c->has_tokens_out)
+        xv_jw_knum(w, "tokens_out", (double)c->tokens_out);
+    if (c->has_tokens_cached)
+        xv_jw_knum(w, "tokens_cached", (double)c->tokens_cached);
+    if (c->has_tokens_reasoning)
+        xv_jw_knum(w, "tokens_reasoning", (double)c->tokens_reasoning);
+    if (c->status && !(flags & XV_OPENAI_REC_NO_STATUS))
+        xv_jw_knum(w, "status_code", c->status);
+    if (c->sse && c->first_token_ns && c->first_token_ns >= request_start_mono_ns) {
+        /* Milliseconds with microsecond precision. */
+        uint64_t us = (c->first_token_ns - request_start_mono_ns + 500) / 1000;
+        xv_jw_knum(w, "ttft_ms", (double)us / 1000.0);
+    }
+    if (!(flags & XV_OPENAI_REC_NO_ERROR))
+        put_ident(w, "error", c->error);
+    splice_truncated(w, &tr);
+    return w->oom ? XV_E_NOMEM : 0;
+}
+
+/* The tree form, for tests and tools: the same text parsed back, each
+ * member replacing one of the same name in `record`. */
 int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
                                uint64_t request_start_mono_ns)
 {
     if (!c || !record)
         return 0;
-    int rc = put_str(record, "request_type", xv_openai_type_name(c->type));
-    if (rc == 0)
-        rc = put_str(record, "model", xv_openai_call_model(c));
-    if (rc == 0)
-        rc = put(record, "stream", cJSON_CreateBool(xv_openai_call_stream(c)));
-
-    int cut = 0;
-    if (rc == 0 && c->req && c->lim.capture_content) {
-        rc = fill_messages(c, record, &cut);
-        if (rc == 0 && cut)
-            rc = note_truncated(record, "messages");
+    struct xv_jw w;
+    xv_jw_init(&w, 1024);
+    xv_jw_obj_begin(&w);
+    int rc = xv_openai_call_write_record(c, &w, request_start_mono_ns, 0);
+    xv_jw_obj_end(&w);
+    cJSON *o = rc == 0 && !w.oom ? cJSON_ParseWithLength(w.p, w.len) : NULL;
+    xv_jw_free(&w);
+    if (!o)
+        return XV_E_NOMEM;
+    while (o->child) {
+        cJSON *it = cJSON_DetachItemViaPointer(o, o->child);
+        cJSON_DeleteItemFromObjectCaseSensitive(record, it->string);
+        cJSON_AddItemToObject(record, it->string, it);
     }
-    if (rc == 0 && c->req)
-        rc = fill_request_params(c, record);
-    cut = 0;
-    if (rc == 0 && c->req) {
-        rc = fill_tools(c, record, &cut);
-        if (rc == 0 && cut)
-            rc = note_truncated(record, "tools");
-    }
-
-    if (rc == 0)
-        rc = put_str(record, "response_id", c->resp_id);
-    if (rc == 0)
-        rc = put_str(record, "response_model", c->resp_model);
-    size_t clen = 0;
-    const char *content = xv_openai_call_response_content(c, &clen);
-    if (rc == 0 && content && c->lim.capture_content) {
-        cut = 0;
-        cJSON *v = capture(c, content, clen, c->lim.capture_max, &cut);
-        rc = put(record, "response_content", v);
-        if (rc == 0 && (cut || c->asm_over))
-            rc = note_truncated(record, "response_content");
-    }
-    if (rc == 0 && c->ntools) {
-        cut = 0;
-        rc = fill_tool_calls(c, record, &cut);
-        if (rc == 0 && (cut || (c->asm_over && c->lim.capture_content)))
-            rc = note_truncated(record, "tool_calls");
-    }
-    if (rc == 0)
-        rc = fill_finish_reasons(c, record);
-    if (rc == 0 && c->has_tokens_in)
-        rc = put(record, "tokens_in", cJSON_CreateNumber((double)c->tokens_in));
-    if (rc == 0 && c->has_tokens_out)
-        rc = put(record, "tokens_out", cJSON_CreateNumber((double)c->tokens_out));
-    if (rc == 0 && c->has_tokens_cached)
-        rc = put(record, "tokens_cached", cJSON_CreateNumber((double)c->tokens_cached));
-    if (rc == 0 && c->has_tokens_reasoning)
-        rc = put(record, "tokens_reasoning", cJSON_CreateNumber((double)c->tokens_reasoning));
-    if (rc == 0 && c->status)
-        rc = put(record, "status_code", cJSON_CreateNumber(c->status));
-    if (rc == 0 && c->sse && c->first_token_ns && c->first_token_ns >= request_start_mono_ns) {
-        /* Milliseconds with microsecond precision. */
-        uint64_t us = (c->first_token_ns - request_start_mono_ns + 500) / 1000;
-        rc = put(record, "ttft_ms", cJSON_CreateNumber((double)us / 1000.0));
-    }
-    if (rc == 0 && c->error)
-        rc = put_str(record, "error", c->error);
-    return rc;
+    cJSON_Delete(o);
+    return 0;
 }
 
 void xv_openai_call_set_redactor(struct xv_openai_call *c, xv_openai_redact_fn fn, void *ctx)

@@ -91,6 +91,18 @@ void xv_openai_call_set_error(struct xv_openai_call *c, const char *error);
 int xv_openai_call_fill_record(const struct xv_openai_call *c, cJSON *record,
                                uint64_t request_start_mono_ns);
 
+/* The same fields written as members of the JSON object `w` is writing
+ * (common/xv_jsonw.h), in the same order, with no tree: the agent's hot
+ * path. flags: XV_OPENAI_REC_NO_STATUS leaves status_code out (the caller
+ * writes what the app read), XV_OPENAI_REC_NO_ERROR leaves error out (the
+ * caller decides which error the record carries; xv_openai_call_error).
+ * Returns 0 or XV_E_NOMEM (the writer's text is then unusable). */
+#define XV_OPENAI_REC_NO_STATUS 1u
+#define XV_OPENAI_REC_NO_ERROR 2u
+struct xv_jw;
+int xv_openai_call_write_record(const struct xv_openai_call *c, struct xv_jw *w,
+                                uint64_t request_start_mono_ns, unsigned flags);
+
 /* A redaction applied to every captured text (message content, tool-call
  * arguments, response content) before fill_record captures and cuts it:
  * appends the redacted text[0..n) to out, sets *changed when it replaced

@@ -466,6 +466,85 @@ static void test_default_path_rule(void **state)
     xv_exp_shutdown();
 }
 
+/* ---- common/jsonw.c: records written as text, byte for byte what a tree
+ * printed after the exporter's UTF-8 repair was (issue 9) ---- */
+#include "xv_jsonw.h"
+
+/* What the tree form produced for a string s[0..n): a C string (cut at its
+ * NUL), repaired by xv_utf8_fix, printed by cJSON. */
+static char *tree_string(const char *s, size_t n)
+{
+    char *c = strndup(s, n);
+    size_t len = strlen(c);
+    char *fixed = xv_utf8_valid(c, len) ? strdup(c) : xv_utf8_fix(c, len, 3 * len, NULL);
+    cJSON *v = cJSON_CreateString(fixed);
+    char *out = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    free(fixed);
+    free(c);
+    return out;
+}
+
+static void test_jsonw_writer(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t n;
+    } strs[] = {
+        { "", 0 }, { "plain", 5 }, { "q\"b\\s\n\t\x01\x1f", 11 }, { "caf\xc3\xa9", 5 },
+        { "bad \xff\xfe end", 10 }, { "cut \xc3", 5 }, { "\xed\xa0\x80 surrogate", 13 },
+        { "before\0after", 12 }, { "\xf4\x90\x80\x80 past", 9 },
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        struct xv_jw w;
+        xv_jw_init(&w, 0);
+        xv_jw_strn(&w, strs[i].s, strs[i].n);
+        char *want = tree_string(strs[i].s, strs[i].n);
+        size_t len = 0;
+        char *got = xv_jw_steal(&w, &len);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        assert_int_equal(len, strlen(want));
+        free(got);
+        free(want);
+    }
+    /* members, nesting, numbers, commas; a tentative member rewound; an insert */
+    struct xv_jw w;
+    xv_jw_init(&w, 16); /* small: growth on the way */
+    xv_jw_obj_begin(&w);
+    xv_jw_kstr(&w, "a", "x");
+    struct xv_jw_mark m = xv_jw_mark(&w);
+    xv_jw_key(&w, "gone");
+    xv_jw_obj_begin(&w);
+    xv_jw_rewind(&w, m);
+    xv_jw_key(&w, "n");
+    xv_jw_arr_begin(&w);
+    xv_jw_num(&w, 1);
+    xv_jw_num(&w, 0.1);
+    xv_jw_num(&w, 1e300);
+    xv_jw_num(&w, NAN);
+    xv_jw_null(&w);
+    xv_jw_bool(&w, 0);
+    xv_jw_arr_end(&w);
+    size_t at = w.len;
+    xv_jw_kbool(&w, "t", 1);
+    xv_jw_insert(&w, at, ",\"i\":2", 6);
+    xv_jw_obj_end(&w);
+    assert_string_equal(w.p, "{\"a\":\"x\",\"n\":[1,0.1,1e+300,null,null,false],\"i\":2,"
+                             "\"t\":true}");
+    cJSON *back = cJSON_Parse(w.p);
+    assert_non_null(back);
+    cJSON_Delete(back);
+    /* a capped capture: cut at a character boundary, flagged */
+    xv_jw_reset(&w, 1 << 20);
+    int cut = 0;
+    xv_jw_strn_max(&w, "ab\xc3\xa9" "cd", 6, 3, &cut);
+    assert_string_equal(w.p, "\"ab\"");
+    assert_int_equal(cut, 1);
+    xv_jw_free(&w);
+}
+
 /* ---- exp_json.c: byte for byte what cJSON_PrintUnformatted prints ---- */
 char *xv_exp_json_print(const cJSON *item);
 
@@ -539,6 +618,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jsonl_count_and_modes),
         cmocka_unit_test(test_json_print),
+        cmocka_unit_test(test_jsonw_writer),
         cmocka_unit_test(test_threads_all_once),
         cmocka_unit_test(test_tiny_queue_direct_path),
         cmocka_unit_test(test_many_processes_one_file),
