@@ -115,6 +115,10 @@ struct xv_value *xv_ast_yaml_annotations(const char *text, int is_package, char 
     }
     static const char *const text_keys[] = {"title", "description", "scope", NULL};
     for (size_t i = 0; i < XV_OBJ_LEN(o); i++) {
+        /* YAML keys need not be strings ("1: x"): such a key names none of
+         * the fields below (fuzz_rego found strcmp on a number's bytes). */
+        if (XV_TYPE(XV_OBJ_KEY(o, i)) != XV_T_STRING)
+            continue;
         const char *key = XV_STR(XV_OBJ_KEY(o, i));
         struct xv_value *v = XV_OBJ_VAL(o, i), *nv = NULL;
         if (!strcmp(key, "authors") && v->type == XV_T_ARRAY)
