@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "cassette_int.h"
-#include "sha256.h" /* session/: the project's one SHA-256 */
+#include "sha256.h" /* common/: the project's one SHA-256 */
 #include "xv_session.h"
 
 #define CAS_FILE_MAX (64u << 20) /* largest recording file read */
@@ -100,16 +100,6 @@ cJSON *xv_cassette_body_json(const struct xv_cassette *c, const char *body, size
     return v;
 }
 
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-    static const char x[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = x[d[i] >> 4];
-        out[2 * i + 1] = x[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void xv_cassette_key(const struct xv_cassette *c, const struct xv_cassette_req *req, char out[65])
 {
     struct sha256_ctx h;
@@ -144,34 +134,14 @@ void xv_cassette_key(const struct xv_cassette *c, const struct xv_cassette_req *
         sha256_update(&h, req->body_len, (const uint8_t *)req->body);
     uint8_t d[XV_SHA256_DIGEST_SIZE];
     sha256_digest(&h, sizeof d, d);
-    hex(d, sizeof d, out);
+    xv_hex_encode(d, sizeof d, out);
 }
 
 /* -------------------------------------------------------------- loading */
 
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rbe");
-    if (!f)
-        return NULL;
-    struct xv_buf b;
-    xv_buf_init(&b, CAS_FILE_MAX);
-    char chunk[8192];
-    size_t n;
-    int bad = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (xv_buf_append(&b, chunk, n) != 0) {
-            bad = 1;
-            break;
-        }
-    if (ferror(f))
-        bad = 1;
-    fclose(f);
-    if (bad || !b.data) {
-        xv_buf_free(&b);
-        return NULL;
-    }
-    return xv_buf_steal(&b, len);
+    return xv_file_read(path, CAS_FILE_MAX, len);   /* common/bytes.c */
 }
 
 static int entry_cmp(const void *a, const void *b)

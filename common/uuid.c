@@ -129,13 +129,7 @@ void xv_uuid_v4(char out[XV_UUID_LEN + 1])
 
 static int hexval(char ch)
 {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
+    return xv_hex_value((unsigned char)ch);
 }
 
 int xv_uuid_parse(const char *s, size_t n, unsigned char b[16])

@@ -1,10 +1,11 @@
 /*
  * common — the few things every module shares: the project's error codes,
- * a bounded growable byte buffer, monotonic/wall clocks, and the agent's own
- * rate-limited, prefixed stderr logger.
+ * a bounded growable byte buffer, hex/write_all/file-read helpers,
+ * monotonic/wall clocks, and the agent's own rate-limited, prefixed stderr
+ * logger. (Knobs: xv_knobs.h.)
  *
  * Thread safety: everything here is safe from any thread. Nothing here
- * allocates except xv_buf_*; xv_log never allocates and writes with a raw
+ * allocates except xv_buf_* and xv_file_read; xv_log never allocates and writes with a raw
  * write(2) syscall, so it never re-enters the preload's hooks.
  */
 #ifndef XV_COMMON_H
@@ -57,6 +58,26 @@ void xv_buf_reset(struct xv_buf *b);   /* len = 0, keeps memory */
 void xv_buf_free(struct xv_buf *b);    /* frees; buffer reusable after init */
 /* Hand the data to the caller (who frees it with free()); buffer becomes empty. */
 char *xv_buf_steal(struct xv_buf *b, size_t *len);
+
+/*
+ * Byte helpers (bytes.c): the one copy of each for every module.
+ */
+/* Lower-case hex of p[0..n) into out (2n characters + NUL). Pure. */
+void xv_hex_encode(const void *p, size_t n, char *out);
+/* Value of a hex digit (either case), or -1. Pure. */
+int xv_hex_value(int c);
+/* Percent-decode s[0..n) into out (room for n + 1 bytes; NUL-terminated,
+ * *outn its length; '+' stays '+', as OTEL_RESOURCE_ATTRIBUTES wants). A
+ * '%' without two hex digits: XV_E_PARSE when strict, else kept as is.
+ * Returns 0 or XV_E_PARSE. Pure. */
+int xv_pct_decode(const char *s, size_t n, char *out, size_t *outn, int strict);
+/* Write all n bytes to fd (retrying EINTR and short writes): 0, or -errno
+ * (-EIO when write returns 0). errno is changed on failure. */
+int xv_write_all(int fd, const void *p, size_t n);
+/* The whole file at path, NUL-terminated (an empty file gives ""), at most
+ * `max` bytes. Caller owns the result; free with free(). NULL with errno
+ * set (EFBIG when larger than max) on failure; *len is its length. */
+char *xv_file_read(const char *path, size_t max, size_t *len);
 
 /* Clocks, in nanoseconds. Async-signal-safe. */
 uint64_t xv_now_mono_ns(void);

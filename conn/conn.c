@@ -43,6 +43,21 @@ static struct {
     struct xv_conn *head;
 } g_reg = { PTHREAD_MUTEX_INITIALIZER, NULL };
 
+void xv_conn_reg_lock(void)
+{
+    pthread_mutex_lock(&g_reg.mu);
+}
+
+void xv_conn_reg_unlock(void)
+{
+    pthread_mutex_unlock(&g_reg.mu);
+}
+
+struct xv_conn *xv_conn_reg_head(void)
+{
+    return g_reg.head;
+}
+
 /* Configuration; written once by xv_conn_configure before any connection. */
 struct xv_conn_config xv_conn_cfg = {
     .body_max = 32u << 20, .capture_max = 16384, .capture_content = 1, .head_max = 65536,
@@ -51,12 +66,7 @@ struct xv_conn_config xv_conn_cfg = {
 
 /* Connections whose output queue holds bytes for the app. */
 static atomic_int g_held;
-/* Connections whose send queue (tx_out) holds accepted request bytes. */
-static atomic_int g_tx_pending;
-
-/* Keep a process-wide count of connections with a flag set in step with
- * that flag (caller holds the connection's lock). */
-static void count_flag(atomic_int *flag, atomic_int *total, int now)
+void xv_conn_count_flag(atomic_int *flag, atomic_int *total, int now)
 {
     if (atomic_load(flag) != now) {
         atomic_store(flag, now);
@@ -64,84 +74,9 @@ static void count_flag(atomic_int *flag, atomic_int *total, int now)
     }
 }
 
-void xv_conn_tx_track(struct xv_conn *c)
-{
-    count_flag(&c->tx_counted, &g_tx_pending, c->tx_out.len > 0);
-}
-
-int xv_conn_tx_pending_any(void)
-{
-    return atomic_load_explicit(&g_tx_pending, memory_order_relaxed) > 0;
-}
-
-int xv_conn_fd_tx_pending(int fd)
-{
-    if (fd < 0 || !xv_conn_tx_pending_any())
-        return 0;
-    int found = 0;
-    pthread_mutex_lock(&g_reg.mu);
-    for (struct xv_conn *c = g_reg.head; c && !found; c = c->reg_next)
-        found = atomic_load(&c->tx_counted) && c->wire_fd == fd;
-    pthread_mutex_unlock(&g_reg.mu);
-    return found;
-}
-
-long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx)
-{
-    /* Non-blocking writes only (the caller's wr), so c->mu stays held and
-     * no other writer can interleave; a writer that released the lock
-     * around its own real write (tx_busy) is left to finish the job. */
-    pthread_mutex_lock(&c->mu);
-    long rc = 0;
-    while (c->tx_out.len && !c->tx_busy) {
-        long w = wr(ctx, c->tx_out.data, c->tx_out.len);
-        if (w <= 0) {
-            rc = w < 0 ? w : -1;
-            break;
-        }
-        xv_buf_consume(&c->tx_out, (size_t)w);
-    }
-    if (c->tx_out.len && !rc)
-        rc = -1;
-    xv_conn_tx_track(c);
-    pthread_mutex_unlock(&c->mu);
-    return rc;
-}
-
-struct fd_wr {
-    long (*fn)(int fd, const char *buf, size_t len);
-    int fd;
-};
-
-static long fd_wr_call(void *ctx, const char *buf, size_t len)
-{
-    struct fd_wr *w = ctx;
-    return w->fn(w->fd, buf, len);
-}
-
-void xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len))
-{
-    if (!xv_conn_tx_pending_any())
-        return;
-    struct xv_conn *todo[64];
-    int n = 0;
-    pthread_mutex_lock(&g_reg.mu);
-    for (struct xv_conn *c = g_reg.head; c && n < 64; c = c->reg_next)
-        if (atomic_load(&c->tx_counted) && c->kind == XV_CONN_PLAIN && c->wire_fd >= 0) {
-            xv_conn_ref(c);
-            todo[n++] = c;
-        }
-    pthread_mutex_unlock(&g_reg.mu);
-    for (int i = 0; i < n; i++) {
-        struct fd_wr w = { wr_fd, todo[i]->wire_fd };
-        xv_conn_tx_flush(todo[i], fd_wr_call, &w);
-        xv_conn_unref(todo[i]);
-    }
-}
-
 void xv_conn_out_track(struct xv_conn *c)
 {
-    count_flag(&c->out_counted, &g_held, c->out.len > 0);
+    xv_conn_count_flag(&c->out_counted, &g_held, c->out.len > 0);
 }
 
 int xv_conn_held_any(void)
@@ -616,7 +551,7 @@ void xv_conn_atfork_child(void)
     pthread_mutex_init(&g_reg.mu, NULL);
     /* Queued request bytes are the parent's to send: the child's readiness
      * hooks must never write them a second time. */
-    atomic_store(&g_tx_pending, 0);
+    atomic_store(&xv_conn_tx_pending_n, 0);
     for (struct xv_conn *c = g_reg.head; c; c = c->reg_next) {
         pthread_mutex_init(&c->mu, NULL);
         xv_buf_reset(&c->tx_out);

@@ -7,11 +7,11 @@
  * Invariant: bytes the app wrote reach the transport in order, unchanged
  * except for injected header lines inserted before the blank line of an
  * inspected request's head; a request the agent answers itself never
- * reaches the transport at all. Held bytes count as accepted. On a plain
- * socket what the transport would not take yet waits in the send queue
- * (tx_out), which every later write, read and readiness wait flushes first
- * (never blocking a non-blocking socket); on TLS a held request is written
- * out completely before the call returns (waiting, bounded). Requests are
+ * reaches the transport at all. Held bytes count as accepted. What the
+ * transport (a socket, or an SSL over a non-blocking one) would not take
+ * yet waits in the send queue (tx_out), which every later write, read and
+ * readiness wait flushes first (never blocking a non-blocking socket; on
+ * TLS retried from the queue's start, as OpenSSL requires). Requests are
  * handled one at a time (the parser pauses at each message's end), so each
  * pipelined request is decided, injected and recorded on its own, in order.
  *
@@ -365,15 +365,15 @@ static long write_all(struct xv_conn *c, const struct tx_io *io, const char *p, 
     return 0;
 }
 
-/* Send p[0..n) after whatever is queued, without ever waiting on a plain
- * socket: what the transport does not take now is queued in tx_out (it
- * belongs to bytes the app was already told were written). TLS waits
- * (write_all). Returns 0, or the failing wr result (an error, not
- * would-block). */
+/* Send p[0..n) after whatever is queued, without ever waiting: what the
+ * transport does not take now is queued in tx_out (it belongs to bytes the
+ * app was already told were written). On TLS a would-block write has
+ * already taken part of p into OpenSSL's pending record: all of p is
+ * queued and every retry passes the queue from its start (the SSL hooks
+ * allow the buffer to move; only the queue is written until it drained).
+ * Returns 0, or the failing wr result (an error, not would-block). */
 static long tx_send(struct xv_conn *c, const struct tx_io *io, const char *p, size_t n)
 {
-    if (c->kind == XV_CONN_TLS)
-        return write_all(c, io, p, n);
     while (n && !c->tx_out.len) {
         c->tx_busy = 1;
         pthread_mutex_unlock(&c->mu);
@@ -391,7 +391,11 @@ static long tx_send(struct xv_conn *c, const struct tx_io *io, const char *p, si
         return 0;
     if (xv_buf_append(&c->tx_out, p, n) != 0) {
         /* over the queue's bound (cannot happen for one held request):
-         * drain what is queued, then write the rest, waiting (bounded) */
+         * drain what is queued, then write the rest, waiting (bounded).
+         * On TLS a pending retry of p itself is written from p: that is
+         * the only way left (write_all retries with the same bytes). */
+        if (c->kind == XV_CONN_TLS && !c->tx_out.len)
+            return write_all(c, io, p, n);
         long rc = write_all(c, io, c->tx_out.data, c->tx_out.len);
         xv_buf_reset(&c->tx_out);
         xv_conn_tx_track(c);
@@ -955,28 +959,6 @@ static void answer_now(struct xv_conn *c, const char *resp, size_t n)
     c->dead = 1;
     if (c->notify)
         c->notify(c->notify_ud, c->wire_fd);
-}
-
-void xv_conn_set_wire_fd(struct xv_conn *c, int fd)
-{
-    pthread_mutex_lock(&c->mu);
-    c->wire_fd = fd;
-    pthread_mutex_unlock(&c->mu);
-}
-
-void xv_conn_set_hint_fd(struct xv_conn *c, int fd)
-{
-    pthread_mutex_lock(&c->mu);
-    c->hint_fd = fd;
-    pthread_mutex_unlock(&c->mu);
-}
-
-int xv_conn_wire_fd(struct xv_conn *c)
-{
-    pthread_mutex_lock(&c->mu);
-    int fd = c->wire_fd;
-    pthread_mutex_unlock(&c->mu);
-    return fd;
 }
 
 void xv_conn_set_notify(struct xv_conn *c, void (*fn)(void *ud, int wire_fd), void *ud)

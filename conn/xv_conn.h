@@ -141,21 +141,26 @@ int xv_conn_peer_known(const struct xv_conn *c);
  *
  * Request heads are held until complete; an inspected call's body is held
  * too (up to hold_max) so the call can be decided before a byte leaves:
- * then the request goes out (with injected headers) through `wr`, waiting
- * with `wait` as needed, or is answered by the agent itself. Everything
+ * then the request goes out (with injected headers) through `wr` (what the
+ * transport does not take is queued, see below), or is answered by the
+ * agent itself. Everything
  * else is one zero-copy `wr` whose result is returned as is.
  * Returns the number of the app's bytes accepted (> 0), or the last `wr`
  * result (<= 0) when none were, or XV_E_STATE when the agent already
  * answered this stream itself (the hook reports EPIPE).
  */
 typedef long (*xv_conn_write_fn)(void *ctx, const char *buf, size_t len);
-/* Plain sockets never wait: what a non-blocking transport would not take is
- * kept in the connection's send queue (counted as written: the bytes belong
- * to a request the app already handed over), and the next write on the
- * stream returns would-block until the queue drained. The queue is flushed
- * first by every write, by reads, by the readiness hooks
- * (xv_conn_tx_flush_all) and, bounded, at close. TLS streams still wait with
- * `wait` (OpenSSL wants a would-block write retried with the same bytes). */
+/* Writing a released request never waits: what a non-blocking transport
+ * would not take is kept in the connection's send queue (counted as
+ * written: the bytes belong to a request the app already handed over), and
+ * the next write on the stream returns would-block until the queue drained.
+ * The queue is flushed first by every write, by reads, by the readiness
+ * hooks (xv_conn_tx_flush_all) and, bounded, at close. On TLS the queue's
+ * bytes are what the real SSL write was given: every retry passes them
+ * again, from the queue's start (the SSL hooks set
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, since the first attempt was made
+ * from another buffer), and no other byte is written before they went out.
+ * `wait` is used only when the queue cannot take the bytes (its bound). */
 typedef int (*xv_conn_wait_fn)(void *ctx, int timeout_ms);
 long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                       xv_conn_write_fn wr, xv_conn_wait_fn wait, void *ctx);
@@ -165,8 +170,27 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
  * send(MSG_DONTWAIT)); whether socket fd has queued bytes; flush one
  * connection (0 when empty afterwards, -1 would block, other < 0 error). */
 int xv_conn_tx_pending_any(void);
-void xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len));
+/* Plain sockets are flushed with wr_fd; any other stream (TLS) is handed to
+ * flush_stream(c, ud) with the ud given to xv_conn_set_notify (the SSL),
+ * which decides whether it may write now (returns 1 when it tried, 0 when
+ * it may not). Either may be NULL (those streams are skipped). Returns how
+ * many of the streams it tried still have bytes queued. */
+int xv_conn_tx_flush_all(long (*wr_fd)(int fd, const char *buf, size_t len),
+                         int (*flush_stream)(struct xv_conn *c, void *ud));
+/* Streams whose transport the agent may drive from outside the app's own
+ * calls (TLS: an SSL written from a readiness hook). io_begin/io_end bracket
+ * every app call on the stream (lock-free counter; `thread` names the
+ * calling thread, which becomes the stream's owner); io_idle_for is 1 when
+ * no such call runs now and `thread` made the last one. */
+void xv_conn_io_begin(struct xv_conn *c, uintptr_t thread);
+void xv_conn_io_end(struct xv_conn *c);
+int xv_conn_io_idle_for(struct xv_conn *c, uintptr_t thread);
 int xv_conn_fd_tx_pending(int fd);
+/* 1 when a stream other than a plain socket (TLS) carried by socket fd has
+ * queued bytes (readiness hooks: its app must be prompted to make a call). */
+int xv_conn_fd_tx_stream(int fd);
+/* Lock-free: 1 when this stream's send queue holds bytes. */
+int xv_conn_tx_queued(struct xv_conn *c);
 long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx);
 /* The program ends its side of the stream (shutdown(SHUT_WR), close) with
  * request bytes still held: they go to the send queue unchanged (the
@@ -183,6 +207,8 @@ int xv_conn_wire_fd(struct xv_conn *c);
 /* The socket a stream most likely uses when no SSL call showed it (custom
  * or memory BIO): used for readiness only, never for shutdown. */
 void xv_conn_set_hint_fd(struct xv_conn *c, int fd);
+/* The socket the stream uses: its wire fd, else its hint fd, else -1. */
+int xv_conn_io_fd(struct xv_conn *c);
 
 /* A TLS-carrying socket whose memory-BIO SSL got a synthetic answer: the
  * event loop (asyncio) only calls SSL_read after the socket produced bytes,

@@ -145,6 +145,8 @@ struct xv_conn {
     size_t tx_feed_n;              /* ... that fails to parse), n = 0 outside a feed */
     int tx_busy;                   /* a writer has c->mu released around a real write */
     atomic_int tx_counted;         /* tx_out is non-empty and counted in g_tx_pending */
+    atomic_int io_calls;           /* app calls running on the stream (TLS hooks) */
+    _Atomic uintptr_t io_owner;    /* thread that made the last such call */
     size_t tx_ahead;               /* bytes the request parser saw that were not written
                                       yet (a short write of an unheld body): the app's
                                       next write starts with them */
@@ -178,6 +180,16 @@ int xv_conn_pid(void);
 void xv_conn_call_free(struct xv_call *call);
 void xv_conn_pop_call(struct xv_conn *c, const char *error);
 void xv_conn_to_pass(struct xv_conn *c, const char *why);
+/* Keep a process-wide count of connections with a flag set in step with
+ * that flag (caller holds the connection's lock). */
+void xv_conn_count_flag(atomic_int *flag, atomic_int *total, int now);
+/* The registry of live connections (conn.c): walk it from head between
+ * lock and unlock. */
+void xv_conn_reg_lock(void);
+void xv_conn_reg_unlock(void);
+struct xv_conn *xv_conn_reg_head(void);
+/* stream.c: connections whose send queue holds bytes (reset in a fork child). */
+extern atomic_int xv_conn_tx_pending_n;
 /* Keep the process-wide count of connections holding bytes for the app in
  * step with c->out (caller holds c->mu). */
 void xv_conn_out_track(struct xv_conn *c);

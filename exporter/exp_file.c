@@ -22,6 +22,7 @@
 #include "exp_internal.h"
 
 #include "xv_common.h"
+#include "xv_real.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,19 +151,7 @@ static int open_trace(const char *path)
 
 static int write_all(int fd, const char *p, size_t n)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xv_write_all(fd, p, n);   /* common/bytes.c */
 }
 
 /* Does the regular file `st` (the one we hold locked) end in '\n'? Our
@@ -181,7 +170,7 @@ static int ends_with_newline(const char *path, const struct stat *st)
         while (pread(rfd, &last, 1, st->st_size - 1) < 0 && errno == EINTR) {
         }
     }
-    close(rfd);
+    xv_real.close(rfd);
     return last == '\n';
 }
 
@@ -206,9 +195,9 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
         return fd;
     }
     /* Back to blocking writes (see open_trace). */
-    int fl = fcntl(fd, F_GETFL);
+    int fl = xv_real.fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        xv_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 
     int locked = 1;
     while (flock(fd, LOCK_EX) < 0) {
@@ -293,6 +282,6 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
     }
     if (locked)
         flock(fd, LOCK_UN);
-    close(fd);
+    xv_real.close(fd);
     return io_rc < 0 ? io_rc : json_rc;
 }

@@ -13,6 +13,7 @@
  * run on any thread; ref/unref are atomic.
  */
 #include "otlp_int.h"
+#include "xv_knobs.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -28,14 +29,6 @@ static const char *env(const char *name)
     return v && *v ? v : NULL;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Copy [p, p+n) trimmed of spaces/tabs and percent-decoded. */
 static char *decode(const char *p, size_t n)
 {
@@ -44,20 +37,8 @@ static char *decode(const char *p, size_t n)
     while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
         n--;
     char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (p[i] == '%' && i + 2 < n && (h = hexval((unsigned char)p[i + 1])) >= 0 &&
-            (l = hexval((unsigned char)p[i + 2])) >= 0) {
-            out[o++] = (char)(h * 16 + l);
-            i += 2;
-        } else {
-            out[o++] = p[i];
-        }
-    }
-    out[o] = '\0';
+    if (out)
+        xv_pct_decode(p, n, out, NULL, 0);   /* common/bytes.c; a stray '%' kept */
     return out;
 }
 
@@ -281,22 +262,12 @@ static char *exe_name(void)
  * capture alone does not send content to a collector). */
 static int capture_content(void)
 {
-    static const char *const yes[] = { "true", "on", "1", "yes", NULL };
+    /* XENOVIA_CAPTURE_CONTENT's bad values are reported by the agent's config */
     const char *x = env("XENOVIA_CAPTURE_CONTENT");
-    for (int i = 0; x && yes[i]; i++)
-        if (!strcasecmp(x, yes[i]))
-            return 1;
-    const char *o = env("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT");
-    if (o && strcasecmp(o, "true") && strcasecmp(o, "false"))
-        xv_log(XV_LOG_ERROR, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=%.32s: expected "
-               "true or false; message content is not exported", o);
-    return o && !strcasecmp(o, "true");
-}
-
-static const char *proto_var(void)
-{
-    return env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-                                                     : "OTEL_EXPORTER_OTLP_PROTOCOL";
+    uint64_t on = 0, o = 0;
+    if (x && xv_knob_check(&xv_knobs[XV_KNOB_CAPTURE_CONTENT], x, &on) == 0 && on)
+        return 1;
+    return xv_knob_get_num(XV_KNOB_OTLP_CAPTURE_CONTENT, &o) > 0 && o;   /* false|true */
 }
 
 static const char *first_set(const char *a, const char *b)
@@ -343,40 +314,18 @@ struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_from_env(void)
         c->ca_file = strdup(env(cav));
     }
 
-    const char *pv = proto_var();
-    const char *proto = env(pv);
-    if (!proto || !strcmp(proto, "http/protobuf")) {
-        c->proto = XV_OTLP_PROTOBUF;
-    } else if (!strcmp(proto, "http/json")) {
-        c->proto = XV_OTLP_JSON;
-    } else {
-        xv_log(XV_LOG_ERROR, "%s=%.64s is not supported (use http/protobuf or http/json); "
-               "using http/protobuf", pv, proto);
-        c->proto = XV_OTLP_PROTOBUF;
-    }
+    /* Values, ranges and defaults: common/xv_knobs.def (one line per bad value). */
+    uint64_t n;
+    xv_knob_get_num(env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                        ? XV_KNOB_OTLP_TRACES_PROTOCOL : XV_KNOB_OTLP_PROTOCOL, &n);
+    c->proto = n == 1 ? XV_OTLP_JSON : XV_OTLP_PROTOBUF;   /* http/protobuf|http/json */
 
-    const char *cv = first_set("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-                               "OTEL_EXPORTER_OTLP_COMPRESSION");
-    const char *comp = env(cv);
-    if (comp && !strcmp(comp, "gzip"))
-        c->gzip = 1;
-    else if (comp && strcmp(comp, "none"))
-        xv_log(XV_LOG_ERROR, "%s=%.64s is not supported (use gzip or none); sending "
-               "uncompressed", cv, comp);
-
-    const char *tv = first_set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT");
-    const char *tmo = env(tv);
-    c->timeout_ms = XV_OTLP_DEFAULT_TIMEOUT_MS;
-    if (tmo) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(tmo, &end, 10);
-        if (errno || *end || end == tmo || tmo[0] == '-' || n < 1 || n > 600000)
-            xv_log(XV_LOG_ERROR, "%s=%.64s is not a number of milliseconds between 1 and "
-                   "600000; using %u", tv, tmo, XV_OTLP_DEFAULT_TIMEOUT_MS);
-        else
-            c->timeout_ms = n;
-    }
+    xv_knob_get_num(env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
+                        ? XV_KNOB_OTLP_TRACES_COMPRESSION : XV_KNOB_OTLP_COMPRESSION, &n);
+    c->gzip = n == 1;                                        /* none|gzip */
+    xv_knob_get_num(env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+                        ? XV_KNOB_OTLP_TRACES_TIMEOUT : XV_KNOB_OTLP_TIMEOUT, &n);
+    c->timeout_ms = n;
 
     /* Generic headers first, then the traces-specific ones (both sent). */
     struct hdr_ctx h;
@@ -418,18 +367,8 @@ struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_from_env(void)
     c->capture_content = capture_content();
 
     c->spool_dir = spool_dir();
-    c->spool_max = XV_OTLP_SPOOL_DEFAULT_MAX;
-    const char *sm = env("XENOVIA_SPOOL_MAX_MB");
-    if (sm) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(sm, &end, 10);
-        if (errno || *end || end == sm || sm[0] == '-' || n < 1 || n > 65536)
-            xv_log(XV_LOG_ERROR, "XENOVIA_SPOOL_MAX_MB=%.64s is not a number between 1 and "
-                   "65536; using 64", sm);
-        else
-            c->spool_max = (uint64_t)n << 20;
-    }
+    xv_knob_get_num(XV_KNOB_SPOOL_MAX_MB, &n);
+    c->spool_max = n << 20;
     if (!c->spool_dir || !*c->spool_dir) {
         free(c->spool_dir);
         c->spool_dir = NULL;

@@ -75,32 +75,17 @@ static int unhex(const char *s, uint8_t *out, size_t n)
     if (!s || strlen(s) != 2 * n)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + k];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= (unsigned)(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                v |= (unsigned)(c - 'A' + 10);
-            else
-                return -1;
-        }
-        out[i] = (uint8_t)v;
+        int hi = xv_hex_value((unsigned char)s[2 * i]), lo = xv_hex_value((unsigned char)s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
     }
     return 0;
 }
 
 static void tohex(const uint8_t *p, size_t n, char *out)
 {
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
+    xv_hex_encode(p, n, out);   /* common/bytes.c */
 }
 
 /* ---- trace id → span id of the call ---- */

@@ -21,6 +21,7 @@
  * Thread safety: any thread, any number of processes (see above).
  */
 #include "otlp_int.h"
+#include "xv_real.h"
 
 #include "exp_internal.h"
 
@@ -181,19 +182,7 @@ static void enforce_caps(const char *dir, uint64_t max_bytes, uint64_t *dropped_
 
 static int write_all(int fd, const char *p, size_t n)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xv_write_all(fd, p, n);   /* common/bytes.c */
 }
 
 int xv_exp_otlp_spool_write(const char *dir, enum xv_exp_otlp_proto proto, const char *body, size_t len,
@@ -226,7 +215,7 @@ int xv_exp_otlp_spool_write(const char *dir, enum xv_exp_otlp_proto proto, const
         return -ENOENT;
     fchmod(fd, 0600);              /* whatever the umask */
     int rc = write_all(fd, body, len);
-    if (close(fd) < 0 && rc == 0 && errno != EINTR)
+    if (xv_real.close(fd) < 0 && rc == 0 && errno != EINTR)
         rc = -errno;
     if (rc == 0 && rename(tmp, fin) < 0)
         rc = -errno;
@@ -288,25 +277,25 @@ int xv_exp_otlp_spool_read(const struct xv_exp_otlp_claim *cl, size_t max, char 
         return -errno;
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        close(fd);
+        xv_real.close(fd);
         return XV_E_LIMIT;
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n ? n : 1);
     if (!buf) {
-        close(fd);
+        xv_real.close(fd);
         return XV_E_NOMEM;
     }
     size_t got = 0;
     while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
+        ssize_t r = xv_real.read(fd, buf + got, n - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
         got += (size_t)r;
     }
-    close(fd);
+    xv_real.close(fd);
     if (got != n) {
         free(buf);
         return XV_E_IO;

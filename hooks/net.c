@@ -37,6 +37,8 @@
 
 /* fd -> connection (one reference held by the table). */
 static struct xv_conn *_Atomic g_fds[XV_FD_MAX];
+/* Slots of g_fds in use (the readiness hooks' cheap "anything watched?"). */
+static atomic_int g_nfds;
 static pthread_mutex_t g_fd_mu[XV_FD_LOCKS];
 static atomic_int g_ready; /* 1: agent active; 0: not yet or inert */
 
@@ -96,9 +98,16 @@ static void fd_slot_set(int fd, struct xv_conn *c)
     pthread_mutex_t *mu = &g_fd_mu[fd % XV_FD_LOCKS];
     pthread_mutex_lock(mu);
     struct xv_conn *old = atomic_exchange(&g_fds[fd], c);
+    if (!old != !c)
+        atomic_fetch_add_explicit(&g_nfds, c ? 1 : -1, memory_order_relaxed);
     pthread_mutex_unlock(mu);
     if (old)
         xv_conn_unref(old); /* may record open calls: outside the lock */
+}
+
+int xv_net_any_watched(void)
+{
+    return atomic_load_explicit(&g_nfds, memory_order_relaxed) > 0;
 }
 
 int xv_net_peer(int fd, struct xv_conn_peer *out)
@@ -121,7 +130,7 @@ static void notify_readable(void *ud, int wire_fd)
 {
     (void)wire_fd;
     int saved = errno;
-    shutdown((int)(intptr_t)ud, SHUT_RD);
+    xv_real.shutdown((int)(intptr_t)ud, SHUT_RD);
     errno = saved;
 }
 
@@ -253,7 +262,7 @@ static struct xv_conn *watched_conn(int fd)
     if (!xv_hooks_active())
         return NULL;
     struct xv_conn *c = xv_net_conn_get(fd);
-    if (c && xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0) {
+    if (c && xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0 && !xv_conn_tx_queued(c)) {
         int mode = xv_conn_mode(c);
         if (mode == XV_CONN_TLSWIRE)
             xv_tls_last_wire_fd = fd;
@@ -299,7 +308,7 @@ int xv_net_wait(int fd, short events, int timeout_ms)
 {
     struct pollfd p = { .fd = fd, .events = events };
     for (;;) {
-        int r = poll(&p, 1, timeout_ms);
+        int r = xv_poll_real(&p, 1, timeout_ms);
         if (r > 0)
             return 0;
         if (r < 0 && errno == EINTR)
@@ -440,36 +449,44 @@ struct rd_ctx {
     int err;    /* errno after the real call */
     int reads;  /* real reads made so far in this hook call */
     uint64_t start_ns; /* when the hook was entered */
+    uint64_t poll_deadline_ns; /* end of the readiness wait the read follows, 0 none */
 };
 
 /* Milliseconds a blocking read on fd may still take before the app's own
- * SO_RCVTIMEO (counted from start_ns, the hook's entry) passes; -1 when
- * there is no such deadline (non-blocking socket, MSG_DONTWAIT, no timeout). */
-static int rd_budget_ms(int fd, int flags, uint64_t start_ns)
+ * SO_RCVTIMEO (counted from start_ns, the hook's entry) or the end of the
+ * readiness wait it follows (poll_deadline_ns) passes, whichever is first;
+ * -1 when there is no such deadline (non-blocking socket, MSG_DONTWAIT,
+ * neither). */
+static int rd_budget_ms(int fd, int flags, uint64_t start_ns, uint64_t poll_deadline_ns)
 {
     if (flags & MSG_DONTWAIT)
         return -1;
     int fl = xv_real.fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
         return -1;
+    uint64_t now = xv_now_mono_ns();
+    int left = -1;
+    if (poll_deadline_ns)
+        left = now >= poll_deadline_ns ? 0 : (int)((poll_deadline_ns - now) / 1000000u);
     struct timeval tv;
     socklen_t tl = sizeof tv;
     if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) != 0 ||
         (tv.tv_sec == 0 && tv.tv_usec == 0))
-        return -1;
+        return left;
     uint64_t lim = (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
-    uint64_t used = xv_now_mono_ns() - start_ns;
-    return used >= lim ? 0 : (int)((lim - used) / 1000000u);
+    uint64_t used = now - start_ns;
+    int t = used >= lim ? 0 : (int)((lim - used) / 1000000u);
+    return (left < 0 || t < left) ? t : left;
 }
 
-int xv_net_read_deadline(int fd, int flags, uint64_t start_ns)
+int xv_net_read_deadline(int fd, int flags, uint64_t start_ns, uint64_t poll_deadline_ns)
 {
     int saved = errno;
-    int left = rd_budget_ms(fd, flags, start_ns);
+    int left = rd_budget_ms(fd, flags, start_ns, poll_deadline_ns);
     int passed = 0;
     if (left >= 0) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        passed = (left > 0 ? poll(&p, 1, left) : 0) == 0;
+        passed = (left > 0 ? xv_poll_real(&p, 1, left) : 0) == 0;
     }
     errno = saved;
     return passed;
@@ -479,9 +496,11 @@ static long rd_sock(void *vctx, char *buf, size_t len)
 {
     struct rd_ctx *x = vctx;
     ssize_t r;
-    if (x->reads++ > 0 && xv_net_read_deadline(x->fd, x->flags, x->start_ns)) {
+    if (x->reads++ > 0 &&
+        xv_net_read_deadline(x->fd, x->flags, x->start_ns, x->poll_deadline_ns)) {
         /* A later read of the same call (a held head is being completed):
-         * never wait past the app's own SO_RCVTIMEO (issue 7 class 4). */
+         * never wait past the app's own SO_RCVTIMEO, nor past the timeout
+         * of the poll that told it the read would not block (issue 7). */
         x->err = EAGAIN;
         return XV_CONN_RD_DEADLINE;
     }
@@ -516,7 +535,8 @@ void xv_net_tx_flush_all(void)
     if (!xv_conn_tx_pending_any())
         return;
     int saved = errno;
-    xv_conn_tx_flush_all(wr_nowait);
+    xv_conn_tx_flush_all(wr_nowait, NULL);
+    xv_tls_flush_all();
     errno = saved;
 }
 
@@ -527,8 +547,10 @@ void xv_net_tx_drain_all(int timeout_ms)
     int saved = errno;
     uint64_t deadline = xv_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
-        xv_conn_tx_flush_all(wr_nowait);
-        if (!xv_conn_tx_pending_any() || xv_now_mono_ns() >= deadline)
+        /* plain sockets, and the SSLs of the exiting thread (their
+         * owner); queues no flush may touch do not hold the exit up */
+        int left = xv_conn_tx_flush_all(wr_nowait, NULL) + xv_tls_flush_all();
+        if (!left || xv_now_mono_ns() >= deadline)
             break;
         struct timespec ts = { 0, 10 * 1000000 };
         nanosleep(&ts, NULL);
@@ -562,7 +584,7 @@ static void tx_drain_at_close(int fd)
                             (uint64_t)xv_conn_get_config()->write_timeout_ms * 1000000u;
         while (xv_conn_tx_flush(c, wr_nowait_ctx, &fd) == -1 && xv_now_mono_ns() < deadline) {
             struct pollfd p = { .fd = fd, .events = POLLOUT };
-            if (poll(&p, 1, 50) < 0 && errno != EINTR)
+            if (xv_poll_real(&p, 1, 50) < 0 && errno != EINTR)
                 break;
         }
     }
@@ -575,6 +597,7 @@ static ssize_t rx_run(struct xv_conn *c, struct rd_ctx *x, void *buf, size_t n)
     int saved = errno;
     x->err = saved;
     x->start_ns = xv_now_mono_ns();
+    x->poll_deadline_ns = xv_poll_recorded() ? xv_poll_take_deadline(x->fd) : 0;
     rx_flush(c, x->fd);
     long r = xv_conn_rx(c, buf, n, rd_sock, x);
     xv_conn_unref(c);
@@ -684,19 +707,10 @@ XV_HOOK int close(int fd)
 
 XV_HOOK int shutdown(int fd, int how)
 {
-    xv_real_init();
-    static int (*real)(int, int);
-    if (!real)
-        __atomic_store_n(&real, (int (*)(int, int))dlsym(RTLD_NEXT, "shutdown"),
-                         __ATOMIC_RELEASE);
-    if (!real) {
-        errno = ENOSYS;
-        return -1;
-    }
     if (how != SHUT_RD && xv_hooks_active() && !xv_tls_cur.active && fd >= 0 &&
         fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
         tx_drain_at_close(fd); /* held and queued request bytes precede the FIN */
-    return real(fd, how);
+    return xv_real.shutdown(fd, how);
 }
 
 /* A duplicate refers to the same socket: share the connection. */

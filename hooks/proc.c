@@ -2,40 +2,43 @@
  * proc.c — process-exit hooks. A process that leaves through _exit()
  * (Python's os._exit, which multiprocessing's forked workers use) runs no
  * destructor, so the records its calls produced would stay in the queue.
- * These hooks give the exporter the same bounded flush the normal exit path
- * gets, then exit for real.
+ * These hooks run what preload/ registered (the same bounded flush the
+ * normal exit path gets: xv_hooks_on_exit), then exit for real through the
+ * table (common/xv_real.h).
  *
- * Not in a vfork child (it shares the parent's memory; the preload knows by
- * the pid) and only when something is actually pending, so an _exit from a
- * signal handler in a process with nothing queued touches no lock.
+ * The callback decides (not in a vfork child, which shares the parent's
+ * memory; only when something is actually pending, so an _exit from a
+ * signal handler in a process with nothing queued touches no lock).
+ * Thread safety: the callback pointer is written once before the hooks
+ * turn on and read with an atomic load.
  */
 #include "xv_hooks.h"
 
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include <stdatomic.h>
 
-/* preload/init.c: flush for an _exit of this process (no-op elsewhere). */
-void xv_preload_exit_flush(void);
+/* Registered by preload/ (xv_hooks_on_exit); NULL: nothing to do. */
+static void (*_Atomic g_on_exit)(void);
 
-__attribute__((noreturn)) static void real_exit(const char *name, int status)
+void xv_hooks_on_exit(void (*fn)(void))
 {
-    void (*real)(int) = (void (*)(int))dlsym(RTLD_NEXT, name);
-    if (real)
-        real(status);
-    syscall(SYS_exit_group, status);
-    __builtin_unreachable();
+    atomic_store_explicit(&g_on_exit, fn, memory_order_release);
+}
+
+static void run_exit_callback(void)
+{
+    void (*fn)(void) = atomic_load_explicit(&g_on_exit, memory_order_acquire);
+    if (fn)
+        fn();
 }
 
 XV_HOOK void _exit(int status)
 {
-    xv_preload_exit_flush();
-    real_exit("_exit", status);
+    run_exit_callback();
+    xv_real._exit(status);
 }
 
 XV_HOOK void _Exit(int status)
 {
-    xv_preload_exit_flush();
-    real_exit("_Exit", status);
+    run_exit_callback();
+    xv_real._Exit(status);
 }

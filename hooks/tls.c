@@ -15,6 +15,7 @@
 #include "xv_hooks.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -127,8 +128,17 @@ static unsigned ssl_hash(const SSL *s)
 
 static void notify_ssl(void *ud, int wire_fd);
 
-/* Look up (and with `create`, make) the connection of an SSL. New ref or NULL. */
-static struct xv_conn *ssl_conn(const SSL *s, int create)
+/* This thread, as xv_conn_io_begin names it. */
+static uintptr_t self_thread(void)
+{
+    return (uintptr_t)&xv_tls_cur;
+}
+
+/* Look up (and with `create`, make) the connection of an SSL. New ref or
+ * NULL. With `io`, the call is an app I/O call on the SSL: counted under
+ * the bucket lock (xv_conn_io_begin), so a flush from a readiness hook,
+ * which holds that lock while it writes, never runs beside it. */
+static struct xv_conn *ssl_conn_io(const SSL *s, int create, int io)
 {
     unsigned b = ssl_hash(s);
     pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
@@ -152,10 +162,25 @@ static struct xv_conn *ssl_conn(const SSL *s, int create)
         }
     }
     struct xv_conn *c = e ? e->c : NULL;
-    if (c)
+    if (c) {
         xv_conn_ref(c);
+        if (io)
+            xv_conn_io_begin(c, self_thread());
+    }
     pthread_mutex_unlock(mu);
     return c;
+}
+
+static struct xv_conn *ssl_conn(const SSL *s, int create)
+{
+    return ssl_conn_io(s, create, 0);
+}
+
+/* End of an app I/O call that got c from io_conn. */
+static void io_done(struct xv_conn *c)
+{
+    xv_conn_io_end(c);
+    xv_conn_unref(c);
 }
 
 static struct xv_conn *ssl_conn_remove(const SSL *s)
@@ -229,7 +254,7 @@ static struct xv_conn *io_conn(const SSL *s, int write)
 {
     if (!xv_hooks_active() || (xv_tls_cur.active && !(write && xv_tls_cur.in_read)))
         return NULL;
-    return ssl_conn(s, 1);
+    return ssl_conn_io(s, 1, 1);
 }
 
 /* ---- writes ------------------------------------------------------------- */
@@ -293,6 +318,67 @@ static int wait_ssl(void *vctx, int timeout_ms)
     return xv_net_wait(fd, x->want ? x->want : POLLOUT, timeout_ms);
 }
 
+/* The readiness hooks' flush of an SSL's send queue (xv_conn_tx_flush_all):
+ * only from the thread that made the SSL's last call, outside any SSL call
+ * of its own, while no app call runs on it (checked under the SSL's bucket
+ * lock, which app calls take to start and SSL_free to remove it), only over
+ * OpenSSL's own socket BIO (SSL_get_fd >= 0: no callback into the app; an
+ * app's BIO, like curl's, may rely on state it sets around its own SSL
+ * calls) on a non-blocking socket — so the write never waits and never runs
+ * beside the app's own use of the SSL. The other queues move in the app's
+ * next SSL call, which the readiness hooks prompt by reporting the socket
+ * readable once it is writable (hooks/poll.c). */
+static int tls_flush_stream(struct xv_conn *c, void *ud)
+{
+    const SSL *s = ud;
+    if (!s || xv_tls_cur.active || !xv_conn_io_idle_for(c, self_thread()))
+        return 0;
+    int (*getfd)(const SSL *) = REAL(SSL_get_fd);
+    if (!getfd || getfd(s) < 0)
+        return 0;
+    int fd = xv_conn_io_fd(c);
+    int fl = fd >= 0 ? xv_real.fcntl(fd, F_GETFL) : -1;
+    if (fl < 0 || !(fl & O_NONBLOCK))
+        return 0;
+    int tried = 0;
+    unsigned b = ssl_hash(s);
+    pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
+    pthread_mutex_lock(mu);
+    struct ssl_ent *e = g_ssl.bucket[b];
+    while (e && e->ssl != s)
+        e = e->next;
+    if (e && e->c == c && xv_conn_io_idle_for(c, self_thread())) {
+        struct ssl_wr w = { .s = (SSL *)s, .ex = 0, .ret = -1, .fd = -1 };
+        xv_conn_tx_flush(c, wr_ssl, &w);
+        tried = 1;
+    }
+    pthread_mutex_unlock(mu);
+    return tried;
+}
+
+int xv_tls_flush_all(void)
+{
+    return xv_conn_tx_flush_all(NULL, tls_flush_stream);
+}
+
+/* SSL_free with request bytes still queued: they were reported written, so
+ * they go out first, waiting at most the write timeout (as close does for a
+ * plain socket; the kernel would have sent them). */
+static void drain_at_free(SSL *s, struct xv_conn *c)
+{
+    if (!xv_conn_tx_queued(c))
+        return;
+    uint64_t deadline = xv_now_mono_ns() +
+                        (uint64_t)xv_conn_get_config()->write_timeout_ms * 1000000u;
+    struct ssl_wr w = { .s = s, .ex = 0, .ret = -1, .fd = -1 };
+    while (xv_conn_tx_flush(c, wr_ssl, &w) == -1 && xv_now_mono_ns() < deadline) {
+        int fd = w.fd >= 0 ? w.fd : xv_conn_io_fd(c);
+        if (fd < 0)
+            break;
+        xv_net_wait(fd, w.want ? w.want : POLLOUT, 50); /* the loop checks the deadline */
+    }
+}
+
 /* The agent answered a call on this SSL: make the app read. */
 static void notify_ssl(void *ud, int wire_fd)
 {
@@ -310,6 +396,21 @@ static void notify_ssl(void *ud, int wire_fd)
     }
 }
 
+#define SSL_CTRL_MODE 33                      /* OpenSSL's SSL_ctrl command number */
+#define SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER 2L
+
+/* A released request the transport would not take stays in the send queue
+ * (conn/tx.c), and OpenSSL's retry of it comes from the queue, not from the
+ * buffer of the first attempt: allow the buffer to move (it only relaxes
+ * OpenSSL's check of a retry's address; the app's own retries stay valid;
+ * a program reading SSL_get_mode sees the bit). */
+static void allow_moving_buffer(SSL *s)
+{
+    long (*ctrl)(SSL *, int, long, void *) = REAL(SSL_ctrl);
+    if (ctrl)
+        ctrl(s, SSL_CTRL_MODE, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, NULL);
+}
+
 static long ssl_tx(SSL *s, struct xv_conn *c, struct ssl_wr *x, const void *buf, size_t num)
 {
     int saved = errno;
@@ -318,7 +419,13 @@ static long ssl_tx(SSL *s, struct xv_conn *c, struct ssl_wr *x, const void *buf,
     learn_peer(c, -1); /* a call answered by the agent is recorded inside tx_write */
     long r = xv_conn_tx_write(c, buf, num, wr_ssl, wait_ssl, x);
     learn_peer(c, x->fd);
-    xv_conn_unref(c);
+    if (xv_conn_tx_queued(c)) {
+        /* set before any retry: none happens inside the call that queued */
+        allow_moving_buffer(s);
+        if (x->fd >= 0 && xv_conn_wire_fd(c) != x->fd)
+            xv_conn_set_wire_fd(c, x->fd); /* the readiness hooks flush through it */
+    }
+    io_done(c);
     errno = r > 0 ? saved : x->err;
     if (r == XV_E_STATE) {
         x->ret = -1;
@@ -358,14 +465,18 @@ XV_HOOK int SSL_write(SSL *s, const void *buf, int num)
         return -1;
     }
     struct xv_conn *c = io_conn(s, 1);
-    if (!c || num <= 0 || xv_conn_is_pass(c)) {
-        if (c)
-            xv_conn_unref(c);
-        return real(s, buf, num);
+    if (!c || num <= 0 || (xv_conn_is_pass(c) && !xv_conn_tx_queued(c))) {
+        if (!c)
+            return real(s, buf, num);
+        int r = real(s, buf, num);
+        int e = errno;
+        io_done(c);
+        errno = e;
+        return r;
     }
     int hret;
     if (!handshake_gate(s, &hret)) {
-        xv_conn_unref(c);
+        io_done(c);
         return hret;
     }
     struct ssl_wr x = { .s = s, .ex = 0, .ret = -1 };
@@ -381,14 +492,18 @@ XV_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
         return 0;
     }
     struct xv_conn *c = io_conn(s, 1);
-    if (!c || num == 0 || xv_conn_is_pass(c)) {
-        if (c)
-            xv_conn_unref(c);
-        return real(s, buf, num, written);
+    if (!c || num == 0 || (xv_conn_is_pass(c) && !xv_conn_tx_queued(c))) {
+        if (!c)
+            return real(s, buf, num, written);
+        int r = real(s, buf, num, written);
+        int e = errno;
+        io_done(c);
+        errno = e;
+        return r;
     }
     int hret;
     if (!handshake_gate(s, &hret)) {
-        xv_conn_unref(c);
+        io_done(c);
         if (written)
             *written = 0;
         return 0;
@@ -412,6 +527,8 @@ struct ssl_rd {
     int fd;        /* socket seen during the call */
     int reads;     /* real reads made in this hook call */
     uint64_t start_ns; /* hook entry (SO_RCVTIMEO budget) */
+    uint64_t poll_deadline_ns; /* end of the app's readiness wait that reported the
+                              socket readable (xv_poll_take_deadline), 0 none */
 };
 
 static long rd_ssl(void *vctx, char *buf, size_t len)
@@ -421,7 +538,7 @@ static long rd_ssl(void *vctx, char *buf, size_t len)
     long out;
     int (*pend)(const SSL *) = REAL(SSL_pending);
     if (x->reads++ > 0 && x->fd >= 0 && !x->peek && pend && pend(x->s) == 0 &&
-        xv_net_read_deadline(x->fd, 0, x->start_ns)) {
+        xv_net_read_deadline(x->fd, 0, x->start_ns, x->poll_deadline_ns)) {
         /* completing a held head: not past the socket's SO_RCVTIMEO */
         x->err = EAGAIN;
         x->ret = -1;
@@ -471,13 +588,23 @@ static long ssl_rx(struct xv_conn *c, struct ssl_rd *x, void *buf, size_t num)
     x->fd = -1;
     x->err = saved;
     long r;
+    if (xv_conn_tx_queued(c)) {
+        /* The request the app was told is written goes out first (the
+         * response cannot come before it); would-block leaves it queued. */
+        struct ssl_wr w = { .s = x->s, .ex = x->ex, .ret = -1, .fd = -1 };
+        xv_conn_tx_flush(c, wr_ssl, &w);
+        if (w.fd >= 0)
+            x->fd = w.fd;
+        errno = saved;
+    }
+    x->poll_deadline_ns = xv_poll_recorded() ? xv_poll_take_deadline(xv_conn_io_fd(c)) : 0;
     if (x->peek) {
         r = xv_conn_rx_peek(c, buf, num, rd_ssl, x);
         if (r == XV_E_STATE) {
             r = rd_ssl(x, buf, num); /* nothing held: the real peek is exact */
             if (r > 0) {
                 learn_peer(c, x->fd);
-                xv_conn_unref(c);
+                io_done(c);
                 errno = saved;
                 return r;
             }
@@ -494,7 +621,7 @@ static long ssl_rx(struct xv_conn *c, struct ssl_rd *x, void *buf, size_t num)
         }
     }
     learn_peer(c, x->fd);
-    xv_conn_unref(c);
+    io_done(c);
     errno = r > 0 ? saved : x->err;
     return r > 0 ? r : -1;
 }
@@ -507,10 +634,15 @@ static int ssl_read_common(SSL *s, void *buf, int num, int peek)
         return -1;
     }
     struct xv_conn *c = io_conn(s, 0);
-    if (!c || num <= 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0)) {
-        if (c)
-            xv_conn_unref(c);
-        return real(s, buf, num);
+    if (!c || num <= 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0 &&
+                           !xv_conn_tx_queued(c))) {
+        if (!c)
+            return real(s, buf, num);
+        int r = real(s, buf, num);
+        int e = errno;
+        io_done(c);
+        errno = e;
+        return r;
     }
     struct ssl_rd x = { .s = s, .ex = 0, .peek = peek };
     long r = ssl_rx(c, &x, buf, (size_t)num);
@@ -525,10 +657,15 @@ static int ssl_read_ex_common(SSL *s, void *buf, size_t num, size_t *got, int pe
         return 0;
     }
     struct xv_conn *c = io_conn(s, 0);
-    if (!c || num == 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0)) {
-        if (c)
-            xv_conn_unref(c);
-        return real(s, buf, num, got);
+    if (!c || num == 0 || (xv_conn_is_pass(c) && xv_conn_rx_pending(c) == 0 &&
+                           !xv_conn_tx_queued(c))) {
+        if (!c)
+            return real(s, buf, num, got);
+        int r = real(s, buf, num, got);
+        int e = errno;
+        io_done(c);
+        errno = e;
+        return r;
     }
     struct ssl_rd x = { .s = s, .ex = 1, .peek = peek };
     long r = ssl_rx(c, &x, buf, num);
@@ -642,12 +779,22 @@ XV_HOOK int SSL_shutdown(SSL *s)
      * its shutdown completes at once. (The real session's peer never sent
      * close_notify, so a real two-way shutdown would wait for ever; asyncio
      * then failed the read that had the answer's body.) */
-    struct xv_conn *c = ssl_conn(s, 0);
+    struct xv_conn *c = xv_tls_cur.active ? NULL : ssl_conn_io(s, 0, 1);
     if (c) {
         int eof = xv_conn_synthetic_eof(c);
-        xv_conn_unref(c);
+        long q = 0;
+        struct ssl_wr w = { .s = s, .ex = 0, .ret = -1, .fd = -1, .err = errno };
+        if (!eof && xv_conn_tx_queued(c))
+            q = xv_conn_tx_flush(c, wr_ssl, &w); /* the request goes before close_notify */
+        io_done(c);
         if (eof)
             return 1;
+        if (q != 0) {
+            /* still queued: the shutdown would block (SSL_get_error tells
+             * what the retry waits for); an error is the write's */
+            errno = w.err;
+            return -1;
+        }
     }
     struct tls_scope sc;
     scope_enter(&sc);
@@ -663,6 +810,7 @@ XV_HOOK void SSL_free(SSL *s)
         int saved = errno;
         struct xv_conn *c = ssl_conn_remove(s);
         if (c) {
+            drain_at_free(s, c);
             xv_conn_end(c, "SSL_free before the response completed");
             xv_conn_unref(c);
         }

@@ -9,7 +9,7 @@
  * comparison) and the context is marked verified; every other certificate
  * — all of them when no route is configured — goes to the real function.
  *
- * Thread safety: the real function is resolved once (atomic publish).
+ * Thread safety: the real function is resolved once (common/real.c).
  */
 #include "xv_hooks.h"
 
@@ -39,47 +39,11 @@ static int find_crypto(struct dl_phdr_info *info, size_t size, void *ud)
     return 0;
 }
 
+/* The real function: common/'s lookup (patch/'s trampoline, RTLD_NEXT, the
+ * loaded libssl/libcrypto, a program's own exported OpenSSL), never ours. */
 static verify_fn real_verify(void)
 {
-    static _Atomic(verify_fn) real;
-    verify_fn f = atomic_load_explicit(&real, memory_order_acquire);
-    if (f)
-        return f;
-    /* OpenSSL compiled into the program (Node): its trampoline (patch/) */
-    f = (verify_fn)xv_patch_real(XV_SSL_X509_verify_cert);
-    if (f) {
-        atomic_store_explicit(&real, f, memory_order_release);
-        return f;
-    }
-    f = (verify_fn)dlsym(RTLD_NEXT, "X509_verify_cert");
-    if (f == X509_verify_cert)
-        f = NULL;
-    if (!f) {
-        /* libcrypto arrived by dlopen after us (CPython's _ssl): RTLD_NEXT may
-         * not see it; look for it by name among the loaded objects */
-        char path[512] = "";
-        const char *cands[] = { path, "libcrypto.so.3" };
-        if (!dl_iterate_phdr(find_crypto, path))
-            cands[0] = NULL;
-        for (size_t i = 0; i < 2 && !f; i++) {
-            void *h = cands[i] ? dlopen(cands[i], RTLD_NOLOAD | RTLD_LAZY) : NULL;
-            if (!h)
-                continue;
-            f = (verify_fn)dlsym(h, "X509_verify_cert");
-            if (f == X509_verify_cert)
-                f = NULL;
-            dlclose(h);
-        }
-    }
-    if (!f) {
-        /* a program with OpenSSL compiled in that exports it (node) */
-        f = (verify_fn)dlsym(RTLD_DEFAULT, "X509_verify_cert");
-        if (f == X509_verify_cert)
-            f = NULL;
-    }
-    if (f)
-        atomic_store_explicit(&real, f, memory_order_release);
-    return f;
+    return (verify_fn)xv_real_ssl(XV_X509_verify_cert);
 }
 
 /* A libcrypto name in the OpenSSL that owns the contexts this hook sees:

@@ -19,6 +19,7 @@
 #include "xv_observe_event.h"
 
 #include "xv_conn.h"
+#include "xv_knobs.h"
 #include "xv_session.h"
 
 #include <ctype.h>
@@ -48,14 +49,15 @@ static unsigned g_cur_tgid;
 
 void xv_observe_feed_init(void)
 {
-    const char *cc = getenv("XENOVIA_CAPTURE_CONTENT");
-    const char *cm = getenv("XENOVIA_CAPTURE_MAX_BYTES");
+    /* the agent's own readers and ranges (common/xv_knobs.def) */
+    uint64_t cc, cm;
+    xv_knob_get_num(XV_KNOB_CAPTURE_CONTENT, &cc);
+    xv_knob_get_num(XV_KNOB_CAPTURE_MAX_BYTES, &cm);
     g_cfg = (struct xv_conn_config){
         .hosts = getenv("XENOVIA_HOSTS"),
         .body_max = 32u << 20,
-        .capture_max = cm && *cm ? (size_t)strtoull(cm, NULL, 10) : 16384,
-        .capture_content = !(cc && (!strcmp(cc, "off") || !strcmp(cc, "0") ||
-                                    !strcmp(cc, "false") || !strcmp(cc, "no"))),
+        .capture_max = (size_t)cm,
+        .capture_content = (int)cc,
         .head_max = 65536,
         .agent_id = getenv("XENOVIA_AGENT_ID"),
         .org_id = getenv("XENOVIA_ORG_ID"),

@@ -17,10 +17,12 @@
  */
 #include "xv_observe.h"
 #include "xv_observe_event.h"
+#include "xv_real.h"
 #include "tls.skel.h"
 
 #include "xv_conn.h"
 #include "xv_exporter.h"
+#include "xv_knobs.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -324,25 +326,26 @@ static int start_command(struct xv_tls_bpf *sk, char *const *cmd, pid_t *child_o
         free(exe);
         return why_not(-errno, "create a pipe");
     }
+    xv_real_init(); /* the child calls the table: resolve before fork */
     pid_t child = fork();
     if (child == 0) {
-        close(gate[1]);
+        xv_real.close(gate[1]);
         char b;
         ssize_t n;
         do
-            n = read(gate[0], &b, 1);
+            n = xv_real.read(gate[0], &b, 1);
         while (n < 0 && errno == EINTR);
-        close(gate[0]);
+        xv_real.close(gate[0]);
         if (n != 1)
-            _exit(126);
+            xv_real._exit(126);
         execvp(cmd[0], cmd);
         fprintf(stderr, "xenovia observe: %s: %s\n", cmd[0], strerror(errno));
-        _exit(127);
+        xv_real._exit(127);
     }
-    close(gate[0]);
+    xv_real.close(gate[0]);
     if (child < 0) {
         free(exe);
-        close(gate[1]);
+        xv_real.close(gate[1]);
         return why_not(-errno, "fork");
     }
     int got = 0, r = attach_object(sk, child, exe);
@@ -358,7 +361,7 @@ static int start_command(struct xv_tls_bpf *sk, char *const *cmd, pid_t *child_o
     free(exe);
     if (!got) {
         kill(child, SIGKILL);
-        close(gate[1]);
+        xv_real.close(gate[1]);
         waitpid(child, NULL, 0);
         return r == -EPERM || r == -EACCES ? why_not(r, "attach uprobes")
                                          : (fprintf(stderr, "xenovia observe: no OpenSSL "
@@ -386,10 +389,11 @@ int xv_observe_run(const struct xv_observe_opts *o)
     struct xv_tls_bpf *sk = xv_tls_bpf__open();
     /* XENOVIA_OBSERVE_RING_KB: ring buffer size (a power of two, pages), for
      * tuning and for the test that makes it overflow; default 65536 (64 MiB). */
-    const char *rk = getenv("XENOVIA_OBSERVE_RING_KB");
-    if (sk && rk && *rk) {
-        unsigned long kb = strtoul(rk, NULL, 10);
-        if (kb < 4 || kb > (1ul << 22) || (kb & (kb - 1))) {
+    const char *rk = xv_knob_get_text(XV_KNOB_OBSERVE_RING_KB);
+    if (sk && rk) {
+        /* range from common/xv_knobs.def; a power of two on top */
+        uint64_t kb;
+        if (xv_knob_check(&xv_knobs[XV_KNOB_OBSERVE_RING_KB], rk, &kb) != 0 || (kb & (kb - 1))) {
             fprintf(stderr, "xenovia observe: XENOVIA_OBSERVE_RING_KB must be a power of two "
                             "from 4 to 4194304, got \"%s\"\n", rk);
             xv_tls_bpf__destroy(sk);
@@ -455,9 +459,9 @@ int xv_observe_run(const struct xv_observe_opts *o)
     sigaction(SIGTERM, &sa, NULL);
     if (child > 0) {
         add_target(sk, child);
-        if (write(gate[1], "g", 1) != 1)
+        if (xv_real.write(gate[1], "g", 1) != 1)
             g_stop = 1;
-        close(gate[1]);
+        xv_real.close(gate[1]);
         gate[1] = -1;
     }
     size_t alive = o->npids;
@@ -499,7 +503,7 @@ out:
                                    : "process exited before the response completed");
     xv_tls_bpf__destroy(sk);
     if (gate[1] >= 0)
-        close(gate[1]);
+        xv_real.close(gate[1]);
     xv_exp_flush(5000);
     xv_exp_shutdown();
     return rc;

@@ -243,7 +243,7 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
     }
     if (!e.is_elf64_x86_64)
         return refuse(rep, "%s%s", "not an x86-64 program", "");
-    if (e.boringssl || e.go)
+    if (e.boringssl || e.rustls || e.go)
         return refuse(rep, "%s%s", e.go ? "Go TLS" : "BoringSSL/rustls, not OpenSSL", "");
     char why[160] = "";
     if (xv_patch_decoder_load(why, sizeof why) != 0)

@@ -1,213 +1,406 @@
 /*
- * elf.c — what an ELF file says about compiled-in OpenSSL: where its entry
- * points are (.dynsym first, then .symtab), whether it depends on a
- * dynamic libssl, whether it is Go or carries BoringSSL. Used by the
- * patcher at start-up and by `xenovia doctor`.
+ * elf.c — the project's one ELF reader (issue 10: one source per fact). The
+ * agent reads its executable with it at start (patch/ to find compiled-in
+ * OpenSSL, coverage.c for the coverage verdict) and `xenovia doctor` reads
+ * programs and their libraries with it, so both see the same facts.
  *
- * Invariant: no offset, size or count from the file is trusted; the file
- * is read through a private read-only mapping that is unmapped before
- * return. Raw syscalls for open/close, so it may run inside the agent's
- * init without re-entering its hooks. Thread safety: reentrant.
+ * Reads ELF32/ELF64 of either byte order: header, PT_INTERP, the dynamic
+ * section through the program headers (DT_NEEDED/RPATH/RUNPATH/FLAGS_1,
+ * so stripped-of-sections files work), sections by index or name, and the
+ * symbols of .dynsym and .symtab.
+ *
+ * Invariant: no offset, size or count from the file is trusted; every read
+ * goes through rd()/str_at(), which check bounds. The file is a private
+ * read-only mapping, opened and closed with raw syscalls so the reader may
+ * run inside the agent's init without re-entering its hooks.
+ * Thread safety: reentrant; a struct xv_patch_elf_file belongs to one thread.
  */
 #include "xv_patch.h"
 
-#include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-const char *const xv_patch_names[XV_PATCH_NAMES] = {
-    "SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_peek",
-    "SSL_peek_ex", "SSL_pending", "SSL_has_pending", "SSL_get_error",
-    "SSL_shutdown", "SSL_free", "SSL_ctrl", "SSL_set_alpn_protos",
-    "SSL_CTX_set_alpn_protos", "SSL_get_fd", "SSL_get_SSL_CTX", "SSL_get_shutdown",
-    "SSL_is_init_finished", "SSL_do_handshake", "X509_verify_cert",
-};
+#define PT_LOAD_ 1
+#define PT_DYNAMIC_ 2
+#define PT_INTERP_ 3
+#define DT_NULL_ 0
+#define DT_NEEDED_ 1
+#define DT_STRTAB_ 5
+#define DT_STRSZ_ 10
+#define DT_RPATH_ 15
+#define DT_RUNPATH_ 29
+#define DT_FLAGS_1_ 0x6ffffffb
+#define DF_1_PIE_ 0x08000000
 
-/* Without these the agent cannot do its job on a patched program: the data
- * path, the clean end of a stream the agent answered (get_error,
- * get_shutdown), the end of a connection (free) and the SNI host name
- * (ctrl). The others only refine (peek, pending, shutdown of an answered
- * stream, ALPN narrowing) and are skipped alone when refused. */
-const unsigned char xv_patch_essential[XV_PATCH_NAMES] = {
-    1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0,
-};
-const unsigned char xv_patch_hooked[XV_PATCH_NAMES] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1,
-};
-
-struct view {
-    const unsigned char *base;
-    size_t size;
-    const Elf64_Ehdr *eh;
-    const Elf64_Shdr *sh;
-};
-
-static int in_range(const struct view *v, uint64_t off, uint64_t len)
+/* An unsigned field of `width` bytes at `off`, in the file's byte order;
+ * 0 past the end. */
+static uint64_t rd(const struct xv_patch_elf_file *e, size_t off, int width)
 {
-    return off <= v->size && len <= v->size - off;
+    if (off > e->size || (size_t)width > e->size - off)
+        return 0;
+    const unsigned char *p = e->data + off;
+    uint64_t v = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (!e->be) {            /* the common case, on the symbol-scan hot path */
+        memcpy(&v, p, (size_t)width);
+        return v;
+    }
+#endif
+    for (int i = 0; i < width; i++) {
+        int shift = e->be ? (width - 1 - i) * 8 : i * 8;
+        v |= (uint64_t)p[i] << shift;
+    }
+    return v;
 }
 
-static const char *sec_name(const struct view *v, const Elf64_Shdr *s)
+/* Address-sized field (4 or 8 bytes by class). */
+static uint64_t rda(const struct xv_patch_elf_file *e, size_t off)
 {
-    if (v->eh->e_shstrndx >= v->eh->e_shnum)
-        return "";
-    const Elf64_Shdr *strs = &v->sh[v->eh->e_shstrndx];
-    if (!in_range(v, strs->sh_offset, strs->sh_size) || s->sh_name >= strs->sh_size)
-        return "";
-    const char *p = (const char *)v->base + strs->sh_offset + s->sh_name;
-    return memchr(p, '\0', strs->sh_size - s->sh_name) ? p : "";
+    return rd(e, off, e->is64 ? 8 : 4);
 }
 
-/* File offset of virtual address `va` through the section that holds it. */
-static uint64_t va_to_off(const struct view *v, uint64_t va)
+static int in_file(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len)
 {
-    for (unsigned i = 0; i < v->eh->e_shnum; i++) {
-        const Elf64_Shdr *s = &v->sh[i];
-        if (s->sh_type != SHT_PROGBITS || !(s->sh_flags & SHF_EXECINSTR))
-            continue;
-        if (va >= s->sh_addr && va - s->sh_addr < s->sh_size)
-            return s->sh_offset + (va - s->sh_addr);
+    return off <= e->size && len <= e->size - off;
+}
+
+/* A NUL-terminated string at `off` that lies wholly inside [lo, hi). */
+static const char *str_at(const struct xv_patch_elf_file *e, uint64_t lo, uint64_t hi, uint64_t off)
+{
+    if (hi > e->size)
+        hi = e->size;
+    if (off < lo || off >= hi)
+        return NULL;
+    const char *s = (const char *)e->data + off;
+    return memchr(s, '\0', hi - off) ? s : NULL;
+}
+
+struct phdr {
+    uint32_t type;
+    uint64_t offset, vaddr, filesz;
+};
+
+static size_t phnum(const struct xv_patch_elf_file *e)
+{
+    return (size_t)rd(e, e->is64 ? 56 : 44, 2);
+}
+
+static int phdr_get(const struct xv_patch_elf_file *e, size_t i, struct phdr *ph)
+{
+    uint64_t phoff = e->is64 ? rd(e, 32, 8) : rd(e, 28, 4);
+    uint16_t entsz = (uint16_t)rd(e, e->is64 ? 54 : 42, 2);
+    if (entsz < (e->is64 ? 56 : 32) || !in_file(e, phoff + (uint64_t)i * entsz, entsz))
+        return -1;
+    size_t o = (size_t)(phoff + (uint64_t)i * entsz);
+    ph->type = (uint32_t)rd(e, o, 4);
+    if (e->is64) {
+        ph->offset = rd(e, o + 8, 8);
+        ph->vaddr = rd(e, o + 16, 8);
+        ph->filesz = rd(e, o + 32, 8);
+    } else {
+        ph->offset = rd(e, o + 4, 4);
+        ph->vaddr = rd(e, o + 8, 4);
+        ph->filesz = rd(e, o + 16, 4);
     }
     return 0;
 }
 
-static void scan_syms(const struct view *v, const Elf64_Shdr *tab, int dynamic, struct xv_patch_elf *out)
+/* File offset of a virtual address, through the PT_LOAD segments. */
+static int vaddr_to_off(const struct xv_patch_elf_file *e, uint64_t va, uint64_t *off)
 {
-    if (tab->sh_link >= v->eh->e_shnum || tab->sh_entsize != sizeof(Elf64_Sym))
-        return;
-    const Elf64_Shdr *strs = &v->sh[tab->sh_link];
-    if (!in_range(v, tab->sh_offset, tab->sh_size) || !in_range(v, strs->sh_offset, strs->sh_size))
-        return;
-    const Elf64_Sym *sym = (const void *)(v->base + tab->sh_offset);
-    size_t n = tab->sh_size / sizeof *sym;
-    const char *str = (const char *)v->base + strs->sh_offset;
-    for (size_t i = 0; i < n; i++) {
-        if (sym[i].st_shndx == SHN_UNDEF || sym[i].st_name >= strs->sh_size || !sym[i].st_value)
-            continue;
-        const char *name = str + sym[i].st_name;
-        size_t room = strs->sh_size - sym[i].st_name;
-        if (room < 8)
-            continue;
-        /* first-byte filters keep this cheap on node's ~100k exports */
-        if ((name[0] == 'B' && strncmp(name, "BORINGSSL_", 10) == 0) ||
-            (name[0] == 'r' && strncmp(name, "rustls_", 7) == 0))
-            out->boringssl = 1;
-        if ((name[0] != 'S' && name[0] != 'X') || !memchr(name, '\0', room))
-            continue;
-        if (strncmp(name, "SSL_", 4) != 0 && strcmp(name, "X509_verify_cert") != 0)
-            continue;
-        if (ELF64_ST_TYPE(sym[i].st_info) != STT_FUNC)
-            continue;
-        for (int k = 0; k < XV_PATCH_NAMES; k++) {
-            if (out->sym[k].value || strcmp(name, xv_patch_names[k]) != 0)
-                continue;
-            out->sym[k].value = sym[i].st_value;
-            out->sym[k].size = sym[i].st_size;
-            out->sym[k].offset = va_to_off(v, sym[i].st_value);
-            out->sym[k].dynamic = dynamic;
+    struct phdr ph;
+    for (size_t i = 0; i < phnum(e); i++)
+        if (phdr_get(e, i, &ph) == 0 && ph.type == PT_LOAD_ && va >= ph.vaddr &&
+            va - ph.vaddr < ph.filesz) {
+            *off = ph.offset + (va - ph.vaddr);
+            return 0;
         }
+    return -1;
+}
+
+/* DT_NEEDED, DT_RPATH, DT_RUNPATH and DF_1_PIE from PT_DYNAMIC. */
+static void parse_dynamic(struct xv_patch_elf_file *e, const struct phdr *dyn)
+{
+    size_t entsz = e->is64 ? 16 : 8;
+    if (!in_file(e, dyn->offset, dyn->filesz))
+        return;
+    uint64_t strtab_va = 0, strsz = 0;
+    size_t n = (size_t)(dyn->filesz / entsz);
+    /* First pass: where the string table is. */
+    for (size_t i = 0; i < n; i++) {
+        size_t o = (size_t)dyn->offset + i * entsz;
+        int64_t tag = (int64_t)(e->is64 ? rd(e, o, 8) : (uint64_t)(int32_t)rd(e, o, 4));
+        uint64_t val = rda(e, o + entsz / 2);
+        if (tag == DT_NULL_)
+            break;
+        if (tag == DT_STRTAB_)
+            strtab_va = val;
+        else if (tag == DT_STRSZ_)
+            strsz = val;
+        else if (tag == DT_FLAGS_1_ && (val & DF_1_PIE_))
+            e->pie = 1;
+    }
+    uint64_t stroff;
+    if (!strtab_va || vaddr_to_off(e, strtab_va, &stroff) < 0)
+        return;
+    uint64_t strend = strsz && stroff + strsz <= e->size ? stroff + strsz : e->size;
+    for (size_t i = 0; i < n; i++) {
+        size_t o = (size_t)dyn->offset + i * entsz;
+        int64_t tag = (int64_t)(e->is64 ? rd(e, o, 8) : (uint64_t)(int32_t)rd(e, o, 4));
+        uint64_t val = rda(e, o + entsz / 2);
+        if (tag == DT_NULL_)
+            break;
+        const char *s = NULL;
+        if (tag == DT_NEEDED_ || tag == DT_RPATH_ || tag == DT_RUNPATH_)
+            s = str_at(e, stroff, strend, stroff + val);
+        if (!s)
+            continue;
+        if (tag == DT_NEEDED_ && e->nneeded < XV_PATCH_ELF_MAX_NEEDED)
+            e->needed[e->nneeded++] = s;
+        else if (tag == DT_RPATH_)
+            e->rpath = s;
+        else if (tag == DT_RUNPATH_)
+            e->runpath = s;
     }
 }
 
-static int needs_libssl(const struct view *v, const Elf64_Shdr *dyn)
+/* Section header table: offset, entry size, count (0 when unusable). */
+static uint16_t shnum(const struct xv_patch_elf_file *e)
 {
-    if (dyn->sh_link >= v->eh->e_shnum)
-        return 0;
-    const Elf64_Shdr *strs = &v->sh[dyn->sh_link];
-    if (!in_range(v, dyn->sh_offset, dyn->sh_size) || !in_range(v, strs->sh_offset, strs->sh_size))
-        return 0;
-    const Elf64_Dyn *d = (const void *)(v->base + dyn->sh_offset);
-    size_t n = dyn->sh_size / sizeof *d;
-    for (size_t i = 0; i < n && d[i].d_tag != DT_NULL; i++) {
-        if (d[i].d_tag != DT_NEEDED || d[i].d_un.d_val >= strs->sh_size)
-            continue;
-        const char *name = (const char *)v->base + strs->sh_offset + d[i].d_un.d_val;
-        if (strncmp(name, "libssl", 6) == 0 && memchr(name, '\0', strs->sh_size - d[i].d_un.d_val))
-            return 1;
+    return e->has_shdrs ? (uint16_t)rd(e, e->is64 ? 60 : 48, 2) : 0;
+}
+
+int xv_patch_elf_section(const struct xv_patch_elf_file *e, size_t i, struct xv_patch_elf_shdr *sh)
+{
+    memset(sh, 0, sizeof *sh);
+    if (i >= shnum(e))
+        return -1;
+    uint64_t shoff = e->is64 ? rd(e, 40, 8) : rd(e, 32, 4);
+    uint16_t entsz = (uint16_t)rd(e, e->is64 ? 58 : 46, 2);
+    size_t o = (size_t)(shoff + (uint64_t)i * entsz);
+    uint32_t name = (uint32_t)rd(e, o, 4);
+    sh->type = (uint32_t)rd(e, o + 4, 4);
+    if (e->is64) {
+        sh->flags = rd(e, o + 8, 8);
+        sh->addr = rd(e, o + 16, 8);
+        sh->offset = rd(e, o + 24, 8);
+        sh->size = rd(e, o + 32, 8);
+        sh->link = (uint32_t)rd(e, o + 40, 4);
+        sh->entsize = rd(e, o + 56, 8);
+    } else {
+        sh->flags = rd(e, o + 8, 4);
+        sh->addr = rd(e, o + 12, 4);
+        sh->offset = rd(e, o + 16, 4);
+        sh->size = rd(e, o + 20, 4);
+        sh->link = (uint32_t)rd(e, o + 24, 4);
+        sh->entsize = rd(e, o + 36, 4);
+    }
+    sh->in_file = in_file(e, sh->offset, sh->size);
+    /* the name, from the section-name string table (its own header read raw) */
+    uint16_t strndx = (uint16_t)rd(e, e->is64 ? 62 : 50, 2);
+    sh->name = "";
+    if (strndx < shnum(e)) {
+        size_t so = (size_t)(shoff + (uint64_t)strndx * entsz);
+        uint64_t noff = e->is64 ? rd(e, so + 24, 8) : rd(e, so + 16, 4);
+        uint64_t nsz = e->is64 ? rd(e, so + 32, 8) : rd(e, so + 20, 4);
+        const char *s = in_file(e, noff, nsz) ? str_at(e, noff, noff + nsz, noff + name) : NULL;
+        if (s)
+            sh->name = s;
     }
     return 0;
 }
 
-static void *map_file(const char *path, size_t *size)
+size_t xv_patch_elf_nsections(const struct xv_patch_elf_file *e)
 {
+    return shnum(e);
+}
+
+int xv_patch_elf_find_section(const struct xv_patch_elf_file *e, const char *name,
+                              struct xv_patch_elf_shdr *sh)
+{
+    for (size_t i = 0; i < shnum(e); i++)
+        if (xv_patch_elf_section(e, i, sh) == 0 && strcmp(sh->name, name) == 0)
+            return 0;
+    memset(sh, 0, sizeof *sh);
+    return -1;
+}
+
+int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e)
+{
+    memset(e, 0, sizeof *e);
     int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return NULL;
+        return -errno;
     struct stat st;
-    void *map = NULL;
-    if (fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(Elf64_Ehdr)) {
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED)
-            map = NULL;
-        *size = (size_t)st.st_size;
+    if (fstat(fd, &st) < 0) {
+        int err = errno;
+        syscall(SYS_close, fd);
+        return -err;
     }
+    if (!S_ISREG(st.st_mode) || st.st_size < 52) {
+        syscall(SYS_close, fd);
+        return -ENOEXEC;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
     syscall(SYS_close, fd);
-    return map;
-}
-
-int xv_patch_elf_read(const char *path, struct xv_patch_elf *out)
-{
-    memset(out, 0, sizeof *out);
-    size_t size = 0;
-    void *map = map_file(path, &size);
-    if (!map)
-        return -1;
-    struct view v = { map, size, map, NULL };
-    int rc = -1;
-    if (memcmp(v.eh->e_ident, ELFMAG, SELFMAG) != 0)
-        goto out;
-    rc = 0;
-    out->machine = v.eh->e_ident[EI_CLASS] == ELFCLASS64 ? v.eh->e_machine : -1;
-    out->type = v.eh->e_type;
-    if (v.eh->e_ident[EI_CLASS] != ELFCLASS64 || v.eh->e_ident[EI_DATA] != ELFDATA2LSB ||
-        v.eh->e_shentsize != sizeof(Elf64_Shdr) ||
-        !in_range(&v, v.eh->e_shoff, (uint64_t)v.eh->e_shnum * sizeof(Elf64_Shdr)))
-        goto out;
-    out->is_elf64_x86_64 = v.eh->e_machine == EM_X86_64;
-    v.sh = (const void *)(v.base + v.eh->e_shoff);
-    /* .dynsym first: it survives strip and is what the program exports */
-    for (unsigned i = 0; i < v.eh->e_shnum; i++)
-        if (v.sh[i].sh_type == SHT_DYNSYM)
-            scan_syms(&v, &v.sh[i], 1, out);
-    /* .symtab only when the exports did not show OpenSSL (a program
-     * linked against libssl.a without -rdynamic); node's is huge. */
-    int exported = xv_patch_elf_has_ssl(out);
-    for (unsigned i = 0; i < v.eh->e_shnum; i++) {
-        const Elf64_Shdr *s = &v.sh[i];
-        if (s->sh_type == SHT_SYMTAB) {
-            out->has_symtab = 1;
-            if (!exported)
-                scan_syms(&v, s, 0, out);
-        } else if (s->sh_type == SHT_DYNAMIC) {
-            out->needs_libssl |= needs_libssl(&v, s);
-        }
-        if (strcmp(sec_name(&v, s), ".go.buildinfo") == 0)
-            out->go = 1;
+    if (p == MAP_FAILED)
+        return -err;
+    e->data = p;
+    e->size = (size_t)st.st_size;
+    const unsigned char *d = e->data;
+    if (memcmp(d, "\177ELF", 4) != 0 || (d[4] != 1 && d[4] != 2) || (d[5] != 1 && d[5] != 2) ||
+        (d[4] == 2 && e->size < 64)) {
+        xv_patch_elf_close(e);
+        return -ENOEXEC;
     }
-    if (!xv_patch_elf_has_ssl(out) && !out->needs_libssl && !out->has_symtab) {
-        /* Stripped with nothing exported: OpenSSL 3 keeps its source paths in
-         * .rodata for its error queue ("../ssl/statem/statem_clnt.c"). */
-        static const char marker[] = "ssl/statem/statem_clnt.c";
-        for (unsigned i = 0; i < v.eh->e_shnum && !out->openssl_marker; i++) {
-            const Elf64_Shdr *s = &v.sh[i];
-            if (s->sh_type == SHT_PROGBITS && strcmp(sec_name(&v, s), ".rodata") == 0 &&
-                in_range(&v, s->sh_offset, s->sh_size))
-                out->openssl_marker =
-                    memmem(v.base + s->sh_offset, s->sh_size, marker, sizeof marker - 1) != NULL;
+    e->is64 = d[4] == 2;
+    e->be = d[5] == 2;
+    e->type = (uint16_t)rd(e, 16, 2);
+    e->machine = (uint16_t)rd(e, 18, 2);
+
+    struct phdr ph;
+    for (size_t i = 0; i < phnum(e); i++) {
+        if (phdr_get(e, i, &ph) < 0)
+            break;
+        if (ph.type == PT_INTERP_ && in_file(e, ph.offset, ph.filesz)) {
+            e->has_interp = 1;
+            size_t n = ph.filesz < sizeof e->interp ? (size_t)ph.filesz : sizeof e->interp - 1;
+            memcpy(e->interp, d + ph.offset, n);
+            e->interp[n] = '\0';
+        } else if (ph.type == PT_DYNAMIC_) {
+            e->has_dynamic = 1;
+            parse_dynamic(e, &ph);
         }
     }
-out:
-    munmap(map, size);
-    return rc;
+    uint64_t shoff = e->is64 ? rd(e, 40, 8) : rd(e, 32, 4);
+    uint16_t shentsz = (uint16_t)rd(e, e->is64 ? 58 : 46, 2);
+    uint16_t num = (uint16_t)rd(e, e->is64 ? 60 : 48, 2);
+    e->has_shdrs = shoff && num && shentsz >= (e->is64 ? 64 : 40) &&
+                   in_file(e, shoff, (uint64_t)num * shentsz);
+    struct xv_patch_elf_shdr sh;
+    for (size_t i = 0; i < shnum(e); i++)
+        if (xv_patch_elf_section(e, i, &sh) == 0 && sh.type == XV_PATCH_SHT_SYMTAB)
+            e->has_symtab = 1;
+    return 0;
 }
 
-int xv_patch_elf_has_ssl(const struct xv_patch_elf *e)
+void xv_patch_elf_close(struct xv_patch_elf_file *e)
 {
-    return e->sym[0].value || e->sym[1].value || e->sym[2].value || e->sym[3].value;
+    if (e->data)
+        munmap((void *)e->data, e->size);
+    memset(e, 0, sizeof *e);
+}
+
+int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, const char *first,
+                         int (*cb)(void *ctx, const struct xv_patch_elf_sym *s), void *ctx)
+{
+    /* `first` as a bitmap of bytes: the loop below stays tight (no call per
+     * symbol), so the CPU overlaps its cache misses — about half the time
+     * on node's .dynsym */
+    unsigned char want[32];
+    memset(want, first ? 0 : 0xff, sizeof want);
+    for (const char *p = first; p && *p; p++)
+        want[(unsigned char)*p >> 3] |= (unsigned char)(1u << (*p & 7));
+    size_t symsz = e->is64 ? 24 : 16;
+    for (size_t i = 0; i < shnum(e); i++) {
+        struct xv_patch_elf_shdr sh, str;
+        if (xv_patch_elf_section(e, i, &sh) < 0 || sh.type != table || !sh.in_file)
+            continue;
+        if (xv_patch_elf_section(e, sh.link, &str) < 0 || !str.in_file)
+            continue;
+        size_t n = (size_t)(sh.size / symsz);
+        /* A string table ending in NUL (as every well-formed one does)
+         * terminates any name that starts inside it: no per-name search
+         * (node's .dynsym holds ~100k names; the agent reads it at start). */
+        int terminated = str.size && e->data[str.offset + str.size - 1] == '\0';
+        for (size_t k = 1; k < n; k++) {
+            size_t o = (size_t)sh.offset + k * symsz;
+            uint32_t nm;
+            struct xv_patch_elf_sym s;
+            s.dynamic = table == XV_PATCH_SHT_DYNSYM;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            if (e->is64 && !e->be) {
+                /* the hot case (node: ~100k entries at every start), read
+                 * as the record it is; the table lies inside the file
+                 * (sh.in_file), so every entry does */
+                struct {
+                    uint32_t name;
+                    uint8_t info, other;
+                    uint16_t shndx;
+                    uint64_t value, size;
+                } r;
+                memcpy(&r, e->data + o, sizeof r);
+                nm = r.name;
+                s.info = r.info;
+                s.shndx = r.shndx;
+                s.value = r.value;
+                s.size = r.size;
+            } else
+#endif
+            if (e->is64) {
+                nm = (uint32_t)rd(e, o, 4);
+                s.info = (uint8_t)rd(e, o + 4, 1);
+                s.shndx = (uint16_t)rd(e, o + 6, 2);
+                s.value = rd(e, o + 8, 8);
+                s.size = rd(e, o + 16, 8);
+            } else {
+                nm = (uint32_t)rd(e, o, 4);
+                s.value = rd(e, o + 4, 4);
+                s.size = rd(e, o + 8, 4);
+                s.info = (uint8_t)rd(e, o + 12, 1);
+                s.shndx = (uint16_t)rd(e, o + 14, 2);
+            }
+            if (s.shndx == 0 || !s.value)
+                continue;                  /* an import: says nothing about this file */
+            if (terminated)
+                s.name = nm < str.size ? (const char *)e->data + str.offset + nm : NULL;
+            else
+                s.name = str_at(e, str.offset, str.offset + str.size, str.offset + nm);
+            if (!s.name || !*s.name)
+                continue;
+            unsigned char c0 = (unsigned char)s.name[0];
+            if (!(want[c0 >> 3] & (1u << (c0 & 7))))
+                continue;
+            int rc = cb(ctx, &s);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
+                          const char *needle, size_t n)
+{
+    if (!in_file(e, off, len))
+        return 0;
+    return memmem(e->data + off, (size_t)len, needle, n) != NULL;
+}
+
+const char *xv_patch_elf_machine_name(uint16_t machine, char *buf, size_t n)
+{
+    switch (machine) {
+    case 3: return "i386";
+    case 8: return "MIPS";
+    case 20: return "PowerPC";
+    case 21: return "PowerPC64";
+    case 22: return "s390";
+    case 40: return "ARM";
+    case 62: return "x86-64";
+    case 183: return "AArch64";
+    case 243: return "RISC-V";
+    case 258: return "LoongArch";
+    default:
+        snprintf(buf, n, "machine %u", machine);
+        return buf;
+    }
 }
 
 int xv_patch_file_bytes(const char *path, uint64_t off, unsigned char *buf, size_t len)

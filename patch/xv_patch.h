@@ -69,21 +69,89 @@ extern const char *const xv_patch_names[XV_PATCH_NAMES];
 extern const unsigned char xv_patch_essential[XV_PATCH_NAMES];
 extern const unsigned char xv_patch_hooked[XV_PATCH_NAMES];
 
-/* What an ELF file says about compiled-in OpenSSL. */
+/*
+ * The project's one ELF reader (elf.c), used by the agent and by
+ * `xenovia doctor`. ELF32/ELF64, either byte order; every offset checked.
+ * A file is mapped read-only (raw syscalls: safe inside the agent's init).
+ */
+#define XV_PATCH_ELF_MAX_NEEDED 128   /* DT_NEEDED entries kept per object */
+#define XV_PATCH_SHT_SYMTAB 2
+#define XV_PATCH_SHT_DYNSYM 11
+
+struct xv_patch_elf_file {
+    const unsigned char *data;  /* the mapped file (PROT_READ), owned */
+    size_t size;                /* its length */
+    int is64;                   /* ELFCLASS64 */
+    int be;                     /* big-endian */
+    uint16_t type;              /* e_type: 2 ET_EXEC, 3 ET_DYN */
+    uint16_t machine;           /* e_machine */
+    int has_interp;             /* PT_INTERP present: the dynamic loader runs */
+    char interp[256];           /* its path */
+    int has_dynamic;            /* PT_DYNAMIC present */
+    int pie;                    /* DT_FLAGS_1 has DF_1_PIE */
+    const char *needed[XV_PATCH_ELF_MAX_NEEDED]; /* DT_NEEDED names, borrowed from data */
+    size_t nneeded;
+    const char *rpath;          /* DT_RPATH or NULL (borrowed) */
+    const char *runpath;        /* DT_RUNPATH or NULL (borrowed) */
+    int has_shdrs;              /* section headers readable */
+    int has_symtab;             /* a .symtab (not stripped) */
+};
+
+/* One section header. */
+struct xv_patch_elf_shdr {
+    const char *name;           /* "" when unreadable; borrowed from the mapping */
+    uint32_t type, link;        /* sh_type, sh_link */
+    uint64_t flags, addr, offset, size, entsize;
+    int in_file;                /* [offset, offset+size) lies inside the file */
+};
+
+/* One symbol of .dynsym or .symtab. */
+struct xv_patch_elf_sym {
+    const char *name;           /* never NULL or empty; borrowed from the mapping */
+    uint64_t value, size;       /* st_value, st_size */
+    uint8_t info;               /* st_info (type in the low 4 bits) */
+    uint16_t shndx;             /* st_shndx (never 0: imports are not passed) */
+    int dynamic;                /* from .dynsym */
+};
+
+/* Map and parse `path`. Returns 0, or -errno / -ENOEXEC (not ELF or
+ * malformed) with *e zeroed. Release with xv_patch_elf_close. */
+int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e);
+void xv_patch_elf_close(struct xv_patch_elf_file *e);
+size_t xv_patch_elf_nsections(const struct xv_patch_elf_file *e);
+/* Section i (0, or -1 out of range); by exact name (0, or -1 when absent). */
+int xv_patch_elf_section(const struct xv_patch_elf_file *e, size_t i, struct xv_patch_elf_shdr *sh);
+int xv_patch_elf_find_section(const struct xv_patch_elf_file *e, const char *name,
+                              struct xv_patch_elf_shdr *sh);
+/* Call cb for every named symbol the file defines (imports and
+ * zero-valued entries skipped) in the tables of type `table`
+ * (XV_PATCH_SHT_DYNSYM or _SYMTAB) whose name starts with one of the bytes
+ * of `first` (NULL: any); stops and returns cb's value when it is non-zero. */
+int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, const char *first,
+                         int (*cb)(void *ctx, const struct xv_patch_elf_sym *s), void *ctx);
+/* Do the file's bytes [off, off+len) contain the needle? */
+int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
+                          const char *needle, size_t n);
+/* Human name of e_machine ("x86-64", …; "machine N" otherwise): static or buf. */
+const char *xv_patch_elf_machine_name(uint16_t machine, char *buf, size_t n);
+
+/* What an ELF file says about its TLS (coverage.c, from the reader above). */
 struct xv_patch_elf {
     int is_elf64_x86_64;  /* 1 for an x86-64 ELF64 file */
     int machine;          /* e_machine */
     int type;             /* e_type (ET_EXEC, ET_DYN) */
     int needs_libssl;     /* DT_NEEDED names a libssl */
     int has_symtab;       /* .symtab present (not stripped) */
-    int go;               /* .go.buildinfo present */
-    int boringssl;        /* BORINGSSL_* / rustls_* symbols */
+    int go;               /* Go: its sections, runtime.main, or its build-info magic */
+    int boringssl;        /* BORINGSSL_* symbols, or "BoringSSL" in a stripped .rodata */
+    int rustls;           /* rustls symbols, or its crate path in a stripped .rodata */
+    int other_tls;        /* GnuTLS, mbed TLS or wolfSSL compiled in (by symbol) */
     int openssl_marker;   /* no symbols, but OpenSSL's source paths in .rodata */
     struct xv_patch_sym sym[XV_PATCH_NAMES]; /* value 0 = not found */
 };
 
-/* Parse an ELF file (read through a private read-only mapping; raw
- * syscalls, so it is safe inside init). 0 when it was an ELF file. */
+/* The facts of an open file, or of `path` (0 when it was an ELF file). */
+int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out);
 int xv_patch_elf_read(const char *path, struct xv_patch_elf *out);
 
 /* Read `len` bytes at file offset `off` of path into buf; 0 on success. */
@@ -91,6 +159,24 @@ int xv_patch_file_bytes(const char *path, uint64_t off, unsigned char *buf, size
 
 /* Does the ELF define SSL_write or SSL_read (compiled-in OpenSSL)? */
 int xv_patch_elf_has_ssl(const struct xv_patch_elf *e);
+
+/*
+ * The one coverage verdict on a program's own file, for the agent (which
+ * logs "not covered: <why>" unless COVERED/UNDECIDED) and `xenovia doctor`
+ * (which adds what only a file on disk can show: architecture, setuid,
+ * static linking, the libraries it needs). `patched`: for OpenSSL compiled
+ * in with symbols, whether its entry points are (agent) or would be
+ * (doctor's dry run) patched, `patch_why` the names patched or the refusal.
+ * Returns the verdict with one line in `why`.
+ */
+enum xv_patch_cover {
+    XV_PATCH_UNDECIDED = -1,   /* nothing in the file itself decides (dependencies do) */
+    XV_PATCH_COVERED = 0,      /* HTTPS and plain HTTP */
+    XV_PATCH_PARTLY = 1,       /* plain HTTP only */
+    XV_PATCH_NOT_COVERED = 3,  /* nothing */
+};
+int xv_patch_coverage(const struct xv_patch_elf *e, int patched, const char *patch_why,
+                      char *why, size_t n);
 
 /* The outcome of xv_patch_apply for the process. */
 struct xv_patch_report {

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "xv_value.h"
+#include "value/xv_value.h"
 
 struct xv_policy;
 

@@ -1,5 +1,8 @@
 /*
  * config.c — environment variables into struct xv_config (SPEC §10).
+ * Every name, range, spelling and default comes from common/xv_knobs.def
+ * (read through xv_knob_get_*), the table `xenovia run`, `--help` and the
+ * README are made from: the agent accepts exactly what they say.
  * Runs once, inside once-init, before any hook is active; may allocate.
  */
 #include "xv_preload.h"
@@ -15,95 +18,54 @@
 
 #include "xv_common.h"
 #include "xv_http.h"
+#include "xv_knobs.h"
 #include "xv_session.h"
 
-static const char *env(const char *name)
+/* A text knob's value (NULL when unset or empty); only names declared in
+ * common/xv_knobs.def can be read. */
+static const char *env(enum xv_knob_id id)
 {
-    const char *v = getenv(name);
-    return (v && *v) ? v : NULL;
+    return xv_knob_get_text(id);
 }
 
-static const char *env_copy(const char *name)
+static const char *env_copy(enum xv_knob_id id)
 {
-    const char *v = env(name);
+    const char *v = env(id);
     return v ? strdup(v) : NULL;
 }
 
-/* Unsigned number with an upper bound; bad → default and one line. */
-static int env_size(const char *name, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
+/* A number, on/off switch or one-word choice, checked against its row in
+ * common/xv_knobs.def (range, spellings, default): a bad value gets one
+ * line and the default. Returns 1 for a bad value, else 0. */
+static int knob_num(enum xv_knob_id id, uint64_t *out)
 {
-    const char *v = env(name);
-    *out = def;
-    if (!v)
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (errno || *end || end == v || v[0] == '-' || n < min || n > max) {
-        xv_log(XV_LOG_ERROR, "%s=%s is not a number between %llu and %llu; using %llu",
-               name, v, (unsigned long long)min, (unsigned long long)max,
-               (unsigned long long)def);
-        return 1;
-    }
-    *out = n;
-    return 0;
+    return xv_knob_get_num(id, out) < 0;
 }
 
-/* on/off switch; bad → default and one line. */
-static int env_bool(const char *name, int def, int *out)
+static int knob_int(enum xv_knob_id id, int *out)
 {
-    const char *v = env(name);
-    *out = def;
-    if (!v)
-        return 0;
-    if (!strcasecmp(v, "on") || !strcasecmp(v, "1") || !strcasecmp(v, "true") ||
-        !strcasecmp(v, "yes")) {
-        *out = 1;
-        return 0;
-    }
-    if (!strcasecmp(v, "off") || !strcasecmp(v, "0") || !strcasecmp(v, "false") ||
-        !strcasecmp(v, "no")) {
-        *out = 0;
-        return 0;
-    }
-    xv_log(XV_LOG_ERROR, "%s=%s: expected on or off; using %s", name, v, def ? "on" : "off");
-    return 1;
+    uint64_t n;
+    int bad = knob_num(id, &n);
+    *out = (int)n;
+    return bad;
 }
 
-/* A header value from the environment: printable, no CR/LF (it goes on the
- * wire as is), at most `max` bytes. */
-static const char *env_header_value(const char *name, size_t max, int *bad)
+/* A header value from the environment (a LINE knob: it goes on the wire
+ * as is): a bad one is reported, without echoing it, and not sent. */
+static const char *env_header_value(enum xv_knob_id id, int *bad)
 {
-    const char *v = env(name);
+    const struct xv_knob *k = &xv_knobs[id];
+    const char *v = env(id);
     if (!v)
         return NULL;
-    size_t n = strlen(v);
-    int ok = n <= max;
-    for (size_t i = 0; ok && i < n; i++)
-        if ((unsigned char)v[i] < 0x20 && v[i] != '\t')
-            ok = 0;
-    if (!ok) {
-        xv_log(XV_LOG_ERROR, "%s: must be at most %zu bytes without control characters; ignored",
-               name, max);
+    if (xv_knob_check(k, v, NULL) != 0) {
+        char want[160];
+        xv_knob_expect(k, want, sizeof want);
+        xv_log(XV_LOG_ERROR, "%s: expected %s; ignored", k->env, want);
         (*bad)++;
         return NULL;
     }
     return strdup(v);
-}
-
-/* One of two words; bad → default and one line. */
-static int env_choice(const char *name, const char *a, const char *b, int *is_b)
-{
-    const char *v = env(name);
-    *is_b = 0;
-    if (!v || !strcasecmp(v, a))
-        return 0;
-    if (!strcasecmp(v, b)) {
-        *is_b = 1;
-        return 0;
-    }
-    xv_log(XV_LOG_ERROR, "%s=%s: expected %s or %s; using %s", name, v, a, b, a);
-    return 1;
 }
 
 /* Policy settings (SPEC §5). The policy itself is compiled by init.c. */
@@ -111,11 +73,11 @@ static int load_policy_knobs(struct xv_config *cfg)
 {
     int bad = 0;
     uint64_t n;
-    cfg->policy_path = env_copy("XENOVIA_POLICY");
-    bad += env_choice("XENOVIA_POLICY_MODE", "enforce", "monitor", &cfg->policy_monitor);
-    bad += env_choice("XENOVIA_FAIL_MODE", "closed", "open", &cfg->fail_open);
-    bad += env_choice("XENOVIA_STREAM_POLICY", "observe", "buffer", &cfg->stream_buffer);
-    bad += env_size("XENOVIA_POLICY_TIMEOUT_MS", 200, 1, 60000, &n);
+    cfg->policy_path = env_copy(XV_KNOB_POLICY);
+    bad += knob_int(XV_KNOB_POLICY_MODE, &cfg->policy_monitor);      /* enforce|monitor */
+    bad += knob_int(XV_KNOB_FAIL_MODE, &cfg->fail_open);             /* closed|open */
+    bad += knob_int(XV_KNOB_STREAM_POLICY, &cfg->stream_buffer);     /* observe|buffer */
+    bad += knob_num(XV_KNOB_POLICY_TIMEOUT_MS, &n);
     cfg->policy_timeout_ms = n;
     return bad;
 }
@@ -125,7 +87,7 @@ static int load_session(struct xv_config *cfg)
 {
     int bad = 0;
     char err[256];
-    const char *sid = env("XENOVIA_SESSION_ID");
+    const char *sid = env(XV_KNOB_SESSION_ID);
     if (sid) {
         if (xv_session_env_id_check(sid, err, sizeof err) == 0) {
             cfg->session_id = strdup(sid);
@@ -134,10 +96,10 @@ static int load_session(struct xv_config *cfg)
             bad++;
         }
     }
-    cfg->session_path = env_header_value("XENOVIA_SESSION_PATH", 512, &bad);
-    cfg->flow_id = env_header_value("XENOVIA_FLOW_ID", 120, &bad);
-    cfg->parent_trace_id = env_header_value("XENOVIA_PARENT_TRACE_ID", 120, &bad);
-    const char *props = env("XENOVIA_PROPERTIES");
+    cfg->session_path = env_header_value(XV_KNOB_SESSION_PATH, &bad);
+    cfg->flow_id = env_header_value(XV_KNOB_FLOW_ID, &bad);
+    cfg->parent_trace_id = env_header_value(XV_KNOB_PARENT_TRACE_ID, &bad);
+    const char *props = env(XV_KNOB_PROPERTIES);
     if (props) {
         struct xv_session_props *p = malloc(sizeof *p);
         if (p && xv_session_props_parse(props, p, err, sizeof err) == 0) {
@@ -196,26 +158,19 @@ static int g_replay_recorded; /* XENOVIA_REPLAY_TIMING=recorded (read once at in
 
 static int load_cassette(struct xv_config *cfg)
 {
-    const char *path = env("XENOVIA_CASSETTE");
-    int bad = 0, mode = XV_CASSETTE_ONCE;
-    const char *m = env("XENOVIA_RECORD_MODE");
-    if (m && xv_cassette_mode_parse(m, &mode) != 0) {
-        xv_log(XV_LOG_ERROR, "XENOVIA_RECORD_MODE=%s: want once, new_episodes, none or all; "
-               "using once", m);
-        mode = XV_CASSETTE_ONCE;
-        bad++;
-    }
-    const char *t = env("XENOVIA_REPLAY_TIMING");
-    if (t && strcmp(t, "fast") != 0 && strcmp(t, "recorded") != 0) {
-        xv_log(XV_LOG_ERROR, "XENOVIA_REPLAY_TIMING=%s: want fast or recorded; using fast", t);
-        bad++;
-    }
-    g_replay_recorded = t && strcmp(t, "recorded") == 0;
+    const char *path = env(XV_KNOB_CASSETTE);
+    int bad = 0, mode, timing;
+    /* the choice's index in once|new_episodes|none|all is enum xv_cassette_mode */
+    _Static_assert(XV_CASSETTE_ONCE == 0 && XV_CASSETTE_NEW_EPISODES == 1 &&
+                   XV_CASSETTE_NONE == 2 && XV_CASSETTE_ALL == 3, "xv_knobs.def order");
+    bad += knob_int(XV_KNOB_RECORD_MODE, &mode);
+    bad += knob_int(XV_KNOB_REPLAY_TIMING, &timing);  /* fast|recorded */
+    g_replay_recorded = timing == 1;
     if (!path)
         return bad;
     char err[512];
     /* unset: the default list; set (even empty, via the raw getenv): the user's */
-    const char *ignore = getenv("XENOVIA_CASSETTE_IGNORE");
+    const char *ignore = getenv(xv_knobs[XV_KNOB_CASSETTE_IGNORE].env);
     cfg->cassette = xv_cassette_open(path, mode, ignore, err, sizeof err);
     if (!cfg->cassette) {
         xv_log(XV_LOG_ERROR, "XENOVIA_CASSETTE: %s; calls are neither recorded nor replayed", err);
@@ -231,13 +186,13 @@ static int load_routes(struct xv_config *cfg)
     static struct xv_route_config routes;
     char err[300];
     int bad = 0;
-    if (xv_route_parse(env("XENOVIA_ROUTE"), env("XENOVIA_PROXY_ID"), env("XENOVIA_RUNTIME_URL"),
-                       env("XENOVIA_API_KEY"), env("XENOVIA_CA_FILE"), &routes, err,
+    if (xv_route_parse(env(XV_KNOB_ROUTE), env(XV_KNOB_PROXY_ID), env(XV_KNOB_RUNTIME_URL),
+                       env(XV_KNOB_API_KEY), env(XV_KNOB_CA_FILE), &routes, err,
                        sizeof err) != 0) {
         xv_log(XV_LOG_ERROR, "%s", err);
         bad = 1;
     }
-    if (routes.n > 0 && env("XENOVIA_PROXY_ID") && !env("XENOVIA_ROUTE") && !routes.api_key[0])
+    if (routes.n > 0 && env(XV_KNOB_PROXY_ID) && !env(XV_KNOB_ROUTE) && !routes.api_key[0])
         xv_log(XV_LOG_WARN, "XENOVIA_PROXY_ID is set without XENOVIA_API_KEY: the runtime will "
                "see the program's own credential");
     if (cfg->cassette && xv_cassette_replay_only(cfg->cassette)) {
@@ -245,7 +200,7 @@ static int load_routes(struct xv_config *cfg)
         /* replay without network (SPEC §8.1): the hosts the cassette holds are
          * answered in-process; their connections never leave it */
         char what[300];
-        snprintf(what, sizeof what, "cassette %s", env("XENOVIA_CASSETTE"));
+        snprintf(what, sizeof what, "cassette %s", env(XV_KNOB_CASSETTE));
         int port;
         const char *h;
         for (size_t i = 0; (h = xv_cassette_host(cfg->cassette, i, &port)) != NULL; i++)
@@ -265,45 +220,31 @@ int xv_config_load(struct xv_config *cfg)
     uint64_t n;
     memset(cfg, 0, sizeof *cfg);
 
-    const char *lvl = env("XENOVIA_LOG_LEVEL");
-    cfg->log_level = XV_LOG_WARN;
-    if (lvl) {
-        static const char *names[] = { "error", "warn", "info", "debug" };
-        int found = -1;
-        for (int i = 0; i < 4; i++)
-            if (!strcasecmp(lvl, names[i]))
-                found = i;
-        if (found < 0) {
-            xv_log(XV_LOG_ERROR, "XENOVIA_LOG_LEVEL=%s: expected error, warn, info or debug; using warn", lvl);
-            bad++;
-        } else {
-            cfg->log_level = found;
-        }
-    }
+    /* first, so that its own lines follow the level asked for */
+    bad += knob_int(XV_KNOB_LOG_LEVEL, &cfg->log_level);  /* index = enum xv_log_level */
     xv_log_set_level(cfg->log_level);
 
-    bad += env_bool("XENOVIA_DISABLE", 0, &cfg->disabled);
-    cfg->trace_file = env_copy("XENOVIA_TRACE_FILE");
-    cfg->hosts = env_copy("XENOVIA_HOSTS");
-    bad += env_size("XENOVIA_CAPTURE_MAX_BYTES", 16384, 0, 1u << 30, &n);
+    bad += knob_int(XV_KNOB_DISABLE, &cfg->disabled);
+    cfg->trace_file = env_copy(XV_KNOB_TRACE_FILE);
+    cfg->hosts = env_copy(XV_KNOB_HOSTS);
+    bad += knob_num(XV_KNOB_CAPTURE_MAX_BYTES, &n);
     cfg->capture_max = (size_t)n;
-    bad += env_bool("XENOVIA_CAPTURE_CONTENT", 1, &cfg->capture_content);
-    bad += env_size("XENOVIA_BODY_MAX_BYTES", 32u << 20, 4096, 1u << 30, &n);
+    bad += knob_int(XV_KNOB_CAPTURE_CONTENT, &cfg->capture_content);
+    bad += knob_num(XV_KNOB_BODY_MAX_BYTES, &n);
     cfg->body_max = (size_t)n;
     /* Decompression bombs (issue 7 class 5): past either bound a gzip/deflate
      * body is passed through uninspected (docs/http.md). */
-    bad += env_size("XENOVIA_INFLATE_MAX_BYTES", XV_HTTP_INFLATE_DEFAULT_MAX_BYTES, 0,
-                    1ull << 40, &n);
+    bad += knob_num(XV_KNOB_INFLATE_MAX_BYTES, &n);
     cfg->inflate_max = n;
-    bad += env_size("XENOVIA_INFLATE_MAX_RATIO", XV_HTTP_INFLATE_DEFAULT_MAX_RATIO, 0, 100000, &n);
+    bad += knob_num(XV_KNOB_INFLATE_MAX_RATIO, &n);
     cfg->inflate_ratio = (unsigned)n;
     xv_http_set_inflate_limits(cfg->inflate_max, cfg->inflate_ratio);
-    bad += env_size("XENOVIA_EXPORT_TIMEOUT_MS", 2000, 0, 600000, &n);
+    bad += knob_num(XV_KNOB_EXPORT_TIMEOUT_MS, &n);
     cfg->export_timeout_ms = n;
-    cfg->agent_id = env_copy("XENOVIA_AGENT_ID");
-    cfg->org_id = env_copy("XENOVIA_ORG_ID");
-    bad += env_bool("XENOVIA_STAMP", 1, &cfg->stamp);
-    bad += env_size("XENOVIA_SESSION_MAX", XV_SESSION_DEFAULT_MAX, 16, 1u << 22, &n);
+    cfg->agent_id = env_copy(XV_KNOB_AGENT_ID);
+    cfg->org_id = env_copy(XV_KNOB_ORG_ID);
+    bad += knob_int(XV_KNOB_STAMP, &cfg->stamp);
+    bad += knob_num(XV_KNOB_SESSION_MAX, &n);
     cfg->session_max = (size_t)n;
     bad += load_session(cfg);
     bad += load_policy_knobs(cfg);

@@ -1,12 +1,12 @@
 /*
- * coverage.c — can the agent see this program's TLS? Decided from the main
- * executable's ELF facts (patch/elf.c reads them once at start, the same
- * read patch/ uses to find compiled-in OpenSSL):
- *  - a Go program (.go.buildinfo) uses its own crypto/tls: not covered;
- *  - OpenSSL compiled in with its symbols is covered by patch/ (its entry
- *    points redirected) and never reaches this verdict; what does is a
- *    stripped binary exporting nothing, recognised by OpenSSL's source paths
- *    in .rodata: not covered.
+ * coverage.c — can the agent see this program's TLS? The verdict is
+ * patch/'s xv_patch_coverage over the main executable's ELF facts (read
+ * once at start by patch/apply.c, the same read patch/ uses to find
+ * compiled-in OpenSSL), the very function `xenovia doctor` uses, so the
+ * agent's "not covered" line and doctor's verdict agree by construction:
+ *  - a Go program makes its own system calls: not covered at all;
+ *  - TLS compiled in that patch/ did not redirect (BoringSSL, rustls,
+ *    GnuTLS/mbed TLS/wolfSSL, a stripped OpenSSL): plain HTTP only.
  * A refusal by patch/ is reported by init.c with patch/'s reason.
  *
  * Runs once at init. Thread safety: pure.
@@ -19,18 +19,15 @@
 
 int xv_coverage_verdict(const char *exe_path, const struct xv_patch_elf *e, char *why, size_t cap)
 {
-    if (e->go) {
-        snprintf(why, cap, "%s is a Go program (its crypto/tls cannot be hooked; plain HTTP is inspected)",
-                 exe_path);
-        return 1;
-    }
-    if ((xv_patch_elf_has_ssl(e) || e->openssl_marker) && !e->needs_libssl) {
-        snprintf(why, cap, "%s has OpenSSL compiled in without symbols to patch (stripped, "
-                 "nothing exported): its TLS traffic cannot be hooked; plain HTTP is inspected",
-                 exe_path);
-        return 1;
-    }
-    return 0;
+    /* Reached only when patch/ covered nothing: OpenSSL compiled into the
+     * executable then was not patched (a dynamic libssl is loaded too). */
+    char v[768];
+    int c = xv_patch_coverage(e, 0, "a dynamic libssl is loaded as well; only it is hooked",
+                              v, sizeof v);
+    if (c != XV_PATCH_PARTLY && c != XV_PATCH_NOT_COVERED)
+        return 0;
+    snprintf(why, cap, "%s: %s", exe_path, v);
+    return 1;
 }
 
 int xv_coverage_check(const char *exe_path, char *why, size_t cap)

@@ -31,6 +31,8 @@
 #include "xv_session.h"
 #include "xv_policy.h"
 
+_Static_assert(XV_PATCH_NAMES == XV_SSL_FN_COUNT, "patch/ and common/hooked.def name the same functions");
+
 /* Process-wide agent state; written only by once-init. */
 static struct {
     pthread_once_t once;
@@ -42,6 +44,8 @@ static struct {
     pid_t pid;                /* this process (a vfork child has another pid) */
     struct xv_patch_report patch; /* compiled-in OpenSSL: what patch/ did */
 } g = { .once = PTHREAD_ONCE_INIT };
+
+static void exit_flush(void);
 
 static void on_fork_prepare(void)
 {
@@ -97,6 +101,8 @@ static void do_init(void)
      * or anything else starts a thread). */
     void *hooks[XV_SSL_FN_COUNT];
     xv_tls_hook_table(hooks);
+    /* once patched, the trampolines are the real functions (common/real.c) */
+    xv_real_ssl_source(xv_patch_real);
     xv_patch_apply(hooks, &g.patch);
     if (g.patch.covered)
         xv_log(XV_LOG_DEBUG, "OpenSSL compiled into %s; entry points patched: %s", g.patch.object,
@@ -149,6 +155,8 @@ static void do_init(void)
     };
     xv_conn_configure(&cc);
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    /* _exit/_Exit run no destructor: hooks/proc.c calls this first */
+    xv_hooks_on_exit(exit_flush);
 
     char exe[512], why[768];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -181,7 +189,9 @@ __attribute__((constructor(200))) static void xv_preload_ctor(int argc, char **a
     errno = saved;
 }
 
-void xv_preload_exit_flush(void)
+/* The bounded flush for an _exit of this process (hooks/proc.c calls it
+ * through xv_hooks_on_exit); nothing in a vfork child or when inactive. */
+static void exit_flush(void)
 {
     if (!g.active || getpid() != g.pid)
         return;

@@ -82,6 +82,7 @@ static const struct xv_route_module *relay(int *port)
         g.api.replay = g.replay;
         g.api.buf_free = xv_buf_free;
         g.api.replay_recorded_timing = g.recorded_timing;
+        g.api.real = &xv_real;
         if (m && m->start(&g.api, &g.port) == 0)
             g.started = 1;
         else

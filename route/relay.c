@@ -18,8 +18,12 @@
  * the call with `error`, and one stderr line says why. Nothing ever goes
  * to the original host.
  *
- * Every thread here holds the agent's re-entrancy guard, so the agent's own
- * hooks (connect, read, write, SSL_*) pass this traffic straight through.
+ * The relay never calls a name the agent hooks: its libc calls go through
+ * the agent's real-function table (g.api->real, common/xv_real.h), its
+ * OpenSSL calls of hooked names through xv_route_ssl (relay_ssl.c). Every
+ * thread here still holds the agent's re-entrancy guard for what happens
+ * underneath: a libssl the program loaded itself is shared with the relay,
+ * and its socket BIO's read/write calls reach the agent's hooks.
  *
  * Thread safety: g.mu guards the expectation table and the counters.
  */
@@ -174,7 +178,8 @@ struct end {
 static long end_io(struct end *e, char *buf, size_t n, int writing, short *want)
 {
     if (!e->ssl) {
-        ssize_t r = writing ? send(e->fd, buf, n, MSG_NOSIGNAL) : recv(e->fd, buf, n, 0);
+        ssize_t r = writing ? g.api->real->send(e->fd, buf, n, MSG_NOSIGNAL)
+                            : g.api->real->recv(e->fd, buf, n, 0);
         if (r > 0 || (r == 0 && !writing))
             return (long)r;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -187,11 +192,12 @@ static long end_io(struct end *e, char *buf, size_t n, int writing, short *want)
         return -2;
     size_t done = 0;
     long out;
-    int r = writing ? SSL_write_ex(e->ssl, buf, n, &done) : SSL_read_ex(e->ssl, buf, n, &done);
+    int r = writing ? xv_route_ssl.write_ex(e->ssl, buf, n, &done)
+                    : xv_route_ssl.read_ex(e->ssl, buf, n, &done);
     if (r == 1) {
         out = (long)done;
     } else {
-        switch (SSL_get_error(e->ssl, r)) {
+        switch (xv_route_ssl.get_error(e->ssl, r)) {
         case SSL_ERROR_WANT_READ:
             *want = POLLIN;
             out = -1;
@@ -223,7 +229,7 @@ static int wait_fd(int fd, short ev, uint64_t deadline)
         if (t >= deadline)
             return -1;
         struct pollfd p = { fd, ev, 0 };
-        int r = poll(&p, 1, (int)(deadline - t));
+        int r = g.api->real->poll(&p, 1, (int)(deadline - t));
         if (r > 0)
             return 0;
         if (r == 0 || errno != EINTR)
@@ -243,7 +249,7 @@ static int handshake(struct end *e, int server, uint64_t deadline, char *why, si
             ossl_leave();
             return 0;
         }
-        int err = SSL_get_error(e->ssl, r);
+        int err = xv_route_ssl.get_error(e->ssl, r);
         short ev = err == SSL_ERROR_WANT_READ ? POLLIN : err == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
         if (!ev) {
             unsigned long code = ERR_peek_last_error();
@@ -272,7 +278,7 @@ static int connect_gateway(const struct xv_route_rule *r, char *why, size_t wl)
     snprintf(port, sizeof port, "%d", r->port);
     struct addrinfo hints = { 0 }, *res = NULL;
     hints.ai_socktype = SOCK_STREAM;
-    int gr = getaddrinfo(r->host, port, &hints, &res);
+    int gr = g.api->real->getaddrinfo(r->host, port, &hints, &res);
     if (gr != 0) {
         snprintf(why, wl, "cannot resolve %s: %s", r->host, gai_strerror(gr));
         return -1;
@@ -283,7 +289,7 @@ static int connect_gateway(const struct xv_route_rule *r, char *why, size_t wl)
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
             continue;
-        int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        int rc = g.api->real->connect(fd, ai->ai_addr, ai->ai_addrlen);
         if (rc != 0 && errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) == 0) {
             int soerr = 0;
             socklen_t sl = sizeof soerr;
@@ -294,7 +300,7 @@ static int connect_gateway(const struct xv_route_rule *r, char *why, size_t wl)
         if (rc == 0)
             break;
         snprintf(why, wl, "cannot connect to %s:%d: %s", r->host, r->port, strerror(errno));
-        close(fd);
+        g.api->real->close(fd);
         fd = -1;
     }
     freeaddrinfo(res);
@@ -316,7 +322,7 @@ static void reset_close(int fd)
 {
     struct linger lg = { 1, 0 };
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    close(fd);
+    g.api->real->close(fd);
 }
 
 static void relay_loop(struct end *P, struct end *G, struct xv_route_rewriter *rw)
@@ -390,11 +396,11 @@ static void relay_loop(struct end *P, struct end *G, struct xv_route_rewriter *r
         if (t >= idle_until)
             break;
         struct pollfd pf[2] = { { P->fd, pev ? pev : POLLIN, 0 }, { G->fd, gev ? gev : POLLIN, 0 } };
-        if (poll(pf, 2, (int)(idle_until - t)) < 0 && errno != EINTR)
+        if (g.api->real->poll(pf, 2, (int)(idle_until - t)) < 0 && errno != EINTR)
             break;
     }
     if (P->ssl && ossl_enter() == 0) {
-        SSL_shutdown(P->ssl); /* close_notify, so the program reads a clean end */
+        xv_route_ssl.shutdown(P->ssl); /* close_notify, so the program reads a clean end */
         ossl_leave();
     }
 out:
@@ -623,7 +629,7 @@ static void local_loop(struct end *P, const struct xv_route_rule *r, const char 
         xv_log(XV_LOG_WARN, "%s: a request to %s:%d could not be answered from the cassette "
                "(not HTTP, or not an API call); its connection is reset", r->url, host, port);
     if (P->ssl && !q.failed && ossl_enter() == 0) {
-        SSL_shutdown(P->ssl);
+        xv_route_ssl.shutdown(P->ssl);
         ossl_leave();
     }
     if (q.failed) {
@@ -653,7 +659,8 @@ static void *conn_thread(void *arg)
     const struct xv_route_rule *r = &cfg->rule[rule];
     uint64_t deadline = now_ms() + RELAY_FIRST_BYTE_MS;
     unsigned char first = 0;
-    if (wait_fd(P.fd, POLLIN, deadline) != 0 || recv(P.fd, &first, 1, MSG_PEEK) != 1)
+    if (wait_fd(P.fd, POLLIN, deadline) != 0 ||
+        g.api->real->recv(P.fd, &first, 1, MSG_PEEK) != 1)
         goto done;
     int program_tls = first == 0x16;
     if (program_tls) {
@@ -683,23 +690,26 @@ static void *conn_thread(void *arg)
         struct in6_addr ip;
         int is_ip = inet_pton(AF_INET, r->host, &ip) == 1 || inet_pton(AF_INET6, r->host, &ip) == 1;
         if (!G.ssl || !SSL_set_fd(G.ssl, G.fd) ||
-            (!is_ip && (!SSL_set_tlsext_host_name(G.ssl, r->host) || !SSL_set1_host(G.ssl, r->host))) ||
+            /* SSL_set_tlsext_host_name, spelled out: it names SSL_ctrl */
+            (!is_ip && (!xv_route_ssl.ctrl(G.ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME,
+                                           TLSEXT_NAMETYPE_host_name, (void *)r->host) ||
+                        !SSL_set1_host(G.ssl, r->host))) ||
             (is_ip && !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(G.ssl), r->host))) {
             snprintf(why, sizeof why, "cannot set up TLS to the gateway");
-            SSL_free(G.ssl);
+            xv_route_ssl.free(G.ssl);
             G.ssl = NULL;
-            close(G.fd);
+            g.api->real->close(G.fd);
             G.fd = -1;
             ossl_leave();
         } else {
             ossl_leave();
             if (handshake(&G, 0, now_ms() + RELAY_HANDSHAKE_MS, why, sizeof why) != 0) {
                 if (ossl_enter() == 0) {
-                    SSL_free(G.ssl);
+                    xv_route_ssl.free(G.ssl);
                     ossl_leave();
                 }
                 G.ssl = NULL;
-                close(G.fd);
+                g.api->real->close(G.fd);
                 G.fd = -1;
             }
         }
@@ -726,19 +736,19 @@ done:
     xv_route_rewriter_free(rw);
     if ((G.ssl || P.ssl) && ossl_enter() == 0) {
         if (G.ssl)
-            SSL_free(G.ssl);
+            xv_route_ssl.free(G.ssl);
         if (P.ssl)
-            SSL_free(P.ssl);
+            xv_route_ssl.free(P.ssl);
         ossl_leave();
     } /* else the process is exiting: OpenSSL's memory goes with it */
     if (G.fd >= 0)
-        close(G.fd);
+        g.api->real->close(G.fd);
     if (P.fd < 0)
         ; /* already reset */
     else if (reset)
         reset_close(P.fd);
     else
-        close(P.fd);
+        g.api->real->close(P.fd);
     pthread_mutex_lock(&g.mu);
     g.conns--;
     pthread_mutex_unlock(&g.mu);
@@ -812,6 +822,10 @@ static int start_guarded(const struct xv_route_host_api *api, int *port)
 {
     g.api = api;
     xv_log_set_level(api->log_level);
+    if (!api->real || xv_route_ssl_init() != 0) {
+        xv_log(XV_LOG_ERROR, "route: the relay's OpenSSL or the agent's libc table is missing");
+        return XV_E_IO;
+    }
     if (!g.client) {
         g.client = SSL_CTX_new(TLS_client_method());
         if (!g.client)
@@ -846,7 +860,7 @@ static int start_guarded(const struct xv_route_host_api *api, int *port)
         getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
         xv_log(XV_LOG_ERROR, "route: cannot listen on 127.0.0.1: %s", strerror(errno));
         if (fd >= 0)
-            close(fd);
+            g.api->real->close(fd);
         return XV_E_IO;
     }
     g.lfd = fd;
@@ -858,7 +872,7 @@ static int start_guarded(const struct xv_route_host_api *api, int *port)
     int rc = pthread_create(&t, &at, accept_thread, NULL);
     pthread_attr_destroy(&at);
     if (rc != 0) {
-        close(fd);
+        g.api->real->close(fd);
         g.lfd = -1;
         return XV_E_IO;
     }
@@ -872,7 +886,7 @@ static void atfork_child(void)
     pthread_mutex_init(&g.mu, NULL);
     pthread_cond_init(&g.cv, NULL);
     if (g.lfd >= 0)
-        close(g.lfd);
+        g.api->real->close(g.lfd);
     g.lfd = -1;
     g.conns = 0;
     memset(g.exp, 0, sizeof g.exp);

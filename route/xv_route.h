@@ -32,6 +32,7 @@
 
 #include "xv_common.h"
 #include "xv_http.h"
+#include "xv_real.h"
 
 #define XV_ROUTE_MAX 16
 
@@ -162,6 +163,9 @@ struct xv_route_host_api {
     void (*buf_free)(struct xv_buf *b);
     int replay_recorded_timing;      /* XENOVIA_REPLAY_TIMING=recorded: stream events are
                                         handed over with their recorded delays */
+    /* The agent's real libc functions (common/xv_real.h): the relay's only
+     * way to the system calls the agent hooks. */
+    const struct xv_real_table *real;
 };
 
 /* Set by the preload (before any connect) when a cassette replays. */
@@ -180,7 +184,7 @@ struct xv_route_module {
     int (*minted_der)(const unsigned char *der, size_t len);
     void (*atfork_child)(void);
 };
-#define XV_ROUTE_ABI 5
+#define XV_ROUTE_ABI 6
 const struct xv_route_module *xv_route_module(void);
 
 #endif

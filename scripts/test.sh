@@ -35,7 +35,7 @@ say() { printf '==> %s\n' "$*"; }
 
 # ---- 1. packages -----------------------------------------------------------
 pkgs=(build-essential cmake pkg-config libssl-dev libcjson-dev zlib1g-dev
-      libcmocka-dev libpcre2-dev libgmp-dev libzydis-dev curl openssl python3 python3-requests
+      libcmocka-dev libpcre2-dev libgmp-dev nettle-dev libzydis-dev curl openssl python3 python3-requests
       python3-httpx nodejs npm clang)
 missing=()
 for p in "${pkgs[@]}"; do

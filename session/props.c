@@ -124,39 +124,13 @@ static const char *value_problem(const char *v, size_t n)
 {
     size_t chars = 0;
     for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)v[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            if ((c < 0x20 && c != '\t') || c == 0x7f)
-                return "contains a control character";
-            len = 1;
-            cp = c;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
+        const unsigned char *u = (const unsigned char *)v + i;
+        /* common/utf8.c: overlong forms, surrogates, past U+10FFFF refused */
+        size_t len = xv_utf8_seq_len(u, n - i);
+        if (len == 0)
             return "is not valid UTF-8";
-        }
-        if (i + len > n)
-            return "is not valid UTF-8";
-        for (size_t j = 1; j < len; j++) {
-            unsigned char d = (unsigned char)v[i + j];
-            if ((d & 0xC0) != 0x80)
-                return "is not valid UTF-8";
-            cp = cp << 6 | (d & 0x3F);
-        }
-        /* Overlong forms, surrogates and past U+10FFFF are not UTF-8. */
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-            return "is not valid UTF-8";
-        if (cp >= 0x80 && cp < 0xA0)
+        if ((len == 1 && ((u[0] < 0x20 && u[0] != '\t') || u[0] == 0x7f)) ||
+            (len == 2 && u[0] == 0xC2 && u[1] < 0xA0))     /* C0, DEL, C1 (U+0080..U+009F) */
             return "contains a control character";
         i += len;
         if (++chars > XV_SESSION_PROP_VALUE_MAX)
@@ -187,17 +161,6 @@ static void put_prop(struct xv_session_props *p, int i, const char *k, size_t kn
     p->p[i].value_len = vn;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode v[0..n) into a new NUL-terminated string (*out, *outn).
  * Returns 0, XV_E_PARSE on a malformed escape, XV_E_NOMEM. A '+' stays a
  * '+' (OTEL_RESOURCE_ATTRIBUTES is not form encoding). */
@@ -206,27 +169,11 @@ static int pct_decode(const char *v, size_t n, char **out, size_t *outn)
     char *r = malloc(n + 1);
     if (!r)
         return XV_E_NOMEM;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] != '%') {
-            r[j++] = v[i];
-            continue;
-        }
-        if (i + 2 >= n) { /* fewer than two characters follow */
-            free(r);
-            return XV_E_PARSE;
-        }
-        int a = hexval(v[i + 1]), b = hexval(v[i + 2]);
-        if (a < 0 || b < 0) {
-            free(r);
-            return XV_E_PARSE;
-        }
-        r[j++] = (char)(a << 4 | b);
-        i += 2;
+    if (xv_pct_decode(v, n, r, outn, 1) != 0) {   /* common/bytes.c, strict */
+        free(r);
+        return XV_E_PARSE;
     }
-    r[j] = '\0';
     *out = r;
-    *outn = j;
     return 0;
 }
 

@@ -32,20 +32,7 @@ struct rec {
 
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rbe");
-    if (!f)
-        return NULL;
-    struct xv_buf b;
-    xv_buf_init(&b, (size_t)64 << 20);
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (xv_buf_append(&b, chunk, n) != 0)
-            break;
-    fclose(f);
-    if (!b.data)
-        xv_buf_append(&b, "", 0);
-    return xv_buf_steal(&b, len);
+    return xv_file_read(path, (size_t)64 << 20, len);   /* common/bytes.c */
 }
 
 static int by_name(const void *a, const void *b)

@@ -4,7 +4,10 @@
  * checks the agent's own setup (library found, trace file writable, knob
  * values valid).
  *
- * The verdict comes from reading the program's ELF file (doctor_elf.c),
+ * The verdict comes from reading the program's ELF file with the agent's
+ * own reader and verdict (patch/elf.c, patch/coverage.c: what the agent
+ * would say at start, doctor says too), plus what only the file on disk
+ * shows (architecture, setuid, static linking, the libraries it needs),
  * never from running it: the dynamic loader must be involved (no static
  * binaries), the program must not do its own system calls (Go), and its
  * TLS must go through the libssl.so.3 the agent hooks — found among the
@@ -60,12 +63,7 @@ struct report {
     char tls_via[N_TLS][128];         /* which object needed it first */
     char tls_path[N_TLS][PATH_MAX];   /* where it was found ("" if not on disk) */
     char tls_soname[N_TLS][64];       /* the DT_NEEDED name that matched */
-    int static_openssl;               /* SSL_write & co. defined in the program itself */
-    int static_boringssl;             /* BORINGSSL_* symbols or marker */
-    int static_other;                 /* GnuTLS/mbed TLS/wolfSSL compiled in */
-    int openssl_string_only;          /* stripped: only an "OpenSSL x.y" string */
-    int go;                           /* Go runtime */
-    int rustls;                       /* rustls compiled in */
+    struct xv_patch_elf facts;        /* the program file's TLS facts (patch/coverage.c) */
     char missing[512];                /* needed libraries not found on disk */
     char python_ssl[PATH_MAX];        /* CPython _ssl module examined */
     char vendored[PATH_MAX];          /* a dependency with OpenSSL compiled in ("" none) */
@@ -181,11 +179,11 @@ static int find_lib(const struct search *s, const char *const *first, size_t nfi
         for (size_t i = 0; i < n; i++) {
             const char *d = pass ? s->dirs[i] : first[i];
             snprintf(out, outn, "%s/%s", d, soname);
-            struct xv_elf e;
-            if (xv_tool_elf_open(out, &e) != 0)
+            struct xv_patch_elf_file e;
+            if (xv_patch_elf_open(out, &e) != 0)
                 continue;
             int match = e.machine == s->machine && e.is64 == s->is64;
-            xv_tool_elf_close(&e);
+            xv_patch_elf_close(&e);
             if (match)
                 return 0;
         }
@@ -255,8 +253,8 @@ static void walk_needed(struct search *s, struct report *r, const char *root_pat
     snprintf(q[tail++].label, sizeof q[0].label, "%s", root_label);
     while (head < tail) {
         struct item *it = &q[head++];
-        struct xv_elf e;
-        if (xv_tool_elf_open(it->path, &e) != 0)
+        struct xv_patch_elf_file e;
+        if (xv_patch_elf_open(it->path, &e) != 0)
             continue;
         if (head > 1 && !r->vendored[0]) {
             /* a library carrying OpenSSL inside (a vendor SDK): the agent
@@ -295,52 +293,9 @@ static void walk_needed(struct search *s, struct report *r, const char *root_pat
         }
         for (size_t i = 0; i < own.ndirs; i++)
             free(own.dirs[i]);
-        xv_tool_elf_close(&e);
+        xv_patch_elf_close(&e);
     }
     free(q);
-}
-
-/* ---- symbols of the program itself ---- */
-
-static int sym_cb(void *ctx, const char *name, int defined)
-{
-    struct report *r = ctx;
-    if (!defined)
-        return 0;
-    if (!strcmp(name, "SSL_write") || !strcmp(name, "SSL_write_ex") ||
-        !strcmp(name, "SSL_read") || !strcmp(name, "OPENSSL_init_ssl") ||
-        !strcmp(name, "SSL_CTX_new"))
-        r->static_openssl = 1;
-    else if (!strncmp(name, "BORINGSSL_", 10))
-        r->static_boringssl = 1;
-    else if (!strcmp(name, "gnutls_record_send") || !strcmp(name, "mbedtls_ssl_write") ||
-             !strcmp(name, "wolfSSL_write"))
-        r->static_other = 1;
-    else if (!strcmp(name, "runtime.main") || !strcmp(name, "runtime.goexit"))
-        r->go = 1;
-    else if (strstr(name, "rustls"))
-        r->rustls = 1;
-    return 0;
-}
-
-static void scan_program(const struct xv_elf *e, struct report *r)
-{
-    xv_tool_elf_symbols(e, sym_cb, r);
-    if (xv_tool_elf_has_section(e, ".go.buildinfo") || xv_tool_elf_has_section(e, ".gopclntab") ||
-        xv_tool_elf_has_section(e, ".note.go.buildid") ||
-        xv_tool_elf_contains(e, "\xff Go buildinf:", 14))
-        r->go = 1;
-    if (!r->static_openssl && xv_tool_elf_contains(e, "BoringSSL", 9) &&
-        xv_tool_elf_contains(e, "SSL_write", 9))
-        r->static_boringssl = 1;
-    if (!r->rustls && xv_tool_elf_contains(e, "/rustls-", 8))
-        r->rustls = 1;
-    /* A stripped build has no symbol names left; libssl's own source file
-     * names (kept for its error queue, OPENSSL_FILE) are the remaining hint
-     * (weaker: reported as "probably"). */
-    if (!r->static_openssl && !r->static_boringssl &&
-        (xv_tool_elf_contains(e, "ssl/ssl_lib.c", 13) || xv_tool_elf_contains(e, "ssl/s3_lib.c", 12)))
-        r->openssl_string_only = 1;
 }
 
 /* ---- CPython: TLS arrives with the _ssl extension at `import ssl` ---- */
@@ -441,19 +396,19 @@ static void print_verdict(enum verdict v, const char *why)
  * in. Returns the verdict with `why` filled, or -1 when the dependencies
  * have to decide.
  */
-static int decide_from_program(const char *path, const struct xv_elf *e, const struct report *r,
-                               char *why, size_t n)
+static int decide_from_program(const char *path, const struct xv_patch_elf_file *e,
+                               const struct report *r, char *why, size_t n, int quick)
 {
     char mbuf[32], hbuf[32];
-    const char *mine = xv_tool_elf_machine_name(e->machine, mbuf, sizeof mbuf);
+    const char *mine = xv_patch_elf_machine_name(e->machine, mbuf, sizeof mbuf);
     /* The agent's own architecture: it is built like this binary. */
-    struct xv_elf self;
-    int self_ok = xv_tool_elf_open("/proc/self/exe", &self) == 0;
+    struct xv_patch_elf_file self;
+    int self_ok = xv_patch_elf_open("/proc/self/exe", &self) == 0;
     int arch_ok = !self_ok || (self.machine == e->machine && self.is64 == e->is64);
-    const char *host = self_ok ? xv_tool_elf_machine_name(self.machine, hbuf, sizeof hbuf) : "?";
+    const char *host = self_ok ? xv_patch_elf_machine_name(self.machine, hbuf, sizeof hbuf) : "?";
     int host64 = self_ok ? self.is64 : 1;
     if (self_ok)
-        xv_tool_elf_close(&self);
+        xv_patch_elf_close(&self);
     struct stat st;
     int secure = stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
     int fcaps = getxattr(path, "security.capability", NULL, 0) > 0;
@@ -468,42 +423,36 @@ static int decide_from_program(const char *path, const struct xv_elf *e, const s
                  "stays inert (by design)", fcaps ? "has file capabilities" : "setuid/setgid");
         return V_NOT;
     }
-    if (r->go) {
-        snprintf(why, n, "Go program: Go makes its own system calls and uses its own "
-                 "crypto/tls, so LD_PRELOAD sees none of its network traffic");
-        return V_NOT;
-    }
+    const struct xv_patch_elf *f = &r->facts;
+    int own_tls = xv_patch_elf_has_ssl(f) || f->openssl_marker || f->boringssl || f->rustls ||
+                  f->other_tls;
     if (!e->has_interp && (e->type == 2 || !e->has_dynamic)) {
         snprintf(why, n, "statically linked: no dynamic loader runs, so LD_PRELOAD is "
-                 "ignored entirely%s", r->static_openssl || r->openssl_string_only
-                     ? " (it also carries its own OpenSSL)" : "");
+                 "ignored entirely%s", own_tls ? " (it also carries its own TLS library)" : "");
         return V_NOT;
     }
     if (!e->has_interp && e->pie) {
         snprintf(why, n, "static-pie: no dynamic loader runs, so LD_PRELOAD is ignored");
         return V_NOT;
     }
-    if (r->static_openssl && !r->static_boringssl && !r->static_other && !r->rustls) {
-        /* OpenSSL compiled in with its symbols: the agent patches it */
-        char pw[400];
-        if (xv_tool_doctor_patch(path, pw, sizeof pw)) {
-            snprintf(why, n, "OpenSSL compiled in; entry points patched at start (%s)", pw);
-            return V_COVERED;
-        }
-        snprintf(why, n, "OpenSSL compiled in, but its entry points cannot be patched safely "
-                 "(%s): HTTPS is not covered, plain-HTTP calls through libc sockets are", pw);
-        return V_PARTIAL;
+    /* Go, and TLS compiled in: the agent's own verdict (patch/coverage.c),
+     * with the patch planner's dry run standing in for the patching the
+     * agent would do at start. */
+    char pw[400] = "";
+    if (quick) {
+        /* `xenovia run` wants "not covered at all" only: no dry run (it
+         * prints, and loads the decoder) */
+        return xv_patch_coverage(f, 0, "", why, n) == XV_PATCH_NOT_COVERED ? V_NOT : -1;
     }
-    if (r->static_openssl || r->static_boringssl || r->static_other || r->openssl_string_only ||
-        r->rustls) {
-        snprintf(why, n, "its TLS library is compiled into the program (%s); HTTPS "
-                 "is not covered, plain-HTTP calls through libc sockets are",
-                 r->static_boringssl ? "BoringSSL" : r->rustls ? "rustls"
-                 : r->static_other ? "GnuTLS/mbed TLS/wolfSSL"
-                 : r->static_openssl ? "OpenSSL"
-                 : "probably OpenSSL: stripped, found by its source file names");
+    int patched = xv_patch_elf_has_ssl(f) && !f->needs_libssl && !f->go &&
+                  xv_tool_doctor_patch(path, pw, sizeof pw);
+    int v = xv_patch_coverage(f, patched, pw, why, n);
+    if (v == XV_PATCH_NOT_COVERED)
+        return V_NOT;
+    if (v == XV_PATCH_PARTLY)
         return V_PARTIAL;
-    }
+    if (v == XV_PATCH_COVERED)
+        return V_COVERED;
     return -1;
 }
 
@@ -529,20 +478,16 @@ int xv_tool_doctor_quick(const char *cmd, char *why, size_t n)
     char *path = program_of(cmd, 0);
     if (!path)
         return 0;
-    struct xv_elf e;
+    struct xv_patch_elf_file e;
     int v = -1;
-    if (xv_tool_elf_open(path, &e) == 0) {
-        /* Only what can make the verdict "not covered": headers and the Go
-         * sections. No symbol or byte scan — that costs ~0.2 s on a 90 MB
-         * binary such as node, on every `xenovia run`. */
+    if (xv_patch_elf_open(path, &e) == 0) {
+        /* The agent's facts (no whole-file byte scan: cheap enough for
+         * every `xenovia run`, as they are for every agent start). */
         struct report r;
         memset(&r, 0, sizeof r);
-        r.go = xv_tool_elf_has_section(&e, ".go.buildinfo") ||
-               xv_tool_elf_has_section(&e, ".gopclntab") ||
-               xv_tool_elf_has_section(&e, ".note.go.buildid") ||
-               (!e.has_shdrs && xv_tool_elf_contains(&e, "\xff Go buildinf:", 14));
-        v = decide_from_program(path, &e, &r, why, n);
-        xv_tool_elf_close(&e);
+        xv_patch_elf_facts(&e, &r.facts);
+        v = decide_from_program(path, &e, &r, why, n, 1);
+        xv_patch_elf_close(&e);
     }
     free(path);
     return v < 0 ? 0 : v;
@@ -569,8 +514,8 @@ static int examine(const char *what)
         return V_PARTIAL;
     }
 
-    struct xv_elf e;
-    int rc = xv_tool_elf_open(path, &e);
+    struct xv_patch_elf_file e;
+    int rc = xv_patch_elf_open(path, &e);
     if (rc == -ENOEXEC) {
         printf("  not an ELF program\n");
         print_verdict(V_PARTIAL, "cannot tell: doctor reads ELF executables and #! scripts only");
@@ -584,15 +529,15 @@ static int examine(const char *what)
     }
     char mbuf[32];
     printf("  ELF %d-bit %s %s, %s\n", e.is64 ? 64 : 32,
-           xv_tool_elf_machine_name(e.machine, mbuf, sizeof mbuf),
+           xv_patch_elf_machine_name(e.machine, mbuf, sizeof mbuf),
            e.type == 2 ? "executable" : e.has_interp || e.pie ? "PIE executable" : "shared object",
            e.has_interp ? "dynamically linked" : e.has_dynamic ? "static-pie / no loader" : "statically linked");
 
     struct report r;
     memset(&r, 0, sizeof r);
-    scan_program(&e, &r);
+    xv_patch_elf_facts(&e, &r.facts);
     char why[600];
-    int early = decide_from_program(path, &e, &r, why, sizeof why);
+    int early = decide_from_program(path, &e, &r, why, sizeof why, 0);
     enum verdict v;
     if (early == V_NOT) {
         v = V_NOT;
@@ -650,10 +595,10 @@ static int examine(const char *what)
         }
     }
     print_verdict(v, why);
-    if (v != V_COVERED && (r.static_openssl || r.tls_found[0]))   /* OpenSSL found by symbol */
+    if (v != V_COVERED && (xv_patch_elf_has_ssl(&r.facts) || r.tls_found[0]))   /* OpenSSL found by symbol */
         printf("  observe: `xenovia observe -- CMD` or `--pid P` (eBPF uprobes, root; records "
                "only, no stamping or policy) can record its HTTPS calls\n");
-    xv_tool_elf_close(&e);
+    xv_patch_elf_close(&e);
     free(path);
     return v;
 }
@@ -725,12 +670,14 @@ static int check_setup(void)
     }
     printf("settings:\n");
     int any = 0;
-    for (const struct xv_tool_knob *k = xv_tool_knobs; k->flag; k++) {
+    for (size_t i = 0; i < XV_KNOB_COUNT; i++) {
+        const struct xv_knob *k = &xv_knobs[i];
         const char *v = getenv(k->env);
         if (!v)
             continue;
         any = 1;
-        int secret = !strcmp(k->env, "XENOVIA_API_KEY") || !strcmp(k->env, "OTEL_EXPORTER_OTLP_HEADERS");
+        /* credentials: the gateway key, OTLP headers (Authorization) */
+        int secret = strstr(k->env, "API_KEY") || strstr(k->env, "_HEADERS");
         printf("  %s=%s\n", k->env, secret ? "(set, hidden)" : v);
         if (xv_tool_knob_check(k, v, "doctor") < 0)
             bad = 1;

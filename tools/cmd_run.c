@@ -9,6 +9,7 @@
  * Single-threaded.
  */
 #include "xv_common.h"
+#include "xv_session.h"
 #include "xv_tools.h"
 
 #include <ctype.h>
@@ -19,44 +20,48 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define XV_RUN_MAX_PROPS 20        /* SPEC §3: at most 20 properties */
-#define XV_RUN_PROP_KEY_MAX 64
-#define XV_RUN_PROP_VALUE_MAX 512
+/* SPEC §3's property limits, as the agent states them (session/). */
+#define XV_RUN_MAX_PROPS XV_SESSION_PROP_MAX
+#define XV_RUN_PROP_KEY_MAX XV_SESSION_PROP_KEY_MAX
 
 static void run_help(void)
 {
     printf("Usage: xenovia run [FLAGS] [--] CMD [ARGS...]\n"
            "Runs CMD with libxenovia.so preloaded and the agent configured by FLAGS.\n"
-           "Every knob listed by `xenovia --help` is a flag here: --flag VALUE or --flag=VALUE.\n"
-           "--property K=V may be repeated; it adds to (and per key overrides) the\n"
-           "properties already in $XENOVIA_PROPERTIES.\n"
+           "Every knob is a flag: --flag VALUE or --flag=VALUE. --property K=V may be\n"
+           "repeated; it adds to (and per key overrides) the properties already in\n"
+           "$XENOVIA_PROPERTIES. --replay DIR is --record DIR with record mode none\n"
+           "(unless --record-mode is given).\n"
            "Exit status: CMD's, or 2 (bad flag), 1 (library not found), 126/127 (CMD not\n"
-           "executable / not found).\n");
+           "executable / not found).\n\nFlags:\n");
+    xv_tool_print_knobs(stdout);
 }
 
-static const struct xv_tool_knob *knob_by_flag(const char *name, size_t len)
+/* The flags: one per knob (common/xv_knobs.def), plus --replay DIR, which
+ * sets XENOVIA_CASSETTE like --record and, unless --record-mode says
+ * otherwise, XENOVIA_RECORD_MODE=none. */
+static const struct xv_knob *knob_by_flag(const char *name, size_t len, int *replay)
 {
-    for (const struct xv_tool_knob *k = xv_tool_knobs; k->flag; k++)
-        if (strlen(k->flag) == len && strncmp(k->flag, name, len) == 0)
-            return k;
-    return NULL;
+    *replay = len == 6 && strncmp(name, "replay", 6) == 0;
+    if (*replay)
+        return &xv_knobs[XV_KNOB_CASSETTE];
+    return xv_knob_by_flag(name, len);
 }
 
 static int is_uuid(const char *s)
 {
-    /* any spelling the agent accepts for XENOVIA_SESSION_ID (common/uuid.c) */
-    unsigned char b[16];
-    return xv_uuid_parse(s, strlen(s), b) == 0;
+    /* the agent's own check of XENOVIA_SESSION_ID (session/props.c) */
+    return xv_session_env_id_check(s, NULL, 0) == 0;
 }
 
-/* Property keys become header names (X-Xenovia-Property-<key>): keep them
- * to characters every HTTP stack accepts in a field name. */
+/* Property keys become header names (X-Xenovia-Property-<key>): the
+ * agent's rule (session/props.c), [A-Za-z0-9_-]. */
 static int prop_key_ok(const char *k, size_t n)
 {
     if (n == 0 || n > XV_RUN_PROP_KEY_MAX)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)k[i]) && k[i] != '-' && k[i] != '_' && k[i] != '.')
+        if (!isalnum((unsigned char)k[i]) && k[i] != '-' && k[i] != '_')
             return 0;
     return 1;
 }
@@ -108,19 +113,13 @@ static char *build_properties(char **flags, size_t nflags)
         size_t klen = eq ? (size_t)(eq - flags[i]) : 0;
         if (!eq || !prop_key_ok(flags[i], klen)) {
             fprintf(stderr, "xenovia run: --property \"%s\": want KEY=VALUE with a key of 1-%d "
-                    "characters from [A-Za-z0-9._-]\n", flags[i], XV_RUN_PROP_KEY_MAX);
+                    "characters from [A-Za-z0-9_-]\n", flags[i], XV_RUN_PROP_KEY_MAX);
             ok = 0;
             break;
         }
         if (strncasecmp(flags[i], "policy_", 7) == 0) {
             fprintf(stderr, "xenovia run: --property \"%.*s\": keys starting with policy_ are "
                     "reserved; rename the property\n", (int)klen, flags[i]);
-            ok = 0;
-            break;
-        }
-        if (strlen(eq + 1) > XV_RUN_PROP_VALUE_MAX) {
-            fprintf(stderr, "xenovia run: --property %.*s: value longer than %d characters\n",
-                    (int)klen, flags[i], XV_RUN_PROP_VALUE_MAX);
             ok = 0;
             break;
         }
@@ -141,6 +140,7 @@ static char *build_properties(char **flags, size_t nflags)
         } else {
             free(fl[at].encoded);
         }
+        fl[at] = (struct prop){ flags[i], klen, NULL };   /* freed below, even on failure */
         char *enc = malloc(klen + 1 + 3 * strlen(eq + 1) + 1);
         if (!enc) {
             ok = 0;
@@ -149,6 +149,18 @@ static char *build_properties(char **flags, size_t nflags)
         memcpy(enc, flags[i], klen + 1);   /* "key=" */
         enc[klen + 1] = '\0';
         pct_encode(enc, eq + 1);
+        /* The rest (value length in characters, UTF-8, control characters)
+         * is judged by the agent's own parser, so `run` refuses exactly
+         * what the agent would. */
+        struct xv_session_props one;
+        char why[320];
+        if (xv_session_props_parse(enc, &one, why, sizeof why) != 0) {
+            fprintf(stderr, "xenovia run: --property %.*s: %s\n", (int)klen, flags[i], why);
+            free(enc);
+            ok = 0;
+            break;
+        }
+        xv_session_props_free(&one);
         fl[at] = (struct prop){ flags[i], klen, enc };
     }
 
@@ -272,7 +284,8 @@ int xv_tool_run(int argc, char **argv)
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const struct xv_tool_knob *k = knob_by_flag(name, nlen);
+        int is_replay;
+        const struct xv_knob *k = knob_by_flag(name, nlen, &is_replay);
         if (!k) {
             rc = xv_tool_usage_error("run", "unknown flag \"--%.*s\" (see xenovia --help)", (int)nlen, name);
             goto out;
@@ -283,7 +296,7 @@ int xv_tool_run(int argc, char **argv)
         } else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0) {
             val = argv[++i];
         } else {
-            rc = xv_tool_usage_error("run", "--%s needs a value (%s)", k->flag, k->arg);
+            rc = xv_tool_usage_error("run", "--%.*s needs a value (%s)", (int)nlen, name, k->arg);
             goto out;
         }
         if (xv_tool_knob_check(k, val, "run") < 0) {
@@ -301,7 +314,7 @@ int xv_tool_run(int argc, char **argv)
         }
         if (strcmp(k->flag, "lib") == 0)
             lib_flag = val;
-        if (strcmp(k->flag, "replay") == 0)
+        if (is_replay)
             replay_flag = 1;
         if (strcmp(k->flag, "record-mode") == 0)
             mode_flag = 1;

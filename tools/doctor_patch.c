@@ -34,7 +34,7 @@ int xv_tool_doctor_patch(const char *path, char *why, size_t n)
         snprintf(why, n, "entry points can be patched on x86-64 only");
         return 0;
     }
-    if (e.go || e.boringssl) {
+    if (e.go || e.boringssl || e.rustls) {
         snprintf(why, n, "%s", e.go ? "Go TLS" : "BoringSSL/rustls, not OpenSSL");
         return 0;
     }

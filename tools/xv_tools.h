@@ -12,34 +12,21 @@
 #define XV_TOOLS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
-/* What a knob's value must look like. */
-enum xv_tool_knob_kind {
-    XV_KNOB_TEXT,     /* anything (checked by the agent, if at all) */
-    XV_KNOB_UINT,     /* whole number in [min, max] (max 0: no upper bound) */
-    XV_KNOB_BOOL,     /* on|off (also 1/0, true/false, yes/no, any case) */
-    XV_KNOB_CHOICE,   /* one of `choices`, any case */
-};
+#include "xv_knobs.h"
 
-/* A configuration knob of the agent: an environment variable and the
- * `xenovia run` flag that sets it (SPEC §9: every knob is both). */
-struct xv_tool_knob {
-    const char *flag;               /* long option without the leading "--" */
-    const char *env;                /* variable the flag sets */
-    const char *arg;                /* metavariable shown in --help */
-    enum xv_tool_knob_kind kind;    /* how values are checked */
-    const char *choices;            /* XV_KNOB_CHOICE: "a|b|c"; else NULL */
-    unsigned long long min, max;    /* XV_KNOB_UINT range, inclusive */
-    const char *help;               /* one line for --help */
-};
+/* Knobs: the table in common/xv_knobs.def (struct xv_knob, xv_knobs[],
+ * XV_KNOB_COUNT), shared with the agent. */
 
-/* The table, terminated by an entry with flag == NULL. Static storage. */
-extern const struct xv_tool_knob xv_tool_knobs[];
-
-/* Check `value` against the knob's choices/numeric rule. Returns 0, or -1
+/* Check `value` against the knob's row (xv_knob_check). Returns 0, or -1
  * after printing one line ("xenovia <cmd>: …") naming the flag, the
- * variable and the fix. */
-int xv_tool_knob_check(const struct xv_tool_knob *k, const char *value, const char *cmd);
+ * variable and what it wants. */
+int xv_tool_knob_check(const struct xv_knob *k, const char *value, const char *cmd);
+
+/* Every knob for --help: flag and metavariable, variable, help line,
+ * range and default. */
+void xv_tool_print_knobs(FILE *out);
 
 /* Directory holding the running xenovia binary (from /proc/self/exe).
  * Caller owns the result; free with free(). NULL if unknown. */

@@ -2,18 +2,26 @@
  * fault.c — fault injection for the test-only libxenovia-fault.so (CMake
  * XV_FAULT=ON; never part of libxenovia.so).
  *
- * That library is linked from the very same objects as libxenovia.so with
- * -Wl,--wrap for the allocation functions and for the system calls the
- * agent makes on its own behalf (its trace file, its spool and collector
- * I/O, its own reads). --wrap rewrites only references made by the agent's
- * objects, so the application's own malloc/write/open are never touched;
- * the hooks reach the application's system calls through the real-function
- * table (hooks/real.c, dlsym'ed pointers), which --wrap does not see either.
+ * That library is linked from the very same objects as libxenovia.so. The
+ * agent's own system calls reach libc two ways, and faults are injected on
+ * both:
+ *   - names the agent hooks (read, write, connect, send, recv, poll) only
+ *     through the real-function table (common/xv_real.h): common/real.c
+ *     hands the resolved table to xv_real_fault_install below, which swaps
+ *     those entries for wrappers that fail only while the calling thread
+ *     holds the agent's re-entrancy guard (xv_guard_active: the exporter,
+ *     init, the policy and zlib loaders — the agent's own I/O). The hooks'
+ *     pass-through of the application's calls runs without the guard and is
+ *     never touched;
+ *   - everything else (allocations, open, pread, fstat, flock, ftruncate)
+ *     with -Wl,--wrap, which rewrites only references made by the agent's
+ *     objects, so the application's own malloc/open are never touched.
  *
  *   XV_FAULT=KIND:N[:ERRNO]   make the Nth call of KIND in this process fail
  *     KIND: alloc (malloc, calloc, realloc, strdup, strndup: NULL, ENOMEM),
  *           open, read, write, pread, fstat, flock, ftruncate, connect,
- *           send, recv, poll (-1 with ERRNO; default EIO, EINTR for flock)
+ *           send (send, sendmsg), recv, poll (-1 with ERRNO; default EIO,
+ *           EINTR for flock)
  *     ERRNO: EIO, EINTR, EAGAIN, ENOMEM, ENOSPC, EACCES
  *   XV_FAULT_HIT=PATH         created (with "KIND:N") when the fault fires,
  *                             so a driver knows when N passed the last call
@@ -35,6 +43,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "xv_common.h"
+#include "xv_real.h"
 
 enum { K_ALLOC, K_OPEN, K_READ, K_WRITE, K_PREAD, K_FSTAT, K_FLOCK, K_FTRUNCATE, K_CONNECT,
        K_SEND, K_RECV, K_POLL, K_MAX };
@@ -165,6 +176,59 @@ ssize_t __wrap_recv(int fd, void *p, size_t n, int flags)
 int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     return fire(K_POLL) ? -1 : __real_poll(fds, n, timeout);
+}
+
+/* ---- hooked names: through the real-function table -------------------- */
+
+/* The table's real entries, saved when common/real.c installs us. */
+static struct xv_real_table g_sys;
+
+/* Only the agent's own calls (guard held) count and fail. */
+static int own_fire(int kind)
+{
+    return xv_guard_active() && fire(kind);
+}
+
+static ssize_t t_read(int fd, void *p, size_t n)
+{
+    return own_fire(K_READ) ? -1 : g_sys.read(fd, p, n);
+}
+static ssize_t t_write(int fd, const void *p, size_t n)
+{
+    return own_fire(K_WRITE) ? -1 : g_sys.write(fd, p, n);
+}
+static int t_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    return own_fire(K_CONNECT) ? -1 : g_sys.connect(fd, sa, len);
+}
+static ssize_t t_send(int fd, const void *p, size_t n, int flags)
+{
+    return own_fire(K_SEND) ? -1 : g_sys.send(fd, p, n, flags);
+}
+static ssize_t t_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    return own_fire(K_SEND) ? -1 : g_sys.sendmsg(fd, m, flags);
+}
+static ssize_t t_recv(int fd, void *p, size_t n, int flags)
+{
+    return own_fire(K_RECV) ? -1 : g_sys.recv(fd, p, n, flags);
+}
+static int t_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    return own_fire(K_POLL) ? -1 : g_sys.poll(fds, n, timeout);
+}
+
+/* Called once by xv_real_init (common/real.c) after resolution. */
+void xv_real_fault_install(struct xv_real_table *t)
+{
+    g_sys = *t;
+    t->read = t_read;
+    t->write = t_write;
+    t->connect = t_connect;
+    t->send = t_send;
+    t->sendmsg = t_sendmsg;
+    t->recv = t_recv;
+    t->poll = t_poll;
 }
 
 /* XV_FAULT_COUNTS=PATH: at exit, "kind count" per line — how many calls of

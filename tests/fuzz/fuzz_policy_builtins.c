@@ -21,10 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bi_pk.h"
-#include "builtins_graphql.h"
-#include "bi_time.h"
-#include "bi_util.h"
+#include "crypto/pubkey.h"
+#include "builtins/graphql.h"
+#include "go/time.h"
+#include "value/yaml.h"
+#include "value/buf.h"
+#include "go/regexp.h"
+#include "go/glob.h"
+#include "go/fmt.h"
 
 static size_t total_match;
 static size_t subj_len;
@@ -51,19 +55,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t bn = z ? n - an - 1 : 0;
     switch (sel) {
     case 0: {
-        struct xv_bi_re *re;
+        struct xv_go_re *re;
         char *err = NULL;
-        if (xv_policy_bi_re_get(a, an, &re, &err) == 0) {
+        if (xv_go_re_get(a, an, &re, &err) == 0) {
             total_match = 0;
             subj_len = bn;
-            int rc = xv_policy_bi_re_find_all(re, b, bn, -1, on_match, NULL);
+            int rc = xv_go_re_find_all(re, b, bn, -1, on_match, NULL);
             size_t ol;
-            char *r = xv_policy_bi_re_replace_all(re, b, bn, "", 0, &ol);
+            char *r = xv_go_re_replace_all(re, b, bn, "", 0, &ol);
             /* removing every match leaves exactly the unmatched bytes */
             if (r && rc == 0 && ol + total_match != bn)
                 abort();
             free(r);
-            xv_policy_bi_re_release(re);
+            xv_go_re_release(re);
         } else if (!err || strncmp(err, "error parsing regexp: ", 22) != 0) {
             abort();
         }
@@ -72,85 +76,85 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 1: {
         uint32_t d[2] = {'.', '/'};
-        struct xv_bi_glob *g;
+        struct xv_go_glob *g;
         char *err = NULL;
-        if (xv_policy_bi_glob_compile(a, an, d, an % 3, &g, &err) == 0) {
-            (void)xv_policy_bi_glob_match(g, b, bn);
-            xv_policy_bi_glob_free(g);
+        if (xv_go_glob_compile(a, an, d, an % 3, &g, &err) == 0) {
+            (void)xv_go_glob_match(g, b, bn);
+            xv_go_glob_free(g);
         }
         free(err);
         size_t ql;
-        free(xv_policy_bi_glob_quote_meta(a, an, &ql));
+        free(xv_go_glob_quote_meta(a, an, &ql));
         break;
     }
     case 2: {
         char *err = NULL;
-        (void)xv_policy_bi_globs_intersect(a, an, b, bn, &err);
+        (void)xv_go_globs_intersect(a, an, b, bn, &err);
         free(err);
         break;
     }
     case 3: {
-        struct xv_bi_fmt_arg args[4] = {
-            {XV_BI_FMT_STRING, 0, 0, b, bn},
-            {XV_BI_FMT_INT, (int64_t)bn - 3, 0, NULL, 0},
-            {XV_BI_FMT_FLOAT, 0, (double)bn / 7.0, NULL, 0},
-            {XV_BI_FMT_BIGINT, 0, 0, "-123456789012345678901234567890", 31},
+        struct xv_go_fmt_arg args[4] = {
+            {XV_GO_FMT_STRING, 0, 0, b, bn},
+            {XV_GO_FMT_INT, (int64_t)bn - 3, 0, NULL, 0},
+            {XV_GO_FMT_FLOAT, 0, (double)bn / 7.0, NULL, 0},
+            {XV_GO_FMT_BIGINT, 0, 0, "-123456789012345678901234567890", 31},
         };
         size_t ol;
-        free(xv_policy_bi_fmt_sprintf(a, an, args, 4, &ol));
-        free(xv_policy_bi_fmt_sprintf(a, an, NULL, 0, &ol));
+        free(xv_go_fmt_sprintf(a, an, args, 4, &ol));
+        free(xv_go_fmt_sprintf(a, an, NULL, 0, &ol));
         break;
     }
     case 4: {
         int64_t sec, ns;
         int32_t nsec;
         char err[256];
-        if (xv_policy_bi_time_parse(a, an, b, bn, &sec, &nsec, err, sizeof err) == 0) {
-            struct xv_bi_tm tm;
-            xv_policy_bi_time_split(sec % 100000000000LL, nsec, NULL, &tm);
+        if (xv_go_time_parse(a, an, b, bn, &sec, &nsec, err, sizeof err) == 0) {
+            struct xv_go_tm tm;
+            xv_go_time_split(sec % 100000000000LL, nsec, NULL, &tm);
             size_t ol;
-            free(xv_policy_bi_time_format(&tm, a, an, &ol));
+            free(xv_go_time_format(&tm, a, an, &ol));
         }
-        (void)xv_policy_bi_parse_duration(b, bn, &ns, err, sizeof err);
+        (void)xv_go_parse_duration(b, bn, &ns, err, sizeof err);
         break;
     }
     case 5: {
         char *type;
         unsigned char *der;
         size_t dl, rest;
-        struct xv_bi_key k;
+        struct xv_crypto_key k;
         const char *err;
-        if (xv_policy_bi_pem_decode(a, n, &type, &der, &dl, &rest) == 0) {
-            xv_policy_bi_key_init(&k);
-            (void)xv_policy_bi_key_from_cert(der, dl, &k, &err);
-            xv_policy_bi_key_clear(&k);
+        if (xv_crypto_pem_decode(a, n, &type, &der, &dl, &rest) == 0) {
+            xv_crypto_key_init(&k);
+            (void)xv_crypto_key_from_cert(der, dl, &k, &err);
+            xv_crypto_key_clear(&k);
             free(type);
             free(der);
         }
-        xv_policy_bi_key_init(&k);
-        (void)xv_policy_bi_key_from_spki((const unsigned char *)a, n, &k, &err);
-        xv_policy_bi_key_clear(&k);
-        xv_policy_bi_key_init(&k);
-        (void)xv_policy_bi_key_from_cert((const unsigned char *)a, n, &k, &err);
-        xv_policy_bi_key_clear(&k);
+        xv_crypto_key_init(&k);
+        (void)xv_crypto_key_from_spki((const unsigned char *)a, n, &k, &err);
+        xv_crypto_key_clear(&k);
+        xv_crypto_key_init(&k);
+        (void)xv_crypto_key_from_cert((const unsigned char *)a, n, &k, &err);
+        xv_crypto_key_clear(&k);
         break;
     }
     case 7: {
         char err[400];
-        struct xv_value *q = xv_policy_bi_gql_parse_query(a, n, data[0] & 0x80, err, sizeof err);
-        struct xv_value *s = xv_policy_bi_gql_parse_schema(a, n, err, sizeof err);
+        struct xv_value *q = xv_bi_gql_parse_query(a, n, data[0] & 0x80, err, sizeof err);
+        struct xv_value *s = xv_bi_gql_parse_schema(a, n, err, sizeof err);
         xv_decref(q);
         xv_decref(s);
         break;
     }
     case 8: {
         char err[300];
-        xv_decref(xv_policy_bi_yaml_parse(a, n, err, sizeof err));
+        xv_decref(xv_val_yaml_parse(a, n, err, sizeof err));
         break;
     }
     default: {
-        size_t cnt = xv_policy_bi_utf8_count(a, n);
-        size_t off = xv_policy_bi_utf8_offset(a, n, cnt / 2);
+        size_t cnt = xv_val_utf8_count(a, n);
+        size_t off = xv_val_utf8_offset(a, n, cnt / 2);
         if (off > n)
             abort();
         break;

@@ -4,6 +4,7 @@
  * crashing input, once saved into the corpus, is checked by every normal run.
  * Exit status: 0 when every input ran (a crash aborts the process), 1 when
  * the directory is missing or empty (a replay that replays nothing must fail).
+ * A target's LLVMFuzzerInitialize (optional, as in libFuzzer) runs first.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int replay_file(const char *path)
 {
@@ -60,6 +62,8 @@ static int replay_dir(const char *dir, int *count)
 int main(int argc, char **argv)
 {
     int count = 0;
+    if (LLVMFuzzerInitialize)
+        LLVMFuzzerInitialize(&argc, &argv);
     for (int i = 1; i < argc; i++)
         if (replay_dir(argv[i], &count) != 0)
             fprintf(stderr, "replay: cannot open %s\n", argv[i]);

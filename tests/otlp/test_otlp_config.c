@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "otlp_int.h"
+#include "../sweep/keep.h" /* temp dirs the secret sweep reads */
 
 static void clear_env(void)
 {
@@ -171,8 +172,7 @@ static void test_spool(void **state)
 {
     (void)state;
     char base[256], dir[300];
-    snprintf(base, sizeof base, "/tmp/xvotlp-XXXXXX");
-    assert_non_null(mkdtemp(base));
+    assert_non_null(xv_test_mkdtemp(base, sizeof base, "xvotlp-")); /* $TMPDIR: swept */
     snprintf(dir, sizeof dir, "%s/a/spool", base);
     mode_t old = umask(0022);
     uint64_t dropped = 0;
@@ -238,9 +238,7 @@ static void test_spool(void **state)
     while (xv_exp_otlp_spool_claim(dir, &a) == 1)
         xv_exp_otlp_spool_done(&a);
     assert_int_equal(count_files(dir, NULL), 0);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(xv_test_rmdir(base), 0); /* kept for the sweep under ctest */
 }
 
 /* Which environment opts content in. */

@@ -9,7 +9,8 @@ Asserts:
     SHA-256 is the agent's own;
   * libxenovia-policy.so sits next to it and exports exactly one symbol, its
     entry table;
-  * libxenovia.so defines no dynamic symbol outside preload/exports.map.
+  * libxenovia.so defines no dynamic symbol outside its export map
+    (<build>/preload/exports.map, generated from common/hooked.def).
 
 Usage: test_ldd.py LIBXENOVIA EXPORTS_MAP
 """

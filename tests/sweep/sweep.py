@@ -25,12 +25,17 @@ hit (each printed with file and context), 77 when there is nothing to sweep.
   sweep.py [--clear] ARTIFACTS_DIR [LOG|DIR ...]   the sweep (--clear: empty
                                         ARTIFACTS_DIR afterwards; a DIR means
                                         its LastTest*.log files)
-  sweep.py --selftest                   proves it can fail: a planted leak in
+  sweep.py --selftest [--keep-helper P] proves it can fail: a planted leak in
                                         a trace, a spool file and a log is
-                                        found, a clean tree is not
+                                        found, a clean tree is not; and a
+                                        secret planted through each way a
+                                        test's temp files are kept (Python
+                                        rmtree/os.remove/os.unlink, shell
+                                        keep.sh, C keep.h via P) is swept
 """
 import os
 import re
+import stat
 import sys
 import tempfile
 
@@ -63,7 +68,10 @@ def scan_tree(root, hits):
                 continue
             path = os.path.join(dirpath, f)
             try:
-                if os.path.islink(path) or os.path.getsize(path) > (64 << 20):
+                st = os.lstat(path)
+                # only regular files: a kept FIFO (the exporter's unit test
+                # makes one) would block the open forever
+                if not stat.S_ISREG(st.st_mode) or st.st_size > (64 << 20):
                     continue
                 with open(path, "rb") as fh:
                     data = fh.read()
@@ -88,6 +96,94 @@ def scan_log(path, hits):
     return 1
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEEP_HELPER = None  # --keep-helper PATH: keep_selftest, built by CMake
+
+
+def _swept(art, needle):
+    """Files under art whose sweep reports the needle's leak."""
+    hits = []
+    scan_tree(art, hits)
+    return [h for h in hits if needle in h]
+
+
+def selftest_keepers(d):
+    """Each way a test's temporary files reach the sweep, planted with a
+    secret: under ctest (XV_ARTIFACTS set) the sweep must find it; without
+    XV_ARTIFACTS the test's directory is removed as before and nothing kept."""
+    import subprocess
+    ok = True
+    secret = '{"messages":[{"content":"Bearer sk-test-XENOVIA-SECRET-%s"}]}\n'
+    py = (
+        "import os, shutil, sys, tempfile\n"
+        "t = sys.argv[1]\n"
+        "with tempfile.TemporaryDirectory() as d:\n"        # shutil.rmtree
+        "    os.makedirs(os.path.join(d, 'spool'))\n"
+        "    open(os.path.join(d, 'trace.jsonl'), 'w').write(t % 'rmtree')\n"
+        "    open(os.path.join(d, 'spool', '00001.otlp'), 'w').write(t % 'spool')\n"
+        "    open(os.path.join(d, 'cassette-1.json'), 'w').write(t % 'cassette')\n"
+        "    open(os.path.join(d, 'upstream.jsonl'), 'w').write(t % 'upstream')\n"
+        "    p = os.path.join(d, 'traces.jsonl')\n"                 # os.remove between runs
+        "    open(p, 'w').write(t % 'remove'); os.remove(p)\n"
+        "    open(p, 'w').write(t % 'unlink'); os.unlink(p)\n"
+        "    print(d)\n")
+    sh = ('. "$1/keep.sh"; d=$(mktemp -d); printf %s "$2" > "$d/traces.jsonl"; '
+          'printf %s "$2" > "$d/err"; xv_keep_files "$d" traces.jsonl err; rm -rf "$d"; echo "$d"')
+    cases = [
+        ("python rmtree", ["/usr/bin/python3", "-c", py, secret],
+         ["rmtree", "spool", "cassette", "remove", "unlink"], ["upstream"]),
+        ("shell keep.sh", ["bash", "-c", sh, "sh", HERE, secret % "shell"], ["shell"], []),
+    ]
+    if KEEP_HELPER:
+        cases.append(("C keep.h", [KEEP_HELPER, secret % "c-helper"], ["c-helper"], []))
+    else:
+        print("note: selftest: no --keep-helper given: keep.h's C side not checked")
+    for name, argv, found, not_found in cases:
+        for under_ctest in (True, False):
+            art = os.path.join(d, "art-%s-%d" % (name.replace(" ", "_"), under_ctest))
+            tmp = os.path.join(art, "tmp") if under_ctest else os.path.join(d, "plain-tmp")
+            os.makedirs(tmp, exist_ok=True)
+            env = dict(os.environ, TMPDIR=tmp, PYTHONPATH=os.path.join(HERE, "keep"))
+            env.pop("XV_ARTIFACTS", None)
+            if under_ctest:
+                env["XV_ARTIFACTS"] = art
+            r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+            left = r.stdout.strip()
+            if r.returncode != 0 or not left:
+                print("FAIL: selftest: %s exited %d: %s" % (name, r.returncode, r.stderr[-300:]))
+                ok = False
+                continue
+            for what in found:
+                got = _swept(art, "XENOVIA-SECRET-" + what)
+                if under_ctest and not got:
+                    print("FAIL: selftest: %s: the secret planted via %s was not swept" % (name, what))
+                    ok = False
+                elif not under_ctest and got:
+                    print("FAIL: selftest: %s without XV_ARTIFACTS kept %r" % (name, got))
+                    ok = False
+                elif under_ctest:
+                    print("ok:   selftest: %s: planted via %s, swept in %s" % (
+                        name, what, os.path.relpath(got[0].split(":")[0], art)))
+            for what in not_found:
+                if _swept(art, "XENOVIA-SECRET-" + what):
+                    print("FAIL: selftest: %s: the %s log (the app's own traffic) was kept" % (name, what))
+                    ok = False
+            if not under_ctest and os.path.exists(left):
+                print("FAIL: selftest: %s without XV_ARTIFACTS left %s behind" % (name, left))
+                ok = False
+    # An agent that falls back to its default trace file (no XENOVIA_TRACE_FILE)
+    # writes under XDG_STATE_HOME, which ctest points into the artifacts.
+    art = os.environ.get("XV_ARTIFACTS")
+    if art:
+        state = os.environ.get("XDG_STATE_HOME", "")
+        if not state.startswith(art.rstrip("/") + "/"):
+            print("FAIL: selftest: XDG_STATE_HOME=%r is not under XV_ARTIFACTS=%r" % (state, art))
+            ok = False
+        else:
+            print("ok:   selftest: default trace/spool location $XDG_STATE_HOME is under XV_ARTIFACTS")
+    return ok
+
+
 def selftest():
     ok = True
     with tempfile.TemporaryDirectory(prefix="xv-sweep-self-") as d:
@@ -97,6 +193,7 @@ def selftest():
             '{"trace_id":"x","error":"[REDACTED:email]","headers":{"authorization":"[redacted]"}}\n')
         open(os.path.join(clean, "upstream.jsonl"), "w").write(
             '{"headers":{"Authorization":"Bearer sk-test-XENOVIA-SECRET-123"}}\n')
+        os.mkfifo(os.path.join(clean, "fifo"))  # a kept FIFO must not hang the sweep
         hits = []
         scan_tree(clean, hits)
         if hits:
@@ -119,6 +216,7 @@ def selftest():
                 ok = False
             else:
                 print("ok:   selftest: planted leak found: %s" % hits[0][:120])
+        ok = selftest_keepers(d) and ok
         log = os.path.join(d, "LastTest.log")
         open(log, "w").write('ran: curl -H "Authorization: Bearer sk-test-XENOVIA-SECRET-123"\n'
                              "xenovia: could not send Bearer sk-test-XENOVIA-SECRET-123\n")
@@ -133,6 +231,9 @@ def selftest():
 
 def main():
     if sys.argv[1:2] == ["--selftest"]:
+        global KEEP_HELPER
+        if sys.argv[2:3] == ["--keep-helper"] and len(sys.argv) > 3:
+            KEEP_HELPER = sys.argv[3]
         return selftest()
     args = sys.argv[1:]
     clear = args[:1] == ["--clear"]

@@ -10,11 +10,19 @@ deadline, through one of several I/O models:
   poll      non-blocking socket, poll() for readiness (writes too)
   epoll     non-blocking socket, epoll (level-triggered)
   select    non-blocking socket, select()
+  ppoll     non-blocking socket, ppoll() (through ctypes: the hooked symbol);
+            with `sigtest`, the first read wait is ppoll_sigtest (signal mask
+            semantics; sig_woke in the result)
+  pselect   non-blocking socket, pselect() (through ctypes)
+  pollblock BLOCKING socket without SO_RCVTIMEO; every read waits in
+            poll(POLLIN, poll_tmo) first and reads only when told readable
+            (a program that bounds its reads with poll timeouts)
   asyncio   asyncio streams (epoll loop; plain or memory-BIO TLS); max_call is
             the longest stall of the event loop
 The spec is one JSON document on stdin: port, tls (+ ca), io, send ([base64, delay]
 pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, wapi (send | sendmsg | write),
-rapi (recv | recvmsg | recv_into | read), no_read ("close": close
+rapi (recv | recvmsg | recv_into | read), poll_tmo (longest single readiness
+wait, default 0.5 s), no_read ("close": close
 and exit without reading, "_exit": os._exit without closing),
 deadline. It prints one JSON line: recv (base64), end ("eof" | "reset" |
 "timeout" | "error:<name>"), elapsed, max_call (the longest single socket
@@ -33,6 +41,73 @@ import socket
 import ssl
 import sys
 import time
+
+
+def _libc_waits():
+    """ppoll and pselect as the program's own calls: CDLL(None) resolves them
+    in the global scope, so a preloaded agent's hooks are the ones called."""
+    import ctypes
+
+    class PollFd(ctypes.Structure):
+        _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_short),
+                    ("revents", ctypes.c_short)]
+
+    class TimeSpec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    class FdSet(ctypes.Structure):
+        _fields_ = [("bits", ctypes.c_ulong * 16)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def ts(secs):
+        return TimeSpec(int(secs), int((secs - int(secs)) * 1e9))
+
+    def ppoll(fd, events, secs):
+        p = PollFd(fd, events, 0)
+        t = ts(secs)
+        r = libc.ppoll(ctypes.byref(p), 1, ctypes.byref(t), None)
+        return r > 0
+
+    def pselect(fd, out, secs):
+        s = FdSet()
+        s.bits[fd // 64] |= 1 << (fd % 64)
+        t = ts(secs)
+        rd, wr = (None, ctypes.byref(s)) if out else (ctypes.byref(s), None)
+        r = libc.pselect(fd + 1, rd, wr, None, ctypes.byref(t), None)
+        return r > 0
+
+    def ppoll_sigtest(fd, secs):
+        """One ppoll on fd and a signal wake-up pipe, with a mask that blocks
+        SIGUSR1 (normally unblocked) while another thread sends SIGUSR1 to
+        this one after 0.2 s. The signal must not be taken during the wait
+        (its mask blocks it): True when the handler ran inside the wait (its
+        wake-up byte made the pipe readable there)."""
+        import signal
+        import threading
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        old = signal.signal(signal.SIGUSR1, lambda *a: None)
+        old_fd = signal.set_wakeup_fd(w)
+        mask = (ctypes.c_ulong * 16)()
+        libc.sigemptyset(ctypes.byref(mask))
+        libc.sigaddset(ctypes.byref(mask), signal.SIGUSR1)
+        me = threading.get_ident()
+        timer = threading.Timer(0.2, lambda: signal.pthread_kill(me, signal.SIGUSR1))
+        fds = (PollFd * 2)(PollFd(fd, select.POLLIN, 0), PollFd(r, select.POLLIN, 0))
+        t = ts(secs)
+        timer.start()
+        libc.ppoll(fds, 2, ctypes.byref(t), ctypes.byref(mask))
+        woke = bool(fds[1].revents & select.POLLIN)
+        timer.join()
+        signal.set_wakeup_fd(old_fd)
+        signal.signal(signal.SIGUSR1, old)
+        os.close(r)
+        os.close(w)
+        return woke
+
+    return ppoll, pselect, ppoll_sigtest
 
 
 def run_asyncio(spec):
@@ -130,7 +205,11 @@ def main():
         t = spec.get("rcvtimeo", 0.5)
         tv = int(t) .to_bytes(8, "little") + int((t - int(t)) * 1e6).to_bytes(8, "little")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-    nonblock = io in ("poll", "epoll", "select")
+    nonblock = io in ("poll", "epoll", "select", "ppoll", "pselect")
+    poll_tmo = spec.get("poll_tmo", 0.5)
+    ppoll_fn, pselect_fn, sigtest_fn = (_libc_waits() if io in ("ppoll", "pselect")
+                                        else (None, None, None))
+    sig_woke = None
     if nonblock:
         sock.setblocking(False)
     ep = select.epoll() if io == "epoll" else None
@@ -140,8 +219,12 @@ def main():
     def wait(events_out):
         """Wait for readability (or writability); bounded by the deadline."""
         left = max(0.0, deadline - time.monotonic())
-        tmo = min(left, 0.5)
-        if io == "poll":
+        tmo = min(left, poll_tmo)
+        if io == "ppoll":
+            return ppoll_fn(sock.fileno(), select.POLLOUT if events_out else select.POLLIN, tmo)
+        if io == "pselect":
+            return pselect_fn(sock.fileno(), events_out, tmo)
+        if io in ("poll", "pollblock"):
             p = select.poll()
             p.register(sock.fileno(), select.POLLOUT if events_out else select.POLLIN)
             return bool(p.poll(int(tmo * 1000)))
@@ -203,11 +286,15 @@ def main():
     if spec.get("read_delay"):
         time.sleep(spec["read_delay"])
     # ---- read
+    if spec.get("sigtest") and sigtest_fn:
+        sig_woke = sigtest_fn(sock.fileno(), 1.0)
     got = bytearray()
     while end is None:
         if time.monotonic() > deadline:
             end = "timeout"
             break
+        if io == "pollblock" and not (tls and sock.pending()) and not wait(False):
+            continue  # the program's poll timed out: it polls again (until the deadline)
         try:
             d = timed(do_recv, read_size)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -231,7 +318,7 @@ def main():
         got += d
     print(json.dumps({"recv": base64.b64encode(bytes(got)).decode(), "end": end,
                       "elapsed": round(time.monotonic() - t0, 3),
-                      "max_call": round(stats["max_call"], 3)}))
+                      "max_call": round(stats["max_call"], 3), "sig_woke": sig_woke}))
     sock.close()
 
 

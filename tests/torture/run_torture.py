@@ -60,14 +60,40 @@ def pieces(req):
     return req
 
 
-def run_client(row, port, ca, env, tmo):
+def run_curl(row, port, ca, env, tmo, tmp):
+    """The curl CLI as the program (row prog="curl"): POSTs row["body"] over
+    TLS (its own BIO: SSL_get_fd is -1) with Expect disabled, so the body is
+    held and released in one SSL_write. Its result in client.py's shape
+    (recv = what curl printed; max_call is not measured)."""
+    body = os.path.join(tmp, "body-%d" % port)
+    with open(body, "wb") as f:
+        f.write(row["body"])
+    cmd = ["curl", "-sS", "--http1.1", "--max-time", str(row.get("deadline", 8.0)),
+           "-H", "Expect:", "-H", "Host: 127.0.0.1", "-H", "Content-Type: application/json",
+           "--data-binary", "@" + body,
+           "%s://127.0.0.1:%d%s" % ("https" if row.get("tls") else "http", port,
+                                    scenarios.CHAT.decode())]
+    if row.get("tls"):
+        cmd[1:1] = ["--cacert", ca]
+    t = time.monotonic()
+    rc, out, err = xvtest.run(cmd, env, timeout=tmo)
+    wall = time.monotonic() - t
+    res = {"recv": out, "end": "eof" if rc == 0 else "error:curl-%s" % rc,
+           "elapsed": round(wall, 3), "max_call": 0.0}
+    return 0, res, err, wall
+
+
+def run_client(row, port, ca, env, tmo, tmp=None):
+    if row.get("prog") == "curl":
+        return run_curl(row, port, ca, env, tmo, tmp)
     spec = {"port": port, "tls": bool(row.get("tls")), "ca": ca, "io": row.get("io", "block"),
             "send": [[base64.b64encode(p).decode(), d] for p, d in pieces(row["req"])],
             "shut_wr": bool(row.get("shut_wr")), "read_size": row.get("read_size", 65536),
             "read_delay": row.get("read_delay", 0), "rcvtimeo": row.get("rcvtimeo", 0.5),
             "deadline": row.get("deadline", 8.0), "rcvbuf": row.get("rcvbuf", 0),
             "sndbuf": row.get("sndbuf", 0), "no_read": row.get("no_read"),
-            "wapi": row.get("wapi", "send"), "rapi": row.get("rapi", "recv")}
+            "wapi": row.get("wapi", "send"), "rapi": row.get("rapi", "recv"),
+            "poll_tmo": row.get("poll_tmo", 0.5), "sigtest": bool(row.get("sigtest"))}
     t = time.monotonic()
     rc, out, err = xvtest.run([PY, os.path.join(HERE, "client.py")], env, timeout=tmo,
                               stdin=json.dumps(spec).encode())
@@ -98,7 +124,7 @@ def one_run(row, lib, certs, tmp, tag):
         env["LD_PRELOAD"] = os.environ["XV_PRELOAD_PREFIX"] + " " + lib
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
     try:
-        rc, res, err, wall = run_client(row, up.port, ca, env, row.get("deadline", 8.0) + 20)
+        rc, res, err, wall = run_client(row, up.port, ca, env, row.get("deadline", 8.0) + 20, tmp)
     finally:
         up.close()
     return {"rc": rc, "res": res, "err": err, "wall": wall, "up": up.got(), "trace": trace}
@@ -220,6 +246,9 @@ def check_row(row, a, b):
         if ua != ub:
             problems.append("upstream received different bytes: " +
                             first_diff(b"|".join(ua), b"|".join(ub)))
+        if ra.get("sig_woke") != rb.get("sig_woke"):
+            problems.append("a signal ppoll's mask blocks was taken during the wait: A %r, B %r"
+                            % (ra.get("sig_woke"), rb.get("sig_woke")))
         if rb["elapsed"] > ra["elapsed"] + 1.5:
             problems.append("too slow with the agent: %.2fs vs %.2fs" % (rb["elapsed"],
                                                                         ra["elapsed"]))
@@ -276,6 +305,15 @@ def main():
             if r.get("pending"):
                 print("NOTE: %s is pending (%s); --with-pending runs it" % (r["name"], r["pending"]))
         rows = [r for r in rows if not r.get("pending")]
+    if os.environ.get("XV_PRELOAD_PREFIX"):
+        # curl hangs before it connects with the sanitizer runtime preloaded,
+        # agent or not (measured 2026-12-04): rows whose program is curl
+        # cannot run there
+        for r in rows:
+            if r.get("prog"):
+                print("NOTE: %s skipped: its program (%s) does not run under XV_PRELOAD_PREFIX"
+                      % (r["name"], r["prog"]))
+        rows = [r for r in rows if not r.get("prog")]
     if "--list" in sys.argv:
         for r in rows:
             print(r["name"], r.get("classes", ""))

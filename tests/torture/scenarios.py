@@ -7,7 +7,10 @@ compares. Row keys:
   name      unique id (ctest runs groups by prefix)
   req       bytes, or a list of (bytes, delay_s) pieces written in order
   up        list of upstream scripts, one per connection
-  io        block | rcvtimeo | poll | epoll | select   (default block)
+  io        block | rcvtimeo | poll | epoll | select | ppoll | pselect | pollblock
+            | asyncio   (default block; see client.py)
+  poll_tmo  the client's longest single readiness wait (default 0.5 s)
+  sigtest   ppoll only: the first read wait checks ppoll's signal mask (client.py)
   tls       run over TLS (default False)
   read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, deadline, shut_wr   client knobs
   rec       records expected with the agent (non-step), None: not checked
@@ -19,6 +22,8 @@ compares. Row keys:
   expect    name of an extra check in run_torture.py
   classes   issue-7 class(es) the row proves (docs/testing.md)
   pending   why the row fails today (a known bug): skipped unless --with-pending
+  prog      "curl": the curl CLI is the program instead of client.py (POSTs
+            `body`; req unused; run_torture.py's run_curl)
 
 Invariant: pure data; nothing here touches the network.
 """
@@ -307,6 +312,38 @@ for how in ("close", "_exit"):
     row("nonblock_big_request_then_%s" % how.strip("_"), bigreq,
         [[("sleep", 1.0), ("bytes", len(bigreq)), ("send", ok(close=True))]],
         io="poll", no_read=how, deadline=20, rec=None, classes=[4])
+# Issue 7 class 4 leftovers. TLS writes on a non-blocking socket: the
+# released request is queued, never waited for inside SSL_write.
+for io in ("poll", "epoll", "select", "ppoll", "pselect"):
+    row("nonblock_big_request_tls_%s" % io, bigreq,
+        [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+        io=io, tls=True, max_call=0.6, deadline=20, rec=1, err=0, classes=[4])
+# curl (its own BIO): the readiness hooks may not write its SSL; they
+# report the socket readable once writable, and curl's SSL_read moves the queue.
+row("nonblock_big_request_tls_curl", b"", [[("sleep", 1.5), ("bytes", len(BIGREQ)),
+                                            ("idle", 0.2), ("send", ok(close=True))]],
+    prog="curl", body=BIGREQ, tls=True, deadline=20, rec=1, err=0, classes=[4])
+# ppoll/pselect sleep long (5 s) while the request is still queued: the
+# queue must make progress during the wait, not only at its entry.
+for io in ("ppoll", "pselect"):
+    row("nonblock_big_request_%s" % io, bigreq,
+        [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+        io=io, poll_tmo=5.0, max_call=0.6, deadline=30, rec=1, err=0, classes=[4])
+    row("nonblock_big_request_%s_tls" % io, bigreq,
+        [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+        io=io, tls=True, poll_tmo=5.0, max_call=0.6, deadline=30, rec=1, err=0, classes=[4])
+# ... and a signal the ppoll mask blocks (normally unblocked) arrives during
+# the sliced wait: it must not be taken between slices (sig_woke compared).
+row("nonblock_big_request_ppoll_signal", bigreq,
+    [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+    io="ppoll", sigtest=True, max_call=0.6, deadline=30, rec=1, err=0, classes=[4])
+# A blocking socket without SO_RCVTIMEO read only after poll(timeout) said
+# readable: a read must not wait for the rest of a held head past that
+# poll's timeout (the program expects it to return).
+for tls in (False, True):
+    row("pollblock_trickled_head%s" % ("_tls" if tls else ""), post(),
+        [[("until", END, 1), ("send", trickle, 8, 0.25)]], io="pollblock", tls=tls,
+        poll_tmo=0.4, max_call=0.5, deadline=20, rec=1, classes=[4])
 for io in ("poll", "epoll", "select"):
     row("nonblock_trickled_head_%s" % io, post(),
         [[("until", END, 1), ("send", trickle, 5, 0.05)]], io=io, max_call=0.6, rec=1)

@@ -2,13 +2,18 @@
  * test_common.c — common/'s UUID generator and parser (uuid.c): every id is
  * a hyphenated lower-case RFC 4122 v4 UUID, ids do not repeat (within a
  * thread, across threads, across fork), and every valid spelling an app may
- * send normalises to the canonical text while invalid ones are refused.
+ * send normalises to the canonical text while invalid ones are refused;
+ * the knob table (knobs.c): consistent rows, bounds and spellings; and the
+ * byte helpers (bytes.c).
  */
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -17,6 +22,7 @@
 #include <cmocka.h>
 
 #include "xv_common.h"
+#include "xv_knobs.h"
 
 static int cmp_id(const void *a, const void *b)
 {
@@ -65,6 +71,15 @@ static void test_fork_reseeds(void **state)
     (void)state;
     char warm[XV_UUID_LEN + 1];
     xv_uuid_v4(warm); /* this thread's generator is seeded */
+    char dec[32];
+    size_t dn = 0;
+    assert_int_equal(xv_pct_decode("a%20b+c%2C%zz", 13, dec, &dn, 0), 0);   /* lenient */
+    assert_string_equal(dec, "a b+c,%zz");
+    assert_int_equal(dn, 9);
+    assert_int_equal(xv_pct_decode("a%2", 3, dec, &dn, 1), XV_E_PARSE);   /* strict */
+    assert_int_equal(xv_pct_decode("%e2%82%ac", 9, dec, &dn, 1), 0);
+    assert_string_equal(dec, "\xe2\x82\xac");
+
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
@@ -121,13 +136,135 @@ static void test_normalize_spellings(void **state)
     assert_false(xv_uuid_is_v4("123e4567-e89b-42d3-c456-426614174000", 36)); /* variant */
 }
 
+/* The knob table (common/xv_knobs.def) is consistent with itself: names
+ * unique and found, defaults acceptable, bounds and spellings judged right. */
+static void test_knob_table(void **state)
+{
+    (void)state;
+    char buf[256];
+    for (size_t i = 0; i < XV_KNOB_COUNT; i++) {
+        const struct xv_knob *k = &xv_knobs[i];
+        assert_ptr_equal(xv_knob_by_env(k->env), k);
+        assert_ptr_equal(xv_knob_by_flag(k->flag, strlen(k->flag)), k);
+        assert_true(k->help && *k->help && k->doc && *k->doc);
+        xv_knob_default(k, buf, sizeof buf);
+        assert_true(buf[0] != '\0');
+        uint64_t v = 12345;
+        if (k->kind == XV_KNOB_UINT) {
+            assert_true(k->min <= k->def && k->def <= k->max);
+            assert_int_equal(xv_knob_check(k, buf, &v), 0);
+            assert_true(v == k->def);
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)k->max + 1);
+            assert_int_equal(xv_knob_check(k, buf, &v), -1);
+            assert_true(v == k->def);
+        } else if (k->kind == XV_KNOB_LINE) {
+            assert_true(k->max > 0);
+            assert_int_equal(xv_knob_check(k, "a\tb", NULL), 0);
+            assert_int_equal(xv_knob_check(k, "a\r\nb", NULL), -1);
+        } else if (k->kind != XV_KNOB_TEXT) {
+            assert_int_equal(xv_knob_check(k, buf, &v), 0);   /* the default's own word */
+            assert_true(v == k->def);
+            assert_int_equal(xv_knob_check(k, "no-such-word", NULL), -1);
+        }
+    }
+    const struct xv_knob *t = &xv_knobs[XV_KNOB_POLICY_TIMEOUT_MS];
+    assert_int_equal(xv_knob_check(t, "0", NULL), -1);
+    assert_int_equal(xv_knob_check(t, "1", NULL), 0);
+    assert_int_equal(xv_knob_check(t, "60000", NULL), 0);
+    assert_int_equal(xv_knob_check(t, "60001", NULL), -1);
+    assert_int_equal(xv_knob_check(t, "+5", NULL), -1);
+    assert_int_equal(xv_knob_check(t, " 5", NULL), -1);
+    assert_int_equal(xv_knob_check(t, "99999999999999999999999", NULL), -1);
+    uint64_t v;
+    assert_int_equal(xv_knob_check(&xv_knobs[XV_KNOB_STAMP], "Yes", &v), 0);
+    assert_true(v == 1);
+    assert_int_equal(xv_knob_check(&xv_knobs[XV_KNOB_STAMP], "OFF", &v), 0);
+    assert_true(v == 0);
+    assert_int_equal(xv_knob_check(&xv_knobs[XV_KNOB_RECORD_MODE], "NONE", &v), 0);
+    assert_true(v == 2);
+    xv_knob_expect(&xv_knobs[XV_KNOB_LOG_LEVEL], buf, sizeof buf);
+    assert_string_equal(buf, "error, warn, info or debug");
+    assert_null(xv_knob_by_env("XENOVIA_NO_SUCH_KNOB"));
+    /* reading: unset → default (0), bad → default (-1), good → value (1) */
+    unsetenv("XENOVIA_SESSION_MAX");
+    assert_int_equal(xv_knob_get_num(XV_KNOB_SESSION_MAX, &v), 0);
+    assert_true(v == 10000);
+    setenv("XENOVIA_SESSION_MAX", "15", 1);
+    xv_log_set_level(-1);
+    assert_int_equal(xv_knob_get_num(XV_KNOB_SESSION_MAX, &v), -1);
+    assert_true(v == 10000);
+    setenv("XENOVIA_SESSION_MAX", "16", 1);
+    assert_int_equal(xv_knob_get_num(XV_KNOB_SESSION_MAX, &v), 1);
+    assert_true(v == 16);
+    unsetenv("XENOVIA_SESSION_MAX");
+}
+
+/* bytes.c: hex both ways, write_all through a pipe, whole-file reads. */
+static void test_bytes_helpers(void **state)
+{
+    (void)state;
+    char hex[9];
+    xv_hex_encode("\x00\x9f\xa0\xff", 4, hex);
+    assert_string_equal(hex, "009fa0ff");
+    assert_int_equal(xv_hex_value('7'), 7);
+    assert_int_equal(xv_hex_value('b'), 11);
+    assert_int_equal(xv_hex_value('F'), 15);
+    assert_int_equal(xv_hex_value('g'), -1);
+    assert_int_equal(xv_hex_value(0), -1);
+
+    char dec[32];
+    size_t dn = 0;
+    assert_int_equal(xv_pct_decode("a%20b+c%2C%zz", 13, dec, &dn, 0), 0);   /* lenient */
+    assert_string_equal(dec, "a b+c,%zz");
+    assert_int_equal(dn, 9);
+    assert_int_equal(xv_pct_decode("a%2", 3, dec, &dn, 1), XV_E_PARSE);   /* strict */
+    assert_int_equal(xv_pct_decode("%e2%82%ac", 9, dec, &dn, 1), 0);
+    assert_string_equal(dec, "\xe2\x82\xac");
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(xv_write_all(fds[1], "hello", 5), 0);
+    char got[8] = "";
+    assert_int_equal(read(fds[0], got, sizeof got), 5);
+    assert_memory_equal(got, "hello", 5);
+    close(fds[0]);
+    assert_int_equal(xv_write_all(fds[1], "x", 1), -EPIPE);   /* reader gone (SIGPIPE ignored) */
+    close(fds[1]);
+
+    char path[] = "/tmp/xv-bytes-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = 99;
+    char *t = xv_file_read(path, 16, &len);                   /* empty file: "" */
+    assert_non_null(t);
+    assert_int_equal(len, 0);
+    assert_string_equal(t, "");
+    free(t);
+    assert_int_equal(xv_write_all(fd, "0123456789abcdef", 16), 0);
+    close(fd);
+    t = xv_file_read(path, 16, &len);
+    assert_non_null(t);
+    assert_int_equal(len, 16);
+    assert_string_equal(t, "0123456789abcdef");
+    free(t);
+    errno = 0;
+    assert_null(xv_file_read(path, 15, &len));               /* one byte over the bound */
+    assert_int_equal(errno, EFBIG);
+    unlink(path);
+    assert_null(xv_file_read(path, 16, &len));
+    assert_int_equal(errno, ENOENT);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v4_format_and_unique),
         cmocka_unit_test(test_threads_differ),
         cmocka_unit_test(test_fork_reseeds),
         cmocka_unit_test(test_normalize_spellings),
+        cmocka_unit_test(test_knob_table),
+        cmocka_unit_test(test_bytes_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

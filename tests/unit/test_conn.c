@@ -20,6 +20,7 @@
 #include "xv_conn.h"
 #include "xv_exporter.h"
 #include "xv_redact.h"
+#include "../sweep/keep.h" /* temp dirs the secret sweep reads */
 
 static char g_trace_path[256];
 
@@ -516,6 +517,74 @@ static void test_send_queue_never_waits(void **state)
     xv_conn_unref(c);
 }
 
+/* OpenSSL's write model for the TLS queue test: a would-block SSL_write has
+ * already taken (encrypted) a prefix of the bytes; the retry must pass at
+ * least those bytes again, from the same start (with
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER the address may change), and nothing
+ * else may be written before it; it then completes the whole buffer. */
+static char g_tls_taken[64];
+static size_t g_tls_taken_len; /* > 0: a write is pending */
+static int g_tls_block;        /* the next write would block */
+
+static long fake_tls_write(void *ctx, const char *p, size_t n)
+{
+    (void)ctx;
+    g_writes++;
+    if (g_tls_taken_len) {
+        /* the retry: same leading bytes, at least as many */
+        assert_true(n >= g_tls_taken_len);
+        assert_memory_equal(p, g_tls_taken, g_tls_taken_len);
+        p += g_tls_taken_len;
+        n -= g_tls_taken_len;
+        if (g_tls_block)
+            return -1;
+        g_tls_taken_len = 0;
+        memcpy(g_wire + g_wire_len, p, n);
+        g_wire_len += n;
+        return (long)(n + sizeof g_tls_taken);
+    }
+    if (g_tls_block) {
+        size_t k = n < sizeof g_tls_taken ? n : sizeof g_tls_taken;
+        memcpy(g_tls_taken, p, k);
+        memcpy(g_wire + g_wire_len, p, k); /* sent as a record already */
+        g_wire_len += k;
+        g_tls_taken_len = k;
+        return -1;
+    }
+    memcpy(g_wire + g_wire_len, p, n);
+    g_wire_len += n;
+    return (long)n;
+}
+
+/* Issue 7: on TLS too, a released request that would block is queued
+ * (never waited for) and retried by OpenSSL's rule until it went out. */
+static void test_tls_queue_retry_rule(void **state)
+{
+    (void)state;
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(REQ_BODY), REQ_BODY);
+    wire_reset();
+    g_tls_taken_len = 0;
+    g_tls_block = 1;
+    struct xv_conn *c = xv_conn_new(XV_CONN_TLS, NULL);
+    assert_int_equal(xv_conn_tx_write(c, req, (size_t)n, fake_tls_write, fake_wait, NULL), n);
+    assert_int_equal(g_waits, 0);
+    assert_true(xv_conn_tx_queued(c));
+    /* the app's next write would block while the queue is pending */
+    assert_int_equal(xv_conn_tx_write(c, "GET", 3, fake_tls_write, fake_wait, NULL), -1);
+    assert_int_equal(xv_conn_tx_flush(c, fake_tls_write, NULL), -1);
+    g_tls_block = 0;
+    assert_int_equal(xv_conn_tx_flush(c, fake_tls_write, NULL), 0);
+    assert_false(xv_conn_tx_queued(c));
+    assert_int_equal(g_waits, 0);
+    /* every byte once, in order (nothing is injected in this config) */
+    assert_int_equal(g_wire_len, (size_t)n);
+    assert_memory_equal(g_wire, req, (size_t)n);
+    xv_conn_unref(c);
+}
+
 static void test_non_api_request_streams(void **state)
 {
     (void)state;
@@ -680,8 +749,8 @@ static void test_hosts_match(void **state)
 
 int main(void)
 {
-    char dir[] = "/tmp/xv-test-conn-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[200];
+    assert_non_null(xv_test_mkdtemp(dir, sizeof dir, "xv-test-conn-")); /* $TMPDIR: swept */
     snprintf(g_trace_path, sizeof g_trace_path, "%s/traces.jsonl", dir);
     struct xv_exp_config ec = { .trace_file = g_trace_path, .timeout_ms = 2000, .queue_max = 4096 };
     xv_exp_init(&ec);
@@ -704,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_no_body_response_stamped),
         cmocka_unit_test(test_request_held_then_sent_unchanged),
         cmocka_unit_test(test_send_queue_never_waits),
+        cmocka_unit_test(test_tls_queue_retry_rule),
         cmocka_unit_test(test_pipelined_each_injected),
         cmocka_unit_test(test_non_api_request_streams),
         cmocka_unit_test(test_injected_headers),
@@ -713,7 +783,6 @@ int main(void)
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xv_exp_shutdown();
-    unlink(g_trace_path);
-    rmdir(dir);
+    xv_test_rmdir(dir); /* kept for the secret sweep under ctest */
     return rc;
 }

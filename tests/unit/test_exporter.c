@@ -31,6 +31,7 @@
 
 #include "xv_common.h"
 #include "xv_exporter.h"
+#include "../sweep/keep.h" /* temp dirs the secret sweep reads */
 
 /* ThreadSanitizer cannot follow a child that starts threads after a fork
  * of a multi-threaded process ("dup thread with used id"): the fork tests
@@ -47,16 +48,14 @@ static char g_path[512];   /* trace file inside it */
 
 static void make_dir(const char *sub)
 {
-    snprintf(g_dir, sizeof g_dir, "%s/xvexp-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(g_dir));
+    assert_non_null(xv_test_mkdtemp(g_dir, sizeof g_dir, "xvexp-"));
     snprintf(g_path, sizeof g_path, "%s/%s", g_dir, sub);
 }
 
+/* Removed, or kept for the secret sweep under ctest (tests/sweep/keep.h). */
 static void rm_rf(const char *dir)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(xv_test_rmdir(dir), 0);
 }
 
 static void init_with(const char *path, size_t queue_max, uint64_t timeout_ms)

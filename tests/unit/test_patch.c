@@ -7,6 +7,7 @@
  * Needs libZydis.so.4.0 (libzydis4.0); without it the planner tests are
  * skipped with the reason. Single-threaded.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -239,6 +240,50 @@ static void test_elf_and_apply(void **state)
     assert_null(xv_patch_real(XV_PATCH_NAMES));
 }
 
+/* ---- the one coverage verdict (coverage.c) and the reader's header facts -- */
+
+static void test_coverage_verdict(void **state)
+{
+    (void)state;
+    char why[512];
+    struct xv_patch_elf e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(xv_patch_coverage(&e, 0, "", why, sizeof why), XV_PATCH_UNDECIDED);
+    e.go = 1;
+    assert_int_equal(xv_patch_coverage(&e, 1, "x", why, sizeof why), XV_PATCH_NOT_COVERED);
+    assert_non_null(strstr(why, "Go program"));
+    memset(&e, 0, sizeof e);
+    e.sym[0].value = 0x1000;                      /* SSL_write defined here */
+    assert_int_equal(xv_patch_coverage(&e, 1, "SSL_write", why, sizeof why), XV_PATCH_COVERED);
+    assert_non_null(strstr(why, "patched at start (SSL_write)"));
+    assert_int_equal(xv_patch_coverage(&e, 0, "SSL_write: no room", why, sizeof why),
+                     XV_PATCH_PARTLY);
+    assert_non_null(strstr(why, "cannot be patched safely (SSL_write: no room)"));
+    e.needs_libssl = 1;                           /* a wrapper around the real libssl */
+    assert_int_equal(xv_patch_coverage(&e, 0, "", why, sizeof why), XV_PATCH_UNDECIDED);
+    memset(&e, 0, sizeof e);
+    e.rustls = 1;
+    assert_int_equal(xv_patch_coverage(&e, 0, "", why, sizeof why), XV_PATCH_PARTLY);
+    assert_non_null(strstr(why, "(rustls)"));
+    memset(&e, 0, sizeof e);
+    e.openssl_marker = 1;
+    assert_int_equal(xv_patch_coverage(&e, 0, "", why, sizeof why), XV_PATCH_PARTLY);
+    assert_non_null(strstr(why, "stripped"));
+
+    struct xv_patch_elf_file f;
+    assert_int_equal(xv_patch_elf_open("/proc/self/exe", &f), 0);
+    assert_true(f.is64 && !f.be && f.has_interp && f.has_dynamic && f.nneeded > 0);
+    char buf[32];
+    assert_string_equal(xv_patch_elf_machine_name(f.machine, buf, sizeof buf), "x86-64");
+    struct xv_patch_elf_shdr sh;
+    assert_int_equal(xv_patch_elf_find_section(&f, ".text", &sh), 0);
+    assert_true(sh.in_file && sh.size > 0);
+    assert_int_equal(xv_patch_elf_find_section(&f, ".no-such", &sh), -1);
+    xv_patch_elf_close(&f);
+    assert_int_equal(xv_patch_elf_open("/nonexistent/xv", &f), -ENOENT);
+    assert_int_equal(xv_patch_elf_open("/proc/self/cmdline", &f), -ENOEXEC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_patch_executes),
         cmocka_unit_test(test_elf_and_apply),
+        cmocka_unit_test(test_coverage_verdict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

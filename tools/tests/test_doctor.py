@@ -4,14 +4,47 @@ with OpenSSL compiled in, a (fake) Go binary, a #! script, truncated/corrupt ELF
 files (no crash), and the no-argument setup check."""
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xvtest import check, cc, finish, tmpdir, xv  # noqa: E402
+from xvtest import XENOVIA, check, cc, finish, tmpdir, xv  # noqa: E402
 
 d = tmpdir()
+
+# The agent next to this xenovia (build tree), usable unless built with sanitizers.
+LIB = os.path.join(os.path.dirname(os.path.dirname(XENOVIA)), "preload", "libxenovia.so")
+CLEAN = {k: v for k, v in os.environ.items() if not k.startswith(("XENOVIA_", "OTEL_"))}
+
+
+def agent_lines(prog):
+    """The agent's own `xenovia: not covered:` lines when preloaded into prog."""
+    e = dict(CLEAN, LD_PRELOAD=LIB, XENOVIA_TRACE_FILE=os.path.join(d, "agree.jsonl"))
+    p = subprocess.run([prog], env=e, capture_output=True, text=True, errors="replace", timeout=60)
+    return [ln for ln in p.stderr.splitlines() if ln.startswith("xenovia: not covered: ")], p
+
+
+AGENT_OK = os.path.exists(LIB) and agent_lines("/bin/true")[1].returncode == 0 and \
+    "Sanitizer" not in agent_lines("/bin/true")[1].stderr
+
+
+def agree(prog, what):
+    """One verdict (issue 10): doctor's reason for a program the file itself
+    decides is the agent's `not covered` line, word for word; covered means no line."""
+    if not AGENT_OK:
+        print("skip agent/doctor agreement for %s: no usable libxenovia.so next to xenovia" % what)
+        return
+    r = xv("doctor", prog)
+    m = re.search(r"verdict: (.*?) — (.*)", r.stdout)
+    lines, _ = agent_lines(prog)
+    if m and m.group(1) == "covered":
+        check(lines == [], "%s: doctor says covered, the agent says nothing (%r)" % (what, lines))
+    else:
+        check(m is not None and len(lines) == 1 and lines[0].endswith(": " + m.group(2)),
+              "%s: the agent's line gives doctor's reason\n  doctor: %s\n  agent:  %s"
+              % (what, m.group(2) if m else r.stdout, lines))
 
 r = xv("doctor", "/bin/ls")
 check(r.returncode == 1 and "no TLS library linked" in r.stdout and "dynamically linked" in r.stdout,
@@ -59,6 +92,7 @@ if c and subprocess.run([c, "-o", os.path.join(d, "sslstatic"), ssl_src, "-Wl,-B
           and "SSL_write" in r.stdout and "SSL_get_error" in r.stdout,
           "OpenSSL linked statically into a dynamic binary: covered by patching (rc=%d)\n%s"
           % (r.returncode, r.stdout))
+    agree(os.path.join(d, "sslstatic"), "static OpenSSL, patched")
     # Stripped: symbols gone, the version string remains.
     stripped = os.path.join(d, "sslstripped")
     shutil.copy(os.path.join(d, "sslstatic"), stripped)
@@ -66,6 +100,7 @@ if c and subprocess.run([c, "-o", os.path.join(d, "sslstatic"), ssl_src, "-Wl,-B
         r = xv("doctor", stripped)
         check(r.returncode == 1 and "compiled into the program" in r.stdout,
               "stripped static OpenSSL still detected (rc=%d)\n%s" % (r.returncode, r.stdout))
+        agree(stripped, "stripped static OpenSSL")
     # OpenSSL inside a shared library the program links (a vendor SDK)
     lib_src = os.path.join(d, "vtls.c")
     with open(lib_src, "w") as f:
@@ -107,6 +142,7 @@ if c and shutil.which("objcopy"):
                       capture_output=True).returncode == 0:
         r = xv("doctor", gobin)
         check(r.returncode == 3 and "Go program" in r.stdout, "Go binary: not covered\n" + r.stdout)
+        agree(gobin, "Go binary")
 
 # A script: the interpreter is examined.
 script = os.path.join(d, "tool.sh")

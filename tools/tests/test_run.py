@@ -81,6 +81,12 @@ check(r.returncode == 0 and e.get("XENOVIA_POLICY_MODE") == "monitor"
       and e.get("XENOVIA_STAMP") == "off" and e.get("XENOVIA_BODY_MAX_BYTES") == "4096",
       "more knobs; CMD may start without --")
 
+# -- a property value is 512 characters, not bytes (the agent's own parser decides) --
+r = xv("run", "--property", "k=" + "\u00e9" * 512, "--", "env", env={"XENOVIA_LIB": lib})
+check(r.returncode == 0 and env_of(r.stdout).get("XENOVIA_PROPERTIES", "").startswith("k=%C3%A9"),
+      "512 two-byte characters accepted, as the agent accepts them (rc %d %s)"
+      % (r.returncode, r.stderr.strip()[:100]))
+
 # -- properties merge with the inherited variable ---------------------------------
 r = xv("run", "--property", "team=ml", "--", "env",
        env={"XENOVIA_LIB": lib, "XENOVIA_PROPERTIES": "team=old,keep=1"})
@@ -95,6 +101,8 @@ for args, what in [
     (["--property", "policy_x=1"], "reserved property key"),
     (["--property", "novalue"], "property without ="),
     (["--property", "k=" + "v" * 513], "property value over 512"),
+    (["--property", "a.b=1"], "property key the agent refuses ('.')"),
+    (["--property", "k=\x01"], "property value with a control character (the agent's rule)"),
     (["--export-timeout-ms", "soon"], "non-numeric number"),
     (["--export-timeout-ms", "600001"], "number over the agent's maximum"),
     (["--body-max-bytes", "100"], "number under the agent's minimum"),

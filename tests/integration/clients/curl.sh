@@ -24,7 +24,10 @@ else
     tls=(--cacert "$ca")
 fi
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# under ctest curl's stderr (where agent lines would land) goes to the secret
+# sweep before the directory is removed (tests/sweep/keep.sh)
+. "$here/../../sweep/keep.sh"
+trap 'xv_keep_files "$work" err; rm -rf "$work"' EXIT
 auth="Authorization: Bearer sk-test-XENOVIA-SECRET-123"
 
 args=()

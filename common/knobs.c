@@ -1,0 +1,221 @@
+/*
+ * knobs.c — the settings table built from xv_knobs.def, and the one checker
+ * and environment reader every module uses (see xv_knobs.h).
+ *
+ * Invariant: xv_knob_check is the only place a knob's value is judged; the
+ * readers and the CLI both go through it, so they cannot disagree.
+ * Thread safety: constant data and pure functions; the readers call
+ * secure_getenv and xv_log, both safe from any thread. No allocation.
+ */
+#include "xv_knobs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xv_common.h"
+
+const struct xv_knob xv_knobs[XV_KNOB_COUNT] = {
+#define XV_KNOB_T(id, e, f, a, deft, h, d) \
+    [XV_KNOB_##id] = { e, f, a, XV_KNOB_TEXT, NULL, 0, 0, 0, deft, h, d },
+#define XV_KNOB_L(id, e, f, a, mx, deft, h, d) \
+    [XV_KNOB_##id] = { e, f, a, XV_KNOB_LINE, NULL, 0, mx, 0, deft, h, d },
+#define XV_KNOB_U(id, e, f, a, lo, hi, def, h, d) \
+    [XV_KNOB_##id] = { e, f, a, XV_KNOB_UINT, NULL, lo, hi, def, NULL, h, d },
+#define XV_KNOB_B(id, e, f, def, h, d) \
+    [XV_KNOB_##id] = { e, f, "on|off", XV_KNOB_BOOL, NULL, 0, 1, def, NULL, h, d },
+#define XV_KNOB_C(id, e, f, ch, def, h, d) \
+    [XV_KNOB_##id] = { e, f, ch, XV_KNOB_CHOICE, ch, 0, 0, def, NULL, h, d },
+#include "xv_knobs.def"
+#undef XV_KNOB_T
+#undef XV_KNOB_L
+#undef XV_KNOB_U
+#undef XV_KNOB_B
+#undef XV_KNOB_C
+};
+
+const struct xv_knob *xv_knob_by_env(const char *env)
+{
+    for (size_t i = 0; env && i < XV_KNOB_COUNT; i++)
+        if (strcmp(xv_knobs[i].env, env) == 0)
+            return &xv_knobs[i];
+    return NULL;
+}
+
+const struct xv_knob *xv_knob_by_flag(const char *flag, size_t len)
+{
+    for (size_t i = 0; flag && i < XV_KNOB_COUNT; i++)
+        if (strlen(xv_knobs[i].flag) == len && strncmp(xv_knobs[i].flag, flag, len) == 0)
+            return &xv_knobs[i];
+    return NULL;
+}
+
+/* Index of `value` among the '|'-separated words (any case), or -1. */
+static int word_index(const char *words, const char *value)
+{
+    size_t vl = strlen(value);
+    int i = 0;
+    for (const char *p = words; *p; i++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == vl && strncasecmp(p, value, n) == 0)
+            return i;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return -1;
+}
+
+int xv_knob_check(const struct xv_knob *k, const char *value, uint64_t *out)
+{
+    uint64_t v = 0;
+    int ok = 0;
+    switch (k->kind) {
+    case XV_KNOB_UINT: {
+        /* strtoull would take "-1", " 5" and "+5": digits only */
+        ok = value[0] != '\0' && strspn(value, "0123456789") == strlen(value);
+        if (ok) {
+            int saved = errno;
+            errno = 0;
+            unsigned long long n = strtoull(value, NULL, 10);
+            ok = errno == 0 && n >= k->min && n <= k->max;
+            errno = saved;
+            v = n;
+        }
+        break;
+    }
+    case XV_KNOB_BOOL: {
+        int i = word_index("off|on|0|1|false|true|no|yes", value);
+        ok = i >= 0;
+        v = (uint64_t)(i & 1);
+        break;
+    }
+    case XV_KNOB_CHOICE: {
+        int i = word_index(k->choices, value);
+        ok = i >= 0;
+        v = (uint64_t)i;
+        break;
+    }
+    case XV_KNOB_LINE: {
+        /* it goes on the wire as is: no CR/LF or other control byte */
+        size_t n = strlen(value);
+        ok = n <= k->max;
+        for (size_t i = 0; ok && i < n; i++)
+            if ((unsigned char)value[i] < 0x20 && value[i] != '\t')
+                ok = 0;
+        break;
+    }
+    case XV_KNOB_TEXT:
+        ok = 1;
+        break;
+    }
+    if (out)
+        *out = ok ? v : k->def;
+    return ok ? 0 : -1;
+}
+
+/* "a|b|c" as "a, b or c" (or "a or b"). */
+static void list_words(const char *words, char *buf, size_t n)
+{
+    size_t off = 0;
+    int count = 1;
+    for (const char *p = words; *p; p++)
+        count += *p == '|';
+    int i = 0;
+    for (const char *p = words; *p && off + 1 < n; i++) {
+        const char *bar = strchr(p, '|');
+        size_t w = bar ? (size_t)(bar - p) : strlen(p);
+        const char *sep = i == 0 ? "" : i == count - 1 ? " or " : ", ";
+        int m = snprintf(buf + off, n - off, "%s%.*s", sep, (int)w, p);
+        if (m < 0)
+            break;
+        off += (size_t)m < n - off ? (size_t)m : n - off - 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    if (n)
+        buf[off < n ? off : n - 1] = '\0';
+}
+
+void xv_knob_expect(const struct xv_knob *k, char *buf, size_t n)
+{
+    switch (k->kind) {
+    case XV_KNOB_UINT:
+        snprintf(buf, n, "a whole number from %llu to %llu", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        return;
+    case XV_KNOB_BOOL:
+        snprintf(buf, n, "on or off");
+        return;
+    case XV_KNOB_CHOICE:
+        list_words(k->choices, buf, n);
+        return;
+    case XV_KNOB_LINE:
+        snprintf(buf, n, "at most %llu bytes without control characters",
+                 (unsigned long long)k->max);
+        return;
+    case XV_KNOB_TEXT:
+        snprintf(buf, n, "any text");
+        return;
+    }
+}
+
+void xv_knob_default(const struct xv_knob *k, char *buf, size_t n)
+{
+    switch (k->kind) {
+    case XV_KNOB_UINT:
+        snprintf(buf, n, "%llu", (unsigned long long)k->def);
+        return;
+    case XV_KNOB_BOOL:
+        snprintf(buf, n, "%s", k->def ? "on" : "off");
+        return;
+    case XV_KNOB_CHOICE: {
+        const char *p = k->choices;
+        for (uint64_t i = 0; i < k->def && p; i++) {
+            p = strchr(p, '|');
+            p = p ? p + 1 : NULL;
+        }
+        size_t w = p ? strcspn(p, "|") : 0;
+        snprintf(buf, n, "%.*s", (int)w, p ? p : "");
+        return;
+    }
+    case XV_KNOB_TEXT:
+    case XV_KNOB_LINE:
+        snprintf(buf, n, "%s", k->def_text ? k->def_text : "");
+        return;
+    }
+}
+
+/* The variable's value, NULL when unset or empty. secure_getenv: in a
+ * secure-execution process the environment is not the user's to trust
+ * (the agent stays inert there anyway; the exporter relied on it). */
+static const char *env_value(const struct xv_knob *k)
+{
+    const char *v = secure_getenv(k->env);
+    return v && *v ? v : NULL;
+}
+
+int xv_knob_get_num(enum xv_knob_id id, uint64_t *out)
+{
+    const struct xv_knob *k = &xv_knobs[id];
+    const char *v = env_value(k);
+    *out = k->def;
+    if (!v || k->kind == XV_KNOB_TEXT || k->kind == XV_KNOB_LINE)
+        return 0;
+    if (xv_knob_check(k, v, out) == 0)
+        return 1;
+    char want[160], def[96];
+    xv_knob_expect(k, want, sizeof want);
+    xv_knob_default(k, def, sizeof def);
+    xv_log(XV_LOG_ERROR, "%s=%.64s: expected %s; using %s", k->env, v, want, def);
+    return -1;
+}
+
+const char *xv_knob_get_text(enum xv_knob_id id)
+{
+    return env_value(&xv_knobs[id]);
+}

@@ -1,0 +1,239 @@
+/*
+ * real.c — the real-function table (see xv_real.h), generated from
+ * hooked.def. Invariant: no entry ever points into this object (our own
+ * hooks, when this file is linked into libxenovia.so or a test program that
+ * defines them) and no entry is ever NULL.
+ * Thread safety: entries are published with atomic stores; a race between
+ * two threads resolving the same entry writes the same value twice.
+ */
+#include "xv_real.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ---- our own address range ------------------------------------------- */
+
+/* The address range of this object's loaded segments, to recognise our
+ * own hooks. Found once with dl_iterate_phdr (dladdr per lookup was a
+ * visible share of a short process's start-up). */
+static struct {
+    uintptr_t lo, hi; /* [lo, hi) covers every PT_LOAD of this object */
+    atomic_int known; /* lo/hi are set */
+} g_self;
+
+static int self_cb(struct dl_phdr_info *info, size_t size, void *ud)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)ud, lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo)
+            lo = a;
+        if (a + ph->p_memsz > hi)
+            hi = a + ph->p_memsz;
+    }
+    if (me >= lo && me < hi) {
+        g_self.lo = lo;
+        g_self.hi = hi;
+        return 1;
+    }
+    return 0;
+}
+
+int xv_real_is_self(const void *p)
+{
+    if (!p)
+        return 0;
+    if (!atomic_load_explicit(&g_self.known, memory_order_acquire)) {
+        dl_iterate_phdr(self_cb, (void *)(uintptr_t)&self_cb);
+        atomic_store_explicit(&g_self.known, 1, memory_order_release);
+    }
+    return (uintptr_t)p >= g_self.lo && (uintptr_t)p < g_self.hi;
+}
+
+static void *next_sym(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    return xv_real_is_self(p) ? NULL : p;
+}
+
+/* ---- libc: stubs before resolution, ENOSYS when libc lacks a name ----- */
+
+/* lazy_<name>: the entry before resolution — resolve, then forward.
+ * nosys_<name>: the entry when libc has no such function. */
+#define XV_LIBC(name, ret, params, args)                                        \
+    static ret lazy_##name params                                               \
+    {                                                                           \
+        xv_real_init();                                                         \
+        return xv_real.name args;                                               \
+    }                                                                           \
+    static ret nosys_##name params                                              \
+    {                                                                           \
+        errno = ENOSYS;                                                         \
+        return -1;                                                              \
+    }
+/* fcntl's third argument is an int or a pointer; glibc's own fcntl reads
+ * it as a pointer-sized value too. */
+#define XV_LIBC_VA(name)                                                        \
+    static int lazy_##name(int fd, int cmd, ...)                                \
+    {                                                                           \
+        va_list ap;                                                             \
+        va_start(ap, cmd);                                                      \
+        void *arg = va_arg(ap, void *);                                         \
+        va_end(ap);                                                             \
+        xv_real_init();                                                         \
+        return xv_real.name(fd, cmd, arg);                                      \
+    }                                                                           \
+    static int nosys_##name(int fd, int cmd, ...)                               \
+    {                                                                           \
+        errno = ENOSYS;                                                         \
+        return -1;                                                              \
+    }
+#define XV_EXIT(name)                                                           \
+    __attribute__((noreturn)) static void lazy_##name(int status)               \
+    {                                                                           \
+        xv_real_init();                                                         \
+        xv_real.name(status);                                                   \
+    }                                                                           \
+    __attribute__((noreturn)) static void nosys_##name(int status)              \
+    {                                                                           \
+        syscall(SYS_exit_group, status);                                        \
+        __builtin_unreachable();                                                \
+    }
+#include "hooked.def"
+
+struct xv_real_table xv_real = {
+#define XV_LIBC(name, ret, params, args) .name = lazy_##name,
+#define XV_LIBC_VA(name) .name = lazy_##name,
+#define XV_EXIT(name) .name = lazy_##name,
+#include "hooked.def"
+};
+
+void xv_real_init(void)
+{
+    /* Written once; later calls are cheap no-ops. */
+    static atomic_int done;
+    if (atomic_load_explicit(&done, memory_order_acquire))
+        return;
+    void *p;
+#define R(name)                                                                 \
+    p = next_sym(#name);                                                        \
+    __atomic_store_n((void **)&xv_real.name, p ? p : (void *)nosys_##name,     \
+                     __ATOMIC_RELEASE);
+#define XV_LIBC(name, ret, params, args) R(name)
+#define XV_LIBC_VA(name) R(name)
+#define XV_EXIT(name) R(name)
+#include "hooked.def"
+#undef R
+#ifdef XV_FAULT
+    if (xv_real_fault_install)
+        xv_real_fault_install(&xv_real);
+#endif
+    atomic_store_explicit(&done, 1, memory_order_release);
+}
+
+/* ---- OpenSSL: lazy, by name -------------------------------------------- */
+
+static const char *const g_ssl_names[XV_SSL_FN_COUNT] = {
+#define XV_SSL(name, hooked, essential) #name,
+#include "hooked.def"
+};
+
+/* Resolved OpenSSL entries; NULL until found. */
+static void *_Atomic g_ssl[XV_SSL_FN_COUNT];
+/* patch/'s trampolines (OpenSSL compiled into the program), or NULL. */
+static void *(*_Atomic g_ssl_source)(int idx);
+
+const char *xv_real_ssl_name(int idx)
+{
+    return idx >= 0 && idx < XV_SSL_FN_COUNT ? g_ssl_names[idx] : NULL;
+}
+
+void xv_real_ssl_source(void *(*fn)(int idx))
+{
+    atomic_store_explicit(&g_ssl_source, fn, memory_order_release);
+}
+
+/* dl_iterate_phdr callback: find a loaded object whose path has `needle`. */
+struct find_lib {
+    const char *needle; /* "/libssl.so" */
+    char path[512];
+};
+
+static int find_lib_cb(struct dl_phdr_info *info, size_t size, void *ud)
+{
+    (void)size;
+    struct find_lib *f = ud;
+    const char *name = info->dlpi_name;
+    if (name && strstr(name, f->needle)) {
+        size_t n = strlen(name);
+        if (n < sizeof f->path) {
+            memcpy(f->path, name, n + 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* `name` in a loaded library whose path has needle ("/libssl.so"), else in
+ * the library called soname. libssl may arrive by dlopen after us, where
+ * RTLD_NEXT does not see it (FACTS.md); dlopen(<it>, RTLD_NOLOAD) does. */
+static void *loaded_sym(const char *needle, const char *soname, const char *name)
+{
+    struct find_lib f = { needle, { 0 } };
+    const char *cands[] = { NULL, soname };
+    void *p = NULL;
+    if (dl_iterate_phdr(find_lib_cb, &f))
+        cands[0] = f.path;
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !p; i++) {
+        if (!cands[i])
+            continue;
+        void *h = dlopen(cands[i], RTLD_NOLOAD | RTLD_LAZY);
+        if (!h)
+            continue;
+        p = dlsym(h, name);
+        if (xv_real_is_self(p))
+            p = NULL;
+        dlclose(h); /* NOLOAD took a reference; the library stays loaded */
+    }
+    return p;
+}
+
+void *xv_real_ssl(int idx)
+{
+    if (idx < 0 || idx >= XV_SSL_FN_COUNT)
+        return NULL;
+    void *p = atomic_load_explicit(&g_ssl[idx], memory_order_acquire);
+    if (p)
+        return p;
+    void *(*src)(int) = atomic_load_explicit(&g_ssl_source, memory_order_acquire);
+    p = src ? src(idx) : NULL;
+    if (!p)
+        p = next_sym(g_ssl_names[idx]);
+    if (!p)
+        p = loaded_sym("/libssl.so", "libssl.so.3", g_ssl_names[idx]);
+    if (!p) /* X509_verify_cert where only libcrypto is loaded */
+        p = loaded_sym("/libcrypto.so", "libcrypto.so.3", g_ssl_names[idx]);
+    if (!p && idx == XV_X509_verify_cert) {
+        /* a program with OpenSSL compiled in that exports it (Node) whose
+         * entry was not patched: its own definition is the real one. Only
+         * for this name, as x509.c always did: an SSL_* entry found so
+         * before patching would later lead back into our hook. */
+        p = dlsym(RTLD_DEFAULT, g_ssl_names[idx]);
+        if (xv_real_is_self(p))
+            p = NULL;
+    }
+    if (p)
+        atomic_store_explicit(&g_ssl[idx], p, memory_order_release);
+    return p;
+}

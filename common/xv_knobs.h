@@ -1,0 +1,90 @@
+/*
+ * xv_knobs.h — the one table of settings (xv_knobs.def) and the one way to
+ * read and check them, shared by the agent (preload/config.c), the OTLP
+ * exporter (exporter/otlp_config.c), `xenovia observe` and the CLI
+ * (`xenovia run` flags, `--help`, the README table).
+ *
+ * Invariant: a value is accepted by the agent exactly when xv_knob_check
+ * accepts it, so `xenovia run` refuses what the agent would have reported
+ * and replaced by its default.
+ *
+ * Thread safety: the table is constant; every function here is safe from
+ * any thread. xv_knob_get_* read the environment (secure_getenv) and may
+ * log one line (xv_log); they do not allocate.
+ */
+#ifndef XV_KNOBS_H
+#define XV_KNOBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a knob's value must look like. */
+enum xv_knob_kind {
+    XV_KNOB_TEXT,     /* anything (the module that uses it checks it, if at all) */
+    XV_KNOB_UINT,     /* decimal whole number in [min, max] */
+    XV_KNOB_BOOL,     /* on|off (also 1/0, true/false, yes/no), any case */
+    XV_KNOB_CHOICE,   /* one of `choices`, any case */
+    XV_KNOB_LINE,     /* header value: at most `max` bytes, no control character but tab */
+};
+
+/* One setting: an environment variable and the `xenovia run` flag that sets it. */
+struct xv_knob {
+    const char *env;         /* variable name */
+    const char *flag;        /* `xenovia run` long option without "--" */
+    const char *arg;         /* metavariable for --help ("N", "PATH"; choices for CHOICE) */
+    enum xv_knob_kind kind;  /* how values are checked */
+    const char *choices;     /* CHOICE: "a|b|c" (index = value); BOOL: "on|off"; else NULL */
+    uint64_t min, max;       /* UINT: inclusive range; LINE: max bytes */
+    uint64_t def;            /* default: UINT number, BOOL 0/1, CHOICE index; TEXT 0 */
+    const char *def_text;    /* TEXT, LINE: the default in words (Markdown); else NULL */
+    const char *help;        /* one line for --help */
+    const char *doc;         /* the README table's "meaning" cell (Markdown) */
+};
+
+/* XV_KNOB_<ID> for every row of xv_knobs.def, then XV_KNOB_COUNT. */
+enum xv_knob_id {
+#define XV_KNOB_T(id, env, flag, arg, deft, help, doc) XV_KNOB_##id,
+#define XV_KNOB_L(id, env, flag, arg, max, deft, help, doc) XV_KNOB_##id,
+#define XV_KNOB_U(id, env, flag, arg, min, max, def, help, doc) XV_KNOB_##id,
+#define XV_KNOB_B(id, env, flag, def, help, doc) XV_KNOB_##id,
+#define XV_KNOB_C(id, env, flag, choices, def, help, doc) XV_KNOB_##id,
+#include "xv_knobs.def"
+#undef XV_KNOB_T
+#undef XV_KNOB_L
+#undef XV_KNOB_U
+#undef XV_KNOB_B
+#undef XV_KNOB_C
+    XV_KNOB_COUNT
+};
+
+/* The table, indexed by enum xv_knob_id. Static storage. */
+extern const struct xv_knob xv_knobs[XV_KNOB_COUNT];
+
+/* Lookups; NULL when no knob has that name. `len`: bytes of `flag` to match. */
+const struct xv_knob *xv_knob_by_env(const char *env);
+const struct xv_knob *xv_knob_by_flag(const char *flag, size_t len);
+
+/* Is `value` acceptable? 0 with *out the value (UINT number, BOOL 0/1,
+ * CHOICE index; TEXT 0), or -1 with *out the default. `out` may be NULL. */
+int xv_knob_check(const struct xv_knob *k, const char *value, uint64_t *out);
+
+/* What an acceptable value looks like, for messages and --help ("a whole
+ * number from 1 to 60000", "on or off", "one of enforce, monitor"). */
+void xv_knob_expect(const struct xv_knob *k, char *buf, size_t n);
+/* The default as text ("200", "on", "enforce", the TEXT default). */
+void xv_knob_default(const struct xv_knob *k, char *buf, size_t n);
+
+/*
+ * Reading the environment (empty counts as unset). Each returns 1 when the
+ * variable was set to an acceptable value, 0 when unset, -1 when set to a
+ * bad one: then one line "xenovia: VAR=value: expected …; using <default>"
+ * is logged (the value is echoed only for UINT/BOOL/CHOICE, cut at 64
+ * bytes). *out always holds the value in effect (the default unless 1).
+ */
+int xv_knob_get_num(enum xv_knob_id id, uint64_t *out);
+/* TEXT, LINE: the value (borrowed from the environment; valid until it
+ * changes) or NULL when unset or empty. No check: a LINE's user checks it
+ * with xv_knob_check and says what it does with a bad one. */
+const char *xv_knob_get_text(enum xv_knob_id id);
+
+#endif

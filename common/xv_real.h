@@ -1,0 +1,83 @@
+/*
+ * xv_real.h — the one way down to the system: the table of the real libc
+ * functions behind the agent's hooks, and the lazy lookup of the real
+ * OpenSSL functions. Generated from hooked.def (one member per hooked libc
+ * name, one index per OpenSSL name).
+ *
+ * The rule: inside the library a hooked name is only ever called through
+ * this table. Every module below hooks/ (exporter, conn, session, cassette,
+ * route's agent side, preload) calls `xv_real.write(...)`, never `write`
+ * (which inside libxenovia.so binds to the agent's own hook). ctest's
+ * hooks_nm_u check fails when a module library's `nm -u` lists a hooked name.
+ *
+ * Invariant: no entry ever points into the object that holds this table
+ * (our own hooks), and no entry is ever NULL: before resolution an entry is
+ * a stub that resolves the whole table and forwards; a name libc lacks is a
+ * stub failing with ENOSYS (the exit functions fall back to exit_group).
+ * So the table is safe to call at any time, before init, from any thread.
+ *
+ * Thread safety: entries are published with atomic stores; a race between
+ * two threads resolving writes the same values twice. Async-signal-safe to
+ * call once resolved (xv_real_init itself calls dlsym: not before that).
+ *
+ * Fault injection (CMake XV_FAULT, tests/fault/): after resolution the
+ * table is handed to xv_real_fault_install when the test library defines it,
+ * which swaps entries for wrappers that fail the agent's own calls.
+ */
+#ifndef XV_REAL_H
+#define XV_REAL_H
+
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct xv_real_table {
+#define XV_LIBC(name, ret, params, args) ret (*name) params;
+#define XV_LIBC_VA(name) int (*name)(int, int, ...);
+#define XV_EXIT(name) void (*name)(int) __attribute__((noreturn));
+#include "hooked.def"
+};
+
+/* The table (resolved on first use or by xv_real_init). */
+extern struct xv_real_table xv_real;
+
+/* Resolve every libc entry now (idempotent, cheap after the first call;
+ * the constructor calls it so no hook ever waits on dlsym). */
+void xv_real_init(void);
+
+/* OpenSSL functions, by index (the XV_SSL lines of hooked.def, in order). */
+enum xv_ssl_fn {
+#define XV_SSL(name, hooked, essential) XV_##name,
+#include "hooked.def"
+    XV_SSL_FN_COUNT,
+    XV_SSL_X509_verify_cert = XV_X509_verify_cert, /* older spelling */
+};
+
+/* The real OpenSSL function of index idx, looked up lazily by name (libssl
+ * may be dlopen()ed long after start, CPython's _ssl, where
+ * dlsym(RTLD_NEXT, ...) returns NULL: then through the loaded libssl).
+ * NULL when no OpenSSL providing it is loaded (yet). Never our own hook. */
+void *xv_real_ssl(int idx);
+/* Its name ("SSL_write"); NULL past the end. */
+const char *xv_real_ssl_name(int idx);
+
+/* Where OpenSSL compiled into the program has its real entry points
+ * (patch/'s trampolines): consulted first by xv_real_ssl. Set by preload/
+ * before hooks turn on; NULL (the default) when nothing is patched. */
+void xv_real_ssl_source(void *(*fn)(int idx));
+
+/* Is p inside the object that holds this table (our own hooks)? */
+int xv_real_is_self(const void *p);
+
+#ifdef XV_FAULT
+/* Defined only by the fault-injection test library (weak reference). */
+void xv_real_fault_install(struct xv_real_table *t) __attribute__((weak));
+#endif
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * test_hooks.c — hooks/ (the static library xv_hooks) linked into a plain
+ * program, without any preloading: this executable defines write, read,
+ * poll, _exit … itself, so every such call below goes through the agent's
+ * hook. Checks the one way down (common/xv_real.h): the table never points
+ * at our own hooks and is usable before anything initialised it; hooks
+ * that are off pass every call through with the real result and errno;
+ * switched on, unwatched fds still pass through while a loopback connect
+ * is remembered (xv_net_peer); _exit/_Exit run what preload/ registers
+ * (xv_hooks_on_exit) and exit with the caller's status; the OpenSSL lookup
+ * prefers the registered source (patch/'s trampolines) and never returns
+ * one of our hooks; patch/'s list of entry points is hooked.def's.
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "xv_hooks.h"
+#include "xv_patch.h"
+#include "xv_real.h"
+
+/* First test on purpose: nothing has resolved the table yet, and a call
+ * through an entry still works (its stub resolves, then forwards). */
+static void test_table_usable_before_init(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(xv_real.write(p[1], "ab", 2), 2);
+    char b[4] = { 0 };
+    assert_int_equal(xv_real.read(p[0], b, sizeof b), 2);
+    assert_memory_equal(b, "ab", 2);
+    assert_int_equal(xv_real.close(p[0]), 0);
+    assert_int_equal(xv_real.close(p[1]), 0);
+}
+
+/* Every libc entry of the table is libc's own function: resolved, not in
+ * this program (where the hooks live), the one dlsym(RTLD_NEXT) gives. */
+static void test_table_never_points_at_hooks(void **state)
+{
+    (void)state;
+    xv_real_init();
+    int n = 0;
+#define CHECK(name)                                                              \
+    do {                                                                         \
+        void *e = *(void **)&xv_real.name;                                       \
+        void *libc = dlsym(RTLD_NEXT, #name);                                    \
+        assert_non_null(e);                                                      \
+        assert_false(xv_real_is_self(e));                                        \
+        if (libc)                                                                \
+            assert_ptr_equal(e, libc);                                           \
+        n++;                                                                     \
+    } while (0);
+#define XV_LIBC(name, ret, params, args) CHECK(name)
+#define XV_LIBC_VA(name) CHECK(name)
+#define XV_EXIT(name) CHECK(name)
+#include "hooked.def"
+#undef CHECK
+    assert_int_equal(n * sizeof(void *), sizeof xv_real);
+    /* and our hooks are where the table says they are not */
+    assert_true(xv_real_is_self((void *)&write));
+    assert_true(xv_real_is_self((void *)&poll));
+    assert_ptr_not_equal((void *)xv_real.write, (void *)&write);
+}
+
+/* Hooks off (nothing called xv_hooks_set_ready): results and errno are
+ * the real call's. */
+static void test_off_passes_through(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "hello", 5), 5);
+    struct pollfd pf = { .fd = p[0], .events = POLLIN };
+    assert_int_equal(poll(&pf, 1, 1000), 1);
+    assert_true(pf.revents & POLLIN);
+    char b[8];
+    assert_int_equal(read(p[0], b, sizeof b), 5);
+    assert_memory_equal(b, "hello", 5);
+    errno = 0;
+    assert_int_equal(write(-1, "x", 1), -1);
+    assert_int_equal(errno, EBADF);
+    errno = 0;
+    assert_int_equal(close(-1), -1);
+    assert_int_equal(errno, EBADF);
+    int d = dup(p[0]);
+    assert_true(d >= 0);
+    assert_int_equal(close(d), 0);
+    assert_int_equal(close(p[0]), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
+/* Hooks on, no agent configured: a loopback connect is remembered by the
+ * hooks, socket I/O on it and on a socketpair is unchanged. */
+static void test_on_unwatched_and_peer(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(l >= 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sin;
+    assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof sin), 0);
+    assert_int_equal(listen(l, 4), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
+
+    xv_hooks_set_ready(1);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c >= 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&sin, sizeof sin), 0);
+    struct xv_conn_peer peer;
+    assert_int_equal(xv_net_peer(c, &peer), 0);
+    int a = accept(l, NULL, NULL);
+    assert_true(a >= 0);
+    /* not HTTP: the bytes go through as they are */
+    assert_int_equal(send(c, "\x16\x03\x01", 3, 0), 3);
+    char b[8];
+    assert_int_equal(recv(a, b, sizeof b, 0), 3);
+    assert_memory_equal(b, "\x16\x03\x01", 3);
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    assert_int_equal(write(sp[0], "xyz", 3), 3);
+    assert_int_equal(read(sp[1], b, sizeof b), 3);
+    errno = 0;
+    assert_int_equal(read(-1, b, 1), -1);
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(close(sp[0]), 0);
+    assert_int_equal(close(sp[1]), 0);
+    assert_int_equal(close(c), 0);
+    assert_int_equal(xv_net_peer(c, &peer), -1); /* forgotten at close */
+    xv_hooks_set_ready(0);
+    assert_int_equal(close(a), 0);
+    assert_int_equal(close(l), 0);
+}
+
+static int g_exit_pipe = -1;
+
+static void on_exit_cb(void)
+{
+    xv_real.write(g_exit_pipe, "E", 1);
+}
+
+/* In a child: register (or not), leave through the hook; the parent sees
+ * the status and whether the callback ran. */
+static void run_exit(int which, int registered, int status)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        xv_real.close(p[0]);
+        g_exit_pipe = p[1];
+        xv_hooks_on_exit(registered ? on_exit_cb : NULL);
+        if (which)
+            _Exit(status);
+        _exit(status);
+    }
+    close(p[1]);
+    char b[2];
+    ssize_t n = read(p[0], b, sizeof b);
+    close(p[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), status);
+    assert_int_equal(n, registered ? 1 : 0);
+}
+
+static void test_exit_runs_registered_callback(void **state)
+{
+    (void)state;
+    run_exit(0, 1, 7);
+    run_exit(1, 1, 9);
+    run_exit(0, 0, 3);
+    run_exit(1, 0, 0);
+}
+
+static int g_marker;
+
+static void *fake_source(int idx)
+{
+    return idx == XV_SSL_do_handshake ? (void *)&g_marker : NULL;
+}
+
+/* OpenSSL lookup: the registered source first; without libssl loaded the
+ * rest is NULL, never one of our SSL hooks (which this program defines). */
+static void test_ssl_lookup(void **state)
+{
+    (void)state;
+    assert_string_equal(xv_real_ssl_name(XV_SSL_write), "SSL_write");
+    assert_string_equal(xv_real_ssl_name(XV_X509_verify_cert), "X509_verify_cert");
+    assert_int_equal(XV_SSL_X509_verify_cert, XV_X509_verify_cert);
+    assert_null(xv_real_ssl_name(XV_SSL_FN_COUNT));
+    assert_null(xv_real_ssl(XV_SSL_FN_COUNT));
+    assert_null(xv_real_ssl(-1));
+    xv_real_ssl_source(fake_source);
+    assert_ptr_equal(xv_real_ssl(XV_SSL_do_handshake), &g_marker);
+    xv_real_ssl_source(NULL);
+    assert_ptr_equal(xv_real_ssl(XV_SSL_do_handshake), &g_marker); /* kept */
+    for (int i = 0; i < XV_SSL_FN_COUNT; i++) {
+        void *p = xv_real_ssl(i);
+        assert_false(xv_real_is_self(p) && p != (void *)&g_marker);
+    }
+    if (!dlopen("libssl.so.3", RTLD_NOLOAD | RTLD_LAZY))
+        assert_null(xv_real_ssl(XV_SSL_write));
+}
+
+/* patch/ keeps its own list of OpenSSL entry points (names, which are
+ * hooked): it must be common/hooked.def's XV_SSL list, in its order. */
+static void test_patch_names_match_hooked_def(void **state)
+{
+    (void)state;
+    static const unsigned char hooked[] = {
+#define XV_SSL(name, hooked, essential) hooked,
+#include "hooked.def"
+    };
+    static const unsigned char essential[] = {
+#define XV_SSL(name, hooked, essential) essential,
+#include "hooked.def"
+    };
+    assert_int_equal(XV_PATCH_NAMES, XV_SSL_FN_COUNT);
+    assert_int_equal(sizeof hooked, XV_SSL_FN_COUNT);
+    for (int i = 0; i < XV_SSL_FN_COUNT; i++) {
+        assert_string_equal(xv_patch_names[i], xv_real_ssl_name(i));
+        assert_int_equal(xv_patch_hooked[i], hooked[i]);
+        assert_int_equal(xv_patch_essential[i], essential[i]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_usable_before_init),
+        cmocka_unit_test(test_table_never_points_at_hooks),
+        cmocka_unit_test(test_off_passes_through),
+        cmocka_unit_test(test_on_unwatched_and_peer),
+        cmocka_unit_test(test_exit_runs_registered_callback),
+        cmocka_unit_test(test_ssl_lookup),
+        cmocka_unit_test(test_patch_names_match_hooked_def),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
