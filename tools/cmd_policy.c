@@ -121,7 +121,7 @@ static int policy_eval(int argc, char **argv)
             return xv_tool_usage_error("policy", "cannot read --input %s", input);
         }
         char msg[256];
-        int rc = xv_json_parse(txt, len, &in, msg, sizeof msg);
+        int rc = xv_val_json_parse(txt, len, &in, msg, sizeof msg);
         free(txt);
         if (rc) {
             xv_policy_free(p);
@@ -138,11 +138,11 @@ static int policy_eval(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             status = 2;
         } else {
-            char *js = xv_json_dump(rows, 0);
+            char *js = xv_val_json_dump(rows, 0);
             printf("%s\n", js ? js : "[]");
             free(js);
         }
-        xv_decref(rows);
+        xv_val_decref(rows);
     } else {
         struct xv_decision d;
         if (xv_policy_decide(p, in, &opts, &d, err, sizeof err)) {
@@ -155,7 +155,7 @@ static int policy_eval(int argc, char **argv)
         }
         xv_policy_decision_free(&d);
     }
-    xv_decref(in);
+    xv_val_decref(in);
     xv_policy_free(p);
     return status;
 }

@@ -137,7 +137,7 @@ BI_FN(bi_b64_is_valid)
     struct xv_val_buf b = {0};
     long bad = xv_bi_b64_decode(&b, S(a[0]), SL(a[0]), false);
     xv_val_buf_free(&b);
-    *out = xv_bool(bad < 0);
+    *out = xv_val_bool(bad < 0);
     return XV_BI_OK;
 }
 
@@ -358,7 +358,7 @@ BI_FN(bi_url_encode_object)
         } else {
             xv_val_buf_free(&b);
             return xv_bi_operand_err(ctx, 1, "must be string, array[string] or set[string] "
-                                                    "but got %s", xv_type_name(v));
+                                                    "but got %s", xv_val_type_name(v));
         }
         for (size_t j = 0; j < cnt; j++) {
             if (!XV_IS(items[j], XV_T_STRING)) {
@@ -384,7 +384,7 @@ BI_FN(bi_url_decode_object)
         return XV_BI_ERROR;
     const char *s = S(a[0]);
     size_t n = SL(a[0]), i = 0;
-    struct xv_value *obj = xv_object_new(4);
+    struct xv_value *obj = xv_val_object_new(4);
     if (!obj)
         return OOM(ctx);
     while (i < n) {
@@ -401,21 +401,21 @@ BI_FN(bi_url_decode_object)
             if (bk || bv) {
                 xv_val_buf_free(&kb);
                 xv_val_buf_free(&vb);
-                xv_decref(obj);
+                xv_val_decref(obj);
                 return bk ? bad_escape(ctx, s + i, ke - i, bk - 1)
                           : bad_escape(ctx, s + ke + 1, e - ke - 1, bv - 1);
             }
-            struct xv_value *k = xv_string(kb.p, kb.len), *v = xv_string(vb.p, vb.len);
+            struct xv_value *k = xv_val_string(kb.p, kb.len), *v = xv_val_string(vb.p, vb.len);
             xv_val_buf_free(&kb);
             xv_val_buf_free(&vb);
-            long at = k ? xv_object_find(obj, k) : -1;
-            struct xv_value *arr = at >= 0 ? xv_value_copy(XV_OBJ_VAL(obj, at)) : xv_array_new(1);
-            int rc = (!k || !v || !arr || xv_array_push(arr, v) || xv_object_set(obj, k, arr));
-            xv_decref(k);
-            xv_decref(v);
-            xv_decref(arr);
+            long at = k ? xv_val_object_find(obj, k) : -1;
+            struct xv_value *arr = at >= 0 ? xv_val_copy(XV_OBJ_VAL(obj, at)) : xv_val_array_new(1);
+            int rc = (!k || !v || !arr || xv_val_array_push(arr, v) || xv_val_object_set(obj, k, arr));
+            xv_val_decref(k);
+            xv_val_decref(v);
+            xv_val_decref(arr);
             if (rc) {
-                xv_decref(obj);
+                xv_val_decref(obj);
                 return OOM(ctx);
             }
         }

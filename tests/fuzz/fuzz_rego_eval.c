@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct xv_value *in = NULL;
     char err[128];
-    if (xv_json_parse((const char *)data, size, &in, err, sizeof err) != 0)
+    if (xv_val_json_parse((const char *)data, size, &in, err, sizeof err) != 0)
         return 0;
     struct xv_policy_opts opts = { .max_steps = 200000 };
     for (size_t i = 0; i < NPOL; i++) {
@@ -83,6 +83,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(j);
         xv_policy_decision_free(&d);
     }
-    xv_decref(in);
+    xv_val_decref(in);
     return 0;
 }

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     size_t len = fread(buf, 1, sizeof buf, f);
     fclose(f);
     struct xv_value *in = NULL;
-    if (xv_json_parse(buf, len, &in, err, sizeof err)) {
+    if (xv_val_json_parse(buf, len, &in, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", inp, err);
         return 1;
     }
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     printf("compile: %.1f us per load+compile\n", (t1 - t0) / compiles * 1e6);
     printf("decide:  %.2f us per decision (%d decisions, CPU time)\n", (t3 - t2) / n * 1e6, n);
     free(js);
-    xv_decref(in);
+    xv_val_decref(in);
     xv_policy_free(p);
     return 0;
 }
