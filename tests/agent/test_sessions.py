@@ -43,16 +43,13 @@ if not os.path.isfile(LIB):
     print("SKIP: %s not built" % LIB)
     sys.exit(77)
 
-failures = []
-checks = 0
 
 
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(msg)
-        print("FAIL:", msg)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import xvtest  # noqa: E402  (tests/lib/xvtest.py)
+from xvtest import check  # noqa: E402
+
+xvtest.QUIET = True
 
 
 def agent_env(trace, extra=None):
@@ -416,5 +413,4 @@ try:
      "runtime": part_runtime}[PART]()
 finally:
     mock.stop()
-print("%d passed, %d failed" % (checks - len(failures), len(failures)))
-sys.exit(1 if failures else 0)
+xvtest.summary_exit()

@@ -29,6 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTEG = os.path.join(HERE, "..", "integration")
 sys.path.insert(0, INTEG)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(INTEG, "clients"))
 import run_matrix as rm  # noqa: E402
 import xvclient  # noqa: E402
@@ -38,13 +39,7 @@ CLIENTS = ("curl", "curl_plain", "requests", "urllib", "httpx", "httpx_async", "
 SCENARIOS = ("chat", "stream", "tools", "gzip", "keepalive")
 CASES = list(CLIENTS) + ["nomatch", "episodes", "timing"]
 APP_KEY = xvclient.API_KEY
-problems = []
-
-
-def check(cond, what):
-    if not cond:
-        problems.append(what)
-    print(("ok   " if cond else "FAIL ") + what)
+from xvtest import check, failures  # noqa: E402  (tests/lib/xvtest.py)
 
 
 def agent_env(lib, tmp, cas, mode):
@@ -294,8 +289,8 @@ def main():
             print("kept %s" % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    if problems:
-        print("%d problem(s)" % len(problems))
+    if failures():
+        print("%d problem(s)" % len(failures()))
         return 1
     print("all checks passed")
     return 0

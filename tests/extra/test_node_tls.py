@@ -37,11 +37,11 @@ import subprocess
 import sys
 import threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import xvtest  # noqa: E402
 from xvtest import check, log  # noqa: E402
 
-CLIENT = os.path.join(xvtest.HERE, "node_tls_client.cjs")
+CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_tls_client.cjs")
 CALLS = {"fetch": 2, "https": 2, "worker": 3}
 
 

@@ -37,7 +37,7 @@ import shutil
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import xvtest  # noqa: E402
 from xvtest import check, log  # noqa: E402
 
@@ -61,7 +61,7 @@ req.end(body);
 
 
 def build_prog(m):
-    src = os.path.join(xvtest.HERE, "static_tls_client.c")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static_tls_client.c")
     out = m.path("static_tls_client")
     cmd = ["gcc", "-std=c11", "-O2", "-o", out, src,
            "-Wl,-Bstatic", "-lssl", "-lcrypto", "-Wl,-Bdynamic", "-ldl", "-lpthread"]

@@ -14,7 +14,7 @@ Exit 77 only when libxenovia.so is missing.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import xvtest  # noqa: E402
 from xvtest import check  # noqa: E402
 

@@ -21,8 +21,8 @@ import os
 import sys
 import zlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hs  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import xvtest as hs  # noqa: E402  (tests/lib/xvtest.py)
 
 LIB = hs.lib_or_skip(sys.argv[1])
 
@@ -87,7 +87,7 @@ try:
                 env["XENOVIA_INFLATE_MAX_BYTES"] = "0"
                 env["XENOVIA_INFLATE_MAX_RATIO"] = "0"
             before = len(srv.seen)
-            rc, out, err, cpu = hs.run(argv, env, timeout=120)
+            rc, out, err, cpu = hs.run_timed(argv, env, timeout=120)
             res[mode] = (rc, strip_stamps(out), cpu, srv.seen[before:], trace, err)
             hs.log("%s/%s: exit %d, %d output bytes, curl cpu %.3f s" %
                    (direction, mode, rc, len(out), cpu))

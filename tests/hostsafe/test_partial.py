@@ -13,8 +13,8 @@ Usage: test_partial.py LIB
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hs  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import xvtest as hs  # noqa: E402  (tests/lib/xvtest.py)
 
 LIB = hs.lib_or_skip(sys.argv[1])
 
@@ -39,7 +39,7 @@ with open(prog, "w") as f:
 srv = hs.Server(hs.chat_handler)
 planted = b'{"trace_id":"00000000-0000-4000-8000-000000000000","session_id":"0000'
 try:
-    base = hs.run(["/usr/bin/python3", prog, str(srv.port)], hs.clean_env(), timeout=60)
+    base = hs.run_timed(["/usr/bin/python3", prog, str(srv.port)], hs.clean_env(), timeout=60)
     hs.check(base[0] == 0, "without the agent the program exits 0")
     for case, start in (("partial", planted), ("clean", b'{"earlier":1}\n')):
         trace = os.path.join(tmp, "trace-%s.jsonl" % case)
@@ -50,7 +50,7 @@ try:
             env = hs.clean_env()
             env["LD_PRELOAD"] = LIB
             env["XENOVIA_TRACE_FILE"] = trace
-            rc, out, err, _ = hs.run(["/usr/bin/python3", prog, str(srv.port)], env, timeout=60)
+            rc, out, err, _ = hs.run_timed(["/usr/bin/python3", prog, str(srv.port)], env, timeout=60)
             hs.check(rc == 0 and out == base[1],
                      "%s, call %d: same output and exit status as without the agent" % (case, i + 1))
         data = open(trace, "rb").read()

@@ -18,8 +18,8 @@ Usage: test_stderr.py LIB
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hs  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import xvtest as hs  # noqa: E402  (tests/lib/xvtest.py)
 
 LIB = hs.lib_or_skip(sys.argv[1])
 
@@ -74,7 +74,7 @@ try:
                 env["XENOVIA_TRACE_FILE"] = "/dev/null/not-a-dir/trace.jsonl"
             datafile = os.path.join(tmp, "data-%s-%d.txt" % (mode, agent))
             before = len(srv.seen)
-            rc, out, err, _ = hs.run(["/usr/bin/python3", prog, str(srv.port), mode, datafile],
+            rc, out, err, _ = hs.run_timed(["/usr/bin/python3", prog, str(srv.port), mode, datafile],
                                      env, timeout=60)
             import time
             for _ in range(100):  # the handler records when the connection closes

@@ -23,8 +23,8 @@ Usage: test_utf8.py LIB
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hs  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import xvtest as hs  # noqa: E402  (tests/lib/xvtest.py)
 
 LIB = hs.lib_or_skip(sys.argv[1])
 BAD = b"\xff-\x80-\xc0\xaf-\xed\xa0\x80-\xe2\x82"  # invalid, lone cont., overlong, surrogate, cut
@@ -102,7 +102,7 @@ try:
                 env.update(envadd)
             argv = [argv0 or b"/usr/bin/python3", prog.encode(), str(srv.port).encode(),
                     body.hex().encode(), extra.hex().encode()]
-            rc, out, err, _ = hs.run(argv, env, timeout=60, executable="/usr/bin/python3")
+            rc, out, err, _ = hs.run_timed(argv, env, timeout=60, executable="/usr/bin/python3")
             outs[agent] = (rc, out, err)
         hs.log("%s: exit %d/%d, agent stderr %r" % (name, outs[False][0], outs[True][0],
                                                     outs[True][2][:200]))

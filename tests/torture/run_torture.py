@@ -43,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "extra"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import scenarios  # noqa: E402
 import upstream  # noqa: E402
 import xvtest  # noqa: E402

@@ -7,7 +7,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xvtest import check, finish, tmpdir, xv  # noqa: E402
+from clitest import check, finish, tmpdir, xv  # noqa: E402
 
 
 def recording(d, name, prompt, answer, occ=0, stream=False):

@@ -12,7 +12,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xvtest import check, finish, tmpdir, xv  # noqa: E402
+from clitest import check, finish, tmpdir, xv  # noqa: E402
 
 curl = shutil.which("curl")
 if not curl:

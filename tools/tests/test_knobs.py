@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xvtest import check, finish, tmpdir, xv  # noqa: E402
+from clitest import check, finish, tmpdir, xv  # noqa: E402
 
 README = os.environ["XV_KNOBS_README"]
 LIB = os.environ.get("XV_KNOBS_LIB", "")

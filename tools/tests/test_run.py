@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xvtest import XENOVIA, check, cc, finish, tmpdir, xv  # noqa: E402
+from clitest import XENOVIA, check, cc, finish, tmpdir, xv  # noqa: E402
 
 
 def env_of(out):

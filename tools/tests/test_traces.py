@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xvtest import FIXTURES, XENOVIA, check, finish, tmpdir, xv  # noqa: E402
+from clitest import FIXTURES, XENOVIA, check, finish, tmpdir, xv  # noqa: E402
 
 fixture = os.path.join(FIXTURES, "traces.jsonl")
 valid = []

@@ -1,4 +1,7 @@
-"""Shared helpers for the xenovia CLI tests (run by ctest with /usr/bin/python3).
+"""clitest.py — what the xenovia CLI tests add to the suite's one helper
+(tests/lib/xvtest.py, whose check/finish they use): the built `xenovia`
+binary, its fixtures, a run of it with a clean environment, a temp dir and a
+C compiler. Run by ctest with /usr/bin/python3.
 
 Each test script takes the path of the built `xenovia` binary as argv[1]
 and exits non-zero on the first failed check (with a message saying what).
@@ -12,16 +15,9 @@ import tempfile
 XENOVIA = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "xenovia"
 FIXTURES = os.environ.get("XV_TOOLS_FIXTURES",
                           os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if cond:
-        print("ok   " + what)
-    else:
-        failures += 1
-        print("FAIL " + what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "tests", "lib"))
+from xvtest import check, finish  # noqa: E402,F401  (re-exported for the CLI tests)
 
 
 def xv(*args, env=None, input=None, timeout=60):
@@ -56,10 +52,3 @@ def cc():
             return p
     return None
 
-
-def finish():
-    if failures:
-        print("%d check(s) failed" % failures)
-        sys.exit(1)
-    print("all checks passed")
-    sys.exit(0)

@@ -1,17 +1,24 @@
-"""xvtest.py — shared plumbing for the tests in tests/extra/ (acceptance 3, 4, 5).
+"""xvtest.py — the one Python helper of the test suite (tests/lib/; used by
+tests/extra/ and tests/hostsafe/, importable by any test with
+`sys.path.insert(0, <tests>/lib)`).
 
 What it is: finding libxenovia.so (exit 77 when it is not built), a throwaway
 test CA, the integration mock upstream (tests/integration/mock_upstream.py,
 plain + TLS on kernel-chosen 127.0.0.1 ports) started per test and killed by
 pid, a clean environment per client (this machine exports SSL_CERT_FILE,
 REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE globally; every client here gets them
-set to the test CA or removed), and readers for the trace file.
+set to the test CA or removed), readers for the trace file (lenient, and strict UTF-8 JSON Lines), a bounded
+run that also reports the child's CPU time (`run_timed`), and a byte-exact
+scripted upstream in the test process (`Server`, `read_request`,
+`chat_handler`) for the host-safety tests.
 
 Invariants: nothing started here outlives the test (every child is killed by
 pid in a finally block, every wait is bounded); nothing reaches beyond
 127.0.0.1. Run with /usr/bin/python3 (Debian's requests/httpx serve only it).
 
-Thread safety: none needed; one test process uses it from one thread.
+Thread safety: the reporting functions are for the test's main thread;
+`Server` runs one daemon thread per connection (its handler touches only its
+connection and `seen`).
 """
 
 import json
@@ -19,11 +26,13 @@ import os
 import shutil
 import signal
 import subprocess
+import socket
 import sys
 import tempfile
+import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))   # tests/lib
 ROOT = os.path.dirname(os.path.dirname(HERE))
 INTEG = os.path.join(ROOT, "tests", "integration")
 PYTHON = "/usr/bin/python3"
@@ -42,14 +51,32 @@ def log(msg):
     print(msg, flush=True)
 
 
+QUIET = False   # a test may set xvtest.QUIET = True: only failed checks are printed
+_count = 0
+
+
 def check(cond, msg):
     """Record a failed expectation (the test goes on, then exits 1)."""
+    global _count
+    _count += 1
     if cond:
-        log("ok:   " + msg)
+        if not QUIET:
+            log("ok:   " + msg)
     else:
         log("FAIL: " + msg)
         _failures.append(msg)
     return cond
+
+
+def summary_exit():
+    """Print "N passed, M failed" and exit 1 when any check failed, else 0."""
+    log("%d passed, %d failed" % (_count - len(_failures), len(_failures)))
+    sys.exit(1 if _failures else 0)
+
+
+def failures():
+    """The failed checks so far (for drivers that report their own way)."""
+    return list(_failures)
 
 
 def fatal(msg):
@@ -246,3 +273,192 @@ class Mock:
         elif self.dir:
             log("kept temporary files in " + self.dir)
         return False
+
+
+# ---- the host-safety plumbing (formerly tests/hostsafe/hs.py) ----
+
+def lib_or_skip(path):
+    if not os.path.isfile(path):
+        log("SKIP: %s is not built" % path)
+        sys.exit(SKIP)
+    return os.path.abspath(path)
+
+
+def artifact_dir(name):
+    """A fresh directory for this test's files under $XV_ARTIFACTS (the build
+    tree, so the secret sweep sees them) or the system temp dir."""
+    base = os.environ.get("XV_ARTIFACTS")
+    if base:
+        os.makedirs(base, exist_ok=True)
+        return tempfile.mkdtemp(prefix=name + "-", dir=base)
+    return tempfile.mkdtemp(prefix="xv-" + name + "-")
+
+
+def clean_env():
+    """The environment of the host-safety runs: no agent or OTel settings, no
+    proxies, no CA overrides, C.UTF-8."""
+    env = {}
+    for k, v in os.environ.items():
+        if k.startswith(("XENOVIA_", "OTEL_")) or k in ("LD_PRELOAD", "LD_AUDIT"):
+            continue
+        if k.lower().endswith("_proxy"):
+            continue
+        env[k] = v
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env["LC_ALL"] = "C.UTF-8"
+    for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        env.pop(k, None)
+    return env
+
+
+def run_timed(argv, env, timeout=120, stdin=None, executable=None):
+    """Run argv; returns (exit status, stdout bytes, stderr bytes, cpu seconds)."""
+    p = subprocess.Popen(argv, env=env, executable=executable, stdin=subprocess.PIPE if stdin is not None else
+                         subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = {}
+
+    def reader(name, f):
+        out[name] = f.read()
+
+    ts = [threading.Thread(target=reader, args=(n, f), daemon=True)
+          for n, f in (("o", p.stdout), ("e", p.stderr))]
+    for t in ts:
+        t.start()
+    if stdin is not None:
+        try:
+            p.stdin.write(stdin)
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+    deadline = time.time() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.time() > deadline:
+            os.kill(p.pid, signal.SIGKILL)
+            pid, status, ru = os.wait4(p.pid, 0)
+            log("FAIL: %s timed out after %ds" % (argv[0], timeout))
+            break
+        time.sleep(0.01)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    for t in ts:
+        t.join(10)
+    return p.returncode, out.get("o", b""), out.get("e", b""), ru.ru_utime + ru.ru_stime
+
+
+class Server:
+    """A scripted upstream: handler(conn, server) runs per accepted
+    connection on its own thread; `seen` collects what handlers record."""
+
+    def __init__(self, handler):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        self.seen = []
+        self.t = threading.Thread(target=self._loop, daemon=True)
+        self.t.start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.settimeout(60)
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    def _one(self, c):
+        try:
+            self.handler(c, self)
+        except Exception as e:  # a handler error shows up as a failed exchange
+            self.seen.append(("handler-error", repr(e)))
+        finally:
+            c.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def read_request(c):
+    """One HTTP/1.1 request with a Content-Length body: (head bytes, headers dict, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = c.recv(65536)
+        if not d:
+            return None, {}, b""
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    hdrs = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        hdrs[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
+    n = int(hdrs.get("content-length", "0"))
+    while len(rest) < n:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        rest += d
+    return head, hdrs, rest[:n]
+
+
+def strict_lines(path):
+    """Every line of a JSON Lines file, decoded as strict UTF-8 and parsed
+    with Python's json (which rejects lone surrogates only when asked: we
+    re-encode to catch them). Returns (records, problems)."""
+    recs, problems = [], []
+    if not os.path.exists(path):
+        return recs, ["%s missing" % path]
+    data = open(path, "rb").read()
+    for i, raw in enumerate(data.split(b"\n")):
+        if not raw:
+            continue
+        try:
+            text = raw.decode("utf-8", errors="strict")
+            obj = json.loads(text)
+            json.dumps(obj, ensure_ascii=False).encode("utf-8", errors="strict")
+            recs.append(obj)
+        except Exception as e:
+            problems.append("line %d: %s: %r" % (i + 1, e, raw[:120]))
+    return recs, problems
+
+
+CHAT_REPLY = (b'{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini",'
+         b'"choices":[{"index":0,"message":{"role":"assistant","content":"hello"},'
+         b'"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,'
+         b'"total_tokens":2}}')
+
+
+def chat_handler(c, srv):
+    """Answers every Content-Length-framed request on a keep-alive connection
+    with CHAT_REPLY; appends all bytes received to srv.seen at close."""
+    got = b""
+    served = 0
+    c.settimeout(10)
+    while True:
+        try:
+            d = c.recv(65536)
+        except OSError:
+            break
+        if not d:
+            break
+        got += d
+        # answer each complete request (Content-Length framed) in turn
+        while True:
+            view = got[served:]
+            he = view.find(b"\r\n\r\n")
+            if he < 0:
+                break
+            n = 0
+            for line in view[:he].split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    n = int(line.split(b":")[1])
+            if len(view) < he + 4 + n:
+                break
+            served += he + 4 + n
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(CHAT_REPLY) + CHAT_REPLY)
+    srv.seen.append(got)
