@@ -372,7 +372,7 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
     xv_decref(in);
     if (rc != 0) {
         call->resp_policy_outcome = "error"; /* the response stage fails open */
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
         return;
     }
     /* At this stage a deny/block means "block the response". */
@@ -387,7 +387,7 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
         xv_utf8_snprintf(call->resp_policy_name, sizeof call->resp_policy_name, "%s", d.action);
         call->resp_policy_outcome = call->resp_policy_name;
     } else {
-        call->resp_policy_outcome = xv_outcome_name(o);
+        call->resp_policy_outcome = xv_policy_outcome_name(o);
     }
     if (d.rule_id)
         xv_utf8_snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", d.rule_id);
@@ -395,7 +395,7 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
         xv_utf8_snprintf(call->resp_policy_reason, sizeof call->resp_policy_reason, "%s", d.reason);
     if (o == XV_OUTCOME_REDACT_RESPONSE)
         call->resp_redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
-    xv_decision_free(&d);
+    xv_policy_decision_free(&d);
 }
 
 /* Redact the text of a complete JSON response body (chat, completions,
@@ -502,7 +502,7 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
                  err[0] ? err : xv_strerror(rc));
         call->policy_outcome = "error";
         if (in)
-            xv_decision_free(&d);
+            xv_policy_decision_free(&d);
         if (xv_conn_cfg.policy_fail_open || xv_conn_cfg.policy_monitor)
             return XV_CONN_POLICY_SEND;
         return XV_CONN_POLICY_ERROR;
@@ -513,7 +513,7 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
         xv_utf8_snprintf(call->policy_name, sizeof call->policy_name, "%s", d.action);
         call->policy_outcome = call->policy_name;
     } else {
-        call->policy_outcome = xv_outcome_name(d.outcome);
+        call->policy_outcome = xv_policy_outcome_name(d.outcome);
     }
     if (d.outcome == XV_OUTCOME_REDACT && d.nredact)
         call->redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
@@ -533,6 +533,6 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
             action = XV_CONN_POLICY_SEND;
         }
     }
-    xv_decision_free(&d);
+    xv_policy_decision_free(&d);
     return action;
 }

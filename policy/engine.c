@@ -416,7 +416,7 @@ int xv_policy_query(struct xv_policy *p, const char *query, struct xv_value *inp
 
 /* ---- decisions ---- */
 
-const char *xv_outcome_name(enum xv_outcome o)
+const char *xv_policy_outcome_name(enum xv_outcome o)
 {
     switch (o) {
     case XV_OUTCOME_BLOCK: return "block";
@@ -632,7 +632,7 @@ fail:
     return XV_E_STATE;
 }
 
-void xv_decision_free(struct xv_decision *d)
+void xv_policy_decision_free(struct xv_decision *d)
 {
     free(d->rule_id);
     free(d->reason);
@@ -643,11 +643,11 @@ void xv_decision_free(struct xv_decision *d)
     memset(d, 0, sizeof *d);
 }
 
-char *xv_decision_json(const struct xv_decision *d)
+char *xv_policy_decision_json(const struct xv_decision *d)
 {
     struct xv_buf b;
     xv_buf_init(&b, (size_t)1 << 24);
-    xv_buf_appendf(&b, "{\"outcome\":\"%s\",", xv_outcome_name(d->outcome));
+    xv_buf_appendf(&b, "{\"outcome\":\"%s\",", xv_policy_outcome_name(d->outcome));
     if (d->action)
         xv_buf_appendf(&b, "\"action\":\"%s\",", d->action); /* printable, no quotes */
     xv_buf_append(&b, "\"rule_id\":", 10);

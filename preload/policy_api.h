@@ -37,8 +37,8 @@
       (const struct xv_policy *p, struct xv_value *input, const struct xv_policy_opts *opts,  \
        struct xv_decision *out, char *err, size_t errlen),                                    \
       (p, input, opts, out, err, errlen), XV_E_STATE)                                         \
-    V(xv_decision_free, (struct xv_decision * d), (d))                                        \
-    R(const char *, xv_outcome_name, (enum xv_outcome o), (o), "allow")                       \
+    V(xv_policy_decision_free, (struct xv_decision * d), (d))                                 \
+    R(const char *, xv_policy_outcome_name, (enum xv_outcome o), (o), "allow")                \
     V(xv_value_free_, (struct xv_value * v), (v))                                             \
     R(struct xv_value *, xv_null, (void), (), NULL)                                           \
     R(struct xv_value *, xv_bool, (int b), (b), NULL)                                         \

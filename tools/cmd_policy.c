@@ -149,11 +149,11 @@ static int policy_eval(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             status = 2;
         } else {
-            char *js = xv_decision_json(&d);
+            char *js = xv_policy_decision_json(&d);
             printf("%s\n", js ? js : "{}");
             free(js);
         }
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
     xv_decref(in);
     xv_policy_free(p);

@@ -20,6 +20,7 @@
 static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* Base64 (standard or URL alphabet), padded or not, appended to b. */
 void xv_bi_b64_encode(struct xv_val_buf *b, const unsigned char *s, size_t n, bool url,
                              bool pad)
 {
@@ -48,6 +49,8 @@ void xv_bi_b64_encode(struct xv_val_buf *b, const unsigned char *s, size_t n, bo
         xv_val_buf_add(b, "", 0);
 }
 
+/* Go's base64 decoder: padding required, CR/LF skipped; -1 on success
+ * or the offset of the first illegal byte (Go's error text names it). */
 long xv_bi_b64_decode(struct xv_val_buf *b, const char *s, size_t n, bool url)
 {
     const char *alpha = url ? b64url : b64std;
@@ -156,6 +159,8 @@ BI_FN(bi_b64url_encode_no_pad)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* base64url.decode: padding is optional (restored first, RFC 7515
+ * appendix C). */
 BI_FN(bi_b64url_decode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
@@ -218,6 +223,8 @@ BI_FN(bi_hex_encode)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* hex.decode: pairs of hex digits; Go's error texts for an odd length or
+ * a bad digit. */
 BI_FN(bi_hex_decode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
@@ -323,6 +330,8 @@ BI_FN(bi_url_decode)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* urlquery.encode_object: key=value pairs joined by &, values a string
+ * or a list of strings, in key order (url.Values.Encode sorts). */
 BI_FN(bi_url_encode_object)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_OBJECT))
@@ -368,6 +377,7 @@ BI_FN(bi_url_encode_object)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* urlquery.decode_object: a query string to {key: [values…]}. */
 BI_FN(bi_url_decode_object)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))

@@ -161,6 +161,9 @@ static struct xv_value *value_node(int kind, const char *raw, size_t rl)
     return o;
 }
 
+/* A GraphQL value (variable, number, string, block string, boolean, null,
+ * enum, list, object) as gqlparser's {Kind, Raw, Children} object; isconst
+ * refuses variables (default values, schema documents). */
 static struct xv_value *parse_value(struct gp *g, bool isconst)
 {
     if (++g->depth > GQL_MAX_DEPTH) {
@@ -245,6 +248,7 @@ static struct xv_value *parse_value(struct gp *g, bool isconst)
     return v;
 }
 
+/* A type reference: Name, [Type] and the non-null `!` on either. */
 static struct xv_value *parse_type(struct gp *g)
 {
     if (++g->depth > GQL_MAX_DEPTH) {
@@ -268,6 +272,7 @@ static struct xv_value *parse_type(struct gp *g)
     return t;
 }
 
+/* (name: value, …) of a field or directive. */
 static struct xv_value *parse_arguments(struct gp *g, bool isconst)
 {
     struct xv_value *arr = xv_array_new(2);
@@ -288,6 +293,7 @@ static struct xv_value *parse_arguments(struct gp *g, bool isconst)
     return arr;
 }
 
+/* @name(args) directives, as many as follow. */
 static struct xv_value *parse_directives(struct gp *g, bool isconst)
 {
     struct xv_value *arr = xv_array_new(1);
@@ -308,6 +314,8 @@ static struct xv_value *parse_directives(struct gp *g, bool isconst)
 
 static struct xv_value *parse_selection_set(struct gp *g);
 
+/* One selection: a field (alias, arguments, directives, sub-selection),
+ * a fragment spread (...Name) or an inline fragment (... on Type { }). */
 static struct xv_value *parse_selection(struct gp *g)
 {
     if (skip(g, T_SPREAD)) {
@@ -370,6 +378,7 @@ static bool some_open(struct gp *g, enum tk open, enum tk close)
     return true;
 }
 
+/* { selection … }, depth-bounded. */
 static struct xv_value *parse_selection_set(struct gp *g)
 {
     struct xv_value *arr = xv_array_new(2);
@@ -390,6 +399,7 @@ static struct xv_value *parse_selection_set(struct gp *g)
     return arr;
 }
 
+/* ($var: Type = default @directives, …) of an operation. */
 static struct xv_value *parse_variable_definitions(struct gp *g)
 {
     struct xv_value *arr = xv_array_new(1);
@@ -416,6 +426,9 @@ static struct xv_value *parse_variable_definitions(struct gp *g)
     return arr;
 }
 
+/* An executable document: operations (query, mutation, subscription, or
+ * a bare selection set) and fragments, as OPA's graphql.parse_query shapes
+ * it. */
 struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, char *err,
                                               size_t errlen)
 {
@@ -500,6 +513,8 @@ static char *parse_description(struct gp *g)
     return NULL;
 }
 
+/* An argument or input field definition: description, name, type,
+ * default, directives. */
 static struct xv_value *parse_input_value_def(struct gp *g)
 {
     char *desc = parse_description(g);
@@ -529,6 +544,7 @@ static struct xv_value *parse_arg_defs(struct gp *g)
     return arr;
 }
 
+/* { field(args): Type @directives … } of an object or interface type. */
 static struct xv_value *parse_fields_def(struct gp *g)
 {
     struct xv_value *arr = xv_array_new(2);
@@ -565,6 +581,7 @@ static struct xv_value *parse_input_fields_def(struct gp *g)
     return arr;
 }
 
+/* implements A & B (a leading & allowed). */
 static struct xv_value *parse_implements(struct gp *g)
 {
     struct xv_value *arr = xv_array_new(1);
@@ -663,6 +680,7 @@ static const char *const dir_locations[] = {
     "INPUT_FIELD_DEFINITION", NULL,
 };
 
+/* schema { query: Q mutation: M … } (or `extend schema`). */
 static struct xv_value *parse_schema_def(struct gp *g, const char *desc, bool ext)
 {
     struct xv_value *s = xv_object_new(3);
@@ -700,6 +718,9 @@ static struct xv_value *parse_schema_def(struct gp *g, const char *desc, bool ex
     return s;
 }
 
+/* A type-system document: schema, scalar, type, interface, union, enum,
+ * input and directive definitions and their extensions, as OPA's
+ * graphql.parse_schema shapes it. */
 struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size_t errlen)
 {
     struct gp g = {.s = s, .n = n, .line = 1};

@@ -89,6 +89,8 @@ BI_FN(bi_json_marshal)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* json.marshal_with_options: pretty printing with OPA's options (pretty,
+ * indent, prefix), checked as OPA checks them. */
 BI_FN(bi_json_marshal_opts)
 {
     if (xv_bi_want(ctx, a, 2, XV_T_OBJECT))
@@ -259,6 +261,9 @@ static int trie_insert(struct xv_value **node, const struct xv_value *path, size
     return rc;
 }
 
+/* The paths argument of json.filter / json.remove (strings "a/b" or
+ * arrays of segments) as a trie of nested objects, so one walk of the
+ * document serves every path. */
 static struct xv_value *paths_trie(struct xv_bctx *ctx, const struct xv_value *paths, int pos)
 {
     if (!XV_IS(paths, XV_T_ARRAY) && !XV_IS(paths, XV_T_SET)) {
@@ -443,6 +448,7 @@ BI_FN(bi_json_filter)
     return xv_bi_ret(ctx, r, out);
 }
 
+/* json.remove: the document without the paths of the trie. */
 BI_FN(bi_json_remove)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_OBJECT))
@@ -698,6 +704,9 @@ static const struct xv_value *field(const struct xv_value *o, const char *name)
     return at < 0 ? NULL : XV_OBJ_VAL(o, at);
 }
 
+/* json.patch: RFC 6902 operations applied in order to a copy (add,
+ * remove, replace, move, copy, test); a failing operation is a builtin
+ * error (undefined unless the evaluation is strict). */
 BI_FN(bi_json_patch)
 {
     if (xv_bi_want(ctx, a, 2, XV_T_ARRAY))

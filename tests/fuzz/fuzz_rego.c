@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o.strict = 1;
         struct xv_decision d;
         xv_policy_decide(p, input, &o, &d, err, sizeof err);
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
     xv_policy_free(p);
     xv_decref(input);

@@ -79,9 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < NPOL; i++) {
         struct xv_decision d;
         xv_policy_decide(g_pol[i], in, &opts, &d, err, sizeof err);
-        char *j = xv_decision_json(&d);
+        char *j = xv_policy_decision_json(&d);
         free(j);
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
     xv_decref(in);
     return 0;

@@ -61,12 +61,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    char *js = xv_decision_json(&d);
-    xv_decision_free(&d);
+    char *js = xv_policy_decision_json(&d);
+    xv_policy_decision_free(&d);
     double t2 = cpu_now();
     for (int i = 0; i < n; i++) {
         xv_policy_decide(p, in, NULL, &d, err, sizeof err);
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
     double t3 = cpu_now();
     printf("policy %s, input %s (%zu bytes)\n", pol, inp, len);

@@ -217,11 +217,11 @@ static void decide(struct xv_policy *p, const char *input, const char *want)
     char err[512] = "";
     if (xv_policy_decide(p, in, NULL, &d, err, sizeof err))
         fail_msg("%s", err);
-    char *js = xv_decision_json(&d);
+    char *js = xv_policy_decision_json(&d);
     if (strcmp(js, want))
         fail_msg("input %s\n got  %s\n want %s", input, js, want);
     free(js);
-    xv_decision_free(&d);
+    xv_policy_decision_free(&d);
     xv_decref(in);
 }
 
@@ -422,7 +422,7 @@ static void *decide_loop(void *arg)
         if (xv_policy_decide(t->p, v, NULL, &d, err, sizeof err) || d.outcome != XV_OUTCOME_BLOCK ||
             !d.reason || strcmp(d.reason, "drop_database is not allowed") || d.nredact != 2)
             t->bad++;
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
     xv_decref(v);
     return NULL;
