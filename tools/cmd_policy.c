@@ -21,38 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xv_common.h"
 #include "xv_policy.h"
 #include "xv_tools.h"
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f)
-        return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        char *nb = cap < ((size_t)256 << 20) ? realloc(buf, cap * 2 + 1) : NULL;
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    if (f != stdin)
-        fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        *len = n;
-    }
-    return buf;
-}
 
 static int policy_check(int argc, char **argv)
 {
@@ -115,7 +86,9 @@ static int policy_eval(int argc, char **argv)
     struct xv_value *in = NULL;
     if (input) {
         size_t len = 0;
-        char *txt = slurp(input, &len);
+        /* "-" is standard input; 256 MiB at most (common/bytes.c) */
+        char *txt = xv_file_read(strcmp(input, "-") ? input : "/dev/stdin", (size_t)256 << 20,
+                                 &len);
         if (!txt) {
             xv_policy_free(p);
             return xv_tool_usage_error("policy", "cannot read --input %s", input);
