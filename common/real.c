@@ -3,8 +3,10 @@
  * hooked.def. Invariant: no entry ever points into this object (our own
  * hooks, when this file is linked into libxenovia.so or a test program that
  * defines them) and no entry is ever NULL.
- * Thread safety: entries are published with atomic stores; a race between
- * two threads resolving the same entry writes the same value twice.
+ * Thread safety: the libc entries are resolved by a load-time constructor,
+ * before any thread exists (the stubs remain for calls made even earlier);
+ * OpenSSL entries are published with atomic stores, and a race between two
+ * threads resolving the same one writes the same value twice.
  */
 #include "xv_real.h"
 
@@ -140,6 +142,14 @@ void xv_real_init(void)
         xv_real_fault_install(&xv_real);
 #endif
     atomic_store_explicit(&done, 1, memory_order_release);
+}
+
+/* Resolve at load, before main and before the host (or a test) can start a
+ * thread: the stubs then never race a resolution with a plain read of an
+ * entry (the preload's constructor calls xv_real_init again, a no-op). */
+__attribute__((constructor(101))) static void real_ctor(void)
+{
+    xv_real_init();
 }
 
 /* ---- OpenSSL: lazy, by name -------------------------------------------- */

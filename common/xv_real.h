@@ -11,8 +11,9 @@
  * hooks_nm_u check fails when a module library's `nm -u` lists a hooked name.
  *
  * Invariant: no entry ever points into the object that holds this table
- * (our own hooks), and no entry is ever NULL: before resolution an entry is
- * a stub that resolves the whole table and forwards; a name libc lacks is a
+ * (our own hooks), and no entry is ever NULL: the table is resolved by a
+ * load-time constructor (common/real.c); before that an entry is a stub
+ * that resolves the whole table and forwards; a name libc lacks is a
  * stub failing with ENOSYS (the exit functions fall back to exit_group).
  * So the table is safe to call at any time, before init, from any thread.
  *

@@ -182,9 +182,9 @@ void xv_conn_call_free(struct xv_call *call)
         free(call->props);
     }
     if (call->headers_v)
-        xv_decref(call->headers_v);
+        xv_val_decref(call->headers_v);
     if (call->policy_in_v)
-        xv_decref(call->policy_in_v);
+        xv_val_decref(call->policy_in_v);
     free(call->answer);
     if (call->steps)
         xv_session_tool_steps_free(call->steps, call->nsteps);

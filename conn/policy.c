@@ -30,54 +30,54 @@
 static struct xv_value *from_cjson(const cJSON *j, int depth)
 {
     if (!j || depth > DEPTH_MAX)
-        return xv_null();
+        return xv_val_null();
     if (cJSON_IsString(j))
-        return xv_cstring(j->valuestring);
+        return xv_val_cstring(j->valuestring);
     if (cJSON_IsNumber(j)) {
-        struct xv_value *n = xv_number_from_double(j->valuedouble);
-        return n ? n : xv_null();
+        struct xv_value *n = xv_val_number_from_double(j->valuedouble);
+        return n ? n : xv_val_null();
     }
     if (cJSON_IsBool(j))
-        return xv_bool(cJSON_IsTrue(j));
+        return xv_val_bool(cJSON_IsTrue(j));
     if (cJSON_IsArray(j)) {
-        struct xv_value *a = xv_array_new((size_t)cJSON_GetArraySize(j));
+        struct xv_value *a = xv_val_array_new((size_t)cJSON_GetArraySize(j));
         for (const cJSON *e = j->child; a && e; e = e->next) {
             struct xv_value *v = from_cjson(e, depth + 1);
-            xv_array_push(a, v);
-            xv_decref(v);
+            xv_val_array_push(a, v);
+            xv_val_decref(v);
         }
-        return a ? a : xv_null();
+        return a ? a : xv_val_null();
     }
     if (cJSON_IsObject(j)) {
-        struct xv_value *o = xv_object_new((size_t)cJSON_GetArraySize(j));
+        struct xv_value *o = xv_val_object_new((size_t)cJSON_GetArraySize(j));
         for (const cJSON *e = j->child; o && e; e = e->next) {
             struct xv_value *v = from_cjson(e, depth + 1);
-            xv_object_set_str(o, e->string ? e->string : "", v);
-            xv_decref(v);
+            xv_val_object_set_str(o, e->string ? e->string : "", v);
+            xv_val_decref(v);
         }
-        return o ? o : xv_null();
+        return o ? o : xv_val_null();
     }
-    return xv_null();
+    return xv_val_null();
 }
 
 static void set_str(struct xv_value *o, const char *k, const char *s)
 {
-    struct xv_value *v = s ? xv_cstring(s) : xv_null();
-    xv_object_set_str(o, k, v);
-    xv_decref(v);
+    struct xv_value *v = s ? xv_val_cstring(s) : xv_val_null();
+    xv_val_object_set_str(o, k, v);
+    xv_val_decref(v);
 }
 
 static void set_strn(struct xv_value *o, const char *k, const char *s, size_t n)
 {
-    struct xv_value *v = xv_string(s, n);
-    xv_object_set_str(o, k, v);
-    xv_decref(v);
+    struct xv_value *v = xv_val_string(s, n);
+    xv_val_object_set_str(o, k, v);
+    xv_val_decref(v);
 }
 
 static void set_val(struct xv_value *o, const char *k, struct xv_value *v)
 {
-    xv_object_set_str(o, k, v);
-    xv_decref(v);
+    xv_val_object_set_str(o, k, v);
+    xv_val_decref(v);
 }
 
 /* Tool-call arguments: parsed when they are JSON, else the text. */
@@ -85,9 +85,9 @@ static struct xv_value *args_value(const char *p, size_t n)
 {
     struct xv_value *v = NULL;
     char err[8];
-    if (n && xv_json_parse(p, n, &v, err, sizeof err) == 0)
+    if (n && xv_val_json_parse(p, n, &v, err, sizeof err) == 0)
         return v;
-    return xv_string(p ? p : "", n);
+    return xv_val_string(p ? p : "", n);
 }
 
 /* request_flat: {"messages.0.role": "user", ...} (leaves only, bounded). */
@@ -142,7 +142,7 @@ static int is_secret_header(const char *name)
 
 void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head *h)
 {
-    struct xv_value *o = xv_object_new(h->nheaders);
+    struct xv_value *o = xv_val_object_new(h->nheaders);
     if (!o)
         return;
     for (size_t i = 0; i < h->nheaders; i++) {
@@ -165,15 +165,15 @@ void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head
 /* session and properties: what the call knows now. */
 static void set_session(struct xv_value *in, struct xv_call *call)
 {
-    struct xv_value *sess = xv_object_new(3);
+    struct xv_value *sess = xv_val_object_new(3);
     set_str(sess, "id", call->session_id);
-    set_val(sess, "turn", xv_int(call->session_turn));
+    set_val(sess, "turn", xv_val_int(call->session_turn));
     if (call->session_path[0])
         set_str(sess, "path", call->session_path);
     else
-        set_val(sess, "path", xv_null());
+        set_val(sess, "path", xv_val_null());
     set_val(in, "session", sess);
-    struct xv_value *props = xv_object_new(4);
+    struct xv_value *props = xv_val_object_new(4);
     for (size_t i = 0; call->props && i < call->props->n; i++)
         set_strn(props, call->props->p[i].key, call->props->p[i].value, call->props->p[i].value_len);
     set_val(in, "properties", props);
@@ -183,7 +183,7 @@ static void set_session(struct xv_value *in, struct xv_call *call)
 static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
 {
     const struct xv_openai_call *api = call->api;
-    struct xv_value *in = xv_object_new(24);
+    struct xv_value *in = xv_val_object_new(24);
     if (!in)
         return NULL;
     set_str(in, "stage", "request");
@@ -192,38 +192,38 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     set_str(in, "request_type", xv_openai_type_name(xv_openai_call_type(api)));
     set_str(in, "provider", call->prov.id ? call->prov.id : "openai_compatible");
     set_str(in, "model", xv_openai_call_model(api));
-    set_val(in, "stream", xv_bool(xv_openai_call_stream(api)));
+    set_val(in, "stream", xv_val_bool(xv_openai_call_stream(api)));
 
-    struct xv_value *msgs = xv_array_new(8), *calls = xv_array_new(4), *results = xv_array_new(4);
+    struct xv_value *msgs = xv_val_array_new(8), *calls = xv_val_array_new(4), *results = xv_val_array_new(4);
     struct xv_buf sys;
     xv_buf_init(&sys, xv_conn_cfg.body_max);
     size_t nm = xv_openai_call_message_count(api);
     for (size_t i = 0; i < nm; i++) {
         const struct xv_openai_message *m = xv_openai_call_message(api, i);
-        struct xv_value *mo = xv_object_new(4);
+        struct xv_value *mo = xv_val_object_new(4);
         set_str(mo, "role", m->role);
         if (m->content)
             set_strn(mo, "content", m->content, m->content_len);
         else
-            set_val(mo, "content", xv_null());
+            set_val(mo, "content", xv_val_null());
         if (m->tool_call_id)
             set_str(mo, "tool_call_id", m->tool_call_id);
         if (m->ntool_calls) {
-            struct xv_value *tcs = xv_array_new(m->ntool_calls);
+            struct xv_value *tcs = xv_val_array_new(m->ntool_calls);
             for (size_t k = 0; k < m->ntool_calls; k++) {
                 const struct xv_openai_tool_call *tc = &m->tool_calls[k];
-                struct xv_value *t = xv_object_new(3);
+                struct xv_value *t = xv_val_object_new(3);
                 set_str(t, "id", tc->id);
                 set_str(t, "name", tc->name);
                 set_val(t, "arguments", args_value(tc->arguments, tc->arguments_len));
-                xv_array_push(tcs, t);
-                xv_array_push(calls, t);
-                xv_decref(t);
+                xv_val_array_push(tcs, t);
+                xv_val_array_push(calls, t);
+                xv_val_decref(t);
             }
             set_val(mo, "tool_calls", tcs);
         }
-        xv_array_push(msgs, mo);
-        xv_decref(mo);
+        xv_val_array_push(msgs, mo);
+        xv_val_decref(mo);
         if ((!strcmp(m->role, "system") || !strcmp(m->role, "developer")) && m->content) {
             if (sys.len)
                 xv_buf_append(&sys, "\n", 1);
@@ -238,23 +238,23 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
         const char *name = NULL;
         for (size_t j = 0; j < XV_ARR_LEN(calls) && !name; j++) {
             struct xv_value *t = XV_ARR_ITEM(calls, j);
-            long ki = xv_object_find_str(t, "id", 2);
+            long ki = xv_val_object_find_str(t, "id", 2);
             if (ki >= 0 && XV_IS(XV_OBJ_VAL(t, ki), XV_T_STRING) &&
                 !strcmp(XV_STR(XV_OBJ_VAL(t, ki)), m->tool_call_id)) {
-                long ni = xv_object_find_str(t, "name", 4);
+                long ni = xv_val_object_find_str(t, "name", 4);
                 if (ni >= 0 && XV_IS(XV_OBJ_VAL(t, ni), XV_T_STRING))
                     name = XV_STR(XV_OBJ_VAL(t, ni));
             }
         }
-        struct xv_value *r = xv_object_new(3);
+        struct xv_value *r = xv_val_object_new(3);
         set_str(r, "tool_call_id", m->tool_call_id);
         set_str(r, "name", name);
         if (m->content)
             set_strn(r, "content", m->content, m->content_len);
         else
-            set_val(r, "content", xv_null());
-        xv_array_push(results, r);
-        xv_decref(r);
+            set_val(r, "content", xv_val_null());
+        xv_val_array_push(results, r);
+        xv_val_decref(r);
     }
     set_val(in, "messages", msgs);
     set_val(in, "tool_calls", calls);
@@ -262,30 +262,30 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     if (sys.len)
         set_strn(in, "system_prompt", sys.data, sys.len);
     else
-        set_val(in, "system_prompt", xv_null());
+        set_val(in, "system_prompt", xv_val_null());
     xv_buf_free(&sys);
 
-    struct xv_value *names = xv_array_new(4);
+    struct xv_value *names = xv_val_array_new(4);
     for (size_t i = 0; i < xv_openai_call_tool_count(api); i++) {
-        struct xv_value *n = xv_cstring(xv_openai_call_tool_name(api, i));
-        xv_array_push(names, n);
-        xv_decref(n);
+        struct xv_value *n = xv_val_cstring(xv_openai_call_tool_name(api, i));
+        xv_val_array_push(names, n);
+        xv_val_decref(n);
     }
     set_val(in, "tool_names", names);
 
     const cJSON *body = xv_openai_call_request_json(api);
     set_val(in, "tools", from_cjson(body ? cJSON_GetObjectItemCaseSensitive(body, "tools") : NULL, 0));
-    set_val(in, "request", body ? from_cjson(body, 0) : xv_null());
-    struct xv_value *flat = xv_object_new(32);
+    set_val(in, "request", body ? from_cjson(body, 0) : xv_val_null());
+    struct xv_value *flat = xv_val_object_new(32);
     char path[512] = "";
     if (body)
         flatten(body, path, 0, sizeof path, flat, 0);
     set_val(in, "request_flat", flat);
     if (call->headers_v) {
-        xv_incref(call->headers_v);
+        xv_val_incref(call->headers_v);
         set_val(in, "http_headers", call->headers_v);
     } else {
-        set_val(in, "http_headers", xv_object_new(0));
+        set_val(in, "http_headers", xv_val_object_new(0));
     }
     set_session(in, call);
     return in;
@@ -297,7 +297,7 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
 static struct xv_value *reuse_input(struct xv_call *call)
 {
     const struct xv_value *req = call->policy_in_v;
-    struct xv_value *in = xv_object_new(XV_OBJ_LEN(req) + 4);
+    struct xv_value *in = xv_val_object_new(XV_OBJ_LEN(req) + 4);
     if (!in)
         return NULL;
     for (size_t i = 0; i < XV_OBJ_LEN(req); i++) {
@@ -305,7 +305,7 @@ static struct xv_value *reuse_input(struct xv_call *call)
         if (!XV_IS(k, XV_T_STRING) || !strcmp(XV_STR(k), "stage") ||
             !strcmp(XV_STR(k), "session") || !strcmp(XV_STR(k), "properties"))
             continue;
-        xv_object_set_str(in, XV_STR(k), XV_OBJ_VAL(req, i));
+        xv_val_object_set_str(in, XV_STR(k), XV_OBJ_VAL(req, i));
     }
     set_session(in, call);
     return in;
@@ -323,36 +323,36 @@ static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *
         return NULL;
     const struct xv_openai_call *api = call->api;
     set_str(in, "stage", "response");
-    struct xv_value *out = xv_object_new(2);
+    struct xv_value *out = xv_val_object_new(2);
     size_t clen = 0;
     const char *content = xv_openai_call_response_content(api, &clen);
     if (content)
         set_strn(out, "content", content, clen);
     else
-        set_val(out, "content", xv_null());
-    struct xv_value *tcs = xv_array_new(2);
+        set_val(out, "content", xv_val_null());
+    struct xv_value *tcs = xv_val_array_new(2);
     size_t n = xv_openai_call_response_tool_call_count(api);
     for (size_t i = 0; i < n; i++) {
         struct xv_openai_tool_call tc;
         if (xv_openai_call_response_tool_call(api, i, &tc) != 0)
             continue;
-        struct xv_value *t = xv_object_new(3);
+        struct xv_value *t = xv_val_object_new(3);
         set_str(t, "id", tc.id);
         set_str(t, "name", tc.name);
         set_val(t, "arguments", args_value(tc.arguments, tc.arguments_len));
-        xv_array_push(tcs, t);
-        xv_decref(t);
+        xv_val_array_push(tcs, t);
+        xv_val_decref(t);
     }
     set_val(out, "tool_calls", tcs);
     set_val(in, "output", out);
     int64_t ti = 0, to = 0;
     int have = xv_openai_call_usage(api, &ti, &to);
-    struct xv_value *usage = xv_object_new(3);
-    set_val(usage, "input_tokens", (have & 1) ? xv_int(ti) : xv_null());
-    set_val(usage, "output_tokens", (have & 2) ? xv_int(to) : xv_null());
-    set_val(usage, "total_tokens", (have & 3) == 3 ? xv_int(ti + to) : xv_null());
+    struct xv_value *usage = xv_val_object_new(3);
+    set_val(usage, "input_tokens", (have & 1) ? xv_val_int(ti) : xv_val_null());
+    set_val(usage, "output_tokens", (have & 2) ? xv_val_int(to) : xv_val_null());
+    set_val(usage, "total_tokens", (have & 3) == 3 ? xv_val_int(ti + to) : xv_val_null());
     set_val(in, "usage", usage);
-    set_val(in, "status", xv_int(xv_openai_call_status(api)));
+    set_val(in, "status", xv_val_int(xv_openai_call_status(api)));
     return in;
 }
 
@@ -369,10 +369,10 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
     char err[256] = "";
     struct xv_policy_opts opts = { .timeout_ms = xv_conn_cfg.policy_timeout_ms };
     int rc = xv_policy_decide(pol, in, &opts, &d, err, sizeof err);
-    xv_decref(in);
+    xv_val_decref(in);
     if (rc != 0) {
         call->resp_policy_outcome = "error"; /* the response stage fails open */
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
         return;
     }
     /* At this stage a deny/block means "block the response". */
@@ -387,7 +387,7 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
         xv_utf8_snprintf(call->resp_policy_name, sizeof call->resp_policy_name, "%s", d.action);
         call->resp_policy_outcome = call->resp_policy_name;
     } else {
-        call->resp_policy_outcome = xv_outcome_name(o);
+        call->resp_policy_outcome = xv_policy_outcome_name(o);
     }
     if (d.rule_id)
         xv_utf8_snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", d.rule_id);
@@ -395,7 +395,7 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
         xv_utf8_snprintf(call->resp_policy_reason, sizeof call->resp_policy_reason, "%s", d.reason);
     if (o == XV_OUTCOME_REDACT_RESPONSE)
         call->resp_redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
-    xv_decision_free(&d);
+    xv_policy_decision_free(&d);
 }
 
 /* Redact the text of a complete JSON response body (chat, completions,
@@ -494,7 +494,7 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
     int rc = in ? xv_policy_decide(pol, in, &opts, &d, err, sizeof err) : XV_E_NOMEM;
     /* kept for the response stage (freed with the call) */
     if (call->policy_in_v)
-        xv_decref(call->policy_in_v);
+        xv_val_decref(call->policy_in_v);
     call->policy_in_v = in;
     if (rc != 0) {
         /* SPEC §5: the request stage fails closed unless told otherwise. */
@@ -502,7 +502,7 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
                  err[0] ? err : xv_strerror(rc));
         call->policy_outcome = "error";
         if (in)
-            xv_decision_free(&d);
+            xv_policy_decision_free(&d);
         if (xv_conn_cfg.policy_fail_open || xv_conn_cfg.policy_monitor)
             return XV_CONN_POLICY_SEND;
         return XV_CONN_POLICY_ERROR;
@@ -513,7 +513,7 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
         xv_utf8_snprintf(call->policy_name, sizeof call->policy_name, "%s", d.action);
         call->policy_outcome = call->policy_name;
     } else {
-        call->policy_outcome = xv_outcome_name(d.outcome);
+        call->policy_outcome = xv_policy_outcome_name(d.outcome);
     }
     if (d.outcome == XV_OUTCOME_REDACT && d.nredact)
         call->redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
@@ -533,6 +533,6 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
             action = XV_CONN_POLICY_SEND;
         }
     }
-    xv_decision_free(&d);
+    xv_policy_decision_free(&d);
     return action;
 }

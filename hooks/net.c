@@ -15,7 +15,6 @@
 #include "xv_route.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -308,7 +307,7 @@ int xv_net_wait(int fd, short events, int timeout_ms)
 {
     struct pollfd p = { .fd = fd, .events = events };
     for (;;) {
-        int r = xv_poll_real(&p, 1, timeout_ms);
+        int r = xv_real.poll(&p, 1, timeout_ms);
         if (r > 0)
             return 0;
         if (r < 0 && errno == EINTR)
@@ -486,7 +485,7 @@ int xv_net_read_deadline(int fd, int flags, uint64_t start_ns, uint64_t poll_dea
     int passed = 0;
     if (left >= 0) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        passed = (left > 0 ? xv_poll_real(&p, 1, left) : 0) == 0;
+        passed = (left > 0 ? xv_real.poll(&p, 1, left) : 0) == 0;
     }
     errno = saved;
     return passed;
@@ -584,7 +583,7 @@ static void tx_drain_at_close(int fd)
                             (uint64_t)xv_conn_get_config()->write_timeout_ms * 1000000u;
         while (xv_conn_tx_flush(c, wr_nowait_ctx, &fd) == -1 && xv_now_mono_ns() < deadline) {
             struct pollfd p = { .fd = fd, .events = POLLOUT };
-            if (xv_poll_real(&p, 1, 50) < 0 && errno != EINTR)
+            if (xv_real.poll(&p, 1, 50) < 0 && errno != EINTR)
                 break;
         }
     }

@@ -33,7 +33,6 @@
  */
 #include "xv_hooks.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -141,29 +140,6 @@ static struct {
     } e[REG_MAX];
 } g_ereg = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-/* Real functions, resolved on first use (libc is always there). */
-static struct {
-    int (*poll)(struct pollfd *, nfds_t, int);
-    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
-    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
-    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
-    int (*epoll_ctl)(int, int, int, struct epoll_event *);
-    int (*epoll_wait)(int, struct epoll_event *, int, int);
-    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
-} R;
-
-#define RESOLVE(name)                                                            \
-    do {                                                                         \
-        if (!R.name)                                                             \
-            __atomic_store_n((void **)&R.name, dlsym(RTLD_NEXT, #name), __ATOMIC_RELEASE); \
-    } while (0)
-
-int xv_poll_real(struct pollfd *fds, nfds_t n, int timeout)
-{
-    RESOLVE(poll);
-    return R.poll(fds, n, timeout);
-}
-
 void xv_poll_atfork_child(void)
 {
     pthread_mutex_init(&g_ereg.mu, NULL);
@@ -177,10 +153,9 @@ static int tx_wake(int fd)
 {
     if (!xv_conn_tx_pending_any() || !xv_hooks_active() || !xv_conn_fd_tx_stream(fd))
         return 0;
-    RESOLVE(poll);
     struct pollfd p = { .fd = fd, .events = POLLOUT };
     int saved = errno;
-    int r = R.poll(&p, 1, 0);
+    int r = xv_real.poll(&p, 1, 0);
     errno = saved;
     return r > 0 && (p.revents & POLLOUT);
 }
@@ -251,9 +226,9 @@ static int poll_any_held(const struct pollfd *fds, nfds_t n)
 static int poll_once(struct pollfd *fds, nfds_t n, int t, int is_ppoll, const sigset_t *mask)
 {
     if (!is_ppoll)
-        return R.poll(fds, n, t);
+        return xv_real.poll(fds, n, t);
     struct timespec st = { t / 1000, (long)(t % 1000) * 1000000 };
-    return R.ppoll(fds, n, t < 0 ? NULL : &st, mask);
+    return xv_real.ppoll(fds, n, t < 0 ? NULL : &st, mask);
 }
 
 /* poll and ppoll. Between slices every signal is blocked when the app gave
@@ -310,22 +285,20 @@ static int poll_common(struct pollfd *fds, nfds_t n, int timeout, int is_ppoll,
 
 XV_HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    RESOLVE(poll);
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched())
-        return R.poll(fds, n, timeout);
+        return xv_real.poll(fds, n, timeout);
     return poll_common(fds, n, timeout, 0, NULL);
 }
 
 XV_HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
-    RESOLVE(ppoll);
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched())
-        return R.ppoll(fds, n, ts, mask);
+        return xv_real.ppoll(fds, n, ts, mask);
     int timeout = ts_ms(ts);
     if (!tx_queued() && !poll_any_held(fds, n)) {
         /* the app's exact timeout (not rounded to ms) */
         uint64_t start = xv_now_mono_ns();
-        int r = R.ppoll(fds, n, ts, mask);
+        int r = xv_real.ppoll(fds, n, ts, mask);
         if (t_last.deadline_ns || (r > 0 && timeout >= 0)) {
             int saved = errno;
             last_poll(fds, n, timeout, start, r);
@@ -386,10 +359,10 @@ static int select_once(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int t, int 
 {
     if (!is_pselect) {
         struct timeval st = { t / 1000, (t % 1000) * 1000 };
-        return R.select(nfds, rd, wr, ex, t < 0 ? NULL : &st);
+        return xv_real.select(nfds, rd, wr, ex, t < 0 ? NULL : &st);
     }
     struct timespec st = { t / 1000, (long)(t % 1000) * 1000000 };
-    return R.pselect(nfds, rd, wr, ex, t < 0 ? NULL : &st, mask);
+    return xv_real.pselect(nfds, rd, wr, ex, t < 0 ? NULL : &st, mask);
 }
 
 /* select and pselect while request bytes are queued: slices, each from the
@@ -441,9 +414,8 @@ static int select_sliced(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeo
 
 XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
-    RESOLVE(select);
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched())
-        return R.select(nfds, rd, wr, ex, tv);
+        return xv_real.select(nfds, rd, wr, ex, tv);
     int timeout = tv_ms(tv);
     uint64_t start = xv_now_mono_ns();
     fd_set h;
@@ -453,11 +425,11 @@ XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval 
         if (tv && r == 0)
             tv->tv_sec = tv->tv_usec = 0;
     } else if (!select_held(nfds, rd, &h)) {
-        r = R.select(nfds, rd, wr, ex, tv);
+        r = xv_real.select(nfds, rd, wr, ex, tv);
     } else {
         int saved = errno;
         struct timeval zero = { 0, 0 };
-        r = select_merge(nfds, rd, &h, R.select(nfds, rd, wr, ex, &zero));
+        r = select_merge(nfds, rd, &h, xv_real.select(nfds, rd, wr, ex, &zero));
         if (r >= 0)
             errno = saved;
     }
@@ -472,9 +444,8 @@ XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval 
 XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
                     const sigset_t *mask)
 {
-    RESOLVE(pselect);
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched())
-        return R.pselect(nfds, rd, wr, ex, ts, mask);
+        return xv_real.pselect(nfds, rd, wr, ex, ts, mask);
     int timeout = ts_ms(ts);
     uint64_t start = xv_now_mono_ns();
     fd_set h;
@@ -482,11 +453,11 @@ XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct t
     if (tx_queued() && !select_held(nfds, rd, &h)) {
         r = select_sliced(nfds, rd, wr, ex, timeout, 1, mask);
     } else if (!select_held(nfds, rd, &h)) {
-        r = R.pselect(nfds, rd, wr, ex, ts, mask);
+        r = xv_real.pselect(nfds, rd, wr, ex, ts, mask);
     } else {
         int saved = errno;
         struct timespec zero = { 0, 0 };
-        r = select_merge(nfds, rd, &h, R.pselect(nfds, rd, wr, ex, &zero, mask));
+        r = select_merge(nfds, rd, &h, xv_real.pselect(nfds, rd, wr, ex, &zero, mask));
         if (r >= 0)
             errno = saved;
     }
@@ -520,8 +491,7 @@ void xv_poll_forget_fd(int fd)
 
 XV_HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-    RESOLVE(epoll_ctl);
-    int r = R.epoll_ctl(epfd, op, fd, ev);
+    int r = xv_real.epoll_ctl(epfd, op, fd, ev);
     if (r != 0 || !xv_hooks_active())
         return r;
     int saved = errno;
@@ -589,7 +559,7 @@ static int epoll_merge(struct epoll_event *evs, int max, int r, const struct epo
 static int epoll_once(int epfd, struct epoll_event *evs, int max, int t, int is_pwait,
                       const sigset_t *mask)
 {
-    return is_pwait ? R.epoll_pwait(epfd, evs, max, t, mask) : R.epoll_wait(epfd, evs, max, t);
+    return is_pwait ? xv_real.epoll_pwait(epfd, evs, max, t, mask) : xv_real.epoll_wait(epfd, evs, max, t);
 }
 
 /* epoll_wait and epoll_pwait: slices while bytes are queued (signals as in
@@ -636,21 +606,17 @@ static int epoll_common(int epfd, struct epoll_event *evs, int max, int timeout,
 
 XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
-    RESOLVE(epoll_wait);
     t_last.deadline_ns = 0; /* the last wait is an epoll one: nothing recorded */
     if (!tx_queued() && !xv_conn_held_any())
-        return R.epoll_wait(epfd, evs, max, timeout);
-    RESOLVE(epoll_pwait);
+        return xv_real.epoll_wait(epfd, evs, max, timeout);
     return epoll_common(epfd, evs, max, timeout, 0, NULL);
 }
 
 XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
                         const sigset_t *mask)
 {
-    RESOLVE(epoll_pwait);
     t_last.deadline_ns = 0; /* the last wait is an epoll one: nothing recorded */
     if (!tx_queued() && !xv_conn_held_any())
-        return R.epoll_pwait(epfd, evs, max, timeout, mask);
-    RESOLVE(epoll_wait);
+        return xv_real.epoll_pwait(epfd, evs, max, timeout, mask);
     return epoll_common(epfd, evs, max, timeout, 1, mask);
 }

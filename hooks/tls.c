@@ -9,8 +9,16 @@
  * SSL_get_fd). ALPN: for hosts we must inspect, an offer of h2 is narrowed
  * to http/1.1 when the SNI name is set (SPEC §2).
  *
+ * Writes never wait: a released request an SSL over a non-blocking socket
+ * would not take stays in the connection's send queue (conn/), retried by
+ * OpenSSL's rule from the next SSL_write/SSL_read/SSL_shutdown of the app,
+ * by the readiness hooks (tls_flush_stream: only when that cannot run
+ * beside the app's own use of the SSL) and at SSL_free.
+ *
  * Thread safety: the SSL table is a chained hash with striped locks; a
- * hook takes its own reference to the connection.
+ * hook takes its own reference to the connection, and an app I/O call is
+ * counted on it (xv_conn_io_begin, under the bucket lock) for as long as it
+ * runs.
  */
 #include "xv_hooks.h"
 

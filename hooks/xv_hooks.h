@@ -90,10 +90,8 @@ int xv_tls_flush_all(void); /* streams it tried that still have bytes queued */
  * thread-local test; take returns the deadline for fd (0 none) and forgets
  * it, so only the read that followed the wait uses it. */
 int xv_poll_recorded(void);
-/* The real poll(), for the agent's own waits (never the hook: those waits
- * must not flush, slice or overwrite the app's record). */
-struct pollfd;
-int xv_poll_real(struct pollfd *fds, unsigned long n, int timeout);
+/* The agent's own waits use the real poll(), xv_real.poll (never the
+ * hook: those waits must not flush, slice or overwrite the app's record). */
 uint64_t xv_poll_take_deadline(int fd);
 /* At exit: keep flushing queued request bytes (reported written to the app)
  * for at most timeout_ms (returns at once when the peer takes them), as the

@@ -149,13 +149,6 @@ size_t xv_oai_utf8_cut(const char *s, size_t len, size_t max);
  * dropped (left alone otherwise). Caller owns the result; free(). NULL on OOM. */
 char *xv_oai_utf8_fix(const char *s, size_t len, size_t max, int *cut);
 int xv_oai_utf8_valid(const char *s, size_t len);
-/* Make every key and string value in v, its siblings after it and their
- * children valid UTF-8, in place. */
-void xv_oai_sanitize_tree(cJSON *v);
-/* A cJSON string holding s[0..len) cut to max bytes at a UTF-8 boundary,
- * invalid UTF-8 replaced by U+FFFD (counted in the budget). *cut is set to
- * 1 when bytes were dropped (left alone otherwise). NULL on OOM. */
-cJSON *xv_oai_capture_string(const char *s, size_t len, size_t max, int *cut);
 /* Copy with credential-looking tokens (sk-..., Bearer ...) masked. Caller
  * owns the result; free(). NULL on OOM. */
 char *xv_oai_scrub(const char *s, size_t max);

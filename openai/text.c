@@ -1,6 +1,7 @@
 /*
- * text.c — small string helpers for the openai module: bounded UTF-8-aware
- * capture of text into records, credential masking for upstream error
+ * text.c — small string helpers for the openai module: bounded, UTF-8-aware
+ * helpers for captured text (records are written by record.c through
+ * common/xv_jsonw.h), credential masking for upstream error
  * messages, and Content-Type matching.
  *
  * Invariant: a captured string never exceeds its byte budget and is always
@@ -47,47 +48,6 @@ char *xv_oai_utf8_fix(const char *s, size_t len, size_t max, int *cut)
 int xv_oai_utf8_valid(const char *s, size_t len)
 {
     return xv_utf8_valid(s, len);
-}
-
-cJSON *xv_oai_capture_string(const char *s, size_t len, size_t max, int *cut)
-{
-    char *t = xv_oai_utf8_fix(s, len, max, cut);
-    if (!t)
-        return NULL;
-    cJSON *v = cJSON_CreateString(t);
-    free(t);
-    return v;
-}
-
-/* Replace *p (owned by cJSON) with a valid copy when it is not valid UTF-8. */
-static void fix_owned(char **p)
-{
-    if (!*p)
-        return;
-    size_t len = strlen(*p);
-    if (xv_oai_utf8_valid(*p, len))
-        return;
-    int cut = 0;
-    char *t = xv_oai_utf8_fix(*p, len, 3 * len, &cut);
-    if (!t)
-        t = xv_oai_strdup("");
-    if (!t)
-        return; /* OOM twice: leave it; the exporter copes with bytes */
-    free(*p);
-    *p = t;
-}
-
-void xv_oai_sanitize_tree(cJSON *v)
-{
-    /* Depth is bounded by cJSON's parse nesting limit (1000). */
-    for (; v; v = v->next) {
-        if (v->string && !(v->type & cJSON_StringIsConst))
-            fix_owned(&v->string);
-        if (cJSON_IsString(v) && !(v->type & cJSON_IsReference))
-            fix_owned(&v->valuestring);
-        if (v->child)
-            xv_oai_sanitize_tree(v->child);
-    }
 }
 
 /* Bytes that can appear in an API key or bearer token. */

@@ -52,7 +52,7 @@ void xv_policy_free(struct xv_policy *p)
     if (!p)
         return;
     xv_ast_arena_free(&p->c.ar);
-    xv_value_free_frozen(&p->c.fz);
+    xv_val_free_frozen(&p->c.fz);
     free(p);
 }
 
@@ -82,10 +82,10 @@ int xv_policy_set_data(struct xv_policy *p, struct xv_value *data)
 {
     if (data && data->type != XV_T_OBJECT)
         return XV_E_PARSE;
-    struct xv_value *copy = data ? xv_value_copy(data) : NULL;
+    struct xv_value *copy = data ? xv_val_copy(data) : NULL;
     if (data && !copy)
         return XV_E_NOMEM;
-    if (copy && xv_value_freeze(copy, &p->c.fz))
+    if (copy && xv_val_freeze(copy, &p->c.fz))
         return XV_E_NOMEM;
     p->data = copy;
     return 0;
@@ -152,12 +152,12 @@ static const char *rule_id_of(struct xv_policy *p, const struct rule *r)
     const struct xv_value *a = r->annot;
     const char *keys[] = {"id", "title"};
     for (int k = 0; a && a->type == XV_T_OBJECT && k < 2; k++) {
-        long i = xv_object_find_str((struct xv_value *)a, keys[k], strlen(keys[k]));
+        long i = xv_val_object_find_str((struct xv_value *)a, keys[k], strlen(keys[k]));
         struct xv_value *v = i >= 0 ? XV_OBJ_VAL(a, i) : NULL;
         if (!v && k == 0) {
-            long ci = xv_object_find_str((struct xv_value *)a, "custom", 6);
+            long ci = xv_val_object_find_str((struct xv_value *)a, "custom", 6);
             struct xv_value *cu = ci >= 0 ? XV_OBJ_VAL(a, ci) : NULL;
-            long j = cu && cu->type == XV_T_OBJECT ? xv_object_find_str(cu, "id", 2) : -1;
+            long j = cu && cu->type == XV_T_OBJECT ? xv_val_object_find_str(cu, "id", 2) : -1;
             v = j >= 0 ? XV_OBJ_VAL(cu, j) : NULL;
         }
         if (v && v->type == XV_T_STRING && XV_STRLEN(v))
@@ -295,14 +295,14 @@ static int load_data(struct xv_policy *p, const char *path, char *err, size_t er
     }
     struct xv_value *v = NULL;
     char msg[200];
-    int rc = xv_json_parse(src, len, &v, msg, sizeof msg);
+    int rc = xv_val_json_parse(src, len, &v, msg, sizeof msg);
     free(src);
     if (rc) {
         snprintf(err, errlen, "%s:1:1: invalid JSON: %s", path, msg);
         return XV_E_PARSE;
     }
     rc = xv_policy_set_data(p, v);
-    xv_decref(v);
+    xv_val_decref(v);
     if (rc)
         snprintf(err, errlen, "%s:1:1: data must be a JSON object", path);
     return rc;
@@ -416,7 +416,7 @@ int xv_policy_query(struct xv_policy *p, const char *query, struct xv_value *inp
 
 /* ---- decisions ---- */
 
-const char *xv_outcome_name(enum xv_outcome o)
+const char *xv_policy_outcome_name(enum xv_outcome o)
 {
     switch (o) {
     case XV_OUTCOME_BLOCK: return "block";
@@ -528,7 +528,7 @@ static const char *deny_rule_id(const struct xv_policy *p, struct xv_value *inpu
         }
     }
     for (int i = 0; i < p->ndeny; i++)
-        xv_decref(vals[i]);
+        xv_val_decref(vals[i]);
     free(vals);
     return id;
 }
@@ -546,7 +546,7 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
     struct xv_compiled *c = (struct xv_compiled *)&p->c;
     int response = 0;
     if (input && input->type == XV_T_OBJECT) {
-        long i = xv_object_find_str(input, "stage", 5);
+        long i = xv_val_object_find_str(input, "stage", 5);
         if (i >= 0 && XV_OBJ_VAL(input, i)->type == XV_T_STRING &&
             !strcmp(XV_STR(XV_OBJ_VAL(input, i)), "response"))
             response = 1;
@@ -585,7 +585,7 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
     /* contract 2: package xenovia, decision object */
     v = vals[2];
     if (v && v->type == XV_T_OBJECT) {
-        long ai = xv_object_find_str(v, "action", 6);
+        long ai = xv_val_object_find_str(v, "action", 6);
         enum xv_outcome o = XV_OUTCOME_ALLOW;
         char action[XV_ACTION_MAX + 1] = "";
         if (ai >= 0 && XV_OBJ_VAL(v, ai)->type == XV_T_STRING) {
@@ -609,30 +609,30 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
             o = response ? XV_OUTCOME_BLOCK_RESPONSE : XV_OUTCOME_BLOCK;
             snprintf(action, sizeof action, "invalid_action");
         }
-        long ri = xv_object_find_str(v, "redact_fields", 13);
+        long ri = xv_val_object_find_str(v, "redact_fields", 13);
         if (ri >= 0)
             add_redact(out, XV_OBJ_VAL(v, ri));
         if (strength(o) > strength(out->outcome)) {
             out->outcome = o;
             set_str(&out->action, action[0] ? action : NULL);
-            long ru = xv_object_find_str(v, "rule", 4);
+            long ru = xv_val_object_find_str(v, "rule", 4);
             set_str(&out->rule_id, ru >= 0 && XV_OBJ_VAL(v, ru)->type == XV_T_STRING
                                        ? XV_STR(XV_OBJ_VAL(v, ru))
                                        : node_name(p->decision));
-            long re = xv_object_find_str(v, "reason", 6);
+            long re = xv_val_object_find_str(v, "reason", 6);
             if (re >= 0 && XV_OBJ_VAL(v, re)->type == XV_T_STRING)
                 set_str(&out->reason, XV_STR(XV_OBJ_VAL(v, re)));
         }
     }
     for (int i = 0; i < 3; i++)
-        xv_decref(vals[i]);
+        xv_val_decref(vals[i]);
     return 0;
 fail:
     format_eval_error(&ee, err, errlen);
     return XV_E_STATE;
 }
 
-void xv_decision_free(struct xv_decision *d)
+void xv_policy_decision_free(struct xv_decision *d)
 {
     free(d->rule_id);
     free(d->reason);
@@ -643,28 +643,28 @@ void xv_decision_free(struct xv_decision *d)
     memset(d, 0, sizeof *d);
 }
 
-char *xv_decision_json(const struct xv_decision *d)
+char *xv_policy_decision_json(const struct xv_decision *d)
 {
     struct xv_buf b;
     xv_buf_init(&b, (size_t)1 << 24);
-    xv_buf_appendf(&b, "{\"outcome\":\"%s\",", xv_outcome_name(d->outcome));
+    xv_buf_appendf(&b, "{\"outcome\":\"%s\",", xv_policy_outcome_name(d->outcome));
     if (d->action)
         xv_buf_appendf(&b, "\"action\":\"%s\",", d->action); /* printable, no quotes */
     xv_buf_append(&b, "\"rule_id\":", 10);
     if (d->rule_id)
-        xv_json_write_string(&b, d->rule_id, strlen(d->rule_id), 0);
+        xv_val_json_write_string(&b, d->rule_id, strlen(d->rule_id), 0);
     else
         xv_buf_append(&b, "null", 4);
     xv_buf_append(&b, ",\"reason\":", 10);
     if (d->reason)
-        xv_json_write_string(&b, d->reason, strlen(d->reason), 0);
+        xv_val_json_write_string(&b, d->reason, strlen(d->reason), 0);
     else
         xv_buf_append(&b, "null", 4);
     xv_buf_append(&b, ",\"redact_fields\":[", 18);
     for (size_t i = 0; i < d->nredact; i++) {
         if (i)
             xv_buf_append(&b, ",", 1);
-        xv_json_write_string(&b, d->redact_fields[i], strlen(d->redact_fields[i]), 0);
+        xv_val_json_write_string(&b, d->redact_fields[i], strlen(d->redact_fields[i]), 0);
     }
     xv_buf_append(&b, "]}", 2);
     return xv_buf_steal(&b, NULL);
@@ -711,7 +711,7 @@ static int run_tests(struct xv_policy *p, struct node *n, const struct xv_eval_o
             cb(ud, n->path, pass, NULL);
             failed += !pass;
         }
-        xv_decref(v);
+        xv_val_decref(v);
     }
     for (int i = 0; i < n->nkids; i++)
         failed += run_tests(p, n->kids[i], eo, cb, ud);

@@ -113,7 +113,7 @@ struct xv_decision {
 };
 
 /* "allow", "block", "redact", "block_response", "redact_response". */
-const char *xv_outcome_name(enum xv_outcome o);
+const char *xv_policy_outcome_name(enum xv_outcome o);
 
 /* Decide for input (borrowed). Thread-safe. Returns 0, or XV_E_STATE with
  * the evaluation error in err (the caller applies its fail mode). The
@@ -121,7 +121,7 @@ const char *xv_outcome_name(enum xv_outcome o);
 int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
                      const struct xv_policy_opts *opts, struct xv_decision *out, char *err,
                      size_t errlen);
-void xv_decision_free(struct xv_decision *d);
+void xv_policy_decision_free(struct xv_decision *d);
 
 /* What a compiled policy decides with (SPEC §5 contracts). Returns a mask
  * of XV_POLICY_HAS_*; 0 means no contract rule exists and every call is
@@ -135,6 +135,6 @@ int xv_policy_contract(const struct xv_policy *p, const char **pkg, int *candida
 
 /* The decision as JSON {"outcome","action"?,"rule_id","reason","redact_fields"}.
  * Caller frees with free(). */
-char *xv_decision_json(const struct xv_decision *d);
+char *xv_policy_decision_json(const struct xv_decision *d);
 
 #endif

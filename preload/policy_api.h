@@ -37,24 +37,24 @@
       (const struct xv_policy *p, struct xv_value *input, const struct xv_policy_opts *opts,  \
        struct xv_decision *out, char *err, size_t errlen),                                    \
       (p, input, opts, out, err, errlen), XV_E_STATE)                                         \
-    V(xv_decision_free, (struct xv_decision * d), (d))                                        \
-    R(const char *, xv_outcome_name, (enum xv_outcome o), (o), "allow")                       \
-    V(xv_value_free_, (struct xv_value * v), (v))                                             \
-    R(struct xv_value *, xv_null, (void), (), NULL)                                           \
-    R(struct xv_value *, xv_bool, (int b), (b), NULL)                                         \
-    R(struct xv_value *, xv_int, (int64_t i), (i), NULL)                                      \
-    R(struct xv_value *, xv_number_from_double, (double d), (d), NULL)                        \
-    R(struct xv_value *, xv_cstring, (const char *s), (s), NULL)                              \
-    R(struct xv_value *, xv_string, (const char *s, size_t len), (s, len), NULL)              \
-    R(struct xv_value *, xv_array_new, (size_t cap_hint), (cap_hint), NULL)                   \
-    R(int, xv_array_push, (struct xv_value * arr, struct xv_value * item), (arr, item),       \
+    V(xv_policy_decision_free, (struct xv_decision * d), (d))                                 \
+    R(const char *, xv_policy_outcome_name, (enum xv_outcome o), (o), "allow")                \
+    V(xv_val_free_, (struct xv_value * v), (v))                                             \
+    R(struct xv_value *, xv_val_null, (void), (), NULL)                                           \
+    R(struct xv_value *, xv_val_bool, (int b), (b), NULL)                                         \
+    R(struct xv_value *, xv_val_int, (int64_t i), (i), NULL)                                      \
+    R(struct xv_value *, xv_val_number_from_double, (double d), (d), NULL)                        \
+    R(struct xv_value *, xv_val_cstring, (const char *s), (s), NULL)                              \
+    R(struct xv_value *, xv_val_string, (const char *s, size_t len), (s, len), NULL)              \
+    R(struct xv_value *, xv_val_array_new, (size_t cap_hint), (cap_hint), NULL)                   \
+    R(int, xv_val_array_push, (struct xv_value * arr, struct xv_value * item), (arr, item),       \
       XV_E_NOMEM)                                                                             \
-    R(struct xv_value *, xv_object_new, (size_t cap_hint), (cap_hint), NULL)                  \
-    R(int, xv_object_set_str, (struct xv_value * obj, const char *key, struct xv_value *val), \
+    R(struct xv_value *, xv_val_object_new, (size_t cap_hint), (cap_hint), NULL)                  \
+    R(int, xv_val_object_set_str, (struct xv_value * obj, const char *key, struct xv_value *val), \
       (obj, key, val), XV_E_NOMEM)                                                            \
-    R(long, xv_object_find_str, (const struct xv_value *obj, const char *key, size_t len),    \
+    R(long, xv_val_object_find_str, (const struct xv_value *obj, const char *key, size_t len),    \
       (obj, key, len), -1)                                                                    \
-    R(int, xv_json_parse,                                                                     \
+    R(int, xv_val_json_parse,                                                                     \
       (const char *s, size_t len, struct xv_value **out, char *err, size_t errlen),           \
       (s, len, out, err, errlen), XV_E_STATE)                                                 \
     R(unsigned, xv_redact_labels_from, (char *const *names, size_t n), (names, n), 0)        \

@@ -21,38 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xv_common.h"
 #include "xv_policy.h"
 #include "xv_tools.h"
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f)
-        return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        char *nb = cap < ((size_t)256 << 20) ? realloc(buf, cap * 2 + 1) : NULL;
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    if (f != stdin)
-        fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        *len = n;
-    }
-    return buf;
-}
 
 static int policy_check(int argc, char **argv)
 {
@@ -115,13 +86,15 @@ static int policy_eval(int argc, char **argv)
     struct xv_value *in = NULL;
     if (input) {
         size_t len = 0;
-        char *txt = slurp(input, &len);
+        /* "-" is standard input; 256 MiB at most (common/bytes.c) */
+        char *txt = xv_file_read(strcmp(input, "-") ? input : "/dev/stdin", (size_t)256 << 20,
+                                 &len);
         if (!txt) {
             xv_policy_free(p);
             return xv_tool_usage_error("policy", "cannot read --input %s", input);
         }
         char msg[256];
-        int rc = xv_json_parse(txt, len, &in, msg, sizeof msg);
+        int rc = xv_val_json_parse(txt, len, &in, msg, sizeof msg);
         free(txt);
         if (rc) {
             xv_policy_free(p);
@@ -138,24 +111,24 @@ static int policy_eval(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             status = 2;
         } else {
-            char *js = xv_json_dump(rows, 0);
+            char *js = xv_val_json_dump(rows, 0);
             printf("%s\n", js ? js : "[]");
             free(js);
         }
-        xv_decref(rows);
+        xv_val_decref(rows);
     } else {
         struct xv_decision d;
         if (xv_policy_decide(p, in, &opts, &d, err, sizeof err)) {
             fprintf(stderr, "%s\n", err);
             status = 2;
         } else {
-            char *js = xv_decision_json(&d);
+            char *js = xv_policy_decision_json(&d);
             printf("%s\n", js ? js : "{}");
             free(js);
         }
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
-    xv_decref(in);
+    xv_val_decref(in);
     xv_policy_free(p);
     return status;
 }

@@ -31,7 +31,7 @@ static char *trim(char *s)
 /* "Name <email>" -> {"name": "Name", "email": "email"} */
 static struct xv_value *author(const struct xv_value *s)
 {
-    struct xv_value *o = xv_object_new(2);
+    struct xv_value *o = xv_val_object_new(2);
     char *t = strndup(XV_STR(s), XV_STRLEN(s));
     if (!o || !t) {
         free(t);
@@ -40,16 +40,16 @@ static struct xv_value *author(const struct xv_value *s)
     char *lt = strchr(t, '<'), *gt = lt ? strchr(lt, '>') : NULL;
     if (lt && gt) {
         *gt = 0;
-        struct xv_value *e = xv_cstring(trim(lt + 1));
-        xv_object_set_str(o, "email", e);
-        xv_decref(e);
+        struct xv_value *e = xv_val_cstring(trim(lt + 1));
+        xv_val_object_set_str(o, "email", e);
+        xv_val_decref(e);
         *lt = 0;
     }
     char *name = trim(t);
     if (*name) {
-        struct xv_value *nv = xv_cstring(name);
-        xv_object_set_str(o, "name", nv);
-        xv_decref(nv);
+        struct xv_value *nv = xv_val_cstring(name);
+        xv_val_object_set_str(o, "name", nv);
+        xv_val_decref(nv);
     }
     free(t);
     return o;
@@ -59,25 +59,25 @@ static struct xv_value *author(const struct xv_value *s)
 static struct xv_value *map_strings(const struct xv_value *v,
                                     struct xv_value *(*fn)(const struct xv_value *))
 {
-    struct xv_value *a = xv_array_new(XV_ARR_LEN(v));
+    struct xv_value *a = xv_val_array_new(XV_ARR_LEN(v));
     for (size_t k = 0; a && k < XV_ARR_LEN(v); k++) {
         const struct xv_value *it = XV_ARR_ITEM(v, k);
-        struct xv_value *e = it->type == XV_T_STRING ? fn(it) : xv_incref((struct xv_value *)it);
-        if (!e || xv_array_push(a, e)) {
-            xv_decref(e);
-            xv_decref(a);
+        struct xv_value *e = it->type == XV_T_STRING ? fn(it) : xv_val_incref((struct xv_value *)it);
+        if (!e || xv_val_array_push(a, e)) {
+            xv_val_decref(e);
+            xv_val_decref(a);
             return NULL;
         }
-        xv_decref(e);
+        xv_val_decref(e);
     }
     return a;
 }
 
 static struct xv_value *resource(const struct xv_value *s)
 {
-    struct xv_value *r = xv_object_new(1);
+    struct xv_value *r = xv_val_object_new(1);
     if (r)
-        xv_object_set_str(r, "ref", (struct xv_value *)s);
+        xv_val_object_set_str(r, "ref", (struct xv_value *)s);
     return r;
 }
 
@@ -87,9 +87,9 @@ static struct xv_value *as_text(struct xv_value *v)
 {
     if (v->type == XV_T_STRING || v->type == XV_T_ARRAY || v->type == XV_T_OBJECT ||
         v->type == XV_T_SET)
-        return xv_incref(v);
-    char *s = xv_json_dump(v, 0);
-    struct xv_value *r = s ? xv_cstring(s) : NULL;
+        return xv_val_incref(v);
+    char *s = xv_val_json_dump(v, 0);
+    struct xv_value *r = s ? xv_val_cstring(s) : NULL;
     free(s);
     return r;
 }
@@ -102,10 +102,10 @@ struct xv_value *xv_ast_yaml_annotations(const char *text, int is_package, char 
     if (!o)
         return NULL;
     if (o->type == XV_T_NULL) { /* an empty block */
-        xv_decref(o);
-        o = xv_object_new(1);
+        xv_val_decref(o);
+        o = xv_val_object_new(1);
     } else if (o->type != XV_T_OBJECT) {
-        xv_decref(o);
+        xv_val_decref(o);
         snprintf(err, errlen, "yaml: unmarshal errors: annotations must be a mapping");
         return NULL;
     }
@@ -129,14 +129,14 @@ struct xv_value *xv_ast_yaml_annotations(const char *text, int is_package, char 
             if (!strcmp(key, text_keys[k]))
                 nv = as_text(v);
         if (nv) {
-            xv_object_set(o, XV_OBJ_KEY(o, i), nv);
-            xv_decref(nv);
+            xv_val_object_set(o, XV_OBJ_KEY(o, i), nv);
+            xv_val_decref(nv);
         }
     }
-    if (xv_object_find_str(o, "scope", 5) < 0) {
-        struct xv_value *sc = xv_cstring(is_package ? "package" : "rule");
-        xv_object_set_str(o, "scope", sc);
-        xv_decref(sc);
+    if (xv_val_object_find_str(o, "scope", 5) < 0) {
+        struct xv_value *sc = xv_val_cstring(is_package ? "package" : "rule");
+        xv_val_object_set_str(o, "scope", sc);
+        xv_val_decref(sc);
     }
     return o;
 }

@@ -75,8 +75,8 @@ static struct node *node_get(struct cctx *x, struct node *n, const char *name, s
         return k;
     k = xv_ast_calloc_or_die(x, sizeof *k);
     k->name = xv_ast_arena_strdup(&x->c->ar, name, len);
-    k->key = xv_string(name, len);
-    xv_value_freeze(k->key, &x->c->fz);
+    k->key = xv_val_string(name, len);
+    xv_val_freeze(k->key, &x->c->fz);
     k->parent = n;
     k->id = x->c->nnodes++;
     size_t pl = strlen(n->path);
@@ -293,8 +293,8 @@ static struct term *global_ref(struct cctx *x, const char *name, struct xv_loc l
         k->loc = loc;
         k->slot = -1;
         k->ground = 1;
-        k->val = xv_cstring(s);
-        xv_value_freeze(k->val, &x->c->fz);
+        k->val = xv_val_cstring(s);
+        xv_val_freeze(k->val, &x->c->fz);
         r->items[i + 1] = k;
     }
     return r;
@@ -839,20 +839,20 @@ static void fold_constant(struct cctx *x, struct term *t)
     for (int i = 0; i < t->n; i++)
         if (t->items[i]->kind != T_VALUE)
             return;
-    struct xv_value *v = t->kind == T_ARRAY ? xv_array_new((size_t)t->n)
-                       : t->kind == T_SET   ? xv_set_new((size_t)t->n)
-                                            : xv_object_new((size_t)t->n / 2);
+    struct xv_value *v = t->kind == T_ARRAY ? xv_val_array_new((size_t)t->n)
+                       : t->kind == T_SET   ? xv_val_set_new((size_t)t->n)
+                                            : xv_val_object_new((size_t)t->n / 2);
     if (!v)
         return;
     for (int i = 0; i < t->n; i++) {
         if (t->kind == T_ARRAY)
-            xv_array_push(v, t->items[i]->val);
+            xv_val_array_push(v, t->items[i]->val);
         else if (t->kind == T_SET)
-            xv_set_add(v, t->items[i]->val);
+            xv_val_set_add(v, t->items[i]->val);
         else if (i % 2 == 0)
-            xv_object_set(v, t->items[i]->val, t->items[i + 1]->val);
+            xv_val_object_set(v, t->items[i]->val, t->items[i + 1]->val);
     }
-    xv_value_freeze(v, &x->c->fz);
+    xv_val_freeze(v, &x->c->fz);
     t->kind = T_VALUE;
     t->val = v;
     t->ground = 1;

@@ -50,7 +50,7 @@ struct xv_value *xv_ast_pfreeze(struct parser *p, struct xv_value *v)
     if (!v)
         xv_ast_perr(p, 0, 0, "out of memory");
     if (p->fz)
-        xv_value_freeze(v, p->fz);
+        xv_val_freeze(v, p->fz);
     return v;
 }
 
@@ -147,7 +147,7 @@ static size_t lex_string(struct parser *p, size_t i, int line, int col, struct x
         }
         xv_buf_append(&b, &ch, 1);
     }
-    *out = xv_ast_pfreeze(p, xv_string(b.data ? b.data : "", b.len));
+    *out = xv_ast_pfreeze(p, xv_val_string(b.data ? b.data : "", b.len));
     xv_buf_free(&b);
     return i;
 }
@@ -298,7 +298,7 @@ void xv_ast_lex(struct parser *p)
                 j++;
             if (j >= p->len)
                 xv_ast_perr(p, t.line, t.col, "non-terminated raw string");
-            t.v = xv_ast_pfreeze(p, xv_string(p->src + i + 1, j - i - 1));
+            t.v = xv_ast_pfreeze(p, xv_val_string(p->src + i + 1, j - i - 1));
             for (size_t k = i; k < j; k++)
                 if (p->src[k] == '\n')
                     line++, linestart = k + 1;

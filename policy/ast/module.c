@@ -22,7 +22,7 @@ static struct body *true_body(struct parser *p, struct token *at)
     struct body *b = xv_ast_palloc(p, sizeof *b);
     b->exprs = xv_ast_palloc(p, sizeof *b->exprs);
     struct expr *e = xv_ast_new_expr(p, E_TERM, at);
-    e->a = xv_ast_value_term(p, xv_bool(1), at);
+    e->a = xv_ast_value_term(p, xv_val_bool(1), at);
     b->exprs[0] = e;
     b->n = 1;
     return b;
@@ -62,7 +62,7 @@ static void parse_rule_tail(struct parser *p, struct rule *r, struct token *head
             xv_ast_next(p);
             e->value = xv_ast_parse_in(p);
         } else {
-            e->value = xv_ast_value_term(p, xv_bool(1), et);
+            e->value = xv_ast_value_term(p, xv_val_bool(1), et);
         }
         struct token *bt = xv_ast_peek(p);
         if (xv_ast_is_kw(p, bt, "if")) {
@@ -170,7 +170,7 @@ static struct rule *parse_rule(struct parser *p, struct module *m)
         }
     }
     if (!r->value && r->kind != R_SET)
-        r->value = xv_ast_value_term(p, xv_bool(1), op);
+        r->value = xv_ast_value_term(p, xv_val_bool(1), op);
     if (dflt) {
         r->is_default = 1;
         if (r->kind == R_OBJECT || r->kind == R_SET)
@@ -354,50 +354,50 @@ static struct xv_value *term_to_value(struct term *t, struct xv_perr *err)
     switch (t->kind) {
     case T_VALUE:
         if (t->val->type == XV_T_STRING)
-            return xv_string(XV_STR(t->val), XV_STRLEN(t->val));
+            return xv_val_string(XV_STR(t->val), XV_STRLEN(t->val));
         if (t->val->type == XV_T_NUMBER) {
             struct xv_buf b;
             xv_buf_init(&b, 1 << 20);
-            xv_number_write(&b, t->val);
-            r = xv_number_parse(b.data, b.len);
+            xv_val_number_write(&b, t->val);
+            r = xv_val_number_parse(b.data, b.len);
             xv_buf_free(&b);
             return r;
         }
         if (t->val->type == XV_T_ARRAY)
-            return xv_array_new(0);
+            return xv_val_array_new(0);
         if (t->val->type == XV_T_SET)
-            return xv_set_new(0);
+            return xv_val_set_new(0);
         if (t->val->type == XV_T_OBJECT)
-            return xv_object_new(0);
+            return xv_val_object_new(0);
         return t->val; /* null / booleans are static */
     case T_ARRAY:
     case T_SET:
-        r = t->kind == T_ARRAY ? xv_array_new((size_t)t->n) : xv_set_new((size_t)t->n);
+        r = t->kind == T_ARRAY ? xv_val_array_new((size_t)t->n) : xv_val_set_new((size_t)t->n);
         for (i = 0; i < t->n; i++) {
             if (!(x = term_to_value(t->items[i], err))) {
-                xv_decref(r);
+                xv_val_decref(r);
                 return NULL;
             }
             if (t->kind == T_ARRAY)
-                xv_array_push(r, x);
+                xv_val_array_push(r, x);
             else
-                xv_set_add(r, x);
-            xv_decref(x);
+                xv_val_set_add(r, x);
+            xv_val_decref(x);
         }
         return r;
     case T_OBJECT:
-        r = xv_object_new((size_t)t->n / 2);
+        r = xv_val_object_new((size_t)t->n / 2);
         for (i = 0; i + 1 < t->n; i += 2) {
             x = term_to_value(t->items[i], err);
             y = x ? term_to_value(t->items[i + 1], err) : NULL;
             if (!x || !y) {
-                xv_decref(x);
-                xv_decref(r);
+                xv_val_decref(x);
+                xv_val_decref(r);
                 return NULL;
             }
-            xv_object_set(r, x, y);
-            xv_decref(x);
-            xv_decref(y);
+            xv_val_object_set(r, x, y);
+            xv_val_decref(x);
+            xv_val_decref(y);
         }
         return r;
     case T_CALL:
@@ -435,6 +435,6 @@ int xv_ast_parse_value_term(const char *src, size_t len, struct xv_value **out, 
     }
     xv_ast_parser_release(&p);
     xv_ast_arena_free(&ar);
-    xv_value_free_frozen(&fz);
+    xv_val_free_frozen(&fz);
     return rc;
 }

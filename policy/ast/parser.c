@@ -204,7 +204,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
                     j++;
             }
             if (lit.len) {
-                xv_ast_tl_push(p, &parts, xv_ast_value_term(p, xv_string(lit.data, lit.len), tk));
+                xv_ast_tl_push(p, &parts, xv_ast_value_term(p, xv_val_string(lit.data, lit.len), tk));
                 xv_buf_reset(&lit);
             }
             /* Sub-parse the embedded expression with its own token array. */
@@ -258,7 +258,7 @@ static struct term *parse_template(struct parser *p, struct token *tk)
         i++;
     }
     if (lit.len || parts.n == 0)
-        xv_ast_tl_push(p, &parts, xv_ast_value_term(p, xv_string(lit.data ? lit.data : "", lit.len), tk));
+        xv_ast_tl_push(p, &parts, xv_ast_value_term(p, xv_val_string(lit.data ? lit.data : "", lit.len), tk));
     xv_buf_free(&lit);
     t->items = parts.v;
     t->n = parts.n;
@@ -273,8 +273,8 @@ static struct term *parse_collection(struct parser *p, struct token *open)
     if (xv_ast_peek(p)->t == closer) {
         xv_ast_next(p);
         if (closer == TK_RBRACK)
-            return xv_ast_value_term(p, xv_array_new(0), open);
-        return xv_ast_value_term(p, xv_object_new(0), open);
+            return xv_ast_value_term(p, xv_val_array_new(0), open);
+        return xv_ast_value_term(p, xv_val_object_new(0), open);
     }
     int saved = p->no_bar;
     p->no_bar = 1;
@@ -358,7 +358,7 @@ struct term *xv_ast_parse_postfix(struct parser *p, struct term *t, int allow_ca
                 xv_ast_perr(p, id->line, id->col, "unexpected %s token: expected ident",
                      id->t == TK_EOF ? "eof" : xv_ast_tok_names[id->t]);
             xv_ast_next(p);
-            struct term *k = xv_ast_value_term(p, xv_string(p->src + id->off, id->len), id);
+            struct term *k = xv_ast_value_term(p, xv_val_string(p->src + id->off, id->len), id);
             if (t->kind != T_REF) {
                 struct term *r = new_term(p, T_REF, tk);
                 r->loc = t->loc;
@@ -433,16 +433,16 @@ static struct term *parse_term(struct parser *p)
             xv_ast_kw_is_ref(p, tk)) {
             t = xv_ast_var_term(p, p->src + tk->off, tk->len, tk); /* keywordrefs: false.foo */
         } else if (xv_ast_is_kw(p, tk, "true"))
-            t = xv_ast_value_term(p, xv_bool(1), tk);
+            t = xv_ast_value_term(p, xv_val_bool(1), tk);
         else if (xv_ast_is_kw(p, tk, "false"))
-            t = xv_ast_value_term(p, xv_bool(0), tk);
+            t = xv_ast_value_term(p, xv_val_bool(0), tk);
         else if (xv_ast_is_kw(p, tk, "null"))
-            t = xv_ast_value_term(p, xv_null(), tk);
+            t = xv_ast_value_term(p, xv_val_null(), tk);
         else if (tk->len == 3 && !memcmp(p->src + tk->off, "set", 3) && xv_ast_peek(p)->t == TK_LPAREN &&
                  xv_ast_peek2(p)->t == TK_RPAREN && !xv_ast_peek(p)->nl) {
             xv_ast_next(p);
             xv_ast_next(p);
-            t = xv_ast_value_term(p, xv_set_new(0), tk);
+            t = xv_ast_value_term(p, xv_val_set_new(0), tk);
         } else {
             /* `contains(...)` is the builtin, not the keyword; a keyword
              * directly followed by `.` or `[` is a reference (keywordrefs) */
@@ -457,7 +457,7 @@ static struct term *parse_term(struct parser *p)
         }
         break;
     case TK_NUMBER: {
-        struct xv_value *v = xv_number_parse(p->src + tk->off, tk->len);
+        struct xv_value *v = xv_val_number_parse(p->src + tk->off, tk->len);
         if (!v)
             xv_ast_perr(p, tk->line, tk->col, "invalid number");
         t = xv_ast_value_term(p, v, tk);
@@ -491,13 +491,13 @@ static struct term *parse_term(struct parser *p)
         struct token *n = xv_ast_peek(p);
         if (n->t == TK_NUMBER && n->off == tk->off + 1) {
             xv_ast_next(p);
-            struct xv_value *v = xv_number_parse(p->src + tk->off, n->off + n->len - tk->off);
+            struct xv_value *v = xv_val_number_parse(p->src + tk->off, n->off + n->len - tk->off);
             if (!v)
                 xv_ast_perr(p, n->line, n->col, "invalid number");
             t = xv_ast_value_term(p, v, tk);
         } else {
             struct term *x = parse_term(p);
-            t = make_call(p, "minus", tk, xv_ast_value_term(p, xv_int(0), tk), x);
+            t = make_call(p, "minus", tk, xv_ast_value_term(p, xv_val_int(0), tk), x);
         }
         p->depth--;
         return t;

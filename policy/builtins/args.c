@@ -27,9 +27,9 @@ int xv_bi_operand_err(struct xv_bctx *ctx, int pos, const char *fmt, ...)
 int xv_bi_elem_err(struct xv_bctx *ctx, int pos, const struct xv_value *coll,
                           const struct xv_value *elem, const char *want)
 {
-    const char *ct = xv_type_name(coll);
+    const char *ct = xv_val_type_name(coll);
     return xv_bi_operand_err(ctx, pos, "must be %s of %ss but got %s containing %s", ct,
-                                    want, ct, xv_type_name(elem));
+                                    want, ct, xv_val_type_name(elem));
 }
 
 int xv_bi_num_is_float_text(const struct xv_value *v)
@@ -37,7 +37,7 @@ int xv_bi_num_is_float_text(const struct xv_value *v)
     const char *t = v->u.num.text;
     if (t)
         return strpbrk(t, ".eE") != NULL;
-    return !xv_number_is_int(v);
+    return !xv_val_number_is_int(v);
 }
 
 int xv_bi_int_arg(struct xv_bctx *ctx, struct xv_value *const *a, int pos, int64_t *out)
@@ -46,8 +46,8 @@ int xv_bi_int_arg(struct xv_bctx *ctx, struct xv_value *const *a, int pos, int64
     if (!XV_IS(v, XV_T_NUMBER))
         return xv_bi_type_error(ctx, pos, "number", v);
     /* Go's json.Number.Int64 rejects "2.0" and "1e3": so does OPA's IntOperand */
-    if (!xv_number_is_int(v) || xv_bi_num_is_float_text(v) ||
-        xv_number_get_int64(v, out) != 0)
+    if (!xv_val_number_is_int(v) || xv_bi_num_is_float_text(v) ||
+        xv_val_number_get_int64(v, out) != 0)
         return xv_bi_operand_err(ctx, pos,
                                         "must be integer number but got floating-point number");
     return 0;
@@ -65,7 +65,7 @@ int xv_bi_ret_owned(struct xv_bctx *ctx, char *s, size_t len, struct xv_value **
 {
     if (!s)
         return xv_bi_error(ctx, "out of memory");
-    struct xv_value *v = xv_string(s, len);
+    struct xv_value *v = xv_val_string(s, len);
     free(s);
     return xv_bi_ret(ctx, v, out);
 }
@@ -81,7 +81,7 @@ void xv_bi_rego_text(struct xv_val_buf *b, const struct xv_value *v)
 {
     struct xv_buf t;
     xv_buf_init(&t, XV_VAL_BUF_MAX);
-    if (xv_rego_write(&t, v) == 0)
+    if (xv_val_rego_write(&t, v) == 0)
         xv_val_buf_add(b, t.data ? t.data : "", t.len);
     else
         b->oom = true;
@@ -92,7 +92,7 @@ int xv_bi_json_text(struct xv_val_buf *b, const struct xv_value *v, int flags)
 {
     struct xv_buf t;
     xv_buf_init(&t, XV_VAL_BUF_MAX);
-    int rc = xv_json_write(&t, v, flags);
+    int rc = xv_val_json_write(&t, v, flags);
     if (rc == 0)
         xv_val_buf_add(b, t.data ? t.data : "", t.len);
     xv_buf_free(&t);

@@ -15,7 +15,7 @@
 static int push_all(struct xv_value *dst, const struct xv_value *src)
 {
     for (size_t i = 0; i < XV_ARR_LEN(src); i++)
-        if (xv_array_push(dst, XV_ARR_ITEM(src, i)))
+        if (xv_val_array_push(dst, XV_ARR_ITEM(src, i)))
             return -1;
     return 0;
 }
@@ -24,9 +24,9 @@ BI_FN(bi_array_concat)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_ARRAY) || xv_bi_want(ctx, a, 2, XV_T_ARRAY))
         return XV_BI_ERROR;
-    struct xv_value *r = xv_array_new(XV_ARR_LEN(a[0]) + XV_ARR_LEN(a[1]));
+    struct xv_value *r = xv_val_array_new(XV_ARR_LEN(a[0]) + XV_ARR_LEN(a[1]));
     if (!r || push_all(r, a[0]) || push_all(r, a[1])) {
-        xv_decref(r);
+        xv_val_decref(r);
         return OOM(ctx);
     }
     *out = r;
@@ -48,12 +48,12 @@ BI_FN(bi_array_slice)
         st = 0;
     else if (st > en)
         st = en;
-    struct xv_value *r = xv_array_new((size_t)(en - st));
+    struct xv_value *r = xv_val_array_new((size_t)(en - st));
     if (!r)
         return OOM(ctx);
     for (int64_t i = st; i < en; i++)
-        if (xv_array_push(r, XV_ARR_ITEM(a[0], i))) {
-            xv_decref(r);
+        if (xv_val_array_push(r, XV_ARR_ITEM(a[0], i))) {
+            xv_val_decref(r);
             return OOM(ctx);
         }
     *out = r;
@@ -65,12 +65,12 @@ BI_FN(bi_array_reverse)
     if (xv_bi_want(ctx, a, 1, XV_T_ARRAY))
         return XV_BI_ERROR;
     size_t len = XV_ARR_LEN(a[0]);
-    struct xv_value *r = xv_array_new(len);
+    struct xv_value *r = xv_val_array_new(len);
     if (!r)
         return OOM(ctx);
     for (size_t i = len; i > 0; i--)
-        if (xv_array_push(r, XV_ARR_ITEM(a[0], i - 1))) {
-            xv_decref(r);
+        if (xv_val_array_push(r, XV_ARR_ITEM(a[0], i - 1))) {
+            xv_val_decref(r);
             return OOM(ctx);
         }
     *out = r;
@@ -82,7 +82,7 @@ static int flatten_into(struct xv_value *r, const struct xv_value *arr)
 {
     for (size_t i = 0; i < XV_ARR_LEN(arr); i++) {
         const struct xv_value *e = XV_ARR_ITEM(arr, i);
-        int rc = XV_IS(e, XV_T_ARRAY) ? push_all(r, e) : xv_array_push(r, (struct xv_value *)e);
+        int rc = XV_IS(e, XV_T_ARRAY) ? push_all(r, e) : xv_val_array_push(r, (struct xv_value *)e);
         if (rc)
             return rc;
     }
@@ -93,9 +93,9 @@ BI_FN(bi_array_flatten)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_ARRAY))
         return XV_BI_ERROR;
-    struct xv_value *r = xv_array_new(XV_ARR_LEN(a[0]));
+    struct xv_value *r = xv_val_array_new(XV_ARR_LEN(a[0]));
     if (!r || flatten_into(r, a[0])) {
-        xv_decref(r);
+        xv_val_decref(r);
         return OOM(ctx);
     }
     *out = r;

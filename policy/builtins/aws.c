@@ -22,7 +22,7 @@
 
 static const struct xv_value *get(const struct xv_value *o, const char *k)
 {
-    long at = xv_object_find_str(o, k, strlen(k));
+    long at = xv_val_object_find_str(o, k, strlen(k));
     return at < 0 ? NULL : XV_OBJ_VAL(o, at);
 }
 
@@ -161,7 +161,7 @@ BI_FN(bi_aws_sign_req)
     const struct xv_value *req = a[0], *cfg = a[1];
     int64_t ts;
     if (!XV_IS(a[2], XV_T_NUMBER) || xv_bi_num_is_float_text(a[2]) ||
-        xv_number_get_int64(a[2], &ts) != 0)
+        xv_val_number_get_int64(a[2], &ts) != 0)
         return xv_bi_operand_err(ctx, 3, "could not convert time_ns value into a unix "
                                                 "timestamp");
     static const char *const req_keys[] = {"method", "url", NULL};
@@ -261,8 +261,8 @@ BI_FN(bi_aws_sign_req)
                             access, date, region, service, signed_list.p ? signed_list.p : "");
     hexs(&auth, sig, 32);
     /* result: the request with headers = request headers + AWS headers */
-    struct xv_value *out_h = rh && XV_IS(rh, XV_T_OBJECT) ? xv_value_copy(rh) : xv_object_new(4);
-    struct xv_value *r = xv_value_copy(req);
+    struct xv_value *out_h = rh && XV_IS(rh, XV_T_OBJECT) ? xv_val_copy(rh) : xv_val_object_new(4);
+    struct xv_value *r = xv_val_copy(req);
     int rc = (!out_h || !r) ? -1 : 0;
     struct {
         const char *k, *v;
@@ -272,13 +272,13 @@ BI_FN(bi_aws_sign_req)
     for (size_t i = 0; !rc && i < sizeof add / sizeof add[0]; i++) {
         if (!add[i].v)
             continue;
-        struct xv_value *v = xv_cstring(add[i].v);
-        rc = v ? xv_object_set_str(out_h, add[i].k, v) : -1;
-        xv_decref(v);
+        struct xv_value *v = xv_val_cstring(add[i].v);
+        rc = v ? xv_val_object_set_str(out_h, add[i].k, v) : -1;
+        xv_val_decref(v);
     }
     if (!rc)
-        rc = xv_object_set_str(r, "headers", out_h);
-    xv_decref(out_h);
+        rc = xv_val_object_set_str(r, "headers", out_h);
+    xv_val_decref(out_h);
     for (size_t i = 0; i < nh; i++) {
         free(h[i].name);
         free(h[i].own);
@@ -290,7 +290,7 @@ BI_FN(bi_aws_sign_req)
     xv_val_buf_free(&sts);
     xv_val_buf_free(&auth);
     if (rc) {
-        xv_decref(r);
+        xv_val_decref(r);
         return xv_bi_error(ctx, "out of memory");
     }
     *out = r;

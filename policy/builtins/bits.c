@@ -20,10 +20,10 @@ static int int_operand(struct xv_bctx *ctx, struct xv_value *const *a, int pos, 
     const struct xv_value *v = a[pos - 1];
     if (!XV_IS(v, XV_T_NUMBER))
         return xv_bi_type_error(ctx, pos, "number", v);
-    if (!xv_number_is_int(v))
+    if (!xv_val_number_is_int(v))
         return xv_bi_operand_err(ctx, pos,
                                         "must be integer number but got floating-point number");
-    xv_number_get_mpz(v, out);
+    xv_val_number_get_mpz(v, out);
     return 0;
 }
 
@@ -57,7 +57,7 @@ static int bits(struct xv_bctx *ctx, struct xv_value *const *a, enum bitop op,
                 mpz_set_si(r, mpz_sgn(x) < 0 ? -1 : 0);
             break;
         }
-        rc = xv_bi_ret(ctx, xv_number_from_mpz(r), out);
+        rc = xv_bi_ret(ctx, xv_val_number_from_mpz(r), out);
     }
     mpz_clears(x, y, r, NULL);
     return rc;

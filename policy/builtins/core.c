@@ -28,7 +28,7 @@ static int bi_plus(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct
 {
     if (want_num2(ctx, a))
         return XV_BI_ERROR;
-    *out = xv_num_add(a[0], a[1]);
+    *out = xv_val_num_add(a[0], a[1]);
     return *out ? XV_BI_OK : XV_BI_ERROR;
 }
 
@@ -36,7 +36,7 @@ static int bi_mul(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct 
 {
     if (want_num2(ctx, a))
         return XV_BI_ERROR;
-    *out = xv_num_mul(a[0], a[1]);
+    *out = xv_val_num_mul(a[0], a[1]);
     return *out ? XV_BI_OK : XV_BI_ERROR;
 }
 
@@ -44,7 +44,7 @@ static int bi_div(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct 
 {
     if (want_num2(ctx, a))
         return XV_BI_ERROR;
-    *out = xv_num_div(a[0], a[1]);
+    *out = xv_val_num_div(a[0], a[1]);
     return *out ? XV_BI_OK : xv_bi_error(ctx, "divide by zero");
 }
 
@@ -52,27 +52,27 @@ static int bi_rem(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct 
 {
     if (want_num2(ctx, a))
         return XV_BI_ERROR;
-    if (!xv_number_is_int(a[0]) || !xv_number_is_int(a[1]))
+    if (!xv_val_number_is_int(a[0]) || !xv_val_number_is_int(a[1]))
         return xv_bi_error(ctx, "modulo on floating-point number");
-    *out = xv_num_rem(a[0], a[1]);
+    *out = xv_val_num_rem(a[0], a[1]);
     return *out ? XV_BI_OK : xv_bi_error(ctx, "modulo by zero");
 }
 
 /* Set difference, intersection and union share this loop. op: 0 minus, 1 and, 2 or */
 static struct xv_value *set_op(const struct xv_value *x, const struct xv_value *y, int op)
 {
-    struct xv_value *r = op == 2 ? xv_value_copy(x) : xv_set_new(0);
+    struct xv_value *r = op == 2 ? xv_val_copy(x) : xv_val_set_new(0);
     if (!r)
         return NULL;
     if (op == 2) {
         for (size_t i = 0; i < XV_SET_LEN(y); i++)
-            xv_set_add(r, XV_SET_ITEM(y, i));
+            xv_val_set_add(r, XV_SET_ITEM(y, i));
         return r;
     }
     for (size_t i = 0; i < XV_SET_LEN(x); i++) {
-        int in = xv_set_contains(y, XV_SET_ITEM(x, i));
+        int in = xv_val_set_contains(y, XV_SET_ITEM(x, i));
         if ((op == 0 && !in) || (op == 1 && in))
-            xv_set_add(r, XV_SET_ITEM(x, i));
+            xv_val_set_add(r, XV_SET_ITEM(x, i));
     }
     return r;
 }
@@ -82,7 +82,7 @@ static int bi_minus(struct xv_bctx *ctx, struct xv_value *const *a, int n, struc
     if (a[0]->type == XV_T_NUMBER) {
         if (xv_bi_want(ctx, a, 2, XV_T_NUMBER))
             return XV_BI_ERROR;
-        *out = xv_num_sub(a[0], a[1]);
+        *out = xv_val_num_sub(a[0], a[1]);
         return *out ? XV_BI_OK : XV_BI_ERROR;
     }
     if (a[0]->type == XV_T_SET) {
@@ -116,8 +116,8 @@ static int bi_or(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct x
     static int fname(struct xv_bctx *ctx, struct xv_value *const *a, int n,                    \
                      struct xv_value **out)                                                    \
     {                                                                                          \
-        int c = xv_compare(a[0], a[1]);                                                        \
-        *out = xv_bool(expr);                                                                  \
+        int c = xv_val_compare(a[0], a[1]);                                                        \
+        *out = xv_val_bool(expr);                                                                  \
         return XV_BI_OK;                                                                       \
     }
 CMP_BI(bi_equal, c == 0)
@@ -134,13 +134,13 @@ static int bi_count(struct xv_bctx *ctx, struct xv_value *const *a, int n, struc
     switch (a[0]->type) {
     case XV_T_ARRAY:
     case XV_T_SET:
-        *out = xv_int((int64_t)XV_ARR_LEN(a[0]));
+        *out = xv_val_int((int64_t)XV_ARR_LEN(a[0]));
         break;
     case XV_T_OBJECT:
-        *out = xv_int((int64_t)XV_OBJ_LEN(a[0]));
+        *out = xv_val_int((int64_t)XV_OBJ_LEN(a[0]));
         break;
     case XV_T_STRING:
-        *out = xv_int((int64_t)xv_string_cp_count(a[0]));
+        *out = xv_val_int((int64_t)xv_val_string_cp_count(a[0]));
         break;
     default:
         return xv_bi_type_error(ctx, 1, "one of {array, object, set, string}", a[0]);
@@ -152,15 +152,15 @@ static int sum_prod(struct xv_bctx *ctx, struct xv_value *const *a, struct xv_va
 {
     if (a[0]->type != XV_T_ARRAY && a[0]->type != XV_T_SET)
         return xv_bi_type_error(ctx, 1, "one of {array, set}", a[0]);
-    struct xv_value *acc = xv_int(prod ? 1 : 0);
+    struct xv_value *acc = xv_val_int(prod ? 1 : 0);
     for (size_t i = 0; acc && i < XV_ARR_LEN(a[0]); i++) {
         struct xv_value *e = XV_ARR_ITEM(a[0], i);
         if (e->type != XV_T_NUMBER) {
-            xv_decref(acc);
+            xv_val_decref(acc);
             return xv_bi_type_error(ctx, 1, "any<array[number], set[number]>", a[0]);
         }
-        struct xv_value *nx = prod ? xv_num_mul(acc, e) : xv_num_add(acc, e);
-        xv_decref(acc);
+        struct xv_value *nx = prod ? xv_val_num_mul(acc, e) : xv_val_num_add(acc, e);
+        xv_val_decref(acc);
         acc = nx;
     }
     *out = acc;
@@ -185,11 +185,11 @@ static int minmax(struct xv_bctx *ctx, struct xv_value *const *a, struct xv_valu
         return XV_BI_UNDEFINED;
     struct xv_value *best = XV_ARR_ITEM(a[0], 0);
     for (size_t i = 1; i < XV_ARR_LEN(a[0]); i++) {
-        int c = xv_compare(XV_ARR_ITEM(a[0], i), best);
+        int c = xv_val_compare(XV_ARR_ITEM(a[0], i), best);
         if (mx ? c > 0 : c < 0)
             best = XV_ARR_ITEM(a[0], i);
     }
-    *out = xv_incref(best);
+    *out = xv_val_incref(best);
     return XV_BI_OK;
 }
 
@@ -209,17 +209,17 @@ static int bi_sort(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct
         return xv_bi_type_error(ctx, 1, "one of {array, set}", a[0]);
     struct xv_value *r;
     if (a[0]->type == XV_T_SET) {
-        r = xv_value_copy(a[0]);
+        r = xv_val_copy(a[0]);
         if (r)
             r->type = XV_T_ARRAY;
     } else {
         /* Stable insertion into a sorted copy keeps duplicates. */
-        r = xv_value_copy(a[0]);
+        r = xv_val_copy(a[0]);
         if (r && XV_ARR_LEN(r) > 1) {
             for (size_t i = 1; i < XV_ARR_LEN(r); i++) {
                 struct xv_value *x = XV_ARR_ITEM(r, i);
                 size_t j = i;
-                while (j > 0 && xv_compare(XV_ARR_ITEM(r, j - 1), x) > 0) {
+                while (j > 0 && xv_val_compare(XV_ARR_ITEM(r, j - 1), x) > 0) {
                     XV_ARR_ITEM(r, j) = XV_ARR_ITEM(r, j - 1);
                     j--;
                 }
@@ -235,14 +235,14 @@ static int bi_sort(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct
  * iterates over the array this returns (XV_BIF_RELATION). */
 static int walk_rec(struct xv_value *acc, struct xv_value *path, struct xv_value *v)
 {
-    struct xv_value *pair = xv_array_new(2);
+    struct xv_value *pair = xv_val_array_new(2);
     if (!pair)
         return XV_E_NOMEM;
-    struct xv_value *pc = xv_value_copy(path);
-    xv_array_push(pair, pc);
-    xv_array_push(pair, v);
-    xv_array_push(acc, pair);
-    xv_decref(pair);
+    struct xv_value *pc = xv_val_copy(path);
+    xv_val_array_push(pair, pc);
+    xv_val_array_push(pair, v);
+    xv_val_array_push(acc, pair);
+    xv_val_decref(pair);
     int rc = 0;
     size_t i;
     switch (v->type) {
@@ -253,53 +253,53 @@ static int walk_rec(struct xv_value *acc, struct xv_value *path, struct xv_value
         for (i = 0; i < len && !rc; i++) {
             struct xv_value *key, *child;
             if (v->type == XV_T_ARRAY) {
-                key = xv_int((int64_t)i);
+                key = xv_val_int((int64_t)i);
                 child = XV_ARR_ITEM(v, i);
             } else if (v->type == XV_T_SET) {
-                key = xv_incref(XV_SET_ITEM(v, i));
+                key = xv_val_incref(XV_SET_ITEM(v, i));
                 child = XV_SET_ITEM(v, i);
             } else {
-                key = xv_incref(XV_OBJ_KEY(v, i));
+                key = xv_val_incref(XV_OBJ_KEY(v, i));
                 child = XV_OBJ_VAL(v, i);
             }
-            struct xv_value *np = xv_value_copy(pc);
-            xv_array_push(np, key);
+            struct xv_value *np = xv_val_copy(pc);
+            xv_val_array_push(np, key);
             rc = walk_rec(acc, np, child);
-            xv_decref(np);
-            xv_decref(key);
+            xv_val_decref(np);
+            xv_val_decref(key);
         }
         break;
     }
     default:
         break;
     }
-    xv_decref(pc);
+    xv_val_decref(pc);
     return rc;
 }
 
 static int bi_walk(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
 {
-    struct xv_value *acc = xv_array_new(8), *path = xv_array_new(0);
+    struct xv_value *acc = xv_val_array_new(8), *path = xv_val_array_new(0);
     if (!acc || !path || walk_rec(acc, path, a[0])) {
-        xv_decref(acc);
-        xv_decref(path);
+        xv_val_decref(acc);
+        xv_val_decref(path);
         return XV_BI_ERROR;
     }
-    xv_decref(path);
+    xv_val_decref(path);
     *out = acc;
     return XV_BI_OK;
 }
 
 static int bi_print(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
 {
-    *out = xv_bool(1);
+    *out = xv_val_bool(1);
     return XV_BI_OK;
 }
 
 /* opa.runtime(): the runtime's configuration; an embedded evaluator has none. */
 static int bi_opa_runtime(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
 {
-    *out = xv_object_new(0);
+    *out = xv_val_object_new(0);
     return *out ? XV_BI_OK : XV_BI_ERROR;
 }
 
@@ -324,7 +324,7 @@ static int bi_test_sleep(struct xv_bctx *ctx, struct xv_value *const *a, int n, 
         ns = 1e9;
     struct timespec ts = {(time_t)(ns / 1e9), (long)((int64_t)ns % 1000000000)};
     nanosleep(&ts, NULL);
-    *out = xv_null();
+    *out = xv_val_null();
     return XV_BI_OK;
 }
 
@@ -335,15 +335,15 @@ static int bi_member2(struct xv_bctx *ctx, struct xv_value *const *a, int n, str
     int found = 0;
     size_t i;
     if (c->type == XV_T_SET) {
-        found = xv_set_contains(c, a[0]);
+        found = xv_val_set_contains(c, a[0]);
     } else if (c->type == XV_T_ARRAY) {
         for (i = 0; i < XV_ARR_LEN(c) && !found; i++)
-            found = xv_equal(XV_ARR_ITEM(c, i), a[0]);
+            found = xv_val_equal(XV_ARR_ITEM(c, i), a[0]);
     } else if (c->type == XV_T_OBJECT) {
         for (i = 0; i < XV_OBJ_LEN(c) && !found; i++)
-            found = xv_equal(XV_OBJ_VAL(c, i), a[0]);
+            found = xv_val_equal(XV_OBJ_VAL(c, i), a[0]);
     }
-    *out = xv_bool(found);
+    *out = xv_val_bool(found);
     return XV_BI_OK;
 }
 
@@ -353,16 +353,16 @@ static int bi_member3(struct xv_bctx *ctx, struct xv_value *const *a, int n, str
     const struct xv_value *c = a[2];
     int found = 0;
     if (c->type == XV_T_OBJECT) {
-        long i = xv_object_find(c, a[0]);
-        found = i >= 0 && xv_equal(XV_OBJ_VAL(c, i), a[1]);
+        long i = xv_val_object_find(c, a[0]);
+        found = i >= 0 && xv_val_equal(XV_OBJ_VAL(c, i), a[1]);
     } else if (c->type == XV_T_ARRAY && a[0]->type == XV_T_NUMBER) {
         int64_t k;
-        if (!xv_number_get_int64(a[0], &k) && k >= 0 && (size_t)k < XV_ARR_LEN(c))
-            found = xv_equal(XV_ARR_ITEM(c, k), a[1]);
+        if (!xv_val_number_get_int64(a[0], &k) && k >= 0 && (size_t)k < XV_ARR_LEN(c))
+            found = xv_val_equal(XV_ARR_ITEM(c, k), a[1]);
     } else if (c->type == XV_T_SET) {
-        found = xv_equal(a[0], a[1]) && xv_set_contains(c, a[0]);
+        found = xv_val_equal(a[0], a[1]) && xv_val_set_contains(c, a[0]);
     }
-    *out = xv_bool(found);
+    *out = xv_val_bool(found);
     return XV_BI_OK;
 }
 

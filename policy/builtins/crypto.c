@@ -68,7 +68,7 @@ BI_FN(bi_hmac_equal)
     size_t n = n1 < n2 ? n1 : n2;
     for (size_t i = 0; i < n; i++)
         diff |= (unsigned char)S(a[0])[i] ^ (unsigned char)S(a[1])[i];
-    *out = xv_bool(diff == 0);
+    *out = xv_val_bool(diff == 0);
     return XV_BI_OK;
 }
 

@@ -35,7 +35,7 @@ static int all_any(struct xv_bctx *ctx, struct xv_value *const *a, bool all, str
             break;
         }
     }
-    *out = xv_bool(r);
+    *out = xv_val_bool(r);
     return XV_BI_OK;
 }
 
@@ -46,10 +46,10 @@ BI_FN(bi_set_diff)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_SET) || xv_bi_want(ctx, a, 2, XV_T_SET))
         return XV_BI_ERROR;
-    struct xv_value *r = xv_set_new(XV_SET_LEN(a[0]));
+    struct xv_value *r = xv_val_set_new(XV_SET_LEN(a[0]));
     for (size_t i = 0; r && i < XV_SET_LEN(a[0]); i++)
-        if (xv_set_find(a[1], XV_SET_ITEM(a[0], i)) < 0 && xv_set_add(r, XV_SET_ITEM(a[0], i))) {
-            xv_decref(r);
+        if (xv_val_set_find(a[1], XV_SET_ITEM(a[0], i)) < 0 && xv_val_set_add(r, XV_SET_ITEM(a[0], i))) {
+            xv_val_decref(r);
             r = NULL;
         }
     return xv_bi_ret(ctx, r, out);
@@ -58,15 +58,15 @@ BI_FN(bi_set_diff)
 BI_FN(bi_cast_array)
 {
     if (XV_IS(a[0], XV_T_ARRAY)) {
-        *out = xv_incref(a[0]);
+        *out = xv_val_incref(a[0]);
         return XV_BI_OK;
     }
     if (!XV_IS(a[0], XV_T_SET))
         return xv_bi_type_error(ctx, 1, "one of {array, set}", a[0]);
-    struct xv_value *r = xv_array_new(XV_SET_LEN(a[0]));
+    struct xv_value *r = xv_val_array_new(XV_SET_LEN(a[0]));
     for (size_t i = 0; r && i < XV_SET_LEN(a[0]); i++)
-        if (xv_array_push(r, XV_SET_ITEM(a[0], i))) {
-            xv_decref(r);
+        if (xv_val_array_push(r, XV_SET_ITEM(a[0], i))) {
+            xv_val_decref(r);
             r = NULL;
         }
     return xv_bi_ret(ctx, r, out);
@@ -75,12 +75,12 @@ BI_FN(bi_cast_array)
 BI_FN(bi_cast_set)
 {
     if (XV_IS(a[0], XV_T_SET)) {
-        *out = xv_incref(a[0]);
+        *out = xv_val_incref(a[0]);
         return XV_BI_OK;
     }
     if (!XV_IS(a[0], XV_T_ARRAY))
         return xv_bi_type_error(ctx, 1, "one of {array, set}", a[0]);
-    return xv_bi_ret(ctx, xv_set_from_array(a[0]), out);
+    return xv_bi_ret(ctx, xv_val_set_from_array(a[0]), out);
 }
 
 static int cast_same(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_type t,
@@ -88,7 +88,7 @@ static int cast_same(struct xv_bctx *ctx, struct xv_value *const *a, enum xv_typ
 {
     if (xv_bi_want(ctx, a, 1, t))
         return XV_BI_ERROR;
-    *out = xv_incref(a[0]);
+    *out = xv_val_incref(a[0]);
     return XV_BI_OK;
 }
 

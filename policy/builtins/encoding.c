@@ -20,6 +20,7 @@
 static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* Base64 (standard or URL alphabet), padded or not, appended to b. */
 void xv_bi_b64_encode(struct xv_val_buf *b, const unsigned char *s, size_t n, bool url,
                              bool pad)
 {
@@ -48,6 +49,8 @@ void xv_bi_b64_encode(struct xv_val_buf *b, const unsigned char *s, size_t n, bo
         xv_val_buf_add(b, "", 0);
 }
 
+/* Go's base64 decoder: padding required, CR/LF skipped; -1 on success
+ * or the offset of the first illegal byte (Go's error text names it). */
 long xv_bi_b64_decode(struct xv_val_buf *b, const char *s, size_t n, bool url)
 {
     const char *alpha = url ? b64url : b64std;
@@ -134,7 +137,7 @@ BI_FN(bi_b64_is_valid)
     struct xv_val_buf b = {0};
     long bad = xv_bi_b64_decode(&b, S(a[0]), SL(a[0]), false);
     xv_val_buf_free(&b);
-    *out = xv_bool(bad < 0);
+    *out = xv_val_bool(bad < 0);
     return XV_BI_OK;
 }
 
@@ -156,6 +159,8 @@ BI_FN(bi_b64url_encode_no_pad)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* base64url.decode: padding is optional (restored first, RFC 7515
+ * appendix C). */
 BI_FN(bi_b64url_decode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
@@ -218,6 +223,8 @@ BI_FN(bi_hex_encode)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* hex.decode: pairs of hex digits; Go's error texts for an odd length or
+ * a bad digit. */
 BI_FN(bi_hex_decode)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
@@ -323,6 +330,8 @@ BI_FN(bi_url_decode)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* urlquery.encode_object: key=value pairs joined by &, values a string
+ * or a list of strings, in key order (url.Values.Encode sorts). */
 BI_FN(bi_url_encode_object)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_OBJECT))
@@ -349,7 +358,7 @@ BI_FN(bi_url_encode_object)
         } else {
             xv_val_buf_free(&b);
             return xv_bi_operand_err(ctx, 1, "must be string, array[string] or set[string] "
-                                                    "but got %s", xv_type_name(v));
+                                                    "but got %s", xv_val_type_name(v));
         }
         for (size_t j = 0; j < cnt; j++) {
             if (!XV_IS(items[j], XV_T_STRING)) {
@@ -368,13 +377,14 @@ BI_FN(bi_url_encode_object)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* urlquery.decode_object: a query string to {key: [values…]}. */
 BI_FN(bi_url_decode_object)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     const char *s = S(a[0]);
     size_t n = SL(a[0]), i = 0;
-    struct xv_value *obj = xv_object_new(4);
+    struct xv_value *obj = xv_val_object_new(4);
     if (!obj)
         return OOM(ctx);
     while (i < n) {
@@ -391,21 +401,21 @@ BI_FN(bi_url_decode_object)
             if (bk || bv) {
                 xv_val_buf_free(&kb);
                 xv_val_buf_free(&vb);
-                xv_decref(obj);
+                xv_val_decref(obj);
                 return bk ? bad_escape(ctx, s + i, ke - i, bk - 1)
                           : bad_escape(ctx, s + ke + 1, e - ke - 1, bv - 1);
             }
-            struct xv_value *k = xv_string(kb.p, kb.len), *v = xv_string(vb.p, vb.len);
+            struct xv_value *k = xv_val_string(kb.p, kb.len), *v = xv_val_string(vb.p, vb.len);
             xv_val_buf_free(&kb);
             xv_val_buf_free(&vb);
-            long at = k ? xv_object_find(obj, k) : -1;
-            struct xv_value *arr = at >= 0 ? xv_value_copy(XV_OBJ_VAL(obj, at)) : xv_array_new(1);
-            int rc = (!k || !v || !arr || xv_array_push(arr, v) || xv_object_set(obj, k, arr));
-            xv_decref(k);
-            xv_decref(v);
-            xv_decref(arr);
+            long at = k ? xv_val_object_find(obj, k) : -1;
+            struct xv_value *arr = at >= 0 ? xv_val_copy(XV_OBJ_VAL(obj, at)) : xv_val_array_new(1);
+            int rc = (!k || !v || !arr || xv_val_array_push(arr, v) || xv_val_object_set(obj, k, arr));
+            xv_val_decref(k);
+            xv_val_decref(v);
+            xv_val_decref(arr);
             if (rc) {
-                xv_decref(obj);
+                xv_val_decref(obj);
                 return OOM(ctx);
             }
         }

@@ -65,7 +65,7 @@ BI_FN(bi_glob_match)
         free(err);
         return rc;
     }
-    *out = xv_bool(xv_go_glob_match(g, S(a[2]), SL(a[2])));
+    *out = xv_val_bool(xv_go_glob_match(g, S(a[2]), SL(a[2])));
     xv_go_glob_free(g);
     return XV_BI_OK;
 }

@@ -28,7 +28,7 @@ static struct xv_value *const *nbrs(const struct xv_value *v, size_t *n)
 
 static const struct xv_value *edges_of(const struct xv_value *g, const struct xv_value *node)
 {
-    long at = xv_object_find(g, node);
+    long at = xv_val_object_find(g, node);
     return at < 0 ? NULL : XV_OBJ_VAL(g, at);
 }
 
@@ -46,15 +46,15 @@ BI_FN(bi_reachable)
     if (check_args(ctx, a))
         return XV_BI_ERROR;
     const struct xv_value *g = a[0];
-    struct xv_value *reached = xv_set_new(0), *queue = xv_array_new(8);
+    struct xv_value *reached = xv_val_set_new(0), *queue = xv_val_array_new(8);
     if (!reached || !queue) {
-        xv_decref(reached);
-        xv_decref(queue);
+        xv_val_decref(reached);
+        xv_val_decref(queue);
         return OOM(ctx);
     }
     int rc = 0;
     for (size_t i = 0; i < a[1]->u.arr.len && !rc; i++)
-        rc = xv_array_push(queue, a[1]->u.arr.items[i]);
+        rc = xv_val_array_push(queue, a[1]->u.arr.items[i]);
     for (size_t qi = 0; !rc && qi < XV_ARR_LEN(queue); qi++) {
         struct xv_value *node = XV_ARR_ITEM(queue, qi);
         const struct xv_value *e = edges_of(g, node);
@@ -63,18 +63,18 @@ BI_FN(bi_reachable)
         size_t n;
         struct xv_value *const *nb = nbrs(e, &n);
         for (size_t k = 0; k < n && !rc; k++)
-            if (xv_set_find(reached, nb[k]) < 0)
-                rc = xv_array_push(queue, nb[k]);
+            if (xv_val_set_find(reached, nb[k]) < 0)
+                rc = xv_val_array_push(queue, nb[k]);
         if (!rc)
-            rc = xv_set_add(reached, node);
+            rc = xv_val_set_add(reached, node);
         /* bound the queue: every node enters the reached set at most once,
          * so a queue longer than edges^2 only repeats work */
         if (XV_ARR_LEN(queue) > 1000000)
             rc = -1;
     }
-    xv_decref(queue);
+    xv_val_decref(queue);
     if (rc) {
-        xv_decref(reached);
+        xv_val_decref(reached);
         return OOM(ctx);
     }
     *out = reached;
@@ -91,13 +91,13 @@ struct walk {
 
 static int emit(struct walk *w)
 {
-    struct xv_value *arr = xv_array_new(w->len);
+    struct xv_value *arr = xv_val_array_new(w->len);
     int rc = arr ? 0 : -1;
     for (size_t i = 0; !rc && i < w->len; i++)
-        rc = xv_array_push(arr, w->path[i]);
+        rc = xv_val_array_push(arr, w->path[i]);
     if (!rc)
-        rc = xv_set_add(w->result, arr);
-    xv_decref(arr);
+        rc = xv_val_set_add(w->result, arr);
+    xv_val_decref(arr);
     return rc;
 }
 
@@ -115,11 +115,11 @@ static int walk_from(struct walk *w, struct xv_value *u)
     if (!any) {
         rc = emit(w);
     } else {
-        rc = xv_set_add(w->expanded, u);
+        rc = xv_val_set_add(w->expanded, u);
         for (size_t k = 0; k < n && !rc; k++) {
             if (!edges_of(w->g, nb[k]))
                 continue;
-            if (xv_set_find(w->expanded, nb[k]) >= 0)
+            if (xv_val_set_find(w->expanded, nb[k]) >= 0)
                 rc = emit(w);
             else
                 rc = walk_from(w, nb[k]);
@@ -133,21 +133,21 @@ BI_FN(bi_reachable_paths)
 {
     if (check_args(ctx, a))
         return XV_BI_ERROR;
-    struct walk w = {a[0], NULL, xv_set_new(0), NULL, 0, XV_OBJ_LEN(a[0]) + 1};
+    struct walk w = {a[0], NULL, xv_val_set_new(0), NULL, 0, XV_OBJ_LEN(a[0]) + 1};
     w.path = calloc(w.cap, sizeof *w.path);
     int rc = (w.result && w.path) ? 0 : -1;
     for (size_t i = 0; !rc && i < a[1]->u.arr.len; i++) {
         struct xv_value *node = a[1]->u.arr.items[i];
         if (!edges_of(a[0], node))
             continue;
-        w.expanded = xv_set_new(0);
+        w.expanded = xv_val_set_new(0);
         rc = w.expanded ? walk_from(&w, node) : -1;
-        xv_decref(w.expanded);
+        xv_val_decref(w.expanded);
         w.expanded = NULL;
     }
     free(w.path);
     if (rc) {
-        xv_decref(w.result);
+        xv_val_decref(w.result);
         return OOM(ctx);
     }
     *out = w.result;

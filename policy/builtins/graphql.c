@@ -115,13 +115,13 @@ static bool expect_kw(struct gp *g, const char *w)
 static void set(struct xv_value *o, const char *k, struct xv_value *v)
 {
     if (o && v)
-        xv_object_set_str(o, k, v);
-    xv_decref(v);
+        xv_val_object_set_str(o, k, v);
+    xv_val_decref(v);
 }
 
 static void set_s(struct xv_value *o, const char *k, const char *s)
 {
-    set(o, k, xv_cstring(s ? s : ""));
+    set(o, k, xv_val_cstring(s ? s : ""));
 }
 
 static void set_list(struct xv_value *o, const char *k, struct xv_value *arr)
@@ -130,14 +130,14 @@ static void set_list(struct xv_value *o, const char *k, struct xv_value *arr)
     if (arr && XV_ARR_LEN(arr) > 0)
         set(o, k, arr);
     else
-        xv_decref(arr);
+        xv_val_decref(arr);
 }
 
 static void push(struct xv_value *arr, struct xv_value *v)
 {
     if (arr && v)
-        xv_array_push(arr, v);
-    xv_decref(v);
+        xv_val_array_push(arr, v);
+    xv_val_decref(v);
 }
 
 static char *parse_name(struct gp *g)
@@ -154,13 +154,16 @@ static struct xv_value *parse_value(struct gp *g, bool isconst);
 
 static struct xv_value *value_node(int kind, const char *raw, size_t rl)
 {
-    struct xv_value *o = xv_object_new(4);
-    set(o, "Kind", xv_int(kind));
-    set(o, "Raw", xv_string(raw ? raw : "", raw ? rl : 0));
-    set(o, "ExpectedTypeHasDefault", xv_bool(0));
+    struct xv_value *o = xv_val_object_new(4);
+    set(o, "Kind", xv_val_int(kind));
+    set(o, "Raw", xv_val_string(raw ? raw : "", raw ? rl : 0));
+    set(o, "ExpectedTypeHasDefault", xv_val_bool(0));
     return o;
 }
 
+/* A GraphQL value (variable, number, string, block string, boolean, null,
+ * enum, list, object) as gqlparser's {Kind, Raw, Children} object; isconst
+ * refuses variables (default values, schema documents). */
 static struct xv_value *parse_value(struct gp *g, bool isconst)
 {
     if (++g->depth > GQL_MAX_DEPTH) {
@@ -174,13 +177,13 @@ static struct xv_value *parse_value(struct gp *g, bool isconst)
     case T_BRACKET_L: {
         take(g, NULL);
         v = value_node(GQL_LIST, "", 0);
-        struct xv_value *kids = xv_array_new(2);
+        struct xv_value *kids = xv_val_array_new(2);
         while (!g->err[0] && !skip(g, T_BRACKET_R)) {
             if (peek(g)->kind == T_EOF) {
                 unexpected(g);
                 break;
             }
-            struct xv_value *c = xv_object_new(2);
+            struct xv_value *c = xv_val_object_new(2);
             set_s(c, "Name", "");
             set(c, "Value", parse_value(g, isconst));
             push(kids, c);
@@ -191,14 +194,14 @@ static struct xv_value *parse_value(struct gp *g, bool isconst)
     case T_BRACE_L: {
         take(g, NULL);
         v = value_node(GQL_OBJECT, "", 0);
-        struct xv_value *kids = xv_array_new(2);
+        struct xv_value *kids = xv_val_array_new(2);
         while (!g->err[0] && !skip(g, T_BRACE_R)) {
             char *name = parse_name(g);
             if (!name || !expect(g, T_COLON, NULL)) {
                 free(name);
                 break;
             }
-            struct xv_value *c = xv_object_new(2);
+            struct xv_value *c = xv_val_object_new(2);
             set_s(c, "Name", name);
             free(name);
             set(c, "Value", parse_value(g, isconst));
@@ -245,6 +248,7 @@ static struct xv_value *parse_value(struct gp *g, bool isconst)
     return v;
 }
 
+/* A type reference: Name, [Type] and the non-null `!` on either. */
 static struct xv_value *parse_type(struct gp *g)
 {
     if (++g->depth > GQL_MAX_DEPTH) {
@@ -252,7 +256,7 @@ static struct xv_value *parse_type(struct gp *g)
         g->depth--;
         return NULL;
     }
-    struct xv_value *t = xv_object_new(3);
+    struct xv_value *t = xv_val_object_new(3);
     if (skip(g, T_BRACKET_L)) {
         struct xv_value *elem = parse_type(g);
         expect(g, T_BRACKET_R, NULL);
@@ -263,14 +267,15 @@ static struct xv_value *parse_type(struct gp *g)
         set_s(t, "NamedType", name);
         free(name);
     }
-    set(t, "NonNull", xv_bool(skip(g, T_BANG)));
+    set(t, "NonNull", xv_val_bool(skip(g, T_BANG)));
     g->depth--;
     return t;
 }
 
+/* (name: value, …) of a field or directive. */
 static struct xv_value *parse_arguments(struct gp *g, bool isconst)
 {
-    struct xv_value *arr = xv_array_new(2);
+    struct xv_value *arr = xv_val_array_new(2);
     if (!skip(g, T_PAREN_L))
         return arr;
     do {
@@ -279,7 +284,7 @@ static struct xv_value *parse_arguments(struct gp *g, bool isconst)
             free(name);
             break;
         }
-        struct xv_value *a = xv_object_new(2);
+        struct xv_value *a = xv_val_object_new(2);
         set_s(a, "Name", name);
         free(name);
         set(a, "Value", parse_value(g, isconst));
@@ -288,13 +293,14 @@ static struct xv_value *parse_arguments(struct gp *g, bool isconst)
     return arr;
 }
 
+/* @name(args) directives, as many as follow. */
 static struct xv_value *parse_directives(struct gp *g, bool isconst)
 {
-    struct xv_value *arr = xv_array_new(1);
+    struct xv_value *arr = xv_val_array_new(1);
     while (!g->err[0] && peek(g)->kind == T_AT) {
         take(g, NULL);
         char *name = parse_name(g);
-        struct xv_value *d = xv_object_new(3);
+        struct xv_value *d = xv_val_object_new(3);
         set_s(d, "Name", name);
         free(name);
         set_list(d, "Arguments", parse_arguments(g, isconst));
@@ -308,18 +314,20 @@ static struct xv_value *parse_directives(struct gp *g, bool isconst)
 
 static struct xv_value *parse_selection_set(struct gp *g);
 
+/* One selection: a field (alias, arguments, directives, sub-selection),
+ * a fragment spread (...Name) or an inline fragment (... on Type { }). */
 static struct xv_value *parse_selection(struct gp *g)
 {
     if (skip(g, T_SPREAD)) {
         if (peek(g)->kind == T_NAME && !is_kw(g, "on")) {
-            struct xv_value *s = xv_object_new(2);
+            struct xv_value *s = xv_val_object_new(2);
             char *name = parse_name(g);
             set_s(s, "Name", name);
             free(name);
             set_list(s, "Directives", parse_directives(g, false));
             return s;
         }
-        struct xv_value *s = xv_object_new(3);
+        struct xv_value *s = xv_val_object_new(3);
         if (is_kw(g, "on")) {
             take(g, NULL);
             char *name = parse_name(g);
@@ -332,11 +340,11 @@ static struct xv_value *parse_selection(struct gp *g)
         set_list(s, "SelectionSet", parse_selection_set(g));
         return s;
     }
-    struct xv_value *f = xv_object_new(5);
+    struct xv_value *f = xv_val_object_new(5);
     if (g->keep_pos) {
-        struct xv_value *pos = xv_array_new(2);
-        push(pos, xv_int(peek(g)->line));
-        push(pos, xv_int(peek(g)->col));
+        struct xv_value *pos = xv_val_array_new(2);
+        push(pos, xv_val_int(peek(g)->line));
+        push(pos, xv_val_int(peek(g)->col));
         set(f, "__pos", pos);
     }
     char *name = parse_name(g), *alias = NULL;
@@ -370,9 +378,10 @@ static bool some_open(struct gp *g, enum tk open, enum tk close)
     return true;
 }
 
+/* { selection … }, depth-bounded. */
 static struct xv_value *parse_selection_set(struct gp *g)
 {
-    struct xv_value *arr = xv_array_new(2);
+    struct xv_value *arr = xv_val_array_new(2);
     if (++g->depth > GQL_MAX_DEPTH) {
         errorf_at(g, peek(g), "document nests too deeply");
         g->depth--;
@@ -390,9 +399,10 @@ static struct xv_value *parse_selection_set(struct gp *g)
     return arr;
 }
 
+/* ($var: Type = default @directives, …) of an operation. */
 static struct xv_value *parse_variable_definitions(struct gp *g)
 {
-    struct xv_value *arr = xv_array_new(1);
+    struct xv_value *arr = xv_val_array_new(1);
     if (!skip(g, T_PAREN_L))
         return arr;
     do {
@@ -403,27 +413,30 @@ static struct xv_value *parse_variable_definitions(struct gp *g)
             free(name);
             break;
         }
-        struct xv_value *v = xv_object_new(5);
+        struct xv_value *v = xv_val_object_new(5);
         set_s(v, "Variable", name);
         free(name);
         set(v, "Type", parse_type(g));
         if (skip(g, T_EQUALS))
             set(v, "DefaultValue", parse_value(g, true));
         set_list(v, "Directives", parse_directives(g, true));
-        set(v, "Used", xv_bool(0));
+        set(v, "Used", xv_val_bool(0));
         push(arr, v);
     } while (!g->err[0] && !skip(g, T_PAREN_R));
     return arr;
 }
 
+/* An executable document: operations (query, mutation, subscription, or
+ * a bare selection set) and fragments, as OPA's graphql.parse_query shapes
+ * it. */
 struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, char *err,
                                               size_t errlen)
 {
     struct gp g = {.s = s, .n = n, .line = 1, .keep_pos = keep_pos};
-    struct xv_value *ops = xv_array_new(1), *frags = xv_array_new(1);
+    struct xv_value *ops = xv_val_array_new(1), *frags = xv_val_array_new(1);
     while (!g.err[0] && peek(&g)->kind != T_EOF) {
         if (peek(&g)->kind == T_BRACE_L) {
-            struct xv_value *op = xv_object_new(3);
+            struct xv_value *op = xv_val_object_new(3);
             set_s(op, "Operation", "query");
             set_s(op, "Name", "");
             set_list(op, "SelectionSet", parse_selection_set(&g));
@@ -431,7 +444,7 @@ struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, c
             continue;
         }
         if (is_kw(&g, "query") || is_kw(&g, "mutation") || is_kw(&g, "subscription")) {
-            struct xv_value *op = xv_object_new(5);
+            struct xv_value *op = xv_val_object_new(5);
             struct tok t;
             take(&g, &t);
             set_s(op, "Operation", t.val);
@@ -451,10 +464,10 @@ struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, c
         }
         if (is_kw(&g, "fragment")) {
             take(&g, NULL);
-            struct xv_value *fr = xv_object_new(5);
+            struct xv_value *fr = xv_val_object_new(5);
             if (is_kw(&g, "on")) {
                 unexpected(&g);
-                xv_decref(fr);
+                xv_val_decref(fr);
                 break;
             }
             char *name = parse_name(&g);
@@ -477,11 +490,11 @@ struct xv_value *xv_bi_gql_parse_query(const char *s, size_t n, bool keep_pos, c
         xv_bi_gql_tok_free(&g.cur);
     if (g.err[0]) {
         snprintf(err, errlen, "%s", g.err);
-        xv_decref(ops);
-        xv_decref(frags);
+        xv_val_decref(ops);
+        xv_val_decref(frags);
         return NULL;
     }
-    struct xv_value *doc = xv_object_new(2);
+    struct xv_value *doc = xv_val_object_new(2);
     set_list(doc, "Operations", ops);
     set_list(doc, "Fragments", frags);
     return doc;
@@ -500,11 +513,13 @@ static char *parse_description(struct gp *g)
     return NULL;
 }
 
+/* An argument or input field definition: description, name, type,
+ * default, directives. */
 static struct xv_value *parse_input_value_def(struct gp *g)
 {
     char *desc = parse_description(g);
     char *name = parse_name(g);
-    struct xv_value *a = xv_object_new(5);
+    struct xv_value *a = xv_val_object_new(5);
     set_s(a, "Description", desc);
     set_s(a, "Name", name);
     free(desc);
@@ -520,7 +535,7 @@ static struct xv_value *parse_input_value_def(struct gp *g)
 
 static struct xv_value *parse_arg_defs(struct gp *g)
 {
-    struct xv_value *arr = xv_array_new(2);
+    struct xv_value *arr = xv_val_array_new(2);
     if (!skip(g, T_PAREN_L))
         return arr;
     do
@@ -529,9 +544,10 @@ static struct xv_value *parse_arg_defs(struct gp *g)
     return arr;
 }
 
+/* { field(args): Type @directives … } of an object or interface type. */
 static struct xv_value *parse_fields_def(struct gp *g)
 {
-    struct xv_value *arr = xv_array_new(2);
+    struct xv_value *arr = xv_val_array_new(2);
     if (peek(g)->kind != T_BRACE_L)
         return arr;
     if (!some_open(g, T_BRACE_L, T_BRACE_R))
@@ -539,7 +555,7 @@ static struct xv_value *parse_fields_def(struct gp *g)
     while (!g->err[0] && !skip(g, T_BRACE_R)) {
         char *desc = parse_description(g);
         char *name = parse_name(g);
-        struct xv_value *f = xv_object_new(5);
+        struct xv_value *f = xv_val_object_new(5);
         set_s(f, "Description", desc);
         set_s(f, "Name", name);
         free(desc);
@@ -555,7 +571,7 @@ static struct xv_value *parse_fields_def(struct gp *g)
 
 static struct xv_value *parse_input_fields_def(struct gp *g)
 {
-    struct xv_value *arr = xv_array_new(2);
+    struct xv_value *arr = xv_val_array_new(2);
     if (peek(g)->kind != T_BRACE_L)
         return arr;
     if (!some_open(g, T_BRACE_L, T_BRACE_R))
@@ -565,9 +581,10 @@ static struct xv_value *parse_input_fields_def(struct gp *g)
     return arr;
 }
 
+/* implements A & B (a leading & allowed). */
 static struct xv_value *parse_implements(struct gp *g)
 {
-    struct xv_value *arr = xv_array_new(1);
+    struct xv_value *arr = xv_val_array_new(1);
     if (!is_kw(g, "implements"))
         return arr;
     take(g, NULL);
@@ -575,7 +592,7 @@ static struct xv_value *parse_implements(struct gp *g)
     do {
         char *n = parse_name(g);
         if (n)
-            push(arr, xv_cstring(n));
+            push(arr, xv_val_cstring(n));
         free(n);
     } while (!g->err[0] && skip(g, T_AMP));
     return arr;
@@ -595,13 +612,13 @@ static const char *kind_for(const char *kw)
 /* A type definition or extension body after its keyword. */
 static struct xv_value *parse_type_def(struct gp *g, const char *kind, const char *desc, bool ext)
 {
-    struct xv_value *d = xv_object_new(8);
+    struct xv_value *d = xv_val_object_new(8);
     set_s(d, "Kind", kind);
     set_s(d, "Description", desc);
     char *name = parse_name(g);
     set_s(d, "Name", name);
     free(name);
-    set(d, "BuiltIn", xv_bool(0));
+    set(d, "BuiltIn", xv_val_bool(0));
     bool any = false;
     if (strcmp(kind, "OBJECT") == 0 || strcmp(kind, "INTERFACE") == 0) {
         struct xv_value *impl = parse_implements(g), *dirs = parse_directives(g, true);
@@ -611,13 +628,13 @@ static struct xv_value *parse_type_def(struct gp *g, const char *kind, const cha
         set_list(d, "Directives", dirs);
         set_list(d, "Fields", fields);
     } else if (strcmp(kind, "UNION") == 0) {
-        struct xv_value *dirs = parse_directives(g, true), *types = xv_array_new(2);
+        struct xv_value *dirs = parse_directives(g, true), *types = xv_val_array_new(2);
         if (skip(g, T_EQUALS)) {
             skip(g, T_PIPE);
             do {
                 char *n = parse_name(g);
                 if (n)
-                    push(types, xv_cstring(n));
+                    push(types, xv_val_cstring(n));
                 free(n);
             } while (!g->err[0] && skip(g, T_PIPE));
         }
@@ -625,12 +642,12 @@ static struct xv_value *parse_type_def(struct gp *g, const char *kind, const cha
         set_list(d, "Directives", dirs);
         set_list(d, "Types", types);
     } else if (strcmp(kind, "ENUM") == 0) {
-        struct xv_value *dirs = parse_directives(g, true), *vals = xv_array_new(2);
+        struct xv_value *dirs = parse_directives(g, true), *vals = xv_val_array_new(2);
         if (peek(g)->kind == T_BRACE_L && some_open(g, T_BRACE_L, T_BRACE_R))
             while (!g->err[0] && !skip(g, T_BRACE_R)) {
                 char *vd = parse_description(g);
                 char *vn = parse_name(g);
-                struct xv_value *ev = xv_object_new(3);
+                struct xv_value *ev = xv_val_object_new(3);
                 set_s(ev, "Description", vd);
                 set_s(ev, "Name", vn);
                 free(vd);
@@ -663,11 +680,12 @@ static const char *const dir_locations[] = {
     "INPUT_FIELD_DEFINITION", NULL,
 };
 
+/* schema { query: Q mutation: M … } (or `extend schema`). */
 static struct xv_value *parse_schema_def(struct gp *g, const char *desc, bool ext)
 {
-    struct xv_value *s = xv_object_new(3);
+    struct xv_value *s = xv_val_object_new(3);
     set_s(s, "Description", desc);
-    struct xv_value *dirs = parse_directives(g, true), *ops = xv_array_new(3);
+    struct xv_value *dirs = parse_directives(g, true), *ops = xv_val_array_new(3);
     bool braces = peek(g)->kind == T_BRACE_L;
     if (braces && some_open(g, T_BRACE_L, T_BRACE_R))
         while (!g->err[0] && !skip(g, T_BRACE_R)) {
@@ -686,7 +704,7 @@ static struct xv_value *parse_schema_def(struct gp *g, const char *desc, bool ex
                 break;
             }
             char *ty = parse_name(g);
-            struct xv_value *o = xv_object_new(2);
+            struct xv_value *o = xv_val_object_new(2);
             set_s(o, "Operation", t.val);
             set_s(o, "Type", ty);
             xv_bi_gql_tok_free(&t);
@@ -700,11 +718,14 @@ static struct xv_value *parse_schema_def(struct gp *g, const char *desc, bool ex
     return s;
 }
 
+/* A type-system document: schema, scalar, type, interface, union, enum,
+ * input and directive definitions and their extensions, as OPA's
+ * graphql.parse_schema shapes it. */
 struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size_t errlen)
 {
     struct gp g = {.s = s, .n = n, .line = 1};
-    struct xv_value *defs = xv_array_new(4), *exts = xv_array_new(1), *schema = xv_array_new(1),
-                    *schema_ext = xv_array_new(1), *dirs = xv_array_new(1);
+    struct xv_value *defs = xv_val_array_new(4), *exts = xv_val_array_new(1), *schema = xv_val_array_new(1),
+                    *schema_ext = xv_val_array_new(1), *dirs = xv_val_array_new(1);
     while (!g.err[0] && peek(&g)->kind != T_EOF) {
         struct tok desc_tok = *peek(&g);
         char *desc = parse_description(&g);
@@ -723,7 +744,7 @@ struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size
             push(schema, parse_schema_def(&g, desc, false));
         } else if (strcmp(kw, "directive") == 0) {
             take(&g, NULL);
-            struct xv_value *d = xv_object_new(5);
+            struct xv_value *d = xv_val_object_new(5);
             set_s(d, "Description", desc);
             if (expect(&g, T_AT, NULL)) {
                 char *name = parse_name(&g);
@@ -736,8 +757,8 @@ struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size
                 take(&g, NULL);
                 rep = true;
             }
-            set(d, "IsRepeatable", xv_bool(rep));
-            struct xv_value *locs = xv_array_new(2);
+            set(d, "IsRepeatable", xv_val_bool(rep));
+            struct xv_value *locs = xv_val_array_new(2);
             if (expect_kw(&g, "on")) {
                 skip(&g, T_PIPE);
                 do {
@@ -754,7 +775,7 @@ struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size
                         xv_bi_gql_tok_free(&t);
                         break;
                     }
-                    push(locs, xv_cstring(t.val));
+                    push(locs, xv_val_cstring(t.val));
                     xv_bi_gql_tok_free(&t);
                 } while (!g.err[0] && skip(&g, T_PIPE));
             }
@@ -797,14 +818,14 @@ struct xv_value *xv_bi_gql_parse_schema(const char *s, size_t n, char *err, size
         xv_bi_gql_tok_free(&g.cur);
     if (g.err[0]) {
         snprintf(err, errlen, "%s", g.err);
-        xv_decref(defs);
-        xv_decref(exts);
-        xv_decref(schema);
-        xv_decref(schema_ext);
-        xv_decref(dirs);
+        xv_val_decref(defs);
+        xv_val_decref(exts);
+        xv_val_decref(schema);
+        xv_val_decref(schema_ext);
+        xv_val_decref(dirs);
         return NULL;
     }
-    struct xv_value *doc = xv_object_new(5);
+    struct xv_value *doc = xv_val_object_new(5);
     set_list(doc, "Schema", schema);
     set_list(doc, "SchemaExtension", schema_ext);
     set_list(doc, "Directives", dirs);

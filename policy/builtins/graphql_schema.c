@@ -27,7 +27,7 @@ static const struct xv_value *get(const struct xv_value *o, const char *k)
 {
     if (!o || !XV_IS(o, XV_T_OBJECT))
         return NULL;
-    long at = xv_object_find_str(o, k, strlen(k));
+    long at = xv_val_object_find_str(o, k, strlen(k));
     return at < 0 ? NULL : XV_OBJ_VAL(o, at);
 }
 
@@ -357,8 +357,8 @@ static void qerr(struct qv *q, const struct xv_value *field, const char *msg)
     const struct xv_value *pos = get(field, "__pos");
     if (pos && alen(pos) == 2) {
         int64_t l = 0, c = 0;
-        xv_number_get_int64(aitem(pos, 0), &l);
-        xv_number_get_int64(aitem(pos, 1), &c);
+        xv_val_number_get_int64(aitem(pos, 0), &l);
+        xv_val_number_get_int64(aitem(pos, 1), &c);
         snprintf(q->err, sizeof q->err, "%s in GraphQL string at location %lld:%lld", msg,
                  (long long)l, (long long)c);
     } else {
@@ -512,7 +512,7 @@ static struct xv_value *as_doc(const struct xv_value *v, bool schema, bool keep_
                                size_t errlen)
 {
     if (XV_IS(v, XV_T_OBJECT))
-        return xv_incref((struct xv_value *)v);
+        return xv_val_incref((struct xv_value *)v);
     if (!XV_IS(v, XV_T_STRING)) {
         snprintf(err, errlen, "expected a string or an AST object");
         return NULL;
@@ -538,8 +538,8 @@ BI_FN(bi_schema_is_valid)
     struct schema *s = malloc(sizeof *s);
     bool ok = doc && s && load_schema(doc, s);
     free(s);
-    xv_decref(doc);
-    *out = xv_bool(ok);
+    xv_val_decref(doc);
+    *out = xv_val_bool(ok);
     return XV_BI_OK;
 }
 
@@ -557,15 +557,15 @@ static int check_pair(const struct xv_value *qv, const struct xv_value *sv, char
         if (s)
             snprintf(err, errlen, "%s", s->err);
         free(s);
-        xv_decref(sd);
+        xv_val_decref(sd);
         return -1;
     }
     struct xv_value *qd = as_doc(qv, false, true, err, errlen);
     bool ok = qd && validate_query(qd, s, err, errlen);
     free(s);
-    xv_decref(qd);
+    xv_val_decref(qd);
     if (!ok) {
-        xv_decref(sd);
+        xv_val_decref(sd);
         return -1;
     }
     *qdoc = as_doc(qv, false, false, err, errlen);
@@ -580,9 +580,9 @@ BI_FN(bi_is_valid)
     char err[300];
     struct xv_value *qd, *sd;
     int rc = check_pair(a[0], a[1], err, sizeof err, &qd, &sd);
-    xv_decref(qd);
-    xv_decref(sd);
-    *out = xv_bool(rc == 0);
+    xv_val_decref(qd);
+    xv_val_decref(sd);
+    *out = xv_val_bool(rc == 0);
     return XV_BI_OK;
 }
 
@@ -594,13 +594,13 @@ BI_FN(bi_parse)
     struct xv_value *qd, *sd;
     if (check_pair(a[0], a[1], err, sizeof err, &qd, &sd))
         return xv_bi_error(ctx, "%s", err);
-    struct xv_value *r = xv_array_new(2);
-    if (!r || xv_array_push(r, qd) || xv_array_push(r, sd)) {
-        xv_decref(r);
+    struct xv_value *r = xv_val_array_new(2);
+    if (!r || xv_val_array_push(r, qd) || xv_val_array_push(r, sd)) {
+        xv_val_decref(r);
         r = NULL;
     }
-    xv_decref(qd);
-    xv_decref(sd);
+    xv_val_decref(qd);
+    xv_val_decref(sd);
     return xv_bi_ret(ctx, r, out);
 }
 
@@ -611,20 +611,20 @@ BI_FN(bi_parse_and_verify)
     char err[300];
     struct xv_value *qd, *sd;
     bool ok = check_pair(a[0], a[1], err, sizeof err, &qd, &sd) == 0;
-    struct xv_value *r = xv_array_new(3);
+    struct xv_value *r = xv_val_array_new(3);
     if (!ok) {
-        xv_decref(qd);
-        xv_decref(sd);
-        qd = xv_object_new(0);
-        sd = xv_object_new(0);
+        xv_val_decref(qd);
+        xv_val_decref(sd);
+        qd = xv_val_object_new(0);
+        sd = xv_val_object_new(0);
     }
-    if (!r || !qd || !sd || xv_array_push(r, xv_bool(ok)) || xv_array_push(r, qd) ||
-        xv_array_push(r, sd)) {
-        xv_decref(r);
+    if (!r || !qd || !sd || xv_val_array_push(r, xv_val_bool(ok)) || xv_val_array_push(r, qd) ||
+        xv_val_array_push(r, sd)) {
+        xv_val_decref(r);
         r = NULL;
     }
-    xv_decref(qd);
-    xv_decref(sd);
+    xv_val_decref(qd);
+    xv_val_decref(sd);
     return xv_bi_ret(ctx, r, out);
 }
 

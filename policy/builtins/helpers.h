@@ -86,7 +86,7 @@ long xv_bi_b64_decode(struct xv_val_buf *b, const char *s, size_t n, bool url);
 
 /* Rego text of v (as OPA's Value.String()), appended to b. */
 void xv_bi_rego_text(struct xv_val_buf *b, const struct xv_value *v);
-/* JSON text of v appended to b (flags as xv_json_write). */
+/* JSON text of v appended to b (flags as xv_val_json_write). */
 int xv_bi_json_text(struct xv_val_buf *b, const struct xv_value *v, int flags);
 
 /* encoding.c: lower-case hex of s[0..n) appended to b; the value of one

@@ -42,7 +42,7 @@ BI_FN(bi_http_send)
     }
     static const char *const required[] = {"method", "url", NULL};
     for (int j = 0; required[j]; j++)
-        if (xv_object_find_str(o, required[j], strlen(required[j])) < 0) {
+        if (xv_val_object_find_str(o, required[j], strlen(required[j])) < 0) {
             xv_val_buf_adds(&miss, miss.len ? ", \"" : "{\"");
             xv_val_buf_adds(&miss, required[j]);
             xv_val_buf_addc(&miss, '"');

@@ -89,6 +89,8 @@ BI_FN(bi_json_marshal)
     return xv_bi_ret_buf(ctx, &b, out);
 }
 
+/* json.marshal_with_options: pretty printing with OPA's options (pretty,
+ * indent, prefix), checked as OPA checks them. */
 BI_FN(bi_json_marshal_opts)
 {
     if (xv_bi_want(ctx, a, 2, XV_T_OBJECT))
@@ -102,21 +104,21 @@ BI_FN(bi_json_marshal_opts)
         if (XV_IS(k, XV_T_STRING) && strcmp(S(k), "prefix") == 0) {
             if (!XV_IS(v, XV_T_STRING))
                 return xv_bi_operand_err(ctx, 2, "prefix must be a string, but got %s",
-                                                xv_type_name(v));
+                                                xv_val_type_name(v));
             pre = S(v);
             pn = SL(v);
             implicit = true;
         } else if (XV_IS(k, XV_T_STRING) && strcmp(S(k), "indent") == 0) {
             if (!XV_IS(v, XV_T_STRING))
                 return xv_bi_operand_err(ctx, 2, "indent must be a string, but got %s",
-                                                xv_type_name(v));
+                                                xv_val_type_name(v));
             ind = S(v);
             in = SL(v);
             implicit = true;
         } else if (XV_IS(k, XV_T_STRING) && strcmp(S(k), "pretty") == 0) {
             if (!XV_IS(v, XV_T_BOOL))
                 return xv_bi_operand_err(ctx, 2, "pretty must be a boolean, but got %s",
-                                                xv_type_name(v));
+                                                xv_val_type_name(v));
             explicit_set = true;
             pretty = XV_BOOLV(v);
         } else {
@@ -149,7 +151,7 @@ BI_FN(bi_json_unmarshal)
         return XV_BI_ERROR;
     char err[256] = "";
     struct xv_value *v = NULL;
-    if (xv_json_parse(S(a[0]), SL(a[0]), &v, err, sizeof err) != 0 || !v)
+    if (xv_val_json_parse(S(a[0]), SL(a[0]), &v, err, sizeof err) != 0 || !v)
         return xv_bi_error(ctx, "%s", err[0] ? err : "invalid JSON");
     *out = v;
     return XV_BI_OK;
@@ -158,14 +160,14 @@ BI_FN(bi_json_unmarshal)
 BI_FN(bi_json_is_valid)
 {
     if (!XV_IS(a[0], XV_T_STRING)) {
-        *out = xv_bool(0);
+        *out = xv_val_bool(0);
         return XV_BI_OK;
     }
     char err[64];
     struct xv_value *v = NULL;
-    int ok = xv_json_parse(S(a[0]), SL(a[0]), &v, err, sizeof err) == 0 && v;
-    xv_decref(v);
-    *out = xv_bool(ok);
+    int ok = xv_val_json_parse(S(a[0]), SL(a[0]), &v, err, sizeof err) == 0 && v;
+    xv_val_decref(v);
+    *out = xv_val_bool(ok);
     return XV_BI_OK;
 }
 
@@ -175,15 +177,15 @@ BI_FN(bi_json_is_valid)
 static struct xv_value *parse_path(struct xv_bctx *ctx, const struct xv_value *p, int pos)
 {
     if (XV_IS(p, XV_T_ARRAY))
-        return xv_incref((struct xv_value *)p);
+        return xv_val_incref((struct xv_value *)p);
     if (!XV_IS(p, XV_T_STRING)) {
         xv_bi_operand_err(ctx, pos,
                                  "must be one of {set, array} containing string paths or array of "
                                  "path segments but got %s",
-                                 xv_type_name(p));
+                                 xv_val_type_name(p));
         return NULL;
     }
-    struct xv_value *arr = xv_array_new(4);
+    struct xv_value *arr = xv_val_array_new(4);
     if (!arr) {
         OOM(ctx);
         return NULL;
@@ -217,15 +219,15 @@ static struct xv_value *parse_path(struct xv_bctx *ctx, const struct xv_value *p
             }
         }
         xv_val_buf_free(&seg);
-        struct xv_value *sv = xv_string(seg2.p ? seg2.p : "", seg2.len);
+        struct xv_value *sv = xv_val_string(seg2.p ? seg2.p : "", seg2.len);
         xv_val_buf_free(&seg2);
-        if (!sv || xv_array_push(arr, sv)) {
-            xv_decref(sv);
-            xv_decref(arr);
+        if (!sv || xv_val_array_push(arr, sv)) {
+            xv_val_decref(sv);
+            xv_val_decref(arr);
             OOM(ctx);
             return NULL;
         }
-        xv_decref(sv);
+        xv_val_decref(sv);
         if (!sl)
             break;
         i = e + 1;
@@ -239,33 +241,36 @@ static int trie_insert(struct xv_value **node, const struct xv_value *path, size
     size_t n = XV_ARR_LEN(path);
     struct xv_value *k = XV_ARR_ITEM(path, i);
     if (i + 1 == n)
-        return xv_object_set(*node, k, xv_null());
-    long at = xv_object_find(*node, k);
+        return xv_val_object_set(*node, k, xv_val_null());
+    long at = xv_val_object_find(*node, k);
     struct xv_value *child;
     if (at < 0) {
-        child = xv_object_new(2);
+        child = xv_val_object_new(2);
     } else {
         struct xv_value *c = XV_OBJ_VAL(*node, at);
         if (XV_IS(c, XV_T_NULL))
             return 0;   /* a shorter path already selects everything below */
-        child = xv_value_copy(c);
+        child = xv_val_copy(c);
     }
     if (!child)
         return -1;
     int rc = trie_insert(&child, path, i + 1);
     if (rc == 0)
-        rc = xv_object_set(*node, k, child);
-    xv_decref(child);
+        rc = xv_val_object_set(*node, k, child);
+    xv_val_decref(child);
     return rc;
 }
 
+/* The paths argument of json.filter / json.remove (strings "a/b" or
+ * arrays of segments) as a trie of nested objects, so one walk of the
+ * document serves every path. */
 static struct xv_value *paths_trie(struct xv_bctx *ctx, const struct xv_value *paths, int pos)
 {
     if (!XV_IS(paths, XV_T_ARRAY) && !XV_IS(paths, XV_T_SET)) {
         xv_bi_type_error(ctx, pos, "one of {set, array}", paths);
         return NULL;
     }
-    struct xv_value *root = xv_object_new(4);
+    struct xv_value *root = xv_val_object_new(4);
     if (!root) {
         OOM(ctx);
         return NULL;
@@ -273,13 +278,13 @@ static struct xv_value *paths_trie(struct xv_bctx *ctx, const struct xv_value *p
     for (size_t i = 0; i < paths->u.arr.len; i++) {
         struct xv_value *p = parse_path(ctx, paths->u.arr.items[i], pos);
         if (!p) {
-            xv_decref(root);
+            xv_val_decref(root);
             return NULL;
         }
         int rc = XV_ARR_LEN(p) == 0 ? 0 : trie_insert(&root, p, 0);
-        xv_decref(p);
+        xv_val_decref(p);
         if (rc) {
-            xv_decref(root);
+            xv_val_decref(root);
             OOM(ctx);
             return NULL;
         }
@@ -291,13 +296,13 @@ static struct xv_value *index_key(size_t i)
 {
     char tmp[24];
     int k = snprintf(tmp, sizeof tmp, "%zu", i);
-    return xv_string(tmp, (size_t)k);
+    return xv_val_string(tmp, (size_t)k);
 }
 
 /* Lookup of f[key] in a trie node; borrowed or NULL. */
 static const struct xv_value *trie_get(const struct xv_value *f, const struct xv_value *key)
 {
-    long at = xv_object_find(f, key);
+    long at = xv_val_object_find(f, key);
     return at < 0 ? NULL : XV_OBJ_VAL(f, at);
 }
 
@@ -305,60 +310,60 @@ static const struct xv_value *trie_get(const struct xv_value *f, const struct xv
 static struct xv_value *filter_value(const struct xv_value *o, const struct xv_value *f)
 {
     if (XV_IS(f, XV_T_NULL) || !XV_IS(f, XV_T_OBJECT))
-        return xv_incref((struct xv_value *)o);
+        return xv_val_incref((struct xv_value *)o);
     switch (XV_TYPE(o)) {
     case XV_T_ARRAY: {
-        struct xv_value *r = xv_array_new(XV_ARR_LEN(o));
+        struct xv_value *r = xv_val_array_new(XV_ARR_LEN(o));
         for (size_t i = 0; r && i < XV_ARR_LEN(o); i++) {
             struct xv_value *k = index_key(i);
             const struct xv_value *sub = k ? trie_get(f, k) : NULL;
-            xv_decref(k);
+            xv_val_decref(k);
             if (!sub)
                 continue;
             struct xv_value *e = filter_value(XV_ARR_ITEM(o, i), sub);
-            if (!e || xv_array_push(r, e)) {
-                xv_decref(e);
-                xv_decref(r);
+            if (!e || xv_val_array_push(r, e)) {
+                xv_val_decref(e);
+                xv_val_decref(r);
                 return NULL;
             }
-            xv_decref(e);
+            xv_val_decref(e);
         }
         return r;
     }
     case XV_T_SET: {
-        struct xv_value *r = xv_set_new(XV_SET_LEN(o));
+        struct xv_value *r = xv_val_set_new(XV_SET_LEN(o));
         for (size_t i = 0; r && i < XV_SET_LEN(o); i++) {
             const struct xv_value *sub = trie_get(f, XV_SET_ITEM(o, i));
             if (!sub)
                 continue;
             struct xv_value *e = filter_value(XV_SET_ITEM(o, i), sub);
-            if (!e || xv_set_add(r, e)) {
-                xv_decref(e);
-                xv_decref(r);
+            if (!e || xv_val_set_add(r, e)) {
+                xv_val_decref(e);
+                xv_val_decref(r);
                 return NULL;
             }
-            xv_decref(e);
+            xv_val_decref(e);
         }
         return r;
     }
     case XV_T_OBJECT: {
-        struct xv_value *r = xv_object_new(XV_OBJ_LEN(f));
+        struct xv_value *r = xv_val_object_new(XV_OBJ_LEN(f));
         for (size_t i = 0; r && i < XV_OBJ_LEN(o); i++) {
             const struct xv_value *sub = trie_get(f, XV_OBJ_KEY(o, i));
             if (!sub)
                 continue;
             struct xv_value *e = filter_value(XV_OBJ_VAL(o, i), sub);
-            if (!e || xv_object_set(r, XV_OBJ_KEY(o, i), e)) {
-                xv_decref(e);
-                xv_decref(r);
+            if (!e || xv_val_object_set(r, XV_OBJ_KEY(o, i), e)) {
+                xv_val_decref(e);
+                xv_val_decref(r);
                 return NULL;
             }
-            xv_decref(e);
+            xv_val_decref(e);
         }
         return r;
     }
     default:
-        return xv_incref((struct xv_value *)o);
+        return xv_val_incref((struct xv_value *)o);
     }
 }
 
@@ -367,66 +372,66 @@ static int remove_value(const struct xv_value *o, const struct xv_value *f, stru
 {
     *res = NULL;
     if (!f) {
-        *res = xv_incref((struct xv_value *)o);
+        *res = xv_val_incref((struct xv_value *)o);
         return 0;
     }
     if (XV_IS(f, XV_T_NULL))
         return 0;
     switch (XV_TYPE(o)) {
     case XV_T_OBJECT: {
-        struct xv_value *r = xv_object_new(XV_OBJ_LEN(o));
+        struct xv_value *r = xv_val_object_new(XV_OBJ_LEN(o));
         if (!r)
             return -1;
         for (size_t i = 0; i < XV_OBJ_LEN(o); i++) {
             struct xv_value *e;
             if (remove_value(XV_OBJ_VAL(o, i), trie_get(f, XV_OBJ_KEY(o, i)), &e) ||
-                (e && xv_object_set(r, XV_OBJ_KEY(o, i), e))) {
-                xv_decref(e);
-                xv_decref(r);
+                (e && xv_val_object_set(r, XV_OBJ_KEY(o, i), e))) {
+                xv_val_decref(e);
+                xv_val_decref(r);
                 return -1;
             }
-            xv_decref(e);
+            xv_val_decref(e);
         }
         *res = r;
         return 0;
     }
     case XV_T_SET: {
-        struct xv_value *r = xv_set_new(XV_SET_LEN(o));
+        struct xv_value *r = xv_val_set_new(XV_SET_LEN(o));
         if (!r)
             return -1;
         for (size_t i = 0; i < XV_SET_LEN(o); i++) {
             struct xv_value *e;
             if (remove_value(XV_SET_ITEM(o, i), trie_get(f, XV_SET_ITEM(o, i)), &e) ||
-                (e && xv_set_add(r, e))) {
-                xv_decref(e);
-                xv_decref(r);
+                (e && xv_val_set_add(r, e))) {
+                xv_val_decref(e);
+                xv_val_decref(r);
                 return -1;
             }
-            xv_decref(e);
+            xv_val_decref(e);
         }
         *res = r;
         return 0;
     }
     case XV_T_ARRAY: {
-        struct xv_value *r = xv_array_new(XV_ARR_LEN(o));
+        struct xv_value *r = xv_val_array_new(XV_ARR_LEN(o));
         if (!r)
             return -1;
         for (size_t i = 0; i < XV_ARR_LEN(o); i++) {
             struct xv_value *k = index_key(i), *e = NULL;
             int rc = k ? remove_value(XV_ARR_ITEM(o, i), trie_get(f, k), &e) : -1;
-            xv_decref(k);
-            if (rc || (e && xv_array_push(r, e))) {
-                xv_decref(e);
-                xv_decref(r);
+            xv_val_decref(k);
+            if (rc || (e && xv_val_array_push(r, e))) {
+                xv_val_decref(e);
+                xv_val_decref(r);
                 return -1;
             }
-            xv_decref(e);
+            xv_val_decref(e);
         }
         *res = r;
         return 0;
     }
     default:
-        *res = xv_incref((struct xv_value *)o);
+        *res = xv_val_incref((struct xv_value *)o);
         return 0;
     }
 }
@@ -439,10 +444,11 @@ BI_FN(bi_json_filter)
     if (!trie)
         return XV_BI_ERROR;
     struct xv_value *r = filter_value(a[0], trie);
-    xv_decref(trie);
+    xv_val_decref(trie);
     return xv_bi_ret(ctx, r, out);
 }
 
+/* json.remove: the document without the paths of the trie. */
 BI_FN(bi_json_remove)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_OBJECT))
@@ -452,7 +458,7 @@ BI_FN(bi_json_remove)
         return XV_BI_ERROR;
     struct xv_value *r = NULL;
     int rc = remove_value(a[0], trie, &r);
-    xv_decref(trie);
+    xv_val_decref(trie);
     if (rc)
         return OOM(ctx);
     if (!r)
@@ -468,7 +474,7 @@ static int seg_index(const struct xv_value *k, size_t len, bool allow_end, size_
 {
     int64_t v;
     if (XV_IS(k, XV_T_NUMBER)) {
-        if (xv_number_get_int64(k, &v) != 0)
+        if (xv_val_number_get_int64(k, &v) != 0)
             return -1;
     } else if (XV_IS(k, XV_T_STRING)) {
         if (allow_end && SL(k) == 1 && S(k)[0] == '-') {
@@ -508,35 +514,35 @@ static struct xv_value *patch_object(const struct xv_value *doc, const struct xv
 {
     const struct xv_value *k = XV_ARR_ITEM(path, i);
     bool last = (i + 1 == XV_ARR_LEN(path));
-    long at = xv_object_find(doc, k);
+    long at = xv_val_object_find(doc, k);
     if (last) {
         if (op == P_GET) {
             if (at < 0) {
                 *err = "path not found";
                 return NULL;
             }
-            *got = xv_incref(XV_OBJ_VAL(doc, at));
-            return xv_incref((struct xv_value *)doc);
+            *got = xv_val_incref(XV_OBJ_VAL(doc, at));
+            return xv_val_incref((struct xv_value *)doc);
         }
         if ((op == P_REMOVE || op == P_REPLACE) && at < 0) {
             *err = "path not found";
             return NULL;
         }
-        struct xv_value *r = xv_value_copy(doc);
+        struct xv_value *r = xv_val_copy(doc);
         if (!r)
             return NULL;
         if (op == P_REMOVE) {
-            struct xv_value *nr = xv_object_new(XV_OBJ_LEN(doc));
+            struct xv_value *nr = xv_val_object_new(XV_OBJ_LEN(doc));
             for (size_t j = 0; nr && j < XV_OBJ_LEN(doc); j++)
-                if ((long)j != at && xv_object_set(nr, XV_OBJ_KEY(doc, j), XV_OBJ_VAL(doc, j))) {
-                    xv_decref(nr);
+                if ((long)j != at && xv_val_object_set(nr, XV_OBJ_KEY(doc, j), XV_OBJ_VAL(doc, j))) {
+                    xv_val_decref(nr);
                     nr = NULL;
                 }
-            xv_decref(r);
+            xv_val_decref(r);
             return nr;
         }
-        if (xv_object_set(r, (struct xv_value *)k, (struct xv_value *)val)) {
-            xv_decref(r);
+        if (xv_val_object_set(r, (struct xv_value *)k, (struct xv_value *)val)) {
+            xv_val_decref(r);
             return NULL;
         }
         return r;
@@ -548,13 +554,13 @@ static struct xv_value *patch_object(const struct xv_value *doc, const struct xv
     struct xv_value *sub = patch_at(XV_OBJ_VAL(doc, at), path, i + 1, op, val, got, err);
     if (!sub)
         return NULL;
-    struct xv_value *r = xv_value_copy(doc);
-    if (!r || xv_object_set(r, XV_OBJ_KEY(doc, at), sub)) {
-        xv_decref(r);
-        xv_decref(sub);
+    struct xv_value *r = xv_val_copy(doc);
+    if (!r || xv_val_object_set(r, XV_OBJ_KEY(doc, at), sub)) {
+        xv_val_decref(r);
+        xv_val_decref(sub);
         return NULL;
     }
-    xv_decref(sub);
+    xv_val_decref(sub);
     return r;
 }
 
@@ -572,8 +578,8 @@ static struct xv_value *patch_array(const struct xv_value *doc, const struct xv_
         return NULL;
     }
     if (last && op == P_GET) {
-        *got = xv_incref(XV_ARR_ITEM(doc, idx));
-        return xv_incref((struct xv_value *)doc);
+        *got = xv_val_incref(XV_ARR_ITEM(doc, idx));
+        return xv_val_incref((struct xv_value *)doc);
     }
     struct xv_value *sub = NULL;
     if (!last) {
@@ -581,28 +587,28 @@ static struct xv_value *patch_array(const struct xv_value *doc, const struct xv_
         if (!sub)
             return NULL;
     }
-    struct xv_value *r = xv_array_new(len + 1);
+    struct xv_value *r = xv_val_array_new(len + 1);
     for (size_t j = 0; r && j <= len; j++) {
         int rc = 0;
         if (j == idx) {
             if (!last)
-                rc = xv_array_push(r, sub);
+                rc = xv_val_array_push(r, sub);
             else if (op == P_ADD) {
-                rc = xv_array_push(r, (struct xv_value *)val);
+                rc = xv_val_array_push(r, (struct xv_value *)val);
                 if (!rc && j < len)
-                    rc = xv_array_push(r, XV_ARR_ITEM(doc, j));
+                    rc = xv_val_array_push(r, XV_ARR_ITEM(doc, j));
             } else if (op == P_REPLACE)
-                rc = xv_array_push(r, (struct xv_value *)val);
+                rc = xv_val_array_push(r, (struct xv_value *)val);
             /* P_REMOVE: skip */
         } else if (j < len) {
-            rc = xv_array_push(r, XV_ARR_ITEM(doc, j));
+            rc = xv_val_array_push(r, XV_ARR_ITEM(doc, j));
         }
         if (rc) {
-            xv_decref(r);
+            xv_val_decref(r);
             r = NULL;
         }
     }
-    xv_decref(sub);
+    xv_val_decref(sub);
     return r;
 }
 
@@ -614,7 +620,7 @@ static struct xv_value *patch_set(const struct xv_value *doc, const struct xv_va
     const struct xv_value *k = XV_ARR_ITEM(path, i);
     bool last = (i + 1 == XV_ARR_LEN(path));
     if (!last) {
-        long at = xv_set_find(doc, k);
+        long at = xv_val_set_find(doc, k);
         if (at < 0) {
             *err = "path not found";
             return NULL;
@@ -622,41 +628,41 @@ static struct xv_value *patch_set(const struct xv_value *doc, const struct xv_va
         struct xv_value *sub = patch_at(XV_SET_ITEM(doc, at), path, i + 1, op, val, got, err);
         if (!sub)
             return NULL;
-        struct xv_value *r = xv_set_new(XV_SET_LEN(doc));
+        struct xv_value *r = xv_val_set_new(XV_SET_LEN(doc));
         for (size_t j = 0; r && j < XV_SET_LEN(doc); j++)
-            if (xv_set_add(r, (long)j == at ? sub : XV_SET_ITEM(doc, j))) {
-                xv_decref(r);
+            if (xv_val_set_add(r, (long)j == at ? sub : XV_SET_ITEM(doc, j))) {
+                xv_val_decref(r);
                 r = NULL;
             }
-        xv_decref(sub);
+        xv_val_decref(sub);
         return r;
     }
-    long at = xv_set_find(doc, k);
+    long at = xv_val_set_find(doc, k);
     if (op == P_GET) {
         if (at < 0) {
             *err = "path not found";
             return NULL;
         }
-        *got = xv_incref(XV_SET_ITEM(doc, at));
-        return xv_incref((struct xv_value *)doc);
+        *got = xv_val_incref(XV_SET_ITEM(doc, at));
+        return xv_val_incref((struct xv_value *)doc);
     }
     if ((op == P_REMOVE || op == P_REPLACE) && at < 0) {
         *err = "path not found";
         return NULL;
     }
     /* a set member is its own key: the value added must be the key */
-    if (op == P_ADD && !xv_equal(k, val)) {
+    if (op == P_ADD && !xv_val_equal(k, val)) {
         *err = "set key and value must match";
         return NULL;
     }
-    struct xv_value *r = xv_set_new(XV_SET_LEN(doc) + 1);
+    struct xv_value *r = xv_val_set_new(XV_SET_LEN(doc) + 1);
     for (size_t j = 0; r && j < XV_SET_LEN(doc); j++)
-        if ((long)j != at && xv_set_add(r, XV_SET_ITEM(doc, j))) {
-            xv_decref(r);
+        if ((long)j != at && xv_val_set_add(r, XV_SET_ITEM(doc, j))) {
+            xv_val_decref(r);
             r = NULL;
         }
-    if (r && op != P_REMOVE && xv_set_add(r, (struct xv_value *)val)) {
-        xv_decref(r);
+    if (r && op != P_REMOVE && xv_val_set_add(r, (struct xv_value *)val)) {
+        xv_val_decref(r);
         r = NULL;
     }
     return r;
@@ -670,14 +676,14 @@ static struct xv_value *patch_at(const struct xv_value *doc, const struct xv_val
     if (i == n) {
         /* the whole document */
         if (op == P_GET) {
-            *got = xv_incref((struct xv_value *)doc);
-            return xv_incref((struct xv_value *)doc);
+            *got = xv_val_incref((struct xv_value *)doc);
+            return xv_val_incref((struct xv_value *)doc);
         }
         if (op == P_REMOVE) {
             *err = "cannot remove the root document";
             return NULL;
         }
-        return xv_incref((struct xv_value *)val);
+        return xv_val_incref((struct xv_value *)val);
     }
     switch (XV_TYPE(doc)) {
     case XV_T_OBJECT:
@@ -694,34 +700,37 @@ static struct xv_value *patch_at(const struct xv_value *doc, const struct xv_val
 
 static const struct xv_value *field(const struct xv_value *o, const char *name)
 {
-    long at = xv_object_find_str(o, name, strlen(name));
+    long at = xv_val_object_find_str(o, name, strlen(name));
     return at < 0 ? NULL : XV_OBJ_VAL(o, at);
 }
 
+/* json.patch: RFC 6902 operations applied in order to a copy (add,
+ * remove, replace, move, copy, test); a failing operation is a builtin
+ * error (undefined unless the evaluation is strict). */
 BI_FN(bi_json_patch)
 {
     if (xv_bi_want(ctx, a, 2, XV_T_ARRAY))
         return XV_BI_ERROR;
-    struct xv_value *doc = xv_incref(a[0]);
+    struct xv_value *doc = xv_val_incref(a[0]);
     for (size_t i = 0; i < XV_ARR_LEN(a[1]); i++) {
         const struct xv_value *p = XV_ARR_ITEM(a[1], i);
         if (!XV_IS(p, XV_T_OBJECT)) {
-            xv_decref(doc);
+            xv_val_decref(doc);
             return xv_bi_error(ctx, "must be an array of JSON-Patch objects, but at least one "
                                     "element is not an object");
         }
         const struct xv_value *opv = field(p, "op"), *pathv = field(p, "path");
         if (!opv || !XV_IS(opv, XV_T_STRING)) {
-            xv_decref(doc);
+            xv_val_decref(doc);
             return xv_bi_error(ctx, "missing or invalid \"op\" field");
         }
         if (!pathv) {
-            xv_decref(doc);
+            xv_val_decref(doc);
             return xv_bi_error(ctx, "missing \"path\" field");
         }
         struct xv_value *path = parse_path(ctx, pathv, 2);
         if (!path) {
-            xv_decref(doc);
+            xv_val_decref(doc);
             return XV_BI_ERROR;
         }
         const char *op = S(opv), *err = "invalid patch";
@@ -736,10 +745,10 @@ BI_FN(bi_json_patch)
             nd = patch_at(doc, path, 0, P_REMOVE, NULL, NULL, &err);
         } else if (strcmp(op, "test") == 0) {
             struct xv_value *t = val ? patch_at(doc, path, 0, P_GET, NULL, &got, &err) : NULL;
-            if (t && got && xv_equal(got, val))
+            if (t && got && xv_val_equal(got, val))
                 nd = t;
             else {
-                xv_decref(t);
+                xv_val_decref(t);
                 if (t)
                     err = "test failed";
             }
@@ -751,22 +760,22 @@ BI_FN(bi_json_patch)
                 if (t && got) {
                     struct xv_value *mid = op[0] == 'm'
                                                ? patch_at(t, from, 0, P_REMOVE, NULL, NULL, &err)
-                                               : xv_incref(t);
+                                               : xv_val_incref(t);
                     if (mid)
                         nd = patch_at(mid, path, 0, P_ADD, got, NULL, &err);
-                    xv_decref(mid);
+                    xv_val_decref(mid);
                 }
-                xv_decref(t);
-                xv_decref(from);
+                xv_val_decref(t);
+                xv_val_decref(from);
             } else {
                 err = "missing \"from\" field";
             }
         } else {
             err = "unknown op";
         }
-        xv_decref(got);
-        xv_decref(path);
-        xv_decref(doc);
+        xv_val_decref(got);
+        xv_val_decref(path);
+        xv_val_decref(doc);
         if (!nd)
             return xv_bi_error(ctx, "%s", err);
         doc = nd;

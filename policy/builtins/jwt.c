@@ -85,7 +85,7 @@ static char *b64url(const char *s, size_t n, size_t *outlen, char *msg, size_t m
 
 static const char *field_str(const struct xv_value *o, const char *k)
 {
-    long at = XV_IS(o, XV_T_OBJECT) ? xv_object_find_str(o, k, strlen(k)) : -1;
+    long at = XV_IS(o, XV_T_OBJECT) ? xv_val_object_find_str(o, k, strlen(k)) : -1;
     return at >= 0 && XV_IS(XV_OBJ_VAL(o, at), XV_T_STRING) ? S(XV_OBJ_VAL(o, at)) : NULL;
 }
 
@@ -99,14 +99,14 @@ static int decode_header(struct xv_bctx *ctx, const struct jwt *t, struct xv_val
         return xv_bi_error(ctx, "JWT header had invalid encoding: %s", msg);
     char err[256] = "";
     struct xv_value *v = NULL;
-    int rc = xv_json_parse(h, n, &v, err, sizeof err);
+    int rc = xv_val_json_parse(h, n, &v, err, sizeof err);
     free(h);
     if (rc || !v || !XV_IS(v, XV_T_OBJECT)) {
-        xv_decref(v);
+        xv_val_decref(v);
         return xv_bi_error(ctx, "JWT header had invalid encoding: %s", err[0] ? err : "not an object");
     }
-    if (xv_object_find_str(v, "enc", 3) >= 0) {
-        xv_decref(v);
+    if (xv_val_object_find_str(v, "enc", 3) >= 0) {
+        xv_val_decref(v);
         return xv_bi_error(ctx, "JWT is a JWE object, which is not supported");
     }
     *hdr = v;
@@ -126,51 +126,51 @@ static int decode_sig(struct xv_bctx *ctx, const struct jwt *t, char **sig, size
 
 BI_FN(bi_jwt_decode)
 {
-    struct xv_value *cur = xv_incref(a[0]);
+    struct xv_value *cur = xv_val_incref(a[0]);
     for (int depth = 0; depth < 16; depth++) {
         struct jwt t;
         struct xv_value *hdr = NULL;
         if (split_jwt(ctx, cur, 1, &t) || decode_header(ctx, &t, &hdr)) {
-            xv_decref(cur);
+            xv_val_decref(cur);
             return XV_BI_ERROR;
         }
         char msg[256];
         size_t pn, sl;
         char *p = b64url(t.p, t.pn, &pn, msg, sizeof msg);
         if (!p) {
-            xv_decref(hdr);
-            xv_decref(cur);
+            xv_val_decref(hdr);
+            xv_val_decref(cur);
             return xv_bi_error(ctx, "JWT payload had invalid encoding: %s", msg);
         }
         char *sig;
         if (decode_sig(ctx, &t, &sig, &sl)) {
             free(p);
-            xv_decref(hdr);
-            xv_decref(cur);
+            xv_val_decref(hdr);
+            xv_val_decref(cur);
             return XV_BI_ERROR;
         }
         const char *cty = field_str(hdr, "cty");
         char err[256] = "";
         struct xv_value *pv = NULL;
-        int rc = xv_json_parse(p, pn, &pv, err, sizeof err);
+        int rc = xv_val_json_parse(p, pn, &pv, err, sizeof err);
         if (cty && strcasecmp(cty, "JWT") == 0) {
             /* nested: the payload is the inner token, possibly JSON-quoted */
-            xv_decref(cur);
-            cur = (rc == 0 && XV_IS(pv, XV_T_STRING)) ? xv_incref(pv) : xv_string(p, pn);
-            xv_decref(pv);
+            xv_val_decref(cur);
+            cur = (rc == 0 && XV_IS(pv, XV_T_STRING)) ? xv_val_incref(pv) : xv_val_string(p, pn);
+            xv_val_decref(pv);
             free(p);
             free(sig);
-            xv_decref(hdr);
+            xv_val_decref(hdr);
             if (!cur)
                 return xv_bi_error(ctx, "out of memory");
             continue;
         }
         free(p);
-        xv_decref(cur);
+        xv_val_decref(cur);
         if (rc || !pv || !XV_IS(pv, XV_T_OBJECT)) {
-            xv_decref(pv);
+            xv_val_decref(pv);
             free(sig);
-            xv_decref(hdr);
+            xv_val_decref(hdr);
             return xv_bi_error(ctx, "JWT payload had invalid encoding: %s",
                                err[0] ? err : "not an object");
         }
@@ -182,20 +182,20 @@ BI_FN(bi_jwt_decode)
         }
         xv_val_buf_add(&hx, "", 0);
         free(sig);
-        struct xv_value *sv = hx.p ? xv_string(hx.p, hx.len) : NULL;
+        struct xv_value *sv = hx.p ? xv_val_string(hx.p, hx.len) : NULL;
         xv_val_buf_free(&hx);
-        struct xv_value *arr = xv_array_new(3);
-        if (!arr || !sv || xv_array_push(arr, hdr) || xv_array_push(arr, pv) ||
-            xv_array_push(arr, sv)) {
-            xv_decref(arr);
+        struct xv_value *arr = xv_val_array_new(3);
+        if (!arr || !sv || xv_val_array_push(arr, hdr) || xv_val_array_push(arr, pv) ||
+            xv_val_array_push(arr, sv)) {
+            xv_val_decref(arr);
             arr = NULL;
         }
-        xv_decref(hdr);
-        xv_decref(pv);
-        xv_decref(sv);
+        xv_val_decref(hdr);
+        xv_val_decref(pv);
+        xv_val_decref(sv);
         return xv_bi_ret(ctx, arr, out);
     }
-    xv_decref(cur);
+    xv_val_decref(cur);
     return xv_bi_error(ctx, "JWT nesting too deep");
 }
 
@@ -313,11 +313,11 @@ static int parse_keys(struct xv_bctx *ctx, const char *s, size_t n, struct keyse
     }
     char err[256] = "";
     struct xv_value *v = NULL;
-    if (xv_json_parse(s, n, &v, err, sizeof err) || !XV_IS(v, XV_T_OBJECT)) {
-        xv_decref(v);
+    if (xv_val_json_parse(s, n, &v, err, sizeof err) || !XV_IS(v, XV_T_OBJECT)) {
+        xv_val_decref(v);
         return xv_bi_error(ctx, "failed to parse a JWK key (set): %s", err[0] ? err : "not an object");
     }
-    long at = xv_object_find_str(v, "keys", 4);
+    long at = xv_val_object_find_str(v, "keys", 4);
     const struct xv_value *list = at >= 0 ? XV_OBJ_VAL(v, at) : NULL;
     size_t cnt = list && XV_IS(list, XV_T_ARRAY) ? XV_ARR_LEN(list) : 1;
     for (size_t i = 0; i < cnt && ks->n < MAXKEYS; i++) {
@@ -328,7 +328,7 @@ static int parse_keys(struct xv_bctx *ctx, const char *s, size_t n, struct keyse
         else
             xv_crypto_key_clear(&ks->k[ks->n]);
     }
-    xv_decref(v);
+    xv_val_decref(v);
     if (ks->n == 0)
         return xv_bi_error(ctx, "failed to parse a JWK key (set): no usable key");
     return 0;
@@ -441,7 +441,7 @@ static int verify_builtin(struct xv_bctx *ctx, struct xv_value *const *a, const 
         bool ok = msg && verify_hmac(al, S(a[1]), SL(a[1]), msg, mn, (unsigned char *)sig, sl);
         free(msg);
         free(sig);
-        *out = xv_bool(ok);
+        *out = xv_val_bool(ok);
         return XV_BI_OK;
     }
     struct keyset ks;
@@ -461,9 +461,9 @@ static int verify_builtin(struct xv_bctx *ctx, struct xv_value *const *a, const 
     bool ok = msg && verify_keys(al, &ks, field_str(hdr, "kid"), msg, mn, (unsigned char *)sig, sl);
     free(msg);
     free(sig);
-    xv_decref(hdr);
+    xv_val_decref(hdr);
     keyset_clear(&ks);
-    *out = xv_bool(ok);
+    *out = xv_val_bool(ok);
     return XV_BI_OK;
 }
 
@@ -487,14 +487,14 @@ VERIFY_FN(bi_verify_eddsa, "EdDSA")
 
 static struct xv_value *unverified(void)
 {
-    struct xv_value *arr = xv_array_new(3), *h = xv_object_new(0), *p = xv_object_new(0);
-    if (!arr || !h || !p || xv_array_push(arr, xv_bool(0)) || xv_array_push(arr, h) ||
-        xv_array_push(arr, p)) {
-        xv_decref(arr);
+    struct xv_value *arr = xv_val_array_new(3), *h = xv_val_object_new(0), *p = xv_val_object_new(0);
+    if (!arr || !h || !p || xv_val_array_push(arr, xv_val_bool(0)) || xv_val_array_push(arr, h) ||
+        xv_val_array_push(arr, p)) {
+        xv_val_decref(arr);
         arr = NULL;
     }
-    xv_decref(h);
-    xv_decref(p);
+    xv_val_decref(h);
+    xv_val_decref(p);
     return arr;
 }
 
@@ -532,7 +532,7 @@ static int parse_constraints(struct xv_bctx *ctx, const struct xv_value *co,
             if (!XV_IS(v, XV_T_NUMBER))
                 rc = xv_bi_error(ctx, "token time constraint: must be a number");
             else
-                c->time = xv_number_get_double(v);
+                c->time = xv_val_number_get_double(v);
             continue;
         }
         if (strcmp(name, "cert") && strcmp(name, "secret") && strcmp(name, "alg") &&
@@ -578,27 +578,27 @@ static int check_claims(struct xv_bctx *ctx, const struct constraints *c,
             return 0;
         }
     }
-    at = xv_object_find_str(payload, "aud", 3);
+    at = xv_val_object_find_str(payload, "aud", 3);
     if (at >= 0 ? !valid_aud(c, XV_OBJ_VAL(payload, at)) : (c->aud && c->aud[0])) {
         *valid = false;
         return 0;
     }
-    at = xv_object_find_str(payload, "exp", 3);
+    at = xv_val_object_find_str(payload, "exp", 3);
     if (at >= 0) {
         const struct xv_value *e = XV_OBJ_VAL(payload, at);
         if (!XV_IS(e, XV_T_NUMBER))
             return xv_bi_error(ctx, "exp value must be a number");
-        if (now >= xv_number_get_double(e)) {
+        if (now >= xv_val_number_get_double(e)) {
             *valid = false;
             return 0;
         }
     }
-    at = xv_object_find_str(payload, "nbf", 3);
+    at = xv_val_object_find_str(payload, "nbf", 3);
     if (at >= 0) {
         const struct xv_value *e = XV_OBJ_VAL(payload, at);
         if (!XV_IS(e, XV_T_NUMBER))
             return xv_bi_error(ctx, "nbf value must be a number");
-        if (now < xv_number_get_double(e)) {
+        if (now < xv_val_number_get_double(e)) {
             *valid = false;
             return 0;
         }
@@ -625,12 +625,12 @@ BI_FN(bi_jwt_decode_verify)
         keyset_clear(&c.ks);
         return XV_BI_ERROR;
     }
-    struct xv_value *cur = xv_incref(a[0]), *hdr = NULL, *payload = NULL, *result = NULL;
+    struct xv_value *cur = xv_val_incref(a[0]), *hdr = NULL, *payload = NULL, *result = NULL;
     char *p = NULL;
     size_t pn = 0;
     for (int depth = 0; depth < 16 && !result && !rc; depth++) {
         struct jwt t;
-        xv_decref(hdr);
+        xv_val_decref(hdr);
         hdr = NULL;
         if (split_jwt(ctx, cur, 1, &t) || decode_header(ctx, &t, &hdr)) {
             rc = XV_BI_ERROR;
@@ -638,7 +638,7 @@ BI_FN(bi_jwt_decode_verify)
         }
         const char *alg = field_str(hdr, "alg");
         /* RFC 7515 4.1.11: no "crit" extension is understood here */
-        if (!alg || (c.alg && strcmp(c.alg, alg) != 0) || xv_object_find_str(hdr, "crit", 4) >= 0) {
+        if (!alg || (c.alg && strcmp(c.alg, alg) != 0) || xv_val_object_find_str(hdr, "crit", 4) >= 0) {
             result = unverified();
             break;
         }
@@ -677,8 +677,8 @@ BI_FN(bi_jwt_decode_verify)
         }
         const char *cty = field_str(hdr, "cty");
         if (cty && strcasecmp(cty, "JWT") == 0) {
-            xv_decref(cur);
-            cur = xv_string(p, pn);
+            xv_val_decref(cur);
+            cur = xv_val_string(p, pn);
             if (!cur) {
                 rc = xv_bi_error(ctx, "out of memory");
                 break;
@@ -686,7 +686,7 @@ BI_FN(bi_jwt_decode_verify)
             continue;
         }
         char err[256] = "";
-        if (xv_json_parse(p, pn, &payload, err, sizeof err) || !XV_IS(payload, XV_T_OBJECT)) {
+        if (xv_val_json_parse(p, pn, &payload, err, sizeof err) || !XV_IS(payload, XV_T_OBJECT)) {
             rc = xv_bi_error(ctx, "JWT payload had invalid encoding: %s", err[0] ? err : "not an object");
             break;
         }
@@ -698,21 +698,21 @@ BI_FN(bi_jwt_decode_verify)
             result = unverified();
             break;
         }
-        result = xv_array_new(3);
-        if (!result || xv_array_push(result, xv_bool(1)) || xv_array_push(result, hdr) ||
-            xv_array_push(result, payload)) {
-            xv_decref(result);
+        result = xv_val_array_new(3);
+        if (!result || xv_val_array_push(result, xv_val_bool(1)) || xv_val_array_push(result, hdr) ||
+            xv_val_array_push(result, payload)) {
+            xv_val_decref(result);
             result = NULL;
             rc = xv_bi_error(ctx, "out of memory");
         }
     }
     free(p);
-    xv_decref(cur);
-    xv_decref(hdr);
-    xv_decref(payload);
+    xv_val_decref(cur);
+    xv_val_decref(hdr);
+    xv_val_decref(payload);
     keyset_clear(&c.ks);
     if (rc) {
-        xv_decref(result);
+        xv_val_decref(result);
         return XV_BI_ERROR;
     }
     if (!result)
@@ -735,41 +735,41 @@ static int encode_common(struct xv_bctx *ctx, const char *hs, size_t hn, const c
                                 "parse empty string");
     char err[256] = "";
     struct xv_value *hdr = NULL;
-    if (xv_json_parse(hs, hn, &hdr, err, sizeof err) || !hdr) {
-        xv_decref(hdr);
+    if (xv_val_json_parse(hs, hn, &hdr, err, sizeof err) || !hdr) {
+        xv_val_decref(hdr);
         if (i < hn && hs[i] == '{')
             return xv_bi_error(ctx, "missing or invalid 'alg' header: cannot parse JSON");
         return xv_bi_error(ctx, "missing or invalid 'alg' header: jwsbb: header \"alg\" not found");
     }
     const char *algname = field_str(hdr, "alg");
     if (!algname) {
-        xv_decref(hdr);
+        xv_val_decref(hdr);
         return xv_bi_error(ctx, "missing or invalid 'alg' header: jwsbb: header \"alg\" not found");
     }
     const struct alg *al = find_alg(algname);
     if (!al) {
         int rc = xv_bi_error(ctx, "unknown JWS algorithm: %s", algname);
-        xv_decref(hdr);
+        xv_val_decref(hdr);
         return rc;
     }
     const char *typ = field_str(hdr, "typ");
     if (!typ || strcmp(typ, "JWT") == 0) {
         struct xv_value *pv = NULL;
-        if (xv_json_parse(ps, pn, &pv, err, sizeof err) || !pv) {
-            xv_decref(pv);
-            xv_decref(hdr);
+        if (xv_val_json_parse(ps, pn, &pv, err, sizeof err) || !pv) {
+            xv_val_decref(pv);
+            xv_val_decref(hdr);
             return xv_bi_error(ctx, "type is JWT but payload is not JSON");
         }
-        xv_decref(pv);
+        xv_val_decref(pv);
     }
-    xv_decref(hdr);
+    xv_val_decref(hdr);
     /* key: a JWK */
     struct xv_value *kv = NULL;
-    if (xv_json_parse(ks, kn, &kv, err, sizeof err) || !XV_IS(kv, XV_T_OBJECT)) {
-        xv_decref(kv);
+    if (xv_val_json_parse(ks, kn, &kv, err, sizeof err) || !XV_IS(kv, XV_T_OBJECT)) {
+        xv_val_decref(kv);
         return xv_bi_error(ctx, "failed to parse a JWK key (set): %s", err[0] ? err : "not an object");
     }
-    long at = xv_object_find_str(kv, "keys", 4);
+    long at = xv_val_object_find_str(kv, "keys", 4);
     const struct xv_value *jwk = kv;
     if (at >= 0 && XV_IS(XV_OBJ_VAL(kv, at), XV_T_ARRAY) && XV_ARR_LEN(XV_OBJ_VAL(kv, at)) > 0)
         jwk = XV_ARR_ITEM(XV_OBJ_VAL(kv, at), 0);
@@ -818,7 +818,7 @@ static int encode_common(struct xv_bctx *ctx, const char *hs, size_t hn, const c
     } else {
         rc = xv_bi_error(ctx, "signing with %s is not supported", al->name);
     }
-    xv_decref(kv);
+    xv_val_decref(kv);
     if (rc) {
         xv_val_buf_free(&in);
         return rc;

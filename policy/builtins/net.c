@@ -282,7 +282,7 @@ BI_FN(bi_cidr_contains)
     int r = contains_str(S(a[0]), SL(a[0]), S(a[1]), SL(a[1]));
     if (r < 0)
         return bad_cidr(ctx, r == -1 ? a[0] : a[1]);
-    *out = xv_bool(r);
+    *out = xv_val_bool(r);
     return XV_BI_OK;
 }
 
@@ -295,14 +295,14 @@ BI_FN(bi_cidr_intersects)
         return bad_cidr(ctx, a[0]);
     if (!parse_cidr(S(a[1]), SL(a[1]), &y))
         return bad_cidr(ctx, a[1]);
-    *out = xv_bool(net_contains(&x, y.fam, y.ip) || net_contains(&y, x.fam, x.ip));
+    *out = xv_val_bool(net_contains(&x, y.fam, y.ip) || net_contains(&y, x.fam, x.ip));
     return XV_BI_OK;
 }
 
 BI_FN(bi_cidr_is_valid)
 {
     struct ipnet x;
-    *out = xv_bool(XV_IS(a[0], XV_T_STRING) && parse_cidr(S(a[0]), SL(a[0]), &x));
+    *out = xv_val_bool(XV_IS(a[0], XV_T_STRING) && parse_cidr(S(a[0]), SL(a[0]), &x));
     return XV_BI_OK;
 }
 
@@ -315,18 +315,18 @@ BI_FN(bi_cidr_expand)
         return bad_cidr(ctx, a[0]);
     if (width(x.fam) - x.bits > 20)
         return xv_bi_error(ctx, "CIDR too large to expand: %.*s", (int)SL(a[0]), S(a[0]));
-    struct xv_value *set = xv_set_new(0);
+    struct xv_value *set = xv_val_set_new(0);
     u128 last = last_ip(&x);
     for (u128 ip = x.ip; set; ip++) {
         struct xv_val_buf b = {0};
         fmt_ip(&b, x.fam, ip);
-        struct xv_value *e = b.p ? xv_string(b.p, b.len) : NULL;
+        struct xv_value *e = b.p ? xv_val_string(b.p, b.len) : NULL;
         xv_val_buf_free(&b);
-        if (!e || xv_set_add(set, e)) {
-            xv_decref(set);
+        if (!e || xv_val_set_add(set, e)) {
+            xv_val_decref(set);
             set = NULL;
         }
-        xv_decref(e);
+        xv_val_decref(e);
         if (ip == last)
             break;
     }
@@ -399,7 +399,7 @@ BI_FN(bi_cidr_contains_matches)
         free(x);
         return XV_BI_ERROR;
     }
-    struct xv_value *res = xv_set_new(0);
+    struct xv_value *res = xv_val_set_new(0);
     int rc = res ? XV_BI_OK : xv_bi_error(ctx, "out of memory");
     for (size_t i = 0; rc == XV_BI_OK && i < nx; i++)
         for (size_t j = 0; rc == XV_BI_OK && j < ny; j++) {
@@ -412,22 +412,22 @@ BI_FN(bi_cidr_contains_matches)
             }
             if (!r)
                 continue;
-            struct xv_value *ki = x[i].key ? xv_incref((struct xv_value *)x[i].key)
-                                           : xv_int((int64_t)i);
-            struct xv_value *kj = y[j].key ? xv_incref((struct xv_value *)y[j].key)
-                                           : xv_int((int64_t)j);
-            struct xv_value *pr = xv_array_new(2);
-            if (!ki || !kj || !pr || xv_array_push(pr, ki) || xv_array_push(pr, kj) ||
-                xv_set_add(res, pr))
+            struct xv_value *ki = x[i].key ? xv_val_incref((struct xv_value *)x[i].key)
+                                           : xv_val_int((int64_t)i);
+            struct xv_value *kj = y[j].key ? xv_val_incref((struct xv_value *)y[j].key)
+                                           : xv_val_int((int64_t)j);
+            struct xv_value *pr = xv_val_array_new(2);
+            if (!ki || !kj || !pr || xv_val_array_push(pr, ki) || xv_val_array_push(pr, kj) ||
+                xv_val_set_add(res, pr))
                 rc = xv_bi_error(ctx, "out of memory");
-            xv_decref(ki);
-            xv_decref(kj);
-            xv_decref(pr);
+            xv_val_decref(ki);
+            xv_val_decref(kj);
+            xv_val_decref(pr);
         }
     free(x);
     free(y);
     if (rc != XV_BI_OK) {
-        xv_decref(res);
+        xv_val_decref(res);
         return rc;
     }
     *out = res;
@@ -479,10 +479,10 @@ static int emit_range(struct xv_value *arr, int fam, u128 lo, u128 hi)
         struct xv_val_buf b = {0};
         fmt_ip(&b, fam, lo);
         xv_val_buf_printf(&b, "/%d", bits);
-        struct xv_value *e = b.p ? xv_string(b.p, b.len) : NULL;
+        struct xv_value *e = b.p ? xv_val_string(b.p, b.len) : NULL;
         xv_val_buf_free(&b);
-        int rc = (!e || xv_array_push(arr, e)) ? -1 : 0;
-        xv_decref(e);
+        int rc = (!e || xv_val_array_push(arr, e)) ? -1 : 0;
+        xv_val_decref(e);
         if (rc)
             return rc;
         u128 end = bits == 0 ? maxv : lo + (((u128)1 << (w - bits)) - 1);
@@ -533,7 +533,7 @@ BI_FN(bi_cidr_merge)
         r[i].hi = last_ip(&net);
     }
     qsort(r, n, sizeof *r, cmp_range);
-    struct xv_value *arr = xv_array_new(n);
+    struct xv_value *arr = xv_val_array_new(n);
     int rc = arr ? 0 : -1;
     size_t i = 0;
     while (rc == 0 && i < n) {
@@ -549,7 +549,7 @@ BI_FN(bi_cidr_merge)
     }
     free(r);
     if (rc) {
-        xv_decref(arr);
+        xv_val_decref(arr);
         return xv_bi_error(ctx, "out of memory");
     }
     *out = arr;
@@ -562,7 +562,7 @@ BI_FN(bi_lookup_ip_addr)
         return XV_BI_ERROR;
     const char *s = S(a[0]);
     size_t n = SL(a[0]);
-    struct xv_value *set = xv_set_new(2);
+    struct xv_value *set = xv_val_set_new(2);
     if (!set)
         return xv_bi_error(ctx, "out of memory");
     int fam;
@@ -578,19 +578,19 @@ BI_FN(bi_lookup_ip_addr)
         names[0] = "127.0.0.1";
         names[1] = "::1";
     } else {
-        xv_decref(set);
+        xv_val_decref(set);
         return xv_bi_error(ctx, "lookup %.*s: name resolution is disabled for policies",
                            (int)(n > 200 ? 200 : n), s);
     }
     for (int i = 0; i < 2 && set; i++) {
         if (!names[i])
             continue;
-        struct xv_value *e = xv_cstring(names[i]);
-        if (!e || xv_set_add(set, e)) {
-            xv_decref(set);
+        struct xv_value *e = xv_val_cstring(names[i]);
+        if (!e || xv_val_set_add(set, e)) {
+            xv_val_decref(set);
             set = NULL;
         }
-        xv_decref(e);
+        xv_val_decref(e);
     }
     xv_val_buf_free(&b);
     return xv_bi_ret(ctx, set, out);

@@ -24,10 +24,10 @@ static int num_unary(struct xv_bctx *ctx, struct xv_value *const *a,
     return xv_bi_ret(ctx, f(a[0]), out);
 }
 
-BI_FN(bi_abs) { return num_unary(ctx, a, xv_num_abs, out); }
-BI_FN(bi_round) { return num_unary(ctx, a, xv_num_round, out); }
-BI_FN(bi_ceil) { return num_unary(ctx, a, xv_num_ceil, out); }
-BI_FN(bi_floor) { return num_unary(ctx, a, xv_num_floor, out); }
+BI_FN(bi_abs) { return num_unary(ctx, a, xv_val_num_abs, out); }
+BI_FN(bi_round) { return num_unary(ctx, a, xv_val_num_round, out); }
+BI_FN(bi_ceil) { return num_unary(ctx, a, xv_val_num_ceil, out); }
+BI_FN(bi_floor) { return num_unary(ctx, a, xv_val_num_floor, out); }
 
 BI_FN(bi_format_int)
 {
@@ -38,7 +38,7 @@ BI_FN(bi_format_int)
         return xv_bi_operand_err(ctx, 2, "must be one of {2, 8, 10, 16}");
     mpz_t z;
     mpz_init(z);
-    xv_number_get_mpz(a[0], z);   /* truncates toward zero, like big.Float.Int */
+    xv_val_number_get_mpz(a[0], z);   /* truncates toward zero, like big.Float.Int */
     char *s = mpz_get_str(NULL, (int)base, z);
     mpz_clear(z);
     return xv_bi_ret_owned(ctx, s, s ? strlen(s) : 0, out);
@@ -49,11 +49,11 @@ BI_FN(bi_to_number)
     const struct xv_value *v = a[0];
     switch (XV_TYPE(v)) {
     case XV_T_NULL:
-        return xv_bi_ret(ctx, xv_int(0), out);
+        return xv_bi_ret(ctx, xv_val_int(0), out);
     case XV_T_BOOL:
-        return xv_bi_ret(ctx, xv_int(XV_BOOLV(v) ? 1 : 0), out);
+        return xv_bi_ret(ctx, xv_val_int(XV_BOOLV(v) ? 1 : 0), out);
     case XV_T_NUMBER:
-        *out = xv_incref((struct xv_value *)v);
+        *out = xv_val_incref((struct xv_value *)v);
         return XV_BI_OK;
     case XV_T_STRING: {
         const char *s = S(v);
@@ -69,7 +69,7 @@ BI_FN(bi_to_number)
         for (size_t i = 0; ok && i < n; i++)
             ok = strchr("0123456789+-.eE", s[i]) != NULL && s[i] != '\0';
         if (ok)
-            num = xv_number_parse(s, n);
+            num = xv_val_number_parse(s, n);
         if (!num)
             return xv_bi_error(ctx, "strconv.ParseFloat: parsing \"%.*s\": invalid syntax",
                                (int)(n > 200 ? 200 : n), s);
@@ -91,18 +91,18 @@ static int range_common(struct xv_bctx *ctx, int64_t lo, int64_t hi, int64_t ste
      * corpus/rego/oom-numbers-range). OPA has no bound. */
     if (span / (uint64_t)step >= (1u << 20))
         return xv_bi_error(ctx, "range too large");
-    struct xv_value *arr = xv_array_new((size_t)(span / (uint64_t)step) + 1);
+    struct xv_value *arr = xv_val_array_new((size_t)(span / (uint64_t)step) + 1);
     if (!arr)
         return xv_bi_error(ctx, "out of memory");
     for (uint64_t k = 0;; k += (uint64_t)step) {
         int64_t v = lo <= hi ? lo + (int64_t)k : lo - (int64_t)k;
-        struct xv_value *e = xv_int(v);
-        if (!e || xv_array_push(arr, e)) {
-            xv_decref(e);
-            xv_decref(arr);
+        struct xv_value *e = xv_val_int(v);
+        if (!e || xv_val_array_push(arr, e)) {
+            xv_val_decref(e);
+            xv_val_decref(arr);
             return xv_bi_error(ctx, "out of memory");
         }
-        xv_decref(e);
+        xv_val_decref(e);
         if (span - k < (uint64_t)step)
             break;   /* the next step would pass hi (or wrap) */
     }
@@ -124,11 +124,11 @@ BI_FN(bi_numbers_range_step)
     if (xv_bi_int_arg(ctx, a, 1, &lo) || xv_bi_int_arg(ctx, a, 2, &hi))
         return XV_BI_ERROR;
     /* a step beyond int64 is legal (OPA uses big integers): one element */
-    if (XV_IS(a[2], XV_T_NUMBER) && xv_number_is_int(a[2]) &&
-        xv_number_get_int64(a[2], &step) != 0) {
+    if (XV_IS(a[2], XV_T_NUMBER) && xv_val_number_is_int(a[2]) &&
+        xv_val_number_get_int64(a[2], &step) != 0) {
         mpz_t z;
         mpz_init(z);
-        xv_number_get_mpz(a[2], z);
+        xv_val_number_get_mpz(a[2], z);
         int sign = mpz_sgn(z);
         mpz_clear(z);
         if (sign <= 0)

@@ -21,27 +21,27 @@ BI_FN(bi_rand_intn)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_int_arg(ctx, a, 2, &n))
         return XV_BI_ERROR;
     if (n == 0)
-        return xv_bi_ret(ctx, xv_int(0), out);
+        return xv_bi_ret(ctx, xv_val_int(0), out);
     if (n < 0)
         n = n == INT64_MIN ? INT64_MAX : -n;
-    struct xv_value *key = xv_string_fmt("rand.intn:%lld:%s", (long long)n, S(a[0]));
+    struct xv_value *key = xv_val_string_fmt("rand.intn:%lld:%s", (long long)n, S(a[0]));
     if (!key)
         return xv_bi_error(ctx, "out of memory");
     struct xv_value *memo = xv_bi_ctx_memo_get(ctx, key);
     if (memo) {
-        xv_decref(key);
+        xv_val_decref(key);
         *out = memo;
         return XV_BI_OK;
     }
     uint64_t r;
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) {
-        xv_decref(key);
+        xv_val_decref(key);
         return xv_bi_error(ctx, "no random source");
     }
-    struct xv_value *v = xv_int((int64_t)(r % (uint64_t)n));
+    struct xv_value *v = xv_val_int((int64_t)(r % (uint64_t)n));
     if (v)
         xv_bi_ctx_memo_put(ctx, key, v);
-    xv_decref(key);
+    xv_val_decref(key);
     return xv_bi_ret(ctx, v, out);
 }
 

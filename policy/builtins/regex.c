@@ -39,21 +39,21 @@ BI_FN(bi_regex_match)
     xv_go_re_release(re);
     if (r < 0)
         return xv_bi_error(ctx, "regular expression match failed (resource limit)");
-    *out = xv_bool(r);
+    *out = xv_val_bool(r);
     return XV_BI_OK;
 }
 
 BI_FN(bi_regex_is_valid)
 {
     if (!XV_IS(a[0], XV_T_STRING)) {
-        *out = xv_bool(0);
+        *out = xv_val_bool(0);
         return XV_BI_OK;
     }
     struct xv_go_re *re;
     int ok = xv_go_re_get(S(a[0]), SL(a[0]), &re, NULL) == 0;
     if (ok)
         xv_go_re_release(re);
-    *out = xv_bool(ok);
+    *out = xv_val_bool(ok);
     return XV_BI_OK;
 }
 
@@ -65,9 +65,9 @@ struct collect {
 
 static int push_str(struct xv_value *arr, const char *s, size_t n)
 {
-    struct xv_value *e = xv_string(s, n);
-    int rc = (!e || xv_array_push(arr, e)) ? -2 : 0;
-    xv_decref(e);
+    struct xv_value *e = xv_val_string(s, n);
+    int rc = (!e || xv_val_array_push(arr, e)) ? -2 : 0;
+    xv_val_decref(e);
     return rc;
 }
 
@@ -76,19 +76,19 @@ static int collect_cb(const long *ov, void *ud)
     struct collect *c = ud;
     if (c->ngroups < 0)
         return push_str(c->arr, c->s + ov[0], (size_t)(ov[1] - ov[0]));
-    struct xv_value *row = xv_array_new((size_t)c->ngroups + 1);
+    struct xv_value *row = xv_val_array_new((size_t)c->ngroups + 1);
     if (!row)
         return -2;
     for (int g = 0; g <= c->ngroups; g++) {
         int rc = ov[2 * g] >= 0 ? push_str(row, c->s + ov[2 * g], (size_t)(ov[2 * g + 1] - ov[2 * g]))
                                 : push_str(row, "", 0);
         if (rc) {
-            xv_decref(row);
+            xv_val_decref(row);
             return rc;
         }
     }
-    int rc = xv_array_push(c->arr, row) ? -2 : 0;
-    xv_decref(row);
+    int rc = xv_val_array_push(c->arr, row) ? -2 : 0;
+    xv_val_decref(row);
     return rc;
 }
 
@@ -102,11 +102,11 @@ static int find_common(struct xv_bctx *ctx, struct xv_value *const *a, bool grou
     struct xv_go_re *re;
     if (get_re(ctx, a[0], &re))
         return XV_BI_ERROR;
-    struct collect c = { xv_array_new(4), S(a[1]), groups ? xv_go_re_ngroups(re) : -1 };
+    struct collect c = { xv_val_array_new(4), S(a[1]), groups ? xv_go_re_ngroups(re) : -1 };
     int rc = c.arr ? xv_go_re_find_all(re, S(a[1]), SL(a[1]), n, collect_cb, &c) : -2;
     xv_go_re_release(re);
     if (rc) {
-        xv_decref(c.arr);
+        xv_val_decref(c.arr);
         return rc == -2 ? xv_bi_error(ctx, "out of memory")
                         : xv_bi_error(ctx, "regular expression match failed (resource limit)");
     }
@@ -141,7 +141,7 @@ BI_FN(bi_regex_split)
     struct xv_go_re *re;
     if (get_re(ctx, a[0], &re))
         return XV_BI_ERROR;
-    struct splitter sp = { 0, 0, xv_array_new(4), S(a[1]) };
+    struct splitter sp = { 0, 0, xv_val_array_new(4), S(a[1]) };
     int rc;
     if (!sp.arr) {
         rc = -2;
@@ -154,7 +154,7 @@ BI_FN(bi_regex_split)
     }
     xv_go_re_release(re);
     if (rc) {
-        xv_decref(sp.arr);
+        xv_val_decref(sp.arr);
         return xv_bi_error(ctx, rc == -2 ? "out of memory" : "regular expression match failed");
     }
     *out = sp.arr;
@@ -250,7 +250,7 @@ BI_FN(bi_regex_template_match)
     xv_go_re_release(re);
     if (r < 0)
         return xv_bi_error(ctx, "regular expression match failed");
-    *out = xv_bool(r);
+    *out = xv_val_bool(r);
     return XV_BI_OK;
 }
 
@@ -265,7 +265,7 @@ BI_FN(bi_regex_globs_match)
         free(err);
         return rc;
     }
-    *out = xv_bool(r);
+    *out = xv_val_bool(r);
     return XV_BI_OK;
 }
 

@@ -48,7 +48,7 @@ int xv_bi_error_code(struct xv_bctx *ctx, enum xv_bi_errcode code, const char *f
 int xv_bi_type_error(struct xv_bctx *ctx, int pos, const char *want, const struct xv_value *got)
 {
     return xv_bi_error_code(ctx, XV_ERR_TYPE, "operand %d must be %s but got %s", pos, want,
-                            xv_type_name(got));
+                            xv_val_type_name(got));
 }
 
 int xv_bi_want(struct xv_bctx *ctx, struct xv_value *const *args, int pos, enum xv_type t)
@@ -77,17 +77,17 @@ struct xv_value *xv_bi_ctx_memo_get(struct xv_bctx *ctx, const struct xv_value *
 {
     if (!ctx->memo || !*ctx->memo)
         return NULL;
-    long i = xv_object_find(*ctx->memo, key);
-    return i < 0 ? NULL : xv_incref(XV_OBJ_VAL(*ctx->memo, i));
+    long i = xv_val_object_find(*ctx->memo, key);
+    return i < 0 ? NULL : xv_val_incref(XV_OBJ_VAL(*ctx->memo, i));
 }
 
 int xv_bi_ctx_memo_put(struct xv_bctx *ctx, struct xv_value *key, struct xv_value *val)
 {
     if (!ctx->memo)
         return XV_E_STATE;
-    if (!*ctx->memo && !(*ctx->memo = xv_object_new(4)))
+    if (!*ctx->memo && !(*ctx->memo = xv_val_object_new(4)))
         return XV_E_NOMEM;
-    return xv_object_set(*ctx->memo, key, val);
+    return xv_val_object_set(*ctx->memo, key, val);
 }
 
 /* ---- name index: open addressing over every table ---- */

@@ -32,7 +32,7 @@ static const struct xv_value *kw(const struct xv_value *o, const char *name)
 {
     if (!XV_IS(o, XV_T_OBJECT))
         return NULL;
-    long at = xv_object_find_str(o, name, strlen(name));
+    long at = xv_val_object_find_str(o, name, strlen(name));
     return at < 0 ? NULL : XV_OBJ_VAL(o, at);
 }
 
@@ -109,7 +109,7 @@ static const char *value_type(const struct xv_value *v)
     switch (XV_TYPE(v)) {
     case XV_T_NULL: return "null";
     case XV_T_BOOL: return "boolean";
-    case XV_T_NUMBER: return xv_number_is_int(v) ? "integer" : "number";
+    case XV_T_NUMBER: return xv_val_number_is_int(v) ? "integer" : "number";
     case XV_T_STRING: return "string";
     case XV_T_ARRAY: return "array";
     default: return "object";
@@ -121,18 +121,18 @@ static void add_err(struct vctx *c, const char *field, const char *type, const c
     c->nerr++;
     if (!c->errs)
         return;
-    struct xv_value *o = xv_object_new(4);
-    struct xv_value *f = xv_cstring(field), *t = xv_cstring(type), *d = xv_cstring(desc);
-    struct xv_value *e = xv_string_fmt("%s: %s", field, desc);
-    if (!o || !f || !t || !d || !e || xv_object_set_str(o, "field", f) ||
-        xv_object_set_str(o, "type", t) || xv_object_set_str(o, "desc", d) ||
-        xv_object_set_str(o, "error", e) || xv_array_push(c->errs, o))
+    struct xv_value *o = xv_val_object_new(4);
+    struct xv_value *f = xv_val_cstring(field), *t = xv_val_cstring(type), *d = xv_val_cstring(desc);
+    struct xv_value *e = xv_val_string_fmt("%s: %s", field, desc);
+    if (!o || !f || !t || !d || !e || xv_val_object_set_str(o, "field", f) ||
+        xv_val_object_set_str(o, "type", t) || xv_val_object_set_str(o, "desc", d) ||
+        xv_val_object_set_str(o, "error", e) || xv_val_array_push(c->errs, o))
         c->oom = 1;
-    xv_decref(o);
-    xv_decref(f);
-    xv_decref(t);
-    xv_decref(d);
-    xv_decref(e);
+    xv_val_decref(o);
+    xv_val_decref(f);
+    xv_val_decref(t);
+    xv_val_decref(d);
+    xv_val_decref(e);
 }
 
 static char *num_text(const struct xv_value *v)
@@ -233,7 +233,7 @@ static const struct xv_value *resolve_ref(const struct vctx *c, const struct xv_
         }
         seg[k] = '\0';
         if (XV_IS(cur, XV_T_OBJECT)) {
-            long at = xv_object_find_str(cur, seg, k);
+            long at = xv_val_object_find_str(cur, seg, k);
             cur = at < 0 ? NULL : XV_OBJ_VAL(cur, at);
         } else if (XV_IS(cur, XV_T_ARRAY)) {
             size_t idx = (size_t)strtoul(seg, NULL, 10);
@@ -307,7 +307,7 @@ static void check_values(struct vctx *c, const struct xv_value *s, const struct 
     if (XV_IS(en, XV_T_ARRAY)) {
         bool ok = false;
         for (size_t i = 0; i < XV_ARR_LEN(en) && !ok; i++)
-            ok = xv_equal(XV_ARR_ITEM(en, i), v);
+            ok = xv_val_equal(XV_ARR_ITEM(en, i), v);
         if (!ok) {
             struct xv_val_buf b = {0};
             for (size_t i = 0; i < XV_ARR_LEN(en); i++) {
@@ -322,7 +322,7 @@ static void check_values(struct vctx *c, const struct xv_value *s, const struct 
         }
     }
     const struct xv_value *cn = kw(s, "const");
-    if (cn && !xv_equal(cn, v)) {
+    if (cn && !xv_val_equal(cn, v)) {
         struct xv_val_buf b = {0};
         xv_bi_json_text(&b, cn, 0);
         snprintf(msg, sizeof msg, "%s does not match: %s", path, b.p ? b.p : "");
@@ -388,7 +388,7 @@ static void check_object(struct vctx *c, const struct xv_value *s, const struct 
     const struct xv_value *req = kw(s, "required");
     for (size_t i = 0; XV_IS(req, XV_T_ARRAY) && i < XV_ARR_LEN(req); i++) {
         const struct xv_value *k = XV_ARR_ITEM(req, i);
-        if (XV_IS(k, XV_T_STRING) && xv_object_find(v, k) < 0) {
+        if (XV_IS(k, XV_T_STRING) && xv_val_object_find(v, k) < 0) {
             snprintf(msg, sizeof msg, "%.*s is required", (int)SL(k), S(k));
             add_err(c, path, "required", msg);
         }
@@ -404,7 +404,7 @@ static void check_object(struct vctx *c, const struct xv_value *s, const struct 
         }
         bool matched = false;
         if (XV_IS(props, XV_T_OBJECT)) {
-            long at = xv_object_find(props, k);
+            long at = xv_val_object_find(props, k);
             if (at >= 0) {
                 matched = true;
                 validate(c, XV_OBJ_VAL(props, at), val, cp, depth + 1);
@@ -453,13 +453,13 @@ static void check_object(struct vctx *c, const struct xv_value *s, const struct 
     if (!deps)
         deps = kw(s, "dependentRequired");
     for (size_t i = 0; XV_IS(deps, XV_T_OBJECT) && i < XV_OBJ_LEN(deps); i++) {
-        if (xv_object_find(v, XV_OBJ_KEY(deps, i)) < 0)
+        if (xv_val_object_find(v, XV_OBJ_KEY(deps, i)) < 0)
             continue;
         const struct xv_value *need = XV_OBJ_VAL(deps, i);
         if (XV_IS(need, XV_T_ARRAY)) {
             for (size_t k = 0; k < XV_ARR_LEN(need); k++) {
                 const struct xv_value *nk = XV_ARR_ITEM(need, k);
-                if (XV_IS(nk, XV_T_STRING) && xv_object_find(v, nk) < 0) {
+                if (XV_IS(nk, XV_T_STRING) && xv_val_object_find(v, nk) < 0) {
                     snprintf(msg, sizeof msg, "Has a dependency on %.*s", (int)SL(nk), S(nk));
                     add_err(c, path, "missing_dependency", msg);
                 }
@@ -470,12 +470,12 @@ static void check_object(struct vctx *c, const struct xv_value *s, const struct 
     }
     const struct xv_value *mn = kw(s, "minProperties"), *mx = kw(s, "maxProperties");
     int64_t lim;
-    if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 &&
+    if (XV_IS(mn, XV_T_NUMBER) && xv_val_number_get_int64(mn, &lim) == 0 &&
         (int64_t)XV_OBJ_LEN(v) < lim) {
         snprintf(msg, sizeof msg, "Must have at least %lld properties", (long long)lim);
         add_err(c, path, "array_min_properties", msg);
     }
-    if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 &&
+    if (XV_IS(mx, XV_T_NUMBER) && xv_val_number_get_int64(mx, &lim) == 0 &&
         (int64_t)XV_OBJ_LEN(v) > lim) {
         snprintf(msg, sizeof msg, "Must have at most %lld properties", (long long)lim);
         add_err(c, path, "array_max_properties", msg);
@@ -513,11 +513,11 @@ static void check_array(struct vctx *c, const struct xv_value *s, const struct x
     }
     const struct xv_value *mn = kw(s, "minItems"), *mx = kw(s, "maxItems");
     int64_t lim;
-    if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 && (int64_t)n < lim) {
+    if (XV_IS(mn, XV_T_NUMBER) && xv_val_number_get_int64(mn, &lim) == 0 && (int64_t)n < lim) {
         snprintf(msg, sizeof msg, "Array must have at least %lld items", (long long)lim);
         add_err(c, path, "array_min_items", msg);
     }
-    if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 && (int64_t)n > lim) {
+    if (XV_IS(mx, XV_T_NUMBER) && xv_val_number_get_int64(mx, &lim) == 0 && (int64_t)n > lim) {
         snprintf(msg, sizeof msg, "Array must have at most %lld items", (long long)lim);
         add_err(c, path, "array_max_items", msg);
     }
@@ -525,7 +525,7 @@ static void check_array(struct vctx *c, const struct xv_value *s, const struct x
     if (XV_IS(uq, XV_T_BOOL) && XV_BOOLV(uq)) {
         for (size_t i = 0; i < n; i++)
             for (size_t j = i + 1; j < n; j++)
-                if (xv_equal(XV_ARR_ITEM(v, i), XV_ARR_ITEM(v, j))) {
+                if (xv_val_equal(XV_ARR_ITEM(v, i), XV_ARR_ITEM(v, j))) {
                     snprintf(msg, sizeof msg, "array items[%zu,%zu] must be unique", i, j);
                     add_err(c, path, "unique", msg);
                     i = j = n;
@@ -551,12 +551,12 @@ static void check_string(struct vctx *c, const struct xv_value *s, const struct 
     const struct xv_value *mn = kw(s, "minLength"), *mx = kw(s, "maxLength"),
                           *pat = kw(s, "pattern");
     int64_t lim;
-    if (XV_IS(mn, XV_T_NUMBER) && xv_number_get_int64(mn, &lim) == 0 && (int64_t)len < lim) {
+    if (XV_IS(mn, XV_T_NUMBER) && xv_val_number_get_int64(mn, &lim) == 0 && (int64_t)len < lim) {
         snprintf(msg, sizeof msg, "String length must be greater than or equal to %lld",
                  (long long)lim);
         add_err(c, path, "string_gte", msg);
     }
-    if (XV_IS(mx, XV_T_NUMBER) && xv_number_get_int64(mx, &lim) == 0 && (int64_t)len > lim) {
+    if (XV_IS(mx, XV_T_NUMBER) && xv_val_number_get_int64(mx, &lim) == 0 && (int64_t)len > lim) {
         snprintf(msg, sizeof msg, "String length must be less than or equal to %lld",
                  (long long)lim);
         add_err(c, path, "string_lte", msg);
@@ -597,7 +597,7 @@ static void check_number(struct vctx *c, const struct xv_value *s, const struct 
         const struct xv_value *l = kw(s, lims[k].kw);
         if (!XV_IS(l, XV_T_NUMBER))
             continue;
-        int cmp = xv_number_cmp(v, l);
+        int cmp = xv_val_number_cmp(v, l);
         /* draft 4: exclusiveMinimum/Maximum as booleans beside the limit */
         const struct xv_value *ex = kw(s, k == 0 ? "exclusiveMinimum" : "exclusiveMaximum");
         bool excl = XV_IS(ex, XV_T_BOOL) && XV_BOOLV(ex);
@@ -615,13 +615,13 @@ static void check_number(struct vctx *c, const struct xv_value *s, const struct 
     }
     /* draft 6+: exclusive limits as numbers */
     const struct xv_value *exm = kw(s, "exclusiveMinimum"), *exM = kw(s, "exclusiveMaximum");
-    if (XV_IS(exm, XV_T_NUMBER) && xv_number_cmp(v, exm) <= 0) {
+    if (XV_IS(exm, XV_T_NUMBER) && xv_val_number_cmp(v, exm) <= 0) {
         char *nt2 = num_text(exm);
         snprintf(msg, sizeof msg, "Must be greater than %s", nt2 ? nt2 : "");
         free(nt2);
         add_err(c, path, "number_gt", msg);
     }
-    if (XV_IS(exM, XV_T_NUMBER) && xv_number_cmp(v, exM) >= 0) {
+    if (XV_IS(exM, XV_T_NUMBER) && xv_val_number_cmp(v, exM) >= 0) {
         char *nt2 = num_text(exM);
         snprintf(msg, sizeof msg, "Must be less than %s", nt2 ? nt2 : "");
         free(nt2);
@@ -629,14 +629,14 @@ static void check_number(struct vctx *c, const struct xv_value *s, const struct 
     }
     const struct xv_value *mo = kw(s, "multipleOf");
     if (XV_IS(mo, XV_T_NUMBER)) {
-        struct xv_value *q = xv_num_div(v, mo);
-        if (q && !xv_number_is_int(q)) {
+        struct xv_value *q = xv_val_num_div(v, mo);
+        if (q && !xv_val_number_is_int(q)) {
             char *nt2 = num_text(mo);
             snprintf(msg, sizeof msg, "Must be a multiple of %s", nt2 ? nt2 : "");
             free(nt2);
             add_err(c, path, "multiple_of", msg);
         }
-        xv_decref(q);
+        xv_val_decref(q);
     }
 }
 
@@ -678,25 +678,25 @@ static int as_value(struct xv_bctx *ctx, const struct xv_value *v, int pos, bool
 {
     if (XV_IS(v, XV_T_STRING)) {
         char err[256] = "";
-        if (xv_json_parse(S(v), SL(v), out, err, sizeof err) != 0 || !*out)
+        if (xv_val_json_parse(S(v), SL(v), out, err, sizeof err) != 0 || !*out)
             return xv_bi_error(ctx, "%s", err[0] ? err : "invalid JSON");
         return 0;
     }
     if (schema && !XV_IS(v, XV_T_OBJECT) && !XV_IS(v, XV_T_BOOL))
         return xv_bi_type_error(ctx, pos, "one of {string, object}", v);
-    *out = xv_incref((struct xv_value *)v);
+    *out = xv_val_incref((struct xv_value *)v);
     return 0;
 }
 
 static struct xv_value *pair(struct xv_value *a, struct xv_value *b)
 {
-    struct xv_value *arr = xv_array_new(2);
-    if (!arr || !a || !b || xv_array_push(arr, a) || xv_array_push(arr, b)) {
-        xv_decref(arr);
+    struct xv_value *arr = xv_val_array_new(2);
+    if (!arr || !a || !b || xv_val_array_push(arr, a) || xv_val_array_push(arr, b)) {
+        xv_val_decref(arr);
         arr = NULL;
     }
-    xv_decref(a);
-    xv_decref(b);
+    xv_val_decref(a);
+    xv_val_decref(b);
     return arr;
 }
 
@@ -707,20 +707,20 @@ BI_FN(bi_verify_schema)
         return xv_bi_type_error(ctx, 1, "one of {string, object}", a[0]);
     if (XV_IS(a[0], XV_T_STRING)) {
         char err[256] = "";
-        if (xv_json_parse(S(a[0]), SL(a[0]), &s, err, sizeof err) != 0 || !s)
-            return xv_bi_ret(ctx, pair(xv_bool(0), xv_string_fmt("jsonschema: %s", err)),
+        if (xv_val_json_parse(S(a[0]), SL(a[0]), &s, err, sizeof err) != 0 || !s)
+            return xv_bi_ret(ctx, pair(xv_val_bool(0), xv_val_string_fmt("jsonschema: %s", err)),
                                     out);
     } else {
-        s = xv_incref(a[0]);
+        s = xv_val_incref(a[0]);
     }
     char *m = check_schema(s, 0);
-    xv_decref(s);
+    xv_val_decref(s);
     if (m) {
-        struct xv_value *r = pair(xv_bool(0), xv_string_fmt("jsonschema: %s", m));
+        struct xv_value *r = pair(xv_val_bool(0), xv_val_string_fmt("jsonschema: %s", m));
         free(m);
         return xv_bi_ret(ctx, r, out);
     }
-    return xv_bi_ret(ctx, pair(xv_bool(1), xv_null()), out);
+    return xv_bi_ret(ctx, pair(xv_val_bool(1), xv_val_null()), out);
 }
 
 BI_FN(bi_match_schema)
@@ -729,27 +729,27 @@ BI_FN(bi_match_schema)
     if (as_value(ctx, a[0], 1, false, &doc))
         return XV_BI_ERROR;
     if (as_value(ctx, a[1], 2, true, &s)) {
-        xv_decref(doc);
+        xv_val_decref(doc);
         return XV_BI_ERROR;
     }
     char *m = check_schema(s, 0);
     if (m) {
-        xv_decref(doc);
-        xv_decref(s);
+        xv_val_decref(doc);
+        xv_val_decref(s);
         int rc = xv_bi_error(ctx, "%s", m);
         free(m);
         return rc;
     }
-    struct vctx c = {s, xv_array_new(0), 0, 0};
+    struct vctx c = {s, xv_val_array_new(0), 0, 0};
     if (c.errs)
         validate(&c, s, doc, "(root)", 0);
-    xv_decref(doc);
-    xv_decref(s);
+    xv_val_decref(doc);
+    xv_val_decref(s);
     if (!c.errs || c.oom) {
-        xv_decref(c.errs);
+        xv_val_decref(c.errs);
         return xv_bi_error(ctx, "out of memory");
     }
-    return xv_bi_ret(ctx, pair(xv_bool(c.nerr == 0), c.errs), out);
+    return xv_bi_ret(ctx, pair(xv_val_bool(c.nerr == 0), c.errs), out);
 }
 
 const struct xv_builtin_def xv_bi_schema[] = {

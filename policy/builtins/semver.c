@@ -159,13 +159,13 @@ BI_FN(bi_semver_compare)
     if (!semver_parse(S(a[1]), SL(a[1]), &y))
         return xv_bi_error(ctx, "operand 2: string \"%.*s\" is not a valid SemVer",
                            (int)(SL(a[1]) > 100 ? 100 : SL(a[1])), S(a[1]));
-    return xv_bi_ret(ctx, xv_int(semver_cmp(&x, &y)), out);
+    return xv_bi_ret(ctx, xv_val_int(semver_cmp(&x, &y)), out);
 }
 
 BI_FN(bi_semver_is_valid)
 {
     struct semver x;
-    *out = xv_bool(XV_IS(a[0], XV_T_STRING) && semver_parse(S(a[0]), SL(a[0]), &x));
+    *out = xv_val_bool(XV_IS(a[0], XV_T_STRING) && semver_parse(S(a[0]), SL(a[0]), &x));
     return XV_BI_OK;
 }
 

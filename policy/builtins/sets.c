@@ -18,14 +18,14 @@ BI_FN(bi_union)
     for (size_t i = 0; i < XV_SET_LEN(a[0]); i++)
         if (!XV_IS(XV_SET_ITEM(a[0], i), XV_T_SET))
             return xv_bi_type_error(ctx, 1, "set", XV_SET_ITEM(a[0], i));
-    struct xv_value *r = xv_set_new(0);
+    struct xv_value *r = xv_val_set_new(0);
     if (!r)
         return OOM(ctx);
     for (size_t i = 0; i < XV_SET_LEN(a[0]); i++) {
         const struct xv_value *s = XV_SET_ITEM(a[0], i);
         for (size_t j = 0; j < XV_SET_LEN(s); j++)
-            if (xv_set_add(r, XV_SET_ITEM(s, j))) {
-                xv_decref(r);
+            if (xv_val_set_add(r, XV_SET_ITEM(s, j))) {
+                xv_val_decref(r);
                 return OOM(ctx);
             }
     }
@@ -41,7 +41,7 @@ BI_FN(bi_intersection)
     for (size_t i = 0; i < n; i++)
         if (!XV_IS(XV_SET_ITEM(a[0], i), XV_T_SET))
             return xv_bi_type_error(ctx, 1, "set", XV_SET_ITEM(a[0], i));
-    struct xv_value *r = xv_set_new(0);
+    struct xv_value *r = xv_val_set_new(0);
     if (!r)
         return OOM(ctx);
     if (n > 0) {
@@ -50,9 +50,9 @@ BI_FN(bi_intersection)
             const struct xv_value *e = XV_SET_ITEM(first, j);
             bool all = true;
             for (size_t i = 1; i < n && all; i++)
-                all = xv_set_find(XV_SET_ITEM(a[0], i), e) >= 0;
-            if (all && xv_set_add(r, (struct xv_value *)e)) {
-                xv_decref(r);
+                all = xv_val_set_find(XV_SET_ITEM(a[0], i), e) >= 0;
+            if (all && xv_val_set_add(r, (struct xv_value *)e)) {
+                xv_val_decref(r);
                 return OOM(ctx);
             }
         }

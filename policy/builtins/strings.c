@@ -59,7 +59,7 @@ BI_FN(bi_contains)
 {
     if (want_str(ctx, a, 1) || want_str(ctx, a, 2))
         return XV_BI_ERROR;
-    *out = xv_bool(memmem_s(S(a[0]), SL(a[0]), S(a[1]), SL(a[1])) != NULL);
+    *out = xv_val_bool(memmem_s(S(a[0]), SL(a[0]), S(a[1]), SL(a[1])) != NULL);
     return XV_BI_OK;
 }
 
@@ -67,7 +67,7 @@ BI_FN(bi_startswith)
 {
     if (want_str(ctx, a, 1) || want_str(ctx, a, 2))
         return XV_BI_ERROR;
-    *out = xv_bool(SL(a[1]) <= SL(a[0]) && memcmp(S(a[0]), S(a[1]), SL(a[1])) == 0);
+    *out = xv_val_bool(SL(a[1]) <= SL(a[0]) && memcmp(S(a[0]), S(a[1]), SL(a[1])) == 0);
     return XV_BI_OK;
 }
 
@@ -75,7 +75,7 @@ BI_FN(bi_endswith)
 {
     if (want_str(ctx, a, 1) || want_str(ctx, a, 2))
         return XV_BI_ERROR;
-    *out = xv_bool(SL(a[1]) <= SL(a[0]) &&
+    *out = xv_val_bool(SL(a[1]) <= SL(a[0]) &&
                    memcmp(S(a[0]) + SL(a[0]) - SL(a[1]), S(a[1]), SL(a[1])) == 0);
     return XV_BI_OK;
 }
@@ -124,10 +124,10 @@ static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, stru
     }
     if (ascii) {
         if (!change) {
-            *out = xv_incref((struct xv_value *)s);
+            *out = xv_val_incref((struct xv_value *)s);
             return XV_BI_OK;
         }
-        struct xv_value *r = xv_string((const char *)p0, n0);
+        struct xv_value *r = xv_val_string((const char *)p0, n0);
         if (!r)
             return xv_bi_error(ctx, "out of memory");
         unsigned char *q = (unsigned char *)r->u.str.s;
@@ -192,7 +192,7 @@ BI_FN(bi_split)
         return XV_BI_ERROR;
     const char *s = S(a[0]), *d = S(a[1]);
     size_t n = SL(a[0]), dn = SL(a[1]);
-    struct xv_value *arr = xv_array_new(4);
+    struct xv_value *arr = xv_val_array_new(4);
     if (!arr)
         return xv_bi_error(ctx, "out of memory");
     int rc = 0;
@@ -202,9 +202,9 @@ BI_FN(bi_split)
         uint32_t cp;
         while (i < n && rc == 0) {
             size_t k = xv_val_utf8_decode(s + i, n - i, &cp);
-            struct xv_value *e = xv_string(s + i, k);
-            rc = e ? xv_array_push(arr, e) : -1;
-            xv_decref(e);
+            struct xv_value *e = xv_val_string(s + i, k);
+            rc = e ? xv_val_array_push(arr, e) : -1;
+            xv_val_decref(e);
             i += k;
         }
     } else {
@@ -212,16 +212,16 @@ BI_FN(bi_split)
         for (;;) {
             const char *hit = memmem(s + i, n - i, d, dn);
             size_t end = hit ? (size_t)(hit - s) : n;
-            struct xv_value *e = xv_string(s + i, end - i);
-            rc = e ? xv_array_push(arr, e) : -1;
-            xv_decref(e);
+            struct xv_value *e = xv_val_string(s + i, end - i);
+            rc = e ? xv_val_array_push(arr, e) : -1;
+            xv_val_decref(e);
             if (!hit || rc)
                 break;
             i = end + dn;
         }
     }
     if (rc) {
-        xv_decref(arr);
+        xv_val_decref(arr);
         return xv_bi_error(ctx, "out of memory");
     }
     *out = arr;
@@ -386,7 +386,7 @@ static int do_trim(struct xv_bctx *ctx, struct xv_value *const *a, bool l, bool 
         return XV_BI_ERROR;
     size_t st, en;
     trim_span(S(a[0]), SL(a[0]), S(a[1]), SL(a[1]), l, r, false, &st, &en);
-    return xv_bi_ret(ctx, xv_string(S(a[0]) + st, en - st), out);
+    return xv_bi_ret(ctx, xv_val_string(S(a[0]) + st, en - st), out);
 }
 
 BI_FN(bi_trim) { return do_trim(ctx, a, true, true, out); }
@@ -399,7 +399,7 @@ BI_FN(bi_trim_space)
         return XV_BI_ERROR;
     size_t st, en;
     trim_span(S(a[0]), SL(a[0]), NULL, 0, true, true, true, &st, &en);
-    return xv_bi_ret(ctx, xv_string(S(a[0]) + st, en - st), out);
+    return xv_bi_ret(ctx, xv_val_string(S(a[0]) + st, en - st), out);
 }
 
 BI_FN(bi_trim_prefix)
@@ -408,8 +408,8 @@ BI_FN(bi_trim_prefix)
         return XV_BI_ERROR;
     size_t pn = SL(a[1]);
     if (pn <= SL(a[0]) && memcmp(S(a[0]), S(a[1]), pn) == 0)
-        return xv_bi_ret(ctx, xv_string(S(a[0]) + pn, SL(a[0]) - pn), out);
-    *out = xv_incref(a[0]);
+        return xv_bi_ret(ctx, xv_val_string(S(a[0]) + pn, SL(a[0]) - pn), out);
+    *out = xv_val_incref(a[0]);
     return XV_BI_OK;
 }
 
@@ -419,8 +419,8 @@ BI_FN(bi_trim_suffix)
         return XV_BI_ERROR;
     size_t sn = SL(a[1]), n0 = SL(a[0]);
     if (sn <= n0 && memcmp(S(a[0]) + n0 - sn, S(a[1]), sn) == 0)
-        return xv_bi_ret(ctx, xv_string(S(a[0]), n0 - sn), out);
-    *out = xv_incref(a[0]);
+        return xv_bi_ret(ctx, xv_val_string(S(a[0]), n0 - sn), out);
+    *out = xv_val_incref(a[0]);
     return XV_BI_OK;
 }
 
@@ -448,7 +448,7 @@ static int index_common(struct xv_bctx *ctx, struct xv_value *const *a, bool all
         return xv_bi_error(ctx, "empty search character");
     size_t bn, sn;
     uint32_t *br = runes(S(a[0]), SL(a[0]), &bn), *sr = runes(S(a[1]), SL(a[1]), &sn);
-    struct xv_value *arr = all ? xv_array_new(4) : NULL;
+    struct xv_value *arr = all ? xv_val_array_new(4) : NULL;
     int64_t found = -1;
     int rc = XV_BI_OK;
     if (!br || !sr || (all && !arr)) {
@@ -462,22 +462,22 @@ static int index_common(struct xv_bctx *ctx, struct xv_value *const *a, bool all
             found = (int64_t)i;
             break;
         }
-        struct xv_value *e = xv_int((int64_t)i);
-        if (!e || xv_array_push(arr, e)) {
-            xv_decref(e);
+        struct xv_value *e = xv_val_int((int64_t)i);
+        if (!e || xv_val_array_push(arr, e)) {
+            xv_val_decref(e);
             rc = xv_bi_error(ctx, "out of memory");
             goto done;
         }
-        xv_decref(e);
+        xv_val_decref(e);
     }
     if (all) {
         *out = arr;
         arr = NULL;
     } else {
-        rc = xv_bi_ret(ctx, xv_int(found), out);
+        rc = xv_bi_ret(ctx, xv_val_int(found), out);
     }
 done:
-    xv_decref(arr);
+    xv_val_decref(arr);
     free(br);
     free(sr);
     return rc;
@@ -500,7 +500,7 @@ BI_FN(bi_substring)
     size_t en = n;
     if (len >= 0)
         en = st + xv_val_utf8_offset(s + st, n - st, (size_t)len);
-    return xv_bi_ret(ctx, xv_string(s + st, en - st), out);
+    return xv_bi_ret(ctx, xv_val_string(s + st, en - st), out);
 }
 
 BI_FN(bi_reverse)
@@ -537,7 +537,7 @@ BI_FN(bi_count_str)
             i = (size_t)(h - s) + sn;
         }
     }
-    return xv_bi_ret(ctx, xv_int(c), out);
+    return xv_bi_ret(ctx, xv_val_int(c), out);
 }
 
 /* strings.any_prefix_match / any_suffix_match */
@@ -572,11 +572,11 @@ static int any_match(struct xv_bctx *ctx, struct xv_value *const *a, bool suffix
                 continue;
             const char *base = suffix ? S(xs[i]) + sl - pl : S(xs[i]);
             if (memcmp(base, S(ps[j]), pl) == 0) {
-                *out = xv_bool(1);
+                *out = xv_val_bool(1);
                 return XV_BI_OK;
             }
         }
-    *out = xv_bool(0);
+    *out = xv_val_bool(0);
     return XV_BI_OK;
 }
 
@@ -608,21 +608,21 @@ BI_FN(bi_sprintf)
             g->s = S(v);
             g->slen = SL(v);
         } else if (XV_IS(v, XV_T_NUMBER) && !xv_bi_num_is_float_text(v) &&
-                   xv_number_get_int64(v, &iv) == 0) {
+                   xv_val_number_get_int64(v, &iv) == 0) {
             g->kind = XV_GO_FMT_INT;
             g->i = iv;
         } else if (XV_IS(v, XV_T_NUMBER) && !xv_bi_num_is_float_text(v) &&
-                   xv_number_is_int(v)) {
+                   xv_val_number_is_int(v)) {
             mpz_t z;
             mpz_init(z);
-            xv_number_get_mpz(v, z);
+            xv_val_number_get_mpz(v, z);
             owned[i] = mpz_get_str(NULL, 10, z);
             mpz_clear(z);
             g->kind = XV_GO_FMT_BIGINT;
             g->s = owned[i];
             g->slen = owned[i] ? strlen(owned[i]) : 0;
         } else if (XV_IS(v, XV_T_NUMBER)) {
-            double d = xv_number_get_double(v);
+            double d = xv_val_number_get_double(v);
             if (d == d && d - d == 0) {
                 g->kind = XV_GO_FMT_FLOAT;
                 g->f = d;

@@ -94,7 +94,7 @@ static bool truthy(const struct xv_value *v)
     switch (XV_TYPE(v)) {
     case XV_T_NULL: return false;
     case XV_T_BOOL: return XV_BOOLV(v);
-    case XV_T_NUMBER: return xv_number_get_double(v) != 0;
+    case XV_T_NUMBER: return xv_val_number_get_double(v) != 0;
     case XV_T_STRING: return SL(v) > 0;
     case XV_T_OBJECT: return XV_OBJ_LEN(v) > 0;
     default: return v->u.arr.len > 0;
@@ -103,13 +103,13 @@ static bool truthy(const struct xv_value *v)
 
 static struct xv_value *ref(struct xv_value *v)
 {
-    return v == UNDEF ? UNDEF : xv_incref(v);
+    return v == UNDEF ? UNDEF : xv_val_incref(v);
 }
 
 static void unref(struct xv_value *v)
 {
     if (v && v != UNDEF)
-        xv_decref(v);
+        xv_val_decref(v);
 }
 
 static struct xv_value *lookup_var(struct tctx *t, const char *name)
@@ -170,7 +170,7 @@ static struct xv_value *field_chain(struct tctx *t, struct xv_value *base, struc
             l->p++;
         struct xv_value *next = UNDEF;
         if (cur != UNDEF && XV_IS(cur, XV_T_OBJECT)) {
-            long at = xv_object_find_str(cur, st, (size_t)(l->p - st));
+            long at = xv_val_object_find_str(cur, st, (size_t)(l->p - st));
             if (at >= 0)
                 next = XV_OBJ_VAL(cur, at);
         }
@@ -200,12 +200,12 @@ static struct xv_value *tmpl_printf(struct xv_value **args, int na)
             fa[i - 1].kind = XV_GO_FMT_STRING;
             fa[i - 1].s = S(x);
             fa[i - 1].slen = SL(x);
-        } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER) && xv_number_get_int64(x, &iv) == 0) {
+        } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER) && xv_val_number_get_int64(x, &iv) == 0) {
             fa[i - 1].kind = XV_GO_FMT_INT;
             fa[i - 1].i = iv;
         } else if (x != UNDEF && XV_IS(x, XV_T_NUMBER)) {
             fa[i - 1].kind = XV_GO_FMT_FLOAT;
-            fa[i - 1].f = xv_number_get_double(x);
+            fa[i - 1].f = xv_val_number_get_double(x);
         } else {
             struct xv_val_buf b = {0};
             print_value(&b, x);
@@ -216,7 +216,7 @@ static struct xv_value *tmpl_printf(struct xv_value **args, int na)
     }
     size_t len;
     char *s = xv_go_fmt_sprintf(S(args[0]), SL(args[0]), fa, (size_t)(na - 1), &len);
-    r = s ? xv_string(s, len) : UNDEF;
+    r = s ? xv_val_string(s, len) : UNDEF;
     free(s);
     for (int i = 0; i < 16; i++)
         free(owned[i]);
@@ -230,7 +230,7 @@ static struct xv_value *call_func(struct tctx *t, const char *fn, struct xv_valu
     struct xv_value *r = UNDEF;
     if (strcmp(fn, "len") == 0 && na == 1 && args[0] != UNDEF) {
         const struct xv_value *x = args[0];
-        r = xv_int(XV_IS(x, XV_T_STRING) ? (int64_t)SL(x)
+        r = xv_val_int(XV_IS(x, XV_T_STRING) ? (int64_t)SL(x)
                    : XV_IS(x, XV_T_OBJECT) ? (int64_t)XV_OBJ_LEN(x)
                    : (XV_IS(x, XV_T_ARRAY) || XV_IS(x, XV_T_SET)) ? (int64_t)x->u.arr.len : 0);
     } else if (strcmp(fn, "index") == 0 && na >= 2) {
@@ -239,11 +239,11 @@ static struct xv_value *call_func(struct tctx *t, const char *fn, struct xv_valu
             struct xv_value *next = UNDEF;
             int64_t ix;
             if (XV_IS(cur, XV_T_OBJECT)) {
-                long at = xv_object_find(cur, args[i]);
+                long at = xv_val_object_find(cur, args[i]);
                 if (at >= 0)
                     next = XV_OBJ_VAL(cur, at);
             } else if (XV_IS(cur, XV_T_ARRAY) && XV_IS(args[i], XV_T_NUMBER) &&
-                       xv_number_get_int64(args[i], &ix) == 0 && ix >= 0 &&
+                       xv_val_number_get_int64(args[i], &ix) == 0 && ix >= 0 &&
                        (size_t)ix < XV_ARR_LEN(cur)) {
                 next = XV_ARR_ITEM(cur, ix);
             }
@@ -255,15 +255,15 @@ static struct xv_value *call_func(struct tctx *t, const char *fn, struct xv_valu
     } else if ((strcmp(fn, "eq") == 0 || strcmp(fn, "ne") == 0) && na >= 2) {
         bool eq = false;
         for (int i = 1; i < na && !eq; i++)
-            eq = args[0] != UNDEF && args[i] != UNDEF && xv_equal(args[0], args[i]);
-        r = xv_bool(fn[0] == 'e' ? eq : !eq);
+            eq = args[0] != UNDEF && args[i] != UNDEF && xv_val_equal(args[0], args[i]);
+        r = xv_val_bool(fn[0] == 'e' ? eq : !eq);
     } else if ((strcmp(fn, "lt") == 0 || strcmp(fn, "le") == 0 || strcmp(fn, "gt") == 0 ||
                 strcmp(fn, "ge") == 0) && na == 2 && args[0] != UNDEF && args[1] != UNDEF) {
-        int c2 = xv_compare(args[0], args[1]);
-        r = xv_bool(fn[0] == 'l' ? (fn[1] == 't' ? c2 < 0 : c2 <= 0)
+        int c2 = xv_val_compare(args[0], args[1]);
+        r = xv_val_bool(fn[0] == 'l' ? (fn[1] == 't' ? c2 < 0 : c2 <= 0)
                                  : (fn[1] == 't' ? c2 > 0 : c2 >= 0));
     } else if (strcmp(fn, "not") == 0 && na == 1) {
-        r = xv_bool(!truthy(args[0]));
+        r = xv_val_bool(!truthy(args[0]));
     } else if ((strcmp(fn, "and") == 0 || strcmp(fn, "or") == 0) && na >= 1) {
         int pick = na - 1;
         for (int i = 0; i < na; i++)
@@ -282,7 +282,7 @@ static struct xv_value *call_func(struct tctx *t, const char *fn, struct xv_valu
         }
         size_t len;
         char *s = xv_val_buf_take(&b, &len);
-        r = s ? xv_string(s, len) : UNDEF;
+        r = s ? xv_val_string(s, len) : UNDEF;
         free(s);
     } else if (strcmp(fn, "printf") == 0 && na >= 1 && XV_IS(args[0], XV_T_STRING)) {
         r = tmpl_printf(args, na);
@@ -343,10 +343,10 @@ static struct xv_value *operand(struct tctx *t, struct lex *l, struct xv_value *
         if (c == '"') {
             /* the JSON string parser handles Go's common escapes */
             char err[64];
-            if (xv_json_parse(st - 1, (size_t)(l->p - st + 2), &v, err, sizeof err) || !v)
-                v = xv_string(st, (size_t)(l->p - st));
+            if (xv_val_json_parse(st - 1, (size_t)(l->p - st + 2), &v, err, sizeof err) || !v)
+                v = xv_val_string(st, (size_t)(l->p - st));
         } else {
-            v = xv_string(st, (size_t)(l->p - st));
+            v = xv_val_string(st, (size_t)(l->p - st));
         }
         if (l->p < l->e)
             l->p++;
@@ -356,7 +356,7 @@ static struct xv_value *operand(struct tctx *t, struct lex *l, struct xv_value *
         const char *st = l->p++;
         while (l->p < l->e && strchr("0123456789.eE+-", *l->p))
             l->p++;
-        struct xv_value *v = xv_number_parse(st, (size_t)(l->p - st));
+        struct xv_value *v = xv_val_number_parse(st, (size_t)(l->p - st));
         return v ? v : UNDEF;
     }
     const char *st = l->p;
@@ -364,11 +364,11 @@ static struct xv_value *operand(struct tctx *t, struct lex *l, struct xv_value *
         l->p++;
     size_t wl = (size_t)(l->p - st);
     if (wl == 4 && memcmp(st, "true", 4) == 0)
-        return xv_bool(1);
+        return xv_val_bool(1);
     if (wl == 5 && memcmp(st, "false", 5) == 0)
-        return xv_bool(0);
+        return xv_val_bool(0);
     if (wl == 3 && memcmp(st, "nil", 3) == 0)
-        return xv_null();
+        return xv_val_null();
     if (wl == 0) {
         fail(t, " unexpected character in command");
         l->p = l->e;
@@ -406,11 +406,11 @@ static struct xv_value *eval_pipeline(struct tctx *t, struct lex *l, struct xv_v
         snprintf(fn, sizeof fn, "%.*s", (int)(l->p - st < 15 ? l->p - st : 15), st);
         struct xv_value *r = UNDEF;
         if (strcmp(fn, "len") == 0 && v != UNDEF)
-            r = xv_int(XV_IS(v, XV_T_STRING) ? (int64_t)SL(v)
+            r = xv_val_int(XV_IS(v, XV_T_STRING) ? (int64_t)SL(v)
                        : XV_IS(v, XV_T_OBJECT) ? (int64_t)XV_OBJ_LEN(v)
                        : (XV_IS(v, XV_T_ARRAY) || XV_IS(v, XV_T_SET)) ? (int64_t)v->u.arr.len : 0);
         else if (strcmp(fn, "not") == 0)
-            r = xv_bool(!truthy(v));
+            r = xv_val_bool(!truthy(v));
         else if (strcmp(fn, "print") == 0)
             r = ref(v);
         else
@@ -568,7 +568,7 @@ static void do_range(struct tctx *t, struct xv_value *dot, bool emit, struct lex
         int mark = t->nvars;
         struct xv_value *key, *val;
         bool obj = XV_IS(coll, XV_T_OBJECT);
-        key = obj ? XV_OBJ_KEY(coll, i) : xv_int((int64_t)i);
+        key = obj ? XV_OBJ_KEY(coll, i) : xv_val_int((int64_t)i);
         val = obj ? XV_OBJ_VAL(coll, i) : coll->u.arr.items[i];
         if (nv == 1)
             set_var(t, v1, val, true);
@@ -577,7 +577,7 @@ static void do_range(struct tctx *t, struct xv_value *dot, bool emit, struct lex
             set_var(t, v2, val, true);
         }
         if (!obj)
-            xv_decref(key);
+            xv_val_decref(key);
         st = run(t, val, true, &er, &el);
         pop_vars(t, mark);
     }

@@ -43,7 +43,7 @@ static int ts_number(struct xv_bctx *ctx, const struct xv_value *v, int64_t *ns)
 {
     if (!XV_IS(v, XV_T_NUMBER))
         return xv_bi_type_error(ctx, 1, "number", v);
-    if (!xv_number_is_int(v) || xv_number_get_int64(v, ns) != 0)
+    if (!xv_val_number_is_int(v) || xv_val_number_get_int64(v, ns) != 0)
         return xv_bi_error(ctx, "timestamp too big");
     return 0;
 }
@@ -105,7 +105,7 @@ static int tz_time(struct xv_bctx *ctx, const struct xv_value *a, struct xv_go_t
 
 BI_FN(bi_now_ns)
 {
-    return xv_bi_ret(ctx, xv_int(xv_bi_ctx_now_ns(ctx)), out);
+    return xv_bi_ret(ctx, xv_val_int(xv_bi_ctx_now_ns(ctx)), out);
 }
 
 static int parse_common(struct xv_bctx *ctx, const char *layout, size_t ln,
@@ -118,7 +118,7 @@ static int parse_common(struct xv_bctx *ctx, const char *layout, size_t ln,
         return xv_bi_error(ctx, "%s", err);
     if (ns_join(sec, nsec, &ns))
         return xv_bi_error(ctx, "time outside of valid range");
-    return xv_bi_ret(ctx, xv_int(ns), out);
+    return xv_bi_ret(ctx, xv_val_int(ns), out);
 }
 
 BI_FN(bi_parse_ns)
@@ -145,21 +145,21 @@ BI_FN(bi_parse_duration_ns)
     char err[300];
     if (xv_go_parse_duration(S(a[0]), SL(a[0]), &ns, err, sizeof err))
         return xv_bi_error(ctx, "%s", err);
-    return xv_bi_ret(ctx, xv_int(ns), out);
+    return xv_bi_ret(ctx, xv_val_int(ns), out);
 }
 
 static struct xv_value *int_triple(int64_t x, int64_t y, int64_t z)
 {
-    struct xv_value *arr = xv_array_new(3);
+    struct xv_value *arr = xv_val_array_new(3);
     int64_t v[3] = {x, y, z};
     for (int i = 0; arr && i < 3; i++) {
-        struct xv_value *e = xv_int(v[i]);
-        if (!e || xv_array_push(arr, e)) {
-            xv_decref(e);
-            xv_decref(arr);
+        struct xv_value *e = xv_val_int(v[i]);
+        if (!e || xv_val_array_push(arr, e)) {
+            xv_val_decref(e);
+            xv_val_decref(arr);
             return NULL;
         }
-        xv_decref(e);
+        xv_val_decref(e);
     }
     return arr;
 }
@@ -187,7 +187,7 @@ BI_FN(bi_weekday)
     struct xv_go_tm tm;
     if (tz_time(ctx, a[0], &tm, NULL, NULL, NULL, NULL))
         return XV_BI_ERROR;
-    return xv_bi_ret(ctx, xv_cstring(days[tm.wday]), out);
+    return xv_bi_ret(ctx, xv_val_cstring(days[tm.wday]), out);
 }
 
 BI_FN(bi_format)
@@ -219,7 +219,7 @@ BI_FN(bi_add_date)
     int64_t nsec_total;
     if (ns_join(days * 86400 + tm.hour * 3600 + tm.min * 60 + tm.sec, nsec, &nsec_total))
         return xv_bi_error(ctx, "time outside of valid range");
-    return xv_bi_ret(ctx, xv_int(nsec_total), out);
+    return xv_bi_ret(ctx, xv_val_int(nsec_total), out);
 }
 
 BI_FN(bi_diff)
@@ -253,18 +253,18 @@ BI_FN(bi_diff)
     }
     if (month < 0) { month += 12; year--; }
     struct xv_value *hi = int_triple(year, month, day), *lo = int_triple(hour, min, sec);
-    struct xv_value *arr = xv_array_new(6);
+    struct xv_value *arr = xv_val_array_new(6);
     for (int i = 0; arr && hi && lo && i < 6; i++)
-        if (xv_array_push(arr, XV_ARR_ITEM(i < 3 ? hi : lo, i % 3))) {
-            xv_decref(arr);
+        if (xv_val_array_push(arr, XV_ARR_ITEM(i < 3 ? hi : lo, i % 3))) {
+            xv_val_decref(arr);
             arr = NULL;
         }
     if (!hi || !lo) {
-        xv_decref(arr);
+        xv_val_decref(arr);
         arr = NULL;
     }
-    xv_decref(hi);
-    xv_decref(lo);
+    xv_val_decref(hi);
+    xv_val_decref(lo);
     return xv_bi_ret(ctx, arr, out);
 }
 

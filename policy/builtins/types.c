@@ -15,7 +15,7 @@
     BI_FN(fname)                        \
     {                                   \
         (void)ctx;                      \
-        *out = xv_bool(XV_IS(a[0], t)); \
+        *out = xv_val_bool(XV_IS(a[0], t)); \
         return XV_BI_OK;                \
     }
 IS_FN(bi_is_string, XV_T_STRING)
@@ -28,7 +28,7 @@ IS_FN(bi_is_null, XV_T_NULL)
 
 BI_FN(bi_type_name)
 {
-    return xv_bi_ret(ctx, xv_cstring(xv_type_name(a[0])), out);
+    return xv_bi_ret(ctx, xv_val_cstring(xv_val_type_name(a[0])), out);
 }
 
 const struct xv_builtin_def xv_bi_types[] = {

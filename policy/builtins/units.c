@@ -80,7 +80,7 @@ static int units_common(struct xv_bctx *ctx, struct xv_value *const *a, bool byt
         free(s);
         return xv_bi_error(ctx, bytes ? "no byte amount provided" : "no amount provided");
     }
-    struct xv_value *num = xv_number_parse(s, an);
+    struct xv_value *num = xv_val_number_parse(s, an);
     if (!num) {
         free(s);
         return xv_bi_error(ctx, bytes ? "could not parse byte amount to a number"
@@ -90,7 +90,7 @@ static int units_common(struct xv_bctx *ctx, struct xv_value *const *a, bool byt
     char unit[8] = "";
     size_t ul = n - an;
     if (ul >= sizeof unit) {
-        xv_decref(num);
+        xv_val_decref(num);
         int rc = xv_bi_error(ctx, bytes ? "byte unit %s not recognized" : "unit %s not recognized",
                              s + an);
         free(s);
@@ -134,7 +134,7 @@ static int units_common(struct xv_bctx *ctx, struct xv_value *const *a, bool byt
         }
     }
     if (k < 0) {
-        xv_decref(num);
+        xv_val_decref(num);
         int rc = xv_bi_error(ctx, bytes ? "byte unit %s not recognized" : "unit %s not recognized",
                              s + an);
         free(s);
@@ -143,8 +143,8 @@ static int units_common(struct xv_bctx *ctx, struct xv_value *const *a, bool byt
     free(s);
     mpq_t q;
     mpq_init(q);
-    xv_number_get_mpq(num, q);
-    xv_decref(num);
+    xv_val_number_get_mpq(num, q);
+    xv_val_decref(num);
     if (milli) {
         mpz_mul_ui(mpq_denref(q), mpq_denref(q), 1000);
         mpq_canonicalize(q);
@@ -157,10 +157,10 @@ static int units_common(struct xv_bctx *ctx, struct xv_value *const *a, bool byt
         mpz_t z;
         mpz_init(z);
         mpz_tdiv_q(z, mpq_numref(q), mpq_denref(q));
-        r = xv_number_from_mpz(z);
+        r = xv_val_number_from_mpz(z);
         mpz_clear(z);
     } else {
-        r = xv_number_from_mpq(q);
+        r = xv_val_number_from_mpq(q);
     }
     mpq_clear(q);
     return xv_bi_ret(ctx, r, out);

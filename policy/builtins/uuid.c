@@ -22,28 +22,28 @@ BI_FN(bi_uuid_rfc4122)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_value *key = xv_string_fmt("uuid.rfc4122:%s", S(a[0]));
+    struct xv_value *key = xv_val_string_fmt("uuid.rfc4122:%s", S(a[0]));
     if (!key)
         return OOM(ctx);
     struct xv_value *memo = xv_bi_ctx_memo_get(ctx, key);
     if (memo) {
-        xv_decref(key);
+        xv_val_decref(key);
         *out = memo;
         return XV_BI_OK;
     }
     unsigned char u[16];
     if (getrandom(u, sizeof u, 0) != (ssize_t)sizeof u) {
-        xv_decref(key);
+        xv_val_decref(key);
         return xv_bi_error(ctx, "no random source");
     }
     u[6] = (unsigned char)((u[6] & 0x0F) | 0x40);   /* version 4 */
     u[8] = (unsigned char)((u[8] & 0x3F) | 0x80);   /* RFC 4122 variant */
-    struct xv_value *v = xv_string_fmt(
+    struct xv_value *v = xv_val_string_fmt(
         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
         u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
     if (v)
         xv_bi_ctx_memo_put(ctx, key, v);
-    xv_decref(key);
+    xv_val_decref(key);
     return xv_bi_ret(ctx, v, out);
 }
 
@@ -84,17 +84,17 @@ static bool parse_uuid(const char *s, size_t n, unsigned char u[16])
 
 static int set_int(struct xv_value *o, const char *k, int64_t v)
 {
-    struct xv_value *x = xv_int(v);
-    int rc = x ? xv_object_set_str(o, k, x) : -1;
-    xv_decref(x);
+    struct xv_value *x = xv_val_int(v);
+    int rc = x ? xv_val_object_set_str(o, k, x) : -1;
+    xv_val_decref(x);
     return rc;
 }
 
 static int set_str(struct xv_value *o, const char *k, const char *v)
 {
-    struct xv_value *x = xv_cstring(v);
-    int rc = x ? xv_object_set_str(o, k, x) : -1;
-    xv_decref(x);
+    struct xv_value *x = xv_val_cstring(v);
+    int rc = x ? xv_val_object_set_str(o, k, x) : -1;
+    xv_val_decref(x);
     return rc;
 }
 
@@ -105,7 +105,7 @@ BI_FN(bi_uuid_parse)
     unsigned char u[16];
     if (!parse_uuid(S(a[0]), SL(a[0]), u))
         return xv_bi_error(ctx, "invalid UUID format");
-    struct xv_value *o = xv_object_new(8);
+    struct xv_value *o = xv_val_object_new(8);
     if (!o)
         return OOM(ctx);
     int ver = u[6] >> 4;
@@ -143,7 +143,7 @@ BI_FN(bi_uuid_parse)
         }
     }
     if (rc) {
-        xv_decref(o);
+        xv_val_decref(o);
         return OOM(ctx);
     }
     *out = o;

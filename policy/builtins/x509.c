@@ -205,8 +205,8 @@ static bool find_ext(const struct cert *c, const unsigned char *oid, size_t on, 
 
 static int put(struct xv_value *o, const char *k, struct xv_value *v)
 {
-    int rc = v ? xv_object_set_str(o, k, v) : -1;
-    xv_decref(v);
+    int rc = v ? xv_val_object_set_str(o, k, v) : -1;
+    xv_val_decref(v);
     return rc;
 }
 
@@ -216,7 +216,7 @@ static struct xv_value *b64_value(const unsigned char *p, size_t n)
     xv_bi_b64_encode(&b, p, n, false, true);
     size_t len;
     char *s = xv_val_buf_take(&b, &len);
-    struct xv_value *v = s ? xv_string(s, len) : NULL;
+    struct xv_value *v = s ? xv_val_string(s, len) : NULL;
     free(s);
     return v;
 }
@@ -225,7 +225,7 @@ static struct xv_value *time_value(int64_t sec)
 {
     struct xv_go_tm tm;
     xv_go_time_split(sec, 0, NULL, &tm);
-    return xv_string_fmt("%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)tm.year, tm.month,
+    return xv_val_string_fmt("%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)tm.year, tm.month,
                          tm.day, tm.hour, tm.min, tm.sec);
 }
 
@@ -237,7 +237,7 @@ static struct xv_value *name_value(const der_t *name)
         const char *field;
     } attrs[] = {{6, "Country"}, {10, "Organization"}, {11, "OrganizationalUnit"},
                  {7, "Locality"}, {8, "Province"}, {9, "StreetAddress"}, {17, "PostalCode"}};
-    struct xv_value *o = xv_object_new(12), *lists[7] = {0}, *names = xv_array_new(4);
+    struct xv_value *o = xv_val_object_new(12), *lists[7] = {0}, *names = xv_val_array_new(4);
     struct xv_value *cn = NULL, *sn = NULL;
     const unsigned char *p = name->p, *e = name->p + name->len;
     der_t set;
@@ -250,9 +250,9 @@ static struct xv_value *name_value(const der_t *name)
             if (!xv_crypto_der_read(&r, re, &oid) || !xv_crypto_der_read(&r, re, &val) ||
                 oid.tag != 0x06)
                 continue;
-            struct xv_value *sv = xv_string((const char *)val.p, val.len);
+            struct xv_value *sv = xv_val_string((const char *)val.p, val.len);
             /* Names entry: {"Type": [oid arcs], "Value": "..."} */
-            struct xv_value *ent = xv_object_new(2), *arcs = xv_array_new(4);
+            struct xv_value *ent = xv_val_object_new(2), *arcs = xv_val_array_new(4);
             unsigned long arc = 0;
             for (size_t i = 0; arcs && i < oid.len; i++) {
                 arc = arc << 7 | (oid.p[i] & 0x7F);
@@ -261,63 +261,63 @@ static struct xv_value *name_value(const der_t *name)
                 if (XV_ARR_LEN(arcs) == 0) {
                     /* the first subidentifier packs two arcs: 40*X + Y */
                     unsigned long first = arc < 80 ? arc / 40 : 2;
-                    struct xv_value *a1 = xv_int((int64_t)first), *a2 = xv_int((int64_t)(arc - first * 40));
-                    xv_array_push(arcs, a1);
-                    xv_array_push(arcs, a2);
-                    xv_decref(a1);
-                    xv_decref(a2);
+                    struct xv_value *a1 = xv_val_int((int64_t)first), *a2 = xv_val_int((int64_t)(arc - first * 40));
+                    xv_val_array_push(arcs, a1);
+                    xv_val_array_push(arcs, a2);
+                    xv_val_decref(a1);
+                    xv_val_decref(a2);
                 } else {
-                    struct xv_value *ai = xv_int((int64_t)arc);
-                    xv_array_push(arcs, ai);
-                    xv_decref(ai);
+                    struct xv_value *ai = xv_val_int((int64_t)arc);
+                    xv_val_array_push(arcs, ai);
+                    xv_val_decref(ai);
                 }
                 arc = 0;
             }
             if (ent && arcs && sv) {
-                xv_object_set_str(ent, "Type", arcs);
-                xv_object_set_str(ent, "Value", sv);
-                xv_array_push(names, ent);
+                xv_val_object_set_str(ent, "Type", arcs);
+                xv_val_object_set_str(ent, "Value", sv);
+                xv_val_array_push(names, ent);
             }
-            xv_decref(ent);
-            xv_decref(arcs);
+            xv_val_decref(ent);
+            xv_val_decref(arcs);
             if (oid.len == 3 && oid.p[0] == 0x55 && oid.p[1] == 0x04) {
                 unsigned char last = oid.p[2];
                 if (last == 3) {
-                    xv_decref(cn);
-                    cn = xv_incref(sv);
+                    xv_val_decref(cn);
+                    cn = xv_val_incref(sv);
                 } else if (last == 5) {
-                    xv_decref(sn);
-                    sn = xv_incref(sv);
+                    xv_val_decref(sn);
+                    sn = xv_val_incref(sv);
                 }
                 for (int k = 0; k < 7; k++)
                     if (attrs[k].last == last && sv) {
                         if (!lists[k])
-                            lists[k] = xv_array_new(1);
+                            lists[k] = xv_val_array_new(1);
                         if (lists[k])
-                            xv_array_push(lists[k], sv);
+                            xv_val_array_push(lists[k], sv);
                     }
             }
-            xv_decref(sv);
+            xv_val_decref(sv);
         }
     }
     if (!o || !names) {
-        xv_decref(o);
-        xv_decref(names);
+        xv_val_decref(o);
+        xv_val_decref(names);
         for (int k = 0; k < 7; k++)
-            xv_decref(lists[k]);
-        xv_decref(cn);
-        xv_decref(sn);
+            xv_val_decref(lists[k]);
+        xv_val_decref(cn);
+        xv_val_decref(sn);
         return NULL;
     }
     int rc = 0;
     for (int k = 0; k < 7; k++)
-        rc |= put(o, attrs[k].field, lists[k] ? lists[k] : xv_null());
-    rc |= put(o, "CommonName", cn ? cn : xv_cstring(""));
-    rc |= put(o, "SerialNumber", sn ? sn : xv_cstring(""));
+        rc |= put(o, attrs[k].field, lists[k] ? lists[k] : xv_val_null());
+    rc |= put(o, "CommonName", cn ? cn : xv_val_cstring(""));
+    rc |= put(o, "SerialNumber", sn ? sn : xv_val_cstring(""));
     rc |= put(o, "Names", names);
-    rc |= put(o, "ExtraNames", xv_null());
+    rc |= put(o, "ExtraNames", xv_val_null());
     if (rc) {
-        xv_decref(o);
+        xv_val_decref(o);
         return NULL;
     }
     return o;
@@ -339,7 +339,7 @@ static int san_values(const struct cert *c, struct xv_value *o)
                 if (!dst)
                     continue;
                 if (!*dst)
-                    *dst = xv_array_new(2);
+                    *dst = xv_val_array_new(2);
                 struct xv_value *s;
                 if (gn.tag == 0x87) {
                     char buf[64] = "";
@@ -349,20 +349,20 @@ static int san_values(const struct cert *c, struct xv_value *o)
                         for (size_t i = 0; i + 1 < gn.len && i < 16; i += 2)
                             snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%x",
                                      i ? ":" : "", gn.p[i] << 8 | gn.p[i + 1]);
-                    s = xv_cstring(buf);
+                    s = xv_val_cstring(buf);
                 } else {
-                    s = xv_string((const char *)gn.p, gn.len);
+                    s = xv_val_string((const char *)gn.p, gn.len);
                 }
                 if (*dst && s)
-                    xv_array_push(*dst, s);
-                xv_decref(s);
+                    xv_val_array_push(*dst, s);
+                xv_val_decref(s);
             }
         }
     }
-    int rc = put(o, "DNSNames", dns ? dns : xv_null());
-    rc |= put(o, "EmailAddresses", email ? email : xv_null());
-    rc |= put(o, "URIStrings", uri ? uri : xv_null());
-    rc |= put(o, "IPAddresses", ip ? ip : xv_null());
+    int rc = put(o, "DNSNames", dns ? dns : xv_val_null());
+    rc |= put(o, "EmailAddresses", email ? email : xv_val_null());
+    rc |= put(o, "URIStrings", uri ? uri : xv_val_null());
+    rc |= put(o, "IPAddresses", ip ? ip : xv_val_null());
     return rc;
 }
 
@@ -382,7 +382,7 @@ static bool cert_is_ca(const struct cert *c)
 
 static struct xv_value *cert_value(const struct cert *c)
 {
-    struct xv_value *o = xv_object_new(16);
+    struct xv_value *o = xv_val_object_new(16);
     if (!o)
         return NULL;
     mpz_t z;
@@ -393,18 +393,18 @@ static struct xv_value *cert_value(const struct cert *c)
     rc |= put(o, "RawSubjectPublicKeyInfo", b64_value(c->spki_start, c->spki_len));
     rc |= put(o, "Signature", b64_value(c->sig.len ? c->sig.p + 1 : c->sig.p,
                                         c->sig.len ? c->sig.len - 1 : 0));
-    rc |= put(o, "Version", xv_int(c->version));
-    rc |= put(o, "SerialNumber", xv_number_from_mpz(z));
+    rc |= put(o, "Version", xv_val_int(c->version));
+    rc |= put(o, "SerialNumber", xv_val_number_from_mpz(z));
     rc |= put(o, "Issuer", name_value(&c->issuer));
     rc |= put(o, "Subject", name_value(&c->subject));
     rc |= put(o, "NotBefore", time_value(c->not_before));
     rc |= put(o, "NotAfter", time_value(c->not_after));
-    rc |= put(o, "IsCA", xv_bool(cert_is_ca(c)));
-    rc |= put(o, "BasicConstraintsValid", xv_bool(find_ext(c, OID_BC, sizeof OID_BC, &(der_t){0})));
+    rc |= put(o, "IsCA", xv_val_bool(cert_is_ca(c)));
+    rc |= put(o, "BasicConstraintsValid", xv_val_bool(find_ext(c, OID_BC, sizeof OID_BC, &(der_t){0})));
     rc |= san_values(c, o);
     mpz_clear(z);
     if (rc) {
-        xv_decref(o);
+        xv_val_decref(o);
         return NULL;
     }
     return o;
@@ -448,19 +448,19 @@ BI_FN(bi_parse_certificates)
     if (!certs)
         return xv_bi_error(ctx, "out of memory");
     int n = parse_certs(ctx, a[0], certs, ders, &nd, &ok);
-    struct xv_value *arr = n >= 0 ? xv_array_new((size_t)n) : NULL;
+    struct xv_value *arr = n >= 0 ? xv_val_array_new((size_t)n) : NULL;
     int rc = n < 0 ? XV_BI_ERROR : XV_BI_OK;
     for (int i = 0; rc == XV_BI_OK && i < n; i++) {
         struct xv_value *v = cert_value(&certs[i]);
-        if (!v || !arr || xv_array_push(arr, v))
+        if (!v || !arr || xv_val_array_push(arr, v))
             rc = xv_bi_error(ctx, "out of memory");
-        xv_decref(v);
+        xv_val_decref(v);
     }
     for (int i = 0; i < nd; i++)
         free(ders[i]);
     free(certs);
     if (rc != XV_BI_OK) {
-        xv_decref(arr);
+        xv_val_decref(arr);
         return rc;
     }
     *out = arr;
@@ -549,28 +549,28 @@ BI_FN(bi_parse_and_verify)
         if (valid && i == 0)
             valid = verify_sig(&certs[0], &certs[0]);
     }
-    struct xv_value *list = xv_array_new(n > 0 ? (size_t)n : 0);
+    struct xv_value *list = xv_val_array_new(n > 0 ? (size_t)n : 0);
     for (int i = n - 1; valid && list && i >= 0; i--) {
         struct xv_value *v = cert_value(&certs[i]);
-        if (!v || xv_array_push(list, v)) {
-            xv_decref(list);
+        if (!v || xv_val_array_push(list, v)) {
+            xv_val_decref(list);
             list = NULL;
         }
-        xv_decref(v);
+        xv_val_decref(v);
     }
     for (int i = 0; i < nd; i++)
         free(ders[i]);
     free(certs);
     if (!valid) {
-        xv_decref(list);
-        list = xv_array_new(0);
+        xv_val_decref(list);
+        list = xv_val_array_new(0);
     }
-    struct xv_value *r = xv_array_new(2);
-    if (!r || !list || xv_array_push(r, xv_bool(valid)) || xv_array_push(r, list)) {
-        xv_decref(r);
+    struct xv_value *r = xv_val_array_new(2);
+    if (!r || !list || xv_val_array_push(r, xv_val_bool(valid)) || xv_val_array_push(r, list)) {
+        xv_val_decref(r);
         r = NULL;
     }
-    xv_decref(list);
+    xv_val_decref(list);
     return xv_bi_ret(ctx, r, out);
 }
 
@@ -596,11 +596,11 @@ BI_FN(bi_parse_csr)
             const unsigned char *r = info.p, *re = info.p + info.len;
             if (xv_crypto_der_read(&r, re, &ver) && ver.tag == 0x02 &&
                 xv_crypto_der_read(&r, re, &subj) && subj.tag == 0x30) {
-                o = xv_object_new(4);
+                o = xv_val_object_new(4);
                 if (o && (put(o, "Raw", b64_value(ders[0], (size_t)(p - ders[0]))) ||
-                          put(o, "Version", xv_int(ver.len == 1 ? ver.p[0] : 0)) ||
+                          put(o, "Version", xv_val_int(ver.len == 1 ? ver.p[0] : 0)) ||
                           put(o, "Subject", name_value(&subj)))) {
-                    xv_decref(o);
+                    xv_val_decref(o);
                     o = NULL;
                 }
             }
@@ -624,7 +624,7 @@ static struct xv_value *b64url_mpz(const mpz_t z)
     free(raw);
     size_t len;
     char *s = xv_val_buf_take(&b, &len);
-    struct xv_value *v = s ? xv_string(s, len) : NULL;
+    struct xv_value *v = s ? xv_val_string(s, len) : NULL;
     free(s);
     return v;
 }
@@ -646,8 +646,8 @@ static struct xv_value *rsa_jwk(const unsigned char *p, size_t n)
     if (cnt < 9)
         return NULL;
     static const char *const names[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi"};
-    struct xv_value *o = xv_object_new(9);
-    int rc = o ? put(o, "kty", xv_cstring("RSA")) : -1;
+    struct xv_value *o = xv_val_object_new(9);
+    int rc = o ? put(o, "kty", xv_val_cstring("RSA")) : -1;
     for (int i = 0; !rc && i < 8; i++) {
         mpz_t z;
         mpz_init(z);
@@ -658,7 +658,7 @@ static struct xv_value *rsa_jwk(const unsigned char *p, size_t n)
         mpz_clear(z);
     }
     if (rc) {
-        xv_decref(o);
+        xv_val_decref(o);
         return NULL;
     }
     return o;
@@ -728,13 +728,13 @@ static struct xv_value *ec_jwk(const unsigned char *p, size_t n)
         else if (el.tag == 0xA1 && in.tag == 0x03)
             pub = in;
     }
-    struct xv_value *o = xv_object_new(5);
+    struct xv_value *o = xv_val_object_new(5);
     mpz_t d;
     mpz_init(d);
     mpz_import(d, priv.len, 1, 1, 0, 0, priv.p);
     int rc = !o || !crv;
     if (!rc)
-        rc = put(o, "kty", xv_cstring("EC")) | put(o, "crv", xv_cstring(crv)) |
+        rc = put(o, "kty", xv_val_cstring("EC")) | put(o, "crv", xv_val_cstring(crv)) |
              put(o, "d", b64url_mpz(d));
     if (!rc && pub.len > 2 && pub.p[1] == 0x04) {
         size_t cb = (pub.len - 2) / 2;
@@ -747,7 +747,7 @@ static struct xv_value *ec_jwk(const unsigned char *p, size_t n)
     }
     mpz_clear(d);
     if (rc) {
-        xv_decref(o);
+        xv_val_decref(o);
         return NULL;
     }
     return o;
@@ -758,7 +758,7 @@ BI_FN(bi_parse_private_keys)
     if (xv_bi_want(ctx, a, 1, XV_T_STRING))
         return XV_BI_ERROR;
     if (SL(a[0]) == 0) {
-        *out = xv_null();
+        *out = xv_val_null();
         return XV_BI_OK;
     }
     char *text = NULL;
@@ -770,12 +770,12 @@ BI_FN(bi_parse_private_keys)
         struct xv_val_buf b = {0};
         if (xv_bi_b64_decode(&b, S(a[0]), SL(a[0]), false) >= 0) {
             xv_val_buf_free(&b);
-            *out = xv_array_new(0);
+            *out = xv_val_array_new(0);
             return xv_bi_ret(ctx, *out, out);
         }
         text = xv_val_buf_take(&b, &tn);
     }
-    struct xv_value *arr = xv_array_new(2);
+    struct xv_value *arr = xv_val_array_new(2);
     size_t off = 0;
     while (text && arr && off < tn) {
         char *type;
@@ -789,8 +789,8 @@ BI_FN(bi_parse_private_keys)
         if (!k && (strcmp(type, "EC PRIVATE KEY") == 0 || strcmp(type, "PRIVATE KEY") == 0))
             k = ec_jwk(der, dl);
         if (k)
-            xv_array_push(arr, k);
-        xv_decref(k);
+            xv_val_array_push(arr, k);
+        xv_val_decref(k);
         free(type);
         free(der);
         off += rest;
@@ -811,7 +811,7 @@ BI_FN(bi_parse_keypair)
         free(ct);
         return XV_BI_ERROR;
     }
-    struct xv_value *certs = xv_array_new(2), *key = NULL;
+    struct xv_value *certs = xv_val_array_new(2), *key = NULL;
     size_t off = 0;
     while (certs && off < cn) {
         char *type;
@@ -822,8 +822,8 @@ BI_FN(bi_parse_keypair)
         if (strcmp(type, "CERTIFICATE") == 0) {
             struct xv_value *v = b64_value(der, dl);
             if (v)
-                xv_array_push(certs, v);
-            xv_decref(v);
+                xv_val_array_push(certs, v);
+            xv_val_decref(v);
         }
         free(type);
         free(der);
@@ -842,18 +842,18 @@ BI_FN(bi_parse_keypair)
     free(ct);
     free(kt);
     if (!certs || XV_ARR_LEN(certs) == 0 || !key) {
-        xv_decref(certs);
-        xv_decref(key);
+        xv_val_decref(certs);
+        xv_val_decref(key);
         return xv_bi_error(ctx, !key ? "tls: failed to find any PEM data in key input"
                                      : "tls: failed to find any PEM data in certificate input");
     }
-    struct xv_value *o = xv_object_new(2);
-    if (!o || xv_object_set_str(o, "Certificate", certs) || xv_object_set_str(o, "PrivateKey", key)) {
-        xv_decref(o);
+    struct xv_value *o = xv_val_object_new(2);
+    if (!o || xv_val_object_set_str(o, "Certificate", certs) || xv_val_object_set_str(o, "PrivateKey", key)) {
+        xv_val_decref(o);
         o = NULL;
     }
-    xv_decref(certs);
-    xv_decref(key);
+    xv_val_decref(certs);
+    xv_val_decref(key);
     return xv_bi_ret(ctx, o, out);
 }
 

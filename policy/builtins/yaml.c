@@ -29,7 +29,7 @@ static bool needs_quotes(const char *s, size_t n)
         return true;
     struct xv_value *r = xv_val_yaml_resolve_plain(s, n);
     bool other = !XV_IS(r, XV_T_STRING);
-    xv_decref(r);
+    xv_val_decref(r);
     if (other)
         return true;
     if (strchr("-?:,[]{}#&*!|>'\"%@`", s[0]))
@@ -80,10 +80,10 @@ static void emit(struct xv_val_buf *b, const struct xv_value *v, int ind, bool i
             else {
                 struct xv_val_buf kb = {0};
                 xv_bi_json_text(&kb, k, 0);
-                struct xv_value *ks = kb.p ? xv_string(kb.p, kb.len) : NULL;
+                struct xv_value *ks = kb.p ? xv_val_string(kb.p, kb.len) : NULL;
                 if (ks)
                     put_scalar(b, ks);
-                xv_decref(ks);
+                xv_val_decref(ks);
                 xv_val_buf_free(&kb);
             }
             xv_val_buf_addc(b, ':');
@@ -139,13 +139,13 @@ BI_FN(bi_yaml_unmarshal)
 BI_FN(bi_yaml_is_valid)
 {
     if (!XV_IS(a[0], XV_T_STRING)) {
-        *out = xv_bool(0);
+        *out = xv_val_bool(0);
         return XV_BI_OK;
     }
     char err[300];
     struct xv_value *v = xv_val_yaml_parse(S(a[0]), SL(a[0]), err, sizeof err);
-    *out = xv_bool(v != NULL);
-    xv_decref(v);
+    *out = xv_val_bool(v != NULL);
+    xv_val_decref(v);
     return XV_BI_OK;
 }
 

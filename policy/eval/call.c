@@ -93,7 +93,7 @@ static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc 
     }
     ev->depth--;
     if (rc < 0) {
-        xv_decref(acc);
+        xv_val_decref(acc);
         return R_ERR;
     }
     *out = acc;
@@ -132,7 +132,7 @@ static int call_builtin(struct ev *ev, const struct xv_builtin_def *bi, struct t
     } else {
         rc = k->fn(ev, k, out);
     }
-    xv_decref(out);
+    xv_val_decref(out);
     return rc;
 }
 
@@ -192,7 +192,7 @@ static int apply_call(struct ev *ev, struct term *t, V *vals, int n, struct k *k
         if (!out)
             return R_OK;
         int rc = k->fn(ev, k, out);
-        xv_decref(out);
+        xv_val_decref(out);
         return rc;
     }
     return call_builtin(ev, bi, t, vals, n, k);

@@ -22,10 +22,10 @@ static int kcomplete_val(struct ev *ev, struct k *self, V v)
     struct kcollect *kc = (struct kcollect *)self;
     kc->found = 1;
     if (!*kc->acc) {
-        *kc->acc = xv_incref(v);
+        *kc->acc = xv_val_incref(v);
         return R_OK;
     }
-    if (xv_equal(*kc->acc, v))
+    if (xv_val_equal(*kc->acc, v))
         return R_OK;
     if (kc->func)
         return xv_eval_raise(ev, kc->r->loc, "eval_conflict_error",
@@ -48,7 +48,7 @@ static int kset_val(struct ev *ev, struct k *self, V v)
 {
     struct kcollect *kc = (struct kcollect *)self;
     kc->found = 1;
-    return xv_set_add(*kc->acc, v) ? xv_eval_oom(ev) : R_OK;
+    return xv_val_set_add(*kc->acc, v) ? xv_eval_oom(ev) : R_OK;
 }
 
 static int kset_body(struct ev *ev, struct k *self, V unused)
@@ -80,30 +80,30 @@ static int obj_insert(struct ev *ev, struct kobj *ko, V leaf)
     int is_set = r->kind == R_SET;
     for (int j = 0; j < n; j++) {
         V key = ko->keys[j];
-        long idx = xv_object_find(cur, key);
+        long idx = xv_val_object_find(cur, key);
         int last = j == n - 1;
         if (last && !is_set) {
             if (idx >= 0) {
-                if (!xv_equal(XV_OBJ_VAL(cur, idx), leaf))
+                if (!xv_val_equal(XV_OBJ_VAL(cur, idx), leaf))
                     return xv_eval_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
                 return R_OK;
             }
-            return xv_object_set(cur, key, leaf) ? xv_eval_oom(ev) : R_OK;
+            return xv_val_object_set(cur, key, leaf) ? xv_eval_oom(ev) : R_OK;
         }
         if (idx < 0) {
-            V child = last ? xv_set_new(0) : xv_object_new(0);
-            if (!child || xv_object_set(cur, key, child)) {
-                xv_decref(child);
+            V child = last ? xv_val_set_new(0) : xv_val_object_new(0);
+            if (!child || xv_val_object_set(cur, key, child)) {
+                xv_val_decref(child);
                 return xv_eval_oom(ev);
             }
-            xv_decref(child);
-            idx = xv_object_find(cur, key);
+            xv_val_decref(child);
+            idx = xv_val_object_find(cur, key);
         }
         V child = XV_OBJ_VAL(cur, idx);
         if (last) {
             if (child->type != XV_T_SET || child->refcnt != 1)
                 return xv_eval_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
-            return xv_set_add(child, leaf) ? xv_eval_oom(ev) : R_OK;
+            return xv_val_set_add(child, leaf) ? xv_eval_oom(ev) : R_OK;
         }
         if (child->type != XV_T_OBJECT || child->refcnt != 1)
             return xv_eval_raise(ev, r->loc, "eval_conflict_error", "object keys must be unique");
@@ -171,28 +171,28 @@ int xv_eval_step(struct ev *ev, struct xv_loc loc)
  * is a conflict (NULL). New reference. */
 static V merge_docs(V a, V b, int depth)
 {
-    if (xv_equal(a, b))
-        return xv_incref(a);
+    if (xv_val_equal(a, b))
+        return xv_val_incref(a);
     if (a->type == XV_T_SET && b->type == XV_T_SET && depth <= 0) {
-        V r = xv_value_copy(a);
+        V r = xv_val_copy(a);
         for (size_t i = 0; r && i < XV_SET_LEN(b); i++)
-            xv_set_add(r, XV_SET_ITEM(b, i));
+            xv_val_set_add(r, XV_SET_ITEM(b, i));
         return r;
     }
     /* below the rule's key path the values belong to one rule: no injection */
     if (a->type != XV_T_OBJECT || b->type != XV_T_OBJECT || depth <= 0)
         return NULL;
-    V r = xv_value_copy(a);
+    V r = xv_val_copy(a);
     for (size_t i = 0; r && i < XV_OBJ_LEN(b); i++) {
-        long at = xv_object_find(r, XV_OBJ_KEY(b, i));
+        long at = xv_val_object_find(r, XV_OBJ_KEY(b, i));
         V m = at >= 0 ? merge_docs(XV_OBJ_VAL(r, at), XV_OBJ_VAL(b, i), depth - 1)
-                      : xv_incref(XV_OBJ_VAL(b, i));
+                      : xv_val_incref(XV_OBJ_VAL(b, i));
         if (!m) {
-            xv_decref(r);
+            xv_val_decref(r);
             return NULL;
         }
-        xv_object_set(r, XV_OBJ_KEY(b, i), m);
-        xv_decref(m);
+        xv_val_object_set(r, XV_OBJ_KEY(b, i), m);
+        xv_val_decref(m);
     }
     return r;
 }
@@ -203,12 +203,12 @@ static int package_value(struct ev *ev, struct node *n, V base, V *out)
 {
     if (n->is_func)
         return 0;
-    V obj = base && base->type == XV_T_OBJECT ? xv_value_copy(base) : xv_object_new(n->nkids);
+    V obj = base && base->type == XV_T_OBJECT ? xv_val_copy(base) : xv_val_object_new(n->nkids);
     if (!obj)
         return xv_eval_oom(ev);
     if (base && base->type != XV_T_OBJECT && n->nkids == 0) {
-        xv_decref(obj);
-        *out = xv_incref(base);
+        xv_val_decref(obj);
+        *out = xv_val_incref(base);
         return 0;
     }
     for (int c = 0; c < n->nkids; c++) {
@@ -217,12 +217,12 @@ static int package_value(struct ev *ev, struct node *n, V base, V *out)
             continue;
         V cv = NULL;
         if (xv_eval_node_value(ev, ch, xv_eval_lookup(base, ch->key), &cv)) {
-            xv_decref(obj);
+            xv_val_decref(obj);
             return -1;
         }
         if (cv) {
-            xv_object_set(obj, ch->key, cv);
-            xv_decref(cv);
+            xv_val_object_set(obj, ch->key, cv);
+            xv_val_decref(cv);
         }
     }
     *out = obj;
@@ -278,14 +278,14 @@ static int merge_kids(struct ev *ev, struct node *n, V acc)
             return R_ERR;
         if (!cv)
             continue;
-        long at = xv_object_find(acc, n->kids[c]->key);
-        V merged = at >= 0 ? merge_docs(XV_OBJ_VAL(acc, at), cv, maxrest - 1) : xv_incref(cv);
-        xv_decref(cv);
+        long at = xv_val_object_find(acc, n->kids[c]->key);
+        V merged = at >= 0 ? merge_docs(XV_OBJ_VAL(acc, at), cv, maxrest - 1) : xv_val_incref(cv);
+        xv_val_decref(cv);
         if (!merged)
             return xv_eval_raise(ev, n->rules->loc, "eval_conflict_error",
                                  "object keys must be unique");
-        xv_object_set(acc, n->kids[c]->key, merged);
-        xv_decref(merged);
+        xv_val_object_set(acc, n->kids[c]->key, merged);
+        xv_val_decref(merged);
     }
     return R_OK;
 }
@@ -294,7 +294,7 @@ static int merge_kids(struct ev *ev, struct node *n, V acc)
 static int eval_partial(struct ev *ev, struct node *n, V *acc)
 {
     int setdoc = n->has_set;
-    *acc = setdoc ? xv_set_new(0) : xv_object_new(0);
+    *acc = setdoc ? xv_val_set_new(0) : xv_val_object_new(0);
     if (!*acc)
         return xv_eval_oom(ev);
     int rc = R_OK;
@@ -329,14 +329,14 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
 {
     *out = NULL;
     if (ev->mask && ev->mask[n->id]) {
-        *out = xv_incref(base);
+        *out = xv_val_incref(base);
         return 0;
     }
     if (!n->nrules && !n->dflt)
         return package_value(ev, n, base, out);
     struct cache_ent *ce = &ev->cache[n->id];
     if (ce->state == 2) {
-        *out = xv_incref(ce->v);
+        *out = xv_val_incref(ce->v);
         return 0;
     }
     if (ce->state == 1) {
@@ -367,13 +367,13 @@ int xv_eval_node_value(struct ev *ev, struct node *n, V base, V *out)
     }
     ev->depth--;
     if (rc < 0) {
-        xv_decref(acc);
+        xv_val_decref(acc);
         ce->state = 0;
         return -1;
     }
     /* the cache owns one reference, the caller another */
     ce->v = acc;
     ce->state = 2;
-    *out = xv_incref(acc);
+    *out = xv_val_incref(acc);
     return 0;
 }

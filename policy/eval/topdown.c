@@ -56,19 +56,19 @@ V xv_eval_lookup(V coll, V key)
     switch (coll->type) {
     case XV_T_OBJECT: {
         long i = key->type == XV_T_STRING
-                     ? xv_object_find_str(coll, XV_STR(key), XV_STRLEN(key))
-                     : xv_object_find(coll, key);
+                     ? xv_val_object_find_str(coll, XV_STR(key), XV_STRLEN(key))
+                     : xv_val_object_find(coll, key);
         return i < 0 ? NULL : XV_OBJ_VAL(coll, i);
     }
     case XV_T_ARRAY: {
         int64_t idx;
-        if (key->type != XV_T_NUMBER || xv_number_get_int64(key, &idx) || idx < 0 ||
+        if (key->type != XV_T_NUMBER || xv_val_number_get_int64(key, &idx) || idx < 0 ||
             (size_t)idx >= XV_ARR_LEN(coll))
             return NULL;
         return XV_ARR_ITEM(coll, idx);
     }
     case XV_T_SET: {
-        long i = xv_set_find(coll, key);
+        long i = xv_val_set_find(coll, key);
         return i < 0 ? NULL : XV_SET_ITEM(coll, i);
     }
     default:
@@ -80,7 +80,7 @@ static V lookup_str(V coll, const char *s, size_t n)
 {
     if (!coll || coll->type != XV_T_OBJECT)
         return NULL;
-    long i = xv_object_find_str(coll, s, n);
+    long i = xv_val_object_find_str(coll, s, n);
     return i < 0 ? NULL : XV_OBJ_VAL(coll, i);
 }
 
@@ -187,7 +187,7 @@ struct keq {
 static int keq_fn(struct ev *ev, struct k *self, V v)
 {
     struct keq *ke = (struct keq *)self;
-    if (!xv_equal(v, ke->target))
+    if (!xv_val_equal(v, ke->target))
         return R_OK;
     return ke->next->fn(ev, ke->next, NULL);
 }
@@ -257,7 +257,7 @@ int xv_eval_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
     case T_VAR:
         if (t->slot >= 0) {
             if (env[t->slot])
-                return xv_equal(env[t->slot], v) ? k->fn(ev, k, NULL) : R_OK;
+                return xv_val_equal(env[t->slot], v) ? k->fn(ev, k, NULL) : R_OK;
             env[t->slot] = v;
             int rc = k->fn(ev, k, NULL);
             env[t->slot] = NULL;
@@ -265,7 +265,7 @@ int xv_eval_match(struct ev *ev, V *env, struct term *t, V v, struct k *k)
         }
         break;
     case T_VALUE:
-        return xv_equal(t->val, v) ? k->fn(ev, k, NULL) : R_OK;
+        return xv_val_equal(t->val, v) ? k->fn(ev, k, NULL) : R_OK;
     case T_ARRAY:
         if (!is_pattern(env, t))
             break;
@@ -331,7 +331,7 @@ int xv_eval_unify(struct ev *ev, V *env, struct term *a, struct term *b, struct 
             /* keys must match in order (both literal, sorted by source) */
             for (int i = 0; i < a->n; i += 2)
                 if (a->items[i]->kind != T_VALUE || b->items[i]->kind != T_VALUE ||
-                    !xv_equal(a->items[i]->val, b->items[i]->val))
+                    !xv_val_equal(a->items[i]->val, b->items[i]->val))
                     return R_OK;
             return unify_pairs(ev, env, a, b, 0, k);
         }
@@ -363,11 +363,11 @@ int xv_eval_iterate(struct ev *ev, V coll, iter_fn fn, void *ctx)
     switch (coll->type) {
     case XV_T_ARRAY:
         for (i = 0; i < XV_ARR_LEN(coll) && rc == R_OK; i++) {
-            V key = xv_int((int64_t)i);
+            V key = xv_val_int((int64_t)i);
             if (!key)
                 return xv_eval_oom(ev);
             rc = fn(ev, ctx, key, XV_ARR_ITEM(coll, i));
-            xv_decref(key);
+            xv_val_decref(key);
         }
         return rc;
     case XV_T_SET:
@@ -515,7 +515,7 @@ static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, stru
         /* the store keys everything by string: data[2] reads "2" */
         struct xv_buf b;
         xv_buf_init(&b, 256);
-        xv_number_write(&b, key);
+        xv_val_number_write(&b, key);
         cb = lookup_str(base, b.data ? b.data : "", b.len);
         xv_buf_free(&b);
     }
@@ -537,7 +537,7 @@ static int data_child(struct ev *ev, V *env, struct node *n, V base, V key, stru
         if (!nx && kv->type == XV_T_NUMBER && cb->type == XV_T_OBJECT) {
             struct xv_buf b;
             xv_buf_init(&b, 256);
-            xv_number_write(&b, kv);
+            xv_val_number_write(&b, kv);
             nx = lookup_str(cb, b.data ? b.data : "", b.len);
             xv_buf_free(&b);
         }
@@ -576,21 +576,21 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
         if (!v)
             return R_OK;
         int rc = walk_val(ev, env, v, t, i, k);
-        xv_decref(v);
+        xv_val_decref(v);
         return rc;
     }
     struct term *e = t->items[i];
     if (e->kind == T_VAR && e->slot >= 0 && !env[e->slot]) {
         /* enumerate children: the merged, sorted key set */
-        V keys = xv_set_new(0);
+        V keys = xv_val_set_new(0);
         if (!keys)
             return xv_eval_oom(ev);
         for (int c = 0; c < n->nkids; c++)
             if (!(ev->mask && ev->mask[n->kids[c]->id]))
-                xv_set_add(keys, n->kids[c]->key);
+                xv_val_set_add(keys, n->kids[c]->key);
         if (base && base->type == XV_T_OBJECT)
             for (size_t j = 0; j < XV_OBJ_LEN(base); j++)
-                xv_set_add(keys, XV_OBJ_KEY(base, j));
+                xv_val_set_add(keys, XV_OBJ_KEY(base, j));
         int rc = R_OK;
         for (size_t j = 0; j < XV_SET_LEN(keys) && rc == R_OK; j++) {
             V key = XV_SET_ITEM(keys, j);
@@ -599,7 +599,7 @@ static int eval_data(struct ev *ev, V *env, struct node *n, V base, struct term 
             rc = kdata_bound_fn(ev, &kd.k, NULL);
             env[e->slot] = NULL;
         }
-        xv_decref(keys);
+        xv_val_decref(keys);
         return rc;
     }
     if (e->kind == T_VALUE)
@@ -626,17 +626,17 @@ static int build_composite(struct ev *ev, struct term *t, V *vals, struct k *k)
     V r;
     int i;
     if (t->kind == T_ARRAY) {
-        r = xv_array_new((size_t)t->n);
+        r = xv_val_array_new((size_t)t->n);
         for (i = 0; r && i < t->n; i++)
-            xv_array_push(r, vals[i]);
+            xv_val_array_push(r, vals[i]);
     } else if (t->kind == T_SET) {
-        r = xv_set_new((size_t)t->n);
+        r = xv_val_set_new((size_t)t->n);
         for (i = 0; r && i < t->n; i++)
-            xv_set_add(r, vals[i]);
+            xv_val_set_add(r, vals[i]);
     } else if (t->kind == T_OBJECT) {
-        r = xv_object_new((size_t)t->n / 2);
+        r = xv_val_object_new((size_t)t->n / 2);
         for (i = 0; r && i + 1 < t->n; i += 2)
-            xv_object_set(r, vals[i], vals[i + 1]);
+            xv_val_object_set(r, vals[i], vals[i + 1]);
     } else {
         /* template string */
         struct xv_buf b;
@@ -646,17 +646,17 @@ static int build_composite(struct ev *ev, struct term *t, V *vals, struct k *k)
             if (v->type == XV_T_STRING)
                 xv_buf_append(&b, XV_STR(v), XV_STRLEN(v));
             else if (v->type == XV_T_SET || v->type == XV_T_ARRAY || v->type == XV_T_OBJECT)
-                xv_rego_write(&b, v);
+                xv_val_rego_write(&b, v);
             else
-                xv_json_write(&b, v, 0);
+                xv_val_json_write(&b, v, 0);
         }
-        r = xv_string(b.data ? b.data : "", b.len);
+        r = xv_val_string(b.data ? b.data : "", b.len);
         xv_buf_free(&b);
     }
     if (!r)
         return xv_eval_oom(ev);
     int rc = k->fn(ev, k, r);
-    xv_decref(r);
+    xv_val_decref(r);
     return rc;
 }
 
@@ -680,7 +680,7 @@ static int ktmpl_fn(struct ev *ev, struct k *self, V v)
 {
     struct ktmpl *kt = (struct ktmpl *)self;
     if (!*kt->val)
-        *kt->val = xv_incref(v);
+        *kt->val = xv_val_incref(v);
     return R_STOP;
 }
 
@@ -703,16 +703,16 @@ static int eval_template(struct ev *ev, V *env, struct term *t, struct k *k)
         if (vals[i] && t->items[i]->kind == T_ACOMP && t->items[i]->outarg) {
             /* `{expr with …}` parts: the first (only) value, if any */
             V arr = vals[i];
-            vals[i] = XV_ARR_LEN(arr) ? xv_incref(XV_ARR_ITEM(arr, 0)) : NULL;
-            xv_decref(arr);
+            vals[i] = XV_ARR_LEN(arr) ? xv_val_incref(XV_ARR_ITEM(arr, 0)) : NULL;
+            xv_val_decref(arr);
         }
         if (!vals[i])
-            vals[i] = xv_cstring("<undefined>");
+            vals[i] = xv_val_cstring("<undefined>");
     }
     if (rc >= 0)
         rc = build_composite(ev, t, vals, k);
     for (i = 0; i < t->n; i++)
-        xv_decref(vals[i]);
+        xv_val_decref(vals[i]);
     if (vals != small)
         free(vals);
     return rc;
@@ -734,14 +734,14 @@ static int kcomp_val(struct ev *ev, struct k *self, V v)
     struct kcomp *kc = (struct kcomp *)self;
     int r;
     if (kc->t->kind == T_ACOMP)
-        r = xv_array_push(kc->acc, v);
+        r = xv_val_array_push(kc->acc, v);
     else if (kc->t->kind == T_SCOMP)
-        r = xv_set_add(kc->acc, v);
+        r = xv_val_set_add(kc->acc, v);
     else {
-        long idx = xv_object_find(kc->acc, kc->key);
-        if (idx >= 0 && !xv_equal(XV_OBJ_VAL(kc->acc, idx), v))
+        long idx = xv_val_object_find(kc->acc, kc->key);
+        if (idx >= 0 && !xv_val_equal(XV_OBJ_VAL(kc->acc, idx), v))
             return xv_eval_raise(ev, kc->t->loc, "eval_conflict_error", "object keys must be unique");
-        r = xv_object_set(kc->acc, kc->key, v);
+        r = xv_val_object_set(kc->acc, kc->key, v);
     }
     return r ? xv_eval_oom(ev) : R_OK;
 }
@@ -778,7 +778,7 @@ int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
             if (xv_eval_node_value(ev, ev->c->root, ev->data, &v))
                 return R_ERR;
             int rc = v ? k->fn(ev, k, v) : R_OK;
-            xv_decref(v);
+            xv_val_decref(v);
             return rc;
         }
         if (t->vflags & VF_INPUT)
@@ -810,15 +810,15 @@ int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
     case T_ACOMP:
     case T_SCOMP:
     case T_OCOMP: {
-        V acc = t->kind == T_ACOMP ? xv_array_new(0) : t->kind == T_SCOMP ? xv_set_new(0)
-                                                                        : xv_object_new(0);
+        V acc = t->kind == T_ACOMP ? xv_val_array_new(0) : t->kind == T_SCOMP ? xv_val_set_new(0)
+                                                                        : xv_val_object_new(0);
         if (!acc)
             return xv_eval_oom(ev);
         struct kcomp kc = {{kcomp_body}, env, t, acc, NULL, NULL};
         int rc = xv_eval_body(ev, env, t->body, 0, &kc.k);
         if (rc >= 0)
             rc = k->fn(ev, k, acc);
-        xv_decref(acc);
+        xv_val_decref(acc);
         return rc;
     }
     }

@@ -20,19 +20,19 @@
 static V set_path(V root, struct term *t, int from, V val)
 {
     if (from >= t->n)
-        return xv_incref(val);
-    V obj = root && root->type == XV_T_OBJECT ? xv_value_copy(root) : xv_object_new(1);
+        return xv_val_incref(val);
+    V obj = root && root->type == XV_T_OBJECT ? xv_val_copy(root) : xv_val_object_new(1);
     if (!obj)
         return NULL;
     V key = t->items[from]->val;
     V child = xv_eval_lookup(obj, key);
     V nv = set_path(child, t, from + 1, val);
     if (!nv) {
-        xv_decref(obj);
+        xv_val_decref(obj);
         return NULL;
     }
-    xv_object_set(obj, key, nv);
-    xv_decref(nv);
+    xv_val_object_set(obj, key, nv);
+    xv_val_decref(nv);
     return obj;
 }
 
@@ -92,7 +92,7 @@ struct kwval {
 static int kwval_fn(struct ev *ev, struct k *self, V v)
 {
     struct kwval *kv = (struct kwval *)self;
-    *kv->val = xv_incref(v);
+    *kv->val = xv_val_incref(v);
     return R_STOP;
 }
 
@@ -141,7 +141,7 @@ int xv_eval_with(struct ev *ev, V *env, struct expr *e, struct k *k)
         struct term *tg = w->target;
         struct term *h = tg->kind == T_REF ? tg->items[0] : tg;
         if (h->kind == T_VAR && (h->vflags & VF_INPUT)) {
-            V ni = tg->kind == T_REF ? set_path(input, tg, 1, val) : xv_incref(val);
+            V ni = tg->kind == T_REF ? set_path(input, tg, 1, val) : xv_val_incref(val);
             if (!ni) {
                 rc = xv_eval_oom(ev);
                 break;
@@ -149,7 +149,7 @@ int xv_eval_with(struct ev *ev, V *env, struct expr *e, struct k *k)
             owned[nown++] = ni;
             input = ni;
         } else if (h->kind == T_VAR && (h->vflags & VF_DATA)) {
-            V nd = tg->kind == T_REF ? set_path(data, tg, 1, val) : xv_incref(val);
+            V nd = tg->kind == T_REF ? set_path(data, tg, 1, val) : xv_val_incref(val);
             if (!nd) {
                 rc = xv_eval_oom(ev);
                 break;
@@ -203,12 +203,12 @@ int xv_eval_with(struct ev *ev, V *env, struct expr *e, struct k *k)
 undefined:
     wstate_load(ev, &outer);
     for (int i = 0; i < ev->c->nnodes; i++)
-        xv_decref(cache[i].v);
+        xv_val_decref(cache[i].v);
     free(cache);
     free(fovs);
     free(mask);
     for (int i = 0; i < nown; i++)
-        xv_decref(owned[i]);
+        xv_val_decref(owned[i]);
     free(owned);
     return rc;
 }
@@ -240,9 +240,9 @@ static int ev_init(struct ev *ev, struct xv_compiled *c, V input, V data,
 static void ev_free(struct ev *ev)
 {
     for (int i = 0; i < ev->c->nnodes; i++)
-        xv_decref(ev->cache[i].v);
+        xv_val_decref(ev->cache[i].v);
     free(ev->cache);
-    xv_decref(ev->memo);
+    xv_val_decref(ev->memo);
 }
 
 struct krow {
@@ -257,22 +257,22 @@ struct krow {
 static int krow_fn(struct ev *ev, struct k *self, V unused)
 {
     struct krow *kr = (struct krow *)self;
-    V row = xv_object_new(4);
+    V row = xv_val_object_new(4);
     if (!row)
         return xv_eval_oom(ev);
     for (int i = 0; i < kr->nslots; i++) {
         const char *nm = kr->names[i];
         if (!kr->env[i] || nm[0] == '$' || !strncmp(nm, "__local", 7))
             continue;
-        xv_object_set_str(row, nm, kr->env[i]);
+        xv_val_object_set_str(row, nm, kr->env[i]);
     }
     /* rows form a set: drop duplicates */
     int dup = 0;
     for (size_t j = 0; j < XV_ARR_LEN(kr->rows) && !dup; j++)
-        dup = xv_equal(XV_ARR_ITEM(kr->rows, j), row);
+        dup = xv_val_equal(XV_ARR_ITEM(kr->rows, j), row);
     if (!dup)
-        xv_array_push(kr->rows, row);
-    xv_decref(row);
+        xv_val_array_push(kr->rows, row);
+    xv_val_decref(row);
     return R_OK;
 }
 
@@ -288,10 +288,10 @@ int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char 
     if (ev_init(&ev, c, input, data, opts, err))
         return -1;
     V *env = xv_eval_frame_new(nslots);
-    V acc = xv_array_new(1);
+    V acc = xv_val_array_new(1);
     if (!env || !acc) {
         free(env);
-        xv_decref(acc);
+        xv_val_decref(acc);
         ev_free(&ev);
         snprintf(err->code, sizeof err->code, "eval_internal_error");
         snprintf(err->msg, sizeof err->msg, "out of memory");
@@ -302,7 +302,7 @@ int xv_eval_query(struct xv_compiled *c, struct body *q, int nslots, const char 
     free(env);
     ev_free(&ev);
     if (rc < 0 || ev.failed) {
-        xv_decref(acc);
+        xv_val_decref(acc);
         return -1;
     }
     *rows = acc;
@@ -341,7 +341,7 @@ int xv_eval_nodes(struct xv_compiled *c, struct node *const *nodes, int count,
     ev_free(&ev);
     if (rc < 0) {
         for (int j = 0; j < count; j++) {
-            xv_decref(out[j]);
+            xv_val_decref(out[j]);
             out[j] = NULL;
         }
         return -1;

@@ -139,7 +139,7 @@ static int jp_string(struct jp *p, struct xv_value **out)
             return XV_E_NOMEM;
         }
     }
-    *out = xv_string(b.data ? b.data : "", b.len);
+    *out = xv_val_string(b.data ? b.data : "", b.len);
     xv_buf_free(&b);
     return *out ? 0 : XV_E_NOMEM;
 }
@@ -161,7 +161,7 @@ static int jp_value(struct jp *p, struct xv_value **out)
         if (++p->depth > XV_JSON_MAX_DEPTH)
             return jp_fail(p, "nesting too deep");
         int isobj = c == '{';
-        struct xv_value *v = isobj ? xv_object_new(0) : xv_array_new(0);
+        struct xv_value *v = isobj ? xv_val_object_new(0) : xv_val_array_new(0);
         if (!v)
             return XV_E_NOMEM;
         p->i++;
@@ -177,31 +177,31 @@ static int jp_value(struct jp *p, struct xv_value **out)
             if (isobj) {
                 jp_ws(p);
                 if (p->i >= p->len || p->s[p->i] != '"') {
-                    xv_decref(v);
+                    xv_val_decref(v);
                     return jp_fail(p, "expected object key");
                 }
                 if ((rc = jp_string(p, &k))) {
-                    xv_decref(v);
+                    xv_val_decref(v);
                     return rc;
                 }
                 jp_ws(p);
                 if (p->i >= p->len || p->s[p->i] != ':') {
-                    xv_decref(k);
-                    xv_decref(v);
+                    xv_val_decref(k);
+                    xv_val_decref(v);
                     return jp_fail(p, "expected ':'");
                 }
                 p->i++;
             }
             if ((rc = jp_value(p, &e))) {
-                xv_decref(k);
-                xv_decref(v);
+                xv_val_decref(k);
+                xv_val_decref(v);
                 return rc;
             }
-            rc = isobj ? xv_object_set(v, k, e) : xv_array_push(v, e);
-            xv_decref(k);
-            xv_decref(e);
+            rc = isobj ? xv_val_object_set(v, k, e) : xv_val_array_push(v, e);
+            xv_val_decref(k);
+            xv_val_decref(e);
             if (rc) {
-                xv_decref(v);
+                xv_val_decref(v);
                 return rc;
             }
             jp_ws(p);
@@ -213,7 +213,7 @@ static int jp_value(struct jp *p, struct xv_value **out)
                 p->i++;
                 break;
             }
-            xv_decref(v);
+            xv_val_decref(v);
             return jp_fail(p, isobj ? "expected ',' or '}'" : "expected ',' or ']'");
         }
         p->depth--;
@@ -226,29 +226,29 @@ static int jp_value(struct jp *p, struct xv_value **out)
             p->i++;
         while (p->i < p->len && strchr("0123456789.eE+-", p->s[p->i]))
             p->i++;
-        *out = xv_number_parse(p->s + st, p->i - st);
+        *out = xv_val_number_parse(p->s + st, p->i - st);
         return *out ? 0 : jp_fail(p, "bad number");
     }
     if (p->len - p->i >= 4 && !memcmp(p->s + p->i, "true", 4)) {
         p->i += 4;
-        *out = xv_bool(1);
+        *out = xv_val_bool(1);
         return 0;
     }
     if (p->len - p->i >= 5 && !memcmp(p->s + p->i, "false", 5)) {
         p->i += 5;
-        *out = xv_bool(0);
+        *out = xv_val_bool(0);
         return 0;
     }
     if (p->len - p->i >= 4 && !memcmp(p->s + p->i, "null", 4)) {
         p->i += 4;
-        *out = xv_null();
+        *out = xv_val_null();
         return 0;
     }
     return jp_fail(p, "unexpected character");
 }
 
 /* Parse s[0..len) as one JSON document (trailing whitespace only). */
-int xv_json_parse(const char *s, size_t len, struct xv_value **out, char *err, size_t errlen)
+int xv_val_json_parse(const char *s, size_t len, struct xv_value **out, char *err, size_t errlen)
 {
     struct jp p = {s, len, 0, err, errlen, 0};
     int rc = jp_value(&p, out);
@@ -256,7 +256,7 @@ int xv_json_parse(const char *s, size_t len, struct xv_value **out, char *err, s
         return rc;
     jp_ws(&p);
     if (p.i != len) {
-        xv_decref(*out);
+        xv_val_decref(*out);
         *out = NULL;
         return jp_fail(&p, "trailing characters");
     }
@@ -265,7 +265,7 @@ int xv_json_parse(const char *s, size_t len, struct xv_value **out, char *err, s
 
 /* ---- printing ---- */
 
-int xv_json_write_string(struct xv_buf *b, const char *s, size_t len, int flags)
+int xv_val_json_write_string(struct xv_buf *b, const char *s, size_t len, int flags)
 {
     static const char hexd[] = "0123456789abcdef";
     int rc = xv_buf_append(b, "\"", 1);
@@ -316,7 +316,7 @@ int xv_json_write_string(struct xv_buf *b, const char *s, size_t len, int flags)
 
 /* A number as OPA prints it: the text it was read from when it has one,
  * else integers in full and rationals as their exact decimal expansion. */
-int xv_number_write(struct xv_buf *b, const struct xv_value *v)
+int xv_val_number_write(struct xv_buf *b, const struct xv_value *v)
 {
     if (v->u.num.text)
         return xv_buf_append(b, v->u.num.text, strlen(v->u.num.text));
@@ -387,9 +387,9 @@ static int json_write(struct xv_buf *b, const struct xv_value *v, int flags, int
     case XV_T_BOOL:
         return v->u.b ? xv_buf_append(b, "true", 4) : xv_buf_append(b, "false", 5);
     case XV_T_NUMBER:
-        return xv_number_write(b, v);
+        return xv_val_number_write(b, v);
     case XV_T_STRING:
-        return xv_json_write_string(b, v->u.str.s, v->u.str.len, flags);
+        return xv_val_json_write_string(b, v->u.str.s, v->u.str.len, flags);
     case XV_T_ARRAY:
     case XV_T_SET:
         rc = xv_buf_append(b, "[", 1);
@@ -412,13 +412,13 @@ static int json_write(struct xv_buf *b, const struct xv_value *v, int flags, int
             if (rc)
                 break;
             if (k->type == XV_T_STRING) {
-                rc = xv_json_write_string(b, k->u.str.s, k->u.str.len, flags);
+                rc = xv_val_json_write_string(b, k->u.str.s, k->u.str.len, flags);
             } else {
                 struct xv_buf kb;
                 xv_buf_init(&kb, b->max);
                 rc = json_write(&kb, k, 0, 0);
                 if (!rc)
-                    rc = xv_json_write_string(b, kb.data ? kb.data : "", kb.len, flags);
+                    rc = xv_val_json_write_string(b, kb.data ? kb.data : "", kb.len, flags);
                 xv_buf_free(&kb);
             }
             rc = rc ? rc : xv_buf_append(b, (flags & XV_JSON_PRETTY) ? ": " : ":",
@@ -432,17 +432,17 @@ static int json_write(struct xv_buf *b, const struct xv_value *v, int flags, int
     return 0;
 }
 
-int xv_json_write(struct xv_buf *b, const struct xv_value *v, int flags)
+int xv_val_json_write(struct xv_buf *b, const struct xv_value *v, int flags)
 {
     return json_write(b, v, flags, 0);
 }
 
 /* json_write into a new NUL-terminated string. */
-char *xv_json_dump(const struct xv_value *v, int flags)
+char *xv_val_json_dump(const struct xv_value *v, int flags)
 {
     struct xv_buf b;
     xv_buf_init(&b, (size_t)1 << 30);
-    if (xv_json_write(&b, v, flags) || xv_buf_append(&b, "", 0)) {
+    if (xv_val_json_write(&b, v, flags) || xv_buf_append(&b, "", 0)) {
         xv_buf_free(&b);
         return NULL;
     }
@@ -453,7 +453,7 @@ char *xv_json_dump(const struct xv_value *v, int flags)
 
 /* v as Rego term text (sets as {…}, the empty set as set()), for error
  * messages and print. */
-int xv_rego_write(struct xv_buf *b, const struct xv_value *v)
+int xv_val_rego_write(struct xv_buf *b, const struct xv_value *v)
 {
     size_t i;
     int rc = 0;
@@ -463,7 +463,7 @@ int xv_rego_write(struct xv_buf *b, const struct xv_value *v)
         for (i = 0; i < v->u.arr.len && !rc; i++) {
             if (i)
                 rc = xv_buf_append(b, ", ", 2);
-            rc = rc ? rc : xv_rego_write(b, v->u.arr.items[i]);
+            rc = rc ? rc : xv_val_rego_write(b, v->u.arr.items[i]);
         }
         return rc ? rc : xv_buf_append(b, "]", 1);
     case XV_T_SET:
@@ -473,7 +473,7 @@ int xv_rego_write(struct xv_buf *b, const struct xv_value *v)
         for (i = 0; i < v->u.arr.len && !rc; i++) {
             if (i)
                 rc = xv_buf_append(b, ", ", 2);
-            rc = rc ? rc : xv_rego_write(b, v->u.arr.items[i]);
+            rc = rc ? rc : xv_val_rego_write(b, v->u.arr.items[i]);
         }
         return rc ? rc : xv_buf_append(b, "}", 1);
     case XV_T_OBJECT:
@@ -481,9 +481,9 @@ int xv_rego_write(struct xv_buf *b, const struct xv_value *v)
         for (i = 0; i < v->u.obj.len && !rc; i++) {
             if (i)
                 rc = xv_buf_append(b, ", ", 2);
-            rc = rc ? rc : xv_rego_write(b, v->u.obj.keys[i]);
+            rc = rc ? rc : xv_val_rego_write(b, v->u.obj.keys[i]);
             rc = rc ? rc : xv_buf_append(b, ": ", 2);
-            rc = rc ? rc : xv_rego_write(b, v->u.obj.vals[i]);
+            rc = rc ? rc : xv_val_rego_write(b, v->u.obj.vals[i]);
         }
         return rc ? rc : xv_buf_append(b, "}", 1);
     default:

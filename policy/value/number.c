@@ -39,7 +39,7 @@ static void small_init(void)
 
 /* An int64 number; small non-negative ones come from a shared frozen
  * cache (indexes and counts are everywhere). */
-struct xv_value *xv_int(int64_t i)
+struct xv_value *xv_val_int(int64_t i)
 {
     if (i >= 0 && i < SMALL_INTS) {
         pthread_once(&g_small_once, small_init);
@@ -52,10 +52,10 @@ struct xv_value *xv_int(int64_t i)
 }
 
 /* Normalised number from an mpz (consumes nothing). */
-struct xv_value *xv_number_from_mpz(const mpz_t z)
+struct xv_value *xv_val_number_from_mpz(const mpz_t z)
 {
     if (mpz_fits_slong_p(z))
-        return xv_int((int64_t)mpz_get_si(z));
+        return xv_val_int((int64_t)mpz_get_si(z));
     struct xv_value *v = xv_val_alloc(XV_T_NUMBER, 0);
     if (!v)
         return NULL;
@@ -86,13 +86,13 @@ static int mpq_terminates(const mpq_t q)
 /* A rational, normalised: an integer when the denominator is 1 (int64 if
  * it fits); a quotient without a finite decimal expansion (1/3) rounds to
  * the nearest double, as OPA's float path does. */
-struct xv_value *xv_number_from_mpq(const mpq_t qin)
+struct xv_value *xv_val_number_from_mpq(const mpq_t qin)
 {
     if (mpz_cmp_ui(mpq_denref(qin), 1) == 0)
-        return xv_number_from_mpz(mpq_numref(qin));
+        return xv_val_number_from_mpz(mpq_numref(qin));
     if (!mpq_terminates(qin)) {
         /* Inexact quotient: round to the nearest double, as OPA's float path does. */
-        return xv_number_from_double(mpq_get_d(qin));
+        return xv_val_number_from_double(mpq_get_d(qin));
     }
     struct xv_value *v = xv_val_alloc(XV_T_NUMBER, 0);
     if (!v)
@@ -110,12 +110,12 @@ struct xv_value *xv_number_from_mpq(const mpq_t qin)
 
 /* A double as OPA sees it: integral values as integers, others through
  * their shortest round-trip decimal text, so 0.1 is exactly 1/10. */
-struct xv_value *xv_number_from_double(double d)
+struct xv_value *xv_val_number_from_double(double d)
 {
     if (isnan(d) || isinf(d))
         return NULL;
     if (d == floor(d) && fabs(d) < 9.0e15)
-        return xv_int((int64_t)d);
+        return xv_val_int((int64_t)d);
     /* Shortest text that round-trips, then exact decimal from that text. */
     char buf[40];
     for (int prec = 15; prec <= 17; prec++) {
@@ -123,7 +123,7 @@ struct xv_value *xv_number_from_double(double d)
         if (strtod(buf, NULL) == d)
             break;
     }
-    struct xv_value *v = xv_number_parse(buf, strlen(buf));
+    struct xv_value *v = xv_val_number_parse(buf, strlen(buf));
     if (v && v->u.num.text) {
         free(v->u.num.text); /* computed numbers print from the value */
         v->u.num.text = NULL;
@@ -134,7 +134,7 @@ struct xv_value *xv_number_from_double(double d)
 /* JSON/Rego number text to an exact number: digits, fraction and exponent
  * become an integer or a rational, never a double; the text is kept for
  * printing it back unchanged. */
-struct xv_value *xv_number_parse(const char *text, size_t len)
+struct xv_value *xv_val_number_parse(const char *text, size_t len)
 {
     size_t i = 0;
     int neg = 0;
@@ -207,7 +207,7 @@ struct xv_value *xv_number_parse(const char *text, size_t len)
             mpz_set(mpq_denref(q), p);
         mpz_clear(p);
         mpq_canonicalize(q);
-        v = xv_number_from_mpq(q);
+        v = xv_val_number_from_mpq(q);
         mpq_clear(q);
     }
     free(digits);
@@ -228,12 +228,12 @@ struct xv_value *xv_number_parse(const char *text, size_t len)
     return v;
 }
 
-int xv_number_is_int(const struct xv_value *v)
+int xv_val_number_is_int(const struct xv_value *v)
 {
     return v->sub != XV_NUM_RAT;
 }
 
-int xv_number_get_int64(const struct xv_value *v, int64_t *out)
+int xv_val_number_get_int64(const struct xv_value *v, int64_t *out)
 {
     if (v->sub == XV_NUM_INT) {
         *out = v->u.num.i;
@@ -242,7 +242,7 @@ int xv_number_get_int64(const struct xv_value *v, int64_t *out)
     return -1;
 }
 
-double xv_number_get_double(const struct xv_value *v)
+double xv_val_number_get_double(const struct xv_value *v)
 {
     if (v->sub == XV_NUM_INT)
         return (double)v->u.num.i;
@@ -253,7 +253,7 @@ double xv_number_get_double(const struct xv_value *v)
     return mpq_get_d(*v->u.num.q);
 }
 
-void xv_number_get_mpq(const struct xv_value *v, mpq_t out)
+void xv_val_number_get_mpq(const struct xv_value *v, mpq_t out)
 {
     if (v->sub == XV_NUM_INT) {
         mpz_set_si(mpq_numref(out), (long)v->u.num.i);
@@ -265,7 +265,7 @@ void xv_number_get_mpq(const struct xv_value *v, mpq_t out)
     }
 }
 
-void xv_number_get_mpz(const struct xv_value *v, mpz_t out)
+void xv_val_number_get_mpz(const struct xv_value *v, mpz_t out)
 {
     if (v->sub == XV_NUM_INT)
         mpz_set_si(out, (long)v->u.num.i);
@@ -276,15 +276,15 @@ void xv_number_get_mpz(const struct xv_value *v, mpz_t out)
 }
 
 /* Exact comparison across int64, big integers and rationals. */
-int xv_number_cmp(const struct xv_value *a, const struct xv_value *b)
+int xv_val_number_cmp(const struct xv_value *a, const struct xv_value *b)
 {
     if (a->sub == XV_NUM_INT && b->sub == XV_NUM_INT)
         return a->u.num.i < b->u.num.i ? -1 : a->u.num.i > b->u.num.i;
     mpq_t x, y;
     mpq_init(x);
     mpq_init(y);
-    xv_number_get_mpq(a, x);
-    xv_number_get_mpq(b, y);
+    xv_val_number_get_mpq(a, x);
+    xv_val_number_get_mpq(b, y);
     int c = mpq_cmp(x, y);
     mpq_clear(x);
     mpq_clear(y);
@@ -302,29 +302,29 @@ static struct xv_value *num_binop(const struct xv_value *a, const struct xv_valu
         switch (op) {
         case OP_ADD:
             if (!__builtin_add_overflow(x, y, &r))
-                return xv_int(r);
+                return xv_val_int(r);
             break;
         case OP_SUB:
             if (!__builtin_sub_overflow(x, y, &r))
-                return xv_int(r);
+                return xv_val_int(r);
             break;
         case OP_MUL:
             if (!__builtin_mul_overflow(x, y, &r))
-                return xv_int(r);
+                return xv_val_int(r);
             break;
         case OP_DIV:
             if (y == 0)
                 return NULL;
             if (y != -1 && x % y == 0)
-                return xv_int(x / y);
+                return xv_val_int(x / y);
             break;
         }
     }
     mpq_t x, y;
     mpq_init(x);
     mpq_init(y);
-    xv_number_get_mpq(a, x);
-    xv_number_get_mpq(b, y);
+    xv_val_number_get_mpq(a, x);
+    xv_val_number_get_mpq(b, y);
     struct xv_value *res = NULL;
     switch (op) {
     case OP_ADD: mpq_add(x, x, y); break;
@@ -336,63 +336,63 @@ static struct xv_value *num_binop(const struct xv_value *a, const struct xv_valu
         mpq_div(x, x, y);
         break;
     }
-    res = xv_number_from_mpq(x);
+    res = xv_val_number_from_mpq(x);
 out:
     mpq_clear(x);
     mpq_clear(y);
     return res;
 }
 
-struct xv_value *xv_num_add(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_ADD); }
-struct xv_value *xv_num_sub(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_SUB); }
-struct xv_value *xv_num_mul(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_MUL); }
-struct xv_value *xv_num_div(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_DIV); }
+struct xv_value *xv_val_num_add(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_ADD); }
+struct xv_value *xv_val_num_sub(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_SUB); }
+struct xv_value *xv_val_num_mul(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_MUL); }
+struct xv_value *xv_val_num_div(const struct xv_value *a, const struct xv_value *b) { return num_binop(a, b, OP_DIV); }
 
 /* % on integers only, truncated as Go's (sign of the dividend); NULL for
  * non-integers or a zero divisor. */
-struct xv_value *xv_num_rem(const struct xv_value *a, const struct xv_value *b)
+struct xv_value *xv_val_num_rem(const struct xv_value *a, const struct xv_value *b)
 {
-    if (!xv_number_is_int(a) || !xv_number_is_int(b))
+    if (!xv_val_number_is_int(a) || !xv_val_number_is_int(b))
         return NULL;
     if (a->sub == XV_NUM_INT && b->sub == XV_NUM_INT) {
         if (b->u.num.i == 0)
             return NULL;
         if (b->u.num.i == -1)
-            return xv_int(0);
-        return xv_int(a->u.num.i % b->u.num.i);
+            return xv_val_int(0);
+        return xv_val_int(a->u.num.i % b->u.num.i);
     }
     mpz_t x, y;
     mpz_init(x);
     mpz_init(y);
-    xv_number_get_mpz(a, x);
-    xv_number_get_mpz(b, y);
+    xv_val_number_get_mpz(a, x);
+    xv_val_number_get_mpz(b, y);
     struct xv_value *r = NULL;
     if (mpz_sgn(y) != 0) {
         mpz_tdiv_r(x, x, y);
-        r = xv_number_from_mpz(x);
+        r = xv_val_number_from_mpz(x);
     }
     mpz_clear(x);
     mpz_clear(y);
     return r;
 }
 
-struct xv_value *xv_num_neg(const struct xv_value *a)
+struct xv_value *xv_val_num_neg(const struct xv_value *a)
 {
-    struct xv_value *zero = xv_int(0);
+    struct xv_value *zero = xv_val_int(0);
     if (!zero)
         return NULL;
-    struct xv_value *r = xv_num_sub(zero, a);
-    xv_decref(zero);
+    struct xv_value *r = xv_val_num_sub(zero, a);
+    xv_val_decref(zero);
     return r;
 }
 
-struct xv_value *xv_num_abs(const struct xv_value *a)
+struct xv_value *xv_val_num_abs(const struct xv_value *a)
 {
-    struct xv_value *zero = xv_int(0);
+    struct xv_value *zero = xv_val_int(0);
     if (!zero)
         return NULL;
-    struct xv_value *r = xv_number_cmp(a, zero) < 0 ? xv_num_sub(zero, a) : xv_num_add(zero, a);
-    xv_decref(zero);
+    struct xv_value *r = xv_val_number_cmp(a, zero) < 0 ? xv_val_num_sub(zero, a) : xv_val_num_add(zero, a);
+    xv_val_decref(zero);
     return r;
 }
 
@@ -400,9 +400,9 @@ struct xv_value *xv_num_abs(const struct xv_value *a)
 static struct xv_value *num_round(const struct xv_value *a, int mode)
 {
     if (a->sub != XV_NUM_RAT) {
-        struct xv_value *zero = xv_int(0);
-        struct xv_value *r = zero ? xv_num_add(zero, a) : NULL;
-        xv_decref(zero);
+        struct xv_value *zero = xv_val_int(0);
+        struct xv_value *r = zero ? xv_val_num_add(zero, a) : NULL;
+        xv_val_decref(zero);
         return r;
     }
     mpz_t r;
@@ -426,11 +426,11 @@ static struct xv_value *num_round(const struct xv_value *a, int mode)
         mpq_clear(t);
         mpq_clear(h);
     }
-    struct xv_value *v = xv_number_from_mpz(r);
+    struct xv_value *v = xv_val_number_from_mpz(r);
     mpz_clear(r);
     return v;
 }
 
-struct xv_value *xv_num_floor(const struct xv_value *a) { return num_round(a, 0); }
-struct xv_value *xv_num_ceil(const struct xv_value *a) { return num_round(a, 1); }
-struct xv_value *xv_num_round(const struct xv_value *a) { return num_round(a, 2); }
+struct xv_value *xv_val_num_floor(const struct xv_value *a) { return num_round(a, 0); }
+struct xv_value *xv_val_num_ceil(const struct xv_value *a) { return num_round(a, 1); }
+struct xv_value *xv_val_num_round(const struct xv_value *a) { return num_round(a, 2); }

@@ -22,8 +22,8 @@ static struct xv_value g_null = {XV_REF_FROZEN, XV_T_NULL, 0, 0, 0, {0}};
 static struct xv_value g_false = {XV_REF_FROZEN, XV_T_BOOL, 0, 0, 0, {.b = 0}};
 static struct xv_value g_true = {XV_REF_FROZEN, XV_T_BOOL, 0, 0, 0, {.b = 1}};
 
-struct xv_value *xv_null(void) { return &g_null; }
-struct xv_value *xv_bool(int b) { return b ? &g_true : &g_false; }
+struct xv_value *xv_val_null(void) { return &g_null; }
+struct xv_value *xv_val_bool(int b) { return b ? &g_true : &g_false; }
 
 /* Every value starts here: refcount 1, the type, zeroed payload (and
  * `extra` bytes after the struct for inline string data). */
@@ -37,10 +37,10 @@ struct xv_value *xv_val_alloc(enum xv_type t, size_t extra)
     return v;
 }
 
-/* Called by xv_decref when the count reaches zero: releases the payload
+/* Called by xv_val_decref when the count reaches zero: releases the payload
  * and drops one reference to each child (never called on frozen values,
  * whose count never moves). */
-void xv_value_free_(struct xv_value *v)
+void xv_val_free_(struct xv_value *v)
 {
     size_t i;
     switch (v->type) {
@@ -57,13 +57,13 @@ void xv_value_free_(struct xv_value *v)
     case XV_T_ARRAY:
     case XV_T_SET:
         for (i = 0; i < v->u.arr.len; i++)
-            xv_decref(v->u.arr.items[i]);
+            xv_val_decref(v->u.arr.items[i]);
         free(v->u.arr.items);
         break;
     case XV_T_OBJECT:
         for (i = 0; i < v->u.obj.len; i++) {
-            xv_decref(v->u.obj.keys[i]);
-            xv_decref(v->u.obj.vals[i]);
+            xv_val_decref(v->u.obj.keys[i]);
+            xv_val_decref(v->u.obj.vals[i]);
         }
         free(v->u.obj.keys);
         free(v->u.obj.vals);
@@ -94,12 +94,12 @@ static int frozen_push(struct xv_frozen_list *l, struct xv_value *v)
  * threads may share it without atomics. The string caches (hash, code-point
  * count) are filled first because nothing may write to a value once it is
  * shared. Each node goes into list, which owns it from then on. */
-int xv_value_freeze(struct xv_value *v, struct xv_frozen_list *list)
+int xv_val_freeze(struct xv_value *v, struct xv_frozen_list *list)
 {
     if (!v || v->refcnt == XV_REF_FROZEN)
         return 0;
     if (v->type == XV_T_STRING)
-        xv_hash(v), xv_string_cp_count(v); /* fill caches: no writes after sharing */
+        xv_val_hash(v), xv_val_string_cp_count(v); /* fill caches: no writes after sharing */
     v->refcnt = XV_REF_FROZEN;
     if (list && frozen_push(list, v))
         return XV_E_NOMEM;
@@ -108,12 +108,12 @@ int xv_value_freeze(struct xv_value *v, struct xv_frozen_list *list)
     case XV_T_ARRAY:
     case XV_T_SET:
         for (i = 0; i < v->u.arr.len; i++)
-            if (xv_value_freeze(v->u.arr.items[i], list))
+            if (xv_val_freeze(v->u.arr.items[i], list))
                 return XV_E_NOMEM;
         break;
     case XV_T_OBJECT:
         for (i = 0; i < v->u.obj.len; i++)
-            if (xv_value_freeze(v->u.obj.keys[i], list) || xv_value_freeze(v->u.obj.vals[i], list))
+            if (xv_val_freeze(v->u.obj.keys[i], list) || xv_val_freeze(v->u.obj.vals[i], list))
                 return XV_E_NOMEM;
         break;
     default:
@@ -124,7 +124,7 @@ int xv_value_freeze(struct xv_value *v, struct xv_frozen_list *list)
 
 /* Free every node of list. Children are nodes of the list too, so each
  * node's payload is freed without touching its children (no double free). */
-void xv_value_free_frozen(struct xv_frozen_list *list)
+void xv_val_free_frozen(struct xv_frozen_list *list)
 {
     /* Children are in the list too, so free each node shallowly. */
     for (size_t k = 0; k < list->len; k++) {
@@ -161,7 +161,7 @@ void xv_value_free_frozen(struct xv_frozen_list *list)
 
 /* ---- strings ---- */
 
-struct xv_value *xv_string(const char *s, size_t len)
+struct xv_value *xv_val_string(const char *s, size_t len)
 {
     struct xv_value *v = xv_val_alloc(XV_T_STRING, len + 1);
     if (!v)
@@ -175,11 +175,11 @@ struct xv_value *xv_string(const char *s, size_t len)
     return v;
 }
 
-struct xv_value *xv_cstring(const char *s) { return xv_string(s, strlen(s)); }
+struct xv_value *xv_val_cstring(const char *s) { return xv_val_string(s, strlen(s)); }
 
 /* printf into a new string: a stack buffer first, the heap only for a
  * longer result. */
-struct xv_value *xv_string_fmt(const char *fmt, ...)
+struct xv_value *xv_val_string_fmt(const char *fmt, ...)
 {
     char small[256];
     va_list ap;
@@ -189,21 +189,21 @@ struct xv_value *xv_string_fmt(const char *fmt, ...)
     if (n < 0)
         return NULL;
     if ((size_t)n < sizeof small)
-        return xv_string(small, (size_t)n);
+        return xv_val_string(small, (size_t)n);
     char *big = malloc((size_t)n + 1);
     if (!big)
         return NULL;
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    struct xv_value *v = xv_string(big, (size_t)n);
+    struct xv_value *v = xv_val_string(big, (size_t)n);
     free(big);
     return v;
 }
 
 /* Code points, cached on a mutable string (ncp < 0 means not counted yet);
  * frozen strings had theirs filled at freeze time. */
-size_t xv_string_cp_count(struct xv_value *v)
+size_t xv_val_string_cp_count(struct xv_value *v)
 {
     if (v->u.str.ncp >= 0)
         return (size_t)v->u.str.ncp;
@@ -239,7 +239,7 @@ static int arr_reserve(struct xv_value *a, size_t need)
 }
 
 /* An empty array with room for cap items. */
-struct xv_value *xv_array_new(size_t cap)
+struct xv_value *xv_val_array_new(size_t cap)
 {
     struct xv_value *v = xv_val_alloc(XV_T_ARRAY, 0);
     if (v && cap && arr_reserve(v, cap)) {
@@ -250,19 +250,19 @@ struct xv_value *xv_array_new(size_t cap)
 }
 
 /* Append a new reference to item; the cached hash is stale from now on. */
-int xv_array_push(struct xv_value *a, struct xv_value *item)
+int xv_val_array_push(struct xv_value *a, struct xv_value *item)
 {
     if (arr_reserve(a, a->u.arr.len + 1))
         return XV_E_NOMEM;
-    a->u.arr.items[a->u.arr.len++] = xv_incref(item);
+    a->u.arr.items[a->u.arr.len++] = xv_val_incref(item);
     a->hash = 0;
     return 0;
 }
 
 /* A set is an array kept sorted and duplicate-free (OPA's order). */
-struct xv_value *xv_set_new(size_t cap)
+struct xv_value *xv_val_set_new(size_t cap)
 {
-    struct xv_value *v = xv_array_new(cap);
+    struct xv_value *v = xv_val_array_new(cap);
     if (v)
         v->type = XV_T_SET;
     return v;
@@ -274,7 +274,7 @@ static long bsearch_vals(struct xv_value *const *items, size_t n, const struct x
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = xv_compare(items[mid], x);
+        int c = xv_val_compare(items[mid], x);
         if (c == 0)
             return (long)mid;
         if (c < 0)
@@ -286,12 +286,12 @@ static long bsearch_vals(struct xv_value *const *items, size_t n, const struct x
 }
 
 /* Insert item in order unless present (binary search; O(n) move). */
-int xv_set_add(struct xv_value *s, struct xv_value *item)
+int xv_val_set_add(struct xv_value *s, struct xv_value *item)
 {
     size_t n = s->u.arr.len;
     long pos;
     /* Appending in order is the common case (building from sorted input). */
-    if (n == 0 || xv_compare(s->u.arr.items[n - 1], item) < 0)
+    if (n == 0 || xv_val_compare(s->u.arr.items[n - 1], item) < 0)
         pos = -(long)n - 1;
     else
         pos = bsearch_vals(s->u.arr.items, n, item);
@@ -301,34 +301,34 @@ int xv_set_add(struct xv_value *s, struct xv_value *item)
     if (arr_reserve(s, n + 1))
         return XV_E_NOMEM;
     memmove(s->u.arr.items + at + 1, s->u.arr.items + at, (n - at) * sizeof(struct xv_value *));
-    s->u.arr.items[at] = xv_incref(item);
+    s->u.arr.items[at] = xv_val_incref(item);
     s->u.arr.len++;
     s->hash = 0;
     return 0;
 }
 
-long xv_set_find(const struct xv_value *s, const struct xv_value *item)
+long xv_val_set_find(const struct xv_value *s, const struct xv_value *item)
 {
     long p = bsearch_vals(s->u.arr.items, s->u.arr.len, item);
     return p >= 0 ? p : -1;
 }
 
-int xv_set_contains(const struct xv_value *s, const struct xv_value *item)
+int xv_val_set_contains(const struct xv_value *s, const struct xv_value *item)
 {
-    return xv_set_find(s, item) >= 0;
+    return xv_val_set_find(s, item) >= 0;
 }
 
 static int cmp_ptr(const void *a, const void *b)
 {
-    return xv_compare(*(struct xv_value *const *)a, *(struct xv_value *const *)b);
+    return xv_val_compare(*(struct xv_value *const *)a, *(struct xv_value *const *)b);
 }
 
 /* Sort a copy of arr's items and drop duplicates: O(n log n) instead of n
  * insertions. */
-struct xv_value *xv_set_from_array(const struct xv_value *arr)
+struct xv_value *xv_val_set_from_array(const struct xv_value *arr)
 {
     size_t n = arr->u.arr.len;
-    struct xv_value *s = xv_set_new(n);
+    struct xv_value *s = xv_val_set_new(n);
     if (!s)
         return NULL;
     if (n == 0)
@@ -337,9 +337,9 @@ struct xv_value *xv_set_from_array(const struct xv_value *arr)
     qsort(s->u.arr.items, n, sizeof(struct xv_value *), cmp_ptr);
     size_t w = 0;
     for (size_t i = 0; i < n; i++) {
-        if (w > 0 && xv_compare(s->u.arr.items[w - 1], s->u.arr.items[i]) == 0)
+        if (w > 0 && xv_val_compare(s->u.arr.items[w - 1], s->u.arr.items[i]) == 0)
             continue;
-        s->u.arr.items[w++] = xv_incref(s->u.arr.items[i]);
+        s->u.arr.items[w++] = xv_val_incref(s->u.arr.items[i]);
     }
     s->u.arr.len = w;
     return s;
@@ -364,11 +364,11 @@ static int obj_reserve(struct xv_value *o, size_t need)
 }
 
 /* An empty object with room for cap pairs. */
-struct xv_value *xv_object_new(size_t cap)
+struct xv_value *xv_val_object_new(size_t cap)
 {
     struct xv_value *v = xv_val_alloc(XV_T_OBJECT, 0);
     if (v && cap && obj_reserve(v, cap)) {
-        xv_value_free_(v);
+        xv_val_free_(v);
         return NULL;
     }
     return v;
@@ -377,18 +377,18 @@ struct xv_value *xv_object_new(size_t cap)
 /* Set key to val, keeping keys sorted: replace in place if present, else
  * insert (appending when the key sorts last, the common case when
  * building from sorted input). */
-int xv_object_set(struct xv_value *o, struct xv_value *key, struct xv_value *val)
+int xv_val_object_set(struct xv_value *o, struct xv_value *key, struct xv_value *val)
 {
     size_t n = o->u.obj.len;
     long pos;
-    if (n == 0 || xv_compare(o->u.obj.keys[n - 1], key) < 0)
+    if (n == 0 || xv_val_compare(o->u.obj.keys[n - 1], key) < 0)
         pos = -(long)n - 1;
     else
         pos = bsearch_vals(o->u.obj.keys, n, key);
     o->hash = 0;
     if (pos >= 0) {
-        xv_incref(val);
-        xv_decref(o->u.obj.vals[pos]);
+        xv_val_incref(val);
+        xv_val_decref(o->u.obj.vals[pos]);
         o->u.obj.vals[pos] = val;
         return 0;
     }
@@ -397,32 +397,32 @@ int xv_object_set(struct xv_value *o, struct xv_value *key, struct xv_value *val
         return XV_E_NOMEM;
     memmove(o->u.obj.keys + at + 1, o->u.obj.keys + at, (n - at) * sizeof(struct xv_value *));
     memmove(o->u.obj.vals + at + 1, o->u.obj.vals + at, (n - at) * sizeof(struct xv_value *));
-    o->u.obj.keys[at] = xv_incref(key);
-    o->u.obj.vals[at] = xv_incref(val);
+    o->u.obj.keys[at] = xv_val_incref(key);
+    o->u.obj.vals[at] = xv_val_incref(val);
     o->u.obj.len++;
     return 0;
 }
 
-/* xv_object_set with a C-string key. */
-int xv_object_set_str(struct xv_value *o, const char *key, struct xv_value *val)
+/* xv_val_object_set with a C-string key. */
+int xv_val_object_set_str(struct xv_value *o, const char *key, struct xv_value *val)
 {
-    struct xv_value *k = xv_cstring(key);
+    struct xv_value *k = xv_val_cstring(key);
     if (!k)
         return XV_E_NOMEM;
-    int rc = xv_object_set(o, k, val);
-    xv_decref(k);
+    int rc = xv_val_object_set(o, k, val);
+    xv_val_decref(k);
     return rc;
 }
 
-long xv_object_find(const struct xv_value *o, const struct xv_value *key)
+long xv_val_object_find(const struct xv_value *o, const struct xv_value *key)
 {
     long p = bsearch_vals(o->u.obj.keys, o->u.obj.len, key);
     return p >= 0 ? p : -1;
 }
 
 /* Find a string key without building a value: the same order as
- * xv_compare (type first, then bytes, then length), probed in place. */
-long xv_object_find_str(const struct xv_value *o, const char *key, size_t len)
+ * xv_val_compare (type first, then bytes, then length), probed in place. */
+long xv_val_object_find_str(const struct xv_value *o, const char *key, size_t len)
 {
     size_t lo = 0, hi = o->u.obj.len;
     while (lo < hi) {
@@ -453,39 +453,39 @@ long xv_object_find_str(const struct xv_value *o, const char *key, size_t len)
 /* A shallow copy of a container (children shared by reference), so the
  * caller may change the copy's own slots; scalars are immutable and
  * simply shared. */
-struct xv_value *xv_value_copy(const struct xv_value *v)
+struct xv_value *xv_val_copy(const struct xv_value *v)
 {
     size_t i;
     struct xv_value *c;
     switch (v->type) {
     case XV_T_ARRAY:
     case XV_T_SET:
-        c = xv_array_new(v->u.arr.len);
+        c = xv_val_array_new(v->u.arr.len);
         if (!c)
             return NULL;
         c->type = v->type;
         for (i = 0; i < v->u.arr.len; i++)
-            c->u.arr.items[i] = xv_incref(v->u.arr.items[i]);
+            c->u.arr.items[i] = xv_val_incref(v->u.arr.items[i]);
         c->u.arr.len = v->u.arr.len;
         return c;
     case XV_T_OBJECT:
-        c = xv_object_new(v->u.obj.len);
+        c = xv_val_object_new(v->u.obj.len);
         if (!c)
             return NULL;
         for (i = 0; i < v->u.obj.len; i++) {
-            c->u.obj.keys[i] = xv_incref(v->u.obj.keys[i]);
-            c->u.obj.vals[i] = xv_incref(v->u.obj.vals[i]);
+            c->u.obj.keys[i] = xv_val_incref(v->u.obj.keys[i]);
+            c->u.obj.vals[i] = xv_val_incref(v->u.obj.vals[i]);
         }
         c->u.obj.len = v->u.obj.len;
         return c;
     default:
-        return xv_incref((struct xv_value *)v);
+        return xv_val_incref((struct xv_value *)v);
     }
 }
 
 /* ---- ordering ---- */
 
-int xv_compare(const struct xv_value *a, const struct xv_value *b)
+int xv_val_compare(const struct xv_value *a, const struct xv_value *b)
 {
     if (a == b)
         return 0;
@@ -499,7 +499,7 @@ int xv_compare(const struct xv_value *a, const struct xv_value *b)
     case XV_T_BOOL:
         return a->u.b - b->u.b;
     case XV_T_NUMBER:
-        return xv_number_cmp(a, b);
+        return xv_val_number_cmp(a, b);
     case XV_T_STRING:
         n = a->u.str.len < b->u.str.len ? a->u.str.len : b->u.str.len;
         c = memcmp(a->u.str.s, b->u.str.s, n);
@@ -510,15 +510,15 @@ int xv_compare(const struct xv_value *a, const struct xv_value *b)
     case XV_T_SET:
         n = a->u.arr.len < b->u.arr.len ? a->u.arr.len : b->u.arr.len;
         for (i = 0; i < n; i++)
-            if ((c = xv_compare(a->u.arr.items[i], b->u.arr.items[i])) != 0)
+            if ((c = xv_val_compare(a->u.arr.items[i], b->u.arr.items[i])) != 0)
                 return c;
         return a->u.arr.len < b->u.arr.len ? -1 : a->u.arr.len > b->u.arr.len;
     case XV_T_OBJECT:
         n = a->u.obj.len < b->u.obj.len ? a->u.obj.len : b->u.obj.len;
         for (i = 0; i < n; i++) {
-            if ((c = xv_compare(a->u.obj.keys[i], b->u.obj.keys[i])) != 0)
+            if ((c = xv_val_compare(a->u.obj.keys[i], b->u.obj.keys[i])) != 0)
                 return c;
-            if ((c = xv_compare(a->u.obj.vals[i], b->u.obj.vals[i])) != 0)
+            if ((c = xv_val_compare(a->u.obj.vals[i], b->u.obj.vals[i])) != 0)
                 return c;
         }
         return a->u.obj.len < b->u.obj.len ? -1 : a->u.obj.len > b->u.obj.len;
@@ -528,7 +528,7 @@ int xv_compare(const struct xv_value *a, const struct xv_value *b)
 
 /* Equality with two shortcuts before the full comparison: different
  * lengths or different cached hashes of strings. */
-int xv_equal(const struct xv_value *a, const struct xv_value *b)
+int xv_val_equal(const struct xv_value *a, const struct xv_value *b)
 {
     if (a == b)
         return 1;
@@ -537,7 +537,7 @@ int xv_equal(const struct xv_value *a, const struct xv_value *b)
     if (a->type == XV_T_STRING &&
         (a->u.str.len != b->u.str.len || (a->hash && b->hash && a->hash != b->hash)))
         return 0;
-    return xv_compare(a, b) == 0;
+    return xv_val_compare(a, b) == 0;
 }
 
 /* FNV-1a over n bytes, continuing from h. */
@@ -552,7 +552,7 @@ static uint32_t fnv(const void *p, size_t n, uint32_t h)
 /* A structural hash, equal for values that compare equal (numbers hash
  * their canonical form); cached on mutable values, computed at freeze time
  * for frozen ones. */
-uint32_t xv_hash(struct xv_value *v)
+uint32_t xv_val_hash(struct xv_value *v)
 {
     if (v->hash)
         return v->hash;
@@ -582,12 +582,12 @@ uint32_t xv_hash(struct xv_value *v)
     case XV_T_ARRAY:
     case XV_T_SET:
         for (i = 0; i < v->u.arr.len; i++)
-            h = (h ^ xv_hash(v->u.arr.items[i])) * 16777619u;
+            h = (h ^ xv_val_hash(v->u.arr.items[i])) * 16777619u;
         break;
     case XV_T_OBJECT:
         for (i = 0; i < v->u.obj.len; i++) {
-            h = (h ^ xv_hash(v->u.obj.keys[i])) * 16777619u;
-            h = (h ^ xv_hash(v->u.obj.vals[i])) * 16777619u;
+            h = (h ^ xv_val_hash(v->u.obj.keys[i])) * 16777619u;
+            h = (h ^ xv_val_hash(v->u.obj.vals[i])) * 16777619u;
         }
         break;
     default:
@@ -601,7 +601,7 @@ uint32_t xv_hash(struct xv_value *v)
 }
 
 /* OPA's type names (type_name builtin, error texts). */
-const char *xv_type_name(const struct xv_value *v)
+const char *xv_val_type_name(const struct xv_value *v)
 {
     static const char *const names[] = {"null", "boolean", "number", "string",
                                         "array", "object", "set"};

@@ -60,15 +60,15 @@ struct xv_value *xv_val_yaml_resolve_plain(const char *s, size_t n)
     static const char *const falses[] = {"false", "False", "FALSE", "no", "No", "NO", "off",
                                          "Off", "OFF", "n", "N"};
     if (n == 0)
-        return xv_null();
+        return xv_val_null();
     for (size_t i = 0; i < 4; i++)
         if (strlen(nulls[i]) == n && !memcmp(s, nulls[i], n))
-            return xv_null();
+            return xv_val_null();
     for (size_t i = 0; i < 11; i++) {
         if (strlen(trues[i]) == n && !memcmp(s, trues[i], n))
-            return xv_bool(1);
+            return xv_val_bool(1);
         if (strlen(falses[i]) == n && !memcmp(s, falses[i], n))
-            return xv_bool(0);
+            return xv_val_bool(0);
     }
     /* numbers: decimal ints and floats as JSON numbers; 0x / 0o ints */
     char buf[128];
@@ -85,7 +85,7 @@ struct xv_value *xv_val_yaml_resolve_plain(const char *s, size_t n)
             if (mpz_init_set_str(z, buf + k + 2, base) == 0) {
                 if (neg)
                     mpz_neg(z, z);
-                struct xv_value *v = xv_number_from_mpz(z);
+                struct xv_value *v = xv_val_number_from_mpz(z);
                 mpz_clear(z);
                 return v;
             }
@@ -99,13 +99,13 @@ struct xv_value *xv_val_yaml_resolve_plain(const char *s, size_t n)
                 bad = true;
         }
         if (digits && !bad) {
-            struct xv_value *v = xv_number_parse(buf[0] == '+' ? buf + 1 : buf,
+            struct xv_value *v = xv_val_number_parse(buf[0] == '+' ? buf + 1 : buf,
                                                  buf[0] == '+' ? n - 1 : n);
             if (v)
                 return v;
         }
     }
-    return xv_string(s, n);
+    return xv_val_string(s, n);
 }
 
 /* Double-quoted scalar body at s[0..n) (without quotes). */
@@ -139,7 +139,7 @@ static struct xv_value *dquoted(const char *s, size_t n)
     xv_val_buf_add(&b, "", 0);
     size_t len;
     char *p = xv_val_buf_take(&b, &len);
-    struct xv_value *v = p ? xv_string(p, len) : NULL;
+    struct xv_value *v = p ? xv_val_string(p, len) : NULL;
     free(p);
     return v;
 }
@@ -156,7 +156,7 @@ static struct xv_value *squoted(const char *s, size_t n)
     xv_val_buf_add(&b, "", 0);
     size_t len;
     char *p = xv_val_buf_take(&b, &len);
-    struct xv_value *v = p ? xv_string(p, len) : NULL;
+    struct xv_value *v = p ? xv_val_string(p, len) : NULL;
     free(p);
     return v;
 }
@@ -182,7 +182,7 @@ static struct xv_value *flow_scalar(struct yp *y, struct flow *f, bool in_flow)
 {
     fws(f);
     if (f->p >= f->e)
-        return xv_null();
+        return xv_val_null();
     char q = *f->p;
     if (q == '"' || q == '\'') {
         const char *st = ++f->p;
@@ -233,7 +233,7 @@ static struct xv_value *flow_value(struct yp *y, struct flow *f, bool in_flow)
     struct xv_value *v = NULL;
     if (f->p < f->e && *f->p == '[') {
         f->p++;
-        v = xv_array_new(4);
+        v = xv_val_array_new(4);
         for (;;) {
             fws(f);
             if (f->p >= f->e) {
@@ -247,8 +247,8 @@ static struct xv_value *flow_value(struct yp *y, struct flow *f, bool in_flow)
             struct xv_value *e = flow_value(y, f, true);
             if (!e)
                 break;
-            xv_array_push(v, e);
-            xv_decref(e);
+            xv_val_array_push(v, e);
+            xv_val_decref(e);
             fws(f);
             if (f->p < f->e && *f->p == ',') {
                 f->p++;
@@ -261,7 +261,7 @@ static struct xv_value *flow_value(struct yp *y, struct flow *f, bool in_flow)
         }
     } else if (f->p < f->e && *f->p == '{') {
         f->p++;
-        v = xv_object_new(4);
+        v = xv_val_object_new(4);
         for (;;) {
             fws(f);
             if (f->p >= f->e) {
@@ -281,15 +281,15 @@ static struct xv_value *flow_value(struct yp *y, struct flow *f, bool in_flow)
                 f->p++;
                 val = flow_value(y, f, true);
             } else {
-                val = xv_null();
+                val = xv_val_null();
             }
             if (!val) {
-                xv_decref(k);
+                xv_val_decref(k);
                 break;
             }
-            xv_object_set(v, k, val);
-            xv_decref(k);
-            xv_decref(val);
+            xv_val_object_set(v, k, val);
+            xv_val_decref(k);
+            xv_val_decref(val);
             fws(f);
             if (f->p < f->e && *f->p == ',') {
                 f->p++;
@@ -305,7 +305,7 @@ static struct xv_value *flow_value(struct yp *y, struct flow *f, bool in_flow)
     }
     y->depth--;
     if (y->err[0]) {
-        xv_decref(v);
+        xv_val_decref(v);
         return NULL;
     }
     return v;
@@ -369,7 +369,7 @@ static struct xv_value *inline_value(struct yp *y, const char *p, size_t n, int 
             xv_val_buf_addc(&b, '\n');
         size_t len;
         char *s = xv_val_buf_take(&b, &len);
-        struct xv_value *v = s ? xv_string(s, len) : NULL;
+        struct xv_value *v = s ? xv_val_string(s, len) : NULL;
         free(s);
         return v;
     }
@@ -410,7 +410,7 @@ static struct xv_value *inline_value(struct yp *y, const char *p, size_t n, int 
         fws(&f);
         if (v && f.p < f.e) {
             yerr(y, y->l[li].no, "did not find expected <document start>");
-            xv_decref(v);
+            xv_val_decref(v);
             v = NULL;
         }
         xv_val_buf_free(&b);
@@ -431,8 +431,8 @@ static struct xv_value *inline_value(struct yp *y, const char *p, size_t n, int 
         }
         size_t len;
         char *s = xv_val_buf_take(&b, &len);
-        xv_decref(v);
-        v = s ? xv_string(s, len) : NULL;
+        xv_val_decref(v);
+        v = s ? xv_val_string(s, len) : NULL;
         free(s);
     }
     return v;
@@ -456,12 +456,12 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
     struct xv_value *v = NULL;
     if (y->cur >= y->nl || y->l[y->cur].indent < min_indent) {
         y->depth--;
-        return xv_null();
+        return xv_val_null();
     }
     struct yline *first = &y->l[y->cur];
     int ind = first->indent;
     if (is_seq_item(first)) {
-        v = xv_array_new(4);
+        v = xv_val_array_new(4);
         while (!y->err[0] && y->cur < y->nl && y->l[y->cur].indent == ind &&
                is_seq_item(&y->l[y->cur])) {
             struct yline *l = &y->l[y->cur];
@@ -481,11 +481,11 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
             }
             if (!item)
                 break;
-            xv_array_push(v, item);
-            xv_decref(item);
+            xv_val_array_push(v, item);
+            xv_val_decref(item);
         }
     } else if (key_colon(first->p, first->n) >= 0) {
-        v = xv_object_new(4);
+        v = xv_val_object_new(4);
         while (!y->err[0] && y->cur < y->nl && y->l[y->cur].indent == ind) {
             struct yline *l = &y->l[y->cur];
             long c = key_colon(l->p, l->n);
@@ -512,12 +512,12 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
                                        (y->l[y->cur].indent == ind && is_seq_item(&y->l[y->cur]))))
                     val = block_node(y, y->l[y->cur].indent);
                 else
-                    val = xv_null();
+                    val = xv_val_null();
             } else {
                 val = inline_value(y, rest, rn, li);
             }
             if (!val) {
-                xv_decref(key);
+                xv_val_decref(key);
                 break;
             }
             /* sigs.k8s.io/yaml turns every key into a JSON object key (string) */
@@ -526,15 +526,15 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
                 struct xv_buf kb;
                 xv_buf_init(&kb, XV_VAL_BUF_MAX);
                 int bad = XV_IS(key, XV_T_NULL) ? xv_buf_append(&kb, "null", 4)
-                                                : xv_rego_write(&kb, key);
-                xv_decref(key);
-                key = bad ? NULL : xv_string(kb.data ? kb.data : "", kb.len);
+                                                : xv_val_rego_write(&kb, key);
+                xv_val_decref(key);
+                key = bad ? NULL : xv_val_string(kb.data ? kb.data : "", kb.len);
                 xv_buf_free(&kb);
             }
             if (key)
-                xv_object_set(v, key, val);
-            xv_decref(key);
-            xv_decref(val);
+                xv_val_object_set(v, key, val);
+            xv_val_decref(key);
+            xv_val_decref(val);
         }
     } else {
         int li = y->cur;
@@ -543,7 +543,7 @@ static struct xv_value *block_node(struct yp *y, int min_indent)
     }
     y->depth--;
     if (y->err[0]) {
-        xv_decref(v);
+        xv_val_decref(v);
         return NULL;
     }
     return v;
@@ -635,12 +635,12 @@ struct xv_value *xv_val_yaml_parse(const char *s, size_t n, char *err, size_t er
         }
         y.l[y.nl++] = (struct yline){ind, s + p, e2 - p, no};
     }
-    struct xv_value *v = y.nl ? block_node(&y, 0) : xv_null();
+    struct xv_value *v = y.nl ? block_node(&y, 0) : xv_val_null();
     if (!y.err[0] && y.cur < y.nl)
         yerr(&y, y.l[y.cur].no, "did not find expected <document start>");
     free(y.l);
     if (y.err[0]) {
-        xv_decref(v);
+        xv_val_decref(v);
         snprintf(err, errlen, "%s", y.err);
         return NULL;
     }

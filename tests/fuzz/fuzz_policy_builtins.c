@@ -143,13 +143,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char err[400];
         struct xv_value *q = xv_bi_gql_parse_query(a, n, data[0] & 0x80, err, sizeof err);
         struct xv_value *s = xv_bi_gql_parse_schema(a, n, err, sizeof err);
-        xv_decref(q);
-        xv_decref(s);
+        xv_val_decref(q);
+        xv_val_decref(s);
         break;
     }
     case 8: {
         char err[300];
-        xv_decref(xv_val_yaml_parse(a, n, err, sizeof err));
+        xv_val_decref(xv_val_yaml_parse(a, n, err, sizeof err));
         break;
     }
     default: {

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sep) {
         mlen = (size_t)(sep - src);
         char err[64];
-        xv_json_parse(sep + 4, size - mlen - 4, &input, err, sizeof err);
+        xv_val_json_parse(sep + 4, size - mlen - 4, &input, err, sizeof err);
     }
     struct xv_policy *p = xv_policy_new();
     char err[512];
@@ -40,13 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct xv_policy_opts o = {0, 20000, 0};
         struct xv_value *rows = NULL;
         xv_policy_query(p, "data = x", input, &o, &rows, err, sizeof err);
-        xv_decref(rows);
+        xv_val_decref(rows);
         o.strict = 1;
         struct xv_decision d;
         xv_policy_decide(p, input, &o, &d, err, sizeof err);
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
     xv_policy_free(p);
-    xv_decref(input);
+    xv_val_decref(input);
     return 0;
 }

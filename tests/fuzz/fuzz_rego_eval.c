@@ -73,16 +73,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct xv_value *in = NULL;
     char err[128];
-    if (xv_json_parse((const char *)data, size, &in, err, sizeof err) != 0)
+    if (xv_val_json_parse((const char *)data, size, &in, err, sizeof err) != 0)
         return 0;
     struct xv_policy_opts opts = { .max_steps = 200000 };
     for (size_t i = 0; i < NPOL; i++) {
         struct xv_decision d;
         xv_policy_decide(g_pol[i], in, &opts, &d, err, sizeof err);
-        char *j = xv_decision_json(&d);
+        char *j = xv_policy_decision_json(&d);
         free(j);
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
-    xv_decref(in);
+    xv_val_decref(in);
     return 0;
 }

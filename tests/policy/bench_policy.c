@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     size_t len = fread(buf, 1, sizeof buf, f);
     fclose(f);
     struct xv_value *in = NULL;
-    if (xv_json_parse(buf, len, &in, err, sizeof err)) {
+    if (xv_val_json_parse(buf, len, &in, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", inp, err);
         return 1;
     }
@@ -61,12 +61,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    char *js = xv_decision_json(&d);
-    xv_decision_free(&d);
+    char *js = xv_policy_decision_json(&d);
+    xv_policy_decision_free(&d);
     double t2 = cpu_now();
     for (int i = 0; i < n; i++) {
         xv_policy_decide(p, in, NULL, &d, err, sizeof err);
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
     double t3 = cpu_now();
     printf("policy %s, input %s (%zu bytes)\n", pol, inp, len);
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     printf("compile: %.1f us per load+compile\n", (t1 - t0) / compiles * 1e6);
     printf("decide:  %.2f us per decision (%d decisions, CPU time)\n", (t3 - t2) / n * 1e6, n);
     free(js);
-    xv_decref(in);
+    xv_val_decref(in);
     xv_policy_free(p);
     return 0;
 }

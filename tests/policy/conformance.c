@@ -49,7 +49,7 @@ static struct folder *folder_get(const char *name)
 
 static struct xv_value *field(struct xv_value *o, const char *k)
 {
-    long i = xv_object_find_str(o, k, strlen(k));
+    long i = xv_val_object_find_str(o, k, strlen(k));
     return i < 0 ? NULL : XV_OBJ_VAL(o, i);
 }
 
@@ -61,17 +61,17 @@ static struct xv_value *normalise(struct xv_value *v, int sort_top)
     switch (v->type) {
     case XV_T_SET:
     case XV_T_ARRAY:
-        r = xv_array_new(XV_ARR_LEN(v));
+        r = xv_val_array_new(XV_ARR_LEN(v));
         for (i = 0; i < XV_ARR_LEN(v); i++) {
             struct xv_value *e = normalise(XV_ARR_ITEM(v, i), 0);
-            xv_array_push(r, e);
-            xv_decref(e);
+            xv_val_array_push(r, e);
+            xv_val_decref(e);
         }
         if (sort_top && XV_ARR_LEN(r) > 1) {
             for (size_t a = 1; a < XV_ARR_LEN(r); a++) {
                 struct xv_value *x = XV_ARR_ITEM(r, a);
                 size_t b = a;
-                while (b > 0 && xv_compare(XV_ARR_ITEM(r, b - 1), x) > 0) {
+                while (b > 0 && xv_val_compare(XV_ARR_ITEM(r, b - 1), x) > 0) {
                     XV_ARR_ITEM(r, b) = XV_ARR_ITEM(r, b - 1);
                     b--;
                 }
@@ -80,42 +80,42 @@ static struct xv_value *normalise(struct xv_value *v, int sort_top)
         }
         return r;
     case XV_T_OBJECT:
-        r = xv_object_new(XV_OBJ_LEN(v));
+        r = xv_val_object_new(XV_OBJ_LEN(v));
         for (i = 0; i < XV_OBJ_LEN(v); i++) {
             struct xv_value *k = XV_OBJ_KEY(v, i);
             struct xv_value *nk;
             if (k->type == XV_T_STRING) {
-                nk = xv_incref(k);
+                nk = xv_val_incref(k);
             } else {
-                char *t = xv_json_dump(k, 0);
-                nk = xv_cstring(t ? t : "");
+                char *t = xv_val_json_dump(k, 0);
+                nk = xv_val_cstring(t ? t : "");
                 free(t);
             }
             struct xv_value *e = normalise(XV_OBJ_VAL(v, i), 0);
-            xv_object_set(r, nk, e);
-            xv_decref(nk);
-            xv_decref(e);
+            xv_val_object_set(r, nk, e);
+            xv_val_decref(nk);
+            xv_val_decref(e);
         }
         return r;
     default:
-        return xv_incref(v);
+        return xv_val_incref(v);
     }
 }
 
 /* Rows as a sorted, de-duplicated set (each value normalised). */
 static struct xv_value *row_set(struct xv_value *rows, int sort)
 {
-    struct xv_value *s = xv_set_new(0);
+    struct xv_value *s = xv_val_set_new(0);
     for (size_t i = 0; rows && i < XV_ARR_LEN(rows); i++) {
         struct xv_value *row = XV_ARR_ITEM(rows, i);
-        struct xv_value *nr = xv_object_new(XV_OBJ_LEN(row));
+        struct xv_value *nr = xv_val_object_new(XV_OBJ_LEN(row));
         for (size_t j = 0; j < XV_OBJ_LEN(row); j++) {
             struct xv_value *e = normalise(XV_OBJ_VAL(row, j), sort);
-            xv_object_set(nr, XV_OBJ_KEY(row, j), e);
-            xv_decref(e);
+            xv_val_object_set(nr, XV_OBJ_KEY(row, j), e);
+            xv_val_decref(e);
         }
-        xv_set_add(s, nr);
-        xv_decref(nr);
+        xv_val_set_add(s, nr);
+        xv_val_decref(nr);
     }
     return s;
 }
@@ -155,7 +155,7 @@ static int run_case(struct xv_value *c, char *reason, size_t rlen)
             return 1;
         }
     } else if (field(c, "input")) {
-        input = xv_incref(field(c, "input"));
+        input = xv_val_incref(field(c, "input"));
     }
     struct xv_value *strict = field(c, "strict_error");
     struct xv_policy_opts opts = {strict && strict->type == XV_T_BOOL && XV_BOOLV(strict), 0, 0};
@@ -171,7 +171,7 @@ static int run_case(struct xv_value *c, char *reason, size_t rlen)
         fail = 1;
     } else if (wcode || werr) {
         if (rc == 0) {
-            snprintf(reason, rlen, "expected error, got %s", rows ? xv_json_dump(rows, 0) : "?");
+            snprintf(reason, rlen, "expected error, got %s", rows ? xv_val_json_dump(rows, 0) : "?");
             fail = 1;
         } else {
             if (wcode) {
@@ -197,18 +197,18 @@ static int run_case(struct xv_value *c, char *reason, size_t rlen)
         struct xv_value *ign = field(c, "ignore_generated_vars");
         (void)ign;
         struct xv_value *a = row_set(rows, sort), *w = row_set(wres, 0);
-        if (xv_compare(a, w) != 0) {
-            char *as = xv_json_dump(a, 0), *ws = xv_json_dump(w, 0);
+        if (xv_val_compare(a, w) != 0) {
+            char *as = xv_val_json_dump(a, 0), *ws = xv_val_json_dump(w, 0);
             snprintf(reason, rlen, "want %.900s got %.900s", ws ? ws : "?", as ? as : "?");
             free(as);
             free(ws);
             fail = 1;
         }
-        xv_decref(a);
-        xv_decref(w);
+        xv_val_decref(a);
+        xv_val_decref(w);
     }
-    xv_decref(rows);
-    xv_decref(input);
+    xv_val_decref(rows);
+    xv_val_decref(input);
     xv_policy_free(p);
     return fail;
 }
@@ -254,7 +254,7 @@ int main(int argc, char **argv)
     while ((n = getline(&line, &lcap, f)) > 0) {
         struct xv_value *c = NULL;
         char msg[200];
-        if (xv_json_parse(line, (size_t)n, &c, msg, sizeof msg))
+        if (xv_val_json_parse(line, (size_t)n, &c, msg, sizeof msg))
             continue;
         const char *file = XV_STR(field(c, "file"));
         char fold[96] = "";
@@ -264,7 +264,7 @@ int main(int argc, char **argv)
             snprintf(fold, sizeof fold, "%.*s", e ? (int)(e - s - 1) : 0, s + 1);
         }
         if (filter && !strstr(file, filter) && !strstr(XV_STR(field(c, "note")), filter)) {
-            xv_decref(c);
+            xv_val_decref(c);
             continue;
         }
         struct folder *fo = folder_get(fold);
@@ -303,13 +303,13 @@ int main(int argc, char **argv)
             total_fail++;
             if (out)
                 fprintf(out, "%s#%lld [%s] %s\n", file,
-                        (long long)xv_number_get_double(field(c, "index")),
+                        (long long)xv_val_number_get_double(field(c, "index")),
                         XV_STR(field(c, "note")), reason);
         } else {
             fo->pass++;
             total_pass++;
         }
-        xv_decref(c);
+        xv_val_decref(c);
     }
     free(line);
     fclose(f);

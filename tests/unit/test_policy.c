@@ -22,13 +22,13 @@ static struct xv_value *json(const char *s)
 {
     struct xv_value *v = NULL;
     char err[128];
-    assert_int_equal(xv_json_parse(s, strlen(s), &v, err, sizeof err), 0);
+    assert_int_equal(xv_val_json_parse(s, strlen(s), &v, err, sizeof err), 0);
     return v;
 }
 
 static char *dump(struct xv_value *v)
 {
-    char *s = xv_json_dump(v, 0);
+    char *s = xv_val_json_dump(v, 0);
     assert_non_null(s);
     return s;
 }
@@ -38,38 +38,38 @@ static char *dump(struct xv_value *v)
 static void test_numbers_exact(void **state)
 {
     (void)state;
-    struct xv_value *a = xv_number_parse("28857836529306024611913", 23);
-    struct xv_value *b = xv_number_parse("28857836529306024611912", 23);
-    assert_true(xv_compare(a, b) > 0);
-    struct xv_value *one = xv_int(1);
-    struct xv_value *s = xv_num_add(b, one);
-    assert_int_equal(xv_compare(s, a), 0);
-    struct xv_value *four = xv_int(4);
-    struct xv_value *q = xv_num_div(one, four);
+    struct xv_value *a = xv_val_number_parse("28857836529306024611913", 23);
+    struct xv_value *b = xv_val_number_parse("28857836529306024611912", 23);
+    assert_true(xv_val_compare(a, b) > 0);
+    struct xv_value *one = xv_val_int(1);
+    struct xv_value *s = xv_val_num_add(b, one);
+    assert_int_equal(xv_val_compare(s, a), 0);
+    struct xv_value *four = xv_val_int(4);
+    struct xv_value *q = xv_val_num_div(one, four);
     char *t = dump(q);
     assert_string_equal(t, "0.25");
     free(t);
-    struct xv_value *p1 = xv_number_parse("0.1", 3), *p2 = xv_number_parse("0.2", 3);
-    struct xv_value *p3 = xv_number_parse("0.3", 3);
-    struct xv_value *sum = xv_num_add(p1, p2);
-    assert_int_equal(xv_compare(sum, p3), 0);
-    struct xv_value *f1 = xv_number_parse("1.0", 3);
-    assert_int_equal(xv_compare(f1, one), 0);
+    struct xv_value *p1 = xv_val_number_parse("0.1", 3), *p2 = xv_val_number_parse("0.2", 3);
+    struct xv_value *p3 = xv_val_number_parse("0.3", 3);
+    struct xv_value *sum = xv_val_num_add(p1, p2);
+    assert_int_equal(xv_val_compare(sum, p3), 0);
+    struct xv_value *f1 = xv_val_number_parse("1.0", 3);
+    assert_int_equal(xv_val_compare(f1, one), 0);
     t = dump(f1);
     assert_string_equal(t, "1.0"); /* original text kept */
     free(t);
-    struct xv_value *zero = xv_int(0);
-    assert_null(xv_num_div(one, zero));
-    assert_null(xv_num_rem(p1, one));
-    struct xv_value *m25 = xv_number_parse("-2.5", 4);
-    struct xv_value *r = xv_num_round(m25);
-    xv_decref(m25);
+    struct xv_value *zero = xv_val_int(0);
+    assert_null(xv_val_num_div(one, zero));
+    assert_null(xv_val_num_rem(p1, one));
+    struct xv_value *m25 = xv_val_number_parse("-2.5", 4);
+    struct xv_value *r = xv_val_num_round(m25);
+    xv_val_decref(m25);
     int64_t iv = 0;
-    assert_int_equal(xv_number_get_int64(r, &iv), 0);
+    assert_int_equal(xv_val_number_get_int64(r, &iv), 0);
     assert_int_equal(iv, -3);
-    xv_decref(r);
-    xv_decref(a), xv_decref(b), xv_decref(one), xv_decref(s), xv_decref(four), xv_decref(q);
-    xv_decref(p1), xv_decref(p2), xv_decref(p3), xv_decref(sum), xv_decref(f1), xv_decref(zero);
+    xv_val_decref(r);
+    xv_val_decref(a), xv_val_decref(b), xv_val_decref(one), xv_val_decref(s), xv_val_decref(four), xv_val_decref(q);
+    xv_val_decref(p1), xv_val_decref(p2), xv_val_decref(p3), xv_val_decref(sum), xv_val_decref(f1), xv_val_decref(zero);
 }
 
 static void test_ordering_and_sets(void **state)
@@ -77,9 +77,9 @@ static void test_ordering_and_sets(void **state)
     (void)state;
     /* null < boolean < number < string < array < object < set */
     struct xv_value *arr = json("[{}, [], \"s\", 1, true, null]");
-    struct xv_value *set = xv_set_from_array(arr);
-    struct xv_value *e = xv_set_new(0);
-    xv_set_add(set, e);
+    struct xv_value *set = xv_val_set_from_array(arr);
+    struct xv_value *e = xv_val_set_new(0);
+    xv_val_set_add(set, e);
     char *t = dump(set);
     assert_string_equal(t, "[null,true,1,\"s\",[],{},[]]");
     free(t);
@@ -90,28 +90,28 @@ static void test_ordering_and_sets(void **state)
     free(t);
     struct xv_buf b;
     xv_buf_init(&b, 1024);
-    xv_rego_write(&b, e);
+    xv_val_rego_write(&b, e);
     assert_string_equal(b.data, "set()");
     xv_buf_free(&b);
-    xv_decref(arr), xv_decref(set), xv_decref(e), xv_decref(o);
+    xv_val_decref(arr), xv_val_decref(set), xv_val_decref(e), xv_val_decref(o);
 }
 
 static void test_strings_codepoints(void **state)
 {
     (void)state;
-    struct xv_value *s = xv_cstring("h\xc3\xa9llo \xe2\x82\xac");
-    assert_int_equal(xv_string_cp_count(s), 7);
-    struct xv_value *bad = xv_string("a\xff" "b", 3);
-    assert_int_equal(xv_string_cp_count(bad), 3);
+    struct xv_value *s = xv_val_cstring("h\xc3\xa9llo \xe2\x82\xac");
+    assert_int_equal(xv_val_string_cp_count(s), 7);
+    struct xv_value *bad = xv_val_string("a\xff" "b", 3);
+    assert_int_equal(xv_val_string_cp_count(bad), 3);
     char *t = dump(bad);
     assert_string_equal(t, "\"a\\ufffdb\"");
     free(t);
     struct xv_value *u = json("\"\\ud83d\\ude00<\"");
-    assert_int_equal(xv_string_cp_count(u), 2);
-    t = xv_json_dump(u, XV_JSON_HTML_ESCAPE);
+    assert_int_equal(xv_val_string_cp_count(u), 2);
+    t = xv_val_json_dump(u, XV_JSON_HTML_ESCAPE);
     assert_string_equal(t, "\"\xf0\x9f\x98\x80\\u003c\"");
     free(t);
-    xv_decref(s), xv_decref(bad), xv_decref(u);
+    xv_val_decref(s), xv_val_decref(bad), xv_val_decref(u);
 }
 
 /* ---- compile errors ---- */
@@ -204,7 +204,7 @@ static struct xv_policy *load(const char *src, int version)
         fail_msg("%s", err);
     struct xv_value *d = json("{\"models\": [\"gpt-4o\", \"gpt-4o-mini\"]}");
     xv_policy_set_data(p, d);
-    xv_decref(d);
+    xv_val_decref(d);
     if (xv_policy_compile(p, err, sizeof err))
         fail_msg("%s", err);
     return p;
@@ -217,12 +217,12 @@ static void decide(struct xv_policy *p, const char *input, const char *want)
     char err[512] = "";
     if (xv_policy_decide(p, in, NULL, &d, err, sizeof err))
         fail_msg("%s", err);
-    char *js = xv_decision_json(&d);
+    char *js = xv_policy_decision_json(&d);
     if (strcmp(js, want))
         fail_msg("input %s\n got  %s\n want %s", input, js, want);
     free(js);
-    xv_decision_free(&d);
-    xv_decref(in);
+    xv_policy_decision_free(&d);
+    xv_val_decref(in);
 }
 
 /* Gen-1 deny reasons name the rule that produced them: "file:line" of
@@ -377,7 +377,7 @@ static void test_conflicts_and_budget(void **state)
     char err[256];
     assert_int_equal(xv_policy_query(p, "data.t.p = x", NULL, NULL, &rows, err, sizeof err), 0);
     assert_int_equal(XV_ARR_LEN(rows), 0);
-    xv_decref(rows);
+    xv_val_decref(rows);
     xv_policy_free(p);
 }
 
@@ -415,16 +415,16 @@ static void *decide_loop(void *arg)
                      "\"request_type\":\"chat_completions\",\"redact\":true}";
     struct xv_value *v = NULL;
     char err[256];
-    if (xv_json_parse(in, strlen(in), &v, err, sizeof err))
+    if (xv_val_json_parse(in, strlen(in), &v, err, sizeof err))
         return NULL;
     for (int i = 0; i < 2000; i++) {
         struct xv_decision d;
         if (xv_policy_decide(t->p, v, NULL, &d, err, sizeof err) || d.outcome != XV_OUTCOME_BLOCK ||
             !d.reason || strcmp(d.reason, "drop_database is not allowed") || d.nredact != 2)
             t->bad++;
-        xv_decision_free(&d);
+        xv_policy_decision_free(&d);
     }
-    xv_decref(v);
+    xv_val_decref(v);
     return NULL;
 }
 
