@@ -738,14 +738,43 @@ static void resolve_body(struct cctx *x, struct body *b, struct scope *s)
 }
 
 
-/* Function arguments that are not patterns (templates, calls, refs) become
- * `$aN = arg` at the start of every body of the chain, as OPA rewrites
- * them, so the safety ordering can place them after what binds their vars. */
+/* An argument that compile_rule can declare as it stands: a constant, a
+ * variable, or an array / object of those under constant keys. Anything
+ * nested deeper (a call such as `-{}`, a ref, a template, a set or a
+ * comprehension inside an array) needs the body's resolution. */
+static int is_arg_pattern(const struct term *t)
+{
+    switch (t->kind) {
+    case T_VALUE:
+    case T_VAR:
+        return 1;
+    case T_ARRAY:
+        for (int i = 0; i < t->n; i++)
+            if (!is_arg_pattern(t->items[i]))
+                return 0;
+        return 1;
+    case T_OBJECT:
+        for (int i = 0; i + 1 < t->n; i += 2)
+            if (t->items[i]->kind != T_VALUE || !is_arg_pattern(t->items[i + 1]))
+                return 0;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Function arguments that are not patterns (templates, calls, refs, and
+ * arrays or objects holding one) become `$aN = arg` at the start of every
+ * body of the chain, as OPA rewrites them, so the safety ordering can place
+ * them after what binds their vars. Sets and comprehensions at the top stay
+ * (compile_rule resolves them in place). */
 static void lift_func_args(struct cctx *x, struct rule *r)
 {
     for (int i = 0; i < r->nargs; i++) {
         struct term *a = r->args[i];
-        if (a->kind != T_TEMPLATE && a->kind != T_CALL && a->kind != T_REF)
+        int lift = a->kind == T_TEMPLATE || a->kind == T_CALL || a->kind == T_REF ||
+                   ((a->kind == T_ARRAY || a->kind == T_OBJECT) && !is_arg_pattern(a));
+        if (!lift)
             continue;
         struct term *v = xv_ast_calloc_or_die(x, sizeof *v);
         v->kind = T_VAR;

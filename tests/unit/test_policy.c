@@ -381,6 +381,40 @@ static void test_conflicts_and_budget(void **state)
     xv_policy_free(p);
 }
 
+/* A function argument pattern holding a call, a ref or a template deeper
+ * than its top (`f([x, -1])`, `h({"k": count(...)})`) is lifted into the
+ * body like a top-level one; it used to stay unresolved and the evaluator
+ * called a builtin it never looked up (fuzz finding, rego). */
+static void test_func_arg_nested_terms(void **state)
+{
+    (void)state;
+    struct xv_policy *p = load("package t\n"
+                               "f([x, -1]) := x\n"
+                               "g([x, y + 1]) := x if y = 2\n"
+                               "h({\"k\": count([1, 2])}) := 1\n"
+                               "u([input.n, x]) := x\n"
+                               "a := f([5, -1])\n"
+                               "b := g([7, 3])\n"
+                               "c := h({\"k\": 2})\n"
+                               "d := h({\"k\": 3})\n"
+                               "e := f([5, 1])\n"
+                               "s := sprintf(9)\n"
+                               "sprintf([{-{}}])\n",
+                               XV_REGO_VERSION_V1);
+    struct xv_value *rows = NULL;
+    char err[256] = "";
+    struct xv_value *in = json("{\"n\": 4}");
+    assert_int_equal(xv_policy_query(p, "x = data.t; y = data.t.u([4, 8])", in, NULL, &rows, err,
+                                     sizeof err),
+                     0);
+    char *got = dump(rows);
+    assert_string_equal(got, "[{\"x\":{\"a\":5,\"b\":7,\"c\":1},\"y\":8}]");
+    free(got);
+    xv_val_decref(rows);
+    xv_val_decref(in);
+    xv_policy_free(p);
+}
+
 static void test_time_budget(void **state)
 {
     (void)state;
@@ -459,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_escalate_and_other_package),
         cmocka_unit_test(test_spec_boolean_deny_and_decision),
         cmocka_unit_test(test_conflicts_and_budget),
+        cmocka_unit_test(test_func_arg_nested_terms),
         cmocka_unit_test(test_time_budget),
         cmocka_unit_test(test_concurrent_decisions),
     };
