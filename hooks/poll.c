@@ -23,8 +23,10 @@
  * flushed only by the thread that uses the SSL (hooks/tls.c).
  *
  * They remember, per thread, the deadline of a finite wait that reported
- * sockets readable (a few fds): a blocking read that follows must not wait
- * for the rest of a held response head past that deadline (hooks/net.c).
+ * sockets readable (a few fds; for epoll, the watched sockets registered
+ * with the data of a returned event): a blocking read that follows must not
+ * wait for the rest of a held response head past that deadline
+ * (hooks/net.c, hooks/tls.c).
  *
  * Thread safety: the registration table has one mutex, never held across a
  * real call. Edge-triggered registrations get the event on every wait
@@ -562,10 +564,35 @@ static int epoll_once(int epfd, struct epoll_event *evs, int max, int t, int is_
     return is_pwait ? xv_real.epoll_pwait(epfd, evs, max, t, mask) : xv_real.epoll_wait(epfd, evs, max, t);
 }
 
+/* Record a finite epoll wait that reported watched sockets readable. An
+ * event names the app's epoll_data, not an fd, so the registrations of
+ * watched sockets on epfd map it back (every fd registered with that data:
+ * an app that gave two fds one data gets both bounded, which at worst
+ * hands a held head over unstamped at the deadline). */
+static void last_epoll(int epfd, const struct epoll_event *evs, int r, int timeout,
+                       uint64_t start)
+{
+    if (!last_begin(r > 0 ? timeout : -1, start))
+        return;
+    if (__atomic_load_n(&g_ereg.n, __ATOMIC_RELAXED)) {
+        pthread_mutex_lock(&g_ereg.mu);
+        for (int k = 0; k < r && t_last.n < LAST_FDS; k++) {
+            if (!(evs[k].events & (EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLRDHUP)))
+                continue;
+            for (size_t i = 0; i < g_ereg.n && t_last.n < LAST_FDS; i++)
+                if (g_ereg.e[i].epfd == epfd && g_ereg.e[i].ev.data.u64 == evs[k].data.u64)
+                    last_add(g_ereg.e[i].fd);
+        }
+        pthread_mutex_unlock(&g_ereg.mu);
+    }
+    if (!t_last.n)
+        t_last.deadline_ns = 0;
+}
+
 /* epoll_wait and epoll_pwait: slices while bytes are queued (signals as in
  * poll_common), our events merged into the real ones. */
-static int epoll_common(int epfd, struct epoll_event *evs, int max, int timeout, int is_pwait,
-                        const sigset_t *mask)
+static int epoll_core(int epfd, struct epoll_event *evs, int max, int timeout, int is_pwait,
+                      const sigset_t *mask)
 {
     struct epoll_event mine[16];
     int nm = epoll_held(epfd, mine, max < 16 ? max : 16);
@@ -604,19 +631,36 @@ static int epoll_common(int epfd, struct epoll_event *evs, int max, int timeout,
     return r;
 }
 
+/* The wait itself, then the record of which watched sockets it reported
+ * readable before which deadline (as poll_common does). */
+static int epoll_common(int epfd, struct epoll_event *evs, int max, int timeout, int is_pwait,
+                        const sigset_t *mask)
+{
+    uint64_t start = xv_now_mono_ns();
+    int r = epoll_core(epfd, evs, max, timeout, is_pwait, mask);
+    if (t_last.deadline_ns || (r > 0 && timeout >= 0 && xv_net_any_watched())) {
+        int saved = errno;
+        last_epoll(epfd, evs, r, timeout, start);
+        errno = saved;
+    }
+    return r;
+}
+
 XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
-    t_last.deadline_ns = 0; /* the last wait is an epoll one: nothing recorded */
-    if (!tx_queued() && !xv_conn_held_any())
+    if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched()) {
+        t_last.deadline_ns = 0; /* the last wait recorded nothing */
         return xv_real.epoll_wait(epfd, evs, max, timeout);
+    }
     return epoll_common(epfd, evs, max, timeout, 0, NULL);
 }
 
 XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
                         const sigset_t *mask)
 {
-    t_last.deadline_ns = 0; /* the last wait is an epoll one: nothing recorded */
-    if (!tx_queued() && !xv_conn_held_any())
+    if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched()) {
+        t_last.deadline_ns = 0; /* the last wait recorded nothing */
         return xv_real.epoll_pwait(epfd, evs, max, timeout, mask);
+    }
     return epoll_common(epfd, evs, max, timeout, 1, mask);
 }

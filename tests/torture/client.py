@@ -17,6 +17,7 @@ deadline, through one of several I/O models:
   pollblock BLOCKING socket without SO_RCVTIMEO; every read waits in
             poll(POLLIN, poll_tmo) first and reads only when told readable
             (a program that bounds its reads with poll timeouts)
+  epollblock the same with epoll_wait(poll_tmo) as the wait
   asyncio   asyncio streams (epoll loop; plain or memory-BIO TLS); max_call is
             the longest stall of the event loop
 The spec is one JSON document on stdin: port, tls (+ ca), io, send ([base64, delay]
@@ -212,7 +213,7 @@ def main():
     sig_woke = None
     if nonblock:
         sock.setblocking(False)
-    ep = select.epoll() if io == "epoll" else None
+    ep = select.epoll() if io in ("epoll", "epollblock") else None
     if ep:
         ep.register(sock.fileno(), select.EPOLLIN)
 
@@ -228,7 +229,7 @@ def main():
             p = select.poll()
             p.register(sock.fileno(), select.POLLOUT if events_out else select.POLLIN)
             return bool(p.poll(int(tmo * 1000)))
-        if io == "epoll":
+        if io in ("epoll", "epollblock"):
             ep.modify(sock.fileno(), select.EPOLLOUT if events_out else select.EPOLLIN)
             return bool(ep.poll(tmo))
         r, w, _ = select.select([] if events_out else [sock], [sock] if events_out else [], [], tmo)
@@ -293,7 +294,7 @@ def main():
         if time.monotonic() > deadline:
             end = "timeout"
             break
-        if io == "pollblock" and not (tls and sock.pending()) and not wait(False):
+        if io in ("pollblock", "epollblock") and not (tls and sock.pending()) and not wait(False):
             continue  # the program's poll timed out: it polls again (until the deadline)
         try:
             d = timed(do_recv, read_size)

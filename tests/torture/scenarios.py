@@ -7,7 +7,8 @@ compares. Row keys:
   name      unique id (ctest runs groups by prefix)
   req       bytes, or a list of (bytes, delay_s) pieces written in order
   up        list of upstream scripts, one per connection
-  io        block | rcvtimeo | poll | epoll | select | ppoll | pselect | pollblock
+  io        block | rcvtimeo | poll | epoll | select | ppoll | pselect | pollblock |
+            epollblock
             | asyncio   (default block; see client.py)
   poll_tmo  the client's longest single readiness wait (default 0.5 s)
   sigtest   ppoll only: the first read wait checks ppoll's signal mask (client.py)
@@ -340,10 +341,13 @@ row("nonblock_big_request_ppoll_signal", bigreq,
 # A blocking socket without SO_RCVTIMEO read only after poll(timeout) said
 # readable: a read must not wait for the rest of a held head past that
 # poll's timeout (the program expects it to return).
-for tls in (False, True):
-    row("pollblock_trickled_head%s" % ("_tls" if tls else ""), post(),
-        [[("until", END, 1), ("send", trickle, 8, 0.25)]], io="pollblock", tls=tls,
-        poll_tmo=0.4, max_call=0.5, deadline=20, rec=1, classes=[4])
+# The same after epoll_wait (the event's data is mapped back to the fd
+# through the program's epoll_ctl registration).
+for io in ("pollblock", "epollblock"):
+    for tls in (False, True):
+        row("%s_trickled_head%s" % (io, "_tls" if tls else ""), post(),
+            [[("until", END, 1), ("send", trickle, 8, 0.25)]], io=io, tls=tls,
+            poll_tmo=0.4, max_call=0.5, deadline=20, rec=1, classes=[4])
 for io in ("poll", "epoll", "select"):
     row("nonblock_trickled_head_%s" % io, post(),
         [[("until", END, 1), ("send", trickle, 5, 0.05)]], io=io, max_call=0.6, rec=1)
