@@ -371,6 +371,7 @@ struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer)
     }
     xv_buf_init(&c->out, OUT_BOUND);
     xv_buf_init(&c->tx_out, xv_conn_cfg.hold_max + 2 * xv_conn_cfg.head_max + 65536);
+    xv_buf_init(&c->tx_owed, xv_conn_cfg.hold_max + 2 * xv_conn_cfg.head_max + 65536);
     xv_buf_init(&c->hold, xv_conn_cfg.head_max + 1024);
     xv_buf_init(&c->tx_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max);
     xv_buf_init(&c->resp_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max + 1024);
@@ -429,6 +430,7 @@ void xv_conn_unref(struct xv_conn *c)
         xv_http_parser_free(c->resp);
     xv_buf_free(&c->out);
     xv_buf_free(&c->tx_out);
+    xv_buf_free(&c->tx_owed);
     xv_buf_free(&c->hold);
     xv_buf_free(&c->tx_hold);
     xv_buf_free(&c->resp_hold);

@@ -56,7 +56,9 @@ int xv_conn_fd_tx_stream(int fd)
 
 int xv_conn_tx_queued(struct xv_conn *c)
 {
-    return xv_conn_tx_pending_any() && atomic_load_explicit(&c->tx_counted, memory_order_relaxed);
+    return (xv_conn_tx_pending_any() &&
+            atomic_load_explicit(&c->tx_counted, memory_order_relaxed)) ||
+           atomic_load_explicit(&c->tx_owing, memory_order_relaxed);
 }
 
 long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx)

@@ -332,99 +332,6 @@ int xv_conn_decide_mode(struct xv_conn *c, const unsigned char *p, size_t n)
     return (i > 0 && i < 16 && p[i] == ' ') ? XV_CONN_HTTP : XV_CONN_PASS;
 }
 
-/* ---- writing ------------------------------------------------------------- */
-
-struct tx_io {
-    xv_conn_write_fn wr;
-    xv_conn_wait_fn wait;
-    void *ctx;
-};
-
-/* Write all of p[0..n) (lock released around I/O). 0, or the failing wr result. */
-static long write_all(struct xv_conn *c, const struct tx_io *io, const char *p, size_t n)
-{
-    uint64_t deadline = xv_now_mono_ns() + (uint64_t)xv_conn_cfg.write_timeout_ms * 1000000u;
-    while (n) {
-        pthread_mutex_unlock(&c->mu);
-        long w = io->wr(io->ctx, p, n);
-        if (w == -1) {
-            uint64_t now = xv_now_mono_ns();
-            int left = now < deadline ? (int)((deadline - now) / 1000000u) + 1 : 0;
-            int rc = left > 0 && io->wait ? io->wait(io->ctx, left) : -1;
-            pthread_mutex_lock(&c->mu);
-            if (rc != 0)
-                return -1;
-            continue;
-        }
-        pthread_mutex_lock(&c->mu);
-        if (w <= 0)
-            return w;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Send p[0..n) after whatever is queued, without ever waiting: what the
- * transport does not take now is queued in tx_out (it belongs to bytes the
- * app was already told were written). On TLS a would-block write has
- * already taken part of p into OpenSSL's pending record: all of p is
- * queued and every retry passes the queue from its start (the SSL hooks
- * allow the buffer to move; only the queue is written until it drained).
- * Returns 0, or the failing wr result (an error, not would-block). */
-static long tx_send(struct xv_conn *c, const struct tx_io *io, const char *p, size_t n)
-{
-    while (n && !c->tx_out.len) {
-        c->tx_busy = 1;
-        pthread_mutex_unlock(&c->mu);
-        long w = io->wr(io->ctx, p, n);
-        pthread_mutex_lock(&c->mu);
-        c->tx_busy = 0;
-        if (w == -1)
-            break;
-        if (w <= 0)
-            return w;
-        p += w;
-        n -= (size_t)w;
-    }
-    if (!n)
-        return 0;
-    if (xv_buf_append(&c->tx_out, p, n) != 0) {
-        /* over the queue's bound (cannot happen for one held request):
-         * drain what is queued, then write the rest, waiting (bounded).
-         * On TLS a pending retry of p itself is written from p: that is
-         * the only way left (write_all retries with the same bytes). */
-        if (c->kind == XV_CONN_TLS && !c->tx_out.len)
-            return write_all(c, io, p, n);
-        long rc = write_all(c, io, c->tx_out.data, c->tx_out.len);
-        xv_buf_reset(&c->tx_out);
-        xv_conn_tx_track(c);
-        return rc ? rc : write_all(c, io, p, n);
-    }
-    xv_conn_tx_track(c);
-    return 0;
-}
-
-/* Write queued bytes (plain sockets) with the app's own write call.
- * 0 when the queue is empty afterwards, -1 would block, or the error. */
-static long tx_drain(struct xv_conn *c, const struct tx_io *io)
-{
-    while (c->tx_out.len) {
-        c->tx_busy = 1;
-        pthread_mutex_unlock(&c->mu);
-        long w = io->wr(io->ctx, c->tx_out.data, c->tx_out.len);
-        pthread_mutex_lock(&c->mu);
-        c->tx_busy = 0;
-        if (w <= 0) {
-            xv_conn_tx_track(c);
-            return w;
-        }
-        xv_buf_consume(&c->tx_out, (size_t)w);
-    }
-    xv_conn_tx_track(c);
-    return 0;
-}
-
 /* The held request as it goes out: head with injected lines, then the rest. */
 static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf *out)
 {
@@ -626,7 +533,7 @@ static void redact_held(struct xv_conn *c, struct xv_call *call)
 
 /* The held request is complete (or over the hold limit): decide and send,
  * or answer. Returns 0 or the failing write result. */
-static long release(struct xv_conn *c, const struct tx_io *io)
+static long release(struct xv_conn *c, const struct xv_conn_io *io)
 {
     struct xv_call *call = c->tx_call;
     long rc = 0;
@@ -672,9 +579,9 @@ static long release(struct xv_conn *c, const struct tx_io *io)
     if (build_request(c, call, &out) != 0) {
         /* cannot inject: send exactly what the app wrote */
         xv_buf_free(&out);
-        rc = tx_send(c, io, c->tx_hold.data, c->tx_hold.len);
+        rc = xv_conn_txq_send(c, io, c->tx_hold.data, c->tx_hold.len);
     } else {
-        rc = tx_send(c, io, out.data, out.len);
+        rc = xv_conn_txq_send(c, io, out.data, out.len);
         xv_buf_free(&out);
     }
     xv_buf_reset(&c->tx_hold);
@@ -685,7 +592,7 @@ static long release(struct xv_conn *c, const struct tx_io *io)
 
 /* Undecided stream: collect the first bytes until the request line shows.
  * Returns 1 when the bytes were kept for later (all accepted). */
-static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct tx_io *io)
+static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct xv_conn_io *io)
 {
     unsigned char tmp[sizeof c->pre];
     size_t take = sizeof tmp - c->pre_len < n ? sizeof tmp - c->pre_len : n;
@@ -720,7 +627,7 @@ static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct tx
         if (mode == XV_CONN_HTTP)
             xv_buf_append(&c->tx_hold, c->pre, c->pre_len);
         else
-            tx_send(c, io, c->pre, c->pre_len);
+            xv_conn_txq_send(c, io, c->pre, c->pre_len);
         if (mode == XV_CONN_HTTP) {
             c->tx_in_head = 1;
             xv_http_parser_feed(c->req, c->pre, c->pre_len);
@@ -731,11 +638,11 @@ static int tx_decide(struct xv_conn *c, const char *p, size_t n, const struct tx
 }
 
 /* Not (or no longer) ours: release what is held, in order, unchanged. */
-static long pass_release(struct xv_conn *c, const struct tx_io *io)
+static long pass_release(struct xv_conn *c, const struct xv_conn_io *io)
 {
     if (!c->tx_hold.len)
         return 0;
-    long rc = tx_send(c, io, c->tx_hold.data, c->tx_hold.len);
+    long rc = xv_conn_txq_send(c, io, c->tx_hold.data, c->tx_hold.len);
     xv_buf_reset(&c->tx_hold);
     c->tx_head_len = 0;
     c->tx_holding = 0;
@@ -746,7 +653,7 @@ static long pass_release(struct xv_conn *c, const struct tx_io *io)
  * request that is not an API call after its head): written zero-copy, but
  * only up to the end of the current request, so the next pipelined head is
  * held and decided on its own. Returns bytes written (> 0) or the wr result. */
-static long tx_unheld(struct xv_conn *c, const struct tx_io *io, const char *p, size_t n)
+static long tx_unheld(struct xv_conn *c, const struct xv_conn_io *io, const char *p, size_t n)
 {
     size_t k = n;
     size_t ahead = c->tx_ahead;
@@ -774,7 +681,7 @@ static long tx_unheld(struct xv_conn *c, const struct tx_io *io, const char *p, 
 long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                       xv_conn_write_fn wr, xv_conn_wait_fn wait, void *ctx)
 {
-    struct tx_io io = { wr, wait, ctx };
+    struct xv_conn_io io = { wr, wait, ctx };
     if (len == 0)
         return wr(ctx, buf, len);
     pthread_mutex_lock(&c->mu);
@@ -783,10 +690,18 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
         pthread_mutex_unlock(&c->mu);
         return XV_E_STATE;
     }
+    if (c->tx_owed.len) {
+        int handled;
+        long r = xv_conn_txq_owed_write(c, &io, buf, len, &handled);
+        if (handled) {
+            pthread_mutex_unlock(&c->mu);
+            return r;
+        }
+    }
     if (c->tx_out.len) {
         /* Queued bytes of an earlier request go first; while the transport
          * does not take them, this write would block. */
-        long rc = tx_drain(c, &io);
+        long rc = xv_conn_txq_drain(c, &io);
         if (rc != 0) {
             pthread_mutex_unlock(&c->mu);
             return rc;
@@ -830,7 +745,7 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                 c->tx_holding = 0; /* an incomplete body is not decided on */
                 rc = release(c, &io);
                 if (rc == 0)
-                    rc = tx_send(c, &io, buf + pos, k);
+                    rc = xv_conn_txq_send(c, &io, buf + pos, k);
                 pos += k;
                 accepted += (long)k;
                 if (rc != 0)
@@ -894,6 +809,8 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
      * is held leaves here, unchanged and in order (queued behind nothing). */
     if (!rc && atomic_load(&c->mode) != XV_CONN_HTTP)
         rc = pass_release(c, &io);
+    if (accepted && c->tx_out.len && !rc)
+        accepted = xv_conn_txq_owe(c, buf, accepted);
     pthread_mutex_unlock(&c->mu);
     if (accepted)
         return accepted;

@@ -151,9 +151,14 @@ int xv_conn_peer_known(const struct xv_conn *c);
  */
 typedef long (*xv_conn_write_fn)(void *ctx, const char *buf, size_t len);
 /* Writing a released request never waits: what a non-blocking transport
- * would not take is kept in the connection's send queue (counted as
- * written: the bytes belong to a request the app already handed over), and
- * the next write on the stream returns would-block until the queue drained.
+ * would not take is kept in the connection's send queue, and the next
+ * write on the stream returns would-block until the queue drained. The
+ * write that queued is reported short by as many of its own bytes as are
+ * still queued (TLS: reported would-block until all went out), so the app
+ * retries them and keeps waiting for writability, and its read timeout
+ * starts when its request really left, as without the agent; the retry's
+ * bytes are compared with the ones taken and reported written as the queue
+ * drains (bytes that differ are a new write, after the queue).
  * The queue is flushed first by every write, by reads, by the readiness
  * hooks (xv_conn_tx_flush_all) and, bounded, at close. On TLS the queue's
  * bytes are what the real SSL write was given: every retry passes them
@@ -189,7 +194,9 @@ int xv_conn_fd_tx_pending(int fd);
 /* 1 when a stream other than a plain socket (TLS) carried by socket fd has
  * queued bytes (readiness hooks: its app must be prompted to make a call). */
 int xv_conn_fd_tx_stream(int fd);
-/* Lock-free: 1 when this stream's send queue holds bytes. */
+/* Lock-free: 1 when this stream's send queue holds bytes, or when the app
+ * still has to write again bytes the agent already took (conn/tx.c: a
+ * write that queued is reported short): its writes must reach the agent. */
 int xv_conn_tx_queued(struct xv_conn *c);
 long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx);
 /* The program ends its side of the stream (shutdown(SHUT_WR), close) with

@@ -147,6 +147,9 @@ struct xv_conn {
     atomic_int tx_counted;         /* tx_out is non-empty and counted in g_tx_pending */
     atomic_int io_calls;           /* app calls running on the stream (TLS hooks) */
     _Atomic uintptr_t io_owner;    /* thread that made the last such call */
+    struct xv_buf tx_owed;         /* the app's last bytes of a write that queued: taken
+                                      but not yet reported written (see tx_owe) */
+    atomic_int tx_owing;           /* tx_owed is non-empty (read lock-free by the hooks) */
     size_t tx_ahead;               /* bytes the request parser saw that were not written
                                       yet (a short write of an unheld body): the app's
                                       next write starts with them */
@@ -203,6 +206,29 @@ void xv_conn_answer_deliver(struct xv_conn *c);
  * `drop` (NULL-terminated list of lower-case "name:" prefixes). */
 int xv_conn_head_copy_except(struct xv_buf *dst, const char *h, size_t n,
                              const char *const *drop);
+
+/* The app's write (or SSL_write) call and its readiness wait, as tx.c and
+ * txq.c drive them. */
+struct xv_conn_io {
+    xv_conn_write_fn wr;
+    xv_conn_wait_fn wait;
+    void *ctx;
+};
+/* txq.c: write all of p[0..n), waiting (bounded by write_timeout_ms).
+ * 0, or the failing wr result. */
+long xv_conn_txq_write_all(struct xv_conn *c, const struct xv_conn_io *io, const char *p, size_t n);
+/* txq.c: send p[0..n) after whatever is queued, never waiting; what the
+ * transport does not take is queued. 0, or the failing wr result. */
+long xv_conn_txq_send(struct xv_conn *c, const struct xv_conn_io *io, const char *p, size_t n);
+/* txq.c: write queued bytes; 0 when drained, -1 would block, or the error. */
+long xv_conn_txq_drain(struct xv_conn *c, const struct xv_conn_io *io);
+/* txq.c: a write that took `accepted` bytes of buf left bytes queued:
+ * the count to report to the app (short by its own queued bytes). */
+long xv_conn_txq_owe(struct xv_conn *c, const char *buf, long accepted);
+/* txq.c: a write while the app owes a retry. *handled = 1 and the count to
+ * report when buf retries the owed bytes; *handled = 0 when it is new. */
+long xv_conn_txq_owed_write(struct xv_conn *c, const struct xv_conn_io *io, const char *buf,
+                            size_t len, int *handled);
 
 /* tx.c: request callbacks, mode decision. */
 extern const struct xv_http_callbacks xv_conn_req_cb;

@@ -2,8 +2,9 @@
  * ast/compile.c — turns parsed modules into the rule tree: builds the data
  * namespace, resolves names (locals to frame slots, rule names and imports
  * to data references, calls to builtins or user functions), checks arity;
- * safety.c reorders bodies the way OPA does (reporting unsafe variables)
- * and recursion.c rejects recursion.
+ * safety.c reorders bodies the way OPA does (reporting unsafe variables),
+ * recursion.c rejects recursion and link.c binds data references to
+ * rule-tree nodes.
  *
  * Invariant: after a successful compile every T_VAR has a slot or is the
  * input/data root, every T_CALL has bi or fnode, and each body's
@@ -835,109 +836,6 @@ static void compile_rule(struct cctx *x, struct rule *r)
         e->nslots = x->nslots;
 }
 
-/* Resolve data references statically to rule-tree nodes. */
-static void link_refs_term(struct cctx *x, struct term *t);
-/* Point every data ref in b at its rule-tree node (link_refs_term). */
-static void link_refs_body(struct cctx *x, struct body *b)
-{
-    for (int i = 0; i < b->n; i++) {
-        struct expr *e = b->exprs[i];
-        while (e->kind == E_NOT) {
-            for (int k = 0; k < e->nwith; k++)
-                link_refs_term(x, e->withs[k].value);
-            e = e->inner;
-        }
-        for (int k = 0; k < e->nwith; k++)
-            link_refs_term(x, e->withs[k].value);
-        if (e->a) link_refs_term(x, e->a);
-        if (e->b) link_refs_term(x, e->b);
-        if (e->key) link_refs_term(x, e->key);
-        for (int k = 0; k < e->n; k++)
-            link_refs_term(x, e->items[k]);
-        if (e->body) link_refs_body(x, e->body);
-    }
-}
-
-/* Fold a collection whose elements are all constants into one constant
- * (after its children were folded): `x in {"a", "b"}` builds nothing at
- * evaluation time. */
-static void fold_constant(struct cctx *x, struct term *t)
-{
-    if (t->kind != T_ARRAY && t->kind != T_SET && t->kind != T_OBJECT)
-        return;
-    for (int i = 0; i < t->n; i++)
-        if (t->items[i]->kind != T_VALUE)
-            return;
-    struct xv_value *v = t->kind == T_ARRAY ? xv_val_array_new((size_t)t->n)
-                       : t->kind == T_SET   ? xv_val_set_new((size_t)t->n)
-                                            : xv_val_object_new((size_t)t->n / 2);
-    if (!v)
-        return;
-    for (int i = 0; i < t->n; i++) {
-        if (t->kind == T_ARRAY)
-            xv_val_array_push(v, t->items[i]->val);
-        else if (t->kind == T_SET)
-            xv_val_set_add(v, t->items[i]->val);
-        else if (i % 2 == 0)
-            xv_val_object_set(v, t->items[i]->val, t->items[i + 1]->val);
-    }
-    xv_val_freeze(v, &x->c->fz);
-    t->kind = T_VALUE;
-    t->val = v;
-    t->ground = 1;
-}
-
-/* A data ref whose leading items are constant strings is bound to the
- * deepest rule-tree node they name, so evaluation starts there instead of
- * walking from data; constant collections are folded on the way. */
-static void link_refs_term(struct cctx *x, struct term *t)
-{
-    if (!t)
-        return;
-    if (t->kind == T_REF && t->items[0]->kind == T_VAR && (t->items[0]->vflags & VF_DATA)) {
-        struct node *n = x->c->root;
-        int i = 1;
-        while (i < t->n) {
-            struct term *k = t->items[i];
-            if (k->kind != T_VALUE || k->val->type != XV_T_STRING)
-                break;
-            struct node *c = xv_ast_node_child(n, XV_STR(k->val), XV_STRLEN(k->val));
-            if (!c)
-                break;
-            n = c;
-            i++;
-            if (n->nrules || n->dflt)
-                break;
-        }
-        t->rnode = n;
-        t->rconsumed = i;
-    }
-    if (t->kind == T_VAR && (t->vflags & VF_DATA)) {
-        t->rnode = x->c->root;
-        t->rconsumed = 1;
-    }
-    for (int i = 0; i < t->n; i++)
-        if (t->items && t->items[i] && !(i == 0 && t->kind == T_REF && t->items[0]->kind == T_VAR))
-            link_refs_term(x, t->items[i]);
-    if (t->head) link_refs_term(x, t->head);
-    if (t->key) link_refs_term(x, t->key);
-    if (t->body) link_refs_body(x, t->body);
-    fold_constant(x, t);
-}
-
-
-/* link_refs_* over a rule's bodies, values, key and ref-head items. */
-static void link_rule(struct cctx *x, struct rule *r)
-{
-    for (struct rule *e = r; e; e = e->els) {
-        link_refs_body(x, e->body);
-        link_refs_term(x, e->value);
-    }
-    link_refs_term(x, r->key);
-    for (int i = 0; i < r->nrest; i++)
-        link_refs_term(x, r->rest[i]);
-}
-
 /* Free what the context holds outside the arena (slot names, owners and
  * the free-variable stacks). */
 static void ctx_free(struct cctx *x)
@@ -981,7 +879,7 @@ int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
     }
     for (struct module *m = c->mods; m; m = m->next)
         for (int i = 0; i < m->nrules; i++)
-            link_rule(&x, m->rules[i]);
+            xv_ast_link_rule(&x, m->rules[i]);
     xv_ast_check_recursion(&x, c->root);
     ctx_free(&x);
     return 0;
@@ -1009,7 +907,7 @@ int xv_ast_compile_query(struct xv_compiled *c, struct body *q, int *nslots, con
         xv_ast_unsafe(&x, bad, q->n ? q->exprs[0]->loc : (struct xv_loc){0});
     }
     free(B);
-    link_refs_body(&x, q);
+    xv_ast_link_body(&x, q);
     *nslots = x.nslots;
     const char **nm = xv_ast_calloc_or_die(&x, (size_t)(x.nslots + 1) * sizeof *nm);
     for (int i = 0; i < x.nslots; i++)

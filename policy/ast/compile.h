@@ -1,5 +1,6 @@
 /*
- * ast/compile.h — what the compiler's files (compile.c, safety.c) share:
+ * ast/compile.h — what the compiler's files (compile.c, safety.c, link.c,
+ * recursion.c) share:
  * the compile context, scopes, and the error exit.
  *
  * Invariant: an error longjmps to the compile entry point (cctx.jb), which
@@ -71,6 +72,13 @@ void xv_ast_unsafe(struct cctx *x, struct term *bad, struct xv_loc fallback)
 /* safety.c: check rule r (args, every body of its else chain, value, key)
  * and reorder its bodies; a compile error names the first unsafe variable. */
 void xv_ast_check_rule_safety(struct cctx *x, struct rule *r);
+
+/* link.c: point every data ref in body b at its rule-tree node and fold
+ * constant collections. */
+void xv_ast_link_body(struct cctx *x, struct body *b);
+/* link.c: the same over rule r (bodies and values of its else chain, key,
+ * ref-head items). */
+void xv_ast_link_rule(struct cctx *x, struct rule *r);
 
 /* recursion.c: reject recursion among the rules below node n (a compile
  * error at the reference that closes the circle). */

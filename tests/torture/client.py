@@ -23,7 +23,8 @@ deadline, through one of several I/O models:
 The spec is one JSON document on stdin: port, tls (+ ca), io, send ([base64, delay]
 pieces), shut_wr (half-close after sending), read_size, read_delay, rcvtimeo, rcvbuf, sndbuf, wapi (send | sendmsg | write),
 rapi (recv | recvmsg | recv_into | read), poll_tmo (longest single readiness
-wait, default 0.5 s), no_read ("close": close
+wait, default 0.5 s), read_tmo (the read phase gives up this many seconds
+after the last write returned, like a program's response timeout), no_read ("close": close
 and exit without reading, "_exit": os._exit without closing),
 deadline. It prints one JSON line: recv (base64), end ("eof" | "reset" |
 "timeout" | "error:<name>"), elapsed, max_call (the longest single socket
@@ -284,6 +285,8 @@ def main():
             os._exit(0)
         sock.close()
         return
+    if spec.get("read_tmo"):
+        deadline = min(deadline, time.monotonic() + spec["read_tmo"])
     if spec.get("read_delay"):
         time.sleep(spec["read_delay"])
     # ---- read

@@ -93,7 +93,8 @@ def run_client(row, port, ca, env, tmo, tmp=None):
             "deadline": row.get("deadline", 8.0), "rcvbuf": row.get("rcvbuf", 0),
             "sndbuf": row.get("sndbuf", 0), "no_read": row.get("no_read"),
             "wapi": row.get("wapi", "send"), "rapi": row.get("rapi", "recv"),
-            "poll_tmo": row.get("poll_tmo", 0.5), "sigtest": bool(row.get("sigtest"))}
+            "poll_tmo": row.get("poll_tmo", 0.5), "sigtest": bool(row.get("sigtest")),
+            "read_tmo": row.get("read_tmo", 0)}
     t = time.monotonic()
     rc, out, err = xvtest.run([PY, os.path.join(HERE, "client.py")], env, timeout=tmo,
                               stdin=json.dumps(spec).encode())
@@ -111,7 +112,7 @@ def one_run(row, lib, certs, tmp, tag):
     cert = key = ca = None
     if row.get("tls"):
         ca, cert, key = (os.path.join(certs, n) for n in ("ca.pem", "server.pem", "server.key"))
-    up = upstream.Upstream(row["up"], cert=cert, key=key)
+    up = upstream.Upstream(row["up"], cert=cert, key=key, rcvbuf=row.get("up_rcvbuf"))
     trace = os.path.join(tmp, "trace-%s.jsonl" % tag)
     extra = {}
     if lib:

@@ -23,6 +23,7 @@ compares. Row keys:
   expect    name of an extra check in run_torture.py
   classes   issue-7 class(es) the row proves (docs/testing.md)
   pending   why the row fails today (a known bug): skipped unless --with-pending
+  up_rcvbuf SO_RCVBUF of the upstream's sockets (a slow uplink)
   prog      "curl": the curl CLI is the program instead of client.py (POSTs
             `body`; req unused; run_torture.py's run_curl)
 
@@ -319,6 +320,15 @@ for io in ("poll", "epoll", "select", "ppoll", "pselect"):
     row("nonblock_big_request_tls_%s" % io, bigreq,
         [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
         io=io, tls=True, max_call=0.6, deadline=20, rec=1, err=0, classes=[4])
+# A program whose response timeout starts when its last write returned: a
+# request queued by the agent must not start it early (the upstream takes
+# the request only after 1.5 s; without the agent the writes wait for it).
+for io in ("poll", "epoll", "select"):
+    for tls in (False, True):
+        row("nonblock_big_request_read_tmo_%s%s" % (io, "_tls" if tls else ""), bigreq,
+            [[("sleep", 1.5), ("bytes", len(bigreq)), ("send", ok(close=True))]],
+            io=io, tls=tls, sndbuf=65536, up_rcvbuf=65536, read_tmo=1.0, max_call=0.6,
+            deadline=20, rec=1, err=0, classes=[4])
 # curl (its own BIO): the readiness hooks may not write its SSL; they
 # report the socket readable once writable, and curl's SSL_read moves the queue.
 row("nonblock_big_request_tls_curl", b"", [[("sleep", 1.5), ("bytes", len(BIGREQ)),

@@ -36,9 +36,11 @@ STEP_TIMEOUT = 4.0
 
 
 class Upstream:
-    def __init__(self, scripts, cert=None, key=None):
+    def __init__(self, scripts, cert=None, key=None, rcvbuf=None):
         """scripts: list of step lists, one per connection in accept order
-        (connections past the list get the last script)."""
+        (connections past the list get the last script); rcvbuf: SO_RCVBUF
+        of the accepted sockets (a slow uplink: the program's writes wait
+        while the upstream does not read)."""
         self.scripts = scripts
         self.received = []        # per connection: bytearray
         self.lock = threading.Lock()
@@ -49,6 +51,8 @@ class Upstream:
             self.ctx.set_alpn_protocols(["http/1.1"])
         self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf:
+            self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.ls.bind(("127.0.0.1", 0))
         self.ls.listen(16)
         self.ls.settimeout(0.2)

@@ -1,0 +1,114 @@
+/*
+ * ast/link.c — the compiler's last phase: binds each data reference to the
+ * deepest rule-tree node its constant prefix names, so evaluation starts
+ * there instead of walking from data, and folds collections of constants
+ * into one frozen value.
+ *
+ * Invariant: runs after names are resolved and bodies ordered; it only
+ * annotates terms (rnode, rconsumed) or replaces a constant collection by
+ * a T_VALUE, never changes what a term means.
+ * Thread safety: single-threaded, within one compile.
+ */
+#include "ast/compile.h"
+#include "ast/tree.h"
+
+static void link_refs_term(struct cctx *x, struct term *t);
+
+/* Point every data ref in b at its rule-tree node (link_refs_term). */
+void xv_ast_link_body(struct cctx *x, struct body *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        struct expr *e = b->exprs[i];
+        while (e->kind == E_NOT) {
+            for (int k = 0; k < e->nwith; k++)
+                link_refs_term(x, e->withs[k].value);
+            e = e->inner;
+        }
+        for (int k = 0; k < e->nwith; k++)
+            link_refs_term(x, e->withs[k].value);
+        if (e->a) link_refs_term(x, e->a);
+        if (e->b) link_refs_term(x, e->b);
+        if (e->key) link_refs_term(x, e->key);
+        for (int k = 0; k < e->n; k++)
+            link_refs_term(x, e->items[k]);
+        if (e->body) xv_ast_link_body(x, e->body);
+    }
+}
+
+/* Fold a collection whose elements are all constants into one constant
+ * (after its children were folded): `x in {"a", "b"}` builds nothing at
+ * evaluation time. */
+static void fold_constant(struct cctx *x, struct term *t)
+{
+    if (t->kind != T_ARRAY && t->kind != T_SET && t->kind != T_OBJECT)
+        return;
+    for (int i = 0; i < t->n; i++)
+        if (t->items[i]->kind != T_VALUE)
+            return;
+    struct xv_value *v = t->kind == T_ARRAY ? xv_val_array_new((size_t)t->n)
+                       : t->kind == T_SET   ? xv_val_set_new((size_t)t->n)
+                                            : xv_val_object_new((size_t)t->n / 2);
+    if (!v)
+        return;
+    for (int i = 0; i < t->n; i++) {
+        if (t->kind == T_ARRAY)
+            xv_val_array_push(v, t->items[i]->val);
+        else if (t->kind == T_SET)
+            xv_val_set_add(v, t->items[i]->val);
+        else if (i % 2 == 0)
+            xv_val_object_set(v, t->items[i]->val, t->items[i + 1]->val);
+    }
+    xv_val_freeze(v, &x->c->fz);
+    t->kind = T_VALUE;
+    t->val = v;
+    t->ground = 1;
+}
+
+/* A data ref whose leading items are constant strings is bound to the
+ * deepest rule-tree node they name, so evaluation starts there instead of
+ * walking from data; constant collections are folded on the way. */
+static void link_refs_term(struct cctx *x, struct term *t)
+{
+    if (!t)
+        return;
+    if (t->kind == T_REF && t->items[0]->kind == T_VAR && (t->items[0]->vflags & VF_DATA)) {
+        struct node *n = x->c->root;
+        int i = 1;
+        while (i < t->n) {
+            struct term *k = t->items[i];
+            if (k->kind != T_VALUE || k->val->type != XV_T_STRING)
+                break;
+            struct node *c = xv_ast_node_child(n, XV_STR(k->val), XV_STRLEN(k->val));
+            if (!c)
+                break;
+            n = c;
+            i++;
+            if (n->nrules || n->dflt)
+                break;
+        }
+        t->rnode = n;
+        t->rconsumed = i;
+    }
+    if (t->kind == T_VAR && (t->vflags & VF_DATA)) {
+        t->rnode = x->c->root;
+        t->rconsumed = 1;
+    }
+    for (int i = 0; i < t->n; i++)
+        if (t->items && t->items[i] && !(i == 0 && t->kind == T_REF && t->items[0]->kind == T_VAR))
+            link_refs_term(x, t->items[i]);
+    if (t->head) link_refs_term(x, t->head);
+    if (t->key) link_refs_term(x, t->key);
+    if (t->body) xv_ast_link_body(x, t->body);
+    fold_constant(x, t);
+}
+/* Links over a rule's bodies, values, key and ref-head items. */
+void xv_ast_link_rule(struct cctx *x, struct rule *r)
+{
+    for (struct rule *e = r; e; e = e->els) {
+        xv_ast_link_body(x, e->body);
+        link_refs_term(x, e->value);
+    }
+    link_refs_term(x, r->key);
+    for (int i = 0; i < r->nrest; i++)
+        link_refs_term(x, r->rest[i]);
+}
