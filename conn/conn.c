@@ -177,9 +177,9 @@ void xv_conn_call_free(struct xv_call *call)
 {
     if (call->api)
         xv_openai_call_free(call->api);
-    if (call->props) {
-        xv_session_props_free(call->props);
-        free(call->props);
+    if (call->props_own) {
+        xv_session_props_free(call->props_own);
+        free(call->props_own);
     }
     if (call->headers_v)
         xv_val_decref(call->headers_v);

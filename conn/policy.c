@@ -180,6 +180,14 @@ static void set_session(struct xv_value *in, struct xv_call *call)
 }
 
 /* The request-stage input document (SPEC §5). New reference. */
+/* Does the policy read input.<key>? The members below that cost a walk of
+ * the whole body are built only then (issue 9): a policy can never see a
+ * member none of its rules reads (xv_policy_reads_input). */
+static int reads(const char *key)
+{
+    return xv_policy_reads_input(xv_conn_cfg.policy, key);
+}
+
 static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
 {
     const struct xv_openai_call *api = call->api;
@@ -259,10 +267,8 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     set_val(in, "messages", msgs);
     set_val(in, "tool_calls", calls);
     set_val(in, "tool_results", results);
-    if (sys.len)
-        set_strn(in, "system_prompt", sys.data, sys.len);
-    else
-        set_val(in, "system_prompt", xv_val_null());
+    if (reads("system_prompt"))
+        set_val(in, "system_prompt", sys.len ? xv_val_string(sys.data, sys.len) : xv_val_null());
     xv_buf_free(&sys);
 
     struct xv_value *names = xv_val_array_new(4);
@@ -274,13 +280,18 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     set_val(in, "tool_names", names);
 
     const cJSON *body = xv_openai_call_request_json(api);
-    set_val(in, "tools", from_cjson(body ? cJSON_GetObjectItemCaseSensitive(body, "tools") : NULL, 0));
-    set_val(in, "request", body ? from_cjson(body, 0) : xv_val_null());
-    struct xv_value *flat = xv_val_object_new(32);
-    char path[512] = "";
-    if (body)
-        flatten(body, path, 0, sizeof path, flat, 0);
-    set_val(in, "request_flat", flat);
+    if (reads("tools"))
+        set_val(in, "tools",
+                from_cjson(body ? cJSON_GetObjectItemCaseSensitive(body, "tools") : NULL, 0));
+    if (reads("request"))
+        set_val(in, "request", body ? from_cjson(body, 0) : xv_val_null());
+    if (reads("request_flat")) {
+        struct xv_value *flat = xv_val_object_new(32);
+        char path[512] = "";
+        if (body)
+            flatten(body, path, 0, sizeof path, flat, 0);
+        set_val(in, "request_flat", flat);
+    }
     if (call->headers_v) {
         xv_val_incref(call->headers_v);
         set_val(in, "http_headers", call->headers_v);

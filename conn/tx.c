@@ -182,18 +182,24 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
             if (h->headers[i].name_len > 19 &&
                 strncasecmp(h->headers[i].name, XV_SESSION_PROP_HEADER_PREFIX, 19) == 0)
                 has_app_props = 1;
-        if ((xv_conn_cfg.props && xv_conn_cfg.props->n) || has_app_props) {
-            call->props = malloc(sizeof *call->props);
-            if (call->props) {
+        if (has_app_props) {
+            call->props_own = malloc(sizeof *call->props_own);
+            if (call->props_own) {
                 if (xv_conn_cfg.props)
-                    xv_session_props_copy(call->props, xv_conn_cfg.props);
+                    xv_session_props_copy(call->props_own, xv_conn_cfg.props);
                 else
-                    xv_session_props_init(call->props);
-                for (size_t i = 0; has_app_props && i < h->nheaders; i++)
-                    xv_session_props_add_header(call->props, h->headers[i].name,
+                    xv_session_props_init(call->props_own);
+                for (size_t i = 0; i < h->nheaders; i++)
+                    xv_session_props_add_header(call->props_own, h->headers[i].name,
                                                 h->headers[i].name_len, h->headers[i].value,
                                                 h->headers[i].value_len);
             }
+            call->props = call->props_own;
+        } else if (xv_conn_cfg.props && xv_conn_cfg.props->n) {
+            /* the configured set as is: immutable for the process's life (a
+             * ~1.8 KiB copy per call made glibc consolidate its fast bins on
+             * every call, issue 9) */
+            call->props = xv_conn_cfg.props;
         }
         if (xv_conn_cfg.policy || xv_conn_cfg.policy_broken)
             xv_conn_policy_note_headers(call, h);

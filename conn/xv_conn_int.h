@@ -42,7 +42,10 @@ struct xv_call {
     int continue_local;            /* ... and the agent answered it (policy in force):
                                       body held, Expect dropped from what is sent */
     const char *tx_error;          /* request-side problem noted for the record */
-    struct xv_session_props *props;/* custom properties of this call (config + app), or NULL */
+    const struct xv_session_props *props; /* custom properties of this call (config + app),
+                                      or NULL: props_own, or the configured set itself when
+                                      the app sent none (shared, never copied per call) */
+    struct xv_session_props *props_own; /* owned set when the app sent properties, or NULL */
     char session_path[256];        /* X-Xenovia-Session-Path in effect ("" none) */
     char flow_id[128];             /* X-Xenovia-Trace-Flow-Id in effect */
     char parent_trace_id[128];     /* X-Xenovia-Parent-Trace-Id in effect */

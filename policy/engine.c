@@ -681,6 +681,16 @@ int xv_policy_contract(const struct xv_policy *p, const char **pkg, int *candida
     return bits;
 }
 
+int xv_policy_reads_input(const struct xv_policy *p, const char *key)
+{
+    if (!p || !p->compiled || p->c.input_any)
+        return 1;
+    for (int i = 0; i < p->c.ninput_keys; i++)
+        if (!strcmp(p->c.input_keys[i], key))
+            return 1;
+    return 0;
+}
+
 int xv_policy_parse_term(const char *src, size_t len, struct xv_value **out, char *err,
                          size_t errlen)
 {

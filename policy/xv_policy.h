@@ -133,6 +133,13 @@ void xv_policy_decision_free(struct xv_decision *d);
 enum { XV_POLICY_HAS_DENY = 1, XV_POLICY_HAS_REDACT = 2, XV_POLICY_HAS_DECISION = 4 };
 int xv_policy_contract(const struct xv_policy *p, const char **pkg, int *candidates);
 
+/* Can the compiled policy read input.<key> (a top-level key)? 1 when some
+ * rule reads input.<key>, reads input whole or under a computed key, or
+ * the policy is not compiled; 0 only when no rule can see that key, so a
+ * caller may leave it out of the input document without changing any
+ * decision. */
+int xv_policy_reads_input(const struct xv_policy *p, const char *key);
+
 /* The decision as JSON {"outcome","action"?,"rule_id","reason","redact_fields"}.
  * Caller frees with free(). */
 char *xv_policy_decision_json(const struct xv_decision *d);

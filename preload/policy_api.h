@@ -64,10 +64,11 @@
     V(xv_redact_json_text, (cJSON * item, unsigned labels, int *changed),                     \
       (item, labels, changed))                                                                \
     V(xv_redact_json_content, (cJSON * content, unsigned labels, int *changed),               \
-      (content, labels, changed))
+      (content, labels, changed))                                                             \
+    R(int, xv_policy_reads_input, (const struct xv_policy *p, const char *key), (p, key), 1)
 
 /* The table libxenovia-policy.so exports (its only dynamic symbol). */
-#define XV_POLICY_API_VERSION 1
+#define XV_POLICY_API_VERSION 2
 struct xv_policy_plugin {
     int version;     /* XV_POLICY_API_VERSION: a stale object is refused */
     size_t size;     /* sizeof(struct xv_policy_plugin) of the object's build */

@@ -877,6 +877,9 @@ int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
         for (int i = 0; i < m->nrules; i++)
             compile_rule(&x, m->rules[i]);
     }
+    c->input_any = 0;
+    c->ninput_keys = 0;
+    x.track_input = 1;
     for (struct module *m = c->mods; m; m = m->next)
         for (int i = 0; i < m->nrules; i++)
             xv_ast_link_rule(&x, m->rules[i]);

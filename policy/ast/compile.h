@@ -53,6 +53,7 @@ struct cctx {
     int *nfrees;            /* their lengths */
     int nfstack;            /* depth of that stack */
     int *fdepth;            /* scope depth of each stacked construct */
+    int track_input;        /* link.c notes the input keys read (modules only) */
 };
 
 /* Record a compile error in x->err and leave the compile (longjmp). */

@@ -12,7 +12,51 @@
 #include "ast/compile.h"
 #include "ast/tree.h"
 
+#include <string.h>
+
 static void link_refs_term(struct cctx *x, struct term *t);
+
+/* Note which top-level key of `input` term t reads, if t reads input: a
+ * ref input.k (k a constant string) notes k; input itself as a value, or
+ * under a key computed at evaluation time, notes everything (input_any).
+ * Called for every term the modules evaluate, so the set is complete. */
+static void note_input(struct cctx *x, const struct term *t)
+{
+    struct xv_compiled *c = x->c;
+    if (!x->track_input || c->input_any)
+        return;
+    if (t->kind == T_VAR && (t->vflags & VF_INPUT)) {
+        c->input_any = 1; /* input as a whole (a ref's head is not visited as a term) */
+        return;
+    }
+    if (t->kind != T_REF || t->items[0]->kind != T_VAR || !(t->items[0]->vflags & VF_INPUT))
+        return;
+    const struct term *k = t->n > 1 ? t->items[1] : NULL;
+    if (!k || k->kind != T_VALUE || k->val->type != XV_T_STRING) {
+        c->input_any = 1;
+        return;
+    }
+    for (int i = 0; i < c->ninput_keys; i++)
+        if (!strcmp(c->input_keys[i], XV_STR(k->val)))
+            return;
+    if (c->ninput_keys == XV_INPUT_KEYS_MAX || strlen(XV_STR(k->val)) != XV_STRLEN(k->val)) {
+        c->input_any = 1; /* too many to list, or a key with a NUL byte */
+        return;
+    }
+    c->input_keys[c->ninput_keys++] = XV_STR(k->val);
+}
+
+/* Function arguments are patterns (compile.c lifted every ref out of
+ * them); one that still names input counts as reading all of it. */
+static void note_input_pattern(struct cctx *x, const struct term *t)
+{
+    if (!t)
+        return;
+    note_input(x, t);
+    for (int i = 0; i < t->n; i++)
+        if (t->items && t->items[i])
+            note_input_pattern(x, t->items[i]);
+}
 
 /* Point every data ref in b at its rule-tree node (link_refs_term). */
 void xv_ast_link_body(struct cctx *x, struct body *b)
@@ -71,6 +115,7 @@ static void link_refs_term(struct cctx *x, struct term *t)
 {
     if (!t)
         return;
+    note_input(x, t);
     if (t->kind == T_REF && t->items[0]->kind == T_VAR && (t->items[0]->vflags & VF_DATA)) {
         struct node *n = x->c->root;
         int i = 1;
@@ -111,4 +156,7 @@ void xv_ast_link_rule(struct cctx *x, struct rule *r)
     link_refs_term(x, r->key);
     for (int i = 0; i < r->nrest; i++)
         link_refs_term(x, r->rest[i]);
+    for (struct rule *e = r; e; e = e->els)
+        for (int i = 0; i < e->nargs; i++)
+            note_input_pattern(x, e->args[i]);
 }

@@ -182,6 +182,8 @@ struct module {
     struct module *next;   /* next module of the policy */
 };
 
+#define XV_INPUT_KEYS_MAX 32
+
 /* The compiled policy (all modules, the rule tree). */
 struct xv_compiled {
     struct xv_arena ar;          /* every node */
@@ -194,6 +196,13 @@ struct xv_compiled {
      * builtins to builtins/'s table; injected so that ast/ never reaches
      * up into eval/. */
     const struct xv_builtin_def *(*lookup)(const char *name, size_t len);
+    /* The top-level keys of `input` the modules read (link.c), so a caller
+     * can leave out of the input document what no rule can see.
+     * input_any = 1 when some rule reads `input` whole or under a computed
+     * key, or more keys than fit: then every key counts as read. */
+    int input_any;
+    int ninput_keys;
+    const char *input_keys[XV_INPUT_KEYS_MAX]; /* frozen strings of the tree */
 };
 
 struct xv_cerr {

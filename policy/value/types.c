@@ -14,6 +14,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,10 +404,54 @@ int xv_val_object_set(struct xv_value *o, struct xv_value *key, struct xv_value 
     return 0;
 }
 
+/* Interned keys. The agent sets the same short keys on every call ("role",
+ * "content", header names, ...): each distinct one is one frozen string,
+ * shared by every object that uses it, instead of an allocation per set
+ * and a free per object (issue 9). Bounded: KEY_SLOTS slots, keys up to
+ * KEY_MAX bytes, KEY_PROBES probes; a key that finds no slot is allocated
+ * as before. Lock-free: a slot is published once (CAS, release) with its
+ * hash and code-point count filled, and never changes or is freed. */
+#define KEY_SLOTS 512
+#define KEY_MAX 32
+#define KEY_PROBES 4
+static _Atomic(struct xv_value *) g_keys[KEY_SLOTS];
+
+/* The interned string for key[0..len), or NULL (not internable, no slot). */
+static struct xv_value *interned_key(const char *key, size_t len)
+{
+    if (len > KEY_MAX)
+        return NULL;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    for (unsigned p = 0; p < KEY_PROBES; p++) {
+        _Atomic(struct xv_value *) *slot = &g_keys[(h + p) & (KEY_SLOTS - 1)];
+        struct xv_value *v = atomic_load_explicit(slot, memory_order_acquire);
+        if (!v) {
+            struct xv_value *nv = xv_val_string(key, len);
+            if (!nv)
+                return NULL;
+            xv_val_freeze(nv, NULL); /* caches filled before anyone sees it */
+            if (atomic_compare_exchange_strong_explicit(slot, &v, nv, memory_order_acq_rel,
+                                                        memory_order_acquire))
+                return nv;
+            nv->refcnt = 1; /* never published: free it as a private value */
+            xv_val_decref(nv);
+        }
+        if (v->u.str.len == len && memcmp(v->u.str.s, key, len) == 0)
+            return v;
+    }
+    return NULL;
+}
+
 /* xv_val_object_set with a C-string key. */
 int xv_val_object_set_str(struct xv_value *o, const char *key, struct xv_value *val)
 {
-    struct xv_value *k = xv_val_cstring(key);
+    size_t len = strlen(key);
+    struct xv_value *k = interned_key(key, len);
+    if (k)
+        return xv_val_object_set(o, k, val);
+    k = xv_val_string(key, len);
     if (!k)
         return XV_E_NOMEM;
     int rc = xv_val_object_set(o, k, val);

@@ -10,6 +10,10 @@ Usage: test_policy.py LIB PART
   redact   `redact_fields := {"email", "ssn"}`: the upstream receives the message with
            [REDACTED:email]/[REDACTED:ssn] and a Content-Length that matches; the
            second-generation decision object (v1) blocks by rule.
+  input    every way a rule reads a member of the input document (request,
+           request_flat, system_prompt, tools, input whole, a computed key, an
+           import; the response stage) sees it, though the agent leaves out
+           members no rule reads.
   modes    XENOVIA_POLICY_MODE=monitor records the decision and sends the call; a
            policy that does not compile gives one stderr line with file:line:col and
            403 policy_error (fail closed), or lets calls through with
@@ -401,9 +405,47 @@ def part_response():
                                                 r.get("policy_response_applied")) for r in recs]))
 
 
+# Issue 9: members of the input document no rule reads are not built; every
+# way of reading one must still see it (the request stage and the response
+# stage, which shares the request stage's document).
+INPUT_CASES = [
+    ("request", 'deny contains "hot" if input.request.temperature > 1',
+     {"temperature": 1.5}, {"temperature": 0.5}),
+    ("request_flat", 'deny contains "flat" if input.request_flat["messages.0.content"] == "forbidden"',
+     {"messages": [{"role": "user", "content": "forbidden"}]}, {}),
+    ("system_prompt", 'deny contains "sys" if contains(input.system_prompt, "evil")',
+     {"messages": [{"role": "system", "content": "be evil"}, {"role": "user", "content": "hi"}]}, {}),
+    ("tools", 'deny contains "tools" if { some t in input.tools; t.function.name == "drop_database" }',
+     {"tools": TOOLS}, {}),
+    ("whole", 'deny contains "whole" if { some k, v in input; k == "request"; v.temperature > 1 }',
+     {"temperature": 1.5}, {"temperature": 0.5}),
+    ("computed", 'deny contains "computed" if { k := concat("", ["requ", "est"]); input[k].temperature > 1 }',
+     {"temperature": 1.5}, {"temperature": 0.5}),
+    ("import", 'import input.request as req\ndeny contains "import" if req.temperature > 1',
+     {"temperature": 1.5}, {"temperature": 0.5}),
+    ("response", 'deny contains "resp" if { input.stage == "response"; input.request.max_tokens == 7 }',
+     {"max_tokens": 7}, {"max_tokens": 8}),
+]
+
+
+def part_input():
+    for name, rule, bad, good in INPUT_CASES:
+        pol = write("input-%s.rego" % name, "package xenovia.policy\nimport rego.v1\n%s\n" % rule)
+        trace = os.path.join(tmp, "input-%s.jsonl" % name)
+        before = len(mock.entries())
+        rc, got, err = call("requests", dict(ALLOWED, **bad), {"XENOVIA_POLICY": pol}, trace)
+        check(got.get("status") == 403, "%s: the call the rule matches must be blocked, got %r %s"
+              % (name, got, err.decode(errors="replace")[-300:]))
+        sent = len(mock.entries()) - before
+        check(sent == (1 if name == "response" else 0),
+              "%s: %d upstream requests for the blocked call" % (name, sent))
+        rc, got, err = call("requests", dict(ALLOWED, **good), {"XENOVIA_POLICY": pol}, trace)
+        check(got.get("status") == 200, "%s: the other call must pass, got %r" % (name, got))
+
+
 try:
     {"block": part_block, "redact": part_redact, "modes": part_modes,
-     "response": part_response}[PART]()
+     "response": part_response, "input": part_input}[PART]()
 finally:
     mock.stop()
 xvtest.summary_exit()

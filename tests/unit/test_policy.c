@@ -415,6 +415,125 @@ static void test_func_arg_nested_terms(void **state)
     xv_policy_free(p);
 }
 
+/* Issue 9: the agent builds input members no rule reads only when some
+ * rule can read them; the compiler's list of read keys must never miss a
+ * way a rule reads input (a miss would change decisions). */
+static int reads_of(const char *src, const char *key)
+{
+    struct xv_policy *p = load(src, XV_REGO_VERSION_V1);
+    int r = xv_policy_reads_input(p, key);
+    xv_policy_free(p);
+    return r;
+}
+
+static void test_reads_input(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *src, *key;
+        int want;
+    } cases[] = {
+        {"package t\np if input.model == \"x\"\n", "model", 1},
+        {"package t\np if input.model == \"x\"\n", "request", 0},
+        {"package t\nimport input.request as r\np if r.x\n", "request", 1},
+        {"package t\nimport input.request\np if request.x\n", "request", 1},
+        {"package t\np := input\n", "request", 1},
+        {"package t\np if { some k; input[k] }\n", "request_flat", 1},
+        {"package t\np if { k := \"request\"; input[k] }\n", "request", 1},
+        {"package t\np if { some k, v in input; v }\n", "request", 1},
+        {"package t\np := [x | some x in input.tools]\n", "tools", 1},
+        {"package t\np := [x | some x in input.tools]\n", "request", 0},
+        {"package t\np := {k: 1 | input.request_flat[k]}\n", "request_flat", 1},
+        {"package t\np if every m in input.messages { m }\n", "messages", 1},
+        {"package t\nf(x) := x\np := f(input.request_flat)\n", "request_flat", 1},
+        {"package t\nf(x) if input.d == x\np if f(1)\n", "d", 1},
+        {"package t\nu([input.n, x]) := x\n", "n", 1},
+        {"package t\np := 1 if input.a else := 2 if input.b\n", "b", 1},
+        {"package t\np if not input.c\n", "c", 1},
+        {"package t\np := {input.e: 1}\n", "e", 1},
+        {"package t\np := walk(input)\n", "request", 1},
+        {"package t\np := object.get(input, \"request\", 0)\n", "request", 1},
+        {"package t\nq if input.m\np if q with input.request as {}\n", "request", 0},
+        {"package t\nq if input.m\np if q with input.request as {}\n", "m", 1},
+        {"package t\nq := 1\np if { q == 1 with data.t.q as input.w }\n", "w", 1},
+        {"package t\np := input.request.messages[0].content\n", "request", 1},
+        {"package t\np := input[\"request\"]\n", "request", 1},
+        {"package t\ndefault p := false\np if input.x\n", "x", 1},
+        {"package t\np contains x if { some x in input.s }\n", "s", 1},
+        {"package t\np[x] := 1 if { some x in input.o }\n", "o", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = reads_of(cases[i].src, cases[i].key);
+        if (got != cases[i].want)
+            fail_msg("case %zu: %s reads %s: %d, want %d", i, cases[i].src, cases[i].key, got,
+                     cases[i].want);
+    }
+    /* more keys than the list holds: every key counts */
+    char big[4096] = "package t\n";
+    for (int i = 0; i < 40; i++) /* the list holds 32 */
+        snprintf(big + strlen(big), sizeof big - strlen(big), "p%d if input.k%d\n", i, i);
+    assert_int_equal(reads_of(big, "request"), 1);
+    /* not compiled: every key counts */
+    struct xv_policy *p = xv_policy_new();
+    assert_int_equal(xv_policy_reads_input(p, "request"), 1);
+    xv_policy_free(p);
+}
+
+/* Issue 9: short object keys set by name are interned (one frozen string
+ * shared by every object); long ones and keys past the table's bound are
+ * allocated as before, and every key still finds its value. */
+static void *intern_worker(void *arg)
+{
+    int base = *(int *)arg, bad = 0;
+    for (int round = 0; round < 20; round++) {
+        struct xv_value *o = xv_val_object_new(0);
+        char k[32];
+        for (int i = 0; i < 700; i++) {
+            snprintf(k, sizeof k, "w%d", (i * 7 + base) % 700);
+            struct xv_value *v = xv_val_int(i);
+            xv_val_object_set_str(o, k, v);
+            xv_val_decref(v);
+        }
+        for (int i = 0; i < 700; i++) {
+            snprintf(k, sizeof k, "w%d", (i * 7 + base) % 700);
+            long at = xv_val_object_find_str(o, k, strlen(k));
+            if (at < 0 || strcmp(XV_STR(XV_OBJ_KEY(o, at)), k) != 0)
+                bad++;
+        }
+        xv_val_decref(o);
+    }
+    return (void *)(intptr_t)bad;
+}
+
+static void test_interned_keys(void **state)
+{
+    (void)state;
+    struct xv_value *a = xv_val_object_new(0), *b = xv_val_object_new(0);
+    struct xv_value *v = xv_val_cstring("user");
+    xv_val_object_set_str(a, "role", v);
+    xv_val_object_set_str(b, "role", v);
+    assert_ptr_equal(XV_OBJ_KEY(a, 0), XV_OBJ_KEY(b, 0));
+    assert_int_equal(XV_OBJ_KEY(a, 0)->refcnt, XV_REF_FROZEN);
+    const char *longkey = "a_key_that_is_longer_than_thirty_two_bytes";
+    xv_val_object_set_str(a, longkey, v);
+    long at = xv_val_object_find_str(a, longkey, strlen(longkey));
+    assert_true(at >= 0);
+    assert_int_equal(XV_OBJ_KEY(a, at)->refcnt, 1); /* owned by the object */
+    xv_val_decref(v);
+    xv_val_decref(a);
+    xv_val_decref(b);
+    /* far more distinct keys than the table holds, from 4 threads at once */
+    pthread_t th[4];
+    int base[4] = {0, 1, 2, 3};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, intern_worker, &base[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        assert_int_equal((intptr_t)r, 0);
+    }
+}
+
 static void test_time_budget(void **state)
 {
     (void)state;
@@ -494,6 +613,8 @@ int main(void)
         cmocka_unit_test(test_spec_boolean_deny_and_decision),
         cmocka_unit_test(test_conflicts_and_budget),
         cmocka_unit_test(test_func_arg_nested_terms),
+        cmocka_unit_test(test_reads_input),
+        cmocka_unit_test(test_interned_keys),
         cmocka_unit_test(test_time_budget),
         cmocka_unit_test(test_concurrent_decisions),
     };
