@@ -142,6 +142,8 @@ static int is_secret_header(const char *name)
 
 void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head *h)
 {
+    if (!xv_policy_reads_input(xv_conn_cfg.policy, "http_headers"))
+        return; /* no rule can see them (see reads() below) */
     struct xv_value *o = xv_val_object_new(h->nheaders);
     if (!o)
         return;
@@ -180,9 +182,9 @@ static void set_session(struct xv_value *in, struct xv_call *call)
 }
 
 /* The request-stage input document (SPEC §5). New reference. */
-/* Does the policy read input.<key>? The members below that cost a walk of
- * the whole body are built only then (issue 9): a policy can never see a
- * member none of its rules reads (xv_policy_reads_input). */
+/* Does the policy read input.<key>? The members that cost a walk of the
+ * whole body or of the headers are built only then (issue 9): a policy can
+ * never see a member none of its rules reads (xv_policy_reads_input). */
 static int reads(const char *key)
 {
     return xv_policy_reads_input(xv_conn_cfg.policy, key);
@@ -295,7 +297,7 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     if (call->headers_v) {
         xv_val_incref(call->headers_v);
         set_val(in, "http_headers", call->headers_v);
-    } else {
+    } else if (reads("http_headers")) {
         set_val(in, "http_headers", xv_val_object_new(0));
     }
     set_session(in, call);

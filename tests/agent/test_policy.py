@@ -11,7 +11,7 @@ Usage: test_policy.py LIB PART
            [REDACTED:email]/[REDACTED:ssn] and a Content-Length that matches; the
            second-generation decision object (v1) blocks by rule.
   input    every way a rule reads a member of the input document (request,
-           request_flat, system_prompt, tools, input whole, a computed key, an
+           request_flat, system_prompt, tools, http_headers, input whole, a computed key, an
            import; the response stage) sees it, though the agent leaves out
            members no rule reads.
   modes    XENOVIA_POLICY_MODE=monitor records the decision and sends the call; a
@@ -140,12 +140,13 @@ c.chat.completions.create(JSON.parse(process.argv[3]))
 '''
 
 
-def call(which, body, extra, trace):
+def call(which, body, extra, trace, headers=()):
     b = json.dumps(body)
     if which == "curl":
+        hs = [a for h in headers for a in ("-H", h)]
         p = subprocess.run(["curl", "-s", "--cacert", certs["ca"], "-w", "\n%{http_code}",
-                            tls + "/v1/chat/completions", "-H", "Content-Type: application/json",
-                            "-d", b], env=env(trace, extra), capture_output=True, timeout=60)
+                            tls + "/v1/chat/completions", "-H", "Content-Type: application/json"]
+                           + hs + ["-d", b], env=env(trace, extra), capture_output=True, timeout=60)
         text, _, code = p.stdout.decode().rpartition("\n")
         return p.returncode, {"status": int(code or 0), "body": json.loads(text or "{}")}, p.stderr
     if which == "node":
@@ -423,6 +424,8 @@ INPUT_CASES = [
      {"temperature": 1.5}, {"temperature": 0.5}),
     ("import", 'import input.request as req\ndeny contains "import" if req.temperature > 1',
      {"temperature": 1.5}, {"temperature": 0.5}),
+    ("http_headers", 'deny contains "hdr" if input.http_headers["x-debug"] == "1"',
+     {"_headers": ["X-Debug: 1"]}, {"_headers": ["X-Debug: 0"]}),
     ("response", 'deny contains "resp" if { input.stage == "response"; input.request.max_tokens == 7 }',
      {"max_tokens": 7}, {"max_tokens": 8}),
 ]
@@ -433,13 +436,15 @@ def part_input():
         pol = write("input-%s.rego" % name, "package xenovia.policy\nimport rego.v1\n%s\n" % rule)
         trace = os.path.join(tmp, "input-%s.jsonl" % name)
         before = len(mock.entries())
-        rc, got, err = call("requests", dict(ALLOWED, **bad), {"XENOVIA_POLICY": pol}, trace)
+        which = "curl" if "_headers" in bad else "requests"
+        bh, gh = bad.pop("_headers", ()), good.pop("_headers", ())
+        rc, got, err = call(which, dict(ALLOWED, **bad), {"XENOVIA_POLICY": pol}, trace, bh)
         check(got.get("status") == 403, "%s: the call the rule matches must be blocked, got %r %s"
               % (name, got, err.decode(errors="replace")[-300:]))
         sent = len(mock.entries()) - before
         check(sent == (1 if name == "response" else 0),
               "%s: %d upstream requests for the blocked call" % (name, sent))
-        rc, got, err = call("requests", dict(ALLOWED, **good), {"XENOVIA_POLICY": pol}, trace)
+        rc, got, err = call(which, dict(ALLOWED, **good), {"XENOVIA_POLICY": pol}, trace, gh)
         check(got.get("status") == 200, "%s: the other call must pass, got %r" % (name, got))
 
 
