@@ -557,6 +557,8 @@ void xv_conn_atfork_child(void)
     for (struct xv_conn *c = g_reg.head; c; c = c->reg_next) {
         pthread_mutex_init(&c->mu, NULL);
         xv_buf_reset(&c->tx_out);
+        xv_buf_reset(&c->tx_owed); /* a retry in the child is its own write, as */
+        atomic_store(&c->tx_owing, 0); /* without the agent */
         c->tx_busy = 0;
         atomic_store(&c->tx_counted, 0);
         if (!c->calls && !c->hold.len && !c->tx_hold.len && !c->out.len)

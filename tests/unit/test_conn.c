@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "xv_conn.h"
@@ -527,6 +528,39 @@ static void test_send_queue_never_waits(void **state)
     xv_conn_unref(c);
 }
 
+/* A forked child drops the parent's queue and owes nothing: its own retry
+ * of those bytes is a new write, as without the agent (run in a real child:
+ * the fork handlers reinitialise the process-wide registry). */
+static void test_fork_child_owes_nothing(void **state)
+{
+    (void)state;
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(REQ_BODY), REQ_BODY);
+    wire_reset();
+    g_block_every = 1;
+    struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+    assert_int_equal(xv_conn_tx_write(c, req, (size_t)n, fake_write, fake_wait, NULL), -1);
+    assert_true(xv_conn_tx_queued(c));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        xv_conn_atfork_child();
+        _exit(xv_conn_tx_queued(c) ? 1 : 0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(xv_conn_tx_queued(c)); /* the parent still owes it */
+    g_block_every = 0;
+    assert_int_equal(xv_conn_tx_flush(c, fake_write, NULL), 0);
+    assert_int_equal(xv_conn_tx_write(c, req, (size_t)n, fake_write, fake_wait, NULL), n);
+    assert_int_equal(g_wire_len, (size_t)n);
+    xv_conn_unref(c);
+}
+
 /* OpenSSL's write model for the TLS queue test: a would-block SSL_write has
  * already taken (encrypted) a prefix of the bytes; the retry must pass at
  * least those bytes again, from the same start (with
@@ -787,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_request_held_then_sent_unchanged),
         cmocka_unit_test(test_send_queue_never_waits),
         cmocka_unit_test(test_tls_queue_retry_rule),
+        cmocka_unit_test(test_fork_child_owes_nothing),
         cmocka_unit_test(test_pipelined_each_injected),
         cmocka_unit_test(test_non_api_request_streams),
         cmocka_unit_test(test_injected_headers),
