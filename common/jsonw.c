@@ -331,6 +331,42 @@ size_t xv_jw_format_number(double d, char buf[40])
     return (size_t)n;
 }
 
+size_t xv_jw_format_scaled(uint64_t n, int k, char buf[40])
+{
+    static const uint64_t p10[7] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+    k = k < 0 ? 0 : k > 6 ? 6 : k; /* the contract: 0 <= k <= 6 */
+    /* The decimal x = n / 10^k has at most 15 significant digits, and the
+     * double n / 10^k is within half an ulp of it, far inside half a unit
+     * of the 15th digit: "%1.15g" prints x exactly and reads back to the
+     * same double. Below 1e-4 %g turns to an exponent: printf's way. */
+    if (n >= 1000000000000000ULL || (n > 0 && k >= 4 && n < p10[k - 4]))
+        return xv_jw_format_number((double)n / (double)p10[k], buf);
+    uint64_t ip = n / p10[k], fp = n % p10[k];
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    int fd = k;
+    while (fd > 0 && fp % 10 == 0) /* trailing zeros of the fraction go */
+        fp /= 10, fd--;
+    for (int i = 0; i < fd; i++, fp /= 10)
+        *--p = (char)('0' + fp % 10);
+    if (fd)
+        *--p = '.';
+    do {
+        *--p = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    memcpy(buf, p, (size_t)(e - p));
+    return (size_t)(e - p);
+}
+
+void xv_jw_kscaled(struct xv_jw *w, const char *key, uint64_t n, int k)
+{
+    char buf[40];
+    size_t len = xv_jw_format_scaled(n, k, buf);
+    xv_jw_key(w, key);
+    sep(w);
+    put(w, buf, len);
+}
+
 void xv_jw_num(struct xv_jw *w, double d)
 {
     char buf[40];

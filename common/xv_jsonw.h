@@ -94,6 +94,11 @@ int xv_jw_cjson(struct xv_jw *w, const struct cJSON *item, int repair);
 /* The number rules above into buf (no NUL needed by callers); returns the
  * length. Used by exporter/exp_json.c for cJSON trees. */
 size_t xv_jw_format_number(double d, char buf[40]);
+/* n / 10^k (0 <= k <= 6) exactly as xv_jw_format_number((double)n / 10^k)
+ * prints it, without printf and strtod (a latency in ns as ms: k = 6). */
+size_t xv_jw_format_scaled(uint64_t n, int k, char buf[40]);
+/* Member shorthand for it. */
+void xv_jw_kscaled(struct xv_jw *w, const char *key, uint64_t n, int k);
 /* Escape s[0..n) as a JSON string (quotes included) without the NUL cut or
  * the UTF-8 repair: for text already known to be clean. */
 void xv_jw_escaped(struct xv_jw *w, const char *s, size_t n);

@@ -243,7 +243,7 @@ void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
                      cfg->capture_max, call->record_labels);
         }
         xv_jw_kstr(w, "status", "ok");
-        xv_jw_knum(w, "latency_ms", (double)steps[i].latency_ns / 1e6);
+        xv_jw_kscaled(w, "latency_ms", steps[i].latency_ns, 6); /* ns as ms */
         xv_jw_obj_end(w);
         push(w, &fb);
     }
@@ -575,7 +575,7 @@ void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *er
     xv_jw_kstr(w, "transport", c->kind == XV_CONN_TLS ? "tls" : "tcp");
     add_time(w, "start_time", call->start_wall_ns);
     add_time(w, "end_time", end_wall);
-    xv_jw_knum(w, "latency_ms", (double)(end_mono - call->start_mono_ns) / 1e6);
+    xv_jw_kscaled(w, "latency_ms", end_mono - call->start_mono_ns, 6); /* ns as ms */
 
     char why[400];
     const char *err = NULL;

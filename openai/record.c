@@ -446,7 +446,7 @@ int xv_openai_call_write_record(const struct xv_openai_call *c, struct xv_jw *w,
     if (c->sse && c->first_token_ns && c->first_token_ns >= request_start_mono_ns) {
         /* Milliseconds with microsecond precision. */
         uint64_t us = (c->first_token_ns - request_start_mono_ns + 500) / 1000;
-        xv_jw_knum(w, "ttft_ms", (double)us / 1000.0);
+        xv_jw_kscaled(w, "ttft_ms", us, 3);
     }
     if (!(flags & XV_OPENAI_REC_NO_ERROR))
         put_ident(w, "error", c->error);

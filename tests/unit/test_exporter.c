@@ -559,6 +559,36 @@ static void same_as_cjson(const cJSON *v)
     free(got);
 }
 
+/* Issue 9: latencies are printed from integers (ns as ms) without printf;
+ * the text must be byte for byte what the double's formatting gives. */
+static void test_jsonw_scaled(void **state)
+{
+    (void)state;
+    static const double p10[7] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    static const uint64_t edge[] = {0, 1, 9, 10, 99, 100, 101, 999, 1000, 1001, 123456,
+                                    1000000, 1234567, 999999999999999ull,
+                                    1000000000000000ull, 1000000000000001ull,
+                                    18446744073709551615ull};
+    char a[40], b[40];
+    for (int k = 0; k <= 6; k++) {
+        for (size_t i = 0; i < sizeof edge / sizeof edge[0] + 200000; i++) {
+            uint64_t n;
+            if (i < sizeof edge / sizeof edge[0]) {
+                n = edge[i];
+            } else {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                n = x >> (x % 64); /* every magnitude */
+            }
+            size_t la = xv_jw_format_scaled(n, k, a);
+            size_t lb = xv_jw_format_number((double)n / p10[k], b);
+            if (la != lb || memcmp(a, b, la) != 0)
+                fail_msg("n=%llu k=%d: %.*s, want %.*s", (unsigned long long)n, k, (int)la, a,
+                         (int)lb, b);
+        }
+    }
+}
+
 static void test_json_print(void **state)
 {
     (void)state;
@@ -619,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_jsonl_count_and_modes),
         cmocka_unit_test(test_json_print),
         cmocka_unit_test(test_jsonw_writer),
+        cmocka_unit_test(test_jsonw_scaled),
         cmocka_unit_test(test_threads_all_once),
         cmocka_unit_test(test_tiny_queue_direct_path),
         cmocka_unit_test(test_many_processes_one_file),
