@@ -181,7 +181,6 @@ static void set_session(struct xv_value *in, struct xv_call *call)
     set_val(in, "properties", props);
 }
 
-/* The request-stage input document (SPEC §5). New reference. */
 /* Does the policy read input.<key>? The members that cost a walk of the
  * whole body or of the headers are built only then (issue 9): a policy can
  * never see a member none of its rules reads (xv_policy_reads_input). */
@@ -190,6 +189,7 @@ static int reads(const char *key)
     return xv_policy_reads_input(xv_conn_cfg.policy, key);
 }
 
+/* The request-stage input document (SPEC §5). New reference. */
 static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
 {
     const struct xv_openai_call *api = call->api;

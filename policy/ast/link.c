@@ -1,8 +1,9 @@
 /*
  * ast/link.c — the compiler's last phase: binds each data reference to the
  * deepest rule-tree node its constant prefix names, so evaluation starts
- * there instead of walking from data, and folds collections of constants
- * into one frozen value.
+ * there instead of walking from data, folds collections of constants into
+ * one frozen value, and (for modules) notes which top-level keys of `input`
+ * any rule can read (xv_compiled.input_keys / input_any).
  *
  * Invariant: runs after names are resolved and bodies ordered; it only
  * annotates terms (rnode, rconsumed) or replaces a constant collection by

@@ -139,6 +139,14 @@ static const char *RESP_BODY =
     "\"message\":{\"role\":\"assistant\",\"content\":\"hello there\"},\"finish_reason\":\"stop\"}],"
     "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}";
 
+/* The plain chat request the queue tests write: Host h, no injection. */
+static int chat_request(char *req, size_t cap)
+{
+    return snprintf(req, cap,
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
+                    strlen(REQ_BODY), REQ_BODY);
+}
+
 static void send_request(struct xv_conn *c, const char *path, size_t split)
 {
     wire_reset();
@@ -474,9 +482,7 @@ static void test_request_held_then_sent_unchanged(void **state)
     /* No injection configured: the wire gets exactly the app's bytes, and
      * nothing before the request is complete. */
     char req[2048];
-    int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
-                     strlen(REQ_BODY), REQ_BODY);
+    int n = chat_request(req, sizeof req);
     for (int split = 1; split < n; split++) {
         wire_reset();
         g_block_every = split % 3 ? 0 : 2;
@@ -502,9 +508,7 @@ static void test_send_queue_never_waits(void **state)
 {
     (void)state;
     char req[2048];
-    int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
-                     strlen(REQ_BODY), REQ_BODY);
+    int n = chat_request(req, sizeof req);
     wire_reset();
     g_block_every = 1; /* every real write would block */
     struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
@@ -535,9 +539,7 @@ static void test_fork_child_owes_nothing(void **state)
 {
     (void)state;
     char req[2048];
-    int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
-                     strlen(REQ_BODY), REQ_BODY);
+    int n = chat_request(req, sizeof req);
     wire_reset();
     g_block_every = 1;
     struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
@@ -606,9 +608,7 @@ static void test_tls_queue_retry_rule(void **state)
 {
     (void)state;
     char req[2048];
-    int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
-                     strlen(REQ_BODY), REQ_BODY);
+    int n = chat_request(req, sizeof req);
     wire_reset();
     g_tls_taken_len = 0;
     g_tls_block = 1;
