@@ -315,6 +315,24 @@ size_t xv_jw_format_number(double d, char buf[40])
         memcpy(buf, p, (size_t)(e - p));
         return (size_t)(e - p);
     }
+    /* A decimal with at most six places (0.2, 0.7, 1.25 — sampling
+     * parameters, prices): when d is the double nearest to n / 10^k it is
+     * what "%1.15g" prints (see xv_jw_format_scaled), without printf and
+     * strtod. From 1e-4 up, where %g prints no exponent. */
+    double a = fabs(d);
+    if (a >= 1e-4 && a < 1e9) {
+        static const double p10[7] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+        for (int k = 1; k <= 6; k++) {
+            double x = a * p10[k];
+            uint64_t m = (uint64_t)x;
+            if ((double)m == x && (double)m / p10[k] == a) {
+                size_t off = d < 0;
+                if (off)
+                    buf[0] = '-';
+                return off + xv_jw_format_scaled(m, k, buf + off);
+            }
+        }
+    }
     /* Read back in the same locale it was printed in, as cJSON does. */
     int n = snprintf(buf, 40, "%1.15g", d);
     double back = strtod(buf, NULL);

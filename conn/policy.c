@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "xv_policy.h"
+#include "xv_jsonr.h"
 #include "xv_redact.h"
 
 #define FLAT_MAX 2048 /* request_flat entries */
@@ -284,7 +285,7 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     const cJSON *body = xv_openai_call_request_json(api);
     if (reads("tools"))
         set_val(in, "tools",
-                from_cjson(body ? cJSON_GetObjectItemCaseSensitive(body, "tools") : NULL, 0));
+                from_cjson(body ? xv_json_get(body, "tools") : NULL, 0));
     if (reads("request"))
         set_val(in, "request", body ? from_cjson(body, 0) : xv_val_null());
     if (reads("request_flat")) {
@@ -419,21 +420,21 @@ static char *redact_response_body(const char *body, size_t n, unsigned labels)
     if (!j)
         return NULL;
     int changed = 0;
-    cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+    cJSON *choices = xv_json_get(j, "choices");
     for (cJSON *ch = cJSON_IsArray(choices) ? choices->child : NULL; ch; ch = ch->next) {
-        xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(ch, "text"), labels, &changed);
-        cJSON *m = cJSON_GetObjectItemCaseSensitive(ch, "message");
-        xv_redact_json_content(cJSON_GetObjectItemCaseSensitive(m, "content"), labels, &changed);
-        cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        xv_redact_json_text(xv_json_get(ch, "text"), labels, &changed);
+        cJSON *m = xv_json_get(ch, "message");
+        xv_redact_json_content(xv_json_get(m, "content"), labels, &changed);
+        cJSON *tcs = xv_json_get(m, "tool_calls");
         for (cJSON *tc = cJSON_IsArray(tcs) ? tcs->child : NULL; tc; tc = tc->next)
-            xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(
-                                    cJSON_GetObjectItemCaseSensitive(tc, "function"), "arguments"),
+            xv_redact_json_text(xv_json_get(
+                                    xv_json_get(tc, "function"), "arguments"),
                                 labels, &changed);
     }
-    cJSON *output = cJSON_GetObjectItemCaseSensitive(j, "output");
+    cJSON *output = xv_json_get(j, "output");
     for (cJSON *it = cJSON_IsArray(output) ? output->child : NULL; it; it = it->next) {
-        xv_redact_json_content(cJSON_GetObjectItemCaseSensitive(it, "content"), labels, &changed);
-        xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(it, "arguments"), labels, &changed);
+        xv_redact_json_content(xv_json_get(it, "content"), labels, &changed);
+        xv_redact_json_text(xv_json_get(it, "arguments"), labels, &changed);
     }
     char *out = changed ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);

@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <stddef.h>
 
+#include "xv_jsonr.h"
 #include "xv_redact.h"
 
 #define INJECT_MAX 32 /* header lines a request can get */
@@ -493,21 +494,21 @@ static void redact_held(struct xv_conn *c, struct xv_call *call)
     int changed = 0;
     static const char *const lists[] = { "messages", "input" };
     for (size_t l = 0; l < 2; l++) {
-        cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, lists[l]);
+        cJSON *arr = xv_json_get(body, lists[l]);
         if (cJSON_IsString(arr))
             xv_redact_json_text(arr, labels, &changed);
         for (cJSON *m = cJSON_IsArray(arr) ? arr->child : NULL; m; m = m->next) {
-            xv_redact_json_content(cJSON_GetObjectItemCaseSensitive(m, "content"), labels, &changed);
-            xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(m, "arguments"), labels, &changed);
-            xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(m, "output"), labels, &changed);
-            cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+            xv_redact_json_content(xv_json_get(m, "content"), labels, &changed);
+            xv_redact_json_text(xv_json_get(m, "arguments"), labels, &changed);
+            xv_redact_json_text(xv_json_get(m, "output"), labels, &changed);
+            cJSON *tcs = xv_json_get(m, "tool_calls");
             for (cJSON *tc = cJSON_IsArray(tcs) ? tcs->child : NULL; tc; tc = tc->next)
-                xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(
-                                     cJSON_GetObjectItemCaseSensitive(tc, "function"), "arguments"),
+                xv_redact_json_text(xv_json_get(
+                                     xv_json_get(tc, "function"), "arguments"),
                                  labels, &changed);
         }
     }
-    xv_redact_json_text(cJSON_GetObjectItemCaseSensitive(body, "prompt"), labels, &changed);
+    xv_redact_json_text(xv_json_get(body, "prompt"), labels, &changed);
     char *text = changed ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!text)

@@ -66,7 +66,7 @@ static void free_request(struct xv_openai_call *c)
     free(c->tool_names);
     c->tool_names = NULL;
     c->ntool_names = 0;
-    cJSON_Delete(c->req);
+    xv_jr_free(&c->req_tree);
     c->req = NULL;
 }
 
@@ -250,8 +250,8 @@ static int tool_call_set(struct xv_openai_tool_call *t, const char *id, const ch
 /* Chat: message.tool_calls[] and the legacy message.function_call. */
 static int chat_tool_calls(struct xv_openai_message *m, const cJSON *msg)
 {
-    const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
-    const cJSON *fc = cJSON_GetObjectItemCaseSensitive(msg, "function_call");
+    const cJSON *tcs = xv_json_get(msg, "tool_calls");
+    const cJSON *fc = xv_json_get(msg, "function_call");
     size_t n = cJSON_IsArray(tcs) ? (size_t)cJSON_GetArraySize(tcs) : 0;
     if (cJSON_IsObject(fc))
         n++;
@@ -265,17 +265,17 @@ static int chat_tool_calls(struct xv_openai_message *m, const cJSON *msg)
     const cJSON *t;
     if (cJSON_IsArray(tcs)) {
         cJSON_ArrayForEach(t, tcs) {
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+            const cJSON *f = xv_json_get(t, "function");
             m->ntool_calls = k + 1;
             if (tool_call_set(&tc[k++], xv_oai_get_str(t, "id"), xv_oai_get_str(f, "name"),
-                              cJSON_GetObjectItemCaseSensitive(f, "arguments")) != 0)
+                              xv_json_get(f, "arguments")) != 0)
                 return XV_E_NOMEM;
         }
     }
     if (cJSON_IsObject(fc)) {
         m->ntool_calls = k + 1;
         if (tool_call_set(&tc[k++], NULL, xv_oai_get_str(fc, "name"),
-                          cJSON_GetObjectItemCaseSensitive(fc, "arguments")) != 0)
+                          xv_json_get(fc, "arguments")) != 0)
             return XV_E_NOMEM;
     }
     return 0;
@@ -290,7 +290,7 @@ static int add_message(struct xv_openai_call *c, size_t *cap, const cJSON *msg)
         return XV_E_NOMEM;
     char *text;
     size_t len;
-    if (content_text(cJSON_GetObjectItemCaseSensitive(msg, "content"), &text, &len) != 0)
+    if (content_text(xv_json_get(msg, "content"), &text, &len) != 0)
         return XV_E_NOMEM;
     m->content = text;
     m->content_len = len;
@@ -334,9 +334,9 @@ static int add_item(struct xv_openai_call *c, size_t *cap, const cJSON *it)
             return XV_E_NOMEM;
         m->tool_calls = tc;
         m->ntool_calls = 1;
-        const cJSON *args = cJSON_GetObjectItemCaseSensitive(it, "arguments");
+        const cJSON *args = xv_json_get(it, "arguments");
         if (!args)
-            args = cJSON_GetObjectItemCaseSensitive(it, "input");
+            args = xv_json_get(it, "input");
         return tool_call_set(tc, xv_oai_get_str(it, "call_id"), xv_oai_get_str(it, "name"), args);
     }
     if (strcmp(type, "function_call_output") == 0 || strcmp(type, "custom_tool_call_output") == 0) {
@@ -348,7 +348,7 @@ static int add_item(struct xv_openai_call *c, size_t *cap, const cJSON *it)
             return XV_E_NOMEM;
         char *text;
         size_t len;
-        if (content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), &text, &len) != 0)
+        if (content_text(xv_json_get(it, "output"), &text, &len) != 0)
             return XV_E_NOMEM;
         m->content = text;
         m->content_len = len;
@@ -383,7 +383,7 @@ static int build_messages(struct xv_openai_call *c)
         const char *ins = xv_oai_get_str(r, "instructions");
         if (ins && add_text(c, &cap, "system", ins) != 0)
             return XV_E_NOMEM;
-        const cJSON *in = cJSON_GetObjectItemCaseSensitive(r, "input");
+        const cJSON *in = xv_json_get(r, "input");
         if (cJSON_IsString(in))
             return add_text(c, &cap, "user", in->valuestring);
         cJSON_ArrayForEach(v, xv_oai_array(in)) {
@@ -393,11 +393,11 @@ static int build_messages(struct xv_openai_call *c)
         return 0;
     }
     case XV_OPENAI_COMPLETIONS:
-        return add_strings(c, &cap, cJSON_GetObjectItemCaseSensitive(r, "prompt"));
+        return add_strings(c, &cap, xv_json_get(r, "prompt"));
     case XV_OPENAI_EMBEDDINGS:
-        return add_strings(c, &cap, cJSON_GetObjectItemCaseSensitive(r, "input"));
+        return add_strings(c, &cap, xv_json_get(r, "input"));
     default: {
-        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r, "messages");
+        const cJSON *msgs = xv_json_get(r, "messages");
         cJSON_ArrayForEach(v, xv_oai_array(msgs)) {
             if (cJSON_IsObject(v) && add_message(c, &cap, v) != 0)
                 return XV_E_NOMEM;
@@ -411,8 +411,8 @@ static int build_messages(struct xv_openai_call *c)
  * built-ins by type, legacy functions[{name}]. */
 static int build_tool_names(struct xv_openai_call *c)
 {
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(c->req, "tools");
-    const cJSON *fns = cJSON_GetObjectItemCaseSensitive(c->req, "functions");
+    const cJSON *tools = xv_json_get(c->req, "tools");
+    const cJSON *fns = xv_json_get(c->req, "functions");
     size_t n = (cJSON_IsArray(tools) ? (size_t)cJSON_GetArraySize(tools) : 0) +
                (cJSON_IsArray(fns) ? (size_t)cJSON_GetArraySize(fns) : 0);
     if (n == 0)
@@ -422,7 +422,7 @@ static int build_tool_names(struct xv_openai_call *c)
         return XV_E_NOMEM;
     const cJSON *t;
     cJSON_ArrayForEach(t, xv_oai_array(tools)) {
-        const char *name = xv_oai_get_str(cJSON_GetObjectItemCaseSensitive(t, "function"), "name");
+        const char *name = xv_oai_get_str(xv_json_get(t, "function"), "name");
         if (!name)
             name = xv_oai_get_str(t, "name");
         if (!name)
@@ -455,7 +455,8 @@ void xv_openai_call_request_end(struct xv_openai_call *c)
     }
     const char *end = NULL;
     const char *body = c->req_body.data ? c->req_body.data : "";
-    cJSON *j = cJSON_ParseWithLengthOpts(body, c->req_body.len, &end, 0);
+    /* Arena nodes (xv_jsonr.h): one or two allocations, not one per node. */
+    cJSON *j = xv_jr_parse(&c->req_tree, body, c->req_body.len, &end);
     if (!j) {
         size_t at = end && end >= body ? (size_t)(end - body) : 0;
         if (c->req_body.len == 0)
@@ -464,7 +465,7 @@ void xv_openai_call_request_end(struct xv_openai_call *c)
             xv_oai_errorf(c, "malformed JSON in request body at byte %zu; not inspected", at);
     } else if (!cJSON_IsObject(j)) {
         xv_oai_errorf(c, "request body is not a JSON object; not inspected");
-        cJSON_Delete(j);
+        xv_jr_free(&c->req_tree);
         j = NULL;
     }
     /* The text is no longer needed: the parse holds everything. */
@@ -503,7 +504,7 @@ void xv_openai_call_set_model_hint(struct xv_openai_call *c, const char *model)
 
 int xv_openai_call_stream(const struct xv_openai_call *c)
 {
-    return c && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->req, "stream"));
+    return c && cJSON_IsTrue(xv_json_get(c->req, "stream"));
 }
 
 size_t xv_openai_call_message_count(const struct xv_openai_call *c)

@@ -26,6 +26,7 @@
 
 #include "xv_common.h"
 #include "xv_http.h"
+#include "xv_jsonr.h"
 #include "xv_openai.h"
 
 #define XV_OAI_DEFAULT_BODY_MAX ((size_t)32 << 20)
@@ -69,7 +70,8 @@ struct xv_openai_call {
     size_t req_seen;                 /* request body bytes seen (even past the limit) */
     int req_over;                    /* body passed body_max: not parsed */
     int req_ended;                   /* request_end was called */
-    cJSON *req;                      /* parsed request, owned; NULL if none */
+    cJSON *req;                      /* parsed request (req_tree's root); NULL if none */
+    struct xv_jr_tree req_tree;      /* owns req: arena nodes, read-only (xv_jsonr.h) */
     struct xv_openai_message *msgs;  /* normalised history, owned */
     size_t nmsgs;
     char **tool_names;               /* names of the tools offered, owned */
@@ -91,6 +93,7 @@ struct xv_openai_call {
     struct xv_sse_parser *ssep;      /* SSE parser, owned; NULL when not SSE */
     uint64_t now_ns;                 /* now_mono_ns of the body slice being fed */
     unsigned long nevents;           /* SSE events seen */
+    struct xv_jr_tree ev_tree;       /* the SSE event being read; its block kept for the next */
     int done;                        /* `data: [DONE]` seen */
 
     /* extracted response */

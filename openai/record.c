@@ -214,9 +214,9 @@ static int write_messages(const struct xv_openai_call *c, struct xv_jw *w, int *
  * of as many as fit. */
 static void write_tools(const struct xv_openai_call *c, struct xv_jw *w, int *cut)
 {
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(c->req, "tools");
+    const cJSON *tools = xv_json_get(c->req, "tools");
     if (!cJSON_IsArray(tools))
-        tools = cJSON_GetObjectItemCaseSensitive(c->req, "functions");
+        tools = xv_json_get(c->req, "functions");
     if (!cJSON_IsArray(tools))
         return;
     xv_jw_key(w, "tools");
@@ -236,7 +236,7 @@ static void write_tools(const struct xv_openai_call *c, struct xv_jw *w, int *cu
     const cJSON *t;
     cJSON_ArrayForEach(t, tools) {
         const char *type = xv_oai_get_str(t, "type");
-        const char *name = xv_oai_get_str(cJSON_GetObjectItemCaseSensitive(t, "function"), "name");
+        const char *name = xv_oai_get_str(xv_json_get(t, "function"), "name");
         if (!name)
             name = xv_oai_get_str(t, "name");
         size_t need = 32 + (type ? strlen(type) : 0) + (name ? strlen(name) : 0);
@@ -297,7 +297,7 @@ static void write_finish_reasons(const struct xv_openai_call *c, struct xv_jw *w
 /* A number member of the request, when it is one. */
 static const cJSON *req_num(const cJSON *req, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
+    const cJSON *v = xv_json_get(req, key);
     return cJSON_IsNumber(v) ? v : NULL;
 }
 
@@ -315,9 +315,9 @@ static void param_num(struct xv_jw *w, const char *as, const cJSON *v, int *n)
  * json_schema are "json". NULL when the request names none. */
 static const char *output_type(const cJSON *req)
 {
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(req, "response_format");
+    const cJSON *f = xv_json_get(req, "response_format");
     if (!cJSON_IsObject(f))
-        f = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(req, "text"),
+        f = xv_json_get(xv_json_get(req, "text"),
                                              "format");
     const char *t = xv_oai_get_str(f, "type");
     if (!t)
@@ -354,7 +354,7 @@ static void write_request_params(const struct xv_openai_call *c, struct xv_jw *w
     param_num(w, "presence_penalty", req_num(req, "presence_penalty"), &n);
     param_num(w, "seed", req_num(req, "seed"), &n);
     param_num(w, "n", req_num(req, "n"), &n);
-    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
+    const cJSON *stop = xv_json_get(req, "stop");
     if (cJSON_IsString(stop) || cJSON_IsArray(stop)) {
         xv_jw_key(w, "stop");
         xv_jw_arr_begin(w);

@@ -25,6 +25,7 @@ void xv_oai_resp_free(struct xv_openai_call *c)
     xv_buf_free(&c->resp_body);
     xv_sse_parser_free(c->ssep);
     c->ssep = NULL;
+    xv_jr_free(&c->ev_tree);
     for (size_t i = 0; i < c->nchoices; i++) {
         xv_buf_free(&c->choices[i].content);
         free(c->choices[i].finish);
@@ -72,7 +73,7 @@ static void set_replace(char **dst, const char *s)
  * non-negative integer-sized number. */
 static int json_index(const cJSON *obj, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = xv_json_get(obj, key);
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e9)
         return -1;
     return (int)v->valuedouble;
@@ -194,12 +195,12 @@ static void take_usage(struct xv_openai_call *c, const cJSON *u)
         return;
     /* Chat/completions/embeddings use prompt/completion; responses uses
      * input/output. Compatible servers mix them up, so accept both. */
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+    const cJSON *in = xv_json_get(u, "prompt_tokens");
     if (!cJSON_IsNumber(in))
-        in = cJSON_GetObjectItemCaseSensitive(u, "input_tokens");
-    const cJSON *out = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
+        in = xv_json_get(u, "input_tokens");
+    const cJSON *out = xv_json_get(u, "completion_tokens");
     if (!cJSON_IsNumber(out))
-        out = cJSON_GetObjectItemCaseSensitive(u, "output_tokens");
+        out = xv_json_get(u, "output_tokens");
     if (cJSON_IsNumber(in) && in->valuedouble >= 0 && in->valuedouble < 9e15) {
         c->has_tokens_in = 1;
         c->tokens_in = (int64_t)in->valuedouble;
@@ -212,18 +213,18 @@ static void take_usage(struct xv_openai_call *c, const cJSON *u)
      * chat/completions prompt_tokens_details.cached_tokens and
      * completion_tokens_details.reasoning_tokens; the responses API's
      * input_tokens_details / output_tokens_details. */
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+    const cJSON *d = xv_json_get(u, "prompt_tokens_details");
     if (!cJSON_IsObject(d))
-        d = cJSON_GetObjectItemCaseSensitive(u, "input_tokens_details");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens");
+        d = xv_json_get(u, "input_tokens_details");
+    const cJSON *v = xv_json_get(d, "cached_tokens");
     if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
         c->has_tokens_cached = 1;
         c->tokens_cached = (int64_t)v->valuedouble;
     }
-    d = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details");
+    d = xv_json_get(u, "completion_tokens_details");
     if (!cJSON_IsObject(d))
-        d = cJSON_GetObjectItemCaseSensitive(u, "output_tokens_details");
-    v = cJSON_GetObjectItemCaseSensitive(d, "reasoning_tokens");
+        d = xv_json_get(u, "output_tokens_details");
+    v = xv_json_get(d, "reasoning_tokens");
     if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
         c->has_tokens_reasoning = 1;
         c->tokens_reasoning = (int64_t)v->valuedouble;
@@ -244,7 +245,7 @@ static void take_error(struct xv_openai_call *c, const cJSON *e, int skip_type)
     const char *type = skip_type ? NULL : xv_oai_get_str(e, "type");
     const char *code = xv_oai_get_str(e, "code");
     char num[32] = "";
-    const cJSON *cn = cJSON_GetObjectItemCaseSensitive(e, "code");
+    const cJSON *cn = xv_json_get(e, "code");
     if (!code && cJSON_IsNumber(cn)) {
         snprintf(num, sizeof num, "%.0f", cn->valuedouble);
         code = num;
@@ -318,18 +319,18 @@ static void chat_choice(struct xv_openai_call *c, const cJSON *cj, int pos, int 
     struct xv_oai_choice *ch = choice_get(c, idx);
     if (!ch)
         return;
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(cj, "text");
+    const cJSON *text = xv_json_get(cj, "text");
     if (text) /* legacy completions */
         append_content(c, ch, text);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(cj, stream ? "delta" : "message");
+    const cJSON *m = xv_json_get(cj, stream ? "delta" : "message");
     if (!cJSON_IsObject(m)) /* servers that send `message` in chunks, or the reverse */
-        m = cJSON_GetObjectItemCaseSensitive(cj, stream ? "message" : "delta");
+        m = xv_json_get(cj, stream ? "message" : "delta");
     if (cJSON_IsObject(m)) {
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        const cJSON *content = xv_json_get(m, "content");
         append_content(c, ch, content);
         /* A refusal replaces the content; keep it readable in the record. */
-        append_content(c, ch, cJSON_GetObjectItemCaseSensitive(m, "refusal"));
-        const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        append_content(c, ch, xv_json_get(m, "refusal"));
+        const cJSON *tcs = xv_json_get(m, "tool_calls");
         int k = 0;
         const cJSON *tc;
         cJSON_ArrayForEach(tc, xv_oai_array(tcs)) {
@@ -340,19 +341,19 @@ static void chat_choice(struct xv_openai_call *c, const cJSON *cj, int pos, int 
             k++;
             if (!t)
                 continue;
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function");
+            const cJSON *f = xv_json_get(tc, "function");
             set_once(&t->id, xv_oai_get_str(tc, "id"));
             set_once(&t->name, xv_oai_get_str(f, "name"));
-            tool_args_append(c, t, cJSON_GetObjectItemCaseSensitive(f, "arguments"));
+            tool_args_append(c, t, xv_json_get(f, "arguments"));
             first_token(c);
         }
         /* Legacy `function_call` (functions API): one call, no id. */
-        const cJSON *fc = cJSON_GetObjectItemCaseSensitive(m, "function_call");
+        const cJSON *fc = xv_json_get(m, "function_call");
         if (cJSON_IsObject(fc)) {
             struct xv_oai_tool *t = tool_get(c, idx, LEGACY_FC_INDEX, NULL);
             if (t) {
                 set_once(&t->name, xv_oai_get_str(fc, "name"));
-                tool_args_append(c, t, cJSON_GetObjectItemCaseSensitive(fc, "arguments"));
+                tool_args_append(c, t, xv_json_get(fc, "arguments"));
                 first_token(c);
             }
         }
@@ -365,12 +366,12 @@ static void chat_choice(struct xv_openai_call *c, const cJSON *cj, int pos, int 
 /* A chat/completions/embeddings object: a whole body or one stream chunk. */
 static void chat_object(struct xv_openai_call *c, const cJSON *o, int stream)
 {
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
+    const cJSON *err = xv_json_get(o, "error");
     if (err && !cJSON_IsNull(err))
         take_error(c, err, 0);
     set_once(&c->resp_id, xv_oai_get_str(o, "id"));
     set_once(&c->resp_model, xv_oai_get_str(o, "model"));
-    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
+    const cJSON *choices = xv_json_get(o, "choices");
     int pos = 0;
     const cJSON *cj;
     cJSON_ArrayForEach(cj, xv_oai_array(choices)) {
@@ -380,7 +381,7 @@ static void chat_object(struct xv_openai_call *c, const cJSON *o, int stream)
     }
     /* With include_usage the last chunk carries it; earlier ones send
      * null. Some servers send running totals in every chunk: last wins. */
-    take_usage(c, cJSON_GetObjectItemCaseSensitive(o, "usage"));
+    take_usage(c, xv_json_get(o, "usage"));
 }
 
 /* ---- responses API ---- */
@@ -391,7 +392,7 @@ static void responses_message_text(struct xv_openai_call *c, const cJSON *item)
     struct xv_oai_choice *ch = choice_get(c, 0);
     if (!ch)
         return;
-    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(item, "content"), *p;
+    const cJSON *parts = xv_json_get(item, "content"), *p;
     cJSON_ArrayForEach(p, xv_oai_array(parts)) {
         const char *type = xv_oai_get_str(p, "type");
         const char *t = NULL;
@@ -418,9 +419,9 @@ static void responses_tool_item(struct xv_openai_call *c, const cJSON *item, int
         return;
     set_once(&t->id, xv_oai_get_str(item, "call_id"));
     set_once(&t->name, xv_oai_get_str(item, "name"));
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(item, "arguments");
+    const cJSON *args = xv_json_get(item, "arguments");
     if (!args)
-        args = cJSON_GetObjectItemCaseSensitive(item, "input"); /* custom tools */
+        args = xv_json_get(item, "input"); /* custom tools */
     if (whole && args) {
         asm_reset(c, &t->args);
         tool_args_append(c, t, args);
@@ -435,18 +436,18 @@ static void responses_object(struct xv_openai_call *c, const cJSON *r, int final
 {
     if (!cJSON_IsObject(r))
         return;
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
+    const cJSON *err = xv_json_get(r, "error");
     if (err && !cJSON_IsNull(err))
         take_error(c, err, 0);
     set_once(&c->resp_id, xv_oai_get_str(r, "id"));
     set_once(&c->resp_model, xv_oai_get_str(r, "model"));
     set_replace(&c->resp_status, xv_oai_get_str(r, "status"));
-    take_usage(c, cJSON_GetObjectItemCaseSensitive(r, "usage"));
+    take_usage(c, xv_json_get(r, "usage"));
     if (!final)
         return;
     /* Deltas already built what a stream showed; the final object only
      * fills in what no delta carried (e.g. a stream that skipped them). */
-    const cJSON *out = cJSON_GetObjectItemCaseSensitive(r, "output"), *item;
+    const cJSON *out = xv_json_get(r, "output"), *item;
     int pos = 0;
     cJSON_ArrayForEach(item, xv_oai_array(out)) {
         const char *type = xv_oai_get_str(item, "type");
@@ -467,14 +468,14 @@ static void responses_event(struct xv_openai_call *c, const cJSON *o, const char
     if (strncmp(type, "response.", 9) != 0) {
         if (strcmp(type, "error") == 0) {
             /* Fields at top level, where `type` is the event's ("error"). */
-            const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+            const cJSON *e = xv_json_get(o, "error");
             take_error(c, cJSON_IsObject(e) ? e : o, cJSON_IsObject(e) ? 0 : 1);
         }
         return;
     }
     const char *t = type + 9;
     if (strcmp(t, "output_text.delta") == 0 || strcmp(t, "refusal.delta") == 0) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "delta");
+        const cJSON *d = xv_json_get(o, "delta");
         struct xv_oai_choice *ch = choice_get(c, 0);
         c->saw_text_delta = 1;
         if (ch && cJSON_IsString(d) && *d->valuestring) {
@@ -485,7 +486,7 @@ static void responses_event(struct xv_openai_call *c, const cJSON *o, const char
                strcmp(t, "custom_tool_call_input.delta") == 0) {
         struct xv_oai_tool *tl =
             tool_get(c, 0, json_index(o, "output_index"), xv_oai_get_str(o, "item_id"));
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "delta");
+        const cJSON *d = xv_json_get(o, "delta");
         c->saw_tool_item = 1;
         if (tl && cJSON_IsString(d))
             asm_append(c, &tl->args, d->valuestring, strlen(d->valuestring));
@@ -494,9 +495,9 @@ static void responses_event(struct xv_openai_call *c, const cJSON *o, const char
                strcmp(t, "custom_tool_call_input.done") == 0) {
         struct xv_oai_tool *tl =
             tool_get(c, 0, json_index(o, "output_index"), xv_oai_get_str(o, "item_id"));
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "arguments");
+        const cJSON *a = xv_json_get(o, "arguments");
         if (!a)
-            a = cJSON_GetObjectItemCaseSensitive(o, "input");
+            a = xv_json_get(o, "input");
         c->saw_tool_item = 1;
         if (tl) {
             set_once(&tl->name, xv_oai_get_str(o, "name"));
@@ -506,7 +507,7 @@ static void responses_event(struct xv_openai_call *c, const cJSON *o, const char
             }
         }
     } else if (strcmp(t, "output_item.added") == 0 || strcmp(t, "output_item.done") == 0) {
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(o, "item");
+        const cJSON *item = xv_json_get(o, "item");
         if (is_tool_item(xv_oai_get_str(item, "type"))) {
             c->saw_tool_item = 1;
             responses_tool_item(c, item, json_index(o, "output_index"), t[12] == 'd');
@@ -514,10 +515,10 @@ static void responses_event(struct xv_openai_call *c, const cJSON *o, const char
         }
     } else if (strcmp(t, "completed") == 0 || strcmp(t, "incomplete") == 0 ||
                strcmp(t, "failed") == 0) {
-        responses_object(c, cJSON_GetObjectItemCaseSensitive(o, "response"), 1);
+        responses_object(c, xv_json_get(o, "response"), 1);
     } else if (strcmp(t, "created") == 0 || strcmp(t, "in_progress") == 0 ||
                strcmp(t, "queued") == 0) {
-        responses_object(c, cJSON_GetObjectItemCaseSensitive(o, "response"), 0);
+        responses_object(c, xv_json_get(o, "response"), 0);
     }
 }
 
@@ -540,7 +541,7 @@ static void on_sse_event(void *ud, const struct xv_sse_event *ev)
         return;
     }
     const char *end = NULL;
-    cJSON *o = cJSON_ParseWithLengthOpts(ev->data, ev->data_len, &end, 0);
+    cJSON *o = xv_jr_parse(&c->ev_tree, ev->data, ev->data_len, &end);
     if (!o) {
         size_t at = end && end >= ev->data ? (size_t)(end - ev->data) : 0;
         xv_oai_errorf(c, "malformed JSON in SSE event %lu at byte %zu", c->nevents, at);
@@ -558,7 +559,7 @@ static void on_sse_event(void *ud, const struct xv_sse_event *ev)
     } else {
         xv_oai_errorf(c, "SSE event %lu is not a JSON object", c->nevents);
     }
-    cJSON_Delete(o);
+    /* Emptied by the next event's parse; the block stays for it. */
 }
 
 /* ---- public response entry points ---- */
@@ -678,14 +679,17 @@ static void parse_body(struct xv_openai_call *c)
         return;
     }
     const char *end = NULL;
+    struct xv_jr_tree t = XV_JR_TREE_INIT;
     cJSON *o = NULL;
     if (c->type == XV_OPENAI_EMBEDDINGS) {
         /* `data` is nearly all of it and never recorded: step over it. */
         static const char *const keys[] = {"id", "model", "usage", "error", NULL};
         o = xv_oai_json_skim(c->resp_body.data, c->resp_body.len, keys);
+        t.root = o;
+        t.by_cjson = o != NULL;
     }
-    if (!o)
-        o = cJSON_ParseWithLengthOpts(c->resp_body.data, c->resp_body.len, &end, 0);
+    if (!o) /* arena nodes (xv_jsonr.h): one or two allocations, not one per node */
+        o = xv_jr_parse(&t, c->resp_body.data, c->resp_body.len, &end);
     if (!o) {
         size_t at = end && end >= c->resp_body.data ? (size_t)(end - c->resp_body.data) : 0;
         if (c->status >= 400) /* an HTML page from a proxy, typically */
@@ -699,7 +703,7 @@ static void parse_body(struct xv_openai_call *c)
     } else {
         chat_object(c, o, 0);
     }
-    cJSON_Delete(o);
+    xv_jr_free(&t);
     xv_buf_free(&c->resp_body);
 }
 

@@ -30,7 +30,7 @@ char *xv_oai_strdup(const char *s)
 
 const char *xv_oai_get_str(const cJSON *obj, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = xv_json_get(obj, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 

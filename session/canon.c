@@ -225,7 +225,7 @@ int xv_session_canonical_json(const cJSON *v, struct xv_buf *out)
 
 static const char *get_str(const cJSON *o, const char *name)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    const cJSON *v = xv_json_get(o, name);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
@@ -368,7 +368,7 @@ static void put_nmsg(struct xv_session_sink *k, const struct nmsg *m, int depth)
     if (m->one_call) {
         put_key(k, &first, "tool_calls");
         put(k, "[", 1);
-        put_call(k, cJSON_GetObjectItemCaseSensitive(m->one_call, m->args_member),
+        put_call(k, xv_json_get(m->one_call, m->args_member),
                  get_str(m->one_call, "call_id"), get_str(m->one_call, "name"), depth + 2);
         put(k, "]", 1);
     } else if (cJSON_IsArray(m->tool_calls) && m->tool_calls->child) {
@@ -381,8 +381,8 @@ static void put_nmsg(struct xv_session_sink *k, const struct nmsg *m, int depth)
                 xv_session_canon_value(k, c, depth + 2);
                 continue;
             }
-            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
-            put_call(k, cJSON_GetObjectItemCaseSensitive(fn, "arguments"), get_str(c, "id"),
+            const cJSON *fn = xv_json_get(c, "function");
+            put_call(k, xv_json_get(fn, "arguments"), get_str(c, "id"),
                      get_str(fn, "name"), depth + 2);
         }
         put(k, "]", 1);
@@ -402,10 +402,10 @@ static int normalise(int type, const cJSON *item, struct nmsg *m, int *raw)
             *raw = 1;
             return 1;
         }
-        m->content = cJSON_GetObjectItemCaseSensitive(item, "content");
+        m->content = xv_json_get(item, "content");
         m->role = get_str(item, "role");
         m->tool_call_id = get_str(item, "tool_call_id");
-        m->tool_calls = cJSON_GetObjectItemCaseSensitive(item, "tool_calls");
+        m->tool_calls = xv_json_get(item, "tool_calls");
         return 1;
     }
     /* Responses input items. */
@@ -413,7 +413,7 @@ static int normalise(int type, const cJSON *item, struct nmsg *m, int *raw)
         return 0;
     const char *t = get_str(item, "type");
     if (!t || !strcmp(t, "message")) {
-        m->content = cJSON_GetObjectItemCaseSensitive(item, "content");
+        m->content = xv_json_get(item, "content");
         m->role = get_str(item, "role");
         return 1;
     }
@@ -425,7 +425,7 @@ static int normalise(int type, const cJSON *item, struct nmsg *m, int *raw)
     }
     if (!strcmp(t, "function_call_output") || !strcmp(t, "custom_tool_call_output")) {
         m->role = "tool";
-        m->content = cJSON_GetObjectItemCaseSensitive(item, "output");
+        m->content = xv_json_get(item, "output");
         m->tool_call_id = get_str(item, "call_id");
         return 1;
     }
@@ -438,11 +438,11 @@ const cJSON *xv_session_messages_of(int type, const cJSON *body, const char **in
     if (!cJSON_IsObject(body))
         return NULL;
     if (type == XV_SESSION_REQ_CHAT) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "messages");
+        const cJSON *m = xv_json_get(body, "messages");
         return cJSON_IsArray(m) ? m : NULL;
     }
     if (type == XV_SESSION_REQ_RESPONSES) {
-        const cJSON *in = cJSON_GetObjectItemCaseSensitive(body, "input");
+        const cJSON *in = xv_json_get(body, "input");
         if (cJSON_IsString(in)) {
             *input_str = in->valuestring;
             return NULL;
@@ -536,7 +536,7 @@ static void emit_reply(struct xv_session_sink *k, int *first, int type, const cJ
     }
     /* Responses: an assistant message with the text, then one function_call
      * item per tool call — the shape of `output` as apps echo it back. */
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(reply, "content");
+    const cJSON *content = xv_json_get(reply, "content");
     if (content_kind(content) != CONTENT_NONE) {
         memset(&m, 0, sizeof m);
         m.role = "assistant";
@@ -544,18 +544,18 @@ static void emit_reply(struct xv_session_sink *k, int *first, int type, const cJ
         emit_one(k, first, type, NULL, &m, 0);
         (*count)++;
     }
-    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(reply, "tool_calls"), *c;
+    const cJSON *calls = xv_json_get(reply, "tool_calls"), *c;
     if (!cJSON_IsArray(calls))
         calls = NULL;
     cJSON_ArrayForEach(c, calls) {
         if (!cJSON_IsObject(c))
             continue;
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        const cJSON *fn = xv_json_get(c, "function");
         if (!*first)
             put(k, ",", 1);
         *first = 0;
         put_s(k, "{\"role\":\"assistant\",\"tool_calls\":[");
-        put_call(k, cJSON_GetObjectItemCaseSensitive(fn, "arguments"), get_str(c, "id"),
+        put_call(k, xv_json_get(fn, "arguments"), get_str(c, "id"),
                  get_str(fn, "name"), 3);
         put_s(k, "]}");
         (*count)++;

@@ -9,6 +9,7 @@
 #define XV_SESSION_INT_H
 
 #include "sha256.h" /* nettle's sha2.h spelling, see there */
+#include "xv_jsonr.h"
 
 #include "xv_session.h"
 

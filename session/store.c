@@ -493,7 +493,7 @@ static void scoped(uint8_t d[XV_SESSION_DIGEST_LEN], const uint8_t *scope)
 
 static const char *body_str(const cJSON *body, const char *name)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    const cJSON *v = xv_json_get(body, name);
     return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
@@ -681,14 +681,14 @@ int xv_session_store_record_response(struct xv_session_store *s,
         key_bind(s, i, K_RESP, d_resp);
     if (fp_rc == 0)
         key_bind(s, i, K_FP, d_fp);
-    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(resp->reply, "tool_calls"), *c;
+    const cJSON *calls = xv_json_get(resp->reply, "tool_calls"), *c;
     if (!cJSON_IsArray(calls))
         calls = NULL;
     cJSON_ArrayForEach(c, calls) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-        const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+        const cJSON *id = xv_json_get(c, "id");
+        const cJSON *fn = xv_json_get(c, "function");
+        const cJSON *name = xv_json_get(fn, "name");
+        const cJSON *args = xv_json_get(fn, "arguments");
         if (!cJSON_IsString(id) || !id->valuestring[0])
             continue;
         uint8_t d_call[XV_SESSION_DIGEST_LEN];
@@ -713,11 +713,11 @@ static int tool_result_of(int type, const cJSON *item, const char **call_id,
     const char *role = body_str(item, "role"), *t = body_str(item, "type");
     if (type == XV_SESSION_REQ_CHAT && role && !strcmp(role, "tool")) {
         *call_id = body_str(item, "tool_call_id");
-        *content = cJSON_GetObjectItemCaseSensitive(item, "content");
+        *content = xv_json_get(item, "content");
     } else if (type == XV_SESSION_REQ_RESPONSES && t &&
                (!strcmp(t, "function_call_output") || !strcmp(t, "custom_tool_call_output"))) {
         *call_id = body_str(item, "call_id");
-        *content = cJSON_GetObjectItemCaseSensitive(item, "output");
+        *content = xv_json_get(item, "output");
     } else {
         return 0;
     }
@@ -731,10 +731,10 @@ static void history_call(int type, const cJSON *list, const char *call_id, const
     const cJSON *item, *c;
     cJSON_ArrayForEach(item, list) {
         if (type == XV_SESSION_REQ_CHAT) {
-            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(item, "tool_calls")) {
+            cJSON_ArrayForEach(c, xv_json_get(item, "tool_calls")) {
                 const char *id = body_str(c, "id");
                 if (id && !strcmp(id, call_id)) {
-                    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+                    const cJSON *fn = xv_json_get(c, "function");
                     *name = body_str(fn, "name");
                     *args = body_str(fn, "arguments");
                     return;

@@ -589,6 +589,46 @@ static void test_jsonw_scaled(void **state)
     }
 }
 
+/* Decimals with up to six places and doubles near them: the writer prints
+ * each exactly as cJSON's own printer does (its shortcut for n / 10^k must
+ * never differ from "%1.15g", read back, else "%1.17g"). */
+static void test_jsonw_decimals(void **state)
+{
+    (void)state;
+    static const double p10[8] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+    uint64_t x = 0xD1B54A32D192ED03ull;
+    char a[40];
+    for (int i = 0; i < 400000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int k = (int)(x % 8);
+        /* 1 to 15 digits, evenly, so the doubles next to n / 10^k (whose
+         * scaled product can round to n) are as common as the decimals */
+        static const uint64_t lim[16] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                         100000000, 1000000000, 10000000000ull,
+                                         100000000000ull, 1000000000000ull,
+                                         10000000000000ull, 100000000000000ull,
+                                         1000000000000000ull};
+        uint64_t n = (x >> 8) % lim[1 + (x >> 3) % 15];
+        double d = (double)n / p10[k];
+        switch ((x >> 59) & 7) {
+        case 1: d = -d; break;
+        case 2: d = nextafter(d, INFINITY); break; /* just off the decimal */
+        case 3: d = nextafter(d, 0); break;
+        case 4: d = -nextafter(nextafter(d, INFINITY), INFINITY); break;
+        case 5: d = d * 1e-3; break;
+        default: break;
+        }
+        cJSON *v = cJSON_CreateNumber(d);
+        char *want = cJSON_PrintUnformatted(v);
+        assert_non_null(want);
+        size_t la = xv_jw_format_number(d, a);
+        if (la != strlen(want) || memcmp(a, want, la) != 0)
+            fail_msg("%.17g: %.*s, cJSON prints %s", d, (int)la, a, want);
+        free(want);
+        cJSON_Delete(v);
+    }
+}
+
 static void test_json_print(void **state)
 {
     (void)state;
@@ -650,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_json_print),
         cmocka_unit_test(test_jsonw_writer),
         cmocka_unit_test(test_jsonw_scaled),
+        cmocka_unit_test(test_jsonw_decimals),
         cmocka_unit_test(test_threads_all_once),
         cmocka_unit_test(test_tiny_queue_direct_path),
         cmocka_unit_test(test_many_processes_one_file),

@@ -1,0 +1,310 @@
+/*
+ * test_common_jsonr.c — unit tests for common/jsonr.c: on every text the
+ * arena reader's tree is cJSON's tree (types, member names and order,
+ * strings, number bits, valueint, the head->prev tail link), its failures
+ * are cJSON's failures with cJSON's `end`, and strict JSON is read by the
+ * arena pass itself (not handed to cJSON, which would make the comparison
+ * say nothing). Hand-picked texts, then mutations of them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xv_jsonr.h"
+
+/* Non-zero when the trees differ; *why names the first difference. */
+static int tree_diff(const cJSON *a, const cJSON *b, const char **why)
+{
+    if (!a || !b) {
+        *why = "one tree is NULL";
+        return a != b;
+    }
+    if ((a->type & 0xFF) != (b->type & 0xFF))
+        return *why = "type", 1;
+    if ((a->string == NULL) != (b->string == NULL) ||
+        (a->string && strcmp(a->string, b->string) != 0))
+        return *why = "member name", 1;
+    if ((a->valuestring == NULL) != (b->valuestring == NULL) ||
+        (a->valuestring && strcmp(a->valuestring, b->valuestring) != 0))
+        return *why = "string value", 1;
+    if (a->valueint != b->valueint)
+        return *why = "valueint", 1;
+    if (memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) != 0 &&
+        !(isnan(a->valuedouble) && isnan(b->valuedouble)))
+        return *why = "valuedouble", 1;
+    const cJSON *ca = a->child, *cb = b->child;
+    if (ca && cb && ((ca->prev == NULL) != (cb->prev == NULL)))
+        return *why = "head->prev", 1;
+    const cJSON *la = NULL, *lb = NULL;
+    for (; ca && cb; la = ca, lb = cb, ca = ca->next, cb = cb->next) {
+        if (ca->prev != (la ? la : a->child->prev))
+            return *why = "prev link (arena)", 1;
+        if (cb->prev != (lb ? lb : b->child->prev))
+            return *why = "prev link (cJSON)", 1;
+        if (tree_diff(ca, cb, why))
+            return 1;
+    }
+    if (ca || cb)
+        return *why = "child count", 1;
+    if (a->child && a->child->prev != la)
+        return *why = "head->prev is not the tail", 1;
+    return 0;
+}
+
+/* Compare the reader with cJSON on text[0..len); returns 1 when the arena
+ * pass read it itself. Fails the test on any difference. */
+static int check(const char *text, size_t len)
+{
+    const char *e1 = NULL, *e2 = NULL;
+    struct xv_jr_tree t = XV_JR_TREE_INIT;
+    cJSON *a = xv_jr_parse(&t, text, len, &e1);
+    cJSON *b = cJSON_ParseWithLengthOpts(text, len, &e2, 0);
+    const char *why = "";
+    if ((a == NULL) != (b == NULL) || (a && tree_diff(a, b, &why))) {
+        fprintf(stderr, "differs (%s) on %zu bytes: %.*s\n", a && b ? why : "accept/refuse",
+                len, (int)(len > 200 ? 200 : len), text);
+        fail();
+    }
+    if (!a && e1 != e2) {
+        fprintf(stderr, "end differs on: %.*s\n", (int)len, text);
+        fail();
+    }
+    if (a) { /* what consumers print must agree too */
+        char *pa = cJSON_PrintUnformatted(a), *pb = cJSON_PrintUnformatted(b);
+        assert_non_null(pa);
+        assert_non_null(pb);
+        assert_string_equal(pa, pb);
+        free(pa);
+        free(pb);
+    }
+    int ours = a && !t.by_cjson;
+    xv_jr_free(&t);
+    assert_null(t.root);
+    assert_null(t.blocks);
+    cJSON_Delete(b);
+    return ours;
+}
+
+static int check_s(const char *s)
+{
+    return check(s, strlen(s));
+}
+
+/* Strict JSON: the arena pass must read these itself and agree. */
+static const char *const strict[] = {
+    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a "
+    "terse assistant.\"},{\"role\":\"user\",\"content\":\"Say hello.\"}],\"temperature\":0.2,"
+    "\"max_tokens\":64}",
+    "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1700000000,\"choices\":"
+    "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+    "\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+    "\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":31,"
+    "\"completion_tokens\":9,\"total_tokens\":40}}",
+    "  {\n\t\"a\" : [ 1 , 2 , { } , [ ] , \"\" ] ,\r\n \"b\" : true , \"c\" : false } ",
+    "{\"a\":1,\"a\":2,\"a\":{\"a\":[]}}", /* duplicates kept, first found by lookups */
+    "[]", "{}", "0", "-0", "1", "-1", "\"x\"", "null", "true", "false",
+    "[0.1,0.2,1e5,1E-7,-1.5e+300,1e400,-1e400,4.9e-324,2.2250738585072014e-308]",
+    "[123456789012345,1234567890123456,9007199254740993,18446744073709551616,"
+    "2147483647,2147483648,-2147483648,-2147483649,99999999999999999999999]",
+    "[\"\\b\\f\\n\\r\\t\\\"\\\\\\/\",\"\\u0041\\u00e9\\u20ac\\ud83d\\ude00\",\"\\u0000after\"]",
+    "{\"emoji\":\"\xf0\x9f\x98\x80\",\"latin1 bytes kept\":\"\xe9\xff\"}",
+    "{\"k\":\"v\"} trailing garbage is not looked at",
+    "[1]]", "{\"a\":1}}",
+};
+
+/* Not strict JSON: cJSON decides (reads, refuses, or reads differently). */
+static const char *const other[] = {
+    "", " ", "{", "[", "[1,]", "{\"a\":}", "{\"a\" 1}", "{a:1}", "[1 2]", "\"open",
+    "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\u12\"",
+    "\"raw\ncontrol\"", "\xef\xbb\xbf{\"bom\":1}", "\x0b[1]", "[1,\x0c 2]", "01", "+1", "1.",
+    ".5", "1e", "1e+", "-", "--1", "0x10", "nul", "tru", "fals", "NaN", "[1.5.3]",
+    "1234567890123456789012345678901234567890123456789012345678901234567890",
+    "[\"a\"\"b\"]", "{\"a\":1,}", "{,}", "[,]",
+};
+
+static void test_strict_read_by_arena(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof strict / sizeof *strict; i++)
+        if (!check_s(strict[i])) {
+            fprintf(stderr, "handed to cJSON: %s\n", strict[i]);
+            fail();
+        }
+}
+
+static void test_other_as_cjson(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+        check_s(other[i]);
+    /* a text cut at every length, and with a NUL inside */
+    const char *s = strict[1];
+    for (size_t n = 0; n <= strlen(s); n++)
+        check(s, n);
+    char nul[] = "{\"a\":\"x\0y\",\"b\":2}";
+    check(nul, sizeof nul - 1);
+}
+
+static void test_depth(void **state)
+{
+    (void)state;
+    char buf[2 * 1100 + 1];
+    for (int d = XV_JR_DEPTH - 2; d <= XV_JR_DEPTH + 2; d++) {
+        memset(buf, '[', (size_t)d);
+        memset(buf + d, ']', (size_t)d);
+        int ours = check(buf, 2 * (size_t)d);
+        assert_int_equal(ours, d <= XV_JR_DEPTH);
+    }
+    /* past cJSON's own limit: both refuse */
+    memset(buf, '[', 1100);
+    memset(buf + 1100, ']', 1100);
+    check(buf, 2200);
+}
+
+/* A locale whose decimal point is a comma must not change numbers. */
+static void test_comma_locale(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "ru_RU.UTF-8"};
+    const char *got = NULL;
+    for (size_t i = 0; i < 4 && !got; i++)
+        got = setlocale(LC_NUMERIC, names[i]);
+    if (!got) {
+        printf("skipped part: no comma-decimal locale installed; C-locale numbers still checked\n");
+    }
+    struct xv_jr_tree t = XV_JR_TREE_INIT;
+    cJSON *v = xv_jr_parse(&t, "[0.25,1e-3]", 11, NULL);
+    assert_non_null(v);
+    assert_false(t.by_cjson);
+    assert_true(v->child->valuedouble == 0.25);
+    assert_true(v->child->next->valuedouble == 1e-3);
+    xv_jr_free(&t);
+    setlocale(LC_NUMERIC, "C");
+}
+
+/* One tree parsed into again and again (the SSE path) keeps one block. */
+static void test_reuse_and_move(void **state)
+{
+    (void)state;
+    struct xv_jr_tree t = XV_JR_TREE_INIT, u = XV_JR_TREE_INIT;
+    for (int i = 0; i < 100; i++) {
+        char s[64];
+        int n = snprintf(s, sizeof s, "{\"i\":%d,\"s\":\"%*s\"}", i, i % 40, "");
+        cJSON *v = xv_jr_parse(&t, s, (size_t)n, NULL);
+        assert_non_null(v);
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(v, "i")->valueint, i);
+        assert_non_null(t.blocks);
+    }
+    /* a text cJSON has to read: the tree is cJSON's, freed by cJSON */
+    assert_non_null(xv_jr_parse(&t, "{\"a\":\"x\ny\"}", 11, NULL));
+    assert_true(t.by_cjson);
+    xv_jr_move(&u, &t);
+    assert_null(t.root);
+    assert_true(u.by_cjson);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(u.root, "a")->valuestring, "x\ny");
+    xv_jr_free(&u);
+    xv_jr_free(&t);
+    /* a big text after small ones, then small again */
+    size_t big = 300000;
+    char *s = malloc(big + 16);
+    assert_non_null(s);
+    s[0] = '[';
+    size_t n = 1;
+    while (n < big) {
+        memcpy(s + n, "{\"k\":[1,2]},", 12);
+        n += 12;
+    }
+    s[n - 1] = ']';
+    assert_int_equal(check(s, n), 1);
+    assert_non_null(xv_jr_parse(&t, s, n, NULL));
+    assert_non_null(xv_jr_parse(&t, "[1]", 3, NULL));
+    xv_jr_free(&t);
+    free(s);
+}
+
+/* Numbers of every shape the fast decimal path takes or leaves: the bits
+ * of each value are strtod's (cJSON's), the arena pass reading them all. */
+static void test_numbers(void **state)
+{
+    (void)state;
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    char buf[96];
+    size_t ours = 0, total = 0;
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int shape = (int)(x % 5);
+        uint64_t m = (x >> 8) >> ((x >> 3) % 60);
+        int places = (int)((x >> 40) % 24), ex = (int)((x >> 50) % 700) - 350;
+        switch (shape) {
+        case 0: snprintf(buf, sizeof buf, "%llu.%0*llu", (unsigned long long)(m / 1000),
+                         places % 8 + 1, (unsigned long long)(m % 1000)); break;
+        case 1: snprintf(buf, sizeof buf, "-0.%0*llu", places + 1, (unsigned long long)m); break;
+        case 2: snprintf(buf, sizeof buf, "%llue%d", (unsigned long long)m, ex % 40); break;
+        case 3: snprintf(buf, sizeof buf, "%llu.%llue%d", (unsigned long long)m,
+                         (unsigned long long)(x % 1000), ex); break;
+        default: snprintf(buf, sizeof buf, "%.*g", places % 18 + 1,
+                          (double)m / (double)(1 + (x >> 44))); break;
+        }
+        ours += (size_t)check_s(buf);
+        total++;
+    }
+    printf("numbers: %zu texts, %zu read by the arena pass\n", total, ours);
+    assert_true(ours > total * 9 / 10);
+}
+
+/* Random byte edits of the strict texts: every result as cJSON's. */
+static void test_mutations(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    static const char alphabet[] = "{}[]\",:\\u0123456789eE+-.tfnrl \n\t\x01\x80\xff";
+    size_t ours = 0, total = 0;
+    for (size_t i = 0; i < sizeof strict / sizeof *strict; i++) {
+        size_t len = strlen(strict[i]);
+        char *buf = malloc(len + 8);
+        assert_non_null(buf);
+        for (int round = 0; round < 4000; round++) {
+            memcpy(buf, strict[i], len);
+            size_t n = len;
+            int edits = 1 + (int)((x >> 60) & 3);
+            for (int k = 0; k < edits && n; k++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                size_t at = (size_t)(x % n);
+                char ch = alphabet[(x >> 32) % (sizeof alphabet - 1)];
+                switch ((x >> 40) & 3) {
+                case 0: buf[at] = ch; break;
+                case 1: memmove(buf + at, buf + at + 1, n - at - 1), n--; break;
+                default: memmove(buf + at + 1, buf + at, n - at), buf[at] = ch, n++; break;
+                }
+            }
+            ours += (size_t)check(buf, n);
+            total++;
+        }
+        free(buf);
+    }
+    printf("mutations: %zu texts, %zu read by the arena pass\n", total, ours);
+    assert_true(ours > total / 20); /* the comparison covered the arena pass */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strict_read_by_arena),
+        cmocka_unit_test(test_other_as_cjson),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_comma_locale),
+        cmocka_unit_test(test_reuse_and_move),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_mutations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
