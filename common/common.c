@@ -71,6 +71,26 @@ int xv_buf_append(struct xv_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int xv_buf_append_header(struct xv_buf *b, const char *name, const char *value,
+                         const char *eol)
+{
+    size_t ln = strlen(name), lv = strlen(value), le = strlen(eol), n = ln + 2 + lv + le;
+    if (n > b->max - b->len)
+        return XV_E_LIMIT;
+    int rc = buf_reserve(b, b->len + n);
+    if (rc)
+        return rc;
+    char *d = b->data + b->len;
+    memcpy(d, name, ln);
+    d[ln] = ':';
+    d[ln + 1] = ' ';
+    memcpy(d + ln + 2, value, lv);
+    memcpy(d + ln + 2 + lv, eol, le);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 int xv_buf_appendf(struct xv_buf *b, const char *fmt, ...)
 {
     char small[256];

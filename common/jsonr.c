@@ -40,7 +40,7 @@ struct ps {
 
 /* ------------------------------------------------------------ arena */
 
-static void free_blocks(struct xv_jr_block *b)
+static void free_list(struct xv_jr_block *b)
 {
     while (b) {
         struct xv_jr_block *n = b->next;
@@ -49,22 +49,105 @@ static void free_blocks(struct xv_jr_block *b)
     }
 }
 
-static void *arena_alloc(struct ps *ps, size_t n)
+/* Each thread keeps up to SPARES blocks (each at most KEEP_MAX bytes) from
+ * the trees it freed, for the next trees it parses: a call parses its
+ * request and its response and holds both trees, and without spares each
+ * parse was a malloc and a free (issue 9). Kept as a list through ->next;
+ * freed with the thread (pthread key destructor). */
+#define SPARES 2
+
+static struct {
+    pthread_once_t once;
+    pthread_key_t key;
+    int ok; /* the key exists (else every block goes back to malloc) */
+} g_spare = { .once = PTHREAD_ONCE_INIT };
+
+static void spare_destroy(void *p)
+{
+    free_list(p);
+}
+
+static void spare_key(void)
+{
+    g_spare.ok = pthread_key_create(&g_spare.key, spare_destroy) == 0;
+}
+
+/* A spare block of the calling thread holding at least `cap` bytes. */
+static struct xv_jr_block *spare_take(size_t cap)
+{
+    pthread_once(&g_spare.once, spare_key);
+    if (!g_spare.ok)
+        return NULL;
+    struct xv_jr_block *head = pthread_getspecific(g_spare.key), **pp = &head, *b;
+    while ((b = *pp) != NULL && b->cap < cap)
+        pp = &b->next;
+    if (!b)
+        return NULL;
+    *pp = b->next;
+    if (pthread_setspecific(g_spare.key, head) != 0) {
+        *pp = b; /* unchanged */
+        return NULL;
+    }
+    b->next = NULL;
+    return b;
+}
+
+/* Free a chain of blocks, keeping the small ones as the thread's spares
+ * while it has fewer than SPARES. */
+static void free_blocks(struct xv_jr_block *b)
+{
+    if (!b)
+        return;
+    pthread_once(&g_spare.once, spare_key);
+    struct xv_jr_block *old = g_spare.ok ? pthread_getspecific(g_spare.key) : NULL, *head = old;
+    int n = 0, kept = 0;
+    for (struct xv_jr_block *o = old; o; o = o->next)
+        n++;
+    while (b) {
+        struct xv_jr_block *next = b->next;
+        if (g_spare.ok && n < SPARES && b->cap <= KEEP_MAX) {
+            b->next = head;
+            head = b;
+            n++, kept = 1;
+        } else {
+            free(b);
+        }
+        b = next;
+    }
+    if (kept && pthread_setspecific(g_spare.key, head) != 0) {
+        while (head != old) { /* the key still holds `old`: free the new ones */
+            struct xv_jr_block *next = head->next;
+            free(head);
+            head = next;
+        }
+    }
+}
+
+static void *arena_grow(struct ps *ps, size_t n)
+{
+    struct xv_jr_block *b = ps->t->blocks;
+    size_t cap = ps->next_cap > n ? ps->next_cap : n;
+    struct xv_jr_block *nb = b ? NULL : spare_take(cap);
+    if (!nb) {
+        if (!(nb = malloc(sizeof *nb + cap)))
+            return NULL;
+        nb->cap = cap;
+    }
+    nb->next = b;
+    nb->used = n;
+    ps->t->blocks = nb;
+    if (ps->next_cap < BLOCK_MAX)
+        ps->next_cap *= 2;
+    return nb->data;
+}
+
+/* n bytes, 8-aligned, from the tree's newest block (a new one when full). */
+static inline void *arena_alloc(struct ps *ps, size_t n)
 {
     n = (n + 7) & ~(size_t)7;
     struct xv_jr_block *b = ps->t->blocks;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = ps->next_cap > n ? ps->next_cap : n;
-        struct xv_jr_block *nb = malloc(sizeof *nb + cap);
-        if (!nb)
-            return NULL;
-        nb->next = b;
-        nb->cap = cap;
-        nb->used = 0;
-        ps->t->blocks = b = nb;
-        if (ps->next_cap < BLOCK_MAX)
-            ps->next_cap *= 2;
-    }
+    if (!b || b->cap - b->used < n)
+        return arena_grow(ps, n);
     void *p = b->data + b->used;
     b->used += n;
     return p;
@@ -280,12 +363,28 @@ static size_t utf16_escape(const unsigned char *p, const unsigned char *q, unsig
     return used;
 }
 
+/* Nonzero when some byte of x is zero. */
+static inline uint64_t has_zero(uint64_t x)
+{
+    return (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+}
+
 /* A string at ps->p (the opening quote), decoded into the arena; NULL to
  * give up (a raw control byte, a bad escape, no closing quote, OOM). */
 static char *string(struct ps *ps)
 {
     const unsigned char *p = ps->p + 1, *q = p, *e = ps->e;
     int esc = 0;
+    /* Eight bytes at a time past plain bytes (none of '"', '\\' or below
+     * 0x20); the byte loop below looks at the word that has one. */
+    while (e - q >= 8) {
+        uint64_t x;
+        memcpy(&x, q, 8);
+        if (((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) |
+            has_zero(x ^ 0x2222222222222222ull) | has_zero(x ^ 0x5c5c5c5c5c5c5c5cull))
+            break;
+        q += 8;
+    }
     while (q < e && *q != '"') {
         if (*q == '\\') {
             esc = 1;

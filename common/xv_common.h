@@ -52,6 +52,10 @@ void xv_buf_init(struct xv_buf *b, size_t max);
 int xv_buf_append(struct xv_buf *b, const void *p, size_t n);
 int xv_buf_appendf(struct xv_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Append the header line "name: value" + eol in one step, without printf
+ * (issue 9: three vsnprintf calls per chat call); all or nothing. */
+int xv_buf_append_header(struct xv_buf *b, const char *name, const char *value,
+                         const char *eol);
 /* Drop the first n bytes (n <= len), keeping the allocation. */
 void xv_buf_consume(struct xv_buf *b, size_t n);
 void xv_buf_reset(struct xv_buf *b);   /* len = 0, keeps memory */

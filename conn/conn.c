@@ -673,9 +673,9 @@ static int stamp_head(struct xv_conn *c, struct xv_buf *dst)
         return XV_E_PARSE;
     int rc = xv_buf_append(dst, h->data, h->len - blank);
     if (!rc && c->rx_stamp_session[0])
-        rc = xv_buf_appendf(dst, "X-Xenovia-Session-Id: %s%s", c->rx_stamp_session, eol);
+        rc = xv_buf_append_header(dst, "X-Xenovia-Session-Id", c->rx_stamp_session, eol);
     if (!rc && c->rx_stamp_id[0])
-        rc = xv_buf_appendf(dst, "X-Xenovia-Trace-Id: %s%s", c->rx_stamp_id, eol);
+        rc = xv_buf_append_header(dst, "X-Xenovia-Trace-Id", c->rx_stamp_id, eol);
     if (!rc)
         rc = xv_buf_append(dst, h->data + h->len - blank, blank);
     return rc;

@@ -364,7 +364,7 @@ static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf 
             rc = xv_buf_append(out, eol, blank);
     }
     if (!rc && xv_conn_cfg.inject_session && !c->inject.app_session && call->session_id[0])
-        rc = xv_buf_appendf(out, "X-Xenovia-Session-Id: %s%s", call->session_id, eol);
+        rc = xv_buf_append_header(out, "X-Xenovia-Session-Id", call->session_id, eol);
     if (!rc)
         rc = xv_buf_append(out, h + hl - blank, total - (hl - blank));
     return rc;

@@ -255,6 +255,38 @@ static void test_bytes_helpers(void **state)
     assert_int_equal(errno, ENOENT);
 }
 
+/* xv_buf_append_header: the same bytes as the printf it replaced, and
+ * nothing appended when the line would pass the buffer's limit. */
+static void test_buf_append_header(void **state)
+{
+    (void)state;
+    static const char *const vals[] = { "", "x", "6cc0af7c-6cdd-4de6-87fb-df6d8c6b94d3" };
+    for (size_t i = 0; i < 3; i++)
+        for (int crlf = 0; crlf < 2; crlf++) {
+            const char *eol = crlf ? "\r\n" : "\n";
+            struct xv_buf a, b;
+            xv_buf_init(&a, 1 << 20);
+            xv_buf_init(&b, 1 << 20);
+            assert_int_equal(xv_buf_append(&a, "GET / HTTP/1.1\r\n", 16), 0);
+            assert_int_equal(xv_buf_append(&b, "GET / HTTP/1.1\r\n", 16), 0);
+            assert_int_equal(xv_buf_append_header(&a, "X-Xenovia-Trace-Id", vals[i], eol), 0);
+            assert_int_equal(xv_buf_appendf(&b, "X-Xenovia-Trace-Id: %s%s", vals[i], eol), 0);
+            assert_int_equal(a.len, b.len);
+            assert_memory_equal(a.data, b.data, a.len + 1); /* NUL-terminated too */
+            xv_buf_free(&a);
+            xv_buf_free(&b);
+        }
+    struct xv_buf c;
+    xv_buf_init(&c, 20);
+    assert_int_equal(xv_buf_append(&c, "0123456789", 10), 0);
+    assert_int_equal(xv_buf_append_header(&c, "Name", "value", "\r\n"), XV_E_LIMIT); /* 23 > 20 */
+    assert_int_equal(c.len, 10);
+    assert_int_equal(xv_buf_append_header(&c, "N", "v", "\r\n"), 0); /* 16 <= 20 */
+    assert_int_equal(c.len, 16);
+    assert_string_equal(c.data, "0123456789N: v\r\n");
+    xv_buf_free(&c);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -265,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_normalize_spellings),
         cmocka_unit_test(test_knob_table),
         cmocka_unit_test(test_bytes_helpers),
+        cmocka_unit_test(test_buf_append_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
