@@ -71,6 +71,25 @@ int xv_buf_append(struct xv_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int xv_hex4(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = s[k];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int xv_buf_append_header(struct xv_buf *b, const char *name, const char *value,
                          const char *eol)
 {

@@ -13,6 +13,8 @@
  */
 #include "xv_jsonr.h"
 
+#include "xv_common.h"
+
 #include <limits.h>
 #include <locale.h>
 #include <pthread.h>
@@ -309,35 +311,16 @@ static int number(struct ps *ps, cJSON *n)
     return 0;
 }
 
-static int hex4(const unsigned char *p, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char ch = p[i];
-        v <<= 4;
-        if (ch >= '0' && ch <= '9')
-            v |= (unsigned)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f')
-            v |= (unsigned)(ch - 'a' + 10);
-        else if (ch >= 'A' && ch <= 'F')
-            v |= (unsigned)(ch - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* \uXXXX (a surrogate pair: two) at p, before q, as UTF-8 at *o, the way
  * cJSON decodes it; the bytes consumed, 0 when cJSON would fail. */
 static size_t utf16_escape(const unsigned char *p, const unsigned char *q, unsigned char **o)
 {
-    unsigned cp, lo;
-    if (q - p < 6 || hex4(p + 2, &cp) != 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+    uint32_t cp, lo;
+    if (q - p < 6 || xv_hex4((const char *)p + 2, &cp) != 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
         return 0;
     size_t used = 6;
     if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (q - p < 12 || p[6] != '\\' || p[7] != 'u' || hex4(p + 8, &lo) != 0 ||
+        if (q - p < 12 || p[6] != '\\' || p[7] != 'u' || xv_hex4((const char *)p + 8, &lo) != 0 ||
             lo < 0xDC00 || lo > 0xDFFF)
             return 0;
         cp = 0x10000 + (((cp & 0x3FF) << 10) | (lo & 0x3FF));

@@ -54,6 +54,9 @@ int xv_buf_appendf(struct xv_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append the header line "name: value" + eol in one step, without printf
  * (issue 9: three vsnprintf calls per chat call); all or nothing. */
+/* Four hex digits (either case) at s into *out, as in a JSON \uXXXX
+ * escape; -1 (and *out untouched) when one is not a hex digit. */
+int xv_hex4(const char *s, uint32_t *out);
 int xv_buf_append_header(struct xv_buf *b, const char *name, const char *value,
                          const char *eol);
 /* Drop the first n bytes (n <= len), keeping the allocation. */

@@ -39,26 +39,6 @@ static void jp_ws(struct jp *p)
         p->i++;
 }
 
-/* Four hex digits of a \u escape into *out; -1 if any is not hex. */
-static int hex4(const char *s, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = s[k];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (uint32_t)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* A JSON string at p->i (after the quote): escapes decoded, surrogate
  * pairs joined, raw control characters refused. */
 static int jp_string(struct jp *p, struct xv_value **out)
@@ -109,7 +89,7 @@ static int jp_string(struct jp *p, struct xv_value **out)
         case 't': ch = '\t'; break;
         case 'u': {
             uint32_t cp;
-            if (p->i + 4 > p->len || hex4(p->s + p->i, &cp)) {
+            if (p->i + 4 > p->len || xv_hex4(p->s + p->i, &cp)) {
                 xv_buf_free(&b);
                 return jp_fail(p, "bad \\u escape");
             }
@@ -117,7 +97,7 @@ static int jp_string(struct jp *p, struct xv_value **out)
             if (cp >= 0xD800 && cp < 0xDC00 && p->i + 6 <= p->len && p->s[p->i] == '\\' &&
                 p->s[p->i + 1] == 'u') {
                 uint32_t lo;
-                if (!hex4(p->s + p->i + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+                if (!xv_hex4(p->s + p->i + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     p->i += 6;
                 }
