@@ -3,8 +3,10 @@
  * from, so a later connect() can tell which host a socket talks to.
  *
  * A fixed ring of XV_DNS_SLOTS entries (oldest overwritten): bounded memory
- * whatever the process resolves. Thread safety: one mutex around the ring,
- * never held across the real resolver.
+ * whatever the process resolves. A lookup visits only the slots written so
+ * far, so a process that resolved nothing touches none of the ring's pages
+ * (its 80 KiB stay unmapped zero pages). Thread safety: one mutex around the
+ * ring, never held across the real resolver.
  */
 #include "xv_hooks.h"
 #include "xv_route.h"
@@ -23,6 +25,7 @@
 static struct {
     pthread_mutex_t mu;
     unsigned next;                       /* slot to overwrite next */
+    unsigned used;                       /* slots written, at most XV_DNS_SLOTS */
     struct {
         char addr[64];                   /* numeric address, "" when free */
         char host[256];                  /* the name it was resolved from */
@@ -44,6 +47,8 @@ static void remember(const char *host, const struct addrinfo *res)
         if (!inet_ntop(ai->ai_family, src, addr, sizeof addr) || strcmp(addr, host) == 0)
             continue;
         unsigned i = g_dns.next++ % XV_DNS_SLOTS;
+        if (g_dns.used < XV_DNS_SLOTS)
+            g_dns.used++;
         snprintf(g_dns.slot[i].addr, sizeof g_dns.slot[i].addr, "%s", addr);
         snprintf(g_dns.slot[i].host, sizeof g_dns.slot[i].host, "%s", host);
     }
@@ -55,7 +60,7 @@ int xv_dns_lookup(const char *addr, char *host, size_t cap)
     int found = -1;
     pthread_mutex_lock(&g_dns.mu);
     /* newest first: the latest resolution of an address wins */
-    for (unsigned k = 1; k <= XV_DNS_SLOTS; k++) {
+    for (unsigned k = 1; k <= g_dns.used; k++) {
         unsigned i = (g_dns.next - k) % XV_DNS_SLOTS;
         if (g_dns.slot[i].addr[0] && strcmp(g_dns.slot[i].addr, addr) == 0) {
             snprintf(host, cap, "%s", g_dns.slot[i].host);

@@ -38,7 +38,7 @@
 static struct xv_conn *_Atomic g_fds[XV_FD_MAX];
 /* Slots of g_fds in use (the readiness hooks' cheap "anything watched?"). */
 static atomic_int g_nfds;
-static pthread_mutex_t g_fd_mu[XV_FD_LOCKS];
+static pthread_mutex_t g_fd_mu[XV_FD_LOCKS] = { [0 ... XV_FD_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
 static atomic_int g_ready; /* 1: agent active; 0: not yet or inert */
 
 __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
@@ -54,20 +54,12 @@ int xv_hooks_active(void)
     return atomic_load_explicit(&g_ready, memory_order_relaxed) && !xv_guard_active();
 }
 
-static void fd_locks_init(void)
+/* The locks start statically initialised (no constructor writes their
+ * pages at start); a fork child re-initialises them. */
+void xv_net_atfork_child(void)
 {
     for (int i = 0; i < XV_FD_LOCKS; i++)
         pthread_mutex_init(&g_fd_mu[i], NULL);
-}
-
-__attribute__((constructor(101))) static void net_locks_ctor(void)
-{
-    fd_locks_init();
-}
-
-void xv_net_atfork_child(void)
-{
-    fd_locks_init();
 }
 
 struct xv_conn *xv_net_conn_get(int fd)
@@ -224,9 +216,28 @@ static const struct xv_route_rule *route_for(int fd, const struct sockaddr *sa, 
     return r;
 }
 
+/* preload/'s once-only work for the first connect (xv_hooks_on_first_connect). */
+static void (*_Atomic g_first_connect)(void);
+
+void xv_hooks_on_first_connect(void (*fn)(void))
+{
+    atomic_store_explicit(&g_first_connect, fn, memory_order_release);
+}
+
 XV_HOOK int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     xv_real_init();
+    if (atomic_load_explicit(&g_first_connect, memory_order_relaxed) && sa &&
+        (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && xv_hooks_active()) {
+        void (*fn)(void) = atomic_exchange_explicit(&g_first_connect, NULL, memory_order_acq_rel);
+        if (fn) {
+            int saved = errno;
+            xv_guard_enter();
+            fn();
+            xv_guard_leave();
+            errno = saved;
+        }
+    }
     const struct xv_route_rule *route = NULL;
     char rhost[256];
     int rport = 0;

@@ -50,7 +50,7 @@ struct ssl_ent {
 static struct {
     pthread_mutex_t mu[SSL_LOCKS];
     struct ssl_ent *bucket[SSL_BUCKETS];
-} g_ssl;
+} g_ssl = { .mu = { [0 ... SSL_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER } };
 
 /* ALPN offers we saw, so SNI time can narrow them: an SSL_CTX's, and an
  * SSL's own offer made before its host name was set (Node sets ALPN in the
@@ -107,21 +107,13 @@ static unsigned alpn_take(const void *key, unsigned char *out, int drop)
     return len;
 }
 
-static void ssl_locks_init(void)
+/* The locks start statically initialised (no constructor writes their
+ * pages at start); a fork child re-initialises them. */
+void xv_tls_atfork_child(void)
 {
     for (int i = 0; i < SSL_LOCKS; i++)
         pthread_mutex_init(&g_ssl.mu[i], NULL);
     pthread_mutex_init(&g_alpn.mu, NULL);
-}
-
-__attribute__((constructor(101))) static void tls_locks_ctor(void)
-{
-    ssl_locks_init();
-}
-
-void xv_tls_atfork_child(void)
-{
-    ssl_locks_init();
 }
 
 static unsigned ssl_hash(const SSL *s)

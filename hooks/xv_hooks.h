@@ -53,6 +53,12 @@ void xv_hooks_set_ready(int active);
  * touch no lock when nothing is pending. */
 void xv_hooks_on_exit(void (*fn)(void));
 
+/* net.c: run fn once, in the first application connect() to an IPv4/IPv6
+ * address after this call (preload/ defers its costly coverage check there:
+ * a program that never connects never pays it). fn keeps errno and runs
+ * with the guard held; NULL cancels. */
+void xv_hooks_on_first_connect(void (*fn)(void));
+
 /* net.c: the connection of a socket fd (a new reference) or NULL. */
 struct xv_conn *xv_net_conn_get(int fd);
 /* Lock-free: 1 when any socket fd is in the table (watched or a TLS carrier). */

@@ -219,8 +219,8 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
     if (f.libssl)
         return 0; /* dynamic libssl: the ordinary hooks see it */
     struct xv_patch_elf e;
-    snprintf(f.o.path, sizeof f.o.path, "/proc/self/exe");
-    rep->exe_read = f.found && xv_patch_elf_read(f.o.path, &rep->exe) == 0;
+    memcpy(f.o.path, "/proc/self/exe", sizeof "/proc/self/exe");
+    rep->exe_read = f.found && xv_patch_elf_read_symbols(f.o.path, &rep->exe) == 0;
     e = rep->exe;
     int in_exe = rep->exe_read && xv_patch_elf_has_ssl(&e) && !e.needs_libssl;
     if (!in_exe) {
@@ -230,7 +230,7 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
             return 0;
         struct find g2 = { .want = (uintptr_t)q };
         dl_iterate_phdr(find_cb, &g2);
-        if (!g2.found || g2.libssl || xv_patch_elf_read(g2.o.path, &e) != 0 ||
+        if (!g2.found || g2.libssl || xv_patch_elf_read_symbols(g2.o.path, &e) != 0 ||
             !xv_patch_elf_has_ssl(&e) || e.needs_libssl)
             return 0;
         f = g2;

@@ -11,7 +11,8 @@
  * or wolfSSL compiled in. Kept cheap for every process start: .symtab is
  * skipped when .dynsym exports OpenSSL (node's holds ~100k names), and the
  * byte searches for a stripped binary's TLS run over .rodata only, and only
- * when no symbol and no libssl dependency said anything.
+ * when no symbol and no libssl dependency said anything — and the agent
+ * defers even those to the program's first connect (read_symbols/_rodata).
  *
  * Thread safety: reentrant (pure over the file's read-only mapping).
  */
@@ -125,16 +126,16 @@ static void scan_rodata(const struct xv_patch_elf_file *f, struct xv_patch_elf *
     struct xv_patch_elf_shdr s;
     if (xv_patch_elf_find_section(f, ".rodata", &s) != 0 || !s.in_file)
         return;
-    static const char *const openssl[] = { "ssl/statem/statem_clnt.c", "ssl/ssl_lib.c",
-                                           "ssl/s3_lib.c" };
-    for (size_t i = 0; i < 3 && !out->openssl_marker; i++)
-        out->openssl_marker =
-            xv_patch_elf_contains(f, s.offset, s.size, openssl[i], strlen(openssl[i]));
-    out->boringssl |= xv_patch_elf_contains(f, s.offset, s.size, "BoringSSL", 9);
-    out->rustls |= xv_patch_elf_contains(f, s.offset, s.size, "/rustls-", 8);
+    static const char *const needles[] = { "ssl/statem/statem_clnt.c", "ssl/ssl_lib.c",
+                                           "ssl/s3_lib.c", "BoringSSL", "/rustls-" };
+    /* '/' and 'B' are rare in .rodata (~0.2 % of python's bytes each) */
+    unsigned hit = xv_patch_elf_contains_any(f, s.offset, s.size, "/B", needles, 5);
+    out->openssl_marker = (hit & 7u) != 0;
+    out->boringssl |= (hit >> 3) & 1;
+    out->rustls |= (hit >> 4) & 1;
 }
 
-int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out)
+static int facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out, int search)
 {
     memset(out, 0, sizeof *out);
     out->machine = f->machine;
@@ -155,18 +156,50 @@ int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *o
      * against libssl.a without -rdynamic); node's is huge. */
     if (!xv_patch_elf_has_ssl(out))
         xv_patch_elf_symbols(f, XV_PATCH_SHT_SYMTAB, SCAN_FIRST_SYMTAB, on_symbol, &sc);
-    if (!xv_patch_elf_has_ssl(out) && !out->needs_libssl && !out->has_symtab && !out->go)
-        scan_rodata(f, out);
+    if (!xv_patch_elf_has_ssl(out) && !out->needs_libssl && !out->has_symtab && !out->go) {
+        if (search)
+            scan_rodata(f, out);
+        else
+            out->rodata_pending = 1;
+    }
     return 0;
 }
 
-int xv_patch_elf_read(const char *path, struct xv_patch_elf *out)
+int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out)
+{
+    return facts(f, out, 1);
+}
+
+static int read_file(const char *path, struct xv_patch_elf *out, int search)
 {
     struct xv_patch_elf_file f;
     memset(out, 0, sizeof *out);
     if (xv_patch_elf_open(path, &f) != 0)
         return -1;
-    xv_patch_elf_facts(&f, out);
+    facts(&f, out, search);
+    xv_patch_elf_close(&f);
+    return 0;
+}
+
+int xv_patch_elf_read(const char *path, struct xv_patch_elf *out)
+{
+    return read_file(path, out, 1);
+}
+
+int xv_patch_elf_read_symbols(const char *path, struct xv_patch_elf *out)
+{
+    return read_file(path, out, 0);
+}
+
+int xv_patch_elf_read_rodata(const char *path, struct xv_patch_elf *out)
+{
+    struct xv_patch_elf_file f;
+    if (!out->rodata_pending)
+        return 0;
+    out->rodata_pending = 0;
+    if (xv_patch_elf_open(path, &f) != 0)
+        return -1;
+    scan_rodata(&f, out);
     xv_patch_elf_close(&f);
     return 0;
 }

@@ -384,6 +384,52 @@ int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint6
     return memmem(e->data + off, (size_t)len, needle, n) != NULL;
 }
 
+unsigned xv_patch_elf_contains_any(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
+                                   const char *anchors, const char *const needles[], size_t count)
+{
+    size_t nlen[32], at[32];
+    unsigned want = 0, found = 0;
+    if (count > 32 || !in_file(e, off, len))
+        return 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *a = strpbrk(needles[i], anchors);
+        if (!a)
+            return 0; /* every needle must hold an anchor byte */
+        at[i] = (size_t)(a - needles[i]);
+        nlen[i] = strlen(needles[i]);
+        want |= 1u << i;
+    }
+    const unsigned char *base = e->data + off, *end = base + len;
+    /* Large ranges (python's .rodata is 2 MB): map the pages in one call
+     * rather than one fault per 64 KiB (MADV_POPULATE_READ, Linux 5.14;
+     * older kernels: ordinary faults). Small ones fault faster alone. */
+    if (len >= (256u << 10)) {
+        int saved = errno;
+        uintptr_t lo = (uintptr_t)base & ~(uintptr_t)4095;
+        syscall(SYS_madvise, (void *)lo, (size_t)((uintptr_t)end - lo), 22 /* MADV_POPULATE_READ */);
+        errno = saved;
+    }
+    /* One memchr pass per anchor byte; at each occurrence, the needles
+     * whose first anchor is that byte are compared where it lines up. */
+    for (const char *an = anchors; *an && found != want; an++) {
+        unsigned mine = 0;
+        for (size_t i = 0; i < count; i++)
+            if (needles[i][at[i]] == *an)
+                mine |= 1u << i;
+        const unsigned char *p = base;
+        while ((found & mine) != mine && p < end &&
+               (p = memchr(p, (unsigned char)*an, (size_t)(end - p))) != NULL) {
+            size_t k = (size_t)(p - base);
+            for (size_t i = 0; i < count; i++)
+                if (((mine & ~found) >> i) & 1 && k >= at[i] && len - (k - at[i]) >= nlen[i] &&
+                    memcmp(base + k - at[i], needles[i], nlen[i]) == 0)
+                    found |= 1u << i;
+            p++;
+        }
+    }
+    return found;
+}
+
 const char *xv_patch_elf_machine_name(uint16_t machine, char *buf, size_t n)
 {
     switch (machine) {

@@ -132,6 +132,14 @@ int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, cons
 /* Do the file's bytes [off, off+len) contain the needle? */
 int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
                           const char *needle, size_t n);
+/* Several needles at once: bit i is set when the bytes [off, off+len)
+ * contain needles[i] (at most 32). Each needle holds one of the `anchors`
+ * bytes, chosen rare: one memchr pass per anchor byte, each occurrence
+ * compared against the needles it anchors — cheaper than a memmem per
+ * needle, which every process start would pay (python's .rodata is 2 MB).
+ * Large ranges are mapped in one call first. */
+unsigned xv_patch_elf_contains_any(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
+                                   const char *anchors, const char *const needles[], size_t count);
 /* Human name of e_machine ("x86-64", …; "machine N" otherwise): static or buf. */
 const char *xv_patch_elf_machine_name(uint16_t machine, char *buf, size_t n);
 
@@ -147,12 +155,21 @@ struct xv_patch_elf {
     int rustls;           /* rustls symbols, or its crate path in a stripped .rodata */
     int other_tls;        /* GnuTLS, mbed TLS or wolfSSL compiled in (by symbol) */
     int openssl_marker;   /* no symbols, but OpenSSL's source paths in .rodata */
+    int rodata_pending;   /* read without the .rodata byte search it would have needed
+                             (xv_patch_elf_read_symbols); xv_patch_elf_read_rodata does it */
     struct xv_patch_sym sym[XV_PATCH_NAMES]; /* value 0 = not found */
 };
 
 /* The facts of an open file, or of `path` (0 when it was an ELF file). */
 int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out);
 int xv_patch_elf_read(const char *path, struct xv_patch_elf *out);
+/* The same facts without the byte search of a stripped file's .rodata (the
+ * one costly step: 2 MB for python): what patching needs, read at every
+ * process start. When the search would have run, rodata_pending is set and
+ * xv_patch_elf_read_rodata(path, out) completes the facts later (0, or -1
+ * when the file cannot be read again: the hints then stay 0). */
+int xv_patch_elf_read_symbols(const char *path, struct xv_patch_elf *out);
+int xv_patch_elf_read_rodata(const char *path, struct xv_patch_elf *out);
 
 /* Read `len` bytes at file offset `off` of path into buf; 0 on success. */
 int xv_patch_file_bytes(const char *path, uint64_t off, unsigned char *buf, size_t len);

@@ -7,9 +7,11 @@
  *  - a Go program makes its own system calls: not covered at all;
  *  - TLS compiled in that patch/ did not redirect (BoringSSL, rustls,
  *    GnuTLS/mbed TLS/wolfSSL, a stripped OpenSSL): plain HTTP only.
- * A refusal by patch/ is reported by init.c with patch/'s reason.
+ * A refusal by patch/ is reported by init.c with patch/'s reason. For a
+ * stripped program whose symbols said nothing, init.c completes the facts
+ * (the .rodata byte search) and asks for the verdict at its first connect.
  *
- * Runs once at init. Thread safety: pure.
+ * Thread safety: pure.
  */
 #include "xv_preload.h"
 
@@ -28,12 +30,4 @@ int xv_coverage_verdict(const char *exe_path, const struct xv_patch_elf *e, char
         return 0;
     snprintf(why, cap, "%s: %s", exe_path, v);
     return 1;
-}
-
-int xv_coverage_check(const char *exe_path, char *why, size_t cap)
-{
-    struct xv_patch_elf e;
-    if (xv_patch_elf_read(exe_path, &e) != 0)
-        return 0;
-    return xv_coverage_verdict(exe_path, &e, why, cap);
 }

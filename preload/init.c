@@ -43,6 +43,8 @@ static struct {
     int policy_broken;        /* XENOVIA_POLICY did not load */
     pid_t pid;                /* this process (a vfork child has another pid) */
     struct xv_patch_report patch; /* compiled-in OpenSSL: what patch/ did */
+    struct xv_patch_elf cov;  /* the program file's facts for the coverage verdict
+                                 (completed at the first connect when rodata_pending) */
 } g = { .once = PTHREAD_ONCE_INIT };
 
 static void exit_flush(void);
@@ -75,12 +77,49 @@ static void on_fork_child(void)
 static void read_process_name(int argc, char **argv)
 {
     if (argc > 0 && argv && argv[0]) {
-        xv_utf8_snprintf(g.process, sizeof g.process, "%s", argv[0]);
+        /* a bounded copy, cut on a character boundary (no printf machinery
+         * paged in at every start) */
+        size_t n = strnlen(argv[0], sizeof g.process - 1);
+        memcpy(g.process, argv[0], n);
+        g.process[n] = '\0';
+        if (argv[0][n])
+            g.process[xv_utf8_tail(g.process, n)] = '\0';
         return;
     }
     /* Fallback: /proc/self/cmdline (first NUL-terminated field). */
     ssize_t n = readlink("/proc/self/exe", g.process, sizeof g.process - 1);
     g.process[n > 0 ? n : 0] = '\0';
+}
+
+/* The coverage verdict on the program's own file (preload/coverage.c). Its
+ * facts come from patch/'s read of the symbols; a stripped program without
+ * TLS symbols would also need a byte search of its .rodata (2 MB for
+ * python, most of what the agent costs its start): that search, and so the
+ * verdict, waits for the program's first connect — a program that never
+ * connects has nothing to cover. */
+static void coverage_report(void)
+{
+    char exe[512], why[768];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    if (g.cov.rodata_pending)
+        xv_patch_elf_read_rodata("/proc/self/exe", &g.cov);
+    if (xv_coverage_verdict(exe, &g.cov, why, sizeof why))
+        xv_log(XV_LOG_ERROR, "not covered: %s", why);
+}
+
+static void coverage_at_start(void)
+{
+    if (g.patch.exe_read)
+        g.cov = g.patch.exe;
+    else if (xv_patch_elf_read_symbols("/proc/self/exe", &g.cov) != 0)
+        return;
+    if (g.cov.rodata_pending)
+        xv_hooks_on_first_connect(coverage_report);
+    else
+        coverage_report();
 }
 
 static void do_init(void)
@@ -158,17 +197,12 @@ static void do_init(void)
     /* _exit/_Exit run no destructor: hooks/proc.c calls this first */
     xv_hooks_on_exit(exit_flush);
 
-    char exe[512], why[768];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
     if (g.patch.tried && !g.patch.covered)
         xv_log(XV_LOG_ERROR, "not covered: %s has OpenSSL compiled in and its entry points "
                "cannot be patched safely (%s); its HTTPS is not inspected, plain HTTP is",
                g.patch.object, g.patch.why);
-    else if (!g.patch.covered && n > 0 &&
-             (g.patch.exe_read ? xv_coverage_verdict(exe, &g.patch.exe, why, sizeof why)
-                               : xv_coverage_check(exe, why, sizeof why)))
-        xv_log(XV_LOG_ERROR, "not covered: %s", why);
+    else if (!g.patch.covered)
+        coverage_at_start();
 
     g.pid = getpid();
     g.active = 1;

@@ -48,10 +48,9 @@ struct xv_config {
  * on stderr and keeps the default for it. Returns the number of bad values. */
 int xv_config_load(struct xv_config *cfg);
 
-/* Is the main program's TLS out of our reach? Writes a reason into why
- * and returns 1 when not covered (statically linked OpenSSL, Go ...). */
-int xv_coverage_check(const char *exe_path, char *why, size_t cap);
-/* The same verdict from facts already read (patch/'s report). */
+/* Is the main program's TLS out of our reach, by the facts read from its
+ * file (patch/)? Writes a reason into why and returns 1 when not covered
+ * (statically linked OpenSSL, Go ...). */
 struct xv_patch_elf;
 int xv_coverage_verdict(const char *exe_path, const struct xv_patch_elf *e, char *why, size_t cap);
 

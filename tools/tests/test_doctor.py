@@ -19,10 +19,11 @@ LIB = os.path.join(os.path.dirname(os.path.dirname(XENOVIA)), "preload", "libxen
 CLEAN = {k: v for k, v in os.environ.items() if not k.startswith(("XENOVIA_", "OTEL_"))}
 
 
-def agent_lines(prog):
+def agent_lines(prog, *args):
     """The agent's own `xenovia: not covered:` lines when preloaded into prog."""
     e = dict(CLEAN, LD_PRELOAD=LIB, XENOVIA_TRACE_FILE=os.path.join(d, "agree.jsonl"))
-    p = subprocess.run([prog], env=e, capture_output=True, text=True, errors="replace", timeout=60)
+    p = subprocess.run([prog, *args], env=e, capture_output=True, text=True, errors="replace",
+                       timeout=60)
     return [ln for ln in p.stderr.splitlines() if ln.startswith("xenovia: not covered: ")], p
 
 
@@ -30,15 +31,17 @@ AGENT_OK = os.path.exists(LIB) and agent_lines("/bin/true")[1].returncode == 0 a
     "Sanitizer" not in agent_lines("/bin/true")[1].stderr
 
 
-def agree(prog, what):
+def agree(prog, what, *args):
     """One verdict (issue 10): doctor's reason for a program the file itself
-    decides is the agent's `not covered` line, word for word; covered means no line."""
+    decides is the agent's `not covered` line, word for word; covered means no line.
+    args: how to run prog (the sslstatic programs connect to 127.0.0.1:1 when given
+    "connect": a stripped program's verdict waits for its first connect)."""
     if not AGENT_OK:
         print("skip agent/doctor agreement for %s: no usable libxenovia.so next to xenovia" % what)
         return
     r = xv("doctor", prog)
     m = re.search(r"verdict: (.*?) — (.*)", r.stdout)
-    lines, _ = agent_lines(prog)
+    lines, _ = agent_lines(prog, *args)
     if m and m.group(1) == "covered":
         check(lines == [], "%s: doctor says covered, the agent says nothing (%r)" % (what, lines))
     else:
@@ -81,9 +84,13 @@ else:
 
 ssl_src = os.path.join(d, "sslstatic.c")
 with open(ssl_src, "w") as f:
-    f.write('#include <openssl/ssl.h>\n'
+    f.write('#include <openssl/ssl.h>\n#include <arpa/inet.h>\n#include <unistd.h>\n'
             'int main(int argc,char**argv){(void)argv; if(argc>5){SSL*s=SSL_new(SSL_CTX_new(TLS_client_method()));'
-            'SSL_write(s,"x",1);} OPENSSL_init_ssl(0,NULL); return 0;}\n')
+            'SSL_write(s,"x",1);} OPENSSL_init_ssl(0,NULL);\n'
+            # "connect": one refused loopback connect (port 1)
+            'if(argc==2){int fd=socket(AF_INET,SOCK_STREAM,0);struct sockaddr_in a={0};a.sin_family=AF_INET;'
+            'a.sin_port=htons(1);a.sin_addr.s_addr=htonl(0x7f000001);connect(fd,(struct sockaddr*)&a,sizeof a);'
+            'close(fd);}\nreturn 0;}\n')
 if c and subprocess.run([c, "-o", os.path.join(d, "sslstatic"), ssl_src, "-Wl,-Bstatic", "-lssl",
                          "-lcrypto", "-Wl,-Bdynamic", "-ldl", "-lpthread"],
                         capture_output=True).returncode == 0:
@@ -100,7 +107,13 @@ if c and subprocess.run([c, "-o", os.path.join(d, "sslstatic"), ssl_src, "-Wl,-B
         r = xv("doctor", stripped)
         check(r.returncode == 1 and "compiled into the program" in r.stdout,
               "stripped static OpenSSL still detected (rc=%d)\n%s" % (r.returncode, r.stdout))
-        agree(stripped, "stripped static OpenSSL")
+        agree(stripped, "stripped static OpenSSL", "connect")
+        # the byte search behind that verdict waits for the first connect:
+        # a run that never connects says nothing (and pays nothing for it)
+        if AGENT_OK:
+            lines, p = agent_lines(stripped)
+            check(lines == [] and p.returncode == 0,
+                  "stripped static OpenSSL, no connect: no line yet (%r)" % lines)
     # OpenSSL inside a shared library the program links (a vendor SDK)
     lib_src = os.path.join(d, "vtls.c")
     with open(lib_src, "w") as f:
