@@ -124,7 +124,13 @@ static int open_trace(const char *path)
      * otherwise block here forever (it fails with ENXIO instead). */
     const int base = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     for (int attempt = 0; attempt < 4; attempt++) {
-        int fd = open(path, base | O_CREAT | O_EXCL, 0600);
+        int fd = open(path, base);    /* the common case: it exists (one system call) */
+        if (fd >= 0)
+            return fd;
+        err = errno;
+        if (err != ENOENT)
+            return -err;
+        fd = open(path, base | O_CREAT | O_EXCL, 0600);
         if (fd >= 0) {
             /* We created it: make the mode exactly 0600 whatever the umask. */
             fchmod(fd, 0600);
@@ -137,13 +143,7 @@ static int open_trace(const char *path)
                 return rc;
             continue;
         }
-        if (err != EEXIST)
-            return -err;
-        fd = open(path, base);
-        if (fd >= 0)
-            return fd;
-        err = errno;
-        if (err != ENOENT)            /* ENOENT: removed in between, retry */
+        if (err != EEXIST)            /* EEXIST: created in between, retry */
             return -err;
     }
     return -err;
@@ -182,17 +182,27 @@ static void log_once(atomic_int *flag, const char *what, const char *path, int r
 }
 
 int xv_exp_file_append(const char *path, const char *const *lines, const size_t *lens, size_t n,
-                       size_t *written)
+                       size_t *written, int try_only)
 {
     *written = 0;
     if (!n)
         return 0;
     if (!path)
-        return XV_E_CONFIG;
+        return try_only ? -EAGAIN : XV_E_CONFIG;
     int fd = open_trace(path);
     if (fd < 0) {
+        if (try_only)
+            return -EAGAIN;
         log_once(&g_file.open_logged, "open", path, fd);
         return fd;
+    }
+    /* Only a regular file whose lock is free at once: anything that could
+     * make the caller wait (a FIFO, another writer's lock) is not tried. */
+    struct stat tst;
+    if (try_only && (fstat(fd, &tst) != 0 || !S_ISREG(tst.st_mode) ||
+                     flock(fd, LOCK_EX | LOCK_NB) != 0)) {
+        xv_real.close(fd);
+        return -EAGAIN;
     }
     /* Back to blocking writes (see open_trace). */
     int fl = xv_real.fcntl(fd, F_GETFL);
@@ -200,7 +210,7 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
         xv_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 
     int locked = 1;
-    while (flock(fd, LOCK_EX) < 0) {
+    while (!try_only && flock(fd, LOCK_EX) < 0) {
         if (errno == EINTR)
             continue;
         /* Some network filesystems refuse flock (ENOLCK): write anyway,

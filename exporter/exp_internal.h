@@ -48,8 +48,10 @@ char *xv_exp_json_print(const cJSON *item);
  * freed). *written gets the number of records now in the file; the rest
  * failed (serialisation, open or write error). Returns 0 when all were
  * written, else a negative code. The first failure of each kind (open,
- * lock, write) is logged once per process. */
+ * lock, write) is logged once per process. With try_only, nothing is
+ * written or logged and -EAGAIN returned unless the path opens as a
+ * regular file whose lock is free at once (the caller must not wait). */
 int xv_exp_file_append(const char *path, const char *const *lines, const size_t *lens, size_t n,
-                       size_t *written);
+                       size_t *written, int try_only);
 
 #endif

@@ -132,6 +132,7 @@ static struct {
     uint64_t start_failed_ns;      /* last failed pthread_create (mono), 0 if none */
     int start_fail_logged;         /* that failure was logged (once per process) */
     int idle;                      /* the thread's priority: EXP_PRIO_* */
+    int first_seen;                /* a record was pushed since configure (or the fork) */
     /* Counters (struct xv_exp_stats), atomics so stats never take the lock. */
     atomic_uint_fast64_t pushed, written, direct, failed;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -187,6 +188,7 @@ static int configure_locked(const struct xv_exp_config *cfg)
     g.text_head = g.text_used = 0;
     g.timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : XV_EXP_DEFAULT_TIMEOUT_MS;
     g.configured = 1;
+    g.first_seen = 0;
     g.stopped = 0;
     g.stop = 0;
     g.enqueued = g.done = 0;
@@ -253,8 +255,10 @@ static void utf8_sanitize(cJSON *v)
  * counts as written when every output took it. Trees are repaired to
  * UTF-8 and printed here; lines were written valid by their producer and
  * go to the file as they are (OTLP, which encodes from trees, parses them
- * back: only when an OTLP endpoint is configured). */
-static int write_now(const char *path, struct exp_rec *recs, size_t n, int sinks, int on_thread)
+ * back: only when an OTLP endpoint is configured). try_only (file sink
+ * only): -EAGAIN, records kept, when the append would have to wait. */
+static int write_now(const char *path, struct exp_rec *recs, size_t n, int sinks, int on_thread,
+                     int try_only)
 {
     size_t written = n, to_file = n, to_otlp = n;
     int rc = 0;
@@ -289,11 +293,13 @@ static int write_now(const char *path, struct exp_rec *recs, size_t n, int sinks
                 lens[i] = printed[i] ? strlen(printed[i]) : 0;
             }
         }
-        rc = xv_exp_file_append(path, lines, lens, n, &to_file);
+        rc = xv_exp_file_append(path, lines, lens, n, &to_file, try_only);
         for (size_t i = 0; i < n; i++)
             free(printed[i]);
     }
     xv_guard_leave();
+    if (try_only && rc == -EAGAIN)
+        return rc;                     /* not written, not counted: still the caller's */
     written = to_file < to_otlp ? to_file : to_otlp;
     atomic_fetch_add(&g.written, written);
     atomic_fetch_add(&g.failed, n - written);
@@ -308,7 +314,8 @@ static int write_now(const char *path, struct exp_rec *recs, size_t n, int sinks
  * action would kill the host: block it for the write, and swallow one
  * that we caused (but not one that was already pending for the app).
  */
-static int write_direct(const char *path, struct exp_rec *recs, size_t n, int sinks)
+static int write_direct(const char *path, struct exp_rec *recs, size_t n, int sinks,
+                        int try_only)
 {
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
@@ -317,7 +324,7 @@ static int write_direct(const char *path, struct exp_rec *recs, size_t n, int si
     sigpending(&pending);
     int was_pending = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    int rc = write_now(path, recs, n, sinks, 0);
+    int rc = write_now(path, recs, n, sinks, 0, try_only);
     if (!was_pending) {
         sigemptyset(&pending);
         sigpending(&pending);
@@ -404,7 +411,7 @@ static void *exporter_main(void *arg)
         const char *path = g.path;
         int sinks = g.sinks;
         pthread_mutex_unlock(&g.lock);
-        write_now(path, batch, n, sinks, 1);
+        write_now(path, batch, n, sinks, 1, 0);
         pthread_mutex_lock(&g.lock);
         /* The batch was the oldest records: their bytes are the oldest of g.text. */
         g.text_head = g.text_used > span ? (g.text_head + span) % XV_EXP_TEXT_BYTES : 0;
@@ -518,6 +525,29 @@ static int push_rec(struct exp_rec *record)
     /* OTLP: fix the call's span id now, in push order (see otlp_int.h). */
     if ((g.sinks & XV_EXP_SINK_OTLP) && record->tree)
         xv_exp_otlp_note_call(record->tree);
+    /* The first record of a process (or fork child) whose only output is
+     * the file is appended here, on the pusher's thread, when that cannot
+     * make it wait (a regular file, its lock free at once); the thread
+     * starts with the next record. A process that makes one call and
+     * exits (a CI step, a script) never pays for a thread it would use
+     * once (creating it, its first allocation and the exit join cost
+     * ~0.5 ms CPU on a 2-CPU VM, issue 9), and its record is on disk when
+     * the call returns. Not with OTLP: the pusher's thread only spools. */
+    if (!g.first_seen && !g.stopped && g.sinks == XV_EXP_SINK_FILE && g.path &&
+        strlen(g.path) < PATH_MAX) {
+        char first_path[PATH_MAX];
+        strcpy(first_path, g.path);
+        g.first_seen = 1;
+        pthread_mutex_unlock(&g.lock);
+        int rc = write_direct(first_path, record, 1, XV_EXP_SINK_FILE, 1);
+        if (rc != -EAGAIN) {
+            atomic_fetch_add(&g.direct, 1);
+            errno = saved;
+            return rc;
+        }
+        pthread_mutex_lock(&g.lock);   /* it would have waited: queue it */
+    }
+    g.first_seen = 1;
     /* An exited-but-unjoined thread (only possible between shutdown's
      * wait and its join) counts as not running. */
     if (!g.stopped && g.tstate == EXP_T_NONE &&
@@ -548,7 +578,7 @@ static int push_rec(struct exp_rec *record)
     int sinks = g.sinks;
     pthread_mutex_unlock(&g.lock);
     atomic_fetch_add(&g.direct, 1);
-    int rc = write_direct(have_path ? path : NULL, record, 1, sinks);
+    int rc = write_direct(have_path ? path : NULL, record, 1, sinks, 0);
     errno = saved;
     return rc;
 }
@@ -694,6 +724,7 @@ void xv_exp_atfork_child(void)
      * An abandoned thread's state is unusable too, so we drop it here. */
     g.tstate = EXP_T_NONE;
     g.idle = EXP_PRIO_NORMAL;
+    g.first_seen = 0;
     g.start_failed_ns = 0;
     atomic_store(&g.pushed, 0);
     atomic_store(&g.written, 0);

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -421,6 +422,65 @@ static void test_errno_preserved(void **state)
     rm_rf(g_dir);
 }
 
+/* Threads of this process (entries of /proc/self/task). */
+static int count_tasks(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void test_first_record_inline(void **state)
+{
+    (void)state;
+    /* A process's first record is in the file when the push returns, and
+     * no thread was started for it; the second starts the thread. */
+    make_dir("traces.jsonl");
+    init_with(g_path, 0, 5000);
+    int tasks = count_tasks();
+    assert_int_equal(xv_exp_push(rec(0, 0, 0)), 0);
+    int seen[4] = { 0 };
+    assert_int_equal(read_records(g_path, seen, 1, 4), 1);
+    assert_int_equal(count_tasks(), tasks);
+    struct xv_exp_stats s;
+    xv_exp_get_stats(&s);
+    assert_int_equal(s.direct, 1);
+    assert_int_equal(s.written, 1);
+    assert_int_equal(xv_exp_push(rec(0, 1, 0)), 0);
+    assert_int_equal(count_tasks(), tasks + 1);
+    assert_int_equal(xv_exp_flush(10000), 0);
+    xv_exp_shutdown();
+    memset(seen, 0, sizeof seen);
+    assert_int_equal(read_records(g_path, seen, 1, 4), 2);
+    assert_all_once(seen, 2);
+    rm_rf(g_dir);
+
+    /* Another writer holds the lock: the first push must not wait for it
+     * (the record goes to the thread, which writes it once the lock is free). */
+    make_dir("traces.jsonl");
+    init_with(g_path, 0, 5000);
+    int lk = hold_lock(g_path);
+    uint64_t t0 = xv_now_mono_ns();
+    assert_int_equal(xv_exp_push(rec(0, 2, 0)), 0);
+    assert_true((xv_now_mono_ns() - t0) / 1000000u < 2000);
+    assert_int_equal(count_tasks(), tasks + 1);
+    assert_int_equal(xv_exp_flush(50), XV_E_IO);   /* really pending */
+    release_lock(lk);
+    assert_int_equal(xv_exp_flush(10000), 0);
+    xv_exp_shutdown();
+    xv_exp_get_stats(&s);
+    assert_int_equal(s.direct, 0);
+    memset(seen, 0, sizeof seen);
+    assert_int_equal(read_records(g_path, seen, 1, 4), 1);
+    assert_int_equal(seen[2], 1);
+    rm_rf(g_dir);
+}
+
 static void test_fifo_without_reader_never_blocks(void **state)
 {
     (void)state;
@@ -693,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_jsonw_decimals),
         cmocka_unit_test(test_threads_all_once),
         cmocka_unit_test(test_tiny_queue_direct_path),
+        cmocka_unit_test(test_first_record_inline),
         cmocka_unit_test(test_many_processes_one_file),
         cmocka_unit_test(test_fork_child_skips_parent_records),
         cmocka_unit_test(test_flush_timeout_and_stuck_shutdown),
