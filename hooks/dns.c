@@ -26,11 +26,13 @@ static struct {
     pthread_mutex_t mu;
     unsigned next;                       /* slot to overwrite next */
     unsigned used;                       /* slots written, at most XV_DNS_SLOTS */
-    struct {
-        char addr[64];                   /* numeric address, "" when free */
-        char host[256];                  /* the name it was resolved from */
-    } slot[XV_DNS_SLOTS];
 } g_dns = { .mu = PTHREAD_MUTEX_INITIALIZER };
+/* The slots, apart: a connect by address in a process that resolved no
+ * name reads only `used` above. */
+static struct {
+    char addr[64];                       /* numeric address, "" when free */
+    char host[256];                      /* the name it was resolved from */
+} g_dns_slot[XV_DNS_SLOTS] XV_LARGE_BSS;
 
 static void remember(const char *host, const struct addrinfo *res)
 {
@@ -49,8 +51,8 @@ static void remember(const char *host, const struct addrinfo *res)
         unsigned i = g_dns.next++ % XV_DNS_SLOTS;
         if (g_dns.used < XV_DNS_SLOTS)
             g_dns.used++;
-        snprintf(g_dns.slot[i].addr, sizeof g_dns.slot[i].addr, "%s", addr);
-        snprintf(g_dns.slot[i].host, sizeof g_dns.slot[i].host, "%s", host);
+        snprintf(g_dns_slot[i].addr, sizeof g_dns_slot[i].addr, "%s", addr);
+        snprintf(g_dns_slot[i].host, sizeof g_dns_slot[i].host, "%s", host);
     }
     pthread_mutex_unlock(&g_dns.mu);
 }
@@ -62,8 +64,8 @@ int xv_dns_lookup(const char *addr, char *host, size_t cap)
     /* newest first: the latest resolution of an address wins */
     for (unsigned k = 1; k <= g_dns.used; k++) {
         unsigned i = (g_dns.next - k) % XV_DNS_SLOTS;
-        if (g_dns.slot[i].addr[0] && strcmp(g_dns.slot[i].addr, addr) == 0) {
-            snprintf(host, cap, "%s", g_dns.slot[i].host);
+        if (g_dns_slot[i].addr[0] && strcmp(g_dns_slot[i].addr, addr) == 0) {
+            snprintf(host, cap, "%s", g_dns_slot[i].host);
             found = 0;
             break;
         }

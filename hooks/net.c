@@ -35,7 +35,7 @@
 #define XV_FD_LOCKS 64
 
 /* fd -> connection (one reference held by the table). */
-static struct xv_conn *_Atomic g_fds[XV_FD_MAX];
+static struct xv_conn *_Atomic g_fds[XV_FD_MAX] XV_LARGE_BSS;
 /* Slots of g_fds in use (the readiness hooks' cheap "anything watched?"). */
 static atomic_int g_nfds;
 static pthread_mutex_t g_fd_mu[XV_FD_LOCKS] = { [0 ... XV_FD_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };

@@ -135,12 +135,14 @@ static int tv_ms(const struct timeval *tv)
 /* (epfd, fd) -> the app's epoll_event; written under g_reg.mu. */
 static struct {
     pthread_mutex_t mu;
-    size_t n;
-    struct {
-        int epfd, fd;
-        struct epoll_event ev;
-    } e[REG_MAX];
+    size_t n;             /* entries of g_ereg_e in use */
 } g_ereg = { .mu = PTHREAD_MUTEX_INITIALIZER };
+/* Apart from its lock and count: a process that never registers a watched
+ * socket never touches the table's pages (its close() reads only n). */
+static struct {
+    int epfd, fd;
+    struct epoll_event ev;
+} g_ereg_e[REG_MAX] XV_LARGE_BSS;
 
 void xv_poll_atfork_child(void)
 {
@@ -476,8 +478,8 @@ XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct t
 static void ereg_forget(int epfd, int fd)
 {
     for (size_t i = 0; i < g_ereg.n; i++)
-        if ((epfd < 0 || g_ereg.e[i].epfd == epfd) && g_ereg.e[i].fd == fd) {
-            g_ereg.e[i] = g_ereg.e[--g_ereg.n];
+        if ((epfd < 0 || g_ereg_e[i].epfd == epfd) && g_ereg_e[i].fd == fd) {
+            g_ereg_e[i] = g_ereg_e[--g_ereg.n];
             i--;
         }
 }
@@ -502,9 +504,9 @@ XV_HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     pthread_mutex_lock(&g_ereg.mu);
     ereg_forget(epfd, fd);
     if (c && ev && g_ereg.n < REG_MAX) {
-        g_ereg.e[g_ereg.n].epfd = epfd;
-        g_ereg.e[g_ereg.n].fd = fd;
-        g_ereg.e[g_ereg.n].ev = *ev;
+        g_ereg_e[g_ereg.n].epfd = epfd;
+        g_ereg_e[g_ereg.n].fd = fd;
+        g_ereg_e[g_ereg.n].ev = *ev;
         g_ereg.n++;
     }
     pthread_mutex_unlock(&g_ereg.mu);
@@ -523,9 +525,9 @@ static int epoll_held(int epfd, struct epoll_event *out, int max)
     int nc = 0;
     pthread_mutex_lock(&g_ereg.mu);
     for (size_t i = 0; i < g_ereg.n && nc < 64; i++)
-        if (g_ereg.e[i].epfd == epfd && (g_ereg.e[i].ev.events & EPOLLIN)) {
-            cand[nc].fd = g_ereg.e[i].fd;
-            cand[nc].ev = g_ereg.e[i].ev;
+        if (g_ereg_e[i].epfd == epfd && (g_ereg_e[i].ev.events & EPOLLIN)) {
+            cand[nc].fd = g_ereg_e[i].fd;
+            cand[nc].ev = g_ereg_e[i].ev;
             nc++;
         }
     pthread_mutex_unlock(&g_ereg.mu);
@@ -580,8 +582,8 @@ static void last_epoll(int epfd, const struct epoll_event *evs, int r, int timeo
             if (!(evs[k].events & (EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLRDHUP)))
                 continue;
             for (size_t i = 0; i < g_ereg.n && t_last.n < LAST_FDS; i++)
-                if (g_ereg.e[i].epfd == epfd && g_ereg.e[i].ev.data.u64 == evs[k].data.u64)
-                    last_add(g_ereg.e[i].fd);
+                if (g_ereg_e[i].epfd == epfd && g_ereg_e[i].ev.data.u64 == evs[k].data.u64)
+                    last_add(g_ereg_e[i].fd);
         }
         pthread_mutex_unlock(&g_ereg.mu);
     }

@@ -49,8 +49,10 @@ struct ssl_ent {
 
 static struct {
     pthread_mutex_t mu[SSL_LOCKS];
-    struct ssl_ent *bucket[SSL_BUCKETS];
 } g_ssl = { .mu = { [0 ... SSL_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER } };
+/* The chain heads, apart from the locks: the locks stay among the small
+ * variables, the heads go after them (XV_LARGE_BSS). */
+static struct ssl_ent *g_ssl_bucket[SSL_BUCKETS] XV_LARGE_BSS;
 
 /* ALPN offers we saw, so SNI time can narrow them: an SSL_CTX's, and an
  * SSL's own offer made before its host name was set (Node sets ALPN in the
@@ -143,7 +145,7 @@ static struct xv_conn *ssl_conn_io(const SSL *s, int create, int io)
     unsigned b = ssl_hash(s);
     pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
     pthread_mutex_lock(mu);
-    struct ssl_ent *e = g_ssl.bucket[b];
+    struct ssl_ent *e = g_ssl_bucket[b];
     while (e && e->ssl != s)
         e = e->next;
     if (!e && create) {
@@ -156,8 +158,8 @@ static struct xv_conn *ssl_conn_io(const SSL *s, int create, int io)
                 e = NULL;
             } else {
                 xv_conn_set_notify(e->c, notify_ssl, (void *)s);
-                e->next = g_ssl.bucket[b];
-                g_ssl.bucket[b] = e;
+                e->next = g_ssl_bucket[b];
+                g_ssl_bucket[b] = e;
             }
         }
     }
@@ -188,7 +190,7 @@ static struct xv_conn *ssl_conn_remove(const SSL *s)
     unsigned b = ssl_hash(s);
     pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
     pthread_mutex_lock(mu);
-    struct ssl_ent **pp = &g_ssl.bucket[b];
+    struct ssl_ent **pp = &g_ssl_bucket[b];
     while (*pp && (*pp)->ssl != s)
         pp = &(*pp)->next;
     struct ssl_ent *e = *pp;
@@ -344,7 +346,7 @@ static int tls_flush_stream(struct xv_conn *c, void *ud)
     unsigned b = ssl_hash(s);
     pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
     pthread_mutex_lock(mu);
-    struct ssl_ent *e = g_ssl.bucket[b];
+    struct ssl_ent *e = g_ssl_bucket[b];
     while (e && e->ssl != s)
         e = e->next;
     if (e && e->c == c && xv_conn_io_idle_for(c, self_thread())) {

@@ -183,7 +183,7 @@ static int load_cassette(struct xv_config *cfg)
 
 static int load_routes(struct xv_config *cfg)
 {
-    static struct xv_route_config routes;
+    static struct xv_route_config routes XV_LARGE_BSS;
     char err[300];
     int bad = 0;
     if (xv_route_parse(env(XV_KNOB_ROUTE), env(XV_KNOB_PROXY_ID), env(XV_KNOB_RUNTIME_URL),
