@@ -111,8 +111,9 @@ size_t xv_session_store_bytes_bound(size_t max_sessions, size_t tool_max)
 {
     struct xv_session_config c = { .max_sessions = max_sessions, .tool_max = tool_max };
     fill_defaults(&c);
-    return sizeof(struct xv_session_store) + c.max_sessions * sizeof(struct sess) +
-           n_buckets(c.max_sessions) * sizeof(int32_t) + c.tool_max * sizeof(struct tool);
+    return ((sizeof(struct xv_session_store) + 63) & ~(size_t)63) +
+           c.max_sessions * sizeof(struct sess) + n_buckets(c.max_sessions) * sizeof(int32_t) +
+           c.tool_max * sizeof(struct tool);
 }
 
 static uint64_t now_ns(struct xv_session_store *s)
@@ -130,25 +131,31 @@ struct xv_session_store *xv_session_store_new(const struct xv_session_config *cf
     fill_defaults(&c);
     if (c.max_sessions > POOL_MAX || c.tool_max > POOL_MAX)
         return NULL;
-    struct xv_session_store *s = calloc(1, sizeof *s);
+    size_t nb = n_buckets(c.max_sessions);
+    /* One zeroed block: the store, the sessions, the tool slots, the
+     * buckets. A calloc of this size maps fresh zero pages (glibc mmap
+     * threshold) and nothing below writes them but the first, so a page is
+     * faulted in only when a slot or bucket on it is first used (issue 9:
+     * building free lists here touched all ~6 MB, 1,584 faults, at the
+     * first API call; three blocks cost two more mmaps and faults). */
+    /* the sessions, then the tool slots, then the buckets, each aligned */
+    _Static_assert(sizeof(struct sess) % _Alignof(struct tool) == 0 &&
+                   sizeof(struct tool) % _Alignof(int32_t) == 0, "store block layout");
+    struct xv_session_store *s;
+    size_t head = (sizeof *s + 63) & ~(size_t)63;
+    size_t sess_bytes = c.max_sessions * sizeof *s->sess;
+    size_t tool_bytes = c.tool_max * sizeof *s->tools;
+    s = calloc(1, head + sess_bytes + tool_bytes + nb * sizeof *s->buckets);
     if (!s)
         return NULL;
-    s->cfg = c;
-    size_t nb = n_buckets(c.max_sessions);
-    /* calloc of these sizes maps fresh zero pages (glibc mmap threshold):
-     * nothing below writes them, so a page is faulted in only when a slot
-     * or bucket on it is first used (issue 9: building free lists here
-     * touched all ~6 MB, 1,584 faults, at the first API call). */
-    s->sess = calloc(c.max_sessions, sizeof *s->sess);
-    s->buckets = calloc(nb, sizeof *s->buckets);
-    s->tools = calloc(c.tool_max, sizeof *s->tools);
-    if (!s->sess || !s->buckets || !s->tools || pthread_mutex_init(&s->mu, NULL) != 0) {
-        free(s->sess);
-        free(s->buckets);
-        free(s->tools);
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
         free(s);
         return NULL;
     }
+    s->cfg = c;
+    s->sess = (struct sess *)(void *)((char *)s + head);
+    s->tools = (struct tool *)(void *)((char *)s->sess + sess_bytes);
+    s->buckets = (int32_t *)(void *)((char *)s->tools + tool_bytes);
     s->mask = (uint32_t)(nb - 1);
     /* Slots are handed out by the bump index first; the free lists hold
      * only released slots, so no slot is written before it is used. */
@@ -166,10 +173,7 @@ void xv_session_store_free(struct xv_session_store *s)
     if (!s)
         return;
     pthread_mutex_destroy(&s->mu);
-    free(s->sess);
-    free(s->buckets);
-    free(s->tools);
-    free(s);
+    free(s);                           /* one block (see xv_session_store_new) */
 }
 
 void xv_session_store_atfork_prepare(struct xv_session_store *s)
