@@ -170,6 +170,24 @@ int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *o
     return facts(f, out, 1);
 }
 
+/* The running program's file as xv_patch_elf_read_symbols left it when
+ * its .rodata search is pending: still mapped, so that search (at the
+ * first connect) reuses the mapping, and a process that never connects
+ * leaves it to exit, which drops the whole address space at once; a munmap
+ * of its own cost ~50 us of start-up on the 2-CPU VM (issue 9). Only
+ * "/proc/self/exe" is kept: the kernel refuses writes to a running
+ * program's file, so it cannot shrink under the mapping. Start-up is
+ * single-threaded and the search runs once per process: no lock. */
+static struct {
+    struct xv_patch_elf_file f;
+    int held;
+} g_kept;
+
+static int is_self_exe(const char *path)
+{
+    return strcmp(path, "/proc/self/exe") == 0;
+}
+
 static int read_file(const char *path, struct xv_patch_elf *out, int search)
 {
     struct xv_patch_elf_file f;
@@ -177,6 +195,11 @@ static int read_file(const char *path, struct xv_patch_elf *out, int search)
     if (xv_patch_elf_open(path, &f) != 0)
         return -1;
     facts(&f, out, search);
+    if (out->rodata_pending && !g_kept.held && is_self_exe(path)) {
+        g_kept.f = f;
+        g_kept.held = 1;
+        return 0;
+    }
     xv_patch_elf_close(&f);
     return 0;
 }
@@ -197,8 +220,13 @@ int xv_patch_elf_read_rodata(const char *path, struct xv_patch_elf *out)
     if (!out->rodata_pending)
         return 0;
     out->rodata_pending = 0;
-    if (xv_patch_elf_open(path, &f) != 0)
+    if (g_kept.held && is_self_exe(path)) {
+        f = g_kept.f;
+        g_kept.held = 0;
+        memset(&g_kept.f, 0, sizeof g_kept.f);
+    } else if (xv_patch_elf_open(path, &f) != 0) {
         return -1;
+    }
     scan_rodata(&f, out);
     xv_patch_elf_close(&f);
     return 0;

@@ -167,7 +167,9 @@ int xv_patch_elf_read(const char *path, struct xv_patch_elf *out);
  * one costly step: 2 MB for python): what patching needs, read at every
  * process start. When the search would have run, rodata_pending is set and
  * xv_patch_elf_read_rodata(path, out) completes the facts later (0, or -1
- * when the file cannot be read again: the hints then stay 0). */
+ * when the file cannot be read again: the hints then stay 0). For
+ * "/proc/self/exe" the file stays mapped in between (one mapping per
+ * process, dropped by read_rodata or at exit; see coverage.c). */
 int xv_patch_elf_read_symbols(const char *path, struct xv_patch_elf *out);
 int xv_patch_elf_read_rodata(const char *path, struct xv_patch_elf *out);
 
