@@ -196,36 +196,40 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
         log_once(&g_file.open_logged, "open", path, fd);
         return fd;
     }
-    /* Only a regular file whose lock is free at once: anything that could
-     * make the caller wait (a FIFO, another writer's lock) is not tried. */
-    struct stat tst;
-    if (try_only && (fstat(fd, &tst) != 0 || !S_ISREG(tst.st_mode) ||
-                     flock(fd, LOCK_EX | LOCK_NB) != 0)) {
-        xv_real.close(fd);
-        return -EAGAIN;
-    }
-    /* Back to blocking writes (see open_trace). */
-    int fl = xv_real.fcntl(fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK))
-        xv_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-
+    /* The lock first: the size read after it is where our first byte
+     * lands (O_APPEND writes go to the end, and with the lock held nobody
+     * else moves it; used to cut back on failure). try_only takes only a
+     * lock that is free at once. Some network filesystems refuse flock
+     * (ENOLCK): the others write anyway, O_APPEND still keeps each
+     * write(2) at the end of the file. */
     int locked = 1;
-    while (!try_only && flock(fd, LOCK_EX) < 0) {
-        if (errno == EINTR)
+    while (flock(fd, try_only ? LOCK_EX | LOCK_NB : LOCK_EX) < 0) {
+        if (errno == EINTR && !try_only)
             continue;
-        /* Some network filesystems refuse flock (ENOLCK): write anyway,
-         * O_APPEND still keeps each write(2) at the end of the file. */
+        if (try_only) {
+            xv_real.close(fd);
+            return -EAGAIN;
+        }
         log_once(&g_file.lock_logged, "flock", path, -errno);
         locked = 0;
         break;
     }
-
-    /* Where our first byte lands: O_APPEND writes go to the end, and with
-     * the lock held nobody else moves it. Used to cut back on failure. */
     struct stat st;
-    off_t good = -1;
-    if (locked && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-        good = st.st_size;
+    int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    /* try_only writes only a regular file: a FIFO could make it wait. */
+    if (try_only && !regular) {
+        flock(fd, LOCK_UN);
+        xv_real.close(fd);
+        return -EAGAIN;
+    }
+    /* Back to blocking writes (see open_trace); O_NONBLOCK means nothing
+     * to a regular file, so only the others pay for the two calls. */
+    if (!regular) {
+        int fl = xv_real.fcntl(fd, F_GETFL);
+        if (fl >= 0 && (fl & O_NONBLOCK))
+            xv_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    }
+    off_t good = locked && regular ? st.st_size : -1;
     if (good > 0 && !ends_with_newline(path, &st))
         /* A writer killed mid-line (issue 7 class 8) left a partial last
          * line: end it, or our first record would be glued to it and lost
