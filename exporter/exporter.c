@@ -661,13 +661,16 @@ void xv_exp_shutdown(void)
         errno = saved;
         return;
     }
-    deadline_after(&dl, g.timeout_ms);
-    /* OTLP: stop retrying after 3/4 of the budget and spool the rest, so
-     * the thread can finish (and be joined) before the deadline. */
-    if ((g.sinks & XV_EXP_SINK_OTLP) && g.timeout_ms < XV_EXP_HURRY_MAX_MS)
-        xv_exp_otlp_hurry(xv_now_mono_ns() + g.timeout_ms * 750000u);
     g.stopped = 1;                     /* new pushes go direct from here on */
+    /* No thread (a process that recorded nothing, or one record written
+     * by its pusher): nothing to wait for, and no clock read (its first
+     * read faults in the vDSO's data pages, ~30 us at every exit here). */
     if (g.tstate == EXP_T_RUNNING || g.tstate == EXP_T_EXITED) {
+        deadline_after(&dl, g.timeout_ms);
+        /* OTLP: stop retrying after 3/4 of the budget and spool the rest,
+         * so the thread can finish (and be joined) before the deadline. */
+        if ((g.sinks & XV_EXP_SINK_OTLP) && g.timeout_ms < XV_EXP_HURRY_MAX_MS)
+            xv_exp_otlp_hurry(xv_now_mono_ns() + g.timeout_ms * 750000u);
         g.stop = 1;
         sched_lift_locked();
         pthread_cond_signal(&g.work);

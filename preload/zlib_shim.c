@@ -23,11 +23,10 @@
  * Thread safety: loading runs once (pthread_once); the pointers are written
  * before it returns and only read afterwards.
  */
-#include <dlfcn.h>
-#include <pthread.h>
 #include <zlib.h>
 
 #include "xv_common.h"
+#include "xv_shim.h"
 
 /* X(return type, name, (parameters), (arguments), value on failure) */
 #define XV_ZLIB_API(X)                                                                      \
@@ -48,9 +47,7 @@
 static struct {
     pthread_once_t once;
     int ok; /* every function below was found */
-#define XV_ZF(type, name, params, args, fail) type(*name) params;
-    XV_ZLIB_API(XV_ZF)
-#undef XV_ZF
+    XV_ZLIB_API(XV_SHIM_PTR)
 } g = { .once = PTHREAD_ONCE_INIT };
 
 static void load(void)
@@ -64,22 +61,11 @@ static void load(void)
      * node gzip case). */
     void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL | XV_RTLD_DEEPBIND);
     int ok = h != NULL;
-#define XV_ZF(type, name, params, args, fail)                                               \
-    if (ok && !(*(void **)&g.name = dlsym(h, #name)))                                       \
-        ok = 0;
-    XV_ZLIB_API(XV_ZF)
-#undef XV_ZF
+    XV_ZLIB_API(XV_SHIM_SYM)
     xv_guard_leave();
     g.ok = ok;
     if (!ok)
         xv_log(XV_LOG_WARN, "libz.so.1 not loadable: compressed bodies are not decoded");
 }
 
-#define XV_ZF(type, name, params, args, fail)                                               \
-    type name params                                                                        \
-    {                                                                                       \
-        pthread_once(&g.once, load);                                                        \
-        return g.ok ? g.name args : (fail);                                                 \
-    }
-XV_ZLIB_API(XV_ZF)
-#undef XV_ZF
+XV_ZLIB_API(XV_SHIM_FWD)

@@ -2,11 +2,14 @@
 """test_ldd.py — what libxenovia.so costs every process at start (issue 9).
 
 Asserts:
-  * `ldd libxenovia.so` lists only libc, the dynamic loader, the vDSO and the
-    libraries in ALLOWED (libcjson: JSON on every call, Debian ships no static
-    cJSON). The Rego engine and its libraries (pcre2, gmp, libm) live in
-    libxenovia-policy.so, zlib is dlopen'ed at the first compressed body, and
-    SHA-256 is the agent's own;
+  * `ldd libxenovia.so` lists only libc, the dynamic loader and the vDSO.
+    The Rego engine and its libraries (pcre2, gmp, libm) live in
+    libxenovia-policy.so, libcjson is dlopen'ed at the first JSON the agent
+    reads or writes (preload/cjson_shim.c), zlib at the first compressed
+    body, and SHA-256 is the agent's own;
+  * a program started under the agent that makes no API call (cat of its own
+    /proc/self/maps) has mapped neither libcjson nor libz nor the policy
+    object;
   * libxenovia-policy.so sits next to it and exports exactly one symbol, its
     entry table;
   * libxenovia.so defines no dynamic symbol outside its export map
@@ -19,7 +22,7 @@ import re
 import subprocess
 import sys
 
-ALLOWED = {"libc.so.6", "libcjson.so.1"}
+ALLOWED = {"libc.so.6"}
 ALWAYS = {"linux-vdso.so.1", "ld-linux-x86-64.so.2"}
 
 
@@ -46,7 +49,14 @@ def main():
     got = needed(lib)
     extra = got - ALLOWED - ALWAYS
     print("libxenovia.so needs: %s" % " ".join(sorted(got)))
-    assert not extra, "libxenovia.so links more than libc (+ cJSON): %s" % sorted(extra)
+    assert not extra, "libxenovia.so links more than libc: %s" % sorted(extra)
+
+    env = dict(os.environ, LD_PRELOAD=os.path.abspath(lib))
+    maps = subprocess.run(["/bin/cat", "/proc/self/maps"], capture_output=True, text=True,
+                          env=env, check=True, timeout=30).stdout
+    assert os.path.basename(lib) in maps, "the agent was not loaded into cat"
+    for name in ("libcjson", "libz.so", "libxenovia-policy"):
+        assert name not in maps, "%s mapped at start of a process that made no call" % name
 
     plugin = os.path.join(os.path.dirname(lib), "libxenovia-policy.so")
     assert os.path.exists(plugin), "libxenovia-policy.so is not next to libxenovia.so"
