@@ -327,7 +327,7 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         .scope = call->has_scope ? call->cred_scope : NULL,
     };
     xv_session_store_record_response(store, &sr);
-    cJSON_Delete(reply);
+    xv_session_reply_free(reply);
     for (size_t i = 0; i < 65; i++)
         xv_buf_free(&red[i]);
 }

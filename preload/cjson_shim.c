@@ -1,8 +1,11 @@
 /*
  * cjson_shim.c — inside libxenovia.so, the cJSON functions the agent uses
  * as forwarders into the system's libcjson.so.1, which is dlopen'ed at the
- * first of them (the first API call's body, a record built from a tree, a
- * cassette or policy file read).
+ * first of them that needs the library: a body the agent's own reader
+ * (common/jsonr.c) hands over, a tree built or printed for OTLP, a
+ * cassette or policy file. Ordinary calls need none (the accessors below
+ * read cJSON's public struct; session/store.c builds its reply tree in one
+ * block).
  *
  * Why: a process that never makes an API call never needs cJSON, and
  * mapping libcjson at start cost every process started under the agent
@@ -35,13 +38,15 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <string.h>
 
 #include "xv_common.h"
 #include "xv_shim.h"
 
 /* X(return type, name, (parameters), (arguments), value on failure):
- * every function of libcjson the base library calls (the policy engine in
- * libxenovia-policy.so links libcjson itself). */
+ * the functions of libcjson the base library calls that allocate, free,
+ * parse or print (the accessors are answered below without the library;
+ * the policy engine in libxenovia-policy.so links libcjson itself). */
 #define XV_CJSON_API(X)                                                                     \
     X(cJSON *, cJSON_AddArrayToObject, (cJSON *const o, const char *const n), (o, n), NULL)  \
     X(cJSON *, cJSON_AddBoolToObject, (cJSON *const o, const char *const n, const cJSON_bool b), \
@@ -63,20 +68,6 @@
       NULL)                                                                                 \
     X(cJSON *, cJSON_DetachItemViaPointer, (cJSON * p, cJSON *const i), (p, i), NULL)        \
     X(cJSON *, cJSON_Duplicate, (const cJSON *i, cJSON_bool r), (i, r), NULL)               \
-    X(cJSON *, cJSON_GetArrayItem, (const cJSON *a, int k), (a, k), NULL)                   \
-    X(int, cJSON_GetArraySize, (const cJSON *a), (a), 0)                                    \
-    X(cJSON *, cJSON_GetObjectItemCaseSensitive, (const cJSON *const o, const char *const s), \
-      (o, s), NULL)                                                                         \
-    X(cJSON_bool, cJSON_IsArray, (const cJSON *const i), (i), 0)                            \
-    X(cJSON_bool, cJSON_IsBool, (const cJSON *const i), (i), 0)                             \
-    X(cJSON_bool, cJSON_IsFalse, (const cJSON *const i), (i), 0)                            \
-    X(cJSON_bool, cJSON_IsInvalid, (const cJSON *const i), (i), 1)                          \
-    X(cJSON_bool, cJSON_IsNull, (const cJSON *const i), (i), 0)                             \
-    X(cJSON_bool, cJSON_IsNumber, (const cJSON *const i), (i), 0)                           \
-    X(cJSON_bool, cJSON_IsObject, (const cJSON *const i), (i), 0)                           \
-    X(cJSON_bool, cJSON_IsRaw, (const cJSON *const i), (i), 0)                              \
-    X(cJSON_bool, cJSON_IsString, (const cJSON *const i), (i), 0)                           \
-    X(cJSON_bool, cJSON_IsTrue, (const cJSON *const i), (i), 0)                             \
     X(cJSON *, cJSON_Parse, (const char *v), (v), NULL)                                     \
     X(cJSON *, cJSON_ParseWithLength, (const char *v, size_t n), (v, n), NULL)              \
     X(cJSON *, cJSON_ParseWithLengthOpts,                                                   \
@@ -85,7 +76,7 @@
     X(char *, cJSON_PrintUnformatted, (const cJSON *i), (i), NULL)                          \
     X(double, cJSON_SetNumberHelper, (cJSON * o, double d), (o, d), d)
 
-/* The ones that return nothing (the failure value is unused). */
+/* The ones that return nothing (their forwarders are written out below). */
 #define XV_CJSON_VOID_API(X)                                                                \
     X(void, cJSON_Delete, (cJSON * i), (i), 0)                                               \
     X(void, cJSON_DeleteItemFromObjectCaseSensitive, (cJSON * o, const char *s), (o, s), 0)  \
@@ -116,4 +107,86 @@ static void load(void)
 }
 
 XV_CJSON_API(XV_SHIM_FWD)
-XV_CJSON_VOID_API(XV_SHIM_FWD_VOID)
+
+/* Deleting or freeing nothing is cJSON's no-op: done here without loading
+ * the library (the exporter releases every record's empty tree slot). */
+void cJSON_Delete(cJSON *i)
+{
+    if (!i)
+        return;
+    pthread_once(&g.once, load);
+    if (g.ok)
+        g.cJSON_Delete(i);
+}
+
+void cJSON_DeleteItemFromObjectCaseSensitive(cJSON *o, const char *s)
+{
+    if (!o || !s)
+        return;
+    pthread_once(&g.once, load);
+    if (g.ok)
+        g.cJSON_DeleteItemFromObjectCaseSensitive(o, s);
+}
+
+void cJSON_free(void *p)
+{
+    if (!p)
+        return;
+    pthread_once(&g.once, load);
+    if (g.ok)
+        g.cJSON_free(p);
+}
+
+/* The accessors the hot path calls on every body (the arena reader builds
+ * cJSON's own tree types, common/jsonr.c) only read the public struct of
+ * cJSON.h: they are answered here without loading the library, so its
+ * dlopen stays out of the first API call (it cost that call ~0.25 ms),
+ * with cJSON's own semantics (a type's low byte, the child list, a
+ * case-sensitive name compare that stops at a child without a name). */
+static int type_is(const cJSON *const i, int type)
+{
+    return i && (i->type & 0xFF) == type;
+}
+
+cJSON_bool cJSON_IsInvalid(const cJSON *const i) { return type_is(i, cJSON_Invalid); }
+cJSON_bool cJSON_IsFalse(const cJSON *const i) { return type_is(i, cJSON_False); }
+cJSON_bool cJSON_IsTrue(const cJSON *const i) { return type_is(i, cJSON_True); }
+cJSON_bool cJSON_IsNull(const cJSON *const i) { return type_is(i, cJSON_NULL); }
+cJSON_bool cJSON_IsNumber(const cJSON *const i) { return type_is(i, cJSON_Number); }
+cJSON_bool cJSON_IsString(const cJSON *const i) { return type_is(i, cJSON_String); }
+cJSON_bool cJSON_IsArray(const cJSON *const i) { return type_is(i, cJSON_Array); }
+cJSON_bool cJSON_IsObject(const cJSON *const i) { return type_is(i, cJSON_Object); }
+cJSON_bool cJSON_IsRaw(const cJSON *const i) { return type_is(i, cJSON_Raw); }
+
+cJSON_bool cJSON_IsBool(const cJSON *const i)
+{
+    return i && (i->type & (cJSON_True | cJSON_False)) != 0;
+}
+
+int cJSON_GetArraySize(const cJSON *a)
+{
+    size_t n = 0;
+    for (const cJSON *c = a ? a->child : NULL; c; c = c->next)
+        n++;
+    return (int)n; /* cJSON's own narrowing */
+}
+
+cJSON *cJSON_GetArrayItem(const cJSON *a, int k)
+{
+    if (!a || k < 0)
+        return NULL;
+    cJSON *c = a->child;
+    for (; c && k > 0; k--)
+        c = c->next;
+    return c;
+}
+
+cJSON *cJSON_GetObjectItemCaseSensitive(const cJSON *const o, const char *const s)
+{
+    if (!o || !s)
+        return NULL;
+    cJSON *c = o->child;
+    while (c && c->string && strcmp(s, c->string) != 0)
+        c = c->next;
+    return c && c->string ? c : NULL;
+}

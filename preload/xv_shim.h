@@ -30,13 +30,4 @@
         return g.ok ? g.name args : (fail);                                                 \
     }
 
-/* The same for a function that returns nothing: a no-op without the library. */
-#define XV_SHIM_FWD_VOID(type, name, params, args, fail)                                    \
-    void name params                                                                        \
-    {                                                                                       \
-        pthread_once(&g.once, load);                                                        \
-        if (g.ok)                                                                           \
-            g.name args;                                                                    \
-    }
-
 #endif

@@ -192,10 +192,13 @@ struct xv_session_tool_call {
     const char *arguments;      /* arguments text; need not be NUL-terminated */
     size_t arguments_len;
 };
-/* Caller owns the result; free with cJSON_Delete. content may be NULL
- * (content_len ignored then). NULL on OOM. */
+/* Caller owns the result: one block (nodes and texts), freed with
+ * xv_session_reply_free, never cJSON_Delete; read it, do not change it.
+ * content may be NULL (content_len ignored then); texts end at a NUL byte.
+ * NULL on OOM. */
 cJSON *xv_session_reply_new(const char *content, size_t content_len,
                             const struct xv_session_tool_call *calls, size_t ncalls);
+void xv_session_reply_free(cJSON *reply);
 
 struct xv_session_response {
     const char *session_id;     /* xv_session_resolved.id of this call */

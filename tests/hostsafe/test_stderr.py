@@ -76,12 +76,7 @@ try:
             before = len(srv.seen)
             rc, out, err, _ = hs.run_timed(["/usr/bin/python3", prog, str(srv.port), mode, datafile],
                                      env, timeout=60)
-            import time
-            for _ in range(100):  # the handler records when the connection closes
-                if len(srv.seen) > before:
-                    break
-                time.sleep(0.05)
-            wire = srv.seen[before] if len(srv.seen) > before else b""
+            wire = srv.seen_after(before)
             data = open(datafile, "rb").read() if os.path.exists(datafile) else b""
             res[(mode, agent)] = (rc, out, err, wire, data)
             hs.log("%s agent=%s: exit %d, %d bytes upstream, stderr %r" %

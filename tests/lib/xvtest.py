@@ -382,6 +382,15 @@ class Server:
     def stop(self):
         self.sock.close()
 
+    def seen_after(self, before, timeout=5.0):
+        """What a handler recorded after the first `before` entries (handlers
+        record when their connection closes), once it is there; b"" if it
+        never came within the timeout."""
+        deadline = time.monotonic() + timeout
+        while len(self.seen) <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.seen[before] if len(self.seen) > before else b""
+
 
 def read_request(c):
     """One HTTP/1.1 request with a Content-Length body: (head bytes, headers dict, body)."""

@@ -196,7 +196,7 @@ static void test_previous_response_chain(void **state)
     assert_int_equal(first.turn, 1);
     cJSON *reply = xv_session_reply_new("A joke.", 7, NULL, 0);
     record(s, &first, XV_SESSION_REQ_RESPONSES, b1, "resp_001", reply);
-    cJSON_Delete(reply);
+    xv_session_reply_free(reply);
 
     cJSON *b2 = parse("{\"model\":\"m\",\"previous_response_id\":\"resp_001\","
                       "\"input\":\"Another\"}");
@@ -429,7 +429,7 @@ static void test_four_turn_chat_with_tool(void **state)
     g_now += 2 * SEC;
     record(s, &r[0], XV_SESSION_REQ_CHAT, a.body, "chatcmpl-1", rep);
     conv_echo(&a, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
 
     /* Unrelated conversation b, same system prompt and same first question
      * shape: its own session (messages[:-1] = [system] is never a key). */
@@ -439,7 +439,7 @@ static void test_four_turn_chat_with_tool(void **state)
     rep = xv_session_reply_new("Sunny.", 6, NULL, 0);
     record(s, &rb, XV_SESSION_REQ_CHAT, b.body, "chatcmpl-b1", rep);
     conv_echo(&b, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
 
     /* Turn 2: the tool result, 1.5 s after the call's response. */
     g_now += 1500000000ull;
@@ -465,7 +465,7 @@ static void test_four_turn_chat_with_tool(void **state)
     rep = xv_session_reply_new("It is 18C and clear in Paris.", 29, NULL, 0);
     record(s, &r[1], XV_SESSION_REQ_CHAT, a.body, "chatcmpl-2", rep);
     conv_echo(&a, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
 
     /* Another unrelated conversation with no system prompt. */
     conv_user(&d, "Hello");
@@ -488,7 +488,7 @@ static void test_four_turn_chat_with_tool(void **state)
         rep = xv_session_reply_new("Reply.", 6, NULL, 0);
         record(s, &r[t], XV_SESSION_REQ_CHAT, a.body, NULL, rep);
         conv_echo(&a, rep);
-        cJSON_Delete(rep);
+        xv_session_reply_free(rep);
     }
 
     /* Conversation b continues in its own session. */
@@ -504,7 +504,7 @@ static void test_four_turn_chat_with_tool(void **state)
     rep = xv_session_reply_new(NULL, 0, two, 2);
     record(s, &rb2, XV_SESSION_REQ_CHAT, b.body, NULL, rep);
     conv_echo(&b, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     conv_add(&b, "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"one\"}");
     conv_add(&b, "{\"role\":\"tool\",\"tool_call_id\":\"call_2\","
                  "\"content\":[{\"type\":\"text\",\"text\":\"tw\"},{\"type\":\"text\",\"text\":\"o\"}]}");
@@ -540,7 +540,7 @@ static void test_responses_fingerprint_and_tools(void **state)
     cJSON *rep = xv_session_reply_new("Let me check.", 13, &tc, 1);
     g_now += 3 * SEC;
     record(s, &r1, XV_SESSION_REQ_RESPONSES, b, "resp_a", rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     cJSON *in = cJSON_GetObjectItem(b, "input");
     cJSON_AddItemToArray(in, parse("{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[]}"));
     cJSON_AddItemToArray(in, parse("{\"type\":\"message\",\"id\":\"msg_1\",\"role\":\"assistant\","
@@ -571,7 +571,7 @@ static void test_responses_fingerprint_and_tools(void **state)
     struct xv_session_tool_call tc2 = { "fc_10", "fetch", "{\"url\":\"x\"}", 11 };
     rep = xv_session_reply_new(NULL, 0, &tc2, 1);
     record(s, &r2, XV_SESSION_REQ_RESPONSES, b, "resp_b", rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     g_now += 250;
     cJSON *b3 = parse("{\"previous_response_id\":\"resp_b\",\"input\":[{\"type\":"
                       "\"function_call_output\",\"call_id\":\"fc_10\",\"output\":\"<html>\"}]}");
@@ -604,7 +604,7 @@ static void test_prefill_and_odd_results(void **state)
     cJSON *rep = xv_session_reply_new("Leaves fall", 11, &tc, 1);
     record(s, &r1, XV_SESSION_REQ_CHAT, a.body, NULL, rep);
     conv_echo(&a, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     /* The tool answers with a non-text content; then the app prefills the
      * assistant's next message: messages[:-1] ends with the user message,
      * the prefix up to the last assistant message before it matches. */
@@ -683,7 +683,7 @@ static void test_expiry(void **state)
     assert_int_equal(xv_session_store_resolve(s, &rq, &r1), 0);
     assert_int_equal(r1.turn, 1);
     assert_string_equal(r1.id, h);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     cJSON_Delete(a.body);
     xv_session_store_free(s);
 }
@@ -743,7 +743,7 @@ static void test_lru_bound(void **state)
     assert_true(per > 0 && per < 700);
     cJSON_Delete(firstb);
     cJSON_Delete(lastb);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     xv_session_store_free(s);
 }
 
@@ -763,7 +763,7 @@ static void test_tool_bounds(void **state)
     }
     cJSON *rep = xv_session_reply_new(NULL, 0, calls, 70);
     record(s, &r, XV_SESSION_REQ_CHAT, b, NULL, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     struct xv_session_stats st;
     xv_session_store_get_stats(s, &st);
     assert_int_equal(st.tools, XV_SESSION_TOOLS_PER_SESSION);
@@ -776,7 +776,7 @@ static void test_tool_bounds(void **state)
         snprintf(ids[i], sizeof ids[i], "x_%d", i);
     rep = xv_session_reply_new(NULL, 0, calls, 64);
     record(s, &r2, XV_SESSION_REQ_CHAT, b2, NULL, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     xv_session_store_get_stats(s, &st);
     assert_int_equal(st.tools, 100);
     /* Long arguments are kept truncated, at a UTF-8 boundary. */
@@ -786,7 +786,7 @@ static void test_tool_bounds(void **state)
     struct xv_session_tool_call one = { "big_1", "bigtool", big, sizeof big };
     rep = xv_session_reply_new(NULL, 0, &one, 1);
     record(s, &r2, XV_SESSION_REQ_CHAT, b2, NULL, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     cJSON *b3 = parse("{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"big_1\","
                       "\"content\":\"done\"},{\"role\":\"tool\",\"tool_call_id\":\"unknown\","
                       "\"content\":\"?\"}]}");
@@ -809,7 +809,7 @@ static void test_tool_bounds(void **state)
     assert_int_equal(resolve(s2, XV_SESSION_REQ_CHAT, b, &r), XV_SESSION_BY_NEW);
     rep = xv_session_reply_new(NULL, 0, &one, 1);
     record(s2, &r, XV_SESSION_REQ_CHAT, b, NULL, rep);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     assert_int_equal(xv_session_store_match_tools(s2, r.id, XV_SESSION_REQ_CHAT, b3, 100, &steps,
                                                   &n), 0);
     assert_int_equal(n, 1);
@@ -848,7 +848,7 @@ static void test_record_after_eviction(void **state)
     assert_int_equal(r2.turn, r.turn + 1);
     struct xv_session_response bad = { .session_id = "nope" };
     assert_int_equal(xv_session_store_record_response(s, &bad), XV_E_PARSE);
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     cJSON_Delete(o);
     cJSON_Delete(a.body);
     xv_session_store_free(s);
@@ -887,7 +887,7 @@ static void *worker_main(void *arg)
         conv_echo(&c, rep);
         conv_user(&c, "again");
     }
-    cJSON_Delete(rep);
+    xv_session_reply_free(rep);
     cJSON_Delete(c.body);
     return NULL;
 }

@@ -1,7 +1,8 @@
 /*
  * test_session_canon.c — unit tests for session/canon.c: the canonical JSON
  * the conversation fingerprints are taken over (key order, number forms,
- * escapes, the null fields SDKs add), and the canonical message forms.
+ * escapes, the null fields SDKs add), and the canonical message forms; and
+ * the assistant reply tree xv_session_reply_new builds in one block.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -158,11 +159,84 @@ static void test_canonical_messages(void **state)
 
 /* --------------------------------------------------------------- main */
 
+/* xv_session_reply_new builds by hand, in one block, the tree cJSON's own
+ * API would build: the same printed JSON, the same child links. */
+static cJSON *reply_reference(const char *content, size_t len,
+                              const struct xv_session_tool_call *calls, size_t n)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "assistant");
+    if (content) {
+        char *t = strndup(content, len);
+        cJSON_AddStringToObject(m, "content", t);
+        free(t);
+    } else {
+        cJSON_AddNullToObject(m, "content");
+    }
+    if (n) {
+        cJSON *arr = cJSON_AddArrayToObject(m, "tool_calls");
+        for (size_t i = 0; i < n; i++) {
+            cJSON *tc = cJSON_CreateObject();
+            cJSON_AddItemToArray(arr, tc);
+            char *a = strndup(calls[i].arguments ? calls[i].arguments : "",
+                              calls[i].arguments ? calls[i].arguments_len : 0);
+            cJSON_AddStringToObject(tc, "id", calls[i].id ? calls[i].id : "");
+            cJSON_AddStringToObject(tc, "type", "function");
+            cJSON *fn = cJSON_AddObjectToObject(tc, "function");
+            cJSON_AddStringToObject(fn, "name", calls[i].name ? calls[i].name : "");
+            cJSON_AddStringToObject(fn, "arguments", a);
+            free(a);
+        }
+    }
+    return m;
+}
+
+static void assert_links(const cJSON *v)
+{
+    for (; v; v = v->next) {
+        if (v->child) {
+            const cJSON *last = v->child;
+            while (last->next)
+                last = last->next;
+            assert_ptr_equal(v->child->prev, last);
+            assert_links(v->child);
+        }
+    }
+}
+
+static void test_reply_block(void **state)
+{
+    (void)state;
+    struct xv_session_tool_call calls[3] = {
+        { "call_1", "get_weather", "{\"city\":\"Paris\"}xyz", 16 },
+        { NULL, NULL, NULL, 0 },
+        { "c3", "f", "a\0b", 3 },
+    };
+    struct { const char *content; size_t len; size_t n; } cases[] = {
+        { "Hello.", 6, 0 }, { NULL, 0, 1 }, { "Let me check.", 13, 3 },
+        { "cut\0here", 8, 2 }, { "", 0, 0 }, { "long", 2, 3 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *mine = xv_session_reply_new(cases[i].content, cases[i].len, calls, cases[i].n);
+        cJSON *ref = reply_reference(cases[i].content, cases[i].len, calls, cases[i].n);
+        assert_non_null(mine);
+        char *a = cJSON_PrintUnformatted(mine), *b = cJSON_PrintUnformatted(ref);
+        assert_string_equal(a, b);
+        assert_true(cJSON_Compare(mine, ref, 1));
+        assert_links(mine);
+        free(a);
+        free(b);
+        cJSON_Delete(ref);
+        xv_session_reply_free(mine);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical_json),
         cmocka_unit_test(test_canonical_messages),
+        cmocka_unit_test(test_reply_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
