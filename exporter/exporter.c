@@ -536,11 +536,12 @@ static int push_rec(struct exp_rec *record)
      * once (creating it, its first allocation and the exit join cost
      * ~0.5 ms CPU on a 2-CPU VM, issue 9), and its record is on disk when
      * the call returns. Not with OTLP: the pusher's thread only spools. */
-    if (!g.first_seen && !g.stopped && g.sinks == XV_EXP_SINK_FILE && g.path &&
+    int first = !g.first_seen;
+    g.first_seen = 1;
+    if (first && !g.stopped && g.sinks == XV_EXP_SINK_FILE && g.path &&
         strlen(g.path) < PATH_MAX) {
         char first_path[PATH_MAX];
         strcpy(first_path, g.path);
-        g.first_seen = 1;
         pthread_mutex_unlock(&g.lock);
         int rc = write_direct(first_path, record, 1, XV_EXP_SINK_FILE, 1);
         if (rc != -EAGAIN) {
@@ -550,7 +551,6 @@ static int push_rec(struct exp_rec *record)
         }
         pthread_mutex_lock(&g.lock);   /* it would have waited: queue it */
     }
-    g.first_seen = 1;
     /* An exited-but-unjoined thread (only possible between shutdown's
      * wait and its join) counts as not running. */
     if (!g.stopped && g.tstate == EXP_T_NONE &&

@@ -109,33 +109,22 @@ static void load(void)
 XV_CJSON_API(XV_SHIM_FWD)
 
 /* Deleting or freeing nothing is cJSON's no-op: done here without loading
- * the library (the exporter releases every record's empty tree slot). */
-void cJSON_Delete(cJSON *i)
-{
-    if (!i)
-        return;
-    pthread_once(&g.once, load);
-    if (g.ok)
-        g.cJSON_Delete(i);
-}
-
-void cJSON_DeleteItemFromObjectCaseSensitive(cJSON *o, const char *s)
-{
-    if (!o || !s)
-        return;
-    pthread_once(&g.once, load);
-    if (g.ok)
-        g.cJSON_DeleteItemFromObjectCaseSensitive(o, s);
-}
-
-void cJSON_free(void *p)
-{
-    if (!p)
-        return;
-    pthread_once(&g.once, load);
-    if (g.ok)
-        g.cJSON_free(p);
-}
+ * the library (the exporter releases every record's empty tree slot).
+ * `guard` is the condition under which the real function has work to do. */
+#define XV_CJSON_FWD_IF(name, params, args, guard)                                          \
+    void name params                                                                        \
+    {                                                                                       \
+        if (!(guard))                                                                       \
+            return;                                                                         \
+        pthread_once(&g.once, load);                                                        \
+        if (g.ok)                                                                           \
+            g.name args;                                                                    \
+    }
+XV_CJSON_FWD_IF(cJSON_Delete, (cJSON * i), (i), i)
+XV_CJSON_FWD_IF(cJSON_DeleteItemFromObjectCaseSensitive, (cJSON * o, const char *s), (o, s),
+                o && s)
+XV_CJSON_FWD_IF(cJSON_free, (void *p), (p), p)
+#undef XV_CJSON_FWD_IF
 
 /* The accessors the hot path calls on every body (the arena reader builds
  * cJSON's own tree types, common/jsonr.c) only read the public struct of
