@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 void xv_hex_encode(const void *p, size_t n, char *out)
@@ -61,11 +62,10 @@ int xv_pct_decode(const char *s, size_t n, char *out, size_t *outn, int strict)
     return 0;
 }
 
-int xv_write_all(int fd, const void *p, size_t n)
+int xv_writev_all(int fd, struct iovec *iov, int cnt)
 {
-    const char *c = p;
-    while (n) {
-        ssize_t w = xv_real.write(fd, c, n);
+    while (cnt > 0) {
+        ssize_t w = xv_real.writev(fd, iov, cnt);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -73,10 +73,23 @@ int xv_write_all(int fd, const void *p, size_t n)
         }
         if (w == 0)
             return -EIO;
-        c += w;
-        n -= (size_t)w;
+        while (cnt > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
     }
     return 0;
+}
+
+int xv_write_all(int fd, const void *p, size_t n)
+{
+    struct iovec one = { (void *)p, n };
+    return n ? xv_writev_all(fd, &one, 1) : 0;
 }
 
 char *xv_file_read(const char *path, size_t max, size_t *len)

@@ -7,6 +7,7 @@
 #include "xv_common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,10 +206,13 @@ enum { ERR_UNKNOWN = 0, ERR_FILE = 1, ERR_NONE = 2 };
  * (A dup2 onto fd 2 in another thread between the check and the write can
  * still race; a private dup of fd 2 would avoid that but would keep the
  * program's stderr pipe open after it closed it, which hurts more.) */
-void xv_log_capture_stderr(void)
+XV_START_FN void xv_log_capture_stderr(void)
 {
     struct stat st;
-    if (fstat(2, &st) == 0) {
+    /* fstatat with an empty name of our own: glibc's fstat passes one from
+     * its .rodata, a page the kernel then faults in for most programs */
+    char empty[1] = "";
+    if (fstatat(2, empty, &st, AT_EMPTY_PATH) == 0) {
         g_log.err_dev = st.st_dev;
         g_log.err_ino = st.st_ino;
         g_log.err_type = st.st_mode & S_IFMT;
@@ -236,7 +240,7 @@ static int stderr_is_ours(void)
            (st.st_mode & S_IFMT) == g_log.err_type;
 }
 
-void xv_log_set_level(int level)
+XV_START_FN void xv_log_set_level(int level)
 {
     atomic_store(&g_log.level, level);
 }
@@ -287,6 +291,9 @@ void xv_log(int level, const char *fmt, ...)
 /* Reentrancy depth of the current thread (see xv_guard_enter). */
 static __thread int g_guard_depth __attribute__((tls_model("initial-exec")));
 
-void xv_guard_enter(void) { g_guard_depth++; }
-void xv_guard_leave(void) { g_guard_depth--; }
+/* Every start runs the first two (the constructor's own I/O is guarded):
+ * kept with the start-up code, so a process that never connects pages in no
+ * other window of the agent's code (xv_place.h). */
+XV_START_FN void xv_guard_enter(void) { g_guard_depth++; }
+XV_START_FN void xv_guard_leave(void) { g_guard_depth--; }
 int xv_guard_active(void) { return g_guard_depth > 0; }

@@ -199,7 +199,7 @@ static const char *env_value(const struct xv_knob *k)
     return v && *v ? v : NULL;
 }
 
-int xv_knob_get_num(enum xv_knob_id id, uint64_t *out)
+XV_START_FN int xv_knob_get_num(enum xv_knob_id id, uint64_t *out)
 {
     const struct xv_knob *k = &xv_knobs[id];
     const char *v = env_value(k);
@@ -215,7 +215,7 @@ int xv_knob_get_num(enum xv_knob_id id, uint64_t *out)
     return -1;
 }
 
-const char *xv_knob_get_text(enum xv_knob_id id)
+XV_START_FN const char *xv_knob_get_text(enum xv_knob_id id)
 {
     return env_value(&xv_knobs[id]);
 }

@@ -9,6 +9,7 @@
  * threads resolving the same one writes the same value twice.
  */
 #include "xv_real.h"
+#include "xv_place.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -28,9 +29,9 @@
 static struct {
     uintptr_t lo, hi; /* [lo, hi) covers every PT_LOAD of this object */
     atomic_int known; /* lo/hi are set */
-} g_self;
+} g_self XV_START_DATA;
 
-static int self_cb(struct dl_phdr_info *info, size_t size, void *ud)
+XV_START_FN static int self_cb(struct dl_phdr_info *info, size_t size, void *ud)
 {
     (void)size;
     uintptr_t me = (uintptr_t)ud, lo = UINTPTR_MAX, hi = 0;
@@ -52,7 +53,7 @@ static int self_cb(struct dl_phdr_info *info, size_t size, void *ud)
     return 0;
 }
 
-int xv_real_is_self(const void *p)
+XV_START_FN int xv_real_is_self(const void *p)
 {
     if (!p)
         return 0;
@@ -121,10 +122,10 @@ struct xv_real_table xv_real = {
 #include "hooked.def"
 };
 
-void xv_real_init(void)
+XV_START_FN void xv_real_init(void)
 {
     /* Written once; later calls are cheap no-ops. */
-    static atomic_int done;
+    static atomic_int done XV_START_DATA;
     if (atomic_load_explicit(&done, memory_order_acquire))
         return;
     void *p;
@@ -160,16 +161,16 @@ static const char *const g_ssl_names[XV_SSL_FN_COUNT] = {
 };
 
 /* Resolved OpenSSL entries; NULL until found. */
-static void *_Atomic g_ssl[XV_SSL_FN_COUNT];
+static void *_Atomic g_ssl[XV_SSL_FN_COUNT] XV_START_DATA;
 /* patch/'s trampolines (OpenSSL compiled into the program), or NULL. */
-static void *(*_Atomic g_ssl_source)(int idx);
+static void *(*_Atomic g_ssl_source)(int idx) XV_START_DATA;
 
 const char *xv_real_ssl_name(int idx)
 {
     return idx >= 0 && idx < XV_SSL_FN_COUNT ? g_ssl_names[idx] : NULL;
 }
 
-void xv_real_ssl_source(void *(*fn)(int idx))
+XV_START_FN void xv_real_ssl_source(void *(*fn)(int idx))
 {
     atomic_store_explicit(&g_ssl_source, fn, memory_order_release);
 }

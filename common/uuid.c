@@ -31,11 +31,23 @@
 
 /* Fork generation; the atfork child handler bumps it (single-threaded then). */
 static atomic_uint g_gen = 1;
-static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+static pthread_once_t g_fork_once XV_START_DATA = PTHREAD_ONCE_INIT;
+/* the agent's fork handler calls xv_uuid_atfork_child: no handler of our own */
+static atomic_int g_fork_external XV_START_DATA;
+
+void xv_uuid_atfork_child(void)
+{
+    atomic_fetch_add_explicit(&g_gen, 1, memory_order_relaxed);
+}
+
+XV_START_FN void xv_uuid_fork_handled(void)
+{
+    atomic_store_explicit(&g_fork_external, 1, memory_order_relaxed);
+}
 
 static void uuid_atfork_child(void)
 {
-    atomic_fetch_add_explicit(&g_gen, 1, memory_order_relaxed);
+    xv_uuid_atfork_child();
 }
 
 static void register_fork(void)
@@ -96,7 +108,8 @@ static uint64_t next64(void)
 
 void xv_uuid_v4_bytes(unsigned char b[16])
 {
-    pthread_once(&g_fork_once, register_fork);
+    if (!atomic_load_explicit(&g_fork_external, memory_order_relaxed))
+        pthread_once(&g_fork_once, register_fork);
     unsigned gen = atomic_load_explicit(&g_gen, memory_order_relaxed);
     if (t_rng.gen != gen)
         seed(gen);

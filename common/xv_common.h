@@ -81,6 +81,10 @@ int xv_pct_decode(const char *s, size_t n, char *out, size_t *outn, int strict);
 /* Write all n bytes to fd (retrying EINTR and short writes): 0, or -errno
  * (-EIO when write returns 0). errno is changed on failure. */
 int xv_write_all(int fd, const void *p, size_t n);
+/* The same for iov[0..cnt) in order (writev); advances through iov on a
+ * short write, so changes it. */
+struct iovec;
+int xv_writev_all(int fd, struct iovec *iov, int cnt);
 /* The whole file at path, NUL-terminated (an empty file gives ""), at most
  * `max` bytes. Caller owns the result; free with free(). NULL with errno
  * set (EFBIG when larger than max) on failure; *len is its length. */
@@ -144,6 +148,13 @@ int xv_guard_active(void);
  */
 #define XV_UUID_LEN 36
 void xv_uuid_v4_bytes(unsigned char b[16]);
+/* Fork safety of the generator: by default its first use registers a
+ * pthread_atfork child handler. A program with its own child handler (the
+ * agent: one registration, at start, instead of a second at the first
+ * call, issue 9) calls xv_uuid_fork_handled() before the first UUID and
+ * xv_uuid_atfork_child() from that handler. */
+void xv_uuid_fork_handled(void);
+void xv_uuid_atfork_child(void);
 /* Hyphenated lower-case text of a new v4 UUID (XV_UUID_LEN chars + NUL). */
 void xv_uuid_v4(char out[XV_UUID_LEN + 1]);
 /* Hyphenated lower-case text of 16 bytes. */
@@ -172,17 +183,6 @@ int xv_uuid_is_v4(const char *s, size_t n);
 #define XV_RTLD_DEEPBIND RTLD_DEEPBIND
 #endif
 
-/* For a large zero-initialised static table (the fd map, the DNS ring...):
- * placed in .lbss, which the linker puts after all of .bss, so the small
- * variables that start-up and a first call touch share a few pages instead
- * of lying between the tables, one page fault each (issue 9; a fault costs
- * ~12 us on the 2-CPU VM the bench runs on). The table's own pages are
- * still touched only as used. x86-64 GCC makes .lbss NOBITS; anywhere else
- * the attribute is left out. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define XV_LARGE_BSS __attribute__((section(".lbss.xv")))
-#else
-#define XV_LARGE_BSS
-#endif
+#include "xv_place.h"
 
 #endif

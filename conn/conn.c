@@ -41,7 +41,8 @@
 static struct {
     pthread_mutex_t mu;
     struct xv_conn *head;
-} g_reg = { PTHREAD_MUTEX_INITIALIZER, NULL };
+    atomic_int used; /* a connection was ever registered */
+} g_reg XV_START_DATA = { PTHREAD_MUTEX_INITIALIZER, NULL, 0 }; /* read at every exit */
 
 void xv_conn_reg_lock(void)
 {
@@ -124,7 +125,7 @@ static void rx_unlock(struct xv_conn *c)
 }
 
 /* Counters; atomics so any thread may bump them. */
-static atomic_uint_fast64_t g_stats[4];
+static atomic_uint_fast64_t g_stats[4] XV_START_DATA;
 
 void xv_conn_stat_add(int which)
 {
@@ -139,7 +140,7 @@ void xv_conn_get_stats(struct xv_conn_stats *out)
     out->pass = atomic_load(&g_stats[XV_STAT_PASS]);
 }
 
-void xv_conn_configure(const struct xv_conn_config *cfg)
+XV_START_FN void xv_conn_configure(const struct xv_conn_config *cfg)
 {
     xv_conn_cfg = *cfg;
 }
@@ -162,7 +163,7 @@ struct xv_call *xv_conn_front_call(struct xv_conn *c)
  * chunks sat in the fast bins (cJSON frees them on every call) made glibc
  * consolidate the fast bins on every request (issue 9: ~5 % of the agent's
  * CPU per call). Holds at most one call; never freed (process lifetime). */
-static _Atomic(struct xv_call *) g_spare_call;
+static _Atomic(struct xv_call *) g_spare_call XV_START_DATA;
 
 struct xv_call *xv_conn_call_alloc(void)
 {
@@ -377,6 +378,7 @@ struct xv_conn *xv_conn_new(int kind, const struct xv_conn_peer *peer)
     xv_buf_init(&c->resp_hold, xv_conn_cfg.hold_max + xv_conn_cfg.head_max + 1024);
     xv_buf_init(&c->resp_body, xv_conn_cfg.hold_max);
     pthread_mutex_lock(&g_reg.mu);
+    atomic_store_explicit(&g_reg.used, 1, memory_order_relaxed);
     c->reg_next = g_reg.head;
     if (g_reg.head)
         g_reg.head->reg_prev = c;
@@ -446,12 +448,14 @@ void xv_conn_end(struct xv_conn *c, const char *why)
     pthread_mutex_unlock(&c->mu);
 }
 
-void xv_conn_end_all(const char *why)
+XV_EXIT_FN void xv_conn_end_all(const char *why)
 {
     /* At exit: other threads may still run, so take each connection's lock;
      * trylock on the registry so a thread killed while holding it cannot
-     * block exit. */
-    if (pthread_mutex_trylock(&g_reg.mu) != 0)
+     * block exit. A process that never had a connection takes no lock (a
+     * page of libc's code its exit would not otherwise touch, issue 9). */
+    if (!atomic_load_explicit(&g_reg.used, memory_order_relaxed) ||
+        pthread_mutex_trylock(&g_reg.mu) != 0)
         return;
     for (struct xv_conn *c = g_reg.head; c; c = c->reg_next) {
         if (pthread_mutex_trylock(&c->mu) != 0)
@@ -471,7 +475,7 @@ static struct {
     pthread_mutex_t mu;                 /* guards creation; held across fork() */
     struct xv_session_store *store;     /* atomic loads/stores; NULL until made */
     struct xv_session_store *forking;   /* what atfork_prepare locked (forking thread) */
-} g_store = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
+} g_store XV_START_DATA = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
 
 static void store_make(void)
 {

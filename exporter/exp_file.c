@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* One flag per failure kind: the first failure of each is logged, later
@@ -43,10 +44,11 @@ static struct {
     atomic_int json_logged;   /* serialisation failure already logged */
 } g_file;
 
-static char *join3(const char *a, const char *b, const char *c)
+/* a b c joined: in buf when it fits (cap > 0), else in a new allocation. */
+XV_START_FN static char *join3(const char *a, const char *b, const char *c, char *buf, size_t cap)
 {
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    char *p = malloc(la + lb + lc + 1);
+    char *p = la + lb + lc < cap ? buf : malloc(la + lb + lc + 1);
     if (!p)
         return NULL;
     memcpy(p, a, la);
@@ -55,29 +57,34 @@ static char *join3(const char *a, const char *b, const char *c)
     return p;
 }
 
-char *xv_exp_file_default_path(const char *explicit_path)
+XV_START_FN char *xv_exp_file_default_path_in(const char *explicit_path, char *buf, size_t cap)
 {
     if (explicit_path && *explicit_path)
-        return strdup(explicit_path);
+        return join3(explicit_path, "", "", buf, cap);
     /* secure_getenv: in a setuid process the environment is not trusted
      * to pick which file we append to (the preload is inert there anyway). */
     const char *env = secure_getenv("XENOVIA_TRACE_FILE");
     if (env && *env)
-        return strdup(env);
+        return join3(env, "", "", buf, cap);
     /* The XDG base-dir spec says relative values are invalid: ignore them. */
     const char *xdg = secure_getenv("XDG_STATE_HOME");
     if (xdg && xdg[0] == '/')
-        return join3(xdg, "", "/xenovia/traces.jsonl");
+        return join3(xdg, "", "/xenovia/traces.jsonl", buf, cap);
     const char *home = secure_getenv("HOME");
     if (home && home[0] == '/')
-        return join3(home, "", "/.local/state/xenovia/traces.jsonl");
+        return join3(home, "", "/.local/state/xenovia/traces.jsonl", buf, cap);
     /* No HOME (daemons, some CI runners): ask the passwd database. */
     struct passwd pw, *res = NULL;
-    char buf[4096];
-    if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res && res->pw_dir &&
+    char pwbuf[4096];
+    if (getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &res) == 0 && res && res->pw_dir &&
         res->pw_dir[0] == '/')
-        return join3(res->pw_dir, "", "/.local/state/xenovia/traces.jsonl");
+        return join3(res->pw_dir, "", "/.local/state/xenovia/traces.jsonl", buf, cap);
     return NULL;
+}
+
+char *xv_exp_file_default_path(const char *explicit_path)
+{
+    return xv_exp_file_default_path_in(explicit_path, NULL, 0);
 }
 
 int xv_exp_file_mkdirs(const char *path)
@@ -153,6 +160,9 @@ static int write_all(int fd, const char *p, size_t n)
 {
     return xv_write_all(fd, p, n);   /* common/bytes.c */
 }
+
+#define FILE_IOV_LINES 128 /* lines per writev (two iovecs each; IOV_MAX is 1024) */
+
 
 /* Does the regular file `st` (the one we hold locked) end in '\n'? Our
  * descriptor is write-only (a FIFO must never be opened for reading), so a
@@ -237,54 +247,42 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
         if (write_all(fd, "\n", 1) == 0)
             good += 1;
 
-    struct xv_buf buf;
-    xv_buf_init(&buf, XV_EXP_CHUNK_BYTES);
+    /* The lines and their newlines go out by writev straight from where
+     * the exporter holds them: no copy into a chunk buffer, whose pages,
+     * freed after every batch, were faulted in again by the next one
+     * (issue 9). A batch is several writevs of at most FILE_IOV_LINES
+     * lines; `good` advances by whole writevs only. */
+    struct iovec iov[2 * FILE_IOV_LINES];
     int io_rc = 0;           /* first write error; stops the batch */
     int json_rc = 0;         /* a record could not be serialised; others go on */
-    size_t pending = 0;      /* records in buf not yet written */
-    for (size_t i = 0; i < n && io_rc == 0; i++) {
-        const char *line = lines[i];
-        if (!line) {
+    size_t niov = 0;
+    size_t pending = 0;      /* records in iov not yet written */
+    size_t bytes = 0;        /* their bytes, newlines included */
+    for (size_t i = 0; i <= n && io_rc == 0; i++) {
+        if (i < n && !lines[i]) {
             if (atomic_exchange(&g_file.json_logged, 1) == 0)
                 xv_log(XV_LOG_ERROR, "trace record could not be serialised (out of memory)");
             json_rc = XV_E_NOMEM;
             continue;
         }
-        size_t len = lens[i];
-        /* Flush the chunk when this line would not fit behind it. */
-        if (buf.len && len + 1 > buf.max - buf.len) {
-            io_rc = write_all(fd, buf.data, buf.len);
+        if (niov && (i == n || niov == sizeof iov / sizeof iov[0])) {
+            io_rc = xv_writev_all(fd, iov, (int)niov);
             if (io_rc == 0) {
                 if (good >= 0)
-                    good += (off_t)buf.len;
+                    good += (off_t)bytes;
                 *written += pending;
             }
-            pending = 0;
-            xv_buf_reset(&buf);
+            niov = pending = bytes = 0;
         }
-        if (io_rc == 0 && len + 1 > buf.max) {
-            /* A record bigger than a chunk goes out on its own. */
-            io_rc = write_all(fd, line, len);
-            if (io_rc == 0)
-                io_rc = write_all(fd, "\n", 1);
-            if (io_rc == 0) {
-                if (good >= 0)
-                    good += (off_t)len + 1;
-                *written += 1;
-            }
-        } else if (io_rc == 0) {
-            if (xv_buf_append(&buf, line, len) < 0 || xv_buf_append(&buf, "\n", 1) < 0)
-                json_rc = XV_E_NOMEM;   /* cannot happen below max; be safe */
-            else
-                pending++;
-        }
+        if (i == n || io_rc != 0)
+            break;
+        iov[niov].iov_base = (void *)lines[i];
+        iov[niov++].iov_len = lens[i];
+        iov[niov].iov_base = (void *)"\n";
+        iov[niov++].iov_len = 1;
+        pending++;
+        bytes += lens[i] + 1;
     }
-    if (io_rc == 0 && buf.len) {
-        io_rc = write_all(fd, buf.data, buf.len);
-        if (io_rc == 0)
-            *written += pending;
-    }
-    xv_buf_free(&buf);
     if (io_rc < 0) {
         /* Disk full or similar: drop the partial line so the file stays
          * valid JSON Lines for every reader (only safe while we hold the

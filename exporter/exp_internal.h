@@ -17,9 +17,6 @@
 
 #include <cjson/cJSON.h>
 
-/* Largest serialised batch written with one write loop; a batch above it
- * is written in several chunks, each one whole lines, under the same lock. */
-#define XV_EXP_CHUNK_BYTES ((size_t)1 << 20)
 /* The writer thread waits up to XV_EXP_LINGER_MS for XV_EXP_LINGER_MIN
  * records before writing a batch (flush and shutdown do not wait). */
 #define XV_EXP_LINGER_MS 20
@@ -32,6 +29,11 @@
  * when unset). Caller owns the result; free with free(). NULL when no
  * home directory can be found or on allocation failure. */
 char *xv_exp_file_default_path(const char *explicit_path);
+
+/* The same, written to buf when it fits in cap bytes (cap > 0): returns
+ * buf, a new allocation, or NULL. The agent's start keeps the path in its
+ * own state, so a process that records nothing allocates nothing (issue 9). */
+char *xv_exp_file_default_path_in(const char *explicit_path, char *buf, size_t cap);
 
 /* Create the missing directories of `path`'s parent, each mode 0700.
  * Returns 0 or -errno. errno is not preserved (callers do that). */

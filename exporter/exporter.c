@@ -53,6 +53,11 @@
  * glibc trim the heap and the calling thread fault the pages in again on
  * every call (issue 9: 5 % of a call's CPU). */
 #define XV_EXP_TEXT_BYTES ((size_t)1 << 20)
+/* The FIFO goes back to its start once its end passed this offset and its
+ * start is free: with the writer keeping up it stays within its first
+ * pages instead of walking all 1 MiB of them (a page fault every few
+ * records of a process's first thousands, issue 9). */
+#define XV_EXP_TEXT_SOFT ((size_t)64 << 10)
 
 /* Outputs (g.sinks): the JSON Lines file, the OTLP sink (exporter/otlp*.c). */
 #define XV_EXP_SINK_FILE 1
@@ -109,7 +114,10 @@ static struct {
     pthread_cond_t progress;       /* flush/shutdown wait: done advanced, thread exited */
     int configured;                /* init ran (explicitly or lazily on first push) */
     int stopped;                   /* shutdown ran: pushers write directly */
-    char *path;                    /* trace file path, owned; NULL if none resolvable */
+    char *path;                    /* trace file path, owned (or path_buf); NULL if none
+                                      resolvable */
+    char path_buf[256];            /* the first configure's path when it fits: no heap
+                                      set up by a start that records nothing (issue 9) */
     int sinks;                     /* XV_EXP_SINK_*: file unless OTLP is configured and no
                                       trace file was asked for explicitly; OTLP when set */
     uint64_t timeout_ms;           /* shutdown flush budget */
@@ -135,21 +143,17 @@ static struct {
     int first_seen;                /* a record was pushed since configure (or the fork) */
     /* Counters (struct xv_exp_stats), atomics so stats never take the lock. */
     atomic_uint_fast64_t pushed, written, direct, failed;
-} g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} g XV_START_DATA = { .lock = PTHREAD_MUTEX_INITIALIZER,
+                      /* deadlines are CLOCK_MONOTONIC: every wait names its clock
+                       * (pthread_cond_clockwait), so the condition variables need
+                       * no run-time init (a pthread_once and a futex call at every
+                       * start, issue 9) */
+                      .work = PTHREAD_COND_INITIALIZER,
+                      .progress = PTHREAD_COND_INITIALIZER };
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* Condition variables wait on CLOCK_MONOTONIC so a wall-clock jump cannot
  * stretch a flush deadline. */
-static void sync_init(void)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g.work, &ca);
-    pthread_cond_init(&g.progress, &ca);
-    pthread_condattr_destroy(&ca);
-}
 
 static void deadline_after(struct timespec *ts, uint64_t ms)
 {
@@ -159,12 +163,17 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
 }
 
 /* Apply a config; caller holds g.lock and has checked the state. */
-static int configure_locked(const struct xv_exp_config *cfg)
+XV_START_FN static int configure_locked(const struct xv_exp_config *cfg)
 {
     /* getpwuid_r may talk to nscd/sssd over a socket: keep the preload's
      * hooks out of it (they must never re-enter us while g.lock is held). */
     xv_guard_enter();
-    char *path = xv_exp_file_default_path(cfg ? cfg->trace_file : NULL);
+    /* the first configure may use path_buf; a re-init allocates (a reader
+     * of the old path may still hold it) */
+    int first = !g.configured && !g.path;
+    char *path = xv_exp_file_default_path_in(cfg ? cfg->trace_file : NULL,
+                                             first ? g.path_buf : NULL,
+                                             first ? sizeof g.path_buf : 0);
     /* OTLP when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is usable; the file
      * stays the default, and is also written when asked for explicitly.
      * (Inside the guard too: the spool path may need getpwuid_r.) */
@@ -178,7 +187,8 @@ static int configure_locked(const struct xv_exp_config *cfg)
         qmax = XV_EXP_QUEUE_CAP;
     /* The ring is allocated by the first push: a process that never
      * records anything never touches its pages (issue 9). */
-    free(g.path);
+    if (g.path != g.path_buf)
+        free(g.path);
     free(g.ring);
     g.path = path;
     g.sinks = sinks;
@@ -201,10 +211,9 @@ static int configure_locked(const struct xv_exp_config *cfg)
     return 0;
 }
 
-int xv_exp_init(const struct xv_exp_config *cfg)
+XV_START_FN int xv_exp_init(const struct xv_exp_config *cfg)
 {
     int saved = errno;
-    pthread_once(&g_once, sync_init);
     pthread_mutex_lock(&g.lock);
     int rc;
     /* Re-init is allowed only once no thread can touch the old state. */
@@ -397,7 +406,7 @@ static void *exporter_main(void *arg)
             struct timespec dl;
             deadline_after(&dl, XV_EXP_LINGER_MS);
             while (!g.stop && !g.flushing && g.count < XV_EXP_LINGER_MIN)
-                if (pthread_cond_timedwait(&g.work, &g.lock, &dl) == ETIMEDOUT)
+                if (pthread_cond_clockwait(&g.work, &g.lock, CLOCK_MONOTONIC, &dl) == ETIMEDOUT)
                     break;
         }
         size_t n = 0, span = 0;
@@ -479,8 +488,9 @@ static char *text_alloc_locked(size_t len, size_t *span)
     if (g.text_used == 0)
         g.text_head = 0;
     size_t tail = (g.text_head + g.text_used) % cap, pad = 0;
-    if (tail + len > cap)
-        pad = cap - tail;
+    if (tail + len > cap || (tail >= XV_EXP_TEXT_SOFT && tail >= g.text_head &&
+                             g.text_head >= len))
+        pad = cap - tail; /* the line goes at offset 0 (see XV_EXP_TEXT_SOFT) */
     if (g.text_used + pad + len > cap)
         return NULL;
     *span = pad + len;
@@ -515,7 +525,6 @@ static int own_line_locked(struct exp_rec *r)
 static int push_rec(struct exp_rec *record)
 {
     int saved = errno;
-    pthread_once(&g_once, sync_init);
     pthread_mutex_lock(&g.lock);
     if (!g.configured && configure_locked(NULL) < 0) {
         pthread_mutex_unlock(&g.lock);
@@ -560,6 +569,9 @@ static int push_rec(struct exp_rec *record)
         g.ring = calloc(g.queue_max, sizeof *g.ring); /* NULL: records go direct */
     if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring && g.count < g.queue_max &&
         (record->kind != EXP_LINE_BORROWED || own_line_locked(record) == 0)) {
+        if (g.count == 0)
+            g.head = 0; /* an empty ring restarts at its first slots (their pages stay
+                           warm; see XV_EXP_TEXT_SOFT) */
         g.ring[(g.head + g.count) % g.queue_max] = *record;
         g.count++;
         g.enqueued++;
@@ -614,7 +626,6 @@ int xv_exp_push_text(const char *line, size_t len)
 int xv_exp_flush(uint64_t timeout_ms)
 {
     int saved = errno;
-    pthread_once(&g_once, sync_init);
     struct timespec dl;
     deadline_after(&dl, timeout_ms);
     uint64_t failed_before = atomic_load(&g.failed);
@@ -636,7 +647,7 @@ int xv_exp_flush(uint64_t timeout_ms)
             rc = XV_E_IO;
             break;
         }
-        if (pthread_cond_timedwait(&g.progress, &g.lock, &dl) == ETIMEDOUT && g.done < target) {
+        if (pthread_cond_clockwait(&g.progress, &g.lock, CLOCK_MONOTONIC, &dl) == ETIMEDOUT && g.done < target) {
             rc = XV_E_IO;
             break;
         }
@@ -650,10 +661,9 @@ int xv_exp_flush(uint64_t timeout_ms)
     return rc;
 }
 
-void xv_exp_shutdown(void)
+XV_EXIT_FN void xv_exp_shutdown(void)
 {
     int saved = errno;
-    pthread_once(&g_once, sync_init);
     struct timespec dl;
     pthread_mutex_lock(&g.lock);
     if (!g.configured || g.stopped) {
@@ -676,7 +686,7 @@ void xv_exp_shutdown(void)
         pthread_cond_signal(&g.work);
         int timed_out = 0;
         while (g.tstate == EXP_T_RUNNING && !timed_out)
-            timed_out = pthread_cond_timedwait(&g.progress, &g.lock, &dl) == ETIMEDOUT;
+            timed_out = pthread_cond_clockwait(&g.progress, &g.lock, CLOCK_MONOTONIC, &dl) == ETIMEDOUT;
         if (g.tstate == EXP_T_EXITED) {
             pthread_t t = g.thread;
             g.tstate = EXP_T_NONE;
@@ -698,7 +708,6 @@ void xv_exp_shutdown(void)
 
 void xv_exp_atfork_prepare(void)
 {
-    pthread_once(&g_once, sync_init);
     pthread_mutex_lock(&g.lock);
 }
 
@@ -712,7 +721,8 @@ void xv_exp_atfork_child(void)
     /* Only this thread exists now. The lock was taken by prepare in the
      * parent; a fresh init is the portable way to get a usable one. */
     pthread_mutex_init(&g.lock, NULL);
-    sync_init();
+    pthread_cond_init(&g.work, NULL);
+    pthread_cond_init(&g.progress, NULL);
     /* The queued records are the parent's to write: free our copies
      * without writing them. A batch the parent's thread held at the fork
      * is unreachable here and simply leaks in the child. */

@@ -52,7 +52,7 @@ static struct {
     atomic_uint_fast64_t sent, spooled, replayed, dropped;
     /* once-per-process log flags */
     atomic_int logged_final, logged_spool, logged_encode, logged_down;
-} g_otlp = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} g_otlp XV_START_DATA = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static struct xv_exp_otlp_cfg *cfg_get(void)
 {
@@ -62,7 +62,7 @@ static struct xv_exp_otlp_cfg *cfg_get(void)
     return c;
 }
 
-int xv_exp_otlp_configure(void)
+XV_START_FN int xv_exp_otlp_configure(void)
 {
     struct xv_exp_otlp_cfg *c = xv_exp_otlp_cfg_from_env();
     pthread_mutex_lock(&g_otlp.mu);

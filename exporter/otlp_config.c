@@ -275,7 +275,7 @@ static const char *first_set(const char *a, const char *b)
     return env(a) ? a : b;
 }
 
-struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_from_env(void)
+XV_START_FN struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_from_env(void)
 {
     const char *full = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     const char *base = env("OTEL_EXPORTER_OTLP_ENDPOINT");
@@ -389,7 +389,7 @@ struct xv_exp_otlp_cfg *xv_exp_otlp_cfg_ref(struct xv_exp_otlp_cfg *c)
     return c;
 }
 
-void xv_exp_otlp_cfg_unref(struct xv_exp_otlp_cfg *c)
+XV_EXIT_FN void xv_exp_otlp_cfg_unref(struct xv_exp_otlp_cfg *c)
 {
     if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
         return;

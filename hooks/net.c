@@ -37,9 +37,10 @@
 /* fd -> connection (one reference held by the table). */
 static struct xv_conn *_Atomic g_fds[XV_FD_MAX] XV_LARGE_BSS;
 /* Slots of g_fds in use (the readiness hooks' cheap "anything watched?"). */
-static atomic_int g_nfds;
-static pthread_mutex_t g_fd_mu[XV_FD_LOCKS] = { [0 ... XV_FD_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
-static atomic_int g_ready; /* 1: agent active; 0: not yet or inert */
+static atomic_int g_nfds XV_START_DATA;
+/* (with the start-up data: a first call locks one, XV_START_DATA) */
+static pthread_mutex_t g_fd_mu[XV_FD_LOCKS] XV_START_DATA = { [0 ... XV_FD_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
+static atomic_int g_ready XV_START_DATA; /* 1: agent active; 0: not yet or inert */
 
 __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
 __thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec"))) = -1;
@@ -62,11 +63,20 @@ void xv_net_atfork_child(void)
         pthread_mutex_init(&g_fd_mu[i], NULL);
 }
 
+/* The slot of fd, unlocked (a hint: NULL or a connection that may be going
+ * away). Reads no slot before the first is set: the table's first page is
+ * then written before it is ever read (one page fault, not a read fault
+ * and a copy-on-write one, issue 9). */
+static inline struct xv_conn *fd_peek(int fd)
+{
+    if (fd < 0 || fd >= XV_FD_MAX || !atomic_load_explicit(&g_nfds, memory_order_relaxed))
+        return NULL;
+    return atomic_load_explicit(&g_fds[fd], memory_order_relaxed);
+}
+
 struct xv_conn *xv_net_conn_get(int fd)
 {
-    if (fd < 0 || fd >= XV_FD_MAX)
-        return NULL;
-    if (!atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+    if (!fd_peek(fd))
         return NULL;
     pthread_mutex_t *mu = &g_fd_mu[fd % XV_FD_LOCKS];
     pthread_mutex_lock(mu);
@@ -82,7 +92,7 @@ static void fd_slot_set(int fd, struct xv_conn *c)
 {
     if (fd < 0 || fd >= XV_FD_MAX)
         return;
-    if (!c && !atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+    if (!c && !fd_peek(fd))
         return;
     if (c)
         xv_conn_ref(c);
@@ -217,9 +227,9 @@ static const struct xv_route_rule *route_for(int fd, const struct sockaddr *sa, 
 }
 
 /* preload/'s once-only work for the first connect (xv_hooks_on_first_connect). */
-static void (*_Atomic g_first_connect)(void);
+static void (*_Atomic g_first_connect)(void) XV_START_DATA;
 
-void xv_hooks_on_first_connect(void (*fn)(void))
+XV_START_FN void xv_hooks_on_first_connect(void (*fn)(void))
 {
     atomic_store_explicit(&g_first_connect, fn, memory_order_release);
 }
@@ -434,8 +444,7 @@ XV_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * the TLS hooks serve from the answer. Returns 1 when it took the read. */
 static int wake_read(int fd, void *buf, size_t n, ssize_t *ret)
 {
-    if (n == 0 || xv_tls_cur.active || !xv_hooks_active() || fd < 0 || fd >= XV_FD_MAX ||
-        !atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+    if (n == 0 || xv_tls_cur.active || !xv_hooks_active() || !fd_peek(fd))
         return 0;
     struct xv_conn *c = xv_net_conn_get(fd);
     if (!c)
@@ -706,7 +715,7 @@ XV_HOOK int close(int fd)
 {
     xv_real_init();
     xv_poll_forget_fd(fd);
-    if (fd >= 0 && fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed)) {
+    if (fd_peek(fd)) {
         tx_drain_at_close(fd);
         int saved = errno;
         fd_slot_set(fd, NULL);
@@ -717,8 +726,7 @@ XV_HOOK int close(int fd)
 
 XV_HOOK int shutdown(int fd, int how)
 {
-    if (how != SHUT_RD && xv_hooks_active() && !xv_tls_cur.active && fd >= 0 &&
-        fd < XV_FD_MAX && atomic_load_explicit(&g_fds[fd], memory_order_relaxed))
+    if (how != SHUT_RD && xv_hooks_active() && !xv_tls_cur.active && fd_peek(fd))
         tx_drain_at_close(fd); /* held and queued request bytes precede the FIN */
     return xv_real.shutdown(fd, how);
 }

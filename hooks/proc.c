@@ -13,13 +13,14 @@
  * turn on and read with an atomic load.
  */
 #include "xv_hooks.h"
+#include "xv_place.h"
 
 #include <stdatomic.h>
 
 /* Registered by preload/ (xv_hooks_on_exit); NULL: nothing to do. */
-static void (*_Atomic g_on_exit)(void);
+static void (*_Atomic g_on_exit)(void) XV_START_DATA;
 
-void xv_hooks_on_exit(void (*fn)(void))
+XV_START_FN void xv_hooks_on_exit(void (*fn)(void))
 {
     atomic_store_explicit(&g_on_exit, fn, memory_order_release);
 }

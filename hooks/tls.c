@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +50,20 @@ struct ssl_ent {
 
 static struct {
     pthread_mutex_t mu[SSL_LOCKS];
-} g_ssl = { .mu = { [0 ... SSL_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER } };
+} g_ssl XV_START_DATA = { .mu = { [0 ... SSL_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER } };
 /* The chain heads, apart from the locks: the locks stay among the small
  * variables, the heads go after them (XV_LARGE_BSS). */
 static struct ssl_ent *g_ssl_bucket[SSL_BUCKETS] XV_LARGE_BSS;
+/* An entry was ever added (set under the bucket's lock before it): until
+ * then no bucket is read, so the first one's page is written first (one
+ * page fault instead of a read fault and a copy-on-write one, issue 9). */
+static atomic_int g_ssl_used XV_START_DATA;
+
+static inline struct ssl_ent **bucket(unsigned b)
+{
+    static struct ssl_ent *none XV_START_DATA; /* never written */
+    return atomic_load_explicit(&g_ssl_used, memory_order_relaxed) ? &g_ssl_bucket[b] : &none;
+}
 
 /* ALPN offers we saw, so SNI time can narrow them: an SSL_CTX's, and an
  * SSL's own offer made before its host name was set (Node sets ALPN in the
@@ -63,13 +74,15 @@ static struct ssl_ent *g_ssl_bucket[SSL_BUCKETS] XV_LARGE_BSS;
 static struct {
     pthread_mutex_t mu;
     unsigned next;
-    int any_ssl;        /* an SSL-level offer was ever stored (SSL_free skips the scan otherwise) */
     struct {
         const void *key;
         unsigned len;
         unsigned char protos[64];
     } e[ALPN_CTX_MAX];
 } g_alpn = { .mu = PTHREAD_MUTEX_INITIALIZER };
+/* An SSL-level offer was ever stored (SSL_free skips the scan otherwise);
+ * apart from the table, so every SSL_free does not read its page. */
+static int g_alpn_any_ssl XV_START_DATA;
 
 static void alpn_remember(const void *key, const unsigned char *protos, unsigned len, int is_ssl)
 {
@@ -84,7 +97,7 @@ static void alpn_remember(const void *key, const unsigned char *protos, unsigned
     g_alpn.e[slot].len = len;
     memcpy(g_alpn.e[slot].protos, protos, len);
     if (is_ssl)
-        __atomic_store_n(&g_alpn.any_ssl, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_alpn_any_ssl, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&g_alpn.mu);
 }
 
@@ -145,7 +158,7 @@ static struct xv_conn *ssl_conn_io(const SSL *s, int create, int io)
     unsigned b = ssl_hash(s);
     pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
     pthread_mutex_lock(mu);
-    struct ssl_ent *e = g_ssl_bucket[b];
+    struct ssl_ent *e = *bucket(b);
     while (e && e->ssl != s)
         e = e->next;
     if (!e && create) {
@@ -158,7 +171,8 @@ static struct xv_conn *ssl_conn_io(const SSL *s, int create, int io)
                 e = NULL;
             } else {
                 xv_conn_set_notify(e->c, notify_ssl, (void *)s);
-                e->next = g_ssl_bucket[b];
+                e->next = *bucket(b); /* no read of a bucket before the first write */
+                atomic_store_explicit(&g_ssl_used, 1, memory_order_relaxed);
                 g_ssl_bucket[b] = e;
             }
         }
@@ -190,7 +204,7 @@ static struct xv_conn *ssl_conn_remove(const SSL *s)
     unsigned b = ssl_hash(s);
     pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
     pthread_mutex_lock(mu);
-    struct ssl_ent **pp = &g_ssl_bucket[b];
+    struct ssl_ent **pp = bucket(b);
     while (*pp && (*pp)->ssl != s)
         pp = &(*pp)->next;
     struct ssl_ent *e = *pp;
@@ -346,7 +360,7 @@ static int tls_flush_stream(struct xv_conn *c, void *ud)
     unsigned b = ssl_hash(s);
     pthread_mutex_t *mu = &g_ssl.mu[b % SSL_LOCKS];
     pthread_mutex_lock(mu);
-    struct ssl_ent *e = g_ssl_bucket[b];
+    struct ssl_ent *e = *bucket(b);
     while (e && e->ssl != s)
         e = e->next;
     if (e && e->c == c && xv_conn_io_idle_for(c, self_thread())) {
@@ -816,7 +830,7 @@ XV_HOOK void SSL_free(SSL *s)
             xv_conn_end(c, "SSL_free before the response completed");
             xv_conn_unref(c);
         }
-        if (__atomic_load_n(&g_alpn.any_ssl, __ATOMIC_RELAXED))
+        if (__atomic_load_n(&g_alpn_any_ssl, __ATOMIC_RELAXED))
             alpn_take(s, NULL, 1); /* its address may come back as another SSL */
         errno = saved;
     }
@@ -963,7 +977,7 @@ XV_ALIAS(SSL_CTX_set_alpn_protos)
 XV_ALIAS(SSL_get_shutdown)
 #undef XV_ALIAS
 
-void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT])
+XV_START_FN void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT])
 {
     for (int i = 0; i < XV_SSL_FN_COUNT; i++)
         out[i] = NULL;

@@ -84,7 +84,7 @@ XV_HOOK int X509_verify_cert(X509_STORE_CTX *ctx)
 extern __typeof__(X509_verify_cert) xv_x509_self_verify
     __attribute__((alias("X509_verify_cert"), visibility("hidden")));
 
-void *xv_x509_hook_addr(void)
+XV_START_FN void *xv_x509_hook_addr(void)
 {
     return (void *)xv_x509_self_verify;
 }

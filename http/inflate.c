@@ -39,7 +39,7 @@ static struct {
     atomic_uint max_ratio;       /* 0: no ratio bound */
 } g_lim = { XV_HTTP_INFLATE_DEFAULT_MAX_BYTES, XV_HTTP_INFLATE_DEFAULT_MAX_RATIO };
 
-void xv_http_set_inflate_limits(uint64_t max_bytes, unsigned max_ratio)
+XV_START_FN void xv_http_set_inflate_limits(uint64_t max_bytes, unsigned max_ratio)
 {
     atomic_store_explicit(&g_lim.max_bytes, max_bytes, memory_order_relaxed);
     atomic_store_explicit(&g_lim.max_ratio, max_ratio, memory_order_relaxed);

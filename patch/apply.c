@@ -13,6 +13,7 @@
  * g.real is published with release stores and read with acquire loads.
  */
 #include "xv_patch.h"
+#include "xv_place.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -33,7 +34,7 @@
 /* Written by xv_patch_apply only (single-threaded), read by xv_patch_real. */
 static struct {
     void *_Atomic real[XV_PATCH_NAMES];
-} g;
+} g XV_START_DATA;
 
 void *xv_patch_real(int i)
 {
@@ -55,11 +56,12 @@ struct obj {
 struct find {
     uintptr_t want;   /* an address inside the object, or 0 for the main program */
     int libssl;       /* a libssl.so is loaded */
+    int others;       /* objects that may export SSL_write (see system_object) */
     int found;
     struct obj o;
 };
 
-static void fill_obj(struct dl_phdr_info *info, struct obj *o)
+XV_START_FN static void fill_obj(struct dl_phdr_info *info, struct obj *o)
 {
     o->bias = info->dlpi_addr;
     o->phdr = info->dlpi_phdr;
@@ -78,13 +80,37 @@ static void fill_obj(struct dl_phdr_info *info, struct obj *o)
     }
 }
 
-static int find_cb(struct dl_phdr_info *info, size_t size, void *ud)
+/* glibc's own objects and the vDSO, which never export SSL_write: a
+ * process with nothing else loaded (most programs a CI job starts) needs no
+ * failing dlsym, whose error path allocates and so sets up the heap at every
+ * start (issue 9). */
+XV_START_FN static int system_object(const char *name)
+{
+    static const char *const sys[] = { "linux-vdso.so.", "ld-linux", "libc.so.", "libm.so.",
+                                       "libpthread.so.", "libdl.so.", "librt.so.",
+                                       "libresolv.so.", "libgcc_s.so.", NULL };
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    for (int i = 0; sys[i]; i++)
+        if (!strncmp(base, sys[i], strlen(sys[i])))
+            return 1;
+    return 0;
+}
+
+XV_START_FN static int find_cb(struct dl_phdr_info *info, size_t size, void *ud)
 {
     (void)size;
     struct find *f = ud;
     const char *name = info->dlpi_name ? info->dlpi_name : "";
     if (strstr(name, "/libssl.so") || strncmp(name, "libssl.so", 9) == 0)
         f->libssl = 1;
+    if (name[0] && !system_object(name)) {
+        struct obj o;
+        fill_obj(info, &o);
+        uintptr_t self = (uintptr_t)&xv_patch_apply;
+        if (!(self >= o.lo && self < o.hi))
+            f->others++; /* neither the program, the agent nor glibc */
+    }
     if (f->found)
         return 0;
     if (!f->want) {
@@ -211,30 +237,16 @@ static int refuse(struct xv_patch_report *rep, const char *fmt, const char *a, c
     return -1;
 }
 
-int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *rep)
+/* Patch the entry points of the object f, whose symbols e holds. Its own
+ * function with its own (6 KiB) frame: the ordinary start, which finds
+ * nothing to patch, stays on stack pages already touched (issue 9). */
+static __attribute__((noinline)) int patch_object(void *const hooks[XV_PATCH_NAMES],
+                                                  struct xv_patch_report *rep,
+                                                  const struct find *fp,
+                                                  const struct xv_patch_elf *ep, int in_exe)
 {
-    memset(rep, 0, sizeof *rep);
-    struct find f = { 0 };
-    dl_iterate_phdr(find_cb, &f);
-    if (f.libssl)
-        return 0; /* dynamic libssl: the ordinary hooks see it */
-    struct xv_patch_elf e;
-    memcpy(f.o.path, "/proc/self/exe", sizeof "/proc/self/exe");
-    rep->exe_read = f.found && xv_patch_elf_read_symbols(f.o.path, &rep->exe) == 0;
-    e = rep->exe;
-    int in_exe = rep->exe_read && xv_patch_elf_has_ssl(&e) && !e.needs_libssl;
-    if (!in_exe) {
-        /* another object exporting SSL_write (a library with OpenSSL inside) */
-        void *q = dlsym(RTLD_NEXT, "SSL_write");
-        if (!q)
-            return 0;
-        struct find g2 = { .want = (uintptr_t)q };
-        dl_iterate_phdr(find_cb, &g2);
-        if (!g2.found || g2.libssl || xv_patch_elf_read_symbols(g2.o.path, &e) != 0 ||
-            !xv_patch_elf_has_ssl(&e) || e.needs_libssl)
-            return 0;
-        f = g2;
-    }
+    struct find f = *fp;
+    struct xv_patch_elf e = *ep;
     rep->tried = 1;
     snprintf(rep->object, sizeof rep->object, "%s", f.o.path);
     if (in_exe) {
@@ -328,4 +340,33 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
             snprintf(rep->why, sizeof rep->why, "%s: its page could not be written", xv_patch_names[i]);
         }
     return rep->covered ? 0 : -1;
+}
+
+XV_START_FN int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    struct find f = { 0 };
+    dl_iterate_phdr(find_cb, &f);
+    if (f.libssl)
+        return 0; /* dynamic libssl: the ordinary hooks see it */
+    struct xv_patch_elf e;
+    memcpy(f.o.path, "/proc/self/exe", sizeof "/proc/self/exe");
+    rep->exe_read = f.found && xv_patch_elf_read_symbols(f.o.path, &rep->exe) == 0;
+    e = rep->exe;
+    int in_exe = rep->exe_read && xv_patch_elf_has_ssl(&e) && !e.needs_libssl;
+    if (!in_exe) {
+        /* another object exporting SSL_write (a library with OpenSSL inside) */
+        if (!f.others)
+            return 0;
+        void *q = dlsym(RTLD_NEXT, "SSL_write");
+        if (!q)
+            return 0;
+        struct find g2 = { .want = (uintptr_t)q };
+        dl_iterate_phdr(find_cb, &g2);
+        if (!g2.found || g2.libssl || xv_patch_elf_read_symbols(g2.o.path, &e) != 0 ||
+            !xv_patch_elf_has_ssl(&e) || e.needs_libssl)
+            return 0;
+        f = g2;
+    }
+    return patch_object(hooks, rep, &f, &e, in_exe);
 }

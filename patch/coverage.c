@@ -17,6 +17,7 @@
  * Thread safety: reentrant (pure over the file's read-only mapping).
  */
 #include "xv_patch.h"
+#include "xv_place.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -135,7 +136,7 @@ static void scan_rodata(const struct xv_patch_elf_file *f, struct xv_patch_elf *
     out->rustls |= (hit >> 4) & 1;
 }
 
-static int facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out, int search)
+XV_START_FN static int facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out, int search)
 {
     memset(out, 0, sizeof *out);
     out->machine = f->machine;
@@ -181,14 +182,14 @@ int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *o
 static struct {
     struct xv_patch_elf_file f;
     int held;
-} g_kept;
+} g_kept XV_START_DATA;
 
 static int is_self_exe(const char *path)
 {
     return strcmp(path, "/proc/self/exe") == 0;
 }
 
-static int read_file(const char *path, struct xv_patch_elf *out, int search)
+XV_START_FN static int read_file(const char *path, struct xv_patch_elf *out, int search)
 {
     struct xv_patch_elf_file f;
     memset(out, 0, sizeof *out);
@@ -209,7 +210,7 @@ int xv_patch_elf_read(const char *path, struct xv_patch_elf *out)
     return read_file(path, out, 1);
 }
 
-int xv_patch_elf_read_symbols(const char *path, struct xv_patch_elf *out)
+XV_START_FN int xv_patch_elf_read_symbols(const char *path, struct xv_patch_elf *out)
 {
     return read_file(path, out, 0);
 }
@@ -232,7 +233,7 @@ int xv_patch_elf_read_rodata(const char *path, struct xv_patch_elf *out)
     return 0;
 }
 
-int xv_patch_elf_has_ssl(const struct xv_patch_elf *e)
+XV_START_FN int xv_patch_elf_has_ssl(const struct xv_patch_elf *e)
 {
     return e->sym[0].value || e->sym[1].value || e->sym[2].value || e->sym[3].value;
 }

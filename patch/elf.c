@@ -16,6 +16,7 @@
  * Thread safety: reentrant; a struct xv_patch_elf_file belongs to one thread.
  */
 #include "xv_patch.h"
+#include "xv_place.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +41,7 @@
 
 /* An unsigned field of `width` bytes at `off`, in the file's byte order;
  * 0 past the end. */
-static uint64_t rd(const struct xv_patch_elf_file *e, size_t off, int width)
+XV_START_FN static uint64_t rd(const struct xv_patch_elf_file *e, size_t off, int width)
 {
     if (off > e->size || (size_t)width > e->size - off)
         return 0;
@@ -78,7 +79,12 @@ static const char *str_at(const struct xv_patch_elf_file *e, uint64_t lo, uint64
     if (off < lo || off >= hi)
         return NULL;
     const char *s = (const char *)e->data + off;
-    return memchr(s, '\0', hi - off) ? s : NULL;
+    /* names are short: a loop, not memchr (a page of libc's code that a
+     * program start would not otherwise touch, issue 9) */
+    for (uint64_t i = 0; i < hi - off; i++)
+        if (!s[i])
+            return s;
+    return NULL;
 }
 
 struct phdr {
@@ -91,7 +97,7 @@ static size_t phnum(const struct xv_patch_elf_file *e)
     return (size_t)rd(e, e->is64 ? 56 : 44, 2);
 }
 
-static int phdr_get(const struct xv_patch_elf_file *e, size_t i, struct phdr *ph)
+XV_START_FN static int phdr_get(const struct xv_patch_elf_file *e, size_t i, struct phdr *ph)
 {
     uint64_t phoff = e->is64 ? rd(e, 32, 8) : rd(e, 28, 4);
     uint16_t entsz = (uint16_t)rd(e, e->is64 ? 54 : 42, 2);
@@ -176,7 +182,7 @@ static uint16_t shnum(const struct xv_patch_elf_file *e)
     return e->has_shdrs ? (uint16_t)rd(e, e->is64 ? 60 : 48, 2) : 0;
 }
 
-int xv_patch_elf_section(const struct xv_patch_elf_file *e, size_t i, struct xv_patch_elf_shdr *sh)
+XV_START_FN int xv_patch_elf_section(const struct xv_patch_elf_file *e, size_t i, struct xv_patch_elf_shdr *sh)
 {
     memset(sh, 0, sizeof *sh);
     if (i >= shnum(e))
@@ -221,7 +227,7 @@ size_t xv_patch_elf_nsections(const struct xv_patch_elf_file *e)
     return shnum(e);
 }
 
-int xv_patch_elf_find_section(const struct xv_patch_elf_file *e, const char *name,
+XV_START_FN int xv_patch_elf_find_section(const struct xv_patch_elf_file *e, const char *name,
                               struct xv_patch_elf_shdr *sh)
 {
     for (size_t i = 0; i < shnum(e); i++)
@@ -231,14 +237,15 @@ int xv_patch_elf_find_section(const struct xv_patch_elf_file *e, const char *nam
     return -1;
 }
 
-int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e)
+XV_START_FN int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e)
 {
     memset(e, 0, sizeof *e);
     int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     struct stat st;
-    if (fstat(fd, &st) < 0) {
+    char empty[1] = ""; /* not glibc's: see xv_log_capture_stderr */
+    if (fstatat(fd, empty, &st, AT_EMPTY_PATH) < 0) {
         int err = errno;
         syscall(SYS_close, fd);
         return -err;
@@ -298,7 +305,7 @@ void xv_patch_elf_close(struct xv_patch_elf_file *e)
     memset(e, 0, sizeof *e);
 }
 
-int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, const char *first,
+XV_START_FN int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, const char *first,
                          int (*cb)(void *ctx, const struct xv_patch_elf_sym *s), void *ctx)
 {
     /* `first` as a bitmap of bytes: the loop below stays tight (no call per

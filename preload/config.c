@@ -52,7 +52,7 @@ static int knob_int(enum xv_knob_id id, int *out)
 
 /* A header value from the environment (a LINE knob: it goes on the wire
  * as is): a bad one is reported, without echoing it, and not sent. */
-static const char *env_header_value(enum xv_knob_id id, int *bad)
+XV_START_FN static const char *env_header_value(enum xv_knob_id id, int *bad)
 {
     const struct xv_knob *k = &xv_knobs[id];
     const char *v = env(id);
@@ -69,7 +69,7 @@ static const char *env_header_value(enum xv_knob_id id, int *bad)
 }
 
 /* Policy settings (SPEC §5). The policy itself is compiled by init.c. */
-static int load_policy_knobs(struct xv_config *cfg)
+XV_START_FN static int load_policy_knobs(struct xv_config *cfg)
 {
     int bad = 0;
     uint64_t n;
@@ -83,7 +83,7 @@ static int load_policy_knobs(struct xv_config *cfg)
 }
 
 /* Session and header settings (SPEC §3, §4) and the injected lines. */
-static int load_session(struct xv_config *cfg)
+XV_START_FN static int load_session(struct xv_config *cfg)
 {
     int bad = 0;
     char err[256];
@@ -112,7 +112,11 @@ static int load_session(struct xv_config *cfg)
         }
     }
     /* The lines every inspected request gets (unless it has its own). */
-    size_t n = 0, cap = 4 + (cfg->props ? cfg->props->n : 0);
+    size_t n = 0, cap = (cfg->session_path != NULL) + (cfg->props ? cfg->props->n : 0) +
+                        (cfg->flow_id != NULL) + (cfg->parent_trace_id != NULL);
+    if (!cap)
+        return bad; /* no lines: nothing allocated (a start that allocates
+                       nothing does not set up the heap, issue 9) */
     const char **lines = calloc(cap + 1, sizeof *lines);
     if (!lines)
         return bad;
@@ -154,9 +158,9 @@ static int load_session(struct xv_config *cfg)
  * XENOVIA_REPLAY_TIMING). The cassette is opened (its recordings loaded)
  * here; a bad value or an unreadable cassette gets one line and the program
  * runs without it. */
-static int g_replay_recorded; /* XENOVIA_REPLAY_TIMING=recorded (read once at init) */
+static int g_replay_recorded XV_START_DATA; /* XENOVIA_REPLAY_TIMING=recorded (read once at init) */
 
-static int load_cassette(struct xv_config *cfg)
+XV_START_FN static int load_cassette(struct xv_config *cfg)
 {
     const char *path = env(XV_KNOB_CASSETTE);
     int bad = 0, mode, timing;
@@ -181,21 +185,28 @@ static int load_cassette(struct xv_config *cfg)
     return bad;
 }
 
-static int load_routes(struct xv_config *cfg)
+XV_START_FN static int load_routes(struct xv_config *cfg)
 {
     static struct xv_route_config routes XV_LARGE_BSS;
     char err[300];
     int bad = 0;
-    if (xv_route_parse(env(XV_KNOB_ROUTE), env(XV_KNOB_PROXY_ID), env(XV_KNOB_RUNTIME_URL),
-                       env(XV_KNOB_API_KEY), env(XV_KNOB_CA_FILE), &routes, err,
+    const char *route = env(XV_KNOB_ROUTE), *proxy_id = env(XV_KNOB_PROXY_ID),
+               *runtime = env(XV_KNOB_RUNTIME_URL), *api_key = env(XV_KNOB_API_KEY),
+               *ca_file = env(XV_KNOB_CA_FILE);
+    int replay = cfg->cassette && xv_cassette_replay_only(cfg->cassette);
+    /* Nothing to route: the table is left unconfigured (route/ reads that as
+     * "no rule") and its page untouched (issue 9). */
+    if (!route && !proxy_id && !runtime && !api_key && !ca_file && !replay)
+        return 0;
+    if (xv_route_parse(route, proxy_id, runtime, api_key, ca_file, &routes, err,
                        sizeof err) != 0) {
         xv_log(XV_LOG_ERROR, "%s", err);
         bad = 1;
     }
-    if (routes.n > 0 && env(XV_KNOB_PROXY_ID) && !env(XV_KNOB_ROUTE) && !routes.api_key[0])
+    if (routes.n > 0 && proxy_id && !route && !routes.api_key[0])
         xv_log(XV_LOG_WARN, "XENOVIA_PROXY_ID is set without XENOVIA_API_KEY: the runtime will "
                "see the program's own credential");
-    if (cfg->cassette && xv_cassette_replay_only(cfg->cassette)) {
+    if (replay) {
         xv_route_set_replay(xv_conn_cassette_wire, g_replay_recorded);
         /* replay without network (SPEC §8.1): the hosts the cassette holds are
          * answered in-process; their connections never leave it */
@@ -214,7 +225,7 @@ static int load_routes(struct xv_config *cfg)
     return bad;
 }
 
-int xv_config_load(struct xv_config *cfg)
+XV_START_FN int xv_config_load(struct xv_config *cfg)
 {
     int bad = 0;
     uint64_t n;

@@ -35,7 +35,6 @@ _Static_assert(XV_PATCH_NAMES == XV_SSL_FN_COUNT, "patch/ and common/hooked.def 
 
 /* Process-wide agent state; written only by once-init. */
 static struct {
-    pthread_once_t once;
     struct xv_config cfg;
     char process[256];        /* argv[0] as the program was started */
     int active;               /* hooks were turned on */
@@ -45,9 +44,22 @@ static struct {
     struct xv_patch_report patch; /* compiled-in OpenSSL: what patch/ did */
     struct xv_patch_elf cov;  /* the program file's facts for the coverage verdict
                                  (completed at the first connect when rodata_pending) */
-} g = { .once = PTHREAD_ONCE_INIT };
+} g XV_START_DATA;
 
 static void exit_flush(void);
+
+#ifdef __GLIBC__
+/* pthread_atfork() is a stub from libc_nonshared.a, linked at the far end
+ * of the agent's code: calling it paged in one more 64 KiB window of code at
+ * every start (issue 9). This is the call the stub makes. */
+extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+                             void *dso);
+extern void *__dso_handle __attribute__((weak, visibility("hidden")));
+#define register_fork_handlers(p, a, c) \
+    __register_atfork((p), (a), (c), &__dso_handle == NULL ? NULL : __dso_handle)
+#else
+#define register_fork_handlers(p, a, c) pthread_atfork((p), (a), (c))
+#endif
 
 static void on_fork_prepare(void)
 {
@@ -64,6 +76,7 @@ static void on_fork_parent(void)
 static void on_fork_child(void)
 {
     g.pid = getpid();
+    xv_uuid_atfork_child(); /* the child draws UUIDs of its own */
     /* Locks may have been held by threads that do not exist here. */
     xv_conn_atfork_child();
     xv_net_atfork_child();
@@ -74,7 +87,7 @@ static void on_fork_child(void)
     xv_exp_atfork_child();
 }
 
-static void read_process_name(int argc, char **argv)
+XV_START_FN static void read_process_name(int argc, char **argv)
 {
     if (argc > 0 && argv && argv[0]) {
         /* a bounded copy, cut on a character boundary (no printf machinery
@@ -110,7 +123,7 @@ static void coverage_report(void)
         xv_log(XV_LOG_ERROR, "not covered: %s", why);
 }
 
-static void coverage_at_start(void)
+XV_START_FN static void coverage_at_start(void)
 {
     if (g.patch.exe_read)
         g.cov = g.patch.exe;
@@ -122,7 +135,7 @@ static void coverage_at_start(void)
         coverage_report();
 }
 
-static void do_init(void)
+XV_START_FN static void do_init(void)
 {
     /* Before the program can close fd 2 and reuse the number (issue 7 class 6). */
     xv_log_capture_stderr();
@@ -193,7 +206,8 @@ static void do_init(void)
         .cassette = g.cfg.cassette,
     };
     xv_conn_configure(&cc);
-    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    register_fork_handlers(on_fork_prepare, on_fork_parent, on_fork_child);
+    xv_uuid_fork_handled();
     /* _exit/_Exit run no destructor: hooks/proc.c calls this first */
     xv_hooks_on_exit(exit_flush);
 
@@ -218,14 +232,17 @@ __attribute__((constructor(200))) static void xv_preload_ctor(int argc, char **a
     read_process_name(argc, argv);
     int saved = errno;
     xv_guard_enter(); /* our own init I/O is never inspected */
-    pthread_once(&g.once, do_init);
+    /* The loader runs a constructor once; nothing else calls do_init (a
+     * hook that runs earlier goes to the real function), so no
+     * pthread_once and its futex call (issue 9). */
+    do_init();
     xv_guard_leave();
     errno = saved;
 }
 
 /* The bounded flush for an _exit of this process (hooks/proc.c calls it
  * through xv_hooks_on_exit); nothing in a vfork child or when inactive. */
-static void exit_flush(void)
+XV_EXIT_FN static void exit_flush(void)
 {
     if (!g.active || getpid() != g.pid)
         return;
@@ -240,7 +257,7 @@ static void exit_flush(void)
     errno = saved;
 }
 
-__attribute__((destructor)) static void xv_preload_dtor(void)
+XV_EXIT_FN __attribute__((destructor)) static void xv_preload_dtor(void)
 {
     if (!g.active)
         return;

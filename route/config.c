@@ -146,7 +146,7 @@ static int fail(struct xv_route_config *out, char *err, size_t errlen, const cha
     return XV_E_CONFIG;
 }
 
-int xv_route_parse(const char *route, const char *proxy_id, const char *runtime_url,
+XV_START_FN int xv_route_parse(const char *route, const char *proxy_id, const char *runtime_url,
                    const char *api_key, const char *ca_file, struct xv_route_config *out,
                    char *err, size_t errlen)
 {
@@ -279,9 +279,9 @@ const struct xv_route_rule *xv_route_match(const struct xv_route_config *cfg, co
     return NULL;
 }
 
-static const struct xv_route_config *g_cfg; /* set once by the preload */
+static const struct xv_route_config *g_cfg XV_START_DATA; /* set once by the preload */
 
-void xv_route_configure(const struct xv_route_config *cfg)
+XV_START_FN void xv_route_configure(const struct xv_route_config *cfg)
 {
     g_cfg = cfg;
 }

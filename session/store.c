@@ -27,11 +27,14 @@
  * digests (SHA-256 of canonical JSON) and new UUIDs are made with it
  * released — resolution drops it between strategies 1-3 and 4-5.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "session_int.h"
 
@@ -39,12 +42,17 @@
 #define SLOT_ID 0
 #define SLOT_USER 1
 #define POOL_MAX (1u << 24)
+#define BUCKET_PAGE 4096 /* bytes of `buckets` per bit of bucket_pages */
 
 /* Kind of a key node; also the domain tag hashed in front of the text. */
 enum key_kind { K_FREE = 0, K_ID = 'i', K_USER = 'u', K_RESP = 'r', K_FP = 'f' };
 
+/* A key keeps 16 bytes of its digest (a false match among a full store's
+ * 10^5 keys: ~10^-29); a slot is a third smaller (issue 9, docs/session.md). */
+#define KEY_DIGEST_LEN 16
+
 struct key {
-    uint8_t digest[XV_SESSION_DIGEST_LEN]; /* SHA-256(tag ‖ text), or a fingerprint */
+    uint8_t digest[KEY_DIGEST_LEN];        /* SHA-256(tag ‖ text), or a fingerprint: its head */
     int32_t next;                          /* next node + 1 in the bucket chain; 0 ends */
     uint8_t kind;                          /* enum key_kind; K_FREE: not indexed */
 };
@@ -81,10 +89,14 @@ struct xv_session_store {
     int32_t sess_used;             /* bump index: slots [0, sess_used) were handed out */
     int32_t *buckets;              /* nbuckets chain heads (node index + 1; 0 empty) */
     uint32_t mask;                 /* nbuckets - 1 */
+    uint64_t *bucket_pages;        /* a bit per page of `buckets`, set once written: an
+                                      unwritten one is not read (docs/architecture.md) */
     struct tool *tools;            /* cfg.tool_max slots */
     int32_t t_head, t_tail;        /* oldest / youngest outstanding tool call */
     int32_t t_free;                /* released tool slots; -1 none */
     int32_t t_used;                /* bump index: slots [0, t_used) were handed out */
+    size_t sess_ready;             /* bytes of `sess` made resident ahead (see sess_ready) */
+    size_t ready_step;             /* the next step's bytes: doubles up to READY_MAX */
     struct xv_session_stats st;    /* counters; sessions/keys/tools are current */
 };
 
@@ -96,6 +108,13 @@ static size_t n_buckets(size_t max)
     while (n < max * 2)
         n <<= 1;
     return n;
+}
+
+/* The store's header: the struct and its bucket_pages bitmap, 64-aligned. */
+static size_t head_bytes(size_t nb)
+{
+    size_t page_words = (nb * sizeof(int32_t) / BUCKET_PAGE + 63) / 64 + 1;
+    return (sizeof(struct xv_session_store) + page_words * sizeof(uint64_t) + 63) & ~(size_t)63;
 }
 
 static void fill_defaults(struct xv_session_config *c)
@@ -112,8 +131,7 @@ size_t xv_session_store_bytes_bound(size_t max_sessions, size_t tool_max)
 {
     struct xv_session_config c = { .max_sessions = max_sessions, .tool_max = tool_max };
     fill_defaults(&c);
-    return ((sizeof(struct xv_session_store) + 63) & ~(size_t)63) +
-           c.max_sessions * sizeof(struct sess) + n_buckets(c.max_sessions) * sizeof(int32_t) +
+    return head_bytes(n_buckets(c.max_sessions)) + c.max_sessions * sizeof(struct sess) + n_buckets(c.max_sessions) * sizeof(int32_t) +
            c.tool_max * sizeof(struct tool);
 }
 
@@ -143,7 +161,7 @@ struct xv_session_store *xv_session_store_new(const struct xv_session_config *cf
     _Static_assert(sizeof(struct sess) % _Alignof(struct tool) == 0 &&
                    sizeof(struct tool) % _Alignof(int32_t) == 0, "store block layout");
     struct xv_session_store *s;
-    size_t head = (sizeof *s + 63) & ~(size_t)63;
+    size_t head = head_bytes(nb);
     size_t sess_bytes = c.max_sessions * sizeof *s->sess;
     size_t tool_bytes = c.tool_max * sizeof *s->tools;
     s = calloc(1, head + sess_bytes + tool_bytes + nb * sizeof *s->buckets);
@@ -158,6 +176,7 @@ struct xv_session_store *xv_session_store_new(const struct xv_session_config *cf
     s->tools = (struct tool *)(void *)((char *)s->sess + sess_bytes);
     s->buckets = (int32_t *)(void *)((char *)s->tools + tool_bytes);
     s->mask = (uint32_t)(nb - 1);
+    s->bucket_pages = (uint64_t *)(void *)(s + 1);
     /* Slots are handed out by the bump index first; the free lists hold
      * only released slots, so no slot is written before it is used. */
     s->sess_free = -1;
@@ -236,11 +255,21 @@ static struct key *node(struct xv_session_store *s, int32_t n)
     return &s->sess[n / NKEYS].keys[n % NKEYS];
 }
 
+/* Bucket b's page was written (see bucket_pages). */
+static int bucket_page_written(const struct xv_session_store *s, uint32_t b)
+{
+    size_t p = (size_t)b * sizeof *s->buckets / BUCKET_PAGE;
+    return (s->bucket_pages[p / 64] >> (p % 64)) & 1;
+}
+
 static int32_t key_find(struct xv_session_store *s, uint8_t kind, const uint8_t *d)
 {
-    for (int32_t l = s->buckets[bucket_of(s, d)]; l > 0; l = node(s, l - 1)->next) {
+    uint32_t b = bucket_of(s, d);
+    if (!bucket_page_written(s, b))
+        return -1;
+    for (int32_t l = s->buckets[b]; l > 0; l = node(s, l - 1)->next) {
         struct key *k = node(s, l - 1);
-        if (k->kind == kind && memcmp(k->digest, d, XV_SESSION_DIGEST_LEN) == 0)
+        if (k->kind == kind && memcmp(k->digest, d, KEY_DIGEST_LEN) == 0)
             return l - 1;
     }
     return -1;
@@ -283,11 +312,13 @@ static void key_bind(struct xv_session_store *s, int32_t i, uint8_t kind, const 
     int32_t n = i * NKEYS + slot;
     key_unlink(s, n);
     struct key *k = &se->keys[slot];
-    memcpy(k->digest, d, XV_SESSION_DIGEST_LEN);
+    memcpy(k->digest, d, KEY_DIGEST_LEN);
     k->kind = kind;
     uint32_t b = bucket_of(s, d);
-    k->next = s->buckets[b];
+    size_t p = (size_t)b * sizeof *s->buckets / BUCKET_PAGE;
+    k->next = bucket_page_written(s, b) ? s->buckets[b] : 0;
     s->buckets[b] = n + 1;
+    s->bucket_pages[p / 64] |= (uint64_t)1 << (p % 64);
     s->st.keys++;
 }
 
@@ -431,6 +462,35 @@ static void touch(struct xv_session_store *s, int32_t i, uint64_t now)
 
 /* A fresh session slot: expired sessions at the cold end go first, then
  * the least recently used one. */
+#define READY_MAX ((size_t)64 << 10)
+
+/* Slot i is about to be used first: past the pages made resident so far,
+ * make the next step resident in one call (half the cost of faulting them
+ * one by one here, issue 9); the step doubles from a page to 64 KiB. Where
+ * the call is refused (kernels before 5.14) pages fault in as before. */
+static void sess_ready(struct xv_session_store *s, int32_t i)
+{
+    size_t end = (size_t)(i + 1) * sizeof *s->sess;
+    size_t total = s->cfg.max_sessions * sizeof *s->sess;
+    if (end <= s->sess_ready || s->sess_ready == SIZE_MAX)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (!s->ready_step)
+        s->ready_step = page;
+    size_t to = end + s->ready_step < total ? end + s->ready_step : total;
+    uintptr_t a = ((uintptr_t)s->sess + s->sess_ready) & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)s->sess + to + page - 1) & ~(uintptr_t)(page - 1);
+    int saved = errno;
+    if (madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0) {
+        s->sess_ready = SIZE_MAX;
+        errno = saved;
+        return;
+    }
+    s->sess_ready = to;
+    if (s->ready_step < READY_MAX)
+        s->ready_step *= 2;
+}
+
 static int32_t sess_alloc(struct xv_session_store *s, const char *id, uint64_t now)
 {
     while (s->lru_tail >= 0 && is_expired(s, s->lru_tail, now)) {
@@ -447,6 +507,7 @@ static int32_t sess_alloc(struct xv_session_store *s, const char *id, uint64_t n
         s->sess_free = s->sess[i].next;
     } else {
         i = s->sess_used++; /* a never-used slot: its page is touched now */
+        sess_ready(s, i);
     }
     struct sess *se = &s->sess[i];
     memset(se, 0, sizeof *se); /* key links 0: not chained */

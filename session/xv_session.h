@@ -14,7 +14,8 @@
  *     XENOVIA_SESSION_ID / X-Xenovia-Session-Id validation.
  *
  * What is stored: no message text. Conversation fingerprints, response ids and
- * `user` values are kept only as SHA-256 digests; session ids in clear. The one
+ * `user` values are kept only as SHA-256 digests (their first 16 bytes);
+ * session ids in clear. The one
  * exception is an outstanding tool call (name and arguments, truncated to
  * XV_SESSION_TOOL_ARGS_MAX; arguments only when the store was created with
  * keep_tool_args), kept until its result arrives, the session ends or the
@@ -25,9 +26,9 @@
  *   xv_session_store_bytes_bound(max_sessions, tool_max) bytes, i.e.
  *   max_sessions × (session slot + its 2 + XV_SESSION_LINKS key nodes + its
  *   share of the hash buckets) + tool_max × (one tool slot) + a constant.
- *   On x86-64: 472 bytes per session slot (+ at most 16 bytes of buckets)
+ *   On x86-64: 312 bytes per session slot (+ at most 16 bytes of buckets)
  *   and 1,152 bytes per tool slot; the defaults (10,000 sessions, 1,024 tool
- *   calls) come to 6,030,928 bytes (5.75 MiB), whatever the traffic.
+ *   calls) come to 4,430,976 bytes (4.23 MiB), whatever the traffic.
  *
  * Thread safety: a store is protected by one mutex; every xv_session_store_*
  * function may be called from any thread. Hashing and canonicalisation run

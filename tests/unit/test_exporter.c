@@ -481,6 +481,80 @@ static void test_first_record_inline(void **state)
     rm_rf(g_dir);
 }
 
+/* Text records (the agent's path: lines copied into the exporter's byte
+ * FIFO) from two threads, 12,000 lines of 60 B to 3 KiB, ~18 MB: the FIFO
+ * wraps at its end and early (back to its start once past its first
+ * 64 KiB, XV_EXP_TEXT_SOFT) many times. Every line comes out once and
+ * whole; its padding length is what the pusher wrote. */
+#define TEXT_THREADS 2
+#define TEXT_PUSH 6000
+
+static size_t text_pad(int t, int i)
+{
+    return (size_t)((i * 37 + t * 11) % 3000);
+}
+
+static void *text_pusher(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    static __thread char line[4096];
+    char pad[3001];
+    for (int i = 0; i < TEXT_PUSH; i++) {
+        size_t n = text_pad(t, i);
+        memset(pad, 'x', n);
+        pad[n] = '\0';
+        int len = snprintf(line, sizeof line,
+                           "{\"a\":%d,\"b\":%d,\"text\":\"two\\nlines \\\"quoted\\\"\","
+                           "\"pad\":\"%s\"}", t, i, pad);
+        if (xv_exp_push_text(line, (size_t)len) != 0)
+            return (void *)1;
+        memset(line, '#', sizeof line); /* the exporter must have copied it */
+    }
+    return NULL;
+}
+
+static void test_text_fifo_order(void **state)
+{
+    (void)state;
+    make_dir("traces.jsonl");
+    init_with(g_path, 0, 0);
+    pthread_t th[TEXT_THREADS];
+    for (int t = 0; t < TEXT_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, text_pusher, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < TEXT_THREADS; t++) {
+        void *r;
+        pthread_join(th[t], &r);
+        assert_null(r);
+    }
+    assert_int_equal(xv_exp_flush(20000), 0);
+    xv_exp_shutdown();
+    static int seen[TEXT_THREADS * TEXT_PUSH];
+    memset(seen, 0, sizeof seen);
+    assert_int_equal(read_records(g_path, seen, TEXT_THREADS, TEXT_PUSH),
+                     TEXT_THREADS * TEXT_PUSH);
+    assert_all_once(seen, TEXT_THREADS * TEXT_PUSH);
+    FILE *f = fopen(g_path, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        int a = cJSON_GetObjectItem(o, "a")->valueint, b = cJSON_GetObjectItem(o, "b")->valueint;
+        const char *pad = cJSON_GetObjectItem(o, "pad")->valuestring;
+        assert_int_equal(strlen(pad), text_pad(a, b));
+        assert_int_equal(strspn(pad, "x"), text_pad(a, b));
+        cJSON_Delete(o);
+    }
+    free(line);
+    fclose(f);
+    struct xv_exp_stats s;
+    xv_exp_get_stats(&s);
+    assert_int_equal(s.written, TEXT_THREADS * TEXT_PUSH);
+    assert_int_equal(s.failed, 0);
+    rm_rf(g_dir);
+}
+
 static void test_fifo_without_reader_never_blocks(void **state)
 {
     (void)state;
@@ -754,6 +828,7 @@ int main(void)
         cmocka_unit_test(test_threads_all_once),
         cmocka_unit_test(test_tiny_queue_direct_path),
         cmocka_unit_test(test_first_record_inline),
+        cmocka_unit_test(test_text_fifo_order),
         cmocka_unit_test(test_many_processes_one_file),
         cmocka_unit_test(test_fork_child_skips_parent_records),
         cmocka_unit_test(test_flush_timeout_and_stuck_shutdown),
