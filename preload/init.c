@@ -206,8 +206,8 @@ XV_START_FN static void do_init(void)
         .cassette = g.cfg.cassette,
     };
     xv_conn_configure(&cc);
-    register_fork_handlers(on_fork_prepare, on_fork_parent, on_fork_child);
-    xv_uuid_fork_handled();
+    if (register_fork_handlers(on_fork_prepare, on_fork_parent, on_fork_child) == 0)
+        xv_uuid_fork_handled(); /* else the generator registers its own at first use */
     /* _exit/_Exit run no destructor: hooks/proc.c calls this first */
     xv_hooks_on_exit(exit_flush);
 
