@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 RUNS = 15
-MAX_FAULTS = 21
+MAX_FAULTS = 23
 
 
 def probe(exe, lib):
