@@ -370,8 +370,9 @@ static int run_download(int tls, int port, const char *ca, long long bytes)
 
 /* Start PROG (no arguments) N times, one after the other, with LD_PRELOAD=LIB
  * in its environment (or without LD_PRELOAD when LIB is "-"); this process
- * itself runs without the agent. Prints per start "WALL_NS CPU_US" (the
- * child's user + system time, from wait4). */
+ * itself runs without the agent. Prints per start "WALL_NS CPU_US PEER_US
+ * MINFLT" (the child's user + system time and minor page faults, from
+ * wait4; a proxy's CPU meanwhile). */
 static int run_spawn(long n, const char *lib, char **args)
 {
     const char *prog = args[0];
@@ -408,10 +409,10 @@ static int run_spawn(long n, const char *lib, char **args)
         uint64_t t1 = bench_now_ns();
         uint64_t p1 = peer_cpu_ns();
         /* Flushed per line: a child writing to the same file comes first. */
-        printf("%llu %llu %llu\n", (unsigned long long)(t1 - t0),
+        printf("%llu %llu %llu %ld\n", (unsigned long long)(t1 - t0),
                (unsigned long long)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL +
                                     ru.ru_utime.tv_usec + ru.ru_stime.tv_usec),
-               (unsigned long long)((p1 - p0) / 1000));
+               (unsigned long long)((p1 - p0) / 1000), (long)ru.ru_minflt);
         fflush(stdout);
     }
     free(env);
