@@ -370,12 +370,63 @@ static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *
     return in;
 }
 
+/* The response stage's decision applied to the call: a deny/block there
+ * means "block the response", a redaction "redact the response". */
+static void response_decision(struct xv_call *call, enum xv_outcome o, const char *action,
+                              const char *rule_id, const char *reason, unsigned labels)
+{
+    if (o == XV_OUTCOME_BLOCK)
+        o = XV_OUTCOME_BLOCK_RESPONSE;
+    else if (o == XV_OUTCOME_REDACT)
+        o = XV_OUTCOME_REDACT_RESPONSE;
+    call->resp_block = o == XV_OUTCOME_BLOCK_RESPONSE;
+    if (action) {
+        /* escalate & co.: blocks, recorded under its own name */
+        xv_utf8_snprintf(call->resp_policy_name, sizeof call->resp_policy_name, "%s", action);
+        call->resp_policy_outcome = call->resp_policy_name;
+    } else {
+        call->resp_policy_outcome = xv_policy_outcome_name(o);
+    }
+    if (rule_id)
+        xv_utf8_snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", rule_id);
+    if (reason)
+        xv_utf8_snprintf(call->resp_policy_reason, sizeof call->resp_policy_reason, "%s", reason);
+    if (o == XV_OUTCOME_REDACT_RESPONSE)
+        call->resp_redact_labels = labels;
+}
+
+/* Can the response stage decide differently from the request stage? Its
+ * input is the request stage's document with these members set anew; a
+ * policy that reads none of them and calls no non-deterministic builtin
+ * (time, rand, uuid, http) decides exactly as it did for the request, so
+ * that decision is reused instead of evaluated twice (most policies look
+ * only at the request: half their cost per call, issue 9). */
+static int stages_may_differ(const struct xv_policy *pol)
+{
+    static const char *const anew[] = { "stage", "output", "usage", "status", "session",
+                                        "properties" };
+    if (xv_policy_nondeterministic(pol))
+        return 1;
+    for (size_t i = 0; i < sizeof anew / sizeof anew[0]; i++)
+        if (xv_policy_reads_input(pol, anew[i]))
+            return 1;
+    return 0;
+}
+
 void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
 {
     const struct xv_policy *pol = xv_conn_cfg.policy;
     if (!pol || !call->api || call->synthetic || !xv_openai_call_status(call->api) ||
         call->resp_policy_outcome)
         return;
+    if (call->policy_decided && call->policy_code == XV_OUTCOME_ALLOW &&
+        call->policy_outcome != call->policy_name && !stages_may_differ(pol)) {
+        /* allowed at the request stage (the common case; any other outcome
+         * is evaluated again, its redaction labels are the stage's own) */
+        response_decision(call, XV_OUTCOME_ALLOW, NULL, call->policy_rule_id,
+                          call->policy_reason, 0);
+        return;
+    }
     struct xv_value *in = build_response_input(c, call);
     if (!in)
         return;
@@ -389,26 +440,9 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
         xv_policy_decision_free(&d);
         return;
     }
-    /* At this stage a deny/block means "block the response". */
-    enum xv_outcome o = d.outcome;
-    if (o == XV_OUTCOME_BLOCK)
-        o = XV_OUTCOME_BLOCK_RESPONSE;
-    else if (o == XV_OUTCOME_REDACT)
-        o = XV_OUTCOME_REDACT_RESPONSE;
-    call->resp_block = o == XV_OUTCOME_BLOCK_RESPONSE;
-    if (d.action) {
-        /* escalate & co.: blocks, recorded under its own name */
-        xv_utf8_snprintf(call->resp_policy_name, sizeof call->resp_policy_name, "%s", d.action);
-        call->resp_policy_outcome = call->resp_policy_name;
-    } else {
-        call->resp_policy_outcome = xv_policy_outcome_name(o);
-    }
-    if (d.rule_id)
-        xv_utf8_snprintf(call->resp_policy_rule_id, sizeof call->resp_policy_rule_id, "%s", d.rule_id);
-    if (d.reason)
-        xv_utf8_snprintf(call->resp_policy_reason, sizeof call->resp_policy_reason, "%s", d.reason);
-    if (o == XV_OUTCOME_REDACT_RESPONSE)
-        call->resp_redact_labels = xv_redact_labels_from(d.redact_fields, d.nredact);
+    response_decision(call, d.outcome, d.action, d.rule_id, d.reason,
+                      d.outcome == XV_OUTCOME_REDACT || d.outcome == XV_OUTCOME_REDACT_RESPONSE
+                          ? xv_redact_labels_from(d.redact_fields, d.nredact) : 0);
     xv_policy_decision_free(&d);
 }
 
@@ -521,6 +555,8 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
             return XV_CONN_POLICY_SEND;
         return XV_CONN_POLICY_ERROR;
     }
+    call->policy_decided = 1;
+    call->policy_code = (int)d.outcome;
     if (d.action) {
         /* escalate, or an action the engine does not know: a 403 recorded
          * under the action's own name (never a silent allow) */

@@ -59,6 +59,9 @@ struct xv_call {
     const char *policy_outcome;    /* request stage's decision name (static or policy_name),
                                       NULL when no policy ran */
     char policy_name[48];          /* an unknown action's own name ("escalate") */
+    int policy_decided;            /* the request stage decided (no error): policy_code set */
+    int policy_code;               /* its enum xv_outcome; policy_name holds an action's name
+                                      when policy_outcome == policy_name */
     int policy_blocked;            /* the request stage answered 403 (block, unknown action) */
     const char *policy_mode;       /* "enforce" | "monitor" */
     char policy_rule_id[128];

@@ -681,6 +681,11 @@ int xv_policy_contract(const struct xv_policy *p, const char **pkg, int *candida
     return bits;
 }
 
+int xv_policy_nondeterministic(const struct xv_policy *p)
+{
+    return !p || !p->compiled || p->c.nondet;
+}
+
 int xv_policy_reads_input(const struct xv_policy *p, const char *key)
 {
     if (!p || !p->compiled || p->c.input_any)

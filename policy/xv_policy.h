@@ -140,6 +140,11 @@ int xv_policy_contract(const struct xv_policy *p, const char **pkg, int *candida
  * decision. */
 int xv_policy_reads_input(const struct xv_policy *p, const char *key);
 
+/* 1 when some rule or function of the policy calls a non-deterministic
+ * builtin (time.now_ns, rand.intn, uuid.rfc4122, http.send): two decisions
+ * on the same input may differ. 1 too for NULL or an uncompiled policy. */
+int xv_policy_nondeterministic(const struct xv_policy *p);
+
 /* The decision as JSON {"outcome","action"?,"rule_id","reason","redact_fields"}.
  * Caller frees with free(). */
 char *xv_policy_decision_json(const struct xv_decision *d);

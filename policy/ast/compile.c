@@ -430,6 +430,8 @@ static void resolve_call(struct cctx *x, struct term *t, struct scope *s)
     if (!bi)
         xv_ast_cerr(x, t->loc, "rego_type_error", "undefined function %s", name);
     t->bi = bi;
+    if (bi->flags & XV_BIF_NONDET)
+        x->c->nondet = 1;
     if (bi->arity >= 0) {
         if (nargs == bi->arity + 1)
             t->outarg = 1;

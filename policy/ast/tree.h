@@ -202,6 +202,9 @@ struct xv_compiled {
      * key, or more keys than fit: then every key counts as read. */
     int input_any;
     int ninput_keys;
+    /* Some rule or function calls a non-deterministic builtin (XV_BIF_NONDET:
+     * time, rand, uuid, http): two evaluations of one input may differ. */
+    int nondet;
     const char *input_keys[XV_INPUT_KEYS_MAX]; /* frozen strings of the tree */
 };
 

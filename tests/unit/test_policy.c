@@ -479,6 +479,36 @@ static void test_reads_input(void **state)
     xv_policy_free(p);
 }
 
+/* Issue 9: a policy that reads nothing the response stage sets anew and
+ * calls no non-deterministic builtin gets its request-stage decision
+ * reused at the response stage (conn/policy.c): the flag must catch every
+ * such call, wherever it is (a rule, a function, an unused one). */
+static int nondet_of(const char *src)
+{
+    struct xv_policy *p = load(src, XV_REGO_VERSION_V1);
+    int r = xv_policy_nondeterministic(p);
+    xv_policy_free(p);
+    return r;
+}
+
+static void test_nondeterministic(void **state)
+{
+    (void)state;
+    assert_int_equal(nondet_of("package t\np if input.model == \"x\"\n"), 0);
+    assert_int_equal(nondet_of("package t\np := count(input.messages) + 1\n"), 0);
+    assert_int_equal(nondet_of("package t\np if time.now_ns() > input.t\n"), 1);
+    assert_int_equal(nondet_of("package t\np := rand.intn(\"k\", 10)\n"), 1);
+    assert_int_equal(nondet_of("package t\np := uuid.rfc4122(\"k\")\n"), 1);
+    assert_int_equal(nondet_of("package t\nf(x) := time.now_ns() + x\np := f(1)\n"), 1);
+    assert_int_equal(nondet_of("package t\nunused(x) := time.now_ns() + x\np := 1\n"), 1);
+    assert_int_equal(nondet_of("package t\np if { x := time.now_ns(); x > 0 }\n"), 1);
+    /* not compiled, or no policy: assume it may differ */
+    struct xv_policy *p = xv_policy_new();
+    assert_int_equal(xv_policy_nondeterministic(p), 1);
+    xv_policy_free(p);
+    assert_int_equal(xv_policy_nondeterministic(NULL), 1);
+}
+
 /* Issue 9: short object keys set by name are interned (one frozen string
  * shared by every object); long ones and keys past the table's bound are
  * allocated as before, and every key still finds its value. */
@@ -614,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_conflicts_and_budget),
         cmocka_unit_test(test_func_arg_nested_terms),
         cmocka_unit_test(test_reads_input),
+        cmocka_unit_test(test_nondeterministic),
         cmocka_unit_test(test_interned_keys),
         cmocka_unit_test(test_time_budget),
         cmocka_unit_test(test_concurrent_decisions),
