@@ -143,6 +143,7 @@ void xv_conn_get_stats(struct xv_conn_stats *out)
 XV_START_FN void xv_conn_configure(const struct xv_conn_config *cfg)
 {
     xv_conn_cfg = *cfg;
+    xv_conn_policy_configure();
 }
 
 const struct xv_conn_config *xv_conn_get_config(void)

@@ -413,6 +413,15 @@ static int stages_may_differ(const struct xv_policy *pol)
     return 0;
 }
 
+/* The compiled policy never changes: asked once per configuration, not per
+ * call (written before the hooks turn on, read only after). */
+static int g_stages_agree;
+
+void xv_conn_policy_configure(void)
+{
+    g_stages_agree = xv_conn_cfg.policy && !stages_may_differ(xv_conn_cfg.policy);
+}
+
 void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
 {
     const struct xv_policy *pol = xv_conn_cfg.policy;
@@ -420,7 +429,7 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
         call->resp_policy_outcome)
         return;
     if (call->policy_decided && call->policy_code == XV_OUTCOME_ALLOW &&
-        call->policy_outcome != call->policy_name && !stages_may_differ(pol)) {
+        call->policy_outcome != call->policy_name && g_stages_agree) {
         /* allowed at the request stage (the common case; any other outcome
          * is evaluated again, its redaction labels are the stage's own) */
         response_decision(call, XV_OUTCOME_ALLOW, NULL, call->policy_rule_id,

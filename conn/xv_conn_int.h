@@ -247,6 +247,8 @@ void xv_conn_answer(struct xv_conn *c, const char *resp, size_t n);
 enum { XV_CONN_POLICY_SEND = 0, XV_CONN_POLICY_BLOCK = 1, XV_CONN_POLICY_REDACT = 2,
        XV_CONN_POLICY_ERROR = 3 };
 int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call);
+/* What the configured policy allows the stages to share (xv_conn_configure). */
+void xv_conn_policy_configure(void);
 void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head *h);
 /* Response stage, evaluated when the response is complete; the would-be
  * decision is recorded (not applied yet: see docs/architecture.md). */

@@ -255,18 +255,20 @@ static struct key *node(struct xv_session_store *s, int32_t n)
     return &s->sess[n / NKEYS].keys[n % NKEYS];
 }
 
-/* Bucket b's page was written (see bucket_pages). */
-static int bucket_page_written(const struct xv_session_store *s, uint32_t b)
+/* Bucket b's page in bucket_pages: its word, *bit its bit (set once written). */
+static uint64_t *bucket_page(const struct xv_session_store *s, uint32_t b, uint64_t *bit)
 {
     size_t p = (size_t)b * sizeof *s->buckets / BUCKET_PAGE;
-    return (s->bucket_pages[p / 64] >> (p % 64)) & 1;
+    *bit = (uint64_t)1 << (p % 64);
+    return &s->bucket_pages[p / 64];
 }
 
 static int32_t key_find(struct xv_session_store *s, uint8_t kind, const uint8_t *d)
 {
     uint32_t b = bucket_of(s, d);
-    if (!bucket_page_written(s, b))
-        return -1;
+    uint64_t bit;
+    if (!(*bucket_page(s, b, &bit) & bit))
+        return -1; /* an unwritten page: every bucket on it empty */
     for (int32_t l = s->buckets[b]; l > 0; l = node(s, l - 1)->next) {
         struct key *k = node(s, l - 1);
         if (k->kind == kind && memcmp(k->digest, d, KEY_DIGEST_LEN) == 0)
@@ -315,10 +317,10 @@ static void key_bind(struct xv_session_store *s, int32_t i, uint8_t kind, const 
     memcpy(k->digest, d, KEY_DIGEST_LEN);
     k->kind = kind;
     uint32_t b = bucket_of(s, d);
-    size_t p = (size_t)b * sizeof *s->buckets / BUCKET_PAGE;
-    k->next = bucket_page_written(s, b) ? s->buckets[b] : 0;
+    uint64_t bit, *word = bucket_page(s, b, &bit);
+    k->next = (*word & bit) ? s->buckets[b] : 0;
     s->buckets[b] = n + 1;
-    s->bucket_pages[p / 64] |= (uint64_t)1 << (p % 64);
+    *word |= bit;
     s->st.keys++;
 }
 
@@ -464,10 +466,9 @@ static void touch(struct xv_session_store *s, int32_t i, uint64_t now)
  * the least recently used one. */
 #define READY_MAX ((size_t)64 << 10)
 
-/* Slot i is about to be used first: past the pages made resident so far,
- * make the next step resident in one call (half the cost of faulting them
- * one by one here, issue 9); the step doubles from a page to 64 KiB. Where
- * the call is refused (kernels before 5.14) pages fault in as before. */
+/* Slot i is used first: past the pages made resident so far, make the next
+ * step (a page doubling to 64 KiB) resident in one call, half the cost of
+ * faults here (issue 9); refused (kernels < 5.14), pages fault as before. */
 static void sess_ready(struct xv_session_store *s, int32_t i)
 {
     size_t end = (size_t)(i + 1) * sizeof *s->sess;
