@@ -10,6 +10,7 @@
 #include "xv_knobs.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +18,60 @@
 
 #include "xv_common.h"
 
-const struct xv_knob xv_knobs[XV_KNOB_COUNT] = {
+/* All the table's text in one constant block, one member per string. The
+ * variable names come first, together: start-up reads every one of them,
+ * and they then share one or two pages of the file instead of lying among
+ * the help texts. A row's fields hold offsets into the block (0: none). */
+static const struct knob_text {
+    char none; /* offset 0 */
+#define XV_KNOB_T(id, e, f, a, deft, h, d) char id##_env[sizeof e];
+#define XV_KNOB_L(id, e, f, a, mx, deft, h, d) char id##_env[sizeof e];
+#define XV_KNOB_U(id, e, f, a, lo, hi, def, h, d) char id##_env[sizeof e];
+#define XV_KNOB_B(id, e, f, def, h, d) char id##_env[sizeof e];
+#define XV_KNOB_C(id, e, f, ch, def, h, d) char id##_env[sizeof e];
+#include "xv_knobs.def"
+#undef XV_KNOB_T
+#undef XV_KNOB_L
+#undef XV_KNOB_U
+#undef XV_KNOB_B
+#undef XV_KNOB_C
+    char on_off[sizeof "on|off"];
 #define XV_KNOB_T(id, e, f, a, deft, h, d) \
-    [XV_KNOB_##id] = { e, f, a, XV_KNOB_TEXT, NULL, 0, 0, 0, deft, h, d },
+    char id##_flag[sizeof f], id##_arg[sizeof a], id##_deft[sizeof deft], id##_help[sizeof h], \
+        id##_doc[sizeof d];
 #define XV_KNOB_L(id, e, f, a, mx, deft, h, d) \
-    [XV_KNOB_##id] = { e, f, a, XV_KNOB_LINE, NULL, 0, mx, 0, deft, h, d },
+    char id##_flag[sizeof f], id##_arg[sizeof a], id##_deft[sizeof deft], id##_help[sizeof h], \
+        id##_doc[sizeof d];
 #define XV_KNOB_U(id, e, f, a, lo, hi, def, h, d) \
-    [XV_KNOB_##id] = { e, f, a, XV_KNOB_UINT, NULL, lo, hi, def, NULL, h, d },
-#define XV_KNOB_B(id, e, f, def, h, d) \
-    [XV_KNOB_##id] = { e, f, "on|off", XV_KNOB_BOOL, NULL, 0, 1, def, NULL, h, d },
+    char id##_flag[sizeof f], id##_arg[sizeof a], id##_help[sizeof h], id##_doc[sizeof d];
+#define XV_KNOB_B(id, e, f, def, h, d) char id##_flag[sizeof f], id##_help[sizeof h], id##_doc[sizeof d];
 #define XV_KNOB_C(id, e, f, ch, def, h, d) \
-    [XV_KNOB_##id] = { e, f, ch, XV_KNOB_CHOICE, ch, 0, 0, def, NULL, h, d },
+    char id##_flag[sizeof f], id##_ch[sizeof ch], id##_help[sizeof h], id##_doc[sizeof d];
+#include "xv_knobs.def"
+#undef XV_KNOB_T
+#undef XV_KNOB_L
+#undef XV_KNOB_U
+#undef XV_KNOB_B
+#undef XV_KNOB_C
+} g_text = {
+    0,
+#define XV_KNOB_T(id, e, f, a, deft, h, d) e,
+#define XV_KNOB_L(id, e, f, a, mx, deft, h, d) e,
+#define XV_KNOB_U(id, e, f, a, lo, hi, def, h, d) e,
+#define XV_KNOB_B(id, e, f, def, h, d) e,
+#define XV_KNOB_C(id, e, f, ch, def, h, d) e,
+#include "xv_knobs.def"
+#undef XV_KNOB_T
+#undef XV_KNOB_L
+#undef XV_KNOB_U
+#undef XV_KNOB_B
+#undef XV_KNOB_C
+    "on|off",
+#define XV_KNOB_T(id, e, f, a, deft, h, d) f, a, deft, h, d,
+#define XV_KNOB_L(id, e, f, a, mx, deft, h, d) f, a, deft, h, d,
+#define XV_KNOB_U(id, e, f, a, lo, hi, def, h, d) f, a, h, d,
+#define XV_KNOB_B(id, e, f, def, h, d) f, h, d,
+#define XV_KNOB_C(id, e, f, ch, def, h, d) f, ch, h, d,
 #include "xv_knobs.def"
 #undef XV_KNOB_T
 #undef XV_KNOB_L
@@ -36,10 +80,52 @@ const struct xv_knob xv_knobs[XV_KNOB_COUNT] = {
 #undef XV_KNOB_C
 };
 
+#define AT(m) ((uint32_t)offsetof(struct knob_text, m))
+const struct xv_knob xv_knobs[XV_KNOB_COUNT] = {
+#define XV_KNOB_T(id, e, f, a, deft, h, d)                                                   \
+    [XV_KNOB_##id] = { AT(id##_env), AT(id##_flag), AT(id##_arg), XV_KNOB_TEXT, 0, 0, 0, 0, \
+                       AT(id##_deft), AT(id##_help), AT(id##_doc) },
+#define XV_KNOB_L(id, e, f, a, mx, deft, h, d)                                               \
+    [XV_KNOB_##id] = { AT(id##_env), AT(id##_flag), AT(id##_arg), XV_KNOB_LINE, 0, 0, mx, 0, \
+                       AT(id##_deft), AT(id##_help), AT(id##_doc) },
+#define XV_KNOB_U(id, e, f, a, lo, hi, def, h, d)                                             \
+    [XV_KNOB_##id] = { AT(id##_env), AT(id##_flag), AT(id##_arg), XV_KNOB_UINT, 0, lo, hi, def, \
+                       0, AT(id##_help), AT(id##_doc) },
+#define XV_KNOB_B(id, e, f, def, h, d)                                                       \
+    [XV_KNOB_##id] = { AT(id##_env), AT(id##_flag), AT(on_off), XV_KNOB_BOOL, 0, 0, 1, def, \
+                       0, AT(id##_help), AT(id##_doc) },
+#define XV_KNOB_C(id, e, f, ch, def, h, d)                                                   \
+    [XV_KNOB_##id] = { AT(id##_env), AT(id##_flag), AT(id##_ch), XV_KNOB_CHOICE, AT(id##_ch), \
+                       0, 0, def, 0, AT(id##_help), AT(id##_doc) },
+#include "xv_knobs.def"
+#undef XV_KNOB_T
+#undef XV_KNOB_L
+#undef XV_KNOB_U
+#undef XV_KNOB_B
+#undef XV_KNOB_C
+};
+#undef AT
+
+static const char *text_at(uint32_t at)
+{
+    return at ? (const char *)&g_text + at : NULL;
+}
+
+#define ACCESSOR(field) \
+    const char *xv_knob_##field(const struct xv_knob *k) { return text_at(k->field##_at); }
+XV_START_FN ACCESSOR(env)
+ACCESSOR(flag)
+ACCESSOR(arg)
+XV_START_FN ACCESSOR(choices)
+ACCESSOR(def_text)
+ACCESSOR(help)
+ACCESSOR(doc)
+#undef ACCESSOR
+
 const struct xv_knob *xv_knob_by_env(const char *env)
 {
     for (size_t i = 0; env && i < XV_KNOB_COUNT; i++)
-        if (strcmp(xv_knobs[i].env, env) == 0)
+        if (strcmp(xv_knob_env(&xv_knobs[i]), env) == 0)
             return &xv_knobs[i];
     return NULL;
 }
@@ -47,7 +133,7 @@ const struct xv_knob *xv_knob_by_env(const char *env)
 const struct xv_knob *xv_knob_by_flag(const char *flag, size_t len)
 {
     for (size_t i = 0; flag && i < XV_KNOB_COUNT; i++)
-        if (strlen(xv_knobs[i].flag) == len && strncmp(xv_knobs[i].flag, flag, len) == 0)
+        if (strlen(xv_knob_flag(&xv_knobs[i])) == len && strncmp(xv_knob_flag(&xv_knobs[i]), flag, len) == 0)
             return &xv_knobs[i];
     return NULL;
 }
@@ -94,7 +180,7 @@ int xv_knob_check(const struct xv_knob *k, const char *value, uint64_t *out)
         break;
     }
     case XV_KNOB_CHOICE: {
-        int i = word_index(k->choices, value);
+        int i = word_index(xv_knob_choices(k), value);
         ok = i >= 0;
         v = (uint64_t)i;
         break;
@@ -152,7 +238,7 @@ void xv_knob_expect(const struct xv_knob *k, char *buf, size_t n)
         snprintf(buf, n, "on or off");
         return;
     case XV_KNOB_CHOICE:
-        list_words(k->choices, buf, n);
+        list_words(xv_knob_choices(k), buf, n);
         return;
     case XV_KNOB_LINE:
         snprintf(buf, n, "at most %llu bytes without control characters",
@@ -174,7 +260,7 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n)
         snprintf(buf, n, "%s", k->def ? "on" : "off");
         return;
     case XV_KNOB_CHOICE: {
-        const char *p = k->choices;
+        const char *p = xv_knob_choices(k);
         for (uint64_t i = 0; i < k->def && p; i++) {
             p = strchr(p, '|');
             p = p ? p + 1 : NULL;
@@ -185,7 +271,7 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n)
     }
     case XV_KNOB_TEXT:
     case XV_KNOB_LINE:
-        snprintf(buf, n, "%s", k->def_text ? k->def_text : "");
+        snprintf(buf, n, "%s", xv_knob_def_text(k) ? xv_knob_def_text(k) : "");
         return;
     }
 }
@@ -195,7 +281,7 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n)
  * (the agent stays inert there anyway; the exporter relied on it). */
 static const char *env_value(const struct xv_knob *k)
 {
-    const char *v = secure_getenv(k->env);
+    const char *v = secure_getenv(xv_knob_env(k));
     return v && *v ? v : NULL;
 }
 
@@ -211,7 +297,7 @@ XV_START_FN int xv_knob_get_num(enum xv_knob_id id, uint64_t *out)
     char want[160], def[96];
     xv_knob_expect(k, want, sizeof want);
     xv_knob_default(k, def, sizeof def);
-    xv_log(XV_LOG_ERROR, "%s=%.64s: expected %s; using %s", k->env, v, want, def);
+    xv_log(XV_LOG_ERROR, "%s=%.64s: expected %s; using %s", xv_knob_env(k), v, want, def);
     return -1;
 }
 

@@ -161,7 +161,7 @@ static const char *const g_ssl_names[XV_SSL_FN_COUNT] = {
 };
 
 /* Resolved OpenSSL entries; NULL until found. */
-static void *_Atomic g_ssl[XV_SSL_FN_COUNT] XV_START_DATA;
+static void *_Atomic g_ssl[XV_SSL_FN_COUNT] XV_CALL_DATA;
 /* patch/'s trampolines (OpenSSL compiled into the program), or NULL. */
 static void *(*_Atomic g_ssl_source)(int idx) XV_START_DATA;
 

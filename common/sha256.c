@@ -130,7 +130,7 @@ __attribute__((target("sha,sse4.1"))) static void blocks_ni(uint32_t st[8], cons
 }
 
 /* 0 unknown, 1 portable, 2 SHA extensions (with SSSE3/SSE4.1). */
-static atomic_int g_impl XV_START_DATA; /* read by every call */
+static atomic_int g_impl XV_CALL_DATA; /* read by every call */
 
 static int probe(void)
 {

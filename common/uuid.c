@@ -31,7 +31,7 @@
 
 /* Fork generation; the atfork child handler bumps it (single-threaded then). */
 static atomic_uint g_gen = 1;
-static pthread_once_t g_fork_once XV_START_DATA = PTHREAD_ONCE_INIT;
+static pthread_once_t g_fork_once XV_CALL_DATA = PTHREAD_ONCE_INIT;
 /* the agent's fork handler calls xv_uuid_atfork_child: no handler of our own */
 static atomic_int g_fork_external XV_START_DATA;
 

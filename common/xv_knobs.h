@@ -27,19 +27,32 @@ enum xv_knob_kind {
     XV_KNOB_LINE,     /* header value: at most `max` bytes, no control character but tab */
 };
 
-/* One setting: an environment variable and the `xenovia run` flag that sets it. */
+/* One setting: an environment variable and the `xenovia run` flag that sets
+ * it. Its text fields are positions in one block of text (read them with
+ * the accessors below; 0 = none), not pointers: a table of pointers is
+ * relocated by the loader at every process start, in pages written for
+ * that alone (issue 9). */
 struct xv_knob {
-    const char *env;         /* variable name */
-    const char *flag;        /* `xenovia run` long option without "--" */
-    const char *arg;         /* metavariable for --help ("N", "PATH"; choices for CHOICE) */
+    uint32_t env_at;         /* variable name */
+    uint32_t flag_at;        /* `xenovia run` long option without "--" */
+    uint32_t arg_at;         /* metavariable for --help ("N", "PATH"; choices for CHOICE) */
     enum xv_knob_kind kind;  /* how values are checked */
-    const char *choices;     /* CHOICE: "a|b|c" (index = value); BOOL: "on|off"; else NULL */
+    uint32_t choices_at;     /* CHOICE: "a|b|c" (index = value); else none */
     uint64_t min, max;       /* UINT: inclusive range; LINE: max bytes */
     uint64_t def;            /* default: UINT number, BOOL 0/1, CHOICE index; TEXT 0 */
-    const char *def_text;    /* TEXT, LINE: the default in words (Markdown); else NULL */
-    const char *help;        /* one line for --help */
-    const char *doc;         /* the README table's "meaning" cell (Markdown) */
+    uint32_t def_text_at;    /* TEXT, LINE: the default in words (Markdown); else none */
+    uint32_t help_at;        /* one line for --help */
+    uint32_t doc_at;         /* the README table's "meaning" cell (Markdown) */
 };
+
+/* The text fields; NULL where a field is none (choices, def_text). */
+const char *xv_knob_env(const struct xv_knob *k);
+const char *xv_knob_flag(const struct xv_knob *k);
+const char *xv_knob_arg(const struct xv_knob *k);
+const char *xv_knob_choices(const struct xv_knob *k);
+const char *xv_knob_def_text(const struct xv_knob *k);
+const char *xv_knob_help(const struct xv_knob *k);
+const char *xv_knob_doc(const struct xv_knob *k);
 
 /* XV_KNOB_<ID> for every row of xv_knobs.def, then XV_KNOB_COUNT. */
 enum xv_knob_id {

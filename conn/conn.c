@@ -42,7 +42,7 @@ static struct {
     pthread_mutex_t mu;
     struct xv_conn *head;
     atomic_int used; /* a connection was ever registered */
-} g_reg XV_START_DATA = { PTHREAD_MUTEX_INITIALIZER, NULL, 0 }; /* read at every exit */
+} g_reg XV_CALL_DATA = { PTHREAD_MUTEX_INITIALIZER, NULL, 0 }; /* read at every exit */
 
 void xv_conn_reg_lock(void)
 {
@@ -125,7 +125,7 @@ static void rx_unlock(struct xv_conn *c)
 }
 
 /* Counters; atomics so any thread may bump them. */
-static atomic_uint_fast64_t g_stats[4] XV_START_DATA;
+static atomic_uint_fast64_t g_stats[4] XV_CALL_DATA;
 
 void xv_conn_stat_add(int which)
 {
@@ -164,7 +164,7 @@ struct xv_call *xv_conn_front_call(struct xv_conn *c)
  * chunks sat in the fast bins (cJSON frees them on every call) made glibc
  * consolidate the fast bins on every request (issue 9: ~5 % of the agent's
  * CPU per call). Holds at most one call; never freed (process lifetime). */
-static _Atomic(struct xv_call *) g_spare_call XV_START_DATA;
+static _Atomic(struct xv_call *) g_spare_call XV_CALL_DATA;
 
 struct xv_call *xv_conn_call_alloc(void)
 {
@@ -476,7 +476,7 @@ static struct {
     pthread_mutex_t mu;                 /* guards creation; held across fork() */
     struct xv_session_store *store;     /* atomic loads/stores; NULL until made */
     struct xv_session_store *forking;   /* what atfork_prepare locked (forking thread) */
-} g_store XV_START_DATA = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
+} g_store XV_CALL_DATA = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
 
 static void store_make(void)
 {

@@ -415,9 +415,9 @@ static int stages_may_differ(const struct xv_policy *pol)
 
 /* The compiled policy never changes: asked once per configuration, not per
  * call (written before the hooks turn on, read only after). */
-static int g_stages_agree;
+static int g_stages_agree XV_START_DATA;
 
-void xv_conn_policy_configure(void)
+XV_START_FN void xv_conn_policy_configure(void)
 {
     g_stages_agree = xv_conn_cfg.policy && !stages_may_differ(xv_conn_cfg.policy);
 }

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /* Connections whose send queue (tx_out) holds accepted request bytes. */
-atomic_int xv_conn_tx_pending_n XV_START_DATA;
+atomic_int xv_conn_tx_pending_n XV_CALL_DATA;
 
 void xv_conn_tx_track(struct xv_conn *c)
 {

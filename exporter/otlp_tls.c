@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <stddef.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -74,30 +75,38 @@ static void load(void)
         return;
     }
     /* Name → slot; every one must resolve or TLS stays off. ERR_clear_error
-     * is libcrypto's, found through libssl's dependencies. */
-    struct { const char *name; void **slot; } syms[] = {
-        { "TLS_client_method", (void **)&g_tls.TLS_client_method },
-        { "SSL_CTX_new", (void **)&g_tls.SSL_CTX_new },
-        { "SSL_CTX_free", (void **)&g_tls.SSL_CTX_free },
-        { "SSL_CTX_set_default_verify_paths", (void **)&g_tls.SSL_CTX_set_default_verify_paths },
-        { "SSL_CTX_load_verify_locations", (void **)&g_tls.SSL_CTX_load_verify_locations },
-        { "SSL_CTX_set_verify", (void **)&g_tls.SSL_CTX_set_verify },
-        { "SSL_new", (void **)&g_tls.SSL_new },
-        { "SSL_free", (void **)&g_tls.SSL_free },
-        { "SSL_set_fd", (void **)&g_tls.SSL_set_fd },
-        { "SSL_ctrl", (void **)&g_tls.SSL_ctrl },
-        { "SSL_set1_host", (void **)&g_tls.SSL_set1_host },
-        { "SSL_connect", (void **)&g_tls.SSL_connect },
-        { "SSL_write", (void **)&g_tls.SSL_write },
-        { "SSL_read", (void **)&g_tls.SSL_read },
-        { "SSL_get_error", (void **)&g_tls.SSL_get_error },
-        { "SSL_shutdown", (void **)&g_tls.SSL_shutdown },
-        { "SSL_get_verify_result", (void **)&g_tls.SSL_get_verify_result },
-        { "ERR_clear_error", (void **)&g_tls.ERR_clear_error },
+     * is libcrypto's, found through libssl's dependencies. Names and slot
+     * offsets, not pointers: a table of pointers is relocated by the loader,
+     * a page written at every process start (issue 9). */
+#define XV_TLS_SYM(n) { #n, offsetof(__typeof__(g_tls), n) }
+    static const struct {
+        char name[40];
+        unsigned short off;
+    } syms[] = {
+        XV_TLS_SYM(TLS_client_method),
+        XV_TLS_SYM(SSL_CTX_new),
+        XV_TLS_SYM(SSL_CTX_free),
+        XV_TLS_SYM(SSL_CTX_set_default_verify_paths),
+        XV_TLS_SYM(SSL_CTX_load_verify_locations),
+        XV_TLS_SYM(SSL_CTX_set_verify),
+        XV_TLS_SYM(SSL_new),
+        XV_TLS_SYM(SSL_free),
+        XV_TLS_SYM(SSL_set_fd),
+        XV_TLS_SYM(SSL_ctrl),
+        XV_TLS_SYM(SSL_set1_host),
+        XV_TLS_SYM(SSL_connect),
+        XV_TLS_SYM(SSL_write),
+        XV_TLS_SYM(SSL_read),
+        XV_TLS_SYM(SSL_get_error),
+        XV_TLS_SYM(SSL_shutdown),
+        XV_TLS_SYM(SSL_get_verify_result),
+        XV_TLS_SYM(ERR_clear_error),
     };
+#undef XV_TLS_SYM
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
-        *syms[i].slot = dlsym(h, syms[i].name);
-        if (!*syms[i].slot) {
+        void **slot = (void **)((char *)&g_tls + syms[i].off);
+        *slot = dlsym(h, syms[i].name);
+        if (!*slot) {
             snprintf(g_tls.why, sizeof g_tls.why, "no %s in libssl.so.3", syms[i].name);
             return;
         }

@@ -26,7 +26,7 @@ static struct {
     pthread_mutex_t mu;
     unsigned next;                       /* slot to overwrite next */
     unsigned used;                       /* slots written, at most XV_DNS_SLOTS */
-} g_dns XV_START_DATA = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} g_dns XV_CALL_DATA = { .mu = PTHREAD_MUTEX_INITIALIZER };
 /* The slots, apart: a connect by address in a process that resolved no
  * name reads only `used` above. */
 static struct {

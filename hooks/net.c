@@ -37,9 +37,9 @@
 /* fd -> connection (one reference held by the table). */
 static struct xv_conn *_Atomic g_fds[XV_FD_MAX] XV_LARGE_BSS;
 /* Slots of g_fds in use (the readiness hooks' cheap "anything watched?"). */
-static atomic_int g_nfds XV_START_DATA;
+static atomic_int g_nfds XV_CALL_DATA;
 /* (with the start-up data: a first call locks one, XV_START_DATA) */
-static pthread_mutex_t g_fd_mu[XV_FD_LOCKS] XV_START_DATA = { [0 ... XV_FD_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
+static pthread_mutex_t g_fd_mu[XV_FD_LOCKS] XV_CALL_DATA = { [0 ... XV_FD_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
 static atomic_int g_ready XV_START_DATA; /* 1: agent active; 0: not yet or inert */
 
 __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));

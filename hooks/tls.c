@@ -50,18 +50,18 @@ struct ssl_ent {
 
 static struct {
     pthread_mutex_t mu[SSL_LOCKS];
-} g_ssl XV_START_DATA = { .mu = { [0 ... SSL_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER } };
+} g_ssl XV_CALL_DATA = { .mu = { [0 ... SSL_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER } };
 /* The chain heads, apart from the locks: the locks stay among the small
  * variables, the heads go after them (XV_LARGE_BSS). */
 static struct ssl_ent *g_ssl_bucket[SSL_BUCKETS] XV_LARGE_BSS;
 /* An entry was ever added (set under the bucket's lock before it): until
  * then no bucket is read, so the first one's page is written first (one
  * page fault instead of a read fault and a copy-on-write one, issue 9). */
-static atomic_int g_ssl_used XV_START_DATA;
+static atomic_int g_ssl_used XV_CALL_DATA;
 
 static inline struct ssl_ent **bucket(unsigned b)
 {
-    static struct ssl_ent *none XV_START_DATA; /* never written */
+    static struct ssl_ent *none XV_CALL_DATA; /* never written */
     return atomic_load_explicit(&g_ssl_used, memory_order_relaxed) ? &g_ssl_bucket[b] : &none;
 }
 
@@ -82,7 +82,7 @@ static struct {
 } g_alpn = { .mu = PTHREAD_MUTEX_INITIALIZER };
 /* An SSL-level offer was ever stored (SSL_free skips the scan otherwise);
  * apart from the table, so every SSL_free does not read its page. */
-static int g_alpn_any_ssl XV_START_DATA;
+static int g_alpn_any_ssl XV_CALL_DATA;
 
 static void alpn_remember(const void *key, const unsigned char *protos, unsigned len, int is_ssl)
 {

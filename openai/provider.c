@@ -24,63 +24,70 @@
  * for every API call: most entries are ruled out by length alone). */
 #define H(s) s, sizeof(s) - 1
 
+/* Text in place, not pointers: a table of pointers is relocated by the
+ * loader at every process start, in pages written for that alone (issue 9).
+ * ROW refuses (a negative array size) a name longer than its field. */
+#define ROW(h, i, o) \
+    { h, sizeof(h) - 1 + 0 * sizeof(char[sizeof(h) <= 40 && sizeof(i) <= 24 && sizeof(o) <= 24 ? 1 : -1]), i, o }
+
 static const struct {
-    const char *host;
-    size_t len;
-    const char *id;
-    const char *otel;
+    char host[40];
+    unsigned char len;
+    char id[24];
+    char otel[24];
 } g_hosts[] = {
-    { H("api.openai.com"), "openai", "openai" },
-    { H("*.openai.azure.com"), "azure", "azure.ai.openai" },
-    { H("*.cognitiveservices.azure.com"), "azure", "azure.ai.openai" },
-    { H("*.services.ai.azure.com"), "microsoft-foundry", "azure.ai.inference" },
-    { H("models.inference.ai.azure.com"), "github-models", "github-models" },
-    { H("models.github.ai"), "github-models", "github-models" },
-    { H("api.anthropic.com"), "anthropic", "anthropic" },
-    { H("generativelanguage.googleapis.com"), "gemini", "gcp.gemini" },
-    { H("aiplatform.googleapis.com"), "vertex", "gcp.vertex_ai" },
-    { H("*.aiplatform.googleapis.com"), "vertex", "gcp.vertex_ai" },
-    { H("api.groq.com"), "groq", "groq" },
-    { H("*.amazonaws.com"), "bedrock", "aws.bedrock" }, /* checked for "bedrock" below */
-    { H("api.mistral.ai"), "mistral", "mistral_ai" },
-    { H("api.cohere.ai"), "cohere", "cohere" },
-    { H("api.cohere.com"), "cohere", "cohere" },
-    { H("api.deepseek.com"), "deepseek", "deepseek" },
-    { H("api.together.xyz"), "together", "together" },
-    { H("api.together.ai"), "together", "together" },
-    { H("api.fireworks.ai"), "fireworks", "fireworks" },
-    { H("api.perplexity.ai"), "perplexity", "perplexity" },
-    { H("api.x.ai"), "xai", "x_ai" },
-    { H("openrouter.ai"), "openrouter", "openrouter" },
-    { H("api.moonshot.ai"), "moonshot", "moonshot" },
-    { H("api.moonshot.cn"), "moonshot", "moonshot" },
-    { H("api.z.ai"), "zai", "zai" },
-    { H("open.bigmodel.cn"), "zai", "zai" },
-    { H("dashscope.aliyuncs.com"), "alibaba", "alibaba" },
-    { H("dashscope-intl.aliyuncs.com"), "alibaba", "alibaba" },
-    { H("api.minimax.io"), "minimax", "minimax" },
-    { H("api.minimaxi.com"), "minimax", "minimax" },
-    { H("api.llama.com"), "llama", "llama" },
-    { H("api.cerebras.ai"), "cerebras", "cerebras" },
-    { H("api.deepinfra.com"), "deepinfra", "deepinfra" },
-    { H("api.studio.nebius.com"), "nebius", "nebius" },
-    { H("api.tokenfactory.nebius.com"), "nebius", "nebius" },
-    { H("router.huggingface.co"), "huggingface", "huggingface" },
-    { H("api-inference.huggingface.co"), "huggingface", "huggingface" },
-    { H("api.sambanova.ai"), "sambanova", "sambanova" },
-    { H("inference.baseten.co"), "baseten", "baseten" },
-    { H("api.novita.ai"), "novita", "novita" },
-    { H("api.friendli.ai"), "friendli", "friendli" },
-    { H("api.upstage.ai"), "upstage", "upstage" },
-    { H("integrate.api.nvidia.com"), "nvidia", "nvidia" },
-    { H("api.scaleway.ai"), "scaleway", "scaleway" },
-    { H("*.endpoints.kepler.ai.cloud.ovh.net"), "ovhcloud", "ovhcloud" },
-    { H("api.cloudflare.com"), "cloudflare-workers-ai", "cloudflare-workers-ai" },
-    { H("*.cloud.databricks.com"), "databricks", "databricks" },
-    { H("*.azuredatabricks.net"), "databricks", "databricks" },
-    { H("ai-gateway.vercel.sh"), "vercel-ai-gateway", "vercel-ai-gateway" },
-    { H("router.requesty.ai"), "requesty", "requesty" },
+    ROW("api.openai.com", "openai", "openai"),
+    ROW("*.openai.azure.com", "azure", "azure.ai.openai"),
+    ROW("*.cognitiveservices.azure.com", "azure", "azure.ai.openai"),
+    ROW("*.services.ai.azure.com", "microsoft-foundry", "azure.ai.inference"),
+    ROW("models.inference.ai.azure.com", "github-models", "github-models"),
+    ROW("models.github.ai", "github-models", "github-models"),
+    ROW("api.anthropic.com", "anthropic", "anthropic"),
+    ROW("generativelanguage.googleapis.com", "gemini", "gcp.gemini"),
+    ROW("aiplatform.googleapis.com", "vertex", "gcp.vertex_ai"),
+    ROW("*.aiplatform.googleapis.com", "vertex", "gcp.vertex_ai"),
+    ROW("api.groq.com", "groq", "groq"),
+    ROW("*.amazonaws.com", "bedrock", "aws.bedrock"), /* checked for "bedrock" below */
+    ROW("api.mistral.ai", "mistral", "mistral_ai"),
+    ROW("api.cohere.ai", "cohere", "cohere"),
+    ROW("api.cohere.com", "cohere", "cohere"),
+    ROW("api.deepseek.com", "deepseek", "deepseek"),
+    ROW("api.together.xyz", "together", "together"),
+    ROW("api.together.ai", "together", "together"),
+    ROW("api.fireworks.ai", "fireworks", "fireworks"),
+    ROW("api.perplexity.ai", "perplexity", "perplexity"),
+    ROW("api.x.ai", "xai", "x_ai"),
+    ROW("openrouter.ai", "openrouter", "openrouter"),
+    ROW("api.moonshot.ai", "moonshot", "moonshot"),
+    ROW("api.moonshot.cn", "moonshot", "moonshot"),
+    ROW("api.z.ai", "zai", "zai"),
+    ROW("open.bigmodel.cn", "zai", "zai"),
+    ROW("dashscope.aliyuncs.com", "alibaba", "alibaba"),
+    ROW("dashscope-intl.aliyuncs.com", "alibaba", "alibaba"),
+    ROW("api.minimax.io", "minimax", "minimax"),
+    ROW("api.minimaxi.com", "minimax", "minimax"),
+    ROW("api.llama.com", "llama", "llama"),
+    ROW("api.cerebras.ai", "cerebras", "cerebras"),
+    ROW("api.deepinfra.com", "deepinfra", "deepinfra"),
+    ROW("api.studio.nebius.com", "nebius", "nebius"),
+    ROW("api.tokenfactory.nebius.com", "nebius", "nebius"),
+    ROW("router.huggingface.co", "huggingface", "huggingface"),
+    ROW("api-inference.huggingface.co", "huggingface", "huggingface"),
+    ROW("api.sambanova.ai", "sambanova", "sambanova"),
+    ROW("inference.baseten.co", "baseten", "baseten"),
+    ROW("api.novita.ai", "novita", "novita"),
+    ROW("api.friendli.ai", "friendli", "friendli"),
+    ROW("api.upstage.ai", "upstage", "upstage"),
+    ROW("integrate.api.nvidia.com", "nvidia", "nvidia"),
+    ROW("api.scaleway.ai", "scaleway", "scaleway"),
+    ROW("*.endpoints.kepler.ai.cloud.ovh.net", "ovhcloud", "ovhcloud"),
+    ROW("api.cloudflare.com", "cloudflare-workers-ai", "cloudflare-workers-ai"),
+    ROW("*.cloud.databricks.com", "databricks", "databricks"),
+    ROW("*.azuredatabricks.net", "databricks", "databricks"),
+    ROW("ai-gateway.vercel.sh", "vercel-ai-gateway", "vercel-ai-gateway"),
+    ROW("router.requesty.ai", "requesty", "requesty"),
 };
+#undef ROW
 #define NHOSTS (sizeof g_hosts / sizeof g_hosts[0])
 
 static int host_match(const char *pat, size_t pl, const char *host, size_t hl)

@@ -61,7 +61,7 @@ XV_START_FN static const char *env_header_value(enum xv_knob_id id, int *bad)
     if (xv_knob_check(k, v, NULL) != 0) {
         char want[160];
         xv_knob_expect(k, want, sizeof want);
-        xv_log(XV_LOG_ERROR, "%s: expected %s; ignored", k->env, want);
+        xv_log(XV_LOG_ERROR, "%s: expected %s; ignored", xv_knob_env(k), want);
         (*bad)++;
         return NULL;
     }
@@ -174,7 +174,7 @@ XV_START_FN static int load_cassette(struct xv_config *cfg)
         return bad;
     char err[512];
     /* unset: the default list; set (even empty, via the raw getenv): the user's */
-    const char *ignore = getenv(xv_knobs[XV_KNOB_CASSETTE_IGNORE].env);
+    const char *ignore = getenv(xv_knob_env(&xv_knobs[XV_KNOB_CASSETTE_IGNORE]));
     cfg->cassette = xv_cassette_open(path, mode, ignore, err, sizeof err);
     if (!cfg->cassette) {
         xv_log(XV_LOG_ERROR, "XENOVIA_CASSETTE: %s; calls are neither recorded nor replayed", err);

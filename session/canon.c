@@ -683,7 +683,7 @@ void xv_session_digest_str(char tag, const char *s, size_t n,
 static struct {
     pthread_once_t once;
     struct hmac_sha256_ctx keyed;
-} g_scope XV_START_DATA = { .once = PTHREAD_ONCE_INIT };
+} g_scope XV_CALL_DATA = { .once = PTHREAD_ONCE_INIT };
 
 static void scope_key(void)
 {

@@ -672,13 +672,13 @@ static int check_setup(void)
     int any = 0;
     for (size_t i = 0; i < XV_KNOB_COUNT; i++) {
         const struct xv_knob *k = &xv_knobs[i];
-        const char *v = getenv(k->env);
+        const char *v = getenv(xv_knob_env(k));
         if (!v)
             continue;
         any = 1;
         /* credentials: the gateway key, OTLP headers (Authorization) */
-        int secret = strstr(k->env, "API_KEY") || strstr(k->env, "_HEADERS");
-        printf("  %s=%s\n", k->env, secret ? "(set, hidden)" : v);
+        int secret = strstr(xv_knob_env(k), "API_KEY") || strstr(xv_knob_env(k), "_HEADERS");
+        printf("  %s=%s\n", xv_knob_env(k), secret ? "(set, hidden)" : v);
         if (xv_tool_knob_check(k, v, "doctor") < 0)
             bad = 1;
     }

@@ -296,29 +296,29 @@ int xv_tool_run(int argc, char **argv)
         } else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0) {
             val = argv[++i];
         } else {
-            rc = xv_tool_usage_error("run", "--%.*s needs a value (%s)", (int)nlen, name, k->arg);
+            rc = xv_tool_usage_error("run", "--%.*s needs a value (%s)", (int)nlen, name, xv_knob_arg(k));
             goto out;
         }
         if (xv_tool_knob_check(k, val, "run") < 0) {
             rc = 2;
             goto out;
         }
-        if (strcmp(k->flag, "property") == 0) {
+        if (strcmp(xv_knob_flag(k), "property") == 0) {
             props[nprops++] = (char *)val;
             continue;
         }
-        if (strcmp(k->flag, "session") == 0 && !is_uuid(val)) {
+        if (strcmp(xv_knob_flag(k), "session") == 0 && !is_uuid(val)) {
             rc = xv_tool_usage_error("run", "--session \"%s\" is not a UUID "
                                      "(8-4-4-4-12 hex digits, e.g. from uuidgen)", val);
             goto out;
         }
-        if (strcmp(k->flag, "lib") == 0)
+        if (strcmp(xv_knob_flag(k), "lib") == 0)
             lib_flag = val;
         if (is_replay)
             replay_flag = 1;
-        if (strcmp(k->flag, "record-mode") == 0)
+        if (strcmp(xv_knob_flag(k), "record-mode") == 0)
             mode_flag = 1;
-        set_env[nset] = k->env;
+        set_env[nset] = xv_knob_env(k);
         set_val[nset++] = val;
     }
     if (i >= argc) {

@@ -39,9 +39,9 @@ int xv_tool_knob_check(const struct xv_knob *k, const char *value, const char *c
     char want[160];
     xv_knob_expect(k, want, sizeof want);
     if (k->kind == XV_KNOB_LINE)    /* may hold control bytes: not echoed */
-        fprintf(stderr, "xenovia %s: --%s (%s) wants %s\n", cmd, k->flag, k->env, want);
+        fprintf(stderr, "xenovia %s: --%s (%s) wants %s\n", cmd, xv_knob_flag(k), xv_knob_env(k), want);
     else
-        fprintf(stderr, "xenovia %s: --%s (%s) wants %s, got \"%s\"\n", cmd, k->flag, k->env,
+        fprintf(stderr, "xenovia %s: --%s (%s) wants %s, got \"%s\"\n", cmd, xv_knob_flag(k), xv_knob_env(k),
                 want, value);
     return -1;
 }
@@ -62,11 +62,11 @@ void xv_tool_print_knobs(FILE *out)
     for (size_t i = 0; i < XV_KNOB_COUNT; i++) {
         const struct xv_knob *k = &xv_knobs[i];
         char left[96], want[160], def[256];
-        snprintf(left, sizeof left, "--%s %s", k->flag, k->arg);
+        snprintf(left, sizeof left, "--%s %s", xv_knob_flag(k), xv_knob_arg(k));
         xv_knob_expect(k, want, sizeof want);
         xv_knob_default(k, def, sizeof def);
-        fprintf(out, "  %-34s %s\n  %-34s   ", left, k->env, "");
-        print_plain(out, k->help);
+        fprintf(out, "  %-34s %s\n  %-34s   ", left, xv_knob_env(k), "");
+        print_plain(out, xv_knob_help(k));
         fprintf(out, "\n  %-34s   ", "");
         if (k->kind == XV_KNOB_UINT || k->kind == XV_KNOB_LINE)
             fprintf(out, "%s; ", want);
@@ -86,7 +86,7 @@ static void print_markdown(FILE *out)
         const struct xv_knob *k = &xv_knobs[i];
         char def[256];
         xv_knob_default(k, def, sizeof def);
-        fprintf(out, "| `%s` (`--%s`) | ", k->env, k->flag);
+        fprintf(out, "| `%s` (`--%s`) | ", xv_knob_env(k), xv_knob_flag(k));
         switch (k->kind) {
         case XV_KNOB_UINT:
             fprintf(out, "%llu–%llu", (unsigned long long)k->min, (unsigned long long)k->max);
@@ -95,20 +95,20 @@ static void print_markdown(FILE *out)
             fprintf(out, "`on`, `off`");
             break;
         case XV_KNOB_CHOICE:
-            for (const char *p = k->choices; *p;) {
+            for (const char *p = xv_knob_choices(k); *p;) {
                 size_t w = strcspn(p, "|");
-                fprintf(out, "%s`%.*s`", p == k->choices ? "" : ", ", (int)w, p);
+                fprintf(out, "%s`%.*s`", p == xv_knob_choices(k) ? "" : ", ", (int)w, p);
                 p += w + (p[w] == '|');
             }
             break;
         case XV_KNOB_LINE:
-            fprintf(out, "%s, ≤ %llu bytes", k->arg, (unsigned long long)k->max);
+            fprintf(out, "%s, ≤ %llu bytes", xv_knob_arg(k), (unsigned long long)k->max);
             break;
         case XV_KNOB_TEXT:
-            fprintf(out, "%s", k->arg);
+            fprintf(out, "%s", xv_knob_arg(k));
             break;
         }
-        fprintf(out, k->kind == XV_KNOB_TEXT || k->kind == XV_KNOB_LINE ? " | %s | %s |\n" : " | `%s` | %s |\n", def, k->doc);
+        fprintf(out, k->kind == XV_KNOB_TEXT || k->kind == XV_KNOB_LINE ? " | %s | %s |\n" : " | `%s` | %s |\n", def, xv_knob_doc(k));
     }
 }
 

@@ -144,9 +144,9 @@ static void test_knob_table(void **state)
     char buf[256];
     for (size_t i = 0; i < XV_KNOB_COUNT; i++) {
         const struct xv_knob *k = &xv_knobs[i];
-        assert_ptr_equal(xv_knob_by_env(k->env), k);
-        assert_ptr_equal(xv_knob_by_flag(k->flag, strlen(k->flag)), k);
-        assert_true(k->help && *k->help && k->doc && *k->doc);
+        assert_ptr_equal(xv_knob_by_env(xv_knob_env(k)), k);
+        assert_ptr_equal(xv_knob_by_flag(xv_knob_flag(k), strlen(xv_knob_flag(k))), k);
+        assert_true(xv_knob_help(k) && *xv_knob_help(k) && xv_knob_doc(k) && *xv_knob_doc(k));
         xv_knob_default(k, buf, sizeof buf);
         assert_true(buf[0] != '\0');
         uint64_t v = 12345;
