@@ -62,7 +62,7 @@ static struct {
     pthread_once_t once;
     pthread_key_t key;
     int ok; /* the key exists (else every block goes back to malloc) */
-} g_spare = { .once = PTHREAD_ONCE_INIT };
+} g_spare XV_CALL_DATA = { .once = PTHREAD_ONCE_INIT };
 
 static void spare_destroy(void *p)
 {

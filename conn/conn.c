@@ -476,7 +476,9 @@ static struct {
     pthread_mutex_t mu;                 /* guards creation; held across fork() */
     struct xv_session_store *store;     /* atomic loads/stores; NULL until made */
     struct xv_session_store *forking;   /* what atfork_prepare locked (forking thread) */
-} g_store XV_CALL_DATA = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
+    int tried;                          /* under mu: one attempt, as pthread_once did (here,
+                                           not in .bss: a page read, then copied on write) */
+} g_store XV_CALL_DATA = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0 };
 
 static void store_make(void)
 {
@@ -499,10 +501,9 @@ struct xv_session_store *xv_conn_sessions(void)
     struct xv_session_store *st = __atomic_load_n(&g_store.store, __ATOMIC_ACQUIRE);
     if (st)
         return st;
-    static int tried; /* under g_store.mu: one attempt, as pthread_once did */
     pthread_mutex_lock(&g_store.mu);
-    if (!tried) {
-        tried = 1;
+    if (!g_store.tried) {
+        g_store.tried = 1;
         store_make();
     }
     pthread_mutex_unlock(&g_store.mu);

@@ -103,7 +103,7 @@ static struct {
     pthread_once_t once;
     pthread_key_t key;
     int ok;              /* the key exists (else each record allocates) */
-} g_rw = { .once = PTHREAD_ONCE_INIT };
+} g_rw XV_CALL_DATA = { .once = PTHREAD_ONCE_INIT };
 
 static void rw_destroy(void *p)
 {
@@ -251,25 +251,52 @@ void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
 
 /* After a call's record: teach the session store what the response said
  * (2xx only) and record the tool calls it asked for as child steps. */
-static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char *error,
-                            uint64_t end_wall)
+/* The session learns the reply the app read: its text and tool calls
+ * (tcs[0..k)). `relabel`: the app read a rebuilt response (redact_response);
+ * its next turn quotes the redacted text, so the session learns that text
+ * (same function, same labels as the rebuild, so the fingerprints meet). */
+static void learn_reply(struct xv_call *call, unsigned relabel,
+                        const struct xv_session_tool_call *tcs, size_t k)
 {
-    (void)c;
-    const struct xv_conn_config *cfg = xv_conn_get_config();
-    int status = xv_openai_call_status(call->api);
-    if (error || (call->synthetic && !call->replayed) || status < 200 || status > 299)
+    struct xv_session_store *store = xv_conn_sessions();
+    if (!store || !call->session_id[0])
         return;
-    if (call->resp_block && call->resp_policy_applied)
-        return; /* the app never saw this response: no tool calls, nothing to learn */
-    size_t ntc = xv_openai_call_response_tool_call_count(call->api);
+    size_t clen = 0;
+    const char *content = xv_openai_call_response_content(call->api, &clen);
+    struct xv_buf red;
+    xv_buf_init(&red, (size_t)1 << 28);
+    int changed = 0;
+    if (relabel && content && xv_redact_text(relabel, content, clen, &red, &changed) == 0 &&
+        changed) {
+        content = red.data;
+        clen = red.len;
+    }
+    cJSON *reply = xv_session_reply_new(content, clen, tcs, k);
+    if (reply) {
+        struct xv_session_response sr = {
+            .session_id = call->session_id,
+            .turn = (uint64_t)call->session_turn,
+            .type = xv_openai_call_type(call->api),
+            .request = xv_openai_call_request_json(call->api),
+            .response_id = xv_openai_call_response_id(call->api),
+            .reply = reply,
+            .scope = call->has_scope ? call->cred_scope : NULL,
+        };
+        xv_session_store_record_response(store, &sr);
+        xv_session_reply_free(reply);
+    }
+    xv_buf_free(&red);
+}
+
+/* A response with tool calls: one step record per call (at most 64), then
+ * what the session learns. Out of line: its 4 KiB of arrays would otherwise
+ * sit in every record's stack frame, pages a first call faults in (issue 9). */
+__attribute__((noinline)) static void tool_steps_and_learn(struct xv_call *call, size_t ntc,
+                                                           unsigned relabel, uint64_t end_wall)
+{
+    const struct xv_conn_config *cfg = xv_conn_get_config();
     struct xv_session_tool_call tcs[64];
-    /* The app read a rebuilt response (redact_response): its next turn quotes
-     * the redacted text, so the session learns that text (same function,
-     * same labels as the rebuild, so the fingerprints meet). */
-    unsigned relabel = call->resp_redacted ? call->resp_redact_labels : 0;
-    struct xv_buf red[65];
-    for (size_t i = 0; i < 65; i++)
-        xv_buf_init(&red[i], (size_t)1 << 28);
+    struct xv_buf red[64];
     size_t k = 0;
     for (size_t i = 0; i < ntc && k < 64; i++) {
         struct xv_openai_tool_call tc;
@@ -279,6 +306,7 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         tcs[k].name = tc.name;
         tcs[k].arguments = tc.arguments;
         tcs[k].arguments_len = tc.arguments_len;
+        xv_buf_init(&red[k], (size_t)1 << 28);
         int changed = 0;
         if (relabel && xv_redact_text(relabel, tc.arguments, tc.arguments_len, &red[k],
                                       &changed) == 0 && changed) {
@@ -302,34 +330,26 @@ static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char 
         xv_jw_obj_end(w);
         push(w, &fb);
     }
-    struct xv_session_store *store = xv_conn_sessions();
-    size_t clen = 0;
-    const char *content = xv_openai_call_response_content(call->api, &clen);
-    int changed = 0;
-    if (store && relabel && content &&
-        xv_redact_text(relabel, content, clen, &red[64], &changed) == 0 && changed) {
-        content = red[64].data;
-        clen = red[64].len;
-    }
-    cJSON *reply = store && call->session_id[0] ? xv_session_reply_new(content, clen, tcs, k) : NULL;
-    if (!reply) {
-        for (size_t i = 0; i < 65; i++)
-            xv_buf_free(&red[i]);
-        return;
-    }
-    struct xv_session_response sr = {
-        .session_id = call->session_id,
-        .turn = (uint64_t)call->session_turn,
-        .type = xv_openai_call_type(call->api),
-        .request = xv_openai_call_request_json(call->api),
-        .response_id = xv_openai_call_response_id(call->api),
-        .reply = reply,
-        .scope = call->has_scope ? call->cred_scope : NULL,
-    };
-    xv_session_store_record_response(store, &sr);
-    xv_session_reply_free(reply);
-    for (size_t i = 0; i < 65; i++)
+    learn_reply(call, relabel, tcs, k);
+    for (size_t i = 0; i < k; i++)
         xv_buf_free(&red[i]);
+}
+
+static void learn_and_steps(struct xv_conn *c, struct xv_call *call, const char *error,
+                            uint64_t end_wall)
+{
+    (void)c;
+    int status = xv_openai_call_status(call->api);
+    if (error || (call->synthetic && !call->replayed) || status < 200 || status > 299)
+        return;
+    if (call->resp_block && call->resp_policy_applied)
+        return; /* the app never saw this response: no tool calls, nothing to learn */
+    size_t ntc = xv_openai_call_response_tool_call_count(call->api);
+    unsigned relabel = call->resp_redacted ? call->resp_redact_labels : 0;
+    if (ntc)
+        tool_steps_and_learn(call, ntc, relabel, end_wall);
+    else
+        learn_reply(call, relabel, NULL, 0);
 }
 
 /* "[email, ssn]" of a label mask, in redact.c's order. */

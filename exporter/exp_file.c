@@ -161,7 +161,9 @@ static int write_all(int fd, const char *p, size_t n)
     return xv_write_all(fd, p, n);   /* common/bytes.c */
 }
 
-#define FILE_IOV_LINES 128 /* lines per writev (two iovecs each; IOV_MAX is 1024) */
+#define FILE_IOV_LINES 32 /* lines per writev (two iovecs each; IOV_MAX is 1024): its
+                             * iovecs are 1 KiB of the caller's stack, which a first
+                             * record of an application thread faults in (issue 9) */
 
 
 /* Does the regular file `st` (the one we hold locked) end in '\n'? Our

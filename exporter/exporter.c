@@ -257,6 +257,70 @@ static void utf8_sanitize(cJSON *v)
     }
 }
 
+/* A record's line: its own text, or its tree printed (*printed: the
+ * caller frees it; NULL line when printing ran out of memory). */
+static void rec_line(struct exp_rec *r, const char **line, size_t *len, char **printed)
+{
+    *printed = NULL;
+    if (r->line) {
+        *line = r->line;
+        *len = r->len;
+        return;
+    }
+    *printed = xv_exp_json_print(r->tree);
+    *line = *printed;
+    *len = *printed ? strlen(*printed) : 0;
+}
+
+/* The file sink of write_now for one record (an application thread's
+ * direct write) and for a batch (the exporter thread): the batch's arrays,
+ * 6 KiB, stay out of the frame an application thread's first record
+ * faults in (issue 9). */
+static int file_sink_one(const char *path, struct exp_rec *rec, size_t *to_file, int try_only)
+{
+    const char *line;
+    size_t len;
+    char *printed;
+    rec_line(rec, &line, &len, &printed);
+    int rc = xv_exp_file_append(path, &line, &len, 1, to_file, try_only);
+    free(printed);
+    return rc;
+}
+
+__attribute__((noinline)) static int file_sink_batch(const char *path, struct exp_rec *recs,
+                                                     size_t n, size_t *to_file, int try_only)
+{
+    const char *lines[XV_EXP_BATCH_MAX];
+    size_t lens[XV_EXP_BATCH_MAX];
+    char *printed[XV_EXP_BATCH_MAX];
+    if (n == 0 || n > XV_EXP_BATCH_MAX) {
+        *to_file = 0;
+        return n ? XV_E_IO : 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        rec_line(&recs[i], &lines[i], &lens[i], &printed[i]);
+    int rc = xv_exp_file_append(path, lines, lens, n, to_file, try_only);
+    for (size_t i = 0; i < n; i++)
+        free(printed[i]);
+    return rc;
+}
+
+/* The OTLP sink of write_now: records as trees (an unparsable line never
+ * reaches OTLP: failed); exported from the exporter thread, spooled from
+ * an application thread. How many it took. */
+__attribute__((noinline)) static size_t otlp_sink(struct exp_rec *recs, size_t n, int on_thread)
+{
+    cJSON *trees[XV_EXP_BATCH_MAX];
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!recs[i].tree && recs[i].line)
+            recs[i].tree = cJSON_ParseWithLength(recs[i].line, recs[i].len);
+        if (recs[i].tree)
+            trees[nt++] = recs[i].tree;
+    }
+    return on_thread ? xv_exp_otlp_export(trees, nt) : xv_exp_otlp_spool_records(trees, nt);
+}
+
 /* Write records on the calling thread and account for them. The caller
  * does not hold g.lock. Records are freed. `sinks` is g.sinks as read
  * under the lock; `on_thread`: the exporter thread (OTLP may use the
@@ -276,36 +340,11 @@ static int write_now(const char *path, struct exp_rec *recs, size_t n, int sinks
             utf8_sanitize(recs[i].tree);
     /* The preload's hooks must pass our own file and socket I/O straight through. */
     xv_guard_enter();
-    if (sinks & XV_EXP_SINK_OTLP) {
-        cJSON *trees[XV_EXP_BATCH_MAX];
-        size_t nt = 0; /* an unparsable line never reaches OTLP: failed */
-        for (size_t i = 0; i < n; i++) {
-            if (!recs[i].tree && recs[i].line)
-                recs[i].tree = cJSON_ParseWithLength(recs[i].line, recs[i].len);
-            if (recs[i].tree)
-                trees[nt++] = recs[i].tree;
-        }
-        to_otlp = on_thread ? xv_exp_otlp_export(trees, nt) : xv_exp_otlp_spool_records(trees, nt);
-    }
-    if (sinks & XV_EXP_SINK_FILE) {
-        const char *lines[XV_EXP_BATCH_MAX];
-        size_t lens[XV_EXP_BATCH_MAX];
-        char *printed[XV_EXP_BATCH_MAX];
-        for (size_t i = 0; i < n; i++) {
-            printed[i] = NULL;
-            if (recs[i].line) {
-                lines[i] = recs[i].line;
-                lens[i] = recs[i].len;
-            } else {
-                printed[i] = xv_exp_json_print(recs[i].tree);
-                lines[i] = printed[i];
-                lens[i] = printed[i] ? strlen(printed[i]) : 0;
-            }
-        }
-        rc = xv_exp_file_append(path, lines, lens, n, &to_file, try_only);
-        for (size_t i = 0; i < n; i++)
-            free(printed[i]);
-    }
+    if (sinks & XV_EXP_SINK_OTLP)
+        to_otlp = otlp_sink(recs, n, on_thread);
+    if (sinks & XV_EXP_SINK_FILE)
+        rc = n == 1 ? file_sink_one(path, recs, &to_file, try_only)
+                    : file_sink_batch(path, recs, n, &to_file, try_only);
     xv_guard_leave();
     if (try_only && rc == -EAGAIN)
         return rc;                     /* not written, not counted: still the caller's */
@@ -520,6 +559,26 @@ static int own_line_locked(struct exp_rec *r)
     return 0;
 }
 
+/* g.path copied for a write outside g.lock (a re-init after shutdown may
+ * free it meanwhile): into `small` when it fits, the usual case, else onto
+ * the heap (a PATH_MAX buffer on the stack was one more page a first call
+ * faulted in, issue 9). NULL: no path, too long, or no memory. Release
+ * with path_copy_free. */
+#define PATH_COPY_SMALL 256
+static char *path_copy_locked(char small[PATH_COPY_SMALL])
+{
+    size_t n = g.path ? strlen(g.path) : PATH_MAX;
+    if (n < PATH_COPY_SMALL)
+        return memcpy(small, g.path, n + 1);
+    return n < PATH_MAX ? strdup(g.path) : NULL;
+}
+
+static void path_copy_free(char *p, const char *small)
+{
+    if (p != small)
+        free(p);
+}
+
 /* Queue one record (taken over), or write it here when it cannot be
  * queued. */
 static int push_rec(struct exp_rec *record)
@@ -547,12 +606,13 @@ static int push_rec(struct exp_rec *record)
      * the call returns. Not with OTLP: the pusher's thread only spools. */
     int first = !g.first_seen;
     g.first_seen = 1;
-    if (first && !g.stopped && g.sinks == XV_EXP_SINK_FILE && g.path &&
-        strlen(g.path) < PATH_MAX) {
-        char first_path[PATH_MAX];
-        strcpy(first_path, g.path);
+    char small[PATH_COPY_SMALL];
+    char *first_path = NULL;
+    if (first && !g.stopped && g.sinks == XV_EXP_SINK_FILE &&
+        (first_path = path_copy_locked(small)) != NULL) {
         pthread_mutex_unlock(&g.lock);
         int rc = write_direct(first_path, record, 1, XV_EXP_SINK_FILE, 1);
+        path_copy_free(first_path, small);
         if (rc != -EAGAIN) {
             atomic_fetch_add(&g.direct, 1);
             errno = saved;
@@ -586,14 +646,12 @@ static int push_rec(struct exp_rec *record)
     /* Queue full, no thread, or shut down: never drop, write it here.
      * The path is copied: a re-init after shutdown may free g.path while
      * this write is still going on. */
-    char path[PATH_MAX];
-    int have_path = g.path && strlen(g.path) < sizeof path;
-    if (have_path)
-        strcpy(path, g.path);
+    char *path = path_copy_locked(small);
     int sinks = g.sinks;
     pthread_mutex_unlock(&g.lock);
     atomic_fetch_add(&g.direct, 1);
-    int rc = write_direct(have_path ? path : NULL, record, 1, sinks, 0);
+    int rc = write_direct(path, record, 1, sinks, 0);
+    path_copy_free(path, small);
     errno = saved;
     return rc;
 }

@@ -68,7 +68,7 @@ static uint64_t code_offset(const struct xv_patch_elf_file *f, uint64_t va)
 #define SCAN_FIRST_DYN "BrgmwSX"
 #define SCAN_FIRST_SYMTAB "BrgmwSX_"
 
-static int on_symbol(void *ctx, const struct xv_patch_elf_sym *s)
+XV_START_FN static int on_symbol(void *ctx, const struct xv_patch_elf_sym *s)
 {
     struct scan *sc = ctx;
     struct xv_patch_elf *out = sc->out;
