@@ -5,7 +5,7 @@
  * Invariant: xv_knob_check is the only place a knob's value is judged; the
  * readers and the CLI both go through it, so they cannot disagree.
  * Thread safety: constant data and pure functions; the readers call
- * secure_getenv and xv_log, both safe from any thread. No allocation.
+ * xv_secure_getenv and xv_log, both safe from any thread. No allocation.
  */
 #include "xv_knobs.h"
 
@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 
 #include "xv_common.h"
 
@@ -276,12 +278,26 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n)
     }
 }
 
-/* The variable's value, NULL when unset or empty. secure_getenv: in a
+XV_START_FN const char *xv_secure_getenv(const char *name)
+{
+    if (!name || getauxval(AT_SECURE))
+        return NULL;
+    for (char **e = environ; e && *e; e++) {
+        const char *a = *e, *b = name;
+        while (*b && *a == *b)
+            a++, b++;
+        if (!*b && *a == '=')
+            return a + 1;
+    }
+    return NULL;
+}
+
+/* The variable's value, NULL when unset or empty. Secure: in a
  * secure-execution process the environment is not the user's to trust
  * (the agent stays inert there anyway; the exporter relied on it). */
-static const char *env_value(const struct xv_knob *k)
+XV_START_FN static const char *env_value(const struct xv_knob *k)
 {
-    const char *v = secure_getenv(xv_knob_env(k));
+    const char *v = xv_secure_getenv(xv_knob_env(k));
     return v && *v ? v : NULL;
 }
 

@@ -94,6 +94,12 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n);
  * is logged (the value is echoed only for UINT/BOOL/CHOICE, cut at 64
  * bytes). *out always holds the value in effect (the default unless 1).
  */
+/* secure_getenv(name) without glibc's: the same answer (the first
+ * "name=" entry of environ; NULL in a secure-execution process), read by the
+ * agent's start-up for every knob; glibc's sits on a page of libc's code
+ * that a process of its own would not touch, one more fault at every start
+ * (issue 9). Not thread-safe against setenv, like getenv. */
+const char *xv_secure_getenv(const char *name);
 int xv_knob_get_num(enum xv_knob_id id, uint64_t *out);
 /* TEXT, LINE: the value (borrowed from the environment; valid until it
  * changes) or NULL when unset or empty. No check: a LINE's user checks it

@@ -22,6 +22,7 @@
 #include "exp_internal.h"
 
 #include "xv_common.h"
+#include "xv_knobs.h"
 #include "xv_real.h"
 
 #include <errno.h>
@@ -61,16 +62,16 @@ XV_START_FN char *xv_exp_file_default_path_in(const char *explicit_path, char *b
 {
     if (explicit_path && *explicit_path)
         return join3(explicit_path, "", "", buf, cap);
-    /* secure_getenv: in a setuid process the environment is not trusted
+    /* secure: in a setuid process the environment is not trusted
      * to pick which file we append to (the preload is inert there anyway). */
-    const char *env = secure_getenv("XENOVIA_TRACE_FILE");
+    const char *env = xv_secure_getenv("XENOVIA_TRACE_FILE");
     if (env && *env)
         return join3(env, "", "", buf, cap);
     /* The XDG base-dir spec says relative values are invalid: ignore them. */
-    const char *xdg = secure_getenv("XDG_STATE_HOME");
+    const char *xdg = xv_secure_getenv("XDG_STATE_HOME");
     if (xdg && xdg[0] == '/')
         return join3(xdg, "", "/xenovia/traces.jsonl", buf, cap);
-    const char *home = secure_getenv("HOME");
+    const char *home = xv_secure_getenv("HOME");
     if (home && home[0] == '/')
         return join3(home, "", "/.local/state/xenovia/traces.jsonl", buf, cap);
     /* No HOME (daemons, some CI runners): ask the passwd database. */

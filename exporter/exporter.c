@@ -28,6 +28,7 @@
 #include "exp_internal.h"
 #include "otlp_int.h"
 #include "xv_common.h"
+#include "xv_knobs.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -179,7 +180,7 @@ XV_START_FN static int configure_locked(const struct xv_exp_config *cfg)
      * (Inside the guard too: the spool path may need getpwuid_r.) */
     int otlp = xv_exp_otlp_configure();
     xv_guard_leave();
-    const char *tf = secure_getenv("XENOVIA_TRACE_FILE");
+    const char *tf = xv_secure_getenv("XENOVIA_TRACE_FILE");
     int file_explicit = (cfg && cfg->trace_file && *cfg->trace_file) || (tf && *tf);
     int sinks = otlp ? XV_EXP_SINK_OTLP | (file_explicit ? XV_EXP_SINK_FILE : 0) : XV_EXP_SINK_FILE;
     size_t qmax = cfg && cfg->queue_max ? cfg->queue_max : XV_EXP_DEFAULT_QUEUE_MAX;

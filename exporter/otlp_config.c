@@ -9,7 +9,7 @@
  * either used with the default for that value or (endpoint unusable) not
  * used at all, and the JSON Lines file takes the records.
  *
- * Thread safety: from_env reads the environment (secure_getenv) and may
+ * Thread safety: from_env reads the environment (xv_secure_getenv) and may
  * run on any thread; ref/unref are atomic.
  */
 #include "otlp_int.h"
@@ -25,7 +25,7 @@
 
 static const char *env(const char *name)
 {
-    const char *v = secure_getenv(name);
+    const char *v = xv_secure_getenv(name);
     return v && *v ? v : NULL;
 }
 

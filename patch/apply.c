@@ -89,10 +89,12 @@ XV_START_FN static int system_object(const char *name)
     static const char *const sys[] = { "linux-vdso.so.", "ld-linux", "libc.so.", "libm.so.",
                                        "libpthread.so.", "libdl.so.", "librt.so.",
                                        "libresolv.so.", "libgcc_s.so.", NULL };
-    const char *base = strrchr(name, '/');
-    base = base ? base + 1 : name;
+    const char *base = name;
+    for (const char *p = name; *p; p++)
+        if (*p == '/')
+            base = p + 1;
     for (int i = 0; sys[i]; i++)
-        if (!strncmp(base, sys[i], strlen(sys[i])))
+        if (xv_patch_starts(base, sys[i]))
             return 1;
     return 0;
 }
@@ -102,8 +104,11 @@ XV_START_FN static int find_cb(struct dl_phdr_info *info, size_t size, void *ud)
     (void)size;
     struct find *f = ud;
     const char *name = info->dlpi_name ? info->dlpi_name : "";
-    if (strstr(name, "/libssl.so") || strncmp(name, "libssl.so", 9) == 0)
-        f->libssl = 1;
+    /* "libssl.so" as the name's start or after a '/' (strstr of
+     * "/libssl.so", without libc: see xv_patch_streq) */
+    for (const char *p = name; *p; p++)
+        if ((p == name || p[-1] == '/') && xv_patch_starts(p, "libssl.so"))
+            f->libssl = 1;
     if (name[0] && !system_object(name)) {
         struct obj o;
         fill_obj(info, &o);

@@ -78,20 +78,20 @@ XV_START_FN static int on_symbol(void *ctx, const struct xv_patch_elf_sym *s)
     /* first-byte filters keep this cheap on node's ~100k exports */
     switch (name[0]) {
     case 'B':
-        out->boringssl |= strncmp(name, "BORINGSSL_", 10) == 0;
+        out->boringssl |= xv_patch_starts(name, "BORINGSSL_");
         return 0;
     case 'r':
-        out->rustls |= strncmp(name, "rustls_", 7) == 0;
-        out->go |= strcmp(name, "runtime.main") == 0 || strcmp(name, "runtime.goexit") == 0;
+        out->rustls |= xv_patch_starts(name, "rustls_");
+        out->go |= xv_patch_streq(name, "runtime.main") || xv_patch_streq(name, "runtime.goexit");
         return 0;
     case 'g':
-        out->other_tls |= strcmp(name, "gnutls_record_send") == 0;
+        out->other_tls |= xv_patch_streq(name, "gnutls_record_send");
         return 0;
     case 'm':
-        out->other_tls |= strcmp(name, "mbedtls_ssl_write") == 0;
+        out->other_tls |= xv_patch_streq(name, "mbedtls_ssl_write");
         return 0;
     case 'w':
-        out->other_tls |= strcmp(name, "wolfSSL_write") == 0;
+        out->other_tls |= xv_patch_streq(name, "wolfSSL_write");
         return 0;
     case '_':
         /* Rust's mangled names (_ZN6rustls…, _RN…6rustls): in .symtab only */
@@ -104,12 +104,12 @@ XV_START_FN static int on_symbol(void *ctx, const struct xv_patch_elf_sym *s)
     default:
         return 0;
     }
-    if (strncmp(name, "SSL_", 4) != 0 && strcmp(name, "X509_verify_cert") != 0)
+    if (!xv_patch_starts(name, "SSL_") && !xv_patch_streq(name, "X509_verify_cert"))
         return 0;
     if ((s->info & 0xf) != STT_FUNC_)
         return 0;
     for (int k = 0; k < XV_PATCH_NAMES; k++) {
-        if (out->sym[k].value || strcmp(name, xv_patch_names[k]) != 0)
+        if (out->sym[k].value || !xv_patch_streq(name, xv_patch_names[k]))
             continue;
         out->sym[k].value = s->value;
         out->sym[k].size = s->size;
@@ -144,7 +144,7 @@ XV_START_FN static int facts(const struct xv_patch_elf_file *f, struct xv_patch_
     out->is_elf64_x86_64 = f->is64 && !f->be && f->machine == 62 && f->has_shdrs;
     out->has_symtab = f->has_symtab;
     for (size_t i = 0; i < f->nneeded; i++)
-        out->needs_libssl |= strncmp(f->needed[i], "libssl", 6) == 0;
+        out->needs_libssl |= xv_patch_starts(f->needed[i], "libssl");
     struct xv_patch_elf_shdr s;
     out->go = xv_patch_elf_find_section(f, ".go.buildinfo", &s) == 0 ||
               xv_patch_elf_find_section(f, ".gopclntab", &s) == 0 ||
@@ -186,7 +186,7 @@ static struct {
 
 static int is_self_exe(const char *path)
 {
-    return strcmp(path, "/proc/self/exe") == 0;
+    return xv_patch_streq(path, "/proc/self/exe");
 }
 
 XV_START_FN static int read_file(const char *path, struct xv_patch_elf *out, int search)

@@ -231,7 +231,7 @@ XV_START_FN int xv_patch_elf_find_section(const struct xv_patch_elf_file *e, con
                               struct xv_patch_elf_shdr *sh)
 {
     for (size_t i = 0; i < shnum(e); i++)
-        if (xv_patch_elf_section(e, i, sh) == 0 && strcmp(sh->name, name) == 0)
+        if (xv_patch_elf_section(e, i, sh) == 0 && xv_patch_streq(sh->name, name))
             return 0;
     memset(sh, 0, sizeof *sh);
     return -1;

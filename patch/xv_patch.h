@@ -221,4 +221,22 @@ int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *re
  * NULL when no compiled-in OpenSSL was found. Lock-free. */
 void *xv_patch_real(int i);
 
+/* String tests for code every process start runs: the same answers as
+ * strcmp/strncmp == 0, without calling into libc, whose string functions
+ * sit on pages of its code a process of its own may not touch (one fault
+ * each at every start, issue 9). */
+static inline int xv_patch_streq(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+static inline int xv_patch_starts(const char *s, const char *prefix)
+{
+    while (*prefix && *s == *prefix)
+        s++, prefix++;
+    return !*prefix;
+}
+
 #endif

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "xv_common.h"
@@ -218,7 +219,9 @@ XV_START_FN static void do_init(void)
     else if (!g.patch.covered)
         coverage_at_start();
 
-    g.pid = getpid();
+    /* syscall(), already called by start-up: getpid() sat on one more page
+     * of libc's code, a fault at every start (issue 9) */
+    g.pid = (pid_t)syscall(SYS_getpid);
     g.active = 1;
     xv_hooks_set_ready(1);
     errno = saved;
