@@ -531,7 +531,7 @@ void xv_conn_atfork_parent(void)
 
 /* This process's pid for records, read once: getpid() was the one extra
  * system call per call (issue 9). Reset in the fork child. */
-static atomic_int g_pid;
+static atomic_int g_pid XV_CALL_DATA;
 
 int xv_conn_pid(void)
 {

@@ -136,7 +136,7 @@ static int tv_ms(const struct timeval *tv)
 static struct {
     pthread_mutex_t mu;
     size_t n;             /* entries of g_ereg_e in use */
-} g_ereg = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} g_ereg XV_CALL_DATA = { .mu = PTHREAD_MUTEX_INITIALIZER };
 /* Apart from its lock and count: a process that never registers a watched
  * socket never touches the table's pages (its close() reads only n). */
 static struct {

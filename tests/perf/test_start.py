@@ -79,6 +79,26 @@ def main():
     print("start-up code spans %d bytes (text at %s)" % (span, text[text.index(".text") + 2]))
     assert span < 65536, "start-up code spread over %d bytes" % span
 
+    # The functions an API call runs (preload/hot_functions.txt) follow the
+    # start-up code at the head of .text (preload/hot.ld): a call pages in
+    # three 64 KiB windows of code, not all five (~145 KiB from the head of
+    # .text here; spread by the compiler's order they span ~260 KiB).
+    hot_list = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "preload",
+                            "hot_functions.txt")
+    names = {l.strip() for l in open(hot_list) if l.strip() and not l.startswith("#")}
+    size = {}
+    for line in syms.splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[3] == "FUNC":
+            size[f[7]] = int(f[2])
+    hot = [(addr[n], size[n]) for n in names if n in addr]
+    assert len(hot) > len(names) // 2, "most listed functions are missing from the library"
+    head = int(text[text.index(".text") + 2], 16)
+    end = max(a + s for a, s in hot)
+    print("%d of %d listed functions end %d bytes after the head of .text" % (len(hot), len(names),
+                                                                         end - head))
+    assert end - head <= 160 * 1024, "a call's code spreads over %d bytes" % (end - head)
+
     # The writable pages start-up writes: the loader's relocations (the RELRO
     # part, .got.plt) and the variables start-up writes (.xvstart, placed
     # right after .data) lie on at most 3 pages; a table of pointers added
