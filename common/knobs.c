@@ -280,7 +280,15 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n)
 
 XV_START_FN const char *xv_secure_getenv(const char *name)
 {
-    if (!name || getauxval(AT_SECURE))
+    /* AT_SECURE cannot change: read once (-1: not yet; a race writes the
+     * same value twice) */
+    static int secure XV_START_DATA = -1;
+    int sec = __atomic_load_n(&secure, __ATOMIC_RELAXED);
+    if (sec < 0) {
+        sec = getauxval(AT_SECURE) != 0;
+        __atomic_store_n(&secure, sec, __ATOMIC_RELAXED);
+    }
+    if (!name || sec)
         return NULL;
     for (char **e = environ; e && *e; e++) {
         const char *a = *e, *b = name;

@@ -145,10 +145,7 @@ XV_START_FN static int facts(const struct xv_patch_elf_file *f, struct xv_patch_
     out->has_symtab = f->has_symtab;
     for (size_t i = 0; i < f->nneeded; i++)
         out->needs_libssl |= xv_patch_starts(f->needed[i], "libssl");
-    struct xv_patch_elf_shdr s;
-    out->go = xv_patch_elf_find_section(f, ".go.buildinfo", &s) == 0 ||
-              xv_patch_elf_find_section(f, ".gopclntab", &s) == 0 ||
-              xv_patch_elf_find_section(f, ".note.go.buildid", &s) == 0 ||
+    out->go = f->go_sections ||
               (!f->has_shdrs && xv_patch_elf_contains(f, 0, f->size, "\xff Go buildinf:", 14));
     struct scan sc = { f, out };
     /* .dynsym first: it survives strip and is what the program exports */

@@ -291,11 +291,27 @@ XV_START_FN int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e)
     uint16_t num = (uint16_t)rd(e, e->is64 ? 60 : 48, 2);
     e->has_shdrs = shoff && num && shentsz >= (e->is64 ? 64 : 40) &&
                    in_file(e, shoff, (uint64_t)num * shentsz);
+    /* One pass over the section headers for what every start asks (issue 9:
+     * a search per question parsed every header several times over) */
     struct xv_patch_elf_shdr sh;
-    for (size_t i = 0; i < shnum(e); i++)
-        if (xv_patch_elf_section(e, i, &sh) == 0 && sh.type == XV_PATCH_SHT_SYMTAB)
+    for (size_t i = 0; i < shnum(e); i++) {
+        if (xv_patch_elf_section(e, i, &sh) != 0)
+            continue;
+        if (sh.type == XV_PATCH_SHT_SYMTAB)
             e->has_symtab = 1;
+        if (xv_patch_streq(sh.name, ".go.buildinfo") || xv_patch_streq(sh.name, ".gopclntab") ||
+            xv_patch_streq(sh.name, ".note.go.buildid"))
+            e->go_sections = 1;
+    }
     return 0;
+}
+
+/* sh_type of section i, without the rest of its header (0 past the end). */
+XV_START_FN static uint32_t section_type(const struct xv_patch_elf_file *e, size_t i)
+{
+    uint64_t shoff = e->is64 ? rd(e, 40, 8) : rd(e, 32, 4);
+    uint16_t entsz = (uint16_t)rd(e, e->is64 ? 58 : 46, 2);
+    return (uint32_t)rd(e, (size_t)(shoff + (uint64_t)i * entsz) + 4, 4);
 }
 
 void xv_patch_elf_close(struct xv_patch_elf_file *e)
@@ -318,6 +334,8 @@ XV_START_FN int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t
     size_t symsz = e->is64 ? 24 : 16;
     for (size_t i = 0; i < shnum(e); i++) {
         struct xv_patch_elf_shdr sh, str;
+        if (section_type(e, i) != table)
+            continue;
         if (xv_patch_elf_section(e, i, &sh) < 0 || sh.type != table || !sh.in_file)
             continue;
         if (xv_patch_elf_section(e, sh.link, &str) < 0 || !str.in_file)

@@ -95,6 +95,7 @@ struct xv_patch_elf_file {
     const char *runpath;        /* DT_RUNPATH or NULL (borrowed) */
     int has_shdrs;              /* section headers readable */
     int has_symtab;             /* a .symtab (not stripped) */
+    int go_sections;            /* .go.buildinfo, .gopclntab or .note.go.buildid */
 };
 
 /* One section header. */
