@@ -229,6 +229,27 @@ def selftest():
     return 0 if ok else 1
 
 
+def keep_evidence(root, hits, logs):
+    """A failed sweep's evidence outlives --clear and the next ctest run: the
+    hit list and a copy of every file and log it names go to ROOT-leaks/
+    beside the artifacts (replaced by the next failing sweep)."""
+    import shutil
+    dest = os.path.normpath(root) + "-leaks"
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest, exist_ok=True)
+    with open(os.path.join(dest, "hits.txt"), "w") as fh:
+        fh.write("\n".join(hits) + "\n")
+    named = sorted({h.split(": ", 1)[0] for h in hits} | set(logs))
+    for i, path in enumerate(named):
+        src = path.split(":", 1)[0] if not os.path.exists(path) else path
+        if os.path.isfile(src):
+            try:
+                shutil.copy(src, os.path.join(dest, "%03d-%s" % (i, os.path.basename(src))))
+            except OSError:
+                pass
+    print("evidence kept in %s" % dest)
+
+
 def main():
     if sys.argv[1:2] == ["--selftest"]:
         global KEEP_HELPER
@@ -256,6 +277,8 @@ def main():
         return 77
     for h in hits[:50]:
         print("LEAK: " + h)
+    if hits:
+        keep_evidence(root, hits, logs)
     if clear and os.path.isdir(root):
         # the next run starts from nothing (this is the build tree's own dir)
         import shutil
