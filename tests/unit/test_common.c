@@ -200,6 +200,35 @@ static void test_knob_table(void **state)
 }
 
 /* bytes.c: hex both ways, write_all through a pipe, whole-file reads. */
+/* xv_secure_getenv gives glibc's answer: the first "NAME=" entry, the
+ * whole name only, an empty value as "", NULL when unset. */
+static void test_secure_getenv(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("XV_TEST_ENV", "one", 1), 0);
+    assert_int_equal(setenv("XV_TEST_ENV_LONGER", "two", 1), 0);
+    assert_int_equal(setenv("XV_TEST_EMPTY", "", 1), 0);
+    unsetenv("XV_TEST_ENV_UNSET");
+    const char *names[] = { "XV_TEST_ENV", "XV_TEST_ENV_LONGER", "XV_TEST_EMPTY",
+                            "XV_TEST_ENV_UNSET", "XV_TEST", "XV_TEST_ENV_LONGE", "PATH", "" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *mine = xv_secure_getenv(names[i]), *glibc = secure_getenv(names[i]);
+        if (!glibc)
+            assert_null(mine);
+        else
+            assert_string_equal(mine, glibc);
+    }
+    assert_string_equal(xv_secure_getenv("XV_TEST_ENV"), "one");
+    assert_string_equal(xv_secure_getenv("XV_TEST_EMPTY"), "");
+    assert_null(xv_secure_getenv("XV_TEST"));
+    assert_null(xv_secure_getenv(NULL));
+    unsetenv("XV_TEST_ENV");
+    assert_null(xv_secure_getenv("XV_TEST_ENV"));
+    assert_string_equal(xv_secure_getenv("XV_TEST_ENV_LONGER"), "two");
+    unsetenv("XV_TEST_ENV_LONGER");
+    unsetenv("XV_TEST_EMPTY");
+}
+
 static void test_bytes_helpers(void **state)
 {
     (void)state;
@@ -296,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_fork_reseeds),
         cmocka_unit_test(test_normalize_spellings),
         cmocka_unit_test(test_knob_table),
+        cmocka_unit_test(test_secure_getenv),
         cmocka_unit_test(test_bytes_helpers),
         cmocka_unit_test(test_buf_append_header),
     };
