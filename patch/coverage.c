@@ -136,6 +136,31 @@ static void scan_rodata(const struct xv_patch_elf_file *f, struct xv_patch_elf *
     out->rustls |= (hit >> 4) & 1;
 }
 
+/* A program that exports OpenSSL 3's provider API (node) carries OpenSSL,
+ * not BoringSSL (which has no providers) and, sharing one namespace, no
+ * second SSL_write: the names on_symbol wants are then looked up through
+ * the GNU hash table (a few pages) instead of a scan of every export
+ * (node's ~75k names: 109 page faults and ~8 ms of its start, issue 9).
+ * The prefixes the scan also looks for (BORINGSSL_, rustls_) are not
+ * asked: a program exporting both OpenSSL 3 and rustls-ffi is patched for
+ * its OpenSSL. 0: no such export, or no usable hash table (scan instead). */
+XV_START_FN static int exports_openssl3(const struct xv_patch_elf_file *f, struct scan *sc)
+{
+    struct xv_patch_elf_sym s;
+    if (xv_patch_elf_dynsym_lookup(f, "OSSL_PROVIDER_load", &s) != 1)
+        return 0;
+    static const char *const markers[] = { "runtime.main", "runtime.goexit",
+                                           "gnutls_record_send", "mbedtls_ssl_write",
+                                           "wolfSSL_write" };
+    for (int k = 0; k < XV_PATCH_NAMES; k++)
+        if (xv_patch_elf_dynsym_lookup(f, xv_patch_names[k], &s) == 1)
+            on_symbol(sc, &s);
+    for (size_t k = 0; k < sizeof markers / sizeof markers[0]; k++)
+        if (xv_patch_elf_dynsym_lookup(f, markers[k], &s) == 1)
+            on_symbol(sc, &s);
+    return 1;
+}
+
 XV_START_FN static int facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out, int search)
 {
     memset(out, 0, sizeof *out);
@@ -149,7 +174,8 @@ XV_START_FN static int facts(const struct xv_patch_elf_file *f, struct xv_patch_
               (!f->has_shdrs && xv_patch_elf_contains(f, 0, f->size, "\xff Go buildinf:", 14));
     struct scan sc = { f, out };
     /* .dynsym first: it survives strip and is what the program exports */
-    xv_patch_elf_symbols(f, XV_PATCH_SHT_DYNSYM, SCAN_FIRST_DYN, on_symbol, &sc);
+    if (!exports_openssl3(f, &sc))
+        xv_patch_elf_symbols(f, XV_PATCH_SHT_DYNSYM, SCAN_FIRST_DYN, on_symbol, &sc);
     /* .symtab only when the exports did not show OpenSSL (a program linked
      * against libssl.a without -rdynamic); node's is huge. */
     if (!xv_patch_elf_has_ssl(out))

@@ -38,6 +38,7 @@
 #define DT_RUNPATH_ 29
 #define DT_FLAGS_1_ 0x6ffffffb
 #define DF_1_PIE_ 0x08000000
+#define SHT_GNU_HASH_ 0x6ffffff6
 
 /* An unsigned field of `width` bytes at `off`, in the file's byte order;
  * 0 past the end. */
@@ -299,6 +300,8 @@ XV_START_FN int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e)
             continue;
         if (sh.type == XV_PATCH_SHT_SYMTAB)
             e->has_symtab = 1;
+        if (sh.type == SHT_GNU_HASH_ && !e->gnu_hash)
+            e->gnu_hash = (int)i + 1;
         if (xv_patch_streq(sh.name, ".go.buildinfo") || xv_patch_streq(sh.name, ".gopclntab") ||
             xv_patch_streq(sh.name, ".note.go.buildid"))
             e->go_sections = 1;
@@ -319,6 +322,56 @@ void xv_patch_elf_close(struct xv_patch_elf_file *e)
     if (e->data)
         munmap((void *)e->data, e->size);
     memset(e, 0, sizeof *e);
+}
+
+/* Entry k of symbol table sh (names in str) into *s: 1, or 0 for an import,
+ * a value of 0 or a missing name (what no caller wants). `terminated`: str
+ * ends in a NUL byte, so every name that starts inside it ends there. */
+XV_START_FN static inline __attribute__((always_inline)) int
+read_sym(const struct xv_patch_elf_file *e, const struct xv_patch_elf_shdr *sh,
+         const struct xv_patch_elf_shdr *str, int terminated, size_t k, struct xv_patch_elf_sym *s)
+{
+    size_t symsz = e->is64 ? 24 : 16;
+    size_t o = (size_t)sh->offset + k * symsz;
+    uint32_t nm;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (e->is64 && !e->be) {
+        /* the hot case (node: ~75k entries), read as the record it is; the
+         * table lies inside the file (sh->in_file), so every entry does */
+        struct {
+            uint32_t name;
+            uint8_t info, other;
+            uint16_t shndx;
+            uint64_t value, size;
+        } r;
+        memcpy(&r, e->data + o, sizeof r);
+        nm = r.name;
+        s->info = r.info;
+        s->shndx = r.shndx;
+        s->value = r.value;
+        s->size = r.size;
+    } else
+#endif
+    if (e->is64) {
+        nm = (uint32_t)rd(e, o, 4);
+        s->info = (uint8_t)rd(e, o + 4, 1);
+        s->shndx = (uint16_t)rd(e, o + 6, 2);
+        s->value = rd(e, o + 8, 8);
+        s->size = rd(e, o + 16, 8);
+    } else {
+        nm = (uint32_t)rd(e, o, 4);
+        s->value = rd(e, o + 4, 4);
+        s->size = rd(e, o + 8, 4);
+        s->info = (uint8_t)rd(e, o + 12, 1);
+        s->shndx = (uint16_t)rd(e, o + 14, 2);
+    }
+    if (s->shndx == 0 || !s->value)
+        return 0;                          /* an import: says nothing about this file */
+    if (terminated)
+        s->name = nm < str->size ? (const char *)e->data + str->offset + nm : NULL;
+    else
+        s->name = str_at(e, str->offset, str->offset + str->size, str->offset + nm);
+    return s->name && *s->name;
 }
 
 XV_START_FN int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, const char *first,
@@ -346,49 +399,9 @@ XV_START_FN int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t
          * (node's .dynsym holds ~100k names; the agent reads it at start). */
         int terminated = str.size && e->data[str.offset + str.size - 1] == '\0';
         for (size_t k = 1; k < n; k++) {
-            size_t o = (size_t)sh.offset + k * symsz;
-            uint32_t nm;
             struct xv_patch_elf_sym s;
             s.dynamic = table == XV_PATCH_SHT_DYNSYM;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            if (e->is64 && !e->be) {
-                /* the hot case (node: ~100k entries at every start), read
-                 * as the record it is; the table lies inside the file
-                 * (sh.in_file), so every entry does */
-                struct {
-                    uint32_t name;
-                    uint8_t info, other;
-                    uint16_t shndx;
-                    uint64_t value, size;
-                } r;
-                memcpy(&r, e->data + o, sizeof r);
-                nm = r.name;
-                s.info = r.info;
-                s.shndx = r.shndx;
-                s.value = r.value;
-                s.size = r.size;
-            } else
-#endif
-            if (e->is64) {
-                nm = (uint32_t)rd(e, o, 4);
-                s.info = (uint8_t)rd(e, o + 4, 1);
-                s.shndx = (uint16_t)rd(e, o + 6, 2);
-                s.value = rd(e, o + 8, 8);
-                s.size = rd(e, o + 16, 8);
-            } else {
-                nm = (uint32_t)rd(e, o, 4);
-                s.value = rd(e, o + 4, 4);
-                s.size = rd(e, o + 8, 4);
-                s.info = (uint8_t)rd(e, o + 12, 1);
-                s.shndx = (uint16_t)rd(e, o + 14, 2);
-            }
-            if (s.shndx == 0 || !s.value)
-                continue;                  /* an import: says nothing about this file */
-            if (terminated)
-                s.name = nm < str.size ? (const char *)e->data + str.offset + nm : NULL;
-            else
-                s.name = str_at(e, str.offset, str.offset + str.size, str.offset + nm);
-            if (!s.name || !*s.name)
+            if (!read_sym(e, &sh, &str, terminated, k, &s))
                 continue;
             unsigned char c0 = (unsigned char)s.name[0];
             if (!(want[c0 >> 3] & (1u << (c0 & 7))))
@@ -399,6 +412,51 @@ XV_START_FN int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t
         }
     }
     return 0;
+}
+
+XV_START_FN int xv_patch_elf_dynsym_lookup(const struct xv_patch_elf_file *e, const char *name,
+                                           struct xv_patch_elf_sym *out)
+{
+    struct xv_patch_elf_shdr gh, sh, str;
+    if (!e->gnu_hash || xv_patch_elf_section(e, (size_t)e->gnu_hash - 1, &gh) < 0 ||
+        !gh.in_file || gh.size < 16 || xv_patch_elf_section(e, gh.link, &sh) < 0 ||
+        sh.type != XV_PATCH_SHT_DYNSYM || !sh.in_file ||
+        xv_patch_elf_section(e, sh.link, &str) < 0 || !str.in_file)
+        return -1;
+    size_t symsz = e->is64 ? 24 : 16, nsyms = (size_t)(sh.size / symsz);
+    size_t word = e->is64 ? 8 : 4;
+    uint64_t o = gh.offset, end = gh.offset + gh.size;
+    uint32_t nbuckets = (uint32_t)rd(e, (size_t)o, 4), symoffset = (uint32_t)rd(e, (size_t)o + 4, 4);
+    uint32_t bloom_size = (uint32_t)rd(e, (size_t)o + 8, 4), shift = (uint32_t)rd(e, (size_t)o + 12, 4);
+    uint64_t buckets = o + 16 + (uint64_t)bloom_size * word, chain = buckets + 4ull * nbuckets;
+    if (!nbuckets || !bloom_size || chain > end || symoffset > nsyms)
+        return -1;
+    uint32_t h = 5381;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = h * 33 + *c;
+    unsigned bits = (unsigned)word * 8;
+    uint64_t bw = rd(e, (size_t)(o + 16 + (uint64_t)((h / bits) % bloom_size) * word), (int)word);
+    uint64_t mask = (1ull << (h % bits)) | (1ull << ((h >> shift) % bits));
+    if ((bw & mask) != mask)
+        return 0;
+    uint32_t i = (uint32_t)rd(e, (size_t)(buckets + 4ull * (h % nbuckets)), 4);
+    if (i < symoffset)
+        return 0;
+    int terminated = str.size && e->data[str.offset + str.size - 1] == '\0';
+    for (; i < nsyms; i++) {
+        uint64_t co = chain + 4ull * (i - symoffset);
+        if (co + 4 > end)
+            return -1;                     /* a chain past its table: malformed */
+        uint32_t h2 = (uint32_t)rd(e, (size_t)co, 4);
+        if ((h | 1) == (h2 | 1) && read_sym(e, &sh, &str, terminated, i, out) &&
+            xv_patch_streq(out->name, name)) {
+            out->dynamic = 1;
+            return 1;
+        }
+        if (h2 & 1)
+            return 0;
+    }
+    return -1;
 }
 
 int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,

@@ -96,6 +96,7 @@ struct xv_patch_elf_file {
     int has_shdrs;              /* section headers readable */
     int has_symtab;             /* a .symtab (not stripped) */
     int go_sections;            /* .go.buildinfo, .gopclntab or .note.go.buildid */
+    int gnu_hash;               /* index + 1 of the GNU hash section of .dynsym; 0 none */
 };
 
 /* One section header. */
@@ -130,6 +131,12 @@ int xv_patch_elf_find_section(const struct xv_patch_elf_file *e, const char *nam
  * of `first` (NULL: any); stops and returns cb's value when it is non-zero. */
 int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, const char *first,
                          int (*cb)(void *ctx, const struct xv_patch_elf_sym *s), void *ctx);
+/* The first defined .dynsym symbol named `name`, found through the file's
+ * GNU hash table (a few pages, where a scan reads every export): 1 with *out
+ * set (as xv_patch_elf_symbols would pass it), 0 when there is none, -1
+ * when the file has no usable GNU hash table (the caller scans instead). */
+int xv_patch_elf_dynsym_lookup(const struct xv_patch_elf_file *e, const char *name,
+                               struct xv_patch_elf_sym *out);
 /* Do the file's bytes [off, off+len) contain the needle? */
 int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
                           const char *needle, size_t n);

@@ -303,6 +303,66 @@ static void test_coverage_verdict(void **state)
     assert_int_equal(xv_patch_elf_open("/proc/self/cmdline", &f), -ENOEXEC);
 }
 
+/* ---- .dynsym through the GNU hash table (elf.c) --------------------------- */
+
+/* Every defined export the scan passes, in table order: the lookup of its
+ * name must give the first one of that name, field for field. */
+struct lookup_check {
+    const struct xv_patch_elf_file *f;
+    size_t checked, dup;
+};
+
+static int check_lookup(void *ctx, const struct xv_patch_elf_sym *s)
+{
+    struct lookup_check *c = ctx;
+    struct xv_patch_elf_sym got;
+    int rc = xv_patch_elf_dynsym_lookup(c->f, s->name, &got);
+    assert_int_equal(rc, 1);
+    assert_string_equal(got.name, s->name);
+    assert_int_equal(got.dynamic, 1);
+    if (got.value != s->value || got.size != s->size || got.info != s->info ||
+        got.shndx != s->shndx) {
+        /* a second definition of the name (versions): the lookup must have
+         * returned an earlier entry of the table, which the scan passed */
+        c->dup++;
+    }
+    c->checked++;
+    return 0;
+}
+
+static void test_dynsym_lookup(void **state)
+{
+    (void)state;
+    const char *files[] = { "/proc/self/exe", "/lib/x86_64-linux-gnu/libc.so.6",
+                            "/usr/lib/x86_64-linux-gnu/libcrypto.so.3", "/usr/bin/node" };
+    size_t tried = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        struct xv_patch_elf_file f;
+        if (xv_patch_elf_open(files[i], &f) != 0) {
+            print_message("note: %s not readable here, not checked\n", files[i]);
+            continue;
+        }
+        struct lookup_check c = { &f, 0, 0 };
+        if (f.gnu_hash) {
+            xv_patch_elf_symbols(&f, XV_PATCH_SHT_DYNSYM, NULL, check_lookup, &c);
+            /* versioned duplicates are few (libc: a handful); anything more
+             * means the lookup picks the wrong entries */
+            assert_true(c.dup * 50 <= c.checked);
+            struct xv_patch_elf_sym s;
+            assert_int_equal(xv_patch_elf_dynsym_lookup(&f, "xv_no_such_symbol_here", &s), 0);
+            assert_int_equal(xv_patch_elf_dynsym_lookup(&f, "", &s), 0);
+            print_message("%s: %zu exports looked up (%zu with another version first)\n",
+                          files[i], c.checked, c.dup);
+            tried++;
+        } else {
+            struct xv_patch_elf_sym s;
+            assert_int_equal(xv_patch_elf_dynsym_lookup(&f, "malloc", &s), -1);
+        }
+        xv_patch_elf_close(&f);
+    }
+    assert_true(tried >= 1); /* libc at least */
+}
+
 /* ---- the multi-needle search of .rodata (elf.c) --------------------------- */
 
 static unsigned slow_hits(const unsigned char *d, size_t n, const char *const *nd, size_t count)
@@ -386,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_elf_and_apply),
         cmocka_unit_test(test_coverage_verdict),
         cmocka_unit_test(test_contains_any),
+        cmocka_unit_test(test_dynsym_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
