@@ -218,6 +218,8 @@ XV_START_FN static int read_file(const char *path, struct xv_patch_elf *out, int
     memset(out, 0, sizeof *out);
     if (xv_patch_elf_open(path, &f) != 0)
         return -1;
+    if (is_self_exe(path))
+        xv_patch_elf_use_image(&f); /* else the lookups read the mapping */
     facts(&f, out, search);
     if (out->rodata_pending && !g_kept.held && is_self_exe(path)) {
         g_kept.f = f;

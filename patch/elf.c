@@ -22,6 +22,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <link.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -414,6 +416,55 @@ XV_START_FN int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t
     return 0;
 }
 
+/* The loaded segment of the running program that holds [addr, addr+size)
+ * of the file at offset `off` with the same offset-to-address step; its
+ * step (p_vaddr - p_offset) in *delta. 0, or -1 when none does. */
+XV_START_FN static int image_segment(const ElfW(Phdr) *ph, size_t n, uint64_t addr, uint64_t size,
+                                     uint64_t off, uint64_t *delta)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_R) || ph[i].p_offset > off ||
+            addr < ph[i].p_vaddr || addr - ph[i].p_vaddr != off - ph[i].p_offset ||
+            size > ph[i].p_filesz || addr - ph[i].p_vaddr > ph[i].p_filesz - size)
+            continue;
+        *delta = ph[i].p_vaddr - ph[i].p_offset;
+        return 0;
+    }
+    return -1;
+}
+
+XV_START_FN int xv_patch_elf_use_image(struct xv_patch_elf_file *e)
+{
+    struct xv_patch_elf_shdr gh, sh, str;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    size_t n = (size_t)getauxval(AT_PHNUM);
+    if (!e->is64 || e->be || sizeof(ElfW(Addr)) != 8 || !ph || !n || !e->gnu_hash ||
+        xv_patch_elf_section(e, (size_t)e->gnu_hash - 1, &gh) < 0 ||
+        xv_patch_elf_section(e, gh.link, &sh) < 0 || xv_patch_elf_section(e, sh.link, &str) < 0)
+        return -1;
+    /* the load bias: where the program headers are against where the file
+     * says they are (PT_PHDR, else the segment mapping offset 0) */
+    uint64_t phoff = rd(e, 32, 8), bias = 0;
+    int found = 0;
+    for (size_t i = 0; i < n && !found; i++)
+        if (ph[i].p_type == PT_PHDR) {
+            bias = (uint64_t)(uintptr_t)ph - ph[i].p_vaddr;
+            found = 1;
+        }
+    for (size_t i = 0; i < n && !found; i++)
+        if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
+            bias = (uint64_t)(uintptr_t)ph - (ph[i].p_vaddr + phoff);
+            found = 1;
+        }
+    uint64_t d1, d2, d3;
+    if (!found || image_segment(ph, n, gh.addr, gh.size, gh.offset, &d1) < 0 ||
+        image_segment(ph, n, sh.addr, sh.size, sh.offset, &d2) < 0 ||
+        image_segment(ph, n, str.addr, str.size, str.offset, &d3) < 0 || d1 != d2 || d2 != d3)
+        return -1;
+    e->tables = (const unsigned char *)(uintptr_t)(bias + d1);
+    return 0;
+}
+
 XV_START_FN int xv_patch_elf_dynsym_lookup(const struct xv_patch_elf_file *e, const char *name,
                                            struct xv_patch_elf_sym *out)
 {
@@ -423,11 +474,17 @@ XV_START_FN int xv_patch_elf_dynsym_lookup(const struct xv_patch_elf_file *e, co
         sh.type != XV_PATCH_SHT_DYNSYM || !sh.in_file ||
         xv_patch_elf_section(e, sh.link, &str) < 0 || !str.in_file)
         return -1;
+    /* the tables' bytes: the loaded image when xv_patch_elf_use_image set
+     * one (same offsets, checked there), else the mapping */
+    struct xv_patch_elf_file img = *e;
+    if (e->tables)
+        img.data = e->tables;
+    const struct xv_patch_elf_file *c = &img;
     size_t symsz = e->is64 ? 24 : 16, nsyms = (size_t)(sh.size / symsz);
     size_t word = e->is64 ? 8 : 4;
     uint64_t o = gh.offset, end = gh.offset + gh.size;
-    uint32_t nbuckets = (uint32_t)rd(e, (size_t)o, 4), symoffset = (uint32_t)rd(e, (size_t)o + 4, 4);
-    uint32_t bloom_size = (uint32_t)rd(e, (size_t)o + 8, 4), shift = (uint32_t)rd(e, (size_t)o + 12, 4);
+    uint32_t nbuckets = (uint32_t)rd(c, (size_t)o, 4), symoffset = (uint32_t)rd(c, (size_t)o + 4, 4);
+    uint32_t bloom_size = (uint32_t)rd(c, (size_t)o + 8, 4), shift = (uint32_t)rd(c, (size_t)o + 12, 4);
     uint64_t buckets = o + 16 + (uint64_t)bloom_size * word, chain = buckets + 4ull * nbuckets;
     if (!nbuckets || !bloom_size || chain > end || symoffset > nsyms)
         return -1;
@@ -435,20 +492,20 @@ XV_START_FN int xv_patch_elf_dynsym_lookup(const struct xv_patch_elf_file *e, co
     for (const unsigned char *c = (const unsigned char *)name; *c; c++)
         h = h * 33 + *c;
     unsigned bits = (unsigned)word * 8;
-    uint64_t bw = rd(e, (size_t)(o + 16 + (uint64_t)((h / bits) % bloom_size) * word), (int)word);
+    uint64_t bw = rd(c, (size_t)(o + 16 + (uint64_t)((h / bits) % bloom_size) * word), (int)word);
     uint64_t mask = (1ull << (h % bits)) | (1ull << ((h >> shift) % bits));
     if ((bw & mask) != mask)
         return 0;
-    uint32_t i = (uint32_t)rd(e, (size_t)(buckets + 4ull * (h % nbuckets)), 4);
+    uint32_t i = (uint32_t)rd(c, (size_t)(buckets + 4ull * (h % nbuckets)), 4);
     if (i < symoffset)
         return 0;
-    int terminated = str.size && e->data[str.offset + str.size - 1] == '\0';
+    int terminated = str.size && c->data[str.offset + str.size - 1] == '\0';
     for (; i < nsyms; i++) {
         uint64_t co = chain + 4ull * (i - symoffset);
         if (co + 4 > end)
             return -1;                     /* a chain past its table: malformed */
-        uint32_t h2 = (uint32_t)rd(e, (size_t)co, 4);
-        if ((h | 1) == (h2 | 1) && read_sym(e, &sh, &str, terminated, i, out) &&
+        uint32_t h2 = (uint32_t)rd(c, (size_t)co, 4);
+        if ((h | 1) == (h2 | 1) && read_sym(c, &sh, &str, terminated, i, out) &&
             xv_patch_streq(out->name, name)) {
             out->dynamic = 1;
             return 1;

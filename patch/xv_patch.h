@@ -97,6 +97,8 @@ struct xv_patch_elf_file {
     int has_symtab;             /* a .symtab (not stripped) */
     int go_sections;            /* .go.buildinfo, .gopclntab or .note.go.buildid */
     int gnu_hash;               /* index + 1 of the GNU hash section of .dynsym; 0 none */
+    const unsigned char *tables; /* the lookup's source of its hash table, .dynsym and
+                                    .dynstr when not `data` (xv_patch_elf_use_image) */
 };
 
 /* One section header. */
@@ -137,6 +139,12 @@ int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, cons
  * when the file has no usable GNU hash table (the caller scans instead). */
 int xv_patch_elf_dynsym_lookup(const struct xv_patch_elf_file *e, const char *name,
                                struct xv_patch_elf_sym *out);
+/* For the running program's own file: let xv_patch_elf_dynsym_lookup read
+ * the GNU hash table, .dynsym and .dynstr from the program's loaded image
+ * (pages the loader has mostly touched already; through the file mapping
+ * each lookup faulted in pages of its own) — only when all three lie inside
+ * readable loaded segments at their file offsets. 0, or -1 (e unchanged). */
+int xv_patch_elf_use_image(struct xv_patch_elf_file *e);
 /* Do the file's bytes [off, off+len) contain the needle? */
 int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
                           const char *needle, size_t n);

@@ -330,6 +330,14 @@ static int check_lookup(void *ctx, const struct xv_patch_elf_sym *s)
     return 0;
 }
 
+int main(void);
+/* exported (this target keeps default visibility, -rdynamic) for the lookup */
+int xv_test_exported_probe(void);
+int xv_test_exported_probe(void)
+{
+    return 42;
+}
+
 static void test_dynsym_lookup(void **state)
 {
     (void)state;
@@ -361,6 +369,27 @@ static void test_dynsym_lookup(void **state)
         xv_patch_elf_close(&f);
     }
     assert_true(tried >= 1); /* libc at least */
+
+    /* This program's own file (linked with -rdynamic): the lookups read from
+     * its loaded image give what the file gives, export for export. */
+    struct xv_patch_elf_file f, img;
+    assert_int_equal(xv_patch_elf_open("/proc/self/exe", &f), 0);
+    assert_true(f.gnu_hash);
+    img = f;
+    assert_int_equal(xv_patch_elf_use_image(&img), 0);
+    assert_non_null(img.tables);
+    struct lookup_check c = { &img, 0, 0 };
+    xv_patch_elf_symbols(&f, XV_PATCH_SHT_DYNSYM, NULL, check_lookup, &c);
+    print_message("this program: %zu exports looked up in its image\n", c.checked);
+    assert_true(c.checked >= 3 && c.dup == 0);
+    /* the values are this program's: one load bias for two of its functions */
+    struct xv_patch_elf_sym s, s2;
+    assert_int_equal(xv_patch_elf_dynsym_lookup(&img, "main", &s), 1);
+    assert_int_equal(xv_patch_elf_dynsym_lookup(&img, "xv_test_exported_probe", &s2), 1);
+    assert_int_equal(s.info & 0xf, 2 /* STT_FUNC */);
+    assert_true((uintptr_t)&main - s.value == (uintptr_t)&xv_test_exported_probe - s2.value);
+    assert_int_equal(xv_patch_elf_dynsym_lookup(&img, "xv_no_such_symbol_here", &s), 0);
+    xv_patch_elf_close(&f);
 }
 
 /* ---- the multi-needle search of .rodata (elf.c) --------------------------- */
