@@ -330,6 +330,16 @@ for b in $(seq 1 10); do
     done
 done
 
+# A Node process's start (OpenSSL compiled in: the agent finds and patches
+# its entry points before main): pairs of neighbouring starts, node -e 0.
+if [ -n "$NODE_BIN" ] && ! ldd "$NODE_BIN" 2>/dev/null | grep -q libssl; then
+    echo "process start: 20 starts of node -e 0 per mode, alternating ..."
+    for i in $(seq 1 20); do
+        "$CLIENT" spawn 1 - "$NODE_BIN" -e 0 >>"$WORK/spawn-node-none.txt"
+        "$CLIENT" spawn 1 "$LIB" "$NODE_BIN" -e 0 >>"$WORK/spawn-node-agent.txt"
+    done
+fi
+
 sleep 0.2
 records=0; [ -f "$TRACES" ] && records=$(wc -l <"$TRACES")
 {

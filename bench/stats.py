@@ -8,6 +8,7 @@ Input: the work directory of run.sh, holding
                                        (the child) then "WALL_NS CPU_US PEER_CPU_US" (its spawner)
   bulk-<client>-<mode>.txt             one "bytes seconds [cpu_us]" line per round
   spawn-<mode>.txt                     one "wall_ns cpu_us [peer] [minflt]" line per /bin/true start
+  spawn-node-<mode>.txt                the same per `node -e 0` start (pairs, alternating)
   meta.txt                             key=value lines (records written, expected ...)
 where mode is "none" (no agent), "agent" (LD_PRELOAD=libxenovia.so), "policy"
 (the agent with the 20-rule bench policy) or "nginx" (no agent, through a
@@ -329,6 +330,24 @@ def spawn_section(work, goals):
         print()
         goals.add("/bin/true start: added CPU", ca - cn, "us", "<= %.0f us" % GOAL_START_CPU_US,
                   ca - cn <= GOAL_START_CPU_US)
+    node = {}
+    for mode in ("none", "agent"):
+        p = os.path.join(work, "spawn-node-%s.txt" % mode)
+        if os.path.exists(p):
+            node[mode] = [line.split() for line in open(p) if line.strip()]
+    if node.get("none") and node.get("agent"):
+        k = min(len(node["none"]), len(node["agent"]))
+        # pairs of neighbouring starts: node's own start swings by ms
+        d_cpu = statistics.median(int(node["agent"][i][1]) - int(node["none"][i][1])
+                                  for i in range(k))
+        d_flt = statistics.median(int(node["agent"][i][3]) - int(node["none"][i][3])
+                                  for i in range(k) if len(node["agent"][i]) > 3)
+        print("Process start (node -e 0, OpenSSL compiled in and patched; %d pairs, medians of "
+              "the pairs' differences):" % k)
+        print("  CPU: none %.1f ms, added %.2f ms; minor faults added %.0f" % (
+            statistics.median(int(r[1]) for r in node["none"][:k]) / 1000.0, d_cpu / 1000.0,
+            d_flt))
+        print()
 
 
 def main():
