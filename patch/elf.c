@@ -297,17 +297,25 @@ XV_START_FN int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e)
     /* One pass over the section headers for what every start asks (issue 9:
      * a search per question parsed every header several times over) */
     struct xv_patch_elf_shdr sh;
+    size_t hash = 0; /* index + 1 of the first GNU hash section */
     for (size_t i = 0; i < shnum(e); i++) {
         if (xv_patch_elf_section(e, i, &sh) != 0)
             continue;
         if (sh.type == XV_PATCH_SHT_SYMTAB)
             e->has_symtab = 1;
-        if (sh.type == SHT_GNU_HASH_ && !e->gnu_hash)
-            e->gnu_hash = (int)i + 1;
+        if (sh.type == SHT_GNU_HASH_ && !hash)
+            hash = i + 1;
         if (xv_patch_streq(sh.name, ".go.buildinfo") || xv_patch_streq(sh.name, ".gopclntab") ||
             xv_patch_streq(sh.name, ".note.go.buildid"))
             e->go_sections = 1;
     }
+    /* the GNU hash table, its .dynsym and their .dynstr, read once for
+     * every xv_patch_elf_dynsym_lookup */
+    struct xv_patch_elf_shdr *dy = e->dyn;
+    e->gnu_hash = hash && xv_patch_elf_section(e, hash - 1, &dy[0]) == 0 && dy[0].in_file &&
+                  dy[0].size >= 16 && xv_patch_elf_section(e, dy[0].link, &dy[1]) == 0 &&
+                  dy[1].type == XV_PATCH_SHT_DYNSYM && dy[1].in_file &&
+                  xv_patch_elf_section(e, dy[1].link, &dy[2]) == 0 && dy[2].in_file;
     return 0;
 }
 
@@ -435,12 +443,10 @@ XV_START_FN static int image_segment(const ElfW(Phdr) *ph, size_t n, uint64_t ad
 
 XV_START_FN int xv_patch_elf_use_image(struct xv_patch_elf_file *e)
 {
-    struct xv_patch_elf_shdr gh, sh, str;
+    const struct xv_patch_elf_shdr *gh = &e->dyn[0], *sh = &e->dyn[1], *str = &e->dyn[2];
     const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
     size_t n = (size_t)getauxval(AT_PHNUM);
-    if (!e->is64 || e->be || sizeof(ElfW(Addr)) != 8 || !ph || !n || !e->gnu_hash ||
-        xv_patch_elf_section(e, (size_t)e->gnu_hash - 1, &gh) < 0 ||
-        xv_patch_elf_section(e, gh.link, &sh) < 0 || xv_patch_elf_section(e, sh.link, &str) < 0)
+    if (!e->is64 || e->be || sizeof(ElfW(Addr)) != 8 || !ph || !n || !e->gnu_hash)
         return -1;
     /* the load bias: where the program headers are against where the file
      * says they are (PT_PHDR, else the segment mapping offset 0) */
@@ -457,9 +463,9 @@ XV_START_FN int xv_patch_elf_use_image(struct xv_patch_elf_file *e)
             found = 1;
         }
     uint64_t d1, d2, d3;
-    if (!found || image_segment(ph, n, gh.addr, gh.size, gh.offset, &d1) < 0 ||
-        image_segment(ph, n, sh.addr, sh.size, sh.offset, &d2) < 0 ||
-        image_segment(ph, n, str.addr, str.size, str.offset, &d3) < 0 || d1 != d2 || d2 != d3)
+    if (!found || image_segment(ph, n, gh->addr, gh->size, gh->offset, &d1) < 0 ||
+        image_segment(ph, n, sh->addr, sh->size, sh->offset, &d2) < 0 ||
+        image_segment(ph, n, str->addr, str->size, str->offset, &d3) < 0 || d1 != d2 || d2 != d3)
         return -1;
     e->tables = (const unsigned char *)(uintptr_t)(bias + d1);
     return 0;
@@ -468,12 +474,9 @@ XV_START_FN int xv_patch_elf_use_image(struct xv_patch_elf_file *e)
 XV_START_FN int xv_patch_elf_dynsym_lookup(const struct xv_patch_elf_file *e, const char *name,
                                            struct xv_patch_elf_sym *out)
 {
-    struct xv_patch_elf_shdr gh, sh, str;
-    if (!e->gnu_hash || xv_patch_elf_section(e, (size_t)e->gnu_hash - 1, &gh) < 0 ||
-        !gh.in_file || gh.size < 16 || xv_patch_elf_section(e, gh.link, &sh) < 0 ||
-        sh.type != XV_PATCH_SHT_DYNSYM || !sh.in_file ||
-        xv_patch_elf_section(e, sh.link, &str) < 0 || !str.in_file)
+    if (!e->gnu_hash)
         return -1;
+    const struct xv_patch_elf_shdr gh = e->dyn[0], sh = e->dyn[1], str = e->dyn[2];
     /* the tables' bytes: the loaded image when xv_patch_elf_use_image set
      * one (same offsets, checked there), else the mapping */
     struct xv_patch_elf_file img = *e;

@@ -78,6 +78,14 @@ extern const unsigned char xv_patch_hooked[XV_PATCH_NAMES];
 #define XV_PATCH_SHT_SYMTAB 2
 #define XV_PATCH_SHT_DYNSYM 11
 
+/* One section header. */
+struct xv_patch_elf_shdr {
+    const char *name;           /* "" when unreadable; borrowed from the mapping */
+    uint32_t type, link;        /* sh_type, sh_link */
+    uint64_t flags, addr, offset, size, entsize;
+    int in_file;                /* [offset, offset+size) lies inside the file */
+};
+
 struct xv_patch_elf_file {
     const unsigned char *data;  /* the mapped file (PROT_READ), owned */
     size_t size;                /* its length */
@@ -96,18 +104,12 @@ struct xv_patch_elf_file {
     int has_shdrs;              /* section headers readable */
     int has_symtab;             /* a .symtab (not stripped) */
     int go_sections;            /* .go.buildinfo, .gopclntab or .note.go.buildid */
-    int gnu_hash;               /* index + 1 of the GNU hash section of .dynsym; 0 none */
+    int gnu_hash;               /* a usable GNU hash table over .dynsym: dyn[] holds it */
+    struct xv_patch_elf_shdr dyn[3]; /* that hash table, its .dynsym, their .dynstr */
     const unsigned char *tables; /* the lookup's source of its hash table, .dynsym and
                                     .dynstr when not `data` (xv_patch_elf_use_image) */
 };
 
-/* One section header. */
-struct xv_patch_elf_shdr {
-    const char *name;           /* "" when unreadable; borrowed from the mapping */
-    uint32_t type, link;        /* sh_type, sh_link */
-    uint64_t flags, addr, offset, size, entsize;
-    int in_file;                /* [offset, offset+size) lies inside the file */
-};
 
 /* One symbol of .dynsym or .symtab. */
 struct xv_patch_elf_sym {
