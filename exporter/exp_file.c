@@ -43,6 +43,12 @@ static struct {
     atomic_int lock_logged;   /* flock failure already logged */
     atomic_int write_logged;  /* write failure already logged */
     atomic_int json_logged;   /* serialisation failure already logged */
+    /* Where our last batch left the file: its device, inode and size right
+     * after our last whole line (0 = nothing known). Written and read only
+     * while holding the file's flock, which every append of this process
+     * takes on its own descriptor, so they never change under a reader;
+     * atomics only because the lock is not something the compiler sees. */
+    _Atomic uint64_t left_dev, left_ino, left_size;
 } g_file;
 
 /* a b c joined: in buf when it fits (cap > 0), else in a new allocation. */
@@ -243,7 +249,13 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
             xv_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     }
     off_t good = locked && regular ? st.st_size : -1;
-    if (good > 0 && !ends_with_newline(path, &st))
+    /* The read-back (four system calls) only when someone else may have
+     * written since our last batch: a file exactly as we left it ends with
+     * our own '\n'. */
+    int as_left = good > 0 && atomic_load(&g_file.left_size) == (uint64_t)good &&
+                  atomic_load(&g_file.left_ino) == (uint64_t)st.st_ino &&
+                  atomic_load(&g_file.left_dev) == (uint64_t)st.st_dev;
+    if (good > 0 && !as_left && !ends_with_newline(path, &st))
         /* A writer killed mid-line (issue 7 class 8) left a partial last
          * line: end it, or our first record would be glued to it and lost
          * to every reader. The partial line stays unparsable, alone. */
@@ -294,6 +306,13 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
             while (ftruncate(fd, good) < 0 && errno == EINTR) {
             }
         log_once(&g_file.write_logged, "write", path, io_rc);
+    }
+    if (good > 0 && io_rc == 0) {
+        atomic_store(&g_file.left_dev, (uint64_t)st.st_dev);
+        atomic_store(&g_file.left_ino, (uint64_t)st.st_ino);
+        atomic_store(&g_file.left_size, (uint64_t)good);
+    } else if (locked && regular) {
+        atomic_store(&g_file.left_size, 0);
     }
     if (locked)
         flock(fd, LOCK_UN);

@@ -32,6 +32,7 @@
 
 #include "xv_common.h"
 #include "xv_exporter.h"
+#include "../../exporter/exp_internal.h" /* xv_exp_file_append */
 #include "../sweep/keep.h" /* temp dirs the secret sweep reads */
 
 /* ThreadSanitizer cannot follow a child that starts threads after a fork
@@ -577,6 +578,68 @@ static void test_fifo_without_reader_never_blocks(void **state)
     rm_rf(g_dir);
 }
 
+/* Whole file content in buf (NUL-terminated); its length. */
+static size_t slurp(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    return (size_t)n;
+}
+
+static void append_raw(const char *path, const char *s)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+    close(fd);
+}
+
+/* The file append skips reading the last byte back only when the file is
+ * exactly as its last batch left it: another writer's partial line after
+ * our batch, or a file replaced by another of the same size, still gets its
+ * newline before our next line; a file we left is not given an empty line. */
+static void test_append_after_other_writers(void **state)
+{
+    (void)state;
+    make_dir("traces.jsonl");
+    unlink(g_path);
+    const char *one[] = { "{\"a\":1}" }, *two[] = { "{\"a\":2}" }, *three[] = { "{\"a\":3}" };
+    size_t len = 7, w = 0;
+    char buf[256];
+    assert_int_equal(xv_exp_file_append(g_path, one, &len, 1, &w, 0), 0);
+    assert_int_equal(w, 1);
+    assert_int_equal(xv_exp_file_append(g_path, two, &len, 1, &w, 0), 0);
+    slurp(g_path, buf, sizeof buf);
+    assert_string_equal(buf, "{\"a\":1}\n{\"a\":2}\n");
+    /* another process's writer, killed mid-line */
+    append_raw(g_path, "{\"cut");
+    assert_int_equal(xv_exp_file_append(g_path, three, &len, 1, &w, 0), 0);
+    slurp(g_path, buf, sizeof buf);
+    assert_string_equal(buf, "{\"a\":1}\n{\"a\":2}\n{\"cut\n{\"a\":3}\n");
+    /* rotated: a new file of the same size (30 bytes) ending mid-line */
+    char old[600];
+    snprintf(old, sizeof old, "%s.1", g_path);
+    assert_int_equal(rename(g_path, old), 0);
+    append_raw(g_path, "{\"other\":true}\n{\"cut2_xxxxxxxx");
+    struct stat st;
+    assert_int_equal(stat(g_path, &st), 0);
+    assert_int_equal(st.st_size, 30);
+    assert_int_equal(xv_exp_file_append(g_path, one, &len, 1, &w, 0), 0);
+    slurp(g_path, buf, sizeof buf);
+    assert_string_equal(buf, "{\"other\":true}\n{\"cut2_xxxxxxxx\n{\"a\":1}\n");
+    /* a line appended whole by another writer: no empty line added */
+    append_raw(g_path, "{\"b\":1}\n");
+    assert_int_equal(xv_exp_file_append(g_path, two, &len, 1, &w, 0), 0);
+    slurp(g_path, buf, sizeof buf);
+    assert_string_equal(buf, "{\"other\":true}\n{\"cut2_xxxxxxxx\n{\"a\":1}\n{\"b\":1}\n{\"a\":2}\n");
+    unlink(g_path);
+    unlink(old);
+}
+
 static void test_default_path_rule(void **state)
 {
     (void)state;
@@ -835,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_errno_preserved),
         cmocka_unit_test(test_fifo_without_reader_never_blocks),
         cmocka_unit_test(test_default_path_rule),
+        cmocka_unit_test(test_append_after_other_writers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
