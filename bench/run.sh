@@ -14,6 +14,11 @@
 #      and "route": the agent rerouting the call (SPEC §8) to the server as its
 #      gateway through its in-process relay, against the same call made
 #      directly to the gateway (the relay's re-encryption cost);
+#   1a. the same TLS modes again with every process on one CPU (client,
+#      server and nginx pinned to CPU 0 with taskset): what each path's own
+#      work adds, without the cross-CPU wake-ups whose cost on a VM swings
+#      the two-CPU figures run to run (bench/README.md, "Reading the
+#      numbers"); reported beside the two-CPU figures, which stay the goals';
 #   2. a one-call process (start, one TLS call, exit; ONCE starts per mode,
 #      alternating):
 #      added latency of that call, added CPU of the whole process (+ proxy),
@@ -32,12 +37,14 @@
 #
 # Usage: bench/run.sh [--lib PATH] [--build-dir DIR] [--bin-dir DIR] [--calls N]
 #                     [--blocks N] [--bulk-mib N] [--rounds N] [--no-plain]
-#                     [--no-curl] [--no-nginx] [--once N] [--keep] [--nice N]
+#                     [--no-curl] [--no-nginx] [--no-one-cpu] [--once N] [--keep]
+#                     [--nice N]
 #   --lib        libxenovia.so to measure (default: build one, see --build-dir)
 #   --build-dir  where to build the library when --lib is not given
 #                (default: <repo>/build-bench; configured with CMake's default build type)
 #   --bin-dir    prebuilt bench_server/bench_client (the CMake target `bench` passes its own)
 #   --no-nginx   leave the nginx comparison out
+#   --no-one-cpu leave the one-CPU pass (1a) out
 #   --once N     one-call processes per mode (default 120)
 #   --keep       keep the work directory (raw latencies, traces) and print its path
 #   --nice N     run server and clients at this nice level (default -10, needs root;
@@ -49,7 +56,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB="" BUILD_DIR="$ROOT/build-bench" BIN_DIR=""
 CALLS=2000 BLOCKS=20 WARM=100 BULK_MIB=200 ROUNDS=7 PLAIN=1 CURL=1 KEEP=0 NICE=-10 SPAWNS=200
-NGINX=1 ONCE=120
+NGINX=1 ONCE=120 ONE_CPU=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --lib) LIB=$2; shift 2 ;;
@@ -62,6 +69,7 @@ while [ $# -gt 0 ]; do
         --no-plain) PLAIN=0; shift ;;
         --no-curl) CURL=0; shift ;;
         --no-nginx) NGINX=0; shift ;;
+        --no-one-cpu) ONE_CPU=0; shift ;;
         --once) ONCE=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --nice) NICE=$2; shift 2 ;;
@@ -220,6 +228,15 @@ as() {
 port_of() { # mode transport
     if [ "$1" = nginx ]; then echo "$NGX_PORT"; elif [ "$1" = route ]; then echo "$RT_PORT"; elif [ "$2" = plain ]; then echo "$PLAIN_PORT"; else echo "$TLS_PORT"; fi
 }
+# The one-CPU pass (tls1): server, nginx (every thread) and this shell, so
+# the clients it starts, moved to CPU 0, and back to every CPU after it.
+NCPU=$(nproc)
+pin_all() { # cpu-list
+    local pid
+    for pid in $$ $SRV_PID $NGX_PEERS; do
+        taskset -a -p -c "$1" "$pid" >/dev/null 2>&1 || { echo "bench/run.sh: taskset of $pid failed" >&2; exit 1; }
+    done
+}
 # Block b's order: the mode list rotated by b, so each mode takes each position.
 rotate() { # b modes...
     local b=$1; shift
@@ -229,21 +246,27 @@ rotate() { # b modes...
 
 # --- 1. keep-alive chat latency ----------------------------------------------
 transports="tls"
-[ "$PLAIN" = 1 ] && transports="tls plain"
+if [ "$ONE_CPU" = 1 ] && [ "$NCPU" -gt 1 ] && command -v taskset >/dev/null; then
+    transports="tls tls1"
+elif [ "$ONE_CPU" = 1 ]; then
+    ONE_CPU=0; echo "one-CPU pass skipped: $( [ "$NCPU" -gt 1 ] && echo "taskset absent" || echo "one CPU only")"
+fi
+[ "$PLAIN" = 1 ] && transports="$transports plain"
 expected_records=0
 for t in $transports; do
     modes="none agent"
-    if [ "$t" = tls ]; then
+    if [ "$t" = tls1 ]; then pin_all 0; fi
+    if [ "$t" = tls ] || [ "$t" = tls1 ]; then
         [ -f "$POLICY" ] && modes="$modes policy"
         [ -n "$NGX_PORT" ] && modes="$modes nginx"
         [ -f "$(dirname "$LIB")/libxenovia-route.so" ] && modes="$modes route"
     fi
-    echo "latency over $t ($modes): $BLOCKS blocks x $PER_BLOCK calls per mode (+$WARM warm-up calls each) ..."
+    echo "latency over ${t/tls1/tls on one CPU} ($modes): $BLOCKS blocks x $PER_BLOCK calls per mode (+$WARM warm-up calls each) ..."
     for b in $(seq 1 "$BLOCKS"); do
         # shellcheck disable=SC2086
         for mode in $(rotate "$b" $modes); do
             port=$(port_of "$mode" "$t")
-            as "$mode" "$CLIENT" chat "$t" "$port" "$CA" "$PER_BLOCK" "$WARM" \
+            as "$mode" "$CLIENT" chat "${t%1}" "$port" "$CA" "$PER_BLOCK" "$WARM" \
                 >"$WORK/lat-$t-$mode-$b.txt" 2>"$WORK/err.txt" \
                 || { cat "$WORK/err.txt" >&2; echo "bench/run.sh: chat client failed ($t, $mode)" >&2; exit 1; }
             stamped=$(sed -n 's/.*stamped=\([0-9]*\).*/\1/p' "$WORK/err.txt")
@@ -259,6 +282,7 @@ for t in $transports; do
             case "$mode" in agent|policy|route) expected_records=$((expected_records + PER_BLOCK + WARM)) ;; esac
         done
     done
+    if [ "$t" = tls1 ]; then pin_all "0-$((NCPU - 1))"; fi
 done
 
 # --- 1b. Node keep-alive HTTPS (issue 11: OpenSSL compiled into node, patched) --
