@@ -281,6 +281,7 @@ static void learn_reply(struct xv_call *call, unsigned relabel,
             .response_id = xv_openai_call_response_id(call->api),
             .reply = reply,
             .scope = call->has_scope ? call->cred_scope : NULL,
+            .convo = &call->convo,
         };
         xv_session_store_record_response(store, &sr);
         xv_session_reply_free(reply);

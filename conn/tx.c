@@ -411,6 +411,7 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
         .type = call->api ? xv_openai_call_type(call->api) : 0,
         .body = call->api ? xv_openai_call_request_json(call->api) : NULL,
         .scope = call->has_scope ? call->cred_scope : NULL,
+        .convo = &call->convo,
     };
     struct xv_session_resolved out;
     int rc = xv_session_store_resolve(store, &rq, &out);

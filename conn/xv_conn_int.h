@@ -83,6 +83,8 @@ struct xv_call {
     struct xv_session_tool_step *steps; /* tool results this request carries, recorded
                                       with the call (after its policy decision) */
     size_t nsteps;
+    struct xv_session_convo convo; /* the request's conversation hash state, resolve to
+                                      record (xv_session_store_resolve fills it) */
     int has_scope;                 /* cred_scope is set */
     uint8_t cred_scope[32];        /* keyed digest of the request's credential (session
                                       scope of strategies user/fingerprint); never the

@@ -584,18 +584,25 @@ int xv_session_canonical_messages(int type, const cJSON *body, int drop_last,
     return k.err;
 }
 
-int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *out)
+int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *out,
+                           struct xv_session_convo *convo)
 {
     memset(out, 0, sizeof *out);
+    if (convo)
+        convo->valid = 0;
     if (type != XV_SESSION_REQ_CHAT && type != XV_SESSION_REQ_RESPONSES)
         return XV_E_PARSE;
     struct walk w = { .upto = SIZE_MAX };
     walk_request(NULL, NULL, type, body, &w);
-    if (w.n < 2)
+    /* A single message keys nothing here, but its state still saves the
+     * response side a walk. */
+    if (w.n < 2 && !(convo && w.n == 1))
         return XV_E_PARSE;
     size_t n_last = w.n - 1, n_asst = 0;
     /* The last assistant message before the final one. */
-    if (w.last_asst == w.n) {
+    if (w.n < 2) {
+        n_asst = 0;
+    } else if (w.last_asst == w.n) {
         /* The final message is itself an assistant one (a prefill): find the
          * one before it with a counting walk over the prefix. */
         struct walk w2 = { .upto = SIZE_MAX };
@@ -619,10 +626,19 @@ int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *o
     struct xv_session_sink k = { .sha = &ctx };
     int first = 1;
     put(&k, "[", 1);
-    struct walk e = { .upto = n_last, .snap_at = { n_last, n_asst != n_last ? n_asst : 0 } };
+    /* snap_at 0 takes no snapshot (a single message: n_last is 0) */
+    struct walk e = { .upto = convo ? SIZE_MAX : n_last,
+                      .snap_at = { n_last, n_asst != n_last ? n_asst : 0 } };
     walk_request(&k, &first, type, body, &e);
     if (k.err)
         return k.err;
+    if (convo) {
+        convo->ctx = ctx;
+        convo->n = e.n;
+        convo->valid = 1;
+    }
+    if (w.n < 2)
+        return XV_E_PARSE;
     finish(&e.snap[0], out->last);
     out->has_last = 1;
     if (e.snap_at[1]) {
@@ -635,7 +651,7 @@ int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *o
 int xv_session_fingerprint(int type, const cJSON *body, uint8_t digest[XV_SESSION_DIGEST_LEN])
 {
     struct xv_session_fps f;
-    int rc = xv_session_request_fps(type, body, &f);
+    int rc = xv_session_request_fps(type, body, &f, NULL);
     memset(digest, 0, XV_SESSION_DIGEST_LEN);
     if (rc == 0)
         memcpy(digest, f.last, XV_SESSION_DIGEST_LEN);
@@ -643,18 +659,26 @@ int xv_session_fingerprint(int type, const cJSON *body, uint8_t digest[XV_SESSIO
 }
 
 int xv_session_next_fp(int type, const cJSON *body, const cJSON *reply,
+                       const struct xv_session_convo *convo,
                        uint8_t digest[XV_SESSION_DIGEST_LEN])
 {
     memset(digest, 0, XV_SESSION_DIGEST_LEN);
     if (type != XV_SESSION_REQ_CHAT && type != XV_SESSION_REQ_RESPONSES)
         return XV_E_PARSE;
     struct sha256_ctx ctx;
-    sha256_init(&ctx);
     struct xv_session_sink k = { .sha = &ctx };
-    int first = 1;
-    put(&k, "[", 1);
     struct walk w = { .upto = SIZE_MAX };
-    walk_request(&k, &first, type, body, &w);
+    int first = 1;
+    if (convo && convo->valid) {
+        /* "[" and the request's messages are already in it */
+        ctx = convo->ctx;
+        w.n = convo->n;
+        first = w.n == 0;
+    } else {
+        sha256_init(&ctx);
+        put(&k, "[", 1);
+        walk_request(&k, &first, type, body, &w);
+    }
     size_t nreply = 0;
     emit_reply(&k, &first, type, reply, &nreply);
     if (k.err)

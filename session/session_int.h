@@ -26,18 +26,24 @@ void xv_session_canon_value(struct xv_session_sink *k, const cJSON *v, int depth
 /* Digests the resolution chain looks up for one request (strategy 4):
  * last = messages[:-1]; asst = messages up to and including the last
  * assistant message when that differs from `last` (parallel tool results,
- * several new user messages). has_* say which were computed. */
+ * several new user messages). has_* say which were computed. With convo,
+ * also the state after the last message (convo->valid), for a request of at
+ * least one message that is not too deep. */
 struct xv_session_fps {
     int has_last, has_asst;
     uint8_t last[XV_SESSION_DIGEST_LEN];
     uint8_t asst[XV_SESSION_DIGEST_LEN];
 };
-int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *out);
+int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *out,
+                           struct xv_session_convo *convo);
 
 /* Digest of the next turn's key: request messages + the reply (as chat
- * message, or Responses output items). Returns 0, XV_E_PARSE when there is
- * nothing to key on, XV_E_LIMIT when too deep. */
+ * message, or Responses output items), hashed on top of convo when it is
+ * valid (the same body's state, from xv_session_request_fps), else from the
+ * start. Returns 0, XV_E_PARSE when there is nothing to key on, XV_E_LIMIT
+ * when too deep. */
 int xv_session_next_fp(int type, const cJSON *body, const cJSON *reply,
+                       const struct xv_session_convo *convo,
                        uint8_t digest[XV_SESSION_DIGEST_LEN]);
 
 /* SHA-256 of a string with a one-byte domain tag (response ids, users). */

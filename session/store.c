@@ -569,6 +569,8 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
                              struct xv_session_resolved *out)
 {
     memset(out, 0, sizeof *out);
+    if (req->convo)
+        req->convo->valid = 0;
     const char *given = NULL;
     int strategy = 0;
     if (req->header_id) {
@@ -639,7 +641,7 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
          * request is resolved against the state after the gap. */
         pthread_mutex_unlock(&s->mu);
         struct xv_session_fps fps;
-        xv_session_request_fps(req->type, req->body, &fps);
+        xv_session_request_fps(req->type, req->body, &fps, req->convo);
         scoped(fps.last, req->scope);
         scoped(fps.asst, req->scope);
         char text[XV_SESSION_ID_LEN + 1];
@@ -683,7 +685,8 @@ int xv_session_store_record_response(struct xv_session_store *s,
     int has_resp = resp->response_id && resp->response_id[0];
     if (has_resp)
         xv_session_digest_str(K_RESP, resp->response_id, strlen(resp->response_id), d_resp);
-    int fp_rc = resp->reply ? xv_session_next_fp(resp->type, resp->request, resp->reply, d_fp)
+    int fp_rc = resp->reply ? xv_session_next_fp(resp->type, resp->request, resp->reply,
+                                                 resp->convo, d_fp)
                             : XV_E_PARSE;
     if (has_resp)
         scoped(d_resp, resp->scope);

@@ -43,6 +43,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "sha256.h"
 #include "xv_common.h"
 
 /* ---------------------------------------------------------------- limits */
@@ -139,6 +140,19 @@ void xv_session_store_get_stats(struct xv_session_store *s, struct xv_session_st
 
 /* --------------------------------------------------- resolution (request) */
 
+/* The conversation's hash state after its last request message (SHA-256
+ * over the canonical message array so far, see canon.c), carried by the
+ * caller from xv_session_store_resolve to xv_session_store_record_response:
+ * the next turn's key is then the reply hashed on top of it, not the whole
+ * history walked and hashed a second time (issue 9). Caller-owned storage,
+ * filled by resolve when it fingerprints the request (valid set), read by
+ * record_response only when valid and only for the same request body. */
+struct xv_session_convo {
+    int valid;
+    size_t n;                   /* messages hashed */
+    struct sha256_ctx ctx;
+};
+
 struct xv_session_request {
     const char *header_id;      /* X-Xenovia-Session-Id value the app sent (need not be
                                    NUL-terminated; spaces/tabs around it ignored);
@@ -152,6 +166,9 @@ struct xv_session_request {
                                    the request's credential) or NULL: the `user`, response-id
                                    and fingerprint keys are looked up within this scope only,
                                    so two API keys never share those sessions */
+    struct xv_session_convo *convo; /* out, or NULL: see struct xv_session_convo (reset
+                                   at every resolve; valid when the request was
+                                   fingerprinted) */
 };
 
 struct xv_session_resolved {
@@ -210,6 +227,8 @@ struct xv_session_response {
     const char *response_id;    /* chat `id` / Responses `id`; NULL when none */
     const cJSON *reply;         /* the assistant reply (above); NULL when none */
     const uint8_t *scope;       /* the request's scope (xv_session_request.scope) or NULL */
+    const struct xv_session_convo *convo; /* what resolve left in xv_session_request.convo
+                                   for this request, or NULL */
 };
 
 /*

@@ -53,11 +53,36 @@ static cJSON *parse(const char *text)
     return j;
 }
 
+/* The group runs twice (main): without, then with the conversation state
+ * carried from resolve to record (xv_session_convo), the way the agent
+ * calls the store; every fingerprint must come out the same. The state of
+ * a resolve is kept with the struct it resolved into. */
+static int g_use_convo;
+static struct {
+    const struct xv_session_resolved *r;
+    struct xv_session_convo c;
+} g_convos[16];
+
+static struct xv_session_convo *convo_of(const struct xv_session_resolved *r, int make)
+{
+    for (size_t i = 0; i < sizeof g_convos / sizeof g_convos[0]; i++)
+        if (g_convos[i].r == r)
+            return &g_convos[i].c;
+    for (size_t i = 0; make && i < sizeof g_convos / sizeof g_convos[0]; i++)
+        if (!g_convos[i].r) {
+            g_convos[i].r = r;
+            return &g_convos[i].c;
+        }
+    assert_false(make); /* table full */
+    return NULL;
+}
+
 /* Resolve a request with no header/env; returns the strategy. */
 static int resolve(struct xv_session_store *s, int type, const cJSON *body,
                    struct xv_session_resolved *out)
 {
-    struct xv_session_request rq = { .type = type, .body = body };
+    struct xv_session_request rq = { .type = type, .body = body,
+                                     .convo = g_use_convo ? convo_of(out, 1) : NULL };
     assert_int_equal(xv_session_store_resolve(s, &rq, out), 0);
     assert_int_equal(strlen(out->id), XV_SESSION_ID_LEN);
     assert_true(xv_session_uuid_valid(out->id, strlen(out->id)));
@@ -69,7 +94,8 @@ static void record(struct xv_session_store *s, const struct xv_session_resolved 
 {
     struct xv_session_response rs = { .session_id = r->id, .turn = r->turn, .type = type,
                                       .request = body, .response_id = response_id,
-                                      .reply = reply };
+                                      .reply = reply,
+                                      .convo = g_use_convo ? convo_of(r, 0) : NULL };
     assert_int_equal(xv_session_store_record_response(s, &rs), 0);
 }
 
@@ -932,6 +958,44 @@ static void test_threads_and_fork(void **state)
     xv_session_store_free(s);
 }
 
+/* resolve leaves the conversation's state only when it fingerprinted the
+ * request (no header or env id, no previous_response_id or user hit), and
+ * resets it otherwise; a stale valid state is never left behind. */
+static void test_convo_state(void **state)
+{
+    (void)state;
+    struct xv_session_store *s = new_store(100, 0);
+    struct xv_session_convo cv;
+    memset(&cv, 0x5a, sizeof cv);
+    struct xv_session_resolved r;
+    cJSON *one = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    cJSON *two = parse("{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+                       "{\"role\":\"user\",\"content\":\"hi\"}]}");
+    struct xv_session_request rq = { .type = XV_SESSION_REQ_CHAT, .body = two, .convo = &cv };
+    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
+    assert_int_equal(cv.valid, 1);
+    assert_int_equal(cv.n, 2);
+    rq.body = one;
+    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
+    assert_int_equal(cv.valid, 1);
+    assert_int_equal(cv.n, 1);
+    /* a header id: nothing fingerprinted, the earlier state reset */
+    const char *h = "7d5c3f0e-8a4b-4c2d-9e1f-0a1b2c3d4e5f";
+    rq.header_id = h;
+    rq.header_id_len = strlen(h);
+    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
+    assert_int_equal(cv.valid, 0);
+    /* a completions request: not a conversation */
+    rq.header_id = NULL;
+    rq.type = XV_SESSION_REQ_COMPLETIONS;
+    cv.valid = 1;
+    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
+    assert_int_equal(cv.valid, 0);
+    cJSON_Delete(one);
+    cJSON_Delete(two);
+    xv_session_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -949,6 +1013,9 @@ int main(void)
         cmocka_unit_test(test_record_after_eviction),
         cmocka_unit_test(test_threads_and_fork),
         cmocka_unit_test(test_credential_scope),
+        cmocka_unit_test(test_convo_state),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("without the conversation state", tests, NULL, NULL);
+    g_use_convo = 1;
+    return failed + cmocka_run_group_tests_name("with the conversation state", tests, NULL, NULL);
 }
