@@ -305,22 +305,15 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     return in;
 }
 
-/* The response stage's copy of the request stage's document: every member
- * shared (values are immutable once shared), but for the ones the
- * response stage sets anew. New reference or NULL. */
+/* The response stage's copy of the request stage's document: a shallow
+ * copy (every member shared: values are immutable once shared) with the
+ * session and properties set anew; build_response_input replaces "stage".
+ * New reference or NULL. */
 static struct xv_value *reuse_input(struct xv_call *call)
 {
-    const struct xv_value *req = call->policy_in_v;
-    struct xv_value *in = xv_val_object_new(XV_OBJ_LEN(req) + 4);
+    struct xv_value *in = xv_val_copy(call->policy_in_v);
     if (!in)
         return NULL;
-    for (size_t i = 0; i < XV_OBJ_LEN(req); i++) {
-        struct xv_value *k = XV_OBJ_KEY(req, i);
-        if (!XV_IS(k, XV_T_STRING) || !strcmp(XV_STR(k), "stage") ||
-            !strcmp(XV_STR(k), "session") || !strcmp(XV_STR(k), "properties"))
-            continue;
-        xv_val_object_set_str(in, XV_STR(k), XV_OBJ_VAL(req, i));
-    }
     set_session(in, call);
     return in;
 }

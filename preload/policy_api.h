@@ -50,6 +50,7 @@
     R(int, xv_val_array_push, (struct xv_value * arr, struct xv_value * item), (arr, item),       \
       XV_E_NOMEM)                                                                             \
     R(struct xv_value *, xv_val_object_new, (size_t cap_hint), (cap_hint), NULL)                  \
+    R(struct xv_value *, xv_val_copy, (const struct xv_value *v), (v), NULL)                      \
     R(int, xv_val_object_set_str, (struct xv_value * obj, const char *key, struct xv_value *val), \
       (obj, key, val), XV_E_NOMEM)                                                            \
     R(long, xv_val_object_find_str, (const struct xv_value *obj, const char *key, size_t len),    \
@@ -69,7 +70,7 @@
     R(int, xv_policy_nondeterministic, (const struct xv_policy *p), (p), 1)
 
 /* The table libxenovia-policy.so exports (its only dynamic symbol). */
-#define XV_POLICY_API_VERSION 3
+#define XV_POLICY_API_VERSION 4
 struct xv_policy_plugin {
     int version;     /* XV_POLICY_API_VERSION: a stale object is refused */
     size_t size;     /* sizeof(struct xv_policy_plugin) of the object's build */
