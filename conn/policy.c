@@ -27,6 +27,19 @@
 #define FLAT_MAX 2048 /* request_flat entries */
 #define DEPTH_MAX 64  /* nesting converted from JSON */
 
+/* Does the policy read input.<key>? The members that cost a walk of the
+ * whole body or of the headers are built only then (issue 9): a policy can
+ * never see a member none of its rules reads (xv_policy_reads_input). The
+ * answers are taken once, with g_stages_agree (xv_conn_policy_configure),
+ * not looked up by name on every call. */
+enum { R_SYSTEM_PROMPT = 1, R_TOOLS = 2, R_REQUEST = 4, R_REQUEST_FLAT = 8, R_HTTP_HEADERS = 16 };
+static unsigned g_reads XV_START_DATA;
+
+static int reads(unsigned member)
+{
+    return (g_reads & member) != 0;
+}
+
 /* cJSON -> Rego value. New reference or NULL. */
 static struct xv_value *from_cjson(const cJSON *j, int depth)
 {
@@ -143,7 +156,7 @@ static int is_secret_header(const char *name)
 
 void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head *h)
 {
-    if (!xv_policy_reads_input(xv_conn_cfg.policy, "http_headers"))
+    if (!reads(R_HTTP_HEADERS))
         return; /* no rule can see them (see reads() below) */
     struct xv_value *o = xv_val_object_new(h->nheaders);
     if (!o)
@@ -180,14 +193,6 @@ static void set_session(struct xv_value *in, struct xv_call *call)
     for (size_t i = 0; call->props && i < call->props->n; i++)
         set_strn(props, call->props->p[i].key, call->props->p[i].value, call->props->p[i].value_len);
     set_val(in, "properties", props);
-}
-
-/* Does the policy read input.<key>? The members that cost a walk of the
- * whole body or of the headers are built only then (issue 9): a policy can
- * never see a member none of its rules reads (xv_policy_reads_input). */
-static int reads(const char *key)
-{
-    return xv_policy_reads_input(xv_conn_cfg.policy, key);
 }
 
 /* The request-stage input document (SPEC §5). New reference. */
@@ -270,7 +275,7 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     set_val(in, "messages", msgs);
     set_val(in, "tool_calls", calls);
     set_val(in, "tool_results", results);
-    if (reads("system_prompt"))
+    if (reads(R_SYSTEM_PROMPT))
         set_val(in, "system_prompt", sys.len ? xv_val_string(sys.data, sys.len) : xv_val_null());
     xv_buf_free(&sys);
 
@@ -283,12 +288,12 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     set_val(in, "tool_names", names);
 
     const cJSON *body = xv_openai_call_request_json(api);
-    if (reads("tools"))
+    if (reads(R_TOOLS))
         set_val(in, "tools",
                 from_cjson(body ? xv_json_get(body, "tools") : NULL, 0));
-    if (reads("request"))
+    if (reads(R_REQUEST))
         set_val(in, "request", body ? from_cjson(body, 0) : xv_val_null());
-    if (reads("request_flat")) {
+    if (reads(R_REQUEST_FLAT)) {
         struct xv_value *flat = xv_val_object_new(32);
         char path[512] = "";
         if (body)
@@ -298,7 +303,7 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     if (call->headers_v) {
         xv_val_incref(call->headers_v);
         set_val(in, "http_headers", call->headers_v);
-    } else if (reads("http_headers")) {
+    } else if (reads(R_HTTP_HEADERS)) {
         set_val(in, "http_headers", xv_val_object_new(0));
     }
     set_session(in, call);
@@ -412,6 +417,14 @@ static int g_stages_agree XV_START_DATA;
 
 XV_START_FN void xv_conn_policy_configure(void)
 {
+    static const struct { const char *key; unsigned bit; } members[] = {
+        { "system_prompt", R_SYSTEM_PROMPT }, { "tools", R_TOOLS }, { "request", R_REQUEST },
+        { "request_flat", R_REQUEST_FLAT }, { "http_headers", R_HTTP_HEADERS },
+    };
+    g_reads = 0;
+    for (size_t i = 0; xv_conn_cfg.policy && i < sizeof members / sizeof members[0]; i++)
+        if (xv_policy_reads_input(xv_conn_cfg.policy, members[i].key))
+            g_reads |= members[i].bit;
     g_stages_agree = xv_conn_cfg.policy && !stages_may_differ(xv_conn_cfg.policy);
 }
 
