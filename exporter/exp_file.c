@@ -49,7 +49,8 @@ static struct {
      * takes on its own descriptor, so they never change under a reader;
      * atomics only because the lock is not something the compiler sees. */
     _Atomic uint64_t left_dev, left_ino, left_size;
-} g_file;
+} g_file XV_CALL_DATA; /* a first record writes left_*: with the other data a first
+                          call touches, not on a .bss page of its own (issue 9) */
 
 /* a b c joined: in buf when it fits (cap > 0), else in a new allocation. */
 XV_START_FN static char *join3(const char *a, const char *b, const char *c, char *buf, size_t cap)
