@@ -12,7 +12,7 @@
  * read from the path (`/a/<proxy>/<provider>/…`) when it names a known one.
  *
  * Invariant: pure functions over strings, static results, no allocation.
- * Thread safety: no state.
+ * Thread safety: the only state is each thread's own last host lookup.
  */
 #include <string.h>
 #include <strings.h>
@@ -89,6 +89,15 @@ static const struct {
 };
 #undef ROW
 #define NHOSTS (sizeof g_hosts / sizeof g_hosts[0])
+_Static_assert(NHOSTS < 32767, "t_last.index");
+
+/* The calling thread's last host and its table index (-1: not in the
+ * table); len is the host's length + 1, 0 when nothing is remembered. */
+static __thread struct {
+    char host[64];
+    unsigned char len;
+    short index;
+} t_last __attribute__((tls_model("initial-exec")));
 
 static int host_match(const char *pat, size_t pl, const char *host, size_t hl)
 {
@@ -153,15 +162,32 @@ void xv_openai_provider_for(const char *host, const char *path, size_t path_len,
         }
         return;
     }
-    for (size_t i = 0; i < NHOSTS; i++) {
-        if (!host_match(g_hosts[i].host, g_hosts[i].len, host, hl))
-            continue;
-        /* *.amazonaws.com is Bedrock only for its runtime endpoints. */
-        if (!strcmp(g_hosts[i].id, "bedrock") && !memmem(host, hl, "bedrock", 7))
-            continue;
-        out->id = g_hosts[i].id;
-        out->otel_name = g_hosts[i].otel;
-        return;
+    /* The same host call after call (a keep-alive connection, one API): the
+     * thread's last answer, not a walk of the 4.5 KiB table, whose ~70
+     * cache lines a cache-hungry client (Node) had evicted by the next call
+     * (issue 9). Exact bytes as the key; a host the table does not hold is
+     * remembered too. */
+    long found = -1;
+    if (hl < sizeof t_last.host && t_last.len == hl + 1 && memcmp(t_last.host, host, hl) == 0) {
+        found = t_last.index;
+    } else {
+        for (size_t i = 0; i < NHOSTS && found < 0; i++) {
+            if (!host_match(g_hosts[i].host, g_hosts[i].len, host, hl))
+                continue;
+            /* *.amazonaws.com is Bedrock only for its runtime endpoints. */
+            if (!strcmp(g_hosts[i].id, "bedrock") && !memmem(host, hl, "bedrock", 7))
+                continue;
+            found = (long)i;
+        }
+        if (hl < sizeof t_last.host) {
+            memcpy(t_last.host, host, hl);
+            t_last.len = (unsigned char)(hl + 1);
+            t_last.index = (short)found;
+        }
+    }
+    if (found >= 0) {
+        out->id = g_hosts[found].id;
+        out->otel_name = g_hosts[found].otel;
     }
 }
 

@@ -619,8 +619,19 @@ static void test_providers(void **state)
           "xenovia" },
         { "runtime.xenovia.io", "/v1/chat/completions", "openai_compatible", "openai_compatible",
           "xenovia" },
+        /* longer than the thread's last-host memory (64 bytes): looked up every time */
+        { "a-very-long-resource-name-for-this-test-only-0123456789.openai.azure.com", NULL,
+          "azure", "azure.ai.openai", NULL },
+        { "a-very-long-resource-name-for-this-test-only-0123456789.example.com", NULL,
+          "openai_compatible", "openai_compatible", NULL },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    /* Each case twice in a row (the thread's last host answers the second),
+     * and the whole list twice (a new host after a remembered one). */
+    for (size_t r = 0; r < 4 * (sizeof cases / sizeof cases[0]); r++) {
+        size_t n = sizeof cases / sizeof cases[0];
+        size_t i = r < 2 * n ? r / 2 : r - 2 * n;
+        if (i >= n)
+            i -= n;
         struct xv_openai_provider p;
         xv_openai_provider_for(cases[i].host, cases[i].path,
                                cases[i].path ? strlen(cases[i].path) : 0, &p);
