@@ -171,7 +171,11 @@ struct xv_call *xv_conn_call_alloc(void)
     struct xv_call *call = atomic_exchange_explicit(&g_spare_call, NULL, memory_order_acquire);
     if (!call)
         return calloc(1, sizeof *call);
-    memset(call, 0, sizeof *call);
+    memset(call, 0, offsetof(struct xv_call, convo)); /* reused: the tail made empty */
+    call->convo.valid = 0;
+#define XV_CALL_TEXT_EMPTY(m) call->m[0] = '\0';
+    XV_CALL_TEXT(XV_CALL_TEXT_EMPTY)
+#undef XV_CALL_TEXT_EMPTY
     return call;
 }
 

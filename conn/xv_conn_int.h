@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "xv_common.h"
 #include "xv_conn.h"
@@ -20,6 +21,12 @@
 /* One request/response exchange on a connection. */
 struct xv_conn_cas;
 
+/* The string members of struct xv_call's tail, in their order. */
+#define XV_CALL_TEXT(X)                                                                    \
+    X(host) X(session_path) X(flow_id) X(parent_trace_id) X(traceparent) X(tracestate)     \
+    X(upstream_session_id) X(policy_name) X(policy_rule_id) X(policy_reason) X(policy_error) \
+    X(resp_policy_name) X(resp_policy_rule_id) X(resp_policy_reason)
+
 struct xv_call {
     struct xv_call *next;          /* FIFO order on the connection */
     int replayed;                  /* answered from the cassette (SPEC §8.1) */
@@ -32,7 +39,6 @@ struct xv_call {
     int request_done;              /* request fully written */
     int response_started;          /* final (non-1xx) response head seen */
     int stamped;                   /* our trace header was added */
-    char host[256];                /* Host header (without port) */
     struct xv_openai_provider prov;/* provider/gateway of an API call (from host and path) */
     char session_id[37];           /* session the call belongs to ("" until decided) */
     int session_turn;              /* turn within the session (1-based) */
@@ -46,34 +52,22 @@ struct xv_call {
                                       or NULL: props_own, or the configured set itself when
                                       the app sent none (shared, never copied per call) */
     struct xv_session_props *props_own; /* owned set when the app sent properties, or NULL */
-    char session_path[256];        /* X-Xenovia-Session-Path in effect ("" none) */
-    char flow_id[128];             /* X-Xenovia-Trace-Flow-Id in effect */
-    char parent_trace_id[128];     /* X-Xenovia-Parent-Trace-Id in effect */
-    char traceparent[128];         /* the app's W3C traceparent header ("" none; checked by
-                                      the OTLP encoder, which makes it the span's parent) */
-    char tracestate[512];          /* the app's W3C tracestate header ("" none) */
-    char upstream_session_id[64];  /* X-Xenovia-Session-Id the upstream stamped */
     struct xv_value *headers_v;    /* request headers for the policy input (redacted), or NULL */
     struct xv_value *policy_in_v;  /* the request stage's input document, kept for the
                                       response stage (issue 9: built once), or NULL */
     const char *policy_outcome;    /* request stage's decision name (static or policy_name),
                                       NULL when no policy ran */
-    char policy_name[48];          /* an unknown action's own name ("escalate") */
     int policy_decided;            /* the request stage decided (no error): policy_code set */
     int policy_code;               /* its enum xv_outcome; policy_name holds an action's name
                                       when policy_outcome == policy_name */
     int policy_blocked;            /* the request stage answered 403 (block, unknown action) */
     const char *policy_mode;       /* "enforce" | "monitor" */
-    char policy_rule_id[128];
-    char policy_reason[256];
-    char policy_error[300];        /* evaluation failure, "" none */
     unsigned redact_labels;        /* labels to redact (request stage) */
     int redacted;                  /* the body sent was redacted */
     int resp_policy_applied;       /* the response was held and its decision applied */
     int resp_redacted;             /* the app got a redacted response */
     const char *resp_policy_outcome; /* response stage, evaluated at the end (static or
                                       resp_policy_name) */
-    char resp_policy_name[48];     /* an unknown action's own name at that stage */
     int resp_block;                /* the response-stage decision blocks (block_response,
                                       deny, an unknown action) */
     int app_status;                /* status the app read when the agent replaced the
@@ -83,19 +77,49 @@ struct xv_call {
     struct xv_session_tool_step *steps; /* tool results this request carries, recorded
                                       with the call (after its policy decision) */
     size_t nsteps;
-    struct xv_session_convo convo; /* the request's conversation hash state, resolve to
-                                      record (xv_session_store_resolve fills it) */
     int has_scope;                 /* cred_scope is set */
     uint8_t cred_scope[32];        /* keyed digest of the request's credential (session
                                       scope of strategies user/fingerprint); never the
                                       credential itself */
     unsigned resp_redact_labels;   /* redact_response labels */
-    char resp_policy_rule_id[128];
-    char resp_policy_reason[256];
     char *answer;                  /* synthetic answer waiting for the responses to
                                       earlier pipelined calls (malloc'd), or NULL */
     size_t answer_len;
+    /* ---- The tail: xv_conn_call_alloc zeroes every member above, and of
+     * these only what says they are empty (convo.valid, the first byte of
+     * each string; XV_CALL_TEXT lists the strings, and a string added here
+     * must be added there): a reused call struct wrote these 2.5 KiB at every
+     * call, most of it text a call never sets (issue 9). Each string is
+     * NUL-terminated and never read past its NUL. */
+    struct xv_session_convo convo; /* the request's conversation hash state, resolve to
+                                      record (xv_session_store_resolve fills it) */
+    char host[256];                /* Host header (without port) */
+    char session_path[256];        /* X-Xenovia-Session-Path in effect ("" none) */
+    char flow_id[128];             /* X-Xenovia-Trace-Flow-Id in effect */
+    char parent_trace_id[128];     /* X-Xenovia-Parent-Trace-Id in effect */
+    char traceparent[128];         /* the app's W3C traceparent header ("" none; checked by
+                                      the OTLP encoder, which makes it the span's parent) */
+    char tracestate[512];          /* the app's W3C tracestate header ("" none) */
+    char upstream_session_id[64];  /* X-Xenovia-Session-Id the upstream stamped */
+    char policy_name[48];          /* an unknown action's own name ("escalate") */
+    char policy_rule_id[128];
+    char policy_reason[256];
+    char policy_error[300];        /* evaluation failure, "" none */
+    char resp_policy_name[48];     /* an unknown action's own name at that stage */
+    char resp_policy_rule_id[128];
+    char resp_policy_reason[256];
 };
+/* The tail of struct xv_call is convo and the strings of XV_CALL_TEXT, in
+ * that order, and nothing else (the sizes add up to the end of the struct). */
+#define XV_CALL_TEXT_SIZE(m) +sizeof(((struct xv_call *)0)->m)
+_Static_assert(sizeof(struct xv_call) - offsetof(struct xv_call, convo) -
+                       sizeof(struct xv_session_convo) - (0 XV_CALL_TEXT(XV_CALL_TEXT_SIZE)) <
+                   _Alignof(struct xv_call),
+               "struct xv_call's tail is convo and XV_CALL_TEXT");
+_Static_assert(offsetof(struct xv_call, host) ==
+                   offsetof(struct xv_call, convo) + sizeof(struct xv_session_convo),
+               "the strings follow convo");
+
 
 /* Per-request injection state, kept on the connection between the request
  * head and the release of the held request. */

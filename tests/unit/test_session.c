@@ -958,44 +958,6 @@ static void test_threads_and_fork(void **state)
     xv_session_store_free(s);
 }
 
-/* resolve leaves the conversation's state only when it fingerprinted the
- * request (no header or env id, no previous_response_id or user hit), and
- * resets it otherwise; a stale valid state is never left behind. */
-static void test_convo_state(void **state)
-{
-    (void)state;
-    struct xv_session_store *s = new_store(100, 0);
-    struct xv_session_convo cv;
-    memset(&cv, 0x5a, sizeof cv);
-    struct xv_session_resolved r;
-    cJSON *one = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
-    cJSON *two = parse("{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
-                       "{\"role\":\"user\",\"content\":\"hi\"}]}");
-    struct xv_session_request rq = { .type = XV_SESSION_REQ_CHAT, .body = two, .convo = &cv };
-    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
-    assert_int_equal(cv.valid, 1);
-    assert_int_equal(cv.n, 2);
-    rq.body = one;
-    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
-    assert_int_equal(cv.valid, 1);
-    assert_int_equal(cv.n, 1);
-    /* a header id: nothing fingerprinted, the earlier state reset */
-    const char *h = "7d5c3f0e-8a4b-4c2d-9e1f-0a1b2c3d4e5f";
-    rq.header_id = h;
-    rq.header_id_len = strlen(h);
-    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
-    assert_int_equal(cv.valid, 0);
-    /* a completions request: not a conversation */
-    rq.header_id = NULL;
-    rq.type = XV_SESSION_REQ_COMPLETIONS;
-    cv.valid = 1;
-    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
-    assert_int_equal(cv.valid, 0);
-    cJSON_Delete(one);
-    cJSON_Delete(two);
-    xv_session_store_free(s);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1013,7 +975,6 @@ int main(void)
         cmocka_unit_test(test_record_after_eviction),
         cmocka_unit_test(test_threads_and_fork),
         cmocka_unit_test(test_credential_scope),
-        cmocka_unit_test(test_convo_state),
     };
     int failed = cmocka_run_group_tests_name("without the conversation state", tests, NULL, NULL);
     g_use_convo = 1;

@@ -231,12 +231,55 @@ static void test_reply_block(void **state)
     }
 }
 
+/* resolve leaves the conversation's state only when it fingerprinted the
+ * request (no header or env id, no previous_response_id or user hit), and
+ * resets it otherwise; a stale valid state is never left behind. */
+static void test_convo_state(void **state)
+{
+    (void)state;
+    struct xv_session_config cfg = { .max_sessions = 100 };
+    struct xv_session_store *s = xv_session_store_new(&cfg);
+    assert_non_null(s);
+    struct xv_session_convo cv;
+    memset(&cv, 0x5a, sizeof cv);
+    struct xv_session_resolved r;
+    cJSON *one = cJSON_Parse("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    cJSON *two = cJSON_Parse("{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+                       "{\"role\":\"user\",\"content\":\"hi\"}]}");
+    assert_non_null(one);
+    assert_non_null(two);
+    struct xv_session_request rq = { .type = XV_SESSION_REQ_CHAT, .body = two, .convo = &cv };
+    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
+    assert_int_equal(cv.valid, 1);
+    assert_int_equal(cv.n, 2);
+    rq.body = one;
+    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
+    assert_int_equal(cv.valid, 1);
+    assert_int_equal(cv.n, 1);
+    /* a header id: nothing fingerprinted, the earlier state reset */
+    const char *h = "7d5c3f0e-8a4b-4c2d-9e1f-0a1b2c3d4e5f";
+    rq.header_id = h;
+    rq.header_id_len = strlen(h);
+    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
+    assert_int_equal(cv.valid, 0);
+    /* a completions request: not a conversation */
+    rq.header_id = NULL;
+    rq.type = XV_SESSION_REQ_COMPLETIONS;
+    cv.valid = 1;
+    assert_int_equal(xv_session_store_resolve(s, &rq, &r), 0);
+    assert_int_equal(cv.valid, 0);
+    cJSON_Delete(one);
+    cJSON_Delete(two);
+    xv_session_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical_json),
         cmocka_unit_test(test_canonical_messages),
         cmocka_unit_test(test_reply_block),
+        cmocka_unit_test(test_convo_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
