@@ -35,24 +35,6 @@ static uint64_t fake_clock(void *arg)
     return g_now;
 }
 
-static struct xv_session_store *new_store(size_t max, size_t tool_max)
-{
-    struct xv_session_config c = { .max_sessions = max,
-                                   .tool_max = tool_max,
-                                   .keep_tool_args = 1,
-                                   .clock = fake_clock };
-    struct xv_session_store *s = xv_session_store_new(&c);
-    assert_non_null(s);
-    return s;
-}
-
-static cJSON *parse(const char *text)
-{
-    cJSON *j = cJSON_Parse(text);
-    assert_non_null(j);
-    return j;
-}
-
 /* The group runs twice (main): without, then with the conversation state
  * carried from resolve to record (xv_session_convo), the way the agent
  * calls the store; every fingerprint must come out the same. The state of
@@ -65,16 +47,40 @@ static struct {
 
 static struct xv_session_convo *convo_of(const struct xv_session_resolved *r, int make)
 {
-    for (size_t i = 0; i < sizeof g_convos / sizeof g_convos[0]; i++)
+    static size_t next; /* the slot a full table gives up next */
+    size_t n = sizeof g_convos / sizeof g_convos[0];
+    for (size_t i = 0; i < n; i++)
         if (g_convos[i].r == r)
             return &g_convos[i].c;
-    for (size_t i = 0; make && i < sizeof g_convos / sizeof g_convos[0]; i++)
+    if (!make)
+        return NULL; /* not resolved through resolve(): record from the start */
+    for (size_t i = 0; i < n; i++)
         if (!g_convos[i].r) {
             g_convos[i].r = r;
             return &g_convos[i].c;
         }
-    assert_false(make); /* table full */
-    return NULL;
+    size_t i = next++ % n;
+    g_convos[i].r = r;
+    return &g_convos[i].c;
+}
+
+static struct xv_session_store *new_store(size_t max, size_t tool_max)
+{
+    struct xv_session_config c = { .max_sessions = max,
+                                   .tool_max = tool_max,
+                                   .keep_tool_args = 1,
+                                   .clock = fake_clock };
+    struct xv_session_store *s = xv_session_store_new(&c);
+    assert_non_null(s);
+    memset(g_convos, 0, sizeof g_convos); /* a new test: no state of the last one's */
+    return s;
+}
+
+static cJSON *parse(const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    assert_non_null(j);
+    return j;
 }
 
 /* Resolve a request with no header/env; returns the strategy. */
