@@ -17,21 +17,27 @@
 
 #include "session_int.h"
 
+/* 1 for the bytes a UUID's hex digits may be (0-9, a-f, A-F). */
+static const unsigned char g_hex[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+};
+
 int xv_session_uuid_valid(const char *s, size_t len)
 {
     if (!s || len != XV_SESSION_ID_LEN)
         return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                     (c >= 'A' && c <= 'F'))) {
-            return 0;
-        }
+    /* No branch on the bytes (a byte-class test per byte mispredicted
+     * often enough to show in a call's profile, issue 9): the dashes at
+     * 8, 13, 18, 23, a hex digit everywhere else. */
+    unsigned bad = 0;
+    for (size_t i = 0; i < XV_SESSION_ID_LEN; i++) {
+        unsigned char c = (unsigned char)s[i];
+        unsigned dash = i == 8 || i == 13 || i == 18 || i == 23;
+        bad |= dash ? (unsigned)(c != '-') : (unsigned)!g_hex[c];
     }
-    return 1;
+    return bad == 0;
 }
 
 /* A value quoted for an error line: at most 40 bytes, printable ASCII only. */

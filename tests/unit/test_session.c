@@ -128,6 +128,17 @@ static void test_uuid_validation(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_false(xv_session_uuid_valid(bad[i], strlen(bad[i])));
     assert_false(xv_session_uuid_valid(NULL, 36));
+    /* every byte at every position against the definition: 8-4-4-4-12 hex digits */
+    for (int pos = 0; pos < 36; pos++) {
+        for (int b = 0; b < 256; b++) {
+            char u[37];
+            memcpy(u, good[0], 37);
+            u[pos] = (char)b;
+            int want = (pos == 8 || pos == 13 || pos == 18 || pos == 23) ? b == '-'
+                       : (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F');
+            assert_int_equal(xv_session_uuid_valid(u, 36), want);
+        }
+    }
 
     char err[256];
     assert_int_equal(xv_session_env_id_check(NULL, err, sizeof err), 0);
