@@ -177,17 +177,7 @@ def latency_section(work, goals):
             print("  %-26s %s" % ("", extra))
         print()
     a = added.get(("tls", "agent"))
-    if a:
-        goals.add("TLS call, no policy: added p50", a[0], "us", "<= %.0f us" % GOAL_P50_US,
-                  a[0] <= GOAL_P50_US)
-        goals.add("TLS call, no policy: added p99", a[1], "us", "<= %.0f us" % GOAL_P99_US,
-                  a[1] <= GOAL_P99_US)
-        goals.add("TLS call, no policy: added CPU", a[2], "us", "<= %.0f us" % GOAL_CPU_US,
-                  a[2] <= GOAL_CPU_US)
-    pol = added.get(("tls", "policy"))
-    if pol:
-        goals.add("TLS call, 20-rule policy: added p50", pol[0], "us",
-                  "<= %.0f us" % GOAL_POLICY_P50_US, pol[0] <= GOAL_POLICY_P50_US)
+    call_goals(goals, a, added.get(("tls", "policy")), "", with_p99=True)
     rt = added.get(("tls", "route"))
     if a and rt:
         print("rerouted vs direct to the gateway (TLS, same run, both under the agent): "
@@ -197,38 +187,43 @@ def latency_section(work, goals):
         goals.note("rerouted call: added over direct", "%.1f us p50 (reported, no goal)" % (rt[0] - a[0]))
     ngx = added.get(("tls", "nginx"))
     if a and ngx:
-        r50 = ngx[0] / a[0] if a[0] > 0 else float("inf")
-        rcpu = ngx[2] / a[2] if a[2] > 0 else float("inf")
-        print("agent vs nginx hop (TLS, same run): added p50 %.1f vs %.1f us -> nginx/agent %.1fx; "
-              "added CPU %.1f vs %.1f us -> %.1fx" % (a[0], ngx[0], r50, a[2], ngx[2], rcpu))
-        print()
-        goals.add("nginx/agent, added p50", r50, "x", ">= %.0fx" % GOAL_NGINX_RATIO,
-                  r50 >= GOAL_NGINX_RATIO)
-        goals.add("nginx/agent, added CPU per call", rcpu, "x", ">= %.0fx" % GOAL_NGINX_RATIO,
-                  rcpu >= GOAL_NGINX_RATIO)
+        nginx_ratios(goals, a, ngx, "(TLS, same run)", "")
     elif a:
         goals.note("nginx/agent ratios", "no nginx in this run")
     # The same on one CPU: what the paths' own work adds, reported beside
     # the two-CPU figures above (which are the goals' own).
-    a1, p1, n1 = (added.get(("tls1", m)) for m in ("agent", "policy", "nginx"))
-    if a1:
-        goals.add("one CPU: TLS call, no policy: added p50", a1[0], "us",
-                  "<= %.0f us" % GOAL_P50_US, a1[0] <= GOAL_P50_US)
-        goals.add("one CPU: TLS call, no policy: added CPU", a1[2], "us",
-                  "<= %.0f us" % GOAL_CPU_US, a1[2] <= GOAL_CPU_US)
-    if p1:
-        goals.add("one CPU: TLS call, 20-rule policy: added p50", p1[0], "us",
-                  "<= %.0f us" % GOAL_POLICY_P50_US, p1[0] <= GOAL_POLICY_P50_US)
+    a1, n1 = added.get(("tls1", "agent")), added.get(("tls1", "nginx"))
+    call_goals(goals, a1, added.get(("tls1", "policy")), "one CPU: ", with_p99=False)
     if a1 and n1:
-        r50 = n1[0] / a1[0] if a1[0] > 0 else float("inf")
-        rcpu = n1[2] / a1[2] if a1[2] > 0 else float("inf")
-        print("agent vs nginx hop on one CPU: added p50 %.1f vs %.1f us -> nginx/agent %.1fx; "
-              "added CPU %.1f vs %.1f us -> %.1fx" % (a1[0], n1[0], r50, a1[2], n1[2], rcpu))
-        print()
-        goals.add("one CPU: nginx/agent, added p50", r50, "x", ">= %.0fx" % GOAL_NGINX_RATIO,
-                  r50 >= GOAL_NGINX_RATIO)
-        goals.add("one CPU: nginx/agent, added CPU per call", rcpu, "x",
-                  ">= %.0fx" % GOAL_NGINX_RATIO, rcpu >= GOAL_NGINX_RATIO)
+        nginx_ratios(goals, a1, n1, "on one CPU", "one CPU: ")
+
+
+def call_goals(goals, a, pol, prefix, with_p99):
+    """Goal rows of the keep-alive call (a) and the policy call (pol): (p50, p99, CPU, ...)."""
+    if a:
+        goals.add(prefix + "TLS call, no policy: added p50", a[0], "us",
+                  "<= %.0f us" % GOAL_P50_US, a[0] <= GOAL_P50_US)
+        if with_p99:
+            goals.add(prefix + "TLS call, no policy: added p99", a[1], "us",
+                      "<= %.0f us" % GOAL_P99_US, a[1] <= GOAL_P99_US)
+        goals.add(prefix + "TLS call, no policy: added CPU", a[2], "us",
+                  "<= %.0f us" % GOAL_CPU_US, a[2] <= GOAL_CPU_US)
+    if pol:
+        goals.add(prefix + "TLS call, 20-rule policy: added p50", pol[0], "us",
+                  "<= %.0f us" % GOAL_POLICY_P50_US, pol[0] <= GOAL_POLICY_P50_US)
+
+
+def nginx_ratios(goals, a, ngx, where, prefix):
+    """The nginx/agent ratios of added p50 and added CPU, printed and as goal rows."""
+    r50 = ngx[0] / a[0] if a[0] > 0 else float("inf")
+    rcpu = ngx[2] / a[2] if a[2] > 0 else float("inf")
+    print("agent vs nginx hop %s: added p50 %.1f vs %.1f us -> nginx/agent %.1fx; "
+          "added CPU %.1f vs %.1f us -> %.1fx" % (where, a[0], ngx[0], r50, a[2], ngx[2], rcpu))
+    print()
+    goals.add(prefix + "nginx/agent, added p50", r50, "x", ">= %.0fx" % GOAL_NGINX_RATIO,
+              r50 >= GOAL_NGINX_RATIO)
+    goals.add(prefix + "nginx/agent, added CPU per call", rcpu, "x", ">= %.0fx" % GOAL_NGINX_RATIO,
+              rcpu >= GOAL_NGINX_RATIO)
 
 
 def once_section(work, goals):

@@ -599,10 +599,9 @@ int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *o
     if (w.n < 2 && !(convo && w.n == 1))
         return XV_E_PARSE;
     size_t n_last = w.n - 1, n_asst = 0;
-    /* The last assistant message before the final one. */
-    if (w.n < 2) {
-        n_asst = 0;
-    } else if (w.last_asst == w.n) {
+    /* The last assistant message before the final one (none for a single
+     * message: its state only, below). */
+    if (w.n >= 2 && w.last_asst == w.n) {
         /* The final message is itself an assistant one (a prefill): find the
          * one before it with a counting walk over the prefix. */
         struct walk w2 = { .upto = SIZE_MAX };
@@ -618,7 +617,7 @@ int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *o
             if (!raw && m.role && !strcmp(m.role, "assistant"))
                 n_asst = w2.n;
         }
-    } else {
+    } else if (w.n >= 2) {
         n_asst = w.last_asst;
     }
     struct sha256_ctx ctx;

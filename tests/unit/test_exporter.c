@@ -602,24 +602,29 @@ static void append_raw(const char *path, const char *s)
  * exactly as its last batch left it: another writer's partial line after
  * our batch, or a file replaced by another of the same size, still gets its
  * newline before our next line; a file we left is not given an empty line. */
+/* Append the record `line` as a batch of its own; then the whole
+ * file must read `want`. */
+static void append_expect(const char *line, const char *want)
+{
+    const char *lines[] = { line };
+    size_t len = strlen(line), w = 0;
+    char buf[256];
+    assert_int_equal(xv_exp_file_append(g_path, lines, &len, 1, &w, 0), 0);
+    assert_int_equal(w, 1);
+    slurp(g_path, buf, sizeof buf);
+    assert_string_equal(buf, want);
+}
+
 static void test_append_after_other_writers(void **state)
 {
     (void)state;
     make_dir("traces.jsonl");
     unlink(g_path);
-    const char *one[] = { "{\"a\":1}" }, *two[] = { "{\"a\":2}" }, *three[] = { "{\"a\":3}" };
-    size_t len = 7, w = 0;
-    char buf[256];
-    assert_int_equal(xv_exp_file_append(g_path, one, &len, 1, &w, 0), 0);
-    assert_int_equal(w, 1);
-    assert_int_equal(xv_exp_file_append(g_path, two, &len, 1, &w, 0), 0);
-    slurp(g_path, buf, sizeof buf);
-    assert_string_equal(buf, "{\"a\":1}\n{\"a\":2}\n");
+    append_expect("{\"a\":1}", "{\"a\":1}\n");
+    append_expect("{\"a\":2}", "{\"a\":1}\n{\"a\":2}\n");
     /* another process's writer, killed mid-line */
     append_raw(g_path, "{\"cut");
-    assert_int_equal(xv_exp_file_append(g_path, three, &len, 1, &w, 0), 0);
-    slurp(g_path, buf, sizeof buf);
-    assert_string_equal(buf, "{\"a\":1}\n{\"a\":2}\n{\"cut\n{\"a\":3}\n");
+    append_expect("{\"a\":3}", "{\"a\":1}\n{\"a\":2}\n{\"cut\n{\"a\":3}\n");
     /* rotated: a new file of the same size (30 bytes) ending mid-line */
     char old[600];
     snprintf(old, sizeof old, "%s.1", g_path);
@@ -628,14 +633,11 @@ static void test_append_after_other_writers(void **state)
     struct stat st;
     assert_int_equal(stat(g_path, &st), 0);
     assert_int_equal(st.st_size, 30);
-    assert_int_equal(xv_exp_file_append(g_path, one, &len, 1, &w, 0), 0);
-    slurp(g_path, buf, sizeof buf);
-    assert_string_equal(buf, "{\"other\":true}\n{\"cut2_xxxxxxxx\n{\"a\":1}\n");
+    append_expect("{\"a\":1}", "{\"other\":true}\n{\"cut2_xxxxxxxx\n{\"a\":1}\n");
     /* a line appended whole by another writer: no empty line added */
     append_raw(g_path, "{\"b\":1}\n");
-    assert_int_equal(xv_exp_file_append(g_path, two, &len, 1, &w, 0), 0);
-    slurp(g_path, buf, sizeof buf);
-    assert_string_equal(buf, "{\"other\":true}\n{\"cut2_xxxxxxxx\n{\"a\":1}\n{\"b\":1}\n{\"a\":2}\n");
+    append_expect("{\"a\":2}",
+                  "{\"other\":true}\n{\"cut2_xxxxxxxx\n{\"a\":1}\n{\"b\":1}\n{\"a\":2}\n");
     unlink(g_path);
     unlink(old);
 }
