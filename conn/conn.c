@@ -189,8 +189,7 @@ void xv_conn_call_free(struct xv_call *call)
     }
     if (call->headers_v)
         xv_val_decref(call->headers_v);
-    if (call->policy_in_v)
-        xv_val_decref(call->policy_in_v);
+    xv_conn_policy_call_free(call);
     free(call->answer);
     if (call->steps)
         xv_session_tool_steps_free(call->steps, call->nsteps);

@@ -399,21 +399,28 @@ static void response_decision(struct xv_call *call, enum xv_outcome o, const cha
  * (time, rand, uuid, http) decides exactly as it did for the request, so
  * that decision is reused instead of evaluated twice (most policies look
  * only at the request: half their cost per call, issue 9). */
+static const char *const g_anew[] = { "stage", "output", "usage", "status", "session",
+                                      "properties" };
+#define NANEW ((int)(sizeof g_anew / sizeof g_anew[0]))
+
 static int stages_may_differ(const struct xv_policy *pol)
 {
-    static const char *const anew[] = { "stage", "output", "usage", "status", "session",
-                                        "properties" };
     if (xv_policy_nondeterministic(pol))
         return 1;
-    for (size_t i = 0; i < sizeof anew / sizeof anew[0]; i++)
-        if (xv_policy_reads_input(pol, anew[i]))
+    for (int i = 0; i < NANEW; i++)
+        if (xv_policy_reads_input(pol, g_anew[i]))
             return 1;
     return 0;
 }
 
 /* The compiled policy never changes: asked once per configuration, not per
- * call (written before the hooks turn on, read only after). */
+ * call (written before the hooks turn on, read only after). When the
+ * stages may differ, g_changed names the members the response stage sets
+ * anew: the deny and redact rules that read none of them are evaluated
+ * once, at the request stage, and their result reused (struct
+ * xv_policy_memo; most rules of most policies look only at the request). */
 static int g_stages_agree XV_START_DATA;
+static uint64_t g_changed XV_START_DATA;
 
 XV_START_FN void xv_conn_policy_configure(void)
 {
@@ -426,6 +433,14 @@ XV_START_FN void xv_conn_policy_configure(void)
         if (xv_policy_reads_input(xv_conn_cfg.policy, members[i].key))
             g_reads |= members[i].bit;
     g_stages_agree = xv_conn_cfg.policy && !stages_may_differ(xv_conn_cfg.policy);
+    g_changed = xv_conn_cfg.policy ? xv_policy_input_bits(xv_conn_cfg.policy, g_anew, NANEW) : 0;
+}
+
+void xv_conn_policy_call_free(struct xv_call *call)
+{
+    xv_val_decref(call->policy_in_v);
+    for (int j = 0; j < 2; j++)
+        xv_val_decref(call->policy_memo.kept[j]);
 }
 
 void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
@@ -448,6 +463,11 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
     struct xv_decision d;
     char err[256] = "";
     struct xv_policy_opts opts = { .timeout_ms = xv_conn_cfg.policy_timeout_ms };
+    if (call->policy_in_v && call->policy_memo.valid) {
+        /* the input is the request stage's with g_changed set anew */
+        call->policy_memo.use = 1;
+        opts.memo = &call->policy_memo;
+    }
     int rc = xv_policy_decide(pol, in, &opts, &d, err, sizeof err);
     xv_val_decref(in);
     if (rc != 0) {
@@ -554,6 +574,12 @@ int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
     struct xv_decision d;
     char err[256] = "";
     struct xv_policy_opts opts = { .timeout_ms = xv_conn_cfg.policy_timeout_ms };
+    if (!g_stages_agree) {
+        /* the response stage will evaluate: keep what it can reuse */
+        call->policy_memo.changed = g_changed;
+        call->policy_memo.use = 0;
+        opts.memo = &call->policy_memo;
+    }
     int rc = in ? xv_policy_decide(pol, in, &opts, &d, err, sizeof err) : XV_E_NOMEM;
     /* kept for the response stage (freed with the call) */
     if (call->policy_in_v)

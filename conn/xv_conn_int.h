@@ -13,6 +13,7 @@
 #include "xv_conn.h"
 #include "xv_http.h"
 #include "xv_openai.h"
+#include "xv_policy.h"
 #include "xv_session.h"
 #include "xv_value.h"
 
@@ -55,6 +56,8 @@ struct xv_call {
     struct xv_value *headers_v;    /* request headers for the policy input (redacted), or NULL */
     struct xv_value *policy_in_v;  /* the request stage's input document, kept for the
                                       response stage (issue 9: built once), or NULL */
+    struct xv_policy_memo policy_memo; /* the request stage's stable deny/redact rules'
+                                      results, for the response stage (xv_policy.h) */
     const char *policy_outcome;    /* request stage's decision name (static or policy_name),
                                       NULL when no policy ran */
     int policy_decided;            /* the request stage decided (no error): policy_code set */
@@ -282,6 +285,8 @@ void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call);
 /* Response stage applied to a held response: appends what the app gets
  * (the response as held, a redacted rebuild, or the 403) to c->out. */
 void xv_conn_policy_release(struct xv_conn *c, struct xv_call *call);
+/* What the stages keep with the call (its input document, the memo), freed. */
+void xv_conn_policy_call_free(struct xv_call *call);
 
 /* record.c: build and export the trace record of a finished call. */
 void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error);

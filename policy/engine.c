@@ -405,7 +405,7 @@ int xv_policy_query(struct xv_policy *p, const char *query, struct xv_value *inp
         return XV_E_PARSE;
     }
     struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0,
-                             opts ? opts->timeout_ms * 1000000ull : 0};
+                             opts ? opts->timeout_ms * 1000000ull : 0, NULL};
     struct xv_eval_error ee;
     if (xv_eval_query(&p->c, q, nslots, names, input, p->data, &eo, rows, &ee)) {
         format_eval_error(&ee, err, errlen);
@@ -540,10 +540,19 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
     memset(out, 0, sizeof *out);
     out->outcome = XV_OUTCOME_ALLOW;
     struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0,
-                             opts ? opts->timeout_ms * 1000000ull : 0};
+                             opts ? opts->timeout_ms * 1000000ull : 0, NULL};
     struct xv_eval_error ee;
     struct xv_value *v = NULL;
     struct xv_compiled *c = (struct xv_compiled *)&p->c;
+    struct xv_policy_memo *memo = opts ? opts->memo : NULL;
+    struct xv_eval_reuse ru = {{p->deny, p->redact}, memo ? memo->changed : 0,
+                               memo ? memo->use : 0, {NULL, NULL}, {0, 0}};
+    if (memo && (!memo->use || memo->valid)) {
+        if (memo->use)
+            for (int j = 0; j < 2; j++)
+                ru.kept[j] = memo->kept[j]; /* borrowed */
+        eo.reuse = &ru;
+    }
     int response = 0;
     if (input && input->type == XV_T_OBJECT) {
         long i = xv_val_object_find_str(input, "stage", 5);
@@ -554,8 +563,20 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
     /* one evaluation for all three documents (shared rule cache) */
     struct node *nodes[3] = {p->deny, p->redact, p->decision};
     struct xv_value *vals[3] = {NULL, NULL, NULL};
-    if ((nodes[0] || nodes[1] || nodes[2]) &&
-        xv_eval_nodes(c, nodes, 3, input, p->data, &eo, vals, &ee))
+    int erc = (nodes[0] || nodes[1] || nodes[2]) &&
+              xv_eval_nodes(c, nodes, 3, input, p->data, &eo, vals, &ee);
+    if (eo.reuse && !memo->use) {
+        /* filled: valid only when every reused document was evaluated */
+        xv_policy_memo_clear(memo);
+        int all = !erc;
+        for (int j = 0; j < 2; j++) {
+            memo->kept[j] = ru.kept[j];
+            all &= !ru.nodes[j] || ru.filled[j];
+        }
+        memo->valid = all;
+    }
+    eo.reuse = NULL; /* deny_rule_id evaluates single rules afresh */
+    if (erc)
         goto fail;
     /* contract 1: package xenovia.policy */
     v = vals[0];
@@ -686,6 +707,27 @@ int xv_policy_nondeterministic(const struct xv_policy *p)
     return !p || !p->compiled || p->c.nondet;
 }
 
+uint64_t xv_policy_input_bits(const struct xv_policy *p, const char *const *keys, int n)
+{
+    if (!p || !p->compiled || p->c.input_any)
+        return ~(uint64_t)0;
+    uint64_t bits = 0;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < p->c.ninput_keys; i++)
+            if (!strcmp(p->c.input_keys[i], keys[k]))
+                bits |= (uint64_t)1 << i;
+    return bits;
+}
+
+void xv_policy_memo_clear(struct xv_policy_memo *m)
+{
+    for (int j = 0; j < 2; j++) {
+        xv_val_decref(m->kept[j]);
+        m->kept[j] = NULL;
+    }
+    m->valid = 0;
+}
+
 int xv_policy_reads_input(const struct xv_policy *p, const char *key)
 {
     if (!p || !p->compiled || p->c.input_any)
@@ -740,6 +782,6 @@ int xv_policy_test(struct xv_policy *p, const struct xv_policy_opts *opts,
     if (!p->compiled)
         return -1;
     struct xv_eval_opts eo = {opts ? opts->strict : 0, opts ? opts->max_steps : 0,
-                             opts ? opts->timeout_ms * 1000000ull : 0};
+                             opts ? opts->timeout_ms * 1000000ull : 0, NULL};
     return run_tests(p, p->c.root, &eo, cb, ud);
 }

@@ -56,12 +56,32 @@ int xv_policy_compile(struct xv_policy *p, char *err, size_t errlen);
 int xv_policy_load(const char *path, const char *data_path, int version,
                    struct xv_policy **out, char *err, size_t errlen);
 
+/* Reuse between two decisions on inputs that differ only in the members
+ * named by `changed` (xv_policy_input_bits), e.g. a call's request and
+ * response stages. The first decision (use 0) keeps, for `deny` and
+ * `redact_fields`, what their rules that cannot see those members produced;
+ * the second (use 1, valid set by the first) adds that instead of
+ * evaluating them again. Same decision either way: the rules left out read
+ * none of the changed members, not input whole, and nothing that may
+ * differ between two evaluations (`with`, a non-deterministic builtin).
+ * The step budget counts only what is evaluated. Zero it before the first
+ * decision; release with xv_policy_memo_clear. Not shared between threads
+ * while a decision uses it. */
+struct xv_policy_memo {
+    uint64_t changed;           /* xv_policy_input_bits of the changed members */
+    int use;                    /* 0 fill, 1 use */
+    int valid;                  /* set by a successful fill */
+    struct xv_value *kept[2];   /* owned: deny's, redact_fields' kept elements */
+};
+void xv_policy_memo_clear(struct xv_policy_memo *m);
+
 /* Evaluation options. */
 struct xv_policy_opts {
     int strict;          /* raise builtin errors (OPA strict mode) */
     uint64_t max_steps;  /* step budget; 0 = default (10 million) */
     uint64_t timeout_ms; /* wall-clock budget per evaluation; 0 = none
                           * (the preload passes XENOVIA_POLICY_TIMEOUT_MS) */
+    struct xv_policy_memo *memo; /* xv_policy_decide only; NULL: none */
 };
 
 /* Run a query (Rego body, e.g. "data.x.allow = a"). *rows receives an
@@ -139,6 +159,11 @@ int xv_policy_contract(const struct xv_policy *p, const char **pkg, int *candida
  * caller may leave it out of the input document without changing any
  * decision. */
 int xv_policy_reads_input(const struct xv_policy *p, const char *key);
+
+/* The dependency bits of input.<keys[i]> for struct xv_policy_memo:
+ * all of them (~0) when the policy reads input whole or is not compiled;
+ * a key no rule reads adds nothing. */
+uint64_t xv_policy_input_bits(const struct xv_policy *p, const char *const *keys, int n);
 
 /* 1 when some rule or function of the policy calls a non-deterministic
  * builtin (time.now_ns, rand.intn, uuid.rfc4122, http.send): two decisions

@@ -102,7 +102,7 @@ static int policy_eval(int argc, char **argv)
             return 1;
         }
     }
-    struct xv_policy_opts opts = {strict, 0, 0};
+    struct xv_policy_opts opts = {strict, 0, 0, NULL};
     int status = 0;
     if (query) {
         struct xv_value *rows = NULL;

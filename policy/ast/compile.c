@@ -886,6 +886,7 @@ int xv_ast_compile_modules(struct xv_compiled *c, struct xv_cerr *err)
         for (int i = 0; i < m->nrules; i++)
             xv_ast_link_rule(&x, m->rules[i]);
     xv_ast_check_recursion(&x, c->root);
+    xv_ast_compute_deps(c);
     ctx_free(&x);
     return 0;
 }

@@ -84,5 +84,7 @@ void xv_ast_link_rule(struct cctx *x, struct rule *r);
 /* recursion.c: reject recursion among the rules below node n (a compile
  * error at the reference that closes the circle). */
 void xv_ast_check_recursion(struct cctx *x, struct node *n);
+/* deps.c: every rule's and node's deps (tree.h, XV_DEP_*), after linking. */
+void xv_ast_compute_deps(struct xv_compiled *c);
 
 #endif

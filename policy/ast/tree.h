@@ -141,6 +141,7 @@ struct rule {
     struct rule *next;     /* next rule at the same node */
     struct node *node;     /* the node it defines (compile) */
     struct xv_value *annot;/* METADATA annotations (frozen object) or NULL */
+    uint64_t deps;         /* what its value can depend on, else chain included (deps.c) */
 };
 
 /* A node of the data namespace: a package, a rule or an intermediate name. */
@@ -159,6 +160,8 @@ struct node {
     int has_complete;       /* any R_COMPLETE */
     int has_set;            /* any R_SET with nrest == 0 */
     int visit;              /* compile-time recursion check state */
+    int dvisit;             /* compile-time dependency walk state (deps.c) */
+    uint64_t deps;          /* what its document can depend on (deps.c) */
     char *path;             /* "data.a.b" (arena) */
 };
 
@@ -183,6 +186,16 @@ struct module {
 };
 
 #define XV_INPUT_KEYS_MAX 32
+
+/* What a rule's or node's value can depend on (struct rule/node deps, set
+ * by xv_ast_compute_deps): bit i for input.<input_keys[i]>, XV_DEP_INPUT for
+ * input read whole or under a computed key, XV_DEP_OTHER for anything that
+ * may differ between two evaluations of equal inputs or that the analysis
+ * does not follow (a non-deterministic builtin, a `with`, a circle). Base
+ * data and constants are no dependency: they never change. */
+#define XV_DEP_INPUT ((uint64_t)1 << 62)
+#define XV_DEP_OTHER ((uint64_t)1 << 63)
+_Static_assert(XV_INPUT_KEYS_MAX <= 62, "one dependency bit per input key");
 
 /* The compiled policy (all modules, the rule tree). */
 struct xv_compiled {

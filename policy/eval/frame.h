@@ -49,6 +49,8 @@ struct ev {
     struct xv_eval_error *err; /* error out */
     int failed;                /* err is set */
     struct rule *cur_rule;     /* rule whose body is being evaluated (rego.metadata.*) */
+    struct xv_eval_reuse *reuse; /* opts->reuse (query.h), or NULL */
+    struct cache_ent *top_cache; /* the cache outside every `with` */
 };
 
 struct k {

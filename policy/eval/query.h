@@ -14,10 +14,27 @@
 
 #include "ast/tree.h"
 
+/* Reuse of partial-set rules between two evaluations whose inputs differ
+ * only in the keys of `changed` (the engine's decision memo, engine.c).
+ * At the top level (not under a `with`), the rules of nodes[j] whose deps
+ * (tree.h) meet neither `changed` nor XV_DEP_INPUT / XV_DEP_OTHER are
+ * "stable": filling (use 0), their elements are also collected in kept[j]
+ * (a new reference, filled[j] set); using (use 1, kept[j] from a fill of an
+ * equal-but-`changed` input, borrowed), they are not evaluated and kept[j]'s
+ * elements are added instead. */
+struct xv_eval_reuse {
+    struct node *nodes[2];   /* partial-set documents reused (NULL: none) */
+    uint64_t changed;        /* dependency bits that may differ */
+    int use;                 /* 0 fill, 1 use */
+    struct xv_value *kept[2];/* see above */
+    int filled[2];           /* fill: nodes[j] was evaluated at the top level */
+};
+
 struct xv_eval_opts {
     int strict;            /* strict builtin errors */
     uint64_t max_steps;    /* 0 = default budget */
     uint64_t timeout_ns;   /* 0 = no time limit */
+    struct xv_eval_reuse *reuse; /* NULL, or see struct xv_eval_reuse */
 };
 
 struct xv_eval_error {

@@ -290,23 +290,71 @@ static int merge_kids(struct ev *ev, struct node *n, V acc)
     return R_OK;
 }
 
-/* Partial set and object rules: every solution adds to the set/object. */
+/* Which slot of ev->reuse (query.h) serves partial set node n here: only
+ * at the top level (a `with` changes what any rule may see); -1 if none. */
+static int reuse_slot(const struct ev *ev, const struct node *n)
+{
+    const struct xv_eval_reuse *ru = ev->reuse;
+    if (!ru || ev->cache != ev->top_cache || !n->has_set)
+        return -1;
+    for (int j = 0; j < 2; j++)
+        if (ru->nodes[j] == n && (!ru->use || ru->kept[j]))
+            return j;
+    return -1;
+}
+
+/* A rule whose value cannot change between the two evaluations of a reuse. */
+static int rule_stable(const struct xv_eval_reuse *ru, const struct rule *r)
+{
+    return !(r->deps & (ru->changed | XV_DEP_INPUT | XV_DEP_OTHER));
+}
+
+/* The end of a partial set with reuse slot j: filling, the stable rules'
+ * elements (collected in *kept) are added to *acc and kept for the other
+ * evaluation; using, the kept elements are added. */
+static int reuse_finish(struct ev *ev, int j, V *acc, V kept)
+{
+    struct xv_eval_reuse *ru = ev->reuse;
+    V from = ru->use ? ru->kept[j] : kept;
+    for (size_t i = 0; i < XV_ARR_LEN(from); i++)
+        if (xv_val_set_add(*acc, XV_ARR_ITEM(from, i)))
+            return xv_eval_oom(ev);
+    if (!ru->use) {
+        xv_val_decref(ru->kept[j]);
+        ru->kept[j] = xv_val_incref(kept);
+        ru->filled[j] = 1;
+    }
+    return R_OK;
+}
+
+/* Partial set and object rules: every solution adds to the set/object.
+ * With a reuse slot, stable rules are collected apart (fill) or skipped
+ * (use): the order of evaluation, and so of any error, stays the rules'. */
 static int eval_partial(struct ev *ev, struct node *n, V *acc)
 {
     int setdoc = n->has_set;
     *acc = setdoc ? xv_val_set_new(0) : xv_val_object_new(0);
     if (!*acc)
         return xv_eval_oom(ev);
+    int slot = reuse_slot(ev, n);
+    V kept = slot >= 0 && !ev->reuse->use ? xv_val_set_new(0) : NULL;
+    if (slot >= 0 && !ev->reuse->use && !kept)
+        return xv_eval_oom(ev);
     int rc = R_OK;
     for (struct rule *r = n->rules; r && rc >= 0; r = r->next) {
+        int stable = slot >= 0 && r->kind == R_SET && r->nrest == 0 && rule_stable(ev->reuse, r);
+        if (stable && ev->reuse->use)
+            continue;
         if ((rc = xv_eval_step(ev, r->loc)) < 0)
             break;
         V fsmall[XV_EVAL_FRAME_SMALL];
         V *env = xv_eval_frame_get(fsmall, r->nslots);
-        if (!env)
+        if (!env) {
+            xv_val_decref(kept);
             return xv_eval_oom(ev);
+        }
         if (r->kind == R_SET && r->nrest == 0 && setdoc) {
-            struct kcollect kc = {{kset_body}, env, r, acc, 0, 0};
+            struct kcollect kc = {{kset_body}, env, r, stable ? &kept : acc, 0, 0};
             rc = run_rule_body(ev, r, &kc.k, env);
         } else if (!setdoc && (r->kind == R_OBJECT || r->kind == R_SET) && r->nrest <= 16) {
             struct kobj ko;
@@ -319,6 +367,9 @@ static int eval_partial(struct ev *ev, struct node *n, V *acc)
         }
         xv_eval_frame_done(fsmall, env);
     }
+    if (rc >= 0 && slot >= 0)
+        rc = reuse_finish(ev, slot, acc, kept);
+    xv_val_decref(kept);
     if (rc >= 0 && !setdoc)
         rc = merge_kids(ev, n, *acc);
     return rc;

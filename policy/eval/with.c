@@ -229,6 +229,8 @@ static int ev_init(struct ev *ev, struct xv_compiled *c, V input, V data,
     ev->err = err;
     ev->now_ns = 0; /* read lazily by xv_bi_ctx_now_ns */
     ev->cache = calloc((size_t)c->nnodes + 1, sizeof *ev->cache);
+    ev->top_cache = ev->cache;
+    ev->reuse = opts ? opts->reuse : NULL;
     if (!ev->cache) {
         snprintf(err->code, sizeof err->code, "eval_internal_error");
         snprintf(err->msg, sizeof err->msg, "out of memory");

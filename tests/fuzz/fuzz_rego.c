@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (p && xv_policy_add_module(p, "fuzz.rego", src, mlen, XV_REGO_VERSION_AUTO, err,
                                   sizeof err) == 0 &&
         xv_policy_compile(p, err, sizeof err) == 0) {
-        struct xv_policy_opts o = {0, 20000, 0};
+        struct xv_policy_opts o = {0, 20000, 0, NULL};
         struct xv_value *rows = NULL;
         xv_policy_query(p, "data = x", input, &o, &rows, err, sizeof err);
         xv_val_decref(rows);

@@ -158,7 +158,7 @@ static int run_case(struct xv_value *c, char *reason, size_t rlen)
         input = xv_val_incref(field(c, "input"));
     }
     struct xv_value *strict = field(c, "strict_error");
-    struct xv_policy_opts opts = {strict && strict->type == XV_T_BOOL && XV_BOOLV(strict), 0, 0};
+    struct xv_policy_opts opts = {strict && strict->type == XV_T_BOOL && XV_BOOLV(strict), 0, 0, NULL};
     struct xv_value *rows = NULL;
     struct xv_value *q = field(c, "query");
     rc = xv_policy_query(p, XV_STR(q), input, &opts, &rows, err, sizeof err);

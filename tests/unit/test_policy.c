@@ -352,7 +352,7 @@ static void query_error(const char *src, const char *q, uint64_t steps, const ch
     struct xv_policy *p = load(src, XV_REGO_VERSION_V1);
     struct xv_value *rows = NULL;
     char err[512] = "";
-    struct xv_policy_opts o = {0, steps, 0};
+    struct xv_policy_opts o = {0, steps, 0, NULL};
     assert_int_equal(xv_policy_query(p, q, NULL, &o, &rows, err, sizeof err), XV_E_STATE);
     assert_null(rows);
     if (!strstr(err, want))
@@ -572,7 +572,7 @@ static void test_time_budget(void **state)
                                XV_REGO_VERSION_V1);
     struct xv_value *rows = NULL;
     char err[512] = "";
-    struct xv_policy_opts o = {0, UINT64_MAX, 50};
+    struct xv_policy_opts o = {0, UINT64_MAX, 50, NULL};
     uint64_t t0 = xv_now_mono_ns();
     assert_int_equal(xv_policy_query(p, "data.t.p = x", NULL, &o, &rows, err, sizeof err), XV_E_STATE);
     assert_non_null(strstr(err, "time budget"));
