@@ -545,7 +545,10 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
     struct xv_value *v = NULL;
     struct xv_compiled *c = (struct xv_compiled *)&p->c;
     struct xv_policy_memo *memo = opts ? opts->memo : NULL;
-    struct xv_eval_reuse ru = {{p->deny, p->redact}, memo ? memo->changed : 0,
+    /* only partial sets are reused: a complete rule's value is all or nothing */
+    struct xv_eval_reuse ru = {{p->deny && p->deny->has_set ? p->deny : NULL,
+                                p->redact && p->redact->has_set ? p->redact : NULL},
+                               memo ? memo->changed : 0,
                                memo ? memo->use : 0, {NULL, NULL}, {0, 0}};
     if (memo && (!memo->use || memo->valid)) {
         if (memo->use)

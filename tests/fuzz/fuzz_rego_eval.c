@@ -7,6 +7,9 @@
  * response refusal detection, redact_fields, the decision object, plus
  * regex/glob/json builtins over message text) is compiled once; every fuzz
  * input is parsed as JSON and decided by each, with a small step budget.
+ * An object input is also decided as a call's two stages: the response
+ * stage (stage "response", output from the input's "next_output") with
+ * the request stage's memo must decide as it does whole (abort if not).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +69,47 @@ static void init_once(void)
     }
 }
 
+/* The decision as JSON (caller frees), NULL on an error. */
+static char *decide_json(const struct xv_policy *p, struct xv_value *in, struct xv_policy_memo *m)
+{
+    struct xv_policy_opts opts = { .max_steps = 200000, .memo = m };
+    struct xv_decision d;
+    char err[128];
+    char *j = NULL;
+    if (xv_policy_decide(p, in, &opts, &d, err, sizeof err) == 0)
+        j = xv_policy_decision_json(&d);
+    xv_policy_decision_free(&d);
+    return j;
+}
+
+static void two_stages(struct xv_value *in)
+{
+    static const char *const anew[] = {"stage", "output", "usage", "status", "session",
+                                       "properties"};
+    struct xv_value *s = xv_val_copy(in), *stage = xv_val_cstring("response");
+    long at = xv_val_object_find_str(in, "next_output", 11);
+    if (s && stage) {
+        xv_val_object_set_str(s, "stage", stage);
+        if (at >= 0)
+            xv_val_object_set_str(s, "output", XV_OBJ_VAL(in, at));
+    }
+    xv_val_decref(stage);
+    for (size_t i = 0; s && i < NPOL; i++) {
+        struct xv_policy_memo m = { .changed = xv_policy_input_bits(g_pol[i], anew, 6) };
+        free(decide_json(g_pol[i], in, &m));
+        m.use = 1;
+        char *used = decide_json(g_pol[i], s, &m), *whole = decide_json(g_pol[i], s, NULL);
+        if (whole && (!used || strcmp(used, whole))) {
+            fprintf(stderr, "fuzz_rego_eval: policy %zu: with the memo %s, whole %s\n", i,
+                    used ? used : "(error)", whole);
+            abort();
+        }
+        free(used), free(whole);
+        xv_policy_memo_clear(&m);
+    }
+    xv_val_decref(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     init_once();
@@ -83,6 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(j);
         xv_policy_decision_free(&d);
     }
+    if (in->type == XV_T_OBJECT)
+        two_stages(in);
     xv_val_decref(in);
     return 0;
 }

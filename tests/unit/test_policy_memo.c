@@ -178,6 +178,8 @@ static void test_reaches_changed_members(void **state)
         { HEAD "redact_fields contains \"email\" if input.model == \"gpt-4o\"\n"
                "redact_fields contains \"phone\" if contains(input.output.content, \"bad\")\n",
           NULL, -1 },
+        /* a complete redact_fields beside a partial deny: deny still kept */
+        { HEAD STABLE "redact_fields := {\"email\"} if input.stage == \"response\"\n", NULL, 1 },
         /* only a boolean deny, and a decision object reading the output */
         { HEAD "deny if input.output.content == \"bad\"\n", NULL, -1 },
         { "package xenovia\ndecision := {\"action\": \"block\", \"reason\": input.output.content}"
