@@ -311,16 +311,14 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
 }
 
 /* The response stage's copy of the request stage's document: a shallow
- * copy (every member shared: values are immutable once shared) with the
- * session and properties set anew; build_response_input replaces "stage".
- * New reference or NULL. */
+ * copy (every member shared: values are immutable once shared);
+ * build_response_input replaces "stage". Its session and properties stand:
+ * the request stage runs after the session is resolved (tx.c release) and
+ * the properties and session path come from the request head, and nothing
+ * changes them later in the call. New reference or NULL. */
 static struct xv_value *reuse_input(struct xv_call *call)
 {
-    struct xv_value *in = xv_val_copy(call->policy_in_v);
-    if (!in)
-        return NULL;
-    set_session(in, call);
-    return in;
+    return xv_val_copy(call->policy_in_v);
 }
 
 /* The response stage input: the request's document plus output, usage
@@ -399,8 +397,7 @@ static void response_decision(struct xv_call *call, enum xv_outcome o, const cha
  * (time, rand, uuid, http) decides exactly as it did for the request, so
  * that decision is reused instead of evaluated twice (most policies look
  * only at the request: half their cost per call, issue 9). */
-static const char *const g_anew[] = { "stage", "output", "usage", "status", "session",
-                                      "properties" };
+static const char *const g_anew[] = { "stage", "output", "usage", "status" };
 #define NANEW ((int)(sizeof g_anew / sizeof g_anew[0]))
 
 static int stages_may_differ(const struct xv_policy *pol)

@@ -315,6 +315,24 @@ decision := {"action": "redact_response", "rule": "pii-out", "redact_fields": ["
 """
 
 
+# One rule reads only the request (kept from the request stage), one the
+# output (evaluated again): the response stage must still redact.
+MEMO_POLICY = """package xenovia.policy
+import rego.v1
+redact_fields contains "email" if input.model == "gpt-4o-mini"
+deny contains "refusal" if contains(input.output.content, "I cannot")
+"""
+PROPS_POLICY = """package xenovia.policy
+import rego.v1
+redact_fields contains "email" if {
+    input.stage == "response"
+    input.properties.team == "ops"
+    input.session.turn >= 1
+    count(input.session.id) == 36
+}
+"""
+
+
 def pii_server():
     """A plain-HTTP upstream whose chat answer carries an e-mail address,
     chunked and keep-alive, to check the rebuilt response framing."""
@@ -389,6 +407,29 @@ def part_response():
     check(content == "write to [REDACTED:email] today", "redact_response: app got %r" % content)
     recs = records(trace)
     check(recs and recs[0].get("response_redacted") is True, "redact_response: record %r" % recs)
+    # The response stage evaluates only the rules that can see what it adds;
+    # the others' request-stage results stand (docs/policy.md). A request-only
+    # redact_fields rule must still redact the response, and the session and
+    # properties the request stage saw must still be there.
+    for name, text, extra in (
+            ("kept", MEMO_POLICY, {}),
+            ("props", PROPS_POLICY, {"XENOVIA_PROPERTIES": "team=ops"})):
+        pol2 = write("resp-%s.rego" % name, text)
+        srv, port = pii_server()
+        trace = os.path.join(tmp, "resp-%s.jsonl" % name)
+        p = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/v1/chat/completions" % port,
+                            "-H", "Content-Type: application/json", "-d", json.dumps(ALLOWED)],
+                           env=env(trace, dict(extra, XENOVIA_POLICY=pol2)), capture_output=True,
+                           timeout=30)
+        srv.close()
+        try:
+            content = json.loads(p.stdout)["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError):
+            content = p.stdout
+        check(content == "write to [REDACTED:email] today", "%s: app got %r" % (name, content))
+        recs = records(trace)
+        check(recs and recs[0].get("policy_response_outcome") == "redact_response",
+              "%s: record %r" % (name, [r.get("policy_response_outcome") for r in recs]))
     # streams: observed (not held) by default, held with XENOVIA_STREAM_POLICY=buffer
     stream = dict(secret, stream=True)
     for mode, want in (("observe", 200), ("buffer", 403)):
