@@ -142,14 +142,18 @@ static void flatten(const cJSON *j, char *path, size_t plen, size_t cap, struct 
     set_val(out, path, from_cjson(j, depth));
 }
 
-static int is_secret_header(const char *name)
+/* name: n bytes, lower case already. Lengths first: most names match none. */
+static int is_secret_header(const char *name, size_t n)
 {
-    static const char *const secret[] = {
-        "authorization", "proxy-authorization", "api-key", "x-api-key", "x-xenovia-key",
-        "cookie", "set-cookie", "openai-api-key",
+#define SECRET(s) { s, sizeof s - 1 }
+    static const struct { const char *s; size_t n; } secret[] = {
+        SECRET("authorization"), SECRET("proxy-authorization"), SECRET("api-key"),
+        SECRET("x-api-key"), SECRET("x-xenovia-key"), SECRET("cookie"), SECRET("set-cookie"),
+        SECRET("openai-api-key"),
     };
+#undef SECRET
     for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
-        if (!strcasecmp(name, secret[i]))
+        if (secret[i].n == n && !memcmp(name, secret[i].s, n))
             return 1;
     return 0;
 }
@@ -170,7 +174,7 @@ void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head
             name[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
         }
         name[n] = '\0';
-        if (is_secret_header(name))
+        if (is_secret_header(name, strlen(name))) /* (as set_str keys it) */
             set_str(o, name, "[REDACTED]");
         else
             set_strn(o, name, h->headers[i].value, h->headers[i].value_len);

@@ -487,6 +487,25 @@ def part_input():
               "%s: %d upstream requests for the blocked call" % (name, sent))
         rc, got, err = call(which, dict(ALLOWED, **good), {"XENOVIA_POLICY": pol}, trace, gh)
         check(got.get("status") == 200, "%s: the other call must pass, got %r" % (name, got))
+    # Credentials never reach the policy: every secret header reads "[REDACTED]",
+    # whatever its case, and an ordinary one its value ("leak" sorts first, so
+    # it would be the reason).
+    pol = write("input-secrets.rego", """package xenovia.policy
+import rego.v1
+secret := ["authorization", "proxy-authorization", "api-key", "x-api-key", "x-xenovia-key",
+           "cookie", "set-cookie", "openai-api-key"]
+deny contains "leak" if { some h in secret; input.http_headers[h] != "[REDACTED]" }
+deny contains "missing" if { some h in secret; not input.http_headers[h] }
+deny contains "redacted" if input.http_headers["x-plain"] == "visible"
+""")
+    trace = os.path.join(tmp, "input-secrets.jsonl")
+    sent = ["Authorization: Bearer sk-a", "Proxy-Authorization: Basic b", "API-Key: c",
+            "x-api-key: d", "X-Xenovia-Key: e", "Cookie: f=1", "Set-Cookie: g=2",
+            "OpenAI-API-Key: h", "X-Plain: visible"]
+    rc, got, err = call("curl", ALLOWED, {"XENOVIA_POLICY": pol}, trace, sent)
+    recs = records(trace)
+    check(got.get("status") == 403 and recs and recs[-1].get("policy_reason") == "redacted",
+          "secret headers: %r %r" % (got, [r.get("policy_reason") for r in recs]))
 
 
 try:
