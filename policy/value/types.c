@@ -66,8 +66,7 @@ void xv_val_free_(struct xv_value *v)
             xv_val_decref(v->u.obj.keys[i]);
             xv_val_decref(v->u.obj.vals[i]);
         }
-        free(v->u.obj.keys);
-        free(v->u.obj.vals);
+        free(v->u.obj.keys); /* and vals, in the same block (obj_reserve) */
         break;
     default:
         break;
@@ -136,8 +135,7 @@ void xv_val_free_frozen(struct xv_frozen_list *list)
             free(v->u.arr.items);
             break;
         case XV_T_OBJECT:
-            free(v->u.obj.keys);
-            free(v->u.obj.vals);
+            free(v->u.obj.keys); /* and vals (obj_reserve) */
             break;
         case XV_T_NUMBER:
             if (v->sub == XV_NUM_BIG) {
@@ -379,20 +377,26 @@ struct xv_value *xv_val_set_from_array(const struct xv_value *arr)
     return s;
 }
 
-/* Room for `need` key/value pairs in both parallel vectors. */
+/* Room for `need` key/value pairs in both parallel vectors. They share one
+ * block, keys first and the values cap slots further (one allocation and
+ * one free per object instead of two); u.obj.keys owns it. */
 static int obj_reserve(struct xv_value *o, size_t need)
 {
     if (need <= o->u.obj.cap)
         return 0;
     size_t nc = grow_cap(o->u.obj.cap, need);
-    struct xv_value **k = realloc(o->u.obj.keys, nc * sizeof *k);
-    if (!k)
+    if (nc > SIZE_MAX / (2 * sizeof(struct xv_value *)))
         return XV_E_NOMEM;
-    o->u.obj.keys = k;
-    struct xv_value **v = realloc(o->u.obj.vals, nc * sizeof *v);
-    if (!v)
+    struct xv_value **blk = malloc(2 * nc * sizeof *blk);
+    if (!blk)
         return XV_E_NOMEM;
-    o->u.obj.vals = v;
+    if (o->u.obj.len) {
+        memcpy(blk, o->u.obj.keys, o->u.obj.len * sizeof *blk);
+        memcpy(blk + nc, o->u.obj.vals, o->u.obj.len * sizeof *blk);
+    }
+    free(o->u.obj.keys);
+    o->u.obj.keys = blk;
+    o->u.obj.vals = blk + nc;
     o->u.obj.cap = nc;
     return 0;
 }

@@ -90,7 +90,7 @@ struct xv_value {
             size_t len;                 /* entries in use */
             size_t cap;                 /* allocated */
             struct xv_value **keys;     /* sorted, unique, owned references */
-            struct xv_value **vals;     /* vals[i] belongs to keys[i], owned */
+            struct xv_value **vals;     /* vals[i] belongs to keys[i], owned (in keys' block) */
         } obj;
     } u;
 };
