@@ -161,6 +161,40 @@ static inline uint64_t has_zero(uint64_t v)
     return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
 }
 
+/* Non-zero when one of the eight bytes at s needs escaping or checking:
+ * below 0x20, from 0x80, '"' or '\\'. */
+static inline uint64_t word_not_plain(const char *s)
+{
+    uint64_t x;
+    memcpy(&x, s, 8);
+    return ((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) |
+           (x & 0x8080808080808080ull) | has_zero(x ^ 0x2222222222222222ull) |
+           has_zero(x ^ 0x5c5c5c5c5c5c5c5cull);
+}
+
+/* How many of s's n bytes from the start are printable ASCII other than
+ * '"' and '\\' (written as they are). Eight bytes at a time; the last
+ * eight (overlapping what is checked) end the scan of a clean string, so
+ * only a string shorter than eight bytes or one that has such a byte
+ * reaches the byte loop. */
+static inline size_t plain_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        if (word_not_plain(s + i))
+            goto bytes;
+    if (i < n && n >= 8 && !word_not_plain(s + n - 8))
+        return n;
+bytes:
+    while (i < n) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\')
+            break;
+        i++;
+    }
+    return i;
+}
+
 /* A string by the record rules: cut at the first NUL, repaired when it is
  * not UTF-8 (exactly what the exporter did to a cJSON string). Nearly
  * every string is printable ASCII: one scan, one copy. */
@@ -168,22 +202,7 @@ static void string_value(struct xv_jw *w, const char *s, size_t n)
 {
     if (!s)
         s = "", n = 0;
-    size_t i = 0;
-    /* Eight bytes at a time: any byte below 0x20 or from 0x80, '"' or '\\'
-     * stops the fast scan (the byte loop below finds which). */
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        if (((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) | (x & 0x8080808080808080ull) |
-            has_zero(x ^ 0x2222222222222222ull) | has_zero(x ^ 0x5c5c5c5c5c5c5c5cull))
-            break;
-    }
-    while (i < n) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\')
-            break;
-        i++;
-    }
+    size_t i = plain_prefix(s, n);
     if (i == n) {
         if (reserve(w, n + 2) == 0) {
             char *d = w->p + w->len;
@@ -239,11 +258,8 @@ void xv_jw_arr_end(struct xv_jw *w)
 
 void xv_jw_key(struct xv_jw *w, const char *key)
 {
-    size_t n = key ? strlen(key) : 0, i = 0;
-    while (i < n && (unsigned char)key[i] >= 0x20 && (unsigned char)key[i] < 0x80 &&
-           key[i] != '"' && key[i] != '\\')
-        i++;
-    if (i == n && reserve(w, n + 4) == 0) {
+    size_t n = key ? strlen(key) : 0;
+    if (plain_prefix(key, n) == n && reserve(w, n + 4) == 0) {
         /* The usual key (plain ASCII): ,"key": in one copy. */
         char *d = w->p + w->len;
         if (w->comma)

@@ -760,6 +760,48 @@ static void same_as_cjson(const cJSON *v)
 
 /* Issue 9: latencies are printed from integers (ns as ms) without printf;
  * the text must be byte for byte what the double's formatting gives. */
+/* The writer's scan takes eight bytes at a time and the last eight again:
+ * a byte that needs escaping (or UTF-8 checking) at every position of
+ * every length up to 40, as a value and as a key, prints as cJSON does. */
+static void test_jsonw_scan_boundaries(void **state)
+{
+    (void)state;
+    static const char specials[] = { '"', '\\', '\n', 0x1f, 0x7f, (char)0xc3, (char)0xff };
+    char s[48];
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t p = 0; p <= n; p++) {
+            for (size_t k = 0; k < sizeof specials; k++) {
+                memset(s, 'a' + (int)(n % 26), n);
+                s[n] = '\0';
+                if (p < n)
+                    s[p] = specials[k];
+                char *want = tree_string(s, n);
+                struct xv_jw w;
+                xv_jw_init(&w, 0);
+                xv_jw_strn(&w, s, n);
+                char *got = xv_jw_steal(&w, NULL);
+                assert_non_null(got);
+                assert_string_equal(got, want);
+                free(got);
+                xv_jw_init(&w, 0);
+                xv_jw_obj_begin(&w);
+                xv_jw_key(&w, s);
+                xv_jw_null(&w);
+                xv_jw_obj_end(&w);
+                got = xv_jw_steal(&w, NULL);
+                assert_non_null(got);
+                assert_int_equal(got[0], '{');
+                assert_memory_equal(got + 1, want, strlen(want));
+                assert_string_equal(got + 1 + strlen(want), ":null}");
+                free(got);
+                free(want);
+                if (p == n)
+                    break; /* no special byte: one string per length */
+            }
+        }
+    }
+}
+
 static void test_jsonw_scaled(void **state)
 {
     (void)state;
@@ -888,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_jsonl_count_and_modes),
         cmocka_unit_test(test_json_print),
         cmocka_unit_test(test_jsonw_writer),
+        cmocka_unit_test(test_jsonw_scan_boundaries),
         cmocka_unit_test(test_jsonw_scaled),
         cmocka_unit_test(test_jsonw_decimals),
         cmocka_unit_test(test_threads_all_once),
