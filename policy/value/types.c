@@ -30,9 +30,15 @@ struct xv_value *xv_val_bool(int b) { return b ? &g_true : &g_false; }
  * `extra` bytes after the struct for inline string data). */
 struct xv_value *xv_val_alloc(enum xv_type t, size_t extra)
 {
-    struct xv_value *v = calloc(1, sizeof *v + extra);
+    /* malloc and a zeroed header, not calloc: glibc's calloc skips the
+     * per-thread cache malloc takes first (~200 instructions against ~30
+     * for a value, issue 9); the caller writes the extra bytes. */
+    if (extra > SIZE_MAX - sizeof(struct xv_value))
+        return NULL;
+    struct xv_value *v = malloc(sizeof *v + extra);
     if (!v)
         return NULL;
+    memset(v, 0, sizeof *v);
     v->refcnt = 1;
     v->type = (uint8_t)t;
     return v;

@@ -2,7 +2,8 @@
  * value/types.h — what the files of value/ share and nobody else needs.
  *
  * Invariant: a value from xv_val_alloc has refcount 1, the given type and
- * zeroed payload; the caller fills it before anyone else sees it.
+ * zeroed payload (the `extra` bytes past the struct are not zeroed: the
+ * caller writes them); the caller fills it before anyone else sees it.
  * Thread safety: reentrant.
  */
 #ifndef XV_POLICY_VALUE_TYPES_H
