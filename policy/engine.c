@@ -550,7 +550,8 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
                                 p->redact && p->redact->has_set ? p->redact : NULL},
                                memo ? memo->changed : 0,
                                memo ? memo->use : 0, {NULL, NULL}, {0, 0}};
-    if (memo && (!memo->use || memo->valid)) {
+    if (memo && (!memo->use || (memo->valid && memo->filled_by == p &&
+                                memo->filled_changed == memo->changed))) {
         if (memo->use)
             for (int j = 0; j < 2; j++)
                 ru.kept[j] = memo->kept[j]; /* borrowed */
@@ -577,6 +578,8 @@ int xv_policy_decide(const struct xv_policy *p, struct xv_value *input,
             all &= !ru.nodes[j] || ru.filled[j];
         }
         memo->valid = all;
+        memo->filled_by = p;
+        memo->filled_changed = memo->changed;
     }
     eo.reuse = NULL; /* deny_rule_id evaluates single rules afresh */
     if (erc)

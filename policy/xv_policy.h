@@ -72,6 +72,10 @@ struct xv_policy_memo {
     int use;                    /* 0 fill, 1 use */
     int valid;                  /* set by a successful fill */
     struct xv_value *kept[2];   /* owned: deny's, redact_fields' kept elements */
+    /* set by the fill; a use by another policy or with other `changed`
+     * bits evaluates everything instead */
+    const struct xv_policy *filled_by;
+    uint64_t filled_changed;
 };
 void xv_policy_memo_clear(struct xv_policy_memo *m);
 

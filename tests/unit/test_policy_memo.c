@@ -246,6 +246,19 @@ static void test_reuse_happens(void **state)
     assert_string_equal(dec.reason, "out");
     assert_int_equal(dec.nredact, 0);
     xv_policy_decision_free(&dec);
+    /* a memo used by another policy, or with other bits, is not used */
+    o.memo = &m;
+    struct xv_policy *other = compile2(HEAD "deny contains \"out\" if input.output.content == \"bad\"\n",
+                                       NULL);
+    assert_int_equal(xv_policy_decide(other, s, &o, &dec, err, sizeof err), 0);
+    assert_string_equal(dec.reason, "out");
+    xv_policy_decision_free(&dec);
+    xv_policy_free(other);
+    m.changed = 0; /* narrower than the fill's: would skip the output rule too */
+    assert_int_equal(xv_policy_decide(p, s, &o, &dec, err, sizeof err), 0);
+    assert_string_equal(dec.reason, "out");
+    xv_policy_decision_free(&dec);
+    m.changed = xv_policy_input_bits(p, g_anew, 6);
     /* a memo not filled is not used */
     struct xv_policy_memo none;
     memset(&none, 0, sizeof none);
