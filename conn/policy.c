@@ -94,6 +94,73 @@ static void set_val(struct xv_value *o, const char *k, struct xv_value *v)
     xv_val_decref(v);
 }
 
+/* The input document's member names, each the engine's shared frozen key
+ * (xv_val_key), taken once when the policy is configured: setting a member
+ * then hashes no name (issue 9). NULL (no policy, or no room in the
+ * engine's table): set by name. Written at start only with a policy
+ * configured, so a process without one never touches the page. */
+#define INPUT_KEYS(X) \
+    X(ID, "id") \
+    X(TURN, "turn") \
+    X(PATH, "path") \
+    X(SESSION, "session") \
+    X(PROPERTIES, "properties") \
+    X(STAGE, "stage") \
+    X(AGENT_ID, "agent_id") \
+    X(ORG_ID, "org_id") \
+    X(REQUEST_TYPE, "request_type") \
+    X(PROVIDER, "provider") \
+    X(MODEL, "model") \
+    X(STREAM, "stream") \
+    X(ROLE, "role") \
+    X(CONTENT, "content") \
+    X(TOOL_CALL_ID, "tool_call_id") \
+    X(NAME, "name") \
+    X(ARGUMENTS, "arguments") \
+    X(TOOL_CALLS, "tool_calls") \
+    X(MESSAGES, "messages") \
+    X(TOOL_RESULTS, "tool_results") \
+    X(SYSTEM_PROMPT, "system_prompt") \
+    X(TOOL_NAMES, "tool_names") \
+    X(TOOLS, "tools") \
+    X(REQUEST, "request") \
+    X(REQUEST_FLAT, "request_flat") \
+    X(HTTP_HEADERS, "http_headers") \
+    X(OUTPUT, "output") \
+    X(INPUT_TOKENS, "input_tokens") \
+    X(OUTPUT_TOKENS, "output_tokens") \
+    X(TOTAL_TOKENS, "total_tokens") \
+    X(USAGE, "usage") \
+    X(STATUS, "status")
+
+#define X(e, s) K_##e,
+enum { INPUT_KEYS(X) NKEYS };
+#undef X
+#define X(e, s) s,
+static const char *const g_key_name[NKEYS] = { INPUT_KEYS(X) };
+#undef X
+static struct xv_value *g_key[NKEYS];
+
+/* o[key k] = v, v's reference handed over. */
+static void kset(struct xv_value *o, int k, struct xv_value *v)
+{
+    if (g_key[k])
+        xv_val_object_set(o, g_key[k], v);
+    else
+        xv_val_object_set_str(o, g_key_name[k], v);
+    xv_val_decref(v);
+}
+
+static void kset_str(struct xv_value *o, int k, const char *s)
+{
+    kset(o, k, s ? xv_val_cstring(s) : xv_val_null());
+}
+
+static void kset_strn(struct xv_value *o, int k, const char *s, size_t n)
+{
+    kset(o, k, xv_val_string(s, n));
+}
+
 /* Tool-call arguments: parsed when they are JSON, else the text. */
 static struct xv_value *args_value(const char *p, size_t n)
 {
@@ -186,17 +253,17 @@ void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head
 static void set_session(struct xv_value *in, struct xv_call *call)
 {
     struct xv_value *sess = xv_val_object_new(3);
-    set_str(sess, "id", call->session_id);
-    set_val(sess, "turn", xv_val_int(call->session_turn));
+    kset_str(sess, K_ID, call->session_id);
+    kset(sess, K_TURN, xv_val_int(call->session_turn));
     if (call->session_path[0])
-        set_str(sess, "path", call->session_path);
+        kset_str(sess, K_PATH, call->session_path);
     else
-        set_val(sess, "path", xv_val_null());
-    set_val(in, "session", sess);
+        kset(sess, K_PATH, xv_val_null());
+    kset(in, K_SESSION, sess);
     struct xv_value *props = xv_val_object_new(4);
     for (size_t i = 0; call->props && i < call->props->n; i++)
         set_strn(props, call->props->p[i].key, call->props->p[i].value, call->props->p[i].value_len);
-    set_val(in, "properties", props);
+    kset(in, K_PROPERTIES, props);
 }
 
 /* The request-stage input document (SPEC §5). New reference. */
@@ -206,13 +273,13 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     struct xv_value *in = xv_val_object_new(24);
     if (!in)
         return NULL;
-    set_str(in, "stage", "request");
-    set_str(in, "agent_id", xv_conn_cfg.agent_id);
-    set_str(in, "org_id", xv_conn_cfg.org_id);
-    set_str(in, "request_type", xv_openai_type_name(xv_openai_call_type(api)));
-    set_str(in, "provider", call->prov.id ? call->prov.id : "openai_compatible");
-    set_str(in, "model", xv_openai_call_model(api));
-    set_val(in, "stream", xv_val_bool(xv_openai_call_stream(api)));
+    kset_str(in, K_STAGE, "request");
+    kset_str(in, K_AGENT_ID, xv_conn_cfg.agent_id);
+    kset_str(in, K_ORG_ID, xv_conn_cfg.org_id);
+    kset_str(in, K_REQUEST_TYPE, xv_openai_type_name(xv_openai_call_type(api)));
+    kset_str(in, K_PROVIDER, call->prov.id ? call->prov.id : "openai_compatible");
+    kset_str(in, K_MODEL, xv_openai_call_model(api));
+    kset(in, K_STREAM, xv_val_bool(xv_openai_call_stream(api)));
 
     struct xv_value *msgs = xv_val_array_new(8), *calls = xv_val_array_new(4), *results = xv_val_array_new(4);
     struct xv_buf sys;
@@ -221,26 +288,26 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     for (size_t i = 0; i < nm; i++) {
         const struct xv_openai_message *m = xv_openai_call_message(api, i);
         struct xv_value *mo = xv_val_object_new(4);
-        set_str(mo, "role", m->role);
+        kset_str(mo, K_ROLE, m->role);
         if (m->content)
-            set_strn(mo, "content", m->content, m->content_len);
+            kset_strn(mo, K_CONTENT, m->content, m->content_len);
         else
-            set_val(mo, "content", xv_val_null());
+            kset(mo, K_CONTENT, xv_val_null());
         if (m->tool_call_id)
-            set_str(mo, "tool_call_id", m->tool_call_id);
+            kset_str(mo, K_TOOL_CALL_ID, m->tool_call_id);
         if (m->ntool_calls) {
             struct xv_value *tcs = xv_val_array_new(m->ntool_calls);
             for (size_t k = 0; k < m->ntool_calls; k++) {
                 const struct xv_openai_tool_call *tc = &m->tool_calls[k];
                 struct xv_value *t = xv_val_object_new(3);
-                set_str(t, "id", tc->id);
-                set_str(t, "name", tc->name);
-                set_val(t, "arguments", args_value(tc->arguments, tc->arguments_len));
+                kset_str(t, K_ID, tc->id);
+                kset_str(t, K_NAME, tc->name);
+                kset(t, K_ARGUMENTS, args_value(tc->arguments, tc->arguments_len));
                 xv_val_array_push(tcs, t);
                 xv_val_array_push(calls, t);
                 xv_val_decref(t);
             }
-            set_val(mo, "tool_calls", tcs);
+            kset(mo, K_TOOL_CALLS, tcs);
         }
         xv_val_array_push(msgs, mo);
         xv_val_decref(mo);
@@ -267,20 +334,20 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
             }
         }
         struct xv_value *r = xv_val_object_new(3);
-        set_str(r, "tool_call_id", m->tool_call_id);
-        set_str(r, "name", name);
+        kset_str(r, K_TOOL_CALL_ID, m->tool_call_id);
+        kset_str(r, K_NAME, name);
         if (m->content)
-            set_strn(r, "content", m->content, m->content_len);
+            kset_strn(r, K_CONTENT, m->content, m->content_len);
         else
-            set_val(r, "content", xv_val_null());
+            kset(r, K_CONTENT, xv_val_null());
         xv_val_array_push(results, r);
         xv_val_decref(r);
     }
-    set_val(in, "messages", msgs);
-    set_val(in, "tool_calls", calls);
-    set_val(in, "tool_results", results);
+    kset(in, K_MESSAGES, msgs);
+    kset(in, K_TOOL_CALLS, calls);
+    kset(in, K_TOOL_RESULTS, results);
     if (reads(R_SYSTEM_PROMPT))
-        set_val(in, "system_prompt", sys.len ? xv_val_string(sys.data, sys.len) : xv_val_null());
+        kset(in, K_SYSTEM_PROMPT, sys.len ? xv_val_string(sys.data, sys.len) : xv_val_null());
     xv_buf_free(&sys);
 
     struct xv_value *names = xv_val_array_new(4);
@@ -289,26 +356,26 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
         xv_val_array_push(names, n);
         xv_val_decref(n);
     }
-    set_val(in, "tool_names", names);
+    kset(in, K_TOOL_NAMES, names);
 
     const cJSON *body = xv_openai_call_request_json(api);
     if (reads(R_TOOLS))
-        set_val(in, "tools",
+        kset(in, K_TOOLS,
                 from_cjson(body ? xv_json_get(body, "tools") : NULL, 0));
     if (reads(R_REQUEST))
-        set_val(in, "request", body ? from_cjson(body, 0) : xv_val_null());
+        kset(in, K_REQUEST, body ? from_cjson(body, 0) : xv_val_null());
     if (reads(R_REQUEST_FLAT)) {
         struct xv_value *flat = xv_val_object_new(32);
         char path[512] = "";
         if (body)
             flatten(body, path, 0, sizeof path, flat, 0);
-        set_val(in, "request_flat", flat);
+        kset(in, K_REQUEST_FLAT, flat);
     }
     if (call->headers_v) {
         xv_val_incref(call->headers_v);
-        set_val(in, "http_headers", call->headers_v);
+        kset(in, K_HTTP_HEADERS, call->headers_v);
     } else if (reads(R_HTTP_HEADERS)) {
-        set_val(in, "http_headers", xv_val_object_new(0));
+        kset(in, K_HTTP_HEADERS, xv_val_object_new(0));
     }
     set_session(in, call);
     return in;
@@ -336,14 +403,14 @@ static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *
     if (!in)
         return NULL;
     const struct xv_openai_call *api = call->api;
-    set_str(in, "stage", "response");
+    kset_str(in, K_STAGE, "response");
     struct xv_value *out = xv_val_object_new(2);
     size_t clen = 0;
     const char *content = xv_openai_call_response_content(api, &clen);
     if (content)
-        set_strn(out, "content", content, clen);
+        kset_strn(out, K_CONTENT, content, clen);
     else
-        set_val(out, "content", xv_val_null());
+        kset(out, K_CONTENT, xv_val_null());
     struct xv_value *tcs = xv_val_array_new(2);
     size_t n = xv_openai_call_response_tool_call_count(api);
     for (size_t i = 0; i < n; i++) {
@@ -351,22 +418,22 @@ static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *
         if (xv_openai_call_response_tool_call(api, i, &tc) != 0)
             continue;
         struct xv_value *t = xv_val_object_new(3);
-        set_str(t, "id", tc.id);
-        set_str(t, "name", tc.name);
-        set_val(t, "arguments", args_value(tc.arguments, tc.arguments_len));
+        kset_str(t, K_ID, tc.id);
+        kset_str(t, K_NAME, tc.name);
+        kset(t, K_ARGUMENTS, args_value(tc.arguments, tc.arguments_len));
         xv_val_array_push(tcs, t);
         xv_val_decref(t);
     }
-    set_val(out, "tool_calls", tcs);
-    set_val(in, "output", out);
+    kset(out, K_TOOL_CALLS, tcs);
+    kset(in, K_OUTPUT, out);
     int64_t ti = 0, to = 0;
     int have = xv_openai_call_usage(api, &ti, &to);
     struct xv_value *usage = xv_val_object_new(3);
-    set_val(usage, "input_tokens", (have & 1) ? xv_val_int(ti) : xv_val_null());
-    set_val(usage, "output_tokens", (have & 2) ? xv_val_int(to) : xv_val_null());
-    set_val(usage, "total_tokens", (have & 3) == 3 ? xv_val_int(ti + to) : xv_val_null());
-    set_val(in, "usage", usage);
-    set_val(in, "status", xv_val_int(xv_openai_call_status(api)));
+    kset(usage, K_INPUT_TOKENS, (have & 1) ? xv_val_int(ti) : xv_val_null());
+    kset(usage, K_OUTPUT_TOKENS, (have & 2) ? xv_val_int(to) : xv_val_null());
+    kset(usage, K_TOTAL_TOKENS, (have & 3) == 3 ? xv_val_int(ti + to) : xv_val_null());
+    kset(in, K_USAGE, usage);
+    kset(in, K_STATUS, xv_val_int(xv_openai_call_status(api)));
     return in;
 }
 
@@ -435,6 +502,8 @@ XV_START_FN void xv_conn_policy_configure(void)
             g_reads |= members[i].bit;
     g_stages_agree = xv_conn_cfg.policy && !stages_may_differ(xv_conn_cfg.policy);
     g_changed = xv_conn_cfg.policy ? xv_policy_input_bits(xv_conn_cfg.policy, g_anew, NANEW) : 0;
+    for (int k = 0; xv_conn_cfg.policy && k < NKEYS; k++)
+        g_key[k] = xv_val_key(g_key_name[k]); /* immortal: valid for any later policy */
 }
 
 void xv_conn_policy_call_free(struct xv_call *call)

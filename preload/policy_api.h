@@ -53,6 +53,9 @@
     R(struct xv_value *, xv_val_copy, (const struct xv_value *v), (v), NULL)                      \
     R(int, xv_val_object_set_str, (struct xv_value * obj, const char *key, struct xv_value *val), \
       (obj, key, val), XV_E_NOMEM)                                                            \
+    R(int, xv_val_object_set, (struct xv_value * obj, struct xv_value * key, struct xv_value * val), \
+      (obj, key, val), XV_E_NOMEM)                                                            \
+    R(struct xv_value *, xv_val_key, (const char *key), (key), NULL)                          \
     R(long, xv_val_object_find_str, (const struct xv_value *obj, const char *key, size_t len),    \
       (obj, key, len), -1)                                                                    \
     R(int, xv_val_json_parse,                                                                     \
@@ -73,7 +76,7 @@
     V(xv_policy_memo_clear, (struct xv_policy_memo * m), (m))
 
 /* The table libxenovia-policy.so exports (its only dynamic symbol). */
-#define XV_POLICY_API_VERSION 5
+#define XV_POLICY_API_VERSION 6
 struct xv_policy_plugin {
     int version;     /* XV_POLICY_API_VERSION: a stale object is refused */
     size_t size;     /* sizeof(struct xv_policy_plugin) of the object's build */

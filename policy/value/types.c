@@ -488,6 +488,11 @@ static struct xv_value *interned_key(const char *key, size_t len)
     return NULL;
 }
 
+struct xv_value *xv_val_key(const char *key)
+{
+    return interned_key(key, strlen(key));
+}
+
 /* xv_val_object_set with a C-string key. */
 int xv_val_object_set_str(struct xv_value *o, const char *key, struct xv_value *val)
 {

@@ -195,6 +195,11 @@ struct xv_value *xv_val_object_new(size_t cap_hint);
 /* Insert or replace key -> val. 0 / XV_E_NOMEM. */
 int xv_val_object_set(struct xv_value *obj, struct xv_value *key, struct xv_value *val);
 int xv_val_object_set_str(struct xv_value *obj, const char *key, struct xv_value *val);
+/* The shared, frozen string for an object key (the table xv_val_object_set_str
+ * uses), to set with xv_val_object_set without hashing the name each time.
+ * Borrowed and immortal; NULL when the name is too long or the table has no
+ * room for it (then set by name). */
+struct xv_value *xv_val_key(const char *key);
 /* Index of key (use XV_OBJ_VAL to read it) or -1. */
 long xv_val_object_find(const struct xv_value *obj, const struct xv_value *key);
 long xv_val_object_find_str(const struct xv_value *obj, const char *key, size_t len);
