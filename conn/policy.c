@@ -74,20 +74,13 @@ static struct xv_value *from_cjson(const cJSON *j, int depth)
     return xv_val_null();
 }
 
-static void set_str(struct xv_value *o, const char *k, const char *s)
+/* A C string as a value, NULL as null. New reference. */
+static struct xv_value *str_or_null(const char *s)
 {
-    struct xv_value *v = s ? xv_val_cstring(s) : xv_val_null();
-    xv_val_object_set_str(o, k, v);
-    xv_val_decref(v);
+    return s ? xv_val_cstring(s) : xv_val_null();
 }
 
-static void set_strn(struct xv_value *o, const char *k, const char *s, size_t n)
-{
-    struct xv_value *v = xv_val_string(s, n);
-    xv_val_object_set_str(o, k, v);
-    xv_val_decref(v);
-}
-
+/* o[k] = v, v's reference handed over. */
 static void set_val(struct xv_value *o, const char *k, struct xv_value *v)
 {
     xv_val_object_set_str(o, k, v);
@@ -141,24 +134,15 @@ static const char *const g_key_name[NKEYS] = { INPUT_KEYS(X) };
 #undef X
 static struct xv_value *g_key[NKEYS];
 
-/* o[key k] = v, v's reference handed over. */
+/* o[member k] = v, v's reference handed over. */
 static void kset(struct xv_value *o, int k, struct xv_value *v)
 {
-    if (g_key[k])
-        xv_val_object_set(o, g_key[k], v);
-    else
-        xv_val_object_set_str(o, g_key_name[k], v);
+    if (!g_key[k]) {
+        set_val(o, g_key_name[k], v);
+        return;
+    }
+    xv_val_object_set(o, g_key[k], v);
     xv_val_decref(v);
-}
-
-static void kset_str(struct xv_value *o, int k, const char *s)
-{
-    kset(o, k, s ? xv_val_cstring(s) : xv_val_null());
-}
-
-static void kset_strn(struct xv_value *o, int k, const char *s, size_t n)
-{
-    kset(o, k, xv_val_string(s, n));
 }
 
 /* Tool-call arguments: parsed when they are JSON, else the text. */
@@ -241,10 +225,10 @@ void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head
             name[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
         }
         name[n] = '\0';
-        if (is_secret_header(name, strlen(name))) /* (as set_str keys it) */
-            set_str(o, name, "[REDACTED]");
+        if (is_secret_header(name, strlen(name))) /* (the name as the object keys it) */
+            set_val(o, name, xv_val_cstring("[REDACTED]"));
         else
-            set_strn(o, name, h->headers[i].value, h->headers[i].value_len);
+            set_val(o, name, xv_val_string(h->headers[i].value, h->headers[i].value_len));
     }
     call->headers_v = o;
 }
@@ -253,16 +237,17 @@ void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head
 static void set_session(struct xv_value *in, struct xv_call *call)
 {
     struct xv_value *sess = xv_val_object_new(3);
-    kset_str(sess, K_ID, call->session_id);
+    kset(sess, K_ID, str_or_null(call->session_id));
     kset(sess, K_TURN, xv_val_int(call->session_turn));
     if (call->session_path[0])
-        kset_str(sess, K_PATH, call->session_path);
+        kset(sess, K_PATH, str_or_null(call->session_path));
     else
         kset(sess, K_PATH, xv_val_null());
     kset(in, K_SESSION, sess);
     struct xv_value *props = xv_val_object_new(4);
     for (size_t i = 0; call->props && i < call->props->n; i++)
-        set_strn(props, call->props->p[i].key, call->props->p[i].value, call->props->p[i].value_len);
+        set_val(props, call->props->p[i].key,
+                xv_val_string(call->props->p[i].value, call->props->p[i].value_len));
     kset(in, K_PROPERTIES, props);
 }
 
@@ -273,12 +258,12 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     struct xv_value *in = xv_val_object_new(24);
     if (!in)
         return NULL;
-    kset_str(in, K_STAGE, "request");
-    kset_str(in, K_AGENT_ID, xv_conn_cfg.agent_id);
-    kset_str(in, K_ORG_ID, xv_conn_cfg.org_id);
-    kset_str(in, K_REQUEST_TYPE, xv_openai_type_name(xv_openai_call_type(api)));
-    kset_str(in, K_PROVIDER, call->prov.id ? call->prov.id : "openai_compatible");
-    kset_str(in, K_MODEL, xv_openai_call_model(api));
+    kset(in, K_STAGE, xv_val_cstring("request"));
+    kset(in, K_AGENT_ID, str_or_null(xv_conn_cfg.agent_id));
+    kset(in, K_ORG_ID, str_or_null(xv_conn_cfg.org_id));
+    kset(in, K_REQUEST_TYPE, str_or_null(xv_openai_type_name(xv_openai_call_type(api))));
+    kset(in, K_PROVIDER, str_or_null(call->prov.id ? call->prov.id : "openai_compatible"));
+    kset(in, K_MODEL, str_or_null(xv_openai_call_model(api)));
     kset(in, K_STREAM, xv_val_bool(xv_openai_call_stream(api)));
 
     struct xv_value *msgs = xv_val_array_new(8), *calls = xv_val_array_new(4), *results = xv_val_array_new(4);
@@ -288,20 +273,20 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     for (size_t i = 0; i < nm; i++) {
         const struct xv_openai_message *m = xv_openai_call_message(api, i);
         struct xv_value *mo = xv_val_object_new(4);
-        kset_str(mo, K_ROLE, m->role);
+        kset(mo, K_ROLE, str_or_null(m->role));
         if (m->content)
-            kset_strn(mo, K_CONTENT, m->content, m->content_len);
+            kset(mo, K_CONTENT, xv_val_string(m->content, m->content_len));
         else
             kset(mo, K_CONTENT, xv_val_null());
         if (m->tool_call_id)
-            kset_str(mo, K_TOOL_CALL_ID, m->tool_call_id);
+            kset(mo, K_TOOL_CALL_ID, str_or_null(m->tool_call_id));
         if (m->ntool_calls) {
             struct xv_value *tcs = xv_val_array_new(m->ntool_calls);
             for (size_t k = 0; k < m->ntool_calls; k++) {
                 const struct xv_openai_tool_call *tc = &m->tool_calls[k];
                 struct xv_value *t = xv_val_object_new(3);
-                kset_str(t, K_ID, tc->id);
-                kset_str(t, K_NAME, tc->name);
+                kset(t, K_ID, str_or_null(tc->id));
+                kset(t, K_NAME, str_or_null(tc->name));
                 kset(t, K_ARGUMENTS, args_value(tc->arguments, tc->arguments_len));
                 xv_val_array_push(tcs, t);
                 xv_val_array_push(calls, t);
@@ -334,10 +319,10 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
             }
         }
         struct xv_value *r = xv_val_object_new(3);
-        kset_str(r, K_TOOL_CALL_ID, m->tool_call_id);
-        kset_str(r, K_NAME, name);
+        kset(r, K_TOOL_CALL_ID, str_or_null(m->tool_call_id));
+        kset(r, K_NAME, str_or_null(name));
         if (m->content)
-            kset_strn(r, K_CONTENT, m->content, m->content_len);
+            kset(r, K_CONTENT, xv_val_string(m->content, m->content_len));
         else
             kset(r, K_CONTENT, xv_val_null());
         xv_val_array_push(results, r);
@@ -381,17 +366,6 @@ static struct xv_value *build_input(struct xv_conn *c, struct xv_call *call)
     return in;
 }
 
-/* The response stage's copy of the request stage's document: a shallow
- * copy (every member shared: values are immutable once shared);
- * build_response_input replaces "stage". Its session and properties stand:
- * the request stage runs after the session is resolved (tx.c release) and
- * the properties and session path come from the request head, and nothing
- * changes them later in the call. New reference or NULL. */
-static struct xv_value *reuse_input(struct xv_call *call)
-{
-    return xv_val_copy(call->policy_in_v);
-}
-
 /* The response stage input: the request's document plus output, usage
  * and status (SPEC §5); the request's part is the request stage's own
  * document when it ran (the request side of the call does not change
@@ -399,16 +373,21 @@ static struct xv_value *reuse_input(struct xv_call *call)
  * New reference or NULL. */
 static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *call)
 {
-    struct xv_value *in = call->policy_in_v ? reuse_input(call) : build_input(c, call);
+    /* the request stage's document, shallow-copied (members are shared:
+     * values are immutable once shared), "stage" replaced below. Its session
+     * and properties stand: the request stage runs after the session is
+     * resolved (tx.c release), the properties and session path come from
+     * the request head, and nothing changes them later in the call. */
+    struct xv_value *in = call->policy_in_v ? xv_val_copy(call->policy_in_v) : build_input(c, call);
     if (!in)
         return NULL;
     const struct xv_openai_call *api = call->api;
-    kset_str(in, K_STAGE, "response");
+    kset(in, K_STAGE, xv_val_cstring("response"));
     struct xv_value *out = xv_val_object_new(2);
     size_t clen = 0;
     const char *content = xv_openai_call_response_content(api, &clen);
     if (content)
-        kset_strn(out, K_CONTENT, content, clen);
+        kset(out, K_CONTENT, xv_val_string(content, clen));
     else
         kset(out, K_CONTENT, xv_val_null());
     struct xv_value *tcs = xv_val_array_new(2);
@@ -418,8 +397,8 @@ static struct xv_value *build_response_input(struct xv_conn *c, struct xv_call *
         if (xv_openai_call_response_tool_call(api, i, &tc) != 0)
             continue;
         struct xv_value *t = xv_val_object_new(3);
-        kset_str(t, K_ID, tc.id);
-        kset_str(t, K_NAME, tc.name);
+        kset(t, K_ID, str_or_null(tc.id));
+        kset(t, K_NAME, str_or_null(tc.name));
         kset(t, K_ARGUMENTS, args_value(tc.arguments, tc.arguments_len));
         xv_val_array_push(tcs, t);
         xv_val_decref(t);
@@ -506,6 +485,8 @@ XV_START_FN void xv_conn_policy_configure(void)
         g_key[k] = xv_val_key(g_key_name[k]); /* immortal: valid for any later policy */
 }
 
+/* Plain decrefs, not the engine's xv_policy_memo_clear: freeing a call
+ * that no policy saw must not load the engine. */
 void xv_conn_policy_call_free(struct xv_call *call)
 {
     xv_val_decref(call->policy_in_v);

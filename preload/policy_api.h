@@ -72,11 +72,10 @@
     R(int, xv_policy_reads_input, (const struct xv_policy *p, const char *key), (p, key), 1)    \
     R(int, xv_policy_nondeterministic, (const struct xv_policy *p), (p), 1)                    \
     R(uint64_t, xv_policy_input_bits, (const struct xv_policy *p, const char *const *keys, int n), \
-      (p, keys, n), ~(uint64_t)0)                                                             \
-    V(xv_policy_memo_clear, (struct xv_policy_memo * m), (m))
+      (p, keys, n), ~(uint64_t)0)
 
 /* The table libxenovia-policy.so exports (its only dynamic symbol). */
-#define XV_POLICY_API_VERSION 6
+#define XV_POLICY_API_VERSION 7
 struct xv_policy_plugin {
     int version;     /* XV_POLICY_API_VERSION: a stale object is refused */
     size_t size;     /* sizeof(struct xv_policy_plugin) of the object's build */
