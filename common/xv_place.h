@@ -43,7 +43,13 @@
  * in the file. */
 #define XV_START_DATA __attribute__((section(".xvstart")))
 #define XV_CALL_DATA __attribute__((section(".xvcall")))
+/* Start-up data only the head of which every start writes (patch/'s report,
+ * whose strings are written only when OpenSSL is compiled in): placed at the
+ * end of .xvstart (preload/hot.ld), so that the part every start writes
+ * stays on the page the loader writes anyway. */
+#define XV_START_TAIL_DATA __attribute__((section(".xvstart.tail")))
 #else
+#define XV_START_TAIL_DATA
 #define XV_START_FN
 #define XV_EXIT_FN
 #define XV_START_DATA

@@ -45,7 +45,8 @@ static atomic_int g_ready XV_START_DATA; /* 1: agent active; 0: not yet or inert
 __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
 __thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec"))) = -1;
 
-void xv_hooks_set_ready(int active)
+/* start-up code: called by the constructor (and at exit) */
+XV_START_FN void xv_hooks_set_ready(int active)
 {
     atomic_store(&g_ready, active);
 }

@@ -22,6 +22,7 @@
 #include <link.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -253,6 +254,7 @@ static __attribute__((noinline)) int patch_object(void *const hooks[XV_PATCH_NAM
     struct find f = *fp;
     struct xv_patch_elf e = *ep;
     rep->tried = 1;
+    rep->why[0] = rep->patched[0] = '\0';
     snprintf(rep->object, sizeof rep->object, "%s", f.o.path);
     if (in_exe) {
         ssize_t n = readlink("/proc/self/exe", rep->object, sizeof rep->object - 1);
@@ -349,7 +351,7 @@ static __attribute__((noinline)) int patch_object(void *const hooks[XV_PATCH_NAM
 
 XV_START_FN int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *rep)
 {
-    memset(rep, 0, sizeof *rep);
+    memset(rep, 0, offsetof(struct xv_patch_report, object)); /* the strings: when tried */
     struct find f = { 0 };
     dl_iterate_phdr(find_cb, &f);
     if (f.libssl)

@@ -262,8 +262,15 @@ XV_START_FN int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e)
     syscall(SYS_close, fd);
     if (p == MAP_FAILED)
         return -err;
-    e->data = p;
-    e->size = (size_t)st.st_size;
+    return xv_patch_elf_adopt(p, (size_t)st.st_size, e);
+}
+
+XV_START_FN int xv_patch_elf_adopt(const unsigned char *data, size_t size,
+                                   struct xv_patch_elf_file *e)
+{
+    memset(e, 0, sizeof *e);
+    e->data = data;
+    e->size = size;
     const unsigned char *d = e->data;
     if (memcmp(d, "\177ELF", 4) != 0 || (d[4] != 1 && d[4] != 2) || (d[5] != 1 && d[5] != 2) ||
         (d[4] == 2 && e->size < 64)) {
@@ -327,7 +334,7 @@ XV_START_FN static uint32_t section_type(const struct xv_patch_elf_file *e, size
     return (uint32_t)rd(e, (size_t)(shoff + (uint64_t)i * entsz) + 4, 4);
 }
 
-void xv_patch_elf_close(struct xv_patch_elf_file *e)
+XV_START_FN void xv_patch_elf_close(struct xv_patch_elf_file *e)
 {
     if (e->data)
         munmap((void *)e->data, e->size);

@@ -123,6 +123,9 @@ struct xv_patch_elf_sym {
 /* Map and parse `path`. Returns 0, or -errno / -ENOEXEC (not ELF or
  * malformed) with *e zeroed. Release with xv_patch_elf_close. */
 int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e);
+/* Parse a file xv_patch_elf_open mapped before (data, size: its mapping,
+ * which *e owns from now on, unmapped on failure): same results. */
+int xv_patch_elf_adopt(const unsigned char *data, size_t size, struct xv_patch_elf_file *e);
 void xv_patch_elf_close(struct xv_patch_elf_file *e);
 size_t xv_patch_elf_nsections(const struct xv_patch_elf_file *e);
 /* Section i (0, or -1 out of range); by exact name (0, or -1 when absent). */
@@ -219,11 +222,13 @@ int xv_patch_coverage(const struct xv_patch_elf *e, int patched, const char *pat
 struct xv_patch_report {
     int tried;                 /* an object with compiled-in OpenSSL was found */
     int covered;               /* its essential entry points were patched */
+    int exe_read;              /* exe below holds the main program's ELF facts */
+    struct xv_patch_elf exe;   /* what /proc/self/exe said (for preload/coverage.c) */
+    /* Set only when tried (so that a process without compiled-in OpenSSL
+     * writes none of their 832 bytes at start, and not their page): */
     char object[256];          /* which object */
     char why[256];             /* when !covered: the first refusal */
     char patched[320];         /* names patched, comma-separated */
-    int exe_read;              /* exe below holds the main program's ELF facts */
-    struct xv_patch_elf exe;   /* what /proc/self/exe said (for preload/coverage.c) */
 };
 
 /* Find compiled-in OpenSSL in the loaded objects (the main executable and

@@ -18,8 +18,11 @@
 #include <stdio.h>
 
 #include "xv_patch.h"
+#include "xv_place.h"
 
-int xv_coverage_verdict(const char *exe_path, const struct xv_patch_elf *e, char *why, size_t cap)
+/* start-up code: a program with its symbols gets its verdict at start */
+XV_START_FN int xv_coverage_verdict(const char *exe_path, const struct xv_patch_elf *e, char *why,
+                                    size_t cap)
 {
     /* Reached only when patch/ covered nothing: OpenSSL compiled into the
      * executable then was not patched (a dynamic libssl is loaded too). */

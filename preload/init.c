@@ -42,10 +42,12 @@ static struct {
     struct xv_policy *policy; /* compiled XENOVIA_POLICY, or NULL */
     int policy_broken;        /* XENOVIA_POLICY did not load */
     pid_t pid;                /* this process (a vfork child has another pid) */
-    struct xv_patch_report patch; /* compiled-in OpenSSL: what patch/ did */
-    struct xv_patch_elf cov;  /* the program file's facts for the coverage verdict
-                                 (completed at the first connect when rodata_pending) */
 } g XV_START_DATA;
+
+/* Compiled-in OpenSSL: what patch/ did. Its exe member holds the program
+ * file's facts for the coverage verdict (completed at the first connect
+ * when rodata_pending), read here when patch/ did not. */
+static struct xv_patch_report g_patch XV_START_TAIL_DATA;
 
 static void exit_flush(void);
 
@@ -118,19 +120,17 @@ static void coverage_report(void)
     if (n <= 0)
         return;
     exe[n] = '\0';
-    if (g.cov.rodata_pending)
-        xv_patch_elf_read_rodata("/proc/self/exe", &g.cov);
-    if (xv_coverage_verdict(exe, &g.cov, why, sizeof why))
+    if (g_patch.exe.rodata_pending)
+        xv_patch_elf_read_rodata("/proc/self/exe", &g_patch.exe);
+    if (xv_coverage_verdict(exe, &g_patch.exe, why, sizeof why))
         xv_log(XV_LOG_ERROR, "not covered: %s", why);
 }
 
 XV_START_FN static void coverage_at_start(void)
 {
-    if (g.patch.exe_read)
-        g.cov = g.patch.exe;
-    else if (xv_patch_elf_read_symbols("/proc/self/exe", &g.cov) != 0)
+    if (!g_patch.exe_read && xv_patch_elf_read_symbols("/proc/self/exe", &g_patch.exe) != 0)
         return;
-    if (g.cov.rodata_pending)
+    if (g_patch.exe.rodata_pending)
         xv_hooks_on_first_connect(coverage_report);
     else
         coverage_report();
@@ -156,10 +156,10 @@ XV_START_FN static void do_init(void)
     xv_tls_hook_table(hooks);
     /* once patched, the trampolines are the real functions (common/real.c) */
     xv_real_ssl_source(xv_patch_real);
-    xv_patch_apply(hooks, &g.patch);
-    if (g.patch.covered)
-        xv_log(XV_LOG_DEBUG, "OpenSSL compiled into %s; entry points patched: %s", g.patch.object,
-               g.patch.patched);
+    xv_patch_apply(hooks, &g_patch);
+    if (g_patch.covered)
+        xv_log(XV_LOG_DEBUG, "OpenSSL compiled into %s; entry points patched: %s", g_patch.object,
+               g_patch.patched);
     struct xv_exp_config ec = {
         .trace_file = g.cfg.trace_file,
         /* 0 means "do not wait"; the exporter reads 0 as its default */
@@ -212,11 +212,11 @@ XV_START_FN static void do_init(void)
     /* _exit/_Exit run no destructor: hooks/proc.c calls this first */
     xv_hooks_on_exit(exit_flush);
 
-    if (g.patch.tried && !g.patch.covered)
+    if (g_patch.tried && !g_patch.covered)
         xv_log(XV_LOG_ERROR, "not covered: %s has OpenSSL compiled in and its entry points "
                "cannot be patched safely (%s); its HTTPS is not inspected, plain HTTP is",
-               g.patch.object, g.patch.why);
-    else if (!g.patch.covered)
+               g_patch.object, g_patch.why);
+    else if (!g_patch.covered)
         coverage_at_start();
 
     /* syscall(), already called by start-up: getpid() sat on one more page

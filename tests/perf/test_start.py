@@ -8,12 +8,18 @@ Asserts, with start_probe (which reads its own counters at main()):
     getrandom, two brk and a page fault);
   * the agent adds at most MAX_FAULTS minor page faults before main() (median
     of RUNS starts each way, the environment stripped of XENOVIA_*: an empty
-    preloaded object adds about 6 here, this agent about 15 since its
-    start-up data has sections of its own and its tables no pointers; the
-    5 Dec 2026 builds added 25, then 17);
-  * the pages the loader relocates and start-up writes are at most 3, in
-    front of the first call's data (.xvstart before .xvcall, both after
-    .data; common/xv_place.h);
+    preloaded object adds about 6 here, this agent about 11 since its
+    start-up data has sections of its own, its tables no pointers and its
+    segments 64 KiB alignment; the 5 Dec 2026 builds added 25, then 17,
+    the 6 Dec one 14);
+  * start-up writes at most 2 pages of the agent's own (the RELRO page the
+    loader relocates, and the one holding .got.plt, .data and the head of
+    .xvstart; common/xv_place.h), read from /proc/self/smaps, and maps one
+    64 KiB window of its code; its file-backed data ends on a page boundary
+    (the loader zeroes no partial page of .bss) and its segments are 64 KiB
+    aligned (so that window is the same at every load address);
+  * the pages the loader relocates are those, in front of the first call's
+    data (.xvstart before .xvcall, both after .data);
   * libxenovia.so has no DT_FINI (its empty _fini sat on the last page of
     the agent's code, paged in at every exit) and its start-up code sits in
     .text.startup (one 64 KiB window of code at start).
@@ -26,7 +32,9 @@ import subprocess
 import sys
 
 RUNS = 15
-MAX_FAULTS = 21
+MAX_FAULTS = 15
+MAX_WRITTEN_KIB = 8
+MAX_CODE_KIB = 64
 
 
 def probe(exe, lib):
@@ -37,7 +45,8 @@ def probe(exe, lib):
     out = subprocess.run([exe], capture_output=True, text=True, env=env, check=True,
                          timeout=30).stdout
     fields = dict(kv.split("=") for kv in out.split())
-    return int(fields["faults"]), int(fields["heap"])
+    return (int(fields["faults"]), int(fields["heap"]), int(fields["written_kib"]),
+            int(fields["code_kib"]))
 
 
 def main():
@@ -47,15 +56,22 @@ def main():
         sys.exit(77)
     none = [probe(exe, None) for _ in range(RUNS)]
     agent = [probe(exe, lib) for _ in range(RUNS)]
-    assert not any(h for _, h in none), "the probe itself allocated before main()"
-    heap = [h for _, h in agent]
+    assert not any(r[1] for r in none), "the probe itself allocated before main()"
+    heap = [r[1] for r in agent]
     print("heap under the agent: %d of %d starts" % (sum(heap), RUNS))
     assert not any(heap), "the agent's start-up allocated (a heap exists before main())"
-    fn = statistics.median(f for f, _ in none)
-    fa = statistics.median(f for f, _ in agent)
+    fn = statistics.median(r[0] for r in none)
+    fa = statistics.median(r[0] for r in agent)
     print("minor faults before main(): none %d, agent %d, added %d (at most %d)"
           % (fn, fa, fa - fn, MAX_FAULTS))
     assert fa - fn <= MAX_FAULTS, "the agent's start-up adds %d page faults" % (fa - fn)
+    written = max(r[2] for r in agent)
+    code = max(r[3] for r in agent)
+    print("the agent's pages written by start-up: %d KiB (at most %d); its code mapped: %d KiB "
+          "(at most %d)" % (written, MAX_WRITTEN_KIB, code, MAX_CODE_KIB))
+    assert 0 < code, "no code of libxenovia.so found in /proc/self/smaps"
+    assert written <= MAX_WRITTEN_KIB, "start-up wrote %d KiB of the agent's pages" % written
+    assert code <= MAX_CODE_KIB, "start-up mapped %d KiB of the agent's code" % code
 
     dyn = subprocess.run(["readelf", "-dW", lib], capture_output=True, text=True,
                          check=True).stdout
@@ -119,7 +135,13 @@ def main():
     first = int(relro[2], 16) >> 12
     last = (sec[".xvstart"][0] + sec[".xvstart"][1] - 1) >> 12
     print("RELRO, .got.plt, .data and .xvstart on pages %#x-%#x" % (first, last))
-    assert last - first + 1 <= 3, "start-up writes %d pages" % (last - first + 1)
+    assert last - first + 1 <= 3, "start-up data spans %d pages" % (last - first + 1)
+    loads = [l.split() for l in phdrs.splitlines() if l.split()[:1] == ["LOAD"]]
+    assert all(int(l[-1], 16) == 0x10000 for l in loads), "segments not 64 KiB aligned: %s" % loads
+    rw = [l for l in loads if l[-2] == "RW"][0]
+    data_end = int(rw[2], 16) + int(rw[4], 16)
+    print("file-backed data ends at %#x" % data_end)
+    assert data_end % 4096 == 0, "the loader zeroes the partial page at %#x" % data_end
     relocs = subprocess.run(["readelf", "-rW", lib], capture_output=True, text=True,
                             check=True).stdout
     pages = set()
