@@ -32,7 +32,10 @@
 #include "xv_common.h"
 
 #define XV_FD_MAX 65536
-#define XV_FD_LOCKS 64
+/* Stripes of the fd table's lock: taken only for watched fds, for a few
+ * loads; 16 of them keep the first call's locks and the rest of .xvcall on
+ * one page (common/xv_place.h), 64 took two. */
+#define XV_FD_LOCKS 16
 
 /* fd -> connection (one reference held by the table). */
 static struct xv_conn *_Atomic g_fds[XV_FD_MAX] XV_LARGE_BSS;

@@ -35,7 +35,7 @@
 #include "xv_common.h"
 
 #define SSL_BUCKETS 1024
-#define SSL_LOCKS 64
+#define SSL_LOCKS 16 /* held for a chain walk; 16 keep .xvcall on one page (net.c) */
 #define SSL_CTRL_SET_TLSEXT_HOSTNAME 55 /* OpenSSL's SSL_ctrl command number */
 #define SSL_ERROR_WANT_READ 2
 #define SSL_ERROR_WANT_WRITE 3

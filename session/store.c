@@ -18,6 +18,11 @@
  *     a node is in exactly one bucket chain iff its kind is not K_FREE, and a
  *     digest (with its kind) is in the index at most once: binding it to a
  *     session takes it from whichever session held it;
+ *   - the index uses the first mask + 1 buckets of its array: 1024 (one
+ *     page) at first, doubled, its chains rebuilt from the key nodes, when
+ *     the keys outnumber the buckets, up to the array's size (twice
+ *     max_sessions); so a first call writes one page of buckets, not one
+ *     per key;
  *   - a tool slot below t_used is either free or on both the global age list (oldest at
  *     the head) and its session's list; a session holds at most
  *     XV_SESSION_TOOLS_PER_SESSION of them;
@@ -44,6 +49,7 @@
 #define SLOT_USER 1
 #define POOL_MAX (1u << 24)
 #define BUCKET_PAGE 4096 /* bytes of `buckets` per bit of bucket_pages */
+#define BUCKETS_FIRST (BUCKET_PAGE / sizeof(int32_t)) /* the index's first size */
 
 /* Kind of a key node; also the domain tag hashed in front of the text. */
 enum key_kind { K_FREE = 0, K_ID = 'i', K_USER = 'u', K_RESP = 'r', K_FP = 'f' };
@@ -89,7 +95,8 @@ struct xv_session_store {
     int32_t sess_free;             /* released session slots; -1 none */
     int32_t sess_used;             /* bump index: slots [0, sess_used) were handed out */
     int32_t *buckets;              /* nbuckets chain heads (node index + 1; 0 empty) */
-    uint32_t mask;                 /* nbuckets - 1 */
+    uint32_t mask;                 /* buckets in use - 1 (see the invariants) */
+    uint32_t mask_max;             /* the array's buckets - 1 */
     uint64_t *bucket_pages;        /* a bit per page of `buckets`, set once written: an
                                       unwritten one is not read (docs/architecture.md) */
     struct tool *tools;            /* cfg.tool_max slots */
@@ -176,7 +183,8 @@ struct xv_session_store *xv_session_store_new(const struct xv_session_config *cf
     s->sess = (struct sess *)(void *)((char *)s + head);
     s->tools = (struct tool *)(void *)((char *)s->sess + sess_bytes);
     s->buckets = (int32_t *)(void *)((char *)s->tools + tool_bytes);
-    s->mask = (uint32_t)(nb - 1);
+    s->mask_max = (uint32_t)(nb - 1);
+    s->mask = (uint32_t)((nb < BUCKETS_FIRST ? nb : BUCKETS_FIRST) - 1);
     s->bucket_pages = (uint64_t *)(void *)(s + 1);
     /* Slots are handed out by the bump index first; the free lists hold
      * only released slots, so no slot is written before it is used. */
@@ -293,6 +301,35 @@ static void key_unlink(struct xv_session_store *s, int32_t n)
     s->st.keys--;
 }
 
+/* Put node n (indexed, its digest set) at the head of its bucket's chain. */
+static void key_link(struct xv_session_store *s, int32_t n)
+{
+    struct key *k = node(s, n);
+    uint32_t b = bucket_of(s, k->digest);
+    uint64_t bit, *word = bucket_page(s, b, &bit);
+    k->next = (*word & bit) ? s->buckets[b] : 0;
+    s->buckets[b] = n + 1;
+    *word |= bit;
+}
+
+/* More keys than buckets: double the buckets in use and rebuild every
+ * chain from the key nodes (the new half of the array was never written;
+ * the old half is cleared). Amortised over the keys that led here. */
+static void index_grow(struct xv_session_store *s)
+{
+    uint32_t old = s->mask + 1;
+    for (uint32_t b = 0; b < old; b += BUCKET_PAGE / sizeof(int32_t)) {
+        uint64_t bit, *word = bucket_page(s, b, &bit);
+        if (*word & bit)
+            memset(&s->buckets[b], 0, BUCKET_PAGE);
+    }
+    s->mask = 2 * old - 1;
+    for (int32_t i = 0; i < s->sess_used; i++)
+        for (int slot = 0; slot < NKEYS; slot++)
+            if (s->sess[i].keys[slot].kind != K_FREE)
+                key_link(s, i * NKEYS + slot);
+}
+
 /* Bind a digest to session i (see the invariants). */
 static void key_bind(struct xv_session_store *s, int32_t i, uint8_t kind, const uint8_t *d)
 {
@@ -317,12 +354,10 @@ static void key_bind(struct xv_session_store *s, int32_t i, uint8_t kind, const 
     struct key *k = &se->keys[slot];
     memcpy(k->digest, d, KEY_DIGEST_LEN);
     k->kind = kind;
-    uint32_t b = bucket_of(s, d);
-    uint64_t bit, *word = bucket_page(s, b, &bit);
-    k->next = (*word & bit) ? s->buckets[b] : 0;
-    s->buckets[b] = n + 1;
-    *word |= bit;
+    key_link(s, n);
     s->st.keys++;
+    if (s->st.keys > (size_t)s->mask + 1 && s->mask < s->mask_max)
+        index_grow(s);
 }
 
 /* ------------------------------------------------------------ tool slots */

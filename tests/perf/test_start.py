@@ -17,7 +17,9 @@ Asserts, with start_probe (which reads its own counters at main()):
     .xvstart; common/xv_place.h), read from /proc/self/smaps, and maps one
     64 KiB window of its code; its file-backed data ends on a page boundary
     (the loader zeroes no partial page of .bss) and its segments are 64 KiB
-    aligned (so that window is the same at every load address);
+    aligned (so that window is the same at every load address); .rodata
+    lies in the first segment, with the headers the loader reads, all in
+    one 64 KiB window;
   * the pages the loader relocates are those, in front of the first call's
     data (.xvstart before .xvcall, both after .data);
   * libxenovia.so has no DT_FINI (its empty _fini sat on the last page of
@@ -138,6 +140,14 @@ def main():
     assert last - first + 1 <= 3, "start-up data spans %d pages" % (last - first + 1)
     loads = [l.split() for l in phdrs.splitlines() if l.split()[:1] == ["LOAD"]]
     assert all(int(l[-1], 16) == 0x10000 for l in loads), "segments not 64 KiB aligned: %s" % loads
+    # .rodata shares the first segment, the headers the loader reads, and
+    # that segment fits one 64 KiB window: start-up's constants cost no
+    # fault of their own
+    first_load = [l for l in loads if int(l[1], 16) == 0][0]
+    ro = sec[".rodata"]
+    print(".rodata at %#x-%#x, first segment %s bytes" % (ro[0], ro[0] + ro[1], first_load[5]))
+    assert ro[0] + ro[1] <= int(first_load[5], 16) <= 0x10000, \
+        ".rodata outside the first 64 KiB segment"
     rw = [l for l in loads if l[-2] == "RW"][0]
     data_end = int(rw[2], 16) + int(rw[4], 16)
     print("file-backed data ends at %#x" % data_end)
