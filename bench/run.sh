@@ -353,11 +353,15 @@ done
 # --- 4. process start --------------------------------------------------------
 # What loading the agent costs every process started under it (CI jobs and
 # shell scripts start many; the openai SDK runs `uname` at import).
-echo "process start: $SPAWNS starts of /bin/true per mode ..."
-for b in $(seq 1 10); do
-    for mode in $( [ $((b % 2)) -eq 1 ] && echo "none agent" || echo "agent none" ); do
+# One start per mode per round, the order alternating: a start's CPU time
+# swings by a millisecond from one to the next on this VM, so the added CPU
+# is taken from pairs of neighbouring starts (stats.py), like the one-call
+# process's.
+echo "process start: $SPAWNS starts of /bin/true per mode, alternating ..."
+for i in $(seq 1 "$SPAWNS"); do
+    for mode in $(rotate "$i" none agent); do
         l=-; [ "$mode" = agent ] && l=$LIB
-        "$CLIENT" spawn $((SPAWNS / 10)) "$l" /bin/true >>"$WORK/spawn-$mode.txt"
+        "$CLIENT" spawn 1 "$l" /bin/true >>"$WORK/spawn-$mode.txt"
     done
 done
 

@@ -337,17 +337,24 @@ def spawn_section(work, goals):
     if "none" in spawn and "agent" in spawn:
         wn, wa = statistics.median(spawn["none"][0]), statistics.median(spawn["agent"][0])
         cn, ca = statistics.mean(spawn["none"][1]), statistics.mean(spawn["agent"][1])
-        print("Process start (/bin/true, %d starts per mode):" % len(spawn["none"][0]))
+        k = min(len(spawn["none"][1]), len(spawn["agent"][1]))
+        # the starts alternate (run.sh): round i's two are neighbours
+        paired = statistics.median(spawn["agent"][1][i] - spawn["none"][1][i] for i in range(k))
+        print("Process start (/bin/true, %d starts per mode, alternating):" % len(spawn["none"][0]))
         print("  wall, median:  none %7.0f us   agent %7.0f us   added %7.0f us" % (wn, wa, wa - wn))
         print("  CPU, mean:     none %7.0f us   agent %7.0f us   added %7.0f us" % (cn, ca, ca - cn))
+        print("  CPU added, median over rounds of the two neighbouring starts' difference: "
+              "%.0f us" % paired)
         if spawn["none"][2] and spawn["agent"][2]:
             # page faults are what a start costs on this VM (~15-30 us each)
             # and, unlike CPU time, do not swing with the machine's load
             fn, fa = statistics.median(spawn["none"][2]), statistics.median(spawn["agent"][2])
             print("  minor faults, median: none %5.0f   agent %5.0f   added %5.0f" % (fn, fa, fa - fn))
         print()
-        goals.add("/bin/true start: added CPU", ca - cn, "us", "<= %.0f us" % GOAL_START_CPU_US,
-                  ca - cn <= GOAL_START_CPU_US)
+        goals.add("/bin/true start: added CPU (paired median)", paired, "us",
+                  "<= %.0f us" % GOAL_START_CPU_US, paired <= GOAL_START_CPU_US)
+        goals.add("/bin/true start: added CPU (difference of means)", ca - cn, "us",
+                  "<= %.0f us" % GOAL_START_CPU_US, ca - cn <= GOAL_START_CPU_US)
     node = {}
     for mode in ("none", "agent"):
         p = os.path.join(work, "spawn-node-%s.txt" % mode)
