@@ -363,9 +363,16 @@ static char *string(struct ps *ps)
     while (e - q >= 8) {
         uint64_t x;
         memcpy(&x, q, 8);
-        if (((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) |
-            has_zero(x ^ 0x2222222222222222ull) | has_zero(x ^ 0x5c5c5c5c5c5c5c5cull))
+        uint64_t m = ((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) |
+                     has_zero(x ^ 0x2222222222222222ull) | has_zero(x ^ 0x5c5c5c5c5c5c5c5cull);
+        if (m) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* straight to the first such byte: each test's lowest flag is
+             * exact (a borrow only flags bytes above a real match) */
+            q += __builtin_ctzll(m) >> 3;
+#endif
             break;
+        }
         q += 8;
     }
     while (q < e && *q != '"') {

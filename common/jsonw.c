@@ -172,6 +172,20 @@ static inline uint64_t word_not_plain(const char *s)
            has_zero(x ^ 0x5c5c5c5c5c5c5c5cull);
 }
 
+/* 1 for a byte written as it is in a JSON string (printable ASCII other
+ * than '"' and '\\'): one load per byte in the short-string loops. */
+#define XV_PLAIN16(b) (b) >= 0x20 && (b) < 0x80 && (b) != '"' && (b) != '\\'
+static const unsigned char g_plain[256] = {
+#define P1(b) [b] = (XV_PLAIN16(b)),
+#define P4(b) P1(b) P1(b + 1) P1(b + 2) P1(b + 3)
+#define P16(b) P4(b) P4(b + 4) P4(b + 8) P4(b + 12)
+    P16(0x20) P16(0x30) P16(0x40) P16(0x50) P16(0x60) P16(0x70)
+#undef P16
+#undef P4
+#undef P1
+};
+#undef XV_PLAIN16
+
 /* How many of s's n bytes from the start are printable ASCII other than
  * '"' and '\\' (written as they are). Eight bytes at a time; the last
  * eight (overlapping what is checked) end the scan of a clean string, so
@@ -186,12 +200,8 @@ static inline size_t plain_prefix(const char *s, size_t n)
     if (i < n && n >= 8 && !word_not_plain(s + n - 8))
         return n;
 bytes:
-    while (i < n) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\')
-            break;
+    while (i < n && g_plain[(unsigned char)s[i]])
         i++;
-    }
     return i;
 }
 
@@ -258,8 +268,13 @@ void xv_jw_arr_end(struct xv_jw *w)
 
 void xv_jw_key(struct xv_jw *w, const char *key)
 {
-    size_t n = key ? strlen(key) : 0;
-    if (plain_prefix(key, n) == n && reserve(w, n + 4) == 0) {
+    /* One pass over the usual key (a short plain literal): its length and
+     * that every byte is plain; anything else takes the general path. */
+    size_t n = 0;
+    if (key)
+        while (g_plain[(unsigned char)key[n]])
+            n++;
+    if (key && !key[n] && reserve(w, n + 4) == 0) {
         /* The usual key (plain ASCII): ,"key": in one copy. */
         char *d = w->p + w->len;
         if (w->comma)
@@ -275,7 +290,7 @@ void xv_jw_key(struct xv_jw *w, const char *key)
         return;
     }
     sep(w);
-    string_value(w, key, n);
+    string_value(w, key, key ? n + strlen(key + n) : 0);
     put_ch(w, ':');
     w->comma = 0;
 }

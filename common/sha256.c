@@ -212,18 +212,28 @@ void xv_sha256_update(struct sha256_ctx *ctx, size_t length, const uint8_t *data
 
 void xv_sha256_digest(struct sha256_ctx *ctx, size_t length, uint8_t *digest)
 {
+    /* The padding written in the block itself: 0x80, zeros, the length in
+     * bits big-endian in the last eight bytes (a second block when fewer
+     * than nine bytes are left). */
     uint64_t bits = (ctx->count * 64 + ctx->index) * 8;
-    uint8_t pad[72] = { 0x80 };
-    size_t padlen = ctx->index < 56 ? 56 - ctx->index : 120 - ctx->index;
-    for (int i = 0; i < 8; i++)
-        pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
-    xv_sha256_update(ctx, padlen + 8, pad);
+    unsigned i = ctx->index;
+    ctx->block[i++] = 0x80;
+    if (i > 56) {
+        memset(ctx->block + i, 0, 64 - i);
+        blocks(ctx->state, ctx->block, 1);
+        i = 0;
+    }
+    memset(ctx->block + i, 0, 56 - i);
+    for (int k = 0; k < 8; k++)
+        ctx->block[56 + k] = (uint8_t)(bits >> (56 - 8 * k));
+    blocks(ctx->state, ctx->block, 1);
     uint8_t out[32];
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(ctx->state[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(ctx->state[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(ctx->state[i] >> 8);
-        out[4 * i + 3] = (uint8_t)ctx->state[i];
+    for (int k = 0; k < 8; k++) {
+        uint32_t be = ctx->state[k]; /* stored big-endian */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        be = __builtin_bswap32(be);
+#endif
+        memcpy(out + 4 * k, &be, 4);
     }
     memcpy(digest, out, length < 32 ? length : 32);
     xv_sha256_init(ctx);

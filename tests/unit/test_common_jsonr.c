@@ -296,6 +296,29 @@ static void test_mutations(void **state)
     assert_true(ours > total / 20); /* the comparison covered the arena pass */
 }
 
+/* Strings read eight bytes at a time: a quote, backslash escape, control
+ * byte, DEL or non-ASCII byte at every position of every length up to 40,
+ * in a value and in a member name, read as cJSON reads them. */
+static void test_string_positions(void **state)
+{
+    (void)state;
+    static const char *const special[] = { "\\\"", "\\n", "\\u00e9", "\x01", "\x1f",
+                                           "\x7f", "\xc3\xa9", "\"" };
+    char body[64], text[160];
+    for (size_t len = 0; len <= 40; len++)
+        for (size_t at = 0; at <= len; at++)
+            for (size_t k = 0; k < sizeof special / sizeof *special; k++) {
+                memset(body, 'a', len);
+                body[len] = '\0';
+                int n = snprintf(text, sizeof text, "{\"k\":\"%.*s%s%s\"}", (int)at, body,
+                                 special[k], body + at);
+                check(text, (size_t)n);
+                n = snprintf(text, sizeof text, "{\"%.*s%s%s\":1}", (int)at, body, special[k],
+                             body + at);
+                check(text, (size_t)n);
+            }
+}
+
 /* Blocks of freed trees are kept per thread (at most two, at most 64 KiB)
  * and handed to the next parses: trees alive at once never share one, in
  * any order of freeing, in several threads at once, and a thread's spares
@@ -352,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_reuse_and_move),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_string_positions),
         cmocka_unit_test(test_spares_across_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,8 @@
 
 
 #include "sha256.h"
+
+#include <openssl/evp.h>
 int xv_sha256_impl_select(int impl);
 
 static void sha_hex(const uint8_t *d, char *out)
@@ -72,6 +74,28 @@ static void test_sha256(void **state)
         sha256_digest(&c, 32, d);
         sha_hex(d, hex);
         assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    }
+    /* both block functions give OpenSSL's digest for every length up to
+     * 300, whole or in two pieces (every padding case: the length in the
+     * same block, in a block of its own) */
+    {
+        uint8_t in[300], want[32], got[32];
+        for (size_t i = 0; i < sizeof in; i++)
+            in[i] = (uint8_t)(i * 37 + 11);
+        for (int k = 0; k < 2; k++) {
+            xv_sha256_impl_select(impls[k]);
+            for (size_t n = 0; n <= sizeof in; n++) {
+                unsigned int wl = 0;
+                assert_int_equal(EVP_Digest(in, n, want, &wl, EVP_sha256(), NULL), 1);
+                assert_int_equal(wl, 32);
+                struct sha256_ctx c;
+                sha256_init(&c);
+                sha256_update(&c, n / 3, in);
+                sha256_update(&c, n - n / 3, in + n / 3);
+                sha256_digest(&c, 32, got);
+                assert_memory_equal(got, want, 32);
+            }
+        }
     }
     /* the two block functions agree on every length up to 300 */
     uint8_t data[300];
