@@ -15,6 +15,7 @@
  *
  * Thread safety: a parser belongs to one connection direction; no globals.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -179,6 +180,27 @@ static int is_ctl(unsigned char c)
 static int is_ows(char c)
 {
     return c == ' ' || c == '\t';
+}
+
+/* The first byte of [c, e) a header value may not hold (a control byte
+ * other than HTAB, RFC 9110 §5.5), or NULL. Eight bytes at a time past
+ * words with no byte below 0x20 and no DEL; a word with one (a tab, most
+ * likely) is looked at byte by byte. */
+static const char *bad_value_byte(const char *c, const char *e)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    while (e - c >= 8) {
+        uint64_t x, d;
+        memcpy(&x, c, 8);
+        d = x ^ (ones * 0x7f);
+        if (((x - ones * 0x20) & ~x & high) | ((d - ones) & ~d & high))
+            break;
+        c += 8;
+    }
+    for (; c < e; c++)
+        if (is_ctl((unsigned char)*c) && *c != '\t')
+            return c;
+    return NULL;
 }
 
 static int name_is(const char *s, size_t n, const char *lit)
@@ -433,9 +455,8 @@ static const char *parse_head(struct xv_http_parser *p, const char *raw, size_t 
                 v++;
             while (ve > v && is_ows(ve[-1]))
                 ve--;
-            for (const char *c = v; c < ve; c++)
-                if (is_ctl((unsigned char)*c) && *c != '\t')
-                    return "bad header value";
+            if (bad_value_byte(v, ve))
+                return "bad header value";
             if (hdrs_reserve(p, nh + 1) != 0)
                 return "out of memory";
             struct xv_http_header *hd = &p->hdrs[nh++];

@@ -344,6 +344,38 @@ static void test_http_malformed(void **st)
                "X:chunk size too large\nS3\n");
 }
 
+/* A header value is read eight bytes at a time: a control byte at every
+ * position of every length up to 40 is refused, a tab or DEL-free
+ * neighbour accepted (RFC 9110 §5.5: HTAB is allowed, other controls and
+ * DEL are not). */
+static void test_http_value_bytes(void **st)
+{
+    (void)st;
+    static const unsigned char bytes[] = { 0x01, 0x1f, 0x7f, 0x00, '\t', 0x80, '~' };
+    char in[128];
+    for (size_t len = 1; len <= 40; len++)
+        for (size_t at = 0; at < len; at++)
+            for (size_t k = 0; k < sizeof bytes; k++) {
+                size_t n = (size_t)snprintf(in, sizeof in, "GET / HTTP/1.1\r\nA: ");
+                memset(in + n, 'v', len);
+                in[n + at] = (char)bytes[k];
+                if (at == 0 && bytes[k] == '\t')
+                    in[n + at] = 'w'; /* a leading tab is whitespace, not the value */
+                n += len;
+                if (bytes[k] == '\t' && at == len - 1)
+                    in[n - 1] = 'w'; /* and a trailing one too */
+                memcpy(in + n, "\r\n\r\n", 4);
+                n += 4;
+                char *got = http_run(REQ(0), in, n, NULL, 0, NULL);
+                int bad = bytes[k] < 0x20 && bytes[k] != '\t';
+                bad |= bytes[k] == 0x7f;
+                if (bad != (strstr(got, "X:bad header value") != NULL))
+                    fprintf(stderr, "byte %#x at %zu of %zu: %s", bytes[k], at, len, got);
+                assert_int_equal(bad, strstr(got, "X:bad header value") != NULL);
+                free(got);
+            }
+}
+
 static void test_http_head_limit(void **st)
 {
     (void)st;
@@ -520,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_http_close_delimited),
         cmocka_unit_test(test_http_truncated),
         cmocka_unit_test(test_http_malformed),
+        cmocka_unit_test(test_http_value_bytes),
         cmocka_unit_test(test_http_head_limit),
         cmocka_unit_test(test_http_pause),
         cmocka_unit_test(test_http_head_find),

@@ -29,15 +29,21 @@ static cJSON *parse(const char *text)
 
 /* ------------------------------------------------------------ canonical JSON */
 
-static void canon_is(const char *in, const char *want)
+/* The canonical form of j is want; j is deleted. */
+static void canon_of(cJSON *j, const char *want)
 {
-    cJSON *j = parse(in);
+    assert_non_null(j);
     struct xv_buf b;
     xv_buf_init(&b, 1 << 20);
     assert_int_equal(xv_session_canonical_json(j, &b), 0);
     assert_string_equal(b.data, want);
     xv_buf_free(&b);
     cJSON_Delete(j);
+}
+
+static void canon_is(const char *in, const char *want)
+{
+    canon_of(parse(in), want);
 }
 
 static void test_canonical_json(void **state)
@@ -91,6 +97,45 @@ static void messages_are(int type, const char *body, int drop_last, const char *
     assert_string_equal(b.data, want);
     xv_buf_free(&b);
     cJSON_Delete(j);
+}
+
+/* Strings scanned eight bytes at a time: a byte canonical JSON escapes (or
+ * a neighbour of one that it does not) at every position of every length
+ * up to 40, against the escaping spelled out byte by byte here. */
+static void test_escape_positions(void **state)
+{
+    (void)state;
+    static const unsigned char special[] = { '"', '\\', '\b', '\f', '\n', '\r', '\t',
+                                             0x01, 0x1f, 0x20, 0x7f, 0xc3 };
+    char in[48], want[400];
+    for (size_t len = 0; len <= 40; len++)
+        for (size_t at = 0; at < len; at++)
+            for (size_t k = 0; k < sizeof special; k++) {
+                memset(in, 'x', len);
+                in[len] = '\0';
+                in[at] = (char)special[k];
+                if (special[k] == 0xc3 && at + 1 < len)
+                    in[at + 1] = (char)0xa9; /* é: a whole character */
+                else if (special[k] == 0xc3)
+                    continue;
+                size_t w = 0;
+                want[w++] = '"';
+                for (size_t i = 0; i < len; i++) {
+                    unsigned char c = (unsigned char)in[i];
+                    const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b"
+                                  : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                                  : c == '\t' ? "\\t" : NULL;
+                    if (e)
+                        w += (size_t)sprintf(want + w, "%s", e);
+                    else if (c < 0x20)
+                        w += (size_t)sprintf(want + w, "\\u%04x", c);
+                    else
+                        want[w++] = (char)c;
+                }
+                want[w++] = '"';
+                want[w] = '\0';
+                canon_of(cJSON_CreateString(in), want);
+            }
 }
 
 static void test_canonical_messages(void **state)
@@ -277,6 +322,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical_json),
+        cmocka_unit_test(test_escape_positions),
         cmocka_unit_test(test_canonical_messages),
         cmocka_unit_test(test_reply_block),
         cmocka_unit_test(test_convo_state),
