@@ -94,6 +94,14 @@ static void test_sha256(void **state)
                 sha256_update(&c, n - n / 3, in + n / 3);
                 sha256_digest(&c, 32, got);
                 assert_memory_equal(got, want, 32);
+                /* and fed in pieces of every size up to 17 (the small-piece copy) */
+                for (size_t piece = 1; piece <= 17; piece++) {
+                    sha256_init(&c);
+                    for (size_t at = 0; at < n; at += piece)
+                        sha256_update(&c, n - at < piece ? n - at : piece, in + at);
+                    sha256_digest(&c, 32, got);
+                    assert_memory_equal(got, want, 32);
+                }
             }
         }
     }
