@@ -266,12 +266,15 @@ void xv_jw_arr_end(struct xv_jw *w)
     w->comma = 1;
 }
 
-void xv_jw_key(struct xv_jw *w, const char *key)
+void xv_jw_key_l(struct xv_jw *w, const char *key, size_t klen)
 {
-    /* One pass over the usual key (a short plain literal): its length and
-     * that every byte is plain; anything else takes the general path. */
+    /* A literal (klen known): plain by the header's rule. Otherwise one
+     * pass: its length and that every byte is plain; anything else takes
+     * the general path. */
     size_t n = 0;
-    if (key)
+    if (klen != (size_t)-1 && key)
+        n = klen;
+    else if (key)
         while (g_plain[(unsigned char)key[n]])
             n++;
     if (key && !key[n] && reserve(w, n + 4) == 0) {
@@ -407,11 +410,11 @@ size_t xv_jw_format_scaled(uint64_t n, int k, char buf[40])
     return (size_t)(e - p);
 }
 
-void xv_jw_kscaled(struct xv_jw *w, const char *key, uint64_t n, int k)
+void xv_jw_kscaled_l(struct xv_jw *w, const char *key, size_t klen, uint64_t n, int k)
 {
     char buf[40];
     size_t len = xv_jw_format_scaled(n, k, buf);
-    xv_jw_key(w, key);
+    xv_jw_key_l(w, key, klen);
     sep(w);
     put(w, buf, len);
 }
@@ -467,21 +470,21 @@ void xv_jw_insert(struct xv_jw *w, size_t at, const char *p, size_t n)
     w->len += n;
 }
 
-void xv_jw_kstr(struct xv_jw *w, const char *key, const char *s)
+void xv_jw_kstr_l(struct xv_jw *w, const char *key, size_t klen, const char *s)
 {
-    xv_jw_key(w, key);
+    xv_jw_key_l(w, key, klen);
     xv_jw_str(w, s);
 }
 
-void xv_jw_knum(struct xv_jw *w, const char *key, double d)
+void xv_jw_knum_l(struct xv_jw *w, const char *key, size_t klen, double d)
 {
-    xv_jw_key(w, key);
+    xv_jw_key_l(w, key, klen);
     xv_jw_num(w, d);
 }
 
-void xv_jw_kbool(struct xv_jw *w, const char *key, int b)
+void xv_jw_kbool_l(struct xv_jw *w, const char *key, size_t klen, int b)
 {
-    xv_jw_key(w, key);
+    xv_jw_key_l(w, key, klen);
     xv_jw_bool(w, b);
 }
 

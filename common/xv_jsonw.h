@@ -50,8 +50,21 @@ void xv_jw_obj_begin(struct xv_jw *w);
 void xv_jw_obj_end(struct xv_jw *w);
 void xv_jw_arr_begin(struct xv_jw *w);
 void xv_jw_arr_end(struct xv_jw *w);
-/* `"key":` — the key written by the string rules (NUL-terminated). */
-void xv_jw_key(struct xv_jw *w, const char *key);
+/* `"key":` — the key written by the string rules (NUL-terminated).
+ *
+ * The key functions below are macros over *_l forms taking the key's
+ * length when the key is a compile-time constant (a literal: a name of the
+ * record's schema, printable ASCII without '"' or '\\', which
+ * tests/layout/check_jw_keys.py checks in every source file), so that such
+ * a key is copied without being measured or scanned; klen (size_t)-1
+ * (every other key) is measured and written by the string rules. */
+#if defined(__GNUC__) || defined(__clang__)
+#define XV_JW_KLEN(k) (__builtin_constant_p(k) ? __builtin_strlen(k) : (size_t)-1)
+#else
+#define XV_JW_KLEN(k) ((size_t)-1)
+#endif
+void xv_jw_key_l(struct xv_jw *w, const char *key, size_t klen);
+#define xv_jw_key(w, k) xv_jw_key_l((w), (k), XV_JW_KLEN(k))
 /* A string value: s[0..n) up to its first NUL, by the rules above. s NULL: "". */
 void xv_jw_strn(struct xv_jw *w, const char *s, size_t n);
 void xv_jw_str(struct xv_jw *w, const char *s); /* NUL-terminated */
@@ -79,9 +92,12 @@ void xv_jw_rewind(struct xv_jw *w, struct xv_jw_mark m);
 void xv_jw_insert(struct xv_jw *w, size_t at, const char *p, size_t n);
 
 /* Shorthands for one member: key then value. */
-void xv_jw_kstr(struct xv_jw *w, const char *key, const char *s);
-void xv_jw_knum(struct xv_jw *w, const char *key, double d);
-void xv_jw_kbool(struct xv_jw *w, const char *key, int b);
+void xv_jw_kstr_l(struct xv_jw *w, const char *key, size_t klen, const char *s);
+void xv_jw_knum_l(struct xv_jw *w, const char *key, size_t klen, double d);
+void xv_jw_kbool_l(struct xv_jw *w, const char *key, size_t klen, int b);
+#define xv_jw_kstr(w, k, s) xv_jw_kstr_l((w), (k), XV_JW_KLEN(k), (s))
+#define xv_jw_knum(w, k, d) xv_jw_knum_l((w), (k), XV_JW_KLEN(k), (d))
+#define xv_jw_kbool(w, k, b) xv_jw_kbool_l((w), (k), XV_JW_KLEN(k), (b))
 
 /* A cJSON tree as a value: what cJSON_PrintUnformatted prints for it,
  * with every key and string repaired to UTF-8 first when `repair` (what
@@ -98,7 +114,8 @@ size_t xv_jw_format_number(double d, char buf[40]);
  * prints it, without printf and strtod (a latency in ns as ms: k = 6). */
 size_t xv_jw_format_scaled(uint64_t n, int k, char buf[40]);
 /* Member shorthand for it. */
-void xv_jw_kscaled(struct xv_jw *w, const char *key, uint64_t n, int k);
+void xv_jw_kscaled_l(struct xv_jw *w, const char *key, size_t klen, uint64_t n, int k);
+#define xv_jw_kscaled(w, key, n, k) xv_jw_kscaled_l((w), (key), XV_JW_KLEN(key), (n), (k))
 /* Escape s[0..n) as a JSON string (quotes included) without the NUL cut or
  * the UTF-8 repair: for text already known to be clean. */
 void xv_jw_escaped(struct xv_jw *w, const char *s, size_t n);

@@ -51,7 +51,7 @@ static void put_digits(char *p, unsigned n, int width)
  * of the proleptic Gregorian calendar (400-year eras of 146,097 days);
  * gmtime_r + strftime + snprintf cost ~2,500 instructions per timestamp,
  * two per record (issue 9). */
-static void add_time(struct xv_jw *w, const char *key, uint64_t wall_ns)
+static void add_time_l(struct xv_jw *w, const char *key, size_t klen, uint64_t wall_ns)
 {
     uint64_t secs = wall_ns / 1000000000u;
     unsigned us = (unsigned)((wall_ns / 1000u) % 1000000u);
@@ -86,8 +86,10 @@ static void add_time(struct xv_jw *w, const char *key, uint64_t wall_ns)
         put_digits(buf + 17, sod % 60, 2);
         put_digits(buf + 20, us, 6);
     }
-    xv_jw_kstr(w, key, buf);
+    xv_jw_kstr_l(w, key, klen, buf);
 }
+/* (key's length passed when it is a literal: common/xv_jsonw.h) */
+#define add_time(w, k, ns) add_time_l((w), (k), XV_JW_KLEN(k), (ns))
 
 /* Bytes a record's buffer starts with: most records fit. */
 #define XV_REC_HINT 4096
@@ -184,8 +186,8 @@ static int redact_cb(void *ctx, const char *text, size_t n, struct xv_buf *out, 
 /* Text of at most `max` bytes, cut at a UTF-8 boundary, with the call's
  * record labels redacted first (a failed redaction captures a marker, never
  * the text). */
-static void add_text(struct xv_jw *w, const char *key, const char *p, size_t n, size_t max,
-                     unsigned labels)
+static void add_text_l(struct xv_jw *w, const char *key, size_t klen, const char *p, size_t n,
+                       size_t max, unsigned labels)
 {
     if (!p)
         return;
@@ -195,7 +197,7 @@ static void add_text(struct xv_jw *w, const char *key, const char *p, size_t n, 
         int changed = 0;
         if (xv_redact_text(labels, p, n, &red, &changed) != 0) {
             xv_buf_free(&red);
-            xv_jw_kstr(w, key, "[REDACTED: redaction failed]");
+            xv_jw_kstr_l(w, key, klen, "[REDACTED: redaction failed]");
             return;
         }
         if (changed) {
@@ -208,23 +210,27 @@ static void add_text(struct xv_jw *w, const char *key, const char *p, size_t n, 
         while (n && ((unsigned char)p[n] & 0xC0) == 0x80)
             n--;
     }
-    xv_jw_key(w, key);
+    xv_jw_key_l(w, key, klen);
     xv_jw_strn(w, p, n);
     xv_buf_free(&red);
 }
+/* (key's length passed when it is a literal: common/xv_jsonw.h) */
+#define add_text(w, k, p, n, max, labels) add_text_l((w), (k), XV_JW_KLEN(k), (p), (n), (max), (labels))
 
 /* key: s, with the record's labels redacted (policy reasons and errors
  * may quote what the policy matched). */
-static void put_redacted(struct xv_jw *w, const char *key, const char *s, unsigned labels)
+static void put_redacted_l(struct xv_jw *w, const char *key, size_t klen, const char *s,
+                           unsigned labels)
 {
     struct xv_buf b;
     xv_buf_init(&b, (size_t)1 << 30);
     int ch = 0;
     if (labels && xv_redact_text(labels, s, strlen(s), &b, &ch) == 0 && ch)
         s = b.data ? b.data : "";
-    xv_jw_kstr(w, key, s);
+    xv_jw_kstr_l(w, key, klen, s);
     xv_buf_free(&b);
 }
+#define put_redacted(w, k, s, labels) put_redacted_l((w), (k), XV_JW_KLEN(k), (s), (labels))
 
 void xv_conn_record_tool_results(struct xv_conn *c, struct xv_call *call,
                                  const struct xv_session_tool_step *steps, size_t n)

@@ -74,13 +74,15 @@ static void ident(struct xv_jw *w, const char *s)
     capture_value(w, s, strlen(s), XV_OAI_IDENT_MAX, &cut);
 }
 
-static void put_ident(struct xv_jw *w, const char *key, const char *s)
+static void put_ident_l(struct xv_jw *w, const char *key, size_t klen, const char *s)
 {
     if (!s)
         return;
-    xv_jw_key(w, key);
+    xv_jw_key_l(w, key, klen);
     ident(w, s);
 }
+/* (key's length passed when it is a literal: common/xv_jsonw.h) */
+#define put_ident(w, k, s) put_ident_l((w), (k), XV_JW_KLEN(k), (s))
 
 /* A captured text: s[0..len) with the call's redaction applied first (so a
  * match is never cut in half by the capture limit), then cut to `budget`
@@ -112,12 +114,14 @@ static void capture(const struct xv_openai_call *c, struct xv_jw *w, const char 
     capture_value(w, s, len, budget, cut);
 }
 
-static void put_text(const struct xv_openai_call *c, struct xv_jw *w, const char *key,
-                     const char *s, size_t len, size_t budget, int *cut)
+static void put_text_l(const struct xv_openai_call *c, struct xv_jw *w, const char *key,
+                       size_t klen, const char *s, size_t len, size_t budget, int *cut)
 {
-    xv_jw_key(w, key);
+    xv_jw_key_l(w, key, klen);
     capture(c, w, s, len, budget, cut);
 }
+#define put_text(c, w, k, s, len, budget, cut) \
+    put_text_l((c), (w), (k), XV_JW_KLEN(k), (s), (len), (budget), (cut))
 
 /* Take up to `len` bytes from the budget. */
 static size_t take(size_t *remain, size_t len)
