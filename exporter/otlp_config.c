@@ -14,6 +14,7 @@
  */
 #include "otlp_int.h"
 #include "xv_knobs.h"
+#include "xv_place.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -23,14 +24,14 @@
 #include <strings.h>
 #include <unistd.h>
 
-static const char *env(const char *name)
+XV_START_FN static const char *env(const char *name)
 {
     const char *v = xv_secure_getenv(name);
     return v && *v ? v : NULL;
 }
 
 /* Copy [p, p+n) trimmed of spaces/tabs and percent-decoded. */
-static char *decode(const char *p, size_t n)
+XV_START_FN static char *decode(const char *p, size_t n)
 {
     while (n && (*p == ' ' || *p == '\t'))
         p++, n--;
@@ -42,8 +43,9 @@ static char *decode(const char *p, size_t n)
     return out;
 }
 
-int xv_exp_otlp_parse_pairs(const char *s, int (*fn)(void *ud, const char *k, const char *v),
-                        void *ud)
+XV_START_FN int xv_exp_otlp_parse_pairs(const char *s,
+                                        int (*fn)(void *ud, const char *k, const char *v),
+                                        void *ud)
 {
     int rc = 0;
     while (s && *s) {
@@ -78,12 +80,12 @@ struct hdr_ctx {
     const char *var;               /* variable being parsed (for the log line) */
 };
 
-static int is_tchar(int c)
+XV_START_FN static int is_tchar(int c)
 {
     return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static int add_header(void *ud, const char *k, const char *v)
+XV_START_FN static int add_header(void *ud, const char *k, const char *v)
 {
     struct hdr_ctx *h = ud;
     for (const char *p = k; *p; p++)
@@ -114,7 +116,7 @@ struct res_ctx {
     char *service_from_res;        /* service.name found in OTEL_RESOURCE_ATTRIBUTES */
 };
 
-static int add_res(void *ud, const char *k, const char *v)
+XV_START_FN static int add_res(void *ud, const char *k, const char *v)
 {
     struct res_ctx *r = ud;
     if (!strcmp(k, "service.name")) {
@@ -144,7 +146,7 @@ static int add_res(void *ud, const char *k, const char *v)
 /* Split "http://host[:port][/path]" into the config. `full`: the URL is
  * the traces URL itself; else "/v1/traces" is appended to its path.
  * Returns 0, XV_E_UNSUPPORTED (https) or XV_E_PARSE. */
-static int parse_endpoint(struct xv_exp_otlp_cfg *c, const char *url, int full)
+XV_START_FN static int parse_endpoint(struct xv_exp_otlp_cfg *c, const char *url, int full)
 {
     if (strlen(url) > 512)         /* keeps the request head within its buffer */
         return XV_E_PARSE;
@@ -215,7 +217,7 @@ static int parse_endpoint(struct xv_exp_otlp_cfg *c, const char *url, int full)
 
 /* $XENOVIA_SPOOL_DIR, $XDG_STATE_HOME/xenovia/spool (absolute only),
  * ~/.local/state/xenovia/spool; NULL when no home is known. */
-static char *spool_dir(void)
+XV_START_FN static char *spool_dir(void)
 {
     const char *v = env("XENOVIA_SPOOL_DIR");
     if (v)
@@ -241,7 +243,7 @@ static char *spool_dir(void)
 
 /* process.executable.name: the base name of /proc/self/exe's target, as
  * the conventions ask on Linux; else the program's short name. */
-static char *exe_name(void)
+XV_START_FN static char *exe_name(void)
 {
     char buf[4096];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -260,7 +262,7 @@ static char *exe_name(void)
  * OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT is true, or when
  * XENOVIA_CAPTURE_CONTENT is explicitly on (the trace file's default
  * capture alone does not send content to a collector). */
-static int capture_content(void)
+XV_START_FN static int capture_content(void)
 {
     /* XENOVIA_CAPTURE_CONTENT's bad values are reported by the agent's config */
     const char *x = env("XENOVIA_CAPTURE_CONTENT");
@@ -270,7 +272,7 @@ static int capture_content(void)
     return xv_knob_get_num(XV_KNOB_OTLP_CAPTURE_CONTENT, &o) > 0 && o;   /* false|true */
 }
 
-static const char *first_set(const char *a, const char *b)
+XV_START_FN static const char *first_set(const char *a, const char *b)
 {
     return env(a) ? a : b;
 }

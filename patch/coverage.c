@@ -209,7 +209,7 @@ static struct {
     size_t size;
 } g_kept XV_START_DATA;
 
-static int is_self_exe(const char *path)
+XV_START_FN static int is_self_exe(const char *path)
 {
     return xv_patch_streq(path, "/proc/self/exe");
 }

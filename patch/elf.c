@@ -64,18 +64,19 @@ XV_START_FN static uint64_t rd(const struct xv_patch_elf_file *e, size_t off, in
 }
 
 /* Address-sized field (4 or 8 bytes by class). */
-static uint64_t rda(const struct xv_patch_elf_file *e, size_t off)
+XV_START_FN static uint64_t rda(const struct xv_patch_elf_file *e, size_t off)
 {
     return rd(e, off, e->is64 ? 8 : 4);
 }
 
-static int in_file(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len)
+XV_START_FN static int in_file(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len)
 {
     return off <= e->size && len <= e->size - off;
 }
 
 /* A NUL-terminated string at `off` that lies wholly inside [lo, hi). */
-static const char *str_at(const struct xv_patch_elf_file *e, uint64_t lo, uint64_t hi, uint64_t off)
+XV_START_FN static const char *str_at(const struct xv_patch_elf_file *e, uint64_t lo, uint64_t hi,
+                                       uint64_t off)
 {
     if (hi > e->size)
         hi = e->size;
@@ -95,7 +96,7 @@ struct phdr {
     uint64_t offset, vaddr, filesz;
 };
 
-static size_t phnum(const struct xv_patch_elf_file *e)
+XV_START_FN static size_t phnum(const struct xv_patch_elf_file *e)
 {
     return (size_t)rd(e, e->is64 ? 56 : 44, 2);
 }
@@ -121,7 +122,7 @@ XV_START_FN static int phdr_get(const struct xv_patch_elf_file *e, size_t i, str
 }
 
 /* File offset of a virtual address, through the PT_LOAD segments. */
-static int vaddr_to_off(const struct xv_patch_elf_file *e, uint64_t va, uint64_t *off)
+XV_START_FN static int vaddr_to_off(const struct xv_patch_elf_file *e, uint64_t va, uint64_t *off)
 {
     struct phdr ph;
     for (size_t i = 0; i < phnum(e); i++)
@@ -134,7 +135,7 @@ static int vaddr_to_off(const struct xv_patch_elf_file *e, uint64_t va, uint64_t
 }
 
 /* DT_NEEDED, DT_RPATH, DT_RUNPATH and DF_1_PIE from PT_DYNAMIC. */
-static void parse_dynamic(struct xv_patch_elf_file *e, const struct phdr *dyn)
+XV_START_FN static void parse_dynamic(struct xv_patch_elf_file *e, const struct phdr *dyn)
 {
     size_t entsz = e->is64 ? 16 : 8;
     if (!in_file(e, dyn->offset, dyn->filesz))
@@ -180,7 +181,7 @@ static void parse_dynamic(struct xv_patch_elf_file *e, const struct phdr *dyn)
 }
 
 /* Section header table: offset, entry size, count (0 when unusable). */
-static uint16_t shnum(const struct xv_patch_elf_file *e)
+XV_START_FN static uint16_t shnum(const struct xv_patch_elf_file *e)
 {
     return e->has_shdrs ? (uint16_t)rd(e, e->is64 ? 60 : 48, 2) : 0;
 }

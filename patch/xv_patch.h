@@ -248,14 +248,21 @@ void *xv_patch_real(int i);
  * strcmp/strncmp == 0, without calling into libc, whose string functions
  * sit on pages of its code a process of its own may not touch (one fault
  * each at every start, issue 9). */
-static inline int xv_patch_streq(const char *a, const char *b)
+#if defined(__GNUC__) || defined(__clang__)
+#define XV_PATCH_INLINE static inline __attribute__((always_inline))
+#else
+#define XV_PATCH_INLINE static inline
+#endif
+/* (always inlined: a caller built for size would keep them out of line,
+ * apart from the start-up code) */
+XV_PATCH_INLINE int xv_patch_streq(const char *a, const char *b)
 {
     while (*a && *a == *b)
         a++, b++;
     return *a == *b;
 }
 
-static inline int xv_patch_starts(const char *s, const char *prefix)
+XV_PATCH_INLINE int xv_patch_starts(const char *s, const char *prefix)
 {
     while (*prefix && *s == *prefix)
         s++, prefix++;

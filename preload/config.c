@@ -23,12 +23,12 @@
 
 /* A text knob's value (NULL when unset or empty); only names declared in
  * common/xv_knobs.def can be read. */
-static const char *env(enum xv_knob_id id)
+XV_START_FN static const char *env(enum xv_knob_id id)
 {
     return xv_knob_get_text(id);
 }
 
-static const char *env_copy(enum xv_knob_id id)
+XV_START_FN static const char *env_copy(enum xv_knob_id id)
 {
     const char *v = env(id);
     return v ? strdup(v) : NULL;
@@ -37,12 +37,12 @@ static const char *env_copy(enum xv_knob_id id)
 /* A number, on/off switch or one-word choice, checked against its row in
  * common/xv_knobs.def (range, spellings, default): a bad value gets one
  * line and the default. Returns 1 for a bad value, else 0. */
-static int knob_num(enum xv_knob_id id, uint64_t *out)
+XV_START_FN static int knob_num(enum xv_knob_id id, uint64_t *out)
 {
     return xv_knob_get_num(id, out) < 0;
 }
 
-static int knob_int(enum xv_knob_id id, int *out)
+XV_START_FN static int knob_int(enum xv_knob_id id, int *out)
 {
     uint64_t n;
     int bad = knob_num(id, &n);

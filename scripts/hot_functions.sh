@@ -35,11 +35,14 @@ for _ in $(seq 100); do [ -s "$WORK/tls_port" ] && [ -s "$WORK/plain_port" ] && 
 TLS=$(cat "$WORK/tls_port") PLAIN=$(cat "$WORK/plain_port")
 
 export XENOVIA_TRACE_FILE=$WORK/traces.jsonl
+OUTDIR=$WORK/rest
+mkdir -p "$WORK/first" "$WORK/rest"
 grind() {
-    timeout 600 valgrind -q --tool=callgrind --callgrind-out-file="$WORK/cg.%p.out" \
+    timeout 600 valgrind -q --tool=callgrind --callgrind-out-file="$OUTDIR/cg.%p.out" \
         --trace-children=yes env LD_PRELOAD="$LIB" "$@" >/dev/null 2>&1
 }
-grind "$WORK/bench_client" once tls "$TLS" "$CA"
+# group 1: what a process's first TLS chat call runs
+OUTDIR=$WORK/first grind "$WORK/bench_client" once tls "$TLS" "$CA"
 grind "$WORK/bench_client" chat tls "$TLS" "$CA" 5 1
 grind "$WORK/bench_client" chat plain "$PLAIN" "$CA" 5 1
 grind env -u CURL_CA_BUNDLE curl -s --cacert "$CA" -H 'Content-Type: application/json' \
@@ -57,15 +60,20 @@ EOF
 grind env -u SSL_CERT_FILE /usr/bin/python3 "$WORK/client.py"
 
 OUT=$ROOT/preload/hot_functions.txt
+names() { # the agent's functions in the callgrind files of directory $1
+    for f in "$1"/cg.*.out; do
+        callgrind_annotate --threshold=100 "$f" 2>/dev/null | grep "$LIB" | grep -v '???' |
+            sed -E 's/.*:([A-Za-z_][A-Za-z0-9_.]*)[^A-Za-z0-9_.].*/\1/'
+    done | sed -E 's/\.(part|constprop|isra|cold)\.[0-9]+//g' | grep -E '^[A-Za-z_][A-Za-z0-9_]*$'
+}
+{ names "$WORK/first"; printf '%s\n' $EXTRA; } | sort -u >"$WORK/g1.txt"
+names "$WORK/rest" | sort -u | comm -23 - "$WORK/g1.txt" >"$WORK/g2.txt"
 {
-    sed -n '/^#/p' "$OUT"
-    {
-        for f in "$WORK"/cg.*.out; do
-            callgrind_annotate --threshold=100 "$f" 2>/dev/null | grep "$LIB" | grep -v '???' |
-                sed -E 's/.*:([A-Za-z_][A-Za-z0-9_.]*)[^A-Za-z0-9_.].*/\1/'
-        done
-        printf '%s\n' $EXTRA
-    } | sed -E 's/\.(part|constprop|isra|cold)\.[0-9]+//g' | grep -E '^[A-Za-z_][A-Za-z0-9_]*$' | sort -u
+    sed -n '/^# [12]\. /!{/^#/p}' "$OUT"
+    echo "# 1. the first TLS chat call"
+    cat "$WORK/g1.txt"
+    echo "# 2. the rest"
+    cat "$WORK/g2.txt"
 } >"$WORK/hot.txt"
 mv "$WORK/hot.txt" "$OUT"
 echo "preload/hot_functions.txt: $(grep -vc '^#' "$OUT") functions"

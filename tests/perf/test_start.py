@@ -82,6 +82,8 @@ def main():
                           check=True).stdout
     secs = subprocess.run(["readelf", "-SW", lib], capture_output=True, text=True,
                           check=True).stdout
+    phdrs_text = subprocess.run(["readelf", "-lW", lib], capture_output=True, text=True,
+                                check=True).stdout
     text = [l for l in secs.splitlines() if " .text " in l][0].split()
     addr = {}
     for line in syms.splitlines():
@@ -116,6 +118,28 @@ def main():
     print("%d of %d listed functions end %d bytes after the head of .text" % (len(hot), len(names),
                                                                          end - head))
     assert end - head <= 160 * 1024, "a call's code spreads over %d bytes" % (end - head)
+    # Its first group, what a process's first TLS chat call runs, ends within
+    # the code segment's first two 64 KiB windows (start-up code included):
+    # such a process pages in two windows of the agent's code, not three.
+    first, group = set(), None
+    for l in open(hot_list):
+        if l.startswith("# 1."):
+            group = first
+        elif l.startswith("# 2."):
+            group = None
+        elif group is not None and l.strip() and not l.startswith("#"):
+            group.add(l.strip())
+    assert first, "preload/hot_functions.txt has no group 1"
+    seg = [f for f in (l.split() for l in phdrs_text.splitlines())
+           if f[:1] == ["LOAD"] and "E" in f[6:-1]]
+    code_start = int(seg[0][2], 16)
+    end1 = max(addr[n] + size[n] for n in first if n in addr)
+    print("the first call's functions end %d bytes into the code segment (at most %d)"
+          % (end1 - code_start, 2 * 65536))
+    assert end1 - code_start <= 2 * 65536, \
+        ("the first call's code spreads over a third 64 KiB window (%d bytes): make room (start-"
+         "only files built with -Os, as patch/elf.c; less code on the call's path) or move a "
+         "function the first call need not run to group 2" % (end1 - code_start))
 
     # The writable pages start-up writes: the loader's relocations (the RELRO
     # part, .got.plt) and the variables start-up writes (.xvstart, placed
