@@ -12,6 +12,7 @@
  * Thread safety: no shared state but the C locale object, made once.
  */
 #include "xv_jsonr.h"
+#include "xv_word.h"
 
 #include "xv_common.h"
 
@@ -346,12 +347,6 @@ static size_t utf16_escape(const unsigned char *p, const unsigned char *q, unsig
     return used;
 }
 
-/* Nonzero when some byte of x is zero. */
-static inline uint64_t has_zero(uint64_t x)
-{
-    return (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
-}
-
 /* A string at ps->p (the opening quote), decoded into the arena; NULL to
  * give up (a raw control byte, a bad escape, no closing quote, OOM). */
 static char *string(struct ps *ps)
@@ -359,17 +354,13 @@ static char *string(struct ps *ps)
     const unsigned char *p = ps->p + 1, *q = p, *e = ps->e;
     int esc = 0;
     /* Eight bytes at a time past plain bytes (none of '"', '\\' or below
-     * 0x20); the byte loop below looks at the word that has one. */
+     * 0x20), then straight to the first such byte where that can be told;
+     * the byte loop below looks at it. */
     while (e - q >= 8) {
-        uint64_t x;
-        memcpy(&x, q, 8);
-        uint64_t m = ((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) |
-                     has_zero(x ^ 0x2222222222222222ull) | has_zero(x ^ 0x5c5c5c5c5c5c5c5cull);
+        uint64_t m = xv_word_json_special(xv_word_load(q));
         if (m) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            /* straight to the first such byte: each test's lowest flag is
-             * exact (a borrow only flags bytes above a real match) */
-            q += __builtin_ctzll(m) >> 3;
+#if XV_WORD_FIRST_OK
+            q += xv_word_first(m);
 #endif
             break;
         }

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "xv_common.h"
+#include "xv_word.h"
 
 void xv_jw_init(struct xv_jw *w, size_t hint)
 {
@@ -154,22 +155,12 @@ void xv_jw_escaped(struct xv_jw *w, const char *s, size_t n)
     put_ch(w, '"');
 }
 
-/* Non-zero when some byte of v is 0 (the classic bit trick; exact as a
- * yes/no answer). */
-static inline uint64_t has_zero(uint64_t v)
-{
-    return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
-}
-
 /* Non-zero when one of the eight bytes at s needs escaping or checking:
  * below 0x20, from 0x80, '"' or '\\'. */
 static inline uint64_t word_not_plain(const char *s)
 {
-    uint64_t x;
-    memcpy(&x, s, 8);
-    return ((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) |
-           (x & 0x8080808080808080ull) | has_zero(x ^ 0x2222222222222222ull) |
-           has_zero(x ^ 0x5c5c5c5c5c5c5c5cull);
+    uint64_t x = xv_word_load(s);
+    return xv_word_json_special(x) | (x & XV_WORD_HIGH);
 }
 
 /* 1 for a byte written as it is in a JSON string (printable ASCII other

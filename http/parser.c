@@ -15,7 +15,6 @@
  *
  * Thread safety: a parser belongs to one connection direction; no globals.
  */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +22,7 @@
 #include "http_int.h"
 #include "xv_common.h"
 #include "xv_http.h"
+#include "xv_word.h"
 
 /* How a body is delimited. */
 enum body_mode { BM_NONE, BM_LENGTH, BM_CHUNKED, BM_CLOSE };
@@ -188,12 +188,9 @@ static int is_ows(char c)
  * likely) is looked at byte by byte. */
 static const char *bad_value_byte(const char *c, const char *e)
 {
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     while (e - c >= 8) {
-        uint64_t x, d;
-        memcpy(&x, c, 8);
-        d = x ^ (ones * 0x7f);
-        if (((x - ones * 0x20) & ~x & high) | ((d - ones) & ~d & high))
+        uint64_t x = xv_word_load(c);
+        if (xv_word_below(x, 0x20) | xv_word_is(x, 0x7f))
             break;
         c += 8;
     }

@@ -52,6 +52,7 @@
 #include <pthread.h>
 
 #include "session_int.h"
+#include "xv_word.h"
 
 #define CANON_MAX_DEPTH 64
 
@@ -72,29 +73,14 @@ static void put_s(struct xv_session_sink *k, const char *s)
     put(k, s, strlen(s));
 }
 
-/* String body bytes, escaped (no quotes): stateless per byte, so a string
- * may be emitted in pieces (concatenated text parts). Runs of plain bytes
- * go out in one put. */
-/* Flags (0x80 in a byte) for the bytes of x that canonical JSON escapes:
- * below 0x20, '"', '\\'. The lowest flag is exact (a borrow only flags
- * bytes above a real match), so it points at the first such byte. */
-static inline uint64_t escape_flags(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-    return ((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
-}
-
 /* Bytes from i on that need no escape, eight at a time where it can. */
 static inline size_t plain_run(const char *s, size_t i, size_t n)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if XV_WORD_FIRST_OK
     while (n - i >= 8) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        uint64_t m = escape_flags(x);
+        uint64_t m = xv_word_json_special(xv_word_load(s + i));
         if (m)
-            return i + ((size_t)__builtin_ctzll(m) >> 3);
+            return i + xv_word_first(m);
         i += 8;
     }
 #endif
@@ -107,6 +93,9 @@ static inline size_t plain_run(const char *s, size_t i, size_t n)
     return i;
 }
 
+/* String body bytes, escaped (no quotes): stateless per byte, so a string
+ * may be emitted in pieces (concatenated text parts). Runs of plain bytes
+ * go out in one put. */
 static void put_escaped(struct xv_session_sink *k, const char *s, size_t n)
 {
     size_t run = 0;
