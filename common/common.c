@@ -5,6 +5,7 @@
  * never writes to an fd 2 that is not the stderr the process started with.
  */
 #include "xv_common.h"
+#include "xv_rawsys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,10 +210,7 @@ enum { ERR_UNKNOWN = 0, ERR_FILE = 1, ERR_NONE = 2 };
 XV_START_FN void xv_log_capture_stderr(void)
 {
     struct stat st;
-    /* fstatat with an empty name of our own: glibc's fstat passes one from
-     * its .rodata, a page the kernel then faults in for most programs */
-    char empty[1] = "";
-    if (fstatat(2, empty, &st, AT_EMPTY_PATH) == 0) {
+    if (xv_fstat_raw(2, &st) == 0) {
         g_log.err_dev = st.st_dev;
         g_log.err_ino = st.st_ino;
         g_log.err_type = st.st_mode & S_IFMT;

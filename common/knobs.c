@@ -10,6 +10,7 @@
 #include "xv_knobs.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +279,55 @@ void xv_knob_default(const struct xv_knob *k, char *buf, size_t n)
     }
 }
 
+#define XV_ENV_INDEX_MAX 32
+/* Positions in environ (small: start-up's written data stays on its pages). */
+static struct {
+    atomic_int on;
+    int n;
+    char **env;                       /* environ when gathered */
+    uint16_t pos[XV_ENV_INDEX_MAX];
+} g_envix XV_START_DATA;
+
+/* "XENOVIA_…" or "OTEL_…": the names the index holds. */
+XV_START_FN static int indexed_name(const char *s)
+{
+    const char *p = s[0] == 'X' ? "XENOVIA_" : s[0] == 'O' ? "OTEL_" : NULL;
+    if (!p)
+        return 0;
+    while (*p && *s == *p)
+        s++, p++;
+    return !*p;
+}
+
+XV_START_FN void xv_env_index_begin(void)
+{
+    int n = 0;
+    char **env = environ;
+    for (size_t i = 0; env && env[i]; i++) {
+        if (!indexed_name(env[i]))
+            continue;
+        if (n == XV_ENV_INDEX_MAX || i > UINT16_MAX)
+            return; /* too many: every lookup scans */
+        g_envix.pos[n++] = (uint16_t)i;
+    }
+    g_envix.n = n;
+    g_envix.env = env;
+    atomic_store_explicit(&g_envix.on, 1, memory_order_release);
+}
+
+XV_START_FN void xv_env_index_end(void)
+{
+    atomic_store_explicit(&g_envix.on, 0, memory_order_release);
+}
+
+/* The value of `name` in entry e ("name=value"), or NULL. */
+XV_START_FN static const char *entry_value(const char *e, const char *name)
+{
+    while (*name && *e == *name)
+        e++, name++;
+    return !*name && *e == '=' ? e + 1 : NULL;
+}
+
 XV_START_FN const char *xv_secure_getenv(const char *name)
 {
     /* AT_SECURE cannot change: read once (-1: not yet; a race writes the
@@ -290,13 +340,18 @@ XV_START_FN const char *xv_secure_getenv(const char *name)
     }
     if (!name || sec)
         return NULL;
-    for (char **e = environ; e && *e; e++) {
-        const char *a = *e, *b = name;
-        while (*b && *a == *b)
-            a++, b++;
-        if (!*b && *a == '=')
-            return a + 1;
+    const char *v;
+    /* (environ replaced since: scan it) */
+    if (atomic_load_explicit(&g_envix.on, memory_order_acquire) && g_envix.env == environ &&
+        indexed_name(name)) {
+        for (int i = 0; i < g_envix.n; i++)
+            if ((v = entry_value(g_envix.env[g_envix.pos[i]], name)) != NULL)
+                return v;
+        return NULL;
     }
+    for (char **e = environ; e && *e; e++)
+        if ((v = entry_value(*e, name)) != NULL)
+            return v;
     return NULL;
 }
 

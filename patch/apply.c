@@ -349,6 +349,24 @@ static __attribute__((noinline)) int patch_object(void *const hooks[XV_PATCH_NAM
     return rep->covered ? 0 : -1;
 }
 
+/* Another object exporting SSL_write (a library with OpenSSL inside): its
+ * own function, so that the ordinary start's stack holds no second copy of
+ * the facts (the program file's read runs deepest, issue 9). */
+static __attribute__((noinline)) int patch_library(void *const hooks[XV_PATCH_NAMES],
+                                                   struct xv_patch_report *rep)
+{
+    void *q = dlsym(RTLD_NEXT, "SSL_write");
+    if (!q)
+        return 0;
+    struct find g2 = { .want = (uintptr_t)q };
+    struct xv_patch_elf e;
+    dl_iterate_phdr(find_cb, &g2);
+    if (!g2.found || g2.libssl || xv_patch_elf_read_symbols(g2.o.path, &e) != 0 ||
+        !xv_patch_elf_has_ssl(&e) || e.needs_libssl)
+        return 0;
+    return patch_object(hooks, rep, &g2, &e, 0);
+}
+
 XV_START_FN int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patch_report *rep)
 {
     memset(rep, 0, offsetof(struct xv_patch_report, object)); /* the strings: when tried */
@@ -356,24 +374,9 @@ XV_START_FN int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patc
     dl_iterate_phdr(find_cb, &f);
     if (f.libssl)
         return 0; /* dynamic libssl: the ordinary hooks see it */
-    struct xv_patch_elf e;
     memcpy(f.o.path, "/proc/self/exe", sizeof "/proc/self/exe");
     rep->exe_read = f.found && xv_patch_elf_read_symbols(f.o.path, &rep->exe) == 0;
-    e = rep->exe;
-    int in_exe = rep->exe_read && xv_patch_elf_has_ssl(&e) && !e.needs_libssl;
-    if (!in_exe) {
-        /* another object exporting SSL_write (a library with OpenSSL inside) */
-        if (!f.others)
-            return 0;
-        void *q = dlsym(RTLD_NEXT, "SSL_write");
-        if (!q)
-            return 0;
-        struct find g2 = { .want = (uintptr_t)q };
-        dl_iterate_phdr(find_cb, &g2);
-        if (!g2.found || g2.libssl || xv_patch_elf_read_symbols(g2.o.path, &e) != 0 ||
-            !xv_patch_elf_has_ssl(&e) || e.needs_libssl)
-            return 0;
-        f = g2;
-    }
-    return patch_object(hooks, rep, &f, &e, in_exe);
+    if (rep->exe_read && xv_patch_elf_has_ssl(&rep->exe) && !rep->exe.needs_libssl)
+        return patch_object(hooks, rep, &f, &rep->exe, 1);
+    return f.others ? patch_library(hooks, rep) : 0;
 }

@@ -161,6 +161,8 @@ XV_START_FN static int exports_openssl3(const struct xv_patch_elf_file *f, struc
     return 1;
 }
 
+/* 0, or 1 when f, read in pieces (xv_patch_elf_open_self), lacks what the
+ * facts need: its .symtab (a program linked with OpenSSL and not stripped). */
 XV_START_FN static int facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *out, int search)
 {
     memset(out, 0, sizeof *out);
@@ -178,9 +180,13 @@ XV_START_FN static int facts(const struct xv_patch_elf_file *f, struct xv_patch_
         xv_patch_elf_symbols(f, XV_PATCH_SHT_DYNSYM, SCAN_FIRST_DYN, on_symbol, &sc);
     /* .symtab only when the exports did not show OpenSSL (a program linked
      * against libssl.a without -rdynamic); node's is huge. */
+    if (!xv_patch_elf_has_ssl(out) && f->has_symtab && !f->data)
+        return 1;
     if (!xv_patch_elf_has_ssl(out))
         xv_patch_elf_symbols(f, XV_PATCH_SHT_SYMTAB, SCAN_FIRST_SYMTAB, on_symbol, &sc);
     if (!xv_patch_elf_has_ssl(out) && !out->needs_libssl && !out->has_symtab && !out->go) {
+        if (search && !f->data)
+            return 1;
         if (search)
             scan_rodata(f, out);
         else
@@ -194,40 +200,28 @@ int xv_patch_elf_facts(const struct xv_patch_elf_file *f, struct xv_patch_elf *o
     return facts(f, out, 1);
 }
 
-/* The running program's file as xv_patch_elf_read_symbols left it when
- * its .rodata search is pending: still mapped, so that search (at the
- * first connect) reuses the mapping, and a process that never connects
- * leaves it to exit, which drops the whole address space at once; a munmap
- * of its own cost ~50 us of start-up on the 2-CPU VM (issue 9). Only
- * "/proc/self/exe" is kept: the kernel refuses writes to a running
- * program's file, so it cannot shrink under the mapping. Start-up is
- * single-threaded and the search runs once per process: no lock. */
-static struct {
-    /* The mapping alone, parsed again for the search: start-up then writes
-     * 16 bytes here instead of the parsed file's 1.5 KiB (a page more). */
-    const unsigned char *data;
-    size_t size;
-} g_kept XV_START_DATA;
-
 XV_START_FN static int is_self_exe(const char *path)
 {
     return xv_patch_streq(path, "/proc/self/exe");
 }
 
+/* The running program's own file is first read in pieces (its loaded image
+ * and two small reads: no mapping, no page fault of its own at every
+ * start, issue 9); whatever the pieces lack, and every other file, is read
+ * from a whole mapping. */
 XV_START_FN static int read_file(const char *path, struct xv_patch_elf *out, int search)
 {
     struct xv_patch_elf_file f;
-    memset(out, 0, sizeof *out);
-    if (xv_patch_elf_open(path, &f) != 0)
-        return -1;
-    if (is_self_exe(path))
-        xv_patch_elf_use_image(&f); /* else the lookups read the mapping */
-    facts(&f, out, search);
-    if (out->rodata_pending && !g_kept.data && is_self_exe(path)) {
-        g_kept.data = f.data;
-        g_kept.size = f.size;
-        return 0;
+    if (is_self_exe(path)) {
+        struct xv_patch_elf_sparse sp;
+        if (xv_patch_elf_open_self(&f, &sp) == 0 && facts(&f, out, search) == 0)
+            return 0;
     }
+    if (xv_patch_elf_open(path, &f) != 0) {
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    facts(&f, out, search);
     xv_patch_elf_close(&f);
     return 0;
 }
@@ -248,14 +242,8 @@ int xv_patch_elf_read_rodata(const char *path, struct xv_patch_elf *out)
     if (!out->rodata_pending)
         return 0;
     out->rodata_pending = 0;
-    if (g_kept.data && is_self_exe(path)) {
-        const unsigned char *data = g_kept.data;
-        g_kept.data = NULL;
-        if (xv_patch_elf_adopt(data, g_kept.size, &f) != 0)
-            return -1;
-    } else if (xv_patch_elf_open(path, &f) != 0) {
+    if (xv_patch_elf_open(path, &f) != 0)
         return -1;
-    }
     scan_rodata(&f, out);
     xv_patch_elf_close(&f);
     return 0;

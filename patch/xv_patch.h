@@ -86,9 +86,23 @@ struct xv_patch_elf_shdr {
     int in_file;                /* [offset, offset+size) lies inside the file */
 };
 
+/* Bytes of a file not mapped whole: [off, off+len) of the file lie at mem. */
+struct xv_patch_elf_piece {
+    uint64_t off, len;
+    const unsigned char *mem;
+};
+#define XV_PATCH_ELF_PIECES 8
+
 struct xv_patch_elf_file {
-    const unsigned char *data;  /* the mapped file (PROT_READ), owned */
+    const unsigned char *data;  /* the mapped file (PROT_READ), owned; NULL when read
+                                   in pieces (xv_patch_elf_open_self) */
     size_t size;                /* its length */
+    struct xv_patch_elf_piece piece[XV_PATCH_ELF_PIECES]; /* when data is NULL */
+    size_t npieces;
+    size_t hint;                /* the piece the last read found (elf.c's at()) */
+    int pieces_short;           /* an export table or .dynamic lies outside them */
+    uint64_t dynamic_off;       /* read in pieces: .dynamic's section and the */
+    uint64_t dynstr_off, dynstr_size; /* string table its header names */
     int is64;                   /* ELFCLASS64 */
     int be;                     /* big-endian */
     uint16_t type;              /* e_type: 2 ET_EXEC, 3 ET_DYN */
@@ -102,12 +116,22 @@ struct xv_patch_elf_file {
     const char *rpath;          /* DT_RPATH or NULL (borrowed) */
     const char *runpath;        /* DT_RUNPATH or NULL (borrowed) */
     int has_shdrs;              /* section headers readable */
+    uint64_t shoff;             /* the section header table: offset, entry size, */
+    uint32_t shentsz;           /* usable count (0 without has_shdrs), and the */
+    uint16_t shcount;           /* section-name string table's place */
+    uint64_t shstr_off, shstr_size;
     int has_symtab;             /* a .symtab (not stripped) */
     int go_sections;            /* .go.buildinfo, .gopclntab or .note.go.buildid */
     int gnu_hash;               /* a usable GNU hash table over .dynsym: dyn[] holds it */
     struct xv_patch_elf_shdr dyn[3]; /* that hash table, its .dynsym, their .dynstr */
-    const unsigned char *tables; /* the lookup's source of its hash table, .dynsym and
-                                    .dynstr when not `data` (xv_patch_elf_use_image) */
+};
+
+/* The bytes xv_patch_elf_open_self reads from the file (the rest it finds in
+ * the loaded image): the section headers and their names. The caller's,
+ * alive as long as the xv_patch_elf_file it fills. */
+struct xv_patch_elf_sparse {
+    unsigned char shdrs[48 * 64];
+    unsigned char names[512];
 };
 
 
@@ -123,9 +147,15 @@ struct xv_patch_elf_sym {
 /* Map and parse `path`. Returns 0, or -errno / -ENOEXEC (not ELF or
  * malformed) with *e zeroed. Release with xv_patch_elf_close. */
 int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e);
-/* Parse a file xv_patch_elf_open mapped before (data, size: its mapping,
- * which *e owns from now on, unmapped on failure): same results. */
-int xv_patch_elf_adopt(const unsigned char *data, size_t size, struct xv_patch_elf_file *e);
+/* The running program's own file, without mapping it: headers, .dynamic,
+ * .gnu.hash, .dynsym and .dynstr are read from the loaded image (pages the
+ * loader has touched already), the section headers and their names with
+ * pread into *sp. The other sections (.symtab, .rodata, code) read as
+ * absent: xv_patch_elf_open gives them. 0, or -1 when the file does not
+ * fit this way (no PT_PHDR, section headers or their names larger than
+ * *sp, not ELF64 little-endian): open it whole instead. Never closes
+ * anything the program owns; xv_patch_elf_close releases nothing here. */
+int xv_patch_elf_open_self(struct xv_patch_elf_file *e, struct xv_patch_elf_sparse *sp);
 void xv_patch_elf_close(struct xv_patch_elf_file *e);
 size_t xv_patch_elf_nsections(const struct xv_patch_elf_file *e);
 /* Section i (0, or -1 out of range); by exact name (0, or -1 when absent). */
@@ -144,12 +174,6 @@ int xv_patch_elf_symbols(const struct xv_patch_elf_file *e, uint32_t table, cons
  * when the file has no usable GNU hash table (the caller scans instead). */
 int xv_patch_elf_dynsym_lookup(const struct xv_patch_elf_file *e, const char *name,
                                struct xv_patch_elf_sym *out);
-/* For the running program's own file: let xv_patch_elf_dynsym_lookup read
- * the GNU hash table, .dynsym and .dynstr from the program's loaded image
- * (pages the loader has mostly touched already; through the file mapping
- * each lookup faulted in pages of its own) — only when all three lie inside
- * readable loaded segments at their file offsets. 0, or -1 (e unchanged). */
-int xv_patch_elf_use_image(struct xv_patch_elf_file *e);
 /* Do the file's bytes [off, off+len) contain the needle? */
 int xv_patch_elf_contains(const struct xv_patch_elf_file *e, uint64_t off, uint64_t len,
                           const char *needle, size_t n);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "xv_common.h"
+#include "xv_knobs.h"
 #include "xv_conn.h"
 #include "xv_exporter.h"
 #include "xv_hooks.h"
@@ -238,7 +239,9 @@ __attribute__((constructor(200))) static void xv_preload_ctor(int argc, char **a
     /* The loader runs a constructor once; nothing else calls do_init (a
      * hook that runs earlier goes to the real function), so no
      * pthread_once and its futex call (issue 9). */
+    xv_env_index_begin(); /* its settings: one pass over the environment */
     do_init();
+    xv_env_index_end();
     xv_guard_leave();
     errno = saved;
 }

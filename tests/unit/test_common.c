@@ -199,7 +199,17 @@ static void test_knob_table(void **state)
     unsetenv("XENOVIA_SESSION_MAX");
 }
 
-/* bytes.c: hex both ways, write_all through a pipe, whole-file reads. */
+static void same_as_glibc(const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *mine = xv_secure_getenv(names[i]), *glibc = secure_getenv(names[i]);
+        if (!glibc)
+            assert_null(mine);
+        else
+            assert_string_equal(mine, glibc);
+    }
+}
+
 /* xv_secure_getenv gives glibc's answer: the first "NAME=" entry, the
  * whole name only, an empty value as "", NULL when unset. */
 static void test_secure_getenv(void **state)
@@ -211,13 +221,7 @@ static void test_secure_getenv(void **state)
     unsetenv("XV_TEST_ENV_UNSET");
     const char *names[] = { "XV_TEST_ENV", "XV_TEST_ENV_LONGER", "XV_TEST_EMPTY",
                             "XV_TEST_ENV_UNSET", "XV_TEST", "XV_TEST_ENV_LONGE", "PATH", "" };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *mine = xv_secure_getenv(names[i]), *glibc = secure_getenv(names[i]);
-        if (!glibc)
-            assert_null(mine);
-        else
-            assert_string_equal(mine, glibc);
-    }
+    same_as_glibc(names, sizeof names / sizeof names[0]);
     assert_string_equal(xv_secure_getenv("XV_TEST_ENV"), "one");
     assert_string_equal(xv_secure_getenv("XV_TEST_EMPTY"), "");
     assert_null(xv_secure_getenv("XV_TEST"));
@@ -227,6 +231,48 @@ static void test_secure_getenv(void **state)
     assert_string_equal(xv_secure_getenv("XV_TEST_ENV_LONGER"), "two");
     unsetenv("XV_TEST_ENV_LONGER");
     unsetenv("XV_TEST_EMPTY");
+}
+
+/* The start-up index of XENOVIA_* and OTEL_* entries gives the same answers
+ * as the scan, for names inside and outside it, prefixes and near misses;
+ * a variable added meanwhile (a new environ array) is still found; with
+ * more entries than it holds, lookups scan (and still answer right). */
+static void test_env_index(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("XENOVIA_XVT_A", "a", 1), 0);
+    assert_int_equal(setenv("XENOVIA_XVT_AB", "ab", 1), 0);
+    assert_int_equal(setenv("XENOVIA_XVT_EMPTY", "", 1), 0);
+    assert_int_equal(setenv("OTEL_XVT_X", "x", 1), 0);
+    assert_int_equal(setenv("XVT_OTHER", "o", 1), 0);
+    const char *names[] = { "XENOVIA_XVT_A", "XENOVIA_XVT_AB", "XENOVIA_XVT_EMPTY", "XENOVIA_XVT",
+                            "XENOVIA_XVT_ABC", "XENOVIA_", "OTEL_XVT_X", "OTEL_XVT", "XVT_OTHER",
+                            "PATH", "X", "O", "" };
+    for (int round = 0; round < 2; round++) {
+        xv_env_index_begin();
+        same_as_glibc(names, sizeof names / sizeof names[0]);
+        assert_int_equal(setenv("XENOVIA_XVT_LATE", "late", 1), 0);
+        assert_string_equal(xv_secure_getenv("XENOVIA_XVT_LATE"), "late");
+        assert_string_equal(xv_secure_getenv("XVT_OTHER"), "o"); /* not indexed: live */
+        xv_env_index_end();
+        assert_string_equal(xv_secure_getenv("XENOVIA_XVT_LATE"), "late");
+        unsetenv("XENOVIA_XVT_LATE");
+        for (int k = 0; round == 0 && k < 40; k++) {
+            char n[32];
+            snprintf(n, sizeof n, "XENOVIA_XVT_MANY%d", k);
+            assert_int_equal(setenv(n, "m", 1), 0);
+        }
+    }
+    for (int k = 0; k < 40; k++) {
+        char n[32];
+        snprintf(n, sizeof n, "XENOVIA_XVT_MANY%d", k);
+        unsetenv(n);
+    }
+    unsetenv("XENOVIA_XVT_A");
+    unsetenv("XENOVIA_XVT_AB");
+    unsetenv("XENOVIA_XVT_EMPTY");
+    unsetenv("OTEL_XVT_X");
+    unsetenv("XVT_OTHER");
 }
 
 static void test_bytes_helpers(void **state)
@@ -326,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_normalize_spellings),
         cmocka_unit_test(test_knob_table),
         cmocka_unit_test(test_secure_getenv),
+        cmocka_unit_test(test_env_index),
         cmocka_unit_test(test_bytes_helpers),
         cmocka_unit_test(test_buf_append_header),
     };

@@ -370,18 +370,54 @@ static void test_dynsym_lookup(void **state)
     }
     assert_true(tried >= 1); /* libc at least */
 
-    /* This program's own file (linked with -rdynamic): the lookups read from
-     * its loaded image give what the file gives, export for export. */
+    /* This program's own file (linked with -rdynamic), read in pieces (its
+     * loaded image and the section headers): the same header facts, section
+     * for section, and the same lookups, export for export, as the whole
+     * mapping gives. */
     struct xv_patch_elf_file f, img;
+    struct xv_patch_elf_sparse sp;
     assert_int_equal(xv_patch_elf_open("/proc/self/exe", &f), 0);
     assert_true(f.gnu_hash);
-    img = f;
-    assert_int_equal(xv_patch_elf_use_image(&img), 0);
-    assert_non_null(img.tables);
+    errno = 77;
+    assert_int_equal(xv_patch_elf_open_self(&img, &sp), 0);
+    assert_int_equal(errno, 77);
+    assert_null(img.data);
+    assert_true(img.npieces >= 3);
+    assert_int_equal(img.size, f.size);
+    assert_true(img.is64 == f.is64 && img.be == f.be && img.type == f.type &&
+                img.machine == f.machine && img.pie == f.pie);
+    assert_true(img.has_interp && f.has_interp);
+    assert_string_equal(img.interp, f.interp);
+    assert_true(img.has_dynamic == f.has_dynamic && img.nneeded == f.nneeded && f.nneeded > 0);
+    for (size_t i = 0; i < f.nneeded; i++)
+        assert_string_equal(img.needed[i], f.needed[i]);
+    assert_true(img.has_shdrs == f.has_shdrs && img.has_symtab == f.has_symtab &&
+                img.go_sections == f.go_sections && img.gnu_hash == f.gnu_hash);
+    assert_int_equal(xv_patch_elf_nsections(&img), xv_patch_elf_nsections(&f));
+    for (size_t i = 0; i < xv_patch_elf_nsections(&f); i++) {
+        struct xv_patch_elf_shdr a, b;
+        assert_int_equal(xv_patch_elf_section(&img, i, &a), 0);
+        assert_int_equal(xv_patch_elf_section(&f, i, &b), 0);
+        assert_string_equal(a.name, b.name);
+        assert_true(a.type == b.type && a.offset == b.offset && a.size == b.size &&
+                    a.addr == b.addr && a.link == b.link && a.in_file == b.in_file);
+    }
+    /* what the pieces lack (.strtab is not loaded) reads as absent, never as
+     * other bytes; what they hold (.dynstr) reads as in the file */
+    struct xv_patch_elf_shdr strtab;
+    assert_int_equal(xv_patch_elf_find_section(&img, ".strtab", &strtab), 0);
+    assert_true(xv_patch_elf_contains(&f, strtab.offset, strtab.size, "main", 5));
+    assert_false(xv_patch_elf_contains(&img, strtab.offset, strtab.size, "main", 5));
+    assert_true(xv_patch_elf_contains(&img, img.dyn[2].offset, img.dyn[2].size,
+                                      "xv_test_exported_probe", 23));
     struct lookup_check c = { &img, 0, 0 };
     xv_patch_elf_symbols(&f, XV_PATCH_SHT_DYNSYM, NULL, check_lookup, &c);
     print_message("this program: %zu exports looked up in its image\n", c.checked);
     assert_true(c.checked >= 3 && c.dup == 0);
+    /* the scan of the pieces' .dynsym passes what the mapping's passes */
+    struct lookup_check c2 = { &f, 0, 0 };
+    xv_patch_elf_symbols(&img, XV_PATCH_SHT_DYNSYM, NULL, check_lookup, &c2);
+    assert_true(c2.checked == c.checked && c2.dup == 0);
     /* the values are this program's: one load bias for two of its functions */
     struct xv_patch_elf_sym s, s2;
     assert_int_equal(xv_patch_elf_dynsym_lookup(&img, "main", &s), 1);
@@ -389,6 +425,7 @@ static void test_dynsym_lookup(void **state)
     assert_int_equal(s.info & 0xf, 2 /* STT_FUNC */);
     assert_true((uintptr_t)&main - s.value == (uintptr_t)&xv_test_exported_probe - s2.value);
     assert_int_equal(xv_patch_elf_dynsym_lookup(&img, "xv_no_such_symbol_here", &s), 0);
+    xv_patch_elf_close(&img);
     xv_patch_elf_close(&f);
 }
 
