@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "xv_common.h"
@@ -43,7 +44,10 @@ static struct xv_conn *_Atomic g_fds[XV_FD_MAX] XV_LARGE_BSS;
 static atomic_int g_nfds XV_CALL_DATA;
 /* (with the start-up data: a first call locks one, XV_START_DATA) */
 static pthread_mutex_t g_fd_mu[XV_FD_LOCKS] XV_CALL_DATA = { [0 ... XV_FD_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
-static atomic_int g_ready XV_START_DATA; /* 1: agent active; 0: not yet or inert */
+/* 0: not yet or inert; 1: active, first use (xv_hooks_on_first_use) still
+ * to run; 2: active, and it ran */
+static atomic_int g_ready XV_START_DATA;
+static void (*_Atomic g_first_use)(void) XV_START_DATA;
 
 __thread struct xv_tls_current xv_tls_cur __attribute__((tls_model("initial-exec")));
 __thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec"))) = -1;
@@ -51,12 +55,44 @@ __thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec"))) = -1
 /* start-up code: called by the constructor (and at exit) */
 XV_START_FN void xv_hooks_set_ready(int active)
 {
-    atomic_store(&g_ready, active);
+    atomic_store(&g_ready, !active ? 0 : atomic_load(&g_first_use) ? 1 : 2);
+}
+
+XV_START_FN void xv_hooks_on_first_use(void (*fn)(void))
+{
+    atomic_store_explicit(&g_first_use, fn, memory_order_release);
+}
+
+/* The thread running the first-use callback (a signal handler on it must
+ * not wait for itself). */
+static __thread int t_first_use __attribute__((tls_model("initial-exec")));
+
+static __attribute__((noinline, cold)) void first_use(void)
+{
+    void (*fn)(void) = atomic_exchange_explicit(&g_first_use, NULL, memory_order_acq_rel);
+    if (fn) {
+        int saved = errno;
+        t_first_use = 1;
+        fn();
+        t_first_use = 0;
+        errno = saved;
+        atomic_store_explicit(&g_ready, 2, memory_order_release);
+        return;
+    }
+    /* another thread runs it: wait (microseconds), unless that is us */
+    while (!t_first_use && atomic_load_explicit(&g_ready, memory_order_acquire) == 1)
+        sched_yield();
 }
 
 int xv_hooks_active(void)
 {
-    return atomic_load_explicit(&g_ready, memory_order_relaxed) && !xv_guard_active();
+    int r = atomic_load_explicit(&g_ready, memory_order_relaxed);
+    if (r != 2) {
+        if (!r || xv_guard_active())
+            return 0;
+        first_use();
+    }
+    return !xv_guard_active();
 }
 
 /* The locks start statically initialised (no constructor writes their

@@ -53,6 +53,14 @@ void xv_hooks_set_ready(int active);
  * touch no lock when nothing is pending. */
 void xv_hooks_on_exit(void (*fn)(void));
 
+/* net.c: run fn once, in the first hook that goes on into the agent's own
+ * work (the first xv_hooks_active() that answers 1), before that hook takes
+ * any of the agent's locks: preload/ registers its fork handlers there, so
+ * a process that never reaches the agent pays nothing for them (issue 9).
+ * Other threads arriving meanwhile wait for fn to finish; the thread running
+ * it (a signal handler on it) does not. fn keeps errno. */
+void xv_hooks_on_first_use(void (*fn)(void));
+
 /* net.c: run fn once, in the first application connect() to an IPv4/IPv6
  * address after this call (preload/ defers its costly coverage check there:
  * a program that never connects never pays it). fn keeps errno and runs

@@ -91,6 +91,14 @@ static void on_fork_child(void)
     xv_exp_atfork_child();
 }
 
+/* The first hook into the agent's work (hooks/net.c): from then on a fork
+ * must pass through the handlers below. */
+static void arm_fork_handlers(void)
+{
+    if (register_fork_handlers(on_fork_prepare, on_fork_parent, on_fork_child) == 0)
+        xv_uuid_fork_handled(); /* else the generator registers its own at first use */
+}
+
 XV_START_FN static void read_process_name(int argc, char **argv)
 {
     if (argc > 0 && argv && argv[0]) {
@@ -208,8 +216,11 @@ XV_START_FN static void do_init(void)
         .cassette = g.cfg.cassette,
     };
     xv_conn_configure(&cc);
-    if (register_fork_handlers(on_fork_prepare, on_fork_parent, on_fork_child) == 0)
-        xv_uuid_fork_handled(); /* else the generator registers its own at first use */
+    /* The fork handlers wait for the first hook that reaches the agent's
+     * own work (every lock and every piece of state lies behind it): a
+     * process that never gets there (most of a CI job's) never pays the
+     * two page faults of registering them (issue 9). */
+    xv_hooks_on_first_use(arm_fork_handlers);
     /* _exit/_Exit run no destructor: hooks/proc.c calls this first */
     xv_hooks_on_exit(exit_flush);
 
@@ -246,13 +257,33 @@ __attribute__((constructor(200))) static void xv_preload_ctor(int argc, char **a
     errno = saved;
 }
 
+/* Does this process share its parent's memory (a vfork child)? 1, 0, or -1
+ * when the kernel cannot tell (no kcmp, or no right to compare). */
+XV_EXIT_FN static int shares_parent_memory(void)
+{
+#ifdef SYS_kcmp
+    long r = syscall(SYS_kcmp, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_getppid),
+                     1 /* KCMP_VM */, 0UL, 0UL);
+    return r == 0 ? 1 : r > 0 ? 0 : -1;
+#else
+    return -1;
+#endif
+}
+
 /* The bounded flush for an _exit of this process (hooks/proc.c calls it
- * through xv_hooks_on_exit); nothing in a vfork child or when inactive. */
+ * through xv_hooks_on_exit); nothing in a vfork child or when inactive.
+ * Another pid than the one the fork handler last wrote is a vfork child —
+ * or the child of a fork made before the handlers were registered (they
+ * wait for the agent's first use), whose own memory the kernel tells. */
 XV_EXIT_FN static void exit_flush(void)
 {
-    if (!g.active || getpid() != g.pid)
+    if (!g.active)
         return;
     int saved = errno;
+    if (getpid() != g.pid && shares_parent_memory() != 0) {
+        errno = saved;
+        return;
+    }
     struct xv_exp_stats st;
     /* queued request bytes the app was told are sent (bounded like a write) */
     xv_net_tx_drain_all(xv_conn_get_config()->write_timeout_ms);
