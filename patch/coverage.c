@@ -214,8 +214,15 @@ XV_START_FN static int read_file(const char *path, struct xv_patch_elf *out, int
     struct xv_patch_elf_file f;
     if (is_self_exe(path)) {
         struct xv_patch_elf_sparse sp;
-        if (xv_patch_elf_open_self(&f, &sp) == 0 && facts(&f, out, search) == 0)
-            return 0;
+        if (xv_patch_elf_open_self(&f, &sp) == 0) {
+            /* what the pieces lack: the file mapped under the same parse */
+            int rc = facts(&f, out, search) == 0 || (xv_patch_elf_map_whole(&f, &sp) == 0 &&
+                                                    facts(&f, out, search) == 0);
+            xv_patch_elf_sparse_done(&sp);
+            xv_patch_elf_close(&f);
+            if (rc)
+                return 0;
+        }
     }
     if (xv_patch_elf_open(path, &f) != 0) {
         memset(out, 0, sizeof *out);

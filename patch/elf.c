@@ -370,6 +370,7 @@ XV_START_FN static int read_at(int fd, void *buf, uint64_t off, uint64_t len)
 XV_START_FN int xv_patch_elf_open_self(struct xv_patch_elf_file *e, struct xv_patch_elf_sparse *sp)
 {
     memset(e, 0, sizeof *e);
+    sp->fd = -1;
     const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
     size_t n = (size_t)getauxval(AT_PHNUM);
     if (sizeof(ElfW(Addr)) != 8 || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ || !ph || !n)
@@ -406,15 +407,35 @@ XV_START_FN int xv_patch_elf_open_self(struct xv_patch_elf_file *e, struct xv_pa
         if (ok)
             add_piece(e, noff, nsz, sp->names);
     }
-    syscall(SYS_close, fd);
     ok = ok && parse(e) == 0 && e->is64 && !e->be && !e->pieces_short;
     if (ok && e->gnu_hash)
         ok = at(e, e->dyn[0].offset, e->dyn[0].size) != NULL;
     if (!ok) {
+        syscall(SYS_close, fd);
         memset(e, 0, sizeof *e);
         return -1;
     }
+    sp->fd = fd;
     return 0;
+}
+
+XV_START_FN int xv_patch_elf_map_whole(struct xv_patch_elf_file *e, struct xv_patch_elf_sparse *sp)
+{
+    struct stat st;
+    if (e->data || sp->fd < 0 || xv_fstat_raw(sp->fd, &st) != 0 || (size_t)st.st_size != e->size)
+        return -1;
+    void *p = mmap(NULL, e->size, PROT_READ, MAP_PRIVATE, sp->fd, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    e->data = p; /* from now on every read is of the mapping; the parse stands */
+    return 0;
+}
+
+XV_START_FN void xv_patch_elf_sparse_done(struct xv_patch_elf_sparse *sp)
+{
+    if (sp->fd >= 0)
+        syscall(SYS_close, sp->fd);
+    sp->fd = -1;
 }
 
 /* What every reader asks of a file whose bytes `at` finds: header, program

@@ -132,6 +132,7 @@ struct xv_patch_elf_file {
 struct xv_patch_elf_sparse {
     unsigned char shdrs[48 * 64];
     unsigned char names[512];
+    int fd;                     /* the file, open until xv_patch_elf_sparse_done */
 };
 
 
@@ -156,6 +157,12 @@ int xv_patch_elf_open(const char *path, struct xv_patch_elf_file *e);
  * *sp, not ELF64 little-endian): open it whole instead. Never closes
  * anything the program owns; xv_patch_elf_close releases nothing here. */
 int xv_patch_elf_open_self(struct xv_patch_elf_file *e, struct xv_patch_elf_sparse *sp);
+/* A file read in pieces whose facts need more (a .symtab to scan): map the
+ * whole file (still open in *sp) under what was parsed, which stays valid.
+ * 0, or -1 (the file is as it was). */
+int xv_patch_elf_map_whole(struct xv_patch_elf_file *e, struct xv_patch_elf_sparse *sp);
+/* Close the file xv_patch_elf_open_self left open in *sp (after 0). */
+void xv_patch_elf_sparse_done(struct xv_patch_elf_sparse *sp);
 void xv_patch_elf_close(struct xv_patch_elf_file *e);
 size_t xv_patch_elf_nsections(const struct xv_patch_elf_file *e);
 /* Section i (0, or -1 out of range); by exact name (0, or -1 when absent). */

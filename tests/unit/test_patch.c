@@ -425,6 +425,15 @@ static void test_dynsym_lookup(void **state)
     assert_int_equal(s.info & 0xf, 2 /* STT_FUNC */);
     assert_true((uintptr_t)&main - s.value == (uintptr_t)&xv_test_exported_probe - s2.value);
     assert_int_equal(xv_patch_elf_dynsym_lookup(&img, "xv_no_such_symbol_here", &s), 0);
+    /* what the pieces lack, the whole file mapped under the same parse has */
+    assert_true(sp.fd >= 0);
+    assert_int_equal(xv_patch_elf_map_whole(&img, &sp), 0);
+    assert_non_null(img.data);
+    assert_true(xv_patch_elf_contains(&img, strtab.offset, strtab.size, "main", 5));
+    assert_int_equal(xv_patch_elf_dynsym_lookup(&img, "main", &s), 1);
+    assert_int_equal(xv_patch_elf_map_whole(&img, &sp), -1); /* once */
+    xv_patch_elf_sparse_done(&sp);
+    assert_int_equal(sp.fd, -1);
     xv_patch_elf_close(&img);
     xv_patch_elf_close(&f);
 }
