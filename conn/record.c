@@ -288,6 +288,7 @@ static void learn_reply(struct xv_call *call, unsigned relabel,
             .reply = reply,
             .scope = call->has_scope ? call->cred_scope : NULL,
             .convo = &call->convo,
+            .id_digest = call->has_session_digest ? call->session_digest : NULL,
         };
         xv_session_store_record_response(store, &sr);
         xv_session_reply_free(reply);

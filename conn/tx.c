@@ -373,6 +373,7 @@ static int build_request(struct xv_conn *c, struct xv_call *call, struct xv_buf 
 static void new_session(struct xv_call *call)
 {
     xv_uuid_v4(call->session_id);
+    call->has_session_digest = 0;
     call->session_turn = 1;
     call->session_strategy = "new";
 }
@@ -421,14 +422,18 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
         return rc == XV_SESSION_E_BAD_ID ? rc : 0;
     }
     memcpy(call->session_id, out.id, sizeof call->session_id);
+    call->has_session_digest = out.has_id_digest;
+    memcpy(call->session_digest, out.id_digest, sizeof call->session_digest);
     call->session_turn = (int)out.turn;
     call->session_strategy = xv_session_strategy_name(out.strategy);
     /* Tool results this request carries for calls the session made earlier. */
     struct xv_session_tool_step *steps = NULL;
     size_t nsteps = 0;
     size_t result_max = xv_conn_cfg.capture_content ? xv_conn_cfg.capture_max : 0;
-    if (xv_session_store_match_tools(store, call->session_id, rq.type, rq.body, result_max,
-                                     &steps, &nsteps) == 0 && nsteps) {
+    if (xv_session_store_match_tools_d(store, call->session_id,
+                                       call->has_session_digest ? call->session_digest : NULL,
+                                       rq.type, rq.body, result_max, &steps, &nsteps) == 0 &&
+        nsteps) {
         /* Recorded with the call, once its policy decision is known: a
          * redaction of this request applies to the tool results too. */
         call->steps = steps;

@@ -42,6 +42,8 @@ struct xv_call {
     int stamped;                   /* our trace header was added */
     struct xv_openai_provider prov;/* provider/gateway of an API call (from host and path) */
     char session_id[37];           /* session the call belongs to ("" until decided) */
+    int has_session_digest;        /* session_digest: the store's digest of session_id */
+    uint8_t session_digest[32];    /* (xv_session_resolved.id_digest) */
     int session_turn;              /* turn within the session (1-based) */
     const char *session_strategy;  /* how it was resolved (static string) */
     int synthetic;                 /* answered by the agent; never sent upstream */

@@ -577,7 +577,7 @@ static int32_t sess_lookup(struct xv_session_store *s, uint8_t kind, const uint8
 /* ------------------------------------------------------------ resolution */
 
 /* Digest of a session id: case-insensitive (hex digits lower-cased). */
-static void id_digest(const char *id, uint8_t d[XV_SESSION_DIGEST_LEN])
+static void id_digest_of(const char *id, uint8_t d[XV_SESSION_DIGEST_LEN])
 {
     char low[XV_SESSION_ID_LEN];
     for (int i = 0; i < XV_SESSION_ID_LEN; i++)
@@ -643,7 +643,7 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         d_user[XV_SESSION_DIGEST_LEN];
     const char *prev = NULL, *user = NULL;
     if (given)
-        id_digest(given, d_id);
+        id_digest_of(given, d_id);
     else if (req->type == XV_SESSION_REQ_RESPONSES)
         prev = body_str(req->body, "previous_response_id");
     if (prev)
@@ -660,12 +660,14 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
     pthread_mutex_lock(&s->mu);
     uint64_t now = now_ns(s);
     int32_t i = -1;
+    int id_known = 0; /* d_id is the digest of the id this request gets */
     if (given) {
         i = sess_lookup(s, K_ID, d_id, now);
         if (i < 0) {
             i = sess_alloc(s, given, now);
             key_bind(s, i, K_ID, d_id);
         }
+        id_known = 1;
     } else if (prev && (i = sess_lookup(s, K_RESP, d_prev, now)) >= 0) {
         strategy = XV_SESSION_BY_PREVIOUS_RESPONSE;
     } else if (user && (i = sess_lookup(s, K_USER, d_user, now)) >= 0) {
@@ -681,7 +683,7 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
         scoped(fps.asst, req->scope);
         char text[XV_SESSION_ID_LEN + 1];
         xv_uuid_v4(text);
-        id_digest(text, d_id);
+        id_digest_of(text, d_id);
         pthread_mutex_lock(&s->mu);
         now = now_ns(s);
         if ((fps.has_last && (i = sess_lookup(s, K_FP, fps.last, now)) >= 0) ||
@@ -691,7 +693,12 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
             i = sess_alloc(s, text, now);
             key_bind(s, i, K_ID, d_id);
             strategy = XV_SESSION_BY_NEW;
+            id_known = 1;
         }
+    }
+    if (id_known) {
+        memcpy(out->id_digest, d_id, sizeof out->id_digest);
+        out->has_id_digest = 1;
     }
     if (user)
         key_bind(s, i, K_USER, d_user);
@@ -710,13 +717,17 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
 int xv_session_store_record_response(struct xv_session_store *s,
                                      const struct xv_session_response *resp)
 {
-    if (!resp->session_id || !xv_session_uuid_valid(resp->session_id, strlen(resp->session_id)))
+    if (!resp->session_id ||
+        (!resp->id_digest && !xv_session_uuid_valid(resp->session_id, strlen(resp->session_id))))
         return XV_E_PARSE;
     if (!s)
         return 0;
     uint8_t d_id[XV_SESSION_DIGEST_LEN], d_resp[XV_SESSION_DIGEST_LEN],
         d_fp[XV_SESSION_DIGEST_LEN];
-    id_digest(resp->session_id, d_id);
+    if (resp->id_digest)
+        memcpy(d_id, resp->id_digest, sizeof d_id); /* resolve's: no second digest */
+    else
+        id_digest_of(resp->session_id, d_id);
     int has_resp = resp->response_id && resp->response_id[0];
     if (has_resp)
         xv_session_digest_str(K_RESP, resp->response_id, strlen(resp->response_id), d_resp);
@@ -882,9 +893,19 @@ int xv_session_store_match_tools(struct xv_session_store *s, const char *session
                                  const cJSON *request, size_t result_max,
                                  struct xv_session_tool_step **out, size_t *nout)
 {
+    return xv_session_store_match_tools_d(s, session_id, NULL, type, request, result_max, out,
+                                          nout);
+}
+
+int xv_session_store_match_tools_d(struct xv_session_store *s, const char *session_id,
+                                   const uint8_t *id_digest, int type, const cJSON *request,
+                                   size_t result_max, struct xv_session_tool_step **out,
+                                   size_t *nout)
+{
     *out = NULL;
     *nout = 0;
-    if (!s || !session_id || !xv_session_uuid_valid(session_id, strlen(session_id)))
+    if (!s || !session_id ||
+        (!id_digest && !xv_session_uuid_valid(session_id, strlen(session_id))))
         return 0;
     const char *str;
     const cJSON *list = xv_session_messages_of(type, request, &str), *item, *content;
@@ -901,7 +922,10 @@ int xv_session_store_match_tools(struct xv_session_store *s, const char *session
     if (!mt)
         return XV_E_NOMEM;
     uint8_t d_id[XV_SESSION_DIGEST_LEN];
-    id_digest(session_id, d_id);
+    if (id_digest)
+        memcpy(d_id, id_digest, sizeof d_id);
+    else
+        id_digest_of(session_id, d_id);
     size_t k = 0;
 
     pthread_mutex_lock(&s->mu);

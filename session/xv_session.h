@@ -171,12 +171,18 @@ struct xv_session_request {
                                    fingerprinted) */
 };
 
+/* SHA-256 digest size. */
+#define XV_SESSION_DIGEST_LEN 32
+
 struct xv_session_resolved {
     char id[XV_SESSION_ID_LEN + 1]; /* session id, NUL-terminated; for header/env the
                                        value as given, else lower-case libuuid text */
     uint64_t turn;              /* 1 for a new session, else previous turn + 1; every
                                    resolved request counts, blocked ones too */
     int strategy;               /* enum xv_session_strategy */
+    int has_id_digest;          /* id_digest holds the store's digest of id (a given or
+                                   new id; not one found by another key) */
+    uint8_t id_digest[XV_SESSION_DIGEST_LEN];
 };
 
 /*
@@ -229,6 +235,9 @@ struct xv_session_response {
     const uint8_t *scope;       /* the request's scope (xv_session_request.scope) or NULL */
     const struct xv_session_convo *convo; /* what resolve left in xv_session_request.convo
                                    for this request, or NULL */
+    const uint8_t *id_digest;   /* xv_session_resolved.id_digest when has_id_digest (it
+                                   vouches for session_id: not checked or digested again),
+                                   else NULL */
 };
 
 /*
@@ -272,12 +281,16 @@ struct xv_session_tool_step {
 int xv_session_store_match_tools(struct xv_session_store *s, const char *session_id, int type,
                                  const cJSON *request, size_t result_max,
                                  struct xv_session_tool_step **out, size_t *nout);
+/* The same, with the id's digest from xv_session_store_resolve (it vouches for
+ * the id, which is then neither checked nor digested again); NULL: as above. */
+int xv_session_store_match_tools_d(struct xv_session_store *s, const char *session_id,
+                                   const uint8_t *id_digest, int type, const cJSON *request,
+                                   size_t result_max, struct xv_session_tool_step **out,
+                                   size_t *nout);
 void xv_session_tool_steps_free(struct xv_session_tool_step *steps, size_t n);
 
 /* ------------------------------------------------- canonical JSON, digests */
 
-/* SHA-256 digest size. */
-#define XV_SESSION_DIGEST_LEN 32
 
 /* The scope of a request's derived session keys: HMAC-SHA256 of its
  * credential (bearer token / api-key value) under a per-process random key
