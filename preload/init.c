@@ -125,13 +125,15 @@ XV_START_FN static void read_process_name(int argc, char **argv)
 static void coverage_report(void)
 {
     char exe[512], why[768];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return;
-    exe[n] = '\0';
     if (g_patch.exe.rodata_pending)
         xv_patch_elf_read_rodata("/proc/self/exe", &g_patch.exe);
-    if (xv_coverage_verdict(exe, &g_patch.exe, why, sizeof why))
+    /* the verdict first: the program's path (a readlink of /proc/self/exe,
+     * ~30 us on the bench VM) only when there is something to say */
+    if (!xv_coverage_verdict("", &g_patch.exe, why, sizeof why))
+        return;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    if (xv_coverage_verdict(n > 0 ? exe : "(this program)", &g_patch.exe, why, sizeof why))
         xv_log(XV_LOG_ERROR, "not covered: %s", why);
 }
 
