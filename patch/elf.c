@@ -76,16 +76,12 @@ XV_START_FN static const unsigned char *at(const struct xv_patch_elf_file *e, ui
     return NULL;
 }
 
-/* An unsigned field of `width` bytes at `off`, in the file's byte order;
- * 0 past the end. */
-XV_START_FN static uint64_t rd(const struct xv_patch_elf_file *e, size_t off, int width)
+/* The unsigned field of `width` bytes at p (in bounds), byte order `be`. */
+XV_START_FN static uint64_t field(const unsigned char *p, int be, int width)
 {
-    const unsigned char *p = at(e, off, (uint64_t)width);
-    if (!p)
-        return 0;
     uint64_t v = 0;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (!e->be) {            /* the common case: one load of a known width */
+    if (!be) {               /* the common case: one load of a known width */
         switch (width) {
         case 2: { uint16_t x; memcpy(&x, p, 2); return x; }
         case 4: { uint32_t x; memcpy(&x, p, 4); return x; }
@@ -95,16 +91,18 @@ XV_START_FN static uint64_t rd(const struct xv_patch_elf_file *e, size_t off, in
     }
 #endif
     for (int i = 0; i < width; i++) {
-        int shift = e->be ? (width - 1 - i) * 8 : i * 8;
+        int shift = be ? (width - 1 - i) * 8 : i * 8;
         v |= (uint64_t)p[i] << shift;
     }
     return v;
 }
 
-/* Address-sized field (4 or 8 bytes by class). */
-XV_START_FN static uint64_t rda(const struct xv_patch_elf_file *e, size_t off)
+/* An unsigned field of `width` bytes at `off`, in the file's byte order;
+ * 0 past the end. */
+XV_START_FN static uint64_t rd(const struct xv_patch_elf_file *e, size_t off, int width)
 {
-    return rd(e, off, e->is64 ? 8 : 4);
+    const unsigned char *p = at(e, off, (uint64_t)width);
+    return p ? field(p, e->be, width) : 0;
 }
 
 /* A NUL-terminated string at `off` that lies wholly inside [lo, hi). */
@@ -133,25 +131,26 @@ struct phdr {
 
 XV_START_FN static size_t phnum(const struct xv_patch_elf_file *e)
 {
-    return (size_t)rd(e, e->is64 ? 56 : 44, 2);
+    return e->phcount;
 }
 
 XV_START_FN static int phdr_get(const struct xv_patch_elf_file *e, size_t i, struct phdr *ph)
 {
-    uint64_t phoff = e->is64 ? rd(e, 32, 8) : rd(e, 28, 4);
-    uint16_t entsz = (uint16_t)rd(e, e->is64 ? 54 : 42, 2);
-    if (entsz < (e->is64 ? 56 : 32) || !in_file(e, phoff + (uint64_t)i * entsz, entsz))
+    if (i >= e->phcount)
         return -1;
-    size_t o = (size_t)(phoff + (uint64_t)i * entsz);
-    ph->type = (uint32_t)rd(e, o, 4);
+    /* the entry found once, its fields read in place */
+    const unsigned char *p = at(e, e->phoff + (uint64_t)i * e->phentsz, e->is64 ? 56 : 32);
+    if (!p)
+        return -1;
+    ph->type = (uint32_t)field(p, e->be, 4);
     if (e->is64) {
-        ph->offset = rd(e, o + 8, 8);
-        ph->vaddr = rd(e, o + 16, 8);
-        ph->filesz = rd(e, o + 32, 8);
+        ph->offset = field(p + 8, e->be, 8);
+        ph->vaddr = field(p + 16, e->be, 8);
+        ph->filesz = field(p + 32, e->be, 8);
     } else {
-        ph->offset = rd(e, o + 4, 4);
-        ph->vaddr = rd(e, o + 8, 4);
-        ph->filesz = rd(e, o + 16, 4);
+        ph->offset = field(p + 4, e->be, 4);
+        ph->vaddr = field(p + 8, e->be, 4);
+        ph->filesz = field(p + 16, e->be, 4);
     }
     return 0;
 }
@@ -175,15 +174,17 @@ XV_START_FN static uint16_t shnum(const struct xv_patch_elf_file *e);
 XV_START_FN static void parse_dynamic(struct xv_patch_elf_file *e, const struct phdr *dyn)
 {
     size_t entsz = e->is64 ? 16 : 8;
-    if (!in_file(e, dyn->offset, dyn->filesz))
-        return;
-    uint64_t strtab_va = 0, strsz = 0;
     size_t n = (size_t)(dyn->filesz / entsz);
+    const unsigned char *table = at(e, dyn->offset, (uint64_t)n * entsz); /* found once */
+    if (!table)
+        return;
+    int w = e->is64 ? 8 : 4;
+    uint64_t strtab_va = 0, strsz = 0;
     /* First pass: where the string table is. */
     for (size_t i = 0; i < n; i++) {
-        size_t o = (size_t)dyn->offset + i * entsz;
-        int64_t tag = (int64_t)(e->is64 ? rd(e, o, 8) : (uint64_t)(int32_t)rd(e, o, 4));
-        uint64_t val = rda(e, o + entsz / 2);
+        const unsigned char *t = table + i * entsz;
+        int64_t tag = (int64_t)(e->is64 ? field(t, e->be, 8) : (uint64_t)(int32_t)field(t, e->be, 4));
+        uint64_t val = field(t + w, e->be, w);
         if (tag == DT_NULL_)
             break;
         if (tag == DT_STRTAB_)
@@ -208,9 +209,9 @@ XV_START_FN static void parse_dynamic(struct xv_patch_elf_file *e, const struct 
         strend = strsz && stroff + strsz <= e->size ? stroff + strsz : e->size;
     }
     for (size_t i = 0; i < n; i++) {
-        size_t o = (size_t)dyn->offset + i * entsz;
-        int64_t tag = (int64_t)(e->is64 ? rd(e, o, 8) : (uint64_t)(int32_t)rd(e, o, 4));
-        uint64_t val = rda(e, o + entsz / 2);
+        const unsigned char *t = table + i * entsz;
+        int64_t tag = (int64_t)(e->is64 ? field(t, e->be, 8) : (uint64_t)(int32_t)field(t, e->be, 4));
+        uint64_t val = field(t + w, e->be, w);
         if (tag == DT_NULL_)
             break;
         const char *s = NULL;
@@ -453,6 +454,10 @@ XV_START_FN static int parse(struct xv_patch_elf_file *e)
     e->be = d[5] == 2;
     e->type = (uint16_t)rd(e, 16, 2);
     e->machine = (uint16_t)rd(e, 18, 2);
+    /* the program header table's place, once (phdr_get reads it per entry) */
+    e->phoff = e->is64 ? rd(e, 32, 8) : rd(e, 28, 4);
+    e->phentsz = (uint16_t)rd(e, e->is64 ? 54 : 42, 2);
+    e->phcount = e->phentsz >= (e->is64 ? 56 : 32) ? (uint16_t)rd(e, e->is64 ? 56 : 44, 2) : 0;
 
     uint64_t shoff = e->is64 ? rd(e, 40, 8) : rd(e, 32, 4);
     uint16_t shentsz = (uint16_t)rd(e, e->is64 ? 58 : 46, 2);

@@ -115,6 +115,8 @@ struct xv_patch_elf_file {
     size_t nneeded;
     const char *rpath;          /* DT_RPATH or NULL (borrowed) */
     const char *runpath;        /* DT_RUNPATH or NULL (borrowed) */
+    uint64_t phoff;             /* the program header table: offset, entry size, */
+    uint16_t phentsz, phcount;  /* count (0 when its entries are too small) */
     int has_shdrs;              /* section headers readable */
     uint64_t shoff;             /* the section header table: offset, entry size, */
     uint32_t shentsz;           /* usable count (0 without has_shdrs), and the */

@@ -438,6 +438,151 @@ static void test_dynsym_lookup(void **state)
     xv_patch_elf_close(&f);
 }
 
+/* ---- ELF32/ELF64 of either byte order (elf.c reads all four) --------------- */
+
+/* A field of width w at p, byte order be. */
+static void put(unsigned char *p, uint64_t v, int w, int be)
+{
+    for (int i = 0; i < w; i++)
+        p[be ? w - 1 - i : i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A small shared object as a foreign toolchain would write it: a PT_LOAD over
+ * the whole file at vaddr 0, PT_DYNAMIC (DT_NEEDED libssl.so.3, DT_STRTAB,
+ * DT_STRSZ), .text, .dynsym holding SSL_write (value 0x100, size 16, a
+ * function), .dynstr, .dynamic and .shstrtab. Its length. */
+static size_t make_elf(unsigned char *f, int is64, int be)
+{
+    memset(f, 0, 4096);
+    static const char dynstr[] = "\0libssl.so.3\0SSL_write";
+    static const char shstr[] = "\0.text\0.dynsym\0.dynstr\0.dynamic\0.shstrtab";
+    size_t ehsz = is64 ? 64 : 52, phsz = is64 ? 56 : 32, shsz = is64 ? 64 : 40;
+    size_t symsz = is64 ? 24 : 16, dynsz = is64 ? 16 : 8, w = is64 ? 8 : 4;
+    size_t ph = ehsz, text = 0x100, dsym = 0x200, dstr = 0x280, dyn = 0x300, sstr = 0x380,
+           sh = 0x400, n = sh + 6 * shsz;
+    memcpy(f, "\177ELF", 4);
+    f[4] = is64 ? 2 : 1;
+    f[5] = be ? 2 : 1;
+    f[6] = 1;
+    put(f + 16, 3, 2, be);                  /* ET_DYN */
+    put(f + 18, is64 ? 183 : 40, 2, be);    /* AArch64 / ARM */
+    put(f + 20, 1, 4, be);
+    put(f + (is64 ? 32 : 28), ph, (int)w, be);
+    put(f + (is64 ? 40 : 32), sh, (int)w, be);
+    put(f + (is64 ? 52 : 40), ehsz, 2, be);
+    put(f + (is64 ? 54 : 42), phsz, 2, be);
+    put(f + (is64 ? 56 : 44), 2, 2, be);
+    put(f + (is64 ? 58 : 46), shsz, 2, be);
+    put(f + (is64 ? 60 : 48), 6, 2, be);
+    put(f + (is64 ? 62 : 50), 5, 2, be);
+    for (int i = 0; i < 2; i++) {           /* PT_LOAD, PT_DYNAMIC */
+        unsigned char *p = f + ph + i * phsz;
+        uint64_t off = i ? dyn : 0, len = i ? 4 * dynsz : n;
+        put(p, i ? 2 : 1, 4, be);
+        put(p + (is64 ? 8 : 4), off, (int)w, be);
+        put(p + (is64 ? 16 : 8), off, (int)w, be);  /* vaddr = offset */
+        put(p + (is64 ? 32 : 16), len, (int)w, be);
+        put(p + (is64 ? 40 : 20), len, (int)w, be);
+    }
+    memset(f + text, 0xc3, 16);
+    unsigned char *sym = f + dsym + symsz;  /* entry 1: SSL_write */
+    put(sym, 13, 4, be);
+    if (is64) {
+        sym[4] = 0x12;                      /* GLOBAL FUNC */
+        put(sym + 6, 1, 2, be);
+        put(sym + 8, text, 8, be);
+        put(sym + 16, 16, 8, be);
+    } else {
+        put(sym + 4, text, 4, be);
+        put(sym + 8, 16, 4, be);
+        sym[12] = 0x12;
+        put(sym + 14, 1, 2, be);
+    }
+    memcpy(f + dstr, dynstr, sizeof dynstr);
+    uint64_t tags[4][2] = { { 1, 1 }, { 5, dstr }, { 10, sizeof dynstr }, { 0, 0 } };
+    for (int i = 0; i < 4; i++) {
+        put(f + dyn + i * dynsz, tags[i][0], (int)w, be);
+        put(f + dyn + i * dynsz + w, tags[i][1], (int)w, be);
+    }
+    memcpy(f + sstr, shstr, sizeof shstr);
+    /* name, type, flags, off, size, link, entsize of sections 1..5 */
+    uint64_t s[5][7] = { { 1, 1, 6, text, 16, 0, 0 },
+                         { 7, 11, 2, dsym, 2 * symsz, 3, symsz },
+                         { 15, 3, 2, dstr, sizeof dynstr, 0, 0 },
+                         { 23, 6, 3, dyn, 4 * dynsz, 3, dynsz },
+                         { 32, 3, 0, sstr, sizeof shstr, 0, 0 } };
+    for (int i = 0; i < 5; i++) {
+        unsigned char *p = f + sh + (i + 1) * shsz;
+        put(p, s[i][0], 4, be);
+        put(p + 4, s[i][1], 4, be);
+        put(p + 8, s[i][2], (int)w, be);
+        put(p + (is64 ? 16 : 12), s[i][3], (int)w, be);  /* addr = offset */
+        put(p + (is64 ? 24 : 16), s[i][3], (int)w, be);
+        put(p + (is64 ? 32 : 20), s[i][4], (int)w, be);
+        put(p + (is64 ? 40 : 24), s[i][5], 4, be);
+        put(p + (is64 ? 56 : 36), s[i][6], (int)w, be);
+    }
+    return n;
+}
+
+struct first_sym {
+    uint64_t value, size;
+    int seen;
+};
+
+static int note_sym(void *ctx, const struct xv_patch_elf_sym *s)
+{
+    struct first_sym *f = ctx;
+    if (strcmp(s->name, "SSL_write") == 0) {
+        f->value = s->value;
+        f->size = s->size;
+        f->seen++;
+    }
+    return 0;
+}
+
+/* The same facts from all four classes and byte orders (doctor reads other
+ * machines' programs; the agent's own program is always the host's). */
+static void test_elf_classes(void **state)
+{
+    (void)state;
+    unsigned char f[4096];
+    char path[] = "/tmp/xv-elf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    for (int v = 0; v < 4; v++) {
+        int is64 = v & 1, be = v >> 1;
+        size_t n = make_elf(f, is64, be);
+        assert_int_equal(ftruncate(fd, 0), 0);
+        assert_int_equal(pwrite(fd, f, n, 0), (ssize_t)n);
+        struct xv_patch_elf_file e;
+        assert_int_equal(xv_patch_elf_open(path, &e), 0);
+        assert_true(e.is64 == is64 && e.be == be && e.type == 3);
+        assert_int_equal(e.machine, is64 ? 183 : 40);
+        assert_true(e.has_dynamic && e.has_shdrs && !e.has_symtab);
+        assert_int_equal(e.nneeded, 1);
+        assert_string_equal(e.needed[0], "libssl.so.3");
+        struct xv_patch_elf_shdr sh;
+        assert_int_equal(xv_patch_elf_find_section(&e, ".dynsym", &sh), 0);
+        assert_true(sh.type == XV_PATCH_SHT_DYNSYM && sh.in_file && sh.link == 3);
+        assert_int_equal(xv_patch_elf_find_section(&e, ".shstrtab", &sh), 0);
+        struct first_sym fs = { 0, 0, 0 };
+        xv_patch_elf_symbols(&e, XV_PATCH_SHT_DYNSYM, NULL, note_sym, &fs);
+        assert_int_equal(fs.seen, 1);
+        assert_int_equal(fs.value, 0x100);
+        assert_int_equal(fs.size, 16);
+        xv_patch_elf_close(&e);
+        struct xv_patch_elf facts;
+        assert_int_equal(xv_patch_elf_read(path, &facts), 0);
+        assert_true(facts.needs_libssl);
+        assert_int_equal(facts.sym[0].value, 0x100); /* SSL_write */
+        assert_int_equal(facts.sym[0].offset, 0x100);
+        assert_false(facts.is_elf64_x86_64);
+    }
+    close(fd);
+    unlink(path);
+}
+
 /* ---- the multi-needle search of .rodata (elf.c) --------------------------- */
 
 static unsigned slow_hits(const unsigned char *d, size_t n, const char *const *nd, size_t count)
@@ -521,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_elf_and_apply),
         cmocka_unit_test(test_coverage_verdict),
         cmocka_unit_test(test_contains_any),
+        cmocka_unit_test(test_elf_classes),
         cmocka_unit_test(test_dynsym_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
