@@ -98,8 +98,6 @@ static int resolve(struct xv_session_store *s, int type, const cJSON *body,
 static void record(struct xv_session_store *s, const struct xv_session_resolved *r, int type,
                    const cJSON *body, const char *response_id, const cJSON *reply)
 {
-    /* resolve's digest of the id, as the agent passes it (every test that
-     * records through here checks it leads to the same session as the id) */
     struct xv_session_response rs = { .session_id = r->id, .turn = r->turn, .type = type,
                                       .request = body, .response_id = response_id,
                                       .reply = reply,
@@ -453,52 +451,6 @@ static void conv_echo(struct conv *c, const cJSON *reply)
     cJSON_AddArrayToObject(m, "annotations");
     cJSON_AddNullToObject(m, "audio");
     cJSON_AddItemToArray(c->msgs, m);
-}
-
-/* resolve hands out its digest of the id for a given or new id (not for one
- * found by another key), case-insensitive like the id; the response and the
- * tool match take it instead of checking and digesting the id again. */
-static void test_id_digest(void **state)
-{
-    (void)state;
-    struct xv_session_store *s = new_store(100, 0);
-    struct xv_session_resolved a, b, c;
-    struct xv_session_request rq = { .header_id = "123E4567-E89B-12D3-A456-426614174000",
-                                     .header_id_len = 36 };
-    assert_int_equal(xv_session_store_resolve(s, &rq, &a), 0);
-    assert_true(a.has_id_digest);
-    rq.header_id = "123e4567-e89b-12d3-a456-426614174000";
-    assert_int_equal(xv_session_store_resolve(s, &rq, &b), 0);
-    assert_true(b.has_id_digest);
-    assert_memory_equal(a.id_digest, b.id_digest, XV_SESSION_DIGEST_LEN);
-    assert_int_equal(b.turn, 2);
-
-    cJSON *t1 = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"}]}");
-    assert_int_equal(resolve(s, XV_SESSION_REQ_CHAT, t1, &c), XV_SESSION_BY_NEW);
-    assert_true(c.has_id_digest);
-    assert_memory_not_equal(c.id_digest, a.id_digest, XV_SESSION_DIGEST_LEN);
-    struct xv_session_tool_call tc = { "call_1", "get_weather", "{}", 2 };
-    cJSON *rep = xv_session_reply_new(NULL, 0, &tc, 1);
-    record(s, &c, XV_SESSION_REQ_CHAT, t1, "chatcmpl-1", rep);
-    xv_session_reply_free(rep);
-    cJSON *t2 = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},"
-                      "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\",\"type\":"
-                      "\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]},"
-                      "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"sunny\"}]}");
-    struct xv_session_resolved d;
-    assert_int_equal(resolve(s, XV_SESSION_REQ_CHAT, t2, &d), XV_SESSION_BY_FINGERPRINT);
-    assert_string_equal(d.id, c.id);
-    assert_false(d.has_id_digest); /* found by its fingerprint: no digest of its id taken */
-    struct xv_session_tool_step *steps;
-    size_t n;
-    assert_int_equal(xv_session_store_match_tools_d(s, d.id, c.id_digest, XV_SESSION_REQ_CHAT, t2,
-                                                    0, &steps, &n), 0);
-    assert_int_equal(n, 1);
-    assert_string_equal(steps[0].call_id, "call_1");
-    xv_session_tool_steps_free(steps, n);
-    cJSON_Delete(t1);
-    cJSON_Delete(t2);
-    xv_session_store_free(s);
 }
 
 static void test_four_turn_chat_with_tool(void **state)
@@ -1032,7 +984,6 @@ int main(void)
         cmocka_unit_test(test_null_store),
         cmocka_unit_test(test_previous_response_chain),
         cmocka_unit_test(test_user_field),
-        cmocka_unit_test(test_id_digest),
         cmocka_unit_test(test_four_turn_chat_with_tool),
         cmocka_unit_test(test_responses_fingerprint_and_tools),
         cmocka_unit_test(test_prefill_and_odd_results),
