@@ -43,6 +43,7 @@ static struct {
     struct xv_policy *policy; /* compiled XENOVIA_POLICY, or NULL */
     int policy_broken;        /* XENOVIA_POLICY did not load */
     pid_t pid;                /* this process (a vfork child has another pid) */
+    pid_t armed_pid;          /* the process that registered the fork handlers */
 } g XV_START_DATA;
 
 /* Compiled-in OpenSSL: what patch/ did. Its exe member holds the program
@@ -95,6 +96,7 @@ static void on_fork_child(void)
  * must pass through the handlers below. */
 static void arm_fork_handlers(void)
 {
+    g.armed_pid = (pid_t)syscall(SYS_getpid);
     if (register_fork_handlers(on_fork_prepare, on_fork_parent, on_fork_child) == 0)
         xv_uuid_fork_handled(); /* else the generator registers its own at first use */
 }
@@ -276,13 +278,18 @@ XV_EXIT_FN static int shares_parent_memory(void)
  * through xv_hooks_on_exit); nothing in a vfork child or when inactive.
  * Another pid than the one the fork handler last wrote is a vfork child —
  * or the child of a fork made before the handlers were registered (they
- * wait for the agent's first use), whose own memory the kernel tells. */
+ * wait for the agent's first use), whose own memory the kernel tells. When
+ * it cannot (kcmp refused, as under Docker's default seccomp profile), a
+ * process that registered the handlers itself flushes: either a fork
+ * child, or a vfork child of a parent that had no agent state to lose. */
 XV_EXIT_FN static void exit_flush(void)
 {
     if (!g.active)
         return;
     int saved = errno;
-    if (getpid() != g.pid && shares_parent_memory() != 0) {
+    pid_t me = getpid();
+    int shared = me != g.pid ? shares_parent_memory() : 0;
+    if (shared > 0 || (shared < 0 && me != g.armed_pid)) {
         errno = saved;
         return;
     }

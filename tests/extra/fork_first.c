@@ -12,9 +12,19 @@
  *      anything of the parent's, so the in-flight call completes normally;
  *   3. the parent makes its own two calls (FF-<nonce>-parent, -parent2) and
  *      leaves with _exit(0).
- * Usage: fork_first PORT NONCE. Exit status 0 when every step answered 200.
+ * With a third argument "nokcmp" the program first makes kcmp(2) fail with
+ * EPERM (a seccomp filter, as Docker's default profile does): the agent then
+ * tells a vfork child by which process registered its fork handlers.
+ * Usage: fork_first PORT NONCE [nokcmp]. Exit status 0 when every step
+ * answered 200.
  */
 #include <arpa/inet.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,10 +83,35 @@ static int call(int port, const char *nonce, const char *who)
     return finish_call(send_call(port, nonce, who));
 }
 
+/* kcmp(2) answers EPERM from now on (this process and its children). */
+static int refuse_kcmp(void)
+{
+#if defined(__x86_64__) && defined(SYS_kcmp)
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kcmp, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 1 /* EPERM */),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        return -1;
+    return syscall(SYS_kcmp, getpid(), getppid(), 1, 0, 0) == -1 ? 0 : -1;
+#else
+    return -1;
+#endif
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3)
+    if (argc != 3 && argc != 4)
         return 2;
+    if (argc == 4 && (strcmp(argv[3], "nokcmp") != 0 || refuse_kcmp() != 0))
+        return 9;
     int port = atoi(argv[1]);
     pid_t c = fork();
     if (c == 0) /* a process's first record is written on the spot, a second
