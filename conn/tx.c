@@ -587,6 +587,14 @@ static long release(struct xv_conn *c, const struct xv_conn_io *io)
             return 0;
         }
     }
+    if (!call || !call->api) {
+        /* not an inspected call: exactly what the app wrote, no copy */
+        rc = xv_conn_txq_send(c, io, c->tx_hold.data, c->tx_hold.len);
+        xv_buf_reset(&c->tx_hold);
+        c->tx_head_len = 0;
+        c->tx_holding = 0;
+        return rc;
+    }
     struct xv_buf out;
     xv_buf_init(&out, c->tx_hold.len + 8192);
     if (build_request(c, call, &out) != 0) {
@@ -691,6 +699,31 @@ static long tx_unheld(struct xv_conn *c, const struct xv_conn_io *io, const char
     return w;
 }
 
+/* A request that is not an inspected call, its head just parsed: the part of
+ * its body this same write carries (up to the request's end, at most
+ * COALESCE_MAX bytes) joins the held head, so head and body leave in one
+ * write (one TLS record), not two (issue 9: a passed-through POST cost a
+ * second record and system call). Bytes the parser saw but the hold could
+ * not take are left to tx_unheld as "ahead". */
+#define COALESCE_MAX 16384
+static void coalesce_body(struct xv_conn *c, const char *buf, size_t len, size_t *pos,
+                          long *accepted)
+{
+    size_t n = len - *pos;
+    if (!n || c->tx_ahead || c->tx_hold.len + n > COALESCE_MAX ||
+        xv_http_parser_state(c->req) == XV_HTTP_S_HEAD)
+        return;
+    size_t k = xv_http_parser_feed(c->req, buf + *pos, n);
+    if (k == 0 || k > n || atomic_load(&c->mode) != XV_CONN_HTTP)
+        k = n;
+    if (xv_buf_append(&c->tx_hold, buf + *pos, k) != 0) {
+        c->tx_ahead = k; /* parsed, not taken: tx_unheld writes them unparsed */
+        return;
+    }
+    *pos += k;
+    *accepted += (long)k;
+}
+
 long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                       xv_conn_write_fn wr, xv_conn_wait_fn wait, void *ctx)
 {
@@ -789,6 +822,8 @@ long xv_conn_tx_write(struct xv_conn *c, const char *buf, size_t len,
                 c->tx_holding = call && call->api && !c->tx_req_done &&
                                 (!call->expect_continue || call->continue_local);
                 if (!c->tx_holding && !c->tx_req_done) {
+                    if (!(call && call->api))
+                        coalesce_body(c, buf, len, &pos, &accepted);
                     rc = release(c, &io);
                     if (rc != 0)
                         break;

@@ -649,6 +649,53 @@ static void test_non_api_request_streams(void **state)
     xv_conn_unref(c);
 }
 
+/* A transport that takes every byte, noting where each write ended. */
+static size_t g_cuts[16];
+static int g_ncuts;
+
+static long whole_write(void *ctx, const char *p, size_t n)
+{
+    (void)ctx;
+    assert_true(g_wire_len + n <= sizeof g_wire);
+    memcpy(g_wire + g_wire_len, p, n);
+    g_wire_len += n;
+    if (g_ncuts < 16)
+        g_cuts[g_ncuts++] = g_wire_len;
+    return (long)n;
+}
+
+/* A non-API request written whole leaves in one write (one TLS record), head
+ * and body together; a pipelined request behind it is not merged into that
+ * write; a body past the coalescing bound still goes out byte for byte. */
+static void test_non_api_one_write(void **state)
+{
+    (void)state;
+    static char big[20000 + 128];
+    const char *one = "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789";
+    const char *two = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+                      "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    int hl = snprintf(big, sizeof big, "PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: 20000\r\n\r\n");
+    memset(big + hl, 'x', 20000);
+    const char *reqs[3] = { one, two, big };
+    size_t lens[3] = { strlen(one), strlen(two), (size_t)hl + 20000 };
+    for (int i = 0; i < 3; i++) {
+        wire_reset();
+        g_ncuts = 0;
+        struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, NULL);
+        assert_int_equal(xv_conn_tx_write(c, reqs[i], lens[i], whole_write, fake_wait, NULL),
+                         (long)lens[i]);
+        assert_int_equal(g_wire_len, lens[i]);
+        assert_memory_equal(g_wire, reqs[i], lens[i]);
+        if (i == 0)
+            assert_int_equal(g_ncuts, 1);
+        if (i == 1) {
+            assert_int_equal(g_ncuts, 2);
+            assert_int_equal(g_cuts[0], strstr(two, "GET") - two);
+        }
+        xv_conn_unref(c);
+    }
+}
+
 static void test_injected_headers(void **state)
 {
     (void)state;
@@ -824,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_fork_child_owes_nothing),
         cmocka_unit_test(test_pipelined_each_injected),
         cmocka_unit_test(test_non_api_request_streams),
+        cmocka_unit_test(test_non_api_one_write),
         cmocka_unit_test(test_injected_headers),
         cmocka_unit_test(test_bad_session_header_answered),
         cmocka_unit_test(test_redact_labels),
