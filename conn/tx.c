@@ -336,7 +336,14 @@ int xv_conn_decide_mode(struct xv_conn *c, const unsigned char *p, size_t n)
         i++;
     if (i == n && i < 16)
         return XV_CONN_UNDECIDED; /* a method split across writes */
-    return (i > 0 && i < 16 && p[i] == ' ') ? XV_CONN_HTTP : XV_CONN_PASS;
+    if (!(i > 0 && i < 16 && p[i] == ' '))
+        return XV_CONN_PASS;
+    /* A peer whose name XENOVIA_HOSTS excludes carries no call the agent
+     * inspects (req_on_head judges every request by that name when it is
+     * known): the connection passes through unparsed from its first byte. */
+    if (c->peer.host[0] && !xv_conn_host_allowed(xv_conn_cfg.hosts, c->peer.host, c->peer.port))
+        return XV_CONN_PASS;
+    return XV_CONN_HTTP;
 }
 
 /* The held request as it goes out: head with injected lines, then the rest. */

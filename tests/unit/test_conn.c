@@ -828,6 +828,39 @@ static void test_redact_labels(void **state)
     assert_int_equal(xv_redact_labels_from(names, 3), XV_REDACT_EMAIL | XV_REDACT_SSN);
 }
 
+/* A connection to a peer XENOVIA_HOSTS excludes passes through from its first
+ * byte (nothing parsed, nothing held, one write per app write); one to an
+ * allowed peer is inspected. */
+static void test_excluded_peer_passes(void **state)
+{
+    (void)state;
+    const char *req = "POST /v1/chat/completions HTTP/1.1\r\nHost: other.example\r\n"
+                      "Content-Length: 2\r\n\r\n{}";
+    struct xv_conn_config cc = *xv_conn_get_config();
+    struct xv_conn_config with = cc;
+    with.hosts = "api.openai.com";
+    xv_conn_configure(&with);
+    for (int allowed = 0; allowed < 2; allowed++) {
+        struct xv_conn_peer peer = { .port = 443 };
+        snprintf(peer.host, sizeof peer.host, "%s", allowed ? "api.openai.com" : "other.example");
+        wire_reset();
+        g_ncuts = 0;
+        struct xv_conn *c = xv_conn_new(XV_CONN_PLAIN, &peer);
+        assert_int_equal(xv_conn_tx_write(c, req, strlen(req), whole_write, fake_wait, NULL),
+                         (long)strlen(req));
+        if (allowed) {
+            assert_int_equal(xv_conn_mode(c), XV_CONN_HTTP);
+        } else {
+            assert_int_equal(xv_conn_mode(c), XV_CONN_PASS);
+            assert_int_equal(g_ncuts, 1);
+            assert_int_equal(g_wire_len, strlen(req));
+            assert_memory_equal(g_wire, req, g_wire_len);
+        }
+        xv_conn_unref(c);
+    }
+    xv_conn_configure(&cc);
+}
+
 static void test_hosts_match(void **state)
 {
     (void)state;
@@ -875,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_injected_headers),
         cmocka_unit_test(test_bad_session_header_answered),
         cmocka_unit_test(test_redact_labels),
+        cmocka_unit_test(test_excluded_peer_passes),
         cmocka_unit_test(test_hosts_match),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
