@@ -553,6 +553,8 @@ static void redact_held(struct xv_conn *c, struct xv_call *call)
 
 /* The held request is complete (or over the hold limit): decide and send,
  * or answer. Returns 0 or the failing write result. */
+static long pass_release(struct xv_conn *c, const struct xv_conn_io *io);
+
 static long release(struct xv_conn *c, const struct xv_conn_io *io)
 {
     struct xv_call *call = c->tx_call;
@@ -594,14 +596,8 @@ static long release(struct xv_conn *c, const struct xv_conn_io *io)
             return 0;
         }
     }
-    if (!call || !call->api) {
-        /* not an inspected call: exactly what the app wrote, no copy */
-        rc = xv_conn_txq_send(c, io, c->tx_hold.data, c->tx_hold.len);
-        xv_buf_reset(&c->tx_hold);
-        c->tx_head_len = 0;
-        c->tx_holding = 0;
-        return rc;
-    }
+    if (!call || !call->api)
+        return pass_release(c, io); /* not an inspected call: as written, no copy */
     struct xv_buf out;
     xv_buf_init(&out, c->tx_hold.len + 8192);
     if (build_request(c, call, &out) != 0) {
