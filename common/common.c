@@ -287,11 +287,10 @@ void xv_log(int level, const char *fmt, ...)
 }
 
 /* Reentrancy depth of the current thread (see xv_guard_enter). */
-static __thread int g_guard_depth __attribute__((tls_model("initial-exec")));
+__thread int xv_guard_depth __attribute__((tls_model("initial-exec")));
 
 /* Every start runs the first two (the constructor's own I/O is guarded):
  * kept with the start-up code, so a process that never connects pages in no
  * other window of the agent's code (xv_place.h). */
-XV_START_FN void xv_guard_enter(void) { g_guard_depth++; }
-XV_START_FN void xv_guard_leave(void) { g_guard_depth--; }
-int xv_guard_active(void) { return g_guard_depth > 0; }
+XV_START_FN void xv_guard_enter(void) { xv_guard_depth++; }
+XV_START_FN void xv_guard_leave(void) { xv_guard_depth--; }

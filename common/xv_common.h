@@ -138,7 +138,13 @@ int xv_utf8_snprintf(char *dst, size_t cap, const char *fmt, ...)
  * straight through to the real functions. */
 void xv_guard_enter(void);
 void xv_guard_leave(void);
-int xv_guard_active(void);
+/* Read inline: every hook asks (xv_hooks_active), a call into common.c
+ * per read of a bulk download was a cold line of its own (issue 9). */
+extern __thread int xv_guard_depth __attribute__((tls_model("initial-exec"), visibility("hidden")));
+static inline int xv_guard_active(void)
+{
+    return xv_guard_depth > 0;
+}
 
 /*
  * UUIDs (uuid.c). XV_UUID_LEN is the canonical text: 8-4-4-4-12 hex digits.

@@ -65,38 +65,6 @@ struct xv_conn_config xv_conn_cfg = {
     .hold_max = 32u << 20, .write_timeout_ms = 30000,
 };
 
-/* Connections whose output queue holds bytes for the app. */
-static atomic_int g_held;
-void xv_conn_count_flag(atomic_int *flag, atomic_int *total, int now)
-{
-    if (atomic_load(flag) != now) {
-        atomic_store(flag, now);
-        atomic_fetch_add(total, now ? 1 : -1);
-    }
-}
-
-void xv_conn_out_track(struct xv_conn *c)
-{
-    xv_conn_count_flag(&c->out_counted, &g_held, c->out.len > 0);
-}
-
-int xv_conn_held_any(void)
-{
-    return atomic_load_explicit(&g_held, memory_order_relaxed) > 0;
-}
-
-int xv_conn_fd_held(int fd)
-{
-    if (fd < 0 || !xv_conn_held_any())
-        return 0;
-    int found = 0;
-    pthread_mutex_lock(&g_reg.mu);
-    for (struct xv_conn *c = g_reg.head; c && !found; c = c->reg_next)
-        found = atomic_load(&c->out_counted) && (c->wire_fd == fd || c->hint_fd == fd);
-    pthread_mutex_unlock(&g_reg.mu);
-    return found;
-}
-
 int xv_conn_head_copy_except(struct xv_buf *dst, const char *h, size_t n,
                              const char *const *drop)
 {
@@ -672,6 +640,23 @@ static int want_hold(struct xv_conn *c)
     return call && call->api && !call->response_started;
 }
 
+/* The read fast path: while the response being read is one nothing is
+ * taken from (its request not an inspected call, no cassette, nothing held
+ * or queued for the app) and inside a body framed by Content-Length, a read
+ * of at most the body's bytes but one goes to the app as the transport gave
+ * it, the parser only counting it off. The last byte ends the message on
+ * the full path, with whatever follows it. A bulk download then costs no
+ * parse per read (issue 9). How many bytes such a read may take; 0: none. */
+static size_t body_pass(struct xv_conn *c, size_t len)
+{
+    const struct xv_call *call = c->calls;
+    if (atomic_load(&c->mode) != XV_CONN_HTTP || c->out.len || c->hold.len || c->resp_holding ||
+        c->resp_end_pending || (call && (call->api || call->cas)))
+        return 0;
+    uint64_t left = xv_http_parser_body_left(c->resp);
+    return left < 2 ? 0 : left - 1 < len ? (size_t)(left - 1) : len;
+}
+
 /* Insert our header lines before the blank line that ends `hold`. */
 static int stamp_head(struct xv_conn *c, struct xv_buf *dst)
 {
@@ -872,14 +857,21 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         return 0;
     }
     for (;;) {
-        size_t cap = len;
-        if (want_hold(c) && len > 2 * STAMP_RESERVE + c->hold.len)
+        size_t cap = len, fast = body_pass(c, len);
+        if (fast)
+            cap = fast;
+        else if (want_hold(c) && len > 2 * STAMP_RESERVE + c->hold.len)
             cap = len - STAMP_RESERVE - c->hold.len;
         int http = atomic_load(&c->mode) == XV_CONN_HTTP;
         rx_unlock(c);
         long r = rd(ctx, buf, cap);
         int rd_errno = errno;
         pthread_mutex_lock(&c->mu);
+        if (fast && r > 0 && xv_http_parser_body_skip(c->resp, (size_t)r) == 0) {
+            rx_unlock(c); /* counted off unparsed (body_pass) */
+            errno = rd_errno;
+            return r;
+        }
         if (r == XV_CONN_RD_DEADLINE || r == XV_CONN_RD_ERROR) {
             /* Plain sockets only. The app's SO_RCVTIMEO ran out while a
              * head was held, or the read failed: the held bytes go to the

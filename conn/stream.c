@@ -1,13 +1,15 @@
 /*
  * stream.c — a connection's transport side: the send queue (tx_out) shared
  * by the write path (tx.c), the read hooks and the readiness hooks, the
+ * count of connections holding bytes for the app (out), the
  * sockets a stream is known to use, and the count of app calls running on
  * a stream (for the TLS hooks, which may drive an SSL from a readiness
  * hook only while the app is not using it).
  *
  * Invariant: xv_conn_tx_pending_n counts exactly the connections whose
- * tx_out is non-empty (tx_counted set), kept in step under each
- * connection's lock, so "nothing queued anywhere" is one relaxed load.
+ * tx_out is non-empty (tx_counted set), g_held those whose out is
+ * (out_counted), each kept in step under the connection's lock, so
+ * "nothing queued anywhere" is one relaxed load.
  *
  * Thread safety: per-connection state under c->mu; the registry walk under
  * its lock (conn.c); io_calls/io_owner are atomics read lock-free.
@@ -15,6 +17,46 @@
 #include "xv_conn_int.h"
 
 #include <stdint.h>
+
+/* Connections whose output queue (out) holds bytes for the app. */
+static atomic_int g_held;
+
+void xv_conn_count_flag(atomic_int *flag, atomic_int *total, int now)
+{
+    if (atomic_load(flag) != now) {
+        atomic_store(flag, now);
+        atomic_fetch_add(total, now ? 1 : -1);
+    }
+}
+
+void xv_conn_out_track(struct xv_conn *c)
+{
+    xv_conn_count_flag(&c->out_counted, &g_held, c->out.len > 0);
+}
+
+int xv_conn_held_any(void)
+{
+    return atomic_load_explicit(&g_held, memory_order_relaxed) > 0;
+}
+
+/* Does a connection counted as holding bytes for the app (held; its wire
+ * or hint fd), else one with a send queue (its wire fd), use fd? A walk of
+ * the registry under its lock. */
+static int fd_counted(int fd, int held)
+{
+    int found = 0;
+    xv_conn_reg_lock();
+    for (struct xv_conn *c = xv_conn_reg_head(); c && !found; c = c->reg_next)
+        found = atomic_load(held ? &c->out_counted : &c->tx_counted) &&
+                (c->wire_fd == fd || (held && c->hint_fd == fd));
+    xv_conn_reg_unlock();
+    return found;
+}
+
+int xv_conn_fd_held(int fd)
+{
+    return fd >= 0 && xv_conn_held_any() && fd_counted(fd, 1);
+}
 
 /* Connections whose send queue (tx_out) holds accepted request bytes. */
 atomic_int xv_conn_tx_pending_n XV_CALL_DATA;
@@ -31,14 +73,8 @@ int xv_conn_tx_pending_any(void)
 
 int xv_conn_fd_tx_pending(int fd)
 {
-    if (fd < 0 || !xv_conn_tx_pending_any())
-        return 0;
-    int found = 0;
-    xv_conn_reg_lock();
-    for (struct xv_conn *c = xv_conn_reg_head(); c && !found; c = c->reg_next)
-        found = atomic_load(&c->tx_counted) && c->wire_fd == fd;
-    xv_conn_reg_unlock();
-    return found;
+    return fd >= 0 && xv_conn_tx_pending_any() &&
+           fd_counted(fd, 0);
 }
 
 int xv_conn_fd_tx_stream(int fd)
@@ -172,3 +208,4 @@ int xv_conn_io_fd(struct xv_conn *c)
     pthread_mutex_unlock(&c->mu);
     return fd;
 }
+

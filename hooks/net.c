@@ -424,7 +424,6 @@ static ssize_t txv_run(struct xv_conn *c, struct wr_ctx *x, const struct iovec *
 
 XV_HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
-    xv_real_init();
     struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.write(fd, buf, n);
@@ -434,7 +433,6 @@ XV_HOOK ssize_t write(int fd, const void *buf, size_t n)
 
 XV_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    xv_real_init();
     struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.send(fd, buf, n, flags);
@@ -445,7 +443,6 @@ XV_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 XV_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                        const struct sockaddr *sa, socklen_t len)
 {
-    xv_real_init();
     struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.sendto(fd, buf, n, flags, sa, len);
@@ -455,7 +452,6 @@ XV_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 XV_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    xv_real_init();
     struct xv_conn *c = watched_conn(fd);
     if (!c)
         return xv_real.writev(fd, iov, iovcnt);
@@ -465,7 +461,6 @@ XV_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 XV_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    xv_real_init();
     struct xv_conn *c = watched_conn(fd);
     if (!c || msg->msg_controllen || msg->msg_name) {
         /* ancillary data or an address: not an HTTP byte stream write */
@@ -668,7 +663,6 @@ static ssize_t rx_run(struct xv_conn *c, struct rd_ctx *x, void *buf, size_t n)
 
 XV_HOOK ssize_t read(int fd, void *buf, size_t n)
 {
-    xv_real_init();
     ssize_t woke;
     if (wake_read(fd, buf, n, &woke))
         return woke;
@@ -681,7 +675,6 @@ XV_HOOK ssize_t read(int fd, void *buf, size_t n)
 
 XV_HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    xv_real_init();
     ssize_t woke;
     if (wake_read(fd, buf, n, &woke))
         return woke;
@@ -695,7 +688,6 @@ XV_HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 XV_HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
                          socklen_t *salen)
 {
-    xv_real_init();
     ssize_t woke;
     if (wake_read(fd, buf, n, &woke))
         return woke;
@@ -719,7 +711,6 @@ static int first_iov(const struct iovec *iov, int n)
 
 XV_HOOK ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    xv_real_init();
     struct xv_conn *c = watched_conn(fd);
     int i = c ? first_iov(iov, iovcnt) : -1;
     if (i < 0) {
@@ -733,7 +724,6 @@ XV_HOOK ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 
 XV_HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    xv_real_init();
     struct xv_conn *c = (flags & MSG_PEEK) ? NULL : watched_conn(fd);
     int i = c ? first_iov(msg->msg_iov, (int)msg->msg_iovlen) : -1;
     if (i < 0 || msg->msg_controllen) {

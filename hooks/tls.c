@@ -6,7 +6,7 @@
  * While a hook runs the real SSL function, xv_tls_cur.active is set on the
  * thread so the socket hooks pass the record layer's ciphertext straight
  * through and report which fd it used (curl's own BIO hides it from
- * SSL_get_fd). ALPN: for hosts we must inspect, an offer of h2 is narrowed
+ * SSL_get_fd). ALPN (alpn.c): for hosts we must inspect, an offer of h2 is narrowed
  * to http/1.1 when the SNI name is set (SPEC §2).
  *
  * Writes never wait: a released request an SSL over a non-blocking socket
@@ -65,70 +65,13 @@ static inline struct ssl_ent **bucket(unsigned b)
     return atomic_load_explicit(&g_ssl_used, memory_order_relaxed) ? &g_ssl_bucket[b] : &none;
 }
 
-/* ALPN offers we saw, so SNI time can narrow them: an SSL_CTX's, and an
- * SSL's own offer made before its host name was set (Node sets ALPN in the
- * TLSSocket constructor and the server name afterwards). Keyed by the
- * SSL_CTX or SSL pointer. Small fixed table, guarded by g_alpn.mu; oldest
- * entry overwritten; an SSL's entry is dropped at SNI time or SSL_free. */
-#define ALPN_CTX_MAX 32
-static struct {
-    pthread_mutex_t mu;
-    unsigned next;
-    struct {
-        const void *key;
-        unsigned len;
-        unsigned char protos[64];
-    } e[ALPN_CTX_MAX];
-} g_alpn = { .mu = PTHREAD_MUTEX_INITIALIZER };
-/* An SSL-level offer was ever stored (SSL_free skips the scan otherwise);
- * apart from the table, so every SSL_free does not read its page. */
-static int g_alpn_any_ssl XV_CALL_DATA;
-
-static void alpn_remember(const void *key, const unsigned char *protos, unsigned len, int is_ssl)
-{
-    pthread_mutex_lock(&g_alpn.mu);
-    int slot = -1;
-    for (int i = 0; i < ALPN_CTX_MAX; i++)
-        if (g_alpn.e[i].key == key)
-            slot = i;
-    if (slot < 0)
-        slot = (int)(g_alpn.next++ % ALPN_CTX_MAX);
-    g_alpn.e[slot].key = key;
-    g_alpn.e[slot].len = len;
-    memcpy(g_alpn.e[slot].protos, protos, len);
-    if (is_ssl)
-        __atomic_store_n(&g_alpn_any_ssl, 1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&g_alpn.mu);
-}
-
-/* Copy the offer stored for key into out (64 bytes; may be NULL), optionally
- * dropping it. Its length, 0 when none. */
-static unsigned alpn_take(const void *key, unsigned char *out, int drop)
-{
-    unsigned len = 0;
-    if (!key)
-        return 0;
-    pthread_mutex_lock(&g_alpn.mu);
-    for (int i = 0; i < ALPN_CTX_MAX; i++) {
-        if (g_alpn.e[i].key != key)
-            continue;
-        len = g_alpn.e[i].len;
-        if (out)
-            memcpy(out, g_alpn.e[i].protos, len);
-        if (drop)
-            g_alpn.e[i].key = NULL;
-    }
-    pthread_mutex_unlock(&g_alpn.mu);
-    return len;
-}
-
 /* The locks start statically initialised (no constructor writes their
  * pages at start); a fork child re-initialises them. */
 void xv_tls_atfork_child(void)
 {
     for (int i = 0; i < SSL_LOCKS; i++)
         pthread_mutex_init(&g_ssl.mu[i], NULL);
-    pthread_mutex_init(&g_alpn.mu, NULL);
+    xv_alpn_atfork_child();
 }
 
 static unsigned ssl_hash(const SSL *s)
@@ -552,8 +495,8 @@ static long rd_ssl(void *vctx, char *buf, size_t len)
     struct ssl_rd *x = vctx;
     struct tls_scope sc;
     long out;
-    int (*pend)(const SSL *) = REAL(SSL_pending);
-    if (x->reads++ > 0 && x->fd >= 0 && !x->peek && pend && pend(x->s) == 0 &&
+    int (*pend)(const SSL *) = x->reads++ > 0 && x->fd >= 0 && !x->peek ? REAL(SSL_pending) : NULL;
+    if (pend && pend(x->s) == 0 &&
         xv_net_read_deadline(x->fd, 0, x->start_ns, x->poll_deadline_ns)) {
         /* completing a held head: not past the socket's SO_RCVTIMEO */
         x->err = EAGAIN;
@@ -830,8 +773,7 @@ XV_HOOK void SSL_free(SSL *s)
             xv_conn_end(c, "SSL_free before the response completed");
             xv_conn_unref(c);
         }
-        if (__atomic_load_n(&g_alpn_any_ssl, __ATOMIC_RELAXED))
-            alpn_take(s, NULL, 1); /* its address may come back as another SSL */
+        xv_alpn_forget_ssl(s); /* its address may come back as another SSL */
         errno = saved;
     }
     if (real)
@@ -839,51 +781,6 @@ XV_HOOK void SSL_free(SSL *s)
 }
 
 /* ---- SNI and ALPN --------------------------------------------------------- */
-
-/* Hosts whose h2 offers are narrowed: XENOVIA_HOSTS, else the defaults. */
-static int narrow_host(const char *host)
-{
-    const char *list = xv_conn_get_config()->hosts;
-    if (!list || !*list)
-        list = "api.openai.com,*.openai.azure.com,runtime.xenovia.io";
-    return xv_conn_host_allowed(list, host, 443) || xv_conn_host_allowed(list, host, 0);
-}
-
-/* Copy an ALPN wire list without "h2"; 0 when nothing to change (no h2, or
- * no http/1.1 to fall back to). */
-static unsigned alpn_filter(const unsigned char *in, unsigned len, unsigned char *out, unsigned cap)
-{
-    unsigned o = 0, i = 0;
-    int had_h2 = 0, has_h1 = 0;
-    while (i < len) {
-        unsigned l = in[i];
-        if (i + 1 + l > len)
-            return 0; /* malformed: leave it alone */
-        const unsigned char *p = in + i + 1;
-        if (l == 2 && memcmp(p, "h2", 2) == 0) {
-            had_h2 = 1;
-        } else {
-            if (l == 8 && memcmp(p, "http/1.1", 8) == 0)
-                has_h1 = 1;
-            if (o + 1 + l > cap)
-                return 0;
-            out[o++] = (unsigned char)l;
-            memcpy(out + o, p, l);
-            o += l;
-        }
-        i += 1 + l;
-    }
-    return (had_h2 && has_h1) ? o : 0;
-}
-
-static void narrow_ssl(SSL *s, const unsigned char *protos, unsigned len)
-{
-    unsigned char f[256];
-    unsigned n = alpn_filter(protos, len, f, sizeof f);
-    int (*set)(SSL *, const unsigned char *, unsigned) = REAL(SSL_set_alpn_protos);
-    if (n && set && set(s, f, n) == 0)
-        xv_log(XV_LOG_DEBUG, "ALPN narrowed to http/1.1 for inspection");
-}
 
 XV_HOOK long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
 {
@@ -901,14 +798,14 @@ XV_HOOK long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
     }
     unsigned char protos[64];
     /* the SSL's own earlier offer wins over its context's */
-    unsigned len = alpn_take(s, protos, 1);
-    if (narrow_host((const char *)parg)) {
+    unsigned len = xv_alpn_take(s, protos, 1);
+    if (xv_alpn_narrow_host((const char *)parg)) {
         if (!len) {
             SSL_CTX *(*getctx)(const SSL *) = REAL(SSL_get_SSL_CTX);
-            len = alpn_take(getctx ? getctx(s) : NULL, protos, 0);
+            len = xv_alpn_take(getctx ? getctx(s) : NULL, protos, 0);
         }
         if (len)
-            narrow_ssl(s, protos, len);
+            xv_alpn_narrow_ssl(s, protos, len);
     }
     errno = saved;
     return r;
@@ -921,7 +818,7 @@ XV_HOOK int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, u
         return 1;
     int r = real(ctx, protos, len);
     if (r == 0 && xv_hooks_active() && protos && len <= 64)
-        alpn_remember(ctx, protos, len, 0);
+        xv_alpn_remember(ctx, protos, len, 0);
     return r;
 }
 
@@ -940,13 +837,13 @@ XV_HOOK int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned le
         }
         if (p.host[0]) {
             unsigned char f[256];
-            unsigned n = narrow_host(p.host) ? alpn_filter(protos, len, f, sizeof f) : 0;
+            unsigned n = xv_alpn_narrow_host(p.host) ? xv_alpn_filter(protos, len, f, sizeof f) : 0;
             if (n)
                 return real(s, f, n);
         } else if (len <= 64) {
             int r = real(s, protos, len);
             if (r == 0)
-                alpn_remember(s, protos, len, 1); /* narrowed when the host name is set */
+                xv_alpn_remember(s, protos, len, 1); /* narrowed when the host name is set */
             return r;
         }
     }

@@ -135,6 +135,15 @@ extern __thread int xv_tls_last_wire_fd __attribute__((tls_model("initial-exec")
 
 void xv_tls_atfork_child(void);
 
+/* alpn.c: ALPN offers kept until SNI time and narrowed there (tls.c). */
+void xv_alpn_remember(const void *key, const unsigned char *protos, unsigned len, int is_ssl);
+unsigned xv_alpn_take(const void *key, unsigned char *out, int drop);
+void xv_alpn_forget_ssl(const SSL *s);
+int xv_alpn_narrow_host(const char *host);
+unsigned xv_alpn_filter(const unsigned char *in, unsigned len, unsigned char *out, unsigned cap);
+void xv_alpn_narrow_ssl(SSL *s, const unsigned char *protos, unsigned len);
+void xv_alpn_atfork_child(void);
+
 /* tls.c: the addresses of our own SSL hooks, indexed by enum xv_ssl_fn
  * (NULL for names we only look up); patch/ points patched entries here. */
 void xv_tls_hook_table(void *out[XV_SSL_FN_COUNT]);

@@ -122,6 +122,19 @@ int xv_http_parser_state(const struct xv_http_parser *p)
     return p->state;
 }
 
+uint64_t xv_http_parser_body_left(const struct xv_http_parser *p)
+{
+    return p->state == XV_HTTP_S_BODY && p->mode == BM_LENGTH ? p->remaining : 0;
+}
+
+int xv_http_parser_body_skip(struct xv_http_parser *p, size_t n)
+{
+    if (xv_http_parser_body_left(p) <= n)
+        return XV_E_STATE;
+    p->remaining -= n;
+    return 0;
+}
+
 void xv_http_parser_note_request(struct xv_http_parser *p, int is_head, int is_connect)
 {
     /* Past the queue depth the request is forgotten: its response is then

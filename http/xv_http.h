@@ -131,6 +131,13 @@ void xv_http_parser_note_request(struct xv_http_parser *p, int is_head, int is_c
 
 int xv_http_parser_state(const struct xv_http_parser *p);
 
+/* Inside a body framed by Content-Length: its bytes still to come, else 0.
+ * xv_http_parser_body_skip counts off n < that many without looking at
+ * them (no callback runs: the caller wants nothing from them), so the
+ * message never ends there; the read fast path of conn/stream.c. */
+uint64_t xv_http_parser_body_left(const struct xv_http_parser *p);
+int xv_http_parser_body_skip(struct xv_http_parser *p, size_t n);
+
 /* Decompression-bomb bounds, process-wide (XENOVIA_INFLATE_MAX_BYTES,
  * XENOVIA_INFLATE_MAX_RATIO). A gzip/deflate body whose decoded size passes
  * max_bytes, or — once it has produced more than XV_HTTP_INFLATE_RATIO_FLOOR

@@ -35,12 +35,14 @@ struct fake {
     size_t step;      /* later reads return at most this many (0: unlimited) */
     int eof_errno;    /* 0: return 0 at the end; else return -1 (would block) */
     int calls;
+    size_t asked;     /* the length the last read was given */
 };
 
 static long fake_read(void *ctx, char *buf, size_t len)
 {
     struct fake *f = ctx;
     f->calls++;
+    f->asked = len;
     if (f->pos >= f->len)
         return f->eof_errno ? -1 : 0;
     size_t n = f->len - f->pos;
@@ -874,6 +876,65 @@ static void test_hosts_match(void **state)
     assert_true(xv_conn_host_allowed("[::1]:99", "::1", 99));
 }
 
+/* The read fast path (conn.c body_pass): a passed-through body of known
+ * length is read at most all but its last byte at a time and handed over
+ * unparsed; its last byte ends the message on the full path and the next
+ * call on the stream is stamped. An inspected call's body never takes it. */
+static void test_body_fast_path(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    static char resp[64 + 1000];
+    int hl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    for (int i = 0; i < 1000; i++)
+        resp[hl + i] = (char)('a' + i % 26);
+    size_t rl = (size_t)hl + 1000;
+    struct xv_conn *c = xv_conn_new(XV_CONN_TLS, NULL);
+    send_request(c, "/v1/models", 0);
+    char buf[4096], got[sizeof resp];
+    struct fake f = { .data = resp, .len = (size_t)hl + 10, .eof_errno = 1 };
+    assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &f), hl + 10);
+    assert_int_equal(f.asked, sizeof buf); /* a head: the full path */
+    memcpy(got, buf, (size_t)hl + 10);
+    f.len = rl;
+    size_t at = (size_t)hl + 10;
+    long r = xv_conn_rx(c, buf, 600, fake_read, &f);
+    assert_int_equal(r, 600);
+    assert_int_equal(f.asked, 600);
+    memcpy(got + at, buf, 600), at += 600;
+    r = xv_conn_rx(c, buf, sizeof buf, fake_read, &f); /* all but the last byte */
+    assert_int_equal(r, 1000 - 10 - 600 - 1);
+    assert_int_equal(f.asked, (size_t)r);
+    memcpy(got + at, buf, (size_t)r), at += (size_t)r;
+    r = xv_conn_rx(c, buf, sizeof buf, fake_read, &f); /* the last byte, full path */
+    assert_int_equal(r, 1);
+    assert_int_equal(f.asked, sizeof buf);
+    got[at++] = buf[0];
+    assert_int_equal(at, rl);
+    assert_memory_equal(got, resp, rl);
+    char *chat = make_response("");
+    send_request(c, "/v1/chat/completions", 0);
+    size_t chl = (size_t)(strstr(chat, "\r\n\r\n") - chat) + 4, n1, n2;
+    struct fake part = { .data = chat, .len = chl + 10, .eof_errno = 1 };
+    char *head = read_all(c, &part, 4096, &n1); /* the stamped head, 10 body bytes */
+    struct fake rest = { .data = chat + chl + 10, .len = strlen(chat) - chl - 10, .eof_errno = 1 };
+    assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &rest), (long)rest.len);
+    assert_int_equal(rest.asked, sizeof buf); /* inspected: the full path */
+    char *tail = read_all(c, &rest, 4096, &n2);
+    assert_int_equal(n2, 0);
+    head = realloc(head, n1 + rest.len);
+    memcpy(head + n1, buf, rest.len);
+    char id[TID_LEN + 1];
+    check_stamped(chat, head, n1 + rest.len, id);
+    char ids[1][TID_LEN + 1];
+    assert_int_equal(count_records(ids, 1), 1);
+    assert_string_equal(ids[0], id);
+    free(tail);
+    free(head);
+    free(chat);
+    xv_conn_unref(c);
+}
+
 int main(void)
 {
     char dir[200];
@@ -910,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_redact_labels),
         cmocka_unit_test(test_excluded_peer_passes),
         cmocka_unit_test(test_hosts_match),
+        cmocka_unit_test(test_body_fast_path),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xv_exp_shutdown();
