@@ -107,7 +107,7 @@ static void load(void)
         void **slot = (void **)((char *)&g_tls + syms[i].off);
         *slot = dlsym(h, syms[i].name);
         if (!*slot) {
-            snprintf(g_tls.why, sizeof g_tls.why, "no %s in libssl.so.3", syms[i].name);
+            snprintf(g_tls.why, sizeof g_tls.why, "no %.64s in libssl.so.3", syms[i].name);
             return;
         }
     }

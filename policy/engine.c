@@ -164,7 +164,7 @@ static const char *rule_id_of(struct xv_policy *p, const struct rule *r)
             return XV_STR(v);
     }
     const char *file = r->loc.file ? r->loc.file : (r->mod ? r->mod->file : "policy");
-    const char *slash = file ? strrchr(file, '/') : NULL;
+    const char *slash = strrchr(file, '/');
     char buf[300];
     snprintf(buf, sizeof buf, "%s:%d", slash ? slash + 1 : file, r->loc.line);
     return xv_ast_arena_strdup(&p->c.ar, buf, strlen(buf));
