@@ -124,7 +124,9 @@ int xv_http_parser_state(const struct xv_http_parser *p)
 
 uint64_t xv_http_parser_body_left(const struct xv_http_parser *p)
 {
-    return p->state == XV_HTTP_S_BODY && p->mode == BM_LENGTH ? p->remaining : 0;
+    /* A compressed body is inflated as it comes: its decoder sees every byte. */
+    int inflating = p->decode == XV_HTTP_CE_GZIP || p->decode == XV_HTTP_CE_DEFLATE;
+    return p->state == XV_HTTP_S_BODY && p->mode == BM_LENGTH && !inflating ? p->remaining : 0;
 }
 
 int xv_http_parser_body_skip(struct xv_http_parser *p, size_t n)

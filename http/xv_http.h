@@ -131,7 +131,8 @@ void xv_http_parser_note_request(struct xv_http_parser *p, int is_head, int is_c
 
 int xv_http_parser_state(const struct xv_http_parser *p);
 
-/* Inside a body framed by Content-Length: its bytes still to come, else 0.
+/* Inside a body framed by Content-Length and not being inflated (gzip,
+ * deflate): its bytes still to come, else 0.
  * xv_http_parser_body_skip counts off n < that many without looking at
  * them (no callback runs: the caller wants nothing from them), so the
  * message never ends there; the read fast path of conn/stream.c. */
