@@ -219,6 +219,8 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
         c->rx_head_done = 1;
         return c->rx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
     }
+    if (!call || (!call->api && !call->cas))
+        xv_http_parser_frame_only(c->resp); /* nothing reads that body: no inflating it */
     if (call) {
         call->response_started = 1;
         if (call->api) {

@@ -129,6 +129,12 @@ uint64_t xv_http_parser_body_left(const struct xv_http_parser *p)
     return p->state == XV_HTTP_S_BODY && p->mode == BM_LENGTH && !inflating ? p->remaining : 0;
 }
 
+void xv_http_parser_frame_only(struct xv_http_parser *p)
+{
+    if (p->state == XV_HTTP_S_BODY)
+        p->decode = XV_HTTP_CE_OTHER; /* inflate_begin's state: reset by the next body's */
+}
+
 int xv_http_parser_body_skip(struct xv_http_parser *p, size_t n)
 {
     if (xv_http_parser_body_left(p) <= n)

@@ -137,6 +137,10 @@ int xv_http_parser_state(const struct xv_http_parser *p);
  * them (no callback runs: the caller wants nothing from them), so the
  * message never ends there; the read fast path of conn/stream.c. */
 uint64_t xv_http_parser_body_left(const struct xv_http_parser *p);
+/* From on_head: the body that follows is framed but not decoded (nothing
+ * will read it; a gzip body is then not inflated, nor held to the
+ * inflation limits). */
+void xv_http_parser_frame_only(struct xv_http_parser *p);
 int xv_http_parser_body_skip(struct xv_http_parser *p, size_t n);
 
 /* Decompression-bomb bounds, process-wide (XENOVIA_INFLATE_MAX_BYTES,
