@@ -39,7 +39,8 @@ Request-driven behaviour:
     first two tools (two parallel calls; streamed as interleaved argument deltas).
   * `Expect: 100-continue` → `100 Continue` before the body is read.
 Other paths: `/download/<N>` serves N deterministic bytes (Content-Length);
-`/plain` a small non-API JSON; anything else 404.
+`/plain` a small non-API JSON (gzipped with `?gz=1` when the request accepts
+gzip); anything else 404.
 
 Log line: {"conn": id, "seq": n-th request on that connection, "tls": bool,
 "method", "target", "version", "headers": [[name, value], ...] (as received, in
@@ -623,8 +624,14 @@ class Server:
         path = target.split("?", 1)[0]
 
         if path == "/plain" and method in ("GET", "HEAD", "POST"):
-            data = _j({"ok": True, "service": "mock-upstream", "path": path}).encode()
-            self.send_simple(sock, 200, "application/json", data, keep, head_only)
+            gz = "gz=1" in target.partition("?")[2].split("&") and _accepts_gzip(headers)
+            doc = {"ok": True, "service": "mock-upstream", "path": path}
+            if gz:
+                # 2 MiB that gzip shrinks ~1,000 times: past the agent's inflation
+                # ratio bound, were it to inflate a body nothing reads.
+                doc["pad"] = "0" * (2 << 20)
+            data = _j(doc).encode()
+            self.send_simple(sock, 200, "application/json", data, keep, head_only, gz)
             return keep
         if path.startswith("/download/") and method in ("GET", "HEAD"):
             try:
@@ -669,10 +676,13 @@ class Server:
                 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
                 503: "Service Unavailable"}.get(status, "Status")
 
-    def send_simple(self, sock, status, ctype, data, keep, head_only=False):
-        head = ("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-                "Connection: %s\r\n\r\n" % (status, self._reason(status), ctype, len(data),
-                                            "keep-alive" if keep else "close"))
+    def send_simple(self, sock, status, ctype, data, keep, head_only=False, gz=False):
+        if gz:
+            data = gzip.compress(data, mtime=0)
+        head = ("HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: %d\r\n"
+                "Connection: %s\r\n\r\n" % (status, self._reason(status), ctype,
+                                            "Content-Encoding: gzip\r\n" if gz else "",
+                                            len(data), "keep-alive" if keep else "close"))
         sock.sendall(head.encode() + (b"" if head_only else data))
 
     def send_api_json(self, sock, plan, data, keep, head_only):

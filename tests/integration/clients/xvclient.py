@@ -178,9 +178,14 @@ def calls_for(scenario):
                      _chat(MODEL, "Chunked request, streamed reply.", stream=True,
                            stream_options={"include_usage": True}), chunked=True)]
     if scenario == "non_api":
+        # The gzipped /plain and the download are passed through (framed, not
+        # inflated or parsed); the API call after them must still be inspected.
         return [{"method": "GET", "path": "/plain", "body": None, "stream": False, "gzip": False},
+                {"method": "GET", "path": "/plain?gz=1", "body": None, "stream": False,
+                 "gzip": True},
                 {"method": "GET", "path": "/download/%d" % DOWNLOAD_BYTES, "body": None,
-                 "stream": False, "gzip": False, "download": True}]
+                 "stream": False, "gzip": False, "download": True},
+                post("/v1/chat/completions", _chat(MODEL, "An API call after the downloads."))]
     raise SystemExit("unknown scenario %r (known: %s)" % (scenario, ", ".join(SCENARIOS)))
 
 
