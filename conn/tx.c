@@ -101,8 +101,10 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
     /* After a protocol upgrade (WebSocket, h2c) the app's next bytes are not
      * HTTP/1.x: the stream is left alone once this request is out. */
     c->tx_upgrade = xv_http_head_find(h, "upgrade") != NULL;
-    if (!call)
+    if (!call) {
+        xv_http_parser_frame_only(c->req);
         return c->tx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
+    }
     call->start_mono_ns = xv_now_mono_ns();
     call->start_wall_ns = xv_now_wall_ns();
     call->expect_continue = h->expect_continue;
@@ -130,6 +132,8 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
                 xv_openai_call_set_model_hint(call->api, dep);
         }
     }
+    if (!call->api)
+        xv_http_parser_frame_only(c->req); /* a body nothing reads: not inflated */
     if (call->api) {
         /* Which injected headers the app already sends (its value wins). */
         struct xv_inject_state *st = &c->inject;

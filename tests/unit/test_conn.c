@@ -21,230 +21,8 @@
 #include "xv_conn.h"
 #include "xv_exporter.h"
 #include "xv_redact.h"
-#include "../sweep/keep.h" /* temp dirs the secret sweep reads */
 
-static char g_trace_path[256];
-
-/* ---- fake transport ------------------------------------------------------ */
-
-struct fake {
-    const char *data;
-    size_t len;
-    size_t pos;
-    size_t split;     /* first read returns at most this many bytes (0: none) */
-    size_t step;      /* later reads return at most this many (0: unlimited) */
-    int eof_errno;    /* 0: return 0 at the end; else return -1 (would block) */
-    int calls;
-    size_t asked;     /* the length the last read was given */
-};
-
-static long fake_read(void *ctx, char *buf, size_t len)
-{
-    struct fake *f = ctx;
-    f->calls++;
-    f->asked = len;
-    if (f->pos >= f->len)
-        return f->eof_errno ? -1 : 0;
-    size_t n = f->len - f->pos;
-    size_t lim = (f->calls == 1 && f->split) ? f->split : f->step;
-    if (lim && n > lim)
-        n = lim;
-    if (n > len)
-        n = len;
-    memcpy(buf, f->data + f->pos, n);
-    f->pos += n;
-    return (long)n;
-}
-
-/* Read everything the app would read, with an app buffer of `bufsz`. */
-static char *read_all(struct xv_conn *c, struct fake *f, size_t bufsz, size_t *outlen)
-{
-    size_t cap = f->len + 4096, n = 0;
-    char *out = malloc(cap);
-    char *buf = malloc(bufsz);
-    for (int guard = 0; guard < 100000; guard++) {
-        long r = xv_conn_rx(c, buf, bufsz, fake_read, f);
-        if (r <= 0)
-            break;
-        assert_true(n + (size_t)r <= cap);
-        memcpy(out + n, buf, (size_t)r);
-        n += (size_t)r;
-    }
-    free(buf);
-    *outlen = n;
-    return out;
-}
-
-/* ---- fake transport, TX side -------------------------------------------- */
-
-static char g_wire[1 << 16];   /* what reached the "network" */
-static size_t g_wire_len;
-static int g_block_every;      /* >0: every Nth write would block once */
-static int g_writes, g_waits;
-
-static long fake_write(void *ctx, const char *p, size_t n)
-{
-    (void)ctx;
-    g_writes++;
-    if (g_block_every && g_writes % g_block_every == 0)
-        return -1;
-    if (n > 100)
-        n = 100; /* short writes: the engine must loop */
-    assert_true(g_wire_len + n <= sizeof g_wire);
-    memcpy(g_wire + g_wire_len, p, n);
-    g_wire_len += n;
-    return (long)n;
-}
-
-static int fake_wait(void *ctx, int timeout_ms)
-{
-    (void)ctx;
-    (void)timeout_ms;
-    g_waits++;
-    return 0;
-}
-
-static void wire_reset(void)
-{
-    g_block_every = 0; /* a failed test must not leave its transport behind */
-    g_wire_len = 0;
-    g_writes = g_waits = 0;
-}
-
-/* The app writes p[0..n); every byte must be accepted. A plain stream
- * queues what a would-block write did not take (it never waits): a write
- * then reports would-block until the queue is flushed, as the hooks do;
- * the helper flushes like them, and drains the queue at the end. */
-static void xv_conn_tx(struct xv_conn *c, const char *p, size_t n)
-{
-    size_t off = 0;
-    for (int guard = 0; off < n && guard < 100000; guard++) {
-        long r = xv_conn_tx_write(c, p + off, n - off, fake_write, fake_wait, NULL);
-        if (r == -1) {
-            xv_conn_tx_flush(c, fake_write, NULL);
-            continue;
-        }
-        assert_true(r > 0);
-        off += (size_t)r;
-    }
-    assert_int_equal(off, n);
-    for (int guard = 0; guard < 1000 && xv_conn_tx_flush(c, fake_write, NULL) == -1; guard++)
-        ;
-}
-
-/* ---- helpers ------------------------------------------------------------- */
-
-static const char *REQ_BODY =
-    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-static const char *RESP_BODY =
-    "{\"id\":\"chatcmpl-1\",\"model\":\"gpt-4o-mini-2024\",\"choices\":[{\"index\":0,"
-    "\"message\":{\"role\":\"assistant\",\"content\":\"hello there\"},\"finish_reason\":\"stop\"}],"
-    "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}";
-
-/* The plain chat request the queue tests write: Host h, no injection. */
-static int chat_request(char *req, size_t cap)
-{
-    return snprintf(req, cap,
-                    "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
-                    strlen(REQ_BODY), REQ_BODY);
-}
-
-static void send_request(struct xv_conn *c, const char *path, size_t split)
-{
-    wire_reset();
-    char req[2048];
-    int n = snprintf(req, sizeof req,
-                     "POST %s HTTP/1.1\r\nHost: api.example.test\r\nAuthorization: Bearer sk-SECRET\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     path, strlen(REQ_BODY), REQ_BODY);
-    if (split && split < (size_t)n) {
-        xv_conn_tx(c, req, split);
-        xv_conn_tx(c, req + split, (size_t)n - split);
-    } else {
-        xv_conn_tx(c, req, (size_t)n);
-    }
-}
-
-static char *make_response(const char *extra_headers)
-{
-    char *r = malloc(4096);
-    snprintf(r, 4096,
-             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
-             extra_headers, strlen(RESP_BODY), RESP_BODY);
-    return r;
-}
-
-/* Trace ids are hyphenated lower-case v4 UUIDs (SPEC §6). */
-#define TID_LEN 36
-
-/* Count trace records written so far (flushes the exporter). */
-static int count_records(char ids[][TID_LEN + 1], int max)
-{
-    xv_exp_flush(2000);
-    FILE *f = fopen(g_trace_path, "r");
-    if (!f)
-        return 0;
-    char line[1 << 16];
-    int n = 0;
-    while (fgets(line, sizeof line, f)) {
-        assert_null(strstr(line, "sk-SECRET"));
-        const char *t = strstr(line, "\"trace_id\":\"");
-        if (t && n < max) {
-            memcpy(ids[n], t + 12, TID_LEN);
-            ids[n][TID_LEN] = '\0';
-            assert_true(xv_uuid_is_v4(ids[n], TID_LEN)); /* SPEC §6 */
-        }
-        n++;
-    }
-    fclose(f);
-    return n;
-}
-
-static void reset_trace_file(void)
-{
-    xv_exp_flush(2000);
-    truncate(g_trace_path, 0);
-}
-
-/* The app reads `resp` through the connection and must get it unchanged. */
-static void expect_unchanged(struct xv_conn *c, const char *resp, size_t step, int eof_errno)
-{
-    struct fake f = { .data = resp, .len = strlen(resp), .step = step, .eof_errno = eof_errno };
-    size_t n;
-    char *got = read_all(c, &f, 4096, &n);
-    assert_int_equal(n, strlen(resp));
-    assert_memory_equal(got, resp, n);
-    free(got);
-}
-
-/* The first trace record's line (flushes the exporter). */
-static void first_record(char *line, size_t cap)
-{
-    xv_exp_flush(2000);
-    FILE *fp = fopen(g_trace_path, "r");
-    assert_non_null(fp);
-    line[0] = '\0';
-    assert_non_null(fgets(line, (int)cap, fp));
-    fclose(fp);
-}
-
-/* Expected app view: upstream response with our lines (session, then
- * trace) before the blank line. Returns the stamped trace id in id_out. */
-static void check_stamped(const char *resp, const char *got, size_t gotlen, char id_out[TID_LEN + 1])
-{
-    const char *blank = strstr(resp, "\r\n\r\n");
-    size_t head = (size_t)(blank - resp) + 2; /* through the last header's CRLF */
-    size_t sline = strlen("X-Xenovia-Session-Id: ") + 36 + 2;
-    size_t tline = strlen("X-Xenovia-Trace-Id: ") + TID_LEN + 2;
-    assert_int_equal(gotlen, strlen(resp) + sline + tline);
-    assert_memory_equal(got, resp, head);
-    assert_memory_equal(got + head, "X-Xenovia-Session-Id: ", 22);
-    assert_memory_equal(got + head + sline, "X-Xenovia-Trace-Id: ", 20);
-    memcpy(id_out, got + head + sline + 20, TID_LEN);
-    id_out[TID_LEN] = '\0';
-    assert_true(xv_uuid_is_v4(id_out, TID_LEN)); /* RFC 4122 v4, hyphenated lower case */
-    assert_memory_equal(got + head + sline + tline, resp + head, strlen(resp) - head);
-}
+#include "conn_harness.h"
 
 /* ---- tests --------------------------------------------------------------- */
 
@@ -281,12 +59,8 @@ static void test_byte_at_a_time(void **state)
     char *resp = make_response("X-Other: 1\r\n");
     struct xv_conn *c = xv_conn_new(XV_CONN_TLS, NULL);
     send_request(c, "/openai/deployments/d1/chat/completions?api-version=1", 0);
-    struct fake f = { .data = resp, .len = strlen(resp), .step = 1, .eof_errno = 1 };
-    size_t n;
-    char *got = read_all(c, &f, 4096, &n);
     char id[TID_LEN + 1];
-    check_stamped(resp, got, n, id);
-    free(got);
+    expect_stamped(c, resp, 1, id);
     free(resp);
     xv_conn_unref(c);
     char ids[2][TID_LEN + 1];
@@ -876,94 +650,10 @@ static void test_hosts_match(void **state)
     assert_true(xv_conn_host_allowed("[::1]:99", "::1", 99));
 }
 
-/* The read fast path (conn.c body_pass): a passed-through body of known
- * length is read at most all but its last byte at a time and handed over
- * unparsed; its last byte ends the message on the full path and the next
- * call on the stream is stamped. An inspected call's body never takes it. */
-static void test_body_fast_path(void **state)
-{
-    (void)state;
-    reset_trace_file();
-    static char resp[64 + 1000];
-    int hl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
-    for (int i = 0; i < 1000; i++)
-        resp[hl + i] = (char)('a' + i % 26);
-    size_t rl = (size_t)hl + 1000;
-    struct xv_conn *c = xv_conn_new(XV_CONN_TLS, NULL);
-    send_request(c, "/v1/models", 0);
-    char buf[4096], got[sizeof resp];
-    struct fake f = { .data = resp, .len = (size_t)hl + 10, .eof_errno = 1 };
-    assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &f), hl + 10);
-    assert_int_equal(f.asked, sizeof buf); /* a head: the full path */
-    memcpy(got, buf, (size_t)hl + 10);
-    f.len = rl;
-    size_t at = (size_t)hl + 10;
-    long r = xv_conn_rx(c, buf, 600, fake_read, &f);
-    assert_int_equal(r, 600);
-    assert_int_equal(f.asked, 600);
-    memcpy(got + at, buf, 600), at += 600;
-    r = xv_conn_rx(c, buf, sizeof buf, fake_read, &f); /* all but the last byte */
-    assert_int_equal(r, 1000 - 10 - 600 - 1);
-    assert_int_equal(f.asked, (size_t)r);
-    memcpy(got + at, buf, (size_t)r), at += (size_t)r;
-    r = xv_conn_rx(c, buf, sizeof buf, fake_read, &f); /* the last byte, full path */
-    assert_int_equal(r, 1);
-    assert_int_equal(f.asked, sizeof buf);
-    got[at++] = buf[0];
-    assert_int_equal(at, rl);
-    assert_memory_equal(got, resp, rl);
-    /* A gzip body nothing reads is not inflated (framed only): the fast path
-     * too, and the stream stays inspected after it. */
-    static const char gz[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff\x4b\xce\xcf\x2d\x28\x4a"
-                             "\x2d\x2e\x4e\x4d\x51\x48\xca\x4f\xa9\x54\x48\x1e\xe5\x93\xc4\x07"
-                             "\x00\x75\x2c\x64\xe4\x40\x01\x00\x00"; /* "compressed body " x 20 */
-    hl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
-                  "Content-Length: %zu\r\n\r\n", sizeof gz - 1);
-    memcpy(resp + hl, gz, sizeof gz - 1);
-    send_request(c, "/v1/models", 0);
-    struct fake z = { .data = resp, .len = (size_t)hl + sizeof gz - 1, .split = (size_t)hl + 1,
-                      .eof_errno = 1 };
-    assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &z), hl + 1);
-    assert_int_equal(xv_conn_rx(c, buf + hl + 1, sizeof buf - 64, fake_read, &z), sizeof gz - 3);
-    assert_int_equal(z.asked, sizeof gz - 3); /* all but the last byte: the fast path */
-    assert_int_equal(xv_conn_rx(c, buf + hl + sizeof gz - 2, 64, fake_read, &z), 1);
-    assert_memory_equal(buf, resp, z.len);
-    assert_false(xv_conn_is_pass(c));
-    char *chat = make_response("");
-    send_request(c, "/v1/chat/completions", 0);
-    size_t chl = (size_t)(strstr(chat, "\r\n\r\n") - chat) + 4, n1, n2;
-    struct fake part = { .data = chat, .len = chl + 10, .eof_errno = 1 };
-    char *head = read_all(c, &part, 4096, &n1); /* the stamped head, 10 body bytes */
-    struct fake rest = { .data = chat + chl + 10, .len = strlen(chat) - chl - 10, .eof_errno = 1 };
-    assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &rest), (long)rest.len);
-    assert_int_equal(rest.asked, sizeof buf); /* inspected: the full path */
-    char *tail = read_all(c, &rest, 4096, &n2);
-    assert_int_equal(n2, 0);
-    head = realloc(head, n1 + rest.len);
-    memcpy(head + n1, buf, rest.len);
-    char id[TID_LEN + 1];
-    check_stamped(chat, head, n1 + rest.len, id);
-    char ids[1][TID_LEN + 1];
-    assert_int_equal(count_records(ids, 1), 1);
-    assert_string_equal(ids[0], id);
-    free(tail);
-    free(head);
-    free(chat);
-    xv_conn_unref(c);
-}
-
 int main(void)
 {
     char dir[200];
-    assert_non_null(xv_test_mkdtemp(dir, sizeof dir, "xv-test-conn-")); /* $TMPDIR: swept */
-    snprintf(g_trace_path, sizeof g_trace_path, "%s/traces.jsonl", dir);
-    struct xv_exp_config ec = { .trace_file = g_trace_path, .timeout_ms = 2000, .queue_max = 4096 };
-    xv_exp_init(&ec);
-    struct xv_conn_config cc = {
-        .body_max = 1 << 20, .capture_max = 16384, .capture_content = 1, .head_max = 65536,
-        .process = "test_conn", .hold_max = 1 << 20, .write_timeout_ms = 1000,
-    };
-    xv_conn_configure(&cc);
+    conn_test_begin(dir, sizeof dir, "test_conn");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stamp_every_split),
         cmocka_unit_test(test_byte_at_a_time),
@@ -988,10 +678,6 @@ int main(void)
         cmocka_unit_test(test_redact_labels),
         cmocka_unit_test(test_excluded_peer_passes),
         cmocka_unit_test(test_hosts_match),
-        cmocka_unit_test(test_body_fast_path),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    xv_exp_shutdown();
-    xv_test_rmdir(dir); /* kept for the secret sweep under ctest */
-    return rc;
+    return conn_test_end(dir, cmocka_run_group_tests(tests, NULL, NULL));
 }
