@@ -645,18 +645,19 @@ static int want_hold(struct xv_conn *c)
 /* The read fast path: while the response being read is one nothing is
  * taken from (its request not an inspected call, no cassette, nothing held
  * or queued for the app) and inside a body framed by Content-Length, a read
- * of at most the body's bytes but one goes to the app as the transport gave
- * it, the parser only counting it off. The last byte ends the message on
- * the full path, with whatever follows it. A bulk download then costs no
- * parse per read (issue 9). How many bytes such a read may take; 0: none. */
-static size_t body_pass(struct xv_conn *c, size_t len)
+ * that cannot reach the body's end (the app asks for fewer bytes than are
+ * left) goes to the app as the transport gave it, the parser only counting
+ * it off. The read that reaches the end takes the full path, which ends the
+ * message and handles whatever follows; no read is ever shortened (an app's
+ * MSG_WAITALL keeps its meaning). A bulk download then costs no parse per
+ * read (issue 9). 1: this read of len bytes may go so. */
+static int body_pass(struct xv_conn *c, size_t len)
 {
     const struct xv_call *call = c->calls;
     if (atomic_load(&c->mode) != XV_CONN_HTTP || c->out.len || c->hold.len || c->resp_holding ||
         c->resp_end_pending || (call && (call->api || call->cas)))
         return 0;
-    uint64_t left = xv_http_parser_body_left(c->resp);
-    return left < 2 ? 0 : left - 1 < len ? (size_t)(left - 1) : len;
+    return len < xv_http_parser_body_left(c->resp);
 }
 
 /* Insert our header lines before the blank line that ends `hold`. */
@@ -859,10 +860,9 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         return 0;
     }
     for (;;) {
-        size_t cap = len, fast = body_pass(c, len);
-        if (fast)
-            cap = fast;
-        else if (want_hold(c) && len > 2 * STAMP_RESERVE + c->hold.len)
+        size_t cap = len;
+        int fast = body_pass(c, len);
+        if (!fast && want_hold(c) && len > 2 * STAMP_RESERVE + c->hold.len)
             cap = len - STAMP_RESERVE - c->hold.len;
         int http = atomic_load(&c->mode) == XV_CONN_HTTP;
         rx_unlock(c);
@@ -870,7 +870,8 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         int rd_errno = errno;
         pthread_mutex_lock(&c->mu);
         if (fast && r > 0 && xv_http_parser_body_skip(c->resp, (size_t)r) == 0) {
-            rx_unlock(c); /* counted off unparsed (body_pass) */
+            c->rx_skipped += (uint64_t)r; /* counted off unparsed (body_pass) */
+            rx_unlock(c);
             errno = rd_errno;
             return r;
         }

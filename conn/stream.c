@@ -209,3 +209,10 @@ int xv_conn_io_fd(struct xv_conn *c)
     return fd;
 }
 
+uint64_t xv_conn_rx_skipped(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t n = c->rx_skipped;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}

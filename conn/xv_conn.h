@@ -198,6 +198,10 @@ int xv_conn_fd_tx_stream(int fd);
  * still has to write again bytes the agent already took (conn/tx.c: a
  * write that queued is reported short): its writes must reach the agent. */
 int xv_conn_tx_queued(struct xv_conn *c);
+
+/* Response body bytes this connection handed to the app without parsing
+ * them (the read fast path, docs/architecture.md). */
+uint64_t xv_conn_rx_skipped(struct xv_conn *c);
 long xv_conn_tx_flush(struct xv_conn *c, xv_conn_write_fn wr, void *ctx);
 /* The program ends its side of the stream (shutdown(SHUT_WR), close) with
  * request bytes still held: they go to the send queue unchanged (the

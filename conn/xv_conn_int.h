@@ -195,6 +195,7 @@ struct xv_conn {
                                       read deadline came first) */
     int rx_err_pending;            /* a read error waits behind released bytes */
     int rx_err_errno;              /* ... its errno */
+    uint64_t rx_skipped;           /* body bytes handed over unparsed (conn.c body_pass) */
     int dead;                      /* answered synthetically: no more traffic */
     int synth_eof;                 /* after the queued synthetic bytes: end of stream */
     int wake_byte;                 /* TLS carrier: hand one dummy byte to the next read */
