@@ -309,15 +309,26 @@ def bulk_section(work, meta, goals):
                           "(median of adjacent-round ratios %.1f %%; %d rounds)"
                           % (client, mn, ma, ratio, pr, len(res["none"])))
         if client == "bench_client":
-            goals.add("bulk TLS throughput (bench_client)", ratio, "%",
+            # Both estimators, as for /bin/true: the ratio of the medians, and the
+            # median of adjacent rounds' ratios (which a drift of the VM's speed
+            # between rounds does not bias).
+            goals.add("bulk TLS throughput (ratio of medians)", ratio, "%",
                       ">= %.0f %%" % GOAL_BULK_PCT, ratio >= GOAL_BULK_PCT)
+            goals.add("bulk TLS throughput (paired median)", pr, "%",
+                      ">= %.0f %%" % GOAL_BULK_PCT, pr >= GOAL_BULK_PCT)
         if "none" in cpu_res and "agent" in cpu_res:
             cn, ca = statistics.median(cpu_res["none"]), statistics.median(cpu_res["agent"])
             added = 100.0 * (ca - cn) / cn if cn else float("nan")
+            cpairs = [100.0 * (a - n) / n for n, a in zip(cpu_res["none"], cpu_res["agent"]) if n]
+            padded = statistics.median(cpairs) if cpairs else float("nan")
             bulk_lines.append("  %-13s client CPU per 100 MiB: none %.1f ms, agent %.1f ms "
-                              "(added %+.1f %%)" % ("", cn, ca, added))
-            goals.add("bulk TLS client CPU added", added, "%", "<= %.0f %%" % GOAL_BULK_CPU_PCT,
-                      added <= GOAL_BULK_CPU_PCT)
+                              "(added %+.1f %%; median of adjacent rounds' %+.1f %%)"
+                              % ("", cn, ca, added, padded))
+            if client == "bench_client":
+                goals.add("bulk TLS client CPU added (of medians)", added, "%",
+                          "<= %.0f %%" % GOAL_BULK_CPU_PCT, added <= GOAL_BULK_CPU_PCT)
+                goals.add("bulk TLS client CPU added (paired median)", padded, "%",
+                          "<= %.0f %%" % GOAL_BULK_CPU_PCT, padded <= GOAL_BULK_CPU_PCT)
     if bulk_lines:
         print("Bulk non-OpenAI TLS download (%s MiB per round, rounds alternate none/agent):"
               % meta.get("bulk_mib", "?"))
