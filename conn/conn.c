@@ -206,6 +206,13 @@ void xv_conn_answer_deliver(struct xv_conn *c)
     free(a);
 }
 
+/* Does anything read the body of the response to `call` (an inspected call,
+ * a cassette)? Else it is framed only, never inflated, and read unparsed. */
+static int body_wanted(const struct xv_call *call)
+{
+    return call && (call->api || call->cas);
+}
+
 static int resp_on_head(void *ud, const struct xv_http_head *h)
 {
     struct xv_conn *c = ud;
@@ -219,7 +226,7 @@ static int resp_on_head(void *ud, const struct xv_http_head *h)
         c->rx_head_done = 1;
         return c->rx_in_head ? XV_HTTP_PAUSE : XV_HTTP_OK;
     }
-    if (!call || (!call->api && !call->cas))
+    if (!body_wanted(call))
         xv_http_parser_frame_only(c->resp); /* nothing reads that body: no inflating it */
     if (call) {
         call->response_started = 1;
@@ -653,9 +660,8 @@ static int want_hold(struct xv_conn *c)
  * read (issue 9). 1: this read of len bytes may go so. */
 static int body_pass(struct xv_conn *c, size_t len)
 {
-    const struct xv_call *call = c->calls;
     if (atomic_load(&c->mode) != XV_CONN_HTTP || c->out.len || c->hold.len || c->resp_holding ||
-        c->resp_end_pending || (call && (call->api || call->cas)))
+        c->resp_end_pending || body_wanted(c->calls))
         return 0;
     return len < xv_http_parser_body_left(c->resp);
 }
