@@ -62,7 +62,7 @@ struct xv_value *xv_val_number_from_mpz(const mpz_t z)
     v->sub = XV_NUM_BIG;
     v->u.num.z = malloc(sizeof(mpz_t));
     if (!v->u.num.z) {
-        free(v);
+        xv_val_release(v);
         return NULL;
     }
     mpz_init_set(*v->u.num.z, z);
@@ -100,7 +100,7 @@ struct xv_value *xv_val_number_from_mpq(const mpq_t qin)
     v->sub = XV_NUM_RAT;
     v->u.num.q = malloc(sizeof(mpq_t));
     if (!v->u.num.q) {
-        free(v);
+        xv_val_release(v);
         return NULL;
     }
     mpq_init(*v->u.num.q);

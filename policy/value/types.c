@@ -8,6 +8,7 @@
  * Thread safety: see xv_value.h (non-atomic counts, frozen values shared).
  */
 #include "value/buf.h"
+#include "value/pool.h"
 #include "value/types.h"
 #include "value/xv_value.h"
 
@@ -30,18 +31,30 @@ struct xv_value *xv_val_bool(int b) { return b ? &g_true : &g_false; }
  * `extra` bytes after the struct for inline string data). */
 struct xv_value *xv_val_alloc(enum xv_type t, size_t extra)
 {
-    /* malloc and a zeroed header, not calloc: glibc's calloc skips the
-     * per-thread cache malloc takes first (~200 instructions against ~30
-     * for a value, issue 9); the caller writes the extra bytes. */
+    /* From the thread's pool and a zeroed header, not calloc (issue 9: see
+     * value/pool.h); the caller writes the extra bytes. */
     if (extra > SIZE_MAX - sizeof(struct xv_value))
         return NULL;
-    struct xv_value *v = malloc(sizeof *v + extra);
+    struct xv_value *v = xv_pool_alloc(sizeof *v + extra);
     if (!v)
         return NULL;
     memset(v, 0, sizeof *v);
     v->refcnt = 1;
     v->type = (uint8_t)t;
     return v;
+}
+
+/* The bytes xv_val_alloc took for v (strings carry their text after it). */
+static size_t val_bytes(const struct xv_value *v)
+{
+    return sizeof *v + (v->type == XV_T_STRING ? v->u.str.len + 1 : 0);
+}
+
+/* Release a value's own block (not its payload). */
+void xv_val_release(struct xv_value *v)
+{
+    if (v)
+        xv_pool_free(v, val_bytes(v));
 }
 
 /* Called by xv_val_decref when the count reaches zero: releases the payload
@@ -65,19 +78,20 @@ void xv_val_free_(struct xv_value *v)
     case XV_T_SET:
         for (i = 0; i < v->u.arr.len; i++)
             xv_val_decref(v->u.arr.items[i]);
-        free(v->u.arr.items);
+        xv_pool_free(v->u.arr.items, v->u.arr.cap * sizeof *v->u.arr.items);
         break;
     case XV_T_OBJECT:
         for (i = 0; i < v->u.obj.len; i++) {
             xv_val_decref(v->u.obj.keys[i]);
             xv_val_decref(v->u.obj.vals[i]);
         }
-        free(v->u.obj.keys); /* and vals, in the same block (obj_reserve) */
+        /* and vals, in the same block (obj_reserve) */
+        xv_pool_free(v->u.obj.keys, 2 * v->u.obj.cap * sizeof *v->u.obj.keys);
         break;
     default:
         break;
     }
-    free(v);
+    xv_val_release(v);
 }
 
 /* ---- freezing ---- */
@@ -234,9 +248,14 @@ static int arr_reserve(struct xv_value *a, size_t need)
     if (need <= a->u.arr.cap)
         return 0;
     size_t nc = grow_cap(a->u.arr.cap, need);
-    struct xv_value **p = realloc(a->u.arr.items, nc * sizeof *p);
+    if (nc > SIZE_MAX / sizeof(struct xv_value *))
+        return XV_E_NOMEM;
+    struct xv_value **p = xv_pool_alloc(nc * sizeof *p);
     if (!p)
         return XV_E_NOMEM;
+    if (a->u.arr.len)
+        memcpy(p, a->u.arr.items, a->u.arr.len * sizeof *p);
+    xv_pool_free(a->u.arr.items, a->u.arr.cap * sizeof *p);
     a->u.arr.items = p;
     a->u.arr.cap = nc;
     return 0;
@@ -247,7 +266,7 @@ struct xv_value *xv_val_array_new(size_t cap)
 {
     struct xv_value *v = xv_val_alloc(XV_T_ARRAY, 0);
     if (v && cap && arr_reserve(v, cap)) {
-        free(v);
+        xv_val_release(v);
         return NULL;
     }
     return v;
@@ -393,14 +412,14 @@ static int obj_reserve(struct xv_value *o, size_t need)
     size_t nc = grow_cap(o->u.obj.cap, need);
     if (nc > SIZE_MAX / (2 * sizeof(struct xv_value *)))
         return XV_E_NOMEM;
-    struct xv_value **blk = malloc(2 * nc * sizeof *blk);
+    struct xv_value **blk = xv_pool_alloc(2 * nc * sizeof *blk);
     if (!blk)
         return XV_E_NOMEM;
     if (o->u.obj.len) {
         memcpy(blk, o->u.obj.keys, o->u.obj.len * sizeof *blk);
         memcpy(blk + nc, o->u.obj.vals, o->u.obj.len * sizeof *blk);
     }
-    free(o->u.obj.keys);
+    xv_pool_free(o->u.obj.keys, 2 * o->u.obj.cap * sizeof *blk);
     o->u.obj.keys = blk;
     o->u.obj.vals = blk + nc;
     o->u.obj.cap = nc;

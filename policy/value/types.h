@@ -16,5 +16,8 @@
 /* A new value of type t with `extra` payload bytes after the struct; NULL
  * when out of memory. Caller owns it (refcount 1). */
 struct xv_value *xv_val_alloc(enum xv_type t, size_t extra);
+/* Give back the block of a value from xv_val_alloc whose payload was never
+ * filled or is released already (value/pool.h); NULL is ignored. */
+void xv_val_release(struct xv_value *v);
 
 #endif
