@@ -62,10 +62,38 @@ static void put(struct xv_session_sink *k, const char *p, size_t n)
 {
     if (k->err || n == 0)
         return;
-    if (k->sha)
-        sha256_update(k->sha, n, (const uint8_t *)p);
+    if (k->sha) {
+        /* many small pieces (keys, quotes, commas): gathered first; each
+         * handed to SHA-256 alone cost more than the piece itself */
+        if (k->staged + n > sizeof k->stage)
+            xv_session_sink_flush(k);
+        if (n >= sizeof k->stage) {
+            if (k->fpc)
+                xv_fpc_put(k->fpc, p, n);
+            else
+                sha256_update(k->sha, n, (const uint8_t *)p);
+        } else if (n <= 8) {
+            for (size_t i = 0; i < n; i++)
+                k->stage[k->staged + i] = (unsigned char)p[i];
+            k->staged += n;
+        } else {
+            memcpy(k->stage + k->staged, p, n);
+            k->staged += n;
+        }
+    }
     if (k->buf && xv_buf_append(k->buf, p, n) != 0)
         k->err = XV_E_LIMIT;
+}
+
+void xv_session_sink_flush(struct xv_session_sink *k)
+{
+    if (!k->staged)
+        return;
+    if (k->fpc)
+        xv_fpc_put(k->fpc, k->stage, k->staged);
+    else if (k->sha)
+        sha256_update(k->sha, k->staged, k->stage);
+    k->staged = 0;
 }
 
 static void put_s(struct xv_session_sink *k, const char *s)
@@ -73,24 +101,10 @@ static void put_s(struct xv_session_sink *k, const char *s)
     put(k, s, strlen(s));
 }
 
-/* Bytes from i on that need no escape, eight at a time where it can. */
+/* Bytes from i on that need no escape (xv_word.h's scan). */
 static inline size_t plain_run(const char *s, size_t i, size_t n)
 {
-#if XV_WORD_FIRST_OK
-    while (n - i >= 8) {
-        uint64_t m = xv_word_json_special(xv_word_load(s + i));
-        if (m)
-            return i + xv_word_first(m);
-        i += 8;
-    }
-#endif
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\')
-            break;
-        i++;
-    }
-    return i;
+    return i + xv_json_plain_len(s + i, n - i, 0);
 }
 
 /* String body bytes, escaped (no quotes): stateless per byte, so a string
@@ -489,6 +503,18 @@ struct walk {
     struct sha256_ctx snap[2];
 };
 
+/* After message number w->n: the states snap_at asks for. */
+static void snapshot(struct xv_session_sink *k, struct walk *w)
+{
+    for (int i = 0; i < 2; i++)
+        if (k && k->sha && w->snap_at[i] == w->n) {
+            xv_session_sink_flush(k);
+            if (k->fpc)
+                xv_fpc_state(k->fpc);
+            w->snap[i] = *k->sha;
+        }
+}
+
 static void emit_one(struct xv_session_sink *k, int *first, int type, const cJSON *item,
                      const struct nmsg *m, int raw)
 {
@@ -520,9 +546,7 @@ static void walk_request(struct xv_session_sink *k, int *first, int type, const 
         if (k && w->n < w->upto)
             emit_one(k, first, type, NULL, &m, 0);
         w->n++;
-        for (int i = 0; i < 2; i++)
-            if (k && k->sha && w->snap_at[i] == w->n)
-                w->snap[i] = *k->sha;
+        snapshot(k, w);
         return;
     }
     const cJSON *item;
@@ -534,9 +558,7 @@ static void walk_request(struct xv_session_sink *k, int *first, int type, const 
         w->n++;
         if (!raw && m.role && !strcmp(m.role, "assistant"))
             w->last_asst = w->n;
-        for (int i = 0; i < 2; i++)
-            if (k && k->sha && w->snap_at[i] == w->n)
-                w->snap[i] = *k->sha;
+        snapshot(k, w);
     }
 }
 
@@ -643,14 +665,23 @@ int xv_session_request_fps(int type, const cJSON *body, struct xv_session_fps *o
         n_asst = w.last_asst;
     }
     struct sha256_ctx ctx;
-    sha256_init(&ctx);
-    struct xv_session_sink k = { .sha = &ctx };
+    /* With convo the whole history is hashed: against the thread's last one
+     * (fpcache.c), so a conversation's next request hashes what it adds. */
+    struct xv_fpc_run run;
+    struct xv_session_sink k = { .sha = &ctx, .fpc = convo ? &run : NULL };
+    if (convo)
+        xv_fpc_begin(&run, &ctx);
+    else
+        sha256_init(&ctx);
     int first = 1;
     put(&k, "[", 1);
     /* snap_at 0 takes no snapshot (a single message: n_last is 0) */
     struct walk e = { .upto = convo ? SIZE_MAX : n_last,
                       .snap_at = { n_last, n_asst != n_last ? n_asst : 0 } };
     walk_request(&k, &first, type, body, &e);
+    xv_session_sink_flush(&k);
+    if (convo)
+        xv_fpc_end(&run, !k.err); /* ctx: the state after every message */
     if (k.err)
         return k.err;
     if (convo) {
@@ -702,6 +733,7 @@ int xv_session_next_fp(int type, const cJSON *body, const cJSON *reply,
     }
     size_t nreply = 0;
     emit_reply(&k, &first, type, reply, &nreply);
+    xv_session_sink_flush(&k);
     if (k.err)
         return k.err;
     /* Only a key that ends with the assistant's reply can ever be presented

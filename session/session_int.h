@@ -13,12 +13,47 @@
 
 #include "xv_session.h"
 
+/* The thread's last fingerprinted history (fpcache.c): a run compares the
+ * canonical text it produces with it and hashes only where it differs or
+ * goes past it. */
+#define XV_FPC_ENTRY_MAX ((size_t)4 << 20) /* bytes kept a thread at most */
+#define XV_FPC_BUDGET ((size_t)32 << 20)   /* over all threads */
+#define XV_FPC_KEEP ((size_t)256 << 10)    /* a buffer not kept is freed above this */
+enum { XV_FPC_PLAIN = 0, XV_FPC_COMPARE, XV_FPC_STREAM };
+struct xv_fpc_entry;
+struct xv_fpc_run {
+    struct xv_fpc_entry *e;  /* the thread's entry; NULL: hashing only */
+    struct sha256_ctx *sha;  /* the run's state (current once it streams) */
+    size_t pos;              /* bytes produced that matched the entry (compare mode) */
+    size_t resumed;          /* bytes whose hash was taken from the entry's state */
+    int mode;                /* XV_FPC_* */
+};
+/* Start a run hashing into *sha (initialised here). */
+void xv_fpc_begin(struct xv_fpc_run *r, struct sha256_ctx *sha);
+/* The next n bytes of the run's canonical text. */
+void xv_fpc_put(struct xv_fpc_run *r, const void *p, size_t n);
+/* Make *r->sha the state after every byte put so far. */
+void xv_fpc_state(struct xv_fpc_run *r);
+/* End the run: keep its text and final state for the thread's next run
+ * (keep != 0, when it was all captured), else forget the entry's bytes. */
+void xv_fpc_end(struct xv_fpc_run *r, int keep);
+/* Bytes of kept histories over all threads; bytes this thread's runs took
+ * the hash of from a kept state instead of hashing them (tests, bench). */
+size_t xv_fpc_budget_used(void);
+uint64_t xv_fpc_resumed_total(void);
+
 /* Where canonical text goes: hashed (sha != NULL), kept (buf != NULL), or both. */
 struct xv_session_sink {
     struct sha256_ctx *sha; /* borrowed; updated with every byte */
     struct xv_buf *buf;     /* borrowed; appended to until it fails */
+    struct xv_fpc_run *fpc; /* when set, it hashes into sha (see fpcache.c) */
     int err;                /* first error: XV_E_LIMIT (depth or buf max), XV_E_NOMEM */
+    size_t staged;          /* bytes in stage not yet hashed (sha sinks gather the
+                               small pieces: flush before reading *sha) */
+    unsigned char stage[256];
 };
+/* Hash the staged bytes (before the state in *sha is read). */
+void xv_session_sink_flush(struct xv_session_sink *k);
 
 /* Canonical JSON of a generic value into the sink (depth = current nesting). */
 void xv_session_canon_value(struct xv_session_sink *k, const cJSON *v, int depth);
