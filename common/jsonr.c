@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <locale.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,10 @@ struct xv_jr_block {
 /* A block kept for the next parse of the same tree (SSE events) is no
  * bigger than this; larger ones go back to malloc. */
 #define KEEP_MAX ((size_t)64 << 10)
+/* A thread's spare blocks (below) are each at most this big, and all
+ * threads' together at most SPARE_BUDGET bytes. */
+#define SPARE_MAX ((size_t)1 << 20)
+#define SPARE_BUDGET ((size_t)16 << 20)
 /* Blocks grow by doubling up to this (a larger request gets its own). */
 #define BLOCK_MAX ((size_t)1 << 20)
 
@@ -52,12 +57,22 @@ static void free_list(struct xv_jr_block *b)
     }
 }
 
-/* Each thread keeps up to SPARES blocks (each at most KEEP_MAX bytes) from
+/* Each thread keeps up to SPARES blocks (each at most SPARE_MAX bytes) from
  * the trees it freed, for the next trees it parses: a call parses its
  * request and its response and holds both trees, and without spares each
- * parse was a malloc and a free (issue 9). Kept as a list through ->next;
- * freed with the thread (pthread key destructor). */
+ * parse was a malloc and a free (issue 9). A long conversation's request
+ * takes a block of four times its size: from malloc each time, that was
+ * fresh pages (mmap) faulted in on every call, ~10 us each on a VM —
+ * a fifth of the agent's cost for an 80 KiB request. Kept as a list
+ * through ->next; freed with the thread (pthread key destructor). */
 #define SPARES 2
+static _Atomic size_t g_spare_bytes; /* kept by every thread, under SPARE_BUDGET */
+static _Atomic uint64_t g_blocks_malloced; /* blocks not taken from a spare (tests) */
+
+uint64_t xv_jr_blocks_malloced(void)
+{
+    return atomic_load_explicit(&g_blocks_malloced, memory_order_relaxed);
+}
 
 static struct {
     pthread_once_t once;
@@ -65,9 +80,18 @@ static struct {
     int ok; /* the key exists (else every block goes back to malloc) */
 } g_spare XV_CALL_DATA = { .once = PTHREAD_ONCE_INIT };
 
+/* A thread's spares: a list of at most SPARES blocks through ->next. */
+struct spares {
+    struct xv_jr_block *head;
+};
+
 static void spare_destroy(void *p)
 {
-    free_list(p);
+    struct spares *sp = p;
+    for (struct xv_jr_block *b = sp->head; b; b = b->next)
+        atomic_fetch_sub(&g_spare_bytes, b->cap);
+    free_list(sp->head);
+    free(sp);
 }
 
 static void spare_key(void)
@@ -75,54 +99,78 @@ static void spare_key(void)
     g_spare.ok = pthread_key_create(&g_spare.key, spare_destroy) == 0;
 }
 
-/* A spare block of the calling thread holding at least `cap` bytes. */
-static struct xv_jr_block *spare_take(size_t cap)
+/* The calling thread's spares, made at its first use (create) or NULL. */
+static struct spares *my_spares(int create)
 {
     pthread_once(&g_spare.once, spare_key);
     if (!g_spare.ok)
         return NULL;
-    struct xv_jr_block *head = pthread_getspecific(g_spare.key), **pp = &head, *b;
+    struct spares *sp = pthread_getspecific(g_spare.key);
+    if (!sp && create && (sp = calloc(1, sizeof *sp)) != NULL &&
+        pthread_setspecific(g_spare.key, sp) != 0) {
+        free(sp);
+        sp = NULL;
+    }
+    return sp;
+}
+
+/* A spare block of the calling thread holding at least `cap` bytes. */
+static struct xv_jr_block *spare_take(size_t cap)
+{
+    struct spares *sp = my_spares(0);
+    if (!sp)
+        return NULL;
+    struct xv_jr_block **pp = &sp->head, *b;
     while ((b = *pp) != NULL && b->cap < cap)
         pp = &b->next;
     if (!b)
         return NULL;
     *pp = b->next;
-    if (pthread_setspecific(g_spare.key, head) != 0) {
-        *pp = b; /* unchanged */
-        return NULL;
-    }
     b->next = NULL;
+    atomic_fetch_sub(&g_spare_bytes, b->cap);
     return b;
 }
 
-/* Free a chain of blocks, keeping the small ones as the thread's spares
- * while it has fewer than SPARES. */
+/* Keep b as a spare of sp, or free it: kept while the thread has fewer
+ * than SPARES, within the budget; else it takes the place of a smaller
+ * spare (a conversation's large request block outlives the small ones). */
+static void spare_put(struct spares *sp, struct xv_jr_block *b)
+{
+    if (sp && b->cap <= SPARE_MAX) {
+        int n = 0;
+        struct xv_jr_block **small = NULL;
+        for (struct xv_jr_block **pp = &sp->head; *pp; pp = &(*pp)->next, n++)
+            if (!small || (*pp)->cap < (*small)->cap)
+                small = pp;
+        if (n >= SPARES && small && (*small)->cap < b->cap) {
+            struct xv_jr_block *out = *small;
+            *small = out->next;
+            atomic_fetch_sub(&g_spare_bytes, out->cap);
+            free(out);
+            n--;
+        }
+        if (n < SPARES) {
+            if (atomic_fetch_add(&g_spare_bytes, b->cap) + b->cap <= SPARE_BUDGET) {
+                b->next = sp->head;
+                sp->head = b;
+                return;
+            }
+            atomic_fetch_sub(&g_spare_bytes, b->cap); /* over the budget */
+        }
+    }
+    free(b);
+}
+
+/* Free a chain of blocks, keeping what the thread's spares take. */
 static void free_blocks(struct xv_jr_block *b)
 {
     if (!b)
         return;
-    pthread_once(&g_spare.once, spare_key);
-    struct xv_jr_block *old = g_spare.ok ? pthread_getspecific(g_spare.key) : NULL, *head = old;
-    int n = 0, kept = 0;
-    for (struct xv_jr_block *o = old; o; o = o->next)
-        n++;
+    struct spares *sp = my_spares(1);
     while (b) {
         struct xv_jr_block *next = b->next;
-        if (g_spare.ok && n < SPARES && b->cap <= KEEP_MAX) {
-            b->next = head;
-            head = b;
-            n++, kept = 1;
-        } else {
-            free(b);
-        }
+        spare_put(sp, b);
         b = next;
-    }
-    if (kept && pthread_setspecific(g_spare.key, head) != 0) {
-        while (head != old) { /* the key still holds `old`: free the new ones */
-            struct xv_jr_block *next = head->next;
-            free(head);
-            head = next;
-        }
     }
 }
 
@@ -135,6 +183,7 @@ static void *arena_grow(struct ps *ps, size_t n)
         if (!(nb = malloc(sizeof *nb + cap)))
             return NULL;
         nb->cap = cap;
+        atomic_fetch_add_explicit(&g_blocks_malloced, 1, memory_order_relaxed);
     }
     nb->next = b;
     nb->used = n;
@@ -353,19 +402,9 @@ static char *string(struct ps *ps)
 {
     const unsigned char *p = ps->p + 1, *q = p, *e = ps->e;
     int esc = 0;
-    /* Eight bytes at a time past plain bytes (none of '"', '\\' or below
-     * 0x20), then straight to the first such byte where that can be told;
-     * the byte loop below looks at it. */
-    while (e - q >= 8) {
-        uint64_t m = xv_word_json_special(xv_word_load(q));
-        if (m) {
-#if XV_WORD_FIRST_OK
-            q += xv_word_first(m);
-#endif
-            break;
-        }
-        q += 8;
-    }
+    /* Straight past plain bytes (none of '"', '\\' or below 0x20) to the
+     * first other one, which the byte loop below looks at. */
+    q += xv_json_plain_len((const char *)q, (size_t)(e - q), 0);
     while (q < e && *q != '"') {
         if (*q == '\\') {
             esc = 1;
@@ -537,6 +576,14 @@ cJSON *xv_jr_parse(struct xv_jr_tree *t, const char *text, size_t len, const cha
     if (text && len > 0) {
         struct ps ps = { t, (const unsigned char *)text, (const unsigned char *)text + len, 0 };
         size_t first = len < (BLOCK_MAX - 512) / 4 ? 4 * len + 512 : BLOCK_MAX;
+        /* a power of two: the spare a conversation's last request left
+         * also holds its next, a little longer, one */
+        if (first > KEEP_MAX && first < BLOCK_MAX) {
+            size_t p2 = KEEP_MAX;
+            while (p2 < first)
+                p2 *= 2;
+            first = p2;
+        }
         ps.next_cap = t->blocks ? (t->blocks->cap < first ? first : t->blocks->cap) : first;
         if (t->blocks && t->blocks->cap < first) {
             /* too small for this text: start from a right-sized block */

@@ -155,14 +155,6 @@ void xv_jw_escaped(struct xv_jw *w, const char *s, size_t n)
     put_ch(w, '"');
 }
 
-/* Non-zero when one of the eight bytes at s needs escaping or checking:
- * below 0x20, from 0x80, '"' or '\\'. */
-static inline uint64_t word_not_plain(const char *s)
-{
-    uint64_t x = xv_word_load(s);
-    return xv_word_json_special(x) | (x & XV_WORD_HIGH);
-}
-
 /* 1 for a byte written as it is in a JSON string (printable ASCII other
  * than '"' and '\\'): one load per byte in the short-string loops. */
 #define XV_PLAIN16(b) (b) >= 0x20 && (b) < 0x80 && (b) != '"' && (b) != '\\'
@@ -178,22 +170,10 @@ static const unsigned char g_plain[256] = {
 #undef XV_PLAIN16
 
 /* How many of s's n bytes from the start are printable ASCII other than
- * '"' and '\\' (written as they are). Eight bytes at a time; the last
- * eight (overlapping what is checked) end the scan of a clean string, so
- * only a string shorter than eight bytes or one that has such a byte
- * reaches the byte loop. */
+ * '"' and '\\' (written as they are): xv_word.h's scan. */
 static inline size_t plain_prefix(const char *s, size_t n)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        if (word_not_plain(s + i))
-            goto bytes;
-    if (i < n && n >= 8 && !word_not_plain(s + n - 8))
-        return n;
-bytes:
-    while (i < n && g_plain[(unsigned char)s[i]])
-        i++;
-    return i;
+    return xv_json_plain_len(s, n, 1);
 }
 
 /* A string by the record rules: cut at the first NUL, repaired when it is

@@ -32,6 +32,7 @@
 #define XV_JSONR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -57,6 +58,10 @@ cJSON *xv_jr_parse(struct xv_jr_tree *t, const char *text, size_t len, const cha
 
 /* Free the tree (either kind); t is left empty. */
 void xv_jr_free(struct xv_jr_tree *t);
+
+/* Arena blocks taken from malloc so far, by every thread (tests): a block
+ * a thread kept from a freed tree (its spares) is not counted. */
+uint64_t xv_jr_blocks_malloced(void);
 
 /* Move the tree from `from` to `to` (to freed first, from left empty). */
 void xv_jr_move(struct xv_jr_tree *to, struct xv_jr_tree *from);

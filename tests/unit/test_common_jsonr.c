@@ -319,7 +319,7 @@ static void test_string_positions(void **state)
             }
 }
 
-/* Blocks of freed trees are kept per thread (at most two, at most 64 KiB)
+/* Blocks of freed trees are kept per thread (at most two, at most 1 MiB)
  * and handed to the next parses: trees alive at once never share one, in
  * any order of freeing, in several threads at once, and a thread's spares
  * go with it (ASan/valgrind see a leak otherwise). */
@@ -365,6 +365,55 @@ static void test_spares_across_threads(void **state)
     assert_null(spares_worker((void *)9)); /* and on this thread */
 }
 
+/* A conversation's requests, each a little longer than the last (an agent
+ * loop of 60 to 100 KiB), parsed one after the other on one thread: after
+ * the first, each parses into the block the previous one left, not a new
+ * one from malloc — whose fresh pages cost a fault each (~10 us on a VM). */
+static void *growing_requests(void *arg)
+{
+    uint64_t *from_malloc = arg;
+    size_t cap = 110 << 10;
+    char *text = malloc(cap);
+    if (!text)
+        return (void *)1;
+    struct xv_jr_tree t = XV_JR_TREE_INIT;
+    uint64_t before = 0;
+    for (int r = 0; r < 20; r++) {
+        size_t n = (size_t)snprintf(text, cap, "{\"messages\":[");
+        for (int m = 0; m < 60 + 2 * r; m++) {
+            n += (size_t)snprintf(text + n, cap - n, "%s{\"role\":\"user\",\"content\":\"",
+                                  m ? "," : "");
+            memset(text + n, 'a' + m % 26, 1000);
+            n += 1000;
+            n += (size_t)snprintf(text + n, cap - n, "\"}");
+        }
+        n += (size_t)snprintf(text + n, cap - n, "]}");
+        if (!xv_jr_parse(&t, text, n, NULL) || t.by_cjson ||
+            cJSON_GetArraySize(xv_json_get(t.root, "messages")) != 60 + 2 * r)
+            return (void *)1;
+        xv_jr_free(&t);
+        if (r == 0)
+            before = xv_jr_blocks_malloced();
+    }
+    *from_malloc = xv_jr_blocks_malloced() - before;
+    free(text);
+    return NULL;
+}
+
+/* (on a thread of its own: no spare left by the tests before) */
+static void test_growing_requests_reuse_blocks(void **state)
+{
+    (void)state;
+    pthread_t th;
+    uint64_t from_malloc = 99;
+    void *rv = (void *)1;
+    assert_int_equal(pthread_create(&th, NULL, growing_requests, &from_malloc), 0);
+    assert_int_equal(pthread_join(th, &rv), 0);
+    assert_null(rv);
+    printf("blocks from malloc after the first parse: %llu\n", (unsigned long long)from_malloc);
+    assert_true(from_malloc <= 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_string_positions),
         cmocka_unit_test(test_spares_across_threads),
+        cmocka_unit_test(test_growing_requests_reuse_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
