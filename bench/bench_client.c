@@ -13,6 +13,13 @@
  *     whole process, all threads, during the measured calls; T = the same for
  *     the calling thread alone, i.e. without the agent's exporter thread).
  *
+ *   bench_client convo tls|plain PORT CA TURNS MSG_BYTES
+ *     An agent loop on one connection: TURNS chat calls of one conversation,
+ *     each request the previous one plus the reply and a new MSG_BYTES user
+ *     message. On stderr "calls=N stamped=K cpu_us=C body_bytes=B
+ *     peer_cpu_us=P" (C and P as for chat, over every call; B the request
+ *     bodies' bytes together).
+ *
  *   bench_client download tls|plain PORT CA BYTES
  *     GET /download/BYTES on a new connection; prints "BYTES SECONDS CPU_US"
  *     where SECONDS runs from the request write to the last body byte (the
@@ -35,7 +42,7 @@
  *     every process that starts under it.
  *
  * BENCH_PEER_PIDS (environment, optional): space-separated pids of a proxy
- * in the path (nginx); chat and spawn add "peer_cpu_us" / PEER_CPU_US, the
+ * in the path (nginx); chat, convo and spawn add "peer_cpu_us" / PEER_CPU_US, the
  * CPU time those processes used over the same span (from
  * /proc/PID/task/TID/schedstat, nanosecond resolution).
  *
@@ -338,6 +345,64 @@ static int run_once(int tls, int port, const char *ca)
     return 0;
 }
 
+/* An agent loop: one conversation continued `turns` times on one
+ * connection, each request the last one plus the reply and a new user
+ * message of `msg` bytes (the history grows by ~msg bytes a turn). Prints
+ * the calls, the stamped responses, CPU and the request bodies' bytes. */
+static int run_convo(int tls, int port, const char *ca, long turns, long msg)
+{
+    static const char reply_item[] =
+        ",{\"role\":\"assistant\",\"content\":\"Hello, benchmark! Nice to meet you.\"}";
+    static const char head_fmt[] =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+        "User-Agent: xv-bench/1\r\nAuthorization: Bearer sk-bench-not-a-key\r\n"
+        "Content-Type: application/json\r\nAccept: application/json\r\n"
+        "Content-Length: %zu\r\n\r\n";
+    size_t cap = 1024 + (size_t)turns * ((size_t)msg + 128);
+    char *body = malloc(cap), *req = malloc(cap + 512), *buf = malloc(BUF_CAP);
+    struct io io;
+    if (!body || !req || !buf || msg < 1 || io_open(&io, tls, port, ca) != 0)
+        return 1;
+    size_t len = (size_t)snprintf(body, cap, "{\"model\":\"gpt-4o-mini\",\"messages\":["
+                                  "{\"role\":\"system\",\"content\":\"You are a terse assistant.\"}");
+    long stamped_total = 0;
+    unsigned long long bytes = 0;
+    uint64_t pcpu0 = peer_cpu_ns(), cpu0 = cpu_us();
+    for (long t = 0; t < turns; t++) {
+        if (t > 0) {
+            memcpy(body + len, reply_item, sizeof reply_item - 1);
+            len += sizeof reply_item - 1;
+        }
+        len += (size_t)snprintf(body + len, cap - len, ",{\"role\":\"user\",\"content\":\"");
+        for (long i = 0; i < msg; i++) /* words, turn-dependent (no two messages equal) */
+            body[len++] = i % 8 == 7 ? ' ' : (char)('a' + (i / 8 + t) % 26);
+        body[len++] = '"';
+        body[len++] = '}';
+        size_t blen = len;
+        memcpy(body + blen, "]}", 2);
+        blen += 2;
+        int hn = snprintf(req, 512, head_fmt, port, blen);
+        memcpy(req + hn, body, blen);
+        int stamped = 0, status = 0;
+        if (io_write_all(&io, req, (size_t)hn + blen) != 0 ||
+            read_response(&io, buf, &stamped, &status) < 0 || status != 200) {
+            fprintf(stderr, "turn %ld failed (status %d)\n", t, status);
+            return 1;
+        }
+        stamped_total += stamped;
+        bytes += blen;
+    }
+    uint64_t cpu1 = cpu_us(), pcpu1 = peer_cpu_ns();
+    io_close(&io);
+    fprintf(stderr, "calls=%ld stamped=%ld cpu_us=%llu body_bytes=%llu peer_cpu_us=%llu\n", turns,
+            stamped_total, (unsigned long long)(cpu1 - cpu0), bytes,
+            (unsigned long long)((pcpu1 - pcpu0) / 1000));
+    free(body);
+    free(req);
+    free(buf);
+    return 0;
+}
+
 static int run_download(int tls, int port, const char *ca, long long bytes)
 {
     char req[512];
@@ -428,14 +493,18 @@ int main(int argc, char **argv)
     if (argc >= 7 && strcmp(argv[1], "chat") == 0)
         return run_chat(strcmp(argv[2], "tls") == 0, atoi(argv[3]), argv[4], atol(argv[5]),
                         atol(argv[6]));
+    if (argc >= 7 && strcmp(argv[1], "convo") == 0)
+        return run_convo(strcmp(argv[2], "tls") == 0, atoi(argv[3]), argv[4], atol(argv[5]),
+                         atol(argv[6]));
     if (argc >= 6 && strcmp(argv[1], "download") == 0)
         return run_download(strcmp(argv[2], "tls") == 0, atoi(argv[3]), argv[4],
                             atoll(argv[5]));
     fprintf(stderr,
             "usage: %s chat tls|plain PORT CA CALLS WARMUP\n"
+            "       %s convo tls|plain PORT CA TURNS MSG_BYTES\n"
             "       %s download tls|plain PORT CA BYTES\n"
             "       %s once tls|plain PORT CA\n"
             "       %s spawn N LIB|- PROGRAM [ARGS...]\n",
-            argv[0], argv[0], argv[0], argv[0]);
+            argv[0], argv[0], argv[0], argv[0], argv[0]);
     return 2;
 }

@@ -20,6 +20,10 @@
 #      the two-CPU figures run to run (bench/README.md, "Reading the
 #      numbers"); reported beside the two-CPU figures, which stay the goals'
 #      (the Node client of 1b runs a one-CPU pass too);
+#   1c. a long conversation: an agent loop of CONVO_TURNS calls (default 100)
+#      whose history grows by a CONVO_MSG-byte message (1024) a turn, none,
+#      agent and nginx alternating over CONVO_ROUNDS rounds (5): added CPU per
+#      call and per KiB of request, and the nginx/agent ratio (reported);
 #   2. a one-call process (start, one TLS call, exit; ONCE starts per mode,
 #      alternating):
 #      added latency of that call, added CPU of the whole process (+ proxy),
@@ -310,6 +314,31 @@ if [ -n "$NODE_BIN" ] && ! ldd "$NODE_BIN" 2>/dev/null | grep -q libssl; then
         if [ "$pass" = node1 ]; then pin_all "0-$((NCPU - 1))"; fi
     done
 fi
+
+# --- 1c. a long conversation (an agent loop) ----------------------------------
+# One connection, CONVO_TURNS calls of one conversation, each request the last
+# plus the reply and a CONVO_MSG-byte user message (the history grows to
+# CONVO_TURNS x ~CONVO_MSG bytes): what the agent costs per byte of request
+# (parsing, fingerprinting, holding the request) and against nginx. Rounds
+# alternate the modes; stats.py takes medians.
+CONVO_TURNS=${CONVO_TURNS:-100}; CONVO_MSG=${CONVO_MSG:-1024}; CONVO_ROUNDS=${CONVO_ROUNDS:-5}
+cmodes="none agent"; [ -n "$NGX_PORT" ] && cmodes="none agent nginx"
+echo "long conversation ($cmodes): $CONVO_ROUNDS rounds of $CONVO_TURNS turns (+$CONVO_MSG bytes a turn) per mode ..."
+for r in $(seq 1 "$CONVO_ROUNDS"); do
+    # shellcheck disable=SC2086
+    for mode in $(rotate "$r" $cmodes); do
+        port=$(port_of "$mode" tls)
+        as "$mode" "$CLIENT" convo tls "$port" "$CA" "$CONVO_TURNS" "$CONVO_MSG" \
+            2>"$WORK/err.txt" >/dev/null \
+            || { cat "$WORK/err.txt" >&2; echo "bench/run.sh: convo client failed ($mode)" >&2; exit 1; }
+        want=0; [ "$mode" = agent ] && want=$CONVO_TURNS
+        grep -q "stamped=$want\b" "$WORK/err.txt" \
+            || { echo "bench/run.sh: convo $mode: $(cat "$WORK/err.txt") (want stamped=$want)" >&2; exit 1; }
+        sed -n 's/.*calls=\([0-9]*\).*cpu_us=\([0-9]*\) body_bytes=\([0-9]*\) peer_cpu_us=\([0-9]*\).*/\1 \2 \3 \4/p' \
+            "$WORK/err.txt" >>"$WORK/convo-$mode.txt"
+        [ "$mode" = agent ] && expected_records=$((expected_records + CONVO_TURNS))
+    done
+done
 
 # --- 2. one-call process --------------------------------------------------------
 # Start, one TLS call, exit: no warm-up call hides the first call's cost (the

@@ -8,6 +8,7 @@ Input: the work directory of run.sh, holding
                                        (the child) then "WALL_NS CPU_US PEER_CPU_US" (its spawner)
   bulk-<client>-<mode>.txt             one "bytes seconds [cpu_us]" line per round
   spawn-<mode>.txt                     one "wall_ns cpu_us [peer] [minflt]" line per /bin/true start
+  convo-<mode>.txt                     calls, CPU us, request bytes, proxy CPU us per round
   spawn-node-<mode>.txt                the same per `node -e 0` start (pairs, alternating)
   meta.txt                             key=value lines (records written, expected ...)
 where mode is "none" (no agent), "agent" (LD_PRELOAD=libxenovia.so), "policy"
@@ -226,6 +227,41 @@ def nginx_ratios(goals, a, ngx, where, prefix):
               rcpu >= GOAL_NGINX_RATIO)
 
 
+def convo_section(work, goals):
+    """The long conversation (an agent loop): CPU per call and per KiB of request."""
+    rows = {}
+    for mode in ("none", "agent", "nginx"):
+        p = os.path.join(work, "convo-%s.txt" % mode)
+        if os.path.exists(p):
+            rows[mode] = [[int(x) for x in line.split()] for line in open(p) if line.strip()]
+    if not rows.get("none") or not rows.get("agent"):
+        return
+    calls, nbytes = rows["none"][0][0], rows["none"][0][2]
+    kib_per_call = nbytes / calls / 1024.0
+
+    def per_call(mode):  # client (all threads) + proxy, per call, median of rounds
+        return statistics.median((r[1] + r[3]) / r[0] for r in rows[mode])
+    n = per_call("none")
+    print("Long conversation (an agent loop: %d calls per round, %.0f KiB of request on average, "
+          "%d rounds per mode, medians):" % (calls, kib_per_call, len(rows["none"])))
+    print("  %-26s %12s %12s %16s" % ("", "CPU/call us", "+CPU us", "+CPU us per KiB"))
+    print("  %-26s %12.1f" % ("none", n))
+    added = {}
+    for mode in ("agent", "nginx"):
+        if rows.get(mode):
+            m = per_call(mode)
+            added[mode] = m - n
+            label = {"agent": "agent", "nginx": "nginx hop (client+nginx)"}[mode]
+            print("  %-26s %12.1f %12.1f %16.2f" % (label, m, m - n, (m - n) / kib_per_call))
+    goals.note("long conversation: added CPU per call",
+               "%.0f us (%.2f us per KiB; reported, no goal)"
+               % (added["agent"], added["agent"] / kib_per_call))
+    if "nginx" in added and added["agent"] > 0:
+        goals.note("long conversation: nginx/agent added CPU",
+                   "%.1f x (reported, no goal)" % (added["nginx"] / added["agent"]))
+    print()
+
+
 def once_section(work, goals):
     rows = {m: load_once(work, m) for m in ("none", "agent", "nginx")}
     if not rows["none"] or not rows["agent"]:
@@ -404,6 +440,7 @@ def main():
     print()
     goals = Goals()
     latency_section(work, goals)
+    convo_section(work, goals)
     once_section(work, goals)
     bulk_section(work, meta, goals)
     spawn_section(work, goals)

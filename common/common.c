@@ -59,6 +59,11 @@ static int buf_reserve(struct xv_buf *b, size_t need)
     return 0;
 }
 
+int xv_buf_reserve(struct xv_buf *b, size_t need)
+{
+    return buf_reserve(b, need < b->max ? need : b->max);
+}
+
 int xv_buf_append(struct xv_buf *b, const void *p, size_t n)
 {
     if (n > b->max - b->len)

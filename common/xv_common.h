@@ -50,6 +50,10 @@ struct xv_buf {
 
 void xv_buf_init(struct xv_buf *b, size_t max);
 int xv_buf_append(struct xv_buf *b, const void *p, size_t n);
+/* Room for `need` bytes in all (at most max) at once, when the size to come
+ * is known: appends up to it neither move nor grow the buffer. 0 or
+ * XV_E_NOMEM (the buffer unchanged). */
+int xv_buf_reserve(struct xv_buf *b, size_t need);
 int xv_buf_appendf(struct xv_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append the header line "name: value" + eol in one step, without printf

@@ -206,6 +206,17 @@ static int req_on_head(void *ud, const struct xv_http_head *h)
              * every call, issue 9) */
             call->props = xv_conn_cfg.props;
         }
+        if (h->content_length > 0) {
+            /* The body's length known: the held request and the call's copy
+             * of the body sized once (grown by doubling, a long
+             * conversation's request was copied twice more); a length
+             * above 4 MiB is not taken on trust, those grow as before. */
+            size_t cl = h->content_length < ((int64_t)4 << 20) ? (size_t)h->content_length
+                                                                : (size_t)4 << 20;
+            xv_openai_call_expect_body(call->api, cl);
+            if (h->raw_len <= SIZE_MAX - cl)
+                xv_buf_reserve(&c->tx_hold, h->raw_len + cl);
+        }
         if (xv_conn_cfg.policy || xv_conn_cfg.policy_broken)
             xv_conn_policy_note_headers(call, h);
         note_credential_scope(call, h);

@@ -102,6 +102,12 @@ void xv_openai_call_set_error(struct xv_openai_call *c, const char *error)
 
 /* ---- request body ---- */
 
+void xv_openai_call_expect_body(struct xv_openai_call *c, size_t n)
+{
+    if (c && !c->req_ended && !c->req_over && n)
+        xv_buf_reserve(&c->req_body, n); /* a failure leaves the appends to grow it */
+}
+
 void xv_openai_call_request_body(struct xv_openai_call *c, const char *p, size_t n)
 {
     if (!c || c->req_ended || n == 0)

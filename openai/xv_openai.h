@@ -54,6 +54,9 @@ void xv_openai_call_free(struct xv_openai_call *c);
 
 /* Request body bytes (decoded), any split; then request_end once. */
 void xv_openai_call_request_body(struct xv_openai_call *c, const char *p, size_t n);
+/* The request body's length, when its head gives it: the body buffer is
+ * sized for it once (at most the body bound) instead of grown by doubling. */
+void xv_openai_call_expect_body(struct xv_openai_call *c, size_t n);
 void xv_openai_call_request_end(struct xv_openai_call *c);
 
 /* Parsed request (valid after request_end; borrowed, owned by the call;
