@@ -284,14 +284,21 @@ void xv_jw_strn_max(struct xv_jw *w, const char *s, size_t n, size_t max, int *c
 {
     if (!s)
         s = "", n = 0;
-    if (xv_utf8_valid(s, n)) {
-        size_t k = xv_utf8_cut(s, n, max);
+    /* Bytes past max + 4 cannot change what is written: every input byte
+     * becomes at least one output byte, and a sequence that starts before
+     * max ends by max + 3. They are not scanned (a long history's older
+     * messages, whose budget is 0 or small, cost nothing per byte). */
+    size_t look = n > max && n - max > 4 ? max + 4 : n;
+    if (xv_utf8_valid(s, look)) {
+        size_t k = xv_utf8_cut(s, look, max);
         if (k < n)
             *cut = 1;
         xv_jw_strn(w, s, k);
         return;
     }
-    char *t = xv_utf8_fix(s, n, max, cut);
+    char *t = xv_utf8_fix(s, look, max, cut);
+    if (t && look < n && cut)
+        *cut = 1; /* (fix stopped before max + 4 bytes: already set) */
     if (!t) {
         w->oom = 1;
         return;

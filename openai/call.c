@@ -38,31 +38,18 @@ struct xv_openai_call *xv_openai_call_new(int type, const struct xv_openai_limit
     return c;
 }
 
-static void free_tool_calls(struct xv_openai_tool_call *tc, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free((char *)tc[i].id);
-        free((char *)tc[i].name);
-        free((char *)tc[i].arguments);
-    }
-    free(tc);
-}
-
 static void free_request(struct xv_openai_call *c)
 {
-    for (size_t i = 0; i < c->nmsgs; i++) {
-        struct xv_openai_message *m = &c->msgs[i];
-        free((char *)m->role);
-        free((char *)m->content);
-        free((char *)m->name);
-        free((char *)m->tool_call_id);
-        free_tool_calls((struct xv_openai_tool_call *)m->tool_calls, m->ntool_calls);
-    }
+    for (size_t i = 0; i < c->nmsgs; i++)
+        free((struct xv_openai_tool_call *)c->msgs[i].tool_calls);
     free(c->msgs);
     c->msgs = NULL;
     c->nmsgs = 0;
-    for (size_t i = 0; i < c->ntool_names; i++)
-        free(c->tool_names[i]);
+    for (size_t i = 0; i < c->nmsg_own; i++)
+        free(c->msg_own[i]);
+    free(c->msg_own);
+    c->msg_own = NULL;
+    c->nmsg_own = c->cap_msg_own = 0;
     free(c->tool_names);
     c->tool_names = NULL;
     c->ntool_names = 0;
@@ -177,16 +164,36 @@ static void join_part(struct join *j, const cJSON *part)
     join_add(j, ph, strlen(ph));
 }
 
-/* Normalise a `content` value (string, array of parts, null) into an owned
- * string; *out NULL when there is none. Returns 0 or XV_E_NOMEM. */
-static int content_text(const cJSON *content, char **out, size_t *len)
+/* Keep `p` (malloc'd text a message points into) until the request is
+ * freed; on failure it is freed here. Returns 0 or XV_E_NOMEM. */
+static int own(struct xv_openai_call *c, char *p)
+{
+    if (!p)
+        return XV_E_NOMEM;
+    if (c->nmsg_own == c->cap_msg_own) {
+        size_t ncap = c->cap_msg_own ? c->cap_msg_own * 2 : 4;
+        char **v = realloc(c->msg_own, ncap * sizeof *v);
+        if (!v) {
+            free(p);
+            return XV_E_NOMEM;
+        }
+        c->msg_own = v;
+        c->cap_msg_own = ncap;
+    }
+    c->msg_own[c->nmsg_own++] = p;
+    return 0;
+}
+
+/* Normalise a `content` value (string, array of parts, null) into text: a
+ * string is the tree's own (borrowed), joined parts are kept in msg_own;
+ * *out NULL when there is none. Returns 0 or XV_E_NOMEM. */
+static int content_text(struct xv_openai_call *c, const cJSON *content, const char **out,
+                        size_t *len)
 {
     *out = NULL;
     *len = 0;
     if (cJSON_IsString(content)) {
-        *out = xv_oai_strdup(content->valuestring);
-        if (!*out)
-            return XV_E_NOMEM;
+        *out = content->valuestring;
         *len = strlen(*out);
         return 0;
     }
@@ -205,8 +212,11 @@ static int content_text(const cJSON *content, char **out, size_t *len)
         return 0;
     if (!j.b.data && xv_buf_append(&j.b, "", 0) != 0)
         return XV_E_NOMEM;
-    *out = xv_buf_steal(&j.b, len);
-    return *out ? 0 : XV_E_NOMEM;
+    char *text = xv_buf_steal(&j.b, len);
+    if (own(c, text) != 0)
+        return XV_E_NOMEM;
+    *out = text;
+    return 0;
 }
 
 /* Append one message slot (zeroed) to c->msgs. NULL on OOM. */
@@ -222,39 +232,36 @@ static struct xv_openai_message *msg_push(struct xv_openai_call *c, size_t *cap,
     }
     struct xv_openai_message *m = &c->msgs[c->nmsgs];
     memset(m, 0, sizeof *m);
-    m->role = xv_oai_strdup(role ? role : "user");
-    if (!m->role)
-        return NULL;
+    m->role = role ? role : "user"; /* the tree's text or a literal */
     c->nmsgs++;
     return m;
 }
 
-/* "" for absent strings keeps the public view free of NULL checks. */
-static char *dup_or_empty(const char *s)
+/* Fill one tool call from id/name/arguments (any may be NULL): the tree's
+ * strings, "" when absent (the public view has no NULLs), an object's
+ * printed text kept in msg_own. */
+static int tool_call_set(struct xv_openai_call *c, struct xv_openai_tool_call *t,
+                         const char *id, const char *name, const cJSON *args)
 {
-    return xv_oai_strdup(s ? s : "");
-}
-
-/* Fill one tool call from id/name/arguments (any may be NULL). */
-static int tool_call_set(struct xv_openai_tool_call *t, const char *id, const char *name,
-                         const cJSON *args)
-{
-    t->id = dup_or_empty(id);
-    t->name = dup_or_empty(name);
-    if (cJSON_IsString(args))
-        t->arguments = xv_oai_strdup(args->valuestring);
-    else if (args && !cJSON_IsNull(args))
-        t->arguments = cJSON_PrintUnformatted(args); /* some servers send an object */
-    else
-        t->arguments = xv_oai_strdup("");
-    if (!t->id || !t->name || !t->arguments)
-        return XV_E_NOMEM;
+    t->id = id ? id : "";
+    t->name = name ? name : "";
+    if (cJSON_IsString(args)) {
+        t->arguments = args->valuestring;
+    } else if (args && !cJSON_IsNull(args)) {
+        char *printed = cJSON_PrintUnformatted(args); /* some servers send an object */
+        if (own(c, printed) != 0)
+            return XV_E_NOMEM;
+        t->arguments = printed;
+    } else {
+        t->arguments = "";
+    }
     t->arguments_len = strlen(t->arguments);
     return 0;
 }
 
 /* Chat: message.tool_calls[] and the legacy message.function_call. */
-static int chat_tool_calls(struct xv_openai_message *m, const cJSON *msg)
+static int chat_tool_calls(struct xv_openai_call *c, struct xv_openai_message *m,
+                           const cJSON *msg)
 {
     const cJSON *tcs = xv_json_get(msg, "tool_calls");
     const cJSON *fc = xv_json_get(msg, "function_call");
@@ -273,14 +280,14 @@ static int chat_tool_calls(struct xv_openai_message *m, const cJSON *msg)
         cJSON_ArrayForEach(t, tcs) {
             const cJSON *f = xv_json_get(t, "function");
             m->ntool_calls = k + 1;
-            if (tool_call_set(&tc[k++], xv_oai_get_str(t, "id"), xv_oai_get_str(f, "name"),
+            if (tool_call_set(c, &tc[k++], xv_oai_get_str(t, "id"), xv_oai_get_str(f, "name"),
                               xv_json_get(f, "arguments")) != 0)
                 return XV_E_NOMEM;
         }
     }
     if (cJSON_IsObject(fc)) {
         m->ntool_calls = k + 1;
-        if (tool_call_set(&tc[k++], NULL, xv_oai_get_str(fc, "name"),
+        if (tool_call_set(c, &tc[k++], NULL, xv_oai_get_str(fc, "name"),
                           xv_json_get(fc, "arguments")) != 0)
             return XV_E_NOMEM;
     }
@@ -294,19 +301,11 @@ static int add_message(struct xv_openai_call *c, size_t *cap, const cJSON *msg)
     struct xv_openai_message *m = msg_push(c, cap, role ? role : "unknown");
     if (!m)
         return XV_E_NOMEM;
-    char *text;
-    size_t len;
-    if (content_text(xv_json_get(msg, "content"), &text, &len) != 0)
+    if (content_text(c, xv_json_get(msg, "content"), &m->content, &m->content_len) != 0)
         return XV_E_NOMEM;
-    m->content = text;
-    m->content_len = len;
-    const char *name = xv_oai_get_str(msg, "name");
-    const char *tcid = xv_oai_get_str(msg, "tool_call_id");
-    if (name && !(m->name = xv_oai_strdup(name)))
-        return XV_E_NOMEM;
-    if (tcid && !(m->tool_call_id = xv_oai_strdup(tcid)))
-        return XV_E_NOMEM;
-    return chat_tool_calls(m, msg);
+    m->name = xv_oai_get_str(msg, "name");
+    m->tool_call_id = xv_oai_get_str(msg, "tool_call_id");
+    return chat_tool_calls(c, m, msg);
 }
 
 /* A plain string as one message of `role`. */
@@ -315,8 +314,7 @@ static int add_text(struct xv_openai_call *c, size_t *cap, const char *role, con
     struct xv_openai_message *m = msg_push(c, cap, role);
     if (!m)
         return XV_E_NOMEM;
-    if (!(m->content = xv_oai_strdup(s)))
-        return XV_E_NOMEM;
+    m->content = s;
     m->content_len = strlen(s);
     return 0;
 }
@@ -343,22 +341,15 @@ static int add_item(struct xv_openai_call *c, size_t *cap, const cJSON *it)
         const cJSON *args = xv_json_get(it, "arguments");
         if (!args)
             args = xv_json_get(it, "input");
-        return tool_call_set(tc, xv_oai_get_str(it, "call_id"), xv_oai_get_str(it, "name"), args);
+        return tool_call_set(c, tc, xv_oai_get_str(it, "call_id"), xv_oai_get_str(it, "name"),
+                             args);
     }
     if (strcmp(type, "function_call_output") == 0 || strcmp(type, "custom_tool_call_output") == 0) {
         struct xv_openai_message *m = msg_push(c, cap, "tool");
         if (!m)
             return XV_E_NOMEM;
-        const char *id = xv_oai_get_str(it, "call_id");
-        if (id && !(m->tool_call_id = xv_oai_strdup(id)))
-            return XV_E_NOMEM;
-        char *text;
-        size_t len;
-        if (content_text(xv_json_get(it, "output"), &text, &len) != 0)
-            return XV_E_NOMEM;
-        m->content = text;
-        m->content_len = len;
-        return 0;
+        m->tool_call_id = xv_oai_get_str(it, "call_id");
+        return content_text(c, xv_json_get(it, "output"), &m->content, &m->content_len);
     }
     /* reasoning, item_reference, built-in tool calls: nothing readable. */
     return 0;
@@ -435,17 +426,13 @@ static int build_tool_names(struct xv_openai_call *c)
             name = xv_oai_get_str(t, "type");
         if (!name)
             continue;
-        if (!(c->tool_names[c->ntool_names] = xv_oai_strdup(name)))
-            return XV_E_NOMEM;
-        c->ntool_names++;
+        c->tool_names[c->ntool_names++] = name;
     }
     cJSON_ArrayForEach(t, xv_oai_array(fns)) {
         const char *name = xv_oai_get_str(t, "name");
         if (!name)
             continue;
-        if (!(c->tool_names[c->ntool_names] = xv_oai_strdup(name)))
-            return XV_E_NOMEM;
-        c->ntool_names++;
+        c->tool_names[c->ntool_names++] = name;
     }
     return 0;
 }

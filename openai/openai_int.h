@@ -72,9 +72,14 @@ struct xv_openai_call {
     int req_ended;                   /* request_end was called */
     cJSON *req;                      /* parsed request (req_tree's root); NULL if none */
     struct xv_jr_tree req_tree;      /* owns req: arena nodes, read-only (xv_jsonr.h) */
-    struct xv_openai_message *msgs;  /* normalised history, owned */
+    /* The normalised history and tool names point into req's tree (valid
+     * while it is); only texts made here (joined content parts, arguments
+     * sent as objects) are allocated, kept in msg_own. */
+    struct xv_openai_message *msgs;  /* owned array (and each tool_calls array) */
     size_t nmsgs;
-    char **tool_names;               /* names of the tools offered, owned */
+    char **msg_own;                  /* texts the messages point into, owned */
+    size_t nmsg_own, cap_msg_own;
+    const char **tool_names;         /* names of the tools offered (array owned) */
     size_t ntool_names;
 
     /* response head */

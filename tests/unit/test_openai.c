@@ -181,6 +181,56 @@ static void test_request_responses_items(void **state)
     xv_openai_call_free(c);
 }
 
+/* The normalised history points into the parsed request; what it makes
+ * itself (joined content parts, arguments sent as objects, more texts than
+ * its first list holds) lives as long as the call, and free gives it all
+ * back (valgrind and ASan check that). */
+static void test_request_made_texts(void **state)
+{
+    (void)state;
+    char req[8192];
+    size_t n = (size_t)snprintf(req, sizeof req,
+        "{\"model\":\"m\",\"messages\":["
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":{\"b\":[1,2],\"a\":\"x\"}}}],"
+        "\"function_call\":{\"name\":\"g\",\"arguments\":7}}");
+    for (int i = 0; i < 12; i++)
+        n += (size_t)snprintf(req + n, sizeof req - n,
+                              ",{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"p%d\"},"
+                              "{\"type\":\"image_url\",\"image_url\":{\"url\":\"u\"}}]}", i);
+    snprintf(req + n, sizeof req - n, "]}");
+    struct xv_openai_call *c = call_with_request(XV_OPENAI_CHAT, NULL, req);
+    assert_int_equal(xv_openai_call_message_count(c), 13);
+    const struct xv_openai_message *m = xv_openai_call_message(c, 0);
+    assert_string_equal(m->role, "assistant");
+    assert_null(m->content);
+    assert_int_equal(m->ntool_calls, 2);
+    assert_string_equal(m->tool_calls[0].arguments, "{\"b\":[1,2],\"a\":\"x\"}");
+    assert_int_equal(m->tool_calls[0].arguments_len, strlen(m->tool_calls[0].arguments));
+    assert_string_equal(m->tool_calls[1].id, "");
+    assert_string_equal(m->tool_calls[1].name, "g");
+    assert_string_equal(m->tool_calls[1].arguments, "7");
+    for (size_t i = 1; i < 13; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "p%zu\n[image]", i - 1);
+        assert_string_equal(xv_openai_call_message(c, i)->content, want);
+        assert_int_equal(xv_openai_call_message(c, i)->content_len, strlen(want));
+    }
+    xv_openai_call_free(c);
+
+    /* a Responses custom tool call whose input is an object */
+    c = call_with_request(XV_OPENAI_RESPONSES, NULL,
+                          "{\"model\":\"m\",\"input\":[{\"type\":\"custom_tool_call\","
+                          "\"call_id\":\"k\",\"name\":\"t\",\"input\":{\"q\":true}},"
+                          "{\"type\":\"function_call_output\",\"call_id\":\"k\","
+                          "\"output\":[{\"type\":\"input_text\",\"text\":\"ok\"}]}]}");
+    assert_int_equal(xv_openai_call_message_count(c), 2);
+    assert_string_equal(xv_openai_call_message(c, 0)->tool_calls[0].arguments, "{\"q\":true}");
+    assert_string_equal(xv_openai_call_message(c, 1)->content, "ok");
+    assert_string_equal(xv_openai_call_message(c, 1)->tool_call_id, "k");
+    xv_openai_call_free(c);
+}
+
 static void test_request_malformed_and_over_limit(void **state)
 {
     (void)state;
@@ -675,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_classify_table),
         cmocka_unit_test(test_request_chat),
         cmocka_unit_test(test_request_responses_items),
+        cmocka_unit_test(test_request_made_texts),
         cmocka_unit_test(test_request_malformed_and_over_limit),
         cmocka_unit_test(test_chat_json),
         cmocka_unit_test(test_chat_json_tool_calls),
