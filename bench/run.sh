@@ -331,7 +331,7 @@ for r in $(seq 1 "$CONVO_ROUNDS"); do
         as "$mode" "$CLIENT" convo tls "$port" "$CA" "$CONVO_TURNS" "$CONVO_MSG" \
             2>"$WORK/err.txt" >/dev/null \
             || { cat "$WORK/err.txt" >&2; echo "bench/run.sh: convo client failed ($mode)" >&2; exit 1; }
-        want=0; [ "$mode" = agent ] && want=$CONVO_TURNS
+        want=$CONVO_TURNS; [ "$mode" = none ] && want=0 # nginx adds the trace header too
         grep -q "stamped=$want\b" "$WORK/err.txt" \
             || { echo "bench/run.sh: convo $mode: $(cat "$WORK/err.txt") (want stamped=$want)" >&2; exit 1; }
         sed -n 's/.*calls=\([0-9]*\).*cpu_us=\([0-9]*\) body_bytes=\([0-9]*\) peer_cpu_us=\([0-9]*\).*/\1 \2 \3 \4/p' \
