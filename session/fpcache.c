@@ -1,30 +1,36 @@
 /*
  * fpcache.c — the conversation so far, hashed once: a thread's last
- * fingerprinted history and its SHA-256 state, so the next request of the
- * same conversation hashes only what it adds (issue 9).
+ * fingerprinted histories (XV_FPC_WAYS of them) and their SHA-256 states,
+ * so the next request of the same conversation hashes only what it adds
+ * (issue 9).
  *
  * SPEC §4's fingerprint is SHA-256 over the canonical messages, which every
  * request of a conversation repeats and lengthens: hashing it whole cost
  * ~0.7 ns a byte on every call (a 40 KiB agent history, ~30 us a call,
  * more than the rest of the agent). Each thread keeps the canonical bytes of
- * its last request's messages and the hash state after them. A request's
- * canonical text is compared with them as it is produced: while it matches,
- * nothing is hashed; where it goes past their end (the conversation went on)
- * hashing resumes from the kept state; where it differs, or a digest is
- * wanted in the middle of them, the kept bytes up to that point are hashed
- * from the start — the work a request without this does, so a miss costs
- * only the comparing. The bytes compared equal are exactly the ones hashed
+ * the messages of its last XV_FPC_WAYS requests of different conversations
+ * (an async server serves several on one thread) and the hash state after
+ * each. A request's canonical text is compared with all of them as it is
+ * produced: while one matches, nothing is hashed; where the text goes past
+ * the end of one it matched (the conversation went on), hashing resumes
+ * from that one's state and the run takes its place; where every one
+ * differs, or a digest is wanted in the middle of them, the bytes that
+ * matched are hashed from the start — the work a request without this does,
+ * so a miss costs only the comparing — and kept in the least recently used
+ * place, so another conversation that shares a prefix (a system prompt)
+ * keeps its history. The bytes compared equal are exactly the ones hashed
  * before, so every digest equals the one hashed whole (unit_session_fpcache
  * checks that against hashing from scratch).
  *
  * Invariants:
- *  - A thread's entry holds bytes[0, len) and, when `have`, the state after
- *    exactly those bytes; while a run compares, bytes[0, pos) equal the run's
- *    text so far; once it streams, bytes[0, len) are the run's text so far
- *    (captured while it fits) and *sha the state after them.
- *  - Kept bytes are bounded: XV_FPC_ENTRY_MAX a thread, XV_FPC_BUDGET over
+ *  - An entry holds bytes[0, len) and, when `have`, the state after exactly
+ *    those bytes; while a run compares, every entry in its `cands` has
+ *    bytes[0, pos) equal to the run's text so far; once it streams, its
+ *    entry (have = 0 meanwhile) holds the run's text so far (captured while
+ *    it fits) and *sha is the state after it.
+ *  - Kept bytes are bounded: XV_FPC_ENTRY_MAX an entry, XV_FPC_BUDGET over
  *    all threads (a capture that would pass either stops: that request is
- *    not kept); a thread's buffer is freed when it exits.
+ *    not kept); a thread's buffers are freed when it exits.
  *  - The bytes are conversation content: kept in memory only, never logged
  *    or exported.
  * Thread safety: each thread uses its own entry; the budget is an atomic.
@@ -41,37 +47,45 @@ struct xv_fpc_entry {
     unsigned char *bytes;
     size_t len, cap;
     int have;                 /* state is the hash of bytes[0, len) */
+    uint64_t used;            /* the thread's tick when last kept (LRU) */
     struct sha256_ctx state;
 };
 
-static __thread struct xv_fpc_entry *t_entry __attribute__((tls_model("initial-exec")));
+struct xv_fpc_thread {
+    struct xv_fpc_entry e[XV_FPC_WAYS];
+    uint64_t tick;
+};
+
+static __thread struct xv_fpc_thread *t_fpc __attribute__((tls_model("initial-exec")));
 static __thread uint64_t t_resumed __attribute__((tls_model("initial-exec")));
 static _Atomic size_t g_budget_used;
 static _Atomic int g_key_state; /* 0 none, 1 making, 2 ready, 3 failed */
 static pthread_key_t g_key;
 
-static void entry_free(void *arg)
+static void thread_free(void *arg)
 {
-    struct xv_fpc_entry *e = arg;
-    if (!e)
+    struct xv_fpc_thread *t = arg;
+    if (!t)
         return;
-    atomic_fetch_sub(&g_budget_used, e->cap);
-    free(e->bytes);
-    free(e);
-    t_entry = NULL;
+    for (int i = 0; i < XV_FPC_WAYS; i++) {
+        atomic_fetch_sub(&g_budget_used, t->e[i].cap);
+        free(t->e[i].bytes);
+    }
+    free(t);
+    t_fpc = NULL;
 }
 
-/* The thread's entry (made at its first use, freed at its exit); NULL when
- * it cannot have one. */
-static struct xv_fpc_entry *thread_entry(void)
+/* The thread's entries (made at its first use, freed at its exit); NULL
+ * when it cannot have them. */
+static struct xv_fpc_thread *thread_entries(void)
 {
-    if (t_entry)
-        return t_entry;
+    if (t_fpc)
+        return t_fpc;
     int s = atomic_load(&g_key_state);
     if (s == 0) {
         int want = 0;
         if (atomic_compare_exchange_strong(&g_key_state, &want, 1)) {
-            s = pthread_key_create(&g_key, entry_free) == 0 ? 2 : 3;
+            s = pthread_key_create(&g_key, thread_free) == 0 ? 2 : 3;
             atomic_store(&g_key_state, s);
         } else {
             s = want;
@@ -79,14 +93,14 @@ static struct xv_fpc_entry *thread_entry(void)
     }
     if (s != 2)
         return NULL;
-    struct xv_fpc_entry *e = calloc(1, sizeof *e);
-    if (!e)
+    struct xv_fpc_thread *t = calloc(1, sizeof *t);
+    if (!t)
         return NULL;
-    if (pthread_setspecific(g_key, e) != 0) {
-        free(e);
+    if (pthread_setspecific(g_key, t) != 0) {
+        free(t);
         return NULL;
     }
-    return t_entry = e;
+    return t_fpc = t;
 }
 
 /* Room for `need` bytes in e, within both bounds; 0 or -1 (not kept). */
@@ -116,37 +130,76 @@ static int reserve(struct xv_fpc_entry *e, size_t need)
     return 0;
 }
 
+/* The entry a new history takes: an empty one, else the least recently
+ * kept. */
+static struct xv_fpc_entry *victim(struct xv_fpc_thread *t)
+{
+    struct xv_fpc_entry *v = &t->e[0];
+    for (int i = 0; i < XV_FPC_WAYS; i++) {
+        struct xv_fpc_entry *e = &t->e[i];
+        if (!e->have)
+            return e;
+        if (e->used < v->used)
+            v = e;
+    }
+    return v;
+}
+
 void xv_fpc_begin(struct xv_fpc_run *r, struct sha256_ctx *sha)
 {
     memset(r, 0, sizeof *r);
     r->sha = sha;
     sha256_init(sha);
-    r->e = thread_entry();
-    if (!r->e) {
+    r->t = thread_entries();
+    if (!r->t) {
         r->mode = XV_FPC_PLAIN;
         return;
     }
-    r->mode = r->e->len && r->e->have ? XV_FPC_COMPARE : XV_FPC_STREAM;
-    if (r->mode == XV_FPC_STREAM)
-        r->e->len = 0;
+    for (int i = 0; i < XV_FPC_WAYS; i++)
+        if (r->t->e[i].have && r->t->e[i].len)
+            r->cands |= 1u << i;
+    if (r->cands) {
+        r->mode = XV_FPC_COMPARE;
+        return;
+    }
+    r->e = victim(r->t);
+    r->e->len = 0;
     r->e->have = 0; /* from here on the entry is this run's */
+    r->mode = XV_FPC_STREAM;
 }
 
-/* Compare mode ends at r->pos: the state there, from the kept state when
- * every kept byte matched, else by hashing the matched bytes; the entry
- * keeps bytes[0, pos) (the run's own) and captures what follows. */
-static void to_stream(struct xv_fpc_run *r)
+/* Compare mode ends at r->pos, the run's text so far being entry i's
+ * bytes[0, pos): the state there, from i's kept state when every byte of i
+ * matched (the run takes i's place: the same conversation, gone on), else
+ * by hashing the matched bytes, which the least recently kept entry takes
+ * (i itself, or a copy: i may be another conversation's history). */
+static void to_stream(struct xv_fpc_run *r, int i)
 {
-    struct xv_fpc_entry *e = r->e;
+    struct xv_fpc_entry *e = &r->t->e[i];
+    r->mode = XV_FPC_STREAM;
     if (r->pos == e->len) {
         *r->sha = e->state;
         r->resumed = r->pos;
         t_resumed += r->pos;
-    } else {
-        sha256_update(r->sha, r->pos, e->bytes);
-        e->len = r->pos;
+        r->e = e;
+        e->have = 0;
+        return;
     }
-    r->mode = XV_FPC_STREAM;
+    sha256_update(r->sha, r->pos, e->bytes);
+    struct xv_fpc_entry *v = victim(r->t);
+    if (v != e) {
+        v->have = 0;
+        v->len = 0;
+        if (reserve(v, r->pos) != 0) {
+            r->e = v;
+            r->mode = XV_FPC_PLAIN; /* too big to keep: hashed only */
+            return;
+        }
+        memcpy(v->bytes, e->bytes, r->pos);
+    }
+    v->len = r->pos;
+    v->have = 0;
+    r->e = v;
 }
 
 static void stream(struct xv_fpc_run *r, const void *p, size_t n)
@@ -167,21 +220,38 @@ static void stream(struct xv_fpc_run *r, const void *p, size_t n)
 void xv_fpc_put(struct xv_fpc_run *r, const void *p, size_t n)
 {
     if (r->mode == XV_FPC_COMPARE) {
-        struct xv_fpc_entry *e = r->e;
-        size_t left = e->len - r->pos;
-        if (n <= left && memcmp(e->bytes + r->pos, p, n) == 0) {
+        const unsigned char *b = p;
+        unsigned still = 0;
+        int best = -1;
+        size_t best_same = 0;
+        for (int i = 0; i < XV_FPC_WAYS; i++) {
+            if (!(r->cands & (1u << i)))
+                continue;
+            const struct xv_fpc_entry *e = &r->t->e[i];
+            size_t left = e->len - r->pos;
+            if (n <= left && memcmp(e->bytes + r->pos, b, n) == 0) {
+                still |= 1u << i;
+                continue;
+            }
+            /* the longest equal part still counts (the rest is hashed below) */
+            size_t same = 0, cmp = n < left ? n : left;
+            const unsigned char *a = e->bytes + r->pos;
+            while (same < cmp && a[same] == b[same])
+                same++;
+            if (best < 0 || same > best_same) {
+                best = i;
+                best_same = same;
+            }
+        }
+        if (still) {
+            r->cands = still;
             r->pos += n;
             return;
         }
-        /* the longest equal part still counts (the rest is hashed below) */
-        size_t same = 0, cmp = n < left ? n : left;
-        const unsigned char *a = e->bytes + r->pos, *b = p;
-        while (same < cmp && a[same] == b[same])
-            same++;
-        r->pos += same;
-        to_stream(r);
-        p = b + same;
-        n -= same;
+        r->pos += best_same;
+        to_stream(r, best);
+        p = b + best_same;
+        n -= best_same;
         if (!n)
             return;
     }
@@ -191,18 +261,21 @@ void xv_fpc_put(struct xv_fpc_run *r, const void *p, size_t n)
 void xv_fpc_state(struct xv_fpc_run *r)
 {
     if (r->mode == XV_FPC_COMPARE)
-        to_stream(r);
+        to_stream(r, __builtin_ctz(r->cands));
 }
 
 void xv_fpc_end(struct xv_fpc_run *r, int keep)
 {
+    if (!r->t)
+        return;
+    xv_fpc_state(r);
     struct xv_fpc_entry *e = r->e;
     if (!e)
         return;
-    xv_fpc_state(r);
     if (keep && r->mode == XV_FPC_STREAM) {
         e->state = *r->sha;
         e->have = 1;
+        e->used = ++r->t->tick;
     } else {
         e->len = 0;
         e->have = 0;

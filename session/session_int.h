@@ -13,18 +13,22 @@
 
 #include "xv_session.h"
 
-/* The thread's last fingerprinted history (fpcache.c): a run compares the
- * canonical text it produces with it and hashes only where it differs or
- * goes past it. */
-#define XV_FPC_ENTRY_MAX ((size_t)4 << 20) /* bytes kept a thread at most */
+/* The thread's last fingerprinted histories (fpcache.c): a run compares the
+ * canonical text it produces with them and hashes only where it differs or
+ * goes past one. */
+#define XV_FPC_WAYS 4                      /* histories kept a thread */
+#define XV_FPC_ENTRY_MAX ((size_t)4 << 20) /* bytes kept a history at most */
 #define XV_FPC_BUDGET ((size_t)32 << 20)   /* over all threads */
 #define XV_FPC_KEEP ((size_t)256 << 10)    /* a buffer not kept is freed above this */
 enum { XV_FPC_PLAIN = 0, XV_FPC_COMPARE, XV_FPC_STREAM };
 struct xv_fpc_entry;
+struct xv_fpc_thread;
 struct xv_fpc_run {
-    struct xv_fpc_entry *e;  /* the thread's entry; NULL: hashing only */
+    struct xv_fpc_thread *t; /* the thread's histories; NULL: hashing only */
+    struct xv_fpc_entry *e;  /* the one the run streams into (stream mode) */
+    unsigned cands;          /* compare mode: the histories matching so far (bits) */
     struct sha256_ctx *sha;  /* the run's state (current once it streams) */
-    size_t pos;              /* bytes produced that matched the entry (compare mode) */
+    size_t pos;              /* bytes produced that matched them (compare mode) */
     size_t resumed;          /* bytes whose hash was taken from the entry's state */
     int mode;                /* XV_FPC_* */
 };

@@ -10,8 +10,10 @@
  * without the convo state; fps.last once more from the canonical text), and
  * they must be equal. Then that the kept history is used at all (a
  * continued conversation's next request takes the hash of everything it
- * repeats from the kept state), that a history past XV_FPC_ENTRY_MAX is not
- * kept, and that a thread's kept bytes are given back when it exits.
+ * repeats from the kept state), that conversations interleaved on one
+ * thread each resume from their own kept history (up to XV_FPC_WAYS of
+ * them; past that, digests only), that a history past XV_FPC_ENTRY_MAX is
+ * not kept, and that a thread's kept bytes are given back when it exits.
  *
  * Thread safety: the thread test joins what it starts.
  */
@@ -156,6 +158,47 @@ static void test_digests_unchanged(void **state)
     cJSON_Delete(r);
 }
 
+/* Conversations interleaved on one thread (an async server): with up to
+ * XV_FPC_WAYS of them each request resumes from its own conversation's
+ * kept state, although they share a long system prompt; with more, the
+ * least recently kept goes and the digests stay right. */
+static void interleave(int convs, int turns, uint64_t *resumed_after_first)
+{
+    char sys[4000], q[64];
+    memset(sys, 's', sizeof sys - 1);
+    sys[sizeof sys - 1] = '\0';
+    cJSON *c[8], *r = reply_of("fine");
+    for (int k = 0; k < convs; k++) {
+        c[k] = chat(sys);
+        snprintf(q, sizeof q, "conversation %d opens", k);
+        add_msg(c[k], "messages", "user", q);
+    }
+    *resumed_after_first = 0;
+    for (int t = 0; t < turns; t++) {
+        for (int k = 0; k < convs; k++) {
+            uint64_t got = check(XV_SESSION_REQ_CHAT, c[k], r);
+            if (t > 0)
+                *resumed_after_first += got > sizeof sys ? 1 : 0;
+            add_msg(c[k], "messages", "assistant", "fine");
+            snprintf(q, sizeof q, "conversation %d, turn %d", k, t);
+            add_msg(c[k], "messages", "user", q);
+        }
+    }
+    for (int k = 0; k < convs; k++)
+        cJSON_Delete(c[k]);
+    cJSON_Delete(r);
+}
+
+static void test_interleaved_conversations(void **state)
+{
+    (void)state;
+    uint64_t hits = 0;
+    _Static_assert(XV_FPC_WAYS >= 4, "four conversations kept a thread");
+    interleave(4, 6, &hits);
+    assert_int_equal(hits, 4 * 5);         /* every later request resumed */
+    interleave(XV_FPC_WAYS + 2, 4, &hits); /* more than kept: digests only */
+}
+
 /* A history past XV_FPC_ENTRY_MAX is hashed, not kept. */
 static void test_too_big_not_kept(void **state)
 {
@@ -212,6 +255,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_digests_unchanged),
+        cmocka_unit_test(test_interleaved_conversations),
         cmocka_unit_test(test_too_big_not_kept),
         cmocka_unit_test(test_thread_exit_gives_back),
     };
