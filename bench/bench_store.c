@@ -12,6 +12,8 @@
  *         previous one plus the reply and a new user message);
  *   loop  one conversation continued LOOP_TURNS times, each call adding the
  *         reply and a LONG_BYTES message (an agent loop): cost per history byte;
+ *   iloop ILOOPS such loops interleaved on one thread (an async server), each
+ *         LOOP_TURNS / ILOOPS turns;
  *   long  the same LONG_MSGS-message request again and again (a retry).
  * The timed calls of loop and long are timed one by one (CPU clock reads
  * included, ~0.1-1 us a call here).
@@ -36,6 +38,7 @@
 #define LONG_MSGS 40
 #define LONG_BYTES 1024
 #define LOOP_TURNS 200
+#define ILOOPS 4 /* agent loops interleaved on one thread */
 
 static double cpu_ns(void)
 {
@@ -70,6 +73,49 @@ static void one_call(struct xv_session_store *st, const cJSON *body, const cJSON
                                       .convo = &convo,
                                       .id_digest = out.has_id_digest ? out.id_digest : NULL };
     xv_session_store_record_response(st, &rs);
+}
+
+/* `nconv` agent loops interleaved on this thread (an async server's), each
+ * continued `turns` times, every call adding the reply and `text`: CPU ns
+ * of the calls; *bytes gets the requests' bytes together. */
+static double agent_loops(struct xv_session_store *st, const cJSON *body, const cJSON *reply,
+                          const char *text, int nconv, long turns, double *bytes,
+                          const uint64_t *junk, size_t words)
+{
+    cJSON *lb[8];
+    double t = 0;
+    *bytes = 0;
+    for (int c = 0; c < nconv; c++) {
+        if (!(lb[c] = cJSON_Duplicate(body, 1)))
+            exit(1);
+        char first[64];
+        snprintf(first, sizeof first, "conversation %d", c); /* each its own */
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddStringToObject(u, "role", "user");
+        cJSON_AddStringToObject(u, "content", first);
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(lb[c], "messages"), u);
+        one_call(st, lb[c], reply);
+    }
+    for (long i = 0; i < turns; i++) {
+        for (int c = 0; c < nconv; c++) {
+            cJSON *lmsgs = cJSON_GetObjectItemCaseSensitive(lb[c], "messages");
+            cJSON_AddItemToArray(lmsgs, cJSON_Duplicate(reply, 1));
+            cJSON *u = cJSON_CreateObject();
+            cJSON_AddStringToObject(u, "role", "user");
+            cJSON_AddStringToObject(u, "content", text);
+            cJSON_AddItemToArray(lmsgs, u);
+            char *p = cJSON_PrintUnformatted(lb[c]);
+            *bytes += p ? (double)strlen(p) : 0;
+            free(p);
+            pollute(junk, words);
+            double t0 = cpu_ns();
+            one_call(st, lb[c], reply);
+            t += cpu_ns() - t0;
+        }
+    }
+    for (int c = 0; c < nconv; c++)
+        cJSON_Delete(lb[c]);
+    return t;
 }
 
 static const char *first_turn =
@@ -193,6 +239,9 @@ int main(int argc, char **argv)
         }
         cJSON_Delete(lb);
     }
+    double iloop_bytes = 0;
+    double t_iloop = agent_loops(st, body, reply, text, ILOOPS, LOOP_TURNS / ILOOPS, &iloop_bytes,
+                                 junk, words);
     free(text);
 
     struct xv_session_stats s;
@@ -205,6 +254,9 @@ int main(int argc, char **argv)
     printf("  an agent loop, %ld turns of %d bytes (%.0f KiB on average):   %7.0f ns per call, "
            "%.2f ns per history byte\n", loop_calls, LONG_BYTES, loop_bytes / loop_calls / 1024,
            t_loop / (double)loop_calls, t_loop / loop_bytes);
+    printf("  %d agent loops interleaved, %d turns each:                %7.0f ns per call, "
+           "%.2f ns per history byte\n", ILOOPS, LOOP_TURNS / ILOOPS,
+           t_iloop / (double)(LOOP_TURNS / ILOOPS * ILOOPS), t_iloop / iloop_bytes);
     printf("  the same %d-message request again (%zu bytes, %ld calls): %7.0f ns per call, "
            "%.2f ns per byte\n", LONG_MSGS + 2, lbytes, long_calls,
            t_long / (double)long_calls, t_long / (double)long_calls / (double)lbytes);
