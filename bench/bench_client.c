@@ -259,15 +259,19 @@ static void mem_now(long *minflt, long *rss_pages)
     }
 }
 
+/* The head of every chat call this client makes (port, body length). */
+#define CHAT_HEAD                                                                  \
+    "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"                 \
+    "User-Agent: xv-bench/1\r\nAuthorization: Bearer sk-bench-not-a-key\r\n"       \
+    "Content-Type: application/json\r\nAccept: application/json\r\n"               \
+    "Content-Length: %zu\r\n\r\n"
+
 static int run_chat(int tls, int port, const char *ca, long calls, long warm)
 {
     static const char body[] = BENCH_CHAT_BODY;
     char req[2048];
     int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                     "User-Agent: xv-bench/1\r\nAuthorization: Bearer sk-bench-not-a-key\r\n"
-                     "Content-Type: application/json\r\nAccept: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
+                     CHAT_HEAD "%s",
                      port, sizeof body - 1, body);
     struct io io;
     char *buf = malloc(BUF_CAP);
@@ -316,10 +320,7 @@ static int run_once(int tls, int port, const char *ca)
     static const char body[] = BENCH_CHAT_BODY;
     char req[2048];
     int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                     "User-Agent: xv-bench/1\r\nAuthorization: Bearer sk-bench-not-a-key\r\n"
-                     "Content-Type: application/json\r\nAccept: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
+                     CHAT_HEAD "%s",
                      port, sizeof body - 1, body);
     struct io io;
     char *buf = malloc(BUF_CAP);
@@ -353,11 +354,6 @@ static int run_convo(int tls, int port, const char *ca, long turns, long msg)
 {
     static const char reply_item[] =
         ",{\"role\":\"assistant\",\"content\":\"Hello, benchmark! Nice to meet you.\"}";
-    static const char head_fmt[] =
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-        "User-Agent: xv-bench/1\r\nAuthorization: Bearer sk-bench-not-a-key\r\n"
-        "Content-Type: application/json\r\nAccept: application/json\r\n"
-        "Content-Length: %zu\r\n\r\n";
     size_t cap = 1024 + (size_t)turns * ((size_t)msg + 128);
     char *body = malloc(cap), *req = malloc(cap + 512), *buf = malloc(BUF_CAP);
     struct io io;
@@ -381,7 +377,7 @@ static int run_convo(int tls, int port, const char *ca, long turns, long msg)
         size_t blen = len;
         memcpy(body + blen, "]}", 2);
         blen += 2;
-        int hn = snprintf(req, 512, head_fmt, port, blen);
+        int hn = snprintf(req, 512, CHAT_HEAD, port, blen);
         memcpy(req + hn, body, blen);
         int stamped = 0, status = 0;
         if (io_write_all(&io, req, (size_t)hn + blen) != 0 ||

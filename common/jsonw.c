@@ -296,9 +296,7 @@ void xv_jw_strn_max(struct xv_jw *w, const char *s, size_t n, size_t max, int *c
         xv_jw_strn(w, s, k);
         return;
     }
-    char *t = xv_utf8_fix(s, look, max, cut);
-    if (t && look < n && cut)
-        *cut = 1; /* (fix stopped before max + 4 bytes: already set) */
+    char *t = xv_utf8_fix(s, look, max, cut); /* sets *cut when look < n: it stops by max */
     if (!t) {
         w->oom = 1;
         return;

@@ -187,19 +187,17 @@ static void to_stream(struct xv_fpc_run *r, int i)
     }
     sha256_update(r->sha, r->pos, e->bytes);
     struct xv_fpc_entry *v = victim(r->t);
+    r->e = v;
+    v->have = 0;
     if (v != e) {
-        v->have = 0;
         v->len = 0;
         if (reserve(v, r->pos) != 0) {
-            r->e = v;
             r->mode = XV_FPC_PLAIN; /* too big to keep: hashed only */
             return;
         }
         memcpy(v->bytes, e->bytes, r->pos);
     }
     v->len = r->pos;
-    v->have = 0;
-    r->e = v;
 }
 
 static void stream(struct xv_fpc_run *r, const void *p, size_t n)
