@@ -9,9 +9,11 @@
  * - The queue lock is never held across I/O or a call into cJSON's printer,
  *   so a pusher, flush() or fork() never waits for the disk behind it
  *   (fork's prepare handler takes this lock).
- * - `done` counts records the thread has finished (written or failed);
- *   the thread finishes records in queue order, so "done >= enqueued at
- *   time T" means everything queued before T is finished.
+ * - `done` counts queued records finished (written or failed) by the
+ *   thread, or by a pusher appending a batch for a thread that lags
+ *   (help_locked); one writer at a time (w.writing) takes the oldest
+ *   batch, so records are finished in queue order and "done >= enqueued
+ *   at time T" means everything queued before T is finished.
  * - A record written on the direct path is finished when xv_exp_push
  *   returns, so flush only has to wait for the queued ones.
  *
@@ -59,6 +61,14 @@
  * pages instead of walking all 1 MiB of them (a page fault every few
  * records of a process's first thousands, issue 9). */
 #define XV_EXP_TEXT_SOFT ((size_t)64 << 10)
+/* The thread lags when it has not taken its batch by the time a second
+ * one is queued (it was woken at XV_EXP_LINGER_MIN records): the pusher
+ * that finds this many records, or this many bytes of them in g.text,
+ * appends the oldest batch itself (see help_locked). */
+#define XV_EXP_LAG_RECORDS (2u * XV_EXP_LINGER_MIN)
+#define XV_EXP_LAG_BYTES (2u * XV_EXP_TEXT_SOFT)
+/* The writer's batch: XV_EXP_BATCH_MAX slots after the ring's. */
+#define BATCH (g.ring + g.queue_max)
 
 /* Outputs (g.sinks): the JSON Lines file, the OTLP sink (exporter/otlp*.c). */
 #define XV_EXP_SINK_FILE 1
@@ -124,7 +134,10 @@ static struct {
     uint64_t timeout_ms;           /* shutdown flush budget */
     size_t queue_max;              /* capacity of `ring` */
     struct exp_rec *ring;          /* queued records, owned; FIFO of `count` from `head`;
-                                      NULL until the first push */
+                                      NULL until the first push; followed by the batch
+                                      being written (BATCH): by one writer at a time,
+                                      never on an application thread's stack, and its
+                                      pages touched only by batches that large */
     char *text;                    /* FIFO of the queued lines' bytes (xv_exp_push_text),
                                       XV_EXP_TEXT_BYTES, allocated at the first such push and
                                       kept: no allocation per record in steady state */
@@ -151,6 +164,22 @@ static struct {
                        * start, issue 9) */
                       .work = PTHREAD_COND_INITIALIZER,
                       .progress = PTHREAD_COND_INITIALIZER };
+
+/* Who writes the batch taken from the ring (help_locked), guarded by g.lock
+ * (`helped` is read without it). Apart from g: the start-up data page has
+ * no room to spare, and this is first touched by a call. */
+static struct {
+    int writing;                   /* a batch taken from the ring is being written, by
+                                      the thread or a pusher: one writer at a time keeps
+                                      the file in queue order */
+    int thread_writing;            /* ... and that writer is the thread */
+    size_t span;                   /* bytes of g.text that batch holds */
+    size_t held;                   /* records a pusher took to write: their ring slots
+                                      stay reserved, they may come back */
+    uint64_t help_next;            /* no pusher tries again before g.enqueued reaches
+                                      this (the last try found the file busy) */
+    atomic_uint_fast64_t helped;   /* records a pusher appended (struct xv_exp_stats) */
+} w XV_CALL_DATA;
 
 
 /* Condition variables wait on CLOCK_MONOTONIC so a wall-clock jump cannot
@@ -198,6 +227,12 @@ XV_START_FN static int configure_locked(const struct xv_exp_config *cfg)
     g.head = g.count = 0;
     g.text_head = g.text_used = 0;
     g.timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : XV_EXP_DEFAULT_TIMEOUT_MS;
+    /* a re-init: `w` is as static data left it at the first (not touched
+     * at start-up, whose data page it is not on) */
+    if (g.configured) {
+        w.help_next = 0;
+        atomic_store(&w.helped, 0);
+    }
     g.configured = 1;
     g.first_seen = 0;
     g.stopped = 0;
@@ -416,6 +451,38 @@ static void sched_lift_locked(void)
         g.idle = EXP_PRIO_NORMAL;
 }
 
+/* Move the oldest records (at most XV_EXP_BATCH_MAX) from the ring into
+ * BATCH; how many, and *span their bytes of g.text. Caller holds g.lock
+ * and is the writer (w.writing). */
+static size_t take_batch_locked(size_t *span)
+{
+    size_t n = 0;
+    *span = 0;
+    while (n < XV_EXP_BATCH_MAX && g.count) {
+        *span += g.ring[g.head].span;
+        BATCH[n++] = g.ring[g.head];
+        g.ring[g.head].tree = NULL;
+        g.ring[g.head].line = NULL;
+        g.head = (g.head + 1) % g.queue_max;
+        g.count--;
+    }
+    w.span = *span;
+    return n;
+}
+
+/* The writer finished its batch of n records holding `span` bytes of
+ * g.text. Caller holds g.lock. */
+static void batch_done_locked(size_t n, size_t span)
+{
+    /* The batch was the oldest records: their bytes are the oldest of g.text. */
+    g.text_head = g.text_used > span ? (g.text_head + span) % XV_EXP_TEXT_BYTES : 0;
+    g.text_used -= span;
+    g.done += n;
+    w.writing = w.thread_writing = 0;
+    w.span = 0;
+    pthread_cond_broadcast(&g.progress);
+}
+
 static void *exporter_main(void *arg)
 {
     (void)arg;
@@ -427,14 +494,21 @@ static void *exporter_main(void *arg)
     /* Named by itself: one prctl, where naming it from the creating
      * thread opened /proc/self/task/N/comm on the app's first call. */
     pthread_setname_np(pthread_self(), "xenovia-export");
-    struct exp_rec batch[XV_EXP_BATCH_MAX];
     pthread_mutex_lock(&g.lock);
     sched_self_idle_locked();
     for (;;) {
         while (g.count == 0 && !g.stop)
             pthread_cond_wait(&g.work, &g.lock);
-        if (g.count == 0)              /* stop requested and drained */
+        if (g.count == 0 && !w.writing) /* stop requested and drained */
             break;
+        /* A pusher is writing the batch before ours (help_locked): ours
+         * waits for it, so the file keeps queue order (and a batch it has
+         * to put back is still ours to write when stop was asked). */
+        if (w.writing) {
+            while (w.writing)
+                pthread_cond_wait(&g.progress, &g.lock);
+            continue;
+        }
         /* Lifted for a flush that is over: back to idle before working. */
         if (g.idle == EXP_PRIO_NORMAL && !g.flushing && !g.stop)
             sched_self_idle_locked();
@@ -449,27 +523,20 @@ static void *exporter_main(void *arg)
                 if (pthread_cond_clockwait(&g.work, &g.lock, CLOCK_MONOTONIC, &dl) == ETIMEDOUT)
                     break;
         }
-        size_t n = 0, span = 0;
-        while (n < XV_EXP_BATCH_MAX && g.count) {
-            span += g.ring[g.head].span;
-            batch[n++] = g.ring[g.head];
-            g.ring[g.head].tree = NULL;
-            g.ring[g.head].line = NULL;
-            g.head = (g.head + 1) % g.queue_max;
-            g.count--;
-        }
+        if (w.writing || g.count == 0) /* a pusher took the batch while we lingered */
+            continue;
+        size_t span;
+        size_t n = take_batch_locked(&span);
+        struct exp_rec *batch = BATCH;
         /* The path cannot change while we run (init refuses), so borrowing
          * it outside the lock is safe. */
         const char *path = g.path;
         int sinks = g.sinks;
+        w.writing = w.thread_writing = 1;
         pthread_mutex_unlock(&g.lock);
         write_now(path, batch, n, sinks, 1, 0);
         pthread_mutex_lock(&g.lock);
-        /* The batch was the oldest records: their bytes are the oldest of g.text. */
-        g.text_head = g.text_used > span ? (g.text_head + span) % XV_EXP_TEXT_BYTES : 0;
-        g.text_used -= span;
-        g.done += n;
-        pthread_cond_broadcast(&g.progress);
+        batch_done_locked(n, span);
     }
     /* A thread shutdown gave up on and detached must not be joined:
      * it leaves the state "not running" instead of "exited". */
@@ -580,6 +647,69 @@ static void path_copy_free(char *p, const char *small)
         free(p);
 }
 
+/* A pusher's batch it could not write goes back to the head of the ring,
+ * as it was. Caller holds g.lock. */
+static void put_back_locked(size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        g.head = (g.head + g.queue_max - 1) % g.queue_max;
+        g.ring[g.head] = BATCH[i];
+    }
+    g.count += n;
+}
+
+/*
+ * The thread lags: at idle priority on a CPU the application keeps busy it
+ * may not run for seconds, and meanwhile each record's bytes went to a page
+ * of g.text not touched before (a page fault every few records, ~14 us
+ * each on the bench VM) and, past queue_max records, each was written
+ * alone by its pusher (ten system calls; issue 9). So the pusher that finds
+ * a second batch queued behind the one the thread was woken for appends the
+ * oldest batch itself: one append for up to XV_EXP_BATCH_MAX records, in
+ * queue order (one writer at a time, w.writing). Only when the file is the
+ * only output, and only a regular file whose lock is free at once (no wait,
+ * no SIGPIPE); otherwise the batch goes back to the head of the ring. A
+ * thread caught writing is lifted to normal priority instead, until it
+ * takes its next batch. Caller holds g.lock; released during the write.
+ */
+static void help_locked(void)
+{
+    if (g.sinks != XV_EXP_SINK_FILE || g.stopped || g.flushing || g.tstate != EXP_T_RUNNING ||
+        g.enqueued < w.help_next ||
+        (g.count < XV_EXP_LAG_RECORDS && g.text_used - w.span < XV_EXP_LAG_BYTES))
+        return;
+    if (w.writing) {
+        if (w.thread_writing)
+            sched_lift_locked();
+        return;
+    }
+    char small[PATH_COPY_SMALL];
+    char *path = path_copy_locked(small);
+    if (!path)
+        return;
+    size_t span;
+    size_t n = take_batch_locked(&span);
+    w.writing = 1;
+    w.held = n;
+    pthread_mutex_unlock(&g.lock);
+    int rc = write_now(path, BATCH, n, XV_EXP_SINK_FILE, 0, 1);
+    path_copy_free(path, small);
+    pthread_mutex_lock(&g.lock);
+    w.held = 0;
+    if (rc == -EAGAIN) {
+        /* busy (another process's append) or not a regular file: the
+         * thread's turn; the pushers look again a batch later */
+        w.help_next = g.enqueued + XV_EXP_LINGER_MIN;
+        put_back_locked(n);
+        w.writing = 0;
+        w.span = 0;
+        pthread_cond_broadcast(&g.progress);
+        return;
+    }
+    atomic_fetch_add(&w.helped, n);
+    batch_done_locked(n, span);
+}
+
 /* Queue one record (taken over), or write it here when it cannot be
  * queued. */
 static int push_rec(struct exp_rec *record)
@@ -627,8 +757,10 @@ static int push_rec(struct exp_rec *record)
         (!g.start_failed_ns || xv_now_mono_ns() - g.start_failed_ns >= XV_EXP_RETRY_NS))
         start_thread_locked();
     if (!g.ring && !g.stopped)
-        g.ring = calloc(g.queue_max, sizeof *g.ring); /* NULL: records go direct */
-    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring && g.count < g.queue_max &&
+        g.ring = calloc(g.queue_max + XV_EXP_BATCH_MAX, sizeof *g.ring); /* NULL: records
+                                                                           go direct */
+    if (!g.stopped && g.tstate == EXP_T_RUNNING && !g.stop && g.ring &&
+        g.count + w.held < g.queue_max &&
         (record->kind != EXP_LINE_BORROWED || own_line_locked(record) == 0)) {
         if (g.count == 0)
             g.head = 0; /* an empty ring restarts at its first slots (their pages stay
@@ -640,6 +772,7 @@ static int push_rec(struct exp_rec *record)
          * lingering batch is full; otherwise it is lingering and will come. */
         if (g.count == 1 || g.count == XV_EXP_LINGER_MIN)
             pthread_cond_signal(&g.work);
+        help_locked();
         pthread_mutex_unlock(&g.lock);
         errno = saved;
         return 0;
@@ -800,11 +933,15 @@ void xv_exp_atfork_child(void)
     g.tstate = EXP_T_NONE;
     g.idle = EXP_PRIO_NORMAL;
     g.first_seen = 0;
+    w.writing = w.thread_writing = 0; /* a batch being written at the fork: the parent's */
+    w.span = w.held = 0;
+    w.help_next = 0;
     g.start_failed_ns = 0;
     atomic_store(&g.pushed, 0);
     atomic_store(&g.written, 0);
     atomic_store(&g.direct, 0);
     atomic_store(&g.failed, 0);
+    atomic_store(&w.helped, 0);
     xv_exp_otlp_atfork_child();
 }
 
@@ -815,6 +952,7 @@ void xv_exp_get_stats(struct xv_exp_stats *out)
     out->pushed = atomic_load(&g.pushed);
     out->written = atomic_load(&g.written);
     out->direct = atomic_load(&g.direct);
+    out->helped = atomic_load(&w.helped);
     out->failed = atomic_load(&g.failed);
     xv_exp_otlp_stats(&out->otlp_sent, &out->otlp_spooled, &out->otlp_replayed,
                       &out->otlp_dropped);

@@ -71,6 +71,8 @@ struct xv_exp_stats {
     uint64_t pushed;      /* records accepted by xv_exp_push */
     uint64_t written;     /* records appended to the file */
     uint64_t direct;      /* written by the pushing thread because the queue was full */
+    uint64_t helped;      /* queued, then appended in a batch by a pushing thread because
+                             the exporter thread lagged (also counted in `written`) */
     uint64_t failed;      /* records that could not be written */
     /* OTLP output (spans; zero when OTLP is off). Added with exporter/otlp*.c. */
     uint64_t otlp_sent;      /* delivered to the collector */
