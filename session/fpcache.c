@@ -36,6 +36,7 @@
  * Thread safety: each thread uses its own entry; the budget is an atomic.
  */
 #include "session_int.h"
+#include "xv_tkey.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -59,8 +60,7 @@ struct xv_fpc_thread {
 static __thread struct xv_fpc_thread *t_fpc __attribute__((tls_model("initial-exec")));
 static __thread uint64_t t_resumed __attribute__((tls_model("initial-exec")));
 static _Atomic size_t g_budget_used;
-static _Atomic int g_key_state; /* 0 none, 1 making, 2 ready, 3 failed */
-static pthread_key_t g_key;
+static struct xv_tkey g_key;
 
 static void thread_free(void *arg)
 {
@@ -81,22 +81,10 @@ static struct xv_fpc_thread *thread_entries(void)
 {
     if (t_fpc)
         return t_fpc;
-    int s = atomic_load(&g_key_state);
-    if (s == 0) {
-        int want = 0;
-        if (atomic_compare_exchange_strong(&g_key_state, &want, 1)) {
-            s = pthread_key_create(&g_key, thread_free) == 0 ? 2 : 3;
-            atomic_store(&g_key_state, s);
-        } else {
-            s = want;
-        }
-    }
-    if (s != 2)
-        return NULL;
     struct xv_fpc_thread *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    if (pthread_setspecific(g_key, t) != 0) {
+    if (xv_tkey_set(&g_key, thread_free, t) != 0) {
         free(t);
         return NULL;
     }

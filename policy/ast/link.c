@@ -6,7 +6,7 @@
  * any rule can read (xv_compiled.input_keys / input_any).
  *
  * Invariant: runs after names are resolved and bodies ordered; it only
- * annotates terms (rnode, rconsumed) or replaces a constant collection by
+ * annotates terms (rnode, rconsumed, site) or replaces a constant collection by
  * a T_VALUE, never changes what a term means.
  * Thread safety: single-threaded, within one compile.
  */
@@ -145,6 +145,18 @@ static void link_refs_term(struct cctx *x, struct term *t)
     if (t->head) link_refs_term(x, t->head);
     if (t->key) link_refs_term(x, t->key);
     if (t->body) xv_ast_link_body(x, t->body);
+    /* Once its items are folded: number the constant string keys of a ref
+     * (an evaluation keeps, per number, where that key was found last:
+     * eval/frame.h, hint) and note a path of constant keys (cpath). */
+    if (t->kind == T_REF) {
+        int path = t->items[0]->kind == T_VAR && !(t->items[0]->vflags & VF_DATA);
+        for (int i = 1; i < t->n; i++) {
+            path &= t->items[i]->kind == T_VALUE;
+            if (t->items[i]->kind == T_VALUE && t->items[i]->val->type == XV_T_STRING)
+                t->items[i]->site = (uint16_t)x->c->nsites++;
+        }
+        t->cpath = (uint8_t)path; /* eval/call.c reads it without enumerating */
+    }
     fold_constant(x, t);
 }
 /* Links over a rule's bodies, values, key and ref-head items. */

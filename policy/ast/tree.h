@@ -54,6 +54,8 @@ struct term {
     uint8_t kind;          /* enum term_kind */
     uint8_t vflags;        /* enum var_flags for T_VAR */
     uint8_t ground;        /* compile-time: contains no variables */
+    uint16_t site;         /* constant string key of a ref: its lookup hint (link.c) */
+    uint8_t cpath;         /* T_REF: a variable or input head and constant items only (link.c) */
     struct xv_loc loc;     /* where it starts */
     struct xv_value *val;  /* T_VALUE (frozen), or the folded constant of a ground composite */
     const char *name;      /* T_VAR name; T_CALL builtin/func name (dotted) */
@@ -204,6 +206,7 @@ struct xv_compiled {
     struct module *mods;         /* modules */
     struct node *root;           /* the `data` node */
     int nnodes;                  /* ids handed out */
+    unsigned nsites;             /* ref key sites numbered (term.site), wrapping */
     /* Builtin names for the compiler (arity, existence). Set by the engine
      * to the evaluator's lookup (eval/query.h), which adds the rego.*
      * builtins to builtins/'s table; injected so that ast/ never reaches

@@ -120,8 +120,18 @@ static int bi_or(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct x
         *out = xv_val_bool(expr);                                                                  \
         return XV_BI_OK;                                                                       \
     }
-CMP_BI(bi_equal, c == 0)
-CMP_BI(bi_neq, c != 0)
+/* == and != need no order: xv_val_equal answers most unequal strings from
+ * their lengths alone. */
+static int bi_equal(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
+{
+    *out = xv_val_bool(xv_val_equal(a[0], a[1]));
+    return XV_BI_OK;
+}
+static int bi_neq(struct xv_bctx *ctx, struct xv_value *const *a, int n, struct xv_value **out)
+{
+    *out = xv_val_bool(!xv_val_equal(a[0], a[1]));
+    return XV_BI_OK;
+}
 CMP_BI(bi_lt, c < 0)
 CMP_BI(bi_lte, c <= 0)
 CMP_BI(bi_gt, c > 0)

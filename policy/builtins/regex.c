@@ -30,13 +30,13 @@ BI_FN(bi_regex_match)
 {
     if (xv_bi_want(ctx, a, 1, XV_T_STRING) || xv_bi_want(ctx, a, 2, XV_T_STRING))
         return XV_BI_ERROR;
-    struct xv_go_re *re;
-    if (get_re(ctx, a[0], &re))
-        return XV_BI_ERROR;
-    long *ov = malloc(sizeof(long) * 2 * ((size_t)xv_go_re_ngroups(re) + 1));
-    int r = ov ? xv_go_re_exec(re, S(a[1]), SL(a[1]), 0, ov) : -1;
-    free(ov);
-    xv_go_re_release(re);
+    char *err = NULL;
+    int r = xv_go_re_match(S(a[0]), SL(a[0]), S(a[1]), SL(a[1]), &err);
+    if (r == -1) {
+        int rc = xv_bi_error(ctx, "%s", err ? err : "error parsing regexp");
+        free(err);
+        return rc;
+    }
     if (r < 0)
         return xv_bi_error(ctx, "regular expression match failed (resource limit)");
     *out = xv_val_bool(r);

@@ -51,7 +51,8 @@ int xv_bi_type_error(struct xv_bctx *ctx, int pos, const char *want, const struc
                             xv_val_type_name(got));
 }
 
-int xv_bi_want(struct xv_bctx *ctx, struct xv_value *const *args, int pos, enum xv_type t)
+/* xv_bi_want's error path (registry.h). */
+int xv_bi_want_fail(struct xv_bctx *ctx, struct xv_value *const *args, int pos, enum xv_type t)
 {
     static const char *const names[] = {"null", "boolean", "number", "string",
                                         "array", "object", "set"};

@@ -97,7 +97,13 @@ int xv_bi_error_code(struct xv_bctx *ctx, enum xv_bi_errcode code, const char *f
 /* Check that args[pos-1] has type t; on mismatch records the type error and
  * returns XV_BI_ERROR, else 0. Typical use:
  *   if (xv_bi_want(ctx, args, 1, XV_T_STRING)) return XV_BI_ERROR;       */
-int xv_bi_want(struct xv_bctx *ctx, struct xv_value *const *args, int pos, enum xv_type t);
+int xv_bi_want_fail(struct xv_bctx *ctx, struct xv_value *const *args, int pos, enum xv_type t);
+static inline int xv_bi_want(struct xv_bctx *ctx, struct xv_value *const *args, int pos,
+                             enum xv_type t)
+{
+    /* inline: every builtin checks its operands, nearly always of the right type */
+    return args[pos - 1]->type == t ? 0 : xv_bi_want_fail(ctx, args, pos, t);
+}
 
 /* ---- context accessors ---- */
 

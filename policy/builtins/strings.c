@@ -17,6 +17,10 @@
 #include <string.h>
 #include <wctype.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define S(v) XV_STR(v)
 #define SL(v) XV_STRLEN(v)
 
@@ -25,10 +29,52 @@ static int want_str(struct xv_bctx *ctx, struct xv_value *const *a, int pos)
     return xv_bi_want(ctx, a, pos, XV_T_STRING);
 }
 
+/* The first nd[0..nn) in h[0..hn), or NULL; h for an empty needle. A
+ * policy's contains() mostly looks for a short phrase in a message of a
+ * few hundred bytes, where glibc's memmem spends more setting up its
+ * tables than searching: there, where SSE2 is, sixteen start positions a
+ * step are tested on the needle's first and last bytes and only those
+ * that pass are compared whole. That compare is what a hostile text can
+ * make frequent ("aaaa" for "aXa"), so only while hn * nn stays under
+ * FIND_BUDGET bytes, and once a quarter of the positions passed so far
+ * (plus FIND_SLACK) passed the test in vain, memmem's linear time takes the
+ * rest. */
+#define FIND_BUDGET (1u << 18)
+#define FIND_SLACK 16
 static const char *memmem_s(const char *h, size_t hn, const char *nd, size_t nn)
 {
     if (nn == 0)
         return h;
+    if (nn > hn)
+        return NULL;
+    if (nn == 1)
+        return memchr(h, (unsigned char)nd[0], hn);
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+    if (hn <= FIND_BUDGET / nn) {
+        const __m128i first = _mm_set1_epi8(nd[0]), last = _mm_set1_epi8(nd[nn - 1]);
+        size_t starts = hn - nn + 1, i = 0; /* start positions 0 .. starts-1 */
+        size_t vain = 0;                      /* candidates that did not match */
+        for (; starts - i >= 16; i += 16) {
+            /* the second load ends at i + nn - 1 + 15 <= hn - 1 */
+            __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(h + i + nn - 1));
+            unsigned m = (unsigned)_mm_movemask_epi8(
+                _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+            for (; m; m &= m - 1) {
+                size_t at = i + (size_t)__builtin_ctz(m);
+                if (memcmp(h + at + 1, nd + 1, nn - 2) == 0)
+                    return h + at;
+                if (++vain > FIND_SLACK + i / 4) /* positions up to at are done */
+                    return memmem(h + at + 1, hn - at - 1, nd, nn);
+            }
+        }
+        for (; i < starts; i++)
+            if (h[i] == nd[0] && h[i + nn - 1] == nd[nn - 1] &&
+                memcmp(h + i + 1, nd + 1, nn - 2) == 0)
+                return h + i;
+        return NULL;
+    }
+#endif
     return memmem(h, hn, nd, nn);
 }
 
@@ -92,58 +138,10 @@ static void case_init(void)
     g_case.loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 }
 
-static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, struct xv_value **out)
+/* Any text: code point by code point through towlower_l / towupper_l. */
+static int map_case_unicode(struct xv_bctx *ctx, const struct xv_value *s, bool up,
+                            struct xv_value **out)
 {
-    /* ASCII fast path (the common case: prompts, tool names), eight bytes
-     * at a time: a byte b < 0x80 is in [lo, hi] when b + (0x80 - lo) has
-     * bit 7 set and b + (0x7f - hi) has not; no carry crosses bytes. The
-     * case bit (0x20) of exactly those bytes is then flipped. Nothing to
-     * change → the input itself, no copy. */
-    size_t n0 = SL(s);
-    const unsigned char *p0 = (const unsigned char *)S(s);
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    const uint64_t add_lo = ones * (uint64_t)(0x80 - (up ? 'a' : 'A'));
-    const uint64_t add_hi = ones * (uint64_t)(0x7f - (up ? 'z' : 'Z'));
-    size_t i0 = 0;
-    int ascii = 1, change = 0;
-    for (; i0 + 8 <= n0; i0 += 8) {
-        uint64_t w;
-        memcpy(&w, p0 + i0, 8);
-        if (w & high) {
-            ascii = 0;
-            break;
-        }
-        change |= (((w + add_lo) & ~(w + add_hi)) & high) != 0;
-    }
-    for (size_t i = i0; ascii && i < n0; i++) {
-        unsigned char c = p0[i];
-        if (c >= 0x80)
-            ascii = 0;
-        else if (up ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z'))
-            change = 1;
-    }
-    if (ascii) {
-        if (!change) {
-            *out = xv_val_incref((struct xv_value *)s);
-            return XV_BI_OK;
-        }
-        struct xv_value *r = xv_val_string((const char *)p0, n0);
-        if (!r)
-            return xv_bi_error(ctx, "out of memory");
-        unsigned char *q = (unsigned char *)r->u.str.s;
-        size_t i = 0;
-        for (; i + 8 <= n0; i += 8) {
-            uint64_t w;
-            memcpy(&w, q + i, 8);
-            w ^= (((w + add_lo) & ~(w + add_hi)) & high) >> 2;
-            memcpy(q + i, &w, 8);
-        }
-        for (; i < n0; i++)
-            if (up ? (q[i] >= 'a' && q[i] <= 'z') : (q[i] >= 'A' && q[i] <= 'Z'))
-                q[i] ^= 0x20;
-        *out = r;
-        return XV_BI_OK;
-    }
     pthread_once(&g_case.once, case_init);
     struct xv_val_buf b = {0};
     size_t i = 0, n = SL(s);
@@ -168,6 +166,80 @@ static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, stru
         i += k;
     }
     return xv_bi_ret_buf(ctx, &b, out);
+}
+
+/* The case-mapped copy of s[0..n) (a new string, filled in by the caller
+ * from the first byte that changes on), or NULL when out of memory. */
+static unsigned char *case_copy(const struct xv_value *s, struct xv_value **r)
+{
+    *r = xv_val_string(S(s), SL(s));
+    return *r ? (unsigned char *)(*r)->u.str.s : NULL;
+}
+
+static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, struct xv_value **out)
+{
+    /* ASCII fast path (the common case: prompts, tool names) in one pass,
+     * sixteen bytes a step where SSE2 is, then eight (a byte b < 0x80 is
+     * in [lo, hi] when b + (0x80 - lo) has bit 7 set and b + (0x7f - hi)
+     * has not; no carry crosses bytes), then one. The case bit (0x20) of
+     * the letters to change is flipped in a copy made at the first one;
+     * nothing to change → the input itself. A byte from 0x80 on → the
+     * Unicode path. */
+    size_t n = SL(s), i = 0;
+    const unsigned char *p = (const unsigned char *)S(s);
+    struct xv_value *r = NULL;
+    unsigned char *q = NULL; /* r's bytes once made */
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+    /* signed compares: ASCII bytes are positive, the rest already rejected */
+    const __m128i lo1 = _mm_set1_epi8((char)((up ? 'a' : 'A') - 1));
+    const __m128i hi1 = _mm_set1_epi8((char)((up ? 'z' : 'Z') + 1));
+    const __m128i bit = _mm_set1_epi8(0x20);
+    for (; n - i >= 16; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        if (_mm_movemask_epi8(x)) {
+            xv_val_decref(r);
+            return map_case_unicode(ctx, s, up, out);
+        }
+        __m128i m = _mm_and_si128(_mm_cmpgt_epi8(x, lo1), _mm_cmpgt_epi8(hi1, x));
+        if (!q && !_mm_movemask_epi8(m))
+            continue;
+        if (!q && !(q = case_copy(s, &r)))
+            return xv_bi_error(ctx, "out of memory");
+        _mm_storeu_si128((__m128i *)(void *)(q + i), _mm_xor_si128(x, _mm_and_si128(m, bit)));
+    }
+#endif
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    const uint64_t add_lo = ones * (uint64_t)(0x80 - (up ? 'a' : 'A'));
+    const uint64_t add_hi = ones * (uint64_t)(0x7f - (up ? 'z' : 'Z'));
+    for (; n - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & high) {
+            xv_val_decref(r);
+            return map_case_unicode(ctx, s, up, out);
+        }
+        uint64_t flip = (((w + add_lo) & ~(w + add_hi)) & high) >> 2;
+        if (!q && !flip)
+            continue;
+        if (!q && !(q = case_copy(s, &r)))
+            return xv_bi_error(ctx, "out of memory");
+        w ^= flip;
+        memcpy(q + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            xv_val_decref(r);
+            return map_case_unicode(ctx, s, up, out);
+        }
+        if (!(up ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')))
+            continue;
+        if (!q && !(q = case_copy(s, &r)))
+            return xv_bi_error(ctx, "out of memory");
+        q[i] = c ^ 0x20;
+    }
+    *out = q ? r : xv_val_incref((struct xv_value *)s);
+    return XV_BI_OK;
 }
 
 BI_FN(bi_lower)

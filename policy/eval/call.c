@@ -53,6 +53,7 @@ static int kfbody_fn(struct ev *ev, struct k *self, V unused)
 /* A user function applied to argument values: its rules and else chains
  * in order, each matching the arguments against its parameters; two
  * different results are OPA's conflict error. *out is NULL when undefined. */
+__attribute__((noinline)) /* its frames stay out of apply_call's */
 static int call_function(struct ev *ev, struct node *fn, V *args, struct xv_loc loc, V *out)
 {
     *out = NULL;
@@ -226,9 +227,11 @@ static V direct_value(struct ev *ev, V *env, struct term *t, int *simple)
             return ev->input;
         break;
     case T_REF: {
+        /* cpath (ast/link.c): a variable head and constant keys; a ref
+         * without it (a data ref, a ref not linked) takes the general path */
         struct term *h = t->items[0];
         V v;
-        if (h->kind != T_VAR)
+        if (!t->cpath)
             break;
         if (h->vflags & VF_INPUT)
             v = ev->input;
@@ -236,13 +239,8 @@ static V direct_value(struct ev *ev, V *env, struct term *t, int *simple)
             v = env[h->slot];
         else
             break;
-        for (int i = 1; i < t->n; i++)
-            if (t->items[i]->kind != T_VALUE) {
-                *simple = 0;
-                return NULL;
-            }
         for (int i = 1; i < t->n && v; i++)
-            v = xv_eval_lookup(v, t->items[i]->val);
+            v = xv_eval_lookup_at(ev, v, t->items[i]);
         return v;
     }
     default:
@@ -252,22 +250,12 @@ static V direct_value(struct ev *ev, V *env, struct term *t, int *simple)
     return NULL;
 }
 
-/* Evaluate a call's value (without its output argument). */
-int xv_eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
+/* xv_eval_call when some argument needs the general evaluator: the
+ * arguments one after another, each with its own solutions. */
+__attribute__((noinline)) static int call_general(struct ev *ev, V *env, struct term *t, int n,
+                                                  struct k *k)
 {
-    int n = t->n - 1 - t->outarg;
     V small[8];
-    if (n <= 8) {
-        /* fast path: every argument is available without enumeration */
-        int simple = 1, i;
-        for (i = 0; i < n && simple; i++) {
-            small[i] = direct_value(ev, env, t->items[i + 1], &simple);
-            if (simple && !small[i])
-                return R_OK; /* an undefined argument: no result */
-        }
-        if (simple)
-            return apply_call(ev, t, small, n, k);
-    }
     V *vals = n <= 8 ? small : malloc((size_t)n * sizeof(V));
     if (!vals)
         return xv_eval_oom(ev);
@@ -299,4 +287,23 @@ int xv_eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
     if (vals != small)
         free(vals);
     return rc;
+}
+
+/* Evaluate a call's value (without its output argument). */
+int xv_eval_call(struct ev *ev, V *env, struct term *t, struct k *k)
+{
+    int n = t->n - 1 - t->outarg;
+    if (n <= 8) {
+        /* fast path: every argument is available without enumeration */
+        V small[8];
+        int simple = 1, i;
+        for (i = 0; i < n && simple; i++) {
+            small[i] = direct_value(ev, env, t->items[i + 1], &simple);
+            if (simple && !small[i])
+                return R_OK; /* an undefined argument: no result */
+        }
+        if (simple)
+            return apply_call(ev, t, small, n, k);
+    }
+    return call_general(ev, env, t, n, k);
 }

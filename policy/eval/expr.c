@@ -133,6 +133,9 @@ int xv_eval_expr_nowith(struct ev *ev, V *env, struct expr *e, struct k *k)
             return xv_eval_call(ev, env, t, &ko.k);
         }
         struct kpass kp = {{xv_eval_k_truthy}, k};
+        /* a call, most often: straight to it */
+        if (t->kind == T_CALL)
+            return xv_eval_call(ev, env, t, &kp.k);
         return xv_eval_term(ev, env, t, &kp.k);
     }
     case E_UNIFY:

@@ -152,10 +152,11 @@ static int kobj_body(struct ev *ev, struct k *self, V unused)
 }
 
 /* One unit of the evaluation's budget: past max_steps, or (checked every
- * 1024 steps) past the deadline, the evaluation is cancelled. */
-int xv_eval_step(struct ev *ev, struct xv_loc loc)
+ * 1024 steps) past the deadline, the evaluation is cancelled. The slow
+ * path of xv_eval_step (frame.h), which has counted the step already. */
+int xv_eval_step_check(struct ev *ev, struct xv_loc loc)
 {
-    if (++ev->steps > ev->max_steps)
+    if (ev->steps > ev->max_steps)
         return xv_eval_raise(ev, loc, "eval_cancel_error",
                      "evaluation exceeded its step budget (%llu steps)",
                      (unsigned long long)ev->max_steps);

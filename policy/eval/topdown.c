@@ -13,7 +13,8 @@
  * evaluation (rule values) holds its own reference. A step budget bounds
  * the work of one evaluation.
  * Thread safety: one struct ev per evaluation; the compiled policy is only
- * read, so evaluations may run concurrently on different threads.
+ * read, so evaluations may run concurrently on different threads. The
+ * lookup hints an evaluation writes are its thread's (eval/with.c).
  */
 #include "eval/frame.h"
 
@@ -74,6 +75,21 @@ V xv_eval_lookup(V coll, V key)
     default:
         return NULL;
     }
+}
+
+/* xv_eval_lookup_at's miss: the general lookup, noting where a string key
+ * was found for the next time. */
+V xv_eval_lookup_slow(struct ev *ev, V coll, const struct term *key)
+{
+    V kv = key->val;
+    if (!coll || coll->type != XV_T_OBJECT || kv->type != XV_T_STRING)
+        return xv_eval_lookup(coll, kv);
+    long i = xv_val_object_find_str(coll, XV_STR(kv), XV_STRLEN(kv));
+    if (i < 0)
+        return NULL;
+    if (i <= UINT16_MAX)
+        ev->hint[key->site % XV_EVAL_HINTS] = (uint16_t)i;
+    return XV_OBJ_VAL(coll, i);
 }
 
 static V lookup_str(V coll, const char *s, size_t n)
@@ -437,7 +453,7 @@ static int walk_val(struct ev *ev, V *env, V v, struct term *t, int i, struct k 
         return xv_eval_iterate(ev, v, witer_fn, &w);
     }
     if (e->kind == T_VALUE) {
-        V child = xv_eval_lookup(v, e->val);
+        V child = xv_eval_lookup_at(ev, v, e);
         return child ? walk_val(ev, env, child, t, i + 1, k) : R_OK;
     }
     struct kwalk kw = {{kwalkkey_fn}, env, v, t, i, k};
@@ -471,7 +487,8 @@ static V base_at(struct ev *ev, struct term *t, int upto)
 
 /* A reference: data refs go through the rule tree (eval_data), input refs
  * walk the input, local refs walk the variable's value. */
-static int eval_ref(struct ev *ev, V *env, struct term *t, struct k *k)
+__attribute__((noinline)) static int eval_ref(struct ev *ev, V *env, struct term *t,
+                                              struct k *k)
 {
     struct term *h = t->items[0];
     if (h->kind == T_VAR) {
@@ -686,7 +703,8 @@ static int ktmpl_fn(struct ev *ev, struct k *self, V v)
 
 /* Evaluate a composite literal's elements one by one, each with its own
  * solutions (a generator element yields several composites). */
-static int eval_template(struct ev *ev, V *env, struct term *t, struct k *k)
+__attribute__((noinline)) static int eval_template(struct ev *ev, V *env, struct term *t,
+                                                   struct k *k)
 {
     V small[16];
     V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
@@ -765,6 +783,53 @@ static int kcomp_body(struct ev *ev, struct k *self, V unused)
     return xv_eval_term(ev, kc->env, kc->t->head, &k2.k);
 }
 
+/* A composite term ([...], {...}, {k: v}) of terms: evaluate its elements
+ * one after another, then build it. Out of line (as eval_comprehension):
+ * xv_eval_term, which every term goes through, stays a small dispatcher
+ * with a small frame. */
+__attribute__((noinline)) static int eval_composite(struct ev *ev, V *env, struct term *t,
+                                                    struct k *k)
+{
+    if (t->n == 0)
+        return build_composite(ev, t, NULL, k);
+    V small[16];
+    V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
+    if (!vals)
+        return xv_eval_oom(ev);
+    struct kelems ke = {{kelems_fn}, env, t, 0, vals, k};
+    int rc = xv_eval_term(ev, env, t->items[0], &ke.k);
+    if (vals != small)
+        free(vals);
+    return rc;
+}
+
+/* An array, set or object comprehension. */
+__attribute__((noinline)) static int eval_comprehension(struct ev *ev, V *env, struct term *t,
+                                                        struct k *k)
+{
+    V acc = t->kind == T_ACOMP ? xv_val_array_new(0) : t->kind == T_SCOMP ? xv_val_set_new(0)
+                                                                    : xv_val_object_new(0);
+    if (!acc)
+        return xv_eval_oom(ev);
+    struct kcomp kc = {{kcomp_body}, env, t, acc, NULL, NULL};
+    int rc = xv_eval_body(ev, env, t->body, 0, &kc.k);
+    if (rc >= 0)
+        rc = k->fn(ev, k, acc);
+    xv_val_decref(acc);
+    return rc;
+}
+
+/* The whole `data` document as a value. */
+__attribute__((noinline)) static int eval_data_root(struct ev *ev, struct k *k)
+{
+    V v = NULL;
+    if (xv_eval_node_value(ev, ev->c->root, ev->data, &v))
+        return R_ERR;
+    int rc = v ? k->fn(ev, k, v) : R_OK;
+    xv_val_decref(v);
+    return rc;
+}
+
 /* Evaluate term t, calling k once per value it has (a ref into a partial
  * set has many, an undefined one none). */
 int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
@@ -773,14 +838,8 @@ int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
     case T_VALUE:
         return k->fn(ev, k, t->val);
     case T_VAR:
-        if (t->vflags & VF_DATA) {
-            V v = NULL;
-            if (xv_eval_node_value(ev, ev->c->root, ev->data, &v))
-                return R_ERR;
-            int rc = v ? k->fn(ev, k, v) : R_OK;
-            xv_val_decref(v);
-            return rc;
-        }
+        if (t->vflags & VF_DATA)
+            return eval_data_root(ev, k);
         if (t->vflags & VF_INPUT)
             return ev->input ? k->fn(ev, k, ev->input) : R_OK;
         if (t->slot >= 0 && env[t->slot])
@@ -792,35 +851,14 @@ int xv_eval_term(struct ev *ev, V *env, struct term *t, struct k *k)
         return xv_eval_call(ev, env, t, k);
     case T_ARRAY:
     case T_SET:
-    case T_OBJECT: {
-        if (t->n == 0)
-            return build_composite(ev, t, NULL, k);
-        V small[16];
-        V *vals = t->n <= 16 ? small : malloc((size_t)t->n * sizeof(V));
-        if (!vals)
-            return xv_eval_oom(ev);
-        struct kelems ke = {{kelems_fn}, env, t, 0, vals, k};
-        int rc = xv_eval_term(ev, env, t->items[0], &ke.k);
-        if (vals != small)
-            free(vals);
-        return rc;
-    }
+    case T_OBJECT:
+        return eval_composite(ev, env, t, k);
     case T_TEMPLATE:
         return eval_template(ev, env, t, k);
     case T_ACOMP:
     case T_SCOMP:
-    case T_OCOMP: {
-        V acc = t->kind == T_ACOMP ? xv_val_array_new(0) : t->kind == T_SCOMP ? xv_val_set_new(0)
-                                                                        : xv_val_object_new(0);
-        if (!acc)
-            return xv_eval_oom(ev);
-        struct kcomp kc = {{kcomp_body}, env, t, acc, NULL, NULL};
-        int rc = xv_eval_body(ev, env, t->body, 0, &kc.k);
-        if (rc >= 0)
-            rc = k->fn(ev, k, acc);
-        xv_val_decref(acc);
-        return rc;
-    }
+    case T_OCOMP:
+        return eval_comprehension(ev, env, t, k);
     }
     return R_OK;
 }

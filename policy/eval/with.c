@@ -5,7 +5,8 @@
  *
  * Invariant: every `with` restores the evaluation state it changed before
  * the rest of the body runs, and again before it returns.
- * Thread safety: per-evaluation state only.
+ * Thread safety: per-evaluation state only, but for the lookup hints, which
+ * are per thread (t_hint below).
  */
 #include "eval/frame.h"
 
@@ -215,6 +216,14 @@ undefined:
 
 /* ---- entry points ---- */
 
+/* The thread's lookup hints (frame.h, XV_EVAL_HINTS): 512 bytes a thread.
+ * The default TLS model: in the engine object (dlopen'ed by
+ * preload/policy_shim.c) the block is the thread's dynamic TLS, made at
+ * first use and freed by libc when the thread exits, and it takes none of
+ * the static TLS left for dlopen'ed objects; its address is taken once per
+ * evaluation. */
+static __thread uint16_t t_hint[XV_EVAL_HINTS];
+
 static int ev_init(struct ev *ev, struct xv_compiled *c, V input, V data,
                    const struct xv_eval_opts *opts, struct xv_eval_error *err)
 {
@@ -231,6 +240,7 @@ static int ev_init(struct ev *ev, struct xv_compiled *c, V input, V data,
     ev->cache = calloc((size_t)c->nnodes + 1, sizeof *ev->cache);
     ev->top_cache = ev->cache;
     ev->reuse = opts ? opts->reuse : NULL;
+    ev->hint = t_hint;
     if (!ev->cache) {
         snprintf(err->code, sizeof err->code, "eval_internal_error");
         snprintf(err->msg, sizeof err->msg, "out of memory");

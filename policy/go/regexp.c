@@ -21,7 +21,8 @@
  * one reference, each user one more.
  *
  * Thread safety: the cache is guarded by g.lock; compiled patterns are shared
- * read-only between threads (PCRE2 code is thread-safe; match data is per call).
+ * read-only between threads (PCRE2 code is thread-safe; match data is per call,
+ * or, for xv_go_re_match, per thread along with its last few patterns).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -29,6 +30,7 @@
 #include "value/buf.h"
 #include "go/regexp.h"
 #include "go/re2syntax.h"
+#include "xv_tkey.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@ struct xv_go_re {
     size_t srclen;       /* its length */
     unsigned refs;       /* references; guarded by g.lock */
     char **names;        /* group index -> name or NULL; ngroups+1 entries */
+    bool jit;            /* JIT-compiled: a match keeps nothing in the match data */
 };
 
 /* Bounded cache of compiled patterns. When full, it is emptied wholesale:
@@ -139,7 +142,7 @@ static struct xv_go_re *re_compile(const char *pat, size_t n, char **err)
         return NULL;
     }
     /* JIT is an optimisation only; failure leaves the interpreter. */
-    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    bool jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
     struct xv_go_re *re = calloc(1, sizeof *re);
     if (!re || !(re->src = malloc(n + 1))) {
         free(re);
@@ -152,6 +155,7 @@ static struct xv_go_re *re_compile(const char *pat, size_t n, char **err)
     re->src[n] = '\0';
     re->srclen = n;
     re->code = code;
+    re->jit = jit;
     uint32_t cap = 0;
     pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &cap);
     re->ngroups = (int)cap;
@@ -266,6 +270,110 @@ int xv_go_re_exec(const struct xv_go_re *re, const char *s, size_t n, size_t sta
     }
     pcre2_match_data_free(md);
     return ret;
+}
+
+/* ---- regex.match's per-thread fast path ------------------------------------ */
+
+/* A decision calls regex.match with the same few constant patterns over and
+ * over (once per message). Through the cache above each call hashes the
+ * pattern, takes the lock twice and allocates match data; instead a thread
+ * keeps its last T_SLOTS patterns (one reference each) and one match-data
+ * block, reached without a lock. Bounded: T_SLOTS patterns and one small
+ * block per thread, given back when the thread exits (a pthread key whose
+ * destructor drains them, as value/pool.c does for its lists). Only JIT
+ * patterns share the block: the interpreter leaves its backtracking frames
+ * in the match data, which could keep megabytes per thread. */
+#define T_SLOTS 4
+enum { T_NEW = 0, T_ON, T_OFF };
+struct tre {
+    struct xv_go_re *re[T_SLOTS]; /* held references, or NULL */
+    pcre2_match_data *md;         /* one ovector pair (a yes/no test needs no more) */
+    uint8_t next;                 /* the slot the next new pattern replaces */
+    uint8_t state;                /* T_NEW, T_ON (registered), T_OFF (never again) */
+};
+/* The default TLS model, unlike value/pool.c's lists: the engine object is
+ * dlopen'd, and the static TLS left for such objects is small; one
+ * __tls_get_addr call is little beside a match. */
+static __thread struct tre t_re;
+
+static struct xv_tkey g_tkey;
+
+/* Thread exit: drop the references and the block; the thread's later calls
+ * (other destructors) take the locked path. */
+static void tre_drain(void *arg)
+{
+    struct tre *t = arg;
+    for (int k = 0; k < T_SLOTS; k++) {
+        xv_go_re_release(t->re[k]);
+        t->re[k] = NULL;
+    }
+    pcre2_match_data_free(t->md);
+    t->md = NULL;
+    t->state = T_OFF;
+}
+
+/* The calling thread's slots, registered on first use; NULL when it cannot
+ * register (no key, or exiting). */
+static struct tre *tre_mine(void)
+{
+    struct tre *t = &t_re;
+    if (__builtin_expect(t->state == T_ON, 1))
+        return t;
+    if (t->state == T_OFF)
+        return NULL;
+    int r = xv_tkey_set(&g_tkey, tre_drain, t);
+    if (r != 0) {
+        if (r == XV_TKEY_NEVER)
+            t->state = T_OFF;
+        return NULL; /* XV_TKEY_LATER: being made by another thread */
+    }
+    t->state = T_ON;
+    return t;
+}
+
+/* Does re match anywhere in s[0..n)? 1, 0, or -2 (resource limit, memory). */
+static int re_test(const struct xv_go_re *re, struct tre *t, const char *s, size_t n)
+{
+    pcre2_match_data *md = NULL, *own = NULL;
+    if (t && re->jit)
+        md = t->md ? t->md : (t->md = pcre2_match_data_create(1, NULL));
+    if (!md && !(md = own = pcre2_match_data_create_from_pattern(re->code, NULL)))
+        return -2;
+    /* pcre2_jit_match skips pcre2_match's checks, all of which hold here
+     * (no options; PCRE2_MATCH_INVALID_UTF needs no UTF check) */
+    int rc = re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, n, 0, 0, md, g.mctx)
+                     : pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, md, g.mctx);
+    pcre2_match_data_free(own);
+    /* 0: matched, but the groups did not fit the ovector (not asked for) */
+    return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -2;
+}
+
+int xv_go_re_match(const char *pat, size_t n, const char *s, size_t sn, char **err)
+{
+    if (err)
+        *err = NULL;
+    struct tre *t = tre_mine();
+    struct xv_go_re *re = NULL;
+    for (int k = 0; t && k < T_SLOTS && !re; k++) {
+        struct xv_go_re *e = t->re[k];
+        if (e && e->srclen == n && memcmp(e->src, pat, n) == 0)
+            re = e;
+    }
+    if (re)
+        return re_test(re, t, s, sn);
+    if (xv_go_re_get(pat, n, &re, err))
+        return -1;
+    int r = re_test(re, t, s, sn);
+    if (t) {
+        /* the slot takes over our reference */
+        struct xv_go_re *old = t->re[t->next];
+        t->re[t->next] = re;
+        t->next = (uint8_t)((t->next + 1) % T_SLOTS);
+        xv_go_re_release(old);
+    } else {
+        xv_go_re_release(re);
+    }
+    return r;
 }
 
 int xv_go_re_find_all(const struct xv_go_re *re, const char *s, size_t n, long max,

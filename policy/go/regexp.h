@@ -4,7 +4,8 @@
  *
  * Invariant: a pattern PCRE2 would read differently from Go is rejected or
  * translated (go/regexp.c); results are owned by the caller.
- * Thread safety: all functions are reentrant; the cache is guarded by its own mutex.
+ * Thread safety: all functions are reentrant; the cache is guarded by its own mutex;
+ * xv_go_re_match keeps a few patterns per thread besides (no lock).
  */
 #ifndef XV_POLICY_GO_REGEXP_H
 #define XV_POLICY_GO_REGEXP_H
@@ -31,6 +32,12 @@ int xv_go_re_ngroups(const struct xv_go_re *re);
  * matching error (resource limit). ov must hold 2*(ngroups+1) entries. */
 int xv_go_re_exec(const struct xv_go_re *re, const char *s, size_t n,
                          size_t start, long *ov);
+/* regex.match: does the pattern pat[0..n) match anywhere in s[0..sn)?
+ * 1 or 0; -1 when the pattern does not compile (*err as for xv_go_re_get,
+ * if err is not NULL); -2 on a matching error (resource limit, memory).
+ * Uses the calling thread's last few patterns and match data without a lock
+ * (released when the thread exits). */
+int xv_go_re_match(const char *pat, size_t n, const char *s, size_t sn, char **err);
 /* Go's FindAll loop: up to `max` (negative: all) successive non-overlapping
  * matches; an empty match adjacent to the previous match is skipped. Calls
  * cb(ov, ud) per match (ov as for re_exec); a non-zero return from cb stops

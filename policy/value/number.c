@@ -15,6 +15,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@
 #define SMALL_INTS 1024
 static struct xv_value g_small[SMALL_INTS];
 static pthread_once_t g_small_once = PTHREAD_ONCE_INIT;
+/* Set (release) once g_small is built: the check xv_val_int makes for every
+ * array element iterated, cheaper than the call into pthread_once. */
+static _Atomic int g_small_ready;
 
 static void small_init(void)
 {
@@ -35,6 +39,7 @@ static void small_init(void)
         g_small[k].sub = XV_NUM_INT;
         g_small[k].u.num.i = k;
     }
+    atomic_store_explicit(&g_small_ready, 1, memory_order_release);
 }
 
 /* An int64 number; small non-negative ones come from a shared frozen
@@ -42,7 +47,8 @@ static void small_init(void)
 struct xv_value *xv_val_int(int64_t i)
 {
     if (i >= 0 && i < SMALL_INTS) {
-        pthread_once(&g_small_once, small_init);
+        if (!atomic_load_explicit(&g_small_ready, memory_order_acquire))
+            pthread_once(&g_small_once, small_init);
         return &g_small[i];
     }
     struct xv_value *v = xv_val_alloc(XV_T_NUMBER, 0);

@@ -9,9 +9,9 @@
  * malloc and free directly.
  */
 #include "value/pool.h"
+#include "xv_tkey.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -34,9 +34,7 @@ enum { T_NEW = 0, T_ON, T_OFF };
  * __tls_get_addr call per block cost more than the list saves. */
 static __thread struct tpool tp __attribute__((tls_model("initial-exec")));
 
-enum { K_NONE = 0, K_MAKING, K_READY, K_FAILED };
-static _Atomic int g_key_state;
-static pthread_key_t g_key;
+static struct xv_tkey g_key;
 
 static void drain(void *arg)
 {
@@ -61,21 +59,11 @@ static struct tpool *first_use(void)
     struct tpool *p = &tp;
     if (p->state == T_OFF)
         return NULL;
-    int s = atomic_load_explicit(&g_key_state, memory_order_acquire);
-    if (s == K_NONE) {
-        int want = K_NONE;
-        if (atomic_compare_exchange_strong(&g_key_state, &want, K_MAKING)) {
-            s = pthread_key_create(&g_key, drain) == 0 ? K_READY : K_FAILED;
-            atomic_store_explicit(&g_key_state, s, memory_order_release);
-        } else {
-            s = want;
-        }
-    }
-    if (s != K_READY)
-        return NULL; /* being made by another thread: ask again next time */
-    if (pthread_setspecific(g_key, p) != 0) {
-        p->state = T_OFF;
-        return NULL;
+    int r = xv_tkey_set(&g_key, drain, p);
+    if (r != 0) {
+        if (r == XV_TKEY_NEVER)
+            p->state = T_OFF;
+        return NULL; /* XV_TKEY_LATER: being made by another thread */
     }
     p->state = T_ON;
     return p;
