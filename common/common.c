@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -174,6 +175,27 @@ char *xv_buf_steal(struct xv_buf *b, size_t *len)
     b->data = NULL;
     b->len = b->cap = 0;
     return p;
+}
+
+void xv_ready_ahead(void *base, size_t total, size_t need, size_t max_step, struct xv_ready *r)
+{
+    if (need <= r->ready || r->ready == SIZE_MAX)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (!r->step)
+        r->step = page;
+    size_t to = need + r->step < total ? need + r->step : total;
+    uintptr_t a = ((uintptr_t)base + r->ready) & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)base + to + page - 1) & ~(uintptr_t)(page - 1);
+    int saved = errno;
+    if (madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0) {
+        r->ready = SIZE_MAX;
+        errno = saved;
+        return;
+    }
+    r->ready = to;
+    if (r->step < max_step)
+        r->step *= 2;
 }
 
 uint64_t xv_now_mono_ns(void)

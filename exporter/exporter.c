@@ -179,6 +179,7 @@ static struct {
     uint64_t help_next;            /* no pusher tries again before g.enqueued reaches
                                       this (the last try found the file busy) */
     atomic_uint_fast64_t helped;   /* records a pusher appended (struct xv_exp_stats) */
+    struct xv_ready text_ready;    /* g.text made resident ahead of its tail */
 } w XV_CALL_DATA;
 
 
@@ -602,7 +603,12 @@ static char *text_alloc_locked(size_t len, size_t *span)
         return NULL;
     *span = pad + len;
     g.text_used += pad + len;
-    return g.text + (tail + pad) % cap;
+    size_t at = (tail + pad) % cap;
+    /* its pages resident ahead, 64 KiB at a time: a process whose thread
+     * lags walks the FIFO's first few hundred KiB once (help_locked), a
+     * page fault every four records before (issue 9) */
+    xv_ready_ahead(g.text, cap, at + len, XV_EXP_TEXT_SOFT, &w.text_ready);
+    return g.text + at;
 }
 
 /* A borrowed line about to be queued gets bytes of its own: in g.text,

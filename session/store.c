@@ -39,8 +39,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "session_int.h"
 
@@ -103,8 +101,8 @@ struct xv_session_store {
     int32_t t_head, t_tail;        /* oldest / youngest outstanding tool call */
     int32_t t_free;                /* released tool slots; -1 none */
     int32_t t_used;                /* bump index: slots [0, t_used) were handed out */
-    size_t sess_ready;             /* bytes of `sess` made resident ahead (see sess_ready) */
-    size_t ready_step;             /* the next step's bytes: doubles up to READY_MAX */
+    struct xv_ready sess_ready;    /* `sess` made resident ahead of use, in steps
+                                      doubling up to READY_MAX (issue 9) */
     struct xv_session_stats st;    /* counters; sessions/keys/tools are current */
 };
 
@@ -498,36 +496,13 @@ static void touch(struct xv_session_store *s, int32_t i, uint64_t now)
     }
 }
 
-/* A fresh session slot: expired sessions at the cold end go first, then
- * the least recently used one. */
+/* Never-used slots are made resident ahead of use (xv_ready_ahead), a
+ * page at first, the step doubling up to this: half the cost of faults
+ * here (issue 9). */
 #define READY_MAX ((size_t)64 << 10)
 
-/* Slot i is used first: past the pages made resident so far, make the next
- * step (a page doubling to 64 KiB) resident in one call, half the cost of
- * faults here (issue 9); refused (kernels < 5.14), pages fault as before. */
-static void sess_ready(struct xv_session_store *s, int32_t i)
-{
-    size_t end = (size_t)(i + 1) * sizeof *s->sess;
-    size_t total = s->cfg.max_sessions * sizeof *s->sess;
-    if (end <= s->sess_ready || s->sess_ready == SIZE_MAX)
-        return;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (!s->ready_step)
-        s->ready_step = page;
-    size_t to = end + s->ready_step < total ? end + s->ready_step : total;
-    uintptr_t a = ((uintptr_t)s->sess + s->sess_ready) & ~(uintptr_t)(page - 1);
-    uintptr_t b = ((uintptr_t)s->sess + to + page - 1) & ~(uintptr_t)(page - 1);
-    int saved = errno;
-    if (madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0) {
-        s->sess_ready = SIZE_MAX;
-        errno = saved;
-        return;
-    }
-    s->sess_ready = to;
-    if (s->ready_step < READY_MAX)
-        s->ready_step *= 2;
-}
-
+/* A fresh session slot: expired sessions at the cold end go first, then
+ * the least recently used one. */
 static int32_t sess_alloc(struct xv_session_store *s, const char *id, uint64_t now)
 {
     while (s->lru_tail >= 0 && is_expired(s, s->lru_tail, now)) {
@@ -544,7 +519,8 @@ static int32_t sess_alloc(struct xv_session_store *s, const char *id, uint64_t n
         s->sess_free = s->sess[i].next;
     } else {
         i = s->sess_used++; /* a never-used slot: its page is touched now */
-        sess_ready(s, i);
+        xv_ready_ahead(s->sess, s->cfg.max_sessions * sizeof *s->sess,
+                       (size_t)(i + 1) * sizeof *s->sess, READY_MAX, &s->sess_ready);
     }
     struct sess *se = &s->sess[i];
     memset(se, 0, sizeof *se); /* key links 0: not chained */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -362,6 +363,53 @@ static void test_buf_append_header(void **state)
     xv_buf_free(&c);
 }
 
+/* Pages of base resident per mincore: 1 page i is, 0 is not. */
+static int resident(const char *base, size_t page, size_t i)
+{
+    unsigned char v = 0;
+    assert_int_equal(mincore((void *)(base + i * page), page, &v), 0);
+    return v & 1;
+}
+
+/* xv_ready_ahead: pages become resident before their first touch, a step
+ * ahead of what is needed, the step doubling up to its cap and the range
+ * ending at `total`; errno untouched. */
+static void test_ready_ahead(void **state)
+{
+    (void)state;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), total = 64 * page;
+    char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(base != MAP_FAILED);
+    struct xv_ready r = { 0, 0 };
+    errno = 1234;
+    xv_ready_ahead(base, total, 100, 4 * page, &r);
+    assert_int_equal(errno, 1234);
+    if (r.ready == SIZE_MAX) {
+        printf("skipped: MADV_POPULATE_WRITE refused by this kernel (< 5.14)\n");
+        munmap(base, total);
+        return;
+    }
+    assert_int_equal(r.ready, 100 + page);        /* one page ahead at first */
+    assert_true(resident(base, page, 0) && resident(base, page, 1));
+    assert_false(resident(base, page, 2));
+    xv_ready_ahead(base, total, 50, 4 * page, &r); /* already there: nothing */
+    assert_int_equal(r.ready, 100 + page);
+    size_t need = 10 * page + 1;
+    xv_ready_ahead(base, total, need, 4 * page, &r);
+    assert_int_equal(r.ready, need + 2 * page);   /* the step doubled */
+    for (size_t i = 0; i * page < r.ready; i++)
+        assert_true(resident(base, page, i));
+    assert_false(resident(base, page, (r.ready + page - 1) / page));
+    for (int k = 0; k < 4; k++)                   /* doubling stops at the cap */
+        xv_ready_ahead(base, total, r.ready + 1, 4 * page, &r);
+    assert_int_equal(r.step, 4 * page);
+    xv_ready_ahead(base, total, total - 1, 4 * page, &r);
+    assert_int_equal(r.ready, total);             /* never past the end */
+    for (size_t i = 0; i < 64; i++)
+        assert_true(resident(base, page, i));
+    munmap(base, total);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -375,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_env_index),
         cmocka_unit_test(test_bytes_helpers),
         cmocka_unit_test(test_buf_append_header),
+        cmocka_unit_test(test_ready_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
