@@ -25,3 +25,17 @@ int xv_tkey_set(struct xv_tkey *k, void (*dtor)(void *), void *self)
         return XV_TKEY_NEVER;
     return 0;
 }
+
+int xv_tkey_join(struct xv_tkey *k, void (*dtor)(void *), void *self, unsigned char *state)
+{
+    if (*state == XV_TKEY_ON)
+        return 1;
+    if (*state == XV_TKEY_OFF)
+        return 0;
+    int r = xv_tkey_set(k, dtor, self);
+    if (r == XV_TKEY_NEVER)
+        *state = XV_TKEY_OFF;
+    else if (r == 0)
+        *state = XV_TKEY_ON; /* XV_TKEY_LATER: another thread is making the key */
+    return r == 0;
+}

@@ -23,4 +23,11 @@ struct xv_tkey {
 #define XV_TKEY_NEVER (-2)
 int xv_tkey_set(struct xv_tkey *k, void (*dtor)(void *), void *self);
 
+/* A thread's registration kept in a state byte of its own state (zero, as
+ * thread-local storage starts, is XV_TKEY_NEW; its destructor sets
+ * XV_TKEY_OFF so that a later use on the exiting thread goes without):
+ * 1 when self is registered (now or before), 0 when not (yet). */
+enum { XV_TKEY_NEW = 0, XV_TKEY_ON, XV_TKEY_OFF };
+int xv_tkey_join(struct xv_tkey *k, void (*dtor)(void *), void *self, unsigned char *state);
+
 #endif

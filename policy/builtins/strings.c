@@ -9,6 +9,7 @@
  * Thread safety: reentrant; the case-mapping locale is created once.
  */
 #include "builtins/helpers.h"
+#include "xv_word.h"
 
 #include <locale.h>
 #include <pthread.h>
@@ -208,17 +209,15 @@ static int map_case(struct xv_bctx *ctx, const struct xv_value *s, bool up, stru
         _mm_storeu_si128((__m128i *)(void *)(q + i), _mm_xor_si128(x, _mm_and_si128(m, bit)));
     }
 #endif
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    const uint64_t add_lo = ones * (uint64_t)(0x80 - (up ? 'a' : 'A'));
-    const uint64_t add_hi = ones * (uint64_t)(0x7f - (up ? 'z' : 'Z'));
+    const uint64_t add_lo = XV_WORD_ONES * (uint64_t)(0x80 - (up ? 'a' : 'A'));
+    const uint64_t add_hi = XV_WORD_ONES * (uint64_t)(0x7f - (up ? 'z' : 'Z'));
     for (; n - i >= 8; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        if (w & high) {
+        uint64_t w = xv_word_load(p + i);
+        if (w & XV_WORD_HIGH) {
             xv_val_decref(r);
             return map_case_unicode(ctx, s, up, out);
         }
-        uint64_t flip = (((w + add_lo) & ~(w + add_hi)) & high) >> 2;
+        uint64_t flip = (((w + add_lo) & ~(w + add_hi)) & XV_WORD_HIGH) >> 2;
         if (!q && !flip)
             continue;
         if (!q && !(q = case_copy(s, &r)))

@@ -284,12 +284,11 @@ int xv_go_re_exec(const struct xv_go_re *re, const char *s, size_t n, size_t sta
  * patterns share the block: the interpreter leaves its backtracking frames
  * in the match data, which could keep megabytes per thread. */
 #define T_SLOTS 4
-enum { T_NEW = 0, T_ON, T_OFF };
 struct tre {
     struct xv_go_re *re[T_SLOTS]; /* held references, or NULL */
     pcre2_match_data *md;         /* one ovector pair (a yes/no test needs no more) */
     uint8_t next;                 /* the slot the next new pattern replaces */
-    uint8_t state;                /* T_NEW, T_ON (registered), T_OFF (never again) */
+    unsigned char state;          /* XV_TKEY_NEW, _ON (registered), _OFF (never again) */
 };
 /* The default TLS model, unlike value/pool.c's lists: the engine object is
  * dlopen'd, and the static TLS left for such objects is small; one
@@ -309,26 +308,16 @@ static void tre_drain(void *arg)
     }
     pcre2_match_data_free(t->md);
     t->md = NULL;
-    t->state = T_OFF;
+    t->state = XV_TKEY_OFF;
 }
 
 /* The calling thread's slots, registered on first use; NULL when it cannot
  * register (no key, or exiting). */
 static struct tre *tre_mine(void)
 {
-    struct tre *t = &t_re;
-    if (__builtin_expect(t->state == T_ON, 1))
-        return t;
-    if (t->state == T_OFF)
-        return NULL;
-    int r = xv_tkey_set(&g_tkey, tre_drain, t);
-    if (r != 0) {
-        if (r == XV_TKEY_NEVER)
-            t->state = T_OFF;
-        return NULL; /* XV_TKEY_LATER: being made by another thread */
-    }
-    t->state = T_ON;
-    return t;
+    if (__builtin_expect(t_re.state == XV_TKEY_ON, 1))
+        return &t_re;
+    return xv_tkey_join(&g_tkey, tre_drain, &t_re, &t_re.state) ? &t_re : NULL;
 }
 
 /* Does re match anywhere in s[0..n)? 1, 0, or -2 (resource limit, memory). */

@@ -25,9 +25,8 @@ struct block {
 struct tpool {
     struct block *head[NCLASS];
     uint16_t n[NCLASS];
-    uint8_t state; /* T_NEW, T_ON (registered), T_OFF (never again on this thread) */
+    unsigned char state; /* XV_TKEY_NEW, _ON (registered), _OFF (never again on this thread) */
 };
-enum { T_NEW = 0, T_ON, T_OFF };
 
 /* Initial-exec like the engine's other thread-local (xv_guard_depth): the
  * engine object is marked STATIC_TLS already, and the general model's
@@ -49,29 +48,16 @@ static void drain(void *arg)
         p->head[c] = NULL;
         p->n[c] = 0;
     }
-    p->state = T_OFF; /* a later free on this exiting thread goes to free() */
+    p->state = XV_TKEY_OFF; /* a later free on this exiting thread goes to free() */
 }
 
-/* This thread's first use: register its lists for draining at its exit;
+/* This thread's lists, registered for draining at its exit on first use;
  * NULL when the thread cannot use them. */
-static struct tpool *first_use(void)
-{
-    struct tpool *p = &tp;
-    if (p->state == T_OFF)
-        return NULL;
-    int r = xv_tkey_set(&g_key, drain, p);
-    if (r != 0) {
-        if (r == XV_TKEY_NEVER)
-            p->state = T_OFF;
-        return NULL; /* XV_TKEY_LATER: being made by another thread */
-    }
-    p->state = T_ON;
-    return p;
-}
-
 static inline struct tpool *mine(void)
 {
-    return __builtin_expect(tp.state == T_ON, 1) ? &tp : first_use();
+    if (__builtin_expect(tp.state == XV_TKEY_ON, 1))
+        return &tp;
+    return xv_tkey_join(&g_key, drain, &tp, &tp.state) ? &tp : NULL;
 }
 
 /* A block's class, or -1: above the classes, or every size under ASan (so
