@@ -9,6 +9,7 @@
  * threads resolving the same one writes the same value twice.
  */
 #include "xv_real.h"
+#include "xv_nextsym.h"
 #include "xv_place.h"
 
 #include <dlfcn.h>
@@ -23,45 +24,16 @@
 
 /* ---- our own address range ------------------------------------------- */
 
-/* The address range of this object's loaded segments, to recognise our
- * own hooks. Found once with dl_iterate_phdr (dladdr per lookup was a
- * visible share of a short process's start-up). */
-static struct {
-    uintptr_t lo, hi; /* [lo, hi) covers every PT_LOAD of this object */
-    atomic_int known; /* lo/hi are set */
-} g_self XV_START_DATA;
-
-XV_START_FN static int self_cb(struct dl_phdr_info *info, size_t size, void *ud)
-{
-    (void)size;
-    uintptr_t me = (uintptr_t)ud, lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-        if (a < lo)
-            lo = a;
-        if (a + ph->p_memsz > hi)
-            hi = a + ph->p_memsz;
-    }
-    if (me >= lo && me < hi) {
-        g_self.lo = lo;
-        g_self.hi = hi;
-        return 1;
-    }
-    return 0;
-}
-
+/* Is p in this object (our own hooks)? Its range comes from
+ * xv_real_init's snapshot (xv_nextsym.h), one dl_iterate_phdr at start
+ * (dladdr per lookup was a visible share of a short process's start-up). */
 XV_START_FN int xv_real_is_self(const void *p)
 {
+    unsigned long lo, hi;
     if (!p)
         return 0;
-    if (!atomic_load_explicit(&g_self.known, memory_order_acquire)) {
-        dl_iterate_phdr(self_cb, (void *)(uintptr_t)&self_cb);
-        atomic_store_explicit(&g_self.known, 1, memory_order_release);
-    }
-    return (uintptr_t)p >= g_self.lo && (uintptr_t)p < g_self.hi;
+    xv_real_init();
+    return xv_nextsym_self_range(&lo, &hi) && (uintptr_t)p >= lo && (uintptr_t)p < hi;
 }
 
 XV_START_FN static void *next_sym(const char *name)
@@ -72,22 +44,41 @@ XV_START_FN static void *next_sym(const char *name)
 
 /* ---- libc: stubs before resolution, ENOSYS when libc lacks a name ----- */
 
-/* lazy_<name>: the entry before resolution — resolve, then forward.
- * nosys_<name>: the entry when libc has no such function. */
+/* One entry of the table, published with a release store: from the
+ * loader's tables when the snapshot answers (no lock, no allocation: safe
+ * in a signal handler), else from dlsym. */
+XV_START_FN static __attribute__((noinline)) void resolve_one(const char *name, void **slot,
+                                                              void *fallback)
+{
+    void *p = NULL;
+    if (xv_nextsym(name, &p) != XV_NEXTSYM_FOUND || xv_real_is_self(p))
+        p = next_sym(name);
+    __atomic_store_n(slot, p ? p : fallback, __ATOMIC_RELEASE);
+}
+
+/* nosys_<name>: the entry when libc has no such function.
+ * lazy_<name>: the entry before its first call — resolve it, then forward. */
 #define XV_LIBC(name, ret, params, args)                                        \
-    static ret lazy_##name params                                               \
-    {                                                                           \
-        xv_real_init();                                                         \
-        return xv_real.name args;                                               \
-    }                                                                           \
     static ret nosys_##name params                                              \
     {                                                                           \
         errno = ENOSYS;                                                         \
         return -1;                                                              \
+    }                                                                           \
+    static ret lazy_##name params                                               \
+    {                                                                           \
+        xv_real_init();                                                         \
+        if (xv_real.name == lazy_##name)                                        \
+            resolve_one(#name, (void **)&xv_real.name, (void *)nosys_##name);   \
+        return xv_real.name args;                                               \
     }
 /* fcntl's third argument is an int or a pointer; glibc's own fcntl reads
  * it as a pointer-sized value too. */
 #define XV_LIBC_VA(name)                                                        \
+    static int nosys_##name(int fd, int cmd, ...)                               \
+    {                                                                           \
+        errno = ENOSYS;                                                         \
+        return -1;                                                              \
+    }                                                                           \
     static int lazy_##name(int fd, int cmd, ...)                                \
     {                                                                           \
         va_list ap;                                                             \
@@ -95,23 +86,22 @@ XV_START_FN static void *next_sym(const char *name)
         void *arg = va_arg(ap, void *);                                         \
         va_end(ap);                                                             \
         xv_real_init();                                                         \
+        if (xv_real.name == lazy_##name)                                        \
+            resolve_one(#name, (void **)&xv_real.name, (void *)nosys_##name);   \
         return xv_real.name(fd, cmd, arg);                                      \
-    }                                                                           \
-    static int nosys_##name(int fd, int cmd, ...)                               \
-    {                                                                           \
-        errno = ENOSYS;                                                         \
-        return -1;                                                              \
     }
 #define XV_EXIT(name)                                                           \
-    __attribute__((noreturn)) static void lazy_##name(int status)               \
-    {                                                                           \
-        xv_real_init();                                                         \
-        xv_real.name(status);                                                   \
-    }                                                                           \
     __attribute__((noreturn)) static void nosys_##name(int status)              \
     {                                                                           \
         syscall(SYS_exit_group, status);                                        \
         __builtin_unreachable();                                                \
+    }                                                                           \
+    __attribute__((noreturn)) static void lazy_##name(int status)               \
+    {                                                                           \
+        xv_real_init();                                                         \
+        if (xv_real.name == lazy_##name)                                        \
+            resolve_one(#name, (void **)&xv_real.name, (void *)nosys_##name);   \
+        xv_real.name(status);                                                   \
     }
 #include "hooked.def"
 
@@ -122,13 +112,20 @@ struct xv_real_table xv_real = {
 #include "hooked.def"
 };
 
-/* One entry of the table: a call per name, not the lookup's code 29
- * times over (1.4 KiB less start-up code, issue 9). */
-XV_START_FN static __attribute__((noinline)) void resolve_one(const char *name, void **slot,
-                                                              void *fallback)
+/* Every entry now: when the snapshot cannot answer (this
+ * object was dlopen()ed, or an object after it has no GNU hash table), so
+ * that no entry is left for a signal handler to resolve; and for fault
+ * injection, whose wrappers replace resolved entries. */
+XV_START_FN void xv_real_resolve_all(void)
 {
-    void *p = next_sym(name);
-    __atomic_store_n(slot, p ? p : fallback, __ATOMIC_RELEASE);
+#define R(name)                                                                 \
+    if (xv_real.name == lazy_##name)                                            \
+        resolve_one(#name, (void **)&xv_real.name, (void *)nosys_##name);
+#define XV_LIBC(name, ret, params, args) R(name)
+#define XV_LIBC_VA(name) R(name)
+#define XV_EXIT(name) R(name)
+#include "hooked.def"
+#undef R
 }
 
 XV_START_FN void xv_real_init(void)
@@ -137,22 +134,21 @@ XV_START_FN void xv_real_init(void)
     static atomic_int done XV_START_DATA;
     if (atomic_load_explicit(&done, memory_order_acquire))
         return;
-#define R(name) resolve_one(#name, (void **)&xv_real.name, (void *)nosys_##name);
-#define XV_LIBC(name, ret, params, args) R(name)
-#define XV_LIBC_VA(name) R(name)
-#define XV_EXIT(name) R(name)
-#include "hooked.def"
-#undef R
-#ifdef XV_FAULT
-    if (xv_real_fault_install)
-        xv_real_fault_install(&xv_real);
-#endif
+    xv_nextsym_init((const void *)&xv_real_init);
     atomic_store_explicit(&done, 1, memory_order_release);
+    if (!xv_nextsym_usable())
+        xv_real_resolve_all();
+#ifdef XV_FAULT
+    if (xv_real_fault_install) {
+        xv_real_resolve_all();
+        xv_real_fault_install(&xv_real);
+    }
+#endif
 }
 
-/* Resolve at load, before main and before the host (or a test) can start a
- * thread: the stubs then never race a resolution with a plain read of an
- * entry (the preload's constructor calls xv_real_init again, a no-op). */
+/* The snapshot at load, before main and before the host (or a test) can
+ * start a thread (the preload's constructor calls xv_real_init again, a
+ * no-op). */
 __attribute__((constructor(101))) static void real_ctor(void)
 {
     xv_real_init();

@@ -10,16 +10,21 @@
  * (which inside libxenovia.so binds to the agent's own hook). ctest's
  * hooks_nm_u check fails when a module library's `nm -u` lists a hooked name.
  *
- * Invariant: no entry ever points into the object that holds this table
- * (our own hooks), and no entry is ever NULL: the table is resolved by a
- * load-time constructor (common/real.c); before that an entry is a stub
- * that resolves the whole table and forwards; a name libc lacks is a
- * stub failing with ENOSYS (the exit functions fall back to exit_group).
- * So the table is safe to call at any time, before init, from any thread.
+ * Invariant: no entry ever points at our own hooks, and no entry is ever
+ * NULL: until its first call an entry is a stub of this object's that
+ * resolves it (from the loader's tables, xv_nextsym.h: a process pays the
+ * lookups of the names it uses, not all 29 at every start) and forwards; a
+ * name libc lacks is a stub failing with ENOSYS (the exit functions fall
+ * back to exit_group). So the table is safe to call at any time, before
+ * init, from any thread.
  *
- * Thread safety: entries are published with atomic stores; a race between
- * two threads resolving writes the same values twice. Async-signal-safe to
- * call once resolved (xv_real_init itself calls dlsym: not before that).
+ * Thread safety: entries are _Atomic, published with release stores; a race
+ * between two threads resolving writes the same value twice. The load-time
+ * constructor (common/real.c) takes the loader snapshot before any thread
+ * exists; after it, resolving an entry takes no lock and allocates nothing,
+ * so a hook first reached from a signal handler is safe. Where the snapshot
+ * cannot answer (this object dlopen()ed), the constructor resolves every
+ * entry with dlsym at once, as before.
  *
  * Fault injection (CMake XV_FAULT, tests/fault/): after resolution the
  * table is handed to xv_real_fault_install when the test library defines it,
@@ -39,9 +44,9 @@
 #include <sys/uio.h>
 
 struct xv_real_table {
-#define XV_LIBC(name, ret, params, args) ret (*name) params;
-#define XV_LIBC_VA(name) int (*name)(int, int, ...);
-#define XV_EXIT(name) void (*name)(int) __attribute__((noreturn));
+#define XV_LIBC(name, ret, params, args) ret (*_Atomic name) params;
+#define XV_LIBC_VA(name) int (*_Atomic name)(int, int, ...);
+#define XV_EXIT(name) void (*_Atomic name)(int) __attribute__((noreturn));
 #include "hooked.def"
 };
 
@@ -51,6 +56,10 @@ extern struct xv_real_table xv_real;
 /* Resolve every libc entry now (idempotent, cheap after the first call;
  * the constructor calls it so no hook ever waits on dlsym). */
 void xv_real_init(void);
+
+/* Resolve every entry now (xv_real_init does when its snapshot cannot
+ * answer, and before fault injection; tests). */
+void xv_real_resolve_all(void);
 
 /* OpenSSL functions, by index (the XV_SSL lines of hooked.def, in order). */
 enum xv_ssl_fn {

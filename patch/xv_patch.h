@@ -251,11 +251,20 @@ enum xv_patch_cover {
 int xv_patch_coverage(const struct xv_patch_elf *e, int patched, const char *patch_why,
                       char *why, size_t n);
 
+/* No build of OpenSSL's TLS fits in less code than this: OpenSSL 3's
+ * libssl alone has ~600 KiB of it, and a static TLS client linked with
+ * Debian's libssl.a and libcrypto.a (tests/extra/static_tls_client.c) 2.6
+ * MiB. xv_patch_apply does not read the file of a smaller program (most of
+ * what a CI job starts: /bin/true has 15 KiB of code, grep 140). */
+#define XV_PATCH_OPENSSL_MIN_CODE (512u * 1024u)
+
 /* The outcome of xv_patch_apply for the process. */
 struct xv_patch_report {
     int tried;                 /* an object with compiled-in OpenSSL was found */
     int covered;               /* its essential entry points were patched */
     int exe_read;              /* exe below holds the main program's ELF facts */
+    int exe_small;             /* the program's code is under XV_PATCH_OPENSSL_MIN_CODE:
+                                * its file was not read (exe_read is 0) */
     struct xv_patch_elf exe;   /* what /proc/self/exe said (for preload/coverage.c) */
     /* Set only when tried (so that a process without compiled-in OpenSSL
      * writes none of their 832 bytes at start, and not their page): */

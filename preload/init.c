@@ -48,7 +48,8 @@ static struct {
 
 /* Compiled-in OpenSSL: what patch/ did. Its exe member holds the program
  * file's facts for the coverage verdict (completed at the first connect
- * when rodata_pending), read here when patch/ did not. */
+ * when rodata_pending), read here when patch/ did not — at the first
+ * connect too when the program is too small to hold OpenSSL (exe_small). */
 static struct xv_patch_report g_patch XV_START_TAIL_DATA;
 
 static void exit_flush(void);
@@ -139,8 +140,22 @@ static void coverage_report(void)
     xv_log(XV_LOG_ERROR, "not covered: %s%s", n > 0 ? exe : "(this program)", why);
 }
 
+/* The verdict on a program too small for OpenSSL (patch/ did not read its
+ * file): at its first connect, if it ever makes one. */
+static void coverage_at_connect(void)
+{
+    if (xv_patch_elf_read_symbols("/proc/self/exe", &g_patch.exe) != 0)
+        return;
+    g_patch.exe_read = 1;
+    coverage_report();
+}
+
 XV_START_FN static void coverage_at_start(void)
 {
+    if (!g_patch.exe_read && g_patch.exe_small) {
+        xv_hooks_on_first_connect(coverage_at_connect);
+        return;
+    }
     if (!g_patch.exe_read && xv_patch_elf_read_symbols("/proc/self/exe", &g_patch.exe) != 0)
         return;
     if (g_patch.exe.rodata_pending)

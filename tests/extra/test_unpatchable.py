@@ -7,7 +7,11 @@ stderr has exactly one `xenovia: not covered:` line naming SSL_write and the
 reason; `xenovia doctor` calls it partly covered with the same reason; and
 with XENOVIA_DISABLE=on there is no line at all.
 
-Usage: test_unpatchable.py --lib build/preload/libxenovia.so --prog PATH --xenovia PATH
+Also (--small): a program too small to hold OpenSSL (small_tls.c) says nothing
+until it connects, then gets its verdict (mbed TLS compiled in) exactly once.
+
+Usage: test_unpatchable.py --lib build/preload/libxenovia.so --prog PATH [--small PATH]
+       [--xenovia PATH]
 Exit 77 only when libxenovia.so is missing.
 """
 
@@ -43,7 +47,29 @@ def main():
         text = out.decode("utf-8", "replace")
         check(rc == 1 and "cannot be patched safely" in text and "SSL_write" in text,
               "doctor: partly covered, naming SSL_write (rc %r)\n%s" % (rc, text))
+    small = xvtest.arg_value("--small")
+    if small:
+        check_small(lib, small)
     xvtest.finish()
+
+
+def check_small(lib, prog):
+    """A program with less code than any OpenSSL: its file is not read at start,
+    so a run that never connects says nothing; one that connects gets the
+    verdict (mbed TLS compiled in) exactly once, at that connect."""
+    check(os.path.isfile(prog), "small fixture built (%r)" % prog)
+    rc0, out0, err0 = xvtest.run([prog], xvtest.client_env(), timeout=30)
+    check(rc0 == 0 and out0 == b"mbedtls_ssl_write=3\n" and not err0,
+          "small fixture without the agent: its own answer (%r)" % out0)
+    rc, out, err = xvtest.run([prog], xvtest.client_env(lib=lib), timeout=30)
+    check(rc == 0 and out == out0 and not err,
+          "small fixture, no connect: unchanged and silent (%r)" % err)
+    rc, out, err = xvtest.run([prog, "connect"], xvtest.client_env(lib=lib), timeout=30)
+    lines = err.decode("utf-8", "replace").splitlines()
+    check(rc == 0 and out == b"connected\n" + out0,
+          "small fixture, connect: unchanged output (rc %r, %r)" % (rc, out))
+    check(len(lines) == 1 and lines[0].startswith(NC) and "mbed TLS" in lines[0],
+          "small fixture, connect: exactly one not-covered line naming mbed TLS (%r)" % lines)
 
 
 if __name__ == "__main__":

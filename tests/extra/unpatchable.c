@@ -26,6 +26,13 @@ __asm__(".text\n"
 
 int SSL_write(void *ssl, const void *buf, int num);
 
+/* As much code as the smallest OpenSSL would bring (never run): the agent
+ * does not read the file of a program with less code than
+ * XV_PATCH_OPENSSL_MIN_CODE (patch/xv_patch.h), which cannot hold OpenSSL. */
+__asm__(".text\n"
+        "xv_fixture_bulk:\n"
+        "    .fill 576 * 1024, 1, 0xcc\n");
+
 /* The others have ordinary prologues (patchable on their own). */
 __attribute__((noinline)) int SSL_read(void *ssl, void *buf, int num)
 {

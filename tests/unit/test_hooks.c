@@ -28,20 +28,28 @@
 #include <cmocka.h>
 
 #include "xv_hooks.h"
+#include "xv_nextsym.h"
 #include "xv_patch.h"
 #include "xv_real.h"
 
-/* First test on purpose: nothing in this program called xv_real_init, yet
- * the table is already libc's (common/real.c resolves it in a load-time
- * constructor, before any thread can exist) and usable. */
+/* First test on purpose: nothing in this program called xv_real_init
+ * itself (common/real.c's load-time constructor took the loader snapshot),
+ * and the table is usable: an entry is its own stub until its first call,
+ * then libc's, the one dlsym(RTLD_NEXT) gives. */
 static void test_table_usable_before_init(void **state)
 {
     (void)state;
-    assert_ptr_equal(*(void **)&xv_real.write, dlsym(RTLD_NEXT, "write"));
-    assert_ptr_equal(*(void **)&xv_real.poll, dlsym(RTLD_NEXT, "poll"));
+    void *libc_write = dlsym(RTLD_NEXT, "write"), *libc_poll = dlsym(RTLD_NEXT, "poll");
+    assert_true(xv_real_is_self((void *)xv_real.write) || (void *)xv_real.write == libc_write);
+    assert_true(xv_real_is_self((void *)xv_real.poll) || (void *)xv_real.poll == libc_poll);
+    assert_ptr_not_equal((void *)xv_real.write, (void *)&write);
     int p[2];
     assert_int_equal(pipe(p), 0);
     assert_int_equal(xv_real.write(p[1], "ab", 2), 2);
+    assert_ptr_equal((void *)xv_real.write, libc_write); /* resolved by its first call */
+    struct pollfd pf = { .fd = p[0], .events = POLLIN };
+    assert_int_equal(xv_real.poll(&pf, 1, 1000), 1);
+    assert_ptr_equal((void *)xv_real.poll, libc_poll);
     char b[4] = { 0 };
     assert_int_equal(xv_real.read(p[0], b, sizeof b), 2);
     assert_memory_equal(b, "ab", 2);
@@ -49,12 +57,51 @@ static void test_table_usable_before_init(void **state)
     assert_int_equal(xv_real.close(p[1]), 0);
 }
 
-/* Every libc entry of the table is libc's own function: resolved, not in
+/* The snapshot's lookup (common/xv_nextsym.h) answers every hooked name,
+ * and answers as dlsym(RTLD_NEXT) does: the default version of a
+ * versioned name (realpath, pthread_create, fcntl), plain data (environ);
+ * what it cannot decide as the loader does it leaves to dlsym (an IFUNC
+ * such as memcpy or gettimeofday, a name defined nowhere). */
+static void test_nextsym_matches_dlsym(void **state)
+{
+    (void)state;
+    assert_true(xv_nextsym_usable()); /* this program comes before libc */
+    int n = 0;
+#define CHECK(name)                                                              \
+    do {                                                                         \
+        void *p = NULL;                                                          \
+        assert_int_equal(xv_nextsym(#name, &p), XV_NEXTSYM_FOUND);               \
+        assert_ptr_equal(p, dlsym(RTLD_NEXT, #name));                            \
+        n++;                                                                     \
+    } while (0);
+#define XV_LIBC(name, ret, params, args) CHECK(name)
+#define XV_LIBC_VA(name) CHECK(name)
+#define XV_EXIT(name) CHECK(name)
+#include "hooked.def"
+    CHECK(realpath)
+    CHECK(pthread_create)
+    CHECK(environ)
+    CHECK(clock_gettime) /* libc's, not the vDSO's (out of the search scope) */
+#undef CHECK
+    assert_int_equal(n, sizeof xv_real / sizeof(void *) + 4);
+    const char *ask[] = { "memcpy", "gettimeofday", "xv_no_such_function_anywhere" };
+    for (size_t i = 0; i < sizeof ask / sizeof ask[0]; i++) {
+        void *p = NULL;
+        int r = xv_nextsym(ask[i], &p);
+        if (r == XV_NEXTSYM_FOUND) /* an IFUNC-free libc: then it must agree */
+            assert_ptr_equal(p, dlsym(RTLD_NEXT, ask[i]));
+        else
+            assert_int_equal(r, XV_NEXTSYM_ASK);
+    }
+}
+
+/* Every libc entry of the table, resolved, is libc's own function: not in
  * this program (where the hooks live), the one dlsym(RTLD_NEXT) gives. */
 static void test_table_never_points_at_hooks(void **state)
 {
     (void)state;
     xv_real_init();
+    xv_real_resolve_all();
     int n = 0;
 #define CHECK(name)                                                              \
     do {                                                                         \
@@ -247,6 +294,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_usable_before_init),
+        cmocka_unit_test(test_nextsym_matches_dlsym),
         cmocka_unit_test(test_table_never_points_at_hooks),
         cmocka_unit_test(test_off_passes_through),
         cmocka_unit_test(test_on_unwatched_and_peer),

@@ -144,9 +144,16 @@ else:
     print("skip node (not installed, or linked to the system libssl)")
 
 # A Go binary is recognised by its .go.buildinfo section (or buildinfo magic).
+# It carries as much code as Go's runtime brings (over 1 MiB): the agent reads
+# no file of a program smaller than any TLS stack it could report on
+# (XV_PATCH_OPENSSL_MIN_CODE, patch/xv_patch.h) before that program connects.
 if c and shutil.which("objcopy"):
     dyn = os.path.join(d, "dyn")
-    subprocess.run([c, "-o", dyn, src], check=True)
+    gosrc = os.path.join(d, "gohello.c")
+    with open(gosrc, "w") as f:
+        f.write('#include <stdio.h>\n__asm__(".text\\n.fill 1024 * 1024, 1, 0xcc\\n");\n'
+                'int main(void){puts("hi");return 0;}\n')
+    subprocess.run([c, "-o", dyn, gosrc], check=True)
     blob = os.path.join(d, "bi")
     with open(blob, "wb") as f:
         f.write(b"\xff Go buildinf:" + b"\0" * 18)
