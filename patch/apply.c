@@ -383,15 +383,16 @@ XV_START_FN int xv_patch_apply(void *const hooks[XV_PATCH_NAMES], struct xv_patc
     /* exe: filled whole by the read below (meaningless when exe_read is 0);
      * the strings: when tried. A small program writes none of the 1.5 KiB,
      * and not the page past them (tests/perf/test_start.py). */
-    rep->tried = rep->covered = rep->exe_read = rep->exe_small = 0;
+    rep->tried = rep->covered = rep->exe_read = rep->exe_small = rep->libssl = 0;
     struct find f = { 0 };
     dl_iterate_phdr(find_cb, &f);
-    if (f.libssl)
-        return 0; /* dynamic libssl: the ordinary hooks see it */
     /* A program with less code than any OpenSSL cannot have it compiled
      * in: its file is not opened (open + fstat + 2 preads of /proc/self/exe
      * cost ~40-60 us of a 15 KiB program's cold start, issue 9). */
     rep->exe_small = f.found && code_bytes(&f.o) < XV_PATCH_OPENSSL_MIN_CODE;
+    rep->libssl = f.libssl;
+    if (f.libssl)
+        return 0; /* dynamic libssl: the ordinary hooks see it */
     memcpy(f.o.path, "/proc/self/exe", sizeof "/proc/self/exe");
     rep->exe_read = f.found && !rep->exe_small &&
                     xv_patch_elf_read_symbols(f.o.path, &rep->exe) == 0;

@@ -265,6 +265,7 @@ struct xv_patch_report {
     int exe_read;              /* exe below holds the main program's ELF facts */
     int exe_small;             /* the program's code is under XV_PATCH_OPENSSL_MIN_CODE:
                                 * its file was not read (exe_read is 0) */
+    int libssl;                /* a dynamic libssl was loaded at start (nothing patched) */
     struct xv_patch_elf exe;   /* what /proc/self/exe said (for preload/coverage.c) */
     /* Set only when tried (so that a process without compiled-in OpenSSL
      * writes none of their 832 bytes at start, and not their page): */

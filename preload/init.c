@@ -153,7 +153,13 @@ static void coverage_at_connect(void)
 XV_START_FN static void coverage_at_start(void)
 {
     if (!g_patch.exe_read && g_patch.exe_small) {
-        xv_hooks_on_first_connect(coverage_at_connect);
+        /* A small program on a dynamic libssl (curl, wget, most clients):
+         * its TLS is that libssl's, hooked; OpenSSL cannot be compiled in
+         * beside it, and a second, smaller TLS stack (mbed TLS, wolfSSL)
+         * in the same program is not looked for (doctor still reports it).
+         * Any other small program: its verdict at its first connect. */
+        if (!g_patch.libssl)
+            xv_hooks_on_first_connect(coverage_at_connect);
         return;
     }
     if (!g_patch.exe_read && xv_patch_elf_read_symbols("/proc/self/exe", &g_patch.exe) != 0)

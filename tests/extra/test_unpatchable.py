@@ -8,10 +8,11 @@ reason; `xenovia doctor` calls it partly covered with the same reason; and
 with XENOVIA_DISABLE=on there is no line at all.
 
 Also (--small): a program too small to hold OpenSSL (small_tls.c) says nothing
-until it connects, then gets its verdict (mbed TLS compiled in) exactly once.
+until it connects, then gets its verdict (mbed TLS compiled in) exactly once;
+(--small-libssl) the same program on a dynamic libssl gets none.
 
 Usage: test_unpatchable.py --lib build/preload/libxenovia.so --prog PATH [--small PATH]
-       [--xenovia PATH]
+       [--small-libssl PATH] [--xenovia PATH]
 Exit 77 only when libxenovia.so is missing.
 """
 
@@ -50,7 +51,24 @@ def main():
     small = xvtest.arg_value("--small")
     if small:
         check_small(lib, small)
+    small_libssl = xvtest.arg_value("--small-libssl")
+    if small_libssl:
+        check_small_libssl(lib, small_libssl)
+    else:
+        print("skip the small program on a dynamic libssl: OpenSSL's CMake package not found")
     xvtest.finish()
+
+
+def check_small_libssl(lib, prog):
+    """The same small program loading a dynamic libssl: its TLS is that libssl's,
+    hooked; its file is read neither at start nor at its connect, so it gets no
+    verdict (a second TLS stack that small beside libssl is not looked for)."""
+    rc0, out0, _ = xvtest.run([prog, "connect"], xvtest.client_env(), timeout=30)
+    check(rc0 == 0 and out0 == b"connected\nmbedtls_ssl_write=3\n",
+          "small fixture on libssl without the agent: its own answer (%r)" % out0)
+    rc, out, err = xvtest.run([prog, "connect"], xvtest.client_env(lib=lib), timeout=30)
+    check(rc == 0 and out == out0 and not err,
+          "small fixture on libssl, connect: unchanged, no verdict line (%r)" % err)
 
 
 def check_small(lib, prog):
