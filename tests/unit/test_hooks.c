@@ -95,6 +95,51 @@ static void test_nextsym_matches_dlsym(void **state)
     }
 }
 
+/* Where the snapshot cannot answer as dlsym would, it says so: for an object
+ * loaded after libc (dlopen()ed: RTLD_NEXT then searches that object's own
+ * dependencies, not the load order), and for libc itself (nothing it could
+ * reach after it). xv_real_init then resolves the table with dlsym. */
+static void test_nextsym_refuses_when_dlopened(void **state)
+{
+    (void)state;
+    void *p = NULL;
+    /* a Debian library this program has not loaded yet, and one function of it */
+    static const char *const libs[][2] = {
+        { "libz.so.1", "zlibVersion" },   { "libbz2.so.1.0", "BZ2_bzlibVersion" },
+        { "liblzma.so.5", "lzma_version_number" }, { "libexpat.so.1", "XML_ExpatVersion" },
+    };
+    void *z = NULL;
+    const char *zfn = NULL;
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0] && !z; i++) {
+        void *h = dlopen(libs[i][0], RTLD_NOW | RTLD_NOLOAD);
+        if (h) { /* loaded at start already: not the case under test */
+            dlclose(h);
+            continue;
+        }
+        z = dlopen(libs[i][0], RTLD_NOW | RTLD_LOCAL);
+        zfn = libs[i][1];
+    }
+    if (z) {
+        void *fn = dlsym(z, zfn);
+        assert_non_null(fn);
+        xv_nextsym_init(fn);
+        assert_false(xv_nextsym_usable());
+        assert_int_equal(xv_nextsym("write", &p), XV_NEXTSYM_ASK);
+    } else {
+        print_message("skipped the dlopen()ed case: no library left to dlopen\n");
+    }
+    xv_nextsym_init(dlsym(RTLD_NEXT, "write")); /* an address inside libc */
+    assert_false(xv_nextsym_usable());
+    assert_int_equal(xv_nextsym("write", &p), XV_NEXTSYM_ASK);
+    /* back to this program's own snapshot, which the table uses */
+    xv_nextsym_init((const void *)&xv_real_init);
+    assert_true(xv_nextsym_usable());
+    assert_int_equal(xv_nextsym("write", &p), XV_NEXTSYM_FOUND);
+    assert_ptr_equal(p, dlsym(RTLD_NEXT, "write"));
+    if (z)
+        dlclose(z);
+}
+
 /* Every libc entry of the table, resolved, is libc's own function: not in
  * this program (where the hooks live), the one dlsym(RTLD_NEXT) gives. */
 static void test_table_never_points_at_hooks(void **state)
@@ -295,6 +340,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_usable_before_init),
         cmocka_unit_test(test_nextsym_matches_dlsym),
+        cmocka_unit_test(test_nextsym_refuses_when_dlopened),
         cmocka_unit_test(test_table_never_points_at_hooks),
         cmocka_unit_test(test_off_passes_through),
         cmocka_unit_test(test_on_unwatched_and_peer),
