@@ -120,12 +120,27 @@ XV_START_FN static int self_cb(struct dl_phdr_info *info, size_t size, void *ud)
     return 1;
 }
 
+/* Is LD_AUDIT set? An audit module may redirect what dlsym returns
+ * (la_symbind); the snapshot would bypass it. */
+XV_START_FN static int audited(void)
+{
+    extern char **environ;
+    for (char **e = environ; e && *e; e++) {
+        const char *p = *e, *k = "LD_AUDIT=";
+        while (*k && *p == *k)
+            p++, k++;
+        if (!*k && *p)
+            return 1;
+    }
+    return 0;
+}
+
 XV_START_FN void xv_nextsym_init(const void *self)
 {
     struct walk w = { .self = (uintptr_t)self };
     g_next.usable = 0;
     dl_iterate_phdr(self_cb, &w);
-    if (!w.found)
+    if (!w.found || audited())
         return;
     /* The loader's list of objects, in load order: ours is the one at our
      * base (the main program, base 0 when not PIE, comes first). */

@@ -12,8 +12,9 @@
  * hash tables, symbols, strings and versions, as mapped. It is usable only
  * when this object came before libc in the load order (preloaded, or linked
  * into the program): the loader's global search order then matches the
- * load order that dl_iterate_phdr walks. Otherwise (this object dlopen()ed)
- * every answer is XV_NEXTSYM_ASK, and the caller asks dlsym.
+ * load order that dl_iterate_phdr walks. Otherwise (this object dlopen()ed,
+ * or LD_AUDIT set, whose modules may redirect what dlsym returns) every
+ * answer is XV_NEXTSYM_ASK, and the caller asks dlsym.
  *
  * xv_nextsym(name) answers as dlsym(RTLD_NEXT, name) would for a plain
  * function: the first object after ours defining the name, its default

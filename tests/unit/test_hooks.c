@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -131,6 +132,11 @@ static void test_nextsym_refuses_when_dlopened(void **state)
     xv_nextsym_init(dlsym(RTLD_NEXT, "write")); /* an address inside libc */
     assert_false(xv_nextsym_usable());
     assert_int_equal(xv_nextsym("write", &p), XV_NEXTSYM_ASK);
+    /* an audit module may redirect dlsym's answers: the snapshot stands aside */
+    assert_int_equal(setenv("LD_AUDIT", "/nonexistent/audit.so", 1), 0);
+    xv_nextsym_init((const void *)&xv_real_init);
+    assert_false(xv_nextsym_usable());
+    assert_int_equal(unsetenv("LD_AUDIT"), 0);
     /* back to this program's own snapshot, which the table uses */
     xv_nextsym_init((const void *)&xv_real_init);
     assert_true(xv_nextsym_usable());
