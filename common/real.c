@@ -1,11 +1,13 @@
 /*
  * real.c — the real-function table (see xv_real.h), generated from
- * hooked.def. Invariant: no entry ever points into this object (our own
- * hooks, when this file is linked into libxenovia.so or a test program that
- * defines them) and no entry is ever NULL.
- * Thread safety: the libc entries are resolved by a load-time constructor,
- * before any thread exists (the stubs remain for calls made even earlier);
- * OpenSSL entries are published with atomic stores, and a race between two
+ * hooked.def. Invariant: no entry ever points at our own hooks (when this
+ * file is linked into libxenovia.so or a test program that defines them):
+ * an entry is this file's stub until its first call, then the real
+ * function; no entry is ever NULL.
+ * Thread safety: a load-time constructor, before any thread exists, takes
+ * the loader snapshot the stubs resolve from (xv_nextsym.h), or resolves
+ * every entry with dlsym where the snapshot cannot answer. Entries, libc's
+ * and OpenSSL's, are published with atomic stores, and a race between two
  * threads resolving the same one writes the same value twice.
  */
 #include "xv_real.h"
@@ -46,14 +48,17 @@ XV_START_FN static void *next_sym(const char *name)
 
 /* One entry of the table, published with a release store: from the
  * loader's tables when the snapshot answers (no lock, no allocation: safe
- * in a signal handler), else from dlsym. */
+ * in a signal handler), else from dlsym. The caller's errno is kept: the
+ * first call of a hook is often one that succeeds without touching it. */
 XV_START_FN static __attribute__((noinline)) void resolve_one(const char *name, void **slot,
                                                               void *fallback)
 {
+    int saved = errno;
     void *p = NULL;
     if (xv_nextsym(name, &p) != XV_NEXTSYM_FOUND || xv_real_is_self(p))
         p = next_sym(name);
     __atomic_store_n(slot, p ? p : fallback, __ATOMIC_RELEASE);
+    errno = saved;
 }
 
 /* nosys_<name>: the entry when libc has no such function.
