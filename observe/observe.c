@@ -326,7 +326,10 @@ static int start_command(struct xv_tls_bpf *sk, char *const *cmd, pid_t *child_o
         free(exe);
         return why_not(-errno, "create a pipe");
     }
-    xv_real_init(); /* the child calls the table: resolve before fork */
+    /* The child calls the table: its loader snapshot is taken before the
+     * fork, so an entry the child is first to call resolves without a lock
+     * (or every entry is resolved now, where there is no snapshot). */
+    xv_real_init();
     pid_t child = fork();
     if (child == 0) {
         xv_real.close(gate[1]);
