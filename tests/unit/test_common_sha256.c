@@ -21,6 +21,9 @@
 #include "sha256.h"
 
 #include <openssl/evp.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 int xv_sha256_impl_select(int impl);
 
 static void sha_hex(const uint8_t *d, char *out)
@@ -42,6 +45,17 @@ static void test_sha256(void **state)
           "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
     };
     int impls[2] = { 1, xv_sha256_impl_select(2) };
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    {
+        /* the probe (glibc's record of the CPU where it has one) says what
+         * CPUID says: SHA extensions with SSSE3 and SSE4.1 */
+        unsigned a, b, c, d;
+        int ni = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSSE3) && (c & bit_SSE4_1) &&
+                 __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+        assert_int_equal(xv_sha256_impl_select(0), ni ? 2 : 1);
+        assert_int_equal(impls[1], ni ? 2 : 1);
+    }
+#endif
     for (int k = 0; k < 2; k++) {
         assert_int_equal(xv_sha256_impl_select(impls[k]), impls[k]);
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
