@@ -145,20 +145,16 @@ XV_START_FN void xv_nextsym_init(const void *self)
     /* The loader's list of objects, in load order: ours is the one at our
      * base (the main program, base 0 when not PIE, comes first). */
     const struct link_map *m = _r_debug.r_map, *me = NULL;
-    int libc_before = 0;
-    for (; m; m = m->l_next) {
-        if (m->l_addr == w.self_base && (w.self_base || m == _r_debug.r_map)) {
+    for (; m && !me; m = m->l_next)
+        if (m->l_addr == w.self_base && (w.self_base || m == _r_debug.r_map))
             me = m;
-            break;
-        }
-        if (m->l_name && has_name(m->l_name, "libc.so."))
-            libc_before = 1;
-    }
-    if (!me || libc_before || !me->l_next)
-        return; /* dlopen()ed after libc, or nothing after us: ask dlsym */
+    if (!me)
+        return;
     /* From the next object through libc, which defines every name the
      * table asks for: what comes after it (ld.so, objects an earlier
-     * constructor dlopen()ed, outside the global scope) is never reached. */
+     * constructor dlopen()ed, outside the global scope) is never reached.
+     * No libc after us (we were dlopen()ed after it, or are libc): ask
+     * dlsym. */
     int n = 0, libc = 0;
     uintptr_t vdso = getauxval(AT_SYSINFO_EHDR);
     g_next.vdso = vdso;

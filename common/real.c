@@ -55,7 +55,7 @@ XV_START_FN static __attribute__((noinline)) void resolve_one(const char *name, 
 {
     int saved = errno;
     void *p = NULL;
-    if (xv_nextsym(name, &p) != XV_NEXTSYM_FOUND || xv_real_is_self(p))
+    if (xv_nextsym(name, &p) != XV_NEXTSYM_FOUND) /* never us: only objects after us */
         p = next_sym(name);
     __atomic_store_n(slot, p ? p : fallback, __ATOMIC_RELEASE);
     errno = saved;
