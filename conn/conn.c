@@ -379,6 +379,7 @@ static void end_locked(struct xv_conn *c, const char *why)
         return;
     c->ended = 1;
     c->end_reason = why; /* a parse error the end provokes is reported as this */
+    xv_conn_lean_settle(c);
     if (c->resp && c->calls) {
         /* A close-delimited body ends here legitimately; the parser knows. */
         xv_http_parser_eof(c->resp);
@@ -561,22 +562,6 @@ void xv_conn_atfork_child(void)
     }
 }
 
-int xv_conn_is_pass(const struct xv_conn *c)
-{
-    int m = atomic_load_explicit(&((struct xv_conn *)c)->mode, memory_order_relaxed);
-    return m == XV_CONN_PASS || m == XV_CONN_TLSWIRE;
-}
-
-int xv_conn_peer_known(const struct xv_conn *c)
-{
-    return atomic_load_explicit(&((struct xv_conn *)c)->peer_known, memory_order_relaxed);
-}
-
-int xv_conn_mode(const struct xv_conn *c)
-{
-    return atomic_load(&((struct xv_conn *)c)->mode);
-}
-
 void xv_conn_set_host(struct xv_conn *c, const char *host)
 {
     pthread_mutex_lock(&c->mu);
@@ -664,6 +649,15 @@ static int body_pass(struct xv_conn *c, size_t len)
         c->resp_end_pending || body_wanted(c->calls))
         return 0;
     return len < xv_http_parser_body_left(c->resp);
+}
+
+/* Under mu, after a fast-path read: open the lean-read credit (stream.c)
+ * for what is left of the body. */
+static void lean_open(struct xv_conn *c)
+{
+    if (!c->rx_err_pending && !c->synth_eof && body_pass(c, 0))
+        atomic_store_explicit(&c->lean_left, xv_http_parser_body_left(c->resp),
+                              memory_order_release);
 }
 
 /* Insert our header lines before the blank line that ends `hold`. */
@@ -846,6 +840,7 @@ static void release_hold(struct xv_conn *c)
 long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx)
 {
     pthread_mutex_lock(&c->mu);
+    xv_conn_lean_settle(c);
     if (c->out.len && len) {
         size_t k = serve_out(c, buf, len, 1);
         rx_unlock(c);
@@ -875,8 +870,10 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
         long r = rd(ctx, buf, cap);
         int rd_errno = errno;
         pthread_mutex_lock(&c->mu);
+        xv_conn_lean_settle(c); /* a lean read on another thread meanwhile: the app's race */
         if (fast && r > 0 && xv_http_parser_body_skip(c->resp, (size_t)r) == 0) {
             c->rx_skipped += (uint64_t)r; /* counted off unparsed (body_pass) */
+            lean_open(c);
             rx_unlock(c);
             errno = rd_errno;
             return r;
@@ -955,6 +952,7 @@ long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, vo
 long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx)
 {
     pthread_mutex_lock(&c->mu);
+    xv_conn_lean_settle(c);
     if (!c->out.len && !want_hold(c) && !c->synth_eof) {
         rx_unlock(c);
         return XV_E_STATE; /* caller uses the real peek: bytes would pass unchanged */
@@ -989,12 +987,4 @@ long xv_conn_rx_peek(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn r
     size_t k = serve_out(c, buf, len, 0);
     rx_unlock(c);
     return (long)k;
-}
-
-size_t xv_conn_rx_pending(struct xv_conn *c)
-{
-    pthread_mutex_lock(&c->mu);
-    size_t n = c->out.len - c->out_off;
-    pthread_mutex_unlock(&c->mu);
-    return n;
 }

@@ -32,6 +32,8 @@ void xv_conn_count_flag(atomic_int *flag, atomic_int *total, int now)
 void xv_conn_out_track(struct xv_conn *c)
 {
     xv_conn_count_flag(&c->out_counted, &g_held, c->out.len > 0);
+    if (c->out.len) /* bytes queued for the app go before any lean read */
+        atomic_store_explicit(&c->lean_left, 0, memory_order_relaxed);
 }
 
 int xv_conn_held_any(void)
@@ -212,7 +214,66 @@ int xv_conn_io_fd(struct xv_conn *c)
 uint64_t xv_conn_rx_skipped(struct xv_conn *c)
 {
     pthread_mutex_lock(&c->mu);
+    xv_conn_lean_settle(c);
     uint64_t n = c->rx_skipped;
     pthread_mutex_unlock(&c->mu);
     return n;
+}
+
+int xv_conn_is_pass(const struct xv_conn *c)
+{
+    int m = atomic_load_explicit(&((struct xv_conn *)c)->mode, memory_order_relaxed);
+    return m == XV_CONN_PASS || m == XV_CONN_TLSWIRE;
+}
+
+int xv_conn_peer_known(const struct xv_conn *c)
+{
+    return atomic_load_explicit(&((struct xv_conn *)c)->peer_known, memory_order_relaxed);
+}
+
+int xv_conn_mode(const struct xv_conn *c)
+{
+    return atomic_load(&((struct xv_conn *)c)->mode);
+}
+
+size_t xv_conn_rx_pending(struct xv_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->out.len - c->out_off;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+/* ---- lean reads (see xv_conn.h) ------------------------------------------
+ * lean_left is written under mu (opened by conn.c's lean_open after a
+ * fast-path read, closed by the settle and by anything queuing bytes for
+ * the app) and lowered lock-free by the reader; lean_used carries the
+ * reader's bytes to the next settle. A read the credit covers leaves at
+ * least one body byte, so the body's end, and all after it, is always the
+ * locked path's. */
+
+int xv_conn_lean_ok(struct xv_conn *c, size_t len)
+{
+    return atomic_load_explicit(&c->lean_left, memory_order_acquire) > len;
+}
+
+void xv_conn_lean_done(struct xv_conn *c, size_t n)
+{
+    uint64_t cur = atomic_load_explicit(&c->lean_left, memory_order_relaxed);
+    /* closed meanwhile (settle): stays closed */
+    while (cur && !atomic_compare_exchange_weak_explicit(&c->lean_left, &cur,
+                                                          cur > n ? cur - n : 0,
+                                                          memory_order_relaxed,
+                                                          memory_order_relaxed)) {
+    }
+    atomic_fetch_add_explicit(&c->lean_used, n, memory_order_release);
+}
+
+void xv_conn_lean_settle_slow(struct xv_conn *c)
+{
+    atomic_store_explicit(&c->lean_left, 0, memory_order_relaxed);
+    uint64_t used = atomic_exchange_explicit(&c->lean_used, 0, memory_order_acquire);
+    /* the bytes were inside the body, short of its end */
+    if (used && c->resp && xv_http_parser_body_skip(c->resp, (size_t)used) == 0)
+        c->rx_skipped += used;
 }

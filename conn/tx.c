@@ -928,6 +928,7 @@ static void answer_now(struct xv_conn *c, const char *resp, size_t n)
     /* Recorded through the normal response path, but never held or stamped
      * (the agent wrote its own headers). */
     c->rx_in_head = 0;
+    xv_conn_lean_settle(c);
     size_t off = 0;
     while (off < n && atomic_load(&c->mode) == XV_CONN_HTTP) {
         size_t k = xv_http_parser_feed(c->resp, resp + off, n - off);

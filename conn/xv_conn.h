@@ -252,6 +252,21 @@ typedef long (*xv_conn_read_fn)(void *ctx, char *buf, size_t len);
 #define XV_CONN_RX_DEFERRED (-4)
 long xv_conn_rx(struct xv_conn *c, char *buf, size_t len, xv_conn_read_fn rd, void *ctx);
 
+/* Lean reads (issue 9, bulk): while a response body nothing is taken from
+ * passes (xv_conn_rx's fast path: no hold, nothing queued for the app, its
+ * request not inspected, framed by Content-Length), xv_conn_rx opens a
+ * credit of the body's bytes left. A read of len bytes with
+ * xv_conn_lean_ok(c, len) true cannot reach the body's end: the hook may
+ * make the real read itself and report what it got with
+ * xv_conn_lean_done, without c's lock, without the state machine. The
+ * bytes are counted off the parser at the next locked entry (xv_conn_rx,
+ * peek, end). Anything that queues bytes for the app closes the credit.
+ * The caller must have started its I/O call (xv_conn_io_begin) and found
+ * no send queue (xv_conn_tx_queued) first. Lock-free; two reads of one
+ * stream at once are the app's error, as OpenSSL's. */
+int xv_conn_lean_ok(struct xv_conn *c, size_t len);
+void xv_conn_lean_done(struct xv_conn *c, size_t n);
+
 /* Like xv_conn_rx, but leaves the bytes for the next read (SSL_peek,
  * MSG_PEEK). Returns 0 bytes-ready hint via < 0 when nothing is queued and
  * the caller should use the real peek instead (no head is being held). */

@@ -196,6 +196,9 @@ struct xv_conn {
     int rx_err_pending;            /* a read error waits behind released bytes */
     int rx_err_errno;              /* ... its errno */
     uint64_t rx_skipped;           /* body bytes handed over unparsed (conn.c body_pass) */
+    _Atomic uint64_t lean_left;    /* body bytes a lean read may count off without mu
+                                      (xv_conn_lean_*, conn.c); 0: closed */
+    _Atomic uint64_t lean_used;    /* bytes lean reads took, not yet off the parser */
     int dead;                      /* answered synthetically: no more traffic */
     int synth_eof;                 /* after the queued synthetic bytes: end of stream */
     int wake_byte;                 /* TLS carrier: hand one dummy byte to the next read */
@@ -315,5 +318,14 @@ void xv_conn_cassette_raw(struct xv_call *call, const char *p, size_t n);
 void xv_conn_cassette_end(struct xv_call *call, const char *error);
 void xv_conn_cassette_free(struct xv_conn_cas *k);
 
+/* Under c->mu: close the lean-read credit and count the lean reads' bytes
+ * off the response parser (stream.c; before anything reads or feeds it). */
+void xv_conn_lean_settle_slow(struct xv_conn *c);
+static inline void xv_conn_lean_settle(struct xv_conn *c)
+{
+    if (atomic_load_explicit(&c->lean_left, memory_order_relaxed) ||
+        atomic_load_explicit(&c->lean_used, memory_order_relaxed))
+        xv_conn_lean_settle_slow(c);
+}
 
 #endif

@@ -663,6 +663,13 @@ static ssize_t rx_run(struct xv_conn *c, struct rd_ctx *x, void *buf, size_t n)
 
 XV_HOOK ssize_t read(int fd, void *buf, size_t n)
 {
+    if (xv_tls_cur.active) {
+        /* OpenSSL's record layer (watched_conn's first case, taken first:
+         * two of these a TLS record) */
+        if (xv_tls_cur.fd < 0)
+            xv_tls_cur.fd = fd;
+        return xv_real.read(fd, buf, n);
+    }
     ssize_t woke;
     if (wake_read(fd, buf, n, &woke))
         return woke;

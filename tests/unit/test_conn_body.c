@@ -4,7 +4,8 @@
  * of known length is handed to the app as read, all but its last byte
  * counted off unparsed (conn.c body_pass); a request body nothing reads is
  * not inflated either. Neither may leave the stream uninspected for the API
- * calls after it.
+ * calls after it. The hooks' lean reads inside such a body keep the
+ * framing.
  */
 #include "conn_harness.h"
 #include "xv_http.h"
@@ -81,6 +82,58 @@ static void test_body_fast_path(void **state)
     xv_conn_unref(c);
 }
 
+/* Lean reads (xv_conn_lean_*, the TLS hooks' bulk path): a fast-path read
+ * inside a passing body opens a credit of the bytes left; a read the credit
+ * covers never reaches the body's end; bytes read lean are counted off the
+ * parser at the next locked entry, so the body still ends where it ends and
+ * the API call after it is stamped (without the settle the parser would
+ * still wait for 500 body bytes and take the chat response for them). The
+ * credit is never open for a body the agent reads, nor after the end. */
+static void test_lean_reads(void **state)
+{
+    (void)state;
+    reset_trace_file();
+    static char resp[64 + 1000];
+    int hl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    for (int i = 0; i < 1000; i++)
+        resp[hl + i] = (char)('A' + i % 26);
+    struct xv_conn *c = xv_conn_new(XV_CONN_TLS, NULL);
+    send_request(c, "/download", 0);
+    char buf[4096];
+    struct fake f = { .data = resp, .len = (size_t)hl + 10, .eof_errno = 1 };
+    assert_int_equal(xv_conn_rx(c, buf, sizeof buf, fake_read, &f), hl + 10);
+    assert_false(xv_conn_lean_ok(c, 0)); /* the head took the full path */
+    f.len = (size_t)hl + 1000;
+    assert_int_equal(xv_conn_rx(c, buf, 100, fake_read, &f), 100); /* fast: 890 left */
+    assert_true(xv_conn_lean_ok(c, 889));
+    assert_false(xv_conn_lean_ok(c, 890)); /* could reach the end */
+    /* the hook's own real read of 500 bytes */
+    f.pos += 500;
+    xv_conn_lean_done(c, 500);
+    assert_true(xv_conn_lean_ok(c, 389));
+    assert_false(xv_conn_lean_ok(c, 390));
+    assert_int_equal(xv_conn_rx_skipped(c), 100 + 500); /* settled: credit closed */
+    assert_false(xv_conn_lean_ok(c, 0));
+    xv_conn_lean_done(c, 0); /* a reader racing the settle: leaves it closed */
+    assert_false(xv_conn_lean_ok(c, 0));
+    long r = xv_conn_rx(c, buf, sizeof buf, fake_read, &f); /* the end: full path */
+    assert_int_equal(r, 390);
+    assert_memory_equal(buf, resp + hl + 610, 390);
+    assert_false(xv_conn_lean_ok(c, 0));
+    /* an inspected call's body opens no credit */
+    char *chat = make_response("");
+    send_request(c, "/v1/chat/completions", 0);
+    struct fake g = { .data = chat, .len = strlen(chat), .eof_errno = 1 };
+    size_t n;
+    char *out = read_all(c, &g, 8, &n);
+    assert_false(xv_conn_lean_ok(c, 0));
+    char id[TID_LEN + 1];
+    check_stamped(chat, out, n, id);
+    free(out);
+    free(chat);
+    xv_conn_unref(c);
+}
+
 /* A non-API request with a gzip body: not inflated (the inflation bound,
  * 16 bytes here, would trip otherwise and the stream would pass through),
  * sent as written; the API call after it on the stream is inspected. */
@@ -116,6 +169,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_fast_path),
         cmocka_unit_test(test_request_body_framed_only),
+        cmocka_unit_test(test_lean_reads),
     };
     return conn_test_end(dir, cmocka_run_group_tests(tests, NULL, NULL));
 }
