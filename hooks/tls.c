@@ -63,10 +63,9 @@ static atomic_int g_ssl_used XV_CALL_DATA;
  * a thread's t_lean made before it is stale. */
 static _Atomic uint64_t g_ssl_gen XV_CALL_DATA;
 
-/* The SSL this thread last read a passing body from, for lean reads
- * (ssl_lean_read): its connection without a reference (the table's keeps it
- * alive until SSL_free, which bumps g_ssl_gen; an app never frees an SSL
- * that another of its calls is using) and the socket its reads use. */
+/* The SSL this thread last read a passing body from (ssl_lean_read), its
+ * connection unreferenced (the table's ref lasts until SSL_free, which bumps
+ * g_ssl_gen; no app frees an SSL its other call uses) and its socket. */
 static __thread struct {
     const SSL *s;
     struct xv_conn *c;
@@ -603,15 +602,12 @@ static long ssl_rx(struct xv_conn *c, struct ssl_rd *x, void *buf, size_t num)
     return r > 0 ? r : -1;
 }
 
-/* A lean read (issue 9, bulk; docs/architecture.md): s is the thread's
- * t_lean, still current, and the connection's credit covers `num` bytes
- * (they cannot reach the end of the passing body), so the real read goes
- * straight to OpenSSL and its result to the app as is; the bytes are only
- * counted. No table lookup, reference, connection lock or state machine: 4
- * atomic operations and ~370 of the agent's instructions a 16 KiB record
- * where ssl_rx took ~10 and ~820. `real` is SSL_read, or SSL_read_ex when
- * `got` is given. 1: done, *ret (*got) the real call's result, errno its
- * errno; 0: take the full path. Out of line: only bulk reads get here. */
+/* A lean read (bulk, docs/architecture.md): s is the thread's current
+ * t_lean and its credit covers `num` bytes (short of the passing body's
+ * end): the real read's result goes to the app as is, its bytes are only
+ * counted; no lookup, reference, lock or state machine. `real`: SSL_read,
+ * or SSL_read_ex when `got` is given. 1: done, *ret (*got) the real call's
+ * result, errno its errno; 0: take the full path. */
 __attribute__((noinline)) static int ssl_lean_read(SSL *s, void *buf, size_t num, void *real,
                                                    size_t *got, int *ret)
 {
@@ -619,8 +615,8 @@ __attribute__((noinline)) static int ssl_lean_read(SSL *s, void *buf, size_t num
         t_lean.gen != atomic_load_explicit(&g_ssl_gen, memory_order_acquire))
         return 0;
     struct xv_conn *c = t_lean.c;
-    /* Counted as an app call first: a readiness hook's flush then cannot
-     * start beside it, and one already writing still shows as queued. */
+    /* An app call first: no readiness flush starts beside it after this,
+     * and one already writing still shows as queued. */
     xv_conn_io_begin(c, self_thread());
     if (!xv_conn_lean_ok(c, num) || xv_conn_tx_queued(c)) {
         xv_conn_io_end(c);
@@ -643,20 +639,24 @@ __attribute__((noinline)) static int ssl_lean_read(SSL *s, void *buf, size_t num
     }
     int e = errno;
     scope_leave(&sc);
-    if (n)
+    if (n) {
         xv_conn_lean_done(c, n);
-    else if (*ret == 0 && !got)
-        t_lean.s = NULL; /* end of stream: the full path's to record */
+    } else {
+        /* would-block stays lean; an end or error is the full path's */
+        int (*gerr)(const SSL *, int) = REAL(SSL_get_error);
+        int ge = gerr ? gerr(s, *ret) : 0;
+        if (ge != SSL_ERROR_WANT_READ && ge != SSL_ERROR_WANT_WRITE)
+            t_lean.s = NULL;
+    }
     xv_conn_io_end(c);
     errno = e;
     return 1;
 }
 
-/* After a full-path read of s on c (looked up after g_ssl_gen read `gen`):
- * remember them for lean reads while the credit is open. */
+/* After a full-path read of s on c (gen: g_ssl_gen before the lookup). */
 __attribute__((noinline)) static void lean_note(SSL *s, struct xv_conn *c, uint64_t gen)
 {
-    t_lean.s = xv_conn_lean_ok(c, 0) && xv_conn_peer_known(c) ? s : NULL;
+    t_lean.s = xv_conn_lean_ok(c, 0) && xv_conn_peer_known(c) ? s : NULL; /* credit open */
     t_lean.c = c;
     t_lean.gen = gen;
     t_lean.fd = xv_conn_io_fd(c);
@@ -686,13 +686,12 @@ static int ssl_read_common(SSL *s, void *buf, int num, int peek)
         return r;
     }
     struct ssl_rd x = { .s = s, .ex = 0, .peek = peek };
-    xv_conn_ref(c); /* kept past ssl_rx's io_done for lean_note */
     long r = ssl_rx(c, &x, buf, (size_t)num);
-    int e = errno;
-    if (!peek && r > 0 && (t_lean.s == s || xv_conn_lean_ok(c, 0)))
-        lean_note(s, c, gen);
-    xv_conn_unref(c);
-    errno = e;
+    if (!peek && r > 0 && (t_lean.s == s || xv_conn_lean_ok(c, 0))) {
+        int e = errno;
+        lean_note(s, c, gen); /* c: alive past io_done, as for ssl_lean_read */
+        errno = e;
+    }
     return r > 0 ? (int)r : x.ret;
 }
 
@@ -724,13 +723,12 @@ static int ssl_read_ex_common(SSL *s, void *buf, size_t num, size_t *got, int pe
         return r;
     }
     struct ssl_rd x = { .s = s, .ex = 1, .peek = peek };
-    xv_conn_ref(c); /* kept past ssl_rx's io_done for lean_note */
     long r = ssl_rx(c, &x, buf, num);
-    int e = errno;
-    if (!peek && r > 0 && (t_lean.s == s || xv_conn_lean_ok(c, 0)))
-        lean_note(s, c, gen);
-    xv_conn_unref(c);
-    errno = e;
+    if (!peek && r > 0 && (t_lean.s == s || xv_conn_lean_ok(c, 0))) {
+        int e = errno;
+        lean_note(s, c, gen); /* c: alive past io_done, as for ssl_lean_read */
+        errno = e;
+    }
     if (r > 0) {
         if (got)
             *got = (size_t)r;
