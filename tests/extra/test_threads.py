@@ -9,7 +9,11 @@ threads use one `requests.Session` each, odd threads one `http.client.HTTPSConne
 each (keep-alive: one TLS connection per thread). Every 4th call is a stream
 with stream_options.include_usage. Each call's user message carries a unique
 marker (XVT-<nonce>-T<t>-C<c>) that the record's `messages` field must carry.
-The mock must see exactly 16 TLS connections (keep-alive survived the agent).
+Every 5th call is followed, on the same connection, by a non-API download of a
+few hundred KiB (its body read in 10 KiB pieces: the agent's lean reads, 16
+threads at once): each body must arrive whole and unstamped, and the chat call
+after it is still inspected. The mock must see exactly 16 TLS connections
+(keep-alive survived the agent).
 
 Usage: test_threads.py --lib build/preload/libxenovia.so   (exit 77 when missing)
 """
@@ -28,6 +32,25 @@ CALLS = 20
 MODEL = "gpt-4o-mini"
 
 
+def dl_size(t, c):
+    """The download after call c of thread t: a few 16 KiB records and a tail."""
+    return 196608 + 4099 * t + 17 * c
+
+
+def expected_sha(n):
+    """sha256 of mock_upstream's deterministic /download/<n> payload."""
+    import hashlib
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "mock_upstream", os.path.join(xvtest.INTEG, "mock_upstream.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    h = hashlib.sha256()
+    for block in mod.download_bytes(n):
+        h.update(block)
+    return h.hexdigest()
+
+
 def child(port, nonce):
     """Runs under the agent: 16 threads x 20 calls; prints a JSON list of results."""
     import http.client
@@ -41,6 +64,8 @@ def child(port, nonce):
     base = "https://127.0.0.1:%d" % port
     path = "/v1/chat/completions"
 
+    import hashlib
+
     def body_for(t, c):
         marker = "XVT-%s-T%02d-C%02d" % (nonce, t, c)
         stream = c % 4 == 3
@@ -52,12 +77,26 @@ def child(port, nonce):
             b["stream_options"] = {"include_usage": True}
         return marker, stream, b
 
+    def download(t, c, get):
+        n = dl_size(t, c)
+        status, headers, chunks = get("/download/%d" % n)
+        h = hashlib.sha256()
+        got = 0
+        for piece in chunks:
+            h.update(piece)
+            got += len(piece)
+        return {"download": n, "status": status, "len": got, "sha256": h.hexdigest(),
+                "xv": sorted(k.lower() for k in headers if k.lower().startswith("x-xenovia"))}
+
     def worker(t):
         out = []
         try:
             barrier.wait(timeout=60)
             if t % 2 == 0:
                 with requests.Session() as s:
+                    def get(target):
+                        r = s.get(base + target, stream=True, timeout=60)
+                        return r.status_code, r.headers, r.iter_content(10240)
                     for c in range(CALLS):
                         marker, stream, b = body_for(t, c)
                         r = s.post(base + path, json=b, timeout=60,
@@ -67,6 +106,8 @@ def child(port, nonce):
                                     "trace": r.headers.get("X-Xenovia-Trace-Id"),
                                     "ok": (b"[DONE]" in data) if stream else
                                           (b"Hello from" in data)})
+                        if c % 5 == 2:
+                            out.append(download(t, c, get))
             else:
                 ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
                 conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=60)
@@ -82,6 +123,13 @@ def child(port, nonce):
                                     "trace": r.getheader("X-Xenovia-Trace-Id"),
                                     "ok": (b"[DONE]" in data) if stream else
                                           (b"Hello from" in data)})
+                        if c % 5 == 2:
+                            def get(target):
+                                conn.request("GET", target)
+                                g = conn.getresponse()
+                                return (g.status, dict(g.getheaders()),
+                                        iter(lambda: g.read(10240), b""))
+                            out.append(download(t, c, get))
                 finally:
                     conn.close()
         except Exception as e:  # reported, counted as missing calls by the parent
@@ -118,6 +166,15 @@ def main():
             results = []
         errors = [r["error"] for r in results if r.get("error")]
         check(not errors, "no client thread raised (got %s)" % errors[:5])
+        dls = [r for r in results if r.get("download")]
+        want_dls = THREADS * len([c for c in range(CALLS) if c % 5 == 2])
+        check(len(dls) == want_dls, "every thread's downloads done (%d of %d)"
+              % (len(dls), want_dls))
+        bad_dl = [r for r in dls if r["status"] != 200 or r["len"] != r["download"]
+                  or r["xv"] or r["sha256"] != expected_sha(r["download"])]
+        check(not bad_dl, "each download arrived whole, byte for byte, unstamped (bad %d: %s)"
+              % (len(bad_dl), [{k: r[k] for k in ("download", "status", "len", "xv")}
+                               for r in bad_dl[:3]]))
         calls = [r for r in results if r.get("marker")]
         expected = {"XVT-%s-T%02d-C%02d" % (nonce, t, c) for t in range(THREADS) for c in range(CALLS)}
         check(len(calls) == THREADS * CALLS and {r["marker"] for r in calls} == expected,
