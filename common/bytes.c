@@ -65,7 +65,7 @@ int xv_pct_decode(const char *s, size_t n, char *out, size_t *outn, int strict)
 int xv_writev_all(int fd, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
-        ssize_t w = xv_real.writev(fd, iov, cnt);
+        ssize_t w = XV_REAL(writev)(fd, iov, cnt);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -102,7 +102,7 @@ char *xv_file_read(const char *path, size_t max, size_t *len)
     int err = 0;
     char chunk[8192];
     for (;;) {
-        ssize_t r = xv_real.read(fd, chunk, sizeof chunk);
+        ssize_t r = XV_REAL(read)(fd, chunk, sizeof chunk);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -117,7 +117,7 @@ char *xv_file_read(const char *path, size_t max, size_t *len)
             break;
         }
     }
-    xv_real.close(fd);
+    XV_REAL(close)(fd);
     if (!err && !b.data && xv_buf_append(&b, "", 0) != 0)   /* an empty file: "" */
         err = ENOMEM;
     if (err) {

@@ -74,7 +74,7 @@ XV_START_FN static __attribute__((noinline)) void resolve_one(const char *name, 
         xv_real_init();                                                         \
         if (xv_real.name == lazy_##name)                                        \
             resolve_one(#name, (void **)&xv_real.name, (void *)nosys_##name);   \
-        return xv_real.name args;                                               \
+        return XV_REAL(name) args;                                               \
     }
 /* fcntl's third argument is an int or a pointer; glibc's own fcntl reads
  * it as a pointer-sized value too. */
@@ -93,7 +93,7 @@ XV_START_FN static __attribute__((noinline)) void resolve_one(const char *name, 
         xv_real_init();                                                         \
         if (xv_real.name == lazy_##name)                                        \
             resolve_one(#name, (void **)&xv_real.name, (void *)nosys_##name);   \
-        return xv_real.name(fd, cmd, arg);                                      \
+        return XV_REAL(name)(fd, cmd, arg);                                      \
     }
 #define XV_EXIT(name)                                                           \
     __attribute__((noreturn)) static void nosys_##name(int status)              \
@@ -106,7 +106,7 @@ XV_START_FN static __attribute__((noinline)) void resolve_one(const char *name, 
         xv_real_init();                                                         \
         if (xv_real.name == lazy_##name)                                        \
             resolve_one(#name, (void **)&xv_real.name, (void *)nosys_##name);   \
-        xv_real.name(status);                                                   \
+        XV_REAL(name)(status);                                                   \
     }
 #include "hooked.def"
 

@@ -6,7 +6,7 @@
  *
  * The rule: inside the library a hooked name is only ever called through
  * this table. Every module below hooks/ (exporter, conn, session, cassette,
- * route's agent side, preload) calls `xv_real.write(...)`, never `write`
+ * route's agent side, preload) calls `XV_REAL(write)(...)`, never `write`
  * (which inside libxenovia.so binds to the agent's own hook). ctest's
  * hooks_nm_u check fails when a module library's `nm -u` lists a hooked name.
  *
@@ -36,6 +36,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -52,6 +53,13 @@ struct xv_real_table {
 
 /* The table (resolved on first use or by xv_real_init). */
 extern struct xv_real_table xv_real;
+
+/* An entry, loaded atomically, to call: XV_REAL(write)(fd, p, n). GCC
+ * reads an _Atomic function pointer that is a call's callee with a plain
+ * load, which a thread resolving the entry meanwhile (its release store)
+ * races with in the C model: TSan reported it when 16 threads made their
+ * first connect at once. */
+#define XV_REAL(name) (atomic_load_explicit(&xv_real.name, memory_order_acquire))
 
 /* Resolve every libc entry now (idempotent, cheap after the first call;
  * the constructor calls it so no hook ever waits on dlsym). */

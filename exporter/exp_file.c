@@ -195,7 +195,7 @@ static int ends_with_newline(const char *path, const struct stat *st)
         while (pread(rfd, &last, 1, st->st_size - 1) < 0 && errno == EINTR) {
         }
     }
-    xv_real.close(rfd);
+    XV_REAL(close)(rfd);
     return last == '\n';
 }
 
@@ -232,7 +232,7 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
         if (errno == EINTR && !try_only)
             continue;
         if (try_only) {
-            xv_real.close(fd);
+            XV_REAL(close)(fd);
             return -EAGAIN;
         }
         log_once(&g_file.lock_logged, "flock", path, -errno);
@@ -244,15 +244,15 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
     /* try_only writes only a regular file: a FIFO could make it wait. */
     if (try_only && !regular) {
         flock(fd, LOCK_UN);
-        xv_real.close(fd);
+        XV_REAL(close)(fd);
         return -EAGAIN;
     }
     /* Back to blocking writes (see open_trace); O_NONBLOCK means nothing
      * to a regular file, so only the others pay for the two calls. */
     if (!regular) {
-        int fl = xv_real.fcntl(fd, F_GETFL);
+        int fl = XV_REAL(fcntl)(fd, F_GETFL);
         if (fl >= 0 && (fl & O_NONBLOCK))
-            xv_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+            XV_REAL(fcntl)(fd, F_SETFL, fl & ~O_NONBLOCK);
     }
     off_t good = locked && regular ? st.st_size : -1;
     /* The read-back (four system calls) only when someone else may have
@@ -322,6 +322,6 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
     }
     if (locked)
         flock(fd, LOCK_UN);
-    xv_real.close(fd);
+    XV_REAL(close)(fd);
     return io_rc < 0 ? io_rc : json_rc;
 }

@@ -86,7 +86,7 @@ int xv_exp_otlp_wait_fd(int fd, short events, uint64_t deadline_ns)
         if (left > 50)
             left = 50;
         struct pollfd p = { .fd = fd, .events = events };
-        int r = xv_real.poll(&p, 1, left);
+        int r = XV_REAL(poll)(&p, 1, left);
         if (r > 0)
             return 0;
         if (r == 0)
@@ -101,11 +101,11 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline_ns)
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
     if (fd < 0)
         return -errno;
-    if (xv_real.connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+    if (XV_REAL(connect)(fd, ai->ai_addr, ai->ai_addrlen) == 0)
         return fd;
     int err = errno;
     if (err != EINPROGRESS && err != EINTR) {
-        xv_real.close(fd);
+        XV_REAL(close)(fd);
         return -err;
     }
     int rc = xv_exp_otlp_wait_fd(fd, POLLOUT, deadline_ns);
@@ -117,7 +117,7 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline_ns)
         rc = soerr ? -soerr : 0;
     }
     if (rc < 0) {
-        xv_real.close(fd);
+        XV_REAL(close)(fd);
         return rc;
     }
     return fd;
@@ -130,11 +130,11 @@ static int connect_to(const struct xv_exp_otlp_cfg *cfg, uint64_t deadline_ns)
     struct addrinfo *res = NULL;
     /* getaddrinfo has no timeout of its own; the collector is normally a
      * literal address or a name in /etc/hosts or the local resolver. */
-    int gr = xv_real.getaddrinfo(cfg->host, cfg->port, &hints, &res);
+    int gr = XV_REAL(getaddrinfo)(cfg->host, cfg->port, &hints, &res);
     if (gr != 0) {
         /* AI_ADDRCONFIG hides ::1/127.0.0.1 on hosts with only loopback. */
         hints.ai_flags = AI_NUMERICSERV;
-        gr = xv_real.getaddrinfo(cfg->host, cfg->port, &hints, &res);
+        gr = XV_REAL(getaddrinfo)(cfg->host, cfg->port, &hints, &res);
     }
     if (gr != 0 || !res)
         return -EHOSTUNREACH;
@@ -158,7 +158,7 @@ static int send_all(int fd, struct iovec *iov, int n, uint64_t deadline_ns)
             continue;
         }
         struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-        ssize_t w = xv_real.sendmsg(fd, &m, MSG_NOSIGNAL);
+        ssize_t w = XV_REAL(sendmsg)(fd, &m, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -261,7 +261,7 @@ int xv_exp_otlp_http_post(const struct xv_exp_otlp_cfg *cfg, const char *content
     while (rc == 0) {
         ssize_t r = ssl ? xv_exp_otlp_tls_read(ssl, fd, in + got, XV_OTLP_RESP_HEAD_MAX - got,
                                                deadline_ns)
-                        : xv_real.recv(fd, in + got, XV_OTLP_RESP_HEAD_MAX - got, 0);
+                        : XV_REAL(recv)(fd, in + got, XV_OTLP_RESP_HEAD_MAX - got, 0);
         if (ssl && r < 0) {
             rc = (int)r;
             break;
@@ -292,6 +292,6 @@ int xv_exp_otlp_http_post(const struct xv_exp_otlp_cfg *cfg, const char *content
         rc = -errno;
     }
     xv_exp_otlp_tls_close(ssl);
-    xv_real.close(fd);
+    XV_REAL(close)(fd);
     return rc;
 }

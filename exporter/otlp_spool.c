@@ -215,7 +215,7 @@ int xv_exp_otlp_spool_write(const char *dir, enum xv_exp_otlp_proto proto, const
         return -ENOENT;
     fchmod(fd, 0600);              /* whatever the umask */
     int rc = write_all(fd, body, len);
-    if (xv_real.close(fd) < 0 && rc == 0 && errno != EINTR)
+    if (XV_REAL(close)(fd) < 0 && rc == 0 && errno != EINTR)
         rc = -errno;
     if (rc == 0 && rename(tmp, fin) < 0)
         rc = -errno;
@@ -277,25 +277,25 @@ int xv_exp_otlp_spool_read(const struct xv_exp_otlp_claim *cl, size_t max, char 
         return -errno;
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        xv_real.close(fd);
+        XV_REAL(close)(fd);
         return XV_E_LIMIT;
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n ? n : 1);
     if (!buf) {
-        xv_real.close(fd);
+        XV_REAL(close)(fd);
         return XV_E_NOMEM;
     }
     size_t got = 0;
     while (got < n) {
-        ssize_t r = xv_real.read(fd, buf + got, n - got);
+        ssize_t r = XV_REAL(read)(fd, buf + got, n - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
         got += (size_t)r;
     }
-    xv_real.close(fd);
+    XV_REAL(close)(fd);
     if (got != n) {
         free(buf);
         return XV_E_IO;

@@ -108,7 +108,7 @@ XV_HOOK int getaddrinfo(const char *node, const char *service, const struct addr
                 h.ai_family = AF_INET;
             }
             h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_CANONNAME)) | AI_NUMERICHOST;
-            int rc = xv_real.getaddrinfo(sentinel, service, &h, res);
+            int rc = XV_REAL(getaddrinfo)(sentinel, service, &h, res);
             if (rc == 0 && *res) {
                 int saved = errno;
                 remember(node, *res);
@@ -117,7 +117,7 @@ XV_HOOK int getaddrinfo(const char *node, const char *service, const struct addr
             return rc;
         }
     }
-    int rc = xv_real.getaddrinfo(node, service, hints, res);
+    int rc = XV_REAL(getaddrinfo)(node, service, hints, res);
     if (rc == 0 && node && res && *res && xv_hooks_active()) {
         int saved = errno;
         remember(node, *res);

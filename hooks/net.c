@@ -171,7 +171,7 @@ static void notify_readable(void *ud, int wire_fd)
 {
     (void)wire_fd;
     int saved = errno;
-    xv_real.shutdown((int)(intptr_t)ud, SHUT_RD);
+    XV_REAL(shutdown)((int)(intptr_t)ud, SHUT_RD);
     errno = saved;
 }
 
@@ -294,7 +294,7 @@ XV_HOOK int connect(int fd, const struct sockaddr *sa, socklen_t len)
     if (sa && xv_route_config() && xv_hooks_active())
         route = route_for(fd, sa, len, rhost, sizeof rhost, &rport);
     int rc = route ? xv_route_connect(fd, route, rhost, rport, xv_real.connect)
-                   : xv_real.connect(fd, sa, len);
+                   : XV_REAL(connect)(fd, sa, len);
     if (!xv_hooks_active() || !sa)
         return rc;
     int saved = errno;
@@ -352,11 +352,11 @@ static long wr_sock(void *vctx, const char *buf, size_t len)
     struct wr_ctx *x = vctx;
     ssize_t r;
     if (x->kind == 0)
-        r = xv_real.write(x->fd, buf, len);
+        r = XV_REAL(write)(x->fd, buf, len);
     else if (x->kind == 1)
-        r = xv_real.send(x->fd, buf, len, x->flags);
+        r = XV_REAL(send)(x->fd, buf, len, x->flags);
     else
-        r = xv_real.sendto(x->fd, buf, len, x->flags, x->sa, x->salen);
+        r = XV_REAL(sendto)(x->fd, buf, len, x->flags, x->sa, x->salen);
     x->err = errno;
     if (r < 0)
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
@@ -368,7 +368,7 @@ int xv_net_wait(int fd, short events, int timeout_ms)
 {
     struct pollfd p = { .fd = fd, .events = events };
     for (;;) {
-        int r = xv_real.poll(&p, 1, timeout_ms);
+        int r = XV_REAL(poll)(&p, 1, timeout_ms);
         if (r > 0)
             return 0;
         if (r < 0 && errno == EINTR)
@@ -426,7 +426,7 @@ XV_HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
     struct xv_conn *c = watched_conn(fd);
     if (!c)
-        return xv_real.write(fd, buf, n);
+        return XV_REAL(write)(fd, buf, n);
     struct wr_ctx x = { .fd = fd, .kind = 0 };
     return tx_run(c, &x, buf, n);
 }
@@ -435,7 +435,7 @@ XV_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
     struct xv_conn *c = watched_conn(fd);
     if (!c)
-        return xv_real.send(fd, buf, n, flags);
+        return XV_REAL(send)(fd, buf, n, flags);
     struct wr_ctx x = { .fd = fd, .kind = 1, .flags = flags };
     return tx_run(c, &x, buf, n);
 }
@@ -445,7 +445,7 @@ XV_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 {
     struct xv_conn *c = watched_conn(fd);
     if (!c)
-        return xv_real.sendto(fd, buf, n, flags, sa, len);
+        return XV_REAL(sendto)(fd, buf, n, flags, sa, len);
     struct wr_ctx x = { .fd = fd, .kind = 2, .flags = flags, .sa = sa, .salen = len };
     return tx_run(c, &x, buf, n);
 }
@@ -454,7 +454,7 @@ XV_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     struct xv_conn *c = watched_conn(fd);
     if (!c)
-        return xv_real.writev(fd, iov, iovcnt);
+        return XV_REAL(writev)(fd, iov, iovcnt);
     struct wr_ctx x = { .fd = fd, .kind = 0 };
     return txv_run(c, &x, iov, iovcnt);
 }
@@ -466,7 +466,7 @@ XV_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
         /* ancillary data or an address: not an HTTP byte stream write */
         if (c)
             xv_conn_unref(c);
-        return xv_real.sendmsg(fd, msg, flags);
+        return XV_REAL(sendmsg)(fd, msg, flags);
     }
     struct wr_ctx x = { .fd = fd, .kind = 1, .flags = flags };
     return txv_run(c, &x, msg->msg_iov, (int)msg->msg_iovlen);
@@ -515,7 +515,7 @@ static int rd_budget_ms(int fd, int flags, uint64_t start_ns, uint64_t poll_dead
 {
     if (flags & MSG_DONTWAIT)
         return -1;
-    int fl = xv_real.fcntl(fd, F_GETFL);
+    int fl = XV_REAL(fcntl)(fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
         return -1;
     uint64_t now = xv_now_mono_ns();
@@ -540,7 +540,7 @@ int xv_net_read_deadline(int fd, int flags, uint64_t start_ns, uint64_t poll_dea
     int passed = 0;
     if (left >= 0) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        passed = (left > 0 ? xv_real.poll(&p, 1, left) : 0) == 0;
+        passed = (left > 0 ? XV_REAL(poll)(&p, 1, left) : 0) == 0;
     }
     errno = saved;
     return passed;
@@ -559,11 +559,11 @@ static long rd_sock(void *vctx, char *buf, size_t len)
         return XV_CONN_RD_DEADLINE;
     }
     if (x->kind == 0)
-        r = xv_real.read(x->fd, buf, len);
+        r = XV_REAL(read)(x->fd, buf, len);
     else if (x->kind == 1)
-        r = xv_real.recv(x->fd, buf, len, x->flags);
+        r = XV_REAL(recv)(x->fd, buf, len, x->flags);
     else
-        r = xv_real.recvfrom(x->fd, buf, len, x->flags, x->sa, x->salen);
+        r = XV_REAL(recvfrom)(x->fd, buf, len, x->flags, x->sa, x->salen);
     x->err = errno;
     if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         return XV_CONN_RD_ERROR; /* the state machine may hand held bytes over first */
@@ -573,7 +573,7 @@ static long rd_sock(void *vctx, char *buf, size_t len)
 /* Non-blocking write for the send queue's flushes (readiness hooks, reads). */
 static long wr_nowait(int fd, const char *buf, size_t len)
 {
-    ssize_t r = xv_real.send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t r = XV_REAL(send)(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (r < 0)
         return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -1 : -2;
     return (long)r;
@@ -638,7 +638,7 @@ static void tx_drain_at_close(int fd)
                             (uint64_t)xv_conn_get_config()->write_timeout_ms * 1000000u;
         while (xv_conn_tx_flush(c, wr_nowait_ctx, &fd) == -1 && xv_now_mono_ns() < deadline) {
             struct pollfd p = { .fd = fd, .events = POLLOUT };
-            if (xv_real.poll(&p, 1, 50) < 0 && errno != EINTR)
+            if (XV_REAL(poll)(&p, 1, 50) < 0 && errno != EINTR)
                 break;
         }
     }
@@ -668,14 +668,14 @@ XV_HOOK ssize_t read(int fd, void *buf, size_t n)
          * two of these a TLS record) */
         if (xv_tls_cur.fd < 0)
             xv_tls_cur.fd = fd;
-        return xv_real.read(fd, buf, n);
+        return XV_REAL(read)(fd, buf, n);
     }
     ssize_t woke;
     if (wake_read(fd, buf, n, &woke))
         return woke;
     struct xv_conn *c = watched_conn(fd);
     if (!c)
-        return xv_real.read(fd, buf, n);
+        return XV_REAL(read)(fd, buf, n);
     struct rd_ctx x = { .fd = fd, .kind = 0 };
     return rx_run(c, &x, buf, n);
 }
@@ -687,7 +687,7 @@ XV_HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
         return woke;
     struct xv_conn *c = (flags & MSG_PEEK) ? NULL : watched_conn(fd);
     if (!c)
-        return xv_real.recv(fd, buf, n, flags);
+        return XV_REAL(recv)(fd, buf, n, flags);
     struct rd_ctx x = { .fd = fd, .kind = 1, .flags = flags };
     return rx_run(c, &x, buf, n);
 }
@@ -700,7 +700,7 @@ XV_HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr
         return woke;
     struct xv_conn *c = (flags & MSG_PEEK) ? NULL : watched_conn(fd);
     if (!c)
-        return xv_real.recvfrom(fd, buf, n, flags, sa, salen);
+        return XV_REAL(recvfrom)(fd, buf, n, flags, sa, salen);
     struct rd_ctx x = { .fd = fd, .kind = 2, .flags = flags, .sa = sa, .salen = salen };
     return rx_run(c, &x, buf, n);
 }
@@ -723,7 +723,7 @@ XV_HOOK ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
     if (i < 0) {
         if (c)
             xv_conn_unref(c);
-        return xv_real.readv(fd, iov, iovcnt);
+        return XV_REAL(readv)(fd, iov, iovcnt);
     }
     struct rd_ctx x = { .fd = fd, .kind = 0 };
     return rx_run(c, &x, iov[i].iov_base, iov[i].iov_len);
@@ -737,7 +737,7 @@ XV_HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
         /* ancillary data (fd passing) is not HTTP: leave it alone */
         if (c)
             xv_conn_unref(c);
-        return xv_real.recvmsg(fd, msg, flags);
+        return XV_REAL(recvmsg)(fd, msg, flags);
     }
     struct rd_ctx x = { .fd = fd, .kind = 1, .flags = flags };
     ssize_t r = rx_run(c, &x, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
@@ -758,14 +758,14 @@ XV_HOOK int close(int fd)
         fd_slot_set(fd, NULL);
         errno = saved;
     }
-    return xv_real.close(fd);
+    return XV_REAL(close)(fd);
 }
 
 XV_HOOK int shutdown(int fd, int how)
 {
     if (how != SHUT_RD && xv_hooks_active() && !xv_tls_cur.active && fd_peek(fd))
         tx_drain_at_close(fd); /* held and queued request bytes precede the FIN */
-    return xv_real.shutdown(fd, how);
+    return XV_REAL(shutdown)(fd, how);
 }
 
 /* A duplicate refers to the same socket: share the connection. */
@@ -784,7 +784,7 @@ static void dup_track(int oldfd, int newfd)
 XV_HOOK int dup(int fd)
 {
     xv_real_init();
-    int r = xv_real.dup(fd);
+    int r = XV_REAL(dup)(fd);
     if (r >= 0)
         dup_track(fd, r);
     return r;
@@ -793,7 +793,7 @@ XV_HOOK int dup(int fd)
 XV_HOOK int dup2(int oldfd, int newfd)
 {
     xv_real_init();
-    int r = xv_real.dup2(oldfd, newfd);
+    int r = XV_REAL(dup2)(oldfd, newfd);
     if (r >= 0 && oldfd != newfd)
         dup_track(oldfd, r);
     return r;
@@ -802,7 +802,7 @@ XV_HOOK int dup2(int oldfd, int newfd)
 XV_HOOK int dup3(int oldfd, int newfd, int flags)
 {
     xv_real_init();
-    int r = xv_real.dup3(oldfd, newfd, flags);
+    int r = XV_REAL(dup3)(oldfd, newfd, flags);
     if (r >= 0)
         dup_track(oldfd, r);
     return r;
@@ -811,7 +811,7 @@ XV_HOOK int dup3(int oldfd, int newfd, int flags)
 XV_HOOK int close_range(unsigned first, unsigned last, int flags)
 {
     xv_real_init();
-    int r = xv_real.close_range ? xv_real.close_range(first, last, flags) : (errno = ENOSYS, -1);
+    int r = xv_real.close_range ? XV_REAL(close_range)(first, last, flags) : (errno = ENOSYS, -1);
     /* CLOSE_RANGE_CLOEXEC (4) only marks fds; they stay open */
     if (r == 0 && !(flags & 4)) {
         int saved = errno;

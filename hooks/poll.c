@@ -159,7 +159,7 @@ static int tx_wake(int fd)
         return 0;
     struct pollfd p = { .fd = fd, .events = POLLOUT };
     int saved = errno;
-    int r = xv_real.poll(&p, 1, 0);
+    int r = XV_REAL(poll)(&p, 1, 0);
     errno = saved;
     return r > 0 && (p.revents & POLLOUT);
 }
@@ -230,9 +230,9 @@ static int poll_any_held(const struct pollfd *fds, nfds_t n)
 static int poll_once(struct pollfd *fds, nfds_t n, int t, int is_ppoll, const sigset_t *mask)
 {
     if (!is_ppoll)
-        return xv_real.poll(fds, n, t);
+        return XV_REAL(poll)(fds, n, t);
     struct timespec st = { t / 1000, (long)(t % 1000) * 1000000 };
-    return xv_real.ppoll(fds, n, t < 0 ? NULL : &st, mask);
+    return XV_REAL(ppoll)(fds, n, t < 0 ? NULL : &st, mask);
 }
 
 /* poll and ppoll. Between slices every signal is blocked when the app gave
@@ -290,19 +290,19 @@ static int poll_common(struct pollfd *fds, nfds_t n, int timeout, int is_ppoll,
 XV_HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched())
-        return xv_real.poll(fds, n, timeout);
+        return XV_REAL(poll)(fds, n, timeout);
     return poll_common(fds, n, timeout, 0, NULL);
 }
 
 XV_HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched())
-        return xv_real.ppoll(fds, n, ts, mask);
+        return XV_REAL(ppoll)(fds, n, ts, mask);
     int timeout = ts_ms(ts);
     if (!tx_queued() && !poll_any_held(fds, n)) {
         /* the app's exact timeout (not rounded to ms) */
         uint64_t start = xv_now_mono_ns();
-        int r = xv_real.ppoll(fds, n, ts, mask);
+        int r = XV_REAL(ppoll)(fds, n, ts, mask);
         if (t_last.deadline_ns || (r > 0 && timeout >= 0)) {
             int saved = errno;
             last_poll(fds, n, timeout, start, r);
@@ -363,10 +363,10 @@ static int select_once(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int t, int 
 {
     if (!is_pselect) {
         struct timeval st = { t / 1000, (t % 1000) * 1000 };
-        return xv_real.select(nfds, rd, wr, ex, t < 0 ? NULL : &st);
+        return XV_REAL(select)(nfds, rd, wr, ex, t < 0 ? NULL : &st);
     }
     struct timespec st = { t / 1000, (long)(t % 1000) * 1000000 };
-    return xv_real.pselect(nfds, rd, wr, ex, t < 0 ? NULL : &st, mask);
+    return XV_REAL(pselect)(nfds, rd, wr, ex, t < 0 ? NULL : &st, mask);
 }
 
 /* select and pselect while request bytes are queued: slices, each from the
@@ -419,7 +419,7 @@ static int select_sliced(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeo
 XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched())
-        return xv_real.select(nfds, rd, wr, ex, tv);
+        return XV_REAL(select)(nfds, rd, wr, ex, tv);
     int timeout = tv_ms(tv);
     uint64_t start = xv_now_mono_ns();
     fd_set h;
@@ -429,11 +429,11 @@ XV_HOOK int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval 
         if (tv && r == 0)
             tv->tv_sec = tv->tv_usec = 0;
     } else if (!select_held(nfds, rd, &h)) {
-        r = xv_real.select(nfds, rd, wr, ex, tv);
+        r = XV_REAL(select)(nfds, rd, wr, ex, tv);
     } else {
         int saved = errno;
         struct timeval zero = { 0, 0 };
-        r = select_merge(nfds, rd, &h, xv_real.select(nfds, rd, wr, ex, &zero));
+        r = select_merge(nfds, rd, &h, XV_REAL(select)(nfds, rd, wr, ex, &zero));
         if (r >= 0)
             errno = saved;
     }
@@ -449,7 +449,7 @@ XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct t
                     const sigset_t *mask)
 {
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched())
-        return xv_real.pselect(nfds, rd, wr, ex, ts, mask);
+        return XV_REAL(pselect)(nfds, rd, wr, ex, ts, mask);
     int timeout = ts_ms(ts);
     uint64_t start = xv_now_mono_ns();
     fd_set h;
@@ -457,11 +457,11 @@ XV_HOOK int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct t
     if (tx_queued() && !select_held(nfds, rd, &h)) {
         r = select_sliced(nfds, rd, wr, ex, timeout, 1, mask);
     } else if (!select_held(nfds, rd, &h)) {
-        r = xv_real.pselect(nfds, rd, wr, ex, ts, mask);
+        r = XV_REAL(pselect)(nfds, rd, wr, ex, ts, mask);
     } else {
         int saved = errno;
         struct timespec zero = { 0, 0 };
-        r = select_merge(nfds, rd, &h, xv_real.pselect(nfds, rd, wr, ex, &zero, mask));
+        r = select_merge(nfds, rd, &h, XV_REAL(pselect)(nfds, rd, wr, ex, &zero, mask));
         if (r >= 0)
             errno = saved;
     }
@@ -495,7 +495,7 @@ void xv_poll_forget_fd(int fd)
 
 XV_HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-    int r = xv_real.epoll_ctl(epfd, op, fd, ev);
+    int r = XV_REAL(epoll_ctl)(epfd, op, fd, ev);
     if (r != 0 || !xv_hooks_active())
         return r;
     int saved = errno;
@@ -563,7 +563,7 @@ static int epoll_merge(struct epoll_event *evs, int max, int r, const struct epo
 static int epoll_once(int epfd, struct epoll_event *evs, int max, int t, int is_pwait,
                       const sigset_t *mask)
 {
-    return is_pwait ? xv_real.epoll_pwait(epfd, evs, max, t, mask) : xv_real.epoll_wait(epfd, evs, max, t);
+    return is_pwait ? XV_REAL(epoll_pwait)(epfd, evs, max, t, mask) : XV_REAL(epoll_wait)(epfd, evs, max, t);
 }
 
 /* Record a finite epoll wait that reported watched sockets readable. An
@@ -652,7 +652,7 @@ XV_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched()) {
         t_last.deadline_ns = 0; /* the last wait recorded nothing */
-        return xv_real.epoll_wait(epfd, evs, max, timeout);
+        return XV_REAL(epoll_wait)(epfd, evs, max, timeout);
     }
     return epoll_common(epfd, evs, max, timeout, 0, NULL);
 }
@@ -662,7 +662,7 @@ XV_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
 {
     if (!tx_queued() && !xv_conn_held_any() && !xv_net_any_watched()) {
         t_last.deadline_ns = 0; /* the last wait recorded nothing */
-        return xv_real.epoll_pwait(epfd, evs, max, timeout, mask);
+        return XV_REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
     }
     return epoll_common(epfd, evs, max, timeout, 1, mask);
 }

@@ -35,7 +35,7 @@ static void run_exit_callback(void)
 XV_HOOK void _exit(int status)
 {
     run_exit_callback();
-    xv_real._exit(status);
+    XV_REAL(_exit)(status);
 }
 
 XV_HOOK void _Exit(int status)

@@ -313,7 +313,7 @@ static int tls_flush_stream(struct xv_conn *c, void *ud)
     if (!getfd || getfd(s) < 0)
         return 0;
     int fd = xv_conn_io_fd(c);
-    int fl = fd >= 0 ? xv_real.fcntl(fd, F_GETFL) : -1;
+    int fl = fd >= 0 ? XV_REAL(fcntl)(fd, F_GETFL) : -1;
     if (fl < 0 || !(fl & O_NONBLOCK))
         return 0;
     int tried = 0;

@@ -6,7 +6,7 @@
  * tests/unit/test_hooks.c, links it into a plain program).
  *
  * One way down: a hook reaches the real function only through common/'s
- * table (xv_real.h: `xv_real.write(...)`, `xv_real_ssl(XV_SSL_write)`),
+ * table (xv_real.h: `XV_REAL(write)(...)`, `xv_real_ssl(XV_SSL_write)`),
  * generated with the export map from common/hooked.def, the one list of
  * hooked names. No module below hooks/ ever calls a hooked name (ctest
  * hooks_nm_u checks every module library with `nm -u`), so the agent's own

@@ -332,23 +332,23 @@ static int start_command(struct xv_tls_bpf *sk, char *const *cmd, pid_t *child_o
     xv_real_init();
     pid_t child = fork();
     if (child == 0) {
-        xv_real.close(gate[1]);
+        XV_REAL(close)(gate[1]);
         char b;
         ssize_t n;
         do
-            n = xv_real.read(gate[0], &b, 1);
+            n = XV_REAL(read)(gate[0], &b, 1);
         while (n < 0 && errno == EINTR);
-        xv_real.close(gate[0]);
+        XV_REAL(close)(gate[0]);
         if (n != 1)
-            xv_real._exit(126);
+            XV_REAL(_exit)(126);
         execvp(cmd[0], cmd);
         fprintf(stderr, "xenovia observe: %s: %s\n", cmd[0], strerror(errno));
-        xv_real._exit(127);
+        XV_REAL(_exit)(127);
     }
-    xv_real.close(gate[0]);
+    XV_REAL(close)(gate[0]);
     if (child < 0) {
         free(exe);
-        xv_real.close(gate[1]);
+        XV_REAL(close)(gate[1]);
         return why_not(-errno, "fork");
     }
     int got = 0, r = attach_object(sk, child, exe);
@@ -364,7 +364,7 @@ static int start_command(struct xv_tls_bpf *sk, char *const *cmd, pid_t *child_o
     free(exe);
     if (!got) {
         kill(child, SIGKILL);
-        xv_real.close(gate[1]);
+        XV_REAL(close)(gate[1]);
         waitpid(child, NULL, 0);
         return r == -EPERM || r == -EACCES ? why_not(r, "attach uprobes")
                                          : (fprintf(stderr, "xenovia observe: no OpenSSL "
@@ -462,9 +462,9 @@ int xv_observe_run(const struct xv_observe_opts *o)
     sigaction(SIGTERM, &sa, NULL);
     if (child > 0) {
         add_target(sk, child);
-        if (xv_real.write(gate[1], "g", 1) != 1)
+        if (XV_REAL(write)(gate[1], "g", 1) != 1)
             g_stop = 1;
-        xv_real.close(gate[1]);
+        XV_REAL(close)(gate[1]);
         gate[1] = -1;
     }
     size_t alive = o->npids;
@@ -506,7 +506,7 @@ out:
                                    : "process exited before the response completed");
     xv_tls_bpf__destroy(sk);
     if (gate[1] >= 0)
-        xv_real.close(gate[1]);
+        XV_REAL(close)(gate[1]);
     xv_exp_flush(5000);
     xv_exp_shutdown();
     return rc;
