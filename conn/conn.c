@@ -652,10 +652,11 @@ static int body_pass(struct xv_conn *c, size_t len)
 }
 
 /* Under mu, after a fast-path read: open the lean-read credit (stream.c)
- * for what is left of the body. */
+ * for what is left of the body; TLS streams only (a plain socket's hooks
+ * have no lean read to use it). */
 static void lean_open(struct xv_conn *c)
 {
-    if (!c->rx_err_pending && !c->synth_eof && body_pass(c, 0))
+    if (c->kind != XV_CONN_PLAIN && !c->rx_err_pending && !c->synth_eof && body_pass(c, 0))
         atomic_store_explicit(&c->lean_left, xv_http_parser_body_left(c->resp),
                               memory_order_release);
 }
