@@ -507,6 +507,14 @@ struct ssl_rd {
                               socket readable (xv_poll_take_deadline), 0 none */
 };
 
+/* Did a failed real read of s (returning ret) only find nothing to do yet? */
+static int ssl_would_block(const SSL *s, int ret)
+{
+    int (*gerr)(const SSL *, int) = REAL(SSL_get_error);
+    int e = gerr ? gerr(s, ret) : 0;
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+}
+
 static long rd_ssl(void *vctx, char *buf, size_t len)
 {
     struct ssl_rd *x = vctx;
@@ -532,9 +540,7 @@ static long rd_ssl(void *vctx, char *buf, size_t len)
             out = (long)got;
         } else {
             /* _ex returns 0 for every failure: would-block is not the end */
-            int (*gerr)(const SSL *, int) = REAL(SSL_get_error);
-            int e = gerr ? gerr(x->s, 0) : 0;
-            out = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? -1 : 0;
+            out = ssl_would_block(x->s, 0) ? -1 : 0;
         }
     } else {
         int (*real)(SSL *, void *, int) = x->peek ? REAL(SSL_peek) : REAL(SSL_read);
@@ -544,9 +550,7 @@ static long rd_ssl(void *vctx, char *buf, size_t len)
         if (x->ret > 0) {
             out = x->ret;
         } else {
-            int (*gerr)(const SSL *, int) = REAL(SSL_get_error);
-            int e = gerr ? gerr(x->s, x->ret) : 0;
-            out = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? -1 : 0;
+            out = ssl_would_block(x->s, x->ret) ? -1 : 0;
         }
     }
     int fd = scope_leave(&sc);
@@ -641,12 +645,8 @@ __attribute__((noinline)) static int ssl_lean_read(SSL *s, void *buf, size_t num
     scope_leave(&sc);
     if (n) {
         xv_conn_lean_done(c, n);
-    } else {
-        /* would-block stays lean; an end or error is the full path's */
-        int (*gerr)(const SSL *, int) = REAL(SSL_get_error);
-        int ge = gerr ? gerr(s, *ret) : 0;
-        if (ge != SSL_ERROR_WANT_READ && ge != SSL_ERROR_WANT_WRITE)
-            t_lean.s = NULL;
+    } else if (!ssl_would_block(s, *ret)) {
+        t_lean.s = NULL; /* an end or error is the full path's to record */
     }
     xv_conn_io_end(c);
     errno = e;
