@@ -510,7 +510,7 @@ static void snapshot(struct xv_session_sink *k, struct walk *w)
         if (k && k->sha && w->snap_at[i] == w->n) {
             xv_session_sink_flush(k);
             if (k->fpc)
-                xv_fpc_state(k->fpc);
+                xv_fpc_mark(k->fpc);
             w->snap[i] = *k->sha;
         }
 }

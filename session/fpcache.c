@@ -14,17 +14,23 @@
  * produced: while one matches, nothing is hashed; where the text goes past
  * the end of one it matched (the conversation went on), hashing resumes
  * from that one's state and the run takes its place; where every one
- * differs, or a digest is wanted in the middle of them, the bytes that
- * matched are hashed from the start — the work a request without this does,
- * so a miss costs only the comparing — and kept in the least recently used
- * place, so another conversation that shares a prefix (a system prompt)
- * keeps its history. The bytes compared equal are exactly the ones hashed
- * before, so every digest equals the one hashed whole (unit_session_fpcache
- * checks that against hashing from scratch).
+ * differs, or a digest is wanted in the middle of them where no state was
+ * kept, the bytes that matched are hashed from the start — the work a
+ * request without this does, so a miss costs only the comparing — and kept
+ * in the least recently used place, so another conversation that shares a
+ * prefix (a system prompt) keeps its history. The prefix digests a request
+ * wants (messages[:-1], and up to its last assistant message) are kept with
+ * its history as marks, so the same history sent again (a retry, an eval
+ * or a CI suite sending one prompt many times) takes them too and hashes
+ * nothing. The bytes compared equal are exactly the ones hashed before, so
+ * every digest equals the one hashed whole (unit_session_fpcache checks
+ * that against hashing from scratch).
  *
  * Invariants:
  *  - An entry holds bytes[0, len) and, when `have`, the state after exactly
- *    those bytes; while a run compares, every entry in its `cands` has
+ *    those bytes and its marks, each the state after bytes[0, mark_pos);
+ *    a comparing run's *sha is the state after its first `hashed` bytes;
+ *    while a run compares, every entry in its `cands` has
  *    bytes[0, pos) equal to the run's text so far; once it streams, its
  *    entry (have = 0 meanwhile) holds the run's text so far (captured while
  *    it fits) and *sha is the state after it.
@@ -50,6 +56,9 @@ struct xv_fpc_entry {
     int have;                 /* state is the hash of bytes[0, len) */
     uint64_t used;            /* the thread's tick when last kept (LRU) */
     struct sha256_ctx state;
+    int nmarks;               /* when have: states after bytes[0, mark_pos[i]) */
+    size_t mark_pos[XV_FPC_MARKS];
+    struct sha256_ctx mark[XV_FPC_MARKS];
 };
 
 struct xv_fpc_thread {
@@ -59,6 +68,7 @@ struct xv_fpc_thread {
 
 static __thread struct xv_fpc_thread *t_fpc __attribute__((tls_model("initial-exec")));
 static __thread uint64_t t_resumed __attribute__((tls_model("initial-exec")));
+static __thread uint64_t t_hashed __attribute__((tls_model("initial-exec")));
 static _Atomic size_t g_budget_used;
 static struct xv_tkey g_key;
 
@@ -167,13 +177,15 @@ static void to_stream(struct xv_fpc_run *r, int i)
     r->mode = XV_FPC_STREAM;
     if (r->pos == e->len) {
         *r->sha = e->state;
+        t_resumed += r->pos - r->hashed;
         r->resumed = r->pos;
-        t_resumed += r->pos;
         r->e = e;
         e->have = 0;
         return;
     }
-    sha256_update(r->sha, r->pos, e->bytes);
+    /* *r->sha holds bytes[0, hashed) already (a mark's state, or none) */
+    sha256_update(r->sha, r->pos - r->hashed, e->bytes + r->hashed);
+    t_hashed += r->pos - r->hashed;
     struct xv_fpc_entry *v = victim(r->t);
     r->e = v;
     v->have = 0;
@@ -191,6 +203,7 @@ static void to_stream(struct xv_fpc_run *r, int i)
 static void stream(struct xv_fpc_run *r, const void *p, size_t n)
 {
     sha256_update(r->sha, n, p);
+    t_hashed += n;
     if (r->mode != XV_FPC_STREAM)
         return;
     struct xv_fpc_entry *e = r->e;
@@ -250,6 +263,40 @@ void xv_fpc_state(struct xv_fpc_run *r)
         to_stream(r, __builtin_ctz(r->cands));
 }
 
+void xv_fpc_mark(struct xv_fpc_run *r)
+{
+    if (r->mode == XV_FPC_COMPARE) {
+        /* Every candidate's bytes[0, pos) are the run's text so far: a
+         * mark of any of them at pos is the state the run needs. */
+        int found = 0;
+        for (int i = 0; i < XV_FPC_WAYS && !found; i++) {
+            const struct xv_fpc_entry *e = &r->t->e[i];
+            if (!(r->cands & (1u << i)))
+                continue;
+            for (int j = 0; j < e->nmarks && !found; j++)
+                if (e->mark_pos[j] == r->pos && r->pos > r->hashed) {
+                    *r->sha = e->mark[j];
+                    t_resumed += r->pos - r->hashed;
+                    r->hashed = r->pos;
+                    found = 1;
+                }
+        }
+        if (!found && r->pos > r->hashed)
+            to_stream(r, __builtin_ctz(r->cands));
+    }
+    size_t at;
+    if (r->mode == XV_FPC_COMPARE)
+        at = r->pos;
+    else if (r->mode == XV_FPC_STREAM)
+        at = r->e->len; /* the entry holds the run's text so far */
+    else
+        return;
+    if (r->nmarks < XV_FPC_MARKS) {
+        r->mark_pos[r->nmarks] = at;
+        r->mark[r->nmarks++] = *r->sha;
+    }
+}
+
 void xv_fpc_end(struct xv_fpc_run *r, int keep)
 {
     if (!r->t)
@@ -262,9 +309,15 @@ void xv_fpc_end(struct xv_fpc_run *r, int keep)
         e->state = *r->sha;
         e->have = 1;
         e->used = ++r->t->tick;
+        e->nmarks = r->nmarks; /* each over the run's text: these bytes */
+        for (int j = 0; j < r->nmarks; j++) {
+            e->mark_pos[j] = r->mark_pos[j];
+            e->mark[j] = r->mark[j];
+        }
     } else {
         e->len = 0;
         e->have = 0;
+        e->nmarks = 0;
     }
     if (e->cap > XV_FPC_KEEP && !e->have) {
         /* a big buffer not kept for a next request: back to malloc */
@@ -283,4 +336,9 @@ size_t xv_fpc_budget_used(void)
 uint64_t xv_fpc_resumed_total(void)
 {
     return t_resumed;
+}
+
+uint64_t xv_fpc_hashed_total(void)
+{
+    return t_hashed;
 }

@@ -20,6 +20,8 @@
 #define XV_FPC_ENTRY_MAX ((size_t)4 << 20) /* bytes kept a history at most */
 #define XV_FPC_BUDGET ((size_t)32 << 20)   /* over all threads */
 #define XV_FPC_KEEP ((size_t)256 << 10)    /* a buffer not kept is freed above this */
+#define XV_FPC_MARKS 2                     /* states kept inside a history (the request's
+                                              two prefix digests, SPEC §4) */
 enum { XV_FPC_PLAIN = 0, XV_FPC_COMPARE, XV_FPC_STREAM };
 struct xv_fpc_entry;
 struct xv_fpc_thread;
@@ -29,8 +31,12 @@ struct xv_fpc_run {
     unsigned cands;          /* compare mode: the histories matching so far (bits) */
     struct sha256_ctx *sha;  /* the run's state (current once it streams) */
     size_t pos;              /* bytes produced that matched them (compare mode) */
+    size_t hashed;           /* compare mode: bytes already in *sha (from a mark) */
     size_t resumed;          /* bytes whose hash was taken from the entry's state */
     int mode;                /* XV_FPC_* */
+    int nmarks;              /* the run's marks so far (kept with its history) */
+    size_t mark_pos[XV_FPC_MARKS];
+    struct sha256_ctx mark[XV_FPC_MARKS];
 };
 /* Start a run hashing into *sha (initialised here). */
 void xv_fpc_begin(struct xv_fpc_run *r, struct sha256_ctx *sha);
@@ -38,6 +44,11 @@ void xv_fpc_begin(struct xv_fpc_run *r, struct sha256_ctx *sha);
 void xv_fpc_put(struct xv_fpc_run *r, const void *p, size_t n);
 /* Make *r->sha the state after every byte put so far. */
 void xv_fpc_state(struct xv_fpc_run *r);
+/* The same for a prefix digest: the state is kept with the run's history
+ * (a mark), and taken from a kept history's mark at the same place when
+ * there is one, so a repeated history (a retry, an eval running one
+ * prompt many times) hashes nothing. */
+void xv_fpc_mark(struct xv_fpc_run *r);
 /* End the run: keep its text and final state for the thread's next run
  * (keep != 0, when it was all captured), else forget the entry's bytes. */
 void xv_fpc_end(struct xv_fpc_run *r, int keep);
@@ -45,6 +56,8 @@ void xv_fpc_end(struct xv_fpc_run *r, int keep);
  * the hash of from a kept state instead of hashing them (tests, bench). */
 size_t xv_fpc_budget_used(void);
 uint64_t xv_fpc_resumed_total(void);
+/* Bytes this thread's runs hashed (tests). */
+uint64_t xv_fpc_hashed_total(void);
 
 /* Where canonical text goes: hashed (sha != NULL), kept (buf != NULL), or both. */
 struct xv_session_sink {

@@ -704,7 +704,12 @@ int xv_session_store_record_response(struct xv_session_store *s,
         memcpy(d_id, resp->id_digest, sizeof d_id); /* resolve's: no second digest */
     else
         id_digest_of(resp->session_id, d_id);
-    int has_resp = resp->response_id && resp->response_id[0];
+    /* Only a Responses request can name an earlier response (its
+     * previous_response_id, SPEC §4 strategy 2), and only a Responses id: a
+     * Chat Completions id is never looked up, so it costs no digest and no
+     * key (a key a call is a third of what a new chat session binds). */
+    int has_resp = resp->type == XV_SESSION_REQ_RESPONSES && resp->response_id &&
+                   resp->response_id[0];
     if (has_resp)
         xv_session_digest_str(K_RESP, resp->response_id, strlen(resp->response_id), d_resp);
     int fp_rc = resp->reply ? xv_session_next_fp(resp->type, resp->request, resp->reply,

@@ -230,7 +230,8 @@ struct xv_session_response {
                                    it if the LRU dropped it meanwhile) */
     int type;                   /* enum xv_session_req_type */
     const cJSON *request;       /* the parsed request body given to resolve; may be NULL */
-    const char *response_id;    /* chat `id` / Responses `id`; NULL when none */
+    const char *response_id;    /* chat `id` / Responses `id`; NULL when none (bound only
+                                   for XV_SESSION_REQ_RESPONSES: nothing names a chat id) */
     const cJSON *reply;         /* the assistant reply (above); NULL when none */
     const uint8_t *scope;       /* the request's scope (xv_session_request.scope) or NULL */
     const struct xv_session_convo *convo; /* what resolve left in xv_session_request.convo
@@ -241,7 +242,7 @@ struct xv_session_response {
 };
 
 /*
- * After a successful (2xx) response: bind response_id → session, bind the
+ * After a successful (2xx) response: bind a Responses response_id → session, bind the
  * fingerprint of (request messages + reply) → session so the conversation's
  * next request lands here, refresh the expiry, and record the reply's tool
  * calls as outstanding (issued now, by the store clock). Borrowed inputs.

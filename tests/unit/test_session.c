@@ -3,8 +3,9 @@
  * turn counter, a four-turn chat conversation with a tool call landing in one
  * session while unrelated conversations get their own, the sliding expiry
  * (injected clock), the LRU bound over 100,000 conversations, tool-step
- * matching with latency, UUID checks, threads and fork. Canonical JSON,
- * properties and SHA-256: test_session_{canon,props,sha256}.c.
+ * matching with latency, threads and fork. Canonical JSON, properties and
+ * SHA-256: test_session_{canon,props,sha256}.c; UUID checks and the store's
+ * keys: test_session_index.c.
  *
  * The store's clock is g_now (nanoseconds), moved by hand.
  */
@@ -104,62 +105,6 @@ static void record(struct xv_session_store *s, const struct xv_session_resolved 
                                       .convo = g_use_convo ? convo_of(r, 0) : NULL,
                                       .id_digest = r->has_id_digest ? r->id_digest : NULL };
     assert_int_equal(xv_session_store_record_response(s, &rs), 0);
-}
-
-/* ------------------------------------------------------------ ids */
-
-static void test_uuid_validation(void **state)
-{
-    (void)state;
-    const char *good[] = { "123e4567-e89b-12d3-a456-426614174000",
-                           "123E4567-E89B-12D3-A456-426614174000",
-                           "00000000-0000-0000-0000-000000000000",
-                           "ffffffff-FFFF-7fff-8fff-abcdefABCDEF" };
-    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-        assert_true(xv_session_uuid_valid(good[i], strlen(good[i])));
-    const char *bad[] = { "",
-                          "123e4567-e89b-12d3-a456-42661417400",
-                          "123e4567-e89b-12d3-a456-4266141740000",
-                          "123e4567e89b-12d3-a456-4266141740000",
-                          "123e4567-e89b-12d3-a456_426614174000",
-                          "123e4567-e89b-12d3-a456-42661417400g",
-                          "{23e4567-e89b-12d3-a456-42661417400}",
-                          "123e4567-e89b-12d3-a4564-26614174000",
-                          "urn:uuid:123e4567-e89b-12d3-a456-4266" };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        assert_false(xv_session_uuid_valid(bad[i], strlen(bad[i])));
-    assert_false(xv_session_uuid_valid(NULL, 36));
-    /* every byte at every position against the definition: 8-4-4-4-12 hex digits */
-    for (int pos = 0; pos < 36; pos++) {
-        for (int b = 0; b < 256; b++) {
-            char u[37];
-            memcpy(u, good[0], 37);
-            u[pos] = (char)b;
-            int want = (pos == 8 || pos == 13 || pos == 18 || pos == 23) ? b == '-'
-                       : (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F');
-            assert_int_equal(xv_session_uuid_valid(u, 36), want);
-        }
-    }
-
-    char err[256];
-    assert_int_equal(xv_session_env_id_check(NULL, err, sizeof err), 0);
-    assert_int_equal(xv_session_env_id_check(good[1], err, sizeof err), 0);
-    assert_string_equal(err, "");
-    /* other UUID spellings are accepted (and normalised where used) */
-    assert_int_equal(xv_session_env_id_check("{AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE}", err, sizeof err), 0);
-    assert_int_equal(xv_session_env_id_check("aaaaaaaabbbb4ccc8dddeeeeeeeeeeee", err, sizeof err), 0);
-    assert_int_equal(xv_session_env_id_check("urn:uuid:aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", err,
-                                             sizeof err), 0);
-    assert_int_equal(xv_session_env_id_check("my-session\n\x01", err, sizeof err), XV_E_CONFIG);
-    assert_non_null(strstr(err, "XENOVIA_SESSION_ID"));
-    assert_non_null(strstr(err, "not a UUID"));
-    assert_null(strchr(err, '\n'));
-    assert_null(strchr(err, '\x01'));
-    char longv[300];
-    memset(longv, 'x', sizeof longv - 1);
-    longv[sizeof longv - 1] = '\0';
-    assert_int_equal(xv_session_env_id_check(longv, err, sizeof err), XV_E_CONFIG);
-    assert_true(strlen(err) < 200); /* the value is quoted truncated */
 }
 
 /* ------------------------------------------------------------ strategies */
@@ -310,6 +255,10 @@ static void test_credential_scope(void **state)
                                       .request = t1, .response_id = "resp_1", .reply = reply,
                                       .scope = ka };
     assert_int_equal(xv_session_store_record_response(s, &rs), 0);
+    struct xv_session_response rr = rs; /* response ids: a Responses call's only */
+    rr.type = XV_SESSION_REQ_RESPONSES;
+    rr.request = rr.reply = NULL;
+    assert_int_equal(xv_session_store_record_response(s, &rr), 0);
     struct xv_session_request f2b = { .type = XV_SESSION_REQ_CHAT, .body = t2, .scope = kb };
     assert_int_equal(xv_session_store_resolve(s, &f2b, &r), 0);
     assert_int_equal(r.strategy, XV_SESSION_BY_NEW);
@@ -979,7 +928,6 @@ static void test_threads_and_fork(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uuid_validation),
         cmocka_unit_test(test_header_and_env),
         cmocka_unit_test(test_null_store),
         cmocka_unit_test(test_previous_response_chain),

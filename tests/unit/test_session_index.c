@@ -1,12 +1,13 @@
 /*
  * test_session_index.c — unit tests for session/store.c's keys. The index
  * starts at one page of buckets (1024) and doubles, its chains rebuilt from the key
- * nodes, when the keys outnumber the buckets. With 3,000 conversations
- * (three keys each: id, response id, fingerprint) the index grows
- * 1024 -> 8192; afterwards every session must still be found by its id (no
+ * nodes, when the keys outnumber the buckets. With 4,500 chat conversations
+ * (two keys each: id and fingerprint; a chat completion's id is not a key)
+ * the index grows 1024 -> 16384; afterwards every session must still be found by its id (no
  * session created again when its response is recorded) and by its
- * next-turn fingerprint, with its own id and turn. And the id digest
- * resolve hands on (test_id_digest).
+ * next-turn fingerprint, with its own id and turn. That only a Responses
+ * response's id is a key (test_response_ids). The id digest resolve
+ * hands on (test_id_digest), and UUID checks (test_uuid_validation).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,7 +50,7 @@ static cJSON *chat(const char *text)
 static void test_index_growth(void **state)
 {
     (void)state;
-    const size_t max = 3000;
+    const size_t max = 4500;
     struct xv_session_config cfg = { .max_sessions = max, .clock = fake_clock };
     struct xv_session_store *s = xv_session_store_new(&cfg);
     assert_non_null(s);
@@ -84,7 +85,7 @@ static void test_index_growth(void **state)
     xv_session_store_get_stats(s, &st);
     assert_int_equal(st.created, max); /* every response found its session by id */
     assert_int_equal(st.sessions, max);
-    assert_true(st.keys >= 3 * max);   /* past 8192 buckets' worth of growth */
+    assert_true(st.keys >= 2 * max);   /* past 8192 buckets' worth of growth */
     for (size_t i = 0; i < max; i++) {
         struct xv_session_request rq = { .type = XV_SESSION_REQ_CHAT, .body = next[i] };
         struct xv_session_resolved r;
@@ -96,6 +97,97 @@ static void test_index_growth(void **state)
     }
     free(next);
     free(rs);
+    xv_session_reply_free(rep);
+    xv_session_store_free(s);
+}
+
+/* Session ids: what is a UUID (SPEC §4: an app's header must be one), and
+ * XENOVIA_SESSION_ID's check and its one-line message. */
+static void test_uuid_validation(void **state)
+{
+    (void)state;
+    const char *good[] = { "123e4567-e89b-12d3-a456-426614174000",
+                           "123E4567-E89B-12D3-A456-426614174000",
+                           "00000000-0000-0000-0000-000000000000",
+                           "ffffffff-FFFF-7fff-8fff-abcdefABCDEF" };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_true(xv_session_uuid_valid(good[i], strlen(good[i])));
+    const char *bad[] = { "",
+                          "123e4567-e89b-12d3-a456-42661417400",
+                          "123e4567-e89b-12d3-a456-4266141740000",
+                          "123e4567e89b-12d3-a456-4266141740000",
+                          "123e4567-e89b-12d3-a456_426614174000",
+                          "123e4567-e89b-12d3-a456-42661417400g",
+                          "{23e4567-e89b-12d3-a456-42661417400}",
+                          "123e4567-e89b-12d3-a4564-26614174000",
+                          "urn:uuid:123e4567-e89b-12d3-a456-4266" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(xv_session_uuid_valid(bad[i], strlen(bad[i])));
+    assert_false(xv_session_uuid_valid(NULL, 36));
+    /* every byte at every position against the definition: 8-4-4-4-12 hex digits */
+    for (int pos = 0; pos < 36; pos++) {
+        for (int b = 0; b < 256; b++) {
+            char u[37];
+            memcpy(u, good[0], 37);
+            u[pos] = (char)b;
+            int want = (pos == 8 || pos == 13 || pos == 18 || pos == 23) ? b == '-'
+                       : (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F');
+            assert_int_equal(xv_session_uuid_valid(u, 36), want);
+        }
+    }
+
+    char err[256];
+    assert_int_equal(xv_session_env_id_check(NULL, err, sizeof err), 0);
+    assert_int_equal(xv_session_env_id_check(good[1], err, sizeof err), 0);
+    assert_string_equal(err, "");
+    /* other UUID spellings are accepted (and normalised where used) */
+    assert_int_equal(xv_session_env_id_check("{AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE}", err, sizeof err), 0);
+    assert_int_equal(xv_session_env_id_check("aaaaaaaabbbb4ccc8dddeeeeeeeeeeee", err, sizeof err), 0);
+    assert_int_equal(xv_session_env_id_check("urn:uuid:aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", err,
+                                             sizeof err), 0);
+    assert_int_equal(xv_session_env_id_check("my-session\n\x01", err, sizeof err), XV_E_CONFIG);
+    assert_non_null(strstr(err, "XENOVIA_SESSION_ID"));
+    assert_non_null(strstr(err, "not a UUID"));
+    assert_null(strchr(err, '\n'));
+    assert_null(strchr(err, '\x01'));
+    char longv[300];
+    memset(longv, 'x', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    assert_int_equal(xv_session_env_id_check(longv, err, sizeof err), XV_E_CONFIG);
+    assert_true(strlen(err) < 200); /* the value is quoted truncated */
+}
+
+/* Only a Responses request can name an earlier response (SPEC §4 strategy
+ * 2), so only a Responses response's id is bound: a chat completion's id,
+ * recorded the same way, finds nothing when a request names it. */
+static void test_response_ids(void **state)
+{
+    (void)state;
+    struct xv_session_config cfg = { .max_sessions = 100, .clock = fake_clock };
+    struct xv_session_store *s = xv_session_store_new(&cfg);
+    assert_non_null(s);
+    cJSON *rep = xv_session_reply_new("ok", 2, NULL, 0);
+    cJSON *named = cJSON_Parse("{\"previous_response_id\":\"id-1\",\"input\":\"x\"}");
+    const int types[2] = { XV_SESSION_REQ_CHAT, XV_SESSION_REQ_RESPONSES };
+    for (int k = 0; k < 2; k++) {
+        cJSON *body = k == 0 ? chat("hello") : cJSON_Parse("{\"input\":\"hello\"}");
+        struct xv_session_request rq = { .type = types[k], .body = body };
+        struct xv_session_resolved a, b;
+        assert_int_equal(xv_session_store_resolve(s, &rq, &a), 0);
+        struct xv_session_response rp = { .session_id = a.id, .turn = a.turn, .type = types[k],
+                                          .request = body, .response_id = "id-1", .reply = rep };
+        assert_int_equal(xv_session_store_record_response(s, &rp), 0);
+        struct xv_session_request q = { .type = XV_SESSION_REQ_RESPONSES, .body = named };
+        assert_int_equal(xv_session_store_resolve(s, &q, &b), 0);
+        if (k == 0) {
+            assert_int_equal(b.strategy, XV_SESSION_BY_NEW);
+        } else {
+            assert_int_equal(b.strategy, XV_SESSION_BY_PREVIOUS_RESPONSE);
+            assert_string_equal(b.id, a.id);
+        }
+        cJSON_Delete(body);
+    }
+    cJSON_Delete(named);
     xv_session_reply_free(rep);
     xv_session_store_free(s);
 }
@@ -159,7 +251,9 @@ static void test_id_digest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uuid_validation),
         cmocka_unit_test(test_index_growth),
+        cmocka_unit_test(test_response_ids),
         cmocka_unit_test(test_id_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
