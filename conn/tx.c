@@ -615,6 +615,9 @@ static long release(struct xv_conn *c, const struct xv_conn_io *io)
         return pass_release(c, io); /* not an inspected call: as written, no copy */
     struct xv_buf out;
     xv_buf_init(&out, c->tx_hold.len + 8192);
+    /* Room for the usual injected lines at once: one allocation, where the
+     * appends' doubling from 256 bytes cost two reallocs and their copies. */
+    xv_buf_reserve(&out, c->tx_hold.len + 512);
     if (build_request(c, call, &out) != 0) {
         /* cannot inject: send exactly what the app wrote */
         xv_buf_free(&out);

@@ -9,7 +9,13 @@
  * passes the limit, so a huge upload never costs more than body_max.
  * Errors never fail the call: the first one is kept as text for the record.
  *
- * Thread safety: a call belongs to one thread at a time; no global state.
+ * From its second call on, a thread keeps the last call it freed, with its
+ * body buffers when they are small, and its next call takes them (issue 9:
+ * no allocation of the struct, and no growth of the bodies by realloc, a
+ * call in steady state).
+ *
+ * Thread safety: a call belongs to one thread at a time; the kept call is
+ * the thread's own, given back when the thread exits.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,10 +23,65 @@
 #include <string.h>
 
 #include "openai_int.h"
+#include "xv_tkey.h"
+
+/* Body storage kept between calls: at most this much a body (two a thread). */
+#define XV_OAI_KEEP_BODY ((size_t)64 << 10)
+
+static __thread struct xv_openai_call *t_spare __attribute__((tls_model("initial-exec")));
+static __thread unsigned char t_spare_reg __attribute__((tls_model("initial-exec")));
+static __thread unsigned char t_freed __attribute__((tls_model("initial-exec")));
+static struct xv_tkey g_spare_key;
+
+static void spare_free(void *self)
+{
+    struct xv_openai_call **slot = self;
+    struct xv_openai_call *c = *slot;
+    *slot = NULL;
+    if (c) {
+        free(c->req_body.data);
+        free(c->resp_body.data);
+        free(c);
+    }
+}
+
+void xv_oai_body_done(struct xv_buf *b)
+{
+    if (b->cap > XV_OAI_KEEP_BODY)
+        xv_buf_free(b);
+    else
+        xv_buf_reset(b); /* the storage stays for this call's or the thread's next call */
+}
+
+/* The thread's kept call emptied: zeroed but for the kept body storage.
+ * Out of line, as spare_keep: a process's first call runs neither (its
+ * code stays off the first call's pages, preload/hot_functions.txt). */
+static __attribute__((noinline)) struct xv_openai_call *spare_take(void)
+{
+    struct xv_openai_call *c = t_spare;
+    t_spare = NULL;
+    struct xv_buf rq = c->req_body, rs = c->resp_body;
+    memset(c, 0, sizeof *c);
+    c->req_body.data = rq.data;
+    c->req_body.cap = rq.cap;
+    c->resp_body.data = rs.data;
+    c->resp_body.cap = rs.cap;
+    return c;
+}
+
+/* Keep c for the thread's next call when the slot is free and the thread
+ * can give it back at its exit (after its destructor ran: no). 1 kept. */
+static __attribute__((noinline)) int spare_keep(struct xv_openai_call *c)
+{
+    if (t_spare || !xv_tkey_join(&g_spare_key, spare_free, &t_spare, &t_spare_reg))
+        return 0;
+    t_spare = c;
+    return 1;
+}
 
 struct xv_openai_call *xv_openai_call_new(int type, const struct xv_openai_limits *lim)
 {
-    struct xv_openai_call *c = calloc(1, sizeof *c);
+    struct xv_openai_call *c = t_spare ? spare_take() : calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->type = type;
@@ -33,8 +94,8 @@ struct xv_openai_call *xv_openai_call_new(int type, const struct xv_openai_limit
         c->lim.body_max = XV_OAI_DEFAULT_BODY_MAX;
     if (c->lim.capture_max == 0)
         c->lim.capture_max = XV_OAI_DEFAULT_CAPTURE_MAX;
-    xv_buf_init(&c->req_body, c->lim.body_max);
-    xv_buf_init(&c->resp_body, c->lim.body_max);
+    c->req_body.max = c->lim.body_max;  /* kept storage (call_take) or none */
+    c->resp_body.max = c->lim.body_max;
     return c;
 }
 
@@ -62,10 +123,18 @@ void xv_openai_call_free(struct xv_openai_call *c)
     if (!c)
         return;
     free_request(c);
-    xv_buf_free(&c->req_body);
-    xv_oai_resp_free(c);
+    xv_oai_resp_free(c); /* resp_body too */
     free(c->error);
     free(c->model_hint);
+    c->error = c->model_hint = NULL;
+    xv_oai_body_done(&c->req_body);
+    /* From the thread's second call on (a process that makes one call
+     * never keeps one), kept for its next call. */
+    if (t_freed && spare_keep(c))
+        return;
+    t_freed = 1;
+    free(c->req_body.data);
+    free(c->resp_body.data);
     free(c);
 }
 
@@ -462,7 +531,7 @@ void xv_openai_call_request_end(struct xv_openai_call *c)
         j = NULL;
     }
     /* The text is no longer needed: the parse holds everything. */
-    xv_buf_free(&c->req_body);
+    xv_oai_body_done(&c->req_body);
     if (!j)
         return;
     c->req = j;

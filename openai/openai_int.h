@@ -129,6 +129,9 @@ static inline const cJSON *xv_oai_array(const cJSON *v)
 }
 
 /* ---- call.c ---- */
+/* A body buffer the call is done with: emptied, its storage kept for the
+ * thread's next call when small, else freed. */
+void xv_oai_body_done(struct xv_buf *b);
 /* Note an error (printf-style); first one wins. Silently ignores OOM. */
 void xv_oai_errorf(struct xv_openai_call *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -22,7 +22,7 @@
 
 void xv_oai_resp_free(struct xv_openai_call *c)
 {
-    xv_buf_free(&c->resp_body);
+    xv_oai_body_done(&c->resp_body);
     xv_sse_parser_free(c->ssep);
     c->ssep = NULL;
     xv_jr_free(&c->ev_tree);
@@ -704,7 +704,7 @@ static void parse_body(struct xv_openai_call *c)
         chat_object(c, o, 0);
     }
     xv_jr_free(&t);
-    xv_buf_free(&c->resp_body);
+    xv_oai_body_done(&c->resp_body);
 }
 
 void xv_openai_call_response_end(struct xv_openai_call *c, const char *error,
@@ -735,7 +735,7 @@ void xv_openai_call_response_end(struct xv_openai_call *c, const char *error,
         xv_oai_errorf(c, "upstream HTTP %d", c->status);
     xv_sse_parser_free(c->ssep);
     c->ssep = NULL;
-    xv_buf_free(&c->resp_body);
+    xv_oai_body_done(&c->resp_body);
 }
 
 /* ---- accessors ---- */

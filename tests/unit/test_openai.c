@@ -8,6 +8,8 @@
  * Every test asserts on the trace-record fields the call produces, the
  * contract the session and exporter layers rely on.
  */
+#include <pthread.h>
+
 #include "openai_harness.h"
 
 /* ---- classification ---- */
@@ -642,6 +644,72 @@ static void test_response_over_limit(void **state)
     xv_openai_call_free(c);
 }
 
+/* A thread's freed call is taken by its next call (call.c): the struct and
+ * its body buffers, from the thread's second call on. What calls leave behind (a stream with usage, an error
+ * page, a body past the kept size, one over the limit) must not show in the
+ * next call's record: it equals the record of the same call made on a
+ * thread of its own, whose call is new. */
+static const char reuse_body[] =
+    "{\"id\":\"chatcmpl-r\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\",\"choices\":"
+    "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Fine.\"},"
+    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}";
+
+static void *fresh_record(void *arg)
+{
+    cJSON *r = run(XV_OPENAI_CHAT, NULL, chat_req, 200, "application/json", reuse_body, 9, 30,
+                   NULL); /* the thread's first call: new */
+    *(char **)arg = printed(r);
+    cJSON_Delete(r);
+    return NULL;
+}
+
+static void test_call_reused(void **state)
+{
+    (void)state;
+    /* a thread's first call is freed; from the second on the last is kept */
+    xv_openai_call_free(xv_openai_call_new(XV_OPENAI_CHAT, NULL));
+    struct xv_openai_call *c1 = xv_openai_call_new(XV_OPENAI_CHAT, NULL);
+    assert_non_null(c1);
+    xv_openai_call_free(c1);
+    struct xv_openai_call *c2 = xv_openai_call_new(XV_OPENAI_RESPONSES, NULL);
+    assert_ptr_equal(c2, c1); /* taken again, not allocated */
+    xv_openai_call_free(c2);
+
+    cJSON *r = run(XV_OPENAI_CHAT, NULL, stream_req, 200, "text/event-stream", chat_stream_usage,
+                   7, 90, NULL);
+    assert_int_equal((int)num_of(r, "tokens_in"), 12);
+    cJSON_Delete(r);
+    r = run(XV_OPENAI_CHAT, NULL, chat_req, 502, "text/html", "<html>Bad gateway</html>", 0, 0,
+            NULL);
+    cJSON_Delete(r);
+    size_t big = (size_t)200 << 10; /* past the 64 KiB a body keeps */
+    char *huge = malloc(big + 64);
+    assert_non_null(huge);
+    int n = snprintf(huge, 64, "{\"id\":\"x\",\"model\":\"m\",\"pad\":\"");
+    memset(huge + n, 'a', big);
+    memcpy(huge + n + big, "\"}", 3);
+    r = run(XV_OPENAI_CHAT, NULL, chat_req, 200, "application/json", huge, 100, 70000, NULL);
+    cJSON_Delete(r);
+    struct xv_openai_limits small = { .body_max = 64, .capture_content = 1 };
+    r = run(XV_OPENAI_CHAT, &small, chat_req, 200, "application/json", huge, 0, 0, NULL);
+    assert_true(has(r, "error"));
+    cJSON_Delete(r);
+    free(huge);
+
+    r = run(XV_OPENAI_CHAT, NULL, chat_req, 200, "application/json", reuse_body, 9, 30, NULL);
+    char *reused = printed(r);
+    cJSON_Delete(r);
+    char *fresh = NULL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fresh_record, &fresh), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_non_null(fresh);
+    assert_string_equal(reused, fresh);
+    assert_non_null(strstr(reused, "\"response_content\":\"Fine.\""));
+    free(reused);
+    free(fresh);
+}
+
 static void test_providers(void **state)
 {
     (void)state;
@@ -738,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_upstream_errors),
         cmocka_unit_test(test_malformed_response_json),
         cmocka_unit_test(test_response_over_limit),
+        cmocka_unit_test(test_call_reused),
         cmocka_unit_test(test_providers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
