@@ -448,11 +448,13 @@ static int resolve_session(struct xv_conn *c, struct xv_call *call)
     memcpy(call->session_digest, out.id_digest, sizeof call->session_digest);
     call->session_turn = (int)out.turn;
     call->session_strategy = xv_session_strategy_name(out.strategy);
-    /* Tool results this request carries for calls the session made earlier. */
+    /* Tool results this request carries for calls the session made earlier
+     * (a session this request made has made none: nothing to look up). */
     struct xv_session_tool_step *steps = NULL;
     size_t nsteps = 0;
     size_t result_max = xv_conn_cfg.capture_content ? xv_conn_cfg.capture_max : 0;
-    if (xv_session_store_match_tools_d(store, call->session_id,
+    if (out.strategy != XV_SESSION_BY_NEW &&
+        xv_session_store_match_tools_d(store, call->session_id,
                                        call->has_session_digest ? call->session_digest : NULL,
                                        rq.type, rq.body, result_max, &steps, &nsteps) == 0 &&
         nsteps) {
@@ -497,6 +499,8 @@ static int policy_stage(struct xv_conn *c, struct xv_call *call)
         return (xv_conn_cfg.policy_fail_open || xv_conn_cfg.policy_monitor)
                    ? XV_CONN_POLICY_SEND : XV_CONN_POLICY_ERROR;
     }
+    if (!xv_conn_cfg.policy) /* none configured: not a call into policy.c's pages */
+        return XV_CONN_POLICY_SEND;
     if (c->tx_holding || c->tx_req_done)
         return xv_conn_policy_request(c, call);
     return XV_CONN_POLICY_SEND; /* only the head was held (100-continue, over limit) */
