@@ -9,10 +9,11 @@
  * (/proc/self/statm). After the response it waits WAIT_MS for the agent's
  * exporter to write the record (its work belongs to the call), then prints
  *
- *     faults=F rss_kib=R stamped=S
+ *     faults=F rss_kib=R stamped=S code_kib=C
  *
  * S is 1 when the response carries X-Xenovia-Trace-Id (the agent inspected
- * the call). Run once without and once with LD_PRELOAD=libxenovia.so by
+ * the call); C the KiB of the agent's code mapped by then (start-up's and
+ * the call's 64 KiB fault-around windows). Run once without and once with LD_PRELOAD=libxenovia.so by
  * test_first_call.py, which compares the two. Everything the client itself
  * needs (buffers, the request text, stdio) is touched before the first
  * measurement, so the difference is the agent's.
@@ -92,6 +93,31 @@ static void mem_now(long *faults, long *rss_kib)
     *rss_kib = res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* KiB of libxenovia.so's code mapped into this process (the Rss of its
+ * executable mapping in /proc/self/smaps): the 64 KiB fault-around windows
+ * of code start-up and the call ran. 0 without the agent. */
+static long agent_code_kib(void)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    long kib = 0;
+    int in = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strchr(line, '-') && strstr(line, " r-xp ") && strchr(line, '/'))
+            in = strstr(line, "/libxenovia.so") != NULL;
+        else if (strchr(line, '-') && (strstr(line, " r--p ") || strstr(line, " rw-p ") ||
+                                       strstr(line, " ---p ") || strstr(line, " r-xp ")))
+            in = 0;
+        long v;
+        if (in && sscanf(line, "Rss: %ld kB", &v) == 1)
+            kib += v;
+    }
+    fclose(f);
+    return kib;
+}
+
 int main(void)
 {
     int ls = socket(AF_INET, SOCK_STREAM, 0);
@@ -160,6 +186,7 @@ int main(void)
     close(fd);
     int st;
     waitpid(pid, &st, 0);
-    printf("faults=%ld rss_kib=%ld stamped=%d\n", f1 - f0, r1 - r0, stamped);
+    printf("faults=%ld rss_kib=%ld stamped=%d code_kib=%ld\n", f1 - f0, r1 - r0, stamped,
+           agent_code_kib());
     return 0;
 }
