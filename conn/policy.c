@@ -494,10 +494,10 @@ void xv_conn_policy_call_free(struct xv_call *call)
         xv_val_decref(call->policy_memo.kept[j]);
 }
 
-void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
+void xv_conn_policy_response_eval(struct xv_conn *c, struct xv_call *call)
 {
-    const struct xv_policy *pol = xv_conn_cfg.policy;
-    if (!pol || !call->api || call->synthetic || !xv_openai_call_status(call->api) ||
+    const struct xv_policy *pol = xv_conn_cfg.policy; /* set: xv_conn_policy_response */
+    if (!call->api || call->synthetic || !xv_openai_call_status(call->api) ||
         call->resp_policy_outcome)
         return;
     if (call->policy_decided && call->policy_code == XV_OUTCOME_ALLOW &&
@@ -615,10 +615,10 @@ void xv_conn_policy_release(struct xv_conn *c, struct xv_call *call)
     xv_buf_append(&c->out, c->resp_hold.data, c->resp_hold.len);
 }
 
-int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
+int xv_conn_policy_request_eval(struct xv_conn *c, struct xv_call *call)
 {
-    const struct xv_policy *pol = xv_conn_cfg.policy;
-    if (!pol || !call->api)
+    const struct xv_policy *pol = xv_conn_cfg.policy; /* set: xv_conn_policy_request */
+    if (!call->api)
         return XV_CONN_POLICY_SEND;
     call->policy_mode = xv_conn_cfg.policy_monitor ? "monitor" : "enforce";
     struct xv_value *in = build_input(c, call);

@@ -553,7 +553,7 @@ static void add_peer(struct xv_jw *w, struct xv_conn *c, struct xv_call *call)
 void xv_conn_record_emit(struct xv_conn *c, struct xv_call *call, const char *error)
 {
     const struct xv_conn_config *cfg = xv_conn_get_config();
-    if (!error && cfg->policy)
+    if (!error)
         xv_conn_policy_response(c, call); /* decided before any text is captured */
     /* SPEC §6: a redaction decided at either stage applies to every captured
      * text of the record and of its tool steps. */

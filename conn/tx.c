@@ -499,8 +499,6 @@ static int policy_stage(struct xv_conn *c, struct xv_call *call)
         return (xv_conn_cfg.policy_fail_open || xv_conn_cfg.policy_monitor)
                    ? XV_CONN_POLICY_SEND : XV_CONN_POLICY_ERROR;
     }
-    if (!xv_conn_cfg.policy) /* none configured: not a call into policy.c's pages */
-        return XV_CONN_POLICY_SEND;
     if (c->tx_holding || c->tx_req_done)
         return xv_conn_policy_request(c, call);
     return XV_CONN_POLICY_SEND; /* only the head was held (100-continue, over limit) */

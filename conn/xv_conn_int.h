@@ -281,13 +281,24 @@ void xv_conn_answer(struct xv_conn *c, const char *resp, size_t n);
 /* policy.c: SPEC §5 request stage. */
 enum { XV_CONN_POLICY_SEND = 0, XV_CONN_POLICY_BLOCK = 1, XV_CONN_POLICY_REDACT = 2,
        XV_CONN_POLICY_ERROR = 3 };
-int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call);
+int xv_conn_policy_request_eval(struct xv_conn *c, struct xv_call *call);
+/* Without a configured policy the stages are not called at all (their code
+ * stays off an API call's pages, preload/hot_functions.txt). */
+static inline int xv_conn_policy_request(struct xv_conn *c, struct xv_call *call)
+{
+    return xv_conn_cfg.policy ? xv_conn_policy_request_eval(c, call) : XV_CONN_POLICY_SEND;
+}
 /* What the configured policy allows the stages to share (xv_conn_configure). */
 void xv_conn_policy_configure(void);
 void xv_conn_policy_note_headers(struct xv_call *call, const struct xv_http_head *h);
 /* Response stage, evaluated when the response is complete; the would-be
  * decision is recorded (not applied yet: see docs/architecture.md). */
-void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call);
+void xv_conn_policy_response_eval(struct xv_conn *c, struct xv_call *call);
+static inline void xv_conn_policy_response(struct xv_conn *c, struct xv_call *call)
+{
+    if (xv_conn_cfg.policy)
+        xv_conn_policy_response_eval(c, call);
+}
 /* Response stage applied to a held response: appends what the app gets
  * (the response as held, a redacted rebuild, or the 403) to c->out. */
 void xv_conn_policy_release(struct xv_conn *c, struct xv_call *call);

@@ -33,16 +33,21 @@ static __thread unsigned char t_spare_reg __attribute__((tls_model("initial-exec
 static __thread unsigned char t_freed __attribute__((tls_model("initial-exec")));
 static struct xv_tkey g_spare_key;
 
+/* The struct and the body storage a freed call still holds. */
+static void call_release(struct xv_openai_call *c)
+{
+    free(c->req_body.data);
+    free(c->resp_body.data);
+    free(c);
+}
+
 static void spare_free(void *self)
 {
     struct xv_openai_call **slot = self;
     struct xv_openai_call *c = *slot;
     *slot = NULL;
-    if (c) {
-        free(c->req_body.data);
-        free(c->resp_body.data);
-        free(c);
-    }
+    if (c)
+        call_release(c);
 }
 
 void xv_oai_body_done(struct xv_buf *b)
@@ -94,7 +99,7 @@ struct xv_openai_call *xv_openai_call_new(int type, const struct xv_openai_limit
         c->lim.body_max = XV_OAI_DEFAULT_BODY_MAX;
     if (c->lim.capture_max == 0)
         c->lim.capture_max = XV_OAI_DEFAULT_CAPTURE_MAX;
-    c->req_body.max = c->lim.body_max;  /* kept storage (call_take) or none */
+    c->req_body.max = c->lim.body_max;  /* kept storage (spare_take) or none */
     c->resp_body.max = c->lim.body_max;
     return c;
 }
@@ -133,9 +138,7 @@ void xv_openai_call_free(struct xv_openai_call *c)
     if (t_freed && spare_keep(c))
         return;
     t_freed = 1;
-    free(c->req_body.data);
-    free(c->resp_body.data);
-    free(c);
+    call_release(c);
 }
 
 void xv_oai_errorf(struct xv_openai_call *c, const char *fmt, ...)

@@ -178,7 +178,6 @@ static void to_stream(struct xv_fpc_run *r, int i)
     if (r->pos == e->len) {
         *r->sha = e->state;
         t_resumed += r->pos - r->hashed;
-        r->resumed = r->pos;
         r->e = e;
         e->have = 0;
         return;

@@ -32,7 +32,6 @@ struct xv_fpc_run {
     struct sha256_ctx *sha;  /* the run's state (current once it streams) */
     size_t pos;              /* bytes produced that matched them (compare mode) */
     size_t hashed;           /* compare mode: bytes already in *sha (from a mark) */
-    size_t resumed;          /* bytes whose hash was taken from the entry's state */
     int mode;                /* XV_FPC_* */
     int nmarks;              /* the run's marks so far (kept with its history) */
     size_t mark_pos[XV_FPC_MARKS];
