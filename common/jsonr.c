@@ -602,3 +602,13 @@ cJSON *xv_jr_parse(struct xv_jr_tree *t, const char *text, size_t len, const cha
         *end = e;
     return t->root;
 }
+
+cJSON *xv_json_get(const cJSON *o, const char *name)
+{
+    if (!o || !name)
+        return NULL;
+    for (cJSON *c = o->child; c && c->string; c = c->next)
+        if (c->string[0] == name[0] && (!name[0] || strcmp(c->string + 1, name + 1) == 0))
+            return c;
+    return NULL;
+}

@@ -969,9 +969,9 @@ void xv_http_parser_eof(struct xv_http_parser *p)
     }
 }
 
-const struct xv_http_header *xv_http_head_find(const struct xv_http_head *h, const char *name)
+const struct xv_http_header *xv_http_head_find_n(const struct xv_http_head *h, const char *name,
+                                                 size_t n)
 {
-    size_t n = strlen(name);
     for (size_t i = 0; i < h->nheaders; i++)
         if (h->headers[i].name_len == n && strncasecmp(h->headers[i].name, name, n) == 0)
             return &h->headers[i];

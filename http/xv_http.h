@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum xv_http_kind { XV_HTTP_REQUEST = 0, XV_HTTP_RESPONSE = 1 };
 
@@ -163,8 +164,17 @@ void xv_http_set_inflate_limits(uint64_t max_bytes, unsigned max_ratio);
  * the start of the next head (a relay forwards the rest). */
 size_t xv_http_parser_head_held(const struct xv_http_parser *p);
 
-/* Helpers on a head. Case-insensitive name match; first occurrence. */
-const struct xv_http_header *xv_http_head_find(const struct xv_http_head *h, const char *name);
+/* Helpers on a head. Case-insensitive name match; first occurrence. The
+ * name's n bytes (no NUL needed); xv_http_head_find takes a string, whose
+ * length a literal's call site computes at compile time (issue 9: ~12
+ * lookups a call). */
+const struct xv_http_header *xv_http_head_find_n(const struct xv_http_head *h, const char *name,
+                                                 size_t n);
+static inline const struct xv_http_header *xv_http_head_find(const struct xv_http_head *h,
+                                                             const char *name)
+{
+    return xv_http_head_find_n(h, name, strlen(name));
+}
 
 /*
  * SSE (text/event-stream) parser, per the WHATWG rules: lines end in CR,

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # scripts/hot_functions.sh [BUILD_DIR] — regenerate preload/hot_functions.txt:
 # the agent's functions that API calls run, found by callgrind runs of real
-# clients under the agent against bench_server on loopback (the bench
-# client's one-call and keep-alive modes over TLS and plain HTTP, curl, and
-# Python's urllib over TLS). Prints the new list's size; review the diff
-# before committing it. Needs valgrind, curl and /usr/bin/python3.
+# clients under the agent against bench_server on loopback (group 1: the
+# bench client's one-call mode and tests/perf/first_call's TLS call, one with
+# request parameters and one without; group 2: the bench client's keep-alive
+# modes over TLS and plain HTTP, curl, and Python's urllib over TLS). Only
+# the client runs under valgrind (env and timeout run outside it). Prints
+# the new list's size; review the diff before committing it. Needs valgrind,
+# curl, openssl and /usr/bin/python3.
 #
 # valgrind's CPU has no SHA-NI, so sha256's blocks_ni never runs here; the
 # names in EXTRA are kept by hand for that reason (and for code that runs
@@ -18,7 +21,7 @@ BUILD=${1:-$ROOT/build}
 LIB=$BUILD/preload/libxenovia.so
 EXTRA="blocks_ni probe xv_exp_otlp_cfg_unref xv_patch_elf_close"
 NOT_NATIVE="blocks"
-for t in valgrind callgrind_annotate curl /usr/bin/python3 cc; do
+for t in valgrind callgrind_annotate curl openssl /usr/bin/python3 cc; do
     command -v "$t" >/dev/null || { echo "hot_functions.sh: $t not found" >&2; exit 1; }
 done
 [ -f "$LIB" ] || { echo "hot_functions.sh: build $LIB first" >&2; exit 1; }
@@ -30,6 +33,7 @@ trap cleanup EXIT
 
 cc -std=c11 -O2 -o "$WORK/bench_server" "$ROOT/bench/bench_server.c" -lssl -lcrypto -lpthread
 cc -std=c11 -O2 -o "$WORK/bench_client" "$ROOT/bench/bench_client.c" -lssl -lcrypto
+cc -std=c11 -O2 -o "$WORK/first_call" "$ROOT/tests/perf/first_call.c" -lssl -lcrypto
 bash "$ROOT/tests/integration/certs.sh" "$WORK/certs" >/dev/null
 CA=$WORK/certs/ca.pem
 "$WORK/bench_server" --cert "$WORK/certs/server.pem" --key "$WORK/certs/server.key" \
@@ -41,15 +45,24 @@ TLS=$(cat "$WORK/tls_port") PLAIN=$(cat "$WORK/plain_port")
 export XENOVIA_TRACE_FILE=$WORK/traces.jsonl
 OUTDIR=$WORK/rest
 mkdir -p "$WORK/first" "$WORK/rest"
+# grind [-u VAR ...] -- PROGRAM ARGS: PROGRAM under callgrind and the agent
+# (valgrind adds its own preloads to LD_PRELOAD), VARs unset; a forked
+# child (first_call's server) is not profiled.
 grind() {
-    timeout 600 valgrind -q --tool=callgrind --callgrind-out-file="$OUTDIR/cg.%p.out" \
-        --trace-children=yes env LD_PRELOAD="$LIB" "$@" >/dev/null 2>&1
+    local unset=()
+    while [ "$1" != -- ]; do unset+=("$1"); shift; done
+    shift
+    env "${unset[@]}" LD_PRELOAD="$LIB" timeout 600 valgrind -q --tool=callgrind \
+        --child-silent-after-fork=yes --callgrind-out-file="$OUTDIR/cg.%p.out" "$@" >/dev/null 2>&1
 }
 # group 1: what a process's first TLS chat call runs
-OUTDIR=$WORK/first grind "$WORK/bench_client" once tls "$TLS" "$CA"
-grind "$WORK/bench_client" chat tls "$TLS" "$CA" 5 1
-grind "$WORK/bench_client" chat plain "$PLAIN" "$CA" 5 1
-grind env -u CURL_CA_BUNDLE curl -s --cacert "$CA" -H 'Content-Type: application/json' \
+OUTDIR=$WORK/first grind -- "$WORK/bench_client" once tls "$TLS" "$CA"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=127.0.0.1 -keyout "$WORK/fc.key" -out "$WORK/fc.pem" 2>/dev/null
+OUTDIR=$WORK/first grind -- "$WORK/first_call" tls "$WORK/fc.pem" "$WORK/fc.key"
+grind -- "$WORK/bench_client" chat tls "$TLS" "$CA" 5 1
+grind -- "$WORK/bench_client" chat plain "$PLAIN" "$CA" 5 1
+grind -u CURL_CA_BUNDLE -- curl -s --cacert "$CA" -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
     "https://127.0.0.1:$TLS/v1/chat/completions" -o /dev/null
 cat >"$WORK/client.py" <<EOF
@@ -61,7 +74,7 @@ for _ in range(2):
                                  headers={"Content-Type": "application/json"})
     urllib.request.urlopen(req, context=ctx).read()
 EOF
-grind env -u SSL_CERT_FILE /usr/bin/python3 "$WORK/client.py"
+grind -u SSL_CERT_FILE -- /usr/bin/python3 "$WORK/client.py"
 
 OUT=$ROOT/preload/hot_functions.txt
 names() { # the agent's functions in the callgrind files of directory $1

@@ -2,7 +2,8 @@
  * first_call.c — what the first API call of a process touches (issue 9).
  *
  * A one-call client: it forks a tiny HTTP/1.1 server on 127.0.0.1 (plain
- * TCP, one connection, a fixed chat-completion reply), connects to it, and
+ * TCP, or TLS with `first_call tls CERT KEY`; one connection, a fixed
+ * chat-completion reply), connects to it (the TLS handshake done first), and
  * around its first and only POST /v1/chat/completions measures the minor
  * page faults of the whole process (getrusage(RUSAGE_SELF): all threads,
  * so the agent's exporter thread counts) and the resident set
@@ -13,7 +14,9 @@
  *
  * S is 1 when the response carries X-Xenovia-Trace-Id (the agent inspected
  * the call); C the KiB of the agent's code mapped by then (start-up's and
- * the call's 64 KiB fault-around windows). Run once without and once with LD_PRELOAD=libxenovia.so by
+ * the call's 64 KiB fault-around windows; over TLS, the path of
+ * preload/hot_functions.txt's first group, which must end within two).
+ * Run without and with LD_PRELOAD=libxenovia.so by
  * test_first_call.py, which compares the two. Everything the client itself
  * needs (buffers, the request text, stdio) is touched before the first
  * measurement, so the difference is the agent's.
@@ -36,6 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define WAIT_MS 150
 #define BUF 65536
 
@@ -48,16 +54,43 @@ static const char reply[] =
     "\"content\":\"Hello.\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,"
     "\"completion_tokens\":2,\"total_tokens\":14}}";
 
-/* The server child: one connection, read one request head + body, answer. */
-static void serve(int ls)
+/* One end of the connection: plain when ssl is NULL. */
+struct end {
+    int fd;
+    SSL *ssl;
+};
+
+static ssize_t end_read(struct end *e, char *buf, size_t n)
 {
-    int fd = accept(ls, NULL, NULL);
-    if (fd < 0)
+    if (!e->ssl)
+        return read(e->fd, buf, n);
+    int r = SSL_read(e->ssl, buf, (int)(n > 65536 ? 65536 : n));
+    return r > 0 ? r : -1;
+}
+
+static int end_write_all(struct end *e, const char *buf, size_t n)
+{
+    if (!e->ssl)
+        return write(e->fd, buf, n) == (ssize_t)n ? 0 : -1;
+    return SSL_write(e->ssl, buf, (int)n) == (int)n ? 0 : -1;
+}
+
+/* The server child: one connection (TLS when sctx is set), read one request
+ * head + body, answer. */
+static void serve(int ls, SSL_CTX *sctx)
+{
+    struct end e = { accept(ls, NULL, NULL), NULL };
+    if (e.fd < 0)
         _exit(1);
+    if (sctx) {
+        e.ssl = SSL_new(sctx);
+        if (!e.ssl || SSL_set_fd(e.ssl, e.fd) != 1 || SSL_accept(e.ssl) != 1)
+            _exit(1);
+    }
     char buf[8192];
     size_t have = 0;
     for (;;) {
-        ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+        ssize_t r = end_read(&e, buf + have, sizeof buf - 1 - have);
         if (r <= 0)
             _exit(1);
         have += (size_t)r;
@@ -70,10 +103,10 @@ static void serve(int ls)
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n", sizeof reply - 1);
-    if (write(fd, head, (size_t)n) != n || write(fd, reply, sizeof reply - 1) < 0)
+    if (end_write_all(&e, head, (size_t)n) != 0 || end_write_all(&e, reply, sizeof reply - 1) != 0)
         _exit(1);
     /* wait for the client to close */
-    while (read(fd, buf, sizeof buf) > 0) {
+    while (end_read(&e, buf, sizeof buf) > 0) {
     }
     _exit(0);
 }
@@ -118,8 +151,24 @@ static long agent_code_kib(void)
     return kib;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    int tls = argc == 4 && strcmp(argv[1], "tls") == 0;
+    if (argc != 1 && !tls) {
+        fprintf(stderr, "usage: first_call [tls CERT KEY]\n");
+        return 2;
+    }
+    SSL_CTX *sctx = NULL, *cctx = NULL;
+    if (tls) {
+        sctx = SSL_CTX_new(TLS_server_method());
+        cctx = SSL_CTX_new(TLS_client_method());
+        if (!sctx || !cctx || SSL_CTX_use_certificate_chain_file(sctx, argv[2]) != 1 ||
+            SSL_CTX_use_PrivateKey_file(sctx, argv[3], SSL_FILETYPE_PEM) != 1) {
+            ERR_print_errors_fp(stderr);
+            return 1;
+        }
+        SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL); /* the agent's path is the same */
+    }
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t sl = sizeof sa;
@@ -135,7 +184,7 @@ int main(void)
         return 1;
     }
     if (pid == 0)
-        serve(ls);
+        serve(ls, sctx);
     close(ls);
 
     static char req[4096], resp[BUF];
@@ -150,11 +199,19 @@ int main(void)
         perror("connect");
         return 1;
     }
+    struct end e = { fd, NULL };
+    if (tls) {
+        e.ssl = SSL_new(cctx);
+        if (!e.ssl || SSL_set_fd(e.ssl, fd) != 1 || SSL_connect(e.ssl) != 1) {
+            ERR_print_errors_fp(stderr);
+            return 1;
+        }
+    }
     long f0, r0, f1, r1;
     mem_now(&f0, &r0); /* also warms fopen/fscanf's own pages */
     mem_now(&f0, &r0);
 
-    if (write(fd, req, (size_t)n) != n) {
+    if (end_write_all(&e, req, (size_t)n) != 0) {
         perror("write");
         return 1;
     }
@@ -162,7 +219,7 @@ int main(void)
     char *hend = NULL;
     long clen = -1;
     while (have < sizeof resp - 1) {
-        ssize_t r = read(fd, resp + have, sizeof resp - 1 - have);
+        ssize_t r = end_read(&e, resp + have, sizeof resp - 1 - have);
         if (r <= 0)
             break;
         have += (size_t)r;
@@ -183,10 +240,16 @@ int main(void)
     struct timespec ts = { 0, WAIT_MS * 1000000L };
     nanosleep(&ts, NULL);
     mem_now(&f1, &r1);
+    if (e.ssl) {
+        SSL_shutdown(e.ssl);
+        SSL_free(e.ssl);
+    }
     close(fd);
     int st;
     waitpid(pid, &st, 0);
     printf("faults=%ld rss_kib=%ld stamped=%d code_kib=%ld\n", f1 - f0, r1 - r0, stamped,
            agent_code_kib());
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
     return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_first_call.py — the first API call of a process touches at most 1 MiB
 of new pages of the agent, and maps at most three 64 KiB windows of its code
-(issue 9; not timed).
+over plain HTTP, two over TLS (issue 9; not timed).
 
 Runs first_call (tests/perf/first_call.c) without and with
 LD_PRELOAD=libxenovia.so, five times each, and compares the minimum minor-fault
@@ -10,6 +10,12 @@ Also asserts the agent really inspected the call (the response is stamped
 with X-Xenovia-Trace-Id and one record is written), so the check cannot pass
 by measuring nothing. Before issue 9 the session store's free lists wrote
 every slot of its ~6 MB at this call (~1,584 faults).
+
+Then the same over TLS (first_call tls CERT KEY, a throwaway certificate made
+with the openssl command): start-up, the handshake and the call must map no
+more of the agent's code than the two 64 KiB windows preload/hot_functions.txt's
+first group is laid out in (tests/perf/test_start.py checks the layout; this
+checks the list names what the call runs: a stale list maps a third window).
 
 Usage: test_first_call.py FIRST_CALL_BINARY LIBXENOVIA
 """
@@ -27,10 +33,13 @@ LIMIT = 1 << 20
 # list gone stale (functions the call ran were missing from it), 192 after
 # it was regenerated.
 CODE_LIMIT_KIB = 3 * 64
+# Over TLS (the list's first group is the bench client's one TLS call):
+# start-up and that group, two windows.
+TLS_CODE_LIMIT_KIB = 2 * 64
 
 
-def run(binary, env):
-    out = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=30)
+def run(binary, env, args=()):
+    out = subprocess.run([binary, *args], env=env, capture_output=True, text=True, timeout=30)
     if out.returncode != 0:
         sys.exit("first_call failed (%d): %s" % (out.returncode, out.stderr))
     fields = dict(kv.split("=") for kv in out.stdout.split())
@@ -73,7 +82,33 @@ def main():
     assert 0 < min(code) <= CODE_LIMIT_KIB, \
         "the first call ran code in more 64 KiB windows than its list places it in: " \
         "regenerate preload/hot_functions.txt (scripts/hot_functions.sh)"
+    tls_code(binary, lib, base)
     print("ok")
+
+
+def tls_code(binary, lib, base):
+    """The first TLS call's code: within the first group's two windows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
+        made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                               "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
+                               "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                              capture_output=True, text=True, timeout=30)
+        assert made.returncode == 0, "openssl req failed: %s" % made.stderr
+        code = []
+        for i in range(3):
+            trace = os.path.join(tmp, "t%d.jsonl" % i)
+            env = dict(base, LD_PRELOAD=lib, XENOVIA_TRACE_FILE=trace)
+            _, _, s, err, ck = run(binary, env, ("tls", cert, key))
+            assert s == 1, "TLS: the agent did not stamp the response: %s" % err
+            with open(trace) as fh:
+                assert len(fh.read().splitlines()) == 1, "TLS: want one record"
+            code.append(ck)
+        print("the agent's code mapped after a first TLS call: %s KiB (limit %d KiB)"
+              % (code, TLS_CODE_LIMIT_KIB))
+        assert 0 < min(code) <= TLS_CODE_LIMIT_KIB, \
+            "the first TLS call ran code outside the first group's two 64 KiB windows: " \
+            "regenerate preload/hot_functions.txt (scripts/hot_functions.sh)"
 
 
 if __name__ == "__main__":
