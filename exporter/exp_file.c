@@ -174,7 +174,7 @@ static int write_all(int fd, const char *p, size_t n)
     return xv_write_all(fd, p, n);   /* common/bytes.c */
 }
 
-#define FILE_IOV_LINES 32 /* lines per writev (two iovecs each; IOV_MAX is 1024): its
+#define FILE_IOV_LINES 32 /* writev of up to twice this many iovecs (IOV_MAX is 1024): its
                              * iovecs are 1 KiB of the caller's stack, which a first
                              * record of an application thread faults in (issue 9) */
 
@@ -271,8 +271,8 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
     /* The lines and their newlines go out by writev straight from where
      * the exporter holds them: no copy into a chunk buffer, whose pages,
      * freed after every batch, were faulted in again by the next one
-     * (issue 9). A batch is several writevs of at most FILE_IOV_LINES
-     * lines; `good` advances by whole writevs only. */
+     * (issue 9). A batch is several writevs of at most 2 * FILE_IOV_LINES
+     * iovecs; `good` advances by whole writevs only. */
     struct iovec iov[2 * FILE_IOV_LINES];
     int io_rc = 0;           /* first write error; stops the batch */
     int json_rc = 0;         /* a record could not be serialised; others go on */
@@ -286,7 +286,7 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
             json_rc = XV_E_NOMEM;
             continue;
         }
-        if (niov && (i == n || niov == sizeof iov / sizeof iov[0])) {
+        if (niov && (i == n || niov + 2 > sizeof iov / sizeof iov[0])) {
             io_rc = xv_writev_all(fd, iov, (int)niov);
             if (io_rc == 0) {
                 if (good >= 0)
@@ -297,12 +297,25 @@ int xv_exp_file_append(const char *path, const char *const *lines, const size_t 
         }
         if (i == n || io_rc != 0)
             break;
-        iov[niov].iov_base = (void *)lines[i];
-        iov[niov++].iov_len = lens[i];
-        iov[niov].iov_base = (void *)"\n";
-        iov[niov++].iov_len = 1;
+        /* A line that carries its '\n' (a record line never holds one
+         * otherwise) is one run of bytes, merged with the previous run when
+         * it starts where that ends: the exporter's queued lines lie end
+         * to end, so a batch is one iovec or two instead of two a line
+         * (the kernel copies and checks each segment on its own, issue 9). */
+        int own_nl = lens[i] > 0 && lines[i][lens[i] - 1] == '\n';
+        if (own_nl && niov &&
+            (const char *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == lines[i]) {
+            iov[niov - 1].iov_len += lens[i];
+        } else {
+            iov[niov].iov_base = (void *)lines[i];
+            iov[niov++].iov_len = lens[i];
+        }
+        if (!own_nl) {
+            iov[niov].iov_base = (void *)"\n";
+            iov[niov++].iov_len = 1;
+        }
         pending++;
-        bytes += lens[i] + 1;
+        bytes += lens[i] + (size_t)!own_nl;
     }
     if (io_rc < 0) {
         /* Disk full or similar: drop the partial line so the file stays
