@@ -603,12 +603,36 @@ cJSON *xv_jr_parse(struct xv_jr_tree *t, const char *text, size_t len, const cha
     return t->root;
 }
 
+/* Member name a equals name b: the first two bytes here (names that share
+ * a first byte are common: model, messages, max_tokens), the rest by
+ * strcmp. */
+static inline int name_eq(const char *a, const char *b)
+{
+    return a[0] == b[0] && (!b[0] || (a[1] == b[1] && (!b[1] || strcmp(a + 2, b + 2) == 0)));
+}
+
 cJSON *xv_json_get(const cJSON *o, const char *name)
 {
     if (!o || !name)
         return NULL;
     for (cJSON *c = o->child; c && c->string; c = c->next)
-        if (c->string[0] == name[0] && (!name[0] || strcmp(c->string + 1, name + 1) == 0))
+        if (name_eq(c->string, name))
             return c;
     return NULL;
+}
+
+void xv_json_pick(const cJSON *o, const char *const *names, size_t n, const cJSON **out)
+{
+    size_t left = n;
+    for (size_t j = 0; j < n; j++)
+        out[j] = NULL;
+    if (!o)
+        return;
+    for (const cJSON *c = o->child; c && c->string && left; c = c->next)
+        for (size_t j = 0; j < n; j++)
+            if (!out[j] && name_eq(c->string, names[j])) {
+                out[j] = c;
+                left--;
+                break;
+            }
 }

@@ -76,4 +76,9 @@ void xv_jr_move(struct xv_jr_tree *to, struct xv_jr_tree *from);
  * Works on any cJSON tree. */
 cJSON *xv_json_get(const cJSON *o, const char *name);
 
+/* out[j] = xv_json_get(o, names[j]) for each of the n names, in one pass
+ * over o's members instead of one a name (a record's request parameters,
+ * a message's role/content/tool fields: most names absent). */
+void xv_json_pick(const cJSON *o, const char *const *names, size_t n, const cJSON **out);
+
 #endif

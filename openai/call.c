@@ -333,10 +333,8 @@ static int tool_call_set(struct xv_openai_call *c, struct xv_openai_tool_call *t
 
 /* Chat: message.tool_calls[] and the legacy message.function_call. */
 static int chat_tool_calls(struct xv_openai_call *c, struct xv_openai_message *m,
-                           const cJSON *msg)
+                           const cJSON *tcs, const cJSON *fc)
 {
-    const cJSON *tcs = xv_json_get(msg, "tool_calls");
-    const cJSON *fc = xv_json_get(msg, "function_call");
     size_t n = cJSON_IsArray(tcs) ? (size_t)cJSON_GetArraySize(tcs) : 0;
     if (cJSON_IsObject(fc))
         n++;
@@ -367,17 +365,29 @@ static int chat_tool_calls(struct xv_openai_call *c, struct xv_openai_message *m
 }
 
 /* A message-shaped object: chat messages and responses `message` items. */
+/* A message's members add_message reads, in xv_json_pick's order. */
+enum { AM_ROLE, AM_CONTENT, AM_NAME, AM_TOOL_CALL_ID, AM_TOOL_CALLS, AM_FUNCTION_CALL, AM_COUNT };
+static const char *const am_names[AM_COUNT] = { "role", "content", "name", "tool_call_id",
+                                                "tool_calls", "function_call" };
+
+static const char *str_or_null(const cJSON *v)
+{
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 static int add_message(struct xv_openai_call *c, size_t *cap, const cJSON *msg)
 {
-    const char *role = xv_oai_get_str(msg, "role");
+    const cJSON *v[AM_COUNT];
+    xv_json_pick(msg, am_names, AM_COUNT, v); /* one pass over its members */
+    const char *role = str_or_null(v[AM_ROLE]);
     struct xv_openai_message *m = msg_push(c, cap, role ? role : "unknown");
     if (!m)
         return XV_E_NOMEM;
-    if (content_text(c, xv_json_get(msg, "content"), &m->content, &m->content_len) != 0)
+    if (content_text(c, v[AM_CONTENT], &m->content, &m->content_len) != 0)
         return XV_E_NOMEM;
-    m->name = xv_oai_get_str(msg, "name");
-    m->tool_call_id = xv_oai_get_str(msg, "tool_call_id");
-    return chat_tool_calls(c, m, msg);
+    m->name = str_or_null(v[AM_NAME]);
+    m->tool_call_id = str_or_null(v[AM_TOOL_CALL_ID]);
+    return chat_tool_calls(c, m, v[AM_TOOL_CALLS], v[AM_FUNCTION_CALL]);
 }
 
 /* A plain string as one message of `role`. */

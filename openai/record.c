@@ -298,10 +298,9 @@ static void write_finish_reasons(const struct xv_openai_call *c, struct xv_jw *w
     xv_jw_arr_end(w);
 }
 
-/* A number member of the request, when it is one. */
-static const cJSON *req_num(const cJSON *req, const char *key)
+/* v when it is a number. */
+static const cJSON *num_or_null(const cJSON *v)
 {
-    const cJSON *v = xv_json_get(req, key);
     return cJSON_IsNumber(v) ? v : NULL;
 }
 
@@ -317,12 +316,11 @@ static void param_num(struct xv_jw *w, const char *as, const cJSON *v, int *n)
 /* The output type a request asks for (OTel gen_ai.output.type): chat
  * response_format.type, responses text.format.type; json_object and
  * json_schema are "json". NULL when the request names none. */
-static const char *output_type(const cJSON *req)
+static const char *output_type(const cJSON *response_format, const cJSON *text)
 {
-    const cJSON *f = xv_json_get(req, "response_format");
+    const cJSON *f = response_format;
     if (!cJSON_IsObject(f))
-        f = xv_json_get(xv_json_get(req, "text"),
-                                             "format");
+        f = xv_json_get(text, "format");
     const char *t = xv_oai_get_str(f, "type");
     if (!t)
         return NULL;
@@ -339,26 +337,37 @@ static const char *output_type(const cJSON *req)
  * array of strings), seed, n, output_type, encoding_format (embeddings).
  * Absent when the request sent none of them. No message text goes here.
  */
+/* The request members write_request_params reads, in xv_json_pick's order. */
+enum { RP_TEMPERATURE, RP_TOP_P, RP_MAX_COMPLETION_TOKENS, RP_MAX_TOKENS, RP_MAX_OUTPUT_TOKENS,
+       RP_FREQUENCY_PENALTY, RP_PRESENCE_PENALTY, RP_SEED, RP_N, RP_STOP, RP_RESPONSE_FORMAT,
+       RP_TEXT, RP_ENCODING_FORMAT, RP_COUNT };
+static const char *const rp_names[RP_COUNT] = {
+    "temperature", "top_p", "max_completion_tokens", "max_tokens", "max_output_tokens",
+    "frequency_penalty", "presence_penalty", "seed", "n", "stop", "response_format", "text",
+    "encoding_format",
+};
+
 static void write_request_params(const struct xv_openai_call *c, struct xv_jw *w)
 {
-    const cJSON *req = c->req;
+    const cJSON *v[RP_COUNT];
+    xv_json_pick(c->req, rp_names, RP_COUNT, v); /* one pass over the request's members */
     struct xv_jw_mark m = xv_jw_mark(w);
     int n = 0;
     xv_jw_key(w, "request_params");
     xv_jw_obj_begin(w);
-    param_num(w, "temperature", req_num(req, "temperature"), &n);
-    param_num(w, "top_p", req_num(req, "top_p"), &n);
-    const cJSON *mt = req_num(req, "max_completion_tokens");
+    param_num(w, "temperature", num_or_null(v[RP_TEMPERATURE]), &n);
+    param_num(w, "top_p", num_or_null(v[RP_TOP_P]), &n);
+    const cJSON *mt = num_or_null(v[RP_MAX_COMPLETION_TOKENS]);
     if (!mt)
-        mt = req_num(req, "max_tokens");
+        mt = num_or_null(v[RP_MAX_TOKENS]);
     if (!mt)
-        mt = req_num(req, "max_output_tokens");
+        mt = num_or_null(v[RP_MAX_OUTPUT_TOKENS]);
     param_num(w, "max_tokens", mt, &n);
-    param_num(w, "frequency_penalty", req_num(req, "frequency_penalty"), &n);
-    param_num(w, "presence_penalty", req_num(req, "presence_penalty"), &n);
-    param_num(w, "seed", req_num(req, "seed"), &n);
-    param_num(w, "n", req_num(req, "n"), &n);
-    const cJSON *stop = xv_json_get(req, "stop");
+    param_num(w, "frequency_penalty", num_or_null(v[RP_FREQUENCY_PENALTY]), &n);
+    param_num(w, "presence_penalty", num_or_null(v[RP_PRESENCE_PENALTY]), &n);
+    param_num(w, "seed", num_or_null(v[RP_SEED]), &n);
+    param_num(w, "n", num_or_null(v[RP_N]), &n);
+    const cJSON *stop = v[RP_STOP];
     if (cJSON_IsString(stop) || cJSON_IsArray(stop)) {
         xv_jw_key(w, "stop");
         xv_jw_arr_begin(w);
@@ -377,12 +386,13 @@ static void write_request_params(const struct xv_openai_call *c, struct xv_jw *w
         }
         xv_jw_arr_end(w);
     }
-    const char *ot = output_type(req);
+    const char *ot = output_type(v[RP_RESPONSE_FORMAT], v[RP_TEXT]);
     if (ot) {
         put_ident(w, "output_type", ot);
         n++;
     }
-    const char *ef = xv_oai_get_str(req, "encoding_format");
+    const char *ef = cJSON_IsString(v[RP_ENCODING_FORMAT]) ? v[RP_ENCODING_FORMAT]->valuestring
+                                                           : NULL;
     if (c->type == XV_OPENAI_EMBEDDINGS) {
         put_ident(w, "encoding_format", ef ? ef : "float"); /* the API's default */
         n++;

@@ -195,12 +195,18 @@ static void take_usage(struct xv_openai_call *c, const cJSON *u)
         return;
     /* Chat/completions/embeddings use prompt/completion; responses uses
      * input/output. Compatible servers mix them up, so accept both. */
-    const cJSON *in = xv_json_get(u, "prompt_tokens");
+    static const char *const names[] = { "prompt_tokens", "input_tokens", "completion_tokens",
+                                         "output_tokens", "prompt_tokens_details",
+                                         "input_tokens_details", "completion_tokens_details",
+                                         "output_tokens_details" };
+    const cJSON *f[8];
+    xv_json_pick(u, names, 8, f); /* one pass over its members */
+    const cJSON *in = f[0];
     if (!cJSON_IsNumber(in))
-        in = xv_json_get(u, "input_tokens");
-    const cJSON *out = xv_json_get(u, "completion_tokens");
+        in = f[1];
+    const cJSON *out = f[2];
     if (!cJSON_IsNumber(out))
-        out = xv_json_get(u, "output_tokens");
+        out = f[3];
     if (cJSON_IsNumber(in) && in->valuedouble >= 0 && in->valuedouble < 9e15) {
         c->has_tokens_in = 1;
         c->tokens_in = (int64_t)in->valuedouble;
@@ -213,17 +219,17 @@ static void take_usage(struct xv_openai_call *c, const cJSON *u)
      * chat/completions prompt_tokens_details.cached_tokens and
      * completion_tokens_details.reasoning_tokens; the responses API's
      * input_tokens_details / output_tokens_details. */
-    const cJSON *d = xv_json_get(u, "prompt_tokens_details");
+    const cJSON *d = f[4];
     if (!cJSON_IsObject(d))
-        d = xv_json_get(u, "input_tokens_details");
+        d = f[5];
     const cJSON *v = xv_json_get(d, "cached_tokens");
     if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
         c->has_tokens_cached = 1;
         c->tokens_cached = (int64_t)v->valuedouble;
     }
-    d = xv_json_get(u, "completion_tokens_details");
+    d = f[6];
     if (!cJSON_IsObject(d))
-        d = xv_json_get(u, "output_tokens_details");
+        d = f[7];
     v = xv_json_get(d, "reasoning_tokens");
     if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
         c->has_tokens_reasoning = 1;
@@ -366,12 +372,15 @@ static void chat_choice(struct xv_openai_call *c, const cJSON *cj, int pos, int 
 /* A chat/completions/embeddings object: a whole body or one stream chunk. */
 static void chat_object(struct xv_openai_call *c, const cJSON *o, int stream)
 {
-    const cJSON *err = xv_json_get(o, "error");
+    static const char *const names[] = { "error", "id", "model", "choices", "usage" };
+    const cJSON *v[5];
+    xv_json_pick(o, names, 5, v); /* one pass over its members */
+    const cJSON *err = v[0];
     if (err && !cJSON_IsNull(err))
         take_error(c, err, 0);
-    set_once(&c->resp_id, xv_oai_get_str(o, "id"));
-    set_once(&c->resp_model, xv_oai_get_str(o, "model"));
-    const cJSON *choices = xv_json_get(o, "choices");
+    set_once(&c->resp_id, cJSON_IsString(v[1]) ? v[1]->valuestring : NULL);
+    set_once(&c->resp_model, cJSON_IsString(v[2]) ? v[2]->valuestring : NULL);
+    const cJSON *choices = v[3];
     int pos = 0;
     const cJSON *cj;
     cJSON_ArrayForEach(cj, xv_oai_array(choices)) {
@@ -381,7 +390,7 @@ static void chat_object(struct xv_openai_call *c, const cJSON *o, int stream)
     }
     /* With include_usage the last chunk carries it; earlier ones send
      * null. Some servers send running totals in every chunk: last wins. */
-    take_usage(c, xv_json_get(o, "usage"));
+    take_usage(c, v[4]);
 }
 
 /* ---- responses API ---- */

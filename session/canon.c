@@ -438,10 +438,13 @@ static int normalise(int type, const cJSON *item, struct nmsg *m, int *raw)
             *raw = 1;
             return 1;
         }
-        m->content = xv_json_get(item, "content");
-        m->role = get_str(item, "role");
-        m->tool_call_id = get_str(item, "tool_call_id");
-        m->tool_calls = xv_json_get(item, "tool_calls");
+        static const char *const names[] = { "content", "role", "tool_call_id", "tool_calls" };
+        const cJSON *v[4];
+        xv_json_pick(item, names, 4, v); /* one pass over the message's members */
+        m->content = v[0];
+        m->role = cJSON_IsString(v[1]) ? v[1]->valuestring : NULL;
+        m->tool_call_id = cJSON_IsString(v[2]) ? v[2]->valuestring : NULL;
+        m->tool_calls = v[3];
         return 1;
     }
     /* Responses input items. */

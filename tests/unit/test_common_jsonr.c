@@ -414,6 +414,43 @@ static void test_growing_requests_reuse_blocks(void **state)
     assert_true(from_malloc <= 2);
 }
 
+/* xv_json_get and xv_json_pick give cJSON_GetObjectItemCaseSensitive's
+ * answer for every name: the first member of that name (duplicates kept
+ * in a tree), none for a prefix or an extension of a member's name, none
+ * in a non-object; the empty name too. */
+static void test_get_and_pick(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "{\"model\":\"m1\",\"messages\":[1],\"max_tokens\":5,\"m\":0,\"\":7,"
+        "\"model\":\"m2\",\"mo\":1,\"n\":2}";
+    static const char *const names[] = { "model", "messages", "max_tokens", "m", "", "mo", "n",
+                                         "mod", "models", "max", "absent", "x" };
+    enum { N = sizeof names / sizeof names[0] };
+    struct xv_jr_tree t = XV_JR_TREE_INIT;
+    cJSON *root = xv_jr_parse(&t, text, sizeof text - 1, NULL);
+    assert_non_null(root);
+    const cJSON *got[N];
+    xv_json_pick(root, names, N, got);
+    for (size_t j = 0; j < N; j++) {
+        const cJSON *want = cJSON_GetObjectItemCaseSensitive(root, names[j]);
+        assert_ptr_equal(xv_json_get(root, names[j]), want);
+        assert_ptr_equal(got[j], want);
+    }
+    assert_string_equal(got[0]->valuestring, "m1"); /* the first of two */
+    assert_null(got[7]);
+    assert_null(got[8]);
+    /* a non-object: nothing, whatever its children are */
+    const cJSON *arr = xv_json_get(root, "messages");
+    xv_json_pick(arr, names, N, got);
+    for (size_t j = 0; j < N; j++)
+        assert_null(got[j]);
+    assert_null(xv_json_get(arr, "model"));
+    xv_json_pick(NULL, names, N, got);
+    assert_null(got[0]);
+    xv_jr_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_string_positions),
         cmocka_unit_test(test_spares_across_threads),
         cmocka_unit_test(test_growing_requests_reuse_blocks),
+        cmocka_unit_test(test_get_and_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
