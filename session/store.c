@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,15 +329,10 @@ static void index_grow(struct xv_session_store *s)
                 key_link(s, i * NKEYS + slot);
 }
 
-/* Bind a digest to session i (see the invariants). */
-static void key_bind(struct xv_session_store *s, int32_t i, uint8_t kind, const uint8_t *d)
+/* Put a digest no session holds into one of session i's key slots. */
+static void key_bind_absent(struct xv_session_store *s, int32_t i, uint8_t kind,
+                            const uint8_t *d)
 {
-    int32_t old = key_find(s, kind, d);
-    if (old >= 0) {
-        if (old / NKEYS == i)
-            return;
-        key_unlink(s, old);
-    }
     struct sess *se = &s->sess[i];
     int slot;
     if (kind == K_ID) {
@@ -356,6 +352,18 @@ static void key_bind(struct xv_session_store *s, int32_t i, uint8_t kind, const 
     s->st.keys++;
     if (s->st.keys > (size_t)s->mask + 1 && s->mask < s->mask_max)
         index_grow(s);
+}
+
+/* Bind a digest to session i (see the invariants). */
+static void key_bind(struct xv_session_store *s, int32_t i, uint8_t kind, const uint8_t *d)
+{
+    int32_t old = key_find(s, kind, d);
+    if (old >= 0) {
+        if (old / NKEYS == i)
+            return;
+        key_unlink(s, old);
+    }
+    key_bind_absent(s, i, kind, d);
 }
 
 /* ------------------------------------------------------------ tool slots */
@@ -523,7 +531,10 @@ static int32_t sess_alloc(struct xv_session_store *s, const char *id, uint64_t n
                        (size_t)(i + 1) * sizeof *s->sess, READY_MAX, &s->sess_ready);
     }
     struct sess *se = &s->sess[i];
-    memset(se, 0, sizeof *se); /* key links 0: not chained */
+    /* Everything but the key nodes: those of a never-used slot are zero,
+     * and sess_drop left a released slot's all K_FREE and unchained, so
+     * the slot's last lines are not written here (issue 9). */
+    memset(se, 0, offsetof(struct sess, keys));
     se->tools = -1;
     se->live = 1;
     se->last_used = now;
@@ -667,7 +678,10 @@ int xv_session_store_resolve(struct xv_session_store *s, const struct xv_session
             strategy = XV_SESSION_BY_FINGERPRINT;
         } else {
             i = sess_alloc(s, text, now);
-            key_bind(s, i, K_ID, d_id);
+            /* The id was just drawn (122 random bits): no key holds its
+             * digest, so the index is not searched for it (a cache miss a
+             * new session, issue 9). */
+            key_bind_absent(s, i, K_ID, d_id);
             strategy = XV_SESSION_BY_NEW;
             id_known = 1;
         }
