@@ -178,9 +178,8 @@ void xv_conn_pop_call(struct xv_conn *c, const char *error)
     if (c->tx_call == call)
         c->tx_call = NULL; /* answered before its request was fully written */
     if (call->api) {
-        uint64_t now = xv_now_mono_ns();
         if (error)
-            xv_openai_call_response_end(call->api, error, now);
+            xv_openai_call_response_end(call->api, error, xv_now_mono_ns());
         xv_conn_record_emit(c, call, error);
     }
     xv_conn_call_free(call);
