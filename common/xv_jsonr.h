@@ -81,4 +81,10 @@ cJSON *xv_json_get(const cJSON *o, const char *name);
  * a message's role/content/tool fields: most names absent). */
 void xv_json_pick(const cJSON *o, const char *const *names, size_t n, const cJSON **out);
 
+/* v's text when it is a string, else NULL (cJSON_GetStringValue's answer). */
+static inline const char *xv_json_str(const cJSON *v)
+{
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 #endif

@@ -370,23 +370,18 @@ enum { AM_ROLE, AM_CONTENT, AM_NAME, AM_TOOL_CALL_ID, AM_TOOL_CALLS, AM_FUNCTION
 static const char *const am_names[AM_COUNT] = { "role", "content", "name", "tool_call_id",
                                                 "tool_calls", "function_call" };
 
-static const char *str_or_null(const cJSON *v)
-{
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int add_message(struct xv_openai_call *c, size_t *cap, const cJSON *msg)
 {
     const cJSON *v[AM_COUNT];
     xv_json_pick(msg, am_names, AM_COUNT, v); /* one pass over its members */
-    const char *role = str_or_null(v[AM_ROLE]);
+    const char *role = xv_json_str(v[AM_ROLE]);
     struct xv_openai_message *m = msg_push(c, cap, role ? role : "unknown");
     if (!m)
         return XV_E_NOMEM;
     if (content_text(c, v[AM_CONTENT], &m->content, &m->content_len) != 0)
         return XV_E_NOMEM;
-    m->name = str_or_null(v[AM_NAME]);
-    m->tool_call_id = str_or_null(v[AM_TOOL_CALL_ID]);
+    m->name = xv_json_str(v[AM_NAME]);
+    m->tool_call_id = xv_json_str(v[AM_TOOL_CALL_ID]);
     return chat_tool_calls(c, m, v[AM_TOOL_CALLS], v[AM_FUNCTION_CALL]);
 }
 

@@ -391,8 +391,7 @@ static void write_request_params(const struct xv_openai_call *c, struct xv_jw *w
         put_ident(w, "output_type", ot);
         n++;
     }
-    const char *ef = cJSON_IsString(v[RP_ENCODING_FORMAT]) ? v[RP_ENCODING_FORMAT]->valuestring
-                                                           : NULL;
+    const char *ef = xv_json_str(v[RP_ENCODING_FORMAT]);
     if (c->type == XV_OPENAI_EMBEDDINGS) {
         put_ident(w, "encoding_format", ef ? ef : "float"); /* the API's default */
         n++;

@@ -378,8 +378,8 @@ static void chat_object(struct xv_openai_call *c, const cJSON *o, int stream)
     const cJSON *err = v[0];
     if (err && !cJSON_IsNull(err))
         take_error(c, err, 0);
-    set_once(&c->resp_id, cJSON_IsString(v[1]) ? v[1]->valuestring : NULL);
-    set_once(&c->resp_model, cJSON_IsString(v[2]) ? v[2]->valuestring : NULL);
+    set_once(&c->resp_id, xv_json_str(v[1]));
+    set_once(&c->resp_model, xv_json_str(v[2]));
     const cJSON *choices = v[3];
     int pos = 0;
     const cJSON *cj;

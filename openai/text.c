@@ -30,8 +30,7 @@ char *xv_oai_strdup(const char *s)
 
 const char *xv_oai_get_str(const cJSON *obj, const char *key)
 {
-    const cJSON *v = xv_json_get(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    return xv_json_str(xv_json_get(obj, key));
 }
 
 /* The UTF-8 helpers live in common/utf8.c (one set for every module). */

@@ -261,8 +261,7 @@ int xv_session_canonical_json(const cJSON *v, struct xv_buf *out)
 
 static const char *get_str(const cJSON *o, const char *name)
 {
-    const cJSON *v = xv_json_get(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    return xv_json_str(xv_json_get(o, name));
 }
 
 /* The text of a text part, or NULL when the part is something else. */
@@ -442,8 +441,8 @@ static int normalise(int type, const cJSON *item, struct nmsg *m, int *raw)
         const cJSON *v[4];
         xv_json_pick(item, names, 4, v); /* one pass over the message's members */
         m->content = v[0];
-        m->role = cJSON_IsString(v[1]) ? v[1]->valuestring : NULL;
-        m->tool_call_id = cJSON_IsString(v[2]) ? v[2]->valuestring : NULL;
+        m->role = xv_json_str(v[1]);
+        m->tool_call_id = xv_json_str(v[2]);
         m->tool_calls = v[3];
         return 1;
     }

@@ -256,7 +256,8 @@ void xv_fpc_put(struct xv_fpc_run *r, const void *p, size_t n)
     stream(r, p, n);
 }
 
-void xv_fpc_state(struct xv_fpc_run *r)
+/* A comparing run streams from here on: *sha is the state after its text. */
+static void settle(struct xv_fpc_run *r)
 {
     if (r->mode == XV_FPC_COMPARE)
         to_stream(r, __builtin_ctz(r->cands));
@@ -300,7 +301,7 @@ void xv_fpc_end(struct xv_fpc_run *r, int keep)
 {
     if (!r->t)
         return;
-    xv_fpc_state(r);
+    settle(r);
     struct xv_fpc_entry *e = r->e;
     if (!e)
         return;

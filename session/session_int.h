@@ -41,10 +41,9 @@ struct xv_fpc_run {
 void xv_fpc_begin(struct xv_fpc_run *r, struct sha256_ctx *sha);
 /* The next n bytes of the run's canonical text. */
 void xv_fpc_put(struct xv_fpc_run *r, const void *p, size_t n);
-/* Make *r->sha the state after every byte put so far. */
-void xv_fpc_state(struct xv_fpc_run *r);
-/* The same for a prefix digest: the state is kept with the run's history
- * (a mark), and taken from a kept history's mark at the same place when
+/* Make *r->sha the state after every byte put so far, for a prefix digest;
+ * the state is kept with the run's history (a mark), and taken from a kept
+ * history's mark at the same place when
  * there is one, so a repeated history (a retry, an eval running one
  * prompt many times) hashes nothing. */
 void xv_fpc_mark(struct xv_fpc_run *r);
